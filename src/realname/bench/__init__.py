@@ -1,0 +1,1 @@
+"""`realname bench`: measured figures, always as ratios against a baseline run in-process."""

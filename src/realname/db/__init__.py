@@ -1,0 +1,1 @@
+"""Engine and session factory, base metadata, and the Alembic migrations."""

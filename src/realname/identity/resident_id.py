@@ -1,0 +1,178 @@
+"""PRC citizen identity numbers (GB 11643-1999) and the residence permits that share the form.
+
+This is the hottest validator in the system: every registration, every legacy import row and
+every verification request goes through it, so the common case (18 ASCII digits) avoids
+exceptions, regular expressions and date parsing. Birth dates and region codes are checked
+against precomputed sets; the ISO 7064 MOD 11-2 check uses the identity
+``sum(a_i * 2**(17-i)) ≡ 2 * int(body, 13) (mod 11)``, which runs in C.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from realname.identity.errors import DocumentError, DocumentErrorCode
+from realname.identity.regions import Region, lookup_region, region_table
+
+_CHECK_CHARS = "0123456789X"
+EARLIEST_BIRTH_YEAR = 1850
+RESIDENCE_PERMIT_REGIONS = {
+    "810000": "Hong Kong",
+    "820000": "Macao",
+    "830000": "Taiwan",
+}
+# Anything a clerk, a scanner or a spreadsheet puts between the characters of a number.
+_SEPARATORS = str.maketrans("", "", " \t\r\n-_.·/\\\u00a0\u3000")
+
+_E = DocumentErrorCode
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentId:
+    """A validated 18-digit number and what it says about its holder."""
+
+    number: str
+    region_code: str
+    birth_date: date
+    sex: Sex
+    upgraded_from_15: bool = False
+
+    @property
+    def region(self) -> Region | None:
+        return lookup_region(self.region_code)
+
+    @property
+    def is_residence_permit(self) -> bool:
+        """HK/Macao/Taiwan residents' residence permits use 810000/820000/830000."""
+        return self.region_code in RESIDENCE_PERMIT_REGIONS
+
+
+def check_character(body: str) -> str:
+    """The 18th character for a 17-digit body (ISO 7064 MOD 11-2)."""
+    return _CHECK_CHARS[(1 - 2 * int(body, 13)) % 11]
+
+
+def upgrade_15_to_18(number15: str) -> str:
+    """Legacy 15-digit numbers (1984-1999) omit the century and the check character."""
+    body = number15[:6] + "19" + number15[6:]
+    return body + check_character(body)
+
+
+def normalize_document_number(raw: str) -> str:
+    """Full-width forms folded to ASCII (NFKC), separators dropped, letters upper-cased."""
+    return unicodedata.normalize("NFKC", raw).translate(_SEPARATORS).upper()
+
+
+# Lookup sets built on first use by _load_tables(): ~7,400 region codes and every date since
+# 1850 as YYYYMMDD. Module globals, not attributes, because the hot path reads them per call.
+_REGIONS: frozenset[str] = frozenset()
+_DATES: frozenset[str] = frozenset()
+
+
+def _load_tables() -> None:
+    global _REGIONS, _DATES
+    today = date.today()
+    day = date(EARLIEST_BIRTH_YEAR, 1, 1)
+    one = timedelta(days=1)
+    dates = []
+    while day <= today:
+        dates.append(day.strftime("%Y%m%d"))
+        day += one
+    _DATES = frozenset(dates)
+    _REGIONS = frozenset(region_table())
+
+
+def _birth_date_ok(yyyymmdd: str, today: date | None) -> bool:
+    """Slow path for dates outside the precomputed set (after it was built, or bad dates)."""
+    try:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        return False
+    return EARLIEST_BIRTH_YEAR <= born.year and born <= (today or date.today())
+
+
+def _canonical(raw: str) -> str | DocumentErrorCode:
+    """The 18-character form of `raw`, or why there is none (before any checksum test)."""
+    number = normalize_document_number(raw)
+    if not number.isascii():
+        return _E.FORMAT
+    length = len(number)
+    if length == 18:
+        return number
+    if length == 15:
+        return upgrade_15_to_18(number) if number.isdigit() else _E.FORMAT
+    return _E.EMPTY if length == 0 else _E.LENGTH
+
+
+def resident_id_error(raw: str, today: date | None = None) -> DocumentErrorCode | None:
+    """Why `raw` is not a valid resident identity number, or None if it is. Never raises."""
+    if not _REGIONS:
+        _load_tables()
+    if len(raw) == 18 and raw.isdigit() and raw.isascii():
+        number = raw
+    else:
+        canonical = _canonical(raw)
+        if isinstance(canonical, DocumentErrorCode):
+            return canonical
+        number = canonical
+    body = number[:17]
+    if not body.isdigit():
+        return _E.FORMAT
+    last = number[17]
+    if last != _CHECK_CHARS[(1 - 2 * int(body, 13)) % 11]:
+        return _E.CHECKSUM if last in _CHECK_CHARS else _E.FORMAT
+    born = body[6:14]
+    if (today is not None or born not in _DATES) and not _birth_date_ok(born, today):
+        return _E.BIRTH_DATE
+    if body[:6] not in _REGIONS:
+        return _E.REGION
+    return None
+
+
+def validate_resident_ids(numbers: Iterable[str]) -> list[DocumentErrorCode | None]:
+    """Bulk form for imports: one result per input, in order, None where valid.
+
+    The loop keeps every lookup in a local variable and inlines the common case; a million
+    numbers take well under a second.
+    """
+    if not _REGIONS:
+        _load_tables()
+    regions, dates, check_chars = _REGIONS, _DATES, _CHECK_CHARS
+    results: list[DocumentErrorCode | None] = []
+    append = results.append
+    for raw in numbers:
+        if len(raw) == 18 and raw.isdigit() and raw.isascii():
+            if (
+                raw[17] == check_chars[(1 - 2 * int(raw[:17], 13)) % 11]
+                and raw[6:14] in dates
+                and raw[:6] in regions
+            ):
+                append(None)
+                continue
+        append(resident_id_error(raw))
+    return results
+
+
+def parse_resident_id(raw: str, today: date | None = None) -> ResidentId:
+    """Validate and decode; raises DocumentError with a stable code."""
+    error = resident_id_error(raw, today)
+    if error is not None:
+        raise DocumentError(error)
+    canonical = _canonical(raw)
+    assert isinstance(canonical, str)
+    return ResidentId(
+        number=canonical,
+        region_code=canonical[:6],
+        birth_date=date(int(canonical[6:10]), int(canonical[10:12]), int(canonical[12:14])),
+        sex=Sex.MALE if int(canonical[16]) % 2 else Sex.FEMALE,
+        upgraded_from_15=len(normalize_document_number(raw)) == 15,
+    )

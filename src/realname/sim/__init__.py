@@ -1,0 +1,1 @@
+"""The synthetic world: reproducible people, documents and behaviour for demos and tests."""
