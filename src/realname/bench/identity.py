@@ -54,7 +54,7 @@ def generate_numbers(n: int, seed: int = 2260, invalid_share: float = 0.1) -> li
     rng = random.Random(seed)
     numbers = []
     for _ in range(n):
-        number = random_resident_id(rng, abolished_share=0.0)
+        number = random_resident_id(rng)
         numbers.append(corrupt(rng, number) if rng.random() < invalid_share else number)
     return numbers
 
@@ -69,8 +69,18 @@ def run_id_bench(n: int = 200_000, rounds: int = 3, seed: int = 2260) -> IdBench
     from stdnum.cn import ric
 
     numbers = generate_numbers(n, seed)
-    is_valid = ric.is_valid
-    resident_id_error(numbers[0])  # load tables outside the timing
+
+    def is_valid(number: str) -> bool:
+        # stdnum 2.2 raises KeyError('county') for some province-level codes instead of
+        # returning False; count those as refusals (the wrapper costs ~1% of its time).
+        try:
+            return bool(ric.is_valid(number))
+        except KeyError:
+            return False
+
+    # Load every lookup table outside the timing.
+    resident_id_error(numbers[0])
+    validate_resident_ids(numbers[:100])
     is_valid(numbers[0])
 
     def ours() -> None:
@@ -100,12 +110,17 @@ def run_id_bench(n: int = 200_000, rounds: int = 3, seed: int = 2260) -> IdBench
         stdnum=Rate("python-stdnum cn.ric.is_valid", best["stdnum"], n),
         disagreements=disagreements,
         disagreement_example_reason=(
-            "stdnum refuses region codes created after the holder's birth year (people born "
-            "before 1983 in a county coded in 1983 exist) and codes missing from its table"
+            "stdnum refuses region codes created after the holder's birth year, but numbers "
+            "were first issued in 1984 with the codes then in force, so everyone born earlier "
+            "in a county coded later is refused; see docs/benchmarks.md"
         ),
     )
 
 
 def _disagreements(numbers: Sequence[str], is_valid: Callable[[str], bool]) -> int:
     ours = validate_resident_ids(numbers)
-    return sum(1 for number, error in zip(numbers, ours, strict=True) if (error is None) != is_valid(number))
+    return sum(
+        1
+        for number, error in zip(numbers, ours, strict=True)
+        if (error is None) != is_valid(number)
+    )

@@ -282,13 +282,14 @@ def _parse_military(number: str, today: date | None) -> ParsedDocument:
 def detect_type(raw: str) -> DocumentType | None:
     """Only the forms a number alone identifies: the 18/15-digit PRC numbers and permits."""
     number = normalize_document_number(raw)
-    if len(number) == 15 and number.isdigit():
-        return DocumentType.RESIDENT_ID
-    if len(number) == 18 and number[:17].isdigit() and number[0] != "9":
-        if number[:6] in RESIDENCE_PERMIT_REGIONS:
-            return DocumentType.RESIDENCE_PERMIT
-        return DocumentType.RESIDENT_ID
-    return None
+    digits = number.removesuffix("X")
+    if not (digits.isdigit() and digits.isascii()) or number.startswith("9"):
+        return None
+    if number[:6] in RESIDENCE_PERMIT_REGIONS:
+        return DocumentType.RESIDENCE_PERMIT
+    # A run of digits of about the right length is a resident ID typed with a digit too many
+    # or too few: say so ("length") rather than "unknown type".
+    return DocumentType.RESIDENT_ID if 12 <= len(number) <= 21 else None
 
 
 def parse_document(
@@ -336,6 +337,9 @@ def parse_document(
         if expires_on < (today or date.today()):
             raise DocumentError(_E.EXPIRED)
         parsed = replace(parsed, expires_on=expires_on)
-    if nationality is not None and parsed.nationality not in (None, normalize_nationality(nationality)):
+    if nationality is not None and parsed.nationality not in (
+        None,
+        normalize_nationality(nationality),
+    ):
         raise DocumentError(_E.NATIONALITY, "the nationality does not match the document")
     return parsed

@@ -19,15 +19,16 @@ def normalize_name(raw: str) -> str:
     """NFKC (full-width to half-width), one kind of middle dot, single spaces, trimmed."""
     name = unicodedata.normalize("NFKC", raw)
     name = _DOTS.sub(NAME_DOT, name)
-    name = _SPACES.sub(" ", name).strip(" " + NAME_DOT)
-    return name
+    return _SPACES.sub(" ", name).strip(" " + NAME_DOT)
 
 
 def is_han(text: str) -> bool:
     """True when the name is written in Chinese characters (dots and spaces aside)."""
     letters = [c for c in text if c not in (NAME_DOT, " ")]
-    return bool(letters) and all("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or
-                                 "\U00020000" <= c <= "\U0003134f" for c in letters)
+    return bool(letters) and all(
+        "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or "\U00020000" <= c <= "\U0003134f"
+        for c in letters
+    )
 
 
 def mask_name(raw: str) -> str:

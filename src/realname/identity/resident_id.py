@@ -10,7 +10,7 @@ against precomputed sets; the ISO 7064 MOD 11-2 check uses the identity
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -97,7 +97,7 @@ def _birth_date_ok(yyyymmdd: str, today: date | None) -> bool:
         born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
     except ValueError:
         return False
-    return EARLIEST_BIRTH_YEAR <= born.year and born <= (today or date.today())
+    return born.year >= EARLIEST_BIRTH_YEAR and born <= (today or date.today())
 
 
 def _canonical(raw: str) -> str | DocumentErrorCode:
@@ -138,28 +138,14 @@ def resident_id_error(raw: str, today: date | None = None) -> DocumentErrorCode 
     return None
 
 
-def validate_resident_ids(numbers: Iterable[str]) -> list[DocumentErrorCode | None]:
+def validate_resident_ids(numbers: Sequence[str]) -> list[DocumentErrorCode | None]:
     """Bulk form for imports: one result per input, in order, None where valid.
 
-    The loop keeps every lookup in a local variable and inlines the common case; a million
-    numbers take well under a second.
+    Vectorised with NumPy (see `realname.identity.bulk`); verdicts equal `resident_id_error`.
     """
-    if not _REGIONS:
-        _load_tables()
-    regions, dates, check_chars = _REGIONS, _DATES, _CHECK_CHARS
-    results: list[DocumentErrorCode | None] = []
-    append = results.append
-    for raw in numbers:
-        if len(raw) == 18 and raw.isdigit() and raw.isascii():
-            if (
-                raw[17] == check_chars[(1 - 2 * int(raw[:17], 13)) % 11]
-                and raw[6:14] in dates
-                and raw[:6] in regions
-            ):
-                append(None)
-                continue
-        append(resident_id_error(raw))
-    return results
+    from realname.identity.bulk import validate_column
+
+    return validate_column(numbers)
 
 
 def parse_resident_id(raw: str, today: date | None = None) -> ResidentId:

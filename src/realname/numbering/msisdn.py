@@ -24,7 +24,7 @@ class Msisdn:
 
     @property
     def country_code(self) -> int:
-        return int(phonenumbers.parse(self.e164).country_code)
+        return int(phonenumbers.parse(self.e164).country_code or 0)
 
     @property
     def national_number(self) -> str:

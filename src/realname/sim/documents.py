@@ -15,14 +15,20 @@ from realname.identity.resident_id import RESIDENCE_PERMIT_REGIONS, check_charac
 
 
 @cache
-def _county_codes() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(codes in force, abolished codes) at county level, the ones real numbers carry."""
-    current, abolished = [], []
+def _codes_in_force(year: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """County-level codes in force in `year`: (still in force today, abolished since)."""
+    current: list[str] = []
+    abolished: list[str] = []
     for code, region in region_table().items():
         if code.endswith("00") or code in RESIDENCE_PERMIT_REGIONS:
             continue
-        (abolished if region.abolished else current).append(code)
+        if region.first_year <= year <= (region.last_year or 9999):
+            (abolished if region.abolished else current).append(code)
     return tuple(sorted(current)), tuple(sorted(abolished))
+
+
+def _county_codes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return _codes_in_force(date.today().year)[0], _codes_in_force(1985)[1]
 
 
 def random_birth_date(rng: random.Random, oldest: int = 95, youngest: int = 0) -> date:
@@ -37,15 +43,30 @@ def random_resident_id(
     *,
     born: date | None = None,
     male: bool | None = None,
-    abolished_share: float = 0.05,
+    abolished_share: float | None = None,
     region_code: str | None = None,
 ) -> str:
-    """A valid 18-digit number; a small share carry region codes abolished since issue."""
-    current, abolished = _county_codes()
-    if region_code is None:
-        region_code = rng.choice(abolished if rng.random() < abolished_share else current)
+    """A valid 18-digit number as it would have been issued.
+
+    Numbers were first issued in 1984, and since then at birth registration, so the region
+    code is one in force in the issue year: older people often carry codes created after
+    their birth, and some carry codes abolished since. `abolished_share` forces that share
+    of codes abolished since issue (None: whatever the issue year gives).
+    """
     born = born or random_birth_date(rng)
-    sequence = rng.randrange(0, 500) * 2 + (1 if (rng.random() < 0.5 if male is None else male) else 0)
+    if region_code is None:
+        issued = min(max(born.year, 1984) + rng.randrange(3), date.today().year)
+        current, abolished = _codes_in_force(issued)
+        if abolished_share is None:
+            pick = rng.randrange(len(current) + len(abolished))
+            region_code = current[pick] if pick < len(current) else abolished[pick - len(current)]
+        elif abolished and rng.random() < abolished_share:
+            region_code = rng.choice(abolished)
+        else:
+            region_code = rng.choice(current)
+    if male is None:
+        male = rng.random() < 0.5
+    sequence = rng.randrange(0, 500) * 2 + (1 if male else 0)
     body = f"{region_code}{born:%Y%m%d}{sequence:03d}"
     return body + check_character(body)
 
@@ -75,3 +96,21 @@ def corrupt(rng: random.Random, number: str) -> str:
     if kind == 1 and number[position] != number[position + 1]:
         return number[:position] + number[position + 1] + number[position] + number[position + 2 :]
     return number[:position] + number[position + 1 :]
+
+
+def full_width(number: str) -> str:
+    """As some Chinese input methods type it: １１０１０５…ｘ."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in number.lower())
+
+
+def legacy_15(rng: random.Random) -> str:
+    """A 15-digit number as issued 1984-1999 (born 1900-1999, no century, no check)."""
+    number = random_resident_id(rng, born=random_birth_date(rng, oldest=100, youngest=27))
+    while number[6:8] != "19":
+        number = random_resident_id(rng, born=random_birth_date(rng, oldest=100, youngest=27))
+    return number[:6] + number[8:17]
+
+
+def born_in_future(rng: random.Random) -> str:
+    """Well formed, right check character, birth date tomorrow: what a fabricator types."""
+    return random_resident_id(rng, born=date.today() + timedelta(days=1))

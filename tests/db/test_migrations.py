@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from realname.config import Settings
+from realname.db import migrate
+from realname.db.base import Base
+from realname.db.engine import create_engine_from_settings
+
+
+def test_migrated_database_is_at_head(migrated_engine: Engine) -> None:
+    assert migrate.current_revision(migrated_engine) == migrate.head_revision(migrated_engine)
+    assert migrate.is_at_head(migrated_engine)
+
+
+def test_schema_matches_the_models(migrated_engine: Engine) -> None:
+    """Every table the models declare exists after migrating (no model without a migration)."""
+    tables = set(inspect(migrated_engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_migrations_go_down_to_base_and_back_up(migrated_engine: Engine) -> None:
+    migrate.downgrade(migrated_engine, "base")
+    assert migrate.current_revision(migrated_engine) is None
+    migrate.upgrade(migrated_engine)
+    assert migrate.is_at_head(migrated_engine)
+
+
+def test_constraint_names_follow_the_convention() -> None:
+    """SQLite batch migrations can only alter constraints they can name."""
+    convention = Base.metadata.naming_convention
+    assert {"pk", "fk", "uq", "ck", "ix"} <= set(convention)
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
+    engine = create_engine_from_settings(Settings(database_url=f"sqlite:///{tmp_path}/x/r.db"))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_settings_read_the_realname_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALNAME_DATABASE_URL", "sqlite:///elsewhere.db")
+    assert Settings().database_url == "sqlite:///elsewhere.db"
+    monkeypatch.delenv("REALNAME_DATABASE_URL")
+    assert Settings().database_url.startswith("sqlite:///./var/")

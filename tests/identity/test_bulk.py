@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from realname.bench.identity import generate_numbers
+from realname.identity import resident_id_error, validate_resident_ids
+from realname.identity.resident_id import check_character
+
+
+def with_check(body17: str) -> str:
+    return body17 + check_character(body17)
+
+
+def test_column_verdicts_equal_single_verdicts_on_a_realistic_mix() -> None:
+    numbers = generate_numbers(20_000, seed=11, invalid_share=0.3)
+    numbers += ["11010519491231002x", "１１０１０５１９４９１２３１００２Ｘ", "110105491231002", ""]
+    assert validate_resident_ids(numbers) == [resident_id_error(n) for n in numbers]
+
+
+def test_every_error_kind_survives_the_vectorised_path() -> None:
+    numbers = [
+        "11010519491231002X",  # valid
+        "11010519491231002Y",  # format (last character)
+        "1101051949123A002X",  # format (body)
+        "110105194912310021",  # checksum
+        with_check("11010519490230002"),  # 30 February
+        with_check("99010519491231002"),  # no such region
+        "110105 1949123100X",  # a space: normalises to 17 characters
+    ]
+    expected = [None, "format", "format", "checksum", "birth_date", "region", "length"]
+    assert validate_resident_ids(numbers) == expected
+    assert [resident_id_error(n) for n in numbers] == expected
+
+
+def test_empty_column() -> None:
+    assert validate_resident_ids([]) == []
+
+
+@given(st.lists(st.text(alphabet="0123456789Xx ", min_size=15, max_size=19), max_size=50))
+def test_agrees_on_arbitrary_digit_strings(numbers: list[str]) -> None:
+    assert validate_resident_ids(numbers) == [resident_id_error(n) for n in numbers]

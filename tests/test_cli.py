@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from realname.cli import app
+
+runner = CliRunner()
+KEYS = {"valid", "type", "normalized", "birth_date", "sex", "region_code", "region"}
+
+
+def test_id_check_valid_json() -> None:
+    result = runner.invoke(app, ["id", "check", "11010519491231002x", "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert set(report) >= KEYS
+    assert report == report | {
+        "valid": True,
+        "type": "resident_id",
+        "normalized": "11010519491231002X",
+        "birth_date": "1949-12-31",
+        "sex": "female",
+        "region_code": "110105",
+        "region": "北京市朝阳区",
+    }
+    assert "error" not in report
+
+
+def test_id_check_invalid_json_has_code_and_message() -> None:
+    result = runner.invoke(app, ["id", "check", "110105194912310021", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["error"]["code"] == "checksum"
+    assert report["error"]["message"]
+
+
+def test_id_check_chinese_messages() -> None:
+    result = runner.invoke(app, ["id", "check", "110105194912310021", "--json", "--lang", "zh"])
+    assert "校验位" in json.loads(result.stdout)["error"]["message"]
+
+
+def test_id_check_with_type_and_nationality() -> None:
+    result = runner.invoke(
+        app, ["id", "check", "--type", "passport", "E1234567", "--nationality", "FR", "--json"]
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["nationality"] == "FRA"
+
+
+def test_id_check_without_type_refuses_unrecognisable_numbers() -> None:
+    result = runner.invoke(app, ["id", "check", "H12345678", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["code"] == "type"
+
+
+def test_id_check_human_output() -> None:
+    assert "北京市朝阳区" in runner.invoke(app, ["id", "check", "110105491231002"]).stdout
+    refused = runner.invoke(app, ["id", "check", "11010519491231"])
+    assert refused.exit_code == 1 and "length" in refused.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["id", "check"],
+        ["id", "check", "--type", "driving_licence", "1"],
+        ["id", "check", "--bogus", "1"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == 2
+
+
+def test_db_upgrade_and_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from realname.config import get_settings
+
+    monkeypatch.setenv("REALNAME_DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
+    get_settings.cache_clear()
+    try:
+        upgraded = runner.invoke(app, ["db", "upgrade"])
+        assert upgraded.exit_code == 0, upgraded.stdout
+        assert runner.invoke(app, ["db", "current"]).exit_code == 0
+        demo = runner.invoke(app, ["demo", "--count", "12"])
+        assert demo.exit_code == 0, demo.stdout
+        assert "synthetic" in demo.stdout and "valid" in demo.stdout
+    finally:
+        get_settings.cache_clear()
+
+
+def test_bench_id_prints_rates_and_ratio() -> None:
+    result = runner.invoke(app, ["bench", "id", "--n", "2000", "--rounds", "1"])
+    assert result.exit_code == 0, result.stdout
+    assert "python-stdnum" in result.stdout
+    assert "per-number ratio" in result.stdout
