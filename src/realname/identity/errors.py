@@ -7,7 +7,10 @@ so they are safe to log and to show on any screen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+
+from realname.errors import CodedError, wants_chinese
 
 
 class DocumentErrorCode(StrEnum):
@@ -22,7 +25,7 @@ class DocumentErrorCode(StrEnum):
     TYPE = "type"
 
 
-_MESSAGES: dict[DocumentErrorCode, tuple[str, str]] = {
+_MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     DocumentErrorCode.EMPTY: (
         "No document number was entered.",
         "未输入证件号码。",
@@ -64,21 +67,14 @@ _MESSAGES: dict[DocumentErrorCode, tuple[str, str]] = {
 
 def message_for(code: DocumentErrorCode, language: str = "en") -> str:
     english, chinese = _MESSAGES[code]
-    return chinese if language.lower().startswith("zh") else english
+    return chinese if wants_chinese(language) else english
 
 
-class DocumentError(ValueError):
+class DocumentError(CodedError):
     """A document number that cannot be accepted. Carries no PII: only the code and a reason."""
 
+    messages = _MESSAGES
+    code: DocumentErrorCode
+
     def __init__(self, code: DocumentErrorCode, detail: str | None = None) -> None:
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail or message_for(code)}")
-
-    @property
-    def message(self) -> str:
-        return message_for(self.code)
-
-    @property
-    def message_zh(self) -> str:
-        return message_for(self.code, "zh")
+        super().__init__(code, detail)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+
+from realname.errors import CodedError, wants_chinese
 
 
 class NumberErrorCode(StrEnum):
@@ -13,7 +16,7 @@ class NumberErrorCode(StrEnum):
     BLOCK = "block"
 
 
-_MESSAGES = {
+_MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     NumberErrorCode.EMPTY: ("No phone number was entered.", "未输入手机号码。"),
     NumberErrorCode.FORMAT: (
         "This is not a phone number: use 11 digits, or + and the country code.",
@@ -36,15 +39,14 @@ _MESSAGES = {
 
 def message_for(code: NumberErrorCode, language: str = "en") -> str:
     english, chinese = _MESSAGES[code]
-    return chinese if language.lower().startswith("zh") else english
+    return chinese if wants_chinese(language) else english
 
 
-class NumberError(ValueError):
+class NumberError(CodedError):
+    """A phone number or block that cannot be accepted; never quotes the number."""
+
+    messages = _MESSAGES
+    code: NumberErrorCode
+
     def __init__(self, code: NumberErrorCode, detail: str | None = None) -> None:
-        self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail or message_for(code)}")
-
-    @property
-    def message(self) -> str:
-        return message_for(self.code)
+        super().__init__(code, detail)
