@@ -20,6 +20,24 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     log_level: str = Field(default="INFO")
 
+    policy: str = Field(
+        default="china", description="policy preset name (realname/policy/presets) or a TOML path"
+    )
+    pii_keys: str | None = Field(
+        default=None,
+        description='AES-256-GCM keys for PII as JSON {"key-id": "<base64 32 bytes>", ...}',
+    )
+    pii_active_key: str | None = Field(
+        default=None, description="id of the key new values are sealed with (default: last)"
+    )
+    blind_index_key: str | None = Field(
+        default=None, description="base64 HMAC key for equality look-ups on encrypted PII"
+    )
+    key_file: str = Field(
+        default="./var/keys.json",
+        description="where development keys are created when the three settings above are unset",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:
