@@ -29,6 +29,7 @@ from pathlib import Path
 
 CURRENT = 9999
 MCA_LAST_YEAR = 2020
+RESIDENCE_PERMIT_CODES = ("810000", "820000", "830000")
 
 
 @dataclass
@@ -131,6 +132,10 @@ def main() -> None:
             table[code].names.update(span.names)
         else:
             table[code] = span
+    # Residence permits for Hong Kong, Macao and Taiwan residents (2018) use 810000, 820000 and
+    # 830000; the Wikipedia list has no 830000 row, so keep all three in force explicitly.
+    for code in RESIDENCE_PERMIT_CODES:
+        table[code].last = CURRENT
     out = sys.stdout
     out.write("# code\tfirst_year\tlast_year\tname\n")
     for code in sorted(table):

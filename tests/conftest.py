@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -45,6 +46,10 @@ def _postgres_or_skip() -> None:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, empty database on the PostgreSQL server for this test session."""
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[str]:
     _postgres_or_skip()
     name = f"realname_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -93,3 +98,19 @@ def db_session(migrated_engine: Engine) -> Iterator[Session]:
         session.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of this test's own, for tests that must commit (concurrency)."""
+    if request.param == "sqlite":
+        engine = _engine_for(f"sqlite:///{tmp_path / 'fresh.db'}")
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    for url in _postgres_database():
+        engine = _engine_for(url)
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()

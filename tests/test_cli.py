@@ -75,18 +75,45 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
 
 
-def test_db_upgrade_and_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_upgrade_and_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from realname.config import get_settings
 
-    monkeypatch.setenv("REALNAME_DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
+    monkeypatch.setenv("REALNAME_DATABASE_URL", f"sqlite:///{tmp_path}/db.db")
     get_settings.cache_clear()
     try:
+        assert runner.invoke(app, ["db", "current"]).exit_code == 1  # empty: not at head
         upgraded = runner.invoke(app, ["db", "upgrade"])
         assert upgraded.exit_code == 0, upgraded.stdout
         assert runner.invoke(app, ["db", "current"]).exit_code == 0
-        demo = runner.invoke(app, ["demo", "--count", "12"])
+    finally:
+        get_settings.cache_clear()
+
+
+def test_demo_builds_a_world_that_passes_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realname.config import get_settings
+
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    get_settings.cache_clear()
+    url = f"sqlite:///{tmp_path}/demo.db"
+    try:
+        demo = runner.invoke(
+            app, ["demo", "--lines", "600", "--operations", "150", "--database-url", url]
+        )
         assert demo.exit_code == 0, demo.stdout
-        assert "synthetic" in demo.stdout and "valid" in demo.stdout
+        assert "no violations" in demo.stdout
+        assert "lines by state and enterprise" in demo.stdout
+        assert "REALNAME." in demo.stdout  # some cheats were refused
+        monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+        get_settings.cache_clear()
+        checked = runner.invoke(app, ["check"])
+        assert checked.exit_code == 0, checked.stdout
+        # Same seed, same world: a second run rebuilds it from scratch.
+        again = runner.invoke(
+            app, ["demo", "--lines", "600", "--operations", "150", "--database-url", url]
+        )
+        assert again.exit_code == 0
     finally:
         get_settings.cache_clear()
 

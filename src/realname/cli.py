@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import random
-from collections import Counter
-from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -27,9 +25,16 @@ id_app = typer.Typer(help="Identity documents.", no_args_is_help=True)
 bench_app = typer.Typer(help="Measured performance, as ratios against a baseline.")
 app.add_typer(db_app, name="db")
 app.add_typer(id_app, name="id")
+keys_app = typer.Typer(help="Keys that seal subscriber PII.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
+
+
+class Language(StrEnum):
+    EN = "en"
+    ZH = "zh"
 
 
 # --- db ------------------------------------------------------------------------------------
@@ -108,7 +113,7 @@ def id_check(
         str | None, typer.Option(help="ISO 3166 country of a passport (CN, CHN or 156).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    lang: Annotated[str, typer.Option(help="Message language: en or zh.")] = "en",
+    lang: Annotated[Language, typer.Option(help="Message language.")] = Language.EN,
 ) -> None:
     """Validate a document number. Exit 0 valid, 1 invalid, 2 usage error."""
     report = document_report(number, doc_type, nationality, lang)
@@ -171,60 +176,247 @@ def bench_id(
     )
 
 
+# --- check and keys ------------------------------------------------------------------------
+
+
+@app.command("check")
+def check_command(
+    limit: Annotated[int, typer.Option(help="Violations printed per check.")] = 20,
+) -> None:
+    """Audit the database like fsck: owners, holdings, caps, event replay, PII, audit chain."""
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.policy.loader import load_policy
+    from realname.registry.check import run_integrity_check
+    from realname.security.keys import keyring_from_settings
+
+    settings = get_settings()
+    engine = create_engine_from_settings(settings)
+    with Session(engine) as session, console.status("checking") as status:
+        report = run_integrity_check(
+            session,
+            load_policy(settings.policy),
+            keyring_from_settings(settings),
+            progress=lambda name: status.update(f"checking: {name}"),
+        )
+    engine.dispose()
+    print_integrity_report(report, limit)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def print_integrity_report(report: Any, limit: int = 20) -> None:
+    table = Table(title="realname check")
+    table.add_column("check")
+    table.add_column("examined", justify="right")
+    table.add_column("violations", justify="right")
+    for result in report.results:
+        table.add_row(
+            result.name,
+            f"{result.examined:,}",
+            "[green]0[/]" if result.ok else f"[red]{len(result.violations):,}[/]",
+        )
+    console.print(table)
+    for result in report.results:
+        for violation in result.violations[:limit]:
+            console.print(f"[red]✗[/] {result.name}: {violation}")
+        if len(result.violations) > limit:
+            console.print(f"  … and {len(result.violations) - limit:,} more")
+    verdict = (
+        "[green]no violations[/]" if report.ok else f"[red]{report.violation_count:,} violations[/]"
+    )
+    console.print(verdict)
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """How many identities are sealed under each key."""
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.registry.repository import identities_per_key
+    from realname.security.keys import keyring_from_settings
+
+    settings = get_settings()
+    keyring = keyring_from_settings(settings)
+    engine = create_engine_from_settings(settings)
+    with Session(engine) as session:
+        counts = identities_per_key(session)
+    engine.dispose()
+    console.print(f"active key: [bold]{keyring.active_key_id}[/]")
+    for key_id in sorted(set(counts) | set(keyring.key_ids)):
+        console.print(f"  {key_id}: {counts.get(key_id, 0):,} identities")
+
+
+@keys_app.command("add")
+def keys_add() -> None:
+    """Create a new key in the key file and make it active (then run `keys rotate`)."""
+    from realname.security.keys import add_key_to_file
+
+    settings = get_settings()
+    if settings.pii_keys:
+        console.print("keys come from REALNAME_PII_KEYS: add the key there and set the active id")
+        raise typer.Exit(2)
+    console.print(f"new active key: [bold]{add_key_to_file(settings.key_file)}[/]")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, help="Identities per transaction.")] = 1000,
+) -> None:
+    """Re-encrypt every identity sealed under an older key with the active key, in batches."""
+    from rich.progress import Progress
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.registry.repository import identities_per_key
+    from realname.registry.rotation import reseal_batch
+    from realname.security.keys import keyring_from_settings
+
+    settings = get_settings()
+    keyring = keyring_from_settings(settings)
+    engine = create_engine_from_settings(settings)
+    with Session(engine) as session:
+        counts = identities_per_key(session)
+    todo = sum(n for key_id, n in counts.items() if key_id != keyring.active_key_id)
+    done, after = 0, 0
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"resealing under {keyring.active_key_id}", total=todo)
+        while True:
+            with Session(engine) as session, session.begin():
+                count, after = reseal_batch(session, keyring, after, batch)
+            if count == 0:
+                break
+            done += count
+            progress.update(task, completed=done)
+    engine.dispose()
+    console.print(f"resealed {done:,} identities; all on key {keyring.active_key_id}")
+
+
 # --- demo ----------------------------------------------------------------------------------
 
 
 @app.command()
 def demo(
-    count: Annotated[int, typer.Option(min=1, help="How many documents to generate.")] = 16,
-    seed: Annotated[int, typer.Option(help="Same seed, same documents.")] = 7,
+    lines: Annotated[int, typer.Option(min=100, help="Lines in the synthetic world.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 7,
+    operations: Annotated[
+        int | None, typer.Option(help="Operations streamed through the registry service.")
+    ] = None,
+    database_url: Annotated[
+        str, typer.Option(help="Where to build it; the demo database is rebuilt each run.")
+    ] = "sqlite:///./var/demo.db",
 ) -> None:
-    """Build the database, then check a batch of generated documents (the registry comes next)."""
-    from realname.db import migrate
-    from realname.db.engine import create_engine_from_settings
-    from realname.identity.names import mask_document_number
-    from realname.sim import documents as synth
+    """Build a reproducible synthetic world, run `realname check` on it, and summarise it."""
+    import time
 
-    settings = get_settings()
-    engine = create_engine_from_settings(settings)
-    migrate.upgrade(engine)
-    console.print(f"database ready at revision [bold]{migrate.current_revision(engine)}[/]")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy.orm import Session
+
+    from realname.config import Settings
+    from realname.db import migrate
+    from realname.policy.loader import load_policy
+    from realname.registry.check import run_integrity_check
+    from realname.security.keys import keyring_from_settings
+    from realname.sim.world import build_world, channel_count, lines_by_state_and_enterprise
+
+    started = time.perf_counter()
+    base = get_settings()
+    settings = Settings(**(base.model_dump() | {"database_url": database_url}))
+    engine = _fresh_database(settings)
+    policy = load_policy(settings.policy)
+    keyring = keyring_from_settings(settings)
+    operations = operations if operations is not None else min(3000, max(300, lines // 10))
+    console.print(
+        f"building a synthetic world: {lines:,} lines, {operations:,} operations, seed {seed}, "
+        f"policy [bold]{policy.code}[/], database {migrate.current_revision(engine)} "
+        f"at {database_url}"
+    )
+    columns = (
+        TextColumn("{task.description:<42}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done)
+
+        summary = build_world(
+            engine,
+            policy=policy,
+            keyring=keyring,
+            lines=lines,
+            seed=seed,
+            operations=operations,
+            progress=report,
+        )
+    built = time.perf_counter() - started
+    with Session(engine) as session:
+        by_state = lines_by_state_and_enterprise(session)
+        channels, clerks = channel_count(session)
+        with console.status("realname check"):
+            report_ = run_integrity_check(session, policy, keyring)
     engine.dispose()
 
-    console.rule("[bold]Identity-document checker on generated documents[/] (synthetic data)")
-    rng = random.Random(seed)  # noqa: S311 (synthetic data, reproducible by seed)
-    makers: list[tuple[str, DocumentType | None, Callable[[], str]]] = [
-        ("resident ID", None, lambda: synth.random_resident_id(rng)),
-        ("abolished region", None, lambda: synth.random_resident_id(rng, abolished_share=1.0)),
-        ("full-width typing", None, lambda: synth.full_width(synth.random_resident_id(rng))),
-        ("legacy 15-digit", None, lambda: synth.legacy_15(rng)),
-        ("HK/MO/TW permit", None, lambda: synth.random_residence_permit(rng)),
-        ("organisation", DocumentType.ORGANISATION, lambda: synth.random_uscc(rng)),
-        ("typing error", None, lambda: synth.corrupt(rng, synth.random_resident_id(rng))),
-        ("born tomorrow", None, lambda: synth.born_in_future(rng)),
-    ]
-    table = Table()
-    for column in ("case", "number (masked)", "type", "verdict", "born", "region"):
-        table.add_column(column, overflow="fold")
-    verdicts: Counter[str] = Counter()
-    for i in range(count):
-        case, doc_type, make = makers[i % len(makers)]
-        number = make()
-        report = document_report(number, doc_type, None, "en")
-        verdict = "valid" if report["valid"] else report["error"]["code"]
-        verdicts[verdict] += 1
-        table.add_row(
-            case,
-            mask_document_number(report["normalized"] or ""),
-            str(report["type"] or "?"),
-            f"[green]{verdict}[/]" if report["valid"] else f"[red]{verdict}[/]",
-            " ".join(filter(None, (report["birth_date"], report["sex"]))),
-            report["region"] or "",
-        )
+    states = sorted({state for _, state in by_state})
+    codes = sorted({code for code, _ in by_state})
+    table = Table(title="lines by state and enterprise")
+    table.add_column("enterprise")
+    for state in states:
+        table.add_column(state, justify="right")
+    table.add_column("total", justify="right")
+    for code in codes:
+        row = [by_state.get((code, state), 0) for state in states]
+        table.add_row(code, *(f"{n:,}" for n in row), f"{sum(row):,}")
     console.print(table)
     console.print(
-        "verdicts: " + ", ".join(f"{verdict} {n}" for verdict, n in verdicts.most_common())
+        f"{summary.citizens:,} citizens known to the identity authority; "
+        f"{channels} channels with {clerks} clerks"
     )
+    outcomes = Table(title="operations streamed through the registry")
+    outcomes.add_column("operation")
+    outcomes.add_column("count", justify="right")
+    for name, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
+        outcomes.add_row(name, f"{count:,}")
+    console.print(outcomes)
+    refusals = Table(title="refusals by reason")
+    refusals.add_column("code")
+    refusals.add_column("count", justify="right")
+    for code, count in summary.refusals.most_common():
+        refusals.add_row(f"REALNAME.{code}", f"{count:,}")
+    console.print(refusals)
+    print_integrity_report(report_)
+    console.print(
+        f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
+        f"check it again with REALNAME_DATABASE_URL={database_url} realname check"
+    )
+    raise typer.Exit(0 if report_.ok else 1)
+
+
+def _fresh_database(settings: Any) -> Any:
+    """The demo's database, emptied and migrated: SQLite file deleted, others downgraded."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from realname.db import migrate
+    from realname.db.engine import create_engine_from_settings
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
+        engine = create_engine_from_settings(settings)
+    else:
+        engine = create_engine_from_settings(settings)
+        migrate.downgrade(engine, "base")
+    migrate.upgrade(engine)
+    return engine
 
 
 def main() -> None:  # pragma: no cover - console entry point

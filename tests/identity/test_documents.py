@@ -248,3 +248,49 @@ def test_nationality_helper() -> None:
     assert normalize_nationality(" cn ") == "CHN"
     with pytest.raises(DocumentError):
         normalize_nationality("")
+
+
+# --- robustness: nothing but DocumentError, never the number in the text ----------------
+
+
+@pytest.mark.parametrize(
+    ("number", "doc_type"),
+    [
+        ("9" + "፩" * 17, T.PERMANENT_RESIDENCE),  # Ethiopic digits: isdigit() but not ours
+        ("H١٢٣٤٥٦٧٨", T.HOME_RETURN_PERMIT),  # Arabic-Indic digits
+        ("١٢٣٤٥٦٧٨", T.TAIWAN_PERMIT),
+        ("USA11٨٠٠١٠١1234", T.PERMANENT_RESIDENCE),
+        ("911840١٩٨٠٠١٠١0013", T.PERMANENT_RESIDENCE),
+        ("南字第١٢٣٤٥٦٧号", T.MILITARY),
+        ("12(3456)78", T.TAIWAN_PERMIT),
+    ],
+)
+def test_other_scripts_digits_and_stray_brackets_are_refused(
+    number: str, doc_type: DocumentType
+) -> None:
+    with pytest.raises(DocumentError) as raised:
+        parse_document(number, doc_type)
+    assert number not in str(raised.value)
+
+
+def test_military_numbers_are_normalised_like_the_others() -> None:
+    assert parse_document("南字第１２３４５６７号", T.MILITARY).number == "南字第1234567号"
+
+
+def test_nationality_is_ignored_for_documents_without_one() -> None:
+    assert parse_document("11010519491231002X", nationality="ZZ").nationality is None
+
+
+@given(st.text(max_size=30), st.sampled_from(list(DocumentType)), st.sampled_from(["US", None]))
+def test_any_input_gives_a_document_or_a_document_error(
+    text: str, doc_type: DocumentType, nationality: str | None
+) -> None:
+    message = ""
+    try:
+        parsed = parse_document(text, doc_type, nationality=nationality)
+    except DocumentError as error:
+        message = str(error)
+    else:
+        assert parsed.type in (doc_type, T.RESIDENCE_PERMIT, T.RESIDENT_ID)
+    if len(text.strip()) >= 6:
+        assert text.strip() not in message

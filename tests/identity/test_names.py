@@ -37,6 +37,8 @@ def test_masks() -> None:
     assert mask_name("") == ""
     assert mask_document_number("11010519491231002X") == "110105********002X"
     assert mask_document_number("H12345678") == "H******78"
+    assert mask_document_number("110105491231002") == "110105******002"
+    assert mask_name("Li Wei") == "L* ***"
     assert mask_document_number("123") == "***"
 
 

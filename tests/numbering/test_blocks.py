@@ -58,3 +58,15 @@ def test_contains_is_integer_range_membership(start: int, width: int, probe: int
     end = min(start + width, 10**9 - 1)
     block = NumberBlock.from_range(f"+8613{start:09d}", f"+8613{end:09d}")
     assert block.contains(f"+8613{probe:09d}") == (start <= probe <= end)
+
+
+@pytest.mark.parametrize(("first", "last"), [("²", "3"), ("١٢", "١٣"), ("12", "1a")])
+def test_only_ascii_digits_make_a_block(first: str, last: str) -> None:
+    with pytest.raises(NumberError) as raised:
+        NumberBlock(first, last)
+    assert first not in str(raised.value)
+
+
+def test_a_block_without_common_prefix_has_no_prefix() -> None:
+    assert NumberBlock("0000", "9999").prefix is None
+    assert str(NumberBlock("0000", "9999")) == "+0000..+9999"

@@ -57,6 +57,9 @@ def test_foreign_numbers_are_accepted_with_plus() -> None:
         ("1380013800", NumberErrorCode.INVALID),  # 10 digits
         ("10012345678", NumberErrorCode.INVALID),
         ("010-12345678", NumberErrorCode.NOT_MOBILE),  # a Beijing landline
+        ("+86 138 0013 8000 ext. 99", NumberErrorCode.FORMAT),  # extensions are not lines
+        ("138 0013 8000 abc", NumberErrorCode.FORMAT),
+        ("１３８００１３８０００", NumberErrorCode.FORMAT),  # full-width: type it again
     ],
 )
 def test_refusals(number: str, code: NumberErrorCode) -> None:
@@ -74,3 +77,7 @@ def test_landline_allowed_when_asked() -> None:
 def test_mask() -> None:
     assert mask_msisdn("+8613800138000") == "+86138****8000"
     assert mask_msisdn("12345") == "*****"
+
+
+def test_region_is_case_insensitive() -> None:
+    assert parse_msisdn("13800138000", "cn").e164 == "+8613800138000"

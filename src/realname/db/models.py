@@ -1,5 +1,9 @@
 """Imports every domain's models so Alembic and the tests see the whole schema."""
 
+from realname.channels import models as channels_models
 from realname.db.base import Base
+from realname.identity import models as identity_models
+from realname.registry import models as registry_models
+from realname.security import models as security_models
 
-__all__ = ["Base"]
+__all__ = ["Base", "channels_models", "identity_models", "registry_models", "security_models"]

@@ -125,8 +125,10 @@ def _parse_resident_only(number: str, today: date | None) -> ParsedDocument:
     return parsed
 
 
-_HOME_RETURN = re.compile(r"[HM]\d{8}(?:\d{2})?")  # H/M + 8 digits (2013 card) or + 10 (booklet)
-_TAIWAN = re.compile(r"\d{8}|\d{10}[A-Z]?")  # 8 digits (2015 card), 10 digits + issue letter
+# Patterns use [0-9], not \d: \d also matches Arabic-Indic and other script digits.
+_HOME_RETURN = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")  # H/M + 8 digits (2013) or + 10 (booklet)
+# 8 digits (2015 card); 10 digits with an optional issue letter, written "(B)" or "B".
+_TAIWAN = re.compile(r"([0-9]{8})|([0-9]{10})(?:\(([A-Z])\)|([A-Z]))?")
 
 
 def _parse_home_return(number: str, today: date | None) -> ParsedDocument:
@@ -138,12 +140,15 @@ def _parse_home_return(number: str, today: date | None) -> ParsedDocument:
 
 
 def _parse_taiwan(number: str, today: date | None) -> ParsedDocument:
-    number = number.replace("(", "").replace(")", "")
-    if len(number) not in (8, 10, 11):
-        raise DocumentError(_E.LENGTH, "8 digits (older permits: 10 digits)")
-    if not _TAIWAN.fullmatch(number):
+    match = _TAIWAN.fullmatch(number)
+    if match is None:
+        if len(number) not in (8, 10, 11, 13):
+            raise DocumentError(_E.LENGTH, "8 digits (older permits: 10 digits)")
         raise DocumentError(_E.FORMAT, "digits only, older permits may end in one letter")
-    return ParsedDocument(DocumentType.TAIWAN_PERMIT, number)
+    eight, ten, letter_in_brackets, letter = match.groups()
+    return ParsedDocument(
+        DocumentType.TAIWAN_PERMIT, eight or ten + (letter_in_brackets or letter or "")
+    )
 
 
 _PASSPORT = re.compile(r"[A-Z0-9]{5,20}")
@@ -160,7 +165,7 @@ def _parse_passport(number: str, today: date | None, nationality: str | None) ->
     )
 
 
-_PR_OLD = re.compile(r"([A-Z]{3})(\d{2})(\d{6})(\d{4})")
+_PR_OLD = re.compile(r"([A-Z]{3})([0-9]{2})([0-9]{6})([0-9]{4})")
 
 
 def _parse_permanent_residence(
@@ -265,7 +270,7 @@ def _parse_organisation(number: str, today: date | None) -> ParsedDocument:
 
 
 # 南字第1234567号, 士字第..., 武字第...: one or two characters of issuing branch, 字第, digits, 号.
-_MILITARY = re.compile(r"[\u4e00-\u9fff]{1,4}字第\d{6,10}号")
+_MILITARY = re.compile(r"[\u4e00-\u9fff]{1,4}字第[0-9]{6,10}号")
 
 
 def _parse_military(number: str, today: date | None) -> ParsedDocument:
@@ -305,9 +310,13 @@ def parse_document(
     Raises DocumentError with a stable code. `expires_on`, when the document shows one, is
     checked against `today`; the number itself never carries an expiry.
     """
-    number = normalize_document_number(raw) if doc_type != DocumentType.MILITARY else raw.strip()
+    number = normalize_document_number(raw)
     if not number:
         raise DocumentError(_E.EMPTY)
+    if not number.isascii() and doc_type != DocumentType.MILITARY:
+        # NFKC folds full-width forms; anything still outside ASCII (other scripts' digits,
+        # symbols) is not part of any document number we accept.
+        raise DocumentError(_E.FORMAT)
     if doc_type is None:
         doc_type = detect_type(number)
         if doc_type is None:
@@ -337,9 +346,12 @@ def parse_document(
         if expires_on < (today or date.today()):
             raise DocumentError(_E.EXPIRED)
         parsed = replace(parsed, expires_on=expires_on)
-    if nationality is not None and parsed.nationality not in (
-        None,
-        normalize_nationality(nationality),
+    # A nationality given for a document that carries its own must agree with it; for
+    # documents without one (resident IDs, permits) it is not ours to judge.
+    if (
+        nationality is not None
+        and parsed.nationality is not None
+        and parsed.nationality != normalize_nationality(nationality)
     ):
         raise DocumentError(_E.NATIONALITY, "the nationality does not match the document")
     return parsed

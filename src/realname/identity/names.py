@@ -32,7 +32,7 @@ def is_han(text: str) -> bool:
 
 
 def mask_name(raw: str) -> str:
-    """Show the first character (surname) only: 张三 -> 张*, 王小明 -> 王**, Li Wei -> L*****.
+    """Show the first character (surname) only: 张三 -> 张*, 王小明 -> 王**, Li Wei -> L* ***.
 
     Separating dots and spaces stay visible so the shape of the name is still recognisable.
     """
@@ -42,12 +42,17 @@ def mask_name(raw: str) -> str:
     return name[0] + "".join(c if c in (NAME_DOT, " ") else "*" for c in name[1:])
 
 
-def mask_document_number(number: str, keep_start: int = 6, keep_end: int = 4) -> str:
-    """110105194912310021 -> 110105********0021; short numbers keep less so most stays hidden."""
+def mask_document_number(number: str) -> str:
+    """110105194912310021 -> 110105********0021 (region and sequence shown, birth date hidden);
+    15-digit 110105491231002 -> 110105******002; shorter numbers keep first one, last two."""
     text = number.strip()
     length = len(text)
     if length <= 4:
         return "*" * length
-    if keep_start + keep_end > length // 2 + 2:
+    if length >= 18:
+        keep_start, keep_end = 6, 4
+    elif length >= 15:
+        keep_start, keep_end = 6, 3
+    else:
         keep_start, keep_end = 1, 2
     return text[:keep_start] + "*" * (length - keep_start - keep_end) + text[length - keep_end :]

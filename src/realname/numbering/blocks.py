@@ -39,7 +39,8 @@ class NumberBlock:
     last: str
 
     def __post_init__(self) -> None:
-        if len(self.first) != len(self.last) or not (self.first.isdigit() and self.last.isdigit()):
+        ends = self.first + self.last
+        if len(self.first) != len(self.last) or not (ends.isdigit() and ends.isascii()):
             raise NumberError(NumberErrorCode.BLOCK, "both ends must have the same digit count")
         if int(self.first) > int(self.last):
             raise NumberError(NumberErrorCode.BLOCK, "the first number is after the last")
@@ -71,6 +72,8 @@ class NumberBlock:
         while common < len(self.first) and self.first[common] == self.last[common]:
             common += 1
         rest = len(self.first) - common
+        if common == 0:
+            return None
         if self.first[common:] == "0" * rest and self.last[common:] == "9" * rest:
             return "+" + self.first[:common]
         return None

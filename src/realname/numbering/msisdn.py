@@ -7,6 +7,7 @@ which is why lines record their enterprise explicitly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -15,6 +16,8 @@ from phonenumbers import PhoneNumberType, carrier
 from realname.numbering.errors import NumberError, NumberErrorCode
 
 DEFAULT_REGION = "CN"
+# Digits and the punctuation people write numbers with; no letters (extensions, vanity).
+_DIALLABLE = re.compile(r"\+?[0-9 ()\-.\u00a0]{3,30}", re.ASCII)
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -46,8 +49,10 @@ def parse_msisdn(
     text = raw.strip()
     if not text:
         raise NumberError(NumberErrorCode.EMPTY)
+    if not _DIALLABLE.fullmatch(text):
+        raise NumberError(NumberErrorCode.FORMAT)  # letters, extensions, other scripts
     try:
-        number = phonenumbers.parse(text, default_region)
+        number = phonenumbers.parse(text, default_region.upper())
     except phonenumbers.NumberParseException:
         raise NumberError(NumberErrorCode.FORMAT) from None
     if not phonenumbers.is_valid_number(number):

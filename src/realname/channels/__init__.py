@@ -1,0 +1,1 @@
+"""Sales channels, their clerks, and (later) SIM-kit stock movements."""

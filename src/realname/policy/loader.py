@@ -1,0 +1,95 @@
+"""Policies from TOML: the bundled presets by name, or any file an operator points at.
+
+Presets are package data found through `importlib.resources`, so they load the same from a
+source checkout, an installed wheel or a zip. Any failure becomes one `PolicyError` naming the
+file and the field, because the person who meets it is editing a file, not reading Python.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from realname.policy.errors import PolicyError
+from realname.policy.schema import Policy
+
+_SUFFIX = ".toml"
+
+
+def _presets_dir() -> Traversable:
+    return resources.files("realname.policy") / "presets"
+
+
+def available_presets() -> list[str]:
+    return sorted(
+        entry.name.removesuffix(_SUFFIX)
+        for entry in _presets_dir().iterdir()
+        if entry.is_file() and entry.name.endswith(_SUFFIX)
+    )
+
+
+def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
+    """A preset name (`"china"`) or a path to a `.toml` file.
+
+    Anything that looks like a path is read afresh each time, so an operator editing a file
+    sees the change; preset names are cached, since package data does not change while running.
+    """
+    text = os.fspath(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or text.endswith(_SUFFIX) or os.sep in text:
+        path = Path(text)
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise PolicyError(
+                str(path), [("", f"cannot read the file: {error.strerror}")]
+            ) from None
+        return _parse(raw, str(path))
+    return _load_preset(text)
+
+
+@cache
+def _load_preset(name: str) -> Policy:
+    names = available_presets()
+    if name not in names:  # also keeps "../something" from reaching the file system
+        raise PolicyError(
+            repr(name), [("", f"no such preset; available: {', '.join(names) or 'none'}")]
+        )
+    entry = _presets_dir() / f"{name}{_SUFFIX}"
+    return _parse(entry.read_bytes(), f"preset {name!r} ({entry})")
+
+
+def _parse(raw: bytes, source: str) -> Policy:
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise PolicyError(source, [("", f"not UTF-8 text: {error.reason}")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(source, [("", f"not valid TOML: {error}")]) from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        raise PolicyError(source, [_describe(e) for e in error.errors()]) from None
+
+
+def _describe(error: Any) -> tuple[str, str]:
+    """`accepted_documents.social.1` and a message that quotes the offending value."""
+    location = [part for part in error["loc"] if part != "[key]"]
+    field = ".".join(str(part) for part in location)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] == "missing":
+        message = "missing (every field must be given explicitly)"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown field (misspelt?)"
+    elif error["type"] == "enum":
+        message = f"unknown value {value!r}; expected {error['ctx']['expected']}"
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        message = f"{message} (got {value!r})"
+    return field, message

@@ -1,0 +1,168 @@
+"""The real-name rules of one jurisdiction, as data.
+
+Every number a registration is judged by (caps, ages, thresholds, deadlines) lives here and in
+the preset files, never in the services: a regulator changes the rules by notice, and a new
+country is a new TOML file, not a code change. The models are frozen so that a policy loaded
+once can be shared by every request without anyone changing it under another's feet, and
+`extra="forbid"` so a misspelt key in a preset fails loudly instead of silently meaning
+"use the default".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from itertools import pairwise
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from realname.identity.documents import DocumentType
+
+
+class ChannelKind(StrEnum):
+    OWN_HALL = "own_hall"  # 自营厅: the enterprise's own shop
+    PARTNER_HALL = "partner_hall"  # 合作厅: a franchised shop under the enterprise's brand
+    SOCIAL = "social"  # 社会渠道: a corner shop or kiosk selling SIM kits
+    ONLINE = "online"  # 线上: web or app, the customer is not in front of a clerk
+
+    @property
+    def is_physical(self) -> bool:
+        """Where a clerk and a card reader are present, stricter capture rules can apply."""
+        return self is not ChannelKind.ONLINE
+
+
+class EntryMethod(StrEnum):
+    CHIP_READ = "chip_read"  # the ID card's chip read by a certified device
+    OCR = "ocr"  # the printed face of the document photographed and read
+    MANUAL = "manual"  # typed in by hand: the easiest way to register a borrowed identity
+
+
+class CapScope(StrEnum):
+    ENTERPRISE = "enterprise"  # counted within one operator (China, Nigeria)
+    NATIONAL = "national"  # counted across all operators (India, Pakistan)
+
+
+class BackfillPhase(StrEnum):
+    """Declared in the order a legacy line walks through them; the order is the rule."""
+
+    REMIND = "remind"
+    BAR_OUTGOING = "bar_outgoing"
+    BAR_BOTH = "bar_both"
+    TERMINATE = "terminate"
+
+
+_PHASE_ORDER = {phase: rank for rank, phase in enumerate(BackfillPhase)}
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class LineCap(BaseModel):
+    model_config = _FROZEN
+
+    scope: CapScope
+    max_active_lines: int = Field(ge=1)
+
+
+class BackfillStep(BaseModel):
+    model_config = _FROZEN
+
+    phase: BackfillPhase
+    days_after_start: int = Field(ge=0)
+
+
+NO_FACE_MATCH = "none"
+"""How a TOML file says `face_match_threshold = None`: TOML has no null, and leaving the key
+out must stay an error, or a forgotten line would silently switch face matching off."""
+
+
+class Policy(BaseModel):
+    model_config = _FROZEN
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="preset name, e.g. 'china'")
+    jurisdiction: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    name: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1)
+
+    line_caps: tuple[LineCap, ...]
+    accepted_documents: dict[ChannelKind, frozenset[DocumentType]]
+    minimum_age_years: int = Field(ge=0)
+    face_match_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | None
+    manual_entry_refused_at: frozenset[ChannelKind]
+    authority_check_required: bool
+    register_before_activation: bool
+    cooling_days: int = Field(ge=0)
+    reverification_deadline_hours: int = Field(ge=1)
+    retention_after_termination_days: int = Field(ge=0)
+    sim_swap_monitored_hours: int = Field(ge=1)
+    backfill_steps: tuple[BackfillStep, ...]
+
+    @field_validator("face_match_threshold", mode="before")
+    @classmethod
+    def _none_sentinel(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == NO_FACE_MATCH:
+            return None
+        return value
+
+    @field_validator("line_caps")
+    @classmethod
+    def _one_cap_per_scope(cls, caps: tuple[LineCap, ...]) -> tuple[LineCap, ...]:
+        """Two caps of one scope would leave the reader guessing which one is enforced."""
+        seen: set[CapScope] = set()
+        for cap in caps:
+            if cap.scope in seen:
+                raise ValueError(f"more than one cap with scope {cap.scope.value!r}")
+            seen.add(cap.scope)
+        return caps
+
+    @field_validator("accepted_documents")
+    @classmethod
+    def _every_channel_kind(
+        cls, accepted: dict[ChannelKind, frozenset[DocumentType]]
+    ) -> dict[ChannelKind, frozenset[DocumentType]]:
+        """A kind left out is refused everywhere only by accident; say so with an empty list."""
+        missing = [kind.value for kind in ChannelKind if kind not in accepted]
+        if missing:
+            raise ValueError(
+                f"every channel kind must be listed (use [] to accept nothing); "
+                f"missing: {', '.join(missing)}"
+            )
+        return {kind: accepted[kind] for kind in ChannelKind}
+
+    @field_validator("backfill_steps")
+    @classmethod
+    def _steps_in_order(cls, steps: tuple[BackfillStep, ...]) -> tuple[BackfillStep, ...]:
+        """A line may not be terminated before it was barred, nor a phase come back."""
+        for number, (before, after) in enumerate(pairwise(steps), start=2):
+            if _PHASE_ORDER[after.phase] <= _PHASE_ORDER[before.phase]:
+                order = " → ".join(phase.value for phase in BackfillPhase)
+                raise ValueError(
+                    f"step {number} ({after.phase.value}) comes after {before.phase.value}; "
+                    f"phases go {order}, each at most once"
+                )
+            if after.days_after_start < before.days_after_start:
+                raise ValueError(
+                    f"step {number} ({after.phase.value}) is on day {after.days_after_start}, "
+                    f"before step {number - 1} ({before.phase.value}) on day "
+                    f"{before.days_after_start}"
+                )
+        return steps
+
+    def cap(self, scope: CapScope) -> int | None:
+        """None means no cap of that scope, which is different from a cap of zero."""
+        for line_cap in self.line_caps:
+            if line_cap.scope is scope:
+                return line_cap.max_active_lines
+        return None
+
+    def __hash__(self) -> int:
+        """Frozen values should hash; pydantic's own hash trips over the dict field."""
+        return hash(
+            tuple(
+                frozenset(value.items()) if isinstance(value, dict) else value
+                for value in self.__dict__.values()
+            )
+        )
+
+    def with_changes(self, **changes: Any) -> Self:
+        """A validated variant, for tests and what-if reports; `model_copy` skips validation."""
+        return self.model_validate({**self.model_dump(), **changes})

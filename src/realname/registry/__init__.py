@@ -1,0 +1,1 @@
+"""The registry core: enterprises, identities, lines, the line lifecycle and the caps."""

@@ -1,0 +1,237 @@
+"""`realname check`: an fsck for the registry.
+
+Everything the service promises is re-derived from first principles and compared: the line
+table against the replay of its events, holdings against real counts, caps, owners,
+encryption of PII, and the audit hash chains. It reads only; it repairs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from realname.identity.resident_id import resident_id_error
+from realname.policy.schema import CapScope, Policy
+from realname.registry.lifecycle import TRANSITIONS, LineState, Operation
+from realname.registry.models import Line, LineEvent
+from realname.registry.repository import RegistryRepository
+from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
+from realname.security.audit import verify_audit_chains
+from realname.security.repository import AuditRepository
+from realname.security.vault import KeyRing, Sealed, VaultError
+
+_ID_LIKE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
+_PHONE_LIKE = re.compile(r"\+?86?1[3-9]\d{9}(?!\d)")
+
+
+@dataclass
+class CheckResult:
+    name: str
+    examined: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+@dataclass
+class IntegrityReport:
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def violation_count(self) -> int:
+        return sum(len(r.violations) for r in self.results)
+
+
+def run_integrity_check(
+    session: Session,
+    policy: Policy,
+    keyring: KeyRing,
+    progress: Callable[[str], None] | None = None,
+) -> IntegrityReport:
+    repo = RegistryRepository(session)
+    steps: list[
+        tuple[str, Callable[[RegistryRepository, Policy, KeyRing, Session], CheckResult]]
+    ] = [
+        ("held lines have verified owners", _owners),
+        ("holdings equal the real counts", _holdings),
+        ("holdings respect the caps", _caps),
+        ("line state equals the replay of its events", _replay),
+        ("PII is sealed and nothing leaks it in clear", _pii),
+        ("audit hash chains are intact", _audit),
+    ]
+    results = []
+    for name, step in steps:
+        if progress:
+            progress(name)
+        result = step(repo, policy, keyring, session)
+        result.name = name
+        results.append(result)
+    return IntegrityReport(results)
+
+
+def _owners(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    result = CheckResult("")
+    rows = repo.unverified_owners_of_held_lines()
+    result.examined = sum(repo.held_counts().values())
+    for msisdn, owner in rows:
+        why = "no owner" if owner is None else f"owner identity {owner} never verified"
+        result.violations.append(f"line {_mask(msisdn)} is in service with {why}")
+    return result
+
+
+def _holdings(
+    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+) -> CheckResult:
+    result = CheckResult("")
+    real = repo.held_counts()
+    recorded = repo.holdings()
+    keys = set(real) | {k for k, v in recorded.items() if v}
+    result.examined = len(keys)
+    for identity_id, enterprise_id in sorted(keys):
+        have, says = (
+            real.get((identity_id, enterprise_id), 0),
+            recorded.get((identity_id, enterprise_id), 0),
+        )
+        if have != says:
+            result.violations.append(
+                f"identity {identity_id} at enterprise {enterprise_id}: holding says {says}, "
+                f"lines say {have}"
+            )
+    return result
+
+
+def _caps(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    result = CheckResult("")
+    real = repo.held_counts()
+    result.examined = len(real)
+    enterprise_cap = policy.cap(CapScope.ENTERPRISE)
+    national_cap = policy.cap(CapScope.NATIONAL)
+    national: dict[int, int] = {}
+    for (identity_id, enterprise_id), count in sorted(real.items()):
+        national[identity_id] = national.get(identity_id, 0) + count
+        if enterprise_cap is not None and count > enterprise_cap:
+            result.violations.append(
+                f"identity {identity_id} holds {count} lines at enterprise {enterprise_id} "
+                f"(cap {enterprise_cap})"
+            )
+    if national_cap is not None:
+        for identity_id, count in sorted(national.items()):
+            if count > national_cap:
+                result.violations.append(
+                    f"identity {identity_id} holds {count} lines nationally (cap {national_cap})"
+                )
+    return result
+
+
+def _replay(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Merge-join lines and events (both ordered by line id), so memory stays flat."""
+    result = CheckResult("")
+    events = _grouped_events(repo.iter_events())
+    pending = next(events, None)
+    for line in repo.iter_lines():
+        result.examined += 1
+        while pending is not None and pending[0] < line.id:
+            result.violations.append(f"events for line id {pending[0]}, which does not exist")
+            pending = next(events, None)
+        mine: list[LineEvent] = []
+        if pending is not None and pending[0] == line.id:
+            mine = pending[1]
+            pending = next(events, None)
+        result.violations.extend(_replay_line(line, mine))
+    while pending is not None:
+        result.violations.append(f"events for line id {pending[0]}, which does not exist")
+        pending = next(events, None)
+    return result
+
+
+def _grouped_events(events: Iterator[LineEvent]) -> Iterator[tuple[int, list[LineEvent]]]:
+    current: int | None = None
+    group: list[LineEvent] = []
+    for event in events:
+        if event.line_id != current:
+            if current is not None:
+                yield current, group
+            current, group = event.line_id, []
+        group.append(event)
+    if current is not None:
+        yield current, group
+
+
+def _replay_line(line: Line, events: list[LineEvent]) -> list[str]:
+    where = f"line {_mask(line.msisdn)}"
+    problems = []
+    state: LineState | None = None
+    owner: int | None = None
+    for expected_seq, event in enumerate(events, start=1):
+        if event.seq != expected_seq:
+            problems.append(f"{where}: event {expected_seq} missing (found {event.seq})")
+        if (event.from_state or None) != (str(state) if state else None):
+            problems.append(
+                f"{where}: event {event.seq} starts from {event.from_state}, replay is at {state}"
+            )
+        targets = TRANSITIONS.get(Operation(event.operation), {})
+        if state not in targets or str(targets[state]) != event.to_state:
+            problems.append(f"{where}: event {event.seq} ({event.operation}) is not a legal move")
+        state = LineState(event.to_state)
+        owner = event.owner_after_id
+    if line.event_count != len(events):
+        problems.append(f"{where}: line counts {line.event_count} events, {len(events)} exist")
+    if (str(state) if state else None) != line.state:
+        problems.append(f"{where}: state is {line.state}, its events replay to {state}")
+    elif owner != line.owner_identity_id:
+        problems.append(f"{where}: owner is {line.owner_identity_id}, its events replay to {owner}")
+    return problems
+
+
+def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    result = CheckResult("")
+    for identity in repo.iter_identities():
+        result.examined += 1
+        try:
+            number = keyring.open(Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT)
+            keyring.open(Sealed(identity.key_id, identity.name_sealed), NAME_CONTEXT)
+            if identity.address_sealed is not None:
+                keyring.open(Sealed(identity.key_id, identity.address_sealed), ADDRESS_CONTEXT)
+        except VaultError:
+            result.violations.append(f"identity {identity.id}: a sealed value does not open")
+            continue
+        if keyring.blind_index(number, NUMBER_CONTEXT) != identity.number_index:
+            result.violations.append(f"identity {identity.id}: blind index does not match")
+    for event in repo.iter_events():
+        result.examined += 1
+        text = f"{event.reason or ''} {event.detail}"
+        if _leaks(text):
+            result.violations.append(f"line event {event.id} carries an ID or phone number")
+    for entry in AuditRepository(s).entries_in_chain_order():
+        result.examined += 1
+        if _leaks(f"{entry.detail}"):
+            result.violations.append(f"audit entry {entry.chain}/{entry.position} carries PII")
+    return result
+
+
+def _leaks(text: str) -> bool:
+    if _PHONE_LIKE.search(text):
+        return True
+    return any(resident_id_error(m.group()) is None for m in _ID_LIKE.finditer(text))
+
+
+def _audit(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    result = CheckResult("")
+    result.examined, problems = verify_audit_chains(s)
+    result.violations = [f"audit chain {p.chain} at {p.position}: {p.what}" for p in problems]
+    return result
+
+
+def _mask(msisdn: str) -> str:
+    from realname.numbering.msisdn import mask_msisdn
+
+    return mask_msisdn(msisdn)

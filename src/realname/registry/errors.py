@@ -1,0 +1,152 @@
+"""Why the registry refused an operation. Codes are stable; the API prefixes `REALNAME.`.
+
+A refusal always leaves the database as it was: services raise before they flush, and the
+entry point rolls the transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from realname.errors import CodedError
+
+
+class RegistryErrorCode(StrEnum):
+    CAP_EXCEEDED = "CAP_EXCEEDED"
+    NATIONAL_CAP_EXCEEDED = "NATIONAL_CAP_EXCEEDED"
+    DOCUMENT_INVALID = "DOCUMENT_INVALID"
+    DOCUMENT_NOT_ACCEPTED = "DOCUMENT_NOT_ACCEPTED"
+    UNDERAGE = "UNDERAGE"
+    FACE_MISMATCH = "FACE_MISMATCH"
+    FACE_MISSING = "FACE_MISSING"
+    MANUAL_ENTRY_REFUSED = "MANUAL_ENTRY_REFUSED"
+    AUTHORITY_UNKNOWN_DOCUMENT = "AUTHORITY_UNKNOWN_DOCUMENT"
+    AUTHORITY_NAME_MISMATCH = "AUTHORITY_NAME_MISMATCH"
+    AUTHORITY_DOCUMENT_REVOKED = "AUTHORITY_DOCUMENT_REVOKED"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    NOT_IN_CHANNEL_STOCK = "NOT_IN_CHANNEL_STOCK"
+    CHANNEL_NOT_AUTHORISED = "CHANNEL_NOT_AUTHORISED"
+    CLERK_NOT_AUTHORISED = "CLERK_NOT_AUTHORISED"
+    NOT_OWNER = "NOT_OWNER"
+    LINE_NOT_FOUND = "LINE_NOT_FOUND"
+    ENTERPRISE_NOT_FOUND = "ENTERPRISE_NOT_FOUND"
+    CHANNEL_NOT_FOUND = "CHANNEL_NOT_FOUND"
+    NUMBER_INVALID = "NUMBER_INVALID"
+    NUMBER_NOT_ALLOCATED = "NUMBER_NOT_ALLOCATED"
+    BLOCK_OVERLAPS = "BLOCK_OVERLAPS"
+    KIT_IN_USE = "KIT_IN_USE"
+    REVERIFICATION_NOT_PENDING = "REVERIFICATION_NOT_PENDING"
+    COOLING_NOT_OVER = "COOLING_NOT_OVER"
+
+
+C = RegistryErrorCode
+
+_MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
+    C.CAP_EXCEEDED: (
+        "This identity already holds the maximum number of lines at this operator.",
+        "该证件在本企业名下的号码已达上限。",
+    ),
+    C.NATIONAL_CAP_EXCEEDED: (
+        "This identity already holds the maximum number of lines across all operators.",
+        "该证件在全国名下的号码已达上限。",
+    ),
+    C.DOCUMENT_INVALID: ("The identity document number is not valid.", "证件号码无效。"),
+    C.DOCUMENT_NOT_ACCEPTED: (
+        "This channel may not register customers with this kind of document.",
+        "该渠道不受理此类证件。",
+    ),
+    C.UNDERAGE: ("The customer is below the minimum age.", "客户未达到最低年龄要求。"),
+    C.FACE_MISMATCH: (
+        "The live face does not match the document photo closely enough.",
+        "人像比对未通过。",
+    ),
+    C.FACE_MISSING: ("A live face comparison is required.", "需要进行现场人像比对。"),
+    C.MANUAL_ENTRY_REFUSED: (
+        "Typing the document in by hand is not allowed here; read the card with the reader.",
+        "营业网点不得手工录入证件信息，请使用读卡器。",
+    ),
+    C.AUTHORITY_UNKNOWN_DOCUMENT: (
+        "The identity authority does not know this document.",
+        "公安核验：证件不存在。",
+    ),
+    C.AUTHORITY_NAME_MISMATCH: (
+        "The identity authority reports that the name does not match the document.",
+        "公安核验：姓名与证件号码不一致。",
+    ),
+    C.AUTHORITY_DOCUMENT_REVOKED: (
+        "The identity authority reports this document as revoked (lost or replaced).",
+        "公安核验：证件已挂失或作废。",
+    ),
+    C.ILLEGAL_TRANSITION: (
+        "This operation is not possible in the line's current state.",
+        "号码当前状态不允许此操作。",
+    ),
+    C.NOT_IN_CHANNEL_STOCK: (
+        "This SIM card is not in this channel's stock.",
+        "该号卡不在本渠道库存中。",
+    ),
+    C.CHANNEL_NOT_AUTHORISED: (
+        "This channel is not authorised to register customers.",
+        "该渠道未获授权办理入网登记。",
+    ),
+    C.CLERK_NOT_AUTHORISED: (
+        "This clerk may not act for this channel.",
+        "该营业员无权在本渠道办理业务。",
+    ),
+    C.NOT_OWNER: (
+        "Only the verified owner of the line may do this.",
+        "仅限经核验的号码机主本人办理。",
+    ),
+    C.LINE_NOT_FOUND: ("No such line at this operator.", "本企业无此号码。"),
+    C.ENTERPRISE_NOT_FOUND: ("No such enterprise.", "企业不存在。"),
+    C.CHANNEL_NOT_FOUND: ("No such channel at this operator.", "本企业无此渠道。"),
+    C.NUMBER_INVALID: ("This is not a valid mobile number.", "手机号码无效。"),
+    C.NUMBER_NOT_ALLOCATED: (
+        "The number is not in any block allocated to this operator.",
+        "该号码不在本企业的号段内。",
+    ),
+    C.BLOCK_OVERLAPS: (
+        "The number block overlaps a block already allocated.",
+        "号段与已分配号段重叠。",
+    ),
+    C.KIT_IN_USE: (
+        "The ICCID or IMSI already belongs to another line.",
+        "ICCID 或 IMSI 已被其他号码使用。",
+    ),
+    C.REVERIFICATION_NOT_PENDING: (
+        "No re-verification is pending for this line.",
+        "该号码没有待办的二次实名核验。",
+    ),
+    C.COOLING_NOT_OVER: (
+        "The number is still in its cooling period.",
+        "该号码仍在冷冻期内。",
+    ),
+}
+
+HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
+    C.LINE_NOT_FOUND: 404,
+    C.ENTERPRISE_NOT_FOUND: 404,
+    C.CHANNEL_NOT_FOUND: 404,
+    C.CHANNEL_NOT_AUTHORISED: 403,
+    C.CLERK_NOT_AUTHORISED: 403,
+    C.NOT_OWNER: 403,
+    C.ILLEGAL_TRANSITION: 409,
+    C.CAP_EXCEEDED: 409,
+    C.NATIONAL_CAP_EXCEEDED: 409,
+    C.BLOCK_OVERLAPS: 409,
+    C.KIT_IN_USE: 409,
+    C.COOLING_NOT_OVER: 409,
+}
+
+
+class RegistryError(CodedError):
+    messages = _MESSAGES
+    code: RegistryErrorCode
+
+    def __init__(self, code: RegistryErrorCode, detail: str | None = None) -> None:
+        super().__init__(code, detail)
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 422)

@@ -1,0 +1,124 @@
+"""The line lifecycle as data: which operation may move a line from which state to which.
+
+Pure: the service asks `transition(operation, state)` before touching anything, so an illegal
+request is refused before a single row changes. `realname check` replays events with the same
+table, so the rules the service enforces are the rules the audit verifies.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LineState(StrEnum):
+    POOLED = "pooled"  # in the enterprise's blocks, no SIM kit
+    STOCKED = "stocked"  # a SIM kit at a channel, unsold
+    ACTIVE = "active"  # registered to a verified owner
+    RESTRICTED = "restricted"  # outgoing barred (back-fill or re-verification overdue)
+    SUSPENDED = "suspended"  # both ways barred (lost, locked, enforcement)
+    CANCELLED = "cancelled"  # service ended; the owner's link is closed
+    COOLING = "cooling"  # waiting out the cooling period before reissue
+    LEGACY = "legacy"  # in service before real-name rules, no owner yet
+
+
+class Operation(StrEnum):
+    STOCK = "stock"
+    UNSTOCK = "unstock"
+    IMPORT_LEGACY = "import_legacy"
+    REGISTER = "register"
+    REGISTER_LEGACY = "register_legacy"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    RESTRICT = "restrict"
+    UNRESTRICT = "unrestrict"
+    REPORT_LOST = "report_lost"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    REPLACE_SIM = "replace_sim"
+    TRANSFER = "transfer"
+    REQUEST_REVERIFICATION = "request_reverification"
+    ANSWER_REVERIFICATION = "answer_reverification"
+    CANCEL = "cancel"
+    BEGIN_COOLING = "begin_cooling"
+    RELEASE = "release"
+
+
+S = LineState
+O = Operation  # noqa: E741
+
+# Lines that count against an identity's holding (and so against the caps).
+HELD_STATES = frozenset({S.ACTIVE, S.RESTRICTED, S.SUSPENDED})
+IN_SERVICE_STATES = HELD_STATES | {S.LEGACY}
+
+# operation -> {from state: to state}; None as from-state means "no line row yet".
+TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {
+    O.STOCK: {None: S.STOCKED, S.POOLED: S.STOCKED},
+    O.UNSTOCK: {S.STOCKED: S.POOLED},
+    O.IMPORT_LEGACY: {None: S.LEGACY},
+    O.REGISTER: {S.STOCKED: S.ACTIVE},
+    O.REGISTER_LEGACY: {S.LEGACY: S.ACTIVE},
+    O.SUSPEND: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
+    O.RESUME: {S.SUSPENDED: S.ACTIVE},
+    O.RESTRICT: {S.ACTIVE: S.RESTRICTED},
+    O.UNRESTRICT: {S.RESTRICTED: S.ACTIVE},
+    O.REPORT_LOST: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
+    O.LOCK: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
+    O.UNLOCK: {S.SUSPENDED: S.ACTIVE},
+    O.REPLACE_SIM: {S.ACTIVE: S.ACTIVE, S.RESTRICTED: S.RESTRICTED, S.SUSPENDED: S.ACTIVE},
+    O.TRANSFER: {S.ACTIVE: S.ACTIVE},
+    O.REQUEST_REVERIFICATION: {S.ACTIVE: S.ACTIVE, S.RESTRICTED: S.RESTRICTED},
+    O.ANSWER_REVERIFICATION: {S.ACTIVE: S.ACTIVE, S.RESTRICTED: S.ACTIVE, S.SUSPENDED: S.ACTIVE},
+    O.CANCEL: {S.ACTIVE: S.CANCELLED, S.RESTRICTED: S.CANCELLED, S.SUSPENDED: S.CANCELLED},
+    O.BEGIN_COOLING: {S.CANCELLED: S.COOLING},
+    O.RELEASE: {S.COOLING: S.POOLED},
+}
+
+
+# Why a suspended line is suspended decides who may lift it and how.
+class BarringReason(StrEnum):
+    LOST = "lost"
+    LOCKED = "locked"
+    ENFORCEMENT = "enforcement"
+    REVERIFICATION_OVERDUE = "reverification_overdue"
+    BACKFILL = "backfill"
+
+
+# Which barring reasons each lifting operation may clear.
+LIFTS: dict[Operation, frozenset[BarringReason]] = {
+    O.RESUME: frozenset({BarringReason.ENFORCEMENT}),
+    O.UNLOCK: frozenset({BarringReason.LOCKED}),
+    O.REPLACE_SIM: frozenset({BarringReason.LOST, BarringReason.LOCKED}),
+    O.UNRESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
+    O.ANSWER_REVERIFICATION: frozenset({BarringReason.REVERIFICATION_OVERDUE}),
+}
+
+
+class IllegalTransitionError(Exception):
+    def __init__(self, operation: Operation, state: LineState | None, why: str = "") -> None:
+        self.operation = operation
+        self.state = state
+        super().__init__(why or f"cannot {operation} a line that is {state or 'not yet created'}")
+
+
+def transition(
+    operation: Operation, state: LineState | None, barring: str | None = None
+) -> LineState:
+    """The state `operation` leads to from `state`, or IllegalTransitionError.
+
+    A barred line (restricted or suspended) may only be lifted by an operation entitled to
+    clear its reason: a line suspended as lost is not resumed by an enforcement "resume".
+    """
+    targets = TRANSITIONS[operation]
+    if state not in targets:
+        raise IllegalTransitionError(operation, state)
+    lifts = LIFTS.get(operation)
+    if (
+        lifts is not None
+        and state in (S.SUSPENDED, S.RESTRICTED)
+        and targets[state] not in (S.SUSPENDED, S.RESTRICTED)
+        and barring not in lifts
+    ):
+        raise IllegalTransitionError(
+            operation, state, f"cannot {operation} a line barred for {barring or 'no reason'}"
+        )
+    return targets[state]

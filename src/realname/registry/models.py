@@ -1,0 +1,142 @@
+"""Enterprises, number blocks, identities, lines, their events and holdings.
+
+PII lives only in `identity`, sealed (AES-GCM) with a blind index for equality look-ups; birth
+date, sex and region stay clear for policy and statistics. `line_event` is append-only: the
+line row is the current state, the events are the truth it must replay to.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from realname.db.base import Base
+from realname.db.types import BigId, UtcDateTime
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprise"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8))  # mno | mvno
+    licence_no: Mapped[str | None] = mapped_column(String(64))
+    host_enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (CheckConstraint("kind in ('mno', 'mvno')", name="kind"),)
+
+
+class NumberBlockRow(Base):
+    """A range of MSISDNs allocated to an enterprise (E.164 digits, inclusive)."""
+
+    __tablename__ = "number_block"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    first: Mapped[str] = mapped_column(String(15), unique=True)
+    last: Mapped[str] = mapped_column(String(15))
+    allocated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (CheckConstraint("first <= last", name="range"),)
+
+
+class Identity(Base):
+    __tablename__ = "identity"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    doc_type: Mapped[str] = mapped_column(String(32))
+    number_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    name_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    number_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    address_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    nationality: Mapped[str | None] = mapped_column(String(3))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("doc_type", "number_index", name="uq_identity_document"),)
+
+
+class Line(Base):
+    __tablename__ = "line"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(16), unique=True)
+    iccid: Mapped[str | None] = mapped_column(String(22), unique=True)
+    imsi: Mapped[str | None] = mapped_column(String(15), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    owner_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identity.id"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
+    barring_reason: Mapped[str | None] = mapped_column(String(32))
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    owner_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sim_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reverify_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cooling_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_line_owner", "owner_identity_id", "enterprise_id"),
+        Index("ix_line_enterprise_state", "enterprise_id", "state"),
+        Index("ix_line_channel_state", "channel_id", "state"),
+    )
+
+
+class LineEvent(Base):
+    """One state change of one line. Never updated, never deleted."""
+
+    __tablename__ = "line_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("line.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    owner_before_id: Mapped[int | None] = mapped_column(ForeignKey("identity.id"))
+    owner_after_id: Mapped[int | None] = mapped_column(ForeignKey("identity.id"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),
+        Index("ix_line_event_owner_after", "owner_after_id"),
+    )
+
+
+class Holding(Base):
+    """How many lines an identity holds at an enterprise; the row is locked to enforce caps."""
+
+    __tablename__ = "holding"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identity.id"), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), primary_key=True)
+    active_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (CheckConstraint("active_count >= 0", name="not_negative"),)

@@ -1,0 +1,219 @@
+"""Every query the registry runs. Rows that decide a cap or a transition are read FOR UPDATE
+(a no-op on SQLite, where BEGIN IMMEDIATE already serialises writers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from realname.channels.models import Channel, Clerk
+from realname.db.dialect import insert_ignoring_conflicts
+from realname.registry.lifecycle import HELD_STATES
+from realname.registry.models import (
+    Enterprise,
+    Holding,
+    Identity,
+    Line,
+    LineEvent,
+    NumberBlockRow,
+)
+
+
+class RegistryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- enterprises, blocks, channels --------------------------------------------------
+
+    def enterprise(self, enterprise_id: int) -> Enterprise | None:
+        return self.session.get(Enterprise, enterprise_id)
+
+    def enterprise_by_code(self, code: str) -> Enterprise | None:
+        return self.session.scalars(select(Enterprise).where(Enterprise.code == code)).first()
+
+    def overlapping_blocks(self, first: str, last: str) -> Sequence[NumberBlockRow]:
+        return self.session.scalars(
+            select(NumberBlockRow).where(
+                func.length(NumberBlockRow.first) == len(first),
+                NumberBlockRow.first <= last,
+                NumberBlockRow.last >= first,
+            )
+        ).all()
+
+    def block_owning(self, enterprise_id: int, digits: str) -> NumberBlockRow | None:
+        return self.session.scalars(
+            select(NumberBlockRow).where(
+                NumberBlockRow.enterprise_id == enterprise_id,
+                NumberBlockRow.first <= digits,
+                NumberBlockRow.last >= digits,
+                func.length(NumberBlockRow.first) == len(digits),
+            )
+        ).first()
+
+    def channel(self, channel_id: int) -> Channel | None:
+        return self.session.get(Channel, channel_id)
+
+    def clerk(self, clerk_id: int) -> Clerk | None:
+        return self.session.get(Clerk, clerk_id)
+
+    # --- lines ----------------------------------------------------------------------------
+
+    def line_for_update(self, msisdn: str) -> Line | None:
+        return self.session.scalars(
+            select(Line)
+            .where(Line.msisdn == msisdn)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
+    def line(self, msisdn: str) -> Line | None:
+        return self.session.scalars(select(Line).where(Line.msisdn == msisdn)).first()
+
+    def kit_in_use(self, iccid: str, imsi: str) -> bool:
+        found = self.session.scalar(
+            select(func.count())
+            .select_from(Line)
+            .where((Line.iccid == iccid) | (Line.imsi == imsi))
+        )
+        return bool(found)
+
+    def lines_due(self, column: str, now: datetime, states: Sequence[str]) -> Sequence[str]:
+        """MSISDNs whose deadline in `column` has passed while in one of `states`."""
+        deadline = getattr(Line, column)
+        return self.session.scalars(
+            select(Line.msisdn)
+            .where(deadline.is_not(None), deadline <= now, Line.state.in_(list(states)))
+            .order_by(Line.msisdn)
+        ).all()
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    # --- identities and holdings ------------------------------------------------------------
+
+    def identity_by_index(self, doc_type: str, number_index: bytes) -> Identity | None:
+        return self.session.scalars(
+            select(Identity).where(
+                Identity.doc_type == doc_type, Identity.number_index == number_index
+            )
+        ).first()
+
+    def identity(self, identity_id: int) -> Identity | None:
+        return self.session.get(Identity, identity_id)
+
+    def lock_identity(self, identity_id: int) -> Identity:
+        return self.session.scalars(
+            select(Identity)
+            .where(Identity.id == identity_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
+    def lock_holding(self, identity_id: int, enterprise_id: int) -> Holding:
+        """The (identity, enterprise) holding row, created if missing, locked until commit."""
+        insert_ignoring_conflicts(
+            self.session,
+            Holding.__table__,  # type: ignore[arg-type]
+            {"identity_id": identity_id, "enterprise_id": enterprise_id, "active_count": 0},
+            ["identity_id", "enterprise_id"],
+        )
+        return self.session.scalars(
+            select(Holding)
+            .where(Holding.identity_id == identity_id, Holding.enterprise_id == enterprise_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
+    def national_holding(self, identity_id: int) -> int:
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(Holding.active_count), 0)).where(
+                Holding.identity_id == identity_id
+            )
+        )
+        return int(total or 0)
+
+    # --- history --------------------------------------------------------------------------
+
+    def events_of(self, line_id: int, until: datetime | None = None) -> Sequence[LineEvent]:
+        statement = select(LineEvent).where(LineEvent.line_id == line_id)
+        if until is not None:
+            statement = statement.where(LineEvent.occurred_at <= until)
+        return self.session.scalars(statement.order_by(LineEvent.seq)).all()
+
+    def lines_of_identity(
+        self, identity_id: int, enterprise_id: int | None = None
+    ) -> Sequence[tuple[Line, Enterprise]]:
+        statement = (
+            select(Line, Enterprise)
+            .join(Enterprise, Enterprise.id == Line.enterprise_id)
+            .where(Line.owner_identity_id == identity_id)
+            .order_by(Line.msisdn)
+        )
+        if enterprise_id is not None:
+            statement = statement.where(Line.enterprise_id == enterprise_id)
+        return [(line, enterprise) for line, enterprise in self.session.execute(statement)]
+
+    # --- integrity (realname check) -------------------------------------------------------
+
+    def held_counts(self) -> dict[tuple[int, int], int]:
+        rows = self.session.execute(
+            select(Line.owner_identity_id, Line.enterprise_id, func.count())
+            .where(Line.state.in_([str(s) for s in HELD_STATES]))
+            .group_by(Line.owner_identity_id, Line.enterprise_id)
+        )
+        return {(int(i), int(e)): int(n) for i, e, n in rows if i is not None}
+
+    def holdings(self) -> dict[tuple[int, int], int]:
+        rows = self.session.execute(
+            select(Holding.identity_id, Holding.enterprise_id, Holding.active_count)
+        )
+        return {(i, e): n for i, e, n in rows}
+
+    def iter_lines(self, batch: int = 5000) -> Iterator[Line]:
+        yield from self.session.scalars(
+            select(Line).order_by(Line.id).execution_options(yield_per=batch)
+        )
+
+    def iter_events(self, batch: int = 20000) -> Iterator[LineEvent]:
+        yield from self.session.scalars(
+            select(LineEvent)
+            .order_by(LineEvent.line_id, LineEvent.seq)
+            .execution_options(yield_per=batch)
+        )
+
+    def iter_identities(self, batch: int = 5000) -> Iterator[Identity]:
+        yield from self.session.scalars(
+            select(Identity).order_by(Identity.id).execution_options(yield_per=batch)
+        )
+
+    def unverified_owners_of_held_lines(self) -> Sequence[tuple[str, int | None]]:
+        rows = self.session.execute(
+            select(Line.msisdn, Line.owner_identity_id)
+            .outerjoin(Identity, Identity.id == Line.owner_identity_id)
+            .where(
+                Line.state.in_([str(s) for s in HELD_STATES]),
+                (Line.owner_identity_id.is_(None)) | (Identity.verified_at.is_(None)),
+            )
+        )
+        return [(m, o) for m, o in rows]
+
+
+def identities_not_on_key(
+    session: Session, active_key_id: str, after_id: int, limit: int
+) -> Sequence[Identity]:
+    """A batch of identities sealed under an older key, in id order, locked for the reseal."""
+    return session.scalars(
+        select(Identity)
+        .where(Identity.key_id != active_key_id, Identity.id > after_id)
+        .order_by(Identity.id)
+        .limit(limit)
+        .with_for_update()
+    ).all()
+
+
+def identities_per_key(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Identity.key_id, func.count()).group_by(Identity.key_id))
+    return {key_id: int(count) for key_id, count in rows}

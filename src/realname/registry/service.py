@@ -1,0 +1,802 @@
+"""The registry's use cases: one method per lifecycle operation.
+
+Each method validates everything it can before it changes anything, then updates the line,
+appends a `line_event` and an audit entry, and flushes. It never commits: the entry point
+(HTTP request, CLI command, job) owns the transaction, so a refusal anywhere leaves no trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from realname.channels.models import Channel, Clerk
+from realname.db.dialect import insert_ignoring_conflicts
+from realname.identity.authority import AuthorityVerdict, IdentityAuthority
+from realname.identity.documents import ParsedDocument, parse_document
+from realname.identity.errors import DocumentError
+from realname.identity.names import normalize_name
+from realname.numbering.blocks import NumberBlock
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import mask_msisdn, parse_msisdn
+from realname.policy import checks
+from realname.policy.schema import CapScope, ChannelKind, Policy
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.lifecycle import (
+    HELD_STATES,
+    BarringReason,
+    IllegalTransitionError,
+    LineState,
+    Operation,
+    transition,
+)
+from realname.registry.models import (
+    Enterprise,
+    Holding,
+    Identity,
+    Line,
+    LineEvent,
+    NumberBlockRow,
+)
+from realname.registry.repository import RegistryRepository
+from realname.registry.schemas import Context, Kit, Person
+from realname.security.audit import append_audit
+from realname.security.vault import KeyRing
+
+E = RegistryErrorCode
+S = LineState
+O = Operation  # noqa: E741
+
+NUMBER_CONTEXT = "identity.number"
+NAME_CONTEXT = "identity.name"
+ADDRESS_CONTEXT = "identity.address"
+
+_AUTHORITY_ERRORS = {
+    AuthorityVerdict.UNKNOWN_DOCUMENT: E.AUTHORITY_UNKNOWN_DOCUMENT,
+    AuthorityVerdict.NAME_MISMATCH: E.AUTHORITY_NAME_MISMATCH,
+    AuthorityVerdict.REVOKED: E.AUTHORITY_DOCUMENT_REVOKED,
+}
+
+
+def _refuse_on(violation: checks.PolicyViolation | None) -> None:
+    if violation is not None:
+        raise RegistryError(RegistryErrorCode(violation.value.upper()))
+
+
+@dataclass(frozen=True)
+class VerifiedPerson:
+    document: ParsedDocument
+    name: str
+    birth_date: date | None
+
+
+class RegistryService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        policy: Policy,
+        keyring: KeyRing,
+        authority: IdentityAuthority,
+    ) -> None:
+        self.session = session
+        self.repo = RegistryRepository(session)
+        self.policy = policy
+        self.keyring = keyring
+        self.authority = authority
+
+    # --- enterprises, blocks, channels, clerks --------------------------------------------------
+
+    def create_enterprise(
+        self,
+        ctx: Context,
+        *,
+        code: str,
+        name: str,
+        kind: str,
+        licence_no: str | None = None,
+        host_enterprise_id: int | None = None,
+    ) -> Enterprise:
+        enterprise = Enterprise(
+            code=code,
+            name=name,
+            kind=kind,
+            licence_no=licence_no,
+            host_enterprise_id=host_enterprise_id,
+            status="active",
+            created_at=ctx.at,
+        )
+        self.repo.add(enterprise)
+        self.session.flush()
+        self._audit(ctx, "enterprise.create", "enterprise", enterprise.id, {"code": code})
+        return enterprise
+
+    def allocate_block(
+        self, ctx: Context, enterprise_id: int, block: NumberBlock
+    ) -> NumberBlockRow:
+        self._enterprise(enterprise_id)
+        if self.repo.overlapping_blocks(block.first, block.last):
+            raise RegistryError(E.BLOCK_OVERLAPS)
+        row = NumberBlockRow(
+            enterprise_id=enterprise_id, first=block.first, last=block.last, allocated_at=ctx.at
+        )
+        self.repo.add(row)
+        self.session.flush()
+        self._audit(
+            ctx, "block.allocate", "number_block", row.id, {"block": str(block), "size": block.size}
+        )
+        return row
+
+    def create_channel(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        *,
+        code: str,
+        name: str,
+        kind: ChannelKind,
+        region_code: str,
+        parent_id: int | None = None,
+    ) -> Channel:
+        self._enterprise(enterprise_id)
+        channel = Channel(
+            enterprise_id=enterprise_id,
+            parent_id=parent_id,
+            code=code,
+            name=name,
+            kind=str(kind),
+            region_code=region_code,
+            status="active",
+            created_at=ctx.at,
+        )
+        self.repo.add(channel)
+        self.session.flush()
+        self._audit(ctx, "channel.create", "channel", channel.id, {"kind": str(kind)})
+        return channel
+
+    def create_clerk(self, ctx: Context, channel_id: int, *, code: str, name: str) -> Clerk:
+        channel = self.repo.channel(channel_id)
+        if channel is None:
+            raise RegistryError(E.CHANNEL_NOT_FOUND)
+        clerk = Clerk(
+            channel_id=channel_id, code=code, name=name, status="active", created_at=ctx.at
+        )
+        self.repo.add(clerk)
+        self.session.flush()
+        self._audit(ctx, "clerk.create", "clerk", clerk.id, {"channel_id": channel_id})
+        return clerk
+
+    def set_channel_status(
+        self, ctx: Context, enterprise_id: int, channel_id: int, status: str, reason: str
+    ) -> Channel:
+        channel = self._channel(enterprise_id, channel_id)
+        channel.status, channel.status_reason = status, reason
+        self.session.flush()
+        self._audit(ctx, f"channel.{status}", "channel", channel.id, {"reason": reason})
+        return channel
+
+    # --- stock ----------------------------------------------------------------------------------
+
+    def stock_kits(
+        self, ctx: Context, enterprise_id: int, channel_id: int, kits: Sequence[Kit]
+    ) -> list[Line]:
+        """Put SIM kits in a channel's stock; each number must be in the enterprise's blocks."""
+        channel = self._channel(enterprise_id, channel_id)
+        lines = []
+        for kit in kits:
+            e164 = self._msisdn(kit.msisdn)
+            if self.repo.block_owning(enterprise_id, e164[1:]) is None:
+                raise RegistryError(E.NUMBER_NOT_ALLOCATED)
+            if self.repo.kit_in_use(kit.iccid, kit.imsi):
+                raise RegistryError(E.KIT_IN_USE)
+            line = self.repo.line_for_update(e164)
+            before = LineState(line.state) if line is not None else None
+            self._transition(O.STOCK, before)
+            if line is None:
+                line = Line(
+                    msisdn=e164,
+                    enterprise_id=enterprise_id,
+                    state=str(before),
+                    state_changed_at=ctx.at,
+                    event_count=0,
+                )
+                self.repo.add(line)
+            elif line.enterprise_id != enterprise_id:
+                raise RegistryError(E.NUMBER_NOT_ALLOCATED)
+            line.iccid, line.imsi, line.channel_id = kit.iccid, kit.imsi, channel.id
+            self.session.flush()
+            self._record(ctx, line, O.STOCK, before, S.STOCKED, channel_id=channel.id)
+            lines.append(line)
+        return lines
+
+    # --- registration ---------------------------------------------------------------------------
+
+    def register(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        person: Person,
+    ) -> Line:
+        """Register a customer and activate a line: a stocked kit of this channel, or a
+        legacy line being back-filled (at any channel of its enterprise)."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        self._clerk(channel, clerk_id)
+        e164 = self._msisdn(msisdn)
+        line = self.repo.line_for_update(e164)
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        state = LineState(line.state)
+        if state is S.STOCKED and line.channel_id != channel.id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        operation = O.REGISTER_LEGACY if state is S.LEGACY else O.REGISTER
+        after = self._transition(operation, state, line.barring_reason)
+        verified = self._verify(
+            person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
+        )
+        identity = self._identity_for(verified, person, ctx.at, enterprise_id)
+        line.owner_identity_id = identity.id
+        line.channel_id = channel.id
+        line.activated_at = line.activated_at if state is S.LEGACY else ctx.at
+        line.owner_since = ctx.at
+        self._record(
+            ctx,
+            line,
+            operation,
+            state,
+            after,
+            owner_after=identity.id,
+            channel_id=channel.id,
+            detail={"clerk_id": clerk_id, "document_type": str(verified.document.type)},
+        )
+        return line
+
+    # --- barring --------------------------------------------------------------------------------
+
+    def suspend(
+        self, ctx: Context, enterprise_id: int, msisdn: str, reason: BarringReason, note: str = ""
+    ) -> Line:
+        return self._bar(ctx, enterprise_id, msisdn, O.SUSPEND, reason, note)
+
+    def restrict(
+        self, ctx: Context, enterprise_id: int, msisdn: str, reason: BarringReason, note: str = ""
+    ) -> Line:
+        return self._bar(ctx, enterprise_id, msisdn, O.RESTRICT, reason, note)
+
+    def resume(self, ctx: Context, enterprise_id: int, msisdn: str, note: str = "") -> Line:
+        return self._lift(ctx, enterprise_id, msisdn, O.RESUME, note)
+
+    def unrestrict(self, ctx: Context, enterprise_id: int, msisdn: str, note: str = "") -> Line:
+        return self._lift(ctx, enterprise_id, msisdn, O.UNRESTRICT, note)
+
+    def report_lost(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
+        """Bar a lost phone at once; getting service back needs the owner (SIM replacement)."""
+        return self._bar(ctx, enterprise_id, msisdn, O.REPORT_LOST, BarringReason.LOST, "")
+
+    def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+
+    def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        self._transition(O.UNLOCK, LineState(line.state), line.barring_reason)
+        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        return self._lift(ctx, enterprise_id, msisdn, O.UNLOCK, "")
+
+    # --- SIM replacement and transfer -----------------------------------------------------------
+
+    def replace_sim(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+        iccid: str,
+        imsi: str,
+    ) -> Line:
+        """A new SIM for the same number, only for its verified owner; the swap time is what
+        banks ask about (CAMARA SIM Swap)."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        self._clerk(channel, clerk_id)
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.REPLACE_SIM, before, line.barring_reason)
+        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
+        if self.repo.kit_in_use(iccid, imsi):
+            raise RegistryError(E.KIT_IN_USE)
+        old_iccid = line.iccid
+        line.iccid, line.imsi, line.sim_changed_at = iccid, imsi, ctx.at
+        if after is S.ACTIVE:
+            line.barring_reason = None
+        self._record(
+            ctx,
+            line,
+            O.REPLACE_SIM,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            channel_id=channel.id,
+            detail={"clerk_id": clerk_id, "iccid_tail_before": (old_iccid or "")[-4:]},
+        )
+        return line
+
+    def transfer(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+        receiver: Person,
+    ) -> Line:
+        """Hand a line to another person: both verified, the receiver's caps checked."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        self._clerk(channel, clerk_id)
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.TRANSFER, before, line.barring_reason)
+        kind = ChannelKind(channel.kind)
+        self._verify_owner(line, owner, kind, ctx.at.date())
+        verified = self._verify(receiver, kind, new_holder=True, today=ctx.at.date())
+        old_owner = line.owner_identity_id
+        assert old_owner is not None
+        new_owner = self._identity_for(
+            verified, receiver, ctx.at, enterprise_id, also_locking=old_owner
+        )
+        if new_owner.id == old_owner:
+            raise RegistryError(E.ILLEGAL_TRANSITION, "the receiver already owns the line")
+        self._unhold(old_owner, enterprise_id)
+        line.owner_identity_id = new_owner.id
+        line.owner_since = ctx.at
+        line.reverify_deadline = None
+        self._record(
+            ctx,
+            line,
+            O.TRANSFER,
+            before,
+            after,
+            owner_before=old_owner,
+            owner_after=new_owner.id,
+            channel_id=channel.id,
+            detail={"clerk_id": clerk_id},
+        )
+        return line
+
+    # --- re-verification (二次实名) ---
+
+    def request_reverification(
+        self, ctx: Context, enterprise_id: int, msisdn: str, reason: str
+    ) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.REQUEST_REVERIFICATION, before, line.barring_reason)
+        line.reverify_deadline = ctx.at + timedelta(hours=self.policy.reverification_deadline_hours)
+        self._record(
+            ctx,
+            line,
+            O.REQUEST_REVERIFICATION,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            reason=reason,
+            detail={"deadline": line.reverify_deadline.isoformat()},
+        )
+        return line
+
+    def answer_reverification(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        msisdn: str,
+        owner: Person,
+        channel_kind: ChannelKind,
+    ) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
+        if line.reverify_deadline is None and not overdue:
+            raise RegistryError(E.REVERIFICATION_NOT_PENDING)
+        before = LineState(line.state)
+        after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
+        if before is not S.ACTIVE and not overdue:
+            after = before  # barred for another reason: answering does not lift that
+        self._verify_owner(line, owner, channel_kind, ctx.at.date())
+        line.reverify_deadline = None
+        if overdue:
+            line.barring_reason = None
+        self._record(
+            ctx,
+            line,
+            O.ANSWER_REVERIFICATION,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+        )
+        return line
+
+    def expire_reverifications(self, ctx: Context) -> int:
+        """Suspend every line whose re-verification deadline has passed (run by a job)."""
+        due = self.repo.lines_due("reverify_deadline", ctx.at, [S.ACTIVE, S.RESTRICTED])
+        for msisdn in due:
+            line = self.repo.line_for_update(msisdn)
+            assert line is not None
+            line.reverify_deadline = None
+            self._bar(
+                ctx,
+                line.enterprise_id,
+                msisdn,
+                O.SUSPEND,
+                BarringReason.REVERIFICATION_OVERDUE,
+                "re-verification deadline passed",
+            )
+        return len(due)
+
+    # --- end of service -------------------------------------------------------------------------
+
+    def cancel(self, ctx: Context, enterprise_id: int, msisdn: str, reason: str) -> Line:
+        """End service: the owner's link closes, the number cools down before reissue."""
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        self._transition(O.CANCEL, before, line.barring_reason)
+        owner = line.owner_identity_id
+        if owner is not None:
+            self._unhold(owner, enterprise_id)
+        line.owner_identity_id = None
+        line.barring_reason = None
+        line.reverify_deadline = None
+        line.iccid = line.imsi = None
+        self._record(ctx, line, O.CANCEL, before, S.CANCELLED, owner_before=owner, reason=reason)
+        line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
+        self._record(
+            ctx,
+            line,
+            O.BEGIN_COOLING,
+            S.CANCELLED,
+            S.COOLING,
+            detail={"until": line.cooling_until.isoformat()},
+        )
+        return line
+
+    def release(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        self._transition(O.RELEASE, before)
+        if line.cooling_until is not None and line.cooling_until > ctx.at:
+            raise RegistryError(E.COOLING_NOT_OVER)
+        line.cooling_until = None
+        line.channel_id = None
+        self._record(ctx, line, O.RELEASE, before, S.POOLED)
+        return line
+
+    def release_cooled(self, ctx: Context) -> int:
+        due = self.repo.lines_due("cooling_until", ctx.at, [S.COOLING])
+        for msisdn in due:
+            line = self.repo.line(msisdn)
+            assert line is not None
+            self.release(ctx, line.enterprise_id, msisdn)
+        return len(due)
+
+    # --- history --------------------------------------------------------------------------------
+
+    def owner_at(
+        self, msisdn: str, instant: datetime, enterprise_id: int | None = None
+    ) -> int | None:
+        """The identity that held the number at `instant` (fraud tracing), from the events."""
+        line = self.repo.line(self._msisdn(msisdn))
+        if line is None or (enterprise_id is not None and line.enterprise_id != enterprise_id):
+            raise RegistryError(E.LINE_NOT_FOUND)
+        events = self.repo.events_of(line.id, until=instant)
+        return events[-1].owner_after_id if events else None
+
+    def identity_of(self, person: Person) -> Identity | None:
+        """Look a person up by document, through the blind index (no plaintext query)."""
+        try:
+            document = parse_document(
+                person.document_number, person.document_type, nationality=person.nationality
+            )
+        except DocumentError as error:
+            raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None
+        return self.repo.identity_by_index(
+            str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+        )
+
+    def lines_of(
+        self, person: Person, enterprise_id: int | None = None
+    ) -> list[tuple[Line, Enterprise]]:
+        identity = self.identity_of(person)
+        if identity is None:
+            return []
+        return list(self.repo.lines_of_identity(identity.id, enterprise_id))
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _enterprise(self, enterprise_id: int) -> Enterprise:
+        enterprise = self.repo.enterprise(enterprise_id)
+        if enterprise is None:
+            raise RegistryError(E.ENTERPRISE_NOT_FOUND)
+        return enterprise
+
+    def _channel(
+        self, enterprise_id: int, channel_id: int, must_be_active: bool = False
+    ) -> Channel:
+        channel = self.repo.channel(channel_id)
+        if channel is None or channel.enterprise_id != enterprise_id:
+            raise RegistryError(E.CHANNEL_NOT_FOUND)
+        if must_be_active and channel.status != "active":
+            raise RegistryError(E.CHANNEL_NOT_AUTHORISED, channel.status_reason)
+        return channel
+
+    def _clerk(self, channel: Channel, clerk_id: int) -> Clerk:
+        clerk = self.repo.clerk(clerk_id)
+        if clerk is None or clerk.channel_id != channel.id or clerk.status != "active":
+            raise RegistryError(E.CLERK_NOT_AUTHORISED)
+        return clerk
+
+    def _msisdn(self, raw: str) -> str:
+        try:
+            return parse_msisdn(raw).e164
+        except NumberError as error:
+            raise RegistryError(E.NUMBER_INVALID, str(error.code)) from None
+
+    def _line(self, enterprise_id: int, msisdn: str) -> Line:
+        line = self.repo.line_for_update(self._msisdn(msisdn))
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.LINE_NOT_FOUND)
+        return line
+
+    @staticmethod
+    def _transition(
+        operation: Operation, state: LineState | None, barring: str | None = None
+    ) -> LineState:
+        try:
+            return transition(operation, state, barring)
+        except IllegalTransitionError as error:
+            raise RegistryError(E.ILLEGAL_TRANSITION, str(error)) from None
+
+    def _verify(
+        self, person: Person, channel_kind: ChannelKind, *, new_holder: bool, today: date
+    ) -> VerifiedPerson:
+        """Document valid and accepted here, entry method, face, (age), then the authority."""
+        try:
+            document = parse_document(
+                person.document_number,
+                person.document_type,
+                nationality=person.nationality,
+                expires_on=person.document_expires_on,
+                today=today,
+            )
+        except DocumentError as error:
+            raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None
+        _refuse_on(checks.check_document(self.policy, channel_kind, document.type))
+        _refuse_on(checks.check_entry_method(self.policy, channel_kind, person.entry_method))
+        _refuse_on(checks.check_face(self.policy, person.face_score))
+        birth_date = document.birth_date or person.birth_date
+        if new_holder and self.policy.minimum_age_years > 0:
+            if birth_date is None:
+                raise RegistryError(E.DOCUMENT_INVALID, "the holder's birth date is required")
+            _refuse_on(checks.check_age(self.policy, birth_date, today))
+        name = normalize_name(person.name)
+        if self.policy.authority_check_required:
+            verdict = self.authority.verify(document, name)
+            if verdict is not AuthorityVerdict.CONFIRMED:
+                raise RegistryError(_AUTHORITY_ERRORS[verdict])
+        return VerifiedPerson(document, name, birth_date)
+
+    def _verify_owner(
+        self, line: Line, person: Person, channel_kind: ChannelKind, today: date
+    ) -> None:
+        verified = self._verify(person, channel_kind, new_holder=False, today=today)
+        index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
+        owner = self.repo.identity(line.owner_identity_id) if line.owner_identity_id else None
+        if owner is None or owner.number_index != index or owner.doc_type != verified.document.type:
+            raise RegistryError(E.NOT_OWNER)
+
+    def _identity_for(
+        self,
+        verified: VerifiedPerson,
+        person: Person,
+        at: datetime,
+        enterprise_id: int,
+        also_locking: int | None = None,
+    ) -> Identity:
+        """The person's identity row, holding one more line at `enterprise_id`.
+
+        Caps are checked under the row locks *before* anything is written, so a refusal
+        changes nothing even without a rollback. `also_locking` (a transfer's giver) is
+        locked in the same id order, so two opposite transfers cannot deadlock.
+        """
+        document = verified.document
+        number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+        name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
+        identity = self.repo.identity_by_index(str(document.type), number_index)
+        if identity is not None:
+            holding = self._reserve(identity.id, enterprise_id, also_locking)
+        if identity is None:
+            number = self.keyring.seal(document.number, NUMBER_CONTEXT)
+            insert_ignoring_conflicts(
+                self.session,
+                Identity.__table__,  # type: ignore[arg-type]
+                {
+                    "doc_type": str(document.type),
+                    "number_index": number_index,
+                    "name_index": name_index,
+                    "key_id": number.key_id,
+                    "number_sealed": number.blob,
+                    "name_sealed": self.keyring.seal(verified.name, NAME_CONTEXT).blob,
+                    "address_sealed": (
+                        self.keyring.seal(person.address, ADDRESS_CONTEXT).blob
+                        if person.address
+                        else None
+                    ),
+                    "birth_date": verified.birth_date,
+                    "sex": str(document.sex) if document.sex else None,
+                    "region_code": document.region_code,
+                    "nationality": document.nationality,
+                    "verified_at": at,
+                    "created_at": at,
+                },
+                ["doc_type", "number_index"],
+            )
+            identity = self.repo.identity_by_index(str(document.type), number_index)
+            assert identity is not None
+            holding = self._reserve(identity.id, enterprise_id, also_locking)
+        elif identity.name_index != name_index:  # a legal change of name, confirmed above
+            self._reseal_all(identity, name=verified.name)
+            identity.name_index = name_index
+        identity.verified_at = at
+        holding.active_count += 1
+        return identity
+
+    def _reseal_all(self, identity: Identity, *, name: str) -> None:
+        """Values of one row share one key id, so re-seal every field together."""
+        from realname.security.vault import Sealed
+
+        number = self.keyring.open(Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT)
+        address = (
+            self.keyring.open(Sealed(identity.key_id, identity.address_sealed), ADDRESS_CONTEXT)
+            if identity.address_sealed is not None
+            else None
+        )
+        sealed_number = self.keyring.seal(number, NUMBER_CONTEXT)
+        identity.key_id = sealed_number.key_id
+        identity.number_sealed = sealed_number.blob
+        identity.name_sealed = self.keyring.seal(name, NAME_CONTEXT).blob
+        if address is not None:
+            identity.address_sealed = self.keyring.seal(address, ADDRESS_CONTEXT).blob
+
+    def _reserve(
+        self, identity_id: int, enterprise_id: int, also_locking: int | None = None
+    ) -> Holding:
+        """Lock the holding (and, under a national cap, the identity) and check the caps for
+        one more line. Never a bare count: the locked row is the arbiter under concurrency."""
+        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
+        holdings: dict[int, Holding] = {}
+        for locked_id in sorted({identity_id, also_locking or identity_id}):
+            if national_cap:
+                self.repo.lock_identity(locked_id)
+            holdings[locked_id] = self.repo.lock_holding(locked_id, enterprise_id)
+        national = self.repo.national_holding(identity_id) if national_cap else None
+        holding = holdings[identity_id]
+        _refuse_on(checks.check_caps(self.policy, holding.active_count, national))
+        return holding
+
+    def _unhold(self, identity_id: int, enterprise_id: int) -> None:
+        holding = self.repo.lock_holding(identity_id, enterprise_id)
+        holding.active_count -= 1
+
+    def _bar(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        msisdn: str,
+        operation: Operation,
+        reason: BarringReason,
+        note: str,
+    ) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(operation, before, line.barring_reason)
+        line.barring_reason = str(reason)
+        self._record(
+            ctx,
+            line,
+            operation,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            reason=note or str(reason),
+            detail={"barring": str(reason)},
+        )
+        return line
+
+    def _lift(
+        self, ctx: Context, enterprise_id: int, msisdn: str, operation: Operation, note: str
+    ) -> Line:
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(operation, before, line.barring_reason)
+        lifted = line.barring_reason
+        line.barring_reason = None
+        self._record(
+            ctx,
+            line,
+            operation,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            reason=note or None,
+            detail={"lifted": lifted},
+        )
+        return line
+
+    def _record(
+        self,
+        ctx: Context,
+        line: Line,
+        operation: Operation,
+        before: LineState | None,
+        after: LineState,
+        *,
+        owner_before: int | None = None,
+        owner_after: int | None = None,
+        channel_id: int | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """The line's new state, its event and its audit entry: always together."""
+        if before is not None and before in HELD_STATES and owner_before is None:
+            owner_before = line.owner_identity_id if operation is not O.CANCEL else owner_before
+        line.state = str(after)
+        line.state_changed_at = ctx.at
+        line.event_count = (line.event_count or 0) + 1
+        self.session.add(
+            LineEvent(
+                line_id=line.id,
+                seq=line.event_count,
+                operation=str(operation),
+                from_state=str(before) if before else None,
+                to_state=str(after),
+                owner_before_id=owner_before,
+                owner_after_id=owner_after,
+                channel_id=channel_id,
+                actor=str(ctx.actor),
+                reason=reason,
+                detail=detail or {},
+                occurred_at=ctx.at,
+                correlation_id=ctx.correlation_id,
+            )
+        )
+        self.session.flush()
+        self._audit(
+            ctx,
+            f"line.{operation}",
+            "line",
+            line.id,
+            {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
+        )
+
+    def _audit(
+        self, ctx: Context, action: str, object_type: str, object_id: int, detail: dict[str, Any]
+    ) -> None:
+        append_audit(
+            self.session,
+            actor=str(ctx.actor),
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            at=ctx.at,
+            detail={k: (str(v) if v is not None else None) for k, v in detail.items()},
+            correlation_id=ctx.correlation_id,
+        )

@@ -1,0 +1,28 @@
+"""Assemble a RegistryService from Settings: policy preset, key ring, identity authority.
+
+Entry points (CLI, HTTP dependencies, jobs) call this with the session whose transaction
+they own; nothing here opens or commits a transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from realname.config import Settings
+from realname.identity.simulated_authority import SimulatedAuthority
+from realname.policy.loader import load_policy
+from realname.registry.service import RegistryService
+from realname.security.keys import keyring_from_settings
+from realname.security.vault import KeyRing
+
+
+def registry_service(
+    session: Session, settings: Settings, keyring: KeyRing | None = None
+) -> RegistryService:
+    keyring = keyring or keyring_from_settings(settings)
+    return RegistryService(
+        session,
+        policy=load_policy(settings.policy),
+        keyring=keyring,
+        authority=SimulatedAuthority(session, keyring),
+    )

@@ -1,0 +1,265 @@
+"""Where the vault's keys come from: settings in production, a local key file in development.
+
+Production passes keys through `REALNAME_PII_KEYS` and `REALNAME_BLIND_INDEX_KEY` (from a
+secret store), so they never touch the application's disk. Development and tests leave both
+unset and get a key file that is created on first use, so nobody has to invent keys to start
+the service. Losing that file makes every sealed value unreadable, which is why it is created
+exactly once, even when several processes start at the same moment, and never overwritten
+except by an explicit rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from realname.config import Settings
+from realname.security.vault import (
+    KEY_BYTES,
+    MIN_INDEX_KEY_BYTES,
+    KeyRing,
+    VaultError,
+    generate_key,
+    is_valid_key_id,
+)
+
+PII_KEYS_SETTING = "REALNAME_PII_KEYS"
+ACTIVE_KEY_SETTING = "REALNAME_PII_ACTIVE_KEY"
+INDEX_KEY_SETTING = "REALNAME_BLIND_INDEX_KEY"
+
+_NUMBERED_KEY_ID = re.compile(r"k([0-9]+)")
+
+
+def keyring_from_settings(settings: Settings) -> KeyRing:
+    """The key ring the application should use, from explicit keys or the key file.
+
+    Setting only one of the two keys is refused rather than filled in from the key file: a
+    half-configured production host would otherwise quietly seal data with development keys.
+    """
+    pii_keys, index_key = settings.pii_keys, settings.blind_index_key
+    if pii_keys is not None and index_key is not None:
+        return _keyring_from_values(pii_keys, settings.pii_active_key, index_key)
+    if pii_keys is not None or index_key is not None:
+        raise VaultError(
+            f"{PII_KEYS_SETTING} and {INDEX_KEY_SETTING} must be set together, or both left "
+            "unset to use the key file"
+        )
+    if settings.pii_active_key is not None:
+        # The key file names its own active key; honouring the setting here would make a
+        # `keys rotate` appear to do nothing.
+        raise VaultError(f"{ACTIVE_KEY_SETTING} only applies together with {PII_KEYS_SETTING}")
+    return _keyring_from_file(Path(settings.key_file))
+
+
+def add_key_to_file(path: str | os.PathLike[str]) -> str:
+    """Add a fresh key to the key file and make it the active one; return its id.
+
+    Old keys stay in the file because values sealed with them must keep opening until they
+    are resealed. Concurrent rotations are serialised so neither one's new key is lost.
+    """
+    key_path = Path(path)
+    if not key_path.is_file():
+        raise VaultError(f"no key file at {key_path}; nothing to rotate")
+    with _exclusive_lock(key_path):
+        try:
+            document = _load_document(key_path)
+        except FileNotFoundError:
+            raise VaultError(f"no key file at {key_path}; nothing to rotate") from None
+        _keyring_from_document(document, key_path)  # refuse to extend a broken file
+        keys: dict[str, Any] = document["pii_keys"]
+        new_id = _next_key_id(keys)
+        keys[new_id] = _b64(generate_key())
+        document["active"] = new_id
+        temporary = _write_temporary(key_path, document)
+        try:
+            os.replace(temporary, key_path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _sync_directory(key_path.parent)
+    return new_id
+
+
+# --- explicit settings -------------------------------------------------------------------
+
+
+def _keyring_from_values(pii_keys: str, active: str | None, index_key: str) -> KeyRing:
+    try:
+        parsed = json.loads(pii_keys)
+    except ValueError:
+        # Not chained: JSONDecodeError carries the whole document, key bytes included.
+        raise VaultError(f"{PII_KEYS_SETTING} is not valid JSON") from None
+    keys = _parse_key_map(parsed, PII_KEYS_SETTING)
+    if active is None:
+        active = next(reversed(keys))
+    elif active not in keys:
+        raise VaultError(f"{ACTIVE_KEY_SETTING} names a key that {PII_KEYS_SETTING} lacks")
+    return KeyRing(keys, active, _parse_index_key(index_key, INDEX_KEY_SETTING))
+
+
+def _parse_key_map(value: object, source: str) -> dict[str, bytes]:
+    if not isinstance(value, dict) or not value:
+        raise VaultError(f"{source} must be a non-empty JSON object of key id to base64 key")
+    keys: dict[str, bytes] = {}
+    for key_id, encoded in value.items():
+        # The id is checked before it is quoted, in case a key was pasted where an id belongs.
+        if not is_valid_key_id(key_id):
+            raise VaultError(
+                f"{source} has a key id that is not 1-32 letters, digits, '.', '_' or '-'"
+            )
+        key = _decode_b64(encoded, f"{source} key {key_id!r}")
+        if len(key) != KEY_BYTES:
+            raise VaultError(f"{source} key {key_id!r} must decode to exactly {KEY_BYTES} bytes")
+        keys[key_id] = key
+    return keys
+
+
+def _parse_index_key(value: object, source: str) -> bytes:
+    key = _decode_b64(value, source)
+    if len(key) < MIN_INDEX_KEY_BYTES:
+        raise VaultError(f"{source} must decode to at least {MIN_INDEX_KEY_BYTES} bytes")
+    return key
+
+
+def _decode_b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise VaultError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise VaultError(f"{what} is not valid base64") from None
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode("ascii")
+
+
+# --- the key file --------------------------------------------------------------------------
+
+
+def _keyring_from_file(path: Path) -> KeyRing:
+    with contextlib.suppress(FileNotFoundError):
+        return _keyring_from_document(_load_document(path), path)
+    _create_key_file(path)
+    return _keyring_from_document(_load_document(path), path)
+
+
+def _load_document(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise VaultError(f"cannot read key file {path}: {error.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise VaultError(f"key file {path} is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise VaultError(f"key file {path} must hold a JSON object")
+    return document
+
+
+def _keyring_from_document(document: dict[str, Any], path: Path) -> KeyRing:
+    source = f"key file {path}"
+    keys = _parse_key_map(document.get("pii_keys"), f"{source} 'pii_keys'")
+    active = document.get("active")
+    if not isinstance(active, str) or active not in keys:
+        raise VaultError(f"{source} 'active' must name one of its 'pii_keys'")
+    index_key = _parse_index_key(document.get("blind_index_key"), f"{source} 'blind_index_key'")
+    return KeyRing(keys, active, index_key)
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a fresh key file unless one appears first; the first writer's keys win.
+
+    `os.link` publishes the fully written temporary file under the final name only if that
+    name is still free, so a process that loses the race keeps nothing of its own and reads
+    the winner's keys. A plain `os.replace` would let the loser overwrite keys the winner may
+    already have sealed data with.
+    """
+    document = {
+        "pii_keys": {"k1": _b64(generate_key())},
+        "active": "k1",
+        "blind_index_key": _b64(generate_key()),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _write_temporary(path, document)
+    except OSError as error:
+        raise VaultError(f"cannot create key file {path}: {error.strerror}") from None
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process created it meanwhile; its keys are everybody's keys
+    except OSError:
+        # Filesystems without hard links: replace, after a last look, is the best on offer.
+        if not path.exists():
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _sync_directory(path.parent)
+
+
+def _write_temporary(path: Path, document: dict[str, Any]) -> Path:
+    """A durable 0600 copy of `document` beside `path`, ready to be moved into place."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _sync_directory(directory: Path) -> None:
+    # Makes the new directory entry survive a crash; a key file that vanishes on power loss
+    # would take every value sealed with it along.
+    if sys.platform == "win32":  # pragma: no cover - directories cannot be opened there
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _next_key_id(keys: dict[str, Any]) -> str:
+    numbers = [int(m.group(1)) for k in keys if (m := _NUMBERED_KEY_ID.fullmatch(k))]
+    return f"k{max(numbers, default=0) + 1}"
+
+
+if sys.platform == "win32":  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _exclusive_lock(path: Path) -> Iterator[None]:
+        yield
+
+else:
+    import fcntl
+
+    @contextlib.contextmanager
+    def _exclusive_lock(path: Path) -> Iterator[None]:
+        """Serialise read-modify-write of the key file across processes."""
+        lock_path = path.with_name(path.name + ".lock")
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)

@@ -1,0 +1,270 @@
+"""Every lifecycle operation, its success and its refusals, through the service."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from realname.policy.schema import ChannelKind
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.lifecycle import BarringReason
+from realname.registry.models import Holding, Line, LineEvent
+from tests.registry.conftest import NOW, World
+
+E = RegistryErrorCode
+HALL = ChannelKind.OWN_HALL
+
+
+def line_of(world: World, msisdn: str) -> Line:
+    return world.session.scalars(select(Line).where(Line.msisdn == msisdn)).one()
+
+
+def expect(code: RegistryErrorCode, call: object, *args: object, **kwargs: object) -> None:
+    with pytest.raises(RegistryError) as raised:
+        call(*args, **kwargs)  # type: ignore[operator]
+    assert raised.value.code == code
+
+
+def held(world: World, msisdn: str) -> int:
+    line = line_of(world, msisdn)
+    holding = world.session.get(Holding, (line.owner_identity_id, world.enterprise_id))
+    return holding.active_count if holding else 0
+
+
+def test_suspend_and_resume(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    s = world.service
+    s.suspend(world.ctx("enterprise"), world.enterprise_id, msisdn, BarringReason.ENFORCEMENT)
+    assert line_of(world, msisdn).state == "suspended"
+    expect(
+        E.ILLEGAL_TRANSITION,
+        s.suspend,
+        world.ctx(),
+        world.enterprise_id,
+        msisdn,
+        BarringReason.ENFORCEMENT,
+    )
+    s.resume(world.ctx("enterprise"), world.enterprise_id, msisdn)
+    assert line_of(world, msisdn).state == "active"
+    assert held(world, msisdn) == 1  # barring does not change what a person holds
+
+
+def test_lost_line_is_not_resumed_by_enforcement_resume(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    world.service.report_lost(world.ctx(), world.enterprise_id, msisdn)
+    assert line_of(world, msisdn).barring_reason == "lost"
+    expect(E.ILLEGAL_TRANSITION, world.service.resume, world.ctx(), world.enterprise_id, msisdn)
+
+
+def test_restrict_and_unrestrict(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    world.service.restrict(world.ctx(), world.enterprise_id, msisdn, BarringReason.BACKFILL)
+    assert line_of(world, msisdn).state == "restricted"
+    world.service.unrestrict(world.ctx(), world.enterprise_id, msisdn)
+    assert line_of(world, msisdn).state == "active"
+
+
+def test_remote_lock_and_unlock_only_by_the_owner(world: World) -> None:
+    owner, stranger = world.people[0], world.people[1]
+    msisdn = world.register(owner)
+    expect(
+        E.NOT_OWNER,
+        world.service.lock,
+        world.ctx("subscriber"),
+        world.enterprise_id,
+        msisdn,
+        stranger,
+    )
+    assert line_of(world, msisdn).state == "active"
+    world.service.lock(world.ctx("subscriber"), world.enterprise_id, msisdn, owner)
+    assert line_of(world, msisdn).barring_reason == "locked"
+    expect(
+        E.NOT_OWNER,
+        world.service.unlock,
+        world.ctx("subscriber"),
+        world.enterprise_id,
+        msisdn,
+        stranger,
+    )
+    world.service.unlock(world.ctx("subscriber"), world.enterprise_id, msisdn, owner)
+    assert line_of(world, msisdn).state == "active"
+
+
+def test_sim_replacement_for_the_owner_records_the_swap(world: World) -> None:
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    world.service.report_lost(world.ctx(), world.enterprise_id, msisdn)
+    later = NOW + timedelta(days=2)
+    kwargs = {
+        "enterprise_id": world.enterprise_id,
+        "channel_id": world.channels[HALL],
+        "clerk_id": world.clerks[HALL],
+        "msisdn": msisdn,
+        "iccid": "89860000000000009999",
+        "imsi": "460000000009999",
+    }
+    expect(
+        E.NOT_OWNER, world.service.replace_sim, world.ctx(at=later), owner=world.people[1], **kwargs
+    )
+    world.service.replace_sim(world.ctx(at=later), owner=owner, **kwargs)
+    line = line_of(world, msisdn)
+    assert line.state == "active" and line.sim_changed_at == later
+    assert line.iccid == "89860000000000009999"
+    expect(
+        E.KIT_IN_USE,
+        world.service.replace_sim,
+        world.ctx(at=later),
+        owner=owner,
+        **(kwargs | {"iccid": "89860000000000009999"}),
+    )
+
+
+def test_transfer_moves_the_holding_and_checks_the_receivers_cap(world: World) -> None:
+    giver, receiver = world.people[0], world.people[1]
+    msisdn = world.register(giver)
+    for _ in range(5):
+        world.register(receiver)
+    kwargs = {
+        "enterprise_id": world.enterprise_id,
+        "channel_id": world.channels[HALL],
+        "clerk_id": world.clerks[HALL],
+        "msisdn": msisdn,
+    }
+    expect(
+        E.CAP_EXCEEDED,
+        world.service.transfer,
+        world.ctx(),
+        owner=giver,
+        receiver=receiver,
+        **kwargs,
+    )
+    third = world.people[2]
+    expect(E.NOT_OWNER, world.service.transfer, world.ctx(), owner=third, receiver=giver, **kwargs)
+    giver_identity = line_of(world, msisdn).owner_identity_id
+    world.service.transfer(world.ctx(), owner=giver, receiver=third, **kwargs)
+    line = line_of(world, msisdn)
+    assert line.owner_identity_id != giver_identity
+    assert world.session.get(Holding, (giver_identity, world.enterprise_id)).active_count == 0  # type: ignore[union-attr]
+    assert held(world, msisdn) == 1
+    event = world.session.scalars(
+        select(LineEvent).where(LineEvent.line_id == line.id).order_by(LineEvent.seq.desc())
+    ).first()
+    assert event is not None and event.operation == "transfer"
+    assert (
+        event.owner_before_id == giver_identity and event.owner_after_id == line.owner_identity_id
+    )
+
+
+def test_reverification_deadline_then_suspension_then_answer(world: World) -> None:
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    s = world.service
+    expect(
+        E.REVERIFICATION_NOT_PENDING,
+        s.answer_reverification,
+        world.ctx(),
+        world.enterprise_id,
+        msisdn,
+        owner,
+        HALL,
+    )
+    s.request_reverification(world.ctx(), world.enterprise_id, msisdn, "fraud complaint")
+    assert line_of(world, msisdn).reverify_deadline == NOW + timedelta(hours=24)
+    assert s.expire_reverifications(world.ctx(at=NOW + timedelta(hours=23))) == 0
+    assert s.expire_reverifications(world.ctx(at=NOW + timedelta(hours=25))) == 1
+    line = line_of(world, msisdn)
+    assert line.state == "suspended" and line.barring_reason == "reverification_overdue"
+    expect(
+        E.NOT_OWNER,
+        s.answer_reverification,
+        world.ctx(),
+        world.enterprise_id,
+        msisdn,
+        world.people[1],
+        HALL,
+    )
+    s.answer_reverification(world.ctx(), world.enterprise_id, msisdn, owner, HALL)
+    assert line_of(world, msisdn).state == "active"
+
+
+def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    s = world.service
+    s.cancel(world.ctx(), world.enterprise_id, msisdn, "customer request")
+    line = line_of(world, msisdn)
+    assert line.state == "cooling" and line.owner_identity_id is None
+    assert line.cooling_until == NOW + timedelta(days=90)
+    expect(
+        E.COOLING_NOT_OVER,
+        s.release,
+        world.ctx(at=NOW + timedelta(days=89)),
+        world.enterprise_id,
+        msisdn,
+    )
+    assert s.release_cooled(world.ctx(at=NOW + timedelta(days=91))) == 1
+    assert line_of(world, msisdn).state == "pooled"
+    # The old owner's link is history, not state: the number can be stocked and sold again.
+    from realname.registry.schemas import Kit
+
+    s.stock_kits(
+        world.ctx(),
+        world.enterprise_id,
+        world.channels[HALL],
+        [Kit(msisdn, "89860000000000077777", "460000000077777")],
+    )
+    world.register(world.people[1], msisdn)
+    assert world.service.owner_at(msisdn, NOW) is not None
+
+
+def test_owner_at_an_instant(world: World) -> None:
+    giver, receiver = world.people[0], world.people[1]
+    msisdn = world.register(giver)
+    giver_id = line_of(world, msisdn).owner_identity_id
+    later = NOW + timedelta(days=30)
+    world.service.transfer(
+        world.ctx(at=later),
+        enterprise_id=world.enterprise_id,
+        channel_id=world.channels[HALL],
+        clerk_id=world.clerks[HALL],
+        msisdn=msisdn,
+        owner=giver,
+        receiver=receiver,
+    )
+    s = world.service
+    assert s.owner_at(msisdn, NOW - timedelta(seconds=1)) is None
+    assert s.owner_at(msisdn, NOW + timedelta(days=1)) == giver_id
+    assert s.owner_at(msisdn, later + timedelta(days=1)) == line_of(world, msisdn).owner_identity_id
+    expect(E.LINE_NOT_FOUND, s.owner_at, msisdn, NOW, enterprise_id=world.other_enterprise_id)
+
+
+def test_lines_of_an_identity_with_enterprise_and_state(world: World) -> None:
+    person = world.people[3]
+    a = world.register(person)
+    b = world.register(person)
+    world.service.report_lost(world.ctx(), world.enterprise_id, b)
+    found = {(line.msisdn, e.code, line.state) for line, e in world.service.lines_of(person)}
+    assert found == {(a, "CMCC", "active"), (b, "CMCC", "suspended")}
+    assert world.service.lines_of(person, enterprise_id=world.other_enterprise_id) == []
+    assert (
+        world.service.lines_of(replace(person, document_number=world.people[4].document_number))
+        == []
+    )
+
+
+def test_another_enterprise_cannot_touch_a_line(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    expect(
+        E.LINE_NOT_FOUND,
+        world.service.suspend,
+        world.ctx(),
+        world.other_enterprise_id,
+        msisdn,
+        BarringReason.ENFORCEMENT,
+    )
+    expect(
+        E.LINE_NOT_FOUND, world.service.cancel, world.ctx(), world.other_enterprise_id, msisdn, "x"
+    )
