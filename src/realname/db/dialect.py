@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Boolean, Date, DateTime, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from realname.db.types import UtcDateTime
 
 
 def insert_ignoring_conflicts(
@@ -18,3 +23,106 @@ def insert_ignoring_conflicts(
     module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table).values(**values)
     session.execute(statement.on_conflict_do_nothing(index_elements=list(conflict_columns)))
+
+
+def next_ids(session: Session, table: Table, count: int) -> range:
+    """Ids for a bulk insert that sets them explicitly (no RETURNING round trip per row).
+
+    Only for single-writer bulk loads (the demo world, imports holding a table lock): call
+    `sync_id_sequence` afterwards so PostgreSQL's sequence continues after them.
+    """
+    start = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return range(int(start) + 1, int(start) + 1 + count)
+
+
+def sync_id_sequence(session: Session, table: Table) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                # table names come from our own metadata, never from input
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+            )
+        )
+
+
+def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows in the session's transaction, bypassing per-row SQLAlchemy processing.
+
+    PostgreSQL gets COPY (psycopg's binary-safe row writer); SQLite a driver-level executemany
+    with values already in the form SQLAlchemy would store. For bulk loads only: no ORM
+    events, no defaults; every column to fill must be in the rows.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        names = ", ".join(f'"{c}"' for c in columns)
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+        ):
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+        return
+    getter = itemgetter(*columns)
+    conversions = [
+        (i, f) for i, f in enumerate(_sqlite_converter(table.c[c].type) for c in columns) if f
+    ]
+    values: list[tuple[Any, ...]] = []
+    for row in rows:
+        picked = getter(row)
+        if conversions:
+            picked = list(picked) if len(columns) > 1 else [picked]
+            for i, convert in conversions:
+                if picked[i] is not None:
+                    picked[i] = convert(picked[i])
+        values.append(tuple(picked) if len(columns) > 1 or conversions else (picked,))
+    placeholders = ", ".join("?" for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    connection.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({names}) VALUES ({placeholders})',  # noqa: S608 (our metadata)
+        values,
+    )
+
+
+def _sqlite_converter(column_type: Any) -> Any:
+    """How SQLAlchemy's SQLite dialect stores a value of this type, or None if as is."""
+    if isinstance(column_type, JSON):
+        return _json_text
+    if isinstance(column_type, (UtcDateTime, DateTime)):
+        return _utc_text
+    if isinstance(column_type, Date):
+        return lambda v: v.isoformat()
+    if isinstance(column_type, Boolean):
+        return int
+    return None
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text, UTC, always with microseconds."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+_JSON_MEMO: dict[str, str] = {}
+
+
+def _json_text(value: Any) -> str:
+    """Bulk rows often share one small detail dict; its text is computed once."""
+    if isinstance(value, dict) and len(value) == 1:
+        key = repr(value)
+        text_ = _JSON_MEMO.get(key)
+        if text_ is None:
+            if len(_JSON_MEMO) > 1000:
+                _JSON_MEMO.clear()
+            text_ = _JSON_MEMO[key] = json.dumps(value, ensure_ascii=False)
+        return text_
+    return json.dumps(value, ensure_ascii=False)

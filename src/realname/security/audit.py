@@ -74,7 +74,6 @@ def append_audit(
     repository.add(entry)
     head.position = entry.position
     head.head_hash = entry.hash
-    session.flush()
     return entry
 
 

@@ -19,6 +19,14 @@ class AuditRepository:
 
     def lock_head(self, chain: int) -> AuditChainHead:
         """The chain's head row, locked until commit (created on first use)."""
+        head = self.session.scalars(
+            select(AuditChainHead)
+            .where(AuditChainHead.chain == chain)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if head is not None:
+            return head
         insert_ignoring_conflicts(
             self.session,
             AuditChainHead.__table__,  # type: ignore[arg-type]

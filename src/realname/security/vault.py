@@ -14,7 +14,6 @@ let someone correlate them.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -159,7 +158,7 @@ class KeyRing:
         exact bytes only, which is what keeps it from leaking anything beyond equality.
         """
         message = _check_context(context) + b"\x00" + _encode(value, "value")
-        return hmac.new(self._index_key, message, hashlib.sha256).digest()
+        return hmac.digest(self._index_key, message, "sha256")  # one-shot C path
 
     def needs_rotation(self, key_id: str) -> bool:
         """Whether a stored value should be resealed so its old key can one day be retired."""

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from itertools import accumulate
 
 from faker.providers.person.zh_CN import Provider as ChinesePersonProvider
 
@@ -32,8 +33,9 @@ class Citizen:
 
 @cache
 def _surnames() -> tuple[list[str], list[float]]:
+    """Surnames with cumulative weights (choices() re-sums plain weights on every call)."""
     table = ChinesePersonProvider.last_names
-    return list(table), list(table.values())
+    return list(table), list(accumulate(table.values()))
 
 
 def random_name(rng: random.Random) -> str:
@@ -41,7 +43,7 @@ def random_name(rng: random.Random) -> str:
         return rng.choice(_DOTTED_NAMES)
     surnames, weights = _surnames()
     given = ChinesePersonProvider.first_names
-    surname = rng.choices(surnames, weights)[0]
+    surname = rng.choices(surnames, cum_weights=weights)[0]
     length = 1 if rng.random() < 0.3 else 2
     return surname + "".join(rng.choice(given) for _ in range(length))
 

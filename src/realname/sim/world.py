@@ -19,10 +19,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
+from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
 from realname.identity.models import AuthorityCitizen
 from realname.identity.names import normalize_name
@@ -63,6 +64,12 @@ CHANNELS_PER_KIND = {
     ChannelKind.SOCIAL: 4,
     ChannelKind.ONLINE: 1,
 }
+# Core tables: bulk loads skip the ORM's unit of work (plain executemany).
+IDENTITY: Table = Identity.__table__  # type: ignore[assignment]
+LINE: Table = Line.__table__  # type: ignore[assignment]
+EVENT: Table = LineEvent.__table__  # type: ignore[assignment]
+HOLDING: Table = Holding.__table__  # type: ignore[assignment]
+
 _KIND_ZH = {
     ChannelKind.OWN_HALL: "自营厅",
     ChannelKind.PARTNER_HALL: "合作厅",
@@ -224,7 +231,7 @@ def _load_citizens(
                 }
             )
         with Session(engine) as session, session.begin():
-            session.execute(insert(AuthorityCitizen), rows)
+            bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
         report("citizens known to the identity authority", start + len(chunk), total)
 
 
@@ -305,19 +312,18 @@ def _load_lines(
         with Session(engine) as session, session.begin():
             if new_identities:
                 order = list(new_identities)
-                ids = session.scalars(
-                    insert(Identity).returning(Identity.id, sort_by_parameter_order=True),
-                    [new_identities[c] for c in order],
-                ).all()
+                ids = next_ids(session, IDENTITY, len(order))
+                rows = [new_identities[c] | {"id": i} for c, i in zip(order, ids, strict=True)]
+                bulk_insert(session, IDENTITY, rows)
                 state.identity_of.update(zip(order, ids, strict=True))
-            for row in line_rows:
+            line_ids = next_ids(session, LINE, len(line_rows))
+            for row, line_id in zip(line_rows, line_ids, strict=True):
                 citizen_index = row.pop("citizen")
+                row["id"] = line_id
                 row["owner_identity_id"] = (
                     state.identity_of[citizen_index] if citizen_index is not None else None
                 )
-            line_ids = session.scalars(
-                insert(Line).returning(Line.id, sort_by_parameter_order=True), line_rows
-            ).all()
+            bulk_insert(session, LINE, line_rows)
             events = []
             for line_id, (kind, citizen_index, channel_id, at, _e) in zip(
                 line_ids, plans, strict=True
@@ -355,7 +361,7 @@ def _load_lines(
                             at,
                         )
                     )
-            session.execute(insert(LineEvent), events)
+            bulk_insert(session, EVENT, events)
             append_audit(
                 session,
                 actor=actor,
@@ -373,7 +379,9 @@ def _load_lines(
             for (c, e), n in state.held.items()
         ]
         for start in range(0, len(rows), CHUNK):
-            session.execute(insert(Holding), rows[start : start + CHUNK])
+            bulk_insert(session, HOLDING, rows[start : start + CHUNK])
+        for table in (IDENTITY, LINE, EVENT):
+            sync_id_sequence(session, table)
 
 
 def _pick_owner(
