@@ -109,6 +109,14 @@ def test_demo_builds_a_world_that_passes_check(
         get_settings.cache_clear()
         checked = runner.invoke(app, ["check"])
         assert checked.exit_code == 0, checked.stdout
+        # Rotate the PII key: a new active key, every identity resealed, still consistent.
+        added = runner.invoke(app, ["keys", "add"])
+        assert added.exit_code == 0 and "k2" in added.stdout
+        rotated = runner.invoke(app, ["keys", "rotate", "--batch", "50"])
+        assert rotated.exit_code == 0, rotated.stdout
+        status = runner.invoke(app, ["keys", "status"])
+        assert "k1: 0 identities" in status.stdout
+        assert runner.invoke(app, ["check"]).exit_code == 0
         # Same seed, same world: a second run rebuilds it from scratch.
         again = runner.invoke(
             app, ["demo", "--lines", "600", "--operations", "150", "--database-url", url]

@@ -217,3 +217,10 @@ def test_error_messages_carry_no_pii(world: World) -> None:
         world.register(person)
     text = str(raised.value) + raised.value.message + raised.value.message_zh
     assert person.document_number not in text and "李四" not in text
+
+
+@pytest.mark.parametrize("code", list(RegistryErrorCode))
+def test_every_refusal_has_english_and_chinese_words(code: RegistryErrorCode) -> None:
+    error = RegistryError(code)
+    assert error.message and error.message_zh and error.message != error.message_zh
+    assert 400 <= error.http_status < 500

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from realname.errors import CodedError
+from realname.policy.checks import PolicyViolation, violation_message
 
 
 class RegistryErrorCode(StrEnum):
@@ -43,29 +44,7 @@ class RegistryErrorCode(StrEnum):
 C = RegistryErrorCode
 
 _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
-    C.CAP_EXCEEDED: (
-        "This identity already holds the maximum number of lines at this operator.",
-        "该证件在本企业名下的号码已达上限。",
-    ),
-    C.NATIONAL_CAP_EXCEEDED: (
-        "This identity already holds the maximum number of lines across all operators.",
-        "该证件在全国名下的号码已达上限。",
-    ),
     C.DOCUMENT_INVALID: ("The identity document number is not valid.", "证件号码无效。"),
-    C.DOCUMENT_NOT_ACCEPTED: (
-        "This channel may not register customers with this kind of document.",
-        "该渠道不受理此类证件。",
-    ),
-    C.UNDERAGE: ("The customer is below the minimum age.", "客户未达到最低年龄要求。"),
-    C.FACE_MISMATCH: (
-        "The live face does not match the document photo closely enough.",
-        "人像比对未通过。",
-    ),
-    C.FACE_MISSING: ("A live face comparison is required.", "需要进行现场人像比对。"),
-    C.MANUAL_ENTRY_REFUSED: (
-        "Typing the document in by hand is not allowed here; read the card with the reader.",
-        "营业网点不得手工录入证件信息，请使用读卡器。",
-    ),
     C.AUTHORITY_UNKNOWN_DOCUMENT: (
         "The identity authority does not know this document.",
         "公安核验：证件不存在。",
@@ -122,6 +101,18 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The number is still in its cooling period.",
         "该号码仍在冷冻期内。",
     ),
+}
+
+# Refusals that are policy violations read exactly as the policy words them.
+_MESSAGES = {
+    **_MESSAGES,
+    **{
+        RegistryErrorCode(violation.value.upper()): (
+            violation_message(violation, "en"),
+            violation_message(violation, "zh"),
+        )
+        for violation in PolicyViolation
+    },
 }
 
 HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
