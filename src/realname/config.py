@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     database_echo: bool = Field(default=False, description="log every SQL statement")
     database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool size")
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    sqlite_cache_mib: int = Field(default=256, ge=2, description="SQLite page cache per connection")
     log_level: str = Field(default="INFO")
 
     policy: str = Field(

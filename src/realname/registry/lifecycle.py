@@ -25,6 +25,7 @@ class Operation(StrEnum):
     STOCK = "stock"
     UNSTOCK = "unstock"
     IMPORT_LEGACY = "import_legacy"
+    IMPORT_REGISTERED = "import_registered"  # a registered base migrated from another system
     REGISTER = "register"
     REGISTER_LEGACY = "register_legacy"
     SUSPEND = "suspend"
@@ -55,6 +56,7 @@ TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {
     O.STOCK: {None: S.STOCKED, S.POOLED: S.STOCKED},
     O.UNSTOCK: {S.STOCKED: S.POOLED},
     O.IMPORT_LEGACY: {None: S.LEGACY},
+    O.IMPORT_REGISTERED: {None: S.ACTIVE},
     O.REGISTER: {S.STOCKED: S.ACTIVE},
     O.REGISTER_LEGACY: {S.LEGACY: S.ACTIVE},
     O.SUSPEND: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},

@@ -304,7 +304,7 @@ def _load_lines(
             national[citizen] += 1
             if citizen not in state.identity_of and citizen not in new_identities:
                 new_identities[citizen] = _identity_row(keyring, state.citizens[citizen], at)
-            row = _line_row(msisdn, enterprise.id, "active", citizen, channel_id, at, 2)
+            row = _line_row(msisdn, enterprise.id, "active", citizen, channel_id, at, 1)
             row.update(iccid=iccid, imsi=imsi, activated_at=at, owner_since=at)
             line_rows.append(row)
             plans.append(("active", citizen, channel_id, at, enterprise.id))
@@ -333,27 +333,16 @@ def _load_lines(
                         _event(line_id, 1, "import_legacy", None, "legacy", None, None, actor, at)
                     )
                     continue
-                events.append(
-                    _event(
-                        line_id,
-                        1,
-                        "stock",
-                        None,
-                        "stocked",
-                        None,
-                        channel_id,
-                        actor,
-                        at - timedelta(days=rng.randrange(1, 30)),
-                    )
-                )
                 if kind == "active":
+                    # The registered base arrives as an import of what the operator already
+                    # had (registered at `channel_id` on `at`), one event per line.
                     owner = state.identity_of[citizen_index]  # type: ignore[index]
                     events.append(
                         _event(
                             line_id,
-                            2,
-                            "register",
-                            "stocked",
+                            1,
+                            "import_registered",
+                            None,
                             "active",
                             owner,
                             channel_id,
@@ -361,6 +350,10 @@ def _load_lines(
                             at,
                         )
                     )
+                    continue
+                events.append(
+                    _event(line_id, 1, "stock", None, "stocked", None, channel_id, actor, at)
+                )
             bulk_insert(session, EVENT, events)
             append_audit(
                 session,
