@@ -268,3 +268,21 @@ def test_another_enterprise_cannot_touch_a_line(world: World) -> None:
     expect(
         E.LINE_NOT_FOUND, world.service.cancel, world.ctx(), world.other_enterprise_id, msisdn, "x"
     )
+
+
+def test_answering_reverification_does_not_lift_a_backfill_restriction(
+    world: World, china: object
+) -> None:
+    from realname.registry.check import run_integrity_check
+
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    s = world.service
+    s.restrict(world.ctx(), world.enterprise_id, msisdn, BarringReason.BACKFILL)
+    s.request_reverification(world.ctx(), world.enterprise_id, msisdn, "dormant then active")
+    s.answer_reverification(world.ctx(), world.enterprise_id, msisdn, owner, HALL)
+    line = line_of(world, msisdn)
+    assert line.state == "restricted" and line.barring_reason == "backfill"
+    assert line.reverify_deadline is None
+    world.session.flush()
+    assert run_integrity_check(world.session, china, s.keyring).ok  # type: ignore[arg-type]

@@ -410,8 +410,6 @@ class RegistryService:
             raise RegistryError(E.REVERIFICATION_NOT_PENDING)
         before = LineState(line.state)
         after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
-        if before is not S.ACTIVE and not overdue:
-            after = before  # barred for another reason: answering does not lift that
         self._verify_owner(line, owner, channel_kind, ctx.at.date())
         line.reverify_deadline = None
         if overdue:
@@ -756,8 +754,8 @@ class RegistryService:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """The line's new state, its event and its audit entry: always together."""
-        if before is not None and before in HELD_STATES and owner_before is None:
-            owner_before = line.owner_identity_id if operation is not O.CANCEL else owner_before
+        if owner_before is None and before in HELD_STATES:
+            owner_before = line.owner_identity_id
         line.state = str(after)
         line.state_changed_at = ctx.at
         line.event_count = (line.event_count or 0) + 1
