@@ -14,6 +14,7 @@ from realname.config import get_settings
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
+from realname.security.principals import Role
 
 app = typer.Typer(
     help="RealName: mobile-subscriber real-name registration.",
@@ -26,6 +27,8 @@ bench_app = typer.Typer(help="Measured performance, as ratios against a baseline
 app.add_typer(db_app, name="db")
 app.add_typer(id_app, name="id")
 keys_app = typer.Typer(help="Keys that seal subscriber PII.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
 app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")
 
@@ -291,6 +294,121 @@ def keys_rotate(
             progress.update(task, completed=done)
     engine.dispose()
     console.print(f"resealed {done:,} identities; all on key {keyring.active_key_id}")
+
+
+# --- serve and clients --------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: REALNAME_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: REALNAME_PORT.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Default: REALNAME_WORKERS.")] = None,
+) -> None:
+    """Serve the HTTP API (Uvicorn): /v1, /oauth/token, /docs, /healthz, /readyz, /metrics."""
+    import uvicorn
+
+    from realname.api.middleware import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "realname.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        access_log=False,  # our middleware logs route templates, never raw paths
+        log_level=settings.log_level.lower(),
+    )
+
+
+@clients_app.command("add")
+def clients_add(
+    role: Annotated[Role, typer.Option(help="What the client may do.")],
+    enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
+    channel: Annotated[int | None, typer.Option(help="Channel id (clerks).")] = None,
+    clerk: Annotated[int | None, typer.Option(help="Clerk id (clerks).")] = None,
+    description: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a client; its secret is printed once and stored only as a hash."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.registry.repository import RegistryRepository
+    from realname.security.clients import ClientService
+
+    engine = create_engine_from_settings(get_settings())
+    with Session(engine) as session, session.begin():
+        enterprise_id = None
+        if enterprise is not None:
+            found = RegistryRepository(session).enterprise_by_code(enterprise)
+            if found is None:
+                console.print(f"no enterprise with code {enterprise}")
+                raise typer.Exit(2)
+            enterprise_id = found.id
+        try:
+            client, secret = ClientService(session).create(
+                role=role,
+                at=datetime.now(UTC),
+                enterprise_id=enterprise_id,
+                channel_id=channel,
+                clerk_id=clerk,
+                description=description,
+            )
+        except ValueError as error:
+            console.print(str(error))
+            raise typer.Exit(2) from None
+        client_id = client.client_id
+    engine.dispose()
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Every client with its role, tenant and status (never a secret)."""
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.security.clients import ClientRepository
+
+    engine = create_engine_from_settings(get_settings())
+    table = Table()
+    for column in ("client_id", "role", "enterprise", "channel", "clerk", "scopes", "status"):
+        table.add_column(column)
+    with Session(engine) as session:
+        for c in ClientRepository(session).all():
+            table.add_row(
+                c.client_id,
+                c.role,
+                str(c.enterprise_id or ""),
+                str(c.channel_id or ""),
+                str(c.clerk_id or ""),
+                c.scopes,
+                c.status,
+            )
+    engine.dispose()
+    console.print(table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: it gets no new tokens (tokens already issued expire within minutes)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.security.clients import ClientService
+
+    engine = create_engine_from_settings(get_settings())
+    with Session(engine) as session, session.begin():
+        revoked = ClientService(session).revoke(client_id, datetime.now(UTC))
+    engine.dispose()
+    console.print("revoked" if revoked else "no such active client")
+    raise typer.Exit(0 if revoked else 1)
 
 
 # --- demo ----------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     blind_index_key: str | None = Field(
         default=None, description="base64 HMAC key for equality look-ups on encrypted PII"
     )
+    token_ttl_seconds: int = Field(default=900, ge=30, description="bearer token lifetime")
+    host: str = Field(default="127.0.0.1", description="realname serve: address to bind")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
     key_file: str = Field(
         default="./var/keys.json",
         description="where development keys are created when the three settings above are unset",

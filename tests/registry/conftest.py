@@ -15,7 +15,7 @@ from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
-from realname.registry.schemas import Actor, Context, Kit, Person
+from realname.registry.commands import Actor, Context, Kit, Person
 from realname.registry.service import RegistryService
 from realname.security.vault import KeyRing, generate_key
 from realname.sim.documents import random_resident_id

@@ -11,7 +11,7 @@ from realname.registry.check import run_integrity_check
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Identity
 from realname.registry.rotation import reseal_batch
-from realname.registry.schemas import Kit
+from realname.registry.commands import Kit
 from realname.security.vault import KeyRing, Sealed, VaultError, generate_key
 from tests.registry.conftest import World, build_world
 

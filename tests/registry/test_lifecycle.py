@@ -208,7 +208,7 @@ def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
     assert s.release_cooled(world.ctx(at=NOW + timedelta(days=91))) == 1
     assert line_of(world, msisdn).state == "pooled"
     # The old owner's link is history, not state: the number can be stocked and sold again.
-    from realname.registry.schemas import Kit
+    from realname.registry.commands import Kit
 
     s.stock_kits(
         world.ctx(),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from realname.policy.schema import ChannelKind, EntryMethod
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Holding, Identity, Line, LineEvent
-from realname.registry.schemas import Person
+from realname.registry.commands import Person
 from realname.security.models import AuditLog
 from realname.sim.documents import corrupt, random_resident_id
 from tests.registry.conftest import NOW, World
@@ -76,7 +76,7 @@ def test_sixth_line_is_refused_at_the_cap(world: World) -> None:
 
 
 def test_cap_is_per_enterprise_in_china(world: World) -> None:
-    from realname.registry.schemas import Kit
+    from realname.registry.commands import Kit
 
     person = world.people[1]
     for _ in range(5):
@@ -199,7 +199,7 @@ def test_registering_an_active_line_again_is_an_illegal_transition(world: World)
 
 
 def test_stocking_outside_the_enterprise_blocks_is_refused(world: World) -> None:
-    from realname.registry.schemas import Kit
+    from realname.registry.commands import Kit
 
     with pytest.raises(RegistryError) as raised:
         world.service.stock_kits(

@@ -73,6 +73,14 @@ class RegistryRepository:
     def line(self, msisdn: str) -> Line | None:
         return self.session.scalars(select(Line).where(Line.msisdn == msisdn)).first()
 
+    def stock_of(self, channel_id: int, limit: int = 1000) -> Sequence[Line]:
+        return self.session.scalars(
+            select(Line)
+            .where(Line.channel_id == channel_id, Line.state == "stocked")
+            .order_by(Line.msisdn)
+            .limit(limit)
+        ).all()
+
     def kit_in_use(self, iccid: str, imsi: str) -> bool:
         found = self.session.scalar(
             select(func.count())

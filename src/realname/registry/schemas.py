@@ -1,59 +1,197 @@
-"""What callers hand the registry service: commands and the people in them.
-
-Plain frozen dataclasses (the HTTP layer has its own Pydantic schemas and maps onto these):
-the service must be callable from the CLI, jobs and tests without a web framework.
-"""
+"""The registry's HTTP bodies. Phone and document numbers appear only in bodies, never in
+URLs; owners come back masked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
+from realname.registry.commands import Person
+from realname.registry.lifecycle import BarringReason
+
+MSISDN = Field(
+    min_length=3,
+    max_length=32,
+    examples=["+8613800138000"],
+    description="The phone number, E.164 or national form",
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: `clerk:42`, `enterprise:3`, `subscriber`, `system:backfill`, `regulator:1`."""
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    kind: str
-    id: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.id}" if self.id else self.kind
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    actor: Actor
-    at: datetime
-    correlation_id: str | None = None
-
-    @classmethod
-    def now(cls, actor: Actor, correlation_id: str | None = None) -> Context:
-        return cls(actor, datetime.now(UTC), correlation_id)
+    type: DocumentType | None = Field(
+        default=None, description="Detected for PRC resident IDs and residence permits"
+    )
+    number: str = Field(min_length=1, max_length=64, examples=["11010519491231002X"])
+    nationality: str | None = Field(default=None, max_length=3, examples=["CHN"])
+    expires_on: date | None = Field(default=None, examples=["2035-06-30"])
+    birth_date: date | None = Field(
+        default=None, description="Only for documents whose number does not carry it"
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """A person as presented at the counter: their document, their name, their face."""
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    document_number: str
-    name: str
-    document_type: DocumentType | None = None
-    nationality: str | None = None
-    document_expires_on: date | None = None
-    birth_date: date | None = None  # only for documents whose number does not carry it
-    address: str | None = None
-    face_score: float | None = None
-    entry_method: EntryMethod = EntryMethod.CHIP_READ
+    document: DocumentIn
+    name: str = Field(min_length=1, max_length=100, examples=["张三"])
+    address: str | None = Field(default=None, max_length=300)
+    face_score: float | None = Field(
+        default=None, ge=0, le=1, examples=[0.93], description="Live face comparison score"
+    )
+    entry_method: EntryMethod = Field(
+        default=EntryMethod.CHIP_READ, description="How the document was captured"
+    )
+
+    def to_person(self) -> Person:
+        return Person(
+            document_number=self.document.number,
+            name=self.name,
+            document_type=self.document.type,
+            nationality=self.document.nationality,
+            document_expires_on=self.document.expires_on,
+            birth_date=self.document.birth_date,
+            address=self.address,
+            face_score=self.face_score,
+            entry_method=self.entry_method,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Kit:
-    """A SIM kit: the number and the card it is printed on."""
+class RegistrationIn(BaseModel):
+    """Register a customer and activate a SIM kit in the clerk's channel stock."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "msisdn": "+8613800138000",
+                    "customer": {
+                        "document": {"type": "resident_id", "number": "11010519491231002X"},
+                        "name": "张三",
+                        "face_score": 0.93,
+                        "entry_method": "chip_read",
+                    },
+                }
+            ]
+        },
+    )
+
+    msisdn: str = MSISDN
+    customer: PersonIn
+
+
+class KitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    msisdn: str = MSISDN
+    iccid: str = Field(pattern=r"^89\d{16,20}$", examples=["89860012345678901234"])
+    imsi: str = Field(pattern=r"^\d{14,15}$", examples=["460001234567890"])
+
+
+class StockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel_id: int = Field(ge=1)
+    kits: list[KitIn] = Field(min_length=1, max_length=1000)
+
+
+class StockOut(BaseModel):
+    stocked: int
+    line_ids: list[int]
+
+
+class LineLookupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    msisdn: str = MSISDN
+
+
+class OwnerOut(BaseModel):
+    document_type: str
+    document_number: str = Field(examples=["110105********002X"], description="Masked")
+    name: str = Field(examples=["张*"], description="Masked")
+
+
+class LineOut(BaseModel):
+    id: int
+    msisdn: str = Field(examples=["+8613800138000"])
+    enterprise_id: int
+    state: str = Field(examples=["active"])
+    channel_id: int | None
+    barring_reason: str | None
+    owner: OwnerOut | None
+    activated_at: datetime | None
+    owner_since: datetime | None
+    sim_changed_at: datetime | None
+    reverify_deadline: datetime | None
+    cooling_until: datetime | None
+
+
+class EventOut(BaseModel):
+    seq: int
+    operation: str
+    from_state: str | None
+    to_state: str
+    owner_changed: bool
+    channel_id: int | None
+    actor: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class BarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: BarringReason = BarringReason.ENFORCEMENT
+    note: str = Field(default="", max_length=200)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=200)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, examples=["fraud complaint"])
+
+
+class OwnerProofIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: PersonIn
+
+
+class SimReplacementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: PersonIn
+    iccid: str = Field(pattern=r"^89\d{16,20}$")
+    imsi: str = Field(pattern=r"^\d{14,15}$")
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: PersonIn
+    receiver: PersonIn
+
+
+class IdentityLinesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    document: DocumentIn
+
+
+class IdentityLineOut(BaseModel):
+    line_id: int
     msisdn: str
-    iccid: str
-    imsi: str
+    enterprise_id: int
+    state: str

@@ -25,6 +25,7 @@ from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
+from realname.registry.commands import Context, Kit, Person
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import (
     HELD_STATES,
@@ -43,7 +44,6 @@ from realname.registry.models import (
     NumberBlockRow,
 )
 from realname.registry.repository import RegistryRepository
-from realname.registry.schemas import Context, Kit, Person
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from realname.db.base import Base
@@ -39,3 +39,42 @@ class AuditChainHead(Base):
     chain: Mapped[int] = mapped_column(Integer, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class ApiClient(Base):
+    """A machine client of the API (OAuth2 client credentials). The secret is stored only as
+    an scrypt hash; the role and the tenant it acts for are fixed at creation."""
+
+    __tablename__ = "api_client"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
+    clerk_id: Mapped[int | None] = mapped_column(ForeignKey("clerk.id"))
+    scopes: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class IdempotentRequest(Base):
+    """The first answer to a creating POST, replayed to retries with the same key."""
+
+    __tablename__ = "idempotent_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    route: Mapped[str] = mapped_column(String(128))
+    body_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "key", name="uq_idempotent_request_client_key"),
+    )

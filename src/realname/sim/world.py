@@ -32,10 +32,10 @@ from realname.identity.simulated_authority import NUMBER_CONTEXT as AUTHORITY_NU
 from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
+from realname.registry.commands import Actor, Context, Kit, Person
 from realname.registry.errors import RegistryError
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Enterprise, Holding, Identity, Line, LineEvent
-from realname.registry.schemas import Actor, Context, Kit, Person
 from realname.registry.service import (
     ADDRESS_CONTEXT,
     NAME_CONTEXT,

@@ -1,0 +1,71 @@
+"""The app factory: everything is built from Settings here, nothing at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from realname import __version__
+from realname.api import health, oauth
+from realname.api.deps import Runtime
+from realname.api.errors import ErrorInfo, install_error_handlers
+from realname.api.middleware import Metrics, RequestContextMiddleware
+from realname.config import Settings, get_settings
+from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.policy.loader import load_policy
+from realname.registry import endpoints as registry_endpoints
+from realname.security.clients import token_signing_key
+from realname.security.keys import keyring_from_settings
+
+DESCRIPTION = """
+Operator API of RealName, the mobile-subscriber real-name registration platform.
+
+Authenticate with OAuth2 client credentials (`POST /oauth/token`), then send
+`Authorization: Bearer <token>`. Every error has the body `{"status", "code", "message"}`;
+domain refusals use stable `REALNAME.*` codes. Send `x-correlator` to trace a request, and
+`Idempotency-Key` on creating POSTs to retry safely. Phone and document numbers travel only in
+request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine_from_settings(settings)
+    keyring = keyring_from_settings(settings)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        policy=load_policy(settings.policy),
+        keyring=keyring,
+        token_key=token_signing_key(keyring),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="RealName operator API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorInfo, "description": "Invalid argument"},
+            401: {"model": ErrorInfo, "description": "Not authenticated"},
+            403: {"model": ErrorInfo, "description": "Not allowed for this caller"},
+            500: {"model": ErrorInfo, "description": "Server error; nothing changed"},
+        },
+    )
+    app.state.runtime = runtime
+    metrics = Metrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(registry_endpoints.router)
+    return app

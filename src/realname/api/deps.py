@@ -1,0 +1,80 @@
+"""FastAPI dependencies: the database, the caller, and the services built on both.
+
+Endpoints own their transaction explicitly (`with db.transaction() as session:`), so the
+commit happens before the response is sent: a client that saw 201 can rely on the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from realname.api.errors import ApiError
+from realname.config import Settings
+from realname.identity.simulated_authority import SimulatedAuthority
+from realname.policy.schema import Policy
+from realname.registry.service import RegistryService
+from realname.security.clients import InvalidToken, principal_from_token
+from realname.security.principals import Permission, Principal
+from realname.security.vault import KeyRing
+
+
+@dataclass
+class Runtime:
+    """Everything built once per process by the app factory."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    policy: Policy
+    keyring: KeyRing
+    token_key: bytes
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def registry(self, session: Session) -> RegistryService:
+        return RegistryService(
+            session,
+            policy=self.policy,
+            keyring=self.keyring,
+            authority=SimulatedAuthority(session, self.keyring),
+        )
+
+
+def runtime(request: Request) -> Runtime:
+    value = request.app.state.runtime
+    assert isinstance(value, Runtime)
+    return value
+
+
+def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "UNAUTHENTICATED", "A bearer token is required.", "需要 Bearer 令牌。")
+    try:
+        return principal_from_token(token.strip(), rt.token_key)
+    except InvalidToken:
+        raise ApiError(
+            401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
+        ) from None
+
+
+def require(principal: Principal, permission: Permission, scope: str | None = None) -> None:
+    if not principal.can(permission) or (scope is not None and scope not in principal.scopes):
+        raise ApiError(
+            403, "PERMISSION_DENIED", "This caller may not do this.", "当前调用方无权执行此操作。"
+        )
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+PrincipalDep = Annotated[Principal, Depends(principal)]

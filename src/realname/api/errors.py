@@ -1,0 +1,140 @@
+"""One error shape for every non-2xx response: CAMARA's `{"status", "code", "message"}`.
+
+Domain refusals keep their stable code under the `REALNAME.` namespace; protocol errors use
+CAMARA's common codes. Messages are English, or Chinese when `Accept-Language` asks for it.
+Nothing a client sends is echoed back, and no traceback ever leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from realname.errors import CodedError, wants_chinese
+from realname.registry.errors import RegistryError
+
+log = logging.getLogger("realname.api")
+
+
+class ErrorInfo(BaseModel):
+    """CAMARA Commonalities ErrorInfo."""
+
+    status: int = Field(examples=[409])
+    code: str = Field(examples=["REALNAME.CAP_EXCEEDED"])
+    message: str = Field(
+        examples=["This identity already holds the maximum number of lines at this operator."]
+    )
+
+
+class ApiError(Exception):
+    """A refusal raised by the HTTP layer itself (authentication, roles, idempotency)."""
+
+    def __init__(self, status: int, code: str, message: str, message_zh: str | None = None) -> None:
+        self.status, self.code, self.message = status, code, message
+        self.message_zh = message_zh or message
+        super().__init__(code)
+
+
+_PROTOCOL: dict[int, tuple[str, str, str]] = {
+    400: ("INVALID_ARGUMENT", "Client specified an invalid argument.", "请求参数无效。"),
+    401: ("UNAUTHENTICATED", "Request not authenticated.", "请求未认证。"),
+    403: ("PERMISSION_DENIED", "Not allowed for this caller.", "无权执行此操作。"),
+    404: ("NOT_FOUND", "The specified resource is not found.", "资源不存在。"),
+    405: ("METHOD_NOT_ALLOWED", "This method is not allowed here.", "不支持该请求方法。"),
+    406: ("NOT_ACCEPTABLE", "The requested media type is not available.", "无法提供所请求的格式。"),
+    409: ("CONFLICT", "The request conflicts with the current state.", "请求与当前状态冲突。"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Send application/json.", "请使用 application/json。"),
+    422: ("UNPROCESSABLE_CONTENT", "The request cannot be processed.", "请求无法处理。"),
+    429: ("TOO_MANY_REQUESTS", "Too many requests; retry later.", "请求过多，请稍后再试。"),
+    500: (
+        "INTERNAL",
+        "Unknown server error; nothing was changed.",
+        "服务器内部错误，未做任何更改。",
+    ),
+    503: ("UNAVAILABLE", "Service unavailable; retry later.", "服务暂不可用，请稍后再试。"),
+}
+
+
+def language_of(request: Request) -> str:
+    return "zh" if wants_chinese(request.headers.get("accept-language", "")) else "en"
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    response = JSONResponse(
+        {"status": status, "code": code, "message": message}, status_code=status, headers=headers
+    )
+    correlator = getattr(request.state, "correlator", None)
+    if correlator:
+        response.headers["x-correlator"] = correlator
+    return response
+
+
+def protocol_error(request: Request, status: int, message: str | None = None) -> JSONResponse:
+    code, english, chinese = _PROTOCOL.get(status, _PROTOCOL[500 if status >= 500 else 400])
+    text = chinese if language_of(request) == "zh" else (message or english)
+    return error_response(request, status, code, text)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0] if error.errors() else {"loc": ("body",), "msg": "invalid"}
+    field = _field_path(tuple(first.get("loc", ())))
+    reason = str(first.get("msg", "invalid")).split(",")[0]
+    if language_of(request) == "zh":
+        message = f"请求参数无效：{field}"
+    else:
+        message = f"Invalid {field}: {reason}."
+    return error_response(request, 400, "INVALID_ARGUMENT", message)
+
+
+async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CodedError)
+    status = error.http_status if isinstance(error, RegistryError) else 422
+    code = f"REALNAME.{str(error.code).upper()}"
+    return error_response(request, status, code, error.message_in(language_of(request)))
+
+
+async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    message = error.message_zh if language_of(request) == "zh" else error.message
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return error_response(request, error.status, error.code, message, headers)
+
+
+async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return protocol_error(request, error.status_code)
+
+
+async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
+    """A unique constraint lost a race (two clerks, one kit): the loser retries or reports."""
+    return protocol_error(request, 409)
+
+
+async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled error", extra={"route": route, "error_type": type(error).__name__})
+    return protocol_error(request, 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(CodedError, _on_coded_error)
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(IntegrityError, _on_conflict)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,41 @@
+"""Liveness, readiness and metrics: what an orchestrator and Prometheus scrape."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from realname.api.deps import RuntimeDep
+from realname.api.errors import protocol_error
+from realname.db import migrate
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up (no dependencies checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(request: Request, rt: RuntimeDep) -> dict[str, str] | Response:
+    """Ready to serve: the database answers and its schema is at the latest migration."""
+    try:
+        with rt.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        at_head = migrate.is_at_head(rt.engine)
+    except Exception:  # any failure to reach the database means "not ready"
+        return protocol_error(request, 503, "The database is not reachable.")
+    if not at_head:
+        return protocol_error(request, 503, "The database schema is not at the latest migration.")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus text format: request counts and latencies by route, registrations."""
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

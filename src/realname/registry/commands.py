@@ -1,0 +1,59 @@
+"""What callers hand the registry service: the actor, the clock, people and SIM kits.
+
+Plain frozen dataclasses (the HTTP layer has its own Pydantic schemas and maps onto these):
+the service must be callable from the CLI, jobs and tests without a web framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from realname.identity.documents import DocumentType
+from realname.policy.schema import EntryMethod
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: `clerk:42`, `enterprise:3`, `subscriber`, `system:backfill`, `regulator:1`."""
+
+    kind: str
+    id: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    actor: Actor
+    at: datetime
+    correlation_id: str | None = None
+
+    @classmethod
+    def now(cls, actor: Actor, correlation_id: str | None = None) -> Context:
+        return cls(actor, datetime.now(UTC), correlation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A person as presented at the counter: their document, their name, their face."""
+
+    document_number: str
+    name: str
+    document_type: DocumentType | None = None
+    nationality: str | None = None
+    document_expires_on: date | None = None
+    birth_date: date | None = None  # only for documents whose number does not carry it
+    address: str | None = None
+    face_score: float | None = None
+    entry_method: EntryMethod = EntryMethod.CHIP_READ
+
+
+@dataclass(frozen=True, slots=True)
+class Kit:
+    """A SIM kit: the number and the card it is printed on."""
+
+    msisdn: str
+    iccid: str
+    imsi: str

@@ -1,0 +1,522 @@
+"""The operator API under /v1: one endpoint per lifecycle operation, plus reads.
+
+Lines are addressed by their id in URLs; a phone number is looked up through a POST body, so
+no MSISDN or document number ever appears in a URL, an access log or a proxy's cache key.
+Every line an enterprise cannot see answers 404, exactly like a line that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
+from realname.api.errors import ApiError, ErrorInfo
+from realname.api.idempotency import run_once
+from realname.identity.names import mask_document_number, mask_name
+from realname.policy.schema import ChannelKind
+from realname.registry.commands import Actor, Context, Kit
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.models import Line
+from realname.registry.repository import RegistryRepository
+from realname.registry.schemas import (
+    BarIn,
+    EventOut,
+    IdentityLineOut,
+    IdentityLinesIn,
+    LineLookupIn,
+    LineOut,
+    NoteIn,
+    OwnerOut,
+    OwnerProofIn,
+    ReasonIn,
+    RegistrationIn,
+    SimReplacementIn,
+    StockIn,
+    StockOut,
+    TransferIn,
+)
+from realname.registry.service import NAME_CONTEXT, NUMBER_CONTEXT, RegistryService
+from realname.security.principals import Permission, Principal, Role
+from realname.security.vault import Sealed
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["registry"],
+    responses={
+        404: {"model": ErrorInfo, "description": "No such line for this caller"},
+        409: {"model": ErrorInfo, "description": "Refused: state, cap or conflict"},
+        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
+    },
+)
+LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
+WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
+
+
+def _context(principal: Principal, request: Request) -> Context:
+    return Context.now(Actor(*principal.actor.split(":", 1)), request.state.correlator)
+
+
+def _visible_line(session: Session, principal: Principal, line_id: int) -> Line:
+    line = session.get(Line, line_id)
+    if line is None or not principal.sees_enterprise(line.enterprise_id):
+        raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+    return line
+
+
+def _enterprise_of(principal: Principal) -> int:
+    if principal.enterprise_id is None:
+        raise ApiError(403, "PERMISSION_DENIED", "This caller acts for no enterprise.")
+    return principal.enterprise_id
+
+
+def _clerk(principal: Principal) -> tuple[int, int, int]:
+    if principal.role is not Role.CLERK or None in (
+        principal.enterprise_id,
+        principal.channel_id,
+        principal.clerk_id,
+    ):
+        raise ApiError(403, "PERMISSION_DENIED", "Only a clerk at a channel may do this.")
+    return principal.enterprise_id, principal.channel_id, principal.clerk_id  # type: ignore[return-value]
+
+
+def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
+    owner = None
+    if line.owner_identity_id is not None:
+        identity = RegistryRepository(session).identity(line.owner_identity_id)
+        if identity is not None:
+            number = rt.keyring.open(
+                Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT
+            )
+            name = rt.keyring.open(Sealed(identity.key_id, identity.name_sealed), NAME_CONTEXT)
+            owner = OwnerOut(
+                document_type=identity.doc_type,
+                document_number=mask_document_number(number),
+                name=mask_name(name),
+            )
+    return LineOut(
+        id=line.id,
+        msisdn=line.msisdn,
+        enterprise_id=line.enterprise_id,
+        state=line.state,
+        channel_id=line.channel_id,
+        barring_reason=line.barring_reason,
+        owner=owner,
+        activated_at=line.activated_at,
+        owner_since=line.owner_since,
+        sim_changed_at=line.sim_changed_at,
+        reverify_deadline=line.reverify_deadline,
+        cooling_until=line.cooling_until,
+    )
+
+
+# --- registration and stock ------------------------------------------------------------------
+
+
+@router.post(
+    "/registrations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LineOut,
+    summary="Register a customer and activate a line",
+)
+def register(
+    body: RegistrationIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Verify the customer (document, authority, face, age, caps) and activate a SIM kit from
+    the clerk's channel stock (or back-fill a legacy line). 201 with the line."""
+    require(principal, Permission.REGISTER, WRITE)
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+
+    def work(session: Session) -> LineOut:
+        try:
+            line = rt.registry(session).register(
+                _context(principal, request),
+                enterprise_id=enterprise_id,
+                channel_id=channel_id,
+                clerk_id=clerk_id,
+                msisdn=body.msisdn,
+                person=body.customer.to_person(),
+            )
+        except RegistryError as error:
+            request.app.state.metrics.registrations.labels(str(error.code)).inc()
+            raise
+        request.app.state.metrics.registrations.labels("registered").inc()
+        return line_out(rt, session, line)
+
+    return run_once(request, rt, principal, body, 201, work)
+
+
+@router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
+def stock(body: StockIn, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> JSONResponse:
+    """Put SIM kits (number, ICCID, IMSI) into one of the enterprise's channels."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+
+    def work(session: Session) -> StockOut:
+        kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
+        lines = rt.registry(session).stock_kits(
+            _context(principal, request), enterprise_id, body.channel_id, kits
+        )
+        return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
+
+    return run_once(request, rt, principal, body, 201, work)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+@router.post("/lines/lookup", response_model=LineOut, summary="Find a line by phone number")
+def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+    """The line with this number, owner masked (404 when it is not the caller's)."""
+    require(principal, Permission.READ_LINES, READ)
+    with rt.transaction() as session:
+        service = rt.registry(session)
+        line = RegistryRepository(session).line(service._msisdn(body.msisdn))
+        if line is None or not principal.sees_enterprise(line.enterprise_id):
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+        return line_out(rt, session, line)
+
+
+@router.get("/lines/{line_id}", response_model=LineOut, summary="Read a line")
+def read_line(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+    """A line's current state, owner masked."""
+    require(principal, Permission.READ_LINES, READ)
+    with rt.transaction() as session:
+        return line_out(rt, session, _visible_line(session, principal, line_id))
+
+
+@router.get("/lines/{line_id}/history", response_model=list[EventOut], summary="A line's history")
+def history(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> list[EventOut]:
+    """Every state change of the line, oldest first (who, where, when, why)."""
+    require(principal, Permission.READ_LINES, READ)
+    with rt.transaction() as session:
+        line = _visible_line(session, principal, line_id)
+        return [
+            EventOut(
+                seq=e.seq,
+                operation=e.operation,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                owner_changed=e.owner_before_id != e.owner_after_id,
+                channel_id=e.channel_id,
+                actor=e.actor,
+                reason=e.reason,
+                occurred_at=e.occurred_at,
+            )
+            for e in RegistryRepository(session).events_of(line.id)
+        ]
+
+
+@router.post(
+    "/identities/lines",
+    response_model=list[IdentityLineOut],
+    summary="Lines of an identity within the caller's enterprise",
+)
+def identity_lines(
+    body: IdentityLinesIn, rt: RuntimeDep, principal: PrincipalDep
+) -> list[IdentityLineOut]:
+    """Which of the caller's lines (all enterprises, for a regulator) this document holds."""
+    require(principal, Permission.READ_LINES, READ)
+    scope = None if principal.can(Permission.READ_ALL_ENTERPRISES) else _enterprise_of(principal)
+    with rt.transaction() as session:
+        from realname.registry.commands import Person
+
+        person = Person(
+            document_number=body.document.number,
+            name="",
+            document_type=body.document.type,
+            nationality=body.document.nationality,
+        )
+        return [
+            IdentityLineOut(
+                line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
+            )
+            for line, e in rt.registry(session).lines_of(person, scope)
+        ]
+
+
+@router.get(
+    "/channels/{channel_id}/stock", response_model=list[LineOut], summary="A channel's stock"
+)
+def channel_stock(
+    channel_id: Annotated[int, Path(ge=1, le=2**62)], rt: RuntimeDep, principal: PrincipalDep
+) -> list[LineOut]:
+    """SIM kits in stock at the channel (a clerk sees only its own channel)."""
+    require(principal, Permission.READ_LINES, READ)
+    if principal.role is Role.CLERK and principal.channel_id != channel_id:
+        raise ApiError(403, "PERMISSION_DENIED", "A clerk sees only its own channel's stock.")
+    with rt.transaction() as session:
+        channel = RegistryRepository(session).channel(channel_id)
+        if channel is None or not principal.sees_enterprise(channel.enterprise_id):
+            raise RegistryError(RegistryErrorCode.CHANNEL_NOT_FOUND)
+        return [
+            line_out(rt, session, line) for line in RegistryRepository(session).stock_of(channel_id)
+        ]
+
+
+# --- lifecycle operations --------------------------------------------------------------------
+
+
+def _operate(
+    request: Request,
+    rt: Runtime,
+    principal: PrincipalDep,
+    line_id: int,
+    permission: Permission,
+    scope: str,
+    act: Callable[[RegistryService, Context, int, str], Any],
+) -> LineOut:
+    require(principal, permission, scope)
+    with rt.transaction() as session:
+        line = _visible_line(session, principal, line_id)
+        if principal.enterprise_id != line.enterprise_id:
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+        act(rt.registry(session), _context(principal, request), line.enterprise_id, line.msisdn)
+        return line_out(rt, session, line)
+
+
+@router.post("/lines/{line_id}/suspend", response_model=LineOut, summary="Suspend a line")
+def suspend(
+    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Bar the line both ways, with the reason that decides who may lift it."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.suspend(c, e, m, body.reason, body.note),
+    )
+
+
+@router.post("/lines/{line_id}/resume", response_model=LineOut, summary="Resume a suspended line")
+def resume(
+    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Lift an enforcement suspension (a lost or locked line needs its owner instead)."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.resume(c, e, m, body.note),
+    )
+
+
+@router.post("/lines/{line_id}/restrict", response_model=LineOut, summary="Bar outgoing service")
+def restrict(
+    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Bar outgoing calls and data (back-fill or re-verification overdue)."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.restrict(c, e, m, body.reason, body.note),
+    )
+
+
+@router.post("/lines/{line_id}/unrestrict", response_model=LineOut, summary="Lift an outgoing bar")
+def unrestrict(
+    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Restore outgoing service."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.unrestrict(c, e, m, body.note),
+    )
+
+
+@router.post("/lines/{line_id}/report-lost", response_model=LineOut, summary="Report a line lost")
+def report_lost(
+    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Bar a lost phone at once; service returns with a SIM replacement for the owner."""
+    allowed = Permission.REGISTER if principal.role is Role.CLERK else Permission.OPERATE
+    return _operate(
+        request, rt, principal, line_id, allowed, WRITE, lambda s, c, e, m: s.report_lost(c, e, m)
+    )
+
+
+@router.post("/lines/{line_id}/cancel", response_model=LineOut, summary="Cancel a line")
+def cancel(
+    line_id: LineId, body: ReasonIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """End service: the owner's link closes and the number cools down before reissue."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.cancel(c, e, m, body.reason),
+    )
+
+
+@router.post("/lines/{line_id}/release", response_model=LineOut, summary="Return a cooled number")
+def release(line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+    """Return a number whose cooling period is over to the enterprise's pool."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.release(c, e, m),
+    )
+
+
+@router.post(
+    "/lines/{line_id}/reverification-requests",
+    response_model=LineOut,
+    summary="Ask the owner to re-verify (二次实名)",
+)
+def request_reverification(
+    line_id: LineId, body: ReasonIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Start the re-verification deadline (24 hours in China); then the line is suspended."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OPERATE,
+        WRITE,
+        lambda s, c, e, m: s.request_reverification(c, e, m, body.reason),
+    )
+
+
+@router.post(
+    "/lines/{line_id}/reverification-answers",
+    response_model=LineOut,
+    summary="The owner re-verifies at a counter",
+)
+def answer_reverification(
+    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """The owner shows the document again; an overdue suspension is lifted."""
+    _clerk(principal)
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.REGISTER,
+        WRITE,
+        lambda s, c, e, m: s.answer_reverification(
+            c, e, m, body.owner.to_person(), ChannelKind.OWN_HALL
+        ),
+    )
+
+
+@router.post("/lines/{line_id}/lock", response_model=LineOut, summary="Owner locks the line")
+def lock(
+    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Remote lock of a lost phone by its verified owner (self-service)."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OWNER_SELF_SERVICE,
+        SELF,
+        lambda s, c, e, m: s.lock(c, e, m, body.owner.to_person()),
+    )
+
+
+@router.post("/lines/{line_id}/unlock", response_model=LineOut, summary="Owner unlocks the line")
+def unlock(
+    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineOut:
+    """Lift a remote lock; only the verified owner can."""
+    return _operate(
+        request,
+        rt,
+        principal,
+        line_id,
+        Permission.OWNER_SELF_SERVICE,
+        SELF,
+        lambda s, c, e, m: s.unlock(c, e, m, body.owner.to_person()),
+    )
+
+
+@router.post(
+    "/lines/{line_id}/sim-replacements",
+    status_code=201,
+    response_model=LineOut,
+    summary="Replace the SIM for the verified owner",
+)
+def replace_sim(
+    line_id: LineId,
+    body: SimReplacementIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    """A new SIM card for the same number; the swap time is recorded (CAMARA SIM Swap)."""
+    require(principal, Permission.REGISTER, WRITE)
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+
+    def work(session: Session) -> LineOut:
+        line = _visible_line(session, principal, line_id)
+        rt.registry(session).replace_sim(
+            _context(principal, request),
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            msisdn=line.msisdn,
+            owner=body.owner.to_person(),
+            iccid=body.iccid,
+            imsi=body.imsi,
+        )
+        return line_out(rt, session, line)
+
+    return run_once(request, rt, principal, body, 201, work)
+
+
+@router.post(
+    "/lines/{line_id}/transfers",
+    status_code=201,
+    response_model=LineOut,
+    summary="Transfer the line to another person",
+)
+def transfer(
+    line_id: LineId, body: TransferIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Both parties verified at the counter; the receiver's caps apply."""
+    require(principal, Permission.REGISTER, WRITE)
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+
+    def work(session: Session) -> LineOut:
+        line = _visible_line(session, principal, line_id)
+        rt.registry(session).transfer(
+            _context(principal, request),
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            msisdn=line.msisdn,
+            owner=body.owner.to_person(),
+            receiver=body.receiver.to_person(),
+        )
+        return line_out(rt, session, line)
+
+    return run_once(request, rt, principal, body, 201, work)

@@ -1,0 +1,60 @@
+"""Who is calling, and what each role may do. Pure: the API resolves a token to a Principal,
+the endpoints ask `require(...)`; tests can build principals directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    REGULATOR = "regulator"
+    REGULATOR_INSPECTOR = "regulator_inspector"
+    ENTERPRISE_ADMIN = "enterprise_admin"
+    CLERK = "clerk"
+    RELYING_PARTY = "relying_party"
+    SUBSCRIBER = "subscriber"
+
+
+class Permission(StrEnum):
+    REGISTER = "register"  # register and activate, SIM replacement, transfer (clerks only)
+    OPERATE = "operate"  # bar, lift, cancel, release, re-verification requests, stock
+    READ_LINES = "read_lines"  # lines, history, stock (masked owners)
+    OWNER_SELF_SERVICE = "owner_self_service"  # lock / unlock with the owner's proof
+    READ_ALL_ENTERPRISES = "read_all_enterprises"  # the regulator's view
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.CLERK: frozenset({Permission.REGISTER, Permission.READ_LINES}),
+    # Registration, SIM replacement and transfer happen at a counter: a clerk of a channel.
+    Role.ENTERPRISE_ADMIN: frozenset({Permission.OPERATE, Permission.READ_LINES}),
+    Role.REGULATOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
+    Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
+    Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
+    Role.RELYING_PARTY: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    client_id: str
+    role: Role
+    enterprise_id: int | None = None
+    channel_id: int | None = None
+    clerk_id: int | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in GRANTS[self.role]
+
+    def sees_enterprise(self, enterprise_id: int) -> bool:
+        """Tenant isolation: an enterprise's principals see only their own enterprise."""
+        if self.can(Permission.READ_ALL_ENTERPRISES):
+            return True
+        return self.enterprise_id == enterprise_id
+
+    @property
+    def actor(self) -> str:
+        if self.role is Role.CLERK and self.clerk_id is not None:
+            return f"clerk:{self.clerk_id}"
+        return f"{self.role}:{self.client_id}"

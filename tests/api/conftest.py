@@ -1,0 +1,159 @@
+"""An API on a database of its own (SQLite and PostgreSQL), with a small world and one
+client per role, each holding a bearer token obtained through /oauth/token."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from realname.api.app import create_app
+from realname.config import Settings
+from realname.db import migrate
+from realname.db.engine import create_engine_from_settings
+from realname.policy.loader import load_policy
+from realname.policy.schema import ChannelKind
+from realname.registry.commands import Person
+from realname.security.clients import ClientService
+from realname.security.keys import keyring_from_settings
+from realname.security.principals import Role
+from tests.conftest import _postgres_database
+from tests.registry.conftest import build_world
+
+
+@dataclass
+class Api:
+    client: TestClient
+    tokens: dict[str, str]
+    secrets: dict[str, tuple[str, str]]
+    people: list[Person]
+    free_numbers: list[str]
+    other_enterprise_numbers: list[str]
+    partner_numbers: list[str]
+    enterprise_id: int
+    other_enterprise_id: int
+    own_channel_id: int
+    partner_channel_id: int
+    used: set[str] = field(default_factory=set)
+
+    def headers(self, who: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
+
+    def number(self) -> str:
+        return self.free_numbers.pop()
+
+
+def person_json(person: Person, **changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "document": {"number": person.document_number},
+        "name": person.name,
+        "face_score": person.face_score,
+        "entry_method": "chip_read",
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    tmp = tmp_path_factory.mktemp("api")
+    if request.param == "sqlite":
+        urls: Iterator[str] = iter([f"sqlite:///{tmp / 'api.db'}"])
+    else:
+        urls = _postgres_database()
+    for url in urls:
+        yield from _api(url, tmp)
+
+
+def _api(url: str, tmp: Path) -> Iterator[Api]:
+    settings = Settings(database_url=url, key_file=str(tmp / "keys.json"))
+    engine = create_engine_from_settings(settings)
+    migrate.upgrade(engine)
+    keyring = keyring_from_settings(settings)
+    now = datetime.now(UTC)
+    secrets: dict[str, tuple[str, str]] = {}
+    with Session(engine) as session, session.begin():
+        world = build_world(session, keyring, load_policy("china"))
+        free = world.stock(40, ChannelKind.OWN_HALL)
+        partner = world.stock(3, ChannelKind.PARTNER_HALL)
+        from realname.registry.commands import Kit
+
+        other = []
+        for i in range(3):
+            kit = Kit(f"+86170001{i:05d}", f"89860077{i:012d}", f"46077{i:010d}")
+            world.service.stock_kits(
+                world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
+            )
+            other.append(kit.msisdn)
+        clients = ClientService(session)
+        specs = {
+            "clerk": dict(
+                role=Role.CLERK,
+                enterprise_id=world.enterprise_id,
+                channel_id=world.channels[ChannelKind.OWN_HALL],
+                clerk_id=world.clerks[ChannelKind.OWN_HALL],
+            ),
+            "partner_clerk": dict(
+                role=Role.CLERK,
+                enterprise_id=world.enterprise_id,
+                channel_id=world.channels[ChannelKind.PARTNER_HALL],
+                clerk_id=world.clerks[ChannelKind.PARTNER_HALL],
+            ),
+            "other_clerk": dict(
+                role=Role.CLERK,
+                enterprise_id=world.other_enterprise_id,
+                channel_id=world.other_channel_id,
+                clerk_id=world.other_clerk_id,
+            ),
+            "admin": dict(role=Role.ENTERPRISE_ADMIN, enterprise_id=world.enterprise_id),
+            "other_admin": dict(
+                role=Role.ENTERPRISE_ADMIN, enterprise_id=world.other_enterprise_id
+            ),
+            "regulator": dict(role=Role.REGULATOR),
+            "subscriber": dict(role=Role.SUBSCRIBER, enterprise_id=world.enterprise_id),
+            "relying_party": dict(role=Role.RELYING_PARTY),
+        }
+        for name, spec in specs.items():
+            client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]
+            secrets[name] = (client.client_id, secret)
+        enterprise_id, other_id = world.enterprise_id, world.other_enterprise_id
+        own_channel = world.channels[ChannelKind.OWN_HALL]
+        partner_channel = world.channels[ChannelKind.PARTNER_HALL]
+        people = world.people
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        tokens = {}
+        for name, (client_id, secret) in secrets.items():
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            response = client.post(
+                "/oauth/token",
+                content="grant_type=client_credentials",
+                headers={
+                    "Authorization": f"Basic {basic}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            assert response.status_code == 200, response.text
+            tokens[name] = response.json()["access_token"]
+        yield Api(
+            client,
+            tokens,
+            secrets,
+            people,
+            free,
+            other,
+            partner,
+            enterprise_id,
+            other_id,
+            own_channel,
+            partner_channel,
+        )
+    engine.dispose()

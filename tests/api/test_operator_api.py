@@ -1,0 +1,278 @@
+"""The operator API as a front-desk system and a back office use it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.api.conftest import Api, person_json
+
+
+def register(
+    api: Api, person_index: int, who: str = "clerk", number: str | None = None, **headers: str
+) -> object:
+    return api.client.post(
+        "/v1/registrations",
+        json={"msisdn": number or api.number(), "customer": person_json(api.people[person_index])},
+        headers=api.headers(who, **headers),
+    )
+
+
+def assert_error(response: object, status: int, code: str) -> dict[str, object]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == status, body  # type: ignore[attr-defined]
+    assert set(body) == {"status", "code", "message"}
+    assert body["status"] == status and body["code"] == code and body["message"]
+    return body
+
+
+# --- operations endpoints --------------------------------------------------------------------
+
+
+def test_health_readiness_metrics_and_docs(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/readyz").json() == {"status": "ready"}
+    register(api, 9)
+    metrics = api.client.get("/metrics").text
+    assert 'realname_registrations_total{outcome="registered"}' in metrics
+    assert 'route="/v1/registrations"' in metrics
+    assert api.client.get("/docs").status_code == 200
+    spec = api.client.get("/openapi.json").json()
+    assert "/v1/registrations" in spec["paths"] and "/oauth/token" in spec["paths"]
+    # No path template carries a phone or document number.
+    assert not any("msisdn" in path or "document" in path for path in spec["paths"])
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+def test_token_needs_the_right_secret(api: Api) -> None:
+    client_id, secret = api.secrets["clerk"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    good = api.client.post(
+        "/oauth/token",
+        content=f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}",
+        headers=form,
+    )
+    assert good.status_code == 200 and good.json()["token_type"] == "Bearer"
+    assert good.json()["expires_in"] <= 3600
+    wrong = api.client.post(
+        "/oauth/token",
+        content=f"grant_type=client_credentials&client_id={client_id}&client_secret=nope",
+        headers=form,
+    )
+    assert_error(wrong, 401, "UNAUTHENTICATED")
+    assert_error(
+        api.client.post("/oauth/token", content="grant_type=password", headers=form),
+        400,
+        "INVALID_ARGUMENT",
+    )
+
+
+def test_requests_without_a_valid_token_are_401(api: Api) -> None:
+    assert_error(api.client.get("/v1/lines/1"), 401, "UNAUTHENTICATED")
+    assert_error(
+        api.client.get("/v1/lines/1", headers={"Authorization": "Bearer x.y.z"}),
+        401,
+        "UNAUTHENTICATED",
+    )
+    forged = api.tokens["clerk"][:-4] + "AAAA"
+    assert_error(
+        api.client.get("/v1/lines/1", headers={"Authorization": f"Bearer {forged}"}),
+        401,
+        "UNAUTHENTICATED",
+    )
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+def test_registration_returns_201_with_the_line_and_a_masked_owner(api: Api) -> None:
+    response = register(api, 0)
+    assert response.status_code == 201, response.text
+    line = response.json()
+    assert line["state"] == "active" and line["activated_at"]
+    person = api.people[0]
+    assert line["owner"]["name"].startswith(person.name[0]) and "*" in line["owner"]["name"]
+    assert person.document_number not in response.text
+    assert re.fullmatch(r"\d{6}\*{8}\d{3}[\dX]", line["owner"]["document_number"])
+    read = api.client.get(f"/v1/lines/{line['id']}", headers=api.headers("admin"))
+    assert read.json()["state"] == "active"
+    history = api.client.get(f"/v1/lines/{line['id']}/history", headers=api.headers("admin"))
+    assert [e["operation"] for e in history.json()] == ["stock", "register"]
+
+
+def test_refusals_carry_stable_namespaced_codes(api: Api) -> None:
+    for _ in range(5):
+        assert register(api, 1).status_code == 201
+    assert_error(register(api, 1), 409, "REALNAME.CAP_EXCEEDED")
+    bad_document = api.client.post(
+        "/v1/registrations",
+        json={
+            "msisdn": api.number(),
+            "customer": person_json(api.people[2], document={"number": "110105194912310021"}),
+        },
+        headers=api.headers("clerk"),
+    )
+    assert_error(bad_document, 422, "REALNAME.DOCUMENT_INVALID")
+    borrowed = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": person_json(api.people[2], name="李四")},
+        headers=api.headers("clerk"),
+    )
+    assert_error(borrowed, 422, "REALNAME.AUTHORITY_NAME_MISMATCH")
+    assert_error(
+        register(api, 2, number=api.partner_numbers[0]), 422, "REALNAME.NOT_IN_CHANNEL_STOCK"
+    )
+
+
+def test_messages_in_chinese_when_asked(api: Api) -> None:
+    for _ in range(5):
+        register(api, 3)
+    body = assert_error(
+        register(api, 3, **{"Accept-Language": "zh-CN,zh;q=0.9"}), 409, "REALNAME.CAP_EXCEEDED"
+    )
+    assert "上限" in str(body["message"])
+
+
+def test_validation_errors_are_400_and_name_the_field(api: Api) -> None:
+    response = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": {"name": "张三"}},
+        headers=api.headers("clerk"),
+    )
+    body = assert_error(response, 400, "INVALID_ARGUMENT")
+    assert "customer.document" in str(body["message"])
+    not_json = api.client.post(
+        "/v1/registrations",
+        content=b"{nope",
+        headers=api.headers("clerk", **{"Content-Type": "application/json"}),
+    )
+    assert_error(not_json, 400, "INVALID_ARGUMENT")
+    assert_error(
+        api.client.get("/v1/lines/abc", headers=api.headers("admin")), 400, "INVALID_ARGUMENT"
+    )
+    assert_error(
+        api.client.delete("/v1/registrations", headers=api.headers("admin")),
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
+
+
+def test_correlator_is_echoed_and_validated(api: Api) -> None:
+    ok = api.client.get(
+        "/healthz", headers={"x-correlator": "b4333c46-49c0-4f62-80d7-f0ef930f1c46"}
+    )
+    assert ok.headers["x-correlator"] == "b4333c46-49c0-4f62-80d7-f0ef930f1c46"
+    err = api.client.get("/v1/lines/1", headers={"x-correlator": "abc-123"})
+    assert err.status_code == 401 and err.headers["x-correlator"] == "abc-123"
+    assert_error(
+        api.client.get("/healthz", headers={"x-correlator": "bad correlator!"}),
+        400,
+        "INVALID_ARGUMENT",
+    )
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def test_a_retry_with_the_same_key_changes_nothing(api: Api) -> None:
+    number = api.number()
+    body = {"msisdn": number, "customer": person_json(api.people[4])}
+    headers = api.headers("clerk", **{"Idempotency-Key": "reg-0001"})
+    first = api.client.post("/v1/registrations", json=body, headers=headers)
+    again = api.client.post("/v1/registrations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again.headers.get("idempotent-replay") == "true"
+    history = api.client.get(
+        f"/v1/lines/{first.json()['id']}/history", headers=api.headers("admin")
+    )
+    assert len(history.json()) == 2  # stock + one registration, not two
+    other_body = {"msisdn": api.number(), "customer": person_json(api.people[4])}
+    assert_error(
+        api.client.post("/v1/registrations", json=other_body, headers=headers),
+        422,
+        "REALNAME.IDEMPOTENCY_KEY_REUSED",
+    )
+
+
+# --- lifecycle over HTTP -----------------------------------------------------------------------
+
+
+def test_lifecycle_operations(api: Api) -> None:
+    line = register(api, 5).json()
+    line_id, owner = line["id"], person_json(api.people[5])
+    admin, clerk, subscriber = api.headers("admin"), api.headers("clerk"), api.headers("subscriber")
+    post = api.client.post
+    assert (
+        post(f"/v1/lines/{line_id}/suspend", json={"reason": "enforcement"}, headers=admin).json()[
+            "state"
+        ]
+        == "suspended"
+    )
+    assert_error(
+        post(f"/v1/lines/{line_id}/suspend", json={}, headers=admin),
+        409,
+        "REALNAME.ILLEGAL_TRANSITION",
+    )
+    assert post(f"/v1/lines/{line_id}/resume", json={}, headers=admin).json()["state"] == "active"
+    assert (
+        post(f"/v1/lines/{line_id}/lock", json={"owner": owner}, headers=subscriber).json()[
+            "barring_reason"
+        ]
+        == "locked"
+    )
+    assert (
+        post(f"/v1/lines/{line_id}/unlock", json={"owner": owner}, headers=subscriber).json()[
+            "state"
+        ]
+        == "active"
+    )
+    stranger = person_json(api.people[6])
+    assert_error(
+        post(f"/v1/lines/{line_id}/lock", json={"owner": stranger}, headers=subscriber),
+        403,
+        "REALNAME.NOT_OWNER",
+    )
+    swapped = post(
+        f"/v1/lines/{line_id}/sim-replacements",
+        json={"owner": owner, "iccid": "89860000000000123456", "imsi": "460000000123456"},
+        headers=clerk,
+    )
+    assert swapped.status_code == 201 and swapped.json()["sim_changed_at"]
+    moved = post(
+        f"/v1/lines/{line_id}/transfers", json={"owner": owner, "receiver": stranger}, headers=clerk
+    )
+    assert moved.status_code == 201
+    assert post(
+        f"/v1/lines/{line_id}/reverification-requests",
+        json={"reason": "fraud complaint"},
+        headers=admin,
+    ).json()["reverify_deadline"]
+    assert (
+        post(
+            f"/v1/lines/{line_id}/reverification-answers", json={"owner": stranger}, headers=clerk
+        ).json()["reverify_deadline"]
+        is None
+    )
+    assert (
+        post(
+            f"/v1/lines/{line_id}/cancel", json={"reason": "customer request"}, headers=admin
+        ).json()["state"]
+        == "cooling"
+    )
+    assert_error(
+        post(f"/v1/lines/{line_id}/release", headers=admin), 409, "REALNAME.COOLING_NOT_OVER"
+    )
+    found = post("/v1/lines/lookup", json={"msisdn": line["msisdn"]}, headers=admin)
+    assert found.json()["id"] == line_id
+    lines = post(
+        "/v1/identities/lines",
+        json={"document": {"number": api.people[6].document_number}},
+        headers=admin,
+    )
+    assert lines.status_code == 200
+    stock = api.client.get(f"/v1/channels/{api.own_channel_id}/stock", headers=clerk)
+    assert stock.status_code == 200 and all(l["state"] == "stocked" for l in stock.json())

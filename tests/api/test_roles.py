@@ -1,0 +1,123 @@
+"""Each role reaches what it should and is refused (403, or 404 for another tenant's line)
+elsewhere, with no data in the refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Api, person_json
+
+ROLES = ["clerk", "admin", "other_admin", "other_clerk", "regulator", "subscriber", "relying_party"]
+
+
+@pytest.fixture(scope="module")
+def line(api: Api) -> dict[str, object]:
+    response = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": person_json(api.people[7])},
+        headers=api.headers("clerk"),
+    )
+    assert response.status_code == 201
+    return dict(response.json())
+
+
+# (method, path template, body, roles that get through the permission check)
+MATRIX = [
+    ("GET", "/v1/lines/{id}", None, {"clerk", "admin", "regulator"}),
+    ("GET", "/v1/lines/{id}/history", None, {"clerk", "admin", "regulator"}),
+    ("POST", "/v1/lines/lookup", {"msisdn": "{msisdn}"}, {"clerk", "admin", "regulator"}),
+    ("POST", "/v1/lines/{id}/restrict", {"reason": "enforcement"}, {"admin"}),
+    ("POST", "/v1/lines/{id}/unrestrict", {}, {"admin"}),
+    (
+        "POST",
+        "/v1/stock",
+        {
+            "channel_id": 1,
+            "kits": [
+                {
+                    "msisdn": "+8613800199990",
+                    "iccid": "89860000000000199990",
+                    "imsi": "460000000199990",
+                }
+            ],
+        },
+        {"admin"},
+    ),
+]
+# Callers of another enterprise see "no such line" (404), never a 403 that confirms it exists.
+OTHER_TENANT = {"other_admin", "other_clerk"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "template", "body", "allowed"), MATRIX)
+def test_role_matrix(
+    api: Api,
+    line: dict[str, object],
+    role: str,
+    method: str,
+    template: str,
+    body: dict[str, object] | None,
+    allowed: set[str],
+) -> None:
+    path = template.format(id=line["id"])
+    payload = None
+    if body is not None:
+        payload = {k: (line["msisdn"] if v == "{msisdn}" else v) for k, v in body.items()}
+    response = api.client.request(method, path, json=payload, headers=api.headers(role))
+    text = response.text
+    if role in allowed:
+        assert response.status_code < 400 or response.status_code == 409, text
+    elif role in OTHER_TENANT:
+        assert response.status_code in (403, 404), text
+        assert str(line["msisdn"]) not in text
+    else:
+        assert response.status_code == 403, text
+        assert response.json()["code"] == "PERMISSION_DENIED"
+    if response.status_code >= 400:
+        assert str(line["msisdn"]) not in text
+
+
+def test_guessing_another_enterprises_numbers_reveals_nothing(
+    api: Api, line: dict[str, object]
+) -> None:
+    for role in ("other_admin", "other_clerk"):
+        response = api.client.post(
+            "/v1/lines/lookup", json={"msisdn": line["msisdn"]}, headers=api.headers(role)
+        )
+        assert response.status_code == 404
+        missing = api.client.post(
+            "/v1/lines/lookup", json={"msisdn": "+8613800199999"}, headers=api.headers(role)
+        )
+        assert missing.status_code == 404
+        assert response.json() == missing.json()  # the same answer as a number nobody has
+
+
+def test_only_clerks_register(api: Api) -> None:
+    for role in ("admin", "regulator", "subscriber", "relying_party"):
+        response = api.client.post(
+            "/v1/registrations",
+            json={"msisdn": api.free_numbers[-1], "customer": person_json(api.people[8])},
+            headers=api.headers(role),
+        )
+        assert response.status_code == 403, (role, response.text)
+
+
+def test_a_clerk_sees_only_its_own_channel_stock(api: Api) -> None:
+    assert (
+        api.client.get(
+            f"/v1/channels/{api.own_channel_id}/stock", headers=api.headers("clerk")
+        ).status_code
+        == 200
+    )
+    assert (
+        api.client.get(
+            f"/v1/channels/{api.partner_channel_id}/stock", headers=api.headers("clerk")
+        ).status_code
+        == 403
+    )
+    assert (
+        api.client.get(
+            f"/v1/channels/{api.own_channel_id}/stock", headers=api.headers("other_admin")
+        ).status_code
+        == 404
+    )
