@@ -95,31 +95,32 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
             other.append(kit.msisdn)
         clients = ClientService(session)
         specs = {
-            "clerk": dict(
-                role=Role.CLERK,
-                enterprise_id=world.enterprise_id,
-                channel_id=world.channels[ChannelKind.OWN_HALL],
-                clerk_id=world.clerks[ChannelKind.OWN_HALL],
-            ),
-            "partner_clerk": dict(
-                role=Role.CLERK,
-                enterprise_id=world.enterprise_id,
-                channel_id=world.channels[ChannelKind.PARTNER_HALL],
-                clerk_id=world.clerks[ChannelKind.PARTNER_HALL],
-            ),
-            "other_clerk": dict(
-                role=Role.CLERK,
-                enterprise_id=world.other_enterprise_id,
-                channel_id=world.other_channel_id,
-                clerk_id=world.other_clerk_id,
-            ),
-            "admin": dict(role=Role.ENTERPRISE_ADMIN, enterprise_id=world.enterprise_id),
-            "other_admin": dict(
-                role=Role.ENTERPRISE_ADMIN, enterprise_id=world.other_enterprise_id
-            ),
-            "regulator": dict(role=Role.REGULATOR),
-            "subscriber": dict(role=Role.SUBSCRIBER, enterprise_id=world.enterprise_id),
-            "relying_party": dict(role=Role.RELYING_PARTY),
+            "clerk": {
+                "role": Role.CLERK,
+                "enterprise_id": world.enterprise_id,
+                "channel_id": world.channels[ChannelKind.OWN_HALL],
+                "clerk_id": world.clerks[ChannelKind.OWN_HALL],
+            },
+            "partner_clerk": {
+                "role": Role.CLERK,
+                "enterprise_id": world.enterprise_id,
+                "channel_id": world.channels[ChannelKind.PARTNER_HALL],
+                "clerk_id": world.clerks[ChannelKind.PARTNER_HALL],
+            },
+            "other_clerk": {
+                "role": Role.CLERK,
+                "enterprise_id": world.other_enterprise_id,
+                "channel_id": world.other_channel_id,
+                "clerk_id": world.other_clerk_id,
+            },
+            "admin": {"role": Role.ENTERPRISE_ADMIN, "enterprise_id": world.enterprise_id},
+            "other_admin": {
+                "role": Role.ENTERPRISE_ADMIN,
+                "enterprise_id": world.other_enterprise_id,
+            },
+            "regulator": {"role": Role.REGULATOR},
+            "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
+            "relying_party": {"role": Role.RELYING_PARTY},
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]

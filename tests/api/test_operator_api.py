@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.api.conftest import Api, person_json
 
 
@@ -275,4 +273,4 @@ def test_lifecycle_operations(api: Api) -> None:
     )
     assert lines.status_code == 200
     stock = api.client.get(f"/v1/channels/{api.own_channel_id}/stock", headers=clerk)
-    assert stock.status_code == 200 and all(l["state"] == "stocked" for l in stock.json())
+    assert stock.status_code == 200 and all(kit["state"] == "stocked" for kit in stock.json())

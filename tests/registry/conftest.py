@@ -85,11 +85,13 @@ def build_world(session: Session, keyring: KeyRing, policy: Policy) -> World:
             ctx, mno.id, code=f"C-{kind}", name=f"{kind} 1", kind=kind, region_code="110105"
         )
         channels[kind] = channel.id
-        clerks[kind] = service.create_clerk(ctx, channel.id, code=f"K-{kind}", name="营业员").id
+        clerks[kind] = service.create_clerk(
+            ctx, mno.id, channel.id, code=f"K-{kind}", name="营业员"
+        ).id
     other = service.create_channel(
         ctx, mvno.id, code="V-1", name="mvno hall", kind=ChannelKind.OWN_HALL, region_code="310101"
     )
-    other_clerk = service.create_clerk(ctx, other.id, code="K-V1", name="营业员")
+    other_clerk = service.create_clerk(ctx, mvno.id, other.id, code="K-V1", name="营业员")
     rng = random.Random(5)
     people = []
     for i, name in enumerate(NAMES):

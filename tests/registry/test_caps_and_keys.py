@@ -8,10 +8,10 @@ from sqlalchemy import select
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, LineCap, Policy
 from realname.registry.check import run_integrity_check
+from realname.registry.commands import Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Identity
 from realname.registry.rotation import reseal_batch
-from realname.registry.commands import Kit
 from realname.security.vault import KeyRing, Sealed, VaultError, generate_key
 from tests.registry.conftest import World, build_world
 
@@ -77,4 +77,4 @@ def test_rotation_moves_every_identity_to_the_new_key(db_session: object, china:
         old.open(Sealed(identities[0].key_id, identities[0].number_sealed), "identity.number")
     # Look-ups keep working across the rotation: the blind index key did not change.
     world.service.keyring = rotated
-    assert len(world.service.lines_of(world.people[0])) == 1
+    assert len(world.service.lines_of(world.people[0], enterprise_id=world.enterprise_id)) == 1

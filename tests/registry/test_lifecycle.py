@@ -28,6 +28,16 @@ def expect(code: RegistryErrorCode, call: object, *args: object, **kwargs: objec
     assert raised.value.code == code
 
 
+def at_counter(world: World, msisdn: str, owner: object) -> dict[str, object]:
+    return {
+        "enterprise_id": world.enterprise_id,
+        "channel_id": world.channels[HALL],
+        "clerk_id": world.clerks[HALL],
+        "msisdn": msisdn,
+        "owner": owner,
+    }
+
+
 def held(world: World, msisdn: str) -> int:
     line = line_of(world, msisdn)
     holding = world.session.get(Holding, (line.owner_identity_id, world.enterprise_id))
@@ -166,27 +176,22 @@ def test_reverification_deadline_then_suspension_then_answer(world: World) -> No
         E.REVERIFICATION_NOT_PENDING,
         s.answer_reverification,
         world.ctx(),
-        world.enterprise_id,
-        msisdn,
-        owner,
-        HALL,
+        **at_counter(world, msisdn, owner),
     )
     s.request_reverification(world.ctx(), world.enterprise_id, msisdn, "fraud complaint")
     assert line_of(world, msisdn).reverify_deadline == NOW + timedelta(hours=24)
-    assert s.expire_reverifications(world.ctx(at=NOW + timedelta(hours=23))) == 0
-    assert s.expire_reverifications(world.ctx(at=NOW + timedelta(hours=25))) == 1
+    assert list(s.due_reverifications(NOW + timedelta(hours=23))) == []
+    later = world.ctx(at=NOW + timedelta(hours=25))
+    assert [s.expire_reverification(later, m) for m in s.due_reverifications(later.at)] == [True]
     line = line_of(world, msisdn)
     assert line.state == "suspended" and line.barring_reason == "reverification_overdue"
     expect(
         E.NOT_OWNER,
         s.answer_reverification,
         world.ctx(),
-        world.enterprise_id,
-        msisdn,
-        world.people[1],
-        HALL,
+        **at_counter(world, msisdn, world.people[1]),
     )
-    s.answer_reverification(world.ctx(), world.enterprise_id, msisdn, owner, HALL)
+    s.answer_reverification(world.ctx(), **at_counter(world, msisdn, owner))
     assert line_of(world, msisdn).state == "active"
 
 
@@ -205,7 +210,8 @@ def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
         world.enterprise_id,
         msisdn,
     )
-    assert s.release_cooled(world.ctx(at=NOW + timedelta(days=91))) == 1
+    assert list(s.due_releases(NOW + timedelta(days=91))) == [msisdn]
+    s.release(world.ctx(at=NOW + timedelta(days=91)), world.enterprise_id, msisdn)
     assert line_of(world, msisdn).state == "pooled"
     # The old owner's link is history, not state: the number can be stocked and sold again.
     from realname.registry.commands import Kit
@@ -217,7 +223,7 @@ def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
         [Kit(msisdn, "89860000000000077777", "460000000077777")],
     )
     world.register(world.people[1], msisdn)
-    assert world.service.owner_at(msisdn, NOW) is not None
+    assert world.service.owner_at(msisdn, NOW, enterprise_id=None) is not None
 
 
 def test_owner_at_an_instant(world: World) -> None:
@@ -235,9 +241,12 @@ def test_owner_at_an_instant(world: World) -> None:
         receiver=receiver,
     )
     s = world.service
-    assert s.owner_at(msisdn, NOW - timedelta(seconds=1)) is None
-    assert s.owner_at(msisdn, NOW + timedelta(days=1)) == giver_id
-    assert s.owner_at(msisdn, later + timedelta(days=1)) == line_of(world, msisdn).owner_identity_id
+    assert s.owner_at(msisdn, NOW - timedelta(seconds=1), enterprise_id=None) is None
+    assert s.owner_at(msisdn, NOW + timedelta(days=1), enterprise_id=None) == giver_id
+    assert (
+        s.owner_at(msisdn, later + timedelta(days=1), enterprise_id=None)
+        == line_of(world, msisdn).owner_identity_id
+    )
     expect(E.LINE_NOT_FOUND, s.owner_at, msisdn, NOW, enterprise_id=world.other_enterprise_id)
 
 
@@ -246,11 +255,16 @@ def test_lines_of_an_identity_with_enterprise_and_state(world: World) -> None:
     a = world.register(person)
     b = world.register(person)
     world.service.report_lost(world.ctx(), world.enterprise_id, b)
-    found = {(line.msisdn, e.code, line.state) for line, e in world.service.lines_of(person)}
+    found = {
+        (line.msisdn, e.code, line.state)
+        for line, e in world.service.lines_of(person, enterprise_id=None)
+    }
     assert found == {(a, "CMCC", "active"), (b, "CMCC", "suspended")}
     assert world.service.lines_of(person, enterprise_id=world.other_enterprise_id) == []
     assert (
-        world.service.lines_of(replace(person, document_number=world.people[4].document_number))
+        world.service.lines_of(
+            replace(person, document_number=world.people[4].document_number), enterprise_id=None
+        )
         == []
     )
 
@@ -280,9 +294,20 @@ def test_answering_reverification_does_not_lift_a_backfill_restriction(
     s = world.service
     s.restrict(world.ctx(), world.enterprise_id, msisdn, BarringReason.BACKFILL)
     s.request_reverification(world.ctx(), world.enterprise_id, msisdn, "dormant then active")
-    s.answer_reverification(world.ctx(), world.enterprise_id, msisdn, owner, HALL)
+    s.answer_reverification(world.ctx(), **at_counter(world, msisdn, owner))
     line = line_of(world, msisdn)
     assert line.state == "restricted" and line.barring_reason == "backfill"
     assert line.reverify_deadline is None
     world.session.flush()
     assert run_integrity_check(world.session, china, s.keyring).ok  # type: ignore[arg-type]
+
+
+def test_numbers_typed_into_a_reason_are_masked_before_storing(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    world.service.cancel(
+        world.ctx(), world.enterprise_id, msisdn, "caller 13912345678 says ID 11010519491231002X"
+    )
+    reasons = world.session.scalars(select(LineEvent.reason).where(LineEvent.reason.is_not(None)))
+    text = " ".join(r for r in reasons if r)
+    assert "13912345678" not in text and "11010519491231002X" not in text
+    assert "+86139****5678" in text and "110105********002X" in text

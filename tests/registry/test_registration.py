@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from realname.policy.schema import ChannelKind, EntryMethod
+from realname.registry.commands import Person
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Holding, Identity, Line, LineEvent
-from realname.registry.commands import Person
 from realname.security.models import AuditLog
 from realname.sim.documents import corrupt, random_resident_id
 from tests.registry.conftest import NOW, World

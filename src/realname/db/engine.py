@@ -19,7 +19,8 @@ def is_sqlite(url: str) -> bool:
 def create_engine_from_settings(settings: Settings, **overrides: Any) -> Engine:
     """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL a sized pool."""
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.database_echo, **overrides}
+    # hide_parameters: a constraint or deadlock error must not quote phone or ID numbers.
+    kwargs: dict[str, Any] = {"echo": settings.database_echo, "hide_parameters": True, **overrides}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

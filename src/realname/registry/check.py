@@ -7,25 +7,20 @@ encryption of PII, and the audit hash chains. It reads only; it repairs nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from realname.identity.resident_id import resident_id_error
 from realname.policy.schema import CapScope, Policy
 from realname.registry.lifecycle import TRANSITIONS
 from realname.registry.repository import RegistryRepository
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.audit import verify_audit_chains
+from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, Sealed, VaultError
-
-_DIGIT_RUN = re.compile(r"\d{11}")
-_ID_LIKE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-_PHONE_LIKE = re.compile(r"\+?86?1[3-9]\d{9}(?!\d)")
 
 
 @dataclass
@@ -249,11 +244,7 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
 
 
 def _leaks(text: str) -> bool:
-    if not _DIGIT_RUN.search(text):
-        return False  # nearly every text: no run of 11+ digits at all
-    if _PHONE_LIKE.search(text):
-        return True
-    return any(resident_id_error(m.group()) is None for m in _ID_LIKE.finditer(text))
+    return contains_pii(text)
 
 
 def _audit(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:

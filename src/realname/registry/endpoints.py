@@ -18,7 +18,6 @@ from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
 from realname.identity.names import mask_document_number, mask_name
-from realname.policy.schema import ChannelKind
 from realname.registry.commands import Actor, Context, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
@@ -235,7 +234,7 @@ def identity_lines(
             IdentityLineOut(
                 line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
             )
-            for line, e in rt.registry(session).lines_of(person, scope)
+            for line, e in rt.registry(session).lines_of(person, enterprise_id=scope)
         ]
 
 
@@ -412,8 +411,9 @@ def request_reverification(
 def answer_reverification(
     line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> LineOut:
-    """The owner shows the document again; an overdue suspension is lifted."""
-    _clerk(principal)
+    """The owner shows the document again at the clerk's counter; an overdue suspension is
+    lifted."""
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
     return _operate(
         request,
         rt,
@@ -422,7 +422,12 @@ def answer_reverification(
         Permission.REGISTER,
         WRITE,
         lambda s, c, e, m: s.answer_reverification(
-            c, e, m, body.owner.to_person(), ChannelKind.OWN_HALL
+            c,
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            msisdn=m,
+            owner=body.owner.to_person(),
         ),
     )
 

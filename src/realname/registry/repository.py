@@ -114,10 +114,12 @@ class RegistryRepository:
         return self.session.get(Identity, identity_id)
 
     def lock_identity(self, identity_id: int) -> Identity:
+        # FOR NO KEY UPDATE: it still serialises cap checks, but does not conflict with the
+        # FOR KEY SHARE that foreign-key checks take when events reference the identity.
         return self.session.scalars(
             select(Identity)
             .where(Identity.id == identity_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         ).one()
 

@@ -45,6 +45,7 @@ from realname.registry.models import (
 )
 from realname.registry.repository import RegistryRepository
 from realname.security.audit import append_audit
+from realname.security.redact import redact_pii
 from realname.security.vault import KeyRing
 
 E = RegistryErrorCode
@@ -143,6 +144,8 @@ class RegistryService:
         parent_id: int | None = None,
     ) -> Channel:
         self._enterprise(enterprise_id)
+        if parent_id is not None:
+            self._channel(enterprise_id, parent_id)  # a sub-channel of one's own channel only
         channel = Channel(
             enterprise_id=enterprise_id,
             parent_id=parent_id,
@@ -158,10 +161,10 @@ class RegistryService:
         self._audit(ctx, "channel.create", "channel", channel.id, {"kind": str(kind)})
         return channel
 
-    def create_clerk(self, ctx: Context, channel_id: int, *, code: str, name: str) -> Clerk:
-        channel = self.repo.channel(channel_id)
-        if channel is None:
-            raise RegistryError(E.CHANNEL_NOT_FOUND)
+    def create_clerk(
+        self, ctx: Context, enterprise_id: int, channel_id: int, *, code: str, name: str
+    ) -> Clerk:
+        self._channel(enterprise_id, channel_id)
         clerk = Clerk(
             channel_id=channel_id, code=code, name=name, status="active", created_at=ctx.at
         )
@@ -186,16 +189,31 @@ class RegistryService:
     ) -> list[Line]:
         """Put SIM kits in a channel's stock; each number must be in the enterprise's blocks."""
         channel = self._channel(enterprise_id, channel_id)
-        lines = []
-        for kit in kits:
+        # Validate the whole batch before changing anything (a refusal leaves no half-stocked
+        # batch), and lock lines in number order so two batches cannot deadlock.
+        planned: list[tuple[Kit, str, Line | None, LineState | None]] = []
+        seen_numbers: set[str] = set()
+        seen_kits: set[str] = set()
+        for kit in sorted(kits, key=lambda k: self._msisdn(k.msisdn)):
             e164 = self._msisdn(kit.msisdn)
             if self.repo.block_owning(enterprise_id, e164[1:]) is None:
                 raise RegistryError(E.NUMBER_NOT_ALLOCATED)
-            if self.repo.kit_in_use(kit.iccid, kit.imsi):
+            if (
+                e164 in seen_numbers
+                or {kit.iccid, kit.imsi} & seen_kits
+                or self.repo.kit_in_use(kit.iccid, kit.imsi)
+            ):
                 raise RegistryError(E.KIT_IN_USE)
+            seen_numbers.add(e164)
+            seen_kits |= {kit.iccid, kit.imsi}
             line = self.repo.line_for_update(e164)
+            if line is not None and line.enterprise_id != enterprise_id:
+                raise RegistryError(E.NUMBER_NOT_ALLOCATED)
             before = LineState(line.state) if line is not None else None
             self._transition(O.STOCK, before)
+            planned.append((kit, e164, line, before))
+        lines = []
+        for kit, e164, line, before in planned:
             if line is None:
                 line = Line(
                     msisdn=e164,
@@ -205,8 +223,6 @@ class RegistryService:
                     event_count=0,
                 )
                 self.repo.add(line)
-            elif line.enterprise_id != enterprise_id:
-                raise RegistryError(E.NUMBER_NOT_ALLOCATED)
             line.iccid, line.imsi, line.channel_id = kit.iccid, kit.imsi, channel.id
             self.session.flush()
             self._record(ctx, line, O.STOCK, before, S.STOCKED, channel_id=channel.id)
@@ -353,11 +369,16 @@ class RegistryService:
         verified = self._verify(receiver, kind, new_holder=True, today=ctx.at.date())
         old_owner = line.owner_identity_id
         assert old_owner is not None
+        current = self.repo.identity(old_owner)
+        receiver_index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
+        if current is not None and (current.doc_type, current.number_index) == (
+            str(verified.document.type),
+            receiver_index,
+        ):
+            raise RegistryError(E.ILLEGAL_TRANSITION, "the receiver already owns the line")
         new_owner = self._identity_for(
             verified, receiver, ctx.at, enterprise_id, also_locking=old_owner
         )
-        if new_owner.id == old_owner:
-            raise RegistryError(E.ILLEGAL_TRANSITION, "the receiver already owns the line")
         self._unhold(old_owner, enterprise_id)
         line.owner_identity_id = new_owner.id
         line.owner_since = ctx.at
@@ -399,11 +420,17 @@ class RegistryService:
     def answer_reverification(
         self,
         ctx: Context,
+        *,
         enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
         msisdn: str,
         owner: Person,
-        channel_kind: ChannelKind,
     ) -> Line:
+        """The owner re-verifies at a counter: the channel's document rules apply."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        self._clerk(channel, clerk_id)
+        channel_kind = ChannelKind(channel.kind)
         line = self._line(enterprise_id, msisdn)
         overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
         if line.reverify_deadline is None and not overdue:
@@ -424,22 +451,32 @@ class RegistryService:
         )
         return line
 
-    def expire_reverifications(self, ctx: Context) -> int:
-        """Suspend every line whose re-verification deadline has passed (run by a job)."""
-        due = self.repo.lines_due("reverify_deadline", ctx.at, [S.ACTIVE, S.RESTRICTED])
-        for msisdn in due:
-            line = self.repo.line_for_update(msisdn)
-            assert line is not None
-            line.reverify_deadline = None
-            self._bar(
-                ctx,
-                line.enterprise_id,
-                msisdn,
-                O.SUSPEND,
-                BarringReason.REVERIFICATION_OVERDUE,
-                "re-verification deadline passed",
-            )
-        return len(due)
+    def due_reverifications(self, at: datetime) -> Sequence[str]:
+        """Lines whose re-verification deadline has passed (read without locks)."""
+        return self.repo.lines_due("reverify_deadline", at, [S.ACTIVE, S.RESTRICTED])
+
+    def expire_reverification(self, ctx: Context, msisdn: str) -> bool:
+        """Suspend one overdue line. Re-checked under the line's lock: an answer that committed
+        while the job waited wins. Run one line per transaction (`registry.jobs`), so a job
+        never holds many line and audit locks at once."""
+        line = self.repo.line_for_update(msisdn)
+        if (
+            line is None
+            or line.reverify_deadline is None
+            or line.reverify_deadline > ctx.at
+            or line.state not in (S.ACTIVE, S.RESTRICTED)
+        ):
+            return False
+        self._bar(
+            ctx,
+            line.enterprise_id,
+            msisdn,
+            O.SUSPEND,
+            BarringReason.REVERIFICATION_OVERDUE,
+            "re-verification deadline passed",
+        )
+        line.reverify_deadline = None
+        return True
 
     # --- end of service -------------------------------------------------------------------------
 
@@ -475,22 +512,17 @@ class RegistryService:
             raise RegistryError(E.COOLING_NOT_OVER)
         line.cooling_until = None
         line.channel_id = None
+        # A reissued number starts a new life: nothing of the old owner's carries over.
+        line.activated_at = line.owner_since = line.sim_changed_at = None
         self._record(ctx, line, O.RELEASE, before, S.POOLED)
         return line
 
-    def release_cooled(self, ctx: Context) -> int:
-        due = self.repo.lines_due("cooling_until", ctx.at, [S.COOLING])
-        for msisdn in due:
-            line = self.repo.line(msisdn)
-            assert line is not None
-            self.release(ctx, line.enterprise_id, msisdn)
-        return len(due)
+    def due_releases(self, at: datetime) -> Sequence[str]:
+        return self.repo.lines_due("cooling_until", at, [S.COOLING])
 
     # --- history --------------------------------------------------------------------------------
 
-    def owner_at(
-        self, msisdn: str, instant: datetime, enterprise_id: int | None = None
-    ) -> int | None:
+    def owner_at(self, msisdn: str, instant: datetime, *, enterprise_id: int | None) -> int | None:
         """The identity that held the number at `instant` (fraud tracing), from the events."""
         line = self.repo.line(self._msisdn(msisdn))
         if line is None or (enterprise_id is not None and line.enterprise_id != enterprise_id):
@@ -511,7 +543,7 @@ class RegistryService:
         )
 
     def lines_of(
-        self, person: Person, enterprise_id: int | None = None
+        self, person: Person, *, enterprise_id: int | None
     ) -> list[tuple[Line, Enterprise]]:
         identity = self.identity_of(person)
         if identity is None:
@@ -680,12 +712,16 @@ class RegistryService:
         """Lock the holding (and, under a national cap, the identity) and check the caps for
         one more line. Never a bare count: the locked row is the arbiter under concurrency."""
         national_cap = self.policy.cap(CapScope.NATIONAL) is not None
-        holdings: dict[int, Holding] = {}
-        for locked_id in sorted({identity_id, also_locking or identity_id}):
-            if national_cap:
+        locked = sorted({identity_id, also_locking or identity_id})
+        national = None
+        if national_cap:
+            for locked_id in locked:
                 self.repo.lock_identity(locked_id)
-            holdings[locked_id] = self.repo.lock_holding(locked_id, enterprise_id)
-        national = self.repo.national_holding(identity_id) if national_cap else None
+            national = self.repo.national_holding(identity_id)
+            # Refuse on the national count before a holding row is created for this
+            # enterprise, so a refusal leaves no trace.
+            _refuse_on(checks.check_caps(self.policy, 0, national))
+        holdings = {i: self.repo.lock_holding(i, enterprise_id) for i in locked}
         holding = holdings[identity_id]
         _refuse_on(checks.check_caps(self.policy, holding.active_count, national))
         return holding
@@ -770,7 +806,7 @@ class RegistryService:
                 owner_after_id=owner_after,
                 channel_id=channel_id,
                 actor=str(ctx.actor),
-                reason=reason,
+                reason=redact_pii(reason) if reason else None,
                 detail=detail or {},
                 occurred_at=ctx.at,
                 correlation_id=ctx.correlation_id,

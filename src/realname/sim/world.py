@@ -32,6 +32,7 @@ from realname.identity.simulated_authority import NUMBER_CONTEXT as AUTHORITY_NU
 from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
+from realname.registry import jobs
 from realname.registry.commands import Actor, Context, Kit, Person
 from realname.registry.errors import RegistryError
 from realname.registry.lifecycle import BarringReason
@@ -206,7 +207,11 @@ def _create_enterprises(
                     region_code=region,
                 )
                 clerk = service.create_clerk(
-                    ctx, channel.id, code=f"{code}-{channel_kind}-{i + 1}-K1", name="营业员"
+                    ctx,
+                    enterprise.id,
+                    channel.id,
+                    code=f"{code}-{channel_kind}-{i + 1}-K1",
+                    name="营业员",
                 )
                 channels.append((channel.id, channel_kind, clerk.id))
         made.append(_Enterprise(enterprise.id, code, share, blocks, channels))
@@ -504,12 +509,14 @@ def _stream(
         done += batch
         summary.operations = done
         report("operations through the registry", done, operations)
-    with Session(engine) as session, session.begin():
-        service = RegistryService(
+
+    def registry(session: Session) -> RegistryService:
+        return RegistryService(
             session, policy=policy, keyring=keyring, authority=SimulatedAuthority(session, keyring)
         )
-        expired = service.expire_reverifications(Context(Actor("system", "reverification"), now))
-        summary.outcomes["re-verification overdue → suspended"] += expired
+
+    expired = jobs.expire_reverifications(lambda: Session(engine), registry, now)
+    summary.outcomes["re-verification overdue → suspended"] += expired
 
 
 def _next_operation(
@@ -616,8 +623,15 @@ def _next_operation(
     if pending:
         msisdn, enterprise_id, owner = pending.pop(rng.randrange(len(pending)))
         person = _person(state.citizens[owner], rng)
+        home = next(e for e in state.enterprises if e.id == enterprise_id)
+        hall, _kind, hall_clerk = next(c for c in home.channels if c[1] is ChannelKind.OWN_HALL)
         return "re-verification answered", lambda: service.answer_reverification(
-            ctx, enterprise_id, msisdn, person, ChannelKind.OWN_HALL
+            Context(Actor("clerk", str(hall_clerk)), at),
+            enterprise_id=enterprise_id,
+            channel_id=hall,
+            clerk_id=hall_clerk,
+            msisdn=msisdn,
+            owner=person,
         )
     return "suspended by enforcement", lambda: service.suspend(
         Context(Actor("regulator", "1"), at), enterprise_id, msisdn, BarringReason.ENFORCEMENT
