@@ -131,3 +131,24 @@ def test_bench_id_prints_rates_and_ratio() -> None:
     assert result.exit_code == 0, result.stdout
     assert "python-stdnum" in result.stdout
     assert "per-number ratio" in result.stdout
+
+
+@pytest.mark.postgres
+def test_demo_on_postgresql_uses_copy_and_keeps_sequences_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk path (COPY, ids assigned up front) then the service inserting after it."""
+    from realname.config import get_settings
+    from tests.conftest import _postgres_database
+
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    get_settings.cache_clear()
+    try:
+        for url in _postgres_database():
+            demo = runner.invoke(
+                app, ["demo", "--lines", "800", "--operations", "200", "--database-url", url]
+            )
+            assert demo.exit_code == 0, demo.stdout
+            assert "no violations" in demo.stdout
+    finally:
+        get_settings.cache_clear()

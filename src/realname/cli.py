@@ -189,14 +189,14 @@ def check_command(
     """Audit the database like fsck: owners, holdings, caps, event replay, PII, audit chain."""
     from sqlalchemy.orm import Session
 
-    from realname.db.engine import create_engine_from_settings
+    from realname.db.engine import create_engine_from_settings, readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     engine = create_engine_from_settings(settings)
-    with Session(engine) as session, console.status("checking") as status:
+    with Session(readonly(engine)) as session, console.status("checking") as status:
         report = run_integrity_check(
             session,
             load_policy(settings.policy),
@@ -433,6 +433,7 @@ def demo(
 
     from realname.config import Settings
     from realname.db import migrate
+    from realname.db.engine import readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check
     from realname.security.keys import keyring_from_settings
@@ -474,7 +475,7 @@ def demo(
             progress=report,
         )
     built = time.perf_counter() - started
-    with Session(engine) as session:
+    with Session(readonly(engine)) as session:
         by_state = lines_by_state_and_enterprise(session)
         channels, clerks = channel_count(session)
         with console.status("realname check"):

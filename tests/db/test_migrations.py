@@ -59,3 +59,24 @@ def test_settings_read_the_realname_prefix(monkeypatch: pytest.MonkeyPatch) -> N
     assert Settings().database_url == "sqlite:///elsewhere.db"
     monkeypatch.delenv("REALNAME_DATABASE_URL")
     assert Settings().database_url.startswith("sqlite:///./var/")
+
+
+def test_a_readonly_session_does_not_block_sqlite_writers(tmp_path: object) -> None:
+    """`realname check` reads for minutes; clerks must keep registering meanwhile."""
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import readonly
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/rw.db", sqlite_busy_timeout_ms=200)
+    engine = create_engine_from_settings(settings)
+    migrate.upgrade(engine)
+    with Session(readonly(engine)) as reader, reader.begin():
+        reader.execute(text("SELECT count(*) FROM line")).scalar()
+        with engine.begin() as writer:  # would time out if the reader held the write lock
+            writer.execute(
+                text(
+                    "INSERT INTO enterprise (code, name, kind, status, created_at) "
+                    "VALUES ('X', 'x', 'mno', 'active', '2026-01-01 00:00:00.000000')"
+                )
+            )
+    engine.dispose()

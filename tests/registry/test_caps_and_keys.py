@@ -78,3 +78,60 @@ def test_rotation_moves_every_identity_to_the_new_key(db_session: object, china:
     # Look-ups keep working across the rotation: the blind index key did not change.
     world.service.keyring = rotated
     assert len(world.service.lines_of(world.people[0], enterprise_id=world.enterprise_id)) == 1
+
+
+def _holding_rows(world: World) -> list[tuple[int, int, int]]:
+    from realname.registry.models import Holding
+
+    return [
+        (h.identity_id, h.enterprise_id, h.active_count)
+        for h in world.session.scalars(select(Holding).order_by(Holding.identity_id))
+    ]
+
+
+def test_refusals_write_nothing_even_without_a_rollback(
+    db_session: object, keyring: KeyRing, china: Policy
+) -> None:
+    """The service raises before it writes, so even a caller that forgets to roll back
+    (and commits) leaves consistent data."""
+    national = china.with_changes(line_caps=[{"scope": CapScope.NATIONAL, "max_active_lines": 1}])
+    world = build_world(db_session, keyring, national)  # type: ignore[arg-type]
+    msisdn = world.register(world.people[0])
+    before = _holding_rows(world)
+    # Transfer to the current owner.
+    from realname.policy.schema import ChannelKind
+
+    hall = ChannelKind.OWN_HALL
+    with pytest.raises(RegistryError):
+        world.service.transfer(
+            world.ctx(),
+            enterprise_id=world.enterprise_id,
+            channel_id=world.channels[hall],
+            clerk_id=world.clerks[hall],
+            msisdn=msisdn,
+            owner=world.people[0],
+            receiver=world.people[0],
+        )
+    # National cap at another enterprise: no empty holding row left behind.
+    with pytest.raises(RegistryError) as raised:
+        register_at_other_enterprise(world, 7)
+    assert raised.value.code == E.NATIONAL_CAP_EXCEEDED
+    # A stock batch with one bad kit stocks none of them.
+    with pytest.raises(RegistryError):
+        world.service.stock_kits(
+            world.ctx(),
+            world.enterprise_id,
+            world.channels[hall],
+            [
+                Kit("+8613800190001", "89860000000000190001", "460000000190001"),
+                Kit("+8613800190002", "89860000000000190001", "460000000190002"),
+            ],
+        )
+    world.session.flush()
+    assert _holding_rows(world) == before
+    from realname.registry.models import Line
+
+    assert (
+        world.session.scalars(select(Line).where(Line.msisdn == "+8613800190001")).first() is None
+    )
+    assert run_integrity_check(world.session, national, keyring).ok

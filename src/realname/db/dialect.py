@@ -41,7 +41,7 @@ def sync_id_sequence(session: Session, table: Table) -> None:
             text(
                 # table names come from our own metadata, never from input
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-                f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
             )
         )
 
@@ -107,6 +107,8 @@ def _sqlite_converter(column_type: Any) -> Any:
 
 def _utc_text(value: datetime) -> str:
     """SQLAlchemy's SQLite DATETIME text, UTC, always with microseconds."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:26]

@@ -51,7 +51,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, cache_mib: int) -> N
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: two writers never deadlock on upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (`realname check`, reports) asks for a plain BEGIN so it does not
+        # hold the write lock: WAL lets it read while writers go on.
+        readonly = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def readonly(engine: Engine) -> Engine:
+    """The same engine for work that only reads (no write lock on SQLite)."""
+    return engine.execution_options(readonly=True)
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
