@@ -56,5 +56,5 @@ def test_jobs_expire_and_release_and_an_answer_in_time_wins(
     assert jobs.release_cooled(sessions, registry, NOW + timedelta(days=89)) == 0
     assert jobs.release_cooled(sessions, registry, NOW + timedelta(days=91)) == 1
     with Session(fresh_engine) as session:
-        states = dict(session.execute(select(Line.msisdn, Line.state)).tuples().all())
+        states = dict(session.execute(select(Line.msisdn, Line.state)).all())
     assert (states[late], states[answered], states[cancelled]) == ("suspended", "active", "pooled")

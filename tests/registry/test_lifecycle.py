@@ -311,3 +311,67 @@ def test_numbers_typed_into_a_reason_are_masked_before_storing(world: World) -> 
     text = " ".join(r for r in reasons if r)
     assert "13912345678" not in text and "11010519491231002X" not in text
     assert "+86139****5678" in text and "110105********002X" in text
+
+
+@pytest.mark.parametrize("suspension", ["report_lost", "lock", "overdue"])
+def test_a_suspension_on_top_of_a_backfill_restriction_falls_back_to_it(
+    world: World, china: object, suspension: str
+) -> None:
+    """Lost, locked or overdue, then lifted: the back-fill restriction is still there."""
+    from realname.registry.check import run_integrity_check
+
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    s, e = world.service, world.enterprise_id
+    s.restrict(world.ctx(), e, msisdn, BarringReason.BACKFILL)
+    if suspension == "report_lost":
+        s.report_lost(world.ctx(), e, msisdn)
+        s.replace_sim(
+            world.ctx(),
+            enterprise_id=e,
+            channel_id=world.channels[HALL],
+            clerk_id=world.clerks[HALL],
+            msisdn=msisdn,
+            owner=owner,
+            iccid="89860000000000555555",
+            imsi="460000000555555",
+        )
+    elif suspension == "lock":
+        s.lock(world.ctx("subscriber"), e, msisdn, owner)
+        s.unlock(world.ctx("subscriber"), e, msisdn, owner)
+    else:
+        s.request_reverification(world.ctx(), e, msisdn, "dormant then active")
+        assert s.expire_reverification(world.ctx(at=NOW + timedelta(hours=25)), msisdn)
+        assert line_of(world, msisdn).state == "suspended"
+        s.answer_reverification(world.ctx(), **at_counter(world, msisdn, owner))
+    line = line_of(world, msisdn)
+    assert (line.state, line.barring_reason, line.restriction_reason) == (
+        "restricted",
+        "backfill",
+        None,
+    )
+    world.session.flush()
+    assert run_integrity_check(world.session, china, s.keyring).ok  # type: ignore[arg-type]
+    s.unrestrict(world.ctx(), e, msisdn)
+    assert line_of(world, msisdn).state == "active"
+
+
+def test_a_reason_must_fit_the_bar(world: World) -> None:
+    msisdn = world.register(world.people[0])
+    expect(
+        E.ILLEGAL_TRANSITION,
+        world.service.restrict,
+        world.ctx(),
+        world.enterprise_id,
+        msisdn,
+        BarringReason.REVERIFICATION_OVERDUE,
+    )
+    expect(
+        E.ILLEGAL_TRANSITION,
+        world.service.suspend,
+        world.ctx(),
+        world.enterprise_id,
+        msisdn,
+        BarringReason.BACKFILL,
+    )
+    assert line_of(world, msisdn).state == "active"

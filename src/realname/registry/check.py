@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.policy.schema import CapScope, Policy
-from realname.registry.lifecycle import TRANSITIONS
+from realname.registry.lifecycle import LEGAL_MOVES
 from realname.registry.repository import RegistryRepository
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.audit import verify_audit_chains
@@ -165,12 +165,7 @@ def _grouped(events: Iterator[Any]) -> Iterator[tuple[int, list[Any]]]:
         yield current, group
 
 
-# (operation, from, to) as stored strings: the whole state machine as one set look-up.
-_LEGAL_MOVES = frozenset(
-    (str(operation), str(before) if before else None, str(after))
-    for operation, moves in TRANSITIONS.items()
-    for before, after in moves.items()
-)
+_LEGAL_MOVES = LEGAL_MOVES
 
 
 def _replays_cleanly(line: Any, events: list[Any]) -> bool:

@@ -100,6 +100,30 @@ LIFTS: dict[Operation, frozenset[BarringReason]] = {
 }
 
 
+# Which reasons each barring operation may record: a back-fill bar is a restriction, a lost
+# phone a suspension; anything else is refused rather than stored under the wrong state.
+BARS: dict[Operation, frozenset[BarringReason]] = {
+    O.SUSPEND: frozenset({BarringReason.ENFORCEMENT, BarringReason.REVERIFICATION_OVERDUE}),
+    O.RESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
+    O.REPORT_LOST: frozenset({BarringReason.LOST}),
+    O.LOCK: frozenset({BarringReason.LOCKED}),
+}
+
+# A suspension can sit on top of a restriction (a back-fill-restricted phone is reported
+# lost); lifting the suspension then returns the line to that restriction, not to active.
+RESTORES_RESTRICTION = frozenset({O.RESUME, O.UNLOCK, O.REPLACE_SIM, O.ANSWER_REVERIFICATION})
+
+# (operation, from, to) as stored strings: every move the event log may contain.
+LEGAL_MOVES = frozenset(
+    {
+        (str(operation), str(before) if before else None, str(after))
+        for operation, moves in TRANSITIONS.items()
+        for before, after in moves.items()
+    }
+    | {(str(operation), str(S.SUSPENDED), str(S.RESTRICTED)) for operation in RESTORES_RESTRICTION}
+)
+
+
 class IllegalTransitionError(Exception):
     def __init__(self, operation: Operation, state: LineState | None, why: str = "") -> None:
         self.operation = operation

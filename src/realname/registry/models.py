@@ -89,6 +89,9 @@ class Line(Base):
     owner_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identity.id"))
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
     barring_reason: Mapped[str | None] = mapped_column(String(32))
+    # The restriction under a suspension (a back-fill-restricted phone reported lost), which
+    # lifting the suspension restores.
+    restriction_reason: Mapped[str | None] = mapped_column(String(32))
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     owner_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sim_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -28,6 +28,7 @@ from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Context, Kit, Person
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import (
+    BARS,
     HELD_STATES,
     BarringReason,
     IllegalTransitionError,
@@ -333,8 +334,8 @@ class RegistryService:
             raise RegistryError(E.KIT_IN_USE)
         old_iccid = line.iccid
         line.iccid, line.imsi, line.sim_changed_at = iccid, imsi, ctx.at
-        if after is S.ACTIVE:
-            line.barring_reason = None
+        if before is S.SUSPENDED:
+            after = self._lift_barring(line, before, after)
         self._record(
             ctx,
             line,
@@ -440,7 +441,7 @@ class RegistryService:
         self._verify_owner(line, owner, channel_kind, ctx.at.date())
         line.reverify_deadline = None
         if overdue:
-            line.barring_reason = None
+            after = self._lift_barring(line, before, after)
         self._record(
             ctx,
             line,
@@ -489,7 +490,7 @@ class RegistryService:
         if owner is not None:
             self._unhold(owner, enterprise_id)
         line.owner_identity_id = None
-        line.barring_reason = None
+        line.barring_reason = line.restriction_reason = None
         line.reverify_deadline = None
         line.iccid = line.imsi = None
         self._record(ctx, line, O.CANCEL, before, S.CANCELLED, owner_before=owner, reason=reason)
@@ -742,6 +743,10 @@ class RegistryService:
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
         after = self._transition(operation, before, line.barring_reason)
+        if reason not in BARS[operation]:
+            raise RegistryError(E.ILLEGAL_TRANSITION, f"{reason} is not a reason to {operation}")
+        if before is S.RESTRICTED and after is S.SUSPENDED:
+            line.restriction_reason = line.barring_reason
         line.barring_reason = str(reason)
         self._record(
             ctx,
@@ -755,6 +760,15 @@ class RegistryService:
         )
         return line
 
+    @staticmethod
+    def _lift_barring(line: Line, before: LineState, after: LineState) -> LineState:
+        """Clear the lifted reason; a suspension on top of a restriction falls back to it."""
+        if before is S.SUSPENDED and after is S.ACTIVE and line.restriction_reason:
+            line.barring_reason, line.restriction_reason = line.restriction_reason, None
+            return S.RESTRICTED
+        line.barring_reason = None
+        return after
+
     def _lift(
         self, ctx: Context, enterprise_id: int, msisdn: str, operation: Operation, note: str
     ) -> Line:
@@ -762,7 +776,7 @@ class RegistryService:
         before = LineState(line.state)
         after = self._transition(operation, before, line.barring_reason)
         lifted = line.barring_reason
-        line.barring_reason = None
+        after = self._lift_barring(line, before, after)
         self._record(
             ctx,
             line,
