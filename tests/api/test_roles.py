@@ -26,6 +26,7 @@ MATRIX = [
     ("GET", "/v1/lines/{id}", None, {"clerk", "admin", "regulator"}),
     ("GET", "/v1/lines/{id}/history", None, {"clerk", "admin", "regulator"}),
     ("POST", "/v1/lines/lookup", {"msisdn": "{msisdn}"}, {"clerk", "admin", "regulator"}),
+    ("POST", "/v1/lines/{id}/owner", {"purpose": "fraud case 17"}, {"admin", "regulator"}),
     ("POST", "/v1/lines/{id}/restrict", {"reason": "enforcement"}, {"admin"}),
     ("POST", "/v1/lines/{id}/unrestrict", {}, {"admin"}),
     (
@@ -121,3 +122,56 @@ def test_a_clerk_sees_only_its_own_channel_stock(api: Api) -> None:
         ).status_code
         == 404
     )
+
+
+def test_revealing_an_owner_is_audited_with_its_purpose(api: Api, line: dict[str, object]) -> None:
+    from sqlalchemy import select
+
+    from realname.security.models import AuditLog
+
+    owner = api.people[7]
+    before = api.client.post(
+        f"/v1/lines/{line['id']}/owner",
+        json={"purpose": "case 9", "at": "2000-01-01T00:00:00Z"},
+        headers=api.headers("regulator", **{"x-correlator": "reveal-1"}),
+    )
+    assert before.status_code == 200, before.text
+    assert before.json()["owned"] is False and before.json()["document_number"] is None
+    response = api.client.post(
+        f"/v1/lines/{line['id']}/owner",
+        json={"purpose": f"police request about {owner.document_number}"},
+        headers=api.headers("regulator", **{"x-correlator": "reveal-2"}),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["owned"], body["document_number"], body["name"]) == (
+        True,
+        owner.document_number,
+        owner.name,
+    )
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        entries = session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "identity.unmasked_read",
+                AuditLog.object_id == str(line["id"]),
+            )
+        ).all()
+    by_correlator = {e.correlation_id: e for e in entries}
+    assert {"reveal-1", "reveal-2"} <= set(by_correlator)
+    entry = by_correlator["reveal-2"]
+    assert entry.actor.startswith("regulator:")
+    assert entry.detail["identity"] == str(body["identity_id"])
+    # The purpose is kept, but a document number typed into it is masked like everywhere else.
+    assert owner.document_number not in entry.detail["purpose"]
+    assert entry.detail["purpose"].startswith("police request about")
+
+
+def test_an_owner_is_revealed_only_with_a_purpose_and_a_zone(
+    api: Api, line: dict[str, object]
+) -> None:
+    path = f"/v1/lines/{line['id']}/owner"
+    for body in ({}, {"purpose": "x"}, {"purpose": "a case", "at": "2026-01-01T00:00:00"}):
+        response = api.client.post(path, json=body, headers=api.headers("admin"))
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "INVALID_ARGUMENT"

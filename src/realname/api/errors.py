@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.errors import CodedError, wants_chinese
@@ -125,6 +125,16 @@ async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
     return protocol_error(request, 409)
 
 
+async def _on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """The database is down, busy or chose this transaction as a deadlock victim: nothing was
+    committed, so the client may retry (with its Idempotency-Key) after a moment."""
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.warning("database unavailable", extra={"route": route, "error_type": type(error).__name__})
+    response = protocol_error(request, 503)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     route = getattr(request.scope.get("route"), "path", "unmatched")
     log.error("unhandled error", extra={"route": route, "error_type": type(error).__name__})
@@ -137,4 +147,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_conflict)
+    app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

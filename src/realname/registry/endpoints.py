@@ -8,6 +8,7 @@ Every line an enterprise cannot see answers 404, exactly like a line that does n
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
@@ -32,6 +33,8 @@ from realname.registry.schemas import (
     NoteIn,
     OwnerOut,
     OwnerProofIn,
+    OwnerRevealedOut,
+    OwnerRevealIn,
     ReasonIn,
     RegistrationIn,
     SimReplacementIn,
@@ -54,6 +57,7 @@ router = APIRouter(
 )
 LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
 WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
+REVEAL = "registry:reveal"
 
 
 def _context(principal: Principal, request: Request) -> Context:
@@ -208,6 +212,43 @@ def history(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> list[Ev
             )
             for e in RegistryRepository(session).events_of(line.id)
         ]
+
+
+@router.post(
+    "/lines/{line_id}/owner",
+    response_model=OwnerRevealedOut,
+    summary="Reveal a line's owner in clear (audited)",
+)
+def reveal_owner(
+    line_id: LineId,
+    body: OwnerRevealIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> OwnerRevealedOut:
+    """The owner's full name and document number, now or at a past instant (fraud tracing).
+    Only roles that need it may ask; each read is audited with its purpose."""
+    require(principal, Permission.READ_PII, REVEAL)
+    at = body.at or datetime.now(UTC)
+    with rt.transaction() as session:
+        line = _visible_line(session, principal, line_id)
+        owner = rt.registry(session).reveal_owner(
+            _context(principal, request), line, at, body.purpose
+        )
+        if owner is None:
+            return OwnerRevealedOut(line_id=line.id, at=at, owned=False)
+        return OwnerRevealedOut(
+            line_id=line.id,
+            at=at,
+            owned=True,
+            identity_id=owner.identity_id,
+            document_type=owner.document_type,
+            document_number=owner.document_number,
+            name=owner.name,
+            nationality=owner.nationality,
+            birth_date=owner.birth_date,
+            sex=owner.sex,
+        )
 
 
 @router.post(

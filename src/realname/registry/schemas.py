@@ -1,11 +1,11 @@
 """The registry's HTTP bodies. Phone and document numbers appear only in bodies, never in
-URLs; owners come back masked."""
+URLs; owners come back masked, except from the one audited reveal."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
@@ -195,3 +195,39 @@ class IdentityLineOut(BaseModel):
     msisdn: str
     enterprise_id: int
     state: str
+
+
+class OwnerRevealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(
+        min_length=5,
+        max_length=200,
+        description="Why the caller needs the owner in clear; kept in the audit trail.",
+        examples=["fraud case 2026-0142: police request"],
+    )
+    at: datetime | None = Field(
+        default=None,
+        description="The instant whose owner is wanted (fraud tracing); default now.",
+        examples=["2026-05-01T08:00:00Z"],
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-05-01T08:00:00Z")
+        return value
+
+
+class OwnerRevealedOut(BaseModel):
+    line_id: int
+    at: datetime
+    owned: bool = Field(description="False when nobody held the number at that instant")
+    identity_id: int | None = None
+    document_type: str | None = None
+    document_number: str | None = Field(default=None, examples=["11010519491231002X"])
+    name: str | None = Field(default=None, examples=["张三"])
+    nationality: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None

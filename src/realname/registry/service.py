@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,7 +47,7 @@ from realname.registry.models import (
 from realname.registry.repository import RegistryRepository
 from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
-from realname.security.vault import KeyRing
+from realname.security.vault import KeyRing, Sealed
 
 E = RegistryErrorCode
 S = LineState
@@ -67,6 +67,19 @@ _AUTHORITY_ERRORS = {
 def _refuse_on(violation: checks.PolicyViolation | None) -> None:
     if violation is not None:
         raise RegistryError(RegistryErrorCode(violation.value.upper()))
+
+
+@dataclass(frozen=True)
+class RevealedOwner:
+    """An owner in clear, for a caller whose role needs it; never logged, never cached."""
+
+    identity_id: int
+    document_type: str
+    document_number: str
+    name: str
+    nationality: str | None
+    birth_date: date | None
+    sex: str | None
 
 
 @dataclass(frozen=True)
@@ -531,6 +544,42 @@ class RegistryService:
         events = self.repo.events_of(line.id, until=instant)
         return events[-1].owner_after_id if events else None
 
+    def reveal_owner(
+        self, ctx: Context, line: Line, instant: datetime, purpose: str
+    ) -> RevealedOwner | None:
+        """The owner at `instant` in clear: the one read of PII the API offers, so it is audited
+        (who, which line, when, why) in the same transaction that returns it."""
+        events = self.repo.events_of(line.id, until=instant)
+        identity_id = events[-1].owner_after_id if events else None
+        self._audit(
+            ctx,
+            "identity.unmasked_read",
+            "line",
+            line.id,
+            {
+                "msisdn": mask_msisdn(line.msisdn),
+                "identity": identity_id,
+                "as_of": instant.astimezone(UTC).isoformat(),
+                "purpose": redact_pii(purpose),
+            },
+        )
+        if identity_id is None:
+            return None
+        identity = self.repo.identity(identity_id)
+        if identity is None:  # the foreign key makes this impossible; `check` would report it
+            return None
+        return RevealedOwner(
+            identity_id=identity.id,
+            document_type=identity.doc_type,
+            document_number=self.keyring.open(
+                Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT
+            ),
+            name=self.keyring.open(Sealed(identity.key_id, identity.name_sealed), NAME_CONTEXT),
+            nationality=identity.nationality,
+            birth_date=identity.birth_date,
+            sex=identity.sex,
+        )
+
     def identity_of(self, person: Person) -> Identity | None:
         """Look a person up by document, through the blind index (no plaintext query)."""
         try:
@@ -692,8 +741,6 @@ class RegistryService:
 
     def _reseal_all(self, identity: Identity, *, name: str) -> None:
         """Values of one row share one key id, so re-seal every field together."""
-        from realname.security.vault import Sealed
-
         number = self.keyring.open(Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT)
         address = (
             self.keyring.open(Sealed(identity.key_id, identity.address_sealed), ADDRESS_CONTEXT)

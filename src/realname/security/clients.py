@@ -27,8 +27,8 @@ from realname.security.vault import KeyRing
 ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.CLERK: ("registry:write", "registry:read"),
-    Role.ENTERPRISE_ADMIN: ("registry:write", "registry:read"),
-    Role.REGULATOR: ("registry:read",),
+    Role.ENTERPRISE_ADMIN: ("registry:write", "registry:read", "registry:reveal"),
+    Role.REGULATOR: ("registry:read", "registry:reveal"),
     Role.REGULATOR_INSPECTOR: ("registry:read",),
     Role.SUBSCRIBER: ("registry:self",),
     Role.RELYING_PARTY: (),

@@ -22,13 +22,19 @@ class Permission(StrEnum):
     READ_LINES = "read_lines"  # lines, history, stock (masked owners)
     OWNER_SELF_SERVICE = "owner_self_service"  # lock / unlock with the owner's proof
     READ_ALL_ENTERPRISES = "read_all_enterprises"  # the regulator's view
+    READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.CLERK: frozenset({Permission.REGISTER, Permission.READ_LINES}),
     # Registration, SIM replacement and transfer happen at a counter: a clerk of a channel.
-    Role.ENTERPRISE_ADMIN: frozenset({Permission.OPERATE, Permission.READ_LINES}),
-    Role.REGULATOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
+    Role.ENTERPRISE_ADMIN: frozenset(
+        {Permission.OPERATE, Permission.READ_LINES, Permission.READ_PII}
+    ),
+    Role.REGULATOR: frozenset(
+        {Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES, Permission.READ_PII}
+    ),
+    # Inspectors test channels under cover; they see masked owners only.
     Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
     Role.RELYING_PARTY: frozenset(),
