@@ -148,8 +148,13 @@ def test_validation_errors_are_400_and_name_the_field(api: Api) -> None:
         headers=api.headers("clerk", **{"Content-Type": "application/json"}),
     )
     assert_error(not_json, 400, "INVALID_ARGUMENT")
+    # Line ids are digits: /v1/lines/abc names no resource (and /v1/lines/lookup is POST only).
+    assert_error(api.client.get("/v1/lines/abc", headers=api.headers("admin")), 404, "NOT_FOUND")
+    lookup_by_get = api.client.get("/v1/lines/lookup", headers=api.headers("admin"))
+    assert_error(lookup_by_get, 405, "METHOD_NOT_ALLOWED")
+    assert lookup_by_get.headers["allow"] == "POST"
     assert_error(
-        api.client.get("/v1/lines/abc", headers=api.headers("admin")), 400, "INVALID_ARGUMENT"
+        api.client.get(f"/v1/lines/{2**63}", headers=api.headers("admin")), 400, "INVALID_ARGUMENT"
     )
     assert_error(
         api.client.delete("/v1/registrations", headers=api.headers("admin")),
@@ -274,3 +279,15 @@ def test_lifecycle_operations(api: Api) -> None:
     assert lines.status_code == 200
     stock = api.client.get(f"/v1/channels/{api.own_channel_id}/stock", headers=clerk)
     assert stock.status_code == 200 and all(kit["state"] == "stocked" for kit in stock.json())
+
+
+def test_ids_past_a_columns_range_are_400_not_500(api: Api) -> None:
+    """Found by schemathesis on PostgreSQL: channel 2**31 overflowed an int4 column."""
+    response = api.client.get(f"/v1/channels/{2**31}/stock", headers=api.headers("admin"))
+    assert response.status_code == 400, response.text
+    kit = {"msisdn": "+8613800199991", "iccid": "89860000000000199991", "imsi": "460000000199991"}
+    response = api.client.post(
+        "/v1/stock", json={"channel_id": 2**31, "kits": [kit]}, headers=api.headers("admin")
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_ARGUMENT"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -48,6 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
+    app = _assemble(lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None) -> FastAPI:
+    """The routes, error model and middleware, without a database: also what /openapi.json
+    describes, so the document can be produced offline."""
     app = FastAPI(
         title="RealName operator API",
         version=__version__,
@@ -58,9 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             401: {"model": ErrorInfo, "description": "Not authenticated"},
             403: {"model": ErrorInfo, "description": "Not allowed for this caller"},
             500: {"model": ErrorInfo, "description": "Server error; nothing changed"},
+            503: {"model": ErrorInfo, "description": "Database unavailable; retry"},
         },
     )
-    app.state.runtime = runtime
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -69,3 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI description of the API, built without settings or a database."""
+    return _assemble(None).openapi()

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.errors import CodedError, wants_chinese
@@ -117,12 +117,21 @@ async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    return protocol_error(request, error.status_code)
+    response = protocol_error(request, error.status_code)
+    for name, value in (error.headers or {}).items():  # e.g. `Allow` on a 405 (RFC 9110)
+        response.headers[name] = value
+    return response
 
 
 async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
     """A unique constraint lost a race (two clerks, one kit): the loser retries or reports."""
     return protocol_error(request, 409)
+
+
+async def _on_out_of_range(request: Request, error: Exception) -> JSONResponse:
+    """A value the database cannot hold (an id past its column's range) is the caller's input,
+    not a server fault; the schemas bound ids, this is the net under them."""
+    return protocol_error(request, 400, "A value is out of range.")
 
 
 async def _on_database_unavailable(request: Request, error: Exception) -> JSONResponse:
@@ -148,4 +157,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_conflict)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(DataError, _on_out_of_range)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -14,6 +13,7 @@ from realname.api.errors import ApiError
 from realname.security.clients import ClientService, issue_token
 
 router = APIRouter(tags=["authentication"])
+MAX_FORM_BYTES, MAX_FORM_FIELDS = 16_384, 64
 
 
 class TokenResponse(BaseModel):
@@ -60,11 +60,14 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
 )
 async def token(request: Request, rt: RuntimeDep) -> TokenResponse:
     """Exchange client credentials (HTTP Basic or form fields) for a short-lived bearer token."""
-    raw = (await request.body())[:4096]
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        raise ApiError(400, "INVALID_ARGUMENT", "The token request is too large.")
     try:
-        form = parse_qs(raw.decode("utf-8"), max_num_fields=10)
+        # Unknown parameters are ignored (RFC 6749 §3.2), but not without bound.
+        form = parse_qs(raw.decode("utf-8"), max_num_fields=MAX_FORM_FIELDS)
     except (UnicodeDecodeError, ValueError):
-        form = {}
+        raise ApiError(400, "INVALID_ARGUMENT", "The token request is not a valid form.") from None
     if form.get("grant_type", [""])[0] != "client_credentials":
         raise ApiError(400, "INVALID_ARGUMENT", "grant_type must be client_credentials.")
     client_id, secret = _client_credentials(request, form)
@@ -76,7 +79,6 @@ async def token(request: Request, rt: RuntimeDep) -> TokenResponse:
                 401, "UNAUTHENTICATED", "Unknown client or wrong secret.", "客户端或密钥错误。"
             )
         issued = issue_token(client, rt.token_key, rt.settings.token_ttl_seconds, requested)
-    _ = datetime.now(UTC)
     return TokenResponse(
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
     )

@@ -184,7 +184,7 @@ def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineO
         return line_out(rt, session, line)
 
 
-@router.get("/lines/{line_id}", response_model=LineOut, summary="Read a line")
+@router.get("/lines/{line_id:int}", response_model=LineOut, summary="Read a line")
 def read_line(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
     """A line's current state, owner masked."""
     require(principal, Permission.READ_LINES, READ)
@@ -283,7 +283,7 @@ def identity_lines(
     "/channels/{channel_id}/stock", response_model=list[LineOut], summary="A channel's stock"
 )
 def channel_stock(
-    channel_id: Annotated[int, Path(ge=1, le=2**62)], rt: RuntimeDep, principal: PrincipalDep
+    channel_id: Annotated[int, Path(ge=1, le=2**31 - 1)], rt: RuntimeDep, principal: PrincipalDep
 ) -> list[LineOut]:
     """SIM kits in stock at the channel (a clerk sees only its own channel)."""
     require(principal, Permission.READ_LINES, READ)

@@ -4,13 +4,26 @@ URLs; owners come back masked, except from the one audited reveal."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
 from realname.registry.commands import Person
 from realname.registry.lifecycle import BarringReason
+
+
+def _iso_text(value: object) -> object:
+    """Dates and times come as ISO 8601 text: a bare number (0, 1700000000) is a client bug,
+    not an instant anyone means, so it is refused instead of read as seconds since 1970."""
+    if not isinstance(value, str | date):
+        raise ValueError("give an ISO 8601 date or time, e.g. 2026-05-01 or 2026-05-01T08:00:00Z")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 MSISDN = Field(
     min_length=3,
@@ -28,8 +41,8 @@ class DocumentIn(BaseModel):
     )
     number: str = Field(min_length=1, max_length=64, examples=["11010519491231002X"])
     nationality: str | None = Field(default=None, max_length=3, examples=["CHN"])
-    expires_on: date | None = Field(default=None, examples=["2035-06-30"])
-    birth_date: date | None = Field(
+    expires_on: IsoDate | None = Field(default=None, examples=["2035-06-30"])
+    birth_date: IsoDate | None = Field(
         default=None, description="Only for documents whose number does not carry it"
     )
 
@@ -96,7 +109,7 @@ class KitIn(BaseModel):
 class StockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel_id: int = Field(ge=1)
+    channel_id: int = Field(ge=1, le=2**31 - 1)
     kits: list[KitIn] = Field(min_length=1, max_length=1000)
 
 
@@ -206,7 +219,7 @@ class OwnerRevealIn(BaseModel):
         description="Why the caller needs the owner in clear; kept in the audit trail.",
         examples=["fraud case 2026-0142: police request"],
     )
-    at: datetime | None = Field(
+    at: IsoDateTime | None = Field(
         default=None,
         description="The instant whose owner is wanted (fraud tracing); default now.",
         examples=["2026-05-01T08:00:00Z"],
