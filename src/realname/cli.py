@@ -179,6 +179,67 @@ def bench_id(
     )
 
 
+@bench_app.command("register")
+def bench_register(
+    registrations: Annotated[
+        int, typer.Option(min=50, max=100_000, help="Registrations in each run (bounded).")
+    ] = 2000,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Concurrent clients (one counter each).")
+    ] = 16,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")] = 2,
+    time_limit: Annotated[
+        float, typer.Option(min=5, max=600, help="Seconds per run, at most.")
+    ] = 120,
+    admin_url: Annotated[
+        str,
+        typer.Option(help="PostgreSQL server on which a scratch database is created and dropped."),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """Register + activate over HTTP on PostgreSQL (server process, separate load process,
+    loopback) vs the same registrations bare in one process: throughput, p50/p99, ratio."""
+    from realname.bench.register import run_register_bench, scratch_postgres
+
+    with (
+        console.status(
+            f"{registrations:,} registrations bare, then over HTTP "
+            f"({concurrency} clients, {workers} workers)"
+        ),
+        scratch_postgres(admin_url) as url,
+    ):
+        result = run_register_bench(
+            url,
+            registrations=registrations,
+            concurrency=concurrency,
+            workers=workers,
+            time_limit=time_limit,
+        )
+    table = Table(title=f"register + activate on PostgreSQL, {result.registrations:,} each")
+    for column in ("path", "registrations/s", "p50 ms", "p99 ms", "outcomes"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "bare service, 1 process",
+        f"{result.bare_per_second:,.0f}",
+        f"{result.bare_p50_ms:.1f}",
+        f"{result.bare_p99_ms:.1f}",
+        f"{result.bare_count:,} x 201",
+    )
+    table.add_row(
+        f"HTTP, {workers} workers, {concurrency} clients",
+        f"{result.http_per_second:,.0f}",
+        f"{result.p50_ms:.1f}",
+        f"{result.p99_ms:.1f}",
+        ", ".join(
+            f"{n:,} x {status or 'no answer'}" for status, n in sorted(result.http_statuses.items())
+        ),
+    )
+    console.print(table)
+    console.print(
+        f"HTTP / bare = {result.ratio:.2f} (target >= 0.5); "
+        f"target >= 1,000/s and p99 < 50 ms on 2 cores"
+    )
+
+
 # --- check and keys ------------------------------------------------------------------------
 
 

@@ -13,13 +13,13 @@ from realname.db import migrate
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness")
 def healthz() -> dict[str, str]:
     """The process is up (no dependencies checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, summary="Readiness")
 def readyz(request: Request, rt: RuntimeDep) -> dict[str, str] | Response:
     """Ready to serve: the database answers and its schema is at the latest migration."""
     try:

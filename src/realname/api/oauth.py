@@ -37,6 +37,7 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
 
 @router.post(
     "/oauth/token",
+    summary="Get a bearer token (client credentials)",
     response_model=TokenResponse,
     openapi_extra={
         "requestBody": {

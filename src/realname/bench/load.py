@@ -1,0 +1,305 @@
+"""Load over real HTTP: a world to register into, the server as a child process, and a driver
+that runs in a process of its own so the load does not share the server's interpreter.
+
+Used by `realname bench register` and by the tests that need a real server (the cap boundary
+over HTTP, the SIGKILL crash test). Everything targets loopback and is bounded in count and
+time.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session
+
+from realname.identity.documents import parse_document
+from realname.identity.simulated_authority import SimulatedAuthority
+from realname.numbering.blocks import NumberBlock
+from realname.policy.schema import ChannelKind, Policy
+from realname.registry.commands import Actor, Context, Kit, Person
+from realname.registry.service import RegistryService
+from realname.security.clients import ClientService
+from realname.security.principals import Role
+from realname.security.vault import KeyRing
+from realname.sim.documents import random_birth_date, random_resident_id
+from realname.sim.people import random_citizen
+
+PREFIX = "+86139"  # the load enterprise's block: 10^8 numbers
+
+
+@dataclass
+class Counter:
+    """A front desk: its clerk's client credentials and the kits on its shelf."""
+
+    channel_id: int
+    clerk_id: int
+    client_id: str
+    secret: str
+    msisdns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadWorld:
+    enterprise_id: int
+    counters: list[Counter]
+    people: list[Person]
+
+    def registrations(self, per_person: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(counter index, body) for every kit on every shelf, people taken in turn so nobody
+        passes `per_person` lines; raises if there are too few people for the kits."""
+        shelves = [(i, m) for i, c in enumerate(self.counters) for m in c.msisdns]
+        if len(shelves) > per_person * len(self.people):
+            raise ValueError("not enough people for that many registrations under the cap")
+        for n, (counter, msisdn) in enumerate(shelves):
+            yield (
+                counter,
+                {"msisdn": msisdn, "customer": person_body(self.people[n % len(self.people)])},
+            )
+
+
+def person_body(person: Person) -> dict[str, Any]:
+    return {
+        "document": {"number": person.document_number},
+        "name": person.name,
+        "face_score": person.face_score,
+        "entry_method": "chip_read",
+    }
+
+
+def build_load_world(
+    session: Session,
+    keyring: KeyRing,
+    policy: Policy,
+    *,
+    counters: int,
+    kits_per_counter: int,
+    people: int,
+    seed: int = 7,
+    first_serial: int = 0,
+) -> LoadWorld:
+    """One operator with `counters` own halls, each with a clerk client and a shelf of kits,
+    and `people` adults known to the identity authority. The caller owns the transaction."""
+    at = datetime.now(UTC)
+    ctx = Context(Actor("system", "bench"), at)
+    authority = SimulatedAuthority(session, keyring)
+    service = RegistryService(session, policy=policy, keyring=keyring, authority=authority)
+    enterprise = service.create_enterprise(
+        ctx, code=f"LOAD{seed}", name="负载测试运营商", kind="mno"
+    )
+    service.allocate_block(ctx, enterprise.id, NumberBlock.from_prefix(PREFIX))
+    clients = ClientService(session)
+    desks: list[Counter] = []
+    serial = first_serial
+    for n in range(counters):
+        channel = service.create_channel(
+            ctx,
+            enterprise.id,
+            code=f"LOAD-{seed}-{n}",
+            name=f"营业厅 {n}",
+            kind=ChannelKind.OWN_HALL,
+            region_code="110105",
+        )
+        clerk = service.create_clerk(
+            ctx, enterprise.id, channel.id, code=f"K-{seed}-{n}", name="营业员"
+        )
+        client, secret = clients.create(
+            role=Role.CLERK,
+            at=at,
+            enterprise_id=enterprise.id,
+            channel_id=channel.id,
+            clerk_id=clerk.id,
+            description="load test counter",
+        )
+        kits = []
+        for _ in range(kits_per_counter):
+            serial += 1
+            kits.append(Kit(f"{PREFIX}{serial:08d}", f"8986{serial:016d}", f"46000{serial:010d}"))
+        for start in range(0, len(kits), 1000):
+            service.stock_kits(ctx, enterprise.id, channel.id, kits[start : start + 1000])
+        desks.append(
+            Counter(channel.id, clerk.id, client.client_id, secret, [k.msisdn for k in kits])
+        )
+    rng = random.Random(seed)
+    crowd: list[Person] = []
+    for _ in range(people):
+        number = random_resident_id(rng, born=random_birth_date(rng, oldest=80, youngest=20))
+        crowd.append(Person(document_number=number, name=random_citizen(rng).name, face_score=0.95))
+    authority.enrol((parse_document(p.document_number), p.name) for p in crowd)
+    session.flush()
+    return LoadWorld(enterprise.id, desks, crowd)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """`realname serve` as a child process in its own process group (so SIGKILL takes the
+    Uvicorn supervisor and its workers at once), on loopback, ready when /readyz says so."""
+
+    def __init__(
+        self,
+        database_url: str,
+        key_file: Path,
+        *,
+        workers: int = 1,
+        port: int | None = None,
+        log_file: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.log_file = log_file
+        self.env = {
+            **os.environ,
+            "REALNAME_DATABASE_URL": database_url,
+            "REALNAME_KEY_FILE": str(key_file),
+            "REALNAME_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        command = [
+            sys.executable, "-m", "realname", "serve",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+        ]  # fmt: skip
+        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(  # noqa: S603 (our own CLI, argv list, no shell)
+            command, env=self.env, stdout=output, stderr=output, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the server did not become ready in time")
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: no shutdown hooks, no flushing, like a power cut."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def fetch_token(base_url: str, client_id: str, secret: str) -> str:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = httpx.post(
+        f"{base_url}/oauth/token",
+        content="grant_type=client_credentials",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request as the client saw it: status 0 means no answer (connection lost)."""
+
+    job: int
+    status: int
+    seconds: float
+    body: dict[str, Any] | None
+
+
+def drive(
+    base_url: str,
+    tokens: Sequence[str],
+    jobs: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    concurrency: int,
+    time_limit: float,
+    path: str = "/v1/registrations",
+    idempotency_prefix: str | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """POST every job (token index, body) with `concurrency` keep-alive connections, until
+    done or `time_limit` seconds have passed. Meant to run in a process of its own."""
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    cursor = iter(range(len(jobs)))
+    deadline = time.monotonic() + time_limit
+
+    def worker() -> None:
+        with httpx.Client(base_url=base_url, timeout=30.0) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    n = next(cursor, None)
+                if n is None:
+                    return
+                token_index, body = jobs[n]
+                headers = {"Authorization": f"Bearer {tokens[token_index]}"}
+                if idempotency_prefix is not None:
+                    headers["Idempotency-Key"] = f"{idempotency_prefix}-{n}"
+                started = time.perf_counter()
+                try:
+                    response = client.post(path, json=body, headers=headers)
+                    status, payload = response.status_code, response.json()
+                except (httpx.HTTPError, ValueError):
+                    status, payload = 0, None
+                elapsed = time.perf_counter() - started
+                outcome = Outcome(n, status, elapsed, payload)
+                with lock:
+                    outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(time_limit + 35.0)
+    return outcomes
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation), the usual definition for latency reports."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
