@@ -30,6 +30,8 @@ keys_app = typer.Typer(help="Keys that seal subscriber PII.", no_args_is_help=Tr
 clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(bench_app, name="bench")
+parties_app = typer.Typer(help="Relying parties (banks, payment apps) of the CAMARA APIs.")
+app.add_typer(parties_app, name="relying-parties")
 app.add_typer(keys_app, name="keys")
 
 console = Console()
@@ -470,6 +472,45 @@ def clients_revoke(client_id: str) -> None:
     engine.dispose()
     console.print("revoked" if revoked else "no such active client")
     raise typer.Exit(0 if revoked else 1)
+
+
+@parties_app.command("add")
+def parties_add(
+    name: Annotated[str, typer.Option(help="The bank or payment app.")],
+    purpose: Annotated[str, typer.Option(help="Why it checks subscribers (kept on record).")],
+    apis: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: kyc-match, sim-swap, kyc-age-verification, kyc-tenure, "
+            "number-verification."
+        ),
+    ],
+) -> None:
+    """Register a relying party: an API client with only its APIs' scopes (secret shown once)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.verification.service import register_relying_party
+
+    engine = create_engine_from_settings(get_settings())
+    try:
+        with Session(engine) as session, session.begin():
+            party, secret = register_relying_party(
+                session,
+                name=name,
+                purpose=purpose,
+                apis=[a.strip() for a in apis.split(",") if a.strip()],
+                at=datetime.now(UTC),
+            )
+            client_id = party.client_id
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"client_id  {client_id}\nsecret     {secret}  (shown once)")
 
 
 # --- demo ----------------------------------------------------------------------------------

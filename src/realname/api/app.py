@@ -19,6 +19,7 @@ from realname.policy.loader import load_policy
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import token_signing_key
 from realname.security.keys import keyring_from_settings
+from realname.verification import endpoints as verification_endpoints
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.
@@ -77,6 +78,8 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
+    app.include_router(verification_endpoints.consents)
+    app.include_router(verification_endpoints.router)
     return app
 
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.errors import CodedError, wants_chinese
 from realname.registry.errors import RegistryError
+from realname.verification.errors import VerificationError
 
 log = logging.getLogger("realname.api")
 
@@ -128,6 +129,13 @@ async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
     return protocol_error(request, 409)
 
 
+async def _on_verification_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, VerificationError)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    message = error.message_in(language_of(request))
+    return error_response(request, error.status, str(error.code), message, headers)
+
+
 async def _on_out_of_range(request: Request, error: Exception) -> JSONResponse:
     """A value the database cannot hold (an id past its column's range) is the caller's input,
     not a server fault; the schemas bound ids, this is the net under them."""
@@ -153,6 +161,7 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(CodedError, _on_coded_error)
+    app.add_exception_handler(VerificationError, _on_verification_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_conflict)

@@ -25,6 +25,26 @@ def insert_ignoring_conflicts(
     session.execute(statement.on_conflict_do_nothing(index_elements=list(conflict_columns)))
 
 
+def increment_counter(
+    session: Session,
+    table: Table,
+    key_column: str,
+    count_column: str,
+    values: Mapping[str, Any],
+    by: int = 1,
+) -> int:
+    """INSERT … ON CONFLICT DO UPDATE SET count = count + by RETURNING count: one round trip,
+    and two writers on one key serialise on its row instead of losing an increment."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table).values(**{**values, count_column: by})
+    column = table.c[count_column]
+    statement = statement.on_conflict_do_update(
+        index_elements=[key_column], set_={count_column: column + by}
+    ).returning(column)
+    return int(session.execute(statement).scalar_one())
+
+
 def next_ids(session: Session, table: Table, count: int) -> range:
     """Ids for a bulk insert that sets them explicitly (no RETURNING round trip per row).
 

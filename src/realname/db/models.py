@@ -5,5 +5,13 @@ from realname.db.base import Base
 from realname.identity import models as identity_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
+from realname.verification import models as verification_models
 
-__all__ = ["Base", "channels_models", "identity_models", "registry_models", "security_models"]
+__all__ = [
+    "Base",
+    "channels_models",
+    "identity_models",
+    "registry_models",
+    "security_models",
+    "verification_models",
+]

@@ -75,6 +75,35 @@ NO_FACE_MATCH = "none"
 out must stay an error, or a forgotten line would silently switch face matching off."""
 
 
+VERIFICATION_APIS = frozenset(
+    {"kyc-match", "sim-swap", "kyc-age-verification", "kyc-tenure", "number-verification"}
+)
+
+
+class VerificationRules(BaseModel):
+    """How relying parties (banks, payment apps) may check subscribers without the registry
+    becoming an oracle: which checks need the subscriber's consent (the others rest on the
+    policy's legal basis, e.g. fraud prevention), and the limits that cut off enumeration."""
+
+    model_config = _FROZEN
+
+    consent_required: frozenset[str] = frozenset(
+        {"kyc-match", "kyc-age-verification", "kyc-tenure"}
+    )
+    id_document_required_for_match: bool = False
+    calls_per_client_per_minute: int = Field(default=6000, ge=1)
+    calls_per_number_per_day: int = Field(default=20, ge=1)
+    mismatches_per_number_per_day: int = Field(default=3, ge=1)
+
+    @field_validator("consent_required")
+    @classmethod
+    def _known_apis(cls, apis: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(apis - VERIFICATION_APIS)
+        if unknown:
+            raise ValueError(f"unknown verification APIs: {', '.join(unknown)}")
+        return apis
+
+
 class Policy(BaseModel):
     model_config = _FROZEN
 
@@ -95,6 +124,7 @@ class Policy(BaseModel):
     retention_after_termination_days: int = Field(ge=0)
     sim_swap_monitored_hours: int = Field(ge=1)
     backfill_steps: tuple[BackfillStep, ...]
+    verification: VerificationRules = VerificationRules()
 
     @field_validator("face_match_threshold", mode="before")
     @classmethod

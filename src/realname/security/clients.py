@@ -31,7 +31,15 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.REGULATOR: ("registry:read", "registry:reveal"),
     Role.REGULATOR_INSPECTOR: ("registry:read",),
     Role.SUBSCRIBER: ("registry:self",),
-    Role.RELYING_PARTY: (),
+    Role.RELYING_PARTY: (
+        "kyc-match:match",
+        "sim-swap:retrieve-date",
+        "sim-swap:check",
+        "kyc-age-verification:verify",
+        "kyc-tenure:check-tenure",
+        "number-verification:verify",
+        "number-verification:device-phone-number:read",
+    ),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -156,6 +164,31 @@ def issue_token(
     return IssuedToken(jwt.encode(claims, key, algorithm="HS256"), ttl_seconds, " ".join(scopes))
 
 
+DEVICE_TOKEN_MAX_TTL = 300  # CAMARA Number Verification: at most 300 s, no refresh
+
+
+def issue_device_token(
+    client: ApiClient, key: bytes, line_id: int, ttl_seconds: int = DEVICE_TOKEN_MAX_TTL
+) -> IssuedToken:
+    """A three-legged token for `client` whose subject is the device on `line_id`, as the
+    operator's network-based authentication (TS.43, header enrichment) would issue it. The
+    network side is outside this registry; this is its hand-off point (and the tests')."""
+    now = int(time.time())
+    ttl = min(ttl_seconds, DEVICE_TOKEN_MAX_TTL)
+    claims = {
+        "iss": ISSUER,
+        "sub": client.client_id,
+        "role": client.role,
+        "scope": client.scopes,
+        "line": line_id,
+        "amr": ["network"],
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return IssuedToken(jwt.encode(claims, key, algorithm="HS256"), ttl, client.scopes)
+
+
 class InvalidToken(Exception):  # noqa: N818 (it is the outcome, not a bug class)
     pass
 
@@ -176,6 +209,7 @@ def principal_from_token(token: str, key: bytes) -> Principal:
             channel_id=claims.get("chn"),
             clerk_id=claims.get("clk"),
             scopes=frozenset(str(claims.get("scope", "")).split()),
+            line_id=int(claims["line"]) if "network" in claims.get("amr", ()) else None,
         )
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise InvalidToken(type(error).__name__) from None

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     READ_LINES = "read_lines"  # lines, history, stock (masked owners)
     OWNER_SELF_SERVICE = "owner_self_service"  # lock / unlock with the owner's proof
     READ_ALL_ENTERPRISES = "read_all_enterprises"  # the regulator's view
+    VERIFY = "verify"  # CAMARA checks of a subscriber: match / no-match answers only
     READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
 
 
@@ -37,7 +38,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     # Inspectors test channels under cover; they see masked owners only.
     Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
-    Role.RELYING_PARTY: frozenset(),
+    Role.RELYING_PARTY: frozenset({Permission.VERIFY}),
 }
 
 
@@ -49,6 +50,9 @@ class Principal:
     channel_id: int | None = None
     clerk_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # A three-legged token names the subscriber's line: the operator authenticated the device
+    # on its mobile network (CAMARA Number Verification), so the token stands for that line.
+    line_id: int | None = None
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]

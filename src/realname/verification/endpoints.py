@@ -1,0 +1,283 @@
+"""The CAMARA APIs for relying parties, at CAMARA's paths, plus consent capture under /v1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Path, Request
+from sqlalchemy.orm import Session
+
+from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
+from realname.api.errors import ApiError, ErrorInfo
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.models import Line
+from realname.security.principals import Permission, Principal
+from realname.verification.errors import VerificationError
+from realname.verification.repository import VerificationRepository
+from realname.verification.schemas import (
+    AgeVerificationRequest,
+    AgeVerificationResponse,
+    CheckSimSwapInfo,
+    ConsentIn,
+    ConsentOut,
+    KycMatchRequest,
+    KycMatchResponse,
+    NumberVerificationMatchResponse,
+    NumberVerificationRequest,
+    NumberVerificationShareResponse,
+    SimSwapCheckRequest,
+    SimSwapDateRequest,
+    SimSwapInfo,
+    TenureInfo,
+    TenureRequest,
+)
+from realname.verification.service import ClientRateLimiter, VerificationService
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"model": ErrorInfo, "description": "Not allowed, or no consent from the subscriber"},
+    404: {"model": ErrorInfo, "description": "IDENTIFIER_NOT_FOUND: number not registered"},
+    422: {"model": ErrorInfo, "description": "MISSING_/UNNECESSARY_IDENTIFIER, not applicable"},
+    429: {"model": ErrorInfo, "description": "TOO_MANY_REQUESTS or QUOTA_EXCEEDED (Retry-After)"},
+}
+router = APIRouter(responses=ERRORS)
+consents = APIRouter(
+    prefix="/v1",
+    tags=["consents"],
+    responses={404: {"model": ErrorInfo, "description": "No such line or consent for this caller"}},
+)
+T = TypeVar("T")
+
+
+def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
+    limiter = getattr(request.app.state, "verification_limiter", None)
+    if limiter is None:
+        per_worker = max(
+            1, rt.policy.verification.calls_per_client_per_minute // rt.settings.workers
+        )
+        limiter = request.app.state.verification_limiter = ClientRateLimiter(per_worker)
+    assert isinstance(limiter, ClientRateLimiter)
+    return limiter
+
+
+def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, datetime], T]) -> T:
+    """One transaction; a refusal marked `keep_changes` commits its counters and audit entry."""
+    at = datetime.now(UTC)
+    with rt.sessions() as session:
+        session.begin()
+        service = VerificationService(
+            session, policy=rt.policy, keyring=rt.keyring, limiter=limiter_of(request, rt)
+        )
+        try:
+            result = work(service, at)
+        except VerificationError as error:
+            if error.keep_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+        return result
+
+
+@router.post(
+    "/kyc-match/v0.4/match",
+    tags=["KYC Match"],
+    operation_id="KYC_Match",
+    response_model=KycMatchResponse,
+    response_model_exclude_none=True,
+    summary="Match a customer's attributes against the operator's record",
+)
+def kyc_match(
+    body: KycMatchRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """ "true", "false" or "not_available" per attribute sent; a 0–99 score only for a false
+    name or address, never for documents or dates. Needs the subscriber's consent."""
+    return answer(
+        request, rt, lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims())
+    )
+
+
+@router.post(
+    "/sim-swap/v2/retrieve-date",
+    tags=["SIM Swap"],
+    operation_id="retrieveSimSwapDate",
+    response_model=SimSwapInfo,
+    response_model_exclude_unset=True,  # latestSimChange may be null; monitoredPeriod only then
+    summary="When the SIM of this number last changed",
+)
+def retrieve_sim_swap_date(
+    body: SimSwapDateRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """The latest SIM replacement, transfer or new activation; null beyond the monitored
+    period (then monitoredPeriod says how many days are watched)."""
+    return answer(request, rt, lambda s, at: s.sim_swap_date(principal, at, body.phoneNumber))
+
+
+@router.post(
+    "/sim-swap/v2/check",
+    tags=["SIM Swap"],
+    operation_id="checkSimSwap",
+    response_model=CheckSimSwapInfo,
+    summary="Did the SIM of this number change in the last maxAge hours",
+)
+def check_sim_swap(
+    body: SimSwapCheckRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """maxAge 1–2400 hours (default 240); beyond the policy's monitored period, OUT_OF_RANGE."""
+    return answer(
+        request, rt, lambda s, at: s.sim_swap_check(principal, at, body.phoneNumber, body.maxAge)
+    )
+
+
+@router.post(
+    "/kyc-age-verification/v0.2/verify",
+    tags=["Age Verification"],
+    operation_id="verifyAge",
+    response_model=AgeVerificationResponse,
+    response_model_exclude_none=True,
+    summary="Is the subscriber at least ageThreshold years old",
+)
+def verify_age(
+    body: AgeVerificationRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """ageCheck from the verified birth date; verifiedStatus when the identity was checked
+    with the identity authority. Needs the subscriber's consent."""
+    claims = body.model_dump(
+        mode="json",
+        exclude_none=True,
+        exclude={"ageThreshold", "phoneNumber", "includeContentLock", "includeParentalControl"},
+    )
+    return answer(
+        request,
+        rt,
+        lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold, claims),
+    )
+
+
+@router.post(
+    "/kyc-tenure/v0.2/check-tenure",
+    tags=["Tenure"],
+    operation_id="checkTenure",
+    response_model=TenureInfo,
+    response_model_exclude_none=True,
+    summary="Has the subscriber held this number since tenureDate",
+)
+def check_tenure(
+    body: TenureRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """True when the current owner has held the line continuously since that date."""
+    return answer(
+        request, rt, lambda s, at: s.check_tenure(principal, at, body.phoneNumber, body.tenureDate)
+    )
+
+
+@router.post(
+    "/number-verification/v2/verify",
+    tags=["Number Verification"],
+    operation_id="phoneNumberVerify",
+    response_model=NumberVerificationMatchResponse,
+    summary="Is this the number of the device the token was issued to",
+)
+def verify_number(
+    body: NumberVerificationRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> dict[str, object]:
+    """Needs a three-legged token from the operator's network authentication; compares the
+    phoneNumber, or the SHA-256 of the E.164 number, with the token's device."""
+    return answer(
+        request,
+        rt,
+        lambda s, at: s.verify_number(principal, at, body.phoneNumber, body.hashedPhoneNumber),
+    )
+
+
+@router.get(
+    "/number-verification/v2/device-phone-number",
+    tags=["Number Verification"],
+    operation_id="phoneNumberShare",
+    response_model=NumberVerificationShareResponse,
+    summary="The number of the device the token was issued to",
+)
+def share_number(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
+    """Needs a three-legged token from the operator's network authentication."""
+    return answer(request, rt, lambda s, at: s.share_number(principal, at))
+
+
+@consents.post(
+    "/lines/{line_id}/consents",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Record a subscriber's consent for a relying party",
+)
+def grant_consent(
+    line_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: ConsentIn,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> ConsentOut:
+    """The owner agreed (at a counter, in the app) that this bank may check this line; ends
+    when it expires, is revoked, or the line changes owner."""
+    require(principal, Permission.OPERATE, "registry:write")
+    with rt.transaction() as session:
+        line = _own_line(session, principal, line_id)
+        party = VerificationRepository(session).relying_party(body.relying_party_client_id)
+        if party is None:
+            raise ApiError(404, "NOT_FOUND", "No such relying party.", "没有该依赖方。")
+        expires = (
+            datetime.combine(body.expires_on, time.max, tzinfo=UTC) if body.expires_on else None
+        )
+        if expires is not None and expires <= datetime.now(UTC):
+            raise ApiError(
+                422,
+                "REALNAME.CONSENT_EXPIRED",
+                "The consent would already have expired.",
+                "授权的到期日已过。",
+            )
+        service = VerificationService(session, policy=rt.policy, keyring=rt.keyring)
+        consent = service.grant_consent(
+            line, party, list(body.apis), datetime.now(UTC), expires, principal.actor
+        )
+        return ConsentOut(
+            id=consent.id,
+            line_id=line.id,
+            relying_party_id=party.id,
+            apis=list(consent.apis),
+            expires_at=expires.isoformat() if expires else None,
+        )
+
+
+@consents.post(
+    "/consents/{consent_id}/revoke",
+    response_model=ConsentOut,
+    summary="Revoke a subscriber's consent",
+)
+def revoke_consent(
+    consent_id: Annotated[int, Path(ge=1, le=2**62)], rt: RuntimeDep, principal: PrincipalDep
+) -> ConsentOut:
+    """From now on the relying party's checks of the line are refused."""
+    require(principal, Permission.OPERATE, "registry:write")
+    with rt.transaction() as session:
+        consent = VerificationRepository(session).consent(consent_id)
+        if consent is None:
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+        _own_line(session, principal, consent.line_id)
+        if consent.revoked_at is None:
+            consent.revoked_at = datetime.now(UTC)
+        return ConsentOut(
+            id=consent.id,
+            line_id=consent.line_id,
+            relying_party_id=consent.relying_party_id,
+            apis=list(consent.apis),
+            expires_at=consent.expires_at.isoformat() if consent.expires_at else None,
+        )
+
+
+def _own_line(session: Session, principal: Principal, line_id: int) -> Line:
+    line = session.get(Line, line_id)
+    if line is None or line.enterprise_id != principal.enterprise_id:
+        raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+    return line

@@ -1,0 +1,473 @@
+"""Answering relying parties: who may ask, about which line, with whose consent, how often.
+
+Every answer passes the same gate, in this order: the caller is a registered relying party
+allowed this API (and holds its scope); it is within its rate; the subject line is resolved by
+CAMARA's identifier rules; the subscriber consented (or the policy's legal basis covers the
+API); the per-number quota and mismatch budget are not spent. Then the answer is computed from
+the registry, audited (who asked what about which line; never the values) and returned.
+
+Refusals that must be remembered (a document-number guess, an exhausted quota) set
+`keep_changes`, so the entry point commits the counters and the audit entry before answering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pycountry
+from sqlalchemy.orm import Session
+
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import mask_msisdn, parse_msisdn
+from realname.policy.schema import Policy
+from realname.registry.lifecycle import LineState, Operation
+from realname.registry.models import Identity, Line
+from realname.registry.repository import RegistryRepository
+from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
+from realname.security.audit import append_audit
+from realname.security.clients import ClientService
+from realname.security.principals import Permission, Principal, Role
+from realname.security.vault import KeyRing, Sealed
+from realname.verification.errors import VerificationError
+from realname.verification.errors import VerificationErrorCode as E
+from realname.verification.matching import Match, SubjectRecord, match_attributes
+from realname.verification.models import Consent, RelyingParty
+from realname.verification.repository import VerificationRepository
+
+# What counts as a SIM change for SIM Swap: a new card, a new owner, a new activation.
+SIM_CHANGES = (
+    Operation.REGISTER,
+    Operation.REGISTER_LEGACY,
+    Operation.IMPORT_REGISTERED,
+    Operation.REPLACE_SIM,
+    Operation.TRANSFER,
+)
+QUOTA_CONTEXT = "verification-quota"
+SCOPES = {
+    "kyc-match": ("kyc-match:match",),
+    "sim-swap": ("sim-swap:retrieve-date", "sim-swap:check"),
+    "kyc-age-verification": ("kyc-age-verification:verify",),
+    "kyc-tenure": ("kyc-tenure:check-tenure",),
+    "number-verification": (
+        "number-verification:verify",
+        "number-verification:device-phone-number:read",
+    ),
+}
+
+
+def register_relying_party(
+    session: Session, *, name: str, purpose: str, apis: list[str], at: datetime
+) -> tuple[RelyingParty, str]:
+    """A bank or payment app: an API client holding only the scopes of its APIs, and the
+    record of why it asks. Returns the client secret, shown once."""
+    unknown = sorted(set(apis) - set(SCOPES))
+    if unknown or not apis:
+        raise ValueError(f"unknown or no APIs: {', '.join(unknown) or '(none)'}")
+    scopes = [scope for api in sorted(set(apis)) for scope in SCOPES[api]]
+    client, secret = ClientService(session).create(
+        role=Role.RELYING_PARTY, at=at, scopes=scopes, description=f"{name}: {purpose}"[:200]
+    )
+    party = RelyingParty(
+        client_id=client.client_id,
+        name=name,
+        purpose=purpose,
+        apis=sorted(set(apis)),
+        status="active",
+        created_at=at,
+    )
+    VerificationRepository(session).add(party)
+    session.flush()
+    return party, secret
+
+
+class ClientRateLimiter:
+    """Calls per client per minute, in this process (each worker enforces its share). A fixed
+    window: cheap, lock-protected, and good enough to stop a flood; the per-number quotas that
+    stop enumeration live in the database and hold across workers."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    def admit(self, client_id: str, at: datetime) -> int | None:
+        """None when admitted, else the seconds to wait."""
+        epoch = at.timestamp()
+        window = int(epoch // 60)
+        with self._lock:
+            if window != self._window:
+                self._window, self._counts = window, {}
+            count = self._counts.get(client_id, 0) + 1
+            self._counts[client_id] = count
+        if count > self.per_minute:
+            return max(1, int((window + 1) * 60 - epoch) + 1)
+        return None
+
+
+@dataclass(frozen=True)
+class Gate:
+    relying_party: RelyingParty
+    line: Line
+    identity: Identity
+
+
+class VerificationService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        policy: Policy,
+        keyring: KeyRing,
+        limiter: ClientRateLimiter | None = None,
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.rules = policy.verification
+        self.keyring = keyring
+        self.limiter = limiter
+        self.repo = VerificationRepository(session)
+        self.registry = RegistryRepository(session)
+
+    # --- the APIs -------------------------------------------------------------------------
+
+    def kyc_match(
+        self, principal: Principal, at: datetime, phone_number: str | None, claims: dict[str, Any]
+    ) -> dict[str, object]:
+        party = self._relying_party(principal, "kyc-match", "kyc-match:match")
+        sent = {k: v for k, v in claims.items() if v is not None}
+        if not sent:
+            raise VerificationError(E.INVALID_PARAM_COMBINATION)
+        gate = self._gate(principal, at, phone_number, "kyc-match", party, may_repeat_subject=True)
+        if self._mismatches(principal, gate.line, at) >= self.rules.mismatches_per_number_per_day:
+            self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: mismatches")
+            raise VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many mismatches for this phone number today.",
+                retry_after=_seconds_to_midnight(at),
+            )
+        record = self._record(gate.identity)
+        if self.rules.id_document_required_for_match and "idDocument" not in sent:
+            self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: no idDocument")
+            raise VerificationError(E.ID_DOCUMENT_REQUIRED, keep_changes=True)
+        answer = match_attributes(record, sent)
+        if self.rules.id_document_required_for_match and answer["idDocumentMatch"] != Match.TRUE:
+            self._count_mismatch(principal, gate.line, at)
+            self._audit(principal, at, gate, "kyc-match", sorted(sent), "idDocument mismatch")
+            raise VerificationError(E.ID_DOCUMENT_MISMATCH, keep_changes=True)
+        if any(value == Match.FALSE for value in answer.values()):
+            self._count_mismatch(principal, gate.line, at)
+        outcome = ",".join(f"{k}={v}" for k, v in answer.items() if k.endswith("Match"))
+        self._audit(principal, at, gate, "kyc-match", sorted(sent), outcome)
+        return answer
+
+    def sim_swap_date(
+        self, principal: Principal, at: datetime, phone_number: str | None
+    ) -> dict[str, object]:
+        party = self._relying_party(principal, "sim-swap", "sim-swap:retrieve-date")
+        gate = self._gate(principal, at, phone_number, "sim-swap", party)
+        latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
+        monitored = timedelta(hours=self.policy.sim_swap_monitored_hours)
+        self._audit(principal, at, gate, "sim-swap", ["retrieve-date"], "answered")
+        if latest is None or latest < at - monitored:
+            # Older than we may tell: "no swap within the monitored period".
+            return {"latestSimChange": None, "monitoredPeriod": monitored.days}
+        return {"latestSimChange": latest.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+
+    def sim_swap_check(
+        self, principal: Principal, at: datetime, phone_number: str | None, max_age_hours: int
+    ) -> dict[str, object]:
+        party = self._relying_party(principal, "sim-swap", "sim-swap:check")
+        if max_age_hours > self.policy.sim_swap_monitored_hours:
+            raise VerificationError(
+                E.OUT_OF_RANGE,
+                f"maxAge may not exceed the monitored period of "
+                f"{self.policy.sim_swap_monitored_hours} hours.",
+            )
+        gate = self._gate(principal, at, phone_number, "sim-swap", party)
+        latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
+        swapped = latest is not None and latest >= at - timedelta(hours=max_age_hours)
+        self._audit(principal, at, gate, "sim-swap", ["check"], f"swapped={swapped}")
+        return {"swapped": swapped}
+
+    def verify_age(
+        self,
+        principal: Principal,
+        at: datetime,
+        phone_number: str | None,
+        threshold: int,
+        identity_claims: dict[str, Any],
+    ) -> dict[str, object]:
+        party = self._relying_party(
+            principal, "kyc-age-verification", "kyc-age-verification:verify"
+        )
+        gate = self._gate(principal, at, phone_number, "kyc-age-verification", party)
+        birth = gate.identity.birth_date
+        if birth is None:
+            check = Match.NOT_AVAILABLE
+        else:
+            check = Match.TRUE if _age_on(birth, at.date()) >= threshold else Match.FALSE
+        self._audit(
+            principal, at, gate, "kyc-age-verification", ["ageThreshold"], f"ageCheck={check}"
+        )
+        # identityMatchScore is optional in the spec; it would turn the optional identity
+        # fields into a scored guess at the record, so it is never returned.
+        del identity_claims
+        return {"ageCheck": str(check), "verifiedStatus": gate.identity.verified_at is not None}
+
+    def check_tenure(
+        self, principal: Principal, at: datetime, phone_number: str | None, tenure_date: date
+    ) -> dict[str, object]:
+        party = self._relying_party(principal, "kyc-tenure", "kyc-tenure:check-tenure")
+        if tenure_date > at.date():
+            raise VerificationError(E.OUT_OF_RANGE, "tenureDate may not be in the future.")
+        gate = self._gate(principal, at, phone_number, "kyc-tenure", party)
+        owner_since = gate.line.owner_since
+        held = owner_since is not None and owner_since.astimezone(UTC).date() <= tenure_date
+        self._audit(principal, at, gate, "kyc-tenure", ["tenureDate"], f"tenureDateCheck={held}")
+        answer: dict[str, object] = {"tenureDateCheck": held}
+        if gate.line.channel_id is None and gate.line.activated_at is None:
+            answer["contractType"] = "PAYG"  # a back-filled legacy prepaid line
+        return answer
+
+    def verify_number(
+        self, principal: Principal, at: datetime, phone_number: str | None, hashed: str | None
+    ) -> dict[str, object]:
+        line = self._device_line(principal, at, "number-verification:verify")
+        if phone_number is not None:
+            verified = phone_number == line.msisdn
+        else:
+            expected = hashlib.sha256(line.msisdn.encode()).hexdigest()
+            verified = hmac.compare_digest(expected, (hashed or "").lower())
+        self._audit_line(principal, at, line, "number-verification", f"verified={verified}")
+        return {"devicePhoneNumberVerified": verified}
+
+    def share_number(self, principal: Principal, at: datetime) -> dict[str, object]:
+        line = self._device_line(principal, at, "number-verification:device-phone-number:read")
+        self._audit_line(principal, at, line, "number-verification", "shared")
+        return {"devicePhoneNumber": line.msisdn}
+
+    # --- consents -------------------------------------------------------------------------
+
+    def grant_consent(
+        self,
+        line: Line,
+        relying_party: RelyingParty,
+        apis: list[str],
+        at: datetime,
+        expires_at: datetime | None,
+        recorded_by: str,
+    ) -> Consent:
+        if line.owner_identity_id is None:
+            raise VerificationError(E.SERVICE_NOT_APPLICABLE, "The line has no owner to consent.")
+        consent = Consent(
+            relying_party_id=relying_party.id,
+            line_id=line.id,
+            owner_identity_id=line.owner_identity_id,
+            apis=sorted(apis),
+            granted_at=at,
+            expires_at=expires_at,
+            recorded_by=recorded_by,
+        )
+        self.repo.add(consent)
+        self.session.flush()
+        append_audit(
+            self.session,
+            actor=recorded_by,
+            action="consent.granted",
+            object_type="line",
+            object_id=str(line.id),
+            at=at,
+            detail={"relying_party": str(relying_party.id), "apis": ",".join(sorted(apis))},
+        )
+        return consent
+
+    # --- the gate -------------------------------------------------------------------------
+
+    def _gate(
+        self,
+        principal: Principal,
+        at: datetime,
+        phone_number: str | None,
+        api: str,
+        party: RelyingParty,
+        *,
+        may_repeat_subject: bool = False,
+    ) -> Gate:
+        """Subject, consent and per-number quota, for a party already admitted."""
+        line = self._subject(principal, phone_number, may_repeat_subject)
+        assert line.owner_identity_id is not None  # _subject refuses ownerless lines
+        identity = self.registry.identity(line.owner_identity_id)
+        if identity is None:
+            raise VerificationError(E.IDENTIFIER_NOT_FOUND)
+        gate = Gate(party, line, identity)
+        if api in self.rules.consent_required and not any(
+            api in consent.apis or not consent.apis
+            for consent in self.repo.live_consents(party.id, line.id, identity.id, at)
+        ):
+            raise VerificationError(
+                E.PERMISSION_DENIED,
+                "The subscriber has not consented to this check by this relying party.",
+            )
+        self._spend_number_quota(principal, gate, at)
+        return gate
+
+    def _relying_party(self, principal: Principal, api: str, scope: str) -> RelyingParty:
+        if not principal.can(Permission.VERIFY) or not _has_scope(principal, api, scope):
+            raise VerificationError(E.PERMISSION_DENIED)
+        party = self.repo.relying_party(principal.client_id)
+        if party is None or party.status != "active" or api not in party.apis:
+            raise VerificationError(
+                E.PERMISSION_DENIED, "This relying party is not registered for this API."
+            )
+        if self.limiter is not None:
+            wait = self.limiter.admit(principal.client_id, _now())
+            if wait is not None:
+                raise VerificationError(E.TOO_MANY_REQUESTS, retry_after=wait)
+        return party
+
+    def _subject(self, principal: Principal, phone_number: str | None, may_repeat: bool) -> Line:
+        if principal.line_id is not None:  # three-legged: the token names the line
+            line = self.session.get(Line, principal.line_id)
+            if phone_number is not None:
+                if not may_repeat:
+                    raise VerificationError(E.UNNECESSARY_IDENTIFIER)
+                if line is None or line.msisdn != phone_number:
+                    raise VerificationError(E.INVALID_TOKEN_CONTEXT)
+        else:
+            if phone_number is None:
+                raise VerificationError(E.MISSING_IDENTIFIER)
+            try:
+                msisdn = parse_msisdn(phone_number).e164
+            except NumberError:
+                raise VerificationError(E.IDENTIFIER_NOT_FOUND) from None
+            line = self.registry.line(msisdn)
+        if line is None or line.owner_identity_id is None:
+            raise VerificationError(E.IDENTIFIER_NOT_FOUND)
+        if line.state != LineState.ACTIVE:
+            raise VerificationError(E.SERVICE_NOT_APPLICABLE)
+        return line
+
+    def _device_line(self, principal: Principal, at: datetime, scope: str) -> Line:
+        self._relying_party(principal, "number-verification", scope)
+        if principal.line_id is None:
+            raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
+        line = self.session.get(Line, principal.line_id)
+        if line is None or line.state != LineState.ACTIVE:
+            raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
+        del at
+        return line
+
+    # --- quotas ---------------------------------------------------------------------------
+
+    def _key(self, kind: str, principal: Principal, line: Line, at: datetime) -> str:
+        number = self.keyring.blind_index(line.msisdn, QUOTA_CONTEXT).hex()[:32]
+        return f"{kind}:{principal.client_id}:{number}:{at.astimezone(UTC):%Y%m%d}"
+
+    def _spend_number_quota(self, principal: Principal, gate: Gate, at: datetime) -> None:
+        calls = self.repo.increment(
+            self._key("calls", principal, gate.line, at), _midnight_after(at)
+        )
+        if calls > self.rules.calls_per_number_per_day:
+            raise VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many checks of this phone number today.",
+                retry_after=_seconds_to_midnight(at),
+            )
+
+    def _mismatches(self, principal: Principal, line: Line, at: datetime) -> int:
+        return self.repo.count(self._key("mismatch", principal, line, at))
+
+    def _count_mismatch(self, principal: Principal, line: Line, at: datetime) -> None:
+        self.repo.increment(self._key("mismatch", principal, line, at), _midnight_after(at))
+
+    # --- records and audit ----------------------------------------------------------------
+
+    def _record(self, identity: Identity) -> SubjectRecord:
+        def open_(sealed: bytes | None, context: str) -> str | None:
+            if sealed is None:
+                return None
+            return self.keyring.open(Sealed(identity.key_id, sealed), context)
+
+        return SubjectRecord(
+            document_type=identity.doc_type,
+            document_number=open_(identity.number_sealed, NUMBER_CONTEXT) or "",
+            name=open_(identity.name_sealed, NAME_CONTEXT) or "",
+            birth_date=identity.birth_date,
+            sex=identity.sex,
+            nationality=_alpha2(identity),
+            address=open_(identity.address_sealed, ADDRESS_CONTEXT),
+        )
+
+    def _audit(
+        self,
+        principal: Principal,
+        at: datetime,
+        gate: Gate,
+        api: str,
+        fields: list[str],
+        outcome: str,
+    ) -> None:
+        append_audit(
+            self.session,
+            actor=principal.actor,
+            action=f"verify.{api}",
+            object_type="line",
+            object_id=str(gate.line.id),
+            at=at,
+            detail={
+                "relying_party": str(gate.relying_party.id),
+                "msisdn": mask_msisdn(gate.line.msisdn),
+                "fields": ",".join(fields),
+                "outcome": outcome,
+            },
+        )
+
+    def _audit_line(
+        self, principal: Principal, at: datetime, line: Line, api: str, outcome: str
+    ) -> None:
+        append_audit(
+            self.session,
+            actor=principal.actor,
+            action=f"verify.{api}",
+            object_type="line",
+            object_id=str(line.id),
+            at=at,
+            detail={"msisdn": mask_msisdn(line.msisdn), "outcome": outcome},
+        )
+
+
+def _has_scope(principal: Principal, api: str, scope: str) -> bool:
+    # SIM Swap also accepts its API-wide scope for either operation.
+    return scope in principal.scopes or (api == "sim-swap" and "sim-swap" in principal.scopes)
+
+
+def _alpha2(identity: Identity) -> str | None:
+    if identity.doc_type in ("resident_id", "military"):
+        return "CN"
+    if identity.nationality:
+        country = pycountry.countries.get(alpha_3=identity.nationality)
+        return country.alpha_2 if country else None
+    return None
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _midnight_after(at: datetime) -> datetime:
+    day = at.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _seconds_to_midnight(at: datetime) -> int:
+    return max(1, int((_midnight_after(at) - at).total_seconds()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
