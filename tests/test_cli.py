@@ -180,3 +180,17 @@ def test_bench_register_runs_both_paths_on_postgresql() -> None:
     assert result.exit_code == 0, result.output
     assert "bare service" in result.output and "50 x 201" in result.output
     assert "HTTP / bare" in result.output
+
+
+@pytest.mark.postgres
+def test_bench_verify_runs_both_paths_on_postgresql() -> None:
+    from tests.conftest import POSTGRES_URL, _postgres_or_skip
+
+    _postgres_or_skip()
+    result = runner.invoke(
+        app,
+        ["bench", "verify", "--requests", "50", "--concurrency", "2", "--workers", "1",
+         "--admin-url", POSTGRES_URL],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "50 x 200" in result.output and "HTTP / bare" in result.output

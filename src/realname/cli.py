@@ -242,6 +242,54 @@ def bench_register(
     )
 
 
+@bench_app.command("verify")
+def bench_verify(
+    requests: Annotated[
+        int, typer.Option(min=50, max=100_000, help="KYC Match calls in each run (bounded).")
+    ] = 3000,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")] = 16,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")] = 2,
+    time_limit: Annotated[
+        float, typer.Option(min=5, max=600, help="Seconds per run, at most.")
+    ] = 120,
+    admin_url: Annotated[
+        str,
+        typer.Option(help="PostgreSQL server on which a scratch database is created and dropped."),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+) -> None:
+    """CAMARA KYC Match over HTTP on PostgreSQL (server process, separate load process) vs
+    the same checks bare in one process: throughput, p50/p99, ratio."""
+    from realname.bench.register import scratch_postgres
+    from realname.bench.verify import run_verify_bench
+
+    with (
+        console.status(f"{requests:,} KYC Match calls bare, then over HTTP"),
+        scratch_postgres(admin_url) as url,
+    ):
+        result = run_verify_bench(
+            url, requests=requests, concurrency=concurrency, workers=workers, time_limit=time_limit
+        )
+    table = Table(title=f"KYC Match on PostgreSQL, {result.requests:,} calls each")
+    for column in ("path", "calls/s", "p50 ms", "p99 ms", "outcomes"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "bare service, 1 process",
+        f"{result.bare_per_second:,.0f}",
+        f"{result.bare_p50_ms:.1f}",
+        f"{result.bare_p99_ms:.1f}",
+        f"{result.bare_count:,} x 200",
+    )
+    table.add_row(
+        f"HTTP, {workers} workers, {concurrency} clients",
+        f"{result.http_per_second:,.0f}",
+        f"{result.p50_ms:.1f}",
+        f"{result.p99_ms:.1f}",
+        ", ".join(f"{n:,} x {s or 'no answer'}" for s, n in sorted(result.http_statuses.items())),
+    )
+    console.print(table)
+    console.print(f"HTTP / bare = {result.ratio:.2f}; target >= 3,000/s and p99 < 20 ms on 2 cores")
+
+
 # --- check and keys ------------------------------------------------------------------------
 
 

@@ -270,3 +270,32 @@ def test_every_answer_is_audited_without_pii(camara: Camara) -> None:
     assert {"verify.kyc-match", "verify.sim-swap", "verify.kyc-tenure"} <= actions
     text = " ".join(str(e.detail) for e in entries)
     assert msisdn not in text and document not in text and name not in text
+
+
+def test_sim_swap_beyond_the_monitored_period(camara: Camara) -> None:
+    """A policy that watches 48 hours: older changes read as null, longer maxAge is refused."""
+    import pytest
+
+    from realname.security.principals import Principal, Role
+    from realname.verification.errors import VerificationError
+    from realname.verification.service import VerificationService
+    from tests.verification.conftest import _client_of
+
+    msisdn, _, _ = _customer(camara)
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    policy = rt.policy.model_copy(update={"sim_swap_monitored_hours": 48})
+    bank = Principal(
+        client_id=_client_of("bank", camara.tokens["bank"]),
+        role=Role.RELYING_PARTY,
+        scopes=frozenset({"sim-swap"}),
+    )
+    later = datetime.now(UTC) + timedelta(days=3)
+    with rt.transaction() as session:
+        service = VerificationService(session, policy=policy, keyring=rt.keyring)
+        answer = service.sim_swap_date(bank, later, msisdn)
+        assert answer == {"latestSimChange": None, "monitoredPeriod": 2}
+        assert_matches("SimSwapInfo", answer)
+        assert service.sim_swap_check(bank, later, msisdn, 48) == {"swapped": False}
+        with pytest.raises(VerificationError) as refused:
+            service.sim_swap_check(bank, later, msisdn, 49)
+        assert (refused.value.status, str(refused.value.code)) == (400, "OUT_OF_RANGE")
