@@ -49,6 +49,21 @@ class Api:
         return self.free_numbers.pop()
 
 
+def token_for(client: TestClient, client_id: str, secret: str) -> str:
+    """A bearer token from /oauth/token, the way a machine client gets one."""
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = client.post(
+        "/oauth/token",
+        content="grant_type=client_credentials",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
 def person_json(person: Person, **changes: object) -> dict[str, object]:
     body: dict[str, object] = {
         "document": {"number": person.document_number},
@@ -131,19 +146,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
         people = world.people
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        tokens = {}
-        for name, (client_id, secret) in secrets.items():
-            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-            response = client.post(
-                "/oauth/token",
-                content="grant_type=client_credentials",
-                headers={
-                    "Authorization": f"Basic {basic}",
-                    "Content-Type": "application/x-www-form-urlencoded",
-                },
-            )
-            assert response.status_code == 200, response.text
-            tokens[name] = response.json()["access_token"]
+        tokens = {name: token_for(client, *pair) for name, pair in secrets.items()}
         yield Api(
             client,
             tokens,

@@ -4,7 +4,6 @@ payment app allowed only SIM Swap."""
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +12,7 @@ import pytest
 from realname.security.clients import ClientService, issue_device_token
 from realname.verification.service import register_relying_party
 from tests.api import conftest as api_conftest
-from tests.api.conftest import Api, person_json
+from tests.api.conftest import Api, person_json, token_for
 
 api = api_conftest.api  # the shared module-scoped app fixture, on both engines
 
@@ -67,20 +66,6 @@ def _client_of(who: str, token: str) -> str:
     return str(jwt.decode(token, options={"verify_signature": False})["sub"])
 
 
-def _token(app: Api, client_id: str, secret: str) -> str:
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    response = app.client.post(
-        "/oauth/token",
-        content="grant_type=client_credentials",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 @pytest.fixture(scope="module")
 def camara(api: Api) -> Camara:
     rt = api.client.app.state.runtime  # type: ignore[attr-defined]
@@ -100,7 +85,7 @@ def camara(api: Api) -> Camara:
         }
         credentials = {who: (party.client_id, secret) for who, (party, secret) in created.items()}
     for who, (client_id, secret) in credentials.items():
-        tokens[who] = _token(api, client_id, secret)
+        tokens[who] = token_for(api.client, client_id, secret)
     lines = {}
     for name, person in (("customer", api.people[5]), ("second", api.people[6])):
         response = api.client.post(

@@ -303,3 +303,41 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class HttpBenchResult:
+    """One HTTP run against the same work done bare in one process (DESIGN.md §7 ratios)."""
+
+    success_status: int
+    concurrency: int
+    workers: int
+    http_seconds: float
+    outcomes: list[Outcome]
+    bare: list[float]  # seconds per bare call
+
+    @property
+    def statuses(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def ok(self) -> list[float]:
+        return [o.seconds for o in self.outcomes if o.status == self.success_status]
+
+    @property
+    def http_per_second(self) -> float:
+        return len(self.ok) / self.http_seconds
+
+    @property
+    def bare_per_second(self) -> float:
+        return len(self.bare) / sum(self.bare)
+
+    @property
+    def ratio(self) -> float:
+        return self.http_per_second / self.bare_per_second
+
+    def latency_ms(self, fraction: float, *, bare: bool = False) -> float:
+        return percentile(self.bare if bare else self.ok, fraction) * 1000

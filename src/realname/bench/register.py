@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,13 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from realname.bench.load import (
+    HttpBenchResult,
     LoadWorld,
     Outcome,
     ServerProcess,
     build_load_world,
     drive,
     fetch_token,
-    percentile,
 )
 from realname.config import Settings
 from realname.db import migrate
@@ -44,34 +43,6 @@ from realname.registry.wiring import registry_service
 from realname.security.keys import keyring_from_settings
 
 CAP_SHARE = 4  # registrations per person, under the China preset's cap of 5
-
-
-@dataclass(frozen=True)
-class RegisterBenchResult:
-    registrations: int
-    concurrency: int
-    workers: int
-    http_seconds: float
-    http_ok: int
-    http_statuses: dict[int, int]
-    p50_ms: float
-    p99_ms: float
-    bare_seconds: float
-    bare_count: int
-    bare_p50_ms: float
-    bare_p99_ms: float
-
-    @property
-    def http_per_second(self) -> float:
-        return self.http_ok / self.http_seconds
-
-    @property
-    def bare_per_second(self) -> float:
-        return self.bare_count / self.bare_seconds
-
-    @property
-    def ratio(self) -> float:
-        return self.http_per_second / self.bare_per_second
 
 
 @contextmanager
@@ -124,7 +95,7 @@ def run_register_bench(
     workers: int,
     time_limit: float,
     work_dir: Path | None = None,
-) -> RegisterBenchResult:
+) -> HttpBenchResult:
     """Build the world on `database_url` (an empty database), run the baseline, then the
     HTTP load against a server on it; both on fresh kits and fresh people."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
@@ -150,7 +121,6 @@ def run_register_bench(
     http_jobs = jobs[registrations + warmup : 2 * registrations + warmup]
 
     bare = _bare(settings, world, bare_jobs)
-    bare_seconds = sum(bare)
 
     spawn = multiprocessing.get_context("spawn")
     with (
@@ -178,21 +148,4 @@ def run_register_bench(
             time_limit=time_limit,
         ).result()
         http_seconds = time.perf_counter() - started
-    statuses: dict[int, int] = {}
-    for outcome in outcomes:
-        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-    ok = [o.seconds for o in outcomes if o.status == 201]
-    return RegisterBenchResult(
-        registrations=len(outcomes),
-        concurrency=concurrency,
-        workers=workers,
-        http_seconds=http_seconds,
-        http_ok=len(ok),
-        http_statuses=statuses,
-        p50_ms=percentile(ok, 0.50) * 1000,
-        p99_ms=percentile(ok, 0.99) * 1000,
-        bare_seconds=bare_seconds,
-        bare_count=len(bare),
-        bare_p50_ms=percentile(bare, 0.50) * 1000,
-        bare_p99_ms=percentile(bare, 0.99) * 1000,
-    )
+    return HttpBenchResult(201, concurrency, workers, http_seconds, outcomes, bare)

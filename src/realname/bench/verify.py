@@ -15,7 +15,6 @@ import multiprocessing
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.bench.load import (
+    HttpBenchResult,
     ServerProcess,
     build_load_world,
     drive,
     fetch_token,
-    percentile,
 )
 from realname.bench.register import CAP_SHARE
 from realname.config import Settings
@@ -45,34 +44,6 @@ from realname.verification.service import VerificationService, register_relying_
 CUSTOMERS = 400
 
 
-@dataclass(frozen=True)
-class VerifyBenchResult:
-    requests: int
-    concurrency: int
-    workers: int
-    http_seconds: float
-    http_ok: int
-    http_statuses: dict[int, int]
-    p50_ms: float
-    p99_ms: float
-    bare_seconds: float
-    bare_count: int
-    bare_p50_ms: float
-    bare_p99_ms: float
-
-    @property
-    def http_per_second(self) -> float:
-        return self.http_ok / self.http_seconds
-
-    @property
-    def bare_per_second(self) -> float:
-        return self.bare_count / self.bare_seconds
-
-    @property
-    def ratio(self) -> float:
-        return self.http_per_second / self.bare_per_second
-
-
 def run_verify_bench(
     database_url: str,
     *,
@@ -81,7 +52,7 @@ def run_verify_bench(
     workers: int,
     time_limit: float,
     work_dir: Path | None = None,
-) -> VerifyBenchResult:
+) -> HttpBenchResult:
     work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
     key_file = work / "keys.json"
     settings = Settings(database_url=database_url, key_file=str(key_file))
@@ -154,24 +125,7 @@ def run_verify_bench(
         ).result()  # fmt: skip
         http_seconds = time.perf_counter() - started
     engine.dispose()
-    statuses: dict[int, int] = {}
-    for outcome in outcomes:
-        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-    ok = [o.seconds for o in outcomes if o.status == 200]
-    return VerifyBenchResult(
-        requests=len(outcomes),
-        concurrency=concurrency,
-        workers=workers,
-        http_seconds=http_seconds,
-        http_ok=len(ok),
-        http_statuses=statuses,
-        p50_ms=percentile(ok, 0.50) * 1000,
-        p99_ms=percentile(ok, 0.99) * 1000,
-        bare_seconds=sum(bare),
-        bare_count=len(bare),
-        bare_p50_ms=percentile(bare, 0.50) * 1000,
-        bare_p99_ms=percentile(bare, 0.99) * 1000,
-    )
+    return HttpBenchResult(200, concurrency, workers, http_seconds, outcomes, bare)
 
 
 def _party(session: Session, party_id: int) -> RelyingParty:

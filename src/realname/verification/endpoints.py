@@ -15,6 +15,7 @@ from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Permission, Principal
 from realname.verification.errors import VerificationError
+from realname.verification.models import Consent
 from realname.verification.repository import VerificationRepository
 from realname.verification.schemas import (
     AgeVerificationRequest,
@@ -241,13 +242,7 @@ def grant_consent(
         consent = service.grant_consent(
             line, party, list(body.apis), datetime.now(UTC), expires, principal.actor
         )
-        return ConsentOut(
-            id=consent.id,
-            line_id=line.id,
-            relying_party_id=party.id,
-            apis=list(consent.apis),
-            expires_at=expires.isoformat() if expires else None,
-        )
+        return _consent_out(consent)
 
 
 @consents.post(
@@ -267,13 +262,17 @@ def revoke_consent(
         _own_line(session, principal, consent.line_id)
         if consent.revoked_at is None:
             consent.revoked_at = datetime.now(UTC)
-        return ConsentOut(
-            id=consent.id,
-            line_id=consent.line_id,
-            relying_party_id=consent.relying_party_id,
-            apis=list(consent.apis),
-            expires_at=consent.expires_at.isoformat() if consent.expires_at else None,
-        )
+        return _consent_out(consent)
+
+
+def _consent_out(consent: Consent) -> ConsentOut:
+    return ConsentOut(
+        id=consent.id,
+        line_id=consent.line_id,
+        relying_party_id=consent.relying_party_id,
+        apis=list(consent.apis),
+        expires_at=consent.expires_at.isoformat() if consent.expires_at else None,
+    )
 
 
 def _own_line(session: Session, principal: Principal, line_id: int) -> Line:

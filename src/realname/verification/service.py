@@ -413,24 +413,20 @@ class VerificationService:
         fields: list[str],
         outcome: str,
     ) -> None:
-        append_audit(
-            self.session,
-            actor=principal.actor,
-            action=f"verify.{api}",
-            object_type="line",
-            object_id=str(gate.line.id),
-            at=at,
-            detail={
-                "relying_party": str(gate.relying_party.id),
-                "msisdn": mask_msisdn(gate.line.msisdn),
-                "fields": ",".join(fields),
-                "outcome": outcome,
-            },
+        self._audit_line(
+            principal,
+            at,
+            gate.line,
+            api,
+            outcome,
+            relying_party=str(gate.relying_party.id),
+            fields=",".join(fields),
         )
 
     def _audit_line(
-        self, principal: Principal, at: datetime, line: Line, api: str, outcome: str
+        self, principal: Principal, at: datetime, line: Line, api: str, outcome: str, **extra: str
     ) -> None:
+        """Who asked what about which line, and the outcome; never the values asked about."""
         append_audit(
             self.session,
             actor=principal.actor,
@@ -438,7 +434,7 @@ class VerificationService:
             object_type="line",
             object_id=str(line.id),
             at=at,
-            detail={"msisdn": mask_msisdn(line.msisdn), "outcome": outcome},
+            detail={"msisdn": mask_msisdn(line.msisdn), "outcome": outcome, **extra},
         )
 
 
