@@ -194,3 +194,51 @@ def test_bench_verify_runs_both_paths_on_postgresql() -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "50 x 200" in result.output and "HTTP / bare" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["check"], "realname db upgrade"),
+        (["clients", "list"], "realname db upgrade"),
+        (["keys", "status"], "realname db upgrade"),
+    ],
+)
+def test_database_trouble_is_a_message_not_a_traceback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    hint: str,
+) -> None:
+    """An unmigrated database used to end every command in a SQLAlchemy traceback."""
+    from realname.cli import main
+    from realname.config import get_settings
+
+    monkeypatch.setenv("REALNAME_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    get_settings.cache_clear()
+    monkeypatch.setattr("sys.argv", ["realname", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert exited.value.code == 1
+    assert "database error" in out and hint in out
+    assert "Traceback" not in out and "SELECT" not in out
+
+
+def test_an_unreachable_database_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realname.cli import main
+    from realname.config import get_settings
+
+    monkeypatch.setenv("REALNAME_DATABASE_URL", "postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    get_settings.cache_clear()
+    monkeypatch.setattr("sys.argv", ["realname", "clients", "list"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert exited.value.code == 1 and "reachable" in out and "secret" not in out

@@ -1,5 +1,5 @@
 """`python -m realname`: the same CLI as the `realname` script."""
 
-from realname.cli import app
+from realname.cli import main
 
-app()
+main()

@@ -682,5 +682,21 @@ def _fresh_database(settings: Any) -> Any:
     return engine
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The console entry point: database trouble is a message and exit 1, not a traceback.
+
+    Every command reaches the database through SQLAlchemy, so this is the one place to
+    translate its errors; parameters are hidden by the engine factory, and the URL (which
+    may hold a password) is never printed."""
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    try:
+        app()
+    except (OperationalError, ProgrammingError, DBAPIError) as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+        console.print(f"[red]database error:[/red] {reason}")
+        if "no such table" in reason or "does not exist" in reason:
+            console.print("the schema is missing or old: run `realname db upgrade`")
+        else:
+            console.print("is the database at REALNAME_DATABASE_URL reachable?")
+        raise SystemExit(1) from None

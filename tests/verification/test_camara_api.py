@@ -299,3 +299,13 @@ def test_sim_swap_beyond_the_monitored_period(camara: Camara) -> None:
         with pytest.raises(VerificationError) as refused:
             service.sim_swap_check(bank, later, msisdn, 49)
         assert (refused.value.status, str(refused.value.code)) == (400, "OUT_OF_RANGE")
+
+
+def test_revoking_a_consent_that_is_not_yours_or_not_there_is_404(camara: Camara) -> None:
+    consent_id = camara.lines["customer"]["consent_id"]
+    for who, path in (
+        ("other_admin", f"/v1/consents/{consent_id}/revoke"),
+        ("admin", "/v1/consents/999999/revoke"),
+    ):
+        response = camara.api.client.post(path, headers=camara.api.headers(who))
+        assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND"), who

@@ -257,9 +257,10 @@ def revoke_consent(
     require(principal, Permission.OPERATE, "registry:write")
     with rt.transaction() as session:
         consent = VerificationRepository(session).consent(consent_id)
-        if consent is None:
-            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        _own_line(session, principal, consent.line_id)
+        line = session.get(Line, consent.line_id) if consent is not None else None
+        if consent is None or line is None or line.enterprise_id != principal.enterprise_id:
+            # Another enterprise's consent reads exactly like one that does not exist.
+            raise ApiError(404, "NOT_FOUND", "No such consent.", "没有该授权记录。")
         if consent.revoked_at is None:
             consent.revoked_at = datetime.now(UTC)
         return _consent_out(consent)
