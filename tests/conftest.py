@@ -9,12 +9,11 @@ without a server those tests skip and say why; with CI=true they fail instead.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
+from realname.db.scratch import scratch_postgres
 
 POSTGRES_URL = os.environ.get(
     "REALNAME_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -51,17 +51,8 @@ def postgres_database() -> Iterator[str]:
 
 def _postgres_database() -> Iterator[str]:
     _postgres_or_skip()
-    name = f"realname_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_postgres(POSTGRES_URL, prefix="realname_test") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _engine_for(url: str) -> Engine:

@@ -184,32 +184,33 @@ def bench_id(
     )
 
 
+# Options shared by the HTTP benchmarks.
+Concurrency = Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")]
+Workers = Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")]
+TimeLimit = Annotated[float, typer.Option(min=5, max=600, help="Seconds per run, at most.")]
+AdminUrl = Annotated[
+    str, typer.Option(help="PostgreSQL server on which a scratch database is created and dropped.")
+]
+SCRATCH_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
 @bench_app.command("register")
 def bench_register(
     registrations: Annotated[
         int, typer.Option(min=50, max=100_000, help="Registrations in each run (bounded).")
     ] = 2000,
-    concurrency: Annotated[
-        int, typer.Option(min=1, max=64, help="Concurrent clients (one counter each).")
-    ] = 16,
-    workers: Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")] = 2,
-    time_limit: Annotated[
-        float, typer.Option(min=5, max=600, help="Seconds per run, at most.")
-    ] = 120,
-    admin_url: Annotated[
-        str,
-        typer.Option(help="PostgreSQL server on which a scratch database is created and dropped."),
-    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    concurrency: Concurrency = 16,
+    workers: Workers = 2,
+    time_limit: TimeLimit = 120,
+    admin_url: AdminUrl = SCRATCH_SERVER,
 ) -> None:
     """Register + activate over HTTP on PostgreSQL (server process, separate load process,
     loopback) vs the same registrations bare in one process: throughput, p50/p99, ratio."""
-    from realname.bench.register import run_register_bench, scratch_postgres
+    from realname.bench.register import run_register_bench
+    from realname.db.scratch import scratch_postgres
 
     with (
-        console.status(
-            f"{registrations:,} registrations bare, then over HTTP "
-            f"({concurrency} clients, {workers} workers)"
-        ),
+        console.status("creating a scratch database") as status,
         scratch_postgres(admin_url) as url,
     ):
         result = run_register_bench(
@@ -218,6 +219,7 @@ def bench_register(
             concurrency=concurrency,
             workers=workers,
             time_limit=time_limit,
+            progress=status.update,
         )
     _print_http_bench(
         result,
@@ -232,27 +234,27 @@ def bench_verify(
     requests: Annotated[
         int, typer.Option(min=50, max=100_000, help="KYC Match calls in each run (bounded).")
     ] = 3000,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")] = 16,
-    workers: Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")] = 2,
-    time_limit: Annotated[
-        float, typer.Option(min=5, max=600, help="Seconds per run, at most.")
-    ] = 120,
-    admin_url: Annotated[
-        str,
-        typer.Option(help="PostgreSQL server on which a scratch database is created and dropped."),
-    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    concurrency: Concurrency = 16,
+    workers: Workers = 2,
+    time_limit: TimeLimit = 120,
+    admin_url: AdminUrl = SCRATCH_SERVER,
 ) -> None:
     """CAMARA KYC Match over HTTP on PostgreSQL (server process, separate load process) vs
     the same checks bare in one process: throughput, p50/p99, ratio."""
-    from realname.bench.register import scratch_postgres
     from realname.bench.verify import run_verify_bench
+    from realname.db.scratch import scratch_postgres
 
     with (
-        console.status(f"{requests:,} KYC Match calls bare, then over HTTP"),
+        console.status("creating a scratch database") as status,
         scratch_postgres(admin_url) as url,
     ):
         result = run_verify_bench(
-            url, requests=requests, concurrency=concurrency, workers=workers, time_limit=time_limit
+            url,
+            requests=requests,
+            concurrency=concurrency,
+            workers=workers,
+            time_limit=time_limit,
+            progress=status.update,
         )
     _print_http_bench(
         result,

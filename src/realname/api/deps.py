@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from realname.api.errors import ApiError
 from realname.config import Settings
-from realname.identity.simulated_authority import SimulatedAuthority
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
+from realname.registry.wiring import registry_service
 from realname.security.clients import InvalidToken, principal_from_token
 from realname.security.principals import Permission, Principal
 from realname.security.vault import KeyRing
@@ -42,12 +42,7 @@ class Runtime:
             yield session
 
     def registry(self, session: Session) -> RegistryService:
-        return RegistryService(
-            session,
-            policy=self.policy,
-            keyring=self.keyring,
-            authority=SimulatedAuthority(session, self.keyring),
-        )
+        return registry_service(session, self.settings, self.keyring, self.policy)
 
 
 def runtime(request: Request) -> Runtime:

@@ -71,32 +71,32 @@ def run_once(
 ) -> JSONResponse:
     """Run `work` in one transaction, once per Idempotency-Key (if the client sent one)."""
     key = request.headers.get(KEY_HEADER)
-    if key is not None and not 1 <= len(key) <= 128:
+    if key is None:  # the common case: no fingerprint, no look-up
+        with rt.transaction() as session:
+            result = work(session).model_dump(mode="json")
+        return JSONResponse(result, status_code=status)
+    if not 1 <= len(key) <= 128:
         raise ApiError(400, "INVALID_ARGUMENT", "Idempotency-Key must be 1 to 128 characters.")
     route = getattr(request.scope.get("route"), "path", request.url.path)
     fingerprint = _fingerprint(route, body)
     try:
         with rt.transaction() as session:
-            if key is not None:
-                earlier = IdempotencyRepository(session).find(principal.client_id, key)
-                if earlier is not None:
-                    return _replay(earlier, fingerprint)
+            earlier = IdempotencyRepository(session).find(principal.client_id, key)
+            if earlier is not None:
+                return _replay(earlier, fingerprint)
             result = work(session).model_dump(mode="json")
-            if key is not None:
-                IdempotencyRepository(session).add(
-                    IdempotentRequest(
-                        client_id=principal.client_id,
-                        key=key,
-                        route=route,
-                        body_hash=fingerprint,
-                        status=status,
-                        response=result,
-                        created_at=datetime.now(UTC),
-                    )
+            IdempotencyRepository(session).add(
+                IdempotentRequest(
+                    client_id=principal.client_id,
+                    key=key,
+                    route=route,
+                    body_hash=fingerprint,
+                    status=status,
+                    response=result,
+                    created_at=datetime.now(UTC),
                 )
+            )
     except IntegrityError:
-        if key is None:
-            raise
         with rt.transaction() as session:  # a concurrent twin committed first
             earlier = IdempotencyRepository(session).find(principal.client_id, key)
             if earlier is None:

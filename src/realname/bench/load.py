@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import multiprocessing
 import os
 import random
 import signal
@@ -19,10 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.orm import Session
@@ -39,6 +41,7 @@ from realname.security.vault import KeyRing
 from realname.sim.documents import random_birth_date, random_resident_id
 from realname.sim.people import random_citizen
 
+T = TypeVar("T")
 PREFIX = "+86139"  # the load enterprise's block: 10^8 numbers
 
 
@@ -294,6 +297,59 @@ def drive(
     for thread in threads:
         thread.join(time_limit + 35.0)
     return outcomes
+
+
+Progress = Callable[[str], object]
+
+
+def timed_each(
+    items: Sequence[T], call: Callable[[T], object], progress: Progress | None, label: str
+) -> list[float]:
+    """Seconds per call, one by one, telling `progress` every 100 calls."""
+    latencies = []
+    for done, item in enumerate(items, start=1):
+        started = time.perf_counter()
+        call(item)
+        latencies.append(time.perf_counter() - started)
+        if progress is not None and (done % 100 == 0 or done == len(items)):
+            progress(f"{label}: {done:,} of {len(items):,}")
+    return latencies
+
+
+def serve_and_drive(
+    database_url: str,
+    work_dir: Path,
+    credentials: Sequence[tuple[str, str]],
+    warmup: Sequence[tuple[int, dict[str, Any]]],
+    jobs: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    workers: int,
+    concurrency: int,
+    time_limit: float,
+    path: str,
+    progress: Progress | None = None,
+) -> tuple[float, list[Outcome]]:
+    """Start `realname serve`, get a token per client, warm up, then time `jobs` driven from
+    a separate (spawned) process: (seconds, outcomes)."""
+    say = progress or (lambda _text: None)
+    spawn = multiprocessing.get_context("spawn")
+    say(f"starting the server ({workers} workers)")
+    with (
+        ServerProcess(
+            database_url, work_dir / "keys.json", workers=workers, log_file=work_dir / "server.log"
+        ) as server,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process,
+    ):
+        tokens = [fetch_token(server.base_url, *pair) for pair in credentials]
+        options: dict[str, Any] = {
+            "concurrency": concurrency, "time_limit": time_limit, "path": path,
+        }  # fmt: skip
+        say("warming up")
+        load_process.submit(drive, server.base_url, tokens, warmup, **options).result()
+        say(f"{len(jobs):,} requests over HTTP ({concurrency} clients, at most {time_limit:.0f} s)")
+        started = time.perf_counter()
+        outcomes = load_process.submit(drive, server.base_url, tokens, jobs, **options).result()
+        return time.perf_counter() - started, outcomes
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

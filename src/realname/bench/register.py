@@ -11,27 +11,20 @@ serving layer costs (it can pass 1 with several workers, since the baseline is o
 from __future__ import annotations
 
 import math
-import multiprocessing
 import tempfile
-import time
-import uuid
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from realname.bench.load import (
     HttpBenchResult,
     LoadWorld,
-    Outcome,
-    ServerProcess,
+    Progress,
     build_load_world,
-    drive,
-    fetch_token,
+    serve_and_drive,
+    timed_each,
 )
 from realname.config import Settings
 from realname.db import migrate
@@ -45,46 +38,35 @@ from realname.security.keys import keyring_from_settings
 CAP_SHARE = 4  # registrations per person, under the China preset's cap of 5
 
 
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    """A new database on the server of `admin_url`, dropped afterwards."""
-    name = f"realname_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _bare(
-    settings: Settings, world: LoadWorld, jobs: Sequence[tuple[int, dict[str, Any]]]
+def register_bare(
+    settings: Settings,
+    world: LoadWorld,
+    jobs: Sequence[tuple[int, dict[str, Any]]],
+    progress: Progress | None = None,
+    label: str = "bare registrations",
 ) -> list[float]:
-    """The same registrations, parsed from the same bodies, one transaction each."""
+    """The registrations, parsed from the same bodies as over HTTP, one transaction each
+    through the service: the baseline, and how other benchmarks fill their world."""
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
-    latencies = []
+
+    def register(job: tuple[int, dict[str, Any]]) -> None:
+        counter = world.counters[job[0]]
+        request = RegistrationIn.model_validate(job[1])
+        with Session(engine) as session, session.begin():
+            registry_service(session, settings, keyring).register(
+                Context.now(Actor("clerk", str(counter.clerk_id))),
+                enterprise_id=world.enterprise_id,
+                channel_id=counter.channel_id,
+                clerk_id=counter.clerk_id,
+                msisdn=request.msisdn,
+                person=request.customer.to_person(),
+            )
+
     try:
-        for counter_index, body in jobs:
-            counter = world.counters[counter_index]
-            started = time.perf_counter()
-            request = RegistrationIn.model_validate(body)
-            with Session(engine) as session, session.begin():
-                registry_service(session, settings, keyring).register(
-                    Context.now(Actor("clerk", str(counter.clerk_id))),
-                    enterprise_id=world.enterprise_id,
-                    channel_id=counter.channel_id,
-                    clerk_id=counter.clerk_id,
-                    msisdn=request.msisdn,
-                    person=request.customer.to_person(),
-                )
-            latencies.append(time.perf_counter() - started)
+        return timed_each(jobs, register, progress, label)
     finally:
         engine.dispose()
-    return latencies
 
 
 def run_register_bench(
@@ -95,16 +77,18 @@ def run_register_bench(
     workers: int,
     time_limit: float,
     work_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> HttpBenchResult:
     """Build the world on `database_url` (an empty database), run the baseline, then the
     HTTP load against a server on it; both on fresh kits and fresh people."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
-    key_file = work / "keys.json"
-    settings = Settings(database_url=database_url, key_file=str(key_file))
+    settings = Settings(database_url=database_url, key_file=str(work / "keys.json"))
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)
     warmup = 2 * concurrency
     per_counter = math.ceil((2 * registrations + warmup) / concurrency)
+    if progress is not None:
+        progress(f"stocking {per_counter * concurrency:,} kits at {concurrency} counters")
     with Session(engine) as session, session.begin():
         world = build_load_world(
             session,
@@ -116,36 +100,17 @@ def run_register_bench(
         )
     engine.dispose()
     jobs = list(world.registrations(per_person=CAP_SHARE))
-    bare_jobs = jobs[:registrations]
-    warm_jobs = jobs[registrations : registrations + warmup]
-    http_jobs = jobs[registrations + warmup : 2 * registrations + warmup]
-
-    bare = _bare(settings, world, bare_jobs)
-
-    spawn = multiprocessing.get_context("spawn")
-    with (
-        ServerProcess(
-            database_url, key_file, workers=workers, log_file=work / "server.log"
-        ) as server,
-        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process,
-    ):
-        tokens = [fetch_token(server.base_url, c.client_id, c.secret) for c in world.counters]
-        load_process.submit(
-            drive,
-            server.base_url,
-            tokens,
-            warm_jobs,
-            concurrency=concurrency,
-            time_limit=time_limit,
-        ).result()
-        started = time.perf_counter()
-        outcomes: list[Outcome] = load_process.submit(
-            drive,
-            server.base_url,
-            tokens,
-            http_jobs,
-            concurrency=concurrency,
-            time_limit=time_limit,
-        ).result()
-        http_seconds = time.perf_counter() - started
-    return HttpBenchResult(201, concurrency, workers, http_seconds, outcomes, bare)
+    bare = register_bare(settings, world, jobs[:registrations], progress)
+    seconds, outcomes = serve_and_drive(
+        database_url,
+        work,
+        [(c.client_id, c.secret) for c in world.counters],
+        jobs[registrations : registrations + warmup],
+        jobs[registrations + warmup : 2 * registrations + warmup],
+        workers=workers,
+        concurrency=concurrency,
+        time_limit=time_limit,
+        path="/v1/registrations",
+        progress=progress,
+    )
+    return HttpBenchResult(201, concurrency, workers, seconds, outcomes, bare)

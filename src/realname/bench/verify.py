@@ -11,10 +11,7 @@ HTTP, JSON or the worker pool. Checks per number stay under the policy's daily q
 from __future__ import annotations
 
 import math
-import multiprocessing
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,22 +20,20 @@ from sqlalchemy.orm import Session
 
 from realname.bench.load import (
     HttpBenchResult,
-    ServerProcess,
+    Progress,
     build_load_world,
-    drive,
-    fetch_token,
+    serve_and_drive,
+    timed_each,
 )
-from realname.bench.register import CAP_SHARE
+from realname.bench.register import CAP_SHARE, register_bare
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
-from realname.registry.commands import Actor, Context, Person
-from realname.registry.schemas import RegistrationIn
-from realname.registry.wiring import registry_service
+from realname.registry.repository import RegistryRepository
 from realname.security.keys import keyring_from_settings
 from realname.security.principals import Principal, Role
-from realname.verification.models import RelyingParty
+from realname.verification.repository import VerificationRepository
 from realname.verification.service import VerificationService, register_relying_party
 
 CUSTOMERS = 400
@@ -52,10 +47,10 @@ def run_verify_bench(
     workers: int,
     time_limit: float,
     work_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> HttpBenchResult:
     work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
-    key_file = work / "keys.json"
-    settings = Settings(database_url=database_url, key_file=str(key_file))
+    settings = Settings(database_url=database_url, key_file=str(work / "keys.json"))
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)
     keyring = keyring_from_settings(settings)
@@ -75,89 +70,63 @@ def run_verify_bench(
         party, secret = register_relying_party(
             session, name="bench bank", purpose="account opening", apis=["kyc-match"], at=now
         )
-        client_id, party_id = party.client_id, party.id
-    counter = world.counters[0]
-    questions: list[dict[str, Any]] = []
-    for counter_index, body in world.registrations(per_person=CAP_SHARE):
-        del counter_index
-        with Session(engine) as session, session.begin():
-            service = registry_service(session, settings, keyring)
-            line = service.register(
-                Context.now(Actor("clerk", str(counter.clerk_id))),
-                enterprise_id=world.enterprise_id,
-                channel_id=counter.channel_id,
-                clerk_id=counter.clerk_id,
-                msisdn=body["msisdn"],
-                person=_person(body),
-            )
-            VerificationService(session, policy=policy, keyring=keyring).grant_consent(
-                line, _party(session, party_id), [], now, None, "bench"
-            )
-        customer = body["customer"]
-        questions.append(
-            {
-                "phoneNumber": body["msisdn"],
-                "idDocument": customer["document"]["number"],
-                "name": customer["name"],
-            }
-        )
-
-    bare = _bare(settings, client_id, [questions[n % len(questions)] for n in range(requests)])
-    spawn = multiprocessing.get_context("spawn")
-    jobs = [(0, questions[n % len(questions)]) for n in range(requests)]
-    warm = [(0, questions[n % len(questions)]) for n in range(concurrency * 2)]
-    with (
-        ServerProcess(
-            database_url, key_file, workers=workers, log_file=work / "server.log"
-        ) as server,
-        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process,
-    ):
-        token = fetch_token(server.base_url, client_id, secret)
-        path = "/kyc-match/v0.4/match"
-        load_process.submit(
-            drive, server.base_url, [token], warm, concurrency=concurrency,
-            time_limit=time_limit, path=path,
-        ).result()  # fmt: skip
-        started = time.perf_counter()
-        outcomes = load_process.submit(
-            drive, server.base_url, [token], jobs, concurrency=concurrency,
-            time_limit=time_limit, path=path,
-        ).result()  # fmt: skip
-        http_seconds = time.perf_counter() - started
+        client_id = party.client_id
+    registrations = list(world.registrations(per_person=CAP_SHARE))
+    register_bare(settings, world, registrations, progress, "registering customers")
+    with Session(engine) as session, session.begin():
+        service = VerificationService(session, policy=policy, keyring=keyring)
+        bank = VerificationRepository(session).relying_party(client_id)
+        assert bank is not None
+        lines = RegistryRepository(session)
+        for _, body in registrations:
+            line = lines.line(body["msisdn"])
+            assert line is not None
+            service.grant_consent(line, bank, [], now, None, "bench")
     engine.dispose()
-    return HttpBenchResult(200, concurrency, workers, http_seconds, outcomes, bare)
+    questions = [
+        {
+            "phoneNumber": body["msisdn"],
+            "idDocument": body["customer"]["document"]["number"],
+            "name": body["customer"]["name"],
+        }
+        for _, body in registrations
+    ]
+    asked = [questions[n % len(questions)] for n in range(requests)]
+    bare = _bare(settings, client_id, asked, progress)
+    seconds, outcomes = serve_and_drive(
+        database_url,
+        work,
+        [(client_id, secret)],
+        [(0, questions[n % len(questions)]) for n in range(concurrency * 2)],
+        [(0, question) for question in asked],
+        workers=workers,
+        concurrency=concurrency,
+        time_limit=time_limit,
+        path="/kyc-match/v0.4/match",
+        progress=progress,
+    )
+    return HttpBenchResult(200, concurrency, workers, seconds, outcomes, bare)
 
 
-def _party(session: Session, party_id: int) -> RelyingParty:
-    party = session.get(RelyingParty, party_id)
-    assert party is not None
-    return party
-
-
-def _person(body: dict[str, Any]) -> Person:
-    return RegistrationIn.model_validate(body).customer.to_person()
-
-
-def _bare(settings: Settings, client_id: str, questions: list[dict[str, Any]]) -> list[float]:
+def _bare(
+    settings: Settings, client_id: str, questions: list[dict[str, Any]], progress: Progress | None
+) -> list[float]:
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
     policy = load_policy(settings.policy)
     principal = Principal(
-        client_id=client_id,
-        role=Role.RELYING_PARTY,
-        scopes=frozenset({"kyc-match:match"}),
+        client_id=client_id, role=Role.RELYING_PARTY, scopes=frozenset({"kyc-match:match"})
     )
-    latencies = []
+
+    def ask(question: dict[str, Any]) -> None:
+        claims = {k: v for k, v in question.items() if k != "phoneNumber"}
+        with Session(engine) as session, session.begin():
+            answer = VerificationService(session, policy=policy, keyring=keyring).kyc_match(
+                principal, datetime.now(UTC), question["phoneNumber"], claims
+            )
+        assert answer["nameMatch"] == "true", answer
+
     try:
-        for question in questions:
-            started = time.perf_counter()
-            claims = {k: v for k, v in question.items() if k != "phoneNumber"}
-            with Session(engine) as session, session.begin():
-                answer = VerificationService(session, policy=policy, keyring=keyring).kyc_match(
-                    principal, datetime.now(UTC), question["phoneNumber"], claims
-                )
-            assert answer["nameMatch"] == "true", answer
-            latencies.append(time.perf_counter() - started)
+        return timed_each(questions, ask, progress, "bare KYC Match")
     finally:
         engine.dispose()
-    return latencies

@@ -165,15 +165,12 @@ def _grouped(events: Iterator[Any]) -> Iterator[tuple[int, list[Any]]]:
         yield current, group
 
 
-_LEGAL_MOVES = LEGAL_MOVES
-
-
 def _replays_cleanly(line: Any, events: list[Any]) -> bool:
     """The fast path for the overwhelming majority: every move legal, in sequence, ending
     where the line is. Anything else goes to `_replay_line` for the words."""
     _id, _msisdn, state, owner, count = line
     previous = None
-    legal = _LEGAL_MOVES
+    legal = LEGAL_MOVES
     for seq, event in enumerate(events, start=1):
         if event[1] != seq or event[3] != previous or (event[2], event[3], event[4]) not in legal:
             return False
@@ -194,7 +191,7 @@ def _replay_line(line: Any, events: list[Any]) -> list[str]:
             problems.append(f"{where}: event {expected_seq} missing (found {seq})")
         if from_state != state:
             problems.append(f"{where}: event {seq} starts from {from_state}, replay is at {state}")
-        if (operation, state, to_state) not in _LEGAL_MOVES:
+        if (operation, state, to_state) not in LEGAL_MOVES:
             problems.append(f"{where}: event {seq} ({operation}) is not a legal move")
         state, owner = to_state, owner_after
     if event_count != len(events):

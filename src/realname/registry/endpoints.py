@@ -306,10 +306,12 @@ def _operate(
     rt: Runtime,
     principal: PrincipalDep,
     line_id: int,
-    permission: Permission,
-    scope: str,
     act: Callable[[RegistryService, Context, int, str], Any],
+    permission: Permission = Permission.OPERATE,
+    scope: str = WRITE,
 ) -> LineOut:
+    """One lifecycle operation on a line of the caller's own enterprise (regulators read but
+    do not operate), in one transaction, answered with the line."""
     require(principal, permission, scope)
     with rt.transaction() as session:
         line = _visible_line(session, principal, line_id)
@@ -329,8 +331,6 @@ def suspend(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.suspend(c, e, m, body.reason, body.note),
     )
 
@@ -345,8 +345,6 @@ def resume(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.resume(c, e, m, body.note),
     )
 
@@ -361,8 +359,6 @@ def restrict(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.restrict(c, e, m, body.reason, body.note),
     )
 
@@ -377,8 +373,6 @@ def unrestrict(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.unrestrict(c, e, m, body.note),
     )
 
@@ -390,7 +384,7 @@ def report_lost(
     """Bar a lost phone at once; service returns with a SIM replacement for the owner."""
     allowed = Permission.REGISTER if principal.role is Role.CLERK else Permission.OPERATE
     return _operate(
-        request, rt, principal, line_id, allowed, WRITE, lambda s, c, e, m: s.report_lost(c, e, m)
+        request, rt, principal, line_id, lambda s, c, e, m: s.report_lost(c, e, m), allowed
     )
 
 
@@ -404,8 +398,6 @@ def cancel(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.cancel(c, e, m, body.reason),
     )
 
@@ -418,8 +410,6 @@ def release(line_id: LineId, request: Request, rt: RuntimeDep, principal: Princi
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.release(c, e, m),
     )
 
@@ -438,8 +428,6 @@ def request_reverification(
         rt,
         principal,
         line_id,
-        Permission.OPERATE,
-        WRITE,
         lambda s, c, e, m: s.request_reverification(c, e, m, body.reason),
     )
 
@@ -460,8 +448,6 @@ def answer_reverification(
         rt,
         principal,
         line_id,
-        Permission.REGISTER,
-        WRITE,
         lambda s, c, e, m: s.answer_reverification(
             c,
             enterprise_id=enterprise_id,
@@ -470,6 +456,7 @@ def answer_reverification(
             msisdn=m,
             owner=body.owner.to_person(),
         ),
+        permission=Permission.REGISTER,
     )
 
 
@@ -483,9 +470,9 @@ def lock(
         rt,
         principal,
         line_id,
-        Permission.OWNER_SELF_SERVICE,
-        SELF,
         lambda s, c, e, m: s.lock(c, e, m, body.owner.to_person()),
+        permission=Permission.OWNER_SELF_SERVICE,
+        scope=SELF,
     )
 
 
@@ -499,9 +486,9 @@ def unlock(
         rt,
         principal,
         line_id,
-        Permission.OWNER_SELF_SERVICE,
-        SELF,
         lambda s, c, e, m: s.unlock(c, e, m, body.owner.to_person()),
+        permission=Permission.OWNER_SELF_SERVICE,
+        scope=SELF,
     )
 
 

@@ -337,11 +337,9 @@ class RegistryService:
     ) -> Line:
         """A new SIM for the same number, only for its verified owner; the swap time is what
         banks ask about (CAMARA SIM Swap)."""
-        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
-        self._clerk(channel, clerk_id)
-        line = self._line(enterprise_id, msisdn)
-        before = LineState(line.state)
-        after = self._transition(O.REPLACE_SIM, before, line.barring_reason)
+        channel, line, before, after = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM
+        )
         self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
         if self.repo.kit_in_use(iccid, imsi):
             raise RegistryError(E.KIT_IN_USE)
@@ -373,11 +371,9 @@ class RegistryService:
         receiver: Person,
     ) -> Line:
         """Hand a line to another person: both verified, the receiver's caps checked."""
-        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
-        self._clerk(channel, clerk_id)
-        line = self._line(enterprise_id, msisdn)
-        before = LineState(line.state)
-        after = self._transition(O.TRANSFER, before, line.barring_reason)
+        channel, line, before, after = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.TRANSFER
+        )
         kind = ChannelKind(channel.kind)
         self._verify_owner(line, owner, kind, ctx.at.date())
         verified = self._verify(receiver, kind, new_holder=True, today=ctx.at.date())
@@ -442,16 +438,13 @@ class RegistryService:
         owner: Person,
     ) -> Line:
         """The owner re-verifies at a counter: the channel's document rules apply."""
-        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
-        self._clerk(channel, clerk_id)
-        channel_kind = ChannelKind(channel.kind)
-        line = self._line(enterprise_id, msisdn)
+        channel, line, before, after = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.ANSWER_REVERIFICATION
+        )
         overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
         if line.reverify_deadline is None and not overdue:
             raise RegistryError(E.REVERIFICATION_NOT_PENDING)
-        before = LineState(line.state)
-        after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
-        self._verify_owner(line, owner, channel_kind, ctx.at.date())
+        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
         line.reverify_deadline = None
         if overdue:
             after = self._lift_barring(line, before, after)
@@ -601,6 +594,17 @@ class RegistryService:
         return list(self.repo.lines_of_identity(identity.id, enterprise_id))
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _at_counter(
+        self, enterprise_id: int, channel_id: int, clerk_id: int, msisdn: str, operation: Operation
+    ) -> tuple[Channel, Line, LineState, LineState]:
+        """A counter operation's common ground: an active channel of the enterprise, its clerk,
+        the line (locked) and the move the state machine allows."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        self._clerk(channel, clerk_id)
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        return channel, line, before, self._transition(operation, before, line.barring_reason)
 
     def _enterprise(self, enterprise_id: int) -> Enterprise:
         enterprise = self.repo.enterprise(enterprise_id)

@@ -11,18 +11,23 @@ from sqlalchemy.orm import Session
 from realname.config import Settings
 from realname.identity.simulated_authority import SimulatedAuthority
 from realname.policy.loader import load_policy
+from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
 
 
 def registry_service(
-    session: Session, settings: Settings, keyring: KeyRing | None = None
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing | None = None,
+    policy: Policy | None = None,
 ) -> RegistryService:
+    """Long-running callers (the API's Runtime) pass the key ring and policy they hold."""
     keyring = keyring or keyring_from_settings(settings)
     return RegistryService(
         session,
-        policy=load_policy(settings.policy),
+        policy=policy or load_policy(settings.policy),
         keyring=keyring,
         authority=SimulatedAuthority(session, keyring),
     )

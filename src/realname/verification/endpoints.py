@@ -148,15 +148,8 @@ def verify_age(
 ) -> dict[str, object]:
     """ageCheck from the verified birth date; verifiedStatus when the identity was checked
     with the identity authority. Needs the subscriber's consent."""
-    claims = body.model_dump(
-        mode="json",
-        exclude_none=True,
-        exclude={"ageThreshold", "phoneNumber", "includeContentLock", "includeParentalControl"},
-    )
     return answer(
-        request,
-        rt,
-        lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold, claims),
+        request, rt, lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold)
     )
 
 

@@ -139,7 +139,7 @@ class VerificationService:
     def kyc_match(
         self, principal: Principal, at: datetime, phone_number: str | None, claims: dict[str, Any]
     ) -> dict[str, object]:
-        party = self._relying_party(principal, "kyc-match", "kyc-match:match")
+        party = self._relying_party(principal, at, "kyc-match", "kyc-match:match")
         sent = {k: v for k, v in claims.items() if v is not None}
         if not sent:
             raise VerificationError(E.INVALID_PARAM_COMBINATION)
@@ -151,11 +151,10 @@ class VerificationService:
                 "Too many mismatches for this phone number today.",
                 retry_after=_seconds_to_midnight(at),
             )
-        record = self._record(gate.identity)
         if self.rules.id_document_required_for_match and "idDocument" not in sent:
             self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: no idDocument")
             raise VerificationError(E.ID_DOCUMENT_REQUIRED, keep_changes=True)
-        answer = match_attributes(record, sent)
+        answer = match_attributes(self._record(gate.identity), sent)
         if self.rules.id_document_required_for_match and answer["idDocumentMatch"] != Match.TRUE:
             self._count_mismatch(principal, gate.line, at)
             self._audit(principal, at, gate, "kyc-match", sorted(sent), "idDocument mismatch")
@@ -169,7 +168,7 @@ class VerificationService:
     def sim_swap_date(
         self, principal: Principal, at: datetime, phone_number: str | None
     ) -> dict[str, object]:
-        party = self._relying_party(principal, "sim-swap", "sim-swap:retrieve-date")
+        party = self._relying_party(principal, at, "sim-swap", "sim-swap:retrieve-date")
         gate = self._gate(principal, at, phone_number, "sim-swap", party)
         latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
         monitored = timedelta(hours=self.policy.sim_swap_monitored_hours)
@@ -182,7 +181,7 @@ class VerificationService:
     def sim_swap_check(
         self, principal: Principal, at: datetime, phone_number: str | None, max_age_hours: int
     ) -> dict[str, object]:
-        party = self._relying_party(principal, "sim-swap", "sim-swap:check")
+        party = self._relying_party(principal, at, "sim-swap", "sim-swap:check")
         if max_age_hours > self.policy.sim_swap_monitored_hours:
             raise VerificationError(
                 E.OUT_OF_RANGE,
@@ -201,10 +200,11 @@ class VerificationService:
         at: datetime,
         phone_number: str | None,
         threshold: int,
-        identity_claims: dict[str, Any],
     ) -> dict[str, object]:
+        """identityMatchScore is optional in the spec and never returned: it would turn the
+        optional identity fields into a scored guess at the record, so they are ignored."""
         party = self._relying_party(
-            principal, "kyc-age-verification", "kyc-age-verification:verify"
+            principal, at, "kyc-age-verification", "kyc-age-verification:verify"
         )
         gate = self._gate(principal, at, phone_number, "kyc-age-verification", party)
         birth = gate.identity.birth_date
@@ -215,15 +215,12 @@ class VerificationService:
         self._audit(
             principal, at, gate, "kyc-age-verification", ["ageThreshold"], f"ageCheck={check}"
         )
-        # identityMatchScore is optional in the spec; it would turn the optional identity
-        # fields into a scored guess at the record, so it is never returned.
-        del identity_claims
         return {"ageCheck": str(check), "verifiedStatus": gate.identity.verified_at is not None}
 
     def check_tenure(
         self, principal: Principal, at: datetime, phone_number: str | None, tenure_date: date
     ) -> dict[str, object]:
-        party = self._relying_party(principal, "kyc-tenure", "kyc-tenure:check-tenure")
+        party = self._relying_party(principal, at, "kyc-tenure", "kyc-tenure:check-tenure")
         if tenure_date > at.date():
             raise VerificationError(E.OUT_OF_RANGE, "tenureDate may not be in the future.")
         gate = self._gate(principal, at, phone_number, "kyc-tenure", party)
@@ -317,7 +314,9 @@ class VerificationService:
         self._spend_number_quota(principal, gate, at)
         return gate
 
-    def _relying_party(self, principal: Principal, api: str, scope: str) -> RelyingParty:
+    def _relying_party(
+        self, principal: Principal, at: datetime, api: str, scope: str
+    ) -> RelyingParty:
         if not principal.can(Permission.VERIFY) or not _has_scope(principal, api, scope):
             raise VerificationError(E.PERMISSION_DENIED)
         party = self.repo.relying_party(principal.client_id)
@@ -326,7 +325,7 @@ class VerificationService:
                 E.PERMISSION_DENIED, "This relying party is not registered for this API."
             )
         if self.limiter is not None:
-            wait = self.limiter.admit(principal.client_id, _now())
+            wait = self.limiter.admit(principal.client_id, at)
             if wait is not None:
                 raise VerificationError(E.TOO_MANY_REQUESTS, retry_after=wait)
         return party
@@ -354,13 +353,12 @@ class VerificationService:
         return line
 
     def _device_line(self, principal: Principal, at: datetime, scope: str) -> Line:
-        self._relying_party(principal, "number-verification", scope)
+        self._relying_party(principal, at, "number-verification", scope)
         if principal.line_id is None:
             raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
         line = self.session.get(Line, principal.line_id)
         if line is None or line.state != LineState.ACTIVE:
             raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
-        del at
         return line
 
     # --- quotas ---------------------------------------------------------------------------
@@ -463,7 +461,3 @@ def _midnight_after(at: datetime) -> datetime:
 
 def _seconds_to_midnight(at: datetime) -> int:
     return max(1, int((_midnight_after(at) - at).total_seconds()))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
