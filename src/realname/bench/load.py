@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,10 +186,12 @@ class ServerProcess:
             sys.executable, "-m", "realname", "serve",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
         ]  # fmt: skip
-        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(  # noqa: S603 (our own CLI, argv list, no shell)
-            command, env=self.env, stdout=output, stderr=output, start_new_session=True
-        )
+        # The child keeps its own copy of the log's descriptor; ours closes at once.
+        sink = open(self.log_file, "ab") if self.log_file else nullcontext(subprocess.DEVNULL)  # noqa: SIM115
+        with sink as output:
+            self.process = subprocess.Popen(  # noqa: S603 (our own CLI, argv list, no shell)
+                command, env=self.env, stdout=output, stderr=output, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
