@@ -43,6 +43,26 @@ class Settings(BaseSettings):
         description="where development keys are created when the three settings above are unset",
     )
 
+    sms_gateway: str = Field(
+        default="file",
+        pattern="^(file|smpp)$",
+        description="how reminders leave: 'file' appends them to sms_file, 'smpp' sends to an SMSC",
+    )
+    sms_file: str = Field(default="./var/sms.jsonl", description="the file gateway's sink")
+    smsc_host: str = Field(default="127.0.0.1", description="SMPP: the SMSC's address")
+    smsc_port: int = Field(default=2775, ge=1, le=65535, description="SMPP: the SMSC's port")
+    smsc_system_id: str = Field(default="realname", description="SMPP bind system_id")
+    smsc_password: str = Field(default="", description="SMPP bind password")
+    sms_source_address: str = Field(
+        default="10690000", description="the sender number subscribers see"
+    )
+    sms_max_attempts: int = Field(
+        default=8, ge=1, description="send attempts before a message is marked failed"
+    )
+    sms_lease_seconds: int = Field(
+        default=60, ge=1, description="how long a sender holds a claimed message before another may"
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

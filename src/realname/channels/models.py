@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from realname.db.base import Base
-from realname.db.types import UtcDateTime
+from realname.db.types import BigId, UtcDateTime
 
 
 class Channel(Base):
@@ -37,3 +37,19 @@ class Clerk(Base):
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RegistrationRefusal(Base):
+    """A registration a channel attempted and the registry refused. The refused transaction
+    leaves nothing behind, so the entry point records the refusal apart: identities the
+    authority rejects are a channel risk signal. No PII: the code says why, not who."""
+
+    __tablename__ = "registration_refusal"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    clerk_id: Mapped[int | None] = mapped_column(ForeignKey("clerk.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_registration_refusal_channel_time", "channel_id", "occurred_at"),)

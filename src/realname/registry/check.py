@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.policy.schema import CapScope, Policy
-from realname.registry.lifecycle import LEGAL_MOVES
+from realname.registry.lifecycle import LEGAL_MOVES, LineState
 from realname.registry.repository import RegistryRepository
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.audit import verify_audit_chains
@@ -143,7 +143,7 @@ def _replay(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessi
         if pending is not None and pending[0] == line_id:
             mine = pending[1]
             pending = next(events, None)
-        if mine and _replays_cleanly(line, mine):
+        if (mine or line[5] is not None) and _replays_cleanly(line, mine):
             continue
         result.violations.extend(_replay_line(line, mine))
     while pending is not None:
@@ -165,24 +165,30 @@ def _grouped(events: Iterator[Any]) -> Iterator[tuple[int, list[Any]]]:
         yield current, group
 
 
+def _initial_state(legacy_import_id: int | None) -> str | None:
+    """A line bulk-loaded by a legacy import starts as legacy: the import is its first event."""
+    return str(LineState.LEGACY) if legacy_import_id is not None else None
+
+
 def _replays_cleanly(line: Any, events: list[Any]) -> bool:
     """The fast path for the overwhelming majority: every move legal, in sequence, ending
     where the line is. Anything else goes to `_replay_line` for the words."""
-    _id, _msisdn, state, owner, count = line
-    previous = None
+    _id, _msisdn, state, owner, count, imported = line
+    previous = _initial_state(imported)
     legal = LEGAL_MOVES
     for seq, event in enumerate(events, start=1):
         if event[1] != seq or event[3] != previous or (event[2], event[3], event[4]) not in legal:
             return False
         previous = event[4]
-    return bool(count == len(events) and previous == state and events[-1][5] == owner)
+    last_owner = events[-1][5] if events else None
+    return bool(count == len(events) and previous == state and last_owner == owner)
 
 
 def _replay_line(line: Any, events: list[Any]) -> list[str]:
-    _id, msisdn, line_state, line_owner, event_count = line
+    _id, msisdn, line_state, line_owner, event_count, imported = line
     where = f"line {_mask(msisdn)}"
     problems = []
-    state: str | None = None
+    state: str | None = _initial_state(imported)
     owner: int | None = None
     for expected_seq, (_line, seq, operation, from_state, to_state, owner_after) in enumerate(
         events, start=1

@@ -39,6 +39,8 @@ class RegistryErrorCode(StrEnum):
     KIT_IN_USE = "KIT_IN_USE"
     REVERIFICATION_NOT_PENDING = "REVERIFICATION_NOT_PENDING"
     COOLING_NOT_OVER = "COOLING_NOT_OVER"
+    STOCK_MOVE_NOT_ALLOWED = "STOCK_MOVE_NOT_ALLOWED"
+    NOTHING_TO_MOVE = "NOTHING_TO_MOVE"
 
 
 C = RegistryErrorCode
@@ -101,6 +103,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The number is still in its cooling period.",
         "该号码仍在冷冻期内。",
     ),
+    C.STOCK_MOVE_NOT_ALLOWED: (
+        "Stock moves down to a sub-channel or back up to its parent channel only.",
+        "号卡只能调拨给下级渠道或退回上级渠道。",
+    ),
+    C.NOTHING_TO_MOVE: ("No SIM kits were named.", "未指定号卡。"),
 }
 
 # Refusals that are policy violations read exactly as the policy words them.
@@ -128,6 +135,7 @@ HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.BLOCK_OVERLAPS: 409,
     C.KIT_IN_USE: 409,
     C.COOLING_NOT_OVER: 409,
+    C.STOCK_MOVE_NOT_ALLOWED: 409,
 }
 
 

@@ -23,7 +23,9 @@ class LineState(StrEnum):
 
 class Operation(StrEnum):
     STOCK = "stock"
-    UNSTOCK = "unstock"
+    MOVE_STOCK = "move_stock"  # a kit passed to another channel (down to a sub-channel or back)
+    UNSTOCK = "unstock"  # a kit returned to the enterprise pool
+    WRITE_OFF = "write_off"  # a kit lost or damaged: the number goes back to the pool
     IMPORT_LEGACY = "import_legacy"
     IMPORT_REGISTERED = "import_registered"  # a registered base migrated from another system
     REGISTER = "register"
@@ -39,6 +41,10 @@ class Operation(StrEnum):
     TRANSFER = "transfer"
     REQUEST_REVERIFICATION = "request_reverification"
     ANSWER_REVERIFICATION = "answer_reverification"
+    COMPLAIN = "complain"  # a complaint about the line (fraud, not mine): no state change
+    BACKFILL_RESTRICT = "backfill_restrict"  # an unregistered legacy line: outgoing barred
+    BACKFILL_SUSPEND = "backfill_suspend"  # an unregistered legacy line: both ways barred
+    BACKFILL_TERMINATE = "backfill_terminate"  # still unregistered at the end: service ends
     CANCEL = "cancel"
     BEGIN_COOLING = "begin_cooling"
     RELEASE = "release"
@@ -54,11 +60,14 @@ IN_SERVICE_STATES = HELD_STATES | {S.LEGACY}
 # operation -> {from state: to state}; None as from-state means "no line row yet".
 TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {
     O.STOCK: {None: S.STOCKED, S.POOLED: S.STOCKED},
+    O.MOVE_STOCK: {S.STOCKED: S.STOCKED},
     O.UNSTOCK: {S.STOCKED: S.POOLED},
+    O.WRITE_OFF: {S.STOCKED: S.POOLED},
     O.IMPORT_LEGACY: {None: S.LEGACY},
     O.IMPORT_REGISTERED: {None: S.ACTIVE},
     O.REGISTER: {S.STOCKED: S.ACTIVE},
-    O.REGISTER_LEGACY: {S.LEGACY: S.ACTIVE},
+    # A legacy line barred by the back-fill campaign is registered straight back to active.
+    O.REGISTER_LEGACY: {S.LEGACY: S.ACTIVE, S.RESTRICTED: S.ACTIVE, S.SUSPENDED: S.ACTIVE},
     O.SUSPEND: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
     O.RESUME: {S.SUSPENDED: S.ACTIVE},
     O.RESTRICT: {S.ACTIVE: S.RESTRICTED},
@@ -74,6 +83,14 @@ TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {
         S.ACTIVE: S.ACTIVE,
         S.RESTRICTED: S.RESTRICTED,
         S.SUSPENDED: S.ACTIVE,
+    },
+    O.COMPLAIN: {S.ACTIVE: S.ACTIVE, S.RESTRICTED: S.RESTRICTED, S.SUSPENDED: S.SUSPENDED},
+    O.BACKFILL_RESTRICT: {S.LEGACY: S.RESTRICTED},
+    O.BACKFILL_SUSPEND: {S.LEGACY: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
+    O.BACKFILL_TERMINATE: {
+        S.LEGACY: S.CANCELLED,
+        S.RESTRICTED: S.CANCELLED,
+        S.SUSPENDED: S.CANCELLED,
     },
     O.CANCEL: {S.ACTIVE: S.CANCELLED, S.RESTRICTED: S.CANCELLED, S.SUSPENDED: S.CANCELLED},
     O.BEGIN_COOLING: {S.CANCELLED: S.COOLING},
@@ -97,6 +114,8 @@ LIFTS: dict[Operation, frozenset[BarringReason]] = {
     O.REPLACE_SIM: frozenset({BarringReason.LOST, BarringReason.LOCKED}),
     O.UNRESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
     O.ANSWER_REVERIFICATION: frozenset({BarringReason.REVERIFICATION_OVERDUE}),
+    O.REGISTER_LEGACY: frozenset({BarringReason.BACKFILL}),
+    O.BACKFILL_TERMINATE: frozenset({BarringReason.BACKFILL}),
 }
 
 
@@ -107,6 +126,8 @@ BARS: dict[Operation, frozenset[BarringReason]] = {
     O.RESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
     O.REPORT_LOST: frozenset({BarringReason.LOST}),
     O.LOCK: frozenset({BarringReason.LOCKED}),
+    O.BACKFILL_RESTRICT: frozenset({BarringReason.BACKFILL}),
+    O.BACKFILL_SUSPEND: frozenset({BarringReason.BACKFILL}),
 }
 
 # A suspension can sit on top of a restriction (a back-fill-restricted phone is reported
@@ -122,6 +143,12 @@ LEGAL_MOVES = frozenset(
     }
     | {(str(operation), str(S.SUSPENDED), str(S.RESTRICTED)) for operation in RESTORES_RESTRICTION}
 )
+
+
+def is_unregistered_legacy(state: str, owner_identity_id: int | None) -> bool:
+    """A legacy line still waiting for its owner: as imported, or barred by the back-fill
+    campaign (only the campaign bars a line that has no owner)."""
+    return owner_identity_id is None and state in (S.LEGACY, S.RESTRICTED, S.SUSPENDED)
 
 
 class IllegalTransitionError(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -99,6 +100,18 @@ class Line(Base):
     cooling_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+    # 归属地: the region the number is homed in, for back-fill progress by region.
+    home_region: Mapped[str | None] = mapped_column(String(6))
+    # When the kit first entered a channel's stock (moves between channels keep it): ageing.
+    stocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # A legacy line's prepaid balance (minor units) as billing reported it: refunded if the
+    # back-fill campaign terminates the line.
+    prepaid_balance_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # A legacy line loaded by `realname import legacy`: the import batch is its first event,
+    # so millions of rows load without millions of event rows (the check replays from it).
+    legacy_import_id: Mapped[int | None] = mapped_column(ForeignKey("legacy_import.id"))
+    # Last traffic the network reported (usage feed): "dormant, then active" re-verification.
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         Index("ix_line_owner", "owner_identity_id", "enterprise_id"),
@@ -130,6 +143,9 @@ class LineEvent(Base):
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),
         Index("ix_line_event_owner_after", "owner_after_id"),
+        # Channel risk and back-fill progress read a channel's (or all) events in a window.
+        Index("ix_line_event_channel_time", "channel_id", "occurred_at"),
+        Index("ix_line_event_operation_time", "operation", "occurred_at"),
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
-from realname.registry.lifecycle import HELD_STATES
+from realname.registry.lifecycle import HELD_STATES, BarringReason
 from realname.registry.models import (
     Enterprise,
     Holding,
@@ -188,7 +188,14 @@ class RegistryRepository:
 
     def iter_line_states(self, batch: int = 20000) -> Iterator[Any]:
         yield from self.session.execute(
-            select(Line.id, Line.msisdn, Line.state, Line.owner_identity_id, Line.event_count)
+            select(
+                Line.id,
+                Line.msisdn,
+                Line.state,
+                Line.owner_identity_id,
+                Line.event_count,
+                Line.legacy_import_id,
+            )
             .order_by(Line.id)
             .execution_options(yield_per=batch)
         )
@@ -230,12 +237,18 @@ class RegistryRepository:
         )
 
     def unverified_owners_of_held_lines(self) -> Sequence[tuple[str, int | None]]:
+        """Held lines without a verified owner; a legacy line the back-fill campaign barred
+        is held by nobody yet, and that is what its barring reason says."""
+        unowned_backfill = Line.owner_identity_id.is_(None) & (
+            Line.barring_reason == str(BarringReason.BACKFILL)
+        )
         rows = self.session.execute(
             select(Line.msisdn, Line.owner_identity_id)
             .outerjoin(Identity, Identity.id == Line.owner_identity_id)
             .where(
                 Line.state.in_([str(s) for s in HELD_STATES]),
                 (Line.owner_identity_id.is_(None)) | (Identity.verified_at.is_(None)),
+                ~unowned_backfill,
             )
         )
         return [(m, o) for m, o in rows]

@@ -34,6 +34,7 @@ from realname.registry.lifecycle import (
     IllegalTransitionError,
     LineState,
     Operation,
+    is_unregistered_legacy,
     transition,
 )
 from realname.registry.models import (
@@ -238,8 +239,80 @@ class RegistryService:
                 )
                 self.repo.add(line)
             line.iccid, line.imsi, line.channel_id = kit.iccid, kit.imsi, channel.id
+            line.stocked_at = ctx.at
             self.session.flush()
             self._record(ctx, line, O.STOCK, before, S.STOCKED, channel_id=channel.id)
+            lines.append(line)
+        return lines
+
+    def move_kits(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        from_channel_id: int,
+        to_channel_id: int,
+        msisdns: Sequence[str],
+    ) -> list[Line]:
+        """Pass unsold kits down to a sub-channel or back up to its parent: stock follows the
+        channel tree, so an enterprise always knows which channel answers for a kit."""
+        source = self._channel(enterprise_id, from_channel_id)
+        target = self._channel(enterprise_id, to_channel_id, must_be_active=True)
+        if target.parent_id != source.id and source.parent_id != target.id:
+            raise RegistryError(E.STOCK_MOVE_NOT_ALLOWED)
+        lines = self._held_kits(enterprise_id, source.id, msisdns, O.MOVE_STOCK)
+        for line in lines:
+            line.channel_id = target.id
+            self._record(
+                ctx,
+                line,
+                O.MOVE_STOCK,
+                S.STOCKED,
+                S.STOCKED,
+                channel_id=target.id,
+                detail={"from_channel_id": source.id, "iccid": line.iccid},
+            )
+        return lines
+
+    def return_kits(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        channel_id: int,
+        msisdns: Sequence[str],
+        *,
+        write_off: bool = False,
+        reason: str = "",
+    ) -> list[Line]:
+        """Take kits out of a channel's stock back to the enterprise pool; a written-off kit
+        (lost, damaged) is gone, so its ICCID and IMSI leave the number with it."""
+        operation = O.WRITE_OFF if write_off else O.UNSTOCK
+        lines = self._held_kits(enterprise_id, channel_id, msisdns, operation)
+        for line in lines:
+            detail = {"from_channel_id": channel_id, "iccid": line.iccid}
+            line.channel_id = None
+            line.stocked_at = None
+            line.iccid = line.imsi = None
+            self._record(
+                ctx, line, operation, S.STOCKED, S.POOLED, reason=reason or None, detail=detail
+            )
+        return lines
+
+    def _held_kits(
+        self, enterprise_id: int, channel_id: int, msisdns: Sequence[str], operation: Operation
+    ) -> list[Line]:
+        """The lines of a batch, locked in number order, each a kit this channel holds; the
+        whole batch is checked before any of it moves."""
+        if not msisdns:
+            raise RegistryError(E.NOTHING_TO_MOVE)
+        numbers = sorted({self._msisdn(raw) for raw in msisdns})
+        lines = []
+        for e164 in numbers:
+            line = self.repo.line_for_update(e164)
+            if line is None or line.enterprise_id != enterprise_id:
+                raise RegistryError(E.LINE_NOT_FOUND)
+            if line.state != S.STOCKED or line.channel_id != channel_id:
+                raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+            self._transition(operation, S.STOCKED)
             lines.append(line)
         return lines
 
@@ -266,16 +339,24 @@ class RegistryService:
         state = LineState(line.state)
         if state is S.STOCKED and line.channel_id != channel.id:
             raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        operation = O.REGISTER_LEGACY if state is S.LEGACY else O.REGISTER
+        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
+        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
         after = self._transition(operation, state, line.barring_reason)
         verified = self._verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
         identity = self._identity_for(verified, person, ctx.at, enterprise_id)
-        line.owner_identity_id = identity.id
+        detail: dict[str, Any] = {
+            "clerk_id": clerk_id,
+            "document_type": str(verified.document.type),
+        }
+        if legacy and line.barring_reason:
+            detail["lifted"] = line.barring_reason  # the back-fill bar ends with registration
+        line.barring_reason = line.restriction_reason = None
         line.channel_id = channel.id
-        line.activated_at = line.activated_at if state is S.LEGACY else ctx.at
+        line.activated_at = line.activated_at if legacy else ctx.at
         line.owner_since = ctx.at
+        line.stocked_at = None
         self._record(
             ctx,
             line,
@@ -284,8 +365,9 @@ class RegistryService:
             after,
             owner_after=identity.id,
             channel_id=channel.id,
-            detail={"clerk_id": clerk_id, "document_type": str(verified.document.type)},
+            detail=detail,
         )
+        line.owner_identity_id = identity.id
         return line
 
     # --- barring --------------------------------------------------------------------------------
