@@ -13,6 +13,8 @@ from realname.api import health, oauth
 from realname.api.deps import Runtime
 from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
+from realname.backfill import endpoints as backfill_endpoints
+from realname.channels import endpoints as channels_endpoints
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.policy.loader import load_policy
@@ -78,6 +80,8 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
+    app.include_router(channels_endpoints.router)
+    app.include_router(backfill_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)
     return app

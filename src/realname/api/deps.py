@@ -19,7 +19,7 @@ from realname.api.errors import ApiError
 from realname.config import Settings
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
-from realname.registry.wiring import registry_service
+from realname.registry.wiring import Services, registry_service, services
 from realname.security.clients import InvalidToken, principal_from_token
 from realname.security.principals import Permission, Principal
 from realname.security.vault import KeyRing
@@ -43,6 +43,9 @@ class Runtime:
 
     def registry(self, session: Session) -> RegistryService:
         return registry_service(session, self.settings, self.keyring, self.policy)
+
+    def services(self, session: Session) -> Services:
+        return services(session, self.settings, self.keyring, self.policy)
 
 
 def runtime(request: Request) -> Runtime:

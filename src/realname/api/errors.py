@@ -18,7 +18,6 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.errors import CodedError, wants_chinese
-from realname.registry.errors import RegistryError
 from realname.verification.errors import VerificationError
 
 log = logging.getLogger("realname.api")
@@ -104,7 +103,7 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
 
 async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CodedError)
-    status = error.http_status if isinstance(error, RegistryError) else 422
+    status = int(getattr(error, "http_status", 422))
     code = f"REALNAME.{str(error.code).upper()}"
     return error_response(request, status, code, error.message_in(language_of(request)))
 

@@ -45,6 +45,10 @@ class BackfillCampaign(Base):
     phase_dates: Mapped[dict[str, Any]] = mapped_column(JSON)
     policy_code: Mapped[str] = mapped_column(String(32))
     legacy_at_start: Mapped[int] = mapped_column(Integer, default=0)
+    # The runner's sweep: the phase it is applying and the last line id it has done. Line ids
+    # only grow, so lines imported later are swept on the next run; a new phase starts over.
+    sweep_phase: Mapped[str | None] = mapped_column(String(16))
+    sweep_after_line_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

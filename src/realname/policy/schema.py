@@ -104,6 +104,33 @@ class VerificationRules(BaseModel):
         return apis
 
 
+class RiskRules(BaseModel):
+    """When a sales channel looks like it registers borrowed, fake or bulk identities, and
+    when a line's owner must verify again (二次实名). Shares are judged only on a channel with
+    enough registrations in the window, so one odd day at a tiny kiosk is not a pattern."""
+
+    model_config = _FROZEN
+
+    window_days: int = Field(default=30, ge=1)
+    burst_window_hours: int = Field(default=24, ge=1)
+    burst_registrations: int = Field(default=3, ge=2)
+    bursty_identity_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    spread_channels: int = Field(default=3, ge=2)
+    spread_identity_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    local_utc_offset_hours: int = Field(default=8, ge=-12, le=14)
+    night_starts_hour: int = Field(default=0, ge=0, le=23)
+    night_ends_hour: int = Field(default=6, ge=0, le=23)
+    night_burst_registrations: int = Field(default=5, ge=2)
+    authority_rejection_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    disputed_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    min_registrations: int = Field(default=20, ge=1)
+    suspend_at_signals: int = Field(default=2, ge=1, le=5)
+    reverify_identity_lines: int = Field(default=4, ge=2)
+    reverify_dormant_days: int = Field(default=180, ge=1)
+    reverify_repeat_days: int = Field(default=180, ge=1)
+    stock_ageing_days: int = Field(default=90, ge=1)
+
+
 class Policy(BaseModel):
     model_config = _FROZEN
 
@@ -125,6 +152,7 @@ class Policy(BaseModel):
     sim_swap_monitored_hours: int = Field(ge=1)
     backfill_steps: tuple[BackfillStep, ...]
     verification: VerificationRules = VerificationRules()
+    risk: RiskRules = RiskRules()
 
     @field_validator("face_match_threshold", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from realname.api.idempotency import run_once
 from realname.identity.names import mask_document_number, mask_name
 from realname.registry.commands import Actor, Context, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
-from realname.registry.models import Line
+from realname.registry.models import Line, LineEvent
 from realname.registry.repository import RegistryRepository
 from realname.registry.schemas import (
     BarIn,
@@ -150,7 +150,15 @@ def register(
         request.app.state.metrics.registrations.labels("registered").inc()
         return line_out(rt, session, line)
 
-    return run_once(request, rt, principal, body, 201, work)
+    try:
+        return run_once(request, rt, principal, body, 201, work)
+    except RegistryError as error:
+        # The refused transaction is gone; the refusal itself is channel-risk evidence.
+        with rt.transaction() as session:
+            rt.services(session).channels.record_refusal(
+                channel_id, clerk_id, str(error.code), datetime.now(UTC)
+            )
+        raise
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
@@ -198,20 +206,21 @@ def history(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> list[Ev
     require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
         line = _visible_line(session, principal, line_id)
-        return [
-            EventOut(
-                seq=e.seq,
-                operation=e.operation,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                owner_changed=e.owner_before_id != e.owner_after_id,
-                channel_id=e.channel_id,
-                actor=e.actor,
-                reason=e.reason,
-                occurred_at=e.occurred_at,
-            )
-            for e in RegistryRepository(session).events_of(line.id)
-        ]
+        return [event_out(e) for e in RegistryRepository(session).events_of(line.id)]
+
+
+def event_out(event: LineEvent) -> EventOut:
+    return EventOut(
+        seq=event.seq,
+        operation=event.operation,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        owner_changed=event.owner_before_id != event.owner_after_id,
+        channel_id=event.channel_id,
+        actor=event.actor,
+        reason=event.reason,
+        occurred_at=event.occurred_at,
+    )
 
 
 @router.post(

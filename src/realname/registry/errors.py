@@ -41,6 +41,7 @@ class RegistryErrorCode(StrEnum):
     COOLING_NOT_OVER = "COOLING_NOT_OVER"
     STOCK_MOVE_NOT_ALLOWED = "STOCK_MOVE_NOT_ALLOWED"
     NOTHING_TO_MOVE = "NOTHING_TO_MOVE"
+    CHANNEL_NOT_RISKY = "CHANNEL_NOT_RISKY"
 
 
 C = RegistryErrorCode
@@ -108,6 +109,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "号卡只能调拨给下级渠道或退回上级渠道。",
     ),
     C.NOTHING_TO_MOVE: ("No SIM kits were named.", "未指定号卡。"),
+    C.CHANNEL_NOT_RISKY: (
+        "The channel is not over the risk threshold; give the reason for suspending it.",
+        "该渠道未超过风险阈值，暂停须说明理由。",
+    ),
 }
 
 # Refusals that are policy violations read exactly as the policy words them.
@@ -136,6 +141,7 @@ HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.KIT_IN_USE: 409,
     C.COOLING_NOT_OVER: 409,
     C.STOCK_MOVE_NOT_ALLOWED: 409,
+    C.CHANNEL_NOT_RISKY: 409,
 }
 
 

@@ -167,6 +167,35 @@ class RegistryRepository:
             statement = statement.where(Line.enterprise_id == enterprise_id)
         return [(line, enterprise) for line, enterprise in self.session.execute(statement)]
 
+    # --- re-verification triggers --------------------------------------------------------------
+
+    def crowded_holdings(self, at_least: int) -> Sequence[tuple[int, int]]:
+        """(identity, enterprise) holding at least `at_least` lines: one ID, many cards."""
+        rows = self.session.execute(
+            select(Holding.identity_id, Holding.enterprise_id)
+            .where(Holding.active_count >= at_least)
+            .order_by(Holding.identity_id, Holding.enterprise_id)
+        )
+        return [(int(i), int(e)) for i, e in rows]
+
+    def held_lines(self, identity_id: int, enterprise_id: int) -> Sequence[Line]:
+        return self.session.scalars(
+            select(Line)
+            .where(
+                Line.owner_identity_id == identity_id,
+                Line.enterprise_id == enterprise_id,
+                Line.state.in_([str(s) for s in HELD_STATES]),
+            )
+            .order_by(Line.id)
+        ).all()
+
+    def last_event_at(self, line_id: int, operations: Sequence[str]) -> datetime | None:
+        return self.session.scalar(
+            select(func.max(LineEvent.occurred_at)).where(
+                LineEvent.line_id == line_id, LineEvent.operation.in_(list(operations))
+            )
+        )
+
     # --- integrity (realname check) -------------------------------------------------------
 
     def held_counts(self) -> dict[tuple[int, int], int]:

@@ -567,6 +567,49 @@ class RegistryService:
         line.reverify_deadline = None
         return True
 
+    # --- the back-fill ladder and risk signals --------------------------------------------------
+
+    def apply_backfill_move(self, ctx: Context, line: Line, operation: Operation) -> Line:
+        """One step down the back-fill ladder for an unregistered legacy line the caller has
+        locked: bar outgoing, bar both ways, or terminate (which starts the cooling period)."""
+        before = LineState(line.state)
+        if not is_unregistered_legacy(line.state, line.owner_identity_id):
+            raise RegistryError(E.ILLEGAL_TRANSITION, "only an unregistered legacy line")
+        after = self._transition(operation, before, line.barring_reason)
+        if operation is O.BACKFILL_TERMINATE:
+            return self._end_service(ctx, line, operation, before, "back-fill deadline passed")
+        line.barring_reason = str(BarringReason.BACKFILL)
+        self._record(
+            ctx,
+            line,
+            operation,
+            before,
+            after,
+            reason="not registered by the back-fill date",
+            detail={"barring": str(BarringReason.BACKFILL)},
+        )
+        return line
+
+    def complain(
+        self, ctx: Context, enterprise_id: int, msisdn: str, kind: str, note: str = ""
+    ) -> Line:
+        """Record a complaint against a line (fraud reported, "this number is not mine"): it
+        stays on the line's history, where channel risk and re-verification rules read it."""
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.COMPLAIN, before, line.barring_reason)
+        self._record(
+            ctx,
+            line,
+            O.COMPLAIN,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            reason=note or kind,
+            detail={"kind": kind},
+        )
+        return line
+
     # --- end of service -------------------------------------------------------------------------
 
     def cancel(self, ctx: Context, enterprise_id: int, msisdn: str, reason: str) -> Line:
@@ -574,14 +617,19 @@ class RegistryService:
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
         self._transition(O.CANCEL, before, line.barring_reason)
+        return self._end_service(ctx, line, O.CANCEL, before, reason)
+
+    def _end_service(
+        self, ctx: Context, line: Line, operation: Operation, before: LineState, reason: str
+    ) -> Line:
         owner = line.owner_identity_id
         if owner is not None:
-            self._unhold(owner, enterprise_id)
+            self._unhold(owner, line.enterprise_id)
         line.owner_identity_id = None
         line.barring_reason = line.restriction_reason = None
         line.reverify_deadline = None
         line.iccid = line.imsi = None
-        self._record(ctx, line, O.CANCEL, before, S.CANCELLED, owner_before=owner, reason=reason)
+        self._record(ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=reason)
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self._record(
             ctx,
@@ -674,6 +722,17 @@ class RegistryService:
         if identity is None:
             return []
         return list(self.repo.lines_of_identity(identity.id, enterprise_id))
+
+    def channel(self, enterprise_id: int, channel_id: int) -> Channel:
+        return self._channel(enterprise_id, channel_id)
+
+    def line_by_number(self, enterprise_id: int, msisdn: str, *, lock: bool = False) -> Line:
+        """The enterprise's line with this number (any written form), or LINE_NOT_FOUND."""
+        e164 = self._msisdn(msisdn)
+        line = self.repo.line_for_update(e164) if lock else self.repo.line(e164)
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.LINE_NOT_FOUND)
+        return line
 
     # --- internals ------------------------------------------------------------------------------
 

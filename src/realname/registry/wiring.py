@@ -6,12 +6,17 @@ they own; nothing here opens or commits a transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
+from realname.backfill.service import CampaignService
+from realname.channels.service import ChannelService
 from realname.config import Settings
 from realname.identity.simulated_authority import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
+from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
@@ -30,4 +35,30 @@ def registry_service(
         policy=policy or load_policy(settings.policy),
         keyring=keyring,
         authority=SimulatedAuthority(session, keyring),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """The services one unit of work may need, sharing one session and one registry."""
+
+    registry: RegistryService
+    channels: ChannelService
+    campaigns: CampaignService
+    reverification: ReverificationTriggers
+
+
+def services(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing | None = None,
+    policy: Policy | None = None,
+) -> Services:
+    policy = policy or load_policy(settings.policy)
+    registry = registry_service(session, settings, keyring, policy)
+    return Services(
+        registry=registry,
+        channels=ChannelService(session, policy=policy, registry=registry),
+        campaigns=CampaignService(session, policy=policy, registry=registry),
+        reverification=ReverificationTriggers(session, policy=policy, registry=registry),
     )

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("phase_dates", sa.JSON(), nullable=False),
         sa.Column("policy_code", sa.String(length=32), nullable=False),
         sa.Column("legacy_at_start", sa.Integer(), nullable=False),
+        sa.Column("sweep_phase", sa.String(length=16), nullable=True),
+        sa.Column("sweep_after_line_id", sa.BigInteger(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,341 @@
+"""The channels API under /v1: stock movements and ageing, where a kit is, channel risk and
+suspension, complaints and the network's usage feed (both feed re-verification)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from realname.api.deps import PrincipalDep, RuntimeDep, require
+from realname.api.errors import ApiError, ErrorInfo
+from realname.api.idempotency import run_once
+from realname.channels.models import Channel
+from realname.channels.schemas import (
+    AgedKitOut,
+    ChannelOut,
+    ChannelRiskOut,
+    ChannelStockOut,
+    ComplaintIn,
+    ComplaintOut,
+    KitsMovedOut,
+    ResumeIn,
+    SignalOut,
+    StockMoveIn,
+    StockReturnIn,
+    SuspendIn,
+    UsageIn,
+    UsageOut,
+    WhereIn,
+    WhereOut,
+)
+from realname.registry.endpoints import (
+    READ,
+    WRITE,
+    LineId,
+    _context,
+    _enterprise_of,
+    _visible_line,
+    event_out,
+)
+from realname.security.principals import Permission, Principal
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["channels"],
+    responses={
+        404: {"model": ErrorInfo, "description": "No such channel or line for this caller"},
+        409: {"model": ErrorInfo, "description": "Refused: state or conflict"},
+        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
+    },
+)
+ChannelId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The channel's id")]
+EnterpriseQuery = Annotated[
+    int | None,
+    Query(ge=1, le=2**31 - 1, description="Regulators: the enterprise to look at"),
+]
+
+
+def channel_out(channel: Channel) -> ChannelOut:
+    return ChannelOut(
+        id=channel.id,
+        code=channel.code,
+        name=channel.name,
+        kind=channel.kind,
+        region_code=channel.region_code,
+        parent_id=channel.parent_id,
+        status=channel.status,
+        status_reason=channel.status_reason,
+    )
+
+
+def _enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
+    """An enterprise's own staff read their enterprise; a regulator names the one it reads."""
+    require(principal, Permission.READ_LINES, READ)
+    if principal.enterprise_id is not None:
+        if enterprise_id not in (None, principal.enterprise_id):
+            raise ApiError(404, "NOT_FOUND", "No such enterprise for this caller.")
+        return principal.enterprise_id
+    if enterprise_id is None or not principal.can(Permission.READ_ALL_ENTERPRISES):
+        raise ApiError(400, "INVALID_ARGUMENT", "Name the enterprise: ?enterprise_id=…")
+    return enterprise_id
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.get("/channels", response_model=list[ChannelOut], summary="List channels")
+def list_channels(
+    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+) -> list[ChannelOut]:
+    """The enterprise's sales channels with their status and, if suspended, why."""
+    enterprise = _enterprise_to_read(principal, enterprise_id)
+    with rt.transaction() as session:
+        return [channel_out(c) for c in rt.services(session).channels.repo.channels(enterprise)]
+
+
+# --- stock -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/channels/{channel_id}/stock-moves",
+    status_code=201,
+    response_model=KitsMovedOut,
+    summary="Pass kits to a sub-channel or back to the parent",
+)
+def move_stock(
+    channel_id: ChannelId,
+    body: StockMoveIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    """Move unsold SIM kits from this channel down to one of its sub-channels, or back up to
+    its parent. The whole batch moves or none of it; each kit's history records the move."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+
+    def work(session: Session) -> KitsMovedOut:
+        lines = rt.registry(session).move_kits(
+            _context(principal, request),
+            enterprise_id,
+            channel_id,
+            body.to_channel_id,
+            body.msisdns,
+        )
+        return KitsMovedOut(moved=len(lines), line_ids=[line.id for line in lines])
+
+    return run_once(request, rt, principal, body, 201, work)
+
+
+@router.post(
+    "/channels/{channel_id}/stock-returns",
+    status_code=201,
+    response_model=KitsMovedOut,
+    summary="Return kits to the enterprise pool or write them off",
+)
+def return_stock(
+    channel_id: ChannelId,
+    body: StockReturnIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    """Take unsold kits out of the channel: back to the pool, or written off (lost, damaged);
+    the numbers return to the pool either way."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+
+    def work(session: Session) -> KitsMovedOut:
+        lines = rt.registry(session).return_kits(
+            _context(principal, request),
+            enterprise_id,
+            channel_id,
+            body.msisdns,
+            write_off=body.write_off,
+            reason=body.reason,
+        )
+        return KitsMovedOut(moved=len(lines), line_ids=[line.id for line in lines])
+
+    return run_once(request, rt, principal, body, 201, work)
+
+
+@router.get("/stock", response_model=list[ChannelStockOut], summary="Unsold stock per channel")
+def stock_report(
+    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+) -> list[ChannelStockOut]:
+    """Every channel's unsold kits, with how many have waited over 30, 90 and 180 days."""
+    enterprise = _enterprise_to_read(principal, enterprise_id)
+    with rt.transaction() as session:
+        return [
+            ChannelStockOut(
+                channel=channel_out(s.channel),
+                unsold=s.count,
+                oldest_stocked_at=s.oldest,
+                older_than_days=s.older_than,
+            )
+            for s in rt.services(session).channels.stock(enterprise, _now())
+        ]
+
+
+@router.get("/stock/aged", response_model=list[AgedKitOut], summary="Kits unsold too long")
+def aged_stock(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    days: Annotated[int | None, Query(ge=1, le=3650, description="Default: the policy's")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    enterprise_id: EnterpriseQuery = None,
+) -> list[AgedKitOut]:
+    """Kits that have sat unsold longer than `days`, oldest first: stock that went astray."""
+    enterprise = _enterprise_to_read(principal, enterprise_id)
+    now = _now()
+    with rt.transaction() as session:
+        return [
+            AgedKitOut(
+                line_id=line.id,
+                msisdn=line.msisdn,
+                iccid=line.iccid,
+                channel_id=line.channel_id,
+                stocked_at=line.stocked_at,
+                days_unsold=(now - line.stocked_at).days if line.stocked_at else 0,
+            )
+            for line in rt.services(session).channels.aged_kits(enterprise, now, days, limit)
+        ]
+
+
+@router.post("/stock/where", response_model=WhereOut, summary="Where is this kit now")
+def where_is(body: WhereIn, rt: RuntimeDep, principal: PrincipalDep) -> WhereOut:
+    """Which channel holds the number now and how it got there (the number goes in the body,
+    never the URL)."""
+    enterprise = _enterprise_to_read(principal, None)
+    with rt.transaction() as session:
+        found = rt.services(session).channels.where_is(enterprise, body.msisdn)
+        return WhereOut(
+            line_id=found.line.id,
+            state=found.line.state,
+            channel=channel_out(found.channel) if found.channel else None,
+            stocked_at=found.line.stocked_at,
+            trail=[event_out(e) for e in found.trail],
+        )
+
+
+# --- risk and suspension ---------------------------------------------------------------------
+
+
+@router.get("/channels/risk", response_model=list[ChannelRiskOut], summary="Riskiest channels")
+def channel_risk(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    enterprise_id: EnterpriseQuery = None,
+) -> list[ChannelRiskOut]:
+    """Channels with registrations in the policy's window, riskiest first, each signal with
+    its value, threshold and evidence."""
+    enterprise = _enterprise_to_read(principal, enterprise_id)
+    with rt.transaction() as session:
+        assessed = rt.services(session).channels.assess(enterprise, _now())[:limit]
+        return [
+            ChannelRiskOut(
+                channel=channel_out(a.channel),
+                registrations=a.risk.registrations,
+                score=a.risk.score,
+                over_threshold=a.over_threshold,
+                signals=[
+                    SignalOut(
+                        name=s.name,
+                        value=s.value,
+                        threshold=s.threshold,
+                        tripped=s.tripped,
+                        judged=s.judged,
+                        evidence=list(s.evidence),
+                    )
+                    for s in a.risk.signals
+                ],
+            )
+            for a in assessed
+        ]
+
+
+@router.post(
+    "/channels/{channel_id}/suspend", response_model=ChannelOut, summary="Suspend a channel"
+)
+def suspend_channel(
+    channel_id: ChannelId,
+    body: SuspendIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+) -> ChannelOut:
+    """Stop the channel registering customers; its clerks are refused from now on. Without a
+    reason, only a channel over the risk threshold, with the tripped signals as the reason."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+    with rt.transaction() as session:
+        channel = rt.services(session).channels.suspend(
+            _context(principal, request), enterprise_id, channel_id, body.reason
+        )
+        return channel_out(channel)
+
+
+@router.post("/channels/{channel_id}/resume", response_model=ChannelOut, summary="Resume a channel")
+def resume_channel(
+    channel_id: ChannelId, body: ResumeIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> ChannelOut:
+    """Let a suspended channel register again, with the reason (rectification done)."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+    with rt.transaction() as session:
+        channel = rt.services(session).channels.resume(
+            _context(principal, request), enterprise_id, channel_id, body.reason
+        )
+        return channel_out(channel)
+
+
+# --- complaints and usage: re-verification triggers ------------------------------------------
+
+
+@router.post(
+    "/lines/{line_id}/complaints",
+    status_code=201,
+    response_model=ComplaintOut,
+    summary="Record a complaint about a line",
+)
+def complain(
+    line_id: LineId, body: ComplaintIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> ComplaintOut:
+    """A fraud report or a "this number is not mine" claim: kept in the line's history, where
+    it counts against the channel that registered it; a fraud report also asks the owner to
+    re-verify within the policy's deadline."""
+    require(principal, Permission.OPERATE, WRITE)
+    with rt.transaction() as session:
+        line = _visible_line(session, principal, line_id)
+        if principal.enterprise_id != line.enterprise_id:
+            raise ApiError(404, "REALNAME.LINE_NOT_FOUND", "No such line at this operator.")
+        services = rt.services(session)
+        ctx = _context(principal, request)
+        services.registry.complain(ctx, line.enterprise_id, line.msisdn, body.kind, body.note)
+        asked = services.reverification.on_complaint(ctx, line, body.kind)
+        return ComplaintOut(line_id=line.id, kind=body.kind, reverification_requested=asked)
+
+
+@router.post("/usage", response_model=UsageOut, summary="Report the network's last use of lines")
+def usage(body: UsageIn, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> UsageOut:
+    """The network's usage feed (last traffic per number). A line silent for the policy's
+    dormant period that is used again is asked to re-verify."""
+    require(principal, Permission.OPERATE, WRITE)
+    enterprise_id = _enterprise_of(principal)
+    with rt.transaction() as session:
+        result = rt.services(session).reverification.record_usage(
+            _context(principal, request),
+            enterprise_id,
+            [(u.msisdn, u.used_at) for u in body.uses],
+        )
+        return UsageOut(
+            updated=result.updated,
+            unknown=result.unknown,
+            reverification_requested=result.triggered,
+        )

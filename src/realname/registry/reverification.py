@@ -1,0 +1,138 @@
+"""When a line's owner must verify again (二次实名): the policy's risk rules, applied.
+
+Three triggers. A fraud complaint and a dormant line waking up are events, judged as they
+arrive (a complaint, the network's usage feed); one identity holding many lines is a state,
+found by the runner's sweep. Each asks at most once per `reverify_repeat_days`, never while
+a deadline is pending, and tells the subscriber by SMS through the outbox; the runner then
+enforces the 24-hour deadline (`RegistryService.expire_reverification`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from realname.messaging.service import enqueue
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import parse_msisdn
+from realname.policy.schema import Policy
+from realname.registry.commands import Context
+from realname.registry.lifecycle import LineState, Operation
+from realname.registry.models import Line
+from realname.registry.service import RegistryService
+
+ASKABLE = (str(LineState.ACTIVE), str(LineState.RESTRICTED))
+ASKED = (str(Operation.REQUEST_REVERIFICATION),)
+
+FRAUD_COMPLAINT = "fraud complaint"
+MANY_LINES = "one identity holds many lines"
+DORMANT_THEN_ACTIVE = "dormant, then active"
+
+_TEXT = {
+    "zh": (
+        "【二次实名核验】因安全风险提示，请于{deadline}前携带本人有效身份证件到营业厅核验"
+        "机主身份，逾期将暂停服务。"
+    ),
+    "en": (
+        "For your security, please confirm you are this number's owner at a shop with your ID "
+        "document before {deadline}; otherwise service will be suspended."
+    ),
+}
+
+
+def is_dormant_then_active(
+    last_used: datetime | None, used_at: datetime, dormant_days: int
+) -> bool:
+    """Pure: a use after at least `dormant_days` of silence (a first ever use is not)."""
+    return last_used is not None and used_at - last_used >= timedelta(days=dormant_days)
+
+
+@dataclass
+class UsageResult:
+    updated: int = 0
+    unknown: int = 0
+    triggered: list[int] = field(default_factory=list)
+
+
+class ReverificationTriggers:
+    def __init__(self, session: Session, *, policy: Policy, registry: RegistryService) -> None:
+        self.session = session
+        self.policy = policy
+        self.registry = registry
+        self.repo = registry.repo
+
+    def on_complaint(self, ctx: Context, line: Line, kind: str) -> bool:
+        return kind == "fraud" and self.ask(ctx, line, FRAUD_COMPLAINT)
+
+    def record_usage(
+        self, ctx: Context, enterprise_id: int, uses: Sequence[tuple[str, datetime]]
+    ) -> UsageResult:
+        """The network's usage feed: last traffic per number. A number silent for the
+        policy's dormant period that is used again is asked to re-verify."""
+        result = UsageResult()
+        dormant_days = self.policy.risk.reverify_dormant_days
+        for raw, used_at in sorted(uses, key=lambda u: u[1]):
+            try:
+                e164 = parse_msisdn(raw).e164
+            except NumberError:
+                result.unknown += 1
+                continue
+            line = self.repo.line_for_update(e164)
+            if line is None or line.enterprise_id != enterprise_id:
+                result.unknown += 1
+                continue
+            if line.last_used_at is not None and used_at <= line.last_used_at:
+                continue  # a late or repeated report
+            woke = is_dormant_then_active(line.last_used_at, used_at, dormant_days)
+            line.last_used_at = used_at
+            result.updated += 1
+            if woke and self.ask(ctx, line, DORMANT_THEN_ACTIVE):
+                result.triggered.append(line.id)
+        self.session.flush()
+        return result
+
+    def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
+        """Ask every line of an identity holding `reverify_identity_lines` or more lines."""
+        asked = 0
+        for identity_id, enterprise_id in self.repo.crowded_holdings(
+            self.policy.risk.reverify_identity_lines
+        ):
+            for line in self.repo.held_lines(identity_id, enterprise_id):
+                if asked >= limit:
+                    return asked
+                locked = self.repo.line_for_update(line.msisdn)
+                if locked is not None and self.ask(ctx, locked, MANY_LINES):
+                    asked += 1
+        return asked
+
+    def ask(self, ctx: Context, line: Line, reason: str) -> bool:
+        """Request re-verification of a locked line unless one is pending or recent."""
+        if (
+            line.owner_identity_id is None
+            or line.state not in ASKABLE
+            or line.reverify_deadline is not None
+        ):
+            return False
+        last = self.repo.last_event_at(line.id, ASKED)
+        if last is not None and ctx.at - last < timedelta(
+            days=self.policy.risk.reverify_repeat_days
+        ):
+            return False
+        self.registry.request_reverification(ctx, line.enterprise_id, line.msisdn, reason)
+        assert line.reverify_deadline is not None
+        language = "zh" if self.policy.jurisdiction == "CN" else "en"
+        local = line.reverify_deadline + timedelta(hours=self.policy.risk.local_utc_offset_hours)
+        enqueue(
+            self.session,
+            dedupe_key=f"reverify:{line.id}:{line.reverify_deadline.isoformat()}",
+            enterprise_id=line.enterprise_id,
+            line_id=line.id,
+            destination=line.msisdn,
+            kind="reverification",
+            body=_TEXT[language].format(deadline=f"{local:%Y-%m-%d %H:%M}"),
+            at=ctx.at,
+        )
+        return True
