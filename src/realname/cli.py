@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.config import get_settings
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
@@ -36,6 +37,8 @@ app.add_typer(bench_app, name="bench")
 parties_app = typer.Typer(help="Relying parties (banks, payment apps) of the CAMARA APIs.")
 app.add_typer(parties_app, name="relying-parties")
 app.add_typer(keys_app, name="keys")
+app.add_typer(backfill_app, name="backfill")
+app.add_typer(channels_app, name="channels")
 
 console = Console()
 
@@ -620,6 +623,7 @@ def demo(
             operations=operations,
             progress=report,
         )
+    backfill_report, largest = _demo_backfill(engine, settings, policy, keyring)
     built = time.perf_counter() - started
     with Session(readonly(engine)) as session:
         by_state = lines_by_state_and_enterprise(session)
@@ -655,12 +659,94 @@ def demo(
     for code, count in summary.refusals.most_common():
         refusals.add_row(f"REALNAME.{code}", f"{count:,}")
     console.print(refusals)
+    _print_demo_backfill(engine, settings, policy, keyring, backfill_report, largest)
     print_integrity_report(report_)
     console.print(
         f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
         f"check it again with REALNAME_DATABASE_URL={database_url} realname check"
     )
     raise typer.Exit(0 if report_.ok else 1)
+
+
+DEMO_CAMPAIGN_AGE_DAYS = 61  # started two months ago: outgoing bars have just begun
+
+
+def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tuple[Any, str]:
+    """Every enterprise started its back-fill campaign two months ago; today's run bars the
+    legacy lines still unregistered and queues their reminders."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from realname.backfill.jobs import run_backfill
+    from realname.registry.commands import Actor, Context
+    from realname.registry.models import Enterprise, Line
+    from realname.registry.wiring import services
+
+    now = datetime.now(UTC)
+    ctx = Context(Actor("operator", "demo"), now)
+    with Session(engine) as session, session.begin():
+        build = services(session, settings, keyring, policy)
+        enterprises = session.scalars(select(Enterprise.id).order_by(Enterprise.id)).all()
+        for enterprise_id in enterprises:
+            build.campaigns.create_campaign(
+                ctx, enterprise_id, starts_on=(now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)).date()
+            )
+        largest = session.execute(
+            select(Enterprise.code)
+            .join(Line, Line.enterprise_id == Enterprise.id)
+            .group_by(Enterprise.code)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar_one()
+    with console.status("back-fill run") as status:
+        report = run_backfill(
+            sessionmaker(engine, expire_on_commit=False),
+            lambda s: services(s, settings, keyring, policy),
+            now,
+            batch_size=1000,
+            progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
+        )
+    with Session(engine) as session, session.begin():
+        channels = services(session, settings, keyring, policy).channels
+        for enterprise_id in enterprises:
+            for item in channels.assess(enterprise_id, now):
+                if item.over_threshold:
+                    channels.suspend(ctx, enterprise_id, item.channel.id, None)
+                    console.print(
+                        f"channel {item.channel.code} suspended: {item.channel.status_reason}"
+                    )
+    return report, largest
+
+
+def _print_demo_backfill(
+    engine: Any, settings: Any, policy: Any, keyring: Any, report: Any, largest: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from realname.backfill.campaign_cli import print_progress, print_risk
+    from realname.db.engine import readonly
+    from realname.registry.repository import RegistryRepository
+    from realname.registry.wiring import services
+
+    swept = sum(c.lines for c in report.campaigns)
+    moves = sum(sum(c.moves.values()) for c in report.campaigns)
+    reminders = sum(c.reminders for c in report.campaigns)
+    console.print(
+        f"back-fill run: {swept:,} legacy lines swept, {moves:,} barred, {reminders:,} reminders "
+        f"queued in the outbox; re-verification {report.reverification_requested:,} asked, "
+        f"{report.reverification_expired:,} suspended past the deadline"
+    )
+    with Session(readonly(engine)) as session:
+        enterprise = RegistryRepository(session).enterprise_by_code(largest)
+        assert enterprise is not None
+        build = services(session, settings, keyring, policy)
+        now = datetime.now(UTC)
+        print_progress(console, largest, build.campaigns.progress(enterprise.id, now), rows=6)
+        print_risk(console, largest, build.channels.assess(enterprise.id, now), limit=5)
 
 
 def _fresh_database(settings: Any) -> Any:

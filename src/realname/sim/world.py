@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, Clerk
+from realname.channels.models import Channel, Clerk, RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
 from realname.identity.models import AuthorityCitizen
@@ -77,6 +77,7 @@ _KIND_ZH = {
     ChannelKind.SOCIAL: "社会渠道",
     ChannelKind.ONLINE: "网上营业厅",
 }
+HOME_REGIONS = ("110105", "310101", "440305", "510104", "330106", "420102")
 LEGACY_SHARE = 0.15
 STOCK_SHARE = 0.03
 CHUNK = 20_000
@@ -121,6 +122,10 @@ class _State:
     stocked: dict[int, list[str]]  # channel id -> msisdns in stock
     bad_channels: set[int]
     kit_serial: int = 0
+    # The counter a registration is being attempted at, so a refusal can be put on record.
+    attempt: tuple[int, int] | None = None
+    # Lines sold by cheating channels: the ones their "owners" later disown.
+    suspect: list[tuple[str, int]] = field(default_factory=list)
 
 
 Progress = Callable[[str, int, int], None]
@@ -197,7 +202,7 @@ def _create_enterprises(
         channels = []
         for channel_kind, count in CHANNELS_PER_KIND.items():
             for i in range(count):
-                region = rng.choice(("110105", "310101", "440305", "510104", "330106", "420102"))
+                region = rng.choice(HOME_REGIONS)
                 channel = service.create_channel(
                     ctx,
                     enterprise.id,
@@ -291,7 +296,10 @@ def _load_lines(
             at = now - timedelta(days=3 + rng.random() * 1100)
             roll = rng.random()
             if roll < LEGACY_SHARE:
-                line_rows.append(_line_row(msisdn, enterprise.id, "legacy", None, None, at, 1))
+                row = _line_row(msisdn, enterprise.id, "legacy", None, channel_id, at, 1)
+                # Prepaid balances: most a few yuan, some none at all.
+                row.update(prepaid_balance_minor=int(rng.paretovariate(1.5) * 500) - 500)
+                line_rows.append(row)
                 plans.append(("legacy", None, 0, at, enterprise.id))
                 state.legacy.append((msisdn, enterprise.id))
                 continue
@@ -299,7 +307,7 @@ def _load_lines(
             iccid, imsi = _kit(state.kit_serial)
             if roll < LEGACY_SHARE + STOCK_SHARE:
                 row = _line_row(msisdn, enterprise.id, "stocked", None, channel_id, at, 1)
-                row.update(iccid=iccid, imsi=imsi)
+                row.update(iccid=iccid, imsi=imsi, stocked_at=at)
                 line_rows.append(row)
                 plans.append(("stocked", None, channel_id, at, enterprise.id))
                 state.stocked.setdefault(channel_id, []).append(msisdn)
@@ -422,6 +430,10 @@ def _line_row(
         "imsi": None,
         "activated_at": at if state == "legacy" else None,
         "owner_since": None,
+        "stocked_at": None,
+        "prepaid_balance_minor": None,
+        # 归属地 by number segment: the digits after the operator prefix pick the city.
+        "home_region": HOME_REGIONS[int(msisdn[-3:]) % len(HOME_REGIONS)],
     }
 
 
@@ -481,10 +493,15 @@ def _stream(
     now: datetime,
     summary: WorldSummary,
 ) -> None:
-    social = [c for e in state.enterprises for c in e.channels if c[1] is ChannelKind.SOCIAL]
-    state.bad_channels = {c[0] for c in rng.sample(social, max(1, len(social) // 6))}
-    start = now - timedelta(days=3)
-    step = timedelta(days=2) / max(operations, 1)
+    # One social channel of each of the three largest enterprises sells on borrowed and bulk
+    # identities, at night, and busily (the pattern channel risk must find).
+    largest = sorted(state.enterprises, key=lambda e: -e.share)[:3]
+    state.bad_channels = {
+        rng.choice([c for c in e.channels if c[1] is ChannelKind.SOCIAL])[0]
+        for e in largest
+        if any(c[1] is ChannelKind.SOCIAL for c in e.channels)
+    }
+    first_day = (now - timedelta(days=STREAM_DAYS + 1)).replace(hour=0, minute=0, second=0)
     pending_reverification: list[tuple[str, int, int]] = []
     done = 0
     while done < operations:
@@ -497,7 +514,8 @@ def _stream(
                 authority=SimulatedAuthority(session, keyring),
             )
             for i in range(batch):
-                at = start + step * (done + i)
+                at = _business_hours(first_day, done + i, operations)
+                state.attempt = None
                 name, call = _next_operation(service, state, rng, at, pending_reverification)
                 try:
                     with session.begin_nested():
@@ -506,6 +524,16 @@ def _stream(
                 except RegistryError as error:
                     summary.refusals[str(error.code)] += 1
                     summary.outcomes[f"{name} (refused)"] += 1
+                    if state.attempt is not None:  # channel-risk evidence, as the API keeps it
+                        channel, clerk = state.attempt
+                        session.add(
+                            RegistrationRefusal(
+                                channel_id=channel,
+                                clerk_id=clerk,
+                                code=str(error.code),
+                                occurred_at=at,
+                            )
+                        )
         done += batch
         summary.operations = done
         report("operations through the registry", done, operations)
@@ -519,6 +547,17 @@ def _stream(
     summary.outcomes["re-verification overdue → suspended"] += expired
 
 
+STREAM_DAYS = 7
+
+
+def _business_hours(first_day: datetime, index: int, total: int) -> datetime:
+    """The index-th of `total` operations, spread over STREAM_DAYS days of opening hours
+    (09:00 to 21:00 in China, 01:00 to 13:00 UTC): honest channels do not sell at night."""
+    position = index / max(total, 1) * STREAM_DAYS
+    day = int(position)
+    return first_day + timedelta(days=day, hours=1 + 12 * (position - day))
+
+
 def _next_operation(
     service: RegistryService,
     state: _State,
@@ -528,10 +567,16 @@ def _next_operation(
 ) -> tuple[str, Callable[[], object]]:
     roll = rng.random()
     enterprise = rng.choices(state.enterprises, [e.share for e in state.enterprises])[0]
-    channel_id, kind, clerk_id = rng.choice(enterprise.channels)
+    busy = [3 if c[0] in state.bad_channels else 1 for c in enterprise.channels]
+    channel_id, kind, clerk_id = rng.choices(enterprise.channels, busy)[0]
     ctx = Context(Actor("clerk", str(clerk_id)), at)
     if roll < 0.45 or not state.active:
         return _registration(service, state, rng, enterprise, channel_id, kind, clerk_id, ctx)
+    if roll < 0.47 and state.suspect:
+        msisdn, enterprise_id = state.suspect.pop(rng.randrange(len(state.suspect)))
+        return "line disowned (not mine)", lambda: service.complain(
+            Context(Actor("enterprise_admin", "care"), at), enterprise_id, msisdn, "not_mine"
+        )
     if roll < 0.55 and state.legacy:
         msisdn, enterprise_id = state.legacy.pop(rng.randrange(len(state.legacy)))
         owner = _fresh_owner(rng, state, enterprise_id)
@@ -656,7 +701,10 @@ def _registration(
     clerk_id: int,
     ctx: Context,
 ) -> tuple[str, Callable[[], object]]:
-    """A kit stocked at the channel, then a registration; bad channels cheat."""
+    """A kit stocked at the channel, then a registration; bad channels cheat, at night."""
+    if channel_id in state.bad_channels:
+        night = ctx.at.replace(hour=18 + rng.randrange(3), minute=rng.randrange(60))
+        ctx = Context(ctx.actor, night - timedelta(days=1))  # 02:00-05:00 local
     msisdn = enterprise.next_msisdn()
     state.kit_serial += 1
     iccid, imsi = _kit(state.kit_serial)
@@ -686,6 +734,7 @@ def _registration(
         label = "face mismatch"
 
     def register() -> None:
+        state.attempt = (channel_id, clerk_id)
         service.register(
             ctx,
             enterprise_id=enterprise.id,
@@ -696,6 +745,8 @@ def _registration(
         )
         state.active.append((msisdn, enterprise.id, owner))
         state.held[(owner, enterprise.id)] += 1
+        if channel_id in state.bad_channels and rng.random() < 0.5:
+            state.suspect.append((msisdn, enterprise.id))
 
     return label, register
 
