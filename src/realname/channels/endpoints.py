@@ -164,7 +164,9 @@ def return_stock(
     return run_once(request, rt, principal, body, 201, work)
 
 
-@router.get("/stock", response_model=list[ChannelStockOut], summary="Unsold stock per channel")
+@router.get(
+    "/stock/summary", response_model=list[ChannelStockOut], summary="Unsold stock per channel"
+)
 def stock_report(
     rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
 ) -> list[ChannelStockOut]:
