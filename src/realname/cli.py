@@ -12,6 +12,7 @@ from rich.table import Table
 
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.config import get_settings
+from realname.messaging.cli import messages_app
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
@@ -39,6 +40,7 @@ app.add_typer(parties_app, name="relying-parties")
 app.add_typer(keys_app, name="keys")
 app.add_typer(backfill_app, name="backfill")
 app.add_typer(channels_app, name="channels")
+app.add_typer(messages_app, name="messages")
 
 console = Console()
 

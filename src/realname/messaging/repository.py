@@ -1,0 +1,184 @@
+"""Every query the outbox runs.
+
+Claiming reads due rows `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two senders claiming at
+the same moment each skip the rows the other is locking and never take the same one; on
+SQLite the clause renders as nothing and BEGIN IMMEDIATE (see `db.engine`) serialises the
+claiming transactions instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from realname.messaging.models import OutboxMessage
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+def _due(at: datetime) -> Any:
+    return (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= at)
+
+
+def _unleased(at: datetime) -> Any:
+    return or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < at)
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- queueing ---------------------------------------------------------------------------
+
+    def insert_if_new(self, values: Mapping[str, Any]) -> int | None:
+        """INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id: the new id, or None when
+        the key was already queued (also when a concurrent transaction queued it first: on
+        PostgreSQL the insert waits for that transaction, then does nothing)."""
+        dialect = self.session.get_bind().dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = (
+            module.insert(OutboxMessage.__table__)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboxMessage.__table__.c.id)
+        )
+        new_id = self.session.execute(statement).scalar_one_or_none()
+        return None if new_id is None else int(new_id)
+
+    def by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
+        return self.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+        ).first()
+
+    def get(self, message_id: int) -> OutboxMessage | None:
+        return self.session.get(OutboxMessage, message_id)
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    def claimable_ids(self, at: datetime, limit: int) -> list[int]:
+        """Due, pending, no live lease; oldest first; locked (and others' locks skipped)."""
+        return list(
+            self.session.scalars(
+                select(OutboxMessage.id)
+                .where(_due(at), _unleased(at))
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+
+    def set_claims(
+        self, ids: Sequence[int], worker_id: str, until: datetime
+    ) -> list[tuple[int, str, str, str, int]]:
+        """Lease the rows to `worker_id`; returns (id, destination, kind, body, attempts)."""
+        if not ids:
+            return []
+        rows = self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(claimed_by=worker_id, claimed_until=until)
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.destination,
+                OutboxMessage.kind,
+                OutboxMessage.body,
+                OutboxMessage.attempts,
+            )
+            .execution_options(synchronize_session=False)
+        ).all()
+        order = {message_id: i for i, message_id in enumerate(ids)}
+        result = [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+        return sorted(result, key=lambda row: order[row[0]])
+
+    def claimed_for_update(self, message_id: int, worker_id: str) -> OutboxMessage | None:
+        """The row if it is still pending and claimed by `worker_id`, locked."""
+        return self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == PENDING,
+                OutboxMessage.claimed_by == worker_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
+    def mark_sent(
+        self, message_id: int, worker_id: str, gateway_message_id: str, at: datetime
+    ) -> bool:
+        result = cast(
+            CursorResult[Any],
+            self.session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    OutboxMessage.status == PENDING,
+                    OutboxMessage.claimed_by == worker_id,
+                )
+                .values(
+                    status=SENT,
+                    attempts=OutboxMessage.attempts + 1,
+                    gateway_message_id=gateway_message_id[:64],
+                    sent_at=at,
+                    claimed_until=None,  # claimed_by stays: which sender sent it
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return result.rowcount == 1
+
+    def release(self, ids: Sequence[int], worker_id: str) -> int:
+        """Hand claimed, unsent rows back at once (graceful stop, lease about to run out)."""
+        if not ids:
+            return 0
+        result = cast(
+            CursorResult[Any],
+            self.session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == PENDING,
+                    OutboxMessage.claimed_by == worker_id,
+                )
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return int(result.rowcount)
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def earliest_lease_expiry_of_due(self, at: datetime) -> datetime | None:
+        """When the first live lease on a due message runs out (None: no such lease)."""
+        return self.session.scalar(
+            select(func.min(OutboxMessage.claimed_until)).where(
+                _due(at), OutboxMessage.claimed_until >= at
+            )
+        )
+
+    def counts_by_status_and_kind(self) -> dict[tuple[str, str], int]:
+        rows = self.session.execute(
+            select(OutboxMessage.status, OutboxMessage.kind, func.count()).group_by(
+                OutboxMessage.status, OutboxMessage.kind
+            )
+        ).all()
+        return {(str(status), str(kind)): int(n) for status, kind, n in rows}
+
+    def oldest_pending_created_at(self) -> datetime | None:
+        return self.session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == PENDING)
+        )
+
+    def due_count(self, at: datetime) -> tuple[int, int]:
+        """(due and free to claim, due but leased to a sender)."""
+        free = self.session.scalar(select(func.count()).where(_due(at), _unleased(at)))
+        leased = self.session.scalar(
+            select(func.count()).where(_due(at), OutboxMessage.claimed_until >= at)
+        )
+        return int(free or 0), int(leased or 0)
