@@ -12,10 +12,10 @@ from rich.table import Table
 
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.config import get_settings
-from realname.messaging.cli import messages_app
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
+from realname.messaging.cli import messages_app
 from realname.security.principals import Role
 
 if TYPE_CHECKING:
