@@ -592,7 +592,8 @@ def demo(
 
     started = time.perf_counter()
     base = get_settings()
-    settings = Settings(**(base.model_dump() | {"database_url": database_url}))
+    overrides = {"database_url": database_url, "sms_file": "./var/demo-sms.jsonl"}
+    settings = Settings(**(base.model_dump() | overrides))
     engine = _fresh_database(settings)
     policy = load_policy(settings.policy)
     keyring = keyring_from_settings(settings)
@@ -677,11 +678,14 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
     """Every enterprise started its back-fill campaign two months ago; today's run bars the
     legacy lines still unregistered and queues their reminders."""
     from datetime import UTC, datetime, timedelta
+    from pathlib import Path
 
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session, sessionmaker
 
     from realname.backfill.jobs import run_backfill
+    from realname.messaging.gateways import FileGateway
+    from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
     from realname.registry.wiring import services
@@ -710,6 +714,12 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
             batch_size=1000,
             progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
         )
+    with console.status("sending the reminders (file gateway)"):
+        sms_file = Path(settings.sms_file)
+        sms_file.unlink(missing_ok=True)
+        with build_sender(settings, gateway=FileGateway(sms_file)) as sender:
+            sent = sender.run(batch=500)
+    console.print(f"{sent.sent:,} reminders sent through the file gateway to {sms_file}")
     with Session(engine) as session, session.begin():
         channels = services(session, settings, keyring, policy).channels
         for enterprise_id in enterprises:
