@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from realname.backfill.campaign_cli import backfill_app, channels_app
+from realname.backfill.cli import bench_import, import_app
 from realname.config import get_settings
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
@@ -41,6 +42,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(backfill_app, name="backfill")
 app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
+app.add_typer(import_app, name="import")
+bench_app.command("import")(bench_import)
 
 console = Console()
 
