@@ -200,9 +200,9 @@ def print_import_bench(result: ImportBenchResult) -> None:
     table = Table(
         title=f"legacy import on PostgreSQL: {result.rows:,} rows "
         f"({result.file_bytes / 1e6:,.0f} MB CSV, {result.bad_rows:,} bad), "
-        f"{result.workers} workers"
+        f"{result.workers} worker{'s' if result.workers != 1 else ''}"
     )
-    for column in ("path", "rows", "seconds", "rows/s", "bare COPY / this"):
+    for column in ("path", "rows", "seconds", "rows/s", "import / bare"):
         table.add_column(column, justify="left" if column == "path" else "right")
     table.add_row(
         "bare COPY into LIKE line INCLUDING ALL",
@@ -223,7 +223,7 @@ def print_import_bench(result: ImportBenchResult) -> None:
         f"{first.rows_read:,}",
         f"{first.seconds:.1f}",
         f"{first.rows_per_second:,.0f}",
-        f"{result.ratio_plain:.2f} / {result.ratio:.2f}",
+        f"{result.ratio_plain:.2f}, {result.ratio:.2f} with FKs",
     )
     table.add_row(
         "import again (all present)",

@@ -191,10 +191,6 @@ class ImportReport:
     def rows_per_second(self) -> float:
         return self.rows_read / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def reject_file_written(self) -> bool:
-        return self.rows_rejected > 0
-
 
 def import_legacy(
     session: Session,
@@ -215,7 +211,9 @@ def import_legacy(
     Commits `session` after the import record is created, after every chunk, and at the end;
     the caller passes a session with nothing pending. `at` is the import time (each line's
     `state_changed_at`); rows activated after it are rejected. Raises `BackfillError` for an
-    unknown enterprise, an unreadable file or missing columns, before any line is loaded.
+    unknown enterprise, a file that cannot be read or lacks required columns (before any line
+    is loaded), or data that cannot be decoded (chunks before it stay loaded, the import
+    record stays unfinished, and a re-run continues).
 
     On PostgreSQL with a session bound to an engine, `workers` connections load chunks side
     by side (each chunk its own transaction): the server's per-row work (indexes, foreign-key
@@ -348,11 +346,11 @@ def import_legacy(
         actor=actor,
         action="legacy.import",
         object_type="legacy_import",
-        object_id=str(record.id),
+        object_id=str(report.import_id),
         at=finished,
         detail={
             "enterprise": report.enterprise_code,
-            "source": redact_pii(record.source_name),
+            "source": redact_pii(report.source_name),
             "sha256": sha256,
             "read": report.rows_read,
             "loaded": report.rows_loaded,
@@ -577,7 +575,7 @@ class _CsvSource(_Source):
                     null_values=[""],
                 ),
             )
-        except (pa.ArrowInvalid, pa.ArrowException) as error:
+        except pa.ArrowException as error:
             raise BackfillError(
                 BackfillErrorCode.IMPORT_FILE_UNREADABLE,
                 f"near line {first_line}: {_scrub(str(error))}",

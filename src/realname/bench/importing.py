@@ -8,7 +8,8 @@ of bad rows mixed in. Then, each on a freshly checkpointed server:
 - bare COPY: the exact CSV payloads the import sends (prepared beforehand, untimed) COPYed
   into a copy of `line` with the same indexes (`LIKE line INCLUDING ALL`), and into one that
   also has `line`'s foreign keys, since every row the import writes pays their checks;
-- the import of the file (read, validate, reject, load, commit per chunk);
+- the import of the file (read, validate, reject, load, commit per chunk), with its
+  default of two connections loading chunks side by side (`--workers` to change);
 - the same import again: every good row already present, nothing changes.
 """
 
@@ -317,6 +318,8 @@ def run_import_bench(
         engine.dispose()
         for leftover in (work / "legacy.csv", work / "legacy.csv.rejects.csv"):
             leftover.unlink(missing_ok=True)
+        if work_dir is None:
+            work.rmdir()
 
 
 def _bare_copy(
