@@ -17,19 +17,19 @@ from realname.backfill.phases import (
 from realname.policy.loader import load_policy
 from realname.policy.schema import BackfillPhase as P
 from realname.registry.lifecycle import LineState as S
-from realname.registry.lifecycle import Operation as O
+from realname.registry.lifecycle import Operation as Op
 
 START = date(2026, 1, 1)
 DATES = phase_dates(load_policy("china").backfill_steps, START)
 
 
 def test_china_phases_are_dated_from_the_start() -> None:
-    assert DATES == {
+    assert {
         P.REMIND: date(2026, 1, 1),
         P.BAR_OUTGOING: date(2026, 3, 2),
         P.BAR_BOTH: date(2026, 4, 1),
         P.TERMINATE: date(2026, 5, 1),
-    }
+    } == DATES
     assert default_deadline(DATES) == date(2026, 3, 2)
 
 
@@ -50,11 +50,11 @@ def test_the_phase_in_force_is_the_latest_begun(today: date, phase: P | None) ->
 
 def test_lines_only_move_down_the_ladder_and_may_skip_steps() -> None:
     assert move_for(P.REMIND, S.LEGACY) is None
-    assert move_for(P.BAR_OUTGOING, S.LEGACY) is O.BACKFILL_RESTRICT
+    assert move_for(P.BAR_OUTGOING, S.LEGACY) is Op.BACKFILL_RESTRICT
     assert move_for(P.BAR_OUTGOING, S.SUSPENDED) is None  # never back up
-    assert move_for(P.BAR_BOTH, S.LEGACY) is O.BACKFILL_SUSPEND  # a runner that was down
-    assert move_for(P.BAR_BOTH, S.RESTRICTED) is O.BACKFILL_SUSPEND
-    assert move_for(P.TERMINATE, S.LEGACY) is O.BACKFILL_TERMINATE
+    assert move_for(P.BAR_BOTH, S.LEGACY) is Op.BACKFILL_SUSPEND  # a runner that was down
+    assert move_for(P.BAR_BOTH, S.RESTRICTED) is Op.BACKFILL_SUSPEND
+    assert move_for(P.TERMINATE, S.LEGACY) is Op.BACKFILL_TERMINATE
     assert move_for(P.TERMINATE, S.CANCELLED) is None
 
 

@@ -145,11 +145,11 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
 
 def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811
     today = datetime.now(UTC).date()
-    missing = api.client.get("/v1/backfill/campaign", headers=api.headers("admin"))
+    missing = api.client.get("/v1/backfill/progress", headers=api.headers("admin"))
     assert missing.status_code == 404
     assert missing.json()["code"] == "REALNAME.CAMPAIGN_NOT_FOUND"
     started = api.client.post(
-        "/v1/backfill/campaign",
+        "/v1/backfill/campaigns",
         json={"starts_on": (today - timedelta(days=10)).isoformat()},
         headers=api.headers("admin"),
     )
@@ -159,14 +159,16 @@ def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811
     assert body["deadline"] == (today + timedelta(days=50)).isoformat()
     assert list(body["phase_dates"]) == ["remind", "bar_outgoing", "bar_both", "terminate"]
     again = api.client.post(
-        "/v1/backfill/campaign", json={"starts_on": today.isoformat()}, headers=api.headers("admin")
+        "/v1/backfill/campaigns",
+        json={"starts_on": today.isoformat()},
+        headers=api.headers("admin"),
     )
     assert again.status_code == 409
-    progress = api.client.get("/v1/backfill/campaign", headers=api.headers("admin"))
+    progress = api.client.get("/v1/backfill/progress", headers=api.headers("admin"))
     assert progress.status_code == 200 and progress.json()["overall"]["group"] == "all"
     assert (
         api.client.post(
-            "/v1/backfill/campaign",
+            "/v1/backfill/campaigns",
             json={"starts_on": today.isoformat()},
             headers=api.headers("clerk"),
         ).status_code

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from realname.errors import CodedError, wants_chinese
 from realname.verification.errors import VerificationError
@@ -121,20 +120,7 @@ async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     response = protocol_error(request, error.status_code)
     for name, value in (error.headers or {}).items():  # e.g. `Allow` on a 405 (RFC 9110)
         response.headers[name] = value
-    if error.status_code == 405:
-        response.headers["Allow"] = ", ".join(_methods_at(request))
     return response
-
-
-def _methods_at(request: Request) -> list[str]:
-    """Every method some route serves at this path. Starlette's 405 names only the first
-    route whose path matched, so GET and POST on one path would each hide the other."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\0"})
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
 
 
 async def _on_conflict(request: Request, error: Exception) -> JSONResponse:

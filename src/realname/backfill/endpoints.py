@@ -55,7 +55,7 @@ def campaign_out(progress: CampaignProgress) -> CampaignOut:
     )
 
 
-@router.post("/campaign", status_code=201, response_model=CampaignOut, summary="Start a campaign")
+@router.post("/campaigns", status_code=201, response_model=CampaignOut, summary="Start a campaign")
 def start_campaign(
     body: CampaignIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> CampaignOut:
@@ -72,7 +72,7 @@ def start_campaign(
         return campaign_out(campaigns.progress(enterprise_id, ctx.at))
 
 
-@router.get("/campaign", response_model=CampaignOut, summary="Back-fill progress")
+@router.get("/progress", response_model=CampaignOut, summary="Back-fill progress")
 def campaign_progress(
     rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
 ) -> CampaignOut:
