@@ -141,6 +141,13 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
         headers=api.headers("admin"),
     )
     assert woke.json() == {"updated": 1, "unknown": 1, "reverification_requested": [line["id"]]}
+    naive = api.client.post(
+        "/v1/usage",
+        json={"uses": [{"msisdn": line["msisdn"], "used_at": "2026-11-01T08:00:00"}]},
+        headers=api.headers("admin"),
+    )
+    assert naive.status_code == 400, naive.text  # an instant without a zone is refused
+    assert "uses.0.used_at" in naive.text
 
 
 def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811

@@ -10,8 +10,8 @@ from realname.api.deps import PrincipalDep, RuntimeDep, require
 from realname.api.errors import ErrorInfo
 from realname.backfill.schemas import CampaignIn, CampaignOut, ProgressRowOut
 from realname.backfill.service import CampaignProgress, ProgressRow
-from realname.channels.endpoints import EnterpriseQuery, _enterprise_to_read
-from realname.registry.endpoints import WRITE, _context, _enterprise_of
+from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
+from realname.registry.endpoints import WRITE, context_of, enterprise_of
 from realname.security.principals import Permission
 
 router = APIRouter(
@@ -62,8 +62,8 @@ def start_campaign(
     """Start the enterprise's back-fill of its unregistered legacy lines: the policy's phases
     (remind, bar outgoing, bar both ways, terminate) dated from `starts_on`."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
-    ctx = _context(principal, request)
+    enterprise_id = enterprise_of(principal)
+    ctx = context_of(principal, request)
     with rt.transaction() as session:
         campaigns = rt.services(session).campaigns
         campaigns.create_campaign(
@@ -78,7 +78,7 @@ def campaign_progress(
 ) -> CampaignOut:
     """How much of the legacy base is registered, by region and channel, where the ladder
     stands, and the completion date at the current pace against the deadline."""
-    enterprise = _enterprise_to_read(principal, enterprise_id)
+    enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
         progress = rt.services(session).campaigns.progress(enterprise, datetime.now(UTC))
         return campaign_out(progress)

@@ -36,11 +36,12 @@ from realname.registry.endpoints import (
     READ,
     WRITE,
     LineId,
-    _context,
-    _enterprise_of,
-    _visible_line,
+    context_of,
+    enterprise_of,
     event_out,
+    visible_line,
 )
+from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.security.principals import Permission, Principal
 
 router = APIRouter(
@@ -72,7 +73,7 @@ def channel_out(channel: Channel) -> ChannelOut:
     )
 
 
-def _enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
+def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
     """An enterprise's own staff read their enterprise; a regulator names the one it reads."""
     require(principal, Permission.READ_LINES, READ)
     if principal.enterprise_id is not None:
@@ -93,7 +94,7 @@ def list_channels(
     rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
 ) -> list[ChannelOut]:
     """The enterprise's sales channels with their status and, if suspended, why."""
-    enterprise = _enterprise_to_read(principal, enterprise_id)
+    enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
         return [channel_out(c) for c in rt.services(session).channels.repo.channels(enterprise)]
 
@@ -117,11 +118,11 @@ def move_stock(
     """Move unsold SIM kits from this channel down to one of its sub-channels, or back up to
     its parent. The whole batch moves or none of it; each kit's history records the move."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
         lines = rt.registry(session).move_kits(
-            _context(principal, request),
+            context_of(principal, request),
             enterprise_id,
             channel_id,
             body.to_channel_id,
@@ -148,11 +149,11 @@ def return_stock(
     """Take unsold kits out of the channel: back to the pool, or written off (lost, damaged);
     the numbers return to the pool either way."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
         lines = rt.registry(session).return_kits(
-            _context(principal, request),
+            context_of(principal, request),
             enterprise_id,
             channel_id,
             body.msisdns,
@@ -171,7 +172,7 @@ def stock_report(
     rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
 ) -> list[ChannelStockOut]:
     """Every channel's unsold kits, with how many have waited over 30, 90 and 180 days."""
-    enterprise = _enterprise_to_read(principal, enterprise_id)
+    enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
         return [
             ChannelStockOut(
@@ -193,7 +194,7 @@ def aged_stock(
     enterprise_id: EnterpriseQuery = None,
 ) -> list[AgedKitOut]:
     """Kits that have sat unsold longer than `days`, oldest first: stock that went astray."""
-    enterprise = _enterprise_to_read(principal, enterprise_id)
+    enterprise = enterprise_to_read(principal, enterprise_id)
     now = _now()
     with rt.transaction() as session:
         return [
@@ -213,7 +214,7 @@ def aged_stock(
 def where_is(body: WhereIn, rt: RuntimeDep, principal: PrincipalDep) -> WhereOut:
     """Which channel holds the number now and how it got there (the number goes in the body,
     never the URL)."""
-    enterprise = _enterprise_to_read(principal, None)
+    enterprise = enterprise_to_read(principal, None)
     with rt.transaction() as session:
         found = rt.services(session).channels.where_is(enterprise, body.msisdn)
         return WhereOut(
@@ -237,7 +238,7 @@ def channel_risk(
 ) -> list[ChannelRiskOut]:
     """Channels with registrations in the policy's window, riskiest first, each signal with
     its value, threshold and evidence."""
-    enterprise = _enterprise_to_read(principal, enterprise_id)
+    enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
         assessed = rt.services(session).channels.assess(enterprise, _now())[:limit]
         return [
@@ -275,10 +276,10 @@ def suspend_channel(
     """Stop the channel registering customers; its clerks are refused from now on. Without a
     reason, only a channel over the risk threshold, with the tripped signals as the reason."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
         channel = rt.services(session).channels.suspend(
-            _context(principal, request), enterprise_id, channel_id, body.reason
+            context_of(principal, request), enterprise_id, channel_id, body.reason
         )
         return channel_out(channel)
 
@@ -289,10 +290,10 @@ def resume_channel(
 ) -> ChannelOut:
     """Let a suspended channel register again, with the reason (rectification done)."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
         channel = rt.services(session).channels.resume(
-            _context(principal, request), enterprise_id, channel_id, body.reason
+            context_of(principal, request), enterprise_id, channel_id, body.reason
         )
         return channel_out(channel)
 
@@ -314,11 +315,11 @@ def complain(
     re-verify within the policy's deadline."""
     require(principal, Permission.OPERATE, WRITE)
     with rt.transaction() as session:
-        line = _visible_line(session, principal, line_id)
-        if principal.enterprise_id != line.enterprise_id:
-            raise ApiError(404, "REALNAME.LINE_NOT_FOUND", "No such line at this operator.")
+        line = visible_line(session, principal, line_id)
+        if principal.enterprise_id != line.enterprise_id:  # a regulator reads, never complains
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
         services = rt.services(session)
-        ctx = _context(principal, request)
+        ctx = context_of(principal, request)
         services.registry.complain(ctx, line.enterprise_id, line.msisdn, body.kind, body.note)
         asked = services.reverification.on_complaint(ctx, line, body.kind)
         return ComplaintOut(line_id=line.id, kind=body.kind, reverification_requested=asked)
@@ -329,10 +330,10 @@ def usage(body: UsageIn, request: Request, rt: RuntimeDep, principal: PrincipalD
     """The network's usage feed (last traffic per number). A line silent for the policy's
     dormant period that is used again is asked to re-verify."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
         result = rt.services(session).reverification.record_usage(
-            _context(principal, request),
+            context_of(principal, request),
             enterprise_id,
             [(u.msisdn, u.used_at) for u in body.uses],
         )

@@ -60,18 +60,18 @@ WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
 REVEAL = "registry:reveal"
 
 
-def _context(principal: Principal, request: Request) -> Context:
+def context_of(principal: Principal, request: Request) -> Context:
     return Context.now(Actor(*principal.actor.split(":", 1)), request.state.correlator)
 
 
-def _visible_line(session: Session, principal: Principal, line_id: int) -> Line:
+def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
     line = session.get(Line, line_id)
     if line is None or not principal.sees_enterprise(line.enterprise_id):
         raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
     return line
 
 
-def _enterprise_of(principal: Principal) -> int:
+def enterprise_of(principal: Principal) -> int:
     if principal.enterprise_id is None:
         raise ApiError(403, "PERMISSION_DENIED", "This caller acts for no enterprise.")
     return principal.enterprise_id
@@ -137,7 +137,7 @@ def register(
     def work(session: Session) -> LineOut:
         try:
             line = rt.registry(session).register(
-                _context(principal, request),
+                context_of(principal, request),
                 enterprise_id=enterprise_id,
                 channel_id=channel_id,
                 clerk_id=clerk_id,
@@ -165,12 +165,12 @@ def register(
 def stock(body: StockIn, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> JSONResponse:
     """Put SIM kits (number, ICCID, IMSI) into one of the enterprise's channels."""
     require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = _enterprise_of(principal)
+    enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> StockOut:
         kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
         lines = rt.registry(session).stock_kits(
-            _context(principal, request), enterprise_id, body.channel_id, kits
+            context_of(principal, request), enterprise_id, body.channel_id, kits
         )
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
 
@@ -197,7 +197,7 @@ def read_line(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> LineO
     """A line's current state, owner masked."""
     require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
-        return line_out(rt, session, _visible_line(session, principal, line_id))
+        return line_out(rt, session, visible_line(session, principal, line_id))
 
 
 @router.get("/lines/{line_id}/history", response_model=list[EventOut], summary="A line's history")
@@ -205,7 +205,7 @@ def history(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> list[Ev
     """Every state change of the line, oldest first (who, where, when, why)."""
     require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
-        line = _visible_line(session, principal, line_id)
+        line = visible_line(session, principal, line_id)
         return [event_out(e) for e in RegistryRepository(session).events_of(line.id)]
 
 
@@ -240,9 +240,9 @@ def reveal_owner(
     require(principal, Permission.READ_PII, REVEAL)
     at = body.at or datetime.now(UTC)
     with rt.transaction() as session:
-        line = _visible_line(session, principal, line_id)
+        line = visible_line(session, principal, line_id)
         owner = rt.registry(session).reveal_owner(
-            _context(principal, request), line, at, body.purpose
+            context_of(principal, request), line, at, body.purpose
         )
         if owner is None:
             return OwnerRevealedOut(line_id=line.id, at=at, owned=False)
@@ -270,7 +270,7 @@ def identity_lines(
 ) -> list[IdentityLineOut]:
     """Which of the caller's lines (all enterprises, for a regulator) this document holds."""
     require(principal, Permission.READ_LINES, READ)
-    scope = None if principal.can(Permission.READ_ALL_ENTERPRISES) else _enterprise_of(principal)
+    scope = None if principal.can(Permission.READ_ALL_ENTERPRISES) else enterprise_of(principal)
     with rt.transaction() as session:
         from realname.registry.commands import Person
 
@@ -323,10 +323,10 @@ def _operate(
     do not operate), in one transaction, answered with the line."""
     require(principal, permission, scope)
     with rt.transaction() as session:
-        line = _visible_line(session, principal, line_id)
+        line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        act(rt.registry(session), _context(principal, request), line.enterprise_id, line.msisdn)
+        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
         return line_out(rt, session, line)
 
 
@@ -519,9 +519,9 @@ def replace_sim(
     enterprise_id, channel_id, clerk_id = _clerk(principal)
 
     def work(session: Session) -> LineOut:
-        line = _visible_line(session, principal, line_id)
+        line = visible_line(session, principal, line_id)
         rt.registry(session).replace_sim(
-            _context(principal, request),
+            context_of(principal, request),
             enterprise_id=enterprise_id,
             channel_id=channel_id,
             clerk_id=clerk_id,
@@ -549,9 +549,9 @@ def transfer(
     enterprise_id, channel_id, clerk_id = _clerk(principal)
 
     def work(session: Session) -> LineOut:
-        line = _visible_line(session, principal, line_id)
+        line = visible_line(session, principal, line_id)
         rt.registry(session).transfer(
-            _context(principal, request),
+            context_of(principal, request),
             enterprise_id=enterprise_id,
             channel_id=channel_id,
             clerk_id=clerk_id,

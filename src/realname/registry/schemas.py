@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
@@ -22,8 +22,15 @@ def _iso_text(value: object) -> object:
     return value
 
 
+def _aware(value: datetime) -> datetime:
+    """An instant without a zone is ambiguous by up to a day; every instant we store is UTC."""
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2026-05-01T08:00:00Z")
+    return value
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_aware)]
 
 MSISDN = Field(
     min_length=3,
@@ -224,13 +231,6 @@ class OwnerRevealIn(BaseModel):
         description="The instant whose owner is wanted (fraud tracing); default now.",
         examples=["2026-05-01T08:00:00Z"],
     )
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-05-01T08:00:00Z")
-        return value
 
 
 class OwnerRevealedOut(BaseModel):
