@@ -122,3 +122,21 @@ def test_a_channel_over_the_threshold_is_suspended_with_its_evidence(
     assert refused.value.code == "CHANNEL_NOT_AUTHORISED"
     service.resume(world.ctx("admin"), world.enterprise_id, social, "rectified")
     world.register(world.people[2], kind=ChannelKind.SOCIAL)
+
+
+def test_a_suspension_reason_with_a_number_in_it_is_stored_masked(
+    world: World,
+    china: Policy,  # noqa: F811
+    keyring: KeyRing,  # noqa: F811
+) -> None:
+    from realname.registry.check import run_integrity_check
+
+    service = ChannelService(world.session, policy=china, registry=world.service)
+    channel = service.suspend(
+        world.ctx("admin"),
+        world.enterprise_id,
+        world.channels[ChannelKind.SOCIAL],
+        "clerk sold 13800138000 to a reseller",
+    )
+    assert "13800138000" not in (channel.status_reason or "")
+    assert run_integrity_check(world.session, china, keyring).ok

@@ -192,7 +192,7 @@ class RegistryService:
         self, ctx: Context, enterprise_id: int, channel_id: int, status: str, reason: str
     ) -> Channel:
         channel = self._channel(enterprise_id, channel_id)
-        channel.status, channel.status_reason = status, reason
+        channel.status, channel.status_reason = status, redact_pii(reason)
         self.session.flush()
         self._audit(ctx, f"channel.{status}", "channel", channel.id, {"reason": reason})
         return channel

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.security.models import AuditLog
+from realname.security.redact import redact_pii
 from realname.security.repository import GENESIS, AuditRepository
 
 CHAINS = 16
@@ -54,7 +55,9 @@ def append_audit(
     detail: dict[str, Any] | None = None,
     correlation_id: str | None = None,
 ) -> AuditLog:
-    """Append one entry; `detail` must hold no PII (masked values only)."""
+    """Append one entry. Staff free text in `detail` (a reason, a note) is redacted here, once
+    for every caller: the chain is append-only, so a number written in clear could never be
+    removed and `realname check` would flag it forever."""
     repository = AuditRepository(session)
     chain = chain_for(object_type, object_id)
     head = repository.lock_head(chain)
@@ -67,7 +70,7 @@ def append_audit(
         object_type=object_type,
         object_id=object_id,
         correlation_id=correlation_id,
-        detail=detail or {},
+        detail={k: redact_pii(v) if isinstance(v, str) else v for k, v in (detail or {}).items()},
         prev_hash=head.head_hash,
     )
     entry.hash = entry_hash(head.head_hash, entry)
