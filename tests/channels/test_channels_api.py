@@ -147,7 +147,13 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
         headers=api.headers("admin"),
     )
     assert naive.status_code == 400, naive.text  # an instant without a zone is refused
-    assert "uses.0.used_at" in naive.text
+    assert "uses.0.used_at: give a time zone" in naive.text
+    far = api.client.post(
+        "/v1/usage",
+        json={"uses": [{"msisdn": line["msisdn"], "used_at": "9999-12-31T23:59:59-01:00"}]},
+        headers=api.headers("admin"),
+    )
+    assert far.status_code == 400, far.text
 
 
 def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811

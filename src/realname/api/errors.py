@@ -93,7 +93,11 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0] if error.errors() else {"loc": ("body",), "msg": "invalid"}
     field = _field_path(tuple(first.get("loc", ())))
-    reason = str(first.get("msg", "invalid")).split(",")[0]
+    # Our own validators' hints ("give a time zone, …") are written for users and carry no
+    # input; pydantic's own messages are cut at the first clause.
+    raw = str(first.get("msg", "invalid"))
+    ours = raw.startswith("Value error, ")
+    reason = raw.removeprefix("Value error, ") if ours else raw.split(",")[0]
     if language_of(request) == "zh":
         message = f"请求参数无效：{field}"
     else:

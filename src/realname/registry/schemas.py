@@ -3,7 +3,7 @@ URLs; owners come back masked, except from the one audited reveal."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -26,7 +26,10 @@ def _aware(value: datetime) -> datetime:
     """An instant without a zone is ambiguous by up to a day; every instant we store is UTC."""
     if value.tzinfo is None:
         raise ValueError("give a time zone, e.g. 2026-05-01T08:00:00Z")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00 is past the last representable instant
+        raise ValueError("the instant is out of range") from None
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
