@@ -700,7 +700,10 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
         enterprises = session.scalars(select(Enterprise.id).order_by(Enterprise.id)).all()
         for enterprise_id in enterprises:
             build.campaigns.create_campaign(
-                ctx, enterprise_id, starts_on=(now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)).date()
+                ctx,
+                enterprise_id,
+                starts_on=(now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)).date(),
+                backdate=True,
             )
         largest = session.execute(
             select(Enterprise.code)

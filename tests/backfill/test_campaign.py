@@ -4,7 +4,7 @@ registration leaving the campaign at once, refunds, progress, and runners side b
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -198,6 +198,17 @@ def test_campaign_refusals(world: World, keyring: KeyRing, china: Policy) -> Non
             deadline=START - timedelta(days=1),
         )
     assert early.value.code == "DEADLINE_BEFORE_START"
+    # Started so long ago that lines would be barred before any reminder: refused.
+    with pytest.raises(BackfillError) as backdated:
+        s.campaigns.create_campaign(
+            world.ctx("admin"), world.other_enterprise_id, starts_on=START - timedelta(days=60)
+        )
+    assert backdated.value.code == "START_TOO_EARLY"
+    with pytest.raises(BackfillError) as far:
+        s.campaigns.create_campaign(
+            world.ctx("admin"), world.other_enterprise_id, starts_on=date(9999, 12, 1)
+        )
+    assert far.value.code == "DATE_OUT_OF_RANGE"
     with pytest.raises(BackfillError) as missing:
         s.campaigns.progress(world.other_enterprise_id, NOW)
     assert missing.value.code == "CAMPAIGN_NOT_FOUND"

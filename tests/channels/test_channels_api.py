@@ -129,7 +129,12 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
         json={"uses": [{"msisdn": line["msisdn"], "used_at": long_ago}]},
         headers=api.headers("admin"),
     )
-    assert first.json() == {"updated": 1, "unknown": 0, "reverification_requested": []}
+    assert first.json() == {
+        "updated": 1,
+        "unknown": 0,
+        "refused": 0,
+        "reverification_requested": [],
+    }
     woke = api.client.post(
         "/v1/usage",
         json={
@@ -140,7 +145,19 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
         },
         headers=api.headers("admin"),
     )
-    assert woke.json() == {"updated": 1, "unknown": 1, "reverification_requested": [line["id"]]}
+    assert woke.json() == {
+        "updated": 1,
+        "unknown": 1,
+        "refused": 0,
+        "reverification_requested": [line["id"]],
+    }
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    ahead = api.client.post(
+        "/v1/usage",
+        json={"uses": [{"msisdn": line["msisdn"], "used_at": future}]},
+        headers=api.headers("admin"),
+    )
+    assert ahead.json()["refused"] == 1 and ahead.json()["updated"] == 0
     naive = api.client.post(
         "/v1/usage",
         json={"uses": [{"msisdn": line["msisdn"], "used_at": "2026-11-01T08:00:00"}]},

@@ -93,3 +93,12 @@ def test_one_identity_with_many_lines_is_swept_and_the_deadline_enforced(
     assert states == ["active", "suspended", "suspended", "suspended"]
     # Answered within the repeat period: the sweep does not ask again.
     assert rules.sweep_many_lines(Context(Actor("system", "x"), NOW + timedelta(days=30))) == 0
+
+
+def test_a_reissued_number_starts_without_the_old_owners_usage(world: World, china: Policy) -> None:
+    number = world.register(world.people[0])
+    triggers(world, china).record_usage(world.ctx("admin"), world.enterprise_id, [(number, NOW)])
+    world.service.cancel(world.ctx("admin"), world.enterprise_id, number, "customer request")
+    later = Context(Actor("system", "release"), NOW + timedelta(days=china.cooling_days + 1))
+    line = world.service.release(later, world.enterprise_id, number)
+    assert line.last_used_at is None  # the next owner's first use is not a "waking"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,9 +52,15 @@ def _enterprise_id(session: Session, code: str) -> int:
 
 
 def _instant(at: datetime | None) -> datetime:
+    """--at replays a missed day; a future instant would bar and terminate lines early."""
+    now = datetime.now(UTC)
     if at is None:
-        return datetime.now(UTC)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+        return now
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if at > now + timedelta(minutes=5):
+        console.print("[red]--at is in the future[/]: the job acts on past and present days only")
+        raise typer.Exit(2)
+    return at
 
 
 @backfill_app.command("start")

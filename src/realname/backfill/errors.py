@@ -16,6 +16,8 @@ class BackfillErrorCode(StrEnum):
     CAMPAIGN_NOT_FOUND = "CAMPAIGN_NOT_FOUND"
     NO_BACKFILL_STEPS = "NO_BACKFILL_STEPS"
     DEADLINE_BEFORE_START = "DEADLINE_BEFORE_START"
+    START_TOO_EARLY = "START_TOO_EARLY"
+    DATE_OUT_OF_RANGE = "DATE_OUT_OF_RANGE"
 
 
 C = BackfillErrorCode
@@ -46,6 +48,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The deadline is before the campaign starts.",
         "截止日期早于活动开始日期。",
     ),
+    C.START_TOO_EARLY: (
+        "With this start date lines would be barred before any reminder went out.",
+        "按此开始日期，号码将在发出提醒之前即被限制。",
+    ),
+    C.DATE_OUT_OF_RANGE: ("The campaign's dates are out of range.", "活动日期超出范围。"),
 }
 
 HTTP_STATUS: Mapping[BackfillErrorCode, int] = {

@@ -102,14 +102,25 @@ class CampaignService:
         *,
         starts_on: date,
         deadline: date | None = None,
+        backdate: bool = False,
     ) -> BackfillCampaign:
+        """`backdate` lets a simulation start a campaign whose bars have already begun; for
+        subscribers that would mean bars with no reminder first, so it is refused otherwise."""
         if self.repo.enterprise(enterprise_id) is None:
             raise BackfillError(E.ENTERPRISE_NOT_FOUND)
         if not self.policy.backfill_steps:
             raise BackfillError(E.NO_BACKFILL_STEPS)
         if self.repo.campaign(enterprise_id) is not None:
             raise BackfillError(E.CAMPAIGN_EXISTS)
-        dates = phase_dates(self.policy.backfill_steps, starts_on)
+        try:
+            dates = phase_dates(self.policy.backfill_steps, starts_on)
+        except OverflowError:
+            raise BackfillError(E.DATE_OUT_OF_RANGE) from None
+        first_bar = min(
+            (d for p, d in dates.items() if p is not BackfillPhase.REMIND), default=None
+        )
+        if not backdate and first_bar is not None and first_bar <= ctx.at.date():
+            raise BackfillError(E.START_TOO_EARLY)
         deadline = deadline or default_deadline(dates)
         if deadline < starts_on:
             raise BackfillError(E.DEADLINE_BEFORE_START)

@@ -340,5 +340,6 @@ def usage(body: UsageIn, request: Request, rt: RuntimeDep, principal: PrincipalD
         return UsageOut(
             updated=result.updated,
             unknown=result.unknown,
+            refused=result.refused,
             reverification_requested=result.triggered,
         )

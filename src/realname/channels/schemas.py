@@ -135,5 +135,6 @@ class UsageIn(BaseModel):
 
 class UsageOut(BaseModel):
     updated: int
-    unknown: int
+    unknown: int = Field(description="Numbers that are not this enterprise's lines")
+    refused: int = Field(description="Uses reported more than an hour in the future")
     reverification_requested: list[int] = Field(description="Line ids asked to re-verify")

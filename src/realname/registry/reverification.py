@@ -50,10 +50,16 @@ def is_dormant_then_active(
     return last_used is not None and used_at - last_used >= timedelta(days=dormant_days)
 
 
+# A clock a little ahead on the network side is normal; a use days ahead is a bad report and
+# would make every real report after it look late.
+USAGE_CLOCK_SKEW = timedelta(hours=1)
+
+
 @dataclass
 class UsageResult:
     updated: int = 0
     unknown: int = 0
+    refused: int = 0  # reported in the future
     triggered: list[int] = field(default_factory=list)
 
 
@@ -74,12 +80,17 @@ class ReverificationTriggers:
         policy's dormant period that is used again is asked to re-verify."""
         result = UsageResult()
         dormant_days = self.policy.risk.reverify_dormant_days
-        for raw, used_at in sorted(uses, key=lambda u: u[1]):
+        known: list[tuple[str, datetime]] = []
+        for raw, used_at in uses:
+            if used_at > ctx.at + USAGE_CLOCK_SKEW:
+                result.refused += 1
+                continue
             try:
-                e164 = parse_msisdn(raw).e164
+                known.append((parse_msisdn(raw).e164, used_at))
             except NumberError:
                 result.unknown += 1
-                continue
+        # Lock in number order, as every batch does, so two feeds cannot deadlock.
+        for e164, used_at in sorted(known):
             line = self.repo.line_for_update(e164)
             if line is None or line.enterprise_id != enterprise_id:
                 result.unknown += 1

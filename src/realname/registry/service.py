@@ -650,7 +650,8 @@ class RegistryService:
         line.cooling_until = None
         line.channel_id = None
         # A reissued number starts a new life: nothing of the old owner's carries over.
-        line.activated_at = line.owner_since = line.sim_changed_at = None
+        line.activated_at = line.owner_since = line.sim_changed_at = line.last_used_at = None
+        line.prepaid_balance_minor = None  # (legacy_import_id stays: the replay starts from it)
         self._record(ctx, line, O.RELEASE, before, S.POOLED)
         return line
 
