@@ -729,12 +729,9 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
     with Session(engine) as session, session.begin():
         channels = services(session, settings, keyring, policy).channels
         for enterprise_id in enterprises:
-            for item in channels.assess(enterprise_id, now):
-                if item.over_threshold:
-                    channels.suspend(ctx, enterprise_id, item.channel.id, None)
-                    console.print(
-                        f"channel {item.channel.code} suspended: {item.channel.status_reason}"
-                    )
+            assessed = channels.assess(enterprise_id, now)
+            for channel in channels.suspend_over_threshold(ctx, enterprise_id, assessed):
+                console.print(f"channel {channel.code} suspended: {channel.status_reason}")
     return report, largest
 
 

@@ -31,12 +31,13 @@ At = Annotated[
 
 
 @contextmanager
-def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    from realname.db.engine import create_engine_from_settings, create_session_factory
+def _sessions(settings: Settings, *, read_only: bool = False) -> Iterator[sessionmaker[Session]]:
+    """Reports read without SQLite's write lock, so they never hold up the counters."""
+    from realname.db.engine import create_engine_from_settings, create_session_factory, readonly
 
     engine = create_engine_from_settings(settings)
     try:
-        yield create_session_factory(engine)
+        yield create_session_factory(readonly(engine) if read_only else engine)
     finally:
         engine.dispose()
 
@@ -135,7 +136,9 @@ def run(
     console.print(table)
     console.print(
         f"re-verification: {report.reverification_requested:,} asked (one identity, many "
-        f"lines), {report.reverification_expired:,} suspended past their deadline"
+        f"lines), {report.reverification_expired:,} suspended past their deadline; "
+        f"{report.numbers_released:,} cooled numbers back in the pool; "
+        f"{report.counters_purged:,} expired quota counters purged"
     )
 
 
@@ -146,7 +149,7 @@ def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     from realname.registry.wiring import services
 
     settings = get_settings()
-    with _sessions(settings) as factory, factory() as session:
+    with _sessions(settings, read_only=True) as factory, factory() as session:
         try:
             report = services(session, settings).campaigns.progress(
                 _enterprise_id(session, enterprise), _instant(at)
@@ -207,17 +210,19 @@ def risk(
 
     settings = get_settings()
     instant = _instant(at)
-    with _sessions(settings) as factory, factory() as session, session.begin():
+    with (
+        _sessions(settings, read_only=not suspend) as factory,
+        factory() as session,
+        session.begin(),
+    ):
         channels = services(session, settings).channels
         enterprise_id = _enterprise_id(session, enterprise)
         assessed = channels.assess(enterprise_id, instant)
         print_risk(console, enterprise, assessed, limit)
         if suspend:
             ctx = Context(Actor("operator", "cli"), instant)
-            for item in assessed:
-                if item.over_threshold and item.channel.status == "active":
-                    channels.suspend(ctx, enterprise_id, item.channel.id, None)
-                    console.print(f"suspended {item.channel.code}: {item.channel.status_reason}")
+            for channel in channels.suspend_over_threshold(ctx, enterprise_id, assessed):
+                console.print(f"suspended {channel.code}: {channel.status_reason}")
 
 
 def print_risk(out: Console, enterprise: str, assessed: list[AssessedChannel], limit: int) -> None:

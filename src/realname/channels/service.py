@@ -117,9 +117,26 @@ class ChannelService:
             )
             if assessed is None or not assessed.over_threshold:
                 raise RegistryError(E.CHANNEL_NOT_RISKY)
-            tripped = [s.name for s in assessed.risk.signals if s.tripped]
-            reason = "risk signals: " + ", ".join(tripped)
+            return self.suspend_over_threshold(ctx, enterprise_id, [assessed])[0]
         return self.registry.set_channel_status(ctx, enterprise_id, channel.id, "suspended", reason)
+
+    def suspend_over_threshold(
+        self, ctx: Context, enterprise_id: int, assessed: list[AssessedChannel]
+    ) -> list[Channel]:
+        """Suspend every active channel of an assessment that is over the threshold, with
+        its tripped signals as the reason (the assessment is not run again)."""
+        suspended = []
+        for item in assessed:
+            if item.over_threshold and item.channel.status == "active":
+                reason = "risk signals: " + ", ".join(
+                    s.name for s in item.risk.signals if s.tripped
+                )
+                suspended.append(
+                    self.registry.set_channel_status(
+                        ctx, enterprise_id, item.channel.id, "suspended", reason
+                    )
+                )
+        return suspended
 
     def resume(self, ctx: Context, enterprise_id: int, channel_id: int, reason: str) -> Channel:
         return self.registry.set_channel_status(ctx, enterprise_id, channel_id, "active", reason)

@@ -105,19 +105,32 @@ class ReverificationTriggers:
         self.session.flush()
         return result
 
-    def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
-        """Ask every line of an identity holding `reverify_identity_lines` or more lines."""
-        asked = 0
+    def many_lines_candidates(self, limit: int = 10_000) -> list[str]:
+        """Numbers of lines held by an identity with `reverify_identity_lines` or more lines
+        at one enterprise (read without locks; `ask_number` re-checks each under its lock)."""
+        numbers: list[str] = []
         for identity_id, enterprise_id in self.repo.crowded_holdings(
             self.policy.risk.reverify_identity_lines
         ):
-            for line in self.repo.held_lines(identity_id, enterprise_id):
-                if asked >= limit:
-                    return asked
-                locked = self.repo.line_for_update(line.msisdn)
-                if locked is not None and self.ask(ctx, locked, MANY_LINES):
-                    asked += 1
-        return asked
+            numbers.extend(
+                line.msisdn
+                for line in self.repo.held_lines(identity_id, enterprise_id)
+                if line.reverify_deadline is None and line.state in ASKABLE
+            )
+            if len(numbers) >= limit:
+                break
+        return numbers[:limit]
+
+    def ask_number(self, ctx: Context, msisdn: str, reason: str) -> bool:
+        line = self.repo.line_for_update(msisdn)
+        return line is not None and self.ask(ctx, line, reason)
+
+    def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
+        """Ask every line of an identity holding many lines, in this one transaction (tests
+        and small runs; the daily job asks one line per transaction, `backfill.jobs`)."""
+        return sum(
+            self.ask_number(ctx, msisdn, MANY_LINES) for msisdn in self.many_lines_candidates(limit)
+        )
 
     def ask(self, ctx: Context, line: Line, reason: str) -> bool:
         """Request re-verification of a locked line unless one is pending or recent."""
