@@ -417,22 +417,32 @@ def keys_rotate(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: REALNAME_HOST.")] = None,
-    port: Annotated[int | None, typer.Option(help="Default: REALNAME_PORT.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Default: REALNAME_WORKERS.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: REALNAME_PORT.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Default: REALNAME_WORKERS.")
+    ] = None,
 ) -> None:
     """Serve the HTTP API (Uvicorn): /v1, /oauth/token, /docs, /healthz, /readyz, /metrics."""
+    import os
+
     import uvicorn
 
     from realname.api.middleware import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    workers = workers if workers is not None else settings.workers
+    # Each worker builds its app from the environment: it must know how many share the
+    # per-client rate limit (the limit is divided among them).
+    os.environ["REALNAME_WORKERS"] = str(workers)
     uvicorn.run(
         "realname.api.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
+        host=host if host is not None else settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers,
         access_log=False,  # our middleware logs route templates, never raw paths
         log_level=settings.log_level.lower(),
     )

@@ -309,3 +309,17 @@ def test_revoking_a_consent_that_is_not_yours_or_not_there_is_404(camara: Camara
     ):
         response = camara.api.client.post(path, headers=camara.api.headers(who))
         assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND"), who
+
+
+def test_tenure_names_a_back_filled_prepaid_line_payg(camara: Camara) -> None:
+    from sqlalchemy import select
+
+    from realname.registry.models import Line
+
+    msisdn, _, _ = camara.fresh(3)
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:  # as `realname import legacy` leaves a prepaid line
+        session.scalars(select(Line).where(Line.msisdn == msisdn)).one().prepaid_balance_minor = 0
+    answer = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": "2000-01-01"})
+    assert answer.json() == {"tenureDateCheck": False, "contractType": "PAYG"}
+    assert_matches("TenureInfo", answer.json())

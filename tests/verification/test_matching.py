@@ -82,6 +82,10 @@ def test_document_numbers_compare_after_normalisation() -> None:
     assert match_attributes(RECORD, {"idDocument": "110105 19491231 002x"}) == {
         "idDocumentMatch": "true"
     }
+    # The same card's legacy 15-digit number (no century, no check character).
+    assert match_attributes(RECORD, {"idDocument": "110105491231002"}) == {
+        "idDocumentMatch": "true"
+    }
     assert match_attributes(RECORD, {"idDocumentType": "national_id_card"}) == {
         "idDocumentTypeMatch": "true"
     }

@@ -25,6 +25,7 @@ from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz.distance import JaroWinkler
 
 from realname.identity.names import is_han, normalize_name
+from realname.identity.resident_id import normalize_document_number, upgrade_15_to_18
 
 
 class Match(StrEnum):
@@ -133,7 +134,10 @@ def compare_exact(claimed: str, recorded: str | None) -> Match:
 
 
 def normalise_document_number(number: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKC", number) if c.isalnum()).upper()
+    """As the registry stores it: NFKC, no separators, upper case, and a legacy 15-digit
+    resident ID upgraded to its 18-character form (the same card, printed before 1999)."""
+    folded = "".join(c for c in normalize_document_number(number) if c.isalnum())
+    return upgrade_15_to_18(folded) if len(folded) == 15 and folded.isdigit() else folded
 
 
 # Attributes with a score when false (free text); all others are exact and never scored.

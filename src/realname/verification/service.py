@@ -150,6 +150,7 @@ class VerificationService:
                 E.QUOTA_EXCEEDED,
                 "Too many mismatches for this phone number today.",
                 retry_after=_seconds_to_midnight(at),
+                keep_changes=True,  # the refusal's audit entry must stay
             )
         if self.rules.id_document_required_for_match and "idDocument" not in sent:
             self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: no idDocument")
@@ -228,7 +229,7 @@ class VerificationService:
         held = owner_since is not None and owner_since.astimezone(UTC).date() <= tenure_date
         self._audit(principal, at, gate, "kyc-tenure", ["tenureDate"], f"tenureDateCheck={held}")
         answer: dict[str, object] = {"tenureDateCheck": held}
-        if gate.line.channel_id is None and gate.line.activated_at is None:
+        if gate.line.legacy_import_id is not None or gate.line.prepaid_balance_minor is not None:
             answer["contractType"] = "PAYG"  # a back-filled legacy prepaid line
         return answer
 
