@@ -614,7 +614,7 @@ def demo(
     console.print(
         f"building a synthetic world: {lines:,} lines, {operations:,} operations, seed {seed}, "
         f"policy [bold]{policy.code}[/], database {migrate.current_revision(engine)} "
-        f"at {database_url}"
+        f"at {_shown(database_url)}"
     )
     columns = (
         TextColumn("{task.description:<42}"),
@@ -679,7 +679,7 @@ def demo(
     print_integrity_report(report_)
     console.print(
         f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
-        f"check it again with REALNAME_DATABASE_URL={database_url} realname check"
+        f"check it again with REALNAME_DATABASE_URL={_shown(database_url)} realname check"
     )
     raise typer.Exit(0 if report_.ok else 1)
 
@@ -772,6 +772,13 @@ def _print_demo_backfill(
         now = datetime.now(UTC)
         print_progress(console, largest, build.campaigns.progress(enterprise.id, now), rows=6)
         print_risk(console, largest, build.channels.assess(enterprise.id, now), limit=5)
+
+
+def _shown(url: str) -> str:
+    """A database URL fit to print: never its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _fresh_database(settings: Any) -> Any:

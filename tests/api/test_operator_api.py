@@ -175,6 +175,11 @@ def test_correlator_is_echoed_and_validated(api: Api) -> None:
         400,
         "INVALID_ARGUMENT",
     )
+    # The longest correlator CAMARA allows is kept with the write it came with.
+    longest = "c" * 256
+    written = register(api, 8, **{"x-correlator": longest})
+    assert written.status_code == 201, written.text  # type: ignore[attr-defined]
+    assert written.headers["x-correlator"] == longest  # type: ignore[attr-defined]
 
 
 # --- idempotency -----------------------------------------------------------------------------

@@ -60,7 +60,11 @@ def import_legacy_command(
     enterprise: Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")],
     reject_file: Annotated[
         Path | None,
-        typer.Option("--reject-file", help="Where rejected rows go (default FILE.rejects.csv)."),
+        typer.Option(
+            "--reject-file",
+            dir_okay=False,
+            help="Where rejected rows go (default FILE.rejects.csv).",
+        ),
     ] = None,
     file_format: Annotated[
         FileFormat | None,

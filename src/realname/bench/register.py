@@ -81,7 +81,18 @@ def run_register_bench(
 ) -> HttpBenchResult:
     """Build the world on `database_url` (an empty database), run the baseline, then the
     HTTP load against a server on it; both on fresh kits and fresh people."""
-    work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
+    if work_dir is None:  # keys and the server log live only as long as the run
+        with tempfile.TemporaryDirectory(prefix="realname-bench-") as tmp:
+            return run_register_bench(
+                database_url=database_url,
+                registrations=registrations,
+                concurrency=concurrency,
+                workers=workers,
+                time_limit=time_limit,
+                progress=progress,
+                work_dir=Path(tmp),
+            )
+    work = work_dir
     settings = Settings(database_url=database_url, key_file=str(work / "keys.json"))
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)

@@ -49,7 +49,18 @@ def run_verify_bench(
     work_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> HttpBenchResult:
-    work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
+    if work_dir is None:  # keys and the server log live only as long as the run
+        with tempfile.TemporaryDirectory(prefix="realname-bench-") as tmp:
+            return run_verify_bench(
+                database_url=database_url,
+                requests=requests,
+                concurrency=concurrency,
+                workers=workers,
+                time_limit=time_limit,
+                progress=progress,
+                work_dir=Path(tmp),
+            )
+    work = work_dir
     settings = Settings(database_url=database_url, key_file=str(work / "keys.json"))
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)

@@ -138,7 +138,7 @@ class LineEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(256))
 
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),

@@ -150,6 +150,17 @@ def upgrade() -> None:
             ["id"],
         )
 
+    # CAMARA's x-correlator is up to 256 characters; the API accepts that many, so the
+    # columns that keep it must too (a 65-character correlator failed every write).
+    for table in ("line_event", "audit_log"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column(
+                "correlation_id",
+                existing_type=sa.String(length=64),
+                type_=sa.String(length=256),
+                existing_nullable=True,
+            )
+
     with op.batch_alter_table("line_event", schema=None) as batch_op:
         batch_op.create_index(
             "ix_line_event_channel_time", ["channel_id", "occurred_at"], unique=False
@@ -160,6 +171,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table in ("line_event", "audit_log"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column(
+                "correlation_id",
+                existing_type=sa.String(length=256),
+                type_=sa.String(length=64),
+                existing_nullable=True,
+            )
+
     with op.batch_alter_table("line_event", schema=None) as batch_op:
         batch_op.drop_index("ix_line_event_operation_time")
         batch_op.drop_index("ix_line_event_channel_time")
