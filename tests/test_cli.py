@@ -242,3 +242,20 @@ def test_an_unreachable_database_says_so(
     get_settings.cache_clear()
     out = capsys.readouterr().out
     assert exited.value.code == 1 and "reachable" in out and "secret" not in out
+
+
+@pytest.mark.parametrize("url", ["garbage", "nosuchdialect://u:secret@host/db"])
+def test_a_malformed_database_url_is_a_message_not_a_traceback(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realname.cli import main
+    from realname.config import get_settings
+
+    monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+    get_settings.cache_clear()
+    monkeypatch.setattr("sys.argv", ["realname", "check"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert exited.value.code == 1 and "not a valid SQLAlchemy URL" in out and "secret" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -802,21 +803,29 @@ def _fresh_database(settings: Any) -> Any:
     return engine
 
 
+# "no such table: x" (SQLite), 'relation "x" does not exist' (PostgreSQL); not a missing
+# database or role, which `db upgrade` cannot cure.
+_MISSING_TABLE = re.compile(r"no such table|relation \"[^\"]+\" does not exist")
+
+
 def main() -> None:
     """The console entry point: database trouble is a message and exit 1, not a traceback.
 
     Every command reaches the database through SQLAlchemy, so this is the one place to
     translate its errors; parameters are hidden by the engine factory, and the URL (which
     may hold a password) is never printed."""
-    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
     try:
         app()
-    except (OperationalError, ProgrammingError, DBAPIError) as error:
+    except ArgumentError:  # includes an unknown dialect (mysql:// without its driver, typos)
+        console.print("[red]database error:[/red] the database URL is not a valid SQLAlchemy URL")
+        raise SystemExit(1) from None
+    except DBAPIError as error:
         reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
         console.print(f"[red]database error:[/red] {reason}")
-        if "no such table" in reason or "does not exist" in reason:
+        if _MISSING_TABLE.search(reason):
             console.print("the schema is missing or old: run `realname db upgrade`")
-        else:
-            console.print("is the database at REALNAME_DATABASE_URL reachable?")
+        elif error.connection_invalidated or "connect" in reason.lower():
+            console.print("is the database at the given URL running and reachable?")
         raise SystemExit(1) from None

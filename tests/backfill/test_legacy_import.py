@@ -400,6 +400,14 @@ def test_unreadable_data_stops_the_import_without_quoting_it(world: World, tmp_p
         load(world, path)
     assert refused.value.code is BackfillErrorCode.IMPORT_FILE_UNREADABLE
     assert "13800100004" not in str(refused.value)
+    lines = GOOD.count("\n")
+    assert f"line {lines + 1} is not UTF-8" in str(refused.value)  # where, never what
+    # A malformed row with a GBK name in it: no name, no number, in the message.
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(GOOD.encode() + "13800100005,2015-01-01,张三\n".encode("gbk"))
+    with pytest.raises(BackfillError) as malformed:
+        load(world, gbk)
+    assert "13800100005" not in str(malformed.value) and "张" not in str(malformed.value)
 
 
 def test_garbage_in_any_column_is_rejected_never_raised(world: World, tmp_path: Path) -> None:

@@ -556,6 +556,14 @@ class _CsvSource(_Source):
                     yield chunk
 
     def _parse(self, block: bytes, first_line: int, done: int) -> _Chunk:
+        try:  # checked here: pyarrow's own decoding error would quote the row (names, numbers)
+            block.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad_line = first_line + block[: error.start].count(b"\n")
+            raise BackfillError(
+                BackfillErrorCode.IMPORT_FILE_UNREADABLE,
+                f"line {bad_line} is not UTF-8 text (convert a GBK export with iconv first)",
+            ) from None
         invalid: list[str] = []
 
         def skip(row: Any) -> str:
@@ -575,10 +583,10 @@ class _CsvSource(_Source):
                     null_values=[""],
                 ),
             )
-        except pa.ArrowException as error:
+        except pa.ArrowException:
             raise BackfillError(
                 BackfillErrorCode.IMPORT_FILE_UNREADABLE,
-                f"near line {first_line}: {_scrub(str(error))}",
+                f"the CSV block from line {first_line} cannot be parsed",
             ) from None
         lines_in_block = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
         malformed: list[tuple[int, list[str]]] = []
