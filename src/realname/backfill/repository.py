@@ -50,9 +50,6 @@ class BackfillRepository:
             .execution_options(populate_existing=True)
         ).one_or_none()
 
-    def campaign_ids(self) -> Sequence[int]:
-        return self.session.scalars(select(BackfillCampaign.id).order_by(BackfillCampaign.id)).all()
-
     def campaigns(self) -> Sequence[BackfillCampaign]:
         return self.session.scalars(select(BackfillCampaign).order_by(BackfillCampaign.id)).all()
 

@@ -50,14 +50,6 @@ class OutboxRepository:
         new_id = self.session.execute(statement).scalar_one_or_none()
         return None if new_id is None else int(new_id)
 
-    def by_dedupe_key(self, dedupe_key: str) -> OutboxMessage | None:
-        return self.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-        ).first()
-
-    def get(self, message_id: int) -> OutboxMessage | None:
-        return self.session.get(OutboxMessage, message_id)
-
     # --- claiming ---------------------------------------------------------------------------
 
     def claimable_ids(self, at: datetime, limit: int) -> list[int]:

@@ -55,7 +55,6 @@ O = Operation  # noqa: E741
 
 # Lines that count against an identity's holding (and so against the caps).
 HELD_STATES = frozenset({S.ACTIVE, S.RESTRICTED, S.SUSPENDED})
-IN_SERVICE_STATES = HELD_STATES | {S.LEGACY}
 
 # operation -> {from state: to state}; None as from-state means "no line row yet".
 TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {

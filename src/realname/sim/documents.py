@@ -96,21 +96,3 @@ def corrupt(rng: random.Random, number: str) -> str:
     if kind == 1 and number[position] != number[position + 1]:
         return number[:position] + number[position + 1] + number[position] + number[position + 2 :]
     return number[:position] + number[position + 1 :]
-
-
-def full_width(number: str) -> str:
-    """As some Chinese input methods type it: １１０１０５…ｘ."""
-    return "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in number.lower())
-
-
-def legacy_15(rng: random.Random) -> str:
-    """A 15-digit number as issued 1984-1999 (born 1900-1999, no century, no check)."""
-    number = random_resident_id(rng, born=random_birth_date(rng, oldest=100, youngest=27))
-    while number[6:8] != "19":
-        number = random_resident_id(rng, born=random_birth_date(rng, oldest=100, youngest=27))
-    return number[:6] + number[8:17]
-
-
-def born_in_future(rng: random.Random) -> str:
-    """Well formed, right check character, birth date tomorrow: what a fabricator types."""
-    return random_resident_id(rng, born=date.today() + timedelta(days=1))

@@ -22,9 +22,6 @@ class VerificationRepository:
             select(RelyingParty).where(RelyingParty.client_id == client_id)
         ).first()
 
-    def relying_party_by_id(self, relying_party_id: int) -> RelyingParty | None:
-        return self.session.get(RelyingParty, relying_party_id)
-
     def add(self, row: RelyingParty | Consent) -> None:
         self.session.add(row)
 
