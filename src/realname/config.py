@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_cache_mib: int = Field(default=256, ge=2, description="SQLite page cache per connection")
     log_level: str = Field(default="INFO")
+    clock_start: AwareDatetime | None = Field(
+        default=None,
+        description="start the process clock at this instant (ISO 8601 with a time zone) and let "
+        "it run from there: drills, reproducible demos, test servers; unset = the machine's clock",
+    )
 
     policy: str = Field(
         default="china", description="policy preset name (realname/policy/presets) or a TOML path"

@@ -15,6 +15,7 @@ from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
+from realname.clock import Clock, clock_for
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.policy.loader import load_policy
@@ -34,7 +35,8 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock` defaults to the one the settings describe (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy=load_policy(settings.policy),
         keyring=keyring,
         token_key=token_signing_key(keyring),
+        clock=clock or clock_for(settings.clock_start),
     )
 
     @asynccontextmanager

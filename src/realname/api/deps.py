@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.api.errors import ApiError
+from realname.clock import Clock
 from realname.config import Settings
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
@@ -35,6 +36,7 @@ class Runtime:
     policy: Policy
     keyring: KeyRing
     token_key: bytes
+    clock: Clock
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
