@@ -36,7 +36,7 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """`clock` defaults to the one the settings describe (the machine's, or REALNAME_CLOCK_START)."""
+    """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
