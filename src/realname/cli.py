@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.backfill.cli import bench_import, import_app
+from realname.clock import Clock, clock_for
 from realname.config import get_settings
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
@@ -47,6 +49,11 @@ app.add_typer(import_app, name="import")
 bench_app.command("import")(bench_import)
 
 console = Console()
+
+
+def _clock() -> Clock:
+    """The process clock: the machine's, or REALNAME_CLOCK_START's."""
+    return clock_for(get_settings().clock_start)
 
 
 class Language(StrEnum):
@@ -86,7 +93,7 @@ def db_current() -> None:
 
 
 def document_report(
-    number: str, doc_type: DocumentType | None, nationality: str | None, lang: str
+    number: str, doc_type: DocumentType | None, nationality: str | None, lang: str, today: date
 ) -> dict[str, Any]:
     """The `id check --json` object: stable keys, null where a field does not apply."""
     report: dict[str, Any] = {
@@ -100,7 +107,7 @@ def document_report(
         "nationality": None,
     }
     try:
-        parsed = parse_document(number, doc_type, nationality=nationality)
+        parsed = parse_document(number, doc_type, nationality=nationality, today=today)
     except DocumentError as error:
         report["error"] = {"code": str(error.code), "message": message_for(error.code, lang)}
         if error.detail and not lang.startswith("zh"):
@@ -133,7 +140,7 @@ def id_check(
     lang: Annotated[Language, typer.Option(help="Message language.")] = Language.EN,
 ) -> None:
     """Validate a document number. Exit 0 valid, 1 invalid, 2 usage error."""
-    report = document_report(number, doc_type, nationality, lang)
+    report = document_report(number, doc_type, nationality, lang, _clock().now().date())
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, default=str))
     elif report["valid"]:
@@ -458,7 +465,6 @@ def clients_add(
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
-    from datetime import UTC, datetime
 
     from sqlalchemy.orm import Session
 
@@ -478,7 +484,7 @@ def clients_add(
         try:
             client, secret = ClientService(session).create(
                 role=role,
-                at=datetime.now(UTC),
+                at=_clock().now(),
                 enterprise_id=enterprise_id,
                 channel_id=channel,
                 clerk_id=clerk,
@@ -522,7 +528,6 @@ def clients_list() -> None:
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     """Revoke a client: it gets no new tokens (tokens already issued expire within minutes)."""
-    from datetime import UTC, datetime
 
     from sqlalchemy.orm import Session
 
@@ -531,7 +536,7 @@ def clients_revoke(client_id: str) -> None:
 
     engine = create_engine_from_settings(get_settings())
     with Session(engine) as session, session.begin():
-        revoked = ClientService(session).revoke(client_id, datetime.now(UTC))
+        revoked = ClientService(session).revoke(client_id, _clock().now())
     engine.dispose()
     console.print("revoked" if revoked else "no such active client")
     raise typer.Exit(0 if revoked else 1)
@@ -550,7 +555,6 @@ def parties_add(
     ],
 ) -> None:
     """Register a relying party: an API client with only its APIs' scopes (secret shown once)."""
-    from datetime import UTC, datetime
 
     from sqlalchemy.orm import Session
 
@@ -565,7 +569,7 @@ def parties_add(
                 name=name,
                 purpose=purpose,
                 apis=[a.strip() for a in apis.split(",") if a.strip()],
-                at=datetime.now(UTC),
+                at=_clock().now(),
             )
             client_id = party.client_id
     except ValueError as error:
@@ -611,6 +615,7 @@ def demo(
     engine = _fresh_database(settings)
     policy = load_policy(settings.policy)
     keyring = keyring_from_settings(settings)
+    now = clock_for(settings.clock_start).now()
     operations = operations if operations is not None else min(3000, max(300, lines // 10))
     console.print(
         f"building a synthetic world: {lines:,} lines, {operations:,} operations, seed {seed}, "
@@ -638,9 +643,10 @@ def demo(
             lines=lines,
             seed=seed,
             operations=operations,
+            now=now,
             progress=report,
         )
-    backfill_report, largest = _demo_backfill(engine, settings, policy, keyring)
+    backfill_report, largest = _demo_backfill(engine, settings, policy, keyring, now)
     built = time.perf_counter() - started
     with Session(readonly(engine)) as session:
         by_state = lines_by_state_and_enterprise(session)
@@ -676,7 +682,7 @@ def demo(
     for code, count in summary.refusals.most_common():
         refusals.add_row(f"REALNAME.{code}", f"{count:,}")
     console.print(refusals)
-    _print_demo_backfill(engine, settings, policy, keyring, backfill_report, largest)
+    _print_demo_backfill(engine, settings, policy, keyring, backfill_report, largest, now)
     print_integrity_report(report_)
     console.print(
         f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
@@ -688,10 +694,12 @@ def demo(
 DEMO_CAMPAIGN_AGE_DAYS = 61  # started two months ago: outgoing bars have just begun
 
 
-def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tuple[Any, str]:
+def _demo_backfill(
+    engine: Any, settings: Any, policy: Any, keyring: Any, now: Any
+) -> tuple[Any, str]:
     """Every enterprise started its back-fill campaign two months ago; today's run bars the
     legacy lines still unregistered and queues their reminders."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
     from pathlib import Path
 
     from sqlalchemy import func, select
@@ -704,7 +712,6 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
     from realname.registry.models import Enterprise, Line
     from realname.registry.wiring import services
 
-    now = datetime.now(UTC)
     ctx = Context(Actor("operator", "demo"), now)
     with Session(engine) as session, session.begin():
         build = services(session, settings, keyring, policy)
@@ -747,9 +754,8 @@ def _demo_backfill(engine: Any, settings: Any, policy: Any, keyring: Any) -> tup
 
 
 def _print_demo_backfill(
-    engine: Any, settings: Any, policy: Any, keyring: Any, report: Any, largest: str
+    engine: Any, settings: Any, policy: Any, keyring: Any, report: Any, largest: str, now: Any
 ) -> None:
-    from datetime import UTC, datetime
 
     from sqlalchemy.orm import Session
 
@@ -770,7 +776,6 @@ def _print_demo_backfill(
         enterprise = RegistryRepository(session).enterprise_by_code(largest)
         assert enterprise is not None
         build = services(session, settings, keyring, policy)
-        now = datetime.now(UTC)
         print_progress(console, largest, build.campaigns.progress(enterprise.id, now), rows=6)
         print_risk(console, largest, build.channels.assess(enterprise.id, now), limit=5)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from realname.api.app import create_app
+from realname.clock import FixedClock
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -24,7 +24,7 @@ from realname.security.clients import ClientService
 from realname.security.keys import keyring_from_settings
 from realname.security.principals import Role
 from tests.conftest import _postgres_database
-from tests.registry.conftest import build_world
+from tests.registry.conftest import NOW, build_world
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Api:
     other_enterprise_id: int
     own_channel_id: int
     partner_channel_id: int
+    clock: FixedClock
     used: set[str] = field(default_factory=set)
 
     def headers(self, who: str, **extra: str) -> dict[str, str]:
@@ -93,7 +94,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)
     keyring = keyring_from_settings(settings)
-    now = datetime.now(UTC)
+    now = NOW
     secrets: dict[str, tuple[str, str]] = {}
     with Session(engine) as session, session.begin():
         world = build_world(session, keyring, load_policy("china"))
@@ -144,7 +145,8 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
         own_channel = world.channels[ChannelKind.OWN_HALL]
         partner_channel = world.channels[ChannelKind.PARTNER_HALL]
         people = world.people
-    app = create_app(settings)
+    clock = FixedClock(NOW)
+    app = create_app(settings, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         tokens = {name: token_for(client, *pair) for name, pair in secrets.items()}
         yield Api(
@@ -159,5 +161,6 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
             other_id,
             own_channel,
             partner_channel,
+            clock,
         )
     engine.dispose()

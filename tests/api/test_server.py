@@ -32,6 +32,7 @@ from realname.registry.check import run_integrity_check
 from realname.registry.models import Holding, Line
 from realname.security.keys import keyring_from_settings
 from tests.conftest import _postgres_database
+from tests.registry.conftest import NOW
 
 
 @dataclass
@@ -44,7 +45,12 @@ class Served:
 
     def server(self, workers: int = 2) -> ServerProcess:
         return ServerProcess(
-            self.settings.database_url, self.key_file, workers=workers, log_file=self.log
+            self.settings.database_url,
+            self.key_file,
+            workers=workers,
+            log_file=self.log,
+            # The server's calendar starts where the world's does, whatever the machine's date.
+            extra_env={"REALNAME_CLOCK_START": NOW.isoformat()},
         )
 
     def check_is_clean(self) -> None:
@@ -76,6 +82,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 counters=4,
                 kits_per_counter=60,
                 people=60,
+                at=NOW,
             )
         yield Served(settings, engine, world, key_file, tmp_path / "server.log")
         engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from tests.api.conftest import Api, api, person_json  # noqa: F401
 
@@ -122,8 +122,8 @@ def test_a_fraud_complaint_asks_for_reverification(api: Api) -> None:  # noqa: F
 
 def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
     line = register(api, 7).json()  # type: ignore[attr-defined]
-    long_ago = (datetime.now(UTC) - timedelta(days=400)).isoformat()
-    now = datetime.now(UTC).isoformat()
+    long_ago = (api.clock.now() - timedelta(days=400)).isoformat()
+    now = api.clock.now().isoformat()
     first = api.client.post(
         "/v1/usage",
         json={"uses": [{"msisdn": line["msisdn"], "used_at": long_ago}]},
@@ -151,7 +151,7 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
         "refused": 0,
         "reverification_requested": [line["id"]],
     }
-    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    future = (api.clock.now() + timedelta(days=3)).isoformat()
     ahead = api.client.post(
         "/v1/usage",
         json={"uses": [{"msisdn": line["msisdn"], "used_at": future}]},
@@ -174,7 +174,7 @@ def test_usage_feed_wakes_dormant_lines(api: Api) -> None:  # noqa: F811
 
 
 def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811
-    today = datetime.now(UTC).date()
+    today = api.clock.now().date()
     missing = api.client.get("/v1/backfill/progress", headers=api.headers("admin"))
     assert missing.status_code == 404
     assert missing.json()["code"] == "REALNAME.CAMPAIGN_NOT_FOUND"

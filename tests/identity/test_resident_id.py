@@ -19,6 +19,9 @@ from realname.identity import (
 from realname.identity.resident_id import check_character, upgrade_15_to_18
 from realname.sim.documents import random_resident_id
 
+# The day the tests validate on: fixed, so verdicts do not depend on the machine's date.
+TODAY = date(2026, 11, 23)
+
 E = DocumentErrorCode
 
 # The two worked examples printed in GB 11643-1999 itself.
@@ -31,14 +34,14 @@ def with_check(body17: str) -> str:
 
 
 def test_standard_examples_decode() -> None:
-    female = parse_resident_id(GB_EXAMPLE_FEMALE)
+    female = parse_resident_id(GB_EXAMPLE_FEMALE, TODAY)
     assert (female.region_code, female.birth_date, female.sex) == (
         "110105",
         date(1949, 12, 31),
         Sex.FEMALE,
     )
     assert female.region is not None and female.region.name == "北京市朝阳区"
-    male = parse_resident_id(GB_EXAMPLE_MALE)
+    male = parse_resident_id(GB_EXAMPLE_MALE, TODAY)
     assert (male.birth_date, male.sex) == (date(1880, 1, 1), Sex.MALE)
 
 
@@ -54,12 +57,12 @@ def test_standard_examples_decode() -> None:
     ],
 )
 def test_typing_variants_normalise_to_one_number(typed: str) -> None:
-    assert resident_id_error(typed) is None
-    assert parse_resident_id(typed).number == GB_EXAMPLE_FEMALE
+    assert resident_id_error(typed, TODAY) is None
+    assert parse_resident_id(typed, TODAY).number == GB_EXAMPLE_FEMALE
 
 
 def test_fifteen_digit_legacy_number_is_upgraded() -> None:
-    parsed = parse_resident_id("110105491231002")
+    parsed = parse_resident_id("110105491231002", TODAY)
     assert parsed.number == GB_EXAMPLE_FEMALE
     assert parsed.upgraded_from_15
     # 15-digit numbers were issued 1984-1999 to people born in the 1900s.
@@ -69,14 +72,14 @@ def test_fifteen_digit_legacy_number_is_upgraded() -> None:
 def test_abolished_region_code_is_still_valid() -> None:
     """崇文区 (110103) was merged into 东城区 in 2010; its people keep their numbers."""
     number = with_check("11010319800101001")
-    parsed = parse_resident_id(number)
+    parsed = parse_resident_id(number, TODAY)
     assert parsed.region is not None
     assert parsed.region.abolished and parsed.region.name == "北京市崇文区"
 
 
 def test_region_code_created_after_birth_is_valid() -> None:
     """石家庄市长安区 dates from 1983; people born in 1960 there carry 130102."""
-    assert resident_id_error(with_check("13010219600101002")) is None
+    assert resident_id_error(with_check("13010219600101002"), TODAY) is None
     assert not ric.is_valid(with_check("13010219600101002"))  # stdnum gets this wrong
 
 
@@ -102,24 +105,30 @@ def test_region_code_created_after_birth_is_valid() -> None:
     ],
 )
 def test_each_error_code(number: str, code: DocumentErrorCode) -> None:
-    assert resident_id_error(number) == code
+    assert resident_id_error(number, TODAY) == code
     with pytest.raises(DocumentError) as raised:
-        parse_resident_id(number)
+        parse_resident_id(number, TODAY)
     assert raised.value.code == code
     assert raised.value.message and raised.value.message_zh
 
 
 def test_future_birth_date_is_refused() -> None:
-    tomorrow = date.today() + timedelta(days=1)
+    tomorrow = TODAY + timedelta(days=1)
     number = with_check(f"110105{tomorrow:%Y%m%d}002")
-    assert resident_id_error(number) == E.BIRTH_DATE
-    # ...but the same number is fine once that day has come.
+    assert resident_id_error(number, TODAY) == E.BIRTH_DATE
+    assert validate_resident_ids([number], TODAY) == [E.BIRTH_DATE]
+    # ...but the same number is fine once that day has come, in the same process: the date
+    # table is not frozen at the day the process started.
     assert resident_id_error(number, today=tomorrow) is None
+    assert validate_resident_ids([number], tomorrow) == [None]
+    far_future = with_check("11010521500101002")
+    assert resident_id_error(far_future, date(2150, 1, 1)) is None
+    assert resident_id_error(far_future, TODAY) == E.BIRTH_DATE
 
 
 def test_error_text_never_contains_the_number() -> None:
     with pytest.raises(DocumentError) as raised:
-        parse_resident_id("110105194912310021")
+        parse_resident_id("110105194912310021", TODAY)
     assert "110105194912310021" not in str(raised.value)
     assert "19491231" not in str(raised.value)
 
@@ -134,7 +143,7 @@ def test_bulk_path_agrees_with_single_path() -> None:
         "",
         with_check("99010519491231002"),
     ]
-    assert validate_resident_ids(numbers) == [resident_id_error(n) for n in numbers]
+    assert validate_resident_ids(numbers, TODAY) == [resident_id_error(n, TODAY) for n in numbers]
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -143,18 +152,18 @@ def test_bulk_path_agrees_with_single_path() -> None:
 @st.composite
 def valid_numbers(draw: st.DrawFn) -> str:
     seed = draw(st.integers(min_value=0, max_value=2**32))
-    return random_resident_id(random.Random(seed), abolished_share=0.3)
+    return random_resident_id(random.Random(seed), abolished_share=0.3, today=TODAY)
 
 
 @given(valid_numbers())
 def test_every_generated_number_round_trips(number: str) -> None:
-    parsed = parse_resident_id(number)
+    parsed = parse_resident_id(number, TODAY)
     assert parsed.number == number
     assert f"{parsed.region_code}{parsed.birth_date:%Y%m%d}" == number[:14]
     assert (parsed.sex is Sex.MALE) == (int(number[16]) % 2 == 1)
-    assert resident_id_error(number.lower()) is None
+    assert resident_id_error(number.lower(), TODAY) is None
     if number[6:8] == "19":  # representable as a legacy 15-digit number
-        assert parse_resident_id(number[:6] + number[8:17]).number == number
+        assert parse_resident_id(number[:6] + number[8:17], TODAY).number == number
 
 
 @given(
@@ -166,12 +175,12 @@ def test_any_single_character_change_is_rejected(number: str, position: int, new
     if number[position] == new or (position < 17 and new == "X"):
         return
     changed = number[:position] + new + number[position + 1 :]
-    assert resident_id_error(changed) is not None
+    assert resident_id_error(changed, TODAY) is not None
 
 
 @given(st.text(max_size=40))
 def test_never_raises_on_arbitrary_input(text: str) -> None:
-    error = resident_id_error(text)
+    error = resident_id_error(text, TODAY)
     assert error is None or isinstance(error, DocumentErrorCode)
 
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from realname.db.types import utcnow
+from realname.clock import SystemClock
 from realname.messaging.gateways import client_reference, encode_parts
 from realname.messaging.models import OutboxMessage
 from realname.messaging.smsc_stub import Delivery, StubSmsc
@@ -62,7 +62,7 @@ def test_killed_senders_lose_nothing_and_send_nothing_twice(
 ) -> None:
     started = time.monotonic()
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, COUNT, at=utcnow() - timedelta(minutes=1), long_every=25)
+        enqueue_many(session, COUNT, at=SystemClock().now() - timedelta(minutes=1), long_every=25)
     expected: dict[str, int] = {}  # reference -> outbox id
     for row in _rows(fresh_engine):
         parts = len(encode_parts(row.id, row.body)[0])
@@ -129,7 +129,7 @@ def test_killed_senders_lose_nothing_and_send_nothing_twice(
 
 def test_sigterm_stops_a_sender_cleanly(fresh_engine: Engine, processes: Processes) -> None:
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, 150, at=utcnow() - timedelta(minutes=1))
+        enqueue_many(session, 150, at=SystemClock().now() - timedelta(minutes=1))
     with StubSmsc(submit_delay=0.004) as smsc:
         env = _env(fresh_engine, smsc)
         sender = processes.messages(

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from realname.db.types import utcnow
+from realname.clock import SystemClock
 from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.gateways import FileGateway
 from realname.messaging.models import OutboxMessage
@@ -49,6 +49,8 @@ def _rows(engine: Engine) -> list[OutboxMessage]:
 
 
 def _sender(engine: Engine, gateway: object, **kw: object) -> Sender:
+    # Leases and back-offs are relative: the machine's clock, whatever its date, serves.
+    kw.setdefault("clock", SystemClock().now)
     return Sender(sessionmaker(engine), gateway, lease_seconds=30, **kw)  # type: ignore[arg-type]
 
 
@@ -56,7 +58,7 @@ def test_the_sender_drains_the_outbox_through_the_file_gateway(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
     with Session(fresh_engine) as session, session.begin():
-        bodies = enqueue_many(session, 25, at=utcnow() - timedelta(minutes=1))
+        bodies = enqueue_many(session, 25, at=SystemClock().now() - timedelta(minutes=1))
     sink = tmp_path / "sms.jsonl"
     with _sender(fresh_engine, FileGateway(sink)) as sender:
         stats = sender.run(batch=10)
@@ -69,7 +71,7 @@ def test_the_sender_drains_the_outbox_through_the_file_gateway(
 
 
 def test_temporary_failures_retry_later_and_permanent_ones_fail(fresh_engine: Engine) -> None:
-    now = [utcnow()]
+    now = [SystemClock().now()]
     with Session(fresh_engine) as session, session.begin():
         enqueue_many(session, 3, at=now[0])
     ids = [r.id for r in _rows(fresh_engine)]
@@ -101,7 +103,7 @@ def test_temporary_failures_retry_later_and_permanent_ones_fail(fresh_engine: En
 
 
 def test_a_message_that_keeps_failing_is_failed_after_max_attempts(fresh_engine: Engine) -> None:
-    now = [utcnow()]
+    now = [SystemClock().now()]
     with Session(fresh_engine) as session, session.begin():
         enqueue_many(session, 1, at=now[0])
     gateway = ScriptedGateway(lambda _m: ValueError("a bug in some library +8613912345678"))
@@ -118,7 +120,7 @@ def test_when_the_gateway_is_down_the_sender_stops_and_hands_the_batch_back(
     fresh_engine: Engine,
 ) -> None:
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, 10, at=utcnow())
+        enqueue_many(session, 10, at=SystemClock().now())
     gateway = ScriptedGateway(
         lambda _m: TemporaryGatewayError("cannot connect", code="connection", gateway_down=True)
     )
@@ -133,7 +135,7 @@ def test_when_the_gateway_is_down_the_sender_stops_and_hands_the_batch_back(
 
 def test_a_stop_event_ends_the_run_after_the_message_in_hand(fresh_engine: Engine) -> None:
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, 20, at=utcnow())
+        enqueue_many(session, 20, at=SystemClock().now())
     stop = threading.Event()
 
     def script(message: OutgoingMessage) -> None:
@@ -152,8 +154,8 @@ def test_a_dead_senders_messages_are_taken_over_when_its_lease_runs_out(
     fresh_engine: Engine,
 ) -> None:
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, 6, at=utcnow() - timedelta(seconds=5))
-        claim(session, "dead-sender", utcnow(), 4, 1.5)  # and then it was killed
+        enqueue_many(session, 6, at=SystemClock().now() - timedelta(seconds=5))
+        claim(session, "dead-sender", SystemClock().now(), 4, 1.5)  # and then it was killed
     gateway = ScriptedGateway()
     started = time.monotonic()
     stats = _sender(fresh_engine, gateway).run(batch=10, poll_interval=0.2)
@@ -167,7 +169,7 @@ def test_the_send_and_status_commands(
     fresh_engine: Engine, tmp_path: Path, processes: Processes
 ) -> None:
     with Session(fresh_engine) as session, session.begin():
-        enqueue_many(session, 12, at=utcnow() - timedelta(minutes=3))
+        enqueue_many(session, 12, at=SystemClock().now() - timedelta(minutes=3))
     env = {
         "REALNAME_DATABASE_URL": database_url(fresh_engine),
         "REALNAME_SMS_GATEWAY": "file",

@@ -95,9 +95,11 @@ def build_world(session: Session, keyring: KeyRing, policy: Policy) -> World:
     rng = random.Random(5)
     people = []
     for i, name in enumerate(NAMES):
-        number = random_resident_id(rng, born=datetime(1960 + i * 3, 5, 17).date())
+        number = random_resident_id(
+            rng, today=NOW.date(), born=datetime(1960 + i * 3, 5, 17).date()
+        )
         people.append(Person(document_number=number, name=name, face_score=0.93))
-    authority.enrol((parse_document(p.document_number), p.name) for p in people)
+    authority.enrol((parse_document(p.document_number, today=NOW.date()), p.name) for p in people)
     session.flush()
     return World(
         session, service, mno.id, mvno.id, channels, clerks, other.id, other_clerk.id, people

@@ -104,7 +104,9 @@ def test_invalid_document_is_refused(world: World) -> None:
 def test_fabricated_identity_is_refused_by_the_authority(world: World) -> None:
     import random
 
-    fabricated = Person(random_resident_id(random.Random(99)), "假名字", face_score=0.95)
+    fabricated = Person(
+        random_resident_id(random.Random(99), today=NOW.date()), "假名字", face_score=0.95
+    )
     refused(world, E.AUTHORITY_UNKNOWN_DOCUMENT, fabricated)
 
 
@@ -130,10 +132,10 @@ def test_underage_customer_is_refused(world: World) -> None:
     from realname.identity.documents import parse_document
     from realname.identity.simulated_authority import SimulatedAuthority
 
-    child_number = random_resident_id(random.Random(3), born=date(2015, 1, 1))
+    child_number = random_resident_id(random.Random(3), today=NOW.date(), born=date(2015, 1, 1))
     child = Person(child_number, "小明", face_score=0.95)
     SimulatedAuthority(world.session, world.service.keyring).enrol(
-        [(parse_document(child_number), "小明")]
+        [(parse_document(child_number, today=NOW.date()), "小明")]
     )
     refused(world, E.UNDERAGE, child)
 

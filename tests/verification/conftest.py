@@ -5,7 +5,6 @@ payment app allowed only SIM Swap."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -69,7 +68,7 @@ def _client_of(who: str, token: str) -> str:
 @pytest.fixture(scope="module")
 def camara(api: Api) -> Camara:
     rt = api.client.app.state.runtime  # type: ignore[attr-defined]
-    now = datetime.now(UTC)
+    now = api.clock.now()
     parties = {
         "bank": ALL,
         "other_bank": ALL,

@@ -4,7 +4,7 @@ limits that keep them from being an oracle."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -154,7 +154,7 @@ def test_revoked_consent_stops_the_checks(camara: Camara) -> None:
     msisdn, _, _ = _customer(camara, "second")
     assert (
         camara.post(
-            TENURE, {"phoneNumber": msisdn, "tenureDate": date.today().isoformat()}
+            TENURE, {"phoneNumber": msisdn, "tenureDate": camara.api.clock.now().date().isoformat()}
         ).status_code
         == 200
     )
@@ -163,7 +163,9 @@ def test_revoked_consent_stops_the_checks(camara: Camara) -> None:
         headers=camara.api.headers("admin"),
     )
     assert revoke.status_code == 200, revoke.text
-    after = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": date.today().isoformat()})
+    after = camara.post(
+        TENURE, {"phoneNumber": msisdn, "tenureDate": camara.api.clock.now().date().isoformat()}
+    )
     assert (after.status_code, after.json()["code"]) == (403, "PERMISSION_DENIED")
 
 
@@ -178,7 +180,7 @@ def test_sim_swap_sees_the_registration_as_the_latest_change(camara: Camara) -> 
     assert when.status_code == 200, when.text
     assert_matches("SimSwapInfo", when.json())
     latest = datetime.fromisoformat(when.json()["latestSimChange"].replace("Z", "+00:00"))
-    assert datetime.now(UTC) - latest < timedelta(minutes=10)
+    assert camara.api.clock.now() - latest < timedelta(minutes=10)
     too_far = camara.post(SWAP_CHECK, {"phoneNumber": msisdn, "maxAge": 2401})
     assert (too_far.status_code, too_far.json()["code"]) == (400, "INVALID_ARGUMENT")
 
@@ -193,12 +195,14 @@ def test_age_and_tenure(camara: Camara) -> None:
         camara.post(AGE, {"phoneNumber": msisdn, "ageThreshold": 120}).json()["ageCheck"] == "false"
     )
     assert camara.post(AGE, {"phoneNumber": msisdn, "ageThreshold": 121}).status_code == 400
-    today = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": date.today().isoformat()})
+    today = camara.post(
+        TENURE, {"phoneNumber": msisdn, "tenureDate": camara.api.clock.now().date().isoformat()}
+    )
     assert today.json() == {"tenureDateCheck": True}
     assert_matches("TenureInfo", today.json())
     long_ago = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": "2000-01-01"})
     assert long_ago.json() == {"tenureDateCheck": False}
-    future = (date.today() + timedelta(days=2)).isoformat()
+    future = (camara.api.clock.now().date() + timedelta(days=2)).isoformat()
     ahead = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": future})
     assert (ahead.status_code, ahead.json()["code"]) == (400, "OUT_OF_RANGE")
 
@@ -289,7 +293,7 @@ def test_sim_swap_beyond_the_monitored_period(camara: Camara) -> None:
         role=Role.RELYING_PARTY,
         scopes=frozenset({"sim-swap"}),
     )
-    later = datetime.now(UTC) + timedelta(days=3)
+    later = camara.api.clock.now() + timedelta(days=3)
     with rt.transaction() as session:
         service = VerificationService(session, policy=policy, keyring=rt.keyring)
         answer = service.sim_swap_date(bank, later, msisdn)

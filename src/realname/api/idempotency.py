@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -95,7 +94,7 @@ def run_once(
                     body_hash=fingerprint,
                     status=status,
                     response=result,
-                    created_at=datetime.now(UTC),
+                    created_at=rt.clock.now(),
                 )
             )
     except IntegrityError:

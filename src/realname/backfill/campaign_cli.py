@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from realname.clock import clock_for
 from realname.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _enterprise_id(session: Session, code: str) -> int:
 
 def _instant(at: datetime | None) -> datetime:
     """--at replays a missed day; a future instant would bar and terminate lines early."""
-    now = datetime.now(UTC)
+    now = clock_for(get_settings().clock_start).now()
     if at is None:
         return now
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -79,7 +80,7 @@ def start(
 
     settings = get_settings()
     with _sessions(settings) as factory, factory() as session, session.begin():
-        ctx = Context(Actor("operator", "cli"), datetime.now(UTC))
+        ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
         try:
             campaign = services(session, settings).campaigns.create_campaign(
                 ctx,

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.clock import clock_for
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def import_legacy_command(
                 enterprise=enterprise,
                 path=file,
                 reject_path=reject_file,
+                at=clock_for(settings.clock_start).now(),
                 actor="operator:cli",
                 file_format=file_format.value if file_format else None,
                 jurisdiction=load_policy(settings.policy).jurisdiction,

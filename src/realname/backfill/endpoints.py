@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 
 from realname.api.deps import PrincipalDep, RuntimeDep, require
@@ -80,5 +78,5 @@ def campaign_progress(
     stands, and the completion date at the current pace against the deadline."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        progress = rt.services(session).campaigns.progress(enterprise, datetime.now(UTC))
+        progress = rt.services(session).campaigns.progress(enterprise, rt.clock.now())
         return campaign_out(progress)

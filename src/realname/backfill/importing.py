@@ -199,7 +199,7 @@ def import_legacy(
     path: str | Path,
     reject_path: str | Path | None = None,
     actor: str = "system:import",
-    at: datetime | None = None,
+    at: datetime,
     file_format: ImportFormat | str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     jurisdiction: str = DEFAULT_REGION,
@@ -221,7 +221,7 @@ def import_legacy(
     chunks load one after another in `session`.
     """
     started = time.perf_counter()
-    at = (at or datetime.now(UTC)).astimezone(UTC)
+    at = at.astimezone(UTC)
     source_path = Path(path)
     fmt = _resolve_format(source_path, file_format)
     rejects_to = (

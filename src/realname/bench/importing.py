@@ -42,6 +42,7 @@ from realname.backfill.importing import (
 )
 from realname.backfill.models import LegacyImport
 from realname.channels.models import Channel
+from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -97,7 +98,7 @@ def write_synthetic_file(
     channel_codes: tuple[str, ...] = CHANNELS,
     bad_share: float = 0.03,
     seed: int = 7,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     """A billing export of `rows` legacy lines in `block`; returns how many rows are bad
     (each is rejected by the import for exactly one reason)."""
@@ -105,7 +106,7 @@ def write_synthetic_file(
     first, size = int(block.first), block.size
     offset = int(rng.integers(size))
     cc_digits = len(block.first) - 11
-    end = int(((now or datetime.now(UTC)) - timedelta(days=30)).timestamp())
+    end = int((now - timedelta(days=30)).timestamp())
     start = int(datetime(2005, 1, 1, tzinfo=UTC).timestamp())
     bad_total = 0
     with path.open("wb") as out:
@@ -227,10 +228,11 @@ def run_import_bench(
     """Everything on `database_url`, an empty database the caller drops afterwards."""
     say = progress or (lambda _message: None)
     work = work_dir or Path(tempfile.mkdtemp(prefix="realname-bench-"))
-    engine = create_engine_from_settings(Settings(database_url=database_url))
+    settings = Settings(database_url=database_url)
+    engine = create_engine_from_settings(settings)
     try:
         migrate.upgrade(engine)
-        now = datetime.now(UTC)
+        now = clock_for(settings.clock_start).now()
         block = NumberBlock.from_prefix(BLOCK)
         with Session(engine) as session, session.begin():
             enterprise = Enterprise(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,12 +93,13 @@ def build_load_world(
     counters: int,
     kits_per_counter: int,
     people: int,
+    at: datetime,
     seed: int = 7,
     first_serial: int = 0,
 ) -> LoadWorld:
     """One operator with `counters` own halls, each with a clerk client and a shelf of kits,
-    and `people` adults known to the identity authority. The caller owns the transaction."""
-    at = datetime.now(UTC)
+    and `people` adults known to the identity authority, as of `at`. The caller owns the
+    transaction."""
     ctx = Context(Actor("system", "bench"), at)
     authority = SimulatedAuthority(session, keyring)
     service = RegistryService(session, policy=policy, keyring=keyring, authority=authority)
@@ -141,9 +142,11 @@ def build_load_world(
     rng = random.Random(seed)
     crowd: list[Person] = []
     for _ in range(people):
-        number = random_resident_id(rng, born=random_birth_date(rng, oldest=80, youngest=20))
-        crowd.append(Person(document_number=number, name=random_citizen(rng).name, face_score=0.95))
-    authority.enrol((parse_document(p.document_number), p.name) for p in crowd)
+        born = random_birth_date(rng, oldest=80, youngest=20, today=at.date())
+        number = random_resident_id(rng, today=at.date(), born=born)
+        name = random_citizen(rng, at.date()).name
+        crowd.append(Person(document_number=number, name=name, face_score=0.95))
+    authority.enrol((parse_document(p.document_number, today=at.date()), p.name) for p in crowd)
     session.flush()
     return LoadWorld(enterprise.id, desks, crowd)
 

@@ -26,6 +26,7 @@ from realname.bench.load import (
     serve_and_drive,
     timed_each,
 )
+from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -49,13 +50,14 @@ def register_bare(
     through the service: the baseline, and how other benchmarks fill their world."""
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
+    clock = clock_for(settings.clock_start)
 
     def register(job: tuple[int, dict[str, Any]]) -> None:
         counter = world.counters[job[0]]
         request = RegistrationIn.model_validate(job[1])
         with Session(engine) as session, session.begin():
             registry_service(session, settings, keyring).register(
-                Context.now(Actor("clerk", str(counter.clerk_id))),
+                Context(Actor("clerk", str(counter.clerk_id)), clock.now()),
                 enterprise_id=world.enterprise_id,
                 channel_id=counter.channel_id,
                 clerk_id=counter.clerk_id,
@@ -108,6 +110,7 @@ def run_register_bench(
             counters=concurrency,
             kits_per_counter=per_counter,
             people=math.ceil(per_counter * concurrency / CAP_SHARE),
+            at=clock_for(settings.clock_start).now(),
         )
     engine.dispose()
     jobs = list(world.registrations(per_person=CAP_SHARE))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from realname.bench.load import (
     timed_each,
 )
 from realname.bench.register import CAP_SHARE, register_bare
+from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -68,7 +68,7 @@ def run_verify_bench(
     policy = load_policy(settings.policy)
     quota = policy.verification.calls_per_number_per_day
     customers = max(CUSTOMERS, math.ceil((requests * 2 + concurrency) / (quota - 1)))
-    now = datetime.now(UTC)
+    now = clock_for(settings.clock_start).now()
     with Session(engine) as session, session.begin():
         world = build_load_world(
             session,
@@ -77,6 +77,7 @@ def run_verify_bench(
             counters=1,
             kits_per_counter=customers,
             people=math.ceil(customers / CAP_SHARE),
+            at=now,
         )
         party, secret = register_relying_party(
             session, name="bench bank", purpose="account opening", apis=["kyc-match"], at=now
@@ -128,12 +129,13 @@ def _bare(
     principal = Principal(
         client_id=client_id, role=Role.RELYING_PARTY, scopes=frozenset({"kyc-match:match"})
     )
+    clock = clock_for(settings.clock_start)
 
     def ask(question: dict[str, Any]) -> None:
         claims = {k: v for k, v in question.items() if k != "phoneNumber"}
         with Session(engine) as session, session.begin():
             answer = VerificationService(session, policy=policy, keyring=keyring).kyc_match(
-                principal, datetime.now(UTC), question["phoneNumber"], claims
+                principal, clock.now(), question["phoneNumber"], claims
             )
         assert answer["nameMatch"] == "true", answer
 

@@ -3,7 +3,6 @@ suspension, complaints and the network's usage feed (both feed re-verification).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -83,10 +82,6 @@ def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
     if enterprise_id is None or not principal.can(Permission.READ_ALL_ENTERPRISES):
         raise ApiError(400, "INVALID_ARGUMENT", "Name the enterprise: ?enterprise_id=…")
     return enterprise_id
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @router.get("/channels", response_model=list[ChannelOut], summary="List channels")
@@ -181,7 +176,7 @@ def stock_report(
                 oldest_stocked_at=s.oldest,
                 older_than_days=s.older_than,
             )
-            for s in rt.services(session).channels.stock(enterprise, _now())
+            for s in rt.services(session).channels.stock(enterprise, rt.clock.now())
         ]
 
 
@@ -195,7 +190,7 @@ def aged_stock(
 ) -> list[AgedKitOut]:
     """Kits that have sat unsold longer than `days`, oldest first: stock that went astray."""
     enterprise = enterprise_to_read(principal, enterprise_id)
-    now = _now()
+    now = rt.clock.now()
     with rt.transaction() as session:
         return [
             AgedKitOut(
@@ -240,7 +235,7 @@ def channel_risk(
     its value, threshold and evidence."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        assessed = rt.services(session).channels.assess(enterprise, _now())[:limit]
+        assessed = rt.services(session).channels.assess(enterprise, rt.clock.now())[:limit]
         return [
             ChannelRiskOut(
                 channel=channel_out(a.channel),

@@ -10,6 +10,7 @@ verdicts are exactly those of the single-number path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,7 @@ class _Sorted:
     @classmethod
     def ensure(cls) -> None:
         if cls.regions.size == 0:
-            single.resident_id_error("")  # builds the single-path tables
+            single.resident_id_error("", date.min)  # builds the single-path tables
             cls.dates = np.array(sorted(int(d) for d in single._DATES), dtype=np.int64)
             cls.regions = np.array(sorted(int(r) for r in single._REGIONS), dtype=np.int64)
 
@@ -41,7 +42,7 @@ def _member(values: npt.NDArray[np.int64], table: npt.NDArray[np.int64]) -> npt.
     return found
 
 
-def _classify(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+def _classify(matrix: npt.NDArray[np.uint8], today: date) -> npt.NDArray[np.int64]:
     """One verdict per row of an (n, 18) matrix of ASCII codes: _OK, _CHECKSUM or _SLOW."""
     digits = matrix.astype(np.int32) - 48
     body = digits[:, :17]
@@ -51,7 +52,8 @@ def _classify(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     last_ok = ((last >= ord("0")) & (last <= ord("9"))) | (last == ord("X"))
     check = (12 - (body @ _WEIGHTS) % 11) % 11
     expected = np.where(check == 10, ord("X"), check + ord("0"))
-    date_ok = _member(body[:, 6:14] @ _DATE_PLACES, _Sorted.dates)
+    born = body[:, 6:14] @ _DATE_PLACES
+    date_ok = _member(born, _Sorted.dates) & (born <= int(single.date_key(today)))
     region_ok = _member(body[:, :6] @ _REGION_PLACES, _Sorted.regions)
     # Rows with anything but digits may only need normalising (a space, a full stop): the
     # single path decides those, as it does dates outside the table.
@@ -62,7 +64,7 @@ def _classify(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     )
 
 
-def validate_column(numbers: Sequence[str]) -> list[DocumentErrorCode | None]:
+def validate_column(numbers: Sequence[str], today: date) -> list[DocumentErrorCode | None]:
     """One result per input, in order: None where valid, else the error code."""
     _Sorted.ensure()
     count = len(numbers)
@@ -75,7 +77,7 @@ def validate_column(numbers: Sequence[str]) -> list[DocumentErrorCode | None]:
         joined = "".join(rows)
         if joined.isascii():
             matrix = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-            verdicts = _classify(matrix)
+            verdicts = _classify(matrix, today)
             for index, verdict in zip(
                 clean[verdicts != _OK].tolist(), verdicts[verdicts != _OK].tolist(), strict=True
             ):
@@ -86,5 +88,5 @@ def validate_column(numbers: Sequence[str]) -> list[DocumentErrorCode | None]:
         else:
             slow.extend(clean.tolist())
     for index in slow:
-        results[index] = single.resident_id_error(numbers[index])
+        results[index] = single.resident_id_error(numbers[index], today)
     return results

@@ -105,20 +105,20 @@ def normalize_nationality(raw: str | None) -> str:
 # --- per-type parsers --------------------------------------------------------------------
 
 
-def _parse_resident(number: str, today: date | None) -> ParsedDocument:
+def _parse_resident(number: str, today: date) -> ParsedDocument:
     rid = parse_resident_id(number, today)
     kind = DocumentType.RESIDENCE_PERMIT if rid.is_residence_permit else DocumentType.RESIDENT_ID
     return ParsedDocument(kind, rid.number, rid.birth_date, rid.sex, rid.region_code)
 
 
-def _parse_residence_permit(number: str, today: date | None) -> ParsedDocument:
+def _parse_residence_permit(number: str, today: date) -> ParsedDocument:
     parsed = _parse_resident(number, today)
     if parsed.region_code not in RESIDENCE_PERMIT_REGIONS:
         raise DocumentError(_E.REGION, "a residence permit starts 810000, 820000 or 830000")
     return parsed
 
 
-def _parse_resident_only(number: str, today: date | None) -> ParsedDocument:
+def _parse_resident_only(number: str, today: date) -> ParsedDocument:
     parsed = _parse_resident(number, today)
     if parsed.type is not DocumentType.RESIDENT_ID:
         raise DocumentError(_E.REGION, "810000/820000/830000 numbers are residence permits")
@@ -131,7 +131,7 @@ _HOME_RETURN = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")  # H/M + 8 digits (2013)
 _TAIWAN = re.compile(r"([0-9]{8})|([0-9]{10})(?:\(([A-Z])\)|([A-Z]))?")
 
 
-def _parse_home_return(number: str, today: date | None) -> ParsedDocument:
+def _parse_home_return(number: str, today: date) -> ParsedDocument:
     if len(number) not in (9, 11):
         raise DocumentError(_E.LENGTH, "H or M followed by 8 digits (older booklets: 10)")
     if not _HOME_RETURN.fullmatch(number):
@@ -139,7 +139,7 @@ def _parse_home_return(number: str, today: date | None) -> ParsedDocument:
     return ParsedDocument(DocumentType.HOME_RETURN_PERMIT, number)
 
 
-def _parse_taiwan(number: str, today: date | None) -> ParsedDocument:
+def _parse_taiwan(number: str, today: date) -> ParsedDocument:
     match = _TAIWAN.fullmatch(number)
     if match is None:
         if len(number) not in (8, 10, 11, 13):
@@ -154,7 +154,7 @@ def _parse_taiwan(number: str, today: date | None) -> ParsedDocument:
 _PASSPORT = re.compile(r"[A-Z0-9]{5,20}")
 
 
-def _parse_passport(number: str, today: date | None, nationality: str | None) -> ParsedDocument:
+def _parse_passport(number: str, today: date, nationality: str | None) -> ParsedDocument:
     number = number.replace("<", "")
     if not 5 <= len(number) <= 20:
         raise DocumentError(_E.LENGTH, "a passport number has 5 to 20 letters and digits")
@@ -168,9 +168,7 @@ def _parse_passport(number: str, today: date | None, nationality: str | None) ->
 _PR_OLD = re.compile(r"([A-Z]{3})([0-9]{2})([0-9]{6})([0-9]{4})")
 
 
-def _parse_permanent_residence(
-    number: str, today: date | None, nationality: str | None
-) -> ParsedDocument:
+def _parse_permanent_residence(number: str, today: date, nationality: str | None) -> ParsedDocument:
     """2004/2017 cards: 3-letter nationality + 12 digits; 2023 card: 18 digits starting 9.
 
     The 2023 number mirrors the resident ID (9, province of issue, ISO 3166 numeric
@@ -211,19 +209,18 @@ def _parse_permanent_residence(
     )
 
 
-def _full_date(yyyymmdd: str, today: date | None) -> date:
+def _full_date(yyyymmdd: str, today: date) -> date:
     try:
         born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     except ValueError:
         raise DocumentError(_E.BIRTH_DATE) from None
-    if born > (today or date.today()) or born.year < 1850:
+    if born > today or born.year < 1850:
         raise DocumentError(_E.BIRTH_DATE)
     return born
 
 
-def _two_digit_year_date(yymmdd: str, today: date | None) -> date:
+def _two_digit_year_date(yymmdd: str, today: date) -> date:
     """The most recent century that gives a real date not in the future."""
-    today = today or date.today()
     for century in (2000, 1900):
         try:
             born = date(century + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
@@ -254,7 +251,7 @@ def organisation_code_check(body8: str) -> str:
     return {10: "X", 11: "0"}.get(remainder, str(remainder))
 
 
-def _parse_organisation(number: str, today: date | None) -> ParsedDocument:
+def _parse_organisation(number: str, today: date) -> ParsedDocument:
     if len(number) != 18:
         raise DocumentError(_E.LENGTH, "a unified social credit code has 18 characters")
     if any(c not in _USCC_VALUE for c in number) or not number[2:8].isdigit():
@@ -273,7 +270,7 @@ def _parse_organisation(number: str, today: date | None) -> ParsedDocument:
 _MILITARY = re.compile(r"[\u4e00-\u9fff]{1,4}字第[0-9]{6,10}号")
 
 
-def _parse_military(number: str, today: date | None) -> ParsedDocument:
+def _parse_military(number: str, today: date) -> ParsedDocument:
     if not 9 <= len(number) <= 16:
         raise DocumentError(_E.LENGTH, "e.g. 南字第1234567号")
     if not _MILITARY.fullmatch(number):
@@ -303,7 +300,7 @@ def parse_document(
     *,
     nationality: str | None = None,
     expires_on: date | None = None,
-    today: date | None = None,
+    today: date,
 ) -> ParsedDocument:
     """Validate `raw` as `doc_type` (detected when None) and decode it.
 
@@ -343,7 +340,7 @@ def parse_document(
         case DocumentType.MILITARY:
             parsed = _parse_military(number, today)
     if expires_on is not None:
-        if expires_on < (today or date.today()):
+        if expires_on < today:
             raise DocumentError(_E.EXPIRED)
         parsed = replace(parsed, expires_on=expires_on)
     # A nationality given for a document that carries its own must agree with it; for

@@ -72,32 +72,39 @@ def normalize_document_number(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).translate(_SEPARATORS).upper()
 
 
-# Lookup sets built on first use by _load_tables(): ~7,400 region codes and every date since
-# 1850 as YYYYMMDD. Module globals, not attributes, because the hot path reads them per call.
+# Lookup sets built on first use by _load_tables(): ~7,400 region codes and every calendar
+# date from 1850 to LATEST_TABLE_DATE as YYYYMMDD. Module globals, not attributes, because the
+# hot path reads them per call. The table does not depend on today: "not in the future" is a
+# separate comparison against the caller's `today`, so a long-running process stays right.
+LATEST_TABLE_DATE = date(2199, 12, 31)
 _REGIONS: frozenset[str] = frozenset()
 _DATES: frozenset[str] = frozenset()
 
 
 def _load_tables() -> None:
     global _REGIONS, _DATES
-    today = date.today()
     day = date(EARLIEST_BIRTH_YEAR, 1, 1)
     one = timedelta(days=1)
     dates = []
-    while day <= today:
+    while day <= LATEST_TABLE_DATE:
         dates.append(day.strftime("%Y%m%d"))
         day += one
     _DATES = frozenset(dates)
     _REGIONS = frozenset(region_table())
 
 
-def _birth_date_ok(yyyymmdd: str, today: date | None) -> bool:
-    """Slow path for dates outside the precomputed set (after it was built, or bad dates)."""
-    try:
-        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
-    except ValueError:
-        return False
-    return born.year >= EARLIEST_BIRTH_YEAR and born <= (today or date.today())
+_today_cache: tuple[date, str] = (date.min, "")
+
+
+def date_key(today: date) -> str:
+    """`today` as YYYYMMDD, the form birth dates are compared in (cached: callers pass the same
+    day for millions of rows)."""
+    global _today_cache
+    cached_day, key = _today_cache
+    if cached_day != today:
+        key = f"{today.year:04d}{today.month:02d}{today.day:02d}"
+        _today_cache = (today, key)
+    return key
 
 
 def _canonical(raw: str) -> str | DocumentErrorCode:
@@ -113,8 +120,10 @@ def _canonical(raw: str) -> str | DocumentErrorCode:
     return _E.EMPTY if length == 0 else _E.LENGTH
 
 
-def resident_id_error(raw: str, today: date | None = None) -> DocumentErrorCode | None:
-    """Why `raw` is not a valid resident identity number, or None if it is. Never raises."""
+def resident_id_error(raw: str, today: date) -> DocumentErrorCode | None:
+    """Why `raw` is not a valid resident identity number, or None if it is. Never raises.
+
+    `today` bounds the birth date: nobody registers before they are born."""
     if not _REGIONS:
         _load_tables()
     if len(raw) == 18 and raw.isdigit() and raw.isascii():
@@ -131,24 +140,24 @@ def resident_id_error(raw: str, today: date | None = None) -> DocumentErrorCode 
     if last != _CHECK_CHARS[(1 - 2 * int(body, 13)) % 11]:
         return _E.CHECKSUM if last in _CHECK_CHARS else _E.FORMAT
     born = body[6:14]
-    if (today is not None or born not in _DATES) and not _birth_date_ok(born, today):
+    if born not in _DATES or born > date_key(today):
         return _E.BIRTH_DATE
     if body[:6] not in _REGIONS:
         return _E.REGION
     return None
 
 
-def validate_resident_ids(numbers: Sequence[str]) -> list[DocumentErrorCode | None]:
+def validate_resident_ids(numbers: Sequence[str], today: date) -> list[DocumentErrorCode | None]:
     """Bulk form for imports: one result per input, in order, None where valid.
 
     Vectorised with NumPy (see `realname.identity.bulk`); verdicts equal `resident_id_error`.
     """
     from realname.identity.bulk import validate_column
 
-    return validate_column(numbers)
+    return validate_column(numbers, today)
 
 
-def parse_resident_id(raw: str, today: date | None = None) -> ResidentId:
+def parse_resident_id(raw: str, today: date) -> ResidentId:
     """Validate and decode; raises DocumentError with a stable code."""
     error = resident_id_error(raw, today)
     if error is not None:

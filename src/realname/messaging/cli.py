@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.clock import clock_for
 from realname.config import get_settings
 
 messages_app = typer.Typer(help="Messages to subscribers (the outbox).", no_args_is_help=True)
@@ -59,12 +60,11 @@ def status(
     from sqlalchemy.orm import Session
 
     from realname.db.engine import create_engine_from_settings, readonly
-    from realname.db.types import utcnow
     from realname.messaging.service import outbox_status
 
     engine = create_engine_from_settings(get_settings())
     with Session(readonly(engine)) as session:
-        report = outbox_status(session, utcnow())
+        report = outbox_status(session, clock_for(get_settings().clock_start).now())
     engine.dispose()
     age = report.oldest_pending_age_seconds
     if as_json:

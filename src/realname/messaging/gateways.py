@@ -55,8 +55,8 @@ import smpplib.exceptions
 import smpplib.gsm
 import smpplib.smpp
 
+from realname.clock import SystemClock
 from realname.config import Settings
-from realname.db.types import utcnow
 from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.schemas import OutgoingMessage
 
@@ -111,10 +111,10 @@ class FileGateway:
 
     name = "file"
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._clock = clock
+        self._clock = clock or SystemClock().now
         self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._index: dict[int, str] = {}
         self._offset = 0  # everything before it is in the index

@@ -33,8 +33,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from realname.clock import clock_for
 from realname.config import Settings
-from realname.db.types import utcnow
 from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.schemas import FailureOutcome, OutgoingMessage, SendStats
@@ -67,7 +67,7 @@ class Sender:
         lease_seconds: float = 60.0,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         worker_id: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         rng: random.Random | None = None,
         gateway_pause: float = 1.0,
         max_gateway_pauses: int = 3,
@@ -233,6 +233,7 @@ def build_sender(
         gateway if gateway is not None else gateway_from_settings(settings),
         lease_seconds=settings.sms_lease_seconds,
         max_attempts=settings.sms_max_attempts,
+        clock=clock_for(settings.clock_start).now,
         worker_id=worker_id,
         closers=[engine.dispose],
     )

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,6 +41,7 @@ import smpplib.consts
 import smpplib.gsm
 import smpplib.smpp
 
+from realname.clock import SystemClock
 from realname.messaging.gateways import ReferencedSubmitSM
 
 _GSM_DECODE = dict(enumerate(smpplib.gsm.GSM_CHARACTER_TABLE[:128]))
@@ -142,8 +143,10 @@ class StubSmsc:
         record: str | Path | None = None,
         responder: Responder | None = None,
         on_accept: Callable[[Delivery], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.host, self._port = host, port
+        self._clock = clock or SystemClock().now
         self.system_id = system_id
         self.password = password
         self.submit_delay = submit_delay
@@ -284,7 +287,7 @@ class StubSmsc:
                 esm_class=esm_class,
                 concat=concat,
                 payload=payload,
-                at=datetime.now(UTC),
+                at=self._clock(),
             )
             self._deliveries.append(delivery)
             self._write_record(

@@ -7,7 +7,7 @@ the service must be callable from the CLI, jobs and tests without a web framewor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
@@ -29,10 +29,6 @@ class Context:
     actor: Actor
     at: datetime
     correlation_id: str | None = None
-
-    @classmethod
-    def now(cls, actor: Actor, correlation_id: str | None = None) -> Context:
-        return cls(actor, datetime.now(UTC), correlation_id)
 
 
 @dataclass(frozen=True, slots=True)

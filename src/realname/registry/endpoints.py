@@ -8,14 +8,13 @@ Every line an enterprise cannot see answers 404, exactly like a line that does n
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
+from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
 from realname.identity.names import mask_document_number, mask_name
@@ -61,7 +60,9 @@ REVEAL = "registry:reveal"
 
 
 def context_of(principal: Principal, request: Request) -> Context:
-    return Context.now(Actor(*principal.actor.split(":", 1)), request.state.correlator)
+    """Who acts, and when by the runtime's clock (never the machine's directly)."""
+    at = runtime(request).clock.now()
+    return Context(Actor(*principal.actor.split(":", 1)), at, request.state.correlator)
 
 
 def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
@@ -156,7 +157,7 @@ def register(
         # The refused transaction is gone; the refusal itself is channel-risk evidence.
         with rt.transaction() as session:
             rt.services(session).channels.record_refusal(
-                channel_id, clerk_id, str(error.code), datetime.now(UTC)
+                channel_id, clerk_id, str(error.code), rt.clock.now()
             )
         raise
 
@@ -238,7 +239,7 @@ def reveal_owner(
     """The owner's full name and document number, now or at a past instant (fraud tracing).
     Only roles that need it may ask; each read is audited with its purpose."""
     require(principal, Permission.READ_PII, REVEAL)
-    at = body.at or datetime.now(UTC)
+    at = body.at or rt.clock.now()
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
         owner = rt.registry(session).reveal_owner(

@@ -20,6 +20,7 @@ from realname.identity.authority import AuthorityVerdict, IdentityAuthority
 from realname.identity.documents import ParsedDocument, parse_document
 from realname.identity.errors import DocumentError
 from realname.identity.names import normalize_name
+from realname.identity.resident_id import LATEST_TABLE_DATE
 from realname.numbering.blocks import NumberBlock
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
@@ -707,8 +708,13 @@ class RegistryService:
     def identity_of(self, person: Person) -> Identity | None:
         """Look a person up by document, through the blind index (no plaintext query)."""
         try:
+            # A look-up only needs the number's canonical form: whether the document was
+            # acceptable was decided when it was registered, so no "today" applies here.
             document = parse_document(
-                person.document_number, person.document_type, nationality=person.nationality
+                person.document_number,
+                person.document_type,
+                nationality=person.nationality,
+                today=LATEST_TABLE_DATE,
             )
         except DocumentError as error:
             raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None

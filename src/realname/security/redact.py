@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from realname.identity.names import mask_document_number
-from realname.identity.resident_id import resident_id_error
+from realname.identity.resident_id import LATEST_TABLE_DATE, resident_id_error
 from realname.numbering.msisdn import mask_msisdn
 
 _DIGIT_RUN = re.compile(r"\d{11}")
@@ -29,7 +29,10 @@ def contains_pii(text: str) -> bool:
         return False  # nearly every text: no run of 11 digits at all
     if _PHONE_LIKE.search(text):
         return True
-    return any(resident_id_error(_compact(m.group())) is None for m in _ID_LIKE.finditer(text))
+    return any(
+        resident_id_error(_compact(m.group()), LATEST_TABLE_DATE) is None
+        for m in _ID_LIKE.finditer(text)
+    )
 
 
 def redact_pii(text: str) -> str:
@@ -39,7 +42,11 @@ def redact_pii(text: str) -> str:
 
     def mask_id(match: re.Match[str]) -> str:
         number = _compact(match.group())
-        return mask_document_number(number) if resident_id_error(number) is None else match.group()
+        return (
+            mask_document_number(number)
+            if resident_id_error(number, LATEST_TABLE_DATE) is None
+            else match.group()
+        )
 
     text = _ID_LIKE.sub(mask_id, text)
     return _PHONE_LIKE.sub(lambda m: mask_msisdn(_e164(m.group())), text)

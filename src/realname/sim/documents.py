@@ -27,12 +27,13 @@ def _codes_in_force(year: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(sorted(current)), tuple(sorted(abolished))
 
 
-def _county_codes() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return _codes_in_force(date.today().year)[0], _codes_in_force(1985)[1]
+def _county_codes(today: date) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return _codes_in_force(today.year)[0], _codes_in_force(1985)[1]
 
 
-def random_birth_date(rng: random.Random, oldest: int = 95, youngest: int = 0) -> date:
-    today = date.today()
+def random_birth_date(
+    rng: random.Random, oldest: int = 95, youngest: int = 0, *, today: date
+) -> date:
     start = today - timedelta(days=365 * oldest)
     span = (today - timedelta(days=365 * youngest) - start).days
     return start + timedelta(days=rng.randrange(max(span, 1)))
@@ -41,6 +42,7 @@ def random_birth_date(rng: random.Random, oldest: int = 95, youngest: int = 0) -
 def random_resident_id(
     rng: random.Random,
     *,
+    today: date,
     born: date | None = None,
     male: bool | None = None,
     abolished_share: float | None = None,
@@ -53,9 +55,9 @@ def random_resident_id(
     their birth, and some carry codes abolished since. `abolished_share` forces that share
     of codes abolished since issue (None: whatever the issue year gives).
     """
-    born = born or random_birth_date(rng)
+    born = born or random_birth_date(rng, today=today)
     if region_code is None:
-        issued = min(max(born.year, 1984) + rng.randrange(3), date.today().year)
+        issued = min(max(born.year, 1984) + rng.randrange(3), today.year)
         current, abolished = _codes_in_force(issued)
         if abolished_share is None:
             pick = rng.randrange(len(current) + len(abolished))
@@ -71,16 +73,16 @@ def random_resident_id(
     return body + check_character(body)
 
 
-def random_residence_permit(rng: random.Random) -> str:
+def random_residence_permit(rng: random.Random, today: date) -> str:
     region = rng.choice(list(RESIDENCE_PERMIT_REGIONS))
-    body = f"{region}{random_birth_date(rng, 80, 16):%Y%m%d}{rng.randrange(1000):03d}"
+    body = f"{region}{random_birth_date(rng, 80, 16, today=today):%Y%m%d}{rng.randrange(1000):03d}"
     return body + check_character(body)
 
 
-def random_uscc(rng: random.Random) -> str:
+def random_uscc(rng: random.Random, today: date) -> str:
     """A unified social credit code: authority, category, region, organisation code, check."""
     org_body = f"{rng.randrange(10**8):08d}"
-    region = rng.choice(_county_codes()[0])
+    region = rng.choice(_county_codes(today)[0])
     body = rng.choice("159") + rng.choice("123") + region + org_body
     body += organisation_code_check(org_body)
     return body + uscc_check_character(body)

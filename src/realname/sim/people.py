@@ -48,14 +48,14 @@ def random_name(rng: random.Random) -> str:
     return surname + "".join(rng.choice(given) for _ in range(length))
 
 
-def random_citizen(rng: random.Random) -> Citizen:
+def random_citizen(rng: random.Random, today: date) -> Citizen:
     roll = rng.random()
-    born = random_birth_date(rng, oldest=85, youngest=16)
+    born = random_birth_date(rng, oldest=85, youngest=16, today=today)
     if roll < 0.97:
-        number = random_resident_id(rng, born=born)
+        number = random_resident_id(rng, today=today, born=born)
         kind, nationality = DocumentType.RESIDENT_ID, None
     elif roll < 0.99:
-        number = random_residence_permit(rng)
+        number = random_residence_permit(rng, today)
         kind, nationality = DocumentType.RESIDENCE_PERMIT, None
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     else:

@@ -139,16 +139,18 @@ def build_world(
     lines: int,
     seed: int,
     operations: int,
+    now: datetime,
     progress: Progress | None = None,
 ) -> WorldSummary:
+    """The world as it stands at `now`: its history is dated backwards from there."""
     rng = random.Random(seed)
     report = progress or (lambda _phase, _done, _total: None)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = now.astimezone(UTC).replace(microsecond=0)
     summary = WorldSummary()
     with Session(engine) as session, session.begin():
         enterprises = _create_enterprises(session, policy, keyring, lines, rng, now)
     citizen_count = max(50, lines * 2 // 5)
-    citizens = [random_citizen(rng) for _ in range(citizen_count)]
+    citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
     state = _State(enterprises, citizens, {}, Counter(), [], [], {}, set())
     _load_citizens(engine, keyring, state, report, now)
     _load_lines(engine, policy, keyring, state, lines, rng, report, now)
@@ -247,7 +249,10 @@ def _load_citizens(
 
 def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str, Any]:
     document = parse_document(
-        citizen.document_number, citizen.document_type, nationality=citizen.nationality
+        citizen.document_number,
+        citizen.document_type,
+        nationality=citizen.nationality,
+        today=at.date(),
     )
     number = keyring.seal(document.number, NUMBER_CONTEXT)
     name = normalize_name(citizen.name)
@@ -716,7 +721,7 @@ def _registration(
     if channel_id in state.bad_channels and roll < 0.7:
         cheat = rng.randrange(4)
         if cheat == 0:
-            fabricated = random_resident_id(rng)
+            fabricated = random_resident_id(rng, today=ctx.at.date())
             person = replace(person, document_number=fabricated, document_type=None)
             label = "fabricated identity tried"
         elif cheat == 1:

@@ -64,7 +64,7 @@ def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
 
 def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, datetime], T]) -> T:
     """One transaction; a refusal marked `keep_changes` commits its counters and audit entry."""
-    at = datetime.now(UTC)
+    at = rt.clock.now()
     with rt.sessions() as session:
         session.begin()
         service = VerificationService(
@@ -224,7 +224,7 @@ def grant_consent(
         expires = (
             datetime.combine(body.expires_on, time.max, tzinfo=UTC) if body.expires_on else None
         )
-        if expires is not None and expires <= datetime.now(UTC):
+        if expires is not None and expires <= rt.clock.now():
             raise ApiError(
                 422,
                 "REALNAME.CONSENT_EXPIRED",
@@ -233,7 +233,7 @@ def grant_consent(
             )
         service = VerificationService(session, policy=rt.policy, keyring=rt.keyring)
         consent = service.grant_consent(
-            line, party, list(body.apis), datetime.now(UTC), expires, principal.actor
+            line, party, list(body.apis), rt.clock.now(), expires, principal.actor
         )
         return _consent_out(consent)
 
@@ -255,7 +255,7 @@ def revoke_consent(
             # Another enterprise's consent reads exactly like one that does not exist.
             raise ApiError(404, "NOT_FOUND", "No such consent.", "没有该授权记录。")
         if consent.revoked_at is None:
-            consent.revoked_at = datetime.now(UTC)
+            consent.revoked_at = rt.clock.now()
         return _consent_out(consent)
 
 
