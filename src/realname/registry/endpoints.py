@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
+from realname.errors import CodedError
 from realname.identity.names import mask_document_number, mask_name
 from realname.registry.commands import Actor, Context, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
@@ -151,15 +152,14 @@ def register(
         request.app.state.metrics.registrations.labels("registered").inc()
         return line_out(rt, session, line)
 
-    try:
-        return run_once(request, rt, principal, body, 201, work)
-    except RegistryError as error:
-        # The refused transaction is gone; the refusal itself is channel-risk evidence.
-        with rt.transaction() as session:
-            rt.services(session).channels.record_refusal(
-                channel_id, clerk_id, str(error.code), datetime.now(UTC)
-            )
-        raise
+    def evidence(session: Session, error: CodedError) -> None:
+        # The refused work is undone; the refusal itself is channel-risk evidence, recorded
+        # once per request (a retry or a concurrent twin replays it, never re-runs it).
+        rt.services(session).channels.record_refusal(
+            channel_id, clerk_id, str(error.code), rt.clock.now()
+        )
+
+    return run_once(request, rt, principal, body, 201, work, on_refusal=evidence)
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
