@@ -54,7 +54,7 @@ REFUSALS = select(func.count()).select_from(RegistrationRefusal)
 
 
 def test_twin_registrations_get_one_answer_and_one_line(api: Api) -> None:
-    pairs = 12
+    pairs = 20
     jobs = []
     for i in range(pairs):
         body = {"msisdn": api.number(), "customer": person_json(api.people[i % 10])}
