@@ -20,7 +20,7 @@ from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry.commands import Person
-from realname.security.clients import ClientService
+from realname.security.clients import ClientService, issue_device_token
 from realname.security.keys import keyring_from_settings
 from realname.security.principals import Role
 from tests.conftest import _postgres_database
@@ -48,6 +48,16 @@ class Api:
 
     def number(self) -> str:
         return self.free_numbers.pop()
+
+    def device_headers(self, who: str, line_id: int, **extra: str) -> dict[str, str]:
+        """A token bound to `line_id` by the operator's network authentication (the hand-off
+        `issue_device_token` stands for), for client `who`."""
+        rt = self.client.app.state.runtime  # type: ignore[attr-defined]
+        with rt.transaction() as session:
+            client = ClientService(session).repo.by_client_id(self.secrets[who][0])
+            assert client is not None
+            token = issue_device_token(client, rt.token_key, line_id).access_token
+        return {"Authorization": f"Bearer {token}", **extra}
 
 
 def token_for(client: TestClient, client_id: str, secret: str) -> str:
@@ -123,6 +133,12 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
                 "channel_id": world.channels[ChannelKind.PARTNER_HALL],
                 "clerk_id": world.clerks[ChannelKind.PARTNER_HALL],
             },
+            "social_clerk": {
+                "role": Role.CLERK,
+                "enterprise_id": world.enterprise_id,
+                "channel_id": world.channels[ChannelKind.SOCIAL],
+                "clerk_id": world.clerks[ChannelKind.SOCIAL],
+            },
             "other_clerk": {
                 "role": Role.CLERK,
                 "enterprise_id": world.other_enterprise_id,
@@ -135,6 +151,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
                 "enterprise_id": world.other_enterprise_id,
             },
             "regulator": {"role": Role.REGULATOR},
+            "regulator_inspector": {"role": Role.REGULATOR_INSPECTOR},
             "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
             "relying_party": {"role": Role.RELYING_PARTY},
         }

@@ -212,7 +212,8 @@ def test_a_retry_with_the_same_key_changes_nothing(api: Api) -> None:
 def test_lifecycle_operations(api: Api) -> None:
     line = register(api, 5).json()
     line_id, owner = line["id"], person_json(api.people[5])
-    admin, clerk, subscriber = api.headers("admin"), api.headers("clerk"), api.headers("subscriber")
+    admin, clerk = api.headers("admin"), api.headers("clerk")
+    subscriber = api.device_headers("subscriber", line_id)  # bound to the line by the network
     post = api.client.post
     assert (
         post(f"/v1/lines/{line_id}/suspend", json={"reason": "enforcement"}, headers=admin).json()[

@@ -175,3 +175,107 @@ def test_an_owner_is_revealed_only_with_a_purpose_and_a_zone(
         response = api.client.post(path, json=body, headers=api.headers("admin"))
         assert response.status_code == 400, response.text
         assert response.json()["code"] == "INVALID_ARGUMENT"
+
+
+# --- reporting a line lost (issue 11, part 6) --------------------------------------------------
+
+
+def _registered(api: Api, person: int) -> dict[str, object]:
+    response = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": person_json(api.people[person])},
+        headers=api.headers("clerk"),
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _state(api: Api, line_id: object) -> str:
+    response = api.client.get(f"/v1/lines/{line_id}", headers=api.headers("admin"))
+    return str(response.json()["state"])
+
+
+def test_a_clerk_reports_a_loss_only_at_a_hall_with_the_owner_present(api: Api) -> None:
+    line = _registered(api, 2)
+    path = f"/v1/lines/{line['id']}/report-lost"
+    owner, stranger = person_json(api.people[2]), person_json(api.people[3])
+    refusals = [
+        ("clerk", None, 403, "PERMISSION_DENIED"),  # a number and a story are not enough
+        ("clerk", {}, 403, "PERMISSION_DENIED"),
+        ("clerk", {"owner": stranger}, 403, "REALNAME.NOT_OWNER"),
+        ("social_clerk", {"owner": owner}, 403, "REALNAME.CHANNEL_NOT_AUTHORISED"),
+        ("other_clerk", {"owner": owner}, 404, "REALNAME.LINE_NOT_FOUND"),
+        ("regulator", None, 403, "PERMISSION_DENIED"),
+        ("subscriber", None, 403, "PERMISSION_DENIED"),
+        ("relying_party", None, 403, "PERMISSION_DENIED"),
+    ]
+    for who, body, status, code in refusals:
+        response = api.client.post(path, json=body, headers=api.headers(who))
+        assert (response.status_code, response.json()["code"]) == (status, code), (who, body)
+        assert api.people[2].document_number not in response.text
+        assert _state(api, line["id"]) == "active", who  # a refusal changes nothing
+
+    # A suspended hall takes no reports either.
+    partner = f"/v1/channels/{api.partner_channel_id}"
+    suspended = api.client.post(
+        f"{partner}/suspend", json={"reason": "inspection"}, headers=api.headers("admin")
+    )
+    assert suspended.status_code == 200, suspended.text
+    response = api.client.post(path, json={"owner": owner}, headers=api.headers("partner_clerk"))
+    assert (response.status_code, response.json()["code"]) == (
+        403,
+        "REALNAME.CHANNEL_NOT_AUTHORISED",
+    )
+    resumed = api.client.post(
+        f"{partner}/resume", json={"reason": "retrained"}, headers=api.headers("admin")
+    )
+    assert resumed.status_code == 200, resumed.text
+
+    # The owner at a partner hall: barred as lost, the event says where and by which clerk.
+    response = api.client.post(path, json={"owner": owner}, headers=api.headers("partner_clerk"))
+    assert response.status_code == 200, response.text
+    assert (response.json()["state"], response.json()["barring_reason"]) == ("suspended", "lost")
+    history = api.client.get(f"/v1/lines/{line['id']}/history", headers=api.headers("admin"))
+    event = history.json()[-1]
+    assert (event["operation"], event["channel_id"]) == ("report_lost", api.partner_channel_id)
+    assert event["actor"].startswith("clerk:")
+
+
+def test_the_back_office_reports_a_loss_without_a_body(api: Api) -> None:
+    line = _registered(api, 2)
+    response = api.client.post(f"/v1/lines/{line['id']}/report-lost", headers=api.headers("admin"))
+    assert response.status_code == 200, response.text
+    assert response.json()["barring_reason"] == "lost"
+
+
+# --- subscribers act only on the line they hold ------------------------------------------------
+
+
+def test_a_subscriber_knowing_the_owners_id_and_name_cannot_lock_the_line(api: Api) -> None:
+    line, other = _registered(api, 3), _registered(api, 4)
+    proof = {"owner": person_json(api.people[3])}
+    lock = f"/v1/lines/{line['id']}/lock"
+    # A subscriber client not bound to any line: the owner's ID number and name prove nothing.
+    response = api.client.post(lock, json=proof, headers=api.headers("subscriber"))
+    assert (response.status_code, response.json()["code"]) == (403, "PERMISSION_DENIED")
+    # Bound to another line: this one reads as missing.
+    elsewhere = api.device_headers("subscriber", int(str(other["id"])))
+    response = api.client.post(lock, json=proof, headers=elsewhere)
+    assert (response.status_code, response.json()["code"]) == (404, "REALNAME.LINE_NOT_FOUND")
+    # A relying party's network-bound token is no subscriber's.
+    rp = api.device_headers("relying_party", int(str(line["id"])))
+    assert api.client.post(lock, json=proof, headers=rp).status_code == 403
+    assert _state(api, line["id"]) == "active"
+
+    # Bound to this line (network authentication) and the owner's proof: lock, then unlock.
+    mine = api.device_headers("subscriber", int(str(line["id"])))
+    wrong_owner = {"owner": person_json(api.people[4])}
+    response = api.client.post(lock, json=wrong_owner, headers=mine)
+    assert (response.status_code, response.json()["code"]) == (403, "REALNAME.NOT_OWNER")
+    response = api.client.post(lock, json=proof, headers=mine)
+    assert response.status_code == 200, response.text
+    assert response.json()["barring_reason"] == "locked"
+    unlock = f"/v1/lines/{line['id']}/unlock"
+    assert api.client.post(unlock, json=proof, headers=api.headers("subscriber")).status_code == 403
+    response = api.client.post(unlock, json=proof, headers=mine)
+    assert response.status_code == 200 and response.json()["state"] == "active", response.text

@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from realname.policy.schema import ChannelKind
+from realname.policy.schema import ChannelKind, Policy
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Holding, Line, LineEvent
-from tests.registry.conftest import NOW, World
+from realname.security.vault import KeyRing
+from tests.registry.conftest import NOW, World, build_world
 
 E = RegistryErrorCode
 HALL = ChannelKind.OWN_HALL
@@ -375,3 +377,37 @@ def test_a_reason_must_fit_the_bar(world: World) -> None:
         BarringReason.BACKFILL,
     )
     assert line_of(world, msisdn).state == "active"
+
+
+def test_a_loss_at_the_counter_needs_the_owners_document_and_recorded_name(
+    db_session: Session, keyring: KeyRing, china: Policy
+) -> None:
+    """Without an authority check the name would go unchecked; the sealed identity's name
+    index is the proof then (the owner's document with another name is no owner)."""
+    policy = china.model_copy(update={"authority_check_required": False})
+    world = build_world(db_session, keyring, policy)
+    owner = world.people[0]
+    number = world.register(owner)
+    impostor = replace(owner, name=world.people[1].name)  # the right ID number, another name
+    expect(
+        E.NOT_OWNER,
+        world.service.report_lost_at_counter,
+        world.ctx(),
+        **at_counter(world, number, impostor),
+    )
+    social = at_counter(world, number, owner) | {
+        "channel_id": world.channels[ChannelKind.SOCIAL],
+        "clerk_id": world.clerks[ChannelKind.SOCIAL],
+    }
+    expect(E.CHANNEL_NOT_AUTHORISED, world.service.report_lost_at_counter, world.ctx(), **social)
+    assert line_of(world, number).state == "active"
+    line = world.service.report_lost_at_counter(world.ctx(), **at_counter(world, number, owner))
+    assert (line.state, line.barring_reason) == ("suspended", BarringReason.LOST)
+    event = world.session.scalars(
+        select(LineEvent).where(LineEvent.line_id == line.id).order_by(LineEvent.seq.desc())
+    ).first()
+    assert event is not None
+    assert (event.channel_id, event.detail["clerk_id"]) == (
+        world.channels[HALL],
+        world.clerks[HALL],
+    )

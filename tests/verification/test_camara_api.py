@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
+from functools import partial
 
+import pytest
 from sqlalchemy import select
 
 from realname.security.models import AuditLog
+from tests.api.conftest import person_json
 from tests.verification.camara_schemas import assert_matches
 from tests.verification.conftest import Camara
 
@@ -327,3 +330,116 @@ def test_tenure_names_a_back_filled_prepaid_line_payg(camara: Camara) -> None:
     answer = camara.post(TENURE, {"phoneNumber": msisdn, "tenureDate": "2000-01-01"})
     assert answer.json() == {"tenureDateCheck": False, "contractType": "PAYG"}
     assert_matches("TenureInfo", answer.json())
+
+
+# --- no registration oracle (issue 11, part 6) -------------------------------------------------
+
+
+def _prober(camara: Camara, name: str, apis: list[str]) -> dict[str, str]:
+    """A relying party of its own (its own daily budget), with no consent from anyone."""
+    from realname.verification.service import register_relying_party
+    from tests.api.conftest import token_for
+
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        party, secret = register_relying_party(
+            session, name=name, purpose="probing", apis=apis, at=camara.api.clock.now()
+        )
+        client_id = party.client_id
+    return {"Authorization": f"Bearer {token_for(camara.api.client, client_id, secret)}"}
+
+
+def _statements(camara: Camara, call: object) -> tuple[object, int]:
+    """The response of `call()` and how many SQL statements answering it took."""
+    from sqlalchemy import event
+
+    engine = camara.api.client.app.state.runtime.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = call()  # type: ignore[operator]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return response, len(seen)
+
+
+def test_without_consent_a_registered_number_answers_like_an_unregistered_one(
+    camara: Camara,
+) -> None:
+    api = camara.api
+    registered, document, _ = _customer(camara)  # consented to "bank" only
+    stocked = api.number()  # a kit in stock: a line, but no owner
+    suspended = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": person_json(api.people[9])},
+        headers=api.headers("clerk"),
+    ).json()
+    assert (
+        api.client.post(
+            f"/v1/lines/{suspended['id']}/suspend",
+            json={"reason": "enforcement"},
+            headers=api.headers("admin"),
+        ).status_code
+        == 200
+    )
+    headers = _prober(camara, "prober-1", ["kyc-match", "kyc-age-verification", "kyc-tenure"])
+    bodies = {
+        MATCH: {"idDocument": document},
+        AGE: {"ageThreshold": 18},
+        TENURE: {"tenureDate": "2020-01-01"},
+    }
+    for path, extra in bodies.items():
+        answers = {}
+        costs = {}
+        for kind, number in (
+            ("unregistered", "+8613800199998"),
+            ("registered", registered),
+            ("stocked", stocked),
+            ("suspended", suspended["msisdn"]),
+        ):
+            call = partial(
+                api.client.post, path, json={"phoneNumber": number, **extra}, headers=headers
+            )
+            response, cost = _statements(camara, call)
+            answers[kind] = (response.status_code, response.json())  # type: ignore[attr-defined]
+            costs[kind] = cost
+        assert answers["unregistered"][0] == 403, answers
+        assert answers["unregistered"][1]["code"] == "PERMISSION_DENIED"
+        assert all(answer == answers["unregistered"] for answer in answers.values()), answers
+        # The same work on every path (no query more for a registered number), so the
+        # answer's timing says nothing either.
+        assert len(set(costs.values())) == 1, costs
+
+
+def test_probes_spend_the_clients_budget_until_429(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.verification.model_copy(update={"unanswered_per_client_per_day": 6})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"verification": rules}))
+    registered, document, _ = _customer(camara)
+    kyc = _prober(camara, "prober-2", ["kyc-match", "sim-swap"])
+    for i in range(3):  # no consent, registered or not: counted
+        number = registered if i == 0 else f"+86138001997{i:02d}"
+        response = camara.api.client.post(
+            MATCH, json={"phoneNumber": number, "idDocument": document}, headers=kyc
+        )
+        assert response.status_code == 403, response.text
+    for i in range(3):  # SIM Swap rests on a legal basis: it may say 404, but it counts too
+        response = camara.api.client.post(
+            SWAP_CHECK, json={"phoneNumber": f"+86138001996{i:02d}"}, headers=kyc
+        )
+        assert (response.status_code, response.json()["code"]) == (404, "IDENTIFIER_NOT_FOUND")
+    for path, body in (
+        (MATCH, {"phoneNumber": "+8613800199500", "idDocument": document}),
+        (SWAP_CHECK, {"phoneNumber": registered}),  # a real answer is cut off as well
+    ):
+        response = camara.api.client.post(path, json=body, headers=kyc)
+        assert (response.status_code, response.json()["code"]) == (429, "QUOTA_EXCEEDED")
+        assert int(response.headers["Retry-After"]) >= 1
+    # Another client's budget is its own.
+    assert camara.post(SWAP_CHECK, {"phoneNumber": registered}, who="other_bank").status_code == 200

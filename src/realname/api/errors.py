@@ -36,9 +36,17 @@ class ErrorInfo(BaseModel):
 class ApiError(Exception):
     """A refusal raised by the HTTP layer itself (authentication, roles, idempotency)."""
 
-    def __init__(self, status: int, code: str, message: str, message_zh: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        message_zh: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status, self.code, self.message = status, code, message
         self.message_zh = message_zh or message
+        self.headers = headers or {}
         super().__init__(code)
 
 
@@ -105,18 +113,25 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
     return error_response(request, 400, "INVALID_ARGUMENT", message)
 
 
-async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, CodedError)
+def coded_error_body(request: Request, error: CodedError) -> tuple[int, dict[str, object]]:
+    """The status and body a domain refusal is answered with (also stored for replays)."""
     status = int(getattr(error, "http_status", 422))
     code = f"REALNAME.{str(error.code).upper()}"
-    return error_response(request, status, code, error.message_in(language_of(request)))
+    message = error.message_in(language_of(request))
+    return status, {"status": status, "code": code, "message": message}
+
+
+async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CodedError)
+    status, body = coded_error_body(request, error)
+    return error_response(request, status, str(body["code"]), str(body["message"]))
 
 
 async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     message = error.message_zh if language_of(request) == "zh" else error.message
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return error_response(request, error.status, error.code, message, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    return error_response(request, error.status, error.code, message, headers | error.headers)
 
 
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:

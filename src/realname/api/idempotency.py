@@ -1,30 +1,51 @@
 """`Idempotency-Key` on creating POSTs: a retry gets the first answer and changes nothing;
 the same key with a different body is 422.
 
-The first answer is stored in the same transaction as the work it describes, so after a
-crash a retry finds either both or neither. Two concurrent requests with one key meet at the
-unique constraint; the loser replays the winner's answer.
+**The key is claimed before the work.** In the transaction that does the work, the key's row
+is inserted first (status 0, pending), then the work runs, then the row takes the answer; all
+three commit together, so after a crash a retry finds either both or neither. A concurrent
+twin with the same key finds no committed row and tries the same insert: it waits on the
+unique index until the first transaction ends (PostgreSQL; SQLite serialises writers
+outright). If the first committed, the twin's insert fails and it replays the stored answer;
+if the first rolled back or its process died, the database dropped the uncommitted claim and
+the twin does the work itself. So a crashed request never blocks its key, and no claim needs
+to expire. The wait is bounded (`WAIT_SECONDS`): a twin still waiting then gets 409
+`REALNAME.IDEMPOTENCY_IN_PROGRESS` with `Retry-After`.
+
+A domain refusal (a `REALNAME.*` answer) is an answer too: the work is rolled back to a
+savepoint, the refusal is stored under the key together with whatever the caller records
+about it (`on_refusal`, e.g. channel-risk evidence), and replayed to retries. A twin never
+re-runs a request, so it never meets the first one's result as a state conflict, and one
+refused request is one piece of evidence.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from realname.api.deps import Runtime
-from realname.api.errors import ApiError
+from realname.api.errors import ApiError, coded_error_body
+from realname.errors import CodedError
 from realname.security.models import IdempotentRequest
 from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
 KEY_HEADER = "idempotency-key"
+PENDING = 0  # a claim whose work has not finished (only ever seen inside its transaction)
+WAIT_SECONDS = 10.0  # how long a twin waits for the first request before 409 in progress
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+# The server's setting (to restore after the claim) and this transaction's bound on the wait.
+_SET_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout'), set_config('lock_timeout', :t, true)"
 
 
 class IdempotencyRepository:
@@ -38,8 +59,20 @@ class IdempotencyRepository:
             )
         ).first()
 
-    def add(self, row: IdempotentRequest) -> None:
+    def claim(self, row: IdempotentRequest, wait_seconds: float) -> None:
+        """Insert the key's row now, waiting at most `wait_seconds` for a twin's uncommitted
+        claim of the same key (IntegrityError once the twin commits)."""
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        before = None
+        if postgres:
+            before = self.session.execute(
+                text(_SET_LOCK_TIMEOUT),
+                {"t": f"{max(1, int(wait_seconds * 1000))}ms"},
+            ).scalar_one()
         self.session.add(row)
+        self.session.flush()
+        if postgres:  # the work's own lock waits keep the server's setting
+            self.session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": before})
 
 
 def _fingerprint(route: str, body: BaseModel, keyring: KeyRing) -> bytes:
@@ -51,6 +84,16 @@ def _fingerprint(route: str, body: BaseModel, keyring: KeyRing) -> bytes:
     return keyring.blind_index(canonical, "api.idempotency")
 
 
+def _in_progress() -> ApiError:
+    return ApiError(
+        409,
+        "REALNAME.IDEMPOTENCY_IN_PROGRESS",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试。",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _replay(row: IdempotentRequest, fingerprint: bytes) -> JSONResponse:
     if row.body_hash != fingerprint:
         raise ApiError(
@@ -59,7 +102,43 @@ def _replay(row: IdempotentRequest, fingerprint: bytes) -> JSONResponse:
             "This Idempotency-Key was used with a different request.",
             "该 Idempotency-Key 已用于另一个不同的请求。",
         )
+    if row.status == PENDING:
+        raise _in_progress()
     return JSONResponse(row.response, status_code=row.status, headers={"idempotent-replay": "true"})
+
+
+@dataclass
+class _Answer:
+    status: int
+    body: dict[str, Any]
+    refusal: CodedError | None = None
+
+    def respond(self) -> JSONResponse:
+        if self.refusal is not None:
+            raise self.refusal  # rendered by the error handler, exactly as stored
+        return JSONResponse(self.body, status_code=self.status)
+
+
+OnRefusal = Callable[[Session, CodedError], None]
+
+
+def _attempt(
+    session: Session,
+    request: Request,
+    status: int,
+    work: Callable[[Session], BaseModel],
+    on_refusal: OnRefusal | None,
+) -> _Answer:
+    """The work inside a savepoint: a domain refusal undoes it and becomes the answer."""
+    try:
+        with session.begin_nested():
+            body = work(session).model_dump(mode="json")
+    except CodedError as error:
+        if on_refusal is not None:
+            on_refusal(session, error)
+        refused_status, rendered = coded_error_body(request, error)
+        return _Answer(refused_status, rendered, error)
+    return _Answer(status, body)
 
 
 def run_once(
@@ -69,38 +148,45 @@ def run_once(
     body: BaseModel,
     status: int,
     work: Callable[[Session], BaseModel],
+    on_refusal: OnRefusal | None = None,
 ) -> JSONResponse:
-    """Run `work` in one transaction, once per Idempotency-Key (if the client sent one)."""
+    """Run `work` in one transaction, once per Idempotency-Key (if the client sent one).
+    `on_refusal` records what a domain refusal means (in the same transaction), once."""
     key = request.headers.get(KEY_HEADER)
-    if key is None:  # the common case: no fingerprint, no look-up
+    if key is None:  # the common case: no fingerprint, no claim
         with rt.transaction() as session:
-            result = work(session).model_dump(mode="json")
-        return JSONResponse(result, status_code=status)
+            answer = _attempt(session, request, status, work, on_refusal)
+        return answer.respond()
     if not 1 <= len(key) <= 128:
         raise ApiError(400, "INVALID_ARGUMENT", "Idempotency-Key must be 1 to 128 characters.")
     route = getattr(request.scope.get("route"), "path", request.url.path)
     fingerprint = _fingerprint(route, body, rt.keyring)
     try:
         with rt.transaction() as session:
-            earlier = IdempotencyRepository(session).find(principal.client_id, key)
+            repo = IdempotencyRepository(session)
+            earlier = repo.find(principal.client_id, key)
             if earlier is not None:
                 return _replay(earlier, fingerprint)
-            result = work(session).model_dump(mode="json")
-            IdempotencyRepository(session).add(
-                IdempotentRequest(
-                    client_id=principal.client_id,
-                    key=key,
-                    route=route,
-                    body_hash=fingerprint,
-                    status=status,
-                    response=result,
-                    created_at=rt.clock.now(),
-                )
+            claim = IdempotentRequest(
+                client_id=principal.client_id,
+                key=key,
+                route=route,
+                body_hash=fingerprint,
+                status=PENDING,
+                response={},
+                created_at=rt.clock.now(),
             )
+            repo.claim(claim, WAIT_SECONDS)
+            answer = _attempt(session, request, status, work, on_refusal)
+            claim.status, claim.response = answer.status, answer.body
     except IntegrityError:
-        with rt.transaction() as session:  # a concurrent twin committed first
+        with rt.transaction() as session:  # a concurrent twin committed the key first
             earlier = IdempotencyRepository(session).find(principal.client_id, key)
             if earlier is None:
                 raise
             return _replay(earlier, fingerprint)
-    return JSONResponse(result, status_code=status)
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise _in_progress() from None
+        raise
+    return answer.respond()

@@ -94,6 +94,10 @@ class VerificationRules(BaseModel):
     calls_per_client_per_minute: int = Field(default=6000, ge=1)
     calls_per_number_per_day: int = Field(default=20, ge=1)
     mismatches_per_number_per_day: int = Field(default=3, ge=1)
+    # Calls a relying party makes that reach no subscriber it may ask about (no consent, a
+    # number nobody holds, a line not active): a probe of the registry, not a check. Past the
+    # budget every call of the client is 429 until midnight UTC.
+    unanswered_per_client_per_day: int = Field(default=200, ge=1)
 
     @field_validator("consent_required")
     @classmethod

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Body, Path, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
+from realname.errors import CodedError
 from realname.identity.names import mask_document_number, mask_name
 from realname.registry.commands import Actor, Context, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
@@ -36,6 +37,7 @@ from realname.registry.schemas import (
     OwnerRevealIn,
     ReasonIn,
     RegistrationIn,
+    ReportLostIn,
     SimReplacementIn,
     StockIn,
     StockOut,
@@ -151,15 +153,14 @@ def register(
         request.app.state.metrics.registrations.labels("registered").inc()
         return line_out(rt, session, line)
 
-    try:
-        return run_once(request, rt, principal, body, 201, work)
-    except RegistryError as error:
-        # The refused transaction is gone; the refusal itself is channel-risk evidence.
-        with rt.transaction() as session:
-            rt.services(session).channels.record_refusal(
-                channel_id, clerk_id, str(error.code), rt.clock.now()
-            )
-        raise
+    def evidence(session: Session, error: CodedError) -> None:
+        # The refused work is undone; the refusal itself is channel-risk evidence, recorded
+        # once per request (a retry or a concurrent twin replays it, never re-runs it).
+        rt.services(session).channels.record_refusal(
+            channel_id, clerk_id, str(error.code), rt.clock.now()
+        )
+
+    return run_once(request, rt, principal, body, 201, work, on_refusal=evidence)
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
@@ -389,12 +390,50 @@ def unrestrict(
 
 @router.post("/lines/{line_id}/report-lost", response_model=LineOut, summary="Report a line lost")
 def report_lost(
-    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId,
+    request: Request,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    body: Annotated[ReportLostIn | None, Body()] = None,
 ) -> LineOut:
-    """Bar a lost phone at once; service returns with a SIM replacement for the owner."""
-    allowed = Permission.REGISTER if principal.role is Role.CLERK else Permission.OPERATE
+    """Bar a lost phone at once; service returns with a SIM replacement for the owner.
+
+    An enterprise admin (the back office) may bar any line of its enterprise. A clerk may only
+    at an active own or partner hall, with the owner present: `owner` (document and name) must
+    match the line's registered owner."""
+    require(principal, Permission.REPORT_LOST, WRITE)
+    if principal.role is not Role.CLERK:
+        return _operate(
+            request,
+            rt,
+            principal,
+            line_id,
+            lambda s, c, e, m: s.report_lost(c, e, m),
+            permission=Permission.OPERATE,
+        )
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    if body is None or body.owner is None:
+        raise ApiError(
+            403,
+            "PERMISSION_DENIED",
+            "A clerk reports a line lost only with its owner present: send owner.",
+            "营业员办理挂失须机主本人到场：请提供 owner。",
+        )
+    owner = body.owner.to_person()
     return _operate(
-        request, rt, principal, line_id, lambda s, c, e, m: s.report_lost(c, e, m), allowed
+        request,
+        rt,
+        principal,
+        line_id,
+        lambda s, c, e, m: s.report_lost_at_counter(
+            c,
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            msisdn=m,
+            owner=owner,
+        ),
+        permission=Permission.REPORT_LOST,
     )
 
 
@@ -470,19 +509,42 @@ def answer_reverification(
     )
 
 
+def _self_service(
+    request: Request,
+    rt: Runtime,
+    principal: Principal,
+    line_id: int,
+    act: Callable[[RegistryService, Context, int, str], Any],
+) -> LineOut:
+    """A subscriber's operation on the one line its token is bound to: the operator's network
+    authentication put the line in the token (`amr: network`), so the caller holds that SIM.
+    A subscriber token bound to no line may do nothing here; another line reads as missing."""
+    require(principal, Permission.OWNER_SELF_SERVICE, SELF)
+    if principal.line_id is None:
+        raise ApiError(
+            403,
+            "PERMISSION_DENIED",
+            "A subscriber acts only on the line its token is bound to (network authentication).",
+            "用户只能操作其令牌所绑定的号码（须经移动网络认证）。",
+        )
+    if not principal.holds_line(line_id):
+        raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+    with rt.transaction() as session:
+        line = session.get(Line, line_id)
+        if line is None or principal.enterprise_id not in (None, line.enterprise_id):
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
+        return line_out(rt, session, line)
+
+
 @router.post("/lines/{line_id}/lock", response_model=LineOut, summary="Owner locks the line")
 def lock(
     line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> LineOut:
-    """Remote lock of a lost phone by its verified owner (self-service)."""
-    return _operate(
-        request,
-        rt,
-        principal,
-        line_id,
-        lambda s, c, e, m: s.lock(c, e, m, body.owner.to_person()),
-        permission=Permission.OWNER_SELF_SERVICE,
-        scope=SELF,
+    """Lock the line by its verified owner (self-service): the token must be bound to this
+    line by network authentication, and `owner` must match the registered owner."""
+    return _self_service(
+        request, rt, principal, line_id, lambda s, c, e, m: s.lock(c, e, m, body.owner.to_person())
     )
 
 
@@ -490,15 +552,13 @@ def lock(
 def unlock(
     line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> LineOut:
-    """Lift a remote lock; only the verified owner can."""
-    return _operate(
+    """Lift a remote lock; only the verified owner, holding the line, can."""
+    return _self_service(
         request,
         rt,
         principal,
         line_id,
         lambda s, c, e, m: s.unlock(c, e, m, body.owner.to_person()),
-        permission=Permission.OWNER_SELF_SERVICE,
-        scope=SELF,
     )
 
 

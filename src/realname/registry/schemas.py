@@ -192,6 +192,17 @@ class OwnerProofIn(BaseModel):
     owner: PersonIn
 
 
+class ReportLostIn(BaseModel):
+    """A clerk reports a loss only with the owner present: the owner's document and name, as
+    at registration. The back office (an admin) sends no body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner: PersonIn | None = Field(
+        default=None, description="The owner at the counter (required for a clerk)"
+    )
+
+
 class SimReplacementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

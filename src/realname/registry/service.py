@@ -7,6 +7,7 @@ appends a `line_event` and an audit entry, and flushes. It never commits: the en
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,6 +59,8 @@ O = Operation  # noqa: E741
 NUMBER_CONTEXT = "identity.number"
 NAME_CONTEXT = "identity.name"
 ADDRESS_CONTEXT = "identity.address"
+# Where an owner may report a phone lost in person: staffed halls, not kiosks or online.
+LOSS_COUNTERS = frozenset({ChannelKind.OWN_HALL, ChannelKind.PARTNER_HALL})
 
 _AUTHORITY_ERRORS = {
     AuthorityVerdict.UNKNOWN_DOCUMENT: E.AUTHORITY_UNKNOWN_DOCUMENT,
@@ -390,8 +393,41 @@ class RegistryService:
         return self._lift(ctx, enterprise_id, msisdn, O.UNRESTRICT, note)
 
     def report_lost(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
-        """Bar a lost phone at once; getting service back needs the owner (SIM replacement)."""
+        """Bar a lost phone at once (the back office); getting service back needs the owner
+        (SIM replacement)."""
         return self._bar(ctx, enterprise_id, msisdn, O.REPORT_LOST, BarringReason.LOST, "")
+
+    def report_lost_at_counter(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+    ) -> Line:
+        """The owner reports the phone lost at a counter: an active own or partner hall of the
+        line's enterprise (not a kiosk, not online), its active clerk, and the owner's document
+        and name matching the line's sealed identity. Barring is a denial of service, so a
+        clerk cannot bar a line on a number and a story alone."""
+        channel, line, _, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST
+        )
+        kind = ChannelKind(channel.kind)
+        if kind not in LOSS_COUNTERS:
+            raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "losses are reported at a hall")
+        self._verify_owner(line, owner, kind, ctx.at.date(), name_must_match=True)
+        return self._bar(
+            ctx,
+            enterprise_id,
+            msisdn,
+            O.REPORT_LOST,
+            BarringReason.LOST,
+            "",
+            channel_id=channel.id,
+            clerk_id=clerk_id,
+        )
 
     def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
         line = self._line(enterprise_id, msisdn)
@@ -827,12 +863,24 @@ class RegistryService:
         return VerifiedPerson(document, name, birth_date)
 
     def _verify_owner(
-        self, line: Line, person: Person, channel_kind: ChannelKind, today: date
+        self,
+        line: Line,
+        person: Person,
+        channel_kind: ChannelKind,
+        today: date,
+        *,
+        name_must_match: bool = False,
     ) -> None:
+        """The person is the line's owner: the document (and, when asked, the name as
+        recorded) matches the sealed identity, by blind index; nothing is unsealed."""
         verified = self._verify(person, channel_kind, new_holder=False, today=today)
         index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
         owner = self.repo.identity(line.owner_identity_id) if line.owner_identity_id else None
         if owner is None or owner.number_index != index or owner.doc_type != verified.document.type:
+            raise RegistryError(E.NOT_OWNER)
+        if name_must_match and not hmac.compare_digest(
+            owner.name_index, self.keyring.blind_index(verified.name, NAME_CONTEXT)
+        ):
             raise RegistryError(E.NOT_OWNER)
 
     def _identity_for(
@@ -938,6 +986,9 @@ class RegistryService:
         operation: Operation,
         reason: BarringReason,
         note: str,
+        *,
+        channel_id: int | None = None,
+        clerk_id: int | None = None,
     ) -> Line:
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
@@ -955,7 +1006,8 @@ class RegistryService:
             after,
             owner_after=line.owner_identity_id,
             reason=note or str(reason),
-            detail={"barring": str(reason)},
+            channel_id=channel_id,
+            detail={"barring": str(reason), **({"clerk_id": clerk_id} if clerk_id else {})},
         )
         return line
 

@@ -20,17 +20,20 @@ class Permission(StrEnum):
     REGISTER = "register"  # register and activate, SIM replacement, transfer (clerks only)
     OPERATE = "operate"  # bar, lift, cancel, release, re-verification requests, stock
     READ_LINES = "read_lines"  # lines, history, stock (masked owners)
-    OWNER_SELF_SERVICE = "owner_self_service"  # lock / unlock with the owner's proof
+    OWNER_SELF_SERVICE = "owner_self_service"  # lock / unlock the line the token is bound to
+    # Bar a lost phone: an admin (back office), or a clerk at an active own or partner hall
+    # with the owner present (document and name matching the line's sealed identity).
+    REPORT_LOST = "report_lost"
     READ_ALL_ENTERPRISES = "read_all_enterprises"  # the regulator's view
     VERIFY = "verify"  # CAMARA checks of a subscriber: match / no-match answers only
     READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.CLERK: frozenset({Permission.REGISTER, Permission.READ_LINES}),
+    Role.CLERK: frozenset({Permission.REGISTER, Permission.READ_LINES, Permission.REPORT_LOST}),
     # Registration, SIM replacement and transfer happen at a counter: a clerk of a channel.
     Role.ENTERPRISE_ADMIN: frozenset(
-        {Permission.OPERATE, Permission.READ_LINES, Permission.READ_PII}
+        {Permission.OPERATE, Permission.READ_LINES, Permission.READ_PII, Permission.REPORT_LOST}
     ),
     Role.REGULATOR: frozenset(
         {Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES, Permission.READ_PII}
@@ -53,6 +56,11 @@ class Principal:
     # A three-legged token names the subscriber's line: the operator authenticated the device
     # on its mobile network (CAMARA Number Verification), so the token stands for that line.
     line_id: int | None = None
+
+    def holds_line(self, line_id: int) -> bool:
+        """A subscriber acts only on the line it proved it holds: the one its network-
+        authenticated token names. Knowing the owner's ID number and name is not proof."""
+        return self.role is Role.SUBSCRIBER and self.line_id is not None and self.line_id == line_id
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]

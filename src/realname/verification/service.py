@@ -48,6 +48,7 @@ SIM_CHANGES = (
     Operation.TRANSFER,
 )
 QUOTA_CONTEXT = "verification-quota"
+NO_CONSENT = "The subscriber has not consented to this check by this relying party."
 SCOPES = {
     "kyc-match": ("kyc-match:match",),
     "sim-swap": ("sim-swap:retrieve-date", "sim-swap:check"),
@@ -297,21 +298,35 @@ class VerificationService:
         *,
         may_repeat_subject: bool = False,
     ) -> Gate:
-        """Subject, consent and per-number quota, for a party already admitted."""
+        """Subject, consent and per-number quota, for a party already admitted.
+
+        Where the API needs consent, a number nobody holds, a line without an owner and a
+        registered line whose owner did not consent all answer alike: 403 PERMISSION_DENIED,
+        one message, after the same queries. A 404 for one and a 403 for the other would tell
+        a prober which numbers are registered. Those refusals, and the 404 / 422 answers of
+        the APIs that rest on a legal basis instead, spend the client's daily budget of
+        unanswered calls (committed before the answer); once it is spent, every call of the
+        client is 429 until midnight UTC."""
+        self._check_unanswered_budget(principal, at)
         line = self._subject(principal, phone_number, may_repeat_subject)
-        assert line.owner_identity_id is not None  # _subject refuses ownerless lines
-        identity = self.registry.identity(line.owner_identity_id)
-        if identity is None:
-            raise VerificationError(E.IDENTIFIER_NOT_FOUND)
-        gate = Gate(party, line, identity)
-        if api in self.rules.consent_required and not any(
-            api in consent.apis or not consent.apis
-            for consent in self.repo.live_consents(party.id, line.id, identity.id, at)
-        ):
-            raise VerificationError(
-                E.PERMISSION_DENIED,
-                "The subscriber has not consented to this check by this relying party.",
+        owner_id = line.owner_identity_id if line is not None else None
+        # Looked up even when there is nothing to find, so both paths cost the same queries.
+        identity = self.registry.identity(owner_id or 0)
+        if api in self.rules.consent_required:
+            consents = self.repo.live_consents(
+                party.id, line.id if line is not None else 0, identity.id if identity else 0, at
             )
+            if (
+                line is None
+                or identity is None
+                or not any(api in consent.apis or not consent.apis for consent in consents)
+            ):
+                raise self._unanswered(principal, at, E.PERMISSION_DENIED, NO_CONSENT)
+        if line is None or identity is None:
+            raise self._unanswered(principal, at, E.IDENTIFIER_NOT_FOUND)
+        if line.state != LineState.ACTIVE:
+            raise self._unanswered(principal, at, E.SERVICE_NOT_APPLICABLE)
+        gate = Gate(party, line, identity)
         self._spend_number_quota(principal, gate, at)
         return gate
 
@@ -331,7 +346,11 @@ class VerificationService:
                 raise VerificationError(E.TOO_MANY_REQUESTS, retry_after=wait)
         return party
 
-    def _subject(self, principal: Principal, phone_number: str | None, may_repeat: bool) -> Line:
+    def _subject(
+        self, principal: Principal, phone_number: str | None, may_repeat: bool
+    ) -> Line | None:
+        """The line asked about, or None when no line has that number; the gate decides what
+        a caller may learn about it."""
         if principal.line_id is not None:  # three-legged: the token names the line
             line = self.session.get(Line, principal.line_id)
             if phone_number is not None:
@@ -339,19 +358,14 @@ class VerificationService:
                     raise VerificationError(E.UNNECESSARY_IDENTIFIER)
                 if line is None or line.msisdn != phone_number:
                     raise VerificationError(E.INVALID_TOKEN_CONTEXT)
-        else:
-            if phone_number is None:
-                raise VerificationError(E.MISSING_IDENTIFIER)
-            try:
-                msisdn = parse_msisdn(phone_number).e164
-            except NumberError:
-                raise VerificationError(E.IDENTIFIER_NOT_FOUND) from None
-            line = self.registry.line(msisdn)
-        if line is None or line.owner_identity_id is None:
-            raise VerificationError(E.IDENTIFIER_NOT_FOUND)
-        if line.state != LineState.ACTIVE:
-            raise VerificationError(E.SERVICE_NOT_APPLICABLE)
-        return line
+            return line
+        if phone_number is None:
+            raise VerificationError(E.MISSING_IDENTIFIER)
+        try:
+            msisdn = parse_msisdn(phone_number).e164
+        except NumberError:
+            return None
+        return self.registry.line(msisdn)
 
     def _device_line(self, principal: Principal, at: datetime, scope: str) -> Line:
         self._relying_party(principal, at, "number-verification", scope)
@@ -367,6 +381,26 @@ class VerificationService:
     def _key(self, kind: str, principal: Principal, line: Line, at: datetime) -> str:
         number = self.keyring.blind_index(line.msisdn, QUOTA_CONTEXT).hex()[:32]
         return f"{kind}:{principal.client_id}:{number}:{at.astimezone(UTC):%Y%m%d}"
+
+    def _unanswered_key(self, principal: Principal, at: datetime) -> str:
+        return f"unanswered:{principal.client_id}:{at.astimezone(UTC):%Y%m%d}"
+
+    def _check_unanswered_budget(self, principal: Principal, at: datetime) -> None:
+        spent = self.repo.count(self._unanswered_key(principal, at))
+        if spent >= self.rules.unanswered_per_client_per_day:
+            raise VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many calls about numbers this client may not ask about today.",
+                retry_after=_seconds_to_midnight(at),
+            )
+
+    def _unanswered(
+        self, principal: Principal, at: datetime, code: E, detail: str | None = None
+    ) -> VerificationError:
+        """Count a call that reached no subscriber the client may ask about; the refusal
+        keeps the count (committed before it is answered), or probing would be free."""
+        self.repo.increment(self._unanswered_key(principal, at), _midnight_after(at))
+        return VerificationError(code, detail, keep_changes=True)
 
     def _spend_number_quota(self, principal: Principal, gate: Gate, at: datetime) -> None:
         calls = self.repo.increment(

@@ -1,0 +1,248 @@
+"""docs/api.md is the source of truth for who may call what: this test parses its roles tables
+and checks every role/route cell against the live API, on both engines.
+
+A `yes` cell (any qualifier after a colon) must get past authorisation: no 401, no 403
+`PERMISSION_DENIED`, no 5xx. A `—` cell must be exactly 403 `PERMISSION_DENIED`. The table must
+name every `/v1` route of the app, and the roles table's default scopes must be the code's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realname.security.clients import DEFAULT_SCOPES
+from realname.security.principals import Role
+from tests.api.conftest import Api, person_json
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+# The column's role -> the `api` fixture's client of that role (all of the line's enterprise).
+CLIENT = {
+    "clerk": "clerk",
+    "enterprise_admin": "admin",
+    "regulator": "regulator",
+    "regulator_inspector": "regulator_inspector",
+    "subscriber": "subscriber",
+    "relying_party": "relying_party",
+}
+
+
+def _rows(markdown: str, heading: str) -> list[list[str]]:
+    """The cells of the first table after `heading` (header row included, rule dropped)."""
+    section = markdown.split(heading, 1)[1]
+    rows: list[list[str]] = []
+    for line in section.splitlines():
+        line = line.strip()
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if not all(re.fullmatch(r"-+", cell) for cell in cells):
+            rows.append(cells)
+    return rows
+
+
+def route_table() -> dict[tuple[str, str], dict[str, str]]:
+    header, *body = _rows(DOCS.read_text(encoding="utf-8"), "### Who may call what")
+    assert header[0] == "route" and header[1:] == list(CLIENT), header
+    table = {}
+    for cells in body:
+        method, path = cells[0].strip("`").split(" ", 1)
+        table[(method, path)] = dict(zip(header[1:], cells[1:], strict=True))
+    return table
+
+
+TABLE = route_table()
+
+
+def test_the_roles_table_states_the_default_scopes() -> None:
+    header, *body = _rows(DOCS.read_text(encoding="utf-8"), "## Authentication and roles")
+    assert header == ["role", "may", "scopes by default"]
+    documented = {cells[0].strip("`"): cells[2] for cells in body}
+    for role in Role:
+        scopes = documented[role.value]
+        if role is Role.RELYING_PARTY:
+            assert scopes == "—"  # its CAMARA scopes come with its registration
+        else:
+            assert scopes.strip("`").split() == list(DEFAULT_SCOPES[role]), role
+
+
+def test_the_table_names_every_v1_route(api: Api) -> None:
+    spec = api.client.app.openapi()  # type: ignore[attr-defined]
+    live = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method in operations
+    }
+    assert set(TABLE) == live
+
+
+@dataclass
+class World:
+    api: Api
+    line_id: int
+    msisdn: str
+    owner: dict[str, object]
+    stranger: dict[str, object]
+
+
+Request = tuple[str, dict[str, Any] | None]  # path (with query), JSON body
+BUILDERS: dict[str, Callable[[World], Request]] = {
+    "/v1/registrations": lambda w: (
+        "/v1/registrations",
+        {"msisdn": w.api.number(), "customer": w.stranger},
+    ),
+    "/v1/stock": lambda w: (
+        "/v1/stock",
+        {
+            "channel_id": w.api.own_channel_id,
+            "kits": [
+                {
+                    "msisdn": "+8613800199990",
+                    "iccid": "89860000000000199990",
+                    "imsi": "460000000199990",
+                }
+            ],
+        },
+    ),
+    "/v1/lines/lookup": lambda w: ("/v1/lines/lookup", {"msisdn": w.msisdn}),
+    "/v1/lines/{line_id}": lambda w: (f"/v1/lines/{w.line_id}", None),
+    "/v1/lines/{line_id}/history": lambda w: (f"/v1/lines/{w.line_id}/history", None),
+    "/v1/lines/{line_id}/owner": lambda w: (
+        f"/v1/lines/{w.line_id}/owner",
+        {"purpose": "fraud case 17"},
+    ),
+    "/v1/identities/lines": lambda w: (
+        "/v1/identities/lines",
+        {"document": w.owner["document"]},
+    ),
+    "/v1/channels/{channel_id}/stock": lambda w: (
+        f"/v1/channels/{w.api.own_channel_id}/stock",
+        None,
+    ),
+    "/v1/lines/{line_id}/suspend": lambda w: (
+        f"/v1/lines/{w.line_id}/suspend",
+        {"reason": "enforcement"},
+    ),
+    "/v1/lines/{line_id}/resume": lambda w: (f"/v1/lines/{w.line_id}/resume", {}),
+    "/v1/lines/{line_id}/restrict": lambda w: (
+        f"/v1/lines/{w.line_id}/restrict",
+        {"reason": "enforcement"},
+    ),
+    "/v1/lines/{line_id}/unrestrict": lambda w: (f"/v1/lines/{w.line_id}/unrestrict", {}),
+    "/v1/lines/{line_id}/report-lost": lambda w: (
+        f"/v1/lines/{w.line_id}/report-lost",
+        {"owner": w.owner},
+    ),
+    "/v1/lines/{line_id}/cancel": lambda w: (
+        f"/v1/lines/{w.line_id}/cancel",
+        {"reason": "customer request"},
+    ),
+    "/v1/lines/{line_id}/release": lambda w: (f"/v1/lines/{w.line_id}/release", None),
+    "/v1/lines/{line_id}/reverification-requests": lambda w: (
+        f"/v1/lines/{w.line_id}/reverification-requests",
+        {"reason": "fraud complaint"},
+    ),
+    "/v1/lines/{line_id}/reverification-answers": lambda w: (
+        f"/v1/lines/{w.line_id}/reverification-answers",
+        {"owner": w.owner},
+    ),
+    "/v1/lines/{line_id}/lock": lambda w: (f"/v1/lines/{w.line_id}/lock", {"owner": w.owner}),
+    "/v1/lines/{line_id}/unlock": lambda w: (f"/v1/lines/{w.line_id}/unlock", {"owner": w.owner}),
+    "/v1/lines/{line_id}/sim-replacements": lambda w: (
+        f"/v1/lines/{w.line_id}/sim-replacements",
+        {"owner": w.owner, "iccid": f"8986009{w.line_id:013d}", "imsi": f"46009{w.line_id:010d}"},
+    ),
+    "/v1/lines/{line_id}/transfers": lambda w: (
+        f"/v1/lines/{w.line_id}/transfers",
+        {"owner": w.owner, "receiver": w.stranger},
+    ),
+    "/v1/channels": lambda w: (f"/v1/channels?enterprise_id={w.api.enterprise_id}", None),
+    "/v1/channels/{channel_id}/stock-moves": lambda w: (
+        f"/v1/channels/{w.api.own_channel_id}/stock-moves",
+        {"msisdns": ["+8613800199990"], "to_channel_id": w.api.partner_channel_id},
+    ),
+    "/v1/channels/{channel_id}/stock-returns": lambda w: (
+        f"/v1/channels/{w.api.own_channel_id}/stock-returns",
+        {"msisdns": ["+8613800199990"]},
+    ),
+    "/v1/stock/summary": lambda w: (f"/v1/stock/summary?enterprise_id={w.api.enterprise_id}", None),
+    "/v1/stock/aged": lambda w: (f"/v1/stock/aged?enterprise_id={w.api.enterprise_id}", None),
+    "/v1/stock/where": lambda w: ("/v1/stock/where", {"msisdn": w.msisdn}),
+    "/v1/channels/risk": lambda w: (f"/v1/channels/risk?enterprise_id={w.api.enterprise_id}", None),
+    "/v1/channels/{channel_id}/suspend": lambda w: (
+        f"/v1/channels/{w.api.partner_channel_id}/suspend",
+        {"reason": "inspection found pre-registered cards"},
+    ),
+    "/v1/channels/{channel_id}/resume": lambda w: (
+        f"/v1/channels/{w.api.partner_channel_id}/resume",
+        {"reason": "retrained"},
+    ),
+    "/v1/lines/{line_id}/complaints": lambda w: (
+        f"/v1/lines/{w.line_id}/complaints",
+        {"kind": "harassment"},
+    ),
+    "/v1/usage": lambda w: (
+        "/v1/usage",
+        {"uses": [{"msisdn": w.msisdn, "used_at": "2026-01-02T03:04:05Z"}]},
+    ),
+    "/v1/backfill/campaigns": lambda w: ("/v1/backfill/campaigns", {"starts_on": "2026-01-01"}),
+    "/v1/backfill/progress": lambda w: (
+        f"/v1/backfill/progress?enterprise_id={w.api.enterprise_id}",
+        None,
+    ),
+    "/v1/lines/{line_id}/consents": lambda w: (
+        f"/v1/lines/{w.line_id}/consents",
+        {"relying_party_client_id": "relying_party-000000000000"},
+    ),
+    "/v1/consents/{consent_id}/revoke": lambda w: ("/v1/consents/999999/revoke", None),
+}
+
+
+def _fresh_line(api: Api, index: int) -> World:
+    """Each route gets a line of its own, so no route's cells depend on another's."""
+    # Person 9 owns at most 3 of these lines, so as registrant and receiver it stays in the cap.
+    owner, stranger = api.people[index % 10], api.people[9]
+    response = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": api.number(), "customer": person_json(owner)},
+        headers=api.headers("clerk"),
+    )
+    assert response.status_code == 201, response.text
+    line = response.json()
+    return World(api, line["id"], line["msisdn"], person_json(owner), person_json(stranger))
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(TABLE), ids=lambda v: str(v))
+def test_each_cell_of_the_table_holds(api: Api, method: str, path: str) -> None:
+    world = _fresh_line(api, sorted(TABLE).index((method, path)))
+    url, body = BUILDERS[path](world)
+    wrong = []
+    for role, cell in TABLE[(method, path)].items():
+        allowed = cell.startswith("yes")
+        assert allowed or cell == "—", f"{role}: unknown cell {cell!r}"
+        who = CLIENT[role]
+        headers = (
+            api.device_headers(who, world.line_id)
+            if allowed and "own line" in cell
+            else api.headers(who)
+        )
+        response = api.client.request(method, url, json=body, headers=headers)
+        code = response.json().get("code") if response.status_code >= 400 else None
+        if allowed:
+            denied = response.status_code in (401, 403) and code in (
+                "PERMISSION_DENIED",
+                "UNAUTHENTICATED",
+            )
+            if denied or response.status_code >= 500:
+                wrong.append((role, cell, response.status_code, response.text))
+        elif (response.status_code, code) != (403, "PERMISSION_DENIED"):
+            wrong.append((role, cell, response.status_code, response.text))
+    assert not wrong, wrong
