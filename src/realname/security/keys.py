@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from realname.config import Settings
+from realname.security.audit_keys import audit_keys_from_settings
 from realname.security.vault import (
     KEY_BYTES,
     MIN_INDEX_KEY_BYTES,
@@ -45,6 +46,10 @@ def keyring_from_settings(settings: Settings) -> KeyRing:
     Setting only one of the two keys is refused rather than filled in from the key file: a
     half-configured production host would otherwise quietly seal data with development keys.
     """
+    return _pii_keyring(settings).with_audit(audit_keys_from_settings(settings))
+
+
+def _pii_keyring(settings: Settings) -> KeyRing:
     pii_keys, index_key = settings.pii_keys, settings.blind_index_key
     if pii_keys is not None and index_key is not None:
         return _keyring_from_values(pii_keys, settings.pii_active_key, index_key)
