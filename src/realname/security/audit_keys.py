@@ -259,6 +259,16 @@ def _from_document(
     )
 
 
+def new_audit_sections() -> dict[str, Any]:
+    """The audit part of a new key file: one MAC key, one checkpoint signing key."""
+    return {
+        "audit_keys": {"a1": _b64(secrets.token_bytes(MAC_KEY_BYTES))},
+        "audit_active": "a1",
+        "checkpoint_keys": {"c1": _b64(_private_raw(Ed25519PrivateKey.generate()))},
+        "checkpoint_active": "c1",
+    }
+
+
 def _add_sections(path: Path) -> None:
     """Add audit and checkpoint keys to a key file that lacks them (or create the file)."""
     from realname.security import keys as key_file
@@ -267,15 +277,15 @@ def _add_sections(path: Path) -> None:
         key_file._keyring_from_file(path)  # creates the PII part, exactly once
     with key_file._exclusive_lock(path):
         document = key_file._load_document(path)
+        fresh = new_audit_sections()
         changed = False
-        if not document.get("audit_keys"):
-            document["audit_keys"] = {"a1": _b64(secrets.token_bytes(MAC_KEY_BYTES))}
-            document["audit_active"] = "a1"
-            changed = True
-        if not document.get("checkpoint_keys"):
-            document["checkpoint_keys"] = {"c1": _b64(_private_raw(Ed25519PrivateKey.generate()))}
-            document["checkpoint_active"] = "c1"
-            changed = True
+        for section, active in (
+            ("audit_keys", "audit_active"),
+            ("checkpoint_keys", "checkpoint_active"),
+        ):
+            if not document.get(section):
+                document[section], document[active] = fresh[section], fresh[active]
+                changed = True
         if changed:
             _replace(path, document)
 

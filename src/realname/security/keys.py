@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from realname.config import Settings
-from realname.security.audit_keys import audit_keys_from_settings
+from realname.security.audit_keys import audit_keys_from_settings, new_audit_sections
 from realname.security.vault import (
     KEY_BYTES,
     MIN_INDEX_KEY_BYTES,
@@ -196,7 +196,7 @@ def _create_key_file(path: Path) -> None:
         "pii_keys": {"k1": _b64(generate_key())},
         "active": "k1",
         "blind_index_key": _b64(generate_key()),
-    }
+    } | new_audit_sections()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = _write_temporary(path, document)
