@@ -10,6 +10,7 @@ scanned for ID and phone numbers in any spelling. It reads only; it repairs noth
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, Sealed, VaultError
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 # Append-only tables whose high-water marks a checkpoint records.
 APPEND_ONLY = ("line_event", "sealed_note")
 # Columns that hold numbers by design (the line's own number and SIM, block bounds, an SMS's
@@ -357,8 +359,11 @@ def _text_columns(
 
 
 def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a column value, but digests (64 hex digits: a sealed note's
+    SHA-256, an import file's), whose random digit runs are no one's number."""
     if isinstance(value, str):
-        yield value
+        if not _DIGEST.fullmatch(value):
+            yield value
     elif isinstance(value, dict):
         for k, v in value.items():
             yield str(k)
