@@ -149,12 +149,16 @@ def upgrade() -> None:
 def downgrade() -> None:
     connection = op.get_bind()
     _relink_unkeyed(connection)
-    for table in ("identity", "line_event"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("mac")
-            batch.drop_column("mac_key_id")
-    with op.batch_alter_table("audit_log") as batch:
-        batch.drop_column("key_id")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of `identity` would
+    # trip the foreign keys pointing at it once the table holds rows.
+    for table, column in (
+        ("identity", "mac"),
+        ("identity", "mac_key_id"),
+        ("line_event", "mac"),
+        ("line_event", "mac_key_id"),
+        ("audit_log", "key_id"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_table("sealed_note")
 
 
