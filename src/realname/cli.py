@@ -319,6 +319,7 @@ def check_command(
     any text column, the keyed audit chains and the signed checkpoints."""
     from sqlalchemy.orm import Session
 
+    import realname.db.models  # noqa: F401  (every table, so every text column is scanned)
     from realname.db.engine import create_engine_from_settings, readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check

@@ -10,6 +10,7 @@ scanned for ID and phone numbers in any spelling. It reads only; it repairs noth
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, Sealed, VaultError
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 # Append-only tables whose high-water marks a checkpoint records.
 APPEND_ONLY = ("line_event", "sealed_note")
 # Columns that hold numbers by design (the line's own number and SIM, block bounds, an SMS's
@@ -333,9 +334,11 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
 def _text_columns(
     repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
 ) -> CheckResult:
-    """Every String, Text and JSON column of every table, with the redactor's normaliser."""
+    """Every String, Text and JSON column of every table the entry point loaded (the CLI
+    loads them all), with the redactor's normaliser. A row's values are joined by NUL (which
+    no number spans) and tested once; only a row that fails is looked at column by column."""
     result = CheckResult("")
-    for table in Base.metadata.sorted_tables:
+    for table in list(Base.metadata.tables.values()):
         columns = [
             c
             for c in table.columns
@@ -347,30 +350,30 @@ def _text_columns(
             continue
         key = list(table.primary_key.columns)
         statement = select(*key, *columns).execution_options(yield_per=20000)
+        width = len(key)
         for row in s.execute(statement):
             result.examined += 1
-            for column, value in zip(columns, row[len(key) :], strict=True):
-                if value is not None and any(contains_pii(t) for t in _strings(value)):
-                    where = "/".join(str(v) for v in row[: len(key)])
+            texts = [_as_text(v) for v in row[width:]]
+            if not contains_pii("\x00".join(t for t in texts if t)):
+                continue
+            where = "/".join(str(v) for v in row[:width])
+            for column, text in zip(columns, texts, strict=True):
+                if text and contains_pii(text):
                     result.violations.append(
                         f"{table.name} {where}: {column.name} holds an ID or phone number"
                     )
     return result
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string inside a column value, but digests (64 hex digits: a sealed note's
-    SHA-256, an import file's), whose random digit runs are no one's number."""
-    if isinstance(value, str):
-        if not _DIGEST.fullmatch(value):
-            yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+def _as_text(value: Any) -> str:
+    """A column value as one string: JSON as written without escapes (so full-width digits
+    stay visible), digests (64 hex digits: a sealed note's SHA-256, an import file's), whose
+    random digit runs are no one's number, left out."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return _DIGEST.sub("#", value) if len(value) >= 64 else value
 
 
 def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:

@@ -86,29 +86,26 @@ def legacy_entry_hash(prev_hash: bytes, entry: AuditLog) -> bytes:
 # --- row MACs (line events, identities) ---------------------------------------------------------
 
 
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return "T" + _instant(value)
+    if isinstance(value, date):
+        return "D" + value.isoformat()
+    if isinstance(value, bytes):
+        return "B" + value.hex()
+    raise TypeError(f"cannot MAC a {type(value).__name__}")
+
+
+_ROW_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+
+
 def encode_fields(domain: str, fields: Iterable[object]) -> bytes:
-    """An unambiguous byte encoding of a row's values (type tag, length, value)."""
-    parts = [domain.encode(), b"\x00"]
-    for value in fields:
-        if value is None:
-            parts.append(b"N;")
-            continue
-        if isinstance(value, bytes):
-            tag, data = b"B", value
-        elif isinstance(value, bool):
-            tag, data = b"b", b"1" if value else b"0"
-        elif isinstance(value, int):
-            tag, data = b"I", str(value).encode()
-        elif isinstance(value, datetime):
-            tag, data = b"T", _instant(value).encode()
-        elif isinstance(value, date):
-            tag, data = b"D", value.isoformat().encode()
-        elif isinstance(value, str):
-            tag, data = b"S", value.encode()
-        else:
-            tag, data = b"J", canonical_json(value).encode()
-        parts += (tag, str(len(data)).encode(), b":", data)
-    return b"".join(parts)
+    """An unambiguous byte encoding of a row's values, in column order: canonical JSON of
+    the list (JSON keeps None, numbers and strings apart; instants, dates and bytes get a
+    tagged string). The C encoder keeps `check` fast over millions of rows."""
+    return (domain + "\x00" + _ROW_ENCODER.encode(list(fields))).encode()
 
 
 def row_mac(
