@@ -93,7 +93,7 @@ def _change_owner(s: Session, numbers: list[str]) -> None:
         (_delete_audit, AUDIT, "head does not match"),
         (_edit_holding, "holdings equal the real counts", "holding says"),
         (_unverify_owner, "held lines have verified owners", "never verified"),
-        (_pii_in_clear, "no text column holds an ID or phone number", "holds an ID"),
+        (_pii_in_clear, "line events carry their keyed MAC and no PII", "holds an ID"),
         (_break_seal, "PII is sealed and opens", "does not open"),
         (_change_owner, "line state equals the replay of its events", "owner is"),
     ],

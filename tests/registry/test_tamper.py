@@ -31,7 +31,7 @@ from realname.security.models import AuditChainHead, AuditLog, SealedNote
 from realname.security.repository import GENESIS
 from tests.registry.conftest import NOW, World
 
-EVENT_MAC = "line events carry their keyed MAC"
+EVENT_MAC = "line events carry their keyed MAC and no PII"
 IDENTITY_MAC = "identities carry their keyed MAC"
 AUDIT = "audit chains are intact, keyed, and extend the checkpoints"
 REPLAY = "line state equals the replay of its events"

@@ -9,7 +9,7 @@ that bypass the service (the demo's bulk loader) call the same functions.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from realname.security.audit import row_mac
@@ -49,9 +49,10 @@ IDENTITY_COLUMNS = (
     "created_at",
 )
 
-# A coded reason: lower-case words, no digits at all, so it can never spell an ID or a phone
-# number. Anything else a person typed is a note, and notes are sealed.
-REASON_CODE = re.compile(r"[a-z][a-z_.-]{0,63}")
+# A coded reason: lower-case words (`lost`, `risk:night_bursts,disputed_lines`), no digits
+# and no spaces, so it can never spell an ID, a phone number or a name. Anything else a person
+# typed is a note, and notes are sealed.
+REASON_CODE = re.compile(r"[a-z][a-z_.:,-]{0,199}")
 
 
 def is_reason_code(text: str) -> bool:
@@ -108,7 +109,3 @@ def verify_row(
     if row_mac(keys, domain, (key_id, *values), key_id) != mac:
         return "was altered (MAC mismatch)"
     return None
-
-
-def as_dict(values: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(values)
