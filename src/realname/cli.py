@@ -6,6 +6,7 @@ import json
 import re
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from realname.identity.documents import DocumentType, detect_type, parse_documen
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
+from realname.registry.audit_cli import audit_app
 from realname.security.principals import Role
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ app.add_typer(backfill_app, name="backfill")
 app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
 bench_app.command("import")(bench_import)
 
 console = Console()
@@ -308,16 +311,33 @@ def _print_http_bench(result: HttpBenchResult, title: str, unit: str, verdict: s
 @app.command("check")
 def check_command(
     limit: Annotated[int, typer.Option(help="Violations printed per check.")] = 20,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Signed checkpoints (JSONL) the chains must still extend; default: "
+            "REALNAME_CHECKPOINT_FILE when it exists."
+        ),
+    ] = None,
+    log: Annotated[
+        list[Path] | None, typer.Option(help="A log file to scan for PII too (repeatable).")
+    ] = None,
 ) -> None:
-    """Audit the database like fsck: owners, holdings, caps, event replay, PII, audit chain."""
+    """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
+    any text column, the keyed audit chains and the signed checkpoints."""
     from sqlalchemy.orm import Session
 
+    import realname.db.models  # noqa: F401  (every table, so every text column is scanned)
     from realname.db.engine import create_engine_from_settings, readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
+    if checkpoint is None and Path(settings.checkpoint_file).is_file():
+        checkpoint = Path(settings.checkpoint_file)
+    if checkpoint is not None and not checkpoint.is_file():
+        console.print(f"[red]no checkpoint file at {checkpoint}[/]")
+        raise typer.Exit(2)
     engine = create_engine_from_settings(settings)
     with Session(readonly(engine)) as session, console.status("checking") as status:
         report = run_integrity_check(
@@ -325,8 +345,12 @@ def check_command(
             load_policy(settings.policy),
             keyring_from_settings(settings),
             progress=lambda name: status.update(f"checking: {name}"),
+            checkpoints=checkpoint,
+            logs=log or (),
         )
     engine.dispose()
+    if checkpoint is None:
+        console.print("no checkpoint file: truncation of the chains cannot be detected")
     print_integrity_report(report, limit)
     raise typer.Exit(0 if report.ok else 1)
 

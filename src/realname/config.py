@@ -39,6 +39,31 @@ class Settings(BaseSettings):
     blind_index_key: str | None = Field(
         default=None, description="base64 HMAC key for equality look-ups on encrypted PII"
     )
+    # Tamper evidence (docs/registry.md): the audit chain's MAC keys and the checkpoint keys.
+    audit_keys: str | None = Field(
+        default=None,
+        description='HMAC keys of the audit chain and row MACs, JSON {"key-id": "<base64>", ...}; '
+        "unset = the key file (only when the PII keys come from it too)",
+    )
+    audit_active_key: str | None = Field(
+        default=None, description="id of the audit key new entries are MAC'd with (default: last)"
+    )
+    checkpoint_signing_keys: str | None = Field(
+        default=None,
+        description='Ed25519 checkpoint signing keys, JSON {"key-id": "<base64 32-byte seed>"}',
+    )
+    checkpoint_active_key: str | None = Field(
+        default=None, description="id of the signing key new checkpoints use (default: last)"
+    )
+    checkpoint_public_keys: str | None = Field(
+        default=None,
+        description="extra Ed25519 public keys that verify checkpoints, "
+        'JSON {"key-id": "<base64>"}',
+    )
+    checkpoint_file: str = Field(
+        default="./var/checkpoints.jsonl",
+        description="where `realname audit checkpoint` appends signed checkpoints",
+    )
     token_ttl_seconds: int = Field(default=900, ge=30, description="bearer token lifetime")
     host: str = Field(default="127.0.0.1", description="realname serve: address to bind")
     port: int = Field(default=8000, ge=1, le=65535)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.api.conftest import Api, person_json
 
 
@@ -180,6 +182,27 @@ def test_correlator_is_echoed_and_validated(api: Api) -> None:
     written = register(api, 8, **{"x-correlator": longest})
     assert written.status_code == 201, written.text  # type: ignore[attr-defined]
     assert written.headers["x-correlator"] == longest  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "correlator",
+    [
+        "case-320622196108013026-tel-13900000794",
+        "tel-139.0000.0266",
+        "id-1101-0519-4912-3100-2X",
+        "c-110105491231002",
+    ],
+)
+def test_a_correlator_that_spells_an_id_or_phone_number_is_refused(
+    api: Api, correlator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11 part 5: such a correlator used to be stored verbatim in the audit chain and
+    the events, and logged. It is refused before anything runs, and never echoed."""
+    with caplog.at_level("INFO", logger="realname"):
+        refused = register(api, 9, **{"x-correlator": correlator})
+    assert_error(refused, 400, "INVALID_ARGUMENT")  # type: ignore[arg-type]
+    assert "x-correlator" not in refused.headers  # type: ignore[attr-defined]
+    assert correlator not in caplog.text
 
 
 # --- idempotency -----------------------------------------------------------------------------

@@ -127,7 +127,8 @@ def test_a_clerk_sees_only_its_own_channel_stock(api: Api) -> None:
 def test_revealing_an_owner_is_audited_with_its_purpose(api: Api, line: dict[str, object]) -> None:
     from sqlalchemy import select
 
-    from realname.security.models import AuditLog
+    from realname.security.audit import open_note
+    from realname.security.models import AuditLog, SealedNote
 
     owner = api.people[7]
     before = api.client.post(
@@ -162,9 +163,15 @@ def test_revealing_an_owner_is_audited_with_its_purpose(api: Api, line: dict[str
     entry = by_correlator["reveal-2"]
     assert entry.actor.startswith("regulator:")
     assert entry.detail["identity"] == str(body["identity_id"])
-    # The purpose is kept, but a document number typed into it is masked like everywhere else.
-    assert owner.document_number not in entry.detail["purpose"]
-    assert entry.detail["purpose"].startswith("police request about")
+    # The purpose is kept sealed in the vault: the chain holds only its reference and digest,
+    # so neither the typed document number nor anything else typed is in clear (issue 11).
+    reference = entry.detail["purpose"]
+    assert set(reference) == {"note", "sha256"}
+    assert owner.document_number not in str(entry.detail)
+    with rt.transaction() as session:
+        note = session.get(SealedNote, reference["note"])
+        assert note is not None
+        assert open_note(rt.keyring, note).startswith("police request about")
 
 
 def test_an_owner_is_revealed_only_with_a_purpose_and_a_zone(

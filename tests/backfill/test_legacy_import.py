@@ -42,6 +42,7 @@ from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Kit
 from realname.registry.models import Line, LineEvent
+from realname.security.audit_keys import AuditKeys
 from realname.security.models import AuditLog
 from realname.security.redact import contains_pii
 from realname.security.vault import KeyRing, generate_key
@@ -64,7 +65,13 @@ def iccid(n: int) -> str:
 
 def load(world: World, path: Path, **options: Any) -> ImportReport:
     return import_legacy(
-        world.session, enterprise="CMCC", path=path, at=NOW, actor="operator:test", **options
+        world.session,
+        keyring=world.service.keyring,
+        enterprise="CMCC",
+        path=path,
+        at=NOW,
+        actor="operator:test",
+        **options,
     )
 
 
@@ -359,7 +366,9 @@ def test_an_unknown_enterprise_is_refused_before_anything_is_written(
     path = tmp_path / "legacy.csv"
     path.write_text(GOOD)
     with pytest.raises(BackfillError) as refused:
-        import_legacy(world.session, enterprise="NOPE", path=path, at=NOW)
+        import_legacy(
+            world.session, keyring=world.service.keyring, enterprise="NOPE", path=path, at=NOW
+        )
     assert refused.value.code is BackfillErrorCode.ENTERPRISE_NOT_FOUND
     assert refused.value.http_status == 404
     assert world.session.scalar(select(func.count()).select_from(LegacyImport)) == 0
@@ -430,9 +439,8 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
     """Chunks commit one by one (side by side on PostgreSQL): an import that dies half way
     keeps what it committed, and running the file again loads exactly the rest."""
     with Session(fresh_engine) as session:
-        world = build_world(
-            session, KeyRing({"k1": generate_key()}, "k1", generate_key()), load_policy("china")
-        )
+        keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+        world = build_world(session, keyring, load_policy("china"))
         session.commit()
         enterprise_id = world.enterprise_id
     path = tmp_path / "big.csv"
@@ -444,7 +452,7 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
 
     with Session(fresh_engine) as session, pytest.raises(KeyboardInterrupt):
         import_legacy(
-            session, enterprise=enterprise_id, path=path, at=NOW, chunk_rows=1000,
+            session, keyring=keyring, enterprise=enterprise_id, path=path, at=NOW, chunk_rows=1000,
             workers=2, progress=die_after_two,
         )  # fmt: skip
     with Session(fresh_engine) as session:
@@ -453,11 +461,19 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
         assert 2000 <= kept < 6000 and unfinished.finished_at is None
         assert unfinished.rows_loaded == kept  # its counts match what it committed
         report = import_legacy(
-            session, enterprise="CMCC", path=path, at=NOW, chunk_rows=1000, workers=2
+            session,
+            keyring=keyring,
+            enterprise="CMCC",
+            path=path,
+            at=NOW,
+            chunk_rows=1000,
+            workers=2,
         )
         assert (report.rows_loaded, report.rows_present) == (6000 - kept, kept)
         assert session.scalar(select(func.count()).select_from(Line)) == 6000
-        again = import_legacy(session, enterprise="CMCC", path=path, at=NOW, chunk_rows=1000)
+        again = import_legacy(
+            session, keyring=keyring, enterprise="CMCC", path=path, at=NOW, chunk_rows=1000
+        )
         assert (again.rows_loaded, again.rows_present) == (0, 6000)
 
 

@@ -116,7 +116,7 @@ def test_a_channel_over_the_threshold_is_suspended_with_its_evidence(
         world.ctx("admin", NOW + timedelta(hours=1)), world.enterprise_id, social, None
     )
     assert channel.status == "suspended"
-    assert channel.status_reason == "risk signals: one_identity_many_lines, disputed_lines"
+    assert channel.status_reason == "risk:one_identity_many_lines,disputed_lines"
     with pytest.raises(RegistryError) as refused:
         world.register(world.people[2], kind=ChannelKind.SOCIAL)
     assert refused.value.code == "CHANNEL_NOT_AUTHORISED"

@@ -80,3 +80,51 @@ def test_a_readonly_session_does_not_block_sqlite_writers(tmp_path: object) -> N
                 )
             )
     engine.dispose()
+
+
+def _old_registry(engine: Engine) -> tuple[object, list[str]]:
+    """A populated registry taken back to 0006: unkeyed SHA-256 chains, no row MACs, and a
+    typed reason in clear, as a deployment upgrading would have it."""
+    from sqlalchemy.orm import Session
+
+    from realname.policy.loader import load_policy
+    from realname.security.audit_keys import AuditKeys
+    from realname.security.vault import KeyRing, generate_key
+    from tests.registry.conftest import build_world
+
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+    with Session(engine) as session:
+        world = build_world(session, keyring, load_policy("china"))
+        numbers = [world.register(world.people[i]) for i in range(3)]
+        world.service.report_lost(world.ctx(), world.enterprise_id, numbers[0])
+        session.commit()
+    migrate.downgrade(engine, "0006_backfill")
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE line_event SET reason = 'caller 139 0000 0266 says 王小明' WHERE seq = 2")
+        )
+    return keyring, numbers
+
+
+def test_upgrade_keys_existing_rows_and_seals_their_free_text(fresh_engine: Engine) -> None:
+    from sqlalchemy.orm import Session
+
+    from realname.policy.loader import load_policy
+    from realname.registry.check import run_integrity_check
+
+    keyring, _numbers = _old_registry(fresh_engine)
+    migrate.upgrade(fresh_engine, keyring=keyring)
+    with Session(fresh_engine) as session:
+        report = run_integrity_check(session, load_policy("china"), keyring)  # type: ignore[arg-type]
+        assert report.ok, [(r.name, r.violations) for r in report.results if r.violations]
+        reasons = {r for (r,) in session.execute(text("SELECT reason FROM line_event"))}
+        assert "note" in reasons and not any("王小明" in (r or "") for r in reasons)
+        assert session.execute(text("SELECT count(*) FROM sealed_note")).scalar() == 3  # one a line
+
+
+def test_upgrade_refuses_a_chain_already_broken(fresh_engine: Engine) -> None:
+    keyring, _numbers = _old_registry(fresh_engine)
+    with fresh_engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET actor = 'forged' WHERE position = 2"))
+    with pytest.raises(RuntimeError, match="already broken"):
+        migrate.upgrade(fresh_engine, keyring=keyring)

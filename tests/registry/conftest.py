@@ -17,6 +17,7 @@ from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.commands import Actor, Context, Kit, Person
 from realname.registry.service import RegistryService
+from realname.security.audit_keys import AuditKeys
 from realname.security.vault import KeyRing, generate_key
 from realname.sim.documents import random_resident_id
 
@@ -26,7 +27,7 @@ NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "
 
 @pytest.fixture(scope="session")
 def keyring() -> KeyRing:
-    return KeyRing({"k1": generate_key()}, "k1", generate_key())
+    return KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
 
 
 @dataclass

@@ -12,6 +12,7 @@ from realname.registry.commands import Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Identity
 from realname.registry.rotation import reseal_batch
+from realname.security.audit_keys import AuditKeys
 from realname.security.vault import KeyRing, Sealed, VaultError, generate_key
 from tests.registry.conftest import World, build_world
 
@@ -59,11 +60,12 @@ def test_overlapping_blocks_are_refused(world: World) -> None:
 
 def test_rotation_moves_every_identity_to_the_new_key(db_session: object, china: Policy) -> None:
     k1, k2, index_key = generate_key(), generate_key(), generate_key()
-    old = KeyRing({"k1": k1}, "k1", index_key)
+    audit = AuditKeys.generate()
+    old = KeyRing({"k1": k1}, "k1", index_key, audit=audit)
     world = build_world(db_session, old, china)  # type: ignore[arg-type]
     for person in world.people[:4]:
         world.register(person)
-    rotated = KeyRing({"k1": k1, "k2": k2}, "k2", index_key)
+    rotated = KeyRing({"k1": k1, "k2": k2}, "k2", index_key, audit=audit)
     count, last = reseal_batch(world.session, rotated, 0, 2)
     assert count == 2
     count, last = reseal_batch(world.session, rotated, last, 100)

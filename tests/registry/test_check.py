@@ -15,6 +15,8 @@ from realname.registry.models import Holding, Identity, Line, LineEvent
 from realname.security.models import AuditLog
 from tests.registry.conftest import World
 
+AUDIT = "audit chains are intact, keyed, and extend the checkpoints"
+
 
 def populated(world: World) -> list[str]:
     numbers = [world.register(world.people[i % 4]) for i in range(6)]
@@ -87,12 +89,12 @@ def _change_owner(s: Session, numbers: list[str]) -> None:
     [
         (_edit_state, "line state equals the replay of its events", "replay to active"),
         (_delete_event, "line state equals the replay of its events", "missing"),
-        (_change_audit, "audit hash chains are intact", "content altered"),
-        (_delete_audit, "audit hash chains are intact", "head does not match"),
+        (_change_audit, AUDIT, "content altered"),
+        (_delete_audit, AUDIT, "head does not match"),
         (_edit_holding, "holdings equal the real counts", "holding says"),
         (_unverify_owner, "held lines have verified owners", "never verified"),
-        (_pii_in_clear, "PII is sealed and nothing leaks it in clear", "carries an ID"),
-        (_break_seal, "PII is sealed and nothing leaks it in clear", "does not open"),
+        (_pii_in_clear, "line events carry their keyed MAC and no PII", "holds an ID"),
+        (_break_seal, "PII is sealed and opens", "does not open"),
         (_change_owner, "line state equals the replay of its events", "owner is"),
     ],
 )

@@ -15,6 +15,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from realname.security.redact import contains_pii
+
 log = logging.getLogger("realname.access")
 
 # CAMARA Commonalities XCorrelator pattern.
@@ -59,7 +61,11 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         correlator = _header(scope, b"x-correlator")
         state = scope.setdefault("state", {})
-        if correlator is not None and not CORRELATOR.match(correlator):
+        if correlator is not None and (
+            not CORRELATOR.match(correlator) or contains_pii(correlator)
+        ):
+            # A correlator that spells an ID or a phone number is refused, never stored,
+            # echoed or logged: it would land verbatim in the audit chain and the events.
             await _bad_correlator(send)
             self._observe(scope, 400, started)
             return
@@ -114,7 +120,7 @@ async def _bad_correlator(send: Send) -> None:
             "status": 400,
             "code": "INVALID_ARGUMENT",
             "message": "Invalid x-correlator header: letters, digits and -_:;./<>{} only, "
-            "at most 256.",
+            "at most 256, and no ID or phone number in it.",
         }
     ).encode()
     await send(

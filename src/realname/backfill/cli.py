@@ -97,6 +97,7 @@ def import_legacy_command(
     )
     from realname.db.engine import create_engine_from_settings
     from realname.policy.loader import load_policy
+    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     engine = create_engine_from_settings(settings)
@@ -117,6 +118,7 @@ def import_legacy_command(
 
             report = import_legacy(
                 session,
+                keyring=keyring_from_settings(settings),
                 enterprise=enterprise,
                 path=file,
                 reject_path=reject_file,

@@ -67,6 +67,7 @@ from realname.registry.lifecycle import LineState
 from realname.registry.models import Enterprise, NumberBlockRow
 from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
+from realname.security.vault import KeyRing
 
 DEFAULT_CHUNK_ROWS = 100_000
 DEFAULT_WORKERS = 2
@@ -195,6 +196,7 @@ class ImportReport:
 def import_legacy(
     session: Session,
     *,
+    keyring: KeyRing,
     enterprise: str | int,
     path: str | Path,
     reject_path: str | Path | None = None,
@@ -343,6 +345,7 @@ def import_legacy(
     _count(record, report)
     append_audit(
         session,
+        keyring,
         actor=actor,
         action="legacy.import",
         object_type="legacy_import",

@@ -258,6 +258,7 @@ class CampaignService:
     def _audit(self, ctx: Context, action: str, campaign_id: int, detail: dict[str, Any]) -> None:
         append_audit(
             self.session,
+            self.registry.keyring,
             actor=str(ctx.actor),
             action=action,
             object_type="backfill_campaign",

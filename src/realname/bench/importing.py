@@ -48,6 +48,8 @@ from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.numbering.blocks import NumberBlock
 from realname.registry.models import Enterprise, NumberBlockRow
+from realname.security.audit_keys import AuditKeys
+from realname.security.vault import KeyRing, generate_key
 
 Progress = Callable[[str], object]
 BLOCK = "+86139"  # 10^8 numbers
@@ -281,10 +283,15 @@ def run_import_bench(
 
             return update
 
+        # A scratch database: throw-away keys for its audit entry.
+        scratch_keys = KeyRing(
+            {"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate()
+        )
         _checkpoint(engine)
         with Session(engine) as session:
             first = import_legacy(
                 session,
+                keyring=scratch_keys,
                 enterprise="BENCH",
                 path=path,
                 at=now,
@@ -297,6 +304,7 @@ def run_import_bench(
         with Session(engine) as session:
             rerun = import_legacy(
                 session,
+                keyring=scratch_keys,
                 enterprise="BENCH",
                 path=path,
                 at=now,

@@ -128,9 +128,8 @@ class ChannelService:
         suspended = []
         for item in assessed:
             if item.over_threshold and item.channel.status == "active":
-                reason = "risk signals: " + ", ".join(
-                    s.name for s in item.risk.signals if s.tripped
-                )
+                # A coded reason (no typed text): it stays readable on the channel.
+                reason = "risk:" + ",".join(s.name for s in item.risk.signals if s.tripped)
                 suspended.append(
                     self.registry.set_channel_status(
                         ctx, enterprise_id, item.channel.id, "suspended", reason

@@ -20,8 +20,13 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", keyring: object | None = None) -> None:
+    """`keyring`: the keys a data migration needs (0007 MACs existing rows); default: the
+    ones the settings name, loaded only when there are rows to migrate."""
+    config = alembic_config(engine)
+    if keyring is not None:
+        config.attributes["keyring"] = keyring
+    command.upgrade(config, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

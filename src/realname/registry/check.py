@@ -2,25 +2,73 @@
 
 Everything the service promises is re-derived from first principles and compared: the line
 table against the replay of its events, holdings against real counts, caps, owners,
-encryption of PII, and the audit hash chains. It reads only; it repairs nothing.
+encryption of PII, the keyed MAC of every event and identity row, the keyed audit chains and
+the signed checkpoints they must still extend, and every text column (and any log file given)
+scanned for ID and phone numbers in any spelling. It reads only; it repairs nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import JSON, LargeBinary, String, Table, Text, select
 from sqlalchemy.orm import Session
 
+from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
+from realname.registry.integrity import (
+    EVENT_COLUMNS,
+    EVENT_DOMAIN,
+    IDENTITY_COLUMNS,
+    IDENTITY_DOMAIN,
+    verify_row,
+)
 from realname.registry.lifecycle import LEGAL_MOVES, LineState
 from realname.registry.repository import RegistryRepository
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
-from realname.security.audit import verify_audit_chains
+from realname.security.audit import note_refs, open_note, verify_audit_chains
+from realname.security.audit_keys import AuditKeys
+from realname.security.checkpoint import (
+    CheckpointError,
+    compare,
+    positions_of,
+    read_checkpoints,
+)
+from realname.security.models import SealedNote
 from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, Sealed, VaultError
+
+EVENT_TEXT_COLUMNS = (
+    "operation",
+    "from_state",
+    "to_state",
+    "actor",
+    "reason",
+    "detail",
+    "correlation_id",
+)
+_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+# Append-only tables whose high-water marks a checkpoint records.
+APPEND_ONLY = ("line_event", "sealed_note")
+# Columns that hold numbers by design (the line's own number and SIM, block bounds, an SMS's
+# destination, a cached API answer about a line); every other text column is scanned.
+NUMBER_COLUMNS = {
+    ("line", "msisdn"),
+    ("line", "iccid"),
+    ("line", "imsi"),
+    ("number_block", "first"),
+    ("number_block", "last"),
+    ("outbox_message", "destination"),
+    ("idempotent_request", "response"),
+    ("api_client", "secret_hash"),
+}
 
 
 @dataclass
@@ -52,7 +100,12 @@ def run_integrity_check(
     policy: Policy,
     keyring: KeyRing,
     progress: Callable[[str], None] | None = None,
+    *,
+    checkpoints: Path | None = None,
+    logs: Sequence[Path] = (),
 ) -> IntegrityReport:
+    """`checkpoints`: a JSONL file of signed checkpoints the chains must still extend;
+    `logs`: log files to scan for PII shapes."""
     repo = RegistryRepository(session)
     steps: list[
         tuple[str, Callable[[RegistryRepository, Policy, KeyRing, Session], CheckResult]]
@@ -61,9 +114,18 @@ def run_integrity_check(
         ("holdings equal the real counts", _holdings),
         ("holdings respect the caps", _caps),
         ("line state equals the replay of its events", _replay),
-        ("PII is sealed and nothing leaks it in clear", _pii),
-        ("audit hash chains are intact", _audit),
+        ("line events carry their keyed MAC and no PII", _event_macs),
+        ("identities carry their keyed MAC", _identity_macs),
+        ("PII is sealed and opens", _pii),
+        ("no text column holds an ID or phone number", _text_columns),
+        ("sealed notes are intact", _notes),
+        (
+            "audit chains are intact, keyed, and extend the checkpoints",
+            lambda r, p, k, s: _audit(r, p, k, s, checkpoints),
+        ),
     ]
+    if logs:
+        steps.append(("logs hold no ID or phone number", lambda r, p, k, s: _logs(logs)))
     results = []
     for name, step in steps:
         if progress:
@@ -209,7 +271,53 @@ def _replay_line(line: Any, events: list[Any]) -> list[str]:
     return problems
 
 
+def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:
+    try:
+        return keyring.audit
+    except VaultError as error:
+        result.violations.append(str(error))
+        return None
+
+
+def _event_macs(
+    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+) -> CheckResult:
+    result = CheckResult("")
+    keys = _audit_keys(keyring, result)
+    if keys is None:
+        return result
+    width = len(EVENT_COLUMNS)
+    texts = [i + 1 for i, c in enumerate(EVENT_COLUMNS) if c in EVENT_TEXT_COLUMNS]
+    for row in repo.iter_event_rows(EVENT_COLUMNS):
+        result.examined += 1
+        problem = verify_row(keys, EVENT_DOMAIN, row[1 : width + 1], row[-2], row[-1])
+        if problem is not None:
+            result.violations.append(f"line event {row[0]} {problem}")
+        # The text scan of line_event happens here, on the rows already read.
+        if contains_pii("\x00".join(_as_text(row[i]) for i in texts)):
+            result.violations.append(f"line event {row[0]} holds an ID or phone number")
+    return result
+
+
+def _identity_macs(
+    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+) -> CheckResult:
+    result = CheckResult("")
+    keys = _audit_keys(keyring, result)
+    if keys is None:
+        return result
+    width = len(IDENTITY_COLUMNS)
+    for row in repo.iter_identity_rows(IDENTITY_COLUMNS):
+        result.examined += 1
+        problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
+        if problem is not None:
+            result.violations.append(f"identity {row[0]} {problem}")
+    return result
+
+
 def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Every sealed value opens, and both blind indexes match what it opens to (a number or a
+    name swapped between two identities fails here)."""
     result = CheckResult("")
     for (
         identity_id,
@@ -217,38 +325,158 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
         number_sealed,
         name_sealed,
         address_sealed,
-        index,
+        number_index,
+        name_index,
     ) in repo.iter_sealed_identities():
         result.examined += 1
         try:
             number = keyring.open(Sealed(key_id, number_sealed), NUMBER_CONTEXT)
-            keyring.open(Sealed(key_id, name_sealed), NAME_CONTEXT)
+            name = keyring.open(Sealed(key_id, name_sealed), NAME_CONTEXT)
             if address_sealed is not None:
                 keyring.open(Sealed(key_id, address_sealed), ADDRESS_CONTEXT)
         except VaultError:
             result.violations.append(f"identity {identity_id}: a sealed value does not open")
             continue
-        if keyring.blind_index(number, NUMBER_CONTEXT) != index:
+        if keyring.blind_index(number, NUMBER_CONTEXT) != number_index:
             result.violations.append(f"identity {identity_id}: blind index does not match")
-    for event_id, reason, detail in repo.iter_event_texts():
-        result.examined += 1
-        if (reason and _leaks(reason)) or _leaks(detail or ""):
-            result.violations.append(f"line event {event_id} carries an ID or phone number")
-    for entry in AuditRepository(s).entries_in_chain_order():
-        result.examined += 1
-        if _leaks(f"{entry.detail}"):
-            result.violations.append(f"audit entry {entry.chain}/{entry.position} carries PII")
+        elif keyring.blind_index(name, NAME_CONTEXT) != name_index:
+            result.violations.append(f"identity {identity_id}: name index does not match")
     return result
 
 
-def _leaks(text: str) -> bool:
-    return contains_pii(text)
-
-
-def _audit(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _text_columns(
+    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+) -> CheckResult:
+    """Every String, Text and JSON column of every table the entry point loaded (the CLI
+    loads them all), with the redactor's normaliser. A row's values are joined by NUL (which
+    no number spans) and tested once; only a row that fails is looked at column by column."""
     result = CheckResult("")
-    result.examined, problems = verify_audit_chains(s)
-    result.violations = [f"audit chain {p.chain} at {p.position}: {p.what}" for p in problems]
+    for table in list(Base.metadata.tables.values()):
+        columns = [
+            c
+            for c in table.columns
+            if isinstance(c.type, String | Text | JSON)
+            and not isinstance(c.type, LargeBinary)
+            and (table.name, c.name) not in NUMBER_COLUMNS
+        ]
+        if not columns or table.name == "line_event":  # scanned with its MACs
+            continue
+        key = list(table.primary_key.columns)
+        statement = select(*key, *columns).execution_options(yield_per=20000)
+        width = len(key)
+        for row in s.execute(statement):
+            result.examined += 1
+            texts = [_as_text(v) for v in row[width:]]
+            if not contains_pii("\x00".join(t for t in texts if t)):
+                continue
+            where = "/".join(str(v) for v in row[:width])
+            for column, text in zip(columns, texts, strict=True):
+                if text and contains_pii(text):
+                    result.violations.append(
+                        f"{table.name} {where}: {column.name} holds an ID or phone number"
+                    )
+    return result
+
+
+def _as_text(value: Any) -> str:
+    """A column value as one string: JSON as written without escapes (so full-width digits
+    stay visible), digests (64 hex digits: a sealed note's SHA-256, an import file's), whose
+    random digit runs are no one's number, left out."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return _DIGEST.sub("#", value) if len(value) >= 64 else value
+
+
+def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Each sealed note opens and matches the digest its references carry."""
+    result = CheckResult("")
+    digests: dict[int, bytes] = {}
+    for note in s.scalars(select(SealedNote)):
+        result.examined += 1
+        digests[note.id] = note.digest
+        try:
+            open_note(keyring, note)
+        except VaultError:
+            result.violations.append(f"sealed note {note.id} does not open")
+        if hashlib.sha256(note.blob).digest() != note.digest:
+            result.violations.append(f"sealed note {note.id} does not match its digest")
+    sources = (
+        ("line event", repo.iter_event_details()),
+        ("audit entry", AuditRepository(s).details()),
+    )
+    for what, rows in sources:
+        for row_id, detail in rows:
+            for ref in note_refs(detail):
+                digest = digests.get(ref["note"]) if isinstance(ref["note"], int) else None
+                if digest is None or digest.hex() != ref["sha256"]:
+                    result.violations.append(f"{what} {row_id}: its sealed note is not the one")
+    return result
+
+
+def _audit(
+    repo: RegistryRepository,
+    policy: Policy,
+    keyring: KeyRing,
+    s: Session,
+    checkpoints: Path | None,
+) -> CheckResult:
+    result = CheckResult("")
+    keys = _audit_keys(keyring, result)
+    if keys is None:
+        return result
+    reads = []
+    if checkpoints is not None:
+        try:
+            reads = read_checkpoints(checkpoints, keys)
+        except CheckpointError as error:
+            result.violations.append(str(error))
+    scan = verify_audit_chains(s, keys, positions_of(reads))
+    result.examined = scan.checked
+    result.violations += [
+        f"audit chain {p.chain} at {p.position}: {p.what}" for p in scan.problems or []
+    ]
+    audit = AuditRepository(s)
+    for read in reads:
+        if read.checkpoint is None:
+            result.violations.append(f"checkpoint line {read.line_no}: {read.problem}")
+            continue
+        when = read.checkpoint.at.isoformat(timespec="seconds")
+        for problem in compare(read.checkpoint, scan):
+            result.violations.append(f"checkpoint of {when}: {problem}")
+        for name, (top, count) in read.checkpoint.tables.items():
+            table = Base.metadata.tables.get(name)
+            if not isinstance(table, Table) or name not in APPEND_ONLY:
+                result.violations.append(f"checkpoint of {when}: unknown table {name}")
+                continue
+            now = audit.rows_up_to(table, top)
+            if now != count:
+                result.violations.append(
+                    f"checkpoint of {when}: {name} had {count} rows up to id {top}, now {now}"
+                )
+    return result
+
+
+def append_only_marks(s: Session) -> dict[str, tuple[int, int]]:
+    """What a checkpoint records of the append-only tables."""
+    audit = AuditRepository(s)
+    return {name: audit.high_water(Base.metadata.tables[name]) for name in APPEND_ONLY}
+
+
+def _logs(paths: Sequence[Path]) -> CheckResult:
+    result = CheckResult("")
+    for path in paths:
+        try:
+            handle = path.open(encoding="utf-8", errors="replace")
+        except OSError as error:
+            result.violations.append(f"cannot read log {path}: {error.strerror}")
+            continue
+        with handle:
+            for line_no, line in enumerate(handle, start=1):
+                result.examined += 1
+                if contains_pii(line):
+                    result.violations.append(f"{path}:{line_no} holds an ID or phone number")
     return result
 
 

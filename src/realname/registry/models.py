@@ -74,6 +74,9 @@ class Identity(Base):
     nationality: Mapped[str | None] = mapped_column(String(3))
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # HMAC over every other column (registry/integrity.py), keyed outside the database.
+    mac_key_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (UniqueConstraint("doc_type", "number_index", name="uq_identity_document"),)
 
@@ -139,6 +142,9 @@ class LineEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     correlation_id: Mapped[str | None] = mapped_column(String(256))
+    # HMAC over every other column (registry/integrity.py), keyed outside the database.
+    mac_key_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),

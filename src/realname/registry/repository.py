@@ -243,12 +243,36 @@ class RegistryRepository:
             .execution_options(yield_per=batch)
         )
 
-    def iter_event_texts(self, batch: int = 20000) -> Iterator[Any]:
-        """Free text of every event (reason, detail as stored), for the PII scan."""
+    def iter_event_details(self, batch: int = 20000) -> Iterator[Any]:
+        """(id, detail) of the events whose detail references a sealed note."""
         yield from self.session.execute(
-            select(LineEvent.id, LineEvent.reason, cast(LineEvent.detail, Text)).execution_options(
-                yield_per=batch
-            )
+            select(LineEvent.id, LineEvent.detail)
+            .where(cast(LineEvent.detail, Text).like('%"note"%'))
+            .execution_options(yield_per=batch)
+        )
+
+    def iter_event_rows(self, columns: Sequence[str], batch: int = 20000) -> Iterator[Any]:
+        """(id, *columns, mac_key_id, mac) of every event, for the MAC check."""
+        table = LineEvent.__table__
+        yield from self.session.execute(
+            select(
+                LineEvent.id,
+                *(table.c[name] for name in columns),
+                LineEvent.mac_key_id,
+                LineEvent.mac,
+            ).execution_options(yield_per=batch)
+        )
+
+    def iter_identity_rows(self, columns: Sequence[str], batch: int = 20000) -> Iterator[Any]:
+        """(id, *columns, mac_key_id, mac) of every identity, for the MAC check."""
+        table = Identity.__table__
+        yield from self.session.execute(
+            select(
+                Identity.id,
+                *(table.c[name] for name in columns),
+                Identity.mac_key_id,
+                Identity.mac,
+            ).execution_options(yield_per=batch)
         )
 
     def iter_sealed_identities(self, batch: int = 20000) -> Iterator[Any]:
@@ -260,6 +284,7 @@ class RegistryRepository:
                 Identity.name_sealed,
                 Identity.address_sealed,
                 Identity.number_index,
+                Identity.name_index,
             )
             .order_by(Identity.id)
             .execution_options(yield_per=batch)

@@ -27,9 +27,9 @@ from realname.registry.service import RegistryService
 ASKABLE = (str(LineState.ACTIVE), str(LineState.RESTRICTED))
 ASKED = (str(Operation.REQUEST_REVERIFICATION),)
 
-FRAUD_COMPLAINT = "fraud complaint"
-MANY_LINES = "one identity holds many lines"
-DORMANT_THEN_ACTIVE = "dormant, then active"
+FRAUD_COMPLAINT = "fraud_complaint"
+MANY_LINES = "many_lines"
+DORMANT_THEN_ACTIVE = "dormant_then_active"
 
 _TEXT = {
     "zh": (

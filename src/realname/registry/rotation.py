@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from realname.registry.integrity import mac_identity
 from realname.registry.repository import identities_not_on_key
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.vault import KeyRing, Sealed
@@ -23,5 +24,6 @@ def reseal_batch(session: Session, keyring: KeyRing, after_id: int, limit: int) 
                 Sealed(old, identity.address_sealed), ADDRESS_CONTEXT
             ).blob
         identity.number_sealed, identity.key_id = number.blob, number.key_id
+        mac_identity(keyring.audit, identity)
     session.flush()
     return len(batch), (batch[-1].id if batch else after_id)

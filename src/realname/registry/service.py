@@ -29,6 +29,7 @@ from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Context, Kit, Person
 from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.integrity import is_reason_code, mac_event, mac_identity
 from realname.registry.lifecycle import (
     BARS,
     HELD_STATES,
@@ -48,8 +49,7 @@ from realname.registry.models import (
     NumberBlockRow,
 )
 from realname.registry.repository import RegistryRepository
-from realname.security.audit import append_audit
-from realname.security.redact import redact_pii
+from realname.security.audit import append_audit, seal_note
 from realname.security.vault import KeyRing, Sealed
 
 E = RegistryErrorCode
@@ -67,6 +67,16 @@ _AUTHORITY_ERRORS = {
     AuthorityVerdict.NAME_MISMATCH: E.AUTHORITY_NAME_MISMATCH,
     AuthorityVerdict.REVOKED: E.AUTHORITY_DOCUMENT_REVOKED,
 }
+
+
+def coded(text: str | None, fallback: str | None) -> tuple[str | None, str | None]:
+    """(reason code, note to seal): a coded reason (lower-case words, no digits) is kept, and
+    anything a person typed becomes a sealed note under the fallback code."""
+    if not text:
+        return None, None
+    if is_reason_code(text):
+        return text, None
+    return fallback, text
 
 
 def _refuse_on(violation: checks.PolicyViolation | None) -> None:
@@ -195,10 +205,15 @@ class RegistryService:
     def set_channel_status(
         self, ctx: Context, enterprise_id: int, channel_id: int, status: str, reason: str
     ) -> Channel:
+        """A coded reason is kept as is; free text is sealed (audit note) and the channel
+        shows the code `manual`, so no typed text sits in clear in the table or the chain."""
+        code, note = coded(reason, "manual")
         channel = self._channel(enterprise_id, channel_id)
-        channel.status, channel.status_reason = status, redact_pii(reason)
+        channel.status, channel.status_reason = status, code
         self.session.flush()
-        self._audit(ctx, f"channel.{status}", "channel", channel.id, {"reason": reason})
+        self._audit(
+            ctx, f"channel.{status}", "channel", channel.id, {"reason": code}, {"note": note}
+        )
         return channel
 
     # --- stock ----------------------------------------------------------------------------------
@@ -296,8 +311,9 @@ class RegistryService:
             line.channel_id = None
             line.stocked_at = None
             line.iccid = line.imsi = None
+            code, note = coded(reason, None)
             self._record(
-                ctx, line, operation, S.STOCKED, S.POOLED, reason=reason or None, detail=detail
+                ctx, line, operation, S.STOCKED, S.POOLED, reason=code, note=note, detail=detail
             )
         return lines
 
@@ -534,6 +550,7 @@ class RegistryService:
         before = LineState(line.state)
         after = self._transition(O.REQUEST_REVERIFICATION, before, line.barring_reason)
         line.reverify_deadline = ctx.at + timedelta(hours=self.policy.reverification_deadline_hours)
+        code, note = coded(reason, "manual")
         self._record(
             ctx,
             line,
@@ -541,7 +558,8 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
-            reason=reason,
+            reason=code,
+            note=note,
             detail={"deadline": line.reverify_deadline.isoformat()},
         )
         return line
@@ -599,7 +617,7 @@ class RegistryService:
             msisdn,
             O.SUSPEND,
             BarringReason.REVERIFICATION_OVERDUE,
-            "re-verification deadline passed",
+            "",
         )
         line.reverify_deadline = None
         return True
@@ -614,7 +632,7 @@ class RegistryService:
             raise RegistryError(E.ILLEGAL_TRANSITION, "only an unregistered legacy line")
         after = self._transition(operation, before, line.barring_reason)
         if operation is O.BACKFILL_TERMINATE:
-            return self._end_service(ctx, line, operation, before, "back-fill deadline passed")
+            return self._end_service(ctx, line, operation, before, "backfill_deadline")
         line.barring_reason = str(BarringReason.BACKFILL)
         self._record(
             ctx,
@@ -622,7 +640,7 @@ class RegistryService:
             operation,
             before,
             after,
-            reason="not registered by the back-fill date",
+            reason="backfill_unregistered",
             detail={"barring": str(BarringReason.BACKFILL)},
         )
         return line
@@ -642,8 +660,9 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
-            reason=note or kind,
-            detail={"kind": kind},
+            reason=coded(kind, "other")[0],
+            note=note or None,
+            detail={"kind": coded(kind, "other")[0]},
         )
         return line
 
@@ -666,7 +685,10 @@ class RegistryService:
         line.barring_reason = line.restriction_reason = None
         line.reverify_deadline = None
         line.iccid = line.imsi = None
-        self._record(ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=reason)
+        code, note = coded(reason, "manual")
+        self._record(
+            ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=code, note=note
+        )
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self._record(
             ctx,
@@ -721,8 +743,8 @@ class RegistryService:
                 "msisdn": mask_msisdn(line.msisdn),
                 "identity": identity_id,
                 "as_of": instant.astimezone(UTC).isoformat(),
-                "purpose": redact_pii(purpose),
             },
+            {"purpose": purpose},
         )
         if identity_id is None:
             return None
@@ -936,6 +958,7 @@ class RegistryService:
             self._reseal_all(identity, name=verified.name)
             identity.name_index = name_index
         identity.verified_at = at
+        mac_identity(self.keyring.audit, identity)
         holding.active_count += 1
         return identity
 
@@ -1005,7 +1028,8 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
-            reason=note or str(reason),
+            reason=str(reason),
+            note=note or None,
             channel_id=channel_id,
             detail={"barring": str(reason), **({"clerk_id": clerk_id} if clerk_id else {})},
         )
@@ -1035,7 +1059,7 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
-            reason=note or None,
+            note=note or None,
             detail={"lifted": lifted},
         )
         return line
@@ -1052,31 +1076,39 @@ class RegistryService:
         owner_after: int | None = None,
         channel_id: int | None = None,
         reason: str | None = None,
+        note: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """The line's new state, its event and its audit entry: always together."""
+        """The line's new state, its event (MAC'd) and its audit entry: always together.
+        `reason` is a code; free text goes in `note`, sealed, and the event keeps only its
+        reference."""
         if owner_before is None and before in HELD_STATES:
             owner_before = line.owner_identity_id
+        if reason is not None and not is_reason_code(reason):
+            reason, note = "note", " ".join(filter(None, (reason, note)))
+        detail = dict(detail or {})
+        if note:
+            detail["note"] = seal_note(self.session, self.keyring, note, ctx.at)
         line.state = str(after)
         line.state_changed_at = ctx.at
         line.event_count = (line.event_count or 0) + 1
-        self.session.add(
-            LineEvent(
-                line_id=line.id,
-                seq=line.event_count,
-                operation=str(operation),
-                from_state=str(before) if before else None,
-                to_state=str(after),
-                owner_before_id=owner_before,
-                owner_after_id=owner_after,
-                channel_id=channel_id,
-                actor=str(ctx.actor),
-                reason=redact_pii(reason) if reason else None,
-                detail=detail or {},
-                occurred_at=ctx.at,
-                correlation_id=ctx.correlation_id,
-            )
+        event = LineEvent(
+            line_id=line.id,
+            seq=line.event_count,
+            operation=str(operation),
+            from_state=str(before) if before else None,
+            to_state=str(after),
+            owner_before_id=owner_before,
+            owner_after_id=owner_after,
+            channel_id=channel_id,
+            actor=str(ctx.actor),
+            reason=reason,
+            detail=detail,
+            occurred_at=ctx.at,
+            correlation_id=ctx.correlation_id,
         )
+        mac_event(self.keyring.audit, event)
+        self.session.add(event)
         self.session.flush()
         self._audit(
             ctx,
@@ -1087,15 +1119,23 @@ class RegistryService:
         )
 
     def _audit(
-        self, ctx: Context, action: str, object_type: str, object_id: int, detail: dict[str, Any]
+        self,
+        ctx: Context,
+        action: str,
+        object_type: str,
+        object_id: int,
+        detail: dict[str, Any],
+        notes: dict[str, str | None] | None = None,
     ) -> None:
         append_audit(
             self.session,
+            self.keyring,
             actor=str(ctx.actor),
             action=action,
             object_type=object_type,
             object_id=str(object_id),
             at=ctx.at,
             detail={k: (str(v) if v is not None else None) for k, v in detail.items()},
+            notes=notes,
             correlation_id=ctx.correlation_id,
         )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from realname.config import Settings
+from realname.security.audit_keys import audit_keys_from_settings, new_audit_sections
 from realname.security.vault import (
     KEY_BYTES,
     MIN_INDEX_KEY_BYTES,
@@ -45,6 +46,10 @@ def keyring_from_settings(settings: Settings) -> KeyRing:
     Setting only one of the two keys is refused rather than filled in from the key file: a
     half-configured production host would otherwise quietly seal data with development keys.
     """
+    return _pii_keyring(settings).with_audit(audit_keys_from_settings(settings))
+
+
+def _pii_keyring(settings: Settings) -> KeyRing:
     pii_keys, index_key = settings.pii_keys, settings.blind_index_key
     if pii_keys is not None and index_key is not None:
         return _keyring_from_values(pii_keys, settings.pii_active_key, index_key)
@@ -191,7 +196,7 @@ def _create_key_file(path: Path) -> None:
         "pii_keys": {"k1": _b64(generate_key())},
         "active": "k1",
         "blind_index_key": _b64(generate_key()),
-    }
+    } | new_audit_sections()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = _write_temporary(path, document)

@@ -18,6 +18,8 @@ class AuditLog(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chain: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
+    # The audit key the link is MAC'd with (NULL only for an unkeyed entry: `check` fails it).
+    key_id: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
@@ -39,6 +41,19 @@ class AuditChainHead(Base):
     chain: Mapped[int] = mapped_column(Integer, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class SealedNote(Base):
+    """Free text (a reason, a purpose, a note) sealed in the vault. Append-only records carry
+    only its id and the SHA-256 of the ciphertext, never the text."""
+
+    __tablename__ = "sealed_note"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ApiClient(Base):

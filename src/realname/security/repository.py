@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import insert_ignoring_conflicts
@@ -45,6 +46,33 @@ class AuditRepository:
 
     def heads(self) -> dict[int, AuditChainHead]:
         return {h.chain: h for h in self.session.scalars(select(AuditChainHead))}
+
+    def last_entry(self, chain: int) -> AuditLog | None:
+        return self.session.scalars(
+            select(AuditLog)
+            .where(AuditLog.chain == chain)
+            .order_by(AuditLog.position.desc())
+            .limit(1)
+        ).first()
+
+    def high_water(self, table: Table) -> tuple[int, int]:
+        """(highest id, rows) of an append-only table."""
+        top, count = self.session.execute(select(func.max(table.c.id), func.count())).one()
+        return int(top or 0), int(count)
+
+    def rows_up_to(self, table: Table, top: int) -> int:
+        return int(
+            self.session.scalar(select(func.count()).select_from(table).where(table.c.id <= top))
+            or 0
+        )
+
+    def details(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(id, detail) of the entries whose detail references a sealed note."""
+        rows = self.session.execute(
+            select(AuditLog.id, AuditLog.detail).where(cast(AuditLog.detail, Text).like('%"note"%'))
+        )
+        for entry_id, detail in rows:
+            yield int(entry_id), detail
 
     def entries_in_chain_order(self, batch: int = 5000) -> Iterator[AuditLog]:
         statement = (

@@ -19,9 +19,13 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from realname.security.audit_keys import AuditKeys
 
 KEY_BYTES = 32
 MIN_INDEX_KEY_BYTES = 32
@@ -82,9 +86,16 @@ class KeyRing:
     the active key ever seals.
     """
 
-    __slots__ = ("_active_key_id", "_ciphers", "_index_key")
+    __slots__ = ("_active_key_id", "_audit", "_ciphers", "_index_key")
 
-    def __init__(self, keys: Mapping[str, bytes], active_key_id: str, index_key: bytes) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, bytes],
+        active_key_id: str,
+        index_key: bytes,
+        *,
+        audit: AuditKeys | None = None,
+    ) -> None:
         if not keys:
             raise VaultError("the key ring needs at least one PII key")
         ciphers: dict[str, AESGCM] = {}
@@ -106,10 +117,27 @@ class KeyRing:
         self._ciphers = ciphers
         self._active_key_id = active_key_id
         self._index_key = bytes(index_key)
+        self._audit = audit
 
     def __repr__(self) -> str:
         # Never show key bytes, even in a debugger or a traceback with locals.
         return f"KeyRing(key_ids={sorted(self._ciphers)!r}, active={self._active_key_id!r})"
+
+    @property
+    def audit(self) -> AuditKeys:
+        """The audit chain's MAC and checkpoint keys (security/audit_keys.py)."""
+        if self._audit is None:
+            raise VaultError(
+                "no audit keys: set REALNAME_AUDIT_KEYS (required when the PII keys are set)"
+            )
+        return self._audit
+
+    def with_audit(self, audit: AuditKeys | None) -> KeyRing:
+        """The same PII keys with these audit keys."""
+        ring = KeyRing.__new__(KeyRing)
+        ring._ciphers, ring._active_key_id = self._ciphers, self._active_key_id
+        ring._index_key, ring._audit = self._index_key, audit
+        return ring
 
     @property
     def active_key_id(self) -> str:

@@ -35,6 +35,7 @@ from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
 from realname.registry import jobs
 from realname.registry.commands import Actor, Context, Kit, Person
 from realname.registry.errors import RegistryError
+from realname.registry.integrity import seal_event_row, seal_identity_row
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Enterprise, Holding, Identity, Line, LineEvent
 from realname.registry.service import (
@@ -256,21 +257,24 @@ def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str,
     )
     number = keyring.seal(document.number, NUMBER_CONTEXT)
     name = normalize_name(citizen.name)
-    return {
-        "doc_type": str(document.type),
-        "number_index": keyring.blind_index(document.number, NUMBER_CONTEXT),
-        "name_index": keyring.blind_index(name, NAME_CONTEXT),
-        "key_id": number.key_id,
-        "number_sealed": number.blob,
-        "name_sealed": keyring.seal(name, NAME_CONTEXT).blob,
-        "address_sealed": keyring.seal(citizen.address, ADDRESS_CONTEXT).blob,
-        "birth_date": document.birth_date or citizen.birth_date,
-        "sex": str(document.sex) if document.sex else None,
-        "region_code": document.region_code,
-        "nationality": document.nationality,
-        "verified_at": at,
-        "created_at": at,
-    }
+    return seal_identity_row(
+        keyring.audit,
+        {
+            "doc_type": str(document.type),
+            "number_index": keyring.blind_index(document.number, NUMBER_CONTEXT),
+            "name_index": keyring.blind_index(name, NAME_CONTEXT),
+            "key_id": number.key_id,
+            "number_sealed": number.blob,
+            "name_sealed": keyring.seal(name, NAME_CONTEXT).blob,
+            "address_sealed": keyring.seal(citizen.address, ADDRESS_CONTEXT).blob,
+            "birth_date": document.birth_date or citizen.birth_date,
+            "sex": str(document.sex) if document.sex else None,
+            "region_code": document.region_code,
+            "nationality": document.nationality,
+            "verified_at": at,
+            "created_at": at,
+        },
+    )
 
 
 def _load_lines(
@@ -372,9 +376,11 @@ def _load_lines(
                 events.append(
                     _event(line_id, 1, "stock", None, "stocked", None, channel_id, actor, at)
                 )
-            bulk_insert(session, EVENT, events)
+            keys = keyring.audit
+            bulk_insert(session, EVENT, [seal_event_row(keys, event) for event in events])
             append_audit(
                 session,
+                keyring,
                 actor=actor,
                 action="world.load_base",
                 object_type="world",
@@ -653,7 +659,7 @@ def _next_operation(
     if roll < 0.92:
 
         def cancel() -> None:
-            service.cancel(ctx, enterprise_id, msisdn, rng.choice(("customer request", "not mine")))
+            service.cancel(ctx, enterprise_id, msisdn, rng.choice(("customer_request", "not_mine")))
             state.active.pop(index)
             state.held[(owner, enterprise_id)] -= 1
 
@@ -665,7 +671,7 @@ def _next_operation(
                 Context(Actor("system", "risk"), at),
                 enterprise_id,
                 msisdn,
-                rng.choice(("fraud complaint", "one identity, many lines", "dormant then active")),
+                rng.choice(("fraud_complaint", "many_lines", "dormant_then_active")),
             )
             pending.append((msisdn, enterprise_id, owner))
 

@@ -277,6 +277,7 @@ class VerificationService:
         self.session.flush()
         append_audit(
             self.session,
+            self.keyring,
             actor=recorded_by,
             action="consent.granted",
             object_type="line",
@@ -462,6 +463,7 @@ class VerificationService:
         """Who asked what about which line, and the outcome; never the values asked about."""
         append_audit(
             self.session,
+            self.keyring,
             actor=principal.actor,
             action=f"verify.{api}",
             object_type="line",

@@ -1,0 +1,105 @@
+"""`realname audit ...`: signed checkpoints of the audit chains, and the audit keys.
+
+Run `realname audit checkpoint` at a fixed cadence (cron, every few minutes; see
+docs/registry.md): each run appends one signed line to the checkpoint file, and
+`realname check --checkpoint FILE` then proves the chains still extend every line of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from realname.config import get_settings
+
+audit_app = typer.Typer(
+    help="Tamper evidence: signed checkpoints, audit keys.", no_args_is_help=True
+)
+console = Console()
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Append to this JSONL file (default: REALNAME_CHECKPOINT_FILE)."),
+    ] = None,
+) -> None:
+    """Sign the chains' current heads and the append-only tables' marks; append the line."""
+    from sqlalchemy.orm import Session
+
+    from realname.clock import clock_for
+    from realname.db.engine import create_engine_from_settings, readonly
+    from realname.registry.check import append_only_marks
+    from realname.security.checkpoint import (
+        CheckpointError,
+        append_checkpoint,
+        current_checkpoint,
+        signed_line,
+    )
+    from realname.security.keys import keyring_from_settings
+    from realname.security.vault import VaultError
+
+    settings = get_settings()
+    path = out or Path(settings.checkpoint_file)
+    try:
+        keys = keyring_from_settings(settings).audit
+    except VaultError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    engine = create_engine_from_settings(settings)
+    # One snapshot: heads, entries and marks must be read at the same instant.
+    snapshot = readonly(engine)
+    if engine.dialect.name == "postgresql":
+        snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with Session(snapshot) as session, session.begin():
+            checkpoint = current_checkpoint(
+                session, clock_for(settings.clock_start).now(), append_only_marks(session)
+            )
+        line = signed_line(checkpoint, keys)
+    except (CheckpointError, VaultError) as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    append_checkpoint(path, line)
+    console.print(
+        f"checkpoint: {checkpoint.size:,} entries in {len(checkpoint.chains)} chains, "
+        f"root {checkpoint.root.hex()[:16]}…, signed with {keys.signing_active} → {path}"
+    )
+
+
+@audit_app.command("public-key")
+def public_key_command() -> None:
+    """Print the checkpoint public keys (give them to whoever verifies checkpoints)."""
+    import json
+
+    from realname.security.keys import keyring_from_settings
+
+    keys = keyring_from_settings(get_settings()).audit
+    typer.echo(json.dumps({kid: keys.public_key_b64(kid) for kid in sorted(keys.public_keys)}))
+
+
+@audit_app.command("rotate-key")
+def rotate_key_command(
+    signing: Annotated[
+        bool, typer.Option("--signing", help="Rotate the checkpoint signing key instead.")
+    ] = False,
+) -> None:
+    """Add a fresh audit MAC key (or checkpoint signing key) to the key file and make it
+    active. Old keys stay, so old entries and checkpoints keep verifying."""
+    from realname.security.audit_keys import AUDIT_KEYS_SETTING, rotate_audit_key_in_file
+
+    settings = get_settings()
+    if settings.audit_keys is not None:
+        console.print(
+            f"audit keys come from {AUDIT_KEYS_SETTING}: add the new key there (keep the old "
+            "ones) and set the active id"
+        )
+        raise typer.Exit(2)
+    new_id = rotate_audit_key_in_file(Path(settings.key_file), signing=signing)
+    console.print(f"new active {'signing' if signing else 'audit'} key: [bold]{new_id}[/]")

@@ -1,0 +1,97 @@
+"""`realname audit checkpoint` and `realname check --checkpoint`: exit codes a cron job and an
+auditor rely on (issue 11 part 4)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from realname.cli import app
+
+runner = CliRunner()
+
+
+def test_checkpoints_are_signed_and_check_exits_1_on_tampering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realname.config import get_settings
+
+    url = f"sqlite:///{tmp_path}/demo.db"
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("REALNAME_CHECKPOINT_FILE", str(checkpoints))
+    get_settings.cache_clear()
+    try:
+        demo = runner.invoke(
+            app, ["demo", "--lines", "300", "--operations", "60", "--database-url", url]
+        )
+        assert demo.exit_code == 0, demo.stdout
+        monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+        get_settings.cache_clear()
+        made = runner.invoke(app, ["audit", "checkpoint"])
+        assert made.exit_code == 0, made.stdout
+        assert len(checkpoints.read_text().splitlines()) == 1
+        assert runner.invoke(app, ["check"]).exit_code == 0  # reads the default file
+        # The signing key rotates; old checkpoints still verify, new ones use the new key.
+        rotated = runner.invoke(app, ["audit", "rotate-key", "--signing"])
+        assert rotated.exit_code == 0 and "c2" in rotated.stdout
+        assert runner.invoke(app, ["audit", "checkpoint"]).exit_code == 0
+        assert '"kid":"c2"' in checkpoints.read_text().splitlines()[1]
+        assert runner.invoke(app, ["check"]).exit_code == 0
+        public = runner.invoke(app, ["audit", "public-key"])
+        assert '"c1"' in public.stdout and '"c2"' in public.stdout
+        # Truncation: the newest audit entry deleted, its chain's head rewound.
+        database = sqlite3.connect(tmp_path / "demo.db")
+        with database:
+            chain, position, prev = database.execute(
+                "SELECT chain, position, prev_hash FROM audit_log ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            database.execute(
+                "DELETE FROM audit_log WHERE chain = ? AND position = ?", (chain, position)
+            )
+            database.execute(
+                "UPDATE audit_chain_head SET position = ?, head_hash = ? WHERE chain = ?",
+                (position - 1, prev, chain),
+            )
+        database.close()
+        truncated = runner.invoke(app, ["check", "--checkpoint", str(checkpoints)])
+        assert truncated.exit_code == 1
+        assert "truncated" in truncated.stdout
+        missing = runner.invoke(app, ["check", "--checkpoint", str(tmp_path / "nope.jsonl")])
+        assert missing.exit_code == 2
+    finally:
+        get_settings.cache_clear()
+
+
+def test_check_exits_1_on_an_edited_event_and_on_pii_in_a_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realname.config import get_settings
+
+    url = f"sqlite:///{tmp_path}/demo.db"
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("REALNAME_CHECKPOINT_FILE", str(tmp_path / "none.jsonl"))
+    get_settings.cache_clear()
+    try:
+        demo = runner.invoke(
+            app, ["demo", "--lines", "300", "--operations", "60", "--database-url", url]
+        )
+        assert demo.exit_code == 0, demo.stdout
+        monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+        get_settings.cache_clear()
+        log = tmp_path / "access.log"
+        log.write_text('{"route": "/v1/lines", "request_id": "tel-139.0000.0266"}\n')
+        logged = runner.invoke(app, ["check", "--log", str(log)])
+        assert logged.exit_code == 1 and "access.log:1" in logged.stdout
+        database = sqlite3.connect(tmp_path / "demo.db")
+        with database:
+            database.execute("UPDATE line_event SET actor = 'clerk:1' WHERE id = 1")
+        database.close()
+        edited = runner.invoke(app, ["check"])
+        assert edited.exit_code == 1
+        assert "line event 1 was altered" in edited.stdout
+    finally:
+        get_settings.cache_clear()
