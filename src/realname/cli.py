@@ -430,7 +430,7 @@ def serve(
 
     import uvicorn
 
-    from realname.api.middleware import configure_logging
+    from realname.api.middleware import configure_logging, logging_config
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -446,6 +446,7 @@ def serve(
         workers=workers,
         access_log=False,  # our middleware logs route templates, never raw paths
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),  # applied in each worker too
     )
 
 
