@@ -136,6 +136,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
             "regulator": {"role": Role.REGULATOR},
             "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
             "relying_party": {"role": Role.RELYING_PARTY},
+            "monitor": {"role": Role.MONITOR},
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]
