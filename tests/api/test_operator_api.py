@@ -325,3 +325,28 @@ def test_ids_past_a_columns_range_are_400_not_500(api: Api) -> None:
     )
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "INVALID_ARGUMENT"
+
+
+def test_another_enterprises_kit_numbers_are_no_oracle(api: Api) -> None:
+    """Stocking a kit whose ICCID and IMSI another enterprise holds answers exactly as for a
+    kit nobody holds (201): kit numbers are unique per enterprise, so a tenant cannot probe
+    which SIMs another holds. Its own kits still collide (409 KIT_IN_USE)."""
+    admin = api.headers("admin")
+    theirs = {"iccid": "89860077000000000001", "imsi": "460770000000001"}  # the MVNO's kit 1
+    nobodys = {"iccid": "89860000000000177702", "imsi": "460000000177702"}
+    answers = []
+    for n, numbers in ((1, theirs), (2, nobodys)):
+        kit = {"msisdn": f"+861380017770{n}", **numbers}
+        response = api.client.post(
+            "/v1/stock",
+            json={"channel_id": api.own_channel_id, "kits": [kit]},
+            headers=admin,
+        )
+        answers.append((response.status_code, sorted(response.json())))
+    assert answers[0] == answers[1] == (201, ["line_ids", "stocked"]), answers
+    again = {"msisdn": "+8613800177703", **theirs}
+    response = api.client.post(
+        "/v1/stock", json={"channel_id": api.own_channel_id, "kits": [again]}, headers=admin
+    )
+    body = assert_error(response, 409, "REALNAME.KIT_IN_USE")
+    assert "this operator" in str(body["message"])
