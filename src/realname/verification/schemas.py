@@ -91,6 +91,13 @@ class KycMatchRequest(RequestModel):
     countryOfBirth: Text | None = None
     nationality: Text | None = None
 
+    @model_validator(mode="after")
+    def _something_to_match(self) -> KycMatchRequest:
+        """The body declares `minProperties: 1`: `{}` asks nothing."""
+        if not self.model_fields_set:
+            raise ValueError("give at least one property")
+        return self
+
     def claims(self) -> dict[str, object]:
         """The attributes to match, as strings, phoneNumber left out."""
         values = self.model_dump(mode="json", exclude_none=True)
