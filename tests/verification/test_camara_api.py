@@ -180,7 +180,7 @@ def test_sim_swap_sees_the_registration_as_the_latest_change(camara: Camara) -> 
     latest = datetime.fromisoformat(when.json()["latestSimChange"].replace("Z", "+00:00"))
     assert datetime.now(UTC) - latest < timedelta(minutes=10)
     too_far = camara.post(SWAP_CHECK, {"phoneNumber": msisdn, "maxAge": 2401})
-    assert (too_far.status_code, too_far.json()["code"]) == (400, "INVALID_ARGUMENT")
+    assert (too_far.status_code, too_far.json()["code"]) == (400, "OUT_OF_RANGE")
 
 
 def test_age_and_tenure(camara: Camara) -> None:
