@@ -51,6 +51,22 @@ def test_id_check_with_type_and_nationality() -> None:
     assert json.loads(result.stdout)["nationality"] == "FRA"
 
 
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("990101199001010115", "region"), ("11010519491231002Y", "format")],
+)
+def test_id_check_without_type_gives_a_resident_id_shaped_number_its_own_error(
+    number: str, code: str
+) -> None:
+    """Not "type not recognised": the same answer as `--type resident_id`."""
+    guessed = runner.invoke(app, ["id", "check", number, "--json"])
+    typed = runner.invoke(app, ["id", "check", number, "--type", "resident_id", "--json"])
+    assert guessed.exit_code == typed.exit_code == 1
+    report, expected = json.loads(guessed.output), json.loads(typed.output)
+    assert report["error"]["code"] == expected["error"]["code"] == code
+    assert report["type"] == "resident_id"
+
+
 def test_id_check_without_type_refuses_unrecognisable_numbers() -> None:
     result = runner.invoke(app, ["id", "check", "H12345678", "--json"])
     assert result.exit_code == 1

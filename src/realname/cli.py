@@ -461,7 +461,7 @@ def serve(
 
     import uvicorn
 
-    from realname.api.middleware import configure_logging
+    from realname.api.middleware import configure_logging, logging_config
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -477,6 +477,7 @@ def serve(
         workers=workers,
         access_log=False,  # our middleware logs route templates, never raw paths
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),  # applied in each worker too
     )
 
 

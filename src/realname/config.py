@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     sms_lease_seconds: int = Field(
         default=60, ge=1, description="how long a sender holds a claimed message before another may"
     )
+    public_docs: bool = Field(
+        default=True,
+        description="serve /docs, /redoc and /openapi.json to anyone (they describe the API, "
+        "hold no data); false: not served at all",
+    )
+    public_metrics: bool = Field(
+        default=False,
+        description="serve /metrics without a token (only where the port is reachable from the "
+        "monitoring network alone); false: a bearer token with the metrics:read scope",
+    )
 
 
 @lru_cache

@@ -154,6 +154,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
             "regulator_inspector": {"role": Role.REGULATOR_INSPECTOR},
             "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
             "relying_party": {"role": Role.RELYING_PARTY},
+            "monitor": {"role": Role.MONITOR},
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]

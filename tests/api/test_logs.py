@@ -3,14 +3,22 @@ number or name in any captured record, however it is formatted."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from realname.api.middleware import JsonLogFormatter
+from realname.bench.load import ServerProcess
+from realname.config import Settings
+from realname.db import migrate
+from realname.db.engine import create_engine_from_settings
 from tests.api.conftest import Api, person_json
+from tests.conftest import _postgres_database
 
 # An 18- or 15-digit resident ID (with or without the X), and a Chinese mobile number in any
 # of the forms people type it; standing alone, not inside a hex request id.
@@ -117,3 +125,45 @@ def test_the_scan_catches_a_planted_leak(captured: Capture) -> None:
     logging.getLogger("realname.api").warning("number %s", "+8613912345678")
     texts = [_everything_in(record) for record in captured.records]
     assert ID_NUMBER.search(texts[0]) and PHONE.search(texts[-1])
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    urls: Iterator[str] = (
+        iter([f"sqlite:///{tmp_path / 'served.db'}"])
+        if request.param == "sqlite"
+        else _postgres_database()
+    )
+    for url in urls:
+        engine = create_engine_from_settings(Settings(database_url=url))
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+def test_every_worker_of_a_real_server_writes_json_access_logs(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`realname serve --workers 2`: the workers are fresh interpreters that never ran the
+    CLI's logging set-up; each request must still leave one JSON access record."""
+    log_file = tmp_path / "server.log"
+    server = ServerProcess(
+        database_url,
+        tmp_path / "keys.json",
+        workers=2,
+        log_file=log_file,
+        extra_env={"REALNAME_LOG_LEVEL": "INFO"},
+    )
+    with server:
+        statuses = []
+        for _ in range(10):
+            with httpx.Client() as client:  # a new connection each time: any worker may answer
+                statuses.append(client.get(f"{server.base_url}/v1/lines/1").status_code)
+                statuses.append(client.get(f"{server.base_url}/healthz").status_code)
+    assert sorted(set(statuses)) == [200, 401]
+    records = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+    access = [r for r in records if r.get("logger") == "realname.access"]
+    lines = [r for r in access if r["route"].startswith("/v1/lines/{line_id")]
+    assert len(lines) == 10 and {r["status"] for r in lines} == {401}, access
+    assert len([r for r in access if r["route"] == "/healthz"]) == 10
+    assert all(r["method"] == "GET" and isinstance(r["ms"], float | int) for r in access)

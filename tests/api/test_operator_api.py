@@ -34,14 +34,43 @@ def test_health_readiness_metrics_and_docs(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     assert api.client.get("/readyz").json() == {"status": "ready"}
     register(api, 9)
-    metrics = api.client.get("/metrics").text
+    metrics = api.client.get("/metrics", headers=api.headers("monitor")).text
     assert 'realname_registrations_total{outcome="registered"}' in metrics
     assert 'route="/v1/registrations"' in metrics
     assert api.client.get("/docs").status_code == 200
+    assert api.client.get("/redoc").status_code == 200
     spec = api.client.get("/openapi.json").json()
     assert "/v1/registrations" in spec["paths"] and "/oauth/token" in spec["paths"]
     # No path template carries a phone or document number.
     assert not any("msisdn" in path or "document" in path for path in spec["paths"])
+
+
+def test_metrics_need_the_metrics_scope(api: Api) -> None:
+    """Route counts and latencies are the operator's business: a `monitor` client's token (scope
+    metrics:read) reads them; no token is 401, any other role 403."""
+    assert_error(api.client.get("/metrics"), 401, "UNAUTHENTICATED")
+    for who in ("clerk", "admin", "regulator", "relying_party", "subscriber"):
+        assert_error(api.client.get("/metrics", headers=api.headers(who)), 403, "PERMISSION_DENIED")
+    ok = api.client.get("/metrics", headers=api.headers("monitor"))
+    assert ok.status_code == 200 and "realname_http_requests_total" in ok.text
+    # ... and a monitor's token opens nothing else.
+    for method, path in (("GET", "/v1/lines/1"), ("POST", "/v1/lines/lookup")):
+        body = {"msisdn": api.free_numbers[0]} if method == "POST" else None
+        refused = api.client.request(method, path, json=body, headers=api.headers("monitor"))
+        assert_error(refused, 403, "PERMISSION_DENIED")
+
+
+def test_settings_open_metrics_and_close_the_docs(api: Api) -> None:
+    from fastapi.testclient import TestClient
+
+    from realname.api.app import create_app
+
+    settings = api.client.app.state.runtime.settings  # type: ignore[attr-defined]
+    closed = settings.model_copy(update={"public_docs": False, "public_metrics": True})
+    with TestClient(create_app(closed), raise_server_exceptions=False) as client:
+        assert client.get("/metrics").status_code == 200
+        for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            assert_error(client.get(path), 404, "NOT_FOUND")
 
 
 # --- authentication ----------------------------------------------------------------------------
@@ -320,3 +349,28 @@ def test_ids_past_a_columns_range_are_400_not_500(api: Api) -> None:
     )
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "INVALID_ARGUMENT"
+
+
+def test_another_enterprises_kit_numbers_are_no_oracle(api: Api) -> None:
+    """Stocking a kit whose ICCID and IMSI another enterprise holds answers exactly as for a
+    kit nobody holds (201): kit numbers are unique per enterprise, so a tenant cannot probe
+    which SIMs another holds. Its own kits still collide (409 KIT_IN_USE)."""
+    admin = api.headers("admin")
+    theirs = {"iccid": "89860077000000000001", "imsi": "460770000000001"}  # the MVNO's kit 1
+    nobodys = {"iccid": "89860000000000177702", "imsi": "460000000177702"}
+    answers = []
+    for n, numbers in ((1, theirs), (2, nobodys)):
+        kit = {"msisdn": f"+861380017770{n}", **numbers}
+        response = api.client.post(
+            "/v1/stock",
+            json={"channel_id": api.own_channel_id, "kits": [kit]},
+            headers=admin,
+        )
+        answers.append((response.status_code, sorted(response.json())))
+    assert answers[0] == answers[1] == (201, ["line_ids", "stocked"]), answers
+    again = {"msisdn": "+8613800177703", **theirs}
+    response = api.client.post(
+        "/v1/stock", json={"channel_id": api.own_channel_id, "kits": [again]}, headers=admin
+    )
+    body = assert_error(response, 409, "REALNAME.KIT_IN_USE")
+    assert "this operator" in str(body["message"])

@@ -128,3 +128,37 @@ def test_upgrade_refuses_a_chain_already_broken(fresh_engine: Engine) -> None:
         connection.execute(text("UPDATE audit_log SET actor = 'forged' WHERE position = 2"))
     with pytest.raises(RuntimeError, match="already broken"):
         migrate.upgrade(fresh_engine, keyring=keyring)
+
+
+def test_sqlite_rebuilds_a_referenced_table_without_losing_rows(tmp_path: object) -> None:
+    """0008 rebuilds `line` (SQLite changes constraints by copying the table) while line
+    events, consents and messages point at it: every row and every key survive both ways."""
+    from sqlalchemy.orm import Session
+
+    from realname.policy.loader import load_policy
+    from realname.security.audit_keys import AuditKeys
+    from realname.security.vault import KeyRing, generate_key
+    from tests.registry.conftest import build_world
+
+    engine = create_engine_from_settings(Settings(database_url=f"sqlite:///{tmp_path}/m.db"))
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        keys = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+        world = build_world(session, keys, load_policy("china"))
+        world.register(world.people[0])
+
+    def counts() -> tuple[int, int]:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            lines = connection.exec_driver_sql("SELECT count(*) FROM line").scalar()
+            events = connection.exec_driver_sql("SELECT count(*) FROM line_event").scalar()
+            return int(lines or 0), int(events or 0)
+
+    before = counts()
+    assert before[0] >= 1 and before[1] >= 2
+    migrate.downgrade(engine, "0007_tamper_evidence")
+    assert counts() == before
+    migrate.upgrade(engine)
+    assert counts() == before and migrate.is_at_head(engine)
+    engine.dispose()

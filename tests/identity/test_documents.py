@@ -41,6 +41,18 @@ def test_detects_resident_ids_and_residence_permits() -> None:
     assert refused("H12345678") == E.TYPE
 
 
+def test_a_resident_id_shape_is_read_as_one_even_when_wrong() -> None:
+    """17 digits and a wrong check letter, or a first digit no region has: the resident ID's
+    own error, not "type not recognised"."""
+    assert detect_type("11010519491231002Y") is T.RESIDENT_ID
+    assert refused("11010519491231002Y") == E.FORMAT
+    assert detect_type("990101199001010115") is T.RESIDENT_ID
+    assert refused("990101199001010115") == E.REGION
+    # 9 + a province code is also the 2023 permanent-residence card: only a type tells.
+    assert detect_type(with_check("91115619900101001")) is None
+    assert detect_type("91110000600012345K") is None  # ... and a unified credit code
+
+
 def test_unknown_type_name_is_a_type_error() -> None:
     assert refused("11010519491231002X", "driving_licence") == E.TYPE  # type: ignore[arg-type]
 

@@ -19,6 +19,7 @@ from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayErr
 from realname.messaging.gateways import (
     FileGateway,
     SmppGateway,
+    concatenation_reference,
     encode_parts,
     gateway_from_settings,
 )
@@ -145,13 +146,55 @@ def test_a_long_message_is_split_and_reassembles(smsc: StubSmsc) -> None:
     assert len(deliveries) == len(parts)
     assert first_id == deliveries[0].message_id
     assert [d.concat for d in deliveries] == [
-        (300 % 256, len(parts), i) for i in range(1, len(parts) + 1)
+        (300, len(parts), i) for i in range(1, len(parts) + 1)
     ]
     assert [d.reference for d in deliveries] == [
         f"realname:300:{i}/{len(parts)}" for i in range(1, len(parts) + 1)
     ]
     (whole,) = smsc.messages()
     assert whole.text == LONG and whole.parts == len(parts)
+
+
+def test_two_long_messages_to_one_number_never_share_a_reference(smsc: StubSmsc) -> None:
+    """Ids 256 apart shared an 8-bit reference (id mod 256): the handset joined parts of two
+    messages into one. The 16-bit reference (IEI 0x08) keeps them apart."""
+    other = LONG.replace("号码", "手机")
+    assert len(encode_parts(5, LONG)[0]) == len(encode_parts(261, other)[0]) > 1
+    with _gateway(smsc) as gateway:
+        gateway.send(_message(5, body=LONG))
+        gateway.send(_message(261, body=other))
+    references = {d.concat[0] for d in smsc.deliveries if d.concat}
+    assert references == {5, 261}
+    assert sorted(m.text for m in smsc.messages()) == sorted([LONG, other])
+    assert concatenation_reference(5) != concatenation_reference(5 + 256)
+    assert concatenation_reference(5) == concatenation_reference(5 + 65_536)  # 16 bits
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "€" * 200,  # GSM: every character an escape pair, never cut in two
+        "a" + "€" * 200,
+        "😀" * 100,  # UCS-2: surrogate pairs, never cut in two
+        "中" + "😀" * 100,
+        "x" * 161,
+        "中" * 71,
+    ],
+)
+def test_parts_fit_an_sms_and_join_back(body: str) -> None:
+    from realname.messaging.smsc_stub import decode_text, split_udh
+
+    parts, coding, esm = encode_parts(77, body)
+    assert len(parts) > 1 and esm & smpplib.consts.SMPP_GSMFEAT_UDHI
+    payloads = []
+    for n, part in enumerate(parts, start=1):
+        assert len(part) <= 140 if coding else len(part) <= 160
+        concat, payload = split_udh(part, esm)
+        assert concat == (77, len(parts), n)
+        payloads.append(payload)
+        decode_text(payload, coding)  # each part decodes on its own ...
+        assert not payload.endswith(b"\x1b")  # ... and no GSM escape is cut from its character
+    assert decode_text(b"".join(payloads), coding) == body
 
 
 def test_gsm_text_goes_as_gsm_7bit(smsc: StubSmsc) -> None:

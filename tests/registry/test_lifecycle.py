@@ -419,3 +419,38 @@ def test_a_loss_at_the_counter_needs_the_owners_document_and_recorded_name(
         world.channels[HALL],
         world.clerks[HALL],
     )
+
+
+def test_kit_numbers_are_unique_per_enterprise_only(world: World) -> None:
+    """Another enterprise's ICCID or IMSI is no refusal (that would be a cross-tenant oracle),
+    at stocking and at SIM replacement; the enterprise's own still are."""
+    from realname.registry.commands import Kit
+
+    theirs = Kit("+8617000199001", "89860077000000199001", "460770000199001")
+    world.service.stock_kits(
+        world.ctx(), world.other_enterprise_id, world.other_channel_id, [theirs]
+    )
+    mine = Kit("+8613800199001", theirs.iccid, theirs.imsi)
+    [line] = world.service.stock_kits(
+        world.ctx(), world.enterprise_id, world.channels[HALL], [mine]
+    )
+    assert (line.iccid, line.imsi) == (theirs.iccid, theirs.imsi)
+    expect(
+        E.KIT_IN_USE,
+        world.service.stock_kits,
+        world.ctx(),
+        world.enterprise_id,
+        world.channels[HALL],
+        [Kit("+8613800199002", theirs.iccid, "460000000199002")],
+    )
+    other = Kit("+8617000199003", "89860077000000199003", "460770000199003")
+    world.service.stock_kits(
+        world.ctx(), world.other_enterprise_id, world.other_channel_id, [other]
+    )
+    owner = world.people[0]
+    msisdn = world.register(owner)
+    later = NOW + timedelta(days=1)
+    swapped = world.service.replace_sim(
+        world.ctx(at=later), iccid=other.iccid, imsi=other.imsi, **at_counter(world, msisdn, owner)
+    )
+    assert swapped.iccid == other.iccid

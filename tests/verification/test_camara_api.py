@@ -185,7 +185,7 @@ def test_sim_swap_sees_the_registration_as_the_latest_change(camara: Camara) -> 
     latest = datetime.fromisoformat(when.json()["latestSimChange"].replace("Z", "+00:00"))
     assert camara.api.clock.now() - latest < timedelta(minutes=10)
     too_far = camara.post(SWAP_CHECK, {"phoneNumber": msisdn, "maxAge": 2401})
-    assert (too_far.status_code, too_far.json()["code"]) == (400, "INVALID_ARGUMENT")
+    assert (too_far.status_code, too_far.json()["code"]) == (400, "OUT_OF_RANGE")
 
 
 def test_age_and_tenure(camara: Camara) -> None:
@@ -443,3 +443,52 @@ def test_probes_spend_the_clients_budget_until_429(
         assert int(response.headers["Retry-After"]) >= 1
     # Another client's budget is its own.
     assert camara.post(SWAP_CHECK, {"phoneNumber": registered}, who="other_bank").status_code == 200
+
+
+def _error(response: object, status: int, code: str) -> str:
+    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == status, body  # type: ignore[attr-defined]
+    assert set(body) == {"status", "code", "message"} and body["status"] == status, body
+    assert body["code"] == code, body
+    assert_matches("ErrorInfo", body)
+    return str(body["message"])
+
+
+def test_values_past_a_fields_range_are_out_of_range(camara: Camara) -> None:
+    """CAMARA: a value outside the schema's minimum/maximum is 400 OUT_OF_RANGE."""
+    msisdn, _, _ = _customer(camara)
+    for body in ({"phoneNumber": msisdn, "maxAge": 2401}, {"phoneNumber": msisdn, "maxAge": 0}):
+        assert "maxAge" in _error(camara.post(SWAP_CHECK, body), 400, "OUT_OF_RANGE")
+    for threshold in (121, -1):
+        body = {"phoneNumber": msisdn, "ageThreshold": threshold}
+        assert "ageThreshold" in _error(camara.post(AGE, body), 400, "OUT_OF_RANGE")
+    # Wrong types are not ranges: INVALID_ARGUMENT, strictly (no "24" for 24, no true for 1).
+    for wrong in ("24", True, 2.5, None):
+        body = {"phoneNumber": msisdn, "maxAge": wrong}
+        _error(camara.post(SWAP_CHECK, body), 400, "INVALID_ARGUMENT")
+    for wrong in ("18", True):
+        body = {"phoneNumber": msisdn, "ageThreshold": wrong}
+        _error(camara.post(AGE, body), 400, "INVALID_ARGUMENT")
+    flag = {"phoneNumber": msisdn, "ageThreshold": 18, "includeContentLock": "true"}
+    _error(camara.post(AGE, flag), 400, "INVALID_ARGUMENT")
+    assert camara.post(SWAP_CHECK, {"phoneNumber": msisdn, "maxAge": 24.0}).status_code == 200
+
+
+def test_kyc_match_needs_at_least_one_property(camara: Camara) -> None:
+    """The KYC Match body declares minProperties: 1."""
+    _error(camara.post(MATCH, {}), 400, "INVALID_ARGUMENT")
+
+
+def test_age_verification_answers_what_it_was_asked(camara: Camara) -> None:
+    """includeContentLock / includeParentalControl: "not_available" (nothing here knows),
+    not a silently missing field; not asked, not answered."""
+    msisdn, _, _ = _customer(camara)
+    both = {"phoneNumber": msisdn, "ageThreshold": 18}
+    asked = camara.post(AGE, both | {"includeContentLock": True, "includeParentalControl": True})
+    assert asked.status_code == 200, asked.text
+    assert_matches("VerifyResponseBody", asked.json())
+    assert asked.json()["contentLock"] == asked.json()["parentalControl"] == "not_available"
+    one = camara.post(AGE, both | {"includeParentalControl": True}).json()
+    assert one["parentalControl"] == "not_available" and "contentLock" not in one
+    plain = camara.post(AGE, both).json()
+    assert "contentLock" not in plain and "parentalControl" not in plain

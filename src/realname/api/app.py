@@ -55,15 +55,27 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         yield
         engine.dispose()
 
-    app = _assemble(lifespan)
+    app = _assemble(
+        lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
+    )
     app.state.runtime = runtime
     return app
 
 
-def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None) -> FastAPI:
+def _assemble(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+    *,
+    public_docs: bool = True,
+    public_metrics: bool = False,
+) -> FastAPI:
     """The routes, error model and middleware, without a database: also what /openapi.json
-    describes, so the document can be produced offline."""
+    describes, so the document can be produced offline. `public_docs=False` serves neither
+    /docs, /redoc nor /openapi.json; /metrics needs the `metrics:read` scope unless
+    `public_metrics`."""
     app = FastAPI(
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
         title="RealName operator API",
         version=__version__,
         description=DESCRIPTION,
@@ -81,6 +93,7 @@ def _assemble(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] |
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health.router)
+    app.include_router(health.metrics_router(public_metrics))
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)

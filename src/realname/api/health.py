@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from realname.api.deps import RuntimeDep
-from realname.api.errors import protocol_error
+from realname.api.deps import PrincipalDep, RuntimeDep
+from realname.api.errors import ApiError, protocol_error
 from realname.db import migrate
 
 router = APIRouter(tags=["operations"])
+METRICS_SCOPE = "metrics:read"
 
 
 @router.get("/healthz", summary="Liveness")
@@ -33,9 +34,27 @@ def readyz(request: Request, rt: RuntimeDep) -> dict[str, str] | Response:
     return {"status": "ready"}
 
 
-@router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    """Prometheus text format: request counts and latencies by route, registrations."""
-    return Response(
-        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+def metrics_reader(principal: PrincipalDep) -> None:
+    """Route counts and latencies tell an outsider what the operator does and how busy it is:
+    /metrics takes a token with the `metrics:read` scope (a `monitor` client; Prometheus
+    fetches one itself with its `oauth2` client-credentials scrape setting)."""
+    if METRICS_SCOPE not in principal.scopes:
+        raise ApiError(
+            403, "PERMISSION_DENIED", "This caller may not do this.", "当前调用方无权执行此操作。"
+        )
+
+
+def metrics_router(public: bool) -> APIRouter:
+    """/metrics, behind `metrics_reader` unless REALNAME_PUBLIC_METRICS says otherwise."""
+    guarded = APIRouter(
+        tags=["operations"], dependencies=[] if public else [Depends(metrics_reader)]
     )
+
+    @guarded.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format: request counts and latencies by route, registrations."""
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return guarded

@@ -161,3 +161,25 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """`configure_logging` as a `logging.config.dictConfig` document, for Uvicorn's
+    `log_config`: Uvicorn applies it in the supervisor *and in every worker process* (a worker
+    is a fresh interpreter that never runs the CLI), so `--workers N` logs JSON like one."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonLogFormatter"}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "realname": {"handlers": ["json"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["json"], "level": level.upper(), "propagate": False},
+        },
+    }

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from realname.registry.schemas import IsoDate
+from realname.registry.schemas import IsoDate, RequestModel
 
 
-class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CampaignIn(RequestModel):
     starts_on: IsoDate = Field(description="Day 0 of the policy's back-fill phases")
     deadline: IsoDate | None = Field(
         default=None, description="Registered-by date; default: when outgoing bars begin"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from realname.registry.schemas import MSISDN, EventOut, IsoDateTime
+from realname.registry.schemas import MSISDN, EventOut, IsoDateTime, JsonInt, RequestModel
 
 ChannelIdField = Field(ge=1, le=2**31 - 1)
 
@@ -23,14 +23,12 @@ class ChannelOut(BaseModel):
     status_reason: str | None
 
 
-class KitNumbersIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KitNumbersIn(RequestModel):
     msisdns: list[str] = Field(min_length=1, max_length=1000, description="Kits by phone number")
 
 
 class StockMoveIn(KitNumbersIn):
-    to_channel_id: int = Field(ge=1, le=2**31 - 1, description="A sub-channel, or the parent")
+    to_channel_id: JsonInt = Field(ge=1, le=2**31 - 1, description="A sub-channel, or the parent")
 
 
 class StockReturnIn(KitNumbersIn):
@@ -61,9 +59,7 @@ class AgedKitOut(BaseModel):
     days_unsold: int
 
 
-class WhereIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WhereIn(RequestModel):
     msisdn: str = MSISDN
 
 
@@ -92,9 +88,7 @@ class ChannelRiskOut(BaseModel):
     signals: list[SignalOut]
 
 
-class SuspendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SuspendIn(RequestModel):
     reason: str | None = Field(
         default=None,
         max_length=200,
@@ -102,15 +96,11 @@ class SuspendIn(BaseModel):
     )
 
 
-class ResumeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResumeIn(RequestModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class ComplaintIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ComplaintIn(RequestModel):
     kind: Literal["fraud", "not_mine", "harassment", "other"]
     note: str = Field(default="", max_length=200)
 
@@ -121,12 +111,8 @@ class ComplaintOut(BaseModel):
     reverification_requested: bool
 
 
-class UsageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    class Use(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
+class UsageIn(RequestModel):
+    class Use(RequestModel):
         msisdn: str = MSISDN
         used_at: IsoDateTime
 

@@ -282,10 +282,24 @@ def _parse_military(number: str, today: date) -> ParsedDocument:
 
 
 def detect_type(raw: str) -> DocumentType | None:
-    """Only the forms a number alone identifies: the 18/15-digit PRC numbers and permits."""
+    """Only the forms a number alone identifies: the 18/15-digit PRC numbers and permits.
+
+    What has a resident ID's shape is read as one, so a mistyped number gets the resident
+    ID's own error (`region`, `format`, `length`, `checksum`) rather than "type not
+    recognised": 17 digits and a wrong check letter (`…002Y`), or a first digit no region
+    has (`99…`). A 9 followed by a province code stays undecided: that is also the 2023
+    permanent-residence card (and a credit code), which only the caller's type can tell."""
     number = normalize_document_number(raw)
+    if not number.isascii():
+        return None
+    if len(number) == 18 and number[:17].isdigit() and number[17].isalnum():
+        if number.startswith("9") and number[1:3] in province_prefixes():
+            return None
+        if number[:6] in RESIDENCE_PERMIT_REGIONS:
+            return DocumentType.RESIDENCE_PERMIT
+        return DocumentType.RESIDENT_ID
     digits = number.removesuffix("X")
-    if not (digits.isdigit() and digits.isascii()) or number.startswith("9"):
+    if not digits.isdigit() or number.startswith("9"):
         return None
     if number[:6] in RESIDENCE_PERMIT_REGIONS:
         return DocumentType.RESIDENCE_PERMIT

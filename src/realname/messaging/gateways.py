@@ -24,7 +24,9 @@ reaches the subscriber twice:
   SMSC that reads none ignores the parameter (SMPP receivers ignore optional parameters they
   do not support) and a crash in that window can then mean one duplicate SMS (at least once).
   The concatenation reference in the user data header is derived from the outbox id as well
-  (id mod 256), so parts re-sent after a crash join the parts already delivered.
+  (16-bit, IEI 0x08: id mod 65,536), so parts re-sent after a crash join the parts already
+  delivered, and two long messages to one number do not share a reference unless their ids
+  are 65,536 apart.
 
 Gateways raise `TemporaryGatewayError` (retry with back-off) or `PermanentGatewayError`
 (failed at once). Neither error, nor any log line here, contains a phone number or a body;
@@ -297,18 +299,68 @@ def smpp_address(address: str) -> tuple[str, int, int]:
     return address, smpplib.consts.SMPP_TON_ALNUM, smpplib.consts.SMPP_NPI_UNK
 
 
+# A concatenated part carries a 7-octet user data header: the 16-bit-reference concatenation
+# element (3GPP TS 23.040 §9.2.3.24.8, IEI 0x08): 06 08 04 <ref hi> <ref lo> <parts> <part>.
+_UDH_LENGTH = 7
+_GSM_SINGLE, _GSM_PART = 160, 152  # septets; 7 header octets are exactly 8 septets
+_UCS2_SINGLE, _UCS2_PART = 140, 132  # octets; 140 - 7, rounded down to whole characters
+
+
+def concatenation_reference(message_id: int) -> int:
+    """The 16-bit concatenation reference of an outbox message. A handset joins parts by
+    (sender, reference): two long messages to one number in flight together must not share
+    one. Ids 65,536 apart are the only ones that do (with an 8-bit reference, ids 256 apart
+    did); derived from the id, not drawn at random, so parts re-sent after a crash join the
+    parts already delivered."""
+    return message_id % 65_536
+
+
+def _chunks(encoded: bytes, size: int, ucs2: bool) -> list[bytes]:
+    """`encoded` cut into parts of at most `size` octets, never inside a character: not
+    between a GSM escape (0x1B) and the character it escapes, nor between the two halves of
+    a UTF-16 surrogate pair."""
+    chunks, start = [], 0
+    while start < len(encoded):
+        end = min(start + size, len(encoded))
+        if end < len(encoded):
+            if ucs2 and 0xD8 <= encoded[end - 2] <= 0xDB:
+                end -= 2
+            elif not ucs2 and encoded[end - 1] == 0x1B:
+                end -= 1
+        chunks.append(encoded[start:end])
+        start = end
+    return chunks
+
+
 def encode_parts(message_id: int, body: str) -> tuple[list[bytes], int, int]:
     """(short_message parts, data_coding, esm_class): GSM 7-bit when every character has one,
-    else UCS-2 (Chinese); long texts split with a concatenation header whose reference is
-    derived from the outbox id (smpplib picks a random one), so re-sent parts still join."""
+    else UCS-2 (Chinese); long texts split with a 16-bit concatenation reference derived from
+    the outbox id (`concatenation_reference`), so re-sent parts still join."""
     try:
-        parts, data_coding, esm_class = smpplib.gsm.make_parts(body)
-    except smpplib.exceptions.MessageTooLong:
-        raise PermanentGatewayError("message too long (over 255 parts)", code="length") from None
-    if esm_class & smpplib.consts.SMPP_GSMFEAT_UDHI:
-        reference = bytes([message_id % 256])
-        parts = [part[:3] + reference + part[4:] for part in parts]
-    return list(parts), int(data_coding), int(esm_class)
+        encoded = smpplib.gsm.gsm_encode(body)
+        coding, single, size, ucs2 = (
+            smpplib.consts.SMPP_ENCODING_DEFAULT,
+            _GSM_SINGLE,
+            _GSM_PART,
+            False,
+        )
+    except UnicodeError:
+        encoded = body.encode("utf-16-be")
+        coding, single, size, ucs2 = (
+            smpplib.consts.SMPP_ENCODING_ISO10646,
+            _UCS2_SINGLE,
+            _UCS2_PART,
+            True,
+        )
+    if len(encoded) <= single:
+        return [encoded], int(coding), int(smpplib.consts.SMPP_MSGTYPE_DEFAULT)
+    chunks = _chunks(encoded, size, ucs2)
+    if len(chunks) > 255:
+        raise PermanentGatewayError("message too long (over 255 parts)", code="length")
+    reference = concatenation_reference(message_id).to_bytes(2, "big")
+    header = bytes([_UDH_LENGTH - 1, 0x08, 4]) + reference + bytes([len(chunks)])
+    parts = [header + bytes([n]) + chunk for n, chunk in enumerate(chunks, start=1)]
+    return parts, int(coding), int(smpplib.consts.SMPP_GSMFEAT_UDHI)
 
 
 class SmppGateway:

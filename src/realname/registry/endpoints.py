@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
 from realname.api.errors import ApiError, ErrorInfo
@@ -57,6 +58,17 @@ router = APIRouter(
     },
 )
 LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
+
+
+class IdConvertor(IntegerConvertor):
+    """`{x:id}`: an id of at most 19 digits. Starlette's `int` converter matches any run of
+    digits and calls `int()` on it, which raises past Python's 4,300-digit limit (a 500); a
+    longer run simply does not match here (404), and `LineId` bounds the rest (400)."""
+
+    regex = "[0-9]{1,19}"
+
+
+register_url_convertor("id", IdConvertor())
 WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
 REVEAL = "registry:reveal"
 
@@ -194,7 +206,7 @@ def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineO
         return line_out(rt, session, line)
 
 
-@router.get("/lines/{line_id:int}", response_model=LineOut, summary="Read a line")
+@router.get("/lines/{line_id:id}", response_model=LineOut, summary="Read a line")
 def read_line(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
     """A line's current state, owner masked."""
     require(principal, Permission.READ_LINES, READ)

@@ -93,8 +93,8 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "号段与已分配号段重叠。",
     ),
     C.KIT_IN_USE: (
-        "The ICCID or IMSI already belongs to another line.",
-        "ICCID 或 IMSI 已被其他号码使用。",
+        "The ICCID or IMSI already belongs to another line of this operator.",
+        "ICCID 或 IMSI 已被本企业其他号码使用。",
     ),
     C.REVERIFICATION_NOT_PENDING: (
         "No re-verification is pending for this line.",

@@ -86,8 +86,9 @@ class Line(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     msisdn: Mapped[str] = mapped_column(String(16), unique=True)
-    iccid: Mapped[str | None] = mapped_column(String(22), unique=True)
-    imsi: Mapped[str | None] = mapped_column(String(15), unique=True)
+    # Unique per enterprise (uq_line_enterprise_*): never a probe of another tenant's kits.
+    iccid: Mapped[str | None] = mapped_column(String(22))
+    imsi: Mapped[str | None] = mapped_column(String(15))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
     state: Mapped[str] = mapped_column(String(16))
     owner_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identity.id"))
@@ -120,6 +121,8 @@ class Line(Base):
         Index("ix_line_owner", "owner_identity_id", "enterprise_id"),
         Index("ix_line_enterprise_state", "enterprise_id", "state"),
         Index("ix_line_channel_state", "channel_id", "state"),
+        UniqueConstraint("enterprise_id", "iccid", name="uq_line_enterprise_iccid"),
+        UniqueConstraint("enterprise_id", "imsi", name="uq_line_enterprise_imsi"),
     )
 
 

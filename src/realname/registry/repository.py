@@ -81,11 +81,13 @@ class RegistryRepository:
             .limit(limit)
         ).all()
 
-    def kit_in_use(self, iccid: str, imsi: str) -> bool:
+    def kit_in_use(self, enterprise_id: int, iccid: str, imsi: str) -> bool:
+        """Whether one of the enterprise's own lines holds the ICCID or IMSI. Another
+        enterprise's kits are never looked at: that would tell a tenant what another holds."""
         found = self.session.scalar(
             select(func.count())
             .select_from(Line)
-            .where((Line.iccid == iccid) | (Line.imsi == imsi))
+            .where(Line.enterprise_id == enterprise_id, (Line.iccid == iccid) | (Line.imsi == imsi))
         )
         return bool(found)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
@@ -32,8 +32,31 @@ def _aware(value: datetime) -> datetime:
         raise ValueError("the instant is out of range") from None
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_text)]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_aware)]
+def _json_number(value: object) -> object:
+    """A JSON number and nothing else: not a bool (true is no 1), not text ("2" is no 2)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("give a number")
+    return value
+
+
+# JSON has no date, time or enum type, and JSON Schema counts 2.0 as an integer: these are the
+# only coercions a request body keeps.
+Lax = Strict(False)
+IsoDate = Annotated[date, Lax, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[datetime, Lax, BeforeValidator(_iso_text), AfterValidator(_aware)]
+JsonInt = Annotated[int, Lax, BeforeValidator(_json_number)]
+
+
+class RequestModel(BaseModel):
+    """The base of every body the API reads: unknown fields refused, and strict types, so
+    `"face_score": true` or `"0.9"` is a 400 rather than a score of 1.0 or 0.9 (pydantic's lax
+    mode reads bools and numeric strings as numbers, and "yes" or 1 as true). Enum fields are
+    annotated `Lax` (JSON sends their values as text), dates and instants use `IsoDate` and
+    `IsoDateTime`, integers `JsonInt` (2.0 is an integer to JSON Schema, 2.5 is not); nothing
+    else is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
 
 MSISDN = Field(
     min_length=3,
@@ -43,10 +66,8 @@ MSISDN = Field(
 )
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: DocumentType | None = Field(
+class DocumentIn(RequestModel):
+    type: Annotated[DocumentType, Lax] | None = Field(
         default=None, description="Detected for PRC resident IDs and residence permits"
     )
     number: str = Field(min_length=1, max_length=64, examples=["11010519491231002X"])
@@ -57,16 +78,14 @@ class DocumentIn(BaseModel):
     )
 
 
-class PersonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PersonIn(RequestModel):
     document: DocumentIn
     name: str = Field(min_length=1, max_length=100, examples=["张三"])
     address: str | None = Field(default=None, max_length=300)
     face_score: float | None = Field(
         default=None, ge=0, le=1, examples=[0.93], description="Live face comparison score"
     )
-    entry_method: EntryMethod = Field(
+    entry_method: Annotated[EntryMethod, Lax] = Field(
         default=EntryMethod.CHIP_READ, description="How the document was captured"
     )
 
@@ -84,11 +103,10 @@ class PersonIn(BaseModel):
         )
 
 
-class RegistrationIn(BaseModel):
+class RegistrationIn(RequestModel):
     """Register a customer and activate a SIM kit in the clerk's channel stock."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -108,18 +126,14 @@ class RegistrationIn(BaseModel):
     customer: PersonIn
 
 
-class KitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class KitIn(RequestModel):
     msisdn: str = MSISDN
     iccid: str = Field(pattern=r"^89\d{16,20}$", examples=["89860012345678901234"])
     imsi: str = Field(pattern=r"^\d{14,15}$", examples=["460001234567890"])
 
 
-class StockIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channel_id: int = Field(ge=1, le=2**31 - 1)
+class StockIn(RequestModel):
+    channel_id: JsonInt = Field(ge=1, le=2**31 - 1)
     kits: list[KitIn] = Field(min_length=1, max_length=1000)
 
 
@@ -128,9 +142,7 @@ class StockOut(BaseModel):
     line_ids: list[int]
 
 
-class LineLookupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LineLookupIn(RequestModel):
     msisdn: str = MSISDN
 
 
@@ -167,60 +179,44 @@ class EventOut(BaseModel):
     occurred_at: datetime
 
 
-class BarIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: BarringReason = BarringReason.ENFORCEMENT
+class BarIn(RequestModel):
+    reason: Annotated[BarringReason, Lax] = BarringReason.ENFORCEMENT
     note: str = Field(default="", max_length=200)
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NoteIn(RequestModel):
     note: str = Field(default="", max_length=200)
 
 
-class ReasonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReasonIn(RequestModel):
     reason: str = Field(min_length=1, max_length=200, examples=["fraud complaint"])
 
 
-class OwnerProofIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OwnerProofIn(RequestModel):
     owner: PersonIn
 
 
-class ReportLostIn(BaseModel):
+class ReportLostIn(RequestModel):
     """A clerk reports a loss only with the owner present: the owner's document and name, as
     at registration. The back office (an admin) sends no body."""
-
-    model_config = ConfigDict(extra="forbid")
 
     owner: PersonIn | None = Field(
         default=None, description="The owner at the counter (required for a clerk)"
     )
 
 
-class SimReplacementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SimReplacementIn(RequestModel):
     owner: PersonIn
     iccid: str = Field(pattern=r"^89\d{16,20}$")
     imsi: str = Field(pattern=r"^\d{14,15}$")
 
 
-class TransferIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TransferIn(RequestModel):
     owner: PersonIn
     receiver: PersonIn
 
 
-class IdentityLinesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class IdentityLinesIn(RequestModel):
     document: DocumentIn
 
 
@@ -231,9 +227,7 @@ class IdentityLineOut(BaseModel):
     state: str
 
 
-class OwnerRevealIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OwnerRevealIn(RequestModel):
     purpose: str = Field(
         min_length=5,
         max_length=200,

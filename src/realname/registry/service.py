@@ -235,7 +235,7 @@ class RegistryService:
             if (
                 e164 in seen_numbers
                 or {kit.iccid, kit.imsi} & seen_kits
-                or self.repo.kit_in_use(kit.iccid, kit.imsi)
+                or self.repo.kit_in_use(enterprise_id, kit.iccid, kit.imsi)
             ):
                 raise RegistryError(E.KIT_IN_USE)
             seen_numbers.add(e164)
@@ -476,7 +476,7 @@ class RegistryService:
             enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM
         )
         self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
-        if self.repo.kit_in_use(iccid, imsi):
+        if self.repo.kit_in_use(enterprise_id, iccid, imsi):
             raise RegistryError(E.KIT_IN_USE)
         old_iccid = line.iccid
         line.iccid, line.imsi, line.sim_changed_at = iccid, imsi, ctx.at

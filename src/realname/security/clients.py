@@ -41,6 +41,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
         "number-verification:verify",
         "number-verification:device-phone-number:read",
     ),
+    Role.MONITOR: ("metrics:read",),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

@@ -14,6 +14,7 @@ class Role(StrEnum):
     CLERK = "clerk"
     RELYING_PARTY = "relying_party"
     SUBSCRIBER = "subscriber"
+    MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics and nothing else
 
 
 class Permission(StrEnum):
@@ -42,6 +43,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
     Role.RELYING_PARTY: frozenset({Permission.VERIFY}),
+    Role.MONITOR: frozenset(),  # its one scope, metrics:read, is all it has
 }
 
 

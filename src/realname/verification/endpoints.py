@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, time
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
@@ -14,7 +16,7 @@ from realname.api.errors import ApiError, ErrorInfo
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Permission, Principal
-from realname.verification.errors import VerificationError
+from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
 from realname.verification.repository import VerificationRepository
 from realname.verification.schemas import (
@@ -42,7 +44,34 @@ ERRORS: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorInfo, "description": "MISSING_/UNNECESSARY_IDENTIFIER, not applicable"},
     429: {"model": ErrorInfo, "description": "TOO_MANY_REQUESTS or QUOTA_EXCEEDED (Retry-After)"},
 }
-router = APIRouter(responses=ERRORS)
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+class CamaraRoute(APIRoute):
+    """CAMARA's APIs answer a value outside a field's `minimum`/`maximum` (maxAge 2401,
+    ageThreshold 121) with 400 `OUT_OF_RANGE`, not `INVALID_ARGUMENT` (Commonalities); every
+    other invalid body stays `INVALID_ARGUMENT`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as error:
+                problems = error.errors()
+                if problems and all(p.get("type") in _RANGE_ERRORS for p in problems):
+                    field = ".".join(str(p) for p in problems[0].get("loc", ())[1:]) or "body"
+                    raise VerificationError(
+                        VerificationErrorCode.OUT_OF_RANGE,
+                        f"{field} is out of range: {problems[0].get('msg', '')}.",
+                    ) from None
+                raise
+
+        return route
+
+
+router = APIRouter(responses=ERRORS, route_class=CamaraRoute)
 consents = APIRouter(
     prefix="/v1",
     tags=["consents"],
@@ -147,10 +176,16 @@ def verify_age(
     body: AgeVerificationRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> dict[str, object]:
     """ageCheck from the verified birth date; verifiedStatus when the identity was checked
-    with the identity authority. Needs the subscriber's consent."""
-    return answer(
+    with the identity authority. Needs the subscriber's consent. Content lock and parental
+    control are not known here: asked for, they answer "not_available"."""
+    result = answer(
         request, rt, lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold)
     )
+    if body.includeContentLock:
+        result["contentLock"] = "not_available"
+    if body.includeParentalControl:
+        result["parentalControl"] = "not_available"
+    return result
 
 
 @router.post(

@@ -3,14 +3,13 @@ and enums (docs/camara-reference.md), so existing CAMARA clients work unchanged.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from realname.registry.schemas import IsoDate
+from realname.registry.schemas import IsoDate, JsonInt, Lax, RequestModel
 
 PhoneNumber = Annotated[
     str,
@@ -51,9 +50,8 @@ class Gender(StrEnum):
     OTHER = "OTHER"
 
 
-class KycMatchRequest(BaseModel):
+class KycMatchRequest(RequestModel):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "minProperties": 1,
             "examples": [
@@ -69,7 +67,7 @@ class KycMatchRequest(BaseModel):
 
     phoneNumber: PhoneNumber | None = None
     idDocument: Text | None = None
-    idDocumentType: IdDocumentType | None = None
+    idDocumentType: Annotated[IdDocumentType, Lax] | None = None
     idDocumentExpiryDate: IsoDate | None = None
     name: Text | None = None
     givenName: Text | None = None
@@ -88,10 +86,17 @@ class KycMatchRequest(BaseModel):
     houseNumberExtension: Text | None = None
     birthdate: IsoDate | None = None
     email: Text | None = None
-    gender: Gender | None = None
+    gender: Annotated[Gender, Lax] | None = None
     cityOfBirth: Text | None = None
     countryOfBirth: Text | None = None
     nationality: Text | None = None
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> KycMatchRequest:
+        """The body declares `minProperties: 1`: `{}` asks nothing."""
+        if not self.model_fields_set:
+            raise ValueError("give at least one property")
+        return self
 
     def claims(self) -> dict[str, object]:
         """The attributes to match, as strings, phoneNumber left out."""
@@ -145,17 +150,13 @@ class KycMatchResponse(BaseModel):
     nationalityMatch: MatchResult | None = None
 
 
-class SimSwapDateRequest(BaseModel):
-    model_config = _STRICT
-
+class SimSwapDateRequest(RequestModel):
     phoneNumber: PhoneNumber | None = None
 
 
-class SimSwapCheckRequest(BaseModel):
-    model_config = _STRICT
-
+class SimSwapCheckRequest(RequestModel):
     phoneNumber: PhoneNumber | None = None
-    maxAge: int = Field(
+    maxAge: JsonInt = Field(
         default=240, ge=1, le=2400, description="Period in hours to be checked for SIM swap"
     )
 
@@ -174,10 +175,8 @@ class CheckSimSwapInfo(BaseModel):
     swapped: bool
 
 
-class AgeVerificationRequest(BaseModel):
-    model_config = _STRICT
-
-    ageThreshold: int = Field(ge=0, le=120, examples=[18])
+class AgeVerificationRequest(RequestModel):
+    ageThreshold: JsonInt = Field(ge=0, le=120, examples=[18])
     phoneNumber: PhoneNumber | None = None
     idDocument: Text | None = None
     name: Text | None = None
@@ -199,9 +198,7 @@ class AgeVerificationResponse(BaseModel):
     parentalControl: MatchResult | None = None
 
 
-class TenureRequest(BaseModel):
-    model_config = _STRICT
-
+class TenureRequest(RequestModel):
     tenureDate: IsoDate = Field(examples=["2023-07-03"])
     phoneNumber: PhoneNumber | None = None
 
@@ -211,13 +208,11 @@ class TenureInfo(BaseModel):
     contractType: Literal["PAYG", "PAYM", "Business"] | None = None
 
 
-class NumberVerificationRequest(BaseModel):
+class NumberVerificationRequest(RequestModel):
     """Exactly one of phoneNumber and hashedPhoneNumber (SHA-256 hex of the E.164 number,
     with its +)."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"minProperties": 1, "maxProperties": 1}
-    )
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     # Absent, not null: CAMARA's schema has no null here, and exactly one must be present.
     phoneNumber: PhoneNumber | SkipJsonSchema[None] = None
@@ -241,16 +236,14 @@ class NumberVerificationShareResponse(BaseModel):
     devicePhoneNumber: str
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(RequestModel):
     """A subscriber's consent, captured by the operator (counter, app, SMS reply)."""
-
-    model_config = _STRICT
 
     relying_party_client_id: str = Field(min_length=1, max_length=64)
     apis: list[Literal["kyc-match", "sim-swap", "kyc-age-verification", "kyc-tenure"]] = Field(
         default_factory=list, description="Empty: every API the party may use"
     )
-    expires_on: date | None = None
+    expires_on: IsoDate | None = None
 
 
 class ConsentOut(BaseModel):
