@@ -49,6 +49,16 @@ bench_app.command("import")(bench_import)
 console = Console()
 
 
+@app.callback()
+def _root() -> None:
+    """RealName: mobile-subscriber real-name registration."""
+    # Every command sees the whole schema, whatever its own imports pulled in: a command
+    # that imported one domain's models crashed on the first foreign key to another.
+    from realname.db.models import load_all_models
+
+    load_all_models()
+
+
 class Language(StrEnum):
     EN = "en"
     ZH = "zh"
