@@ -151,7 +151,13 @@ def test_key_file_is_created_once_private_and_reused(tmp_path: Path) -> None:
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     document = json.loads(path.read_text())
-    assert set(document) == {"pii_keys", "active", "blind_index_key"}
+    assert set(document) == {
+        "pii_keys",
+        "active",
+        "blind_index_key",
+        "token_keys",
+        "token_active",
+    }
     assert list(document["pii_keys"]) == ["k1"]
     assert document["active"] == "k1"
     assert len(base64.b64decode(document["pii_keys"]["k1"])) == 32

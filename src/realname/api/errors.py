@@ -36,9 +36,18 @@ class ErrorInfo(BaseModel):
 class ApiError(Exception):
     """A refusal raised by the HTTP layer itself (authentication, roles, idempotency)."""
 
-    def __init__(self, status: int, code: str, message: str, message_zh: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        message_zh: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         self.status, self.code, self.message = status, code, message
         self.message_zh = message_zh or message
+        self.retry_after = retry_after
         super().__init__(code)
 
 
@@ -115,8 +124,10 @@ async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
 async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     message = error.message_zh if language_of(request) == "zh" else error.message
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return error_response(request, error.status, error.code, message, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return error_response(request, error.status, error.code, message, headers or None)
 
 
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:

@@ -115,7 +115,9 @@ class Sender:
                 # A long-running sender outlives a database restart: pause, then go on.
                 pauses += 1
                 delay = min(self.gateway_pause * 2 ** (pauses - 1), 60.0)
-                log.warning("database unavailable (%s); pausing %.1f s", type(error).__name__, delay)
+                log.warning(
+                    "database unavailable (%s); pausing %.1f s", type(error).__name__, delay
+                )
                 stop.wait(delay)
                 continue
             total.add(stats)
