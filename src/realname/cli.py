@@ -72,11 +72,18 @@ class Language(StrEnum):
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database in REALNAME_DATABASE_URL to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from realname.db import migrate
     from realname.db.engine import create_engine_from_settings
 
     engine = create_engine_from_settings(get_settings())
-    migrate.upgrade(engine, revision)
+    try:
+        migrate.upgrade(engine, revision)
+    except CommandError as error:  # an unknown revision, or one not reachable from here
+        engine.dispose()
+        console.print(f"[red]cannot upgrade:[/red] {str(error).splitlines()[0][:200]}")
+        raise typer.Exit(1) from None
     console.print(f"database at revision [bold]{migrate.current_revision(engine)}[/]")
     engine.dispose()
 
@@ -490,7 +497,12 @@ def serve(
 
     from realname.api.middleware import configure_logging
 
+    from realname.security.keys import keyring_from_settings, token_keys_from_settings
+
     settings = get_settings()
+    # Refuse a key misconfiguration here, with a message, rather than in every worker.
+    keyring_from_settings(settings)
+    token_keys_from_settings(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
