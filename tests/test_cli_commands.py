@@ -243,7 +243,9 @@ def chain_serve(cli: Cli) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
-    assert "Traceback" not in output and server.returncode == 0, output[-2000:]
+    # Uvicorn shuts down cleanly, then re-raises the signal it caught: -SIGTERM is a clean stop
+    assert "Traceback" not in output and "Application shutdown complete" in output, output[-2000:]
+    assert server.returncode in (0, -signal.SIGTERM), output[-2000:]
 
 
 def chain_messages(cli: Cli) -> None:
