@@ -496,7 +496,6 @@ def serve(
     import uvicorn
 
     from realname.api.middleware import configure_logging
-
     from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
     settings = get_settings()
