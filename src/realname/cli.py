@@ -37,7 +37,9 @@ id_app = typer.Typer(help="Identity documents.", no_args_is_help=True)
 bench_app = typer.Typer(help="Measured performance, as ratios against a baseline.")
 app.add_typer(db_app, name="db")
 app.add_typer(id_app, name="id")
-keys_app = typer.Typer(help="Keys that seal subscriber PII.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys that seal subscriber PII and keys that sign API tokens.", no_args_is_help=True
+)
 clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(bench_app, name="bench")
@@ -59,6 +61,16 @@ def _clock() -> Clock:
     return clock_for(get_settings().clock_start)
 
 
+@app.callback()
+def _root() -> None:
+    """RealName: mobile-subscriber real-name registration."""
+    # Every command sees the whole schema, whatever its own imports pulled in: a command
+    # that imported one domain's models crashed on the first foreign key to another.
+    from realname.db.models import load_all_models
+
+    load_all_models()
+
+
 class Language(StrEnum):
     EN = "en"
     ZH = "zh"
@@ -70,11 +82,18 @@ class Language(StrEnum):
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Migrate the database in REALNAME_DATABASE_URL to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from realname.db import migrate
     from realname.db.engine import create_engine_from_settings
 
     engine = create_engine_from_settings(get_settings())
-    migrate.upgrade(engine, revision)
+    try:
+        migrate.upgrade(engine, revision)
+    except CommandError as error:  # an unknown revision, or one not reachable from here
+        engine.dispose()
+        console.print(f"[red]cannot upgrade:[/red] {str(error).splitlines()[0][:200]}")
+        raise typer.Exit(1) from None
     console.print(f"database at revision [bold]{migrate.current_revision(engine)}[/]")
     engine.dispose()
 
@@ -385,7 +404,7 @@ def keys_status() -> None:
 
     from realname.db.engine import create_engine_from_settings
     from realname.registry.repository import identities_per_key
-    from realname.security.keys import keyring_from_settings
+    from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
     settings = get_settings()
     keyring = keyring_from_settings(settings)
@@ -396,6 +415,9 @@ def keys_status() -> None:
     console.print(f"active key: [bold]{keyring.active_key_id}[/]")
     for key_id in sorted(set(counts) | set(keyring.key_ids)):
         console.print(f"  {key_id}: {counts.get(key_id, 0):,} identities")
+    tokens = token_keys_from_settings(settings)
+    console.print(f"active token key: [bold]{tokens.active}[/]")
+    console.print(f"  token keys that verify: {', '.join(tokens.key_ids)}")
 
 
 @keys_app.command("add")
@@ -408,6 +430,49 @@ def keys_add() -> None:
         console.print("keys come from REALNAME_PII_KEYS: add the key there and set the active id")
         raise typer.Exit(2)
     console.print(f"new active key: [bold]{add_key_to_file(settings.key_file)}[/]")
+
+
+@keys_app.command("rotate-token")
+def keys_rotate_token() -> None:
+    """Add a new token-signing key to the key file and make it active (restart the servers).
+
+    Tokens signed with older keys keep verifying; retire an old key with `keys retire-token`
+    once REALNAME_TOKEN_TTL_SECONDS have passed since the servers restarted."""
+    from realname.security.keys import add_token_key_to_file
+
+    settings = get_settings()
+    if settings.token_keys or settings.pii_keys:
+        console.print(
+            "token keys come from REALNAME_TOKEN_KEYS: add the new key there, then set "
+            "REALNAME_TOKEN_ACTIVE_KEY to its id (see docs/api.md)"
+        )
+        raise typer.Exit(2)
+    key_id = add_token_key_to_file(settings.key_file)
+    console.print(f"new active token key: [bold]{key_id}[/]")
+    console.print(
+        "restart the servers; after that, tokens are signed with it, and tokens signed with "
+        f"older keys keep working until they expire ({settings.token_ttl_seconds} s)"
+    )
+
+
+@keys_app.command("retire-token")
+def keys_retire_token(
+    key_id: Annotated[str, typer.Argument(help="The token key id (kid) to remove.")],
+) -> None:
+    """Remove an old token-signing key: tokens it signed stop verifying (never the active one)."""
+    from realname.security.keys import remove_token_key_from_file
+    from realname.security.vault import VaultError
+
+    settings = get_settings()
+    if settings.token_keys or settings.pii_keys:
+        console.print("token keys come from REALNAME_TOKEN_KEYS: remove the key there")
+        raise typer.Exit(2)
+    try:
+        remove_token_key_from_file(settings.key_file, key_id)
+    except VaultError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"token key {key_id} removed; restart the servers")
 
 
 @keys_app.command("rotate")
@@ -462,8 +527,12 @@ def serve(
     import uvicorn
 
     from realname.api.middleware import configure_logging, logging_config
+    from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
     settings = get_settings()
+    # Refuse a key misconfiguration here, with a message, rather than in every worker.
+    keyring_from_settings(settings)
+    token_keys_from_settings(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -497,7 +566,8 @@ def clients_add(
     from realname.registry.repository import RegistryRepository
     from realname.security.clients import ClientService
 
-    engine = create_engine_from_settings(get_settings())
+    settings = get_settings()
+    engine = create_engine_from_settings(settings)
     with Session(engine) as session, session.begin():
         enterprise_id = None
         if enterprise is not None:
@@ -517,6 +587,7 @@ def clients_add(
             )
         except ValueError as error:
             console.print(str(error))
+            engine.dispose()
             raise typer.Exit(2) from None
         client_id = client.client_id
     engine.dispose()
@@ -552,14 +623,16 @@ def clients_list() -> None:
 
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
-    """Revoke a client: it gets no new tokens (tokens already issued expire within minutes)."""
+    """Revoke a client: it gets no new tokens, and the tokens it holds are refused within
+    REALNAME_CLIENT_STATUS_CACHE_SECONDS (default 2 s) on every server."""
 
     from sqlalchemy.orm import Session
 
     from realname.db.engine import create_engine_from_settings
     from realname.security.clients import ClientService
 
-    engine = create_engine_from_settings(get_settings())
+    settings = get_settings()
+    engine = create_engine_from_settings(settings)
     with Session(engine) as session, session.begin():
         revoked = ClientService(session).revoke(client_id, _clock().now())
     engine.dispose()
@@ -846,8 +919,13 @@ def main() -> None:
     may hold a password) is never printed."""
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
+    from realname.security.vault import VaultError
+
     try:
         app()
+    except VaultError as error:  # key settings or the key file: messages never hold key bytes
+        console.print(f"[red]key error:[/red] {error}")
+        raise SystemExit(1) from None
     except ArgumentError:  # includes an unknown dialect (mysql:// without its driver, typos)
         console.print("[red]database error:[/red] the database URL is not a valid SQLAlchemy URL")
         raise SystemExit(1) from None

@@ -64,13 +64,40 @@ class Settings(BaseSettings):
         default="./var/checkpoints.jsonl",
         description="where `realname audit checkpoint` appends signed checkpoints",
     )
+    token_keys: str | None = Field(
+        default=None,
+        description='HS256 keys that sign bearer tokens, JSON {"kid": "<base64, >= 32 bytes>", '
+        "...}; required when REALNAME_PII_KEYS is set, else taken from the key file",
+    )
+    token_active_key: str | None = Field(
+        default=None, description="kid of the token key new tokens are signed with (default: last)"
+    )
     token_ttl_seconds: int = Field(default=900, ge=30, description="bearer token lifetime")
+    client_status_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="how long a worker trusts its last look at a client's status: a revoked "
+        "client's tokens are refused at most this long after the revocation",
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed /oauth/token logins per client id before a lockout"
+    )
+    login_max_failures_per_source: int = Field(
+        default=20, ge=1, description="failed /oauth/token logins per source address before one"
+    )
+    login_failure_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="failures count within this window; a lockout lasts as long (429)",
+    )
     host: str = Field(default="127.0.0.1", description="realname serve: address to bind")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     key_file: str = Field(
         default="./var/keys.json",
-        description="where development keys are created when the three settings above are unset",
+        description="where development keys (PII and token keys) are created when the key "
+        "settings above are unset",
     )
 
     sms_gateway: str = Field(

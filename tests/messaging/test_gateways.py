@@ -96,6 +96,24 @@ def test_file_gateways_sharing_a_file_write_each_message_once(tmp_path: Path) ->
     assert sorted(line["id"] for line in _lines(sink)) == list(range(50))  # type: ignore[type-var]
 
 
+def test_a_file_that_cannot_be_opened_is_the_gateway_down_until_it_can(tmp_path: Path) -> None:
+    """A missing directory or a path under a file is an SMSC that does not answer: a
+    temporary, gateway-wide error (the sender records it and pauses), not a crash at start."""
+    blocker = tmp_path / "var"
+    blocker.write_text("")  # a file where the directory should be
+    gateway = FileGateway(blocker / "sms.jsonl")
+    with pytest.raises(TemporaryGatewayError) as caught:
+        gateway.send(_message(1))
+    assert caught.value.gateway_down and caught.value.code == "file:open"
+    assert str(tmp_path) not in str(caught.value)
+    blocker.unlink()  # the operator fixes it; the running gateway recovers
+    assert gateway.send(_message(1)) == "file:1"
+    gateway.close()
+    with pytest.raises(TemporaryGatewayError):
+        gateway.send(_message(2))
+    assert [line["id"] for line in _lines(blocker / "sms.jsonl")] == [1]
+
+
 def test_file_gateway_refuses_a_destination_that_is_not_e164(tmp_path: Path) -> None:
     with FileGateway(tmp_path / "sms.jsonl") as gateway, pytest.raises(PermanentGatewayError):
         gateway.send(_message(destination="13800138000"))

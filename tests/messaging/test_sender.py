@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -192,3 +193,38 @@ def test_the_send_and_status_commands(
     out, _err = human.communicate(timeout=60)
     assert "backfill_remind" in out and "oldest pending: none" in out
     assert len((tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()) == 12
+
+
+def test_a_run_whose_last_send_found_the_gateway_down_says_so(fresh_engine: Engine) -> None:
+    """One message, a dead gateway: the failed attempt backs the message off, the next pass
+    finds nothing due, and the run must still report the gateway down (`messages send`
+    exits 1), not "drained"."""
+    with Session(fresh_engine) as session, session.begin():
+        enqueue_many(session, 1, at=SystemClock().now())
+    gateway = ScriptedGateway(
+        lambda _m: TemporaryGatewayError("cannot connect", code="connection", gateway_down=True)
+    )
+    stats = _sender(fresh_engine, gateway, gateway_pause=0.01).run()
+    assert stats.gateway_down and stats.retried == 1
+    (row,) = _rows(fresh_engine)
+    assert row.attempts == 1 and row.last_error == "connection: cannot connect"
+    assert row.claimed_by is None and row.next_attempt_at > row.created_at
+
+
+def test_an_unexpected_failure_mid_batch_hands_the_rest_back(fresh_engine: Engine) -> None:
+    with Session(fresh_engine) as session, session.begin():
+        enqueue_many(session, 5, at=SystemClock().now())
+    factory = sessionmaker(fresh_engine)
+    calls = [0]
+
+    def sessions() -> Session:
+        calls[0] += 1
+        if calls[0] == 2:  # recording the first send: the database went away
+            raise RuntimeError("database went away")
+        return factory()
+
+    sender = Sender(sessions, ScriptedGateway(), lease_seconds=30)
+    with pytest.raises(RuntimeError):
+        sender.run_batch(5)
+    rows = _rows(fresh_engine)
+    assert [r.claimed_by is None for r in rows] == [False, True, True, True, True]

@@ -13,7 +13,13 @@ import pytest
 
 from realname.config import Settings
 from realname.security import KeyRing, VaultError, generate_key, keyring_from_settings
-from realname.security.keys import add_key_to_file
+from realname.security.keys import (
+    TokenKeys,
+    add_key_to_file,
+    add_token_key_to_file,
+    remove_token_key_from_file,
+    token_keys_from_settings,
+)
 
 NAME = "identity.name"
 
@@ -159,6 +165,8 @@ def test_key_file_is_created_once_private_and_reused(tmp_path: Path) -> None:
         "audit_active",
         "checkpoint_keys",
         "checkpoint_active",
+        "token_keys",
+        "token_active",
     }
     assert list(document["pii_keys"]) == ["k1"]
     assert document["active"] == "k1"
@@ -331,3 +339,104 @@ def test_add_key_needs_an_existing_file(tmp_path: Path) -> None:
     with pytest.raises(VaultError, match="nothing to rotate"):
         add_key_to_file(tmp_path / "missing" / "keys.json")
     assert not (tmp_path / "missing").exists()
+
+
+# --- token keys ----------------------------------------------------------------------------
+
+
+def token_settings(path: Path, **values: str | None) -> Settings:
+    base: dict[str, str | None] = {
+        "key_file": str(path),
+        "pii_keys": None,
+        "pii_active_key": None,
+        "blind_index_key": None,
+        "token_keys": None,
+        "token_active_key": None,
+    }
+    return Settings(**(base | values))  # type: ignore[arg-type]
+
+
+def test_token_keys_are_not_derived_from_the_vault_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    keyring = keyring_from_settings(from_file(path))
+    tokens = token_keys_from_settings(token_settings(path))
+    document = json.loads(path.read_text())
+    assert tokens.active == document["token_active"] == "t1"
+    assert tokens.signing_key == base64.b64decode(document["token_keys"]["t1"])
+    assert tokens.signing_key != keyring.blind_index("jwt-signing-key", "realname.tokens")
+    assert tokens.signing_key not in {base64.b64decode(document["blind_index_key"])}
+
+
+def test_an_old_key_file_gets_token_keys_once_and_keeps_its_pii_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    k1, index_key = generate_key(), generate_key()
+    old = {"pii_keys": {"k1": b64(k1)}, "active": "k1", "blind_index_key": b64(index_key)}
+    path.write_text(json.dumps(old))
+    workers = 8
+    barrier = threading.Barrier(workers)
+
+    def start() -> TokenKeys:
+        barrier.wait()
+        return token_keys_from_settings(token_settings(path))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda _: start(), range(workers)))
+    assert all(r.keys == results[0].keys and r.active == "t1" for r in results)
+    document = json.loads(path.read_text())
+    assert {k: document[k] for k in old} == old
+    assert same_keys(keyring_from_settings(from_file(path)), KeyRing({"k1": k1}, "k1", index_key))
+
+
+def test_rotate_and_retire_token_keys_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    first = token_keys_from_settings(token_settings(path))
+    assert add_token_key_to_file(path) == "t2"
+    rotated = token_keys_from_settings(token_settings(path))
+    assert rotated.active == "t2" and rotated.keys["t1"] == first.keys["t1"]
+    with pytest.raises(VaultError, match="active"):
+        remove_token_key_from_file(path, "t2")
+    with pytest.raises(VaultError, match="no token key"):
+        remove_token_key_from_file(path, "t9")
+    remove_token_key_from_file(path, "t1")
+    retired = token_keys_from_settings(token_settings(path))
+    assert retired.key_ids == ("t2",) and retired.keys["t2"] == rotated.keys["t2"]
+    assert keyring_from_settings(from_file(path)).active_key_id == "k1"  # PII keys untouched
+
+
+def test_explicit_token_keys(tmp_path: Path) -> None:
+    t1, t2 = generate_key(), generate_key()
+    value = json.dumps({"2026-a": b64(t1), "2026-b": b64(t2)})
+    keys = token_keys_from_settings(token_settings(tmp_path / "k.json", token_keys=value))
+    assert keys.active == "2026-b" and keys.signing_key == t2
+    keys = token_keys_from_settings(
+        token_settings(tmp_path / "k.json", token_keys=value, token_active_key="2026-a")
+    )
+    assert keys.active == "2026-a" and keys.verifying_key("2026-b") == t2
+    assert not (tmp_path / "k.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"token_keys": "{"}, "REALNAME_TOKEN_KEYS is not valid JSON"),
+        ({"token_keys": json.dumps({"t1": b64(b"short")})}, "at least 32 bytes"),
+        (
+            {"token_keys": json.dumps({"t1": b64(generate_key())}), "token_active_key": "t9"},
+            "lacks",
+        ),
+        ({"token_active_key": "t1"}, "only applies together"),
+        (
+            {
+                "pii_keys": json.dumps({"k1": b64(generate_key())}),
+                "blind_index_key": b64(generate_key()),
+            },
+            "REALNAME_TOKEN_KEYS must be set",
+        ),
+    ],
+)
+def test_token_key_settings_are_checked(
+    tmp_path: Path, values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(VaultError, match=message) as caught:
+        token_keys_from_settings(token_settings(tmp_path / "k.json", **values))
+    assert "short" not in str(caught.value) and b64(b"short") not in str(caught.value)

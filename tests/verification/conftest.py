@@ -53,7 +53,7 @@ class Camara:
             client = ClientService(session).repo.by_client_id(client_id)
             assert client is not None
             return issue_device_token(
-                client, rt.token_key, int(str(self.lines[line]["id"]))
+                client, rt.token_keys, int(str(self.lines[line]["id"])), now=rt.clock.now()
             ).access_token
 
 

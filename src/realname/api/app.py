@@ -18,10 +18,11 @@ from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock, clock_for
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.db.models import load_all_models
 from realname.policy.loader import load_policy
 from realname.registry import endpoints as registry_endpoints
-from realname.security.clients import token_signing_key
-from realname.security.keys import keyring_from_settings
+from realname.security.clients import ClientStatusCache
+from realname.security.keys import keyring_from_settings, token_keys_from_settings
 from realname.verification import endpoints as verification_endpoints
 
 DESCRIPTION = """
@@ -38,6 +39,7 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
+    load_all_models()
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
     runtime = Runtime(
@@ -46,8 +48,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         sessions=create_session_factory(engine),
         policy=load_policy(settings.policy),
         keyring=keyring,
-        token_key=token_signing_key(keyring),
+        token_keys=token_keys_from_settings(settings),
         clock=clock or clock_for(settings.clock_start),
+        client_status=ClientStatusCache(settings.client_status_cache_seconds),
     )
 
     @asynccontextmanager

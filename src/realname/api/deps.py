@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,7 +21,13 @@ from realname.config import Settings
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
 from realname.registry.wiring import Services, registry_service, services
-from realname.security.clients import InvalidToken, principal_from_token
+from realname.security.clients import (
+    ClientStatusCache,
+    InvalidToken,
+    client_is_active,
+    principal_from_token,
+)
+from realname.security.keys import TokenKeys
 from realname.security.principals import Permission, Principal
 from realname.security.vault import KeyRing
 
@@ -35,13 +41,25 @@ class Runtime:
     sessions: sessionmaker[Session]
     policy: Policy
     keyring: KeyRing
-    token_key: bytes
+    token_keys: TokenKeys
     clock: Clock
+    client_status: ClientStatusCache = field(default_factory=lambda: ClientStatusCache(2.0))
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         with self.sessions() as session, session.begin():
             yield session
+
+    def client_is_active(self, client_id: str) -> bool:
+        """Is the client still active? Per process, looked up at most every
+        REALNAME_CLIENT_STATUS_CACHE_SECONDS (a plain read: no write lock on SQLite)."""
+
+        def lookup(wanted: str) -> bool:
+            with self.sessions() as session:
+                session.connection(execution_options={"readonly": True})
+                return client_is_active(session, wanted)
+
+        return self.client_status.is_active(client_id, self.clock.now(), lookup)
 
     def registry(self, session: Session) -> RegistryService:
         return registry_service(session, self.settings, self.keyring, self.policy)
@@ -62,11 +80,18 @@ def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Pri
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "UNAUTHENTICATED", "A bearer token is required.", "需要 Bearer 令牌。")
     try:
-        return principal_from_token(token.strip(), rt.token_key)
+        caller = principal_from_token(token.strip(), rt.token_keys, rt.clock.now())
     except InvalidToken:
         raise ApiError(
             401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
         ) from None
+    # A token outlives nothing: its client revoked or disabled since it was issued, it stops
+    # working (within the status cache's few seconds).
+    if not rt.client_is_active(caller.client_id):
+        raise ApiError(
+            401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
+        )
+    return caller
 
 
 def require(principal: Principal, permission: Permission, scope: str | None = None) -> None:

@@ -43,10 +43,13 @@ class ApiError(Exception):
         message: str,
         message_zh: str | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         self.status, self.code, self.message = status, code, message
         self.message_zh = message_zh or message
         self.headers = headers or {}
+        self.retry_after = retry_after
         super().__init__(code)
 
 
@@ -131,6 +134,8 @@ async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     message = error.message_zh if language_of(request) == "zh" else error.message
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return error_response(request, error.status, error.code, message, headers | error.headers)
 
 

@@ -1,16 +1,26 @@
-"""OAuth2 client-credentials token endpoint (RFC 6749 §4.4) for machine clients."""
+"""OAuth2 client-credentials token endpoint (RFC 6749 §4.4) for machine clients.
+
+Failed logins are throttled per client id and per source address (`security.throttle`,
+counted in the database so every worker shares them), and the scrypt check runs in a worker
+thread: a burst of bad logins must not stall the event loop that serves everyone else.
+"""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from realname.api.deps import RuntimeDep
-from realname.api.errors import ApiError
-from realname.security.clients import ClientService, issue_token
+from realname.api.deps import Runtime, RuntimeDep
+from realname.api.errors import ApiError, ErrorInfo
+from realname.config import Settings
+from realname.security.clients import ClientService, IssuedToken, issue_token
+from realname.security.throttle import LoginThrottler, ThrottlePolicy
 
 router = APIRouter(tags=["authentication"])
 MAX_FORM_BYTES, MAX_FORM_FIELDS = 16_384, 64
@@ -35,10 +45,62 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
     return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
 
 
+def throttler(settings: Settings) -> LoginThrottler:
+    return LoginThrottler(
+        ThrottlePolicy(
+            max_failures_per_client=settings.login_max_failures,
+            max_failures_per_source=settings.login_max_failures_per_source,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+    )
+
+
+def _exchange(
+    rt: Runtime, client_id: str, secret: str, source: str, requested: Sequence[str] | None
+) -> IssuedToken:
+    """Throttle check, secret check, bookkeeping, token: blocking work, run in a thread."""
+    now = rt.clock.now()
+    throttle = throttler(rt.settings)
+    with rt.sessions() as session:
+        session.connection(execution_options={"readonly": True})  # SQLite: no write lock
+        state = throttle.state(session, client_id, source, now)
+        if state.retry_after is not None:
+            raise ApiError(
+                429,
+                "TOO_MANY_REQUESTS",
+                "Too many failed logins; retry later.",
+                "登录失败次数过多，请稍后再试。",
+                retry_after=state.retry_after,
+            )
+        client = ClientService(session).authenticate(client_id, secret)
+        issued = (
+            issue_token(client, rt.token_keys, rt.settings.token_ttl_seconds, requested, now=now)
+            if client is not None
+            else None
+        )
+    if issued is None:
+        with rt.transaction() as session:
+            throttle.record_failure(session, client_id, source, now)
+        raise ApiError(
+            401, "UNAUTHENTICATED", "Unknown client or wrong secret.", "客户端或密钥错误。"
+        )
+    if state.client_has_failures:
+        with rt.transaction() as session:
+            throttle.record_success(session, client_id)
+    return issued
+
+
 @router.post(
     "/oauth/token",
     summary="Get a bearer token (client credentials)",
     response_model=TokenResponse,
+    responses={
+        429: {
+            "model": ErrorInfo,
+            "description": "Too many failed logins for this client or from this address; "
+            "see Retry-After",
+        }
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -73,13 +135,8 @@ async def token(request: Request, rt: RuntimeDep) -> TokenResponse:
         raise ApiError(400, "INVALID_ARGUMENT", "grant_type must be client_credentials.")
     client_id, secret = _client_credentials(request, form)
     requested = form.get("scope", [""])[0].split() or None
-    with rt.transaction() as session:
-        client = ClientService(session).authenticate(client_id, secret)
-        if client is None:
-            raise ApiError(
-                401, "UNAUTHENTICATED", "Unknown client or wrong secret.", "客户端或密钥错误。"
-            )
-        issued = issue_token(client, rt.token_key, rt.settings.token_ttl_seconds, requested)
+    source = request.client.host if request.client else "unknown"
+    issued = await run_in_threadpool(_exchange, rt, client_id, secret, source, requested)
     return TokenResponse(
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
     )

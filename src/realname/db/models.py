@@ -1,4 +1,14 @@
-"""Imports every domain's models so Alembic and the tests see the whole schema."""
+"""The whole schema in one place: importing this module registers every domain's tables.
+
+SQLAlchemy resolves a foreign key (`outbox_message.line_id` -> `line.id`) only when the
+target table is on the same metadata; a process that imported just one domain's models
+fails at its first flush with `NoReferencedTableError`. So every entry point (the CLI root,
+the app factory, the engine factory behind every job, Alembic) calls `load_all_models()`
+rather than relying on whichever models its own imports happened to pull in. A new domain
+with tables adds its import here.
+"""
+
+from sqlalchemy import MetaData
 
 from realname.backfill import models as backfill_models
 from realname.channels import models as channels_models
@@ -14,8 +24,14 @@ __all__ = [
     "backfill_models",
     "channels_models",
     "identity_models",
+    "load_all_models",
     "messaging_models",
     "registry_models",
     "security_models",
     "verification_models",
 ]
+
+
+def load_all_models() -> MetaData:
+    """The metadata with every table registered (the imports above did the work)."""
+    return Base.metadata

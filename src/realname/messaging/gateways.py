@@ -115,14 +115,26 @@ class FileGateway:
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock or SystemClock().now
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd: int | None = None
+        self._closed = False
         self._index: dict[int, str] = {}
         self._offset = 0  # everything before it is in the index
         self._lock = threading.Lock()
-        with self._locked():
+        # A file that cannot be opened (missing directory, no permission, full disk) is the
+        # gateway being down, as a dead SMSC port is: the sender records the attempt and
+        # pauses, and the next send tries to open it again.
+        with contextlib.suppress(TemporaryGatewayError), self._locked():
             self._catch_up()
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as error:
+            raise TemporaryGatewayError(
+                f"cannot open the SMS file: {error.strerror}", code="file:open", gateway_down=True
+            ) from None
 
     @staticmethod
     def message_id_for(outbox_id: int) -> str:
@@ -157,6 +169,7 @@ class FileGateway:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -170,8 +183,10 @@ class FileGateway:
     @contextmanager
     def _locked(self) -> Iterator[int]:
         with self._lock:
-            if self._fd is None:
+            if self._closed:
                 raise TemporaryGatewayError("file gateway is closed", code="file:closed")
+            if self._fd is None:
+                self._fd = self._open()
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 yield self._fd

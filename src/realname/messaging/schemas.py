@@ -59,7 +59,10 @@ class SendStats:
         self.lost += other.lost
         self.released += other.released
         self.batches += other.batches
-        self.gateway_down = other.gateway_down
+        if other.claimed or other.gateway_down:
+            # Only a batch that talked to the gateway knows its state: an empty pass after
+            # a failed send (the message now backs off) does not mean the gateway is back.
+            self.gateway_down = other.gateway_down
 
     def summary(self) -> str:
         return (

@@ -18,6 +18,7 @@ and returns; `stop_on_signals` turns SIGTERM/SIGINT into that event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -25,12 +26,14 @@ import secrets
 import signal
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from realname.clock import clock_for
@@ -104,7 +107,19 @@ class Sender:
         total = SendStats()
         pauses = 0
         while not stop.is_set():
-            stats = self.run_batch(batch, stop)
+            try:
+                stats = self.run_batch(batch, stop)
+            except DBAPIError as error:
+                if not forever:
+                    raise
+                # A long-running sender outlives a database restart: pause, then go on.
+                pauses += 1
+                delay = min(self.gateway_pause * 2 ** (pauses - 1), 60.0)
+                log.warning(
+                    "database unavailable (%s); pausing %.1f s", type(error).__name__, delay
+                )
+                stop.wait(delay)
+                continue
             total.add(stats)
             if stats.gateway_down:
                 pauses += 1
@@ -138,16 +153,26 @@ class Sender:
             messages = claim(session, self.worker_id, self.clock(), batch, self.lease_seconds)
         stats.claimed = len(messages)
         margin = timedelta(seconds=self.lease_seconds / 4)
-        for index, message in enumerate(messages):
-            assert message.claimed_until is not None
-            stopping = stop_event is not None and stop_event.is_set()
-            if stopping or self.clock() >= message.claimed_until - margin:
-                stats.released += self._release(messages[index:])
-                break
-            if not self._send_one(message, stats):
-                stats.gateway_down = True
-                stats.released += self._release(messages[index + 1 :])
-                break
+        waiting = deque(messages)  # neither attempted nor handed back yet
+        try:
+            while waiting:
+                message = waiting[0]
+                assert message.claimed_until is not None
+                stopping = stop_event is not None and stop_event.is_set()
+                if stopping or self.clock() >= message.claimed_until - margin:
+                    break
+                waiting.popleft()
+                if not self._send_one(message, stats):
+                    stats.gateway_down = True
+                    break
+            stats.released += self._release(list(waiting))
+            waiting.clear()
+        finally:
+            if waiting:
+                # Something unforeseen (the database went away mid-batch): hand back what
+                # was not attempted rather than leave it locked until the lease runs out.
+                with contextlib.suppress(Exception):
+                    stats.released += self._release(list(waiting))
         if stats.claimed:
             log.debug("batch of %d: %s", stats.claimed, stats.summary())
         return stats
@@ -226,7 +251,9 @@ def build_sender(
     """A sender on REALNAME_DATABASE_URL through the configured gateway (or `gateway`), with
     REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS. `close()` disposes the engine."""
     from realname.db.engine import create_engine_from_settings, create_session_factory
+    from realname.db.models import load_all_models
 
+    load_all_models()
     engine = create_engine_from_settings(settings)
     return Sender(
         create_session_factory(engine),

@@ -1,7 +1,13 @@
 """API clients (OAuth2 client credentials) and the signed, short-lived tokens they get.
 
 Secrets are random, shown once, stored as scrypt hashes (stdlib `hashlib.scrypt`). Tokens are
-HS256 JWTs (PyJWT) carrying the role, the tenant and the scopes; the API trusts nothing else.
+HS256 JWTs (PyJWT) carrying the role, the tenant and the scopes, signed with a token key of
+their own (`TokenKeys`, with a `kid` header so keys can rotate). A token proves who the client
+was when it was issued; whether the client is still active is looked up per request
+(`ClientStatusCache`), so a revocation takes effect within seconds, not at expiry.
+
+Time is always passed in (`now`): PyJWT's own `exp`/`iat` checks read the machine clock, so
+they are turned off and done here against the injected clock.
 """
 
 from __future__ import annotations
@@ -10,20 +16,20 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
+from realname.security.keys import TokenKeys
 from realname.security.models import ApiClient
 from realname.security.principals import Principal, Role
-from realname.security.vault import KeyRing
 
 ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
@@ -71,9 +77,11 @@ def verify_secret(secret: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
-def token_signing_key(keyring: KeyRing) -> bytes:
-    """Derived from the blind-index key, so there is one secret less to distribute."""
-    return keyring.blind_index("jwt-signing-key", "realname.tokens")
+# The tenant tables, named without importing their domains (security sits below them).
+_ENTERPRISE = table("enterprise", column("id"))
+_CHANNEL = table("channel", column("id"), column("enterprise_id"))
+_CLERK = table("clerk", column("id"), column("channel_id"))
+ISSUED_AT_LEEWAY_SECONDS = 30  # another worker's clock may run a little ahead
 
 
 class ClientRepository:
@@ -90,6 +98,23 @@ class ClientRepository:
 
     def add(self, client: ApiClient) -> None:
         self.session.add(client)
+
+    def status_of(self, client_id: str) -> str | None:
+        return self.session.scalar(select(ApiClient.status).where(ApiClient.client_id == client_id))
+
+    def enterprise_exists(self, enterprise_id: int) -> bool:
+        found = self.session.scalar(
+            select(_ENTERPRISE.c.id).where(_ENTERPRISE.c.id == enterprise_id)
+        )
+        return found is not None
+
+    def channel_enterprise(self, channel_id: int) -> int | None:
+        return self.session.scalar(
+            select(_CHANNEL.c.enterprise_id).where(_CHANNEL.c.id == channel_id)
+        )
+
+    def clerk_channel(self, clerk_id: int) -> int | None:
+        return self.session.scalar(select(_CLERK.c.channel_id).where(_CLERK.c.id == clerk_id))
 
 
 @dataclass(frozen=True)
@@ -120,6 +145,7 @@ class ClientService:
             raise ValueError(f"a {role} client needs an enterprise")
         if role is Role.CLERK and (channel_id is None or clerk_id is None):
             raise ValueError("a clerk client needs a channel and a clerk")
+        self._check_tenant(enterprise_id, channel_id, clerk_id)
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
             client_id=f"{role.value}-{uuid.uuid4().hex[:12]}",
@@ -137,6 +163,28 @@ class ClientService:
         self.session.flush()
         return client, secret
 
+    def _check_tenant(
+        self, enterprise_id: int | None, channel_id: int | None, clerk_id: int | None
+    ) -> None:
+        """The enterprise, channel and clerk exist and belong together: a clerk client whose
+        clerk works elsewhere would be refused on every call it makes."""
+        if enterprise_id is not None and not self.repo.enterprise_exists(enterprise_id):
+            raise ValueError(f"no enterprise {enterprise_id}")
+        if channel_id is not None:
+            owner = self.repo.channel_enterprise(channel_id)
+            if owner is None:
+                raise ValueError(f"no channel {channel_id}")
+            if enterprise_id is None or owner != enterprise_id:
+                raise ValueError(f"channel {channel_id} does not belong to the client's enterprise")
+        if clerk_id is not None:
+            workplace = self.repo.clerk_channel(clerk_id)
+            if workplace is None:
+                raise ValueError(f"no clerk {clerk_id}")
+            if channel_id is None or workplace != channel_id:
+                raise ValueError(
+                    f"clerk {clerk_id} works at channel {workplace}, not at the client's channel"
+                )
+
     def revoke(self, client_id: str, at: datetime) -> bool:
         client = self.repo.by_client_id(client_id)
         if client is None or client.status == "revoked":
@@ -152,13 +200,22 @@ class ClientService:
         return client if verify_secret(secret, client.secret_hash) else None
 
 
+def _sign(claims: dict[str, object], keys: TokenKeys) -> str:
+    return jwt.encode(claims, keys.signing_key, algorithm="HS256", headers={"kid": keys.active})
+
+
 def issue_token(
-    client: ApiClient, key: bytes, ttl_seconds: int, requested: Sequence[str] | None = None
+    client: ApiClient,
+    keys: TokenKeys,
+    ttl_seconds: int,
+    requested: Sequence[str] | None = None,
+    *,
+    now: datetime,
 ) -> IssuedToken:
     granted = set(client.scopes.split())
     scopes = sorted(granted & set(requested)) if requested else sorted(granted)
-    now = int(time.time())
-    claims = {
+    issued_at = int(now.timestamp())
+    claims: dict[str, object] = {
         "iss": ISSUER,
         "sub": client.client_id,
         "role": client.role,
@@ -166,51 +223,76 @@ def issue_token(
         "chn": client.channel_id,
         "clk": client.clerk_id,
         "scope": " ".join(scopes),
-        "iat": now,
-        "exp": now + ttl_seconds,
+        "iat": issued_at,
+        "exp": issued_at + ttl_seconds,
         "jti": uuid.uuid4().hex,
     }
-    return IssuedToken(jwt.encode(claims, key, algorithm="HS256"), ttl_seconds, " ".join(scopes))
+    return IssuedToken(_sign(claims, keys), ttl_seconds, " ".join(scopes))
 
 
 DEVICE_TOKEN_MAX_TTL = 300  # CAMARA Number Verification: at most 300 s, no refresh
 
 
 def issue_device_token(
-    client: ApiClient, key: bytes, line_id: int, ttl_seconds: int = DEVICE_TOKEN_MAX_TTL
+    client: ApiClient,
+    keys: TokenKeys,
+    line_id: int,
+    ttl_seconds: int = DEVICE_TOKEN_MAX_TTL,
+    *,
+    now: datetime,
 ) -> IssuedToken:
     """A three-legged token for `client` whose subject is the device on `line_id`, as the
     operator's network-based authentication (TS.43, header enrichment) would issue it. The
     network side is outside this registry; this is its hand-off point (and the tests')."""
-    now = int(time.time())
+    issued_at = int(now.timestamp())
     ttl = min(ttl_seconds, DEVICE_TOKEN_MAX_TTL)
-    claims = {
+    claims: dict[str, object] = {
         "iss": ISSUER,
         "sub": client.client_id,
         "role": client.role,
         "scope": client.scopes,
         "line": line_id,
         "amr": ["network"],
-        "iat": now,
-        "exp": now + ttl,
+        "iat": issued_at,
+        "exp": issued_at + ttl,
         "jti": uuid.uuid4().hex,
     }
-    return IssuedToken(jwt.encode(claims, key, algorithm="HS256"), ttl, client.scopes)
+    return IssuedToken(_sign(claims, keys), ttl, client.scopes)
 
 
 class InvalidToken(Exception):  # noqa: N818 (it is the outcome, not a bug class)
     pass
 
 
-def principal_from_token(token: str, key: bytes) -> Principal:
+def principal_from_token(token: str, keys: TokenKeys, now: datetime) -> Principal:
+    """The caller a token names, if a current token key signed it and it is live at `now`.
+
+    Only the key its `kid` names is tried: an unknown or missing `kid` (a retired key, or a
+    token from before keys had ids) is refused."""
     try:
+        key = keys.verifying_key(jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise InvalidToken("UnknownKeyId")
         claims = jwt.decode(
             token,
             key,
             algorithms=["HS256"],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            options={
+                "require": ["exp", "iat", "sub", "iss"],
+                "verify_exp": False,  # against the injected clock, below
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
+        expires, issued = claims["exp"], claims["iat"]
+        if not isinstance(expires, int) or not isinstance(issued, int):
+            raise InvalidToken("BadTimes")
+        instant = now.timestamp()
+        if instant >= expires:
+            raise InvalidToken("ExpiredSignatureError")
+        if issued > instant + ISSUED_AT_LEEWAY_SECONDS:
+            raise InvalidToken("ImmatureSignatureError")
         return Principal(
             client_id=str(claims["sub"]),
             role=Role(claims["role"]),
@@ -220,5 +302,42 @@ def principal_from_token(token: str, key: bytes) -> Principal:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             line_id=int(claims["line"]) if "network" in claims.get("amr", ()) else None,
         )
-    except (jwt.PyJWTError, KeyError, ValueError) as error:
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as error:
         raise InvalidToken(type(error).__name__) from None
+
+
+class ClientStatusCache:
+    """Whether a client is still active, looked up at most once per `ttl_seconds` per client
+    in this process; so a revoked or disabled client's tokens stop working within that many
+    seconds on every worker, without a database read on every request. `ttl_seconds=0`
+    looks up every time."""
+
+    MAX_ENTRIES = 10_000  # clients are few; this only bounds memory against surprises
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._entries: dict[str, tuple[bool, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def is_active(self, client_id: str, now: datetime, lookup: Callable[[str], bool]) -> bool:
+        with self._lock:
+            entry = self._entries.get(client_id)
+        if entry is not None:
+            active, checked_at = entry
+            age = (now - checked_at).total_seconds()
+            if 0 <= age < self.ttl_seconds:
+                return active
+        active = lookup(client_id)
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[client_id] = (active, now)
+        return active
+
+    def forget(self, client_id: str) -> None:
+        with self._lock:
+            self._entries.pop(client_id, None)
+
+
+def client_is_active(session: Session, client_id: str) -> bool:
+    return ClientRepository(session).status_of(client_id) == "active"

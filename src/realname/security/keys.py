@@ -1,4 +1,9 @@
-"""Where the vault's keys come from: settings in production, a local key file in development.
+"""Where the keys come from: settings in production, a local key file in development.
+
+Two families of keys: the vault's (PII sealing keys and the blind-index key) and the keys
+that sign API bearer tokens (HS256, each with a `kid`). They are separate on purpose: whoever
+holds the blind-index key (every process that looks up an identity) must not thereby be able
+to mint a token for any role.
 
 Production passes keys through `REALNAME_PII_KEYS` and `REALNAME_BLIND_INDEX_KEY` (from a
 secret store), so they never touch the application's disk. Development and tests leave both
@@ -18,7 +23,8 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +42,40 @@ from realname.security.vault import (
 PII_KEYS_SETTING = "REALNAME_PII_KEYS"
 ACTIVE_KEY_SETTING = "REALNAME_PII_ACTIVE_KEY"
 INDEX_KEY_SETTING = "REALNAME_BLIND_INDEX_KEY"
+TOKEN_KEYS_SETTING = "REALNAME_TOKEN_KEYS"  # noqa: S105 (a name, not a secret)
+TOKEN_ACTIVE_KEY_SETTING = "REALNAME_TOKEN_ACTIVE_KEY"  # noqa: S105
+MIN_TOKEN_KEY_BYTES = 32  # HS256: at least the hash's output size (RFC 7518 §3.2)
 
 _NUMBERED_KEY_ID = re.compile(r"k([0-9]+)")
+_NUMBERED_TOKEN_KEY_ID = re.compile(r"t([0-9]+)")
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    """The keys that sign and verify bearer tokens: new tokens are signed with `active` and
+    carry its id as the JWT `kid`; a token verifies only under the key its `kid` names, so an
+    older key keeps verifying the tokens it signed until it is removed."""
+
+    keys: Mapping[str, bytes]
+    active: str
+
+    def __post_init__(self) -> None:
+        if self.active not in self.keys:
+            raise VaultError("the active token key is not among the token keys")
+
+    @property
+    def signing_key(self) -> bytes:
+        return self.keys[self.active]
+
+    def verifying_key(self, kid: object) -> bytes | None:
+        return self.keys.get(kid) if isinstance(kid, str) else None
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self.keys)
+
+    def __repr__(self) -> str:  # never the key bytes
+        return f"TokenKeys(ids={list(self.keys)!r}, active={self.active!r})"
 
 
 def keyring_from_settings(settings: Settings) -> KeyRing:
@@ -65,6 +103,53 @@ def _pii_keyring(settings: Settings) -> KeyRing:
     return _keyring_from_file(Path(settings.key_file))
 
 
+def token_keys_from_settings(settings: Settings) -> TokenKeys:
+    """The token keys: `REALNAME_TOKEN_KEYS` (+ `REALNAME_TOKEN_ACTIVE_KEY`), else the key file.
+
+    A host whose PII keys come from settings is a production host: it must get its token keys
+    from settings too rather than quietly sign tokens with a key file's development key."""
+    if settings.token_keys is not None:
+        return _token_keys_from_values(settings.token_keys, settings.token_active_key)
+    if settings.token_active_key is not None:
+        raise VaultError(
+            f"{TOKEN_ACTIVE_KEY_SETTING} only applies together with {TOKEN_KEYS_SETTING}"
+        )
+    if settings.pii_keys is not None or settings.blind_index_key is not None:
+        raise VaultError(
+            f"{TOKEN_KEYS_SETTING} must be set when the PII keys come from settings "
+            f"({PII_KEYS_SETTING}): tokens are not signed with a key file's keys in production"
+        )
+    return _token_keys_from_file(Path(settings.key_file))
+
+
+def add_token_key_to_file(path: str | os.PathLike[str]) -> str:
+    """Add a fresh token key to the key file and make it the one new tokens are signed with;
+    return its id. Older token keys stay, so tokens they signed keep verifying until expiry."""
+    key_path = Path(path)
+
+    def change(document: dict[str, Any]) -> None:
+        keys: dict[str, Any] = document["token_keys"]
+        new_id = _next_key_id(keys, _NUMBERED_TOKEN_KEY_ID, "t")
+        keys[new_id] = _b64(generate_key())
+        document["token_active"] = new_id
+
+    return _change_token_keys(key_path, change).active
+
+
+def remove_token_key_from_file(path: str | os.PathLike[str], key_id: str) -> None:
+    """Remove a retired token key (never the active one): tokens it signed stop verifying."""
+    key_path = Path(path)
+
+    def change(document: dict[str, Any]) -> None:
+        if key_id == document["token_active"]:
+            raise VaultError(f"token key {key_id!r} is the active one; rotate first")
+        if key_id not in document["token_keys"]:
+            raise VaultError(f"the key file has no token key {key_id!r}")
+        del document["token_keys"][key_id]
+
+    _change_token_keys(key_path, change)
+
+
 def add_key_to_file(path: str | os.PathLike[str]) -> str:
     """Add a fresh key to the key file and make it the active one; return its id.
 
@@ -81,16 +166,10 @@ def add_key_to_file(path: str | os.PathLike[str]) -> str:
             raise VaultError(f"no key file at {key_path}; nothing to rotate") from None
         _keyring_from_document(document, key_path)  # refuse to extend a broken file
         keys: dict[str, Any] = document["pii_keys"]
-        new_id = _next_key_id(keys)
+        new_id = _next_key_id(keys, _NUMBERED_KEY_ID, "k")
         keys[new_id] = _b64(generate_key())
         document["active"] = new_id
-        temporary = _write_temporary(key_path, document)
-        try:
-            os.replace(temporary, key_path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _sync_directory(key_path.parent)
+        _replace_document(key_path, document)
     return new_id
 
 
@@ -124,6 +203,37 @@ def _parse_key_map(value: object, source: str) -> dict[str, bytes]:
         key = _decode_b64(encoded, f"{source} key {key_id!r}")
         if len(key) != KEY_BYTES:
             raise VaultError(f"{source} key {key_id!r} must decode to exactly {KEY_BYTES} bytes")
+        keys[key_id] = key
+    return keys
+
+
+def _token_keys_from_values(token_keys: str, active: str | None) -> TokenKeys:
+    try:
+        parsed = json.loads(token_keys)
+    except ValueError:
+        raise VaultError(f"{TOKEN_KEYS_SETTING} is not valid JSON") from None
+    keys = _parse_token_key_map(parsed, TOKEN_KEYS_SETTING)
+    if active is None:
+        active = next(reversed(keys))
+    elif active not in keys:
+        raise VaultError(f"{TOKEN_ACTIVE_KEY_SETTING} names a key that {TOKEN_KEYS_SETTING} lacks")
+    return TokenKeys(keys, active)
+
+
+def _parse_token_key_map(value: object, source: str) -> dict[str, bytes]:
+    if not isinstance(value, dict) or not value:
+        raise VaultError(f"{source} must be a non-empty JSON object of key id to base64 key")
+    keys: dict[str, bytes] = {}
+    for key_id, encoded in value.items():
+        if not is_valid_key_id(key_id):
+            raise VaultError(
+                f"{source} has a key id that is not 1-32 letters, digits, '.', '_' or '-'"
+            )
+        key = _decode_b64(encoded, f"{source} key {key_id!r}")
+        if len(key) < MIN_TOKEN_KEY_BYTES:
+            raise VaultError(
+                f"{source} key {key_id!r} must decode to at least {MIN_TOKEN_KEY_BYTES} bytes"
+            )
         keys[key_id] = key
     return keys
 
@@ -184,6 +294,59 @@ def _keyring_from_document(document: dict[str, Any], path: Path) -> KeyRing:
     return KeyRing(keys, active, index_key)
 
 
+def _token_keys_from_document(document: dict[str, Any], path: Path) -> TokenKeys:
+    source = f"key file {path}"
+    keys = _parse_token_key_map(document.get("token_keys"), f"{source} 'token_keys'")
+    active = document.get("token_active")
+    if not isinstance(active, str) or active not in keys:
+        raise VaultError(f"{source} 'token_active' must name one of its 'token_keys'")
+    return TokenKeys(keys, active)
+
+
+def _token_keys_from_file(path: Path) -> TokenKeys:
+    """The key file's token keys; a file written before tokens had keys of their own gets
+    them now (once, under the file lock, whoever else starts at the same moment)."""
+    with contextlib.suppress(FileNotFoundError):
+        document = _load_document(path)
+        if "token_keys" in document or "token_active" in document:
+            return _token_keys_from_document(document, path)
+        return _change_token_keys(path)
+    _create_key_file(path)
+    return _token_keys_from_document(_load_document(path), path)
+
+
+def _change_token_keys(
+    path: Path, change: Callable[[dict[str, Any]], None] | None = None
+) -> TokenKeys:
+    """Read-modify-write of the key file's token keys under the file lock (a file without
+    token keys gets them first); the token keys as they are afterwards."""
+    if not path.is_file():
+        raise VaultError(f"no key file at {path}")
+    with _exclusive_lock(path):
+        document = _load_document(path)
+        before = json.dumps(document, sort_keys=True)
+        if "token_keys" not in document and "token_active" not in document:
+            document["token_keys"] = {"t1": _b64(generate_key())}
+            document["token_active"] = "t1"  # noqa: S105 (a key id)
+        _token_keys_from_document(document, path)  # refuse to extend a broken file
+        if change is not None:
+            change(document)
+        keys = _token_keys_from_document(document, path)
+        if json.dumps(document, sort_keys=True) != before:
+            _replace_document(path, document)
+    return keys
+
+
+def _replace_document(path: Path, document: dict[str, Any]) -> None:
+    temporary = _write_temporary(path, document)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_directory(path.parent)
+
+
 def _create_key_file(path: Path) -> None:
     """Write a fresh key file unless one appears first; the first writer's keys win.
 
@@ -196,6 +359,8 @@ def _create_key_file(path: Path) -> None:
         "pii_keys": {"k1": _b64(generate_key())},
         "active": "k1",
         "blind_index_key": _b64(generate_key()),
+        "token_keys": {"t1": _b64(generate_key())},
+        "token_active": "t1",
     } | new_audit_sections()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,9 +409,9 @@ def _sync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _next_key_id(keys: dict[str, Any]) -> str:
-    numbers = [int(m.group(1)) for k in keys if (m := _NUMBERED_KEY_ID.fullmatch(k))]
-    return f"k{max(numbers, default=0) + 1}"
+def _next_key_id(keys: dict[str, Any], pattern: re.Pattern[str], prefix: str) -> str:
+    numbers = [int(m.group(1)) for k in keys if (m := pattern.fullmatch(k))]
+    return f"{prefix}{max(numbers, default=0) + 1}"
 
 
 if sys.platform == "win32":  # pragma: no cover

@@ -93,3 +93,17 @@ class IdempotentRequest(Base):
     __table_args__ = (
         UniqueConstraint("client_id", "key", name="uq_idempotent_request_client_key"),
     )
+
+
+class LoginThrottle(Base):
+    """Failed /oauth/token logins of one client id or one source address, in the database so
+    every worker (and every host) counts them together. `key` is a SHA-256 of the kind and
+    the value: an attempted client id is whatever an attacker typed and is never stored."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

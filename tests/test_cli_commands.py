@@ -1,0 +1,364 @@
+"""Every `realname` command, run as a user runs it: a subprocess on a fresh SQLite database,
+with its success path and its failure paths (unknown ids, a dead SMSC, a missing schema, bad
+keys). None may print a traceback; each must end with a sensible exit code.
+
+`test_every_command_is_exercised` walks the command tree, so a new command fails it until it
+is added here. Independent chains of invocations run concurrently to keep this fast.
+"""
+
+from __future__ import annotations
+
+import compileall
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import pytest
+import typer.main
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import realname
+from realname.cli import app
+from realname.config import Settings
+from realname.db.engine import create_engine_from_settings
+from realname.messaging.models import OutboxMessage
+from realname.messaging.service import enqueue
+from realname.registry.models import Enterprise
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+GOOD_ID = "11010519491231002X"
+QUEUED_AT = datetime(2001, 1, 1, tzinfo=UTC)  # due at any machine date
+
+
+def command_paths() -> set[tuple[str, ...]]:
+    """Every leaf command of `realname`, as the words that name it."""
+    paths: set[tuple[str, ...]] = set()
+
+    def walk(command: click.Command, path: tuple[str, ...], ctx: click.Context) -> None:
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, (*path, name), click.Context(sub, parent=ctx))
+        else:
+            paths.add(path)
+
+    root = typer.main.get_command(app)
+    walk(root, (), click.Context(root))
+    return paths
+
+
+def dead_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Cli:
+    tmp: Path
+    env: dict[str, str]
+    invoked: set[tuple[str, ...]] = field(default_factory=set)
+    timings: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        return self.env["REALNAME_DATABASE_URL"]
+
+    def run(
+        self, *args: str, expect: int | Sequence[int], says: str = "", **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        self.invoked.add(tuple(args))
+        started = time.monotonic()
+        done = subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+            [sys.executable, "-m", "realname", *args],
+            env=self.env | env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        self.timings.append((time.monotonic() - started, " ".join(args)))
+        output = done.stdout + done.stderr
+        where = f"realname {' '.join(args)} -> {done.returncode}\n{output[-3000:]}"
+        assert "Traceback" not in output, where
+        allowed = (expect,) if isinstance(expect, int) else tuple(expect)
+        assert done.returncode in allowed, where
+        assert says in " ".join(output.split()), where
+        return done
+
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        self.invoked.add(tuple(args))
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "realname", *args],
+            env=self.env | env,
+            cwd=self.tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def outbox(self) -> list[OutboxMessage]:
+        engine = create_engine_from_settings(Settings(database_url=self.database_url))
+        with Session(engine) as session:
+            rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        engine.dispose()
+        return rows
+
+    def enqueue(self, *numbers: int) -> None:
+        engine = create_engine_from_settings(Settings(database_url=self.database_url))
+        with Session(engine) as session, session.begin():
+            enterprise_id = session.scalar(select(Enterprise.id).where(Enterprise.code == "CMCC"))
+            assert enterprise_id is not None
+            for n in numbers:
+                enqueue(
+                    session,
+                    dedupe_key=f"cli-test:{n}",
+                    enterprise_id=enterprise_id,
+                    line_id=None,
+                    destination=f"+86139{n:08d}",
+                    kind="backfill_remind",
+                    body=f"reminder {n}",
+                    at=QUEUED_AT,
+                )
+        engine.dispose()
+
+
+# --- the chains: each runs in order; chains run side by side ----------------------------------
+
+
+def chain_db(cli: Cli) -> None:
+    cli.run("--help", expect=0, says="clients")
+    cli.run("db", "current", expect=0, says="head 0")
+    cli.run("db", "upgrade", "no-such-revision", expect=1, says="cannot upgrade")
+    empty = f"sqlite:///{cli.tmp / 'empty.db'}"
+    cli.run("db", "current", expect=1, says="current (empty)", REALNAME_DATABASE_URL=empty)
+    cli.run("check", expect=1, says="run `realname db upgrade`", REALNAME_DATABASE_URL=empty)
+    bad_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    cli.run("clients", "list", expect=1, says="database error", REALNAME_DATABASE_URL=bad_url)
+
+
+def chain_id(cli: Cli) -> None:
+    cli.run("id", "check", GOOD_ID, "--json", expect=0, says='"valid": true')
+    cli.run("id", "check", "110105194912310021", expect=1, says="invalid")
+
+
+def chain_clients(cli: Cli) -> None:
+    added = cli.run("clients", "add", "--role", "regulator", expect=0)
+    client_id = json.loads(added.stdout)["client_id"]
+    cli.run("clients", "revoke", client_id, expect=0, says="revoked")
+    listed = cli.run("clients", "list", expect=0)
+    assert "revoked" in listed.stdout and "active" not in listed.stdout
+    cli.run("clients", "revoke", client_id, expect=1, says="no such active client")
+    cli.run("clients", "revoke", "no-such-client", expect=1, says="no such active client")
+    cli.run("clients", "add", "--role", "clerk", "--enterprise", "CMCC", expect=2, says="needs")
+    cli.run("clients", "add", "--role", "clerk", "--enterprise", "NOPE", expect=2, says="NOPE")
+    cli.run("relying-parties", "add", "--name", "Bank", "--purpose", "kyc", "--apis", "kyc-match",
+            expect=0, says="shown once")  # fmt: skip
+    cli.run("relying-parties", "add", "--name", "Bank", "--purpose", "kyc", "--apis", "bogus",
+            expect=2, says="bogus")  # fmt: skip
+
+
+def chain_demo(cli: Cli) -> None:
+    demo = f"sqlite:///{cli.tmp / 'demo.db'}"
+    cli.run("demo", "--lines", "100", "--database-url", demo, expect=0, says="no violations")
+    cli.run("check", expect=0, says="no violations", REALNAME_DATABASE_URL=demo)
+    # the demo world has channels and clerks: clerk 1 works at channel 1, both of CMCC
+    clerk = ("clients", "add", "--role", "clerk", "--enterprise", "CMCC", "--clerk", "1")
+    cli.run(*clerk, "--channel", "2", expect=2, says="clerk 1 works at channel 1",
+            REALNAME_DATABASE_URL=demo)  # fmt: skip
+    cli.run(*clerk, "--channel", "999", expect=2, says="no channel 999",
+            REALNAME_DATABASE_URL=demo)  # fmt: skip
+    cli.run(*clerk, "--channel", "1", expect=0, says="client_secret", REALNAME_DATABASE_URL=demo)
+
+
+def chain_keys(cli: Cli) -> None:
+    cli.run("keys", "add", expect=0, says="new active key: k2")
+    cli.run("keys", "rotate", expect=0, says="all on key k2")
+    cli.run("keys", "rotate-token", expect=0, says="new active token key: t2")
+    cli.run("keys", "status", expect=0, says="token keys that verify: t1, t2")
+    cli.run("keys", "retire-token", "t2", expect=1, says="is the active one")
+    cli.run("keys", "retire-token", "t9", expect=1, says="no token key 't9'")
+    cli.run("keys", "retire-token", "t1", expect=0, says="token key t1 removed")
+    token_keys = json.dumps({"prod-1": "A" * 43 + "="})
+    cli.run("keys", "rotate-token", expect=2, says="REALNAME_TOKEN_KEYS",
+            REALNAME_TOKEN_KEYS=token_keys)  # fmt: skip
+    cli.run("keys", "add", expect=2, says="REALNAME_PII_KEYS",
+            REALNAME_PII_KEYS=json.dumps({"k1": "B" * 43 + "="}))  # fmt: skip
+    cli.run("keys", "status", expect=1, says="key error", REALNAME_TOKEN_KEYS="{")
+
+
+def chain_backfill(cli: Cli) -> None:
+    cli.run("backfill", "start", "--enterprise", "CMCC", "--starts-on", "2099-01-01", expect=0)
+    cli.run("backfill", "start", "--enterprise", "NOPE", "--starts-on", "2026-01-01", expect=1,
+            says="no enterprise")  # fmt: skip
+    cli.run("backfill", "run", "--at", "2026-03-01T00:00:00+00:00", expect=0)
+    cli.run("backfill", "progress", "--enterprise", "CMCC", expect=0)
+    cli.run("channels", "risk", "--enterprise", "CMCC", expect=0)
+    cli.run("channels", "risk", "--enterprise", "NOPE", expect=1, says="no enterprise")
+    legacy = cli.tmp / "legacy.csv"
+    legacy.write_text("msisdn,iccid\n")
+    cli.run("import", "legacy", str(legacy), "--enterprise", "NOPE", expect=1, says="enterprise")
+
+
+def chain_bench(cli: Cli) -> None:
+    cli.run("bench", "id", "--n", "1000", "--rounds", "1", expect=0, says="ratio")
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{dead_port()}/postgres"
+    for command in ("register", "verify", "import"):
+        cli.run("bench", command, "--admin-url", dead, expect=1, says="database error")
+
+
+def chain_serve(cli: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        cli.run("serve", "--port", port, expect=3, says="address already in use")
+    cli.run("serve", "--port", port, expect=1, says="key error",
+            REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
+            REALNAME_BLIND_INDEX_KEY="C" * 43 + "=")  # fmt: skip
+    server = cli.popen("serve", "--port", port)
+    try:
+        ready, deadline = False, time.monotonic() + 90
+        while not ready and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    ready = r.status == 200
+            except OSError:
+                time.sleep(0.2)
+        assert ready, "the server did not come up"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    # Uvicorn shuts down cleanly, then re-raises the signal it caught: -SIGTERM is a clean stop
+    assert "Traceback" not in output and "Application shutdown complete" in output, output[-2000:]
+    assert server.returncode in (0, -signal.SIGTERM), output[-2000:]
+
+
+def chain_messages(cli: Cli) -> None:
+    smpp = {"REALNAME_SMS_GATEWAY": "smpp", "REALNAME_SMSC_PORT": str(dead_port())}
+    cli.enqueue(1, 2)
+    cli.run("messages", "send", "--batch", "10", expect=1, says="the gateway is unavailable",
+            **smpp)  # fmt: skip
+    # each failed send is recorded with its back-off (the sender paused between them), and
+    # nothing stays claimed
+    for row in cli.outbox():
+        assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)
+        assert row.last_error is not None and row.last_error.startswith("connection")
+        assert row.next_attempt_at > QUEUED_AT
+
+    cli.enqueue(3)
+    not_a_directory = cli.tmp / "a-file"
+    not_a_directory.write_text("")
+    cli.run("messages", "send", expect=1, says="the gateway is unavailable",
+            REALNAME_SMS_FILE=str(not_a_directory / "sms.jsonl"))  # fmt: skip
+    third = cli.outbox()[2]
+    assert (third.attempts, third.claimed_by) == (1, None)
+    assert third.last_error is not None and third.last_error.startswith("file:open")
+    cli.run("messages", "send", expect=0, says="sent 0")  # all are backing off
+    status = json.loads(cli.run("messages", "status", "--json", expect=0).stdout)
+    assert status["pending"] == 3 and status["leased"] == 0
+
+    # --forever outlives a dead SMSC: it records the attempt, pauses and keeps going
+    cli.enqueue(4)
+    sender = cli.popen("messages", "send", "--forever", "--poll-interval", "0.2", **smpp)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not cli.outbox()[3].attempts:
+            time.sleep(0.3)
+        time.sleep(2)  # past the first pause
+        assert sender.poll() is None, "the sender died at the first SMSC error"
+    finally:
+        sender.send_signal(signal.SIGTERM)
+        output, _ = sender.communicate(timeout=60)
+    assert "Traceback" not in output, output[-3000:]
+    assert "pausing" in output and sender.returncode in (0, 1), output[-3000:]
+    fourth = cli.outbox()[3]
+    assert fourth.attempts == 1 and fourth.claimed_by is None
+
+
+CHAINS: dict[str, Callable[[Cli], None]] = {
+    "db": chain_db,
+    "id": chain_id,
+    "clients": chain_clients,
+    "demo": chain_demo,
+    "keys": chain_keys,
+    "backfill": chain_backfill,
+    "bench": chain_bench,
+    "serve": chain_serve,
+    "messages": chain_messages,
+}
+
+
+@dataclass
+class Outcome:
+    cli: Cli
+    errors: dict[str, BaseException]
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    tmp = tmp_path_factory.mktemp("cli")
+    # The machines here set PYTHONDONTWRITEBYTECODE, so each process would re-compile every
+    # module of ours (~1 s each); compiled once here, they are read by every process.
+    compileall.compile_dir(Path(realname.__file__).parent, quiet=1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALNAME_")}
+    env |= {
+        "REALNAME_DATABASE_URL": f"sqlite:///{tmp / 'realname.db'}",
+        "REALNAME_KEY_FILE": str(tmp / "keys.json"),
+        "REALNAME_SMS_FILE": str(tmp / "sms.jsonl"),
+        "REALNAME_LOG_LEVEL": "INFO",
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
+    cli = Cli(tmp, env)
+    cli.run("db", "upgrade", expect=0, says="database at revision")
+    engine = create_engine_from_settings(Settings(database_url=cli.database_url))
+    with Session(engine) as session, session.begin():
+        session.add(Enterprise(code="CMCC", name="中国移动", kind="mno", created_at=NOW))
+    engine.dispose()
+
+    errors: dict[str, BaseException] = {}
+
+    def attempt(name: str) -> None:
+        try:
+            CHAINS[name](cli)
+        except BaseException as error:  # reported by the chain's own test
+            errors[name] = error
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        slowest = ["demo", "messages", "serve"]
+        list(pool.map(attempt, slowest + [name for name in CHAINS if name not in slowest]))
+    Path(os.environ.get("CLI_TIMINGS", os.devnull)).write_text(
+        "\n".join(f"{t:6.2f} {a}" for t, a in sorted(cli.timings, reverse=True))
+    )
+    return Outcome(cli, errors)
+
+
+@pytest.mark.parametrize("chain", list(CHAINS))
+def test_command_chain(outcome: Outcome, chain: str) -> None:
+    error = outcome.errors.get(chain)
+    if error is not None:
+        raise error
+
+
+def test_every_command_is_exercised(outcome: Outcome) -> None:
+    covered = {
+        path
+        for path in command_paths()
+        if any(args[: len(path)] == path for args in outcome.cli.invoked)
+    }
+    assert command_paths() - covered == set()
