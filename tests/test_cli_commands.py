@@ -230,6 +230,11 @@ def chain_serve(cli: Cli) -> None:
     cli.run("serve", "--port", port, expect=1, says="key error",
             REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
             REALNAME_BLIND_INDEX_KEY="C" * 43 + "=")  # fmt: skip
+    # Every key but the audit keys: refused at start, not a 500 on every write later.
+    cli.run("serve", "--port", port, expect=1, says="REALNAME_AUDIT_KEYS",
+            REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
+            REALNAME_BLIND_INDEX_KEY="C" * 43 + "=",
+            REALNAME_TOKEN_KEYS=json.dumps({"t1": "D" * 43 + "="}))  # fmt: skip
     server = cli.popen("serve", "--port", port)
     try:
         ready, deadline = False, time.monotonic() + 90

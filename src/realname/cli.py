@@ -530,8 +530,9 @@ def serve(
     from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
     settings = get_settings()
-    # Refuse a key misconfiguration here, with a message, rather than in every worker.
-    keyring_from_settings(settings)
+    # Refuse a key misconfiguration here, with a message, rather than in every worker. The
+    # audit keys too: without them every write would be a 500 (each write appends to the chain).
+    _ = keyring_from_settings(settings).audit
     token_keys_from_settings(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers

@@ -56,7 +56,9 @@ class Api:
         with rt.transaction() as session:
             client = ClientService(session).repo.by_client_id(self.secrets[who][0])
             assert client is not None
-            token = issue_device_token(client, rt.token_key, line_id).access_token
+            token = issue_device_token(
+                client, rt.token_keys, line_id, now=rt.clock.now()
+            ).access_token
         return {"Authorization": f"Bearer {token}", **extra}
 
 

@@ -196,3 +196,25 @@ def test_scrypt_runs_off_the_event_loop(app: App, monkeypatch: pytest.MonkeyPatc
     app.login(client_id, "wrong")
     app.login("nobody", "wrong")
     assert on_loop == [False, False, False]
+
+
+def test_simultaneous_guesses_get_no_more_secret_checks_than_the_limit(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review sent 24 wrong logins at once for one client id: 18 reached the secret check
+    against a limit of 5 (check, hash, then count). The attempt is now counted first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    checks: list[str] = []
+    real = clients_module.verify_secret
+
+    def counting(secret: str, stored: str) -> bool:
+        checks.append(secret)
+        return real(secret, stored)
+
+    monkeypatch.setattr(clients_module, "verify_secret", counting)
+    client_id, _secret = app.new_client()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda _n: app.login(client_id, "wrong").status_code, range(12)))
+    assert sorted(statuses) == [401] * 3 + [429] * 9, statuses
+    assert len(checks) == 3

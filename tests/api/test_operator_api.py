@@ -220,6 +220,12 @@ def test_correlator_is_echoed_and_validated(api: Api) -> None:
         "tel-139.0000.0266",
         "id-1101-0519-4912-3100-2X",
         "c-110105491231002",
+        # Punctuation CAMARA's correlator pattern allows, which free-text separators do not
+        # cover (a review found these stored verbatim).
+        "tel:139:0000:0794",
+        "case:320622:196108:013026",
+        "3206;2219;6108;0130;26",
+        "{139}{0000}{0794}",
     ],
 )
 def test_a_correlator_that_spells_an_id_or_phone_number_is_refused(
@@ -374,3 +380,26 @@ def test_another_enterprises_kit_numbers_are_no_oracle(api: Api) -> None:
     )
     body = assert_error(response, 409, "REALNAME.KIT_IN_USE")
     assert "this operator" in str(body["message"])
+
+
+def test_a_typed_reason_is_sealed_however_code_like_it_looks(api: Api) -> None:
+    """A review found `owner_zhang_wei_of_chaoyang_road_asked` stored in clear as a "reason
+    code": a reason a person types is a note, sealed, whatever its shape."""
+    from sqlalchemy import text
+
+    line = register(api, 4).json()  # type: ignore[attr-defined]
+    typed = "owner_zhang_wei_of_chaoyang_road_asked"
+    cancelled = api.client.post(
+        f"/v1/lines/{line['id']}/cancel", json={"reason": typed}, headers=api.headers("admin")
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        reasons = session.execute(
+            text("SELECT reason FROM line_event WHERE line_id = :id ORDER BY seq"),
+            {"id": line["id"]},
+        ).scalars()
+        reasons = list(reasons)
+        assert "manual" in reasons and typed not in reasons, reasons
+        details = session.execute(text("SELECT detail FROM audit_log")).scalars()
+        assert not any(typed in str(detail) for detail in details)

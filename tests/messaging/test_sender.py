@@ -223,7 +223,7 @@ def test_an_unexpected_failure_mid_batch_hands_the_rest_back(fresh_engine: Engin
             raise RuntimeError("database went away")
         return factory()
 
-    sender = Sender(sessions, ScriptedGateway(), lease_seconds=30)
+    sender = Sender(sessions, ScriptedGateway(), lease_seconds=30, clock=SystemClock().now)
     with pytest.raises(RuntimeError):
         sender.run_batch(5)
     rows = _rows(fresh_engine)

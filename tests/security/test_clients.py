@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
+from realname.security.audit_keys import AuditKeys
 from realname.security.clients import (
     ClientService,
     ClientStatusCache,
@@ -34,7 +35,7 @@ KEYS = TokenKeys({"t1": generate_key()}, "t1")
 
 @pytest.fixture
 def world(db_session: Session) -> World:
-    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key())
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
     return build_world(db_session, keyring, load_policy("china"))
 
 
@@ -120,7 +121,7 @@ def test_a_token_signed_with_the_blind_index_key_is_refused(db_session: Session)
     """The old scheme: the signing key derived from the blind-index key, no kid. Anyone
     holding the blind-index key could mint these; they must not verify any more."""
     client = regulator(db_session)
-    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key())
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
     derived = keyring.blind_index("jwt-signing-key", "realname.tokens")
     claims = {
         "iss": "realname",

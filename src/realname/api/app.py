@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     load_all_models()
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
+    _ = keyring.audit  # no audit keys, no service: every write appends to the keyed chain
     runtime = Runtime(
         settings=settings,
         engine=engine,

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from realname.security.redact import contains_pii
+from realname.security.redact import identifier_holds_pii
 
 log = logging.getLogger("realname.access")
 
@@ -62,7 +62,7 @@ class RequestContextMiddleware:
         correlator = _header(scope, b"x-correlator")
         state = scope.setdefault("state", {})
         if correlator is not None and (
-            not CORRELATOR.match(correlator) or contains_pii(correlator)
+            not CORRELATOR.match(correlator) or identifier_holds_pii(correlator)
         ):
             # A correlator that spells an ID or a phone number is refused, never stored,
             # echoed or logged: it would land verbatim in the audit chain and the events.

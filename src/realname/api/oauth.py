@@ -61,17 +61,20 @@ def _exchange(
     """Throttle check, secret check, bookkeeping, token: blocking work, run in a thread."""
     now = rt.clock.now()
     throttle = throttler(rt.settings)
+    # The attempt is counted (under the counters' row locks) before the secret is checked, so
+    # simultaneous guesses cannot slip past the limit between a check and a count.
+    with rt.transaction() as session:
+        retry_after = throttle.claim_attempt(session, client_id, source, now)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "TOO_MANY_REQUESTS",
+            "Too many failed logins; retry later.",
+            "登录失败次数过多，请稍后再试。",
+            retry_after=retry_after,
+        )
     with rt.sessions() as session:
         session.connection(execution_options={"readonly": True})  # SQLite: no write lock
-        state = throttle.state(session, client_id, source, now)
-        if state.retry_after is not None:
-            raise ApiError(
-                429,
-                "TOO_MANY_REQUESTS",
-                "Too many failed logins; retry later.",
-                "登录失败次数过多，请稍后再试。",
-                retry_after=state.retry_after,
-            )
         client = ClientService(session).authenticate(client_id, secret)
         issued = (
             issue_token(client, rt.token_keys, rt.settings.token_ttl_seconds, requested, now=now)
@@ -79,14 +82,11 @@ def _exchange(
             else None
         )
     if issued is None:
-        with rt.transaction() as session:
-            throttle.record_failure(session, client_id, source, now)
         raise ApiError(
             401, "UNAUTHENTICATED", "Unknown client or wrong secret.", "客户端或密钥错误。"
         )
-    if state.client_has_failures:
-        with rt.transaction() as session:
-            throttle.record_success(session, client_id)
+    with rt.transaction() as session:
+        throttle.record_success(session, client_id, source)
     return issued
 
 

@@ -31,6 +31,7 @@ from realname.channels.schemas import (
     WhereIn,
     WhereOut,
 )
+from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
     READ,
     WRITE,
@@ -153,7 +154,7 @@ def return_stock(
             channel_id,
             body.msisdns,
             write_off=body.write_off,
-            reason=body.reason,
+            reason=TypedText(body.reason),
         )
         return KitsMovedOut(moved=len(lines), line_ids=[line.id for line in lines])
 
@@ -273,8 +274,9 @@ def suspend_channel(
     require(principal, Permission.OPERATE, WRITE)
     enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
+        reason = TypedText(body.reason) if body.reason else None
         channel = rt.services(session).channels.suspend(
-            context_of(principal, request), enterprise_id, channel_id, body.reason
+            context_of(principal, request), enterprise_id, channel_id, reason
         )
         return channel_out(channel)
 
@@ -288,7 +290,7 @@ def resume_channel(
     enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
         channel = rt.services(session).channels.resume(
-            context_of(principal, request), enterprise_id, channel_id, body.reason
+            context_of(principal, request), enterprise_id, channel_id, TypedText(body.reason)
         )
         return channel_out(channel)
 

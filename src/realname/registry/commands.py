@@ -31,6 +31,13 @@ class Context:
     correlation_id: str | None = None
 
 
+class TypedText(str):
+    """Text a person typed (a reason in an API body, a note): always sealed, never taken for a
+    reason code, however code-like it looks (`owner_zhang_wei_asked` is a name in clear)."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     """A person as presented at the counter: their document, their name, their face."""

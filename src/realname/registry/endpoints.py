@@ -20,7 +20,7 @@ from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
 from realname.errors import CodedError
 from realname.identity.names import mask_document_number, mask_name
-from realname.registry.commands import Actor, Context, Kit
+from realname.registry.commands import Actor, Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line, LineEvent
 from realname.registry.repository import RegistryRepository
@@ -459,7 +459,7 @@ def cancel(
         rt,
         principal,
         line_id,
-        lambda s, c, e, m: s.cancel(c, e, m, body.reason),
+        lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
     )
 
 
@@ -489,7 +489,7 @@ def request_reverification(
         rt,
         principal,
         line_id,
-        lambda s, c, e, m: s.request_reverification(c, e, m, body.reason),
+        lambda s, c, e, m: s.request_reverification(c, e, m, TypedText(body.reason)),
     )
 
 

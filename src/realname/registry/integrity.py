@@ -33,7 +33,10 @@ EVENT_COLUMNS = (
     "occurred_at",
     "correlation_id",
 )
+# The row's own id is covered: the sealed values open under any id, so without it two
+# identities' contents could be swapped and every line would change owner unnoticed.
 IDENTITY_COLUMNS = (
+    "id",
     "doc_type",
     "number_index",
     "name_index",

@@ -27,7 +27,7 @@ from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
-from realname.registry.commands import Context, Kit, Person
+from realname.registry.commands import Context, Kit, Person, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.integrity import is_reason_code, mac_event, mac_identity
 from realname.registry.lifecycle import (
@@ -70,11 +70,12 @@ _AUTHORITY_ERRORS = {
 
 
 def coded(text: str | None, fallback: str | None) -> tuple[str | None, str | None]:
-    """(reason code, note to seal): a coded reason (lower-case words, no digits) is kept, and
-    anything a person typed becomes a sealed note under the fallback code."""
+    """(reason code, note to seal): a coded reason (lower-case words, no digits) from our own
+    code is kept; anything a person typed (`TypedText`, or not code-shaped) becomes a sealed
+    note under the fallback code."""
     if not text:
         return None, None
-    if is_reason_code(text):
+    if not isinstance(text, TypedText) and is_reason_code(text):
         return text, None
     return fallback, text
 

@@ -72,6 +72,22 @@ def contains_pii(text: str) -> bool:
     return bool(_PHONE.search(compact)) or bool(_ids(compact))
 
 
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+
+
+def identifier_holds_pii(value: str) -> bool:
+    """The strict test for identifiers a caller chooses (an `x-correlator`): every character
+    that is not a letter or a digit is dropped first, so no punctuation (`tel:139:0000:0794`,
+    `{139}{0000}{0794}`, `3206;2219;...`) can split a number past the test. Too strict for
+    free text (lists of ids would read as numbers), right for a label that is refused."""
+    if not _might_hold(value):
+        return False
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value).translate(_INVISIBLE)
+    compact = _NOT_ALPHANUMERIC.sub("", value)
+    return bool(_PHONE.search(compact)) or bool(_ids(compact))
+
+
 def redact_pii(text: str) -> str:
     """The text with every resident ID and mobile number masked. A text that holds one comes
     back normalised (digits ASCII, separators inside numbers gone); any other is unchanged."""

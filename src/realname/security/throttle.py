@@ -69,6 +69,59 @@ class LoginThrottler:
         client_failed = any(keys[r.key] == CLIENT and r.failures > 0 for r in rows)
         return ThrottleState(max(retry_after, 1) if retry_after else None, client_failed)
 
+    def claim_attempt(
+        self, session: Session, client_id: str, source: str, now: datetime
+    ) -> int | None:
+        """Count this login attempt as a failure before the secret is checked, under the
+        counters' row locks, and say how long to wait (seconds) if logins are locked out.
+
+        Counting first is what makes the limit exact under concurrency: checking, hashing,
+        then counting let 24 simultaneous guesses get 18 secret checks against a limit of 5.
+        A login that then succeeds gives its attempt back (`record_success`). Call in a
+        transaction of its own, committed before the secret is checked."""
+        locked = self._locked_rows(session, client_id, source, now)
+        until = [r.blocked_until for r in locked if r.blocked_until and r.blocked_until > now]
+        if until:
+            return max(1, math.ceil(max(until).timestamp() - now.timestamp()))
+        for kind, row in zip((k for k, _ in self._ordered(client_id, source)), locked, strict=True):
+            row.failures += 1
+            if row.failures >= self.policy.limit(kind):
+                row.blocked_until = now + self.policy.window
+        session.flush()
+        return None
+
+    @staticmethod
+    def _ordered(client_id: str, source: str) -> list[tuple[str, str]]:
+        return sorted(_subjects(client_id, source), key=lambda s: s[1])
+
+    def _locked_rows(
+        self, session: Session, client_id: str, source: str, now: datetime
+    ) -> list[LoginThrottle]:
+        """The counters of the client id and the address, locked (in key order, so two
+        attempts never deadlock), their window restarted when it has passed."""
+        window = self.policy.window
+        table = cast(Table, LoginThrottle.__table__)
+        rows = []
+        for kind, key in self._ordered(client_id, source):
+            insert_ignoring_conflicts(
+                session,
+                table,
+                {"key": key, "kind": kind, "failures": 0, "window_started_at": now},
+                ["key"],
+            )
+            row = session.scalars(
+                select(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            if now - row.window_started_at >= window and not (
+                row.blocked_until and row.blocked_until > now
+            ):
+                row.failures, row.window_started_at, row.blocked_until = 0, now, None
+            rows.append(row)
+        return rows
+
     def record_failure(self, session: Session, client_id: str, source: str, now: datetime) -> None:
         """Count one failed login against the client id and the address (call in a
         transaction of its own, committed before the 401 is answered)."""
@@ -101,7 +154,9 @@ class LoginThrottler:
         )
         session.flush()
 
-    def record_success(self, session: Session, client_id: str) -> None:
+    def record_success(self, session: Session, client_id: str, source: str | None = None) -> None:
+        """The client logged in: its counter goes; the address gets back the attempt
+        `claim_attempt` counted (and its lockout, if that attempt is what set it)."""
         session.execute(
             delete(LoginThrottle).where(
                 and_(
@@ -110,3 +165,15 @@ class LoginThrottler:
                 )
             )
         )
+        if source is None:
+            return
+        row = session.scalars(
+            select(LoginThrottle)
+            .where(LoginThrottle.key == throttle_key(SOURCE, source))
+            .with_for_update()
+        ).first()
+        if row is not None and row.failures > 0:
+            row.failures -= 1
+            if row.failures < self.policy.limit(SOURCE):
+                row.blocked_until = None
+        session.flush()

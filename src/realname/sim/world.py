@@ -257,24 +257,21 @@ def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str,
     )
     number = keyring.seal(document.number, NUMBER_CONTEXT)
     name = normalize_name(citizen.name)
-    return seal_identity_row(
-        keyring.audit,
-        {
-            "doc_type": str(document.type),
-            "number_index": keyring.blind_index(document.number, NUMBER_CONTEXT),
-            "name_index": keyring.blind_index(name, NAME_CONTEXT),
-            "key_id": number.key_id,
-            "number_sealed": number.blob,
-            "name_sealed": keyring.seal(name, NAME_CONTEXT).blob,
-            "address_sealed": keyring.seal(citizen.address, ADDRESS_CONTEXT).blob,
-            "birth_date": document.birth_date or citizen.birth_date,
-            "sex": str(document.sex) if document.sex else None,
-            "region_code": document.region_code,
-            "nationality": document.nationality,
-            "verified_at": at,
-            "created_at": at,
-        },
-    )
+    return {  # sealed with its MAC once its id is known (the MAC covers the id)
+        "doc_type": str(document.type),
+        "number_index": keyring.blind_index(document.number, NUMBER_CONTEXT),
+        "name_index": keyring.blind_index(name, NAME_CONTEXT),
+        "key_id": number.key_id,
+        "number_sealed": number.blob,
+        "name_sealed": keyring.seal(name, NAME_CONTEXT).blob,
+        "address_sealed": keyring.seal(citizen.address, ADDRESS_CONTEXT).blob,
+        "birth_date": document.birth_date or citizen.birth_date,
+        "sex": str(document.sex) if document.sex else None,
+        "region_code": document.region_code,
+        "nationality": document.nationality,
+        "verified_at": at,
+        "created_at": at,
+    }
 
 
 def _load_lines(
@@ -335,7 +332,10 @@ def _load_lines(
             if new_identities:
                 order = list(new_identities)
                 ids = next_ids(session, IDENTITY, len(order))
-                rows = [new_identities[c] | {"id": i} for c, i in zip(order, ids, strict=True)]
+                rows = [
+                    seal_identity_row(keyring.audit, new_identities[c] | {"id": i})
+                    for c, i in zip(order, ids, strict=True)
+                ]
                 bulk_insert(session, IDENTITY, rows)
                 state.identity_of.update(zip(order, ids, strict=True))
             line_ids = next_ids(session, LINE, len(line_rows))

@@ -94,6 +94,7 @@ line_event = sa.table(
     sa.column("mac", sa.LargeBinary),
 )
 IDENTITY_TYPES: dict[str, Any] = {
+    "id": BigId,
     "doc_type": sa.String,
     "number_index": sa.LargeBinary,
     "name_index": sa.LargeBinary,
@@ -110,7 +111,6 @@ IDENTITY_TYPES: dict[str, Any] = {
 }
 identity = sa.table(
     "identity",
-    sa.column("id", BigId),
     *(sa.column(name, kind) for name, kind in IDENTITY_TYPES.items()),
     sa.column("mac_key_id", sa.String),
     sa.column("mac", sa.LargeBinary),
