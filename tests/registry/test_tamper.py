@@ -155,6 +155,24 @@ def _swap_owners(s: Session, n: list[str]) -> None:
         )
 
 
+def _swap_identities(s: Session, n: list[str]) -> None:
+    """Two identities' whole contents swapped, MACs included: every line of one person now
+    reads as the other's (the sealed values open under any id). A review found this passed."""
+    first, second = (
+        s.scalars(select(Line.owner_identity_id).where(Line.msisdn == m)).one() for m in n[:2]
+    )
+    assert first != second
+    columns = [c.name for c in Identity.__table__.columns if c.name != "id"]
+    rows = {
+        i: dict(s.execute(select(*(Identity.__table__.c[c] for c in columns)).where(
+            Identity.id == i)).one()._mapping)
+        for i in (first, second)
+    }  # fmt: skip
+    s.execute(update(Identity).where(Identity.id == first).values(number_index=b"swap"))
+    s.execute(update(Identity).where(Identity.id == second).values(**rows[first]))
+    s.execute(update(Identity).where(Identity.id == first).values(**rows[second]))
+
+
 def _forge_with_sha256(s: Session, n: list[str]) -> None:
     """An entry edited and every later link recomputed as the old chain computed them."""
     chain = s.scalar(select(AuditLog.chain).order_by(AuditLog.id).limit(1))
@@ -202,6 +220,7 @@ def _strip_mac(s: Session, n: list[str]) -> None:
         (_region, IDENTITY_MAC, "MAC mismatch"),
         (_doc_type, IDENTITY_MAC, "MAC mismatch"),
         (_swap_owners, EVENT_MAC, "MAC mismatch"),
+        (_swap_identities, IDENTITY_MAC, "MAC mismatch"),
         (_forge_with_sha256, AUDIT, "content altered"),
         (_unkey, AUDIT, "not keyed"),
         (_note, NOTES, "does not open"),
