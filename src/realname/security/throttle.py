@@ -87,6 +87,13 @@ class LoginThrottler:
             row.failures += 1
             if row.failures >= self.policy.limit(kind):
                 row.blocked_until = now + self.policy.window
+        # Forget counters nobody has touched for a while (a spray of invented client ids).
+        session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.window_started_at < now - 2 * self.policy.window,
+                or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until < now),
+            )
+        )
         session.flush()
         return None
 
@@ -123,36 +130,9 @@ class LoginThrottler:
         return rows
 
     def record_failure(self, session: Session, client_id: str, source: str, now: datetime) -> None:
-        """Count one failed login against the client id and the address (call in a
-        transaction of its own, committed before the 401 is answered)."""
-        window = self.policy.window
-        table = cast(Table, LoginThrottle.__table__)
-        for kind, key in sorted(_subjects(client_id, source), key=lambda s: s[1]):
-            insert_ignoring_conflicts(
-                session,
-                table,
-                {"key": key, "kind": kind, "failures": 0, "window_started_at": now},
-                ["key"],
-            )
-            row = session.scalars(
-                select(LoginThrottle)
-                .where(LoginThrottle.key == key)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one()
-            if now - row.window_started_at >= window:
-                row.failures, row.window_started_at, row.blocked_until = 0, now, None
-            row.failures += 1
-            if row.failures >= self.policy.limit(kind):
-                row.blocked_until = now + window
-        # Forget counters nobody has touched for a while (a spray of invented client ids).
-        session.execute(
-            delete(LoginThrottle).where(
-                LoginThrottle.window_started_at < now - 2 * window,
-                or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until < now),
-            )
-        )
-        session.flush()
+        """Count one failed login (the attempt `claim_attempt` counts, for callers that learn
+        of the failure some other way)."""
+        self.claim_attempt(session, client_id, source, now)
 
     def record_success(self, session: Session, client_id: str, source: str | None = None) -> None:
         """The client logged in: its counter goes; the address gets back the attempt
