@@ -190,7 +190,10 @@ def _keyring_from_values(pii_keys: str, active: str | None, index_key: str) -> K
     return KeyRing(keys, active, _parse_index_key(index_key, INDEX_KEY_SETTING))
 
 
-def _parse_key_map(value: object, source: str) -> dict[str, bytes]:
+def _parse_key_map(
+    value: object, source: str, *, min_bytes: int = KEY_BYTES, exact: bool = True
+) -> dict[str, bytes]:
+    """`{key id: base64 key}`; AES keys are exactly KEY_BYTES, HMAC keys at least `min_bytes`."""
     if not isinstance(value, dict) or not value:
         raise VaultError(f"{source} must be a non-empty JSON object of key id to base64 key")
     keys: dict[str, bytes] = {}
@@ -201,8 +204,10 @@ def _parse_key_map(value: object, source: str) -> dict[str, bytes]:
                 f"{source} has a key id that is not 1-32 letters, digits, '.', '_' or '-'"
             )
         key = _decode_b64(encoded, f"{source} key {key_id!r}")
-        if len(key) != KEY_BYTES:
-            raise VaultError(f"{source} key {key_id!r} must decode to exactly {KEY_BYTES} bytes")
+        if exact and len(key) != min_bytes:
+            raise VaultError(f"{source} key {key_id!r} must decode to exactly {min_bytes} bytes")
+        if len(key) < min_bytes:
+            raise VaultError(f"{source} key {key_id!r} must decode to at least {min_bytes} bytes")
         keys[key_id] = key
     return keys
 
@@ -212,30 +217,12 @@ def _token_keys_from_values(token_keys: str, active: str | None) -> TokenKeys:
         parsed = json.loads(token_keys)
     except ValueError:
         raise VaultError(f"{TOKEN_KEYS_SETTING} is not valid JSON") from None
-    keys = _parse_token_key_map(parsed, TOKEN_KEYS_SETTING)
+    keys = _parse_key_map(parsed, TOKEN_KEYS_SETTING, min_bytes=MIN_TOKEN_KEY_BYTES, exact=False)
     if active is None:
         active = next(reversed(keys))
     elif active not in keys:
         raise VaultError(f"{TOKEN_ACTIVE_KEY_SETTING} names a key that {TOKEN_KEYS_SETTING} lacks")
     return TokenKeys(keys, active)
-
-
-def _parse_token_key_map(value: object, source: str) -> dict[str, bytes]:
-    if not isinstance(value, dict) or not value:
-        raise VaultError(f"{source} must be a non-empty JSON object of key id to base64 key")
-    keys: dict[str, bytes] = {}
-    for key_id, encoded in value.items():
-        if not is_valid_key_id(key_id):
-            raise VaultError(
-                f"{source} has a key id that is not 1-32 letters, digits, '.', '_' or '-'"
-            )
-        key = _decode_b64(encoded, f"{source} key {key_id!r}")
-        if len(key) < MIN_TOKEN_KEY_BYTES:
-            raise VaultError(
-                f"{source} key {key_id!r} must decode to at least {MIN_TOKEN_KEY_BYTES} bytes"
-            )
-        keys[key_id] = key
-    return keys
 
 
 def _parse_index_key(value: object, source: str) -> bytes:
@@ -296,7 +283,12 @@ def _keyring_from_document(document: dict[str, Any], path: Path) -> KeyRing:
 
 def _token_keys_from_document(document: dict[str, Any], path: Path) -> TokenKeys:
     source = f"key file {path}"
-    keys = _parse_token_key_map(document.get("token_keys"), f"{source} 'token_keys'")
+    keys = _parse_key_map(
+        document.get("token_keys"),
+        f"{source} 'token_keys'",
+        min_bytes=MIN_TOKEN_KEY_BYTES,
+        exact=False,
+    )
     active = document.get("token_active")
     if not isinstance(active, str) or active not in keys:
         raise VaultError(f"{source} 'token_active' must name one of its 'token_keys'")
