@@ -155,6 +155,17 @@ def _swap_owners(s: Session, n: list[str]) -> None:
         )
 
 
+def _line_column(**values: object) -> Callable[[Session, list[str]], None]:
+    """One of the line row's cached columns edited (it has no MAC: its events say the truth).
+    A review found these passed; `owner_since` is what Tenure answers from."""
+
+    def corrupt(s: Session, n: list[str]) -> None:
+        s.execute(update(Line).where(Line.msisdn == n[0]).values(**values))
+
+    corrupt.__name__ = "_line_" + "_".join(values)
+    return corrupt
+
+
 def _swap_identities(s: Session, n: list[str]) -> None:
     """Two identities' whole contents swapped, MACs included: every line of one person now
     reads as the other's (the sealed values open under any id). A review found this passed."""
@@ -221,6 +232,10 @@ def _strip_mac(s: Session, n: list[str]) -> None:
         (_doc_type, IDENTITY_MAC, "MAC mismatch"),
         (_swap_owners, EVENT_MAC, "MAC mismatch"),
         (_swap_identities, IDENTITY_MAC, "MAC mismatch"),
+        (_line_column(owner_since=NOW - timedelta(days=3650)), REPLAY, "owner-since time"),
+        (_line_column(activated_at=NOW - timedelta(days=3650)), REPLAY, "activation time"),
+        (_line_column(sim_changed_at=NOW - timedelta(days=1)), REPLAY, "SIM-change time"),
+        (_line_column(channel_id=None), REPLAY, "channel"),
         (_forge_with_sha256, AUDIT, "content altered"),
         (_unkey, AUDIT, "not keyed"),
         (_note, NOTES, "does not open"),

@@ -206,6 +206,7 @@ def _replay(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessi
             mine = pending[1]
             pending = next(events, None)
         if (mine or line[5] is not None) and _replays_cleanly(line, mine):
+            result.violations.extend(_cached_columns(line, mine))
             continue
         result.violations.extend(_replay_line(line, mine))
     while pending is not None:
@@ -235,7 +236,7 @@ def _initial_state(legacy_import_id: int | None) -> str | None:
 def _replays_cleanly(line: Any, events: list[Any]) -> bool:
     """The fast path for the overwhelming majority: every move legal, in sequence, ending
     where the line is. Anything else goes to `_replay_line` for the words."""
-    _id, _msisdn, state, owner, count, imported = line
+    _id, _msisdn, state, owner, count, imported = line[:6]
     previous = _initial_state(imported)
     legal = LEGAL_MOVES
     for seq, event in enumerate(events, start=1):
@@ -247,12 +248,12 @@ def _replays_cleanly(line: Any, events: list[Any]) -> bool:
 
 
 def _replay_line(line: Any, events: list[Any]) -> list[str]:
-    _id, msisdn, line_state, line_owner, event_count, imported = line
+    _id, msisdn, line_state, line_owner, event_count, imported = line[:6]
     where = f"line {_mask(msisdn)}"
     problems = []
     state: str | None = _initial_state(imported)
     owner: int | None = None
-    for expected_seq, (_line, seq, operation, from_state, to_state, owner_after) in enumerate(
+    for expected_seq, (_line, seq, operation, from_state, to_state, owner_after, *_) in enumerate(
         events, start=1
     ):
         if seq != expected_seq:
@@ -269,6 +270,59 @@ def _replay_line(line: Any, events: list[Any]) -> list[str]:
     elif owner != line_owner:
         problems.append(f"{where}: owner is {line_owner}, its events replay to {owner}")
     return problems
+
+
+# Which operations set a line's cached columns (registry/service.py), so `check` can project
+# them from the MAC'd events: a line's own channel, activation, ownership and SIM-change times
+# are what channel risk, Tenure and SIM Swap answers rest on, and the line row has no MAC.
+_UNKNOWN = object()  # set outside the event log (a legacy import's file): not checked
+_SETS_CHANNEL = {"stock", "move_stock", "register", "register_legacy", "import_registered"}
+_CLEARS_CHANNEL = {"unstock", "write_off", "release"}
+_ACTIVATES = {"register", "import_registered"}
+
+
+def _cached_columns(line: Any, events: list[Any]) -> list[str]:
+    """The line's channel, activation, owner-since and SIM-change times against what its
+    events say (an edit of the line row alone used to pass)."""
+    channel_id, activated_at, owner_since, sim_changed_at = line[6:10]
+    channel: object = _UNKNOWN
+    activated: object = _UNKNOWN
+    since: Any = None
+    sim_changed: Any = None
+    for event in events:
+        operation, owner_after, owner_before, event_channel, at = (
+            event[2],
+            event[5],
+            event[6],
+            event[7],
+            event[8],
+        )
+        if operation in _SETS_CHANNEL:
+            channel = event_channel
+        elif operation in _CLEARS_CHANNEL:
+            channel = None
+        if operation in _ACTIVATES:
+            activated = at
+        if owner_after is not None and owner_after != owner_before:
+            since = at
+        if operation == "replace_sim":
+            sim_changed = at
+        if operation == "release":
+            activated, since, sim_changed = None, None, None
+        elif operation == "import_legacy":
+            channel = activated = _UNKNOWN
+    wrong = []
+    if channel is not _UNKNOWN and channel != channel_id:
+        wrong.append("channel")
+    if activated is not _UNKNOWN and activated != activated_at:
+        wrong.append("activation time")
+    if line[3] is not None and since != owner_since:
+        wrong.append("owner-since time")
+    if sim_changed != sim_changed_at:
+        wrong.append("SIM-change time")
+    if not wrong:
+        return []
+    return [f"line {_mask(line[1])}: {', '.join(wrong)} differ from its events"]
 
 
 def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:

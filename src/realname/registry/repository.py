@@ -226,6 +226,11 @@ class RegistryRepository:
                 Line.owner_identity_id,
                 Line.event_count,
                 Line.legacy_import_id,
+                # The columns that cache what the events say (checked against them):
+                Line.channel_id,
+                Line.activated_at,
+                Line.owner_since,
+                Line.sim_changed_at,
             )
             .order_by(Line.id)
             .execution_options(yield_per=batch)
@@ -240,6 +245,9 @@ class RegistryRepository:
                 LineEvent.from_state,
                 LineEvent.to_state,
                 LineEvent.owner_after_id,
+                LineEvent.owner_before_id,
+                LineEvent.channel_id,
+                LineEvent.occurred_at,
             )
             .order_by(LineEvent.line_id, LineEvent.seq)
             .execution_options(yield_per=batch)
