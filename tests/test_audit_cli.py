@@ -95,3 +95,27 @@ def test_check_exits_1_on_an_edited_event_and_on_pii_in_a_log(
         assert "line event 1 was altered" in edited.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_checkpoints_at_a_cadence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--every` keeps signing checkpoints (a service, not only cron); `--times` bounds it."""
+    from realname.config import get_settings
+
+    url = f"sqlite:///{tmp_path}/demo.db"
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("REALNAME_CHECKPOINT_FILE", str(checkpoints))
+    get_settings.cache_clear()
+    try:
+        demo = runner.invoke(
+            app, ["demo", "--lines", "100", "--operations", "30", "--database-url", url]
+        )
+        assert demo.exit_code == 0, demo.stdout
+        monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+        get_settings.cache_clear()
+        run = runner.invoke(app, ["audit", "checkpoint", "--every", "0.01", "--times", "3"])
+        assert run.exit_code == 0, run.stdout
+        assert len(checkpoints.read_text().splitlines()) == 3
+        assert runner.invoke(app, ["check"]).exit_code == 0
+    finally:
+        get_settings.cache_clear()

@@ -8,7 +8,7 @@ docs/registry.md): each run appends one signed line to the checkpoint file, and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,19 +27,28 @@ def checkpoint_command(
         Path | None,
         typer.Option(help="Append to this JSONL file (default: REALNAME_CHECKPOINT_FILE)."),
     ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Keep running: one checkpoint every this many seconds (e.g. 300), until "
+            "stopped; a failed one is reported and retried at the next tick.",
+        ),
+    ] = None,
+    times: Annotated[
+        int | None, typer.Option(min=1, help="With --every: stop after this many checkpoints.")
+    ] = None,
 ) -> None:
-    """Sign the chains' current heads and the append-only tables' marks; append the line."""
-    from sqlalchemy.orm import Session
+    """Sign the chains' current heads and the append-only tables' marks; append the line.
 
-    from realname.clock import clock_for
-    from realname.db.engine import create_engine_from_settings, readonly
-    from realname.registry.check import append_only_marks
-    from realname.security.checkpoint import (
-        CheckpointError,
-        append_checkpoint,
-        current_checkpoint,
-        signed_line,
-    )
+    Truncation of the audit chain is only evident against a checkpoint taken before it, so
+    run this at a fixed cadence (`--every 300` as a service, or from cron) and ship the file
+    off the database host."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from realname.db.engine import create_engine_from_settings
     from realname.security.keys import keyring_from_settings
     from realname.security.vault import VaultError
 
@@ -51,6 +60,45 @@ def checkpoint_command(
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     engine = create_engine_from_settings(settings)
+    taken = 0
+    try:
+        while True:
+            try:
+                ok = _take_checkpoint(settings, engine, keys, path)
+            except DBAPIError as error:
+                if every is None:
+                    raise  # the CLI's entry point words it (and advises `db upgrade`)
+                reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+                console.print(f"[red]database error:[/] {reason}; retrying in {every:g} s")
+                ok = False
+            taken += ok
+            if every is None:
+                raise typer.Exit(0 if ok else 1)
+            if times is not None and taken >= times:
+                return
+            time.sleep(every)
+    except KeyboardInterrupt:
+        console.print(f"stopped after {taken:,} checkpoints")
+    finally:
+        engine.dispose()
+
+
+def _take_checkpoint(settings: Any, engine: Any, keys: Any, path: Path) -> bool:
+    """One signed checkpoint appended to `path`; False (and why, printed) when none could be
+    taken (the database away, a chain head that disagrees with its last entry)."""
+    from sqlalchemy.orm import Session
+
+    from realname.clock import clock_for
+    from realname.db.engine import readonly
+    from realname.registry.check import append_only_marks
+    from realname.security.checkpoint import (
+        CheckpointError,
+        append_checkpoint,
+        current_checkpoint,
+        signed_line,
+    )
+    from realname.security.vault import VaultError
+
     # One snapshot: heads, entries and marks must be read at the same instant.
     snapshot = readonly(engine)
     if engine.dialect.name == "postgresql":
@@ -63,14 +111,13 @@ def checkpoint_command(
         line = signed_line(checkpoint, keys)
     except (CheckpointError, VaultError) as error:
         console.print(f"[red]{error}[/]")
-        raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
+        return False
     append_checkpoint(path, line)
     console.print(
         f"checkpoint: {checkpoint.size:,} entries in {len(checkpoint.chains)} chains, "
         f"root {checkpoint.root.hex()[:16]}…, signed with {keys.signing_active} → {path}"
     )
+    return True
 
 
 @audit_app.command("public-key")
