@@ -566,8 +566,10 @@ def clients_add(
     from realname.db.engine import create_engine_from_settings
     from realname.registry.repository import RegistryRepository
     from realname.security.clients import ClientService
+    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
+    keyring = keyring_from_settings(settings)
     engine = create_engine_from_settings(settings)
     with Session(engine) as session, session.begin():
         enterprise_id = None
@@ -578,7 +580,7 @@ def clients_add(
                 raise typer.Exit(2)
             enterprise_id = found.id
         try:
-            client, secret = ClientService(session).create(
+            client, secret = ClientService(session, keyring).create(
                 role=role,
                 at=_clock().now(),
                 enterprise_id=enterprise_id,
@@ -631,11 +633,13 @@ def clients_revoke(client_id: str) -> None:
 
     from realname.db.engine import create_engine_from_settings
     from realname.security.clients import ClientService
+    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
+    keyring = keyring_from_settings(settings)
     engine = create_engine_from_settings(settings)
     with Session(engine) as session, session.begin():
-        revoked = ClientService(session).revoke(client_id, _clock().now())
+        revoked = ClientService(session, keyring).revoke(client_id, _clock().now())
     engine.dispose()
     console.print("revoked" if revoked else "no such active client")
     raise typer.Exit(0 if revoked else 1)
@@ -658,13 +662,16 @@ def parties_add(
     from sqlalchemy.orm import Session
 
     from realname.db.engine import create_engine_from_settings
+    from realname.security.keys import keyring_from_settings
     from realname.verification.service import register_relying_party
 
-    engine = create_engine_from_settings(get_settings())
+    settings = get_settings()
+    engine = create_engine_from_settings(settings)
     try:
         with Session(engine) as session, session.begin():
             party, secret = register_relying_party(
                 session,
+                keyring_from_settings(settings),
                 name=name,
                 purpose=purpose,
                 apis=[a.strip() for a in apis.split(",") if a.strip()],

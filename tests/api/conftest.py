@@ -20,7 +20,7 @@ from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry.commands import Person
-from realname.security.clients import ClientService, issue_device_token
+from realname.security.clients import ClientRepository, ClientService, issue_device_token
 from realname.security.keys import keyring_from_settings
 from realname.security.principals import Role
 from tests.conftest import _postgres_database
@@ -54,7 +54,7 @@ class Api:
         `issue_device_token` stands for), for client `who`."""
         rt = self.client.app.state.runtime  # type: ignore[attr-defined]
         with rt.transaction() as session:
-            client = ClientService(session).repo.by_client_id(self.secrets[who][0])
+            client = ClientRepository(session).by_client_id(self.secrets[who][0])
             assert client is not None
             token = issue_device_token(
                 client, rt.token_keys, line_id, now=rt.clock.now()
@@ -121,7 +121,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
                 world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
             )
             other.append(kit.msisdn)
-        clients = ClientService(session)
+        clients = ClientService(session, keyring)
         specs = {
             "clerk": {
                 "role": Role.CLERK,

@@ -41,7 +41,9 @@ class App:
 
     def new_client(self) -> tuple[str, str]:
         with Session(self.engine) as session, session.begin():
-            client, secret = ClientService(session).create(role=Role.REGULATOR, at=NOW)
+            client, secret = ClientService(session, keyring_from_settings(self.settings)).create(
+                role=Role.REGULATOR, at=NOW
+            )
             return client.client_id, secret
 
     def login(self, client_id: str, secret: str, source: str | None = None) -> Response:
@@ -87,7 +89,7 @@ def test_a_revoked_clients_token_is_refused_within_seconds(app: App) -> None:
     token = app.token(client_id, secret)
     assert app.read(token) == 404
     with Session(app.engine) as session, session.begin():
-        assert ClientService(session).revoke(client_id, NOW)
+        assert ClientService(session, keyring_from_settings(app.settings)).revoke(client_id, NOW)
     app.clock.advance(timedelta(seconds=CACHE_SECONDS))  # the cache window, not the token's life
     assert app.read(token) == 401
     assert app.login(client_id, secret).status_code == 401

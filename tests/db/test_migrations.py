@@ -99,6 +99,14 @@ def _old_registry(engine: Engine) -> tuple[object, list[str]]:
         world.service.report_lost(world.ctx(), world.enterprise_id, numbers[0])
         session.commit()
     migrate.downgrade(engine, "0006_backfill")
+    with engine.begin() as connection:  # a client made before clients entered the chain
+        connection.execute(
+            text(
+                "INSERT INTO api_client (client_id, secret_hash, role, scopes, description,"
+                " status, created_at) VALUES ('regulator-old', 'scrypt$a$b', 'regulator',"
+                " 'registry:read', '', 'active', '2026-01-01 00:00:00')"
+            )
+        )
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE line_event SET reason = 'caller 139 0000 0266 says 王小明' WHERE seq = 2")

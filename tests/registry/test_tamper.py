@@ -351,3 +351,39 @@ def test_a_forged_or_unknown_checkpoint_is_reported(
     append_checkpoint(path, signed_line(checkpoint, other))
     found = failing(check(world, china, path))
     assert sum("signature does not verify" in v for v in found[AUDIT]) == 2, found
+
+
+CLIENTS = "API clients are what the audit chain says"
+
+
+def test_a_client_row_changed_behind_the_service_is_reported(world: World, china: Policy) -> None:
+    """A review found `UPDATE api_client SET role = 'regulator'` (or a revoked client set
+    active again, or a row inserted) passed `check`: clients now enter the chain."""
+    from realname.security.clients import ClientService
+    from realname.security.models import ApiClient
+    from realname.security.principals import Role
+
+    clients = ClientService(world.session, world.service.keyring)
+    admin, _ = clients.create(role=Role.ENTERPRISE_ADMIN, at=NOW, enterprise_id=world.enterprise_id)
+    revoked, _ = clients.create(role=Role.REGULATOR, at=NOW)
+    assert clients.revoke(revoked.client_id, NOW)
+    world.session.flush()
+    assert check(world, china).ok, failing(check(world, china))
+    s = world.session
+    s.execute(update(ApiClient).where(ApiClient.id == admin.id).values(role="regulator"))
+    s.execute(update(ApiClient).where(ApiClient.id == revoked.id).values(status="active"))
+    s.add(
+        ApiClient(
+            client_id="regulator-forged",
+            secret_hash="scrypt$x$y",
+            role="regulator",
+            scopes="registry:read registry:reveal",
+            status="active",
+            created_at=NOW,
+        )
+    )
+    s.flush()
+    found = failing(check(world, china))[CLIENTS]
+    assert any(admin.client_id in v and "role" in v for v in found), found
+    assert any(revoked.client_id in v and "status" in v for v in found), found
+    assert any("regulator-forged has no audit record" in v for v in found), found

@@ -39,8 +39,11 @@ def world(db_session: Session) -> World:
     return build_world(db_session, keyring, load_policy("china"))
 
 
+KEYRING = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+
+
 def regulator(session: Session) -> ApiClient:
-    client, _secret = ClientService(session).create(role=Role.REGULATOR, at=NOW)
+    client, _secret = ClientService(session, KEYRING).create(role=Role.REGULATOR, at=NOW)
     return client
 
 
@@ -48,7 +51,7 @@ def regulator(session: Session) -> ApiClient:
 
 
 def test_a_clerk_client_must_name_a_clerk_of_its_channel(world: World) -> None:
-    service = ClientService(world.session)
+    service = ClientService(world.session, world.service.keyring)
     own, partner = world.channels[ChannelKind.OWN_HALL], world.channels[ChannelKind.PARTNER_HALL]
     clerk_at_own = world.clerks[ChannelKind.OWN_HALL]
     with pytest.raises(ValueError, match=f"clerk {clerk_at_own} works at channel {own}"):
@@ -91,13 +94,23 @@ def test_enterprise_channel_and_clerk_must_exist_and_belong_together(
         spec["enterprise_id"] = 9_999_999
         expected = "no enterprise"
     with pytest.raises(ValueError, match=expected):
-        ClientService(world.session).create(role=Role.CLERK, at=NOW, **spec)
+        ClientService(world.session, world.service.keyring).create(role=Role.CLERK, at=NOW, **spec)
 
 
-def test_a_channel_without_its_enterprise_is_refused(world: World) -> None:
-    with pytest.raises(ValueError, match="does not belong"):
-        ClientService(world.session).create(
-            role=Role.REGULATOR, at=NOW, channel_id=world.channels[ChannelKind.OWN_HALL]
+def test_tenant_fields_a_role_ignores_are_refused(world: World) -> None:
+    """Only a clerk acts at a channel; only clerks, admins and subscribers act for an
+    enterprise (a review found `--role regulator --enterprise X` accepted)."""
+    service = ClientService(world.session, world.service.keyring)
+    with pytest.raises(ValueError, match="acts for no channel or clerk"):
+        service.create(role=Role.REGULATOR, at=NOW, channel_id=world.channels[ChannelKind.OWN_HALL])
+    with pytest.raises(ValueError, match="acts for no enterprise"):
+        service.create(role=Role.REGULATOR, at=NOW, enterprise_id=world.enterprise_id)
+    with pytest.raises(ValueError, match="acts for no channel or clerk"):
+        service.create(
+            role=Role.ENTERPRISE_ADMIN,
+            at=NOW,
+            enterprise_id=world.enterprise_id,
+            clerk_id=world.clerks[ChannelKind.OWN_HALL],
         )
 
 
@@ -189,7 +202,7 @@ def test_token_keys_never_show_their_bytes() -> None:
 def test_a_revoked_client_is_inactive(db_session: Session) -> None:
     client = regulator(db_session)
     assert client_is_active(db_session, client.client_id)
-    assert ClientService(db_session).revoke(client.client_id, NOW)
+    assert ClientService(db_session, KEYRING).revoke(client.client_id, NOW)
     db_session.flush()
     assert not client_is_active(db_session, client.client_id)
     assert not client_is_active(db_session, "no-such-client")

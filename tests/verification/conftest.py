@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from realname.security.clients import ClientService, issue_device_token
+from realname.security.clients import ClientRepository, issue_device_token
 from realname.verification.service import register_relying_party
 from tests.api import conftest as api_conftest
 from tests.api.conftest import Api, person_json, token_for
@@ -50,7 +50,7 @@ class Camara:
         rt = self.api.client.app.state.runtime  # type: ignore[attr-defined]
         with rt.transaction() as session:
             client_id = _client_of(who, self.tokens[who])
-            client = ClientService(session).repo.by_client_id(client_id)
+            client = ClientRepository(session).by_client_id(client_id)
             assert client is not None
             return issue_device_token(
                 client, rt.token_keys, int(str(self.lines[line]["id"])), now=rt.clock.now()
@@ -78,7 +78,7 @@ def camara(api: Api) -> Camara:
     with rt.transaction() as session:
         created = {
             who: register_relying_party(
-                session, name=who, purpose="account opening", apis=apis, at=now
+                session, rt.keyring, name=who, purpose="account opening", apis=apis, at=now
             )
             for who, apis in parties.items()
         }

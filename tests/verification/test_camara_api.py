@@ -343,7 +343,7 @@ def _prober(camara: Camara, name: str, apis: list[str]) -> dict[str, str]:
     rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
     with rt.transaction() as session:
         party, secret = register_relying_party(
-            session, name=name, purpose="probing", apis=apis, at=camara.api.clock.now()
+            session, rt.keyring, name=name, purpose="probing", apis=apis, at=camara.api.clock.now()
         )
         client_id = party.client_id
     return {"Authorization": f"Bearer {token_for(camara.api.client, client_id, secret)}"}

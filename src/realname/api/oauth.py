@@ -75,7 +75,7 @@ def _exchange(
         )
     with rt.sessions() as session:
         session.connection(execution_options={"readonly": True})  # SQLite: no write lock
-        client = ClientService(session).authenticate(client_id, secret)
+        client = ClientService(session, rt.keyring).authenticate(client_id, secret)
         issued = (
             issue_token(client, rt.token_keys, rt.settings.token_ttl_seconds, requested, now=now)
             if client is not None

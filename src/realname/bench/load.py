@@ -107,7 +107,7 @@ def build_load_world(
         ctx, code=f"LOAD{seed}", name="负载测试运营商", kind="mno"
     )
     service.allocate_block(ctx, enterprise.id, NumberBlock.from_prefix(PREFIX))
-    clients = ClientService(session)
+    clients = ClientService(session, keyring, "system:bench")
     desks: list[Counter] = []
     serial = first_serial
     for n in range(counters):

@@ -80,7 +80,13 @@ def run_verify_bench(
             at=now,
         )
         party, secret = register_relying_party(
-            session, name="bench bank", purpose="account opening", apis=["kyc-match"], at=now
+            session,
+            keyring,
+            name="bench bank",
+            purpose="account opening",
+            apis=["kyc-match"],
+            at=now,
+            actor="system:bench",
         )
         client_id = party.client_id
     registrations = list(world.registrations(per_person=CAP_SHARE))

@@ -40,7 +40,8 @@ from realname.security.checkpoint import (
     positions_of,
     read_checkpoints,
 )
-from realname.security.models import SealedNote
+from realname.security.clients import CLIENT_OBJECT, client_authority
+from realname.security.models import ApiClient, SealedNote
 from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, Sealed, VaultError
@@ -119,6 +120,7 @@ def run_integrity_check(
         ("PII is sealed and opens", _pii),
         ("no text column holds an ID or phone number", _text_columns),
         ("sealed notes are intact", _notes),
+        ("API clients are what the audit chain says", _clients),
         (
             "audit chains are intact, keyed, and extend the checkpoints",
             lambda r, p, k, s: _audit(r, p, k, s, checkpoints),
@@ -323,6 +325,25 @@ def _cached_columns(line: Any, events: list[Any]) -> list[str]:
     if not wrong:
         return []
     return [f"line {_mask(line[1])}: {', '.join(wrong)} differ from its events"]
+
+
+def _clients(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Each client's role, tenant, scopes and status against its last audit entry: the row has
+    no MAC, and who may act as whom is exactly what an attacker would change (a client row
+    inserted behind the service's back has no entry at all)."""
+    result = CheckResult("")
+    recorded = AuditRepository(s).latest_details(CLIENT_OBJECT)
+    for client in s.scalars(select(ApiClient).order_by(ApiClient.id)):
+        result.examined += 1
+        detail = recorded.get(client.client_id)
+        if detail is None:
+            result.violations.append(f"client {client.client_id} has no audit record")
+        elif detail != client_authority(client):
+            changed = sorted(k for k, v in client_authority(client).items() if detail.get(k) != v)
+            result.violations.append(
+                f"client {client.client_id}: {', '.join(changed)} differ from the audit chain"
+            )
+    return result
 
 
 def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:

@@ -22,14 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, Protocol
 
 import jwt
 from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
+from realname.security.audit import append_audit
 from realname.security.keys import TokenKeys
 from realname.security.models import ApiClient
 from realname.security.principals import Principal, Role
+from realname.security.vault import KeyRing
+
+CLIENT_OBJECT = "api_client"  # the audit chain's object type for client changes
+ENTERPRISE_ROLES = frozenset({Role.CLERK, Role.ENTERPRISE_ADMIN, Role.SUBSCRIBER})
 
 ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
@@ -124,10 +130,50 @@ class IssuedToken:
     scope: str
 
 
+class _ClientFields(Protocol):
+    role: str
+    enterprise_id: int | None
+    channel_id: int | None
+    clerk_id: int | None
+    scopes: str
+    status: str
+
+
+def client_authority(client: _ClientFields) -> dict[str, Any]:
+    """What a client may do and for whom: what the audit chain records at each change, and
+    what `realname check` compares the `api_client` row with (the row has no MAC of its own:
+    `UPDATE api_client SET role = 'regulator'` must still be evident)."""
+    return {
+        "role": client.role,
+        "enterprise_id": client.enterprise_id,
+        "channel_id": client.channel_id,
+        "clerk_id": client.clerk_id,
+        "scopes": client.scopes,
+        "status": client.status,
+    }
+
+
 class ClientService:
-    def __init__(self, session: Session) -> None:
+    """Creating and revoking clients writes the audit chain (who may act as whom is exactly
+    what an attacker with database access would change); authenticating reads only."""
+
+    def __init__(self, session: Session, keyring: KeyRing, actor: str = "operator:cli") -> None:
         self.repo = ClientRepository(session)
         self.session = session
+        self.keyring = keyring
+        self.actor = actor
+
+    def _audit(self, action: str, client: ApiClient, at: datetime) -> None:
+        append_audit(
+            self.session,
+            self.keyring,
+            actor=self.actor,
+            action=action,
+            object_type=CLIENT_OBJECT,
+            object_id=client.client_id,
+            at=at,
+            detail=client_authority(client),
+        )
 
     def create(
         self,
@@ -145,6 +191,10 @@ class ClientService:
             raise ValueError(f"a {role} client needs an enterprise")
         if role is Role.CLERK and (channel_id is None or clerk_id is None):
             raise ValueError("a clerk client needs a channel and a clerk")
+        if role is not Role.CLERK and (channel_id is not None or clerk_id is not None):
+            raise ValueError(f"a {role} client acts for no channel or clerk")
+        if enterprise_id is not None and role not in ENTERPRISE_ROLES:
+            raise ValueError(f"a {role} client acts for no enterprise")
         self._check_tenant(enterprise_id, channel_id, clerk_id)
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
@@ -161,6 +211,7 @@ class ClientService:
         )
         self.repo.add(client)
         self.session.flush()
+        self._audit("client.create", client, at)
         return client, secret
 
     def _check_tenant(
@@ -190,6 +241,7 @@ class ClientService:
         if client is None or client.status == "revoked":
             return False
         client.status, client.revoked_at = "revoked", at
+        self._audit("client.revoke", client, at)
         return True
 
     def authenticate(self, client_id: str, secret: str) -> ApiClient | None:

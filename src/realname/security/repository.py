@@ -44,6 +44,15 @@ class AuditRepository:
     def add(self, entry: AuditLog) -> None:
         self.session.add(entry)
 
+    def latest_details(self, object_type: str) -> dict[str, dict[str, Any]]:
+        """The newest entry's detail for each object of this type (few objects: API clients)."""
+        rows = self.session.execute(
+            select(AuditLog.object_id, AuditLog.detail)
+            .where(AuditLog.object_type == object_type)
+            .order_by(AuditLog.id)
+        )
+        return {row.object_id: row.detail for row in rows}
+
     def heads(self) -> dict[int, AuditChainHead]:
         return {h.chain: h for h in self.session.scalars(select(AuditChainHead))}
 

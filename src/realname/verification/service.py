@@ -62,7 +62,14 @@ SCOPES = {
 
 
 def register_relying_party(
-    session: Session, *, name: str, purpose: str, apis: list[str], at: datetime
+    session: Session,
+    keyring: KeyRing,
+    *,
+    name: str,
+    purpose: str,
+    apis: list[str],
+    at: datetime,
+    actor: str = "operator:cli",
 ) -> tuple[RelyingParty, str]:
     """A bank or payment app: an API client holding only the scopes of its APIs, and the
     record of why it asks. Returns the client secret, shown once."""
@@ -70,7 +77,7 @@ def register_relying_party(
     if unknown or not apis:
         raise ValueError(f"unknown or no APIs: {', '.join(unknown) or '(none)'}")
     scopes = [scope for api in sorted(set(apis)) for scope in SCOPES[api]]
-    client, secret = ClientService(session).create(
+    client, secret = ClientService(session, keyring, actor).create(
         role=Role.RELYING_PARTY, at=at, scopes=scopes, description=f"{name}: {purpose}"[:200]
     )
     party = RelyingParty(

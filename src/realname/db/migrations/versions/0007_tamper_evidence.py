@@ -116,6 +116,18 @@ identity = sa.table(
     sa.column("mac", sa.LargeBinary),
 )
 channel = sa.table("channel", sa.column("id", sa.Integer), sa.column("status_reason", sa.String))
+api_client = sa.table(
+    "api_client",
+    sa.column("id", sa.Integer),
+    sa.column("client_id", sa.String),
+    sa.column("role", sa.String),
+    sa.column("enterprise_id", sa.Integer),
+    sa.column("channel_id", sa.Integer),
+    sa.column("clerk_id", sa.Integer),
+    sa.column("scopes", sa.String),
+    sa.column("status", sa.String),
+    sa.column("created_at", UtcDateTime()),
+)
 
 
 def upgrade() -> None:
@@ -138,6 +150,7 @@ def upgrade() -> None:
         _rekey_audit(connection, keyring)
         _mac_events(connection, keyring)
         _mac_identities(connection, keyring)
+        _record_clients(connection, keyring)
         connection.execute(
             channel.update()
             .where(channel.c.status_reason.is_not(None))
@@ -168,8 +181,31 @@ def downgrade() -> None:
 def _has_rows(connection: sa.Connection) -> bool:
     return any(
         connection.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first()
-        for t in (audit_log, line_event, identity, channel)
+        for t in (audit_log, line_event, identity, channel, api_client)
     )
+
+
+def _record_clients(connection: sa.Connection, keyring: Any) -> None:
+    """Existing API clients enter the chain as they stand, so `check` can hold each row to its
+    last audit entry from now on (clients created later are recorded by the service)."""
+    from sqlalchemy.orm import Session
+
+    from realname.security.audit import append_audit
+    from realname.security.clients import CLIENT_OBJECT, client_authority
+
+    session = Session(bind=connection)
+    for row in connection.execute(sa.select(api_client).order_by(api_client.c.id)):
+        append_audit(
+            session,
+            keyring,
+            actor="system:migration",
+            action="client.recorded",
+            object_type=CLIENT_OBJECT,
+            object_id=row.client_id,
+            at=row.created_at,
+            detail=client_authority(row),
+        )
+    session.flush()
 
 
 def _keyring() -> Any:
