@@ -13,7 +13,7 @@ from realname.registry.check import IntegrityReport, run_integrity_check
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Holding, Identity, Line, LineEvent
 from realname.security.models import AuditLog
-from tests.registry.conftest import World
+from tests.registry.conftest import NOW, World
 
 AUDIT = "audit chains are intact, keyed, and extend the checkpoints"
 
@@ -38,7 +38,12 @@ def failing(report: IntegrityReport) -> dict[str, list[str]]:
 
 
 def test_healthy_registry_has_no_violations(world: World, china: Policy) -> None:
+    from realname.security.clients import ClientService
+    from realname.security.principals import Role
+
     populated(world)
+    ClientService(world.session, world.service.keyring).create(role=Role.REGULATOR, at=NOW)
+    world.session.flush()
     report = check(world, china)
     assert report.ok, failing(report)
     assert all(r.examined > 0 for r in report.results)
