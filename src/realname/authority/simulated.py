@@ -10,10 +10,10 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from realname.authority.repository import AuthorityRepository
 from realname.identity.authority import AuthorityVerdict
 from realname.identity.documents import ParsedDocument
 from realname.identity.names import normalize_name
-from realname.identity.repository import AuthorityRepository
 from realname.security.vault import KeyRing
 
 NUMBER_CONTEXT = "authority.number"

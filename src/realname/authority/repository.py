@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from realname.identity.models import AuthorityCitizen
+from realname.authority.models import AuthorityCitizen
 
 
 class AuthorityRepository:
