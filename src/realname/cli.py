@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.authority.cli import authority_app
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.backfill.cli import bench_import, import_app
 from realname.clock import Clock, clock_for
@@ -51,6 +52,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(authority_app, name="authority")
 bench_app.command("import")(bench_import)
 
 console = Console()
