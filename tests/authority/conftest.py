@@ -20,8 +20,15 @@ from realname.authority.citizens import Citizen
 from realname.authority.stub import StubBehaviour, StubServer, StubTls, stub_app
 from realname.identity.documents import parse_document
 from realname.registry.commands import Person
+from realname.security.audit_keys import AuditKeys
+from realname.security.vault import KeyRing, generate_key
 from realname.sim.documents import random_resident_id
 from tests.registry.conftest import NAMES, NOW
+
+
+@pytest.fixture(scope="session")
+def keyring() -> KeyRing:
+    return KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
 
 
 def free_port() -> int:
