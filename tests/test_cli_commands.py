@@ -235,6 +235,8 @@ def chain_serve(cli: Cli) -> None:
             REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
             REALNAME_BLIND_INDEX_KEY="C" * 43 + "=",
             REALNAME_TOKEN_KEYS=json.dumps({"t1": "D" * 43 + "="}))  # fmt: skip
+    remote = {"REALNAME_AUTHORITY": "http", "REALNAME_AUTHORITY_URL": "http://authority.example"}
+    cli.run("serve", "--port", port, expect=1, says="authority error", **remote)
     server = cli.popen("serve", "--port", port)
     try:
         ready, deadline = False, time.monotonic() + 90

@@ -536,6 +536,7 @@ def serve(
     # audit keys too: without them every write would be a 500 (each write appends to the chain).
     _ = keyring_from_settings(settings).audit
     token_keys_from_settings(settings)
+    _check_authority(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -551,6 +552,25 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),  # applied in each worker too
     )
+
+
+def _check_authority(settings: Any) -> None:
+    """REALNAME_AUTHORITY=http misconfigured (no URL, plain http to a remote host, unreadable
+    certificates): refused at start with a message, not on the first registration."""
+    if settings.authority != "http":
+        return
+    import ssl
+
+    from realname.authority.http import AuthorityConfigError, tls_context
+    from realname.authority.wiring import http_config
+
+    try:
+        config = http_config(settings)
+        if config.url.startswith("https"):
+            tls_context(config)
+    except (AuthorityConfigError, OSError, ssl.SSLError) as error:
+        console.print(f"[red]authority error:[/red] {error}")
+        raise typer.Exit(1) from None
 
 
 @clients_app.command("add")
