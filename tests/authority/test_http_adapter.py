@@ -282,3 +282,27 @@ def test_pii_travels_in_the_body_only(
     shown = caplog.text + str(raised.value) + repr(raised.value)
     assert person.document_number not in shown and person.name not in shown
     assert "identity authority unavailable" in caplog.text
+
+
+def test_a_flapping_stub_is_down_every_other_period(persons: list[Person]) -> None:
+    from realname.authority.stub import StubBehaviour, stub_app
+    from tests.authority.conftest import citizens_of
+
+    clock = FakeTime()
+    behaviour = StubBehaviour(flap_seconds=10, monotonic=clock.monotonic)
+    server = StubServer(stub_app(citizens_of(persons), behaviour), free_port())
+    server.start()
+    try:
+        authority = adapter(server.url, retries=0, breaker_failures=100)
+        assert ask(authority, persons[0]) is AuthorityVerdict.CONFIRMED  # 0-10 s: up
+        clock.now += 10  # 10-20 s: down
+        with pytest.raises(AuthorityUnavailableError) as raised:
+            ask(authority, persons[0])
+        assert raised.value.reason == "server_error"
+        assert authority.probe() == "HTTP 503"
+        clock.now += 10  # 20-30 s: up again
+        assert ask(authority, persons[0]) is AuthorityVerdict.CONFIRMED
+        assert authority.probe() == "ok"
+        assert server.state.answered["flap_down"] == 1
+    finally:
+        server.stop()
