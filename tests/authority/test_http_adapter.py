@@ -306,3 +306,23 @@ def test_a_flapping_stub_is_down_every_other_period(persons: list[Person]) -> No
         assert server.state.answered["flap_down"] == 1
     finally:
         server.stop()
+
+
+def test_an_unexpected_fault_is_no_verdict_and_frees_the_probe(persons: list[Person]) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug")
+
+    time = FakeTime()
+    authority = adapter(
+        "https://authority.test", time, httpx.MockTransport(explode), breaker_failures=1
+    )
+    with pytest.raises(AuthorityUnavailableError) as raised:
+        ask(authority, persons[0])
+    assert raised.value.reason == "error"
+    assert authority.breaker_state is BreakerState.OPEN
+    time.now += 30
+    with pytest.raises(AuthorityUnavailableError) as raised:
+        ask(authority, persons[0])  # the probe fails the same way
+    assert raised.value.reason == "error" and authority.breaker_state is BreakerState.OPEN
+    time.now += 30
+    assert authority.breaker_state is BreakerState.HALF_OPEN  # a new probe may go

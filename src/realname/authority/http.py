@@ -188,6 +188,13 @@ class HttpAuthority:
             raise AuthorityUnavailableError(
                 error.reason, self._retry_after(error.retry_after)
             ) from None
+        except Exception as error:  # a fault of ours or the library's: still no verdict
+            self.breaker.record_failure()  # and a probe must not stay out for ever
+            log.error(
+                "identity authority call failed unexpectedly",
+                extra={"error_type": type(error).__name__, "authority": self.config.shown_url},
+            )
+            raise AuthorityUnavailableError("error", self._retry_after()) from None
         self.breaker.record_success()
         return verdict
 
@@ -226,9 +233,10 @@ class HttpAuthority:
                     last = _AttemptFailedError("unreachable")
                     continue
                 raise _AttemptFailedError("timeout") from None
-            except httpx.TransportError:
-                # Refused, reset, or a pooled connection the server closed: the request id
-                # makes the repeat safe even if the first one got through.
+            except httpx.RequestError:
+                # Refused, reset, a TLS handshake refused, or a pooled connection the server
+                # closed: the request id makes the repeat safe even if the first one got
+                # through.
                 last = _AttemptFailedError("unreachable")
                 continue
             status = response.status_code

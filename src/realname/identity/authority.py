@@ -32,7 +32,7 @@ class AuthorityUnavailableError(Exception):
     `AUTHORITY_UNAVAILABLE` (HTTP 503) and writes nothing.
 
     `reason` is a short code (`unreachable`, `timeout`, `server_error`, `rate_limited`,
-    `rejected`, `bad_response`, `breaker_open`); `retry_after` is whole seconds after which
+    `rejected`, `bad_response`, `breaker_open`, `error`); `retry_after` is whole seconds after which
     asking again may help. Neither carries the document or the name.
     """
 
