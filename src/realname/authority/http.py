@@ -192,7 +192,7 @@ class HttpAuthority:
             self.breaker.record_failure()  # and a probe must not stay out for ever
             log.error(
                 "identity authority call failed unexpectedly",
-                extra={"error_type": type(error).__name__, "authority": self.config.shown_url},
+                extra={"error_type": type(error).__name__, "outcome": "error"},
             )
             raise AuthorityUnavailableError("error", self._retry_after()) from None
         self.breaker.record_success()
@@ -271,14 +271,12 @@ class HttpAuthority:
         return max(1, math.ceil(min(self.config.breaker_reset_seconds, 30.0) / 6))
 
     def _warn(self, reason: str, status: int | None) -> None:
+        # `outcome` and `status` are fields the JSON log formatter keeps; no request content.
         log.warning(
-            "identity authority unavailable",
-            extra={
-                "reason": reason,
-                "status": status,
-                "breaker": str(self.breaker.state),
-                "authority": self.config.shown_url,
-            },
+            "identity authority unavailable: %s (breaker %s)",
+            reason,
+            self.breaker.state,
+            extra={"outcome": reason, "status": status},
         )
 
 
