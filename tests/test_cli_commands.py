@@ -235,6 +235,8 @@ def chain_serve(cli: Cli) -> None:
             REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
             REALNAME_BLIND_INDEX_KEY="C" * 43 + "=",
             REALNAME_TOKEN_KEYS=json.dumps({"t1": "D" * 43 + "="}))  # fmt: skip
+    remote = {"REALNAME_AUTHORITY": "http", "REALNAME_AUTHORITY_URL": "http://authority.example"}
+    cli.run("serve", "--port", port, expect=1, says="authority error", **remote)
     server = cli.popen("serve", "--port", port)
     try:
         ready, deadline = False, time.monotonic() + 90
@@ -295,7 +297,47 @@ def chain_messages(cli: Cli) -> None:
     assert fourth.attempts == 1 and fourth.claimed_by is None
 
 
+def chain_authority(cli: Cli) -> None:
+    citizens = cli.tmp / "citizens.csv"
+    citizens.write_text(
+        f"document_type,document_number,name,revoked\nresident_id,{GOOD_ID},张三,\n"
+    )
+    bad = cli.tmp / "bad-citizens.csv"
+    bad.write_text(f"document_number,name\n{GOOD_ID},张三\n123,李四\n")
+    cli.run("authority", "enrol", str(bad), expect=1, says="line 3: document_number")
+    cli.run("authority", "enrol", str(citizens), expect=0, says="enrolled 1 citizen(s)")
+    cli.run("authority", "status", expect=0, says="simulated (1 test citizens)")
+    cli.run("authority", "enrol", str(cli.tmp / "none.csv"), expect=2, says="cannot read")
+    cli.run("authority", "stub", "--citizens", str(bad), expect=1, says="line 3")
+    cli.run("authority", "stub", "--citizens", str(citizens), "--tls-cert", "x.pem", expect=2,
+            says="go together")  # fmt: skip
+    http = {"REALNAME_AUTHORITY": "http"}
+    cli.run("authority", "status", expect=2, says="not loopback",
+            REALNAME_AUTHORITY_URL="http://authority.example:9001", **http)  # fmt: skip
+    cli.run("authority", "status", expect=1, says="unreachable",
+            REALNAME_AUTHORITY_URL=f"http://127.0.0.1:{dead_port()}", **http)  # fmt: skip
+    port = str(dead_port())
+    stub = cli.popen("authority", "stub", "--citizens", str(citizens), "--port", port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stub.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        cli.run("authority", "status", expect=0, says="probe GET /v1/health: ok",
+                REALNAME_AUTHORITY_URL=url, **http)  # fmt: skip
+    finally:
+        stub.send_signal(signal.SIGTERM)
+        output, _ = stub.communicate(timeout=30)
+    assert "Traceback" not in output and "1 citizens" in output, output[-2000:]
+
+
 CHAINS: dict[str, Callable[[Cli], None]] = {
+    "authority": chain_authority,
     "db": chain_db,
     "id": chain_id,
     "clients": chain_clients,

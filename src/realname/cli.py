@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.authority.cli import authority_app
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.backfill.cli import bench_import, import_app
 from realname.clock import Clock, clock_for
@@ -51,6 +52,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(authority_app, name="authority")
 bench_app.command("import")(bench_import)
 
 console = Console()
@@ -534,6 +536,7 @@ def serve(
     # audit keys too: without them every write would be a 500 (each write appends to the chain).
     _ = keyring_from_settings(settings).audit
     token_keys_from_settings(settings)
+    _check_authority(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -549,6 +552,25 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),  # applied in each worker too
     )
+
+
+def _check_authority(settings: Any) -> None:
+    """REALNAME_AUTHORITY=http misconfigured (no URL, plain http to a remote host, unreadable
+    certificates): refused at start with a message, not on the first registration."""
+    if settings.authority != "http":
+        return
+    import ssl
+
+    from realname.authority.http import AuthorityConfigError, tls_context
+    from realname.authority.wiring import http_config
+
+    try:
+        config = http_config(settings)
+        if config.url.startswith("https"):
+            tls_context(config)
+    except (AuthorityConfigError, OSError, ssl.SSLError) as error:
+        console.print(f"[red]authority error:[/red] {error}")
+        raise typer.Exit(1) from None
 
 
 @clients_app.command("add")

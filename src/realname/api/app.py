@@ -13,6 +13,7 @@ from realname.api import health, oauth
 from realname.api.deps import Runtime
 from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
+from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock, clock_for
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         token_keys=token_keys_from_settings(settings),
         clock=clock or clock_for(settings.clock_start),
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
+        authority=authority_source(settings),
     )
 
     @asynccontextmanager

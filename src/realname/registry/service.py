@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
-from realname.identity.authority import AuthorityVerdict, IdentityAuthority
+from realname.identity.authority import (
+    AuthorityUnavailableError,
+    AuthorityVerdict,
+    IdentityAuthority,
+)
 from realname.identity.documents import ParsedDocument, parse_document
 from realname.identity.errors import DocumentError
 from realname.identity.names import normalize_name
@@ -354,18 +358,15 @@ class RegistryService:
         channel = self._channel(enterprise_id, channel_id, must_be_active=True)
         self._clerk(channel, clerk_id)
         e164 = self._msisdn(msisdn)
-        line = self.repo.line_for_update(e164)
-        if line is None or line.enterprise_id != enterprise_id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        state = LineState(line.state)
-        if state is S.STOCKED and line.channel_id != channel.id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
-        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
-        after = self._transition(operation, state, line.barring_reason)
+        # The cheap refusals on a plain read, then the authority (a network call) before any
+        # row lock is taken; then the line is locked and checked again.
+        self._registrable(self.repo.line(e164), enterprise_id, channel)
         verified = self._verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
+        line = self.repo.line_for_update(e164)
+        line, state, operation, after = self._registrable(line, enterprise_id, channel)
+        legacy = operation is O.REGISTER_LEGACY
         identity = self._identity_for(verified, person, ctx.at, enterprise_id)
         detail: dict[str, Any] = {
             "clerk_id": clerk_id,
@@ -390,6 +391,18 @@ class RegistryService:
         )
         line.owner_identity_id = identity.id
         return line
+
+    def _registrable(
+        self, line: Line | None, enterprise_id: int, channel: Channel
+    ) -> tuple[Line, LineState, Operation, LineState]:
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        state = LineState(line.state)
+        if state is S.STOCKED and line.channel_id != channel.id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
+        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
+        return line, state, operation, self._transition(operation, state, line.barring_reason)
 
     # --- barring --------------------------------------------------------------------------------
 
@@ -428,13 +441,13 @@ class RegistryService:
         line's enterprise (not a kiosk, not online), its active clerk, and the owner's document
         and name matching the line's sealed identity. Barring is a denial of service, so a
         clerk cannot bar a line on a number and a story alone."""
-        channel, line, _, _ = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST
-        )
-        kind = ChannelKind(channel.kind)
-        if kind not in LOSS_COUNTERS:
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "losses are reported at a hall")
-        self._verify_owner(line, owner, kind, ctx.at.date(), name_must_match=True)
+        channel, line, _, _, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST, owner, ctx.at.date()
+        )
+        self._verify_owner(line, verified, name_must_match=True)
         return self._bar(
             ctx,
             enterprise_id,
@@ -447,14 +460,20 @@ class RegistryService:
         )
 
     def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.LOCK, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
         line = self._line(enterprise_id, msisdn)
-        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        self._verify_owner(line, verified)
         return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
     def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.UNLOCK, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
         line = self._line(enterprise_id, msisdn)
         self._transition(O.UNLOCK, LineState(line.state), line.barring_reason)
-        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        self._verify_owner(line, verified)
         return self._lift(ctx, enterprise_id, msisdn, O.UNLOCK, "")
 
     # --- SIM replacement and transfer -----------------------------------------------------------
@@ -473,10 +492,10 @@ class RegistryService:
     ) -> Line:
         """A new SIM for the same number, only for its verified owner; the swap time is what
         banks ask about (CAMARA SIM Swap)."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM
+        channel, line, before, after, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM, owner, ctx.at.date()
         )
-        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
+        self._verify_owner(line, verified)
         if self.repo.kit_in_use(enterprise_id, iccid, imsi):
             raise RegistryError(E.KIT_IN_USE)
         old_iccid = line.iccid
@@ -507,12 +526,18 @@ class RegistryService:
         receiver: Person,
     ) -> Line:
         """Hand a line to another person: both verified, the receiver's caps checked."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.TRANSFER
+        channel, line, before, after, owner_verified, verified = self._at_counter(
+            enterprise_id,
+            channel_id,
+            clerk_id,
+            msisdn,
+            O.TRANSFER,
+            owner,
+            ctx.at.date(),
+            receiver=receiver,
         )
-        kind = ChannelKind(channel.kind)
-        self._verify_owner(line, owner, kind, ctx.at.date())
-        verified = self._verify(receiver, kind, new_holder=True, today=ctx.at.date())
+        self._verify_owner(line, owner_verified)
+        assert verified is not None
         old_owner = line.owner_identity_id
         assert old_owner is not None
         current = self.repo.identity(old_owner)
@@ -576,13 +601,19 @@ class RegistryService:
         owner: Person,
     ) -> Line:
         """The owner re-verifies at a counter: the channel's document rules apply."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.ANSWER_REVERIFICATION
+        _, line, before, after, verified, _ = self._at_counter(
+            enterprise_id,
+            channel_id,
+            clerk_id,
+            msisdn,
+            O.ANSWER_REVERIFICATION,
+            owner,
+            ctx.at.date(),
         )
         overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
         if line.reverify_deadline is None and not overdue:
             raise RegistryError(E.REVERIFICATION_NOT_PENDING)
-        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
+        self._verify_owner(line, verified)
         line.reverify_deadline = None
         if overdue:
             after = self._lift_barring(line, before, after)
@@ -803,15 +834,52 @@ class RegistryService:
     # --- internals ------------------------------------------------------------------------------
 
     def _at_counter(
-        self, enterprise_id: int, channel_id: int, clerk_id: int, msisdn: str, operation: Operation
-    ) -> tuple[Channel, Line, LineState, LineState]:
+        self,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        operation: Operation,
+        owner: Person,
+        today: date,
+        *,
+        receiver: Person | None = None,
+    ) -> tuple[Channel, Line, LineState, LineState, VerifiedPerson, VerifiedPerson | None]:
         """A counter operation's common ground: an active channel of the enterprise, its clerk,
-        the line (locked) and the move the state machine allows."""
+        the owner's document verified (by the authority, before any lock), the line (locked)
+        and the move the state machine allows."""
         channel = self._channel(enterprise_id, channel_id, must_be_active=True)
         self._clerk(channel, clerk_id)
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, operation, owner, ChannelKind(channel.kind), today
+        )
+        verified_receiver = None
+        if receiver is not None:  # the transfer's receiver: verified before any lock too
+            verified_receiver = self._verify(
+                receiver, ChannelKind(channel.kind), new_holder=True, today=today
+            )
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
-        return channel, line, before, self._transition(operation, before, line.barring_reason)
+        after = self._transition(operation, before, line.barring_reason)
+        return channel, line, before, after, verified, verified_receiver
+
+    def _owner_checked_unlocked(
+        self,
+        enterprise_id: int,
+        msisdn: str,
+        operation: Operation,
+        owner: Person,
+        kind: ChannelKind,
+        today: date,
+    ) -> VerifiedPerson:
+        """The cheap refusals on a plain read (no such line, a move the state machine
+        forbids), then the person's document through the authority: a network call, made
+        before the line's row lock is taken. The caller locks the line and checks again."""
+        line = self.repo.line(self._msisdn(msisdn))
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.LINE_NOT_FOUND)
+        self._transition(operation, LineState(line.state), line.barring_reason)
+        return self._verify(owner, kind, new_holder=False, today=today)
 
     def _enterprise(self, enterprise_id: int) -> Enterprise:
         enterprise = self.repo.enterprise(enterprise_id)
@@ -880,23 +948,22 @@ class RegistryService:
             _refuse_on(checks.check_age(self.policy, birth_date, today))
         name = normalize_name(person.name)
         if self.policy.authority_check_required:
-            verdict = self.authority.verify(document, name)
+            try:
+                verdict = self.authority.verify(document, name)
+            except AuthorityUnavailableError as error:
+                # Never a silent pass: no verdict, no operation.
+                raise RegistryError(
+                    E.AUTHORITY_UNAVAILABLE, error.reason, retry_after=error.retry_after
+                ) from None
             if verdict is not AuthorityVerdict.CONFIRMED:
                 raise RegistryError(_AUTHORITY_ERRORS[verdict])
         return VerifiedPerson(document, name, birth_date)
 
     def _verify_owner(
-        self,
-        line: Line,
-        person: Person,
-        channel_kind: ChannelKind,
-        today: date,
-        *,
-        name_must_match: bool = False,
+        self, line: Line, verified: VerifiedPerson, *, name_must_match: bool = False
     ) -> None:
-        """The person is the line's owner: the document (and, when asked, the name as
+        """The verified person is the line's owner: the document (and, when asked, the name as
         recorded) matches the sealed identity, by blind index; nothing is unsealed."""
-        verified = self._verify(person, channel_kind, new_holder=False, today=today)
         index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
         owner = self.repo.identity(line.owner_identity_id) if line.owner_identity_id else None
         if owner is None or owner.number_index != index or owner.doc_type != verified.document.type:
