@@ -271,6 +271,7 @@ def reveal_owner(
             nationality=owner.nationality,
             birth_date=owner.birth_date,
             sex=owner.sex,
+            purged=owner.purged,
         )
 
 

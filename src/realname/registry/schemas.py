@@ -252,3 +252,7 @@ class OwnerRevealedOut(BaseModel):
     nationality: str | None = None
     birth_date: date | None = None
     sex: str | None = None
+    purged: bool = Field(
+        default=False,
+        description="The record was purged after the policy's retention: only its id remains",
+    )

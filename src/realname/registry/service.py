@@ -91,11 +91,12 @@ class RevealedOwner:
 
     identity_id: int
     document_type: str
-    document_number: str
-    name: str
+    document_number: str | None  # None once the retention job purged the record
+    name: str | None
     nationality: str | None
     birth_date: date | None
     sex: str | None
+    purged: bool = False
 
 
 @dataclass(frozen=True)
@@ -752,6 +753,10 @@ class RegistryService:
         identity = self.repo.identity(identity_id)
         if identity is None:  # the foreign key makes this impossible; `check` would report it
             return None
+        if identity.purged_at is not None:  # past retention: the id is all the law keeps
+            return RevealedOwner(
+                identity.id, identity.doc_type, None, None, None, None, None, purged=True
+            )
         return RevealedOwner(
             identity_id=identity.id,
             document_type=identity.doc_type,
