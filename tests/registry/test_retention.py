@@ -104,7 +104,7 @@ def test_a_person_registering_again_after_the_purge_gets_a_new_record(
 
 
 def test_check_flags_a_half_purged_row_and_a_purged_owner(world: World, china: Policy) -> None:
-    _, owner = _ended(world, 3)
+    _ended(world, 3)
     live = world.register(world.people[4])
     live_owner = world.session.scalar(select(Line.owner_identity_id).where(Line.msisdn == live))
     at = NOW + RETENTION * 2
