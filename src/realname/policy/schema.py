@@ -153,6 +153,9 @@ class Policy(BaseModel):
     cooling_days: int = Field(ge=0)
     reverification_deadline_hours: int = Field(ge=1)
     retention_after_termination_days: int = Field(ge=0)
+    # A subscriber's "this line is not mine" dispute is answered within this many days (China:
+    # complaints to an operator are answered within 15 days; operator default elsewhere).
+    dispute_answer_days: int = Field(default=15, ge=1)
     sim_swap_monitored_hours: int = Field(ge=1)
     backfill_steps: tuple[BackfillStep, ...]
     verification: VerificationRules = VerificationRules()

@@ -452,6 +452,11 @@ class RegistryService:
         self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
         return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
+    def lock_held(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
+        """Lock a line for its owner whom the caller has already bound to it (self-service: a
+        token on a line of the owner's identity); locking only protects the owner."""
+        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+
     def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
         line = self._line(enterprise_id, msisdn)
         self._transition(O.UNLOCK, LineState(line.state), line.barring_reason)
@@ -597,6 +602,34 @@ class RegistryService:
         )
         return line
 
+    def answer_reverification_online(
+        self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person, liveness: float | None
+    ) -> Line:
+        """The owner re-verifies in the operator's app: the online channel's document rules,
+        the identity authority, the app's live-face comparison (`owner.face_score`) and its
+        liveness score, both at or above the policy's face threshold."""
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
+        overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
+        if line.reverify_deadline is None and not overdue:
+            raise RegistryError(E.REVERIFICATION_NOT_PENDING)
+        _refuse_on(checks.check_face(self.policy, liveness))
+        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date(), name_must_match=True)
+        line.reverify_deadline = None
+        if overdue:
+            after = self._lift_barring(line, before, after)
+        self._record(
+            ctx,
+            line,
+            O.ANSWER_REVERIFICATION,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            detail={"channel": "online", "face": "passed", "liveness": "passed"},
+        )
+        return line
+
     def due_reverifications(self, at: datetime) -> Sequence[str]:
         """Lines whose re-verification deadline has passed (read without locks)."""
         return self.repo.lines_due("reverify_deadline", at, [S.ACTIVE, S.RESTRICTED])
@@ -677,8 +710,41 @@ class RegistryService:
         self._transition(O.CANCEL, before, line.barring_reason)
         return self._end_service(ctx, line, O.CANCEL, before, reason)
 
+    def cancel_at_counter(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+        reason: str,
+    ) -> Line:
+        """The owner ends service at a counter: an active own or partner hall of the line's
+        enterprise, its active clerk, and the owner's document and name matching the line's
+        sealed identity (as for a loss). The cap holding is released as for any cancel."""
+        channel, line, before, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.CANCEL
+        )
+        kind = ChannelKind(channel.kind)
+        if kind not in LOSS_COUNTERS:
+            raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "lines are cancelled at a hall")
+        self._verify_owner(line, owner, kind, ctx.at.date(), name_must_match=True)
+        return self._end_service(
+            ctx, line, O.CANCEL, before, reason, channel_id=channel.id, clerk_id=clerk_id
+        )
+
     def _end_service(
-        self, ctx: Context, line: Line, operation: Operation, before: LineState, reason: str
+        self,
+        ctx: Context,
+        line: Line,
+        operation: Operation,
+        before: LineState,
+        reason: str,
+        *,
+        channel_id: int | None = None,
+        clerk_id: int | None = None,
     ) -> Line:
         owner = line.owner_identity_id
         if owner is not None:
@@ -689,7 +755,16 @@ class RegistryService:
         line.iccid = line.imsi = None
         code, note = coded(reason, "manual")
         self._record(
-            ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=code, note=note
+            ctx,
+            line,
+            operation,
+            before,
+            S.CANCELLED,
+            owner_before=owner,
+            reason=code,
+            note=note,
+            channel_id=channel_id,
+            detail={"clerk_id": clerk_id} if clerk_id else None,
         )
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self._record(
