@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from realname.registry.check import run_integrity_check
 from realname.selfservice.models import Dispute
-from tests.api.conftest import Api, api, person_json  # noqa: F401
+from tests.api.conftest import Api, person_json
 
 
 def register(api: Api, person: int, clerk: str = "clerk", number: str | None = None) -> int:
