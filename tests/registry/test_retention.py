@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import sessionmaker
 
+from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.models import Identity, Line
-from realname.registry.retention import purge_batch
+from realname.registry.retention import purge_batch, run_retention
+from realname.security.audit_keys import AuditKeys
 from realname.security.models import AuditLog
-from tests.registry.conftest import NOW, World
+from realname.security.vault import KeyRing, generate_key
+from tests.registry.conftest import NOW, World, build_world
 
 RETENTION = timedelta(days=730)
 
@@ -137,3 +141,28 @@ def test_check_flags_a_purged_row_with_pii_left(world: World, china: Policy) -> 
     violations = _report(world, china)
     assert any("purged only in part" in v for v in violations["PII is sealed and opens"])
     assert any("MAC mismatch" in v for v in violations["identities carry their keyed MAC"])
+
+
+def test_the_job_runs_in_batches_and_a_rerun_does_nothing(fresh_engine: Engine) -> None:
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+    china = load_policy("china")
+    sessions = sessionmaker(bind=fresh_engine, expire_on_commit=False)
+    with sessions() as session, session.begin():
+        world = build_world(session, keyring, china)
+        owners = [_ended(world, i)[1] for i in range(5)]
+        world.register(world.people[5])  # held: never due
+    at = NOW + timedelta(days=1) + RETENTION
+    listed = run_retention(sessions, keyring, china, at, batch_size=2, dry_run=True)
+    assert listed.purged == owners
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(Identity.purged_at.is_not(None))) == 0
+    report = run_retention(sessions, keyring, china, at, batch_size=2)
+    assert (report.purged, report.batches) == (owners, 3)
+    assert run_retention(sessions, keyring, china, at, batch_size=2).purged == []
+    with sessions() as session:
+        batches = session.scalars(
+            select(AuditLog.detail).where(AuditLog.action == "identity.purge")
+        ).all()
+        assert sorted(i for d in batches for i in d["ids"]) == owners and len(batches) == 3
+        result = run_integrity_check(session, china, keyring)
+        assert result.ok, {r.name: r.violations for r in result.results if r.violations}
