@@ -133,6 +133,9 @@ class RiskRules(BaseModel):
     reverify_dormant_days: int = Field(default=180, ge=1)
     reverify_repeat_days: int = Field(default=180, ge=1)
     stock_ageing_days: int = Field(default=90, ge=1)
+    # A subscriber's "this line is not mine" dispute is answered within this many days (China:
+    # complaints to an operator are answered within 15 days; an operator default elsewhere).
+    dispute_answer_days: int = Field(default=15, ge=1)
 
 
 class Policy(BaseModel):
@@ -153,9 +156,6 @@ class Policy(BaseModel):
     cooling_days: int = Field(ge=0)
     reverification_deadline_hours: int = Field(ge=1)
     retention_after_termination_days: int = Field(ge=0)
-    # A subscriber's "this line is not mine" dispute is answered within this many days (China:
-    # complaints to an operator are answered within 15 days; operator default elsewhere).
-    dispute_answer_days: int = Field(default=15, ge=1)
     sim_swap_monitored_hours: int = Field(ge=1)
     backfill_steps: tuple[BackfillStep, ...]
     verification: VerificationRules = VerificationRules()

@@ -129,7 +129,7 @@ class SelfService:
             identity_id=scope.identity_id,
             proved_line_id=scope.proved_line.id,
             opened_at=ctx.at,
-            due_at=ctx.at + timedelta(days=self.policy.dispute_answer_days),
+            due_at=ctx.at + timedelta(days=self.policy.risk.dispute_answer_days),
             complaint_seq=complaint_seq,
             reverification_requested=asked,
         )
