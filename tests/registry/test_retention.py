@@ -5,15 +5,21 @@ is due goes (on both engines)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from realname.identity.simulated_authority import SimulatedAuthority
 from realname.policy.loader import load_policy
-from realname.policy.schema import Policy
+from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
+from realname.registry.commands import Actor, Context
 from realname.registry.models import Identity, Line
+from realname.registry.repository import RegistryRepository
 from realname.registry.retention import purge_batch, run_retention
+from realname.registry.service import RegistryService
 from realname.security.audit_keys import AuditKeys
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing, generate_key
@@ -166,3 +172,50 @@ def test_the_job_runs_in_batches_and_a_rerun_does_nothing(fresh_engine: Engine) 
         assert sorted(i for d in batches for i in d["ids"]) == owners and len(batches) == 3
         result = run_integrity_check(session, china, keyring)
         assert result.ok, {r.name: r.violations for r in result.results if r.violations}
+
+
+def test_a_registration_racing_the_purge_gets_a_new_record(
+    fresh_engine: Engine, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge commits between a registration's look-up of the identity and its use of it:
+    the registration re-reads the row under a lock and makes a new record, never a line held by
+    a purged identity. (SQLite serialises writers from BEGIN, so only PostgreSQL can interleave.)"""
+    if fresh_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers: nothing can commit between the two steps")
+    china = load_policy("china")
+    sessions = sessionmaker(bind=fresh_engine, expire_on_commit=False)
+    with sessions() as session, session.begin():
+        world = build_world(session, keyring, china)
+        _, old = _ended(world, 0)
+        kit = world.stock(1)[0]
+        ids = (world.enterprise_id, world.channels, world.clerks, world.people[0])
+    enterprise_id, channels, clerks, person = ids
+    at = NOW + timedelta(days=2) + RETENTION
+    original = RegistryRepository.identity_by_index
+    fired: list[int] = []
+
+    def look_up_then_purge(self: RegistryRepository, doc_type: str, index: bytes) -> Any:
+        found = original(self, doc_type, index)
+        if found is not None and not fired:
+            with sessions() as other, other.begin():
+                fired.extend(purge_batch(other, keyring, china, at, 10))
+        return found
+
+    monkeypatch.setattr(RegistryRepository, "identity_by_index", look_up_then_purge)
+    with sessions() as session, session.begin():
+        service = RegistryService(
+            session, policy=china, keyring=keyring, authority=SimulatedAuthority(session, keyring)
+        )
+        line = service.register(
+            Context(Actor("clerk", "1"), at),
+            enterprise_id=enterprise_id,
+            channel_id=channels[ChannelKind.OWN_HALL],
+            clerk_id=clerks[ChannelKind.OWN_HALL],
+            msisdn=kit,
+            person=person,
+        )
+        assert line.owner_identity_id not in (None, old)
+    assert fired == [old]
+    with sessions() as session:
+        report = run_integrity_check(session, china, keyring)
+        assert report.ok, {r.name: r.violations for r in report.results if r.violations}

@@ -1006,6 +1006,11 @@ class RegistryService:
         identity = self.repo.identity_by_index(str(document.type), number_index)
         if identity is not None:
             holding = self._reserve(identity.id, enterprise_id, also_locking)
+            # The retention job may have purged the record since the look-up (it locks the
+            # row to purge it): re-read it under a lock; a purged record is gone for good, so
+            # the person gets a new one.
+            if self.repo.lock_identity(identity.id).purged_at is not None:
+                identity = None
         if identity is None:
             number = self.keyring.seal(document.number, NUMBER_CONTEXT)
             insert_ignoring_conflicts(
