@@ -214,6 +214,15 @@ def chain_backfill(cli: Cli) -> None:
     cli.run("import", "legacy", str(legacy), "--enterprise", "NOPE", expect=1, says="enterprise")
 
 
+def chain_retention(cli: Cli) -> None:
+    cli.run("retention", "run", "--dry-run", expect=0, says="0 identities due")
+    cli.run("retention", "run", "--at", "2026-03-01T00:00:00+00:00", "--batch", "10", expect=0,
+            says="0 identities purged")  # fmt: skip
+    cli.run("retention", "run", expect=0, says="retention 730 days after termination")
+    cli.run("retention", "run", "--at", "2999-01-01T00:00:00+00:00", expect=2,
+            says="--at is in the future")  # fmt: skip
+
+
 def chain_bench(cli: Cli) -> None:
     cli.run("bench", "id", "--n", "1000", "--rounds", "1", expect=0, says="ratio")
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{dead_port()}/postgres"
@@ -344,6 +353,7 @@ CHAINS: dict[str, Callable[[Cli], None]] = {
     "demo": chain_demo,
     "keys": chain_keys,
     "backfill": chain_backfill,
+    "retention": chain_retention,
     "bench": chain_bench,
     "serve": chain_serve,
     "messages": chain_messages,

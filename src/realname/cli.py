@@ -23,6 +23,7 @@ from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
 from realname.registry.audit_cli import audit_app
+from realname.registry.retention_cli import retention_app
 from realname.security.principals import Role
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(authority_app, name="authority")
+app.add_typer(retention_app, name="retention")
 bench_app.command("import")(bench_import)
 
 console = Console()

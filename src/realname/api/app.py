@@ -24,6 +24,7 @@ from realname.policy.loader import load_policy
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
+from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
 
 DESCRIPTION = """
@@ -103,6 +104,7 @@ def _assemble(
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
+    app.include_router(selfservice_endpoints.router)
     app.include_router(backfill_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)

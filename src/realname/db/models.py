@@ -17,6 +17,7 @@ from realname.db.base import Base
 from realname.messaging import models as messaging_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
+from realname.selfservice import models as selfservice_models
 from realname.verification import models as verification_models
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "messaging_models",
     "registry_models",
     "security_models",
+    "selfservice_models",
     "verification_models",
 ]
 

@@ -133,6 +133,9 @@ class RiskRules(BaseModel):
     reverify_dormant_days: int = Field(default=180, ge=1)
     reverify_repeat_days: int = Field(default=180, ge=1)
     stock_ageing_days: int = Field(default=90, ge=1)
+    # A subscriber's "this line is not mine" dispute is answered within this many days (China:
+    # complaints to an operator are answered within 15 days; an operator default elsewhere).
+    dispute_answer_days: int = Field(default=15, ge=1)
 
 
 class Policy(BaseModel):

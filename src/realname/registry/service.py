@@ -95,11 +95,12 @@ class RevealedOwner:
 
     identity_id: int
     document_type: str
-    document_number: str
-    name: str
+    document_number: str | None  # None once the retention job purged the record
+    name: str | None
     nationality: str | None
     birth_date: date | None
     sex: str | None
+    purged: bool = False
 
 
 @dataclass(frozen=True)
@@ -467,6 +468,11 @@ class RegistryService:
         self._verify_owner(line, verified)
         return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
+    def lock_held(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
+        """Lock a line for its owner whom the caller has already bound to it (self-service: a
+        token on a line of the owner's identity); locking only protects the owner."""
+        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+
     def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
         verified = self._owner_checked_unlocked(
             enterprise_id, msisdn, O.UNLOCK, owner, ChannelKind.ONLINE, ctx.at.date()
@@ -627,6 +633,37 @@ class RegistryService:
         )
         return line
 
+    def answer_reverification_online(
+        self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person, liveness: float | None
+    ) -> Line:
+        """The owner re-verifies in the operator's app: the online channel's document rules,
+        the identity authority, the app's live-face comparison (`owner.face_score`) and its
+        liveness score, both at or above the policy's face threshold."""
+        _refuse_on(checks.check_face(self.policy, liveness))
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.ANSWER_REVERIFICATION, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
+        overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
+        if line.reverify_deadline is None and not overdue:
+            raise RegistryError(E.REVERIFICATION_NOT_PENDING)
+        self._verify_owner(line, verified, name_must_match=True)
+        line.reverify_deadline = None
+        if overdue:
+            after = self._lift_barring(line, before, after)
+        self._record(
+            ctx,
+            line,
+            O.ANSWER_REVERIFICATION,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            detail={"channel": "online", "face": "passed", "liveness": "passed"},
+        )
+        return line
+
     def due_reverifications(self, at: datetime) -> Sequence[str]:
         """Lines whose re-verification deadline has passed (read without locks)."""
         return self.repo.lines_due("reverify_deadline", at, [S.ACTIVE, S.RESTRICTED])
@@ -707,8 +744,41 @@ class RegistryService:
         self._transition(O.CANCEL, before, line.barring_reason)
         return self._end_service(ctx, line, O.CANCEL, before, reason)
 
+    def cancel_at_counter(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+        reason: str,
+    ) -> Line:
+        """The owner ends service at a counter: an active own or partner hall of the line's
+        enterprise, its active clerk, and the owner's document and name matching the line's
+        sealed identity (as for a loss). The cap holding is released as for any cancel."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        if ChannelKind(channel.kind) not in LOSS_COUNTERS:
+            raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "lines are cancelled at a hall")
+        channel, line, before, _, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.CANCEL, owner, ctx.at.date()
+        )
+        self._verify_owner(line, verified, name_must_match=True)
+        return self._end_service(
+            ctx, line, O.CANCEL, before, reason, channel_id=channel.id, clerk_id=clerk_id
+        )
+
     def _end_service(
-        self, ctx: Context, line: Line, operation: Operation, before: LineState, reason: str
+        self,
+        ctx: Context,
+        line: Line,
+        operation: Operation,
+        before: LineState,
+        reason: str,
+        *,
+        channel_id: int | None = None,
+        clerk_id: int | None = None,
     ) -> Line:
         owner = line.owner_identity_id
         if owner is not None:
@@ -719,7 +789,16 @@ class RegistryService:
         line.iccid = line.imsi = None
         code, note = coded(reason, "manual")
         self._record(
-            ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=code, note=note
+            ctx,
+            line,
+            operation,
+            before,
+            S.CANCELLED,
+            owner_before=owner,
+            reason=code,
+            note=note,
+            channel_id=channel_id,
+            detail={"clerk_id": clerk_id} if clerk_id else None,
         )
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self._record(
@@ -783,6 +862,10 @@ class RegistryService:
         identity = self.repo.identity(identity_id)
         if identity is None:  # the foreign key makes this impossible; `check` would report it
             return None
+        if identity.purged_at is not None:  # past retention: the id is all the law keeps
+            return RevealedOwner(
+                identity.id, identity.doc_type, None, None, None, None, None, purged=True
+            )
         return RevealedOwner(
             identity_id=identity.id,
             document_type=identity.doc_type,
@@ -993,6 +1076,11 @@ class RegistryService:
         identity = self.repo.identity_by_index(str(document.type), number_index)
         if identity is not None:
             holding = self._reserve(identity.id, enterprise_id, also_locking)
+            # The retention job may have purged the record since the look-up (it locks the
+            # row to purge it): re-read it under a lock; a purged record is gone for good, so
+            # the person gets a new one.
+            if self.repo.lock_identity(identity.id).purged_at is not None:
+                identity = None
         if identity is None:
             number = self.keyring.seal(document.number, NUMBER_CONTEXT)
             insert_ignoring_conflicts(
