@@ -26,9 +26,7 @@ from tests.registry.conftest import NOW, World, build_world, china, keyring  # n
 START = NOW.date()
 
 
-def add_legacy(
-    world: World, count: int, *, balance: int = 1250, day: int = 0
-) -> list[Line]:
+def add_legacy(world: World, count: int, *, balance: int = 1250, day: int = 0) -> list[Line]:
     """Legacy lines as `realname import legacy` leaves them: the import is their first event."""
     imported = NOW + timedelta(days=day)
     batch = LegacyImport(

@@ -6,6 +6,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from realname.backfill.phases import (
     STEP_WORDS,
@@ -164,3 +166,36 @@ def test_reminders_give_every_later_step_its_date() -> None:
     assert "barred" in english and "from 2029-12-30 all service barred" in english
     assert "refund" in reminder_text(P.TERMINATE, dates, "en")
     assert reminder_text(P.REMIND, dates, "en", amended=True).startswith("The registration dates")
+
+
+LADDERS = [
+    Ladder.of(load_policy(code).backfill_steps) for code in ("china", "india", "philippines")
+]
+
+
+@given(
+    ladder=st.sampled_from(LADDERS),
+    start=st.dates(date(2020, 1, 1), date(2035, 1, 1)),
+    extra=st.integers(0, 2000),
+    reminded_after=st.integers(0, 3000),
+    extension=st.integers(0, 1000),
+    amended_after=st.integers(0, 3000),
+)
+def test_no_schedule_bars_before_the_notice_nor_moves_a_told_date_earlier(
+    ladder: Ladder, start: date, extra: int, reminded_after: int, extension: int, amended_after: int
+) -> None:
+    deadline = ladder.minimum_deadline(start) + timedelta(days=extra)
+    campaign = ladder.campaign_dates(start, deadline)
+    reminded = start + timedelta(days=reminded_after)
+    own = ladder.line_dates(campaign, reminded)
+    first_bar = own[ladder.first_bar]
+    assert first_bar - reminded >= timedelta(days=ladder.notice_days)
+    assert all(own[p] >= campaign[p] for p in ladder.gaps)
+    assert sorted(own.values()) == [own[p] for p in P if p in own]  # the ladder's order kept
+    extended = ladder.campaign_dates(start, deadline + timedelta(days=extension))
+    today = reminded + timedelta(days=amended_after)
+    amended = ladder.amended_line_dates(own, extended, reminded, today)
+    assert all(amended[p] >= own[p] for p in own)
+    assert all(amended[p] == own[p] for p in own if own[p] <= today)
+    final = ladder.final_notice_on(own)
+    assert final is None or reminded < final < first_bar

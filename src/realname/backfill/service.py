@@ -39,6 +39,7 @@ from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Line
 from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
+from realname.security.redact import redact_pii
 
 E = BackfillErrorCode
 
@@ -266,7 +267,9 @@ class CampaignService:
                 campaign_id=campaign.id,
                 version=campaign.version,
                 actor=str(ctx.actor),
-                reason=reason,
+                # Free text: whatever looks like an ID or a phone number is masked here; the
+                # audit entry keeps the reason whole, sealed.
+                reason=redact_pii(reason),
                 deadline_before=before,
                 deadline_after=new_deadline,
                 milestones=[[d.isoformat(), p] for d, p in targets],
@@ -279,11 +282,11 @@ class CampaignService:
             campaign.id,
             {
                 "version": campaign.version,
-                "reason": reason,
                 "deadline_before": before.isoformat(),
                 "deadline_after": new_deadline.isoformat(),
                 "milestones": _milestones_text(targets),
             },
+            notes={"reason": reason},
         )
         self.session.flush()
         return campaign
@@ -509,7 +512,14 @@ class CampaignService:
             )
         return sorted(rows, key=lambda r: (r.share_registered, -r.total, r.group))
 
-    def _audit(self, ctx: Context, action: str, campaign_id: int, detail: dict[str, Any]) -> None:
+    def _audit(
+        self,
+        ctx: Context,
+        action: str,
+        campaign_id: int,
+        detail: dict[str, Any],
+        notes: dict[str, str | None] | None = None,
+    ) -> None:
         append_audit(
             self.session,
             self.registry.keyring,
@@ -519,6 +529,7 @@ class CampaignService:
             object_id=str(campaign_id),
             at=ctx.at,
             detail={k: str(v) for k, v in detail.items()},
+            notes=notes,
             correlation_id=ctx.correlation_id,
         )
 
