@@ -206,7 +206,7 @@ def chain_backfill(cli: Cli) -> None:
     cli.run(*start, "--milestone", "2100-01-01:lots", expect=2, says="DATE:SHARE")
     cli.run(*start, "--deadline", "2099-02-01", expect=1, says="REALNAME.DEADLINE_TOO_SOON")
     cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2101-01-01:20%",
-            "--milestone", "2100-01-01:30%", expect=1, says="REALNAME.MILESTONES_INVALID")  # fmt: skip
+            "--milestone", "2100-01-01:30%", expect=1, says="MILESTONES_INVALID")  # fmt: skip
     # Three years: the first bar on the deadline, termination the policy's 60 days after it.
     cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2100-01-01:30%",
             "--milestone", "2102-01-01:100%", expect=0, says="2102-03-02")  # fmt: skip
