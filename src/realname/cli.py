@@ -797,15 +797,15 @@ def demo(
     raise typer.Exit(0 if report_.ok else 1)
 
 
-DEMO_CAMPAIGN_AGE_DAYS = 61  # started two months ago: outgoing bars have just begun
+DEMO_CAMPAIGN_AGE_DAYS = 60  # started two months ago: outgoing bars begin today
 
 
 def _demo_backfill(
     engine: Any, settings: Any, policy: Any, keyring: Any, now: Any
 ) -> tuple[list[tuple[Any, Any]], str]:
     """Every enterprise started its back-fill campaign two months ago with the policy's
-    shortest deadline. The daily job ran that day (first reminders, each line told its dates)
-    and runs today: lines reminded two months ago are barred as they were told; lines loaded
+    shortest deadline (today) and two milestones. The daily job ran that day (first
+    reminders, each line told its dates) and runs today: lines reminded two months ago are barred as they were told; lines loaded
     since get their first reminder now, with later dates of their own."""
     from datetime import timedelta
     from pathlib import Path
@@ -814,6 +814,7 @@ def _demo_backfill(
     from sqlalchemy.orm import Session, sessionmaker
 
     from realname.backfill.jobs import RunReport, run_backfill, run_campaigns
+    from realname.backfill.phases import Ladder
     from realname.messaging.gateways import FileGateway
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
@@ -825,8 +826,12 @@ def _demo_backfill(
     with Session(engine) as session, session.begin():
         build = services(session, settings, keyring, policy)
         enterprises = session.scalars(select(Enterprise.id).order_by(Enterprise.id)).all()
+        deadline = Ladder.of(policy.backfill_steps).minimum_deadline(started.date())
+        targets = [(started.date() + timedelta(days=30), 5), (deadline, 10)]
         for enterprise_id in enterprises:
-            build.campaigns.create_campaign(ctx, enterprise_id, starts_on=started.date())
+            build.campaigns.create_campaign(
+                ctx, enterprise_id, starts_on=started.date(), milestones=targets
+            )
         largest = session.execute(
             select(Enterprise.code)
             .join(Line, Line.enterprise_id == Enterprise.id)
