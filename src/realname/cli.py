@@ -805,8 +805,9 @@ def _demo_backfill(
 ) -> tuple[list[tuple[Any, Any]], str]:
     """Every enterprise started its back-fill campaign two months ago with the policy's
     shortest deadline (today) and two milestones. The daily job ran that day (first
-    reminders, each line told its dates) and runs today: lines reminded two months ago are barred as they were told; lines loaded
-    since get their first reminder now, with later dates of their own."""
+    reminders, each line told its dates) and runs today: lines reminded two months ago are
+    barred as they were told; lines loaded since get their first reminder now, with later
+    dates of their own."""
     from datetime import timedelta
     from pathlib import Path
 
