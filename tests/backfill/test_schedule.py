@@ -380,3 +380,26 @@ def test_progress_shows_each_milestone_against_the_pace(
         ("missed", 2, 1),
         ("missed", 2, 7),
     ]
+
+
+def test_an_amendment_reason_never_holds_pii_in_clear(
+    world: World,  # noqa: F811
+    keyring: KeyRing,  # noqa: F811
+    china: Policy,  # noqa: F811
+) -> None:
+    s = svc(world, china, keyring)
+    s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    s.campaigns.amend(
+        world.ctx("admin"),
+        world.enterprise_id,
+        reason="complaint from 13800138000, ID 11010519491231002X",
+        deadline=START + timedelta(days=90),
+    )
+    world.session.flush()
+    amendment = world.session.scalars(select(BackfillAmendment)).one()
+    assert "13800138000" not in amendment.reason
+    assert "11010519491231002X" not in amendment.reason
+    entry = world.session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert entry is not None and "13800138000" not in str(entry.detail)
+    report = run_integrity_check(world.session, china, keyring)
+    assert report.ok, [r.violations for r in report.results]
