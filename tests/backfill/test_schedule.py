@@ -403,3 +403,25 @@ def test_an_amendment_reason_never_holds_pii_in_clear(
     assert entry is not None and "13800138000" not in str(entry.detail)
     report = run_integrity_check(world.session, china, keyring)
     assert report.ok, [r.violations for r in report.results]
+
+
+def test_lines_barred_before_each_line_kept_its_dates_follow_the_campaigns(
+    world: World,  # noqa: F811
+    keyring: KeyRing,  # noqa: F811
+    china: Policy,  # noqa: F811
+) -> None:
+    """A campaign that ran before revision 0010 barred lines with no `backfill_line` row: they
+    were reminded on its first day, so they keep the campaign's dates and are not re-reminded."""
+    from realname.registry.lifecycle import Operation
+
+    lines = add_legacy(world, 2)
+    s = svc(world, china, keyring)
+    campaign = s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    for line in lines:
+        s.registry.apply_backfill_move(at_day(60), line, Operation.BACKFILL_RESTRICT)
+    sweep_all(s, campaign.id, at_day(89))
+    assert {line.state for line in lines} == {"restricted"}
+    assert messages(world.session, lines[0].id) == []
+    sweep_all(s, campaign.id, at_day(90))
+    assert {line.state for line in lines} == {"suspended"}
+    assert [m.kind for m in messages(world.session, lines[0].id)] == ["backfill.bar_both"]

@@ -363,6 +363,18 @@ class CampaignService:
         result: SweepResult,
     ) -> None:
         today = ctx.at.date()
+        if told is None and LineState(line.state) is not LineState.LEGACY:
+            # Barred by a campaign run before each line kept its dates (revision 0010): it
+            # was reminded on the campaign's first day and told the campaign's dates.
+            told = BackfillLine(
+                line_id=line.id,
+                campaign_id=campaign.id,
+                first_reminded_on=campaign.starts_on,
+                phase_dates=dates_to_json(dates),
+                final_notice_on=None,
+                told_version=campaign.version,
+            )
+            self.repo.add(told)
         if told is None:
             # First contact: the line's own dates, told now, acted on later.
             own = ladder.line_dates(dates, today)

@@ -6,6 +6,7 @@ Create Date: 2026-11-30 09:00:00
 """
 
 from collections.abc import Sequence
+from datetime import date
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,6 +22,23 @@ def upgrade() -> None:
         batch.add_column(sa.Column("notice_days", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("sweep_on", sa.Date(), nullable=True))
+    # Campaigns started before this revision: their notice is their first bar's distance
+    # from their start, as the policy gave it then.
+    campaign = sa.table(
+        "backfill_campaign",
+        sa.column("id", sa.Integer()),
+        sa.column("phase_dates", sa.JSON()),
+        sa.column("notice_days", sa.Integer()),
+    )
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(campaign.c.id, campaign.c.phase_dates)).all()
+    for campaign_id, dates in rows:
+        days = sorted(date.fromisoformat(d) for p, d in dates.items() if p != "remind")
+        if days and "remind" in dates:
+            notice = (days[0] - date.fromisoformat(dates["remind"])).days
+            connection.execute(
+                campaign.update().where(campaign.c.id == campaign_id).values(notice_days=notice)
+            )
     op.create_table(
         "backfill_milestone",
         sa.Column("id", sa.Integer(), nullable=False),
