@@ -5,25 +5,30 @@ SMS the date the job acts on, milestones, and amendments that never act earlier 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from realname.backfill.errors import BackfillError
+from realname.backfill.jobs import run_backfill
 from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillMilestone
 from realname.backfill.phases import STEP_WORDS
+from realname.config import Settings
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import BackfillPhase as P
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
+from realname.registry.commands import Actor, Context
 from realname.registry.models import Line, LineEvent
+from realname.registry.wiring import Services, services
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing
 from tests.backfill.test_campaign import add_legacy, at_day, svc, sweep_all, world  # noqa: F401
-from tests.registry.conftest import NOW, World, china, keyring  # noqa: F401
+from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
 
 START = NOW.date()
 NOTICE = 60  # china: reminder on day 0, outgoing bar on day 60
@@ -425,3 +430,61 @@ def test_lines_barred_before_each_line_kept_its_dates_follow_the_campaigns(
     sweep_all(s, campaign.id, at_day(90))
     assert {line.state for line in lines} == {"suspended"}
     assert [m.kind for m in messages(world.session, lines[0].id)] == ["backfill.bar_both"]
+
+
+def test_an_amendment_racing_the_runner_leaves_every_line_told_the_truth(
+    fresh_engine: Engine,
+    keyring: KeyRing,  # noqa: F811
+    china: Policy,  # noqa: F811
+) -> None:
+    """The amendment and the sweep queue on the campaign row: lines swept before it are told
+    the new dates on the next run, lines after it at once; nobody is acted on by old dates."""
+    factory = sessionmaker(bind=fresh_engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        world = build_world(session, keyring, china)
+        add_legacy(world, 40)
+        s = services(session, Settings(), keyring, china)
+        campaign_id = s.campaigns.create_campaign(
+            world.ctx("admin"), world.enterprise_id, starts_on=START
+        ).id
+        enterprise_id = world.enterprise_id
+
+    def build(session: Session) -> Services:
+        return services(session, Settings(), keyring, china)
+
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            run_backfill(factory, build, NOW + timedelta(hours=1), batch_size=3)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    def amender() -> None:
+        try:
+            with factory() as session, session.begin():
+                build(session).campaigns.amend(
+                    Context(Actor("enterprise_admin", "1"), NOW + timedelta(hours=1)),
+                    enterprise_id,
+                    reason="extension",
+                    deadline=START + timedelta(days=75),
+                )
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=runner), threading.Thread(target=amender)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    for day in range(1, 140):
+        with factory() as session, session.begin():
+            sweep_all(build(session), campaign_id, at_day(day))
+    with factory() as session:
+        lines = session.scalars(select(Line).where(Line.enterprise_id == enterprise_id)).all()
+        legacy = [line for line in lines if line.legacy_import_id is not None]
+        assert len(legacy) == 40
+        for line in legacy:
+            assert_told_then_acted(session, line, exact=True)
+            assert events(session, line.id)[0] == (P.BAR_OUTGOING, START + timedelta(days=75))
