@@ -17,6 +17,7 @@ from realname.backfill.phases import (
     move_for,
     phase_dates,
     phase_on,
+    phases_done,
     project,
     reminder_text,
 )
@@ -81,15 +82,19 @@ def test_a_line_reminded_late_gets_dates_of_its_own(reminded: date, bar: date) -
     assert own[P.TERMINATE] - own[P.BAR_OUTGOING] == timedelta(days=60)
 
 
-def test_an_amendment_never_moves_a_told_date_earlier_nor_a_date_already_reached() -> None:
+def test_an_amendment_never_moves_a_told_date_earlier_nor_a_step_already_taken() -> None:
     told = CHINA.line_dates(DATES, START)
     later = CHINA.campaign_dates(START, date(2026, 6, 1))
-    amended = CHINA.amended_line_dates(told, later, START, today=date(2026, 3, 10))
+    amended = CHINA.amended_line_dates(told, later, START, phases_done(S.RESTRICTED))
     assert amended[P.BAR_OUTGOING] == told[P.BAR_OUTGOING]  # already barred as announced
     assert amended[P.BAR_BOTH] == date(2026, 7, 1)
     assert amended[P.TERMINATE] == date(2026, 7, 31)
+    # Extended on its deadline day before the runner barred it: the line gets the new date.
+    assert CHINA.amended_line_dates(told, later, START, phases_done(S.LEGACY))[
+        P.BAR_OUTGOING
+    ] == date(2026, 6, 1)
     earlier = CHINA.campaign_dates(START, date(2026, 3, 2))
-    assert CHINA.amended_line_dates(told, earlier, START, date(2026, 1, 5)) == told
+    assert CHINA.amended_line_dates(told, earlier, START, set()) == told
 
 
 @pytest.mark.parametrize(
@@ -179,10 +184,10 @@ LADDERS = [
     extra=st.integers(0, 2000),
     reminded_after=st.integers(0, 3000),
     extension=st.integers(0, 1000),
-    amended_after=st.integers(0, 3000),
+    state=st.sampled_from([S.LEGACY, S.RESTRICTED, S.SUSPENDED]),
 )
 def test_no_schedule_bars_before_the_notice_nor_moves_a_told_date_earlier(
-    ladder: Ladder, start: date, extra: int, reminded_after: int, extension: int, amended_after: int
+    ladder: Ladder, start: date, extra: int, reminded_after: int, extension: int, state: S
 ) -> None:
     deadline = ladder.minimum_deadline(start) + timedelta(days=extra)
     campaign = ladder.campaign_dates(start, deadline)
@@ -193,9 +198,9 @@ def test_no_schedule_bars_before_the_notice_nor_moves_a_told_date_earlier(
     assert all(own[p] >= campaign[p] for p in ladder.gaps)
     assert sorted(own.values()) == [own[p] for p in P if p in own]  # the ladder's order kept
     extended = ladder.campaign_dates(start, deadline + timedelta(days=extension))
-    today = reminded + timedelta(days=amended_after)
-    amended = ladder.amended_line_dates(own, extended, reminded, today)
+    done = phases_done(state) & set(own)
+    amended = ladder.amended_line_dates(own, extended, reminded, done)
     assert all(amended[p] >= own[p] for p in own)
-    assert all(amended[p] == own[p] for p in own if own[p] <= today)
+    assert all(amended[p] == own[p] for p in done | {P.REMIND})
     final = ladder.final_notice_on(own)
     assert final is None or reminded < final < first_bar

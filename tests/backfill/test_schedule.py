@@ -488,3 +488,31 @@ def test_an_amendment_racing_the_runner_leaves_every_line_told_the_truth(
         for line in legacy:
             assert_told_then_acted(session, line, exact=True)
             assert events(session, line.id)[0] == (P.BAR_OUTGOING, START + timedelta(days=75))
+
+
+def test_an_extension_on_the_deadline_day_before_the_run_spares_that_days_bar(
+    world: World,  # noqa: F811
+    keyring: KeyRing,  # noqa: F811
+    china: Policy,  # noqa: F811
+) -> None:
+    lines = add_legacy(world, 2)
+    s = svc(world, china, keyring)
+    campaign = s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    sweep_all(s, campaign.id, at_day(0))
+    s.campaigns.amend(
+        world.ctx("admin", NOW + timedelta(days=60)),
+        world.enterprise_id,
+        reason="extension on the day",
+        deadline=START + timedelta(days=90),
+    )
+    sweep_all(s, campaign.id, at_day(60))
+    assert {line.state for line in lines} == {"legacy"}
+    assert [m.kind for m in messages(world.session, lines[0].id)] == [
+        "backfill.remind",
+        "backfill.amend",
+    ]
+    for day in range(61, 91):
+        sweep_all(s, campaign.id, at_day(day))
+    assert {line.state for line in lines} == {"restricted"}
+    for line in lines:
+        assert_told_then_acted(world.session, line, exact=True)

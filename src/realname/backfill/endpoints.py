@@ -157,7 +157,7 @@ def amend_campaign(
     """Move the deadline or replace the milestones, with a reason kept in the audit log. A
     campaign never acts earlier than it told a subscriber: once lines have their dates, the
     deadline may only move later (409 `EARLIER_THAN_TOLD`). Lines already told get an SMS
-    with their new dates on the next daily run; a step already reached keeps its date."""
+    with their new dates on the next daily run; a step a line has been through keeps its date."""
     require(principal, Permission.OPERATE, WRITE)
     enterprise_id = enterprise_of(principal)
     ctx = context_of(principal, request)

@@ -70,14 +70,16 @@ class Ladder:
         return dates
 
     def amended_line_dates(
-        self, told: Dates, campaign: Dates, first_reminded_on: date, today: date
+        self, told: Dates, campaign: Dates, first_reminded_on: date, done: set[BackfillPhase]
     ) -> Dates:
-        """A told line's dates after an amendment: a phase already due keeps the date it was
-        told (it has happened, or happens today as announced); a later one takes the new
-        date, never earlier than the one told."""
+        """A told line's dates after an amendment: a step the line has been through keeps
+        the date it had (it happened as announced); any other takes the new date, never
+        earlier than the one told."""
         fresh = self.line_dates(campaign, first_reminded_on)
         return {
-            phase: told[phase] if told[phase] <= today else max(told[phase], fresh[phase])
+            phase: told[phase]
+            if phase in done or phase is P.REMIND
+            else max(told[phase], fresh[phase])
             for phase in told
         }
 
@@ -127,6 +129,15 @@ _MOVES: dict[BackfillPhase, dict[LineState, Operation]] = {
         S.SUSPENDED: Operation.BACKFILL_TERMINATE,
     },
 }
+
+
+def phases_done(state: LineState) -> set[BackfillPhase]:
+    """The bars an unregistered legacy line in `state` has been through."""
+    if state is S.RESTRICTED:
+        return {P.BAR_OUTGOING}
+    if state is S.SUSPENDED:
+        return {P.BAR_OUTGOING, P.BAR_BOTH}
+    return set()
 
 
 def move_for(phase: BackfillPhase, state: LineState) -> Operation | None:

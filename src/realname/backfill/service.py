@@ -28,6 +28,7 @@ from realname.backfill.phases import (
     move_for,
     next_date,
     phase_on,
+    phases_done,
     project,
     reminder_text,
 )
@@ -228,7 +229,7 @@ class CampaignService:
         """A new deadline and/or milestones. Never earlier than a subscriber was told: once
         any line has its dates, a deadline may only move later (`EARLIER_THAN_TOLD`). Lines
         already told are told their new dates by the next run (their dates only move later,
-        and a date already reached stays as it was)."""
+        and a step a line has been through keeps its date)."""
         reason = " ".join(reason.split())
         if not reason or len(reason) > 500:
             raise BackfillError(E.REASON_REQUIRED)
@@ -394,7 +395,9 @@ class CampaignService:
             return
         own = dates_from_json(told.phase_dates)
         if told.told_version < campaign.version:
-            amended = ladder.amended_line_dates(own, dates, told.first_reminded_on, today)
+            amended = ladder.amended_line_dates(
+                own, dates, told.first_reminded_on, phases_done(LineState(line.state))
+            )
             told.told_version = campaign.version
             if amended != own:
                 own = amended
