@@ -202,7 +202,20 @@ def chain_keys(cli: Cli) -> None:
 
 
 def chain_backfill(cli: Cli) -> None:
-    cli.run("backfill", "start", "--enterprise", "CMCC", "--starts-on", "2099-01-01", expect=0)
+    start = ("backfill", "start", "--enterprise", "CMCC", "--starts-on", "2099-01-01")
+    cli.run(*start, "--milestone", "2100-01-01:lots", expect=2, says="DATE:SHARE")
+    cli.run(*start, "--deadline", "2099-02-01", expect=1, says="REALNAME.DEADLINE_TOO_SOON")
+    cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2101-01-01:20%",
+            "--milestone", "2100-01-01:30%", expect=1, says="MILESTONES_INVALID")  # fmt: skip
+    # Three years: the first bar on the deadline, termination the policy's 60 days after it.
+    cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2100-01-01:30%",
+            "--milestone", "2102-01-01:100%", expect=0, says="2102-03-02")  # fmt: skip
+    cli.run("backfill", "show", "--enterprise", "CMCC", expect=0, says="30% by 2100-01-01")
+    cli.run("backfill", "show", "--enterprise", "NOPE", expect=1, says="no enterprise")
+    cli.run("backfill", "amend", "--enterprise", "CMCC", "--deadline", "2102-06-01",
+            "--reason", "regulator extension", expect=0, says="amendment 1")  # fmt: skip
+    cli.run("backfill", "amend", "--enterprise", "CMCC", "--reason", "none",
+            expect=1, says="REALNAME.NOTHING_TO_AMEND")  # fmt: skip
     cli.run("backfill", "start", "--enterprise", "NOPE", "--starts-on", "2026-01-01", expect=1,
             says="no enterprise")  # fmt: skip
     cli.run("backfill", "run", "--at", "2026-03-01T00:00:00+00:00", expect=0)

@@ -776,7 +776,7 @@ def demo(
             now=now,
             progress=report,
         )
-    backfill_report, largest = _demo_backfill(engine, settings, policy, keyring, now)
+    backfill_runs, largest = _demo_backfill(engine, settings, policy, keyring, now)
     built = time.perf_counter() - started
     with Session(readonly(engine)) as session:
         by_state = lines_by_state_and_enterprise(session)
@@ -812,7 +812,7 @@ def demo(
     for code, count in summary.refusals.most_common():
         refusals.add_row(f"REALNAME.{code}", f"{count:,}")
     console.print(refusals)
-    _print_demo_backfill(engine, settings, policy, keyring, backfill_report, largest, now)
+    _print_demo_backfill(engine, settings, policy, keyring, backfill_runs, largest, now)
     print_integrity_report(report_)
     console.print(
         f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
@@ -821,37 +821,41 @@ def demo(
     raise typer.Exit(0 if report_.ok else 1)
 
 
-DEMO_CAMPAIGN_AGE_DAYS = 61  # started two months ago: outgoing bars have just begun
+DEMO_CAMPAIGN_AGE_DAYS = 60  # started two months ago: outgoing bars begin today
 
 
 def _demo_backfill(
     engine: Any, settings: Any, policy: Any, keyring: Any, now: Any
-) -> tuple[Any, str]:
-    """Every enterprise started its back-fill campaign two months ago; today's run bars the
-    legacy lines still unregistered and queues their reminders."""
+) -> tuple[list[tuple[Any, Any]], str]:
+    """Every enterprise started its back-fill campaign two months ago with the policy's
+    shortest deadline (today) and two milestones. The daily job ran that day (first
+    reminders, each line told its dates) and runs today: lines reminded two months ago are
+    barred as they were told; lines loaded since get their first reminder now, with later
+    dates of their own."""
     from datetime import timedelta
     from pathlib import Path
 
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session, sessionmaker
 
-    from realname.backfill.jobs import run_backfill
+    from realname.backfill.jobs import RunReport, run_backfill, run_campaigns
+    from realname.backfill.phases import Ladder
     from realname.messaging.gateways import FileGateway
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
     from realname.registry.wiring import services
 
-    ctx = Context(Actor("operator", "demo"), now)
+    started = now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)
+    ctx = Context(Actor("operator", "demo"), started)
     with Session(engine) as session, session.begin():
         build = services(session, settings, keyring, policy)
         enterprises = session.scalars(select(Enterprise.id).order_by(Enterprise.id)).all()
+        deadline = Ladder.of(policy.backfill_steps).minimum_deadline(started.date())
+        targets = [(started.date() + timedelta(days=30), 5), (deadline, 10)]
         for enterprise_id in enterprises:
             build.campaigns.create_campaign(
-                ctx,
-                enterprise_id,
-                starts_on=(now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)).date(),
-                backdate=True,
+                ctx, enterprise_id, starts_on=started.date(), milestones=targets
             )
         largest = session.execute(
             select(Enterprise.code)
@@ -860,14 +864,20 @@ def _demo_backfill(
             .order_by(func.count().desc())
             .limit(1)
         ).scalar_one()
-    with console.status("back-fill run") as status:
-        report = run_backfill(
-            sessionmaker(engine, expire_on_commit=False),
-            lambda s: services(s, settings, keyring, policy),
-            now,
-            batch_size=1000,
-            progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
-        )
+    runs = []
+    for day in (started, now):
+        # Two months ago only the campaigns ran (the world's later history is already in);
+        # today the whole daily job.
+        job = run_campaigns if day is started else run_backfill
+        with console.status(f"back-fill run of {day:%Y-%m-%d}") as status:
+            report = job(
+                sessionmaker(engine, expire_on_commit=False),
+                lambda s: services(s, settings, keyring, policy),
+                day,
+                batch_size=1000,
+                progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
+            )
+        runs.append((day, report if isinstance(report, RunReport) else RunReport(report)))
     with console.status("sending the reminders (file gateway)"):
         sms_file = Path(settings.sms_file)
         sms_file.unlink(missing_ok=True)
@@ -878,34 +888,38 @@ def _demo_backfill(
         channels = services(session, settings, keyring, policy).channels
         for enterprise_id in enterprises:
             assessed = channels.assess(enterprise_id, now)
-            for channel in channels.suspend_over_threshold(ctx, enterprise_id, assessed):
+            today = Context(Actor("operator", "demo"), now)
+            for channel in channels.suspend_over_threshold(today, enterprise_id, assessed):
                 console.print(f"channel {channel.code} suspended: {channel.status_reason}")
-    return report, largest
+    return runs, largest
 
 
 def _print_demo_backfill(
-    engine: Any, settings: Any, policy: Any, keyring: Any, report: Any, largest: str, now: Any
+    engine: Any, settings: Any, policy: Any, keyring: Any, runs: Any, largest: str, now: Any
 ) -> None:
 
     from sqlalchemy.orm import Session
 
-    from realname.backfill.campaign_cli import print_progress, print_risk
+    from realname.backfill.campaign_cli import print_progress, print_risk, print_schedule
     from realname.db.engine import readonly
     from realname.registry.repository import RegistryRepository
     from realname.registry.wiring import services
 
-    swept = sum(c.lines for c in report.campaigns)
-    moves = sum(sum(c.moves.values()) for c in report.campaigns)
-    reminders = sum(c.reminders for c in report.campaigns)
-    console.print(
-        f"back-fill run: {swept:,} legacy lines swept, {moves:,} barred, {reminders:,} reminders "
-        f"queued in the outbox; re-verification {report.reverification_requested:,} asked, "
-        f"{report.reverification_expired:,} suspended past the deadline"
-    )
+    for day, report in runs:
+        swept = sum(c.lines for c in report.campaigns)
+        moves = sum(sum(c.moves.values()) for c in report.campaigns)
+        reminders = sum(c.reminders for c in report.campaigns)
+        console.print(
+            f"back-fill run of {day:%Y-%m-%d}: {swept:,} legacy lines swept, {moves:,} barred, "
+            f"{reminders:,} SMS queued in the outbox; re-verification "
+            f"{report.reverification_requested:,} asked, {report.reverification_expired:,} "
+            f"suspended past the deadline"
+        )
     with Session(readonly(engine)) as session:
         enterprise = RegistryRepository(session).enterprise_by_code(largest)
         assert enterprise is not None
         build = services(session, settings, keyring, policy)
+        print_schedule(console, largest, build.campaigns.schedule(enterprise.id))
         print_progress(console, largest, build.campaigns.progress(enterprise.id, now), rows=6)
         print_risk(console, largest, build.channels.assess(enterprise.id, now), limit=5)
 

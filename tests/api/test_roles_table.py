@@ -198,6 +198,14 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         f"/v1/backfill/progress?enterprise_id={w.api.enterprise_id}",
         None,
     ),
+    "/v1/backfill/campaigns/amendments": lambda w: (
+        "/v1/backfill/campaigns/amendments",
+        {"deadline": "2031-01-01", "reason": "extension"},
+    ),
+    "/v1/backfill/schedule": lambda w: (
+        f"/v1/backfill/schedule?enterprise_id={w.api.enterprise_id}",
+        None,
+    ),
     "/v1/lines/{line_id}/consents": lambda w: (
         f"/v1/lines/{w.line_id}/consents",
         {"relying_party_client_id": "relying_party-000000000000"},
