@@ -172,10 +172,10 @@ def test_sqlite_rebuilds_a_referenced_table_without_losing_rows(tmp_path: object
     engine.dispose()
 
 
-def test_campaigns_started_before_0010_keep_their_notice(fresh_engine: Engine) -> None:
-    """0010 stores each campaign's notice; a campaign already running gets the notice its
+def test_campaigns_started_before_0011_keep_their_notice(fresh_engine: Engine) -> None:
+    """0011 stores each campaign's notice; a campaign already running gets the notice its
     dates were made with (first bar minus start), not the column default of 0."""
-    migrate.downgrade(fresh_engine, "0009_login_throttle")
+    migrate.downgrade(fresh_engine, "0010_retention")
     with fresh_engine.begin() as connection:
         connection.execute(
             text(

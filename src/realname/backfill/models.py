@@ -49,7 +49,7 @@ class BackfillCampaign(Base):
     notice_days: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped by each amendment; a line told an older version is told its new dates.
     version: Mapped[int] = mapped_column(Integer, default=0)
-    # Unused since 0010 (the sweep is by day, see sweep_on); kept for old rows.
+    # Unused since 0011 (the sweep is by day, see sweep_on); kept for old rows.
     sweep_phase: Mapped[str | None] = mapped_column(String(16))
     # The runner's sweep: the day it is doing and the last line id it has done. A new day
     # starts over, and only lines with something due (or never reminded) are read.

@@ -365,7 +365,7 @@ class CampaignService:
     ) -> None:
         today = ctx.at.date()
         if told is None and LineState(line.state) is not LineState.LEGACY:
-            # Barred by a campaign run before each line kept its dates (revision 0010): it
+            # Barred by a campaign run before each line kept its dates (revision 0011): it
             # was reminded on the campaign's first day and told the campaign's dates.
             told = BackfillLine(
                 line_id=line.id,

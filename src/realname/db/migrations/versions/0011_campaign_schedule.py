@@ -1,7 +1,7 @@
 """The back-fill schedule the rules set: milestones, amendments, each line's own dates.
 
-Revision ID: 0010_campaign_schedule
-Revises: 0009_login_throttle
+Revision ID: 0011_campaign_schedule
+Revises: 0010_retention
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -11,8 +11,8 @@ from datetime import date
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_campaign_schedule"
-down_revision: str | None = "0009_login_throttle"
+revision: str = "0011_campaign_schedule"
+down_revision: str | None = "0010_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
