@@ -21,6 +21,16 @@ from realname.identity.documents import DocumentType, detect_type, parse_documen
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
+from realname.provisioning.cli import (
+    blocks_app,
+    channels_add,
+    channels_list,
+    channels_move,
+    clerks_app,
+    enterprises_app,
+    provision,
+    stock_app,
+)
 from realname.registry.audit_cli import audit_app
 from realname.security.principals import Role
 
@@ -52,6 +62,14 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 bench_app.command("import")(bench_import)
+app.add_typer(enterprises_app, name="enterprises")
+app.add_typer(blocks_app, name="blocks")
+app.add_typer(clerks_app, name="clerks")
+app.add_typer(stock_app, name="stock")
+app.command("provision")(provision)
+channels_app.command("add")(channels_add)
+channels_app.command("list")(channels_list)
+channels_app.command("move")(channels_move)
 
 console = Console()
 
