@@ -573,8 +573,10 @@ def serve(
 def clients_add(
     role: Annotated[Role, typer.Option(help="What the client may do.")],
     enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
-    channel: Annotated[int | None, typer.Option(help="Channel id (clerks).")] = None,
-    clerk: Annotated[int | None, typer.Option(help="Clerk id (clerks).")] = None,
+    channel: Annotated[
+        int | None, typer.Option(help="Channel id (clerks; default: the clerk's channel).")
+    ] = None,
+    clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
@@ -597,13 +599,14 @@ def clients_add(
                 console.print(f"no enterprise with code {enterprise}")
                 raise typer.Exit(2)
             enterprise_id = found.id
+        clerk_id, channel = _clerk_of(session, enterprise_id, clerk, channel)
         try:
             client, secret = ClientService(session, keyring).create(
                 role=role,
                 at=_clock().now(),
                 enterprise_id=enterprise_id,
                 channel_id=channel,
-                clerk_id=clerk,
+                clerk_id=clerk_id,
                 description=description,
             )
         except ValueError as error:
@@ -613,6 +616,25 @@ def clients_add(
         client_id = client.client_id
     engine.dispose()
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _clerk_of(
+    session: Any, enterprise_id: int | None, clerk: str | None, channel: int | None
+) -> tuple[int | None, int | None]:
+    """(clerk id, channel id) for --clerk CODE or ID: a code is looked up at the enterprise,
+    and the clerk's own channel is the default channel."""
+    from realname.provisioning.repository import ProvisioningRepository
+
+    if clerk is None:
+        return None, channel
+    repo = ProvisioningRepository(session)
+    found = repo.clerk(enterprise_id, clerk) if enterprise_id is not None else None
+    if found is None and clerk.isdigit():
+        found = repo.clerk_by_id(int(clerk))
+    if found is None:
+        console.print(f"no clerk {clerk}" + (" at this enterprise" if enterprise_id else ""))
+        raise typer.Exit(2)
+    return found.id, channel if channel is not None else found.channel_id
 
 
 @clients_app.command("list")
