@@ -9,6 +9,7 @@ step without a command yet. So the README and this test cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -103,10 +104,8 @@ def test_the_readme_walkthrough_registers_a_customer(database_url: str, tmp_path
             try:
                 process.wait(timeout=180)
             finally:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         return subprocess.CompletedProcess(
             process.args, process.returncode, out.read_text(), err.read_text()
         )
