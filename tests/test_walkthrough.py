@@ -131,3 +131,6 @@ def test_the_readme_walkthrough_registers_a_customer(database_url: str, tmp_path
         stored = session.scalars(select(Line).where(Line.msisdn == "+8617010000000")).one()
         assert stored.state == "active" and stored.owner_identity_id is not None
     engine.dispose()
+    # What the walkthrough wrote keeps the integrity audit clean (no PII in clear, MACs, chain).
+    check = run("realname check")
+    assert check.returncode == 0, check.stdout + check.stderr
