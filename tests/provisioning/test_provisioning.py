@@ -255,3 +255,21 @@ def test_document_of_one_row_reports_the_same_errors(service: ProvisioningServic
     assert [(line, str(e.code)) for line, e in refused.value.errors] == [
         (7, "ENTERPRISE_NOT_FOUND")
     ]
+
+
+def test_the_documented_examples_provision(service: ProvisioningService) -> None:
+    """docs/provisioning.md's YAML and CSV examples, and examples/mvno.yaml, are real."""
+    from pathlib import Path
+
+    from realname.provisioning.files import load_file
+
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "provisioning.md").read_text(encoding="utf-8")
+    yaml_text = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    csv_text = docs.split("```csv\n", 1)[1].split("```", 1)[0]
+    report = service.provision(CTX, load_yaml(yaml_text))
+    assert report.channels.created == 3 and report.clerks.created == 2
+    assert service.provision(CTX, load_csv(csv_text)).channels.created == 3
+    example = service.provision(CTX, load_file(root / "examples" / "mvno.yaml"))
+    assert example.enterprises.unchanged == 2
+    assert (example.channels.created, example.channels.unchanged) == (2, 3)
