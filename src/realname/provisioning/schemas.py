@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from realname.registry.schemas import IsoDate, JsonInt, RequestModel
+from realname.registry.schemas import IsoDate, JsonInt, Lax, RequestModel, _json_number
 
 Code = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# A JSON number (never a bool or text); the bounds first, so the schema states them.
+ChannelRef = Annotated[int, Field(ge=1, le=2**31 - 1), Lax, BeforeValidator(_json_number)]
 LicenceStatus = Literal["pilot", "official", "suspended", "revoked"]
 
 
@@ -63,12 +65,12 @@ class ChannelIn(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["own_hall", "partner_hall", "social", "online"]
     region_code: str = Field(pattern=r"^\d{6}$", examples=["110105"])
-    parent_id: JsonInt | None = Field(default=None, ge=1, le=2**31 - 1)
+    parent_id: ChannelRef | None = None
 
 
 class ChannelMoveIn(RequestModel):
-    parent_id: JsonInt | None = Field(
-        ge=1, le=2**31 - 1, description="The new parent; null moves the channel to the top"
+    parent_id: ChannelRef | None = Field(
+        description="The new parent; null moves the channel to the top"
     )
 
 
