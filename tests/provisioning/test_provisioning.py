@@ -196,6 +196,8 @@ def test_licence_changes_are_dated_audited_and_revocation_is_final(
         ("pilot", "official", date(2026, 11, 1)),
         ("official", "suspended", date(2026, 11, 20)),
     ]
+    # The file said pilot; the ministry has decided since: a re-run still changes nothing.
+    assert service.provision(CTX, load_yaml(BASE)).enterprises.unchanged == 2
     with pytest.raises(ProvisioningError) as suspended:
         service.add_channel(CTX, ChannelSpec("MV", "NEW", "新", "social", "110105"))
     assert suspended.value.code == "LICENCE_NOT_ACTIVE"

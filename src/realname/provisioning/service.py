@@ -748,7 +748,6 @@ def _enterprise_differs(row: Enterprise, spec: EnterpriseSpec, ents: dict[str, _
             ("kind", spec.kind, row.kind),
             ("host", spec.host, host),
             ("licence_no", spec.licence_no, row.licence_no),
-            ("licence_status", spec.licence_status, row.licence_status),
             ("provinces", sorted(spec.provinces), sorted(row.provinces or [])),
         )
         if mine != theirs
