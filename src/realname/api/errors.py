@@ -152,11 +152,16 @@ async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
 
 def _allowed(request: Request) -> str:
     """Every documented method at this path: Starlette names only the first route's, and the
-    `GET` and `POST` of one path are two routes (`/v1/channels`: list, create)."""
+    `GET` and `POST` of one path are two routes (`/v1/channels`: list, create). A literal
+    path (`/v1/lines/lookup`) is not also the template `/v1/lines/{line_id}`."""
+    paths = request.app.openapi().get("paths", {})
+    path = request.url.path
+    if path in paths:
+        return ", ".join(sorted(method.upper() for method in paths[path]))
     methods: set[str] = set()
-    for template, operations in request.app.openapi().get("paths", {}).items():
+    for template, operations in paths.items():
         pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, request.url.path):
+        if re.fullmatch(pattern, path):
             methods |= {method.upper() for method in operations}
     return ", ".join(sorted(methods))
 
