@@ -358,6 +358,235 @@ def chain_authority(cli: Cli) -> None:
     assert "Traceback" not in output and "1 citizens" in output, output[-2000:]
 
 
+PROVISION_YAML = """
+enterprises:
+  - {code: PMNO, name: 测试基础运营商, kind: mno, provinces: ["11"]}
+  - code: PMVNO
+    name: 测试虚拟运营商
+    kind: mvno
+    host: PMNO
+    licence: pilot
+    provinces: ["11"]
+    blocks: ["+86 171 8"]
+    channels:
+      - code: P-HALL
+        name: 测试营业厅
+        kind: own_hall
+        region: "110105"
+        clerks: [{code: P-K1, name: 测试营业员}]
+"""
+
+
+def chain_provisioning(cli: Cli) -> None:
+    good = cli.tmp / "prov.yaml"
+    good.write_text(PROVISION_YAML, encoding="utf-8")
+    bad = cli.tmp / "prov-bad.csv"
+    bad.write_text(
+        "enterprise,code,name,kind,region,parent\nPMVNO,P-X,x,kiosk,110105,\n"
+        "PMVNO,P-Y,y,social,999999,P-NONE\n",
+        encoding="utf-8",
+    )
+    cli.run("provision", str(good), "--dry-run", expect=0, says="nothing written")
+    cli.run("provision", str(good), expect=0, says="provisioned")
+    cli.run("provision", str(good), "--json", expect=0, says='"unchanged": 1')
+    cli.run("provision", str(bad), expect=1, says="line 2: CHANNEL_KIND")
+    cli.run(
+        "enterprises",
+        "add",
+        "--code",
+        "PMVNO2",
+        "--name",
+        "n",
+        "--kind",
+        "mvno",
+        expect=1,
+        says="HOST_REQUIRED",
+    )
+    cli.run(
+        "enterprises",
+        "add",
+        "--code",
+        "PMVNO2",
+        "--name",
+        "二号",
+        "--kind",
+        "mvno",
+        "--host",
+        "PMNO",
+        "--province",
+        "11",
+        expect=0,
+        says="enterprise PMVNO2",
+    )
+    cli.run("enterprises", "list", "--json", expect=0, says='"host": "PMNO"')
+    cli.run(
+        "enterprises",
+        "licence",
+        "PMVNO",
+        "--status",
+        "official",
+        "--on",
+        "2026-11-01",
+        expect=0,
+        says="licence official",
+    )
+    cli.run(
+        "enterprises", "licence", "PMVNO", "--status", "granted", expect=1, says="LICENCE_STATUS"
+    )
+    cli.run(
+        "blocks",
+        "add",
+        "--enterprise",
+        "PMVNO2",
+        "--prefix",
+        "+86 171 8",
+        expect=1,
+        says="BLOCK_OVERLAPS",
+    )
+    cli.run(
+        "blocks",
+        "add",
+        "--enterprise",
+        "PMVNO2",
+        "--first",
+        "+8617190000000",
+        "--last",
+        "+8617190009999",
+        expect=0,
+        says="block +8617190000000",
+    )
+    cli.run("blocks", "list", "--enterprise", "PMVNO", expect=0, says="+8617180000000")
+    cli.run(
+        "channels",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--code",
+        "P-AGENT",
+        "--name",
+        "代理",
+        "--kind",
+        "social",
+        "--region",
+        "110105",
+        expect=0,
+        says="channel P-AGENT",
+    )
+    cli.run(
+        "channels",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--code",
+        "P-SUB",
+        "--name",
+        "下级",
+        "--kind",
+        "social",
+        "--region",
+        "110105",
+        "--parent",
+        "P-AGENT",
+        expect=0,
+    )
+    cli.run(
+        "channels",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--code",
+        "P-FAR",
+        "--name",
+        "远",
+        "--kind",
+        "social",
+        "--region",
+        "440305",
+        expect=1,
+        says="REGION_NOT_SERVED",
+    )
+    cli.run(
+        "channels",
+        "move",
+        "--enterprise",
+        "PMVNO",
+        "P-AGENT",
+        "--parent",
+        "P-SUB",
+        expect=1,
+        says="CHANNEL_CYCLE",
+    )
+    cli.run("channels", "move", "--enterprise", "PMVNO", "P-SUB", "--top", expect=0)
+    cli.run("channels", "list", "--enterprise", "PMVNO", expect=0, says="P-AGENT")
+    cli.run(
+        "clerks",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--channel",
+        "P-AGENT",
+        "--code",
+        "P-K2",
+        "--name",
+        "营业员二",
+        expect=0,
+        says="clerk P-K2",
+    )
+    cli.run("clerks", "list", "--enterprise", "PMVNO", "--json", expect=0, says='"P-K2"')
+    cli.run(
+        "clients",
+        "add",
+        "--role",
+        "clerk",
+        "--enterprise",
+        "PMVNO",
+        "--clerk",
+        "P-K2",
+        expect=0,
+        says="client_secret",
+    )
+    cli.run("clerks", "disable", "--enterprise", "PMVNO", "P-K2", expect=0, says="disabled")
+    cli.run(
+        "clerks", "disable", "--enterprise", "PMVNO", "P-NOBODY", expect=1, says="CLERK_NOT_FOUND"
+    )
+    cli.run(
+        "stock",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--channel",
+        "P-HALL",
+        "--from",
+        "+8617180000000",
+        "--count",
+        "3",
+        "--iccid-from",
+        "89860117180000000001",
+        "--imsi-from",
+        "460011718000001",
+        expect=0,
+        says="stocked 3 kits",
+    )
+    cli.run(
+        "stock",
+        "add",
+        "--enterprise",
+        "PMVNO",
+        "--channel",
+        "P-HALL",
+        "--from",
+        "+8613800000000",
+        "--count",
+        "1",
+        "--iccid-from",
+        "89860113800000000001",
+        "--imsi-from",
+        "460011380000001",
+        expect=1,
+        says="NUMBER_NOT_ALLOCATED",
+    )
+
+
 CHAINS: dict[str, Callable[[Cli], None]] = {
     "authority": chain_authority,
     "db": chain_db,
@@ -370,6 +599,7 @@ CHAINS: dict[str, Callable[[Cli], None]] = {
     "bench": chain_bench,
     "serve": chain_serve,
     "messages": chain_messages,
+    "provisioning": chain_provisioning,
 }
 
 

@@ -22,6 +22,16 @@ from realname.identity.documents import DocumentType, detect_type, parse_documen
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
+from realname.provisioning.cli import (
+    blocks_app,
+    channels_add,
+    channels_list,
+    channels_move,
+    clerks_app,
+    enterprises_app,
+    provision,
+    stock_app,
+)
 from realname.registry.audit_cli import audit_app
 from realname.registry.retention_cli import retention_app
 from realname.security.principals import Role
@@ -56,6 +66,14 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(authority_app, name="authority")
 app.add_typer(retention_app, name="retention")
 bench_app.command("import")(bench_import)
+app.add_typer(enterprises_app, name="enterprises")
+app.add_typer(blocks_app, name="blocks")
+app.add_typer(clerks_app, name="clerks")
+app.add_typer(stock_app, name="stock")
+app.command("provision")(provision)
+channels_app.command("add")(channels_add)
+channels_app.command("list")(channels_list)
+channels_app.command("move")(channels_move)
 
 console = Console()
 
@@ -579,8 +597,10 @@ def _check_authority(settings: Any) -> None:
 def clients_add(
     role: Annotated[Role, typer.Option(help="What the client may do.")],
     enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
-    channel: Annotated[int | None, typer.Option(help="Channel id (clerks).")] = None,
-    clerk: Annotated[int | None, typer.Option(help="Clerk id (clerks).")] = None,
+    channel: Annotated[
+        int | None, typer.Option(help="Channel id (clerks; default: the clerk's channel).")
+    ] = None,
+    clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
@@ -603,13 +623,14 @@ def clients_add(
                 console.print(f"no enterprise with code {enterprise}")
                 raise typer.Exit(2)
             enterprise_id = found.id
+        clerk_id, channel = _clerk_of(session, enterprise_id, clerk, channel)
         try:
             client, secret = ClientService(session, keyring).create(
                 role=role,
                 at=_clock().now(),
                 enterprise_id=enterprise_id,
                 channel_id=channel,
-                clerk_id=clerk,
+                clerk_id=clerk_id,
                 description=description,
             )
         except ValueError as error:
@@ -619,6 +640,25 @@ def clients_add(
         client_id = client.client_id
     engine.dispose()
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _clerk_of(
+    session: Any, enterprise_id: int | None, clerk: str | None, channel: int | None
+) -> tuple[int | None, int | None]:
+    """(clerk id, channel id) for --clerk CODE or ID: a code is looked up at the enterprise,
+    and the clerk's own channel is the default channel."""
+    from realname.provisioning.repository import ProvisioningRepository
+
+    if clerk is None:
+        return None, channel
+    repo = ProvisioningRepository(session)
+    found = repo.clerk(enterprise_id, clerk) if enterprise_id is not None else None
+    if found is None and clerk.isdigit():
+        found = repo.clerk_by_id(int(clerk))
+    if found is None:
+        console.print(f"no clerk {clerk}" + (" at this enterprise" if enterprise_id else ""))
+        raise typer.Exit(2)
+    return found.id, channel if channel is not None else found.channel_id
 
 
 @clients_app.command("list")

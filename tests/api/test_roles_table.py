@@ -164,7 +164,11 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         f"/v1/lines/{w.line_id}/transfers",
         {"owner": w.owner, "receiver": w.stranger},
     ),
-    "/v1/channels": lambda w: (f"/v1/channels?enterprise_id={w.api.enterprise_id}", None),
+    # GET lists (the body is ignored), POST creates.
+    "/v1/channels": lambda w: (
+        f"/v1/channels?enterprise_id={w.api.enterprise_id}",
+        {"code": f"RT-{w.line_id}", "name": "角色", "kind": "social", "region_code": "110105"},
+    ),
     "/v1/channels/{channel_id}/stock-moves": lambda w: (
         f"/v1/channels/{w.api.own_channel_id}/stock-moves",
         {"msisdns": ["+8613800199990"], "to_channel_id": w.api.partner_channel_id},
@@ -224,6 +228,31 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
     ),
     "/v1/me/lines/{line_id}/disputes": lambda w: (f"/v1/me/lines/{w.line_id}/disputes", None),
     "/v1/me/disputes": lambda w: ("/v1/me/disputes", None),
+    "/v1/enterprises": lambda w: (
+        "/v1/enterprises",
+        {"code": f"RT{w.line_id}", "name": "角色测试", "kind": "mno"},
+    ),
+    "/v1/enterprises/{enterprise_id}/licence": lambda w: (
+        f"/v1/enterprises/{w.api.other_enterprise_id}/licence",
+        {"status": "official", "effective_on": "2026-11-01"},
+    ),
+    "/v1/blocks": lambda w: (
+        "/v1/blocks",
+        {
+            "enterprise_id": w.api.other_enterprise_id,
+            "first": f"+86170990{w.line_id:05d}",
+            "last": f"+86170990{w.line_id:05d}",
+        },
+    ),
+    "/v1/channels/{channel_id}/move": lambda w: (
+        f"/v1/channels/{w.api.partner_channel_id}/move",
+        {"parent_id": None},
+    ),
+    "/v1/clerks": lambda w: (
+        "/v1/clerks",
+        {"channel_id": w.api.own_channel_id, "code": f"RTK{w.line_id}", "name": "营业员"},
+    ),
+    "/v1/clerks/{clerk_id}/disable": lambda w: ("/v1/clerks/999999/disable", None),
 }
 
 

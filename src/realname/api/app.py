@@ -21,6 +21,7 @@ from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.models import load_all_models
 from realname.policy.loader import load_policy
+from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
@@ -106,6 +107,7 @@ def _assemble(
     app.include_router(channels_endpoints.router)
     app.include_router(selfservice_endpoints.router)
     app.include_router(backfill_endpoints.router)
+    app.include_router(provisioning_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)
     return app

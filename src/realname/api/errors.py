@@ -8,6 +8,7 @@ Nothing a client sends is echoed back, and no traceback ever leaves the process.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -146,7 +147,25 @@ async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
     response = protocol_error(request, error.status_code)
     for name, value in (error.headers or {}).items():  # e.g. `Allow` on a 405 (RFC 9110)
         response.headers[name] = value
+    if error.status_code == 405:
+        response.headers["Allow"] = _allowed(request) or response.headers.get("Allow", "")
     return response
+
+
+def _allowed(request: Request) -> str:
+    """Every documented method at this path: Starlette names only the first route's, and the
+    `GET` and `POST` of one path are two routes (`/v1/channels`: list, create). A literal
+    path (`/v1/lines/lookup`) is not also the template `/v1/lines/{line_id}`."""
+    paths = request.app.openapi().get("paths", {})
+    path = request.url.path
+    if path in paths:
+        return ", ".join(sorted(method.upper() for method in paths[path]))
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
 
 
 async def _on_conflict(request: Request, error: Exception) -> JSONResponse:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from realname.channels.service import AssessedChannel
 
 backfill_app = typer.Typer(help="The back-fill campaign of legacy prepaid lines.")
-channels_app = typer.Typer(help="Sales channels: unsold stock and risk.")
+channels_app = typer.Typer(help="Sales channels: the tree (add, list, move), stock and risk.")
 console = Console()
 
 EnterpriseCode = Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")]

@@ -16,7 +16,7 @@ class Channel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # policy.ChannelKind

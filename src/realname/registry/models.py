@@ -39,6 +39,12 @@ class Enterprise(Base):
     host_enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprise.id"))
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The ministry's licence: pilot | official | suspended | revoked, since when (the history
+    # of changes is `licence_change`, provisioning/models.py).
+    licence_status: Mapped[str] = mapped_column(String(16), default="official")
+    licence_status_since: Mapped[date | None] = mapped_column(Date)
+    # Provinces served: GB/T 2260 two-digit prefixes ("11", "44"); empty = not stated.
+    provinces: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     __table_args__ = (CheckConstraint("kind in ('mno', 'mvno')", name="kind"),)
 

@@ -41,7 +41,7 @@ ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.CLERK: ("registry:write", "registry:read"),
     Role.ENTERPRISE_ADMIN: ("registry:write", "registry:read", "registry:reveal"),
-    Role.REGULATOR: ("registry:read", "registry:reveal"),
+    Role.REGULATOR: ("registry:read", "registry:reveal", "licensing:write"),
     Role.REGULATOR_INSPECTOR: ("registry:read",),
     Role.SUBSCRIBER: ("registry:self",),
     Role.RELYING_PARTY: (

@@ -28,16 +28,29 @@ class Permission(StrEnum):
     READ_ALL_ENTERPRISES = "read_all_enterprises"  # the regulator's view
     VERIFY = "verify"  # CAMARA checks of a subscriber: match / no-match answers only
     READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
+    PROVISION = "provision"  # the enterprise's own channel tree and clerks
+    LICENSE = "license"  # the ministry's: enterprises, licence decisions, number blocks
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.CLERK: frozenset({Permission.REGISTER, Permission.READ_LINES, Permission.REPORT_LOST}),
     # Registration, SIM replacement and transfer happen at a counter: a clerk of a channel.
     Role.ENTERPRISE_ADMIN: frozenset(
-        {Permission.OPERATE, Permission.READ_LINES, Permission.READ_PII, Permission.REPORT_LOST}
+        {
+            Permission.OPERATE,
+            Permission.READ_LINES,
+            Permission.READ_PII,
+            Permission.REPORT_LOST,
+            Permission.PROVISION,
+        }
     ),
     Role.REGULATOR: frozenset(
-        {Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES, Permission.READ_PII}
+        {
+            Permission.READ_LINES,
+            Permission.READ_ALL_ENTERPRISES,
+            Permission.READ_PII,
+            Permission.LICENSE,
+        }
     ),
     # Inspectors test channels under cover; they see masked owners only.
     Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),

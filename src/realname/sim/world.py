@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
@@ -30,6 +30,7 @@ from realname.channels.models import Channel, Clerk, RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
+from realname.identity.regions import province_prefixes
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
 from realname.registry import jobs
@@ -187,6 +188,16 @@ def _create_enterprises(
             kind=kind,
             host_enterprise_id=codes.get(host or ""),
             licence_no=f"A2.B1-{rng.randrange(10**6):06d}",
+        )
+        # Licences as MIIT issued them: MNOs nationwide; resale operators on pilot licences
+        # since 2013, the first official ones in 2018 (seed 002), serving a few provinces.
+        pilot = code == "XIAOMI"
+        enterprise.licence_status = "pilot" if pilot else "official"
+        enterprise.licence_status_since = (
+            date(2009, 1, 7) if host is None else date(2013, 12, 26) if pilot else date(2018, 7, 1)
+        )
+        enterprise.provinces = sorted(
+            {r[:2] for r in HOME_REGIONS} if host else {p for p in province_prefixes() if p < "70"}
         )
         codes[code] = enterprise.id
         needed = int(lines * share * 1.2) + 1000  # room for the stream's new kits
