@@ -21,6 +21,7 @@ from realname.identity.documents import DocumentType, detect_type, parse_documen
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
+from realname.possession.cli import usage_app
 from realname.registry.audit_cli import audit_app
 from realname.security.principals import Role
 
@@ -51,6 +52,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(usage_app, name="usage")
 bench_app.command("import")(bench_import)
 
 console = Console()

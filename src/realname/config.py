@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         default=None, description="kid of the token key new tokens are signed with (default: last)"
     )
     token_ttl_seconds: int = Field(default=900, ge=30, description="bearer token lifetime")
+    otp_token_ttl_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=900,
+        description="lifetime of a subscriber's line-bound token from a one-time-code login",
+    )
     client_status_cache_seconds: float = Field(
         default=2.0,
         ge=0,

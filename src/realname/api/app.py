@@ -20,6 +20,7 @@ from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.models import load_all_models
 from realname.policy.loader import load_policy
+from realname.possession import endpoints as possession_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
@@ -102,6 +103,7 @@ def _assemble(
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
     app.include_router(backfill_endpoints.router)
+    app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)
     return app

@@ -15,6 +15,7 @@ from realname.channels import models as channels_models
 from realname.db.base import Base
 from realname.identity import models as identity_models
 from realname.messaging import models as messaging_models
+from realname.possession import models as possession_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
 from realname.verification import models as verification_models
@@ -26,6 +27,7 @@ __all__ = [
     "identity_models",
     "load_all_models",
     "messaging_models",
+    "possession_models",
     "registry_models",
     "security_models",
     "verification_models",
