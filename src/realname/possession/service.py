@@ -463,6 +463,7 @@ class PossessionService:
             row_.reported_at = at
             result.loaded += 1
         self.session.flush()
+        result.rejected.sort()
         return result
 
 
