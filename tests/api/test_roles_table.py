@@ -203,6 +203,15 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         {"relying_party_client_id": "relying_party-000000000000"},
     ),
     "/v1/consents/{consent_id}/revoke": lambda w: ("/v1/consents/999999/revoke", None),
+    "/v1/lines/{line_id}/possession-challenges": lambda w: (
+        f"/v1/lines/{w.line_id}/possession-challenges",
+        None,
+    ),
+    "/v1/subscriber/otp": lambda w: ("/v1/subscriber/otp", {"phone_number": w.msisdn}),
+    "/v1/subscriber/otp/verify": lambda w: (
+        "/v1/subscriber/otp/verify",
+        {"challenge_id": "NoSuchChallengeAtAll", "code": "123456"},
+    ),
 }
 
 
