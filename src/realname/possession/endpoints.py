@@ -28,6 +28,9 @@ router = APIRouter(
     tags=["possession"],
     responses={
         403: {"model": ErrorInfo, "description": "Not allowed, or the code does not prove it"},
+        404: {"model": ErrorInfo, "description": "No such line for this caller"},
+        409: {"model": ErrorInfo, "description": "The line needs no proof of possession"},
+        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
         429: {"model": ErrorInfo, "description": "Too many codes asked for; try later"},
     },
 )

@@ -133,6 +133,9 @@ class PossessionService:
         channel = self.registry.channel(enterprise_id, channel_id)
         if channel.status != "active":
             raise RegistryError(RegistryErrorCode.CHANNEL_NOT_AUTHORISED)
+        clerk = self.registry.repo.clerk(clerk_id)
+        if clerk is None or clerk.channel_id != channel.id or clerk.status != "active":
+            raise RegistryError(RegistryErrorCode.CLERK_NOT_AUTHORISED)
         line = self.repo.line_for_update(line_id)  # one issuer at a time per line: exact limit
         if line is None or line.enterprise_id != enterprise_id:
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)

@@ -141,6 +141,7 @@ def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
     status_code=status.HTTP_201_CREATED,
     response_model=LineOut,
     summary="Register a customer and activate a line",
+    responses={429: {"model": ErrorInfo, "description": "Too many failed proofs for the line"}},
 )
 def register(
     body: RegistrationIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
