@@ -202,7 +202,20 @@ def chain_keys(cli: Cli) -> None:
 
 
 def chain_backfill(cli: Cli) -> None:
-    cli.run("backfill", "start", "--enterprise", "CMCC", "--starts-on", "2099-01-01", expect=0)
+    start = ("backfill", "start", "--enterprise", "CMCC", "--starts-on", "2099-01-01")
+    cli.run(*start, "--milestone", "2100-01-01:lots", expect=2, says="DATE:SHARE")
+    cli.run(*start, "--deadline", "2099-02-01", expect=1, says="REALNAME.DEADLINE_TOO_SOON")
+    cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2101-01-01:20%",
+            "--milestone", "2100-01-01:30%", expect=1, says="MILESTONES_INVALID")  # fmt: skip
+    # Three years: the first bar on the deadline, termination the policy's 60 days after it.
+    cli.run(*start, "--deadline", "2102-01-01", "--milestone", "2100-01-01:30%",
+            "--milestone", "2102-01-01:100%", expect=0, says="2102-03-02")  # fmt: skip
+    cli.run("backfill", "show", "--enterprise", "CMCC", expect=0, says="30% by 2100-01-01")
+    cli.run("backfill", "show", "--enterprise", "NOPE", expect=1, says="no enterprise")
+    cli.run("backfill", "amend", "--enterprise", "CMCC", "--deadline", "2102-06-01",
+            "--reason", "regulator extension", expect=0, says="amendment 1")  # fmt: skip
+    cli.run("backfill", "amend", "--enterprise", "CMCC", "--reason", "none",
+            expect=1, says="REALNAME.NOTHING_TO_AMEND")  # fmt: skip
     cli.run("backfill", "start", "--enterprise", "NOPE", "--starts-on", "2026-01-01", expect=1,
             says="no enterprise")  # fmt: skip
     cli.run("backfill", "run", "--at", "2026-03-01T00:00:00+00:00", expect=0)
@@ -212,6 +225,15 @@ def chain_backfill(cli: Cli) -> None:
     legacy = cli.tmp / "legacy.csv"
     legacy.write_text("msisdn,iccid\n")
     cli.run("import", "legacy", str(legacy), "--enterprise", "NOPE", expect=1, says="enterprise")
+
+
+def chain_retention(cli: Cli) -> None:
+    cli.run("retention", "run", "--dry-run", expect=0, says="0 identities due")
+    cli.run("retention", "run", "--at", "2026-03-01T00:00:00+00:00", "--batch", "10", expect=0,
+            says="0 identities purged")  # fmt: skip
+    cli.run("retention", "run", expect=0, says="retention 730 days after termination")
+    cli.run("retention", "run", "--at", "2999-01-01T00:00:00+00:00", expect=2,
+            says="--at is in the future")  # fmt: skip
 
 
 def chain_bench(cli: Cli) -> None:
@@ -235,6 +257,8 @@ def chain_serve(cli: Cli) -> None:
             REALNAME_PII_KEYS=json.dumps({"k1": "A" * 43 + "="}),
             REALNAME_BLIND_INDEX_KEY="C" * 43 + "=",
             REALNAME_TOKEN_KEYS=json.dumps({"t1": "D" * 43 + "="}))  # fmt: skip
+    remote = {"REALNAME_AUTHORITY": "http", "REALNAME_AUTHORITY_URL": "http://authority.example"}
+    cli.run("serve", "--port", port, expect=1, says="authority error", **remote)
     server = cli.popen("serve", "--port", port)
     try:
         ready, deadline = False, time.monotonic() + 90
@@ -323,13 +347,54 @@ def chain_usage(cli: Cli) -> None:
             says="line 1: the header must name msisdn")  # fmt: skip
 
 
+def chain_authority(cli: Cli) -> None:
+    citizens = cli.tmp / "citizens.csv"
+    citizens.write_text(
+        f"document_type,document_number,name,revoked\nresident_id,{GOOD_ID},张三,\n"
+    )
+    bad = cli.tmp / "bad-citizens.csv"
+    bad.write_text(f"document_number,name\n{GOOD_ID},张三\n123,李四\n")
+    cli.run("authority", "enrol", str(bad), expect=1, says="line 3: document_number")
+    cli.run("authority", "enrol", str(citizens), expect=0, says="enrolled 1 citizen(s)")
+    cli.run("authority", "status", expect=0, says="simulated (1 test citizens)")
+    cli.run("authority", "enrol", str(cli.tmp / "none.csv"), expect=2, says="cannot read")
+    cli.run("authority", "stub", "--citizens", str(bad), expect=1, says="line 3")
+    cli.run("authority", "stub", "--citizens", str(citizens), "--tls-cert", "x.pem", expect=2,
+            says="go together")  # fmt: skip
+    http = {"REALNAME_AUTHORITY": "http"}
+    cli.run("authority", "status", expect=2, says="not loopback",
+            REALNAME_AUTHORITY_URL="http://authority.example:9001", **http)  # fmt: skip
+    cli.run("authority", "status", expect=1, says="unreachable",
+            REALNAME_AUTHORITY_URL=f"http://127.0.0.1:{dead_port()}", **http)  # fmt: skip
+    port = str(dead_port())
+    stub = cli.popen("authority", "stub", "--citizens", str(citizens), "--port", port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stub.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        cli.run("authority", "status", expect=0, says="probe GET /v1/health: ok",
+                REALNAME_AUTHORITY_URL=url, **http)  # fmt: skip
+    finally:
+        stub.send_signal(signal.SIGTERM)
+        output, _ = stub.communicate(timeout=30)
+    assert "Traceback" not in output and "1 citizens" in output, output[-2000:]
+
+
 CHAINS: dict[str, Callable[[Cli], None]] = {
+    "authority": chain_authority,
     "db": chain_db,
     "id": chain_id,
     "clients": chain_clients,
     "demo": chain_demo,
     "keys": chain_keys,
     "backfill": chain_backfill,
+    "retention": chain_retention,
     "bench": chain_bench,
     "serve": chain_serve,
     "messages": chain_messages,

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.authority.cli import authority_app
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.backfill.cli import bench_import, import_app
 from realname.clock import Clock, clock_for
@@ -23,6 +24,7 @@ from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
 from realname.possession.cli import usage_app
 from realname.registry.audit_cli import audit_app
+from realname.registry.retention_cli import retention_app
 from realname.security.principals import Role
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(usage_app, name="usage")
+app.add_typer(authority_app, name="authority")
+app.add_typer(retention_app, name="retention")
 bench_app.command("import")(bench_import)
 
 console = Console()
@@ -536,6 +540,7 @@ def serve(
     # audit keys too: without them every write would be a 500 (each write appends to the chain).
     _ = keyring_from_settings(settings).audit
     token_keys_from_settings(settings)
+    _check_authority(settings)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -551,6 +556,25 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),  # applied in each worker too
     )
+
+
+def _check_authority(settings: Any) -> None:
+    """REALNAME_AUTHORITY=http misconfigured (no URL, plain http to a remote host, unreadable
+    certificates): refused at start with a message, not on the first registration."""
+    if settings.authority != "http":
+        return
+    import ssl
+
+    from realname.authority.http import AuthorityConfigError, tls_context
+    from realname.authority.wiring import http_config
+
+    try:
+        config = http_config(settings)
+        if config.url.startswith("https"):
+            tls_context(config)
+    except (AuthorityConfigError, OSError, ssl.SSLError) as error:
+        console.print(f"[red]authority error:[/red] {error}")
+        raise typer.Exit(1) from None
 
 
 @clients_app.command("add")
@@ -754,7 +778,7 @@ def demo(
             now=now,
             progress=report,
         )
-    backfill_report, largest = _demo_backfill(engine, settings, policy, keyring, now)
+    backfill_runs, largest = _demo_backfill(engine, settings, policy, keyring, now)
     built = time.perf_counter() - started
     with Session(readonly(engine)) as session:
         by_state = lines_by_state_and_enterprise(session)
@@ -790,7 +814,7 @@ def demo(
     for code, count in summary.refusals.most_common():
         refusals.add_row(f"REALNAME.{code}", f"{count:,}")
     console.print(refusals)
-    _print_demo_backfill(engine, settings, policy, keyring, backfill_report, largest, now)
+    _print_demo_backfill(engine, settings, policy, keyring, backfill_runs, largest, now)
     print_integrity_report(report_)
     console.print(
         f"world built in {built:.1f} s, checked in {time.perf_counter() - started - built:.1f} s; "
@@ -799,37 +823,41 @@ def demo(
     raise typer.Exit(0 if report_.ok else 1)
 
 
-DEMO_CAMPAIGN_AGE_DAYS = 61  # started two months ago: outgoing bars have just begun
+DEMO_CAMPAIGN_AGE_DAYS = 60  # started two months ago: outgoing bars begin today
 
 
 def _demo_backfill(
     engine: Any, settings: Any, policy: Any, keyring: Any, now: Any
-) -> tuple[Any, str]:
-    """Every enterprise started its back-fill campaign two months ago; today's run bars the
-    legacy lines still unregistered and queues their reminders."""
+) -> tuple[list[tuple[Any, Any]], str]:
+    """Every enterprise started its back-fill campaign two months ago with the policy's
+    shortest deadline (today) and two milestones. The daily job ran that day (first
+    reminders, each line told its dates) and runs today: lines reminded two months ago are
+    barred as they were told; lines loaded since get their first reminder now, with later
+    dates of their own."""
     from datetime import timedelta
     from pathlib import Path
 
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session, sessionmaker
 
-    from realname.backfill.jobs import run_backfill
+    from realname.backfill.jobs import RunReport, run_backfill, run_campaigns
+    from realname.backfill.phases import Ladder
     from realname.messaging.gateways import FileGateway
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
     from realname.registry.wiring import services
 
-    ctx = Context(Actor("operator", "demo"), now)
+    started = now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)
+    ctx = Context(Actor("operator", "demo"), started)
     with Session(engine) as session, session.begin():
         build = services(session, settings, keyring, policy)
         enterprises = session.scalars(select(Enterprise.id).order_by(Enterprise.id)).all()
+        deadline = Ladder.of(policy.backfill_steps).minimum_deadline(started.date())
+        targets = [(started.date() + timedelta(days=30), 5), (deadline, 10)]
         for enterprise_id in enterprises:
             build.campaigns.create_campaign(
-                ctx,
-                enterprise_id,
-                starts_on=(now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)).date(),
-                backdate=True,
+                ctx, enterprise_id, starts_on=started.date(), milestones=targets
             )
         largest = session.execute(
             select(Enterprise.code)
@@ -838,14 +866,20 @@ def _demo_backfill(
             .order_by(func.count().desc())
             .limit(1)
         ).scalar_one()
-    with console.status("back-fill run") as status:
-        report = run_backfill(
-            sessionmaker(engine, expire_on_commit=False),
-            lambda s: services(s, settings, keyring, policy),
-            now,
-            batch_size=1000,
-            progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
-        )
+    runs = []
+    for day in (started, now):
+        # Two months ago only the campaigns ran (the world's later history is already in);
+        # today the whole daily job.
+        job = run_campaigns if day is started else run_backfill
+        with console.status(f"back-fill run of {day:%Y-%m-%d}") as status:
+            report = job(
+                sessionmaker(engine, expire_on_commit=False),
+                lambda s: services(s, settings, keyring, policy),
+                day,
+                batch_size=1000,
+                progress=lambda what, n: status.update(f"back-fill run: {what}: {n:,} lines"),
+            )
+        runs.append((day, report if isinstance(report, RunReport) else RunReport(report)))
     with console.status("sending the reminders (file gateway)"):
         sms_file = Path(settings.sms_file)
         sms_file.unlink(missing_ok=True)
@@ -856,34 +890,38 @@ def _demo_backfill(
         channels = services(session, settings, keyring, policy).channels
         for enterprise_id in enterprises:
             assessed = channels.assess(enterprise_id, now)
-            for channel in channels.suspend_over_threshold(ctx, enterprise_id, assessed):
+            today = Context(Actor("operator", "demo"), now)
+            for channel in channels.suspend_over_threshold(today, enterprise_id, assessed):
                 console.print(f"channel {channel.code} suspended: {channel.status_reason}")
-    return report, largest
+    return runs, largest
 
 
 def _print_demo_backfill(
-    engine: Any, settings: Any, policy: Any, keyring: Any, report: Any, largest: str, now: Any
+    engine: Any, settings: Any, policy: Any, keyring: Any, runs: Any, largest: str, now: Any
 ) -> None:
 
     from sqlalchemy.orm import Session
 
-    from realname.backfill.campaign_cli import print_progress, print_risk
+    from realname.backfill.campaign_cli import print_progress, print_risk, print_schedule
     from realname.db.engine import readonly
     from realname.registry.repository import RegistryRepository
     from realname.registry.wiring import services
 
-    swept = sum(c.lines for c in report.campaigns)
-    moves = sum(sum(c.moves.values()) for c in report.campaigns)
-    reminders = sum(c.reminders for c in report.campaigns)
-    console.print(
-        f"back-fill run: {swept:,} legacy lines swept, {moves:,} barred, {reminders:,} reminders "
-        f"queued in the outbox; re-verification {report.reverification_requested:,} asked, "
-        f"{report.reverification_expired:,} suspended past the deadline"
-    )
+    for day, report in runs:
+        swept = sum(c.lines for c in report.campaigns)
+        moves = sum(sum(c.moves.values()) for c in report.campaigns)
+        reminders = sum(c.reminders for c in report.campaigns)
+        console.print(
+            f"back-fill run of {day:%Y-%m-%d}: {swept:,} legacy lines swept, {moves:,} barred, "
+            f"{reminders:,} SMS queued in the outbox; re-verification "
+            f"{report.reverification_requested:,} asked, {report.reverification_expired:,} "
+            f"suspended past the deadline"
+        )
     with Session(readonly(engine)) as session:
         enterprise = RegistryRepository(session).enterprise_by_code(largest)
         assert enterprise is not None
         build = services(session, settings, keyring, policy)
+        print_schedule(console, largest, build.campaigns.schedule(enterprise.id))
         print_progress(console, largest, build.campaigns.progress(enterprise.id, now), rows=6)
         print_risk(console, largest, build.channels.assess(enterprise.id, now), limit=5)
 

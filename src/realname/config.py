@@ -106,6 +106,54 @@ class Settings(BaseSettings):
         "settings above are unset",
     )
 
+    authority: str = Field(
+        default="simulated",
+        pattern="^(simulated|http)$",
+        description="identity authority: 'simulated' (a table of test citizens, `realname "
+        "authority enrol`) or 'http' (our JSON contract, docs/identity-authority.md)",
+    )
+    authority_url: str | None = Field(
+        default=None,
+        description="http authority: base URL (https://…; plain http only to loopback)",
+    )
+    authority_client_cert: str | None = Field(
+        default=None, description="http authority: client certificate (PEM) for mutual TLS"
+    )
+    authority_client_key: str | None = Field(
+        default=None, description="http authority: the client certificate's private key (PEM)"
+    )
+    authority_ca_file: str | None = Field(
+        default=None,
+        description="http authority: CA bundle that signs the authority's server certificate "
+        "(default: the system store)",
+    )
+    authority_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="http authority: time-out of one attempt"
+    )
+    authority_retries: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="http authority: extra attempts after a connection failure, 5xx or 429 "
+        "with Retry-After (exponential back-off with jitter)",
+    )
+    authority_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="http authority: consecutive failed calls that open the breaker",
+    )
+    authority_breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="http authority: how long the open breaker refuses before one probe",
+    )
+    authority_allow_plain_http: bool = Field(
+        default=False,
+        description="http authority: allow plain http to a host that is not loopback "
+        "(private test networks only; documents would cross the network in clear)",
+    )
+
     sms_gateway: str = Field(
         default="file",
         pattern="^(file|smpp)$",

@@ -110,7 +110,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
     secrets: dict[str, tuple[str, str]] = {}
     with Session(engine) as session, session.begin():
         world = build_world(session, keyring, load_policy("china"))
-        free = world.stock(40, ChannelKind.OWN_HALL)
+        free = world.stock(64, ChannelKind.OWN_HALL)
         partner = world.stock(3, ChannelKind.PARTNER_HALL)
         from realname.registry.commands import Kit
 

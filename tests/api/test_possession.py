@@ -277,3 +277,16 @@ def test_only_a_subscriber_app_asks_for_login_codes(api: Api) -> None:
             "/v1/subscriber/otp", json={"phone_number": "+8613800138000"}, headers=api.headers(who)
         )
         assert response.status_code == 403, who
+
+
+def test_an_otp_token_serves_the_self_service_routes(api: Api) -> None:
+    """Helper `self`'s /v1/me routes take the line-bound OTP token like a network one."""
+    line = registered_line(api)
+    asked = login(api, line["msisdn"]).json()
+    token = verify(api, asked["challenge_id"], sms_code(api, line["id"])).json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    mine = api.client.get("/v1/me/lines", headers=bearer)
+    assert mine.status_code == 200, mine.text
+    assert line["id"] in [item["id"] for item in mine.json()]
+    locked = api.client.post(f"/v1/me/lines/{line['id']}/lock", headers=bearer)
+    assert locked.status_code == 200, locked.text

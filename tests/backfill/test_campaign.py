@@ -26,15 +26,16 @@ from tests.registry.conftest import NOW, World, build_world, china, keyring  # n
 START = NOW.date()
 
 
-def add_legacy(world: World, count: int, *, balance: int = 1250) -> list[Line]:
+def add_legacy(world: World, count: int, *, balance: int = 1250, day: int = 0) -> list[Line]:
     """Legacy lines as `realname import legacy` leaves them: the import is their first event."""
+    imported = NOW + timedelta(days=day)
     batch = LegacyImport(
         enterprise_id=world.enterprise_id,
         source_name="test.csv",
         source_sha256="0" * 64,
         actor="test",
-        started_at=NOW,
-        finished_at=NOW,
+        started_at=imported,
+        finished_at=imported,
         rows_read=count,
         rows_loaded=count,
         rows_present=0,
@@ -50,7 +51,7 @@ def add_legacy(world: World, count: int, *, balance: int = 1250) -> list[Line]:
             enterprise_id=world.enterprise_id,
             state="legacy",
             activated_at=NOW - timedelta(days=3000),
-            state_changed_at=NOW,
+            state_changed_at=imported,
             event_count=0,
             home_region="110105" if i % 2 else "310101",
             prepaid_balance_minor=balance if i % 3 else 0,
@@ -140,6 +141,7 @@ def test_a_late_runner_jumps_lines_to_the_phase_their_date_calls_for(
     lines = add_legacy(world, 3)
     s = svc(world, china, keyring)
     campaign = s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    sweep_all(s, campaign.id, at_day(0))  # reminded, then the runner is down for months
     sweep_all(s, campaign.id, at_day(95))
     assert {line.state for line in lines} == {"suspended"}
     operations = world.session.scalars(
@@ -149,7 +151,25 @@ def test_a_late_runner_jumps_lines_to_the_phase_their_date_calls_for(
     assert run_integrity_check(world.session, china, keyring).ok
 
 
-def test_lines_imported_after_a_sweep_are_swept_on_the_next_run(
+def test_a_line_never_reminded_is_reminded_first_whatever_the_day(
+    world: World,
+    keyring: KeyRing,  # noqa: F811
+    china: Policy,  # noqa: F811
+) -> None:
+    """A runner whose first run comes after the deadline reminds; it does not bar."""
+    lines = add_legacy(world, 3)
+    s = svc(world, china, keyring)
+    campaign = s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    sweep_all(s, campaign.id, at_day(95))
+    assert {line.state for line in lines} == {"legacy"}
+    assert {kind for _, kind in outbox(world.session)} == {"backfill.remind"}
+    sweep_all(s, campaign.id, at_day(154))
+    assert {line.state for line in lines} == {"legacy"}
+    sweep_all(s, campaign.id, at_day(155))
+    assert {line.state for line in lines} == {"restricted"}
+
+
+def test_lines_imported_into_a_running_campaign_get_their_own_notice(
     world: World,
     keyring: KeyRing,  # noqa: F811
     china: Policy,  # noqa: F811
@@ -157,10 +177,18 @@ def test_lines_imported_after_a_sweep_are_swept_on_the_next_run(
     first = add_legacy(world, 2)
     s = svc(world, china, keyring)
     campaign = s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
+    sweep_all(s, campaign.id, at_day(0))
     sweep_all(s, campaign.id, at_day(61))
-    later = add_legacy(world, 2)
+    later = add_legacy(world, 2, day=61)
     sweep_all(s, campaign.id, at_day(62))
-    assert {line.state for line in first + later} == {"restricted"}
+    assert {line.state for line in first} == {"restricted"}
+    assert {line.state for line in later} == {"legacy"}  # reminded today, not barred
+    sweep_all(s, campaign.id, at_day(121))
+    assert {line.state for line in later} == {"legacy"}
+    sweep_all(s, campaign.id, at_day(122))
+    assert {line.state for line in later} == {"restricted"}
+    schedule = s.campaigns.schedule(world.enterprise_id)
+    assert (schedule.lines_told, schedule.lines_on_later_dates) == (4, 2)
 
 
 def test_progress_by_region_and_channel_with_projection(
@@ -226,6 +254,10 @@ def test_concurrent_runners_act_once_per_line(
         s = services(session, Settings(), keyring, china)
         s.campaigns.create_campaign(world.ctx("admin"), world.enterprise_id, starts_on=START)
     settings = Settings()
+    with factory() as session, session.begin():
+        s = services(session, settings, keyring, china)
+        campaign_id = s.campaigns.campaign(world.enterprise_id).id
+        sweep_all(s, campaign_id, at_day(0))
 
     def build(session: Session) -> Services:
         return services(session, settings, keyring, china)
@@ -254,7 +286,7 @@ def test_concurrent_runners_act_once_per_line(
         kinds = session.execute(
             select(OutboxMessage.kind, func.count()).group_by(OutboxMessage.kind)
         ).all()
-        assert dict(kinds) == {"backfill.bar_outgoing": 60}
+        assert dict(kinds) == {"backfill.remind": 60, "backfill.bar_outgoing": 60}
         assert run_integrity_check(session, china, keyring).ok
     # And once more, later the same day: nothing changes.
     report = run_backfill(factory, build, NOW + timedelta(days=61, hours=5), batch_size=7)

@@ -178,16 +178,36 @@ def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811
     missing = api.client.get("/v1/backfill/progress", headers=api.headers("admin"))
     assert missing.status_code == 404
     assert missing.json()["code"] == "REALNAME.CAMPAIGN_NOT_FOUND"
-    started = api.client.post(
+    # Started ten days ago with the policy's shortest deadline: lines reminded today would get
+    # less than the 60 days' notice before the campaign's first bar.
+    too_early = api.client.post(
         "/v1/backfill/campaigns",
         json={"starts_on": (today - timedelta(days=10)).isoformat()},
+        headers=api.headers("admin"),
+    )
+    assert too_early.status_code == 422, too_early.text
+    assert too_early.json()["code"] == "REALNAME.START_TOO_EARLY"
+    deadline = today + timedelta(days=3 * 365)
+    started = api.client.post(
+        "/v1/backfill/campaigns",
+        json={
+            "starts_on": (today - timedelta(days=10)).isoformat(),
+            "deadline": deadline.isoformat(),
+            "milestones": [{"due_on": (today + timedelta(days=365)).isoformat(), "percent": 30}],
+        },
         headers=api.headers("admin"),
     )
     assert started.status_code == 201, started.text
     body = started.json()
     assert body["phase"] == "remind"
-    assert body["deadline"] == (today + timedelta(days=50)).isoformat()
-    assert list(body["phase_dates"]) == ["remind", "bar_outgoing", "bar_both", "terminate"]
+    assert body["deadline"] == deadline.isoformat()
+    assert body["phase_dates"] == {
+        "remind": (today - timedelta(days=10)).isoformat(),
+        "bar_outgoing": deadline.isoformat(),
+        "bar_both": (deadline + timedelta(days=30)).isoformat(),
+        "terminate": (deadline + timedelta(days=60)).isoformat(),
+    }
+    assert [m["percent"] for m in body["milestones"]] == [30]
     again = api.client.post(
         "/v1/backfill/campaigns",
         json={"starts_on": today.isoformat()},
@@ -196,6 +216,54 @@ def test_backfill_campaign_start_and_progress(api: Api) -> None:  # noqa: F811
     assert again.status_code == 409
     progress = api.client.get("/v1/backfill/progress", headers=api.headers("admin"))
     assert progress.status_code == 200 and progress.json()["overall"]["group"] == "all"
+    assert progress.json()["milestones"][0]["status"] in ("on track", "behind")
+    later = deadline + timedelta(days=90)
+    amended = api.client.post(
+        "/v1/backfill/campaigns/amendments",
+        json={"deadline": later.isoformat(), "reason": "regulator extension"},
+        headers=api.headers("admin"),
+    )
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["phase_dates"]["bar_outgoing"] == later.isoformat()
+    assert [a["reason"] for a in amended.json()["amendments"]] == ["regulator extension"]
+    refused = api.client.post(
+        "/v1/backfill/campaigns/amendments",
+        json={"milestones": [{"due_on": later.isoformat(), "percent": 101}], "reason": "x"},
+        headers=api.headers("admin"),
+    )
+    assert refused.status_code == 400, refused.text
+    unordered = api.client.post(
+        "/v1/backfill/campaigns/amendments",
+        json={
+            "milestones": [
+                {"due_on": (today + timedelta(days=30)).isoformat(), "percent": 50},
+                {"due_on": (today + timedelta(days=60)).isoformat(), "percent": 40},
+            ],
+            "reason": "x",
+        },
+        headers=api.headers("admin"),
+    )
+    assert unordered.status_code == 422
+    assert unordered.json()["code"] == "REALNAME.MILESTONES_INVALID"
+    schedule = api.client.get("/v1/backfill/schedule", headers=api.headers("admin"))
+    assert schedule.status_code == 200 and schedule.json()["deadline"] == later.isoformat()
+    assert schedule.json()["notice_days"] == 60
+    assert [m["percent"] for m in schedule.json()["milestones"]] == [30]
+    regulator = api.client.get(
+        f"/v1/backfill/schedule?enterprise_id={body['enterprise_id']}",
+        headers=api.headers("regulator"),
+    )
+    assert regulator.status_code == 200, regulator.text
+    other = api.client.get("/v1/backfill/schedule", headers=api.headers("other_admin"))
+    assert other.status_code == 404
+    assert (
+        api.client.post(
+            "/v1/backfill/campaigns/amendments",
+            json={"deadline": later.isoformat(), "reason": "x"},
+            headers=api.headers("clerk"),
+        ).status_code
+        == 403
+    )
     assert (
         api.client.post(
             "/v1/backfill/campaigns",

@@ -170,3 +170,36 @@ def test_sqlite_rebuilds_a_referenced_table_without_losing_rows(tmp_path: object
     migrate.upgrade(engine)
     assert counts() == before and migrate.is_at_head(engine)
     engine.dispose()
+
+
+def test_campaigns_started_before_0011_keep_their_notice(fresh_engine: Engine) -> None:
+    """0011 stores each campaign's notice; a campaign already running gets the notice its
+    dates were made with (first bar minus start), not the column default of 0."""
+    migrate.downgrade(fresh_engine, "0010_retention")
+    with fresh_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO enterprise (code, name, kind, status, created_at) "
+                "VALUES ('OLD', 'old', 'mno', 'active', '2026-01-01 00:00:00+00:00')"
+            )
+        )
+        enterprise_id = connection.execute(text("SELECT id FROM enterprise")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO backfill_campaign (enterprise_id, starts_on, deadline, phase_dates, "
+                "policy_code, legacy_at_start, sweep_after_line_id, created_by, created_at) "
+                "VALUES (:e, '2026-01-01', '2026-03-02', :dates, 'china', 0, 0, 'test', "
+                "'2026-01-01 00:00:00+00:00')"
+            ),
+            {
+                "e": enterprise_id,
+                "dates": '{"remind": "2026-01-01", "bar_outgoing": "2026-03-02", '
+                '"bar_both": "2026-04-01", "terminate": "2026-05-01"}',
+            },
+        )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as connection:
+        notice, version = connection.execute(
+            text("SELECT notice_days, version FROM backfill_campaign")
+        ).one()
+    assert (notice, version) == (60, 0)

@@ -62,6 +62,14 @@ def test_backfill_steps_out_of_order(tmp_path: Path) -> None:
     assert "step 3 (remind) comes after bar_outgoing" in str(error)
 
 
+def test_backfill_must_remind_before_any_bar(tmp_path: Path) -> None:
+    error = problem(variant(tmp_path, 'phase = "remind"', 'phase = "bar_outgoing"'))
+    assert error.fields == ("backfill_steps",)
+    assert "the first step must be 'remind'" in str(error)
+    no_notice = problem(variant(tmp_path, "days_after_start = 60", "days_after_start = 0"))
+    assert "at least a day after the reminder" in str(no_notice)
+
+
 def test_backfill_days_going_back(tmp_path: Path) -> None:
     error = problem(variant(tmp_path, "days_after_start = 90", "days_after_start = 30"))
     assert error.fields == ("backfill_steps",)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
+from realname.authority.simulated import SimulatedAuthority
 from realname.identity.documents import parse_document
-from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy

@@ -13,7 +13,7 @@ from collections import Counter
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from realname.identity.simulated_authority import SimulatedAuthority
+from realname.authority.simulated import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry.errors import RegistryError

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from realname.identity.simulated_authority import SimulatedAuthority
+from realname.authority.simulated import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry import jobs

@@ -13,6 +13,7 @@ from realname.api import health, oauth
 from realname.api.deps import Runtime
 from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
+from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock, clock_for
@@ -24,6 +25,7 @@ from realname.possession import endpoints as possession_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
+from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
 
 DESCRIPTION = """
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         token_keys=token_keys_from_settings(settings),
         clock=clock or clock_for(settings.clock_start),
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
+        authority=authority_source(settings),
     )
 
     @asynccontextmanager
@@ -102,6 +105,7 @@ def _assemble(
     app.include_router(oauth.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
+    app.include_router(selfservice_endpoints.router)
     app.include_router(backfill_endpoints.router)
     app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)

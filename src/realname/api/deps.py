@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.api.errors import ApiError
+from realname.authority.wiring import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
 from realname.policy.schema import Policy
@@ -44,6 +45,9 @@ class Runtime:
     token_keys: TokenKeys
     clock: Clock
     client_status: ClientStatusCache = field(default_factory=lambda: ClientStatusCache(2.0))
+    # The identity authority (REALNAME_AUTHORITY): the http one's connection pool and circuit
+    # breaker live as long as the process. None: chosen from `settings` on first use.
+    authority: AuthoritySource | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -62,10 +66,10 @@ class Runtime:
         return self.client_status.is_active(client_id, self.clock.now(), lookup)
 
     def registry(self, session: Session) -> RegistryService:
-        return registry_service(session, self.settings, self.keyring, self.policy)
+        return registry_service(session, self.settings, self.keyring, self.policy, self.authority)
 
     def services(self, session: Session) -> Services:
-        return services(session, self.settings, self.keyring, self.policy)
+        return services(session, self.settings, self.keyring, self.policy, self.authority)
 
 
 def runtime(request: Request) -> Runtime:

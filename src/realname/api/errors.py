@@ -127,7 +127,9 @@ def coded_error_body(request: Request, error: CodedError) -> tuple[int, dict[str
 async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CodedError)
     status, body = coded_error_body(request, error)
-    return error_response(request, status, str(body["code"]), str(body["message"]))
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return error_response(request, status, str(body["code"]), str(body["message"]), headers)
 
 
 async def _on_api_error(request: Request, error: Exception) -> JSONResponse:

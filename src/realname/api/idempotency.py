@@ -134,6 +134,10 @@ def _attempt(
         with session.begin_nested():
             body = work(session).model_dump(mode="json")
     except CodedError as error:
+        if getattr(error, "transient", False):
+            # e.g. the identity authority is down: not an answer to this request, so nothing
+            # is stored (a retry with the same key runs again) and nothing is recorded.
+            raise
         if on_refusal is not None:
             on_refusal(session, error)
         refused_status, rendered = coded_error_body(request, error)

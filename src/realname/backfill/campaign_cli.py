@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,7 +17,7 @@ from realname.clock import clock_for
 from realname.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from realname.backfill.service import CampaignProgress
+    from realname.backfill.service import CampaignProgress, CampaignSchedule
     from realname.channels.service import AssessedChannel
 
 backfill_app = typer.Typer(help="The back-fill campaign of legacy prepaid lines.")
@@ -65,36 +65,165 @@ def _instant(at: datetime | None) -> datetime:
     return at
 
 
+Milestones = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--milestone",
+        help="A target DATE:SHARE, e.g. 2027-11-30:30% (repeat for each).",
+        show_default=False,
+    ),
+]
+
+
+def parse_milestones(values: list[str] | None) -> list[tuple[date, int]] | None:
+    """`2027-11-30:30%` → (date(2027, 11, 30), 30); a malformed one ends the command."""
+    if values is None:
+        return None
+    parsed = []
+    for value in values:
+        day, _, share = value.partition(":")
+        try:
+            parsed.append((date.fromisoformat(day), int(share.strip().removesuffix("%"))))
+        except ValueError:
+            console.print(
+                f"[red]--milestone {value!r}[/]: expected DATE:SHARE, e.g. 2027-11-30:30%"
+            )
+            raise typer.Exit(2) from None
+    return parsed
+
+
+def _refused(error: Exception) -> typer.Exit:
+    from realname.backfill.errors import BackfillError
+
+    assert isinstance(error, BackfillError)
+    detail = f" ({error.detail})" if error.detail else ""
+    console.print(f"[red]REALNAME.{error.code}[/] {error.message}{detail}")
+    return typer.Exit(1)
+
+
 @backfill_app.command("start")
 def start(
     enterprise: EnterpriseCode,
-    starts_on: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Day 0.")],
+    starts_on: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="First reminders go out this day.")
+    ],
     deadline: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Registered-by date.")
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Registered-by date: the first bar falls on it. Default: the policy's notice.",
+        ),
     ] = None,
+    milestone: Milestones = None,
 ) -> None:
-    """Start an enterprise's campaign: the policy's phases dated from --starts-on."""
+    """Start an enterprise's campaign: reminders from --starts-on, the first bar on
+    --deadline, the later steps the policy's gaps after it (see `backfill show`)."""
     from realname.backfill.errors import BackfillError
     from realname.registry.commands import Actor, Context
     from realname.registry.wiring import services
 
     settings = get_settings()
+    targets = parse_milestones(milestone)
     with _sessions(settings) as factory, factory() as session, session.begin():
         ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
+        campaigns = services(session, settings).campaigns
+        enterprise_id = _enterprise_id(session, enterprise)
         try:
-            campaign = services(session, settings).campaigns.create_campaign(
+            campaign = campaigns.create_campaign(
                 ctx,
-                _enterprise_id(session, enterprise),
+                enterprise_id,
                 starts_on=starts_on.date(),
                 deadline=deadline.date() if deadline else None,
+                milestones=targets,
             )
         except BackfillError as error:
-            console.print(f"[red]REALNAME.{error.code}[/] {error.message}")
-            raise typer.Exit(1) from None
-        phases = ", ".join(f"{p} {d}" for p, d in campaign.phase_dates.items())
+            raise _refused(error) from None
         console.print(
             f"campaign started for {enterprise}: {campaign.legacy_at_start:,} unregistered "
-            f"legacy lines; deadline {campaign.deadline}; phases {phases}"
+            f"legacy lines"
+        )
+        print_schedule(console, enterprise, campaigns.schedule(enterprise_id))
+
+
+@backfill_app.command("amend")
+def amend(
+    enterprise: EnterpriseCode,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log and the campaign).")],
+    deadline: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The new registered-by date.")
+    ] = None,
+    milestone: Milestones = None,
+) -> None:
+    """Extend the deadline or replace the milestones. A date a subscriber was told never
+    moves earlier; lines already told get an SMS with their new dates on the next run."""
+    from realname.backfill.errors import BackfillError
+    from realname.registry.commands import Actor, Context
+    from realname.registry.wiring import services
+
+    settings = get_settings()
+    targets = parse_milestones(milestone)
+    with _sessions(settings) as factory, factory() as session, session.begin():
+        ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
+        campaigns = services(session, settings).campaigns
+        enterprise_id = _enterprise_id(session, enterprise)
+        try:
+            campaign = campaigns.amend(
+                ctx,
+                enterprise_id,
+                reason=reason,
+                deadline=deadline.date() if deadline else None,
+                milestones=targets,
+            )
+        except BackfillError as error:
+            raise _refused(error) from None
+        console.print(f"campaign of {enterprise} amended (version {campaign.version})")
+        print_schedule(console, enterprise, campaigns.schedule(enterprise_id))
+
+
+@backfill_app.command("show")
+def show(enterprise: EnterpriseCode) -> None:
+    """The campaign's schedule: each phase's date, the notice, milestones, amendments."""
+    from realname.backfill.errors import BackfillError
+    from realname.registry.wiring import services
+
+    settings = get_settings()
+    with _sessions(settings, read_only=True) as factory, factory() as session:
+        try:
+            schedule = services(session, settings).campaigns.schedule(
+                _enterprise_id(session, enterprise)
+            )
+        except BackfillError as error:
+            raise _refused(error) from None
+    print_schedule(console, enterprise, schedule)
+
+
+def print_schedule(out: Console, enterprise: str, s: CampaignSchedule) -> None:
+    table = Table(title=f"{enterprise} back-fill schedule")
+    table.add_column("step")
+    table.add_column("date")
+    table.add_column("what an unregistered line gets")
+    what = {
+        "remind": "first reminder (SMS with every date below)",
+        "bar_outgoing": "outgoing calls barred (the deadline)",
+        "bar_both": "all service barred",
+        "terminate": "number terminated, prepaid balance refundable",
+    }
+    for phase, day in s.phase_dates.items():
+        table.add_row(str(phase), day.isoformat(), what[str(phase)])
+        if phase == "remind" and s.final_notice_on:
+            table.add_row("final notice", s.final_notice_on.isoformat(), "second reminder")
+    out.print(table)
+    out.print(
+        f"deadline {s.deadline}; notice before any bar: {s.notice_days} days; "
+        f"{s.lines_told:,} lines told their dates, {s.lines_on_later_dates:,} of them on later "
+        f"dates of their own (first reminded too late for the campaign's)"
+    )
+    if s.milestones:
+        out.print("milestones: " + ", ".join(f"{m.percent}% by {m.due_on}" for m in s.milestones))
+    for a in s.amendments:
+        out.print(
+            f"amendment {a.version} at {a.amended_at:%Y-%m-%d %H:%M} by {a.actor}: deadline "
+            f"{a.deadline_before} → {a.deadline_after}; {a.reason}"
         )
 
 
@@ -194,6 +323,14 @@ def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int
         f"{when}, deadline {p.deadline}: {verdict}; {p.refunds_due:,} prepaid refunds due "
         f"({p.refunds_due_minor / 100:,.2f})"
     )
+    for m in p.milestones:
+        colour = "green" if m.status in ("met", "on track") else "red"
+        projected = f", {m.projected:,} projected at this pace" if m.projected is not None else ""
+        short = f", short by {m.short_by:,} lines" if m.short_by else ""
+        out.print(
+            f"milestone {m.milestone.percent}% by {m.milestone.due_on} ({m.target_lines:,} "
+            f"lines): {m.registered:,} registered{projected}: [{colour}]{m.status}[/]{short}"
+        )
 
 
 @channels_app.command("risk")

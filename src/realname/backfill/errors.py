@@ -18,6 +18,11 @@ class BackfillErrorCode(StrEnum):
     DEADLINE_BEFORE_START = "DEADLINE_BEFORE_START"
     START_TOO_EARLY = "START_TOO_EARLY"
     DATE_OUT_OF_RANGE = "DATE_OUT_OF_RANGE"
+    DEADLINE_TOO_SOON = "DEADLINE_TOO_SOON"
+    MILESTONES_INVALID = "MILESTONES_INVALID"
+    EARLIER_THAN_TOLD = "EARLIER_THAN_TOLD"
+    NOTHING_TO_AMEND = "NOTHING_TO_AMEND"
+    REASON_REQUIRED = "REASON_REQUIRED"
 
 
 C = BackfillErrorCode
@@ -53,12 +58,33 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "按此开始日期，号码将在发出提醒之前即被限制。",
     ),
     C.DATE_OUT_OF_RANGE: ("The campaign's dates are out of range.", "活动日期超出范围。"),
+    C.DEADLINE_TOO_SOON: (
+        "The deadline leaves less than the policy's notice period between the first reminder "
+        "and the first bar.",
+        "截止日期距首次提醒不足政策规定的通知期。",
+    ),
+    C.MILESTONES_INVALID: (
+        "Milestones must have increasing dates within the campaign and increasing shares "
+        "between 1 % and 100 %.",
+        "阶段目标的日期须在活动期内且递增，比例须在1%至100%之间且递增。",
+    ),
+    C.EARLIER_THAN_TOLD: (
+        "Subscribers were already told later dates; a campaign never acts earlier than it "
+        "told them.",
+        "用户已被告知更晚的日期；补登记不得早于已告知的日期执行。",
+    ),
+    C.NOTHING_TO_AMEND: (
+        "Give a new deadline or milestones to amend.",
+        "请提供新的截止日期或阶段目标。",
+    ),
+    C.REASON_REQUIRED: ("An amendment needs a reason.", "修改活动须说明理由。"),
 }
 
 HTTP_STATUS: Mapping[BackfillErrorCode, int] = {
     C.ENTERPRISE_NOT_FOUND: 404,
     C.CAMPAIGN_NOT_FOUND: 404,
     C.CAMPAIGN_EXISTS: 409,
+    C.EARLIER_THAN_TOLD: 409,
 }
 
 

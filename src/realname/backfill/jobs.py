@@ -55,25 +55,10 @@ def run_backfill(
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> RunReport:
-    ctx = Context(Actor("system", "backfill"), at)
     report = RunReport()
-    with sessions() as session:
-        campaigns = [(c.id, c.enterprise_id) for c in BackfillRepository(session).campaigns()]
-    for campaign_id, enterprise_id in campaigns:
-        run = CampaignRun(enterprise_id, None)
-        report.campaigns.append(run)
-        while True:
-            with sessions() as session, session.begin():
-                result = services(session).campaigns.sweep(ctx, campaign_id, batch_size)
-            run.phase = str(result.phase) if result.phase else None
-            run.lines += result.lines
-            run.moves.update(result.moves)
-            run.reminders += result.reminders
-            run.refunds += result.refunds
-            if progress:
-                progress(f"enterprise {enterprise_id}: {run.phase or 'not started'}", run.lines)
-            if result.done:
-                break
+    report.campaigns = run_campaigns(
+        sessions, services, at, batch_size=batch_size, progress=progress
+    )
     # One line per transaction: an ask writes an audit entry, and holding thousands of line
     # and audit-chain locks in one transaction would stall the counters for the whole sweep.
     asking = Context(Actor("system", "reverification"), at)
@@ -89,3 +74,34 @@ def run_backfill(
     with sessions() as session, session.begin():
         report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
     return report
+
+
+def run_campaigns(
+    sessions: Callable[[], Session],
+    services: ServicesFactory,
+    at: datetime,
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> list[CampaignRun]:
+    """The campaigns' part of the daily job: each campaign's lines, batch by batch."""
+    ctx = Context(Actor("system", "backfill"), at)
+    runs: list[CampaignRun] = []
+    with sessions() as session:
+        campaigns = [(c.id, c.enterprise_id) for c in BackfillRepository(session).campaigns()]
+    for campaign_id, enterprise_id in campaigns:
+        run = CampaignRun(enterprise_id, None)
+        runs.append(run)
+        while True:
+            with sessions() as session, session.begin():
+                result = services(session).campaigns.sweep(ctx, campaign_id, batch_size)
+            run.phase = str(result.phase) if result.phase else None
+            run.lines += result.lines
+            run.moves.update(result.moves)
+            run.reminders += result.reminders
+            run.refunds += result.refunds
+            if progress:
+                progress(f"enterprise {enterprise_id}: {run.phase or 'not started'}", run.lines)
+            if result.done:
+                break
+    return runs

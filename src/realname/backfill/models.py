@@ -45,12 +45,73 @@ class BackfillCampaign(Base):
     phase_dates: Mapped[dict[str, Any]] = mapped_column(JSON)
     policy_code: Mapped[str] = mapped_column(String(32))
     legacy_at_start: Mapped[int] = mapped_column(Integer, default=0)
-    # The runner's sweep: the phase it is applying and the last line id it has done. Line ids
-    # only grow, so lines imported later are swept on the next run; a new phase starts over.
+    # The reminder-to-first-bar notice (policy's), kept with the campaign like its dates.
+    notice_days: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped by each amendment; a line told an older version is told its new dates.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    # Unused since 0011 (the sweep is by day, see sweep_on); kept for old rows.
     sweep_phase: Mapped[str | None] = mapped_column(String(16))
+    # The runner's sweep: the day it is doing and the last line id it has done. A new day
+    # starts over, and only lines with something due (or never reminded) are read.
+    sweep_on: Mapped[date | None] = mapped_column(Date)
     sweep_after_line_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class BackfillMilestone(Base):
+    """A target: this share of the campaign's legacy lines registered by this date."""
+
+    __tablename__ = "backfill_milestone"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("backfill_campaign.id"), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    percent: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "due_on", name="uq_backfill_milestone"),)
+
+
+class BackfillAmendment(Base):
+    """One change of a running campaign's deadline or milestones: who, why, from what to what.
+    The audit chain has the same facts; this is the campaign's own readable history."""
+
+    __tablename__ = "backfill_amendment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("backfill_campaign.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    deadline_before: Mapped[date] = mapped_column(Date)
+    deadline_after: Mapped[date] = mapped_column(Date)
+    # [[ISO date, percent], ...] after the amendment
+    milestones: Mapped[list[Any]] = mapped_column(JSON)
+    amended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "version", name="uq_backfill_amendment_version"),
+    )
+
+
+class BackfillLine(Base):
+    """A legacy line's own schedule in a campaign, written when its first reminder is queued:
+    the dates it was told, which are the dates the runner acts on. A line reminded late gets
+    later dates than the campaign's, never earlier ones than it was told."""
+
+    __tablename__ = "backfill_line"
+
+    line_id: Mapped[int] = mapped_column(BigId, ForeignKey("line.id"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("backfill_campaign.id"), primary_key=True, index=True
+    )
+    first_reminded_on: Mapped[date] = mapped_column(Date)
+    # phase name -> ISO date, as last told to the subscriber
+    phase_dates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    final_notice_on: Mapped[date | None] = mapped_column(Date)
+    told_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The next day the runner has something to do for this line; None: nothing left.
+    next_on: Mapped[date | None] = mapped_column(Date, index=True)
 
 
 class PrepaidRefund(Base):

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from realname.backfill.models import BackfillCampaign, PrepaidRefund
+from realname.backfill.models import (
+    BackfillAmendment,
+    BackfillCampaign,
+    BackfillLine,
+    BackfillMilestone,
+    PrepaidRefund,
+)
 from realname.channels.models import Channel
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.registry.lifecycle import LineState, Operation
@@ -73,6 +79,86 @@ class BackfillRepository:
             .order_by(Line.id)
             .limit(limit)
             .with_for_update()
+        ).all()
+
+    def due_batch(
+        self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
+    ) -> Sequence[tuple[Line, BackfillLine | None]]:
+        """The next unregistered legacy lines by id that have something due on `at`'s day:
+        never reminded (and already loaded at `at`: a replayed day does not remind lines
+        imported since), or a date of theirs reached. Locked: a clerk registering one of them
+        at this moment either commits first (and the line has left the campaign) or waits."""
+        today = at.date()
+        told = and_(BackfillLine.line_id == Line.id, BackfillLine.campaign_id == campaign_id)
+        rows = self.session.execute(
+            select(Line, BackfillLine)
+            .outerjoin(BackfillLine, told)
+            .where(
+                _unregistered(enterprise_id),
+                Line.id > after_line_id,
+                or_(
+                    and_(BackfillLine.line_id.is_(None), Line.state_changed_at <= at),
+                    BackfillLine.next_on <= today,
+                ),
+            )
+            .order_by(Line.id)
+            .limit(limit)
+            .with_for_update(of=Line)
+        ).all()
+        return [(line, schedule) for line, schedule in rows]
+
+    def any_told(self, campaign_id: int) -> bool:
+        return (
+            self.session.scalar(
+                select(BackfillLine.line_id).where(BackfillLine.campaign_id == campaign_id).limit(1)
+            )
+            is not None
+        )
+
+    def told_counts(self, campaign_id: int, reminded_after: date) -> tuple[int, int]:
+        """Lines told their dates, and of those the ones first reminded after
+        `reminded_after` (so on dates of their own, later than the campaign's)."""
+        told = self.session.scalar(
+            select(func.count()).where(BackfillLine.campaign_id == campaign_id)
+        )
+        late = self.session.scalar(
+            select(func.count()).where(
+                BackfillLine.campaign_id == campaign_id,
+                BackfillLine.first_reminded_on > reminded_after,
+            )
+        )
+        return int(told or 0), int(late or 0)
+
+    def reschedule_all(self, campaign_id: int, on: date) -> None:
+        """Every told line is looked at again on `on`: its dates may have changed."""
+        self.session.execute(
+            update(BackfillLine)
+            .where(BackfillLine.campaign_id == campaign_id, BackfillLine.next_on.is_not(None))
+            .values(next_on=on)
+        )
+
+    def milestones(self, campaign_id: int) -> Sequence[BackfillMilestone]:
+        return self.session.scalars(
+            select(BackfillMilestone)
+            .where(BackfillMilestone.campaign_id == campaign_id)
+            .order_by(BackfillMilestone.due_on)
+        ).all()
+
+    def replace_milestones(self, campaign_id: int, milestones: Sequence[tuple[date, int]]) -> None:
+        self.session.execute(
+            delete(BackfillMilestone).where(BackfillMilestone.campaign_id == campaign_id)
+        )
+        self.session.flush()
+        for due_on, percent in milestones:
+            self.session.add(
+                BackfillMilestone(campaign_id=campaign_id, due_on=due_on, percent=percent)
+            )
+
+    def amendments(self, campaign_id: int) -> Sequence[BackfillAmendment]:
+        return self.session.scalars(
+            select(BackfillAmendment)
+            .where(BackfillAmendment.campaign_id == campaign_id)
+            .order_by(BackfillAmendment.version)
         ).all()
 
     def record_refund(self, line_id: int, campaign_id: int, amount: int, at: datetime) -> None:

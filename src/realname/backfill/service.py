@@ -16,12 +16,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.backfill.errors import BackfillError, BackfillErrorCode
-from realname.backfill.models import BackfillCampaign
+from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillLine
 from realname.backfill.phases import (
-    default_deadline,
+    Dates,
+    Ladder,
+    Milestone,
+    MilestoneStatus,
+    dates_from_json,
+    dates_to_json,
+    milestone_status,
     move_for,
-    phase_dates,
+    next_date,
     phase_on,
+    phases_done,
     project,
     reminder_text,
 )
@@ -30,8 +37,10 @@ from realname.messaging.service import enqueue
 from realname.policy.schema import BackfillPhase, Policy
 from realname.registry.commands import Context
 from realname.registry.lifecycle import LineState, Operation
+from realname.registry.models import Line
 from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
+from realname.security.redact import redact_pii
 
 E = BackfillErrorCode
 
@@ -42,8 +51,40 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def campaign_dates(campaign: BackfillCampaign) -> dict[BackfillPhase, date]:
-    return {BackfillPhase(k): date.fromisoformat(v) for k, v in campaign.phase_dates.items()}
+def campaign_dates(campaign: BackfillCampaign) -> Dates:
+    return dates_from_json(campaign.phase_dates)
+
+
+def campaign_ladder(campaign: BackfillCampaign) -> Ladder:
+    """The ladder as the campaign stored it: a later policy change does not reshape it."""
+    dates = campaign_dates(campaign)
+    bars = [p for p in BackfillPhase if p in dates and p is not BackfillPhase.REMIND]
+    first = bars[0]
+    return Ladder(
+        first_bar=first,
+        notice_days=campaign.notice_days,
+        gaps={p: (dates[p] - dates[first]).days for p in bars},
+    )
+
+
+MAX_MILESTONES = 20
+
+
+def check_milestones(
+    milestones: list[tuple[date, int]], starts_on: date, deadline: date
+) -> list[tuple[date, int]]:
+    """Increasing dates within the campaign (start, deadline], increasing shares 1..100."""
+    ordered = sorted(milestones)
+    if len(ordered) > MAX_MILESTONES:
+        raise BackfillError(E.MILESTONES_INVALID, f"at most {MAX_MILESTONES}")
+    previous_day, previous_share = starts_on, 0
+    for day, percent in ordered:
+        if not starts_on < day <= deadline:
+            raise BackfillError(E.MILESTONES_INVALID, f"{day} is outside {starts_on} .. {deadline}")
+        if day == previous_day or not previous_share < percent <= 100:
+            raise BackfillError(E.MILESTONES_INVALID, f"{day}: {percent} %")
+        previous_day, previous_share = day, percent
+    return ordered
 
 
 @dataclass
@@ -72,6 +113,22 @@ class ProgressRow:
 
 
 @dataclass(frozen=True)
+class CampaignSchedule:
+    """What `backfill show` prints: the campaign's dates and what has changed them."""
+
+    enterprise_id: int
+    starts_on: date
+    deadline: date
+    notice_days: int
+    phase_dates: Dates
+    final_notice_on: date | None
+    milestones: list[Milestone]
+    amendments: list[BackfillAmendment]
+    lines_told: int
+    lines_on_later_dates: int  # reminded late (imported mid-campaign): their own dates
+
+
+@dataclass(frozen=True)
 class CampaignProgress:
     enterprise_id: int
     starts_on: date
@@ -86,6 +143,7 @@ class CampaignProgress:
     on_track: bool
     refunds_due: int
     refunds_due_minor: int
+    milestones: list[MilestoneStatus] = field(default_factory=list)
 
 
 class CampaignService:
@@ -102,49 +160,157 @@ class CampaignService:
         *,
         starts_on: date,
         deadline: date | None = None,
-        backdate: bool = False,
+        milestones: list[tuple[date, int]] | None = None,
     ) -> BackfillCampaign:
-        """`backdate` lets a simulation start a campaign whose bars have already begun; for
-        subscribers that would mean bars with no reminder first, so it is refused otherwise."""
+        """The policy gives the ladder's shape, the campaign its length: reminders from
+        `starts_on`, the first bar on `deadline` (default: the policy's shortest campaign),
+        the later steps the policy's gaps after it."""
         if self.repo.enterprise(enterprise_id) is None:
             raise BackfillError(E.ENTERPRISE_NOT_FOUND)
         if not self.policy.backfill_steps:
             raise BackfillError(E.NO_BACKFILL_STEPS)
         if self.repo.campaign(enterprise_id) is not None:
             raise BackfillError(E.CAMPAIGN_EXISTS)
+        ladder = Ladder.of(self.policy.backfill_steps)
         try:
-            dates = phase_dates(self.policy.backfill_steps, starts_on)
+            deadline = deadline or ladder.minimum_deadline(starts_on)
+            dates = ladder.campaign_dates(starts_on, deadline)
+            earliest = ladder.minimum_deadline(max(starts_on, ctx.at.date()))
         except OverflowError:
             raise BackfillError(E.DATE_OUT_OF_RANGE) from None
-        first_bar = min(
-            (d for p, d in dates.items() if p is not BackfillPhase.REMIND), default=None
-        )
-        if not backdate and first_bar is not None and first_bar <= ctx.at.date():
-            raise BackfillError(E.START_TOO_EARLY)
-        deadline = deadline or default_deadline(dates)
         if deadline < starts_on:
             raise BackfillError(E.DEADLINE_BEFORE_START)
+        if deadline < ladder.minimum_deadline(starts_on):
+            raise BackfillError(E.DEADLINE_TOO_SOON, f"{ladder.notice_days} days")
+        if deadline < earliest:
+            # Started in the past: lines reminded today could not get their notice in time.
+            raise BackfillError(E.START_TOO_EARLY, f"earliest deadline {earliest}")
+        targets = check_milestones(milestones or [], starts_on, deadline)
         campaign = BackfillCampaign(
             enterprise_id=enterprise_id,
             starts_on=starts_on,
             deadline=deadline,
-            phase_dates={str(p): d.isoformat() for p, d in dates.items()},
+            phase_dates=dates_to_json(dates),
             policy_code=self.policy.code,
+            notice_days=ladder.notice_days,
+            version=0,
             legacy_at_start=self.repo.unregistered_count(enterprise_id),
             sweep_phase=None,
+            sweep_on=None,
             sweep_after_line_id=0,
             created_by=str(ctx.actor),
             created_at=ctx.at,
         )
         self.repo.add(campaign)
         self.session.flush()
+        self.repo.replace_milestones(campaign.id, targets)
         self._audit(
             ctx,
             "backfill.campaign.create",
             campaign.id,
-            {"enterprise_id": enterprise_id, "deadline": deadline.isoformat()},
+            {
+                "enterprise_id": enterprise_id,
+                "deadline": deadline.isoformat(),
+                "milestones": _milestones_text(targets),
+            },
         )
+        self.session.flush()
         return campaign
+
+    def amend(
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        *,
+        reason: str,
+        deadline: date | None = None,
+        milestones: list[tuple[date, int]] | None = None,
+    ) -> BackfillCampaign:
+        """A new deadline and/or milestones. Never earlier than a subscriber was told: once
+        any line has its dates, a deadline may only move later (`EARLIER_THAN_TOLD`). Lines
+        already told are told their new dates by the next run (their dates only move later,
+        and a step a line has been through keeps its date)."""
+        reason = " ".join(reason.split())
+        if not reason or len(reason) > 500:
+            raise BackfillError(E.REASON_REQUIRED)
+        if deadline is None and milestones is None:
+            raise BackfillError(E.NOTHING_TO_AMEND)
+        campaign = self.campaign(enterprise_id)
+        locked = self.repo.campaign_for_update(campaign.id)
+        assert locked is not None
+        campaign = locked
+        ladder = campaign_ladder(campaign)
+        before, new_deadline = campaign.deadline, deadline or campaign.deadline
+        try:
+            dates = ladder.campaign_dates(campaign.starts_on, new_deadline)
+            earliest = ladder.minimum_deadline(max(campaign.starts_on, ctx.at.date()))
+        except OverflowError:
+            raise BackfillError(E.DATE_OUT_OF_RANGE) from None
+        if new_deadline < ladder.minimum_deadline(campaign.starts_on):
+            raise BackfillError(E.DEADLINE_TOO_SOON, f"{ladder.notice_days} days")
+        if new_deadline < before:
+            if self.repo.any_told(campaign.id):
+                raise BackfillError(E.EARLIER_THAN_TOLD, f"deadline {before}")
+            if new_deadline < earliest:
+                raise BackfillError(E.DEADLINE_TOO_SOON, f"earliest deadline {earliest}")
+        current = [(m.due_on, m.percent) for m in self.repo.milestones(campaign.id)]
+        targets = check_milestones(
+            current if milestones is None else milestones, campaign.starts_on, new_deadline
+        )
+        campaign.version += 1
+        if new_deadline != before:
+            campaign.deadline = new_deadline
+            campaign.phase_dates = dates_to_json(dates)
+            self.repo.reschedule_all(campaign.id, ctx.at.date())
+        self.repo.replace_milestones(campaign.id, targets)
+        self.repo.add(
+            BackfillAmendment(
+                campaign_id=campaign.id,
+                version=campaign.version,
+                actor=str(ctx.actor),
+                # Free text: whatever looks like an ID or a phone number is masked here; the
+                # audit entry keeps the reason whole, sealed.
+                reason=redact_pii(reason),
+                deadline_before=before,
+                deadline_after=new_deadline,
+                milestones=[[d.isoformat(), p] for d, p in targets],
+                amended_at=ctx.at,
+            )
+        )
+        self._audit(
+            ctx,
+            "backfill.campaign.amend",
+            campaign.id,
+            {
+                "version": campaign.version,
+                "deadline_before": before.isoformat(),
+                "deadline_after": new_deadline.isoformat(),
+                "milestones": _milestones_text(targets),
+            },
+            notes={"reason": reason},
+        )
+        self.session.flush()
+        return campaign
+
+    def schedule(self, enterprise_id: int) -> CampaignSchedule:
+        campaign = self.campaign(enterprise_id)
+        ladder = campaign_ladder(campaign)
+        dates = campaign_dates(campaign)
+        told, late = self.repo.told_counts(
+            campaign.id, dates[ladder.first_bar] - timedelta(days=ladder.notice_days)
+        )
+        return CampaignSchedule(
+            enterprise_id=enterprise_id,
+            starts_on=campaign.starts_on,
+            deadline=campaign.deadline,
+            notice_days=campaign.notice_days,
+            phase_dates=dates,
+            final_notice_on=ladder.final_notice_on(dates),
+            milestones=[Milestone(m.due_on, m.percent) for m in self.repo.milestones(campaign.id)],
+            amendments=list(self.repo.amendments(campaign.id)),
+            lines_told=told,
+            lines_on_later_dates=late,
+        )
 
     def campaign(self, enterprise_id: int) -> BackfillCampaign:
         campaign = self.repo.campaign(enterprise_id)
@@ -153,55 +319,145 @@ class CampaignService:
         return campaign
 
     def sweep(self, ctx: Context, campaign_id: int, batch_size: int = 500) -> SweepResult:
-        """Move the next batch of lines to the phase today calls for and queue their reminders.
-        `done` once nothing is left to sweep in the current phase."""
+        """Do today's work for the next batch of lines: a first reminder with the line's own
+        dates, a final notice, a new-dates notice after an amendment, or the move its date
+        calls for with its SMS. `done` once nothing due today is left."""
         campaign = self.repo.campaign_for_update(campaign_id)
         if campaign is None:
             raise BackfillError(E.CAMPAIGN_NOT_FOUND)
+        today = ctx.at.date()
         dates = campaign_dates(campaign)
-        phase = phase_on(dates, ctx.at.date())
+        phase = phase_on(dates, today)
         result = SweepResult(phase)
         if phase is None:
             result.done = True
             return result
-        if campaign.sweep_phase != str(phase):
-            campaign.sweep_phase, campaign.sweep_after_line_id = str(phase), 0
-        lines = self.repo.sweep_batch(
-            campaign.enterprise_id, campaign.sweep_after_line_id, batch_size
+        if campaign.sweep_on != today:
+            campaign.sweep_on, campaign.sweep_after_line_id = today, 0
+        rows = self.repo.due_batch(
+            campaign.enterprise_id, campaign.id, ctx.at, campaign.sweep_after_line_id, batch_size
         )
-        language = "zh" if self.policy.jurisdiction == "CN" else "en"
-        text = reminder_text(phase, dates, campaign.deadline, language)
-        for line in lines:
-            operation = move_for(phase, LineState(line.state))
-            balance = line.prepaid_balance_minor
-            if operation is not None:
-                self.registry.apply_backfill_move(ctx, line, operation)
-                result.moves[str(operation)] += 1
-            if operation is Operation.BACKFILL_TERMINATE and balance:
-                self.repo.record_refund(line.id, campaign.id, balance, ctx.at)
-                result.refunds += 1
-            result.reminders += enqueue(
-                self.session,
-                dedupe_key=f"backfill:{campaign.id}:{line.id}:{phase}",
-                enterprise_id=campaign.enterprise_id,
-                line_id=line.id,
-                destination=line.msisdn,
-                kind=f"backfill.{phase}",
-                body=text,
-                at=ctx.at,
-            )
-        result.lines = len(lines)
-        if lines:
-            campaign.sweep_after_line_id = lines[-1].id
+        ladder = campaign_ladder(campaign)
+        for line, told in rows:
+            self._sweep_line(ctx, campaign, ladder, dates, line, told, result)
+        result.lines = len(rows)
+        if rows:
+            campaign.sweep_after_line_id = rows[-1][0].id
             self._audit(
                 ctx,
                 "backfill.sweep",
                 campaign.id,
-                {"phase": str(phase), "lines": len(lines), **result.moves},
+                {"phase": str(phase), "lines": len(rows), **result.moves},
             )
-        result.done = len(lines) < batch_size
+        result.done = len(rows) < batch_size
         self.session.flush()
         return result
+
+    def _sweep_line(
+        self,
+        ctx: Context,
+        campaign: BackfillCampaign,
+        ladder: Ladder,
+        dates: Dates,
+        line: Line,
+        told: BackfillLine | None,
+        result: SweepResult,
+    ) -> None:
+        today = ctx.at.date()
+        if told is None and LineState(line.state) is not LineState.LEGACY:
+            # Barred by a campaign run before each line kept its dates (revision 0011): it
+            # was reminded on the campaign's first day and told the campaign's dates.
+            told = BackfillLine(
+                line_id=line.id,
+                campaign_id=campaign.id,
+                first_reminded_on=campaign.starts_on,
+                phase_dates=dates_to_json(dates),
+                final_notice_on=None,
+                told_version=campaign.version,
+            )
+            self.repo.add(told)
+        if told is None:
+            # First contact: the line's own dates, told now, acted on later.
+            own = ladder.line_dates(dates, today)
+            told = BackfillLine(
+                line_id=line.id,
+                campaign_id=campaign.id,
+                first_reminded_on=today,
+                phase_dates=dates_to_json(own),
+                final_notice_on=ladder.final_notice_on(own),
+                told_version=campaign.version,
+            )
+            self.repo.add(told)
+            self._tell(
+                ctx, campaign, line, BackfillPhase.REMIND, own, str(BackfillPhase.REMIND), result
+            )
+            told.next_on = next_date(own, today, told.final_notice_on)
+            return
+        own = dates_from_json(told.phase_dates)
+        if told.told_version < campaign.version:
+            amended = ladder.amended_line_dates(
+                own, dates, told.first_reminded_on, phases_done(LineState(line.state))
+            )
+            told.told_version = campaign.version
+            if amended != own:
+                own = amended
+                told.phase_dates = dates_to_json(own)
+                final = ladder.final_notice_on(own)
+                told.final_notice_on = final if final and final > today else None
+                now_in = phase_on(own, today) or BackfillPhase.REMIND
+                self._tell(
+                    ctx,
+                    campaign,
+                    line,
+                    now_in,
+                    own,
+                    f"amend:{campaign.version}",
+                    result,
+                    amended=True,
+                )
+        phase = phase_on(own, today) or BackfillPhase.REMIND
+        operation = move_for(phase, LineState(line.state))
+        if operation is not None:
+            balance = line.prepaid_balance_minor
+            self.registry.apply_backfill_move(ctx, line, operation)
+            result.moves[str(operation)] += 1
+            if operation is Operation.BACKFILL_TERMINATE and balance:
+                self.repo.record_refund(line.id, campaign.id, balance, ctx.at)
+                result.refunds += 1
+            self._tell(ctx, campaign, line, phase, own, str(phase), result)
+        elif (
+            phase is BackfillPhase.REMIND
+            and told.final_notice_on is not None
+            and told.final_notice_on <= today
+        ):
+            self._tell(ctx, campaign, line, phase, own, "remind:final", result)
+        final = told.final_notice_on if phase is BackfillPhase.REMIND else None
+        told.next_on = next_date(own, today, final)
+
+    def _tell(
+        self,
+        ctx: Context,
+        campaign: BackfillCampaign,
+        line: Line,
+        phase: BackfillPhase,
+        dates: Dates,
+        key: str,
+        result: SweepResult,
+        *,
+        amended: bool = False,
+    ) -> None:
+        language = "zh" if self.policy.jurisdiction == "CN" else "en"
+        kind = "amend" if amended else ("remind_final" if key == "remind:final" else str(phase))
+        result.reminders += enqueue(
+            self.session,
+            dedupe_key=f"backfill:{campaign.id}:{line.id}:{key}",
+            enterprise_id=campaign.enterprise_id,
+            line_id=line.id,
+            destination=line.msisdn,
+            kind=f"backfill.{kind}",
+            body=reminder_text(phase, dates, language, amended=amended),
+            at=ctx.at,
+        )
 
     def progress(self, enterprise_id: int, at: datetime) -> CampaignProgress:
         campaign = self.campaign(enterprise_id)
@@ -215,6 +471,21 @@ class CampaignService:
         projection = project(overall.unregistered, recent, days, at.date(), campaign.deadline)
         refunds, refund_total = self.repo.refunds_due(campaign.id)
         dates = campaign_dates(campaign)
+        targets = []
+        for m in self.repo.milestones(campaign.id):
+            by = overall.registered
+            if m.due_on < at.date():  # over: registered by the end of its day
+                until = _midnight(m.due_on + timedelta(days=1))
+                by = self.repo.registered_between(enterprise_id, since, until)
+            targets.append(
+                milestone_status(
+                    Milestone(m.due_on, m.percent),
+                    overall.total,
+                    by,
+                    projection.rate_per_day,
+                    at.date(),
+                )
+            )
         return CampaignProgress(
             enterprise_id=enterprise_id,
             starts_on=campaign.starts_on,
@@ -229,6 +500,7 @@ class CampaignService:
             on_track=projection.on_track,
             refunds_due=refunds,
             refunds_due_minor=refund_total,
+            milestones=targets,
         )
 
     def _rows(self, enterprise_id: int, key: str, since: datetime) -> list[ProgressRow]:
@@ -255,7 +527,14 @@ class CampaignService:
             )
         return sorted(rows, key=lambda r: (r.share_registered, -r.total, r.group))
 
-    def _audit(self, ctx: Context, action: str, campaign_id: int, detail: dict[str, Any]) -> None:
+    def _audit(
+        self,
+        ctx: Context,
+        action: str,
+        campaign_id: int,
+        detail: dict[str, Any],
+        notes: dict[str, str | None] | None = None,
+    ) -> None:
         append_audit(
             self.session,
             self.registry.keyring,
@@ -265,8 +544,13 @@ class CampaignService:
             object_id=str(campaign_id),
             at=ctx.at,
             detail={k: str(v) for k, v in detail.items()},
+            notes=notes,
             correlation_id=ctx.correlation_id,
         )
+
+
+def _milestones_text(milestones: list[tuple[date, int]]) -> str:
+    return ", ".join(f"{d.isoformat()}:{p}%" for d, p in milestones) or "-"
 
 
 def _sum_rows(group: str, rows: list[ProgressRow]) -> ProgressRow:

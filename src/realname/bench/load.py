@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.orm import Session
 
+from realname.authority.simulated import SimulatedAuthority
 from realname.identity.documents import parse_document
-from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.commands import Actor, Context, Kit, Person

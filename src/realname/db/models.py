@@ -10,26 +10,28 @@ with tables adds its import here.
 
 from sqlalchemy import MetaData
 
+from realname.authority import models as authority_models
 from realname.backfill import models as backfill_models
 from realname.channels import models as channels_models
 from realname.db.base import Base
-from realname.identity import models as identity_models
 from realname.messaging import models as messaging_models
 from realname.possession import models as possession_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
+from realname.selfservice import models as selfservice_models
 from realname.verification import models as verification_models
 
 __all__ = [
     "Base",
+    "authority_models",
     "backfill_models",
     "channels_models",
-    "identity_models",
     "load_all_models",
     "messaging_models",
     "possession_models",
     "registry_models",
     "security_models",
+    "selfservice_models",
     "verification_models",
 ]
 

@@ -64,6 +64,11 @@ class LineCap(BaseModel):
 
 
 class BackfillStep(BaseModel):
+    """One rung of the back-fill ladder. The steps describe the *shortest* campaign the rules
+    allow: `remind` on day 0; the first bar's day is the notice every subscriber gets between
+    their first reminder and any bar; later steps keep their gap after the first bar. A
+    campaign's deadline sets when the first bar falls (docs/backfill.md, "The schedule")."""
+
     model_config = _FROZEN
 
     phase: BackfillPhase
@@ -137,6 +142,9 @@ class RiskRules(BaseModel):
     # share of its back-fill attempts in the window; judged from `min_possession_attempts`.
     failed_proof_share: float = Field(default=0.1, ge=0.0, le=1.0)
     min_possession_attempts: int = Field(default=5, ge=1)
+    # A subscriber's "this line is not mine" dispute is answered within this many days (China:
+    # complaints to an operator are answered within 15 days; an operator default elsewhere).
+    dispute_answer_days: int = Field(default=15, ge=1)
 
 
 class PossessionMethod(StrEnum):
@@ -220,7 +228,19 @@ class Policy(BaseModel):
     @field_validator("backfill_steps")
     @classmethod
     def _steps_in_order(cls, steps: tuple[BackfillStep, ...]) -> tuple[BackfillStep, ...]:
-        """A line may not be terminated before it was barred, nor a phase come back."""
+        """A line may not be terminated before it was barred, nor a phase come back, nor be
+        barred without a reminder at least a day before."""
+        if not steps:
+            return steps  # no back-fill under this policy
+        if steps[0].phase is not BackfillPhase.REMIND:
+            raise ValueError("the first step must be 'remind': no line is barred unreminded")
+        if len(steps) < 2:
+            raise ValueError("a 'remind' step needs a bar or termination after it")
+        if steps[1].days_after_start <= steps[0].days_after_start:
+            raise ValueError(
+                f"step 2 ({steps[1].phase.value}) must come at least a day after the reminder: "
+                "its distance is the notice subscribers get"
+            )
         for number, (before, after) in enumerate(pairwise(steps), start=2):
             if _PHASE_ORDER[after.phase] <= _PHASE_ORDER[before.phase]:
                 order = " → ".join(phase.value for phase in BackfillPhase)

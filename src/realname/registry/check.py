@@ -27,6 +27,9 @@ from realname.registry.integrity import (
     EVENT_DOMAIN,
     IDENTITY_COLUMNS,
     IDENTITY_DOMAIN,
+    IDENTITY_PURGED_COLUMNS,
+    IDENTITY_PURGED_DOMAIN,
+    PURGED_KEY_ID,
     verify_row,
 )
 from realname.registry.lifecycle import LEGAL_MOVES, LineState
@@ -382,9 +385,13 @@ def _identity_macs(
     if keys is None:
         return result
     width = len(IDENTITY_COLUMNS)
-    for row in repo.iter_identity_rows(IDENTITY_COLUMNS):
+    for row in repo.iter_identity_rows(IDENTITY_PURGED_COLUMNS):
         result.examined += 1
-        problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
+        # A purged row (purged_at set) is MAC'd under its own domain, over purged_at too.
+        if row[width + 1] is None:
+            problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
+        else:
+            problem = verify_row(keys, IDENTITY_PURGED_DOMAIN, row[1 : width + 2], row[-2], row[-1])
         if problem is not None:
             result.violations.append(f"identity {row[0]} {problem}")
     return result
@@ -392,7 +399,9 @@ def _identity_macs(
 
 def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Every sealed value opens, and both blind indexes match what it opens to (a number or a
-    name swapped between two identities fails here)."""
+    name swapped between two identities fails here). A purged identity holds exactly nothing
+    of its record (registry/retention.py) and no line names it as owner; a row with part of
+    its record gone, or purged in part, is reported."""
     result = CheckResult("")
     for (
         identity_id,
@@ -402,8 +411,20 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
         address_sealed,
         number_index,
         name_index,
+        purged_at,
+        birth_date,
     ) in repo.iter_sealed_identities():
         result.examined += 1
+        record = (number_sealed, name_sealed, address_sealed, number_index, name_index)
+        if purged_at is not None:
+            if any(v is not None for v in (*record, birth_date)) or key_id != PURGED_KEY_ID:
+                result.violations.append(f"identity {identity_id} is purged only in part")
+            continue
+        if None in (number_sealed, name_sealed, number_index, name_index):
+            result.violations.append(
+                f"identity {identity_id} lost part of its record but is not marked purged"
+            )
+            continue
         try:
             number = keyring.open(Sealed(key_id, number_sealed), NUMBER_CONTEXT)
             name = keyring.open(Sealed(key_id, name_sealed), NAME_CONTEXT)
@@ -416,6 +437,10 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
             result.violations.append(f"identity {identity_id}: blind index does not match")
         elif keyring.blind_index(name, NAME_CONTEXT) != name_index:
             result.violations.append(f"identity {identity_id}: name index does not match")
+    for identity_id, msisdn in repo.purged_identities_holding_lines():
+        result.violations.append(
+            f"identity {identity_id} is purged but line {_mask(msisdn)} names it as owner"
+        )
     return result
 
 

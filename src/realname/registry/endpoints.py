@@ -27,6 +27,7 @@ from realname.registry.models import Line, LineEvent
 from realname.registry.repository import RegistryRepository
 from realname.registry.schemas import (
     BarIn,
+    CancelIn,
     EventOut,
     IdentityLineOut,
     IdentityLinesIn,
@@ -290,6 +291,7 @@ def reveal_owner(
             nationality=owner.nationality,
             birth_date=owner.birth_date,
             sex=owner.sex,
+            purged=owner.purged,
         )
 
 
@@ -470,15 +472,46 @@ def report_lost(
 
 @router.post("/lines/{line_id}/cancel", response_model=LineOut, summary="Cancel a line")
 def cancel(
-    line_id: LineId, body: ReasonIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: CancelIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> LineOut:
-    """End service: the owner's link closes and the number cools down before reissue."""
+    """End service: the owner's link closes and the number cools down before reissue.
+
+    An enterprise admin (the back office) may cancel any line of its enterprise. A clerk may
+    only at an active own or partner hall, with the owner present: `owner` (document and name)
+    must match the line's registered owner."""
+    if principal.role is not Role.CLERK:
+        return _operate(
+            request,
+            rt,
+            principal,
+            line_id,
+            lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
+        )
+    require(principal, Permission.REGISTER, WRITE)
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    if body.owner is None:
+        raise ApiError(
+            403,
+            "PERMISSION_DENIED",
+            "A clerk cancels a line only with its owner present: send owner.",
+            "营业员办理销户须机主本人到场：请提供 owner。",
+        )
+    owner = body.owner.to_person()
     return _operate(
         request,
         rt,
         principal,
         line_id,
-        lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
+        lambda s, c, e, m: s.cancel_at_counter(
+            c,
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            msisdn=m,
+            owner=owner,
+            reason=TypedText(body.reason),
+        ),
+        permission=Permission.REGISTER,
     )
 
 

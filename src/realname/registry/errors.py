@@ -25,6 +25,7 @@ class RegistryErrorCode(StrEnum):
     AUTHORITY_UNKNOWN_DOCUMENT = "AUTHORITY_UNKNOWN_DOCUMENT"
     AUTHORITY_NAME_MISMATCH = "AUTHORITY_NAME_MISMATCH"
     AUTHORITY_DOCUMENT_REVOKED = "AUTHORITY_DOCUMENT_REVOKED"
+    AUTHORITY_UNAVAILABLE = "AUTHORITY_UNAVAILABLE"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
     NOT_IN_CHANNEL_STOCK = "NOT_IN_CHANNEL_STOCK"
     CHANNEL_NOT_AUTHORISED = "CHANNEL_NOT_AUTHORISED"
@@ -60,6 +61,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.AUTHORITY_DOCUMENT_REVOKED: (
         "The identity authority reports this document as revoked (lost or replaced).",
         "公安核验：证件已挂失或作废。",
+    ),
+    C.AUTHORITY_UNAVAILABLE: (
+        "The identity authority cannot be reached, so the identity cannot be verified now. "
+        "Nothing was registered or changed; please try again shortly.",
+        "公安核验系统暂时无法访问，无法核验身份。本次未办理任何业务，请稍后重试。",
     ),
     C.ILLEGAL_TRANSITION: (
         "This operation is not possible in the line's current state.",
@@ -149,15 +155,27 @@ HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.COOLING_NOT_OVER: 409,
     C.STOCK_MOVE_NOT_ALLOWED: 409,
     C.CHANNEL_NOT_RISKY: 409,
+    C.AUTHORITY_UNAVAILABLE: 503,
 }
+
+# Refusals that say nothing about the request: the same request may succeed later, so they
+# are not stored as an idempotent answer, nor counted against the channel.
+TRANSIENT = frozenset({C.AUTHORITY_UNAVAILABLE})
 
 
 class RegistryError(CodedError):
     messages = _MESSAGES
     code: RegistryErrorCode
 
-    def __init__(self, code: RegistryErrorCode, detail: str | None = None) -> None:
+    def __init__(
+        self, code: RegistryErrorCode, detail: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(code, detail)
+        self.retry_after = retry_after  # seconds, sent as Retry-After (AUTHORITY_UNAVAILABLE)
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT
 
     @property
     def http_status(self) -> int:

@@ -52,6 +52,21 @@ IDENTITY_COLUMNS = (
     "created_at",
 )
 
+# A purged identity (registry/retention.py) is MAC'd under a domain of its own, over the same
+# columns plus `purged_at`: a live row's MAC never verifies as a purged one, nor the reverse.
+IDENTITY_PURGED_DOMAIN = "identity.purged.v1"
+IDENTITY_PURGED_COLUMNS = (*IDENTITY_COLUMNS, "purged_at")
+# What a purge leaves in the PII columns, and the key id it records (no key seals anything).
+PURGED_KEY_ID = "-"
+PURGED_TO_NULL = (
+    "number_index",
+    "name_index",
+    "number_sealed",
+    "name_sealed",
+    "address_sealed",
+    "birth_date",
+)
+
 # A coded reason: lower-case words (`lost`, `risk:night_bursts,disputed_lines`), no digits
 # and no spaces, so it can never spell an ID, a phone number or a name. Anything else a person
 # typed is a note, and notes are sealed.
@@ -99,6 +114,10 @@ def mac_event(keys: AuditKeys, event: Any) -> None:
 
 def mac_identity(keys: AuditKeys, identity: Any) -> None:
     mac_object(keys, identity, IDENTITY_COLUMNS, IDENTITY_DOMAIN)
+
+
+def mac_purged_identity(keys: AuditKeys, identity: Any) -> None:
+    mac_object(keys, identity, IDENTITY_PURGED_COLUMNS, IDENTITY_PURGED_DOMAIN)
 
 
 def verify_row(

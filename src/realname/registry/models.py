@@ -62,11 +62,14 @@ class Identity(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     doc_type: Mapped[str] = mapped_column(String(32))
-    number_index: Mapped[bytes] = mapped_column(LargeBinary(32))
-    name_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The four PII columns are NULL only on a purged row (`purged_at` set, registry/retention):
+    # nothing reads a purged identity's PII (no line is held by one; `check` says so), so the
+    # attributes stay typed as present for every reader of a live row.
+    number_index: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=True)
+    name_index: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=True)
     key_id: Mapped[str] = mapped_column(String(32))
-    number_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    number_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=True)
+    name_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=True)
     address_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     birth_date: Mapped[date | None] = mapped_column(Date)
     sex: Mapped[str | None] = mapped_column(String(8))
@@ -77,6 +80,10 @@ class Identity(Base):
     # HMAC over every other column (registry/integrity.py), keyed outside the database.
     mac_key_id: Mapped[str | None] = mapped_column(String(32))
     mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # When the retention job removed the registration record (sealed PII and blind indexes)
+    # after the policy's retention past the last line's termination; the row stays, so the
+    # event skeleton still answers "which identity held this number then" (by id only).
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("doc_type", "number_index", name="uq_identity_document"),)
 
@@ -152,6 +159,7 @@ class LineEvent(Base):
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),
         Index("ix_line_event_owner_after", "owner_after_id"),
+        Index("ix_line_event_owner_before", "owner_before_id"),  # retention: last named
         # Channel risk and back-fill progress read a channel's (or all) events in a window.
         Index("ix_line_event_channel_time", "channel_id", "occurred_at"),
         Index("ix_line_event_operation_time", "operation", "occurred_at"),

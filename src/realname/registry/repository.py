@@ -125,6 +125,62 @@ class RegistryRepository:
             .execution_options(populate_existing=True)
         ).one()
 
+    def purgeable_identities(
+        self,
+        cutoff: datetime,
+        limit: int,
+        among: Sequence[int] | None = None,
+        *,
+        after_id: int = 0,
+    ) -> list[int]:
+        """Identities not yet purged that no line holds and no event has named as owner since
+        `cutoff` (the policy's retention before now), in id order: their last line ended, and
+        its retention ran out. `among` re-checks a locked batch with a fresh statement."""
+        line = select(Line.id).where(Line.owner_identity_id == Identity.id)
+        named_since = select(LineEvent.id).where(
+            (LineEvent.owner_after_id == Identity.id) | (LineEvent.owner_before_id == Identity.id),
+            LineEvent.occurred_at > cutoff,
+        )
+        held = select(Holding.identity_id).where(
+            Holding.identity_id == Identity.id, Holding.active_count > 0
+        )
+        statement = select(Identity.id).where(
+            Identity.id > after_id,
+            Identity.purged_at.is_(None),
+            Identity.created_at <= cutoff,
+            ~line.exists(),
+            ~named_since.exists(),
+            ~held.exists(),
+        )
+        if among is not None:
+            statement = statement.where(Identity.id.in_(among))
+        return list(self.session.scalars(statement.order_by(Identity.id).limit(limit)))
+
+    def lock_identities(self, ids: Sequence[int]) -> list[Identity]:
+        """The rows, locked FOR UPDATE in id order (a registration that is attaching a line to
+        one of them holds a key-share lock on it, so the purge waits for it, then re-checks)."""
+        return list(
+            self.session.scalars(
+                select(Identity)
+                .where(Identity.id.in_(ids))
+                .order_by(Identity.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+
+    def purged_identities_holding_lines(self) -> Sequence[tuple[int, str]]:
+        """(identity, line number) of purged identities a line still names as owner."""
+        return [
+            (identity_id, msisdn)
+            for identity_id, msisdn in self.session.execute(
+                select(Identity.id, Line.msisdn)
+                .join(Line, Line.owner_identity_id == Identity.id)
+                .where(Identity.purged_at.is_not(None))
+                .order_by(Identity.id)
+            )
+        ]
+
     def lock_holding(self, identity_id: int, enterprise_id: int) -> Holding:
         """The (identity, enterprise) holding row, created if missing, locked until commit."""
         insert_ignoring_conflicts(
@@ -295,6 +351,8 @@ class RegistryRepository:
                 Identity.address_sealed,
                 Identity.number_index,
                 Identity.name_index,
+                Identity.purged_at,
+                Identity.birth_date,
             )
             .order_by(Identity.id)
             .execution_options(yield_per=batch)
@@ -324,7 +382,11 @@ def identities_not_on_key(
     """A batch of identities sealed under an older key, in id order, locked for the reseal."""
     return session.scalars(
         select(Identity)
-        .where(Identity.key_id != active_key_id, Identity.id > after_id)
+        .where(
+            Identity.key_id != active_key_id,
+            Identity.id > after_id,
+            Identity.purged_at.is_(None),  # a purged row has nothing sealed left
+        )
         .order_by(Identity.id)
         .limit(limit)
         .with_for_update()
@@ -332,5 +394,9 @@ def identities_not_on_key(
 
 
 def identities_per_key(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Identity.key_id, func.count()).group_by(Identity.key_id))
+    rows = session.execute(
+        select(Identity.key_id, func.count())
+        .where(Identity.purged_at.is_(None))
+        .group_by(Identity.key_id)
+    )
     return {key_id: int(count) for key_id, count in rows}

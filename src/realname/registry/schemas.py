@@ -239,6 +239,15 @@ class ReasonIn(RequestModel):
     reason: str = Field(min_length=1, max_length=200, examples=["fraud complaint"])
 
 
+class CancelIn(RequestModel):
+    """Why service ends; a clerk also sends the owner present at the counter."""
+
+    reason: str = Field(min_length=1, max_length=200, examples=["customer request"])
+    owner: PersonIn | None = Field(
+        default=None, description="The owner at the counter (required for a clerk)"
+    )
+
+
 class OwnerProofIn(RequestModel):
     owner: PersonIn
 
@@ -299,3 +308,7 @@ class OwnerRevealedOut(BaseModel):
     nationality: str | None = None
     birth_date: date | None = None
     sex: str | None = None
+    purged: bool = Field(
+        default=False,
+        description="The record was purged after the policy's retention: only its id remains",
+    )

@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
-from realname.identity.authority import AuthorityVerdict, IdentityAuthority
+from realname.identity.authority import (
+    AuthorityUnavailableError,
+    AuthorityVerdict,
+    IdentityAuthority,
+)
 from realname.identity.documents import ParsedDocument, parse_document
 from realname.identity.errors import DocumentError
 from realname.identity.names import normalize_name
@@ -91,11 +95,12 @@ class RevealedOwner:
 
     identity_id: int
     document_type: str
-    document_number: str
-    name: str
+    document_number: str | None  # None once the retention job purged the record
+    name: str | None
     nationality: str | None
     birth_date: date | None
     sex: str | None
+    purged: bool = False
 
 
 @dataclass(frozen=True)
@@ -356,21 +361,17 @@ class RegistryService:
         channel = self._channel(enterprise_id, channel_id, must_be_active=True)
         self._clerk(channel, clerk_id)
         e164 = self._msisdn(msisdn)
-        line = self.repo.line_for_update(e164)
-        if line is None or line.enterprise_id != enterprise_id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        state = LineState(line.state)
-        if state is S.STOCKED and line.channel_id != channel.id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
-        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
-        after = self._transition(operation, state, line.barring_reason)
-        unproven = possession is None or possession.line_id != line.id
-        if legacy and self.policy.possession.backfill_methods and unproven:
-            raise RegistryError(E.POSSESSION_NOT_PROVEN)
+        # The cheap refusals on a plain read, then the authority (a network call) before any
+        # row lock is taken; then the line is locked and checked again.
+        first = self._registrable(self.repo.line(e164), enterprise_id, channel)
+        self._refuse_unproven(first[0], first[2], possession)
         verified = self._verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
+        line = self.repo.line_for_update(e164)
+        line, state, operation, after = self._registrable(line, enterprise_id, channel)
+        self._refuse_unproven(line, operation, possession)
+        legacy = operation is O.REGISTER_LEGACY
         identity = self._identity_for(verified, person, ctx.at, enterprise_id)
         detail: dict[str, Any] = {
             "clerk_id": clerk_id,
@@ -397,6 +398,27 @@ class RegistryService:
         )
         line.owner_identity_id = identity.id
         return line
+
+    def _registrable(
+        self, line: Line | None, enterprise_id: int, channel: Channel
+    ) -> tuple[Line, LineState, Operation, LineState]:
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        state = LineState(line.state)
+        if state is S.STOCKED and line.channel_id != channel.id:
+            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
+        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
+        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
+        return line, state, operation, self._transition(operation, state, line.barring_reason)
+
+    def _refuse_unproven(
+        self, line: Line, operation: Operation, possession: PossessionProof | None
+    ) -> None:
+        """A legacy line is back-filled only with a proof of possession for that very line,
+        when the policy names proof methods."""
+        unproven = possession is None or possession.line_id != line.id
+        if operation is O.REGISTER_LEGACY and self.policy.possession.backfill_methods and unproven:
+            raise RegistryError(E.POSSESSION_NOT_PROVEN)
 
     # --- barring --------------------------------------------------------------------------------
 
@@ -435,13 +457,13 @@ class RegistryService:
         line's enterprise (not a kiosk, not online), its active clerk, and the owner's document
         and name matching the line's sealed identity. Barring is a denial of service, so a
         clerk cannot bar a line on a number and a story alone."""
-        channel, line, _, _ = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST
-        )
-        kind = ChannelKind(channel.kind)
-        if kind not in LOSS_COUNTERS:
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "losses are reported at a hall")
-        self._verify_owner(line, owner, kind, ctx.at.date(), name_must_match=True)
+        channel, line, _, _, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST, owner, ctx.at.date()
+        )
+        self._verify_owner(line, verified, name_must_match=True)
         return self._bar(
             ctx,
             enterprise_id,
@@ -454,14 +476,25 @@ class RegistryService:
         )
 
     def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.LOCK, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
         line = self._line(enterprise_id, msisdn)
-        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        self._verify_owner(line, verified)
+        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+
+    def lock_held(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
+        """Lock a line for its owner whom the caller has already bound to it (self-service: a
+        token on a line of the owner's identity); locking only protects the owner."""
         return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
     def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.UNLOCK, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
         line = self._line(enterprise_id, msisdn)
         self._transition(O.UNLOCK, LineState(line.state), line.barring_reason)
-        self._verify_owner(line, owner, ChannelKind.ONLINE, ctx.at.date())
+        self._verify_owner(line, verified)
         return self._lift(ctx, enterprise_id, msisdn, O.UNLOCK, "")
 
     # --- SIM replacement and transfer -----------------------------------------------------------
@@ -480,10 +513,10 @@ class RegistryService:
     ) -> Line:
         """A new SIM for the same number, only for its verified owner; the swap time is what
         banks ask about (CAMARA SIM Swap)."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM
+        channel, line, before, after, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM, owner, ctx.at.date()
         )
-        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
+        self._verify_owner(line, verified)
         if self.repo.kit_in_use(enterprise_id, iccid, imsi):
             raise RegistryError(E.KIT_IN_USE)
         old_iccid = line.iccid
@@ -514,12 +547,18 @@ class RegistryService:
         receiver: Person,
     ) -> Line:
         """Hand a line to another person: both verified, the receiver's caps checked."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.TRANSFER
+        channel, line, before, after, owner_verified, verified = self._at_counter(
+            enterprise_id,
+            channel_id,
+            clerk_id,
+            msisdn,
+            O.TRANSFER,
+            owner,
+            ctx.at.date(),
+            receiver=receiver,
         )
-        kind = ChannelKind(channel.kind)
-        self._verify_owner(line, owner, kind, ctx.at.date())
-        verified = self._verify(receiver, kind, new_holder=True, today=ctx.at.date())
+        self._verify_owner(line, owner_verified)
+        assert verified is not None
         old_owner = line.owner_identity_id
         assert old_owner is not None
         current = self.repo.identity(old_owner)
@@ -583,13 +622,19 @@ class RegistryService:
         owner: Person,
     ) -> Line:
         """The owner re-verifies at a counter: the channel's document rules apply."""
-        channel, line, before, after = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.ANSWER_REVERIFICATION
+        _, line, before, after, verified, _ = self._at_counter(
+            enterprise_id,
+            channel_id,
+            clerk_id,
+            msisdn,
+            O.ANSWER_REVERIFICATION,
+            owner,
+            ctx.at.date(),
         )
         overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
         if line.reverify_deadline is None and not overdue:
             raise RegistryError(E.REVERIFICATION_NOT_PENDING)
-        self._verify_owner(line, owner, ChannelKind(channel.kind), ctx.at.date())
+        self._verify_owner(line, verified)
         line.reverify_deadline = None
         if overdue:
             after = self._lift_barring(line, before, after)
@@ -600,6 +645,37 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
+        )
+        return line
+
+    def answer_reverification_online(
+        self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person, liveness: float | None
+    ) -> Line:
+        """The owner re-verifies in the operator's app: the online channel's document rules,
+        the identity authority, the app's live-face comparison (`owner.face_score`) and its
+        liveness score, both at or above the policy's face threshold."""
+        _refuse_on(checks.check_face(self.policy, liveness))
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, O.ANSWER_REVERIFICATION, owner, ChannelKind.ONLINE, ctx.at.date()
+        )
+        line = self._line(enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
+        overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
+        if line.reverify_deadline is None and not overdue:
+            raise RegistryError(E.REVERIFICATION_NOT_PENDING)
+        self._verify_owner(line, verified, name_must_match=True)
+        line.reverify_deadline = None
+        if overdue:
+            after = self._lift_barring(line, before, after)
+        self._record(
+            ctx,
+            line,
+            O.ANSWER_REVERIFICATION,
+            before,
+            after,
+            owner_after=line.owner_identity_id,
+            detail={"channel": "online", "face": "passed", "liveness": "passed"},
         )
         return line
 
@@ -683,8 +759,41 @@ class RegistryService:
         self._transition(O.CANCEL, before, line.barring_reason)
         return self._end_service(ctx, line, O.CANCEL, before, reason)
 
+    def cancel_at_counter(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        owner: Person,
+        reason: str,
+    ) -> Line:
+        """The owner ends service at a counter: an active own or partner hall of the line's
+        enterprise, its active clerk, and the owner's document and name matching the line's
+        sealed identity (as for a loss). The cap holding is released as for any cancel."""
+        channel = self._channel(enterprise_id, channel_id, must_be_active=True)
+        if ChannelKind(channel.kind) not in LOSS_COUNTERS:
+            raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "lines are cancelled at a hall")
+        channel, line, before, _, verified, _ = self._at_counter(
+            enterprise_id, channel_id, clerk_id, msisdn, O.CANCEL, owner, ctx.at.date()
+        )
+        self._verify_owner(line, verified, name_must_match=True)
+        return self._end_service(
+            ctx, line, O.CANCEL, before, reason, channel_id=channel.id, clerk_id=clerk_id
+        )
+
     def _end_service(
-        self, ctx: Context, line: Line, operation: Operation, before: LineState, reason: str
+        self,
+        ctx: Context,
+        line: Line,
+        operation: Operation,
+        before: LineState,
+        reason: str,
+        *,
+        channel_id: int | None = None,
+        clerk_id: int | None = None,
     ) -> Line:
         owner = line.owner_identity_id
         if owner is not None:
@@ -695,7 +804,16 @@ class RegistryService:
         line.iccid = line.imsi = None
         code, note = coded(reason, "manual")
         self._record(
-            ctx, line, operation, before, S.CANCELLED, owner_before=owner, reason=code, note=note
+            ctx,
+            line,
+            operation,
+            before,
+            S.CANCELLED,
+            owner_before=owner,
+            reason=code,
+            note=note,
+            channel_id=channel_id,
+            detail={"clerk_id": clerk_id} if clerk_id else None,
         )
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self._record(
@@ -759,6 +877,10 @@ class RegistryService:
         identity = self.repo.identity(identity_id)
         if identity is None:  # the foreign key makes this impossible; `check` would report it
             return None
+        if identity.purged_at is not None:  # past retention: the id is all the law keeps
+            return RevealedOwner(
+                identity.id, identity.doc_type, None, None, None, None, None, purged=True
+            )
         return RevealedOwner(
             identity_id=identity.id,
             document_type=identity.doc_type,
@@ -810,15 +932,52 @@ class RegistryService:
     # --- internals ------------------------------------------------------------------------------
 
     def _at_counter(
-        self, enterprise_id: int, channel_id: int, clerk_id: int, msisdn: str, operation: Operation
-    ) -> tuple[Channel, Line, LineState, LineState]:
+        self,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        operation: Operation,
+        owner: Person,
+        today: date,
+        *,
+        receiver: Person | None = None,
+    ) -> tuple[Channel, Line, LineState, LineState, VerifiedPerson, VerifiedPerson | None]:
         """A counter operation's common ground: an active channel of the enterprise, its clerk,
-        the line (locked) and the move the state machine allows."""
+        the owner's document verified (by the authority, before any lock), the line (locked)
+        and the move the state machine allows."""
         channel = self._channel(enterprise_id, channel_id, must_be_active=True)
         self._clerk(channel, clerk_id)
+        verified = self._owner_checked_unlocked(
+            enterprise_id, msisdn, operation, owner, ChannelKind(channel.kind), today
+        )
+        verified_receiver = None
+        if receiver is not None:  # the transfer's receiver: verified before any lock too
+            verified_receiver = self._verify(
+                receiver, ChannelKind(channel.kind), new_holder=True, today=today
+            )
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
-        return channel, line, before, self._transition(operation, before, line.barring_reason)
+        after = self._transition(operation, before, line.barring_reason)
+        return channel, line, before, after, verified, verified_receiver
+
+    def _owner_checked_unlocked(
+        self,
+        enterprise_id: int,
+        msisdn: str,
+        operation: Operation,
+        owner: Person,
+        kind: ChannelKind,
+        today: date,
+    ) -> VerifiedPerson:
+        """The cheap refusals on a plain read (no such line, a move the state machine
+        forbids), then the person's document through the authority: a network call, made
+        before the line's row lock is taken. The caller locks the line and checks again."""
+        line = self.repo.line(self._msisdn(msisdn))
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(E.LINE_NOT_FOUND)
+        self._transition(operation, LineState(line.state), line.barring_reason)
+        return self._verify(owner, kind, new_holder=False, today=today)
 
     def _enterprise(self, enterprise_id: int) -> Enterprise:
         enterprise = self.repo.enterprise(enterprise_id)
@@ -887,23 +1046,22 @@ class RegistryService:
             _refuse_on(checks.check_age(self.policy, birth_date, today))
         name = normalize_name(person.name)
         if self.policy.authority_check_required:
-            verdict = self.authority.verify(document, name)
+            try:
+                verdict = self.authority.verify(document, name)
+            except AuthorityUnavailableError as error:
+                # Never a silent pass: no verdict, no operation.
+                raise RegistryError(
+                    E.AUTHORITY_UNAVAILABLE, error.reason, retry_after=error.retry_after
+                ) from None
             if verdict is not AuthorityVerdict.CONFIRMED:
                 raise RegistryError(_AUTHORITY_ERRORS[verdict])
         return VerifiedPerson(document, name, birth_date)
 
     def _verify_owner(
-        self,
-        line: Line,
-        person: Person,
-        channel_kind: ChannelKind,
-        today: date,
-        *,
-        name_must_match: bool = False,
+        self, line: Line, verified: VerifiedPerson, *, name_must_match: bool = False
     ) -> None:
-        """The person is the line's owner: the document (and, when asked, the name as
+        """The verified person is the line's owner: the document (and, when asked, the name as
         recorded) matches the sealed identity, by blind index; nothing is unsealed."""
-        verified = self._verify(person, channel_kind, new_holder=False, today=today)
         index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
         owner = self.repo.identity(line.owner_identity_id) if line.owner_identity_id else None
         if owner is None or owner.number_index != index or owner.doc_type != verified.document.type:
@@ -933,6 +1091,11 @@ class RegistryService:
         identity = self.repo.identity_by_index(str(document.type), number_index)
         if identity is not None:
             holding = self._reserve(identity.id, enterprise_id, also_locking)
+            # The retention job may have purged the record since the look-up (it locks the
+            # row to purge it): re-read it under a lock; a purged record is gone for good, so
+            # the person gets a new one.
+            if self.repo.lock_identity(identity.id).purged_at is not None:
+                identity = None
         if identity is None:
             number = self.keyring.seal(document.number, NUMBER_CONTEXT)
             insert_ignoring_conflicts(

@@ -1,4 +1,5 @@
-"""Assemble a RegistryService from Settings: policy preset, key ring, identity authority.
+"""Assemble a RegistryService from Settings: policy preset, key ring, identity authority
+(chosen in `realname.authority.wiring.authority_source`).
 
 Entry points (CLI, HTTP dependencies, jobs) call this with the session whose transaction
 they own; nothing here opens or commits a transaction.
@@ -10,10 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from realname.authority.wiring import AuthoritySource, authority_source
 from realname.backfill.service import CampaignService
 from realname.channels.service import ChannelService
 from realname.config import Settings
-from realname.identity.simulated_authority import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
@@ -28,14 +29,17 @@ def registry_service(
     settings: Settings,
     keyring: KeyRing | None = None,
     policy: Policy | None = None,
+    authority: AuthoritySource | None = None,
 ) -> RegistryService:
-    """Long-running callers (the API's Runtime) pass the key ring and policy they hold."""
+    """Long-running callers (the API's Runtime) pass the key ring, policy and identity
+    authority they hold; the authority is chosen by `authority_source` (REALNAME_AUTHORITY)."""
     keyring = keyring or keyring_from_settings(settings)
+    source = authority or authority_source(settings)
     return RegistryService(
         session,
         policy=policy or load_policy(settings.policy),
         keyring=keyring,
-        authority=SimulatedAuthority(session, keyring),
+        authority=source(session, keyring),
     )
 
 
@@ -55,9 +59,10 @@ def services(
     settings: Settings,
     keyring: KeyRing | None = None,
     policy: Policy | None = None,
+    authority: AuthoritySource | None = None,
 ) -> Services:
     policy = policy or load_policy(settings.policy)
-    registry = registry_service(session, settings, keyring, policy)
+    registry = registry_service(session, settings, keyring, policy, authority)
     return Services(
         registry=registry,
         channels=ChannelService(session, policy=policy, registry=registry),

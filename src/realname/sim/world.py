@@ -22,14 +22,14 @@ from typing import Any
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
+from realname.authority.models import AuthorityCitizen
+from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
+from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
+from realname.authority.simulated import SimulatedAuthority
 from realname.channels.models import Channel, Clerk, RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
-from realname.identity.models import AuthorityCitizen
 from realname.identity.names import normalize_name
-from realname.identity.simulated_authority import NAME_CONTEXT as AUTHORITY_NAME
-from realname.identity.simulated_authority import NUMBER_CONTEXT as AUTHORITY_NUMBER
-from realname.identity.simulated_authority import SimulatedAuthority
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
 from realname.possession.errors import PossessionError

@@ -1,7 +1,7 @@
 """Proof of possession: one-time codes, failed proofs, the usage feed.
 
-Revision ID: 0010_possession
-Revises: 0009_login_throttle
+Revision ID: 0012_possession
+Revises: 0011_campaign_schedule
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_possession"
-down_revision: str | None = "0009_login_throttle"
+revision: str = "0012_possession"
+down_revision: str | None = "0011_campaign_schedule"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from realname.identity.models import AuthorityCitizen
+from realname.authority.models import AuthorityCitizen
 
 
 class AuthorityRepository:
@@ -25,3 +25,6 @@ class AuthorityRepository:
     def add_many(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
             self.session.execute(insert(AuthorityCitizen), list(rows))
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(AuthorityCitizen)) or 0)

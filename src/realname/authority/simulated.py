@@ -10,10 +10,11 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from realname.authority.citizens import Citizen
+from realname.authority.repository import AuthorityRepository
 from realname.identity.authority import AuthorityVerdict
 from realname.identity.documents import ParsedDocument
 from realname.identity.names import normalize_name
-from realname.identity.repository import AuthorityRepository
 from realname.security.vault import KeyRing
 
 NUMBER_CONTEXT = "authority.number"
@@ -50,3 +51,31 @@ class SimulatedAuthority:
         ]
         self.repository.add_many(rows)
         return len(rows)
+
+    def enrol_citizens(self, citizens: Iterable[Citizen]) -> tuple[int, int]:
+        """Add test citizens, or update the name / revoked flag of ones already known (a
+        citizens file can revoke a document); returns (added, updated). Flushes only."""
+        added: list[dict[str, object]] = []
+        updated = 0
+        for citizen in citizens:
+            number_index = self.keyring.blind_index(citizen.document.number, NUMBER_CONTEXT)
+            name_index = self.keyring.blind_index(citizen.name, NAME_CONTEXT)
+            known = self.repository.find(str(citizen.document.type), number_index)
+            if known is None:
+                added.append(
+                    {
+                        "doc_type": str(citizen.document.type),
+                        "number_index": number_index,
+                        "name_index": name_index,
+                        "revoked": citizen.revoked,
+                    }
+                )
+            else:
+                known.name_index, known.revoked = name_index, citizen.revoked
+                updated += 1
+        self.repository.add_many(added)
+        self.repository.session.flush()
+        return len(added), updated
+
+    def count(self) -> int:
+        return self.repository.count()

@@ -1,0 +1,7 @@
+"""Identity-authority adapters behind the port in `realname.identity.authority`.
+
+- `simulated`: a table of synthetic citizens (demo, tests, `realname authority enrol`);
+- `http`: our JSON contract over (mutual) TLS, with retries and a circuit breaker;
+- `stub`: a server speaking that contract from a citizens file (tests, the README walkthrough);
+- `wiring.authority_source`: the one place REALNAME_AUTHORITY is read.
+"""
