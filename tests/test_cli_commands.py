@@ -35,7 +35,7 @@ from realname.config import Settings
 from realname.db.engine import create_engine_from_settings
 from realname.messaging.models import OutboxMessage
 from realname.messaging.service import enqueue
-from realname.registry.models import Enterprise
+from realname.registry.models import Enterprise, Line
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 GOOD_ID = "11010519491231002X"
@@ -319,6 +319,34 @@ def chain_messages(cli: Cli) -> None:
     assert fourth.attempts == 1 and fourth.claimed_by is None
 
 
+def chain_usage(cli: Cli) -> None:
+    engine = create_engine_from_settings(Settings(database_url=cli.database_url))
+    with Session(engine) as session, session.begin():
+        enterprise_id = session.scalar(select(Enterprise.id).where(Enterprise.code == "CMCC"))
+        assert enterprise_id is not None
+        session.add(
+            Line(msisdn="+8613800000001", enterprise_id=enterprise_id, state="legacy",
+                 state_changed_at=NOW, event_count=0)
+        )  # fmt: skip
+    engine.dispose()
+    header = "msisdn,last_used_at,last_topup_at,last_topup_minor,called_numbers\n"
+    good = "+8613800000001,2026-11-20T10:00:00+08:00,2026-11-01T09:00:00+08:00,5000,13900001111\n"
+    usage = cli.tmp / "usage.csv"
+    usage.write_text(
+        header + good + "+8613800000002,2026-11-20T10:00:00+08:00,,,\nnot-a-number,,,,\n"
+    )
+    cli.run("usage", "import", str(usage), "--enterprise", "CMCC", expect=1,
+            says="1 rows loaded, 2 rejected line 3: no such line")  # fmt: skip
+    usage.write_text(header + good)
+    cli.run("usage", "import", str(usage), "--enterprise", "CMCC", expect=0,
+            says="1 rows loaded, 0 rejected")  # fmt: skip
+    cli.run("usage", "import", str(usage), "--enterprise", "NOPE", expect=1,
+            says="No such enterprise")  # fmt: skip
+    usage.write_text("number,when\n")
+    cli.run("usage", "import", str(usage), "--enterprise", "CMCC", expect=2,
+            says="line 1: the header must name msisdn")  # fmt: skip
+
+
 def chain_authority(cli: Cli) -> None:
     citizens = cli.tmp / "citizens.csv"
     citizens.write_text(
@@ -600,6 +628,7 @@ CHAINS: dict[str, Callable[[Cli], None]] = {
     "serve": chain_serve,
     "messages": chain_messages,
     "provisioning": chain_provisioning,
+    "usage": chain_usage,
 }
 
 

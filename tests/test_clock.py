@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from realname.clock import FixedClock, StartedClock, clock_for, today
+from realname.clock import FixedClock, ShiftedClock, StartedClock, clock_for, today
 from realname.config import Settings
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "realname"
@@ -86,3 +86,16 @@ def test_a_process_can_start_its_clock_at_another_instant() -> None:
 def test_the_clock_setting_needs_a_time_zone() -> None:
     with pytest.raises(ValueError, match="timezone"):
         Settings(clock_start="2026-11-23T09:30:00")  # type: ignore[arg-type]
+
+
+def test_processes_given_a_start_and_an_anchor_agree_on_the_time() -> None:
+    """A server and the CLI commands run against it minutes later read the same instant: a
+    StartedClock in each would put the later process minutes behind (an SMS queued by the
+    server would not yet be due for the CLI's sender)."""
+    start = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)
+    anchor = datetime.now(UTC) - timedelta(minutes=10)  # the server started ten minutes ago
+    clock = Settings(clock_start=start, clock_anchor=anchor).clock()
+    assert isinstance(clock, ShiftedClock)
+    assert timedelta(minutes=10) <= clock.now() - start < timedelta(minutes=10, seconds=5)
+    with pytest.raises(ValueError, match="anchor"):
+        clock_for(start, datetime(2026, 11, 23, 1, 30))

@@ -16,12 +16,13 @@ from rich.table import Table
 from realname.authority.cli import authority_app
 from realname.backfill.campaign_cli import backfill_app, channels_app
 from realname.backfill.cli import bench_import, import_app
-from realname.clock import Clock, clock_for
+from realname.clock import Clock
 from realname.config import get_settings
 from realname.identity.documents import DocumentType, detect_type, parse_document
 from realname.identity.errors import DocumentError, message_for
 from realname.identity.resident_id import normalize_document_number
 from realname.messaging.cli import messages_app
+from realname.possession.cli import usage_app
 from realname.provisioning.cli import (
     blocks_app,
     channels_add,
@@ -63,6 +64,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(messages_app, name="messages")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(usage_app, name="usage")
 app.add_typer(authority_app, name="authority")
 app.add_typer(retention_app, name="retention")
 bench_app.command("import")(bench_import)
@@ -80,7 +82,7 @@ console = Console()
 
 def _clock() -> Clock:
     """The process clock: the machine's, or REALNAME_CLOCK_START's."""
-    return clock_for(get_settings().clock_start)
+    return get_settings().clock()
 
 
 @app.callback()
@@ -785,7 +787,7 @@ def demo(
     engine = _fresh_database(settings)
     policy = load_policy(settings.policy)
     keyring = keyring_from_settings(settings)
-    now = clock_for(settings.clock_start).now()
+    now = settings.clock().now()
     operations = operations if operations is not None else min(3000, max(300, lines // 10))
     console.print(
         f"building a synthetic world: {lines:,} lines, {operations:,} operations, seed {seed}, "

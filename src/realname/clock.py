@@ -44,6 +44,21 @@ class StartedClock:
         return self._start + timedelta(seconds=time.monotonic() - self._origin)
 
 
+class ShiftedClock:
+    """The machine's clock moved by a fixed offset.
+
+    What `REALNAME_CLOCK_START` with `REALNAME_CLOCK_ANCHOR` gives: every process handed the
+    same pair reads the same instant at the same moment, however late it started (a server, the
+    CLI commands run against it, a sender), where `StartedClock`s started seconds apart stay
+    seconds apart."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
 class FixedClock:
     """A clock that stands still until told to move: tests."""
 
@@ -69,6 +84,14 @@ def today(clock: Clock) -> date:
     return clock.now().date()
 
 
-def clock_for(start: datetime | None) -> Clock:
-    """The process clock: the machine's, or one started at `start`."""
-    return SystemClock() if start is None else StartedClock(start)
+def clock_for(start: datetime | None, anchor: datetime | None = None) -> Clock:
+    """The process clock: the machine's; or one that reads `start` when the process builds it;
+    or, given the machine's instant `anchor` at which the clock read `start`, the machine's
+    clock shifted by `start - anchor` (the same in every process given the pair)."""
+    if start is None:
+        return SystemClock()
+    if anchor is None:
+        return StartedClock(start)
+    if anchor.tzinfo is None:
+        raise ValueError("the clock's anchor needs a time zone")
+    return ShiftedClock(start - anchor)

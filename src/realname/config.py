@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from realname.clock import Clock, clock_for
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REALNAME_", env_file=".env", extra="ignore")
@@ -24,6 +26,12 @@ class Settings(BaseSettings):
         default=None,
         description="start the process clock at this instant (ISO 8601 with a time zone) and let "
         "it run from there: drills, reproducible demos, test servers; unset = the machine's clock",
+    )
+    clock_anchor: AwareDatetime | None = Field(
+        default=None,
+        description="with clock_start: the machine's instant at which the clock read clock_start, "
+        "so every process given both agrees on the time (a server and the CLI run against it); "
+        "unset = each process starts its clock at clock_start",
     )
 
     policy: str = Field(
@@ -73,6 +81,12 @@ class Settings(BaseSettings):
         default=None, description="kid of the token key new tokens are signed with (default: last)"
     )
     token_ttl_seconds: int = Field(default=900, ge=30, description="bearer token lifetime")
+    otp_token_ttl_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=900,
+        description="lifetime of a subscriber's line-bound token from a one-time-code login",
+    )
     client_status_cache_seconds: float = Field(
         default=2.0,
         ge=0,
@@ -177,6 +191,10 @@ class Settings(BaseSettings):
         description="serve /metrics without a token (only where the port is reachable from the "
         "monitoring network alone); false: a bearer token with the metrics:read scope",
     )
+
+    def clock(self) -> Clock:
+        """The process clock these settings choose (realname/clock.py)."""
+        return clock_for(self.clock_start, self.clock_anchor)
 
 
 @lru_cache

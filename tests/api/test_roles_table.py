@@ -215,6 +215,15 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         {"relying_party_client_id": "relying_party-000000000000"},
     ),
     "/v1/consents/{consent_id}/revoke": lambda w: ("/v1/consents/999999/revoke", None),
+    "/v1/lines/{line_id}/possession-challenges": lambda w: (
+        f"/v1/lines/{w.line_id}/possession-challenges",
+        None,
+    ),
+    "/v1/subscriber/otp": lambda w: ("/v1/subscriber/otp", {"phone_number": w.msisdn}),
+    "/v1/subscriber/otp/verify": lambda w: (
+        "/v1/subscriber/otp/verify",
+        {"challenge_id": "NoSuchChallengeAtAll", "code": "123456"},
+    ),
     "/v1/me/lines": lambda w: ("/v1/me/lines", None),
     "/v1/me/lines/{line_id}/report-lost": lambda w: (f"/v1/me/lines/{w.line_id}/report-lost", None),
     "/v1/me/lines/{line_id}/lock": lambda w: (f"/v1/me/lines/{w.line_id}/lock", None),

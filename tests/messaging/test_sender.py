@@ -19,8 +19,15 @@ from realname.messaging.gateways import FileGateway
 from realname.messaging.models import OutboxMessage
 from realname.messaging.schemas import OutgoingMessage
 from realname.messaging.sender import Sender
-from realname.messaging.service import claim
-from tests.messaging.conftest import Processes, database_url, enqueue_many
+from realname.messaging.service import claim, enqueue, seal_body
+from realname.security.vault import KeyRing, generate_key
+from tests.messaging.conftest import (
+    Processes,
+    database_url,
+    destination,
+    enqueue_many,
+    enterprise_id,
+)
 
 
 class ScriptedGateway:
@@ -228,3 +235,38 @@ def test_an_unexpected_failure_mid_batch_hands_the_rest_back(fresh_engine: Engin
         sender.run_batch(5)
     rows = _rows(fresh_engine)
     assert [r.claimed_by is None for r in rows] == [False, True, True, True, True]
+
+
+def test_a_sealed_body_is_opened_only_on_its_way_to_the_gateway(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    """A one-time code rests in the outbox sealed; the sender opens it for the gateway, and a
+    sender without the key ring fails the message instead of sending the sealed text."""
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key())
+    text = "【实名登记】验证码 048213"
+    at = SystemClock().now() - timedelta(minutes=1)
+    with Session(fresh_engine) as session, session.begin():
+        for n in (1, 2):
+            enqueue(
+                session,
+                dedupe_key=f"otp:{n}",
+                enterprise_id=enterprise_id(session),
+                line_id=None,
+                destination=destination(n),
+                kind="otp.login",
+                body=seal_body(keyring, text),
+                at=at,
+            )
+    stored = _rows(fresh_engine)
+    assert all("048213" not in r.body and r.body.startswith("sealed:k1:") for r in stored)
+    sink = tmp_path / "sms.jsonl"
+    with _sender(fresh_engine, FileGateway(sink)) as blind:
+        stats = blind.run_batch(1)
+    assert (stats.sent, stats.failed) == (0, 1)  # failed for good, nothing sent
+    assert not sink.exists() or "048213" not in sink.read_text(encoding="utf-8")
+    with _sender(fresh_engine, FileGateway(sink), keyring=keyring) as sender:
+        stats = sender.run(batch=10)
+    assert stats.sent == 1
+    delivered = [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines()]
+    assert [d["body"] for d in delivered] == [text]
+    assert sorted(r.status for r in _rows(fresh_engine)) == ["failed", "sent"]

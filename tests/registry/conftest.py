@@ -15,7 +15,9 @@ from realname.identity.documents import parse_document
 from realname.numbering.blocks import NumberBlock
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
-from realname.registry.commands import Actor, Context, Kit, Person
+from realname.possession.service import PossessionService
+from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person, PossessionProof
+from realname.registry.lifecycle import is_unregistered_legacy
 from realname.registry.service import RegistryService
 from realname.security.audit_keys import AuditKeys
 from realname.security.vault import KeyRing, generate_key
@@ -68,8 +70,35 @@ class World:
             clerk_id=self.clerks[kind],
             msisdn=number,
             person=person,
+            possession=self.prove(number, kind) if msisdn else None,
         )
         return number
+
+    def possession(self) -> PossessionService:
+        return PossessionService(
+            self.session,
+            policy=self.service.policy,
+            keyring=self.service.keyring,
+            registry=self.service,
+        )
+
+    def prove(
+        self, msisdn: str, kind: ChannelKind = ChannelKind.OWN_HALL
+    ) -> PossessionProof | None:
+        """The customer holds the line: for a legacy line, a one-time code sent to it and read
+        back at the counter (what the clerk's app does); None for any other line."""
+        line = self.service.repo.line(msisdn)
+        if line is None or not is_unregistered_legacy(line.state, line.owner_identity_id):
+            return None
+        possession = self.possession()
+        where = {
+            "enterprise_id": self.enterprise_id,
+            "channel_id": self.channels[kind],
+            "clerk_id": self.clerks[kind],
+        }
+        issued = possession.issue_backfill_code(self.ctx(), line_id=line.id, **where)
+        claim = OtpClaim(issued.challenge_id, issued.code)
+        return possession.prove_for_backfill(self.ctx(), msisdn=msisdn, claim=claim, **where)
 
 
 def build_world(session: Session, keyring: KeyRing, policy: Policy) -> World:

@@ -19,6 +19,7 @@ from realname.security.clients import (
     InvalidToken,
     client_is_active,
     issue_device_token,
+    issue_line_token,
     issue_token,
     principal_from_token,
 )
@@ -183,6 +184,20 @@ def test_token_lifetime_is_judged_by_the_injected_clock(db_session: Session) -> 
     assert principal_from_token(device, KEYS, long_ago).line_id == 7
     with pytest.raises(InvalidToken):
         principal_from_token(device, KEYS, long_ago + timedelta(seconds=300))
+
+
+def test_a_code_login_token_is_bound_to_its_line_and_short_lived(db_session: Session) -> None:
+    client = regulator(db_session)
+    token = issue_line_token(client, KEYS, 7, 3, 10_000, now=NOW)
+    assert token.expires_in == 900  # capped, whatever is asked
+    principal = principal_from_token(token.access_token, KEYS, NOW)
+    assert (principal.line_id, principal.enterprise_id, principal.amr) == (7, 3, {"otp"})
+    with pytest.raises(InvalidToken):
+        principal_from_token(token.access_token, KEYS, NOW + timedelta(seconds=900))
+    # A `line` claim without a line-binding method binds nothing.
+    claims = jwt.decode(token.access_token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "amr": ["pwd"]}, KEYS.signing_key, headers={"kid": KEYS.active})
+    assert principal_from_token(forged, KEYS, NOW).line_id is None
 
 
 @pytest.mark.parametrize("garbage", ["", "x", "a.b.c", "e30.e30.", "eyJhbGciOiJub25lIn0.e30."])

@@ -16,11 +16,12 @@ from realname.api.middleware import Metrics, RequestContextMiddleware
 from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
-from realname.clock import Clock, clock_for
+from realname.clock import Clock
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.models import load_all_models
 from realname.policy.loader import load_policy
+from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         policy=load_policy(settings.policy),
         keyring=keyring,
         token_keys=token_keys_from_settings(settings),
-        clock=clock or clock_for(settings.clock_start),
+        clock=clock or settings.clock(),
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
         authority=authority_source(settings),
     )
@@ -108,6 +109,7 @@ def _assemble(
     app.include_router(selfservice_endpoints.router)
     app.include_router(backfill_endpoints.router)
     app.include_router(provisioning_endpoints.router)
+    app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)
     return app

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from realname.clock import clock_for
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ console = Console()
 def _read(path: Path) -> list[Citizen]:
     from realname.authority.citizens import read_citizens
 
-    today = clock_for(get_settings().clock_start).now().date()
+    today = get_settings().clock().now().date()
     try:
         parsed = read_citizens(path, today=today)
     except (OSError, UnicodeDecodeError) as error:

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from realname.clock import clock_for
 from realname.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ def _enterprise_id(session: Session, code: str) -> int:
 
 def _instant(at: datetime | None) -> datetime:
     """--at replays a missed day; a future instant would bar and terminate lines early."""
-    now = clock_for(get_settings().clock_start).now()
+    now = get_settings().clock().now()
     if at is None:
         return now
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -125,7 +124,7 @@ def start(
     settings = get_settings()
     targets = parse_milestones(milestone)
     with _sessions(settings) as factory, factory() as session, session.begin():
-        ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
+        ctx = Context(Actor("operator", "cli"), settings.clock().now())
         campaigns = services(session, settings).campaigns
         enterprise_id = _enterprise_id(session, enterprise)
         try:
@@ -163,7 +162,7 @@ def amend(
     settings = get_settings()
     targets = parse_milestones(milestone)
     with _sessions(settings) as factory, factory() as session, session.begin():
-        ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
+        ctx = Context(Actor("operator", "cli"), settings.clock().now())
         campaigns = services(session, settings).campaigns
         enterprise_id = _enterprise_id(session, enterprise)
         try:

@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.clock import clock_for
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ def import_legacy_command(
                 enterprise=enterprise,
                 path=file,
                 reject_path=reject_file,
-                at=clock_for(settings.clock_start).now(),
+                at=settings.clock().now(),
                 actor="operator:cli",
                 file_format=file_format.value if file_format else None,
                 jurisdiction=load_policy(settings.policy).jurisdiction,

@@ -42,7 +42,6 @@ from realname.backfill.importing import (
 )
 from realname.backfill.models import LegacyImport
 from realname.channels.models import Channel
-from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -234,7 +233,7 @@ def run_import_bench(
     engine = create_engine_from_settings(settings)
     try:
         migrate.upgrade(engine)
-        now = clock_for(settings.clock_start).now()
+        now = settings.clock().now()
         block = NumberBlock.from_prefix(BLOCK)
         with Session(engine) as session, session.begin():
             enterprise = Enterprise(

@@ -26,7 +26,6 @@ from realname.bench.load import (
     serve_and_drive,
     timed_each,
 )
-from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -50,7 +49,7 @@ def register_bare(
     through the service: the baseline, and how other benchmarks fill their world."""
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
-    clock = clock_for(settings.clock_start)
+    clock = settings.clock()
 
     def register(job: tuple[int, dict[str, Any]]) -> None:
         counter = world.counters[job[0]]
@@ -110,7 +109,7 @@ def run_register_bench(
             counters=concurrency,
             kits_per_counter=per_counter,
             people=math.ceil(per_counter * concurrency / CAP_SHARE),
-            at=clock_for(settings.clock_start).now(),
+            at=settings.clock().now(),
         )
     engine.dispose()
     jobs = list(world.registrations(per_person=CAP_SHARE))

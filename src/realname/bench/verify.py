@@ -25,7 +25,6 @@ from realname.bench.load import (
     timed_each,
 )
 from realname.bench.register import CAP_SHARE, register_bare
-from realname.clock import clock_for
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
@@ -68,7 +67,7 @@ def run_verify_bench(
     policy = load_policy(settings.policy)
     quota = policy.verification.calls_per_number_per_day
     customers = max(CUSTOMERS, math.ceil((requests * 2 + concurrency) / (quota - 1)))
-    now = clock_for(settings.clock_start).now()
+    now = settings.clock().now()
     with Session(engine) as session, session.begin():
         world = build_load_world(
             session,
@@ -135,7 +134,7 @@ def _bare(
     principal = Principal(
         client_id=client_id, role=Role.RELYING_PARTY, scopes=frozenset({"kyc-match:match"})
     )
-    clock = clock_for(settings.clock_start)
+    clock = settings.clock()
 
     def ask(question: dict[str, Any]) -> None:
         claims = {k: v for k, v in question.items() if k != "phoneNumber"}

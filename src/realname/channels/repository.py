@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, column, func, select, table
 from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, RegistrationRefusal
-from realname.channels.risk import Registration
+from realname.channels.risk import FailedProof, Registration
+from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Line, LineEvent
 
@@ -23,6 +24,16 @@ STOCK_MOVES = (
     str(Operation.REGISTER),
 )
 AGE_BUCKETS_DAYS = (30, 90, 180)
+
+
+_POSSESSION_FAILURE = table(
+    "possession_failure",
+    column("channel_id"),
+    column("line_id"),
+    column("method"),
+    column("reason"),
+    column("occurred_at", UtcDateTime()),
+)
 
 
 class ChannelRepository:
@@ -118,6 +129,34 @@ class ChannelRepository:
             )
         )
         return [(int(channel), str(code)) for channel, code in rows]
+
+    def backfills(self, enterprise_id: int, since: datetime) -> dict[int, int]:
+        """Legacy lines each channel back-filled since `since`."""
+        rows = self.session.execute(
+            select(LineEvent.channel_id, func.count())
+            .join(Channel, Channel.id == LineEvent.channel_id)
+            .where(
+                Channel.enterprise_id == enterprise_id,
+                LineEvent.operation == str(Operation.REGISTER_LEGACY),
+                LineEvent.occurred_at >= since,
+            )
+            .group_by(LineEvent.channel_id)
+        )
+        return {int(channel): int(n) for channel, n in rows if channel is not None}
+
+    def failed_proofs(self, enterprise_id: int, since: datetime) -> list[FailedProof]:
+        """Failed proofs of possession at the enterprise's channels (the possession domain's
+        table, named here without importing that feature)."""
+        f = _POSSESSION_FAILURE
+        rows = self.session.execute(
+            select(f.c.channel_id, f.c.line_id, f.c.method, f.c.reason)
+            .join(Channel, Channel.id == f.c.channel_id)
+            .where(Channel.enterprise_id == enterprise_id, f.c.occurred_at >= since)
+        )
+        return [
+            FailedProof(int(channel), int(line) if line is not None else None, method, reason)
+            for channel, line, method, reason in rows
+        ]
 
     def complaints(self, enterprise_id: int, since: datetime) -> list[tuple[int, str]]:
         """(line, kind) of every complaint since `since`."""

@@ -3,8 +3,9 @@
 The marks of a channel selling pre-registered or borrowed-identity SIM cards (the seeds' 黑卡
 渠道): one identity registering many lines in a short window, one identity turning up at many
 channels, bursts of registrations in the middle of the night, identities the authority
-rejects, and lines later disowned or reported for fraud. Each signal carries its evidence,
-so an enterprise can show a channel why it was suspended.
+rejects, lines later disowned or reported for fraud, and back-fills attempted without proof
+that the customer holds the line (wrong or missing one-time codes, ICCIDs, usage answers).
+Each signal carries its evidence, so an enterprise can show a channel why it was suspended.
 """
 
 from __future__ import annotations
@@ -59,17 +60,31 @@ AUTHORITY_CODES = frozenset(
 MAX_EVIDENCE = 5
 
 
+@dataclass(frozen=True)
+class FailedProof:
+    """A back-fill at a channel whose proof of possession failed (possession_failure)."""
+
+    channel_id: int
+    line_id: int | None
+    method: str
+    reason: str
+
+
 def assess_channels(
     rules: RiskRules,
     registrations: Sequence[Registration],
     refusals: Iterable[tuple[int, str]],
     disputed_lines: Iterable[int],
+    failed_proofs: Iterable[FailedProof] = (),
+    backfills: dict[int, int] | None = None,
 ) -> dict[int, ChannelRisk]:
-    """Every channel with registrations or refusals in the window, with its five signals.
+    """Every channel with registrations, refusals or failed proofs in the window, with its
+    six signals.
 
     `registrations` are all of the enterprise's registrations in the window (one identity's
     spread across channels needs them all); `refusals` are (channel, code); `disputed_lines`
-    the lines with a fraud or not-mine complaint.
+    the lines with a fraud or not-mine complaint; `failed_proofs` the back-fills whose proof
+    of possession failed and `backfills` the legacy lines each channel did back-fill.
     """
     by_channel: dict[int, list[Registration]] = defaultdict(list)
     channels_of_identity: dict[int, set[int]] = defaultdict(set)
@@ -80,8 +95,12 @@ def assess_channels(
     for channel_id, code in refusals:
         refused[channel_id].append(code)
     disputed = set(disputed_lines)
+    unproven: dict[int, list[FailedProof]] = defaultdict(list)
+    for failure in failed_proofs:
+        unproven[failure.channel_id].append(failure)
+    done = backfills or {}
     report = {}
-    for channel_id in set(by_channel) | set(refused):
+    for channel_id in set(by_channel) | set(refused) | set(unproven):
         mine = sorted(by_channel.get(channel_id, []), key=lambda r: r.at)
         risk = ChannelRisk(channel_id, len(mine))
         enough = len(mine) >= rules.min_registrations
@@ -91,6 +110,7 @@ def assess_channels(
             _night(rules, mine),
             _rejections(rules, len(mine), refused.get(channel_id, []), enough),
             _disputes(rules, mine, disputed, enough),
+            _failed_proofs(rules, done.get(channel_id, 0), unproven.get(channel_id, [])),
         ]
         report[channel_id] = risk
     return report
@@ -211,5 +231,26 @@ def _disputes(
         len(lines),
         rules.disputed_share,
         enough,
+        evidence[:MAX_EVIDENCE],
+    )
+
+
+def _failed_proofs(rules: RiskRules, proven: int, failures: list[FailedProof]) -> Signal:
+    """Back-fills tried without proof that the customer holds the line: the share of the
+    channel's back-fill attempts (proven back-fills plus failed proofs) that failed."""
+    attempts = proven + len(failures)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for failure in failures:
+        counts[(failure.method, failure.reason)] += 1
+    evidence = [f"{method} {reason}: {n}" for (method, reason), n in sorted(counts.items())]
+    lines = sorted({f.line_id for f in failures if f.line_id is not None})
+    if lines:
+        evidence.append("lines " + ", ".join(str(line) for line in lines[:MAX_EVIDENCE]))
+    return _share_signal(
+        "failed_possession_proofs",
+        len(failures),
+        attempts,
+        rules.failed_proof_share,
+        attempts >= rules.min_possession_attempts,
         evidence[:MAX_EVIDENCE],
     )

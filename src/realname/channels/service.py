@@ -96,6 +96,8 @@ class ChannelService:
             self.repo.registrations(enterprise_id, since),
             self.repo.refusals(enterprise_id, since),
             disputed,
+            self.repo.failed_proofs(enterprise_id, since),
+            self.repo.backfills(enterprise_id, since),
         )
         channels = {c.id: c for c in self.repo.channels(enterprise_id)}
         return [

@@ -15,6 +15,7 @@ from realname.backfill import models as backfill_models
 from realname.channels import models as channels_models
 from realname.db.base import Base
 from realname.messaging import models as messaging_models
+from realname.possession import models as possession_models
 from realname.provisioning import models as provisioning_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
@@ -28,6 +29,7 @@ __all__ = [
     "channels_models",
     "load_all_models",
     "messaging_models",
+    "possession_models",
     "provisioning_models",
     "registry_models",
     "security_models",

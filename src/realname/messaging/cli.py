@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.clock import clock_for
 from realname.config import get_settings
 
 messages_app = typer.Typer(help="Messages to subscribers (the outbox).", no_args_is_help=True)
@@ -64,7 +63,7 @@ def status(
 
     engine = create_engine_from_settings(get_settings())
     with Session(readonly(engine)) as session:
-        report = outbox_status(session, clock_for(get_settings().clock_start).now())
+        report = outbox_status(session, get_settings().clock().now())
     engine.dispose()
     age = report.oldest_pending_age_seconds
     if as_json:

@@ -19,6 +19,7 @@ and returns; `stop_on_signals` turns SIGTERM/SIGINT into that event.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -36,9 +37,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from realname.clock import clock_for
 from realname.config import Settings
-from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayError
+from realname.messaging.errors import OutboxError, PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.schemas import FailureOutcome, OutgoingMessage, SendStats
 from realname.messaging.service import (
@@ -47,8 +47,10 @@ from realname.messaging.service import (
     earliest_lease_expiry,
     mark_failed_attempt,
     mark_sent,
+    open_body,
     release,
 )
+from realname.security.vault import KeyRing
 
 log = logging.getLogger("realname.messaging.sender")
 
@@ -75,6 +77,7 @@ class Sender:
         gateway_pause: float = 1.0,
         max_gateway_pauses: int = 3,
         closers: Sequence[Callable[[], Any]] = (),
+        keyring: KeyRing | None = None,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -86,6 +89,7 @@ class Sender:
         self.gateway_pause = gateway_pause
         self.max_gateway_pauses = max_gateway_pauses
         self._closers = list(closers)
+        self.keyring = keyring  # opens sealed bodies (one-time codes)
 
     def run(
         self,
@@ -195,6 +199,11 @@ class Sender:
     def _send_one(self, message: OutgoingMessage, stats: SendStats) -> bool:
         """Send and record; False when the gateway as a whole is unavailable."""
         try:
+            message = dataclasses.replace(message, body=open_body(self.keyring, message.body))
+        except OutboxError:
+            self._record_failure(message, "error: sealed body does not open", stats, permanent=True)
+            return True
+        try:
             gateway_id = self.gateway.send(message)
         except PermanentGatewayError as error:
             self._record_failure(message, error.record, stats, permanent=True)
@@ -252,6 +261,7 @@ def build_sender(
     REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS. `close()` disposes the engine."""
     from realname.db.engine import create_engine_from_settings, create_session_factory
     from realname.db.models import load_all_models
+    from realname.security.keys import keyring_from_settings
 
     load_all_models()
     engine = create_engine_from_settings(settings)
@@ -260,9 +270,10 @@ def build_sender(
         gateway if gateway is not None else gateway_from_settings(settings),
         lease_seconds=settings.sms_lease_seconds,
         max_attempts=settings.sms_max_attempts,
-        clock=clock_for(settings.clock_start).now,
+        clock=settings.clock().now,
         worker_id=worker_id,
         closers=[engine.dispose],
+        keyring=keyring_from_settings(settings),
     )
 
 

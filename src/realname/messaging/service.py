@@ -19,6 +19,8 @@ message id instead of delivering again (see `gateways`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import random
 import re
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from realname.messaging.errors import OutboxError
 from realname.messaging.repository import FAILED, PENDING, OutboxRepository
 from realname.messaging.schemas import FailureOutcome, OutboxStatus, OutgoingMessage
+from realname.security.vault import KeyRing, Sealed, VaultError
 
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
@@ -36,6 +39,31 @@ DEFAULT_MAX_ATTEMPTS = 8
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
 _KIND = re.compile(r"[A-Za-z0-9_.:\-]{1,32}", re.ASCII)
+
+
+# A body that must not rest in the database in clear (a one-time code) is stored sealed:
+# `sealed:<key id>:<base64 AES-GCM blob>`; the sender opens it just before the gateway.
+SEALED_PREFIX = "sealed:"
+BODY_CONTEXT = "outbox.body"
+
+
+def seal_body(keyring: KeyRing, text: str) -> str:
+    sealed = keyring.seal(text, BODY_CONTEXT)
+    return f"{SEALED_PREFIX}{sealed.key_id}:{base64.b64encode(sealed.blob).decode()}"
+
+
+def open_body(keyring: KeyRing | None, body: str) -> str:
+    """The text to send: a plain body as it is, a sealed one opened (OutboxError when it
+    cannot be: no key ring, a retired key, a tampered row)."""
+    if not body.startswith(SEALED_PREFIX):
+        return body
+    if keyring is None:
+        raise OutboxError("a sealed body needs the key ring")
+    try:
+        key_id, blob = body[len(SEALED_PREFIX) :].split(":", 1)
+        return keyring.open(Sealed(key_id, base64.b64decode(blob, validate=True)), BODY_CONTEXT)
+    except (ValueError, binascii.Error, VaultError):
+        raise OutboxError("the sealed body does not open") from None
 
 
 def backoff_delay(attempts: int, rng: random.Random | None = None) -> timedelta:

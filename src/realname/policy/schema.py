@@ -138,9 +138,35 @@ class RiskRules(BaseModel):
     reverify_dormant_days: int = Field(default=180, ge=1)
     reverify_repeat_days: int = Field(default=180, ge=1)
     stock_ageing_days: int = Field(default=90, ge=1)
+    # Failed proofs of possession at a channel (wrong or missing codes, ICCIDs, usage):
+    # share of its back-fill attempts in the window; judged from `min_possession_attempts`.
+    failed_proof_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    min_possession_attempts: int = Field(default=5, ge=1)
     # A subscriber's "this line is not mine" dispute is answered within this many days (China:
     # complaints to an operator are answered within 15 days; an operator default elsewhere).
     dispute_answer_days: int = Field(default=15, ge=1)
+
+
+class PossessionMethod(StrEnum):
+    OTP = "otp"  # a one-time code sent by SMS to the line, read back by the customer
+    ICCID = "iccid"  # the SIM card's ICCID (printed on the card), as the line's row holds it
+    USAGE = "usage"  # what only the holder knows from the usage feed (top-up, a called number)
+
+
+class PossessionRules(BaseModel):
+    """Proof that the person at the counter holds a line before a legacy line is back-filled
+    to their identity, and the one-time codes that prove it. An empty `backfill_methods`
+    means no proof is asked for (a jurisdiction that back-fills by another procedure)."""
+
+    model_config = _FROZEN
+
+    backfill_methods: frozenset[PossessionMethod] = frozenset(PossessionMethod)
+    otp_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    otp_per_line_per_hour: int = Field(default=5, ge=1)
+    otp_per_requester_per_hour: int = Field(default=200, ge=1)
+    usage_max_age_days: int = Field(default=90, ge=1)
+    failed_proofs_per_line_per_day: int = Field(default=10, ge=1)
 
 
 class Policy(BaseModel):
@@ -165,6 +191,7 @@ class Policy(BaseModel):
     backfill_steps: tuple[BackfillStep, ...]
     verification: VerificationRules = VerificationRules()
     risk: RiskRules = RiskRules()
+    possession: PossessionRules = PossessionRules()
 
     @field_validator("face_match_threshold", mode="before")
     @classmethod

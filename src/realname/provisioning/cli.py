@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.clock import clock_for
 from realname.config import get_settings
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 
@@ -66,7 +65,7 @@ def _unit(*, write: bool = True) -> Iterator[_Unit]:
 
     settings = get_settings()
     engine = create_engine_from_settings(settings)
-    ctx = Context(Actor("operator", "cli"), clock_for(settings.clock_start).now())
+    ctx = Context(Actor("operator", "cli"), settings.clock().now())
     try:
         with Session(engine) as session, session.begin():
             yield _Unit(session, keyring_from_settings(settings), ctx)

@@ -88,7 +88,6 @@ def _take_checkpoint(settings: Any, engine: Any, keys: Any, path: Path) -> bool:
     taken (the database away, a chain head that disagrees with its last entry)."""
     from sqlalchemy.orm import Session
 
-    from realname.clock import clock_for
     from realname.db.engine import readonly
     from realname.registry.check import append_only_marks
     from realname.security.checkpoint import (
@@ -106,7 +105,7 @@ def _take_checkpoint(settings: Any, engine: Any, keys: Any, path: Path) -> bool:
     try:
         with Session(snapshot) as session, session.begin():
             checkpoint = current_checkpoint(
-                session, clock_for(settings.clock_start).now(), append_only_marks(session)
+                session, settings.clock().now(), append_only_marks(session)
             )
         line = signed_line(checkpoint, keys)
     except (CheckpointError, VaultError) as error:

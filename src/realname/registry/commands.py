@@ -60,3 +60,39 @@ class Kit:
     msisdn: str
     iccid: str
     imsi: str
+
+
+@dataclass(frozen=True, slots=True)
+class OtpClaim:
+    """The one-time code the customer reads from the line's phone."""
+
+    challenge_id: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class IccidClaim:
+    """The ICCID printed on the SIM card in the customer's phone."""
+
+    iccid: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageClaim:
+    """What only the line's holder knows from its recent use: the last top-up amount (minor
+    units) and one number called from the line recently."""
+
+    last_topup_minor: int
+    called_number: str
+
+
+PossessionClaim = OtpClaim | IccidClaim | UsageClaim
+
+
+@dataclass(frozen=True, slots=True)
+class PossessionProof:
+    """Checked by the possession service: the customer holds line `line_id` (by `method`).
+    The registry back-fills a legacy line only with one for that very line."""
+
+    line_id: int
+    method: str

@@ -20,6 +20,7 @@ from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
 from realname.errors import CodedError
 from realname.identity.names import mask_document_number, mask_name
+from realname.possession.errors import PossessionError
 from realname.registry.commands import Actor, Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line, LineEvent
@@ -141,26 +142,42 @@ def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
     status_code=status.HTTP_201_CREATED,
     response_model=LineOut,
     summary="Register a customer and activate a line",
+    responses={429: {"model": ErrorInfo, "description": "Too many failed proofs for the line"}},
 )
 def register(
     body: RegistrationIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> JSONResponse:
     """Verify the customer (document, authority, face, age, caps) and activate a SIM kit from
-    the clerk's channel stock (or back-fill a legacy line). 201 with the line."""
+    the clerk's channel stock, or back-fill a legacy line: that needs `possession`, proof
+    that the customer holds the line (by policy: a one-time code from
+    `POST /v1/lines/{id}/possession-challenges`, the SIM's ICCID, or recent usage); without
+    a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
+    channel. 201 with the line."""
     require(principal, Permission.REGISTER, WRITE)
     enterprise_id, channel_id, clerk_id = _clerk(principal)
 
     def work(session: Session) -> LineOut:
+        services = rt.services(session)
+        ctx = context_of(principal, request)
         try:
-            line = rt.registry(session).register(
-                context_of(principal, request),
+            proof = services.possession.prove_for_backfill(
+                ctx,
+                enterprise_id=enterprise_id,
+                channel_id=channel_id,
+                clerk_id=clerk_id,
+                msisdn=body.msisdn,
+                claim=body.possession.to_claim() if body.possession is not None else None,
+            )
+            line = services.registry.register(
+                ctx,
                 enterprise_id=enterprise_id,
                 channel_id=channel_id,
                 clerk_id=clerk_id,
                 msisdn=body.msisdn,
                 person=body.customer.to_person(),
+                possession=proof,
             )
-        except RegistryError as error:
+        except (RegistryError, PossessionError) as error:
             request.app.state.metrics.registrations.labels(str(error.code)).inc()
             raise
         request.app.state.metrics.registrations.labels("registered").inc()
@@ -168,10 +185,12 @@ def register(
 
     def evidence(session: Session, error: CodedError) -> None:
         # The refused work is undone; the refusal itself is channel-risk evidence, recorded
-        # once per request (a retry or a concurrent twin replays it, never re-runs it).
-        rt.services(session).channels.record_refusal(
-            channel_id, clerk_id, str(error.code), rt.clock.now()
-        )
+        # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
+        # failed proof of possession is counted (and its code's attempt with it).
+        services = rt.services(session)
+        services.channels.record_refusal(channel_id, clerk_id, str(error.code), rt.clock.now())
+        if isinstance(error, PossessionError) and error.failure is not None:
+            services.possession.record_failure(error.failure, rt.clock.now())
 
     return run_once(request, rt, principal, body, 201, work, on_refusal=evidence)
 

@@ -43,6 +43,7 @@ class RegistryErrorCode(StrEnum):
     STOCK_MOVE_NOT_ALLOWED = "STOCK_MOVE_NOT_ALLOWED"
     NOTHING_TO_MOVE = "NOTHING_TO_MOVE"
     CHANNEL_NOT_RISKY = "CHANNEL_NOT_RISKY"
+    POSSESSION_NOT_PROVEN = "POSSESSION_NOT_PROVEN"
 
 
 C = RegistryErrorCode
@@ -115,6 +116,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "号卡只能调拨给下级渠道或退回上级渠道。",
     ),
     C.NOTHING_TO_MOVE: ("No SIM kits were named.", "未指定号卡。"),
+    C.POSSESSION_NOT_PROVEN: (
+        "Back-filling a legacy line needs proof that the customer holds it (a one-time code "
+        "sent to it, its SIM card's ICCID, or its recent usage).",
+        "旧号补登记须证明客户持有该号码（发送至该号码的验证码、SIM 卡 ICCID 或近期使用信息）。",
+    ),
     C.CHANNEL_NOT_RISKY: (
         "The channel is not over the risk threshold; give the reason for suspending it.",
         "该渠道未超过风险阈值，暂停须说明理由。",
@@ -140,6 +146,7 @@ HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.CHANNEL_NOT_AUTHORISED: 403,
     C.CLERK_NOT_AUTHORISED: 403,
     C.NOT_OWNER: 403,
+    C.POSSESSION_NOT_PROVEN: 403,
     C.ILLEGAL_TRANSITION: 409,
     C.CAP_EXCEEDED: 409,
     C.NATIONAL_CAP_EXCEEDED: 409,

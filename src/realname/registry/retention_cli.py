@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from realname.clock import clock_for
 from realname.config import get_settings
 
 retention_app = typer.Typer(
@@ -45,7 +44,7 @@ def run(
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
-    now = clock_for(settings.clock_start).now()
+    now = settings.clock().now()
     instant = now if at is None else (at if at.tzinfo else at.replace(tzinfo=UTC))
     if instant > now + timedelta(minutes=5):
         console.print("[red]--at is in the future[/]: records are purged only once they are due")

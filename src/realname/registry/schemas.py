@@ -4,13 +4,19 @@ URLs; owners come back masked, except from the one audited reveal."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
-from realname.registry.commands import Person
+from realname.registry.commands import (
+    IccidClaim,
+    OtpClaim,
+    Person,
+    PossessionClaim,
+    UsageClaim,
+)
 from realname.registry.lifecycle import BarringReason
 
 
@@ -103,6 +109,42 @@ class PersonIn(RequestModel):
         )
 
 
+class OtpProofIn(RequestModel):
+    """The one-time code sent to the line (POST /v1/lines/{id}/possession-challenges)."""
+
+    method: Literal["otp"]
+    challenge_id: str = Field(min_length=8, max_length=64)
+    code: str = Field(pattern=r"^[0-9]{6}$", examples=["048213"])
+
+    def to_claim(self) -> PossessionClaim:
+        return OtpClaim(self.challenge_id, self.code)
+
+
+class IccidProofIn(RequestModel):
+    """The ICCID printed on the SIM card in the customer's phone."""
+
+    method: Literal["iccid"]
+    iccid: str = Field(pattern=r"^89[0-9]{16,20}[0-9A-Fa-f]?$", examples=["89860012345678901234"])
+
+    def to_claim(self) -> PossessionClaim:
+        return IccidClaim(self.iccid.upper())
+
+
+class UsageProofIn(RequestModel):
+    """What the holder knows from recent use: the last top-up amount (in minor units, fen)
+    and one number called from the line in the usage feed's window."""
+
+    method: Literal["usage"]
+    last_topup_minor: JsonInt = Field(ge=1, le=10**9, examples=[5000])
+    called_number: str = MSISDN
+
+    def to_claim(self) -> PossessionClaim:
+        return UsageClaim(self.last_topup_minor, self.called_number)
+
+
+PossessionIn = Annotated[OtpProofIn | IccidProofIn | UsageProofIn, Field(discriminator="method")]
+
+
 class RegistrationIn(RequestModel):
     """Register a customer and activate a SIM kit in the clerk's channel stock."""
 
@@ -124,6 +166,11 @@ class RegistrationIn(RequestModel):
 
     msisdn: str = MSISDN
     customer: PersonIn
+    possession: PossessionIn | None = Field(
+        default=None,
+        description="Proof that the customer holds the line: required to back-fill a legacy "
+        "line (methods by policy: otp, iccid, usage); ignored for a stocked kit",
+    )
 
 
 class KitIn(RequestModel):

@@ -31,7 +31,7 @@ from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
-from realname.registry.commands import Context, Kit, Person, TypedText
+from realname.registry.commands import Context, Kit, Person, PossessionProof, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.integrity import is_reason_code, mac_event, mac_identity
 from realname.registry.lifecycle import (
@@ -353,20 +353,24 @@ class RegistryService:
         clerk_id: int,
         msisdn: str,
         person: Person,
+        possession: PossessionProof | None = None,
     ) -> Line:
         """Register a customer and activate a line: a stocked kit of this channel, or a
-        legacy line being back-filled (at any channel of its enterprise)."""
+        legacy line being back-filled (at any channel of its enterprise), which needs
+        `possession`, a proof for this very line, when the policy names proof methods."""
         channel = self._channel(enterprise_id, channel_id, must_be_active=True)
         self._clerk(channel, clerk_id)
         e164 = self._msisdn(msisdn)
         # The cheap refusals on a plain read, then the authority (a network call) before any
         # row lock is taken; then the line is locked and checked again.
-        self._registrable(self.repo.line(e164), enterprise_id, channel)
+        first = self._registrable(self.repo.line(e164), enterprise_id, channel)
+        self._refuse_unproven(first[0], first[2], possession)
         verified = self._verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
         line = self.repo.line_for_update(e164)
         line, state, operation, after = self._registrable(line, enterprise_id, channel)
+        self._refuse_unproven(line, operation, possession)
         legacy = operation is O.REGISTER_LEGACY
         identity = self._identity_for(verified, person, ctx.at, enterprise_id)
         detail: dict[str, Any] = {
@@ -375,6 +379,8 @@ class RegistryService:
         }
         if legacy and line.barring_reason:
             detail["lifted"] = line.barring_reason  # the back-fill bar ends with registration
+        if legacy and possession is not None:
+            detail["possession"] = possession.method
         line.barring_reason = line.restriction_reason = None
         line.channel_id = channel.id
         line.activated_at = line.activated_at if legacy else ctx.at
@@ -404,6 +410,15 @@ class RegistryService:
         legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
         operation = O.REGISTER_LEGACY if legacy else O.REGISTER
         return line, state, operation, self._transition(operation, state, line.barring_reason)
+
+    def _refuse_unproven(
+        self, line: Line, operation: Operation, possession: PossessionProof | None
+    ) -> None:
+        """A legacy line is back-filled only with a proof of possession for that very line,
+        when the policy names proof methods."""
+        unproven = possession is None or possession.line_id != line.id
+        if operation is O.REGISTER_LEGACY and self.policy.possession.backfill_methods and unproven:
+            raise RegistryError(E.POSSESSION_NOT_PROVEN)
 
     # --- barring --------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from realname.channels.service import ChannelService
 from realname.config import Settings
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
+from realname.possession.service import PossessionService
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.keys import keyring_from_settings
@@ -50,6 +51,7 @@ class Services:
     channels: ChannelService
     campaigns: CampaignService
     reverification: ReverificationTriggers
+    possession: PossessionService
 
 
 def services(
@@ -66,4 +68,7 @@ def services(
         channels=ChannelService(session, policy=policy, registry=registry),
         campaigns=CampaignService(session, policy=policy, registry=registry),
         reverification=ReverificationTriggers(session, policy=policy, registry=registry),
+        possession=PossessionService(
+            session, policy=policy, keyring=registry.keyring, registry=registry
+        ),
     )

@@ -71,10 +71,13 @@ class Principal:
     # A three-legged token names the subscriber's line: the operator authenticated the device
     # on its mobile network (CAMARA Number Verification), so the token stands for that line.
     line_id: int | None = None
+    # How the subscriber proved the line (`network`, `otp`); empty for machine clients.
+    amr: frozenset[str] = field(default_factory=frozenset)
 
     def holds_line(self, line_id: int) -> bool:
-        """A subscriber acts only on the line it proved it holds: the one its network-
-        authenticated token names. Knowing the owner's ID number and name is not proof."""
+        """A subscriber acts only on the line it proved it holds: the one its token names
+        (network authentication, or a one-time code sent to the line). Knowing the owner's
+        ID number and name is not proof."""
         return self.role is Role.SUBSCRIBER and self.line_id is not None and self.line_id == line_id
 
     def can(self, permission: Permission) -> bool:

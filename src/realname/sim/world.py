@@ -33,8 +33,10 @@ from realname.identity.names import normalize_name
 from realname.identity.regions import province_prefixes
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
+from realname.possession.errors import PossessionError
+from realname.possession.service import PossessionService
 from realname.registry import jobs
-from realname.registry.commands import Actor, Context, Kit, Person
+from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person
 from realname.registry.errors import RegistryError
 from realname.registry.integrity import seal_event_row, seal_identity_row
 from realname.registry.lifecycle import BarringReason
@@ -535,15 +537,20 @@ def _stream(
                 keyring=keyring,
                 authority=SimulatedAuthority(session, keyring),
             )
+            possession = PossessionService(
+                session, policy=policy, keyring=keyring, registry=service
+            )
             for i in range(batch):
                 at = _business_hours(first_day, done + i, operations)
                 state.attempt = None
-                name, call = _next_operation(service, state, rng, at, pending_reverification)
+                name, call = _next_operation(
+                    service, possession, state, rng, at, pending_reverification
+                )
                 try:
                     with session.begin_nested():
                         call()
                     summary.outcomes[name] += 1
-                except RegistryError as error:
+                except (RegistryError, PossessionError) as error:
                     summary.refusals[str(error.code)] += 1
                     summary.outcomes[f"{name} (refused)"] += 1
                     if state.attempt is not None:  # channel-risk evidence, as the API keeps it
@@ -556,6 +563,8 @@ def _stream(
                                 occurred_at=at,
                             )
                         )
+                    if isinstance(error, PossessionError) and error.failure is not None:
+                        possession.record_failure(error.failure, at)
         done += batch
         summary.operations = done
         report("operations through the registry", done, operations)
@@ -582,6 +591,7 @@ def _business_hours(first_day: datetime, index: int, total: int) -> datetime:
 
 def _next_operation(
     service: RegistryService,
+    possession: PossessionService,
     state: _State,
     rng: random.Random,
     at: datetime,
@@ -606,21 +616,39 @@ def _next_operation(
         channel_id, kind, clerk_id = rng.choice(
             [c for c in target.channels if c[1] is not ChannelKind.SOCIAL]
         )
+        # A cheating channel of the enterprise now and then attaches an ID to a stranger's
+        # legacy number: without a code, or with a guessed one (both refused, both counted).
+        cheats = [c for c in target.channels if c[0] in state.bad_channels]
+        cheat = bool(cheats) and rng.random() < 0.3
+        if cheat:
+            channel_id, kind, clerk_id = cheats[0]
         ctx = Context(Actor("clerk", str(clerk_id)), at)
         person = _person(state.citizens[owner], rng)
+        guess = rng.random() < 0.5
+        line = service.line_by_number(enterprise_id, msisdn)
+        where = {"enterprise_id": enterprise_id, "channel_id": channel_id, "clerk_id": clerk_id}
+        claim = None
+        if not cheat or guess:
+            # The clerk asks for a code (its own request, committed); the holder reads it off
+            # the phone, a cheat guesses.
+            try:
+                issued = possession.issue_backfill_code(ctx, line_id=line.id, **where)
+            except PossessionError:
+                issued = None
+            if issued is not None:
+                code = issued.code if not cheat else f"{(int(issued.code) + 1) % 10**6:06d}"
+                claim = OtpClaim(issued.challenge_id, code)
 
         def backfill() -> None:
-            service.register(
-                ctx,
-                enterprise_id=enterprise_id,
-                channel_id=channel_id,
-                clerk_id=clerk_id,
-                msisdn=msisdn,
-                person=person,
-            )
+            state.attempt = (channel_id, clerk_id)
+            proof = possession.prove_for_backfill(ctx, msisdn=msisdn, claim=claim, **where)
+            service.register(ctx, msisdn=msisdn, person=person, possession=proof, **where)
             state.active.append((msisdn, enterprise_id, owner))
             state.held[(owner, enterprise_id)] += 1
 
+        if cheat:
+            state.legacy.append((msisdn, enterprise_id))  # still there for its real holder
+            return "legacy back-fill without possession tried", backfill
         return "legacy line back-filled", backfill
     index = rng.randrange(len(state.active))
     msisdn, enterprise_id, owner = state.active[index]

@@ -377,7 +377,9 @@ class VerificationService:
 
     def _device_line(self, principal: Principal, at: datetime, scope: str) -> Line:
         self._relying_party(principal, at, "number-verification", scope)
-        if principal.line_id is None:
+        # A one-time-code login (amr otp) proves the line to the operator, not the network
+        # authentication Number Verification attests.
+        if principal.line_id is None or "network" not in principal.amr:
             raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
         line = self.session.get(Line, principal.line_id)
         if line is None or line.state != LineState.ACTIVE:

@@ -1,0 +1,162 @@
+"""One-time codes over HTTP: a clerk's code for a legacy line being back-filled, and a
+subscriber's login by a code sent to their number (a line-bound token, `amr: ["otp"]`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from realname.api.deps import PrincipalDep, RuntimeDep, require
+from realname.api.errors import ApiError, ErrorInfo
+from realname.api.idempotency import run_once
+from realname.possession.errors import PossessionError, PossessionErrorCode
+from realname.possession.schemas import (
+    ChallengeOut,
+    LineTokenOut,
+    LoginCodeIn,
+    LoginCodeOut,
+    LoginVerifyIn,
+)
+from realname.registry.endpoints import WRITE, LineId, context_of
+from realname.security.clients import ClientRepository, issue_line_token
+from realname.security.principals import Permission, Principal, Role
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["possession"],
+    responses={
+        403: {"model": ErrorInfo, "description": "Not allowed, or the code does not prove it"},
+        404: {"model": ErrorInfo, "description": "No such line for this caller"},
+        409: {"model": ErrorInfo, "description": "The line needs no proof of possession"},
+        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
+        429: {"model": ErrorInfo, "description": "Too many codes asked for; try later"},
+    },
+)
+SELF = "registry:self"
+
+
+def _clerk(principal: Principal) -> tuple[int, int, int]:
+    if principal.role is not Role.CLERK or None in (
+        principal.enterprise_id,
+        principal.channel_id,
+        principal.clerk_id,
+    ):
+        raise ApiError(403, "PERMISSION_DENIED", "Only a clerk at a channel may do this.")
+    return principal.enterprise_id, principal.channel_id, principal.clerk_id  # type: ignore[return-value]
+
+
+@router.post(
+    "/lines/{line_id}/possession-challenges",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengeOut,
+    summary="Send a one-time code to a legacy line being back-filled",
+)
+def possession_challenge(
+    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> JSONResponse:
+    """A clerk asks for a six-digit code to be sent by SMS to an unregistered legacy line of
+    the enterprise; the customer reads it off the phone and the clerk sends it with the
+    registration (`possession: {"method": "otp", "challenge_id", "code"}`). The code is bound
+    to this line and this channel, lives the policy's `otp_ttl_seconds` (5 minutes in China),
+    is void after `otp_max_attempts` wrong entries, and works once. 409 when the line needs
+    no proof, 429 past the per-line or per-channel limit."""
+    require(principal, Permission.REGISTER, WRITE)
+    enterprise_id, channel_id, clerk_id = _clerk(principal)
+
+    def work(session: Session) -> ChallengeOut:
+        issued = rt.services(session).possession.issue_backfill_code(
+            context_of(principal, request),
+            enterprise_id=enterprise_id,
+            channel_id=channel_id,
+            clerk_id=clerk_id,
+            line_id=line_id,
+        )
+        return ChallengeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)
+
+    return run_once(request, rt, principal, _Target(line_id=line_id), 201, work)
+
+
+class _Target(BaseModel):
+    """The request has no body: the idempotency fingerprint is the route and the line."""
+
+    line_id: int
+
+
+def _subscriber(principal: Principal) -> None:
+    require(principal, Permission.OWNER_SELF_SERVICE, SELF)
+    if principal.role is not Role.SUBSCRIBER:  # pragma: no cover - the permission says so
+        raise ApiError(403, "PERMISSION_DENIED", "Only a subscriber app may do this.")
+
+
+@router.post(
+    "/subscriber/otp",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=LoginCodeOut,
+    summary="Send a login code to a subscriber's number",
+)
+def login_code(
+    body: LoginCodeIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LoginCodeOut:
+    """The operator's app (a `subscriber` API client) asks for a six-digit login code to be
+    sent by SMS to the number the user typed. The answer is the same whether or not the number
+    exists, has a registered owner or is this operator's: a code is sent only to a line with an
+    owner, active, restricted or suspended. Limited per number and per source address
+    (429). Then `POST /v1/subscriber/otp/verify`."""
+    _subscriber(principal)
+    source = request.client.host if request.client else "unknown"
+    with rt.transaction() as session:
+        issued = rt.services(session).possession.request_login_code(
+            context_of(principal, request),
+            client_id=principal.client_id,
+            client_enterprise_id=principal.enterprise_id,
+            phone_number=body.phone_number,
+            source=source,
+        )
+    return LoginCodeOut(
+        challenge_id=issued.challenge_id, expires_in=rt.policy.possession.otp_ttl_seconds
+    )
+
+
+@router.post(
+    "/subscriber/otp/verify",
+    response_model=LineTokenOut,
+    summary="Exchange a login code for a token bound to the line",
+)
+def login_verify(
+    body: LoginVerifyIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+) -> LineTokenOut:
+    """The code the user received, for a bearer token bound to that line (claims `line`,
+    `ent`, `amr: ["otp"]`; at most REALNAME_OTP_TOKEN_TTL_SECONDS, no refresh). With it the
+    app acts for the line's owner: `lock`/`unlock` and the self-service routes. A wrong,
+    expired or used code is 403 `REALNAME.CODE_NOT_ACCEPTED` (counted: the code is void after
+    the policy's attempts)."""
+    _subscriber(principal)
+    ctx = context_of(principal, request)
+    with rt.transaction() as session:
+        proof = rt.services(session).possession.verify_login_code(
+            ctx,
+            client_id=principal.client_id,
+            client_enterprise_id=principal.enterprise_id,
+            challenge_id=body.challenge_id,
+            code=body.code,
+        )
+        client = ClientRepository(session).by_client_id(principal.client_id)
+    # The failed attempt is committed above, before the refusal.
+    if proof is None or client is None:
+        raise PossessionError(PossessionErrorCode.CODE_NOT_ACCEPTED)
+    issued = issue_line_token(
+        client,
+        rt.token_keys,
+        proof.line_id,
+        proof.enterprise_id,
+        rt.settings.otp_token_ttl_seconds,
+        now=ctx.at,
+    )
+    return LineTokenOut(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        scope=issued.scope,
+        line_id=proof.line_id,
+    )

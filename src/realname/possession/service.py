@@ -1,0 +1,560 @@
+"""Proof of possession: one-time codes sent to a line, ICCID and usage proofs.
+
+- **One-time codes.** Six random digits, stored only as a keyed hash (HMAC under the
+  blind-index key, context `possession.otp`, bound to the challenge's public id), bound to
+  the line, the purpose (`backfill`, `login`) and who asked (the channel; the subscriber
+  app's client), living `otp_ttl_seconds`, void after `otp_max_attempts` wrong entries, used
+  once. The SMS carrying the code is queued in the outbox in the same transaction, its body
+  sealed (AES-GCM, `messaging.seal_body`): the code is in clear only in the sender's memory
+  and in the message the subscriber receives.
+- **ICCID** is compared with the line's row; **usage** with the usage feed's keyed hashes
+  (last top-up amount and a number called recently, both needed).
+- **Failures** are returned to the entry point (`PossessionError.failure`), which records
+  them after rolling the refused request back (`record_failure`): a refusal leaves no state
+  but the counted failure, which channel risk then reads.
+
+Every method only flushes; the entry point owns the transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import secrets
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from sqlalchemy.orm import Session
+
+from realname.messaging.service import enqueue, seal_body
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import parse_msisdn
+from realname.policy.schema import Policy, PossessionMethod
+from realname.possession.errors import FailedProof, PossessionError, PossessionErrorCode
+from realname.possession.models import LineUsage, PossessionChallenge, PossessionFailure
+from realname.possession.repository import PossessionRepository
+from realname.registry.commands import (
+    Context,
+    IccidClaim,
+    OtpClaim,
+    PossessionClaim,
+    PossessionProof,
+    UsageClaim,
+)
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.lifecycle import LineState, is_unregistered_legacy
+from realname.registry.models import Line
+from realname.registry.service import RegistryService
+from realname.security.vault import KeyRing
+
+E = PossessionErrorCode
+BACKFILL, LOGIN = "backfill", "login"
+OTP_CONTEXT = "possession.otp"
+NUMBER_CONTEXT = "possession.number"
+SOURCE_CONTEXT = "possession.source"
+TOPUP_CONTEXT = "possession.topup"
+CALLED_CONTEXT = "possession.called"
+DIGEST_BYTES = 32
+MAX_CALLED_NUMBERS = 10
+# Lines a subscriber may log in to by a code: an owner to act for, service not ended.
+LOGIN_STATES = frozenset({LineState.ACTIVE, LineState.RESTRICTED, LineState.SUSPENDED})
+_PUBLIC_ID_ALPHABET = string.ascii_letters  # letters only: never a digit run in a text column
+_HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A challenge as its requester learns it. `code` is for the SMS only (and for the
+    synthetic world, whose customer reads it off the phone); no API answer carries it."""
+
+    challenge_id: str
+    expires_at: datetime
+    code: str = field(repr=False)
+    sent: bool
+
+
+@dataclass(frozen=True)
+class LoginProof:
+    line_id: int
+    enterprise_id: int
+
+
+@dataclass
+class UsageImportResult:
+    loaded: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def _public_id() -> str:
+    return "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(24))
+
+
+class PossessionService:
+    def __init__(
+        self, session: Session, *, policy: Policy, keyring: KeyRing, registry: RegistryService
+    ) -> None:
+        self.session = session
+        self.repo = PossessionRepository(session)
+        self.policy = policy
+        self.rules = policy.possession
+        self.keyring = keyring
+        self.registry = registry
+
+    # --- digests ----------------------------------------------------------------------------
+
+    def _code_digest(self, public_id: str, code: str) -> bytes:
+        return self.keyring.blind_index(f"{public_id}:{code}", OTP_CONTEXT)
+
+    def _number_digest(self, e164: str) -> bytes:
+        return self.keyring.blind_index(e164, NUMBER_CONTEXT)
+
+    def _topup_digest(self, line_id: int, minor: int) -> bytes:
+        return self.keyring.blind_index(f"{line_id}:{minor}", TOPUP_CONTEXT)
+
+    def _called_digest(self, line_id: int, e164: str) -> bytes:
+        return self.keyring.blind_index(f"{line_id}:{e164}", CALLED_CONTEXT)
+
+    # --- one-time codes for a back-fill -----------------------------------------------------
+
+    def issue_backfill_code(
+        self, ctx: Context, *, enterprise_id: int, channel_id: int, clerk_id: int, line_id: int
+    ) -> IssuedCode:
+        """A clerk asks for a code to be sent to a legacy line the customer says they hold."""
+        if PossessionMethod.OTP not in self.rules.backfill_methods:
+            raise PossessionError(E.METHOD_NOT_ACCEPTED)
+        channel = self.registry.channel(enterprise_id, channel_id)
+        if channel.status != "active":
+            raise RegistryError(RegistryErrorCode.CHANNEL_NOT_AUTHORISED)
+        clerk = self.registry.repo.clerk(clerk_id)
+        if clerk is None or clerk.channel_id != channel.id or clerk.status != "active":
+            raise RegistryError(RegistryErrorCode.CLERK_NOT_AUTHORISED)
+        line = self.repo.line_for_update(line_id)  # one issuer at a time per line: exact limit
+        if line is None or line.enterprise_id != enterprise_id:
+            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
+        if not is_unregistered_legacy(line.state, line.owner_identity_id):
+            raise PossessionError(E.CHALLENGE_NOT_APPLICABLE)
+        since = ctx.at - _HOUR
+        number = self._number_digest(line.msisdn)
+        if (
+            self.repo.issued_for_number(BACKFILL, number, since) >= self.rules.otp_per_line_per_hour
+            or self.repo.issued_by_channel(channel_id, since)
+            >= self.rules.otp_per_requester_per_hour
+        ):
+            raise PossessionError(E.CHALLENGE_RATE_LIMITED)
+        text = (
+            "【实名登记】验证码 {code}：营业厅正在为本号码补登记实名信息，{minutes} 分钟内有效。"
+            "如您不在营业厅办理，请勿将验证码告诉任何人。"
+            " Code {code}: a counter is registering this number to an ID. If that is not you, "
+            "tell no one."
+        )
+        return self._issue(
+            ctx,
+            purpose=BACKFILL,
+            line=line,
+            number=number,
+            requester=f"channel:{channel_id}",
+            channel_id=channel_id,
+            source=None,
+            text=text,
+        )
+
+    def _issue(
+        self,
+        ctx: Context,
+        *,
+        purpose: str,
+        line: Line | None,
+        number: bytes,
+        requester: str,
+        channel_id: int | None,
+        source: bytes | None,
+        text: str,
+    ) -> IssuedCode:
+        public_id, code = _public_id(), new_code()
+        expires_at = ctx.at + timedelta(seconds=self.rules.otp_ttl_seconds)
+        challenge = PossessionChallenge(
+            public_id=public_id,
+            purpose=purpose,
+            line_id=line.id if line is not None else None,
+            enterprise_id=line.enterprise_id if line is not None else None,
+            number_digest=number,
+            requester=requester[:64],
+            channel_id=channel_id,
+            source_digest=source,
+            code_digest=self._code_digest(public_id, code),
+            attempts=0,
+            max_attempts=self.rules.otp_max_attempts,
+            created_at=ctx.at,
+            expires_at=expires_at,
+        )
+        self.repo.add(challenge)
+        self.session.flush()
+        if line is not None:
+            minutes = max(1, self.rules.otp_ttl_seconds // 60)
+            enqueue(
+                self.session,
+                dedupe_key=f"otp:{public_id}",
+                enterprise_id=line.enterprise_id,
+                line_id=line.id,
+                destination=line.msisdn,
+                kind=f"otp.{purpose}",
+                body=seal_body(self.keyring, text.format(code=code, minutes=minutes)),
+                at=ctx.at,
+            )
+        return IssuedCode(public_id, expires_at, code, line is not None)
+
+    # --- proving possession for a back-fill -------------------------------------------------
+
+    def prove_for_backfill(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        claim: PossessionClaim | None,
+    ) -> PossessionProof | None:
+        """The proof the registry needs to back-fill this line, or None when the line needs
+        none (a stocked kit, an unknown number: the registry refuses those itself).
+        PossessionError (with `failure` to record once rolled back) when the proof fails."""
+        if not self.rules.backfill_methods:
+            return None
+        try:
+            e164 = parse_msisdn(msisdn).e164
+        except NumberError:
+            return None
+        line = self.registry.repo.line(e164)
+        if (
+            line is None
+            or line.enterprise_id != enterprise_id
+            or not is_unregistered_legacy(line.state, line.owner_identity_id)
+        ):
+            return None
+
+        def failed(code: PossessionErrorCode, method: str, reason: str, **more: int) -> NoReturn:
+            failure = FailedProof(
+                purpose=BACKFILL,
+                method=method,
+                reason=reason,
+                requester=str(ctx.actor)[:64],
+                enterprise_id=enterprise_id,
+                line_id=line.id,
+                channel_id=channel_id,
+                clerk_id=clerk_id,
+                **more,
+            )
+            raise PossessionError(code, failure)
+
+        if claim is None:
+            failed(E.POSSESSION_NOT_PROVEN, "none", "missing")
+        method = _method_of(claim)
+        if method not in self.rules.backfill_methods:
+            raise PossessionError(E.METHOD_NOT_ACCEPTED)
+        if isinstance(claim, OtpClaim):
+            challenge = self.repo.challenge(claim.challenge_id)
+            if (
+                challenge is None
+                or challenge.purpose != BACKFILL
+                or challenge.line_id != line.id
+                or challenge.channel_id != channel_id
+            ):
+                failed(E.CHALLENGE_INVALID, method, "wrong_challenge")
+            if not self.repo.claim_attempt(challenge.id, ctx.at):
+                failed(E.CHALLENGE_INVALID, method, "challenge_spent")
+            if not hmac.compare_digest(
+                challenge.code_digest, self._code_digest(challenge.public_id, claim.code)
+            ):
+                failed(E.POSSESSION_NOT_PROVEN, method, "wrong_code", challenge_id=challenge.id)
+            if not self.repo.consume(challenge.id, ctx.at):
+                failed(E.CHALLENGE_INVALID, method, "challenge_spent")
+            return PossessionProof(line.id, method)
+        # ICCID and usage can be tried without a code: a failure budget per line and day.
+        guessable = (str(PossessionMethod.ICCID), str(PossessionMethod.USAGE))
+        if (
+            self.repo.failures_of_line(line.id, guessable, ctx.at - timedelta(days=1))
+            >= self.rules.failed_proofs_per_line_per_day
+        ):
+            raise PossessionError(E.PROOFS_LOCKED)
+        if isinstance(claim, IccidClaim):
+            if not line.iccid:
+                raise PossessionError(E.METHOD_UNAVAILABLE)
+            if not hmac.compare_digest(line.iccid.upper().encode(), claim.iccid.upper().encode()):
+                failed(E.POSSESSION_NOT_PROVEN, method, "wrong_iccid")
+            return PossessionProof(line.id, method)
+        assert isinstance(claim, UsageClaim)
+        usage = self.repo.usage(line.id)
+        fresh_after = ctx.at - timedelta(days=self.rules.usage_max_age_days)
+        if (
+            usage is None
+            or usage.topup_digest is None
+            or not usage.called_digests
+            or usage.last_used_at is None
+            or usage.last_used_at < fresh_after
+        ):
+            raise PossessionError(E.METHOD_UNAVAILABLE)
+        topup_ok = hmac.compare_digest(
+            usage.topup_digest, self._topup_digest(line.id, claim.last_topup_minor)
+        )
+        try:
+            called = self._called_digest(line.id, parse_msisdn(claim.called_number).e164)
+        except NumberError:
+            called = b"\x00" * DIGEST_BYTES
+        called_ok = False
+        for start in range(0, len(usage.called_digests), DIGEST_BYTES):
+            known = usage.called_digests[start : start + DIGEST_BYTES]
+            called_ok = hmac.compare_digest(known, called) or called_ok
+        if not (topup_ok and called_ok):
+            failed(E.POSSESSION_NOT_PROVEN, method, "wrong_usage")
+        return PossessionProof(line.id, method)
+
+    def record_failure(self, failure: FailedProof, at: datetime) -> None:
+        """After the refused request was rolled back: the failure, and the code's attempt."""
+        self.repo.add(
+            PossessionFailure(
+                enterprise_id=failure.enterprise_id,
+                line_id=failure.line_id,
+                channel_id=failure.channel_id,
+                clerk_id=failure.clerk_id,
+                requester=failure.requester[:64],
+                purpose=failure.purpose,
+                method=failure.method,
+                reason=failure.reason,
+                occurred_at=at,
+            )
+        )
+        if failure.challenge_id is not None:
+            self.repo.count_failed_attempt(failure.challenge_id)
+        self.session.flush()
+
+    # --- a subscriber's one-time-code login -------------------------------------------------
+
+    def request_login_code(
+        self,
+        ctx: Context,
+        *,
+        client_id: str,
+        client_enterprise_id: int | None,
+        phone_number: str,
+        source: str,
+    ) -> IssuedCode:
+        """Send a login code to a number, if a subscriber can log in with it. The answer, the
+        rate limits and the rows written are the same whether the number exists, has an
+        owner, or belongs to another operator: only the SMS is missing."""
+        try:
+            e164 = parse_msisdn(phone_number).e164
+        except NumberError as error:
+            raise RegistryError(RegistryErrorCode.NUMBER_INVALID, str(error.code)) from None
+        number = self._number_digest(e164)
+        source_digest = self.keyring.blind_index(source, SOURCE_CONTEXT)
+        since = ctx.at - _HOUR
+        if (
+            self.repo.issued_for_number(LOGIN, number, since) >= self.rules.otp_per_line_per_hour
+            or self.repo.issued_to_source(source_digest, since)
+            >= self.rules.otp_per_requester_per_hour
+        ):
+            raise PossessionError(E.CHALLENGE_RATE_LIMITED)
+        line = self.registry.repo.line(e164)
+        if line is None or not _may_log_in(line, client_enterprise_id):
+            line = None
+        text = (
+            "【实名登记】登录验证码 {code}，{minutes} 分钟内有效，请勿告诉任何人。"
+            " Your login code is {code}. Never share it."
+        )
+        return self._issue(
+            ctx,
+            purpose=LOGIN,
+            line=line,
+            number=number,
+            requester=client_id,
+            channel_id=None,
+            source=source_digest,
+            text=text,
+        )
+
+    def verify_login_code(
+        self,
+        ctx: Context,
+        *,
+        client_id: str,
+        client_enterprise_id: int | None,
+        challenge_id: str,
+        code: str,
+    ) -> LoginProof | None:
+        """The line the code proves, or None. A wrong attempt is counted in this same
+        transaction (the entry point commits it before it answers), so it cannot be undone by
+        the refusal; of concurrent twins with the right code exactly one gets the line."""
+
+        def failed(reason: str, challenge: PossessionChallenge | None = None) -> None:
+            self.repo.add(
+                PossessionFailure(
+                    enterprise_id=challenge.enterprise_id if challenge else None,
+                    line_id=challenge.line_id if challenge else None,
+                    requester=client_id[:64],
+                    purpose=LOGIN,
+                    method=str(PossessionMethod.OTP),
+                    reason=reason,
+                    occurred_at=ctx.at,
+                )
+            )
+            self.session.flush()
+
+        challenge = self.repo.challenge(challenge_id)
+        if challenge is None or challenge.purpose != LOGIN or challenge.requester != client_id:
+            failed("wrong_challenge")
+            return None
+        if not self.repo.claim_attempt(challenge.id, ctx.at):
+            failed("challenge_spent", challenge)
+            return None
+        digest = self._code_digest(challenge.public_id, code)
+        if not hmac.compare_digest(challenge.code_digest, digest) or challenge.line_id is None:
+            failed("wrong_code", challenge)
+            return None
+        line = self.session.get(Line, challenge.line_id)
+        if line is None or not _may_log_in(line, client_enterprise_id):
+            failed("not_eligible", challenge)
+            return None
+        if not self.repo.consume(challenge.id, ctx.at):
+            failed("challenge_spent", challenge)
+            return None
+        return LoginProof(line.id, line.enterprise_id)
+
+    # --- the usage feed ---------------------------------------------------------------------
+
+    def import_usage(
+        self, enterprise_id: int, rows: Iterable[tuple[int, dict[str, str]]], at: datetime
+    ) -> UsageImportResult:
+        """Load usage rows (line number, fields): a bad row is reported with its line number
+        and why, the good ones land. A row replaces what the feed said before about its line."""
+        result = UsageImportResult()
+        parsed: list[tuple[int, str, _UsageRow]] = []
+        for number, row in rows:
+            try:
+                usage = _parse_usage_row(row, at)
+            except ValueError as error:
+                result.rejected.append((number, str(error)))
+                continue
+            parsed.append((number, usage.msisdn, usage))
+        lines = self.repo.lines_by_number(enterprise_id, sorted({m for _, m, _ in parsed}))
+        for number, msisdn, usage in parsed:
+            line_id = lines.get(msisdn)
+            if line_id is None:
+                result.rejected.append((number, "no such line at this enterprise"))
+                continue
+            row_ = self.repo.usage(line_id)
+            if row_ is None:
+                row_ = LineUsage(line_id=line_id, reported_at=at)
+                self.repo.add(row_)
+            row_.last_used_at = usage.last_used_at
+            row_.last_topup_at = usage.last_topup_at
+            row_.topup_digest = (
+                self._topup_digest(line_id, usage.last_topup_minor)
+                if usage.last_topup_minor is not None
+                else None
+            )
+            row_.called_digests = (
+                b"".join(self._called_digest(line_id, c) for c in usage.called) or None
+            )
+            row_.reported_at = at
+            result.loaded += 1
+        self.session.flush()
+        result.rejected.sort()
+        return result
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def _method_of(claim: PossessionClaim | None) -> str:
+    if isinstance(claim, OtpClaim):
+        return str(PossessionMethod.OTP)
+    if isinstance(claim, IccidClaim):
+        return str(PossessionMethod.ICCID)
+    return str(PossessionMethod.USAGE)
+
+
+def _may_log_in(line: Line, client_enterprise_id: int | None) -> bool:
+    """A subscriber logs in to a line with an owner (the token then stands for that owner's
+    line), in service, of the app's own operator. A legacy line has no owner: its holder
+    proves it at a counter, where the back-fill gives it one."""
+    return (
+        line.owner_identity_id is not None
+        and line.state in LOGIN_STATES
+        and (client_enterprise_id is None or line.enterprise_id == client_enterprise_id)
+    )
+
+
+@dataclass(frozen=True)
+class _UsageRow:
+    msisdn: str
+    last_used_at: datetime | None
+    last_topup_at: datetime | None
+    last_topup_minor: int | None
+    called: tuple[str, ...]
+
+
+USAGE_COLUMNS = ("msisdn", "last_used_at", "last_topup_at", "last_topup_minor", "called_numbers")
+
+
+def _instant(text: str, column: str, at: datetime) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{column}: not an ISO 8601 instant") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{column}: give a time zone, e.g. 2026-05-01T08:00:00+08:00")
+    value = value.astimezone(UTC)
+    if value > at + _HOUR:
+        raise ValueError(f"{column}: in the future")
+    return value
+
+
+def _parse_usage_row(row: dict[str, str], at: datetime) -> _UsageRow:
+    """One CSV row; ValueError names the column, never the value (it may be a number)."""
+    try:
+        msisdn = parse_msisdn((row.get("msisdn") or "").strip()).e164
+    except NumberError:
+        raise ValueError("msisdn: not a valid mobile number") from None
+    last_used = _instant((row.get("last_used_at") or "").strip(), "last_used_at", at)
+    last_topup = _instant((row.get("last_topup_at") or "").strip(), "last_topup_at", at)
+    minor_text = (row.get("last_topup_minor") or "").strip()
+    minor = None
+    if minor_text:
+        if not minor_text.isdigit() or not 0 < int(minor_text) <= 10**9:
+            raise ValueError("last_topup_minor: a positive whole number of minor units (fen)")
+        minor = int(minor_text)
+    called: list[str] = []
+    for raw in (row.get("called_numbers") or "").replace(";", " ").split():
+        try:
+            called.append(parse_msisdn(raw).e164)
+        except NumberError:
+            raise ValueError(
+                "called_numbers: each must be a full mobile number (no short codes)"
+            ) from None
+    if len(called) > MAX_CALLED_NUMBERS:
+        raise ValueError(f"called_numbers: at most {MAX_CALLED_NUMBERS}")
+    return _UsageRow(msisdn, last_used, last_topup, minor, tuple(dict.fromkeys(called)))
+
+
+def read_usage_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a usage CSV with a header naming USAGE_COLUMNS (msisdn needed)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "msisdn" not in header:
+        raise ValueError("line 1: the header must name msisdn (" + ", ".join(USAGE_COLUMNS) + ")")
+    unknown = sorted(set(header) - set(USAGE_COLUMNS))
+    if unknown:
+        raise ValueError("line 1: unknown columns: " + ", ".join(unknown))
+    reader.fieldnames = header
+    for row in reader:
+        yield reader.line_num, {k: (v or "") for k, v in row.items() if isinstance(k, str)}
