@@ -214,6 +214,28 @@ def test_a_subscriber_logs_in_by_code_and_locks_their_own_line(api: Api) -> None
     assert nv.status_code in (401, 403)
 
 
+def test_a_code_login_token_stands_for_the_owner_it_was_issued_to(api: Api) -> None:
+    """Transferred in the same instant the token was issued (no clock tick to compare), the
+    token still reaches nothing of the receiver's: it names its owner (claim `own`)."""
+    line = registered_line(api)
+    receivers_line = registered_line(api)
+    asked = login(api, line["msisdn"]).json()
+    token = verify(api, asked["challenge_id"], sms_code(api, line["id"])).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/v1/me/lines", headers=bearer).status_code == 200
+    receiver = receivers_line["person"]
+    moved = api.client.post(
+        f"/v1/lines/{line['id']}/transfers",
+        json={"owner": line["person"], "receiver": receiver},
+        headers=api.headers("clerk"),
+    )
+    assert moved.status_code == 201, moved.text
+    listed = api.client.get("/v1/me/lines", headers=bearer)
+    assert (listed.status_code, listed.json()["code"]) == (403, "REALNAME.BOUND_LINE_GONE")
+    locked = api.client.post(f"/v1/me/lines/{receivers_line['id']}/lock", headers=bearer)
+    assert locked.status_code == 403
+
+
 def test_unknown_and_ownerless_numbers_get_the_same_answer(api: Api) -> None:
     line = registered_line(api)
     legacy_id, legacy = legacy_line(api)

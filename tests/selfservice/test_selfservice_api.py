@@ -3,6 +3,7 @@ lines of that line's current owner at this operator, and nothing else."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -91,21 +92,29 @@ def test_lock_and_report_lost_any_own_line_unlock_needs_the_owner(api: Api) -> N
     assert history(api, c)[-1]["actor"].startswith("subscriber:")
 
 
-def test_a_transfer_takes_the_old_owners_lines_away_at_once(api: Api) -> None:
+def test_a_transfer_takes_every_line_away_from_a_token_issued_before_it(api: Api) -> None:
+    """The token stood for the owner who authenticated: after the line changes hands it
+    reaches neither the old owner's other lines nor the new owner's (it used to reach the
+    receiver's: a stale token could lock and bar a stranger's lines)."""
     a, b = register(api, 5), register(api, 5)
     c = register(api, 6)
     headers = me(api, a)  # the token is issued before the transfer and stays valid
     assert b in {row["id"] for row in api.client.get("/v1/me/lines", headers=headers).json()}
+    api.clock.advance(timedelta(minutes=1))
     moved = api.client.post(
         f"/v1/lines/{a}/transfers",
         json={"owner": person_json(api.people[5]), "receiver": person_json(api.people[6])},
         headers=api.headers("clerk"),
     )
     assert moved.status_code == 201, moved.text
-    ids = {row["id"] for row in api.client.get("/v1/me/lines", headers=headers).json()}
-    assert b not in ids and {a, c} <= ids  # now the receiver's lines
-    refused = api.client.post(f"/v1/me/lines/{b}/lock", headers=headers)
-    assert refused.status_code == 404 and line(api, b)["state"] == "active"
+    listed = api.client.get("/v1/me/lines", headers=headers)
+    assert (listed.status_code, listed.json()["code"]) == (403, "REALNAME.BOUND_LINE_GONE")
+    for target in (b, c):
+        refused = api.client.post(f"/v1/me/lines/{target}/lock", headers=headers)
+        assert refused.status_code == 403 and line(api, target)["state"] == "active"
+    # the receiver, authenticated on the line now, reaches her own lines
+    ids = {row["id"] for row in api.client.get("/v1/me/lines", headers=me(api, a)).json()}
+    assert {a, c} <= ids and b not in ids
 
 
 def test_an_unregistered_line_reaches_only_itself(api: Api) -> None:

@@ -152,6 +152,7 @@ def login_verify(
         proof.line_id,
         proof.enterprise_id,
         rt.settings.otp_token_ttl_seconds,
+        owner_identity_id=proof.owner_identity_id,
         now=ctx.at,
     )
     return LineTokenOut(

@@ -81,6 +81,7 @@ class IssuedCode:
 class LoginProof:
     line_id: int
     enterprise_id: int
+    owner_identity_id: int | None  # whom the token stands for: the line's owner at login
 
 
 @dataclass
@@ -425,7 +426,7 @@ class PossessionService:
         if not self.repo.consume(challenge.id, ctx.at):
             failed("challenge_spent", challenge)
             return None
-        return LoginProof(line.id, line.enterprise_id)
+        return LoginProof(line.id, line.enterprise_id, line.owner_identity_id)
 
     # --- the usage feed ---------------------------------------------------------------------
 

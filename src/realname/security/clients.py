@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -323,11 +323,14 @@ def issue_line_token(
     enterprise_id: int,
     ttl_seconds: int = OTP_TOKEN_MAX_TTL,
     *,
+    owner_identity_id: int | None = None,
     now: datetime,
 ) -> IssuedToken:
     """A token for a subscriber who proved the line `line_id` by a one-time code sent to it
     (`amr: ["otp"]`): bound to that line like a network-authenticated one, with the line's
-    enterprise (`ent`), at most OTP_TOKEN_MAX_TTL seconds, no refresh."""
+    enterprise (`ent`), at most OTP_TOKEN_MAX_TTL seconds, no refresh. `own` names the line's
+    owner at login: the token stands for that identity and no other, so once the line changes
+    hands (a transfer, a cancel and a new registration) it reaches none of the new owner's."""
     issued_at = int(now.timestamp())
     ttl = min(ttl_seconds, OTP_TOKEN_MAX_TTL)
     claims: dict[str, object] = {
@@ -337,12 +340,21 @@ def issue_line_token(
         "ent": enterprise_id,
         "scope": client.scopes,
         "line": line_id,
+        "own": owner_identity_id,
         "amr": ["otp"],
         "iat": issued_at,
         "exp": issued_at + ttl,
         "jti": uuid.uuid4().hex,
     }
     return IssuedToken(_sign(claims, keys), ttl, client.scopes)
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidToken("BadClaim")
+    return value
 
 
 class InvalidToken(Exception):  # noqa: N818 (it is the outcome, not a bug class)
@@ -388,6 +400,8 @@ def principal_from_token(token: str, keys: TokenKeys, now: datetime) -> Principa
             channel_id=claims.get("chn"),
             clerk_id=claims.get("clk"),
             scopes=frozenset(str(claims.get("scope", "")).split()),
+            owner_identity_id=_optional_int(claims.get("own")),
+            issued_at=datetime.fromtimestamp(issued, UTC),
             line_id=int(claims["line"]) if bound else None,
             amr=methods,
         )

@@ -4,6 +4,7 @@ the endpoints ask `require(...)`; tests can build principals directly."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -71,6 +72,10 @@ class Principal:
     # A three-legged token names the subscriber's line: the operator authenticated the device
     # on its mobile network (CAMARA Number Verification), so the token stands for that line.
     line_id: int | None = None
+    # A code-login token names the line's owner when it was issued (claim `own`): it stands
+    # for that identity only. `issued_at`: when the token was issued (claim `iat`).
+    owner_identity_id: int | None = None
+    issued_at: datetime | None = None
     # How the subscriber proved the line (`network`, `otp`); empty for machine clients.
     amr: frozenset[str] = field(default_factory=frozenset)
 

@@ -17,8 +17,9 @@ C = SelfServiceErrorCode
 
 _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.BOUND_LINE_GONE: (
-        "The line this token is bound to is not one of this operator's; prove a line again.",
-        "令牌所绑定的号码不属于本运营商，请重新验证号码。",
+        "The line this token is bound to is no longer yours here (another operator's, or it "
+        "changed hands since you proved it); prove one of your lines again.",
+        "令牌所绑定的号码已不属于您（属于其他运营商，或验证后已过户），请重新验证本人号码。",
     ),
     C.CANNOT_DISPUTE_PROVED_LINE: (
         "You proved you hold this line, so it cannot be disputed as not yours; "

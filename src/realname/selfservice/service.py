@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -65,10 +65,32 @@ class SelfService:
         self.reverification = reverification
         self.repo = SelfServiceRepository(session)
 
-    def scope(self, line_id: int, token_enterprise_id: int | None) -> Scope:
-        """The bound line and, through its registration, its owner's identity right now."""
+    def scope(
+        self,
+        line_id: int,
+        token_enterprise_id: int | None,
+        *,
+        token_owner_id: int | None = None,
+        issued_at: datetime | None = None,
+    ) -> Scope:
+        """The bound line and, through its registration, the identity the token stands for.
+
+        A token reaches an identity's lines only while the line is still registered to the
+        owner it was issued for: a code-login token names that owner (`token_owner_id`); a
+        network-authenticated one was issued at `issued_at`, and an owner who took the line
+        after that (a transfer) is not the one who authenticated. Either way, once the line
+        changes hands the token reaches nothing of the new owner's (BOUND_LINE_GONE)."""
         line = self.repo.line(line_id)
         if line is None or token_enterprise_id not in (None, line.enterprise_id):
+            raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
+        if token_owner_id is not None and line.owner_identity_id != token_owner_id:
+            raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
+        if (
+            token_owner_id is None
+            and issued_at is not None
+            and line.owner_since is not None
+            and line.owner_since > issued_at + timedelta(seconds=1)  # `iat` has whole seconds
+        ):
             raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
         return Scope(line, line.enterprise_id, line.owner_identity_id)
 
