@@ -275,3 +275,20 @@ def test_the_documented_examples_provision(service: ProvisioningService) -> None
     example = service.provision(CTX, load_file(root / "examples" / "mvno.yaml"))
     assert example.enterprises.unchanged == 2
     assert (example.channels.created, example.channels.unchanged) == (2, 3)
+
+
+def test_an_impossible_date_is_reported_with_its_line_not_a_traceback() -> None:
+    """PyYAML's own timestamp reading raised a bare ValueError on `2030-13-45`."""
+    text = (
+        "enterprises:\n"
+        "  - code: OK1\n    name: fine\n    kind: mno\n    licence_since: 2020-01-02\n"
+        "  - code: ODD\n    name: odd\n    kind: mno\n    licence_since: 2030-13-45\n"
+    )
+    with pytest.raises(FileErrors) as refused:
+        load_yaml(text)
+    assert [(line, "licence_since" in str(error)) for line, error in refused.value.errors] == [
+        (6, True)
+    ]
+    assert load_yaml(text.replace("2030-13-45", "2021-03-04")).enterprises[1].licence_since == (
+        date(2021, 3, 4)
+    )

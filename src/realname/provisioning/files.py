@@ -62,7 +62,14 @@ def _mapping_with_line(loader: Any, node: yaml.MappingNode) -> dict[str, Any]:
     return mapping
 
 
+def _timestamp_as_text(loader: Any, node: yaml.ScalarNode) -> str:
+    """Dates stay text here and are read by `_Reader._date`, which names the line: PyYAML's own
+    timestamp constructor raises a bare ValueError on `2030-13-45` (a traceback, no line)."""
+    return str(loader.construct_scalar(node))
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def load_file(path: Path) -> Document:
