@@ -4,6 +4,8 @@ disabled clerk registers no one. Both engines (the `api` fixture)."""
 
 from __future__ import annotations
 
+import pytest
+
 from realname.security.clients import ClientService
 from realname.security.models import ApiClient
 from realname.security.principals import Role
@@ -160,3 +162,12 @@ def test_a_disabled_clerk_registers_no_one_and_loses_its_clients(api: Api) -> No
     )
     assert token.status_code == 401
     api.free_numbers.append(number)  # unused
+    # nor can the disabled clerk be given a new client (it outlived the decision before)
+    with rt.transaction() as session, pytest.raises(ValueError, match="disabled"):
+        ClientService(session, rt.keyring).create(
+            role=Role.CLERK,
+            at=rt.clock.now(),
+            enterprise_id=api.enterprise_id,
+            channel_id=api.own_channel_id,
+            clerk_id=clerk["id"],
+        )

@@ -86,7 +86,7 @@ def verify_secret(secret: str, stored: str) -> bool:
 # The tenant tables, named without importing their domains (security sits below them).
 _ENTERPRISE = table("enterprise", column("id"))
 _CHANNEL = table("channel", column("id"), column("enterprise_id"))
-_CLERK = table("clerk", column("id"), column("channel_id"))
+_CLERK = table("clerk", column("id"), column("channel_id"), column("status"))
 ISSUED_AT_LEEWAY_SECONDS = 30  # another worker's clock may run a little ahead
 
 
@@ -121,6 +121,9 @@ class ClientRepository:
 
     def clerk_channel(self, clerk_id: int) -> int | None:
         return self.session.scalar(select(_CLERK.c.channel_id).where(_CLERK.c.id == clerk_id))
+
+    def clerk_status(self, clerk_id: int) -> str | None:
+        return self.session.scalar(select(_CLERK.c.status).where(_CLERK.c.id == clerk_id))
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,9 @@ class ClientService:
                 raise ValueError(
                     f"clerk {clerk_id} works at channel {workplace}, not at the client's channel"
                 )
+            if self.repo.clerk_status(clerk_id) != "active":
+                # `clerks disable` revoked its clients; a new one would outlive the decision
+                raise ValueError(f"clerk {clerk_id} is disabled: no new API clients for it")
 
     def revoke(self, client_id: str, at: datetime) -> bool:
         client = self.repo.by_client_id(client_id)
