@@ -171,3 +171,27 @@ def test_a_disabled_clerk_registers_no_one_and_loses_its_clients(api: Api) -> No
             channel_id=api.own_channel_id,
             clerk_id=clerk["id"],
         )
+
+
+def test_a_suspended_licence_takes_on_no_new_customers_until_restored(api: Api) -> None:
+    """It used to: a revoked MVNO still registered new customers (201)."""
+    regulator = api.headers("regulator")
+    path = f"/v1/enterprises/{api.other_enterprise_id}/licence"
+    suspended = api.client.post(
+        path, json={"status": "suspended", "effective_on": "2026-11-20"}, headers=regulator
+    )
+    assert suspended.status_code == 200, suspended.text
+    number = api.other_enterprise_numbers.pop()
+    body = {"msisdn": number, "customer": person_json(api.people[2])}
+    refused = api.client.post("/v1/registrations", json=body, headers=api.headers("other_clerk"))
+    assert (refused.status_code, refused.json()["code"]) == (403, "REALNAME.LICENCE_NOT_IN_FORCE")
+    looked = api.client.post(
+        "/v1/lines/lookup", json={"msisdn": number}, headers=api.headers("other_admin")
+    )
+    assert looked.json()["state"] == "stocked"  # the refusal changed nothing
+    restored = api.client.post(
+        path, json={"status": "official", "effective_on": "2026-11-22"}, headers=regulator
+    )
+    assert restored.status_code == 200, restored.text
+    again = api.client.post("/v1/registrations", json=body, headers=api.headers("other_clerk"))
+    assert again.status_code == 201, again.text

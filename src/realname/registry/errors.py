@@ -33,6 +33,7 @@ class RegistryErrorCode(StrEnum):
     NOT_OWNER = "NOT_OWNER"
     LINE_NOT_FOUND = "LINE_NOT_FOUND"
     ENTERPRISE_NOT_FOUND = "ENTERPRISE_NOT_FOUND"
+    LICENCE_NOT_IN_FORCE = "LICENCE_NOT_IN_FORCE"
     CHANNEL_NOT_FOUND = "CHANNEL_NOT_FOUND"
     NUMBER_INVALID = "NUMBER_INVALID"
     NUMBER_NOT_ALLOCATED = "NUMBER_NOT_ALLOCATED"
@@ -89,6 +90,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     ),
     C.LINE_NOT_FOUND: ("No such line at this operator.", "本企业无此号码。"),
     C.ENTERPRISE_NOT_FOUND: ("No such enterprise.", "企业不存在。"),
+    C.LICENCE_NOT_IN_FORCE: (
+        "This operator's licence is suspended or revoked: it may not take on new customers "
+        "(existing lines may still be back-filled).",
+        "该企业经营许可已暂停或撤销，不得发展新用户（存量号码仍可补登记）。",
+    ),
     C.CHANNEL_NOT_FOUND: ("No such channel at this operator.", "本企业无此渠道。"),
     C.NUMBER_INVALID: ("This is not a valid mobile number.", "手机号码无效。"),
     C.NUMBER_NOT_ALLOCATED: (
@@ -142,6 +148,7 @@ _MESSAGES = {
 HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.LINE_NOT_FOUND: 404,
     C.ENTERPRISE_NOT_FOUND: 404,
+    C.LICENCE_NOT_IN_FORCE: 403,
     C.CHANNEL_NOT_FOUND: 404,
     C.CHANNEL_NOT_AUTHORISED: 403,
     C.CLERK_NOT_AUTHORISED: 403,

@@ -364,6 +364,8 @@ class RegistryService:
         # The cheap refusals on a plain read, then the authority (a network call) before any
         # row lock is taken; then the line is locked and checked again.
         first = self._registrable(self.repo.line(e164), enterprise_id, channel)
+        if first[2] is not O.REGISTER_LEGACY:
+            self._refuse_without_licence(enterprise_id)
         self._refuse_unproven(first[0], first[2], possession)
         verified = self._verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
@@ -978,6 +980,12 @@ class RegistryService:
             raise RegistryError(E.LINE_NOT_FOUND)
         self._transition(operation, LineState(line.state), line.barring_reason)
         return self._verify(owner, kind, new_holder=False, today=today)
+
+    def _refuse_without_licence(self, enterprise_id: int) -> None:
+        """A suspended or revoked licence stops new customers (seed 002: MVNOs whose licence
+        the ministry withdraws); existing lines may still be back-filled to their owners."""
+        if self._enterprise(enterprise_id).licence_status in ("suspended", "revoked"):
+            raise RegistryError(E.LICENCE_NOT_IN_FORCE)
 
     def _enterprise(self, enterprise_id: int) -> Enterprise:
         enterprise = self.repo.enterprise(enterprise_id)
