@@ -10,6 +10,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from realname.backfill.models import LegacyImport
@@ -272,6 +273,32 @@ def test_login_codes_are_limited_per_number_alike_known_or_not(api: Api) -> None
     for number in (line["msisdn"], "+8613800888888"):
         statuses = [login(api, number).status_code for _ in range(6)]
         assert statuses == [202] * 5 + [429], (number, statuses)
+
+
+def test_a_busy_app_backend_does_not_hold_back_every_login(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codes are limited per (app, user's address), not per calling address alone: one app
+    backend calls for all its users, and one abuser used to exhaust the limit for everyone."""
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.possession.model_copy(update={"otp_per_requester_per_hour": 3})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"possession": rules}))
+
+    def ask(number: str, address: str) -> Any:
+        return api.client.post(
+            "/v1/subscriber/otp",
+            json={"phone_number": number, "end_user_address": address},
+            headers=api.headers("subscriber"),
+        )
+
+    abuser = [ask(f"+861380077{i:04d}", "198.51.100.9").status_code for i in range(4)]
+    assert abuser == [202, 202, 202, 429]
+    refused = ask("+8613800770009", "198.51.100.9")
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    line = registered_line(api)
+    assert ask(line["msisdn"], "203.0.113.7").status_code == 202  # another user, same app
+    bad = ask(line["msisdn"], "not-an-address")
+    assert bad.status_code == 400
 
 
 def test_twins_verifying_one_code_get_one_token(api: Api) -> None:

@@ -102,10 +102,12 @@ def login_code(
     """The operator's app (a `subscriber` API client) asks for a six-digit login code to be
     sent by SMS to the number the user typed. The answer is the same whether or not the number
     exists, has a registered owner or is this operator's: a code is sent only to a line with an
-    owner, active, restricted or suspended. Limited per number and per source address
-    (429). Then `POST /v1/subscriber/otp/verify`."""
+    owner, active, restricted or suspended. Limited per number and per source: this app and
+    the user's address (`end_user_address`, else the caller's own); 429 with `Retry-After`.
+    Then `POST /v1/subscriber/otp/verify`."""
     _subscriber(principal)
-    source = request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    source = f"{principal.client_id} {body.end_user_address or peer}"
     with rt.transaction() as session:
         issued = rt.services(session).possession.request_login_code(
             context_of(principal, request),

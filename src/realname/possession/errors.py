@@ -98,6 +98,7 @@ class PossessionError(CodedError):
     ) -> None:
         super().__init__(code, detail)
         self.failure = failure
+        self.retry_after: int | None = None  # seconds, sent as Retry-After (rate limits)
 
     @property
     def http_status(self) -> int:

@@ -41,6 +41,17 @@ class PossessionRepository:
     def issued_to_source(self, digest: bytes, since: datetime) -> int:
         return self._count(Ch.source_digest == digest, Ch.created_at >= since)
 
+    def oldest_login_since(self, number: bytes, source: bytes, since: datetime) -> datetime | None:
+        """The earliest code in the window for this number or this source: when it leaves
+        the window, a refused request may be tried again (Retry-After)."""
+        return self.session.scalar(
+            select(func.min(Ch.created_at)).where(
+                Ch.created_at >= since,
+                ((Ch.purpose == "login") & (Ch.number_digest == number))
+                | (Ch.source_digest == source),
+            )
+        )
+
     def _count(self, *where: object) -> int:
         return int(self.session.scalar(select(func.count()).select_from(Ch).where(*where)) or 0)  # type: ignore[arg-type]
 

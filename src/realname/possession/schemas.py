@@ -3,10 +3,11 @@ an answer: it travels only by SMS to the line."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from realname.registry.schemas import MSISDN, RequestModel
 
@@ -19,6 +20,20 @@ class ChallengeOut(BaseModel):
 
 class LoginCodeIn(RequestModel):
     phone_number: str = MSISDN
+    end_user_address: str | None = Field(
+        default=None,
+        max_length=45,
+        description="The IP address of the user's device as the app's backend saw it. Codes "
+        "are limited per number and per (app, this address); without it the caller's own "
+        "address is counted, so an app whose backend calls for every user should send it, or "
+        "one busy source would hold back every login.",
+        examples=["203.0.113.7"],
+    )
+
+    @field_validator("end_user_address")
+    @classmethod
+    def _an_ip_address(cls, value: str | None) -> str | None:
+        return None if value is None else str(ipaddress.ip_address(value))
 
 
 class LoginCodeOut(BaseModel):

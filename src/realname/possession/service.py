@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import math
 import secrets
 import string
 from collections.abc import Iterable, Iterator
@@ -362,7 +363,10 @@ class PossessionService:
             or self.repo.issued_to_source(source_digest, since)
             >= self.rules.otp_per_requester_per_hour
         ):
-            raise PossessionError(E.CHALLENGE_RATE_LIMITED)
+            oldest = self.repo.oldest_login_since(number, source_digest, since) or ctx.at
+            refused = PossessionError(E.CHALLENGE_RATE_LIMITED)
+            refused.retry_after = max(1, math.ceil((oldest + _HOUR - ctx.at).total_seconds()))
+            raise refused
         line = self.registry.repo.line(e164)
         if line is None or not _may_log_in(line, client_enterprise_id):
             line = None
