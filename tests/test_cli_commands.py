@@ -453,11 +453,13 @@ def chain_provisioning(cli: Cli) -> None:
         "PMVNO",
         "--status",
         "official",
-        "--on",
-        "2026-11-01",
         expect=0,
         says="licence official",
     )
+    cli.run(
+        "enterprises", "licence", "PMVNO", "--status", "suspended", "--on", "2999-01-01",
+        expect=1, says="LICENCE_DATE",
+    )  # fmt: skip
     cli.run(
         "enterprises", "licence", "PMVNO", "--status", "granted", expect=1, says="LICENCE_STATUS"
     )

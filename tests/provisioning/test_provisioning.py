@@ -292,3 +292,22 @@ def test_an_impossible_date_is_reported_with_its_line_not_a_traceback() -> None:
     assert load_yaml(text.replace("2030-13-45", "2021-03-04")).enterprises[1].licence_since == (
         date(2021, 3, 4)
     )
+
+
+def test_licence_dates_are_not_in_the_future_nor_before_the_status_they_follow(
+    service: ProvisioningService, db_session: Session
+) -> None:
+    """A future-dated suspension used to apply at once; one dated before the current status
+    rewrote the order of the history; `0001-01-01` was a licence date."""
+    service.provision(CTX, load_yaml(BASE))  # MV: pilot since 2026-06-01
+    for status, on in (("suspended", date(2030, 1, 1)), ("official", date(2026, 5, 31))):
+        with pytest.raises(ProvisioningError) as refused:
+            service.set_licence(CTX, "MV", status, on)
+        assert refused.value.code == "LICENCE_DATE"
+    assert service.enterprise_by_code("MV").licence_status == "pilot"
+    assert service.set_licence(CTX, "MV", "official", NOW.date()).licence_status == "official"
+    for since in ("0001-01-01", "2099-01-01"):
+        text = BASE.replace("2026-06-01", since)
+        with pytest.raises(FileErrors) as refused_file:
+            service.provision(CTX, load_yaml(text), dry_run=True)
+        assert "LICENCE_DATE" in {str(e.code) for _, e in refused_file.value.errors}

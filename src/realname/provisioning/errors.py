@@ -16,6 +16,7 @@ class ProvisioningErrorCode(StrEnum):
     HOST_NOT_MNO = "HOST_NOT_MNO"
     LICENCE_STATUS = "LICENCE_STATUS"
     LICENCE_REVOKED = "LICENCE_REVOKED"
+    LICENCE_DATE = "LICENCE_DATE"
     LICENCE_NOT_ACTIVE = "LICENCE_NOT_ACTIVE"
     PROVINCE_INVALID = "PROVINCE_INVALID"
     BLOCK_INVALID = "BLOCK_INVALID"
@@ -53,6 +54,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.LICENCE_STATUS: (
         "A licence is pilot, official, suspended or revoked.",
         "牌照状态须为 pilot、official、suspended 或 revoked。",
+    ),
+    C.LICENCE_DATE: (
+        "A licence decision is dated no later than today and no earlier than the status it "
+        "follows (licences date from 1980 on).",
+        "牌照变更日期不得晚于今天，也不得早于当前状态的生效日期（1980 年以后）。",
     ),
     C.LICENCE_REVOKED: (
         "The licence is revoked: its status can no longer change.",
@@ -118,6 +124,7 @@ HTTP_STATUS: Mapping[ProvisioningErrorCode, int] = {
     C.CLERK_EXISTS: 409,
     C.CLERK_NOT_FOUND: 404,
     C.LICENCE_REVOKED: 409,
+    C.LICENCE_DATE: 422,
     C.LICENCE_NOT_ACTIVE: 409,
 }
 

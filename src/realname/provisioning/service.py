@@ -40,6 +40,8 @@ C = ProvisioningErrorCode
 LICENCE_STATUSES = ("pilot", "official", "suspended", "revoked")
 # Statuses under which an enterprise may receive new blocks, channels and clerks.
 ISSUING = frozenset({"pilot", "official"})
+# No mobile licence predates public cellular service (China's began in 1987).
+EARLIEST_LICENCE = date(1980, 1, 1)
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
 _IDS_IN_AUDIT = 20
 
@@ -176,13 +178,13 @@ class ProvisioningService:
     ) -> Report:
         """Check the whole document (FileErrors lists every refused row), then write it
         unless `dry_run`. `source` (a file's SHA-256, `cli`, `api`) goes into the audit."""
-        plan = self._check(document)
+        plan = self._check(document, ctx.at.date())
         plan.report.dry_run = dry_run
         if not dry_run:
             self._apply(ctx, plan, source)
         return plan.report
 
-    def _check(self, doc: Document) -> _Plan:
+    def _check(self, doc: Document, today: date) -> _Plan:
         errors: list[tuple[int, ProvisioningError]] = []
         plan = _Plan(Report())
 
@@ -196,7 +198,7 @@ class ProvisioningService:
             ents[e.code] = _Ent(
                 e.code, e.kind, host, e.licence_status, tuple(e.provinces or ()), e.id
             )
-        self._check_enterprises(doc, existing, plan, refuse)
+        self._check_enterprises(doc, existing, plan, refuse, today)
         self._check_blocks(doc, plan, refuse)
         known_channels = self._check_channels(doc, plan, refuse)
         self._check_clerks(doc, plan, known_channels, refuse)
@@ -206,7 +208,12 @@ class ProvisioningService:
         return plan
 
     def _check_enterprises(
-        self, doc: Document, existing: dict[str, Enterprise], plan: _Plan, refuse: Any
+        self,
+        doc: Document,
+        existing: dict[str, Enterprise],
+        plan: _Plan,
+        refuse: Any,
+        today: date,
     ) -> None:
         ents = plan.ents
         seen: set[str] = set()
@@ -227,6 +234,10 @@ class ProvisioningService:
                 continue
             if spec.licence_status not in LICENCE_STATUSES:
                 refuse(line, C.LICENCE_STATUS)
+            if spec.licence_since is not None and not (
+                EARLIEST_LICENCE <= spec.licence_since <= today
+            ):
+                refuse(line, C.LICENCE_DATE, f"licence_since {spec.licence_since.isoformat()}")
             if spec.licence_no is not None and not 0 < len(spec.licence_no) <= 64:
                 refuse(line, C.FIELD_INVALID, "licence_no: at most 64 characters")
             bad = [p for p in spec.provinces if p not in province_prefixes()]
@@ -571,6 +582,11 @@ class ProvisioningService:
         before = enterprise.licence_status
         if before == status:
             return enterprise
+        since = enterprise.licence_status_since
+        if effective_on > ctx.at.date() or (since is not None and effective_on < since):
+            # a decision takes effect when it is recorded: a future date would apply it now,
+            # one before the current status would rewrite the history it follows
+            raise ProvisioningError(C.LICENCE_DATE, f"effective_on {effective_on.isoformat()}")
         enterprise.licence_status, enterprise.licence_status_since = status, effective_on
         self.session.flush()
         self._licence_change(ctx, enterprise, before)
