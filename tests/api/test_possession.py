@@ -339,3 +339,76 @@ def test_an_otp_token_serves_the_self_service_routes(api: Api) -> None:
     assert line["id"] in [item["id"] for item in mine.json()]
     locked = api.client.post(f"/v1/me/lines/{line['id']}/lock", headers=bearer)
     assert locked.status_code == 200, locked.text
+
+
+def test_concurrent_wrong_codes_compare_at_most_the_attempt_limit(api: Api) -> None:
+    """Twenty clerks' requests with wrong codes for one challenge, all at once (one thread and
+    transaction each): each attempt is counted, under the challenge row's lock, before its code
+    is compared, and a refusal does not undo it, so exactly `otp_max_attempts` codes are
+    compared, the rest are refused as spent, and the code is void afterwards."""
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    limit = rt.policy.possession.otp_max_attempts
+    line_id, msisdn = legacy_line(api)
+    asked = challenge(api, line_id)
+    assert asked.status_code == 201, asked.text
+    challenge_id = asked.json()["challenge_id"]
+    code = sms_code(api, line_id)
+    wrong = [f"{(int(code) + k) % 10**6:06d}" for k in range(1, 21)]
+    failures = select(PossessionFailure.reason).where(PossessionFailure.line_id == line_id)
+    barrier = threading.Barrier(len(wrong))
+    answers: list[tuple[int, str]] = []
+
+    def run(guess: str) -> None:
+        barrier.wait()
+        response = backfill(
+            api, msisdn, {"method": "otp", "challenge_id": challenge_id, "code": guess}
+        )
+        answers.append((response.status_code, response.json()["code"]))
+
+    threads = [threading.Thread(target=run, args=(guess,)) for guess in wrong]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(answers) == len(wrong)
+    compared = answers.count((403, "REALNAME.POSSESSION_NOT_PROVEN"))
+    spent = answers.count((403, "REALNAME.CHALLENGE_INVALID"))
+    assert (compared, spent) == (limit, len(wrong) - limit), answers
+    with rt.transaction() as session:
+        attempts = session.scalar(
+            select(PossessionChallenge.attempts).where(
+                PossessionChallenge.public_id == challenge_id
+            )
+        )
+        reasons = sorted(session.scalars(failures))
+    assert attempts == limit
+    # Every refused request is one failure for channel risk, counted once.
+    assert reasons == sorted(["wrong_code"] * limit + ["challenge_spent"] * (len(wrong) - limit))
+    # Void now: even the right code is refused, and the line is still legacy.
+    right = backfill(api, msisdn, {"method": "otp", "challenge_id": challenge_id, "code": code})
+    assert (right.status_code, right.json()["code"]) == (403, "REALNAME.CHALLENGE_INVALID")
+    assert api.client.get(f"/v1/lines/{line_id}", headers=api.headers("clerk")).json()["state"] == (
+        "legacy"
+    )
+
+
+def test_twins_with_the_right_code_backfill_once(api: Api) -> None:
+    """Four requests with the right code at once: exactly one back-fills the line."""
+    line_id, msisdn = legacy_line(api)
+    challenge_id = challenge(api, line_id).json()["challenge_id"]
+    code = sms_code(api, line_id)
+    barrier = threading.Barrier(4)
+    answers: list[int] = []
+
+    def run() -> None:
+        barrier.wait()
+        claim = {"method": "otp", "challenge_id": challenge_id, "code": code}
+        answers.append(backfill(api, msisdn, claim).status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    # One back-fills the line; the others find the code used (403) or the line taken (409).
+    assert answers.count(201) == 1 and set(answers) <= {201, 403, 409}, answers

@@ -25,6 +25,7 @@ from realname.registry.commands import (
     Context,
     IccidClaim,
     OtpClaim,
+    Person,
     PossessionClaim,
     PossessionProof,
     UsageClaim,
@@ -63,15 +64,24 @@ def attempt(
     *,
     at: float = 0,
     kind: ChannelKind = HALL,
+    person: Person | None = None,
 ) -> Line:
-    """A back-fill as the API runs it: proof then registration in a savepoint; a refusal is
-    rolled back and its failure recorded (what the endpoint's on_refusal does)."""
+    """A back-fill as the API runs it: a code's attempt counted and the code compared first,
+    outside the savepoint (the endpoint's `before`), then proof and registration in a
+    savepoint; a refusal is rolled back and its failure recorded (the endpoint's on_refusal)."""
     possession = world.possession()
-    person = world.people[0]
+    person = person or world.people[0]
     try:
+        checked = possession.check_backfill_code(
+            ctx(at), msisdn=line.msisdn, claim=claim, **clerk(world, kind)
+        )
         with world.session.begin_nested():
             proof = possession.prove_for_backfill(
-                ctx(at), msisdn=line.msisdn, claim=claim, **clerk(world, kind)
+                ctx(at),
+                msisdn=line.msisdn,
+                claim=claim,
+                checked=checked,
+                **clerk(world, kind),
             )
             world.service.register(
                 ctx(at), msisdn=line.msisdn, person=person, possession=proof, **clerk(world, kind)
@@ -167,6 +177,22 @@ def test_wrong_codes_are_counted_and_the_last_attempt_voids_the_code(world: Worl
     assert void.value.code is P.CHALLENGE_INVALID
     assert line.state == "legacy"
     assert failures(world) == [("otp", "wrong_code")] * limit + [("otp", "challenge_spent")]
+
+
+def test_a_refused_registration_leaves_the_right_code_usable(world: World) -> None:
+    line = add_legacy(world, 1)[0]
+    issued = world.possession().issue_backfill_code(ctx(), line_id=line.id, **clerk(world))
+    claim = OtpClaim(issued.challenge_id, issued.code)
+    blurry = replace(world.people[0], face_score=0.1)
+    with pytest.raises(RegistryError):
+        attempt(world, line, claim, person=blurry)
+    challenge = world.session.scalars(select(PossessionChallenge)).one()
+    world.session.refresh(challenge)
+    # The attempt is counted (before the code was compared), the code not used up.
+    assert (challenge.attempts, challenge.used_at) == (1, None)
+    assert failures(world) == []  # the proof did not fail
+    attempt(world, line, claim, at=30)
+    assert line.state == "active" and line.owner_identity_id is not None
 
 
 def test_a_code_expires_by_the_clock(world: World) -> None:

@@ -120,6 +120,7 @@ class _Answer:
 
 
 OnRefusal = Callable[[Session, CodedError], None]
+Before = Callable[[Session], None]
 
 
 def _attempt(
@@ -128,9 +129,15 @@ def _attempt(
     status: int,
     work: Callable[[Session], BaseModel],
     on_refusal: OnRefusal | None,
+    before: Before | None = None,
 ) -> _Answer:
-    """The work inside a savepoint: a domain refusal undoes it and becomes the answer."""
+    """The work inside a savepoint: a domain refusal undoes it and becomes the answer.
+    `before` runs first, outside the savepoint: what it writes stays even when the request is
+    refused (e.g. an attempt at a one-time code, counted before the code is compared), and its
+    refusal is an answer like the work's."""
     try:
+        if before is not None:
+            before(session)
         with session.begin_nested():
             body = work(session).model_dump(mode="json")
     except CodedError as error:
@@ -153,13 +160,16 @@ def run_once(
     status: int,
     work: Callable[[Session], BaseModel],
     on_refusal: OnRefusal | None = None,
+    before: Before | None = None,
 ) -> JSONResponse:
     """Run `work` in one transaction, once per Idempotency-Key (if the client sent one).
-    `on_refusal` records what a domain refusal means (in the same transaction), once."""
+    `on_refusal` records what a domain refusal means (in the same transaction), once.
+    `before` runs in the same transaction ahead of the work, not undone by its refusal (a
+    replayed request runs neither)."""
     key = request.headers.get(KEY_HEADER)
     if key is None:  # the common case: no fingerprint, no claim
         with rt.transaction() as session:
-            answer = _attempt(session, request, status, work, on_refusal)
+            answer = _attempt(session, request, status, work, on_refusal, before)
         return answer.respond()
     if not 1 <= len(key) <= 128:
         raise ApiError(400, "INVALID_ARGUMENT", "Idempotency-Key must be 1 to 128 characters.")
@@ -181,7 +191,7 @@ def run_once(
                 created_at=rt.clock.now(),
             )
             repo.claim(claim, WAIT_SECONDS)
-            answer = _attempt(session, request, status, work, on_refusal)
+            answer = _attempt(session, request, status, work, on_refusal, before)
             claim.status, claim.response = answer.status, answer.body
     except IntegrityError:
         with rt.transaction() as session:  # a concurrent twin committed the key first

@@ -9,9 +9,13 @@
   and in the message the subscriber receives.
 - **ICCID** is compared with the line's row; **usage** with the usage feed's keyed hashes
   (last top-up amount and a number called recently, both needed).
+- **Attempts** at a back-fill code are claimed before the code is compared, under a lock on
+  the challenge row, outside what the registration's refusal rolls back
+  (`check_backfill_code`, which the API runs before the registration's savepoint): at most
+  `otp_max_attempts` codes are compared, however many requests race.
 - **Failures** are returned to the entry point (`PossessionError.failure`), which records
   them after rolling the refused request back (`record_failure`): a refusal leaves no state
-  but the counted failure, which channel risk then reads.
+  but the counted failure and attempt, which channel risk then reads.
 
 Every method only flushes; the entry point owns the transaction.
 """
@@ -24,7 +28,7 @@ import io
 import math
 import secrets
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -76,6 +80,15 @@ class IssuedCode:
     expires_at: datetime
     code: str = field(repr=False)
     sent: bool
+
+
+@dataclass(frozen=True)
+class CheckedCode:
+    """A back-fill code `check_backfill_code` found right; its attempt is already counted."""
+
+    challenge_id: int
+    public_id: str
+    line_id: int
 
 
 @dataclass(frozen=True)
@@ -215,19 +228,8 @@ class PossessionService:
 
     # --- proving possession for a back-fill -------------------------------------------------
 
-    def prove_for_backfill(
-        self,
-        ctx: Context,
-        *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
-        msisdn: str,
-        claim: PossessionClaim | None,
-    ) -> PossessionProof | None:
-        """The proof the registry needs to back-fill this line, or None when the line needs
-        none (a stocked kit, an unknown number: the registry refuses those itself).
-        PossessionError (with `failure` to record once rolled back) when the proof fails."""
+    def _backfill_line(self, enterprise_id: int, msisdn: str) -> Line | None:
+        """The line a back-fill of this number would need a proof for, if any."""
         if not self.rules.backfill_methods:
             return None
         try:
@@ -241,7 +243,41 @@ class PossessionService:
             or not is_unregistered_legacy(line.state, line.owner_identity_id)
         ):
             return None
+        return line
 
+    def check_backfill_code(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        claim: PossessionClaim | None,
+    ) -> CheckedCode | None:
+        """Step one of a back-fill by one-time code, run BEFORE the registration and outside
+        what its refusal rolls back (the API: in the request's transaction, before the
+        registration's savepoint). Counts this attempt at the challenge first (a conditional
+        UPDATE that locks the challenge row until the request's transaction ends, so
+        concurrent guesses queue and each sees the attempts before it), then compares the
+        code: at most `otp_max_attempts` codes are ever compared, under any concurrency. A
+        wrong code raises PossessionError (its failure to record with the refusal; the attempt
+        is already counted). Hand the result to `prove_for_backfill`. None when there is no
+        code to check (no OTP claim, or a line that needs no proof)."""
+        if (
+            not isinstance(claim, OtpClaim)
+            or PossessionMethod.OTP not in self.rules.backfill_methods
+        ):
+            return None
+        line = self._backfill_line(enterprise_id, msisdn)
+        if line is None:
+            return None
+        failed = self._failer(ctx, enterprise_id, channel_id, clerk_id, line)
+        return self._check_code(ctx, line, channel_id, claim, failed, counted=True)
+
+    def _failer(
+        self, ctx: Context, enterprise_id: int, channel_id: int, clerk_id: int, line: Line
+    ) -> Callable[..., NoReturn]:
         def failed(code: PossessionErrorCode, method: str, reason: str, **more: int) -> NoReturn:
             failure = FailedProof(
                 purpose=BACKFILL,
@@ -256,27 +292,74 @@ class PossessionService:
             )
             raise PossessionError(code, failure)
 
+        return failed
+
+    def _check_code(
+        self,
+        ctx: Context,
+        line: Line,
+        channel_id: int,
+        claim: OtpClaim,
+        failed: Callable[..., NoReturn],
+        *,
+        counted: bool,
+    ) -> CheckedCode:
+        """Claim an attempt at the challenge, then compare. `counted`: the attempt survives a
+        refusal (claimed outside its rollback), so the failure must not count it again."""
+        method = str(PossessionMethod.OTP)
+        challenge = self.repo.challenge(claim.challenge_id)
+        if (
+            challenge is None
+            or challenge.purpose != BACKFILL
+            or challenge.line_id != line.id
+            or challenge.channel_id != channel_id
+        ):
+            failed(E.CHALLENGE_INVALID, method, "wrong_challenge")
+        if not self.repo.claim_attempt(challenge.id, ctx.at):
+            failed(E.CHALLENGE_INVALID, method, "challenge_spent")
+        if not hmac.compare_digest(
+            challenge.code_digest, self._code_digest(challenge.public_id, claim.code)
+        ):
+            more = {} if counted else {"challenge_id": challenge.id}
+            failed(E.POSSESSION_NOT_PROVEN, method, "wrong_code", **more)
+        return CheckedCode(challenge.id, challenge.public_id, line.id)
+
+    def prove_for_backfill(
+        self,
+        ctx: Context,
+        *,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str,
+        claim: PossessionClaim | None,
+        checked: CheckedCode | None = None,
+    ) -> PossessionProof | None:
+        """The proof the registry needs to back-fill this line, or None when the line needs
+        none (a stocked kit, an unknown number: the registry refuses those itself).
+        PossessionError (with `failure` to record once rolled back) when the proof fails.
+
+        A one-time code: pass what `check_backfill_code` returned (it counted the attempt
+        and compared the code where a refusal does not undo it); this only uses the code up.
+        Without `checked` the attempt is claimed and compared here, and a wrong code's attempt
+        is counted again by `record_failure` after the rollback: exact for one caller at a
+        time (the simulation), NOT under concurrency, which entry points must use
+        `check_backfill_code` for."""
+        line = self._backfill_line(enterprise_id, msisdn)
+        if line is None:
+            return None
+        failed = self._failer(ctx, enterprise_id, channel_id, clerk_id, line)
         if claim is None:
             failed(E.POSSESSION_NOT_PROVEN, "none", "missing")
         method = _method_of(claim)
         if method not in self.rules.backfill_methods:
             raise PossessionError(E.METHOD_NOT_ACCEPTED)
         if isinstance(claim, OtpClaim):
-            challenge = self.repo.challenge(claim.challenge_id)
-            if (
-                challenge is None
-                or challenge.purpose != BACKFILL
-                or challenge.line_id != line.id
-                or challenge.channel_id != channel_id
-            ):
+            if checked is None:
+                checked = self._check_code(ctx, line, channel_id, claim, failed, counted=False)
+            elif checked.public_id != claim.challenge_id or checked.line_id != line.id:
                 failed(E.CHALLENGE_INVALID, method, "wrong_challenge")
-            if not self.repo.claim_attempt(challenge.id, ctx.at):
-                failed(E.CHALLENGE_INVALID, method, "challenge_spent")
-            if not hmac.compare_digest(
-                challenge.code_digest, self._code_digest(challenge.public_id, claim.code)
-            ):
-                failed(E.POSSESSION_NOT_PROVEN, method, "wrong_code", challenge_id=challenge.id)
-            if not self.repo.consume(challenge.id, ctx.at):
+            if not self.repo.consume(checked.challenge_id, ctx.at):
                 failed(E.CHALLENGE_INVALID, method, "challenge_spent")
             return PossessionProof(line.id, method)
         # ICCID and usage can be tried without a code: a failure budget per line and day.
@@ -319,7 +402,9 @@ class PossessionService:
         return PossessionProof(line.id, method)
 
     def record_failure(self, failure: FailedProof, at: datetime) -> None:
-        """After the refused request was rolled back: the failure, and the code's attempt."""
+        """After the refused request was rolled back: the failure (once per refused request),
+        and the code's attempt if the failure carries one (a wrong code proved without
+        `check_backfill_code`, whose attempt the rollback undid)."""
         self.repo.add(
             PossessionFailure(
                 enterprise_id=failure.enterprise_id,

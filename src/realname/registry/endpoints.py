@@ -21,6 +21,7 @@ from realname.api.idempotency import run_once
 from realname.errors import CodedError
 from realname.identity.names import mask_document_number, mask_name
 from realname.possession.errors import PossessionError
+from realname.possession.service import CheckedCode
 from realname.registry.commands import Actor, Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line, LineEvent
@@ -156,6 +157,26 @@ def register(
     require(principal, Permission.REGISTER, WRITE)
     enterprise_id, channel_id, clerk_id = _clerk(principal)
 
+    claim = body.possession.to_claim() if body.possession is not None else None
+    checked: list[CheckedCode | None] = [None]
+
+    def count_attempt(session: Session) -> None:
+        # A one-time code's attempt is counted (under a lock on the challenge row) before the
+        # code is compared, outside the registration's savepoint: a refusal cannot undo it,
+        # so concurrent wrong guesses never exceed the code's attempt limit.
+        try:
+            checked[0] = rt.services(session).possession.check_backfill_code(
+                context_of(principal, request),
+                enterprise_id=enterprise_id,
+                channel_id=channel_id,
+                clerk_id=clerk_id,
+                msisdn=body.msisdn,
+                claim=claim,
+            )
+        except PossessionError as error:
+            request.app.state.metrics.registrations.labels(str(error.code)).inc()
+            raise
+
     def work(session: Session) -> LineOut:
         services = rt.services(session)
         ctx = context_of(principal, request)
@@ -166,7 +187,8 @@ def register(
                 channel_id=channel_id,
                 clerk_id=clerk_id,
                 msisdn=body.msisdn,
-                claim=body.possession.to_claim() if body.possession is not None else None,
+                claim=claim,
+                checked=checked[0],
             )
             line = services.registry.register(
                 ctx,
@@ -192,7 +214,9 @@ def register(
         if isinstance(error, PossessionError) and error.failure is not None:
             services.possession.record_failure(error.failure, rt.clock.now())
 
-    return run_once(request, rt, principal, body, 201, work, on_refusal=evidence)
+    return run_once(
+        request, rt, principal, body, 201, work, on_refusal=evidence, before=count_attempt
+    )
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")

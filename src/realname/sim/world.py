@@ -641,7 +641,14 @@ def _next_operation(
 
         def backfill() -> None:
             state.attempt = (channel_id, clerk_id)
-            proof = possession.prove_for_backfill(ctx, msisdn=msisdn, claim=claim, **where)
+            proof = possession.prove_for_backfill(
+                ctx,
+                enterprise_id=enterprise_id,
+                channel_id=channel_id,
+                clerk_id=clerk_id,
+                msisdn=msisdn,
+                claim=claim,
+            )
             service.register(ctx, msisdn=msisdn, person=person, possession=proof, **where)
             state.active.append((msisdn, enterprise_id, owner))
             state.held[(owner, enterprise_id)] += 1
