@@ -35,7 +35,13 @@ from realname.registry.integrity import (
 from realname.registry.lifecycle import LEGAL_MOVES, LineState
 from realname.registry.repository import RegistryRepository
 from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
-from realname.security.audit import note_refs, open_note, verify_audit_chains
+from realname.security.audit import (
+    NOTE_PURGED_KEY_ID,
+    is_purged_note,
+    note_refs,
+    open_note,
+    verify_audit_chains,
+)
 from realname.security.audit_keys import AuditKeys
 from realname.security.checkpoint import (
     CheckpointError,
@@ -490,12 +496,25 @@ def _as_text(value: Any) -> str:
 
 
 def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Each sealed note opens and matches the digest its references carry."""
+    """Each sealed note opens and matches the digest its references carry. A purged note (its
+    ciphertext destroyed with its identity by the retention job) is accepted exactly when an
+    event naming a purged identity as owner references it; a note purged in part, a purged
+    note no such event references, and a note of a purged identity that still opens are
+    reported."""
     result = CheckResult("")
     digests: dict[int, bytes] = {}
+    purged: set[int] = set()
+    partial: set[int] = set()
     for note in s.scalars(select(SealedNote)):
         result.examined += 1
         digests[note.id] = note.digest
+        if is_purged_note(note):
+            purged.add(note.id)
+            continue
+        if note.key_id == NOTE_PURGED_KEY_ID or not note.blob:
+            result.violations.append(f"sealed note {note.id} is purged only in part")
+            partial.add(note.id)
+            continue
         try:
             open_note(keyring, note)
         except VaultError:
@@ -512,6 +531,15 @@ def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessio
                 digest = digests.get(ref["note"]) if isinstance(ref["note"], int) else None
                 if digest is None or digest.hex() != ref["sha256"]:
                     result.violations.append(f"{what} {row_id}: its sealed note is not the one")
+    of_purged: set[int] = set()
+    for _event_id, detail in repo.note_events_of_owners(None):
+        of_purged.update(r["note"] for r in note_refs(detail) if isinstance(r["note"], int))
+    for note_id in sorted(purged - of_purged):
+        result.violations.append(
+            f"sealed note {note_id} is purged but no event of a purged identity refers to it"
+        )
+    for note_id in sorted(of_purged & digests.keys() - purged - partial):
+        result.violations.append(f"sealed note {note_id} of a purged identity still holds its text")
     return result
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
@@ -316,6 +316,30 @@ class RegistryRepository:
             .where(cast(LineEvent.detail, Text).like('%"note"%'))
             .execution_options(yield_per=batch)
         )
+
+    def note_events_of_owners(
+        self, ids: Sequence[int] | None = None, batch: int = 20000
+    ) -> Iterator[Any]:
+        """(id, detail) of the events that reference a sealed note and name one of these
+        identities (None: any purged identity) as owner before or after."""
+        before = aliased(Identity)
+        after = aliased(Identity)
+        statement = select(LineEvent.id, LineEvent.detail).where(
+            cast(LineEvent.detail, Text).like('%"note"%')
+        )
+        if ids is not None:
+            if not ids:
+                return
+            statement = statement.where(
+                LineEvent.owner_before_id.in_(ids) | LineEvent.owner_after_id.in_(ids)
+            )
+        else:
+            statement = (
+                statement.outerjoin(before, before.id == LineEvent.owner_before_id)
+                .outerjoin(after, after.id == LineEvent.owner_after_id)
+                .where(before.purged_at.is_not(None) | after.purged_at.is_not(None))
+            )
+        yield from self.session.execute(statement.execution_options(yield_per=batch))
 
     def iter_event_rows(self, columns: Sequence[str], batch: int = 20000) -> Iterator[Any]:
         """(id, *columns, mac_key_id, mac) of every event, for the MAC check."""

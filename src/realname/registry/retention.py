@@ -12,13 +12,22 @@ retention: its last line ended that long ago. Purging it
   nationality (statistics), its verification and creation times, and stamps `purged_at`;
 - re-MACs the row under the purged-identity domain (`integrity.IDENTITY_PURGED_DOMAIN`), which
   `realname check` verifies, together with "a purged row holds no PII and no line";
+- destroys the sealed notes (free text typed with an operation: a cancel reason, a clerk's
+  note) of every line event that names it as owner before or after: the operations on its
+  lines while it held them, and the ones that gave it a line or took one from it. Such text is
+  about the subscriber (people type names and ID numbers into reasons), so it goes with the
+  record, even when the other side of a transfer is still a subscriber. A note keeps its row
+  (id, digest, time: the references in events and audit entries still resolve, and signed
+  checkpoints still count it) and loses its ciphertext (`security.audit.purge_notes`);
 - keeps every `line_event` as it is: the skeleton the law requires (states, times, channel,
-  clerk, owner *ids*), so "who held number N on day D" still answers with the purged
-  identity's id, and nothing more.
+  clerk, owner *ids*, the reason code and the reference to the purged note), so "who held
+  number N on day D" still answers with the purged identity's id, and nothing more.
 
 A line needs nothing of its own: ending service already cleared its owner link and SIM, and
-reissuing the number clears its times. One audit entry per batch names the purged ids; each
-batch is its own transaction; a re-run finds nothing left to do.
+reissuing the number clears its times. One audit entry per batch names the purged ids and counts the
+notes purged with them; each batch is its own transaction; a re-run finds nothing left to do.
+A run also sweeps the notes of identities purged before notes were (releases before this
+one), in batches of their own (`note.purge` audit entries).
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from realname.policy.schema import Policy
 from realname.registry.integrity import PURGED_KEY_ID, PURGED_TO_NULL, mac_purged_identity
 from realname.registry.models import Identity
 from realname.registry.repository import RegistryRepository
-from realname.security.audit import append_audit
+from realname.security.audit import append_audit, note_refs, purge_notes
 from realname.security.vault import KeyRing
 
 ACTOR = "system:retention"
@@ -46,6 +55,7 @@ class RetentionReport:
     dry_run: bool
     purged: list[int] = field(default_factory=list)
     batches: int = 0
+    notes: int = 0
 
 
 def retention_cutoff(policy: Policy, at: datetime) -> datetime:
@@ -62,21 +72,39 @@ def purge_identity(keyring: KeyRing, identity: Identity, at: datetime) -> None:
     mac_purged_identity(keyring.audit, identity)
 
 
+def note_ids(repo: RegistryRepository, owners: list[int] | None) -> list[int]:
+    """The notes referenced by events naming these identities (None: any purged one) as owner
+    before or after."""
+    found: set[int] = set()
+    for _event_id, detail in repo.note_events_of_owners(owners):
+        found.update(ref["note"] for ref in note_refs(detail) if isinstance(ref["note"], int))
+    return sorted(found)
+
+
 def purge_batch(
     session: Session, keyring: KeyRing, policy: Policy, at: datetime, limit: int
 ) -> list[int]:
-    """Purge up to `limit` due identities in this session (the caller commits); returns them.
+    """Purge up to `limit` due identities and their notes in this session (the caller
+    commits); returns them."""
+    return purge_batch_counted(session, keyring, policy, at, limit)[0]
+
+
+def purge_batch_counted(
+    session: Session, keyring: KeyRing, policy: Policy, at: datetime, limit: int
+) -> tuple[list[int], int]:
+    """`purge_batch`, with the number of notes purged.
     The candidates are locked, then re-checked by a fresh statement, so a line attached to one
     of them meanwhile keeps it."""
     repo = RegistryRepository(session)
     cutoff = retention_cutoff(policy, at)
     candidates = repo.purgeable_identities(cutoff, limit)
     if not candidates:
-        return []
+        return [], 0
     locked = {identity.id: identity for identity in repo.lock_identities(candidates)}
     due = repo.purgeable_identities(cutoff, limit, among=candidates)
     for identity_id in due:
         purge_identity(keyring, locked[identity_id], at)
+    notes = purge_notes(session, note_ids(repo, due)) if due else []
     session.flush()
     if due:
         append_audit(
@@ -90,12 +118,36 @@ def purge_batch(
             detail={
                 "ids": due,
                 "count": len(due),
+                "notes": len(notes),
                 "retention_days": policy.retention_after_termination_days,
                 "cutoff": cutoff.isoformat(),
             },
         )
         session.flush()
-    return due
+    return due, len(notes)
+
+
+def purge_leftover_notes(
+    session: Session, keyring: KeyRing, at: datetime, candidates: list[int]
+) -> list[int]:
+    """Of these notes (referenced by events of purged identities), purge the ones that still
+    hold their ciphertext (left by a release that purged identities but not their notes);
+    one audit entry names them."""
+    done = purge_notes(session, candidates)
+    if done:
+        session.flush()
+        append_audit(
+            session,
+            keyring,
+            actor=ACTOR,
+            action="note.purge",
+            object_type="note_batch",
+            object_id=f"{done[0]}-{done[-1]}",
+            at=at,
+            detail={"ids": done, "count": len(done), "reason": "owner_purged"},
+        )
+        session.flush()
+    return done
 
 
 def run_retention(
@@ -121,12 +173,21 @@ def run_retention(
         return report
     while True:
         with sessions() as session, session.begin():
-            done = purge_batch(session, keyring, policy, at, batch_size)
+            done, notes = purge_batch_counted(session, keyring, policy, at, batch_size)
         if not done:
-            return report
+            break
         report.batches += 1
         report.purged.extend(done)
+        report.notes += notes
         if progress:
             progress(len(report.purged))
         if len(done) < batch_size:
-            return report
+            break
+    with sessions() as session:
+        left = note_ids(RegistryRepository(session), None)
+    for start in range(0, len(left), batch_size):
+        with sessions() as session, session.begin():
+            report.notes += len(
+                purge_leftover_notes(session, keyring, at, left[start : start + batch_size])
+            )
+    return report

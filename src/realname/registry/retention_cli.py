@@ -69,4 +69,5 @@ def run(
         f"retention {policy.retention_after_termination_days} days after termination "
         f"(records last used before {report.cutoff:%Y-%m-%d %H:%M} UTC): "
         f"{len(report.purged):,} identities {verb} in {report.batches:,} batches"
+        + ("" if dry_run else f", {report.notes:,} sealed notes destroyed")
     )

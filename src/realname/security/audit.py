@@ -129,7 +129,26 @@ def seal_note(session: Session, keyring: KeyRing, text: str, at: datetime) -> di
 
 
 def open_note(keyring: KeyRing, note: SealedNote) -> str:
+    """The note's text; a purged note (see `purge_notes`) opens to nothing: VaultError."""
+    if is_purged_note(note):
+        raise VaultError("the note was purged")
     return keyring.open(Sealed(note.key_id, note.blob), NOTE_CONTEXT)
+
+
+# A purged note keeps its row (id, digest, creation time: the references in the chain and the
+# event MACs still resolve, and a checkpoint's row count of `sealed_note` still holds) and loses
+# its ciphertext: the blob is emptied and the key id set to this marker, which names no key.
+NOTE_PURGED_KEY_ID = "-"
+
+
+def is_purged_note(note: SealedNote) -> bool:
+    return note.key_id == NOTE_PURGED_KEY_ID and not note.blob
+
+
+def purge_notes(session: Session, note_ids: Iterable[int]) -> list[int]:
+    """Destroy these notes' ciphertext in place (the retention job, registry/retention.py);
+    returns the ids that still held one (a purged note is left as it is)."""
+    return AuditRepository(session).purge_notes(sorted(set(note_ids)), NOTE_PURGED_KEY_ID)
 
 
 def note_refs(detail: Mapping[str, Any] | None) -> list[dict[str, Any]]:

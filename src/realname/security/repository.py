@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Table, Text, cast, func, select
+from sqlalchemy import Table, Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import insert_ignoring_conflicts
-from realname.security.models import AuditChainHead, AuditLog
+from realname.security.models import AuditChainHead, AuditLog, SealedNote
 
 GENESIS = b"\x00" * 32
 
@@ -43,6 +43,30 @@ class AuditRepository:
 
     def add(self, entry: AuditLog) -> None:
         self.session.add(entry)
+
+    def purge_notes(self, note_ids: list[int], marker: str, chunk: int = 500) -> list[int]:
+        """Empty the blob of each of these notes not yet purged and mark its key id; returns
+        the ids changed."""
+        done: list[int] = []
+        for start in range(0, len(note_ids), chunk):
+            part = note_ids[start : start + chunk]
+            live = list(
+                self.session.scalars(
+                    select(SealedNote.id)
+                    .where(SealedNote.id.in_(part), SealedNote.key_id != marker)
+                    .order_by(SealedNote.id)
+                    .with_for_update()
+                )
+            )
+            if live:
+                self.session.execute(
+                    update(SealedNote)
+                    .where(SealedNote.id.in_(live))
+                    .values(key_id=marker, blob=b"")
+                    .execution_options(synchronize_session="fetch")
+                )
+            done += live
+        return done
 
     def latest_details(self, object_type: str) -> dict[str, dict[str, Any]]:
         """The newest entry's detail for each object of this type (few objects: API clients)."""
