@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
 from realname.registry.schemas import MSISDN, RequestModel
 
@@ -18,11 +18,20 @@ class ChallengeOut(BaseModel):
     delivery: Literal["sms"] = "sms"
 
 
+# The schema says what the validator accepts (an IPv4 or IPv6 address), so clients and
+# schema-driven tests send addresses, not any string up to some length.
+IpAddressText = Annotated[
+    str,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}
+    ),
+]
+
+
 class LoginCodeIn(RequestModel):
     phone_number: str = MSISDN
-    end_user_address: str | None = Field(
+    end_user_address: IpAddressText | None = Field(
         default=None,
-        max_length=45,
         description="The IP address of the user's device as the app's backend saw it. Codes "
         "are limited per number and per (app, this address); without it the caller's own "
         "address is counted, so an app whose backend calls for every user should send it, or "
