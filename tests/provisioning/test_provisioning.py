@@ -311,3 +311,12 @@ def test_licence_dates_are_not_in_the_future_nor_before_the_status_they_follow(
         with pytest.raises(FileErrors) as refused_file:
             service.provision(CTX, load_yaml(text), dry_run=True)
         assert "LICENCE_DATE" in {str(e.code) for _, e in refused_file.value.errors}
+
+
+def test_a_province_listed_twice_is_refused(service: ProvisioningService) -> None:
+    """It was stored twice (`["11", "11"]`)."""
+    text = BASE.replace('provinces: ["11"', 'provinces: ["11", "11"', 1)
+    assert text != BASE
+    with pytest.raises(FileErrors) as refused:
+        service.provision(CTX, load_yaml(text), dry_run=True)
+    assert any("listed twice: 11" in str(e) for _, e in refused.value.errors)

@@ -243,6 +243,9 @@ class ProvisioningService:
             bad = [p for p in spec.provinces if p not in province_prefixes()]
             if bad:
                 refuse(line, C.PROVINCE_INVALID, f"not a province: {', '.join(bad)}")
+            twice = sorted({p for p in spec.provinces if spec.provinces.count(p) > 1})
+            if twice:
+                refuse(line, C.PROVINCE_INVALID, f"listed twice: {', '.join(twice)}")
             if spec.kind == "mno" and spec.host:
                 refuse(line, C.HOST_REQUIRED, "an MNO has no host operator")
             elif spec.kind == "mvno":
