@@ -31,6 +31,7 @@ from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
+from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context, Kit, Person, PossessionProof, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.integrity import is_reason_code, mac_event, mac_identity
@@ -53,7 +54,7 @@ from realname.registry.models import (
     NumberBlockRow,
 )
 from realname.registry.repository import RegistryRepository
-from realname.security.audit import append_audit, seal_note
+from realname.security.audit import seal_note
 from realname.security.vault import KeyRing, Sealed
 
 E = RegistryErrorCode
@@ -633,22 +634,7 @@ class RegistryService:
             owner,
             ctx.at.date(),
         )
-        overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
-        if line.reverify_deadline is None and not overdue:
-            raise RegistryError(E.REVERIFICATION_NOT_PENDING)
-        self._verify_owner(line, verified)
-        line.reverify_deadline = None
-        if overdue:
-            after = self._lift_barring(line, before, after)
-        self._record(
-            ctx,
-            line,
-            O.ANSWER_REVERIFICATION,
-            before,
-            after,
-            owner_after=line.owner_identity_id,
-        )
-        return line
+        return self._answer(ctx, line, before, after, verified)
 
     def answer_reverification_online(
         self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person, liveness: float | None
@@ -663,10 +649,33 @@ class RegistryService:
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
         after = self._transition(O.ANSWER_REVERIFICATION, before, line.barring_reason)
+        return self._answer(
+            ctx,
+            line,
+            before,
+            after,
+            verified,
+            name_must_match=True,
+            detail={"channel": "online", "face": "passed", "liveness": "passed"},
+        )
+
+    def _answer(
+        self,
+        ctx: Context,
+        line: Line,
+        before: LineState,
+        after: LineState,
+        verified: VerifiedPerson,
+        *,
+        name_must_match: bool = False,
+        detail: dict[str, Any] | None = None,
+    ) -> Line:
+        """A re-verification answered by the verified owner (the line locked): the deadline
+        cleared and, if it was overdue, the suspension lifted."""
         overdue = line.barring_reason == BarringReason.REVERIFICATION_OVERDUE
         if line.reverify_deadline is None and not overdue:
             raise RegistryError(E.REVERIFICATION_NOT_PENDING)
-        self._verify_owner(line, verified, name_must_match=True)
+        self._verify_owner(line, verified, name_must_match=name_must_match)
         line.reverify_deadline = None
         if overdue:
             after = self._lift_barring(line, before, after)
@@ -677,7 +686,7 @@ class RegistryService:
             before,
             after,
             owner_after=line.owner_identity_id,
-            detail={"channel": "online", "face": "passed", "liveness": "passed"},
+            detail=detail,
         )
         return line
 
@@ -1306,15 +1315,13 @@ class RegistryService:
         detail: dict[str, Any],
         notes: dict[str, str | None] | None = None,
     ) -> None:
-        append_audit(
+        audit_operation(
             self.session,
             self.keyring,
-            actor=str(ctx.actor),
+            ctx,
             action=action,
             object_type=object_type,
-            object_id=str(object_id),
-            at=ctx.at,
-            detail={k: (str(v) if v is not None else None) for k, v in detail.items()},
+            object_id=object_id,
+            detail=detail,
             notes=notes,
-            correlation_id=ctx.correlation_id,
         )
