@@ -35,11 +35,11 @@ from realname.backfill.phases import (
 from realname.backfill.repository import BackfillRepository
 from realname.messaging.service import enqueue
 from realname.policy.schema import BackfillPhase, Policy
+from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Line
 from realname.registry.service import RegistryService
-from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
 
 E = BackfillErrorCode
@@ -535,17 +535,15 @@ class CampaignService:
         detail: dict[str, Any],
         notes: dict[str, str | None] | None = None,
     ) -> None:
-        append_audit(
+        audit_operation(
             self.session,
             self.registry.keyring,
-            actor=str(ctx.actor),
+            ctx,
             action=action,
             object_type="backfill_campaign",
-            object_id=str(campaign_id),
-            at=ctx.at,
-            detail={k: str(v) for k, v in detail.items()},
+            object_id=campaign_id,
+            detail=detail,
             notes=notes,
-            correlation_id=ctx.correlation_id,
         )
 
 

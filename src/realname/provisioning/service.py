@@ -30,9 +30,9 @@ from realname.policy.schema import ChannelKind
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 from realname.provisioning.models import LicenceChange
 from realname.provisioning.repository import ProvisioningRepository
+from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context
 from realname.registry.models import Enterprise, NumberBlockRow
-from realname.security.audit import append_audit
 from realname.security.clients import ClientService
 from realname.security.vault import KeyRing
 
@@ -728,16 +728,14 @@ class ProvisioningService:
     def _audit(
         self, ctx: Context, action: str, object_type: str, object_id: int, detail: dict[str, Any]
     ) -> None:
-        append_audit(
+        audit_operation(
             self.session,
             self.keyring,
-            actor=str(ctx.actor),
+            ctx,
             action=action,
             object_type=object_type,
-            object_id=str(object_id),
-            at=ctx.at,
-            detail={k: (str(v) if v is not None else None) for k, v in detail.items()},
-            correlation_id=ctx.correlation_id,
+            object_id=object_id,
+            detail=detail,
         )
 
 
