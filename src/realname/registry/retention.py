@@ -86,20 +86,33 @@ def purge_batch(
 ) -> list[int]:
     """Purge up to `limit` due identities and their notes in this session (the caller
     commits); returns them."""
-    return purge_batch_counted(session, keyring, policy, at, limit)[0]
+    return purge_batch_counted(session, keyring, policy, at, limit).purged
+
+
+@dataclass(frozen=True)
+class PurgedBatch:
+    purged: list[int]
+    notes: int
+    last_seen: int  # the highest identity id examined: the next batch starts after it
 
 
 def purge_batch_counted(
-    session: Session, keyring: KeyRing, policy: Policy, at: datetime, limit: int
-) -> tuple[list[int], int]:
-    """`purge_batch`, with the number of notes purged.
-    The candidates are locked, then re-checked by a fresh statement, so a line attached to one
-    of them meanwhile keeps it."""
+    session: Session,
+    keyring: KeyRing,
+    policy: Policy,
+    at: datetime,
+    limit: int,
+    *,
+    after_id: int = 0,
+) -> PurgedBatch:
+    """`purge_batch` from identity `after_id` on, with the number of notes purged. The
+    candidates are locked, then re-checked by a fresh statement, so a line attached to one of
+    them meanwhile keeps it."""
     repo = RegistryRepository(session)
     cutoff = retention_cutoff(policy, at)
-    candidates = repo.purgeable_identities(cutoff, limit)
+    candidates = repo.purgeable_identities(cutoff, limit, after_id=after_id)
     if not candidates:
-        return [], 0
+        return PurgedBatch([], 0, after_id)
     locked = {identity.id: identity for identity in repo.lock_identities(candidates)}
     due = repo.purgeable_identities(cutoff, limit, among=candidates)
     for identity_id in due:
@@ -124,7 +137,7 @@ def purge_batch_counted(
             },
         )
         session.flush()
-    return due, len(notes)
+    return PurgedBatch(due, len(notes), candidates[-1])
 
 
 def purge_leftover_notes(
@@ -171,18 +184,21 @@ def run_retention(
                 report.purged.extend(batch)
                 report.batches += 1
         return report
+    # Each batch starts after the last identity examined instead of rescanning every live
+    # identity from the first (a candidate that stopped being due stays behind: it is not).
+    last_seen = 0
     while True:
         with sessions() as session, session.begin():
-            done, notes = purge_batch_counted(session, keyring, policy, at, batch_size)
-        if not done:
+            done = purge_batch_counted(session, keyring, policy, at, batch_size, after_id=last_seen)
+        if done.last_seen == last_seen:
             break
-        report.batches += 1
-        report.purged.extend(done)
-        report.notes += notes
-        if progress:
-            progress(len(report.purged))
-        if len(done) < batch_size:
-            break
+        last_seen = done.last_seen
+        if done.purged:
+            report.batches += 1
+            report.purged.extend(done.purged)
+            report.notes += done.notes
+            if progress:
+                progress(len(report.purged))
     with sessions() as session:
         left = note_ids(RegistryRepository(session), None)
     for start in range(0, len(left), batch_size):
