@@ -323,6 +323,23 @@ def test_recent_usage_proves_the_line(world: World, keyring: KeyRing) -> None:  
     assert report.ok, [r.violations for r in report.results]
 
 
+def test_a_usage_feed_names_its_bad_rows_instead_of_crashing(world: World) -> None:
+    """An instant before the first representable UTC raised OverflowError, a huge field
+    csv.Error (both tracebacks); a number given twice loaded twice, the last row winning."""
+    line = add_legacy(world, 1)[0]
+    text = usage_csv(
+        f"{line.msisdn},2026-11-20T10:00:00+08:00,,5000,",
+        f"{line.msisdn},2026-11-21T10:00:00+08:00,,6000,",
+        f"{line.msisdn},0001-01-01T00:00:00+01:00,,5000,",
+    )
+    result = world.possession().import_usage(world.enterprise_id, read_usage_csv(text), NOW)
+    assert result.loaded == 1
+    reasons = dict(result.rejected)
+    assert reasons[3] == "msisdn given already on line 2" and "out of range" in reasons[4]
+    with pytest.raises(ValueError, match="line 2: not readable as CSV"):
+        list(read_usage_csv(usage_csv(f"{line.msisdn}," + "9" * 200_000 + ",,,")))
+
+
 def test_the_policy_names_the_accepted_methods(world: World, china: Policy) -> None:  # noqa: F811
     line = add_legacy(world, 1)[0]
     line.iccid = "89860012345678901234"

@@ -526,12 +526,19 @@ class PossessionService:
         and why, the good ones land. A row replaces what the feed said before about its line."""
         result = UsageImportResult()
         parsed: list[tuple[int, str, _UsageRow]] = []
+        first_line: dict[str, int] = {}
         for number, row in rows:
             try:
                 usage = _parse_usage_row(row, at)
             except ValueError as error:
                 result.rejected.append((number, str(error)))
                 continue
+            if usage.msisdn in first_line:  # which of two rows is the feed's word? neither
+                result.rejected.append(
+                    (number, f"msisdn given already on line {first_line[usage.msisdn]}")
+                )
+                continue
+            first_line[usage.msisdn] = number
             parsed.append((number, usage.msisdn, usage))
         lines = self.repo.lines_by_number(enterprise_id, sorted({m for _, m, _ in parsed}))
         for number, msisdn, usage in parsed:
@@ -599,11 +606,15 @@ def _instant(text: str, column: str, at: datetime) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is None:
+            raise ValueError(f"{column}: give a time zone, e.g. 2026-05-01T08:00:00+08:00")
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC
+        raise ValueError(f"{column}: out of range") from None
+    except ValueError as error:
+        if str(error).startswith(column):
+            raise
         raise ValueError(f"{column}: not an ISO 8601 instant") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{column}: give a time zone, e.g. 2026-05-01T08:00:00+08:00")
-    value = value.astimezone(UTC)
     if value > at + _HOUR:
         raise ValueError(f"{column}: in the future")
     return value
@@ -646,5 +657,9 @@ def read_usage_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     if unknown:
         raise ValueError("line 1: unknown columns: " + ", ".join(unknown))
     reader.fieldnames = header
-    for row in reader:
-        yield reader.line_num, {k: (v or "") for k, v in row.items() if isinstance(k, str)}
+    try:
+        for row in reader:
+            yield reader.line_num, {k: (v or "") for k, v in row.items() if isinstance(k, str)}
+    except csv.Error as error:  # a field over the csv module's limit, a NUL byte
+        # line_num counts the lines read before the one that failed
+        raise ValueError(f"line {reader.line_num + 1}: not readable as CSV ({error})") from None
