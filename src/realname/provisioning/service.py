@@ -147,6 +147,8 @@ class _Plan:
     channel_levels: list[list[ChannelSpec]] = field(default_factory=list)
     clerks: list[ClerkSpec] = field(default_factory=list)
     ents: dict[str, _Ent] = field(default_factory=dict)
+    # (enterprise, code) -> id of the channels that exist already, read once by the check
+    channel_ids: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def block_of(prefix: str | None, first: str | None, last: str | None) -> NumberBlock:
@@ -319,6 +321,7 @@ class ProvisioningService:
         known: dict[tuple[str, str], dict[str, Any]] = {
             (code_of_ent[r["enterprise_id"]], r["code"]): r for r in rows
         }
+        plan.channel_ids = {key: row["id"] for key, row in known.items()}
         new: dict[tuple[str, str], ChannelSpec] = {}
         for spec in doc.channels:
             line, key = spec.line, (spec.enterprise, spec.code)
@@ -492,12 +495,10 @@ class ProvisioningService:
                     row_id,
                     {"block": str(block), "size": block.size, "source": source},
                 )
-        channel_ids: dict[tuple[str, str], int] = {}
+        # The channels that existed were read by the check, in this transaction; new ones
+        # are added as they are inserted.
+        channel_ids = dict(plan.channel_ids)
         created: dict[int, list[int]] = defaultdict(list)
-        code_of = {i: c for c, i in ids.items()}
-        if plan.channel_levels:
-            for row in self.repo.channel_rows(ids[s.enterprise] for s in _all(plan)):
-                channel_ids[(code_of[row["enterprise_id"]], row["code"])] = row["id"]
         for level in plan.channel_levels:
             rows = [
                 {
@@ -519,10 +520,6 @@ class ProvisioningService:
         for enterprise_id, new_ids in created.items():
             self._audit_batch(ctx, "channel.create", "channel", enterprise_id, new_ids, source)
         if plan.clerks:
-            missing = {(s.enterprise, s.channel) for s in plan.clerks} - set(channel_ids)
-            for code in {e for e, _ in missing}:
-                for row in self.repo.channel_rows([ids[code]]):
-                    channel_ids[(code, row["code"])] = row["id"]
             rows = [
                 {
                     "channel_id": channel_ids[(s.enterprise, s.channel)],
@@ -670,12 +667,6 @@ class ProvisioningService:
         host = self.repo.enterprise(enterprise.host_enterprise_id)
         return host.code if host is not None else None
 
-    def channel_code(self, channel_id: int | None) -> str | None:
-        if channel_id is None:
-            return None
-        channel = self.repo.channel_by_id(channel_id)
-        return channel.code if channel is not None else None
-
     # --- internals ---------------------------------------------------------------------------
 
     def _enterprise(self, enterprise_id: int, *, lock: bool = False) -> Enterprise:
@@ -749,10 +740,6 @@ def _valid_name(name: str, limit: int = 200) -> bool:
 
 def _codes(doc: Document) -> set[str]:
     return {s.enterprise for s in doc.channels} | {s.enterprise for s in doc.clerks}
-
-
-def _all(plan: _Plan) -> list[ChannelSpec]:
-    return [s for level in plan.channel_levels for s in level]
 
 
 def _enterprise_differs(row: Enterprise, spec: EnterpriseSpec, ents: dict[str, _Ent]) -> str:
