@@ -70,17 +70,6 @@ class BackfillRepository:
             or 0
         )
 
-    def sweep_batch(self, enterprise_id: int, after_line_id: int, limit: int) -> Sequence[Line]:
-        """The next unregistered legacy lines by id, locked: a clerk registering one of them
-        at this moment either commits first (and the line has left the campaign) or waits."""
-        return self.session.scalars(
-            select(Line)
-            .where(_unregistered(enterprise_id), Line.id > after_line_id)
-            .order_by(Line.id)
-            .limit(limit)
-            .with_for_update()
-        ).all()
-
     def due_batch(
         self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
     ) -> Sequence[tuple[Line, BackfillLine | None]]:

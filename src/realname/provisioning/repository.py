@@ -9,7 +9,6 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
-from realname.provisioning.models import LicenceChange
 from realname.registry.models import Enterprise, NumberBlockRow
 from realname.security.models import ApiClient
 
@@ -39,13 +38,6 @@ class ProvisioningRepository:
         if lock:
             statement = statement.with_for_update()
         return self.session.scalars(statement).first()
-
-    def licence_history(self, enterprise_id: int) -> Sequence[LicenceChange]:
-        return self.session.scalars(
-            select(LicenceChange)
-            .where(LicenceChange.enterprise_id == enterprise_id)
-            .order_by(LicenceChange.id)
-        ).all()
 
     def add(self, row: object) -> None:
         self.session.add(row)
