@@ -366,6 +366,8 @@ def chain_authority(cli: Cli) -> None:
             REALNAME_AUTHORITY_URL="http://authority.example:9001", **http)  # fmt: skip
     cli.run("authority", "status", expect=1, says="unreachable",
             REALNAME_AUTHORITY_URL=f"http://127.0.0.1:{dead_port()}", **http)  # fmt: skip
+    # any command that builds the registry, with an http authority that cannot work: a message
+    cli.run("backfill", "run", expect=2, says="identity authority settings", **http)
     port = str(dead_port())
     stub = cli.popen("authority", "stub", "--citizens", str(citizens), "--port", port)
     try:

@@ -1000,13 +1000,15 @@ _MISSING_TABLE = re.compile(r"no such table|relation \"[^\"]+\" does not exist")
 
 
 def main() -> None:
-    """The console entry point: database trouble is a message and exit 1, not a traceback.
+    """The console entry point: database trouble is a message and exit 1, unusable key or
+    authority settings a message and exit 1 or 2, not a traceback.
 
     Every command reaches the database through SQLAlchemy, so this is the one place to
     translate its errors; parameters are hidden by the engine factory, and the URL (which
     may hold a password) is never printed."""
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
+    from realname.authority.http import AuthorityConfigError
     from realname.security.vault import VaultError
 
     try:
@@ -1014,6 +1016,9 @@ def main() -> None:
     except VaultError as error:  # key settings or the key file: messages never hold key bytes
         console.print(f"[red]key error:[/red] {error}")
         raise SystemExit(1) from None
+    except AuthorityConfigError as error:  # REALNAME_AUTHORITY=http that cannot work
+        console.print(f"[red]identity authority settings:[/red] {error}")
+        raise SystemExit(2) from None
     except ArgumentError:  # includes an unknown dialect (mysql:// without its driver, typos)
         console.print("[red]database error:[/red] the database URL is not a valid SQLAlchemy URL")
         raise SystemExit(1) from None
