@@ -136,3 +136,18 @@ def test_stock_per_channel_with_ageing(world: World, china: Policy) -> None:  # 
     aged = service.aged_kits(world.enterprise_id, NOW)
     assert sorted(line.msisdn for line in aged) == sorted(k.msisdn for k in old)
     assert service.aged_kits(world.enterprise_id, NOW, days=200) == []
+
+
+def test_kits_with_a_malformed_card_are_refused_whatever_the_entry_point(world: World) -> None:
+    """The API's schema checked ICCID and IMSI; `realname stock add --iccid-from 1` stocked
+    kits with ICCID "1". Now the registry refuses them, and nothing of the batch lands."""
+    hall = world.channels[ChannelKind.OWN_HALL]
+    good = Kit("+8613800190100", "89860090000000000100", "460090000000100")
+    for bad in (
+        Kit("+8613800190101", "1", "460090000000101"),
+        Kit("+8613800190101", "89860090000000000101", "12"),
+    ):
+        with pytest.raises(RegistryError) as refused:
+            world.service.stock_kits(world.ctx("admin"), world.enterprise_id, hall, [good, bad])
+        assert refused.value.code == "KIT_INVALID"
+        assert world.service.repo.line(good.msisdn) is None

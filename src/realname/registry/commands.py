@@ -6,11 +6,15 @@ the service must be callable from the CLI, jobs and tests without a web framewor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
+
+ICCID_PATTERN = re.compile(r"89\d{16,20}")
+IMSI_PATTERN = re.compile(r"\d{14,15}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,12 @@ class Kit:
     msisdn: str
     iccid: str
     imsi: str
+
+    @property
+    def card_is_well_formed(self) -> bool:
+        """An ICCID of the telecom industry (89…, 18 to 22 digits) and an IMSI of 14 or 15
+        digits: what the API's schema asks, checked here for every entry point."""
+        return bool(ICCID_PATTERN.fullmatch(self.iccid) and IMSI_PATTERN.fullmatch(self.imsi))
 
 
 @dataclass(frozen=True, slots=True)

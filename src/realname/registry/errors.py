@@ -39,6 +39,7 @@ class RegistryErrorCode(StrEnum):
     NUMBER_NOT_ALLOCATED = "NUMBER_NOT_ALLOCATED"
     BLOCK_OVERLAPS = "BLOCK_OVERLAPS"
     KIT_IN_USE = "KIT_IN_USE"
+    KIT_INVALID = "KIT_INVALID"
     REVERIFICATION_NOT_PENDING = "REVERIFICATION_NOT_PENDING"
     COOLING_NOT_OVER = "COOLING_NOT_OVER"
     STOCK_MOVE_NOT_ALLOWED = "STOCK_MOVE_NOT_ALLOWED"
@@ -105,6 +106,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The number block overlaps a block already allocated.",
         "号段与已分配号段重叠。",
     ),
+    C.KIT_INVALID: (
+        "A SIM kit's ICCID is 89 followed by 16 to 20 digits and its IMSI 14 or 15 digits.",
+        "SIM 卡 ICCID 须为 89 开头的 18 至 22 位数字，IMSI 须为 14 或 15 位数字。",
+    ),
     C.KIT_IN_USE: (
         "The ICCID or IMSI already belongs to another line of this operator.",
         "ICCID 或 IMSI 已被本企业其他号码使用。",
@@ -159,6 +164,7 @@ HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
     C.NATIONAL_CAP_EXCEEDED: 409,
     C.BLOCK_OVERLAPS: 409,
     C.KIT_IN_USE: 409,
+    C.KIT_INVALID: 422,
     C.COOLING_NOT_OVER: 409,
     C.STOCK_MOVE_NOT_ALLOWED: 409,
     C.CHANNEL_NOT_RISKY: 409,

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
 from realname.registry.commands import (
+    ICCID_PATTERN,
+    IMSI_PATTERN,
     IccidClaim,
     OtpClaim,
     Person,
@@ -175,8 +177,8 @@ class RegistrationIn(RequestModel):
 
 class KitIn(RequestModel):
     msisdn: str = MSISDN
-    iccid: str = Field(pattern=r"^89\d{16,20}$", examples=["89860012345678901234"])
-    imsi: str = Field(pattern=r"^\d{14,15}$", examples=["460001234567890"])
+    iccid: str = Field(pattern=f"^{ICCID_PATTERN.pattern}$", examples=["89860012345678901234"])
+    imsi: str = Field(pattern=f"^{IMSI_PATTERN.pattern}$", examples=["460001234567890"])
 
 
 class StockIn(RequestModel):

@@ -237,6 +237,8 @@ class RegistryService:
         seen_kits: set[str] = set()
         for kit in sorted(kits, key=lambda k: self._msisdn(k.msisdn)):
             e164 = self._msisdn(kit.msisdn)
+            if not kit.card_is_well_formed:
+                raise RegistryError(E.KIT_INVALID)
             if self.repo.block_owning(enterprise_id, e164[1:]) is None:
                 raise RegistryError(E.NUMBER_NOT_ALLOCATED)
             if (
