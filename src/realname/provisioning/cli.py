@@ -59,7 +59,7 @@ def _unit(*, write: bool = True) -> Iterator[_Unit]:
     """One transaction per command; a refusal prints its code and message, exit 1."""
     from sqlalchemy.orm import Session
 
-    from realname.db.engine import create_engine_from_settings
+    from realname.db.engine import create_engine_from_settings, readonly
     from realname.registry.commands import Actor, Context
     from realname.security.keys import keyring_from_settings
 
@@ -67,7 +67,8 @@ def _unit(*, write: bool = True) -> Iterator[_Unit]:
     engine = create_engine_from_settings(settings)
     ctx = Context(Actor("operator", "cli"), settings.clock().now())
     try:
-        with Session(engine) as session, session.begin():
+        # lists and dry runs only read: no SQLite write lock held against the server's writers
+        with Session(engine if write else readonly(engine)) as session, session.begin():
             yield _Unit(session, keyring_from_settings(settings), ctx)
             if not write:
                 session.rollback()
