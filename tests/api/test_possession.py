@@ -235,6 +235,11 @@ def test_a_code_login_token_stands_for_the_owner_it_was_issued_to(api: Api) -> N
     assert (listed.status_code, listed.json()["code"]) == (403, "REALNAME.BOUND_LINE_GONE")
     locked = api.client.post(f"/v1/me/lines/{receivers_line['id']}/lock", headers=bearer)
     assert locked.status_code == 403
+    # nor the bound line itself through the older owner routes, even with the new owner's proof
+    stale = api.client.post(
+        f"/v1/lines/{line['id']}/lock", json={"owner": receiver}, headers=bearer
+    )
+    assert (stale.status_code, stale.json()["code"]) == (404, "REALNAME.LINE_NOT_FOUND")
 
 
 def test_unknown_and_ownerless_numbers_get_the_same_answer(api: Api) -> None:

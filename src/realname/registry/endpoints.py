@@ -604,22 +604,28 @@ def _self_service(
     line_id: int,
     act: Callable[[RegistryService, Context, int, str], Any],
 ) -> LineOut:
-    """A subscriber's operation on the one line its token is bound to: the operator's network
-    authentication put the line in the token (`amr: network`), so the caller holds that SIM.
-    A subscriber token bound to no line may do nothing here; another line reads as missing."""
+    """A subscriber's operation on the one line its token is bound to (the network's
+    authentication, `amr: network`, or a one-time code sent to it, `amr: otp`), while the owner
+    who proved it still holds it. A token bound to no line may do nothing here; another line,
+    or a line that changed hands since, reads as missing."""
     require(principal, Permission.OWNER_SELF_SERVICE, SELF)
     if principal.line_id is None:
         raise ApiError(
             403,
             "PERMISSION_DENIED",
-            "A subscriber acts only on the line its token is bound to (network authentication).",
-            "用户只能操作其令牌所绑定的号码（须经移动网络认证）。",
+            "A subscriber acts only on the line its token is bound to (network authentication "
+            "or a one-time code sent to it).",
+            "用户只能操作其令牌所绑定的号码（须经移动网络认证或该号码收到的验证码）。",
         )
     if not principal.holds_line(line_id):
         raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
     with rt.transaction() as session:
         line = session.get(Line, line_id)
-        if line is None or principal.enterprise_id not in (None, line.enterprise_id):
+        if (
+            line is None
+            or principal.enterprise_id not in (None, line.enterprise_id)
+            or not principal.stands_for(line.owner_identity_id, line.owner_since)
+        ):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
         act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
         return line_out(rt, session, line)
@@ -630,7 +636,8 @@ def lock(
     line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
 ) -> LineOut:
     """Lock the line by its verified owner (self-service): the token must be bound to this
-    line by network authentication, and `owner` must match the registered owner."""
+    line (network authentication or a one-time code), and `owner` must match the registered
+    owner."""
     return _self_service(
         request, rt, principal, line_id, lambda s, c, e, m: s.lock(c, e, m, body.owner.to_person())
     )

@@ -4,7 +4,7 @@ the endpoints ask `require(...)`; tests can build principals directly."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -84,6 +84,18 @@ class Principal:
         (network authentication, or a one-time code sent to the line). Knowing the owner's
         ID number and name is not proof."""
         return self.role is Role.SUBSCRIBER and self.line_id is not None and self.line_id == line_id
+
+    def stands_for(self, owner_identity_id: int | None, owner_since: datetime | None) -> bool:
+        """Whether the line this token is bound to is still held by the owner who proved it.
+
+        A code-login token names that owner (`own`); a network-authenticated one stands for
+        whoever owned the line when it was issued, so an owner who took it later (a transfer)
+        is not the one who authenticated (`iat` has whole seconds: one second of slack)."""
+        if self.owner_identity_id is not None:
+            return owner_identity_id == self.owner_identity_id
+        if self.issued_at is None or owner_since is None:
+            return True
+        return owner_since <= self.issued_at + timedelta(seconds=1)
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]

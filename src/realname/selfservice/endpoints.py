@@ -56,12 +56,7 @@ def _as_subscriber(
             registry=services.registry,
             reverification=services.reverification,
         )
-        scope = service.scope(
-            principal.line_id,
-            principal.enterprise_id,
-            token_owner_id=principal.owner_identity_id,
-            issued_at=principal.issued_at,
-        )
+        scope = service.scope(principal)
         return work(session, service, scope)
 
 

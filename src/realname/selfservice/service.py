@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
+from realname.security.principals import Principal
 from realname.selfservice.errors import SelfServiceError, SelfServiceErrorCode
 from realname.selfservice.models import Dispute
 from realname.selfservice.repository import SelfServiceRepository
@@ -65,31 +66,15 @@ class SelfService:
         self.reverification = reverification
         self.repo = SelfServiceRepository(session)
 
-    def scope(
-        self,
-        line_id: int,
-        token_enterprise_id: int | None,
-        *,
-        token_owner_id: int | None = None,
-        issued_at: datetime | None = None,
-    ) -> Scope:
-        """The bound line and, through its registration, the identity the token stands for.
-
-        A token reaches an identity's lines only while the line is still registered to the
-        owner it was issued for: a code-login token names that owner (`token_owner_id`); a
-        network-authenticated one was issued at `issued_at`, and an owner who took the line
-        after that (a transfer) is not the one who authenticated. Either way, once the line
-        changes hands the token reaches nothing of the new owner's (BOUND_LINE_GONE)."""
-        line = self.repo.line(line_id)
-        if line is None or token_enterprise_id not in (None, line.enterprise_id):
-            raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
-        if token_owner_id is not None and line.owner_identity_id != token_owner_id:
-            raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
+    def scope(self, principal: Principal) -> Scope:
+        """The bound line and, through its registration, the identity the token stands for:
+        once the line changes hands the token reaches nothing of the new owner's
+        (BOUND_LINE_GONE; `Principal.stands_for`)."""
+        line = self.repo.line(principal.line_id) if principal.line_id is not None else None
         if (
-            token_owner_id is None
-            and issued_at is not None
-            and line.owner_since is not None
-            and line.owner_since > issued_at + timedelta(seconds=1)  # `iat` has whole seconds
+            line is None
+            or principal.enterprise_id not in (None, line.enterprise_id)
+            or not principal.stands_for(line.owner_identity_id, line.owner_since)
         ):
             raise SelfServiceError(SelfServiceErrorCode.BOUND_LINE_GONE)
         return Scope(line, line.enterprise_id, line.owner_identity_id)
