@@ -16,14 +16,32 @@ def wants_chinese(language: str) -> bool:
 
 
 class CodedError(ValueError):
-    """A refusal a user can cause. `detail` is an extra English hint and must carry no PII."""
+    """A refusal a user can cause. `detail` is an extra English hint and must carry no PII.
+
+    Every entry point reads the same three things from any of them: `http_status` (a domain
+    declares its table; 422 by default), `retry_after` (seconds, sent as Retry-After: rate
+    limits, an authority outage) and `transient` (the same request may succeed later, so it is
+    neither stored as an idempotent answer nor counted against a channel)."""
 
     messages: ClassVar[Mapping[StrEnum, tuple[str, str]]] = {}
+    statuses: ClassVar[Mapping[StrEnum, int]] = {}
+    transient_codes: ClassVar[frozenset[StrEnum]] = frozenset()
 
-    def __init__(self, code: StrEnum, detail: str | None = None) -> None:
+    def __init__(
+        self, code: StrEnum, detail: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after
         super().__init__(f"{code}: {detail or self.message_in('en')}")
+
+    @property
+    def http_status(self) -> int:
+        return self.statuses.get(self.code, 422)
+
+    @property
+    def transient(self) -> bool:
+        return self.code in self.transient_codes
 
     def message_in(self, language: str) -> str:
         english, chinese = self.messages[self.code]

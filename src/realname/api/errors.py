@@ -119,7 +119,7 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
 
 def coded_error_body(request: Request, error: CodedError) -> tuple[int, dict[str, object]]:
     """The status and body a domain refusal is answered with (also stored for replays)."""
-    status = int(getattr(error, "http_status", 422))
+    status = error.http_status
     code = f"REALNAME.{str(error.code).upper()}"
     message = error.message_in(language_of(request))
     return status, {"status": status, "code": code, "message": message}
@@ -128,8 +128,7 @@ def coded_error_body(request: Request, error: CodedError) -> tuple[int, dict[str
 async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CodedError)
     status, body = coded_error_body(request, error)
-    retry_after = getattr(error, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
     return error_response(request, status, str(body["code"]), str(body["message"]), headers)
 
 

@@ -141,7 +141,7 @@ def _attempt(
         with session.begin_nested():
             body = work(session).model_dump(mode="json")
     except CodedError as error:
-        if getattr(error, "transient", False):
+        if error.transient:
             # e.g. the identity authority is down: not an answer to this request, so nothing
             # is stored (a retry with the same key runs again) and nothing is recorded.
             raise

@@ -80,7 +80,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.REASON_REQUIRED: ("An amendment needs a reason.", "修改活动须说明理由。"),
 }
 
-HTTP_STATUS: Mapping[BackfillErrorCode, int] = {
+HTTP_STATUS: Mapping[StrEnum, int] = {
     C.ENTERPRISE_NOT_FOUND: 404,
     C.CAMPAIGN_NOT_FOUND: 404,
     C.CAMPAIGN_EXISTS: 409,
@@ -90,11 +90,8 @@ HTTP_STATUS: Mapping[BackfillErrorCode, int] = {
 
 class BackfillError(CodedError):
     messages = _MESSAGES
+    statuses = HTTP_STATUS
     code: BackfillErrorCode
 
     def __init__(self, code: BackfillErrorCode, detail: str | None = None) -> None:
         super().__init__(code, detail)
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 422)

@@ -61,7 +61,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     ),
 }
 
-HTTP_STATUS: Mapping[PossessionErrorCode, int] = {
+HTTP_STATUS: Mapping[StrEnum, int] = {
     C.POSSESSION_NOT_PROVEN: 403,
     C.CHALLENGE_INVALID: 403,
     C.CODE_NOT_ACCEPTED: 403,
@@ -88,6 +88,7 @@ class FailedProof:
 
 class PossessionError(CodedError):
     messages = _MESSAGES
+    statuses = HTTP_STATUS
     code: PossessionErrorCode
 
     def __init__(
@@ -98,8 +99,3 @@ class PossessionError(CodedError):
     ) -> None:
         super().__init__(code, detail)
         self.failure = failure
-        self.retry_after: int | None = None  # seconds, sent as Retry-After (rate limits)
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 422)

@@ -114,7 +114,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.FILE_INVALID: ("The file cannot be read as provisioning data.", "文件无法解析。"),
 }
 
-HTTP_STATUS: Mapping[ProvisioningErrorCode, int] = {
+HTTP_STATUS: Mapping[StrEnum, int] = {
     C.ENTERPRISE_EXISTS: 409,
     C.ENTERPRISE_NOT_FOUND: 404,
     C.BLOCK_OVERLAPS: 409,
@@ -133,14 +133,11 @@ class ProvisioningError(CodedError):
     """`detail` names the field or code at fault (never PII: codes and field names only)."""
 
     messages = _MESSAGES
+    statuses = HTTP_STATUS
     code: ProvisioningErrorCode
 
     def __init__(self, code: ProvisioningErrorCode, detail: str | None = None) -> None:
         super().__init__(code, detail)
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 422)
 
 
 class FileErrors(Exception):  # noqa: N818 (the outcome of validating a file)

@@ -150,7 +150,7 @@ _MESSAGES = {
     },
 }
 
-HTTP_STATUS: Mapping[RegistryErrorCode, int] = {
+HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LINE_NOT_FOUND: 404,
     C.ENTERPRISE_NOT_FOUND: 404,
     C.LICENCE_NOT_IN_FORCE: 403,
@@ -178,18 +178,6 @@ TRANSIENT = frozenset({C.AUTHORITY_UNAVAILABLE})
 
 class RegistryError(CodedError):
     messages = _MESSAGES
+    statuses = HTTP_STATUS
+    transient_codes = TRANSIENT
     code: RegistryErrorCode
-
-    def __init__(
-        self, code: RegistryErrorCode, detail: str | None = None, *, retry_after: int | None = None
-    ) -> None:
-        super().__init__(code, detail)
-        self.retry_after = retry_after  # seconds, sent as Retry-After (AUTHORITY_UNAVAILABLE)
-
-    @property
-    def transient(self) -> bool:
-        return self.code in TRANSIENT
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 422)

@@ -28,7 +28,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     ),
 }
 
-HTTP_STATUS: Mapping[SelfServiceErrorCode, int] = {
+HTTP_STATUS: Mapping[StrEnum, int] = {
     C.BOUND_LINE_GONE: 403,
     C.CANNOT_DISPUTE_PROVED_LINE: 409,
 }
@@ -36,11 +36,8 @@ HTTP_STATUS: Mapping[SelfServiceErrorCode, int] = {
 
 class SelfServiceError(CodedError):
     messages = _MESSAGES
+    statuses = HTTP_STATUS
     code: SelfServiceErrorCode
 
     def __init__(self, code: SelfServiceErrorCode, detail: str | None = None) -> None:
         super().__init__(code, detail)
-
-    @property
-    def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 422)
