@@ -19,7 +19,7 @@ from realname.possession.schemas import (
     LoginCodeOut,
     LoginVerifyIn,
 )
-from realname.registry.endpoints import WRITE, LineId, context_of
+from realname.registry.endpoints import WRITE, LineId, clerk_of, context_of
 from realname.security.clients import ClientRepository, issue_line_token
 from realname.security.principals import Permission, Principal, Role
 
@@ -35,16 +35,6 @@ router = APIRouter(
     },
 )
 SELF = "registry:self"
-
-
-def _clerk(principal: Principal) -> tuple[int, int, int]:
-    if principal.role is not Role.CLERK or None in (
-        principal.enterprise_id,
-        principal.channel_id,
-        principal.clerk_id,
-    ):
-        raise ApiError(403, "PERMISSION_DENIED", "Only a clerk at a channel may do this.")
-    return principal.enterprise_id, principal.channel_id, principal.clerk_id  # type: ignore[return-value]
 
 
 @router.post(
@@ -63,7 +53,7 @@ def possession_challenge(
     is void after `otp_max_attempts` wrong entries, and works once. 409 when the line needs
     no proof, 429 past the per-line or per-channel limit."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
 
     def work(session: Session) -> ChallengeOut:
         issued = rt.services(session).possession.issue_backfill_code(

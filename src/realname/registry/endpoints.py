@@ -95,7 +95,7 @@ def enterprise_of(principal: Principal) -> int:
     return principal.enterprise_id
 
 
-def _clerk(principal: Principal) -> tuple[int, int, int]:
+def clerk_of(principal: Principal) -> tuple[int, int, int]:
     if principal.role is not Role.CLERK or None in (
         principal.enterprise_id,
         principal.channel_id,
@@ -155,7 +155,7 @@ def register(
     a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
     channel. 201 with the line."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
 
     claim = body.possession.to_claim() if body.possession is not None else None
     checked: list[CheckedCode | None] = [None]
@@ -468,7 +468,7 @@ def report_lost(
             lambda s, c, e, m: s.report_lost(c, e, m),
             permission=Permission.OPERATE,
         )
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
     if body is None or body.owner is None:
         raise ApiError(
             403,
@@ -512,7 +512,7 @@ def cancel(
             lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
         )
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
     if body.owner is None:
         raise ApiError(
             403,
@@ -579,7 +579,7 @@ def answer_reverification(
 ) -> LineOut:
     """The owner shows the document again at the clerk's counter; an overdue suspension is
     lifted."""
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
     return _operate(
         request,
         rt,
@@ -672,7 +672,7 @@ def replace_sim(
 ) -> JSONResponse:
     """A new SIM card for the same number; the swap time is recorded (CAMARA SIM Swap)."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
@@ -702,7 +702,7 @@ def transfer(
 ) -> JSONResponse:
     """Both parties verified at the counter; the receiver's caps apply."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = _clerk(principal)
+    enterprise_id, channel_id, clerk_id = clerk_of(principal)
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
