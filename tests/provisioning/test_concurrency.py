@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel
 from realname.provisioning.errors import ProvisioningError
 from realname.provisioning.files import load_yaml
 from realname.provisioning.repository import ProvisioningRepository
 from realname.provisioning.service import ProvisioningService
+from realname.registry.models import Channel
 from realname.security.vault import KeyRing
 from tests.provisioning.test_provisioning import CTX
 

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, Clerk
 from realname.provisioning.errors import FileErrors, ProvisioningError
 from realname.provisioning.files import load_csv, load_yaml
 from realname.provisioning.models import LicenceChange
@@ -23,7 +22,7 @@ from realname.provisioning.service import (
     ProvisioningService,
 )
 from realname.registry.commands import Actor, Context
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing
 

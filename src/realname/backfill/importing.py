@@ -59,12 +59,11 @@ from sqlalchemy.orm import Session
 
 from realname.backfill.errors import BackfillError, BackfillErrorCode
 from realname.backfill.models import LegacyImport
-from realname.channels.models import Channel
 from realname.db.types import UtcDateTime
 from realname.identity.regions import region_table
 from realname.numbering.msisdn import DEFAULT_REGION
 from realname.registry.lifecycle import LineState
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Enterprise, NumberBlockRow
 from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
 from realname.security.vault import KeyRing

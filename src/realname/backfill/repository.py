@@ -16,10 +16,9 @@ from realname.backfill.models import (
     BackfillMilestone,
     PrepaidRefund,
 )
-from realname.channels.models import Channel
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.registry.lifecycle import LineState, Operation
-from realname.registry.models import Enterprise, Line, LineEvent
+from realname.registry.models import Channel, Enterprise, Line, LineEvent
 
 S = LineState
 

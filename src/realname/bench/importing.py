@@ -41,12 +41,11 @@ from realname.backfill.importing import (
     import_legacy,
 )
 from realname.backfill.models import LegacyImport
-from realname.channels.models import Channel
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.numbering.blocks import NumberBlock
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Enterprise, NumberBlockRow
 from realname.security.audit_keys import AuditKeys
 from realname.security.vault import KeyRing, generate_key
 

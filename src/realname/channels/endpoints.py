@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from realname.api.deps import PrincipalDep, RuntimeDep, require
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
-from realname.channels.models import Channel
 from realname.channels.schemas import (
     AgedKitOut,
     ChannelOut,
@@ -42,6 +41,7 @@ from realname.registry.endpoints import (
     visible_line,
 )
 from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.models import Channel
 from realname.security.principals import Permission, Principal
 
 router = APIRouter(

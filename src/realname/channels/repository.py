@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import case, column, func, select, table
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, RegistrationRefusal
+from realname.channels.models import RegistrationRefusal
 from realname.channels.risk import FailedProof, Registration
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
-from realname.registry.models import Line, LineEvent
+from realname.registry.models import Channel, Line, LineEvent
 
 REGISTERING = (str(Operation.REGISTER), str(Operation.REGISTER_LEGACY))
 STOCK_MOVES = (

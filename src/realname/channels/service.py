@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, RegistrationRefusal
+from realname.channels.models import RegistrationRefusal
 from realname.channels.repository import ChannelRepository
 from realname.channels.risk import ChannelRisk, assess_channels, over_threshold, ranked
 from realname.policy.schema import Policy
 from realname.registry.commands import Context
 from realname.registry.errors import RegistryError, RegistryErrorCode
-from realname.registry.models import Line, LineEvent
+from realname.registry.models import Channel, Line, LineEvent
 from realname.registry.service import RegistryService
 
 E = RegistryErrorCode

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from realname.api.deps import PrincipalDep, RuntimeDep, require
 from realname.api.errors import ErrorInfo
 from realname.api.idempotency import run_once
-from realname.channels.models import Channel, Clerk
 from realname.numbering.blocks import NumberBlock
 from realname.provisioning.errors import ProvisioningError, ProvisioningErrorCode
 from realname.provisioning.schemas import (
@@ -40,7 +39,7 @@ from realname.provisioning.service import (
     ProvisioningService,
 )
 from realname.registry.endpoints import READ, WRITE, context_of, enterprise_of
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.principals import Permission, Principal
 
 LICENSING = "licensing:write"

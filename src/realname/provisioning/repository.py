@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, Clerk
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.models import ApiClient
 
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]

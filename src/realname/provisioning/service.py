@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, Clerk
 from realname.identity.regions import lookup_region, province_prefixes
 from realname.numbering.blocks import NumberBlock
 from realname.numbering.errors import NumberError
@@ -32,7 +31,7 @@ from realname.provisioning.models import LicenceChange
 from realname.provisioning.repository import ProvisioningRepository
 from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context
-from realname.registry.models import Enterprise, NumberBlockRow
+from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.clients import ClientService
 from realname.security.vault import KeyRing
 

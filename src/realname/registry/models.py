@@ -1,4 +1,5 @@
-"""Enterprises, number blocks, identities, lines, their events and holdings.
+"""Enterprises, number blocks, the channels and clerks that register, identities, lines,
+their events and holdings.
 
 PII lives only in `identity`, sealed (AES-GCM) with a blind index for equality look-ups; birth
 date, sex and region stay clear for policy and statistics. `line_event` is append-only: the
@@ -61,6 +62,38 @@ class NumberBlockRow(Base):
     allocated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (CheckConstraint("first <= last", name="range"),)
+
+
+class Channel(Base):
+    """A sales channel of an enterprise (hall, kiosk, online...): where lines are registered."""
+
+    __tablename__ = "channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # policy.ChannelKind
+    region_code: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("enterprise_id", "code", name="uq_channel_code"),)
+
+
+class Clerk(Base):
+    """A person who registers customers at one channel."""
+
+    __tablename__ = "clerk"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Identity(Base):

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
-from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.registry.lifecycle import HELD_STATES, BarringReason
 from realname.registry.models import (
+    Channel,
+    Clerk,
     Enterprise,
     Holding,
     Identity,

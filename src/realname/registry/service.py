@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from realname.channels.models import Channel, Clerk
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.identity.authority import (
     AuthorityUnavailableError,
@@ -46,6 +45,8 @@ from realname.registry.lifecycle import (
     transition,
 )
 from realname.registry.models import (
+    Channel,
+    Clerk,
     Enterprise,
     Holding,
     Identity,

@@ -26,7 +26,7 @@ from realname.authority.models import AuthorityCitizen
 from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
 from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
-from realname.channels.models import Channel, Clerk, RegistrationRefusal
+from realname.channels.models import RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
@@ -40,7 +40,7 @@ from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person
 from realname.registry.errors import RegistryError
 from realname.registry.integrity import seal_event_row, seal_identity_row
 from realname.registry.lifecycle import BarringReason
-from realname.registry.models import Enterprise, Holding, Identity, Line, LineEvent
+from realname.registry.models import Channel, Clerk, Enterprise, Holding, Identity, Line, LineEvent
 from realname.registry.service import (
     ADDRESS_CONTEXT,
     NAME_CONTEXT,
