@@ -90,7 +90,7 @@ def _root() -> None:
     """RealName: mobile-subscriber real-name registration."""
     # Every command sees the whole schema, whatever its own imports pulled in: a command
     # that imported one domain's models crashed on the first foreign key to another.
-    from realname.db.models import load_all_models
+    from realname.tables import load_all_models
 
     load_all_models()
 
@@ -369,7 +369,7 @@ def check_command(
     any text column, the keyed audit chains and the signed checkpoints."""
     from sqlalchemy.orm import Session
 
-    import realname.db.models  # noqa: F401  (every table, so every text column is scanned)
+    import realname.tables  # noqa: F401  (every table, so every text column is scanned)
     from realname.db.engine import create_engine_from_settings, readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check

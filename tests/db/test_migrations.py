@@ -20,7 +20,7 @@ def test_schema_matches_the_models(migrated_engine: Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import realname.db.models  # noqa: F401  (every table on Base.metadata)
+    import realname.tables  # noqa: F401  (every table on Base.metadata)
 
     tables = set(inspect(migrated_engine).get_table_names())
     assert {"line", "line_event", "identity", "holding", "audit_log"} <= set(Base.metadata.tables)

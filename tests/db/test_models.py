@@ -16,10 +16,11 @@ print(sorted(Base.metadata.tables))
 """
 
 ENTRY_POINTS = {
-    "engine factory": "from realname.config import Settings\n"
+    "migrations": "from realname.config import Settings\n"
+    "from realname.db import migrate\n"
     "from realname.db.engine import create_engine_from_settings\n"
-    "create_engine_from_settings(Settings(database_url='sqlite://'))\n",
-    "load_all_models": "from realname.db.models import load_all_models\nload_all_models()\n",
+    "migrate.upgrade(create_engine_from_settings(Settings(database_url='sqlite://')))\n",
+    "load_all_models": "from realname.tables import load_all_models\nload_all_models()\n",
 }
 
 

@@ -19,7 +19,6 @@ from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
-from realname.db.models import load_all_models
 from realname.policy.loader import load_policy
 from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints
@@ -27,6 +26,7 @@ from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
 from realname.selfservice import endpoints as selfservice_endpoints
+from realname.tables import load_all_models
 from realname.verification import endpoints as verification_endpoints
 
 DESCRIPTION = """

@@ -19,11 +19,8 @@ def is_sqlite(url: str) -> bool:
 def create_engine_from_settings(settings: Settings, **overrides: Any) -> Engine:
     """SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL a sized pool.
 
-    Every job reaches the database through here, so the whole model metadata is loaded
-    here too: no session can flush with a foreign key whose table is unknown."""
-    from realname.db.models import load_all_models  # imports every domain: not at import
-
-    load_all_models()
+    The tables are not loaded here (`db` imports no domain): the entry points load them all
+    (`realname.tables.load_all_models`) before any session flushes."""
     url = make_url(settings.database_url)
     # hide_parameters: a constraint or deadlock error must not quote phone or ID numbers.
     kwargs: dict[str, Any] = {"echo": settings.database_echo, "hide_parameters": True, **overrides}

@@ -260,8 +260,8 @@ def build_sender(
     """A sender on REALNAME_DATABASE_URL through the configured gateway (or `gateway`), with
     REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS. `close()` disposes the engine."""
     from realname.db.engine import create_engine_from_settings, create_session_factory
-    from realname.db.models import load_all_models
     from realname.security.keys import keyring_from_settings
+    from realname.tables import load_all_models
 
     load_all_models()
     engine = create_engine_from_settings(settings)

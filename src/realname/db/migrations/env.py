@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+import realname.tables  # noqa: F401  (registers every table on Base.metadata)
 from realname.config import get_settings
-from realname.db import models  # noqa: F401  (registers every table on Base.metadata)
 from realname.db.base import Base
 from realname.db.engine import create_engine_from_settings
 
