@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from realname.messaging.models import OutboxMessage
+from realname.messaging.notices import reverification_sms
 from realname.policy.schema import Policy
 from realname.registry.commands import Actor, Context
 from realname.registry.reverification import ReverificationTriggers, is_dormant_then_active
@@ -15,7 +16,12 @@ from tests.registry.conftest import NOW, World
 
 
 def triggers(world: World, policy: Policy) -> ReverificationTriggers:
-    return ReverificationTriggers(world.session, policy=policy, registry=world.service)
+    return ReverificationTriggers(
+        world.session,
+        policy=policy,
+        registry=world.service,
+        tell=reverification_sms(world.session, policy),
+    )
 
 
 def messages(session: Session) -> list[str]:

@@ -3,19 +3,20 @@
 Three triggers. A fraud complaint and a dormant line waking up are events, judged as they
 arrive (a complaint, the network's usage feed); one identity holding many lines is a state,
 found by the runner's sweep. Each asks at most once per `reverify_repeat_days`, never while
-a deadline is pending, and tells the subscriber by SMS through the outbox; the runner then
-enforces the 24-hour deadline (`RegistryService.expire_reverification`).
+a deadline is pending, and announces each request (`ReverificationAsked`) to the teller the
+composition root hands it (messaging queues the SMS in the same transaction: the registry
+imports no messaging); the runner then enforces the 24-hour deadline
+(`RegistryService.expire_reverification`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from realname.messaging.service import enqueue
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import parse_msisdn
 from realname.policy.schema import Policy
@@ -31,16 +32,16 @@ FRAUD_COMPLAINT = "fraud_complaint"
 MANY_LINES = "many_lines"
 DORMANT_THEN_ACTIVE = "dormant_then_active"
 
-_TEXT = {
-    "zh": (
-        "【二次实名核验】因安全风险提示，请于{deadline}前携带本人有效身份证件到营业厅核验"
-        "机主身份，逾期将暂停服务。"
-    ),
-    "en": (
-        "For your security, please confirm you are this number's owner at a shop with your ID "
-        "document before {deadline}; otherwise service will be suspended."
-    ),
-}
+
+@dataclass(frozen=True)
+class ReverificationAsked:
+    """A line's owner must be told to re-verify by `deadline` (asked at `at`)."""
+
+    line_id: int
+    enterprise_id: int
+    msisdn: str
+    deadline: datetime
+    at: datetime
 
 
 def is_dormant_then_active(
@@ -64,8 +65,16 @@ class UsageResult:
 
 
 class ReverificationTriggers:
-    def __init__(self, session: Session, *, policy: Policy, registry: RegistryService) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        policy: Policy,
+        registry: RegistryService,
+        tell: Callable[[ReverificationAsked], None],
+    ) -> None:
         self.session = session
+        self.tell = tell
         self.policy = policy
         self.registry = registry
         self.repo = registry.repo
@@ -147,16 +156,9 @@ class ReverificationTriggers:
             return False
         self.registry.request_reverification(ctx, line.enterprise_id, line.msisdn, reason)
         assert line.reverify_deadline is not None
-        language = "zh" if self.policy.jurisdiction == "CN" else "en"
-        local = line.reverify_deadline + timedelta(hours=self.policy.risk.local_utc_offset_hours)
-        enqueue(
-            self.session,
-            dedupe_key=f"reverify:{line.id}:{line.reverify_deadline.isoformat()}",
-            enterprise_id=line.enterprise_id,
-            line_id=line.id,
-            destination=line.msisdn,
-            kind="reverification",
-            body=_TEXT[language].format(deadline=f"{local:%Y-%m-%d %H:%M}"),
-            at=ctx.at,
+        self.tell(
+            ReverificationAsked(
+                line.id, line.enterprise_id, line.msisdn, line.reverify_deadline, ctx.at
+            )
         )
         return True

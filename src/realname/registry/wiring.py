@@ -15,6 +15,7 @@ from realname.authority.wiring import AuthoritySource, authority_source
 from realname.backfill.service import CampaignService
 from realname.channels.service import ChannelService
 from realname.config import Settings
+from realname.messaging.notices import reverification_sms
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
@@ -67,7 +68,9 @@ def services(
         registry=registry,
         channels=ChannelService(session, policy=policy, registry=registry),
         campaigns=CampaignService(session, policy=policy, registry=registry),
-        reverification=ReverificationTriggers(session, policy=policy, registry=registry),
+        reverification=ReverificationTriggers(
+            session, policy=policy, registry=registry, tell=reverification_sms(session, policy)
+        ),
         possession=PossessionService(
             session, policy=policy, keyring=registry.keyring, registry=registry
         ),
