@@ -117,7 +117,7 @@ def _api(url: str, tmp: Path) -> Iterator[Api]:
         other = []
         for i in range(3):
             kit = Kit(f"+86170001{i:05d}", f"89860077{i:012d}", f"46077{i:010d}")
-            world.service.stock_kits(
+            world.service.stock.stock_kits(
                 world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
             )
             other.append(kit.msisdn)

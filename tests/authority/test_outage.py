@@ -29,8 +29,9 @@ from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry.check import run_integrity_check
 from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.identities import NUMBER_CONTEXT
 from realname.registry.models import Holding, Identity, Line, LineEvent
-from realname.registry.service import NUMBER_CONTEXT, RegistryService
+from realname.registry.service import RegistryService
 from realname.security.clients import ClientService
 from realname.security.keys import keyring_from_settings
 from realname.security.models import AuditLog

@@ -259,7 +259,7 @@ def test_a_sim_already_on_another_line_is_rejected(world: World, tmp_path: Path)
     """The database, not the file, knows this: the row is refused at load time (on
     PostgreSQL the COPY fails, rolls back to its savepoint and the chunk is staged)."""
     kit = Kit("+8613800199999", iccid(999), "460009999999999")
-    world.service.stock_kits(
+    world.service.stock.stock_kits(
         world.ctx(), world.enterprise_id, world.channels[ChannelKind.OWN_HALL], [kit]
     )
     path = tmp_path / "legacy.csv"

@@ -25,7 +25,7 @@ def world(db_session: Session, keyring: KeyRing, china: Policy) -> World:  # noq
 def tree(world: World) -> tuple[int, int, int]:
     """A partner hall with a kiosk under it, and the kiosk's clerk."""
     parent = world.channels[ChannelKind.PARTNER_HALL]
-    kiosk = world.service.create_channel(
+    kiosk = world.service.admin.create_channel(
         world.ctx("admin"),
         world.enterprise_id,
         code="K-1",
@@ -34,7 +34,7 @@ def tree(world: World) -> tuple[int, int, int]:
         region_code="110105",
         parent_id=parent,
     )
-    clerk = world.service.create_clerk(
+    clerk = world.service.admin.create_clerk(
         world.ctx("admin"), world.enterprise_id, kiosk.id, code="K-K1", name="营业员"
     )
     return parent, kiosk.id, clerk.id
@@ -52,7 +52,9 @@ def test_kits_move_down_the_tree_and_are_sold_only_where_they_are(
 ) -> None:
     parent, kiosk, kiosk_clerk = tree
     numbers = world.stock(3, ChannelKind.PARTNER_HALL)
-    moved = world.service.move_kits(world.ctx("admin"), world.enterprise_id, parent, kiosk, numbers)
+    moved = world.service.stock.move_kits(
+        world.ctx("admin"), world.enterprise_id, parent, kiosk, numbers
+    )
     assert {line.channel_id for line in moved} == {kiosk}
     # The partner hall no longer holds them: selling one there is refused.
     with pytest.raises(RegistryError) as refused:
@@ -71,11 +73,11 @@ def test_kits_move_down_the_tree_and_are_sold_only_where_they_are(
     assert [e.channel_id for e in where.trail] == [parent, kiosk, kiosk]
     assert where.line.state == "active" and where.channel is not None
     # Back up to the parent, then out of stock for good.
-    back = world.service.move_kits(
+    back = world.service.stock.move_kits(
         world.ctx("admin"), world.enterprise_id, kiosk, parent, numbers[1:2]
     )
     assert back[0].channel_id == parent
-    gone = world.service.return_kits(
+    gone = world.service.stock.return_kits(
         world.ctx("admin"),
         world.enterprise_id,
         kiosk,
@@ -95,15 +97,17 @@ def test_moves_off_the_tree_or_of_kits_elsewhere_change_nothing(
     numbers = world.stock(2, ChannelKind.PARTNER_HALL)
     elsewhere = world.channels[ChannelKind.OWN_HALL]
     with pytest.raises(RegistryError) as off_tree:
-        world.service.move_kits(world.ctx("admin"), world.enterprise_id, parent, elsewhere, numbers)
+        world.service.stock.move_kits(
+            world.ctx("admin"), world.enterprise_id, parent, elsewhere, numbers
+        )
     assert off_tree.value.code == "STOCK_MOVE_NOT_ALLOWED"
     mixed = numbers + world.stock(1, ChannelKind.OWN_HALL)
     with pytest.raises(RegistryError) as not_here:
-        world.service.move_kits(world.ctx("admin"), world.enterprise_id, parent, kiosk, mixed)
+        world.service.stock.move_kits(world.ctx("admin"), world.enterprise_id, parent, kiosk, mixed)
     assert not_here.value.code == "NOT_IN_CHANNEL_STOCK"
     assert world.service.line_by_number(world.enterprise_id, numbers[0]).channel_id == parent
     with pytest.raises(RegistryError) as foreign:
-        world.service.move_kits(
+        world.service.stock.move_kits(
             world.ctx("admin"), world.other_enterprise_id, parent, kiosk, numbers
         )
     assert foreign.value.code == "CHANNEL_NOT_FOUND"
@@ -112,18 +116,20 @@ def test_moves_off_the_tree_or_of_kits_elsewhere_change_nothing(
 def test_a_suspended_channel_receives_no_stock(world: World, tree: tuple[int, int, int]) -> None:
     parent, kiosk, _ = tree
     numbers = world.stock(1, ChannelKind.PARTNER_HALL)
-    world.service.set_channel_status(
+    world.service.admin.set_channel_status(
         world.ctx("admin"), world.enterprise_id, kiosk, "suspended", "x"
     )
     with pytest.raises(RegistryError) as refused:
-        world.service.move_kits(world.ctx("admin"), world.enterprise_id, parent, kiosk, numbers)
+        world.service.stock.move_kits(
+            world.ctx("admin"), world.enterprise_id, parent, kiosk, numbers
+        )
     assert refused.value.code == "CHANNEL_NOT_AUTHORISED"
 
 
 def test_stock_per_channel_with_ageing(world: World, china: Policy) -> None:  # noqa: F811
     hall = world.channels[ChannelKind.OWN_HALL]
     old = [Kit(f"+861380019{n:04d}", f"8986009{n:013d}", f"46009{n:010d}") for n in range(3)]
-    world.service.stock_kits(
+    world.service.stock.stock_kits(
         world.ctx(at=NOW - timedelta(days=100)), world.enterprise_id, hall, old
     )
     world.stock(2, ChannelKind.OWN_HALL)
@@ -148,6 +154,8 @@ def test_kits_with_a_malformed_card_are_refused_whatever_the_entry_point(world: 
         Kit("+8613800190101", "89860090000000000101", "12"),
     ):
         with pytest.raises(RegistryError) as refused:
-            world.service.stock_kits(world.ctx("admin"), world.enterprise_id, hall, [good, bad])
+            world.service.stock.stock_kits(
+                world.ctx("admin"), world.enterprise_id, hall, [good, bad]
+            )
         assert refused.value.code == "KIT_INVALID"
         assert world.service.repo.line(good.msisdn) is None

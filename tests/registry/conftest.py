@@ -55,7 +55,7 @@ class World:
             self.next_number += 1
             n = self.next_number
             kits.append(Kit(f"+86138001{n:05d}", f"8986001{n:013d}", f"46000{n:010d}"))
-        self.service.stock_kits(self.ctx(), self.enterprise_id, self.channels[kind], kits)
+        self.service.stock.stock_kits(self.ctx(), self.enterprise_id, self.channels[kind], kits)
         self.kits.extend(kits)
         return [k.msisdn for k in kits]
 
@@ -105,23 +105,23 @@ def build_world(session: Session, keyring: KeyRing, policy: Policy) -> World:
     authority = SimulatedAuthority(session, keyring)
     service = RegistryService(session, policy=policy, keyring=keyring, authority=authority)
     ctx = Context(Actor("system", "setup"), NOW)
-    mno = service.create_enterprise(ctx, code="CMCC", name="中国移动", kind="mno")
-    mvno = service.create_enterprise(ctx, code="MVNO1", name="某虚拟运营商", kind="mvno")
-    service.allocate_block(ctx, mno.id, NumberBlock.from_prefix("+86138001"))
-    service.allocate_block(ctx, mvno.id, NumberBlock.from_prefix("+86170001"))
+    mno = service.admin.create_enterprise(ctx, code="CMCC", name="中国移动", kind="mno")
+    mvno = service.admin.create_enterprise(ctx, code="MVNO1", name="某虚拟运营商", kind="mvno")
+    service.admin.allocate_block(ctx, mno.id, NumberBlock.from_prefix("+86138001"))
+    service.admin.allocate_block(ctx, mvno.id, NumberBlock.from_prefix("+86170001"))
     channels, clerks = {}, {}
     for kind in ChannelKind:
-        channel = service.create_channel(
+        channel = service.admin.create_channel(
             ctx, mno.id, code=f"C-{kind}", name=f"{kind} 1", kind=kind, region_code="110105"
         )
         channels[kind] = channel.id
-        clerks[kind] = service.create_clerk(
+        clerks[kind] = service.admin.create_clerk(
             ctx, mno.id, channel.id, code=f"K-{kind}", name="营业员"
         ).id
-    other = service.create_channel(
+    other = service.admin.create_channel(
         ctx, mvno.id, code="V-1", name="mvno hall", kind=ChannelKind.OWN_HALL, region_code="310101"
     )
-    other_clerk = service.create_clerk(ctx, mvno.id, other.id, code="K-V1", name="营业员")
+    other_clerk = service.admin.create_clerk(ctx, mvno.id, other.id, code="K-V1", name="营业员")
     rng = random.Random(5)
     people = []
     for i, name in enumerate(NAMES):

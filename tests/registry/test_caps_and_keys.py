@@ -21,7 +21,9 @@ E = RegistryErrorCode
 
 def register_at_other_enterprise(world: World, serial: int) -> None:
     kit = Kit(f"+86170001{serial:05d}", f"89860099{serial:012d}", f"46009{serial:010d}")
-    world.service.stock_kits(world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit])
+    world.service.stock.stock_kits(
+        world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
+    )
     world.service.register(
         world.ctx(),
         enterprise_id=world.other_enterprise_id,
@@ -52,7 +54,7 @@ def test_a_national_cap_counts_lines_at_every_enterprise(
 
 def test_overlapping_blocks_are_refused(world: World) -> None:
     with pytest.raises(RegistryError) as raised:
-        world.service.allocate_block(
+        world.service.admin.allocate_block(
             world.ctx(), world.other_enterprise_id, NumberBlock.from_prefix("+8613800123")
         )
     assert raised.value.code == E.BLOCK_OVERLAPS
@@ -120,7 +122,7 @@ def test_refusals_write_nothing_even_without_a_rollback(
     assert raised.value.code == E.NATIONAL_CAP_EXCEEDED
     # A stock batch with one bad kit stocks none of them.
     with pytest.raises(RegistryError):
-        world.service.stock_kits(
+        world.service.stock.stock_kits(
             world.ctx(),
             world.enterprise_id,
             world.channels[hall],

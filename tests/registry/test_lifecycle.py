@@ -220,7 +220,7 @@ def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
     # The old owner's link is history, not state: the number can be stocked and sold again.
     from realname.registry.commands import Kit
 
-    s.stock_kits(
+    s.stock.stock_kits(
         world.ctx(),
         world.enterprise_id,
         world.channels[HALL],
@@ -427,24 +427,24 @@ def test_kit_numbers_are_unique_per_enterprise_only(world: World) -> None:
     from realname.registry.commands import Kit
 
     theirs = Kit("+8617000199001", "89860077000000199001", "460770000199001")
-    world.service.stock_kits(
+    world.service.stock.stock_kits(
         world.ctx(), world.other_enterprise_id, world.other_channel_id, [theirs]
     )
     mine = Kit("+8613800199001", theirs.iccid, theirs.imsi)
-    [line] = world.service.stock_kits(
+    [line] = world.service.stock.stock_kits(
         world.ctx(), world.enterprise_id, world.channels[HALL], [mine]
     )
     assert (line.iccid, line.imsi) == (theirs.iccid, theirs.imsi)
     expect(
         E.KIT_IN_USE,
-        world.service.stock_kits,
+        world.service.stock.stock_kits,
         world.ctx(),
         world.enterprise_id,
         world.channels[HALL],
         [Kit("+8613800199002", theirs.iccid, "460000000199002")],
     )
     other = Kit("+8617000199003", "89860077000000199003", "460770000199003")
-    world.service.stock_kits(
+    world.service.stock.stock_kits(
         world.ctx(), world.other_enterprise_id, world.other_channel_id, [other]
     )
     owner = world.people[0]

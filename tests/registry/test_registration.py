@@ -82,7 +82,9 @@ def test_cap_is_per_enterprise_in_china(world: World) -> None:
     for _ in range(5):
         world.register(person)
     kit = Kit("+8617000100001", "89860099000000000001", "460099000000001")
-    world.service.stock_kits(world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit])
+    world.service.stock.stock_kits(
+        world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
+    )
     world.service.register(
         world.ctx(),
         enterprise_id=world.other_enterprise_id,
@@ -169,7 +171,7 @@ def test_unknown_number_is_refused(world: World) -> None:
 
 def test_suspended_channel_cannot_register(world: World) -> None:
     msisdn = world.stock(1)[0]
-    world.service.set_channel_status(
+    world.service.admin.set_channel_status(
         world.ctx(),
         world.enterprise_id,
         world.channels[ChannelKind.OWN_HALL],
@@ -204,7 +206,7 @@ def test_stocking_outside_the_enterprise_blocks_is_refused(world: World) -> None
     from realname.registry.commands import Kit
 
     with pytest.raises(RegistryError) as raised:
-        world.service.stock_kits(
+        world.service.stock.stock_kits(
             world.ctx(),
             world.enterprise_id,
             world.channels[ChannelKind.OWN_HALL],

@@ -70,11 +70,11 @@ def test_a_record_is_purged_only_after_retention_and_check_stays_clean(
     then = NOW + timedelta(hours=1)
     assert world.service.owner_at(number, then, enterprise_id=world.enterprise_id) == owner
     line = world.service.line_by_number(world.enterprise_id, number)
-    revealed = world.service.reveal_owner(world.ctx(at=at), line, then, "fraud case")
+    revealed = world.service.identities.reveal_owner(world.ctx(at=at), line, then, "fraud case")
     assert revealed is not None and revealed.purged and revealed.identity_id == owner
     assert revealed.document_number is None and revealed.name is None
     # and the document no longer finds it
-    assert world.service.identity_of(world.people[0]) is None
+    assert world.service.identities.identity_of(world.people[0]) is None
 
     # one audit entry names the batch; a re-run does nothing
     entries = world.session.scalars(

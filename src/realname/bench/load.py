@@ -103,15 +103,15 @@ def build_load_world(
     ctx = Context(Actor("system", "bench"), at)
     authority = SimulatedAuthority(session, keyring)
     service = RegistryService(session, policy=policy, keyring=keyring, authority=authority)
-    enterprise = service.create_enterprise(
+    enterprise = service.admin.create_enterprise(
         ctx, code=f"LOAD{seed}", name="负载测试运营商", kind="mno"
     )
-    service.allocate_block(ctx, enterprise.id, NumberBlock.from_prefix(PREFIX))
+    service.admin.allocate_block(ctx, enterprise.id, NumberBlock.from_prefix(PREFIX))
     clients = ClientService(session, keyring, "system:bench")
     desks: list[Counter] = []
     serial = first_serial
     for n in range(counters):
-        channel = service.create_channel(
+        channel = service.admin.create_channel(
             ctx,
             enterprise.id,
             code=f"LOAD-{seed}-{n}",
@@ -119,7 +119,7 @@ def build_load_world(
             kind=ChannelKind.OWN_HALL,
             region_code="110105",
         )
-        clerk = service.create_clerk(
+        clerk = service.admin.create_clerk(
             ctx, enterprise.id, channel.id, code=f"K-{seed}-{n}", name="营业员"
         )
         client, secret = clients.create(
@@ -135,7 +135,7 @@ def build_load_world(
             serial += 1
             kits.append(Kit(f"{PREFIX}{serial:08d}", f"8986{serial:016d}", f"46000{serial:010d}"))
         for start in range(0, len(kits), 1000):
-            service.stock_kits(ctx, enterprise.id, channel.id, kits[start : start + 1000])
+            service.stock.stock_kits(ctx, enterprise.id, channel.id, kits[start : start + 1000])
         desks.append(
             Counter(channel.id, clerk.id, client.client_id, secret, [k.msisdn for k in kits])
         )

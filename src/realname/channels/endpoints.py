@@ -117,7 +117,7 @@ def move_stock(
     enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).move_kits(
+        lines = rt.registry(session).stock.move_kits(
             context_of(principal, request),
             enterprise_id,
             channel_id,
@@ -148,7 +148,7 @@ def return_stock(
     enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).return_kits(
+        lines = rt.registry(session).stock.return_kits(
             context_of(principal, request),
             enterprise_id,
             channel_id,

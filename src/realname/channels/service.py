@@ -120,7 +120,9 @@ class ChannelService:
             if assessed is None or not assessed.over_threshold:
                 raise RegistryError(E.CHANNEL_NOT_RISKY)
             return self.suspend_over_threshold(ctx, enterprise_id, [assessed])[0]
-        return self.registry.set_channel_status(ctx, enterprise_id, channel.id, "suspended", reason)
+        return self.registry.admin.set_channel_status(
+            ctx, enterprise_id, channel.id, "suspended", reason
+        )
 
     def suspend_over_threshold(
         self, ctx: Context, enterprise_id: int, assessed: list[AssessedChannel]
@@ -133,14 +135,16 @@ class ChannelService:
                 # A coded reason (no typed text): it stays readable on the channel.
                 reason = "risk:" + ",".join(s.name for s in item.risk.signals if s.tripped)
                 suspended.append(
-                    self.registry.set_channel_status(
+                    self.registry.admin.set_channel_status(
                         ctx, enterprise_id, item.channel.id, "suspended", reason
                     )
                 )
         return suspended
 
     def resume(self, ctx: Context, enterprise_id: int, channel_id: int, reason: str) -> Channel:
-        return self.registry.set_channel_status(ctx, enterprise_id, channel_id, "active", reason)
+        return self.registry.admin.set_channel_status(
+            ctx, enterprise_id, channel_id, "active", reason
+        )
 
     def record_refusal(
         self, channel_id: int, clerk_id: int | None, code: str, at: datetime

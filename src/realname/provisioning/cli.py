@@ -406,7 +406,7 @@ def stock_add(
             raise ProvisioningError(ProvisioningErrorCode.CHANNEL_NOT_FOUND, channel)
         registry = registry_service(unit.session, get_settings(), unit.keyring)
         try:
-            lines = registry.stock_kits(unit.ctx, enterprise_id, found.id, kits)
+            lines = registry.stock.stock_kits(unit.ctx, enterprise_id, found.id, kits)
         except RegistryError as error:
             console.print(f"[red]{error.code}[/]: {error.message}")
             raise typer.Exit(1) from None

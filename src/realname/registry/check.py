@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
+from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.registry.integrity import (
     EVENT_COLUMNS,
     EVENT_DOMAIN,
@@ -34,7 +35,6 @@ from realname.registry.integrity import (
 )
 from realname.registry.lifecycle import LEGAL_MOVES, LineState
 from realname.registry.repository import RegistryRepository
-from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.audit import (
     NOTE_PURGED_KEY_ID,
     is_purged_note,

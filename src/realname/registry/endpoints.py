@@ -19,11 +19,12 @@ from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtim
 from realname.api.errors import ApiError, ErrorInfo
 from realname.api.idempotency import run_once
 from realname.errors import CodedError
-from realname.identity.names import mask_document_number, mask_name
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode
 from realname.registry.commands import Actor, Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.guards import e164_of
+from realname.registry.identities import masked_owner
 from realname.registry.models import Line, LineEvent
 from realname.registry.repository import RegistryRepository
 from realname.registry.schemas import (
@@ -47,9 +48,8 @@ from realname.registry.schemas import (
     StockOut,
     TransferIn,
 )
-from realname.registry.service import NAME_CONTEXT, NUMBER_CONTEXT, RegistryService
+from realname.registry.service import RegistryService
 from realname.security.principals import Permission, Principal, Role
-from realname.security.vault import Sealed
 
 router = APIRouter(
     prefix="/v1",
@@ -106,19 +106,16 @@ def clerk_of(principal: Principal) -> tuple[int, int, int]:
 
 
 def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
-    owner = None
-    if line.owner_identity_id is not None:
-        identity = RegistryRepository(session).identity(line.owner_identity_id)
-        if identity is not None:
-            number = rt.keyring.open(
-                Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT
-            )
-            name = rt.keyring.open(Sealed(identity.key_id, identity.name_sealed), NAME_CONTEXT)
-            owner = OwnerOut(
-                document_type=identity.doc_type,
-                document_number=mask_document_number(number),
-                name=mask_name(name),
-            )
+    masked = masked_owner(session, rt.keyring, line)
+    owner = (
+        None
+        if masked is None
+        else OwnerOut(
+            document_type=masked.document_type,
+            document_number=masked.document_number,
+            name=masked.name,
+        )
+    )
     return LineOut(
         id=line.id,
         msisdn=line.msisdn,
@@ -227,7 +224,7 @@ def stock(body: StockIn, request: Request, rt: RuntimeDep, principal: PrincipalD
 
     def work(session: Session) -> StockOut:
         kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
-        lines = rt.registry(session).stock_kits(
+        lines = rt.registry(session).stock.stock_kits(
             context_of(principal, request), enterprise_id, body.channel_id, kits
         )
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
@@ -243,8 +240,7 @@ def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineO
     """The line with this number, owner masked (404 when it is not the caller's)."""
     require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
-        service = rt.registry(session)
-        line = RegistryRepository(session).line(service._msisdn(body.msisdn))
+        line = RegistryRepository(session).line(e164_of(body.msisdn))
         if line is None or not principal.sees_enterprise(line.enterprise_id):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
         return line_out(rt, session, line)
@@ -299,7 +295,7 @@ def reveal_owner(
     at = body.at or rt.clock.now()
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
-        owner = rt.registry(session).reveal_owner(
+        owner = rt.registry(session).identities.reveal_owner(
             context_of(principal, request), line, at, body.purpose
         )
         if owner is None:

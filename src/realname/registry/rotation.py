@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.registry.integrity import mac_identity
 from realname.registry.repository import identities_not_on_key
-from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.vault import KeyRing, Sealed
 
 

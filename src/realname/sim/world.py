@@ -38,15 +38,11 @@ from realname.possession.service import PossessionService
 from realname.registry import jobs
 from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person
 from realname.registry.errors import RegistryError
+from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.registry.integrity import seal_event_row, seal_identity_row
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Channel, Clerk, Enterprise, Holding, Identity, Line, LineEvent
-from realname.registry.service import (
-    ADDRESS_CONTEXT,
-    NAME_CONTEXT,
-    NUMBER_CONTEXT,
-    RegistryService,
-)
+from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 from realname.sim.documents import random_resident_id
@@ -183,7 +179,7 @@ def _create_enterprises(
     specs = [(c, n, s, None, p) for c, n, s, p in MNOS] + list(MVNOS)
     for code, name, share, host, prefixes in specs:
         kind = "mno" if host is None else "mvno"
-        enterprise = service.create_enterprise(
+        enterprise = service.admin.create_enterprise(
             ctx,
             code=code,
             name=name,
@@ -213,13 +209,13 @@ def _create_enterprises(
                 block = NumberBlock.from_prefix(digits)
                 if block.size > width:  # MNO prefixes are 6 digits: take 1M at a time
                     block = NumberBlock.from_prefix(digits + "0")
-                service.allocate_block(ctx, enterprise.id, block)
+                service.admin.allocate_block(ctx, enterprise.id, block)
                 blocks.append(block)
         channels = []
         for channel_kind, count in CHANNELS_PER_KIND.items():
             for i in range(count):
                 region = rng.choice(HOME_REGIONS)
-                channel = service.create_channel(
+                channel = service.admin.create_channel(
                     ctx,
                     enterprise.id,
                     code=f"{code}-{channel_kind}-{i + 1}",
@@ -227,7 +223,7 @@ def _create_enterprises(
                     kind=channel_kind,
                     region_code=region,
                 )
-                clerk = service.create_clerk(
+                clerk = service.admin.create_clerk(
                     ctx,
                     enterprise.id,
                     channel.id,
@@ -765,7 +761,7 @@ def _registration(
     msisdn = enterprise.next_msisdn()
     state.kit_serial += 1
     iccid, imsi = _kit(state.kit_serial)
-    service.stock_kits(ctx, enterprise.id, channel_id, [Kit(msisdn, iccid, imsi)])
+    service.stock.stock_kits(ctx, enterprise.id, channel_id, [Kit(msisdn, iccid, imsi)])
     owner = _fresh_owner(rng, state, enterprise.id)
     person = _person(state.citizens[owner], rng)
     label = "registered"

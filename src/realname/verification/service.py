@@ -25,14 +25,14 @@ from sqlalchemy.orm import Session
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
+from realname.registry.identities import opened
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Identity, Line
 from realname.registry.repository import RegistryRepository
-from realname.registry.service import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.security.audit import append_audit
 from realname.security.clients import ClientService
 from realname.security.principals import Permission, Principal, Role
-from realname.security.vault import KeyRing, Sealed
+from realname.security.vault import KeyRing
 from realname.verification.errors import VerificationError
 from realname.verification.errors import VerificationErrorCode as E
 from realname.verification.matching import Match, SubjectRecord, match_attributes
@@ -432,19 +432,15 @@ class VerificationService:
     # --- records and audit ----------------------------------------------------------------
 
     def _record(self, identity: Identity) -> SubjectRecord:
-        def open_(sealed: bytes | None, context: str) -> str | None:
-            if sealed is None:
-                return None
-            return self.keyring.open(Sealed(identity.key_id, sealed), context)
-
+        clear = opened(self.keyring, identity, address=True)
         return SubjectRecord(
             document_type=identity.doc_type,
-            document_number=open_(identity.number_sealed, NUMBER_CONTEXT) or "",
-            name=open_(identity.name_sealed, NAME_CONTEXT) or "",
+            document_number=clear.document_number or "",
+            name=clear.name or "",
             birth_date=identity.birth_date,
             sex=identity.sex,
             nationality=_alpha2(identity),
-            address=open_(identity.address_sealed, ADDRESS_CONTEXT),
+            address=clear.address,
         )
 
     def _audit(

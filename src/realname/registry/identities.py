@@ -1,0 +1,351 @@
+"""The identity book: verifying people, holding their identities under the caps, sealing,
+and the only place a sealed identity is opened.
+
+A person is verified (document, policy, authority) before any row lock; an identity row is
+found or created by blind index and its holding locked to enforce the caps; a change of name
+re-seals the row. Opening sealed PII happens here and nowhere else: the audited reveal, the
+masked owner the API shows, the record a relying party's check compares against.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy.orm import Session
+
+from realname.db.dialect import insert_ignoring_conflicts
+from realname.identity.authority import (
+    AuthorityUnavailableError,
+    AuthorityVerdict,
+    IdentityAuthority,
+)
+from realname.identity.documents import ParsedDocument, parse_document
+from realname.identity.errors import DocumentError
+from realname.identity.names import mask_document_number, mask_name, normalize_name
+from realname.identity.resident_id import LATEST_TABLE_DATE
+from realname.numbering.msisdn import mask_msisdn
+from realname.policy import checks
+from realname.policy.schema import CapScope, ChannelKind, Policy
+from realname.registry.commands import Context, Person
+from realname.registry.errors import RegistryError
+from realname.registry.guards import E, refuse_on
+from realname.registry.integrity import mac_identity
+from realname.registry.models import Holding, Identity, Line
+from realname.registry.recorder import LineRecorder
+from realname.registry.repository import RegistryRepository
+from realname.security.vault import KeyRing, Sealed
+
+NUMBER_CONTEXT = "identity.number"
+NAME_CONTEXT = "identity.name"
+ADDRESS_CONTEXT = "identity.address"
+
+_AUTHORITY_ERRORS = {
+    AuthorityVerdict.UNKNOWN_DOCUMENT: E.AUTHORITY_UNKNOWN_DOCUMENT,
+    AuthorityVerdict.NAME_MISMATCH: E.AUTHORITY_NAME_MISMATCH,
+    AuthorityVerdict.REVOKED: E.AUTHORITY_DOCUMENT_REVOKED,
+}
+
+
+@dataclass(frozen=True)
+class RevealedOwner:
+    """An owner in clear, for a caller whose role needs it; never logged, never cached."""
+
+    identity_id: int
+    document_type: str
+    document_number: str | None  # None once the retention job purged the record
+    name: str | None
+    nationality: str | None
+    birth_date: date | None
+    sex: str | None
+    purged: bool = False
+
+
+@dataclass(frozen=True)
+class VerifiedPerson:
+    document: ParsedDocument
+    name: str
+    birth_date: date | None
+
+
+@dataclass(frozen=True)
+class OpenedIdentity:
+    """An identity's sealed fields in clear (None where purged, not given or not asked)."""
+
+    document_number: str | None
+    name: str | None
+    address: str | None
+
+
+@dataclass(frozen=True)
+class MaskedOwner:
+    """A line's owner as the API shows it to anyone who may see the line."""
+
+    document_type: str
+    document_number: str
+    name: str
+
+
+def opened(keyring: KeyRing, identity: Identity, *, address: bool = False) -> OpenedIdentity:
+    """Open an identity's sealed number and name (and its address when asked): the one
+    function that opens sealed PII, so every reader of it is found here."""
+
+    def open_(sealed: bytes | None, context: str) -> str | None:
+        if sealed is None:
+            return None
+        return keyring.open(Sealed(identity.key_id, sealed), context)
+
+    return OpenedIdentity(
+        document_number=open_(identity.number_sealed, NUMBER_CONTEXT),
+        name=open_(identity.name_sealed, NAME_CONTEXT),
+        address=open_(identity.address_sealed, ADDRESS_CONTEXT) if address else None,
+    )
+
+
+def masked_owner(session: Session, keyring: KeyRing, line: Line) -> MaskedOwner | None:
+    """The line's owner, masked (`110105********0021`, `张*`): what a line's reader sees."""
+    if line.owner_identity_id is None:
+        return None
+    identity = RegistryRepository(session).identity(line.owner_identity_id)
+    if identity is None:
+        return None
+    clear = opened(keyring, identity)
+    return MaskedOwner(
+        document_type=identity.doc_type,
+        document_number=mask_document_number(clear.document_number or ""),
+        name=mask_name(clear.name or ""),
+    )
+
+
+class IdentityBook:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        policy: Policy,
+        keyring: KeyRing,
+        authority: IdentityAuthority,
+        recorder: LineRecorder,
+    ) -> None:
+        self.session = session
+        self.repo = RegistryRepository(session)
+        self.policy = policy
+        self.keyring = keyring
+        self.authority = authority
+        self.recorder = recorder
+
+    def holds(self, identity_id: int, verified: VerifiedPerson) -> bool:
+        """Whether `identity_id` is the verified person's identity (by blind index)."""
+        current = self.repo.identity(identity_id)
+        index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
+        return current is not None and (current.doc_type, current.number_index) == (
+            str(verified.document.type),
+            index,
+        )
+
+    def verify(
+        self, person: Person, channel_kind: ChannelKind, *, new_holder: bool, today: date
+    ) -> VerifiedPerson:
+        """Document valid and accepted here, entry method, face, (age), then the authority."""
+        try:
+            document = parse_document(
+                person.document_number,
+                person.document_type,
+                nationality=person.nationality,
+                expires_on=person.document_expires_on,
+                today=today,
+            )
+        except DocumentError as error:
+            raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None
+        refuse_on(checks.check_document(self.policy, channel_kind, document.type))
+        refuse_on(checks.check_entry_method(self.policy, channel_kind, person.entry_method))
+        refuse_on(checks.check_face(self.policy, person.face_score))
+        birth_date = document.birth_date or person.birth_date
+        if new_holder and self.policy.minimum_age_years > 0:
+            if birth_date is None:
+                raise RegistryError(E.DOCUMENT_INVALID, "the holder's birth date is required")
+            refuse_on(checks.check_age(self.policy, birth_date, today))
+        name = normalize_name(person.name)
+        if self.policy.authority_check_required:
+            try:
+                verdict = self.authority.verify(document, name)
+            except AuthorityUnavailableError as error:
+                # Never a silent pass: no verdict, no operation.
+                raise RegistryError(
+                    E.AUTHORITY_UNAVAILABLE, error.reason, retry_after=error.retry_after
+                ) from None
+            if verdict is not AuthorityVerdict.CONFIRMED:
+                raise RegistryError(_AUTHORITY_ERRORS[verdict])
+        return VerifiedPerson(document, name, birth_date)
+
+    def verify_owner(
+        self, line: Line, verified: VerifiedPerson, *, name_must_match: bool = False
+    ) -> None:
+        """The verified person is the line's owner: the document (and, when asked, the name as
+        recorded) matches the sealed identity, by blind index; nothing is unsealed."""
+        index = self.keyring.blind_index(verified.document.number, NUMBER_CONTEXT)
+        owner = self.repo.identity(line.owner_identity_id) if line.owner_identity_id else None
+        if owner is None or owner.number_index != index or owner.doc_type != verified.document.type:
+            raise RegistryError(E.NOT_OWNER)
+        if name_must_match and not hmac.compare_digest(
+            owner.name_index, self.keyring.blind_index(verified.name, NAME_CONTEXT)
+        ):
+            raise RegistryError(E.NOT_OWNER)
+
+    def identity_for(
+        self,
+        verified: VerifiedPerson,
+        person: Person,
+        at: datetime,
+        enterprise_id: int,
+        also_locking: int | None = None,
+    ) -> Identity:
+        """The person's identity row, holding one more line at `enterprise_id`.
+
+        Caps are checked under the row locks *before* anything is written, so a refusal
+        changes nothing even without a rollback. `also_locking` (a transfer's giver) is
+        locked in the same id order, so two opposite transfers cannot deadlock.
+        """
+        document = verified.document
+        number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+        name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
+        identity = self.repo.identity_by_index(str(document.type), number_index)
+        if identity is not None:
+            holding = self._reserve(identity.id, enterprise_id, also_locking)
+            # The retention job may have purged the record since the look-up (it locks the
+            # row to purge it): re-read it under a lock; a purged record is gone for good, so
+            # the person gets a new one.
+            if self.repo.lock_identity(identity.id).purged_at is not None:
+                identity = None
+        if identity is None:
+            number = self.keyring.seal(document.number, NUMBER_CONTEXT)
+            insert_ignoring_conflicts(
+                self.session,
+                Identity.__table__,  # type: ignore[arg-type]
+                {
+                    "doc_type": str(document.type),
+                    "number_index": number_index,
+                    "name_index": name_index,
+                    "key_id": number.key_id,
+                    "number_sealed": number.blob,
+                    "name_sealed": self.keyring.seal(verified.name, NAME_CONTEXT).blob,
+                    "address_sealed": (
+                        self.keyring.seal(person.address, ADDRESS_CONTEXT).blob
+                        if person.address
+                        else None
+                    ),
+                    "birth_date": verified.birth_date,
+                    "sex": str(document.sex) if document.sex else None,
+                    "region_code": document.region_code,
+                    "nationality": document.nationality,
+                    "verified_at": at,
+                    "created_at": at,
+                },
+                ["doc_type", "number_index"],
+            )
+            identity = self.repo.identity_by_index(str(document.type), number_index)
+            assert identity is not None
+            holding = self._reserve(identity.id, enterprise_id, also_locking)
+        elif identity.name_index != name_index:  # a legal change of name, confirmed above
+            self._reseal_all(identity, name=verified.name)
+            identity.name_index = name_index
+        identity.verified_at = at
+        mac_identity(self.keyring.audit, identity)
+        holding.active_count += 1
+        return identity
+
+    def _reseal_all(self, identity: Identity, *, name: str) -> None:
+        """Values of one row share one key id, so re-seal every field together."""
+        number = self.keyring.open(Sealed(identity.key_id, identity.number_sealed), NUMBER_CONTEXT)
+        address = (
+            self.keyring.open(Sealed(identity.key_id, identity.address_sealed), ADDRESS_CONTEXT)
+            if identity.address_sealed is not None
+            else None
+        )
+        sealed_number = self.keyring.seal(number, NUMBER_CONTEXT)
+        identity.key_id = sealed_number.key_id
+        identity.number_sealed = sealed_number.blob
+        identity.name_sealed = self.keyring.seal(name, NAME_CONTEXT).blob
+        if address is not None:
+            identity.address_sealed = self.keyring.seal(address, ADDRESS_CONTEXT).blob
+
+    def _reserve(
+        self, identity_id: int, enterprise_id: int, also_locking: int | None = None
+    ) -> Holding:
+        """Lock the holding (and, under a national cap, the identity) and check the caps for
+        one more line. Never a bare count: the locked row is the arbiter under concurrency."""
+        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
+        locked = sorted({identity_id, also_locking or identity_id})
+        national = None
+        if national_cap:
+            for locked_id in locked:
+                self.repo.lock_identity(locked_id)
+            national = self.repo.national_holding(identity_id)
+            # Refuse on the national count before a holding row is created for this
+            # enterprise, so a refusal leaves no trace.
+            refuse_on(checks.check_caps(self.policy, 0, national))
+        holdings = {i: self.repo.lock_holding(i, enterprise_id) for i in locked}
+        holding = holdings[identity_id]
+        refuse_on(checks.check_caps(self.policy, holding.active_count, national))
+        return holding
+
+    def unhold(self, identity_id: int, enterprise_id: int) -> None:
+        holding = self.repo.lock_holding(identity_id, enterprise_id)
+        holding.active_count -= 1
+
+    def reveal_owner(
+        self, ctx: Context, line: Line, instant: datetime, purpose: str
+    ) -> RevealedOwner | None:
+        """The owner at `instant` in clear: the one read of PII the API offers, so it is audited
+        (who, which line, when, why) in the same transaction that returns it."""
+        events = self.repo.events_of(line.id, until=instant)
+        identity_id = events[-1].owner_after_id if events else None
+        self.recorder.audit(
+            ctx,
+            "identity.unmasked_read",
+            "line",
+            line.id,
+            {
+                "msisdn": mask_msisdn(line.msisdn),
+                "identity": identity_id,
+                "as_of": instant.astimezone(UTC).isoformat(),
+            },
+            {"purpose": purpose},
+        )
+        if identity_id is None:
+            return None
+        identity = self.repo.identity(identity_id)
+        if identity is None:  # the foreign key makes this impossible; `check` would report it
+            return None
+        if identity.purged_at is not None:  # past retention: the id is all the law keeps
+            return RevealedOwner(
+                identity.id, identity.doc_type, None, None, None, None, None, purged=True
+            )
+        clear = opened(self.keyring, identity)
+        return RevealedOwner(
+            identity_id=identity.id,
+            document_type=identity.doc_type,
+            document_number=clear.document_number,
+            name=clear.name,
+            nationality=identity.nationality,
+            birth_date=identity.birth_date,
+            sex=identity.sex,
+        )
+
+    def identity_of(self, person: Person) -> Identity | None:
+        """Look a person up by document, through the blind index (no plaintext query)."""
+        try:
+            # A look-up only needs the number's canonical form: whether the document was
+            # acceptable was decided when it was registered, so no "today" applies here.
+            document = parse_document(
+                person.document_number,
+                person.document_type,
+                nationality=person.nationality,
+                today=LATEST_TABLE_DATE,
+            )
+        except DocumentError as error:
+            raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None
+        return self.repo.identity_by_index(
+            str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+        )

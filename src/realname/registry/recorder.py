@@ -1,0 +1,117 @@
+"""The line recorder: a line's new state, its event and its audit entry, always together.
+
+Every registry module that changes a line goes through `allowed` (the lifecycle table's
+verdict as a registry error) and `LineRecorder.record`, so no change can skip its event, its
+MAC or its audit entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from realname.numbering.msisdn import mask_msisdn
+from realname.registry.auditing import audit_operation
+from realname.registry.commands import Context
+from realname.registry.errors import RegistryError
+from realname.registry.guards import E
+from realname.registry.integrity import is_reason_code, mac_event
+from realname.registry.lifecycle import (
+    HELD_STATES,
+    IllegalTransitionError,
+    LineState,
+    Operation,
+    transition,
+)
+from realname.registry.models import Line, LineEvent
+from realname.security.audit import seal_note
+from realname.security.vault import KeyRing
+
+
+def allowed(operation: Operation, state: LineState | None, barring: str | None = None) -> LineState:
+    """The state `operation` leads to from `state`, or ILLEGAL_TRANSITION."""
+    try:
+        return transition(operation, state, barring)
+    except IllegalTransitionError as error:
+        raise RegistryError(E.ILLEGAL_TRANSITION, str(error)) from None
+
+
+class LineRecorder:
+    def __init__(self, session: Session, keyring: KeyRing) -> None:
+        self.session = session
+        self.keyring = keyring
+
+    def record(
+        self,
+        ctx: Context,
+        line: Line,
+        operation: Operation,
+        before: LineState | None,
+        after: LineState,
+        *,
+        owner_before: int | None = None,
+        owner_after: int | None = None,
+        channel_id: int | None = None,
+        reason: str | None = None,
+        note: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """The line's new state, its event (MAC'd) and its audit entry: always together.
+        `reason` is a code; free text goes in `note`, sealed, and the event keeps only its
+        reference."""
+        if owner_before is None and before in HELD_STATES:
+            owner_before = line.owner_identity_id
+        if reason is not None and not is_reason_code(reason):
+            reason, note = "note", " ".join(filter(None, (reason, note)))
+        detail = dict(detail or {})
+        if note:
+            detail["note"] = seal_note(self.session, self.keyring, note, ctx.at)
+        line.state = str(after)
+        line.state_changed_at = ctx.at
+        line.event_count = (line.event_count or 0) + 1
+        event = LineEvent(
+            line_id=line.id,
+            seq=line.event_count,
+            operation=str(operation),
+            from_state=str(before) if before else None,
+            to_state=str(after),
+            owner_before_id=owner_before,
+            owner_after_id=owner_after,
+            channel_id=channel_id,
+            actor=str(ctx.actor),
+            reason=reason,
+            detail=detail,
+            occurred_at=ctx.at,
+            correlation_id=ctx.correlation_id,
+        )
+        mac_event(self.keyring.audit, event)
+        self.session.add(event)
+        self.session.flush()
+        self.audit(
+            ctx,
+            f"line.{operation}",
+            "line",
+            line.id,
+            {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
+        )
+
+    def audit(
+        self,
+        ctx: Context,
+        action: str,
+        object_type: str,
+        object_id: int,
+        detail: dict[str, Any],
+        notes: dict[str, str | None] | None = None,
+    ) -> None:
+        audit_operation(
+            self.session,
+            self.keyring,
+            ctx,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+            notes=notes,
+        )
