@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from realname.channels.service import ChannelService
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
-from realname.registry.commands import Kit
+from realname.registry.commands import Desk, Kit
 from realname.registry.errors import RegistryError
 from realname.security.vault import KeyRing
 from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
@@ -62,9 +62,7 @@ def test_kits_move_down_the_tree_and_are_sold_only_where_they_are(
     assert refused.value.code == "NOT_IN_CHANNEL_STOCK"
     world.service.register(
         world.ctx(),
-        enterprise_id=world.enterprise_id,
-        channel_id=kiosk,
-        clerk_id=kiosk_clerk,
+        desk=Desk(world.enterprise_id, kiosk, kiosk_clerk),
         msisdn=numbers[0],
         person=world.people[0],
     )

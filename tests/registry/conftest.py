@@ -16,7 +16,15 @@ from realname.numbering.blocks import NumberBlock
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
 from realname.possession.service import PossessionService
-from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person, PossessionProof
+from realname.registry.commands import (
+    Actor,
+    Context,
+    Desk,
+    Kit,
+    OtpClaim,
+    Person,
+    PossessionProof,
+)
 from realname.registry.lifecycle import is_unregistered_legacy
 from realname.registry.service import RegistryService
 from realname.security.audit_keys import AuditKeys
@@ -65,9 +73,7 @@ class World:
         number = msisdn or self.stock(1, kind)[0]
         self.service.register(
             self.ctx(),
-            enterprise_id=self.enterprise_id,
-            channel_id=self.channels[kind],
-            clerk_id=self.clerks[kind],
+            desk=Desk(self.enterprise_id, self.channels[kind], self.clerks[kind]),
             msisdn=number,
             person=person,
             possession=self.prove(number, kind) if msisdn else None,

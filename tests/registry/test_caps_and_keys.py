@@ -8,7 +8,7 @@ from sqlalchemy import select
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import CapScope, LineCap, Policy
 from realname.registry.check import run_integrity_check
-from realname.registry.commands import Kit
+from realname.registry.commands import Desk, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Identity
 from realname.registry.rotation import reseal_batch
@@ -26,9 +26,7 @@ def register_at_other_enterprise(world: World, serial: int) -> None:
     )
     world.service.register(
         world.ctx(),
-        enterprise_id=world.other_enterprise_id,
-        channel_id=world.other_channel_id,
-        clerk_id=world.other_clerk_id,
+        desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
         msisdn=kit.msisdn,
         person=world.people[0],
     )
@@ -109,9 +107,7 @@ def test_refusals_write_nothing_even_without_a_rollback(
     with pytest.raises(RegistryError):
         world.service.transfer(
             world.ctx(),
-            enterprise_id=world.enterprise_id,
-            channel_id=world.channels[hall],
-            clerk_id=world.clerks[hall],
+            desk=Desk(world.enterprise_id, world.channels[hall], world.clerks[hall]),
             msisdn=msisdn,
             owner=world.people[0],
             receiver=world.people[0],

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from realname.authority.simulated import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
+from realname.registry.commands import Desk
 from realname.registry.errors import RegistryError
 from realname.registry.models import Holding, Line
 from realname.registry.service import RegistryService
@@ -53,9 +54,7 @@ def test_exactly_the_cap_gets_through(fresh_engine: Engine, keyring: KeyRing) ->
                 )
                 service.register(
                     world.ctx(),
-                    enterprise_id=enterprise_id,
-                    channel_id=channel_id,
-                    clerk_id=clerk_id,
+                    desk=Desk(enterprise_id, channel_id, clerk_id),
                     msisdn=msisdn,
                     person=person,
                 )

@@ -11,6 +11,7 @@ from realname.authority.simulated import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry import jobs
+from realname.registry.commands import Desk
 from realname.registry.models import Line
 from realname.registry.service import RegistryService
 from realname.security.vault import KeyRing
@@ -44,9 +45,7 @@ def test_jobs_expire_and_release_and_an_answer_in_time_wins(
     with Session(fresh_engine) as session, session.begin():
         registry(session).answer_reverification(
             world.ctx(),
-            enterprise_id=enterprise_id,
-            channel_id=hall,
-            clerk_id=hall_clerk,
+            desk=Desk(enterprise_id, hall, hall_clerk),
             msisdn=answered,
             owner=owner,
         )

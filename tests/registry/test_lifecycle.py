@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from realname.policy.schema import ChannelKind, Policy
+from realname.registry.commands import Desk
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import BarringReason
 from realname.registry.models import Holding, Line, LineEvent
@@ -34,9 +35,7 @@ def expect(code: RegistryErrorCode, call: object, *args: object, **kwargs: objec
 
 def at_counter(world: World, msisdn: str, owner: object) -> dict[str, object]:
     return {
-        "enterprise_id": world.enterprise_id,
-        "channel_id": world.channels[HALL],
-        "clerk_id": world.clerks[HALL],
+        "desk": Desk(world.enterprise_id, world.channels[HALL], world.clerks[HALL]),
         "msisdn": msisdn,
         "owner": owner,
     }
@@ -113,9 +112,7 @@ def test_sim_replacement_for_the_owner_records_the_swap(world: World) -> None:
     world.service.report_lost(world.ctx(), world.enterprise_id, msisdn)
     later = NOW + timedelta(days=2)
     kwargs = {
-        "enterprise_id": world.enterprise_id,
-        "channel_id": world.channels[HALL],
-        "clerk_id": world.clerks[HALL],
+        "desk": Desk(world.enterprise_id, world.channels[HALL], world.clerks[HALL]),
         "msisdn": msisdn,
         "iccid": "89860000000000009999",
         "imsi": "460000000009999",
@@ -142,9 +139,7 @@ def test_transfer_moves_the_holding_and_checks_the_receivers_cap(world: World) -
     for _ in range(5):
         world.register(receiver)
     kwargs = {
-        "enterprise_id": world.enterprise_id,
-        "channel_id": world.channels[HALL],
-        "clerk_id": world.clerks[HALL],
+        "desk": Desk(world.enterprise_id, world.channels[HALL], world.clerks[HALL]),
         "msisdn": msisdn,
     }
     expect(
@@ -237,9 +232,7 @@ def test_owner_at_an_instant(world: World) -> None:
     later = NOW + timedelta(days=30)
     world.service.transfer(
         world.ctx(at=later),
-        enterprise_id=world.enterprise_id,
-        channel_id=world.channels[HALL],
-        clerk_id=world.clerks[HALL],
+        desk=Desk(world.enterprise_id, world.channels[HALL], world.clerks[HALL]),
         msisdn=msisdn,
         owner=giver,
         receiver=receiver,
@@ -338,9 +331,7 @@ def test_a_suspension_on_top_of_a_backfill_restriction_falls_back_to_it(
         s.report_lost(world.ctx(), e, msisdn)
         s.replace_sim(
             world.ctx(),
-            enterprise_id=e,
-            channel_id=world.channels[HALL],
-            clerk_id=world.clerks[HALL],
+            desk=Desk(e, world.channels[HALL], world.clerks[HALL]),
             msisdn=msisdn,
             owner=owner,
             iccid="89860000000000555555",
@@ -404,8 +395,11 @@ def test_a_loss_at_the_counter_needs_the_owners_document_and_recorded_name(
         **at_counter(world, number, impostor),
     )
     social = at_counter(world, number, owner) | {
-        "channel_id": world.channels[ChannelKind.SOCIAL],
-        "clerk_id": world.clerks[ChannelKind.SOCIAL],
+        "desk": Desk(
+            world.enterprise_id,
+            world.channels[ChannelKind.SOCIAL],
+            world.clerks[ChannelKind.SOCIAL],
+        )
     }
     expect(E.CHANNEL_NOT_AUTHORISED, world.service.report_lost_at_counter, world.ctx(), **social)
     assert line_of(world, number).state == "active"

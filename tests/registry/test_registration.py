@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from realname.policy.schema import ChannelKind, EntryMethod
-from realname.registry.commands import Person
+from realname.registry.commands import Desk, Person
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Holding, Identity, Line, LineEvent
 from realname.security.models import AuditLog
@@ -87,9 +87,7 @@ def test_cap_is_per_enterprise_in_china(world: World) -> None:
     )
     world.service.register(
         world.ctx(),
-        enterprise_id=world.other_enterprise_id,
-        channel_id=world.other_channel_id,
-        clerk_id=world.other_clerk_id,
+        desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
         msisdn=kit.msisdn,
         person=person,
     )
@@ -186,9 +184,11 @@ def test_clerk_of_another_channel_cannot_register(world: World) -> None:
     with pytest.raises(RegistryError) as raised:
         world.service.register(
             world.ctx(),
-            enterprise_id=world.enterprise_id,
-            channel_id=world.channels[ChannelKind.OWN_HALL],
-            clerk_id=world.clerks[ChannelKind.PARTNER_HALL],
+            desk=Desk(
+                world.enterprise_id,
+                world.channels[ChannelKind.OWN_HALL],
+                world.clerks[ChannelKind.PARTNER_HALL],
+            ),
             msisdn=msisdn,
             person=world.people[0],
         )

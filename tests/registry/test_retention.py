@@ -15,7 +15,7 @@ from realname.authority.simulated import SimulatedAuthority
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
-from realname.registry.commands import Actor, Context
+from realname.registry.commands import Actor, Context, Desk
 from realname.registry.models import Identity, Line
 from realname.registry.repository import RegistryRepository
 from realname.registry.retention import purge_batch, run_retention
@@ -208,9 +208,7 @@ def test_a_registration_racing_the_purge_gets_a_new_record(
         )
         line = service.register(
             Context(Actor("clerk", "1"), at),
-            enterprise_id=enterprise_id,
-            channel_id=channels[ChannelKind.OWN_HALL],
-            clerk_id=clerks[ChannelKind.OWN_HALL],
+            desk=Desk(enterprise_id, channels[ChannelKind.OWN_HALL], clerks[ChannelKind.OWN_HALL]),
             msisdn=kit,
             person=person,
         )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from realname.messaging.models import OutboxMessage
 from realname.messaging.notices import reverification_sms
 from realname.policy.schema import Policy
-from realname.registry.commands import Actor, Context
+from realname.registry.commands import Actor, Context, Desk
 from realname.registry.reverification import ReverificationTriggers, is_dormant_then_active
 from tests.registry.conftest import NOW, World
 
@@ -84,9 +84,11 @@ def test_one_identity_with_many_lines_is_swept_and_the_deadline_enforced(
     # The owner answers one at a counter; the others pass their deadline and are suspended.
     world.service.answer_reverification(
         world.ctx(),
-        enterprise_id=world.enterprise_id,
-        channel_id=world.channels[next(iter(world.channels))],
-        clerk_id=world.clerks[next(iter(world.clerks))],
+        desk=Desk(
+            world.enterprise_id,
+            world.channels[next(iter(world.channels))],
+            world.clerks[next(iter(world.clerks))],
+        ),
         msisdn=numbers[0],
         owner=world.people[0],
     )

@@ -30,7 +30,7 @@ from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
-from realname.registry.commands import Actor, Context
+from realname.registry.commands import Actor, Context, Desk
 from realname.registry.schemas import RegistrationIn
 from realname.registry.wiring import registry_service
 from realname.security.keys import keyring_from_settings
@@ -57,9 +57,7 @@ def register_bare(
         with Session(engine) as session, session.begin():
             registry_service(session, settings, keyring).register(
                 Context(Actor("clerk", str(counter.clerk_id)), clock.now()),
-                enterprise_id=world.enterprise_id,
-                channel_id=counter.channel_id,
-                clerk_id=counter.clerk_id,
+                desk=Desk(world.enterprise_id, counter.channel_id, counter.clerk_id),
                 msisdn=request.msisdn,
                 person=request.customer.to_person(),
             )

@@ -53,14 +53,14 @@ def possession_challenge(
     is void after `otp_max_attempts` wrong entries, and works once. 409 when the line needs
     no proof, 429 past the per-line or per-channel limit."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
 
     def work(session: Session) -> ChallengeOut:
         issued = rt.services(session).possession.issue_backfill_code(
             context_of(principal, request),
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            enterprise_id=desk.enterprise_id,
+            channel_id=desk.channel_id,
+            clerk_id=desk.clerk_id,
             line_id=line_id,
         )
         return ChallengeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)

@@ -35,6 +35,17 @@ class Context:
     correlation_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """Where a counter operation happens: an enterprise's channel and the clerk serving at it.
+    The three are checked together (the channel is the enterprise's and active, the clerk is
+    the channel's and active), so they travel as one value."""
+
+    enterprise_id: int
+    channel_id: int
+    clerk_id: int
+
+
 class TypedText(str):
     """Text a person typed (a reason in an API body, a note): always sealed, never taken for a
     reason code, however code-like it looks (`owner_zhang_wei_asked` is a name in clear)."""

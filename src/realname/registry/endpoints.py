@@ -21,7 +21,7 @@ from realname.api.idempotency import run_once
 from realname.errors import CodedError
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode
-from realname.registry.commands import Actor, Context, Kit, TypedText
+from realname.registry.commands import Actor, Context, Desk, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.guards import e164_of
 from realname.registry.identities import masked_owner
@@ -95,14 +95,14 @@ def enterprise_of(principal: Principal) -> int:
     return principal.enterprise_id
 
 
-def clerk_of(principal: Principal) -> tuple[int, int, int]:
+def clerk_of(principal: Principal) -> Desk:
     if principal.role is not Role.CLERK or None in (
         principal.enterprise_id,
         principal.channel_id,
         principal.clerk_id,
     ):
         raise ApiError(403, "PERMISSION_DENIED", "Only a clerk at a channel may do this.")
-    return principal.enterprise_id, principal.channel_id, principal.clerk_id  # type: ignore[return-value]
+    return Desk(principal.enterprise_id, principal.channel_id, principal.clerk_id)  # type: ignore[arg-type]
 
 
 def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
@@ -152,7 +152,7 @@ def register(
     a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
     channel. 201 with the line."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
 
     claim = body.possession.to_claim() if body.possession is not None else None
     checked: list[CheckedCode | None] = [None]
@@ -164,9 +164,9 @@ def register(
         try:
             checked[0] = rt.services(session).possession.check_backfill_code(
                 context_of(principal, request),
-                enterprise_id=enterprise_id,
-                channel_id=channel_id,
-                clerk_id=clerk_id,
+                enterprise_id=desk.enterprise_id,
+                channel_id=desk.channel_id,
+                clerk_id=desk.clerk_id,
                 msisdn=body.msisdn,
                 claim=claim,
             )
@@ -180,18 +180,16 @@ def register(
         try:
             proof = services.possession.prove_for_backfill(
                 ctx,
-                enterprise_id=enterprise_id,
-                channel_id=channel_id,
-                clerk_id=clerk_id,
+                enterprise_id=desk.enterprise_id,
+                channel_id=desk.channel_id,
+                clerk_id=desk.clerk_id,
                 msisdn=body.msisdn,
                 claim=claim,
                 checked=checked[0],
             )
             line = services.registry.register(
                 ctx,
-                enterprise_id=enterprise_id,
-                channel_id=channel_id,
-                clerk_id=clerk_id,
+                desk=desk,
                 msisdn=body.msisdn,
                 person=body.customer.to_person(),
                 possession=proof,
@@ -207,7 +205,9 @@ def register(
         # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
         # failed proof of possession is counted (and its code's attempt with it).
         services = rt.services(session)
-        services.channels.record_refusal(channel_id, clerk_id, str(error.code), rt.clock.now())
+        services.channels.record_refusal(
+            desk.channel_id, desk.clerk_id, str(error.code), rt.clock.now()
+        )
         if isinstance(error, PossessionError) and error.failure is not None:
             services.possession.record_failure(error.failure, rt.clock.now())
 
@@ -464,7 +464,7 @@ def report_lost(
             lambda s, c, e, m: s.report_lost(c, e, m),
             permission=Permission.OPERATE,
         )
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
     if body is None or body.owner is None:
         raise ApiError(
             403,
@@ -480,9 +480,7 @@ def report_lost(
         line_id,
         lambda s, c, e, m: s.report_lost_at_counter(
             c,
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=desk,
             msisdn=m,
             owner=owner,
         ),
@@ -508,7 +506,7 @@ def cancel(
             lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
         )
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
     if body.owner is None:
         raise ApiError(
             403,
@@ -524,9 +522,7 @@ def cancel(
         line_id,
         lambda s, c, e, m: s.cancel_at_counter(
             c,
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=desk,
             msisdn=m,
             owner=owner,
             reason=TypedText(body.reason),
@@ -575,7 +571,7 @@ def answer_reverification(
 ) -> LineOut:
     """The owner shows the document again at the clerk's counter; an overdue suspension is
     lifted."""
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
     return _operate(
         request,
         rt,
@@ -583,9 +579,7 @@ def answer_reverification(
         line_id,
         lambda s, c, e, m: s.answer_reverification(
             c,
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=desk,
             msisdn=m,
             owner=body.owner.to_person(),
         ),
@@ -668,15 +662,13 @@ def replace_sim(
 ) -> JSONResponse:
     """A new SIM card for the same number; the swap time is recorded (CAMARA SIM Swap)."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
         rt.registry(session).replace_sim(
             context_of(principal, request),
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=desk,
             msisdn=line.msisdn,
             owner=body.owner.to_person(),
             iccid=body.iccid,
@@ -698,15 +690,13 @@ def transfer(
 ) -> JSONResponse:
     """Both parties verified at the counter; the receiver's caps apply."""
     require(principal, Permission.REGISTER, WRITE)
-    enterprise_id, channel_id, clerk_id = clerk_of(principal)
+    desk = clerk_of(principal)
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
         rt.registry(session).transfer(
             context_of(principal, request),
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=desk,
             msisdn=line.msisdn,
             owner=body.owner.to_person(),
             receiver=body.receiver.to_person(),

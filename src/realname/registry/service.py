@@ -20,7 +20,7 @@ from realname.identity.authority import IdentityAuthority
 from realname.policy import checks
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.administration import Administration
-from realname.registry.commands import Context, Person, PossessionProof
+from realname.registry.commands import Context, Desk, Person, PossessionProof
 from realname.registry.errors import RegistryError
 from realname.registry.guards import (
     E,
@@ -78,9 +78,7 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         person: Person,
         possession: PossessionProof | None = None,
@@ -88,25 +86,25 @@ class RegistryService:
         """Register a customer and activate a line: a stocked kit of this channel, or a
         legacy line being back-filled (at any channel of its enterprise), which needs
         `possession`, a proof for this very line, when the policy names proof methods."""
-        channel = get_channel(self.repo, enterprise_id, channel_id, must_be_active=True)
-        get_clerk(self.repo, channel, clerk_id)
+        channel = self._open_desk(desk)
+        get_clerk(self.repo, channel, desk.clerk_id)
         e164 = e164_of(msisdn)
         # The cheap refusals on a plain read, then the authority (a network call) before any
         # row lock is taken; then the line is locked and checked again.
-        first = self._registrable(self.repo.line(e164), enterprise_id, channel)
+        first = self._registrable(self.repo.line(e164), desk.enterprise_id, channel)
         if first[2] is not O.REGISTER_LEGACY:
-            self._refuse_without_licence(enterprise_id)
+            self._refuse_without_licence(desk.enterprise_id)
         self._refuse_unproven(first[0], first[2], possession)
         verified = self.identities.verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
         line = self.repo.line_for_update(e164)
-        line, state, operation, after = self._registrable(line, enterprise_id, channel)
+        line, state, operation, after = self._registrable(line, desk.enterprise_id, channel)
         self._refuse_unproven(line, operation, possession)
         legacy = operation is O.REGISTER_LEGACY
-        identity = self.identities.identity_for(verified, person, ctx.at, enterprise_id)
+        identity = self.identities.identity_for(verified, person, ctx.at, desk.enterprise_id)
         detail: dict[str, Any] = {
-            "clerk_id": clerk_id,
+            "clerk_id": desk.clerk_id,
             "document_type": str(verified.document.type),
         }
         if legacy and line.barring_reason:
@@ -179,32 +177,29 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         owner: Person,
     ) -> Line:
-        """The owner reports the phone lost at a counter: an active own or partner hall of the
+        """The owner reports the phone lost at a desk: an active own or partner hall of the
         line's enterprise (not a kiosk, not online), its active clerk, and the owner's document
         and name matching the line's sealed identity. Barring is a denial of service, so a
         clerk cannot bar a line on a number and a story alone."""
-        channel = get_channel(self.repo, enterprise_id, channel_id, must_be_active=True)
+        channel = self._open_desk(desk)
         if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "losses are reported at a hall")
-        channel, line, _, _, verified, _ = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPORT_LOST, owner, ctx.at.date()
+        _, line, _, _, verified, _ = self._at_counter(
+            desk, msisdn, O.REPORT_LOST, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified, name_must_match=True)
         return self._bar(
             ctx,
-            enterprise_id,
+            desk.enterprise_id,
             msisdn,
             O.REPORT_LOST,
             BarringReason.LOST,
             "",
-            channel_id=channel.id,
-            clerk_id=clerk_id,
+            desk=desk,
         )
 
     def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
@@ -235,9 +230,7 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         owner: Person,
         iccid: str,
@@ -246,10 +239,10 @@ class RegistryService:
         """A new SIM for the same number, only for its verified owner; the swap time is what
         banks ask about (CAMARA SIM Swap)."""
         channel, line, before, after, verified, _ = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.REPLACE_SIM, owner, ctx.at.date()
+            desk, msisdn, O.REPLACE_SIM, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified)
-        if self.repo.kit_in_use(enterprise_id, iccid, imsi):
+        if self.repo.kit_in_use(desk.enterprise_id, iccid, imsi):
             raise RegistryError(E.KIT_IN_USE)
         old_iccid = line.iccid
         line.iccid, line.imsi, line.sim_changed_at = iccid, imsi, ctx.at
@@ -263,7 +256,7 @@ class RegistryService:
             after,
             owner_after=line.owner_identity_id,
             channel_id=channel.id,
-            detail={"clerk_id": clerk_id, "iccid_tail_before": (old_iccid or "")[-4:]},
+            detail={"clerk_id": desk.clerk_id, "iccid_tail_before": (old_iccid or "")[-4:]},
         )
         return line
 
@@ -271,18 +264,14 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         owner: Person,
         receiver: Person,
     ) -> Line:
         """Hand a line to another person: both verified, the receiver's caps checked."""
         channel, line, before, after, owner_verified, verified = self._at_counter(
-            enterprise_id,
-            channel_id,
-            clerk_id,
+            desk,
             msisdn,
             O.TRANSFER,
             owner,
@@ -296,9 +285,9 @@ class RegistryService:
         if self.identities.holds(old_owner, verified):
             raise RegistryError(E.ILLEGAL_TRANSITION, "the receiver already owns the line")
         new_owner = self.identities.identity_for(
-            verified, receiver, ctx.at, enterprise_id, also_locking=old_owner
+            verified, receiver, ctx.at, desk.enterprise_id, also_locking=old_owner
         )
-        self.identities.unhold(old_owner, enterprise_id)
+        self.identities.unhold(old_owner, desk.enterprise_id)
         line.owner_identity_id = new_owner.id
         line.owner_since = ctx.at
         line.reverify_deadline = None
@@ -311,7 +300,7 @@ class RegistryService:
             owner_before=old_owner,
             owner_after=new_owner.id,
             channel_id=channel.id,
-            detail={"clerk_id": clerk_id},
+            detail={"clerk_id": desk.clerk_id},
         )
         return line
 
@@ -342,17 +331,13 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         owner: Person,
     ) -> Line:
-        """The owner re-verifies at a counter: the channel's document rules apply."""
+        """The owner re-verifies at a desk: the channel's document rules apply."""
         _, line, before, after, verified, _ = self._at_counter(
-            enterprise_id,
-            channel_id,
-            clerk_id,
+            desk,
             msisdn,
             O.ANSWER_REVERIFICATION,
             owner,
@@ -498,26 +483,22 @@ class RegistryService:
         self,
         ctx: Context,
         *,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         owner: Person,
         reason: str,
     ) -> Line:
-        """The owner ends service at a counter: an active own or partner hall of the line's
+        """The owner ends service at a desk: an active own or partner hall of the line's
         enterprise, its active clerk, and the owner's document and name matching the line's
         sealed identity (as for a loss). The cap holding is released as for any cancel."""
-        channel = get_channel(self.repo, enterprise_id, channel_id, must_be_active=True)
+        channel = self._open_desk(desk)
         if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "lines are cancelled at a hall")
-        channel, line, before, _, verified, _ = self._at_counter(
-            enterprise_id, channel_id, clerk_id, msisdn, O.CANCEL, owner, ctx.at.date()
+        _, line, before, _, verified, _ = self._at_counter(
+            desk, msisdn, O.CANCEL, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified, name_must_match=True)
-        return self._end_service(
-            ctx, line, O.CANCEL, before, reason, channel_id=channel.id, clerk_id=clerk_id
-        )
+        return self._end_service(ctx, line, O.CANCEL, before, reason, desk=desk)
 
     def _end_service(
         self,
@@ -527,8 +508,7 @@ class RegistryService:
         before: LineState,
         reason: str,
         *,
-        channel_id: int | None = None,
-        clerk_id: int | None = None,
+        desk: Desk | None = None,
     ) -> Line:
         owner = line.owner_identity_id
         if owner is not None:
@@ -547,8 +527,8 @@ class RegistryService:
             owner_before=owner,
             reason=code,
             note=note,
-            channel_id=channel_id,
-            detail={"clerk_id": clerk_id} if clerk_id else None,
+            channel_id=desk.channel_id if desk else None,
+            detail={"clerk_id": desk.clerk_id} if desk else None,
         )
         line.cooling_until = ctx.at + timedelta(days=self.policy.cooling_days)
         self.recorder.record(
@@ -611,9 +591,7 @@ class RegistryService:
 
     def _at_counter(
         self,
-        enterprise_id: int,
-        channel_id: int,
-        clerk_id: int,
+        desk: Desk,
         msisdn: str,
         operation: Operation,
         owner: Person,
@@ -624,20 +602,24 @@ class RegistryService:
         """A counter operation's common ground: an active channel of the enterprise, its clerk,
         the owner's document verified (by the authority, before any lock), the line (locked)
         and the move the state machine allows."""
-        channel = get_channel(self.repo, enterprise_id, channel_id, must_be_active=True)
-        get_clerk(self.repo, channel, clerk_id)
+        channel = self._open_desk(desk)
+        get_clerk(self.repo, channel, desk.clerk_id)
         verified = self._owner_checked_unlocked(
-            enterprise_id, msisdn, operation, owner, ChannelKind(channel.kind), today
+            desk.enterprise_id, msisdn, operation, owner, ChannelKind(channel.kind), today
         )
         verified_receiver = None
         if receiver is not None:  # the transfer's receiver: verified before any lock too
             verified_receiver = self.identities.verify(
                 receiver, ChannelKind(channel.kind), new_holder=True, today=today
             )
-        line = self._line(enterprise_id, msisdn)
+        line = self._line(desk.enterprise_id, msisdn)
         before = LineState(line.state)
         after = allowed(operation, before, line.barring_reason)
         return channel, line, before, after, verified, verified_receiver
+
+    def _open_desk(self, desk: Desk) -> Channel:
+        """The counter's channel: the enterprise's, and active."""
+        return get_channel(self.repo, desk.enterprise_id, desk.channel_id, must_be_active=True)
 
     def _owner_checked_unlocked(
         self,
@@ -678,8 +660,7 @@ class RegistryService:
         reason: BarringReason,
         note: str,
         *,
-        channel_id: int | None = None,
-        clerk_id: int | None = None,
+        desk: Desk | None = None,
     ) -> Line:
         line = self._line(enterprise_id, msisdn)
         before = LineState(line.state)
@@ -698,8 +679,8 @@ class RegistryService:
             owner_after=line.owner_identity_id,
             reason=str(reason),
             note=note or None,
-            channel_id=channel_id,
-            detail={"barring": str(reason), **({"clerk_id": clerk_id} if clerk_id else {})},
+            channel_id=desk.channel_id if desk else None,
+            detail={"barring": str(reason), **({"clerk_id": desk.clerk_id} if desk else {})},
         )
         return line
 

@@ -36,7 +36,7 @@ from realname.policy.schema import CapScope, ChannelKind, EntryMethod, Policy
 from realname.possession.errors import PossessionError
 from realname.possession.service import PossessionService
 from realname.registry import jobs
-from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person
+from realname.registry.commands import Actor, Context, Desk, Kit, OtpClaim, Person
 from realname.registry.errors import RegistryError
 from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
 from realname.registry.integrity import seal_event_row, seal_identity_row
@@ -645,7 +645,13 @@ def _next_operation(
                 msisdn=msisdn,
                 claim=claim,
             )
-            service.register(ctx, msisdn=msisdn, person=person, possession=proof, **where)
+            service.register(
+                ctx,
+                desk=Desk(enterprise_id, channel_id, clerk_id),
+                msisdn=msisdn,
+                person=person,
+                possession=proof,
+            )
             state.active.append((msisdn, enterprise_id, owner))
             state.held[(owner, enterprise_id)] += 1
 
@@ -666,9 +672,7 @@ def _next_operation(
         iccid, imsi = _kit(state.kit_serial)
         return "SIM replaced", lambda: service.replace_sim(
             ctx,
-            enterprise_id=enterprise_id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=Desk(enterprise_id, channel_id, clerk_id),
             msisdn=msisdn,
             owner=person,
             iccid=iccid,
@@ -680,9 +684,7 @@ def _next_operation(
         def transfer() -> None:
             service.transfer(
                 ctx,
-                enterprise_id=enterprise_id,
-                channel_id=channel_id,
-                clerk_id=clerk_id,
+                desk=Desk(enterprise_id, channel_id, clerk_id),
                 msisdn=msisdn,
                 owner=person,
                 receiver=_person(state.citizens[receiver], rng),
@@ -725,9 +727,7 @@ def _next_operation(
         hall, _kind, hall_clerk = next(c for c in home.channels if c[1] is ChannelKind.OWN_HALL)
         return "re-verification answered", lambda: service.answer_reverification(
             Context(Actor("clerk", str(hall_clerk)), at),
-            enterprise_id=enterprise_id,
-            channel_id=hall,
-            clerk_id=hall_clerk,
+            desk=Desk(enterprise_id, hall, hall_clerk),
             msisdn=msisdn,
             owner=person,
         )
@@ -790,9 +790,7 @@ def _registration(
         state.attempt = (channel_id, clerk_id)
         service.register(
             ctx,
-            enterprise_id=enterprise.id,
-            channel_id=channel_id,
-            clerk_id=clerk_id,
+            desk=Desk(enterprise.id, channel_id, clerk_id),
             msisdn=msisdn,
             person=person,
         )
