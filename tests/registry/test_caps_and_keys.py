@@ -12,6 +12,7 @@ from realname.registry.commands import Desk, Kit
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Identity
 from realname.registry.rotation import reseal_batch
+from realname.registry.service import RegistryService
 from realname.security.audit_keys import AuditKeys
 from realname.security.vault import KeyRing, Sealed, VaultError, generate_key
 from tests.registry.conftest import World, build_world
@@ -78,8 +79,10 @@ def test_rotation_moves_every_identity_to_the_new_key(db_session: object, china:
     with pytest.raises(VaultError):
         old.open(Sealed(identities[0].key_id, identities[0].number_sealed), "identity.number")
     # Look-ups keep working across the rotation: the blind index key did not change.
-    world.service.keyring = rotated
-    assert len(world.service.lines_of(world.people[0], enterprise_id=world.enterprise_id)) == 1
+    book = RegistryService(
+        world.session, policy=china, keyring=rotated, authority=world.service.authority
+    ).identities
+    assert len(book.lines_of(world.people[0], enterprise_id=world.enterprise_id)) == 1
 
 
 def _holding_rows(world: World) -> list[tuple[int, int, int]]:

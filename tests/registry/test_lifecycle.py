@@ -222,7 +222,7 @@ def test_cancel_cools_down_then_returns_to_the_pool(world: World) -> None:
         [Kit(msisdn, "89860000000000077777", "460000000077777")],
     )
     world.register(world.people[1], msisdn)
-    assert world.service.owner_at(msisdn, NOW, enterprise_id=None) is not None
+    assert world.service.identities.owner_at(msisdn, NOW, enterprise_id=None) is not None
 
 
 def test_owner_at_an_instant(world: World) -> None:
@@ -238,13 +238,19 @@ def test_owner_at_an_instant(world: World) -> None:
         receiver=receiver,
     )
     s = world.service
-    assert s.owner_at(msisdn, NOW - timedelta(seconds=1), enterprise_id=None) is None
-    assert s.owner_at(msisdn, NOW + timedelta(days=1), enterprise_id=None) == giver_id
+    assert s.identities.owner_at(msisdn, NOW - timedelta(seconds=1), enterprise_id=None) is None
+    assert s.identities.owner_at(msisdn, NOW + timedelta(days=1), enterprise_id=None) == giver_id
     assert (
-        s.owner_at(msisdn, later + timedelta(days=1), enterprise_id=None)
+        s.identities.owner_at(msisdn, later + timedelta(days=1), enterprise_id=None)
         == line_of(world, msisdn).owner_identity_id
     )
-    expect(E.LINE_NOT_FOUND, s.owner_at, msisdn, NOW, enterprise_id=world.other_enterprise_id)
+    expect(
+        E.LINE_NOT_FOUND,
+        s.identities.owner_at,
+        msisdn,
+        NOW,
+        enterprise_id=world.other_enterprise_id,
+    )
 
 
 def test_lines_of_an_identity_with_enterprise_and_state(world: World) -> None:
@@ -254,12 +260,12 @@ def test_lines_of_an_identity_with_enterprise_and_state(world: World) -> None:
     world.service.report_lost(world.ctx(), world.enterprise_id, b)
     found = {
         (line.msisdn, e.code, line.state)
-        for line, e in world.service.lines_of(person, enterprise_id=None)
+        for line, e in world.service.identities.lines_of(person, enterprise_id=None)
     }
     assert found == {(a, "CMCC", "active"), (b, "CMCC", "suspended")}
-    assert world.service.lines_of(person, enterprise_id=world.other_enterprise_id) == []
+    assert world.service.identities.lines_of(person, enterprise_id=world.other_enterprise_id) == []
     assert (
-        world.service.lines_of(
+        world.service.identities.lines_of(
             replace(person, document_number=world.people[4].document_number), enterprise_id=None
         )
         == []

@@ -68,7 +68,9 @@ def test_a_record_is_purged_only_after_retention_and_check_stays_clean(
 
     # the skeleton still answers "who held this number then", with the id and nothing more
     then = NOW + timedelta(hours=1)
-    assert world.service.owner_at(number, then, enterprise_id=world.enterprise_id) == owner
+    assert (
+        world.service.identities.owner_at(number, then, enterprise_id=world.enterprise_id) == owner
+    )
     line = world.service.line_by_number(world.enterprise_id, number)
     revealed = world.service.identities.reveal_owner(world.ctx(at=at), line, then, "fraud case")
     assert revealed is not None and revealed.purged and revealed.identity_id == owner

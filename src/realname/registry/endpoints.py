@@ -339,7 +339,7 @@ def identity_lines(
             IdentityLineOut(
                 line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
             )
-            for line, e in rt.registry(session).lines_of(person, enterprise_id=scope)
+            for line, e in rt.registry(session).identities.lines_of(person, enterprise_id=scope)
         ]
 
 

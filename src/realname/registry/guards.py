@@ -12,7 +12,7 @@ from realname.registry.commands import TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.integrity import is_reason_code
 from realname.registry.lifecycle import LineState, Operation
-from realname.registry.models import Channel, Clerk, Enterprise
+from realname.registry.models import Channel, Clerk, Enterprise, Line
 from realname.registry.repository import RegistryRepository
 
 E = RegistryErrorCode
@@ -66,3 +66,12 @@ def get_clerk(repo: RegistryRepository, channel: Channel, clerk_id: int) -> Cler
     if clerk is None or clerk.channel_id != channel.id or clerk.status != "active":
         raise RegistryError(E.CLERK_NOT_AUTHORISED)
     return clerk
+
+
+def locked_line(repo: RegistryRepository, enterprise_id: int, msisdn: str) -> Line:
+    """The enterprise's line with this number, locked for the change (LINE_NOT_FOUND for any
+    other enterprise's: never a probe of another tenant's numbers)."""
+    line = repo.line_for_update(e164_of(msisdn))
+    if line is None or line.enterprise_id != enterprise_id:
+        raise RegistryError(E.LINE_NOT_FOUND)
+    return line

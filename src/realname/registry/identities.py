@@ -30,9 +30,9 @@ from realname.policy import checks
 from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Context, Person
 from realname.registry.errors import RegistryError
-from realname.registry.guards import E, refuse_on
+from realname.registry.guards import E, e164_of, refuse_on
 from realname.registry.integrity import mac_identity
-from realname.registry.models import Holding, Identity, Line
+from realname.registry.models import Enterprise, Holding, Identity, Line
 from realname.registry.recorder import LineRecorder
 from realname.registry.repository import RegistryRepository
 from realname.security.vault import KeyRing, Sealed
@@ -349,3 +349,19 @@ class IdentityBook:
         return self.repo.identity_by_index(
             str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         )
+
+    def owner_at(self, msisdn: str, instant: datetime, *, enterprise_id: int | None) -> int | None:
+        """The identity that held the number at `instant` (fraud tracing), from the events."""
+        line = self.repo.line(e164_of(msisdn))
+        if line is None or (enterprise_id is not None and line.enterprise_id != enterprise_id):
+            raise RegistryError(E.LINE_NOT_FOUND)
+        events = self.repo.events_of(line.id, until=instant)
+        return events[-1].owner_after_id if events else None
+
+    def lines_of(
+        self, person: Person, *, enterprise_id: int | None
+    ) -> list[tuple[Line, Enterprise]]:
+        identity = self.identity_of(person)
+        if identity is None:
+            return []
+        return list(self.repo.lines_of_identity(identity.id, enterprise_id))

@@ -1,17 +1,17 @@
 """The registry's use cases: one method per lifecycle operation of a line.
 
-Each method validates everything it can before it changes anything, then updates the line,
-appends a `line_event` and an audit entry (`LineRecorder`), and flushes. The jobs beside the
-lifecycle have their own modules, reached from here: who a person is and what they hold
-(`identities.IdentityBook`), SIM stock (`stock.Stock`), enterprises, channels and clerks
-(`administration.Administration`). It never commits: the entry point
-(HTTP request, CLI command, job) owns the transaction, so a refusal anywhere leaves no trace.
+Each method validates everything it can before it changes anything (`preflight`), then
+updates the line, appends a `line_event` and an audit entry (`recorder`), and flushes. It
+never commits: the entry point (HTTP request, CLI command, job) owns the transaction, so a
+refusal anywhere leaves no trace. The jobs beside the lifecycle have their own modules,
+composed here: who a person is and what they hold (`identities`), barring and lifting
+(`barring`), SIM stock (`stock`), enterprises, channels and clerks (`administration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from realname.identity.authority import IdentityAuthority
 from realname.policy import checks
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.administration import Administration
+from realname.registry.barring import Barring, lift_barring
 from realname.registry.commands import Context, Desk, Person, PossessionProof
 from realname.registry.errors import RegistryError
 from realname.registry.guards import (
@@ -30,18 +31,18 @@ from realname.registry.guards import (
     e164_of,
     get_channel,
     get_clerk,
-    get_enterprise,
+    locked_line,
     refuse_on,
 )
 from realname.registry.identities import IdentityBook, VerifiedPerson
 from realname.registry.lifecycle import (
-    BARS,
     BarringReason,
     LineState,
     Operation,
     is_unregistered_legacy,
 )
-from realname.registry.models import Channel, Enterprise, Line
+from realname.registry.models import Channel, Line
+from realname.registry.preflight import Preflight
 from realname.registry.recorder import LineRecorder, allowed
 from realname.registry.repository import RegistryRepository
 from realname.registry.stock import Stock
@@ -71,6 +72,8 @@ class RegistryService:
         )
         self.stock = Stock(session, self.recorder)
         self.admin = Administration(session, self.recorder)
+        self.preflight = Preflight(self.repo, self.identities, policy)
+        self.barring = Barring(self.repo, self.recorder)
 
     # --- registration ---------------------------------------------------------------------------
 
@@ -86,21 +89,23 @@ class RegistryService:
         """Register a customer and activate a line: a stocked kit of this channel, or a
         legacy line being back-filled (at any channel of its enterprise), which needs
         `possession`, a proof for this very line, when the policy names proof methods."""
-        channel = self._open_desk(desk)
+        channel = self.preflight.open_desk(desk)
         get_clerk(self.repo, channel, desk.clerk_id)
         e164 = e164_of(msisdn)
         # The cheap refusals on a plain read, then the authority (a network call) before any
         # row lock is taken; then the line is locked and checked again.
-        first = self._registrable(self.repo.line(e164), desk.enterprise_id, channel)
+        first = self.preflight.registrable(self.repo.line(e164), desk.enterprise_id, channel)
         if first[2] is not O.REGISTER_LEGACY:
-            self._refuse_without_licence(desk.enterprise_id)
-        self._refuse_unproven(first[0], first[2], possession)
+            self.preflight.refuse_without_licence(desk.enterprise_id)
+        self.preflight.refuse_unproven(first[0], first[2], possession)
         verified = self.identities.verify(
             person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
         )
         line = self.repo.line_for_update(e164)
-        line, state, operation, after = self._registrable(line, desk.enterprise_id, channel)
-        self._refuse_unproven(line, operation, possession)
+        line, state, operation, after = self.preflight.registrable(
+            line, desk.enterprise_id, channel
+        )
+        self.preflight.refuse_unproven(line, operation, possession)
         legacy = operation is O.REGISTER_LEGACY
         identity = self.identities.identity_for(verified, person, ctx.at, desk.enterprise_id)
         detail: dict[str, Any] = {
@@ -129,49 +134,28 @@ class RegistryService:
         line.owner_identity_id = identity.id
         return line
 
-    def _registrable(
-        self, line: Line | None, enterprise_id: int, channel: Channel
-    ) -> tuple[Line, LineState, Operation, LineState]:
-        if line is None or line.enterprise_id != enterprise_id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        state = LineState(line.state)
-        if state is S.STOCKED and line.channel_id != channel.id:
-            raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
-        legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
-        operation = O.REGISTER_LEGACY if legacy else O.REGISTER
-        return line, state, operation, allowed(operation, state, line.barring_reason)
-
-    def _refuse_unproven(
-        self, line: Line, operation: Operation, possession: PossessionProof | None
-    ) -> None:
-        """A legacy line is back-filled only with a proof of possession for that very line,
-        when the policy names proof methods."""
-        unproven = possession is None or possession.line_id != line.id
-        if operation is O.REGISTER_LEGACY and self.policy.possession.backfill_methods and unproven:
-            raise RegistryError(E.POSSESSION_NOT_PROVEN)
-
     # --- barring --------------------------------------------------------------------------------
 
     def suspend(
         self, ctx: Context, enterprise_id: int, msisdn: str, reason: BarringReason, note: str = ""
     ) -> Line:
-        return self._bar(ctx, enterprise_id, msisdn, O.SUSPEND, reason, note)
+        return self.barring.bar(ctx, enterprise_id, msisdn, O.SUSPEND, reason, note)
 
     def restrict(
         self, ctx: Context, enterprise_id: int, msisdn: str, reason: BarringReason, note: str = ""
     ) -> Line:
-        return self._bar(ctx, enterprise_id, msisdn, O.RESTRICT, reason, note)
+        return self.barring.bar(ctx, enterprise_id, msisdn, O.RESTRICT, reason, note)
 
     def resume(self, ctx: Context, enterprise_id: int, msisdn: str, note: str = "") -> Line:
-        return self._lift(ctx, enterprise_id, msisdn, O.RESUME, note)
+        return self.barring.lift(ctx, enterprise_id, msisdn, O.RESUME, note)
 
     def unrestrict(self, ctx: Context, enterprise_id: int, msisdn: str, note: str = "") -> Line:
-        return self._lift(ctx, enterprise_id, msisdn, O.UNRESTRICT, note)
+        return self.barring.lift(ctx, enterprise_id, msisdn, O.UNRESTRICT, note)
 
     def report_lost(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
         """Bar a lost phone at once (the back office); getting service back needs the owner
         (SIM replacement)."""
-        return self._bar(ctx, enterprise_id, msisdn, O.REPORT_LOST, BarringReason.LOST, "")
+        return self.barring.bar(ctx, enterprise_id, msisdn, O.REPORT_LOST, BarringReason.LOST, "")
 
     def report_lost_at_counter(
         self,
@@ -185,14 +169,14 @@ class RegistryService:
         line's enterprise (not a kiosk, not online), its active clerk, and the owner's document
         and name matching the line's sealed identity. Barring is a denial of service, so a
         clerk cannot bar a line on a number and a story alone."""
-        channel = self._open_desk(desk)
+        channel = self.preflight.open_desk(desk)
         if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "losses are reported at a hall")
-        _, line, _, _, verified, _ = self._at_counter(
+        _, line, _, _, verified, _ = self.preflight.at_counter(
             desk, msisdn, O.REPORT_LOST, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified, name_must_match=True)
-        return self._bar(
+        return self.barring.bar(
             ctx,
             desk.enterprise_id,
             msisdn,
@@ -203,26 +187,26 @@ class RegistryService:
         )
 
     def lock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
-        verified = self._owner_checked_unlocked(
+        verified = self.preflight.owner_checked_unlocked(
             enterprise_id, msisdn, O.LOCK, owner, ChannelKind.ONLINE, ctx.at.date()
         )
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         self.identities.verify_owner(line, verified)
-        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+        return self.barring.bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
     def lock_held(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
         """Lock a line for its owner whom the caller has already bound to it (self-service: a
         token on a line of the owner's identity); locking only protects the owner."""
-        return self._bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
+        return self.barring.bar(ctx, enterprise_id, msisdn, O.LOCK, BarringReason.LOCKED, "")
 
     def unlock(self, ctx: Context, enterprise_id: int, msisdn: str, owner: Person) -> Line:
-        verified = self._owner_checked_unlocked(
+        verified = self.preflight.owner_checked_unlocked(
             enterprise_id, msisdn, O.UNLOCK, owner, ChannelKind.ONLINE, ctx.at.date()
         )
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         allowed(O.UNLOCK, LineState(line.state), line.barring_reason)
         self.identities.verify_owner(line, verified)
-        return self._lift(ctx, enterprise_id, msisdn, O.UNLOCK, "")
+        return self.barring.lift(ctx, enterprise_id, msisdn, O.UNLOCK, "")
 
     # --- SIM replacement and transfer -----------------------------------------------------------
 
@@ -238,7 +222,7 @@ class RegistryService:
     ) -> Line:
         """A new SIM for the same number, only for its verified owner; the swap time is what
         banks ask about (CAMARA SIM Swap)."""
-        channel, line, before, after, verified, _ = self._at_counter(
+        channel, line, before, after, verified, _ = self.preflight.at_counter(
             desk, msisdn, O.REPLACE_SIM, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified)
@@ -247,7 +231,7 @@ class RegistryService:
         old_iccid = line.iccid
         line.iccid, line.imsi, line.sim_changed_at = iccid, imsi, ctx.at
         if before is S.SUSPENDED:
-            after = self._lift_barring(line, before, after)
+            after = lift_barring(line, before, after)
         self.recorder.record(
             ctx,
             line,
@@ -270,7 +254,7 @@ class RegistryService:
         receiver: Person,
     ) -> Line:
         """Hand a line to another person: both verified, the receiver's caps checked."""
-        channel, line, before, after, owner_verified, verified = self._at_counter(
+        channel, line, before, after, owner_verified, verified = self.preflight.at_counter(
             desk,
             msisdn,
             O.TRANSFER,
@@ -309,7 +293,7 @@ class RegistryService:
     def request_reverification(
         self, ctx: Context, enterprise_id: int, msisdn: str, reason: str
     ) -> Line:
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         after = allowed(O.REQUEST_REVERIFICATION, before, line.barring_reason)
         line.reverify_deadline = ctx.at + timedelta(hours=self.policy.reverification_deadline_hours)
@@ -336,7 +320,7 @@ class RegistryService:
         owner: Person,
     ) -> Line:
         """The owner re-verifies at a desk: the channel's document rules apply."""
-        _, line, before, after, verified, _ = self._at_counter(
+        _, line, before, after, verified, _ = self.preflight.at_counter(
             desk,
             msisdn,
             O.ANSWER_REVERIFICATION,
@@ -352,10 +336,10 @@ class RegistryService:
         the identity authority, the app's live-face comparison (`owner.face_score`) and its
         liveness score, both at or above the policy's face threshold."""
         refuse_on(checks.check_face(self.policy, liveness))
-        verified = self._owner_checked_unlocked(
+        verified = self.preflight.owner_checked_unlocked(
             enterprise_id, msisdn, O.ANSWER_REVERIFICATION, owner, ChannelKind.ONLINE, ctx.at.date()
         )
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         after = allowed(O.ANSWER_REVERIFICATION, before, line.barring_reason)
         return self._answer(
@@ -387,7 +371,7 @@ class RegistryService:
         self.identities.verify_owner(line, verified, name_must_match=name_must_match)
         line.reverify_deadline = None
         if overdue:
-            after = self._lift_barring(line, before, after)
+            after = lift_barring(line, before, after)
         self.recorder.record(
             ctx,
             line,
@@ -415,7 +399,7 @@ class RegistryService:
             or line.state not in (S.ACTIVE, S.RESTRICTED)
         ):
             return False
-        self._bar(
+        self.barring.bar(
             ctx,
             line.enterprise_id,
             msisdn,
@@ -454,7 +438,7 @@ class RegistryService:
     ) -> Line:
         """Record a complaint against a line (fraud reported, "this number is not mine"): it
         stays on the line's history, where channel risk and re-verification rules read it."""
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         after = allowed(O.COMPLAIN, before, line.barring_reason)
         self.recorder.record(
@@ -474,7 +458,7 @@ class RegistryService:
 
     def cancel(self, ctx: Context, enterprise_id: int, msisdn: str, reason: str) -> Line:
         """End service: the owner's link closes, the number cools down before reissue."""
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         allowed(O.CANCEL, before, line.barring_reason)
         return self._end_service(ctx, line, O.CANCEL, before, reason)
@@ -491,10 +475,10 @@ class RegistryService:
         """The owner ends service at a desk: an active own or partner hall of the line's
         enterprise, its active clerk, and the owner's document and name matching the line's
         sealed identity (as for a loss). The cap holding is released as for any cancel."""
-        channel = self._open_desk(desk)
+        channel = self.preflight.open_desk(desk)
         if ChannelKind(channel.kind) not in LOSS_COUNTERS:
             raise RegistryError(E.CHANNEL_NOT_AUTHORISED, "lines are cancelled at a hall")
-        _, line, before, _, verified, _ = self._at_counter(
+        _, line, before, _, verified, _ = self.preflight.at_counter(
             desk, msisdn, O.CANCEL, owner, ctx.at.date()
         )
         self.identities.verify_owner(line, verified, name_must_match=True)
@@ -542,7 +526,7 @@ class RegistryService:
         return line
 
     def release(self, ctx: Context, enterprise_id: int, msisdn: str) -> Line:
-        line = self._line(enterprise_id, msisdn)
+        line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         allowed(O.RELEASE, before)
         if line.cooling_until is not None and line.cooling_until > ctx.at:
@@ -560,22 +544,6 @@ class RegistryService:
 
     # --- history --------------------------------------------------------------------------------
 
-    def owner_at(self, msisdn: str, instant: datetime, *, enterprise_id: int | None) -> int | None:
-        """The identity that held the number at `instant` (fraud tracing), from the events."""
-        line = self.repo.line(e164_of(msisdn))
-        if line is None or (enterprise_id is not None and line.enterprise_id != enterprise_id):
-            raise RegistryError(E.LINE_NOT_FOUND)
-        events = self.repo.events_of(line.id, until=instant)
-        return events[-1].owner_after_id if events else None
-
-    def lines_of(
-        self, person: Person, *, enterprise_id: int | None
-    ) -> list[tuple[Line, Enterprise]]:
-        identity = self.identities.identity_of(person)
-        if identity is None:
-            return []
-        return list(self.repo.lines_of_identity(identity.id, enterprise_id))
-
     def channel(self, enterprise_id: int, channel_id: int) -> Channel:
         return get_channel(self.repo, enterprise_id, channel_id)
 
@@ -588,127 +556,3 @@ class RegistryService:
         return line
 
     # --- internals ------------------------------------------------------------------------------
-
-    def _at_counter(
-        self,
-        desk: Desk,
-        msisdn: str,
-        operation: Operation,
-        owner: Person,
-        today: date,
-        *,
-        receiver: Person | None = None,
-    ) -> tuple[Channel, Line, LineState, LineState, VerifiedPerson, VerifiedPerson | None]:
-        """A counter operation's common ground: an active channel of the enterprise, its clerk,
-        the owner's document verified (by the authority, before any lock), the line (locked)
-        and the move the state machine allows."""
-        channel = self._open_desk(desk)
-        get_clerk(self.repo, channel, desk.clerk_id)
-        verified = self._owner_checked_unlocked(
-            desk.enterprise_id, msisdn, operation, owner, ChannelKind(channel.kind), today
-        )
-        verified_receiver = None
-        if receiver is not None:  # the transfer's receiver: verified before any lock too
-            verified_receiver = self.identities.verify(
-                receiver, ChannelKind(channel.kind), new_holder=True, today=today
-            )
-        line = self._line(desk.enterprise_id, msisdn)
-        before = LineState(line.state)
-        after = allowed(operation, before, line.barring_reason)
-        return channel, line, before, after, verified, verified_receiver
-
-    def _open_desk(self, desk: Desk) -> Channel:
-        """The counter's channel: the enterprise's, and active."""
-        return get_channel(self.repo, desk.enterprise_id, desk.channel_id, must_be_active=True)
-
-    def _owner_checked_unlocked(
-        self,
-        enterprise_id: int,
-        msisdn: str,
-        operation: Operation,
-        owner: Person,
-        kind: ChannelKind,
-        today: date,
-    ) -> VerifiedPerson:
-        """The cheap refusals on a plain read (no such line, a move the state machine
-        forbids), then the person's document through the authority: a network call, made
-        before the line's row lock is taken. The caller locks the line and checks again."""
-        line = self.repo.line(e164_of(msisdn))
-        if line is None or line.enterprise_id != enterprise_id:
-            raise RegistryError(E.LINE_NOT_FOUND)
-        allowed(operation, LineState(line.state), line.barring_reason)
-        return self.identities.verify(owner, kind, new_holder=False, today=today)
-
-    def _refuse_without_licence(self, enterprise_id: int) -> None:
-        """A suspended or revoked licence stops new customers (seed 002: MVNOs whose licence
-        the ministry withdraws); existing lines may still be back-filled to their owners."""
-        if get_enterprise(self.repo, enterprise_id).licence_status in ("suspended", "revoked"):
-            raise RegistryError(E.LICENCE_NOT_IN_FORCE)
-
-    def _line(self, enterprise_id: int, msisdn: str) -> Line:
-        line = self.repo.line_for_update(e164_of(msisdn))
-        if line is None or line.enterprise_id != enterprise_id:
-            raise RegistryError(E.LINE_NOT_FOUND)
-        return line
-
-    def _bar(
-        self,
-        ctx: Context,
-        enterprise_id: int,
-        msisdn: str,
-        operation: Operation,
-        reason: BarringReason,
-        note: str,
-        *,
-        desk: Desk | None = None,
-    ) -> Line:
-        line = self._line(enterprise_id, msisdn)
-        before = LineState(line.state)
-        after = allowed(operation, before, line.barring_reason)
-        if reason not in BARS[operation]:
-            raise RegistryError(E.ILLEGAL_TRANSITION, f"{reason} is not a reason to {operation}")
-        if before is S.RESTRICTED and after is S.SUSPENDED:
-            line.restriction_reason = line.barring_reason
-        line.barring_reason = str(reason)
-        self.recorder.record(
-            ctx,
-            line,
-            operation,
-            before,
-            after,
-            owner_after=line.owner_identity_id,
-            reason=str(reason),
-            note=note or None,
-            channel_id=desk.channel_id if desk else None,
-            detail={"barring": str(reason), **({"clerk_id": desk.clerk_id} if desk else {})},
-        )
-        return line
-
-    @staticmethod
-    def _lift_barring(line: Line, before: LineState, after: LineState) -> LineState:
-        """Clear the lifted reason; a suspension on top of a restriction falls back to it."""
-        if before is S.SUSPENDED and after is S.ACTIVE and line.restriction_reason:
-            line.barring_reason, line.restriction_reason = line.restriction_reason, None
-            return S.RESTRICTED
-        line.barring_reason = None
-        return after
-
-    def _lift(
-        self, ctx: Context, enterprise_id: int, msisdn: str, operation: Operation, note: str
-    ) -> Line:
-        line = self._line(enterprise_id, msisdn)
-        before = LineState(line.state)
-        after = allowed(operation, before, line.barring_reason)
-        lifted = line.barring_reason
-        after = self._lift_barring(line, before, after)
-        self.recorder.record(
-            ctx,
-            line,
-            operation,
-            before,
-            after,
-            owner_after=line.owner_identity_id,
-            note=note or None,
-            detail={"lifted": lifted},
-        )
-        return line
