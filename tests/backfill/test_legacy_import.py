@@ -26,14 +26,9 @@ from typer.testing import CliRunner
 
 from realname.backfill.cli import bench_import, import_app
 from realname.backfill.errors import BackfillError, BackfillErrorCode
-from realname.backfill.importing import (
-    ImportReport,
-    RejectReason,
-    _Chunk,
-    _SeenKeys,
-    _Validator,
-    import_legacy,
-)
+from realname.backfill.importing.pipeline import ImportReport, import_legacy
+from realname.backfill.importing.types import Chunk
+from realname.backfill.importing.validate import RejectReason, SeenKeys, Validator
 from realname.backfill.models import LegacyImport
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import parse_msisdn
@@ -480,8 +475,8 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
 # --- the vectorised checks agree with the scalar ones ---------------------------------------
 
 
-def validator(jurisdiction: str = "CN", blocks: list[tuple[str, str]] | None = None) -> _Validator:
-    return _Validator(
+def validator(jurisdiction: str = "CN", blocks: list[tuple[str, str]] | None = None) -> Validator:
+    return Validator(
         jurisdiction=jurisdiction,
         blocks=blocks or [],
         channels={},
@@ -563,7 +558,7 @@ def test_iso_dates_agree_with_fromisoformat() -> None:
 
 
 def _chunk_stub() -> Any:
-    return _Chunk(pa.table({}), np.zeros(0, dtype=np.int64), 0)
+    return Chunk(pa.table({}), np.zeros(0, dtype=np.int64), 0)
 
 
 def test_iccid_luhn_agrees_with_stdnum() -> None:
@@ -572,7 +567,7 @@ def test_iccid_luhn_agrees_with_stdnum() -> None:
     for length in (18, 19, 20, 21):
         values += ["".join(rng.choice("0123456789") for _ in range(length)) for _ in range(300)]
     numbers = [f"138001{n:05d}" for n in range(len(values))]
-    chunk = _Chunk(
+    chunk = Chunk(
         pa.table(
             {"msisdn": numbers, "iccid": values, "activated_at": ["2015-01-01"] * len(values)}
         ),
@@ -593,7 +588,7 @@ def test_iccid_luhn_agrees_with_stdnum() -> None:
 
 
 def test_seen_keys_find_repeats_within_and_across_calls() -> None:
-    seen = _SeenKeys(np.int64)
+    seen = SeenKeys(np.int64)
     rng = np.random.default_rng(1)
     everything: set[int] = set()
     for _ in range(40):

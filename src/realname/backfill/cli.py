@@ -17,7 +17,7 @@ from rich.table import Table
 from realname.config import get_settings
 
 if TYPE_CHECKING:
-    from realname.backfill.importing import ImportReport
+    from realname.backfill.importing.pipeline import ImportReport
     from realname.bench.importing import ImportBenchResult
 
 import_app = typer.Typer(help="Load data from other systems.", no_args_is_help=True)
@@ -88,7 +88,7 @@ def import_legacy_command(
     from sqlalchemy.orm import Session
 
     from realname.backfill.errors import BackfillError
-    from realname.backfill.importing import (
+    from realname.backfill.importing.pipeline import (
         DEFAULT_CHUNK_ROWS,
         DEFAULT_WORKERS,
         ImportProgress,
@@ -182,7 +182,7 @@ def bench_import(
 ) -> None:
     """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
     (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
-    from realname.backfill.importing import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
+    from realname.backfill.importing.pipeline import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
     from realname.bench.importing import run_import_bench
     from realname.db.scratch import scratch_postgres
 

@@ -31,15 +31,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from realname.backfill.importing import (
+from realname.backfill.importing.pipeline import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_WORKERS,
-    LINE_COLUMNS,
     ImportProgress,
     ImportReport,
     copy_payloads,
     import_legacy,
 )
+from realname.backfill.importing.types import LINE_COLUMNS
 from realname.backfill.models import LegacyImport
 from realname.channels.models import Channel
 from realname.config import Settings
