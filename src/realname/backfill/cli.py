@@ -85,7 +85,6 @@ def import_legacy_command(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from sqlalchemy.orm import Session
 
     from realname.backfill.errors import BackfillError
     from realname.backfill.importing.pipeline import (
@@ -94,7 +93,7 @@ def import_legacy_command(
         ImportProgress,
         import_legacy,
     )
-    from realname.db.engine import create_engine_from_settings
+    from realname.db.engine import create_engine_from_settings, create_session_factory
     from realname.policy.loader import load_policy
     from realname.security.keys import keyring_from_settings
 
@@ -109,14 +108,14 @@ def import_legacy_command(
         TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=console) as bar, Session(engine) as session:
+        with Progress(*columns, console=console) as bar:
             task = bar.add_task(f"importing {file.name}", total=None, rows=0)
 
             def advance(p: ImportProgress) -> None:
                 bar.update(task, total=p.total, completed=p.done, rows=p.rows_read)
 
             report = import_legacy(
-                session,
+                create_session_factory(engine),
                 keyring=keyring_from_settings(settings),
                 enterprise=enterprise,
                 path=file,

@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import CursorResult, bindparam, text, update
+from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.orm import Session
 
+from realname.backfill.importing.repository import ImportCounts, ImportRepository
 from realname.backfill.importing.types import (
     LINE_COLUMNS,
     STAGE_COLUMNS,
@@ -29,7 +30,6 @@ from realname.backfill.importing.types import (
     np_bool,
 )
 from realname.backfill.importing.validate import Prepared, Validator, csv_bytes
-from realname.backfill.models import LegacyImport
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState
 
@@ -63,17 +63,14 @@ class Loader:
         session = self.session
         try:
             outcome = self.load(prepared)
-            session.execute(
-                update(LegacyImport)
-                .where(LegacyImport.id == self.validator.import_id)
-                .values(
-                    rows_read=LegacyImport.rows_read + prepared.rows_read,
-                    rows_loaded=LegacyImport.rows_loaded + outcome.loaded,
-                    rows_present=LegacyImport.rows_present + outcome.present,
-                    rows_rejected=LegacyImport.rows_rejected
-                    + prepared.rows_rejected
-                    + len(outcome.conflicts),
-                )
+            ImportRepository(session).add_counts(
+                self.validator.import_id,
+                ImportCounts(
+                    read=prepared.rows_read,
+                    loaded=outcome.loaded,
+                    present=outcome.present,
+                    rejected=prepared.rows_rejected + len(outcome.conflicts),
+                ),
             )
             session.commit()
         except BaseException:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from realname.backfill.errors import BackfillError, BackfillErrorCode
@@ -27,6 +27,7 @@ from realname.backfill.importing.loaders import (
     RejectWriter,
     SqliteLoader,
 )
+from realname.backfill.importing.repository import ImportCounts, ImportRepository
 from realname.backfill.importing.sources import (
     REQUIRED,
     ImportFormat,
@@ -34,10 +35,7 @@ from realname.backfill.importing.sources import (
     resolve_format,
 )
 from realname.backfill.importing.validate import Prepared, RejectReason, Validator
-from realname.backfill.models import LegacyImport
-from realname.channels.models import Channel
 from realname.numbering.msisdn import DEFAULT_REGION
-from realname.registry.models import Enterprise, NumberBlockRow
 from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
 from realname.security.vault import KeyRing
@@ -83,7 +81,7 @@ class ImportReport:
 
 
 def import_legacy(
-    session: Session,
+    sessions: Callable[[], Session],
     *,
     keyring: KeyRing,
     enterprise: str | int,
@@ -99,17 +97,19 @@ def import_legacy(
 ) -> ImportReport:
     """Load the legacy lines in `path` for `enterprise` (its code, or its id).
 
-    Commits `session` after the import record is created, after every chunk, and at the end;
-    the caller passes a session with nothing pending. `at` is the import time (each line's
-    `state_changed_at`); rows activated after it are rejected. Raises `BackfillError` for an
-    unknown enterprise, a file that cannot be read or lacks required columns (before any line
-    is loaded), or data that cannot be decoded (chunks before it stay loaded, the import
-    record stays unfinished, and a re-run continues).
+    The import owns its transactions, each in a session of its own from `sessions`: the
+    import record is committed first, then every chunk with the record's counts, then the
+    finished record with its audit entry; a killed import holds no giant transaction. `at`
+    is the import time (each line's `state_changed_at`); rows activated after it are
+    rejected. Raises `BackfillError` for an unknown enterprise, a file that cannot be read
+    or lacks required columns (before anything is written), or data that cannot be decoded
+    (chunks before it stay loaded, the import record stays unfinished, and a re-run
+    continues).
 
-    On PostgreSQL with a session bound to an engine, `workers` connections load chunks side
+    On PostgreSQL with sessions bound to an engine, `workers` connections load chunks side
     by side (each chunk its own transaction): the server's per-row work (indexes, foreign-key
-    checks) is what bounds an import, and a second backend nearly doubles it. Otherwise the
-    chunks load one after another in `session`.
+    checks) is what bounds an import, and a second backend nearly doubles it. Otherwise
+    (SQLite, or sessions sharing one connection) the chunks load one after another.
     """
     started = time.perf_counter()
     at = at.astimezone(UTC)
@@ -124,7 +124,12 @@ def import_legacy(
         raise BackfillError(BackfillErrorCode.IMPORT_FILE_UNREADABLE, "no such file")
     if rejects_to.exists() and rejects_to.resolve() == source_path.resolve():
         raise ValueError("the reject file must not be the file being imported")
-    found = _enterprise(session, enterprise)
+    with sessions() as session, session.begin():
+        repository = ImportRepository(session)
+        found = repository.enterprise(enterprise)
+        if found is None:
+            raise BackfillError(BackfillErrorCode.ENTERPRISE_NOT_FOUND)
+        target = repository.target(found)
     source = open_source(source_path, fmt, chunk_rows)
     missing = [c for c in REQUIRED if c not in source.columns]
     if missing:
@@ -132,68 +137,36 @@ def import_legacy(
             BackfillErrorCode.IMPORT_COLUMNS_MISSING, "missing: " + ", ".join(missing)
         )
     sha256 = _sha256(source_path)
-    previous = session.scalar(
-        select(LegacyImport.id)
-        .where(
-            LegacyImport.enterprise_id == found.id,
-            LegacyImport.source_sha256 == sha256,
-            LegacyImport.finished_at.is_not(None),
+    with sessions() as session, session.begin():
+        repository = ImportRepository(session)
+        previous = repository.previous_import(target.enterprise_id, sha256)
+        record = repository.start(target.enterprise_id, source_path.name, sha256, actor, at)
+        report = ImportReport(
+            import_id=record.id,
+            enterprise_id=target.enterprise_id,
+            enterprise_code=target.enterprise_code,
+            source_name=record.source_name,
+            source_sha256=sha256,
+            reject_path=rejects_to,
+            previous_import_id=previous,
         )
-        .order_by(LegacyImport.id.desc())
-        .limit(1)
-    )
-    blocks = session.execute(
-        select(NumberBlockRow.first, NumberBlockRow.last).where(
-            NumberBlockRow.enterprise_id == found.id
-        )
-    ).all()
-    channels = {
-        str(code): int(channel_id)
-        for code, channel_id in session.execute(
-            select(Channel.code, Channel.id).where(Channel.enterprise_id == found.id)
-        )
-    }
-    record = LegacyImport(
-        enterprise_id=found.id,
-        source_name=source_path.name[:200],
-        source_sha256=sha256,
-        actor=actor,
-        started_at=at,
-        rows_read=0,
-        rows_loaded=0,
-        rows_present=0,
-        rows_rejected=0,
-    )
-    session.add(record)
-    session.flush()
-    report = ImportReport(
-        import_id=record.id,
-        enterprise_id=found.id,
-        enterprise_code=found.code,
-        source_name=record.source_name,
-        source_sha256=sha256,
-        reject_path=rejects_to,
-        previous_import_id=previous,
-    )
-    session.commit()
+        bind = session.get_bind()
 
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = bind.dialect.name == "postgresql"
     validator = Validator(
         jurisdiction=jurisdiction,
-        blocks=[(str(first), str(last)) for first, last in blocks],
-        channels=channels,
+        blocks=target.blocks,
+        channels=target.channels,
         at=at,
-        enterprise_id=found.id,
-        import_id=record.id,
+        enterprise_id=target.enterprise_id,
+        import_id=report.import_id,
         copy_csv=postgres,
     )
-    bind = session.get_bind()
-    if postgres and workers > 1 and isinstance(bind, Engine):
-        loaders: list[Loader] = [PostgresLoader(Session(bind), validator) for _ in range(workers)]
-    elif postgres:
-        loaders = [PostgresLoader(session, validator)]
-    else:
-        loaders = [SqliteLoader(session, validator)]
+    # Side by side only on connections of their own: sessions bound to one connection (a
+    # test's) would interleave on it.
+    side_by_side = workers if postgres and isinstance(bind, Engine) else 1
+    kind = PostgresLoader if postgres else SqliteLoader
+    loaders: list[Loader] = [kind(sessions(), validator) for _ in range(side_by_side)]
     rejects = RejectWriter(rejects_to, source.columns)
     try:
         with closing(_ahead((validator.prepare(c) for c in source), depth=2)) as chunks:
@@ -215,39 +188,43 @@ def import_legacy(
                             report.rows_rejected,
                         )
                     )
-    except BaseException:
-        session.rollback()
-        raise
     finally:
         rejects.close()
         for loader in loaders:
             loader.close()
-            if loader.session is not session:
-                loader.session.close()
+            loader.session.close()
 
     report.seconds = time.perf_counter() - started
     finished = at + timedelta(seconds=report.seconds)
-    record.finished_at = finished
-    _count(record, report)
-    append_audit(
-        session,
-        keyring,
-        actor=actor,
-        action="legacy.import",
-        object_type="legacy_import",
-        object_id=str(report.import_id),
-        at=finished,
-        detail={
-            "enterprise": report.enterprise_code,
-            "source": redact_pii(report.source_name),
-            "sha256": sha256,
-            "read": report.rows_read,
-            "loaded": report.rows_loaded,
-            "present": report.rows_present,
-            "rejected": report.rows_rejected,
-        },
-    )
-    session.commit()
+    with sessions() as session, session.begin():
+        ImportRepository(session).finish(
+            report.import_id,
+            finished,
+            ImportCounts(
+                read=report.rows_read,
+                loaded=report.rows_loaded,
+                present=report.rows_present,
+                rejected=report.rows_rejected,
+            ),
+        )
+        append_audit(
+            session,
+            keyring,
+            actor=actor,
+            action="legacy.import",
+            object_type="legacy_import",
+            object_id=str(report.import_id),
+            at=finished,
+            detail={
+                "enterprise": report.enterprise_code,
+                "source": redact_pii(report.source_name),
+                "sha256": sha256,
+                "read": report.rows_read,
+                "loaded": report.rows_loaded,
+                "present": report.rows_present,
+                "rejected": report.rows_rejected,
+            },
+        )
     return report
 
 
@@ -280,14 +257,6 @@ def copy_payloads(
     for chunk in source:
         prepared = validator.prepare(chunk)
         yield prepared.good.num_rows, prepared.copy_csv
-
-
-def _enterprise(session: Session, key: str | int) -> Enterprise:
-    column = Enterprise.id if isinstance(key, int) else Enterprise.code
-    found = session.scalar(select(Enterprise).where(column == key))
-    if found is None:
-        raise BackfillError(BackfillErrorCode.ENTERPRISE_NOT_FOUND)
-    return found
 
 
 def _sha256(path: Path) -> str:
@@ -342,13 +311,6 @@ def _load_all(
         finally:
             for _, future in pending:
                 future.cancel()
-
-
-def _count(record: LegacyImport, report: ImportReport) -> None:
-    record.rows_read = report.rows_read
-    record.rows_loaded = report.rows_loaded
-    record.rows_present = report.rows_present
-    record.rows_rejected = report.rows_rejected
 
 
 def _ahead(items: Iterator[T], depth: int) -> Generator[T, None, None]:
