@@ -12,16 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from realname.channels.models import Channel, Clerk
+from realname.provisioning.document import ChannelSpec, ClerkSpec, Document, EnterpriseSpec
 from realname.provisioning.errors import FileErrors, ProvisioningError
 from realname.provisioning.files import load_csv, load_yaml
 from realname.provisioning.models import LicenceChange
-from realname.provisioning.service import (
-    ChannelSpec,
-    ClerkSpec,
-    Document,
-    EnterpriseSpec,
-    ProvisioningService,
-)
+from realname.provisioning.service import ProvisioningService
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Enterprise, NumberBlockRow
 from realname.security.models import AuditLog
