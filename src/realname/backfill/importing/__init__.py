@@ -20,8 +20,9 @@ batch (`legacy_import`) is every such line's first event, which `realname check`
 On PostgreSQL a chunk is one COPY straight into `line` inside a SAVEPOINT; a chunk whose rows
 may already be there (a re-run, a killed run resumed, an overlapping file) goes through a TEMP
 staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING` instead, counting the rows already
-present. SQLite always takes the staging route (`INSERT OR IGNORE`). The session is committed
-after every chunk, so a killed import holds no giant transaction and re-running the file is
+present. SQLite always takes the staging route (`INSERT OR IGNORE`). The import owns its
+transactions (it is given a session factory): every chunk is committed with the import
+record's counts, so a killed import holds no giant transaction and re-running the file is
 idempotent: it loads what is missing and changes nothing else.
 
 Phone numbers never reach a log line or an exception message; the reject file is an operator

@@ -99,7 +99,8 @@ def import_legacy(
 
     The import owns its transactions, each in a session of its own from `sessions`: the
     import record is committed first, then every chunk with the record's counts, then the
-    finished record with its audit entry; a killed import holds no giant transaction. `at`
+    finished record with its audit entry; a killed import holds no giant transaction (and
+    the caller must hold none open: on SQLite each of these takes the write lock). `at`
     is the import time (each line's `state_changed_at`); rows activated after it are
     rejected. Raises `BackfillError` for an unknown enterprise, a file that cannot be read
     or lacks required columns (before anything is written), or data that cannot be decoded
