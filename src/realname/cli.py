@@ -880,8 +880,9 @@ def _demo_backfill(
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session, sessionmaker
 
-    from realname.backfill.jobs import RunReport, run_backfill, run_campaigns
+    from realname.backfill.jobs import run_campaigns
     from realname.backfill.phases import Ladder
+    from realname.jobs import RunReport, run_backfill
     from realname.messaging.gateways import FileGateway
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.backfill.errors import BackfillError
-from realname.backfill.jobs import run_backfill
 from realname.backfill.models import LegacyImport, PrepaidRefund
 from realname.config import Settings
+from realname.jobs import run_backfill
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.backfill.errors import BackfillError
-from realname.backfill.jobs import run_backfill
 from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillMilestone
 from realname.backfill.phases import STEP_WORDS
 from realname.config import Settings
+from realname.jobs import run_backfill
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import BackfillPhase as P
 from realname.policy.schema import ChannelKind, Policy

@@ -18,7 +18,8 @@ from realname.messaging.service import open_body
 from realname.policy.schema import ChannelKind, Policy
 from realname.possession.errors import PossessionError, PossessionErrorCode
 from realname.possession.models import PossessionChallenge, PossessionFailure
-from realname.possession.service import PossessionService, read_usage_csv
+from realname.possession.service import PossessionService
+from realname.possession.usage import read_usage_csv
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import (
     Actor,

@@ -11,16 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from realname.provisioning.document import ChannelSpec, ClerkSpec, Document, EnterpriseSpec
 from realname.provisioning.errors import FileErrors, ProvisioningError
 from realname.provisioning.files import load_csv, load_yaml
 from realname.provisioning.models import LicenceChange
-from realname.provisioning.service import (
-    ChannelSpec,
-    ClerkSpec,
-    Document,
-    EnterpriseSpec,
-    ProvisioningService,
-)
+from realname.provisioning.service import ProvisioningService
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.models import AuditLog

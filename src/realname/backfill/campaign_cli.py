@@ -233,7 +233,7 @@ def run(
 ) -> None:
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
     enforce re-verification. Idempotent; safe from cron and side by side."""
-    from realname.backfill.jobs import run_backfill
+    from realname.jobs import run_backfill
     from realname.policy.loader import load_policy
     from realname.registry.wiring import services
     from realname.security.keys import keyring_from_settings

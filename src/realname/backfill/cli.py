@@ -17,7 +17,7 @@ from rich.table import Table
 from realname.config import get_settings
 
 if TYPE_CHECKING:
-    from realname.backfill.importing import ImportReport
+    from realname.backfill.importing.pipeline import ImportReport
     from realname.bench.importing import ImportBenchResult
 
 import_app = typer.Typer(help="Load data from other systems.", no_args_is_help=True)
@@ -85,16 +85,15 @@ def import_legacy_command(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from sqlalchemy.orm import Session
 
     from realname.backfill.errors import BackfillError
-    from realname.backfill.importing import (
+    from realname.backfill.importing.pipeline import (
         DEFAULT_CHUNK_ROWS,
         DEFAULT_WORKERS,
         ImportProgress,
         import_legacy,
     )
-    from realname.db.engine import create_engine_from_settings
+    from realname.db.engine import create_engine_from_settings, create_session_factory
     from realname.policy.loader import load_policy
     from realname.security.keys import keyring_from_settings
 
@@ -109,14 +108,14 @@ def import_legacy_command(
         TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=console) as bar, Session(engine) as session:
+        with Progress(*columns, console=console) as bar:
             task = bar.add_task(f"importing {file.name}", total=None, rows=0)
 
             def advance(p: ImportProgress) -> None:
                 bar.update(task, total=p.total, completed=p.done, rows=p.rows_read)
 
             report = import_legacy(
-                session,
+                create_session_factory(engine),
                 keyring=keyring_from_settings(settings),
                 enterprise=enterprise,
                 path=file,
@@ -182,7 +181,7 @@ def bench_import(
 ) -> None:
     """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
     (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
-    from realname.backfill.importing import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
+    from realname.backfill.importing.pipeline import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
     from realname.bench.importing import run_import_bench
     from realname.db.scratch import scratch_postgres
 

@@ -1,11 +1,8 @@
-"""`realname backfill run`: the daily job. Safe from cron, safe twice, safe side by side.
+"""The back-fill campaigns' part of the daily job (`realname.jobs.run_backfill`).
 
 Each campaign is swept batch by batch, each batch its own transaction with the campaign row
 locked (runners take turns; a killed runner loses one uncommitted batch, which the next run
-does again). Then the re-verification rules that are states rather than events are swept,
-and overdue re-verifications are suspended: the 24-hour deadline is enforced here too.
-Housekeeping last: numbers whose cooling is over go back to the pool, and relying parties'
-expired quota counters are purged.
+does again).
 """
 
 from __future__ import annotations
@@ -19,10 +16,7 @@ from sqlalchemy.orm import Session
 
 from realname.backfill.repository import BackfillRepository
 from realname.registry.commands import Actor, Context
-from realname.registry.jobs import expire_reverifications, release_cooled
-from realname.registry.reverification import MANY_LINES
 from realname.registry.wiring import Services
-from realname.verification.repository import VerificationRepository
 
 ServicesFactory = Callable[[Session], Services]
 Progress = Callable[[str, int], None]
@@ -36,44 +30,6 @@ class CampaignRun:
     moves: Counter[str] = field(default_factory=Counter)
     reminders: int = 0
     refunds: int = 0
-
-
-@dataclass
-class RunReport:
-    campaigns: list[CampaignRun] = field(default_factory=list)
-    reverification_requested: int = 0
-    reverification_expired: int = 0
-    numbers_released: int = 0  # cooled down, back in the pool
-    counters_purged: int = 0  # expired relying-party quota counters
-
-
-def run_backfill(
-    sessions: Callable[[], Session],
-    services: ServicesFactory,
-    at: datetime,
-    *,
-    batch_size: int = 500,
-    progress: Progress | None = None,
-) -> RunReport:
-    report = RunReport()
-    report.campaigns = run_campaigns(
-        sessions, services, at, batch_size=batch_size, progress=progress
-    )
-    # One line per transaction: an ask writes an audit entry, and holding thousands of line
-    # and audit-chain locks in one transaction would stall the counters for the whole sweep.
-    asking = Context(Actor("system", "reverification"), at)
-    with sessions() as session:
-        candidates = services(session).reverification.many_lines_candidates()
-    for msisdn in candidates:
-        with sessions() as session, session.begin():
-            asked = services(session).reverification.ask_number(asking, msisdn, MANY_LINES)
-        report.reverification_requested += asked
-    registry = lambda s: services(s).registry  # noqa: E731
-    report.reverification_expired = expire_reverifications(sessions, registry, at)
-    report.numbers_released = release_cooled(sessions, registry, at)
-    with sessions() as session, session.begin():
-        report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
-    return report
 
 
 def run_campaigns(

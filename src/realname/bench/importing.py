@@ -31,19 +31,19 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from realname.backfill.importing import (
+from realname.backfill.importing.pipeline import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_WORKERS,
-    LINE_COLUMNS,
     ImportProgress,
     ImportReport,
     copy_payloads,
     import_legacy,
 )
+from realname.backfill.importing.types import LINE_COLUMNS
 from realname.backfill.models import LegacyImport
 from realname.config import Settings
 from realname.db import migrate
-from realname.db.engine import create_engine_from_settings
+from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.numbering.blocks import NumberBlock
 from realname.registry.models import Channel, Enterprise, NumberBlockRow
 from realname.security.audit_keys import AuditKeys
@@ -286,31 +286,29 @@ def run_import_bench(
             {"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate()
         )
         _checkpoint(engine)
-        with Session(engine) as session:
-            first = import_legacy(
-                session,
-                keyring=scratch_keys,
-                enterprise="BENCH",
-                path=path,
-                at=now,
-                chunk_rows=chunk_rows,
-                workers=workers,
-                progress=show("import"),
-                actor="system:bench",
-            )
+        first = import_legacy(
+            create_session_factory(engine),
+            keyring=scratch_keys,
+            enterprise="BENCH",
+            path=path,
+            at=now,
+            chunk_rows=chunk_rows,
+            workers=workers,
+            progress=show("import"),
+            actor="system:bench",
+        )
         _checkpoint(engine)
-        with Session(engine) as session:
-            rerun = import_legacy(
-                session,
-                keyring=scratch_keys,
-                enterprise="BENCH",
-                path=path,
-                at=now,
-                chunk_rows=chunk_rows,
-                workers=workers,
-                progress=show("re-run"),
-                actor="system:bench",
-            )
+        rerun = import_legacy(
+            create_session_factory(engine),
+            keyring=scratch_keys,
+            enterprise="BENCH",
+            path=path,
+            at=now,
+            chunk_rows=chunk_rows,
+            workers=workers,
+            progress=show("re-run"),
+            actor="system:bench",
+        )
         return ImportBenchResult(
             rows=rows,
             bad_rows=bad,

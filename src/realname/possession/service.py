@@ -22,15 +22,13 @@ Every method only flushes; the entry point owns the transaction.
 
 from __future__ import annotations
 
-import csv
 import hmac
-import io
 import math
 import secrets
 import string
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from sqlalchemy.orm import Session
@@ -42,6 +40,7 @@ from realname.policy.schema import Policy, PossessionMethod
 from realname.possession.errors import FailedProof, PossessionError, PossessionErrorCode
 from realname.possession.models import LineUsage, PossessionChallenge, PossessionFailure
 from realname.possession.repository import PossessionRepository
+from realname.possession.usage import UsageRow, parse_usage_row
 from realname.registry.commands import (
     Context,
     IccidClaim,
@@ -64,7 +63,6 @@ SOURCE_CONTEXT = "possession.source"
 TOPUP_CONTEXT = "possession.topup"
 CALLED_CONTEXT = "possession.called"
 DIGEST_BYTES = 32
-MAX_CALLED_NUMBERS = 10
 # Lines a subscriber may log in to by a code: an owner to act for, service not ended.
 LOGIN_STATES = frozenset({LineState.ACTIVE, LineState.RESTRICTED, LineState.SUSPENDED})
 _PUBLIC_ID_ALPHABET = string.ascii_letters  # letters only: never a digit run in a text column
@@ -525,11 +523,11 @@ class PossessionService:
         """Load usage rows (line number, fields): a bad row is reported with its line number
         and why, the good ones land. A row replaces what the feed said before about its line."""
         result = UsageImportResult()
-        parsed: list[tuple[int, str, _UsageRow]] = []
+        parsed: list[tuple[int, str, UsageRow]] = []
         first_line: dict[str, int] = {}
         for number, row in rows:
             try:
-                usage = _parse_usage_row(row, at)
+                usage = parse_usage_row(row, at)
             except ValueError as error:
                 result.rejected.append((number, str(error)))
                 continue
@@ -587,79 +585,3 @@ def _may_log_in(line: Line, client_enterprise_id: int | None) -> bool:
         and line.state in LOGIN_STATES
         and (client_enterprise_id is None or line.enterprise_id == client_enterprise_id)
     )
-
-
-@dataclass(frozen=True)
-class _UsageRow:
-    msisdn: str
-    last_used_at: datetime | None
-    last_topup_at: datetime | None
-    last_topup_minor: int | None
-    called: tuple[str, ...]
-
-
-USAGE_COLUMNS = ("msisdn", "last_used_at", "last_topup_at", "last_topup_minor", "called_numbers")
-
-
-def _instant(text: str, column: str, at: datetime) -> datetime | None:
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-        if value.tzinfo is None:
-            raise ValueError(f"{column}: give a time zone, e.g. 2026-05-01T08:00:00+08:00")
-        value = value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC
-        raise ValueError(f"{column}: out of range") from None
-    except ValueError as error:
-        if str(error).startswith(column):
-            raise
-        raise ValueError(f"{column}: not an ISO 8601 instant") from None
-    if value > at + _HOUR:
-        raise ValueError(f"{column}: in the future")
-    return value
-
-
-def _parse_usage_row(row: dict[str, str], at: datetime) -> _UsageRow:
-    """One CSV row; ValueError names the column, never the value (it may be a number)."""
-    try:
-        msisdn = parse_msisdn((row.get("msisdn") or "").strip()).e164
-    except NumberError:
-        raise ValueError("msisdn: not a valid mobile number") from None
-    last_used = _instant((row.get("last_used_at") or "").strip(), "last_used_at", at)
-    last_topup = _instant((row.get("last_topup_at") or "").strip(), "last_topup_at", at)
-    minor_text = (row.get("last_topup_minor") or "").strip()
-    minor = None
-    if minor_text:
-        if not minor_text.isdigit() or not 0 < int(minor_text) <= 10**9:
-            raise ValueError("last_topup_minor: a positive whole number of minor units (fen)")
-        minor = int(minor_text)
-    called: list[str] = []
-    for raw in (row.get("called_numbers") or "").replace(";", " ").split():
-        try:
-            called.append(parse_msisdn(raw).e164)
-        except NumberError:
-            raise ValueError(
-                "called_numbers: each must be a full mobile number (no short codes)"
-            ) from None
-    if len(called) > MAX_CALLED_NUMBERS:
-        raise ValueError(f"called_numbers: at most {MAX_CALLED_NUMBERS}")
-    return _UsageRow(msisdn, last_used, last_topup, minor, tuple(dict.fromkeys(called)))
-
-
-def read_usage_csv(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) of a usage CSV with a header naming USAGE_COLUMNS (msisdn needed)."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    if "msisdn" not in header:
-        raise ValueError("line 1: the header must name msisdn (" + ", ".join(USAGE_COLUMNS) + ")")
-    unknown = sorted(set(header) - set(USAGE_COLUMNS))
-    if unknown:
-        raise ValueError("line 1: unknown columns: " + ", ".join(unknown))
-    reader.fieldnames = header
-    try:
-        for row in reader:
-            yield reader.line_num, {k: (v or "") for k, v in row.items() if isinstance(k, str)}
-    except csv.Error as error:  # a field over the csv module's limit, a NUL byte
-        # line_num counts the lines read before the one that failed
-        raise ValueError(f"line {reader.line_num + 1}: not readable as CSV ({error})") from None

@@ -22,7 +22,8 @@ from realname.provisioning.errors import FileErrors, ProvisioningError, Provisio
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from realname.provisioning.service import ProvisioningService, Report
+    from realname.provisioning.document import Report
+    from realname.provisioning.service import ProvisioningService
     from realname.registry.commands import Context
     from realname.security.vault import KeyRing
 
@@ -122,7 +123,7 @@ def enterprises_add(
     ] = None,
 ) -> None:
     """Create an enterprise (a second identical call changes nothing)."""
-    from realname.provisioning.service import EnterpriseSpec
+    from realname.provisioning.document import EnterpriseSpec
 
     with _unit() as unit:
         spec = EnterpriseSpec(
@@ -187,7 +188,7 @@ def blocks_add(
     last: Annotated[str | None, typer.Option(help="Last number (with --first).")] = None,
 ) -> None:
     """Allocate a number block to an enterprise (no overlap with any allocated block)."""
-    from realname.provisioning.service import BlockSpec
+    from realname.provisioning.document import BlockSpec
 
     with _unit() as unit:
         spec = BlockSpec(enterprise=enterprise, prefix=prefix, first=first, last=last)
@@ -234,7 +235,7 @@ def channels_add(
     parent: Annotated[str | None, typer.Option(help="The agent above it (a channel code).")] = None,
 ) -> None:
     """Create a channel, optionally under a parent channel (an agent's sub-agent)."""
-    from realname.provisioning.service import ChannelSpec
+    from realname.provisioning.document import ChannelSpec
 
     with _unit() as unit:
         spec = ChannelSpec(enterprise, code, name, kind.lower(), region, parent)
@@ -291,7 +292,7 @@ def clerks_add(
     name: Annotated[str, typer.Option()],
 ) -> None:
     """Create a clerk at a channel."""
-    from realname.provisioning.service import ClerkSpec
+    from realname.provisioning.document import ClerkSpec
 
     with _unit() as unit:
         clerk = unit.service.add_clerk(

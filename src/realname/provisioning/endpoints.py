@@ -18,6 +18,7 @@ from realname.api.deps import PrincipalDep, RuntimeDep, require
 from realname.api.errors import ErrorInfo
 from realname.api.idempotency import run_once
 from realname.numbering.blocks import NumberBlock
+from realname.provisioning.document import BlockSpec, ChannelSpec, ClerkSpec, EnterpriseSpec
 from realname.provisioning.errors import ProvisioningError, ProvisioningErrorCode
 from realname.provisioning.schemas import (
     BlockIn,
@@ -31,13 +32,7 @@ from realname.provisioning.schemas import (
     LicenceIn,
     ProvisionedChannelOut,
 )
-from realname.provisioning.service import (
-    BlockSpec,
-    ChannelSpec,
-    ClerkSpec,
-    EnterpriseSpec,
-    ProvisioningService,
-)
+from realname.provisioning.service import ProvisioningService
 from realname.registry.endpoints import READ, WRITE, context_of, enterprise_of
 from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.principals import Permission, Principal

@@ -17,14 +17,14 @@ from typing import Any
 
 import yaml
 
-from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
-from realname.provisioning.service import (
+from realname.provisioning.document import (
     BlockSpec,
     ChannelSpec,
     ClerkSpec,
     Document,
     EnterpriseSpec,
 )
+from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 
 C = ProvisioningErrorCode
 LINE = "__line__"
