@@ -10,8 +10,6 @@ from fastapi import FastAPI
 
 from realname import __version__
 from realname.api import health, oauth
-from realname.api.deps import Runtime
-from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
 from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
@@ -20,6 +18,8 @@ from realname.clock import Clock
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.models import load_all_models
+from realname.http.deps import Runtime
+from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.policy.loader import load_policy
 from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints

@@ -6,8 +6,6 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ErrorInfo
 from realname.backfill.schemas import (
     AmendmentIn,
     AmendmentOut,
@@ -21,6 +19,8 @@ from realname.backfill.schemas import (
 )
 from realname.backfill.service import CampaignProgress, CampaignSchedule, ProgressRow
 from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
+from realname.http.deps import PrincipalDep, RuntimeDep, require
+from realname.http.errors import ErrorInfo
 from realname.registry.endpoints import WRITE, context_of, enterprise_of
 from realname.security.principals import Permission
 

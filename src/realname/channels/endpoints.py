@@ -9,9 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
 from realname.channels.models import Channel
 from realname.channels.schemas import (
     AgedKitOut,
@@ -31,6 +28,9 @@ from realname.channels.schemas import (
     WhereIn,
     WhereOut,
 )
+from realname.http.deps import PrincipalDep, RuntimeDep, require
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.idempotency import run_once
 from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
     READ,

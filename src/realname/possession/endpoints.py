@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
+from realname.http.deps import PrincipalDep, RuntimeDep, require
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.idempotency import run_once
 from realname.possession.errors import PossessionError, PossessionErrorCode
 from realname.possession.schemas import (
     ChallengeOut,

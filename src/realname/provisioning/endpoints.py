@@ -14,10 +14,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ErrorInfo
-from realname.api.idempotency import run_once
 from realname.channels.models import Channel, Clerk
+from realname.http.deps import PrincipalDep, RuntimeDep, require
+from realname.http.errors import ErrorInfo
+from realname.http.idempotency import run_once
 from realname.numbering.blocks import NumberBlock
 from realname.provisioning.errors import ProvisioningError, ProvisioningErrorCode
 from realname.provisioning.schemas import (

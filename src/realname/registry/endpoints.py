@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
 from realname.errors import CodedError
+from realname.http.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.idempotency import run_once
 from realname.identity.names import mask_document_number, mask_name
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
+from realname.http.deps import PrincipalDep, Runtime, RuntimeDep, require
+from realname.http.errors import ApiError, ErrorInfo
 from realname.numbering.msisdn import mask_msisdn
 from realname.registry.endpoints import SELF, LineId, context_of
 from realname.registry.models import Line

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
+from realname.http.deps import PrincipalDep, Runtime, RuntimeDep, require
+from realname.http.errors import ApiError, ErrorInfo
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Permission, Principal

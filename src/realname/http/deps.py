@@ -15,10 +15,10 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from realname.api.errors import ApiError
 from realname.authority.wiring import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
+from realname.http.errors import ApiError
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
 from realname.registry.wiring import Services, registry_service, services

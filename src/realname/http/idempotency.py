@@ -33,9 +33,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from realname.api.deps import Runtime
-from realname.api.errors import ApiError, coded_error_body
 from realname.errors import CodedError
+from realname.http.deps import Runtime
+from realname.http.errors import ApiError, coded_error_body
 from realname.security.models import IdempotentRequest
 from realname.security.principals import Principal
 from realname.security.vault import KeyRing
