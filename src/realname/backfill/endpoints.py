@@ -21,7 +21,7 @@ from realname.backfill.service import CampaignProgress, CampaignSchedule, Progre
 from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
 from realname.http.deps import PrincipalDep, RuntimeDep, require
 from realname.http.errors import ErrorInfo
-from realname.registry.endpoints import WRITE, context_of, enterprise_of
+from realname.registry.endpoints import WRITE, context_of, enterprise_of, services_of
 from realname.security.principals import Permission
 
 router = APIRouter(
@@ -123,7 +123,7 @@ def start_campaign(
     enterprise_id = enterprise_of(principal)
     ctx = context_of(principal, request)
     with rt.transaction() as session:
-        campaigns = rt.services(session).campaigns
+        campaigns = services_of(rt, session).campaigns
         campaigns.create_campaign(
             ctx,
             enterprise_id,
@@ -142,7 +142,7 @@ def campaign_progress(
     stands, and the completion date at the current pace against the deadline."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        progress = rt.services(session).campaigns.progress(enterprise, rt.clock.now())
+        progress = services_of(rt, session).campaigns.progress(enterprise, rt.clock.now())
         return campaign_out(progress)
 
 
@@ -162,7 +162,7 @@ def amend_campaign(
     enterprise_id = enterprise_of(principal)
     ctx = context_of(principal, request)
     with rt.transaction() as session:
-        campaigns = rt.services(session).campaigns
+        campaigns = services_of(rt, session).campaigns
         campaigns.amend(
             ctx,
             enterprise_id,
@@ -181,4 +181,4 @@ def campaign_schedule(
     amendments, and how many lines were told dates of their own."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return schedule_out(rt.services(session).campaigns.schedule(enterprise))
+        return schedule_out(services_of(rt, session).campaigns.schedule(enterprise))

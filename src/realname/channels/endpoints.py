@@ -39,6 +39,8 @@ from realname.registry.endpoints import (
     context_of,
     enterprise_of,
     event_out,
+    registry_of,
+    services_of,
     visible_line,
 )
 from realname.registry.errors import RegistryError, RegistryErrorCode
@@ -92,7 +94,7 @@ def list_channels(
     """The enterprise's sales channels with their status and, if suspended, why."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return [channel_out(c) for c in rt.services(session).channels.repo.channels(enterprise)]
+        return [channel_out(c) for c in services_of(rt, session).channels.repo.channels(enterprise)]
 
 
 # --- stock -----------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def move_stock(
     enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).move_kits(
+        lines = registry_of(rt, session).move_kits(
             context_of(principal, request),
             enterprise_id,
             channel_id,
@@ -148,7 +150,7 @@ def return_stock(
     enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).return_kits(
+        lines = registry_of(rt, session).return_kits(
             context_of(principal, request),
             enterprise_id,
             channel_id,
@@ -177,7 +179,7 @@ def stock_report(
                 oldest_stocked_at=s.oldest,
                 older_than_days=s.older_than,
             )
-            for s in rt.services(session).channels.stock(enterprise, rt.clock.now())
+            for s in services_of(rt, session).channels.stock(enterprise, rt.clock.now())
         ]
 
 
@@ -202,7 +204,7 @@ def aged_stock(
                 stocked_at=line.stocked_at,
                 days_unsold=(now - line.stocked_at).days if line.stocked_at else 0,
             )
-            for line in rt.services(session).channels.aged_kits(enterprise, now, days, limit)
+            for line in services_of(rt, session).channels.aged_kits(enterprise, now, days, limit)
         ]
 
 
@@ -212,7 +214,7 @@ def where_is(body: WhereIn, rt: RuntimeDep, principal: PrincipalDep) -> WhereOut
     never the URL)."""
     enterprise = enterprise_to_read(principal, None)
     with rt.transaction() as session:
-        found = rt.services(session).channels.where_is(enterprise, body.msisdn)
+        found = services_of(rt, session).channels.where_is(enterprise, body.msisdn)
         return WhereOut(
             line_id=found.line.id,
             state=found.line.state,
@@ -236,7 +238,7 @@ def channel_risk(
     its value, threshold and evidence."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        assessed = rt.services(session).channels.assess(enterprise, rt.clock.now())[:limit]
+        assessed = services_of(rt, session).channels.assess(enterprise, rt.clock.now())[:limit]
         return [
             ChannelRiskOut(
                 channel=channel_out(a.channel),
@@ -275,7 +277,7 @@ def suspend_channel(
     enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
         reason = TypedText(body.reason) if body.reason else None
-        channel = rt.services(session).channels.suspend(
+        channel = services_of(rt, session).channels.suspend(
             context_of(principal, request), enterprise_id, channel_id, reason
         )
         return channel_out(channel)
@@ -289,7 +291,7 @@ def resume_channel(
     require(principal, Permission.OPERATE, WRITE)
     enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
-        channel = rt.services(session).channels.resume(
+        channel = services_of(rt, session).channels.resume(
             context_of(principal, request), enterprise_id, channel_id, TypedText(body.reason)
         )
         return channel_out(channel)
@@ -315,7 +317,7 @@ def complain(
         line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:  # a regulator reads, never complains
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        services = rt.services(session)
+        services = services_of(rt, session)
         ctx = context_of(principal, request)
         services.registry.complain(ctx, line.enterprise_id, line.msisdn, body.kind, body.note)
         asked = services.reverification.on_complaint(ctx, line, body.kind)
@@ -329,7 +331,7 @@ def usage(body: UsageIn, request: Request, rt: RuntimeDep, principal: PrincipalD
     require(principal, Permission.OPERATE, WRITE)
     enterprise_id = enterprise_of(principal)
     with rt.transaction() as session:
-        result = rt.services(session).reverification.record_usage(
+        result = services_of(rt, session).reverification.record_usage(
             context_of(principal, request),
             enterprise_id,
             [(u.msisdn, u.used_at) for u in body.uses],

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the database, the caller, and the services built on both.
+"""FastAPI dependencies: the process's primitives (`Runtime`) and the caller.
+
+The Runtime holds only what every domain shares (settings, engine, sessions, policy, key
+rings, clock, identity authority); each domain's endpoints build their services from it, so
+this kit imports no domain.
 
 Endpoints own their transaction explicitly (`with db.transaction() as session:`), so the
 commit happens before the response is sent: a client that saw 201 can rely on the row.
@@ -20,8 +24,6 @@ from realname.clock import Clock
 from realname.config import Settings
 from realname.http.errors import ApiError
 from realname.policy.schema import Policy
-from realname.registry.service import RegistryService
-from realname.registry.wiring import Services, registry_service, services
 from realname.security.clients import (
     ClientStatusCache,
     InvalidToken,
@@ -35,7 +37,7 @@ from realname.security.vault import KeyRing
 
 @dataclass
 class Runtime:
-    """Everything built once per process by the app factory."""
+    """Everything built once per process by the app factory: primitives, no domain service."""
 
     settings: Settings
     engine: Engine
@@ -64,12 +66,6 @@ class Runtime:
                 return client_is_active(session, wanted)
 
         return self.client_status.is_active(client_id, self.clock.now(), lookup)
-
-    def registry(self, session: Session) -> RegistryService:
-        return registry_service(session, self.settings, self.keyring, self.policy, self.authority)
-
-    def services(self, session: Session) -> Services:
-        return services(session, self.settings, self.keyring, self.policy, self.authority)
 
 
 def runtime(request: Request) -> Runtime:

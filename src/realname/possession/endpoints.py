@@ -19,7 +19,7 @@ from realname.possession.schemas import (
     LoginCodeOut,
     LoginVerifyIn,
 )
-from realname.registry.endpoints import WRITE, LineId, clerk_of, context_of
+from realname.registry.endpoints import WRITE, LineId, clerk_of, context_of, services_of
 from realname.security.clients import ClientRepository, issue_line_token
 from realname.security.principals import Permission, Principal, Role
 
@@ -56,7 +56,7 @@ def possession_challenge(
     enterprise_id, channel_id, clerk_id = clerk_of(principal)
 
     def work(session: Session) -> ChallengeOut:
-        issued = rt.services(session).possession.issue_backfill_code(
+        issued = services_of(rt, session).possession.issue_backfill_code(
             context_of(principal, request),
             enterprise_id=enterprise_id,
             channel_id=channel_id,
@@ -99,7 +99,7 @@ def login_code(
     peer = request.client.host if request.client else "unknown"
     source = f"{principal.client_id} {body.end_user_address or peer}"
     with rt.transaction() as session:
-        issued = rt.services(session).possession.request_login_code(
+        issued = services_of(rt, session).possession.request_login_code(
             context_of(principal, request),
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,
@@ -127,7 +127,7 @@ def login_verify(
     _subscriber(principal)
     ctx = context_of(principal, request)
     with rt.transaction() as session:
-        proof = rt.services(session).possession.verify_login_code(
+        proof = services_of(rt, session).possession.verify_login_code(
             ctx,
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,

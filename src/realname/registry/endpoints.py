@@ -48,6 +48,7 @@ from realname.registry.schemas import (
     TransferIn,
 )
 from realname.registry.service import NAME_CONTEXT, NUMBER_CONTEXT, RegistryService
+from realname.registry.wiring import Services, registry_service, services
 from realname.security.principals import Permission, Principal, Role
 from realname.security.vault import Sealed
 
@@ -74,6 +75,16 @@ class IdConvertor(IntegerConvertor):
 register_url_convertor("id", IdConvertor())
 WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
 REVEAL = "registry:reveal"
+
+
+def registry_of(rt: Runtime, session: Session) -> RegistryService:
+    """The registry service on this session, from the runtime's primitives."""
+    return registry_service(session, rt.settings, rt.keyring, rt.policy, rt.authority)
+
+
+def services_of(rt: Runtime, session: Session) -> Services:
+    """Every service one unit of work may need, sharing the session and one registry."""
+    return services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
 
 
 def context_of(principal: Principal, request: Request) -> Context:
@@ -165,7 +176,7 @@ def register(
         # code is compared, outside the registration's savepoint: a refusal cannot undo it,
         # so concurrent wrong guesses never exceed the code's attempt limit.
         try:
-            checked[0] = rt.services(session).possession.check_backfill_code(
+            checked[0] = services_of(rt, session).possession.check_backfill_code(
                 context_of(principal, request),
                 enterprise_id=enterprise_id,
                 channel_id=channel_id,
@@ -178,7 +189,7 @@ def register(
             raise
 
     def work(session: Session) -> LineOut:
-        services = rt.services(session)
+        services = services_of(rt, session)
         ctx = context_of(principal, request)
         try:
             proof = services.possession.prove_for_backfill(
@@ -209,7 +220,7 @@ def register(
         # The refused work is undone; the refusal itself is channel-risk evidence, recorded
         # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
         # failed proof of possession is counted (and its code's attempt with it).
-        services = rt.services(session)
+        services = services_of(rt, session)
         services.channels.record_refusal(channel_id, clerk_id, str(error.code), rt.clock.now())
         if isinstance(error, PossessionError) and error.failure is not None:
             services.possession.record_failure(error.failure, rt.clock.now())
@@ -227,7 +238,7 @@ def stock(body: StockIn, request: Request, rt: RuntimeDep, principal: PrincipalD
 
     def work(session: Session) -> StockOut:
         kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
-        lines = rt.registry(session).stock_kits(
+        lines = registry_of(rt, session).stock_kits(
             context_of(principal, request), enterprise_id, body.channel_id, kits
         )
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
@@ -243,7 +254,7 @@ def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineO
     """The line with this number, owner masked (404 when it is not the caller's)."""
     require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
-        service = rt.registry(session)
+        service = registry_of(rt, session)
         line = RegistryRepository(session).line(service._msisdn(body.msisdn))
         if line is None or not principal.sees_enterprise(line.enterprise_id):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
@@ -299,7 +310,7 @@ def reveal_owner(
     at = body.at or rt.clock.now()
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
-        owner = rt.registry(session).reveal_owner(
+        owner = registry_of(rt, session).reveal_owner(
             context_of(principal, request), line, at, body.purpose
         )
         if owner is None:
@@ -343,7 +354,7 @@ def identity_lines(
             IdentityLineOut(
                 line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
             )
-            for line, e in rt.registry(session).lines_of(person, enterprise_id=scope)
+            for line, e in registry_of(rt, session).lines_of(person, enterprise_id=scope)
         ]
 
 
@@ -385,7 +396,12 @@ def _operate(
         line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
+        act(
+            registry_of(rt, session),
+            context_of(principal, request),
+            line.enterprise_id,
+            line.msisdn,
+        )
         return line_out(rt, session, line)
 
 
@@ -627,7 +643,12 @@ def _self_service(
             or not principal.stands_for(line.owner_identity_id, line.owner_since)
         ):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
+        act(
+            registry_of(rt, session),
+            context_of(principal, request),
+            line.enterprise_id,
+            line.msisdn,
+        )
         return line_out(rt, session, line)
 
 
@@ -676,7 +697,7 @@ def replace_sim(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.registry(session).replace_sim(
+        registry_of(rt, session).replace_sim(
             context_of(principal, request),
             enterprise_id=enterprise_id,
             channel_id=channel_id,
@@ -706,7 +727,7 @@ def transfer(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.registry(session).transfer(
+        registry_of(rt, session).transfer(
             context_of(principal, request),
             enterprise_id=enterprise_id,
             channel_id=channel_id,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from realname.http.deps import PrincipalDep, Runtime, RuntimeDep, require
 from realname.http.errors import ApiError, ErrorInfo
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.endpoints import SELF, LineId, context_of
+from realname.registry.endpoints import SELF, LineId, context_of, services_of
 from realname.registry.models import Line
 from realname.security.principals import Permission, Principal
 from realname.selfservice.models import Dispute
@@ -49,7 +49,7 @@ def _as_subscriber(
             "自助服务须使用绑定本人号码的令牌（请先验证号码）。",
         )
     with rt.transaction() as session:
-        services = rt.services(session)
+        services = services_of(rt, session)
         service = SelfService(
             session,
             policy=rt.policy,
