@@ -140,6 +140,8 @@ def _attempt(
             before(session)
         with session.begin_nested():
             body = work(session).model_dump(mode="json")
+    except ApiError:
+        raise  # the HTTP layer's own refusal is not an answer to the request
     except CodedError as error:
         if error.transient:
             # e.g. the identity authority is down: not an answer to this request, so nothing
