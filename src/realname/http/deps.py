@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +33,7 @@ from realname.security.clients import (
     principal_from_token,
 )
 from realname.security.keys import TokenKeys
-from realname.security.principals import Permission, Principal
+from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
 
@@ -74,8 +76,22 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
-def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
-    header = request.headers.get("authorization", "")
+# How the OpenAPI document describes the token (`principal` below does the checking): the
+# scopes a route's role dependency declares become its security requirement's scopes.
+bearer = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token")),
+    scheme_name="OAuth2",
+    description="A bearer token from `POST /oauth/token` (client credentials). An operation's "
+    "scopes are all required; its `x-roles` names the roles allowed.",
+    auto_error=False,
+)
+
+
+def principal(
+    rt: Annotated[Runtime, Depends(runtime)],
+    authorization: Annotated[str | None, Security(bearer)],
+) -> Principal:
+    header = authorization or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "UNAUTHENTICATED", "A bearer token is required.", "需要 Bearer 令牌。")
@@ -92,13 +108,6 @@ def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Pri
             401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
         )
     return caller
-
-
-def require(principal: Principal, permission: Permission, scope: str | None = None) -> None:
-    if not principal.can(permission) or (scope is not None and scope not in principal.scopes):
-        raise ApiError(
-            403, "PERMISSION_DENIED", "This caller may not do this.", "当前调用方无权执行此操作。"
-        )
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
