@@ -118,7 +118,7 @@ class Allowed(Access):
 
 class AtCounter(Access):
     """A clerk of a channel. `role_first`: a non-clerk hears "only a clerk" before it hears
-    that it lacks the permission (the older counter routes' order)."""
+    that it lacks the permission (the re-verification answer's order, kept)."""
 
     def __init__(self, permission: Permission, *, role_first: bool = False) -> None:
         super().__init__(permission, only=frozenset({Role.CLERK}))
