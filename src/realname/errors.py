@@ -1,7 +1,9 @@
 """The shape every user-facing refusal shares: a stable code, a bilingual message, no PII.
 
 Domain packages subclass `CodedError` with their own code enum and message table; the HTTP
-layer turns any of them into a CAMARA error body, choosing the language from the request.
+layer turns any of them into a CAMARA error body, choosing the language from the request. It is
+the one error base: the HTTP kit's own refusals and the CAMARA verification errors derive from
+it too, overriding only how their code travels (`wire_code`) and their headers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class CodedError(ValueError):
     @property
     def http_status(self) -> int:
         return self.statuses.get(self.code, 422)
+
+    @property
+    def wire_code(self) -> str:
+        """The `code` of the error body: a domain's codes live under the `REALNAME.` namespace."""
+        return f"REALNAME.{str(self.code).upper()}"
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
     @property
     def transient(self) -> bool:

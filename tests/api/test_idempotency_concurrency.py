@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from realname.api import idempotency
 from realname.channels.models import RegistrationRefusal
+from realname.http import idempotency
 from realname.registry.models import Line, LineEvent
 from realname.security.models import IdempotentRequest
 from tests.api.conftest import Api, person_json

@@ -1,9 +1,11 @@
 """docs/api.md is the source of truth for who may call what: this test parses its roles tables
-and checks every role/route cell against the live API, on both engines.
+and checks every role/route cell against the live API, on both engines, and against the role
+each route declares (`realname.http.principals`, shown in the OpenAPI document).
 
 A `yes` cell (any qualifier after a colon) must get past authorisation: no 401, no 403
 `PERMISSION_DENIED`, no 5xx. A `—` cell must be exactly 403 `PERMISSION_DENIED`. The table must
-name every `/v1` route of the app, and the roles table's default scopes must be the code's.
+name every `/v1` route of the app, its `yes` cells must be the roles the route's dependency
+lets through (`x-roles`), and the roles table's default scopes must be the code's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from realname.api.app import openapi_document
 from realname.security.clients import DEFAULT_SCOPES
 from realname.security.principals import Role
 from tests.api.conftest import Api, person_json
@@ -82,6 +85,45 @@ def test_the_table_names_every_v1_route(api: Api) -> None:
         for method in operations
     }
     assert set(TABLE) == live
+
+
+# The operations anyone may call: liveness, readiness, and the token endpoint itself.
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/oauth/token")}
+
+
+def _operations() -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, operations in openapi_document()["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_every_operation_but_the_public_ones_states_its_scopes_and_roles() -> None:
+    """The OpenAPI document says what each operation needs: the bearer token's scopes (its
+    security requirement) and the roles allowed (`x-roles`), both from the route's role
+    dependency; a route without one would take any authenticated caller."""
+    undeclared = []
+    for key, operation in sorted(_operations().items()):
+        if key in PUBLIC:
+            assert "security" not in operation and "x-roles" not in operation, key
+            continue
+        security = operation.get("security", [])
+        scopes = [scope for requirement in security for scope in requirement.get("OAuth2", [])]
+        if not scopes or not operation.get("x-roles"):
+            undeclared.append(key)
+    assert not undeclared, undeclared
+
+
+def test_the_table_is_what_the_routes_declare() -> None:
+    operations = _operations()
+    wrong = {}
+    for key, cells in TABLE.items():
+        documented = {role for role, cell in cells.items() if cell.startswith("yes")}
+        declared = set(operations[key]["x-roles"])
+        if documented != declared:
+            wrong[key] = (sorted(documented), sorted(declared))
+    assert not wrong, wrong
 
 
 @dataclass

@@ -305,7 +305,7 @@ def test_sim_swap_beyond_the_monitored_period(camara: Camara) -> None:
         assert service.sim_swap_check(bank, later, msisdn, 48) == {"swapped": False}
         with pytest.raises(VerificationError) as refused:
             service.sim_swap_check(bank, later, msisdn, 49)
-        assert (refused.value.status, str(refused.value.code)) == (400, "OUT_OF_RANGE")
+        assert (refused.value.http_status, str(refused.value.code)) == (400, "OUT_OF_RANGE")
 
 
 def test_revoking_a_consent_that_is_not_yours_or_not_there_is_404(camara: Camara) -> None:

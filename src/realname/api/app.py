@@ -10,8 +10,6 @@ from fastapi import FastAPI
 
 from realname import __version__
 from realname.api import health, oauth
-from realname.api.deps import Runtime
-from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
 from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
@@ -19,6 +17,9 @@ from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.http.deps import Runtime
+from realname.http.errors import ErrorInfo, install_error_handlers
+from realname.http.principals import access_of, api_routes
 from realname.policy.loader import load_policy
 from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints
@@ -112,7 +113,29 @@ def _assemble(
     app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)
     app.include_router(verification_endpoints.router)
+    _document_access(app)
     return app
+
+
+def _document_access(app: FastAPI) -> None:
+    """Each operation's `x-roles`: the roles its role dependency lets through (the scopes are
+    already in its security requirement)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        for route in api_routes(app):
+            access = access_of(route)
+            if access is None or not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                operation = document["paths"][route.path_format][method.lower()]
+                operation["x-roles"] = sorted(role.value for role in access.roles)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_document() -> dict[str, Any]:

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from realname.api.deps import PrincipalDep, RuntimeDep
-from realname.api.errors import ApiError, protocol_error
 from realname.db import migrate
+from realname.http.deps import PrincipalDep, RuntimeDep
+from realname.http.errors import ApiError, protocol_error
 
 router = APIRouter(tags=["operations"])
 METRICS_SCOPE = "metrics:read"

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from realname.api.deps import Runtime, RuntimeDep
-from realname.api.errors import ApiError, ErrorInfo
 from realname.config import Settings
+from realname.http.deps import Runtime, RuntimeDep
+from realname.http.errors import ApiError, ErrorInfo
 from realname.security.clients import ClientService, IssuedToken, issue_token
 from realname.security.throttle import LoginThrottler, ThrottlePolicy
 

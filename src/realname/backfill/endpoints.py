@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ErrorInfo
 from realname.backfill.schemas import (
     AmendmentIn,
     AmendmentOut,
@@ -21,8 +19,10 @@ from realname.backfill.schemas import (
 )
 from realname.backfill.service import CampaignProgress, CampaignSchedule, ProgressRow
 from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
-from realname.registry.endpoints import WRITE, context_of, enterprise_of
-from realname.security.principals import Permission
+from realname.http.deps import RuntimeDep
+from realname.http.errors import ErrorInfo
+from realname.http.principals import EnterpriseOperator, LineReader
+from realname.registry.endpoints import services_of
 
 router = APIRouter(
     prefix="/v1/backfill",
@@ -111,19 +111,15 @@ def _targets(milestones: list[MilestoneIn]) -> list[tuple[date, int]]:
 
 
 @router.post("/campaigns", status_code=201, response_model=CampaignOut, summary="Start a campaign")
-def start_campaign(
-    body: CampaignIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
-) -> CampaignOut:
+def start_campaign(body: CampaignIn, rt: RuntimeDep, staff: EnterpriseOperator) -> CampaignOut:
     """Start the enterprise's back-fill of its unregistered legacy lines. Reminders go out
     from `starts_on`; the first bar (outgoing calls, or termination if the policy has no bar)
     falls on `deadline`, and the later steps keep the policy's gaps after it. Every line gets
     its first reminder at least the policy's notice period before its first bar: a line
     reminded late (imported into a running campaign) gets later dates of its own."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
-    ctx = context_of(principal, request)
+    enterprise_id, ctx = staff.enterprise_id, staff.ctx
     with rt.transaction() as session:
-        campaigns = rt.services(session).campaigns
+        campaigns = services_of(rt, session).campaigns
         campaigns.create_campaign(
             ctx,
             enterprise_id,
@@ -136,13 +132,13 @@ def start_campaign(
 
 @router.get("/progress", response_model=CampaignOut, summary="Back-fill progress")
 def campaign_progress(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> CampaignOut:
     """How much of the legacy base is registered, by region and channel, where the ladder
     stands, and the completion date at the current pace against the deadline."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        progress = rt.services(session).campaigns.progress(enterprise, rt.clock.now())
+        progress = services_of(rt, session).campaigns.progress(enterprise, rt.clock.now())
         return campaign_out(progress)
 
 
@@ -151,18 +147,14 @@ def campaign_progress(
     response_model=ScheduleOut,
     summary="Amend or extend the campaign",
 )
-def amend_campaign(
-    body: AmendmentIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
-) -> ScheduleOut:
+def amend_campaign(body: AmendmentIn, rt: RuntimeDep, staff: EnterpriseOperator) -> ScheduleOut:
     """Move the deadline or replace the milestones, with a reason kept in the audit log. A
     campaign never acts earlier than it told a subscriber: once lines have their dates, the
     deadline may only move later (409 `EARLIER_THAN_TOLD`). Lines already told get an SMS
     with their new dates on the next daily run; a step a line has been through keeps its date."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
-    ctx = context_of(principal, request)
+    enterprise_id, ctx = staff.enterprise_id, staff.ctx
     with rt.transaction() as session:
-        campaigns = rt.services(session).campaigns
+        campaigns = services_of(rt, session).campaigns
         campaigns.amend(
             ctx,
             enterprise_id,
@@ -175,10 +167,10 @@ def amend_campaign(
 
 @router.get("/schedule", response_model=ScheduleOut, summary="The campaign's schedule")
 def campaign_schedule(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> ScheduleOut:
     """The date of each step of the ladder, the notice period, the milestones and the
     amendments, and how many lines were told dates of their own."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return schedule_out(rt.services(session).campaigns.schedule(enterprise))
+        return schedule_out(services_of(rt, session).campaigns.schedule(enterprise))

@@ -9,9 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
 from realname.channels.schemas import (
     AgedKitOut,
     ChannelOut,
@@ -30,14 +27,16 @@ from realname.channels.schemas import (
     WhereIn,
     WhereOut,
 )
+from realname.http.deps import RuntimeDep
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.idempotency import run_once
+from realname.http.principals import EnterpriseOperator, LineOperator, LineReader, context_of
 from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
-    READ,
-    WRITE,
     LineId,
-    context_of,
-    enterprise_of,
     event_out,
+    registry_of,
+    services_of,
     visible_line,
 )
 from realname.registry.errors import RegistryError, RegistryErrorCode
@@ -74,8 +73,8 @@ def channel_out(channel: Channel) -> ChannelOut:
 
 
 def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
-    """An enterprise's own staff read their enterprise; a regulator names the one it reads."""
-    require(principal, Permission.READ_LINES, READ)
+    """An enterprise's own staff read their enterprise; a regulator names the one it reads
+    (the route's `LineReader` has authorised the caller)."""
     if principal.enterprise_id is not None:
         if enterprise_id not in (None, principal.enterprise_id):
             raise ApiError(404, "NOT_FOUND", "No such enterprise for this caller.")
@@ -87,12 +86,12 @@ def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
 
 @router.get("/channels", response_model=list[ChannelOut], summary="List channels")
 def list_channels(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> list[ChannelOut]:
     """The enterprise's sales channels with their status and, if suspended, why."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return [channel_out(c) for c in rt.services(session).channels.repo.channels(enterprise)]
+        return [channel_out(c) for c in services_of(rt, session).channels.repo.channels(enterprise)]
 
 
 # --- stock -----------------------------------------------------------------------------------
@@ -109,16 +108,15 @@ def move_stock(
     body: StockMoveIn,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    staff: EnterpriseOperator,
 ) -> JSONResponse:
     """Move unsold SIM kits from this channel down to one of its sub-channels, or back up to
     its parent. The whole batch moves or none of it; each kit's history records the move."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).stock.move_kits(
-            context_of(principal, request),
+        lines = registry_of(rt, session).stock.move_kits(
+            staff.ctx,
             enterprise_id,
             channel_id,
             body.to_channel_id,
@@ -126,7 +124,7 @@ def move_stock(
         )
         return KitsMovedOut(moved=len(lines), line_ids=[line.id for line in lines])
 
-    return run_once(request, rt, principal, body, 201, work)
+    return run_once(request, rt, staff.principal, body, 201, work)
 
 
 @router.post(
@@ -140,16 +138,15 @@ def return_stock(
     body: StockReturnIn,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    staff: EnterpriseOperator,
 ) -> JSONResponse:
     """Take unsold kits out of the channel: back to the pool, or written off (lost, damaged);
     the numbers return to the pool either way."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> KitsMovedOut:
-        lines = rt.registry(session).stock.return_kits(
-            context_of(principal, request),
+        lines = registry_of(rt, session).stock.return_kits(
+            staff.ctx,
             enterprise_id,
             channel_id,
             body.msisdns,
@@ -158,14 +155,14 @@ def return_stock(
         )
         return KitsMovedOut(moved=len(lines), line_ids=[line.id for line in lines])
 
-    return run_once(request, rt, principal, body, 201, work)
+    return run_once(request, rt, staff.principal, body, 201, work)
 
 
 @router.get(
     "/stock/summary", response_model=list[ChannelStockOut], summary="Unsold stock per channel"
 )
 def stock_report(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> list[ChannelStockOut]:
     """Every channel's unsold kits, with how many have waited over 30, 90 and 180 days."""
     enterprise = enterprise_to_read(principal, enterprise_id)
@@ -177,14 +174,14 @@ def stock_report(
                 oldest_stocked_at=s.oldest,
                 older_than_days=s.older_than,
             )
-            for s in rt.services(session).channels.stock(enterprise, rt.clock.now())
+            for s in services_of(rt, session).channels.stock(enterprise, rt.clock.now())
         ]
 
 
 @router.get("/stock/aged", response_model=list[AgedKitOut], summary="Kits unsold too long")
 def aged_stock(
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: LineReader,
     days: Annotated[int | None, Query(ge=1, le=3650, description="Default: the policy's")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     enterprise_id: EnterpriseQuery = None,
@@ -202,17 +199,17 @@ def aged_stock(
                 stocked_at=line.stocked_at,
                 days_unsold=(now - line.stocked_at).days if line.stocked_at else 0,
             )
-            for line in rt.services(session).channels.aged_kits(enterprise, now, days, limit)
+            for line in services_of(rt, session).channels.aged_kits(enterprise, now, days, limit)
         ]
 
 
 @router.post("/stock/where", response_model=WhereOut, summary="Where is this kit now")
-def where_is(body: WhereIn, rt: RuntimeDep, principal: PrincipalDep) -> WhereOut:
+def where_is(body: WhereIn, rt: RuntimeDep, principal: LineReader) -> WhereOut:
     """Which channel holds the number now and how it got there (the number goes in the body,
     never the URL)."""
     enterprise = enterprise_to_read(principal, None)
     with rt.transaction() as session:
-        found = rt.services(session).channels.where_is(enterprise, body.msisdn)
+        found = services_of(rt, session).channels.where_is(enterprise, body.msisdn)
         return WhereOut(
             line_id=found.line.id,
             state=found.line.state,
@@ -228,7 +225,7 @@ def where_is(body: WhereIn, rt: RuntimeDep, principal: PrincipalDep) -> WhereOut
 @router.get("/channels/risk", response_model=list[ChannelRiskOut], summary="Riskiest channels")
 def channel_risk(
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: LineReader,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     enterprise_id: EnterpriseQuery = None,
 ) -> list[ChannelRiskOut]:
@@ -236,7 +233,7 @@ def channel_risk(
     its value, threshold and evidence."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        assessed = rt.services(session).channels.assess(enterprise, rt.clock.now())[:limit]
+        assessed = services_of(rt, session).channels.assess(enterprise, rt.clock.now())[:limit]
         return [
             ChannelRiskOut(
                 channel=channel_out(a.channel),
@@ -265,32 +262,33 @@ def channel_risk(
 def suspend_channel(
     channel_id: ChannelId,
     body: SuspendIn,
-    request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    staff: EnterpriseOperator,
 ) -> ChannelOut:
     """Stop the channel registering customers; its clerks are refused from now on. Without a
     reason, only a channel over the risk threshold, with the tripped signals as the reason."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
         reason = TypedText(body.reason) if body.reason else None
-        channel = rt.services(session).channels.suspend(
-            context_of(principal, request), enterprise_id, channel_id, reason
+        channel = services_of(rt, session).channels.suspend(
+            staff.ctx, enterprise_id, channel_id, reason
         )
         return channel_out(channel)
 
 
 @router.post("/channels/{channel_id}/resume", response_model=ChannelOut, summary="Resume a channel")
 def resume_channel(
-    channel_id: ChannelId, body: ResumeIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    channel_id: ChannelId,
+    body: ResumeIn,
+    request: Request,
+    rt: RuntimeDep,
+    staff: EnterpriseOperator,
 ) -> ChannelOut:
     """Let a suspended channel register again, with the reason (rectification done)."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
-        channel = rt.services(session).channels.resume(
-            context_of(principal, request), enterprise_id, channel_id, TypedText(body.reason)
+        channel = services_of(rt, session).channels.resume(
+            staff.ctx, enterprise_id, channel_id, TypedText(body.reason)
         )
         return channel_out(channel)
 
@@ -305,17 +303,16 @@ def resume_channel(
     summary="Record a complaint about a line",
 )
 def complain(
-    line_id: LineId, body: ComplaintIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: ComplaintIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> ComplaintOut:
     """A fraud report or a "this number is not mine" claim: kept in the line's history, where
     it counts against the channel that registered it; a fraud report also asks the owner to
     re-verify within the policy's deadline."""
-    require(principal, Permission.OPERATE, WRITE)
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:  # a regulator reads, never complains
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        services = rt.services(session)
+        services = services_of(rt, session)
         ctx = context_of(principal, request)
         services.registry.complain(ctx, line.enterprise_id, line.msisdn, body.kind, body.note)
         asked = services.reverification.on_complaint(ctx, line, body.kind)
@@ -323,14 +320,13 @@ def complain(
 
 
 @router.post("/usage", response_model=UsageOut, summary="Report the network's last use of lines")
-def usage(body: UsageIn, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> UsageOut:
+def usage(body: UsageIn, rt: RuntimeDep, staff: EnterpriseOperator) -> UsageOut:
     """The network's usage feed (last traffic per number). A line silent for the policy's
     dormant period that is used again is asked to re-verify."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
-        result = rt.services(session).reverification.record_usage(
-            context_of(principal, request),
+        result = services_of(rt, session).reverification.record_usage(
+            staff.ctx,
             enterprise_id,
             [(u.msisdn, u.used_at) for u in body.uses],
         )

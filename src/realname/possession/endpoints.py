@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
+from realname.http.deps import RuntimeDep
+from realname.http.errors import ErrorInfo
+from realname.http.idempotency import run_once
+from realname.http.principals import ClerkAtCounter, Subscriber, context_of
 from realname.possession.errors import PossessionError, PossessionErrorCode
 from realname.possession.schemas import (
     ChallengeOut,
@@ -19,9 +20,8 @@ from realname.possession.schemas import (
     LoginCodeOut,
     LoginVerifyIn,
 )
-from realname.registry.endpoints import WRITE, LineId, clerk_of, context_of
+from realname.registry.endpoints import LineId, services_of
 from realname.security.clients import ClientRepository, issue_line_token
-from realname.security.principals import Permission, Principal, Role
 
 router = APIRouter(
     prefix="/v1",
@@ -34,7 +34,6 @@ router = APIRouter(
         429: {"model": ErrorInfo, "description": "Too many codes asked for; try later"},
     },
 )
-SELF = "registry:self"
 
 
 @router.post(
@@ -44,7 +43,7 @@ SELF = "registry:self"
     summary="Send a one-time code to a legacy line being back-filled",
 )
 def possession_challenge(
-    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, request: Request, rt: RuntimeDep, counter: ClerkAtCounter
 ) -> JSONResponse:
     """A clerk asks for a six-digit code to be sent by SMS to an unregistered legacy line of
     the enterprise; the customer reads it off the phone and the clerk sends it with the
@@ -52,32 +51,24 @@ def possession_challenge(
     to this line and this channel, lives the policy's `otp_ttl_seconds` (5 minutes in China),
     is void after `otp_max_attempts` wrong entries, and works once. 409 when the line needs
     no proof, 429 past the per-line or per-channel limit."""
-    require(principal, Permission.REGISTER, WRITE)
-    desk = clerk_of(principal)
 
     def work(session: Session) -> ChallengeOut:
-        issued = rt.services(session).possession.issue_backfill_code(
-            context_of(principal, request),
-            enterprise_id=desk.enterprise_id,
-            channel_id=desk.channel_id,
-            clerk_id=desk.clerk_id,
+        issued = services_of(rt, session).possession.issue_backfill_code(
+            counter.ctx,
+            enterprise_id=counter.enterprise_id,
+            channel_id=counter.channel_id,
+            clerk_id=counter.clerk_id,
             line_id=line_id,
         )
         return ChallengeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)
 
-    return run_once(request, rt, principal, _Target(line_id=line_id), 201, work)
+    return run_once(request, rt, counter.principal, _Target(line_id=line_id), 201, work)
 
 
 class _Target(BaseModel):
     """The request has no body: the idempotency fingerprint is the route and the line."""
 
     line_id: int
-
-
-def _subscriber(principal: Principal) -> None:
-    require(principal, Permission.OWNER_SELF_SERVICE, SELF)
-    if principal.role is not Role.SUBSCRIBER:  # pragma: no cover - the permission says so
-        raise ApiError(403, "PERMISSION_DENIED", "Only a subscriber app may do this.")
 
 
 @router.post(
@@ -87,7 +78,7 @@ def _subscriber(principal: Principal) -> None:
     summary="Send a login code to a subscriber's number",
 )
 def login_code(
-    body: LoginCodeIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: LoginCodeIn, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> LoginCodeOut:
     """The operator's app (a `subscriber` API client) asks for a six-digit login code to be
     sent by SMS to the number the user typed. The answer is the same whether or not the number
@@ -95,11 +86,10 @@ def login_code(
     owner, active, restricted or suspended. Limited per number and per source: this app and
     the user's address (`end_user_address`, else the caller's own); 429 with `Retry-After`.
     Then `POST /v1/subscriber/otp/verify`."""
-    _subscriber(principal)
     peer = request.client.host if request.client else "unknown"
     source = f"{principal.client_id} {body.end_user_address or peer}"
     with rt.transaction() as session:
-        issued = rt.services(session).possession.request_login_code(
+        issued = services_of(rt, session).possession.request_login_code(
             context_of(principal, request),
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,
@@ -117,17 +107,16 @@ def login_code(
     summary="Exchange a login code for a token bound to the line",
 )
 def login_verify(
-    body: LoginVerifyIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: LoginVerifyIn, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> LineTokenOut:
     """The code the user received, for a bearer token bound to that line (claims `line`,
     `ent`, `amr: ["otp"]`; at most REALNAME_OTP_TOKEN_TTL_SECONDS, no refresh). With it the
     app acts for the line's owner: `lock`/`unlock` and the self-service routes. A wrong,
     expired or used code is 403 `REALNAME.CODE_NOT_ACCEPTED` (counted: the code is void after
     the policy's attempts)."""
-    _subscriber(principal)
     ctx = context_of(principal, request)
     with rt.transaction() as session:
-        proof = rt.services(session).possession.verify_login_code(
+        proof = services_of(rt, session).possession.verify_login_code(
             ctx,
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,

@@ -14,9 +14,17 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, RuntimeDep, require
-from realname.api.errors import ErrorInfo
-from realname.api.idempotency import run_once
+from realname.http.deps import RuntimeDep
+from realname.http.errors import ErrorInfo
+from realname.http.idempotency import run_once
+from realname.http.principals import (
+    LineReader,
+    Provisioner,
+    ProvisioningReader,
+    Regulator,
+    context_of,
+    enterprise_of,
+)
 from realname.numbering.blocks import NumberBlock
 from realname.provisioning.document import BlockSpec, ChannelSpec, ClerkSpec, EnterpriseSpec
 from realname.provisioning.errors import ProvisioningError, ProvisioningErrorCode
@@ -33,11 +41,9 @@ from realname.provisioning.schemas import (
     ProvisionedChannelOut,
 )
 from realname.provisioning.service import ProvisioningService
-from realname.registry.endpoints import READ, WRITE, context_of, enterprise_of
 from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.security.principals import Permission, Principal
 
-LICENSING = "licensing:write"
 C = ProvisioningErrorCode
 router = APIRouter(
     prefix="/v1",
@@ -104,7 +110,6 @@ def _own_channel(service: ProvisioningService, enterprise_id: int, channel_id: i
 
 def _visible(principal: Principal, enterprise_id: int | None) -> int | None:
     """The enterprise a reader may list: its own, or for a regulator any (None: all)."""
-    require(principal, Permission.READ_LINES, READ)
     if principal.can(Permission.READ_ALL_ENTERPRISES):
         return enterprise_id
     own = enterprise_of(principal)
@@ -118,7 +123,7 @@ def _visible(principal: Principal, enterprise_id: int | None) -> int | None:
 
 @router.get("/enterprises", response_model=list[EnterpriseOut], summary="List enterprises")
 def list_enterprises(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> list[EnterpriseOut]:
     """Enterprises with kind, host operator, licence status and provinces served. A
     regulator sees every enterprise; an enterprise's own staff see their enterprise."""
@@ -133,12 +138,11 @@ def list_enterprises(
     "/enterprises", status_code=201, response_model=EnterpriseOut, summary="Create an enterprise"
 )
 def create_enterprise(
-    body: EnterpriseIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: EnterpriseIn, request: Request, rt: RuntimeDep, principal: Regulator
 ) -> JSONResponse:
     """The regulator licenses an operator: an MNO, or an MVNO on a host MNO, with its licence
     status (pilot or official) and the provinces it serves. The same body again is 201 with
     the existing enterprise; the same code with other values is 409."""
-    require(principal, Permission.LICENSE, LICENSING)
 
     def work(session: Session) -> EnterpriseOut:
         service = _service(rt, session)
@@ -164,12 +168,11 @@ def create_enterprise(
     summary="Record a licence decision",
 )
 def change_licence(
-    enterprise_id: Id, body: LicenceIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    enterprise_id: Id, body: LicenceIn, request: Request, rt: RuntimeDep, principal: Regulator
 ) -> EnterpriseOut:
     """Pilot to official, suspension, reinstatement or revocation (final), effective on a
     date; kept in the licence history and audited. A suspended or revoked enterprise gets no
     new blocks, channels or clerks."""
-    require(principal, Permission.LICENSE, LICENSING)
     with rt.transaction() as session:
         service = _service(rt, session)
         code = service.enterprise(enterprise_id).code
@@ -184,7 +187,7 @@ def change_licence(
 
 @router.get("/blocks", response_model=list[BlockOut], summary="List number blocks")
 def list_blocks(
-    rt: RuntimeDep, principal: PrincipalDep, enterprise_id: EnterpriseQuery = None
+    rt: RuntimeDep, principal: LineReader, enterprise_id: EnterpriseQuery = None
 ) -> list[BlockOut]:
     """Allocated number blocks: a regulator's of every enterprise (or `?enterprise_id=`), an
     enterprise's staff their own."""
@@ -195,11 +198,10 @@ def list_blocks(
 
 @router.post("/blocks", status_code=201, response_model=BlockOut, summary="Allocate a number block")
 def allocate_block(
-    body: BlockIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: BlockIn, request: Request, rt: RuntimeDep, principal: Regulator
 ) -> JSONResponse:
     """The regulator allocates a range of mobile numbers (`prefix`, e.g. `+86 170 1`, or
     `first` and `last`) to an enterprise; it may overlap no allocated block (409)."""
-    require(principal, Permission.LICENSE, LICENSING)
 
     def work(session: Session) -> BlockOut:
         service = _service(rt, session)
@@ -220,13 +222,12 @@ def allocate_block(
     summary="Create a channel",
 )
 def create_channel(
-    body: ChannelIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: ChannelIn, request: Request, rt: RuntimeDep, staff: Provisioner
 ) -> JSONResponse:
     """A hall, a social channel or an online shop of the caller's enterprise, optionally under
     a parent channel (an agent's sub-agent); its region must be in a province the enterprise
     serves."""
-    require(principal, Permission.PROVISION, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> ProvisionedChannelOut:
         service = _service(rt, session)
@@ -238,10 +239,10 @@ def create_channel(
             except ProvisioningError:
                 raise ProvisioningError(C.PARENT_NOT_FOUND) from None
         spec = ChannelSpec(code, body.code, body.name, body.kind, body.region_code, parent)
-        channel = service.add_channel(context_of(principal, request), spec, source="api")
+        channel = service.add_channel(staff.ctx, spec, source="api")
         return _channel_out(channel)
 
-    return run_once(request, rt, principal, body, 201, work)
+    return run_once(request, rt, staff.principal, body, 201, work)
 
 
 @router.post(
@@ -250,12 +251,11 @@ def create_channel(
     summary="Move a channel in the tree",
 )
 def move_channel(
-    channel_id: Id, body: ChannelMoveIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    channel_id: Id, body: ChannelMoveIn, rt: RuntimeDep, staff: Provisioner
 ) -> ProvisionedChannelOut:
     """Put the channel under another parent of the same enterprise (or at the top with
     `parent_id: null`); never under itself or one of its own sub-channels (409). Audited."""
-    require(principal, Permission.PROVISION, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
         service = _service(rt, session)
         channel = _own_channel(service, enterprise_id, channel_id)
@@ -265,17 +265,14 @@ def move_channel(
                 parent = _own_channel(service, enterprise_id, body.parent_id).code
             except ProvisioningError:
                 raise ProvisioningError(C.PARENT_NOT_FOUND) from None
-        moved = service.move_channel(
-            context_of(principal, request), enterprise_id, channel.code, parent
-        )
+        moved = service.move_channel(staff.ctx, enterprise_id, channel.code, parent)
         return _channel_out(moved)
 
 
 @router.get("/clerks", response_model=list[ClerkOut], summary="List clerks")
-def list_clerks(rt: RuntimeDep, principal: PrincipalDep) -> list[ClerkOut]:
+def list_clerks(rt: RuntimeDep, staff: ProvisioningReader) -> list[ClerkOut]:
     """The clerks of the caller's enterprise with their channel and status."""
-    require(principal, Permission.PROVISION, READ)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
         rows = _service(rt, session).repo.clerks(enterprise_id)
         return [_clerk_out(clerk) for clerk, _ in rows]
@@ -283,35 +280,31 @@ def list_clerks(rt: RuntimeDep, principal: PrincipalDep) -> list[ClerkOut]:
 
 @router.post("/clerks", status_code=201, response_model=ClerkOut, summary="Create a clerk")
 def create_clerk(
-    body: ClerkIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: ClerkIn, request: Request, rt: RuntimeDep, staff: Provisioner
 ) -> JSONResponse:
     """A clerk at one of the caller's channels; the staff code is unique."""
-    require(principal, Permission.PROVISION, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> ClerkOut:
         service = _service(rt, session)
         channel = _own_channel(service, enterprise_id, body.channel_id)
         code = service.enterprise(enterprise_id).code
         spec = ClerkSpec(code, channel.code, body.code, body.name)
-        return _clerk_out(service.add_clerk(context_of(principal, request), spec, source="api"))
+        return _clerk_out(service.add_clerk(staff.ctx, spec, source="api"))
 
-    return run_once(request, rt, principal, body, 201, work)
+    return run_once(request, rt, staff.principal, body, 201, work)
 
 
 @router.post("/clerks/{clerk_id}/disable", response_model=ClerkOut, summary="Disable a clerk")
-def disable_clerk(
-    clerk_id: Id, request: Request, rt: RuntimeDep, principal: PrincipalDep
-) -> ClerkOut:
+def disable_clerk(clerk_id: Id, rt: RuntimeDep, staff: Provisioner) -> ClerkOut:
     """The clerk registers no one from now on, and the API clients bound to the clerk are
     revoked (their tokens are refused within seconds). Audited."""
-    require(principal, Permission.PROVISION, WRITE)
-    enterprise_id = enterprise_of(principal)
+    enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
         service = _service(rt, session)
         clerk = service.repo.clerk_by_id(clerk_id)
         channel = service.repo.channel_by_id(clerk.channel_id) if clerk is not None else None
         if clerk is None or channel is None or channel.enterprise_id != enterprise_id:
             raise ProvisioningError(C.CLERK_NOT_FOUND)
-        disabled = service.disable_clerk(context_of(principal, request), enterprise_id, clerk.code)
+        disabled = service.disable_clerk(staff.ctx, enterprise_id, clerk.code)
         return _clerk_out(disabled)

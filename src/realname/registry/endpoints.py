@@ -10,18 +10,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, status
+from fastapi import APIRouter, Body, Path, Request, Security, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require, runtime
-from realname.api.errors import ApiError, ErrorInfo
-from realname.api.idempotency import run_once
 from realname.errors import CodedError
+from realname.http.deps import Runtime, RuntimeDep
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.idempotency import run_once
+from realname.http.principals import (
+    WRITE,
+    AtCounter,
+    ClerkAtCounter,
+    Counter,
+    EnterpriseOperator,
+    LineCanceller,
+    LineOperator,
+    LineReader,
+    LostReporter,
+    OwnerRevealer,
+    Subscriber,
+    clerk_of,
+    context_of,
+    enterprise_of,
+)
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode
-from realname.registry.commands import Actor, Context, Desk, Kit, TypedText
+from realname.registry.commands import Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.guards import e164_of
 from realname.registry.identities import masked_owner
@@ -49,6 +65,7 @@ from realname.registry.schemas import (
     TransferIn,
 )
 from realname.registry.service import RegistryService
+from realname.registry.wiring import Services, registry_service, services
 from realname.security.principals import Permission, Principal, Role
 
 router = APIRouter(
@@ -72,14 +89,16 @@ class IdConvertor(IntegerConvertor):
 
 
 register_url_convertor("id", IdConvertor())
-WRITE, READ, SELF = "registry:write", "registry:read", "registry:self"
-REVEAL = "registry:reveal"
 
 
-def context_of(principal: Principal, request: Request) -> Context:
-    """Who acts, and when by the runtime's clock (never the machine's directly)."""
-    at = runtime(request).clock.now()
-    return Context(Actor(*principal.actor.split(":", 1)), at, request.state.correlator)
+def registry_of(rt: Runtime, session: Session) -> RegistryService:
+    """The registry service on this session, from the runtime's primitives."""
+    return registry_service(session, rt.settings, rt.keyring, rt.policy, rt.authority)
+
+
+def services_of(rt: Runtime, session: Session) -> Services:
+    """Every service one unit of work may need, sharing the session and one registry."""
+    return services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
 
 
 def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
@@ -87,22 +106,6 @@ def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
     if line is None or not principal.sees_enterprise(line.enterprise_id):
         raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
     return line
-
-
-def enterprise_of(principal: Principal) -> int:
-    if principal.enterprise_id is None:
-        raise ApiError(403, "PERMISSION_DENIED", "This caller acts for no enterprise.")
-    return principal.enterprise_id
-
-
-def clerk_of(principal: Principal) -> Desk:
-    if principal.role is not Role.CLERK or None in (
-        principal.enterprise_id,
-        principal.channel_id,
-        principal.clerk_id,
-    ):
-        raise ApiError(403, "PERMISSION_DENIED", "Only a clerk at a channel may do this.")
-    return Desk(principal.enterprise_id, principal.channel_id, principal.clerk_id)  # type: ignore[arg-type]
 
 
 def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
@@ -143,7 +146,7 @@ def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
     responses={429: {"model": ErrorInfo, "description": "Too many failed proofs for the line"}},
 )
 def register(
-    body: RegistrationIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: RegistrationIn, request: Request, rt: RuntimeDep, counter: ClerkAtCounter
 ) -> JSONResponse:
     """Verify the customer (document, authority, face, age, caps) and activate a SIM kit from
     the clerk's channel stock, or back-fill a legacy line: that needs `possession`, proof
@@ -151,8 +154,8 @@ def register(
     `POST /v1/lines/{id}/possession-challenges`, the SIM's ICCID, or recent usage); without
     a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
     channel. 201 with the line."""
-    require(principal, Permission.REGISTER, WRITE)
-    desk = clerk_of(principal)
+    principal = counter.principal
+    desk = counter.desk
 
     claim = body.possession.to_claim() if body.possession is not None else None
     checked: list[CheckedCode | None] = [None]
@@ -162,8 +165,8 @@ def register(
         # code is compared, outside the registration's savepoint: a refusal cannot undo it,
         # so concurrent wrong guesses never exceed the code's attempt limit.
         try:
-            checked[0] = rt.services(session).possession.check_backfill_code(
-                context_of(principal, request),
+            checked[0] = services_of(rt, session).possession.check_backfill_code(
+                counter.ctx,
                 enterprise_id=desk.enterprise_id,
                 channel_id=desk.channel_id,
                 clerk_id=desk.clerk_id,
@@ -175,8 +178,8 @@ def register(
             raise
 
     def work(session: Session) -> LineOut:
-        services = rt.services(session)
-        ctx = context_of(principal, request)
+        services = services_of(rt, session)
+        ctx = counter.ctx
         try:
             proof = services.possession.prove_for_backfill(
                 ctx,
@@ -204,7 +207,7 @@ def register(
         # The refused work is undone; the refusal itself is channel-risk evidence, recorded
         # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
         # failed proof of possession is counted (and its code's attempt with it).
-        services = rt.services(session)
+        services = services_of(rt, session)
         services.channels.record_refusal(
             desk.channel_id, desk.clerk_id, str(error.code), rt.clock.now()
         )
@@ -217,28 +220,27 @@ def register(
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
-def stock(body: StockIn, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> JSONResponse:
+def stock(
+    body: StockIn, request: Request, rt: RuntimeDep, staff: EnterpriseOperator
+) -> JSONResponse:
     """Put SIM kits (number, ICCID, IMSI) into one of the enterprise's channels."""
-    require(principal, Permission.OPERATE, WRITE)
-    enterprise_id = enterprise_of(principal)
 
     def work(session: Session) -> StockOut:
         kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
-        lines = rt.registry(session).stock.stock_kits(
-            context_of(principal, request), enterprise_id, body.channel_id, kits
+        lines = registry_of(rt, session).stock.stock_kits(
+            staff.ctx, staff.enterprise_id, body.channel_id, kits
         )
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
 
-    return run_once(request, rt, principal, body, 201, work)
+    return run_once(request, rt, staff.principal, body, 201, work)
 
 
 # --- reads -----------------------------------------------------------------------------------
 
 
 @router.post("/lines/lookup", response_model=LineOut, summary="Find a line by phone number")
-def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+def lookup(body: LineLookupIn, rt: RuntimeDep, principal: LineReader) -> LineOut:
     """The line with this number, owner masked (404 when it is not the caller's)."""
-    require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
         line = RegistryRepository(session).line(e164_of(body.msisdn))
         if line is None or not principal.sees_enterprise(line.enterprise_id):
@@ -247,17 +249,15 @@ def lookup(body: LineLookupIn, rt: RuntimeDep, principal: PrincipalDep) -> LineO
 
 
 @router.get("/lines/{line_id:id}", response_model=LineOut, summary="Read a line")
-def read_line(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+def read_line(line_id: LineId, rt: RuntimeDep, principal: LineReader) -> LineOut:
     """A line's current state, owner masked."""
-    require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
         return line_out(rt, session, visible_line(session, principal, line_id))
 
 
 @router.get("/lines/{line_id}/history", response_model=list[EventOut], summary="A line's history")
-def history(line_id: LineId, rt: RuntimeDep, principal: PrincipalDep) -> list[EventOut]:
+def history(line_id: LineId, rt: RuntimeDep, principal: LineReader) -> list[EventOut]:
     """Every state change of the line, oldest first (who, where, when, why)."""
-    require(principal, Permission.READ_LINES, READ)
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
         return [event_out(e) for e in RegistryRepository(session).events_of(line.id)]
@@ -287,15 +287,14 @@ def reveal_owner(
     body: OwnerRevealIn,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: OwnerRevealer,
 ) -> OwnerRevealedOut:
     """The owner's full name and document number, now or at a past instant (fraud tracing).
     Only roles that need it may ask; each read is audited with its purpose."""
-    require(principal, Permission.READ_PII, REVEAL)
     at = body.at or rt.clock.now()
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
-        owner = rt.registry(session).identities.reveal_owner(
+        owner = registry_of(rt, session).identities.reveal_owner(
             context_of(principal, request), line, at, body.purpose
         )
         if owner is None:
@@ -321,10 +320,9 @@ def reveal_owner(
     summary="Lines of an identity within the caller's enterprise",
 )
 def identity_lines(
-    body: IdentityLinesIn, rt: RuntimeDep, principal: PrincipalDep
+    body: IdentityLinesIn, rt: RuntimeDep, principal: LineReader
 ) -> list[IdentityLineOut]:
     """Which of the caller's lines (all enterprises, for a regulator) this document holds."""
-    require(principal, Permission.READ_LINES, READ)
     scope = None if principal.can(Permission.READ_ALL_ENTERPRISES) else enterprise_of(principal)
     with rt.transaction() as session:
         from realname.registry.commands import Person
@@ -339,7 +337,7 @@ def identity_lines(
             IdentityLineOut(
                 line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
             )
-            for line, e in rt.registry(session).identities.lines_of(person, enterprise_id=scope)
+            for line, e in registry_of(rt, session).identities.lines_of(person, enterprise_id=scope)
         ]
 
 
@@ -347,10 +345,9 @@ def identity_lines(
     "/channels/{channel_id}/stock", response_model=list[LineOut], summary="A channel's stock"
 )
 def channel_stock(
-    channel_id: Annotated[int, Path(ge=1, le=2**31 - 1)], rt: RuntimeDep, principal: PrincipalDep
+    channel_id: Annotated[int, Path(ge=1, le=2**31 - 1)], rt: RuntimeDep, principal: LineReader
 ) -> list[LineOut]:
     """SIM kits in stock at the channel (a clerk sees only its own channel)."""
-    require(principal, Permission.READ_LINES, READ)
     if principal.role is Role.CLERK and principal.channel_id != channel_id:
         raise ApiError(403, "PERMISSION_DENIED", "A clerk sees only its own channel's stock.")
     with rt.transaction() as session:
@@ -368,26 +365,29 @@ def channel_stock(
 def _operate(
     request: Request,
     rt: Runtime,
-    principal: PrincipalDep,
+    principal: Principal,
     line_id: int,
     act: Callable[[RegistryService, Context, int, str], Any],
-    permission: Permission = Permission.OPERATE,
-    scope: str = WRITE,
 ) -> LineOut:
     """One lifecycle operation on a line of the caller's own enterprise (regulators read but
-    do not operate), in one transaction, answered with the line."""
-    require(principal, permission, scope)
+    do not operate), in one transaction, answered with the line. The route's dependency has
+    authorised the caller."""
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
+        act(
+            registry_of(rt, session),
+            context_of(principal, request),
+            line.enterprise_id,
+            line.msisdn,
+        )
         return line_out(rt, session, line)
 
 
 @router.post("/lines/{line_id}/suspend", response_model=LineOut, summary="Suspend a line")
 def suspend(
-    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> LineOut:
     """Bar the line both ways, with the reason that decides who may lift it."""
     return _operate(
@@ -401,7 +401,7 @@ def suspend(
 
 @router.post("/lines/{line_id}/resume", response_model=LineOut, summary="Resume a suspended line")
 def resume(
-    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> LineOut:
     """Lift an enforcement suspension (a lost or locked line needs its owner instead)."""
     return _operate(
@@ -415,7 +415,7 @@ def resume(
 
 @router.post("/lines/{line_id}/restrict", response_model=LineOut, summary="Bar outgoing service")
 def restrict(
-    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: BarIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> LineOut:
     """Bar outgoing calls and data (back-fill or re-verification overdue)."""
     return _operate(
@@ -429,7 +429,7 @@ def restrict(
 
 @router.post("/lines/{line_id}/unrestrict", response_model=LineOut, summary="Lift an outgoing bar")
 def unrestrict(
-    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: NoteIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> LineOut:
     """Restore outgoing service."""
     return _operate(
@@ -446,7 +446,7 @@ def report_lost(
     line_id: LineId,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: LostReporter,
     body: Annotated[ReportLostIn | None, Body()] = None,
 ) -> LineOut:
     """Bar a lost phone at once; service returns with a SIM replacement for the owner.
@@ -454,16 +454,8 @@ def report_lost(
     An enterprise admin (the back office) may bar any line of its enterprise. A clerk may only
     at an active own or partner hall, with the owner present: `owner` (document and name) must
     match the line's registered owner."""
-    require(principal, Permission.REPORT_LOST, WRITE)
-    if principal.role is not Role.CLERK:
-        return _operate(
-            request,
-            rt,
-            principal,
-            line_id,
-            lambda s, c, e, m: s.report_lost(c, e, m),
-            permission=Permission.OPERATE,
-        )
+    if principal.role is not Role.CLERK:  # the back office (REPORT_LOST comes with OPERATE)
+        return _operate(request, rt, principal, line_id, lambda s, c, e, m: s.report_lost(c, e, m))
     desk = clerk_of(principal)
     if body is None or body.owner is None:
         raise ApiError(
@@ -484,13 +476,12 @@ def report_lost(
             msisdn=m,
             owner=owner,
         ),
-        permission=Permission.REPORT_LOST,
     )
 
 
 @router.post("/lines/{line_id}/cancel", response_model=LineOut, summary="Cancel a line")
 def cancel(
-    line_id: LineId, body: CancelIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: CancelIn, request: Request, rt: RuntimeDep, principal: LineCanceller
 ) -> LineOut:
     """End service: the owner's link closes and the number cools down before reissue.
 
@@ -505,7 +496,6 @@ def cancel(
             line_id,
             lambda s, c, e, m: s.cancel(c, e, m, TypedText(body.reason)),
         )
-    require(principal, Permission.REGISTER, WRITE)
     desk = clerk_of(principal)
     if body.owner is None:
         raise ApiError(
@@ -527,12 +517,11 @@ def cancel(
             owner=owner,
             reason=TypedText(body.reason),
         ),
-        permission=Permission.REGISTER,
     )
 
 
 @router.post("/lines/{line_id}/release", response_model=LineOut, summary="Return a cooled number")
-def release(line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> LineOut:
+def release(line_id: LineId, request: Request, rt: RuntimeDep, principal: LineOperator) -> LineOut:
     """Return a number whose cooling period is over to the enterprise's pool."""
     return _operate(
         request,
@@ -549,7 +538,7 @@ def release(line_id: LineId, request: Request, rt: RuntimeDep, principal: Princi
     summary="Ask the owner to re-verify (二次实名)",
 )
 def request_reverification(
-    line_id: LineId, body: ReasonIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: ReasonIn, request: Request, rt: RuntimeDep, principal: LineOperator
 ) -> LineOut:
     """Start the re-verification deadline (24 hours in China); then the line is suspended."""
     return _operate(
@@ -567,15 +556,21 @@ def request_reverification(
     summary="The owner re-verifies at a counter",
 )
 def answer_reverification(
-    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId,
+    body: OwnerProofIn,
+    request: Request,
+    rt: RuntimeDep,
+    counter: Annotated[
+        Counter, Security(AtCounter(Permission.REGISTER, role_first=True), scopes=[WRITE])
+    ],
 ) -> LineOut:
     """The owner shows the document again at the clerk's counter; an overdue suspension is
     lifted."""
-    desk = clerk_of(principal)
+    desk = counter.desk
     return _operate(
         request,
         rt,
-        principal,
+        counter.principal,
         line_id,
         lambda s, c, e, m: s.answer_reverification(
             c,
@@ -583,7 +578,6 @@ def answer_reverification(
             msisdn=m,
             owner=body.owner.to_person(),
         ),
-        permission=Permission.REGISTER,
     )
 
 
@@ -598,7 +592,6 @@ def _self_service(
     authentication, `amr: network`, or a one-time code sent to it, `amr: otp`), while the owner
     who proved it still holds it. A token bound to no line may do nothing here; another line,
     or a line that changed hands since, reads as missing."""
-    require(principal, Permission.OWNER_SELF_SERVICE, SELF)
     if principal.line_id is None:
         raise ApiError(
             403,
@@ -617,13 +610,18 @@ def _self_service(
             or not principal.stands_for(line.owner_identity_id, line.owner_since)
         ):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        act(rt.registry(session), context_of(principal, request), line.enterprise_id, line.msisdn)
+        act(
+            registry_of(rt, session),
+            context_of(principal, request),
+            line.enterprise_id,
+            line.msisdn,
+        )
         return line_out(rt, session, line)
 
 
 @router.post("/lines/{line_id}/lock", response_model=LineOut, summary="Owner locks the line")
 def lock(
-    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> LineOut:
     """Lock the line by its verified owner (self-service): the token must be bound to this
     line (network authentication or a one-time code), and `owner` must match the registered
@@ -635,7 +633,7 @@ def lock(
 
 @router.post("/lines/{line_id}/unlock", response_model=LineOut, summary="Owner unlocks the line")
 def unlock(
-    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: OwnerProofIn, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> LineOut:
     """Lift a remote lock; only the verified owner, holding the line, can."""
     return _self_service(
@@ -658,16 +656,16 @@ def replace_sim(
     body: SimReplacementIn,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    counter: ClerkAtCounter,
 ) -> JSONResponse:
     """A new SIM card for the same number; the swap time is recorded (CAMARA SIM Swap)."""
-    require(principal, Permission.REGISTER, WRITE)
-    desk = clerk_of(principal)
+    principal = counter.principal
+    desk = counter.desk
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.registry(session).replace_sim(
-            context_of(principal, request),
+        registry_of(rt, session).replace_sim(
+            counter.ctx,
             desk=desk,
             msisdn=line.msisdn,
             owner=body.owner.to_person(),
@@ -686,16 +684,16 @@ def replace_sim(
     summary="Transfer the line to another person",
 )
 def transfer(
-    line_id: LineId, body: TransferIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: TransferIn, request: Request, rt: RuntimeDep, counter: ClerkAtCounter
 ) -> JSONResponse:
     """Both parties verified at the counter; the receiver's caps apply."""
-    require(principal, Permission.REGISTER, WRITE)
-    desk = clerk_of(principal)
+    principal = counter.principal
+    desk = counter.desk
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.registry(session).transfer(
-            context_of(principal, request),
+        registry_of(rt, session).transfer(
+            counter.ctx,
             desk=desk,
             msisdn=line.msisdn,
             owner=body.owner.to_person(),

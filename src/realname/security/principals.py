@@ -1,5 +1,6 @@
 """Who is calling, and what each role may do. Pure: the API resolves a token to a Principal,
-the endpoints ask `require(...)`; tests can build principals directly."""
+each route declares the role it needs (`realname.http.principals`); tests can build
+principals directly."""
 
 from __future__ import annotations
 

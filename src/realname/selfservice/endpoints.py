@@ -14,12 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
+from realname.http.deps import Runtime, RuntimeDep
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.principals import Subscriber, context_of
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.endpoints import SELF, LineId, context_of
+from realname.registry.endpoints import LineId, services_of
 from realname.registry.models import Line
-from realname.security.principals import Permission, Principal
+from realname.security.principals import Principal
 from realname.selfservice.models import Dispute
 from realname.selfservice.schemas import DisputeOut, MyLineOut, OnlineReverificationIn, UnlockIn
 from realname.selfservice.service import Scope, SelfService
@@ -40,8 +41,7 @@ T = TypeVar("T")
 def _as_subscriber(
     rt: Runtime, principal: Principal, work: Callable[[Session, SelfService, Scope], T]
 ) -> T:
-    require(principal, Permission.OWNER_SELF_SERVICE, SELF)
-    if principal.line_id is None:
+    if principal.line_id is None:  # the route's `Subscriber` has authorised the caller
         raise ApiError(
             403,
             "PERMISSION_DENIED",
@@ -49,7 +49,7 @@ def _as_subscriber(
             "自助服务须使用绑定本人号码的令牌（请先验证号码）。",
         )
     with rt.transaction() as session:
-        services = rt.services(session)
+        services = services_of(rt, session)
         service = SelfService(
             session,
             policy=rt.policy,
@@ -96,7 +96,7 @@ def dispute_out(session: Session, dispute: Dispute, rt: Runtime) -> DisputeOut:
 
 
 @router.get("/lines", response_model=list[MyLineOut], summary="Your lines at this operator")
-def lines(rt: RuntimeDep, principal: PrincipalDep) -> list[MyLineOut]:
+def lines(rt: RuntimeDep, principal: Subscriber) -> list[MyLineOut]:
     """Every line registered to your identity at this operator, full numbers, no personal
     data. A line with no registered owner shows only itself."""
     return _as_subscriber(
@@ -110,7 +110,7 @@ def lines(rt: RuntimeDep, principal: PrincipalDep) -> list[MyLineOut]:
     summary="Report one of your phones lost",
 )
 def report_lost(
-    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> MyLineOut:
     """Bar one of your lines both ways at once; prove another of your lines if the phone is
     gone. Service comes back with a SIM replacement at a hall."""
@@ -121,7 +121,7 @@ def report_lost(
 
 
 @router.post("/lines/{line_id}/lock", response_model=MyLineOut, summary="Lock one of your lines")
-def lock(line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep) -> MyLineOut:
+def lock(line_id: LineId, request: Request, rt: RuntimeDep, principal: Subscriber) -> MyLineOut:
     """Bar one of your lines both ways until you unlock it."""
     ctx = context_of(principal, request)
     return _as_subscriber(
@@ -133,7 +133,7 @@ def lock(line_id: LineId, request: Request, rt: RuntimeDep, principal: Principal
     "/lines/{line_id}/unlock", response_model=MyLineOut, summary="Unlock one of your lines"
 )
 def unlock(
-    line_id: LineId, body: UnlockIn, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, body: UnlockIn, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> MyLineOut:
     """Lift your lock; `owner` (document and name, as registered) must match the line's
     registered owner."""
@@ -157,7 +157,7 @@ def answer_reverification(
     body: OnlineReverificationIn,
     request: Request,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: Subscriber,
 ) -> MyLineOut:
     """Answer a pending re-verification online: the document accepted online and confirmed by
     the identity authority, the name as registered, and the app's face and liveness scores at
@@ -182,7 +182,7 @@ def answer_reverification(
     summary='Dispute a line registered to you as "not mine"',
 )
 def dispute(
-    line_id: LineId, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    line_id: LineId, request: Request, rt: RuntimeDep, principal: Subscriber
 ) -> JSONResponse:
     """A line registered to your identity that you do not hold: a complaint on its history
     (it counts against the channel that registered it), a case the operator answers by
@@ -198,7 +198,7 @@ def dispute(
 
 
 @router.get("/disputes", response_model=list[DisputeOut], summary="Your disputes")
-def disputes(rt: RuntimeDep, principal: PrincipalDep) -> list[DisputeOut]:
+def disputes(rt: RuntimeDep, principal: Subscriber) -> list[DisputeOut]:
     """Your "not mine" cases at this operator, oldest first, with their status."""
     return _as_subscriber(
         rt, principal, lambda s, svc, scope: [dispute_out(s, d, rt) for d in svc.disputes(scope)]

@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from realname.api.deps import PrincipalDep, Runtime, RuntimeDep, require
-from realname.api.errors import ApiError, ErrorInfo
+from realname.http.deps import Runtime, RuntimeDep
+from realname.http.errors import ApiError, ErrorInfo
+from realname.http.principals import LineOperator, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
-from realname.security.principals import Permission, Principal
+from realname.security.principals import Principal
 from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
 from realname.verification.repository import VerificationRepository
@@ -78,6 +79,20 @@ consents = APIRouter(
     responses={404: {"model": ErrorInfo, "description": "No such line or consent for this caller"}},
 )
 T = TypeVar("T")
+# Each CAMARA operation's caller: a relying party holding the operation's scope.
+KycMatcher = Annotated[Principal, relying_party("kyc-match", "kyc-match:match")]
+SimSwapDateReader = Annotated[Principal, relying_party("sim-swap", "sim-swap:retrieve-date")]
+SimSwapChecker = Annotated[Principal, relying_party("sim-swap", "sim-swap:check")]
+AgeVerifier = Annotated[
+    Principal, relying_party("kyc-age-verification", "kyc-age-verification:verify")
+]
+TenureChecker = Annotated[Principal, relying_party("kyc-tenure", "kyc-tenure:check-tenure")]
+NumberVerifier = Annotated[
+    Principal, relying_party("number-verification", "number-verification:verify")
+]
+NumberSharer = Annotated[
+    Principal, relying_party("number-verification", "number-verification:device-phone-number:read")
+]
 
 
 def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
@@ -123,7 +138,10 @@ def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, d
     summary="Match a customer's attributes against the operator's record",
 )
 def kyc_match(
-    body: KycMatchRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: KycMatchRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: KycMatcher,
 ) -> dict[str, object]:
     """ "true", "false" or "not_available" per attribute sent; a 0–99 score only for a false
     name or address, never for documents or dates. Needs the subscriber's consent."""
@@ -141,7 +159,10 @@ def kyc_match(
     summary="When the SIM of this number last changed",
 )
 def retrieve_sim_swap_date(
-    body: SimSwapDateRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: SimSwapDateRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: SimSwapDateReader,
 ) -> dict[str, object]:
     """The latest SIM replacement, transfer or new activation; null beyond the monitored
     period (then monitoredPeriod says how many days are watched)."""
@@ -156,7 +177,10 @@ def retrieve_sim_swap_date(
     summary="Did the SIM of this number change in the last maxAge hours",
 )
 def check_sim_swap(
-    body: SimSwapCheckRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: SimSwapCheckRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: SimSwapChecker,
 ) -> dict[str, object]:
     """maxAge 1–2400 hours (default 240); beyond the policy's monitored period, OUT_OF_RANGE."""
     return answer(
@@ -173,7 +197,10 @@ def check_sim_swap(
     summary="Is the subscriber at least ageThreshold years old",
 )
 def verify_age(
-    body: AgeVerificationRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: AgeVerificationRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: AgeVerifier,
 ) -> dict[str, object]:
     """ageCheck from the verified birth date; verifiedStatus when the identity was checked
     with the identity authority. Needs the subscriber's consent. Content lock and parental
@@ -197,7 +224,10 @@ def verify_age(
     summary="Has the subscriber held this number since tenureDate",
 )
 def check_tenure(
-    body: TenureRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: TenureRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: TenureChecker,
 ) -> dict[str, object]:
     """True when the current owner has held the line continuously since that date."""
     return answer(
@@ -213,7 +243,10 @@ def check_tenure(
     summary="Is this the number of the device the token was issued to",
 )
 def verify_number(
-    body: NumberVerificationRequest, request: Request, rt: RuntimeDep, principal: PrincipalDep
+    body: NumberVerificationRequest,
+    request: Request,
+    rt: RuntimeDep,
+    principal: NumberVerifier,
 ) -> dict[str, object]:
     """Needs a three-legged token from the operator's network authentication; compares the
     phoneNumber, or the SHA-256 of the E.164 number, with the token's device."""
@@ -231,7 +264,11 @@ def verify_number(
     response_model=NumberVerificationShareResponse,
     summary="The number of the device the token was issued to",
 )
-def share_number(request: Request, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, object]:
+def share_number(
+    request: Request,
+    rt: RuntimeDep,
+    principal: NumberSharer,
+) -> dict[str, object]:
     """Needs a three-legged token from the operator's network authentication."""
     return answer(request, rt, lambda s, at: s.share_number(principal, at))
 
@@ -246,11 +283,10 @@ def grant_consent(
     line_id: Annotated[int, Path(ge=1, le=2**62)],
     body: ConsentIn,
     rt: RuntimeDep,
-    principal: PrincipalDep,
+    principal: LineOperator,
 ) -> ConsentOut:
     """The owner agreed (at a counter, in the app) that this bank may check this line; ends
     when it expires, is revoked, or the line changes owner."""
-    require(principal, Permission.OPERATE, "registry:write")
     with rt.transaction() as session:
         line = _own_line(session, principal, line_id)
         party = VerificationRepository(session).relying_party(body.relying_party_client_id)
@@ -279,10 +315,9 @@ def grant_consent(
     summary="Revoke a subscriber's consent",
 )
 def revoke_consent(
-    consent_id: Annotated[int, Path(ge=1, le=2**62)], rt: RuntimeDep, principal: PrincipalDep
+    consent_id: Annotated[int, Path(ge=1, le=2**62)], rt: RuntimeDep, principal: LineOperator
 ) -> ConsentOut:
     """From now on the relying party's checks of the line are refused."""
-    require(principal, Permission.OPERATE, "registry:write")
     with rt.transaction() as session:
         consent = VerificationRepository(session).consent(consent_id)
         line = session.get(Line, consent.line_id) if consent is not None else None

@@ -3,7 +3,11 @@ CAMARA clients switch on them), with the messages of the API definitions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import ClassVar
+
+from realname.errors import CodedError, wants_chinese
 
 
 class VerificationErrorCode(StrEnum):
@@ -89,8 +93,17 @@ _TEXT: dict[VerificationErrorCode, tuple[int, str, str]] = {
 }
 
 
-class VerificationError(Exception):
-    """A refusal with its CAMARA status and code; `retry_after` in seconds for 429s."""
+class VerificationError(CodedError):
+    """A refusal with its CAMARA status and code; `retry_after` in seconds for 429s. The code
+    travels unprefixed (CAMARA clients switch on it) and `detail`, when given, is the English
+    message (more specific than the default, no PII)."""
+
+    messages: ClassVar[Mapping[StrEnum, tuple[str, str]]] = {
+        code: (english, chinese) for code, (_, english, chinese) in _TEXT.items()
+    }
+    statuses: ClassVar[Mapping[StrEnum, int]] = {
+        code: status for code, (status, _, _) in _TEXT.items()
+    }
 
     def __init__(
         self,
@@ -99,16 +112,17 @@ class VerificationError(Exception):
         retry_after: int | None = None,
         keep_changes: bool = False,
     ) -> None:
-        self.code = code
+        super().__init__(code, detail, retry_after=retry_after)
         # Commit the counters and audit entry of this refusal (a wrong document-number guess
         # must count, or guessing would be free).
         self.keep_changes = keep_changes
-        self.status, self.english, self.chinese = _TEXT[code]
-        self.detail = detail  # an English message more specific than the default, no PII
-        self.retry_after = retry_after
-        super().__init__(str(code))
+
+    @property
+    def wire_code(self) -> str:
+        return str(self.code)
 
     def message_in(self, language: str) -> str:
-        if language == "zh":
-            return self.chinese
-        return self.detail or self.english
+        english, chinese = self.messages[self.code]
+        if wants_chinese(language):
+            return chinese
+        return self.detail or english

@@ -1,9 +1,10 @@
 """Answering relying parties: who may ask, about which line, with whose consent, how often.
 
-Every answer passes the same gate, in this order: the caller is a registered relying party
-allowed this API (and holds its scope); it is within its rate; the subject line is resolved by
-CAMARA's identifier rules; the subscriber consented (or the policy's legal basis covers the
-API); the per-number quota and mismatch budget are not spent. Then the answer is computed from
+Every answer passes the same gate, in this order: the caller is a relying party holding the
+API's scope (checked by the endpoint's `relying_party` dependency, before this service runs)
+and registered for this API; it is within its rate; the subject line is resolved by CAMARA's
+identifier rules; the subscriber consented (or the policy's legal basis covers the API); the
+per-number quota and mismatch budget are not spent. Then the answer is computed from
 the registry, audited (who asked what about which line; never the values) and returned.
 
 Refusals that must be remembered (a document-number guess, an exhausted quota) set
@@ -31,7 +32,7 @@ from realname.registry.models import Identity, Line
 from realname.registry.repository import RegistryRepository
 from realname.security.audit import append_audit
 from realname.security.clients import ClientService
-from realname.security.principals import Permission, Principal, Role
+from realname.security.principals import Principal, Role
 from realname.security.vault import KeyRing
 from realname.verification.errors import VerificationError
 from realname.verification.errors import VerificationErrorCode as E
@@ -147,7 +148,7 @@ class VerificationService:
     def kyc_match(
         self, principal: Principal, at: datetime, phone_number: str | None, claims: dict[str, Any]
     ) -> dict[str, object]:
-        party = self._relying_party(principal, at, "kyc-match", "kyc-match:match")
+        party = self._relying_party(principal, at, "kyc-match")
         sent = {k: v for k, v in claims.items() if v is not None}
         if not sent:
             raise VerificationError(E.INVALID_PARAM_COMBINATION)
@@ -177,7 +178,7 @@ class VerificationService:
     def sim_swap_date(
         self, principal: Principal, at: datetime, phone_number: str | None
     ) -> dict[str, object]:
-        party = self._relying_party(principal, at, "sim-swap", "sim-swap:retrieve-date")
+        party = self._relying_party(principal, at, "sim-swap")
         gate = self._gate(principal, at, phone_number, "sim-swap", party)
         latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
         monitored = timedelta(hours=self.policy.sim_swap_monitored_hours)
@@ -190,7 +191,7 @@ class VerificationService:
     def sim_swap_check(
         self, principal: Principal, at: datetime, phone_number: str | None, max_age_hours: int
     ) -> dict[str, object]:
-        party = self._relying_party(principal, at, "sim-swap", "sim-swap:check")
+        party = self._relying_party(principal, at, "sim-swap")
         if max_age_hours > self.policy.sim_swap_monitored_hours:
             raise VerificationError(
                 E.OUT_OF_RANGE,
@@ -212,9 +213,7 @@ class VerificationService:
     ) -> dict[str, object]:
         """identityMatchScore is optional in the spec and never returned: it would turn the
         optional identity fields into a scored guess at the record, so they are ignored."""
-        party = self._relying_party(
-            principal, at, "kyc-age-verification", "kyc-age-verification:verify"
-        )
+        party = self._relying_party(principal, at, "kyc-age-verification")
         gate = self._gate(principal, at, phone_number, "kyc-age-verification", party)
         birth = gate.identity.birth_date
         if birth is None:
@@ -229,7 +228,7 @@ class VerificationService:
     def check_tenure(
         self, principal: Principal, at: datetime, phone_number: str | None, tenure_date: date
     ) -> dict[str, object]:
-        party = self._relying_party(principal, at, "kyc-tenure", "kyc-tenure:check-tenure")
+        party = self._relying_party(principal, at, "kyc-tenure")
         if tenure_date > at.date():
             raise VerificationError(E.OUT_OF_RANGE, "tenureDate may not be in the future.")
         gate = self._gate(principal, at, phone_number, "kyc-tenure", party)
@@ -244,7 +243,7 @@ class VerificationService:
     def verify_number(
         self, principal: Principal, at: datetime, phone_number: str | None, hashed: str | None
     ) -> dict[str, object]:
-        line = self._device_line(principal, at, "number-verification:verify")
+        line = self._device_line(principal, at)
         if phone_number is not None:
             verified = phone_number == line.msisdn
         else:
@@ -254,7 +253,7 @@ class VerificationService:
         return {"devicePhoneNumberVerified": verified}
 
     def share_number(self, principal: Principal, at: datetime) -> dict[str, object]:
-        line = self._device_line(principal, at, "number-verification:device-phone-number:read")
+        line = self._device_line(principal, at)
         self._audit_line(principal, at, line, "number-verification", "shared")
         return {"devicePhoneNumber": line.msisdn}
 
@@ -338,11 +337,9 @@ class VerificationService:
         self._spend_number_quota(principal, gate, at)
         return gate
 
-    def _relying_party(
-        self, principal: Principal, at: datetime, api: str, scope: str
-    ) -> RelyingParty:
-        if not principal.can(Permission.VERIFY) or not _has_scope(principal, api, scope):
-            raise VerificationError(E.PERMISSION_DENIED)
+    def _relying_party(self, principal: Principal, at: datetime, api: str) -> RelyingParty:
+        """The caller's registration for this API (the endpoint's `relying_party` dependency
+        has checked its role and scope), within its rate."""
         party = self.repo.relying_party(principal.client_id)
         if party is None or party.status != "active" or api not in party.apis:
             raise VerificationError(
@@ -375,8 +372,8 @@ class VerificationService:
             return None
         return self.registry.line(msisdn)
 
-    def _device_line(self, principal: Principal, at: datetime, scope: str) -> Line:
-        self._relying_party(principal, at, "number-verification", scope)
+    def _device_line(self, principal: Principal, at: datetime) -> Line:
+        self._relying_party(principal, at, "number-verification")
         # A one-time-code login (amr otp) proves the line to the operator, not the network
         # authentication Number Verification attests.
         if principal.line_id is None or "network" not in principal.amr:
@@ -476,11 +473,6 @@ class VerificationService:
             at=at,
             detail={"msisdn": mask_msisdn(line.msisdn), "outcome": outcome, **extra},
         )
-
-
-def _has_scope(principal: Principal, api: str, scope: str) -> bool:
-    # SIM Swap also accepts its API-wide scope for either operation.
-    return scope in principal.scopes or (api == "sim-swap" and "sim-swap" in principal.scopes)
 
 
 def _alpha2(identity: Identity) -> str | None:

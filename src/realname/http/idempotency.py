@@ -33,9 +33,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from realname.api.deps import Runtime
-from realname.api.errors import ApiError, coded_error_body
 from realname.errors import CodedError
+from realname.http.deps import Runtime
+from realname.http.errors import ApiError, coded_error_body
 from realname.security.models import IdempotentRequest
 from realname.security.principals import Principal
 from realname.security.vault import KeyRing
@@ -140,6 +140,8 @@ def _attempt(
             before(session)
         with session.begin_nested():
             body = work(session).model_dump(mode="json")
+    except ApiError:
+        raise  # the HTTP layer's own refusal is not an answer to the request
     except CodedError as error:
         if error.transient:
             # e.g. the identity authority is down: not an answer to this request, so nothing

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the database, the caller, and the services built on both.
+"""FastAPI dependencies: the process's primitives (`Runtime`) and the caller.
+
+The Runtime holds only what every domain shares (settings, engine, sessions, policy, key
+rings, clock, identity authority); each domain's endpoints build their services from it, so
+this kit imports no domain.
 
 Endpoints own their transaction explicitly (`with db.transaction() as session:`), so the
 commit happens before the response is sent: a client that saw 201 can rely on the row.
@@ -11,17 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from realname.api.errors import ApiError
 from realname.authority.wiring import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
+from realname.http.errors import ApiError
 from realname.policy.schema import Policy
-from realname.registry.service import RegistryService
-from realname.registry.wiring import Services, registry_service, services
 from realname.security.clients import (
     ClientStatusCache,
     InvalidToken,
@@ -29,13 +33,13 @@ from realname.security.clients import (
     principal_from_token,
 )
 from realname.security.keys import TokenKeys
-from realname.security.principals import Permission, Principal
+from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
 
 @dataclass
 class Runtime:
-    """Everything built once per process by the app factory."""
+    """Everything built once per process by the app factory: primitives, no domain service."""
 
     settings: Settings
     engine: Engine
@@ -65,12 +69,6 @@ class Runtime:
 
         return self.client_status.is_active(client_id, self.clock.now(), lookup)
 
-    def registry(self, session: Session) -> RegistryService:
-        return registry_service(session, self.settings, self.keyring, self.policy, self.authority)
-
-    def services(self, session: Session) -> Services:
-        return services(session, self.settings, self.keyring, self.policy, self.authority)
-
 
 def runtime(request: Request) -> Runtime:
     value = request.app.state.runtime
@@ -78,8 +76,22 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
-def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
-    header = request.headers.get("authorization", "")
+# How the OpenAPI document describes the token (`principal` below does the checking): the
+# scopes a route's role dependency declares become its security requirement's scopes.
+bearer = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token")),
+    scheme_name="OAuth2",
+    description="A bearer token from `POST /oauth/token` (client credentials). An operation's "
+    "scopes are all required; its `x-roles` names the roles allowed.",
+    auto_error=False,
+)
+
+
+def principal(
+    rt: Annotated[Runtime, Depends(runtime)],
+    authorization: Annotated[str | None, Security(bearer)],
+) -> Principal:
+    header = authorization or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "UNAUTHENTICATED", "A bearer token is required.", "需要 Bearer 令牌。")
@@ -96,13 +108,6 @@ def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Pri
             401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
         )
     return caller
-
-
-def require(principal: Principal, permission: Permission, scope: str | None = None) -> None:
-    if not principal.can(permission) or (scope is not None and scope not in principal.scopes):
-        raise ApiError(
-            403, "PERMISSION_DENIED", "This caller may not do this.", "当前调用方无权执行此操作。"
-        )
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,6 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.errors import CodedError, wants_chinese
-from realname.verification.errors import VerificationError
 
 log = logging.getLogger("realname.api")
 
@@ -34,8 +34,24 @@ class ErrorInfo(BaseModel):
     )
 
 
-class ApiError(Exception):
-    """A refusal raised by the HTTP layer itself (authentication, roles, idempotency)."""
+class HttpErrorCode(StrEnum):
+    """The codes the HTTP layer itself answers with, as they travel (CAMARA's common codes,
+    and the `REALNAME.` ones of idempotency and consent capture)."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    CONSENT_EXPIRED = "REALNAME.CONSENT_EXPIRED"
+    IDEMPOTENCY_IN_PROGRESS = "REALNAME.IDEMPOTENCY_IN_PROGRESS"
+    IDEMPOTENCY_KEY_REUSED = "REALNAME.IDEMPOTENCY_KEY_REUSED"
+
+
+class ApiError(CodedError):
+    """A refusal raised by the HTTP layer itself (authentication, roles, idempotency): its
+    status and message are given where it is raised, not looked up in a table. It is never an
+    idempotent answer (the request did not reach the work)."""
 
     def __init__(
         self,
@@ -47,11 +63,27 @@ class ApiError(Exception):
         *,
         retry_after: int | None = None,
     ) -> None:
-        self.status, self.code, self.message = status, code, message
-        self.message_zh = message_zh or message
+        self.status = status
+        self._english, self._chinese = message, message_zh or message
         self.headers = headers or {}
-        self.retry_after = retry_after
-        super().__init__(code)
+        super().__init__(HttpErrorCode(code), retry_after=retry_after)
+
+    @property
+    def http_status(self) -> int:
+        return self.status
+
+    @property
+    def wire_code(self) -> str:
+        return str(self.code)
+
+    def message_in(self, language: str) -> str:
+        return self._chinese if wants_chinese(language) else self._english
+
+    def response_headers(self) -> dict[str, str]:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers | self.headers
 
 
 _PROTOCOL: dict[int, tuple[str, str, str]] = {
@@ -120,25 +152,16 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
 def coded_error_body(request: Request, error: CodedError) -> tuple[int, dict[str, object]]:
     """The status and body a domain refusal is answered with (also stored for replays)."""
     status = error.http_status
-    code = f"REALNAME.{str(error.code).upper()}"
     message = error.message_in(language_of(request))
-    return status, {"status": status, "code": code, "message": message}
+    return status, {"status": status, "code": error.wire_code, "message": message}
 
 
 async def _on_coded_error(request: Request, error: Exception) -> JSONResponse:
+    """Every refusal: a domain's, the HTTP layer's own (`ApiError`), CAMARA's."""
     assert isinstance(error, CodedError)
     status, body = coded_error_body(request, error)
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    headers = error.response_headers() or None
     return error_response(request, status, str(body["code"]), str(body["message"]), headers)
-
-
-async def _on_api_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ApiError)
-    message = error.message_zh if language_of(request) == "zh" else error.message
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return error_response(request, error.status, error.code, message, headers | error.headers)
 
 
 async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
@@ -172,13 +195,6 @@ async def _on_conflict(request: Request, error: Exception) -> JSONResponse:
     return protocol_error(request, 409)
 
 
-async def _on_verification_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, VerificationError)
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
-    message = error.message_in(language_of(request))
-    return error_response(request, error.status, str(error.code), message, headers)
-
-
 async def _on_out_of_range(request: Request, error: Exception) -> JSONResponse:
     """A value the database cannot hold (an id past its column's range) is the caller's input,
     not a server fault; the schemas bound ids, this is the net under them."""
@@ -204,8 +220,6 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(CodedError, _on_coded_error)
-    app.add_exception_handler(VerificationError, _on_verification_error)
-    app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_conflict)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
