@@ -886,7 +886,7 @@ def _demo_backfill(
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     started = now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)
     ctx = Context(Actor("operator", "demo"), started)
@@ -945,7 +945,7 @@ def _print_demo_backfill(
     from realname.backfill.campaign_cli import print_progress, print_risk, print_schedule
     from realname.db.engine import readonly
     from realname.registry.repository import RegistryRepository
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     for day, report in runs:
         swept = sum(c.lines for c in report.campaigns)

@@ -19,8 +19,8 @@ from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Line, LineEvent
-from realname.registry.wiring import Services, services
 from realname.security.vault import KeyRing
+from realname.wiring import Services, services
 from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
 
 START = NOW.date()

@@ -24,9 +24,9 @@ from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Line, LineEvent
-from realname.registry.wiring import Services, services
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing
+from realname.wiring import Services, services
 from tests.backfill.test_campaign import add_legacy, at_day, svc, sweep_all, world  # noqa: F401
 from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
 

@@ -21,7 +21,6 @@ from realname.clock import Clock
 from realname.config import Settings
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
-from realname.registry.wiring import Services, registry_service, services
 from realname.security.clients import (
     ClientStatusCache,
     InvalidToken,
@@ -31,6 +30,7 @@ from realname.security.clients import (
 from realname.security.keys import TokenKeys
 from realname.security.principals import Permission, Principal
 from realname.security.vault import KeyRing
+from realname.wiring import Services, registry_service, services
 
 
 @dataclass

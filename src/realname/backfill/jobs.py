@@ -21,8 +21,8 @@ from realname.backfill.repository import BackfillRepository
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
 from realname.registry.reverification import MANY_LINES
-from realname.registry.wiring import Services
 from realname.verification.repository import VerificationRepository
+from realname.wiring import Services
 
 ServicesFactory = Callable[[Session], Services]
 Progress = Callable[[str, int], None]

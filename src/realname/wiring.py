@@ -1,5 +1,7 @@
-"""Assemble a RegistryService from Settings: policy preset, key ring, identity authority
-(chosen in `realname.authority.wiring.authority_source`).
+"""The composition root: the services of one unit of work, assembled from Settings (policy
+preset, key ring, identity authority chosen in `realname.authority.wiring.authority_source`).
+It sits above every domain because it builds feature services (back-fill, channels,
+possession) as well as the registry's; the registry itself builds none.
 
 Entry points (CLI, HTTP dependencies, jobs) call this with the session whose transaction
 they own; nothing here opens or commits a transaction.
