@@ -20,6 +20,7 @@ from realname.clock import Clock
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.models import load_all_models
+from realname.db.uow import UnitOfWork
 from realname.policy.loader import load_policy
 from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints
@@ -47,10 +48,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
     _ = keyring.audit  # no audit keys, no service: every write appends to the keyed chain
+    sessions = create_session_factory(engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
+        uow=UnitOfWork(sessions),
         policy=load_policy(settings.policy),
         keyring=keyring,
         token_keys=token_keys_from_settings(settings),

@@ -1,13 +1,13 @@
 """FastAPI dependencies: the database, the caller, and the services built on both.
 
-Endpoints own their transaction explicitly (`with db.transaction() as session:`), so the
-commit happens before the response is sent: a client that saw 201 can rely on the row.
+Endpoints own their transaction explicitly (`with rt.transaction() as session:`, the process's
+unit of work), so the commit happens before the response is sent: a client that saw 201 can
+rely on the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from realname.api.errors import ApiError
 from realname.authority.wiring import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
+from realname.db.uow import KeepOn, UnitOfWork
 from realname.policy.schema import Policy
 from realname.registry.service import RegistryService
 from realname.security.clients import (
@@ -40,6 +41,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    uow: UnitOfWork
     policy: Policy
     keyring: KeyRing
     token_keys: TokenKeys
@@ -49,18 +51,17 @@ class Runtime:
     # breaker live as long as the process. None: chosen from `settings` on first use.
     authority: AuthoritySource | None = None
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
-            yield session
+    def transaction(
+        self, *, readonly: bool = False, keep_on: KeepOn | None = None
+    ) -> AbstractContextManager[Session]:
+        return self.uow.transaction(readonly=readonly, keep_on=keep_on)
 
     def client_is_active(self, client_id: str) -> bool:
         """Is the client still active? Per process, looked up at most every
         REALNAME_CLIENT_STATUS_CACHE_SECONDS (a plain read: no write lock on SQLite)."""
 
         def lookup(wanted: str) -> bool:
-            with self.sessions() as session:
-                session.connection(execution_options={"readonly": True})
+            with self.transaction(readonly=True) as session:
                 return client_is_active(session, wanted)
 
         return self.client_status.is_active(client_id, self.clock.now(), lookup)
