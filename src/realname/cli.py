@@ -882,6 +882,7 @@ def _demo_backfill(
 
     from realname.backfill.jobs import RunReport, run_backfill, run_campaigns
     from realname.backfill.phases import Ladder
+    from realname.db.uow import UnitOfWork
     from realname.messaging.gateways import FileGateway
     from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
@@ -913,7 +914,7 @@ def _demo_backfill(
         job = run_campaigns if day is started else run_backfill
         with console.status(f"back-fill run of {day:%Y-%m-%d}") as status:
             report = job(
-                sessionmaker(engine, expire_on_commit=False),
+                UnitOfWork(sessionmaker(engine, expire_on_commit=False)),
                 lambda s: services(s, settings, keyring, policy),
                 day,
                 batch_size=1000,

@@ -14,6 +14,7 @@ from realname.backfill.errors import BackfillError
 from realname.backfill.jobs import run_backfill
 from realname.backfill.models import LegacyImport, PrepaidRefund
 from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
@@ -266,7 +267,7 @@ def test_concurrent_runners_act_once_per_line(
 
     def runner() -> None:
         try:
-            run_backfill(factory, build, NOW + timedelta(days=61), batch_size=7)
+            run_backfill(UnitOfWork(factory), build, NOW + timedelta(days=61), batch_size=7)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -289,5 +290,7 @@ def test_concurrent_runners_act_once_per_line(
         assert dict(kinds) == {"backfill.remind": 60, "backfill.bar_outgoing": 60}
         assert run_integrity_check(session, china, keyring).ok
     # And once more, later the same day: nothing changes.
-    report = run_backfill(factory, build, NOW + timedelta(days=61, hours=5), batch_size=7)
+    report = run_backfill(
+        UnitOfWork(factory), build, NOW + timedelta(days=61, hours=5), batch_size=7
+    )
     assert report.campaigns[0].moves == {} and report.campaigns[0].reminders == 0

@@ -18,6 +18,7 @@ from realname.backfill.jobs import run_backfill
 from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillMilestone
 from realname.backfill.phases import STEP_WORDS
 from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import BackfillPhase as P
 from realname.policy.schema import ChannelKind, Policy
@@ -456,7 +457,7 @@ def test_an_amendment_racing_the_runner_leaves_every_line_told_the_truth(
 
     def runner() -> None:
         try:
-            run_backfill(factory, build, NOW + timedelta(hours=1), batch_size=3)
+            run_backfill(UnitOfWork(factory), build, NOW + timedelta(hours=1), batch_size=3)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 

@@ -35,9 +35,9 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.messaging.errors import OutboxError, PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.schemas import FailureOutcome, OutgoingMessage, SendStats
@@ -66,7 +66,7 @@ class Sender:
 
     def __init__(
         self,
-        sessions: Callable[[], Session],
+        uow: UnitOfWork,
         gateway: Gateway,
         *,
         lease_seconds: float = 60.0,
@@ -79,7 +79,7 @@ class Sender:
         closers: Sequence[Callable[[], Any]] = (),
         keyring: KeyRing | None = None,
     ) -> None:
-        self.sessions = sessions
+        self.uow = uow
         self.gateway = gateway
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
@@ -137,8 +137,7 @@ class Sender:
             if stats.claimed:
                 continue
             now = self.clock()
-            with self.sessions() as session:
-                session.connection(execution_options={"readonly": True})  # SQLite: plain BEGIN
+            with self.uow.transaction(readonly=True) as session:  # SQLite: plain BEGIN
                 expiry = earliest_lease_expiry(session, now)
             if expiry is None:
                 if not forever:
@@ -153,7 +152,7 @@ class Sender:
     def run_batch(self, batch: int, stop_event: threading.Event | None = None) -> SendStats:
         """Claim up to `batch` due messages and send them; one pass, no waiting."""
         stats = SendStats(batches=1)
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             messages = claim(session, self.worker_id, self.clock(), batch, self.lease_seconds)
         stats.claimed = len(messages)
         margin = timedelta(seconds=self.lease_seconds / 4)
@@ -216,7 +215,7 @@ class Sender:
             log.error("gateway raised %s on outbox message %d", type(error).__name__, message.id)
             self._record_failure(message, f"error: {type(error).__name__}", stats)
             return True
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             recorded = mark_sent(session, message.id, self.worker_id, gateway_id, self.clock())
         if recorded:
             stats.sent += 1
@@ -228,7 +227,7 @@ class Sender:
     def _record_failure(
         self, message: OutgoingMessage, error: str, stats: SendStats, *, permanent: bool = False
     ) -> None:
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             outcome = mark_failed_attempt(
                 session,
                 message.id,
@@ -250,7 +249,7 @@ class Sender:
     def _release(self, messages: Sequence[OutgoingMessage]) -> int:
         if not messages:
             return 0
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             return release(session, [m.id for m in messages], self.worker_id)
 
 
@@ -266,7 +265,7 @@ def build_sender(
     load_all_models()
     engine = create_engine_from_settings(settings)
     return Sender(
-        create_session_factory(engine),
+        UnitOfWork(create_session_factory(engine)),
         gateway if gateway is not None else gateway_from_settings(settings),
         lease_seconds=settings.sms_lease_seconds,
         max_attempts=settings.sms_max_attempts,

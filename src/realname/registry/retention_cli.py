@@ -39,6 +39,7 @@ def run(
     sealed number, name and address and its blind indexes go; the line events stay.
     Idempotent; one audit entry per batch."""
     from realname.db.engine import create_engine_from_settings, create_session_factory
+    from realname.db.uow import UnitOfWork
     from realname.policy.loader import load_policy
     from realname.registry.retention import run_retention
     from realname.security.keys import keyring_from_settings
@@ -54,7 +55,7 @@ def run(
     try:
         with console.status("retention") as status:
             report = run_retention(
-                create_session_factory(engine),
+                UnitOfWork(create_session_factory(engine)),
                 keyring,
                 policy,
                 instant,

@@ -28,6 +28,7 @@ from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
 from realname.channels.models import Channel, Clerk, RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
+from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
 from realname.identity.regions import province_prefixes
@@ -574,7 +575,7 @@ def _stream(
             session, policy=policy, keyring=keyring, authority=SimulatedAuthority(session, keyring)
         )
 
-    expired = jobs.expire_reverifications(lambda: Session(engine), registry, now)
+    expired = jobs.expire_reverifications(UnitOfWork(lambda: Session(engine)), registry, now)
     summary.outcomes["re-verification overdue → suspended"] += expired
 
 
