@@ -583,8 +583,7 @@ def _check_authority(settings: Any) -> None:
         return
     import ssl
 
-    from realname.authority.http import AuthorityConfigError, tls_context
-    from realname.authority.wiring import http_config
+    from realname.authority.http import AuthorityConfigError, http_config, tls_context
 
     try:
         config = http_config(settings)

@@ -13,7 +13,6 @@ from realname.api import health, oauth
 from realname.api.deps import Runtime
 from realname.api.errors import ErrorInfo, install_error_handlers
 from realname.api.middleware import Metrics, RequestContextMiddleware
-from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock
@@ -29,6 +28,7 @@ from realname.security.clients import ClientStatusCache
 from realname.security.keys import keyring_from_settings, token_keys_from_settings
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
+from realname.wiring import authority_source
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.

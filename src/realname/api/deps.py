@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.api.errors import ApiError
-from realname.authority.wiring import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
 from realname.db.uow import KeepOn, UnitOfWork
@@ -31,7 +30,7 @@ from realname.security.clients import (
 from realname.security.keys import TokenKeys
 from realname.security.principals import Permission, Principal
 from realname.security.vault import KeyRing
-from realname.wiring import Services, registry_service, services
+from realname.wiring import AuthoritySource, Services, registry_service, services
 
 
 @dataclass
