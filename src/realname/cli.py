@@ -883,10 +883,9 @@ def _demo_backfill(
     from realname.backfill.phases import Ladder
     from realname.db.uow import UnitOfWork
     from realname.messaging.gateways import FileGateway
-    from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
-    from realname.wiring import services
+    from realname.wiring import build_sender, services
 
     started = now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)
     ctx = Context(Actor("operator", "demo"), started)

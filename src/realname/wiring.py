@@ -1,31 +1,44 @@
-"""The composition root: the services of one unit of work, assembled from Settings (policy
-preset, key ring, and the identity authority chosen by `authority_source`).
+"""The composition root: everything a process chooses from Settings is chosen here.
+
+- `Process(settings)`: what one process (an API worker, a CLI command, a job run, the demo)
+  builds once and keeps: the engine and its unit of work (`realname.db.uow`), the clock, the
+  policy preset, the key rings, the identity authority (`authority_source`, the one place
+  REALNAME_AUTHORITY is read) and the SMS gateway (`gateway_from_settings`).
+- `services(session, ...)` / `registry_service(session, ...)`: the services of one unit of
+  work, sharing its session. Entry points call them with the session whose transaction they
+  own (`process.uow.transaction()`); nothing here opens or commits a transaction.
+
 It sits above every domain because it builds feature services (back-fill, channels,
 possession) as well as the registry's; the registry itself builds none.
-
-Entry points (CLI, HTTP dependencies, jobs) call this with the session whose transaction
-they own; nothing here opens or commits a transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from realname.authority.http import http_authority, http_config
 from realname.authority.simulated import SimulatedAuthority
 from realname.backfill.service import CampaignService
 from realname.channels.service import ChannelService
+from realname.clock import Clock
 from realname.config import Settings
+from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.db.uow import UnitOfWork
 from realname.identity.authority import IdentityAuthority
+from realname.messaging.gateways import Gateway, gateway_from_settings
+from realname.messaging.sender import Sender
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
-from realname.security.keys import keyring_from_settings
+from realname.security.keys import TokenKeys, keyring_from_settings, token_keys_from_settings
 from realname.security.vault import KeyRing
 
 AuthoritySource = Callable[[Session, KeyRing], IdentityAuthority]
@@ -98,3 +111,82 @@ def services(
             session, policy=policy, keyring=registry.keyring, registry=registry
         ),
     )
+
+
+class Process:
+    """One process's long-lived parts, built once from `settings`. The engine is opened at
+    once; the policy, key rings and authority on first use, so a command that needs no keys
+    needs no key file. `close()` (or leaving a `with` block) disposes the engine."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else create_engine_from_settings(settings)
+        self.sessions = create_session_factory(self.engine)
+        self.uow = UnitOfWork(self.sessions)
+        self.clock = clock or settings.clock()
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return keyring_from_settings(self.settings)
+
+    @cached_property
+    def token_keys(self) -> TokenKeys:
+        return token_keys_from_settings(self.settings)
+
+    @cached_property
+    def authority(self) -> AuthoritySource:
+        return authority_source(self.settings)
+
+    def registry(self, session: Session) -> RegistryService:
+        return registry_service(session, self.settings, self.keyring, self.policy, self.authority)
+
+    def services(self, session: Session) -> Services:
+        return services(session, self.settings, self.keyring, self.policy, self.authority)
+
+    def gateway(self) -> Gateway:
+        """A new client of REALNAME_SMS_GATEWAY (the caller closes it)."""
+        return gateway_from_settings(self.settings)
+
+    def sender(
+        self,
+        *,
+        gateway: Gateway | None = None,
+        worker_id: str | None = None,
+        closers: Sequence[Callable[[], Any]] = (),
+    ) -> Sender:
+        """An outbox sender through the configured gateway (or `gateway`), with
+        REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS."""
+        return Sender(
+            self.uow,
+            gateway if gateway is not None else self.gateway(),
+            lease_seconds=self.settings.sms_lease_seconds,
+            max_attempts=self.settings.sms_max_attempts,
+            clock=self.clock.now,
+            worker_id=worker_id,
+            closers=closers,
+            keyring=self.keyring,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def build_sender(
+    settings: Settings, *, gateway: Gateway | None = None, worker_id: str | None = None
+) -> Sender:
+    """A sender with a process of its own (`realname messages send`): closing the sender
+    closes its gateway and disposes its engine."""
+    process = Process(settings)
+    return process.sender(gateway=gateway, worker_id=worker_id, closers=[process.close])

@@ -234,18 +234,13 @@ def run(
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
     enforce re-verification. Idempotent; safe from cron and side by side."""
     from realname.backfill.jobs import run_backfill
-    from realname.db.uow import UnitOfWork
-    from realname.policy.loader import load_policy
-    from realname.security.keys import keyring_from_settings
-    from realname.wiring import services
+    from realname.wiring import Process
 
-    settings = get_settings()
     instant = _instant(at)
-    policy, keyring = load_policy(settings.policy), keyring_from_settings(settings)
-    with _sessions(settings) as factory, console.status("back-fill") as status:
+    with Process(get_settings()) as process, console.status("back-fill") as status:
         report = run_backfill(
-            UnitOfWork(factory),
-            lambda s: services(s, settings, keyring, policy),
+            process.uow,
+            process.services,
             instant,
             batch_size=batch,
             progress=lambda what, n: status.update(f"back-fill: {what}: {n:,} lines"),

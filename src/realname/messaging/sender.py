@@ -36,10 +36,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from realname.config import Settings
 from realname.db.uow import UnitOfWork
 from realname.messaging.errors import OutboxError, PermanentGatewayError, TemporaryGatewayError
-from realname.messaging.gateways import Gateway, gateway_from_settings
+from realname.messaging.gateways import Gateway
 from realname.messaging.schemas import FailureOutcome, OutgoingMessage, SendStats
 from realname.messaging.service import (
     DEFAULT_MAX_ATTEMPTS,
@@ -62,7 +61,7 @@ def default_worker_id() -> str:
 
 class Sender:
     """Drains the outbox through `gateway`. `close()` closes the gateway (and whatever else
-    was handed over in `closers`, e.g. the engine `build_sender` created)."""
+    was handed over in `closers`, e.g. the engine `realname.wiring.build_sender` created)."""
 
     def __init__(
         self,
@@ -251,29 +250,6 @@ class Sender:
             return 0
         with self.uow.transaction() as session:
             return release(session, [m.id for m in messages], self.worker_id)
-
-
-def build_sender(
-    settings: Settings, *, gateway: Gateway | None = None, worker_id: str | None = None
-) -> Sender:
-    """A sender on REALNAME_DATABASE_URL through the configured gateway (or `gateway`), with
-    REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS. `close()` disposes the engine."""
-    from realname.db.engine import create_engine_from_settings, create_session_factory
-    from realname.db.models import load_all_models
-    from realname.security.keys import keyring_from_settings
-
-    load_all_models()
-    engine = create_engine_from_settings(settings)
-    return Sender(
-        UnitOfWork(create_session_factory(engine)),
-        gateway if gateway is not None else gateway_from_settings(settings),
-        lease_seconds=settings.sms_lease_seconds,
-        max_attempts=settings.sms_max_attempts,
-        clock=settings.clock().now,
-        worker_id=worker_id,
-        closers=[engine.dispose],
-        keyring=keyring_from_settings(settings),
-    )
 
 
 @contextmanager
