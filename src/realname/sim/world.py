@@ -136,6 +136,10 @@ class _State:
 Progress = Callable[[str, int, int], None]
 
 
+def _unit(engine: Engine) -> UnitOfWork:
+    return UnitOfWork(lambda: Session(engine))
+
+
 def build_world(
     engine: Engine,
     *,
@@ -152,7 +156,7 @@ def build_world(
     report = progress or (lambda _phase, _done, _total: None)
     now = now.astimezone(UTC).replace(microsecond=0)
     summary = WorldSummary()
-    with Session(engine) as session, session.begin():
+    with _unit(engine).transaction() as session:
         enterprises = _create_enterprises(session, policy, keyring, lines, rng, now)
     citizen_count = max(50, lines * 2 // 5)
     citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
@@ -257,7 +261,7 @@ def _load_citizens(
                     "revoked": False,
                 }
             )
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
         report("citizens known to the identity authority", start + len(chunk), total)
 
@@ -342,7 +346,7 @@ def _load_lines(
             line_rows.append(row)
             plans.append(("active", citizen, channel_id, at, enterprise.id))
             state.active.append((msisdn, enterprise.id, citizen))
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             if new_identities:
                 order = list(new_identities)
                 ids = next_ids(session, IDENTITY, len(order))
@@ -404,7 +408,7 @@ def _load_lines(
             )
         done += size
         report("lines loaded (base)", done, total)
-    with Session(engine) as session, session.begin():
+    with _unit(engine).transaction() as session:
         rows = [
             {"identity_id": state.identity_of[c], "enterprise_id": e, "active_count": n}
             for (c, e), n in state.held.items()
@@ -531,7 +535,7 @@ def _stream(
     done = 0
     while done < operations:
         batch = min(500, operations - done)
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             service = RegistryService(
                 session,
                 policy=policy,
@@ -575,7 +579,7 @@ def _stream(
             session, policy=policy, keyring=keyring, authority=SimulatedAuthority(session, keyring)
         )
 
-    expired = jobs.expire_reverifications(UnitOfWork(lambda: Session(engine)), registry, now)
+    expired = jobs.expire_reverifications(_unit(engine), registry, now)
     summary.outcomes["re-verification overdue → suspended"] += expired
 
 
