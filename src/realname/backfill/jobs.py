@@ -14,18 +14,33 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from realname.backfill.repository import BackfillRepository
+from realname.backfill.service import CampaignService
 from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
-from realname.registry.reverification import MANY_LINES
+from realname.registry.reverification import MANY_LINES, ReverificationTriggers
+from realname.registry.service import RegistryService
 from realname.verification.repository import VerificationRepository
-from realname.wiring import Services
 
-ServicesFactory = Callable[[Session], Services]
+
+class JobServices(Protocol):
+    """What the daily job needs of one unit of work's services (`realname.wiring.Services`
+    has them; the job does not import the composition root that sits above it)."""
+
+    @property
+    def registry(self) -> RegistryService: ...
+    @property
+    def campaigns(self) -> CampaignService: ...
+    @property
+    def reverification(self) -> ReverificationTriggers: ...
+
+
+ServicesFactory = Callable[[Session], JobServices]
 Progress = Callable[[str, int], None]
 
 
