@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     runtime = Runtime(
         settings=settings,
         engine=process.engine,
-        sessions=process.sessions,
         uow=process.uow,
         policy=process.policy,
         keyring=process.keyring,

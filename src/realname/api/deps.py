@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from realname.api.errors import ApiError
 from realname.clock import Clock
@@ -39,8 +39,7 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
-    uow: UnitOfWork
+    uow: UnitOfWork  # the only way an endpoint opens a transaction (`transaction()`)
     policy: Policy
     keyring: KeyRing
     token_keys: TokenKeys
