@@ -583,8 +583,7 @@ def _check_authority(settings: Any) -> None:
         return
     import ssl
 
-    from realname.authority.http import AuthorityConfigError, tls_context
-    from realname.authority.wiring import http_config
+    from realname.authority.http import AuthorityConfigError, http_config, tls_context
 
     try:
         config = http_config(settings)
@@ -882,12 +881,12 @@ def _demo_backfill(
 
     from realname.backfill.jobs import run_campaigns
     from realname.backfill.phases import Ladder
+    from realname.db.uow import UnitOfWork
     from realname.jobs import RunReport, run_backfill
     from realname.messaging.gateways import FileGateway
-    from realname.messaging.sender import build_sender
     from realname.registry.commands import Actor, Context
     from realname.registry.models import Enterprise, Line
-    from realname.registry.wiring import services
+    from realname.wiring import build_sender, services
 
     started = now - timedelta(days=DEMO_CAMPAIGN_AGE_DAYS)
     ctx = Context(Actor("operator", "demo"), started)
@@ -914,7 +913,7 @@ def _demo_backfill(
         job = run_campaigns if day is started else run_backfill
         with console.status(f"back-fill run of {day:%Y-%m-%d}") as status:
             report = job(
-                sessionmaker(engine, expire_on_commit=False),
+                UnitOfWork(sessionmaker(engine, expire_on_commit=False)),
                 lambda s: services(s, settings, keyring, policy),
                 day,
                 batch_size=1000,
@@ -946,7 +945,7 @@ def _print_demo_backfill(
     from realname.backfill.campaign_cli import print_progress, print_risk, print_schedule
     from realname.db.engine import readonly
     from realname.registry.repository import RegistryRepository
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     for day, report in runs:
         swept = sum(c.lines for c in report.campaigns)

@@ -13,13 +13,11 @@ counters are purged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from realname.backfill.jobs import CampaignRun, Progress, ServicesFactory, run_campaigns
+from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
 from realname.registry.reverification import MANY_LINES
@@ -36,7 +34,7 @@ class RunReport:
 
 
 def run_backfill(
-    sessions: Callable[[], Session],
+    uow: UnitOfWork,
     services: ServicesFactory,
     at: datetime,
     *,
@@ -44,21 +42,19 @@ def run_backfill(
     progress: Progress | None = None,
 ) -> RunReport:
     report = RunReport()
-    report.campaigns = run_campaigns(
-        sessions, services, at, batch_size=batch_size, progress=progress
-    )
+    report.campaigns = run_campaigns(uow, services, at, batch_size=batch_size, progress=progress)
     # One line per transaction: an ask writes an audit entry, and holding thousands of line
     # and audit-chain locks in one transaction would stall the counters for the whole sweep.
     asking = Context(Actor("system", "reverification"), at)
-    with sessions() as session:
+    with uow.transaction(readonly=True) as session:
         candidates = services(session).reverification.many_lines_candidates()
     for msisdn in candidates:
-        with sessions() as session, session.begin():
+        with uow.transaction() as session:
             asked = services(session).reverification.ask_number(asking, msisdn, MANY_LINES)
         report.reverification_requested += asked
     registry = lambda s: services(s).registry  # noqa: E731
-    report.reverification_expired = expire_reverifications(sessions, registry, at)
-    report.numbers_released = release_cooled(sessions, registry, at)
-    with sessions() as session, session.begin():
+    report.reverification_expired = expire_reverifications(uow, registry, at)
+    report.numbers_released = release_cooled(uow, registry, at)
+    with uow.transaction() as session:
         report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
     return report

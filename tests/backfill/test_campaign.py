@@ -13,14 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from realname.backfill.errors import BackfillError
 from realname.backfill.models import LegacyImport, PrepaidRefund
 from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.jobs import run_backfill
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Line, LineEvent
-from realname.registry.wiring import Services, services
 from realname.security.vault import KeyRing
+from realname.wiring import Services, services
 from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
 
 START = NOW.date()
@@ -266,7 +267,7 @@ def test_concurrent_runners_act_once_per_line(
 
     def runner() -> None:
         try:
-            run_backfill(factory, build, NOW + timedelta(days=61), batch_size=7)
+            run_backfill(UnitOfWork(factory), build, NOW + timedelta(days=61), batch_size=7)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -289,5 +290,7 @@ def test_concurrent_runners_act_once_per_line(
         assert dict(kinds) == {"backfill.remind": 60, "backfill.bar_outgoing": 60}
         assert run_integrity_check(session, china, keyring).ok
     # And once more, later the same day: nothing changes.
-    report = run_backfill(factory, build, NOW + timedelta(days=61, hours=5), batch_size=7)
+    report = run_backfill(
+        UnitOfWork(factory), build, NOW + timedelta(days=61, hours=5), batch_size=7
+    )
     assert report.campaigns[0].moves == {} and report.campaigns[0].reminders == 0

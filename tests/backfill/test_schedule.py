@@ -17,6 +17,7 @@ from realname.backfill.errors import BackfillError
 from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillMilestone
 from realname.backfill.phases import STEP_WORDS
 from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.jobs import run_backfill
 from realname.messaging.models import OutboxMessage
 from realname.policy.schema import BackfillPhase as P
@@ -24,9 +25,9 @@ from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Actor, Context
 from realname.registry.models import Line, LineEvent
-from realname.registry.wiring import Services, services
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing
+from realname.wiring import Services, services
 from tests.backfill.test_campaign import add_legacy, at_day, svc, sweep_all, world  # noqa: F401
 from tests.registry.conftest import NOW, World, build_world, china, keyring  # noqa: F401
 
@@ -456,7 +457,7 @@ def test_an_amendment_racing_the_runner_leaves_every_line_told_the_truth(
 
     def runner() -> None:
         try:
-            run_backfill(factory, build, NOW + timedelta(hours=1), batch_size=3)
+            run_backfill(UnitOfWork(factory), build, NOW + timedelta(hours=1), batch_size=3)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 

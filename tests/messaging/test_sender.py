@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.clock import SystemClock
+from realname.db.uow import UnitOfWork
 from realname.messaging.errors import PermanentGatewayError, TemporaryGatewayError
 from realname.messaging.gateways import FileGateway
 from realname.messaging.models import OutboxMessage
@@ -59,7 +60,8 @@ def _rows(engine: Engine) -> list[OutboxMessage]:
 def _sender(engine: Engine, gateway: object, **kw: object) -> Sender:
     # Leases and back-offs are relative: the machine's clock, whatever its date, serves.
     kw.setdefault("clock", SystemClock().now)
-    return Sender(sessionmaker(engine), gateway, lease_seconds=30, **kw)  # type: ignore[arg-type]
+    uow = UnitOfWork(sessionmaker(engine))
+    return Sender(uow, gateway, lease_seconds=30, **kw)  # type: ignore[arg-type]
 
 
 def test_the_sender_drains_the_outbox_through_the_file_gateway(
@@ -230,7 +232,9 @@ def test_an_unexpected_failure_mid_batch_hands_the_rest_back(fresh_engine: Engin
             raise RuntimeError("database went away")
         return factory()
 
-    sender = Sender(sessions, ScriptedGateway(), lease_seconds=30, clock=SystemClock().now)
+    sender = Sender(
+        UnitOfWork(sessions), ScriptedGateway(), lease_seconds=30, clock=SystemClock().now
+    )
     with pytest.raises(RuntimeError):
         sender.run_batch(5)
     rows = _rows(fresh_engine)

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from realname.authority.simulated import SimulatedAuthority
+from realname.db.uow import UnitOfWork
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry import jobs
@@ -49,11 +50,11 @@ def test_jobs_expire_and_release_and_an_answer_in_time_wins(
             msisdn=answered,
             owner=owner,
         )
-    sessions = lambda: Session(fresh_engine)  # noqa: E731
-    assert jobs.expire_reverifications(sessions, registry, deadline_passed) == 1
-    assert jobs.expire_reverifications(sessions, registry, deadline_passed) == 0  # idempotent
-    assert jobs.release_cooled(sessions, registry, NOW + timedelta(days=89)) == 0
-    assert jobs.release_cooled(sessions, registry, NOW + timedelta(days=91)) == 1
+    uow = UnitOfWork(lambda: Session(fresh_engine))
+    assert jobs.expire_reverifications(uow, registry, deadline_passed) == 1
+    assert jobs.expire_reverifications(uow, registry, deadline_passed) == 0  # idempotent
+    assert jobs.release_cooled(uow, registry, NOW + timedelta(days=89)) == 0
+    assert jobs.release_cooled(uow, registry, NOW + timedelta(days=91)) == 1
     with Session(fresh_engine) as session:
         states = dict(session.execute(select(Line.msisdn, Line.state)).all())
     assert (states[late], states[answered], states[cancelled]) == ("suspended", "active", "pooled")

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from realname.authority.simulated import SimulatedAuthority
+from realname.db.uow import UnitOfWork
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
@@ -160,13 +161,13 @@ def test_the_job_runs_in_batches_and_a_rerun_does_nothing(fresh_engine: Engine) 
         owners = [_ended(world, i)[1] for i in range(5)]
         world.register(world.people[5])  # held: never due
     at = NOW + timedelta(days=1) + RETENTION
-    listed = run_retention(sessions, keyring, china, at, batch_size=2, dry_run=True)
+    listed = run_retention(UnitOfWork(sessions), keyring, china, at, batch_size=2, dry_run=True)
     assert listed.purged == owners
     with sessions() as session:
         assert session.scalar(select(func.count()).where(Identity.purged_at.is_not(None))) == 0
-    report = run_retention(sessions, keyring, china, at, batch_size=2)
+    report = run_retention(UnitOfWork(sessions), keyring, china, at, batch_size=2)
     assert (report.purged, report.batches) == (owners, 3)
-    assert run_retention(sessions, keyring, china, at, batch_size=2).purged == []
+    assert run_retention(UnitOfWork(sessions), keyring, china, at, batch_size=2).purged == []
     with sessions() as session:
         batches = session.scalars(
             select(AuditLog.detail).where(AuditLog.action == "identity.purge")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from realname.db.uow import UnitOfWork
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.registry.check import run_integrity_check
@@ -178,7 +179,7 @@ def test_check_flags_a_purged_identitys_note_that_still_opens_and_a_run_sweeps_i
             ]
         }
 
-    report = run_retention(sessions, keyring, china, DUE_AT, batch_size=1)
+    report = run_retention(UnitOfWork(sessions), keyring, china, DUE_AT, batch_size=1)
     assert (report.purged, report.notes) == ([due], 4)
     with sessions() as session:
         gone = _note_ids(session, old_number) + _note_ids(session, due_number)
@@ -188,7 +189,9 @@ def test_check_flags_a_purged_identitys_note_that_still_opens_and_a_run_sweeps_i
         assert [d["ids"] for d in swept] == [[left[0]], [left[1]]]
         assert _violations(session, china, keyring) == {}
 
-    again = run_retention(sessions, keyring, china, DUE_AT + timedelta(days=1), batch_size=1)
+    again = run_retention(
+        UnitOfWork(sessions), keyring, china, DUE_AT + timedelta(days=1), batch_size=1
+    )
     assert (again.purged, again.notes) == ([], 0)
     with sessions() as session:
         assert _opens(session, keyring, _note_ids(session, kept_number)[1]) == REASON

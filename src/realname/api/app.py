@@ -9,26 +9,22 @@ from typing import Any
 from fastapi import FastAPI
 
 from realname import __version__
-from realname.api import health, oauth
+from realname.api import counter, health, oauth
 from realname.api.middleware import Metrics, RequestContextMiddleware
-from realname.authority.wiring import authority_source
 from realname.backfill import endpoints as backfill_endpoints
 from realname.channels import endpoints as channels_endpoints
 from realname.clock import Clock
 from realname.config import Settings, get_settings
-from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.http.deps import Runtime
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
-from realname.policy.loader import load_policy
 from realname.possession import endpoints as possession_endpoints
 from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
-from realname.security.keys import keyring_from_settings, token_keys_from_settings
 from realname.selfservice import endpoints as selfservice_endpoints
-from realname.tables import load_all_models
 from realname.verification import endpoints as verification_endpoints
+from realname.wiring import Process
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.
@@ -44,26 +40,25 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
-    load_all_models()
-    engine = create_engine_from_settings(settings)
-    keyring = keyring_from_settings(settings)
-    _ = keyring.audit  # no audit keys, no service: every write appends to the keyed chain
+    process = Process(settings, clock=clock)
+    _ = process.keyring.audit  # no audit keys, no service: every write appends to the keyed chain
     runtime = Runtime(
         settings=settings,
-        engine=engine,
-        sessions=create_session_factory(engine),
-        policy=load_policy(settings.policy),
-        keyring=keyring,
-        token_keys=token_keys_from_settings(settings),
-        clock=clock or settings.clock(),
+        engine=process.engine,
+        uow=process.uow,
+        policy=process.policy,
+        keyring=process.keyring,
+        token_keys=process.token_keys,
+        clock=process.clock,
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
-        authority=authority_source(settings),
+        authority=process.authority,
+        factories=process.factories(),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        engine.dispose()
+        process.close()
 
     app = _assemble(
         lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
@@ -105,6 +100,7 @@ def _assemble(
     app.include_router(health.router)
     app.include_router(health.metrics_router(public_metrics))
     app.include_router(oauth.router)
+    app.include_router(counter.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
     app.include_router(selfservice_endpoints.router)

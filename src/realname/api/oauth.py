@@ -73,8 +73,7 @@ def _exchange(
             "登录失败次数过多，请稍后再试。",
             retry_after=retry_after,
         )
-    with rt.sessions() as session:
-        session.connection(execution_options={"readonly": True})  # SQLite: no write lock
+    with rt.transaction(readonly=True) as session:  # SQLite: no write lock
         client = ClientService(session, rt.keyring).authenticate(client_id, secret)
         issued = (
             issue_token(client, rt.token_keys, rt.settings.token_ttl_seconds, requested, now=now)

@@ -3,5 +3,5 @@
 - `simulated`: a table of synthetic citizens (demo, tests, `realname authority enrol`);
 - `http`: our JSON contract over (mutual) TLS, with retries and a circuit breaker;
 - `stub`: a server speaking that contract from a citizens file (tests, the README walkthrough);
-- `wiring.authority_source`: the one place REALNAME_AUTHORITY is read.
+- which one a process uses is chosen from REALNAME_AUTHORITY in `realname.wiring`.
 """

@@ -84,8 +84,7 @@ def enrol(
 def status() -> None:
     """Which authority registrations ask; for http: its URL, TLS, the breaker and one probe of
     GET /v1/health. Exit 1 when the http authority does not answer."""
-    from realname.authority.http import AuthorityConfigError
-    from realname.authority.wiring import http_authority, http_config
+    from realname.authority.http import AuthorityConfigError, http_authority, http_config
 
     settings = get_settings()
     if settings.authority == "simulated":

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from realname.authority.breaker import BreakerOpenError, BreakerState, CircuitBreaker
+from realname.config import Settings
 from realname.identity.authority import AuthorityUnavailableError, AuthorityVerdict
 from realname.identity.documents import ParsedDocument
 
@@ -316,3 +317,34 @@ def _verdict_of(response: httpx.Response, request_id: str) -> AuthorityVerdict:
         return AuthorityVerdict(str(data.get("verdict")))
     except ValueError:
         raise _AttemptFailedError("bad_response", response.status_code) from None
+
+
+_http_authorities: dict[HttpAuthorityConfig, HttpAuthority] = {}
+_http_authorities_lock = threading.Lock()
+
+
+def http_config(settings: Settings) -> HttpAuthorityConfig:
+    """The http adapter's settings, checked (raises AuthorityConfigError)."""
+    if not settings.authority_url:
+        raise AuthorityConfigError("REALNAME_AUTHORITY=http needs REALNAME_AUTHORITY_URL")
+    return HttpAuthorityConfig(
+        url=settings.authority_url,
+        client_cert=settings.authority_client_cert,
+        client_key=settings.authority_client_key,
+        ca_file=settings.authority_ca_file,
+        timeout_seconds=settings.authority_timeout_seconds,
+        retries=settings.authority_retries,
+        breaker_failures=settings.authority_breaker_failures,
+        breaker_reset_seconds=settings.authority_breaker_reset_seconds,
+        allow_plain_http=settings.authority_allow_plain_http,
+    )
+
+
+def http_authority(config: HttpAuthorityConfig) -> HttpAuthority:
+    """This process's client for `config`, built on first use and shared by every thread (one
+    connection pool and one circuit breaker per process and configuration)."""
+    with _http_authorities_lock:
+        authority = _http_authorities.get(config)
+        if authority is None:
+            authority = _http_authorities[config] = HttpAuthority(config)
+        return authority

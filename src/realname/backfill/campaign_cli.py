@@ -119,7 +119,7 @@ def start(
     --deadline, the later steps the policy's gaps after it (see `backfill show`)."""
     from realname.backfill.errors import BackfillError
     from realname.registry.commands import Actor, Context
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     settings = get_settings()
     targets = parse_milestones(milestone)
@@ -157,7 +157,7 @@ def amend(
     moves earlier; lines already told get an SMS with their new dates on the next run."""
     from realname.backfill.errors import BackfillError
     from realname.registry.commands import Actor, Context
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     settings = get_settings()
     targets = parse_milestones(milestone)
@@ -183,7 +183,7 @@ def amend(
 def show(enterprise: EnterpriseCode) -> None:
     """The campaign's schedule: each phase's date, the notice, milestones, amendments."""
     from realname.backfill.errors import BackfillError
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     settings = get_settings()
     with _sessions(settings, read_only=True) as factory, factory() as session:
@@ -234,17 +234,13 @@ def run(
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
     enforce re-verification. Idempotent; safe from cron and side by side."""
     from realname.jobs import run_backfill
-    from realname.policy.loader import load_policy
-    from realname.registry.wiring import services
-    from realname.security.keys import keyring_from_settings
+    from realname.wiring import Process
 
-    settings = get_settings()
     instant = _instant(at)
-    policy, keyring = load_policy(settings.policy), keyring_from_settings(settings)
-    with _sessions(settings) as factory, console.status("back-fill") as status:
+    with Process(get_settings()) as process, console.status("back-fill") as status:
         report = run_backfill(
-            factory,
-            lambda s: services(s, settings, keyring, policy),
+            process.uow,
+            process.services,
             instant,
             batch_size=batch,
             progress=lambda what, n: status.update(f"back-fill: {what}: {n:,} lines"),
@@ -275,7 +271,7 @@ def run(
 def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     """Registered share by region and channel, and the projected completion date."""
     from realname.backfill.errors import BackfillError
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     settings = get_settings()
     with _sessions(settings, read_only=True) as factory, factory() as session:
@@ -343,7 +339,7 @@ def risk(
 ) -> None:
     """The riskiest channels with the evidence; optionally suspend those over the threshold."""
     from realname.registry.commands import Actor, Context
-    from realname.registry.wiring import services
+    from realname.wiring import services
 
     settings = get_settings()
     instant = _instant(at)

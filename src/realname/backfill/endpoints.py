@@ -17,12 +17,16 @@ from realname.backfill.schemas import (
     ProgressRowOut,
     ScheduleOut,
 )
-from realname.backfill.service import CampaignProgress, CampaignSchedule, ProgressRow
+from realname.backfill.service import (
+    CampaignProgress,
+    CampaignSchedule,
+    CampaignService,
+    ProgressRow,
+)
 from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
 from realname.http.deps import RuntimeDep
 from realname.http.errors import ErrorInfo
 from realname.http.principals import EnterpriseOperator, LineReader
-from realname.registry.endpoints import services_of
 
 router = APIRouter(
     prefix="/v1/backfill",
@@ -119,7 +123,7 @@ def start_campaign(body: CampaignIn, rt: RuntimeDep, staff: EnterpriseOperator) 
     reminded late (imported into a running campaign) gets later dates of its own."""
     enterprise_id, ctx = staff.enterprise_id, staff.ctx
     with rt.transaction() as session:
-        campaigns = services_of(rt, session).campaigns
+        campaigns = rt.service(CampaignService, session)
         campaigns.create_campaign(
             ctx,
             enterprise_id,
@@ -138,7 +142,7 @@ def campaign_progress(
     stands, and the completion date at the current pace against the deadline."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        progress = services_of(rt, session).campaigns.progress(enterprise, rt.clock.now())
+        progress = rt.service(CampaignService, session).progress(enterprise, rt.clock.now())
         return campaign_out(progress)
 
 
@@ -154,7 +158,7 @@ def amend_campaign(body: AmendmentIn, rt: RuntimeDep, staff: EnterpriseOperator)
     with their new dates on the next daily run; a step a line has been through keeps its date."""
     enterprise_id, ctx = staff.enterprise_id, staff.ctx
     with rt.transaction() as session:
-        campaigns = services_of(rt, session).campaigns
+        campaigns = rt.service(CampaignService, session)
         campaigns.amend(
             ctx,
             enterprise_id,
@@ -173,4 +177,4 @@ def campaign_schedule(
     amendments, and how many lines were told dates of their own."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return schedule_out(services_of(rt, session).campaigns.schedule(enterprise))
+        return schedule_out(rt.service(CampaignService, session).schedule(enterprise))

@@ -11,14 +11,31 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from realname.backfill.repository import BackfillRepository
+from realname.backfill.service import CampaignService
+from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
-from realname.registry.wiring import Services
+from realname.registry.reverification import ReverificationTriggers
+from realname.registry.service import RegistryService
 
-ServicesFactory = Callable[[Session], Services]
+
+class JobServices(Protocol):
+    """What the daily job needs of one unit of work's services (`realname.wiring.Services`
+    has them; the job does not import the composition root that sits above it)."""
+
+    @property
+    def registry(self) -> RegistryService: ...
+    @property
+    def campaigns(self) -> CampaignService: ...
+    @property
+    def reverification(self) -> ReverificationTriggers: ...
+
+
+ServicesFactory = Callable[[Session], JobServices]
 Progress = Callable[[str, int], None]
 
 
@@ -33,7 +50,7 @@ class CampaignRun:
 
 
 def run_campaigns(
-    sessions: Callable[[], Session],
+    uow: UnitOfWork,
     services: ServicesFactory,
     at: datetime,
     *,
@@ -43,13 +60,13 @@ def run_campaigns(
     """The campaigns' part of the daily job: each campaign's lines, batch by batch."""
     ctx = Context(Actor("system", "backfill"), at)
     runs: list[CampaignRun] = []
-    with sessions() as session:
+    with uow.transaction(readonly=True) as session:
         campaigns = [(c.id, c.enterprise_id) for c in BackfillRepository(session).campaigns()]
     for campaign_id, enterprise_id in campaigns:
         run = CampaignRun(enterprise_id, None)
         runs.append(run)
         while True:
-            with sessions() as session, session.begin():
+            with uow.transaction() as session:
                 result = services(session).campaigns.sweep(ctx, campaign_id, batch_size)
             run.phase = str(result.phase) if result.phase else None
             run.lines += result.lines

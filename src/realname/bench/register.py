@@ -32,8 +32,8 @@ from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
 from realname.registry.commands import Actor, Context, Desk
 from realname.registry.schemas import RegistrationIn
-from realname.registry.wiring import registry_service
 from realname.security.keys import keyring_from_settings
+from realname.wiring import registry_service
 
 CAP_SHARE = 4  # registrations per person, under the China preset's cap of 5
 

@@ -27,6 +27,7 @@ from realname.channels.schemas import (
     WhereIn,
     WhereOut,
 )
+from realname.channels.service import ChannelService
 from realname.http.deps import RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
 from realname.http.idempotency import run_once
@@ -35,12 +36,12 @@ from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
     LineId,
     event_out,
-    registry_of,
-    services_of,
     visible_line,
 )
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Channel
+from realname.registry.reverification import ReverificationTriggers
+from realname.registry.service import RegistryService
 from realname.security.principals import Permission, Principal
 
 router = APIRouter(
@@ -91,7 +92,9 @@ def list_channels(
     """The enterprise's sales channels with their status and, if suspended, why."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        return [channel_out(c) for c in services_of(rt, session).channels.repo.channels(enterprise)]
+        return [
+            channel_out(c) for c in rt.service(ChannelService, session).repo.channels(enterprise)
+        ]
 
 
 # --- stock -----------------------------------------------------------------------------------
@@ -115,7 +118,7 @@ def move_stock(
     enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> KitsMovedOut:
-        lines = registry_of(rt, session).stock.move_kits(
+        lines = rt.service(RegistryService, session).stock.move_kits(
             staff.ctx,
             enterprise_id,
             channel_id,
@@ -145,7 +148,7 @@ def return_stock(
     enterprise_id = staff.enterprise_id
 
     def work(session: Session) -> KitsMovedOut:
-        lines = registry_of(rt, session).stock.return_kits(
+        lines = rt.service(RegistryService, session).stock.return_kits(
             staff.ctx,
             enterprise_id,
             channel_id,
@@ -174,7 +177,7 @@ def stock_report(
                 oldest_stocked_at=s.oldest,
                 older_than_days=s.older_than,
             )
-            for s in services_of(rt, session).channels.stock(enterprise, rt.clock.now())
+            for s in rt.service(ChannelService, session).stock(enterprise, rt.clock.now())
         ]
 
 
@@ -199,7 +202,7 @@ def aged_stock(
                 stocked_at=line.stocked_at,
                 days_unsold=(now - line.stocked_at).days if line.stocked_at else 0,
             )
-            for line in services_of(rt, session).channels.aged_kits(enterprise, now, days, limit)
+            for line in rt.service(ChannelService, session).aged_kits(enterprise, now, days, limit)
         ]
 
 
@@ -209,7 +212,7 @@ def where_is(body: WhereIn, rt: RuntimeDep, principal: LineReader) -> WhereOut:
     never the URL)."""
     enterprise = enterprise_to_read(principal, None)
     with rt.transaction() as session:
-        found = services_of(rt, session).channels.where_is(enterprise, body.msisdn)
+        found = rt.service(ChannelService, session).where_is(enterprise, body.msisdn)
         return WhereOut(
             line_id=found.line.id,
             state=found.line.state,
@@ -233,7 +236,7 @@ def channel_risk(
     its value, threshold and evidence."""
     enterprise = enterprise_to_read(principal, enterprise_id)
     with rt.transaction() as session:
-        assessed = services_of(rt, session).channels.assess(enterprise, rt.clock.now())[:limit]
+        assessed = rt.service(ChannelService, session).assess(enterprise, rt.clock.now())[:limit]
         return [
             ChannelRiskOut(
                 channel=channel_out(a.channel),
@@ -270,7 +273,7 @@ def suspend_channel(
     enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
         reason = TypedText(body.reason) if body.reason else None
-        channel = services_of(rt, session).channels.suspend(
+        channel = rt.service(ChannelService, session).suspend(
             staff.ctx, enterprise_id, channel_id, reason
         )
         return channel_out(channel)
@@ -287,7 +290,7 @@ def resume_channel(
     """Let a suspended channel register again, with the reason (rectification done)."""
     enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
-        channel = services_of(rt, session).channels.resume(
+        channel = rt.service(ChannelService, session).resume(
             staff.ctx, enterprise_id, channel_id, TypedText(body.reason)
         )
         return channel_out(channel)
@@ -312,10 +315,11 @@ def complain(
         line = visible_line(session, principal, line_id)
         if principal.enterprise_id != line.enterprise_id:  # a regulator reads, never complains
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        services = services_of(rt, session)
         ctx = context_of(principal, request)
-        services.registry.complain(ctx, line.enterprise_id, line.msisdn, body.kind, body.note)
-        asked = services.reverification.on_complaint(ctx, line, body.kind)
+        rt.service(RegistryService, session).complain(
+            ctx, line.enterprise_id, line.msisdn, body.kind, body.note
+        )
+        asked = rt.service(ReverificationTriggers, session).on_complaint(ctx, line, body.kind)
         return ComplaintOut(line_id=line.id, kind=body.kind, reverification_requested=asked)
 
 
@@ -325,7 +329,7 @@ def usage(body: UsageIn, rt: RuntimeDep, staff: EnterpriseOperator) -> UsageOut:
     dormant period that is used again is asked to re-verify."""
     enterprise_id = staff.enterprise_id
     with rt.transaction() as session:
-        result = services_of(rt, session).reverification.record_usage(
+        result = rt.service(ReverificationTriggers, session).record_usage(
             staff.ctx,
             enterprise_id,
             [(u.msisdn, u.used_at) for u in body.uses],

@@ -4,26 +4,28 @@ The Runtime holds only what every domain shares (settings, engine, sessions, pol
 rings, clock, identity authority); each domain's endpoints build their services from it, so
 this kit imports no domain.
 
-Endpoints own their transaction explicitly (`with db.transaction() as session:`), so the
-commit happens before the response is sent: a client that saw 201 can rely on the row.
+Endpoints own their transaction explicitly (`with rt.transaction() as session:`, the process's
+unit of work), so the commit happens before the response is sent: a client that saw 201 can
+rely on the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from realname.authority.wiring import AuthoritySource
+from realname.authority.source import AuthoritySource
 from realname.clock import Clock
 from realname.config import Settings
+from realname.db.uow import KeepOn, UnitOfWork
 from realname.http.errors import ApiError
 from realname.policy.schema import Policy
 from realname.security.clients import (
@@ -36,6 +38,8 @@ from realname.security.keys import TokenKeys
 from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
+ServiceT = TypeVar("ServiceT")
+
 
 @dataclass
 class Runtime:
@@ -43,7 +47,7 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    sessions: sessionmaker[Session]
+    uow: UnitOfWork  # the only way an endpoint opens a transaction (`transaction()`)
     policy: Policy
     keyring: KeyRing
     token_keys: TokenKeys
@@ -52,19 +56,30 @@ class Runtime:
     # The identity authority (REALNAME_AUTHORITY): the http one's connection pool and circuit
     # breaker live as long as the process. None: chosen from `settings` on first use.
     authority: AuthoritySource | None = None
+    # How each domain's service is built on a unit of work's session, by its class: filled in
+    # by the composition root (realname.wiring), so this kit names no domain.
+    factories: Mapping[type[Any], Callable[[Session], object]] = field(default_factory=dict)
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
-            yield session
+    def service(self, kind: type[ServiceT], session: Session) -> ServiceT:
+        """The `kind` service on this unit of work's session, built as the composition root
+        says (`Process.factories`): an endpoint names the service it needs, never how to
+        build it."""
+        built = self.factories[kind](session)
+        if not isinstance(built, kind):
+            raise TypeError(f"the factory for {kind.__name__} built a {type(built).__name__}")
+        return built
+
+    def transaction(
+        self, *, readonly: bool = False, keep_on: KeepOn | None = None
+    ) -> AbstractContextManager[Session]:
+        return self.uow.transaction(readonly=readonly, keep_on=keep_on)
 
     def client_is_active(self, client_id: str) -> bool:
         """Is the client still active? Per process, looked up at most every
         REALNAME_CLIENT_STATUS_CACHE_SECONDS (a plain read: no write lock on SQLite)."""
 
         def lookup(wanted: str) -> bool:
-            with self.sessions() as session:
-                session.connection(execution_options={"readonly": True})
+            with self.transaction(readonly=True) as session:
                 return client_is_active(session, wanted)
 
         return self.client_status.is_active(client_id, self.clock.now(), lookup)

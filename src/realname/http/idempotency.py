@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from realname.errors import CodedError
@@ -94,29 +95,63 @@ def _in_progress() -> ApiError:
     )
 
 
-def _replay(row: IdempotentRequest, fingerprint: bytes) -> JSONResponse:
-    if row.body_hash != fingerprint:
-        raise ApiError(
-            422,
-            "REALNAME.IDEMPOTENCY_KEY_REUSED",
-            "This Idempotency-Key was used with a different request.",
-            "该 Idempotency-Key 已用于另一个不同的请求。",
-        )
-    if row.status == PENDING:
-        raise _in_progress()
-    return JSONResponse(row.response, status_code=row.status, headers={"idempotent-replay": "true"})
-
-
 @dataclass
 class _Answer:
     status: int
     body: dict[str, Any]
     refusal: CodedError | None = None
+    replayed: bool = False
 
     def respond(self) -> JSONResponse:
+        if self.replayed:
+            headers = {"idempotent-replay": "true"}
+            return JSONResponse(self.body, status_code=self.status, headers=headers)
         if self.refusal is not None:
             raise self.refusal  # rendered by the error handler, exactly as stored
         return JSONResponse(self.body, status_code=self.status)
+
+
+@dataclass
+class _KeyStore:
+    """The unit of work's `once` store for one client's Idempotency-Key."""
+
+    client_id: str
+    key: str
+    route: str
+    fingerprint: bytes
+    at: datetime
+    row: IdempotentRequest | None = None
+
+    def earlier(self, session: Session) -> _Answer | None:
+        row = IdempotencyRepository(session).find(self.client_id, self.key)
+        if row is None:
+            return None
+        if row.body_hash != self.fingerprint:
+            raise ApiError(
+                422,
+                "REALNAME.IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was used with a different request.",
+                "该 Idempotency-Key 已用于另一个不同的请求。",
+            )
+        if row.status == PENDING:
+            raise _in_progress()
+        return _Answer(row.status, row.response, replayed=True)
+
+    def claim(self, session: Session) -> None:
+        self.row = IdempotentRequest(
+            client_id=self.client_id,
+            key=self.key,
+            route=self.route,
+            body_hash=self.fingerprint,
+            status=PENDING,
+            response={},
+            created_at=self.at,
+        )
+        IdempotencyRepository(session).claim(self.row, WAIT_SECONDS)
+
+    def keep(self, session: Session, answer: _Answer) -> None:
+        assert self.row is not None
+        self.row.status, self.row.response = answer.status, answer.body
 
 
 OnRefusal = Callable[[Session, CodedError], None]
@@ -169,38 +204,20 @@ def run_once(
     `before` runs in the same transaction ahead of the work, not undone by its refusal (a
     replayed request runs neither)."""
     key = request.headers.get(KEY_HEADER)
+
+    def attempt(session: Session) -> _Answer:
+        return _attempt(session, request, status, work, on_refusal, before)
+
     if key is None:  # the common case: no fingerprint, no claim
-        with rt.transaction() as session:
-            answer = _attempt(session, request, status, work, on_refusal, before)
-        return answer.respond()
+        return rt.uow.run(attempt).respond()
     if not 1 <= len(key) <= 128:
         raise ApiError(400, "INVALID_ARGUMENT", "Idempotency-Key must be 1 to 128 characters.")
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    fingerprint = _fingerprint(route, body, rt.keyring)
+    store = _KeyStore(
+        principal.client_id, key, route, _fingerprint(route, body, rt.keyring), rt.clock.now()
+    )
     try:
-        with rt.transaction() as session:
-            repo = IdempotencyRepository(session)
-            earlier = repo.find(principal.client_id, key)
-            if earlier is not None:
-                return _replay(earlier, fingerprint)
-            claim = IdempotentRequest(
-                client_id=principal.client_id,
-                key=key,
-                route=route,
-                body_hash=fingerprint,
-                status=PENDING,
-                response={},
-                created_at=rt.clock.now(),
-            )
-            repo.claim(claim, WAIT_SECONDS)
-            answer = _attempt(session, request, status, work, on_refusal, before)
-            claim.status, claim.response = answer.status, answer.body
-    except IntegrityError:
-        with rt.transaction() as session:  # a concurrent twin committed the key first
-            earlier = IdempotencyRepository(session).find(principal.client_id, key)
-            if earlier is None:
-                raise
-            return _replay(earlier, fingerprint)
+        answer = rt.uow.run(attempt, once=store)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise _in_progress() from None

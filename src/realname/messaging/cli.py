@@ -36,7 +36,8 @@ def send(
     import threading
 
     from realname.api.middleware import configure_logging
-    from realname.messaging.sender import build_sender, stop_on_signals
+    from realname.messaging.sender import stop_on_signals
+    from realname.wiring import build_sender
 
     settings = get_settings()
     configure_logging(settings.log_level)

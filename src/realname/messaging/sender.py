@@ -35,11 +35,10 @@ from types import FrameType
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from realname.config import Settings
+from realname.db.uow import UnitOfWork
 from realname.messaging.errors import OutboxError, PermanentGatewayError, TemporaryGatewayError
-from realname.messaging.gateways import Gateway, gateway_from_settings
+from realname.messaging.gateways import Gateway
 from realname.messaging.schemas import FailureOutcome, OutgoingMessage, SendStats
 from realname.messaging.service import (
     DEFAULT_MAX_ATTEMPTS,
@@ -62,11 +61,11 @@ def default_worker_id() -> str:
 
 class Sender:
     """Drains the outbox through `gateway`. `close()` closes the gateway (and whatever else
-    was handed over in `closers`, e.g. the engine `build_sender` created)."""
+    was handed over in `closers`, e.g. the engine `realname.wiring.build_sender` created)."""
 
     def __init__(
         self,
-        sessions: Callable[[], Session],
+        uow: UnitOfWork,
         gateway: Gateway,
         *,
         lease_seconds: float = 60.0,
@@ -79,7 +78,7 @@ class Sender:
         closers: Sequence[Callable[[], Any]] = (),
         keyring: KeyRing | None = None,
     ) -> None:
-        self.sessions = sessions
+        self.uow = uow
         self.gateway = gateway
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
@@ -137,8 +136,7 @@ class Sender:
             if stats.claimed:
                 continue
             now = self.clock()
-            with self.sessions() as session:
-                session.connection(execution_options={"readonly": True})  # SQLite: plain BEGIN
+            with self.uow.transaction(readonly=True) as session:  # SQLite: plain BEGIN
                 expiry = earliest_lease_expiry(session, now)
             if expiry is None:
                 if not forever:
@@ -153,7 +151,7 @@ class Sender:
     def run_batch(self, batch: int, stop_event: threading.Event | None = None) -> SendStats:
         """Claim up to `batch` due messages and send them; one pass, no waiting."""
         stats = SendStats(batches=1)
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             messages = claim(session, self.worker_id, self.clock(), batch, self.lease_seconds)
         stats.claimed = len(messages)
         margin = timedelta(seconds=self.lease_seconds / 4)
@@ -216,7 +214,7 @@ class Sender:
             log.error("gateway raised %s on outbox message %d", type(error).__name__, message.id)
             self._record_failure(message, f"error: {type(error).__name__}", stats)
             return True
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             recorded = mark_sent(session, message.id, self.worker_id, gateway_id, self.clock())
         if recorded:
             stats.sent += 1
@@ -228,7 +226,7 @@ class Sender:
     def _record_failure(
         self, message: OutgoingMessage, error: str, stats: SendStats, *, permanent: bool = False
     ) -> None:
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             outcome = mark_failed_attempt(
                 session,
                 message.id,
@@ -250,31 +248,8 @@ class Sender:
     def _release(self, messages: Sequence[OutgoingMessage]) -> int:
         if not messages:
             return 0
-        with self.sessions() as session, session.begin():
+        with self.uow.transaction() as session:
             return release(session, [m.id for m in messages], self.worker_id)
-
-
-def build_sender(
-    settings: Settings, *, gateway: Gateway | None = None, worker_id: str | None = None
-) -> Sender:
-    """A sender on REALNAME_DATABASE_URL through the configured gateway (or `gateway`), with
-    REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS. `close()` disposes the engine."""
-    from realname.db.engine import create_engine_from_settings, create_session_factory
-    from realname.security.keys import keyring_from_settings
-    from realname.tables import load_all_models
-
-    load_all_models()
-    engine = create_engine_from_settings(settings)
-    return Sender(
-        create_session_factory(engine),
-        gateway if gateway is not None else gateway_from_settings(settings),
-        lease_seconds=settings.sms_lease_seconds,
-        max_attempts=settings.sms_max_attempts,
-        clock=settings.clock().now,
-        worker_id=worker_id,
-        closers=[engine.dispose],
-        keyring=keyring_from_settings(settings),
-    )
 
 
 @contextmanager

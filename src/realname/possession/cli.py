@@ -41,8 +41,8 @@ def import_usage_command(
     from realname.possession.service import PossessionService
     from realname.possession.usage import read_usage_csv
     from realname.registry.repository import RegistryRepository
-    from realname.registry.wiring import registry_service
     from realname.security.keys import keyring_from_settings
+    from realname.wiring import registry_service
 
     settings = get_settings()
     try:

@@ -20,7 +20,8 @@ from realname.possession.schemas import (
     LoginCodeOut,
     LoginVerifyIn,
 )
-from realname.registry.endpoints import LineId, services_of
+from realname.possession.service import PossessionService
+from realname.registry.endpoints import LineId
 from realname.security.clients import ClientRepository, issue_line_token
 
 router = APIRouter(
@@ -53,7 +54,7 @@ def possession_challenge(
     no proof, 429 past the per-line or per-channel limit."""
 
     def work(session: Session) -> ChallengeOut:
-        issued = services_of(rt, session).possession.issue_backfill_code(
+        issued = rt.service(PossessionService, session).issue_backfill_code(
             counter.ctx,
             enterprise_id=counter.enterprise_id,
             channel_id=counter.channel_id,
@@ -89,7 +90,7 @@ def login_code(
     peer = request.client.host if request.client else "unknown"
     source = f"{principal.client_id} {body.end_user_address or peer}"
     with rt.transaction() as session:
-        issued = services_of(rt, session).possession.request_login_code(
+        issued = rt.service(PossessionService, session).request_login_code(
             context_of(principal, request),
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,
@@ -116,7 +117,7 @@ def login_verify(
     the policy's attempts)."""
     ctx = context_of(principal, request)
     with rt.transaction() as session:
-        proof = services_of(rt, session).possession.verify_login_code(
+        proof = rt.service(PossessionService, session).verify_login_code(
             ctx,
             client_id=principal.client_id,
             client_enterprise_id=principal.enterprise_id,

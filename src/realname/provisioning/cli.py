@@ -382,7 +382,7 @@ def stock_add(
     from realname.numbering.msisdn import parse_msisdn
     from realname.registry.commands import Kit
     from realname.registry.errors import RegistryError
-    from realname.registry.wiring import registry_service
+    from realname.wiring import registry_service
 
     if not (iccid_from.isdigit() and imsi_from.isdigit()):
         console.print("--iccid-from and --imsi-from are digits")

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, Security, status
+from fastapi import APIRouter, Body, Path, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
-from realname.errors import CodedError
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
 from realname.http.idempotency import run_once
@@ -35,8 +34,6 @@ from realname.http.principals import (
     context_of,
     enterprise_of,
 )
-from realname.possession.errors import PossessionError
-from realname.possession.service import CheckedCode
 from realname.registry.commands import Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.guards import e164_of
@@ -57,7 +54,6 @@ from realname.registry.schemas import (
     OwnerRevealedOut,
     OwnerRevealIn,
     ReasonIn,
-    RegistrationIn,
     ReportLostIn,
     SimReplacementIn,
     StockIn,
@@ -65,7 +61,6 @@ from realname.registry.schemas import (
     TransferIn,
 )
 from realname.registry.service import RegistryService
-from realname.registry.wiring import Services, registry_service, services
 from realname.security.principals import Permission, Principal, Role
 
 router = APIRouter(
@@ -89,16 +84,6 @@ class IdConvertor(IntegerConvertor):
 
 
 register_url_convertor("id", IdConvertor())
-
-
-def registry_of(rt: Runtime, session: Session) -> RegistryService:
-    """The registry service on this session, from the runtime's primitives."""
-    return registry_service(session, rt.settings, rt.keyring, rt.policy, rt.authority)
-
-
-def services_of(rt: Runtime, session: Session) -> Services:
-    """Every service one unit of work may need, sharing the session and one registry."""
-    return services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
 
 
 def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
@@ -138,87 +123,6 @@ def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
 # --- registration and stock ------------------------------------------------------------------
 
 
-@router.post(
-    "/registrations",
-    status_code=status.HTTP_201_CREATED,
-    response_model=LineOut,
-    summary="Register a customer and activate a line",
-    responses={429: {"model": ErrorInfo, "description": "Too many failed proofs for the line"}},
-)
-def register(
-    body: RegistrationIn, request: Request, rt: RuntimeDep, counter: ClerkAtCounter
-) -> JSONResponse:
-    """Verify the customer (document, authority, face, age, caps) and activate a SIM kit from
-    the clerk's channel stock, or back-fill a legacy line: that needs `possession`, proof
-    that the customer holds the line (by policy: a one-time code from
-    `POST /v1/lines/{id}/possession-challenges`, the SIM's ICCID, or recent usage); without
-    a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
-    channel. 201 with the line."""
-    principal = counter.principal
-    desk = counter.desk
-
-    claim = body.possession.to_claim() if body.possession is not None else None
-    checked: list[CheckedCode | None] = [None]
-
-    def count_attempt(session: Session) -> None:
-        # A one-time code's attempt is counted (under a lock on the challenge row) before the
-        # code is compared, outside the registration's savepoint: a refusal cannot undo it,
-        # so concurrent wrong guesses never exceed the code's attempt limit.
-        try:
-            checked[0] = services_of(rt, session).possession.check_backfill_code(
-                counter.ctx,
-                enterprise_id=desk.enterprise_id,
-                channel_id=desk.channel_id,
-                clerk_id=desk.clerk_id,
-                msisdn=body.msisdn,
-                claim=claim,
-            )
-        except PossessionError as error:
-            request.app.state.metrics.registrations.labels(str(error.code)).inc()
-            raise
-
-    def work(session: Session) -> LineOut:
-        services = services_of(rt, session)
-        ctx = counter.ctx
-        try:
-            proof = services.possession.prove_for_backfill(
-                ctx,
-                enterprise_id=desk.enterprise_id,
-                channel_id=desk.channel_id,
-                clerk_id=desk.clerk_id,
-                msisdn=body.msisdn,
-                claim=claim,
-                checked=checked[0],
-            )
-            line = services.registry.register(
-                ctx,
-                desk=desk,
-                msisdn=body.msisdn,
-                person=body.customer.to_person(),
-                possession=proof,
-            )
-        except (RegistryError, PossessionError) as error:
-            request.app.state.metrics.registrations.labels(str(error.code)).inc()
-            raise
-        request.app.state.metrics.registrations.labels("registered").inc()
-        return line_out(rt, session, line)
-
-    def evidence(session: Session, error: CodedError) -> None:
-        # The refused work is undone; the refusal itself is channel-risk evidence, recorded
-        # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
-        # failed proof of possession is counted (and its code's attempt with it).
-        services = services_of(rt, session)
-        services.channels.record_refusal(
-            desk.channel_id, desk.clerk_id, str(error.code), rt.clock.now()
-        )
-        if isinstance(error, PossessionError) and error.failure is not None:
-            services.possession.record_failure(error.failure, rt.clock.now())
-
-    return run_once(
-        request, rt, principal, body, 201, work, on_refusal=evidence, before=count_attempt
-    )
-
-
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
 def stock(
     body: StockIn, request: Request, rt: RuntimeDep, staff: EnterpriseOperator
@@ -227,7 +131,7 @@ def stock(
 
     def work(session: Session) -> StockOut:
         kits = [Kit(k.msisdn, k.iccid, k.imsi) for k in body.kits]
-        lines = registry_of(rt, session).stock.stock_kits(
+        lines = rt.service(RegistryService, session).stock.stock_kits(
             staff.ctx, staff.enterprise_id, body.channel_id, kits
         )
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
@@ -294,7 +198,7 @@ def reveal_owner(
     at = body.at or rt.clock.now()
     with rt.transaction() as session:
         line = visible_line(session, principal, line_id)
-        owner = registry_of(rt, session).identities.reveal_owner(
+        owner = rt.service(RegistryService, session).identities.reveal_owner(
             context_of(principal, request), line, at, body.purpose
         )
         if owner is None:
@@ -337,7 +241,9 @@ def identity_lines(
             IdentityLineOut(
                 line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
             )
-            for line, e in registry_of(rt, session).identities.lines_of(person, enterprise_id=scope)
+            for line, e in rt.service(RegistryService, session).identities.lines_of(
+                person, enterprise_id=scope
+            )
         ]
 
 
@@ -377,7 +283,7 @@ def _operate(
         if principal.enterprise_id != line.enterprise_id:
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
         act(
-            registry_of(rt, session),
+            rt.service(RegistryService, session),
             context_of(principal, request),
             line.enterprise_id,
             line.msisdn,
@@ -611,7 +517,7 @@ def _self_service(
         ):
             raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
         act(
-            registry_of(rt, session),
+            rt.service(RegistryService, session),
             context_of(principal, request),
             line.enterprise_id,
             line.msisdn,
@@ -664,7 +570,7 @@ def replace_sim(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        registry_of(rt, session).replace_sim(
+        rt.service(RegistryService, session).replace_sim(
             counter.ctx,
             desk=desk,
             msisdn=line.msisdn,
@@ -692,7 +598,7 @@ def transfer(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        registry_of(rt, session).transfer(
+        rt.service(RegistryService, session).transfer(
             counter.ctx,
             desk=desk,
             msisdn=line.msisdn,

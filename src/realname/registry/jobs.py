@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.errors import RegistryError
 from realname.registry.service import RegistryService
@@ -18,23 +19,21 @@ from realname.registry.service import RegistryService
 ServiceFactory = Callable[[Session], RegistryService]
 
 
-def expire_reverifications(
-    sessions: Callable[[], Session], service: ServiceFactory, at: datetime
-) -> int:
+def expire_reverifications(uow: UnitOfWork, service: ServiceFactory, at: datetime) -> int:
     """Suspend every line whose re-verification deadline has passed; returns how many."""
-    with sessions() as session:
+    with uow.transaction(readonly=True) as session:
         due = list(service(session).due_reverifications(at))
     ctx = Context(Actor("system", "reverification"), at)
     done = 0
     for msisdn in due:
-        with sessions() as session, session.begin():
+        with uow.transaction() as session:
             done += service(session).expire_reverification(ctx, msisdn)
     return done
 
 
-def release_cooled(sessions: Callable[[], Session], service: ServiceFactory, at: datetime) -> int:
+def release_cooled(uow: UnitOfWork, service: ServiceFactory, at: datetime) -> int:
     """Return every number whose cooling period is over to its enterprise's pool."""
-    with sessions() as session:
+    with uow.transaction(readonly=True) as session:
         registry = service(session)
         due = [(registry.repo.line(m), m) for m in registry.due_releases(at)]
         plan = [(line.enterprise_id, m) for line, m in due if line is not None]
@@ -42,7 +41,7 @@ def release_cooled(sessions: Callable[[], Session], service: ServiceFactory, at:
     done = 0
     for enterprise_id, msisdn in plan:
         try:
-            with sessions() as session, session.begin():
+            with uow.transaction() as session:
                 service(session).release(ctx, enterprise_id, msisdn)
             done += 1
         except RegistryError:

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from realname.db.uow import UnitOfWork
 from realname.policy.schema import Policy
 from realname.registry.integrity import PURGED_KEY_ID, PURGED_TO_NULL, mac_purged_identity
 from realname.registry.models import Identity
@@ -164,7 +165,7 @@ def purge_leftover_notes(
 
 
 def run_retention(
-    sessions: Callable[[], Session],
+    uow: UnitOfWork,
     keyring: KeyRing,
     policy: Policy,
     at: datetime,
@@ -176,7 +177,7 @@ def run_retention(
     """Every due identity, one batch per transaction (or, with `dry_run`, only list them)."""
     report = RetentionReport(at, retention_cutoff(policy, at), dry_run)
     if dry_run:
-        with sessions() as session:
+        with uow.transaction(readonly=True) as session:
             repo = RegistryRepository(session)
             while batch := repo.purgeable_identities(
                 report.cutoff, batch_size, after_id=report.purged[-1] if report.purged else 0
@@ -188,7 +189,7 @@ def run_retention(
     # identity from the first (a candidate that stopped being due stays behind: it is not).
     last_seen = 0
     while True:
-        with sessions() as session, session.begin():
+        with uow.transaction() as session:
             done = purge_batch_counted(session, keyring, policy, at, batch_size, after_id=last_seen)
         if done.last_seen == last_seen:
             break
@@ -199,10 +200,10 @@ def run_retention(
             report.notes += done.notes
             if progress:
                 progress(len(report.purged))
-    with sessions() as session:
+    with uow.transaction(readonly=True) as session:
         left = note_ids(RegistryRepository(session), None)
     for start in range(0, len(left), batch_size):
-        with sessions() as session, session.begin():
+        with uow.transaction() as session:
             report.notes += len(
                 purge_leftover_notes(session, keyring, at, left[start : start + batch_size])
             )

@@ -38,10 +38,8 @@ def run(
     """Purge every identity whose last line ended more than the policy's retention ago: its
     sealed number, name and address and its blind indexes go; the line events stay.
     Idempotent; one audit entry per batch."""
-    from realname.db.engine import create_engine_from_settings, create_session_factory
-    from realname.policy.loader import load_policy
     from realname.registry.retention import run_retention
-    from realname.security.keys import keyring_from_settings
+    from realname.wiring import Process
 
     settings = get_settings()
     now = settings.clock().now()
@@ -49,21 +47,17 @@ def run(
     if instant > now + timedelta(minutes=5):
         console.print("[red]--at is in the future[/]: records are purged only once they are due")
         raise typer.Exit(2)
-    policy, keyring = load_policy(settings.policy), keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    try:
-        with console.status("retention") as status:
-            report = run_retention(
-                create_session_factory(engine),
-                keyring,
-                policy,
-                instant,
-                batch_size=batch,
-                dry_run=dry_run,
-                progress=lambda n: status.update(f"retention: {n:,} identities purged"),
-            )
-    finally:
-        engine.dispose()
+    with Process(settings) as process, console.status("retention") as status:
+        policy = process.policy
+        report = run_retention(
+            process.uow,
+            process.keyring,
+            policy,
+            instant,
+            batch_size=batch,
+            dry_run=dry_run,
+            progress=lambda n: status.update(f"retention: {n:,} identities purged"),
+        )
     verb = "due (dry run, nothing changed)" if dry_run else "purged"
     console.print(
         f"retention {policy.retention_after_termination_days} days after termination "

@@ -18,8 +18,10 @@ from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
 from realname.http.principals import Subscriber, context_of
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.endpoints import LineId, services_of
+from realname.registry.endpoints import LineId
 from realname.registry.models import Line
+from realname.registry.reverification import ReverificationTriggers
+from realname.registry.service import RegistryService
 from realname.security.principals import Principal
 from realname.selfservice.models import Dispute
 from realname.selfservice.schemas import DisputeOut, MyLineOut, OnlineReverificationIn, UnlockIn
@@ -49,12 +51,11 @@ def _as_subscriber(
             "自助服务须使用绑定本人号码的令牌（请先验证号码）。",
         )
     with rt.transaction() as session:
-        services = services_of(rt, session)
         service = SelfService(
             session,
             policy=rt.policy,
-            registry=services.registry,
-            reverification=services.reverification,
+            registry=rt.service(RegistryService, session),
+            reverification=rt.service(ReverificationTriggers, session),
         )
         scope = service.scope(principal)
         return work(session, service, scope)

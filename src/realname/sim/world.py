@@ -28,6 +28,7 @@ from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
 from realname.channels.models import RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
+from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
 from realname.identity.regions import province_prefixes
@@ -131,6 +132,10 @@ class _State:
 Progress = Callable[[str, int, int], None]
 
 
+def _unit(engine: Engine) -> UnitOfWork:
+    return UnitOfWork(lambda: Session(engine))
+
+
 def build_world(
     engine: Engine,
     *,
@@ -147,7 +152,7 @@ def build_world(
     report = progress or (lambda _phase, _done, _total: None)
     now = now.astimezone(UTC).replace(microsecond=0)
     summary = WorldSummary()
-    with Session(engine) as session, session.begin():
+    with _unit(engine).transaction() as session:
         enterprises = _create_enterprises(session, policy, keyring, lines, rng, now)
     citizen_count = max(50, lines * 2 // 5)
     citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
@@ -252,7 +257,7 @@ def _load_citizens(
                     "revoked": False,
                 }
             )
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
         report("citizens known to the identity authority", start + len(chunk), total)
 
@@ -337,7 +342,7 @@ def _load_lines(
             line_rows.append(row)
             plans.append(("active", citizen, channel_id, at, enterprise.id))
             state.active.append((msisdn, enterprise.id, citizen))
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             if new_identities:
                 order = list(new_identities)
                 ids = next_ids(session, IDENTITY, len(order))
@@ -399,7 +404,7 @@ def _load_lines(
             )
         done += size
         report("lines loaded (base)", done, total)
-    with Session(engine) as session, session.begin():
+    with _unit(engine).transaction() as session:
         rows = [
             {"identity_id": state.identity_of[c], "enterprise_id": e, "active_count": n}
             for (c, e), n in state.held.items()
@@ -526,7 +531,7 @@ def _stream(
     done = 0
     while done < operations:
         batch = min(500, operations - done)
-        with Session(engine) as session, session.begin():
+        with _unit(engine).transaction() as session:
             service = RegistryService(
                 session,
                 policy=policy,
@@ -570,7 +575,7 @@ def _stream(
             session, policy=policy, keyring=keyring, authority=SimulatedAuthority(session, keyring)
         )
 
-    expired = jobs.expire_reverifications(lambda: Session(engine), registry, now)
+    expired = jobs.expire_reverifications(_unit(engine), registry, now)
     summary.outcomes["re-verification overdue → suspended"] += expired
 
 

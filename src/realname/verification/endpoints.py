@@ -109,24 +109,15 @@ def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
 def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, datetime], T]) -> T:
     """One transaction; a refusal marked `keep_changes` commits its counters and audit entry."""
     at = rt.clock.now()
-    with rt.sessions() as session:
-        session.begin()
+    with rt.transaction(keep_on=_kept) as session:
         service = VerificationService(
             session, policy=rt.policy, keyring=rt.keyring, limiter=limiter_of(request, rt)
         )
-        try:
-            result = work(service, at)
-        except VerificationError as error:
-            if error.keep_changes:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
-        return result
+        return work(service, at)
+
+
+def _kept(error: Exception) -> bool:
+    return isinstance(error, VerificationError) and error.keep_changes
 
 
 @router.post(

@@ -1,0 +1,114 @@
+"""The front desk's registration (`POST /v1/registrations`): the registry's `register`, with
+the proof of possession a back-fill needs and the refusal kept as channel-risk evidence.
+
+It composes three domains (registry, possession, channels), so it lives with the entry point,
+the only layer allowed to reach all three; each domain's own routes stay in its package.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from realname.channels.service import ChannelService
+from realname.errors import CodedError
+from realname.http.deps import RuntimeDep
+from realname.http.errors import ErrorInfo
+from realname.http.idempotency import run_once
+from realname.http.principals import ClerkAtCounter
+from realname.possession.errors import PossessionError
+from realname.possession.service import CheckedCode, PossessionService
+from realname.registry.endpoints import line_out
+from realname.registry.errors import RegistryError
+from realname.registry.schemas import LineOut, RegistrationIn
+from realname.registry.service import RegistryService
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["registry"],
+    responses={
+        404: {"model": ErrorInfo, "description": "No such line for this caller"},
+        409: {"model": ErrorInfo, "description": "Refused: state, cap or conflict"},
+        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
+    },
+)
+
+
+@router.post(
+    "/registrations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LineOut,
+    summary="Register a customer and activate a line",
+    responses={429: {"model": ErrorInfo, "description": "Too many failed proofs for the line"}},
+)
+def register(
+    body: RegistrationIn, request: Request, rt: RuntimeDep, counter: ClerkAtCounter
+) -> JSONResponse:
+    """Verify the customer (document, authority, face, age, caps) and activate a SIM kit from
+    the clerk's channel stock, or back-fill a legacy line: that needs `possession`, proof
+    that the customer holds the line (by policy: a one-time code from
+    `POST /v1/lines/{id}/possession-challenges`, the SIM's ICCID, or recent usage); without
+    a valid one 403 `REALNAME.POSSESSION_NOT_PROVEN`, and the failure counts against the
+    channel. 201 with the line."""
+    principal = counter.principal
+    desk = counter.desk
+
+    claim = body.possession.to_claim() if body.possession is not None else None
+    checked: list[CheckedCode | None] = [None]
+
+    def count_attempt(session: Session) -> None:
+        # A one-time code's attempt is counted (under a lock on the challenge row) before the
+        # code is compared, outside the registration's savepoint: a refusal cannot undo it,
+        # so concurrent wrong guesses never exceed the code's attempt limit.
+        try:
+            checked[0] = rt.service(PossessionService, session).check_backfill_code(
+                counter.ctx,
+                enterprise_id=desk.enterprise_id,
+                channel_id=desk.channel_id,
+                clerk_id=desk.clerk_id,
+                msisdn=body.msisdn,
+                claim=claim,
+            )
+        except PossessionError as error:
+            request.app.state.metrics.registrations.labels(str(error.code)).inc()
+            raise
+
+    def work(session: Session) -> LineOut:
+        ctx = counter.ctx
+        try:
+            proof = rt.service(PossessionService, session).prove_for_backfill(
+                ctx,
+                enterprise_id=desk.enterprise_id,
+                channel_id=desk.channel_id,
+                clerk_id=desk.clerk_id,
+                msisdn=body.msisdn,
+                claim=claim,
+                checked=checked[0],
+            )
+            line = rt.service(RegistryService, session).register(
+                ctx,
+                desk=desk,
+                msisdn=body.msisdn,
+                person=body.customer.to_person(),
+                possession=proof,
+            )
+        except (RegistryError, PossessionError) as error:
+            request.app.state.metrics.registrations.labels(str(error.code)).inc()
+            raise
+        request.app.state.metrics.registrations.labels("registered").inc()
+        return line_out(rt, session, line)
+
+    def evidence(session: Session, error: CodedError) -> None:
+        # The refused work is undone; the refusal itself is channel-risk evidence, recorded
+        # once per request (a retry or a concurrent twin replays it, never re-runs it), and a
+        # failed proof of possession is counted (and its code's attempt with it).
+        rt.service(ChannelService, session).record_refusal(
+            desk.channel_id, desk.clerk_id, str(error.code), rt.clock.now()
+        )
+        if isinstance(error, PossessionError) and error.failure is not None:
+            rt.service(PossessionService, session).record_failure(error.failure, rt.clock.now())
+
+    return run_once(
+        request, rt, principal, body, 201, work, on_refusal=evidence, before=count_attempt
+    )

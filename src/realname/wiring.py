@@ -1,0 +1,206 @@
+"""The composition root: everything a process chooses from Settings is chosen here.
+
+- `Process(settings)`: what one process (an API worker, a CLI command, a job run, the demo)
+  builds once and keeps: the engine and its unit of work (`realname.db.uow`), the clock, the
+  policy preset, the key rings, the identity authority (`authority_source`, the one place
+  REALNAME_AUTHORITY is read) and the SMS gateway (`gateway_from_settings`).
+- `services(session, ...)` / `registry_service(session, ...)`: the services of one unit of
+  work, sharing its session. Entry points call them with the session whose transaction they
+  own (`process.uow.transaction()`); nothing here opens or commits a transaction.
+
+It sits above every domain because it builds feature services (back-fill, channels,
+possession) as well as the registry's; the registry itself builds none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from realname.authority.http import http_authority, http_config
+from realname.authority.simulated import SimulatedAuthority
+from realname.authority.source import AuthoritySource
+from realname.backfill.service import CampaignService
+from realname.channels.service import ChannelService
+from realname.clock import Clock
+from realname.config import Settings
+from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.db.uow import UnitOfWork
+from realname.identity.authority import IdentityAuthority
+from realname.messaging.gateways import Gateway, gateway_from_settings
+from realname.messaging.notices import reverification_sms
+from realname.messaging.sender import Sender
+from realname.policy.loader import load_policy
+from realname.policy.schema import Policy
+from realname.possession.service import PossessionService
+from realname.registry.reverification import ReverificationTriggers
+from realname.registry.service import RegistryService
+from realname.security.keys import TokenKeys, keyring_from_settings, token_keys_from_settings
+from realname.security.vault import KeyRing
+
+
+def authority_source(settings: Settings) -> AuthoritySource:
+    """The one place REALNAME_AUTHORITY is read: a function `(session, keyring) -> authority`.
+    The simulated authority reads its table through the caller's session, so it is built per
+    unit of work; the http one holds a connection pool and a circuit breaker, so it is built
+    once per process (per distinct configuration) and shared by every thread."""
+    if settings.authority == "http":
+        shared = http_authority(http_config(settings))
+
+        def http_source(_session: Session, _keyring: KeyRing) -> IdentityAuthority:
+            return shared
+
+        return http_source
+
+    def simulated_source(session: Session, keyring: KeyRing) -> IdentityAuthority:
+        return SimulatedAuthority(session, keyring)
+
+    return simulated_source
+
+
+def registry_service(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing | None = None,
+    policy: Policy | None = None,
+    authority: AuthoritySource | None = None,
+) -> RegistryService:
+    """Long-running callers (the API's Runtime) pass the key ring, policy and identity
+    authority they hold; the authority is chosen by `authority_source` (REALNAME_AUTHORITY)."""
+    keyring = keyring or keyring_from_settings(settings)
+    source = authority or authority_source(settings)
+    return RegistryService(
+        session,
+        policy=policy or load_policy(settings.policy),
+        keyring=keyring,
+        authority=source(session, keyring),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """The services one unit of work may need, sharing one session and one registry."""
+
+    registry: RegistryService
+    channels: ChannelService
+    campaigns: CampaignService
+    reverification: ReverificationTriggers
+    possession: PossessionService
+
+
+def services(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing | None = None,
+    policy: Policy | None = None,
+    authority: AuthoritySource | None = None,
+) -> Services:
+    policy = policy or load_policy(settings.policy)
+    registry = registry_service(session, settings, keyring, policy, authority)
+    return Services(
+        registry=registry,
+        channels=ChannelService(session, policy=policy, registry=registry),
+        campaigns=CampaignService(session, policy=policy, registry=registry),
+        reverification=ReverificationTriggers(
+            session, policy=policy, registry=registry, tell=reverification_sms(session, policy)
+        ),
+        possession=PossessionService(
+            session, policy=policy, keyring=registry.keyring, registry=registry
+        ),
+    )
+
+
+class Process:
+    """One process's long-lived parts, built once from `settings`. The engine is opened at
+    once; the policy, key rings and authority on first use, so a command that needs no keys
+    needs no key file. `close()` (or leaving a `with` block) disposes the engine."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else create_engine_from_settings(settings)
+        self.sessions = create_session_factory(self.engine)
+        self.uow = UnitOfWork(self.sessions)
+        self.clock = clock or settings.clock()
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return keyring_from_settings(self.settings)
+
+    @cached_property
+    def token_keys(self) -> TokenKeys:
+        return token_keys_from_settings(self.settings)
+
+    @cached_property
+    def authority(self) -> AuthoritySource:
+        return authority_source(self.settings)
+
+    def registry(self, session: Session) -> RegistryService:
+        return registry_service(session, self.settings, self.keyring, self.policy, self.authority)
+
+    def services(self, session: Session) -> Services:
+        return services(session, self.settings, self.keyring, self.policy, self.authority)
+
+    def factories(self) -> dict[type[Any], Callable[[Session], object]]:
+        """Each service an HTTP endpoint may ask for by its class (`Runtime.service`), built
+        as `services` builds it: the API's routes live in their domains, below this root, so
+        they name the service and the root says how it is made."""
+        return {
+            RegistryService: self.registry,
+            ChannelService: lambda session: self.services(session).channels,
+            CampaignService: lambda session: self.services(session).campaigns,
+            ReverificationTriggers: lambda session: self.services(session).reverification,
+            PossessionService: lambda session: self.services(session).possession,
+        }
+
+    def gateway(self) -> Gateway:
+        """A new client of REALNAME_SMS_GATEWAY (the caller closes it)."""
+        return gateway_from_settings(self.settings)
+
+    def sender(
+        self,
+        *,
+        gateway: Gateway | None = None,
+        worker_id: str | None = None,
+        closers: Sequence[Callable[[], Any]] = (),
+    ) -> Sender:
+        """An outbox sender through the configured gateway (or `gateway`), with
+        REALNAME_SMS_LEASE_SECONDS and REALNAME_SMS_MAX_ATTEMPTS."""
+        return Sender(
+            self.uow,
+            gateway if gateway is not None else self.gateway(),
+            lease_seconds=self.settings.sms_lease_seconds,
+            max_attempts=self.settings.sms_max_attempts,
+            clock=self.clock.now,
+            worker_id=worker_id,
+            closers=closers,
+            keyring=self.keyring,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def build_sender(
+    settings: Settings, *, gateway: Gateway | None = None, worker_id: str | None = None
+) -> Sender:
+    """A sender with a process of its own (`realname messages send`): closing the sender
+    closes its gateway and disposes its engine."""
+    process = Process(settings)
+    return process.sender(gateway=gateway, worker_id=worker_id, closers=[process.close])
