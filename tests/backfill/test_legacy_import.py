@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 from typer.testing import CliRunner
 
-from realname.backfill.cli import bench_import, import_app
 from realname.backfill.errors import BackfillError, BackfillErrorCode
 from realname.backfill.importing import (
     ImportReport,
@@ -35,6 +34,8 @@ from realname.backfill.importing import (
     import_legacy,
 )
 from realname.backfill.models import LegacyImport
+from realname.cli.bench import bench_import
+from realname.cli.imports import import_app
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import parse_msisdn
 from realname.policy.loader import load_policy

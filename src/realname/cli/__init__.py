@@ -11,32 +11,30 @@ import re
 import typer
 from rich.console import Console
 
-from realname.authority.cli import authority_app
-from realname.backfill.campaign_cli import backfill_app, channels_app
-from realname.backfill.cli import bench_import, import_app
+from realname.cli.audit import audit_app
+from realname.cli.authority import authority_app
+from realname.cli.backfill import backfill_app
 from realname.cli.bench import bench_app
+from realname.cli.channels import channels_app
 from realname.cli.check import check_command
 from realname.cli.clients import clients_app
 from realname.cli.db import db_app
 from realname.cli.demo import demo
 from realname.cli.id import id_app
+from realname.cli.imports import import_app
 from realname.cli.keys import keys_app
-from realname.cli.relying_parties import parties_app
-from realname.cli.serve import serve
-from realname.messaging.cli import messages_app
-from realname.possession.cli import usage_app
-from realname.provisioning.cli import (
+from realname.cli.messages import messages_app
+from realname.cli.provisioning import (
     blocks_app,
-    channels_add,
-    channels_list,
-    channels_move,
     clerks_app,
     enterprises_app,
     provision,
     stock_app,
 )
-from realname.registry.audit_cli import audit_app
-from realname.registry.retention_cli import retention_app
+from realname.cli.relying_parties import parties_app
+from realname.cli.retention import retention_app
+from realname.cli.serve import serve
+from realname.cli.usage import usage_app
 
 app = typer.Typer(
     help="RealName: mobile-subscriber real-name registration.",
@@ -57,15 +55,11 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(usage_app, name="usage")
 app.add_typer(authority_app, name="authority")
 app.add_typer(retention_app, name="retention")
-bench_app.command("import")(bench_import)
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(clerks_app, name="clerks")
 app.add_typer(stock_app, name="stock")
 app.command("provision")(provision)
-channels_app.command("add")(channels_add)
-channels_app.command("list")(channels_list)
-channels_app.command("move")(channels_move)
 app.command("check")(check_command)
 app.command()(serve)
 app.command()(demo)

@@ -9,11 +9,108 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.imports import ChunkRows
+from realname.cli.imports import Workers as ImportWorkers
+
 if TYPE_CHECKING:
+    from realname.bench.importing import ImportBenchResult
     from realname.bench.load import HttpBenchResult
 
 bench_app = typer.Typer(help="Measured performance, as ratios against a baseline.")
 console = Console()
+
+# Options shared by the HTTP benchmarks.
+Concurrency = Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")]
+Workers = Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")]
+TimeLimit = Annotated[float, typer.Option(min=5, max=600, help="Seconds per run, at most.")]
+AdminUrl = Annotated[
+    str, typer.Option(help="PostgreSQL server on which a scratch database is created and dropped.")
+]
+SCRATCH_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@bench_app.command("import")
+def bench_import(
+    rows: Annotated[
+        int, typer.Option(min=1000, max=50_000_000, help="Rows in the synthetic export.")
+    ] = 1_000_000,
+    admin_url: AdminUrl = SCRATCH_SERVER,
+    chunk_rows: ChunkRows = None,
+    workers: ImportWorkers = None,
+    bad_share: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of bad rows mixed in.")
+    ] = 0.03,
+    seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 7,
+) -> None:
+    """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
+    (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
+    from realname.backfill.importing import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
+    from realname.bench.importing import run_import_bench
+    from realname.db.scratch import scratch_postgres
+
+    with (
+        console.status("creating a scratch database") as status,
+        scratch_postgres(admin_url, prefix="realname_bench_import") as url,
+    ):
+        result = run_import_bench(
+            url,
+            rows=rows,
+            chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+            workers=workers or DEFAULT_WORKERS,
+            bad_share=bad_share,
+            seed=seed,
+            progress=status.update,
+        )
+    print_import_bench(result)
+
+
+def print_import_bench(result: ImportBenchResult) -> None:
+    first, rerun = result.first, result.rerun
+    table = Table(
+        title=f"legacy import on PostgreSQL: {result.rows:,} rows "
+        f"({result.file_bytes / 1e6:,.0f} MB CSV, {result.bad_rows:,} bad), "
+        f"{result.workers} worker{'s' if result.workers != 1 else ''}"
+    )
+    for column in ("path", "rows", "seconds", "rows/s", "import / bare"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "bare COPY into LIKE line INCLUDING ALL",
+        f"{result.copy_rows:,}",
+        f"{result.copy_plain_seconds:.1f}",
+        f"{result.copy_plain_per_second:,.0f}",
+        "",
+    )
+    table.add_row(
+        "bare COPY, same indexes + foreign keys",
+        f"{result.copy_rows:,}",
+        f"{result.copy_seconds:.1f}",
+        f"{result.copy_per_second:,.0f}",
+        "",
+    )
+    table.add_row(
+        "import legacy (read, validate, load)",
+        f"{first.rows_read:,}",
+        f"{first.seconds:.1f}",
+        f"{first.rows_per_second:,.0f}",
+        f"{result.ratio_plain:.2f}, {result.ratio:.2f} with FKs",
+    )
+    table.add_row(
+        "import again (all present)",
+        f"{rerun.rows_read:,}",
+        f"{rerun.seconds:.1f}",
+        f"{rerun.rows_per_second:,.0f}",
+        "",
+    )
+    console.print(table)
+    console.print(
+        f"loaded {first.rows_loaded:,}, rejected {first.rows_rejected:,}; "
+        f"re-run loaded {rerun.rows_loaded:,}, found {rerun.rows_present:,} present"
+    )
+    console.print(
+        f"import / bare COPY = {result.ratio_plain:.2f} (target >= 0.5; "
+        f"{result.ratio:.2f} against the copy with foreign keys); "
+        f"import {first.rows_per_second:,.0f} rows/s (target >= 200,000)"
+    )
 
 
 @bench_app.command("id")
@@ -51,16 +148,6 @@ def bench_id(
         f"verdicts differ on {result.disagreements:,} of {n:,} numbers: "
         f"{result.disagreement_example_reason}"
     )
-
-
-# Options shared by the HTTP benchmarks.
-Concurrency = Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")]
-Workers = Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")]
-TimeLimit = Annotated[float, typer.Option(min=5, max=600, help="Seconds per run, at most.")]
-AdminUrl = Annotated[
-    str, typer.Option(help="PostgreSQL server on which a scratch database is created and dropped.")
-]
-SCRATCH_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 @bench_app.command("register")

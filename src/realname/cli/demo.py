@@ -200,7 +200,8 @@ def _print_demo_backfill(
 
     from sqlalchemy.orm import Session
 
-    from realname.backfill.campaign_cli import print_progress, print_risk, print_schedule
+    from realname.cli.backfill import print_progress, print_schedule
+    from realname.cli.channels import print_risk
     from realname.db.engine import readonly
     from realname.registry.repository import RegistryRepository
     from realname.registry.wiring import services
