@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 
 console = Console()
@@ -29,10 +30,7 @@ def check_command(
 ) -> None:
     """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
     any text column, the keyed audit chains and the signed checkpoints."""
-    from sqlalchemy.orm import Session
-
     import realname.db.models  # noqa: F401  (every table, so every text column is scanned)
-    from realname.db.engine import create_engine_from_settings, readonly
     from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check
     from realname.security.keys import keyring_from_settings
@@ -43,8 +41,7 @@ def check_command(
     if checkpoint is not None and not checkpoint.is_file():
         console.print(f"[red]no checkpoint file at {checkpoint}[/]")
         raise typer.Exit(2)
-    engine = create_engine_from_settings(settings)
-    with Session(readonly(engine)) as session, console.status("checking") as status:
+    with cli_session(settings, write=False) as session, console.status("checking") as status:
         report = run_integrity_check(
             session,
             load_policy(settings.policy),
@@ -53,7 +50,6 @@ def check_command(
             checkpoints=checkpoint,
             logs=log or (),
         )
-    engine.dispose()
     if checkpoint is None:
         console.print("no checkpoint file: truncation of the chains cannot be detected")
     print_integrity_report(report, limit)

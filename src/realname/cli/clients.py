@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 from realname.security.principals import Role
 
@@ -27,18 +28,13 @@ def clients_add(
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
-
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
     from realname.registry.repository import RegistryRepository
     from realname.security.clients import ClientService
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     keyring = keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    with Session(engine) as session, session.begin():
+    with cli_session(settings, write=True) as session:
         enterprise_id = None
         if enterprise is not None:
             found = RegistryRepository(session).enterprise_by_code(enterprise)
@@ -58,10 +54,8 @@ def clients_add(
             )
         except ValueError as error:
             console.print(str(error))
-            engine.dispose()
             raise typer.Exit(2) from None
         client_id = client.client_id
-    engine.dispose()
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
 
 
@@ -87,16 +81,12 @@ def _clerk_of(
 @clients_app.command("list")
 def clients_list() -> None:
     """Every client with its role, tenant and status (never a secret)."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
     from realname.security.clients import ClientRepository
 
-    engine = create_engine_from_settings(get_settings())
     table = Table()
     for column in ("client_id", "role", "enterprise", "channel", "clerk", "scopes", "status"):
         table.add_column(column)
-    with Session(engine) as session:
+    with cli_session(get_settings(), write=False) as session:
         for c in ClientRepository(session).all():
             table.add_row(
                 c.client_id,
@@ -107,7 +97,6 @@ def clients_list() -> None:
                 c.scopes,
                 c.status,
             )
-    engine.dispose()
     console.print(table)
 
 
@@ -115,18 +104,12 @@ def clients_list() -> None:
 def clients_revoke(client_id: str) -> None:
     """Revoke a client: it gets no new tokens, and the tokens it holds are refused within
     REALNAME_CLIENT_STATUS_CACHE_SECONDS (default 2 s) on every server."""
-
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
     from realname.security.clients import ClientService
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     keyring = keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    with Session(engine) as session, session.begin():
+    with cli_session(settings, write=True) as session:
         revoked = ClientService(session, keyring).revoke(client_id, settings.clock().now())
-    engine.dispose()
     console.print("revoked" if revoked else "no such active client")
     raise typer.Exit(0 if revoked else 1)

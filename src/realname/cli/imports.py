@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.session import cli_sessions
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -82,7 +83,6 @@ def import_legacy_command(
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from sqlalchemy.orm import Session
 
     from realname.backfill.errors import BackfillError
     from realname.backfill.importing import (
@@ -91,12 +91,10 @@ def import_legacy_command(
         ImportProgress,
         import_legacy,
     )
-    from realname.db.engine import create_engine_from_settings
     from realname.policy.loader import load_policy
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
-    engine = create_engine_from_settings(settings)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,7 +104,12 @@ def import_legacy_command(
         TimeRemainingColumn(),
     )
     try:
-        with Progress(*columns, console=console) as bar, Session(engine) as session:
+        # import_legacy commits chunk by chunk itself: a session, not one transaction.
+        with (
+            cli_sessions(settings, write=True) as sessions,
+            Progress(*columns, console=console) as bar,
+            sessions() as session,
+        ):
             task = bar.add_task(f"importing {file.name}", total=None, rows=0)
 
             def advance(p: ImportProgress) -> None:
@@ -132,8 +135,6 @@ def import_legacy_command(
     except ValueError as error:  # the reject file is the input file
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
     print_import_report(report)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.session import cli_session, cli_sessions
 from realname.config import get_settings
 
 keys_app = typer.Typer(
@@ -18,18 +19,13 @@ console = Console()
 @keys_app.command("status")
 def keys_status() -> None:
     """How many identities are sealed under each key."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
     from realname.registry.repository import identities_per_key
     from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
     settings = get_settings()
     keyring = keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    with Session(engine) as session:
+    with cli_session(settings, write=False) as session:
         counts = identities_per_key(session)
-    engine.dispose()
     console.print(f"active key: [bold]{keyring.active_key_id}[/]")
     for key_id in sorted(set(counts) | set(keyring.key_ids)):
         console.print(f"  {key_id}: {counts.get(key_id, 0):,} identities")
@@ -99,28 +95,25 @@ def keys_rotate(
 ) -> None:
     """Re-encrypt every identity sealed under an older key with the active key, in batches."""
     from rich.progress import Progress
-    from sqlalchemy.orm import Session
 
-    from realname.db.engine import create_engine_from_settings
     from realname.registry.repository import identities_per_key
     from realname.registry.rotation import reseal_batch
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     keyring = keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    with Session(engine) as session:
-        counts = identities_per_key(session)
-    todo = sum(n for key_id, n in counts.items() if key_id != keyring.active_key_id)
-    done, after = 0, 0
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"resealing under {keyring.active_key_id}", total=todo)
-        while True:
-            with Session(engine) as session, session.begin():
-                count, after = reseal_batch(session, keyring, after, batch)
-            if count == 0:
-                break
-            done += count
-            progress.update(task, completed=done)
-    engine.dispose()
+    with cli_sessions(settings, write=True) as sessions:
+        with sessions() as session:
+            counts = identities_per_key(session)
+        todo = sum(n for key_id, n in counts.items() if key_id != keyring.active_key_id)
+        done, after = 0, 0
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"resealing under {keyring.active_key_id}", total=todo)
+            while True:
+                with sessions() as session, session.begin():  # one transaction per batch
+                    count, after = reseal_batch(session, keyring, after, batch)
+                if count == 0:
+                    break
+                done += count
+                progress.update(task, completed=done)
     console.print(f"resealed {done:,} identities; all on key {keyring.active_key_id}")

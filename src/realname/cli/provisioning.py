@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 
@@ -57,22 +58,16 @@ class ProvisioningUnit:
 
 @contextmanager
 def provisioning_unit(*, write: bool = True) -> Iterator[ProvisioningUnit]:
-    """One transaction per command; a refusal prints its code and message, exit 1."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings, readonly
+    """One transaction per command (lists and dry runs: a read-only session that keeps
+    nothing); a refusal prints its code and message, exit 1."""
     from realname.registry.commands import Actor, Context
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
-    engine = create_engine_from_settings(settings)
     ctx = Context(Actor("operator", "cli"), settings.clock().now())
     try:
-        # lists and dry runs only read: no SQLite write lock held against the server's writers
-        with Session(engine if write else readonly(engine)) as session, session.begin():
+        with cli_session(settings, write=write) as session:
             yield ProvisioningUnit(session, keyring_from_settings(settings), ctx)
-            if not write:
-                session.rollback()
     except ProvisioningError as error:
         console.print(f"[red]{error.code}[/]: {error.message}" + _detail(error))
         raise typer.Exit(1) from None
@@ -82,8 +77,6 @@ def provisioning_unit(*, write: bool = True) -> Iterator[ProvisioningUnit]:
             console.print(f"{where}[red]{refused.code}[/]: {refused.message}" + _detail(refused))
         console.print(f"{len(errors.errors)} error(s); nothing was written")
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 def _detail(error: ProvisioningError) -> str:

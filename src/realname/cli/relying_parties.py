@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 
 parties_app = typer.Typer(help="Relying parties (banks, payment apps) of the CAMARA APIs.")
@@ -26,17 +27,12 @@ def parties_add(
     ],
 ) -> None:
     """Register a relying party: an API client with only its APIs' scopes (secret shown once)."""
-
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
     from realname.security.keys import keyring_from_settings
     from realname.verification.service import register_relying_party
 
     settings = get_settings()
-    engine = create_engine_from_settings(settings)
     try:
-        with Session(engine) as session, session.begin():
+        with cli_session(settings, write=True) as session:
             party, secret = register_relying_party(
                 session,
                 keyring_from_settings(settings),
@@ -49,6 +45,4 @@ def parties_add(
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    finally:
-        engine.dispose()
     console.print(f"client_id  {client_id}\nsecret     {secret}  (shown once)")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.session import cli_sessions
 from realname.config import get_settings
 
 retention_app = typer.Typer(
@@ -38,7 +39,6 @@ def run(
     """Purge every identity whose last line ended more than the policy's retention ago: its
     sealed number, name and address and its blind indexes go; the line events stay.
     Idempotent; one audit entry per batch."""
-    from realname.db.engine import create_engine_from_settings, create_session_factory
     from realname.policy.loader import load_policy
     from realname.registry.retention import run_retention
     from realname.security.keys import keyring_from_settings
@@ -50,20 +50,16 @@ def run(
         console.print("[red]--at is in the future[/]: records are purged only once they are due")
         raise typer.Exit(2)
     policy, keyring = load_policy(settings.policy), keyring_from_settings(settings)
-    engine = create_engine_from_settings(settings)
-    try:
-        with console.status("retention") as status:
-            report = run_retention(
-                create_session_factory(engine),
-                keyring,
-                policy,
-                instant,
-                batch_size=batch,
-                dry_run=dry_run,
-                progress=lambda n: status.update(f"retention: {n:,} identities purged"),
-            )
-    finally:
-        engine.dispose()
+    with cli_sessions(settings, write=True) as sessions, console.status("retention") as status:
+        report = run_retention(
+            sessions,
+            keyring,
+            policy,
+            instant,
+            batch_size=batch,
+            dry_run=dry_run,
+            progress=lambda n: status.update(f"retention: {n:,} identities purged"),
+        )
     verb = "due (dry run, nothing changed)" if dry_run else "purged"
     console.print(
         f"retention {policy.retention_after_termination_days} days after termination "
