@@ -19,14 +19,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table
 from sqlalchemy.orm import Session
 
 from realname.authority.models import AuthorityCitizen
 from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
 from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
-from realname.channels.models import Channel, Clerk, RegistrationRefusal
+from realname.channels.models import RegistrationRefusal
 from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
@@ -40,7 +40,7 @@ from realname.registry.commands import Actor, Context, Kit, OtpClaim, Person
 from realname.registry.errors import RegistryError
 from realname.registry.integrity import seal_event_row, seal_identity_row
 from realname.registry.lifecycle import BarringReason
-from realname.registry.models import Enterprise, Holding, Identity, Line, LineEvent
+from realname.registry.models import Holding, Identity, Line, LineEvent
 from realname.registry.service import (
     ADDRESS_CONTEXT,
     NAME_CONTEXT,
@@ -806,21 +806,3 @@ def _registration(
             state.suspect.append((msisdn, enterprise.id))
 
     return label, register
-
-
-# --- summary ----------------------------------------------------------------------------------
-
-
-def lines_by_state_and_enterprise(session: Session) -> dict[tuple[str, str], int]:
-    rows = session.execute(
-        select(Enterprise.code, Line.state, func.count())
-        .join(Enterprise, Enterprise.id == Line.enterprise_id)
-        .group_by(Enterprise.code, Line.state)
-    )
-    return {(code, state): int(n) for code, state, n in rows}
-
-
-def channel_count(session: Session) -> tuple[int, int]:
-    channels = session.scalar(select(func.count()).select_from(Channel)) or 0
-    clerks = session.scalar(select(func.count()).select_from(Clerk)) or 0
-    return int(channels), int(clerks)
