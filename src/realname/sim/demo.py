@@ -37,7 +37,8 @@ from realname.registry.repository import RegistryRepository
 from realname.registry.wiring import services
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
-from realname.sim.world import Progress, WorldSummary, build_world
+from realname.sim.state import Progress, WorldSummary
+from realname.sim.world import build_world
 
 DEMO_SMS_FILE = "./var/demo-sms.jsonl"
 DEMO_CAMPAIGN_AGE_DAYS = 60  # started two months ago: outgoing bars begin today
