@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.options import EnterpriseCode
 from realname.cli.session import cli_sessions
 from realname.config import get_settings
 
@@ -55,7 +56,7 @@ def import_legacy_command(
             "iccid, imsi, balance (yuan), home_region, channel_code.",
         ),
     ],
-    enterprise: Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")],
+    enterprise: EnterpriseCode,
     reject_file: Annotated[
         Path | None,
         typer.Option(

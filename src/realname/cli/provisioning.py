@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.options import EnterpriseCode
 from realname.cli.session import cli_session
 from realname.config import get_settings
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
@@ -36,7 +37,6 @@ clerks_app = typer.Typer(help="Clerks at sales channels.", no_args_is_help=True)
 stock_app = typer.Typer(help="SIM kits in a channel's stock.", no_args_is_help=True)
 console = Console()
 
-Enterprise = Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
@@ -175,7 +175,7 @@ def enterprises_licence(
 
 @blocks_app.command("add")
 def blocks_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     prefix: Annotated[str | None, typer.Option(help="E.g. '+86 170 1'.")] = None,
     first: Annotated[str | None, typer.Option(help="First number (with --last).")] = None,
     last: Annotated[str | None, typer.Option(help="Last number (with --first).")] = None,
@@ -222,7 +222,7 @@ def blocks_list(
 
 @clerks_app.command("add")
 def clerks_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     channel: Annotated[str, typer.Option(help="The channel's code.")],
     code: Annotated[str, typer.Option(help="Staff code, unique.")],
     name: Annotated[str, typer.Option()],
@@ -238,7 +238,7 @@ def clerks_add(
 
 
 @clerks_app.command("list")
-def clerks_list(enterprise: Enterprise, as_json: AsJson = False) -> None:
+def clerks_list(enterprise: EnterpriseCode, as_json: AsJson = False) -> None:
     """The enterprise's clerks with their channel and status."""
     with provisioning_unit(write=False) as unit:
         rows = [
@@ -258,7 +258,7 @@ def clerks_list(enterprise: Enterprise, as_json: AsJson = False) -> None:
 
 @clerks_app.command("disable")
 def clerks_disable(
-    enterprise: Enterprise, code: Annotated[str, typer.Argument(help="The clerk's code.")]
+    enterprise: EnterpriseCode, code: Annotated[str, typer.Argument(help="The clerk's code.")]
 ) -> None:
     """Disable a clerk: no more registrations, and its API clients are revoked."""
     with provisioning_unit() as unit:
@@ -306,7 +306,7 @@ def _print_report(report: Report, as_json: bool) -> None:
 
 @stock_app.command("add")
 def stock_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     channel: Annotated[str, typer.Option(help="The channel's code.")],
     first: Annotated[str, typer.Option("--from", help="First number, e.g. +8617010000000.")],
     count: Annotated[int, typer.Option(min=1, max=10_000, help="How many consecutive kits.")],

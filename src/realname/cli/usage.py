@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.options import EnterpriseCode
 from realname.cli.session import cli_session
 from realname.config import get_settings
 
@@ -30,7 +31,7 @@ def import_usage_command(
             "(fen), called_numbers (full numbers separated by ';').",
         ),
     ],
-    enterprise: Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")],
+    enterprise: EnterpriseCode,
 ) -> None:
     """Load recent usage per line: when it was last used and topped up, and (as keyed
     hashes only) the last top-up amount and numbers it called. Bad rows are reported with
