@@ -21,7 +21,7 @@ from realname.registry.models import Enterprise
 from tests.conftest import _engine_for, _postgres_database
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-CLI = "from realname.messaging.cli import messages_app; messages_app()"
+CLI = "from realname.cli.messages import messages_app; messages_app()"
 
 
 def enterprise_id(session: Session, code: str = "CMCC") -> int:

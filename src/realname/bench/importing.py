@@ -44,6 +44,7 @@ from realname.backfill.models import LegacyImport
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings, create_session_factory
+from realname.db.uow import UnitOfWork
 from realname.numbering.blocks import NumberBlock
 from realname.registry.models import Channel, Enterprise, NumberBlockRow
 from realname.security.audit_keys import AuditKeys
@@ -287,7 +288,7 @@ def run_import_bench(
         )
         _checkpoint(engine)
         first = import_legacy(
-            create_session_factory(engine),
+            UnitOfWork(create_session_factory(engine)),
             keyring=scratch_keys,
             enterprise="BENCH",
             path=path,
@@ -299,7 +300,7 @@ def run_import_bench(
         )
         _checkpoint(engine)
         rerun = import_legacy(
-            create_session_factory(engine),
+            UnitOfWork(create_session_factory(engine)),
             keyring=scratch_keys,
             enterprise="BENCH",
             path=path,

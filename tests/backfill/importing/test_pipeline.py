@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from stdnum import luhn
 from typer.testing import CliRunner
 
-from realname.backfill.cli import bench_import, import_app
 from realname.backfill.errors import BackfillError, BackfillErrorCode
 from realname.backfill.importing.pipeline import ImportReport, import_legacy
 from realname.backfill.importing.validate import RejectReason
 from realname.backfill.models import LegacyImport
+from realname.cli.bench import bench_import
+from realname.cli.imports import import_app
+from realname.db.uow import UnitOfWork
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
@@ -61,7 +63,7 @@ def sessions_of(session: Session) -> sessionmaker[Session]:
 
 def load(world: World, path: Path, **options: Any) -> ImportReport:
     return import_legacy(
-        sessions_of(world.session),
+        UnitOfWork(sessions_of(world.session)),
         keyring=world.service.keyring,
         enterprise="CMCC",
         path=path,
@@ -363,7 +365,7 @@ def test_an_unknown_enterprise_is_refused_before_anything_is_written(
     path.write_text(GOOD)
     with pytest.raises(BackfillError) as refused:
         import_legacy(
-            sessions_of(world.session),
+            UnitOfWork(sessions_of(world.session)),
             keyring=world.service.keyring,
             enterprise="NOPE",
             path=path,
@@ -453,8 +455,8 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
     sessions = sessionmaker(fresh_engine)
     with pytest.raises(KeyboardInterrupt):
         import_legacy(
-            sessions, keyring=keyring, enterprise=enterprise_id, path=path, at=NOW, chunk_rows=1000,
-            workers=2, progress=die_after_two,
+            UnitOfWork(sessions), keyring=keyring, enterprise=enterprise_id, path=path, at=NOW,
+            chunk_rows=1000, workers=2, progress=die_after_two,
         )  # fmt: skip
     with Session(fresh_engine) as session:
         kept = session.scalar(select(func.count()).select_from(Line))
@@ -462,7 +464,7 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
         assert 2000 <= kept < 6000 and unfinished.finished_at is None
         assert unfinished.rows_loaded == kept  # its counts match what it committed
     report = import_legacy(
-        sessions,
+        UnitOfWork(sessions),
         keyring=keyring,
         enterprise="CMCC",
         path=path,
@@ -474,7 +476,7 @@ def test_a_killed_import_resumes_where_it_stopped(fresh_engine: Engine, tmp_path
     with Session(fresh_engine) as session:
         assert session.scalar(select(func.count()).select_from(Line)) == 6000
     again = import_legacy(
-        sessions, keyring=keyring, enterprise="CMCC", path=path, at=NOW, chunk_rows=1000
+        UnitOfWork(sessions), keyring=keyring, enterprise="CMCC", path=path, at=NOW, chunk_rows=1000
     )
     assert (again.rows_loaded, again.rows_present) == (0, 6000)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from realname.backfill.errors import BackfillError, BackfillErrorCode
 from realname.backfill.importing.loaders import (
@@ -35,6 +34,7 @@ from realname.backfill.importing.sources import (
     resolve_format,
 )
 from realname.backfill.importing.validate import Prepared, RejectReason, Validator
+from realname.db.uow import UnitOfWork
 from realname.numbering.msisdn import DEFAULT_REGION
 from realname.security.audit import append_audit
 from realname.security.redact import redact_pii
@@ -81,7 +81,7 @@ class ImportReport:
 
 
 def import_legacy(
-    sessions: Callable[[], Session],
+    uow: UnitOfWork,
     *,
     keyring: KeyRing,
     enterprise: str | int,
@@ -97,7 +97,8 @@ def import_legacy(
 ) -> ImportReport:
     """Load the legacy lines in `path` for `enterprise` (its code, or its id).
 
-    The import owns its transactions, each in a session of its own from `sessions`: the
+    The import owns its transactions, each a unit of `uow` (the loaders' chunk transactions
+    are on sessions of their own from `uow.sessions`, committed by the loader per chunk): the
     import record is committed first, then every chunk with the record's counts, then the
     finished record with its audit entry; a killed import holds no giant transaction (and
     the caller must hold none open: on SQLite each of these takes the write lock). `at`
@@ -125,7 +126,7 @@ def import_legacy(
         raise BackfillError(BackfillErrorCode.IMPORT_FILE_UNREADABLE, "no such file")
     if rejects_to.exists() and rejects_to.resolve() == source_path.resolve():
         raise ValueError("the reject file must not be the file being imported")
-    with sessions() as session, session.begin():
+    with uow.transaction() as session:
         repository = ImportRepository(session)
         found = repository.enterprise(enterprise)
         if found is None:
@@ -138,7 +139,7 @@ def import_legacy(
             BackfillErrorCode.IMPORT_COLUMNS_MISSING, "missing: " + ", ".join(missing)
         )
     sha256 = _sha256(source_path)
-    with sessions() as session, session.begin():
+    with uow.transaction() as session:
         repository = ImportRepository(session)
         previous = repository.previous_import(target.enterprise_id, sha256)
         record = repository.start(target.enterprise_id, source_path.name, sha256, actor, at)
@@ -167,7 +168,7 @@ def import_legacy(
     # test's) would interleave on it.
     side_by_side = workers if postgres and isinstance(bind, Engine) else 1
     kind = PostgresLoader if postgres else SqliteLoader
-    loaders: list[Loader] = [kind(sessions(), validator) for _ in range(side_by_side)]
+    loaders: list[Loader] = [kind(uow.sessions(), validator) for _ in range(side_by_side)]
     rejects = RejectWriter(rejects_to, source.columns)
     try:
         with closing(_ahead((validator.prepare(c) for c in source), depth=2)) as chunks:
@@ -197,7 +198,7 @@ def import_legacy(
 
     report.seconds = time.perf_counter() - started
     finished = at + timedelta(seconds=report.seconds)
-    with sessions() as session, session.begin():
+    with uow.transaction() as session:
         ImportRepository(session).finish(
             report.import_id,
             finished,

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.options import EnterpriseCode
+from realname.cli.session import cli_session
 from realname.config import get_settings
 
 usage_app = typer.Typer(
@@ -29,20 +31,14 @@ def import_usage_command(
             "(fen), called_numbers (full numbers separated by ';').",
         ),
     ],
-    enterprise: Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")],
+    enterprise: EnterpriseCode,
 ) -> None:
     """Load recent usage per line: when it was last used and topped up, and (as keyed
     hashes only) the last top-up amount and numbers it called. Bad rows are reported with
     their line number and reason; the good rows land. Exit 1 when a row was rejected."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings
-    from realname.policy.loader import load_policy
-    from realname.possession.service import PossessionService
     from realname.possession.usage import read_usage_csv
     from realname.registry.repository import RegistryRepository
-    from realname.security.keys import keyring_from_settings
-    from realname.wiring import registry_service
+    from realname.wiring import services
 
     settings = get_settings()
     try:
@@ -51,24 +47,13 @@ def import_usage_command(
     except (UnicodeDecodeError, ValueError) as error:
         console.print(f"[red]{file.name}: {error}[/]")
         raise typer.Exit(2) from None
-    engine = create_engine_from_settings(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            found = RegistryRepository(session).enterprise_by_code(enterprise)
-            if found is None:
-                console.print(f"[red]No such enterprise: {enterprise}[/]")
-                raise typer.Exit(1)
-            keyring = keyring_from_settings(settings)
-            policy = load_policy(settings.policy)
-            service = PossessionService(
-                session,
-                policy=policy,
-                keyring=keyring,
-                registry=registry_service(session, settings, keyring, policy),
-            )
-            result = service.import_usage(found.id, rows, settings.clock().now())
-    finally:
-        engine.dispose()
+    with cli_session(settings, write=True) as session:
+        found = RegistryRepository(session).enterprise_by_code(enterprise)
+        if found is None:
+            console.print(f"[red]No such enterprise: {enterprise}[/]")
+            raise typer.Exit(1)
+        possession = services(session, settings).possession
+        result = possession.import_usage(found.id, rows, settings.clock().now())
     console.print(f"{result.loaded} rows loaded, {len(result.rejected)} rejected")
     for line, reason in result.rejected:
         console.print(f"  line {line}: {reason}")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 
 messages_app = typer.Typer(help="Messages to subscribers (the outbox).", no_args_is_help=True)
@@ -57,15 +58,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Messages by status and kind, what is due now, and the oldest pending message's age."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings, readonly
     from realname.messaging.service import outbox_status
 
-    engine = create_engine_from_settings(get_settings())
-    with Session(readonly(engine)) as session:
-        report = outbox_status(session, get_settings().clock().now())
-    engine.dispose()
+    settings = get_settings()
+    with cli_session(settings, write=False) as session:
+        report = outbox_status(session, settings.clock().now())
     age = report.oldest_pending_age_seconds
     if as_json:
         counts: dict[str, dict[str, int]] = {}

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from realname.cli.session import cli_engine
 from realname.config import get_settings
 
 audit_app = typer.Typer(
@@ -48,7 +49,6 @@ def checkpoint_command(
 
     from sqlalchemy.exc import DBAPIError
 
-    from realname.db.engine import create_engine_from_settings
     from realname.security.keys import keyring_from_settings
     from realname.security.vault import VaultError
 
@@ -59,28 +59,26 @@ def checkpoint_command(
     except VaultError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
-    engine = create_engine_from_settings(settings)
-    taken = 0
-    try:
-        while True:
-            try:
-                ok = _take_checkpoint(settings, engine, keys, path)
-            except DBAPIError as error:
+    with cli_engine(settings) as engine:
+        taken = 0
+        try:
+            while True:
+                try:
+                    ok = _take_checkpoint(settings, engine, keys, path)
+                except DBAPIError as error:
+                    if every is None:
+                        raise  # the CLI's entry point words it (and advises `db upgrade`)
+                    reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+                    console.print(f"[red]database error:[/] {reason}; retrying in {every:g} s")
+                    ok = False
+                taken += ok
                 if every is None:
-                    raise  # the CLI's entry point words it (and advises `db upgrade`)
-                reason = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
-                console.print(f"[red]database error:[/] {reason}; retrying in {every:g} s")
-                ok = False
-            taken += ok
-            if every is None:
-                raise typer.Exit(0 if ok else 1)
-            if times is not None and taken >= times:
-                return
-            time.sleep(every)
-    except KeyboardInterrupt:
-        console.print(f"stopped after {taken:,} checkpoints")
-    finally:
-        engine.dispose()
+                    raise typer.Exit(0 if ok else 1)
+                if times is not None and taken >= times:
+                    return
+                time.sleep(every)
+        except KeyboardInterrupt:
+            console.print(f"stopped after {taken:,} checkpoints")
 
 
 def _take_checkpoint(settings: Any, engine: Any, keys: Any, path: Path) -> bool:

@@ -1,68 +1,25 @@
-"""`realname backfill …` and `realname channels …`: the campaign and channel risk from a shell
-(and from cron: `realname backfill run` is the daily job)."""
+"""`realname backfill …`: the back-fill campaign from a shell (and from cron: `realname
+backfill run` is the daily job)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from realname.config import Settings, get_settings
+from realname.cli import options
+from realname.cli.options import At, EnterpriseCode
+from realname.cli.session import cli_session
+from realname.config import get_settings
 
 if TYPE_CHECKING:
     from realname.backfill.service import CampaignProgress, CampaignSchedule
-    from realname.channels.service import AssessedChannel
 
 backfill_app = typer.Typer(help="The back-fill campaign of legacy prepaid lines.")
-channels_app = typer.Typer(help="Sales channels: the tree (add, list, move), stock and risk.")
 console = Console()
-
-EnterpriseCode = Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")]
-At = Annotated[
-    datetime | None,
-    typer.Option(help="Act as of this instant (UTC), e.g. to replay a missed day; default now."),
-]
-
-
-@contextmanager
-def _sessions(settings: Settings, *, read_only: bool = False) -> Iterator[sessionmaker[Session]]:
-    """Reports read without SQLite's write lock, so they never hold up the counters."""
-    from realname.db.engine import create_engine_from_settings, create_session_factory, readonly
-
-    engine = create_engine_from_settings(settings)
-    try:
-        yield create_session_factory(readonly(engine) if read_only else engine)
-    finally:
-        engine.dispose()
-
-
-def _enterprise_id(session: Session, code: str) -> int:
-    from realname.registry.repository import RegistryRepository
-
-    enterprise = RegistryRepository(session).enterprise_by_code(code)
-    if enterprise is None:
-        console.print(f"[red]no enterprise with code {code!r}[/]")
-        raise typer.Exit(1)
-    return enterprise.id
-
-
-def _instant(at: datetime | None) -> datetime:
-    """--at replays a missed day; a future instant would bar and terminate lines early."""
-    now = get_settings().clock().now()
-    if at is None:
-        return now
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    if at > now + timedelta(minutes=5):
-        console.print("[red]--at is in the future[/]: the job acts on past and present days only")
-        raise typer.Exit(2)
-    return at
-
 
 Milestones = Annotated[
     list[str] | None,
@@ -123,10 +80,10 @@ def start(
 
     settings = get_settings()
     targets = parse_milestones(milestone)
-    with _sessions(settings) as factory, factory() as session, session.begin():
+    with cli_session(settings, write=True) as session:
         ctx = Context(Actor("operator", "cli"), settings.clock().now())
         campaigns = services(session, settings).campaigns
-        enterprise_id = _enterprise_id(session, enterprise)
+        enterprise_id = options.enterprise_id(session, enterprise)
         try:
             campaign = campaigns.create_campaign(
                 ctx,
@@ -161,10 +118,10 @@ def amend(
 
     settings = get_settings()
     targets = parse_milestones(milestone)
-    with _sessions(settings) as factory, factory() as session, session.begin():
+    with cli_session(settings, write=True) as session:
         ctx = Context(Actor("operator", "cli"), settings.clock().now())
         campaigns = services(session, settings).campaigns
-        enterprise_id = _enterprise_id(session, enterprise)
+        enterprise_id = options.enterprise_id(session, enterprise)
         try:
             campaign = campaigns.amend(
                 ctx,
@@ -186,10 +143,10 @@ def show(enterprise: EnterpriseCode) -> None:
     from realname.wiring import services
 
     settings = get_settings()
-    with _sessions(settings, read_only=True) as factory, factory() as session:
+    with cli_session(settings, write=False) as session:
         try:
             schedule = services(session, settings).campaigns.schedule(
-                _enterprise_id(session, enterprise)
+                options.enterprise_id(session, enterprise)
             )
         except BackfillError as error:
             raise _refused(error) from None
@@ -236,7 +193,7 @@ def run(
     from realname.jobs import run_backfill
     from realname.wiring import Process
 
-    instant = _instant(at)
+    instant = options.instant(at)
     with Process(get_settings()) as process, console.status("back-fill") as status:
         report = run_backfill(
             process.uow,
@@ -274,10 +231,10 @@ def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     from realname.wiring import services
 
     settings = get_settings()
-    with _sessions(settings, read_only=True) as factory, factory() as session:
+    with cli_session(settings, write=False) as session:
         try:
             report = services(session, settings).campaigns.progress(
-                _enterprise_id(session, enterprise), _instant(at)
+                options.enterprise_id(session, enterprise), options.instant(at)
             )
         except BackfillError as error:
             console.print(f"[red]REALNAME.{error.code}[/] {error.message}")
@@ -326,57 +283,3 @@ def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int
             f"milestone {m.milestone.percent}% by {m.milestone.due_on} ({m.target_lines:,} "
             f"lines): {m.registered:,} registered{projected}: [{colour}]{m.status}[/]{short}"
         )
-
-
-@channels_app.command("risk")
-def risk(
-    enterprise: EnterpriseCode,
-    at: At = None,
-    limit: Annotated[int, typer.Option(min=1)] = 10,
-    suspend: Annotated[
-        bool, typer.Option(help="Suspend every channel over the policy's threshold.")
-    ] = False,
-) -> None:
-    """The riskiest channels with the evidence; optionally suspend those over the threshold."""
-    from realname.registry.commands import Actor, Context
-    from realname.wiring import services
-
-    settings = get_settings()
-    instant = _instant(at)
-    with (
-        _sessions(settings, read_only=not suspend) as factory,
-        factory() as session,
-        session.begin(),
-    ):
-        channels = services(session, settings).channels
-        enterprise_id = _enterprise_id(session, enterprise)
-        assessed = channels.assess(enterprise_id, instant)
-        print_risk(console, enterprise, assessed, limit)
-        if suspend:
-            ctx = Context(Actor("operator", "cli"), instant)
-            for channel in channels.suspend_over_threshold(ctx, enterprise_id, assessed):
-                console.print(f"suspended {channel.code}: {channel.status_reason}")
-
-
-def print_risk(out: Console, enterprise: str, assessed: list[AssessedChannel], limit: int) -> None:
-    table = Table(title=f"{enterprise}: riskiest channels")
-    for column in ("channel", "kind", "status", "registrations", "score", "signals tripped"):
-        table.add_column(
-            column, justify="right" if column in ("registrations", "score") else "left"
-        )
-    for item in assessed[:limit]:
-        tripped = [s.name for s in item.risk.signals if s.tripped]
-        score = f"[red]{item.risk.score}[/]" if item.over_threshold else str(item.risk.score)
-        table.add_row(
-            item.channel.code,
-            item.channel.kind,
-            item.channel.status,
-            f"{item.risk.registrations:,}",
-            score,
-            ", ".join(tripped) or "-",
-        )
-    out.print(table)
-    for item in assessed[:limit]:
-        for signal in item.risk.signals:
-            if signal.tripped and signal.evidence:
-                out.print(f"  {item.channel.code} {signal.name}: {signal.evidence[0]}")

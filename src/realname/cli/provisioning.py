@@ -1,5 +1,6 @@
-"""`realname enterprises|blocks|clerks|provision|stock …` and `realname channels add|list|move`
-(the `channels` group itself lives with `channels risk` in backfill/campaign_cli.py)."""
+"""`realname enterprises|blocks|clerks|provision|stock …`: what an operator sets up, from the
+command line or a file (docs/provisioning.md). `realname channels add|list|move` use the same
+unit of work (cli/channels.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from realname.cli.options import EnterpriseCode
+from realname.cli.session import cli_session
 from realname.config import get_settings
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 
@@ -35,12 +38,11 @@ clerks_app = typer.Typer(help="Clerks at sales channels.", no_args_is_help=True)
 stock_app = typer.Typer(help="SIM kits in a channel's stock.", no_args_is_help=True)
 console = Console()
 
-Enterprise = Annotated[str, typer.Option("--enterprise", help="The enterprise's code.")]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
 @dataclass
-class _Unit:
+class ProvisioningUnit:
     session: Session
     keyring: KeyRing
     ctx: Context
@@ -56,23 +58,17 @@ class _Unit:
 
 
 @contextmanager
-def _unit(*, write: bool = True) -> Iterator[_Unit]:
-    """One transaction per command; a refusal prints its code and message, exit 1."""
-    from sqlalchemy.orm import Session
-
-    from realname.db.engine import create_engine_from_settings, readonly
+def provisioning_unit(*, write: bool = True) -> Iterator[ProvisioningUnit]:
+    """One transaction per command (lists and dry runs: a read-only session that keeps
+    nothing); a refusal prints its code and message, exit 1."""
     from realname.registry.commands import Actor, Context
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
-    engine = create_engine_from_settings(settings)
     ctx = Context(Actor("operator", "cli"), settings.clock().now())
     try:
-        # lists and dry runs only read: no SQLite write lock held against the server's writers
-        with Session(engine if write else readonly(engine)) as session, session.begin():
-            yield _Unit(session, keyring_from_settings(settings), ctx)
-            if not write:
-                session.rollback()
+        with cli_session(settings, write=write) as session:
+            yield ProvisioningUnit(session, keyring_from_settings(settings), ctx)
     except ProvisioningError as error:
         console.print(f"[red]{error.code}[/]: {error.message}" + _detail(error))
         raise typer.Exit(1) from None
@@ -82,15 +78,13 @@ def _unit(*, write: bool = True) -> Iterator[_Unit]:
             console.print(f"{where}[red]{refused.code}[/]: {refused.message}" + _detail(refused))
         console.print(f"{len(errors.errors)} error(s); nothing was written")
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
 
 
 def _detail(error: ProvisioningError) -> str:
     return f" ({error.detail})" if error.detail else ""
 
 
-def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str) -> None:
+def print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, default=str))
         return
@@ -125,7 +119,7 @@ def enterprises_add(
     """Create an enterprise (a second identical call changes nothing)."""
     from realname.provisioning.document import EnterpriseSpec
 
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         spec = EnterpriseSpec(
             code=code,
             name=name,
@@ -143,7 +137,7 @@ def enterprises_add(
 @enterprises_app.command("list")
 def enterprises_list(as_json: AsJson = False) -> None:
     """Every enterprise with its kind, host, licence and provinces."""
-    with _unit(write=False) as unit:
+    with provisioning_unit(write=False) as unit:
         service = unit.service
         rows = [
             {
@@ -159,7 +153,7 @@ def enterprises_list(as_json: AsJson = False) -> None:
             }
             for e in service.repo.enterprises()
         ]
-    _print(rows, list(rows[0]) if rows else ["code"], as_json, "Enterprises")
+    print_rows(rows, list(rows[0]) if rows else ["code"], as_json, "Enterprises")
 
 
 @enterprises_app.command("licence")
@@ -171,7 +165,7 @@ def enterprises_licence(
     ] = None,
 ) -> None:
     """Record the ministry's licence decision (audited, kept in the licence history)."""
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         effective = _date(on) or unit.ctx.at.date()
         enterprise = unit.service.set_licence(unit.ctx, code, status.lower(), effective)
         console.print(f"{enterprise.code}: licence {enterprise.licence_status} from {effective}")
@@ -182,7 +176,7 @@ def enterprises_licence(
 
 @blocks_app.command("add")
 def blocks_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     prefix: Annotated[str | None, typer.Option(help="E.g. '+86 170 1'.")] = None,
     first: Annotated[str | None, typer.Option(help="First number (with --last).")] = None,
     last: Annotated[str | None, typer.Option(help="Last number (with --first).")] = None,
@@ -190,7 +184,7 @@ def blocks_add(
     """Allocate a number block to an enterprise (no overlap with any allocated block)."""
     from realname.provisioning.document import BlockSpec
 
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         spec = BlockSpec(enterprise=enterprise, prefix=prefix, first=first, last=last)
         row = unit.service.add_block(unit.ctx, spec, source="cli")
         console.print(f"block +{row.first}..+{row.last} (id {row.id}) to {enterprise}")
@@ -204,7 +198,7 @@ def blocks_list(
     """Allocated number blocks with their size and enterprise."""
     from realname.numbering.blocks import NumberBlock
 
-    with _unit(write=False) as unit:
+    with provisioning_unit(write=False) as unit:
         owner = unit.enterprise_id(enterprise) if enterprise else None
         codes = {e.id: e.code for e in unit.service.repo.enterprises()}
         rows = []
@@ -220,65 +214,8 @@ def blocks_list(
                     "size": block.size,
                 }
             )
-    _print(rows, ["id", "enterprise", "block", "first", "last", "size"], as_json, "Number blocks")
-
-
-# --- channels (commands of the `channels` group) ------------------------------------------------
-
-
-def channels_add(
-    enterprise: Enterprise,
-    code: Annotated[str, typer.Option(help="Unique within the enterprise.")],
-    name: Annotated[str, typer.Option()],
-    kind: Annotated[str, typer.Option(help="own_hall, partner_hall, social or online.")],
-    region: Annotated[str, typer.Option(help="Six-digit GB/T 2260 region code.")],
-    parent: Annotated[str | None, typer.Option(help="The agent above it (a channel code).")] = None,
-) -> None:
-    """Create a channel, optionally under a parent channel (an agent's sub-agent)."""
-    from realname.provisioning.document import ChannelSpec
-
-    with _unit() as unit:
-        spec = ChannelSpec(enterprise, code, name, kind.lower(), region, parent)
-        channel = unit.service.add_channel(unit.ctx, spec, source="cli")
-        console.print(f"channel {channel.code} (id {channel.id}) at {enterprise}")
-
-
-def channels_list(enterprise: Enterprise, as_json: AsJson = False) -> None:
-    """The enterprise's channels with kind, region, parent and status."""
-    with _unit(write=False) as unit:
-        channels = unit.service.repo.channels(unit.enterprise_id(enterprise))
-        codes = {c.id: c.code for c in channels}
-        rows = [
-            {
-                "id": c.id,
-                "code": c.code,
-                "name": c.name,
-                "kind": c.kind,
-                "region": c.region_code,
-                "parent": codes.get(c.parent_id) if c.parent_id else None,
-                "status": c.status,
-            }
-            for c in channels
-        ]
-    columns = ["id", "code", "name", "kind", "region", "parent", "status"]
-    _print(rows, columns, as_json, f"{enterprise}: channels")
-
-
-def channels_move(
-    enterprise: Enterprise,
-    code: Annotated[str, typer.Argument(help="The channel to move.")],
-    parent: Annotated[str | None, typer.Option(help="The new parent channel's code.")] = None,
-    top: Annotated[bool, typer.Option(help="Move it to the top (no parent).")] = False,
-) -> None:
-    """Re-parent a channel (never under itself or its own sub-channels); audited."""
-    if (parent is None) == (not top):
-        console.print("give --parent CODE or --top")
-        raise typer.Exit(2)
-    with _unit() as unit:
-        channel = unit.service.move_channel(
-            unit.ctx, unit.enterprise_id(enterprise), code, None if top else parent
-        )
-        console.print(f"channel {channel.code} now under {parent or 'nothing (top)'}")
+    columns = ["id", "enterprise", "block", "first", "last", "size"]
+    print_rows(rows, columns, as_json, "Number blocks")
 
 
 # --- clerks ------------------------------------------------------------------------------------
@@ -286,7 +223,7 @@ def channels_move(
 
 @clerks_app.command("add")
 def clerks_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     channel: Annotated[str, typer.Option(help="The channel's code.")],
     code: Annotated[str, typer.Option(help="Staff code, unique.")],
     name: Annotated[str, typer.Option()],
@@ -294,7 +231,7 @@ def clerks_add(
     """Create a clerk at a channel."""
     from realname.provisioning.document import ClerkSpec
 
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         clerk = unit.service.add_clerk(
             unit.ctx, ClerkSpec(enterprise, channel, code, name), source="cli"
         )
@@ -302,9 +239,9 @@ def clerks_add(
 
 
 @clerks_app.command("list")
-def clerks_list(enterprise: Enterprise, as_json: AsJson = False) -> None:
+def clerks_list(enterprise: EnterpriseCode, as_json: AsJson = False) -> None:
     """The enterprise's clerks with their channel and status."""
-    with _unit(write=False) as unit:
+    with provisioning_unit(write=False) as unit:
         rows = [
             {
                 "id": k.id,
@@ -317,15 +254,15 @@ def clerks_list(enterprise: Enterprise, as_json: AsJson = False) -> None:
             for k, c in unit.service.repo.clerks(unit.enterprise_id(enterprise))
         ]
     columns = ["id", "code", "name", "channel", "channel_id", "status"]
-    _print(rows, columns, as_json, f"{enterprise}: clerks")
+    print_rows(rows, columns, as_json, f"{enterprise}: clerks")
 
 
 @clerks_app.command("disable")
 def clerks_disable(
-    enterprise: Enterprise, code: Annotated[str, typer.Argument(help="The clerk's code.")]
+    enterprise: EnterpriseCode, code: Annotated[str, typer.Argument(help="The clerk's code.")]
 ) -> None:
     """Disable a clerk: no more registrations, and its API clients are revoked."""
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         clerk = unit.service.disable_clerk(unit.ctx, unit.enterprise_id(enterprise), code)
         console.print(f"clerk {clerk.code}: {clerk.status}")
 
@@ -343,7 +280,7 @@ def provision(
     are `unchanged`, so running a file twice changes nothing (docs/provisioning.md)."""
     from realname.provisioning.files import load_file
 
-    with _unit(write=not dry_run) as unit:
+    with provisioning_unit(write=not dry_run) as unit:
         document = load_file(file)
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         report = unit.service.provision(
@@ -370,7 +307,7 @@ def _print_report(report: Report, as_json: bool) -> None:
 
 @stock_app.command("add")
 def stock_add(
-    enterprise: Enterprise,
+    enterprise: EnterpriseCode,
     channel: Annotated[str, typer.Option(help="The channel's code.")],
     first: Annotated[str, typer.Option("--from", help="First number, e.g. +8617010000000.")],
     count: Annotated[int, typer.Option(min=1, max=10_000, help="How many consecutive kits.")],
@@ -400,7 +337,7 @@ def stock_add(
         )
         for i in range(count)
     ]
-    with _unit() as unit:
+    with provisioning_unit() as unit:
         enterprise_id = unit.enterprise_id(enterprise)
         found = unit.service.repo.channel(enterprise_id, channel)
         if found is None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from realname.cli.session import cli_session
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -54,22 +55,15 @@ def enrol(
     """Add test citizens to the simulated authority (or update the name / revoked flag of
     known ones). All or nothing: any bad row is reported with its line number and nothing is
     enrolled."""
-    from sqlalchemy.orm import Session
-
     from realname.authority.simulated import SimulatedAuthority
-    from realname.db.engine import create_engine_from_settings
     from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     citizens = _read(file)
-    engine = create_engine_from_settings(settings)
-    try:
-        with Session(engine) as session, session.begin():
-            authority = SimulatedAuthority(session, keyring_from_settings(settings))
-            added, updated = authority.enrol_citizens(citizens)
-            total = authority.count()
-    finally:
-        engine.dispose()
+    with cli_session(settings, write=True) as session:
+        authority = SimulatedAuthority(session, keyring_from_settings(settings))
+        added, updated = authority.enrol_citizens(citizens)
+        total = authority.count()
     console.print(
         f"enrolled {added} citizen(s), updated {updated}; the simulated authority knows {total}"
     )
@@ -88,17 +82,10 @@ def status() -> None:
 
     settings = get_settings()
     if settings.authority == "simulated":
-        from sqlalchemy.orm import Session
-
         from realname.authority.repository import AuthorityRepository
-        from realname.db.engine import create_engine_from_settings, readonly
 
-        engine = create_engine_from_settings(settings)
-        try:
-            with Session(readonly(engine)) as session:
-                known = AuthorityRepository(session).count()
-        finally:
-            engine.dispose()
+        with cli_session(settings, write=False) as session:
+            known = AuthorityRepository(session).count()
         console.print(f"authority: simulated ({known} test citizens)")
         return
     try:

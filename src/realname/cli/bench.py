@@ -1,0 +1,242 @@
+"""`realname bench …`: measured performance, always as ratios against a baseline in the
+same process (docs/benchmarks.md). The benchmarks are imported only when one runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from realname.cli.imports import ChunkRows
+from realname.cli.imports import Workers as ImportWorkers
+
+if TYPE_CHECKING:
+    from realname.bench.importing import ImportBenchResult
+    from realname.bench.load import HttpBenchResult
+
+bench_app = typer.Typer(help="Measured performance, as ratios against a baseline.")
+console = Console()
+
+# Options shared by the HTTP benchmarks.
+Concurrency = Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")]
+Workers = Annotated[int, typer.Option(min=1, max=16, help="Uvicorn worker processes.")]
+TimeLimit = Annotated[float, typer.Option(min=5, max=600, help="Seconds per run, at most.")]
+AdminUrl = Annotated[
+    str, typer.Option(help="PostgreSQL server on which a scratch database is created and dropped.")
+]
+SCRATCH_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@bench_app.command("import")
+def bench_import(
+    rows: Annotated[
+        int, typer.Option(min=1000, max=50_000_000, help="Rows in the synthetic export.")
+    ] = 1_000_000,
+    admin_url: AdminUrl = SCRATCH_SERVER,
+    chunk_rows: ChunkRows = None,
+    workers: ImportWorkers = None,
+    bad_share: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of bad rows mixed in.")
+    ] = 0.03,
+    seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 7,
+) -> None:
+    """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
+    (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
+    from realname.backfill.importing.pipeline import DEFAULT_CHUNK_ROWS, DEFAULT_WORKERS
+    from realname.bench.importing import run_import_bench
+    from realname.db.scratch import scratch_postgres
+
+    with (
+        console.status("creating a scratch database") as status,
+        scratch_postgres(admin_url, prefix="realname_bench_import") as url,
+    ):
+        result = run_import_bench(
+            url,
+            rows=rows,
+            chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+            workers=workers or DEFAULT_WORKERS,
+            bad_share=bad_share,
+            seed=seed,
+            progress=status.update,
+        )
+    print_import_bench(result)
+
+
+def print_import_bench(result: ImportBenchResult) -> None:
+    first, rerun = result.first, result.rerun
+    table = Table(
+        title=f"legacy import on PostgreSQL: {result.rows:,} rows "
+        f"({result.file_bytes / 1e6:,.0f} MB CSV, {result.bad_rows:,} bad), "
+        f"{result.workers} worker{'s' if result.workers != 1 else ''}"
+    )
+    for column in ("path", "rows", "seconds", "rows/s", "import / bare"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "bare COPY into LIKE line INCLUDING ALL",
+        f"{result.copy_rows:,}",
+        f"{result.copy_plain_seconds:.1f}",
+        f"{result.copy_plain_per_second:,.0f}",
+        "",
+    )
+    table.add_row(
+        "bare COPY, same indexes + foreign keys",
+        f"{result.copy_rows:,}",
+        f"{result.copy_seconds:.1f}",
+        f"{result.copy_per_second:,.0f}",
+        "",
+    )
+    table.add_row(
+        "import legacy (read, validate, load)",
+        f"{first.rows_read:,}",
+        f"{first.seconds:.1f}",
+        f"{first.rows_per_second:,.0f}",
+        f"{result.ratio_plain:.2f}, {result.ratio:.2f} with FKs",
+    )
+    table.add_row(
+        "import again (all present)",
+        f"{rerun.rows_read:,}",
+        f"{rerun.seconds:.1f}",
+        f"{rerun.rows_per_second:,.0f}",
+        "",
+    )
+    console.print(table)
+    console.print(
+        f"loaded {first.rows_loaded:,}, rejected {first.rows_rejected:,}; "
+        f"re-run loaded {rerun.rows_loaded:,}, found {rerun.rows_present:,} present"
+    )
+    console.print(
+        f"import / bare COPY = {result.ratio_plain:.2f} (target >= 0.5; "
+        f"{result.ratio:.2f} against the copy with foreign keys); "
+        f"import {first.rows_per_second:,.0f} rows/s (target >= 200,000)"
+    )
+
+
+@bench_app.command("id")
+def bench_id(
+    n: Annotated[
+        int, typer.Option("--n", min=1000, help="How many numbers to validate.")
+    ] = 200_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Alternating rounds; best counts.")] = 3,
+    seed: Annotated[int, typer.Option()] = 2260,
+) -> None:
+    """Resident-ID validation: ours vs python-stdnum cn.ric.is_valid, same numbers, same process."""
+    from realname.bench.identity import run_id_bench
+
+    with console.status(f"validating {n:,} numbers x {rounds} rounds with each validator"):
+        result = run_id_bench(n, rounds, seed)
+    table = Table(
+        title=f"resident ID validation, {n:,} numbers ({result.invalid_share:.1%} invalid)"
+    )
+    table.add_column("validator")
+    table.add_column("numbers/s", justify="right")
+    table.add_column("µs each", justify="right")
+    table.add_column("vs stdnum", justify="right")
+    for rate in (result.stdnum, result.ours, result.bulk):
+        table.add_row(
+            rate.name,
+            f"{rate.per_second:,.0f}",
+            f"{rate.microseconds_each:.2f}",
+            f"{result.stdnum.seconds / rate.seconds:.1f}x",
+        )
+    console.print(table)
+    console.print(
+        f"per-number ratio {result.ratio:.1f}x (target >= 20x); bulk ratio {result.bulk_ratio:.1f}x"
+    )
+    console.print(
+        f"verdicts differ on {result.disagreements:,} of {n:,} numbers: "
+        f"{result.disagreement_example_reason}"
+    )
+
+
+@bench_app.command("register")
+def bench_register(
+    registrations: Annotated[
+        int, typer.Option(min=50, max=100_000, help="Registrations in each run (bounded).")
+    ] = 2000,
+    concurrency: Concurrency = 16,
+    workers: Workers = 2,
+    time_limit: TimeLimit = 120,
+    admin_url: AdminUrl = SCRATCH_SERVER,
+) -> None:
+    """Register + activate over HTTP on PostgreSQL (server process, separate load process,
+    loopback) vs the same registrations bare in one process: throughput, p50/p99, ratio."""
+    from realname.bench.register import run_register_bench
+    from realname.db.scratch import scratch_postgres
+
+    with (
+        console.status("creating a scratch database") as status,
+        scratch_postgres(admin_url) as url,
+    ):
+        result = run_register_bench(
+            url,
+            registrations=registrations,
+            concurrency=concurrency,
+            workers=workers,
+            time_limit=time_limit,
+            progress=status.update,
+        )
+    _print_http_bench(
+        result,
+        f"register + activate on PostgreSQL, {registrations:,} each",
+        "registrations/s",
+        "HTTP / bare = {ratio:.2f} (target >= 0.5); target >= 1,000/s and p99 < 50 ms on 2 cores",
+    )
+
+
+@bench_app.command("verify")
+def bench_verify(
+    requests: Annotated[
+        int, typer.Option(min=50, max=100_000, help="KYC Match calls in each run (bounded).")
+    ] = 3000,
+    concurrency: Concurrency = 16,
+    workers: Workers = 2,
+    time_limit: TimeLimit = 120,
+    admin_url: AdminUrl = SCRATCH_SERVER,
+) -> None:
+    """CAMARA KYC Match over HTTP on PostgreSQL (server process, separate load process) vs
+    the same checks bare in one process: throughput, p50/p99, ratio."""
+    from realname.bench.verify import run_verify_bench
+    from realname.db.scratch import scratch_postgres
+
+    with (
+        console.status("creating a scratch database") as status,
+        scratch_postgres(admin_url) as url,
+    ):
+        result = run_verify_bench(
+            url,
+            requests=requests,
+            concurrency=concurrency,
+            workers=workers,
+            time_limit=time_limit,
+            progress=status.update,
+        )
+    _print_http_bench(
+        result,
+        f"KYC Match on PostgreSQL, {requests:,} calls each",
+        "calls/s",
+        "HTTP / bare = {ratio:.2f}; target >= 3,000/s and p99 < 20 ms on 2 cores",
+    )
+
+
+def _print_http_bench(result: HttpBenchResult, title: str, unit: str, verdict: str) -> None:
+    table = Table(title=title)
+    for column in ("path", unit, "p50 ms", "p99 ms", "outcomes"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    table.add_row(
+        "bare service, 1 process",
+        f"{result.bare_per_second:,.0f}",
+        f"{result.latency_ms(0.50, bare=True):.1f}",
+        f"{result.latency_ms(0.99, bare=True):.1f}",
+        f"{len(result.bare):,} x {result.success_status}",
+    )
+    table.add_row(
+        f"HTTP, {result.workers} workers, {result.concurrency} clients",
+        f"{result.http_per_second:,.0f}",
+        f"{result.latency_ms(0.50):.1f}",
+        f"{result.latency_ms(0.99):.1f}",
+        ", ".join(f"{n:,} x {s or 'no answer'}" for s, n in result.statuses.items()),
+    )
+    console.print(table)
+    console.print(verdict.format(ratio=result.ratio))

@@ -1,0 +1,115 @@
+"""`realname clients …`: API clients (OAuth2 client credentials)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from realname.cli.session import cli_session
+from realname.config import get_settings
+from realname.security.principals import Role
+
+clients_app = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
+console = Console()
+
+
+@clients_app.command("add")
+def clients_add(
+    role: Annotated[Role, typer.Option(help="What the client may do.")],
+    enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
+    channel: Annotated[
+        int | None, typer.Option(help="Channel id (clerks; default: the clerk's channel).")
+    ] = None,
+    clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
+    description: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a client; its secret is printed once and stored only as a hash."""
+    from realname.registry.repository import RegistryRepository
+    from realname.security.clients import ClientService
+    from realname.security.keys import keyring_from_settings
+
+    settings = get_settings()
+    keyring = keyring_from_settings(settings)
+    with cli_session(settings, write=True) as session:
+        enterprise_id = None
+        if enterprise is not None:
+            found = RegistryRepository(session).enterprise_by_code(enterprise)
+            if found is None:
+                console.print(f"no enterprise with code {enterprise}")
+                raise typer.Exit(2)
+            enterprise_id = found.id
+        clerk_id, channel = _clerk_of(session, enterprise_id, clerk, channel)
+        try:
+            client, secret = ClientService(session, keyring).create(
+                role=role,
+                at=settings.clock().now(),
+                enterprise_id=enterprise_id,
+                channel_id=channel,
+                clerk_id=clerk_id,
+                description=description,
+            )
+        except ValueError as error:
+            console.print(str(error))
+            raise typer.Exit(2) from None
+        client_id = client.client_id
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _clerk_of(
+    session: Any, enterprise_id: int | None, clerk: str | None, channel: int | None
+) -> tuple[int | None, int | None]:
+    """(clerk id, channel id) for --clerk CODE or ID: a code is looked up at the enterprise,
+    and the clerk's own channel is the default channel."""
+    from realname.provisioning.repository import ProvisioningRepository
+
+    if clerk is None:
+        return None, channel
+    repo = ProvisioningRepository(session)
+    found = repo.clerk(enterprise_id, clerk) if enterprise_id is not None else None
+    if found is None and clerk.isdigit():
+        found = repo.clerk_by_id(int(clerk))
+    if found is None:
+        console.print(f"no clerk {clerk}" + (" at this enterprise" if enterprise_id else ""))
+        raise typer.Exit(2)
+    return found.id, channel if channel is not None else found.channel_id
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Every client with its role, tenant and status (never a secret)."""
+    from realname.security.clients import ClientRepository
+
+    table = Table()
+    for column in ("client_id", "role", "enterprise", "channel", "clerk", "scopes", "status"):
+        table.add_column(column)
+    with cli_session(get_settings(), write=False) as session:
+        for c in ClientRepository(session).all():
+            table.add_row(
+                c.client_id,
+                c.role,
+                str(c.enterprise_id or ""),
+                str(c.channel_id or ""),
+                str(c.clerk_id or ""),
+                c.scopes,
+                c.status,
+            )
+    console.print(table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: it gets no new tokens, and the tokens it holds are refused within
+    REALNAME_CLIENT_STATUS_CACHE_SECONDS (default 2 s) on every server."""
+    from realname.security.clients import ClientService
+    from realname.security.keys import keyring_from_settings
+
+    settings = get_settings()
+    keyring = keyring_from_settings(settings)
+    with cli_session(settings, write=True) as session:
+        revoked = ClientService(session, keyring).revoke(client_id, settings.clock().now())
+    console.print("revoked" if revoked else "no such active client")
+    raise typer.Exit(0 if revoked else 1)

@@ -1,0 +1,128 @@
+"""`realname demo`: prints what sim/demo.py builds and finds (a reproducible synthetic world,
+two days of the back-fill campaign, `realname check`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from realname.cli.backfill import print_progress, print_schedule
+from realname.cli.channels import print_risk
+from realname.cli.check import print_integrity_report
+from realname.config import get_settings
+
+if TYPE_CHECKING:
+    from realname.sim.demo import DemoReport
+
+console = Console()
+
+
+def demo(
+    lines: Annotated[int, typer.Option(min=100, help="Lines in the synthetic world.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 7,
+    operations: Annotated[
+        int | None, typer.Option(help="Operations streamed through the registry service.")
+    ] = None,
+    database_url: Annotated[
+        str, typer.Option(help="Where to build it; the demo database is rebuilt each run.")
+    ] = "sqlite:///./var/demo.db",
+) -> None:
+    """Build a reproducible synthetic world, run `realname check` on it, and summarise it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from realname.sim.demo import prepare_demo
+
+    with prepare_demo(
+        get_settings(), lines=lines, seed=seed, operations=operations, database_url=database_url
+    ) as run:
+        console.print(
+            f"building a synthetic world: {run.lines:,} lines, {run.operations:,} operations, "
+            f"seed {run.seed}, policy [bold]{run.policy.code}[/], database {run.revision} "
+            f"at {_shown(database_url)}"
+        )
+        columns = (
+            TextColumn("{task.description:<42}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            tasks: dict[str, Any] = {}
+
+            def advance(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=total)
+                progress.update(tasks[phase], completed=done)
+
+            world = run.build(advance)
+        with console.status("back-fill") as status:
+            report = run.finish(world, status.update)
+    print_demo_report(report)
+    console.print(
+        f"world built in {report.built_seconds:.1f} s, checked in "
+        f"{report.checked_seconds:.1f} s; check it again with "
+        f"REALNAME_DATABASE_URL={_shown(database_url)} realname check"
+    )
+    raise typer.Exit(0 if report.integrity.ok else 1)
+
+
+def print_demo_report(report: DemoReport) -> None:
+    console.print(
+        f"{report.reminders_sent:,} reminders sent through the file gateway to {report.sms_file}"
+    )
+    for code, reason in report.suspended:
+        console.print(f"channel {code} suspended: {reason}")
+    by_state = report.lines_by_state
+    states = sorted({state for _, state in by_state})
+    codes = sorted({code for code, _ in by_state})
+    table = Table(title="lines by state and enterprise")
+    table.add_column("enterprise")
+    for state in states:
+        table.add_column(state, justify="right")
+    table.add_column("total", justify="right")
+    for code in codes:
+        row = [by_state.get((code, state), 0) for state in states]
+        table.add_row(code, *(f"{n:,}" for n in row), f"{sum(row):,}")
+    console.print(table)
+    world = report.world
+    console.print(
+        f"{world.citizens:,} citizens known to the identity authority; "
+        f"{report.channels} channels with {report.clerks} clerks"
+    )
+    outcomes = Table(title="operations streamed through the registry")
+    outcomes.add_column("operation")
+    outcomes.add_column("count", justify="right")
+    for name, count in sorted(world.outcomes.items(), key=lambda kv: -kv[1]):
+        outcomes.add_row(name, f"{count:,}")
+    console.print(outcomes)
+    refusals = Table(title="refusals by reason")
+    refusals.add_column("code")
+    refusals.add_column("count", justify="right")
+    for code, count in world.refusals.most_common():
+        refusals.add_row(f"REALNAME.{code}", f"{count:,}")
+    console.print(refusals)
+    for day, run in report.backfill_runs:
+        swept = sum(c.lines for c in run.campaigns)
+        moves = sum(sum(c.moves.values()) for c in run.campaigns)
+        reminders = sum(c.reminders for c in run.campaigns)
+        console.print(
+            f"back-fill run of {day:%Y-%m-%d}: {swept:,} legacy lines swept, {moves:,} barred, "
+            f"{reminders:,} SMS queued in the outbox; re-verification "
+            f"{run.reverification_requested:,} asked, {run.reverification_expired:,} "
+            f"suspended past the deadline"
+        )
+    largest = report.largest
+    print_schedule(console, largest, report.schedule)
+    print_progress(console, largest, report.progress, rows=6)
+    print_risk(console, largest, report.risk, limit=5)
+    print_integrity_report(report.integrity)
+
+
+def _shown(url: str) -> str:
+    """A database URL fit to print: never its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

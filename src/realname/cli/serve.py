@@ -1,0 +1,71 @@
+"""`realname serve`: the HTTP API under Uvicorn, refused at start when its keys or identity
+authority settings cannot work."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from realname.config import get_settings
+
+console = Console()
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: REALNAME_HOST.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Default: REALNAME_PORT.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Default: REALNAME_WORKERS.")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (Uvicorn): /v1, /oauth/token, /docs, /healthz, /readyz, /metrics."""
+    import os
+
+    import uvicorn
+
+    from realname.api.middleware import configure_logging, logging_config
+    from realname.security.keys import keyring_from_settings, token_keys_from_settings
+
+    settings = get_settings()
+    # Refuse a key misconfiguration here, with a message, rather than in every worker. The
+    # audit keys too: without them every write would be a 500 (each write appends to the chain).
+    _ = keyring_from_settings(settings).audit
+    token_keys_from_settings(settings)
+    _check_authority(settings)
+    configure_logging(settings.log_level)
+    workers = workers if workers is not None else settings.workers
+    # Each worker builds its app from the environment: it must know how many share the
+    # per-client rate limit (the limit is divided among them).
+    os.environ["REALNAME_WORKERS"] = str(workers)
+    uvicorn.run(
+        "realname.api.app:create_app",
+        factory=True,
+        host=host if host is not None else settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers,
+        access_log=False,  # our middleware logs route templates, never raw paths
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),  # applied in each worker too
+    )
+
+
+def _check_authority(settings: Any) -> None:
+    """REALNAME_AUTHORITY=http misconfigured (no URL, plain http to a remote host, unreadable
+    certificates): refused at start with a message, not on the first registration."""
+    if settings.authority != "http":
+        return
+    import ssl
+
+    from realname.authority.http import AuthorityConfigError, http_config, tls_context
+
+    try:
+        config = http_config(settings)
+        if config.url.startswith("https"):
+            tls_context(config)
+    except (AuthorityConfigError, OSError, ssl.SSLError) as error:
+        console.print(f"[red]authority error:[/red] {error}")
+        raise typer.Exit(1) from None

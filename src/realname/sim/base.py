@@ -1,0 +1,387 @@
+"""The world's base, written in bulk: enterprises with number blocks, channels and clerks
+(through the registry service), then citizens known to the identity authority and lines with
+their first event (executemany, ids reserved ahead), as an operator migrating onto RealName
+already has them."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.orm import Session
+
+from realname.authority.models import AuthorityCitizen
+from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
+from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
+from realname.authority.simulated import SimulatedAuthority
+from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
+from realname.identity.documents import parse_document
+from realname.identity.names import normalize_name
+from realname.identity.regions import province_prefixes
+from realname.numbering.blocks import NumberBlock
+from realname.policy.schema import CapScope, ChannelKind, Policy
+from realname.registry.commands import Actor, Context
+from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
+from realname.registry.integrity import seal_event_row, seal_identity_row
+from realname.registry.models import Holding, Identity, Line, LineEvent
+from realname.registry.service import RegistryService
+from realname.security.audit import append_audit
+from realname.security.vault import KeyRing
+from realname.sim.people import Citizen
+from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers, unit_of
+
+# (code, name, share of lines, number prefixes); MVNOs name their host.
+MNOS = (
+    ("CMCC", "中国移动", 0.55, ("+86138", "+86139", "+86135", "+86136", "+86150", "+86188")),
+    ("CUCC", "中国联通", 0.22, ("+86130", "+86131", "+86132", "+86156", "+86186")),
+    ("CTCC", "中国电信", 0.15, ("+86133", "+86153", "+86180", "+86189")),
+)
+MVNOS = (
+    ("SNAIL", "蜗牛移动", 0.03, "CUCC", ("+861709",)),
+    ("YUANTE", "远特通信", 0.03, "CTCC", ("+861700",)),
+    ("XIAOMI", "小米移动", 0.02, "CUCC", ("+861704",)),
+)
+CHANNELS_PER_KIND = {
+    ChannelKind.OWN_HALL: 3,
+    ChannelKind.PARTNER_HALL: 3,
+    ChannelKind.SOCIAL: 4,
+    ChannelKind.ONLINE: 1,
+}
+HOME_REGIONS = ("110105", "310101", "440305", "510104", "330106", "420102")
+LEGACY_SHARE = 0.15
+STOCK_SHARE = 0.03
+CHUNK = 20_000
+# Core tables: bulk loads skip the ORM's unit of work (plain executemany).
+IDENTITY: Table = Identity.__table__  # type: ignore[assignment]
+LINE: Table = Line.__table__  # type: ignore[assignment]
+EVENT: Table = LineEvent.__table__  # type: ignore[assignment]
+HOLDING: Table = Holding.__table__  # type: ignore[assignment]
+
+_KIND_ZH = {
+    ChannelKind.OWN_HALL: "自营厅",
+    ChannelKind.PARTNER_HALL: "合作厅",
+    ChannelKind.SOCIAL: "社会渠道",
+    ChannelKind.ONLINE: "网上营业厅",
+}
+
+
+def create_enterprises(
+    session: Session,
+    policy: Policy,
+    keyring: KeyRing,
+    lines: int,
+    rng: random.Random,
+    now: datetime,
+) -> list[SimEnterprise]:
+    service = RegistryService(
+        session, policy=policy, keyring=keyring, authority=SimulatedAuthority(session, keyring)
+    )
+    ctx = Context(Actor("system", "sim"), now - timedelta(days=1200))
+    made: list[SimEnterprise] = []
+    codes: dict[str, int] = {}
+    specs = [(c, n, s, None, p) for c, n, s, p in MNOS] + list(MVNOS)
+    for code, name, share, host, prefixes in specs:
+        kind = "mno" if host is None else "mvno"
+        enterprise = service.admin.create_enterprise(
+            ctx,
+            code=code,
+            name=name,
+            kind=kind,
+            host_enterprise_id=codes.get(host or ""),
+            licence_no=f"A2.B1-{rng.randrange(10**6):06d}",
+        )
+        # Licences as MIIT issued them: MNOs nationwide; resale operators on pilot licences
+        # since 2013, the first official ones in 2018 (seed 002), serving a few provinces.
+        pilot = code == "XIAOMI"
+        enterprise.licence_status = "pilot" if pilot else "official"
+        enterprise.licence_status_since = (
+            date(2009, 1, 7) if host is None else date(2013, 12, 26) if pilot else date(2018, 7, 1)
+        )
+        enterprise.provinces = sorted(
+            {r[:2] for r in HOME_REGIONS} if host else {p for p in province_prefixes() if p < "70"}
+        )
+        codes[code] = enterprise.id
+        needed = int(lines * share * 1.2) + 1000  # room for the stream's new kits
+        blocks: list[NumberBlock] = []
+        for prefix in prefixes:
+            for second in range(10):
+                if sum(b.size for b in blocks) >= needed:
+                    break
+                width = 1_000_000 if kind == "mno" else 100_000
+                digits = prefix + str(second)
+                block = NumberBlock.from_prefix(digits)
+                if block.size > width:  # MNO prefixes are 6 digits: take 1M at a time
+                    block = NumberBlock.from_prefix(digits + "0")
+                service.admin.allocate_block(ctx, enterprise.id, block)
+                blocks.append(block)
+        channels = []
+        for channel_kind, count in CHANNELS_PER_KIND.items():
+            for i in range(count):
+                region = rng.choice(HOME_REGIONS)
+                channel = service.admin.create_channel(
+                    ctx,
+                    enterprise.id,
+                    code=f"{code}-{channel_kind}-{i + 1}",
+                    name=f"{name}{_KIND_ZH[channel_kind]}{i + 1}",
+                    kind=channel_kind,
+                    region_code=region,
+                )
+                clerk = service.admin.create_clerk(
+                    ctx,
+                    enterprise.id,
+                    channel.id,
+                    code=f"{code}-{channel_kind}-{i + 1}-K1",
+                    name="营业员",
+                )
+                channels.append((channel.id, channel_kind, clerk.id))
+        made.append(SimEnterprise(enterprise.id, code, share, blocks, channels))
+    return made
+
+
+def load_citizens(
+    engine: Engine, keyring: KeyRing, state: WorldState, report: Progress, now: datetime
+) -> None:
+    """Every citizen into the authority's register; registered ones become identities later."""
+    total = len(state.citizens)
+    for start in range(0, total, CHUNK):
+        chunk = state.citizens[start : start + CHUNK]
+        rows = []
+        for citizen in chunk:
+            rows.append(
+                {
+                    "doc_type": str(citizen.document_type),
+                    "number_index": keyring.blind_index(citizen.document_number, AUTHORITY_NUMBER),
+                    "name_index": keyring.blind_index(normalize_name(citizen.name), AUTHORITY_NAME),
+                    "revoked": False,
+                }
+            )
+        with unit_of(engine).transaction() as session:
+            bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
+        report("citizens known to the identity authority", start + len(chunk), total)
+
+
+def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str, Any]:
+    document = parse_document(
+        citizen.document_number,
+        citizen.document_type,
+        nationality=citizen.nationality,
+        today=at.date(),
+    )
+    number = keyring.seal(document.number, NUMBER_CONTEXT)
+    name = normalize_name(citizen.name)
+    return {  # sealed with its MAC once its id is known (the MAC covers the id)
+        "doc_type": str(document.type),
+        "number_index": keyring.blind_index(document.number, NUMBER_CONTEXT),
+        "name_index": keyring.blind_index(name, NAME_CONTEXT),
+        "key_id": number.key_id,
+        "number_sealed": number.blob,
+        "name_sealed": keyring.seal(name, NAME_CONTEXT).blob,
+        "address_sealed": keyring.seal(citizen.address, ADDRESS_CONTEXT).blob,
+        "birth_date": document.birth_date or citizen.birth_date,
+        "sex": str(document.sex) if document.sex else None,
+        "region_code": document.region_code,
+        "nationality": document.nationality,
+        "verified_at": at,
+        "created_at": at,
+    }
+
+
+def load_lines(
+    engine: Engine,
+    policy: Policy,
+    keyring: KeyRing,
+    state: WorldState,
+    total: int,
+    rng: random.Random,
+    report: Progress,
+    now: datetime,
+) -> None:
+    cap = policy.cap(CapScope.ENTERPRISE) or 10**9
+    national_cap = policy.cap(CapScope.NATIONAL) or 10**9
+    national: Counter[int] = Counter()
+    weights = [e.share for e in state.enterprises]
+    actor = "system:sim-base"
+    done = 0
+    while done < total:
+        size = min(CHUNK, total - done)
+        line_rows: list[dict[str, Any]] = []
+        plans: list[tuple[str, int | None, int, datetime, int]] = []  # kind, citizen, channel, at
+        new_identities: dict[int, dict[str, Any]] = {}
+        for _ in range(size):
+            enterprise = rng.choices(state.enterprises, weights)[0]
+            msisdn = enterprise.next_msisdn()
+            channel_id, _kind, _clerk = rng.choice(enterprise.channels)
+            at = now - timedelta(days=3 + rng.random() * 1100)
+            roll = rng.random()
+            if roll < LEGACY_SHARE:
+                row = _line_row(msisdn, enterprise.id, "legacy", None, channel_id, at, 1)
+                # Prepaid balances: most a few yuan, some none at all.
+                row.update(prepaid_balance_minor=int(rng.paretovariate(1.5) * 500) - 500)
+                line_rows.append(row)
+                plans.append(("legacy", None, 0, at, enterprise.id))
+                state.legacy.append((msisdn, enterprise.id))
+                continue
+            state.kit_serial += 1
+            iccid, imsi = kit_numbers(state.kit_serial)
+            if roll < LEGACY_SHARE + STOCK_SHARE:
+                row = _line_row(msisdn, enterprise.id, "stocked", None, channel_id, at, 1)
+                row.update(iccid=iccid, imsi=imsi, stocked_at=at)
+                line_rows.append(row)
+                plans.append(("stocked", None, channel_id, at, enterprise.id))
+                state.stocked.setdefault(channel_id, []).append(msisdn)
+                continue
+            citizen = _pick_owner(rng, state, enterprise.id, cap, national_cap, national)
+            state.held[(citizen, enterprise.id)] += 1
+            national[citizen] += 1
+            if citizen not in state.identity_of and citizen not in new_identities:
+                new_identities[citizen] = _identity_row(keyring, state.citizens[citizen], at)
+            row = _line_row(msisdn, enterprise.id, "active", citizen, channel_id, at, 1)
+            row.update(iccid=iccid, imsi=imsi, activated_at=at, owner_since=at)
+            line_rows.append(row)
+            plans.append(("active", citizen, channel_id, at, enterprise.id))
+            state.active.append((msisdn, enterprise.id, citizen))
+        with unit_of(engine).transaction() as session:
+            if new_identities:
+                order = list(new_identities)
+                ids = next_ids(session, IDENTITY, len(order))
+                rows = [
+                    seal_identity_row(keyring.audit, new_identities[c] | {"id": i})
+                    for c, i in zip(order, ids, strict=True)
+                ]
+                bulk_insert(session, IDENTITY, rows)
+                state.identity_of.update(zip(order, ids, strict=True))
+            line_ids = next_ids(session, LINE, len(line_rows))
+            for row, line_id in zip(line_rows, line_ids, strict=True):
+                citizen_index = row.pop("citizen")
+                row["id"] = line_id
+                row["owner_identity_id"] = (
+                    state.identity_of[citizen_index] if citizen_index is not None else None
+                )
+            bulk_insert(session, LINE, line_rows)
+            events = []
+            for line_id, (kind, citizen_index, channel_id, at, _e) in zip(
+                line_ids, plans, strict=True
+            ):
+                if kind == "legacy":
+                    events.append(
+                        _event(line_id, 1, "import_legacy", None, "legacy", None, None, actor, at)
+                    )
+                    continue
+                if kind == "active":
+                    # The registered base arrives as an import of what the operator already
+                    # had (registered at `channel_id` on `at`), one event per line.
+                    owner = state.identity_of[citizen_index]  # type: ignore[index]
+                    events.append(
+                        _event(
+                            line_id,
+                            1,
+                            "import_registered",
+                            None,
+                            "active",
+                            owner,
+                            channel_id,
+                            actor,
+                            at,
+                        )
+                    )
+                    continue
+                events.append(
+                    _event(line_id, 1, "stock", None, "stocked", None, channel_id, actor, at)
+                )
+            keys = keyring.audit
+            bulk_insert(session, EVENT, [seal_event_row(keys, event) for event in events])
+            append_audit(
+                session,
+                keyring,
+                actor=actor,
+                action="world.load_base",
+                object_type="world",
+                object_id="base",
+                at=now,
+                detail={"lines": str(len(line_rows))},
+            )
+        done += size
+        report("lines loaded (base)", done, total)
+    with unit_of(engine).transaction() as session:
+        rows = [
+            {"identity_id": state.identity_of[c], "enterprise_id": e, "active_count": n}
+            for (c, e), n in state.held.items()
+        ]
+        for start in range(0, len(rows), CHUNK):
+            bulk_insert(session, HOLDING, rows[start : start + CHUNK])
+        for table in (IDENTITY, LINE, EVENT):
+            sync_id_sequence(session, table)
+
+
+def _pick_owner(
+    rng: random.Random,
+    state: WorldState,
+    enterprise_id: int,
+    cap: int,
+    national_cap: int,
+    national: Counter[int],
+) -> int:
+    """Most people hold one or two lines; a few hold up to the cap; nobody more."""
+    while True:
+        citizen = int(len(state.citizens) * rng.random() ** 1.3)
+        if state.held[(citizen, enterprise_id)] < cap and national[citizen] < national_cap:
+            return citizen
+
+
+def _line_row(
+    msisdn: str,
+    enterprise_id: int,
+    state: str,
+    citizen: int | None,
+    channel_id: int | None,
+    at: datetime,
+    events: int,
+) -> dict[str, Any]:
+    return {
+        "msisdn": msisdn,
+        "enterprise_id": enterprise_id,
+        "state": state,
+        "citizen": citizen,
+        "channel_id": channel_id,
+        "state_changed_at": at,
+        "event_count": events,
+        "iccid": None,
+        "imsi": None,
+        "activated_at": at if state == "legacy" else None,
+        "owner_since": None,
+        "stocked_at": None,
+        "prepaid_balance_minor": None,
+        # 归属地 by number segment: the digits after the operator prefix pick the city.
+        "home_region": HOME_REGIONS[int(msisdn[-3:]) % len(HOME_REGIONS)],
+    }
+
+
+def _event(
+    line_id: int,
+    seq: int,
+    operation: str,
+    before: str | None,
+    after: str,
+    owner: int | None,
+    channel_id: int | None,
+    actor: str,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "line_id": line_id,
+        "seq": seq,
+        "operation": operation,
+        "from_state": before,
+        "to_state": after,
+        "owner_before_id": None,
+        "owner_after_id": owner,
+        "channel_id": channel_id,
+        "actor": actor,
+        "reason": None,
+        "detail": {"source": "synthetic base"},
+        "occurred_at": at,
+        "correlation_id": None,
+    }
