@@ -24,6 +24,7 @@ from realname.registry.check import run_integrity_check
 from realname.registry.commands import (
     Actor,
     Context,
+    Desk,
     IccidClaim,
     OtpClaim,
     Person,
@@ -52,6 +53,10 @@ def clerk(world: World, kind: ChannelKind = HALL) -> dict[str, int]:
         "channel_id": world.channels[kind],
         "clerk_id": world.clerks[kind],
     }
+
+
+def desk(world: World, kind: ChannelKind = HALL) -> Desk:
+    return Desk(**clerk(world, kind))
 
 
 def ctx(at_seconds: float = 0) -> Context:
@@ -85,7 +90,11 @@ def attempt(
                 **clerk(world, kind),
             )
             world.service.register(
-                ctx(at), msisdn=line.msisdn, person=person, possession=proof, **clerk(world, kind)
+                ctx(at),
+                desk=desk(world, kind),
+                msisdn=line.msisdn,
+                person=person,
+                possession=proof,
             )
     except PossessionError as error:
         if error.failure is not None:
@@ -113,7 +122,11 @@ def test_no_backfill_without_proof(world: World) -> None:
     for proof in (None, PossessionProof(line.id, "otp")):
         with pytest.raises(RegistryError) as direct, world.session.begin_nested():
             world.service.register(
-                ctx(), msisdn=other.msisdn, person=world.people[0], possession=proof, **clerk(world)
+                ctx(),
+                desk=desk(world),
+                msisdn=other.msisdn,
+                person=world.people[0],
+                possession=proof,
             )
         assert direct.value.code is RegistryErrorCode.POSSESSION_NOT_PROVEN
 
@@ -370,7 +383,7 @@ def test_failed_proofs_show_in_channel_risk(world: World, china: Policy) -> None
             msisdn=line.msisdn,
             person=replace(world.people[2]),
             possession=proof,
-            **clerk(world, social),
+            desk=desk(world, social),
         )
     assessed = ChannelService(world.session, policy=china, registry=world.service).assess(
         world.enterprise_id, NOW + timedelta(hours=1)
