@@ -23,10 +23,14 @@ from realname.backfill.service import (
     CampaignService,
     ProgressRow,
 )
-from realname.channels.endpoints import EnterpriseQuery, enterprise_to_read
 from realname.http.deps import RuntimeDep
 from realname.http.errors import ErrorInfo
-from realname.http.principals import EnterpriseOperator, LineReader
+from realname.http.principals import (
+    EnterpriseOperator,
+    EnterpriseQuery,
+    LineReader,
+    enterprise_to_read,
+)
 
 router = APIRouter(
     prefix="/v1/backfill",

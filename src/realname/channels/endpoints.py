@@ -29,9 +29,16 @@ from realname.channels.schemas import (
 )
 from realname.channels.service import ChannelService
 from realname.http.deps import RuntimeDep
-from realname.http.errors import ApiError, ErrorInfo
+from realname.http.errors import ErrorInfo
 from realname.http.idempotency import run_once
-from realname.http.principals import EnterpriseOperator, LineOperator, LineReader, context_of
+from realname.http.principals import (
+    EnterpriseOperator,
+    EnterpriseQuery,
+    LineOperator,
+    LineReader,
+    context_of,
+    enterprise_to_read,
+)
 from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
     LineId,
@@ -42,7 +49,6 @@ from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Channel
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
-from realname.security.principals import Permission, Principal
 
 router = APIRouter(
     prefix="/v1",
@@ -54,10 +60,6 @@ router = APIRouter(
     },
 )
 ChannelId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The channel's id")]
-EnterpriseQuery = Annotated[
-    int | None,
-    Query(ge=1, le=2**31 - 1, description="Regulators: the enterprise to look at"),
-]
 
 
 def channel_out(channel: Channel) -> ChannelOut:
@@ -71,18 +73,6 @@ def channel_out(channel: Channel) -> ChannelOut:
         status=channel.status,
         status_reason=channel.status_reason,
     )
-
-
-def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
-    """An enterprise's own staff read their enterprise; a regulator names the one it reads
-    (the route's `LineReader` has authorised the caller)."""
-    if principal.enterprise_id is not None:
-        if enterprise_id not in (None, principal.enterprise_id):
-            raise ApiError(404, "NOT_FOUND", "No such enterprise for this caller.")
-        return principal.enterprise_id
-    if enterprise_id is None or not principal.can(Permission.READ_ALL_ENTERPRISES):
-        raise ApiError(400, "INVALID_ARGUMENT", "Name the enterprise: ?enterprise_id=…")
-    return enterprise_id
 
 
 @router.get("/channels", response_model=list[ChannelOut], summary="List channels")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Query, Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import SecurityScopes
@@ -50,6 +50,24 @@ def enterprise_of(principal: Principal) -> int:
     if principal.enterprise_id is None:
         raise ApiError(403, "PERMISSION_DENIED", "This caller acts for no enterprise.")
     return principal.enterprise_id
+
+
+EnterpriseQuery = Annotated[
+    int | None,
+    Query(ge=1, le=2**31 - 1, description="Regulators: the enterprise to look at"),
+]
+
+
+def enterprise_to_read(principal: Principal, enterprise_id: int | None) -> int:
+    """An enterprise's own staff read their enterprise; a regulator names the one it reads
+    (the route's `LineReader` has authorised the caller)."""
+    if principal.enterprise_id is not None:
+        if enterprise_id not in (None, principal.enterprise_id):
+            raise ApiError(404, "NOT_FOUND", "No such enterprise for this caller.")
+        return principal.enterprise_id
+    if enterprise_id is None or not principal.can(Permission.READ_ALL_ENTERPRISES):
+        raise ApiError(400, "INVALID_ARGUMENT", "Name the enterprise: ?enterprise_id=…")
+    return enterprise_id
 
 
 @dataclass(frozen=True)
