@@ -31,6 +31,7 @@ from realname.channels.service import ChannelService
 from realname.http.deps import RuntimeDep
 from realname.http.errors import ErrorInfo
 from realname.http.idempotency import run_once
+from realname.http.params import LineId
 from realname.http.principals import (
     EnterpriseOperator,
     EnterpriseQuery,
@@ -41,7 +42,6 @@ from realname.http.principals import (
 )
 from realname.registry.commands import TypedText
 from realname.registry.endpoints import (
-    LineId,
     event_out,
     visible_line,
 )

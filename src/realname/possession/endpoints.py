@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from realname.http.deps import RuntimeDep
 from realname.http.errors import ErrorInfo
 from realname.http.idempotency import run_once
+from realname.http.params import LineId
 from realname.http.principals import ClerkAtCounter, Subscriber, context_of
 from realname.possession.errors import PossessionError, PossessionErrorCode
 from realname.possession.schemas import (
@@ -21,7 +22,6 @@ from realname.possession.schemas import (
     LoginVerifyIn,
 )
 from realname.possession.service import PossessionService
-from realname.registry.endpoints import LineId
 from realname.security.clients import ClientRepository, issue_line_token
 
 router = APIRouter(

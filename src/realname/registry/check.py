@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
-from realname.registry.identities import ADDRESS_CONTEXT, NAME_CONTEXT, NUMBER_CONTEXT
+from realname.registry.identities import NAME_CONTEXT, NUMBER_CONTEXT, opened_fields
 from realname.registry.integrity import (
     EVENT_COLUMNS,
     EVENT_DOMAIN,
@@ -59,7 +59,7 @@ from realname.security.clients import CLIENT_OBJECT, client_authority
 from realname.security.models import ApiClient, SealedNote
 from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
-from realname.security.vault import KeyRing, Sealed, VaultError
+from realname.security.vault import KeyRing, VaultError
 
 EVENT_TEXT_COLUMNS = (
     "operation",
@@ -328,16 +328,13 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
             )
             continue
         try:
-            number = keyring.open(Sealed(key_id, number_sealed), NUMBER_CONTEXT)
-            name = keyring.open(Sealed(key_id, name_sealed), NAME_CONTEXT)
-            if address_sealed is not None:
-                keyring.open(Sealed(key_id, address_sealed), ADDRESS_CONTEXT)
+            clear = opened_fields(keyring, key_id, number_sealed, name_sealed, address_sealed)
         except VaultError:
             result.violations.append(f"identity {identity_id}: a sealed value does not open")
             continue
-        if keyring.blind_index(number, NUMBER_CONTEXT) != number_index:
+        if keyring.blind_index(clear.document_number or "", NUMBER_CONTEXT) != number_index:
             result.violations.append(f"identity {identity_id}: blind index does not match")
-        elif keyring.blind_index(name, NAME_CONTEXT) != name_index:
+        elif keyring.blind_index(clear.name or "", NAME_CONTEXT) != name_index:
             result.violations.append(f"identity {identity_id}: name index does not match")
     for identity_id, msisdn in repo.purged_identities_holding_lines():
         result.violations.append(

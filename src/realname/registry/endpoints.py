@@ -13,11 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
-from starlette.convertors import IntegerConvertor, register_url_convertor
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
 from realname.http.idempotency import run_once
+from realname.http.params import LineId
 from realname.http.principals import (
     WRITE,
     AtCounter,
@@ -72,18 +72,6 @@ router = APIRouter(
         422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
     },
 )
-LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
-
-
-class IdConvertor(IntegerConvertor):
-    """`{x:id}`: an id of at most 19 digits. Starlette's `int` converter matches any run of
-    digits and calls `int()` on it, which raises past Python's 4,300-digit limit (a 500); a
-    longer run simply does not match here (404), and `LineId` bounds the rest (400)."""
-
-    regex = "[0-9]{1,19}"
-
-
-register_url_convertor("id", IdConvertor())
 
 
 def visible_line(session: Session, principal: Principal, line_id: int) -> Line:

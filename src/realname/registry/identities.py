@@ -88,18 +88,36 @@ class MaskedOwner:
 
 
 def opened(keyring: KeyRing, identity: Identity, *, address: bool = False) -> OpenedIdentity:
-    """Open an identity's sealed number and name (and its address when asked): the one
-    function that opens sealed PII, so every reader of it is found here."""
+    """Open an identity's sealed number and name (and its address when asked): with
+    `opened_fields`, the only code that opens sealed PII, so every reader of it is found here."""
+    return opened_fields(
+        keyring,
+        identity.key_id,
+        identity.number_sealed,
+        identity.name_sealed,
+        identity.address_sealed if address else None,
+    )
+
+
+def opened_fields(
+    keyring: KeyRing,
+    key_id: str,
+    number_sealed: bytes | None,
+    name_sealed: bytes | None,
+    address_sealed: bytes | None = None,
+) -> OpenedIdentity:
+    """`opened` for a bulk reader that streams the sealed columns without loading rows
+    (`realname check` over every identity). Raises `VaultError` when a value does not open."""
 
     def open_(sealed: bytes | None, context: str) -> str | None:
         if sealed is None:
             return None
-        return keyring.open(Sealed(identity.key_id, sealed), context)
+        return keyring.open(Sealed(key_id, sealed), context)
 
     return OpenedIdentity(
-        document_number=open_(identity.number_sealed, NUMBER_CONTEXT),
-        name=open_(identity.name_sealed, NAME_CONTEXT),
-        address=open_(identity.address_sealed, ADDRESS_CONTEXT) if address else None,
+        document_number=open_(number_sealed, NUMBER_CONTEXT),
+        name=open_(name_sealed, NAME_CONTEXT),
+        address=open_(address_sealed, ADDRESS_CONTEXT),
     )
 
 

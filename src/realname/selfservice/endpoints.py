@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
+from realname.http.params import LineId
 from realname.http.principals import Subscriber, context_of
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.endpoints import LineId
 from realname.registry.models import Line
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService

@@ -1,0 +1,25 @@
+"""Path parameters every domain's routes share: how a line is addressed in a URL.
+
+A line is addressed by its id, never its number (no MSISDN in a URL, an access log or a
+proxy's cache key). Importing this module registers the `{x:id}` converter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+from starlette.convertors import IntegerConvertor, register_url_convertor
+
+LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
+
+
+class IdConvertor(IntegerConvertor):
+    """`{x:id}`: an id of at most 19 digits. Starlette's `int` converter matches any run of
+    digits and calls `int()` on it, which raises past Python's 4,300-digit limit (a 500); a
+    longer run simply does not match here (404), and `LineId` bounds the rest (400)."""
+
+    regex = "[0-9]{1,19}"
+
+
+register_url_convertor("id", IdConvertor())
