@@ -19,20 +19,12 @@ from realname.http.idempotency import run_once
 from realname.http.principals import ClerkAtCounter
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode, PossessionService
-from realname.registry.endpoints import line_out
+from realname.registry.endpoints import REFUSALS, line_out
 from realname.registry.errors import RegistryError
 from realname.registry.schemas import LineOut, RegistrationIn
 from realname.registry.service import RegistryService
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["registry"],
-    responses={
-        404: {"model": ErrorInfo, "description": "No such line for this caller"},
-        409: {"model": ErrorInfo, "description": "Refused: state, cap or conflict"},
-        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
-    },
-)
+router = APIRouter(prefix="/v1", tags=["registry"], responses=REFUSALS)
 
 
 @router.post(

@@ -29,7 +29,7 @@ from realname.channels.schemas import (
 )
 from realname.channels.service import ChannelService
 from realname.http.deps import RuntimeDep
-from realname.http.errors import ErrorInfo
+from realname.http.errors import refusals
 from realname.http.idempotency import run_once
 from realname.http.params import LineId
 from realname.http.principals import (
@@ -53,11 +53,13 @@ from realname.registry.service import RegistryService
 router = APIRouter(
     prefix="/v1",
     tags=["channels"],
-    responses={
-        404: {"model": ErrorInfo, "description": "No such channel or line for this caller"},
-        409: {"model": ErrorInfo, "description": "Refused: state or conflict"},
-        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
-    },
+    responses=refusals(
+        {
+            404: "No such channel or line for this caller",
+            409: "Refused: state or conflict",
+            422: "Refused by the rules (REALNAME.* code)",
+        }
+    ),
 )
 ChannelId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The channel's id")]
 

@@ -34,6 +34,13 @@ class ErrorInfo(BaseModel):
     )
 
 
+def refusals(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A router's documented refusals for OpenAPI, each with the one error body (`ErrorInfo`)."""
+    return {
+        status: {"model": ErrorInfo, "description": text} for status, text in descriptions.items()
+    }
+
+
 class HttpErrorCode(StrEnum):
     """The codes the HTTP layer itself answers with, as they travel (CAMARA's common codes,
     and the `REALNAME.` ones of idempotency and consent capture)."""

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from realname.http.deps import RuntimeDep
-from realname.http.errors import ErrorInfo
+from realname.http.errors import refusals
 from realname.http.idempotency import run_once
 from realname.http.params import LineId
 from realname.http.principals import ClerkAtCounter, Subscriber, context_of
@@ -27,13 +27,15 @@ from realname.security.clients import ClientRepository, issue_line_token
 router = APIRouter(
     prefix="/v1",
     tags=["possession"],
-    responses={
-        403: {"model": ErrorInfo, "description": "Not allowed, or the code does not prove it"},
-        404: {"model": ErrorInfo, "description": "No such line for this caller"},
-        409: {"model": ErrorInfo, "description": "The line needs no proof of possession"},
-        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
-        429: {"model": ErrorInfo, "description": "Too many codes asked for; try later"},
-    },
+    responses=refusals(
+        {
+            403: "Not allowed, or the code does not prove it",
+            404: "No such line for this caller",
+            409: "The line needs no proof of possession",
+            422: "Refused by the rules (REALNAME.* code)",
+            429: "Too many codes asked for; try later",
+        }
+    ),
 )
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.http.deps import RuntimeDep
-from realname.http.errors import ErrorInfo
+from realname.http.errors import refusals
 from realname.http.idempotency import run_once
 from realname.http.principals import (
     LineReader,
@@ -48,11 +48,13 @@ C = ProvisioningErrorCode
 router = APIRouter(
     prefix="/v1",
     tags=["provisioning"],
-    responses={
-        404: {"model": ErrorInfo, "description": "No such enterprise, channel or clerk"},
-        409: {"model": ErrorInfo, "description": "Refused: exists, overlaps, cycle, licence"},
-        422: {"model": ErrorInfo, "description": "Refused: invalid field (REALNAME.* code)"},
-    },
+    responses=refusals(
+        {
+            404: "No such enterprise, channel or clerk",
+            409: "Refused: exists, overlaps, cycle, licence",
+            422: "Refused: invalid field (REALNAME.* code)",
+        }
+    ),
 )
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EnterpriseQuery = Annotated[

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.http.deps import Runtime, RuntimeDep
-from realname.http.errors import ApiError, ErrorInfo
+from realname.http.errors import ApiError, refusals
 from realname.http.idempotency import run_once
 from realname.http.params import LineId
 from realname.http.principals import (
@@ -63,15 +63,14 @@ from realname.registry.schemas import (
 from realname.registry.service import RegistryService
 from realname.security.principals import Permission, Principal, Role
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["registry"],
-    responses={
-        404: {"model": ErrorInfo, "description": "No such line for this caller"},
-        409: {"model": ErrorInfo, "description": "Refused: state, cap or conflict"},
-        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
-    },
+REFUSALS = refusals(
+    {
+        404: "No such line for this caller",
+        409: "Refused: state, cap or conflict",
+        422: "Refused by the rules (REALNAME.* code)",
+    }
 )
+router = APIRouter(prefix="/v1", tags=["registry"], responses=REFUSALS)
 
 
 def visible_line(session: Session, principal: Principal, line_id: int) -> Line:

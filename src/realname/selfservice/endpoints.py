@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.http.deps import Runtime, RuntimeDep
-from realname.http.errors import ApiError, ErrorInfo
+from realname.http.errors import ApiError, refusals
 from realname.http.params import LineId
 from realname.http.principals import Subscriber, context_of
 from realname.numbering.msisdn import mask_msisdn
@@ -30,12 +30,14 @@ from realname.selfservice.service import Scope, SelfService
 router = APIRouter(
     prefix="/v1/me",
     tags=["self-service"],
-    responses={
-        403: {"model": ErrorInfo, "description": "Not a subscriber token bound to a line"},
-        404: {"model": ErrorInfo, "description": "Not one of your lines"},
-        409: {"model": ErrorInfo, "description": "Refused by the line's state"},
-        422: {"model": ErrorInfo, "description": "Refused by the rules (REALNAME.* code)"},
-    },
+    responses=refusals(
+        {
+            403: "Not a subscriber token bound to a line",
+            404: "Not one of your lines",
+            409: "Refused by the line's state",
+            422: "Refused by the rules (REALNAME.* code)",
+        }
+    ),
 )
 T = TypeVar("T")
 
