@@ -31,6 +31,7 @@ from realname.clock import Clock
 from realname.config import Settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.uow import UnitOfWork
+from realname.http.deps import Runtime, ServiceFactory
 from realname.identity.authority import IdentityAuthority
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.notices import reverification_sms
@@ -151,18 +152,6 @@ class Process:
     def services(self, session: Session) -> Services:
         return services(session, self.settings, self.keyring, self.policy, self.authority)
 
-    def factories(self) -> dict[type[Any], Callable[[Session], object]]:
-        """Each service an HTTP endpoint may ask for by its class (`Runtime.service`), built
-        as `services` builds it: the API's routes live in their domains, below this root, so
-        they name the service and the root says how it is made."""
-        return {
-            RegistryService: self.registry,
-            ChannelService: lambda session: self.services(session).channels,
-            CampaignService: lambda session: self.services(session).campaigns,
-            ReverificationTriggers: lambda session: self.services(session).reverification,
-            PossessionService: lambda session: self.services(session).possession,
-        }
-
     def gateway(self) -> Gateway:
         """A new client of REALNAME_SMS_GATEWAY (the caller closes it)."""
         return gateway_from_settings(self.settings)
@@ -204,3 +193,22 @@ def build_sender(
     closes its gateway and disposes its engine."""
     process = Process(settings)
     return process.sender(gateway=gateway, worker_id=worker_id, closers=[process.close])
+
+
+def http_factories() -> dict[type[Any], ServiceFactory]:
+    """Each service an HTTP endpoint may ask for by its class (`Runtime.service`), built from
+    the runtime's primitives as `services` builds it. The API's routes live in their domains,
+    below this root: they name the service, the root says how it is made."""
+
+    def bundle(rt: Runtime, session: Session) -> Services:
+        return services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
+
+    return {
+        RegistryService: lambda rt, session: registry_service(
+            session, rt.settings, rt.keyring, rt.policy, rt.authority
+        ),
+        ChannelService: lambda rt, session: bundle(rt, session).channels,
+        CampaignService: lambda rt, session: bundle(rt, session).campaigns,
+        ReverificationTriggers: lambda rt, session: bundle(rt, session).reverification,
+        PossessionService: lambda rt, session: bundle(rt, session).possession,
+    }

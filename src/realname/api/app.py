@@ -24,7 +24,7 @@ from realname.registry import endpoints as registry_endpoints
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
-from realname.wiring import Process
+from realname.wiring import Process, http_factories
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         clock=process.clock,
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
         authority=process.authority,
-        factories=process.factories(),
+        factories=http_factories(),
     )
 
     @asynccontextmanager

@@ -39,6 +39,7 @@ from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
 ServiceT = TypeVar("ServiceT")
+ServiceFactory = Callable[["Runtime", Session], object]
 
 
 @dataclass
@@ -56,15 +57,15 @@ class Runtime:
     # The identity authority (REALNAME_AUTHORITY): the http one's connection pool and circuit
     # breaker live as long as the process. None: chosen from `settings` on first use.
     authority: AuthoritySource | None = None
-    # How each domain's service is built on a unit of work's session, by its class: filled in
-    # by the composition root (realname.wiring), so this kit names no domain.
-    factories: Mapping[type[Any], Callable[[Session], object]] = field(default_factory=dict)
+    # How each domain's service is built from these primitives on a unit of work's session,
+    # by its class: filled in by the composition root (realname.wiring.http_factories), so
+    # this kit names no domain.
+    factories: Mapping[type[Any], ServiceFactory] = field(default_factory=dict)
 
     def service(self, kind: type[ServiceT], session: Session) -> ServiceT:
-        """The `kind` service on this unit of work's session, built as the composition root
-        says (`Process.factories`): an endpoint names the service it needs, never how to
-        build it."""
-        built = self.factories[kind](session)
+        """The `kind` service on this unit of work's session, built from this runtime as the
+        composition root says: an endpoint names the service it needs, never how to build it."""
+        built = self.factories[kind](self, session)
         if not isinstance(built, kind):
             raise TypeError(f"the factory for {kind.__name__} built a {type(built).__name__}")
         return built
