@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from realname.cli.session import cli_session
+from realname.cli.session import cli_session, cli_unit
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -56,12 +56,11 @@ def enrol(
     known ones). All or nothing: any bad row is reported with its line number and nothing is
     enrolled."""
     from realname.authority.simulated import SimulatedAuthority
-    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     citizens = _read(file)
-    with cli_session(settings, write=True) as session:
-        authority = SimulatedAuthority(session, keyring_from_settings(settings))
+    with cli_unit(settings, write=True) as (process, session):
+        authority = SimulatedAuthority(session, process.keyring)
         added, updated = authority.enrol_citizens(citizens)
         total = authority.count()
     console.print(

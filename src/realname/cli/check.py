@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 console = Console()
@@ -31,9 +31,7 @@ def check_command(
     """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
     any text column, the keyed audit chains and the signed checkpoints."""
     import realname.tables  # noqa: F401  (every table, so every text column is scanned)
-    from realname.policy.loader import load_policy
     from realname.registry.check import run_integrity_check
-    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     if checkpoint is None and Path(settings.checkpoint_file).is_file():
@@ -41,11 +39,14 @@ def check_command(
     if checkpoint is not None and not checkpoint.is_file():
         console.print(f"[red]no checkpoint file at {checkpoint}[/]")
         raise typer.Exit(2)
-    with cli_session(settings, write=False) as session, console.status("checking") as status:
+    with (
+        cli_unit(settings, write=False) as (process, session),
+        console.status("checking") as status,
+    ):
         report = run_integrity_check(
             session,
-            load_policy(settings.policy),
-            keyring_from_settings(settings),
+            process.policy,
+            process.keyring,
             progress=lambda name: status.update(f"checking: {name}"),
             checkpoints=checkpoint,
             logs=log or (),

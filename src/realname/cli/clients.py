@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.cli.session import cli_session
+from realname.cli.session import cli_session, cli_unit
 from realname.config import get_settings
 from realname.security.principals import Role
 
@@ -30,11 +30,10 @@ def clients_add(
     """Create a client; its secret is printed once and stored only as a hash."""
     from realname.registry.repository import RegistryRepository
     from realname.security.clients import ClientService
-    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
-    keyring = keyring_from_settings(settings)
-    with cli_session(settings, write=True) as session:
+    with cli_unit(settings, write=True) as (process, session):
+        keyring = process.keyring
         enterprise_id = None
         if enterprise is not None:
             found = RegistryRepository(session).enterprise_by_code(enterprise)
@@ -105,11 +104,8 @@ def clients_revoke(client_id: str) -> None:
     """Revoke a client: it gets no new tokens, and the tokens it holds are refused within
     REALNAME_CLIENT_STATUS_CACHE_SECONDS (default 2 s) on every server."""
     from realname.security.clients import ClientService
-    from realname.security.keys import keyring_from_settings
 
-    settings = get_settings()
-    keyring = keyring_from_settings(settings)
-    with cli_session(settings, write=True) as session:
-        revoked = ClientService(session, keyring).revoke(client_id, settings.clock().now())
+    with cli_unit(get_settings(), write=True) as (process, session):
+        revoked = ClientService(session, process.keyring).revoke(client_id, process.clock.now())
     console.print("revoked" if revoked else "no such active client")
     raise typer.Exit(0 if revoked else 1)

@@ -92,8 +92,6 @@ def import_legacy_command(
         ImportProgress,
         import_legacy,
     )
-    from realname.policy.loader import load_policy
-    from realname.security.keys import keyring_from_settings
 
     settings = get_settings()
     columns = (
@@ -114,14 +112,14 @@ def import_legacy_command(
 
             report = import_legacy(
                 process.uow,
-                keyring=keyring_from_settings(settings),
+                keyring=process.keyring,
                 enterprise=enterprise,
                 path=file,
                 reject_path=reject_file,
                 at=settings.clock().now(),
                 actor="operator:cli",
                 file_format=file_format.value if file_format else None,
-                jurisdiction=load_policy(settings.policy).jurisdiction,
+                jurisdiction=process.policy.jurisdiction,
                 chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
                 workers=workers or DEFAULT_WORKERS,
                 progress=advance,

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from realname.cli.options import EnterpriseCode
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 from realname.provisioning.errors import FileErrors, ProvisioningError, ProvisioningErrorCode
 
@@ -62,13 +62,11 @@ def provisioning_unit(*, write: bool = True) -> Iterator[ProvisioningUnit]:
     """One transaction per command (lists and dry runs: a read-only session that keeps
     nothing); a refusal prints its code and message, exit 1."""
     from realname.registry.commands import Actor, Context
-    from realname.security.keys import keyring_from_settings
 
-    settings = get_settings()
-    ctx = Context(Actor("operator", "cli"), settings.clock().now())
     try:
-        with cli_session(settings, write=write) as session:
-            yield ProvisioningUnit(session, keyring_from_settings(settings), ctx)
+        with cli_unit(get_settings(), write=write) as (process, session):
+            ctx = Context(Actor("operator", "cli"), process.clock.now())
+            yield ProvisioningUnit(session, process.keyring, ctx)
     except ProvisioningError as error:
         console.print(f"[red]{error.code}[/]: {error.message}" + _detail(error))
         raise typer.Exit(1) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 parties_app = typer.Typer(help="Relying parties (banks, payment apps) of the CAMARA APIs.")
@@ -27,15 +27,14 @@ def parties_add(
     ],
 ) -> None:
     """Register a relying party: an API client with only its APIs' scopes (secret shown once)."""
-    from realname.security.keys import keyring_from_settings
     from realname.verification.service import register_relying_party
 
     settings = get_settings()
     try:
-        with cli_session(settings, write=True) as session:
+        with cli_unit(settings, write=True) as (process, session):
             party, secret = register_relying_party(
                 session,
-                keyring_from_settings(settings),
+                process.keyring,
                 name=name,
                 purpose=purpose,
                 apis=[a.strip() for a in apis.split(",") if a.strip()],

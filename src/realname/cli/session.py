@@ -6,6 +6,7 @@ the command (the entry point) owning the transaction.
 - `cli_session(settings, write=False)`: for lists, reports and dry runs. On SQLite it takes no
   write lock (`db.engine.readonly`), so it never holds up the server's writers; nothing it
   flushes is kept (the session closes without committing).
+- `cli_unit(settings, write=...)`: the same unit with its `Process` (key rings, policy, clock).
 - `cli_process(settings)`: the composition root's `Process`, for jobs that open a unit of work
   per batch (`keys rotate`, `import legacy`) through `process.uow`.
 - `cli_engine(settings)`: the bare engine, for migrations and snapshots.
@@ -46,6 +47,17 @@ def cli_process(settings: Settings) -> Iterator[Process]:
 
     with Process(settings) as process:
         yield process
+
+
+@contextmanager
+def cli_unit(settings: Settings, *, write: bool) -> Iterator[tuple[Process, Session]]:
+    """`cli_session` with the process it runs in, for a command that also needs the key
+    rings, the policy or the clock the composition root chose."""
+    with (
+        cli_process(settings) as process,
+        process.uow.transaction(readonly=not write) as session,
+    ):
+        yield process, session
 
 
 @contextmanager
