@@ -3,7 +3,8 @@
 SQLAlchemy resolves a foreign key (`outbox_message.line_id` -> `line.id`) only when the
 target table is on the same metadata; a process that imported just one domain's models
 fails at its first flush with `NoReferencedTableError`. So every entry point (the CLI root,
-the app factory, the SMS sender, Alembic's environment) calls `load_all_models()` rather
+the composition root's `Process`, which the app factory, the jobs and the SMS sender build, and
+Alembic's environment) calls `load_all_models()` rather
 than relying on whichever models its own imports happened to pull in. A new domain with
 tables adds its import here.
 

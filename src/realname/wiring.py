@@ -43,6 +43,7 @@ from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.keys import TokenKeys, keyring_from_settings, token_keys_from_settings
 from realname.security.vault import KeyRing
+from realname.tables import load_all_models
 
 
 def authority_source(settings: Settings) -> AuthoritySource:
@@ -125,6 +126,7 @@ class Process:
         self, settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None
     ) -> None:
         self.settings = settings
+        load_all_models()  # every table, so any flush resolves its foreign keys
         self.engine = engine if engine is not None else create_engine_from_settings(settings)
         self.sessions = create_session_factory(self.engine)
         self.uow = UnitOfWork(self.sessions)

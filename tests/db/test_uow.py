@@ -128,3 +128,16 @@ def test_a_twin_that_loses_the_claim_replays_the_winners_answer(uow: UnitOfWork)
         raise AssertionError("the twin never runs the work")
 
     assert uow.run(work, once=Store("k2", blind_first=True)) == "winner"
+
+
+def test_an_idempotent_unit_refuses_keep_on(uow: UnitOfWork) -> None:
+    """A kept refusal would commit the claim without its answer: every retry of the request
+    would find it in progress for good. The combination is refused before anything runs."""
+
+    def work(session: Session) -> str:
+        put(session, "never")
+        return "never"
+
+    with pytest.raises(ValueError, match="keep_on"):
+        uow.run(work, once=Store("k3"), keep_on=lambda _error: True)
+    assert "k3" not in keys(uow) and "never" not in keys(uow)

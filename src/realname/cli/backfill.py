@@ -12,7 +12,7 @@ from rich.table import Table
 
 from realname.cli import options
 from realname.cli.options import At, EnterpriseCode
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -76,13 +76,12 @@ def start(
     --deadline, the later steps the policy's gaps after it (see `backfill show`)."""
     from realname.backfill.errors import BackfillError
     from realname.registry.commands import Actor, Context
-    from realname.wiring import services
 
     settings = get_settings()
     targets = parse_milestones(milestone)
-    with cli_session(settings, write=True) as session:
+    with cli_unit(settings, write=True) as (process, session):
         ctx = Context(Actor("operator", "cli"), settings.clock().now())
-        campaigns = services(session, settings).campaigns
+        campaigns = process.services(session).campaigns
         enterprise_id = options.enterprise_id(session, enterprise)
         try:
             campaign = campaigns.create_campaign(
@@ -114,13 +113,12 @@ def amend(
     moves earlier; lines already told get an SMS with their new dates on the next run."""
     from realname.backfill.errors import BackfillError
     from realname.registry.commands import Actor, Context
-    from realname.wiring import services
 
     settings = get_settings()
     targets = parse_milestones(milestone)
-    with cli_session(settings, write=True) as session:
+    with cli_unit(settings, write=True) as (process, session):
         ctx = Context(Actor("operator", "cli"), settings.clock().now())
-        campaigns = services(session, settings).campaigns
+        campaigns = process.services(session).campaigns
         enterprise_id = options.enterprise_id(session, enterprise)
         try:
             campaign = campaigns.amend(
@@ -140,12 +138,11 @@ def amend(
 def show(enterprise: EnterpriseCode) -> None:
     """The campaign's schedule: each phase's date, the notice, milestones, amendments."""
     from realname.backfill.errors import BackfillError
-    from realname.wiring import services
 
     settings = get_settings()
-    with cli_session(settings, write=False) as session:
+    with cli_unit(settings, write=False) as (process, session):
         try:
-            schedule = services(session, settings).campaigns.schedule(
+            schedule = process.services(session).campaigns.schedule(
                 options.enterprise_id(session, enterprise)
             )
         except BackfillError as error:
@@ -228,12 +225,11 @@ def run(
 def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     """Registered share by region and channel, and the projected completion date."""
     from realname.backfill.errors import BackfillError
-    from realname.wiring import services
 
     settings = get_settings()
-    with cli_session(settings, write=False) as session:
+    with cli_unit(settings, write=False) as (process, session):
         try:
-            report = services(session, settings).campaigns.progress(
+            report = process.services(session).campaigns.progress(
                 options.enterprise_id(session, enterprise), options.instant(at)
             )
         except BackfillError as error:

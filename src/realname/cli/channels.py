@@ -12,7 +12,7 @@ from rich.table import Table
 from realname.cli import options
 from realname.cli.options import At, EnterpriseCode
 from realname.cli.provisioning import AsJson, print_rows, provisioning_unit
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 if TYPE_CHECKING:
@@ -33,12 +33,11 @@ def risk(
 ) -> None:
     """The riskiest channels with the evidence; optionally suspend those over the threshold."""
     from realname.registry.commands import Actor, Context
-    from realname.wiring import services
 
     settings = get_settings()
     instant = options.instant(at)
-    with cli_session(settings, write=suspend) as session:
-        channels = services(session, settings).channels
+    with cli_unit(settings, write=suspend) as (process, session):
+        channels = process.services(session).channels
         enterprise_id = options.enterprise_id(session, enterprise)
         assessed = channels.assess(enterprise_id, instant)
         print_risk(console, enterprise, assessed, limit)

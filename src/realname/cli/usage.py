@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from realname.cli.options import EnterpriseCode
-from realname.cli.session import cli_session
+from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 usage_app = typer.Typer(
@@ -38,7 +38,6 @@ def import_usage_command(
     their line number and reason; the good rows land. Exit 1 when a row was rejected."""
     from realname.possession.usage import read_usage_csv
     from realname.registry.repository import RegistryRepository
-    from realname.wiring import services
 
     settings = get_settings()
     try:
@@ -47,12 +46,12 @@ def import_usage_command(
     except (UnicodeDecodeError, ValueError) as error:
         console.print(f"[red]{file.name}: {error}[/]")
         raise typer.Exit(2) from None
-    with cli_session(settings, write=True) as session:
+    with cli_unit(settings, write=True) as (process, session):
         found = RegistryRepository(session).enterprise_by_code(enterprise)
         if found is None:
             console.print(f"[red]No such enterprise: {enterprise}[/]")
             raise typer.Exit(1)
-        possession = services(session, settings).possession
+        possession = process.services(session).possession
         result = possession.import_usage(found.id, rows, settings.clock().now())
     console.print(f"{result.loaded} rows loaded, {len(result.rejected)} rejected")
     for line, reason in result.rejected:

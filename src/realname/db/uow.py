@@ -6,7 +6,8 @@ cover what entry points needed their own code for:
 
 - `readonly=True`: work that only reads. On SQLite it begins with a plain BEGIN instead of
   BEGIN IMMEDIATE, so it does not take the write lock (WAL lets it read beside writers);
-  nothing it does is committed.
+  nothing it does is committed: what it flushes is discarded (the CLI's dry runs rely on it),
+  so a write that must last never goes in a read-only unit.
 - `keep_on=predicate`: keep on refusal. When the block raises an error the predicate accepts,
   what the block wrote before the refusal (quota counters, the refusal's audit entry) is
   committed, then the error goes on up. Any other error rolls back.
@@ -81,7 +82,12 @@ class UnitOfWork:
         readonly: bool = False,
         keep_on: KeepOn | None = None,
     ) -> T:
-        """`work` in one transaction; with `once`, at most once per request (module doc)."""
+        """`work` in one transaction; with `once`, at most once per request (module doc).
+
+        `once` and `keep_on` do not combine: a kept refusal would commit the claim without its
+        answer, and every retry of the request would then find it in progress for good."""
+        if once is not None and keep_on is not None:
+            raise ValueError("an idempotent unit keeps its refusals through its store, not keep_on")
         if once is None:
             with self.transaction(readonly=readonly, keep_on=keep_on) as session:
                 return work(session)
