@@ -31,7 +31,6 @@ from realname.clock import Clock
 from realname.config import Settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.uow import UnitOfWork
-from realname.http.deps import Runtime, ServiceFactory
 from realname.identity.authority import IdentityAuthority
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.notices import reverification_sms
@@ -195,22 +194,3 @@ def build_sender(
     closes its gateway and disposes its engine."""
     process = Process(settings)
     return process.sender(gateway=gateway, worker_id=worker_id, closers=[process.close])
-
-
-def http_factories() -> dict[type[Any], ServiceFactory]:
-    """Each service an HTTP endpoint may ask for by its class (`Runtime.service`), built from
-    the runtime's primitives as `services` builds it. The API's routes live in their domains,
-    below this root: they name the service, the root says how it is made."""
-
-    def bundle(rt: Runtime, session: Session) -> Services:
-        return services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
-
-    return {
-        RegistryService: lambda rt, session: registry_service(
-            session, rt.settings, rt.keyring, rt.policy, rt.authority
-        ),
-        ChannelService: lambda rt, session: bundle(rt, session).channels,
-        CampaignService: lambda rt, session: bundle(rt, session).campaigns,
-        ReverificationTriggers: lambda rt, session: bundle(rt, session).reverification,
-        PossessionService: lambda rt, session: bundle(rt, session).possession,
-    }

@@ -7,24 +7,30 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from realname import __version__
 from realname.api import counter, health, oauth
 from realname.api.middleware import Metrics, RequestContextMiddleware
 from realname.backfill import endpoints as backfill_endpoints
+from realname.backfill.service import CampaignService
 from realname.channels import endpoints as channels_endpoints
+from realname.channels.service import ChannelService
 from realname.clock import Clock
 from realname.config import Settings, get_settings
-from realname.http.deps import Runtime
+from realname.http.deps import Runtime, ServiceFactory
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
 from realname.possession import endpoints as possession_endpoints
+from realname.possession.service import PossessionService
 from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
+from realname.registry.reverification import ReverificationTriggers
+from realname.registry.service import RegistryService
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
-from realname.wiring import Process, http_factories
+from realname.wiring import Process, Services, services
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.
@@ -41,7 +47,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
     process = Process(settings, clock=clock)
-    _ = process.keyring.audit  # no audit keys, no service: every write appends to the keyed chain
+    try:
+        _ = process.keyring.audit  # no audit keys, no service: every write appends to the chain
+    except BaseException:
+        process.close()
+        raise
     runtime = Runtime(
         settings=settings,
         engine=process.engine,
@@ -137,3 +147,26 @@ def _document_access(app: FastAPI) -> None:
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI description of the API, built without settings or a database."""
     return _assemble(None).openapi()
+
+
+def http_factories() -> dict[type[Any], ServiceFactory]:
+    """Each service an HTTP endpoint may ask for by its class (`Runtime.service`), built from
+    the runtime's primitives by the composition root's `services`. The routes live in their
+    domains, below the root: they name the service, the root says how it is made. One unit of
+    work builds its services once (kept on the session), so the services a route asks for
+    share one registry, as `services` builds them."""
+
+    def bundle(rt: Runtime, session: Session) -> Services:
+        built = session.info.get("realname.services")
+        if not isinstance(built, Services):
+            built = services(session, rt.settings, rt.keyring, rt.policy, rt.authority)
+            session.info["realname.services"] = built
+        return built
+
+    return {
+        RegistryService: lambda rt, session: bundle(rt, session).registry,
+        ChannelService: lambda rt, session: bundle(rt, session).channels,
+        CampaignService: lambda rt, session: bundle(rt, session).campaigns,
+        ReverificationTriggers: lambda rt, session: bundle(rt, session).reverification,
+        PossessionService: lambda rt, session: bundle(rt, session).possession,
+    }
