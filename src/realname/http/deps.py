@@ -58,7 +58,7 @@ class Runtime:
     # breaker live as long as the process. None: chosen from `settings` on first use.
     authority: AuthoritySource | None = None
     # How each domain's service is built from these primitives on a unit of work's session,
-    # by its class: filled in by the composition root (realname.wiring.http_factories), so
+    # by its class: filled in by the app factory (realname.api.app.http_factories), so
     # this kit names no domain.
     factories: Mapping[type[Any], ServiceFactory] = field(default_factory=dict)
 
