@@ -68,6 +68,29 @@ class Settings(BaseSettings):
         description="extra Ed25519 public keys that verify checkpoints, "
         'JSON {"key-id": "<base64>"}',
     )
+    audit_sequencing: str = Field(
+        default="auto",
+        pattern="^(auto|inline|deferred)$",
+        description="how audit entries enter their chain (docs/audit.md): 'inline' locks the "
+        "chain's head in the writer's transaction; 'deferred' only inserts the entry and a "
+        "sequencer chains it milliseconds later (no shared row locked on the hot path); "
+        "'auto' = deferred on PostgreSQL, inline on SQLite",
+    )
+    audit_sequence_interval_ms: float = Field(
+        default=5.0,
+        gt=0,
+        le=10_000,
+        description="deferred mode: the server's sequencer runs this often while there is work",
+    )
+    audit_sequence_batch: int = Field(
+        default=1000, ge=1, le=100_000, description="deferred mode: entries chained per pass"
+    )
+    audit_pending_alarm_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="`realname check` reports pending audit entries older than this (the "
+        "sequencer is not running)",
+    )
     checkpoint_file: str = Field(
         default="./var/checkpoints.jsonl",
         description="where `realname audit checkpoint` appends signed checkpoints",

@@ -4,6 +4,10 @@
   builds once and keeps: the engine and its unit of work (`realname.db.uow`), the clock, the
   policy preset, the key rings, the identity authority (`authority_source`, the one place
   REALNAME_AUTHORITY is read) and the SMS gateway (`gateway_from_settings`).
+- the audit sequencing (`audit_sequencing`, REALNAME_AUDIT_SEQUENCING): in deferred mode the
+  process marks its sessions (security/audit.py `AuditDeferral`), runs a background sequencer
+  when it serves (`start_audit_sequencer`, the API's lifespan) and chains what it appended
+  before it exits (`close`).
 - `services(session, ...)` / `registry_service(session, ...)`: the services of one unit of
   work, sharing its session. Entry points call them with the session whose transaction they
   own (`process.uow.transaction()`); nothing here opens or commits a transaction.
@@ -14,6 +18,7 @@ possession) as well as the registry's; the registry itself builds none.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,9 +45,22 @@ from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
+from realname.security.audit import DEFERRED_AUDIT, AuditDeferral
+from realname.security.audit_sequencer import BackgroundSequencer, Sequenced, sequence_all
 from realname.security.keys import TokenKeys, keyring_from_settings, token_keys_from_settings
 from realname.security.vault import KeyRing
 from realname.tables import load_all_models
+
+log = logging.getLogger(__name__)
+
+
+def audit_sequencing(settings: Settings, engine: Engine) -> str:
+    """'inline' or 'deferred' (security/audit.py): REALNAME_AUDIT_SEQUENCING, where 'auto'
+    is deferred on PostgreSQL (concurrent writers; a sequencer runs beside them) and inline
+    on SQLite (one writer at a time: nothing to gain, and the file stays self-contained)."""
+    if settings.audit_sequencing != "auto":
+        return settings.audit_sequencing
+    return "deferred" if engine.dialect.name == "postgresql" else "inline"
 
 
 def authority_source(settings: Settings) -> AuthoritySource:
@@ -130,6 +148,12 @@ class Process:
         self.sessions = create_session_factory(self.engine)
         self.uow = UnitOfWork(self.sessions)
         self.clock = clock or settings.clock()
+        self.audit_sequencing = audit_sequencing(settings, self.engine)
+        self.audit_deferral: AuditDeferral | None = None
+        if self.audit_sequencing == "deferred":
+            self.audit_deferral = AuditDeferral()
+            self.sessions.configure(info={DEFERRED_AUDIT: self.audit_deferral})
+        self._sequencer: BackgroundSequencer | None = None
 
     @cached_property
     def policy(self) -> Policy:
@@ -177,8 +201,40 @@ class Process:
             keyring=self.keyring,
         )
 
+    def start_audit_sequencer(self) -> BackgroundSequencer | None:
+        """In deferred mode, the background sequencer of a serving process (started once;
+        `close` stops it and chains what is left). None in inline mode."""
+        if self.audit_deferral is None:
+            return None
+        if self._sequencer is None:
+            self._sequencer = BackgroundSequencer(
+                self.uow,
+                lambda: self.keyring.audit,
+                self.audit_deferral,
+                interval=self.settings.audit_sequence_interval_ms / 1000,
+                limit=self.settings.audit_sequence_batch,
+            ).start()
+        return self._sequencer
+
+    def sequence_audit(self) -> Sequenced:
+        """Chain every pending audit entry now, one transaction per batch (any mode: entries
+        another process left pending are chained too)."""
+        return sequence_all(self.uow, self.keyring.audit, limit=self.settings.audit_sequence_batch)
+
     def close(self) -> None:
-        self.engine.dispose()
+        """Stop the sequencer, chain what this process appended deferred, dispose the engine.
+        A failure to chain is logged, never raised: the entries stay pending, intact, and the
+        next sequencer chains them."""
+        try:
+            if self._sequencer is not None:
+                self._sequencer.stop()
+                self._sequencer = None
+            if self.audit_deferral is not None and self.audit_deferral.used:
+                self.sequence_audit()
+        except Exception:
+            log.exception("audit entries left pending: the next sequencer run chains them")
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> Process:
         return self

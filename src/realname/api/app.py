@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        process.start_audit_sequencer()  # deferred audit mode only; close() stops and drains
         yield
         process.close()
 

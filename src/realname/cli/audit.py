@@ -3,6 +3,7 @@
 Run `realname audit checkpoint` at a fixed cadence (cron, every few minutes; see
 docs/registry.md): each run appends one signed line to the checkpoint file, and
 `realname check --checkpoint FILE` then proves the chains still extend every line of it.
+`realname audit sequence` chains pending entries (deferred mode; docs/audit.md) by hand.
 """
 
 from __future__ import annotations
@@ -115,6 +116,21 @@ def _take_checkpoint(settings: Any, engine: Any, keys: Any, path: Path) -> bool:
         f"root {checkpoint.root.hex()[:16]}…, signed with {keys.signing_active} → {path}"
     )
     return True
+
+
+@audit_app.command("sequence")
+def sequence_command() -> None:
+    """Chain every pending audit entry now (deferred mode: the server's sequencer does this
+    continuously; run this when it is not running). Exit 1 when an altered entry was refused."""
+    from realname.cli.session import cli_process
+
+    with cli_process(get_settings()) as process:
+        done = process.sequence_audit()
+    console.print(f"audit: chained {done.chained:,} pending entries")
+    for entry_id in done.refused[:20]:
+        console.print(f"[red]✗[/] audit entry {entry_id}: content altered, refused")
+    if done.refused:
+        raise typer.Exit(1)
 
 
 @audit_app.command("public-key")

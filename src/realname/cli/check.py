@@ -27,13 +27,31 @@ def check_command(
     log: Annotated[
         list[Path] | None, typer.Option(help="A log file to scan for PII too (repeatable).")
     ] = None,
+    sequence: Annotated[
+        bool,
+        typer.Option(
+            help="Chain pending audit entries (deferred mode) before checking; "
+            "--no-sequence checks them as they are (read only)."
+        ),
+    ] = True,
 ) -> None:
     """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
     any text column, the keyed audit chains and the signed checkpoints."""
+    from datetime import timedelta
+
     import realname.tables  # noqa: F401  (every table, so every text column is scanned)
+    from realname.cli.session import cli_process
     from realname.registry.check import run_integrity_check
+    from realname.security.audit_sequencer import has_pending
 
     settings = get_settings()
+    if sequence:
+        with cli_process(settings) as process:
+            if has_pending(process.uow):
+                done = process.sequence_audit()
+                console.print(f"audit: chained {done.chained:,} pending entries")
+                if done.refused:
+                    console.print(f"[red]audit: refused {len(done.refused):,} altered entries[/]")
     if checkpoint is None and Path(settings.checkpoint_file).is_file():
         checkpoint = Path(settings.checkpoint_file)
     if checkpoint is not None and not checkpoint.is_file():
@@ -50,6 +68,8 @@ def check_command(
             progress=lambda name: status.update(f"checking: {name}"),
             checkpoints=checkpoint,
             logs=log or (),
+            now=process.clock.now(),
+            pending_alarm=timedelta(seconds=settings.audit_pending_alarm_seconds),
         )
     if checkpoint is None:
         console.print("no checkpoint file: truncation of the chains cannot be detected")
@@ -70,6 +90,8 @@ def print_integrity_report(report: Any, limit: int = 20) -> None:
         )
     console.print(table)
     for result in report.results:
+        for note in getattr(result, "notes", []):
+            console.print(f"  {result.name}: {note}")
         for violation in result.violations[:limit]:
             console.print(f"[red]✗[/] {result.name}: {violation}")
         if len(result.violations) > limit:

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from realname.registry.replay import (
 from realname.registry.repository import RegistryRepository
 from realname.security.audit import (
     NOTE_PURGED_KEY_ID,
+    PENDING_ALARM,
     is_purged_note,
     note_refs,
     open_note,
@@ -92,6 +94,7 @@ class CheckResult:
     name: str
     examined: int = 0
     violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not a violation
 
     @property
     def ok(self) -> bool:
@@ -119,9 +122,12 @@ def run_integrity_check(
     *,
     checkpoints: Path | None = None,
     logs: Sequence[Path] = (),
+    now: datetime | None = None,
+    pending_alarm: timedelta = PENDING_ALARM,
 ) -> IntegrityReport:
     """`checkpoints`: a JSONL file of signed checkpoints the chains must still extend;
-    `logs`: log files to scan for PII shapes."""
+    `logs`: log files to scan for PII shapes; `now`: with it, an audit entry still pending
+    (deferred mode) longer than `pending_alarm` is a violation (no sequencer runs)."""
     repo = RegistryRepository(session)
     steps: list[
         tuple[str, Callable[[RegistryRepository, Policy, KeyRing, Session], CheckResult]]
@@ -138,7 +144,7 @@ def run_integrity_check(
         ("API clients are what the audit chain says", _clients),
         (
             "audit chains are intact, keyed, and extend the checkpoints",
-            lambda r, p, k, s: _audit(r, p, k, s, checkpoints),
+            lambda r, p, k, s: _audit(r, p, k, s, checkpoints, now, pending_alarm),
         ),
     ]
     if logs:
@@ -442,7 +448,12 @@ def _audit(
     keyring: KeyRing,
     s: Session,
     checkpoints: Path | None,
+    now: datetime | None = None,
+    pending_alarm: timedelta = PENDING_ALARM,
 ) -> CheckResult:
+    """Sequenced entries: every keyed link, position and head, and the checkpoints. Pending
+    entries (deferred mode): each one's content MAC; counted, a violation only when refused,
+    altered, or older than `pending_alarm`."""
     result = CheckResult("")
     keys = _audit_keys(keyring, result)
     if keys is None:
@@ -453,11 +464,20 @@ def _audit(
             reads = read_checkpoints(checkpoints, keys)
         except CheckpointError as error:
             result.violations.append(str(error))
-    scan = verify_audit_chains(s, keys, positions_of(reads))
+    scan = verify_audit_chains(s, keys, positions_of(reads), now=now, pending_alarm=pending_alarm)
     result.examined = scan.checked
-    result.violations += [
-        f"audit chain {p.chain} at {p.position}: {p.what}" for p in scan.problems or []
-    ]
+    for p in scan.problems or []:
+        if p.entry is not None:
+            result.violations.append(f"audit entry {p.entry} (pending, chain {p.chain}): {p.what}")
+        elif p.chain < 0:
+            result.violations.append(f"audit: {p.what}")
+        else:
+            result.violations.append(f"audit chain {p.chain} at {p.position}: {p.what}")
+    if scan.pending:
+        oldest = scan.oldest_pending.isoformat(timespec="seconds") if scan.oldest_pending else "?"
+        result.notes.append(
+            f"{scan.pending:,} audit entries pending (not yet chained; oldest appended {oldest})"
+        )
     audit = AuditRepository(s)
     for read in reads:
         if read.checkpoint is None:
@@ -471,10 +491,10 @@ def _audit(
             if not isinstance(table, Table) or name not in APPEND_ONLY:
                 result.violations.append(f"checkpoint of {when}: unknown table {name}")
                 continue
-            now = audit.rows_up_to(table, top)
-            if now != count:
+            rows = audit.rows_up_to(table, top)
+            if rows != count:
                 result.violations.append(
-                    f"checkpoint of {when}: {name} had {count} rows up to id {top}, now {now}"
+                    f"checkpoint of {when}: {name} had {count} rows up to id {top}, now {rows}"
                 )
     return result
 

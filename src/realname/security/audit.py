@@ -6,7 +6,21 @@ the entry, so keys rotate and old entries verify under theirs. Editing, deleting
 any entry breaks every later link, and recomputing the links needs the key. Truncation (the
 newest entries deleted and the head rewound) is caught against signed checkpoints
 (security/checkpoint.py). Sixteen chains, chosen by the object, let unrelated writers append
-in parallel; each chain's head row is locked while appending, so a chain never forks.
+in parallel.
+
+Two ways to append (docs/audit.md), chosen per process (REALNAME_AUDIT_SEQUENCING, set on the
+session by the composition root):
+
+- inline (SQLite, and any session the root did not mark): the chain's head row is locked, the
+  entry gets its position and link, the head moves, all in the writer's transaction; the
+  head lock is held until it commits, so writers of one chain queue there.
+- deferred (PostgreSQL by default): the writer only INSERTs the entry, pending, with no lock
+  on any shared row; a sequencer (security/audit_sequencer.py) chains pending entries in
+  order a few milliseconds after they commit, as transparency logs do.
+
+Either way each entry carries `content_mac`, a keyed MAC over its content and a random nonce:
+a pending entry is tamper-evident before it is chained (the sequencer refuses one whose MAC
+fails, `check` reports it), and the MAC is unique, so a copy of an entry is refused too.
 
 Free text (a reason, a purpose, a note) never enters the chain in clear: it is sealed in the
 vault (`sealed_note`) and the entry carries only its id and the SHA-256 of its ciphertext.
@@ -15,12 +29,15 @@ vault (`sealed_note`) and the entry carries only its id and the SHA-256 of its c
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
+import threading
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -32,7 +49,49 @@ from realname.security.vault import KeyRing, Sealed, VaultError
 
 CHAINS = 16
 CHAIN_DOMAIN = b"realname.audit.v2\x00"
+CONTENT_DOMAIN = b"realname.audit.content.v1\x00"
+NONCE_BYTES = 16
 NOTE_CONTEXT = "audit.note"
+# The session.info key under which the composition root marks a session deferred.
+DEFERRED_AUDIT = "realname.audit.deferred"
+
+
+class AuditDeferral:
+    """Put in `session.info[DEFERRED_AUDIT]` by the composition root (wiring.Process) when the
+    process appends deferred; shared by all its sessions. `appended` wakes the process's
+    sequencer and tells the process it has entries to sequence before it exits."""
+
+    def __init__(self) -> None:
+        self.appended = threading.Event()  # set on every deferred append (cleared by its reader)
+        self.used = False  # this process appended deferred at least once
+
+
+def deferral_of(session: Session) -> AuditDeferral | None:
+    marker = session.info.get(DEFERRED_AUDIT)
+    return marker if isinstance(marker, AuditDeferral) else None
+
+
+class EntryContent(Protocol):
+    """What the MACs cover: an `AuditLog`, or a row the sequencer read."""
+
+    @property
+    def chain(self) -> int: ...
+    @property
+    def key_id(self) -> str | None: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def object_type(self) -> str: ...
+    @property
+    def object_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def detail(self) -> dict[str, Any]: ...
 
 
 def chain_for(object_type: str, object_id: str) -> int:
@@ -48,9 +107,15 @@ def _instant(value: datetime) -> str:
 
 
 def entry_message(prev_hash: bytes, entry: AuditLog) -> bytes:
+    assert entry.position is not None, "a pending entry has no link yet"
+    return link_message(prev_hash, entry.position, entry)
+
+
+def link_message(prev_hash: bytes, position: int, entry: EntryContent) -> bytes:
+    """What an entry's chain link MACs: the previous hash, its position and its content."""
     fields = {
         "chain": entry.chain,
-        "position": entry.position,
+        "position": position,
         "key_id": entry.key_id,
         "occurred_at": _instant(entry.occurred_at),
         "actor": entry.actor,
@@ -65,6 +130,43 @@ def entry_message(prev_hash: bytes, entry: AuditLog) -> bytes:
 
 def entry_hash(keys: AuditKeys, prev_hash: bytes, entry: AuditLog) -> bytes:
     return keys.mac(entry_message(prev_hash, entry), entry.key_id)
+
+
+def content_message(entry: EntryContent, nonce: bytes) -> bytes:
+    """What an entry's content MAC covers: everything but its place in the chain (position,
+    previous hash, hash), and a random nonce that makes each entry's MAC its own."""
+    fields = {
+        "chain": entry.chain,
+        "key_id": entry.key_id,
+        "nonce": nonce.hex(),
+        "occurred_at": _instant(entry.occurred_at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "correlation_id": entry.correlation_id,
+        "detail": entry.detail,
+    }
+    return CONTENT_DOMAIN + canonical_json(fields).encode()
+
+
+def content_mac(keys: AuditKeys, entry: EntryContent, nonce: bytes) -> bytes:
+    return keys.mac(content_message(entry, nonce), entry.key_id)
+
+
+def content_intact(
+    keys: AuditKeys, entry: EntryContent, nonce: bytes | None, mac: bytes | None
+) -> str | None:
+    """None when the entry's content MAC verifies; else what is wrong (safe to print)."""
+    if nonce is None or mac is None:
+        return "pending entry carries no content MAC"
+    if not keys.has_mac_key(entry.key_id):
+        return "entry is not keyed" if entry.key_id is None else "entry's key is unknown"
+    try:
+        ok = hmac.compare_digest(content_mac(keys, entry, nonce), bytes(mac))
+    except (VaultError, TypeError, ValueError):
+        ok = False
+    return None if ok else "content altered"
 
 
 def legacy_entry_hash(prev_hash: bytes, entry: AuditLog) -> bytes:
@@ -173,7 +275,9 @@ def append_audit(
     notes: Mapping[str, str | None] | None = None,
     correlation_id: str | None = None,
 ) -> AuditLog:
-    """Append one entry, MAC'd with the active audit key.
+    """Append one entry, MAC'd with the active audit key: chained at once (inline), or
+    pending until the sequencer chains it (deferred: the session carries an `AuditDeferral`;
+    the entry returned then has no position, prev_hash or hash yet).
 
     `detail` holds coded values (ids, states, masked numbers); free text goes in `notes`,
     which are sealed (see `seal_note`). String values of `detail` are still redacted by
@@ -186,10 +290,8 @@ def append_audit(
         if text:
             body[name] = seal_note(session, keyring, text, at)
     chain = chain_for(object_type, object_id)
-    head = repository.lock_head(chain)
     entry = AuditLog(
         chain=chain,
-        position=head.position + 1,
         key_id=keys.mac_active,
         occurred_at=at.astimezone(UTC),
         actor=actor,
@@ -198,8 +300,21 @@ def append_audit(
         object_id=object_id,
         correlation_id=correlation_id,
         detail=body,
-        prev_hash=head.head_hash,
+        nonce=secrets.token_bytes(NONCE_BYTES),
+        refused=False,
     )
+    assert entry.nonce is not None
+    entry.content_mac = content_mac(keys, entry, entry.nonce)
+    deferral = deferral_of(session)
+    if deferral is not None:
+        # Deferred: one INSERT, no lock on any shared row; the sequencer chains it.
+        repository.add(entry)
+        deferral.used = True
+        deferral.appended.set()
+        return entry
+    head = repository.lock_head(chain)
+    entry.position = head.position + 1
+    entry.prev_hash = head.head_hash
     entry.hash = entry_hash(keys, head.head_hash, entry)
     repository.add(entry)
     head.position = entry.position
@@ -212,24 +327,42 @@ class ChainProblem:
     chain: int
     position: int
     what: str
+    entry: int | None = None  # the entry's id, for a pending (or refused) entry
 
 
 @dataclass
 class ChainScan:
     """What one pass over the chains saw: problems, the count, each chain's last position and
-    hash, and the hashes at the positions a checkpoint asked about."""
+    hash, the hashes at the positions a checkpoint asked about, and the pending entries
+    (deferred mode): how many, and when the oldest was appended."""
 
     checked: int = 0
     problems: list[ChainProblem] | None = None
     last: dict[int, tuple[int, bytes]] | None = None
     at_positions: dict[tuple[int, int], bytes] | None = None
+    pending: int = 0
+    oldest_pending: datetime | None = None
+    refused: list[int] = field(default_factory=list)
+
+
+# A pending entry older than this (by the injected clock) means no sequencer is running.
+PENDING_ALARM = timedelta(seconds=60)
 
 
 def verify_audit_chains(
-    session: Session, keys: AuditKeys, wanted: Iterable[tuple[int, int]] = ()
+    session: Session,
+    keys: AuditKeys,
+    wanted: Iterable[tuple[int, int]] = (),
+    *,
+    now: datetime | None = None,
+    pending_alarm: timedelta = PENDING_ALARM,
 ) -> ChainScan:
     """Recomputes every keyed link, checks positions, links and heads. An entry without a key
-    id, or with one this process does not hold, is a problem, never skipped."""
+    id, or with one this process does not hold, is a problem, never skipped.
+
+    Pending entries (deferred mode) are checked by their content MAC and counted; one the
+    sequencer refused is a problem, and so, when `now` is given, is one appended longer than
+    `pending_alarm` before it (the sequencer is not running)."""
     repository = AuditRepository(session)
     problems: list[ChainProblem] = []
     positions = set(wanted)
@@ -238,6 +371,7 @@ def verify_audit_chains(
     last: dict[int, tuple[int, bytes]] = {}
     for entry in repository.entries_in_chain_order():
         checked += 1
+        assert entry.position is not None
         position, prev = last.get(entry.chain, (0, GENESIS))
         if entry.position != position + 1:
             problems.append(
@@ -250,18 +384,58 @@ def verify_audit_chains(
             problems.append(ChainProblem(entry.chain, entry.position, what))
         else:
             try:
-                ok = entry_hash(keys, entry.prev_hash, entry) == entry.hash
+                ok = (
+                    entry.prev_hash is not None
+                    and entry_hash(keys, entry.prev_hash, entry) == entry.hash
+                )
             except (VaultError, TypeError, ValueError):
                 ok = False
             if not ok:
                 problems.append(ChainProblem(entry.chain, entry.position, "content altered"))
-        if (entry.chain, entry.position) in positions:
+        if (entry.chain, entry.position) in positions and entry.hash is not None:
             found[(entry.chain, entry.position)] = entry.hash
-        last[entry.chain] = (entry.position, entry.hash)
+        last[entry.chain] = (entry.position, entry.hash or b"")
     for chain, head in repository.heads().items():
         position, prev = last.get(chain, (0, GENESIS))
         if (head.position, head.head_hash) != (position, prev):
             problems.append(
                 ChainProblem(chain, head.position, "head does not match the last entry")
             )
-    return ChainScan(checked, problems, last, found)
+    scan = ChainScan(checked, problems, last, found)
+    _verify_pending(repository, keys, scan, problems, now, pending_alarm)
+    return scan
+
+
+def _verify_pending(
+    repository: AuditRepository,
+    keys: AuditKeys,
+    scan: ChainScan,
+    problems: list[ChainProblem],
+    now: datetime | None,
+    pending_alarm: timedelta,
+) -> None:
+    stale = 0
+    for entry in repository.pending_entries():
+        scan.checked += 1
+        what = content_intact(keys, entry, entry.nonce, entry.content_mac)
+        if entry.refused:
+            scan.refused.append(entry.id)
+            what = f"refused by the sequencer: {what or 'held out of the chain'}"
+        elif what is None:
+            scan.pending += 1
+            if scan.oldest_pending is None or entry.occurred_at < scan.oldest_pending:
+                scan.oldest_pending = entry.occurred_at
+            if now is not None and entry.occurred_at < now - pending_alarm:
+                stale += 1
+            continue
+        problems.append(ChainProblem(entry.chain, 0, what, entry=entry.id))
+    if stale:
+        seconds = int(pending_alarm.total_seconds())
+        problems.append(
+            ChainProblem(
+                -1,
+                0,
+                f"{stale} entries pending for more than {seconds} s: is the audit sequencer "
+                "running? (`realname audit sequence` chains them)",
+            )
+        )

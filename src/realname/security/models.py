@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from realname.db.base import Base
@@ -13,11 +24,19 @@ from realname.db.types import BigId, UtcDateTime
 
 
 class AuditLog(Base):
+    """One audit entry. A sequenced entry has its place in its chain (`position`, `prev_hash`,
+    `hash`); a pending one (deferred mode, security/audit_sequencer.py) has none yet: the
+    sequencer gives it one a few milliseconds after its transaction commits. Every entry
+    written since 0014 carries `content_mac`, a keyed MAC over its content and a random
+    `nonce`, so a pending entry is tamper-evident before it is chained and cannot be replayed
+    (the MAC is unique)."""
+
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chain: Mapped[int] = mapped_column(Integer)
-    position: Mapped[int] = mapped_column(Integer)
+    # NULL while pending (deferred mode); set once, by the sequencer (or inline).
+    position: Mapped[int | None] = mapped_column(Integer)
     # The audit key the link is MAC'd with (NULL only for an unkeyed entry: `check` fails it).
     key_id: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -27,14 +46,30 @@ class AuditLog(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(256))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    content_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Set by the sequencer on a pending entry whose content MAC does not verify: it is kept
+    # out of the chain (and reported by `check`), never chained.
+    refused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (UniqueConstraint("chain", "position", name="uq_audit_log_chain_position"),)
+    __table_args__ = (
+        UniqueConstraint("chain", "position", name="uq_audit_log_chain_position"),
+        UniqueConstraint("content_mac", name="uq_audit_log_content_mac"),
+        # What the sequencer claims, oldest first: small, it holds only the pending entries.
+        Index(
+            "ix_audit_log_pending",
+            "id",
+            postgresql_where=text("position IS NULL AND NOT refused"),
+            sqlite_where=text("position IS NULL AND NOT refused"),
+        ),
+    )
 
 
 class AuditChainHead(Base):
-    """The newest hash of each chain; locked while appending so a chain never forks."""
+    """The newest hash of each chain; locked while chaining (the sequencer, or an inline
+    append) so a chain never forks."""
 
     __tablename__ = "audit_chain_head"
 

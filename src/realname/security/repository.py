@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Table, Text, cast, func, select, update
+from sqlalchemy import Row, Table, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.security.models import AuditChainHead, AuditLog, SealedNote
 
 GENESIS = b"\x00" * 32
+
+_LOG: Table = AuditLog.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditChainHead.__table__  # type: ignore[assignment]
+# What the sequencer reads of a pending entry: its content, nonce and content MAC.
+PENDING_COLUMNS = (
+    "id",
+    "chain",
+    "key_id",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "correlation_id",
+    "detail",
+    "nonce",
+    "content_mac",
+)
+_CHAIN_POSTGRES = text(
+    "UPDATE audit_log AS a SET position = v.position, prev_hash = v.prev_hash, hash = v.hash "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:positions AS integer[]), "
+    "CAST(:prevs AS bytea[]), CAST(:hashes AS bytea[])) AS v(id, position, prev_hash, hash) "
+    "WHERE a.id = v.id AND a.position IS NULL"
+)
 
 
 class AuditRepository:
@@ -83,7 +107,7 @@ class AuditRepository:
     def last_entry(self, chain: int) -> AuditLog | None:
         return self.session.scalars(
             select(AuditLog)
-            .where(AuditLog.chain == chain)
+            .where(AuditLog.chain == chain, AuditLog.position.is_not(None))
             .order_by(AuditLog.position.desc())
             .limit(1)
         ).first()
@@ -108,9 +132,115 @@ class AuditRepository:
             yield int(entry_id), detail
 
     def entries_in_chain_order(self, batch: int = 5000) -> Iterator[AuditLog]:
+        """The sequenced entries, chain by chain, in position order."""
         statement = (
             select(AuditLog)
+            .where(AuditLog.position.is_not(None))
             .order_by(AuditLog.chain, AuditLog.position)
             .execution_options(yield_per=batch)
         )
         yield from self.session.scalars(statement)
+
+    def pending_entries(self, batch: int = 5000) -> Iterator[AuditLog]:
+        """The entries not (yet) in their chain, refused ones included, oldest first."""
+        statement = (
+            select(AuditLog)
+            .where(AuditLog.position.is_(None))
+            .order_by(AuditLog.id)
+            .execution_options(yield_per=batch)
+        )
+        yield from self.session.scalars(statement)
+
+    # --- the sequencer (security/audit_sequencer.py) --------------------------------------------
+
+    def has_pending(self) -> bool:
+        return (
+            self.session.scalar(select(_LOG.c.id).where(_pending()).order_by(_LOG.c.id).limit(1))
+            is not None
+        )
+
+    def claim_pending(self, limit: int) -> Sequence[Row[Any]]:
+        """Up to `limit` pending entries, oldest first, locked until commit; on PostgreSQL
+        entries another sequencer holds are skipped (FOR UPDATE SKIP LOCKED), so two
+        sequencers never take the same entry. SQLite has one writer: no row locks."""
+        statement = (
+            select(*(_LOG.c[name] for name in PENDING_COLUMNS))
+            .where(_pending())
+            .order_by(_LOG.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return self.session.execute(statement).all()
+
+    def lock_heads(self, chains: Iterable[int]) -> dict[int, tuple[int, bytes]]:
+        """These chains' heads (position, hash), locked until commit in ascending chain order
+        (so two lockers never deadlock), created on first use."""
+        wanted = sorted(set(chains))
+        heads = self._locked_heads(wanted)
+        missing = [chain for chain in wanted if chain not in heads]
+        for chain in missing:
+            insert_ignoring_conflicts(
+                self.session,
+                _HEAD,
+                {"chain": chain, "position": 0, "head_hash": GENESIS},
+                ["chain"],
+            )
+        if missing:
+            heads.update(self._locked_heads(missing))
+        return heads
+
+    def _locked_heads(self, chains: list[int]) -> dict[int, tuple[int, bytes]]:
+        rows = self.session.execute(
+            select(_HEAD.c.chain, _HEAD.c.position, _HEAD.c.head_hash)
+            .where(_HEAD.c.chain.in_(chains))
+            .order_by(_HEAD.c.chain)
+            .with_for_update()
+        )
+        return {int(c): (int(p), bytes(h)) for c, p, h in rows}
+
+    def chain_entries(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> int:
+        """Give pending entries their (id, position, prev_hash, hash) in one statement (an
+        UPDATE ... FROM unnest on PostgreSQL, one executemany on SQLite); an entry already
+        chained is left alone and not counted, so the caller sees a lost race."""
+        if not links:
+            return 0
+        if self.session.get_bind().dialect.name == "postgresql":
+            ids, positions, prevs, hashes = (list(column) for column in zip(*links, strict=True))
+            result = self.session.execute(
+                _CHAIN_POSTGRES,
+                {"ids": ids, "positions": positions, "prevs": prevs, "hashes": hashes},
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+        result = self.session.execute(
+            update(_LOG)
+            .where(_LOG.c.id == bindparam("b_id"), _LOG.c.position.is_(None))
+            .values(
+                position=bindparam("b_position"),
+                prev_hash=bindparam("b_prev"),
+                hash=bindparam("b_hash"),
+            ),
+            [{"b_id": i, "b_position": p, "b_prev": prev, "b_hash": h} for i, p, prev, h in links],
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def move_heads(self, heads: dict[int, tuple[int, bytes]]) -> None:
+        if not heads:
+            return
+        self.session.execute(
+            update(_HEAD)
+            .where(_HEAD.c.chain == bindparam("b_chain"))
+            .values(position=bindparam("b_position"), head_hash=bindparam("b_hash")),
+            [{"b_chain": c, "b_position": p, "b_hash": h} for c, (p, h) in sorted(heads.items())],
+        )
+
+    def refuse(self, entry_ids: Sequence[int]) -> None:
+        """Keep these pending entries out of the chain for good (their content MAC failed)."""
+        if entry_ids:
+            self.session.execute(
+                update(_LOG).where(_LOG.c.id.in_(list(entry_ids))).values(refused=True)
+            )
+
+
+def _pending() -> Any:
+    # Spelled as the partial index's predicate (models.AuditLog), so both engines use it.
+    return text("position IS NULL AND NOT refused")

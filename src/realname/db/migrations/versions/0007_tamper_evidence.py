@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -187,25 +187,55 @@ def _has_rows(connection: sa.Connection) -> bool:
 
 def _record_clients(connection: sa.Connection, keyring: Any) -> None:
     """Existing API clients enter the chain as they stand, so `check` can hold each row to its
-    last audit entry from now on (clients created later are recorded by the service)."""
-    from sqlalchemy.orm import Session
+    last audit entry from now on (clients created later are recorded by the service).
 
-    from realname.security.audit import append_audit
+    Written with this revision's columns (not the service's `append_audit`, whose model
+    follows the newest schema): each entry linked inline, as `append_audit` did then."""
+    from realname.security.audit import chain_for, link_message
     from realname.security.clients import CLIENT_OBJECT, client_authority
+    from realname.security.redact import redact_pii
 
-    session = Session(bind=connection)
-    for row in connection.execute(sa.select(api_client).order_by(api_client.c.id)):
-        append_audit(
-            session,
-            keyring,
+    keys = keyring.audit
+    heads = {
+        int(c): (int(p), bytes(h))
+        for c, p, h in connection.execute(
+            sa.select(audit_head.c.chain, audit_head.c.position, audit_head.c.head_hash)
+        )
+    }
+    for row in connection.execute(sa.select(api_client).order_by(api_client.c.id)).all():
+        detail = {
+            k: redact_pii(v) if isinstance(v, str) else v for k, v in client_authority(row).items()
+        }
+        chain = chain_for(CLIENT_OBJECT, row.client_id)
+        position, prev = heads.get(chain, (0, b"\x00" * 32))
+        entry = SimpleNamespace(
+            chain=chain,
+            key_id=keys.mac_active,
+            occurred_at=row.created_at.astimezone(UTC),
             actor="system:migration",
             action="client.recorded",
             object_type=CLIENT_OBJECT,
             object_id=row.client_id,
-            at=row.created_at,
-            detail=client_authority(row),
+            correlation_id=None,
+            detail=detail,
         )
-    session.flush()
+        link = keys.mac(link_message(prev, position + 1, entry), entry.key_id)
+        connection.execute(
+            audit_log.insert().values(
+                position=position + 1, prev_hash=prev, hash=link, **vars(entry)
+            )
+        )
+        if chain in heads:
+            connection.execute(
+                audit_head.update()
+                .where(audit_head.c.chain == chain)
+                .values(position=position + 1, head_hash=link)
+            )
+        else:
+            connection.execute(
+                audit_head.insert().values(chain=chain, position=position + 1, head_hash=link)
+            )
+        heads[chain] = (position + 1, link)
 
 
 def _keyring() -> Any:
