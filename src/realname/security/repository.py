@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Table, Text, bindparam, cast, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import insert_ignoring_conflicts
@@ -174,19 +175,21 @@ class AuditRepository:
 
     def lock_heads(self, chains: Iterable[int]) -> dict[int, tuple[int, bytes]]:
         """These chains' heads (position, hash), locked until commit in ascending chain order
-        (so two lockers never deadlock), created on first use."""
+        (so two lockers never deadlock), created on first use. Missing heads are created
+        first, in one INSERT ... ON CONFLICT DO NOTHING, before any head is locked: creating
+        one while holding the lock of another would take locks out of order."""
         wanted = sorted(set(chains))
-        heads = self._locked_heads(wanted)
-        missing = [chain for chain in wanted if chain not in heads]
-        for chain in missing:
-            insert_ignoring_conflicts(
-                self.session,
-                _HEAD,
-                {"chain": chain, "position": 0, "head_hash": GENESIS},
-                ["chain"],
-            )
+        present = set(self.session.scalars(select(_HEAD.c.chain).where(_HEAD.c.chain.in_(wanted))))
+        missing = [chain for chain in wanted if chain not in present]
         if missing:
-            heads.update(self._locked_heads(missing))
+            module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+            self.session.execute(
+                module.insert(_HEAD)
+                .values([{"chain": c, "position": 0, "head_hash": GENESIS} for c in missing])
+                .on_conflict_do_nothing(index_elements=["chain"])
+            )
+        heads = self._locked_heads(wanted)
+        assert len(heads) == len(wanted), "a chain head vanished while being locked"
         return heads
 
     def _locked_heads(self, chains: list[int]) -> dict[int, tuple[int, bytes]]:
