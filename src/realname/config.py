@@ -94,6 +94,22 @@ class Settings(BaseSettings):
         description="how long a worker trusts its last look at a client's status: a revoked "
         "client's tokens are refused at most this long after the revocation",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://… for the relying parties' per-number quotas and mismatch budgets "
+        "(one atomic script per KYC call, keys expire at the window's end); unset = the "
+        "database's quota_counter table (SQLite-only deployments)",
+    )
+    redis_key_prefix: str = Field(
+        default="realname:", description="prefix of every Redis key this deployment writes"
+    )
+    verification_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="how long a worker trusts its last look at a relying party's registration "
+        "(its APIs and status); consents are read with the line on every call, never cached",
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="failed /oauth/token logins per client id before a lockout"
     )

@@ -30,6 +30,8 @@ from realname.registry.service import RegistryService
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
+from realname.verification.counters import RedisCounters
+from realname.verification.parties import PartyCache
 from realname.wiring import Process, Services, services
 
 DESCRIPTION = """
@@ -65,15 +67,27 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         factories=http_factories(),
     )
 
+    # The relying parties' hot counters: Redis when configured (one per worker, its own
+    # connection pool), else the database's counters in each request's transaction.
+    counters = (
+        RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
+        if settings.redis_url
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if counters is not None:
+            counters.close()
         process.close()
 
     app = _assemble(
         lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
     )
     app.state.runtime = runtime
+    app.state.verification_counters = counters
+    app.state.verification_parties = PartyCache(settings.verification_cache_seconds)
     return app
 
 

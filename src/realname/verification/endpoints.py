@@ -17,8 +17,10 @@ from realname.http.principals import LineOperator, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Principal
+from realname.verification.counters import Counters
 from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
+from realname.verification.parties import PartyCache
 from realname.verification.repository import VerificationRepository
 from realname.verification.schemas import (
     AgeVerificationRequest,
@@ -107,11 +109,21 @@ def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
 
 
 def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, datetime], T]) -> T:
-    """One transaction; a refusal marked `keep_changes` commits its counters and audit entry."""
+    """One transaction; a refusal marked `keep_changes` commits its counters and audit entry.
+    The app factory puts the worker's hot counters (Redis, when configured) and its cache of
+    relying parties on the app's state."""
     at = rt.clock.now()
+    state = request.app.state
+    counters: Counters | None = getattr(state, "verification_counters", None)
+    parties: PartyCache | None = getattr(state, "verification_parties", None)
     with rt.transaction(keep_on=_kept) as session:
         service = VerificationService(
-            session, policy=rt.policy, keyring=rt.keyring, limiter=limiter_of(request, rt)
+            session,
+            policy=rt.policy,
+            keyring=rt.keyring,
+            limiter=limiter_of(request, rt),
+            counters=counters,
+            parties=parties,
         )
         return work(service, at)
 
