@@ -11,7 +11,9 @@ Two stores, one behaviour to a caller:
   atomically in one round trip (the unanswered budget read, then the per-number calls
   incremented, or the unanswered count when the call is refused, and the mismatches read).
   An increment is applied by Redis before the service answers, so no answer goes out without
-  its count; keys carry their window's end as EXPIREAT, so nothing needs purging. Counts
+  its count; a key expires when its window ends, so nothing needs purging. The time to live
+  is reckoned by the process clock (`expires_at - at`), not by Redis's: a drill clock
+  (REALNAME_CLOCK_START) far from the machine's would otherwise expire keys at once. Counts
   survive a Redis restart only as far as its persistence does (docs/verification.md).
 
 Keys hold a blind index of the number, never the number. In Redis they are prefixed
@@ -21,6 +23,7 @@ Redis Cluster slot (the script's keys must).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,7 +50,13 @@ class GateKeys:
     calls: str | None
     mismatches: str | None
     budget: int  # unanswered calls allowed per client per window
+    at: datetime  # the call's time, by the process clock
     expires_at: datetime  # the window's end
+
+
+def ttl_seconds(at: datetime, expires_at: datetime) -> int:
+    """Seconds a key lives: to the window's end by the process clock, at least one."""
+    return max(1, math.ceil((expires_at - at).total_seconds()))
 
 
 class Counters(Protocol):
@@ -56,7 +65,7 @@ class Counters(Protocol):
         incremented (or, when `keys.calls` is None, the unanswered count) and its mismatches
         read. Counted before it returns."""
 
-    def increment(self, key: str, expires_at: datetime) -> int:
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         """Count one more (a mismatch) and return the new count."""
 
 
@@ -75,12 +84,12 @@ class DatabaseCounters:
         mismatches = self.repo.count(keys.mismatches) if keys.mismatches else 0
         return Spent(False, calls, mismatches)
 
-    def increment(self, key: str, expires_at: datetime) -> int:
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return self.repo.increment(key, expires_at)
 
 
 # KEYS: unanswered, calls, mismatches (the unanswered key again where there is none: one slot).
-# ARGV: budget, expire-at (epoch seconds), count calls 1/0, read mismatches 1/0.
+# ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0.
 # Returns {budget spent 0/1, calls (or the unanswered count), mismatches}.
 GATE_SCRIPT = """
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -89,11 +98,11 @@ if spent >= tonumber(ARGV[1]) then
 end
 if ARGV[3] == '0' then
   local n = redis.call('INCR', KEYS[1])
-  if n == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+  if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
   return {0, n, 0}
 end
 local calls = redis.call('INCR', KEYS[2])
-if calls == 1 then redis.call('EXPIREAT', KEYS[2], ARGV[2]) end
+if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 local mismatches = 0
 if ARGV[4] == '1' then
   mismatches = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -103,7 +112,7 @@ return {0, calls, mismatches}
 
 INCREMENT_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
@@ -139,12 +148,12 @@ class RedisCounters:
         ]
         flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
         spent, calls, mismatches = self._gate(
-            keys=names, args=[keys.budget, int(keys.expires_at.timestamp()), *flags]
+            keys=names, args=[keys.budget, ttl_seconds(keys.at, keys.expires_at), *flags]
         )
         return Spent(bool(spent), int(calls), int(mismatches))
 
-    def increment(self, key: str, expires_at: datetime) -> int:
-        return int(self._increment(keys=[self.key(key)], args=[int(expires_at.timestamp())]))
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
 
     def count(self, key: str) -> int:
         """The current count (tests and operators; the gate reads through `spend`)."""

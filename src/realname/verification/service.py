@@ -368,6 +368,7 @@ class VerificationService:
                     else None
                 ),
                 budget=self.rules.unanswered_per_client_per_day,
+                at=at,
                 expires_at=_midnight_after(at),
             )
         )
@@ -459,7 +460,7 @@ class VerificationService:
 
     def _count_mismatch(self, principal: Principal, line: SubjectLine, at: datetime) -> None:
         self.counters.increment(
-            self._key("mismatch", principal, line.msisdn, at), _midnight_after(at)
+            self._key("mismatch", principal, line.msisdn, at), at, _midnight_after(at)
         )
 
     # --- records and audit ----------------------------------------------------------------
