@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     )
     database_echo: bool = Field(default=False, description="log every SQL statement")
     database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool size")
+    database_pool_pre_ping: bool = Field(
+        default=True,
+        description="test each pooled PostgreSQL connection with a round trip before use; "
+        "false saves that round trip per transaction, and a connection the server dropped "
+        "then fails one request (503, retry) and the pool is renewed",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_cache_mib: int = Field(default=256, ge=2, description="SQLite page cache per connection")
     log_level: str = Field(default="INFO")

@@ -1,5 +1,6 @@
 """The CAMARA APIs with the relying parties' counters in Redis (REALNAME_REDIS_URL), on both
-engines: the quota and mismatch-budget tests of test_camara_api run here again unchanged, and
+engines: the quota, mismatch-budget and audit tests of test_camara_api run here again
+unchanged (the calls are reads, their audit entries go through the worker's audit writer),
 the counts land in Redis, never in the database; with Redis down nothing is answered."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.verification.test_camara_api import (  # noqa: F401
     test_kyc_match_answers_each_attribute_sent,
     test_probes_spend_the_clients_budget_until_429,
     test_revoked_consent_stops_the_checks,
+    test_every_answer_is_audited_without_pii,
+    test_sim_swap_sees_the_registration_as_the_latest_change,
     test_the_policy_requires_the_document_and_a_wrong_one_reveals_nothing,
     test_without_consent_a_registered_number_answers_like_an_unregistered_one,
 )

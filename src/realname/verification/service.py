@@ -149,7 +149,11 @@ class VerificationService:
         limiter: ClientRateLimiter | None = None,
         counters: Counters | None = None,
         parties: PartyCache | None = None,
+        deferred_audit: list[dict[str, Any]] | None = None,
     ) -> None:
+        """`deferred_audit`: where the calls' audit entries go (as `append_audit`'s keyword
+        arguments) for the entry point to write and commit before it answers, instead of
+        into this session (see `audit_batch`)."""
         self.session = session
         self.policy = policy
         self.rules = policy.verification
@@ -158,6 +162,7 @@ class VerificationService:
         self.repo = VerificationRepository(session)
         self.counters = counters if counters is not None else DatabaseCounters(self.repo)
         self.parties = parties
+        self.deferred_audit = deferred_audit
 
     # --- the APIs -------------------------------------------------------------------------
 
@@ -514,16 +519,18 @@ class VerificationService:
         **extra: str,
     ) -> None:
         """Who asked what about which line, and the outcome; never the values asked about."""
-        append_audit(
-            self.session,
-            self.keyring,
-            actor=principal.actor,
-            action=f"verify.{api}",
-            object_type="line",
-            object_id=str(line_id),
-            at=at,
-            detail={"msisdn": mask_msisdn(msisdn), "outcome": outcome, **extra},
-        )
+        entry: dict[str, Any] = {
+            "actor": principal.actor,
+            "action": f"verify.{api}",
+            "object_type": "line",
+            "object_id": str(line_id),
+            "at": at,
+            "detail": {"msisdn": mask_msisdn(msisdn), "outcome": outcome, **extra},
+        }
+        if self.deferred_audit is not None:
+            self.deferred_audit.append(entry)
+        else:
+            append_audit(self.session, self.keyring, **entry)
 
 
 def _alpha2(identity: SubjectOwner) -> str | None:
