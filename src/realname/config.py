@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     )
     database_echo: bool = Field(default=False, description="log every SQL statement")
     database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool size")
+    database_pool_pre_ping: bool = Field(
+        default=True,
+        description="test each pooled PostgreSQL connection with a round trip before use; "
+        "false saves that round trip per transaction, and a connection the server dropped "
+        "then fails one request (503, retry) and the pool is renewed",
+    )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_cache_mib: int = Field(default=256, ge=2, description="SQLite page cache per connection")
     log_level: str = Field(default="INFO")
@@ -116,6 +122,22 @@ class Settings(BaseSettings):
         le=30,
         description="how long a worker trusts its last look at a client's status: a revoked "
         "client's tokens are refused at most this long after the revocation",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://… for the relying parties' per-number quotas and mismatch budgets "
+        "(one atomic script per KYC call, keys expire at the window's end); unset = the "
+        "database's quota_counter table (SQLite-only deployments)",
+    )
+    redis_key_prefix: str = Field(
+        default="realname:", description="prefix of every Redis key this deployment writes"
+    )
+    verification_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="how long a worker trusts its last look at a relying party's registration "
+        "(its APIs and status); consents are read with the line on every call, never cached",
     )
     login_max_failures: int = Field(
         default=5, ge=1, description="failed /oauth/token logins per client id before a lockout"

@@ -4,9 +4,13 @@ payment app allowed only SIM Swap."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis
 
 from realname.security.clients import ClientRepository, issue_device_token
 from realname.verification.service import register_relying_party
@@ -14,6 +18,37 @@ from tests.api import conftest as api_conftest
 from tests.api.conftest import Api, person_json, token_for
 
 api = api_conftest.api  # the shared module-scoped app fixture, on both engines
+
+REDIS_URL = os.environ.get("REALNAME_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def redis_or_skip() -> None:
+    """Locally without Redis these tests skip and say why; with CI=true they fail."""
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
+        client.ping()
+        client.close()
+    except redis.RedisError as error:
+        reason = f"Redis not reachable at {REDIS_URL}: {error}"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: Redis tests must run)")
+        pytest.skip(reason)
+
+
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis; its keys are deleted afterwards."""
+    redis_or_skip()
+    prefix = f"realname-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
 
 ALL = ["kyc-match", "sim-swap", "kyc-age-verification", "kyc-tenure", "number-verification"]
 

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from realname import __version__
 from realname.api import counter, health, oauth
@@ -30,6 +30,9 @@ from realname.registry.service import RegistryService
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
+from realname.verification.audit_batch import AuditBatcher
+from realname.verification.counters import RedisCounters
+from realname.verification.parties import PartyCache
 from realname.wiring import Process, Services, services
 
 DESCRIPTION = """
@@ -65,16 +68,38 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         factories=http_factories(),
     )
 
+    # The relying parties' hot counters: Redis when configured (one per worker, its own
+    # connection pool), else the database's counters in each request's transaction. With
+    # Redis, a CAMARA call is a read and its audit entry goes to the worker's audit writer
+    # (group commit, verification/audit_batch.py).
+    counters = writer = reads = None
+    if settings.redis_url:
+        counters = RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
+        writer = AuditBatcher(process.uow, process.keyring)
+        if process.engine.dialect.name == "postgresql":
+            reads = sessionmaker(
+                bind=process.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         process.start_audit_sequencer()  # deferred audit mode only; close() stops and drains
         yield
+        if writer is not None:
+            writer.close()
+        if counters is not None:
+            counters.close()
         process.close()
 
     app = _assemble(
         lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
     )
     app.state.runtime = runtime
+    app.state.verification_counters = counters
+    app.state.verification_audit = writer
+    app.state.verification_reads = reads
+    app.state.verification_parties = PartyCache(settings.verification_cache_seconds)
     return app
 
 

@@ -31,7 +31,7 @@ def create_engine_from_settings(settings: Settings, **overrides: Any) -> Engine:
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, settings.sqlite_cache_mib)
         return engine
     kwargs.setdefault("pool_size", settings.database_pool_size)
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", settings.database_pool_pre_ping)
     return create_engine(url, **kwargs)
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -230,5 +231,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(IntegrityError, _on_conflict)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(RedisError, _on_database_unavailable)  # the hot counters' store
     app.add_exception_handler(DataError, _on_out_of_range)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, time
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
@@ -17,8 +18,11 @@ from realname.http.principals import LineOperator, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Principal
+from realname.verification.audit_batch import AuditBatcher
+from realname.verification.counters import Counters
 from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
+from realname.verification.parties import PartyCache
 from realname.verification.repository import VerificationRepository
 from realname.verification.schemas import (
     AgeVerificationRequest,
@@ -107,13 +111,57 @@ def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
 
 
 def answer(request: Request, rt: Runtime, work: Callable[[VerificationService, datetime], T]) -> T:
-    """One transaction; a refusal marked `keep_changes` commits its counters and audit entry."""
+    """One call. The app factory puts the worker's counters, its cache of relying parties and
+    its audit writer on the app's state.
+
+    With the counters in Redis, a call is a read (no transaction on PostgreSQL: one statement
+    in autocommit) and its audit entry goes to the worker's audit writer, which commits it in
+    a batch before this returns or raises (`audit_batch`): no answer without its entry.
+    Otherwise one transaction holds the counters and the audit entry; a refusal marked
+    `keep_changes` commits them before it is answered."""
     at = rt.clock.now()
-    with rt.transaction(keep_on=_kept) as session:
-        service = VerificationService(
-            session, policy=rt.policy, keyring=rt.keyring, limiter=limiter_of(request, rt)
-        )
-        return work(service, at)
+    state = request.app.state
+    counters: Counters | None = getattr(state, "verification_counters", None)
+    parties: PartyCache | None = getattr(state, "verification_parties", None)
+    writer: AuditBatcher | None = getattr(state, "verification_audit", None)
+    limiter = limiter_of(request, rt)
+    if counters is None or writer is None:
+        with rt.transaction(keep_on=_kept) as session:
+            service = VerificationService(
+                session,
+                policy=rt.policy,
+                keyring=rt.keyring,
+                limiter=limiter,
+                counters=counters,
+                parties=parties,
+            )
+            return work(service, at)
+    entries: list[dict[str, Any]] = []
+    try:
+        with _read(rt, state) as session:
+            service = VerificationService(
+                session,
+                policy=rt.policy,
+                keyring=rt.keyring,
+                limiter=limiter,
+                counters=counters,
+                parties=parties,
+                deferred_audit=entries,
+            )
+            result = work(service, at)
+    except VerificationError as error:
+        if error.keep_changes:  # the refusal's audit entry is written before it is answered
+            writer.append(entries)
+        raise
+    writer.append(entries)
+    return result
+
+
+def _read(rt: Runtime, state: Any) -> AbstractContextManager[Session]:
+    """A session for reading only: autocommit on PostgreSQL (no BEGIN, no COMMIT: one round
+    trip per statement), a read-only transaction elsewhere."""
+    reads: sessionmaker[Session] | None = getattr(state, "verification_reads", None)
+    return reads() if reads is not None else rt.transaction(readonly=True)
 
 
 def _kept(error: Exception) -> bool:

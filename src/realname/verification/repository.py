@@ -1,16 +1,99 @@
-"""Every query of the verification domain."""
+"""Every query of the verification domain.
+
+The gate's reads are SQLAlchemy Core on the tables (rows, no ORM objects): the relying party
+in one statement, cached per worker (`parties.PartyCache`), and the subject (line, owner and
+the party's live consents) in one statement per call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select
+from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import increment_counter
-from realname.registry.models import LineEvent
+from realname.registry.models import Identity, Line, LineEvent
 from realname.verification.models import Consent, QuotaCounter, RelyingParty
+
+
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+LINE, IDENTITY, CONSENT, PARTY = (_table(m) for m in (Line, Identity, Consent, RelyingParty))
+LINE_COLUMNS = (
+    LINE.c.id,
+    LINE.c.msisdn,
+    LINE.c.state,
+    LINE.c.owner_identity_id,
+    LINE.c.owner_since,
+    LINE.c.legacy_import_id,
+    LINE.c.prepaid_balance_minor,
+)
+OWNER_COLUMNS = (
+    IDENTITY.c.id.label("owner_id"),
+    IDENTITY.c.doc_type,
+    IDENTITY.c.key_id,
+    IDENTITY.c.number_sealed,
+    IDENTITY.c.name_sealed,
+    IDENTITY.c.address_sealed,
+    IDENTITY.c.birth_date,
+    IDENTITY.c.sex,
+    IDENTITY.c.nationality,
+    IDENTITY.c.verified_at,
+)
+
+
+@dataclass(frozen=True)
+class SubjectLine:
+    id: int
+    msisdn: str
+    state: str
+    owner_identity_id: int | None
+    owner_since: datetime | None
+    legacy_import_id: int | None
+    prepaid_balance_minor: int | None
+
+
+@dataclass(frozen=True)
+class SubjectOwner:
+    """The line's owner as the answers need it: sealed values stay sealed until opened."""
+
+    id: int
+    doc_type: str
+    key_id: str
+    number_sealed: bytes | None
+    name_sealed: bytes | None
+    address_sealed: bytes | None
+    birth_date: date | None
+    sex: str | None
+    nationality: str | None
+    verified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The line asked about (None: no line has that number or id), its owner, and the APIs
+    of each live consent of the relying party for this line and this owner (an empty list
+    in a consent: every API)."""
+
+    line: SubjectLine | None
+    owner: SubjectOwner | None
+    consents: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class PartyRow:
+    id: int
+    client_id: str
+    status: str
+    apis: frozenset[str]
 
 
 class VerificationRepository:
@@ -21,6 +104,58 @@ class VerificationRepository:
         return self.session.scalars(
             select(RelyingParty).where(RelyingParty.client_id == client_id)
         ).first()
+
+    def party(self, client_id: str) -> PartyRow | None:
+        """The relying party registered for this client, as a row (the gate's read)."""
+        row = self.session.execute(
+            select(PARTY.c.id, PARTY.c.status, PARTY.c.apis).where(PARTY.c.client_id == client_id)
+        ).first()
+        if row is None:
+            return None
+        return PartyRow(row.id, client_id, row.status, frozenset(row.apis or ()))
+
+    def subject(
+        self,
+        *,
+        msisdn: str | None = None,
+        line_id: int | None = None,
+        party_id: int,
+        at: datetime,
+        with_consents: bool,
+    ) -> Subject:
+        """The line by number (or by id), its owner and the party's live consents, in one
+        statement. A consent counts only for the owner who gave it: a transfer ends it."""
+        joined = LINE.outerjoin(IDENTITY, IDENTITY.c.id == LINE.c.owner_identity_id)
+        columns: list[Any] = [*LINE_COLUMNS, *OWNER_COLUMNS]
+        if with_consents:
+            joined = joined.outerjoin(
+                CONSENT,
+                and_(
+                    CONSENT.c.line_id == LINE.c.id,
+                    CONSENT.c.relying_party_id == party_id,
+                    CONSENT.c.owner_identity_id == LINE.c.owner_identity_id,
+                    CONSENT.c.revoked_at.is_(None),
+                    or_(CONSENT.c.expires_at.is_(None), CONSENT.c.expires_at > at),
+                ),
+            )
+            columns += [CONSENT.c.id.label("consent_id"), CONSENT.c.apis.label("consent_apis")]
+        where = LINE.c.msisdn == msisdn if line_id is None else LINE.c.id == line_id
+        rows = self.session.execute(select(*columns).select_from(joined).where(where)).all()
+        if not rows:
+            return Subject(None, None, ())
+        first = rows[0]
+        line = SubjectLine(*first[: len(LINE_COLUMNS)])
+        owner = (
+            SubjectOwner(*first[len(LINE_COLUMNS) : len(LINE_COLUMNS) + len(OWNER_COLUMNS)])
+            if first.owner_id is not None
+            else None
+        )
+        consents = (
+            tuple(tuple(row.consent_apis or ()) for row in rows if row.consent_id is not None)
+            if with_consents
+            else ()
+        )
+        return Subject(line, owner, consents)
 
     def add(self, row: RelyingParty | Consent) -> None:
         self.session.add(row)

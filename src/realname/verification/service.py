@@ -9,6 +9,11 @@ the registry, audited (who asked what about which line; never the values) and re
 
 Refusals that must be remembered (a document-number guess, an exhausted quota) set
 `keep_changes`, so the entry point commits the counters and the audit entry before answering.
+
+The hot path is a read: the relying party from the worker's cache (`parties.PartyCache`), the
+line, its owner and the party's live consents in one statement, the gate's counting in one
+step (`counters`: one Lua script in Redis when configured, else the database's counters), the
+sealed values opened, and one audit entry in the request's transaction.
 """
 
 from __future__ import annotations
@@ -26,19 +31,26 @@ from sqlalchemy.orm import Session
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
-from realname.registry.identities import opened
+from realname.registry.identities import opened_fields
 from realname.registry.lifecycle import LineState, Operation
-from realname.registry.models import Identity, Line
-from realname.registry.repository import RegistryRepository
+from realname.registry.models import Line
 from realname.security.audit import append_audit
 from realname.security.clients import ClientService
 from realname.security.principals import Principal, Role
 from realname.security.vault import KeyRing
+from realname.verification.counters import Counters, DatabaseCounters, GateKeys
 from realname.verification.errors import VerificationError
 from realname.verification.errors import VerificationErrorCode as E
 from realname.verification.matching import Match, SubjectRecord, match_attributes
 from realname.verification.models import Consent, RelyingParty
-from realname.verification.repository import VerificationRepository
+from realname.verification.parties import PartyCache
+from realname.verification.repository import (
+    PartyRow,
+    Subject,
+    SubjectLine,
+    SubjectOwner,
+    VerificationRepository,
+)
 
 # What counts as a SIM change for SIM Swap: a new card, a new owner, a new activation.
 SIM_CHANGES = (
@@ -121,9 +133,10 @@ class ClientRateLimiter:
 
 @dataclass(frozen=True)
 class Gate:
-    relying_party: RelyingParty
-    line: Line
-    identity: Identity
+    relying_party: PartyRow
+    line: SubjectLine
+    identity: SubjectOwner
+    mismatches: int = 0  # this number's mismatches today (KYC Match asks for them)
 
 
 class VerificationService:
@@ -134,14 +147,22 @@ class VerificationService:
         policy: Policy,
         keyring: KeyRing,
         limiter: ClientRateLimiter | None = None,
+        counters: Counters | None = None,
+        parties: PartyCache | None = None,
+        deferred_audit: list[dict[str, Any]] | None = None,
     ) -> None:
+        """`deferred_audit`: where the calls' audit entries go (as `append_audit`'s keyword
+        arguments) for the entry point to write and commit before it answers, instead of
+        into this session (see `audit_batch`)."""
         self.session = session
         self.policy = policy
         self.rules = policy.verification
         self.keyring = keyring
         self.limiter = limiter
         self.repo = VerificationRepository(session)
-        self.registry = RegistryRepository(session)
+        self.counters = counters if counters is not None else DatabaseCounters(self.repo)
+        self.parties = parties
+        self.deferred_audit = deferred_audit
 
     # --- the APIs -------------------------------------------------------------------------
 
@@ -152,8 +173,16 @@ class VerificationService:
         sent = {k: v for k, v in claims.items() if v is not None}
         if not sent:
             raise VerificationError(E.INVALID_PARAM_COMBINATION)
-        gate = self._gate(principal, at, phone_number, "kyc-match", party, may_repeat_subject=True)
-        if self._mismatches(principal, gate.line, at) >= self.rules.mismatches_per_number_per_day:
+        gate = self._gate(
+            principal,
+            at,
+            phone_number,
+            "kyc-match",
+            party,
+            may_repeat_subject=True,
+            mismatches=True,
+        )
+        if gate.mismatches >= self.rules.mismatches_per_number_per_day:
             self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: mismatches")
             raise VerificationError(
                 E.QUOTA_EXCEEDED,
@@ -249,12 +278,14 @@ class VerificationService:
         else:
             expected = hashlib.sha256(line.msisdn.encode()).hexdigest()
             verified = hmac.compare_digest(expected, (hashed or "").lower())
-        self._audit_line(principal, at, line, "number-verification", f"verified={verified}")
+        self._audit_line(
+            principal, at, line.id, line.msisdn, "number-verification", f"verified={verified}"
+        )
         return {"devicePhoneNumberVerified": verified}
 
     def share_number(self, principal: Principal, at: datetime) -> dict[str, object]:
         line = self._device_line(principal, at)
-        self._audit_line(principal, at, line, "number-verification", "shared")
+        self._audit_line(principal, at, line.id, line.msisdn, "number-verification", "shared")
         return {"devicePhoneNumber": line.msisdn}
 
     # --- consents -------------------------------------------------------------------------
@@ -301,46 +332,76 @@ class VerificationService:
         at: datetime,
         phone_number: str | None,
         api: str,
-        party: RelyingParty,
+        party: PartyRow,
         *,
         may_repeat_subject: bool = False,
+        mismatches: bool = False,
     ) -> Gate:
         """Subject, consent and per-number quota, for a party already admitted.
 
         Where the API needs consent, a number nobody holds, a line without an owner and a
         registered line whose owner did not consent all answer alike: 403 PERMISSION_DENIED,
-        one message, after the same queries. A 404 for one and a 403 for the other would tell
-        a prober which numbers are registered. Those refusals, and the 404 / 422 answers of
-        the APIs that rest on a legal basis instead, spend the client's daily budget of
-        unanswered calls (committed before the answer); once it is spent, every call of the
-        client is 429 until midnight UTC."""
-        self._check_unanswered_budget(principal, at)
-        line = self._subject(principal, phone_number, may_repeat_subject)
-        owner_id = line.owner_identity_id if line is not None else None
-        # Looked up even when there is nothing to find, so both paths cost the same queries.
-        identity = self.registry.identity(owner_id or 0)
-        if api in self.rules.consent_required:
-            consents = self.repo.live_consents(
-                party.id, line.id if line is not None else 0, identity.id if identity else 0, at
+        one message, after the same statements (one read, the same counting). A 404 for one
+        and a 403 for the other would tell a prober which numbers are registered. Those
+        refusals, and the 404 / 422 answers of the APIs that rest on a legal basis instead,
+        spend the client's daily budget of unanswered calls (counted before the answer);
+        once it is spent, every call of the client is 429 until midnight UTC."""
+        needs_consent = api in self.rules.consent_required
+        subject = self._subject(
+            principal, phone_number, may_repeat_subject, party, at, needs_consent
+        )
+        line, owner = subject.line, subject.owner
+        refusal: tuple[E, str | None] | None = None
+        if needs_consent and (
+            line is None
+            or owner is None
+            or not any(api in apis or not apis for apis in subject.consents)
+        ):
+            refusal = (E.PERMISSION_DENIED, NO_CONSENT)
+        elif line is None or owner is None:
+            refusal = (E.IDENTIFIER_NOT_FOUND, None)
+        elif line.state != LineState.ACTIVE:
+            refusal = (E.SERVICE_NOT_APPLICABLE, None)
+        answered = line.msisdn if refusal is None and line is not None else None
+        spent = self.counters.spend(
+            GateKeys(
+                unanswered=self._unanswered_key(principal, at),
+                calls=self._key("calls", principal, answered, at) if answered else None,
+                mismatches=(
+                    self._key("mismatch", principal, answered, at)
+                    if answered and mismatches
+                    else None
+                ),
+                budget=self.rules.unanswered_per_client_per_day,
+                at=at,
+                expires_at=_midnight_after(at),
             )
-            if (
-                line is None
-                or identity is None
-                or not any(api in consent.apis or not consent.apis for consent in consents)
-            ):
-                raise self._unanswered(principal, at, E.PERMISSION_DENIED, NO_CONSENT)
-        if line is None or identity is None:
-            raise self._unanswered(principal, at, E.IDENTIFIER_NOT_FOUND)
-        if line.state != LineState.ACTIVE:
-            raise self._unanswered(principal, at, E.SERVICE_NOT_APPLICABLE)
-        gate = Gate(party, line, identity)
-        self._spend_number_quota(principal, gate, at)
-        return gate
+        )
+        if spent.budget_spent:
+            raise VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many calls about numbers this client may not ask about today.",
+                retry_after=_seconds_to_midnight(at),
+            )
+        if refusal is not None or line is None or owner is None:
+            code, detail = refusal or (E.IDENTIFIER_NOT_FOUND, None)
+            # The count stays (committed before the answer), or probing would be free.
+            raise VerificationError(code, detail, keep_changes=True)
+        if spent.calls > self.rules.calls_per_number_per_day:
+            raise VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many checks of this phone number today.",
+                retry_after=_seconds_to_midnight(at),
+            )
+        return Gate(party, line, owner, spent.mismatches)
 
-    def _relying_party(self, principal: Principal, at: datetime, api: str) -> RelyingParty:
+    def _relying_party(self, principal: Principal, at: datetime, api: str) -> PartyRow:
         """The caller's registration for this API (the endpoint's `relying_party` dependency
         has checked its role and scope), within its rate."""
-        party = self.repo.relying_party(principal.client_id)
+        if self.parties is not None:
+            party = self.parties.get(principal.client_id, at, self.repo.party)
+        else:
+            party = self.repo.party(principal.client_id)
         if party is None or party.status != "active" or api not in party.apis:
             raise VerificationError(
                 E.PERMISSION_DENIED, "This relying party is not registered for this API."
@@ -352,25 +413,35 @@ class VerificationService:
         return party
 
     def _subject(
-        self, principal: Principal, phone_number: str | None, may_repeat: bool
-    ) -> Line | None:
-        """The line asked about, or None when no line has that number; the gate decides what
-        a caller may learn about it."""
+        self,
+        principal: Principal,
+        phone_number: str | None,
+        may_repeat: bool,
+        party: PartyRow,
+        at: datetime,
+        with_consents: bool,
+    ) -> Subject:
+        """The line asked about (None when no line has that number), its owner and the
+        party's live consents, in one statement; the gate decides what a caller may learn."""
         if principal.line_id is not None:  # three-legged: the token names the line
-            line = self.session.get(Line, principal.line_id)
+            subject = self.repo.subject(
+                line_id=principal.line_id, party_id=party.id, at=at, with_consents=with_consents
+            )
             if phone_number is not None:
                 if not may_repeat:
                     raise VerificationError(E.UNNECESSARY_IDENTIFIER)
-                if line is None or line.msisdn != phone_number:
+                if subject.line is None or subject.line.msisdn != phone_number:
                     raise VerificationError(E.INVALID_TOKEN_CONTEXT)
-            return line
+            return subject
         if phone_number is None:
             raise VerificationError(E.MISSING_IDENTIFIER)
         try:
             msisdn = parse_msisdn(phone_number).e164
         except NumberError:
-            return None
-        return self.registry.line(msisdn)
+            msisdn = ""  # no line has it; asked anyway, so the refusal costs the same
+        return self.repo.subject(
+            msisdn=msisdn, party_id=party.id, at=at, with_consents=with_consents
+        )
 
     def _device_line(self, principal: Principal, at: datetime) -> Line:
         self._relying_party(principal, at, "number-verification")
@@ -385,51 +456,28 @@ class VerificationService:
 
     # --- quotas ---------------------------------------------------------------------------
 
-    def _key(self, kind: str, principal: Principal, line: Line, at: datetime) -> str:
-        number = self.keyring.blind_index(line.msisdn, QUOTA_CONTEXT).hex()[:32]
+    def _key(self, kind: str, principal: Principal, msisdn: str, at: datetime) -> str:
+        number = self.keyring.blind_index(msisdn, QUOTA_CONTEXT).hex()[:32]
         return f"{kind}:{principal.client_id}:{number}:{at.astimezone(UTC):%Y%m%d}"
 
     def _unanswered_key(self, principal: Principal, at: datetime) -> str:
         return f"unanswered:{principal.client_id}:{at.astimezone(UTC):%Y%m%d}"
 
-    def _check_unanswered_budget(self, principal: Principal, at: datetime) -> None:
-        spent = self.repo.count(self._unanswered_key(principal, at))
-        if spent >= self.rules.unanswered_per_client_per_day:
-            raise VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many calls about numbers this client may not ask about today.",
-                retry_after=_seconds_to_midnight(at),
-            )
-
-    def _unanswered(
-        self, principal: Principal, at: datetime, code: E, detail: str | None = None
-    ) -> VerificationError:
-        """Count a call that reached no subscriber the client may ask about; the refusal
-        keeps the count (committed before it is answered), or probing would be free."""
-        self.repo.increment(self._unanswered_key(principal, at), _midnight_after(at))
-        return VerificationError(code, detail, keep_changes=True)
-
-    def _spend_number_quota(self, principal: Principal, gate: Gate, at: datetime) -> None:
-        calls = self.repo.increment(
-            self._key("calls", principal, gate.line, at), _midnight_after(at)
+    def _count_mismatch(self, principal: Principal, line: SubjectLine, at: datetime) -> None:
+        self.counters.increment(
+            self._key("mismatch", principal, line.msisdn, at), at, _midnight_after(at)
         )
-        if calls > self.rules.calls_per_number_per_day:
-            raise VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many checks of this phone number today.",
-                retry_after=_seconds_to_midnight(at),
-            )
-
-    def _mismatches(self, principal: Principal, line: Line, at: datetime) -> int:
-        return self.repo.count(self._key("mismatch", principal, line, at))
-
-    def _count_mismatch(self, principal: Principal, line: Line, at: datetime) -> None:
-        self.repo.increment(self._key("mismatch", principal, line, at), _midnight_after(at))
 
     # --- records and audit ----------------------------------------------------------------
 
-    def _record(self, identity: Identity) -> SubjectRecord:
-        clear = opened(self.keyring, identity, address=True)
+    def _record(self, identity: SubjectOwner) -> SubjectRecord:
+        clear = opened_fields(
+            self.keyring,
+            identity.key_id,
+            identity.number_sealed,
+            identity.name_sealed,
+            identity.address_sealed,
+        )
         return SubjectRecord(
             document_type=identity.doc_type,
             document_number=clear.document_number or "",
@@ -452,7 +500,8 @@ class VerificationService:
         self._audit_line(
             principal,
             at,
-            gate.line,
+            gate.line.id,
+            gate.line.msisdn,
             api,
             outcome,
             relying_party=str(gate.relying_party.id),
@@ -460,22 +509,31 @@ class VerificationService:
         )
 
     def _audit_line(
-        self, principal: Principal, at: datetime, line: Line, api: str, outcome: str, **extra: str
+        self,
+        principal: Principal,
+        at: datetime,
+        line_id: int,
+        msisdn: str,
+        api: str,
+        outcome: str,
+        **extra: str,
     ) -> None:
         """Who asked what about which line, and the outcome; never the values asked about."""
-        append_audit(
-            self.session,
-            self.keyring,
-            actor=principal.actor,
-            action=f"verify.{api}",
-            object_type="line",
-            object_id=str(line.id),
-            at=at,
-            detail={"msisdn": mask_msisdn(line.msisdn), "outcome": outcome, **extra},
-        )
+        entry: dict[str, Any] = {
+            "actor": principal.actor,
+            "action": f"verify.{api}",
+            "object_type": "line",
+            "object_id": str(line_id),
+            "at": at,
+            "detail": {"msisdn": mask_msisdn(msisdn), "outcome": outcome, **extra},
+        }
+        if self.deferred_audit is not None:
+            self.deferred_audit.append(entry)
+        else:
+            append_audit(self.session, self.keyring, **entry)
 
 
-def _alpha2(identity: Identity) -> str | None:
+def _alpha2(identity: SubjectOwner) -> str | None:
     if identity.doc_type in ("resident_id", "military"):
         return "CN"
     if identity.nationality:

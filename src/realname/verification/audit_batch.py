@@ -1,0 +1,118 @@
+"""Group commit for the audit entries of the relying parties' calls: one writer per worker.
+
+A call's answer is a read; its audit entry is the only row it writes. Committing each entry in
+its own transaction costs every call a write transaction (its statements and a WAL flush).
+Here the calls of one worker hand their entries to one writer thread, which appends every
+entry waiting at that moment in ONE transaction (`append_audit` for each, sorted by chain so
+two batches lock chain heads in one order) and commits; each call waits for the commit of
+the batch holding its entry before it answers. So no answer is ever returned whose audit
+entry is not committed: a batch that fails fails every call in it (503, nothing answered),
+and a process killed mid-batch has answered none of that batch's calls.
+
+There is no timer: while one batch commits, the next one gathers (the busier the worker, the
+larger the batches), and an idle worker's single call is written at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from realname.db.uow import UnitOfWork
+from realname.security.audit import append_audit, chain_for
+from realname.security.vault import KeyRing
+
+
+@dataclass
+class _Waiting:
+    entries: Sequence[dict[str, Any]]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class AuditBatcher:
+    """`append(entries)` returns once they are committed, or raises what the commit raised."""
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        keyring: KeyRing,
+        *,
+        max_entries: int = 500,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        self.uow = uow
+        self.timeout_seconds = timeout_seconds
+        self.keyring = keyring
+        self.max_entries = max_entries
+        self._queue: list[_Waiting] = []
+        self._wakeup = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # committed batches (tests, metrics)
+
+    def append(self, entries: Sequence[dict[str, Any]]) -> None:
+        """`entries`: keyword arguments of `append_audit` (without session and keyring)."""
+        if not entries:
+            return
+        waiting = _Waiting(entries)
+        with self._wakeup:
+            if self._closed:
+                raise RuntimeError("the audit writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="realname-audit-writer", daemon=True
+                )
+                self._thread.start()
+            self._queue.append(waiting)
+            self._wakeup.notify()
+        if not waiting.done.wait(self.timeout_seconds):
+            raise TimeoutError("the audit writer did not answer")  # nothing is answered
+        if waiting.error is not None:
+            raise waiting.error
+
+    def close(self) -> None:
+        """Write what is waiting, then stop the writer."""
+        with self._wakeup:
+            self._closed = True
+            self._wakeup.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._queue and not self._closed:
+                    self._wakeup.wait()
+                if not self._queue:
+                    return
+                batch: list[_Waiting] = []
+                size = 0
+                while self._queue and (not batch or size < self.max_entries):
+                    waiting = self._queue.pop(0)
+                    batch.append(waiting)
+                    size += len(waiting.entries)
+            self._write(batch)
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        entries = [entry for waiting in batch for entry in waiting.entries]
+        # One order of chain heads for every batch (and the entries of a chain in arrival
+        # order): two writers never wait on each other's heads in a cycle.
+        entries.sort(key=lambda e: chain_for(e["object_type"], e["object_id"]))
+        committed, failure = False, None
+        try:
+            with self.uow.transaction() as session:
+                for entry in entries:
+                    append_audit(session, self.keyring, **entry)
+            committed = True
+            self.batches += 1
+        except Exception as error:  # every call of the batch fails; none is answered
+            failure = error
+        finally:
+            for waiting in batch:
+                if not committed:
+                    waiting.error = failure or RuntimeError("the audit batch was not written")
+                waiting.done.set()

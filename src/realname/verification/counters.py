@@ -1,0 +1,164 @@
+"""The relying parties' counters: per-number calls and mismatches, and per-client unanswered
+calls, each in a window that ends at midnight UTC.
+
+Two stores, one behaviour to a caller:
+
+- `DatabaseCounters`: the `quota_counter` table, in the request's transaction (an upsert per
+  increment). A refusal that must count commits its transaction before it is answered (the
+  service marks it `keep_changes`); the daily job purges expired rows. For SQLite-only
+  deployments, and the default.
+- `RedisCounters` (`REALNAME_REDIS_URL`): one Lua script per call does the gate's counting
+  atomically in one round trip (the unanswered budget read, then the per-number calls
+  incremented, or the unanswered count when the call is refused, and the mismatches read).
+  An increment is applied by Redis before the service answers, so no answer goes out without
+  its count; a key expires when its window ends, so nothing needs purging. The time to live
+  is reckoned by the process clock (`expires_at - at`), not by Redis's: a drill clock
+  (REALNAME_CLOCK_START) far from the machine's would otherwise expire keys at once. Counts
+  survive a Redis restart only as far as its persistence does (docs/verification.md).
+
+Keys hold a blind index of the number, never the number. In Redis they are prefixed
+(`REALNAME_REDIS_KEY_PREFIX`) and carry the client in a hash tag, so one client's keys share a
+Redis Cluster slot (the script's keys must).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from realname.verification.repository import VerificationRepository
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What the gate's counting found: the client's unanswered budget already spent (nothing
+    else was counted), or the counts after this call."""
+
+    budget_spent: bool
+    calls: int = 0  # this number's calls today, this one included (0 when refused)
+    mismatches: int = 0  # this number's mismatches today (when asked for)
+
+
+@dataclass(frozen=True)
+class GateKeys:
+    """The keys of one call: the client's unanswered budget, and the number's calls and
+    mismatches (None when the call reached no number it may ask about)."""
+
+    unanswered: str
+    calls: str | None
+    mismatches: str | None
+    budget: int  # unanswered calls allowed per client per window
+    at: datetime  # the call's time, by the process clock
+    expires_at: datetime  # the window's end
+
+
+def ttl_seconds(at: datetime, expires_at: datetime) -> int:
+    """Seconds a key lives: to the window's end by the process clock, at least one."""
+    return max(1, math.ceil((expires_at - at).total_seconds()))
+
+
+class Counters(Protocol):
+    def spend(self, keys: GateKeys) -> Spent:
+        """The client's unanswered budget checked; if not spent, the number's calls
+        incremented (or, when `keys.calls` is None, the unanswered count) and its mismatches
+        read. Counted before it returns."""
+
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        """Count one more (a mismatch) and return the new count."""
+
+
+class DatabaseCounters:
+    """`quota_counter` rows, written in the caller's transaction."""
+
+    def __init__(self, repo: VerificationRepository) -> None:
+        self.repo = repo
+
+    def spend(self, keys: GateKeys) -> Spent:
+        if self.repo.count(keys.unanswered) >= keys.budget:
+            return Spent(budget_spent=True)
+        if keys.calls is None:
+            return Spent(False, self.repo.increment(keys.unanswered, keys.expires_at))
+        calls = self.repo.increment(keys.calls, keys.expires_at)
+        mismatches = self.repo.count(keys.mismatches) if keys.mismatches else 0
+        return Spent(False, calls, mismatches)
+
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        return self.repo.increment(key, expires_at)
+
+
+# KEYS: unanswered, calls, mismatches (the unanswered key again where there is none: one slot).
+# ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0.
+# Returns {budget spent 0/1, calls (or the unanswered count), mismatches}.
+GATE_SCRIPT = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent >= tonumber(ARGV[1]) then
+  return {1, 0, 0}
+end
+if ARGV[3] == '0' then
+  local n = redis.call('INCR', KEYS[1])
+  if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+  return {0, n, 0}
+end
+local calls = redis.call('INCR', KEYS[2])
+if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+local mismatches = 0
+if ARGV[4] == '1' then
+  mismatches = tonumber(redis.call('GET', KEYS[3]) or '0')
+end
+return {0, calls, mismatches}
+"""
+
+INCREMENT_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class RedisCounters:
+    """The same counts in Redis: one script call (one round trip) per operation. Thread-safe
+    (redis-py's connection pool), one per worker process."""
+
+    def __init__(self, client: Any, prefix: str = "realname:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._gate = client.register_script(GATE_SCRIPT)
+        self._increment = client.register_script(INCREMENT_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "realname:") -> RedisCounters:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=2.0), prefix)
+
+    def key(self, key: str) -> str:
+        """`kind:client:rest` -> `<prefix>q:{client}:kind:rest` (the client as hash tag)."""
+        kind, _, rest = key.partition(":")
+        client, _, tail = rest.partition(":")
+        return f"{self.prefix}q:{{{client}}}:{kind}:{tail}"
+
+    def spend(self, keys: GateKeys) -> Spent:
+        unanswered = self.key(keys.unanswered)
+        names = [
+            unanswered,
+            self.key(keys.calls) if keys.calls else unanswered,
+            self.key(keys.mismatches) if keys.mismatches else unanswered,
+        ]
+        flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
+        spent, calls, mismatches = self._gate(
+            keys=names, args=[keys.budget, ttl_seconds(keys.at, keys.expires_at), *flags]
+        )
+        return Spent(bool(spent), int(calls), int(mismatches))
+
+    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
+
+    def count(self, key: str) -> int:
+        """The current count (tests and operators; the gate reads through `spend`)."""
+        value = self.client.get(self.key(key))
+        return int(value) if value is not None else 0
+
+    def close(self) -> None:
+        self.client.close()

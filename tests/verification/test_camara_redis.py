@@ -1,0 +1,98 @@
+"""The CAMARA APIs with the relying parties' counters in Redis (REALNAME_REDIS_URL), on both
+engines: the quota, mismatch-budget and audit tests of test_camara_api run here again
+unchanged (the calls are reads, their audit entries go through the worker's audit writer),
+the counts land in Redis, never in the database; with Redis down nothing is answered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from sqlalchemy import func, select, update
+
+from realname.verification.counters import RedisCounters
+from realname.verification.models import Consent, QuotaCounter
+from tests.api.conftest import Api, _api
+from tests.conftest import _postgres_database
+from tests.verification.conftest import REDIS_URL, Camara, redis_prefix
+
+# Collected here again, run against this module's Redis-backed `api`.
+from tests.verification.test_camara_api import (  # noqa: F401
+    MATCH,
+    TENURE,
+    _customer,
+    test_guessing_birth_dates_or_documents_is_cut_off,
+    test_guessing_document_numbers_is_cut_off,
+    test_kyc_match_answers_each_attribute_sent,
+    test_probes_spend_the_clients_budget_until_429,
+    test_revoked_consent_stops_the_checks,
+    test_every_answer_is_audited_without_pii,
+    test_sim_swap_sees_the_registration_as_the_latest_change,
+    test_the_policy_requires_the_document_and_a_wrong_one_reveals_nothing,
+    test_without_consent_a_registered_number_answers_like_an_unregistered_one,
+)
+
+PREFIX: list[str] = []
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    tmp = tmp_path_factory.mktemp("api-redis")
+    for prefix in redis_prefix():
+        PREFIX[:] = [prefix]
+        urls = (
+            iter([f"sqlite:///{tmp / 'api.db'}"])
+            if request.param == "sqlite"
+            else _postgres_database()
+        )
+        for url in urls:
+            yield from _api(url, tmp, redis_url=REDIS_URL, redis_key_prefix=prefix)
+
+
+def test_the_counts_are_in_redis_not_in_the_database(camara: Camara) -> None:
+    msisdn, document, _ = camara.fresh(9)
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        before = session.scalar(select(func.count()).select_from(QuotaCounter))
+    response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document + "0"})
+    assert response.status_code == 403  # KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH: counted
+    with rt.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(QuotaCounter)) == before
+    client = redis.Redis.from_url(REDIS_URL)
+    kinds = {k.decode().split(":")[-3] for k in client.scan_iter(match=f"{PREFIX[0]}q:*")}
+    client.close()
+    assert {"calls", "mismatch"} <= kinds
+
+
+def test_with_redis_down_nothing_is_answered(camara: Camara) -> None:
+    """The count comes before the answer: without the store there is no answer (503)."""
+    msisdn, document, _ = _customer(camara)
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    working = state.verification_counters
+    state.verification_counters = RedisCounters.from_url("redis://127.0.0.1:1/15", PREFIX[0])
+    try:
+        response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
+    finally:
+        state.verification_counters.close()
+        state.verification_counters = working
+    assert (response.status_code, response.json()["code"]) == (503, "UNAVAILABLE")
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_a_consent_revoked_anywhere_holds_at_once(camara: Camara) -> None:
+    """Consents are read with the line on every call, never cached: a revocation committed by
+    another process (here, straight in the database) stops the next call."""
+    msisdn, document, _ = camara.fresh(7)
+    body = {"phoneNumber": msisdn, "idDocument": document}
+    assert camara.post(MATCH, body).status_code == 200
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        line_id = session.scalar(select(Consent.line_id).order_by(Consent.id.desc()).limit(1))
+        session.execute(
+            update(Consent).where(Consent.line_id == line_id).values(revoked_at=rt.clock.now())
+        )
+    after = camara.post(MATCH, body)
+    assert (after.status_code, after.json()["code"]) == (403, "PERMISSION_DENIED")

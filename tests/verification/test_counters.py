@@ -1,0 +1,173 @@
+"""The relying parties' counters behave alike in the database (SQLite, PostgreSQL) and in
+Redis: the gate's counting, the unanswered budget, mismatches, windows, and exact counts
+under concurrency; Redis keys expire at the window's end and hold no number."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from realname.verification.counters import (
+    Counters,
+    DatabaseCounters,
+    GateKeys,
+    RedisCounters,
+)
+from realname.verification.parties import PartyCache
+from realname.verification.repository import PartyRow, VerificationRepository
+from tests.verification.conftest import REDIS_URL, redis_prefix
+
+AT = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["database", "redis"])
+def counters(request: pytest.FixtureRequest, db_session: Session) -> Iterator[Counters]:
+    if request.param == "database":
+        yield DatabaseCounters(VerificationRepository(db_session))
+        return
+    for prefix in redis_prefix():
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        yield store
+        store.close()
+
+
+def keys(number: str = "n1", *, answered: bool = True, budget: int = 3) -> GateKeys:
+    return GateKeys(
+        unanswered="unanswered:bank:20261130",
+        calls=f"calls:bank:{number}:20261130" if answered else None,
+        mismatches=f"mismatch:bank:{number}:20261130" if answered else None,
+        budget=budget,
+        at=AT,
+        expires_at=MIDNIGHT,
+    )
+
+
+def test_the_gate_counts_calls_and_reads_mismatches(counters: Counters) -> None:
+    first = counters.spend(keys())
+    assert (first.budget_spent, first.calls, first.mismatches) == (False, 1, 0)
+    assert counters.increment("mismatch:bank:n1:20261130", AT, MIDNIGHT) == 1
+    assert counters.increment("mismatch:bank:n1:20261130", AT, MIDNIGHT) == 2
+    second = counters.spend(keys())
+    assert (second.calls, second.mismatches) == (2, 2)
+    other = counters.spend(keys("n2"))  # another number: its own counts
+    assert (other.calls, other.mismatches) == (1, 0)
+
+
+def test_refused_calls_spend_the_budget_then_everything_is_refused(counters: Counters) -> None:
+    assert [counters.spend(keys(answered=False)).calls for _ in range(3)] == [1, 2, 3]
+    spent = counters.spend(keys(answered=False))
+    assert spent.budget_spent
+    answered = counters.spend(keys())  # even a call that would be answered
+    assert answered.budget_spent and answered.calls == 0
+    # Nothing was counted once the budget was spent: the number's calls start at 1 when a
+    # new window (a new unanswered key) opens.
+    fresh = GateKeys(
+        unanswered="unanswered:bank:20261201",
+        calls="calls:bank:n1:20261130",
+        mismatches=None,
+        budget=3,
+        at=AT,
+        expires_at=MIDNIGHT,
+    )
+    assert counters.spend(fresh).calls == 1
+
+
+def test_redis_keys_expire_at_the_windows_end_and_name_no_number() -> None:
+    """The time to live runs to the window's end by the process clock (AT is days away from
+    the machine's clock here, as under a drill clock): nine hours."""
+    for prefix in redis_prefix():
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        try:
+            store.spend(keys("blind0123"))
+            store.increment("mismatch:bank:blind0123:20261130", AT, MIDNIGHT)
+            client = redis.Redis.from_url(REDIS_URL)
+            names = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}*"))
+            assert names == [
+                f"{prefix}q:{{bank}}:calls:blind0123:20261130",
+                f"{prefix}q:{{bank}}:mismatch:blind0123:20261130",
+            ]
+            for name in names:
+                assert 9 * 3600 - 5 <= client.ttl(name) <= 9 * 3600
+            client.close()
+        finally:
+            store.close()
+
+
+def test_redis_counts_are_exact_under_concurrency() -> None:
+    for prefix in redis_prefix():
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        seen = _spend_in_threads(store, threads=8, each=50)
+        assert sorted(seen) == list(range(1, 401))  # every call got its own count
+        assert store.count("calls:bank:n1:20261130") == 400
+        store.close()
+
+
+def _spend_in_threads(store: Counters, *, threads: int, each: int) -> list[int]:
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(each):
+            calls = store.spend(keys()).calls
+            with lock:
+                seen.append(calls)
+
+    running = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return seen
+
+
+def test_database_counters_are_exact_under_concurrency(fresh_engine: Engine) -> None:
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            with Session(fresh_engine) as session, session.begin():
+                calls = DatabaseCounters(VerificationRepository(session)).spend(keys()).calls
+            with lock:
+                seen.append(calls)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == list(range(1, 41))
+
+
+def test_the_party_cache_keeps_a_party_for_its_ttl_and_forgets_on_demand() -> None:
+    cache = PartyCache(5.0)
+    looked: list[str] = []
+    party = PartyRow(1, "bank", "active", frozenset({"kyc-match"}))
+
+    def lookup(client_id: str) -> PartyRow | None:
+        looked.append(client_id)
+        return party if client_id == "bank" else None
+
+    assert cache.get("bank", AT, lookup) is party
+    assert cache.get("bank", AT + timedelta(seconds=4.9), lookup) is party
+    assert looked == ["bank"]
+    assert cache.get("bank", AT + timedelta(seconds=5), lookup) is party  # looked again
+    assert looked == ["bank", "bank"]
+    cache.forget("bank")
+    cache.get("bank", AT + timedelta(seconds=5), lookup)
+    assert len(looked) == 3
+    # A party not found is never cached: one registered a moment later is found at once.
+    assert cache.get("new", AT, lookup) is None
+    assert cache.get("new", AT, lookup) is None
+    assert looked[-2:] == ["new", "new"]
+    uncached = PartyCache(0)
+    uncached.get("bank", AT, lookup)
+    uncached.get("bank", AT, lookup)
+    assert len(looked) == 7
