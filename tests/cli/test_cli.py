@@ -170,48 +170,6 @@ def test_demo_on_postgresql_uses_copy_and_keeps_sequences_right(
         get_settings.cache_clear()
 
 
-@pytest.mark.postgres
-def test_bench_register_runs_both_paths_on_postgresql() -> None:
-    """The benchmark stays runnable: a small bounded run, server and load process included."""
-    from tests.conftest import POSTGRES_URL, _postgres_or_skip
-
-    _postgres_or_skip()
-    result = runner.invoke(
-        app,
-        [
-            "bench",
-            "register",
-            "--registrations",
-            "50",
-            "--concurrency",
-            "2",
-            "--workers",
-            "1",
-            "--time-limit",
-            "60",
-            "--admin-url",
-            POSTGRES_URL,
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "bare service" in result.output and "50 x 201" in result.output
-    assert "HTTP / bare" in result.output
-
-
-@pytest.mark.postgres
-def test_bench_verify_runs_both_paths_on_postgresql() -> None:
-    from tests.conftest import POSTGRES_URL, _postgres_or_skip
-
-    _postgres_or_skip()
-    result = runner.invoke(
-        app,
-        ["bench", "verify", "--requests", "50", "--concurrency", "2", "--workers", "1",
-         "--admin-url", POSTGRES_URL],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "50 x 200" in result.output and "HTTP / bare" in result.output
-
-
 @pytest.mark.parametrize(
     ("args", "hint"),
     [

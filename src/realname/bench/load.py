@@ -25,12 +25,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session
 
 from realname.authority.simulated import SimulatedAuthority
+from realname.bench.baresql import Run
+from realname.bench.figures import Figures
 from realname.identity.documents import parse_document
 from realname.numbering.blocks import NumberBlock
 from realname.policy.schema import ChannelKind, Policy
@@ -42,7 +44,6 @@ from realname.security.vault import KeyRing
 from realname.sim.documents import random_birth_date, random_resident_id
 from realname.sim.people import random_citizen
 
-T = TypeVar("T")
 PREFIX = "+86139"  # the load enterprise's block: 10^8 numbers
 
 
@@ -74,6 +75,39 @@ class LoadWorld:
                 counter,
                 {"msisdn": msisdn, "customer": person_body(self.people[n % len(self.people)])},
             )
+
+    def registration_runs(
+        self, sizes: Sequence[int], per_person: int
+    ) -> list[list[tuple[int, dict[str, Any]]]]:
+        """Disjoint runs of (counter index, body): each run its own kits (taken from the
+        counters in turn, so every counter serves every run) and its own people (each taken
+        in turn within the run, so nobody passes `per_person` lines and each run sees the
+        same mix of first and repeat registrations). Raises if the world is too small."""
+        depth = max((len(c.msisdns) for c in self.counters), default=0)
+        shelves = [
+            (i, c.msisdns[k])
+            for k in range(depth)
+            for i, c in enumerate(self.counters)
+            if k < len(c.msisdns)
+        ]
+        runs: list[list[tuple[int, dict[str, Any]]]] = []
+        kit = person = 0
+        for size in sizes:
+            crowd = self.people[person : person + math.ceil(size / per_person)]
+            if kit + size > len(shelves) or (size and len(crowd) * per_person < size):
+                raise ValueError("not enough kits or people for these runs")
+            runs.append(
+                [
+                    (shelves[kit + n][0], {
+                        "msisdn": shelves[kit + n][1],
+                        "customer": person_body(crowd[n % len(crowd)]),
+                    })
+                    for n in range(size)
+                ]
+            )  # fmt: skip
+            kit += size
+            person += len(crowd)
+        return runs
 
 
 def person_body(person: Person) -> dict[str, Any]:
@@ -308,20 +342,6 @@ def drive(
 Progress = Callable[[str], object]
 
 
-def timed_each(
-    items: Sequence[T], call: Callable[[T], object], progress: Progress | None, label: str
-) -> list[float]:
-    """Seconds per call, one by one, telling `progress` every 100 calls."""
-    latencies = []
-    for done, item in enumerate(items, start=1):
-        started = time.perf_counter()
-        call(item)
-        latencies.append(time.perf_counter() - started)
-        if progress is not None and (done % 100 == 0 or done == len(items)):
-            progress(f"{label}: {done:,} of {len(items):,}")
-    return latencies
-
-
 def serve_and_drive(
     database_url: str,
     work_dir: Path,
@@ -358,25 +378,20 @@ def serve_and_drive(
         return time.perf_counter() - started, outcomes
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (no interpolation), the usual definition for latency reports."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
-
-
 @dataclass(frozen=True)
 class HttpBenchResult:
-    """One HTTP run against the same work done bare in one process (DESIGN.md §7 ratios)."""
+    """One HTTP run against the bare-SQL baseline run in the same process, on the same
+    database, at the same concurrency (DESIGN.md §7), with any further rows beside it."""
 
+    path: str
     success_status: int
     concurrency: int
     workers: int
     http_seconds: float
     outcomes: list[Outcome]
-    bare: list[float]  # seconds per bare call
+    bare_sql: Run  # the baseline the ratio is against
+    others: tuple[Run, ...] = ()  # more rows for the table (and `extra`)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def statuses(self) -> dict[int, int]:
@@ -390,16 +405,20 @@ class HttpBenchResult:
         return [o.seconds for o in self.outcomes if o.status == self.success_status]
 
     @property
-    def http_per_second(self) -> float:
-        return len(self.ok) / self.http_seconds
+    def errors(self) -> int:
+        return len(self.outcomes) - len(self.ok)
 
-    @property
-    def bare_per_second(self) -> float:
-        return len(self.bare) / sum(self.bare)
-
-    @property
-    def ratio(self) -> float:
-        return self.http_per_second / self.bare_per_second
-
-    def latency_ms(self, fraction: float, *, bare: bool = False) -> float:
-        return percentile(self.bare if bare else self.ok, fraction) * 1000
+    def figures(self) -> Figures:
+        """The headline: the HTTP path, its ratio to the bare SQL; the rest in `extra`."""
+        extra: dict[str, Any] = {"workers": self.workers, "concurrency": self.concurrency}
+        for run in (self.bare_sql, *self.others):
+            extra.update(run.as_extra())
+        extra.update(self.extra)
+        return Figures.from_latencies(
+            self.path,
+            self.ok,
+            seconds=self.http_seconds,
+            errors=self.errors,
+            bare_sql_rate_per_s=self.bare_sql.rate_per_s,
+            extra=extra,
+        )

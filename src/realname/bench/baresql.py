@@ -1,0 +1,294 @@
+"""The bare-SQL baselines' common parts: psycopg connections, N workers each on its own
+connection timed per transaction, and the audit append as the schema has it.
+
+A baseline is the same statements and writes as the path it measures, issued with psycopg
+directly (no ORM, no HTTP, none of our service code), in the same process and run and at the
+same concurrency as the HTTP load (DESIGN.md §7): the ratio to it says what our code costs
+over what PostgreSQL itself needs. Its statements are written against the tables of Alembic's
+head on the scratch database; tests/bench runs them end to end, so a schema change that
+breaks them fails there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from sqlalchemy import make_url
+
+from realname.bench.figures import percentile
+
+T = TypeVar("T")
+W = TypeVar("W")
+
+# The audit chains (security/audit.py shards entries over 16 chains by object).
+AUDIT_CHAINS = 16
+AUDIT_GENESIS = b"\x00" * 32
+AUDIT_DOMAIN = b"realname.audit.v2\x00"
+
+
+def psycopg_conninfo(database_url: str) -> str:
+    """A libpq URI for a SQLAlchemy URL (`postgresql+psycopg://…` → `postgresql://…`)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("the bare-SQL baselines run on PostgreSQL")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One path run by N workers: the successful calls' latencies (seconds), the failures,
+    and the wall time from the first call to the last answer."""
+
+    key: str  # the JSON prefix of this row's figures in `extra`
+    label: str  # the row's name in the table
+    latencies: list[float]
+    errors: int
+    seconds: float
+    concurrency: int
+    first_error: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else 0.0
+
+    def latency_ms(self, fraction: float) -> float:
+        return percentile(self.latencies, fraction) * 1000
+
+    def as_extra(self) -> dict[str, Any]:
+        """`<key>_rate_per_s`, `_p50_ms`, `_p99_ms`, `_n`, `_errors` for `Figures.extra`."""
+
+        def plain(value: float) -> float | None:
+            return None if value != value else round(value, 3)  # NaN is not JSON
+
+        return {
+            f"{self.key}_rate_per_s": plain(self.rate_per_s),
+            f"{self.key}_p50_ms": plain(self.latency_ms(0.50)),
+            f"{self.key}_p99_ms": plain(self.latency_ms(0.99)),
+            f"{self.key}_n": self.n,
+            f"{self.key}_errors": self.errors,
+        }
+
+
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    finished: list[float] = field(default_factory=list)
+
+
+def run_concurrently(
+    key: str,
+    label: str,
+    items: Sequence[T],
+    *,
+    concurrency: int,
+    open_worker: Callable[[], W],
+    call: Callable[[W, T], None],
+    close_worker: Callable[[W], None],
+    recover: Callable[[W], None] = lambda _worker: None,
+    time_limit: float = 600.0,
+) -> Run:
+    """`call(worker, item)` for every item, from `concurrency` threads each with its own
+    worker (a connection), taking items in order from one queue; each call timed on its
+    own. Workers are opened before the clock starts. A call that raises counts as an error
+    (then `recover(worker)`, e.g. a rollback) and the run goes on."""
+    lock = threading.Lock()
+    cursor = iter(range(len(items)))
+    tally = _Tally()
+    ready = threading.Barrier(concurrency + 1)
+    deadline = [time.monotonic() + time_limit + 3600.0]  # set properly when the clock starts
+
+    def work() -> None:
+        try:
+            worker = open_worker()
+        except Exception as error:
+            with lock:
+                tally.errors += 1
+                tally.first_error = tally.first_error or _describe(error)
+            ready.abort()
+            return
+        try:
+            try:
+                ready.wait()
+            except threading.BrokenBarrierError:
+                return
+            while time.monotonic() < deadline[0]:
+                with lock:
+                    n = next(cursor, None)
+                if n is None:
+                    break
+                started = time.perf_counter()
+                try:
+                    call(worker, items[n])
+                except Exception as error:
+                    recover(worker)
+                    with lock:
+                        tally.errors += 1
+                        tally.first_error = tally.first_error or _describe(error)
+                    continue
+                elapsed = time.perf_counter() - started
+                with lock:
+                    tally.latencies.append(elapsed)
+            with lock:
+                tally.finished.append(time.perf_counter())
+        finally:
+            close_worker(worker)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        ready.wait()
+    started = time.perf_counter()
+    deadline[0] = time.monotonic() + time_limit
+    for thread in threads:
+        thread.join()
+    ended = max(tally.finished, default=time.perf_counter())
+    return Run(
+        key, label, tally.latencies, tally.errors, ended - started, concurrency, tally.first_error
+    )
+
+
+def _describe(error: BaseException) -> str:
+    state = getattr(getattr(error, "diag", None), "sqlstate", None)
+    return f"{type(error).__name__}{f' ({state})' if state else ''}: {str(error)[:200]}"
+
+
+def run_on_connections(
+    key: str,
+    label: str,
+    conninfo: str,
+    items: Sequence[T],
+    transaction: Callable[[psycopg.Connection[Any], T], None],
+    *,
+    concurrency: int,
+    time_limit: float,
+    autocommit: bool = False,
+) -> Run:
+    """`run_concurrently` with one psycopg connection per worker; a failed call is rolled
+    back. `transaction` commits (or, in autocommit, issues a single statement)."""
+
+    def open_connection() -> psycopg.Connection[Any]:
+        return psycopg.connect(conninfo, autocommit=autocommit)
+
+    def rollback(connection: psycopg.Connection[Any]) -> None:
+        if not connection.closed and not autocommit:
+            connection.rollback()
+
+    return run_concurrently(
+        key,
+        label,
+        items,
+        concurrency=concurrency,
+        open_worker=open_connection,
+        call=transaction,
+        close_worker=lambda connection: connection.close(),
+        recover=rollback,
+        time_limit=time_limit,
+    )
+
+
+# --- the audit entry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit_log row before it is chained (security/models.py AuditLog)."""
+
+    occurred_at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    correlation_id: str | None = None
+
+
+def audit_chain(object_type: str, object_id: str) -> int:
+    return zlib.crc32(f"{object_type}:{object_id}".encode()) % AUDIT_CHAINS
+
+
+def _link(
+    mac_key: bytes, key_id: str, prev_hash: bytes, chain: int, position: int, entry: AuditEntry
+) -> bytes:
+    fields = {
+        "chain": chain,
+        "position": position,
+        "key_id": key_id,
+        "occurred_at": entry.occurred_at.isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "correlation_id": entry.correlation_id,
+        "detail": entry.detail,
+    }
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.digest(mac_key, AUDIT_DOMAIN + prev_hash + body.encode(), hashlib.sha256)
+
+
+def append_audit_entry(
+    cursor: psycopg.Cursor[Any], entry: AuditEntry, mac_key: bytes, key_id: str
+) -> None:
+    """The audit append as the schema has it today (security/audit.py `append_audit`): lock
+    the chain's head row (created on first use), insert the entry linked to the head's hash,
+    move the head. Three statements, and every writer of a chain queues on its head until
+    commit. When appends become plain inserts chained later by a sequencer, this is the one
+    function to change: the INSERT alone."""
+    chain = audit_chain(entry.object_type, entry.object_id)
+    cursor.execute(
+        "SELECT position, head_hash FROM audit_chain_head WHERE chain = %s FOR UPDATE", (chain,)
+    )
+    head = cursor.fetchone()
+    if head is None:
+        cursor.execute(
+            "INSERT INTO audit_chain_head (chain, position, head_hash) VALUES (%s, 0, %s) "
+            "ON CONFLICT (chain) DO NOTHING",
+            (chain, AUDIT_GENESIS),
+        )
+        cursor.execute(
+            "SELECT position, head_hash FROM audit_chain_head WHERE chain = %s FOR UPDATE",
+            (chain,),
+        )
+        head = cursor.fetchone()
+        assert head is not None
+    position, prev_hash = int(head[0]) + 1, bytes(head[1])
+    link = _link(mac_key, key_id, prev_hash, chain, position, entry)
+    cursor.execute(
+        "INSERT INTO audit_log (chain, position, key_id, occurred_at, actor, action, "
+        "object_type, object_id, correlation_id, detail, prev_hash, hash) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::json, %s, %s)",
+        (
+            chain, position, key_id, entry.occurred_at, entry.actor, entry.action,
+            entry.object_type, entry.object_id, entry.correlation_id,
+            json.dumps(entry.detail, separators=(",", ":")), prev_hash, link,
+        ),
+    )  # fmt: skip
+    cursor.execute(
+        "UPDATE audit_chain_head SET position = %s, head_hash = %s WHERE chain = %s",
+        (position, link, chain),
+    )
+
+
+def row_mac(mac_key: bytes, domain: str, values: Sequence[Any]) -> bytes:
+    """A keyed MAC over a row's values, at the cost of the registry's (registry/integrity.py:
+    canonical JSON of the values, HMAC-SHA256). The bench's key is not the audit key, so
+    `realname check` would refuse these rows: the scratch database is dropped after."""
+    body = json.dumps(list(values), sort_keys=True, separators=(",", ":"), default=str)
+    return hmac.digest(mac_key, (domain + "\x00" + body).encode(), hashlib.sha256)
