@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
+from sqlalchemy.types import TypeEngine
 
 from realname.backfill.models import (
     BackfillAmendment,
@@ -16,7 +36,9 @@ from realname.backfill.models import (
     BackfillMilestone,
     PrepaidRefund,
 )
-from realname.db.dialect import insert_ignoring_conflicts
+from realname.backfill.sweep import DueLine, Move, Schedule, schedule_from_row
+from realname.db.dialect import bulk_insert, insert_ignoring_conflicts
+from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
 
@@ -24,6 +46,10 @@ S = LineState
 
 # An unregistered legacy line: no owner, and in service or barred by the campaign.
 UNREGISTERED_STATES = (str(S.LEGACY), str(S.RESTRICTED), str(S.SUSPENDED))
+
+
+# Rows per multi-row INSERT: well under both engines' bound-parameter limits.
+INSERT_CHUNK = 1000
 
 
 def _unregistered(enterprise_id: int) -> Any:
@@ -94,6 +120,166 @@ class BackfillRepository:
             .with_for_update(of=Line)
         ).all()
         return [(line, schedule) for line, schedule in rows]
+
+    def due_lines(
+        self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
+    ) -> list[tuple[DueLine, Schedule | None]]:
+        """`due_batch` as plain rows (no ORM objects): the columns the sweep decides on and the
+        line's schedule, the lines locked the same way."""
+        today = at.date()
+        told = and_(BackfillLine.line_id == Line.id, BackfillLine.campaign_id == campaign_id)
+        rows = self.session.execute(
+            select(
+                Line.id,
+                Line.msisdn,
+                Line.state,
+                Line.barring_reason,
+                Line.event_count,
+                Line.prepaid_balance_minor,
+                BackfillLine.line_id,
+                BackfillLine.first_reminded_on,
+                BackfillLine.phase_dates,
+                BackfillLine.final_notice_on,
+                BackfillLine.told_version,
+                BackfillLine.next_on,
+            )
+            .outerjoin(BackfillLine, told)
+            .where(
+                _unregistered(enterprise_id),
+                Line.id > after_line_id,
+                or_(
+                    and_(BackfillLine.line_id.is_(None), Line.state_changed_at <= at),
+                    BackfillLine.next_on <= today,
+                ),
+            )
+            .order_by(Line.id)
+            .limit(limit)
+            .with_for_update(of=Line)
+        ).all()
+        return [
+            (
+                DueLine(r[0], r[1], r[2], r[3], r[4] or 0, r[5]),
+                None if r[6] is None else schedule_from_row(r[7:12]),
+            )
+            for r in rows
+        ]
+
+    def insert_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
+        if rows:
+            self.session.execute(
+                insert(BackfillLine.__table__),
+                [_schedule_values(campaign_id, line_id, s) for line_id, s in rows],
+            )
+
+    def update_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
+        """Every schedule of the batch rewritten by one UPDATE … FROM (its rows as a payload)."""
+        if not rows:
+            return
+        payload = [
+            {
+                "line_id": line_id,
+                "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
+                "final_notice_on": _iso(s.final_notice_on),
+                "told_version": s.told_version,
+                "next_on": _iso(s.next_on),
+            }
+            for line_id, s in rows
+        ]
+        v = _payload(
+            self.session,
+            "schedules",
+            [
+                ("line_id", BigInteger()),
+                ("phase_dates", JSON()),
+                ("final_notice_on", Date()),
+                ("told_version", Integer()),
+                ("next_on", Date()),
+            ],
+            payload,
+        )
+        table = BackfillLine.__table__
+        self.session.execute(
+            update(table)
+            .where(table.c.line_id == v.c.line_id, table.c.campaign_id == campaign_id)
+            .values(
+                phase_dates=v.c.phase_dates,
+                final_notice_on=v.c.final_notice_on,
+                told_version=v.c.told_version,
+                next_on=v.c.next_on,
+            )
+        )
+
+    def move_lines(
+        self, moves: Sequence[Move], at: datetime, cooling_until: datetime
+    ) -> dict[int, int]:
+        """ONE statement moves the batch's lines down the ladder, each from the state it was
+        read in (locked) to the one its move calls for; returns line id -> its event count
+        after the move (the events' sequence numbers end there)."""
+        if not moves:
+            return {}
+        v = _payload(
+            self.session,
+            "moves",
+            [
+                ("id", BigInteger()),
+                ("from_state", String()),
+                ("to_state", String()),
+                ("barring", String()),
+                ("events", Integer()),
+                ("ends", Boolean()),
+            ],
+            [
+                {
+                    "id": m.line_id,
+                    "from_state": m.from_state,
+                    "to_state": m.to_state,
+                    "barring": m.barring,
+                    "events": m.events,
+                    "ends": m.ends,
+                }
+                for m in moves
+            ],
+        )
+        line = Line.__table__
+        ends = v.c.ends == True  # noqa: E712 (SQL, not Python)
+        cooling = bindparam("cooling_until", cooling_until, type_=UtcDateTime())
+        rows = self.session.execute(
+            update(line)
+            .where(
+                line.c.id == v.c.id,
+                line.c.state == v.c.from_state,
+                line.c.owner_identity_id.is_(None),
+            )
+            .values(
+                state=v.c.to_state,
+                barring_reason=v.c.barring,
+                state_changed_at=bindparam("at", at, type_=UtcDateTime()),
+                event_count=func.coalesce(line.c.event_count, 0) + v.c.events,
+                restriction_reason=case((ends, None), else_=line.c.restriction_reason),
+                reverify_deadline=case((ends, None), else_=line.c.reverify_deadline),
+                iccid=case((ends, None), else_=line.c.iccid),
+                imsi=case((ends, None), else_=line.c.imsi),
+                cooling_until=case((ends, cooling), else_=line.c.cooling_until),
+            )
+            .returning(line.c.id, line.c.event_count)
+        ).all()
+        return {int(line_id): int(count) for line_id, count in rows}
+
+    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The batch's line events in one bulk write (COPY on PostgreSQL)."""
+        bulk_insert(self.session, LineEvent.__table__, rows)  # type: ignore[arg-type]
+
+    def record_refunds(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Refunds owed, many at once; a refund already recorded stays as it is."""
+        table = PrepaidRefund.__table__
+        module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = list(rows[start : start + INSERT_CHUNK])
+            self.session.execute(
+                module.insert(table)
+                .values(chunk)
+                .on_conflict_do_nothing(index_elements=["line_id", "campaign_id"])
+            )
 
     def any_told(self, campaign_id: int) -> bool:
         return (
@@ -225,3 +411,41 @@ class BackfillRepository:
             select(Channel.id, Channel.code).where(Channel.enterprise_id == enterprise_id)
         )
         return {int(channel_id): str(code) for channel_id, code in rows}
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _schedule_values(campaign_id: int, line_id: int, s: Schedule) -> dict[str, Any]:
+    return {
+        "line_id": line_id,
+        "campaign_id": campaign_id,
+        "first_reminded_on": s.first_reminded_on,
+        "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
+        "final_notice_on": s.final_notice_on,
+        "told_version": s.told_version,
+        "next_on": s.next_on,
+    }
+
+
+def _payload(
+    session: Session,
+    name: str,
+    columns: Sequence[tuple[str, TypeEngine[Any]]],
+    rows: Sequence[Mapping[str, Any]],
+) -> FromClause:
+    """Rows sent as one JSON parameter and read back as a table, for UPDATE … FROM: one
+    statement however many rows (PostgreSQL `json_to_recordset`, SQLite `json_each`)."""
+    param = bindparam(f"{name}_rows", list(rows), type_=JSON())
+    if session.get_bind().dialect.name == "postgresql":
+        function = func.json_to_recordset(param)
+        return function.table_valued(*(column(c, t) for c, t in columns)).render_derived(
+            name=name, with_types=True
+        )
+    each = func.json_each(param).table_valued("value")
+    return (
+        select(*(func.json_extract(each.c.value, f"$.{c}").label(c) for c, _ in columns))
+        .select_from(each)
+        .subquery(name)
+    )

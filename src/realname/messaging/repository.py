@@ -50,6 +50,22 @@ class OutboxRepository:
         new_id = self.session.execute(statement).scalar_one_or_none()
         return None if new_id is None else int(new_id)
 
+    def insert_many_if_new(self, rows: Sequence[Mapping[str, Any]], chunk: int = 1000) -> int:
+        """`insert_if_new` for many rows, a multi-row statement per `chunk` rows: how many
+        were new."""
+        dialect = self.session.get_bind().dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        new = 0
+        for start in range(0, len(rows), chunk):
+            statement = (
+                module.insert(OutboxMessage.__table__)
+                .values(list(rows[start : start + chunk]))
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(OutboxMessage.__table__.c.id)
+            )
+            new += len(self.session.execute(statement).all())
+        return new
+
     # --- claiming ---------------------------------------------------------------------------
 
     def claimable_ids(self, at: datetime, limit: int) -> list[int]:
