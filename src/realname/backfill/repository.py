@@ -16,20 +16,20 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     delete,
     func,
     insert,
     or_,
     select,
+    text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import FromClause
-from sqlalchemy.types import TypeEngine
 
 from realname.backfill.models import (
+    UNREGISTERED_SQL,
     BackfillAmendment,
     BackfillCampaign,
     BackfillLine,
@@ -37,7 +37,7 @@ from realname.backfill.models import (
     PrepaidRefund,
 )
 from realname.backfill.sweep import DueLine, Move, Schedule, schedule_from_row
-from realname.db.dialect import bulk_insert, insert_ignoring_conflicts
+from realname.db.dialect import bulk_insert, insert_ignoring_conflicts, rows_table
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
@@ -46,18 +46,15 @@ S = LineState
 
 # An unregistered legacy line: no owner, and in service or barred by the campaign.
 UNREGISTERED_STATES = (str(S.LEGACY), str(S.RESTRICTED), str(S.SUSPENDED))
-
-
-# Rows per multi-row INSERT: well under both engines' bound-parameter limits.
-INSERT_CHUNK = 1000
+_UNREGISTERED_QUALIFIED = (
+    "line.owner_identity_id IS NULL AND line.state IN ('legacy', 'restricted', 'suspended')"
+)
+assert _UNREGISTERED_QUALIFIED.replace("line.", "") == UNREGISTERED_SQL
 
 
 def _unregistered(enterprise_id: int) -> Any:
-    return and_(
-        Line.enterprise_id == enterprise_id,
-        Line.state.in_(UNREGISTERED_STATES),
-        Line.owner_identity_id.is_(None),
-    )
+    """Its values written out (models.UNREGISTERED_SQL), so ix_line_unregistered serves."""
+    return and_(Line.enterprise_id == enterprise_id, text(_UNREGISTERED_QUALIFIED))
 
 
 class BackfillRepository:
@@ -165,38 +162,25 @@ class BackfillRepository:
         ]
 
     def insert_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
-        if rows:
-            self.session.execute(
-                insert(BackfillLine.__table__),
-                [_schedule_values(campaign_id, line_id, s) for line_id, s in rows],
+        """New schedules in one INSERT … SELECT from the rows sent as one payload."""
+        if not rows:
+            return
+        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rows))
+        self.session.execute(
+            insert(BackfillLine.__table__).from_select(
+                ["campaign_id", *(name for name, _ in _SCHEDULE_COLUMNS)],
+                select(
+                    bindparam("campaign_id", campaign_id, type_=Integer()),
+                    *(v.c[name] for name, _ in _SCHEDULE_COLUMNS),
+                ),
             )
+        )
 
     def update_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
         """Every schedule of the batch rewritten by one UPDATE … FROM (its rows as a payload)."""
         if not rows:
             return
-        payload = [
-            {
-                "line_id": line_id,
-                "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
-                "final_notice_on": _iso(s.final_notice_on),
-                "told_version": s.told_version,
-                "next_on": _iso(s.next_on),
-            }
-            for line_id, s in rows
-        ]
-        v = _payload(
-            self.session,
-            "schedules",
-            [
-                ("line_id", BigInteger()),
-                ("phase_dates", JSON()),
-                ("final_notice_on", Date()),
-                ("told_version", Integer()),
-                ("next_on", Date()),
-            ],
-            payload,
-        )
+        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rows))
         table = BackfillLine.__table__
         self.session.execute(
             update(table)
@@ -217,7 +201,7 @@ class BackfillRepository:
         after the move (the events' sequence numbers end there)."""
         if not moves:
             return {}
-        v = _payload(
+        v = rows_table(
             self.session,
             "moves",
             [
@@ -270,16 +254,32 @@ class BackfillRepository:
         bulk_insert(self.session, LineEvent.__table__, rows)  # type: ignore[arg-type]
 
     def record_refunds(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Refunds owed, many at once; a refund already recorded stays as it is."""
+        """Refunds owed, many in one statement; a refund already recorded stays as it is."""
+        if not rows:
+            return
         table = PrepaidRefund.__table__
+        v = rows_table(
+            self.session,
+            "refunds",
+            [("line_id", BigInteger()), ("amount_minor", BigInteger())],
+            [{"line_id": r["line_id"], "amount_minor": r["amount_minor"]} for r in rows],
+        )
+        first = rows[0]
         module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = list(rows[start : start + INSERT_CHUNK])
-            self.session.execute(
-                module.insert(table)
-                .values(chunk)
-                .on_conflict_do_nothing(index_elements=["line_id", "campaign_id"])
+        self.session.execute(
+            module.insert(table)
+            .from_select(
+                ["line_id", "campaign_id", "amount_minor", "status", "recorded_at"],
+                select(
+                    v.c.line_id,
+                    bindparam("campaign_id", first["campaign_id"], type_=Integer()),
+                    v.c.amount_minor,
+                    bindparam("status", "due", type_=String()),
+                    bindparam("recorded_at", first["recorded_at"], type_=UtcDateTime()),
+                ).where(true()),
             )
+            .on_conflict_do_nothing(index_elements=["line_id", "campaign_id"])
+        )
 
     def any_told(self, campaign_id: int) -> bool:
         return (
@@ -417,35 +417,25 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def _schedule_values(campaign_id: int, line_id: int, s: Schedule) -> dict[str, Any]:
-    return {
-        "line_id": line_id,
-        "campaign_id": campaign_id,
-        "first_reminded_on": s.first_reminded_on,
-        "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
-        "final_notice_on": s.final_notice_on,
-        "told_version": s.told_version,
-        "next_on": s.next_on,
-    }
+_SCHEDULE_COLUMNS = [
+    ("line_id", BigInteger()),
+    ("first_reminded_on", Date()),
+    ("phase_dates", JSON()),
+    ("final_notice_on", Date()),
+    ("told_version", Integer()),
+    ("next_on", Date()),
+]
 
 
-def _payload(
-    session: Session,
-    name: str,
-    columns: Sequence[tuple[str, TypeEngine[Any]]],
-    rows: Sequence[Mapping[str, Any]],
-) -> FromClause:
-    """Rows sent as one JSON parameter and read back as a table, for UPDATE … FROM: one
-    statement however many rows (PostgreSQL `json_to_recordset`, SQLite `json_each`)."""
-    param = bindparam(f"{name}_rows", list(rows), type_=JSON())
-    if session.get_bind().dialect.name == "postgresql":
-        function = func.json_to_recordset(param)
-        return function.table_valued(*(column(c, t) for c, t in columns)).render_derived(
-            name=name, with_types=True
-        )
-    each = func.json_each(param).table_valued("value")
-    return (
-        select(*(func.json_extract(each.c.value, f"$.{c}").label(c) for c, _ in columns))
-        .select_from(each)
-        .subquery(name)
-    )
+def _schedule_payload(rows: Sequence[tuple[int, Schedule]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "line_id": line_id,
+            "first_reminded_on": s.first_reminded_on.isoformat(),
+            "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
+            "final_notice_on": _iso(s.final_notice_on),
+            "told_version": s.told_version,
+            "next_on": _iso(s.next_on),
+        }
+        for line_id, s in rows
+    ]
