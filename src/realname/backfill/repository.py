@@ -177,11 +177,27 @@ class BackfillRepository:
         )
 
     def update_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
-        """Every schedule of the batch rewritten by one UPDATE … FROM (its rows as a payload)."""
-        if not rows:
-            return
-        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rows))
+        """The batch's schedules rewritten by one UPDATE … FROM (its rows as a payload); the
+        common day moves only their next dates, and only that is sent and written (an
+        amendment's rewritten schedules get a second statement)."""
         table = BackfillLine.__table__
+        moved = [(line_id, s) for line_id, s in rows if not s.rewritten]
+        if moved:
+            v = rows_table(
+                self.session,
+                "next_dates",
+                [("line_id", BigInteger()), ("next_on", Date())],
+                [{"line_id": line_id, "next_on": _iso(s.next_on)} for line_id, s in moved],
+            )
+            self.session.execute(
+                update(table)
+                .where(table.c.line_id == v.c.line_id, table.c.campaign_id == campaign_id)
+                .values(next_on=v.c.next_on)
+            )
+        rewritten = [(line_id, s) for line_id, s in rows if s.rewritten]
+        if not rewritten:
+            return
+        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rewritten))
         self.session.execute(
             update(table)
             .where(table.c.line_id == v.c.line_id, table.c.campaign_id == campaign_id)

@@ -62,6 +62,8 @@ class Schedule:
     final_notice_on: date | None
     told_version: int
     next_on: date | None = None
+    # Dates, final notice or version rewritten today (an amendment): else only `next_on`.
+    rewritten: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def plan_line(
     if told.told_version < campaign.version:
         amended = ladder.amended_line_dates(own, dates, told.first_reminded_on, phases_done(state))
         told.told_version = campaign.version
+        told.rewritten = True
         if amended != own:
             own = amended
             told.phase_dates = own

@@ -71,6 +71,18 @@ class OutboxRepository:
         if not rows:
             return 0
         first = rows[0]
+        # Thousands of reminders share a few texts: each text is sent once, rows name it.
+        texts: dict[str, int] = {}
+        payload = [
+            {
+                "dedupe_key": r["dedupe_key"],
+                "line_id": r["line_id"],
+                "destination": r["destination"],
+                "kind": r["kind"],
+                "text": texts.setdefault(r["body"], len(texts)),
+            }
+            for r in rows
+        ]
         v = rows_table(
             self.session,
             "messages",
@@ -79,12 +91,15 @@ class OutboxRepository:
                 ("line_id", BigInteger()),
                 ("destination", String()),
                 ("kind", String()),
-                ("body", Text()),
+                ("text", Integer()),
             ],
-            [
-                {c: r[c] for c in ("dedupe_key", "line_id", "destination", "kind", "body")}
-                for r in rows
-            ],
+            payload,
+        )
+        bodies = rows_table(
+            self.session,
+            "bodies",
+            [("i", Integer()), ("body", Text())],
+            [{"i": i, "body": body} for body, i in texts.items()],
         )
         table = OutboxMessage.__table__
         dialect = self.session.get_bind().dialect.name
@@ -105,9 +120,11 @@ class OutboxRepository:
                     v.c.line_id,
                     v.c.destination,
                     v.c.kind,
-                    v.c.body,
+                    bodies.c.body,
                     *shared.values(),
-                ).where(true()),
+                )
+                .select_from(v.join(bodies, bodies.c.i == v.c.text))
+                .where(true()),
             )
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(table.c.id)
