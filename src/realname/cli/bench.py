@@ -41,6 +41,9 @@ def bench_import(
         float, typer.Option(min=0.0, max=0.5, help="Share of bad rows mixed in.")
     ] = 0.03,
     seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 7,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON object, last.")
+    ] = False,
 ) -> None:
     """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
     (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
@@ -62,6 +65,8 @@ def bench_import(
             progress=status.update,
         )
     print_import_bench(result)
+    if as_json:
+        typer.echo(result.figures().as_json())
 
 
 def print_import_bench(result: ImportBenchResult) -> None:
