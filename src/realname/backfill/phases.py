@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from math import ceil
 
 from realname.policy.schema import BackfillPhase, BackfillStep
@@ -97,7 +98,13 @@ def phase_dates(steps: tuple[BackfillStep, ...], starts_on: date) -> Dates:
 
 
 def dates_from_json(raw: dict[str, str]) -> Dates:
-    return {BackfillPhase(k): date.fromisoformat(v) for k, v in raw.items()}
+    return dict(_dates_from_items(tuple(raw.items())))
+
+
+@lru_cache(maxsize=4096)
+def _dates_from_items(items: tuple[tuple[str, str], ...]) -> tuple[tuple[BackfillPhase, date], ...]:
+    """A sweep reads thousands of schedules that mostly share their dates: parse each once."""
+    return tuple((BackfillPhase(k), date.fromisoformat(v)) for k, v in items)
 
 
 def dates_to_json(dates: Dates) -> dict[str, str]:
@@ -107,7 +114,10 @@ def dates_to_json(dates: Dates) -> dict[str, str]:
 def phase_on(dates: Dates, today: date) -> BackfillPhase | None:
     """The latest phase that has begun by `today`; None before the campaign starts."""
     begun = [phase for phase, day in dates.items() if day <= today]
-    return max(begun, key=list(BackfillPhase).index) if begun else None
+    return max(begun, key=_ORDER.__getitem__) if begun else None
+
+
+_ORDER = {phase: i for i, phase in enumerate(BackfillPhase)}
 
 
 def next_date(dates: Dates, today: date, *extra: date | None) -> date | None:

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from realname.backfill.models import (
+    UNREGISTERED_SQL,
     BackfillAmendment,
     BackfillCampaign,
     BackfillLine,
     BackfillMilestone,
     PrepaidRefund,
 )
-from realname.db.dialect import insert_ignoring_conflicts
+from realname.backfill.sweep import DueLine, Move, Schedule, schedule_from_row
+from realname.db.dialect import bulk_insert, insert_ignoring_conflicts, rows_table
+from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
 
@@ -24,14 +46,15 @@ S = LineState
 
 # An unregistered legacy line: no owner, and in service or barred by the campaign.
 UNREGISTERED_STATES = (str(S.LEGACY), str(S.RESTRICTED), str(S.SUSPENDED))
+_UNREGISTERED_QUALIFIED = (
+    "line.owner_identity_id IS NULL AND line.state IN ('legacy', 'restricted', 'suspended')"
+)
+assert _UNREGISTERED_QUALIFIED.replace("line.", "") == UNREGISTERED_SQL
 
 
 def _unregistered(enterprise_id: int) -> Any:
-    return and_(
-        Line.enterprise_id == enterprise_id,
-        Line.state.in_(UNREGISTERED_STATES),
-        Line.owner_identity_id.is_(None),
-    )
+    """Its values written out (models.UNREGISTERED_SQL), so ix_line_unregistered serves."""
+    return and_(Line.enterprise_id == enterprise_id, text(_UNREGISTERED_QUALIFIED))
 
 
 class BackfillRepository:
@@ -94,6 +117,185 @@ class BackfillRepository:
             .with_for_update(of=Line)
         ).all()
         return [(line, schedule) for line, schedule in rows]
+
+    def due_lines(
+        self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
+    ) -> list[tuple[DueLine, Schedule | None]]:
+        """`due_batch` as plain rows (no ORM objects): the columns the sweep decides on and the
+        line's schedule, the lines locked the same way."""
+        today = at.date()
+        told = and_(BackfillLine.line_id == Line.id, BackfillLine.campaign_id == campaign_id)
+        rows = self.session.execute(
+            select(
+                Line.id,
+                Line.msisdn,
+                Line.state,
+                Line.barring_reason,
+                Line.event_count,
+                Line.prepaid_balance_minor,
+                BackfillLine.line_id,
+                BackfillLine.first_reminded_on,
+                BackfillLine.phase_dates,
+                BackfillLine.final_notice_on,
+                BackfillLine.told_version,
+                BackfillLine.next_on,
+            )
+            .outerjoin(BackfillLine, told)
+            .where(
+                _unregistered(enterprise_id),
+                Line.id > after_line_id,
+                or_(
+                    and_(BackfillLine.line_id.is_(None), Line.state_changed_at <= at),
+                    BackfillLine.next_on <= today,
+                ),
+            )
+            .order_by(Line.id)
+            .limit(limit)
+            .with_for_update(of=Line)
+        ).all()
+        return [
+            (
+                DueLine(r[0], r[1], r[2], r[3], r[4] or 0, r[5]),
+                None if r[6] is None else schedule_from_row(r[7:12]),
+            )
+            for r in rows
+        ]
+
+    def insert_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
+        """New schedules in one INSERT … SELECT from the rows sent as one payload."""
+        if not rows:
+            return
+        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rows))
+        self.session.execute(
+            insert(BackfillLine.__table__).from_select(
+                ["campaign_id", *(name for name, _ in _SCHEDULE_COLUMNS)],
+                select(
+                    bindparam("campaign_id", campaign_id, type_=Integer()),
+                    *(v.c[name] for name, _ in _SCHEDULE_COLUMNS),
+                ),
+            )
+        )
+
+    def update_schedules(self, campaign_id: int, rows: Sequence[tuple[int, Schedule]]) -> None:
+        """The batch's schedules rewritten by one UPDATE … FROM (its rows as a payload); the
+        common day moves only their next dates, and only that is sent and written (an
+        amendment's rewritten schedules get a second statement)."""
+        table = BackfillLine.__table__
+        moved = [(line_id, s) for line_id, s in rows if not s.rewritten]
+        if moved:
+            v = rows_table(
+                self.session,
+                "next_dates",
+                [("line_id", BigInteger()), ("next_on", Date())],
+                [{"line_id": line_id, "next_on": _iso(s.next_on)} for line_id, s in moved],
+            )
+            self.session.execute(
+                update(table)
+                .where(table.c.line_id == v.c.line_id, table.c.campaign_id == campaign_id)
+                .values(next_on=v.c.next_on)
+            )
+        rewritten = [(line_id, s) for line_id, s in rows if s.rewritten]
+        if not rewritten:
+            return
+        v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rewritten))
+        self.session.execute(
+            update(table)
+            .where(table.c.line_id == v.c.line_id, table.c.campaign_id == campaign_id)
+            .values(
+                phase_dates=v.c.phase_dates,
+                final_notice_on=v.c.final_notice_on,
+                told_version=v.c.told_version,
+                next_on=v.c.next_on,
+            )
+        )
+
+    def move_lines(
+        self, moves: Sequence[Move], at: datetime, cooling_until: datetime
+    ) -> dict[int, int]:
+        """ONE statement moves the batch's lines down the ladder, each from the state it was
+        read in (locked) to the one its move calls for; returns line id -> its event count
+        after the move (the events' sequence numbers end there)."""
+        if not moves:
+            return {}
+        v = rows_table(
+            self.session,
+            "moves",
+            [
+                ("id", BigInteger()),
+                ("from_state", String()),
+                ("to_state", String()),
+                ("barring", String()),
+                ("events", Integer()),
+                ("ends", Boolean()),
+            ],
+            [
+                {
+                    "id": m.line_id,
+                    "from_state": m.from_state,
+                    "to_state": m.to_state,
+                    "barring": m.barring,
+                    "events": m.events,
+                    "ends": m.ends,
+                }
+                for m in moves
+            ],
+        )
+        line = Line.__table__
+        ends = v.c.ends == True  # noqa: E712 (SQL, not Python)
+        cooling = bindparam("cooling_until", cooling_until, type_=UtcDateTime())
+        rows = self.session.execute(
+            update(line)
+            .where(
+                line.c.id == v.c.id,
+                line.c.state == v.c.from_state,
+                line.c.owner_identity_id.is_(None),
+            )
+            .values(
+                state=v.c.to_state,
+                barring_reason=v.c.barring,
+                state_changed_at=bindparam("at", at, type_=UtcDateTime()),
+                event_count=func.coalesce(line.c.event_count, 0) + v.c.events,
+                restriction_reason=case((ends, None), else_=line.c.restriction_reason),
+                reverify_deadline=case((ends, None), else_=line.c.reverify_deadline),
+                iccid=case((ends, None), else_=line.c.iccid),
+                imsi=case((ends, None), else_=line.c.imsi),
+                cooling_until=case((ends, cooling), else_=line.c.cooling_until),
+            )
+            .returning(line.c.id, line.c.event_count)
+        ).all()
+        return {int(line_id): int(count) for line_id, count in rows}
+
+    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The batch's line events in one bulk write (COPY on PostgreSQL)."""
+        bulk_insert(self.session, LineEvent.__table__, rows)  # type: ignore[arg-type]
+
+    def record_refunds(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Refunds owed, many in one statement; a refund already recorded stays as it is."""
+        if not rows:
+            return
+        table = PrepaidRefund.__table__
+        v = rows_table(
+            self.session,
+            "refunds",
+            [("line_id", BigInteger()), ("amount_minor", BigInteger())],
+            [{"line_id": r["line_id"], "amount_minor": r["amount_minor"]} for r in rows],
+        )
+        first = rows[0]
+        module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        self.session.execute(
+            module.insert(table)
+            .from_select(
+                ["line_id", "campaign_id", "amount_minor", "status", "recorded_at"],
+                select(
+                    v.c.line_id,
+                    bindparam("campaign_id", first["campaign_id"], type_=Integer()),
+                    v.c.amount_minor,
+                    bindparam("status", "due", type_=String()),
+                    bindparam("recorded_at", first["recorded_at"], type_=UtcDateTime()),
+                ).where(true()),
+            )
+            .on_conflict_do_nothing(index_elements=["line_id", "campaign_id"])
+        )
 
     def any_told(self, campaign_id: int) -> bool:
         return (
@@ -225,3 +427,31 @@ class BackfillRepository:
             select(Channel.id, Channel.code).where(Channel.enterprise_id == enterprise_id)
         )
         return {int(channel_id): str(code) for channel_id, code in rows}
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+_SCHEDULE_COLUMNS = [
+    ("line_id", BigInteger()),
+    ("first_reminded_on", Date()),
+    ("phase_dates", JSON()),
+    ("final_notice_on", Date()),
+    ("told_version", Integer()),
+    ("next_on", Date()),
+]
+
+
+def _schedule_payload(rows: Sequence[tuple[int, Schedule]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "line_id": line_id,
+            "first_reminded_on": s.first_reminded_on.isoformat(),
+            "phase_dates": {str(p): d.isoformat() for p, d in s.phase_dates.items()},
+            "final_notice_on": _iso(s.final_notice_on),
+            "told_version": s.told_version,
+            "next_on": _iso(s.next_on),
+        }
+        for line_id, s in rows
+    ]

@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from realname.backfill.errors import BackfillError, BackfillErrorCode
-from realname.backfill.models import BackfillAmendment, BackfillCampaign, BackfillLine
+from realname.backfill.models import BackfillAmendment, BackfillCampaign
 from realname.backfill.phases import (
     Dates,
     Ladder,
@@ -25,20 +26,31 @@ from realname.backfill.phases import (
     dates_from_json,
     dates_to_json,
     milestone_status,
-    move_for,
-    next_date,
     phase_on,
-    phases_done,
     project,
     reminder_text,
 )
 from realname.backfill.repository import BackfillRepository
-from realname.messaging.service import enqueue
+from realname.backfill.sweep import (
+    CampaignView,
+    DueLine,
+    LinePlan,
+    Notice,
+    batch_audit_detail,
+    cooling_until,
+    event_rows,
+    move_of,
+    plan_line,
+)
+from realname.messaging.service import Queued, enqueue_many
 from realname.policy.schema import BackfillPhase, Policy
 from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context
-from realname.registry.lifecycle import LineState, Operation
+from realname.registry.errors import RegistryError, RegistryErrorCode
+from realname.registry.integrity import seal_event_row
+from realname.registry.lifecycle import LineState, Operation, is_unregistered_legacy
 from realname.registry.models import Line
+from realname.registry.recorder import allowed
 from realname.registry.service import RegistryService
 from realname.security.redact import redact_pii
 
@@ -152,6 +164,8 @@ class CampaignService:
         self.repo = BackfillRepository(session)
         self.policy = policy
         self.registry = registry
+        # SMS texts by (phase, dates, amended): a batch's lines mostly share their dates.
+        self._texts: dict[tuple[Any, ...], str] = {}
 
     def create_campaign(
         self,
@@ -321,7 +335,12 @@ class CampaignService:
     def sweep(self, ctx: Context, campaign_id: int, batch_size: int = 500) -> SweepResult:
         """Do today's work for the next batch of lines: a first reminder with the line's own
         dates, a final notice, a new-dates notice after an amendment, or the move its date
-        calls for with its SMS. `done` once nothing due today is left."""
+        calls for with its SMS. `done` once nothing due today is left.
+
+        Set-based: the batch is read in one query (locked), decided in memory
+        (`sweep.plan_line`), and applied with one statement per kind of write: the
+        schedules, ONE UPDATE moving every line, the events in one bulk insert (each with
+        its MAC), the refunds, the notices, and ONE audit entry naming the batch's lines."""
         campaign = self.repo.campaign_for_update(campaign_id)
         if campaign is None:
             raise BackfillError(E.CAMPAIGN_NOT_FOUND)
@@ -334,129 +353,114 @@ class CampaignService:
             return result
         if campaign.sweep_on != today:
             campaign.sweep_on, campaign.sweep_after_line_id = today, 0
-        rows = self.repo.due_batch(
+        self.session.flush()
+        rows = self.repo.due_lines(
             campaign.enterprise_id, campaign.id, ctx.at, campaign.sweep_after_line_id, batch_size
         )
         ladder = campaign_ladder(campaign)
-        for line, told in rows:
-            self._sweep_line(ctx, campaign, ladder, dates, line, told, result)
-        result.lines = len(rows)
-        if rows:
-            campaign.sweep_after_line_id = rows[-1][0].id
+        view = CampaignView(campaign.id, campaign.starts_on, campaign.version)
+        plans = [plan_line(view, ladder, dates, line, told, today) for line, told in rows]
+        notices = self._apply(ctx, campaign, plans, result)
+        result.lines = len(plans)
+        if plans:
+            campaign.sweep_after_line_id = plans[-1].line.id
             self._audit(
                 ctx,
                 "backfill.sweep",
                 campaign.id,
-                {"phase": str(phase), "lines": len(rows), **result.moves},
+                batch_audit_detail(phase, plans, result.moves, notices),
             )
-        result.done = len(rows) < batch_size
+        result.done = len(plans) < batch_size
         self.session.flush()
         return result
 
-    def _sweep_line(
+    def _apply(
         self,
         ctx: Context,
         campaign: BackfillCampaign,
-        ladder: Ladder,
-        dates: Dates,
-        line: Line,
-        told: BackfillLine | None,
+        plans: list[LinePlan],
         result: SweepResult,
-    ) -> None:
-        today = ctx.at.date()
-        if told is None and LineState(line.state) is not LineState.LEGACY:
-            # Barred by a campaign run before each line kept its dates (revision 0011): it
-            # was reminded on the campaign's first day and told the campaign's dates.
-            told = BackfillLine(
-                line_id=line.id,
-                campaign_id=campaign.id,
-                first_reminded_on=campaign.starts_on,
-                phase_dates=dates_to_json(dates),
-                final_notice_on=None,
-                told_version=campaign.version,
-            )
-            self.repo.add(told)
-        if told is None:
-            # First contact: the line's own dates, told now, acted on later.
-            own = ladder.line_dates(dates, today)
-            told = BackfillLine(
-                line_id=line.id,
-                campaign_id=campaign.id,
-                first_reminded_on=today,
-                phase_dates=dates_to_json(own),
-                final_notice_on=ladder.final_notice_on(own),
-                told_version=campaign.version,
-            )
-            self.repo.add(told)
-            self._tell(
-                ctx, campaign, line, BackfillPhase.REMIND, own, str(BackfillPhase.REMIND), result
-            )
-            told.next_on = next_date(own, today, told.final_notice_on)
-            return
-        own = dates_from_json(told.phase_dates)
-        if told.told_version < campaign.version:
-            amended = ladder.amended_line_dates(
-                own, dates, told.first_reminded_on, phases_done(LineState(line.state))
-            )
-            told.told_version = campaign.version
-            if amended != own:
-                own = amended
-                told.phase_dates = dates_to_json(own)
-                final = ladder.final_notice_on(own)
-                told.final_notice_on = final if final and final > today else None
-                now_in = phase_on(own, today) or BackfillPhase.REMIND
-                self._tell(
-                    ctx,
-                    campaign,
-                    line,
-                    now_in,
-                    own,
-                    f"amend:{campaign.version}",
-                    result,
-                    amended=True,
-                )
-        phase = phase_on(own, today) or BackfillPhase.REMIND
-        operation = move_for(phase, LineState(line.state))
-        if operation is not None:
-            balance = line.prepaid_balance_minor
-            self.registry.apply_backfill_move(ctx, line, operation)
-            result.moves[str(operation)] += 1
-            if operation is Operation.BACKFILL_TERMINATE and balance:
-                self.repo.record_refund(line.id, campaign.id, balance, ctx.at)
-                result.refunds += 1
-            self._tell(ctx, campaign, line, phase, own, str(phase), result)
-        elif (
-            phase is BackfillPhase.REMIND
-            and told.final_notice_on is not None
-            and told.final_notice_on <= today
-        ):
-            self._tell(ctx, campaign, line, phase, own, "remind:final", result)
-        final = told.final_notice_on if phase is BackfillPhase.REMIND else None
-        told.next_on = next_date(own, today, final)
+    ) -> int:
+        """The batch's writes, each kind in one statement (or one bulk write); returns how
+        many notices it planned."""
+        self.repo.insert_schedules(
+            campaign.id, [(p.line.id, p.schedule) for p in plans if p.new_schedule]
+        )
+        self.repo.update_schedules(
+            campaign.id, [(p.line.id, p.schedule) for p in plans if not p.new_schedule]
+        )
+        moved = [p for p in plans if p.operation is not None]
+        if moved:
+            self._move(ctx, campaign, moved, result)
+        notices = [(p.line, n) for p in plans for n in p.notices]
+        result.reminders += enqueue_many(
+            self.session, [self._notice(campaign, line, n) for line, n in notices], ctx.at
+        )
+        return len(notices)
 
-    def _tell(
-        self,
-        ctx: Context,
-        campaign: BackfillCampaign,
-        line: Line,
-        phase: BackfillPhase,
-        dates: Dates,
-        key: str,
-        result: SweepResult,
-        *,
-        amended: bool = False,
+    def _move(
+        self, ctx: Context, campaign: BackfillCampaign, plans: list[LinePlan], result: SweepResult
     ) -> None:
-        language = "zh" if self.policy.jurisdiction == "CN" else "en"
-        kind = "amend" if amended else ("remind_final" if key == "remind:final" else str(phase))
-        result.reminders += enqueue(
-            self.session,
-            dedupe_key=f"backfill:{campaign.id}:{line.id}:{key}",
+        moves = []
+        for plan in plans:
+            assert plan.operation is not None
+            line = plan.line
+            if not is_unregistered_legacy(line.state, None):
+                raise RegistryError(RegistryErrorCode.ILLEGAL_TRANSITION, "only a legacy line")
+            after = allowed(plan.operation, LineState(line.state), line.barring_reason)
+            moves.append(move_of(line, plan.operation, after))
+        until = cooling_until(ctx.at, self.policy.cooling_days)
+        counts = self.repo.move_lines(moves, ctx.at, until)
+        if len(counts) != len(moves):
+            # Read locked a moment ago: a line that moved meanwhile means the lock failed.
+            raise RuntimeError("a swept line changed under its lock; the batch is undone")
+        keys = self.registry.keyring.audit
+        events = []
+        for move in moves:
+            for row in event_rows(
+                move,
+                counts[move.line_id] - move.events,
+                actor=str(ctx.actor),
+                at=ctx.at,
+                correlation_id=ctx.correlation_id,
+                cooling_until=until,
+            ):
+                events.append(seal_event_row(keys, row))
+            result.moves[str(move.operation)] += 1
+        self.repo.insert_events(events)
+        refunds = [
+            {
+                "line_id": p.line.id,
+                "campaign_id": campaign.id,
+                "amount_minor": p.refund_minor,
+                "status": "due",
+                "recorded_at": ctx.at,
+            }
+            for p in plans
+            if p.refund_minor
+        ]
+        self.repo.record_refunds(refunds)
+        result.refunds += len(refunds)
+        # Lines of this batch the session holds as objects are stale: read them again.
+        for move in moves:
+            held = self.session.identity_map.get(identity_key(Line, move.line_id))
+            if held is not None:
+                self.session.expire(held)
+
+    def _notice(self, campaign: BackfillCampaign, line: DueLine, notice: Notice) -> Queued:
+        key = (notice.phase, tuple(notice.dates.items()), notice.amended)
+        body = self._texts.get(key)
+        if body is None:
+            language = "zh" if self.policy.jurisdiction == "CN" else "en"
+            body = reminder_text(notice.phase, notice.dates, language, amended=notice.amended)
+            self._texts[key] = body
+        return Queued(
+            dedupe_key=f"backfill:{campaign.id}:{line.id}:{notice.key}",
             enterprise_id=campaign.enterprise_id,
             line_id=line.id,
             destination=line.msisdn,
-            kind=f"backfill.{kind}",
-            body=reminder_text(phase, dates, language, amended=amended),
-            at=ctx.at,
+            kind=f"backfill.{notice.kind}",
+            body=body,
         )
 
     def progress(self, enterprise_id: int, at: datetime) -> CampaignProgress:

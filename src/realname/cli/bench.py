@@ -41,6 +41,9 @@ def bench_import(
         float, typer.Option(min=0.0, max=0.5, help="Share of bad rows mixed in.")
     ] = 0.03,
     seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 7,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON object, last.")
+    ] = False,
 ) -> None:
     """Legacy import on PostgreSQL vs a bare COPY of the same rows into a copy of `line`
     (same indexes; then same indexes and foreign keys); then the idempotent re-run."""
@@ -62,6 +65,8 @@ def bench_import(
             progress=status.update,
         )
     print_import_bench(result)
+    if as_json:
+        typer.echo(result.figures().as_json())
 
 
 def print_import_bench(result: ImportBenchResult) -> None:
@@ -275,4 +280,53 @@ def _print_http_bench(
             console.print(f"{run.label}: first failure: {run.first_error}", markup=False)
     console.print(verdict.format(ratio=figures.ratio_to_bare_sql))
     if json_output:  # plain print: Rich would wrap the line
+        typer.echo(figures.as_json())
+
+
+@bench_app.command("backfill")
+def bench_backfill(
+    lines: Annotated[
+        int, typer.Option(min=100, max=20_000_000, help="Legacy lines in each set.")
+    ] = 50_000,
+    batch: Annotated[
+        int, typer.Option(min=10, max=100_000, help="Lines per sweep transaction.")
+    ] = 2000,
+    admin_url: AdminUrl = SCRATCH_SERVER,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON object, last.")
+    ] = False,
+) -> None:
+    """The back-fill sweep (bar outgoing, batch by batch) on PostgreSQL vs bare SQL doing the
+    same writes per batch on a second identical set of lines, in the same run."""
+    from realname.bench.backfill import run_backfill_bench
+    from realname.db.scratch import scratch_postgres
+
+    with (
+        console.status("creating a scratch database") as status,
+        scratch_postgres(admin_url, prefix="realname_bench_backfill") as url,
+    ):
+        figures = run_backfill_bench(url, lines=lines, batch=batch, progress=status.update)
+    table = Table(title=f"back-fill sweep on PostgreSQL: {lines:,} lines, batches of {batch:,}")
+    for column in ("path", "lines/s", "p50 ms/batch", "p99 ms/batch"):
+        table.add_column(column, justify="left" if column == "path" else "right")
+    extra = figures.extra
+    table.add_row(
+        "bare SQL (psycopg, same writes)",
+        f"{figures.bare_sql_rate_per_s:,.0f}",
+        f"{extra['bare_sql_p50_ms']:.1f}",
+        f"{extra['bare_sql_p99_ms']:.1f}",
+    )
+    table.add_row(
+        "CampaignService.sweep",
+        f"{figures.rate_per_s:,.0f}",
+        f"{figures.p50_ms:.1f}",
+        f"{figures.p99_ms:.1f}",
+    )
+    console.print(table)
+    console.print(
+        f"sweep / bare SQL = {figures.ratio_to_bare_sql:.2f}; target >= 20,000 lines/s; "
+        f"first reminders {extra['remind_rate_per_s']:,.0f} lines/s; "
+        f"{figures.errors:,} lines not barred"
+    )
+    if as_json:
         typer.echo(figures.as_json())

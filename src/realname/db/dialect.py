@@ -8,9 +8,22 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Table, func, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Table,
+    bindparam,
+    column,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
+from sqlalchemy.types import TypeEngine
 
 from realname.db.types import UtcDateTime
 
@@ -148,3 +161,25 @@ def _json_text(value: Any) -> str:
             text_ = _JSON_MEMO[key] = json.dumps(value, ensure_ascii=False)
         return text_
     return json.dumps(value, ensure_ascii=False)
+
+
+def rows_table(
+    session: Session,
+    name: str,
+    columns: Sequence[tuple[str, TypeEngine[Any]]],
+    rows: Sequence[Mapping[str, Any]],
+) -> FromClause:
+    """Rows sent as one JSON parameter and read back as a table, for UPDATE … FROM: one
+    statement however many rows (PostgreSQL `json_to_recordset`, SQLite `json_each`)."""
+    param = bindparam(f"{name}_rows", list(rows), type_=JSON())
+    if session.get_bind().dialect.name == "postgresql":
+        function = func.json_to_recordset(param)
+        return function.table_valued(*(column(c, t) for c, t in columns)).render_derived(
+            name=name, with_types=True
+        )
+    each = func.json_each(param).table_valued("value")
+    return (
+        select(*(func.json_extract(each.c.value, f"$.{c}").label(c) for c, _ in columns))
+        .select_from(each)
+        .subquery(name)
+    )

@@ -12,10 +12,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from realname.db.dialect import rows_table
+from realname.db.types import UtcDateTime
 from realname.messaging.models import OutboxMessage
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -49,6 +63,73 @@ class OutboxRepository:
         )
         new_id = self.session.execute(statement).scalar_one_or_none()
         return None if new_id is None else int(new_id)
+
+    def insert_many_if_new(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """`insert_if_new` for many rows in ONE statement (INSERT … SELECT from the rows
+        sent as one JSON parameter … ON CONFLICT DO NOTHING): how many were new. The rows
+        share `enterprise_id`, `status`, `attempts` and the two times, the first row's."""
+        if not rows:
+            return 0
+        first = rows[0]
+        # Thousands of reminders share a few texts: each text is sent once, rows name it.
+        texts: dict[str, int] = {}
+        payload = [
+            {
+                "dedupe_key": r["dedupe_key"],
+                "line_id": r["line_id"],
+                "destination": r["destination"],
+                "kind": r["kind"],
+                "text": texts.setdefault(r["body"], len(texts)),
+            }
+            for r in rows
+        ]
+        v = rows_table(
+            self.session,
+            "messages",
+            [
+                ("dedupe_key", String()),
+                ("line_id", BigInteger()),
+                ("destination", String()),
+                ("kind", String()),
+                ("text", Integer()),
+            ],
+            payload,
+        )
+        bodies = rows_table(
+            self.session,
+            "bodies",
+            [("i", Integer()), ("body", Text())],
+            [{"i": i, "body": body} for body, i in texts.items()],
+        )
+        table = OutboxMessage.__table__
+        dialect = self.session.get_bind().dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        shared = {
+            "enterprise_id": bindparam("enterprise_id", first["enterprise_id"], type_=BigInteger()),
+            "status": bindparam("status", first["status"], type_=String()),
+            "attempts": bindparam("attempts", first["attempts"], type_=Integer()),
+            "next_attempt_at": bindparam("next_at", first["next_attempt_at"], type_=UtcDateTime()),
+            "created_at": bindparam("created_at", first["created_at"], type_=UtcDateTime()),
+        }
+        statement = (
+            module.insert(table)
+            .from_select(
+                ["dedupe_key", "line_id", "destination", "kind", "body", *shared],
+                select(
+                    v.c.dedupe_key,
+                    v.c.line_id,
+                    v.c.destination,
+                    v.c.kind,
+                    bodies.c.body,
+                    *shared.values(),
+                )
+                .select_from(v.join(bodies, bodies.c.i == v.c.text))
+                .where(true()),
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id)
+        )
+        return len(self.session.execute(statement).all())
 
     # --- claiming ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -164,9 +165,23 @@ class Line(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        Index("ix_line_owner", "owner_identity_id", "enterprise_id"),
+        # Partial (0015): legacy lines have no owner and often no channel; lookups by value
+        # imply the predicate, so both engines still use these.
+        Index(
+            "ix_line_owner",
+            "owner_identity_id",
+            "enterprise_id",
+            postgresql_where=text("owner_identity_id IS NOT NULL"),
+            sqlite_where=text("owner_identity_id IS NOT NULL"),
+        ),
         Index("ix_line_enterprise_state", "enterprise_id", "state"),
-        Index("ix_line_channel_state", "channel_id", "state"),
+        Index(
+            "ix_line_channel_state",
+            "channel_id",
+            "state",
+            postgresql_where=text("channel_id IS NOT NULL"),
+            sqlite_where=text("channel_id IS NOT NULL"),
+        ),
         UniqueConstraint("enterprise_id", "iccid", name="uq_line_enterprise_iccid"),
         UniqueConstraint("enterprise_id", "imsi", name="uq_line_enterprise_imsi"),
     )
