@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_import_indexes"
-down_revision: str | None = "0013_possession"
+down_revision: str | None = "0014_audit_sequencer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
