@@ -134,6 +134,10 @@ def has_pending(uow: UnitOfWork) -> bool:
         return AuditRepository(session).has_pending()
 
 
+# The thread's name: a statement counter that measures a request leaves its statements out.
+SEQUENCER_THREAD = "realname-audit-sequencer"
+
+
 class BackgroundSequencer:
     """A thread that runs the sequencer while its process serves: woken by the process's own
     deferred appends (`AuditDeferral.appended`), it waits `interval` seconds (their
@@ -168,9 +172,7 @@ class BackgroundSequencer:
 
     def start(self) -> BackgroundSequencer:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="realname-audit-sequencer", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name=SEQUENCER_THREAD, daemon=True)
             self._thread.start()
         return self
 
