@@ -394,3 +394,26 @@ def test_a_deferred_append_takes_no_lock_on_the_head_row(pg: Engine, keyring: Ke
     sequence_all(deferred, keyring.audit)
     _assert_contiguous(deferred, 4)
     assert _scan(deferred, keyring).problems == []  # type: ignore[attr-defined]
+
+
+def test_a_checkpoint_covers_sequenced_entries_only_and_still_holds_after_sequencing(
+    deferred: UnitOfWork, keyring: KeyRing
+) -> None:
+    from realname.security.checkpoint import compare, current_checkpoint
+
+    with deferred.transaction() as session:
+        for i in range(12):
+            _append(session, keyring, f"line-{i % 3}", i)
+    sequence_all(deferred, keyring.audit, limit=5, rounds=1)
+    with deferred.transaction() as session:
+        for i in range(4):
+            _append(session, keyring, f"line-{i % 3}", 100 + i)
+    with deferred.transaction(readonly=True) as session:
+        checkpoint = current_checkpoint(session, AT, {})
+    assert checkpoint.size == 5
+    sequence_all(deferred, keyring.audit)
+    with deferred.transaction(readonly=True) as session:
+        positions = {(c, n) for c, (n, _h) in checkpoint.chains.items()}
+        scan = verify_audit_chains(session, keyring.audit, positions)
+    assert scan.problems == [] and scan.checked == 16
+    assert compare(checkpoint, scan) == []
