@@ -417,3 +417,20 @@ def test_a_checkpoint_covers_sequenced_entries_only_and_still_holds_after_sequen
         scan = verify_audit_chains(session, keyring.audit, positions)
     assert scan.problems == [] and scan.checked == 16
     assert compare(checkpoint, scan) == []
+
+
+def test_an_entry_under_a_key_the_sequencer_lacks_waits_for_one_that_holds_it(
+    deferred: UnitOfWork, keyring: KeyRing
+) -> None:
+    """A key rotation reaches the workers one at a time: a sequencer that does not hold the
+    new key yet leaves its entries pending (never refuses them)."""
+    old = keyring.audit
+    rotated = AuditKeys({**old.mac_keys, "a2": b"\x02" * 32}, "a2", dict(old.signing_keys), "c1")
+    newer = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=rotated)
+    with deferred.transaction() as session:
+        _append(session, keyring, "line-1", 1)
+        _append(session, newer, "line-1", 2)
+    done = sequence_all(deferred, old)
+    assert (done.chained, len(done.skipped), done.refused) == (1, 1, [])
+    assert sequence_all(deferred, rotated).chained == 1
+    assert _scan(deferred, newer).problems == []  # type: ignore[attr-defined]
