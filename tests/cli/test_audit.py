@@ -119,3 +119,65 @@ def test_checkpoints_at_a_cadence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert runner.invoke(app, ["check"]).exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_check_sequences_pending_entries_and_audit_sequence_refuses_an_altered_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deferred mode from the command line: `check --no-sequence` counts pending entries
+    (not a violation), `check` chains them first, and an altered pending entry is refused by
+    `audit sequence` (exit 1) and reported by `check` (exit 1)."""
+    from datetime import UTC, datetime
+
+    from realname.config import Settings, get_settings
+    from realname.db import migrate
+    from realname.db.engine import create_engine_from_settings
+    from realname.security.audit import append_audit
+    from realname.security.keys import keyring_from_settings
+    from realname.wiring import Process
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    for name, value in {
+        "REALNAME_DATABASE_URL": url,
+        "REALNAME_KEY_FILE": str(tmp_path / "keys.json"),
+        "REALNAME_CHECKPOINT_FILE": str(tmp_path / "none.jsonl"),
+        "REALNAME_AUDIT_SEQUENCING": "deferred",
+        "REALNAME_CLOCK_START": "2026-11-30T12:00:30+00:00",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        settings = Settings()
+        engine = create_engine_from_settings(settings)
+        migrate.upgrade(engine)
+        engine.dispose()
+        keyring = keyring_from_settings(settings)
+        process = Process(settings)
+        with process.uow.transaction() as session:
+            for i in range(3):
+                append_audit(
+                    session,
+                    keyring,
+                    actor="system:test",
+                    action="test.entry",
+                    object_type="test",
+                    object_id=str(i),
+                    at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+                )
+        process.engine.dispose()  # a process that died before it could chain them
+        read_only = runner.invoke(app, ["check", "--no-sequence"])
+        assert read_only.exit_code == 0, read_only.stdout
+        assert "3 audit entries pending" in " ".join(read_only.stdout.split())
+        database = sqlite3.connect(tmp_path / "audit.db")
+        with database:
+            database.execute("UPDATE audit_log SET actor = 'forged' WHERE object_id = '1'")
+        database.close()
+        sequenced = runner.invoke(app, ["audit", "sequence"])
+        assert sequenced.exit_code == 1
+        assert "chained 2 pending entries" in " ".join(sequenced.stdout.split())
+        assert "refused" in sequenced.stdout
+        checked = runner.invoke(app, ["check"])
+        assert checked.exit_code == 1
+        assert "refused by the sequencer: content altered" in " ".join(checked.stdout.split())
+    finally:
+        get_settings.cache_clear()

@@ -176,6 +176,7 @@ def chain_demo(cli: Cli) -> None:
     demo = f"sqlite:///{cli.tmp / 'demo.db'}"
     cli.run("demo", "--lines", "100", "--database-url", demo, expect=0, says="no violations")
     cli.run("check", expect=0, says="no violations", REALNAME_DATABASE_URL=demo)
+    cli.run("audit", "sequence", expect=0, says="chained 0 pending", REALNAME_DATABASE_URL=demo)
     # the demo world has channels and clerks: clerk 1 works at channel 1, both of CMCC
     clerk = ("clients", "add", "--role", "clerk", "--enterprise", "CMCC", "--clerk", "1")
     cli.run(*clerk, "--channel", "2", expect=2, says="clerk 1 works at channel 1",

@@ -394,3 +394,43 @@ def test_a_deferred_append_takes_no_lock_on_the_head_row(pg: Engine, keyring: Ke
     sequence_all(deferred, keyring.audit)
     _assert_contiguous(deferred, 4)
     assert _scan(deferred, keyring).problems == []  # type: ignore[attr-defined]
+
+
+def test_a_checkpoint_covers_sequenced_entries_only_and_still_holds_after_sequencing(
+    deferred: UnitOfWork, keyring: KeyRing
+) -> None:
+    from realname.security.checkpoint import compare, current_checkpoint
+
+    with deferred.transaction() as session:
+        for i in range(12):
+            _append(session, keyring, f"line-{i % 3}", i)
+    sequence_all(deferred, keyring.audit, limit=5, rounds=1)
+    with deferred.transaction() as session:
+        for i in range(4):
+            _append(session, keyring, f"line-{i % 3}", 100 + i)
+    with deferred.transaction(readonly=True) as session:
+        checkpoint = current_checkpoint(session, AT, {})
+    assert checkpoint.size == 5
+    sequence_all(deferred, keyring.audit)
+    with deferred.transaction(readonly=True) as session:
+        positions = {(c, n) for c, (n, _h) in checkpoint.chains.items()}
+        scan = verify_audit_chains(session, keyring.audit, positions)
+    assert scan.problems == [] and scan.checked == 16
+    assert compare(checkpoint, scan) == []
+
+
+def test_an_entry_under_a_key_the_sequencer_lacks_waits_for_one_that_holds_it(
+    deferred: UnitOfWork, keyring: KeyRing
+) -> None:
+    """A key rotation reaches the workers one at a time: a sequencer that does not hold the
+    new key yet leaves its entries pending (never refuses them)."""
+    old = keyring.audit
+    rotated = AuditKeys({**old.mac_keys, "a2": b"\x02" * 32}, "a2", dict(old.signing_keys), "c1")
+    newer = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=rotated)
+    with deferred.transaction() as session:
+        _append(session, keyring, "line-1", 1)
+        _append(session, newer, "line-1", 2)
+    done = sequence_all(deferred, old)
+    assert (done.chained, len(done.skipped), done.refused) == (1, 1, [])
+    assert sequence_all(deferred, rotated).chained == 1
+    assert _scan(deferred, newer).problems == []  # type: ignore[attr-defined]

@@ -7,7 +7,9 @@ chain and without touching any shared row. The sequencer, like a transparency lo
 1. claims up to `limit` pending entries, oldest id first, locked until it commits; on
    PostgreSQL with FOR UPDATE SKIP LOCKED, so two sequencers never claim the same entry;
 2. re-checks each one's content MAC; an entry whose MAC fails is refused (marked, kept out of
-   the chain for good, reported by `check` and in the result), never chained;
+   the chain for good, reported by `check` and in the result), never chained; one MAC'd
+   with a key this process does not hold (a key rotation reaching the workers one at a
+   time) is left pending for a sequencer that holds it;
 3. locks the heads of the chains it touches, in ascending chain order (an inline appender or
    a second sequencer waits there; nobody deadlocks), and reads them fresh;
 4. gives each entry the next position of its chain, the previous hash and its keyed link,
@@ -53,6 +55,7 @@ class Sequenced:
 
     chained: int = 0
     refused: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # keyed with a key this process lacks
     chains: int = 0
     full: bool = False
 
@@ -68,11 +71,16 @@ def sequence_audit(session: Session, keys: AuditKeys, *, limit: int = BATCH) -> 
     session.flush()  # Core statements below: anything the ORM holds goes first
     repository = AuditRepository(session)
     rows = repository.claim_pending(limit)
-    result = Sequenced(full=len(rows) >= limit)
+    result = Sequenced()
     if not rows:
         return result
     by_chain: dict[int, list[Any]] = {}
     for row in rows:
+        if row.key_id is not None and not keys.has_mac_key(row.key_id):
+            # A key this process does not hold yet (a rotation reaching the workers one by
+            # one): left pending for a sequencer that holds it, never refused for it.
+            result.skipped.append(int(row.id))
+            continue
         problem = content_intact(keys, row, row.nonce, row.content_mac)
         if problem is not None:
             # Ids and chains only: an entry's content is never logged.
@@ -82,6 +90,12 @@ def sequence_audit(session: Session, keys: AuditKeys, *, limit: int = BATCH) -> 
             result.refused.append(int(row.id))
             continue
         by_chain.setdefault(int(row.chain), []).append(row)
+    if result.skipped:
+        log.warning(
+            "audit sequencer: %d entries name an audit key this process lacks; left pending",
+            len(result.skipped),
+        )
+    result.full = len(rows) >= limit and len(result.skipped) < len(rows)
     repository.refuse(result.refused)
     heads = repository.lock_heads(by_chain)
     links: list[tuple[int, int, bytes, bytes]] = []
@@ -123,6 +137,7 @@ def sequence_all(
             done = sequence_audit(session, keys, limit=limit)
         total.chained += done.chained
         total.refused += done.refused
+        total.skipped += done.skipped
         total.chains = max(total.chains, done.chains)
         if not done.full:
             break
