@@ -132,6 +132,9 @@ def _assemble(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # The CAMARA router first: FastAPI tries the routes in order, and KYC Match is the
+    # busiest path (py-spy: matching through every router before it took ~8% of a call).
+    app.include_router(verification_endpoints.router)
     app.include_router(health.router)
     app.include_router(health.metrics_router(public_metrics))
     app.include_router(oauth.router)
@@ -143,7 +146,6 @@ def _assemble(
     app.include_router(provisioning_endpoints.router)
     app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)
-    app.include_router(verification_endpoints.router)
     _document_access(app)
     return app
 
