@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
+import jwt
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from realname.authority.source import AuthoritySource
 from realname.clock import Clock
@@ -29,6 +32,7 @@ from realname.db.uow import KeepOn, UnitOfWork
 from realname.http.errors import ApiError
 from realname.policy.schema import Policy
 from realname.security.clients import (
+    ISSUED_AT_LEEWAY_SECONDS,
     ClientStatusCache,
     InvalidToken,
     client_is_active,
@@ -39,6 +43,35 @@ from realname.security.principals import Principal
 from realname.security.vault import KeyRing
 
 ServiceT = TypeVar("ServiceT")
+
+
+class VerifiedTokens:
+    """Tokens this worker has verified (signature, issuer, claims), so a client's next call
+    with the same token skips the HMAC and the JSON: the times are still checked against the
+    clock on every call. The token keys are fixed for the process's life, so a verification
+    stays true; bounded, and emptied when full."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal, int, int]] = {}
+
+    def principal(self, token: str, keys: TokenKeys, now: datetime) -> Principal:
+        entry = self._entries.get(token)
+        if entry is not None:
+            caller, issued, expires = entry
+            instant = now.timestamp()
+            if instant >= expires or issued > instant + ISSUED_AT_LEEWAY_SECONDS:
+                raise InvalidToken("ExpiredSignatureError")
+            return caller
+        caller = principal_from_token(token, keys, now)  # raises InvalidToken
+        claims = jwt.decode(token, options={"verify_signature": False})
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[token] = (caller, int(claims["iat"]), int(claims["exp"]))
+        return caller
+
+
 ServiceFactory = Callable[["Runtime", Session], object]
 
 
@@ -61,6 +94,7 @@ class Runtime:
     # by its class: filled in by the app factory (realname.api.app.http_factories), so
     # this kit names no domain.
     factories: Mapping[type[Any], ServiceFactory] = field(default_factory=dict)
+    tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     def service(self, kind: type[ServiceT], session: Session) -> ServiceT:
         """The `kind` service on this unit of work's session, built from this runtime as the
@@ -92,6 +126,14 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
+async def runtime_dependency(request: Request) -> Runtime:
+    """`runtime` as a dependency. The dependencies of this kit are `async def` because they
+    never block (the client status look-up, once per cache period, goes to a thread):
+    FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off each, which
+    py-spy showed costing more than the dependencies themselves (docs/benchmarks.md)."""
+    return runtime(request)
+
+
 # How the OpenAPI document describes the token (`principal` below does the checking): the
 # scopes a route's role dependency declares become its security requirement's scopes.
 bearer = OAuth2(
@@ -103,8 +145,8 @@ bearer = OAuth2(
 )
 
 
-def principal(
-    rt: Annotated[Runtime, Depends(runtime)],
+async def principal(
+    rt: Annotated[Runtime, Depends(runtime_dependency)],
     authorization: Annotated[str | None, Security(bearer)],
 ) -> Principal:
     header = authorization or ""
@@ -112,19 +154,22 @@ def principal(
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "UNAUTHENTICATED", "A bearer token is required.", "需要 Bearer 令牌。")
     try:
-        caller = principal_from_token(token.strip(), rt.token_keys, rt.clock.now())
+        caller = rt.tokens.principal(token.strip(), rt.token_keys, rt.clock.now())
     except InvalidToken:
         raise ApiError(
             401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
         ) from None
     # A token outlives nothing: its client revoked or disabled since it was issued, it stops
     # working (within the status cache's few seconds).
-    if not rt.client_is_active(caller.client_id):
+    active = rt.client_status.known(caller.client_id, rt.clock.now())
+    if active is None:  # not looked at within the cache period: a database read, in a thread
+        active = await run_in_threadpool(rt.client_is_active, caller.client_id)
+    if not active:
         raise ApiError(
             401, "UNAUTHENTICATED", "The token is invalid or expired.", "令牌无效或已过期。"
         )
     return caller
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
 PrincipalDep = Annotated[Principal, Depends(principal)]

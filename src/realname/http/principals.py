@@ -130,7 +130,7 @@ class Access:
 class Allowed(Access):
     """Anyone granted the permission, with the route's scopes: returns the caller."""
 
-    def __call__(self, scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
+    async def __call__(self, scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
         self.check(principal, scopes)
         return principal
 
@@ -143,7 +143,7 @@ class AtCounter(Access):
         super().__init__(permission, only=frozenset({Role.CLERK}))
         self.role_first = role_first
 
-    def __call__(
+    async def __call__(
         self, scopes: SecurityScopes, principal: PrincipalDep, request: Request
     ) -> Counter:
         if self.role_first:
@@ -157,7 +157,9 @@ class AtCounter(Access):
 class EnterpriseStaff(Access):
     """A caller with the permission who acts for an enterprise (not a regulator)."""
 
-    def __call__(self, scopes: SecurityScopes, principal: PrincipalDep, request: Request) -> Staff:
+    async def __call__(
+        self, scopes: SecurityScopes, principal: PrincipalDep, request: Request
+    ) -> Staff:
         self.check(principal, scopes)
         return Staff(principal, enterprise_of(principal), context_of(principal, request))
 
@@ -170,7 +172,7 @@ class RelyingPartyAccess(Access):
         super().__init__(Permission.VERIFY)
         self.api, self.scope = api, scope
 
-    def __call__(self, principal: PrincipalDep) -> Principal:
+    async def __call__(self, principal: PrincipalDep) -> Principal:
         held = self.scope in principal.scopes or (
             self.api == "sim-swap" and "sim-swap" in principal.scopes
         )

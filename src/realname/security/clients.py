@@ -428,7 +428,8 @@ class ClientStatusCache:
         self._entries: dict[str, tuple[bool, datetime]] = {}
         self._lock = threading.Lock()
 
-    def is_active(self, client_id: str, now: datetime, lookup: Callable[[str], bool]) -> bool:
+    def known(self, client_id: str, now: datetime) -> bool | None:
+        """The status looked at within the cache period, or None (then `is_active` looks)."""
         with self._lock:
             entry = self._entries.get(client_id)
         if entry is not None:
@@ -436,6 +437,12 @@ class ClientStatusCache:
             age = (now - checked_at).total_seconds()
             if 0 <= age < self.ttl_seconds:
                 return active
+        return None
+
+    def is_active(self, client_id: str, now: datetime, lookup: Callable[[str], bool]) -> bool:
+        known = self.known(client_id, now)
+        if known is not None:
+            return known
         active = lookup(client_id)
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
@@ -176,7 +177,7 @@ def _kept(error: Exception) -> bool:
     response_model_exclude_none=True,
     summary="Match a customer's attributes against the operator's record",
 )
-def kyc_match(
+async def kyc_match(
     body: KycMatchRequest,
     request: Request,
     rt: RuntimeDep,
@@ -184,8 +185,11 @@ def kyc_match(
 ) -> dict[str, object]:
     """ "true", "false" or "not_available" per attribute sent; a 0–99 score only for a false
     name or address, never for documents or dates. Needs the subscriber's consent."""
-    return answer(
-        request, rt, lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims())
+    return await run_in_threadpool(
+        answer,
+        request,
+        rt,
+        lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims()),
     )
 
 
@@ -197,7 +201,7 @@ def kyc_match(
     response_model_exclude_unset=True,  # latestSimChange may be null; monitoredPeriod only then
     summary="When the SIM of this number last changed",
 )
-def retrieve_sim_swap_date(
+async def retrieve_sim_swap_date(
     body: SimSwapDateRequest,
     request: Request,
     rt: RuntimeDep,
@@ -205,7 +209,9 @@ def retrieve_sim_swap_date(
 ) -> dict[str, object]:
     """The latest SIM replacement, transfer or new activation; null beyond the monitored
     period (then monitoredPeriod says how many days are watched)."""
-    return answer(request, rt, lambda s, at: s.sim_swap_date(principal, at, body.phoneNumber))
+    return await run_in_threadpool(
+        answer, request, rt, lambda s, at: s.sim_swap_date(principal, at, body.phoneNumber)
+    )
 
 
 @router.post(
@@ -215,15 +221,18 @@ def retrieve_sim_swap_date(
     response_model=CheckSimSwapInfo,
     summary="Did the SIM of this number change in the last maxAge hours",
 )
-def check_sim_swap(
+async def check_sim_swap(
     body: SimSwapCheckRequest,
     request: Request,
     rt: RuntimeDep,
     principal: SimSwapChecker,
 ) -> dict[str, object]:
     """maxAge 1–2400 hours (default 240); beyond the policy's monitored period, OUT_OF_RANGE."""
-    return answer(
-        request, rt, lambda s, at: s.sim_swap_check(principal, at, body.phoneNumber, body.maxAge)
+    return await run_in_threadpool(
+        answer,
+        request,
+        rt,
+        lambda s, at: s.sim_swap_check(principal, at, body.phoneNumber, body.maxAge),
     )
 
 
@@ -235,7 +244,7 @@ def check_sim_swap(
     response_model_exclude_none=True,
     summary="Is the subscriber at least ageThreshold years old",
 )
-def verify_age(
+async def verify_age(
     body: AgeVerificationRequest,
     request: Request,
     rt: RuntimeDep,
@@ -244,8 +253,11 @@ def verify_age(
     """ageCheck from the verified birth date; verifiedStatus when the identity was checked
     with the identity authority. Needs the subscriber's consent. Content lock and parental
     control are not known here: asked for, they answer "not_available"."""
-    result = answer(
-        request, rt, lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold)
+    result: dict[str, object] = await run_in_threadpool(
+        answer,
+        request,
+        rt,
+        lambda s, at: s.verify_age(principal, at, body.phoneNumber, body.ageThreshold),
     )
     if body.includeContentLock:
         result["contentLock"] = "not_available"
@@ -262,15 +274,18 @@ def verify_age(
     response_model_exclude_none=True,
     summary="Has the subscriber held this number since tenureDate",
 )
-def check_tenure(
+async def check_tenure(
     body: TenureRequest,
     request: Request,
     rt: RuntimeDep,
     principal: TenureChecker,
 ) -> dict[str, object]:
     """True when the current owner has held the line continuously since that date."""
-    return answer(
-        request, rt, lambda s, at: s.check_tenure(principal, at, body.phoneNumber, body.tenureDate)
+    return await run_in_threadpool(
+        answer,
+        request,
+        rt,
+        lambda s, at: s.check_tenure(principal, at, body.phoneNumber, body.tenureDate),
     )
 
 
@@ -281,7 +296,7 @@ def check_tenure(
     response_model=NumberVerificationMatchResponse,
     summary="Is this the number of the device the token was issued to",
 )
-def verify_number(
+async def verify_number(
     body: NumberVerificationRequest,
     request: Request,
     rt: RuntimeDep,
@@ -289,7 +304,8 @@ def verify_number(
 ) -> dict[str, object]:
     """Needs a three-legged token from the operator's network authentication; compares the
     phoneNumber, or the SHA-256 of the E.164 number, with the token's device."""
-    return answer(
+    return await run_in_threadpool(
+        answer,
         request,
         rt,
         lambda s, at: s.verify_number(principal, at, body.phoneNumber, body.hashedPhoneNumber),
@@ -303,13 +319,13 @@ def verify_number(
     response_model=NumberVerificationShareResponse,
     summary="The number of the device the token was issued to",
 )
-def share_number(
+async def share_number(
     request: Request,
     rt: RuntimeDep,
     principal: NumberSharer,
 ) -> dict[str, object]:
     """Needs a three-legged token from the operator's network authentication."""
-    return answer(request, rt, lambda s, at: s.share_number(principal, at))
+    return await run_in_threadpool(answer, request, rt, lambda s, at: s.share_number(principal, at))
 
 
 @consents.post(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import increment_counter
@@ -48,6 +48,30 @@ OWNER_COLUMNS = (
     IDENTITY.c.nationality,
     IDENTITY.c.verified_at,
 )
+
+
+def _subject_statement(by_number: bool, with_consents: bool) -> Select[Any]:
+    joined = LINE.outerjoin(IDENTITY, IDENTITY.c.id == LINE.c.owner_identity_id)
+    columns: list[Any] = [*LINE_COLUMNS, *OWNER_COLUMNS]
+    if with_consents:
+        at = bindparam("at", type_=CONSENT.c.expires_at.type)
+        joined = joined.outerjoin(
+            CONSENT,
+            and_(
+                CONSENT.c.line_id == LINE.c.id,
+                CONSENT.c.relying_party_id == bindparam("party_id"),
+                CONSENT.c.owner_identity_id == LINE.c.owner_identity_id,
+                CONSENT.c.revoked_at.is_(None),
+                or_(CONSENT.c.expires_at.is_(None), CONSENT.c.expires_at > at),
+            ),
+        )
+        columns += [CONSENT.c.id.label("consent_id"), CONSENT.c.apis.label("consent_apis")]
+    where = LINE.c.msisdn == bindparam("key") if by_number else LINE.c.id == bindparam("key")
+    return select(*columns).select_from(joined).where(where)
+
+
+# (by number, with consents) -> the gate's statement, built once.
+_SUBJECT = {(n, c): _subject_statement(n, c) for n in (True, False) for c in (True, False)}
 
 
 @dataclass(frozen=True)
@@ -124,23 +148,14 @@ class VerificationRepository:
         with_consents: bool,
     ) -> Subject:
         """The line by number (or by id), its owner and the party's live consents, in one
-        statement. A consent counts only for the owner who gave it: a transfer ends it."""
-        joined = LINE.outerjoin(IDENTITY, IDENTITY.c.id == LINE.c.owner_identity_id)
-        columns: list[Any] = [*LINE_COLUMNS, *OWNER_COLUMNS]
+        statement. A consent counts only for the owner who gave it: a transfer ends it.
+        The four statements are built once (their cache keys and compiled forms are kept)
+        and run on the session's connection: no ORM work per call."""
+        statement = _SUBJECT[(line_id is None, with_consents)]
+        params: dict[str, Any] = {"key": msisdn if line_id is None else line_id}
         if with_consents:
-            joined = joined.outerjoin(
-                CONSENT,
-                and_(
-                    CONSENT.c.line_id == LINE.c.id,
-                    CONSENT.c.relying_party_id == party_id,
-                    CONSENT.c.owner_identity_id == LINE.c.owner_identity_id,
-                    CONSENT.c.revoked_at.is_(None),
-                    or_(CONSENT.c.expires_at.is_(None), CONSENT.c.expires_at > at),
-                ),
-            )
-            columns += [CONSENT.c.id.label("consent_id"), CONSENT.c.apis.label("consent_apis")]
-        where = LINE.c.msisdn == msisdn if line_id is None else LINE.c.id == line_id
-        rows = self.session.execute(select(*columns).select_from(joined).where(where)).all()
+            params.update(party_id=party_id, at=at)
+        rows = self.session.connection().execute(statement, params).all()
         if not rows:
             return Subject(None, None, ())
         first = rows[0]
