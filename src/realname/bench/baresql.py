@@ -180,12 +180,20 @@ def run_on_connections(
     concurrency: int,
     time_limit: float,
     autocommit: bool = False,
+    warm_up: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> Run:
     """`run_concurrently` with one psycopg connection per worker; a failed call is rolled
-    back. `transaction` commits (or, in autocommit, issues a single statement)."""
+    back. `transaction` commits (or, in autocommit, issues a single statement). `warm_up`
+    runs on each connection before the clock starts (e.g. reads, so psycopg has prepared
+    their statements, as a server's pooled connections have)."""
 
     def open_connection() -> psycopg.Connection[Any]:
-        return psycopg.connect(conninfo, autocommit=autocommit)
+        connection = psycopg.connect(conninfo, autocommit=autocommit)
+        if warm_up is not None:
+            warm_up(connection)
+            if not autocommit:
+                connection.rollback()
+        return connection
 
     def rollback(connection: psycopg.Connection[Any]) -> None:
         if not connection.closed and not autocommit:
