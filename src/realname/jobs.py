@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from realname.backfill.jobs import CampaignRun, Progress, ServicesFactory, run_campaigns
+from realname.backfill.service import SWEEP_BATCH
 from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
@@ -38,7 +39,7 @@ def run_backfill(
     services: ServicesFactory,
     at: datetime,
     *,
-    batch_size: int = 500,
+    batch_size: int = SWEEP_BATCH,
     progress: Progress | None = None,
 ) -> RunReport:
     report = RunReport()

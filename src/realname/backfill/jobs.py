@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from realname.backfill.repository import BackfillRepository
-from realname.backfill.service import CampaignService
+from realname.backfill.service import SWEEP_BATCH, CampaignService
 from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.reverification import ReverificationTriggers
@@ -54,7 +54,7 @@ def run_campaigns(
     services: ServicesFactory,
     at: datetime,
     *,
-    batch_size: int = 500,
+    batch_size: int = SWEEP_BATCH,
     progress: Progress | None = None,
 ) -> list[CampaignRun]:
     """The campaigns' part of the daily job: each campaign's lines, batch by batch."""

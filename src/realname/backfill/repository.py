@@ -13,9 +13,12 @@ from sqlalchemy import (
     Date,
     Integer,
     String,
+    Table,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -27,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from realname.backfill.models import (
     UNREGISTERED_SQL,
@@ -135,7 +139,7 @@ class BackfillRepository:
                 Line.prepaid_balance_minor,
                 BackfillLine.line_id,
                 BackfillLine.first_reminded_on,
-                BackfillLine.phase_dates,
+                cast(BackfillLine.phase_dates, Text),  # parsed once per distinct text
                 BackfillLine.final_notice_on,
                 BackfillLine.told_version,
                 BackfillLine.next_on,
@@ -167,7 +171,7 @@ class BackfillRepository:
             return
         v = rows_table(self.session, "schedules", _SCHEDULE_COLUMNS, _schedule_payload(rows))
         self.session.execute(
-            insert(BackfillLine.__table__).from_select(
+            insert(_table(BackfillLine)).from_select(
                 ["campaign_id", *(name for name, _ in _SCHEDULE_COLUMNS)],
                 select(
                     bindparam("campaign_id", campaign_id, type_=Integer()),
@@ -180,7 +184,7 @@ class BackfillRepository:
         """The batch's schedules rewritten by one UPDATE … FROM (its rows as a payload); the
         common day moves only their next dates, and only that is sent and written (an
         amendment's rewritten schedules get a second statement)."""
-        table = BackfillLine.__table__
+        table = _table(BackfillLine)
         moved = [(line_id, s) for line_id, s in rows if not s.rewritten]
         if moved:
             v = rows_table(
@@ -240,7 +244,7 @@ class BackfillRepository:
                 for m in moves
             ],
         )
-        line = Line.__table__
+        line = _table(Line)
         ends = v.c.ends == True  # noqa: E712 (SQL, not Python)
         cooling = bindparam("cooling_until", cooling_until, type_=UtcDateTime())
         rows = self.session.execute(
@@ -429,11 +433,17 @@ class BackfillRepository:
         return {int(channel_id): str(code) for channel_id, code in rows}
 
 
+def _table(model: Any) -> Table:
+    """A model's table, typed as one (mypy sees `__table__` as any FromClause)."""
+    table: Table = model.__table__
+    return table
+
+
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-_SCHEDULE_COLUMNS = [
+_SCHEDULE_COLUMNS: list[tuple[str, TypeEngine[Any]]] = [
     ("line_id", BigInteger()),
     ("first_reminded_on", Date()),
     ("phase_dates", JSON()),

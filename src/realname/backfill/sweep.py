@@ -23,7 +23,7 @@ from typing import Any
 from realname.backfill.phases import (
     Dates,
     Ladder,
-    dates_from_json,
+    dates_from_text,
     move_for,
     next_date,
     phase_on,
@@ -98,9 +98,9 @@ class CampaignView:
 
 
 def schedule_from_row(row: Any) -> Schedule:
-    """A `backfill_line` row's columns as a Schedule."""
+    """A `backfill_line` row's columns as a Schedule (`phase_dates` as its JSON text)."""
     first, phase_dates, final, version, next_on = row
-    return Schedule(first, dates_from_json(phase_dates), final, version, next_on)
+    return Schedule(first, dict(dates_from_text(phase_dates)), final, version, next_on)
 
 
 def plan_line(

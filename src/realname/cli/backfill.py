@@ -183,7 +183,7 @@ def print_schedule(out: Console, enterprise: str, s: CampaignSchedule) -> None:
 @backfill_app.command("run")
 def run(
     at: At = None,
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Lines per transaction.")] = 500,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Lines per transaction.")] = 2000,
 ) -> None:
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
     enforce re-verification. Idempotent; safe from cron and side by side."""
