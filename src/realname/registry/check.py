@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, Table, Text, select
+from sqlalchemy import JSON, LargeBinary, String, Table, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
+from realname.registry.check_rows import CheckRepository, converters, instant_key
 from realname.registry.identities import NAME_CONTEXT, NUMBER_CONTEXT, opened_fields
 from realname.registry.integrity import (
     EVENT_COLUMNS,
@@ -33,6 +34,7 @@ from realname.registry.integrity import (
     PURGED_KEY_ID,
     verify_row,
 )
+from realname.registry.models import Identity, Line, LineEvent
 from realname.registry.replay import (
     cached_columns,
     grouped,
@@ -40,7 +42,6 @@ from realname.registry.replay import (
     replay_line,
     replays_cleanly,
 )
-from realname.registry.repository import RegistryRepository
 from realname.security.audit import (
     NOTE_PURGED_KEY_ID,
     is_purged_note,
@@ -122,10 +123,9 @@ def run_integrity_check(
 ) -> IntegrityReport:
     """`checkpoints`: a JSONL file of signed checkpoints the chains must still extend;
     `logs`: log files to scan for PII shapes."""
-    repo = RegistryRepository(session)
-    steps: list[
-        tuple[str, Callable[[RegistryRepository, Policy, KeyRing, Session], CheckResult]]
-    ] = [
+    session.flush()  # the raw reads below do not autoflush as ORM queries did
+    repo = CheckRepository(session)
+    steps: list[tuple[str, Callable[[CheckRepository, Policy, KeyRing, Session], CheckResult]]] = [
         ("held lines have verified owners", _owners),
         ("holdings equal the real counts", _holdings),
         ("holdings respect the caps", _caps),
@@ -153,7 +153,7 @@ def run_integrity_check(
     return IntegrityReport(results)
 
 
-def _owners(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _owners(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     rows = repo.unverified_owners_of_held_lines()
     result.examined = sum(repo.held_counts().values())
@@ -163,9 +163,7 @@ def _owners(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessi
     return result
 
 
-def _holdings(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
+def _holdings(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     real = repo.held_counts()
     recorded = repo.holdings()
@@ -184,7 +182,7 @@ def _holdings(
     return result
 
 
-def _caps(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _caps(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     real = repo.held_counts()
     result.examined = len(real)
@@ -207,32 +205,71 @@ def _caps(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
     return result
 
 
-def _replay(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Merge-join lines and events (both ordered by line id), so memory stays flat."""
+def _replay(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Merge-join lines and events (both ordered by line id), so memory stays flat. Driver
+    tuples (check_rows.py), timestamps brought to a form that is equal exactly when the
+    instants are."""
     result = CheckResult("")
-    events = grouped(repo.iter_event_moves())
+    lines, events_table = _table(Line), _table(LineEvent)
+    instant = instant_key(s, lines.c.activated_at)
+    moves = repo.raw_rows(events_table, _MOVE_COLUMNS, order_by="line_id,seq")
+    if instant is not None:
+        moves = ((*row[:8], instant(row[8])) for row in moves)
+    events = grouped(moves)
     pending = next(events, None)
-    for line in repo.iter_line_states():
-        result.examined += 1
+    examined = 0
+    violations = result.violations
+    for line in repo.raw_rows(lines, _LINE_COLUMNS, order_by="id"):
+        examined += 1
         line_id = line[0]
         while pending is not None and pending[0] < line_id:
-            result.violations.append(f"events for line id {pending[0]}, which does not exist")
+            violations.append(f"events for line id {pending[0]}, which does not exist")
             pending = next(events, None)
         mine: list[Any] = []
         if pending is not None and pending[0] == line_id:
             mine = pending[1]
             pending = next(events, None)
+        if instant is not None:
+            line = (*line[:7], instant(line[7]), instant(line[8]), instant(line[9]))
         if (mine or line[5] is not None) and replays_cleanly(line, mine):
-            result.violations.extend(cached_columns(line, mine))
+            violations.extend(cached_columns(line, mine))
             continue
-        result.violations.extend(replay_line(line, mine))
+        violations.extend(replay_line(line, mine))
     while pending is not None:
-        result.violations.append(f"events for line id {pending[0]}, which does not exist")
+        violations.append(f"events for line id {pending[0]}, which does not exist")
         pending = next(events, None)
+    result.examined = examined
     return result
 
 
-def _clients(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+# What the replay reads (registry/replay.py indexes them by position).
+_LINE_COLUMNS = (
+    "id",
+    "msisdn",
+    "state",
+    "owner_identity_id",
+    "event_count",
+    "legacy_import_id",
+    # The columns that cache what the events say (checked against them):
+    "channel_id",
+    "activated_at",
+    "owner_since",
+    "sim_changed_at",
+)
+_MOVE_COLUMNS = (
+    "line_id",
+    "seq",
+    "operation",
+    "from_state",
+    "to_state",
+    "owner_after_id",
+    "owner_before_id",
+    "channel_id",
+    "occurred_at",
+)
+
+
+def _clients(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Each client's role, tenant, scopes and status against its last audit entry: the row has
     no MAC, and who may act as whom is exactly what an attacker would change (a client row
     inserted behind the service's back has no entry at all)."""
@@ -259,36 +296,76 @@ def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:
         return None
 
 
-def _event_macs(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
+def _event_macs(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Driver tuples (check_rows.py); the PII scan of an event's text columns is computed
+    once per distinct combination of their values (events share a handful of them)."""
     result = CheckResult("")
     keys = _audit_keys(keyring, result)
     if keys is None:
         return result
     width = len(EVENT_COLUMNS)
+    columns = ("id", *EVENT_COLUMNS, "mac_key_id", "mac")
+    table = _table(LineEvent)
+    convert = [(i + 1, f) for i, f in enumerate(converters(s, table, EVENT_COLUMNS)) if f]
     texts = [i + 1 for i, c in enumerate(EVENT_COLUMNS) if c in EVENT_TEXT_COLUMNS]
-    for row in repo.iter_event_rows(EVENT_COLUMNS):
-        result.examined += 1
+    scanned: dict[Any, bool] = {}
+    examined = 0
+    violations = result.violations
+    for raw in repo.raw_rows(table, columns):
+        examined += 1
+        row = list(raw)
+        for i, f in convert:
+            row[i] = f(row[i])
         problem = verify_row(keys, EVENT_DOMAIN, row[1 : width + 1], row[-2], row[-1])
         if problem is not None:
-            result.violations.append(f"line event {row[0]} {problem}")
+            violations.append(f"line event {row[0]} {problem}")
         # The text scan of line_event happens here, on the rows already read.
-        if contains_pii("\x00".join(_as_text(row[i]) for i in texts)):
-            result.violations.append(f"line event {row[0]} holds an ID or phone number")
+        seen: Any = tuple(raw[i] for i in texts)
+        try:
+            holds = scanned.get(seen)
+        except TypeError:  # a parsed JSON document (PostgreSQL) is not hashable: its text is
+            seen = "\x00".join(_as_text(row[i]) for i in texts)
+            holds = scanned.get(seen)
+        if holds is None:
+            text = seen if isinstance(seen, str) else "\x00".join(_as_text(row[i]) for i in texts)
+            holds = contains_pii(text)
+            if len(scanned) < 100_000:
+                scanned[seen] = holds
+        if holds:
+            violations.append(f"line event {row[0]} holds an ID or phone number")
+    result.examined = examined
     return result
 
 
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def _identity_macs(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+    repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
 ) -> CheckResult:
     result = CheckResult("")
     keys = _audit_keys(keyring, result)
     if keys is None:
         return result
     width = len(IDENTITY_COLUMNS)
-    for row in repo.iter_identity_rows(IDENTITY_PURGED_COLUMNS):
-        result.examined += 1
+    columns = ("id", *IDENTITY_PURGED_COLUMNS, "mac_key_id", "mac")
+    table = _table(Identity)
+    convert = [(i + 1, f) for i, f in enumerate(converters(s, table, IDENTITY_PURGED_COLUMNS)) if f]
+    # The encoder's tag for bytes ("B" + hex), applied here rather than in its callback.
+    binary = [i + 1 for i, c in enumerate(IDENTITY_PURGED_COLUMNS) if c in _BINARY_IDENTITY]
+    examined = 0
+    for raw in repo.raw_rows(table, columns):
+        examined += 1
+        row = list(raw)
+        for i, f in convert:
+            row[i] = f(row[i])
+        for i in binary:
+            value = row[i]
+            if isinstance(value, bytes):
+                row[i] = "B" + value.hex()
         # A purged row (purged_at set) is MAC'd under its own domain, over purged_at too.
         if row[width + 1] is None:
             problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
@@ -296,10 +373,14 @@ def _identity_macs(
             problem = verify_row(keys, IDENTITY_PURGED_DOMAIN, row[1 : width + 2], row[-2], row[-1])
         if problem is not None:
             result.violations.append(f"identity {row[0]} {problem}")
+    result.examined = examined
     return result
 
 
-def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+_BINARY_IDENTITY = ("number_index", "name_index", "number_sealed", "name_sealed", "address_sealed")
+
+
+def _pii(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Every sealed value opens, and both blind indexes match what it opens to (a number or a
     name swapped between two identities fails here). A purged identity holds exactly nothing
     of its record (registry/retention.py) and no line names it as owner; a row with part of
@@ -344,12 +425,16 @@ def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session)
 
 
 def _text_columns(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
+    repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
 ) -> CheckResult:
     """Every String, Text and JSON column of every table the entry point loaded (the CLI
-    loads them all), with the redactor's normaliser. A row's values are joined by NUL (which
-    no number spans) and tested once; only a row that fails is looked at column by column."""
+    loads them all), with the redactor's normaliser. Set-based: each column's distinct values
+    are read once (`GROUP BY`) and tested once (most columns hold a handful: states, codes,
+    regions); the rows that carry a value that fails are then fetched by key. A value is
+    tested alone, as it was after a row's joined values failed (no number spans two
+    columns)."""
     result = CheckResult("")
+    found: list[tuple[tuple[Any, ...], int, str]] = []
     for table in list(Base.metadata.tables.values()):
         columns = [
             c
@@ -360,20 +445,25 @@ def _text_columns(
         ]
         if not columns or table.name == "line_event":  # scanned with its MACs
             continue
+        result.examined += int(s.scalar(select(func.count()).select_from(table)) or 0)
         key = list(table.primary_key.columns)
-        statement = select(*key, *columns).execution_options(yield_per=20000)
-        width = len(key)
-        for row in s.execute(statement):
-            result.examined += 1
-            texts = [_as_text(v) for v in row[width:]]
-            if not contains_pii("\x00".join(t for t in texts if t)):
-                continue
-            where = "/".join(str(v) for v in row[:width])
-            for column, text in zip(columns, texts, strict=True):
+        found.clear()
+        for index, column in enumerate(columns):
+            # JSON compared as its text (PostgreSQL's `json` has no equality), parsed as the
+            # ORM would have parsed it before it is tested.
+            document = isinstance(column.type, JSON)
+            value = cast(column, Text) if document else column
+            bad = []
+            for (distinct,) in s.execute(select(value).where(value.is_not(None)).distinct()):
+                text = _as_text(json.loads(distinct) if document else distinct)
                 if text and contains_pii(text):
-                    result.violations.append(
-                        f"{table.name} {where}: {column.name} holds an ID or phone number"
-                    )
+                    bad.append(distinct)
+            for distinct in bad:
+                for row in s.execute(select(*key).where(value == distinct)):
+                    found.append((tuple(row), index, column.name))
+        for pk, _index, name in sorted(found, key=lambda f: (f[0], f[1])):
+            where = "/".join(str(v) for v in pk)
+            result.violations.append(f"{table.name} {where}: {name} holds an ID or phone number")
     return result
 
 
@@ -388,7 +478,7 @@ def _as_text(value: Any) -> str:
     return _DIGEST.sub("#", value) if len(value) >= 64 else value
 
 
-def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _notes(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Each sealed note opens and matches the digest its references carry. A purged note (its
     ciphertext destroyed with its identity by the retention job) is accepted exactly when an
     event naming a purged identity as owner references it; a note purged in part, a purged
@@ -437,7 +527,7 @@ def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessio
 
 
 def _audit(
-    repo: RegistryRepository,
+    repo: CheckRepository,
     policy: Policy,
     keyring: KeyRing,
     s: Session,
