@@ -27,6 +27,14 @@ def check_command(
     log: Annotated[
         list[Path] | None, typer.Option(help="A log file to scan for PII too (repeatable).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes for the row checks (MACs, sealed PII, text columns), run beside "
+            "the rest on connections of their own; 0: everything in this one.",
+        ),
+    ] = 2,
 ) -> None:
     """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
     any text column, the keyed audit chains and the signed checkpoints."""
@@ -50,6 +58,7 @@ def check_command(
             progress=lambda name: status.update(f"checking: {name}"),
             checkpoints=checkpoint,
             logs=log or (),
+            workers=workers,
         )
     if checkpoint is None:
         console.print("no checkpoint file: truncation of the chains cannot be detected")

@@ -10,37 +10,35 @@ scanned for ID and phone numbers in any spelling. It reads only; it repairs noth
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, Table, Text, cast, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
-from realname.registry.check_rows import CheckRepository, converters, instant_key
-from realname.registry.identities import NAME_CONTEXT, NUMBER_CONTEXT, opened_fields
-from realname.registry.integrity import (
-    EVENT_COLUMNS,
-    EVENT_DOMAIN,
-    IDENTITY_COLUMNS,
-    IDENTITY_DOMAIN,
-    IDENTITY_PURGED_COLUMNS,
-    IDENTITY_PURGED_DOMAIN,
-    PURGED_KEY_ID,
-    verify_row,
-)
-from realname.registry.models import Identity, Line, LineEvent
+from realname.registry.check_rows import CheckRepository, instant_key
+from realname.registry.models import Line, LineEvent
 from realname.registry.replay import (
     cached_columns,
     grouped,
     mask_line,
     replay_line,
     replays_cleanly,
+)
+from realname.registry.row_checks import (
+    EVENT_MACS,
+    CheckResult,
+    audit_keys_or_violation,
+    event_macs,
+    identity_macs,
+    sealed_pii,
+    start_workers,
+    table_of,
+    text_columns,
 )
 from realname.security.audit import (
     NOTE_PURGED_KEY_ID,
@@ -49,7 +47,6 @@ from realname.security.audit import (
     open_note,
     verify_audit_chains,
 )
-from realname.security.audit_keys import AuditKeys
 from realname.security.checkpoint import (
     CheckpointError,
     compare,
@@ -62,41 +59,8 @@ from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, VaultError
 
-EVENT_TEXT_COLUMNS = (
-    "operation",
-    "from_state",
-    "to_state",
-    "actor",
-    "reason",
-    "detail",
-    "correlation_id",
-)
-_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 # Append-only tables whose high-water marks a checkpoint records.
 APPEND_ONLY = ("line_event", "sealed_note")
-# Columns that hold numbers by design (the line's own number and SIM, block bounds, an SMS's
-# destination, a cached API answer about a line); every other text column is scanned.
-NUMBER_COLUMNS = {
-    ("line", "msisdn"),
-    ("line", "iccid"),
-    ("line", "imsi"),
-    ("number_block", "first"),
-    ("number_block", "last"),
-    ("outbox_message", "destination"),
-    ("idempotent_request", "response"),
-    ("api_client", "secret_hash"),
-}
-
-
-@dataclass
-class CheckResult:
-    name: str
-    examined: int = 0
-    violations: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
 
 
 @dataclass
@@ -120,20 +84,24 @@ def run_integrity_check(
     *,
     checkpoints: Path | None = None,
     logs: Sequence[Path] = (),
+    workers: int = 0,
 ) -> IntegrityReport:
     """`checkpoints`: a JSONL file of signed checkpoints the chains must still extend;
-    `logs`: log files to scan for PII shapes."""
+    `logs`: log files to scan for PII shapes; `workers`: processes for the checks that look
+    at one row at a time (row MACs, sealed PII, text columns), which then read the committed
+    database on connections of their own while this one runs the rest (0: all here, in the
+    session's transaction, which is what a caller with uncommitted writes needs)."""
     session.flush()  # the raw reads below do not autoflush as ORM queries did
     repo = CheckRepository(session)
-    steps: list[tuple[str, Callable[[CheckRepository, Policy, KeyRing, Session], CheckResult]]] = [
+    steps: list[tuple[str, Step]] = [
         ("held lines have verified owners", _owners),
         ("holdings equal the real counts", _holdings),
         ("holdings respect the caps", _caps),
         ("line state equals the replay of its events", _replay),
-        ("line events carry their keyed MAC and no PII", _event_macs),
-        ("identities carry their keyed MAC", _identity_macs),
-        ("PII is sealed and opens", _pii),
-        ("no text column holds an ID or phone number", _text_columns),
+        (EVENT_MACS, event_macs),
+        ("identities carry their keyed MAC", identity_macs),
+        ("PII is sealed and opens", sealed_pii),
+        ("no text column holds an ID or phone number", text_columns),
         ("sealed notes are intact", _notes),
         ("API clients are what the audit chain says", _clients),
         (
@@ -143,14 +111,35 @@ def run_integrity_check(
     ]
     if logs:
         steps.append(("logs hold no ID or phone number", lambda r, p, k, s: _logs(logs)))
+    elsewhere = start_workers(session, policy, keyring, workers) if workers > 0 else {}
     results = []
-    for name, step in steps:
-        if progress:
-            progress(name)
-        result = step(repo, policy, keyring, session)
-        result.name = name
-        results.append(result)
+    try:
+        for name, step in steps:
+            if name in elsewhere:
+                continue
+            if progress:
+                progress(name)
+            result = step(repo, policy, keyring, session)
+            result.name = name
+            results.append(result)
+        for name, futures in elsewhere.items():
+            if progress:
+                progress(name)
+            parts = [future.result() for future in futures]
+            merged = CheckResult(name, sum(p.examined for p in parts))
+            for part in parts:
+                merged.violations += part.violations
+            results.append(merged)
+    finally:
+        for futures in elsewhere.values():
+            for future in futures:
+                future.cancel()
+    order = [name for name, _step in steps]
+    results.sort(key=lambda r: order.index(r.name))
     return IntegrityReport(results)
+
+
+Step = Callable[[CheckRepository, Policy, KeyRing, Session], CheckResult]
 
 
 def _owners(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
@@ -210,7 +199,7 @@ def _replay(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session)
     tuples (check_rows.py), timestamps brought to a form that is equal exactly when the
     instants are."""
     result = CheckResult("")
-    lines, events_table = _table(Line), _table(LineEvent)
+    lines, events_table = table_of(Line), table_of(LineEvent)
     instant = instant_key(s, lines.c.activated_at)
     moves = repo.raw_rows(events_table, _MOVE_COLUMNS, order_by="line_id,seq")
     if instant is not None:
@@ -288,196 +277,6 @@ def _clients(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
     return result
 
 
-def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:
-    try:
-        return keyring.audit
-    except VaultError as error:
-        result.violations.append(str(error))
-        return None
-
-
-def _event_macs(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Driver tuples (check_rows.py); the PII scan of an event's text columns is computed
-    once per distinct combination of their values (events share a handful of them)."""
-    result = CheckResult("")
-    keys = _audit_keys(keyring, result)
-    if keys is None:
-        return result
-    width = len(EVENT_COLUMNS)
-    columns = ("id", *EVENT_COLUMNS, "mac_key_id", "mac")
-    table = _table(LineEvent)
-    convert = [(i + 1, f) for i, f in enumerate(converters(s, table, EVENT_COLUMNS)) if f]
-    texts = [i + 1 for i, c in enumerate(EVENT_COLUMNS) if c in EVENT_TEXT_COLUMNS]
-    scanned: dict[Any, bool] = {}
-    examined = 0
-    violations = result.violations
-    for raw in repo.raw_rows(table, columns):
-        examined += 1
-        row = list(raw)
-        for i, f in convert:
-            row[i] = f(row[i])
-        problem = verify_row(keys, EVENT_DOMAIN, row[1 : width + 1], row[-2], row[-1])
-        if problem is not None:
-            violations.append(f"line event {row[0]} {problem}")
-        # The text scan of line_event happens here, on the rows already read.
-        seen: Any = tuple(raw[i] for i in texts)
-        try:
-            holds = scanned.get(seen)
-        except TypeError:  # a parsed JSON document (PostgreSQL) is not hashable: its text is
-            seen = "\x00".join(_as_text(row[i]) for i in texts)
-            holds = scanned.get(seen)
-        if holds is None:
-            text = seen if isinstance(seen, str) else "\x00".join(_as_text(row[i]) for i in texts)
-            holds = contains_pii(text)
-            if len(scanned) < 100_000:
-                scanned[seen] = holds
-        if holds:
-            violations.append(f"line event {row[0]} holds an ID or phone number")
-    result.examined = examined
-    return result
-
-
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _identity_macs(
-    repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
-    result = CheckResult("")
-    keys = _audit_keys(keyring, result)
-    if keys is None:
-        return result
-    width = len(IDENTITY_COLUMNS)
-    columns = ("id", *IDENTITY_PURGED_COLUMNS, "mac_key_id", "mac")
-    table = _table(Identity)
-    convert = [(i + 1, f) for i, f in enumerate(converters(s, table, IDENTITY_PURGED_COLUMNS)) if f]
-    # The encoder's tag for bytes ("B" + hex), applied here rather than in its callback.
-    binary = [i + 1 for i, c in enumerate(IDENTITY_PURGED_COLUMNS) if c in _BINARY_IDENTITY]
-    examined = 0
-    for raw in repo.raw_rows(table, columns):
-        examined += 1
-        row = list(raw)
-        for i, f in convert:
-            row[i] = f(row[i])
-        for i in binary:
-            value = row[i]
-            if isinstance(value, bytes):
-                row[i] = "B" + value.hex()
-        # A purged row (purged_at set) is MAC'd under its own domain, over purged_at too.
-        if row[width + 1] is None:
-            problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
-        else:
-            problem = verify_row(keys, IDENTITY_PURGED_DOMAIN, row[1 : width + 2], row[-2], row[-1])
-        if problem is not None:
-            result.violations.append(f"identity {row[0]} {problem}")
-    result.examined = examined
-    return result
-
-
-_BINARY_IDENTITY = ("number_index", "name_index", "number_sealed", "name_sealed", "address_sealed")
-
-
-def _pii(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Every sealed value opens, and both blind indexes match what it opens to (a number or a
-    name swapped between two identities fails here). A purged identity holds exactly nothing
-    of its record (registry/retention.py) and no line names it as owner; a row with part of
-    its record gone, or purged in part, is reported."""
-    result = CheckResult("")
-    for (
-        identity_id,
-        key_id,
-        number_sealed,
-        name_sealed,
-        address_sealed,
-        number_index,
-        name_index,
-        purged_at,
-        birth_date,
-    ) in repo.iter_sealed_identities():
-        result.examined += 1
-        record = (number_sealed, name_sealed, address_sealed, number_index, name_index)
-        if purged_at is not None:
-            if any(v is not None for v in (*record, birth_date)) or key_id != PURGED_KEY_ID:
-                result.violations.append(f"identity {identity_id} is purged only in part")
-            continue
-        if None in (number_sealed, name_sealed, number_index, name_index):
-            result.violations.append(
-                f"identity {identity_id} lost part of its record but is not marked purged"
-            )
-            continue
-        try:
-            clear = opened_fields(keyring, key_id, number_sealed, name_sealed, address_sealed)
-        except VaultError:
-            result.violations.append(f"identity {identity_id}: a sealed value does not open")
-            continue
-        if keyring.blind_index(clear.document_number or "", NUMBER_CONTEXT) != number_index:
-            result.violations.append(f"identity {identity_id}: blind index does not match")
-        elif keyring.blind_index(clear.name or "", NAME_CONTEXT) != name_index:
-            result.violations.append(f"identity {identity_id}: name index does not match")
-    for identity_id, msisdn in repo.purged_identities_holding_lines():
-        result.violations.append(
-            f"identity {identity_id} is purged but line {mask_line(msisdn)} names it as owner"
-        )
-    return result
-
-
-def _text_columns(
-    repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
-    """Every String, Text and JSON column of every table the entry point loaded (the CLI
-    loads them all), with the redactor's normaliser. Set-based: each column's distinct values
-    are read once (`GROUP BY`) and tested once (most columns hold a handful: states, codes,
-    regions); the rows that carry a value that fails are then fetched by key. A value is
-    tested alone, as it was after a row's joined values failed (no number spans two
-    columns)."""
-    result = CheckResult("")
-    found: list[tuple[tuple[Any, ...], int, str]] = []
-    for table in list(Base.metadata.tables.values()):
-        columns = [
-            c
-            for c in table.columns
-            if isinstance(c.type, String | Text | JSON)
-            and not isinstance(c.type, LargeBinary)
-            and (table.name, c.name) not in NUMBER_COLUMNS
-        ]
-        if not columns or table.name == "line_event":  # scanned with its MACs
-            continue
-        result.examined += int(s.scalar(select(func.count()).select_from(table)) or 0)
-        key = list(table.primary_key.columns)
-        found.clear()
-        for index, column in enumerate(columns):
-            # JSON compared as its text (PostgreSQL's `json` has no equality), parsed as the
-            # ORM would have parsed it before it is tested.
-            document = isinstance(column.type, JSON)
-            value = cast(column, Text) if document else column
-            bad = []
-            for (distinct,) in s.execute(select(value).where(value.is_not(None)).distinct()):
-                text = _as_text(json.loads(distinct) if document else distinct)
-                if text and contains_pii(text):
-                    bad.append(distinct)
-            for distinct in bad:
-                for row in s.execute(select(*key).where(value == distinct)):
-                    found.append((tuple(row), index, column.name))
-        for pk, _index, name in sorted(found, key=lambda f: (f[0], f[1])):
-            where = "/".join(str(v) for v in pk)
-            result.violations.append(f"{table.name} {where}: {name} holds an ID or phone number")
-    return result
-
-
-def _as_text(value: Any) -> str:
-    """A column value as one string: JSON as written without escapes (so full-width digits
-    stay visible), digests (64 hex digits: a sealed note's SHA-256, an import file's), whose
-    random digit runs are no one's number, left out."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, default=str)
-    return _DIGEST.sub("#", value) if len(value) >= 64 else value
-
-
 def _notes(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Each sealed note opens and matches the digest its references carry. A purged note (its
     ciphertext destroyed with its identity by the retention job) is accepted exactly when an
@@ -534,7 +333,7 @@ def _audit(
     checkpoints: Path | None,
 ) -> CheckResult:
     result = CheckResult("")
-    keys = _audit_keys(keyring, result)
+    keys = audit_keys_or_violation(keyring, result)
     if keys is None:
         return result
     reads = []

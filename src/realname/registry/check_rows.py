@@ -51,13 +51,20 @@ class CheckRepository(RegistryRepository):
         return self._held
 
     def raw_rows(
-        self, table: Table, columns: Sequence[str], order_by: str | None = None, batch: int = 20000
+        self,
+        table: Table,
+        columns: Sequence[str],
+        order_by: str | None = None,
+        batch: int = 20000,
+        ids: tuple[int, int] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """`SELECT columns FROM table [ORDER BY …]` as the driver's tuples (no result
         processing), in the session's transaction; PostgreSQL streams through a named cursor.
         Table and column names come from our metadata, never from input."""
         names = ", ".join(f'"{table.c[c].name}"' for c in columns)
         sql = f'SELECT {names} FROM "{table.name}"'  # noqa: S608 (our metadata)
+        if ids is not None:  # (after, up to): a share of the table for one worker
+            sql += f' WHERE "id" > {int(ids[0])} AND "id" <= {int(ids[1])}'
         if order_by:
             sql += " ORDER BY " + ", ".join(f'"{table.c[c].name}"' for c in order_by.split(","))
         connection = self.session.connection()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +19,8 @@ from realname.authority.models import AuthorityCitizen
 from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
 from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
-from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
+from realname.db.dialect import bulk_insert, indexes_built_after, next_ids, sync_id_sequence
+from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
 from realname.identity.regions import province_prefixes
@@ -31,7 +34,7 @@ from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 from realname.sim.people import Citizen
-from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers, unit_of
+from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers
 
 # (code, name, share of lines, number prefixes); MVNOs name their host.
 MNOS = (
@@ -141,8 +144,29 @@ def create_enterprises(
     return made
 
 
+@contextmanager
+def bulk_loading(engine: Engine) -> Iterator[UnitOfWork]:
+    """Units of work for the base load, on one connection of the demo's fresh database:
+    the line and event tables' plain indexes dropped during the load and built after it
+    (`indexes_built_after`), and on SQLite no fsync (`synchronous=OFF`) until the load is
+    over: a crash mid-load loses a database the next run deletes anyway. The operations that
+    follow run on the engine's own connections with the production settings."""
+    with engine.connect() as connection:
+        driver: Any = connection.connection.dbapi_connection
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction: SQLite ignores it inside one
+            before = driver.execute("PRAGMA synchronous").fetchone()[0]
+            driver.execute("PRAGMA synchronous=OFF")
+        try:
+            with indexes_built_after(connection, [LINE, EVENT]):
+                yield UnitOfWork(lambda: Session(bind=connection))
+        finally:
+            if sqlite:
+                driver.execute(f"PRAGMA synchronous={int(before)}")
+
+
 def load_citizens(
-    engine: Engine, keyring: KeyRing, state: WorldState, report: Progress, now: datetime
+    uow: UnitOfWork, keyring: KeyRing, state: WorldState, report: Progress, now: datetime
 ) -> None:
     """Every citizen into the authority's register; registered ones become identities later."""
     total = len(state.citizens)
@@ -158,7 +182,7 @@ def load_citizens(
                     "revoked": False,
                 }
             )
-        with unit_of(engine).transaction() as session:
+        with uow.transaction() as session:
             bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
         report("citizens known to the identity authority", start + len(chunk), total)
 
@@ -190,7 +214,7 @@ def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str,
 
 
 def load_lines(
-    engine: Engine,
+    uow: UnitOfWork,
     policy: Policy,
     keyring: KeyRing,
     state: WorldState,
@@ -243,7 +267,7 @@ def load_lines(
             line_rows.append(row)
             plans.append(("active", citizen, channel_id, at, enterprise.id))
             state.active.append((msisdn, enterprise.id, citizen))
-        with unit_of(engine).transaction() as session:
+        with uow.transaction() as session:
             if new_identities:
                 order = list(new_identities)
                 ids = next_ids(session, IDENTITY, len(order))
@@ -305,7 +329,7 @@ def load_lines(
             )
         done += size
         report("lines loaded (base)", done, total)
-    with unit_of(engine).transaction() as session:
+    with uow.transaction() as session:
         rows = [
             {"identity_id": state.identity_of[c], "enterprise_id": e, "active_count": n}
             for (c, e), n in state.held.items()
