@@ -55,6 +55,7 @@ def test_the_check_finds_the_same_in_worker_processes(
     from realname.registry.models import Identity, LineEvent
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("realname.sim.base.SEAL_IN_POOL_FROM", 0)  # identities sealed in a pool
     base = Settings(
         key_file=str(tmp_path / "keys.json"),
         clock_start=datetime(2026, 11, 30, 10, tzinfo=UTC),
@@ -62,6 +63,9 @@ def test_the_check_finds_the_same_in_worker_processes(
     url = f"sqlite:///{tmp_path}/demo.db"
     with prepare_demo(base, lines=300, seed=3, operations=60, database_url=url) as demo:
         demo.build()
+        with Session(readonly(demo.engine)) as session:
+            clean = run_integrity_check(session, demo.policy, demo.keyring, workers=2)
+        assert clean.ok, [r.violations for r in clean.results if not r.ok]
         with Session(demo.engine) as session, session.begin():
             last = session.scalar(select(LineEvent.id).order_by(LineEvent.id.desc()).limit(1))
             session.execute(

@@ -60,6 +60,8 @@ class WorldState:
     attempt: tuple[int, int] | None = None
     # Lines sold by cheating channels: the ones their "owners" later disown.
     suspect: list[tuple[str, int]] = field(default_factory=list)
+    # Lines each citizen holds across enterprises (the base's national cap).
+    national: Counter[int] = field(default_factory=Counter)
 
 
 Progress = Callable[[str, int, int], None]
