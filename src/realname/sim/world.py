@@ -14,7 +14,6 @@ re-verification.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -23,7 +22,7 @@ from realname.policy.schema import Policy
 from realname.security.vault import KeyRing
 from realname.sim.base import bulk_loading, create_enterprises, load_citizens, load_lines
 from realname.sim.people import random_citizen
-from realname.sim.state import Progress, WorldState, WorldSummary, unit_of
+from realname.sim.state import Holdings, Progress, WorldState, WorldSummary, unit_of
 from realname.sim.stream import stream_operations
 
 
@@ -47,7 +46,7 @@ def build_world(
         enterprises = create_enterprises(session, policy, keyring, lines, rng, now)
     citizen_count = max(50, lines * 2 // 5)
     citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
-    state = WorldState(enterprises, citizens, {}, Counter(), [], [], {}, set())
+    state = WorldState(enterprises, citizens, {}, Holdings(), [], [], {}, set())
     with bulk_loading(engine) as uow:
         load_citizens(uow, keyring, state, report, now)
         load_lines(uow, policy, keyring, state, lines, rng, report, now)
