@@ -119,3 +119,25 @@ def test_each_corruption_is_reported(
     assert any(words in v for v in found[check_name]), found[check_name]
     # Reports never print a full phone number.
     assert not any(n in v for v in found[check_name] for n in numbers)
+
+
+def test_a_number_in_any_text_column_is_reported_by_row(world: World, china: Policy) -> None:
+    """The text scan reads each column's distinct values once (set-based); a value holding a
+    number is traced back to every row that carries it, column by column, in key order."""
+    from realname.registry.models import Channel
+
+    populated(world)
+    channels = world.session.scalars(select(Channel.id).order_by(Channel.id)).all()
+    world.session.execute(
+        update(Channel).values(name="渠道 138 0013 8000", status_reason="11010519491231002X")
+    )
+    report = check(world, china)
+    found = failing(report)["no text column holds an ID or phone number"]
+    expected = []
+    for channel_id in channels:
+        expected += [
+            f"channel {channel_id}: name holds an ID or phone number",
+            f"channel {channel_id}: status_reason holds an ID or phone number",
+        ]
+    assert found == expected
+    assert "13800138000" not in " ".join(found)

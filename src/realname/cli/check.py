@@ -34,6 +34,14 @@ def check_command(
             "--no-sequence checks them as they are (read only)."
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes for the row checks (MACs, sealed PII, text columns), run beside "
+            "the rest on connections of their own; 0: everything in this one.",
+        ),
+    ] = 2,
 ) -> None:
     """Audit the database like fsck: owners, holdings, caps, event replay, row MACs, PII in
     any text column, the keyed audit chains and the signed checkpoints."""
@@ -70,6 +78,7 @@ def check_command(
             logs=log or (),
             now=process.clock.now(),
             pending_alarm=timedelta(seconds=settings.audit_pending_alarm_seconds),
+            workers=workers,
         )
     if checkpoint is None:
         console.print("no checkpoint file: truncation of the chains cannot be detected")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Table,
@@ -183,3 +185,49 @@ def rows_table(
         .select_from(each)
         .subquery(name)
     )
+
+
+def secondary_indexes(connection: Connection, tables: Sequence[Table]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the plain indexes on these tables, as the database has
+    them (migrations may differ from the models): not those that back a primary key or a
+    unique constraint, which stay and keep checking the rows as they arrive."""
+    names = [t.name for t in tables]
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(
+            text(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+                "WHERE i.schemaname = current_schema() AND i.tablename = ANY(:names) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+                "WHERE c.conname = i.indexname AND c.connamespace = "
+                "(SELECT oid FROM pg_namespace WHERE nspname = current_schema())) "
+                "ORDER BY i.tablename, i.indexname"
+            ),
+            {"names": names},
+        )
+    else:
+        rows = connection.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "AND tbl_name IN :names ORDER BY tbl_name, name"
+            ).bindparams(bindparam("names", expanding=True)),
+            {"names": names},
+        )
+    return [(str(name), str(sql)) for name, sql in rows]
+
+
+@contextmanager
+def indexes_built_after(connection: Connection, tables: Sequence[Table]) -> Iterator[None]:
+    """Drop the tables' plain indexes for a bulk load and build them again after it: one sort
+    per index instead of a random B-tree insert per row. Only for a database the caller has
+    just created and loads alone (the demo's): a reader meanwhile would find no index. The
+    indexes are built again even when the load fails, so the schema is never left short."""
+    with connection.begin():
+        indexes = secondary_indexes(connection, tables)
+        for name, _sql in indexes:
+            connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    try:
+        yield
+    finally:
+        with connection.begin():
+            for _name, sql in indexes:
+                connection.exec_driver_sql(sql)

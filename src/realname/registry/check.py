@@ -10,30 +10,19 @@ scanned for ID and phone numbers in any spelling. It reads only; it repairs noth
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, Table, Text, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from realname.db.base import Base
 from realname.policy.schema import CapScope, Policy
-from realname.registry.identities import NAME_CONTEXT, NUMBER_CONTEXT, opened_fields
-from realname.registry.integrity import (
-    EVENT_COLUMNS,
-    EVENT_DOMAIN,
-    IDENTITY_COLUMNS,
-    IDENTITY_DOMAIN,
-    IDENTITY_PURGED_COLUMNS,
-    IDENTITY_PURGED_DOMAIN,
-    PURGED_KEY_ID,
-    verify_row,
-)
+from realname.registry.check_rows import CheckRepository, instant_key
+from realname.registry.models import Line, LineEvent
 from realname.registry.replay import (
     cached_columns,
     grouped,
@@ -41,7 +30,17 @@ from realname.registry.replay import (
     replay_line,
     replays_cleanly,
 )
-from realname.registry.repository import RegistryRepository
+from realname.registry.row_checks import (
+    EVENT_MACS,
+    CheckResult,
+    audit_keys_or_violation,
+    event_macs,
+    identity_macs,
+    sealed_pii,
+    start_workers,
+    table_of,
+    text_columns,
+)
 from realname.security.audit import (
     NOTE_PURGED_KEY_ID,
     PENDING_ALARM,
@@ -50,7 +49,6 @@ from realname.security.audit import (
     open_note,
     verify_audit_chains,
 )
-from realname.security.audit_keys import AuditKeys
 from realname.security.checkpoint import (
     CheckpointError,
     compare,
@@ -63,42 +61,8 @@ from realname.security.redact import contains_pii
 from realname.security.repository import AuditRepository
 from realname.security.vault import KeyRing, VaultError
 
-EVENT_TEXT_COLUMNS = (
-    "operation",
-    "from_state",
-    "to_state",
-    "actor",
-    "reason",
-    "detail",
-    "correlation_id",
-)
-_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 # Append-only tables whose high-water marks a checkpoint records.
 APPEND_ONLY = ("line_event", "sealed_note")
-# Columns that hold numbers by design (the line's own number and SIM, block bounds, an SMS's
-# destination, a cached API answer about a line); every other text column is scanned.
-NUMBER_COLUMNS = {
-    ("line", "msisdn"),
-    ("line", "iccid"),
-    ("line", "imsi"),
-    ("number_block", "first"),
-    ("number_block", "last"),
-    ("outbox_message", "destination"),
-    ("idempotent_request", "response"),
-    ("api_client", "secret_hash"),
-}
-
-
-@dataclass
-class CheckResult:
-    name: str
-    examined: int = 0
-    violations: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # worth saying, not a violation
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
 
 
 @dataclass
@@ -124,22 +88,26 @@ def run_integrity_check(
     logs: Sequence[Path] = (),
     now: datetime | None = None,
     pending_alarm: timedelta = PENDING_ALARM,
+    workers: int = 0,
 ) -> IntegrityReport:
     """`checkpoints`: a JSONL file of signed checkpoints the chains must still extend;
     `logs`: log files to scan for PII shapes; `now`: with it, an audit entry still pending
-    (deferred mode) longer than `pending_alarm` is a violation (no sequencer runs)."""
-    repo = RegistryRepository(session)
-    steps: list[
-        tuple[str, Callable[[RegistryRepository, Policy, KeyRing, Session], CheckResult]]
-    ] = [
+    (deferred mode) longer than `pending_alarm` is a violation (no sequencer runs);
+    `workers`: processes for the checks that look at one row at a time (row MACs, sealed PII,
+    text columns), which then read the committed database on connections of their own while
+    this one runs the rest (0: all here, in the session's transaction, which is what a caller
+    with uncommitted writes needs)."""
+    session.flush()  # the raw reads below do not autoflush as ORM queries did
+    repo = CheckRepository(session)
+    steps: list[tuple[str, Step]] = [
         ("held lines have verified owners", _owners),
         ("holdings equal the real counts", _holdings),
         ("holdings respect the caps", _caps),
         ("line state equals the replay of its events", _replay),
-        ("line events carry their keyed MAC and no PII", _event_macs),
-        ("identities carry their keyed MAC", _identity_macs),
-        ("PII is sealed and opens", _pii),
-        ("no text column holds an ID or phone number", _text_columns),
+        (EVENT_MACS, event_macs),
+        ("identities carry their keyed MAC", identity_macs),
+        ("PII is sealed and opens", sealed_pii),
+        ("no text column holds an ID or phone number", text_columns),
         ("sealed notes are intact", _notes),
         ("API clients are what the audit chain says", _clients),
         (
@@ -149,17 +117,39 @@ def run_integrity_check(
     ]
     if logs:
         steps.append(("logs hold no ID or phone number", lambda r, p, k, s: _logs(logs)))
+    elsewhere = start_workers(session, policy, keyring, workers) if workers > 0 else {}
     results = []
-    for name, step in steps:
-        if progress:
-            progress(name)
-        result = step(repo, policy, keyring, session)
-        result.name = name
-        results.append(result)
+    try:
+        for name, step in steps:
+            if name in elsewhere:
+                continue
+            if progress:
+                progress(name)
+            result = step(repo, policy, keyring, session)
+            result.name = name
+            results.append(result)
+        for name, futures in elsewhere.items():
+            if progress:
+                progress(name)
+            parts = [future.result() for future in futures]
+            merged = CheckResult(name, sum(p.examined for p in parts))
+            for part in parts:
+                merged.violations += part.violations
+                merged.notes += part.notes
+            results.append(merged)
+    finally:
+        for futures in elsewhere.values():
+            for future in futures:
+                future.cancel()
+    order = [name for name, _step in steps]
+    results.sort(key=lambda r: order.index(r.name))
     return IntegrityReport(results)
 
 
-def _owners(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+Step = Callable[[CheckRepository, Policy, KeyRing, Session], CheckResult]
+
+
+def _owners(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     rows = repo.unverified_owners_of_held_lines()
     result.examined = sum(repo.held_counts().values())
@@ -169,9 +159,7 @@ def _owners(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessi
     return result
 
 
-def _holdings(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
+def _holdings(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     real = repo.held_counts()
     recorded = repo.holdings()
@@ -190,7 +178,7 @@ def _holdings(
     return result
 
 
-def _caps(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _caps(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     result = CheckResult("")
     real = repo.held_counts()
     result.examined = len(real)
@@ -213,32 +201,71 @@ def _caps(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
     return result
 
 
-def _replay(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Merge-join lines and events (both ordered by line id), so memory stays flat."""
+def _replay(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+    """Merge-join lines and events (both ordered by line id), so memory stays flat. Driver
+    tuples (check_rows.py), timestamps brought to a form that is equal exactly when the
+    instants are."""
     result = CheckResult("")
-    events = grouped(repo.iter_event_moves())
+    lines, events_table = table_of(Line), table_of(LineEvent)
+    instant = instant_key(s, lines.c.activated_at)
+    moves = repo.raw_rows(events_table, _MOVE_COLUMNS, order_by="line_id,seq")
+    if instant is not None:
+        moves = ((*row[:8], instant(row[8])) for row in moves)
+    events = grouped(moves)
     pending = next(events, None)
-    for line in repo.iter_line_states():
-        result.examined += 1
+    examined = 0
+    violations = result.violations
+    for line in repo.raw_rows(lines, _LINE_COLUMNS, order_by="id"):
+        examined += 1
         line_id = line[0]
         while pending is not None and pending[0] < line_id:
-            result.violations.append(f"events for line id {pending[0]}, which does not exist")
+            violations.append(f"events for line id {pending[0]}, which does not exist")
             pending = next(events, None)
         mine: list[Any] = []
         if pending is not None and pending[0] == line_id:
             mine = pending[1]
             pending = next(events, None)
+        if instant is not None:
+            line = (*line[:7], instant(line[7]), instant(line[8]), instant(line[9]))
         if (mine or line[5] is not None) and replays_cleanly(line, mine):
-            result.violations.extend(cached_columns(line, mine))
+            violations.extend(cached_columns(line, mine))
             continue
-        result.violations.extend(replay_line(line, mine))
+        violations.extend(replay_line(line, mine))
     while pending is not None:
-        result.violations.append(f"events for line id {pending[0]}, which does not exist")
+        violations.append(f"events for line id {pending[0]}, which does not exist")
         pending = next(events, None)
+    result.examined = examined
     return result
 
 
-def _clients(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+# What the replay reads (registry/replay.py indexes them by position).
+_LINE_COLUMNS = (
+    "id",
+    "msisdn",
+    "state",
+    "owner_identity_id",
+    "event_count",
+    "legacy_import_id",
+    # The columns that cache what the events say (checked against them):
+    "channel_id",
+    "activated_at",
+    "owner_since",
+    "sim_changed_at",
+)
+_MOVE_COLUMNS = (
+    "line_id",
+    "seq",
+    "operation",
+    "from_state",
+    "to_state",
+    "owner_after_id",
+    "owner_before_id",
+    "channel_id",
+    "occurred_at",
+)
+
+
+def _clients(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Each client's role, tenant, scopes and status against its last audit entry: the row has
     no MAC, and who may act as whom is exactly what an attacker would change (a client row
     inserted behind the service's back has no entry at all)."""
@@ -257,144 +284,7 @@ def _clients(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sess
     return result
 
 
-def _audit_keys(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:
-    try:
-        return keyring.audit
-    except VaultError as error:
-        result.violations.append(str(error))
-        return None
-
-
-def _event_macs(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
-    result = CheckResult("")
-    keys = _audit_keys(keyring, result)
-    if keys is None:
-        return result
-    width = len(EVENT_COLUMNS)
-    texts = [i + 1 for i, c in enumerate(EVENT_COLUMNS) if c in EVENT_TEXT_COLUMNS]
-    for row in repo.iter_event_rows(EVENT_COLUMNS):
-        result.examined += 1
-        problem = verify_row(keys, EVENT_DOMAIN, row[1 : width + 1], row[-2], row[-1])
-        if problem is not None:
-            result.violations.append(f"line event {row[0]} {problem}")
-        # The text scan of line_event happens here, on the rows already read.
-        if contains_pii("\x00".join(_as_text(row[i]) for i in texts)):
-            result.violations.append(f"line event {row[0]} holds an ID or phone number")
-    return result
-
-
-def _identity_macs(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
-    result = CheckResult("")
-    keys = _audit_keys(keyring, result)
-    if keys is None:
-        return result
-    width = len(IDENTITY_COLUMNS)
-    for row in repo.iter_identity_rows(IDENTITY_PURGED_COLUMNS):
-        result.examined += 1
-        # A purged row (purged_at set) is MAC'd under its own domain, over purged_at too.
-        if row[width + 1] is None:
-            problem = verify_row(keys, IDENTITY_DOMAIN, row[1 : width + 1], row[-2], row[-1])
-        else:
-            problem = verify_row(keys, IDENTITY_PURGED_DOMAIN, row[1 : width + 2], row[-2], row[-1])
-        if problem is not None:
-            result.violations.append(f"identity {row[0]} {problem}")
-    return result
-
-
-def _pii(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    """Every sealed value opens, and both blind indexes match what it opens to (a number or a
-    name swapped between two identities fails here). A purged identity holds exactly nothing
-    of its record (registry/retention.py) and no line names it as owner; a row with part of
-    its record gone, or purged in part, is reported."""
-    result = CheckResult("")
-    for (
-        identity_id,
-        key_id,
-        number_sealed,
-        name_sealed,
-        address_sealed,
-        number_index,
-        name_index,
-        purged_at,
-        birth_date,
-    ) in repo.iter_sealed_identities():
-        result.examined += 1
-        record = (number_sealed, name_sealed, address_sealed, number_index, name_index)
-        if purged_at is not None:
-            if any(v is not None for v in (*record, birth_date)) or key_id != PURGED_KEY_ID:
-                result.violations.append(f"identity {identity_id} is purged only in part")
-            continue
-        if None in (number_sealed, name_sealed, number_index, name_index):
-            result.violations.append(
-                f"identity {identity_id} lost part of its record but is not marked purged"
-            )
-            continue
-        try:
-            clear = opened_fields(keyring, key_id, number_sealed, name_sealed, address_sealed)
-        except VaultError:
-            result.violations.append(f"identity {identity_id}: a sealed value does not open")
-            continue
-        if keyring.blind_index(clear.document_number or "", NUMBER_CONTEXT) != number_index:
-            result.violations.append(f"identity {identity_id}: blind index does not match")
-        elif keyring.blind_index(clear.name or "", NAME_CONTEXT) != name_index:
-            result.violations.append(f"identity {identity_id}: name index does not match")
-    for identity_id, msisdn in repo.purged_identities_holding_lines():
-        result.violations.append(
-            f"identity {identity_id} is purged but line {mask_line(msisdn)} names it as owner"
-        )
-    return result
-
-
-def _text_columns(
-    repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session
-) -> CheckResult:
-    """Every String, Text and JSON column of every table the entry point loaded (the CLI
-    loads them all), with the redactor's normaliser. A row's values are joined by NUL (which
-    no number spans) and tested once; only a row that fails is looked at column by column."""
-    result = CheckResult("")
-    for table in list(Base.metadata.tables.values()):
-        columns = [
-            c
-            for c in table.columns
-            if isinstance(c.type, String | Text | JSON)
-            and not isinstance(c.type, LargeBinary)
-            and (table.name, c.name) not in NUMBER_COLUMNS
-        ]
-        if not columns or table.name == "line_event":  # scanned with its MACs
-            continue
-        key = list(table.primary_key.columns)
-        statement = select(*key, *columns).execution_options(yield_per=20000)
-        width = len(key)
-        for row in s.execute(statement):
-            result.examined += 1
-            texts = [_as_text(v) for v in row[width:]]
-            if not contains_pii("\x00".join(t for t in texts if t)):
-                continue
-            where = "/".join(str(v) for v in row[:width])
-            for column, text in zip(columns, texts, strict=True):
-                if text and contains_pii(text):
-                    result.violations.append(
-                        f"{table.name} {where}: {column.name} holds an ID or phone number"
-                    )
-    return result
-
-
-def _as_text(value: Any) -> str:
-    """A column value as one string: JSON as written without escapes (so full-width digits
-    stay visible), digests (64 hex digits: a sealed note's SHA-256, an import file's), whose
-    random digit runs are no one's number, left out."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, default=str)
-    return _DIGEST.sub("#", value) if len(value) >= 64 else value
-
-
-def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
+def _notes(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
     """Each sealed note opens and matches the digest its references carry. A purged note (its
     ciphertext destroyed with its identity by the retention job) is accepted exactly when an
     event naming a purged identity as owner references it; a note purged in part, a purged
@@ -443,7 +333,7 @@ def _notes(repo: RegistryRepository, policy: Policy, keyring: KeyRing, s: Sessio
 
 
 def _audit(
-    repo: RegistryRepository,
+    repo: CheckRepository,
     policy: Policy,
     keyring: KeyRing,
     s: Session,
@@ -455,7 +345,7 @@ def _audit(
     entries (deferred mode): each one's content MAC; counted, a violation only when refused,
     altered, or older than `pending_alarm`."""
     result = CheckResult("")
-    keys = _audit_keys(keyring, result)
+    keys = audit_keys_or_violation(keyring, result)
     if keys is None:
         return result
     reads = []

@@ -5,8 +5,13 @@ already has them."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +22,8 @@ from realname.authority.models import AuthorityCitizen
 from realname.authority.simulated import NAME_CONTEXT as AUTHORITY_NAME
 from realname.authority.simulated import NUMBER_CONTEXT as AUTHORITY_NUMBER
 from realname.authority.simulated import SimulatedAuthority
-from realname.db.dialect import bulk_insert, next_ids, sync_id_sequence
+from realname.db.dialect import bulk_insert, indexes_built_after, next_ids, sync_id_sequence
+from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
 from realname.identity.names import normalize_name
 from realname.identity.regions import province_prefixes
@@ -31,7 +37,7 @@ from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 from realname.sim.people import Citizen
-from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers, unit_of
+from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers
 
 # (code, name, share of lines, number prefixes); MVNOs name their host.
 MNOS = (
@@ -141,8 +147,29 @@ def create_enterprises(
     return made
 
 
+@contextmanager
+def bulk_loading(engine: Engine) -> Iterator[UnitOfWork]:
+    """Units of work for the base load, on one connection of the demo's fresh database:
+    the line and event tables' plain indexes dropped during the load and built after it
+    (`indexes_built_after`), and on SQLite no fsync (`synchronous=OFF`) until the load is
+    over: a crash mid-load loses a database the next run deletes anyway. The operations that
+    follow run on the engine's own connections with the production settings."""
+    with engine.connect() as connection:
+        driver: Any = connection.connection.dbapi_connection
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction: SQLite ignores it inside one
+            before = driver.execute("PRAGMA synchronous").fetchone()[0]
+            driver.execute("PRAGMA synchronous=OFF")
+        try:
+            with indexes_built_after(connection, [LINE, EVENT]):
+                yield UnitOfWork(lambda: Session(bind=connection))
+        finally:
+            if sqlite:
+                driver.execute(f"PRAGMA synchronous={int(before)}")
+
+
 def load_citizens(
-    engine: Engine, keyring: KeyRing, state: WorldState, report: Progress, now: datetime
+    uow: UnitOfWork, keyring: KeyRing, state: WorldState, report: Progress, now: datetime
 ) -> None:
     """Every citizen into the authority's register; registered ones become identities later."""
     total = len(state.citizens)
@@ -158,7 +185,7 @@ def load_citizens(
                     "revoked": False,
                 }
             )
-        with unit_of(engine).transaction() as session:
+        with uow.transaction() as session:
             bulk_insert(session, AuthorityCitizen.__table__, rows)  # type: ignore[arg-type]
         report("citizens known to the identity authority", start + len(chunk), total)
 
@@ -189,8 +216,64 @@ def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str,
     }
 
 
+@dataclass
+class _Chunk:
+    """One chunk of the base, planned (rows built, ids assigned) and waiting to be written."""
+
+    lines: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    identities: Callable[[], list[dict[str, Any]]]  # sealed rows, when they are ready
+
+
+# Identities are sealed (three AES-GCM seals, two blind indexes and a MAC each: most of the
+# load's CPU) in worker processes while the loader plans the next chunk and writes this one.
+# Small worlds seal inline: a pool costs more to start than it saves.
+SEAL_WORKERS = 2
+SEAL_IN_POOL_FROM = 5_000  # lines
+_FORKED: dict[str, Any] = {}  # what a forked sealing worker inherits (the key ring)
+
+
+@contextmanager
+def _sealer(keyring: KeyRing, lines: int) -> Iterator[Callable[[list[_Seal]], Any]]:
+    """A function that takes identities to seal and returns a callable giving their rows."""
+    if lines < SEAL_IN_POOL_FROM or SEAL_WORKERS < 1:
+
+        def inline(jobs: list[_Seal]) -> Callable[[], list[dict[str, Any]]]:
+            rows = _seal_identities(jobs, keyring)
+            return lambda: rows
+
+        yield inline
+        return
+    _FORKED["keyring"] = keyring
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=SEAL_WORKERS, mp_context=context) as pool:
+
+        def pooled(jobs: list[_Seal]) -> Callable[[], list[dict[str, Any]]]:
+            size = -(-len(jobs) // SEAL_WORKERS) or 1
+            parts = [
+                pool.submit(_seal_in_worker, jobs[i : i + size]) for i in range(0, len(jobs), size)
+            ]
+            return lambda: [row for part in parts for row in part.result()]
+
+        yield pooled
+
+
+_Seal = tuple[int, Citizen, datetime]  # (identity id, citizen, verified at)
+
+
+def _seal_in_worker(jobs: list[_Seal]) -> list[dict[str, Any]]:
+    return _seal_identities(jobs, _FORKED["keyring"])
+
+
+def _seal_identities(jobs: list[_Seal], keyring: KeyRing) -> list[dict[str, Any]]:
+    return [
+        seal_identity_row(keyring.audit, _identity_row(keyring, citizen, at) | {"id": identity_id})
+        for identity_id, citizen, at in jobs
+    ]
+
+
 def load_lines(
-    engine: Engine,
+    uow: UnitOfWork,
     policy: Policy,
     keyring: KeyRing,
     state: WorldState,
@@ -199,113 +282,26 @@ def load_lines(
     report: Progress,
     now: datetime,
 ) -> None:
-    cap = policy.cap(CapScope.ENTERPRISE) or 10**9
-    national_cap = policy.cap(CapScope.NATIONAL) or 10**9
-    national: Counter[int] = Counter()
-    weights = [e.share for e in state.enterprises]
-    actor = "system:sim-base"
+    """Chunk by chunk: each is planned (the random draws, in the same order as ever, so a
+    seed gives the same world; ids counted on from the table's top), its identities handed to
+    the sealer, and then the previous chunk is written while they are sealed."""
+    with uow.transaction() as session:
+        ids = _Ids(next_ids(session, IDENTITY, 1).start, next_ids(session, LINE, 1).start)
     done = 0
-    while done < total:
-        size = min(CHUNK, total - done)
-        line_rows: list[dict[str, Any]] = []
-        plans: list[tuple[str, int | None, int, datetime, int]] = []  # kind, citizen, channel, at
-        new_identities: dict[int, dict[str, Any]] = {}
-        for _ in range(size):
-            enterprise = rng.choices(state.enterprises, weights)[0]
-            msisdn = enterprise.next_msisdn()
-            channel_id, _kind, _clerk = rng.choice(enterprise.channels)
-            at = now - timedelta(days=3 + rng.random() * 1100)
-            roll = rng.random()
-            if roll < LEGACY_SHARE:
-                row = _line_row(msisdn, enterprise.id, "legacy", None, channel_id, at, 1)
-                # Prepaid balances: most a few yuan, some none at all.
-                row.update(prepaid_balance_minor=int(rng.paretovariate(1.5) * 500) - 500)
-                line_rows.append(row)
-                plans.append(("legacy", None, 0, at, enterprise.id))
-                state.legacy.append((msisdn, enterprise.id))
-                continue
-            state.kit_serial += 1
-            iccid, imsi = kit_numbers(state.kit_serial)
-            if roll < LEGACY_SHARE + STOCK_SHARE:
-                row = _line_row(msisdn, enterprise.id, "stocked", None, channel_id, at, 1)
-                row.update(iccid=iccid, imsi=imsi, stocked_at=at)
-                line_rows.append(row)
-                plans.append(("stocked", None, channel_id, at, enterprise.id))
-                state.stocked.setdefault(channel_id, []).append(msisdn)
-                continue
-            citizen = _pick_owner(rng, state, enterprise.id, cap, national_cap, national)
-            state.held[(citizen, enterprise.id)] += 1
-            national[citizen] += 1
-            if citizen not in state.identity_of and citizen not in new_identities:
-                new_identities[citizen] = _identity_row(keyring, state.citizens[citizen], at)
-            row = _line_row(msisdn, enterprise.id, "active", citizen, channel_id, at, 1)
-            row.update(iccid=iccid, imsi=imsi, activated_at=at, owner_since=at)
-            line_rows.append(row)
-            plans.append(("active", citizen, channel_id, at, enterprise.id))
-            state.active.append((msisdn, enterprise.id, citizen))
-        with unit_of(engine).transaction() as session:
-            if new_identities:
-                order = list(new_identities)
-                ids = next_ids(session, IDENTITY, len(order))
-                rows = [
-                    seal_identity_row(keyring.audit, new_identities[c] | {"id": i})
-                    for c, i in zip(order, ids, strict=True)
-                ]
-                bulk_insert(session, IDENTITY, rows)
-                state.identity_of.update(zip(order, ids, strict=True))
-            line_ids = next_ids(session, LINE, len(line_rows))
-            for row, line_id in zip(line_rows, line_ids, strict=True):
-                citizen_index = row.pop("citizen")
-                row["id"] = line_id
-                row["owner_identity_id"] = (
-                    state.identity_of[citizen_index] if citizen_index is not None else None
-                )
-            bulk_insert(session, LINE, line_rows)
-            events = []
-            for line_id, (kind, citizen_index, channel_id, at, _e) in zip(
-                line_ids, plans, strict=True
-            ):
-                if kind == "legacy":
-                    events.append(
-                        _event(line_id, 1, "import_legacy", None, "legacy", None, None, actor, at)
-                    )
-                    continue
-                if kind == "active":
-                    # The registered base arrives as an import of what the operator already
-                    # had (registered at `channel_id` on `at`), one event per line.
-                    owner = state.identity_of[citizen_index]  # type: ignore[index]
-                    events.append(
-                        _event(
-                            line_id,
-                            1,
-                            "import_registered",
-                            None,
-                            "active",
-                            owner,
-                            channel_id,
-                            actor,
-                            at,
-                        )
-                    )
-                    continue
-                events.append(
-                    _event(line_id, 1, "stock", None, "stocked", None, channel_id, actor, at)
-                )
-            keys = keyring.audit
-            bulk_insert(session, EVENT, [seal_event_row(keys, event) for event in events])
-            append_audit(
-                session,
-                keyring,
-                actor=actor,
-                action="world.load_base",
-                object_type="world",
-                object_id="base",
-                at=now,
-                detail={"lines": str(len(line_rows))},
-            )
-        done += size
-        report("lines loaded (base)", done, total)
-    with unit_of(engine).transaction() as session:
+    waiting: _Chunk | None = None
+    with _sealer(keyring, total) as seal:
+        while done < total:
+            size = min(CHUNK, total - done)
+            chunk = _plan(policy, keyring, state, size, rng, now, ids, seal)
+            if waiting is not None:
+                _write(uow, keyring, waiting, now)
+                report("lines loaded (base)", done, total)
+            waiting = chunk
+            done += size
+        if waiting is not None:
+            _write(uow, keyring, waiting, now)
+            report("lines loaded (base)", done, total)
+    with uow.transaction() as session:
         rows = [
             {"identity_id": state.identity_of[c], "enterprise_id": e, "active_count": n}
             for (c, e), n in state.held.items()
@@ -314,6 +310,97 @@ def load_lines(
             bulk_insert(session, HOLDING, rows[start : start + CHUNK])
         for table in (IDENTITY, LINE, EVENT):
             sync_id_sequence(session, table)
+
+
+@dataclass
+class _Ids:
+    identity: int
+    line: int
+
+
+_ACTOR = "system:sim-base"
+
+
+def _plan(
+    policy: Policy,
+    keyring: KeyRing,
+    state: WorldState,
+    size: int,
+    rng: random.Random,
+    now: datetime,
+    ids: _Ids,
+    seal: Callable[[list[_Seal]], Callable[[], list[dict[str, Any]]]],
+) -> _Chunk:
+    cap = policy.cap(CapScope.ENTERPRISE) or 10**9
+    national_cap = policy.cap(CapScope.NATIONAL) or 10**9
+    national = state.national
+    weights = [e.share for e in state.enterprises]
+    line_rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    jobs: list[_Seal] = []
+    keys = keyring.audit
+    for _ in range(size):
+        enterprise = rng.choices(state.enterprises, weights)[0]
+        msisdn = enterprise.next_msisdn()
+        channel_id, _kind, _clerk = rng.choice(enterprise.channels)
+        at = now - timedelta(days=3 + rng.random() * 1100)
+        roll = rng.random()
+        line_id = ids.line
+        ids.line += 1
+        if roll < LEGACY_SHARE:
+            row = _line_row(msisdn, enterprise.id, "legacy", None, channel_id, at, 1)
+            # Prepaid balances: most a few yuan, some none at all.
+            row.update(prepaid_balance_minor=int(rng.paretovariate(1.5) * 500) - 500)
+            event = _event(line_id, 1, "import_legacy", None, "legacy", None, None, _ACTOR, at)
+            state.legacy.append((msisdn, enterprise.id))
+        else:
+            state.kit_serial += 1
+            iccid, imsi = kit_numbers(state.kit_serial)
+            if roll < LEGACY_SHARE + STOCK_SHARE:
+                row = _line_row(msisdn, enterprise.id, "stocked", None, channel_id, at, 1)
+                row.update(iccid=iccid, imsi=imsi, stocked_at=at)
+                event = _event(line_id, 1, "stock", None, "stocked", None, channel_id, _ACTOR, at)
+                state.stocked.setdefault(channel_id, []).append(msisdn)
+            else:
+                citizen = _pick_owner(rng, state, enterprise.id, cap, national_cap, national)
+                state.held[(citizen, enterprise.id)] += 1
+                national[citizen] += 1
+                owner = state.identity_of.get(citizen)
+                if owner is None:
+                    owner = state.identity_of[citizen] = ids.identity
+                    ids.identity += 1
+                    jobs.append((owner, state.citizens[citizen], at))
+                row = _line_row(msisdn, enterprise.id, "active", owner, channel_id, at, 1)
+                row.update(iccid=iccid, imsi=imsi, activated_at=at, owner_since=at)
+                # The registered base arrives as an import of what the operator already had
+                # (registered at `channel_id` on `at`), one event per line.
+                event = _event(
+                    line_id, 1, "import_registered", None, "active", owner, channel_id, _ACTOR, at
+                )
+                state.active.append((msisdn, enterprise.id, citizen))
+        row["id"] = line_id
+        line_rows.append(row)
+        events.append(seal_event_row(keys, event))
+    return _Chunk(line_rows, events, seal(jobs))
+
+
+def _write(uow: UnitOfWork, keyring: KeyRing, chunk: _Chunk, now: datetime) -> None:
+    identities = chunk.identities()
+    with uow.transaction() as session:
+        if identities:
+            bulk_insert(session, IDENTITY, identities)
+        bulk_insert(session, LINE, chunk.lines)
+        bulk_insert(session, EVENT, chunk.events)
+        append_audit(
+            session,
+            keyring,
+            actor=_ACTOR,
+            action="world.load_base",
+            object_type="world",
+            object_id="base",
+            at=now,
+            detail={"lines": str(len(chunk.lines))},
+        )
 
 
 def _pick_owner(
@@ -335,7 +422,7 @@ def _line_row(
     msisdn: str,
     enterprise_id: int,
     state: str,
-    citizen: int | None,
+    owner: int | None,
     channel_id: int | None,
     at: datetime,
     events: int,
@@ -344,7 +431,7 @@ def _line_row(
         "msisdn": msisdn,
         "enterprise_id": enterprise_id,
         "state": state,
-        "citizen": citizen,
+        "owner_identity_id": owner,
         "channel_id": channel_id,
         "state_changed_at": at,
         "event_count": events,

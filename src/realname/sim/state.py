@@ -45,12 +45,34 @@ class SimEnterprise:
         raise RuntimeError("the world needs more number blocks")
 
 
+class Holdings(Counter[tuple[int, int]]):
+    """(citizen, enterprise id) -> lines, with each enterprise's share kept beside it (same
+    insertion order), so "who holds most at this enterprise" reads one enterprise's holders
+    instead of every holding in the world (the stream asks it for every bulk-registration
+    cheat: a Python call per holding, seconds at a million lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_enterprise: dict[int, dict[int, int]] = {}
+
+    def __setitem__(self, key: tuple[int, int], value: int) -> None:
+        super().__setitem__(key, value)
+        self.by_enterprise.setdefault(key[1], {})[key[0]] = value
+
+    def most_at(self, enterprise_id: int) -> int:
+        """The first citizen (in the order holdings arose) holding most lines there."""
+        mine = self.by_enterprise.get(enterprise_id)
+        if not mine:  # as before: every holding of other enterprises weighs -1
+            return max(self, key=lambda k: self[k] if k[1] == enterprise_id else -1)[0]
+        return max(mine, key=mine.__getitem__)
+
+
 @dataclass
 class WorldState:
     enterprises: list[SimEnterprise]
     citizens: list[Citizen]
     identity_of: dict[int, int]  # citizen index -> identity id
-    held: Counter[tuple[int, int]]  # (citizen, enterprise id) -> lines
+    held: Holdings  # (citizen, enterprise id) -> lines
     active: list[tuple[str, int, int]]  # (msisdn, enterprise id, citizen index)
     legacy: list[tuple[str, int]]  # (msisdn, enterprise id)
     stocked: dict[int, list[str]]  # channel id -> msisdns in stock
@@ -60,6 +82,8 @@ class WorldState:
     attempt: tuple[int, int] | None = None
     # Lines sold by cheating channels: the ones their "owners" later disown.
     suspect: list[tuple[str, int]] = field(default_factory=list)
+    # Lines each citizen holds across enterprises (the base's national cap).
+    national: Counter[int] = field(default_factory=Counter)
 
 
 Progress = Callable[[str, int, int], None]

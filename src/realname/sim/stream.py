@@ -326,7 +326,7 @@ def _registration(
             person = replace(person, name=state.citizens[rng.randrange(len(state.citizens))].name)
             label = "borrowed identity tried"
         elif cheat == 2:
-            owner = max(state.held, key=lambda k: state.held[k] if k[1] == enterprise.id else -1)[0]
+            owner = state.held.most_at(enterprise.id)
             person = _person(state.citizens[owner], rng)
             label = "bulk registration on one identity tried"
         else:

@@ -14,16 +14,15 @@ re-verification.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from realname.policy.schema import Policy
 from realname.security.vault import KeyRing
-from realname.sim.base import create_enterprises, load_citizens, load_lines
+from realname.sim.base import bulk_loading, create_enterprises, load_citizens, load_lines
 from realname.sim.people import random_citizen
-from realname.sim.state import Progress, WorldState, WorldSummary, unit_of
+from realname.sim.state import Holdings, Progress, WorldState, WorldSummary, unit_of
 from realname.sim.stream import stream_operations
 
 
@@ -47,9 +46,10 @@ def build_world(
         enterprises = create_enterprises(session, policy, keyring, lines, rng, now)
     citizen_count = max(50, lines * 2 // 5)
     citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
-    state = WorldState(enterprises, citizens, {}, Counter(), [], [], {}, set())
-    load_citizens(engine, keyring, state, report, now)
-    load_lines(engine, policy, keyring, state, lines, rng, report, now)
+    state = WorldState(enterprises, citizens, {}, Holdings(), [], [], {}, set())
+    with bulk_loading(engine) as uow:
+        load_citizens(uow, keyring, state, report, now)
+        load_lines(uow, policy, keyring, state, lines, rng, report, now)
     summary.lines, summary.citizens = lines, citizen_count
     stream_operations(engine, policy, keyring, state, operations, rng, report, now, summary)
     return summary
