@@ -32,7 +32,7 @@ def _bench(*args: str) -> dict[str, Any]:
          "--admin-url", POSTGRES_URL, "--json"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "bare SQL" in result.output and "our service, no HTTP" in result.output
+    assert "bare SQL" in result.output
     figures: dict[str, Any] = json.loads(result.output.strip().splitlines()[-1])
     assert set(figures) >= HEADLINE
     assert figures["workers"] == 1 and figures["concurrency"] == 2
@@ -40,7 +40,7 @@ def _bench(*args: str) -> dict[str, Any]:
     assert figures["service_errors"] == 0
     assert figures["rate_per_s"] > 0 and figures["bare_sql_rate_per_s"] > 0
     ratio = figures["rate_per_s"] / figures["bare_sql_rate_per_s"]
-    assert figures["ratio_to_bare_sql"] == pytest.approx(ratio, rel=1e-2)
+    assert figures["ratio_to_bare_sql"] == pytest.approx(ratio, rel=1e-2, abs=1e-3)
     return figures
 
 
