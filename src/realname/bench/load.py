@@ -413,6 +413,7 @@ class HttpBenchResult:
         extra: dict[str, Any] = {"workers": self.workers, "concurrency": self.concurrency}
         for run in (self.bare_sql, *self.others):
             extra.update(run.as_extra())
+        del extra["bare_sql_rate_per_s"]  # a headline key of its own
         extra.update(self.extra)
         return Figures.from_latencies(
             self.path,
