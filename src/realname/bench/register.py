@@ -9,8 +9,8 @@ concurrency:
   desk (channel, clerk, enterprise), lock the line, find-or-insert the identity (sealed
   columns and blind indexes prepared before the clock starts, as a service would have sealed
   them) and stamp its MAC, the holding upsert that counts and locks against the cap, the line
-  update, the `line_event` insert, the audit entry (`baresql.append_audit_entry`, the chain
-  head lock as the schema has it today) and the commit;
+  update, the `line_event` insert, the audit entry (`baresql.append_audit_entry`: one
+  INSERT of a pending entry, as the deferred audit appends on PostgreSQL) and the commit;
 - **our service, no HTTP**: `RegistryService.register` from N threads, one transaction
   each (what the ORM path costs without the server);
 - **HTTP**: `POST /v1/registrations` to `realname serve` (Uvicorn workers) from N keep-alive
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -268,9 +267,11 @@ def run_bare_sql_registrations(
     time_limit: float,
     cap: int | None,
     mac_key_id: str,
+    mac_key: bytes,
     clock: Clock,
 ) -> Run:
-    mac_key = secrets.token_bytes(32)
+    """`mac_key`: the process's active audit key, so the sequencer chains the bare run's
+    entries as it does the service's (a foreign MAC would be refused, at a cost)."""
 
     def register(connection: psycopg.Connection[Any], job: BareRegistration) -> None:
         bare_register(
@@ -425,6 +426,7 @@ def run_register_bench(
         time_limit=time_limit,
         cap=policy.cap(CapScope.ENTERPRISE),
         mac_key_id=keyring.audit.mac_active,
+        mac_key=keyring.audit.mac_keys[keyring.audit.mac_active],
         clock=clock,
     )
     wrote = bare_sql_wrote(database_url, bare_inputs)

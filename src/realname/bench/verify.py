@@ -23,7 +23,6 @@ their own, so they never spend the HTTP run's quota).
 from __future__ import annotations
 
 import math
-import secrets
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -106,11 +105,12 @@ def run_bare_kyc(
     with_writes: bool,
     quota: int,
     mac_key_id: str,
+    mac_key: bytes,
     clock: Clock,
 ) -> Run:
     """The bare read (autocommit, one statement), or with `with_writes` the read plus the
-    quota counter upsert and the audit entry in one transaction."""
-    mac_key = secrets.token_bytes(32)
+    quota counter upsert and the audit entry in one transaction (`mac_key`: the active audit
+    key, so the sequencer chains these entries as it does the service's)."""
     actor = f"relying_party:{client_id}"
 
     def read(connection: psycopg.Connection[Any], question: BareQuestion) -> None:
@@ -267,6 +267,7 @@ def run_verify_bench(
     options: dict[str, Any] = {
         "party_id": party_id, "client_id": client_id, "concurrency": concurrency,
         "time_limit": time_limit, "quota": quota, "mac_key_id": keyring.audit.mac_active,
+        "mac_key": keyring.audit.mac_keys[keyring.audit.mac_active],
         "clock": clock,
     }  # fmt: skip
     say(f"{requests:,} bare reads ({concurrency} connections)")
