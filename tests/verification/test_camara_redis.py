@@ -11,6 +11,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, update
 
+from realname.security.models import AuditLog
 from realname.verification.counters import RedisCounters
 from realname.verification.models import Consent, QuotaCounter
 from tests.api.conftest import Api, _api
@@ -20,6 +21,7 @@ from tests.verification.conftest import REDIS_URL, Camara, redis_prefix
 # Collected here again, run against this module's Redis-backed `api`.
 from tests.verification.test_camara_api import (  # noqa: F401
     MATCH,
+    SWAP_CHECK,
     TENURE,
     _customer,
     test_every_answer_is_audited_without_pii,
@@ -96,3 +98,32 @@ def test_a_consent_revoked_anywhere_holds_at_once(camara: Camara) -> None:
         )
     after = camara.post(MATCH, body)
     assert (after.status_code, after.json()["code"]) == (403, "PERMISSION_DENIED")
+
+
+def test_every_answer_is_audited_through_the_writer_without_pii(camara: Camara) -> None:
+    """The calls' entries are committed by the worker's audit writer before they answer."""
+    msisdn, document, name = _customer(camara)
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    writer = camara.api.client.app.state.verification_audit  # type: ignore[attr-defined]
+    batches = writer.batches
+    day = camara.api.clock.now().date().isoformat()
+    calls = [
+        (MATCH, {"phoneNumber": msisdn, "idDocument": document, "name": name}),
+        (SWAP_CHECK, {"phoneNumber": msisdn}),
+        (TENURE, {"phoneNumber": msisdn, "tenureDate": day}),
+    ]
+    with rt.transaction() as session:
+        before = session.scalar(select(func.count()).select_from(AuditLog))
+    for path, body in calls:
+        assert camara.post(path, body).status_code == 200
+    assert writer.batches >= batches + 1
+    with rt.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(AuditLog)) == before + 3
+        entries = session.scalars(select(AuditLog).order_by(AuditLog.id.desc()).limit(3)).all()
+    assert {e.action for e in entries} == {
+        "verify.kyc-match",
+        "verify.sim-swap",
+        "verify.kyc-tenure",
+    }
+    text = " ".join(str(e.detail) for e in entries)
+    assert msisdn not in text and document not in text and name not in text

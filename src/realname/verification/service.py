@@ -109,7 +109,7 @@ def register_relying_party(
 class ClientRateLimiter:
     """Calls per client per minute, in this process (each worker enforces its share). A fixed
     window: cheap, lock-protected, and good enough to stop a flood; the per-number quotas that
-    stop enumeration live in the database and hold across workers."""
+    stop enumeration live in Redis or the database (`counters`) and hold across workers."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
