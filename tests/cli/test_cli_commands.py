@@ -240,7 +240,7 @@ def chain_retention(cli: Cli) -> None:
 def chain_bench(cli: Cli) -> None:
     cli.run("bench", "id", "--n", "1000", "--rounds", "1", expect=0, says="ratio")
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{dead_port()}/postgres"
-    for command in ("register", "verify", "import"):
+    for command in ("register", "verify", "import", "backfill"):
         cli.run("bench", command, "--admin-url", dead, expect=1, says="database error")
 
 
