@@ -36,6 +36,7 @@ from realname.db.engine import create_engine_from_settings
 from realname.messaging.models import OutboxMessage
 from realname.messaging.service import enqueue
 from realname.registry.models import Enterprise, Line
+from realname.tables import load_all_models
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 GOOD_ID = "11010519491231002X"
@@ -321,6 +322,7 @@ def chain_messages(cli: Cli) -> None:
 
 
 def chain_usage(cli: Cli) -> None:
+    load_all_models()  # the Line insert below needs every table its foreign keys name
     engine = create_engine_from_settings(Settings(database_url=cli.database_url))
     with Session(engine) as session, session.begin():
         enterprise_id = session.scalar(select(Enterprise.id).where(Enterprise.code == "CMCC"))
@@ -641,6 +643,11 @@ CHAINS: dict[str, Callable[[Cli], None]] = {
 class Outcome:
     cli: Cli
     errors: dict[str, BaseException]
+
+
+# The module's fixture runs every command group as real processes (about seventy): on a
+# loaded 2-core machine that alone has taken 285 s of the per-test default of 300.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
