@@ -127,9 +127,10 @@ class OutboxRepository:
                 .where(true()),
             )
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(table.c.id)
         )
-        return len(self.session.execute(statement).all())
+        # The row count is the rows inserted (a conflict inserts none): no ids sent back.
+        result: CursorResult[Any] = self.session.execute(statement)  # type: ignore[assignment]
+        return int(result.rowcount)
 
     # --- claiming ---------------------------------------------------------------------------
 
