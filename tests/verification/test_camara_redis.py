@@ -24,7 +24,6 @@ from tests.verification.test_camara_api import (  # noqa: F401
     SWAP_CHECK,
     TENURE,
     _customer,
-    test_every_answer_is_audited_without_pii,
     test_guessing_birth_dates_or_documents_is_cut_off,
     test_guessing_document_numbers_is_cut_off,
     test_kyc_match_answers_each_attribute_sent,
