@@ -354,15 +354,21 @@ def serve_and_drive(
     time_limit: float,
     path: str,
     progress: Progress | None = None,
+    server_env: dict[str, str] | None = None,
 ) -> tuple[float, list[Outcome]]:
-    """Start `realname serve`, get a token per client, warm up, then time `jobs` driven from
-    a separate (spawned) process: (seconds, outcomes)."""
+    """Start `realname serve` (with `server_env` added to its environment), get a token per
+    client, warm up, then time `jobs` driven from a separate (spawned) process: (seconds,
+    outcomes)."""
     say = progress or (lambda _text: None)
     spawn = multiprocessing.get_context("spawn")
     say(f"starting the server ({workers} workers)")
     with (
         ServerProcess(
-            database_url, work_dir / "keys.json", workers=workers, log_file=work_dir / "server.log"
+            database_url,
+            work_dir / "keys.json",
+            workers=workers,
+            log_file=work_dir / "server.log",
+            extra_env=server_env,
         ) as server,
         ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process,
     ):

@@ -219,6 +219,13 @@ def bench_verify(
     admin_url: AdminUrl = SCRATCH_SERVER,
     service_row: ServiceRow = True,
     json_output: Json = False,
+    redis_url: Annotated[
+        str,
+        typer.Option(
+            help="Redis for the server's per-number quotas and mismatch budgets (as deployed "
+            "at scale); an empty string keeps them in the database."
+        ),
+    ] = "redis://127.0.0.1:6379/0",
 ) -> None:
     """CAMARA KYC Match over HTTP on PostgreSQL (server process, separate load process) vs
     the same read as bare SQL (psycopg, same concurrency, same run; and the read with
@@ -237,6 +244,7 @@ def bench_verify(
             workers=workers,
             time_limit=time_limit,
             service_row=service_row,
+            redis_url=redis_url or None,
             progress=status.update,
         )
     _print_http_bench(
