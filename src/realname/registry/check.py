@@ -26,15 +26,16 @@ from realname.registry.models import Line, LineEvent
 from realname.registry.replay import (
     cached_columns,
     grouped,
-    mask_line,
     replay_line,
     replays_cleanly,
 )
 from realname.registry.row_checks import (
     EVENT_MACS,
+    OWNERS,
     CheckResult,
     audit_keys_or_violation,
     event_macs,
+    held_lines_owners,
     identity_macs,
     sealed_pii,
     start_workers,
@@ -100,7 +101,7 @@ def run_integrity_check(
     session.flush()  # the raw reads below do not autoflush as ORM queries did
     repo = CheckRepository(session)
     steps: list[tuple[str, Step]] = [
-        ("held lines have verified owners", _owners),
+        (OWNERS, held_lines_owners),
         ("holdings equal the real counts", _holdings),
         ("holdings respect the caps", _caps),
         ("line state equals the replay of its events", _replay),
@@ -147,16 +148,6 @@ def run_integrity_check(
 
 
 Step = Callable[[CheckRepository, Policy, KeyRing, Session], CheckResult]
-
-
-def _owners(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:
-    result = CheckResult("")
-    rows = repo.unverified_owners_of_held_lines()
-    result.examined = sum(repo.held_counts().values())
-    for msisdn, owner in rows:
-        why = "no owner" if owner is None else f"owner identity {owner} never verified"
-        result.violations.append(f"line {mask_line(msisdn)} is in service with {why}")
-    return result
 
 
 def _holdings(repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session) -> CheckResult:

@@ -78,10 +78,12 @@ class CheckResult:
 
 
 EVENT_MACS = "line events carry their keyed MAC and no PII"
+OWNERS = "held lines have verified owners"
 # The checks a worker process can run on its own connection: each looks at one row at a time,
 # so a row committed meanwhile is only one more row examined. The event MACs, the largest,
 # are split in id ranges between the workers.
 _ROW_CHECKS: dict[str, str] = {
+    OWNERS: "held_lines_owners",
     EVENT_MACS: "event_macs",
     "identities carry their keyed MAC": "identity_macs",
     "PII is sealed and opens": "sealed_pii",
@@ -134,6 +136,20 @@ def _worker_step(function: str, ids: tuple[int, int] | None) -> CheckResult:
             return step(repo, _FORKED["policy"], _FORKED["keyring"], session)  # type: ignore[no-any-return]
     finally:
         engine.dispose()
+
+
+def held_lines_owners(
+    repo: CheckRepository, policy: Policy, keyring: KeyRing, s: Session
+) -> CheckResult:
+    """Each line in service has an owner, and its owner was verified (a line and its owner's
+    row at a time)."""
+    result = CheckResult("")
+    rows = repo.unverified_owners_of_held_lines()
+    result.examined = sum(repo.held_counts().values())
+    for msisdn, owner in rows:
+        why = "no owner" if owner is None else f"owner identity {owner} never verified"
+        result.violations.append(f"line {mask_line(msisdn)} is in service with {why}")
+    return result
 
 
 def audit_keys_or_violation(keyring: KeyRing, result: CheckResult) -> AuditKeys | None:
