@@ -51,10 +51,11 @@ def register(
     claim = body.possession.to_claim() if body.possession is not None else None
     checked: list[CheckedCode | None] = [None]
 
-    def count_attempt(session: Session) -> None:
+    def count_attempt(session: Session) -> bool:
         # A one-time code's attempt is counted (under a lock on the challenge row) before the
         # code is compared, outside the registration's savepoint: a refusal cannot undo it,
-        # so concurrent wrong guesses never exceed the code's attempt limit.
+        # so concurrent wrong guesses never exceed the code's attempt limit. True when it
+        # counted one (the registration then runs in a savepoint, rolled back alone).
         try:
             checked[0] = rt.service(PossessionService, session).check_backfill_code(
                 counter.ctx,
@@ -67,6 +68,7 @@ def register(
         except PossessionError as error:
             request.app.state.metrics.registrations.labels(str(error.code)).inc()
             raise
+        return checked[0] is not None
 
     def work(session: Session) -> LineOut:
         ctx = counter.ctx

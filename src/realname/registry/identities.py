@@ -37,7 +37,7 @@ from realname.registry.models import Enterprise, Holding, Identity, Line
 from realname.registry.recorder import LineRecorder
 from realname.registry.registration_repository import IDENTITY_WRITES, RegistrationRepository
 from realname.registry.repository import RegistryRepository
-from realname.registry.rows import IdentityRow, MaskedOwner
+from realname.registry.rows import HeldIdentity, IdentityRow, MaskedOwner
 from realname.security.vault import KeyRing, Sealed
 
 NUMBER_CONTEXT = "identity.number"
@@ -225,7 +225,7 @@ class IdentityBook:
         number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
         found = self.repo.identity_by_index(str(document.type), number_index)
-        identity = self._lock_identities(found, also_locking) if found is not None else None
+        identity = self._lock_identities(found.id, also_locking) if found is not None else None
         # The retention job may have purged the record since the look-up (it locks the row to
         # purge it): a purged record is gone for good, so the person gets a new one.
         if identity is not None and identity.purged_at is not None:
@@ -239,7 +239,7 @@ class IdentityBook:
             )
             found = self.repo.identity_by_index(str(document.type), number_index)
             assert found is not None
-            identity = self._lock_identities(found, also_locking)
+            identity = self._lock_identities(found.id, also_locking)
         elif identity.name_index != name_index:  # a legal change of name, confirmed above
             self._reseal_all(identity, name=verified.name)
             identity.name_index = name_index
@@ -285,42 +285,35 @@ class IdentityBook:
         }
 
     def hold(
-        self, verified: VerifiedPerson, person: Person, at: datetime
-    ) -> tuple[int, dict[str, Any]]:
-        """The registration's identity: the person's row found by blind index (a plain read),
-        then locked FOR NO KEY UPDATE and read whole; or a new row. Returns its id and what the
-        registration writes on it (verification time, MAC, a change of name re-sealed).
-
-        The lock serialises every registration of this person, so the national cap's count
-        (`national_count`) and the holding taken with the line (`RegistrationRepository.
-        write_registration`, under the enterprise cap) are exact. A row the retention job
-        purged since the look-up is gone for good: the person gets a new one."""
+        self, verified: VerifiedPerson, person: Person, at: datetime, *, locked: bool = False
+    ) -> HeldIdentity:
+        """The registration's identity: the person's row found by blind index, or a new one;
+        with what the registration writes on it (verification time, MAC, a change of name
+        re-sealed) and the MAC it was read with. A plain read: the write takes the row's lock
+        and goes through only if the row still carries that MAC and was not purged
+        (`RegistrationRepository.write_registration`); if it changed, the registration asks
+        again with `locked` (the row read FOR NO KEY UPDATE). A row the retention job purged
+        is gone for good: the person gets a new one."""
         document = verified.document
         doc_type = str(document.type)
         number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
         rows = RegistrationRepository(self.session)
-        row: IdentityRow | None = None
-        for _ in range(2):  # a twin may insert the same new person between look-up and insert
-            found = self.repo.identity_by_index(doc_type, number_index)
-            if found is not None:
-                row = rows.lock_identity_row(found)
-                if row is not None and row.purged_at is None:
-                    break
+        for _ in range(3):  # a twin may insert the same new person between look-up and insert
+            row = self.repo.identity_by_index(doc_type, number_index)
+            if row is not None and locked:
+                row = rows.lock_identity_row(row.id)
+            if row is not None and row.purged_at is None:
+                changed = None
+                if row.name_index != name_index:  # a change of name, confirmed by the authority
+                    changed = self._resealed(row, name=verified.name, name_index=name_index)
+                return HeldIdentity(row.id, row.mac, self._identity_writes(row, at, changed))
             values = self._new_identity_values(verified, person, at, number_index, name_index)
             inserted = rows.insert_identity(values)
             if inserted is not None:
-                return inserted, self._identity_writes(
-                    IdentityRow(id=inserted, purged_at=None, **values),  # type: ignore[arg-type]
-                    at,
-                )
-        else:
-            raise RuntimeError("the identity row neither exists nor can be inserted")
-        assert row is not None
-        changed = None
-        if row.name_index != name_index:  # a legal change of name, confirmed by the authority
-            changed = self._resealed(row, name=verified.name, name_index=name_index)
-        return row.id, self._identity_writes(row, at, changed)
+                new = IdentityRow(id=inserted, mac=None, purged_at=None, **values)  # type: ignore[arg-type]
+                return HeldIdentity(inserted, None, self._identity_writes(new, at))
+        raise RuntimeError("the identity row neither exists nor can be inserted")
 
     def _identity_writes(
         self, row: IdentityRow, at: datetime, changed: dict[str, Any] | None = None
@@ -454,7 +447,7 @@ class IdentityBook:
         found = self.repo.identity_by_index(
             str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         )
-        return None if found is None else self.repo.identity(found)
+        return None if found is None else self.repo.identity(found.id)
 
     def owner_at(self, msisdn: str, instant: datetime, *, enterprise_id: int | None) -> int | None:
         """The identity that held the number at `instant` (fraud tracing), from the events."""

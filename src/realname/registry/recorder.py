@@ -109,11 +109,12 @@ class LineRecorder:
         owner_after: int | None,
         channel_id: int | None,
         detail: dict[str, Any],
-        write: Callable[[dict[str, Any]], None],
-    ) -> None:
+        write: Callable[[dict[str, Any]], bool],
+    ) -> bool:
         """`record` for an operation on Core rows (the registration): the line's new state
         set on `line`, its event (MAC'd) handed to `write`, which writes the line and the
-        event in one go, then the audit entry. Coded detail only: no note to seal."""
+        event in one go, then, if it did (True), the audit entry. Coded detail only: no
+        note to seal."""
         owner_before = line.owner_identity_id if before in HELD_STATES else None
         line.state = str(after)
         line.state_changed_at = ctx.at
@@ -136,7 +137,8 @@ class LineRecorder:
                 "correlation_id": ctx.correlation_id,
             },
         )
-        write(event)
+        if not write(event):
+            return False
         self.audit(
             ctx,
             f"line.{operation}",
@@ -144,6 +146,7 @@ class LineRecorder:
             line.id,
             {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
         )
+        return True
 
     def audit(
         self,

@@ -23,6 +23,7 @@ already holds (`LineRow`, with the owner masked from the verified person), never
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -35,12 +36,13 @@ from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Context, Desk, Person, PossessionProof
 from realname.registry.errors import RegistryError
 from realname.registry.guards import E, O, refuse_on
-from realname.registry.identities import IdentityBook
+from realname.registry.identities import IdentityBook, VerifiedPerson
 from realname.registry.preflight import Preflight
 from realname.registry.recorder import LineRecorder
-from realname.registry.registration_repository import LINE_WRITES, RegistrationRepository
-from realname.registry.rows import CounterRow, LineRow, MaskedOwner
+from realname.registry.registration_repository import LINE_DECIDED, RegistrationRepository
+from realname.registry.rows import CounterRow, HeldIdentity, LineRow, MaskedOwner, Written
 
+LINE_SLOTS = tuple(f.name for f in fields(LineRow))
 # What a back-fill's proof of possession is asked with: the line as read under its lock
 # (None: no such number), before any other check, as the front desk always asked it.
 Prover = Callable[[LineRow | None], PossessionProof | None]
@@ -103,21 +105,77 @@ class Registrar:
         kind = open_counter(counter, desk)
         if number_error is not None:
             raise RegistryError(E.NUMBER_INVALID, number_error)
-        line, state, operation, after = self.preflight.registrable(
-            found, desk.enterprise_id, desk.channel_id
+        # The cheap refusals on the plain read, then the authority (a network call) before
+        # any row lock is taken; the write locks the rows and checks they are as read.
+        self._registrable(found, counter, desk, possession)
+        verified = self.identities.verify(person, kind, new_holder=True, today=ctx.at.date())
+        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
+        # Under a national cap the count across enterprises needs the identity locked first.
+        identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
+        assert found is not None
+        line = found
+        for _ in range(3):  # as read; then the line locked; then the identity locked
+            registered = self._write(ctx, desk, line, identity, verified, possession)
+            if registered.held is not None:
+                break
+            if not registered.line_unchanged:
+                line = self.rows.lock_line(line.id)
+                self._registrable(line, counter, desk, possession)
+            elif not registered.identity_unchanged:
+                identity = self.identities.hold(verified, person, ctx.at, locked=True)
+            else:
+                raise RegistryError(E.CAP_EXCEEDED)  # nothing was written
+        else:
+            raise RuntimeError("the line or identity kept changing under their locks")
+        self.rows.forget_loaded(line.id, identity.id, desk.enterprise_id)
+        line.owner = MaskedOwner(
+            document_type=str(verified.document.type),
+            document_number=mask_document_number(verified.document.number),
+            name=mask_name(verified.name),
         )
-        legacy = operation is O.REGISTER_LEGACY
-        if not legacy and counter.licence_status in ("suspended", "revoked"):
+        return line
+
+    def _registrable(
+        self,
+        line: LineRow | None,
+        counter: CounterRow,
+        desk: Desk,
+        possession: PossessionProof | None,
+    ) -> None:
+        """The line allows a registration at this desk (`Preflight.registrable`), under a
+        licence in force unless it is a back-fill, with the proof a back-fill needs."""
+        line, _, operation, _ = self.preflight.registrable(
+            line, desk.enterprise_id, desk.channel_id
+        )
+        if operation is not O.REGISTER_LEGACY and counter.licence_status in (
+            "suspended",
+            "revoked",
+        ):
             # A suspended or revoked licence stops new customers; existing lines may still be
             # back-filled to their owners.
             raise RegistryError(E.LICENCE_NOT_IN_FORCE)
         self.preflight.refuse_unproven(line, operation, possession)
-        verified = self.identities.verify(person, kind, new_holder=True, today=ctx.at.date())
-        identity_id, identity = self.identities.hold(verified, person, ctx.at)
-        national = self.identities.national_count(identity_id)
+
+    def _write(
+        self,
+        ctx: Context,
+        desk: Desk,
+        line: LineRow,
+        identity: HeldIdentity,
+        verified: VerifiedPerson,
+        possession: PossessionProof | None,
+    ) -> Written:
+        """Everything the registration writes, in one go (`write_registration`): on the line
+        as read, which it changes in place only when the write went through."""
+        national = self.identities.national_count(identity.id)
         enterprise_cap = self.policy.cap(CapScope.ENTERPRISE)
         if enterprise_cap is not None and enterprise_cap < 1:  # no holding may be created
             refuse_on(checks.check_caps(self.policy, 0, national))
+        _, state, operation, after = self.preflight.registrable(
+            line, desk.enterprise_id, desk.channel_id
+        )
+        seen = {name: getattr(line, name) for name in LINE_DECIDED}
+        legacy = operation is O.REGISTER_LEGACY
         detail: dict[str, Any] = {
             "clerk_id": desk.clerk_id,
             "document_type": str(verified.document.type),
@@ -126,39 +184,43 @@ class Registrar:
             detail["lifted"] = line.barring_reason  # the back-fill bar ends with registration
         if legacy and possession is not None:
             detail["possession"] = possession.method
-        line.barring_reason = line.restriction_reason = None
-        line.channel_id = desk.channel_id
-        line.activated_at = line.activated_at if legacy else ctx.at
-        line.owner_since = ctx.at
-        line.stocked_at = None
+        after_write = replace(
+            line,
+            barring_reason=None,
+            restriction_reason=None,
+            channel_id=desk.channel_id,
+            activated_at=line.activated_at if legacy else ctx.at,
+            owner_since=ctx.at,
+            stocked_at=None,
+        )
+        written = Written(False, False, None)
 
-        def write(event: dict[str, Any]) -> None:
-            line.owner_identity_id = identity_id
-            held = self.rows.write_registration(
-                holding=(identity_id, desk.enterprise_id),
+        def write(event: dict[str, Any]) -> bool:
+            nonlocal written
+            after_write.owner_identity_id = identity.id
+            written = self.rows.write_registration(
+                line=after_write,
+                seen=seen,
+                identity_id=identity.id,
+                seen_mac=identity.seen_mac,
+                enterprise_id=desk.enterprise_id,
                 cap=enterprise_cap,
-                identity=identity,
-                line={"id": line.id, **{name: getattr(line, name) for name in LINE_WRITES}},
+                identity=identity.writes,
                 event=event,
             )
-            if held is None:  # at the cap: nothing was written
-                raise RegistryError(E.CAP_EXCEEDED)
+            return written.held is not None
 
-        self.recorder.record_row(
+        if self.recorder.record_row(
             ctx,
-            line,
+            after_write,
             operation,
             state,
             after,
-            owner_after=identity_id,
+            owner_after=identity.id,
             channel_id=desk.channel_id,
             detail=detail,
             write=write,
-        )
-        self.rows.forget_loaded(line.id, identity_id, desk.enterprise_id)
-        line.owner = MaskedOwner(
-            document_type=str(verified.document.type),
-            document_number=mask_document_number(verified.document.number),
-            name=mask_name(verified.name),
-        )
-        return line
+        ):
+            for name in LINE_SLOTS:
+                setattr(line, name, getattr(after_write, name))
+        return written

@@ -1,15 +1,23 @@
 """The registration's queries, on Core rows: as few round trips as the guarantees allow.
 
-- `counter_and_line`: the channel, its clerk, the enterprise's licence and the line (FOR
-  UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), one statement.
-- `lock_identity_row`: the identity, FOR NO KEY UPDATE, every column its MAC covers.
+- `counter_and_line`: the channel, its clerk, the enterprise's licence and the line, one plain
+  read (no row lock: the identity authority is asked after it, before any lock is taken).
+- `lock_line`, `lock_identity_row`: the slow path's locked re-reads (below).
 - `insert_identity`: a new identity, INSERT … ON CONFLICT DO NOTHING RETURNING id.
 - `write_registration`: the holding taken under the cap (INSERT … ON CONFLICT DO UPDATE …
   WHERE count < cap RETURNING: it locks, checks and counts in one statement), the identity's
-  verification and MAC, the line's new state and its event. On PostgreSQL that is ONE
-  statement (data-modifying CTEs, each write gated on the holding: a cap refusal writes
-  nothing); SQLite has no writes inside WITH, so there it is four statements, in the same
-  order, in-process.
+  verification and MAC, the line's new state and its event.
+
+On PostgreSQL the write is ONE statement of data-modifying CTEs, and it takes the row locks
+the checks were made without: the line, FOR UPDATE, only if it still is as read (its event
+count and every column the registration decided on), then the identity, FOR NO KEY UPDATE,
+only if it still carries the MAC it was read with and is not purged; the holding only if both
+were; the writes only if the holding was taken. So a refusal at the cap writes nothing, and
+a line or identity changed since it was read (a twin registered the kit, the retention job
+purged the record) writes nothing either: the registration then locks it, reads it again and
+decides again (`registration.Registrar`). Locks go line, identity, holding, as everywhere.
+SQLite has no writes inside WITH and needs no re-check (BEGIN IMMEDIATE: no other writer
+commits between the read and the write), so there the write is four statements, in-process.
 
 Statements are built once, at import, with named parameters: each execution only binds.
 """
@@ -27,7 +35,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,7 +42,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from realname.registry.models import Channel, Clerk, Enterprise, Holding, Identity, Line, LineEvent
-from realname.registry.rows import CounterRow, IdentityRow, LineRow
+from realname.registry.rows import (
+    IDENTITY_ROW_COLUMNS,
+    CounterRow,
+    IdentityRow,
+    LineRow,
+    Written,
+)
 
 LINE: Table = Line.__table__  # type: ignore[assignment]
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -64,23 +77,6 @@ LINE_COLUMNS = (
     "stocked_at",
     "event_count",
 )
-IDENTITY_ROW_COLUMNS = (
-    "id",
-    "doc_type",
-    "number_index",
-    "name_index",
-    "key_id",
-    "number_sealed",
-    "name_sealed",
-    "address_sealed",
-    "birth_date",
-    "sex",
-    "region_code",
-    "nationality",
-    "verified_at",
-    "created_at",
-    "purged_at",
-)
 # What a registration writes on the identity: its verification, MAC and (after a change of
 # name) every sealed field, re-sealed together under the active key.
 IDENTITY_WRITES = (
@@ -106,6 +102,8 @@ LINE_WRITES = (
     "owner_since",
     "stocked_at",
 )
+# The line's columns the registration decides on: the write checks they are still as read.
+LINE_DECIDED = ("event_count", "state", "owner_identity_id", "channel_id", "barring_reason")
 EVENT_WRITES = (
     "line_id",
     "seq",
@@ -133,12 +131,6 @@ def _param(table: Table, column: str, prefix: str) -> Any:
 
 # --- the counter and the line: one statement --------------------------------------------------
 
-_LOCKED_LINE = (
-    select(*(LINE.c[name] for name in LINE_COLUMNS))
-    .where(LINE.c.msisdn == bindparam("msisdn"))
-    .with_for_update()
-    .cte("l")
-)
 _ONE = select(literal(1).label("one")).subquery("one")
 COUNTER_AND_LINE = select(
     CHANNEL.c.id.label("channel_id"),
@@ -149,12 +141,17 @@ COUNTER_AND_LINE = select(
     CLERK.c.channel_id.label("clerk_channel_id"),
     CLERK.c.status.label("clerk_status"),
     ENTERPRISE.c.licence_status,
-    *(_LOCKED_LINE.c[name].label(f"line_{name}") for name in LINE_COLUMNS),
+    *(LINE.c[name].label(f"line_{name}") for name in LINE_COLUMNS),
 ).select_from(
     _ONE.outerjoin(CHANNEL, CHANNEL.c.id == bindparam("channel_id"))
     .outerjoin(CLERK, CLERK.c.id == bindparam("clerk_id"))
     .outerjoin(ENTERPRISE, ENTERPRISE.c.id == CHANNEL.c.enterprise_id)
-    .outerjoin(_LOCKED_LINE, true())
+    .outerjoin(LINE, LINE.c.msisdn == bindparam("msisdn"))
+)
+LOCK_LINE = (
+    select(*(LINE.c[name] for name in LINE_COLUMNS))
+    .where(LINE.c.id == bindparam("line_id"))
+    .with_for_update()
 )
 
 # --- identities -------------------------------------------------------------------------------
@@ -179,27 +176,25 @@ INSERT_IDENTITY = {"postgresql": _insert_identity(postgresql), "sqlite": _insert
 # --- the registration's writes ----------------------------------------------------------------
 
 
-def _take_holding(module: Any, capped: bool) -> Any:
+def _take_holding(insert: Any, capped: bool) -> Any:
     """One more line held by (identity, enterprise): created at 1, or counted up while under
     the cap. The conflicting row is locked by ON CONFLICT DO UPDATE whether or not its WHERE
     holds, so concurrent registrations of one person queue on it; no row back is a refusal."""
-    statement = module.insert(HOLDING).values(
-        identity_id=bindparam("h_identity_id"),
-        enterprise_id=bindparam("h_enterprise_id"),
-        active_count=1,
-    )
     counted = HOLDING.c.active_count + 1
     where = HOLDING.c.active_count < bindparam("h_cap") if capped else None
-    return statement.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["identity_id", "enterprise_id"],
         set_={"active_count": counted},
         where=where,
     ).returning(HOLDING.c.active_count)
 
 
+_HOLDING_VALUES = {
+    "identity_id": bindparam("h_identity_id", type_=HOLDING.c.identity_id.type),
+    "enterprise_id": bindparam("h_enterprise_id", type_=HOLDING.c.enterprise_id.type),
+}
 TAKE_HOLDING = {
-    (dialect, capped): _take_holding(module, capped)
-    for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
+    capped: _take_holding(sqlite.insert(HOLDING).values(active_count=1, **_HOLDING_VALUES), capped)
     for capped in (True, False)
 }
 UPDATE_IDENTITY = (
@@ -215,35 +210,68 @@ UPDATE_LINE = (
 INSERT_EVENT = EVENT.insert().values({name: _param(EVENT, name, "e_") for name in EVENT_WRITES})
 
 
+def _found(cte: Any) -> Any:
+    return exists(select(literal_column("1")).select_from(cte))
+
+
 def _registration_in_one(capped: bool) -> Any:
-    """PostgreSQL: the four writes in one statement. Each write reads the holding's RETURNING
-    (EXISTS), so the holding goes first and a refusal (no row) leaves the others undone."""
-    holding = TAKE_HOLDING[("postgresql", capped)].cte("h")
-    taken = exists(select(literal_column("1")).select_from(holding))
+    """PostgreSQL: the locks, checks and writes in one statement (module docstring). Each
+    step reads the one before it (EXISTS), which fixes their order: line, identity, holding,
+    then the writes; the answer says how far it got."""
+    line = (
+        select(LINE.c.id)
+        .where(
+            LINE.c.id == bindparam("l_where_id"),
+            *(LINE.c[name].is_not_distinct_from(_param(LINE, name, "s_")) for name in LINE_DECIDED),
+        )
+        .with_for_update()
+        .cte("l")
+    )
     identity = (
+        select(IDENTITY.c.id)
+        .where(
+            IDENTITY.c.id == bindparam("i_where_id"),
+            IDENTITY.c.mac.is_not_distinct_from(bindparam("i_seen_mac", type_=IDENTITY.c.mac.type)),
+            IDENTITY.c.purged_at.is_(None),
+            _found(line),
+        )
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: FK checks (KEY SHARE) pass by
+        .cte("i")
+    )
+    holding = _take_holding(
+        postgresql.insert(HOLDING).from_select(
+            ["identity_id", "enterprise_id", "active_count"],
+            select(
+                _HOLDING_VALUES["identity_id"], _HOLDING_VALUES["enterprise_id"], literal(1)
+            ).where(_found(identity)),
+        ),
+        capped,
+    ).cte("h")
+    taken = _found(holding)
+    writes = (
         update(IDENTITY)
         .where(IDENTITY.c.id == bindparam("i_where_id"), taken)
         .values({name: _param(IDENTITY, name, "i_") for name in IDENTITY_WRITES})
         .returning(IDENTITY.c.id)
-        .cte("i")
-    )
-    line = (
+        .cte("wi"),
         update(LINE)
         .where(LINE.c.id == bindparam("l_where_id"), taken)
         .values({name: _param(LINE, name, "l_") for name in LINE_WRITES})
         .returning(LINE.c.id)
-        .cte("u")
-    )
-    event = (
+        .cte("wl"),
         EVENT.insert()
         .from_select(
             list(EVENT_WRITES),
             select(*(_param(EVENT, name, "e_") for name in EVENT_WRITES)).where(taken),
         )
         .returning(EVENT.c.id)
-        .cte("e")
+        .cte("we"),
     )
-    return select(holding.c.active_count).add_cte(identity, line, event)
+    return select(
+        _found(line).label("line_unchanged"),
+        _found(identity).label("identity_unchanged"),
+        select(holding.c.active_count).scalar_subquery().label("held"),
+    ).add_cte(*writes)
 
 
 REGISTRATION_IN_ONE = {capped: _registration_in_one(capped) for capped in (True, False)}
@@ -263,8 +291,8 @@ class RegistrationRepository:
     def counter_and_line(
         self, channel_id: int, clerk_id: int, msisdn: str | None
     ) -> tuple[CounterRow, LineRow | None]:
-        """The desk's channel, clerk and licence, and the line with this number, locked (None:
-        no such line; `msisdn` None reads the desk alone)."""
+        """The desk's channel, clerk and licence, and the line with this number (None: no
+        such line; `msisdn` None reads the desk alone). A plain read: no row is locked."""
         row = (
             self._connection()
             .execute(
@@ -274,9 +302,11 @@ class RegistrationRepository:
             .one()
         )
         counter = CounterRow(*row[:8])
-        if row[8] is None:
-            return counter, None
-        return counter, LineRow(*row[8:])
+        return counter, (None if row[8] is None else LineRow(*row[8:]))
+
+    def lock_line(self, line_id: int) -> LineRow:
+        """The line, locked FOR UPDATE (the slow path, after a write found it changed)."""
+        return LineRow(*self._connection().execute(LOCK_LINE, {"line_id": line_id}).one())
 
     def lock_identity_row(self, identity_id: int) -> IdentityRow | None:
         row = self._connection().execute(LOCK_IDENTITY_ROW, {"identity_id": identity_id}).first()
@@ -293,38 +323,43 @@ class RegistrationRepository:
     def write_registration(
         self,
         *,
-        holding: tuple[int, int],
+        line: LineRow,
+        seen: Mapping[str, Any],
+        identity_id: int,
+        seen_mac: bytes | None,
+        enterprise_id: int,
         cap: int | None,
         identity: Mapping[str, Any],
-        line: Mapping[str, Any],
         event: Mapping[str, Any],
-    ) -> int | None:
-        """Take the holding (identity, enterprise) under `cap`, then write the identity's,
-        the line's and the event's values: the holding's new count, or None (nothing
-        written) when it is at the cap."""
-        identity_id, enterprise_id = holding
+    ) -> Written:
+        """Take the holding (identity, enterprise) under `cap` and write the identity's, the
+        line's and the event's values, provided the line still holds the `seen` values
+        (LINE_DECIDED) and the identity the MAC `seen_mac` (module docstring)."""
         params: dict[str, Any] = {
             "h_identity_id": identity_id,
             "h_enterprise_id": enterprise_id,
             "h_cap": cap,
             "i_where_id": identity_id,
-            "l_where_id": line["id"],
+            "i_seen_mac": seen_mac,
+            "l_where_id": line.id,
+            **_prefixed("s_", {name: seen[name] for name in LINE_DECIDED}),
             **_prefixed("i_", {name: identity[name] for name in IDENTITY_WRITES}),
-            **_prefixed("l_", {name: line[name] for name in LINE_WRITES}),
+            **_prefixed("l_", {name: getattr(line, name) for name in LINE_WRITES}),
             **_prefixed("e_", {name: event[name] for name in EVENT_WRITES}),
         }
         connection = self._connection()
         capped = cap is not None
         if connection.dialect.name == "postgresql":
-            count = connection.execute(REGISTRATION_IN_ONE[capped], params).scalar_one_or_none()
-            return None if count is None else int(count)
-        count = connection.execute(TAKE_HOLDING[("sqlite", capped)], params).scalar_one_or_none()
+            found = connection.execute(REGISTRATION_IN_ONE[capped], params).one()
+            held = None if found.held is None else int(found.held)
+            return Written(bool(found.line_unchanged), bool(found.identity_unchanged), held)
+        count = connection.execute(TAKE_HOLDING[capped], params).scalar_one_or_none()
         if count is None:
-            return None
+            return Written(True, True, None)
         connection.execute(UPDATE_IDENTITY, params)
         connection.execute(UPDATE_LINE, params)
         connection.execute(INSERT_EVENT, params)
-        return int(count)
+        return Written(True, True, int(count))
 
     def forget_loaded(self, line_id: int, identity_id: int, enterprise_id: int) -> None:
         """Expire what this session may hold of the rows just written through Core (a caller

@@ -22,10 +22,11 @@ from realname.registry.models import (
     LineEvent,
     NumberBlockRow,
 )
+from realname.registry.rows import IDENTITY_ROW_COLUMNS, IdentityRow
 
 _IDENTITIES = Identity.__table__
-# Core, not ORM: a plain read of one id, on the registration's hot path.
-_IDENTITY_BY_INDEX = select(_IDENTITIES.c.id).where(
+# Core, not ORM: a plain read of one row, on the registration's hot path.
+_IDENTITY_BY_INDEX = select(*(_IDENTITIES.c[name] for name in IDENTITY_ROW_COLUMNS)).where(
     _IDENTITIES.c.doc_type == bindparam("doc_type"),
     _IDENTITIES.c.number_index == bindparam("number_index"),
 )
@@ -113,14 +114,14 @@ class RegistryRepository:
 
     # --- identities and holdings ------------------------------------------------------------
 
-    def identity_by_index(self, doc_type: str, number_index: bytes) -> int | None:
-        """The id of the identity with this document (by blind index), a plain read."""
+    def identity_by_index(self, doc_type: str, number_index: bytes) -> IdentityRow | None:
+        """The identity with this document (by blind index): a plain read, no row lock."""
         found = (
             self.session.connection()
             .execute(_IDENTITY_BY_INDEX, {"doc_type": doc_type, "number_index": number_index})
-            .scalar()
+            .first()
         )
-        return None if found is None else int(found)
+        return None if found is None else IdentityRow(*found)
 
     def identity(self, identity_id: int) -> Identity | None:
         return self.session.get(Identity, identity_id)

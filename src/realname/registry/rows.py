@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -60,9 +61,30 @@ class MaskedOwner:
     name: str
 
 
+# IdentityRow's fields, in order: the columns a registration reads of an identity.
+IDENTITY_ROW_COLUMNS = (
+    "id",
+    "doc_type",
+    "number_index",
+    "name_index",
+    "key_id",
+    "number_sealed",
+    "name_sealed",
+    "address_sealed",
+    "birth_date",
+    "sex",
+    "region_code",
+    "nationality",
+    "verified_at",
+    "created_at",
+    "mac",
+    "purged_at",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class IdentityRow:
-    """Every column of an identity row that its MAC covers, and whether it was purged."""
+    """Every column of an identity row its MAC covers, the MAC, and whether it was purged."""
 
     id: int
     doc_type: str
@@ -78,4 +100,27 @@ class IdentityRow:
     nationality: str | None
     verified_at: datetime | None
     created_at: datetime
+    mac: bytes | None
     purged_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldIdentity:
+    """The identity a registration attaches the line to: its id, its MAC as read (the write
+    goes through only if the row still carries it: nothing changed it since), and what the
+    registration writes on it."""
+
+    id: int
+    seen_mac: bytes | None
+    writes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What the registration's write found: the line and the identity as read (each unchanged
+    since), and the holding's new count (None: at the cap, or not tried). Nothing is written
+    unless all three hold."""
+
+    line_unchanged: bool
+    identity_unchanged: bool
+    held: int | None
