@@ -109,11 +109,15 @@ class Registrar:
         # any row lock is taken; the write locks the rows and checks they are as read.
         self._registrable(found, counter, desk, possession)
         verified = self.identities.verify(person, kind, new_holder=True, today=ctx.at.date())
-        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
-        # Under a national cap the count across enterprises needs the identity locked first.
-        identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
         assert found is not None
         line = found
+        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
+        if national_cap:
+            # The count across enterprises needs the identity locked before it is counted;
+            # the line is locked first, so locks still go line, identity, holding.
+            line = self.rows.lock_line(line.id)
+            self._registrable(line, counter, desk, possession)
+        identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
         for _ in range(3):  # as read; then the line locked; then the identity locked
             registered = self._write(ctx, desk, line, identity, verified, possession)
             if registered.held is not None:
