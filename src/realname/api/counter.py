@@ -19,9 +19,11 @@ from realname.http.idempotency import run_once
 from realname.http.principals import ClerkAtCounter
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode, PossessionService
-from realname.registry.endpoints import REFUSALS, line_out
+from realname.registry.commands import PossessionProof
+from realname.registry.endpoints import REFUSALS
 from realname.registry.errors import RegistryError
-from realname.registry.schemas import LineOut, RegistrationIn
+from realname.registry.rows import LineRow
+from realname.registry.schemas import LineOut, OwnerOut, RegistrationIn
 from realname.registry.service import RegistryService
 
 router = APIRouter(prefix="/v1", tags=["registry"], responses=REFUSALS)
@@ -49,10 +51,11 @@ def register(
     claim = body.possession.to_claim() if body.possession is not None else None
     checked: list[CheckedCode | None] = [None]
 
-    def count_attempt(session: Session) -> None:
+    def count_attempt(session: Session) -> bool:
         # A one-time code's attempt is counted (under a lock on the challenge row) before the
         # code is compared, outside the registration's savepoint: a refusal cannot undo it,
-        # so concurrent wrong guesses never exceed the code's attempt limit.
+        # so concurrent wrong guesses never exceed the code's attempt limit. True when it
+        # counted one (the registration then runs in a savepoint, rolled back alone).
         try:
             checked[0] = rt.service(PossessionService, session).check_backfill_code(
                 counter.ctx,
@@ -65,31 +68,37 @@ def register(
         except PossessionError as error:
             request.app.state.metrics.registrations.labels(str(error.code)).inc()
             raise
+        return checked[0] is not None
 
     def work(session: Session) -> LineOut:
         ctx = counter.ctx
-        try:
-            proof = rt.service(PossessionService, session).prove_for_backfill(
+
+        def prove(line: LineRow | None) -> PossessionProof | None:
+            # Asked first, with the line the registration read under its lock: the proof
+            # (or its refusal) comes before any other check, and the line is read once.
+            return rt.service(PossessionService, session).prove_for_backfill(
                 ctx,
                 enterprise_id=desk.enterprise_id,
                 channel_id=desk.channel_id,
                 clerk_id=desk.clerk_id,
-                msisdn=body.msisdn,
+                line=line,
                 claim=claim,
                 checked=checked[0],
             )
+
+        try:
             line = rt.service(RegistryService, session).register(
                 ctx,
                 desk=desk,
                 msisdn=body.msisdn,
                 person=body.customer.to_person(),
-                possession=proof,
+                prove=prove,
             )
         except (RegistryError, PossessionError) as error:
             request.app.state.metrics.registrations.labels(str(error.code)).inc()
             raise
         request.app.state.metrics.registrations.labels("registered").inc()
-        return line_out(rt, session, line)
+        return registered_out(line)
 
     def evidence(session: Session, error: CodedError) -> None:
         # The refused work is undone; the refusal itself is channel-risk evidence, recorded
@@ -103,4 +112,31 @@ def register(
 
     return run_once(
         request, rt, principal, body, 201, work, on_refusal=evidence, before=count_attempt
+    )
+
+
+def registered_out(line: LineRow) -> LineOut:
+    """A registration's answer, from the row it wrote and the owner it masked (not re-read)."""
+    owner = line.owner
+    return LineOut(
+        id=line.id,
+        msisdn=line.msisdn,
+        enterprise_id=line.enterprise_id,
+        state=line.state,
+        channel_id=line.channel_id,
+        barring_reason=line.barring_reason,
+        owner=(
+            None
+            if owner is None
+            else OwnerOut(
+                document_type=owner.document_type,
+                document_number=owner.document_number,
+                name=owner.name,
+            )
+        ),
+        activated_at=line.activated_at,
+        owner_since=line.owner_since,
+        sim_changed_at=line.sim_changed_at,
+        reverify_deadline=line.reverify_deadline,
+        cooling_until=line.cooling_until,
     )

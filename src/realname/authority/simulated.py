@@ -27,14 +27,15 @@ class SimulatedAuthority:
         self.keyring = keyring
 
     def verify(self, document: ParsedDocument, name: str) -> AuthorityVerdict:
-        citizen = self.repository.find(
+        citizen = self.repository.name_and_revoked(
             document.type, self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         )
         if citizen is None:
             return AuthorityVerdict.UNKNOWN_DOCUMENT
-        if citizen.revoked:
+        name_index, revoked = citizen
+        if revoked:
             return AuthorityVerdict.REVOKED
-        if citizen.name_index != self.keyring.blind_index(normalize_name(name), NAME_CONTEXT):
+        if name_index != self.keyring.blind_index(normalize_name(name), NAME_CONTEXT):
             return AuthorityVerdict.NAME_MISMATCH
         return AuthorityVerdict.CONFIRMED
 

@@ -12,9 +12,11 @@ the twin does the work itself. So a crashed request never blocks its key, and no
 to expire. The wait is bounded (`WAIT_SECONDS`): a twin still waiting then gets 409
 `REALNAME.IDEMPOTENCY_IN_PROGRESS` with `Retry-After`.
 
-A domain refusal (a `REALNAME.*` answer) is an answer too: the work is rolled back to a
-savepoint, the refusal is stored under the key together with whatever the caller records
-about it (`on_refusal`, e.g. channel-risk evidence), and replayed to retries. A twin never
+A domain refusal (a `REALNAME.*` answer) is an answer too: the work is rolled back (to a
+savepoint when the transaction holds the key's claim or what `before` counted; otherwise the
+whole transaction, which then held nothing else), the refusal is stored under the key
+together with whatever the caller records about it (`on_refusal`, e.g. channel-risk
+evidence), and replayed to retries. A twin never
 re-runs a request, so it never meets the first one's result as a state conflict, and one
 refused request is one piece of evidence.
 """
@@ -155,7 +157,8 @@ class _KeyStore:
 
 
 OnRefusal = Callable[[Session, CodedError], None]
-Before = Callable[[Session], None]
+# Runs ahead of the work; True when it wrote something a refusal of the work must not undo.
+Before = Callable[[Session], bool]
 
 
 def _attempt(
@@ -165,16 +168,27 @@ def _attempt(
     work: Callable[[Session], BaseModel],
     on_refusal: OnRefusal | None,
     before: Before | None = None,
+    *,
+    claimed: bool = False,
 ) -> _Answer:
-    """The work inside a savepoint: a domain refusal undoes it and becomes the answer.
-    `before` runs first, outside the savepoint: what it writes stays even when the request is
-    refused (e.g. an attempt at a one-time code, counted before the code is compared), and its
-    refusal is an answer like the work's."""
+    """The work; a domain refusal undoes it and becomes the answer. `before` runs first: what
+    it writes stays even when the request is refused (e.g. an attempt at a one-time code,
+    counted before the code is compared), and its refusal is an answer like the work's.
+
+    When the transaction holds something the refusal must keep (the Idempotency-Key's claim,
+    `claimed`, or what `before` wrote), the work runs in a savepoint, rolled back alone. In
+    the common case it holds nothing: the work runs without one (two round trips fewer on
+    every request), and a refusal rolls the whole transaction back; `on_refusal` then writes
+    in the fresh one the unit of work commits."""
+    keep = claimed
     try:
         if before is not None:
-            before(session)
-        with session.begin_nested():
-            body = work(session).model_dump(mode="json")
+            keep = before(session) or keep
+        if keep:
+            with session.begin_nested():
+                body = work(session).model_dump(mode="json")
+        else:
+            body = _alone(session, work)
     except ApiError:
         raise  # the HTTP layer's own refusal is not an answer to the request
     except CodedError as error:
@@ -187,6 +201,17 @@ def _attempt(
         refused_status, rendered = coded_error_body(request, error)
         return _Answer(refused_status, rendered, error)
     return _Answer(status, body)
+
+
+def _alone(session: Session, work: Callable[[Session], BaseModel]) -> dict[str, Any]:
+    """The work alone in its transaction: a domain refusal rolls the transaction back (the
+    caller records the refusal in the next one); anything else is the unit of work's."""
+    try:
+        return work(session).model_dump(mode="json")
+    except CodedError as error:
+        if not error.transient and not isinstance(error, ApiError):
+            session.rollback()
+        raise
 
 
 def run_once(
@@ -206,7 +231,8 @@ def run_once(
     key = request.headers.get(KEY_HEADER)
 
     def attempt(session: Session) -> _Answer:
-        return _attempt(session, request, status, work, on_refusal, before)
+        claimed = key is not None  # the unit of work has claimed the key in this transaction
+        return _attempt(session, request, status, work, on_refusal, before, claimed=claimed)
 
     if key is None:  # the common case: no fingerprint, no claim
         return rt.uow.run(attempt).respond()

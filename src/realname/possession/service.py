@@ -52,6 +52,7 @@ from realname.registry.commands import (
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import LineState, is_unregistered_legacy
 from realname.registry.models import Line
+from realname.registry.rows import LineRow
 from realname.registry.service import RegistryService
 from realname.security.vault import KeyRing
 
@@ -231,17 +232,18 @@ class PossessionService:
         if not self.rules.backfill_methods:
             return None
         try:
-            e164 = parse_msisdn(msisdn).e164
+            line = self.registry.repo.line(parse_msisdn(msisdn).e164)
         except NumberError:
             return None
-        line = self.registry.repo.line(e164)
-        if (
-            line is None
-            or line.enterprise_id != enterprise_id
-            or not is_unregistered_legacy(line.state, line.owner_identity_id)
-        ):
-            return None
-        return line
+        return line if self._needs_proof(line, enterprise_id) else None
+
+    def _needs_proof(self, line: Line | LineRow | None, enterprise_id: int) -> bool:
+        return (
+            line is not None
+            and bool(self.rules.backfill_methods)
+            and line.enterprise_id == enterprise_id
+            and is_unregistered_legacy(line.state, line.owner_identity_id)
+        )
 
     def check_backfill_code(
         self,
@@ -274,7 +276,12 @@ class PossessionService:
         return self._check_code(ctx, line, channel_id, claim, failed, counted=True)
 
     def _failer(
-        self, ctx: Context, enterprise_id: int, channel_id: int, clerk_id: int, line: Line
+        self,
+        ctx: Context,
+        enterprise_id: int,
+        channel_id: int,
+        clerk_id: int,
+        line: Line | LineRow,
     ) -> Callable[..., NoReturn]:
         def failed(code: PossessionErrorCode, method: str, reason: str, **more: int) -> NoReturn:
             failure = FailedProof(
@@ -295,7 +302,7 @@ class PossessionService:
     def _check_code(
         self,
         ctx: Context,
-        line: Line,
+        line: Line | LineRow,
         channel_id: int,
         claim: OtpClaim,
         failed: Callable[..., NoReturn],
@@ -329,13 +336,16 @@ class PossessionService:
         enterprise_id: int,
         channel_id: int,
         clerk_id: int,
-        msisdn: str,
+        msisdn: str | None = None,
+        line: Line | LineRow | None = None,
         claim: PossessionClaim | None,
         checked: CheckedCode | None = None,
     ) -> PossessionProof | None:
         """The proof the registry needs to back-fill this line, or None when the line needs
         none (a stocked kit, an unknown number: the registry refuses those itself).
         PossessionError (with `failure` to record once rolled back) when the proof fails.
+        The line is read here by `msisdn`, or given as the caller read it (`line`: the
+        registration asks with the line it locked, `RegistryService.register(prove=...)`).
 
         A one-time code: pass what `check_backfill_code` returned (it counted the attempt
         and compared the code where a refusal does not undo it); this only uses the code up.
@@ -343,8 +353,9 @@ class PossessionService:
         is counted again by `record_failure` after the rollback: exact for one caller at a
         time (the simulation), NOT under concurrency, which entry points must use
         `check_backfill_code` for."""
-        line = self._backfill_line(enterprise_id, msisdn)
-        if line is None:
+        if msisdn is not None:
+            line = self._backfill_line(enterprise_id, msisdn)
+        if line is None or not self._needs_proof(line, enterprise_id):
             return None
         failed = self._failer(ctx, enterprise_id, channel_id, clerk_id, line)
         if claim is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,10 +32,12 @@ from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Context, Person
 from realname.registry.errors import RegistryError
 from realname.registry.guards import E, e164_of, refuse_on
-from realname.registry.integrity import mac_identity
+from realname.registry.integrity import IDENTITY_COLUMNS, mac_identity, seal_identity_row
 from realname.registry.models import Enterprise, Holding, Identity, Line
 from realname.registry.recorder import LineRecorder
+from realname.registry.registration_repository import IDENTITY_WRITES, RegistrationRepository
 from realname.registry.repository import RegistryRepository
+from realname.registry.rows import HeldIdentity, IdentityRow, MaskedOwner
 from realname.security.vault import KeyRing, Sealed
 
 NUMBER_CONTEXT = "identity.number"
@@ -76,15 +79,6 @@ class OpenedIdentity:
     document_number: str | None
     name: str | None
     address: str | None
-
-
-@dataclass(frozen=True)
-class MaskedOwner:
-    """A line's owner as the API shows it to anyone who may see the line."""
-
-    document_type: str
-    document_number: str
-    name: str
 
 
 def opened(keyring: KeyRing, identity: Identity, *, address: bool = False) -> OpenedIdentity:
@@ -219,59 +213,147 @@ class IdentityBook:
         enterprise_id: int,
         also_locking: int | None = None,
     ) -> Identity:
-        """The person's identity row, holding one more line at `enterprise_id`.
+        """The person's identity row, holding one more line at `enterprise_id` (a transfer's
+        receiver; a registration takes `hold`, on Core rows).
 
         Caps are checked under the row locks *before* anything is written, so a refusal
-        changes nothing even without a rollback. `also_locking` (a transfer's giver) is
-        locked in the same id order, so two opposite transfers cannot deadlock.
+        changes nothing even without a rollback. Locks go identities first, then holdings,
+        each in id order (as `hold` does), so no two of these operations deadlock;
+        `also_locking` (a transfer's giver) is locked in the same order.
         """
         document = verified.document
         number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
-        identity = self.repo.identity_by_index(str(document.type), number_index)
-        if identity is not None:
-            holding = self._reserve(identity.id, enterprise_id, also_locking)
-            # The retention job may have purged the record since the look-up (it locks the
-            # row to purge it): re-read it under a lock; a purged record is gone for good, so
-            # the person gets a new one.
-            if self.repo.lock_identity(identity.id).purged_at is not None:
-                identity = None
+        found = self.repo.identity_by_index(str(document.type), number_index)
+        identity = self._lock_identities(found.id, also_locking) if found is not None else None
+        # The retention job may have purged the record since the look-up (it locks the row to
+        # purge it): a purged record is gone for good, so the person gets a new one.
+        if identity is not None and identity.purged_at is not None:
+            identity = None
         if identity is None:
-            number = self.keyring.seal(document.number, NUMBER_CONTEXT)
             insert_ignoring_conflicts(
                 self.session,
                 Identity.__table__,  # type: ignore[arg-type]
-                {
-                    "doc_type": str(document.type),
-                    "number_index": number_index,
-                    "name_index": name_index,
-                    "key_id": number.key_id,
-                    "number_sealed": number.blob,
-                    "name_sealed": self.keyring.seal(verified.name, NAME_CONTEXT).blob,
-                    "address_sealed": (
-                        self.keyring.seal(person.address, ADDRESS_CONTEXT).blob
-                        if person.address
-                        else None
-                    ),
-                    "birth_date": verified.birth_date,
-                    "sex": str(document.sex) if document.sex else None,
-                    "region_code": document.region_code,
-                    "nationality": document.nationality,
-                    "verified_at": at,
-                    "created_at": at,
-                },
+                self._new_identity_values(verified, person, at, number_index, name_index),
                 ["doc_type", "number_index"],
             )
-            identity = self.repo.identity_by_index(str(document.type), number_index)
-            assert identity is not None
-            holding = self._reserve(identity.id, enterprise_id, also_locking)
+            found = self.repo.identity_by_index(str(document.type), number_index)
+            assert found is not None
+            identity = self._lock_identities(found.id, also_locking)
         elif identity.name_index != name_index:  # a legal change of name, confirmed above
             self._reseal_all(identity, name=verified.name)
             identity.name_index = name_index
+        holding = self._reserve(identity.id, enterprise_id, also_locking)
         identity.verified_at = at
         mac_identity(self.keyring.audit, identity)
         holding.active_count += 1
         return identity
+
+    def _lock_identities(self, identity_id: int, also_locking: int | None) -> Identity:
+        """Lock the identity (and `also_locking`) FOR NO KEY UPDATE, in id order."""
+        ids = sorted({identity_id, also_locking or identity_id})
+        locked = {i: self.repo.lock_identity(i) for i in ids}
+        return locked[identity_id]
+
+    def _new_identity_values(
+        self,
+        verified: VerifiedPerson,
+        person: Person,
+        at: datetime,
+        number_index: bytes,
+        name_index: bytes,
+    ) -> dict[str, object]:
+        """A new identity row's columns (its MAC is set once its id is known)."""
+        document = verified.document
+        number = self.keyring.seal(document.number, NUMBER_CONTEXT)
+        return {
+            "doc_type": str(document.type),
+            "number_index": number_index,
+            "name_index": name_index,
+            "key_id": number.key_id,
+            "number_sealed": number.blob,
+            "name_sealed": self.keyring.seal(verified.name, NAME_CONTEXT).blob,
+            "address_sealed": (
+                self.keyring.seal(person.address, ADDRESS_CONTEXT).blob if person.address else None
+            ),
+            "birth_date": verified.birth_date,
+            "sex": str(document.sex) if document.sex else None,
+            "region_code": document.region_code,
+            "nationality": document.nationality,
+            "verified_at": at,
+            "created_at": at,
+        }
+
+    def hold(
+        self, verified: VerifiedPerson, person: Person, at: datetime, *, locked: bool = False
+    ) -> HeldIdentity:
+        """The registration's identity: the person's row found by blind index, or a new one;
+        with what the registration writes on it (verification time, MAC, a change of name
+        re-sealed) and the MAC it was read with. A plain read: the write takes the row's lock
+        and goes through only if the row still carries that MAC and was not purged
+        (`RegistrationRepository.write_registration`); if it changed, the registration asks
+        again with `locked` (the row read FOR NO KEY UPDATE). A row the retention job purged
+        is gone for good: the person gets a new one."""
+        document = verified.document
+        doc_type = str(document.type)
+        number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+        name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
+        rows = RegistrationRepository(self.session)
+        for _ in range(3):  # a twin may insert the same new person between look-up and insert
+            row = self.repo.identity_by_index(doc_type, number_index)
+            if row is not None and locked:
+                row = rows.lock_identity_row(row.id)
+            if row is not None and row.purged_at is None:
+                changed = None
+                if row.name_index != name_index:  # a change of name, confirmed by the authority
+                    changed = self._resealed(row, name=verified.name, name_index=name_index)
+                return HeldIdentity(row.id, row.mac, self._identity_writes(row, at, changed))
+            values = self._new_identity_values(verified, person, at, number_index, name_index)
+            inserted = rows.insert_identity(values)
+            if inserted is not None:
+                new = IdentityRow(id=inserted, mac=None, purged_at=None, **values)  # type: ignore[arg-type]
+                return HeldIdentity(inserted, None, self._identity_writes(new, at))
+        raise RuntimeError("the identity row neither exists nor can be inserted")
+
+    def _identity_writes(
+        self, row: IdentityRow, at: datetime, changed: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The row's columns as the registration leaves them, with their MAC."""
+        values = {name: getattr(row, name) for name in IDENTITY_COLUMNS}
+        values.update(changed or {})
+        values["verified_at"] = at
+        sealed = seal_identity_row(self.keyring.audit, values)
+        return {name: sealed[name] for name in IDENTITY_WRITES}
+
+    def _resealed(self, row: IdentityRow, *, name: str, name_index: bytes) -> dict[str, Any]:
+        """Values of one row share one key id, so a new name re-seals every field."""
+        assert row.number_sealed is not None
+        number = self.keyring.open(Sealed(row.key_id, row.number_sealed), NUMBER_CONTEXT)
+        address = (
+            self.keyring.open(Sealed(row.key_id, row.address_sealed), ADDRESS_CONTEXT)
+            if row.address_sealed is not None
+            else None
+        )
+        sealed_number = self.keyring.seal(number, NUMBER_CONTEXT)
+        return {
+            "key_id": sealed_number.key_id,
+            "number_sealed": sealed_number.blob,
+            "name_sealed": self.keyring.seal(name, NAME_CONTEXT).blob,
+            "address_sealed": (
+                self.keyring.seal(address, ADDRESS_CONTEXT).blob if address is not None else None
+            ),
+            "name_index": name_index,
+        }
+
+    def national_count(self, identity_id: int) -> int | None:
+        """Lines the identity holds at every enterprise, when the policy caps that (None when
+        it does not: the count is a cross-enterprise query); refuses at the national cap
+        before anything is written. Call with the identity locked (`hold`)."""
+        if self.policy.cap(CapScope.NATIONAL) is None:
+            return None
+        national = self.repo.national_holding(identity_id)
+        refuse_on(checks.check_caps(self.policy, 0, national))
+        return national
 
     def _reseal_all(self, identity: Identity, *, name: str) -> None:
         """Values of one row share one key id, so re-seal every field together."""
@@ -291,14 +373,12 @@ class IdentityBook:
     def _reserve(
         self, identity_id: int, enterprise_id: int, also_locking: int | None = None
     ) -> Holding:
-        """Lock the holding (and, under a national cap, the identity) and check the caps for
-        one more line. Never a bare count: the locked row is the arbiter under concurrency."""
-        national_cap = self.policy.cap(CapScope.NATIONAL) is not None
+        """Lock the holding(s) and check the caps for one more line, the identities already
+        locked (`_lock_identities`). Never a bare count: the locked row is the arbiter under
+        concurrency."""
         locked = sorted({identity_id, also_locking or identity_id})
         national = None
-        if national_cap:
-            for locked_id in locked:
-                self.repo.lock_identity(locked_id)
+        if self.policy.cap(CapScope.NATIONAL) is not None:
             national = self.repo.national_holding(identity_id)
             # Refuse on the national count before a holding row is created for this
             # enterprise, so a refusal leaves no trace.
@@ -364,9 +444,10 @@ class IdentityBook:
             )
         except DocumentError as error:
             raise RegistryError(E.DOCUMENT_INVALID, str(error.code)) from None
-        return self.repo.identity_by_index(
+        found = self.repo.identity_by_index(
             str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         )
+        return None if found is None else self.repo.identity(found.id)
 
     def owner_at(self, msisdn: str, instant: datetime, *, enterprise_id: int | None) -> int | None:
         """The identity that held the number at `instant` (fraud tracing), from the events."""

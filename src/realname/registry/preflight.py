@@ -8,6 +8,7 @@ the caller then locks the line and checks the move again. Nothing here writes.
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.commands import Desk, Person, PossessionProof
@@ -27,6 +28,9 @@ from realname.registry.lifecycle import LineState, Operation, is_unregistered_le
 from realname.registry.models import Channel, Line
 from realname.registry.recorder import allowed
 from realname.registry.repository import RegistryRepository
+from realname.registry.rows import LineRow
+
+AnyLine = TypeVar("AnyLine", Line, LineRow)
 
 
 class Preflight:
@@ -92,19 +96,21 @@ class Preflight:
             raise RegistryError(E.LICENCE_NOT_IN_FORCE)
 
     def registrable(
-        self, line: Line | None, enterprise_id: int, channel: Channel
-    ) -> tuple[Line, LineState, Operation, LineState]:
+        self, line: AnyLine | None, enterprise_id: int, channel_id: int
+    ) -> tuple[AnyLine, LineState, Operation, LineState]:
+        """The registration the line allows at this channel: a kit of its stock, or a legacy
+        line of the enterprise waiting for its owner."""
         if line is None or line.enterprise_id != enterprise_id:
             raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
         state = LineState(line.state)
-        if state is S.STOCKED and line.channel_id != channel.id:
+        if state is S.STOCKED and line.channel_id != channel_id:
             raise RegistryError(E.NOT_IN_CHANNEL_STOCK)
         legacy = is_unregistered_legacy(line.state, line.owner_identity_id)
         operation = O.REGISTER_LEGACY if legacy else O.REGISTER
         return line, state, operation, allowed(operation, state, line.barring_reason)
 
     def refuse_unproven(
-        self, line: Line, operation: Operation, possession: PossessionProof | None
+        self, line: Line | LineRow, operation: Operation, possession: PossessionProof | None
     ) -> None:
         """A legacy line is back-filled only with a proof of possession for that very line,
         when the policy names proof methods."""

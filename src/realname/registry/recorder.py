@@ -7,6 +7,7 @@ MAC or its audit entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from realname.registry.auditing import audit_operation
 from realname.registry.commands import Context
 from realname.registry.errors import RegistryError
 from realname.registry.guards import E
-from realname.registry.integrity import is_reason_code, mac_event
+from realname.registry.integrity import is_reason_code, mac_event, seal_event_row
 from realname.registry.lifecycle import (
     HELD_STATES,
     IllegalTransitionError,
@@ -25,6 +26,7 @@ from realname.registry.lifecycle import (
     transition,
 )
 from realname.registry.models import Line, LineEvent
+from realname.registry.rows import LineRow
 from realname.security.audit import seal_note
 from realname.security.vault import KeyRing
 
@@ -95,6 +97,56 @@ class LineRecorder:
             line.id,
             {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
         )
+
+    def record_row(
+        self,
+        ctx: Context,
+        line: LineRow,
+        operation: Operation,
+        before: LineState,
+        after: LineState,
+        *,
+        owner_after: int | None,
+        channel_id: int | None,
+        detail: dict[str, Any],
+        write: Callable[[dict[str, Any]], bool],
+    ) -> bool:
+        """`record` for an operation on Core rows (the registration): the line's new state
+        set on `line`, its event (MAC'd) handed to `write`, which writes the line and the
+        event in one go, then, if it did (True), the audit entry. Coded detail only: no
+        note to seal."""
+        owner_before = line.owner_identity_id if before in HELD_STATES else None
+        line.state = str(after)
+        line.state_changed_at = ctx.at
+        line.event_count = (line.event_count or 0) + 1
+        event = seal_event_row(
+            self.keyring.audit,
+            {
+                "line_id": line.id,
+                "seq": line.event_count,
+                "operation": str(operation),
+                "from_state": str(before),
+                "to_state": str(after),
+                "owner_before_id": owner_before,
+                "owner_after_id": owner_after,
+                "channel_id": channel_id,
+                "actor": str(ctx.actor),
+                "reason": None,
+                "detail": detail,
+                "occurred_at": ctx.at,
+                "correlation_id": ctx.correlation_id,
+            },
+        )
+        if not write(event):
+            return False
+        self.audit(
+            ctx,
+            f"line.{operation}",
+            "line",
+            line.id,
+            {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
+        )
+        return True
 
     def audit(
         self,

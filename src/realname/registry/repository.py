@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from realname.db.dialect import insert_ignoring_conflicts
@@ -21,6 +21,14 @@ from realname.registry.models import (
     Line,
     LineEvent,
     NumberBlockRow,
+)
+from realname.registry.rows import IDENTITY_ROW_COLUMNS, IdentityRow
+
+_IDENTITIES = Identity.__table__
+# Core, not ORM: a plain read of one row, on the registration's hot path.
+_IDENTITY_BY_INDEX = select(*(_IDENTITIES.c[name] for name in IDENTITY_ROW_COLUMNS)).where(
+    _IDENTITIES.c.doc_type == bindparam("doc_type"),
+    _IDENTITIES.c.number_index == bindparam("number_index"),
 )
 
 
@@ -106,12 +114,14 @@ class RegistryRepository:
 
     # --- identities and holdings ------------------------------------------------------------
 
-    def identity_by_index(self, doc_type: str, number_index: bytes) -> Identity | None:
-        return self.session.scalars(
-            select(Identity).where(
-                Identity.doc_type == doc_type, Identity.number_index == number_index
-            )
-        ).first()
+    def identity_by_index(self, doc_type: str, number_index: bytes) -> IdentityRow | None:
+        """The identity with this document (by blind index): a plain read, no row lock."""
+        found = (
+            self.session.connection()
+            .execute(_IDENTITY_BY_INDEX, {"doc_type": doc_type, "number_index": number_index})
+            .first()
+        )
+        return None if found is None else IdentityRow(*found)
 
     def identity(self, identity_id: int) -> Identity | None:
         return self.session.get(Identity, identity_id)

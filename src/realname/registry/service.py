@@ -30,7 +30,6 @@ from realname.registry.guards import (
     coded,
     e164_of,
     get_channel,
-    get_clerk,
     locked_line,
     refuse_on,
 )
@@ -44,7 +43,9 @@ from realname.registry.lifecycle import (
 from realname.registry.models import Channel, Line
 from realname.registry.preflight import Preflight
 from realname.registry.recorder import LineRecorder, allowed
+from realname.registry.registration import Prover, Registrar
 from realname.registry.repository import RegistryRepository
+from realname.registry.rows import LineRow
 from realname.registry.stock import Stock
 from realname.security.vault import KeyRing
 
@@ -74,6 +75,13 @@ class RegistryService:
         self.admin = Administration(session, self.recorder)
         self.preflight = Preflight(self.repo, self.identities, policy)
         self.barring = Barring(self.repo, self.recorder)
+        self.registrar = Registrar(
+            session,
+            policy=policy,
+            preflight=self.preflight,
+            identities=self.identities,
+            recorder=self.recorder,
+        )
 
     # --- registration ---------------------------------------------------------------------------
 
@@ -85,54 +93,15 @@ class RegistryService:
         msisdn: str,
         person: Person,
         possession: PossessionProof | None = None,
-    ) -> Line:
+        prove: Prover | None = None,
+    ) -> LineRow:
         """Register a customer and activate a line: a stocked kit of this channel, or a
         legacy line being back-filled (at any channel of its enterprise), which needs
-        `possession`, a proof for this very line, when the policy names proof methods."""
-        channel = self.preflight.open_desk(desk)
-        get_clerk(self.repo, channel, desk.clerk_id)
-        e164 = e164_of(msisdn)
-        # The cheap refusals on a plain read, then the authority (a network call) before any
-        # row lock is taken; then the line is locked and checked again.
-        first = self.preflight.registrable(self.repo.line(e164), desk.enterprise_id, channel)
-        if first[2] is not O.REGISTER_LEGACY:
-            self.preflight.refuse_without_licence(desk.enterprise_id)
-        self.preflight.refuse_unproven(first[0], first[2], possession)
-        verified = self.identities.verify(
-            person, ChannelKind(channel.kind), new_holder=True, today=ctx.at.date()
+        `possession`, a proof for this very line, when the policy names proof methods (or
+        `prove`, asked with the line as read under its lock). The hot path: `registration`."""
+        return self.registrar.register(
+            ctx, desk=desk, msisdn=msisdn, person=person, possession=possession, prove=prove
         )
-        line = self.repo.line_for_update(e164)
-        line, state, operation, after = self.preflight.registrable(
-            line, desk.enterprise_id, channel
-        )
-        self.preflight.refuse_unproven(line, operation, possession)
-        legacy = operation is O.REGISTER_LEGACY
-        identity = self.identities.identity_for(verified, person, ctx.at, desk.enterprise_id)
-        detail: dict[str, Any] = {
-            "clerk_id": desk.clerk_id,
-            "document_type": str(verified.document.type),
-        }
-        if legacy and line.barring_reason:
-            detail["lifted"] = line.barring_reason  # the back-fill bar ends with registration
-        if legacy and possession is not None:
-            detail["possession"] = possession.method
-        line.barring_reason = line.restriction_reason = None
-        line.channel_id = channel.id
-        line.activated_at = line.activated_at if legacy else ctx.at
-        line.owner_since = ctx.at
-        line.stocked_at = None
-        self.recorder.record(
-            ctx,
-            line,
-            operation,
-            state,
-            after,
-            owner_after=identity.id,
-            channel_id=channel.id,
-            detail=detail,
-        )
-        line.owner_identity_id = identity.id
-        return line
 
     # --- barring --------------------------------------------------------------------------------
 

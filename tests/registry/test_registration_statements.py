@@ -1,0 +1,74 @@
+"""How many statements one registration sends: a regression guard for the hot path.
+
+Issue 14 measured the registration at 16-18 statements through the ORM unit of work (55/s);
+on Core rows it needs four on PostgreSQL (seven on SQLite, which has no writes inside WITH),
+one more for a person seen for the first time.
+A new re-select, an ORM load or a flush on the path fails here. The audit append
+(`security.audit.append_audit`) is counted by its own module and left out: only its result,
+one entry per registration, is checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from realname.policy.schema import ChannelKind
+from realname.registry.commands import Desk
+from realname.security.models import AuditLog
+from tests.registry.conftest import World
+
+AUDIT_TABLES = ("audit_log", "audit_chain_head", "sealed_note")
+# counter and line (a plain read); the authority (simulated: its table); the identity by blind
+# index (and, for a new person, its insert); the locks, holding, identity, line and event (one
+# statement on PostgreSQL). (new person, known person)
+MOST = {"postgresql": (5, 4), "sqlite": (8, 7)}
+
+
+@contextmanager
+def counted(session: Session) -> Iterator[list[str]]:
+    """The registry's statements sent on the session's connection in the block (flushed)."""
+    statements: list[str] = []
+    connection = session.connection()
+
+    def count(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        if not any(table in statement for table in AUDIT_TABLES):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield statements
+        session.flush()
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+
+def audit_entries(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditLog)) or 0
+
+
+def register(world: World, person_index: int, msisdn: str) -> None:
+    kind = ChannelKind.OWN_HALL
+    world.service.register(
+        world.ctx(),
+        desk=Desk(world.enterprise_id, world.channels[kind], world.clerks[kind]),
+        msisdn=msisdn,
+        person=world.people[person_index],
+    )
+
+
+def test_a_registration_sends_at_most_the_counted_statements(world: World) -> None:
+    most_new, most_known = MOST[world.session.get_bind().dialect.name]
+    first, second = world.stock(2)
+    world.session.flush()
+    entries = audit_entries(world.session)
+    with counted(world.session) as new_person:
+        register(world, 0, first)
+    with counted(world.session) as known_person:
+        register(world, 0, second)
+    assert len(new_person) <= most_new, "\n".join(new_person)
+    assert len(known_person) <= most_known, "\n".join(known_person)
+    assert audit_entries(world.session) == entries + 2
