@@ -312,7 +312,7 @@ class IdentityBook:
             inserted = rows.insert_identity(values)
             if inserted is not None:
                 new = IdentityRow(id=inserted, mac=None, purged_at=None, **values)  # type: ignore[arg-type]
-                return HeldIdentity(inserted, None, self._identity_writes(new, at))
+                return HeldIdentity(inserted, None, self._identity_writes(new, at), inserted=True)
         raise RuntimeError("the identity row neither exists nor can be inserted")
 
     def _identity_writes(

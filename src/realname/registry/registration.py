@@ -118,19 +118,26 @@ class Registrar:
             line = self.rows.lock_line(line.id)
             self._registrable(line, counter, desk, possession)
         identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
-        for _ in range(3):  # as read; then the line locked; then the identity locked
-            registered = self._write(ctx, desk, line, identity, verified, possession)
-            if registered.held is not None:
-                break
-            if not registered.line_unchanged:
-                line = self.rows.lock_line(line.id)
-                self._registrable(line, counter, desk, possession)
-            elif not registered.identity_unchanged:
-                identity = self.identities.hold(verified, person, ctx.at, locked=True)
+        try:
+            for _ in range(3):  # as read; then the line locked; then the identity locked
+                registered = self._write(ctx, desk, line, identity, verified, possession)
+                if registered.held is not None:
+                    break
+                if not registered.line_unchanged:
+                    line = self.rows.lock_line(line.id)
+                    self._registrable(line, counter, desk, possession)
+                elif not registered.identity_unchanged:
+                    identity = self.identities.hold(verified, person, ctx.at, locked=True)
+                else:
+                    raise RegistryError(E.CAP_EXCEEDED)  # nothing was written
             else:
-                raise RegistryError(E.CAP_EXCEEDED)  # nothing was written
-        else:
-            raise RuntimeError("the line or identity kept changing under their locks")
+                raise RuntimeError("the line or identity kept changing under their locks")
+        except RegistryError:
+            # A refusal changes nothing, even for a caller that does not roll back: a row
+            # inserted for a person seen for the first time (its MAC not yet set) goes again.
+            if identity.inserted:
+                self.rows.delete_new_identity(identity.id)
+            raise
         self.rows.forget_loaded(line.id, identity.id, desk.enterprise_id)
         line.owner = MaskedOwner(
             document_type=str(verified.document.type),

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Connection,
     Table,
     bindparam,
+    delete,
     exists,
     literal,
     literal_column,
@@ -171,6 +172,7 @@ def _insert_identity(module: Any) -> Any:
     )
 
 
+DELETE_IDENTITY = delete(IDENTITY).where(IDENTITY.c.id == bindparam("identity_id"))
 INSERT_IDENTITY = {"postgresql": _insert_identity(postgresql), "sqlite": _insert_identity(sqlite)}
 
 # --- the registration's writes ----------------------------------------------------------------
@@ -319,6 +321,11 @@ class RegistrationRepository:
         statement = INSERT_IDENTITY[connection.dialect.name].values(**values)
         found = connection.execute(statement).scalar_one_or_none()
         return None if found is None else int(found)
+
+    def delete_new_identity(self, identity_id: int) -> None:
+        """Remove an identity this transaction inserted and nothing references yet (the
+        registration it was for was refused)."""
+        self._connection().execute(DELETE_IDENTITY, {"identity_id": identity_id})
 
     def write_registration(
         self,

@@ -113,6 +113,7 @@ class HeldIdentity:
     id: int
     seen_mac: bytes | None
     writes: dict[str, Any]
+    inserted: bool = False  # a new row, inserted by this registration
 
 
 @dataclass(frozen=True, slots=True)
