@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from realname.registry.integrity import EVENT_COLUMNS
 from realname.registry.models import Channel, Clerk, Enterprise, Holding, Identity, Line, LineEvent
 from realname.registry.rows import (
     IDENTITY_ROW_COLUMNS,
@@ -105,23 +106,7 @@ LINE_WRITES = (
 )
 # The line's columns the registration decides on: the write checks they are still as read.
 LINE_DECIDED = ("event_count", "state", "owner_identity_id", "channel_id", "barring_reason")
-EVENT_WRITES = (
-    "line_id",
-    "seq",
-    "operation",
-    "from_state",
-    "to_state",
-    "owner_before_id",
-    "owner_after_id",
-    "channel_id",
-    "actor",
-    "reason",
-    "detail",
-    "occurred_at",
-    "correlation_id",
-    "mac_key_id",
-    "mac",
-)
+EVENT_WRITES = (*EVENT_COLUMNS, "mac_key_id", "mac")
 
 
 def _param(table: Table, column: str, prefix: str) -> Any:

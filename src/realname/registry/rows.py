@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from realname.registry.integrity import IDENTITY_COLUMNS
+
 
 @dataclass(slots=True)
 class LineRow:
@@ -62,24 +64,7 @@ class MaskedOwner:
 
 
 # IdentityRow's fields, in order: the columns a registration reads of an identity.
-IDENTITY_ROW_COLUMNS = (
-    "id",
-    "doc_type",
-    "number_index",
-    "name_index",
-    "key_id",
-    "number_sealed",
-    "name_sealed",
-    "address_sealed",
-    "birth_date",
-    "sex",
-    "region_code",
-    "nationality",
-    "verified_at",
-    "created_at",
-    "mac",
-    "purged_at",
-)
+IDENTITY_ROW_COLUMNS = (*IDENTITY_COLUMNS, "mac", "purged_at")
 
 
 @dataclass(frozen=True, slots=True)
