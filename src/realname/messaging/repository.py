@@ -127,10 +127,11 @@ class OutboxRepository:
                 .where(true()),
             )
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id)
         )
-        # The row count is the rows inserted (a conflict inserts none): no ids sent back.
-        result: CursorResult[Any] = self.session.execute(statement)  # type: ignore[assignment]
-        return int(result.rowcount)
+        # Counted from the ids sent back (a conflict inserts none): the driver's row count of
+        # this INSERT … SELECT read -1 on PostgreSQL, and the sweep reported -1 reminders.
+        return len(self.session.execute(statement).all())
 
     # --- claiming ---------------------------------------------------------------------------
 
