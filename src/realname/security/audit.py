@@ -111,11 +111,10 @@ def entry_message(prev_hash: bytes, entry: AuditLog) -> bytes:
     return link_message(prev_hash, entry.position, entry)
 
 
-def link_message(prev_hash: bytes, position: int, entry: EntryContent) -> bytes:
-    """What an entry's chain link MACs: the previous hash, its position and its content."""
-    fields = {
+def _content_fields(entry: EntryContent) -> dict[str, Any]:
+    """An entry's own content: what both its content MAC and its chain link cover."""
+    return {
         "chain": entry.chain,
-        "position": position,
         "key_id": entry.key_id,
         "occurred_at": _instant(entry.occurred_at),
         "actor": entry.actor,
@@ -125,6 +124,11 @@ def link_message(prev_hash: bytes, position: int, entry: EntryContent) -> bytes:
         "correlation_id": entry.correlation_id,
         "detail": entry.detail,
     }
+
+
+def link_message(prev_hash: bytes, position: int, entry: EntryContent) -> bytes:
+    """What an entry's chain link MACs: the previous hash, its position and its content."""
+    fields = {**_content_fields(entry), "position": position}
     return CHAIN_DOMAIN + prev_hash + canonical_json(fields).encode()
 
 
@@ -135,18 +139,7 @@ def entry_hash(keys: AuditKeys, prev_hash: bytes, entry: AuditLog) -> bytes:
 def content_message(entry: EntryContent, nonce: bytes) -> bytes:
     """What an entry's content MAC covers: everything but its place in the chain (position,
     previous hash, hash), and a random nonce that makes each entry's MAC its own."""
-    fields = {
-        "chain": entry.chain,
-        "key_id": entry.key_id,
-        "nonce": nonce.hex(),
-        "occurred_at": _instant(entry.occurred_at),
-        "actor": entry.actor,
-        "action": entry.action,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "correlation_id": entry.correlation_id,
-        "detail": entry.detail,
-    }
+    fields = {**_content_fields(entry), "nonce": nonce.hex()}
     return CONTENT_DOMAIN + canonical_json(fields).encode()
 
 
