@@ -96,37 +96,14 @@ class BackfillRepository:
             or 0
         )
 
-    def due_batch(
-        self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
-    ) -> Sequence[tuple[Line, BackfillLine | None]]:
-        """The next unregistered legacy lines by id that have something due on `at`'s day:
-        never reminded (and already loaded at `at`: a replayed day does not remind lines
-        imported since), or a date of theirs reached. Locked: a clerk registering one of them
-        at this moment either commits first (and the line has left the campaign) or waits."""
-        today = at.date()
-        told = and_(BackfillLine.line_id == Line.id, BackfillLine.campaign_id == campaign_id)
-        rows = self.session.execute(
-            select(Line, BackfillLine)
-            .outerjoin(BackfillLine, told)
-            .where(
-                _unregistered(enterprise_id),
-                Line.id > after_line_id,
-                or_(
-                    and_(BackfillLine.line_id.is_(None), Line.state_changed_at <= at),
-                    BackfillLine.next_on <= today,
-                ),
-            )
-            .order_by(Line.id)
-            .limit(limit)
-            .with_for_update(of=Line)
-        ).all()
-        return [(line, schedule) for line, schedule in rows]
-
     def due_lines(
         self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
     ) -> list[tuple[DueLine, Schedule | None]]:
-        """`due_batch` as plain rows (no ORM objects): the columns the sweep decides on and the
-        line's schedule, the lines locked the same way."""
+        """The next unregistered legacy lines by id that have something due on `at`'s day
+        (never reminded and already loaded at `at`, so a replayed day does not remind lines
+        imported since; or a date of theirs reached), as plain rows: the columns the sweep
+        decides on and the line's schedule. Locked: a clerk registering one of them at this
+        moment either commits first (and the line has left the campaign) or waits."""
         today = at.date()
         told = and_(BackfillLine.line_id == Line.id, BackfillLine.campaign_id == campaign_id)
         rows = self.session.execute(
