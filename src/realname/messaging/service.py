@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -94,30 +95,11 @@ def enqueue(
     dedupe key): two transactions queueing one key leave one row. Only flushes.
     `destination` is E.164 (`+8613800138000`); errors name the field, never the value.
     """
-    if not dedupe_key or len(dedupe_key) > 128:
-        raise OutboxError("dedupe_key must be 1 to 128 characters")
-    if not _E164.fullmatch(destination or ""):
-        raise OutboxError("destination must be an E.164 number (+ and 7 to 15 digits)")
-    if not _KIND.fullmatch(kind or ""):
-        raise OutboxError("kind must be 1 to 32 letters, digits or '_', '-', '.', ':'")
-    if not body or not body.strip():
-        raise OutboxError("body must not be empty")
+    _check(dedupe_key, destination, kind, body)
     if at.tzinfo is None:
         raise OutboxError("at must be timezone-aware")
-    new_id = OutboxRepository(session).insert_if_new(
-        {
-            "dedupe_key": dedupe_key,
-            "enterprise_id": enterprise_id,
-            "line_id": line_id,
-            "destination": destination,
-            "kind": kind,
-            "body": body,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": at,
-            "created_at": at,
-        }
-    )
+    message = Queued(dedupe_key, enterprise_id, line_id, destination, kind, body)
+    new_id = OutboxRepository(session).insert_if_new(_pending_row(message, at))
     return new_id is not None
 
 
@@ -138,24 +120,26 @@ def enqueue_many(session: Session, messages: Sequence[Queued], at: datetime) -> 
     CONFLICT DO NOTHING statements; returns how many were newly queued."""
     if at.tzinfo is None:
         raise OutboxError("at must be timezone-aware")
-    rows = []
     for m in messages:
         _check(m.dedupe_key, m.destination, m.kind, m.body)
-        rows.append(
-            {
-                "dedupe_key": m.dedupe_key,
-                "enterprise_id": m.enterprise_id,
-                "line_id": m.line_id,
-                "destination": m.destination,
-                "kind": m.kind,
-                "body": m.body,
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": at,
-                "created_at": at,
-            }
-        )
+    rows = [_pending_row(m, at) for m in messages]
     return OutboxRepository(session).insert_many_if_new(rows)
+
+
+def _pending_row(m: Queued, at: datetime) -> dict[str, Any]:
+    """The outbox row of a message queued at `at`, due at once."""
+    return {
+        "dedupe_key": m.dedupe_key,
+        "enterprise_id": m.enterprise_id,
+        "line_id": m.line_id,
+        "destination": m.destination,
+        "kind": m.kind,
+        "body": m.body,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+    }
 
 
 def _check(dedupe_key: str, destination: str, kind: str, body: str) -> None:
