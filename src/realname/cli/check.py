@@ -54,7 +54,7 @@ def check_command(
 
     settings = get_settings()
     if sequence:
-        with cli_process(settings) as process:
+        with cli_process(settings) as process, console.status("audit: chaining pending entries"):
             if has_pending(process.uow):
                 done = process.sequence_audit()
                 console.print(f"audit: chained {done.chained:,} pending entries")
