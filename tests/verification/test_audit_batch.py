@@ -12,7 +12,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.db.uow import UnitOfWork
-from realname.security.audit import AuditKeys
+from realname.security.audit import (
+    DEFERRED_AUDIT,
+    AuditDeferral,
+    AuditKeys,
+    verify_audit_chains,
+)
+from realname.security.audit_sequencer import sequence_all
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing, generate_key
 from realname.verification.audit_batch import AuditBatcher
@@ -87,3 +93,57 @@ def test_a_failed_batch_fails_every_call_in_it(writer: AuditBatcher, fresh_engin
     writer.close()
     with pytest.raises(RuntimeError):
         writer.append([entry(4)])
+
+
+def test_deferred_batches_are_one_insert_of_pending_entries_the_sequencer_chains(
+    fresh_engine: Engine,
+) -> None:
+    """On a deferred process (PostgreSQL's default) the writer inserts its batch pending, with
+    content MACs the sequencer verifies: chained, the trail checks clean."""
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+    deferral = AuditDeferral()
+    uow = UnitOfWork(
+        sessionmaker(bind=fresh_engine, expire_on_commit=False, info={DEFERRED_AUDIT: deferral})
+    )
+    writer = AuditBatcher(uow, keyring)
+    before = count(fresh_engine)
+    writer.append([entry(1), entry(2), entry(17)])
+    writer.close()
+    assert deferral.used and count(fresh_engine) == before + 3
+    with Session(fresh_engine) as session:
+        pending = session.scalars(select(AuditLog).where(AuditLog.position.is_(None))).all()
+        assert len(pending) == 3
+        assert {row.detail["outcome"] for row in pending} == {"idDocumentMatch=true"}
+    assert sequence_all(uow, keyring.audit).chained == 3
+    with Session(fresh_engine) as session:
+        scan = verify_audit_chains(session, keyring.audit, now=AT)
+    assert not scan.problems and scan.pending == 0 and scan.checked >= 3
+
+
+def test_one_statement_batches_commit_without_a_transaction_and_chain_clean(
+    fresh_engine: Engine,
+) -> None:
+    """The server's writer on PostgreSQL: each batch one INSERT in autocommit, committed
+    before `append` returns (seen from another connection), chained clean by the sequencer."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only, as in the server (SQLite's engine begins its own BEGIN)")
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+    deferral = AuditDeferral()
+    autocommit = fresh_engine.execution_options(isolation_level="AUTOCOMMIT")
+    uow = UnitOfWork(sessionmaker(bind=fresh_engine, info={DEFERRED_AUDIT: deferral}))
+    writer = AuditBatcher(
+        uow,
+        keyring,
+        one_statement=sessionmaker(bind=autocommit, info={DEFERRED_AUDIT: deferral}),
+    )
+    before = count(fresh_engine)
+    writer.append([entry(5), entry(6)])
+    assert count(fresh_engine) == before + 2
+    with pytest.raises(TypeError):  # a batch that cannot be written fails, and keeps nothing
+        writer.append([entry(7), {**entry(8), "detail": {"unserialisable": object()}}])
+    assert count(fresh_engine) == before + 2
+    writer.close()
+    assert sequence_all(uow, keyring.audit).chained == 2
+    with Session(fresh_engine) as session:
+        scan = verify_audit_chains(session, keyring.audit, now=AT)
+    assert not scan.problems and scan.pending == 0

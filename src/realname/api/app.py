@@ -28,6 +28,7 @@ from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
+from realname.security.audit import DEFERRED_AUDIT
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     counters = writer = reads = read_engine = None
     if settings.redis_url:
         counters = RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
-        writer = AuditBatcher(process.uow, process.keyring)
+        one_statement = None
         if process.engine.dialect.name == "postgresql":
             # The calls' reads on a pool of their own: autocommit (no BEGIN, no COMMIT) and
             # no pre-ping, so a call is one round trip to PostgreSQL. A connection the
@@ -85,6 +86,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 settings, isolation_level="AUTOCOMMIT", pool_pre_ping=False
             )
             reads = sessionmaker(bind=read_engine, expire_on_commit=False)
+            if process.audit_deferral is not None:
+                # The audit writer's batch on the same pool: one multi-row INSERT that is
+                # its own transaction, one round trip (BEGIN, INSERT, COMMIT were three).
+                one_statement = sessionmaker(
+                    bind=read_engine, info={DEFERRED_AUDIT: process.audit_deferral}
+                )
+        writer = AuditBatcher(process.uow, process.keyring, one_statement=one_statement)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -34,8 +34,8 @@ import json
 import secrets
 import threading
 import zlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -255,6 +255,74 @@ def note_refs(detail: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return found
 
 
+@dataclass(frozen=True)
+class PendingEntry:
+    """An entry as appended, before any chain position: its content, nonce and content MAC
+    (an `EntryContent`). Built without a session, so a writer that appends many entries at
+    once (the relying parties' group commit) inserts them in one statement."""
+
+    chain: int
+    key_id: str | None
+    occurred_at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    correlation_id: str | None
+    detail: dict[str, Any]
+    nonce: bytes
+    content_mac: bytes
+
+    def columns(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def pending_entry(
+    keyring: KeyRing,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    at: datetime,
+    detail: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
+) -> PendingEntry:
+    """The entry `append_audit` would append, MAC'd with the active audit key, not written.
+    String values of `detail` are redacted by pattern (defence in depth: callers put coded
+    values there; free text goes through `append_audit`'s sealed notes)."""
+    keys = keyring.audit
+    body = {k: redact_pii(v) if isinstance(v, str) else v for k, v in (detail or {}).items()}
+    unsigned = PendingEntry(
+        chain=chain_for(object_type, object_id),
+        key_id=keys.mac_active,
+        occurred_at=at.astimezone(UTC),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        correlation_id=correlation_id,
+        detail=body,
+        nonce=secrets.token_bytes(NONCE_BYTES),
+        content_mac=b"",
+    )
+    return replace(unsigned, content_mac=content_mac(keys, unsigned, unsigned.nonce))
+
+
+def append_pending(session: Session, entries: Sequence[PendingEntry]) -> bool:
+    """Insert these entries pending, in one statement, when the session appends deferred
+    (the sequencer chains them). False, nothing written, when it appends inline: the caller
+    then appends each with `append_audit`, which chains it under the head lock."""
+    deferral = deferral_of(session)
+    if deferral is None:
+        return False
+    if entries:
+        AuditRepository(session).insert_pending([entry.columns() for entry in entries])
+        deferral.used = True
+        deferral.appended.set()
+    return True
+
+
 def append_audit(
     session: Session,
     keyring: KeyRing,
@@ -278,26 +346,23 @@ def append_audit(
     """
     keys = keyring.audit
     repository = AuditRepository(session)
-    body = {k: redact_pii(v) if isinstance(v, str) else v for k, v in (detail or {}).items()}
-    for name, text in (notes or {}).items():
-        if text:
-            body[name] = seal_note(session, keyring, text, at)
-    chain = chain_for(object_type, object_id)
-    entry = AuditLog(
-        chain=chain,
-        key_id=keys.mac_active,
-        occurred_at=at.astimezone(UTC),
+    sealed = {
+        name: seal_note(session, keyring, text, at) for name, text in (notes or {}).items() if text
+    }
+    built = pending_entry(
+        keyring,
         actor=actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
+        at=at,
+        detail=detail,
         correlation_id=correlation_id,
-        detail=body,
-        nonce=secrets.token_bytes(NONCE_BYTES),
-        refused=False,
     )
-    assert entry.nonce is not None
-    entry.content_mac = content_mac(keys, entry, entry.nonce)
+    entry = AuditLog(**built.columns(), refused=False)
+    if sealed:  # the sealed notes' references are content too: MAC'd with the rest
+        entry.detail = {**built.detail, **sealed}
+        entry.content_mac = content_mac(keys, entry, built.nonce)
     deferral = deferral_of(session)
     if deferral is not None:
         # Deferred: one INSERT, no lock on any shared row; the sequencer chains it.
@@ -305,7 +370,7 @@ def append_audit(
         deferral.used = True
         deferral.appended.set()
         return entry
-    head = repository.lock_head(chain)
+    head = repository.lock_head(entry.chain)
     entry.position = head.position + 1
     entry.prev_hash = head.head_hash
     entry.hash = entry_hash(keys, head.head_hash, entry)

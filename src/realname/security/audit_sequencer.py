@@ -58,6 +58,7 @@ class Sequenced:
     skipped: list[int] = field(default_factory=list)  # keyed with a key this process lacks
     chains: int = 0
     full: bool = False
+    busy: bool = False  # another background sequencer held the turn: nothing was tried
 
 
 class ChainRaceError(RuntimeError):
@@ -201,6 +202,8 @@ class BackgroundSequencer:
 
     def run_once(self) -> Sequenced:
         with self.uow.transaction() as session:
+            if not AuditRepository(session).try_sequencer_turn():
+                return Sequenced(busy=True)  # another worker's sequencer is at it
             done = sequence_audit(session, self.keys(), limit=self.limit)
         self.chained += done.chained
         self.refused += len(done.refused)
@@ -218,7 +221,7 @@ class BackgroundSequencer:
                 continue
             if done.full:
                 continue
-            quiet = 0 if done.chained or done.refused else quiet + 1
+            quiet = 0 if done.chained or done.refused or done.busy else quiet + 1
             if quiet < self.linger_rounds:
                 self._stop.wait(self.interval)
                 continue

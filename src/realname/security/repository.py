@@ -31,6 +31,8 @@ PENDING_COLUMNS = (
     "nonce",
     "content_mac",
 )
+# The advisory lock the background sequencers take turns on ("realname.audit.sequencer").
+_SEQUENCER_LOCK = 0x7265616C_6E616D65 & 0x7FFFFFFF_FFFFFFFF
 _CHAIN_POSTGRES = text(
     "UPDATE audit_log AS a SET position = v.position, prev_hash = v.prev_hash, hash = v.hash "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:positions AS integer[]), "
@@ -68,6 +70,10 @@ class AuditRepository:
 
     def add(self, entry: AuditLog) -> None:
         self.session.add(entry)
+
+    def insert_pending(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Pending entries (no position yet), in one multi-row INSERT."""
+        self.session.execute(_LOG.insert(), [{**row, "refused": False} for row in rows])
 
     def purge_notes(self, note_ids: list[int], marker: str, chunk: int = 500) -> list[int]:
         """Empty the blob of each of these notes not yet purged and mark its key id; returns
@@ -159,6 +165,15 @@ class AuditRepository:
             self.session.scalar(select(_LOG.c.id).where(_pending()).order_by(_LOG.c.id).limit(1))
             is not None
         )
+
+    def try_sequencer_turn(self) -> bool:
+        """Take the sequencer's turn for this transaction (PostgreSQL: a transaction-level
+        advisory lock), or False when another background sequencer holds it: the server's
+        workers then take turns instead of each running small passes side by side. SQLite
+        has one writer: always True."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        return bool(self.session.scalar(select(func.pg_try_advisory_xact_lock(_SEQUENCER_LOCK))))
 
     def claim_pending(self, limit: int) -> Sequence[Row[Any]]:
         """Up to `limit` pending entries, oldest first, locked until commit; on PostgreSQL

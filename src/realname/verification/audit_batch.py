@@ -3,8 +3,9 @@
 A call's answer is a read; its audit entry is the only row it writes. Committing each entry in
 its own transaction costs every call a write transaction (its statements and a WAL flush).
 Here the calls of one worker hand their entries to one writer thread, which appends every
-entry waiting at that moment in ONE transaction (`append_audit` for each, sorted by chain so
-two batches lock chain heads in one order) and commits; each call waits for the commit of
+entry waiting at that moment in ONE transaction (one INSERT of pending entries when the
+process appends deferred; else `append_audit` for each, sorted by chain so two batches lock
+chain heads in one order) and commits; each call waits for the commit of
 the batch holding its entry before it answers. So no answer is ever returned whose audit
 entry is not committed: a batch that fails fails every call in it (503, nothing answered),
 and a process killed mid-batch has answered none of that batch's calls.
@@ -16,12 +17,14 @@ larger the batches), and an idle worker's single call is written at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from realname.db.uow import UnitOfWork
-from realname.security.audit import append_audit, chain_for
+from realname.security.audit import append_audit, append_pending, chain_for, pending_entry
 from realname.security.vault import KeyRing
 
 
@@ -42,8 +45,12 @@ class AuditBatcher:
         *,
         max_entries: int = 500,
         timeout_seconds: float = 30.0,
+        one_statement: Callable[[], Session] | None = None,
     ) -> None:
+        """`one_statement`: sessions in autocommit that append deferred (PostgreSQL): a batch
+        is then one multi-row INSERT, its own transaction, in one round trip."""
         self.uow = uow
+        self.one_statement = one_statement
         self.timeout_seconds = timeout_seconds
         self.keyring = keyring
         self.max_entries = max_entries
@@ -104,9 +111,19 @@ class AuditBatcher:
         entries.sort(key=lambda e: chain_for(e["object_type"], e["object_id"]))
         committed, failure = False, None
         try:
-            with self.uow.transaction() as session:
-                for entry in entries:
-                    append_audit(session, self.keyring, **entry)
+            if self.one_statement is not None:
+                built = [pending_entry(self.keyring, **entry) for entry in entries]
+                with self.one_statement() as session:  # committed by the statement itself
+                    if not append_pending(session, built):
+                        raise RuntimeError("the audit writer's sessions must append deferred")
+            else:
+                with self.uow.transaction() as session:
+                    # Deferred: the batch is one INSERT of pending entries; inline (SQLite):
+                    # each entry takes its chain's head lock.
+                    built = [pending_entry(self.keyring, **entry) for entry in entries]
+                    if not append_pending(session, built):
+                        for entry in entries:
+                            append_audit(session, self.keyring, **entry)
             committed = True
             self.batches += 1
         except Exception as error:  # every call of the batch fails; none is answered
