@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         "'auto' = deferred on PostgreSQL, inline on SQLite",
     )
     audit_sequence_interval_ms: float = Field(
-        default=5.0,
+        default=50.0,
         gt=0,
         le=10_000,
         description="deferred mode: the server's sequencer runs this often while there is work",
