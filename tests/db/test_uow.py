@@ -88,14 +88,12 @@ def test_a_read_only_unit_commits_nothing(uow: UnitOfWork) -> None:
 class Store:
     """A minimal `once` store over the probe table."""
 
-    def __init__(self, key: str, *, blind_first: bool = False) -> None:
+    def __init__(self, key: str) -> None:
         self.key = key
-        self.blind_first = blind_first  # the first look misses: a twin claims meanwhile
+        self.looked = 0  # how often the stored answer was looked up
 
     def earlier(self, session: Session) -> str | None:
-        if self.blind_first:
-            self.blind_first = False
-            return None
+        self.looked += 1
         return session.scalars(select(probe.c.answer).where(probe.c.key == self.key)).first()
 
     def claim(self, session: Session) -> None:
@@ -127,7 +125,16 @@ def test_a_twin_that_loses_the_claim_replays_the_winners_answer(uow: UnitOfWork)
     def work(_session: Session) -> str:
         raise AssertionError("the twin never runs the work")
 
-    assert uow.run(work, once=Store("k2", blind_first=True)) == "winner"
+    twin = Store("k2")
+    assert uow.run(work, once=twin) == "winner"  # its claim failed on the unique index
+    assert twin.looked == 1
+
+
+def test_a_first_request_claims_without_looking_up_an_earlier_answer(uow: UnitOfWork) -> None:
+    """The claim goes first: a new request costs no look-up ahead of it."""
+    store = Store("k4")
+    assert uow.run(lambda session: "done", once=store) == "done"
+    assert store.looked == 0
 
 
 def test_an_idempotent_unit_refuses_keep_on(uow: UnitOfWork) -> None:

@@ -11,10 +11,10 @@ cover what entry points needed their own code for:
 - `keep_on=predicate`: keep on refusal. When the block raises an error the predicate accepts,
   what the block wrote before the refusal (quota counters, the refusal's audit entry) is
   committed, then the error goes on up. Any other error rolls back.
-- `run(work, once=...)`: idempotent reply. A request the store has answered before gets that
-  answer again and nothing runs; otherwise the store claims the request in the same
-  transaction as the work and keeps the answer with it, so a crash leaves both or neither.
-  A concurrent twin whose claim loses the race (the unique index) replays the winner's answer.
+- `run(work, once=...)`: idempotent reply. The store claims the request in the same
+  transaction as the work and keeps the answer with it, so a crash leaves both or neither. A
+  request answered before fails its claim on the unique index (so does a concurrent twin
+  whose claim loses the race): it gets that answer again and its work never runs.
 """
 
 from __future__ import annotations
@@ -93,15 +93,15 @@ class UnitOfWork:
                 return work(session)
         try:
             with self.transaction(keep_on=keep_on) as session:
-                earlier = once.earlier(session)
-                if earlier is not None:
-                    return earlier
+                # The claim first: a request answered before fails it at once on the unique
+                # index (no look-up ahead of it on every request: one round trip fewer).
                 once.claim(session)
                 answer = work(session)
                 once.keep(session, answer)
                 return answer
         except IntegrityError:
-            with self.transaction(readonly=True) as session:  # a twin committed it first
+            # Answered before, or a twin committed it first: replay what it answered.
+            with self.transaction(readonly=True) as session:
                 earlier = once.earlier(session)
             if earlier is None:
                 raise

@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from psycopg.types.json import Json
 from pydantic import BaseModel
-from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from realname.errors import CodedError
 from realname.http.deps import Runtime
@@ -47,8 +49,19 @@ KEY_HEADER = "idempotency-key"
 PENDING = 0  # a claim whose work has not finished (only ever seen inside its transaction)
 WAIT_SECONDS = 10.0  # how long a twin waits for the first request before 409 in progress
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
-# The server's setting (to restore after the claim) and this transaction's bound on the wait.
-_SET_LOCK_TIMEOUT = "SELECT current_setting('lock_timeout'), set_config('lock_timeout', :t, true)"
+# The claim's bound on its wait, the server's setting kept aside (in this transaction) to be
+# restored after it; the select list is evaluated left to right.
+_BOUND_LOCK_WAIT = (
+    "SELECT set_config('realname.lock_timeout', current_setting('lock_timeout'), true), "
+    "set_config('lock_timeout', %s, true)"
+)
+_CLAIM = (
+    "INSERT INTO idempotent_request (client_id, key, route, body_hash, status, response, "
+    "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_RESTORE_LOCK_WAIT = (
+    "SELECT set_config('lock_timeout', current_setting('realname.lock_timeout'), true)"
+)
 
 
 class IdempotencyRepository:
@@ -64,18 +77,38 @@ class IdempotencyRepository:
 
     def claim(self, row: IdempotentRequest, wait_seconds: float) -> None:
         """Insert the key's row now, waiting at most `wait_seconds` for a twin's uncommitted
-        claim of the same key (IntegrityError once the twin commits)."""
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        before = None
-        if postgres:
-            before = self.session.execute(
-                text(_SET_LOCK_TIMEOUT),
-                {"t": f"{max(1, int(wait_seconds * 1000))}ms"},
-            ).scalar_one()
+        claim of the same key (IntegrityError once the twin commits, or at once when the key
+        was answered before).
+
+        On PostgreSQL the wait is bounded by `lock_timeout` for the INSERT alone (the work's
+        own lock waits keep the server's setting): the bound, the INSERT and the setting's
+        return go in one pipeline, one round trip where they were three."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            self.session.add(row)
+            self.session.flush()
+            return
+        self.session.flush()  # anything the ORM holds goes before the raw statements
+        driver = self.session.connection().connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        bound = f"{max(1, int(wait_seconds * 1000))}ms"
+        try:
+            with driver.pipeline():
+                driver.execute(_BOUND_LOCK_WAIT, (bound,))
+                inserted = driver.execute(
+                    _CLAIM,
+                    (row.client_id, row.key, row.route, row.body_hash, row.status,
+                     Json(row.response), row.created_at),
+                )  # fmt: skip
+                driver.execute(_RESTORE_LOCK_WAIT)
+        except psycopg.errors.UniqueViolation as error:
+            raise IntegrityError(_CLAIM, None, error) from None
+        except psycopg.errors.LockNotAvailable as error:
+            raise OperationalError(_CLAIM, None, error) from None
+        fetched = inserted.fetchone()
+        assert fetched is not None
+        row.id = int(fetched[0])
+        make_transient_to_detached(row)  # the row exists: the ORM tracks it, no INSERT
         self.session.add(row)
-        self.session.flush()
-        if postgres:  # the work's own lock waits keep the server's setting
-            self.session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": before})
 
 
 def _fingerprint(route: str, body: BaseModel, keyring: KeyRing) -> bytes:
