@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from realname.bench.baresql import (
@@ -52,6 +51,7 @@ from realname.clock import Clock
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
+from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
 from realname.policy.loader import load_policy
 from realname.policy.schema import CapScope
@@ -59,7 +59,7 @@ from realname.registry.commands import Actor, Context, Desk
 from realname.registry.schemas import RegistrationIn
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
-from realname.wiring import registry_service
+from realname.wiring import Process, registry_service
 
 CAP_SHARE = 4  # registrations per person, under the China preset's cap of 5
 Job = tuple[int, dict[str, Any]]
@@ -333,17 +333,20 @@ def register_with_service(
     label: str | None = None,
 ) -> Run:
     """The registrations, parsed from the same bodies as over HTTP, through
-    `RegistryService.register` from `concurrency` threads, one transaction each: the "our
-    service, no HTTP" row, and how other benchmarks fill their world."""
-    engine = create_engine_from_settings(settings, pool_size=max(5, concurrency))
-    keyring = keyring_from_settings(settings)
+    `RegistryService.register` from `concurrency` threads, one unit of work each, in a
+    `Process` as the server's workers build it (on PostgreSQL its audit entries are appended
+    deferred and chained when it closes, after the timed run): the "our service, no HTTP"
+    row, and how other benchmarks fill their world."""
+    process = Process(
+        settings, engine=create_engine_from_settings(settings, pool_size=max(5, concurrency))
+    )
     clock = settings.clock()
 
-    def register(bound: Engine, job: Job) -> None:
+    def register(uow: UnitOfWork, job: Job) -> None:
         counter = world.counters[job[0]]
         request = RegistrationIn.model_validate(job[1])
-        with Session(bound) as session, session.begin():
-            registry_service(session, settings, keyring).register(
+        with uow.transaction() as session:
+            registry_service(session, settings, process.keyring).register(
                 Context(Actor("clerk", str(counter.clerk_id)), clock.now()),
                 desk=Desk(world.enterprise_id, counter.channel_id, counter.clerk_id),
                 msisdn=request.msisdn,
@@ -356,13 +359,13 @@ def register_with_service(
             label or "our service, no HTTP",
             jobs,
             concurrency=concurrency,
-            open_worker=lambda: engine,
+            open_worker=lambda: process.uow,
             call=register,
-            close_worker=lambda _engine: None,
+            close_worker=lambda _uow: None,
             time_limit=time_limit,
         )
     finally:
-        engine.dispose()
+        process.close()  # chains what the run appended, then disposes the engine
 
 
 # --- the bench ---------------------------------------------------------------------------------
