@@ -147,3 +147,16 @@ def test_one_statement_batches_commit_without_a_transaction_and_chain_clean(
     with Session(fresh_engine) as session:
         scan = verify_audit_chains(session, keyring.audit, now=AT)
     assert not scan.problems and scan.pending == 0
+
+
+def test_an_entry_with_notes_is_refused_alone_before_it_joins_a_batch(
+    writer: AuditBatcher, fresh_engine: Engine
+) -> None:
+    """Sealed notes need the vault in the batch's transaction: such an entry is refused at
+    once, instead of failing a whole batch of other callers' entries."""
+    before = count(fresh_engine)
+    with pytest.raises(ValueError, match="no sealed notes"):
+        writer.append([{**entry(9), "notes": {"reason": "free text"}}])
+    writer.append([entry(10)])
+    assert count(fresh_engine) == before + 1
+    writer.close()

@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from psycopg.types.json import Json
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from realname.errors import CodedError
@@ -49,12 +49,12 @@ KEY_HEADER = "idempotency-key"
 PENDING = 0  # a claim whose work has not finished (only ever seen inside its transaction)
 WAIT_SECONDS = 10.0  # how long a twin waits for the first request before 409 in progress
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
-# The claim's bound on its wait, the server's setting kept aside (in this transaction) to be
-# restored after it; the select list is evaluated left to right.
-_BOUND_LOCK_WAIT = (
-    "SELECT set_config('realname.lock_timeout', current_setting('lock_timeout'), true), "
-    "set_config('lock_timeout', %s, true)"
+# The server's setting kept aside (in this transaction), the claim's bound on its wait, and the
+# setting restored after the claim.
+_KEEP_LOCK_WAIT = (
+    "SELECT set_config('realname.lock_timeout', current_setting('lock_timeout'), true)"
 )
+_BOUND_LOCK_WAIT = "SELECT set_config('lock_timeout', %s, true)"
 _CLAIM = (
     "INSERT INTO idempotent_request (client_id, key, route, body_hash, status, response, "
     "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
@@ -82,7 +82,7 @@ class IdempotencyRepository:
 
         On PostgreSQL the wait is bounded by `lock_timeout` for the INSERT alone (the work's
         own lock waits keep the server's setting): the bound, the INSERT and the setting's
-        return go in one pipeline, one round trip where they were three."""
+        go in one pipeline, one round trip where they were three."""
         if self.session.get_bind().dialect.name != "postgresql":
             self.session.add(row)
             self.session.flush()
@@ -93,6 +93,7 @@ class IdempotencyRepository:
         bound = f"{max(1, int(wait_seconds * 1000))}ms"
         try:
             with driver.pipeline():
+                driver.execute(_KEEP_LOCK_WAIT)
                 driver.execute(_BOUND_LOCK_WAIT, (bound,))
                 inserted = driver.execute(
                     _CLAIM,
@@ -100,10 +101,15 @@ class IdempotencyRepository:
                      Json(row.response), row.created_at),
                 )  # fmt: skip
                 driver.execute(_RESTORE_LOCK_WAIT)
-        except psycopg.errors.UniqueViolation as error:
-            raise IntegrityError(_CLAIM, None, error) from None
-        except psycopg.errors.LockNotAvailable as error:
-            raise OperationalError(_CLAIM, None, error) from None
+        except psycopg.Error as error:
+            # As SQLAlchemy would have raised it (IntegrityError for the unique index,
+            # OperationalError for the lock bound or a lost connection, ...), so the unit of
+            # work replays, the twin gets 409 and a database failure 503, as on any statement.
+            broken = driver.broken or driver.closed
+            raise DBAPIError.instance(
+                _CLAIM, None, error, psycopg.Error, hide_parameters=True,
+                connection_invalidated=broken,
+            ) from None  # fmt: skip
         fetched = inserted.fetchone()
         assert fetched is not None
         row.id = int(fetched[0])

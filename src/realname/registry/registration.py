@@ -5,11 +5,11 @@ and clerk, the number, the line and the move the lifecycle allows, the licence, 
 possession a back-fill needs, then the person (document, policy, the identity authority),
 then the caps. What changed is how many times the database is asked (issue 14):
 
-1. the channel, its clerk, the enterprise's licence and the line, locked: one statement
-   (`RegistrationRepository.counter_and_line`) instead of a plain read of the line, a locked
-   re-read and three ORM look-ups. The line is locked from the start, so the identity
-   authority is asked with the line locked: only another registration of the same line
-   waits on it (the holding, identity and audit locks come after the authority).
+1. the channel, its clerk, the enterprise's licence and the line: one plain read
+   (`RegistrationRepository.counter_and_line`) instead of a read of the line, a locked
+   re-read and three ORM look-ups. Nothing is locked yet: the identity authority is asked
+   without any lock held (twin registrations of one kit each ask it), and the write below
+   re-checks the line and identity it read, locking and deciding again if either changed.
 2. the identity authority (the simulated one reads its table; the real one is a network call);
 3. the person's identity by blind index, then locked and read whole (or inserted);
 4. the holding under the cap, the identity's verification and MAC, the line and its event:
@@ -43,8 +43,8 @@ from realname.registry.registration_repository import LINE_DECIDED, Registration
 from realname.registry.rows import CounterRow, HeldIdentity, LineRow, MaskedOwner, Written
 
 LINE_SLOTS = tuple(f.name for f in fields(LineRow))
-# What a back-fill's proof of possession is asked with: the line as read under its lock
-# (None: no such number), before any other check, as the front desk always asked it.
+# What a back-fill's proof of possession is asked with: the line as first read (None: no such
+# number), before any other check, as the front desk always asked it; the write re-checks it.
 Prover = Callable[[LineRow | None], PossessionProof | None]
 
 

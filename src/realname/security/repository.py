@@ -72,8 +72,11 @@ class AuditRepository:
         self.session.add(entry)
 
     def insert_pending(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Pending entries (no position yet), in one multi-row INSERT."""
-        self.session.execute(_LOG.insert(), [{**row, "refused": False} for row in rows])
+        """Pending entries (no position yet), in ONE multi-row INSERT: a single statement,
+        so on an autocommit connection the batch commits whole or not at all (an executemany
+        would be one statement per row when the driver cannot pipeline)."""
+        if rows:
+            self.session.execute(_LOG.insert().values([{**row, "refused": False} for row in rows]))
 
     def purge_notes(self, note_ids: list[int], marker: str, chunk: int = 500) -> list[int]:
         """Empty the blob of each of these notes not yet purged and mark its key id; returns

@@ -64,6 +64,10 @@ class AuditBatcher:
         """`entries`: keyword arguments of `append_audit` (without session and keyring)."""
         if not entries:
             return
+        if any("notes" in entry for entry in entries):
+            # Sealed notes need the vault in the batch's transaction: refused here, alone,
+            # rather than failing a whole batch of other callers' entries.
+            raise ValueError("the audit writer takes coded details only, no sealed notes")
         waiting = _Waiting(entries)
         with self._wakeup:
             if self._closed:
