@@ -1,0 +1,2 @@
+"""Counts by age band, sex, province and enterprise for planning, without singling anyone out
+(small-cell and complementary suppression)."""
