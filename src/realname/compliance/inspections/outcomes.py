@@ -71,7 +71,7 @@ def finding_of(
     buyer_number_index: bytes | None,
 ) -> Finding:
     """The finding, most specific first: a card registered long before the sale was sold
-pre-activated (to whoever); then who holds it; then where it was registered."""
+    pre-activated (to whoever); then who holds it; then where it was registered."""
     if registration is None:
         return Finding.NOT_IN_REGISTRY
     if registration.owner_number_index is None:

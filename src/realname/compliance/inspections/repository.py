@@ -263,23 +263,30 @@ class InspectionRepository:
         )
         if province is not None:
             query = query.where(InspectionTarget.province == province)
-        return [(r, str(g), k, int(n), int(v or 0)) for r, g, k, n, v in self.session.execute(query)]
+        return [
+            (r, str(g), k, int(n), int(v or 0)) for r, g, k, n, v in self.session.execute(query)
+        ]
 
-    def violations_by_enterprise(
-        self, since: date | None, until: date | None, province: str | None
-    ) -> dict[int, tuple[int, int]]:
-        """enterprise id -> (outlets visited, violating) over the rounds starting in
-        [since, until) (None: unbounded), for the figures."""
+    def violations_by(
+        self, by: str, since: date | None, until: date | None, province: str | None
+    ) -> dict[Any, tuple[int, int]]:
+        """group -> (outlets visited, violating) over the rounds starting in [since, until)
+        (None: unbounded), by enterprise id, channel kind or province, for the figures."""
+        group: Any = {
+            "enterprise": InspectionTarget.enterprise_id,
+            "kind": InspectionTarget.channel_kind,
+            "province": InspectionTarget.province,
+        }[by]
         query = (
             select(
-                InspectionTarget.enterprise_id,
+                group,
                 func.count(InspectionVisit.id),
                 func.sum(case((InspectionVisit.violation, 1), else_=0)),
             )
             .join(InspectionVisit, InspectionVisit.target_id == InspectionTarget.id)
             .join(InspectionRound, InspectionRound.id == InspectionTarget.round_id)
             .where(InspectionVisit.outcome != str(Outcome.NOT_VISITED))
-            .group_by(InspectionTarget.enterprise_id)
+            .group_by(group)
         )
         conditions = []
         if since is not None:
@@ -290,7 +297,7 @@ class InspectionRepository:
             conditions.append(InspectionTarget.province == province)
         if conditions:
             query = query.where(and_(*conditions))
-        return {e: (int(n), int(v or 0)) for e, n, v in self.session.execute(query)}
+        return {g: (int(n), int(v or 0)) for g, n, v in self.session.execute(query)}
 
 
 __all__ = ["InspectionRepository", "OutletRow", "Owning", "province_of"]

@@ -194,9 +194,7 @@ class InspectionService:
         by_id = {o.channel_id: o for o in outlets}
         drawn = draw(
             (Outlet(o.channel_id, Stratum(o.enterprise, o.kind, o.province)) for o in outlets),
-            Precision(
-                found.margin, found.confidence, found.expected_rate, found.min_per_stratum
-            ),
+            Precision(found.margin, found.confidence, found.expected_rate, found.min_per_stratum),
             found.seed,
         )
         targets = [
