@@ -157,7 +157,7 @@ class FiguresRepository:
     def line_events(
         self, period: Period, province: str | None, by: str = "enterprise"
     ) -> dict[Any, dict[str, int]]:
-        """group -> {registered, reverify_asked, reverify_answered, reverify_suspended,
+        """group -> {registrations, reverify_asked, reverify_answered, reverify_suspended,
         complaints} in the period, by the line's enterprise, the event's channel kind or
         month.
 
@@ -168,7 +168,7 @@ class FiguresRepository:
             LineEvent.reason == str(BarringReason.REVERIFICATION_OVERDUE),
         )
         measures = {
-            "registered": LineEvent.operation.in_([str(O.REGISTER), str(O.REGISTER_LEGACY)]),
+            "registrations": LineEvent.operation.in_([str(O.REGISTER), str(O.REGISTER_LEGACY)]),
             "reverify_asked": LineEvent.operation == str(O.REQUEST_REVERIFICATION),
             "reverify_answered": LineEvent.operation == str(O.ANSWER_REVERIFICATION),
             "reverify_suspended": suspended,

@@ -27,7 +27,7 @@ from realname.policy.schema import CapScope, ChannelKind, Policy
 # (line_events' docstring): the report says which source it read.
 COMPLAINTS_SOURCE = "line_event:complain"
 EVENT_MEASURES = (
-    "registered",
+    "registrations",
     "reverify_asked",
     "reverify_answered",
     "reverify_suspended",
@@ -198,7 +198,7 @@ class FiguresService:
                     backfill_progress=share(done, left + done + ended),
                     refusals={c: k for (e, c), k in refusals.items() if e == ident},
                     cap_breaches=breaches.get(ident, 0),
-                    registrations=counts.get("registered", 0),
+                    registrations=counts.get("registrations", 0),
                     reverify_asked=counts.get("reverify_asked", 0),
                     reverify_answered=counts.get("reverify_answered", 0),
                     reverify_suspended=counts.get("reverify_suspended", 0),
@@ -290,7 +290,7 @@ def _by_enterprise_kind(rows: list[EnterpriseFigures]) -> list[GroupFigures]:
                     sum(r.inspection.hits for r in members), sum(r.inspection.n for r in members)
                 ),
                 events={
-                    "registered": sum(r.registrations for r in members),
+                    "registrations": sum(r.registrations for r in members),
                     "reverify_asked": sum(r.reverify_asked for r in members),
                     "reverify_answered": sum(r.reverify_answered for r in members),
                     "reverify_suspended": sum(r.reverify_suspended for r in members),
