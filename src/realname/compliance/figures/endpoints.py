@@ -18,8 +18,8 @@ from realname.compliance.figures.service import (
     Figures,
     FiguresService,
     checked_province,
-    province_name,
 )
+from realname.compliance.inspections.places import province_name
 from realname.http.deps import RuntimeDep
 from realname.http.errors import refusals
 

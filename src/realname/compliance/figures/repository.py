@@ -5,7 +5,6 @@ by `substr`, months by a CASE over their bounds)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from realname.compliance.figures.errors import FiguresError, FiguresErrorCode
 from realname.compliance.figures.periods import Period
 from realname.compliance.figures.repository import FiguresRepository
+from realname.compliance.inspections.places import province_name
 from realname.compliance.inspections.rates import Rate, wilson
 from realname.compliance.inspections.repository import InspectionRepository
-from realname.identity.regions import lookup_region, province_prefixes
+from realname.identity.regions import province_prefixes
 from realname.policy.schema import CapScope, ChannelKind, Policy
 
 # Complaints are the registry's `complain` events until the complaints domain's cases land
@@ -33,14 +34,6 @@ EVENT_MEASURES = (
     "reverify_suspended",
     "complaints",
 )
-
-
-def province_name(code: str | None) -> str:
-    """The province's name (region names, not codes, in every report)."""
-    if not code:
-        return "unknown"
-    region = lookup_region(code + "0000")
-    return region.name if region is not None else code
 
 
 def share(part: int, whole: int) -> float | None:

@@ -12,13 +12,13 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from realname.compliance.access import ComplianceReader, Inspector, Planner, acting
-from realname.compliance.figures.service import province_name
 from realname.compliance.inspections.evidence import EvidenceStore
 from realname.compliance.inspections.models import (
     InspectionRound,
     InspectionVisit,
     TestPurchase,
 )
+from realname.compliance.inspections.places import province_name
 from realname.compliance.inspections.schemas import (
     AssignedOut,
     AssignIn,

@@ -94,7 +94,7 @@ class InspectionRepository:
         rows = self.session.execute(
             select(Enterprise.code, Enterprise.id).where(Enterprise.code.in_(wanted))
         )
-        return {code: ident for code, ident in rows}
+        return dict(rows)
 
     def outlets(
         self, enterprise_ids: list[int], kinds: list[str], provinces: list[str]

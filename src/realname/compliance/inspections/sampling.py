@@ -73,7 +73,7 @@ def allocate(sizes: dict[Stratum, int], total: int, minimum: int) -> dict[Stratu
     raised to `minimum` per stratum, never above a stratum's size."""
     population = sum(sizes.values())
     if population == 0:
-        return {s: 0 for s in sizes}
+        return dict.fromkeys(sizes, 0)
     quotas = {s: total * n / population for s, n in sizes.items()}
     shares = {s: math.floor(q) for s, q in quotas.items()}
     left = total - sum(shares.values())
@@ -104,7 +104,7 @@ def draw(outlets: Iterable[Outlet], precision: Precision, seed: int) -> Plan:
         members: Sequence[Outlet] = sorted(by_stratum[stratum], key=lambda o: o.channel_id)
         # A string seed is hashed with SHA-512 (random.seed version 2): the same on every
         # platform and Python, unlike hash().
-        rng = random.Random(f"{seed}:{stratum.key}")
+        rng = random.Random(f"{seed}:{stratum.key}")  # noqa: S311 (reproducible on purpose)
         picked = rng.sample(list(members), allocation[stratum])
         chosen.extend(sorted(picked, key=lambda o: o.channel_id))
     return Plan(population, target, allocation, chosen)

@@ -38,6 +38,7 @@ from realname.compliance.inspections.outcomes import (
     Registration,
     finding_of,
 )
+from realname.compliance.inspections.places import province_name
 from realname.compliance.inspections.rates import Rate, wilson
 from realname.compliance.inspections.repository import InspectionRepository
 from realname.compliance.inspections.sampling import Outlet, Precision, Stratum, draw
@@ -55,6 +56,7 @@ from realname.security.vault import KeyRing
 ROUND_OBJECT = "inspection_round"
 NUMBER_CONTEXT = "identity.number"  # the registry's blind-index context (registry/identities)
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
+GROUPINGS = ("enterprise", "kind", "province")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,19 @@ class GroupRate:
     group: str
     kind: str | None
     rate: Rate
+
+
+@dataclass(frozen=True)
+class RoundRates:
+    """One round's rates: overall, and per enterprise, channel kind and province (each a
+    list of (group, the enterprise's kind when by enterprise, rate))."""
+
+    code: str
+    name: str
+    starts_on: str
+    ends_on: str
+    overall: Rate
+    groups: dict[str, list[tuple[str, str | None, Rate]]]
 
 
 class InspectionService:
@@ -437,15 +452,56 @@ class InspectionService:
 
     # --- rates -----------------------------------------------------------------------------
 
-    def rates(self, acting: Acting, round_ids: list[int], by: str) -> list[GroupRate]:
+    def rates(
+        self, acting: Acting, round_ids: list[int], by: str, province: str | None = None
+    ) -> list[GroupRate]:
         """Violation rates of the rounds per enterprise, channel kind or province, each with
-        its Wilson 95 % interval; a province reads its own outlets only."""
+        its Wilson 95 % interval, of the outlets in `province` (a provincial administration:
+        its own, whatever it asks)."""
         for round_id in round_ids:
             self.round(acting, round_id)
+        outlets_in = acting.province or province
         return [
             GroupRate(r, g, k, wilson(v, n))
-            for r, g, k, n, v in self.repo.visit_counts(round_ids, by, acting.province)
+            for r, g, k, n, v in self.repo.visit_counts(round_ids, by, outlets_in)
         ]
+
+    def report(
+        self,
+        acting: Acting,
+        since: date | None = None,
+        until: date | None = None,
+        province: str | None = None,
+    ) -> list[RoundRates]:
+        """Every round starting in [since, until) this caller may see, side by side over time,
+        with its rates per enterprise, channel kind and province (names, not codes), of the
+        outlets in `province` when given."""
+        rounds = self.repo.rounds(acting.province, since, until)
+        ids = [r.id for r in rounds]
+        grouped = {by: self.rates(acting, ids, by, province) if ids else [] for by in GROUPINGS}
+        out = []
+        for row in rounds:
+            groups = {
+                by: [
+                    (province_name(g.group) if by == "province" else g.group, g.kind, g.rate)
+                    for g in rates
+                    if g.round_id == row.id
+                ]
+                for by, rates in grouped.items()
+            }
+            visited = sum(rate.n for _, _, rate in groups["enterprise"])
+            violating = sum(rate.hits for _, _, rate in groups["enterprise"])
+            out.append(
+                RoundRates(
+                    row.code,
+                    row.name,
+                    row.starts_on.isoformat(),
+                    row.ends_on.isoformat(),
+                    wilson(violating, visited),
+                    groups,
+                )
+            )
+        return out
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -512,6 +568,7 @@ __all__ = [
     "GroupRate",
     "InspectionService",
     "PurchaseSpec",
+    "RoundRates",
     "RoundSpec",
     "VisitSpec",
 ]
