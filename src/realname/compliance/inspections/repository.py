@@ -94,7 +94,7 @@ class InspectionRepository:
         rows = self.session.execute(
             select(Enterprise.code, Enterprise.id).where(Enterprise.code.in_(wanted))
         )
-        return dict(rows)
+        return {str(code): int(ident) for code, ident in rows}
 
     def outlets(
         self, enterprise_ids: list[int], kinds: list[str], provinces: list[str]
