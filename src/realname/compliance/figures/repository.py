@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from realname.channels.models import RegistrationRefusal
 from realname.compliance.figures.periods import Period
@@ -24,6 +24,17 @@ IN_SERVICE = tuple(
 HELD = tuple(str(s) for s in HELD_STATES)
 UNREGISTERED = tuple(str(s) for s in (LineState.LEGACY, LineState.RESTRICTED, LineState.SUSPENDED))
 O = Operation  # noqa: E741
+
+
+# A line's province: its number's home region (归属地) where known (imported bases carry it),
+# else the region of the channel that sold or holds it.
+HOME = aliased(Channel, name="home_channel")
+LINE_PROVINCE = province_of(func.coalesce(Line.home_region, HOME.region_code))
+
+
+def _homed(query: Any) -> Any:
+    """`query` with the line's channel joined, so LINE_PROVINCE can be read."""
+    return query.outerjoin(HOME, HOME.id == Line.channel_id)
 
 
 def _count_if(condition: ColumnElement[bool]) -> Any:
@@ -57,33 +68,34 @@ class FiguresRepository:
     def lines(self, province: str | None, by: str = "enterprise") -> dict[Any, tuple[int, int]]:
         """group -> (lines in service, of them registered to an owner), by enterprise or the
         lines' home province."""
-        group: Any = Line.enterprise_id if by == "enterprise" else province_of(Line.home_region)
-        query = (
+        group: Any = Line.enterprise_id if by == "enterprise" else LINE_PROVINCE
+        query = _homed(
             select(group, func.count(), _count_if(Line.owner_identity_id.is_not(None)))
-            .where(Line.state.in_(IN_SERVICE))
-            .group_by(group)
-        )
+        ).where(Line.state.in_(IN_SERVICE))
+        query = query.group_by(group)
         if province is not None:
-            query = query.where(province_of(Line.home_region) == province)
+            query = query.where(LINE_PROVINCE == province)
         return {g: (int(n), int(r or 0)) for g, n, r in self.session.execute(query)}
 
     def backfill(self, province: str | None) -> dict[int, tuple[int, int, int]]:
         """enterprise -> (unregistered legacy lines left, back-filled, terminated), as the
         back-fill campaign counts them (backfill/service.py `_rows`)."""
-        where = [] if province is None else [province_of(Line.home_region) == province]
+        where = [] if province is None else [LINE_PROVINCE == province]
         left = self.session.execute(
-            select(Line.enterprise_id, func.count())
+            _homed(select(Line.enterprise_id, func.count()))
             .where(Line.owner_identity_id.is_(None), Line.state.in_(UNREGISTERED), *where)
             .group_by(Line.enterprise_id)
         )
         done = self.session.execute(
-            select(
-                Line.enterprise_id,
-                _count_if(LineEvent.operation == str(O.REGISTER_LEGACY)),
-                _count_if(LineEvent.operation == str(O.BACKFILL_TERMINATE)),
+            _homed(
+                select(
+                    Line.enterprise_id,
+                    _count_if(LineEvent.operation == str(O.REGISTER_LEGACY)),
+                    _count_if(LineEvent.operation == str(O.BACKFILL_TERMINATE)),
+                )
+                .select_from(LineEvent)
+                .join(Line, Line.id == LineEvent.line_id)
             )
-            .select_from(LineEvent)
-            .join(Line, Line.id == LineEvent.line_id)
             .where(
                 LineEvent.operation.in_([str(O.REGISTER_LEGACY), str(O.BACKFILL_TERMINATE)]),
                 *where,
@@ -132,8 +144,8 @@ class FiguresRepository:
             .group_by(Line.enterprise_id, Line.owner_identity_id)
             .having(func.count() > cap)
         )
-        if province is not None:
-            held = held.where(province_of(Line.home_region) == province)
+        if province is not None:  # the owner's lines homed in the province
+            held = _homed(held).where(LINE_PROVINCE == province)
         over = held.subquery()
         rows = self.session.execute(
             select(over.c.enterprise_id, func.count()).group_by(over.c.enterprise_id)
@@ -179,9 +191,11 @@ class FiguresRepository:
             "month": month_of(LineEvent.occurred_at, period),
         }[by]
         query = (
-            select(group, *[_count_if(c) for c in measures.values()])
-            .select_from(LineEvent)
-            .join(Line, Line.id == LineEvent.line_id)
+            _homed(
+                select(group, *[_count_if(c) for c in measures.values()])
+                .select_from(LineEvent)
+                .join(Line, Line.id == LineEvent.line_id)
+            )
             .where(
                 LineEvent.occurred_at >= period.since,
                 LineEvent.occurred_at < period.until,
@@ -204,7 +218,7 @@ class FiguresRepository:
                 Channel, Channel.id == func.coalesce(LineEvent.channel_id, Line.channel_id)
             )
         if province is not None:
-            query = query.where(province_of(Line.home_region) == province)
+            query = query.where(LINE_PROVINCE == province)
         out: dict[Any, dict[str, int]] = {}
         for g, *counts in self.session.execute(query):
             out[g] = {name: int(n or 0) for name, n in zip(measures, counts, strict=True)}
