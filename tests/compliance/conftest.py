@@ -51,7 +51,7 @@ def sector(db_session: Session, keyring: KeyRing, china: Policy) -> World:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EvidenceStore]:
-    yield EvidenceStore(tmp_path / "evidence")
+    return EvidenceStore(tmp_path / "evidence")
 
 
 @pytest.fixture

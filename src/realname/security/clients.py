@@ -28,10 +28,10 @@ import jwt
 from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
+from realname.identity.regions import province_prefixes
 from realname.security.audit import append_audit
 from realname.security.keys import TokenKeys
 from realname.security.models import ApiClient
-from realname.identity.regions import province_prefixes
 from realname.security.principals import PROVINCE_SCOPE, Principal, Role
 from realname.security.vault import KeyRing
 

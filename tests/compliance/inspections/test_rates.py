@@ -57,12 +57,12 @@ def test_the_edges_stay_within_zero_and_one() -> None:
 
 @pytest.mark.parametrize(("hits", "n"), [(-1, 5), (6, 5), (0, -1)])
 def test_impossible_counts_are_refused(hits: int, n: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="hits <= n"):
         wilson(hits, n)
 
 
 def test_the_quantile_of_a_confidence() -> None:
     assert z_for(0.95) == pytest.approx(1.959964, abs=1e-6)
     assert z_for(0.99) == pytest.approx(2.575829, abs=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="between 0 and 1"):
         z_for(1.0)

@@ -91,5 +91,5 @@ def test_a_strata_draw_does_not_move_when_another_stratum_changes() -> None:
     ],
 )
 def test_an_impossible_precision_is_refused(bad: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be|cannot be"):
         Precision(**bad)  # type: ignore[arg-type]

@@ -202,7 +202,8 @@ def test_evidence_is_stored_under_its_hash_not_in_the_database(
 
 def _counts(session: Session) -> tuple[int, ...]:
     tables = (InspectionRound, InspectionTarget, InspectionVisit, InspectionEvidence, TestPurchase)
-    return tuple(int(session.scalar(select(func.count()).select_from(t)) or 0) for t in tables) + (
+    return (
+        *tuple(int(session.scalar(select(func.count()).select_from(t)) or 0) for t in tables),
         audit_entries(session),
     )
 

@@ -74,13 +74,13 @@ class FiguresRepository:
         ).where(Line.state.in_(IN_SERVICE))
         query = query.group_by(group)
         if province is not None:
-            query = query.where(LINE_PROVINCE == province)
+            query = query.where(province == LINE_PROVINCE)
         return {g: (int(n), int(r or 0)) for g, n, r in self.session.execute(query)}
 
     def backfill(self, province: str | None) -> dict[int, tuple[int, int, int]]:
         """enterprise -> (unregistered legacy lines left, back-filled, terminated), as the
         back-fill campaign counts them (backfill/service.py `_rows`)."""
-        where = [] if province is None else [LINE_PROVINCE == province]
+        where = [] if province is None else [province == LINE_PROVINCE]
         left = self.session.execute(
             _homed(select(Line.enterprise_id, func.count()))
             .where(Line.owner_identity_id.is_(None), Line.state.in_(UNREGISTERED), *where)
@@ -145,7 +145,7 @@ class FiguresRepository:
             .having(func.count() > cap)
         )
         if province is not None:  # the owner's lines homed in the province
-            held = _homed(held).where(LINE_PROVINCE == province)
+            held = _homed(held).where(province == LINE_PROVINCE)
         over = held.subquery()
         rows = self.session.execute(
             select(over.c.enterprise_id, func.count()).group_by(over.c.enterprise_id)
@@ -218,7 +218,7 @@ class FiguresRepository:
                 Channel, Channel.id == func.coalesce(LineEvent.channel_id, Line.channel_id)
             )
         if province is not None:
-            query = query.where(LINE_PROVINCE == province)
+            query = query.where(province == LINE_PROVINCE)
         out: dict[Any, dict[str, int]] = {}
         for g, *counts in self.session.execute(query):
             out[g] = {name: int(n or 0) for name, n in zip(measures, counts, strict=True)}
