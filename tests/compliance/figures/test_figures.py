@@ -129,6 +129,7 @@ def test_figures_per_enterprise(populated: World, db_session: Session, china: Po
     assert channel_kinds["own_hall"].refused == 1
     assert (channel_kinds["online"].inspection.n + channel_kinds["social"].inspection.n) == 2
     (month,) = figures.by_month
+    assert (month.inspection.hits, month.inspection.n) == (1, 2)
     assert (month.group, month.events["registrations"], month.events["complaints"]) == (
         "2026-11",
         5,

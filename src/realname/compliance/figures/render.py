@@ -167,7 +167,8 @@ def compliance_markdown(figures: Figures) -> str:
         for code, n in e.refusals.items():
             refusals[code] = refusals.get(code, 0) + n
     out += ["", "## Refused registrations by reason", ""]
-    out.append(_table(["reason", "refused"], sorted(refusals.items(), key=lambda kv: -kv[1])))
+    ranked = sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))
+    out.append(_table(["reason", "refused"], [[code, n] for code, n in ranked]))
     out += [
         "",
         f"Cap breaches (must be 0): {figures.cap_breaches}. "
@@ -189,7 +190,8 @@ def compliance_text(figures: Figures, fmt: str) -> str:
 def inspections_rows(rounds: Sequence[RoundRates]) -> list[dict[str, Any]]:
     rows = []
     for r in rounds:
-        for by, groups in [("round", [("all", None, r.overall)]), *r.groups.items()]:
+        overall: list[tuple[str, str | None, Rate]] = [("all", None, r.overall)]
+        for by, groups in [("round", overall), *r.groups.items()]:
             for group, kind, rate in groups:
                 rows.append(
                     {

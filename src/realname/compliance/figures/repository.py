@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, aliased
 
 from realname.channels.models import RegistrationRefusal
 from realname.compliance.figures.periods import Period
+from realname.compliance.inspections.models import InspectionTarget, InspectionVisit
+from realname.compliance.inspections.outcomes import Outcome
 from realname.compliance.inspections.repository import province_of
 from realname.registry.lifecycle import HELD_STATES, BarringReason, LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
@@ -223,3 +225,20 @@ class FiguresRepository:
         for g, *counts in self.session.execute(query):
             out[g] = {name: int(n or 0) for name, n in zip(measures, counts, strict=True)}
         return out
+
+    def visits_by_month(self, period: Period, province: str | None) -> dict[str, tuple[int, int]]:
+        """month -> (outlets visited, violating), by when the visit took place."""
+        month = month_of(InspectionVisit.visited_at, period)
+        query = (
+            select(month, func.count(), _count_if(InspectionVisit.violation))
+            .join(InspectionTarget, InspectionTarget.id == InspectionVisit.target_id)
+            .where(
+                InspectionVisit.visited_at >= period.since,
+                InspectionVisit.visited_at < period.until,
+                InspectionVisit.outcome != str(Outcome.NOT_VISITED),
+            )
+            .group_by(month)
+        )
+        if province is not None:
+            query = query.where(InspectionTarget.province == province)
+        return {str(m): (int(n), int(v or 0)) for m, n, v in self.session.execute(query)}

@@ -251,8 +251,14 @@ class FiguresService:
     def _by_month(self, period: Period, province: str | None) -> list[GroupFigures]:
         refusals = _summed(self.repo.refusals(period, province, by="month"))
         events = self.repo.line_events(period, province, by="month")
+        visits = self.repo.visits_by_month(period, province)
         return [
-            GroupFigures(group=label, refused=refusals.get(label, 0), events=events.get(label, {}))
+            GroupFigures(
+                group=label,
+                refused=refusals.get(label, 0),
+                inspection=wilson(visits.get(label, (0, 0))[1], visits.get(label, (0, 0))[0]),
+                events=events.get(label, {}),
+            )
             for label, _, _ in period.months()
         ]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from realname.compliance.inspections.models import (
@@ -115,7 +115,9 @@ class InspectionRepository:
             query = query.where(province.in_(provinces))
         return [OutletRow(*row) for row in self.session.execute(query)]
 
-    def targets(self, round_id: int) -> list[Row[Any]]:
+    def targets(
+        self, round_id: int
+    ) -> list[tuple[InspectionTarget, str, str, int | None, str | None, bool | None]]:
         """The plan with each outlet's channel and enterprise codes and its visit, if any."""
         query = (
             select(
@@ -132,7 +134,7 @@ class InspectionRepository:
             .where(InspectionTarget.round_id == round_id)
             .order_by(InspectionTarget.id)
         )
-        return list(self.session.execute(query).all())
+        return [(t, c, e, v, o, x) for t, c, e, v, o, x in self.session.execute(query)]
 
     def target(self, round_id: int, target_id: int) -> InspectionTarget | None:
         return self.session.scalars(
