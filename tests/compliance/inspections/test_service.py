@@ -148,7 +148,7 @@ def test_a_test_purchase_is_traced_to_a_violation(
     assert wrong.registered_channel_id == halls[ChannelKind.OWN_HALL]
     assert wrong.registered_clerk_id == sector.clerks[ChannelKind.OWN_HALL]
     assert wrong.line_id is not None and wrong.registration_event_id is not None
-    assert wrong.document_type == "resident_id"
+    assert (wrong.document_type, wrong.entry_method) == ("resident_id", "chip_read")
     assert (right.finding, right.violation) == (Finding.REGISTERED_TO_BUYER, False)
     assert (pre.finding, pre.violation) == (Finding.REGISTERED_BEFORE_SALE, True)
     # The inspector saw nothing wrong; the registry's record makes two visits violations.
