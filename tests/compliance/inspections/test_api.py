@@ -124,6 +124,13 @@ def test_a_round_over_http(api: Api) -> None:
     assert bought.status_code == 201, bought.text
     assert bought.json()["with_document"] is True
     assert cover.document_number not in bought.text and sold.json()["msisdn"] not in bought.text
+    # Another inspector sees neither this visit nor this purchase.
+    other = _client(api, Role.REGULATOR_INSPECTOR)
+    unseen = api.client.get(f"{ROUNDS}/{round_id}/visits/{visit_id}", headers=other)
+    assert (unseen.status_code, _code(unseen)) == (404, "REALNAME.VISIT_NOT_FOUND")
+    assert api.client.get(f"{ROUNDS}/{round_id}/purchases", headers=other).json() == []
+    assert len(api.client.get(f"{ROUNDS}/{round_id}/purchases", headers=inspector).json()) == 1
+    assert api.client.get(f"{ROUNDS}/{round_id}/visits/{visit_id}", headers=regulator).is_success
     checked = api.client.post(f"{ROUNDS}/{round_id}/purchase-checks", headers=regulator)
     assert checked.status_code == 200, checked.text
     (finding,) = checked.json()

@@ -186,10 +186,10 @@ class InspectionRepository:
             select(TestPurchase).where(TestPurchase.visit_id == visit_id)
         ).first()
 
-    def purchases(self, round_id: int, *, unchecked: bool) -> list[tuple[TestPurchase, int]]:
-        """The round's test purchases with the visited channel, by id."""
+    def purchases(self, round_id: int, *, unchecked: bool) -> list[tuple[TestPurchase, int, int]]:
+        """The round's test purchases with the visited channel and the plan's outlet, by id."""
         query = (
-            select(TestPurchase, InspectionTarget.channel_id)
+            select(TestPurchase, InspectionTarget.channel_id, InspectionTarget.id)
             .join(InspectionVisit, InspectionVisit.id == TestPurchase.visit_id)
             .join(InspectionTarget, InspectionTarget.id == InspectionVisit.target_id)
             .where(InspectionTarget.round_id == round_id)
@@ -197,7 +197,7 @@ class InspectionRepository:
         )
         if unchecked:
             query = query.where(TestPurchase.checked_at.is_(None))
-        return [(row[0], row[1]) for row in self.session.execute(query)]
+        return [(row[0], row[1], row[2]) for row in self.session.execute(query)]
 
     def owning(self, msisdn: str) -> Owning | None:
         """The line's current owner and the last event that gave it to them (None: the

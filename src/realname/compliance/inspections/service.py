@@ -332,7 +332,7 @@ class InspectionService:
     def visit(self, acting: Acting, round_id: int, visit_id: int) -> InspectionVisit:
         self.round(acting, round_id)
         found = self.repo.visit(visit_id)
-        if found is None or found[1].round_id != round_id:
+        if found is None or found[1].round_id != round_id or not _sees(acting, found[1]):
             raise InspectionError(E.VISIT_NOT_FOUND)
         return found[0]
 
@@ -392,7 +392,7 @@ class InspectionService:
         makes the visit a violation whatever the inspector saw."""
         found = self.round(acting, round_id)
         checked = []
-        for purchase, channel_id in self.repo.purchases(found.id, unchecked=True):
+        for purchase, channel_id, _ in self.repo.purchases(found.id, unchecked=True):
             owning = self.repo.owning(purchase.msisdn)
             registration = (
                 None
@@ -448,7 +448,14 @@ class InspectionService:
 
     def purchases(self, acting: Acting, round_id: int) -> list[TestPurchase]:
         found = self.round(acting, round_id)
-        return [p for p, _ in self.repo.purchases(found.id, unchecked=False)]
+        mine = None
+        if acting.inspector is not None:
+            mine = {row[0].id for row in self.repo.targets(found.id) if _sees(acting, row[0])}
+        return [
+            p
+            for p, _, target_id in self.repo.purchases(found.id, unchecked=False)
+            if mine is None or target_id in mine
+        ]
 
     # --- rates -----------------------------------------------------------------------------
 
@@ -527,6 +534,11 @@ class InspectionService:
             detail={"round": row.code, **detail},
             correlation_id=acting.ctx.correlation_id,
         )
+
+
+def _sees(acting: Acting, target: InspectionTarget) -> bool:
+    """An inspector sees the outlets assigned to it; the regulators see every outlet."""
+    return acting.inspector is None or target.inspector == acting.inspector
 
 
 def _precision(spec: RoundSpec) -> Precision:
