@@ -230,7 +230,7 @@ class FiguresRepository:
         """month -> (outlets visited, violating), by when the visit took place."""
         month = month_of(InspectionVisit.visited_at, period)
         query = (
-            select(month, func.count(), _count_if(InspectionVisit.violation))
+            select(month, func.count(), _count_if(InspectionVisit.violation.is_(True)))
             .join(InspectionTarget, InspectionTarget.id == InspectionVisit.target_id)
             .where(
                 InspectionVisit.visited_at >= period.since,
