@@ -77,8 +77,9 @@ def report_compliance(
 
     settings = get_settings()
     with cli_unit(settings, write=False) as (process, session):
-        chosen, where = _period_and_province(period, province, process.clock.now().date())
-        figures = FiguresService(session, process.policy).figures(chosen, where)
+        today = process.clock.now().date()
+        chosen, where = _period_and_province(period, province, today)
+        figures = FiguresService(session, process.policy).figures(chosen, where, today)
         typer.echo(compliance_text(figures, str(fmt)), nl=False)
 
 

@@ -94,7 +94,7 @@ def populated(
 
 
 def _figures(session: Session, china: Policy, province: str | None = None) -> Figures:
-    return FiguresService(session, china).figures(NOVEMBER, province)
+    return FiguresService(session, china).figures(NOVEMBER, province, NOW.date())
 
 
 def test_figures_per_enterprise(populated: World, db_session: Session, china: Policy) -> None:
@@ -136,7 +136,9 @@ def test_figures_per_enterprise(populated: World, db_session: Session, china: Po
         1,
     )
     # Flows belong to their period; the registry's stock does not move with it.
-    earlier = FiguresService(db_session, china).figures(parse_period("2026-01..2026-10"), None)
+    earlier = FiguresService(db_session, china).figures(
+        parse_period("2026-01..2026-10"), None, NOW.date()
+    )
     assert earlier.enterprises[0].registrations == 0 and earlier.enterprises[0].lines == 3
     assert earlier.enterprises[1].inspection.n == 0
 
@@ -208,3 +210,39 @@ def test_the_reports_render(
     text = inspections_text(report, "md", NOVEMBER.label)
     assert "MVNO-GD" in text and "广东省" in text
     assert json.loads(inspections_text(report, "json", ""))[0]["by"] == "round"
+
+
+def test_backfill_progress_against_the_campaigns_milestones(
+    populated: World, db_session: Session, china: Policy
+) -> None:
+    from realname.backfill.models import BackfillCampaign, BackfillMilestone
+
+    (legacy,) = populated.stock(1)
+    db_session.execute(update(Line).where(Line.msisdn == legacy).values(state="legacy"))
+    campaign = BackfillCampaign(
+        enterprise_id=populated.enterprise_id,
+        starts_on=NOW.date() - timedelta(days=60),
+        deadline=NOW.date() + timedelta(days=30),
+        phase_dates={},
+        policy_code="china",
+        created_by="test",
+        created_at=NOW,
+    )
+    db_session.add(campaign)
+    db_session.flush()
+    db_session.add_all(
+        [
+            BackfillMilestone(
+                campaign_id=campaign.id, due_on=NOW.date() - timedelta(days=1), percent=50
+            ),
+            BackfillMilestone(
+                campaign_id=campaign.id, due_on=NOW.date() + timedelta(days=20), percent=90
+            ),
+        ]
+    )
+    db_session.flush()
+    mno, mvno = _figures(db_session, china).enterprises
+    assert (mno.backfill_base, mno.backfilled, mno.backfill_progress) == (1, 0, 0.0)
+    assert mno.backfill_deadline == NOW.date() + timedelta(days=30)
+    assert mno.backfill_milestones_missed == 1  # yesterday's 50 %; next month's not yet due
+    assert (mvno.backfill_deadline, mvno.backfill_milestones_missed) == (None, 0)

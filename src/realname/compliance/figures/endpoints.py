@@ -72,7 +72,8 @@ def figures(
     asked, answered and suspended, the inspections' violation rate with its Wilson 95 %
     interval and complaints per 10,000 lines; then the same by enterprise kind, province,
     channel kind and month. A provincial administration sees its province only."""
-    chosen = period_of(period, last_months(rt.clock.now().date()))
+    today = rt.clock.now().date()
+    chosen = period_of(period, last_months(today))
     where = checked_province(province, confined_to(who))
     with rt.transaction(readonly=True) as session:
-        return figures_out(FiguresService(session, rt.policy).figures(chosen, where))
+        return figures_out(FiguresService(session, rt.policy).figures(chosen, where, today))

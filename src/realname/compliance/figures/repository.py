@@ -5,11 +5,13 @@ by `substr`, months by a CASE over their bounds)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from realname.backfill.models import BackfillCampaign, BackfillMilestone
 from realname.channels.models import RegistrationRefusal
 from realname.compliance.figures.periods import Period
 from realname.compliance.inspections.models import InspectionTarget, InspectionVisit
@@ -242,3 +244,22 @@ class FiguresRepository:
         if province is not None:
             query = query.where(InspectionTarget.province == province)
         return {str(m): (int(n), int(v or 0)) for m, n, v in self.session.execute(query)}
+
+    def campaigns(self) -> dict[int, tuple[date, list[tuple[date, int]]]]:
+        """enterprise -> (its back-fill campaign's deadline, its milestones (due, percent))."""
+        rows = self.session.execute(
+            select(
+                BackfillCampaign.enterprise_id,
+                BackfillCampaign.deadline,
+                BackfillMilestone.due_on,
+                BackfillMilestone.percent,
+            )
+            .outerjoin(BackfillMilestone, BackfillMilestone.campaign_id == BackfillCampaign.id)
+            .order_by(BackfillCampaign.enterprise_id, BackfillMilestone.due_on)
+        )
+        out: dict[int, tuple[date, list[tuple[date, int]]]] = {}
+        for enterprise, deadline, due_on, percent in rows:
+            entry = out.setdefault(int(enterprise), (deadline, []))
+            if due_on is not None:
+                entry[1].append((due_on, int(percent)))
+        return out

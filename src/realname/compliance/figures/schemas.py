@@ -23,6 +23,10 @@ class EnterpriseFiguresOut(BaseModel):
     backfilled: int
     backfill_terminated: int
     backfill_progress: float | None
+    backfill_deadline: str | None = Field(description="The back-fill campaign's deadline")
+    backfill_milestones_missed: int = Field(
+        description="Milestones due by today with a share above today's progress"
+    )
     refused: int
     refusals: dict[str, int] = Field(description="Refused registrations by reason code")
     cap_breaches: int = Field(description="Identities over the enterprise cap: must be 0")

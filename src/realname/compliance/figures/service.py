@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -57,6 +58,10 @@ class EnterpriseFigures:
     backfilled: int
     backfill_terminated: int
     backfill_progress: float | None
+    backfill_deadline: date | None
+    # Milestones due by today whose share is above today's progress: missed for certain
+    # (progress only grows), whatever it was on the day.
+    backfill_milestones_missed: int
     refusals: dict[str, int]
     cap_breaches: int
     registrations: int
@@ -88,6 +93,10 @@ class EnterpriseFigures:
             "backfilled": self.backfilled,
             "backfill_terminated": self.backfill_terminated,
             "backfill_progress": self.backfill_progress,
+            "backfill_deadline": (
+                self.backfill_deadline.isoformat() if self.backfill_deadline else None
+            ),
+            "backfill_milestones_missed": self.backfill_milestones_missed,
             "refused": sum(self.refusals.values()),
             "refusals": dict(sorted(self.refusals.items())),
             "cap_breaches": self.cap_breaches,
@@ -162,8 +171,10 @@ class FiguresService:
         self.inspections = InspectionRepository(session)
         self.policy = policy
 
-    def figures(self, period: Period, province: str | None) -> Figures:
+    def figures(self, period: Period, province: str | None, today: date) -> Figures:
+        """The figures over `period` (flows) and as the registry stands `today` (stock)."""
         enterprises = self.repo.enterprises()
+        campaigns = self.repo.campaigns()
         lines = self.repo.lines(province)
         backfill = self.repo.backfill(province)
         refusals = self.repo.refusals(period, province)
@@ -177,6 +188,8 @@ class FiguresService:
             counts = events.get(ident, {})
             visited, violating = inspected.get(ident, (0, 0))
             complaints = counts.get("complaints", 0)
+            progress = share(done, left + done + ended)
+            deadline, milestones = campaigns.get(ident, (None, []))
             rows.append(
                 EnterpriseFigures(
                     enterprise=code,
@@ -188,7 +201,14 @@ class FiguresService:
                     backfill_base=left + done + ended,
                     backfilled=done,
                     backfill_terminated=ended,
-                    backfill_progress=share(done, left + done + ended),
+                    backfill_progress=progress,
+                    backfill_deadline=deadline,
+                    backfill_milestones_missed=sum(
+                        1
+                        for due_on, percent in milestones
+                        if due_on <= today
+                        and (progress if progress is not None else 1) * 100 < percent
+                    ),
                     refusals={c: k for (e, c), k in refusals.items() if e == ident},
                     cap_breaches=breaches.get(ident, 0),
                     registrations=counts.get("registrations", 0),
