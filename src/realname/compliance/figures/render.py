@@ -117,7 +117,12 @@ def compliance_markdown(figures: Figures) -> str:
                     e.kind.upper(),
                     f"{e.lines:,}",
                     pct(e.real_name_rate),
-                    pct(e.backfill_progress),
+                    pct(e.backfill_progress)
+                    + (
+                        f" ({e.backfill_milestones_missed} missed)"
+                        if e.backfill_milestones_missed
+                        else ""
+                    ),
                     sum(e.refusals.values()),
                     e.cap_breaches,
                     f"{e.reverify_asked}/{e.reverify_answered}/{e.reverify_suspended}",
