@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from realname.compliance.access import confined_to
+from realname.compliance.inspections.access import confined_to
 from realname.http.errors import ApiError
 from realname.security.clients import DEFAULT_SCOPES, ClientService
 from realname.security.models import AuditLog

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from realname.compliance.access import FiguresReader, confined_to
 from realname.compliance.figures.errors import FiguresError, FiguresErrorCode
 from realname.compliance.figures.periods import Period, last_months, parse_period
 from realname.compliance.figures.schemas import (
@@ -19,6 +18,7 @@ from realname.compliance.figures.service import (
     FiguresService,
     checked_province,
 )
+from realname.compliance.inspections.access import FiguresReader, confined_to
 from realname.compliance.inspections.places import province_name
 from realname.http.deps import RuntimeDep
 from realname.http.errors import refusals

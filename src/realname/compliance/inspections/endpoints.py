@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from realname.compliance.access import ComplianceReader, Inspector, Planner, acting
+from realname.compliance.inspections.access import ComplianceReader, Inspector, Planner, acting
 from realname.compliance.inspections.evidence import EvidenceStore
 from realname.compliance.inspections.models import (
     InspectionRound,
