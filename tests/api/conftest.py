@@ -108,7 +108,12 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
     """`settings_extra`: more settings for the app (the Redis counters, ...)."""
-    settings = Settings(database_url=url, key_file=str(tmp / "keys.json"), **settings_extra)  # type: ignore[arg-type]
+    settings = Settings(
+        database_url=url,
+        key_file=str(tmp / "keys.json"),
+        evidence_dir=str(tmp / "evidence"),
+        **settings_extra,  # type: ignore[arg-type]
+    )
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)
     keyring = keyring_from_settings(settings)

@@ -341,6 +341,10 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         "/v1/regulator/inspections/rounds/1/visits/1",
         None,
     ),
+    "/v1/regulator/inspections/rounds/{round_id}/visits/{visit_id}/evidence/{sha256}": lambda w: (
+        "/v1/regulator/inspections/rounds/1/visits/1/evidence/" + "0" * 64,
+        None,
+    ),
     "/v1/regulator/inspections/rounds/{round_id}/purchases": lambda w: (
         "/v1/regulator/inspections/rounds/1/purchases",
         {"visit_id": 1, "msisdn": w.msisdn, "bought_at": "2026-11-20T10:00:00Z"},

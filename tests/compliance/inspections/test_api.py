@@ -106,6 +106,16 @@ def test_a_round_over_http(api: Api) -> None:
     assert recorded.status_code == 201, recorded.text
     assert recorded.json()["evidence"][0]["sha256"] == hashlib.sha256(b"receipt").hexdigest()
     visit_id = recorded.json()["id"]
+    digest = hashlib.sha256(b"receipt").hexdigest()
+    served = api.client.get(
+        f"{ROUNDS}/{round_id}/visits/{visit_id}/evidence/{digest}", headers=regulator
+    )
+    assert served.status_code == 200 and served.content == b"receipt"
+    assert served.headers["content-type"] == "image/jpeg"
+    missing = api.client.get(
+        f"{ROUNDS}/{round_id}/visits/{visit_id}/evidence/{'0' * 64}", headers=regulator
+    )
+    assert (missing.status_code, _code(missing)) == (404, "REALNAME.EVIDENCE_NOT_FOUND")
     # The own hall sold the inspector a card registered to someone else.
     stranger, cover = api.people[5], api.people[6]
     sold = api.client.post(

@@ -7,7 +7,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 from sqlalchemy.orm import Session
 
@@ -264,6 +264,32 @@ def get_visit(
     with rt.transaction(readonly=True) as session:
         svc = service(rt, session)
         return visit_out(svc, svc.visit(by, round_id, visit_id))
+
+
+@router.get(
+    "/rounds/{round_id}/visits/{visit_id}/evidence/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+    summary="An evidence file",
+)
+def get_evidence(
+    round_id: RoundId,
+    visit_id: VisitId,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="The file's SHA-256")],
+    request: Request,
+    rt: RuntimeDep,
+    who: ComplianceReader,
+) -> Response:
+    """The file as the inspector attached it, with its media type; verified against its hash
+    before it is sent."""
+    by = acting(who, request)
+    with rt.transaction(readonly=True) as session:
+        row, content = service(rt, session).evidence(by, round_id, visit_id, sha256)
+    return Response(
+        content,
+        media_type=row.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{sha256}"'},
+    )
 
 
 @router.post(

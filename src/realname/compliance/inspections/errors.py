@@ -27,6 +27,7 @@ class InspectionErrorCode(StrEnum):
     VISIT_IN_FUTURE = "VISIT_IN_FUTURE"
     PLACE_INVALID = "PLACE_INVALID"
     EVIDENCE_INVALID = "EVIDENCE_INVALID"
+    EVIDENCE_NOT_FOUND = "EVIDENCE_NOT_FOUND"
     PURCHASE_EXISTS = "PURCHASE_EXISTS"
     PURCHASE_NOT_FOUND = "PURCHASE_NOT_FOUND"
     PURCHASE_NOT_VISITED = "PURCHASE_NOT_VISITED"
@@ -83,6 +84,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "match the content.",
         "证据文件须包含内容（base64）和类型；如提供SHA-256，须与内容一致。",
     ),
+    C.EVIDENCE_NOT_FOUND: (
+        "No such evidence file for this visit, or the stored file no longer matches its hash.",
+        "该暗访没有此证据文件，或存储的文件与其哈希不符。",
+    ),
     C.PURCHASE_EXISTS: ("This visit has a test purchase already.", "该暗访已登记测试购卡。"),
     C.PURCHASE_NOT_FOUND: ("No such test purchase.", "测试购卡记录不存在。"),
     C.PURCHASE_NOT_VISITED: (
@@ -102,6 +107,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.TARGET_NOT_FOUND: 404,
     C.VISIT_NOT_FOUND: 404,
     C.PURCHASE_NOT_FOUND: 404,
+    C.EVIDENCE_NOT_FOUND: 404,
     C.INSPECTOR_NOT_FOUND: 404,
     C.ROUND_EXISTS: 409,
     C.ALREADY_PLANNED: 409,

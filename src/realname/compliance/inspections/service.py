@@ -336,6 +336,18 @@ class InspectionService:
             raise InspectionError(E.VISIT_NOT_FOUND)
         return found[0]
 
+    def evidence(
+        self, acting: Acting, round_id: int, visit_id: int, sha256: str
+    ) -> tuple[InspectionEvidence, bytes]:
+        """An evidence file of a visit this caller may see, checked against its hash on the
+        way out (a file changed in the store is refused, not served)."""
+        self.visit(acting, round_id, visit_id)
+        found = next((e for e in self.repo.evidence_of(visit_id) if e.sha256 == sha256), None)
+        content = None if found is None else self.store.get(sha256)
+        if found is None or content is None or hashlib.sha256(content).hexdigest() != sha256:
+            raise InspectionError(E.EVIDENCE_NOT_FOUND)
+        return found, content
+
     # --- test purchases --------------------------------------------------------------------
 
     def record_purchase(self, acting: Acting, round_id: int, spec: PurchaseSpec) -> TestPurchase:
