@@ -214,6 +214,10 @@ class Settings(BaseSettings):
         description="how reminders leave: 'file' appends them to sms_file, 'smpp' sends to an SMSC",
     )
     sms_file: str = Field(default="./var/sms.jsonl", description="the file gateway's sink")
+    evidence_dir: str = Field(
+        default="./var/evidence",
+        description="secret inspections' evidence files, stored under their SHA-256",
+    )
     smsc_host: str = Field(default="127.0.0.1", description="SMPP: the SMSC's address")
     smsc_port: int = Field(default=2775, ge=1, le=65535, description="SMPP: the SMSC's port")
     smsc_system_id: str = Field(default="realname", description="SMPP bind system_id")

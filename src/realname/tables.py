@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 from realname.authority import models as authority_models
 from realname.backfill import models as backfill_models
 from realname.channels import models as channels_models
+from realname.compliance.inspections import models as inspections_models
 from realname.db.base import Base
 from realname.messaging import models as messaging_models
 from realname.possession import models as possession_models
@@ -31,6 +32,7 @@ __all__ = [
     "authority_models",
     "backfill_models",
     "channels_models",
+    "inspections_models",
     "load_all_models",
     "messaging_models",
     "possession_models",

@@ -20,7 +20,12 @@ from realname.db.engine import create_engine_from_settings
 from realname.policy.loader import load_policy
 from realname.policy.schema import ChannelKind
 from realname.registry.commands import Person
-from realname.security.clients import ClientRepository, ClientService, issue_device_token
+from realname.security.clients import (
+    DEFAULT_SCOPES,
+    ClientRepository,
+    ClientService,
+    issue_device_token,
+)
 from realname.security.keys import keyring_from_settings
 from realname.security.principals import Role
 from tests.conftest import _postgres_database
@@ -103,7 +108,12 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
     """`settings_extra`: more settings for the app (the Redis counters, ...)."""
-    settings = Settings(database_url=url, key_file=str(tmp / "keys.json"), **settings_extra)  # type: ignore[arg-type]
+    settings = Settings(
+        database_url=url,
+        key_file=str(tmp / "keys.json"),
+        evidence_dir=str(tmp / "evidence"),
+        **settings_extra,  # type: ignore[arg-type]
+    )
     engine = create_engine_from_settings(settings)
     migrate.upgrade(engine)
     keyring = keyring_from_settings(settings)
@@ -155,6 +165,10 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
             },
             "regulator": {"role": Role.REGULATOR},
             "regulator_inspector": {"role": Role.REGULATOR_INSPECTOR},
+            "provincial": {
+                "role": Role.PROVINCIAL_REGULATOR,
+                "scopes": [*DEFAULT_SCOPES[Role.PROVINCIAL_REGULATOR], "province:11"],
+            },
             "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
             "relying_party": {"role": Role.RELYING_PARTY},
             "monitor": {"role": Role.MONITOR},

@@ -32,6 +32,7 @@ CLIENT = {
     "regulator_inspector": "regulator_inspector",
     "subscriber": "subscriber",
     "relying_party": "relying_party",
+    "provincial_regulator": "provincial",
 }
 
 
@@ -304,6 +305,59 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         {"channel_id": w.api.own_channel_id, "code": f"RTK{w.line_id}", "name": "营业员"},
     ),
     "/v1/clerks/{clerk_id}/disable": lambda w: ("/v1/clerks/999999/disable", None),
+    # The compliance routes, on round 1 (a 404 before any round exists is past authorisation).
+    "/v1/regulator/inspections/rounds": lambda w: (
+        "/v1/regulator/inspections/rounds",
+        {
+            "code": f"RT-{w.line_id}",
+            "name": "roles",
+            "starts_on": "2026-11-01",
+            "ends_on": "2026-11-30",
+            "seed": 1,
+        },
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}": lambda w: (
+        "/v1/regulator/inspections/rounds/1",
+        None,
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/plan": lambda w: (
+        "/v1/regulator/inspections/rounds/1/plan",
+        None,
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/assignments": lambda w: (
+        "/v1/regulator/inspections/rounds/1/assignments",
+        {"inspector": w.api.secrets["regulator_inspector"][0]},
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/visits": lambda w: (
+        "/v1/regulator/inspections/rounds/1/visits",
+        {
+            "target_id": 1,
+            "visited_at": "2026-11-20T10:00:00Z",
+            "place_region": "110105",
+            "outcome": "compliant",
+        },
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/visits/{visit_id}": lambda w: (
+        "/v1/regulator/inspections/rounds/1/visits/1",
+        None,
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/visits/{visit_id}/evidence/{sha256}": lambda w: (
+        "/v1/regulator/inspections/rounds/1/visits/1/evidence/" + "0" * 64,
+        None,
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/purchases": lambda w: (
+        "/v1/regulator/inspections/rounds/1/purchases",
+        {"visit_id": 1, "msisdn": w.msisdn, "bought_at": "2026-11-20T10:00:00Z"},
+    ),
+    "/v1/regulator/inspections/rounds/{round_id}/purchase-checks": lambda w: (
+        "/v1/regulator/inspections/rounds/1/purchase-checks",
+        None,
+    ),
+    "/v1/regulator/inspections/rates": lambda w: (
+        "/v1/regulator/inspections/rates?round_id=1",
+        None,
+    ),
+    "/v1/regulator/figures": lambda w: ("/v1/regulator/figures?period=2026-11", None),
 }
 
 

@@ -17,6 +17,8 @@ from realname.backfill.service import CampaignService
 from realname.channels import endpoints as channels_endpoints
 from realname.channels.service import ChannelService
 from realname.clock import Clock
+from realname.compliance.figures import endpoints as figures_endpoints
+from realname.compliance.inspections import endpoints as inspections_endpoints
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings
 from realname.http.deps import Runtime, ServiceFactory
@@ -161,6 +163,8 @@ def _assemble(
     app.include_router(provisioning_endpoints.router)
     app.include_router(possession_endpoints.router)
     app.include_router(verification_endpoints.consents)
+    app.include_router(inspections_endpoints.router)
+    app.include_router(figures_endpoints.router)
     _document_access(app)
     return app
 

@@ -225,7 +225,11 @@ def bare_register(
             raise RefusedError("cap")
         cursor.execute(LINE_UPDATE_SQL, (identity_id, job.channel_id, at, at, at, seq, line_id))
         actor = f"clerk:{job.clerk_id}"
-        detail = {"clerk_id": job.clerk_id, "document_type": p.doc_type}
+        detail = {
+            "clerk_id": job.clerk_id,
+            "document_type": p.doc_type,
+            "entry_method": "chip_read",
+        }
         event_mac = row_mac(
             mac_key,
             "line_event.v1",

@@ -32,6 +32,7 @@ from realname.cli.provisioning import (
     stock_app,
 )
 from realname.cli.relying_parties import parties_app
+from realname.cli.report import report_app
 from realname.cli.retention import retention_app
 from realname.cli.serve import serve
 from realname.cli.usage import usage_app
@@ -55,6 +56,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(usage_app, name="usage")
 app.add_typer(authority_app, name="authority")
 app.add_typer(retention_app, name="retention")
+app.add_typer(report_app, name="report")
 app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(clerks_app, name="clerks")

@@ -26,10 +26,15 @@ def clients_add(
     ] = None,
     clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
     description: Annotated[str, typer.Option()] = "",
+    province: Annotated[
+        str | None,
+        typer.Option(help="Two-digit GB/T 2260 province of a provincial_regulator (e.g. 44)."),
+    ] = None,
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
     from realname.registry.repository import RegistryRepository
-    from realname.security.clients import ClientService
+    from realname.security.clients import DEFAULT_SCOPES, ClientService
+    from realname.security.principals import PROVINCE_SCOPE
 
     settings = get_settings()
     with cli_unit(settings, write=True) as (process, session):
@@ -49,6 +54,9 @@ def clients_add(
                 enterprise_id=enterprise_id,
                 channel_id=channel,
                 clerk_id=clerk_id,
+                scopes=None
+                if province is None
+                else [*DEFAULT_SCOPES[role], PROVINCE_SCOPE + province],
                 description=description,
             )
         except ValueError as error:

@@ -120,7 +120,9 @@ class Registrar:
         identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
         try:
             for _ in range(3):  # as read; then the line locked; then the identity locked
-                registered = self._write(ctx, desk, line, identity, verified, possession)
+                registered = self._write(
+                    ctx, desk, line, identity, verified, possession, str(person.entry_method)
+                )
                 if registered.held is not None:
                     break
                 if not registered.line_unchanged:
@@ -175,6 +177,7 @@ class Registrar:
         identity: HeldIdentity,
         verified: VerifiedPerson,
         possession: PossessionProof | None,
+        entry_method: str,
     ) -> Written:
         """Everything the registration writes, in one go (`write_registration`): on the line
         as read, which it changes in place only when the write went through."""
@@ -190,6 +193,9 @@ class Registrar:
         detail: dict[str, Any] = {
             "clerk_id": desk.clerk_id,
             "document_type": str(verified.document.type),
+            # how the clerk captured the document (chip read, scan, typed): what a secret
+            # inspection's test purchase is traced to
+            "entry_method": entry_method,
         }
         if legacy and line.barring_reason:
             detail["lifted"] = line.barring_reason  # the back-fill bar ends with registration

@@ -28,10 +28,11 @@ import jwt
 from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
+from realname.identity.regions import province_prefixes
 from realname.security.audit import append_audit
 from realname.security.keys import TokenKeys
 from realname.security.models import ApiClient
-from realname.security.principals import Principal, Role
+from realname.security.principals import PROVINCE_SCOPE, Principal, Role
 from realname.security.vault import KeyRing
 
 CLIENT_OBJECT = "api_client"  # the audit chain's object type for client changes
@@ -41,8 +42,16 @@ ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.CLERK: ("registry:write", "registry:read"),
     Role.ENTERPRISE_ADMIN: ("registry:write", "registry:read", "registry:reveal"),
-    Role.REGULATOR: ("registry:read", "registry:reveal", "licensing:write"),
-    Role.REGULATOR_INSPECTOR: ("registry:read",),
+    Role.REGULATOR: (
+        "registry:read",
+        "registry:reveal",
+        "licensing:write",
+        "compliance:read",
+        "compliance:write",
+    ),
+    Role.REGULATOR_INSPECTOR: ("registry:read", "compliance:read", "compliance:write"),
+    # `clients add --province NN` adds the client's `province:NN` scope.
+    Role.PROVINCIAL_REGULATOR: ("compliance:read", "compliance:write"),
     Role.SUBSCRIBER: ("registry:self",),
     Role.RELYING_PARTY: (
         "kyc-match:match",
@@ -199,6 +208,14 @@ class ClientService:
         if enterprise_id is not None and role not in ENTERPRISE_ROLES:
             raise ValueError(f"a {role} client acts for no enterprise")
         self._check_tenant(enterprise_id, channel_id, clerk_id)
+        chosen = list(scopes if scopes is not None else DEFAULT_SCOPES[role])
+        provinces = [s for s in chosen if s.startswith(PROVINCE_SCOPE)]
+        if role is Role.PROVINCIAL_REGULATOR and (
+            len(provinces) != 1 or provinces[0][len(PROVINCE_SCOPE) :] not in province_prefixes()
+        ):
+            raise ValueError("a provincial_regulator client needs one province (e.g. 44)")
+        if role is not Role.PROVINCIAL_REGULATOR and provinces:
+            raise ValueError(f"a {role} client acts for no province")
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
             client_id=f"{role.value}-{uuid.uuid4().hex[:12]}",
@@ -207,7 +224,7 @@ class ClientService:
             enterprise_id=enterprise_id,
             channel_id=channel_id,
             clerk_id=clerk_id,
-            scopes=" ".join(scopes if scopes is not None else DEFAULT_SCOPES[role]),
+            scopes=" ".join(chosen),
             description=description,
             status="active",
             created_at=at,
@@ -272,6 +289,8 @@ def issue_token(
 ) -> IssuedToken:
     granted = set(client.scopes.split())
     scopes = sorted(granted & set(requested)) if requested else sorted(granted)
+    # A province is who the client is, not a right it may leave out of a narrower token.
+    scopes = sorted(set(scopes) | {s for s in granted if s.startswith(PROVINCE_SCOPE)})
     issued_at = int(now.timestamp())
     claims: dict[str, object] = {
         "iss": ISSUER,

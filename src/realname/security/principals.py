@@ -12,11 +12,17 @@ from enum import StrEnum
 class Role(StrEnum):
     REGULATOR = "regulator"
     REGULATOR_INSPECTOR = "regulator_inspector"
+    # A provincial communications administration: the regulator's view of one province, named
+    # by the client's `province:NN` scope (GB/T 2260 prefix); without one it sees nothing.
+    PROVINCIAL_REGULATOR = "provincial_regulator"
     ENTERPRISE_ADMIN = "enterprise_admin"
     CLERK = "clerk"
     RELYING_PARTY = "relying_party"
     SUBSCRIBER = "subscriber"
     MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics and nothing else
+
+
+PROVINCE_SCOPE = "province:"  # + a GB/T 2260 two-digit prefix: a provincial client's province
 
 
 class Permission(StrEnum):
@@ -32,6 +38,9 @@ class Permission(StrEnum):
     READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
     PROVISION = "provision"  # the enterprise's own channel tree and clerks
     LICENSE = "license"  # the ministry's: enterprises, licence decisions, number blocks
+    READ_COMPLIANCE = "read_compliance"  # compliance figures, inspection rounds and results
+    PLAN_INSPECTIONS = "plan_inspections"  # secret-inspection rounds, plans, assignments
+    INSPECT = "inspect"  # record visits and test purchases of the rounds assigned to it
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -52,10 +61,16 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_ALL_ENTERPRISES,
             Permission.READ_PII,
             Permission.LICENSE,
+            Permission.READ_COMPLIANCE,
+            Permission.PLAN_INSPECTIONS,
         }
     ),
     # Inspectors test channels under cover; they see masked owners only.
-    Role.REGULATOR_INSPECTOR: frozenset({Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES}),
+    Role.REGULATOR_INSPECTOR: frozenset(
+        {Permission.READ_LINES, Permission.READ_ALL_ENTERPRISES, Permission.INSPECT}
+    ),
+    # Its figures and rounds are narrowed to its province by the compliance domain.
+    Role.PROVINCIAL_REGULATOR: frozenset({Permission.READ_COMPLIANCE, Permission.PLAN_INSPECTIONS}),
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
     Role.RELYING_PARTY: frozenset({Permission.VERIFY}),
     Role.MONITOR: frozenset(),  # its one scope, metrics:read, is all it has
@@ -97,6 +112,14 @@ class Principal:
         if self.issued_at is None or owner_since is None:
             return True
         return owner_since <= self.issued_at + timedelta(seconds=1)
+
+    @property
+    def province(self) -> str | None:
+        """The province a provincial administration is confined to (its one `province:NN`
+        scope); None for anyone else, and for a provincial client without exactly one, which
+        the compliance domain then refuses rather than widening to the nation."""
+        named = [s.split(":", 1)[1] for s in self.scopes if s.startswith(PROVINCE_SCOPE)]
+        return named[0] if len(named) == 1 else None
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]

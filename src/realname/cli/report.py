@@ -1,0 +1,109 @@
+"""`realname report …`: the regulator's reports, printed as Markdown, CSV or JSON.
+
+Read-only, national unless `--province` narrows it: the operator's CLI reads as the ministry
+does (a provincial administration reads its province over /v1/regulator/figures).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from realname.config import get_settings
+
+if TYPE_CHECKING:
+    from realname.compliance.figures.periods import Period
+
+report_app = typer.Typer(
+    help="The regulator's reports (compliance, inspections).", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    MD = "md"
+    CSV = "csv"
+    JSON = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="md, csv or json.")]
+PeriodOption = Annotated[
+    str | None,
+    typer.Option(
+        "--period", help="A month (2016-07) or a range (2016-07..2016-12); default: 12 months."
+    ),
+]
+ProvinceOption = Annotated[
+    str | None, typer.Option("--province", help="Two-digit GB/T 2260 province, e.g. 44.")
+]
+
+
+def _period_and_province(
+    period: str | None, province: str | None, today: date
+) -> tuple[Period, str | None]:
+    """The period and province asked for; a bad one ends the command (exit 2)."""
+    from realname.compliance.figures.errors import FiguresError
+    from realname.compliance.figures.periods import last_months, parse_period
+    from realname.compliance.figures.service import checked_province
+
+    try:
+        chosen = last_months(today) if period is None else parse_period(period)
+    except ValueError as error:
+        err.print(f"[red]--period:[/red] {error} (e.g. 2016-07 or 2016-07..2016-12)")
+        raise typer.Exit(2) from None
+    try:
+        return chosen, checked_province(province, None)
+    except FiguresError as error:
+        err.print(f"[red]--province:[/red] {error.message}")
+        raise typer.Exit(2) from None
+
+
+@report_app.command("compliance")
+def report_compliance(
+    fmt: FormatOption = Format.MD,
+    period: PeriodOption = None,
+    province: ProvinceOption = None,
+) -> None:
+    """Per enterprise, MNOs and MVNOs side by side: lines, real-name rate, back-fill progress,
+    refusals, cap breaches, re-verifications, the inspections' violation rate with its Wilson
+    95 % interval and complaints per 10,000 lines; then by kind, province, channel kind, month."""
+    from realname.cli.session import cli_unit
+    from realname.compliance.figures.render import compliance_text
+    from realname.compliance.figures.service import FiguresService
+
+    settings = get_settings()
+    with cli_unit(settings, write=False) as (process, session):
+        today = process.clock.now().date()
+        chosen, where = _period_and_province(period, province, today)
+        figures = FiguresService(session, process.policy).figures(chosen, where, today)
+        typer.echo(compliance_text(figures, str(fmt)), nl=False)
+
+
+@report_app.command("inspections")
+def report_inspections(
+    fmt: FormatOption = Format.MD,
+    period: PeriodOption = None,
+    province: ProvinceOption = None,
+) -> None:
+    """The secret-inspection rounds that started in the period, side by side: each round's
+    violation rate with its Wilson 95 % interval, per enterprise, channel kind and province.
+    `--province` reads that province's outlets of every round."""
+    from realname.cli.session import cli_unit
+    from realname.compliance.figures.render import inspections_text
+    from realname.compliance.inspections.evidence import EvidenceStore
+    from realname.compliance.inspections.places import province_name
+    from realname.compliance.inspections.service import Acting, InspectionService
+    from realname.registry.commands import Actor, Context
+
+    settings = get_settings()
+    with cli_unit(settings, write=False) as (process, session):
+        chosen, where = _period_and_province(period, province, process.clock.now().date())
+        service = InspectionService(session, process.keyring, EvidenceStore(settings.evidence_dir))
+        acting = Acting(Context(Actor("operator", "cli"), process.clock.now()))
+        rounds = service.report(acting, chosen.first, chosen.end, where)
+        title = chosen.label + ("" if where is None else f", {province_name(where)}")
+        typer.echo(inspections_text(rounds, str(fmt), title), nl=False)

@@ -1,0 +1,121 @@
+"""`realname report compliance|inspections` on a demo database: the JSON the issue promises,
+one object per enterprise, and refusals of a bad period or province (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from realname.cli import app
+from realname.compliance.inspections.evidence import EvidenceStore
+from realname.compliance.inspections.outcomes import Outcome
+from realname.compliance.inspections.service import (
+    Acting,
+    InspectionService,
+    RoundSpec,
+    VisitSpec,
+)
+from realname.config import Settings
+from realname.db.engine import create_engine_from_settings
+from realname.registry.commands import Actor, Context
+from realname.security.clients import ClientService
+from realname.security.keys import keyring_from_settings
+from realname.security.principals import Role
+from realname.tables import load_all_models
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def demo_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from realname.config import get_settings
+
+    url = f"sqlite:///{tmp_path}/demo.db"
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("REALNAME_SMS_FILE", str(tmp_path / "sms.jsonl"))
+    get_settings.cache_clear()
+    made = runner.invoke(
+        app, ["demo", "--lines", "300", "--operations", "60", "--database-url", url]
+    )
+    assert made.exit_code == 0, made.stdout
+    monkeypatch.setenv("REALNAME_DATABASE_URL", url)
+    get_settings.cache_clear()
+    _inspect(get_settings(), tmp_path)
+    yield url
+    get_settings.cache_clear()
+
+
+def _inspect(settings: Settings, tmp_path: Path) -> None:
+    """One national round over every outlet: the first three visited, one violating."""
+    load_all_models()
+    engine = create_engine_from_settings(settings)
+    keyring = keyring_from_settings(settings)
+    now = settings.clock().now()
+    ctx = Context(Actor("regulator", "test"), now)
+    with Session(engine) as session, session.begin():
+        inspector, _ = ClientService(session, keyring).create(role=Role.REGULATOR_INSPECTOR, at=now)
+        service = InspectionService(session, keyring, EvidenceStore(tmp_path / "evidence"))
+        row = service.create_round(
+            Acting(ctx), RoundSpec("DEMO-1", "demo", now.date() - timedelta(days=1), now.date(), 5)
+        )
+        targets = service.plan(Acting(ctx), row.id)
+        service.assign(Acting(ctx), row.id, inspector.client_id, None)
+        by = Acting(
+            Context(Actor("regulator_inspector", inspector.client_id), now),
+            inspector=inspector.client_id,
+        )
+        for target, outcome in zip(
+            targets, (Outcome.SOLD_WITHOUT_ID, Outcome.COMPLIANT, Outcome.COMPLIANT), strict=False
+        ):
+            service.record_visit(by, row.id, VisitSpec(target.id, now, "110105", outcome))
+    engine.dispose()
+
+
+def test_report_compliance_json_has_one_object_per_enterprise(demo_database: str) -> None:
+    result = runner.invoke(app, ["report", "compliance", "--format", "json"])
+    assert result.exit_code == 0, result.stdout
+    rows = json.loads(result.stdout)
+    assert len(rows) == 6 and {r["kind"] for r in rows} == {"mno", "mvno"}
+    for row in rows:
+        for key in (
+            "enterprise",
+            "kind",
+            "lines",
+            "real_name_rate",
+            "inspected",
+            "violations",
+            "violation_rate",
+            "violation_rate_low",
+            "violation_rate_high",
+            "complaints_per_10k",
+        ):
+            assert key in row, key
+        assert row["cap_breaches"] == 0
+    assert sum(r["inspected"] for r in rows) == 3 and sum(r["violations"] for r in rows) == 1
+    assert sum(r["lines"] for r in rows) > 0
+    inspected = [r for r in rows if r["inspected"]]
+    assert all(
+        r["violation_rate_low"] <= r["violation_rate"] <= r["violation_rate_high"]
+        for r in inspected
+    )
+
+
+def test_report_inspections_and_the_other_formats(demo_database: str) -> None:
+    text = runner.invoke(app, ["report", "inspections", "--format", "json"])
+    assert text.exit_code == 0, text.stdout
+    rows = json.loads(text.stdout)
+    (overall,) = [r for r in rows if r["by"] == "round"]
+    assert (overall["round"], overall["inspected"], overall["violations"]) == ("DEMO-1", 3, 1)
+    markdown = runner.invoke(app, ["report", "compliance", "--format", "md", "--province", "11"])
+    assert markdown.exit_code == 0 and "北京市" in markdown.stdout
+    csv_text = runner.invoke(app, ["report", "inspections", "--format", "csv"])
+    assert csv_text.stdout.startswith("round,starts_on,ends_on,by,group")
+    assert runner.invoke(app, ["report", "compliance", "--period", "2016-13"]).exit_code == 2
+    assert runner.invoke(app, ["report", "compliance", "--province", "99"]).exit_code == 2
+    old = runner.invoke(app, ["report", "inspections", "--format", "json", "--period", "2016-07"])
+    assert old.exit_code == 0 and json.loads(old.stdout) == []
