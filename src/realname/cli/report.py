@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from realname.compliance.figures.periods import Period
 
 report_app = typer.Typer(
-    help="The regulator's reports (compliance, inspections).", no_args_is_help=True
+    help="The regulator's reports (compliance, inspections, segments).", no_args_is_help=True
 )
 err = Console(stderr=True)
 
@@ -107,3 +107,31 @@ def report_inspections(
         rounds = service.report(acting, chosen.first, chosen.end, where)
         title = chosen.label + ("" if where is None else f", {province_name(where)}")
         typer.echo(inspections_text(rounds, str(fmt), title), nl=False)
+
+
+@report_app.command("segments")
+def report_segments(
+    fmt: FormatOption = Format.MD,
+    by: Annotated[
+        str,
+        typer.Option("--by", help="Dimensions, comma-separated: enterprise,province,age,sex."),
+    ] = "enterprise,province,age,sex",
+    k: Annotated[int, typer.Option("--k", help="Smallest count published (at least 10).")] = 10,
+    province: ProvinceOption = None,
+) -> None:
+    """Active lines by enterprise, province (names), age band and sex, for planning, with every
+    total: counts below k withheld, and a second count wherever a total would give one away."""
+    from realname.cli.session import cli_unit
+    from realname.compliance.segments.render import segments_text
+    from realname.compliance.segments.service import SegmentError, segments
+
+    settings = get_settings()
+    with cli_unit(settings, write=False) as (process, session):
+        today = process.clock.now().date()
+        _, where = _period_and_province(None, province, today)
+        try:
+            table = segments(session, today, by=by.split(","), k=k, province=where)
+        except SegmentError as error:
+            err.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        typer.echo(segments_text(table, str(fmt)), nl=False)

@@ -9,7 +9,6 @@ from realname.compliance.segments.repository import SegmentRepository
 from realname.compliance.segments.service import (
     SegmentError,
     age_band_limits,
-    province_name,
     segments,
 )
 from tests.registry.conftest import NOW, World
@@ -42,11 +41,6 @@ def test_the_published_table_names_provinces_and_withholds_small_counts(world: W
             assert row["lines"] == 0  # 4 lines in all: nothing but zeros may be shown
     grand = [r for r in rows if r["province"] == "total" and r["age"] == "total"]
     assert grand == [{"province": "total", "age": "total", "lines": None, "withheld": "primary"}]
-
-
-def test_a_province_code_is_named() -> None:
-    assert province_name("11") == "北京市"
-    assert province_name(None) == "unknown"
 
 
 @pytest.mark.parametrize(

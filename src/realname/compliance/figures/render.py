@@ -28,7 +28,7 @@ def interval(rate: Rate) -> str:
     return f"{rate.low * 100:.1f}–{rate.high * 100:.1f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table, numbers right-aligned."""
     cells = [[str(c) for c in row] for row in rows]
     numeric = [all(_numeric(row[i]) for row in cells) and bool(cells) for i in range(len(header))]
@@ -95,7 +95,7 @@ def compliance_markdown(figures: Figures) -> str:
     where = "the nation" if figures.province is None else province_name(figures.province)
     out = [f"# Compliance figures, {figures.period.label}, {where}", ""]
     out.append(
-        _table(
+        markdown_table(
             [
                 "enterprise",
                 "kind",
@@ -138,14 +138,14 @@ def compliance_markdown(figures: Figures) -> str:
     )
     out += ["", "## MNOs and MVNOs", ""]
     out.append(
-        _table(
+        markdown_table(
             ["kind", "lines", "real-name", *FLOW_HEADER],
             _group_rows(figures.by_enterprise_kind, lines=True),
         )
     )
     out += ["", "## By province (the lines' home region)", ""]
     out.append(
-        _table(
+        markdown_table(
             ["province", "lines", "real-name", "inspected", "violating", "rate", "95 % CI"],
             [
                 [
@@ -163,17 +163,19 @@ def compliance_markdown(figures: Figures) -> str:
     )
     out += ["", "## By channel kind", ""]
     out.append(
-        _table(["channel kind", *FLOW_HEADER], _group_rows(figures.by_channel_kind, lines=False))
+        markdown_table(
+            ["channel kind", *FLOW_HEADER], _group_rows(figures.by_channel_kind, lines=False)
+        )
     )
     out += ["", "## By month", ""]
-    out.append(_table(["month", *FLOW_HEADER], _group_rows(figures.by_month, lines=False)))
+    out.append(markdown_table(["month", *FLOW_HEADER], _group_rows(figures.by_month, lines=False)))
     refusals: dict[str, int] = {}
     for e in figures.enterprises:
         for code, n in e.refusals.items():
             refusals[code] = refusals.get(code, 0) + n
     out += ["", "## Refused registrations by reason", ""]
     ranked = sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))
-    out.append(_table(["reason", "refused"], [[code, n] for code, n in ranked]))
+    out.append(markdown_table(["reason", "refused"], [[code, n] for code, n in ranked]))
     out += [
         "",
         f"Cap breaches (must be 0): {figures.cap_breaches}. "
@@ -188,7 +190,7 @@ def compliance_text(figures: Figures, fmt: str) -> str:
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
         flat = [{**r, "refusals": json.dumps(r["refusals"], sort_keys=True)} for r in rows]
-        return _csv(list(flat[0]) if flat else ["enterprise"], flat)
+        return csv_text(list(flat[0]) if flat else ["enterprise"], flat)
     return compliance_markdown(figures)
 
 
@@ -219,7 +221,7 @@ def inspections_rows(rounds: Sequence[RoundRates]) -> list[dict[str, Any]]:
 def inspections_markdown(rounds: Sequence[RoundRates], title: str) -> str:
     out = [f"# Secret inspections, {title}", ""]
     out.append(
-        _table(
+        markdown_table(
             ["round", "dates", "inspected", "violating", "rate", "95 % CI"],
             [
                 [
@@ -241,7 +243,7 @@ def inspections_markdown(rounds: Sequence[RoundRates], title: str) -> str:
             out += ["", f"### By {labels[by]}", ""]
             head = [labels[by], *(["kind"] if by == "enterprise" else [])]
             out.append(
-                _table(
+                markdown_table(
                     [*head, "inspected", "violating", "rate", "95 % CI"],
                     [
                         [
@@ -264,11 +266,11 @@ def inspections_text(rounds: Sequence[RoundRates], fmt: str, title: str) -> str:
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        return _csv(list(rows[0]) if rows else ["round"], rows)
+        return csv_text(list(rows[0]) if rows else ["round"], rows)
     return inspections_markdown(rounds, title)
 
 
-def _csv(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
+def csv_text(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
     writer.writeheader()

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from realname.compliance.inspections.places import province_name
 from realname.compliance.segments.repository import UNKNOWN, SegmentCount, SegmentRepository
 from realname.compliance.segments.suppression import ALL, Published, suppress
-from realname.identity.regions import lookup_region
 
 DIMENSIONS = ("enterprise", "province", "age", "sex")
 # (label, youngest age in the band), oldest band first.
@@ -95,13 +95,6 @@ def _value(row: SegmentCount, dimension: str) -> str:
     if dimension == "age":
         return row.age_band
     return row.sex
-
-
-def province_name(code: str | None) -> str:
-    if not code:
-        return UNKNOWN
-    region = lookup_region(code + "0000")
-    return region.name if region else UNKNOWN
 
 
 def _values(dimension: str, seen: set[str]) -> list[str]:
