@@ -208,6 +208,39 @@ class OutboxRepository:
         )
         return result.rowcount == 1
 
+    def mark_many_sent(
+        self, sent: Sequence[tuple[int, str]], worker_id: str, at: datetime
+    ) -> list[int]:
+        """`mark_sent` for (outbox id, gateway message id) pairs in one UPDATE … FROM the
+        pairs: the ids recorded (those still pending and claimed by `worker_id`)."""
+        if not sent:
+            return []
+        v = rows_table(
+            self.session,
+            "sent",
+            [("id", BigInteger()), ("gateway_id", String())],
+            [{"id": message_id, "gateway_id": gateway_id[:64]} for message_id, gateway_id in sent],
+        )
+        table = OutboxMessage.__table__
+        statement = (
+            update(table)
+            .where(
+                table.c.id == v.c.id,
+                table.c.status == PENDING,
+                table.c.claimed_by == worker_id,
+            )
+            .values(
+                status=SENT,
+                attempts=table.c.attempts + 1,
+                gateway_message_id=v.c.gateway_id,
+                sent_at=at,
+                claimed_until=None,  # claimed_by stays: which sender sent it
+                last_error=None,
+            )
+            .returning(table.c.id)
+        )
+        return [int(i) for i in self.session.execute(statement).scalars()]
+
     def release(self, ids: Sequence[int], worker_id: str) -> int:
         """Hand claimed, unsent rows back at once (graceful stop, lease about to run out)."""
         if not ids:
