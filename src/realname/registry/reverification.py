@@ -134,6 +134,11 @@ class ReverificationTriggers:
         line = self.repo.line_for_update(msisdn)
         return line is not None and self.ask(ctx, line, reason)
 
+    def ask_numbers(self, ctx: Context, msisdns: Sequence[str], reason: str) -> int:
+        """`ask_number` for several numbers in the caller's transaction, locked in number
+        order (as every batch locks lines, so two sweeps cannot deadlock): how many asked."""
+        return sum(self.ask_number(ctx, msisdn, reason) for msisdn in sorted(msisdns))
+
     def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
         """Ask every line of an identity holding many lines, in this one transaction (tests
         and small runs; the daily job asks one line per transaction, `backfill.jobs`)."""
