@@ -274,3 +274,39 @@ def test_a_sealed_body_is_opened_only_on_its_way_to_the_gateway(
     delivered = [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines()]
     assert [d["body"] for d in delivered] == [text]
     assert sorted(r.status for r in _rows(fresh_engine)) == ["failed", "sent"]
+
+
+def test_a_batch_records_its_sends_in_a_few_transactions_and_loses_none(
+    fresh_engine: Engine,
+) -> None:
+    """100 messages, one batch: the sends are recorded in groups of 1, 2, 4 … 64 (7
+    transactions besides the claim), not one each; a message whose claim another sender
+    took over mid-group is counted lost and left to that sender, the rest are recorded."""
+    with Session(fresh_engine) as session, session.begin():
+        enqueue_many(session, 100, at=SystemClock().now() - timedelta(minutes=1))
+    factory = sessionmaker(fresh_engine)
+    opened = [0]
+
+    def sessions() -> Session:
+        opened[0] += 1
+        return factory()
+
+    def steal(message: OutgoingMessage) -> None:
+        if message.id == ids[50]:  # sent by us, then taken over before our record
+            with Session(fresh_engine) as session, session.begin():
+                row = session.get(OutboxMessage, message.id)
+                assert row is not None
+                row.claimed_by = "other"
+        return None
+
+    ids = [r.id for r in _rows(fresh_engine)]
+    gateway = ScriptedGateway(steal)
+    sender = Sender(UnitOfWork(sessions), gateway, lease_seconds=30, clock=SystemClock().now)
+    stats = sender.run_batch(100)
+    assert (stats.claimed, stats.sent, stats.lost, stats.released) == (100, 99, 1, 0)
+    assert opened[0] == 1 + 7  # claim, then groups of 1, 2, 4, 8, 16, 32 and the last 37
+    assert gateway.sent == ids
+    rows = _rows(fresh_engine)
+    assert [r.status for r in rows] == ["pending" if r.id == ids[50] else "sent" for r in rows]
+    assert all(r.gateway_message_id == f"gw-{r.id}" for r in rows if r.status == "sent")
+    assert all(r.attempts == 1 for r in rows if r.status == "sent")
