@@ -58,6 +58,8 @@ def run_backfill(
         with uow.transaction() as session:
             asked = services(session).reverification.ask_numbers(asking, chunk, MANY_LINES)
         report.reverification_requested += asked
+        if progress:
+            progress("re-verification, many lines", start + len(chunk))
     registry = lambda s: services(s).registry  # noqa: E731
     report.reverification_expired = expire_reverifications(uow, registry, at)
     report.numbers_released = release_cooled(uow, registry, at)
