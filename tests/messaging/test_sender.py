@@ -297,7 +297,6 @@ def test_a_batch_records_its_sends_in_a_few_transactions_and_loses_none(
                 row = session.get(OutboxMessage, message.id)
                 assert row is not None
                 row.claimed_by = "other"
-        return None
 
     ids = [r.id for r in _rows(fresh_engine)]
     gateway = ScriptedGateway(steal)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     CursorResult,
     Integer,
     String,
+    Table,
     Text,
     bindparam,
     func,
@@ -221,7 +222,7 @@ class OutboxRepository:
             [("id", BigInteger()), ("gateway_id", String())],
             [{"id": message_id, "gateway_id": gateway_id[:64]} for message_id, gateway_id in sent],
         )
-        table = OutboxMessage.__table__
+        table: Table = OutboxMessage.__table__  # type: ignore[assignment]
         statement = (
             update(table)
             .where(
