@@ -110,3 +110,20 @@ def test_a_reissued_number_starts_without_the_old_owners_usage(world: World, chi
     later = Context(Actor("system", "release"), NOW + timedelta(days=china.cooling_days + 1))
     line = world.service.release(later, world.enterprise_id, number)
     assert line.last_used_at is None  # the next owner's first use is not a "waking"
+
+
+def test_asking_numbers_in_one_go_asks_each_askable_line_once(world: World, china: Policy) -> None:
+    """The daily job's batch: repeated and unknown numbers, and a line already asked, are
+    skipped; each line asked gets its deadline, its event and one SMS."""
+    numbers = [world.register(world.people[0]) for _ in range(3)]
+    rules = triggers(world, china)
+    assert rules.ask_number(world.ctx("system"), numbers[0], "many_lines")
+    asked = rules.ask_numbers(
+        world.ctx("system"),
+        [numbers[2], numbers[1], numbers[2], numbers[0], "+8613999999999"],
+        "many_lines",
+    )
+    assert asked == 2
+    lines = [world.service.line_by_number(world.enterprise_id, n) for n in numbers]
+    assert [line.reverify_deadline for line in lines] == [NOW + timedelta(hours=24)] * 3
+    assert messages(world.session) == ["reverification"] * 3

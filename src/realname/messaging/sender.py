@@ -1,14 +1,20 @@
 """The sender: claims due outbox messages, sends them through a gateway, records the result.
 
 One batch is three kinds of short transaction: claim (commit: the rows are leased to this
-worker), then per message, after the gateway answered, mark_sent or mark_failed_attempt
-(commit). Nothing is held open while the gateway talks.
+worker), then, after the gateway answered, mark_failed_attempt per failed message and
+mark_many_sent for the messages sent since the last record (commit). Nothing is held open
+while the gateway talks. Sent messages are recorded in groups that double from 1 up to
+`RECORD_EVERY` (1, 2, 4, …): a batch whose database has gone away finds out after its
+first message, not after hundreds sent and unrecorded, and a healthy one pays one commit
+per few hundred messages instead of one each (the demo's 68,605 reminders took 301 s at one
+transaction per SMS).
 
 Crash safety. Killed at any point, a sender loses nothing: its claimed rows are still pending
 and come back when their lease (`REALNAME_SMS_LEASE_SECONDS`) runs out. The one window the
-database cannot close is "the gateway accepted, the sender died before mark_sent committed":
-the message is sent again by whoever takes it over, and the gateway recognises the re-send by
-the reference derived from the outbox id and does not deliver it twice (see `gateways`).
+database cannot close is "the gateway accepted, the sender died before mark_sent committed"
+(with grouped records: before the group's record committed): the messages are sent again by
+whoever takes them over, and the gateway recognises each re-send by the reference derived
+from the outbox id and does not deliver it twice (see `gateways`).
 Before sending each message the sender checks that its lease has a quarter of its length
 left; if not, it hands the rest of the batch back instead of racing another sender for them.
 
@@ -45,13 +51,16 @@ from realname.messaging.service import (
     claim,
     earliest_lease_expiry,
     mark_failed_attempt,
-    mark_sent,
+    mark_many_sent,
     open_body,
     release,
 )
 from realname.security.vault import KeyRing
 
 log = logging.getLogger("realname.messaging.sender")
+
+# The most sent messages recorded in one transaction (the group doubles up to it).
+RECORD_EVERY = 256
 
 
 def default_worker_id() -> str:
@@ -156,6 +165,8 @@ class Sender:
         stats.claimed = len(messages)
         margin = timedelta(seconds=self.lease_seconds / 4)
         waiting = deque(messages)  # neither attempted nor handed back yet
+        unrecorded: list[tuple[int, str]] = []  # sent, (id, gateway id), not yet recorded
+        group = 1
         try:
             while waiting:
                 message = waiting[0]
@@ -164,9 +175,14 @@ class Sender:
                 if stopping or self.clock() >= message.claimed_until - margin:
                     break
                 waiting.popleft()
-                if not self._send_one(message, stats):
+                up = self._send_one(message, stats, unrecorded)
+                if len(unrecorded) >= group:
+                    self._record_sent(unrecorded, stats)
+                    group = min(group * 2, RECORD_EVERY)
+                if not up:
                     stats.gateway_down = True
                     break
+            self._record_sent(unrecorded, stats)
             stats.released += self._release(list(waiting))
             waiting.clear()
         finally:
@@ -194,8 +210,11 @@ class Sender:
 
     # --- one message ------------------------------------------------------------------------
 
-    def _send_one(self, message: OutgoingMessage, stats: SendStats) -> bool:
-        """Send and record; False when the gateway as a whole is unavailable."""
+    def _send_one(
+        self, message: OutgoingMessage, stats: SendStats, sent: list[tuple[int, str]]
+    ) -> bool:
+        """Send; a failure is recorded at once, a success appended to `sent` for the next
+        `_record_sent`. False when the gateway as a whole is unavailable."""
         try:
             message = dataclasses.replace(message, body=open_body(self.keyring, message.body))
         except OutboxError:
@@ -214,14 +233,23 @@ class Sender:
             log.error("gateway raised %s on outbox message %d", type(error).__name__, message.id)
             self._record_failure(message, f"error: {type(error).__name__}", stats)
             return True
-        with self.uow.transaction() as session:
-            recorded = mark_sent(session, message.id, self.worker_id, gateway_id, self.clock())
-        if recorded:
-            stats.sent += 1
-        else:
-            stats.lost += 1
-            log.warning("outbox message %d was taken over before it was recorded", message.id)
+        sent.append((message.id, gateway_id))
         return True
+
+    def _record_sent(self, sent: list[tuple[int, str]], stats: SendStats) -> None:
+        """Record the sent messages in one transaction and empty the list; a message whose
+        claim another sender took over meanwhile is counted lost (it re-sends it, and the
+        gateway answers that as a duplicate)."""
+        if not sent:
+            return
+        with self.uow.transaction() as session:
+            recorded = mark_many_sent(session, sent, self.worker_id, self.clock())
+        stats.sent += len(recorded)
+        for message_id, _gateway_id in sent:
+            if message_id not in recorded:
+                stats.lost += 1
+                log.warning("outbox message %d was taken over before it was recorded", message_id)
+        sent.clear()
 
     def _record_failure(
         self, message: OutgoingMessage, error: str, stats: SendStats, *, permanent: bool = False

@@ -181,6 +181,14 @@ def mark_sent(
     return OutboxRepository(session).mark_sent(message_id, worker_id, gateway_message_id, at)
 
 
+def mark_many_sent(
+    session: Session, sent: Sequence[tuple[int, str]], worker_id: str, at: datetime
+) -> set[int]:
+    """`mark_sent` for many (outbox id, gateway message id) pairs in one statement: the ids
+    recorded; the others had passed to another sender (see `mark_sent`)."""
+    return set(OutboxRepository(session).mark_many_sent(sent, worker_id, at))
+
+
 def mark_failed_attempt(
     session: Session,
     message_id: int,

@@ -134,27 +134,42 @@ class ReverificationTriggers:
         line = self.repo.line_for_update(msisdn)
         return line is not None and self.ask(ctx, line, reason)
 
+    def ask_numbers(self, ctx: Context, msisdns: Sequence[str], reason: str) -> int:
+        """`ask_number` for several numbers in the caller's transaction: their lines locked
+        in one statement, in number order (as every batch locks lines, so two sweeps cannot
+        deadlock), the last asks read in one query; how many were asked."""
+        lines = self.repo.lines_for_update(sorted(set(msisdns)))
+        last = self.repo.last_events_at([line.id for line in lines], ASKED)
+        return sum(self._ask(ctx, line, reason, last.get(line.id)) for line in lines)
+
     def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
         """Ask every line of an identity holding many lines, in this one transaction (tests
         and small runs; the daily job asks one line per transaction, `backfill.jobs`)."""
-        return sum(
-            self.ask_number(ctx, msisdn, MANY_LINES) for msisdn in self.many_lines_candidates(limit)
-        )
+        return self.ask_numbers(ctx, self.many_lines_candidates(limit), MANY_LINES)
 
     def ask(self, ctx: Context, line: Line, reason: str) -> bool:
         """Request re-verification of a locked line unless one is pending or recent."""
-        if (
-            line.owner_identity_id is None
-            or line.state not in ASKABLE
-            or line.reverify_deadline is not None
-        ):
+        if not self._may_ask(line):
             return False
-        last = self.repo.last_event_at(line.id, ASKED)
+        return self._ask(ctx, line, reason, self.repo.last_event_at(line.id, ASKED))
+
+    @staticmethod
+    def _may_ask(line: Line) -> bool:
+        return (
+            line.owner_identity_id is not None
+            and line.state in ASKABLE
+            and line.reverify_deadline is None
+        )
+
+    def _ask(self, ctx: Context, line: Line, reason: str, last: datetime | None) -> bool:
+        """`ask` once the last ask is known (`last`)."""
+        if not self._may_ask(line):
+            return False
         if last is not None and ctx.at - last < timedelta(
             days=self.policy.risk.reverify_repeat_days
         ):
             return False
-        self.registry.request_reverification(ctx, line.enterprise_id, line.msisdn, reason)
+        self.registry.request_reverification_of(ctx, line, reason)
         assert line.reverify_deadline is not None
         self.tell(
             ReverificationAsked(

@@ -262,7 +262,13 @@ class RegistryService:
     def request_reverification(
         self, ctx: Context, enterprise_id: int, msisdn: str, reason: str
     ) -> Line:
-        line = locked_line(self.repo, enterprise_id, msisdn)
+        return self.request_reverification_of(
+            ctx, locked_line(self.repo, enterprise_id, msisdn), reason
+        )
+
+    def request_reverification_of(self, ctx: Context, line: Line, reason: str) -> Line:
+        """`request_reverification` of a line the caller has already locked (a sweep locks
+        its batch in one statement)."""
         before = LineState(line.state)
         after = allowed(O.REQUEST_REVERIFICATION, before, line.barring_reason)
         line.reverify_deadline = ctx.at + timedelta(hours=self.policy.reverification_deadline_hours)
