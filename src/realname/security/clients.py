@@ -41,7 +41,7 @@ ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.CLERK: ("registry:write", "registry:read"),
     Role.ENTERPRISE_ADMIN: ("registry:write", "registry:read", "registry:reveal"),
-    Role.REGULATOR: ("registry:read", "registry:reveal", "licensing:write"),
+    Role.REGULATOR: ("registry:read", "registry:reveal", "licensing:write", "enforcement:write"),
     Role.REGULATOR_INSPECTOR: ("registry:read",),
     Role.SUBSCRIBER: ("registry:self",),
     Role.RELYING_PARTY: (
@@ -54,6 +54,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
         "number-verification:device-phone-number:read",
     ),
     Role.MONITOR: ("metrics:read",),
+    Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

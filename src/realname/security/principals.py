@@ -17,6 +17,7 @@ class Role(StrEnum):
     RELYING_PARTY = "relying_party"
     SUBSCRIBER = "subscriber"
     MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics and nothing else
+    COMPLAINT_CENTRE = "complaint_centre"  # 12321-style: takes complaints, reads its cases
 
 
 class Permission(StrEnum):
@@ -32,6 +33,8 @@ class Permission(StrEnum):
     READ_PII = "read_pii"  # an owner's full name and document number, audited with a purpose
     PROVISION = "provision"  # the enterprise's own channel tree and clerks
     LICENSE = "license"  # the ministry's: enterprises, licence decisions, number blocks
+    ENFORCE = "enforce"  # the enforcement ladder: actions, consequences, appeals decided
+    TAKE_COMPLAINTS = "take_complaints"  # complaint intake (one by one and CSV), case status
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -52,6 +55,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.READ_ALL_ENTERPRISES,
             Permission.READ_PII,
             Permission.LICENSE,
+            Permission.ENFORCE,
         }
     ),
     # Inspectors test channels under cover; they see masked owners only.
@@ -59,6 +63,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
     Role.RELYING_PARTY: frozenset({Permission.VERIFY}),
     Role.MONITOR: frozenset(),  # its one scope, metrics:read, is all it has
+    # Complaints name numbers, never who holds them: the centre sees its cases' status and
+    # outcome, not owners or lines.
+    Role.COMPLAINT_CENTRE: frozenset({Permission.TAKE_COMPLAINTS}),
 }
 
 
