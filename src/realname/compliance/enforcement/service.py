@@ -172,9 +172,11 @@ class EnforcementService:
                 for channel_id in channel_ids:
                     channel = self.repo.channel(channel_id)
                     assert channel is not None
-                    if channel.status != "active":
+                    if channel.status == "active":
+                        self.channels.suspend(ctx, enterprise.id, channel_id, CHANNEL_REASON)
+                    elif channel.status_reason != CHANNEL_REASON:
                         continue  # suspended by someone else: not ours to lift later
-                    self.channels.suspend(ctx, enterprise.id, channel_id, CHANNEL_REASON)
+                    # (suspended by another action too: both must end before it resumes)
                     self._consequence(ctx, action, consequence, channel_id=channel_id)
             elif consequence is Consequence.LICENCE:
                 prior = enterprise.licence_status
@@ -243,10 +245,10 @@ class EnforcementService:
                 ):
                     self.channels.resume(ctx, enterprise.id, channel.id, "enforcement_lifted")
             elif consequence.measure == Consequence.LICENCE:
-                still = self.repo.consequences_in_force(
+                others = self.repo.consequences_in_force(
                     enterprise.id, str(Consequence.LICENCE), except_action=action.id
                 )
-                if enterprise.licence_status == "suspended" and not still and consequence.prior:
+                if enterprise.licence_status == "suspended" and not others and consequence.prior:
                     self.provisioning.set_licence(
                         ctx, enterprise.code, consequence.prior, ctx.at.date()
                     )
