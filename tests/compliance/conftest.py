@@ -14,7 +14,7 @@ from realname.policy.schema import Policy
 from realname.provisioning.service import ProvisioningService
 from realname.registry.commands import Actor, Context
 from realname.registry.reverification import ReverificationAsked, ReverificationTriggers
-from tests.registry.conftest import NOW, World, china, keyring, world  # noqa: F401
+from tests.registry.conftest import NOW, World, china, keyring, world
 
 __all__ = ["china", "keyring", "world"]
 
@@ -60,10 +60,10 @@ def complaints_of(
 
 
 @pytest.fixture
-def enforcement(world: World) -> EnforcementService:  # noqa: F811
+def enforcement(world: World) -> EnforcementService:
     return enforcement_of(world)
 
 
 @pytest.fixture
-def complaints(world: World) -> ComplaintService:  # noqa: F811
+def complaints(world: World) -> ComplaintService:
     return complaints_of(world)

@@ -426,9 +426,9 @@ class RegistryService:
         return line
 
     def dispute_owner(self, ctx: Context, enterprise_id: int, msisdn: str, reference: str) -> Line:
-        """"Registered in my name, but not mine", taken up for a check (a complaint centre's
-        case): the line is barred both ways, its link to the named person ends and their cap
-        slot is freed at once. The check ends with the line cancelled, or registered (as a
+        """A "registered in my name, but not mine" claim taken up for a check (a complaint
+        centre's case): the line is barred both ways, its link to the named person ends and
+        their cap slot is freed at once. The check ends with the line cancelled, or registered (as a
         back-fill, with proof of possession) to whoever really holds it. `reference` is the
         case's code (no free text)."""
         line = locked_line(self.repo, enterprise_id, msisdn)
