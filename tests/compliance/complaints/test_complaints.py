@@ -105,6 +105,12 @@ def test_not_mine_suspends_the_line_and_frees_the_cap_slot(
     world.register(victim)  # the freed slot
     report = run_integrity_check(world.session, china, world.service.keyring)
     assert report.ok, [r.violations for r in report.results if r.violations]
+    # The check ends with whoever holds the SIM registering it, with proof of possession.
+    holder = world.people[3]
+    world.register(holder, msisdn=numbers[0])
+    taken = line(world, numbers[0])
+    assert taken.state == "active" and taken.owner_identity_id not in (None, identity)
+    assert run_integrity_check(world.session, china, world.service.keyring).ok
 
 
 def test_a_cluster_of_complaints_asks_the_owner_to_reverify(world: World, china: Policy) -> None:

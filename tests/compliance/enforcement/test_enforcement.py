@@ -298,3 +298,22 @@ def test_the_report_shows_each_enterprise(world: World, enforcement: Enforcement
     assert rows["CMCC"]["open"] == 1 and rows["CMCC"]["highest_open"] == "yellow_2"
     assert rows["CMCC"]["measures"] == "block_allocation"
     assert rows["MVNO1"]["actions"] == 0
+
+
+def test_the_ministrys_block_files_are_refused_too_while_allocation_is_suspended(
+    world: World, enforcement: EnforcementService
+) -> None:
+    """Provisioning (files, the API's POST /v1/blocks) is a second path to number blocks:
+    the same measure refuses it, on the row, with the same code."""
+    from realname.provisioning.document import BlockSpec
+    from realname.provisioning.errors import ProvisioningError
+    from realname.provisioning.service import ProvisioningService
+
+    provisioning = ProvisioningService(world.session, world.service.keyring)
+    action = enforcement.take(regulator(), world.enterprise_id, card(ActionKind.YELLOW_2))
+    with pytest.raises(ProvisioningError) as raised:
+        provisioning.add_block(regulator(), BlockSpec("CMCC", prefix="+86138008"))
+    assert raised.value.code == "BLOCK_ALLOCATION_SUSPENDED"
+    provisioning.add_block(regulator(), BlockSpec("MVNO1", prefix="+86170008"))  # not MVNO1
+    enforcement.lift(regulator(), action.id, "done")
+    provisioning.add_block(regulator(), BlockSpec("CMCC", prefix="+86138008"))
