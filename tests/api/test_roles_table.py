@@ -341,8 +341,8 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
             "rounds": [{"round_ref": "R1", "inspected": 10, "violations": 0}],
         },
     ),
-    "/v1/regulator/enforcement/proposals/overdue-sweep": lambda w: (
-        "/v1/regulator/enforcement/proposals/overdue-sweep",
+    "/v1/regulator/enforcement/proposals/sweep": lambda w: (
+        "/v1/regulator/enforcement/proposals/sweep",
         None,
     ),
     "/v1/regulator/enforcement/proposals/{proposal_id}/accept": lambda w: (

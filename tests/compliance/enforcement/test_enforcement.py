@@ -248,13 +248,13 @@ def test_a_failed_follow_up_and_an_overdue_order_propose_a_card_a_person_accepts
         world.other_enterprise_id,
         card(ActionKind.RECTIFICATION, deadline=NOW + timedelta(days=5)),
     )
-    assert enforcement.sweep_overdue(regulator(NOW + timedelta(days=4))) == []
-    made = enforcement.sweep_overdue(regulator(NOW + timedelta(days=6)))
+    assert enforcement.sweep(regulator(NOW + timedelta(days=4))) == []
+    made = enforcement.sweep(regulator(NOW + timedelta(days=6)))
     assert [(p.enterprise_id, p.kind, p.rule) for p in made] == [
         (world.other_enterprise_id, "yellow_1", "rectification_overdue")
     ]
     assert made[0].evidence == [{"kind": "action", "ref": str(overdue.id)}]
-    assert enforcement.sweep_overdue(regulator(NOW + timedelta(days=7))) == []  # once
+    assert enforcement.sweep(regulator(NOW + timedelta(days=7))) == []  # once
 
     action = enforcement.accept(regulator(), made[0].id, evidence=[("document", "MIIT-17")])
     assert action.kind == "yellow_1" and action.proposal_id == made[0].id
@@ -317,3 +317,24 @@ def test_the_ministrys_block_files_are_refused_too_while_allocation_is_suspended
     provisioning.add_block(regulator(), BlockSpec("MVNO1", prefix="+86170008"))  # not MVNO1
     enforcement.lift(regulator(), action.id, "done")
     provisioning.add_block(regulator(), BlockSpec("CMCC", prefix="+86138008"))
+
+
+def test_a_complaint_rate_above_the_policys_proposes_a_step_once(world: World) -> None:
+    from realname.compliance.complaints.service import Intake
+    from tests.compliance.conftest import centre, complaints_of, enforcement_of
+
+    policy = world.service.policy.with_changes(
+        enforcement={**world.service.policy.enforcement.model_dump(), "complaints_per_10k": 5000}
+    )
+    enforcement = enforcement_of(world, policy)
+    msisdn = world.register(world.people[0])
+    world.register(world.people[1])
+    complaints_of(world, policy).take(centre(), Intake("spam_sms", msisdn, NOW))
+    # One complaint on two lines is 5,000 per 10,000: not above.
+    assert enforcement.sweep(regulator(NOW + timedelta(hours=1))) == []
+    complaints_of(world, policy).take(centre(), Intake("spam_sms", msisdn, NOW))
+    made = enforcement.sweep(regulator(NOW + timedelta(hours=1)))
+    assert [(p.enterprise_id, p.kind, p.rule) for p in made] == [
+        (world.enterprise_id, "notice", "complaint_rate")
+    ]
+    assert enforcement.sweep(regulator(NOW + timedelta(hours=2))) == []

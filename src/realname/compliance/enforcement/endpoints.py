@@ -261,15 +261,17 @@ def propose_on_rounds(
 
 
 @router.post(
-    "/regulator/enforcement/proposals/overdue-sweep",
+    "/regulator/enforcement/proposals/sweep",
     response_model=list[ProposalOut],
-    summary="Propose the next rung for overdue rectification orders",
+    summary="Run the standing escalation rules",
 )
-def sweep_overdue(request: Request, rt: RuntimeDep, principal: Officer) -> list[ProposalOut]:
-    """Every open order past its deadline gets one proposal (at least a first yellow card)."""
+def sweep(request: Request, rt: RuntimeDep, principal: Officer) -> list[ProposalOut]:
+    """Every open rectification order past its deadline gets one proposal (at least a first
+    yellow card); with a complaint rate in the policy, every enterprise above it over the
+    policy's window gets one. Each fact is proposed on once."""
     with rt.transaction() as session:
         service = rt.service(EnforcementService, session)
-        return [proposal_out(p) for p in service.sweep_overdue(context_of(principal, request))]
+        return [proposal_out(p) for p in service.sweep(context_of(principal, request))]
 
 
 @router.post(

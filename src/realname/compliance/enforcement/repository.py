@@ -13,7 +13,9 @@ from realname.compliance.enforcement.models import (
     EnforcementConsequence,
     EnforcementProposal,
 )
-from realname.registry.models import Channel, Enterprise
+from realname.compliance.complaints.models import Complaint
+from realname.registry.lifecycle import HELD_STATES
+from realname.registry.models import Channel, Enterprise, Line
 
 
 class EnforcementRepository:
@@ -121,6 +123,30 @@ class EnforcementRepository:
             )
         )
         return bool(found)
+
+    def complaints_and_lines(
+        self, enterprise_id: int, since: datetime, until: datetime
+    ) -> tuple[int, int]:
+        """(complaints traced to the enterprise received in [since, until), its lines held
+        today): the complaint-rate rule's numerator and denominator."""
+        complaints = self.session.scalar(
+            select(func.count())
+            .select_from(Complaint)
+            .where(
+                Complaint.enterprise_id == enterprise_id,
+                Complaint.received_at >= since,
+                Complaint.received_at < until,
+            )
+        )
+        lines = self.session.scalar(
+            select(func.count())
+            .select_from(Line)
+            .where(
+                Line.enterprise_id == enterprise_id,
+                Line.state.in_([str(s) for s in HELD_STATES]),
+            )
+        )
+        return int(complaints or 0), int(lines or 0)
 
     def counts_by_enterprise(self) -> list[tuple[int, str, str, int]]:
         """(enterprise, kind, status, count) of every action: the enforcement report."""

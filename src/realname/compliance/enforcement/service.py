@@ -361,8 +361,10 @@ class EnforcementService:
         basis = ",".join(ref for _, ref in draft.evidence)
         return self._propose(ctx, enterprise_id, draft, basis)
 
-    def sweep_overdue(self, ctx: Context) -> list[EnforcementProposal]:
-        """Every open order past its deadline gets one proposal of the next rung."""
+    def sweep(self, ctx: Context) -> list[EnforcementProposal]:
+        """The standing rules over every enterprise: each open order past its deadline gets
+        one proposal of the next rung; when the policy sets a complaint rate, an enterprise
+        above it over the policy's window gets one per window."""
         made = []
         for order in self.repo.overdue_orders(ctx.at):
             if order.follow_up_outcome == "failed":
@@ -373,6 +375,21 @@ class EnforcementService:
             proposal = self._propose(ctx, order.enterprise_id, draft, f"action:{order.id}")
             if proposal is not None:
                 made.append(proposal)
+        if self.rules.complaints_per_10k > 0:
+            window = timedelta(days=self.rules.complaint_window_days)
+            # One window per period: the basis names it, so a rerun proposes nothing new.
+            start = ctx.at - window
+            period = f"complaints:{start.date().isoformat()}/{ctx.at.date().isoformat()}"
+            for enterprise in self.repo.enterprises():
+                complaints, lines = self.repo.complaints_and_lines(enterprise.id, start, ctx.at)
+                draft = ladder.propose_on_complaints(
+                    self.rules, self._highest_open(enterprise.id), complaints, lines, period
+                )
+                if draft is None:
+                    continue
+                proposal = self._propose(ctx, enterprise.id, draft, period)
+                if proposal is not None:
+                    made.append(proposal)
         return made
 
     def _propose(
