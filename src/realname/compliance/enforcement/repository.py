@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from realname.compliance.complaints.models import Complaint
 from realname.compliance.enforcement.models import (
     EnforcementAction,
     EnforcementConsequence,
     EnforcementProposal,
 )
-from realname.compliance.complaints.models import Complaint
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Channel, Enterprise, Line
 
