@@ -367,8 +367,8 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         "/v1/complaints",
         {"category": "other", "msisdn": "+8613800199991", "occurred_at": "2026-11-23T08:00:00Z"},
     ),
-    "/v1/complaints/imports": lambda w: (
-        "/v1/complaints/imports",
+    "/v1/complaint-imports": lambda w: (
+        "/v1/complaint-imports",
         {"csv": "category,msisdn,occurred_at,content_sha256,centre_ref\n"},
     ),
     "/v1/complaints/counts": lambda w: ("/v1/complaints/counts", None),

@@ -59,7 +59,7 @@ def test_a_file_reports_its_bad_rows_by_line(api: Api) -> None:  # noqa: F811
         "other,not-a-number,2026-11-23T08:00:00+08:00,,F-2\n"
     )
     response = api.client.post(
-        "/v1/complaints/imports", json={"csv": text}, headers=api.headers("complaint_centre")
+        "/v1/complaint-imports", json={"csv": text}, headers=api.headers("complaint_centre")
     )
     assert response.status_code == 200, response.text
     report = response.json()

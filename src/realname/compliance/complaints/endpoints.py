@@ -4,12 +4,14 @@ enterprise reads the cases traced to its lines and the lines flagged for their o
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from realname.compliance.complaints.errors import ComplaintError, ComplaintErrorCode
 from realname.compliance.complaints.models import Complaint
 from realname.compliance.complaints.schemas import (
     CloseIn,
@@ -27,7 +29,6 @@ from realname.http.errors import refusals
 from realname.http.idempotency import run_once
 from realname.http.principals import READ, Allowed, context_of
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.schemas import IsoDateTime
 from realname.security.principals import Permission, Principal
 
 COMPLAINTS = "complaints:write"
@@ -76,6 +77,19 @@ def complaint_out(complaint: Complaint) -> ComplaintOut:
     )
 
 
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(text: str | None) -> datetime | None:
+    """A day (YYYY-MM-DD) as its first instant in UTC."""
+    if text is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        raise ComplaintError(ComplaintErrorCode.DAY_INVALID) from None
+
+
 def _scope(principal: Principal) -> int | None:
     """An enterprise's caller sees its own enterprise's cases; the centre and the regulator
     see all."""
@@ -106,7 +120,7 @@ def take_complaint(
     return run_once(request, rt, principal, body, 201, work)
 
 
-@router.post("/complaints/imports", response_model=ImportOut, summary="Take a file of complaints")
+@router.post("/complaint-imports", response_model=ImportOut, summary="Take a file of complaints")
 def import_complaints(
     body: ComplaintFileIn, request: Request, rt: RuntimeDep, principal: Taker
 ) -> ImportOut:
@@ -151,14 +165,15 @@ def list_complaints(
 def complaint_counts(
     rt: RuntimeDep,
     principal: CaseReader,
-    since: Annotated[IsoDateTime | None, Query()] = None,
-    until: Annotated[IsoDateTime | None, Query()] = None,
+    since: Annotated[str | None, Query(pattern=DAY, description="From this day (UTC)")] = None,
+    until: Annotated[str | None, Query(pattern=DAY, description="Before this day (UTC)")] = None,
 ) -> list[ComplaintCountOut]:
-    """Traced complaints received in [since, until), by category, per enterprise and the
-    channel that sold the line (an enterprise sees its own rows)."""
+    """Traced complaints received from `since` to before `until` (days, UTC), by category,
+    per enterprise and the channel that sold the line (an enterprise sees its own rows)."""
+    start, end = _day(since), _day(until)
     with rt.transaction(readonly=True) as session:
         service = rt.service(ComplaintService, session)
-        rows = service.report(since, until)
+        rows = service.report(start, end)
         own = _scope(principal)
         if own is not None:
             code = service.registry.repo.enterprise(own)

@@ -22,6 +22,7 @@ class ComplaintErrorCode(StrEnum):
     COMPLAINT_CLOSED = "COMPLAINT_CLOSED"
     OUTCOME_INVALID = "OUTCOME_INVALID"
     FILE_INVALID = "FILE_INVALID"
+    DAY_INVALID = "DAY_INVALID"
 
 
 C = ComplaintErrorCode
@@ -60,6 +61,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The outcome is a lower-case code (letters and _), such as resolved or no_violation.",
         "处理结果须为小写代码（字母和下划线），如 resolved、no_violation。",
     ),
+    C.DAY_INVALID: ("A day is a date that exists, YYYY-MM-DD.", "日期须为有效日期（YYYY-MM-DD）。"),
     C.FILE_INVALID: (
         "A complaints file is UTF-8 CSV with the header "
         "category,msisdn,occurred_at,content_sha256,centre_ref.",
