@@ -15,10 +15,10 @@ from realname.compliance.complaints.errors import ComplaintError, ComplaintError
 from realname.compliance.complaints.models import Complaint
 from realname.compliance.complaints.schemas import (
     CloseIn,
+    ComplaintCaseIn,
+    ComplaintCaseOut,
     ComplaintCountOut,
     ComplaintFileIn,
-    ComplaintIn,
-    ComplaintOut,
     FlagOut,
     ImportOut,
     RefusedRow,
@@ -60,8 +60,8 @@ router = APIRouter(
 ComplaintId = Annotated[int, Path(ge=1, le=2**62, description="The complaint's id")]
 
 
-def complaint_out(complaint: Complaint) -> ComplaintOut:
-    return ComplaintOut(
+def complaint_out(complaint: Complaint) -> ComplaintCaseOut:
+    return ComplaintCaseOut(
         id=complaint.id,
         category=complaint.category,
         msisdn=mask_msisdn(complaint.msisdn),
@@ -97,10 +97,10 @@ def _scope(principal: Principal) -> int | None:
 
 
 @router.post(
-    "/complaints", status_code=201, response_model=ComplaintOut, summary="Take a complaint"
+    "/complaints", status_code=201, response_model=ComplaintCaseOut, summary="Take a complaint"
 )
 def take_complaint(
-    body: ComplaintIn, request: Request, rt: RuntimeDep, principal: Taker
+    body: ComplaintCaseIn, request: Request, rt: RuntimeDep, principal: Taker
 ) -> JSONResponse:
     """A complaint about a number: its category, the instant of the call or message and the
     content's SHA-256 (never the content). It is traced to the line's owner at that instant,
@@ -108,7 +108,7 @@ def take_complaint(
     owner to re-verify, "not mine" suspends the line for a check and frees the cap slot of
     the person it was registered to, a repeat offender's other lines are flagged."""
 
-    def work(session: Session) -> ComplaintOut:
+    def work(session: Session) -> ComplaintCaseOut:
         intake = Intake(
             body.category, body.msisdn, body.occurred_at, body.content_sha256, body.centre_ref
         )
@@ -141,14 +141,14 @@ def import_complaints(
         )
 
 
-@router.get("/complaints", response_model=list[ComplaintOut], summary="List complaints")
+@router.get("/complaints", response_model=list[ComplaintCaseOut], summary="List complaints")
 def list_complaints(
     rt: RuntimeDep,
     principal: CaseReader,
     status: Annotated[str | None, Query(pattern="^(open|traced|acted|closed)$")] = None,
     after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[ComplaintOut]:
+) -> list[ComplaintCaseOut]:
     """Cases in id order (page with `after_id`); an enterprise sees those traced to its lines."""
     with rt.transaction(readonly=True) as session:
         service = rt.service(ComplaintService, session)
@@ -197,10 +197,12 @@ def flagged_lines(rt: RuntimeDep, principal: FlagReader) -> list[FlagOut]:
         ]
 
 
-@router.get("/complaints/{complaint_id}", response_model=ComplaintOut, summary="Read a complaint")
+@router.get(
+    "/complaints/{complaint_id}", response_model=ComplaintCaseOut, summary="Read a complaint"
+)
 def read_complaint(
     complaint_id: ComplaintId, rt: RuntimeDep, principal: CaseReader
-) -> ComplaintOut:
+) -> ComplaintCaseOut:
     """One case: its trace, status and outcome (another enterprise's case is not found)."""
     with rt.transaction(readonly=True) as session:
         service = rt.service(ComplaintService, session)
@@ -208,11 +210,11 @@ def read_complaint(
 
 
 @router.post(
-    "/complaints/{complaint_id}/close", response_model=ComplaintOut, summary="Close a complaint"
+    "/complaints/{complaint_id}/close", response_model=ComplaintCaseOut, summary="Close a complaint"
 )
 def close_complaint(
     complaint_id: ComplaintId, body: CloseIn, request: Request, rt: RuntimeDep, principal: Taker
-) -> ComplaintOut:
+) -> ComplaintCaseOut:
     """The case ends with its outcome (a code, e.g. `resolved`, `no_violation`)."""
     with rt.transaction() as session:
         service = rt.service(ComplaintService, session)

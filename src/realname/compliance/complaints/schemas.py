@@ -12,7 +12,7 @@ from realname.registry.schemas import MSISDN, IsoDateTime, RequestModel
 CategoryField = Literal["spam_sms", "fraud_call", "harassment_call", "not_mine", "other"]
 
 
-class ComplaintIn(RequestModel):
+class ComplaintCaseIn(RequestModel):
     category: CategoryField
     msisdn: str = MSISDN
     occurred_at: IsoDateTime = Field(description="When the call or message happened")
@@ -41,7 +41,7 @@ class CloseIn(RequestModel):
     outcome: str = Field(pattern=r"^[a-z][a-z_]{0,39}$", examples=["resolved", "no_violation"])
 
 
-class ComplaintOut(BaseModel):
+class ComplaintCaseOut(BaseModel):
     id: int
     category: str
     msisdn: str = Field(description="Masked")
