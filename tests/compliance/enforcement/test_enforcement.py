@@ -338,3 +338,4 @@ def test_a_complaint_rate_above_the_policys_proposes_a_step_once(world: World) -
         (world.enterprise_id, "notice", "complaint_rate")
     ]
     assert enforcement.sweep(regulator(NOW + timedelta(hours=2))) == []
+    assert enforcement.sweep(regulator(NOW + timedelta(days=1))) == []  # one still pending

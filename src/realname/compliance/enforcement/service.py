@@ -364,7 +364,7 @@ class EnforcementService:
     def sweep(self, ctx: Context) -> list[EnforcementProposal]:
         """The standing rules over every enterprise: each open order past its deadline gets
         one proposal of the next rung; when the policy sets a complaint rate, an enterprise
-        above it over the policy's window gets one per window."""
+        above it over the policy's window gets one (not while one waits for a decision)."""
         made = []
         for order in self.repo.overdue_orders(ctx.at):
             if order.follow_up_outcome == "failed":
@@ -377,17 +377,20 @@ class EnforcementService:
                 made.append(proposal)
         if self.rules.complaints_per_10k > 0:
             window = timedelta(days=self.rules.complaint_window_days)
-            # One window per period: the basis names it, so a rerun proposes nothing new.
+            # The basis names the window, so the same day's rerun proposes nothing new.
             start = ctx.at - window
             period = f"complaints:{start.date().isoformat()}/{ctx.at.date().isoformat()}"
             for enterprise in self.repo.enterprises():
+                pending = self.repo.proposals(enterprise.id, "pending")
+                if any(p.rule == ladder.COMPLAINT_RATE for p in pending):
+                    continue  # one waiting for a decision is enough
                 complaints, lines = self.repo.complaints_and_lines(enterprise.id, start, ctx.at)
-                draft = ladder.propose_on_complaints(
+                rated = ladder.propose_on_complaints(
                     self.rules, self._highest_open(enterprise.id), complaints, lines, period
                 )
-                if draft is None:
+                if rated is None:
                     continue
-                proposal = self._propose(ctx, enterprise.id, draft, period)
+                proposal = self._propose(ctx, enterprise.id, rated, period)
                 if proposal is not None:
                     made.append(proposal)
         return made
