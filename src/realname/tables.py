@@ -17,6 +17,8 @@ from sqlalchemy import MetaData
 from realname.authority import models as authority_models
 from realname.backfill import models as backfill_models
 from realname.channels import models as channels_models
+from realname.compliance.complaints import models as complaints_models
+from realname.compliance.enforcement import models as enforcement_models
 from realname.compliance.inspections import models as inspections_models
 from realname.db.base import Base
 from realname.messaging import models as messaging_models
@@ -32,6 +34,8 @@ __all__ = [
     "authority_models",
     "backfill_models",
     "channels_models",
+    "complaints_models",
+    "enforcement_models",
     "inspections_models",
     "load_all_models",
     "messaging_models",

@@ -33,6 +33,8 @@ from realname.authority.source import AuthoritySource
 from realname.backfill.service import CampaignService
 from realname.channels.service import ChannelService
 from realname.clock import Clock
+from realname.compliance.complaints.service import ComplaintService
+from realname.compliance.enforcement.service import EnforcementService
 from realname.config import Settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.uow import UnitOfWork
@@ -43,6 +45,7 @@ from realname.messaging.sender import Sender
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
+from realname.provisioning.service import ProvisioningService
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.audit import DEFERRED_AUDIT, AuditDeferral
@@ -131,6 +134,31 @@ def services(
         possession=PossessionService(
             session, policy=policy, keyring=registry.keyring, registry=registry
         ),
+    )
+
+
+def enforcement_service(built: Services) -> EnforcementService:
+    """The enforcement ladder on one unit of work's services: it applies its consequences
+    through the registry, channels and provisioning those services hold."""
+    registry = built.registry
+    return EnforcementService(
+        registry.session,
+        policy=registry.policy,
+        keyring=registry.keyring,
+        registry=registry,
+        channels=built.channels,
+        provisioning=ProvisioningService(registry.session, registry.keyring),
+    )
+
+
+def complaint_service(built: Services) -> ComplaintService:
+    registry = built.registry
+    return ComplaintService(
+        registry.session,
+        policy=registry.policy,
+        keyring=registry.keyring,
+        registry=registry,
+        reverification=built.reverification,
     )
 
 

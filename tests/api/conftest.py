@@ -172,6 +172,7 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
             "subscriber": {"role": Role.SUBSCRIBER, "enterprise_id": world.enterprise_id},
             "relying_party": {"role": Role.RELYING_PARTY},
             "monitor": {"role": Role.MONITOR},
+            "complaint_centre": {"role": Role.COMPLAINT_CENTRE},
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]

@@ -622,7 +622,30 @@ def chain_provisioning(cli: Cli) -> None:
     )
 
 
+def chain_compliance(cli: Cli) -> None:
+    at = datetime.now(UTC).replace(microsecond=0).isoformat()  # the CLI's clock is the machine's
+    good = cli.tmp / "complaints.csv"
+    good.write_text(
+        "category,msisdn,occurred_at,content_sha256,centre_ref\n"
+        f"other,+8613900000001,{at},,CLI-1\n"
+        f"phishing,+8613900000002,{at},,CLI-2\n",
+        encoding="utf-8",
+    )
+    cli.run("complaints", "import", str(good), expect=0, says="line 3: CATEGORY_INVALID")
+    cli.run("complaints", "import", str(good), "--json", expect=1, says="DUPLICATE_COMPLAINT")
+    bad = cli.tmp / "not-complaints.csv"
+    bad.write_text("number,when\n1,2\n", encoding="utf-8")
+    cli.run("complaints", "import", str(bad), expect=2, says="FILE_INVALID")
+    cli.run("report", "enforcement", "--format", "csv", expect=0, says="enterprise,kind,licence")
+    cli.run("report", "enforcement", "--format", "md", expect=0, says="| CMCC | mno |")
+    listed = cli.run("report", "complaints", "--format", "json", expect=0)
+    assert json.loads(listed.stdout) == []  # a number nobody has is traced to no enterprise
+    cli.run("report", "complaints", "--format", "md", expect=0, says="| enterprise | channel |")
+    cli.run("report", "enforcement", "--format", "xml", expect=2)
+
+
 CHAINS: dict[str, Callable[[Cli], None]] = {
+    "compliance": chain_compliance,
     "authority": chain_authority,
     "db": chain_db,
     "id": chain_id,

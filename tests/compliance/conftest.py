@@ -1,23 +1,30 @@
-"""A small sector for the compliance tests: the registry tests' world (an MNO with a hall of
-each kind in Beijing, an MVNO with a hall in Shanghai) grown by outlets in Guangdong, and the
-inspection service over it."""
+"""The compliance tests' worlds: the registry tests' world (an MNO with a hall of each kind in
+Beijing, an MVNO with a hall in Shanghai, citizens known to the simulated authority), grown by
+outlets in Guangdong for the inspections; and the inspection, enforcement and complaint
+services over it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from realname.channels.service import ChannelService
+from realname.compliance.complaints.service import ComplaintService
+from realname.compliance.enforcement.service import EnforcementService
 from realname.compliance.inspections.evidence import EvidenceStore
 from realname.compliance.inspections.service import Acting, InspectionService
 from realname.policy.schema import ChannelKind, Policy
+from realname.provisioning.service import ProvisioningService
 from realname.registry.commands import Actor, Context
+from realname.registry.reverification import ReverificationAsked, ReverificationTriggers
 from realname.security.vault import KeyRing
-from tests.registry.conftest import NOW, World, build_world, china, keyring
+from tests.registry.conftest import NOW, World, build_world, china, keyring, world
 
-__all__ = ["china", "keyring"]
+__all__ = ["china", "keyring", "world"]
 
 GUANGDONG = "440106"  # 广州市天河区
 
@@ -75,3 +82,53 @@ def provincial(province: str, at: object = NOW) -> Acting:
         Context(Actor("provincial_regulator", "p1"), at, "corr"),  # type: ignore[arg-type]
         province=province,
     )
+
+
+def regulator(at: datetime = NOW) -> Context:
+    return Context(Actor("regulator", "miit"), at, "test-correlator")
+
+
+def centre(at: datetime = NOW) -> Context:
+    return Context(Actor("complaint_centre", "12321"), at, "test-correlator")
+
+
+def enterprise_admin(at: datetime = NOW) -> Context:
+    return Context(Actor("enterprise_admin", "cmcc"), at, "test-correlator")
+
+
+def enforcement_of(world: World, policy: Policy | None = None) -> EnforcementService:
+    policy = policy or world.service.policy
+    return EnforcementService(
+        world.session,
+        policy=policy,
+        keyring=world.service.keyring,
+        registry=world.service,
+        channels=ChannelService(world.session, policy=policy, registry=world.service),
+        provisioning=ProvisioningService(world.session, world.service.keyring),
+    )
+
+
+def complaints_of(
+    world: World, policy: Policy | None = None, told: list[ReverificationAsked] | None = None
+) -> ComplaintService:
+    policy = policy or world.service.policy
+    sink: list[ReverificationAsked] = told if told is not None else []
+    return ComplaintService(
+        world.session,
+        policy=policy,
+        keyring=world.service.keyring,
+        registry=world.service,
+        reverification=ReverificationTriggers(
+            world.session, policy=policy, registry=world.service, tell=sink.append
+        ),
+    )
+
+
+@pytest.fixture
+def enforcement(world: World) -> EnforcementService:
+    return enforcement_of(world)
+
+
+@pytest.fixture
+def complaints(world: World) -> ComplaintService:
+    return complaints_of(world)

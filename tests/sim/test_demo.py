@@ -40,6 +40,14 @@ def test_the_demo_report_holds_what_the_cli_prints(
     assert report.reminders_sent > 0 and report.sms_file.is_file()
     assert report.channels > 0 and report.clerks > 0
     assert report.risk  # every channel of the largest enterprise, riskiest first
+    compliance = report.compliance
+    assert compliance.complaints > 0 and [c for _, c in compliance.refused_rows] == [
+        "CATEGORY_INVALID"
+    ]
+    assert compliance.outcomes["line_disputed"] == 1
+    assert compliance.outcomes["reverification_requested"] >= 1
+    assert [rung for rung, _ in compliance.steps][-1] == "yellow_3"
+    assert compliance.refusal == "CHANNEL_NOT_AUTHORISED"
 
 
 def test_the_check_finds_the_same_in_worker_processes(

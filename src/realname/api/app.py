@@ -17,6 +17,10 @@ from realname.backfill.service import CampaignService
 from realname.channels import endpoints as channels_endpoints
 from realname.channels.service import ChannelService
 from realname.clock import Clock
+from realname.compliance.complaints import endpoints as complaints_endpoints
+from realname.compliance.complaints.service import ComplaintService
+from realname.compliance.enforcement import endpoints as enforcement_endpoints
+from realname.compliance.enforcement.service import EnforcementService
 from realname.compliance.figures import endpoints as figures_endpoints
 from realname.compliance.inspections import endpoints as inspections_endpoints
 from realname.config import Settings, get_settings
@@ -37,7 +41,13 @@ from realname.verification import endpoints as verification_endpoints
 from realname.verification.audit_batch import AuditBatcher
 from realname.verification.counters import RedisCounters
 from realname.verification.parties import PartyCache
-from realname.wiring import Process, Services, services
+from realname.wiring import (
+    Process,
+    Services,
+    complaint_service,
+    enforcement_service,
+    services,
+)
 
 DESCRIPTION = """
 Operator API of RealName, the mobile-subscriber real-name registration platform.
@@ -165,6 +175,8 @@ def _assemble(
     app.include_router(verification_endpoints.consents)
     app.include_router(inspections_endpoints.router)
     app.include_router(figures_endpoints.router)
+    app.include_router(enforcement_endpoints.router)
+    app.include_router(complaints_endpoints.router)
     _document_access(app)
     return app
 
@@ -215,4 +227,6 @@ def http_factories() -> dict[type[Any], ServiceFactory]:
         CampaignService: lambda rt, session: bundle(rt, session).campaigns,
         ReverificationTriggers: lambda rt, session: bundle(rt, session).reverification,
         PossessionService: lambda rt, session: bundle(rt, session).possession,
+        EnforcementService: lambda rt, session: enforcement_service(bundle(rt, session)),
+        ComplaintService: lambda rt, session: complaint_service(bundle(rt, session)),
     }

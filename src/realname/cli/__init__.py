@@ -18,6 +18,7 @@ from realname.cli.bench import bench_app
 from realname.cli.channels import channels_app
 from realname.cli.check import check_command
 from realname.cli.clients import clients_app
+from realname.cli.complaints import complaints_app
 from realname.cli.db import db_app
 from realname.cli.demo import demo
 from realname.cli.id import id_app
@@ -61,6 +62,8 @@ app.add_typer(enterprises_app, name="enterprises")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(clerks_app, name="clerks")
 app.add_typer(stock_app, name="stock")
+app.add_typer(report_app, name="report")
+app.add_typer(complaints_app, name="complaints")
 app.command("provision")(provision)
 app.command("check")(check_command)
 app.command()(serve)

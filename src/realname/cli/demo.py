@@ -15,6 +15,7 @@ from realname.cli.check import print_integrity_report
 from realname.config import get_settings
 
 if TYPE_CHECKING:
+    from realname.sim.compliance import ComplianceDemo
     from realname.sim.demo import DemoReport
 
 console = Console()
@@ -118,7 +119,26 @@ def print_demo_report(report: DemoReport) -> None:
     print_schedule(console, largest, report.schedule)
     print_progress(console, largest, report.progress, rows=6)
     print_risk(console, largest, report.risk, limit=5)
+    print_compliance(report.compliance)
     print_integrity_report(report.integrity)
+
+
+def print_compliance(demo: ComplianceDemo) -> None:
+    refused = ", ".join(f"line {n}: {code}" for n, code in demo.refused_rows) or "none"
+    console.print(
+        f"complaint centre file: {demo.complaints} complaints taken ({refused} refused); "
+        f"{demo.traced_to_earlier_owner} traced to the owner at the time, not today's"
+    )
+    outcomes = ", ".join(f"{name} {n}" for name, n in sorted(demo.outcomes.items()))
+    console.print(f"  outcomes: {outcomes}")
+    if demo.enterprise:
+        table = Table(title=f"enforcement ladder: {demo.enterprise}")
+        table.add_column("step")
+        table.add_column("what followed")
+        for step, what in demo.steps:
+            table.add_row(step, what)
+        console.print(table)
+        console.print(f"  a sale at the suspended channel: refused REALNAME.{demo.refusal}")
 
 
 def _shown(url: str) -> str:

@@ -169,6 +169,41 @@ class PossessionRules(BaseModel):
     failed_proofs_per_line_per_day: int = Field(default=10, ge=1)
 
 
+class EnforcementRules(BaseModel):
+    """When the system proposes the next step on the regulator's ladder (a person decides):
+    a violation rate above `violation_rate` in `consecutive_rounds` secret-inspection rounds
+    in a row (each with at least `min_inspected` visits, so two odd visits are not a
+    pattern), or a rectification order past its deadline; how long an order runs by default
+    and how long an enterprise has to appeal an action."""
+
+    model_config = _FROZEN
+
+    violation_rate: float = Field(default=0.10, ge=0.0, le=1.0)
+    consecutive_rounds: int = Field(default=2, ge=1, le=12)
+    min_inspected: int = Field(default=5, ge=1)
+    rectification_days: int = Field(default=30, ge=1)
+    appeal_days: int = Field(default=15, ge=1)
+    # Complaints per 10,000 lines in the window above which a step is proposed (0: never).
+    complaints_per_10k: float = Field(default=0.0, ge=0.0)
+    complaint_window_days: int = Field(default=30, ge=1)
+
+
+class ComplaintRules(BaseModel):
+    """What complaints from the complaint centre (12321-style) set off: `cluster_count`
+    complaints about one line within `cluster_hours` ask its owner to re-verify; an owner
+    traced by `repeat_offender_count` complaints within `repeat_offender_days` (any line,
+    any enterprise) has every other line flagged for the enterprises to check."""
+
+    model_config = _FROZEN
+
+    cluster_count: int = Field(default=5, ge=1)
+    cluster_hours: int = Field(default=72, ge=1)
+    repeat_offender_count: int = Field(default=3, ge=1)
+    repeat_offender_days: int = Field(default=90, ge=1)
+    # A complaint about a call or message further back than this is refused at intake.
+    max_age_days: int = Field(default=180, ge=1)
+
+
 class Policy(BaseModel):
     model_config = _FROZEN
 
@@ -192,6 +227,8 @@ class Policy(BaseModel):
     verification: VerificationRules = VerificationRules()
     risk: RiskRules = RiskRules()
     possession: PossessionRules = PossessionRules()
+    enforcement: EnforcementRules = EnforcementRules()
+    complaints: ComplaintRules = ComplaintRules()
 
     @field_validator("face_match_threshold", mode="before")
     @classmethod

@@ -156,6 +156,7 @@ class DocumentCheck:
             return
         ents = plan.ents
         taken = self.repo.block_bounds()
+        suspended = self.repo.blocks_suspended()
         planned: list[tuple[str, str]] = []
         for spec in doc.blocks:
             ent = ents.get(spec.enterprise)
@@ -183,6 +184,9 @@ class DocumentCheck:
                 continue
             if ent.licence_status not in ISSUING:
                 refuse(spec.line, C.LICENCE_NOT_ACTIVE, spec.enterprise)
+                continue
+            if ent.id in suspended:
+                refuse(spec.line, C.BLOCK_ALLOCATION_SUSPENDED, spec.enterprise)
                 continue
             planned.append((block.first, block.last))
             plan.blocks.append((spec, block))

@@ -18,6 +18,7 @@ class ProvisioningErrorCode(StrEnum):
     LICENCE_REVOKED = "LICENCE_REVOKED"
     LICENCE_DATE = "LICENCE_DATE"
     LICENCE_NOT_ACTIVE = "LICENCE_NOT_ACTIVE"
+    BLOCK_ALLOCATION_SUSPENDED = "BLOCK_ALLOCATION_SUSPENDED"
     PROVINCE_INVALID = "PROVINCE_INVALID"
     BLOCK_INVALID = "BLOCK_INVALID"
     BLOCK_OVERLAPS = "BLOCK_OVERLAPS"
@@ -63,6 +64,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     C.LICENCE_REVOKED: (
         "The licence is revoked: its status can no longer change.",
         "牌照已吊销，状态不能再变更。",
+    ),
+    C.BLOCK_ALLOCATION_SUSPENDED: (
+        "The regulator has suspended new number-block allocation to this enterprise "
+        "(an enforcement measure in force).",
+        "监管部门已暂停向该企业分配新号段（执法措施生效中）。",
     ),
     C.LICENCE_NOT_ACTIVE: (
         "The enterprise's licence is suspended or revoked: nothing new can be provisioned.",
@@ -126,6 +132,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LICENCE_REVOKED: 409,
     C.LICENCE_DATE: 422,
     C.LICENCE_NOT_ACTIVE: 409,
+    C.BLOCK_ALLOCATION_SUSPENDED: 403,
 }
 
 

@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
+from realname.registry.models import (
+    Channel,
+    Clerk,
+    Enterprise,
+    EnterpriseSanction,
+    NumberBlockRow,
+)
 from realname.security.models import ApiClient
 
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -55,6 +61,17 @@ class ProvisioningRepository:
             select(NumberBlockRow.first, NumberBlockRow.last, NumberBlockRow.enterprise_id)
         )
         return [(first, last, enterprise_id) for first, last, enterprise_id in rows]
+
+    def blocks_suspended(self) -> set[int]:
+        """Enterprises whose new number blocks an enforcement measure stops (registry/
+        sanctions.py): a file allocating them one is refused on that row."""
+        rows = self.session.scalars(
+            select(EnterpriseSanction.enterprise_id).where(
+                EnterpriseSanction.measure == "block_allocation",
+                EnterpriseSanction.lifted_at.is_(None),
+            )
+        )
+        return set(rows)
 
     def insert_blocks(self, rows: list[dict[str, Any]]) -> list[int]:
         if not rows:

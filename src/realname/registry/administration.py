@@ -54,6 +54,9 @@ class Administration:
         self, ctx: Context, enterprise_id: int, block: NumberBlock
     ) -> NumberBlockRow:
         get_enterprise(self.repo, enterprise_id)
+        if self.repo.sanctions_in_force(enterprise_id, "block_allocation"):
+            # An enforcement measure (registry/sanctions.py) stops new numbers.
+            raise RegistryError(E.BLOCK_ALLOCATION_SUSPENDED)
         if self.repo.overlapping_blocks(block.first, block.last):
             raise RegistryError(E.BLOCK_OVERLAPS)
         row = NumberBlockRow(

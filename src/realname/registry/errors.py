@@ -46,6 +46,8 @@ class RegistryErrorCode(StrEnum):
     NOTHING_TO_MOVE = "NOTHING_TO_MOVE"
     CHANNEL_NOT_RISKY = "CHANNEL_NOT_RISKY"
     POSSESSION_NOT_PROVEN = "POSSESSION_NOT_PROVEN"
+    BLOCK_ALLOCATION_SUSPENDED = "BLOCK_ALLOCATION_SUSPENDED"
+    SETTLEMENT_SUSPENDED = "SETTLEMENT_SUSPENDED"
 
 
 C = RegistryErrorCode
@@ -132,6 +134,16 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "sent to it, its SIM card's ICCID, or its recent usage).",
         "旧号补登记须证明客户持有该号码（发送至该号码的验证码、SIM 卡 ICCID 或近期使用信息）。",
     ),
+    C.BLOCK_ALLOCATION_SUSPENDED: (
+        "The regulator has suspended new number-block allocation to this operator "
+        "(an enforcement measure in force).",
+        "监管部门已暂停向该企业分配新号段（执法措施生效中）。",
+    ),
+    C.SETTLEMENT_SUSPENDED: (
+        "The regulator has suspended settlement with this operator (an enforcement measure "
+        "in force).",
+        "监管部门已暂停与该企业的结算（执法措施生效中）。",
+    ),
     C.CHANNEL_NOT_RISKY: (
         "The channel is not over the risk threshold; give the reason for suspending it.",
         "该渠道未超过风险阈值，暂停须说明理由。",
@@ -154,6 +166,8 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LINE_NOT_FOUND: 404,
     C.ENTERPRISE_NOT_FOUND: 404,
     C.LICENCE_NOT_IN_FORCE: 403,
+    C.BLOCK_ALLOCATION_SUSPENDED: 403,
+    C.SETTLEMENT_SUSPENDED: 403,
     C.CHANNEL_NOT_FOUND: 404,
     C.CHANNEL_NOT_AUTHORISED: 403,
     C.CLERK_NOT_AUTHORISED: 403,

@@ -42,6 +42,9 @@ class Operation(StrEnum):
     REQUEST_REVERIFICATION = "request_reverification"
     ANSWER_REVERIFICATION = "answer_reverification"
     COMPLAIN = "complain"  # a complaint about the line (fraud, not mine): no state change
+    # "Registered in my name, not mine" upheld for a check: the line is barred both ways and
+    # the named person's link (and cap slot) is released while the operator checks it.
+    DISPUTE_OWNER = "dispute_owner"
     BACKFILL_RESTRICT = "backfill_restrict"  # an unregistered legacy line: outgoing barred
     BACKFILL_SUSPEND = "backfill_suspend"  # an unregistered legacy line: both ways barred
     BACKFILL_TERMINATE = "backfill_terminate"  # still unregistered at the end: service ends
@@ -84,6 +87,7 @@ TRANSITIONS: dict[Operation, dict[LineState | None, LineState]] = {
         S.SUSPENDED: S.ACTIVE,
     },
     O.COMPLAIN: {S.ACTIVE: S.ACTIVE, S.RESTRICTED: S.RESTRICTED, S.SUSPENDED: S.SUSPENDED},
+    O.DISPUTE_OWNER: {S.ACTIVE: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
     O.BACKFILL_RESTRICT: {S.LEGACY: S.RESTRICTED},
     O.BACKFILL_SUSPEND: {S.LEGACY: S.SUSPENDED, S.RESTRICTED: S.SUSPENDED},
     O.BACKFILL_TERMINATE: {
@@ -104,6 +108,9 @@ class BarringReason(StrEnum):
     ENFORCEMENT = "enforcement"
     REVERIFICATION_OVERDUE = "reverification_overdue"
     BACKFILL = "backfill"
+    # The person it was registered to says it is not theirs: no owner until the check ends
+    # (the line is cancelled, or registered to whoever proves they hold it).
+    DISPUTED = "disputed"
 
 
 # Which barring reasons each lifting operation may clear.
@@ -113,7 +120,7 @@ LIFTS: dict[Operation, frozenset[BarringReason]] = {
     O.REPLACE_SIM: frozenset({BarringReason.LOST, BarringReason.LOCKED}),
     O.UNRESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
     O.ANSWER_REVERIFICATION: frozenset({BarringReason.REVERIFICATION_OVERDUE}),
-    O.REGISTER_LEGACY: frozenset({BarringReason.BACKFILL}),
+    O.REGISTER_LEGACY: frozenset({BarringReason.BACKFILL, BarringReason.DISPUTED}),
     O.BACKFILL_TERMINATE: frozenset({BarringReason.BACKFILL}),
 }
 
@@ -125,6 +132,7 @@ BARS: dict[Operation, frozenset[BarringReason]] = {
     O.RESTRICT: frozenset({BarringReason.BACKFILL, BarringReason.ENFORCEMENT}),
     O.REPORT_LOST: frozenset({BarringReason.LOST}),
     O.LOCK: frozenset({BarringReason.LOCKED}),
+    O.DISPUTE_OWNER: frozenset({BarringReason.DISPUTED}),
     O.BACKFILL_RESTRICT: frozenset({BarringReason.BACKFILL}),
     O.BACKFILL_SUSPEND: frozenset({BarringReason.BACKFILL}),
 }

@@ -230,3 +230,26 @@ class Holding(Base):
     active_count: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (CheckConstraint("active_count >= 0", name="not_negative"),)
+
+
+class EnterpriseSanction(Base):
+    """A measure the regulator's enforcement put on an enterprise, which the registry enforces
+    while it is in force (`lifted_at` NULL): no new number blocks, no settlement. Who imposed
+    it and why is the enforcement action named by `reference` (compliance/), which lifts it;
+    the registry only reads the state, so it never imports the layer above it."""
+
+    __tablename__ = "enterprise_sanction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
+    measure: Mapped[str] = mapped_column(String(32))  # registry.sanctions.Measure
+    reference: Mapped[str] = mapped_column(String(64))  # e.g. "enforcement_action:12"
+    imposed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    imposed_by: Mapped[str] = mapped_column(String(64))
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("measure in ('block_allocation', 'settlement')", name="measure"),
+        Index("ix_enterprise_sanction_enterprise", "enterprise_id", "measure"),
+    )

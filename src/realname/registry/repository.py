@@ -16,6 +16,7 @@ from realname.registry.models import (
     Channel,
     Clerk,
     Enterprise,
+    EnterpriseSanction,
     Holding,
     Identity,
     Line,
@@ -123,6 +124,25 @@ class RegistryRepository:
 
     def add(self, row: object) -> None:
         self.session.add(row)
+
+    def sanctions_in_force(
+        self, enterprise_id: int, measure: str | None = None
+    ) -> Sequence[EnterpriseSanction]:
+        """The enterprise's enforcement measures not yet lifted (of one measure, if named)."""
+        query = select(EnterpriseSanction).where(
+            EnterpriseSanction.enterprise_id == enterprise_id,
+            EnterpriseSanction.lifted_at.is_(None),
+        )
+        if measure is not None:
+            query = query.where(EnterpriseSanction.measure == measure)
+        return self.session.scalars(query.order_by(EnterpriseSanction.id)).all()
+
+    def sanctions_by_reference(self, reference: str) -> Sequence[EnterpriseSanction]:
+        return self.session.scalars(
+            select(EnterpriseSanction)
+            .where(EnterpriseSanction.reference == reference)
+            .order_by(EnterpriseSanction.id)
+        ).all()
 
     # --- identities and holdings ------------------------------------------------------------
 
@@ -422,7 +442,7 @@ class RegistryRepository:
         """Held lines without a verified owner; a legacy line the back-fill campaign barred
         is held by nobody yet, and that is what its barring reason says."""
         unowned_backfill = Line.owner_identity_id.is_(None) & (
-            Line.barring_reason == str(BarringReason.BACKFILL)
+            Line.barring_reason.in_([str(BarringReason.BACKFILL), str(BarringReason.DISPUTED)])
         )
         rows = self.session.execute(
             select(Line.msisdn, Line.owner_identity_id)

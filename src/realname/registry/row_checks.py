@@ -60,6 +60,7 @@ NUMBER_COLUMNS = {
     ("number_block", "first"),
     ("number_block", "last"),
     ("outbox_message", "destination"),
+    ("complaint", "msisdn"),  # the number complained about, as the line row keeps it
     ("idempotent_request", "response"),
     ("api_client", "secret_hash"),
 }

@@ -46,6 +46,7 @@ from realname.registry.recorder import LineRecorder, allowed
 from realname.registry.registration import Prover, Registrar
 from realname.registry.repository import RegistryRepository
 from realname.registry.rows import LineRow
+from realname.registry.sanctions import Sanctions
 from realname.registry.stock import Stock
 from realname.security.vault import KeyRing
 
@@ -75,6 +76,7 @@ class RegistryService:
         self.admin = Administration(session, self.recorder)
         self.preflight = Preflight(self.repo, self.identities, policy)
         self.barring = Barring(self.repo, self.recorder)
+        self.sanctions = Sanctions(session, self.recorder)
         self.registrar = Registrar(
             session,
             policy=policy,
@@ -426,6 +428,36 @@ class RegistryService:
             reason=coded(kind, "other")[0],
             note=note or None,
             detail={"kind": coded(kind, "other")[0]},
+        )
+        return line
+
+    def dispute_owner(self, ctx: Context, enterprise_id: int, msisdn: str, reference: str) -> Line:
+        """A "registered in my name, but not mine" claim taken up for a check (a complaint
+        centre's case): the line is barred both ways, its link to the named person ends and
+        their cap slot is freed at once. The check ends with the line cancelled, or registered (as a
+        back-fill, with proof of possession) to whoever really holds it. `reference` is the
+        case's code (no free text)."""
+        line = locked_line(self.repo, enterprise_id, msisdn)
+        before = LineState(line.state)
+        after = allowed(O.DISPUTE_OWNER, before, line.barring_reason)
+        owner = line.owner_identity_id
+        if owner is None:
+            raise RegistryError(E.ILLEGAL_TRANSITION, "the line has no owner to dispute")
+        self.identities.unhold(owner, line.enterprise_id)
+        if before is S.RESTRICTED:
+            line.restriction_reason = line.barring_reason
+        line.owner_identity_id = None
+        line.barring_reason = str(BarringReason.DISPUTED)
+        line.reverify_deadline = None
+        self.recorder.record(
+            ctx,
+            line,
+            O.DISPUTE_OWNER,
+            before,
+            after,
+            owner_before=owner,
+            reason=coded(reference, "manual")[0],
+            detail={"barring": str(BarringReason.DISPUTED)},
         )
         return line
 

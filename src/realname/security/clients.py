@@ -48,6 +48,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
         "licensing:write",
         "compliance:read",
         "compliance:write",
+        "enforcement:write",
     ),
     Role.REGULATOR_INSPECTOR: ("registry:read", "compliance:read", "compliance:write"),
     # `clients add --province NN` adds the client's `province:NN` scope.
@@ -63,6 +64,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
         "number-verification:device-phone-number:read",
     ),
     Role.MONITOR: ("metrics:read",),
+    Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

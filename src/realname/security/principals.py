@@ -20,6 +20,7 @@ class Role(StrEnum):
     RELYING_PARTY = "relying_party"
     SUBSCRIBER = "subscriber"
     MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics and nothing else
+    COMPLAINT_CENTRE = "complaint_centre"  # 12321-style: takes complaints, reads its cases
 
 
 PROVINCE_SCOPE = "province:"  # + a GB/T 2260 two-digit prefix: a provincial client's province
@@ -41,6 +42,8 @@ class Permission(StrEnum):
     READ_COMPLIANCE = "read_compliance"  # compliance figures, inspection rounds and results
     PLAN_INSPECTIONS = "plan_inspections"  # secret-inspection rounds, plans, assignments
     INSPECT = "inspect"  # record visits and test purchases of the rounds assigned to it
+    ENFORCE = "enforce"  # the enforcement ladder: actions, consequences, appeals decided
+    TAKE_COMPLAINTS = "take_complaints"  # complaint intake (one by one and CSV), case status
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -63,6 +66,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.LICENSE,
             Permission.READ_COMPLIANCE,
             Permission.PLAN_INSPECTIONS,
+            Permission.ENFORCE,
         }
     ),
     # Inspectors test channels under cover; they see masked owners only.
@@ -74,6 +78,9 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.SUBSCRIBER: frozenset({Permission.OWNER_SELF_SERVICE}),
     Role.RELYING_PARTY: frozenset({Permission.VERIFY}),
     Role.MONITOR: frozenset(),  # its one scope, metrics:read, is all it has
+    # Complaints name numbers, never who holds them: the centre sees its cases' status and
+    # outcome, not owners or lines.
+    Role.COMPLAINT_CENTRE: frozenset({Permission.TAKE_COMPLAINTS}),
 }
 
 

@@ -36,6 +36,7 @@ from realname.registry.models import Channel, Clerk, Enterprise, Line
 from realname.registry.repository import RegistryRepository
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
+from realname.sim.compliance import ComplianceDemo, run_compliance
 from realname.sim.state import Progress, WorldSummary, unit_of
 from realname.sim.world import build_world
 from realname.wiring import build_sender, services
@@ -66,6 +67,7 @@ class DemoReport:
     progress: CampaignProgress
     risk: list[AssessedChannel]
     integrity: IntegrityReport
+    compliance: ComplianceDemo
     built_seconds: float
     checked_seconds: float
 
@@ -101,6 +103,10 @@ class Demo:
         """The back-fill days, the suspensions and the check, after `build`."""
         say = status or (lambda _text: None)
         runs, largest, sent, suspended = self._backfill(say)
+        say("complaints and the enforcement ladder")
+        compliance = run_compliance(
+            self.engine, self.settings, self.keyring, self.policy, self.now, self.seed
+        )
         built = time.perf_counter() - self.started
         with Session(readonly(self.engine)) as session:
             by_state = lines_by_state_and_enterprise(session)
@@ -129,6 +135,7 @@ class Demo:
             progress=progress,
             risk=risk,
             integrity=integrity,
+            compliance=compliance,
             built_seconds=built,
             checked_seconds=time.perf_counter() - self.started - built,
         )

@@ -1,0 +1,163 @@
+"""The enforcement ladder's queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from realname.compliance.complaints.models import Complaint
+from realname.compliance.enforcement.models import (
+    EnforcementAction,
+    EnforcementConsequence,
+    EnforcementProposal,
+)
+from realname.registry.lifecycle import HELD_STATES
+from realname.registry.models import Channel, Enterprise, Line
+
+
+class EnforcementRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    def enterprise(self, enterprise_id: int, *, lock: bool = False) -> Enterprise | None:
+        query = select(Enterprise).where(Enterprise.id == enterprise_id)
+        return self.session.scalars(query.with_for_update() if lock else query).first()
+
+    def enterprise_by_code(self, code: str) -> Enterprise | None:
+        return self.session.scalars(select(Enterprise).where(Enterprise.code == code)).first()
+
+    def enterprises(self) -> Sequence[Enterprise]:
+        return self.session.scalars(select(Enterprise).order_by(Enterprise.code)).all()
+
+    def channel(self, channel_id: int) -> Channel | None:
+        return self.session.get(Channel, channel_id)
+
+    def action(self, action_id: int, *, lock: bool = False) -> EnforcementAction | None:
+        query = select(EnforcementAction).where(EnforcementAction.id == action_id)
+        return self.session.scalars(query.with_for_update() if lock else query).first()
+
+    def actions(
+        self, enterprise_id: int | None = None, *, open_only: bool = False
+    ) -> Sequence[EnforcementAction]:
+        query = select(EnforcementAction)
+        if enterprise_id is not None:
+            query = query.where(EnforcementAction.enterprise_id == enterprise_id)
+        if open_only:
+            query = query.where(EnforcementAction.status == "open")
+        return self.session.scalars(query.order_by(EnforcementAction.id)).all()
+
+    def open_kinds(self, enterprise_id: int) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(EnforcementAction.kind).where(
+                    EnforcementAction.enterprise_id == enterprise_id,
+                    EnforcementAction.status == "open",
+                )
+            )
+        )
+
+    def overdue_orders(self, at: datetime) -> Sequence[EnforcementAction]:
+        """Open rectification orders past their deadline and not found met at a follow-up."""
+        return self.session.scalars(
+            select(EnforcementAction)
+            .where(
+                EnforcementAction.kind == "rectification",
+                EnforcementAction.status == "open",
+                EnforcementAction.deadline < at,
+            )
+            .order_by(EnforcementAction.id)
+        ).all()
+
+    def consequences(self, action_id: int) -> Sequence[EnforcementConsequence]:
+        return self.session.scalars(
+            select(EnforcementConsequence)
+            .where(EnforcementConsequence.action_id == action_id)
+            .order_by(EnforcementConsequence.id)
+        ).all()
+
+    def consequences_in_force(
+        self, enterprise_id: int, measure: str, *, except_action: int
+    ) -> Sequence[EnforcementConsequence]:
+        """Another open action's consequence of this kind still in force at the enterprise:
+        lifting one action must not undo what another still imposes."""
+        return self.session.scalars(
+            select(EnforcementConsequence)
+            .join(EnforcementAction, EnforcementAction.id == EnforcementConsequence.action_id)
+            .where(
+                EnforcementAction.enterprise_id == enterprise_id,
+                EnforcementAction.id != except_action,
+                EnforcementConsequence.measure == measure,
+                EnforcementConsequence.lifted_at.is_(None),
+            )
+        ).all()
+
+    def proposal(self, proposal_id: int, *, lock: bool = False) -> EnforcementProposal | None:
+        query = select(EnforcementProposal).where(EnforcementProposal.id == proposal_id)
+        return self.session.scalars(query.with_for_update() if lock else query).first()
+
+    def proposals(
+        self, enterprise_id: int | None = None, status: str | None = None
+    ) -> Sequence[EnforcementProposal]:
+        query = select(EnforcementProposal)
+        if enterprise_id is not None:
+            query = query.where(EnforcementProposal.enterprise_id == enterprise_id)
+        if status is not None:
+            query = query.where(EnforcementProposal.status == status)
+        return self.session.scalars(query.order_by(EnforcementProposal.id)).all()
+
+    def proposed_on(self, enterprise_id: int, rule: str, basis: str) -> bool:
+        """Whether this rule already proposed on this fact (pending or decided)."""
+        found = self.session.scalar(
+            select(func.count())
+            .select_from(EnforcementProposal)
+            .where(
+                EnforcementProposal.enterprise_id == enterprise_id,
+                EnforcementProposal.rule == rule,
+                EnforcementProposal.basis == basis,
+            )
+        )
+        return bool(found)
+
+    def complaints_and_lines(
+        self, enterprise_id: int, since: datetime, until: datetime
+    ) -> tuple[int, int]:
+        """(complaints traced to the enterprise received in [since, until), its lines held
+        today): the complaint-rate rule's numerator and denominator."""
+        complaints = self.session.scalar(
+            select(func.count())
+            .select_from(Complaint)
+            .where(
+                Complaint.enterprise_id == enterprise_id,
+                Complaint.received_at >= since,
+                Complaint.received_at < until,
+            )
+        )
+        lines = self.session.scalar(
+            select(func.count())
+            .select_from(Line)
+            .where(
+                Line.enterprise_id == enterprise_id,
+                Line.state.in_([str(s) for s in HELD_STATES]),
+            )
+        )
+        return int(complaints or 0), int(lines or 0)
+
+    def counts_by_enterprise(self) -> list[tuple[int, str, str, int]]:
+        """(enterprise, kind, status, count) of every action: the enforcement report."""
+        rows = self.session.execute(
+            select(
+                EnforcementAction.enterprise_id,
+                EnforcementAction.kind,
+                EnforcementAction.status,
+                func.count(),
+            ).group_by(
+                EnforcementAction.enterprise_id, EnforcementAction.kind, EnforcementAction.status
+            )
+        )
+        return [(int(e), str(k), str(s), int(n)) for e, k, s, n in rows]
