@@ -121,7 +121,7 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
     secrets: dict[str, tuple[str, str]] = {}
     with Session(engine) as session, session.begin():
         world = build_world(session, keyring, load_policy("china"))
-        free = world.stock(84, ChannelKind.OWN_HALL)
+        free = world.stock(140, ChannelKind.OWN_HALL)
         partner = world.stock(3, ChannelKind.PARTNER_HALL)
         from realname.registry.commands import Kit
 
