@@ -266,9 +266,11 @@ def propose_on_rounds(
     summary="Run the standing escalation rules",
 )
 def sweep(request: Request, rt: RuntimeDep, principal: Officer) -> list[ProposalOut]:
-    """Every open rectification order past its deadline gets one proposal (at least a first
-    yellow card); with a complaint rate in the policy, every enterprise above it over the
-    policy's window gets one. Each fact is proposed on once."""
+    """An enterprise whose visited outlets violated above the policy's rate in the last
+    national secret-inspection rounds in a row gets one proposal of the next rung, citing
+    those rounds; every open rectification order past its deadline gets one (at least a
+    first yellow card); with a complaint rate in the policy, every enterprise above it over
+    the policy's window gets one. Each fact is proposed on once; a person decides."""
     with rt.transaction() as session:
         service = rt.service(EnforcementService, session)
         return [proposal_out(p) for p in service.sweep(context_of(principal, request))]

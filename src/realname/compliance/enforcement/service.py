@@ -32,6 +32,7 @@ from realname.compliance.enforcement.models import (
     EnforcementProposal,
 )
 from realname.compliance.enforcement.repository import EnforcementRepository
+from realname.compliance.inspections.repository import InspectionRepository
 from realname.policy.schema import Policy
 from realname.provisioning.service import ProvisioningService
 from realname.registry.auditing import audit_operation
@@ -362,10 +363,16 @@ class EnforcementService:
         return self._propose(ctx, enterprise_id, draft, basis)
 
     def sweep(self, ctx: Context) -> list[EnforcementProposal]:
-        """The standing rules over every enterprise: each open order past its deadline gets
-        one proposal of the next rung; when the policy sets a complaint rate, an enterprise
-        above it over the policy's window gets one (not while one waits for a decision)."""
+        """The standing rules over every enterprise: the violation-rate rule over the national
+        secret-inspection rounds recorded here (each enterprise's visited outlets per round,
+        oldest first); each open order past its deadline gets one proposal of the next rung;
+        when the policy sets a complaint rate, an enterprise above it over the policy's
+        window gets one (not while one waits for a decision). Each fact is proposed once."""
         made = []
+        for enterprise_id, rounds in self._inspection_results().items():
+            proposal = self.propose_on_rounds(ctx, enterprise_id, rounds)
+            if proposal is not None:
+                made.append(proposal)
         for order in self.repo.overdue_orders(ctx.at):
             if order.follow_up_outcome == "failed":
                 continue  # its follow-up already proposed
@@ -394,6 +401,23 @@ class EnforcementService:
                 if proposal is not None:
                     made.append(proposal)
         return made
+
+    def _inspection_results(self) -> dict[int, list[RoundResult]]:
+        """Per enterprise, its result in each national round that visited its outlets, in
+        the rounds' order (a provincial round covers one province: not a national rate)."""
+        inspections = InspectionRepository(self.session)
+        national = [r for r in inspections.rounds(None) if r.province is None]
+        if not national:
+            return {}
+        codes = {e.code: e.id for e in self.repo.enterprises()}
+        results: dict[int, list[RoundResult]] = {}
+        for row in national:
+            for _, code, _, visits, violating in inspections.visit_counts([row.id], "enterprise"):
+                if code in codes and visits:
+                    results.setdefault(codes[code], []).append(
+                        RoundResult(row.code, int(visits), int(violating or 0))
+                    )
+        return results
 
     def _propose(
         self, ctx: Context, enterprise_id: int, draft: ladder.Draft, basis: str
