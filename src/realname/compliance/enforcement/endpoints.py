@@ -19,7 +19,7 @@ from realname.compliance.enforcement.schemas import (
     AppealDecisionIn,
     ConsequenceOut,
     Evidence,
-    EvidenceIn,
+    EvidenceRefIn,
     FollowUpIn,
     ProposalOut,
     RoundsIn,
@@ -61,7 +61,7 @@ ActionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The action's id"
 ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The proposal's id")]
 
 
-def _evidence(items: list[EvidenceIn]) -> list[tuple[str, str]]:
+def _evidence(items: list[EvidenceRefIn]) -> list[tuple[str, str]]:
     return [(e.kind, e.ref) for e in items]
 
 

@@ -9,11 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from realname.compliance.complaints.models import Complaint
+from realname.compliance.enforcement.ladder import RoundResult
 from realname.compliance.enforcement.models import (
     EnforcementAction,
     EnforcementConsequence,
     EnforcementProposal,
 )
+from realname.compliance.inspections.repository import InspectionRepository
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Channel, Enterprise, Line
 
@@ -34,6 +36,24 @@ class EnforcementRepository:
 
     def enterprises(self) -> Sequence[Enterprise]:
         return self.session.scalars(select(Enterprise).order_by(Enterprise.code)).all()
+
+    def national_round_results(self) -> dict[int, list[RoundResult]]:
+        """Per enterprise id, its result in each national secret-inspection round that
+        visited its outlets, in the rounds' order (a provincial round covers one province:
+        not a national rate)."""
+        inspections = InspectionRepository(self.session)
+        national = [r for r in inspections.rounds(None) if r.province is None]
+        if not national:
+            return {}
+        ids = {e.code: e.id for e in self.enterprises()}
+        results: dict[int, list[RoundResult]] = {}
+        for row in national:
+            for _, code, _, visits, violating in inspections.visit_counts([row.id], "enterprise"):
+                if code in ids and visits:
+                    results.setdefault(ids[code], []).append(
+                        RoundResult(row.code, int(visits), int(violating or 0))
+                    )
+        return results
 
     def channel(self, channel_id: int) -> Channel | None:
         return self.session.get(Channel, channel_id)

@@ -14,7 +14,7 @@ Kind = Annotated[ActionKind, Lax]
 EvidenceKind = Literal["inspection_round", "figure", "complaint", "action", "document"]
 
 
-class EvidenceIn(RequestModel):
+class EvidenceRefIn(RequestModel):
     kind: EvidenceKind
     ref: str = Field(
         min_length=1,
@@ -33,7 +33,7 @@ class Evidence(BaseModel):
 class ActionIn(RequestModel):
     enterprise_id: JsonInt = Field(ge=1, le=2**31 - 1)
     kind: Kind = Field(description="The rung: notice, interview, rectification, yellow_1..3, red")
-    evidence: list[EvidenceIn] = Field(min_length=1, max_length=100)
+    evidence: list[EvidenceRefIn] = Field(min_length=1, max_length=100)
     grounds: str = Field(default="finding", pattern=r"^[a-z][a-z_]{0,31}$")
     minutes: str | None = Field(
         default=None, max_length=20_000, description="An interview's minutes (sealed)"
@@ -50,7 +50,7 @@ class ActionIn(RequestModel):
 
 
 class AcceptIn(RequestModel):
-    evidence: list[EvidenceIn] = Field(default_factory=list, max_length=100)
+    evidence: list[EvidenceRefIn] = Field(default_factory=list, max_length=100)
     minutes: str | None = Field(default=None, max_length=20_000)
     deadline: IsoDateTime | None = None
     channel_ids: list[JsonInt] = Field(default_factory=list, max_length=1000)
@@ -67,10 +67,10 @@ class AppealDecisionIn(RequestModel):
 
 class FollowUpIn(RequestModel):
     passed: bool
-    evidence: list[EvidenceIn] = Field(min_length=1, max_length=100)
+    evidence: list[EvidenceRefIn] = Field(min_length=1, max_length=100)
 
 
-class RoundIn(RequestModel):
+class RoundResultIn(RequestModel):
     round_ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     inspected: JsonInt = Field(ge=0, le=1_000_000)
     violations: JsonInt = Field(ge=0, le=1_000_000)
@@ -78,7 +78,7 @@ class RoundIn(RequestModel):
 
 class RoundsIn(RequestModel):
     enterprise_id: JsonInt = Field(ge=1, le=2**31 - 1)
-    rounds: list[RoundIn] = Field(min_length=1, max_length=50, description="Oldest first")
+    rounds: list[RoundResultIn] = Field(min_length=1, max_length=50, description="Oldest first")
 
 
 class ConsequenceOut(BaseModel):

@@ -9,6 +9,10 @@ withdrawing the action undoes exactly that, and never what another open action s
 or what someone else did (a channel already suspended, a licence already suspended).
 
 Every change is audited in the caller's transaction; the service flushes, never commits.
+
+Over 600 lines: the ladder's use cases share one piece of bookkeeping (the consequences each
+action applied, which lifting, withdrawal on appeal and a proposal's acceptance all read), and
+the invariant that lifting undoes exactly what its action did is easier to hold in one file.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from realname.compliance.enforcement.models import (
     EnforcementProposal,
 )
 from realname.compliance.enforcement.repository import EnforcementRepository
-from realname.compliance.inspections.repository import InspectionRepository
 from realname.policy.schema import Policy
 from realname.provisioning.service import ProvisioningService
 from realname.registry.auditing import audit_operation
@@ -369,7 +372,7 @@ class EnforcementService:
         when the policy sets a complaint rate, an enterprise above it over the policy's
         window gets one (not while one waits for a decision). Each fact is proposed once."""
         made = []
-        for enterprise_id, rounds in self._inspection_results().items():
+        for enterprise_id, rounds in self.repo.national_round_results().items():
             proposal = self.propose_on_rounds(ctx, enterprise_id, rounds)
             if proposal is not None:
                 made.append(proposal)
@@ -401,23 +404,6 @@ class EnforcementService:
                 if proposal is not None:
                     made.append(proposal)
         return made
-
-    def _inspection_results(self) -> dict[int, list[RoundResult]]:
-        """Per enterprise, its result in each national round that visited its outlets, in
-        the rounds' order (a provincial round covers one province: not a national rate)."""
-        inspections = InspectionRepository(self.session)
-        national = [r for r in inspections.rounds(None) if r.province is None]
-        if not national:
-            return {}
-        codes = {e.code: e.id for e in self.repo.enterprises()}
-        results: dict[int, list[RoundResult]] = {}
-        for row in national:
-            for _, code, _, visits, violating in inspections.visit_counts([row.id], "enterprise"):
-                if code in codes and visits:
-                    results.setdefault(codes[code], []).append(
-                        RoundResult(row.code, int(visits), int(violating or 0))
-                    )
-        return results
 
     def _propose(
         self, ctx: Context, enterprise_id: int, draft: ladder.Draft, basis: str
