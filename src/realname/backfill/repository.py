@@ -40,8 +40,8 @@ from realname.backfill.models import (
     BackfillMilestone,
     PrepaidRefund,
 )
-from realname.backfill.sweep import DueLine, Move, Schedule, schedule_from_row
-from realname.db.dialect import bulk_insert, insert_ignoring_conflicts, rows_table
+from realname.backfill.sweep import DueLine, Move, Schedule
+from realname.db.dialect import bulk_insert, columns_table, insert_ignoring_conflicts, rows_table
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
@@ -98,7 +98,7 @@ class BackfillRepository:
 
     def due_lines(
         self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
-    ) -> list[tuple[DueLine, Schedule | None]]:
+    ) -> list[tuple[DueLine, tuple[Any, ...] | None]]:
         """The next unregistered legacy lines by id that have something due on `at`'s day
         (never reminded and already loaded at `at`, so a replayed day does not remind lines
         imported since; or a date of theirs reached), as plain rows: the columns the sweep
@@ -134,10 +134,12 @@ class BackfillRepository:
             .limit(limit)
             .with_for_update(of=Line)
         ).all()
+        # The schedule as its columns (`sweep.schedule_from_row` reads them): lines that
+        # share one are planned once (`sweep.plan_batch`).
         return [
             (
                 DueLine(r[0], r[1], r[2], r[3], r[4] or 0, r[5]),
-                None if r[6] is None else schedule_from_row(r[7:12]),
+                None if r[6] is None else tuple(r[7:12]),
             )
             for r in rows
         ]
@@ -164,11 +166,13 @@ class BackfillRepository:
         table = _table(BackfillLine)
         moved = [(line_id, s) for line_id, s in rows if not s.rewritten]
         if moved:
-            v = rows_table(
+            v = columns_table(
                 self.session,
                 "next_dates",
-                [("line_id", BigInteger()), ("next_on", Date())],
-                [{"line_id": line_id, "next_on": _iso(s.next_on)} for line_id, s in moved],
+                [
+                    ("line_id", BigInteger(), [line_id for line_id, _ in moved]),
+                    ("next_on", Date(), [s.next_on for _, s in moved]),
+                ],
             )
             self.session.execute(
                 update(table)
@@ -198,27 +202,16 @@ class BackfillRepository:
         after the move (the events' sequence numbers end there)."""
         if not moves:
             return {}
-        v = rows_table(
+        v = columns_table(
             self.session,
             "moves",
             [
-                ("id", BigInteger()),
-                ("from_state", String()),
-                ("to_state", String()),
-                ("barring", String()),
-                ("events", Integer()),
-                ("ends", Boolean()),
-            ],
-            [
-                {
-                    "id": m.line_id,
-                    "from_state": m.from_state,
-                    "to_state": m.to_state,
-                    "barring": m.barring,
-                    "events": m.events,
-                    "ends": m.ends,
-                }
-                for m in moves
+                ("id", BigInteger(), [m.line_id for m in moves]),
+                ("from_state", String(), [m.from_state for m in moves]),
+                ("to_state", String(), [m.to_state for m in moves]),
+                ("barring", String(), [m.barring for m in moves]),
+                ("events", Integer(), [m.events for m in moves]),
+                ("ends", Boolean(), [m.ends for m in moves]),
             ],
         )
         line = _table(Line)

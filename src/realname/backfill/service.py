@@ -40,7 +40,7 @@ from realname.backfill.sweep import (
     cooling_until,
     event_rows,
     move_of,
-    plan_line,
+    plan_batch,
 )
 from realname.messaging.service import Queued, enqueue_many
 from realname.policy.schema import BackfillPhase, Policy
@@ -341,7 +341,7 @@ class CampaignService:
         calls for with its SMS. `done` once nothing due today is left.
 
         Set-based: the batch is read in one query (locked), decided in memory
-        (`sweep.plan_line`), and applied with one statement per kind of write: the
+        (`sweep.plan_batch`), and applied with one statement per kind of write: the
         schedules, ONE UPDATE moving every line, the events in one bulk insert (each with
         its MAC), the refunds, the notices, and ONE audit entry naming the batch's lines."""
         campaign = self.repo.campaign_for_update(campaign_id)
@@ -362,7 +362,7 @@ class CampaignService:
         )
         ladder = campaign_ladder(campaign)
         view = CampaignView(campaign.id, campaign.starts_on, campaign.version)
-        plans = [plan_line(view, ladder, dates, line, told, today) for line, told in rows]
+        plans = plan_batch(view, ladder, dates, rows, today)
         notices = self._apply(ctx, campaign, plans, result)
         result.lines = len(plans)
         if plans:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import rows_table
+from realname.db.dialect import columns_table, rows_table
 from realname.db.types import UtcDateTime
 from realname.messaging.models import OutboxMessage
 
@@ -73,27 +73,16 @@ class OutboxRepository:
         first = rows[0]
         # Thousands of reminders share a few texts: each text is sent once, rows name it.
         texts: dict[str, int] = {}
-        payload = [
-            {
-                "dedupe_key": r["dedupe_key"],
-                "line_id": r["line_id"],
-                "destination": r["destination"],
-                "kind": r["kind"],
-                "text": texts.setdefault(r["body"], len(texts)),
-            }
-            for r in rows
-        ]
-        v = rows_table(
+        v = columns_table(
             self.session,
             "messages",
             [
-                ("dedupe_key", String()),
-                ("line_id", BigInteger()),
-                ("destination", String()),
-                ("kind", String()),
-                ("text", Integer()),
+                ("dedupe_key", String(), [r["dedupe_key"] for r in rows]),
+                ("line_id", BigInteger(), [r["line_id"] for r in rows]),
+                ("destination", String(), [r["destination"] for r in rows]),
+                ("kind", String(), [r["kind"] for r in rows]),
+                ("text", Integer(), [texts.setdefault(r["body"], len(texts)) for r in rows]),
             ],
-            payload,
         )
         bodies = rows_table(
             self.session,
