@@ -33,7 +33,6 @@ from realname.backfill.phases import (
 from realname.backfill.repository import BackfillRepository
 from realname.backfill.sweep import (
     CampaignView,
-    DueLine,
     LinePlan,
     Notice,
     batch_audit_detail,
@@ -395,11 +394,22 @@ class CampaignService:
         moved = [p for p in plans if p.operation is not None]
         if moved:
             self._move(ctx, campaign, moved, result)
-        notices = [(p.line, n) for p in plans for n in p.notices]
-        result.reminders += enqueue_many(
-            self.session, [self._notice(campaign, line, n) for line, n in notices], ctx.at
-        )
-        return len(notices)
+        # A batch's lines share their plans' notices (`plan_batch`): one text per notice.
+        bodies: dict[int, str] = {}
+        queued = [
+            Queued(
+                dedupe_key=f"backfill:{campaign.id}:{p.line.id}:{n.key}",
+                enterprise_id=campaign.enterprise_id,
+                line_id=p.line.id,
+                destination=p.line.msisdn,
+                kind=f"backfill.{n.kind}",
+                body=bodies.get(id(n)) or bodies.setdefault(id(n), self._body(n)),
+            )
+            for p in plans
+            for n in p.notices
+        ]
+        result.reminders += enqueue_many(self.session, queued, ctx.at)
+        return len(queued)
 
     def _move(
         self, ctx: Context, campaign: BackfillCampaign, plans: list[LinePlan], result: SweepResult
@@ -450,21 +460,14 @@ class CampaignService:
             if held is not None:
                 self.session.expire(held)
 
-    def _notice(self, campaign: BackfillCampaign, line: DueLine, notice: Notice) -> Queued:
+    def _body(self, notice: Notice) -> str:
         key = (notice.phase, tuple(notice.dates.items()), notice.amended)
         body = self._texts.get(key)
         if body is None:
             language = "zh" if self.policy.jurisdiction == "CN" else "en"
             body = reminder_text(notice.phase, notice.dates, language, amended=notice.amended)
             self._texts[key] = body
-        return Queued(
-            dedupe_key=f"backfill:{campaign.id}:{line.id}:{notice.key}",
-            enterprise_id=campaign.enterprise_id,
-            line_id=line.id,
-            destination=line.msisdn,
-            kind=f"backfill.{notice.kind}",
-            body=body,
-        )
+        return body
 
     def progress(self, enterprise_id: int, at: datetime) -> CampaignProgress:
         campaign = self.campaign(enterprise_id)
