@@ -41,7 +41,13 @@ from realname.backfill.models import (
     PrepaidRefund,
 )
 from realname.backfill.sweep import DueLine, Move, Schedule
-from realname.db.dialect import bulk_insert, columns_table, insert_ignoring_conflicts, rows_table
+from realname.db.dialect import (
+    bulk_insert,
+    columns_table,
+    insert_ignoring_conflicts,
+    returned_count,
+    rows_table,
+)
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
@@ -194,14 +200,13 @@ class BackfillRepository:
             )
         )
 
-    def move_lines(
-        self, moves: Sequence[Move], at: datetime, cooling_until: datetime
-    ) -> dict[int, int]:
+    def move_lines(self, moves: Sequence[Move], at: datetime, cooling_until: datetime) -> int:
         """ONE statement moves the batch's lines down the ladder, each from the state it was
-        read in (locked) to the one its move calls for; returns line id -> its event count
-        after the move (the events' sequence numbers end there)."""
+        read in (locked) to the one its move calls for; returns how many it moved (all of
+        them unless a line changed under its lock: then the caller undoes the batch). Each
+        line's event count grows by its move's events, from the count read with the lock."""
         if not moves:
-            return {}
+            return 0
         v = columns_table(
             self.session,
             "moves",
@@ -217,7 +222,8 @@ class BackfillRepository:
         line = _table(Line)
         ends = v.c.ends == True  # noqa: E712 (SQL, not Python)
         cooling = bindparam("cooling_until", cooling_until, type_=UtcDateTime())
-        rows = self.session.execute(
+        return returned_count(
+            self.session,
             update(line)
             .where(
                 line.c.id == v.c.id,
@@ -235,9 +241,8 @@ class BackfillRepository:
                 imsi=case((ends, None), else_=line.c.imsi),
                 cooling_until=case((ends, cooling), else_=line.c.cooling_until),
             )
-            .returning(line.c.id, line.c.event_count)
-        ).all()
-        return {int(line_id): int(count) for line_id, count in rows}
+            .returning(line.c.id),
+        )
 
     def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """The batch's line events in one bulk write (COPY on PostgreSQL)."""

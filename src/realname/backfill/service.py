@@ -415,24 +415,30 @@ class CampaignService:
         self, ctx: Context, campaign: BackfillCampaign, plans: list[LinePlan], result: SweepResult
     ) -> None:
         moves = []
+        # The lifecycle's verdict per (operation, state, barring): a batch has a few.
+        verdicts: dict[tuple[Any, ...], LineState] = {}
         for plan in plans:
             assert plan.operation is not None
             line = plan.line
-            if not is_unregistered_legacy(line.state, None):
-                raise RegistryError(RegistryErrorCode.ILLEGAL_TRANSITION, "only a legacy line")
-            after = allowed(plan.operation, LineState(line.state), line.barring_reason)
+            key = (plan.operation, line.state, line.barring_reason)
+            after = verdicts.get(key)
+            if after is None:
+                if not is_unregistered_legacy(line.state, None):
+                    raise RegistryError(RegistryErrorCode.ILLEGAL_TRANSITION, "only a legacy line")
+                after = verdicts[key] = allowed(
+                    plan.operation, LineState(line.state), line.barring_reason
+                )
             moves.append(move_of(line, plan.operation, after))
         until = cooling_until(ctx.at, self.policy.cooling_days)
-        counts = self.repo.move_lines(moves, ctx.at, until)
-        if len(counts) != len(moves):
+        if self.repo.move_lines(moves, ctx.at, until) != len(moves):
             # Read locked a moment ago: a line that moved meanwhile means the lock failed.
             raise RuntimeError("a swept line changed under its lock; the batch is undone")
         keys = self.registry.keyring.audit
         events = []
-        for move in moves:
+        for plan, move in zip(plans, moves, strict=True):
             for row in event_rows(
                 move,
-                counts[move.line_id] - move.events,
+                plan.line.event_count,  # read locked: the move's events follow it
                 actor=str(ctx.actor),
                 at=ctx.at,
                 correlation_id=ctx.correlation_id,

@@ -242,6 +242,17 @@ def _pg_array(name: str, type_: TypeEngine[Any], values: Sequence[Any]) -> Any:
     return cast(aggregated, postgresql.ARRAY(type_))
 
 
+def returned_count(session: Session, statement: Any) -> int:
+    """How many rows an INSERT/UPDATE … RETURNING wrote, without sending them back one by
+    one: on PostgreSQL counted by the server (`WITH w AS (…) SELECT count(*) FROM w`; the
+    sweep's 2,000 rows a statement cost more to fetch than to count); SQLite, which has no
+    data-modifying WITH, fetches the returned rows and counts them."""
+    if session.get_bind().dialect.name == "postgresql":
+        written = statement.cte("written")
+        return int(session.execute(select(func.count()).select_from(written)).scalar_one())
+    return len(session.execute(statement).all())
+
+
 def secondary_indexes(connection: Connection, tables: Sequence[Table]) -> list[tuple[str, str]]:
     """(name, CREATE statement) of the plain indexes on these tables, as the database has
     them (migrations may differ from the models): not those that back a primary key or a

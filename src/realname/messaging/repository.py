@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import columns_table, rows_table
+from realname.db.dialect import columns_table, returned_count, rows_table
 from realname.db.types import UtcDateTime
 from realname.messaging.models import OutboxMessage
 
@@ -118,9 +118,10 @@ class OutboxRepository:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(table.c.id)
         )
-        # Counted from the ids sent back (a conflict inserts none): the driver's row count of
-        # this INSERT … SELECT read -1 on PostgreSQL, and the sweep reported -1 reminders.
-        return len(self.session.execute(statement).all())
+        # Counted from the rows RETURNING gives (a conflict inserts none), by the server on
+        # PostgreSQL: the driver's row count of this INSERT … SELECT read -1 there, and the
+        # sweep reported -1 reminders.
+        return returned_count(self.session, statement)
 
     # --- claiming ---------------------------------------------------------------------------
 
