@@ -40,8 +40,14 @@ from realname.backfill.models import (
     BackfillMilestone,
     PrepaidRefund,
 )
-from realname.backfill.sweep import DueLine, Move, Schedule, schedule_from_row
-from realname.db.dialect import bulk_insert, insert_ignoring_conflicts, rows_table
+from realname.backfill.sweep import DueLine, Move, Schedule
+from realname.db.dialect import (
+    bulk_insert,
+    columns_table,
+    insert_ignoring_conflicts,
+    returned_count,
+    rows_table,
+)
 from realname.db.types import UtcDateTime
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Channel, Enterprise, Line, LineEvent
@@ -98,7 +104,7 @@ class BackfillRepository:
 
     def due_lines(
         self, enterprise_id: int, campaign_id: int, at: datetime, after_line_id: int, limit: int
-    ) -> list[tuple[DueLine, Schedule | None]]:
+    ) -> list[tuple[DueLine, tuple[Any, ...] | None]]:
         """The next unregistered legacy lines by id that have something due on `at`'s day
         (never reminded and already loaded at `at`, so a replayed day does not remind lines
         imported since; or a date of theirs reached), as plain rows: the columns the sweep
@@ -134,10 +140,12 @@ class BackfillRepository:
             .limit(limit)
             .with_for_update(of=Line)
         ).all()
+        # The schedule as its columns (`sweep.schedule_from_row` reads them): lines that
+        # share one are planned once (`sweep.plan_batch`).
         return [
             (
                 DueLine(r[0], r[1], r[2], r[3], r[4] or 0, r[5]),
-                None if r[6] is None else schedule_from_row(r[7:12]),
+                None if r[6] is None else tuple(r[7:12]),
             )
             for r in rows
         ]
@@ -164,11 +172,13 @@ class BackfillRepository:
         table = _table(BackfillLine)
         moved = [(line_id, s) for line_id, s in rows if not s.rewritten]
         if moved:
-            v = rows_table(
+            v = columns_table(
                 self.session,
                 "next_dates",
-                [("line_id", BigInteger()), ("next_on", Date())],
-                [{"line_id": line_id, "next_on": _iso(s.next_on)} for line_id, s in moved],
+                [
+                    ("line_id", BigInteger(), [line_id for line_id, _ in moved]),
+                    ("next_on", Date(), [s.next_on for _, s in moved]),
+                ],
             )
             self.session.execute(
                 update(table)
@@ -190,41 +200,30 @@ class BackfillRepository:
             )
         )
 
-    def move_lines(
-        self, moves: Sequence[Move], at: datetime, cooling_until: datetime
-    ) -> dict[int, int]:
+    def move_lines(self, moves: Sequence[Move], at: datetime, cooling_until: datetime) -> int:
         """ONE statement moves the batch's lines down the ladder, each from the state it was
-        read in (locked) to the one its move calls for; returns line id -> its event count
-        after the move (the events' sequence numbers end there)."""
+        read in (locked) to the one its move calls for; returns how many it moved (all of
+        them unless a line changed under its lock: then the caller undoes the batch). Each
+        line's event count grows by its move's events, from the count read with the lock."""
         if not moves:
-            return {}
-        v = rows_table(
+            return 0
+        v = columns_table(
             self.session,
             "moves",
             [
-                ("id", BigInteger()),
-                ("from_state", String()),
-                ("to_state", String()),
-                ("barring", String()),
-                ("events", Integer()),
-                ("ends", Boolean()),
-            ],
-            [
-                {
-                    "id": m.line_id,
-                    "from_state": m.from_state,
-                    "to_state": m.to_state,
-                    "barring": m.barring,
-                    "events": m.events,
-                    "ends": m.ends,
-                }
-                for m in moves
+                ("id", BigInteger(), [m.line_id for m in moves]),
+                ("from_state", String(), [m.from_state for m in moves]),
+                ("to_state", String(), [m.to_state for m in moves]),
+                ("barring", String(), [m.barring for m in moves]),
+                ("events", Integer(), [m.events for m in moves]),
+                ("ends", Boolean(), [m.ends for m in moves]),
             ],
         )
         line = _table(Line)
         ends = v.c.ends == True  # noqa: E712 (SQL, not Python)
         cooling = bindparam("cooling_until", cooling_until, type_=UtcDateTime())
-        rows = self.session.execute(
+        return returned_count(
+            self.session,
             update(line)
             .where(
                 line.c.id == v.c.id,
@@ -242,9 +241,8 @@ class BackfillRepository:
                 imsi=case((ends, None), else_=line.c.imsi),
                 cooling_until=case((ends, cooling), else_=line.c.cooling_until),
             )
-            .returning(line.c.id, line.c.event_count)
-        ).all()
-        return {int(line_id): int(count) for line_id, count in rows}
+            .returning(line.c.id),
+        )
 
     def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """The batch's line events in one bulk write (COPY on PostgreSQL)."""

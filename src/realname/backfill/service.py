@@ -33,14 +33,13 @@ from realname.backfill.phases import (
 from realname.backfill.repository import BackfillRepository
 from realname.backfill.sweep import (
     CampaignView,
-    DueLine,
     LinePlan,
     Notice,
     batch_audit_detail,
     cooling_until,
     event_rows,
     move_of,
-    plan_line,
+    plan_batch,
 )
 from realname.messaging.service import Queued, enqueue_many
 from realname.policy.schema import BackfillPhase, Policy
@@ -341,7 +340,7 @@ class CampaignService:
         calls for with its SMS. `done` once nothing due today is left.
 
         Set-based: the batch is read in one query (locked), decided in memory
-        (`sweep.plan_line`), and applied with one statement per kind of write: the
+        (`sweep.plan_batch`), and applied with one statement per kind of write: the
         schedules, ONE UPDATE moving every line, the events in one bulk insert (each with
         its MAC), the refunds, the notices, and ONE audit entry naming the batch's lines."""
         campaign = self.repo.campaign_for_update(campaign_id)
@@ -362,7 +361,7 @@ class CampaignService:
         )
         ladder = campaign_ladder(campaign)
         view = CampaignView(campaign.id, campaign.starts_on, campaign.version)
-        plans = [plan_line(view, ladder, dates, line, told, today) for line, told in rows]
+        plans = plan_batch(view, ladder, dates, rows, today)
         notices = self._apply(ctx, campaign, plans, result)
         result.lines = len(plans)
         if plans:
@@ -395,34 +394,51 @@ class CampaignService:
         moved = [p for p in plans if p.operation is not None]
         if moved:
             self._move(ctx, campaign, moved, result)
-        notices = [(p.line, n) for p in plans for n in p.notices]
-        result.reminders += enqueue_many(
-            self.session, [self._notice(campaign, line, n) for line, n in notices], ctx.at
-        )
-        return len(notices)
+        # A batch's lines share their plans' notices (`plan_batch`): one text per notice.
+        bodies: dict[int, str] = {}
+        queued = [
+            Queued(
+                dedupe_key=f"backfill:{campaign.id}:{p.line.id}:{n.key}",
+                enterprise_id=campaign.enterprise_id,
+                line_id=p.line.id,
+                destination=p.line.msisdn,
+                kind=f"backfill.{n.kind}",
+                body=bodies.get(id(n)) or bodies.setdefault(id(n), self._body(n)),
+            )
+            for p in plans
+            for n in p.notices
+        ]
+        result.reminders += enqueue_many(self.session, queued, ctx.at)
+        return len(queued)
 
     def _move(
         self, ctx: Context, campaign: BackfillCampaign, plans: list[LinePlan], result: SweepResult
     ) -> None:
         moves = []
+        # The lifecycle's verdict per (operation, state, barring): a batch has a few.
+        verdicts: dict[tuple[Any, ...], LineState] = {}
         for plan in plans:
             assert plan.operation is not None
             line = plan.line
-            if not is_unregistered_legacy(line.state, None):
-                raise RegistryError(RegistryErrorCode.ILLEGAL_TRANSITION, "only a legacy line")
-            after = allowed(plan.operation, LineState(line.state), line.barring_reason)
+            key = (plan.operation, line.state, line.barring_reason)
+            after = verdicts.get(key)
+            if after is None:
+                if not is_unregistered_legacy(line.state, None):
+                    raise RegistryError(RegistryErrorCode.ILLEGAL_TRANSITION, "only a legacy line")
+                after = verdicts[key] = allowed(
+                    plan.operation, LineState(line.state), line.barring_reason
+                )
             moves.append(move_of(line, plan.operation, after))
         until = cooling_until(ctx.at, self.policy.cooling_days)
-        counts = self.repo.move_lines(moves, ctx.at, until)
-        if len(counts) != len(moves):
+        if self.repo.move_lines(moves, ctx.at, until) != len(moves):
             # Read locked a moment ago: a line that moved meanwhile means the lock failed.
             raise RuntimeError("a swept line changed under its lock; the batch is undone")
         keys = self.registry.keyring.audit
         events = []
-        for move in moves:
+        for plan, move in zip(plans, moves, strict=True):
             for row in event_rows(
                 move,
-                counts[move.line_id] - move.events,
+                plan.line.event_count,  # read locked: the move's events follow it
                 actor=str(ctx.actor),
                 at=ctx.at,
                 correlation_id=ctx.correlation_id,
@@ -450,21 +466,14 @@ class CampaignService:
             if held is not None:
                 self.session.expire(held)
 
-    def _notice(self, campaign: BackfillCampaign, line: DueLine, notice: Notice) -> Queued:
+    def _body(self, notice: Notice) -> str:
         key = (notice.phase, tuple(notice.dates.items()), notice.amended)
         body = self._texts.get(key)
         if body is None:
             language = "zh" if self.policy.jurisdiction == "CN" else "en"
             body = reminder_text(notice.phase, notice.dates, language, amended=notice.amended)
             self._texts[key] = body
-        return Queued(
-            dedupe_key=f"backfill:{campaign.id}:{line.id}:{notice.key}",
-            enterprise_id=campaign.enterprise_id,
-            line_id=line.id,
-            destination=line.msisdn,
-            kind=f"backfill.{notice.kind}",
-            body=body,
-        )
+        return body
 
     def progress(self, enterprise_id: int, at: datetime) -> CampaignProgress:
         campaign = self.campaign(enterprise_id)

@@ -89,6 +89,15 @@ class LinePlan:
     notices: list[Notice] = field(default_factory=list)
     refund_minor: int = 0
 
+    def for_line(self, line: DueLine) -> LinePlan:
+        """This plan for another line of the same state and schedule (`plan_batch`): the
+        schedule and notices are shared, never changed after planning; the refund is the
+        line's own balance."""
+        refund = line.prepaid_balance_minor or 0 if self.refund_minor else 0
+        return LinePlan(
+            line, self.schedule, self.new_schedule, self.operation, self.notices, refund
+        )
+
 
 @dataclass(frozen=True)
 class CampaignView:
@@ -152,6 +161,33 @@ def plan_line(
     final = told.final_notice_on if phase is P.REMIND else None
     told.next_on = next_date(own, today, final)
     return plan
+
+
+def plan_batch(
+    campaign: CampaignView,
+    ladder: Ladder,
+    dates: Dates,
+    rows: Iterable[tuple[DueLine, tuple[Any, ...] | None]],
+    today: date,
+) -> list[LinePlan]:
+    """`plan_line` for a batch of due lines, each with its schedule's columns as read.
+
+    A line's plan depends only on its state, its schedule and whether it has a prepaid
+    balance (the refund is the line's own amount); a batch's lines mostly share all three
+    (lines reminded on one day were told the same dates), so each distinct combination is
+    planned once and its plan given to the lines that share it (`LinePlan.for_line`)."""
+    plans: list[LinePlan] = []
+    planned: dict[tuple[Any, ...], LinePlan] = {}
+    for line, told in rows:
+        key = (line.state, line.barring_reason, bool(line.prepaid_balance_minor), told)
+        shared = planned.get(key)
+        if shared is None:
+            schedule = None if told is None else schedule_from_row(told)
+            shared = planned[key] = plan_line(campaign, ladder, dates, line, schedule, today)
+            plans.append(shared)
+        else:
+            plans.append(shared.for_line(line))
+    return plans
 
 
 @dataclass(frozen=True)

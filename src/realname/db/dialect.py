@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -15,14 +15,18 @@ from sqlalchemy import (
     Connection,
     Date,
     DateTime,
+    Integer,
     Table,
+    Text,
     bindparam,
+    cast,
     column,
     func,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 from sqlalchemy.types import TypeEngine
@@ -93,8 +97,6 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     columns = list(rows[0])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        from psycopg.types.json import Jsonb
-
         json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
         driver = connection.connection.driver_connection
         assert driver is not None
@@ -103,8 +105,12 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             driver.cursor() as cursor,
             cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
         ):
+            # JSON as its text (COPY parses it by the column's type): rows mostly share one
+            # small detail, whose text is then made once (`_json_text`).
             for row in rows:
-                copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+                copy.write_row(
+                    [_json_text(row[c]) if c in json_columns else row[c] for c in columns]
+                )
         return
     getter = itemgetter(*columns)
     conversions = [
@@ -185,6 +191,66 @@ def rows_table(
         .select_from(each)
         .subquery(name)
     )
+
+
+def columns_table(
+    session: Session,
+    name: str,
+    columns: Sequence[tuple[str, TypeEngine[Any], Sequence[Any]]],
+) -> FromClause:
+    """Rows sent as one list per column (all of one length) and read back as a table, for
+    UPDATE … FROM and INSERT … SELECT. PostgreSQL: `unnest` of one typed array per column,
+    which psycopg sends without a JSON text to build per row and the server to parse back
+    (the sweep's payloads: 2,000 rows of JSON cost more to build than the statement took).
+    SQLite: `rows_table`'s JSON (dates as ISO text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = [_pg_array(f"{name}_{c}", t, values) for c, t, values in columns]
+        function = func.unnest(*arrays)
+        return function.table_valued(*(column(c, t) for c, t, _ in columns)).render_derived(
+            name=name
+        )
+    names = [c for c, _, _ in columns]
+    lists = [
+        [v.isoformat() if v is not None else None for v in values]
+        if isinstance(t, Date)
+        else values
+        for _, t, values in columns
+    ]
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*lists, strict=True)]
+    return rows_table(session, name, [(c, t) for c, t, _ in columns], rows)
+
+
+def _pg_array(name: str, type_: TypeEngine[Any], values: Sequence[Any]) -> Any:
+    """One typed array parameter, built in C: psycopg's list dumper is a Python loop per
+    element, which cost more than the statement's own work per row. Integers and booleans
+    as the array's literal text (`{1,2,3}`); anything else as a JSON array."""
+    if isinstance(type_, Integer) and all(type(v) is int for v in values):
+        literal = "{" + ",".join(map(str, values)) + "}"
+        return cast(bindparam(name, literal, type_=Text()), postgresql.ARRAY(type_))
+    if isinstance(type_, Boolean) and all(type(v) is bool for v in values):
+        literal = "{" + ",".join("t" if v else "f" for v in values) + "}"
+        return cast(bindparam(name, literal, type_=Text()), postgresql.ARRAY(type_))
+    # Others as one JSON array (encoded in C), its elements read back in order.
+    items = json.dumps([v.isoformat() if isinstance(v, date) else v for v in values])
+    each = (
+        func.json_array_elements_text(cast(bindparam(name, items, type_=Text()), JSON))
+        .table_valued("value", with_ordinality="n")
+        .render_derived(name=f"{name}_items")
+    )
+    in_order = aggregate_order_by(each.c.value, each.c.n)
+    aggregated = select(func.array_agg(in_order)).scalar_subquery()
+    return cast(aggregated, postgresql.ARRAY(type_))
+
+
+def returned_count(session: Session, statement: Any) -> int:
+    """How many rows an INSERT/UPDATE … RETURNING wrote, without sending them back one by
+    one: on PostgreSQL counted by the server (`WITH w AS (…) SELECT count(*) FROM w`; the
+    sweep's 2,000 rows a statement cost more to fetch than to count); SQLite, which has no
+    data-modifying WITH, fetches the returned rows and counts them."""
+    if session.get_bind().dialect.name == "postgresql":
+        written = statement.cte("written")
+        return int(session.execute(select(func.count()).select_from(written)).scalar_one())
+    return len(session.execute(statement).all())
 
 
 def secondary_indexes(connection: Connection, tables: Sequence[Table]) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from realname.db.dialect import rows_table
+from realname.db.dialect import columns_table, returned_count, rows_table
 from realname.db.types import UtcDateTime
 from realname.messaging.models import OutboxMessage
 
@@ -76,27 +76,16 @@ class OutboxRepository:
         first = rows[0]
         # Thousands of reminders share a few texts: each text is sent once, rows name it.
         texts: dict[str, int] = {}
-        payload = [
-            {
-                "dedupe_key": r["dedupe_key"],
-                "line_id": r["line_id"],
-                "destination": r["destination"],
-                "kind": r["kind"],
-                "text": texts.setdefault(r["body"], len(texts)),
-            }
-            for r in rows
-        ]
-        v = rows_table(
+        v = columns_table(
             self.session,
             "messages",
             [
-                ("dedupe_key", String()),
-                ("line_id", BigInteger()),
-                ("destination", String()),
-                ("kind", String()),
-                ("text", Integer()),
+                ("dedupe_key", String(), [r["dedupe_key"] for r in rows]),
+                ("line_id", BigInteger(), [r["line_id"] for r in rows]),
+                ("destination", String(), [r["destination"] for r in rows]),
+                ("kind", String(), [r["kind"] for r in rows]),
+                ("text", Integer(), [texts.setdefault(r["body"], len(texts)) for r in rows]),
             ],
-            payload,
         )
         bodies = rows_table(
             self.session,
@@ -132,9 +121,10 @@ class OutboxRepository:
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(table.c.id)
         )
-        # Counted from the ids sent back (a conflict inserts none): the driver's row count of
-        # this INSERT … SELECT read -1 on PostgreSQL, and the sweep reported -1 reminders.
-        return len(self.session.execute(statement).all())
+        # Counted from the rows RETURNING gives (a conflict inserts none), by the server on
+        # PostgreSQL: the driver's row count of this INSERT … SELECT read -1 there, and the
+        # sweep reported -1 reminders.
+        return returned_count(self.session, statement)
 
     # --- claiming ---------------------------------------------------------------------------
 

@@ -212,10 +212,28 @@ class LineEvent(Base):
 
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),
-        Index("ix_line_event_owner_after", "owner_after_id"),
-        Index("ix_line_event_owner_before", "owner_before_id"),  # retention: last named
-        # Channel risk and back-fill progress read a channel's (or all) events in a window.
-        Index("ix_line_event_channel_time", "channel_id", "occurred_at"),
+        # Partial (0017): most events name no owner or no channel, and their readers look
+        # only for a given owner or channel (the `=` or the join implies IS NOT NULL).
+        Index(
+            "ix_line_event_owner_after",
+            "owner_after_id",
+            postgresql_where=text("owner_after_id IS NOT NULL"),
+            sqlite_where=text("owner_after_id IS NOT NULL"),
+        ),
+        Index(  # retention: last named
+            "ix_line_event_owner_before",
+            "owner_before_id",
+            postgresql_where=text("owner_before_id IS NOT NULL"),
+            sqlite_where=text("owner_before_id IS NOT NULL"),
+        ),
+        # Channel risk and back-fill progress read a channel's events in a window.
+        Index(
+            "ix_line_event_channel_time",
+            "channel_id",
+            "occurred_at",
+            postgresql_where=text("channel_id IS NOT NULL"),
+            sqlite_where=text("channel_id IS NOT NULL"),
+        ),
         Index("ix_line_event_operation_time", "operation", "occurred_at"),
     )
 
