@@ -15,8 +15,8 @@ docs/benchmarks.md "Back-fill sweep, second pass"):
   channel's events, which the `=`/join predicates imply); a back-fill event writes two
   index entries instead of five.
 
-Revision ID: 0017_sweep_writes
-Revises: 0016_backfill_sweep
+Revision ID: 0019_sweep_writes
+Revises: 0018_compliance_enforcement
 Create Date: 2026-11-30 19:20:00
 """
 
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_sweep_writes"
-down_revision: str | None = "0016_backfill_sweep"
+revision: str = "0019_sweep_writes"
+down_revision: str | None = "0018_compliance_enforcement"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
