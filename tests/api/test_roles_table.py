@@ -362,6 +362,7 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         None,
     ),
     "/v1/regulator/figures": lambda w: ("/v1/regulator/figures?period=2026-11", None),
+    "/v1/regulator/segments": lambda w: ("/v1/regulator/segments?by=enterprise,sex", None),
     # The compliance routes (ids that exist nowhere: a 404 is past authorisation).
     "/v1/regulator/enforcement/actions": lambda w: (
         "/v1/regulator/enforcement/actions",

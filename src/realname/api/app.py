@@ -23,6 +23,7 @@ from realname.compliance.enforcement import endpoints as enforcement_endpoints
 from realname.compliance.enforcement.service import EnforcementService
 from realname.compliance.figures import endpoints as figures_endpoints
 from realname.compliance.inspections import endpoints as inspections_endpoints
+from realname.compliance.segments import endpoints as segments_endpoints
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings
 from realname.http.deps import Runtime, ServiceFactory
@@ -175,6 +176,7 @@ def _assemble(
     app.include_router(verification_endpoints.consents)
     app.include_router(inspections_endpoints.router)
     app.include_router(figures_endpoints.router)
+    app.include_router(segments_endpoints.router)
     app.include_router(enforcement_endpoints.router)
     app.include_router(complaints_endpoints.router)
     _document_access(app)

@@ -129,8 +129,9 @@ def report_segments(
     """Active lines by enterprise, province (names), age band and sex, for planning, with every
     total: counts below k withheld, and a second count wherever a total would give one away."""
     from realname.cli.session import cli_unit
+    from realname.compliance.segments.errors import SegmentError
     from realname.compliance.segments.render import segments_text
-    from realname.compliance.segments.service import SegmentError, segments
+    from realname.compliance.segments.service import segments
 
     settings = get_settings()
     with cli_unit(settings, write=False) as (process, session):
@@ -139,7 +140,7 @@ def report_segments(
         try:
             table = segments(session, today, by=by.split(","), k=k, province=where)
         except SegmentError as error:
-            err.print(f"[red]{error}[/red]")
+            err.print(f"[red]{error.message}[/red]")
             raise typer.Exit(2) from None
         typer.echo(segments_text(table, str(fmt)), nl=False)
 

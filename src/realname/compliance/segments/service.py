@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.compliance.inspections.places import province_name
+from realname.compliance.segments.errors import SegmentError, SegmentErrorCode
 from realname.compliance.segments.repository import UNKNOWN, SegmentCount, SegmentRepository
 from realname.compliance.segments.suppression import ALL, Published, suppress
 
@@ -27,10 +28,6 @@ AGE_BANDS = (
     ("0-17", 0),
 )
 TOTAL = "total"
-
-
-class SegmentError(ValueError):
-    """A request for segments that cannot be answered (an unknown dimension, k below 10)."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +70,9 @@ def segments(
     wanted = tuple(dict.fromkeys(by))
     unknown = [name for name in wanted if name not in DIMENSIONS]
     if unknown or not wanted:
-        raise SegmentError(f"segments are by {', '.join(DIMENSIONS)} (one or more)")
+        raise SegmentError(SegmentErrorCode.DIMENSION_INVALID)
     if k < 10:
-        raise SegmentError("k may not be below 10: smaller cells could single people out")
+        raise SegmentError(SegmentErrorCode.THRESHOLD_TOO_SMALL)
     counted = SegmentRepository(session).active_lines(
         age_band_limits(today), province_code=province
     )
