@@ -48,6 +48,15 @@ def test_the_demo_report_holds_what_the_cli_prints(
     assert compliance.outcomes["reverification_requested"] >= 1
     assert [rung for rung, _ in compliance.steps][-1] == "yellow_3"
     assert compliance.refusal == "CHANNEL_NOT_AUTHORISED"
+    # One national secret-inspection round, measured per enterprise, MNOs first, each rate
+    # inside its Wilson interval; the round's own visits, not the propensity the demo drew.
+    rates = compliance.inspection_rates
+    assert rates and [kind for _, kind, *_ in rates] == sorted(
+        (kind for _, kind, *_ in rates), key=lambda kind: kind != "mno"
+    )
+    for _, _, visited, violating, rate, low, high in rates:
+        assert visited > 0 and 0 <= violating <= visited
+        assert rate == violating / visited and low <= rate <= high
 
 
 def test_the_check_finds_the_same_in_worker_processes(

@@ -131,6 +131,15 @@ def print_compliance(demo: ComplianceDemo) -> None:
     )
     outcomes = ", ".join(f"{name} {n}" for name, n in sorted(demo.outcomes.items()))
     console.print(f"  outcomes: {outcomes}")
+    if demo.inspection_rates:
+        rates = Table(title=f"secret inspection {demo.inspection_round}: violation rates")
+        for name in ("enterprise", "kind", "visited", "violating", "rate", "95 % interval"):
+            rates.add_column(name, justify="right" if name in ("visited", "violating") else "left")
+        for code, kind, visited, violating, rate, low, high in demo.inspection_rates:
+            rates.add_row(
+                code, kind, f"{visited}", f"{violating}", f"{rate:.1%}", f"{low:.1%}–{high:.1%}"
+            )
+        console.print(rates)
     if demo.enterprise:
         table = Table(title=f"enforcement ladder: {demo.enterprise}")
         table.add_column("step")
