@@ -81,8 +81,8 @@ class IdempotencyRepository:
         was answered before).
 
         On PostgreSQL the wait is bounded by `lock_timeout` for the INSERT alone (the work's
-        own lock waits keep the server's setting): the bound, the INSERT and the setting's
-        go in one pipeline, one round trip where they were three."""
+        own lock waits keep the server's setting): keeping the setting aside, the bound, the
+        INSERT and the restore go in one pipeline, one round trip where they were three."""
         if self.session.get_bind().dialect.name != "postgresql":
             self.session.add(row)
             self.session.flush()

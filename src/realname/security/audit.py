@@ -65,6 +65,12 @@ class AuditDeferral:
         self.appended = threading.Event()  # set on every deferred append (cleared by its reader)
         self.used = False  # this process appended deferred at least once
 
+    def note_append(self) -> None:
+        """A deferred append was made: the process must sequence before it exits, and its
+        sequencer wakes."""
+        self.used = True
+        self.appended.set()
+
 
 def deferral_of(session: Session) -> AuditDeferral | None:
     marker = session.info.get(DEFERRED_AUDIT)
@@ -309,18 +315,16 @@ def pending_entry(
     return replace(unsigned, content_mac=content_mac(keys, unsigned, unsigned.nonce))
 
 
-def append_pending(session: Session, entries: Sequence[PendingEntry]) -> bool:
-    """Insert these entries pending, in one statement, when the session appends deferred
-    (the sequencer chains them). False, nothing written, when it appends inline: the caller
-    then appends each with `append_audit`, which chains it under the head lock."""
+def append_pending(session: Session, entries: Sequence[PendingEntry]) -> None:
+    """Insert these entries pending, in one statement; the sequencer chains them. Only on a
+    session that appends deferred (`deferral_of`): an inline session appends each entry with
+    `append_audit`, which chains it under the head lock."""
     deferral = deferral_of(session)
     if deferral is None:
-        return False
+        raise ValueError("pending entries need a session that appends deferred")
     if entries:
         AuditRepository(session).insert_pending([entry.columns() for entry in entries])
-        deferral.used = True
-        deferral.appended.set()
-    return True
+        deferral.note_append()
 
 
 def append_audit(
@@ -356,19 +360,16 @@ def append_audit(
         object_type=object_type,
         object_id=object_id,
         at=at,
-        detail=detail,
+        # The sealed notes' references (not strings: never redacted) are content too.
+        detail={**(detail or {}), **sealed},
         correlation_id=correlation_id,
     )
     entry = AuditLog(**built.columns(), refused=False)
-    if sealed:  # the sealed notes' references are content too: MAC'd with the rest
-        entry.detail = {**built.detail, **sealed}
-        entry.content_mac = content_mac(keys, entry, built.nonce)
     deferral = deferral_of(session)
     if deferral is not None:
         # Deferred: one INSERT, no lock on any shared row; the sequencer chains it.
         repository.add(entry)
-        deferral.used = True
-        deferral.appended.set()
+        deferral.note_append()
         return entry
     head = repository.lock_head(entry.chain)
     entry.position = head.position + 1

@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.db.uow import UnitOfWork
-from realname.security.audit import append_audit, append_pending, chain_for, pending_entry
+from realname.security.audit import (
+    PendingEntry,
+    append_audit,
+    append_pending,
+    chain_for,
+    deferral_of,
+    pending_entry,
+)
 from realname.security.vault import KeyRing
 
 
@@ -108,6 +115,9 @@ class AuditBatcher:
                     size += len(waiting.entries)
             self._write(batch)
 
+    def _pending(self, entries: Sequence[dict[str, Any]]) -> list[PendingEntry]:
+        return [pending_entry(self.keyring, **entry) for entry in entries]
+
     def _write(self, batch: list[_Waiting]) -> None:
         entries = [entry for waiting in batch for entry in waiting.entries]
         # One order of chain heads for every batch (and the entries of a chain in arrival
@@ -116,16 +126,15 @@ class AuditBatcher:
         committed, failure = False, None
         try:
             if self.one_statement is not None:
-                built = [pending_entry(self.keyring, **entry) for entry in entries]
                 with self.one_statement() as session:  # committed by the statement itself
-                    if not append_pending(session, built):
-                        raise RuntimeError("the audit writer's sessions must append deferred")
+                    append_pending(session, self._pending(entries))
             else:
                 with self.uow.transaction() as session:
                     # Deferred: the batch is one INSERT of pending entries; inline (SQLite):
                     # each entry takes its chain's head lock.
-                    built = [pending_entry(self.keyring, **entry) for entry in entries]
-                    if not append_pending(session, built):
+                    if deferral_of(session) is not None:
+                        append_pending(session, self._pending(entries))
+                    else:
                         for entry in entries:
                             append_audit(session, self.keyring, **entry)
             committed = True
