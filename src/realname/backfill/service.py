@@ -395,7 +395,6 @@ class CampaignService:
         if moved:
             self._move(ctx, campaign, moved, result)
         # A batch's lines share their plans' notices (`plan_batch`): one text per notice.
-        bodies: dict[int, str] = {}
         queued = [
             Queued(
                 dedupe_key=f"backfill:{campaign.id}:{p.line.id}:{n.key}",
@@ -403,7 +402,7 @@ class CampaignService:
                 line_id=p.line.id,
                 destination=p.line.msisdn,
                 kind=f"backfill.{n.kind}",
-                body=bodies.get(id(n)) or bodies.setdefault(id(n), self._body(n)),
+                body=self._body(n),
             )
             for p in plans
             for n in p.notices

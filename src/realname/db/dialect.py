@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -28,7 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import FromClause
+from sqlalchemy.sql import ColumnElement, FromClause, operators
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.types import TypeEngine
 
 from realname.db.types import UtcDateTime
@@ -169,6 +170,21 @@ def _json_text(value: Any) -> str:
             text_ = _JSON_MEMO[key] = json.dumps(value, ensure_ascii=False)
         return text_
     return json.dumps(value, ensure_ascii=False)
+
+
+T = TypeVar("T")
+
+
+def unindexed(session: Session, column: ColumnElement[T]) -> ColumnElement[T]:
+    """`column` as a condition of an UPDATE … FROM a payload (`rows_table`, `columns_table`)
+    that no index may serve, on SQLite: given an indexed equality on the target table
+    (`status = 'pending'`, `campaign_id = ?`), its planner walks that index over every
+    matching row and rescans the payload for each (seconds per batch at a million rows);
+    written `+column` it reads the payload and finds each row by its key. PostgreSQL plans
+    the join itself: the column as is."""
+    if session.get_bind().dialect.name != "sqlite":
+        return column
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def rows_table(

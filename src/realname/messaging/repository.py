@@ -28,10 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import UnaryExpression
 
-from realname.db.dialect import columns_table, returned_count, rows_table
+from realname.db.dialect import columns_table, returned_count, rows_table, unindexed
 from realname.db.types import UtcDateTime
 from realname.messaging.models import OutboxMessage
 
@@ -215,18 +213,11 @@ class OutboxRepository:
             [{"id": message_id, "gateway_id": gateway_id[:64]} for message_id, gateway_id in sent],
         )
         table: Table = OutboxMessage.__table__  # type: ignore[assignment]
-        status: Any = table.c.status
-        if self.session.get_bind().dialect.name == "sqlite":
-            # `+status`: SQLite otherwise walks every pending row (the status index) and
-            # scans the payload for each: a group of 256 over 340,000 pending reminders
-            # took seconds. Without that index to take, it reads the payload and looks each
-            # row up by its key.
-            status = UnaryExpression(status, operator=operators.custom_op("+"), type_=String())
         statement = (
             update(table)
             .where(
                 table.c.id == v.c.id,
-                status == PENDING,
+                unindexed(self.session, table.c.status) == PENDING,
                 table.c.claimed_by == worker_id,
             )
             .values(
