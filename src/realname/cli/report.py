@@ -6,13 +6,9 @@ does (a provincial administration reads its province over /v1/regulator/figures)
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -78,7 +74,6 @@ def report_compliance(
     """Per enterprise, MNOs and MVNOs side by side: lines, real-name rate, back-fill progress,
     refusals, cap breaches, re-verifications, the inspections' violation rate with its Wilson
     95 % interval and complaints per 10,000 lines; then by kind, province, channel kind, month."""
-    from realname.cli.session import cli_unit
     from realname.compliance.figures.render import compliance_text
     from realname.compliance.figures.service import FiguresService
 
@@ -99,7 +94,6 @@ def report_inspections(
     """The secret-inspection rounds that started in the period, side by side: each round's
     violation rate with its Wilson 95 % interval, per enterprise, channel kind and province.
     `--province` reads that province's outlets of every round."""
-    from realname.cli.session import cli_unit
     from realname.compliance.figures.render import inspections_text
     from realname.compliance.inspections.evidence import EvidenceStore
     from realname.compliance.inspections.places import province_name
@@ -128,7 +122,6 @@ def report_segments(
 ) -> None:
     """Active lines by enterprise, province (names), age band and sex, for planning, with every
     total: counts below k withheld, and a second count wherever a total would give one away."""
-    from realname.cli.session import cli_unit
     from realname.compliance.segments.errors import SegmentError
     from realname.compliance.segments.render import segments_text
     from realname.compliance.segments.service import segments
@@ -143,22 +136,6 @@ def report_segments(
             err.print(f"[red]{error.message}[/red]")
             raise typer.Exit(2) from None
         typer.echo(segments_text(table, str(fmt)), nl=False)
-
-
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format) -> str:
-    """The rows as text: JSON (a list of objects), CSV or a Markdown table (the columns
-    given, in order; JSON keeps every key)."""
-    if fmt is Format.JSON:
-        return json.dumps(list(rows), ensure_ascii=False, default=str, indent=1)
-    if fmt is Format.CSV:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return out.getvalue().rstrip("\n")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 ENFORCEMENT_COLUMNS = [
@@ -193,11 +170,12 @@ COMPLAINT_COLUMNS = [
 def enforcement_report(fmt: FormatOption = Format.MD) -> None:
     """Per enterprise: actions by rung, how many are open, the highest open rung, the
     measures in force (no new blocks, no settlement) and the licence."""
+    from realname.compliance.figures.render import rows_text
     from realname.wiring import enforcement_service
 
     with cli_unit(get_settings(), write=False) as (process, session):
         rows = enforcement_service(process.services(session)).report()
-    typer.echo(render(rows, ENFORCEMENT_COLUMNS, fmt))
+    typer.echo(rows_text(rows, ENFORCEMENT_COLUMNS, str(fmt)), nl=False)
 
 
 @report_app.command("complaints")
@@ -211,10 +189,11 @@ def complaints_report(
     """Traced complaints per enterprise and the channel that sold the line, by category."""
     from datetime import UTC
 
+    from realname.compliance.figures.render import rows_text
     from realname.wiring import complaint_service
 
     since = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     until = until.replace(tzinfo=until.tzinfo or UTC) if until else None
     with cli_unit(get_settings(), write=False) as (process, session):
         rows = complaint_service(process.services(session)).report(since, until)
-    typer.echo(render(rows, COMPLAINT_COLUMNS, fmt))
+    typer.echo(rows_text(rows, COMPLAINT_COLUMNS, str(fmt)), nl=False)

@@ -15,8 +15,6 @@ from realname.compliance.inspections.places import province_name
 from realname.compliance.inspections.rates import Rate
 from realname.compliance.inspections.service import RoundRates
 
-FORMATS = ("md", "csv", "json")
-
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
@@ -270,9 +268,20 @@ def inspections_text(rounds: Sequence[RoundRates], fmt: str, title: str) -> str:
     return inspections_markdown(rounds, title)
 
 
+def rows_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """Plain report rows as JSON (every key), CSV or a Markdown table (`columns`, in order),
+    written as the other reports are."""
+    if fmt == "json":
+        return json.dumps(list(rows), ensure_ascii=False, indent=2, default=str) + "\n"
+    if fmt == "csv":
+        return csv_text(list(columns), rows)
+    shown = [["" if row.get(c) is None else row[c] for c in columns] for row in rows]
+    return markdown_table(columns, shown) + "\n"
+
+
 def csv_text(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
