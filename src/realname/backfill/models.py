@@ -137,11 +137,11 @@ class BackfillLine(Base):
     final_notice_on: Mapped[date | None] = mapped_column(Date)
     told_version: Mapped[int] = mapped_column(Integer, default=0)
     # The next day the runner has something to do for this line; None: nothing left.
-    # Not indexed (0017): the sweep reads schedules by key, and rewrites this column of
+    # Not indexed (0019): the sweep reads schedules by key, and rewrites this column of
     # every line it touches; unindexed, with room on the page, that rewrite is a HOT update.
     next_on: Mapped[date | None] = mapped_column(Date)
 
-    # Half of each page free: a batch rewrites every schedule of a page at once (0017).
+    # Half of each page free: a batch rewrites every schedule of a page at once (0019).
     __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
 
 

@@ -33,8 +33,6 @@ from realname.security.audit import NONCE_BYTES, chain_for, content_message
 T = TypeVar("T")
 W = TypeVar("W")
 
-# The audit chains (security/audit.py shards entries over 16 chains by object).
-
 
 def psycopg_conninfo(database_url: str) -> str:
     """A libpq URI for a SQLAlchemy URL (`postgresql+psycopg://…` → `postgresql://…`)."""

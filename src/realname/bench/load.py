@@ -326,7 +326,10 @@ class KeepAlive:
             self._receive()
         head, _, rest = self._buffer.partition(b"\r\n\r\n")
         status_line, *fields = head.split(b"\r\n")
-        status = int(status_line.split()[1])
+        parts = status_line.split()
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ValueError("not an HTTP status line")
+        status = int(parts[1])
         length, closing = 0, False
         for field_line in fields:
             name, _, value = field_line.partition(b":")
@@ -392,9 +395,12 @@ def drive(
                 started = time.perf_counter()
                 try:
                     status, answer = client.post(path, payload, headers)
-                    parsed = orjson.loads(answer)
-                except (OSError, ValueError):
-                    status, parsed = 0, None
+                except (OSError, ValueError):  # no complete answer: status 0
+                    status, answer = 0, b""
+                try:  # an answer that is not JSON keeps its status
+                    parsed = orjson.loads(answer) if answer else None
+                except ValueError:
+                    parsed = None
                 elapsed = time.perf_counter() - started
                 outcome = Outcome(n, status, elapsed, parsed)
                 with lock:

@@ -59,7 +59,7 @@ from realname.registry.commands import Actor, Context, Desk
 from realname.registry.schemas import RegistrationIn
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
-from realname.wiring import Process, registry_service
+from realname.wiring import Process
 
 CAP_SHARE = 4  # registrations per person, under the China preset's cap of 5
 Job = tuple[int, dict[str, Any]]
@@ -350,7 +350,7 @@ def register_with_service(
         counter = world.counters[job[0]]
         request = RegistrationIn.model_validate(job[1])
         with uow.transaction() as session:
-            registry_service(session, settings, process.keyring).register(
+            process.registry(session).register(
                 Context(Actor("clerk", str(counter.clerk_id)), clock.now()),
                 desk=Desk(world.enterprise_id, counter.channel_id, counter.clerk_id),
                 msisdn=request.msisdn,

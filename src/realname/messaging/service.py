@@ -9,7 +9,9 @@ transactions:
 - `claim` is a short transaction of its own, committed *before* anything is sent: the lease
   (`claimed_by`, `claimed_until`) is what keeps other senders off the rows while this one
   sends, and what hands them over if it dies.
-- `mark_sent` / `mark_failed_attempt` each commit right after the gateway answered.
+- sent messages are recorded in groups (1, 2, 4 … 256) by `mark_many_sent`, each group
+  committed as soon as its last message was accepted; `mark_failed_attempt` commits each
+  failure at once.
 
 The window between "the gateway accepted" and "mark_sent committed" cannot be closed by the
 database alone; the gateways close it: every submission carries a reference derived from the

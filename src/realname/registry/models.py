@@ -212,7 +212,7 @@ class LineEvent(Base):
 
     __table_args__ = (
         UniqueConstraint("line_id", "seq", name="uq_line_event_line_seq"),
-        # Partial (0017): most events name no owner or no channel, and their readers look
+        # Partial (0019): most events name no owner or no channel, and their readers look
         # only for a given owner or channel (the `=` or the join implies IS NOT NULL).
         Index(
             "ix_line_event_owner_after",

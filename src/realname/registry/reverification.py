@@ -116,7 +116,7 @@ class ReverificationTriggers:
 
     def many_lines_candidates(self, limit: int = 10_000) -> list[str]:
         """Numbers of lines held by an identity with `reverify_identity_lines` or more lines
-        at one enterprise (read without locks; `ask_number` re-checks each under its lock)."""
+        at one enterprise (read without locks; `ask_numbers` re-checks each under its lock)."""
         numbers: list[str] = []
         for identity_id, enterprise_id in self.repo.crowded_holdings(
             self.policy.risk.reverify_identity_lines
@@ -144,7 +144,7 @@ class ReverificationTriggers:
 
     def sweep_many_lines(self, ctx: Context, limit: int = 10_000) -> int:
         """Ask every line of an identity holding many lines, in this one transaction (tests
-        and small runs; the daily job asks one line per transaction, `backfill.jobs`)."""
+        and small runs; the daily job asks them in transactions of 200, `jobs.py`)."""
         return self.ask_numbers(ctx, self.many_lines_candidates(limit), MANY_LINES)
 
     def ask(self, ctx: Context, line: Line, reason: str) -> bool:
