@@ -216,6 +216,11 @@ def test_a_csv_file_lands_its_good_rows_and_reports_the_bad_by_line(
     with pytest.raises(ComplaintError) as header:
         complaints.import_csv(later(), b"number,when\n1,2\n")
     assert header.value.code == "FILE_INVALID"
+    # The same file sent again (a retry, a resend) is refused whole: nothing counts twice.
+    with pytest.raises(ComplaintError) as again:
+        complaints.import_csv(later(), text.encode())
+    assert again.value.code == "FILE_ALREADY_IMPORTED"
+    assert len(world.session.scalars(select(Complaint)).all()) == 2
 
 
 def test_closing_a_case_and_the_counts_per_enterprise_and_channel(

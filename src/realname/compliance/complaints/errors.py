@@ -22,6 +22,7 @@ class ComplaintErrorCode(StrEnum):
     COMPLAINT_CLOSED = "COMPLAINT_CLOSED"
     OUTCOME_INVALID = "OUTCOME_INVALID"
     FILE_INVALID = "FILE_INVALID"
+    FILE_ALREADY_IMPORTED = "FILE_ALREADY_IMPORTED"
     DAY_INVALID = "DAY_INVALID"
 
 
@@ -55,6 +56,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "A complaint with this centre reference was already taken.",
         "该投诉中心编号的投诉已受理。",
     ),
+    C.FILE_ALREADY_IMPORTED: (
+        "This file was imported before; its complaints are already taken.",
+        "该文件此前已导入，其中的投诉均已受理。",
+    ),
     C.COMPLAINT_NOT_FOUND: ("No such complaint for this caller.", "无此投诉。"),
     C.COMPLAINT_CLOSED: ("The complaint is already closed.", "该投诉已结案。"),
     C.OUTCOME_INVALID: (
@@ -72,6 +77,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
 HTTP_STATUS: Mapping[StrEnum, int] = {
     C.COMPLAINT_NOT_FOUND: 404,
     C.DUPLICATE_COMPLAINT: 409,
+    C.FILE_ALREADY_IMPORTED: 409,
     C.COMPLAINT_CLOSED: 409,
 }
 

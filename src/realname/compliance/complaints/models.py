@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from realname.db.base import Base
@@ -29,6 +29,10 @@ class ComplaintImport(Base):
     rows: Mapped[int] = mapped_column(Integer)
     accepted: Mapped[int] = mapped_column(Integer)
     refused: Mapped[int] = mapped_column(Integer)
+
+    # A file is taken once: sent again (a retry, a resend), its complaints would count twice
+    # in the rates the enforcement rules read.
+    __table_args__ = (UniqueConstraint("sha256", name="uq_complaint_import_sha256"),)
 
 
 class Complaint(Base):

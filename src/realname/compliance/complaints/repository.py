@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from realname.compliance.complaints.models import Complaint, ComplaintFlag
+from realname.compliance.complaints.models import Complaint, ComplaintFlag, ComplaintImport
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Channel, Enterprise, Line
 
@@ -28,6 +28,11 @@ class ComplaintRepository:
     def complaint(self, complaint_id: int, *, lock: bool = False) -> Complaint | None:
         query = select(Complaint).where(Complaint.id == complaint_id)
         return self.session.scalars(query.with_for_update() if lock else query).first()
+
+    def import_of(self, sha256: str) -> ComplaintImport | None:
+        return self.session.scalars(
+            select(ComplaintImport).where(ComplaintImport.sha256 == sha256)
+        ).first()
 
     def by_reference(self, centre_ref: str) -> Complaint | None:
         return self.session.scalars(

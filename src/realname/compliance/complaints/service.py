@@ -208,8 +208,11 @@ class ComplaintService:
         header = next(reader, None)
         if header is None or tuple(h.strip().lower() for h in header) != HEADER:
             raise ComplaintError(C.FILE_INVALID, "header")
+        digest = hashlib.sha256(data).hexdigest()
+        if self.repo.import_of(digest) is not None:
+            raise ComplaintError(C.FILE_ALREADY_IMPORTED)
         batch = ComplaintImport(
-            sha256=hashlib.sha256(data).hexdigest(),
+            sha256=digest,
             received_at=ctx.at,
             actor=str(ctx.actor)[:64],
             rows=0,

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("accepted", sa.Integer(), nullable=False),
         sa.Column("refused", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_complaint_import")),
+        sa.UniqueConstraint("sha256", name="uq_complaint_import_sha256"),
     )
     op.create_table(
         "enforcement_action",
