@@ -15,6 +15,7 @@ from realname.registry.models import (
     EnterpriseSanction,
     NumberBlockRow,
 )
+from realname.registry.sanctions import Measure
 from realname.security.models import ApiClient
 
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -67,7 +68,7 @@ class ProvisioningRepository:
         sanctions.py): a file allocating them one is refused on that row."""
         rows = self.session.scalars(
             select(EnterpriseSanction.enterprise_id).where(
-                EnterpriseSanction.measure == "block_allocation",
+                EnterpriseSanction.measure == str(Measure.BLOCK_ALLOCATION),
                 EnterpriseSanction.lifted_at.is_(None),
             )
         )

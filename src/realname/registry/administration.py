@@ -18,6 +18,7 @@ from realname.registry.guards import E, coded, get_channel, get_enterprise
 from realname.registry.models import Channel, Clerk, Enterprise, NumberBlockRow
 from realname.registry.recorder import LineRecorder
 from realname.registry.repository import RegistryRepository
+from realname.registry.sanctions import Measure, refuse_if_in_force
 
 
 class Administration:
@@ -54,9 +55,7 @@ class Administration:
         self, ctx: Context, enterprise_id: int, block: NumberBlock
     ) -> NumberBlockRow:
         get_enterprise(self.repo, enterprise_id)
-        if self.repo.sanctions_in_force(enterprise_id, "block_allocation"):
-            # An enforcement measure (registry/sanctions.py) stops new numbers.
-            raise RegistryError(E.BLOCK_ALLOCATION_SUSPENDED)
+        refuse_if_in_force(self.repo, enterprise_id, Measure.BLOCK_ALLOCATION)
         if self.repo.overlapping_blocks(block.first, block.last):
             raise RegistryError(E.BLOCK_OVERLAPS)
         row = NumberBlockRow(

@@ -35,6 +35,12 @@ REFUSALS = {
 }
 
 
+def refuse_if_in_force(repo: RegistryRepository, enterprise_id: int, measure: Measure) -> None:
+    """The refusal of an operation `measure` stops, while a sanction of it is in force."""
+    if repo.sanctions_in_force(enterprise_id, str(measure)):
+        raise RegistryError(REFUSALS[measure])
+
+
 class Sanctions:
     def __init__(self, session: Session, recorder: LineRecorder) -> None:
         self.session = session
@@ -89,5 +95,4 @@ class Sanctions:
 
     def refuse_if_in_force(self, enterprise_id: int, measure: Measure) -> None:
         """The refusal for an operation the measure stops (settlement exports ask this too)."""
-        if self.repo.sanctions_in_force(enterprise_id, str(measure)):
-            raise RegistryError(REFUSALS[measure])
+        refuse_if_in_force(self.repo, enterprise_id, measure)
