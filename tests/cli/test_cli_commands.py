@@ -632,7 +632,10 @@ def chain_compliance(cli: Cli) -> None:
         encoding="utf-8",
     )
     cli.run("complaints", "import", str(good), expect=0, says="line 3: CATEGORY_INVALID")
-    cli.run("complaints", "import", str(good), "--json", expect=1, says="DUPLICATE_COMPLAINT")
+    cli.run("complaints", "import", str(good), "--json", expect=2, says="FILE_ALREADY_IMPORTED")
+    resent = cli.tmp / "complaints-resent.csv"  # the same complaints in a file of its own
+    resent.write_text(good.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    cli.run("complaints", "import", str(resent), "--json", expect=1, says="DUPLICATE_COMPLAINT")
     bad = cli.tmp / "not-complaints.csv"
     bad.write_text("number,when\n1,2\n", encoding="utf-8")
     cli.run("complaints", "import", str(bad), expect=2, says="FILE_INVALID")
