@@ -1,0 +1,86 @@
+"""Compute the national figures of a dataset on an engine, timing each figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from time import perf_counter
+
+from realname.national.analytics.dataset import (
+    COMPLAINTS,
+    INSPECTIONS,
+    NationalDataset,
+    open_dataset,
+)
+from realname.national.analytics.engines import DuckDBEngine, Engine, SparkEngine, spark_session
+from realname.national.analytics.figures import (
+    BREAKDOWNS,
+    IDENTITIES,
+    GroupFigures,
+    NationalFigures,
+    assemble,
+    by_enterprise_kind,
+    complaints_sql,
+    identities_sql,
+    identity_figures,
+    inspections_sql,
+    lines_sql,
+)
+
+
+def national_figures(
+    engine: Engine, dataset: NationalDataset, national_cap: int | None
+) -> NationalFigures:
+    """Every breakdown (enterprise first: its total is the month rows' denominator), the
+    MNO/MVNO roll-up of the enterprise rows, then the identities over the national cap."""
+    present = dataset.files()
+    for view, files in present.items():
+        engine.register(view, files)
+    seconds: dict[str, float] = {}
+    breakdowns: dict[str, list[GroupFigures]] = {}
+    total = 0
+    for b in BREAKDOWNS:
+        started = perf_counter()
+        complaints = complaints_sql(b) if COMPLAINTS in present else None
+        inspections = inspections_sql(b) if INSPECTIONS in present else None
+        rows = assemble(
+            b,
+            engine.rows(lines_sql(b)),
+            None if complaints is None else engine.rows(complaints),
+            None if inspections is None else engine.rows(inspections),
+            total,
+        )
+        breakdowns[b.name] = rows
+        seconds[b.name] = perf_counter() - started
+        if b.name == "enterprise":
+            total = sum(g.lines for g in rows)
+            breakdowns["enterprise_kind"] = by_enterprise_kind(rows)
+    started = perf_counter()
+    (row,) = engine.rows(identities_sql(national_cap))
+    identities = identity_figures(row, national_cap)
+    seconds[IDENTITIES] = perf_counter() - started
+    return NationalFigures(
+        engine=engine.name,
+        lines_total=total,
+        breakdowns=breakdowns,
+        identities=identities,
+        seconds=seconds,
+    )
+
+
+def figures_of_directory(
+    root: Path, engine: str = "duckdb", national_cap: int | None = None
+) -> NationalFigures:
+    """The figures of the dataset under `root` on a fresh engine (a Spark session is started
+    for the call and stopped after it: one report, one JVM)."""
+    dataset = open_dataset(root)
+    if engine == "spark":
+        session = spark_session()
+        try:
+            return national_figures(SparkEngine(session), dataset, national_cap)
+        finally:
+            session.stop()
+    duck = DuckDBEngine()
+    try:
+        return national_figures(duck, dataset, national_cap)
+    finally:
+        duck.close()
