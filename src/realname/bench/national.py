@@ -107,9 +107,12 @@ def _dictionary(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijection of uint64, so distinct identities keep distinct
+    keys, and its output passes for random bytes."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 def identity_keys(identity: np.ndarray, owned: np.ndarray, seed: int) -> pa.Array:

@@ -241,6 +241,8 @@ def national_report(
     try:
         figures = figures_of_directory(source, str(engine), national_cap)
     except NationalAnalyticsError as error:
-        err.print(f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}", markup=True)
+        err.print(
+            f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}", markup=True
+        )
         raise typer.Exit(2) from None
     typer.echo(national_text(figures, str(fmt)), nl=False)

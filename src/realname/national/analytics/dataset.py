@@ -54,7 +54,9 @@ NATIONAL_COMPLAINTS_SCHEMA = pa.schema(
         pa.field("enterprise", pa.string(), nullable=False),
         pa.field("province", pa.string()),
         pa.field("channel_kind", pa.string()),
-        pa.field("category", pa.string()),  # spam_sms | fraud_call | harassment_call | not_mine | other
+        pa.field(
+            "category", pa.string()
+        ),  # spam_sms | fraud_call | harassment_call | not_mine | other
         pa.field("month", pa.date32()),  # first day of the month it was received
     ]
 )
