@@ -274,6 +274,7 @@ class NationalBenchResult:
             "rows_per_s": round(self.rows_per_s),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "figure_seconds": {k: round(v, 3) for k, v in self.figures.seconds.items()},
+            "figure_cpu_seconds": {k: round(v, 3) for k, v in self.figures.cpu_seconds.items()},
             "generate_seconds": (
                 None if self.generate_seconds is None else round(self.generate_seconds, 3)
             ),

@@ -391,11 +391,21 @@ def bench_national(
         title=f"national figures on {engine}: {lines:,} lines "
         f"({result.dataset_bytes / 1e6:,.0f} MB Parquet, {figures['bytes_per_line']} B/line)"
     )
-    for column in ("figure", "seconds", "lines/s"):
+    for column in ("figure", "seconds", "lines/s", "CPU s"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for name, seconds in result.figures.seconds.items():
-        table.add_row(name, f"{seconds:.2f}", f"{lines / seconds:,.0f}" if seconds else "")
-    table.add_row("all figures", f"{result.seconds:.2f}", f"{result.rows_per_s:,.0f}")
+        table.add_row(
+            name,
+            f"{seconds:.2f}",
+            f"{lines / seconds:,.0f}" if seconds else "",
+            f"{result.figures.cpu_seconds[name]:.2f}",
+        )
+    table.add_row(
+        "all figures",
+        f"{result.seconds:.2f}",
+        f"{result.rows_per_s:,.0f}",
+        f"{result.cpu_seconds:.2f}",
+    )
     console.print(table)
     generated = (
         "reused the dataset"

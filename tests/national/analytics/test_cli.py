@@ -84,6 +84,7 @@ def test_bench_national_json_is_the_last_line(tmp_path: Path) -> None:
     assert (data["lines"], data["engine"]) == (5000, "duckdb")
     assert data["seconds"] > 0 and data["rows_per_s"] > 0
     assert set(data["figure_seconds"]) == {*BREAKDOWN_NAMES, "identities"}
+    assert set(data["figure_cpu_seconds"]) == set(data["figure_seconds"])
     assert data["generate_seconds"] is not None and data["bytes_per_line"] > 20
     # same size and seed: the dataset is reused, not written again
     again = runner.invoke(

@@ -181,7 +181,8 @@ class NationalFigures:
     lines_total: int  # lines in service, nationally
     breakdowns: dict[str, list[GroupFigures]]  # BREAKDOWN_NAMES and "enterprise_kind"
     identities: IdentityFigures
-    seconds: dict[str, float]  # per figure, as measured by the service
+    seconds: dict[str, float]  # per figure, wall time, as measured by the service
+    cpu_seconds: dict[str, float]  # per figure, the process's CPU time
 
     def as_json(self) -> dict[str, Any]:
         return {
