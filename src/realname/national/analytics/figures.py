@@ -2,6 +2,13 @@
 read the same statements: plain ANSI aggregates, CASE and IN, which both have) and the plain
 Python that turns their counts into rates. Pure: no engine here.
 
+Why SQL text rather than Ibis: the figures are a handful of GROUP BY statements that both
+engines' SQL reads as written (a test runs the same text on both and compares every row), so
+Ibis 12 would add ibis-framework, sqlglot and a translation layer between the figures and the
+engines' plans without a statement we could not write portably. A figure that needs a
+dialect function would change that (the activation instant's month did; the month figure
+groups on the registration month, a plain DATE, instead).
+
 Definitions (those of the registry's compliance figures, compliance/figures/service.py):
 - lines: lines in service (active, restricted, suspended, legacy), not cancelled or cooling;
 - real-name rate: of those, the share with a registered owner;
