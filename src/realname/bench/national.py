@@ -350,7 +350,7 @@ def run_national_bench(
             cpu_seconds=cpu,
             generate_seconds=generate_seconds,
             engine_start_seconds=engine_start,
-            dataset_bytes=dataset.bytes,
+            dataset_bytes=dataset.size_bytes,
             figures=figures,
             load_before=load_before,
             load_after=os.getloadavg()[0],

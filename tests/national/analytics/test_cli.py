@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -37,6 +38,15 @@ def test_report_national_json_md_and_csv(hand_dataset: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["by"] for r in rows} == {*BREAKDOWN_NAMES, "enterprise_kind"}
     assert next(r for r in rows if r["group"] == "SNAIL")["complaints"] == "3"
+
+
+def test_report_national_on_spark_prints_duckdbs_figures(spark: Any, hand_dataset: Path) -> None:
+    args = ["report", "national", "--from", str(hand_dataset), "--format", "json"]
+    on_duckdb = json.loads(runner.invoke(app, args).output)
+    result = runner.invoke(app, [*args, "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {**on_duckdb, "engine": "spark"}
+    assert spark.sql("SELECT 1").collect()  # the test session's Spark is left running
 
 
 def test_report_national_without_a_cap_in_the_policy(

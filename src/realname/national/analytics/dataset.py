@@ -128,7 +128,8 @@ class NationalDataset:
         return out
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
+        """The files' size on disk."""
         return sum(f.stat().st_size for files in self.files().values() for f in files)
 
     def rows(self, name: str = LINES) -> int:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,8 +39,9 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _quoted(text: str | Path) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 class DuckDBEngine:
@@ -67,7 +69,7 @@ class DuckDBEngine:
         if threads is not None:
             settings["threads"] = str(int(threads))
         if memory_limit is not None:
-            settings["memory_limit"] = _quoted(Path(memory_limit))
+            settings["memory_limit"] = _quoted(memory_limit)
         if temp_directory is not None:
             settings["temp_directory"] = _quoted(temp_directory)
         for key, value in settings.items():
@@ -128,6 +130,23 @@ def spark_session(
     )
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def spark_for_one_call() -> Iterator[SparkSession]:
+    """A Spark session for one report: the process's running one if there is one (left
+    running), else a new one, stopped after the call (one report, one JVM)."""
+    if not java_available():
+        spark_session()  # raises ENGINE_UNAVAILABLE with the hint
+    from pyspark.sql import SparkSession
+
+    running = SparkSession.getActiveSession()
+    session = running or spark_session()
+    try:
+        yield session
+    finally:
+        if running is None:
+            session.stop()
 
 
 class SparkEngine:

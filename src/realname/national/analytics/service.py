@@ -11,7 +11,12 @@ from realname.national.analytics.dataset import (
     NationalDataset,
     open_dataset,
 )
-from realname.national.analytics.engines import DuckDBEngine, Engine, SparkEngine, spark_session
+from realname.national.analytics.engines import (
+    DuckDBEngine,
+    Engine,
+    SparkEngine,
+    spark_for_one_call,
+)
 from realname.national.analytics.figures import (
     BREAKDOWNS,
     IDENTITIES,
@@ -74,15 +79,16 @@ def national_figures(
 def figures_of_directory(
     root: Path, engine: str = "duckdb", national_cap: int | None = None
 ) -> NationalFigures:
-    """The figures of the dataset under `root` on a fresh engine (a Spark session is started
-    for the call and stopped after it: one report, one JVM)."""
+    """The figures of the dataset under `root` on a fresh engine (Spark: the running session,
+    else one started for the call and stopped after it)."""
     dataset = open_dataset(root)
     if engine == "spark":
-        session = spark_session()
-        try:
-            return national_figures(SparkEngine(session), dataset, national_cap)
-        finally:
-            session.stop()
+        with spark_for_one_call() as session:
+            runner = SparkEngine(session)
+            try:
+                return national_figures(runner, dataset, national_cap)
+            finally:
+                runner.close()
     duck = DuckDBEngine()
     try:
         return national_figures(duck, dataset, national_cap)
