@@ -3,6 +3,7 @@ same process (docs/benchmarks.md). The benchmarks are imported only when one run
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -338,3 +339,84 @@ def bench_backfill(
     )
     if as_json:
         typer.echo(figures.as_json())
+
+
+@bench_app.command("national")
+def bench_national(
+    lines: Annotated[
+        int, typer.Option(min=1000, max=2_000_000_000, help="Lines of feed data to generate.")
+    ] = 1_000_000,
+    engine: Annotated[
+        str, typer.Option(help="duckdb (embedded, default) or spark (local mode).")
+    ] = "duckdb",
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Where to write the Parquet dataset (kept, and reused by a later run of the "
+            "same size and seed); default: a temporary directory, removed after.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same dataset.")] = 7,
+    spark_memory: Annotated[str, typer.Option(help="Spark driver memory.")] = "4g",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON object, last.")
+    ] = False,
+) -> None:
+    """Generate N lines of national feed data (Parquet, the analytics' schema), compute the
+    national figures on DuckDB or Spark, print lines/s and each figure's seconds. Target:
+    100 M lines' figures in under 60 s on DuckDB (docs/benchmarks.md, "National figures")."""
+    from realname.bench.national import run_national_bench
+    from realname.national.analytics.engines import ENGINES
+    from realname.national.analytics.errors import NationalAnalyticsError
+
+    if engine not in ENGINES:
+        console.print(f"[red]--engine:[/red] one of {', '.join(ENGINES)}")
+        raise typer.Exit(2)
+    try:
+        with console.status("generating") as status:
+            result = run_national_bench(
+                lines,
+                engine=engine,
+                directory=directory,
+                seed=seed,
+                spark_memory=spark_memory,
+                progress=status.update,
+            )
+    except NationalAnalyticsError as error:
+        console.print(f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}")
+        raise typer.Exit(2) from None
+    figures = result.as_dict()
+    table = Table(
+        title=f"national figures on {engine}: {lines:,} lines "
+        f"({result.dataset_bytes / 1e6:,.0f} MB Parquet, {figures['bytes_per_line']} B/line)"
+    )
+    for column in ("figure", "seconds", "lines/s", "CPU s"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for name, seconds in result.figures.seconds.items():
+        table.add_row(
+            name,
+            f"{seconds:.2f}",
+            f"{lines / seconds:,.0f}" if seconds else "",
+            f"{result.figures.cpu_seconds[name]:.2f}",
+        )
+    table.add_row(
+        "all figures",
+        f"{result.seconds:.2f}",
+        f"{result.rows_per_s:,.0f}",
+        f"{result.cpu_seconds:.2f}",
+    )
+    console.print(table)
+    generated = (
+        "reused the dataset"
+        if result.generate_seconds is None
+        else f"generated in {result.generate_seconds:.1f} s"
+    )
+    console.print(
+        f"{generated}; {engine} started in {result.engine_start_seconds:.1f} s; "
+        f"CPU {result.cpu_seconds:.1f} s in this process; load average "
+        f"{result.load_before:.2f} before, {result.load_after:.2f} after "
+        f"({figures['cpus']} CPUs); target for 100 M lines on DuckDB: under 60 s"
+    )
+    if as_json:  # plain print: Rich would wrap the line
+        typer.echo(result.as_json())

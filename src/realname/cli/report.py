@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 report_app = typer.Typer(
     help="The regulator's reports (compliance, inspections, segments, enforcement, "
-    "complaints), as md, csv or json.",
+    "complaints, national), as md, csv or json.",
     no_args_is_help=True,
 )
 err = Console(stderr=True)
@@ -197,3 +198,51 @@ def complaints_report(
     with cli_unit(get_settings(), write=False) as (process, session):
         rows = complaint_service(process.services(session)).report(since, until)
     typer.echo(rows_text(rows, COMPLAINT_COLUMNS, str(fmt)), nl=False)
+
+
+class EngineChoice(StrEnum):
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
+@report_app.command("national")
+def national_report(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            help="The national dataset: a directory with national_lines (Parquet), optionally "
+            "national_complaints and national_inspections (`realname national export --to`).",
+        ),
+    ],
+    engine: Annotated[
+        EngineChoice, typer.Option(help="duckdb (embedded, default) or spark (local mode).")
+    ] = EngineChoice.DUCKDB,
+    fmt: FormatOption = Format.MD,
+    national_cap: Annotated[
+        int | None,
+        typer.Option(min=1, help="Lines one identity may hold nationally; default: the policy's."),
+    ] = None,
+) -> None:
+    """National figures over every enterprise's lines: per enterprise (MNOs and MVNOs side by
+    side), province, channel kind and month: lines, real-name rate, active lines, complaints
+    per 10,000 lines and the inspections' violation rate with its Wilson 95 % interval (when
+    those datasets are there); and the identities over the national cap. A bad directory or
+    schema is a message and exit 2. CSV holds the breakdowns' rows."""
+    from realname.national.analytics.errors import NationalAnalyticsError
+    from realname.national.analytics.render import national_text
+    from realname.national.analytics.service import figures_of_directory
+
+    if national_cap is None:
+        from realname.policy.loader import load_policy
+        from realname.policy.schema import CapScope
+
+        national_cap = load_policy(get_settings().policy).cap(CapScope.NATIONAL)
+    try:
+        figures = figures_of_directory(source, str(engine), national_cap)
+    except NationalAnalyticsError as error:
+        err.print(
+            f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}", markup=True
+        )
+        raise typer.Exit(2) from None
+    typer.echo(national_text(figures, str(fmt)), nl=False)

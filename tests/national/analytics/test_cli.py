@@ -1,0 +1,108 @@
+"""`realname report national` and `realname bench national` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from realname.cli import app
+from realname.national.analytics.figures import BREAKDOWN_NAMES
+
+runner = CliRunner()
+
+
+def test_report_national_json_md_and_csv(hand_dataset: Path) -> None:
+    args = ["report", "national", "--from", str(hand_dataset), "--national-cap", "3"]
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["engine"] == "duckdb" and data["lines"] == 8
+    assert data["identities"]["identities_over_cap"] == 1
+    cmcc = data["enterprise"][0]
+    assert (cmcc["group"], cmcc["kind"], cmcc["lines"], cmcc["violations"]) == ("CMCC", "mno", 3, 1)
+    guangdong = next(r for r in data["province"] if r["group"] == "44")
+    assert guangdong["name"] == "广东省"
+
+    md = runner.invoke(app, [*args, "--format", "md"])
+    assert md.exit_code == 0
+    assert "## MNOs and MVNOs" in md.output and "广东省" in md.output
+    assert "1 hold more than the national cap of 3" in md.output
+
+    text = runner.invoke(app, [*args, "--format", "csv"]).output
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["by"] for r in rows} == {*BREAKDOWN_NAMES, "enterprise_kind"}
+    assert next(r for r in rows if r["group"] == "SNAIL")["complaints"] == "3"
+
+
+def test_report_national_on_spark_prints_duckdbs_figures(spark: Any, hand_dataset: Path) -> None:
+    args = ["report", "national", "--from", str(hand_dataset), "--format", "json"]
+    on_duckdb = json.loads(runner.invoke(app, args).output)
+    result = runner.invoke(app, [*args, "--engine", "spark"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {**on_duckdb, "engine": "spark"}
+    assert spark.sql("SELECT 1").collect()  # the test session's Spark is left running
+
+
+def test_report_national_without_a_cap_in_the_policy(
+    hand_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REALNAME_POLICY", "china")  # per enterprise only: no national cap
+    result = runner.invoke(app, ["report", "national", "--from", str(hand_dataset)])
+    assert result.exit_code == 0, result.output
+    assert "no national cap in the policy" in result.output
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda root: root / "missing", "NATIONAL_DATASET_NOT_FOUND"),
+        (lambda root: _wrong_schema(root), "NATIONAL_DATASET_SCHEMA"),
+    ],
+)
+def test_a_bad_dataset_is_a_code_and_exit_2_not_a_traceback(
+    tmp_path: Path, make: object, code: str
+) -> None:
+    root = make(tmp_path)  # type: ignore[operator]
+    result = runner.invoke(app, ["report", "national", "--from", str(root)])
+    assert result.exit_code == 2
+    assert f"REALNAME.{code}" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def _wrong_schema(root: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (root / "national_lines").mkdir(parents=True)
+    pq.write_table(pa.table({"enterprise": ["CMCC"]}), root / "national_lines" / "x.parquet")
+    return root
+
+
+def test_bench_national_json_is_the_last_line(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["bench", "national", "--lines", "5000", "--dir", str(tmp_path), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output.strip().splitlines()[-1])
+    assert (data["lines"], data["engine"]) == (5000, "duckdb")
+    assert data["seconds"] > 0 and data["rows_per_s"] > 0
+    assert set(data["figure_seconds"]) == {*BREAKDOWN_NAMES, "identities"}
+    assert set(data["figure_cpu_seconds"]) == set(data["figure_seconds"])
+    assert data["generate_seconds"] is not None and data["bytes_per_line"] > 20
+    # same size and seed: the dataset is reused, not written again
+    again = runner.invoke(
+        app, ["bench", "national", "--lines", "5000", "--dir", str(tmp_path), "--json"]
+    )
+    assert json.loads(again.output.strip().splitlines()[-1])["generate_seconds"] is None
+
+
+def test_bench_national_refuses_an_unknown_engine() -> None:
+    result = runner.invoke(app, ["bench", "national", "--lines", "5000", "--engine", "oracle"])
+    assert result.exit_code == 2
