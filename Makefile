@@ -38,7 +38,7 @@ $(VENDOR_STAMP): assets/package.json assets/package-lock.json
 	touch $@
 
 demo: $(STAMP) $(VENDOR_STAMP)
-	$(VENV)/bin/realname demo
+	$(VENV)/bin/realname demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts

@@ -189,7 +189,10 @@ def test_the_locale_formats_dates_and_numbers(web: Web) -> None:
     regulator = web.signed_in("regulator")
     chinese = regulator.get("/web/dashboard").text
     assert "监管看板" in chinese
-    regulator.cookies.set(LANG_COOKIE, "en", domain="testserver")
+    regulator.post(
+        "/web/locale",
+        data={"csrf_token": csrf_of(chinese), "lang": "en", "next_page": "/web/dashboard"},
+    )
     english = regulator.get("/web/dashboard").text
     assert "Regulator dashboard" in english and "监管看板" not in english
 
