@@ -44,8 +44,8 @@ __all__ = [
     "provisioning_models",
     "registry_models",
     "security_models",
-    "staff_models",
     "selfservice_models",
+    "staff_models",
     "verification_models",
 ]
 

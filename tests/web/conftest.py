@@ -24,7 +24,9 @@ class Web:
 
     def browser(self) -> TestClient:
         """A fresh browser (its own cookies) on https, so Secure cookies are sent."""
-        return TestClient(self.api.client.app, base_url="https://testserver", follow_redirects=False)
+        return TestClient(
+            self.api.client.app, base_url="https://testserver", follow_redirects=False
+        )
 
     def signed_in(self, who: str) -> TestClient:
         browser = self.browser()

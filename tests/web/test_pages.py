@@ -4,19 +4,18 @@ locale switch, and a registration refused in one line."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 from realname.web.sessions import CSRF_COOKIE, IDLE_TIMEOUT, LANG_COOKIE, SESSION_COOKIE
-from tests.api.conftest import person_json
 from tests.web.conftest import PASSWORD, Web, csrf_of
 
 
 def _card(web: Web, index: int) -> str:
     person = web.api.people[index]
-    return (
-        '{"document": {"type": "resident_id", "number": "%s"}, "name": "%s"}'
-        % (person.document_number, person.name)
+    return json.dumps(
+        {"document": {"type": "resident_id", "number": person.document_number}, "name": person.name}
     )
 
 
@@ -60,7 +59,12 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(web: Web) 
     number = web.api.number()
     response = clerk.post(
         "/web/desk/register",
-        data={"csrf_token": "forged", "card": _card(web, 0), "face_score": "0.95", "msisdn": number},
+        data={
+            "csrf_token": "forged",
+            "card": _card(web, 0),
+            "face_score": "0.95",
+            "msisdn": number,
+        },
     )
     assert response.status_code == 403 and "安全校验" in response.text
     looked = web.api.client.post(
@@ -176,7 +180,8 @@ def test_a_refused_registration_says_why_in_one_line_in_the_clerks_language(web:
     line = re.search(r'<p class="refusal" role="alert" id="refused">([^<]+)</p>', refused.text)
     assert line and "人脸比对分数低于阈值" in line.group(1) and "\n" not in line.group(1)
     english = clerk.post(
-        "/web/locale", data={"csrf_token": form["csrf_token"], "lang": "en", "next_page": "/web/desk"}
+        "/web/locale",
+        data={"csrf_token": form["csrf_token"], "lang": "en", "next_page": "/web/desk"},
     )
     assert english.status_code == 303 and english.headers["location"] == "/web/desk"
     assert clerk.cookies.get(LANG_COOKIE) == "en"
@@ -220,7 +225,11 @@ def test_the_dashboard_exports_csv_and_escalates_an_enterprise(web: Web) -> None
 
 
 def test_pages_load_only_local_resources_and_forbid_others(web: Web) -> None:
-    for who, page in (("clerk", "/web/desk"), ("admin", "/web/console"), ("regulator", "/web/dashboard")):
+    for who, page in (
+        ("clerk", "/web/desk"),
+        ("admin", "/web/console"),
+        ("regulator", "/web/dashboard"),
+    ):
         browser = web.signed_in(who)
         response = browser.get(page)
         assert "default-src 'self'" in response.headers["content-security-policy"]

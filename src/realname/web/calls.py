@@ -11,7 +11,6 @@ import httpx
 from fastapi import Request
 
 
-
 @dataclass(frozen=True)
 class Answer:
     status: int

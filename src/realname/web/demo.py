@@ -83,18 +83,27 @@ def create_demo_accounts(session: Session, keyring: KeyRing, at: datetime) -> De
     clients = ClientService(session, keyring, actor="operator:demo")
     staff = StaffService(session)
     accounts = []
-    for role, username, tenant, where in (
+    # (role, user name, enterprise, channel, clerk, what it acts for)
+    specs: list[tuple[Role, str, int | None, int | None, int | None, str]] = [
         (
             Role.CLERK,
             "clerk",
-            {"enterprise_id": enterprise_id, "channel_id": channel_id, "clerk_id": clerk_id},
+            enterprise_id,
+            channel_id,
+            clerk_id,
             f"{enterprise.code} / {channel.code}",
         ),
-        (Role.ENTERPRISE_ADMIN, "admin", {"enterprise_id": enterprise_id}, enterprise.code),
-        (Role.REGULATOR, "regulator", {}, "all enterprises"),
-    ):
+        (Role.ENTERPRISE_ADMIN, "admin", enterprise_id, None, None, enterprise.code),
+        (Role.REGULATOR, "regulator", None, None, None, "all enterprises"),
+    ]
+    for role, username, enterprise_of, channel_of, clerk_of, where in specs:
         client, _secret = clients.create(
-            role=role, at=at, description=f"web demo account {username}", **tenant
+            role=role,
+            at=at,
+            enterprise_id=enterprise_of,
+            channel_id=channel_of,
+            clerk_id=clerk_of,
+            description=f"web demo account {username}",
         )
         password = secrets.token_urlsafe(12)
         staff.create_account(username, password, client.client_id, at)
@@ -104,7 +113,11 @@ def create_demo_accounts(session: Session, keyring: KeyRing, at: datetime) -> De
 
 def walk_in_customer(session: Session, keyring: KeyRing, at: datetime, name: str) -> dict[str, Any]:
     """A new customer the identity authority knows, as the card reader's JSON. Flushes only."""
-    year, month, day = 1970 + secrets.randbelow(30), 1 + secrets.randbelow(9), 10 + secrets.randbelow(9)
+    year, month, day = (
+        1970 + secrets.randbelow(30),
+        1 + secrets.randbelow(9),
+        10 + secrets.randbelow(9),
+    )
     body = f"110105{year}0{month}{day}{secrets.randbelow(1000):03d}"
     number = body + check_character(body)
     document = parse_document(number, DocumentType.RESIDENT_ID, today=at.date())

@@ -128,7 +128,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # dashboard
     "dash.title": ("监管看板", "Regulator dashboard"),
     "dash.period": ("统计期", "Period"),
-    "dash.enterprises": ("各企业合规情况（基础运营商与转售企业对照）", "Enterprises (MNOs and MVNOs side by side)"),
+    "dash.enterprises": (
+        "各企业合规情况（基础运营商与转售企业对照）",
+        "Enterprises (MNOs and MVNOs side by side)",
+    ),
     "dash.kind": ("类型", "Kind"),
     "dash.lines": ("在网号码", "Lines"),
     "dash.real_name_rate": ("实名率", "Real-name rate"),

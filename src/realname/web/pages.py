@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -151,9 +151,7 @@ def _sign_in(rt: Runtime, username: str, password: str) -> str | None:
 
 
 @router.post("/web/login")
-async def login(
-    request: Request, username: Text, password: Text, csrf_token: Text
-) -> Response:
+async def login(request: Request, username: Text, password: Text, csrf_token: Text) -> Response:
     t = translator(request)
     if not csrf_ok(request, csrf_token, None):
         return render(request, "login.html", None, status=403, error=t("error.csrf"))
@@ -410,9 +408,7 @@ async def _dashboard_data(api: Api) -> dict[str, Any]:
     }
 
 
-async def _dashboard(
-    request: Request, staff: Staff, status: int = 200, **context: Any
-) -> Response:
+async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
     data = await _dashboard_data(api_for(request, staff))
     rows = data["figures"]["enterprises"] if data["figures"] else []
     # MNOs first, then MVNOs: side by side in one table and one chart.

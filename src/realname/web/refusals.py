@@ -63,8 +63,7 @@ REFUSALS: dict[str, tuple[str, str]] = {
     ),
     "CHANNEL_NOT_AUTHORISED": (
         "本渠道已被暂停或无权办理此业务：请联系企业管理员。",
-        "This channel is suspended or may not do this: contact your enterprise's "
-        "administrator.",
+        "This channel is suspended or may not do this: contact your enterprise's administrator.",
     ),
     "CLERK_NOT_AUTHORISED": (
         "您的营业员账号已停用：请联系企业管理员。",

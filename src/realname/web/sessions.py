@@ -68,9 +68,7 @@ async def current_staff(request: Request) -> Staff | None:
 
 
 def set_cookie(response: Response, name: str, value: str, *, http_only: bool = True) -> None:
-    response.set_cookie(
-        name, value, secure=True, httponly=http_only, samesite="strict", path="/"
-    )
+    response.set_cookie(name, value, secure=True, httponly=http_only, samesite="strict", path="/")
 
 
 def pre_session_csrf(request: Request) -> str:
