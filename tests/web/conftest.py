@@ -56,7 +56,7 @@ def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         for api in _api(url, tmp):
             rt = api.client.app.state.runtime  # type: ignore[attr-defined]
             with rt.transaction() as session:
-                staff = StaffService(session)
+                staff = StaffService(session, rt.keyring)
                 for name in ACCOUNTS:
                     staff.create_account(name, PASSWORD, api.secrets[name][0], rt.clock.now())
             yield Web(api)

@@ -78,7 +78,7 @@ def demo(
     )
     if not report.integrity.ok:
         raise typer.Exit(1)
-    if serve if serve is not None else sys.stdin.isatty():
+    if serve if serve is not None else sys.stdin.isatty() and sys.stdout.isatty():
         from realname.cli.web import serve_demo_world
         from realname.sim.demo import DEMO_SMS_FILE
 

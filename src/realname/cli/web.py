@@ -1,16 +1,86 @@
-"""`realname demo`'s last step: the demo world served with the web pages, and an account per
-role to sign in with (printed once; Ctrl-C stops the server)."""
+"""`realname staff …`: the accounts people sign in to the web pages with, each acting as one
+API client; and `realname demo`'s last step, the demo world served with the pages and an
+account per role (printed once; Ctrl-C stops the server)."""
 
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from realname.config import Settings
+from realname.cli.session import cli_unit
+from realname.config import Settings, get_settings
 
 console = Console()
+staff_app = typer.Typer(
+    help="Staff accounts for the web pages (each acts as an API client).", no_args_is_help=True
+)
+
+
+@staff_app.command("add")
+def staff_add(
+    username: Annotated[str, typer.Argument(help="The name they sign in with.")],
+    client: Annotated[
+        str, typer.Option(help="The API client it acts as (`realname clients add`).")
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="REALNAME_STAFF_PASSWORD",
+            help="At least 10 characters; asked for when not given (stored as an scrypt hash).",
+        ),
+    ],
+) -> None:
+    """Create an account: its role and tenant are the client's."""
+    from realname.security.staff import StaffService
+
+    settings = get_settings()
+    with cli_unit(settings, write=True) as (process, session):
+        try:
+            StaffService(session, process.keyring).create_account(
+                username, password, client, settings.clock().now()
+            )
+        except ValueError as error:
+            console.print(str(error))
+            raise typer.Exit(2) from None
+    console.print(f"staff account {username} acts as {client}")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Accounts, the client each acts as, and their status."""
+    from realname.security.staff import StaffService
+
+    settings = get_settings()
+    with cli_unit(settings, write=False) as (process, session):
+        table = Table()
+        for column in ("user name", "client", "status", "created"):
+            table.add_column(column)
+        for account in StaffService(session, process.keyring).accounts():
+            table.add_row(
+                account.username, account.client_id, account.status, f"{account.created_at:%F}"
+            )
+    console.print(table)
+
+
+@staff_app.command("disable")
+def staff_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """No more sign-ins; its open sessions end at their next request."""
+    from realname.security.staff import StaffService
+
+    settings = get_settings()
+    with cli_unit(settings, write=True) as (process, session):
+        done = StaffService(session, process.keyring).disable(username, settings.clock().now())
+    if not done:
+        console.print(f"no active staff account {username}")
+        raise typer.Exit(1)
+    console.print(f"staff account {username} disabled")
 
 
 def serve_demo_world(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -21,8 +21,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from realname.db.base import Base
 from realname.db.types import UtcDateTime
+from realname.security.audit import append_audit
 from realname.security.clients import hash_secret, verify_secret
 from realname.security.models import ApiClient
+from realname.security.vault import KeyRing
+
+STAFF_OBJECT = "staff_account"
 
 
 class StaffAccount(Base):
@@ -73,10 +77,26 @@ class ActiveSession:
 
 
 class StaffService:
-    """Accounts and sessions; flushes only (the caller owns the transaction)."""
+    """Accounts and sessions; flushes only (the caller owns the transaction). Creating or
+    disabling an account, signing in and out append to the audit chain (who acted as which
+    client, when): the chain says who was at the keyboard for what the API then records."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyring: KeyRing, actor: str = "operator:cli") -> None:
         self.session = session
+        self.keyring = keyring
+        self.actor = actor
+
+    def _audit(self, action: str, account: StaffAccount, at: datetime, actor: str) -> None:
+        append_audit(
+            self.session,
+            self.keyring,
+            actor=actor,
+            action=action,
+            object_type=STAFF_OBJECT,
+            object_id=str(account.id),
+            at=at,
+            detail={"client_id": account.client_id, "status": account.status},
+        )
 
     def create_account(
         self, username: str, password: str, client_id: str, at: datetime
@@ -95,7 +115,21 @@ class StaffService:
         )
         self.session.add(account)
         self.session.flush()
+        self._audit("staff.create", account, at, self.actor)
         return account
+
+    def disable(self, username: str, at: datetime) -> bool:
+        """No more sign-ins, and its open sessions end at their next request."""
+        account = self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None or account.status != "active":
+            return False
+        account.status = "disabled"
+        self.session.flush()
+        self._audit("staff.disable", account, at, self.actor)
+        return True
+
+    def accounts(self) -> list[StaffAccount]:
+        return list(self.session.scalars(select(StaffAccount).order_by(StaffAccount.id)))
 
     def authenticate(self, username: str, password: str) -> StaffAccount | None:
         """The account, if the password is right and it and its client are active; one scrypt
@@ -112,6 +146,7 @@ class StaffService:
         return account if client is not None and client.status == "active" else None
 
     def open(self, account: StaffAccount, at: datetime) -> OpenedSession:
+        self._audit("staff.sign_in", account, at, f"staff:{account.id}")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.session.add(
             StaffSession(
@@ -152,3 +187,6 @@ class StaffService:
         if row is not None and row.ended_at is None:
             row.ended_at = at
             self.session.flush()
+            account = self.session.get(StaffAccount, row.account_id)
+            if account is not None:
+                self._audit("staff.sign_out", account, at, f"staff:{account.id}")

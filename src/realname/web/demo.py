@@ -81,7 +81,7 @@ def create_demo_accounts(session: Session, keyring: KeyRing, at: datetime) -> De
     channel = session.get(Channel, channel_id)
     assert enterprise is not None and channel is not None
     clients = ClientService(session, keyring, actor="operator:demo")
-    staff = StaffService(session)
+    staff = StaffService(session, keyring, actor="operator:demo")
     accounts = []
     # (role, user name, enterprise, channel, clerk, what it acts for)
     specs: list[tuple[Role, str, int | None, int | None, int | None, str]] = [

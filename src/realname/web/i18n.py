@@ -38,6 +38,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The user name or password is wrong, or the account is disabled. Try again, or ask "
         "your administrator.",
     ),
+    "login.locked": (
+        "登录失败次数过多，已暂时锁定。请稍后再试，或联系管理员。",
+        "Too many failed sign-ins: locked for a while. Try again later, or ask your administrator.",
+    ),
     "login.expired": (
         "长时间未操作，会话已结束。请重新登录。",
         "Your session ended after a period without activity. Please sign in again.",
@@ -97,6 +101,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "line.iccid": ("新卡 ICCID", "New SIM's ICCID"),
     "line.imsi": ("新卡 IMSI", "New SIM's IMSI"),
     "line.owner_card": ("机主身份证读卡数据 (JSON)", "Owner's ID card reader data (JSON)"),
+    "line.transfer": ("过户", "Transfer"),
+    "line.receiver_card": ("新机主身份证读卡数据 (JSON)", "New owner's ID card reader data (JSON)"),
+    "line.cancel": ("销户", "Cancel the line"),
+    "line.cancel_reason": ("销户原因", "Reason"),
+    "line.reverify_answer": ("二次实名核验（机主在场）", "Re-verify the owner (present)"),
+    "line.operation": ("业务", "Operation"),
     "line.suspend": ("停机", "Suspend"),
     "line.resume": ("复机", "Resume"),
     "line.reveal": ("查看机主明文（记入审计）", "Reveal the owner (audited)"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from realname.http.deps import Runtime, runtime
 from realname.security.staff import StaffService
+from realname.security.throttle import LoginThrottler, ThrottlePolicy
 from realname.web.calls import Answer, Api
 from realname.web.i18n import LOCALES, Translator, chosen_locale
 from realname.web.refusals import explain
@@ -51,7 +54,6 @@ SECURITY_HEADERS = {
 }
 
 Text = Annotated[str, Form()]
-OptionalText = Annotated[str, Form()]
 
 
 def install(app: FastAPI) -> None:
@@ -141,13 +143,36 @@ async def login_page(request: Request, expired: int = 0) -> Response:
     return render(request, "login.html", None, notice=t("login.expired") if expired else None)
 
 
-def _sign_in(rt: Runtime, username: str, password: str) -> str | None:
+@dataclass(frozen=True)
+class SignIn:
+    token: str | None  # the session's cookie value; None: refused
+    retry_after: int | None = None  # locked out for this many seconds
+
+
+def _sign_in(rt: Runtime, username: str, password: str, source: str) -> SignIn:
+    """Throttled as the API's token endpoint is (security.throttle: failures per user name and
+    per source address, counted before the password is checked), then one scrypt."""
+    settings, now = rt.settings, rt.clock.now()
+    throttle = LoginThrottler(
+        ThrottlePolicy(
+            max_failures_per_client=settings.login_max_failures,
+            max_failures_per_source=settings.login_max_failures_per_source,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+    )
+    subject = f"staff:{username}"
     with rt.transaction() as session:
-        staff = StaffService(session)
+        retry_after = throttle.claim_attempt(session, subject, source, now)
+    if retry_after is not None:
+        return SignIn(None, retry_after)
+    with rt.transaction() as session:
+        staff = StaffService(session, rt.keyring)
         account = staff.authenticate(username, password)
         if account is None:
-            return None
-        return staff.open(account, rt.clock.now()).token
+            return SignIn(None)
+        opened = staff.open(account, now)
+        throttle.record_success(session, subject, source)
+        return SignIn(opened.token)
 
 
 @router.post("/web/login")
@@ -155,18 +180,25 @@ async def login(request: Request, username: Text, password: Text, csrf_token: Te
     t = translator(request)
     if not csrf_ok(request, csrf_token, None):
         return render(request, "login.html", None, status=403, error=t("error.csrf"))
-    token = await run_in_threadpool(_sign_in, runtime(request), username[:64], password[:200])
-    if token is None:
+    source = request.client.host if request.client else ""
+    outcome = await run_in_threadpool(
+        _sign_in, runtime(request), username[:64], password[:200], source
+    )
+    if outcome.retry_after is not None:
+        response = render(request, "login.html", None, status=429, error=t("login.locked"))
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.token is None:
         return render(request, "login.html", None, status=401, error=t("login.failed"))
     response = redirect("/web/")
-    set_cookie(response, SESSION_COOKIE, token)
+    set_cookie(response, SESSION_COOKIE, outcome.token)
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 
 def _sign_out(rt: Runtime, cookie: str) -> None:
     with rt.transaction() as session:
-        StaffService(session).end(cookie, rt.clock.now())
+        StaffService(session, rt.keyring).end(cookie, rt.clock.now())
 
 
 @router.post("/web/logout")
@@ -301,32 +333,106 @@ async def _line_action(
     return await _line(request, staff, line_id, done=translator(request)("done"))
 
 
+def _present(card: str, face_score: str) -> dict[str, Any] | None:
+    """The person at the counter: the card reader's data and the live face score."""
+    person = _card(card)
+    if person is None:
+        return None
+    person["entry_method"] = "chip_read"
+    try:
+        if face_score.strip():
+            person["face_score"] = float(face_score)
+    except ValueError:
+        return None
+    return person
+
+
+async def _unreadable(request: Request, line_id: int, csrf_token: str) -> Response:
+    staff = await _form_staff(request, None, csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
+
+
+Blank = Annotated[str, Form()]
+
+
 @router.post("/web/lines/{line_id}/report-lost")
 async def report_lost(
-    request: Request, line_id: int, csrf_token: Text, card: Annotated[str, Form()] = ""
+    request: Request, line_id: int, csrf_token: Text, card: Blank = "", face_score: Blank = ""
 ) -> Response:
-    owner = _card(card) if card.strip() else None
-    if card.strip() and owner is None:
-        staff = await _form_staff(request, None, csrf_token)
-        if not isinstance(staff, Staff):
-            return staff
-        return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
-    body = {"owner": owner | {"entry_method": "chip_read"}} if owner else None
-    return await _line_action(request, line_id, csrf_token, "report-lost", body)
+    """A clerk with the owner present (card read); the back office without a body."""
+    if not card.strip():
+        return await _line_action(request, line_id, csrf_token, "report-lost", None)
+    owner = _present(card, face_score)
+    if owner is None:
+        return await _unreadable(request, line_id, csrf_token)
+    return await _line_action(request, line_id, csrf_token, "report-lost", {"owner": owner})
 
 
 @router.post("/web/lines/{line_id}/sim-replacement")
 async def replace_sim(
-    request: Request, line_id: int, csrf_token: Text, card: Text, iccid: Text, imsi: Text
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    card: Text,
+    iccid: Text,
+    imsi: Text,
+    face_score: Blank = "",
 ) -> Response:
-    owner = _card(card)
+    owner = _present(card, face_score)
     if owner is None:
-        staff = await _form_staff(request, None, csrf_token)
-        if not isinstance(staff, Staff):
-            return staff
-        return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
-    body = {"owner": owner | {"entry_method": "chip_read"}, "iccid": iccid, "imsi": imsi}
+        return await _unreadable(request, line_id, csrf_token)
+    body = {"owner": owner, "iccid": iccid, "imsi": imsi}
     return await _line_action(request, line_id, csrf_token, "sim-replacements", body)
+
+
+@router.post("/web/lines/{line_id}/transfer")
+async def transfer(
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    card: Text,
+    receiver_card: Text,
+    face_score: Blank = "",
+    receiver_face_score: Blank = "",
+) -> Response:
+    owner, receiver = _present(card, face_score), _present(receiver_card, receiver_face_score)
+    if owner is None or receiver is None:
+        return await _unreadable(request, line_id, csrf_token)
+    body = {"owner": owner, "receiver": receiver}
+    return await _line_action(request, line_id, csrf_token, "transfers", body)
+
+
+@router.post("/web/lines/{line_id}/cancel")
+async def cancel(
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    reason: Text,
+    card: Blank = "",
+    face_score: Blank = "",
+) -> Response:
+    body: dict[str, Any] = {"reason": reason}
+    if card.strip():
+        owner = _present(card, face_score)
+        if owner is None:
+            return await _unreadable(request, line_id, csrf_token)
+        body["owner"] = owner
+    return await _line_action(request, line_id, csrf_token, "cancel", body)
+
+
+@router.post("/web/lines/{line_id}/reverification")
+async def reverify(
+    request: Request, line_id: int, csrf_token: Text, card: Text, face_score: Blank = ""
+) -> Response:
+    """The owner re-verifies at the counter (二次实名)."""
+    owner = _present(card, face_score)
+    if owner is None:
+        return await _unreadable(request, line_id, csrf_token)
+    return await _line_action(
+        request, line_id, csrf_token, "reverification-answers", {"owner": owner}
+    )
 
 
 @router.post("/web/lines/{line_id}/reveal")

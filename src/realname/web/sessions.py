@@ -43,7 +43,7 @@ class Staff:
 
 def _resume(rt: Runtime, cookie: str) -> Staff | None:
     with rt.transaction() as session:
-        active = StaffService(session).resume(cookie, rt.clock.now(), IDLE_TIMEOUT)
+        active = StaffService(session, rt.keyring).resume(cookie, rt.clock.now(), IDLE_TIMEOUT)
         if active is None:
             return None
         client = active.client
