@@ -135,6 +135,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "console.complaints": ("投诉", "Complaints"),
     "console.actions": ("未结监管措施", "Open enforcement actions"),
     "console.none": ("无", "None"),
+    "console.flags": (
+        "被投诉标记的号码（待二次实名核查）",
+        "Lines flagged by complaints (to re-verify)",
+    ),
+    "dash.lifted": ("已解除", "lifted"),
     # dashboard
     "dash.title": ("监管看板", "Regulator dashboard"),
     "dash.period": ("统计期", "Period"),
@@ -199,6 +204,9 @@ class Translator:
 
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.babel)
+
+    def decimal(self, value: float | None) -> str:
+        return "—" if value is None else format_decimal(value, format="#,##0.0", locale=self.babel)
 
     def percent(self, value: float | None) -> str:
         if value is None:
