@@ -239,3 +239,46 @@ def test_pages_load_only_local_resources_and_forbid_others(web: Web) -> None:
                 assert browser.get(url).status_code == 200, url
     login = web.browser().get("/web/login")
     assert CSRF_COOKIE in login.cookies
+
+
+def test_absurd_ids_in_a_page_path_are_refused_not_a_server_error(web: Web) -> None:
+    admin = web.signed_in("admin")
+    for value in ("1" * 4301, str(2**63), "-1", "x"):
+        page = admin.get(f"/web/lines/{value}")
+        assert page.status_code in (400, 404, 422), (value, page.status_code)
+        assert "Traceback" not in page.text
+
+
+def test_failed_sign_ins_are_throttled_like_the_token_endpoint(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    statuses = [
+        browser.post(
+            "/web/login",
+            data={"username": "other_admin", "password": "wrong-password", "csrf_token": csrf},
+        ).status_code
+        for _ in range(6)
+    ]
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+    locked = browser.post(
+        "/web/login", data={"username": "other_admin", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    web.api.clock.advance(timedelta(minutes=6))
+    try:
+        assert web.signed_in("other_admin").get("/web/console").status_code == 200
+    finally:
+        web.api.clock.advance(-timedelta(minutes=6))
+
+
+def test_a_revoked_client_shuts_its_staff_account_out(web: Web) -> None:
+    from realname.security.clients import ClientService
+
+    inspector = web.signed_in("regulator_inspector")
+    assert inspector.get("/web/").status_code == 303
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        ClientService(session, rt.keyring).revoke(
+            web.api.secrets["regulator_inspector"][0], rt.clock.now()
+        )
+    assert inspector.get("/web/").headers["location"].startswith("/web/login")
