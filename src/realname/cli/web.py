@@ -83,8 +83,10 @@ def staff_disable(username: Annotated[str, typer.Argument()]) -> None:
     console.print(f"staff account {username} disabled")
 
 
-def serve_demo_world(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Accounts for each role on the demo database, then the app (API and pages) on it."""
+def serve_demo_world(settings: Settings) -> None:
+    """Accounts for each role on the demo database, then the app (API and pages) on it, at
+    REALNAME_HOST:REALNAME_PORT (127.0.0.1:8000 by default)."""
+    host, port = settings.host, settings.port
     import uvicorn
 
     from realname.api.app import create_app
@@ -111,8 +113,9 @@ def serve_demo_world(settings: Settings, host: str = "127.0.0.1", port: int = 80
         table.add_row(account.role, account.username, account.password, account.where)
     console.print(table)
     console.print(
-        "a walk-in customer for the front desk (paste as the card reader's data; face score "
-        f"0.95): {json.dumps(card, ensure_ascii=False)}"
+        "a walk-in customer for the front desk: paste this as the card reader's data, "
+        "face score 0.95"
     )
+    typer.echo(json.dumps(card, ensure_ascii=False))
     console.print("serving; Ctrl-C to stop")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
