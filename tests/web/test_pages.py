@@ -282,3 +282,34 @@ def test_a_revoked_client_shuts_its_staff_account_out(web: Web) -> None:
             web.api.secrets["regulator_inspector"][0], rt.clock.now()
         )
     assert inspector.get("/web/").headers["location"].startswith("/web/login")
+
+
+def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads_out(
+    web: Web,
+) -> None:
+    from tests.api.test_possession import legacy_line, sms_code
+
+    line_id, _msisdn = legacy_line(web.api)
+    clerk = web.signed_in("clerk")
+    page = clerk.get(f"/web/lines/{line_id}")
+    assert page.status_code == 200 and 'id="send-code"' in page.text
+    sent = clerk.post(
+        f"/web/lines/{line_id}/backfill-code", data={"csrf_token": csrf_of(page.text)}
+    )
+    assert sent.status_code == 200 and 'id="code-sent"' in sent.text
+    challenge = re.search(r'name="challenge_id" value="([^"]+)"', sent.text)
+    assert challenge is not None
+    form = {
+        "csrf_token": csrf_of(sent.text),
+        "card": _card(web, 3),
+        "face_score": "0.95",
+        "challenge_id": challenge.group(1),
+    }
+    code = sms_code(web.api, line_id)
+    wrong = clerk.post(
+        f"/web/lines/{line_id}/backfill", data=form | {"code": f"{(int(code) + 1) % 10**6:06d}"}
+    )
+    assert wrong.status_code == 422 and "证明持有该号码" in wrong.text
+    done = clerk.post(f"/web/lines/{line_id}/backfill", data=form | {"code": code})
+    assert done.status_code == 200, done.text
+    assert '<dd id="line-state">active</dd>' in done.text

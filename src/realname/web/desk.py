@@ -230,6 +230,50 @@ async def reverify(
     )
 
 
+@router.post("/web/lines/{line_id}/backfill-code")
+async def backfill_code(request: Request, line_id: int, csrf_token: Text) -> Response:
+    """Back-fill, step 1: a one-time code to the legacy line (the customer proves holding it)."""
+    staff = await form_staff(request, "clerk", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    answer = await api_for(request, staff).post(f"/v1/lines/{line_id}/possession-challenges")
+    if not answer.ok:
+        return await _line(request, staff, line_id, 422, error=refusal(request, answer))
+    return await _line(request, staff, line_id, challenge=answer.body)
+
+
+@router.post("/web/lines/{line_id}/backfill")
+async def backfill(
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    card: Text,
+    challenge_id: Text,
+    code: Text,
+    face_score: Blank = "",
+) -> Response:
+    """Back-fill, step 2: register the legacy line to the customer, with the code as proof."""
+    staff = await form_staff(request, "clerk", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    customer = _present(card, face_score)
+    if customer is None:
+        return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
+    api = api_for(request, staff)
+    line = await api.get(f"/v1/lines/{line_id}")
+    if not line.ok:
+        return await _line(request, staff, line_id, 404, error=refusal(request, line))
+    body = {
+        "msisdn": line.body["msisdn"],
+        "customer": customer,
+        "possession": {"method": "otp", "challenge_id": challenge_id, "code": code.strip()},
+    }
+    answer = await api.post("/v1/registrations", body)
+    if not answer.ok:
+        return await _line(request, staff, line_id, 422, error=refusal(request, answer))
+    return await _line(request, staff, line_id, done=translator(request)("done"))
+
+
 @router.post("/web/lines/{line_id}/reveal")
 async def reveal(request: Request, line_id: int, csrf_token: Text, purpose: Text) -> Response:
     staff = await form_staff(request, None, csrf_token)
