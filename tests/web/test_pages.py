@@ -313,3 +313,17 @@ def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads
     done = clerk.post(f"/web/lines/{line_id}/backfill", data=form | {"code": code})
     assert done.status_code == 200, done.text
     assert '<dd id="line-state">active</dd>' in done.text
+
+
+def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    number = web.api.number()
+    form = {
+        "csrf_token": csrf_of(clerk.get("/web/desk").text),
+        "card": _card(web, 4),
+        "face_score": "0.95",
+        "msisdn": number,
+    }
+    first, second = (clerk.post("/web/desk/register", data=form) for _ in range(2))
+    assert first.status_code == second.status_code == 201, second.text
+    assert number in second.text

@@ -39,11 +39,14 @@ class Api:
             "Accept-Language": "zh-CN" if locale == "zh-CN" else "en",
         }
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
+    async def _call(
+        self, method: str, path: str, extra_headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Answer:
+        headers = self._headers | (extra_headers or {})
         async with httpx.AsyncClient(
             transport=self._transport, base_url="http://realname.internal"
         ) as client:
-            response = await client.request(method, path, headers=self._headers, **kwargs)
+            response = await client.request(method, path, headers=headers, **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -53,5 +56,8 @@ class Api:
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Answer:
         return await self._call("GET", path, params=params)
 
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> Answer:
-        return await self._call("POST", path, json=body)
+    async def post(
+        self, path: str, body: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> Answer:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self._call("POST", path, json=body, extra_headers=headers)
