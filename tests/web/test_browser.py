@@ -117,7 +117,7 @@ class Visit:
         self.served = served
         self.context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
-        self.page.set_default_timeout(10_000)
+        self.page.set_default_timeout(60_000)  # a loaded 2-core CI machine
         self.requests: list[str] = []
         self.page.on("request", lambda request: self.requests.append(request.url))
 
