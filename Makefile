@@ -9,9 +9,12 @@ STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test lint typecheck pytest env clean
+.PHONY: demo test lint typecheck pytest env clean screenshots
 
-env: $(STAMP)
+VENDOR := src/realname/web/static/vendor
+VENDOR_STAMP := $(VENDOR)/.copied
+
+env: $(STAMP) $(VENDOR_STAMP)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,8 +26,19 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(VENV)/bin/realname demo
+# The web pages' assets (htmx, Pico CSS, ECharts; axe-core for the browser tests) come from the
+# npm registry through assets/package-lock.json and are copied into the package, so they are
+# served by the app and built into the wheel: nothing is loaded from a CDN.
+$(VENDOR_STAMP): assets/package.json assets/package-lock.json
+	cd assets && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp assets/node_modules/htmx.org/dist/htmx.min.js \
+	   assets/node_modules/@picocss/pico/css/pico.min.css \
+	   assets/node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	touch $@
+
+demo: $(STAMP) $(VENDOR_STAMP)
+	$(VENV)/bin/realname demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts
@@ -34,10 +48,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(VENDOR_STAMP)
 	$(VENV)/bin/pytest
+
+# The pages in zh-CN and English, as docs/screenshots/*.png (Debian's chromium, a served demo world).
+screenshots: $(STAMP) $(VENDOR_STAMP)
+	REALNAME_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/web/test_browser.py
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache assets/node_modules $(VENDOR)

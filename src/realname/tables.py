@@ -26,6 +26,7 @@ from realname.possession import models as possession_models
 from realname.provisioning import models as provisioning_models
 from realname.registry import models as registry_models
 from realname.security import models as security_models
+from realname.security import staff as staff_models
 from realname.selfservice import models as selfservice_models
 from realname.verification import models as verification_models
 
@@ -44,6 +45,7 @@ __all__ = [
     "registry_models",
     "security_models",
     "selfservice_models",
+    "staff_models",
     "verification_models",
 ]
 

@@ -175,7 +175,8 @@ def chain_clients(cli: Cli) -> None:
 
 def chain_demo(cli: Cli) -> None:
     demo = f"sqlite:///{cli.tmp / 'demo.db'}"
-    cli.run("demo", "--lines", "100", "--database-url", demo, expect=0, says="no violations")
+    cli.run("demo", "--lines", "100", "--database-url", demo, "--no-serve", expect=0,
+            says="no violations")  # fmt: skip
     cli.run("check", expect=0, says="no violations", REALNAME_DATABASE_URL=demo)
     cli.run("audit", "sequence", expect=0, says="chained 0 pending", REALNAME_DATABASE_URL=demo)
     # the demo world has channels and clerks: clerk 1 works at channel 1, both of CMCC
@@ -184,7 +185,17 @@ def chain_demo(cli: Cli) -> None:
             REALNAME_DATABASE_URL=demo)  # fmt: skip
     cli.run(*clerk, "--channel", "999", expect=2, says="no channel 999",
             REALNAME_DATABASE_URL=demo)  # fmt: skip
-    cli.run(*clerk, "--channel", "1", expect=0, says="client_secret", REALNAME_DATABASE_URL=demo)
+    made = cli.run(*clerk, "--channel", "1", expect=0, says="client_secret",
+                   REALNAME_DATABASE_URL=demo)  # fmt: skip
+    # a staff account for the web pages acts as that client
+    staff = {"REALNAME_DATABASE_URL": demo, "REALNAME_STAFF_PASSWORD": "a long password"}
+    client_id = json.loads(made.stdout)["client_id"]
+    cli.run("staff", "add", "desk1", "--client", client_id, expect=0, says="acts as", **staff)
+    cli.run("staff", "add", "desk2", "--client", "nope", expect=2, says="no such API client",
+            **staff)  # fmt: skip
+    cli.run("staff", "list", expect=0, says="desk1", REALNAME_DATABASE_URL=demo)
+    cli.run("staff", "disable", "desk1", expect=0, says="disabled", REALNAME_DATABASE_URL=demo)
+    cli.run("staff", "disable", "desk1", expect=1, says="no active", REALNAME_DATABASE_URL=demo)
 
 
 def chain_keys(cli: Cli) -> None:

@@ -42,6 +42,7 @@ from realname.verification import endpoints as verification_endpoints
 from realname.verification.audit_batch import AuditBatcher
 from realname.verification.counters import RedisCounters
 from realname.verification.parties import PartyCache
+from realname.web import pages as web_pages
 from realname.wiring import (
     Process,
     Services,
@@ -179,6 +180,7 @@ def _assemble(
     app.include_router(segments_endpoints.router)
     app.include_router(enforcement_endpoints.router)
     app.include_router(complaints_endpoints.router)
+    web_pages.install(app)  # the staff's pages: not in the OpenAPI document
     _document_access(app)
     return app
 

@@ -37,6 +37,7 @@ from realname.cli.report import report_app
 from realname.cli.retention import retention_app
 from realname.cli.serve import serve
 from realname.cli.usage import usage_app
+from realname.cli.web import staff_app
 
 app = typer.Typer(
     help="RealName: mobile-subscriber real-name registration.",
@@ -56,6 +57,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
 app.add_typer(usage_app, name="usage")
 app.add_typer(authority_app, name="authority")
+app.add_typer(staff_app, name="staff")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
 app.add_typer(enterprises_app, name="enterprises")

@@ -3,6 +3,7 @@ two days of the back-fill campaign, `realname check`)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,6 +31,14 @@ def demo(
     database_url: Annotated[
         str, typer.Option(help="Where to build it; the demo database is rebuilt each run.")
     ] = "sqlite:///./var/demo.db",
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="End by serving the world with the web pages at 127.0.0.1:8000 "
+            "(default: when run from a terminal).",
+        ),
+    ] = None,
 ) -> None:
     """Build a reproducible synthetic world, run `realname check` on it, and summarise it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -67,7 +76,14 @@ def demo(
         f"{report.checked_seconds:.1f} s; check it again with "
         f"REALNAME_DATABASE_URL={_shown(database_url)} realname check"
     )
-    raise typer.Exit(0 if report.integrity.ok else 1)
+    if not report.integrity.ok:
+        raise typer.Exit(1)
+    if serve if serve is not None else sys.stdin.isatty() and sys.stdout.isatty():
+        from realname.cli.web import serve_demo_world
+        from realname.sim.demo import DEMO_SMS_FILE
+
+        overrides = {"database_url": database_url, "sms_file": DEMO_SMS_FILE}
+        serve_demo_world(get_settings().model_copy(update=overrides))
 
 
 def print_demo_report(report: DemoReport) -> None:

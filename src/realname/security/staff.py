@@ -1,0 +1,192 @@
+"""Staff who use the web pages: an account (user name and scrypt password hash) that acts as
+one API client, and the sessions it opens.
+
+The account holds no role of its own: it *is* an API client (`api_client`: role, enterprise,
+channel, clerk, scopes), so the pages are authorised exactly as the API would authorise that
+client, and revoking the client shuts the account out too. A session is a random token in a
+cookie; only its SHA-256 is stored, with its CSRF token, so a copy of the database opens no
+session. A session ends on logout or after `idle` without a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from realname.db.base import Base
+from realname.db.types import UtcDateTime
+from realname.security.audit import append_audit
+from realname.security.clients import hash_secret, verify_secret
+from realname.security.models import ApiClient
+from realname.security.vault import KeyRing
+
+STAFF_OBJECT = "staff_account"
+
+
+class StaffAccount(Base):
+    __tablename__ = "staff_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_client.client_id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StaffSession(Base):
+    __tablename__ = "staff_session"
+
+    # SHA-256 (hex) of the cookie's token: the token itself is never stored.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("staff_account.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+_EQUALISER = hash_secret("staff-timing-equaliser")
+MIN_PASSWORD_LENGTH = 10
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    token: str  # for the cookie, shown once
+    csrf_token: str
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    account: StaffAccount
+    client: ApiClient
+    csrf_token: str
+
+    def csrf_matches(self, presented: str) -> bool:
+        return hmac.compare_digest(self.csrf_token.encode(), presented.encode())
+
+
+class StaffService:
+    """Accounts and sessions; flushes only (the caller owns the transaction). Creating or
+    disabling an account, signing in and out append to the audit chain (who acted as which
+    client, when): the chain says who was at the keyboard for what the API then records."""
+
+    def __init__(self, session: Session, keyring: KeyRing, actor: str = "operator:cli") -> None:
+        self.session = session
+        self.keyring = keyring
+        self.actor = actor
+
+    def _audit(self, action: str, account: StaffAccount, at: datetime, actor: str) -> None:
+        append_audit(
+            self.session,
+            self.keyring,
+            actor=actor,
+            action=action,
+            object_type=STAFF_OBJECT,
+            object_id=str(account.id),
+            at=at,
+            detail={"client_id": account.client_id, "status": account.status},
+        )
+
+    def create_account(
+        self, username: str, password: str, client_id: str, at: datetime
+    ) -> StaffAccount:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        client = self.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+        if client is None:
+            raise ValueError("no such API client")
+        account = StaffAccount(
+            username=username,
+            password_hash=hash_secret(password),
+            client_id=client_id,
+            status="active",
+            created_at=at,
+        )
+        self.session.add(account)
+        self.session.flush()
+        self._audit("staff.create", account, at, self.actor)
+        return account
+
+    def disable(self, username: str, at: datetime) -> bool:
+        """No more sign-ins, and its open sessions end at their next request."""
+        account = self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None or account.status != "active":
+            return False
+        account.status = "disabled"
+        self.session.flush()
+        self._audit("staff.disable", account, at, self.actor)
+        return True
+
+    def accounts(self) -> list[StaffAccount]:
+        return list(self.session.scalars(select(StaffAccount).order_by(StaffAccount.id)))
+
+    def authenticate(self, username: str, password: str) -> StaffAccount | None:
+        """The account, if the password is right and it and its client are active; one scrypt
+        either way, so the time taken does not tell which user names exist."""
+        account = self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None or account.status != "active":
+            verify_secret(password, _EQUALISER)
+            return None
+        if not verify_secret(password, account.password_hash):
+            return None
+        client = self.session.scalar(
+            select(ApiClient).where(ApiClient.client_id == account.client_id)
+        )
+        return account if client is not None and client.status == "active" else None
+
+    def open(self, account: StaffAccount, at: datetime) -> OpenedSession:
+        self._audit("staff.sign_in", account, at, f"staff:{account.id}")
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.session.add(
+            StaffSession(
+                id=_digest(token),
+                account_id=account.id,
+                csrf_token=csrf,
+                created_at=at,
+                last_seen_at=at,
+            )
+        )
+        self.session.flush()
+        return OpenedSession(token, csrf)
+
+    def resume(self, token: str, at: datetime, idle: timedelta) -> ActiveSession | None:
+        """The session the cookie names, still open and used within `idle`; its last use
+        moves to `at`. An idle session is ended here, so it never comes back."""
+        row = self.session.get(StaffSession, _digest(token))
+        if row is None or row.ended_at is not None:
+            return None
+        if at - row.last_seen_at > idle:
+            row.ended_at = at
+            self.session.flush()
+            return None
+        account = self.session.get(StaffAccount, row.account_id)
+        if account is None or account.status != "active":
+            return None
+        client = self.session.scalar(
+            select(ApiClient).where(ApiClient.client_id == account.client_id)
+        )
+        if client is None or client.status != "active":
+            return None
+        row.last_seen_at = at
+        self.session.flush()
+        return ActiveSession(account, client, row.csrf_token)
+
+    def end(self, token: str, at: datetime) -> None:
+        row = self.session.get(StaffSession, _digest(token))
+        if row is not None and row.ended_at is None:
+            row.ended_at = at
+            self.session.flush()
+            account = self.session.get(StaffAccount, row.account_id)
+            if account is not None:
+                self._audit("staff.sign_out", account, at, f"staff:{account.id}")

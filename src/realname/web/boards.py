@@ -1,0 +1,216 @@
+"""The enterprise console (its administrator) and the regulator's dashboard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from realname.web.base import (
+    Text,
+    api_for,
+    form_staff,
+    page_staff,
+    problem,
+    refusal,
+    render,
+    secure,
+    translator,
+)
+from realname.web.calls import Api
+from realname.web.sessions import Staff
+
+router = APIRouter(include_in_schema=False)
+
+RUNGS = ("notice", "interview", "rectification", "yellow_1", "yellow_2", "yellow_3", "red")
+EVIDENCE_KINDS = ("inspection_round", "figure", "complaint", "action", "document")
+
+
+# ---- the enterprise console --------------------------------------------------------------
+
+
+async def _console(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
+    api = api_for(request, staff)
+    stock = await api.get("/v1/stock/summary")
+    progress = await api.get("/v1/backfill/progress")
+    risk = await api.get("/v1/channels/risk", {"limit": 10})
+    complaints = await api.get("/v1/complaints", {"limit": 20})
+    actions = await api.get("/v1/enforcement/actions", {"open_only": "true"})
+    flags = await api.get("/v1/complaints/flags")
+    return render(
+        request,
+        "console.html",
+        staff,
+        status=status,
+        stock=stock.body if stock.ok else [],
+        progress=progress.body if progress.ok else None,
+        risk=risk.body if risk.ok else [],
+        complaints=complaints.body if complaints.ok else [],
+        actions=actions.body if actions.ok else [],
+        flags=flags.body[:20] if flags.ok else [],
+        **context,
+    )
+
+
+@router.get("/web/console")
+async def console(request: Request) -> Response:
+    staff = await page_staff(request, "enterprise_admin")
+    if not isinstance(staff, Staff):
+        return staff
+    return await _console(request, staff)
+
+
+@router.post("/web/console/channels/{channel_id}/{action}")
+async def channel_status(
+    request: Request,
+    channel_id: int,
+    action: str,
+    csrf_token: Text,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    staff = await form_staff(request, "enterprise_admin", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    if action not in ("suspend", "resume"):
+        return problem(request, staff, 404, translator(request)("error.forbidden"))
+    body = {"reason": reason} if reason.strip() else {}
+    answer = await api_for(request, staff).post(f"/v1/channels/{channel_id}/{action}", body)
+    if not answer.ok:
+        return await _console(request, staff, 422, error=refusal(request, answer))
+    return await _console(request, staff, done=translator(request)("done"))
+
+
+# ---- the regulator's dashboard -----------------------------------------------------------
+
+
+async def _dashboard_data(api: Api) -> dict[str, Any]:
+    enterprises = await api.get("/v1/enterprises")
+    figures = await api.get("/v1/regulator/figures")
+    actions = await api.get("/v1/regulator/enforcement/actions")
+    counts = await api.get("/v1/complaints/counts")
+    return {
+        "enterprises": enterprises.body if enterprises.ok else [],
+        "figures": figures.body if figures.ok else None,
+        "actions": actions.body if actions.ok else [],
+        "counts": counts.body if counts.ok else [],
+    }
+
+
+async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
+    data = await _dashboard_data(api_for(request, staff))
+    rows = data["figures"]["enterprises"] if data["figures"] else []
+    # MNOs first, then MVNOs: side by side in one table and one chart.
+    rows = sorted(rows, key=lambda r: (r["kind"] != "mno", r["enterprise"]))
+    chart = [
+        {
+            "name": r["enterprise"],
+            "kind": r["kind"],
+            "rate": r["violation_rate"],
+            "low": r["violation_rate_low"],
+            "high": r["violation_rate_high"],
+        }
+        for r in rows
+        if r["violation_rate"] is not None
+    ]
+    licences = {e["code"]: e["licence_status"] for e in data["enterprises"]}
+    ids = {e["id"]: e["code"] for e in data["enterprises"]}
+    return render(
+        request,
+        "dashboard.html",
+        staff,
+        status=status,
+        rows=rows,
+        period=data["figures"]["period"] if data["figures"] else "",
+        licences=licences,
+        enterprise_codes=ids,
+        enterprises=data["enterprises"],
+        actions=data["actions"],
+        counts=data["counts"][:20],
+        chart=json.dumps(chart),
+        rungs=RUNGS,
+        evidence_kinds=EVIDENCE_KINDS,
+        **context,
+    )
+
+
+@router.get("/web/dashboard")
+async def dashboard(request: Request) -> Response:
+    staff = await page_staff(request, "regulator")
+    if not isinstance(staff, Staff):
+        return staff
+    return await _dashboard(request, staff)
+
+
+EXPORT_COLUMNS = (
+    "enterprise",
+    "name",
+    "kind",
+    "lines",
+    "registered",
+    "real_name_rate",
+    "inspected",
+    "violations",
+    "violation_rate",
+    "violation_rate_low",
+    "violation_rate_high",
+    "complaints",
+    "complaints_per_10k",
+    "backfill_progress",
+    "backfill_deadline",
+    "refused",
+    "cap_breaches",
+)
+
+
+@router.get("/web/dashboard/export.csv")
+async def export_csv(request: Request) -> Response:
+    staff = await page_staff(request, "regulator")
+    if not isinstance(staff, Staff):
+        return staff
+    figures = await api_for(request, staff).get("/v1/regulator/figures")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    period = ""
+    if figures.ok:
+        period = str(figures.body["period"])
+        for row in figures.body["enterprises"]:
+            writer.writerow([row.get(column, "") for column in EXPORT_COLUMNS])
+    name = quote(f"realname-figures-{period or 'now'}.csv")
+    response = Response(
+        out.getvalue().encode("utf-8-sig"),  # with a BOM, so Excel reads the Chinese names
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
+    return secure(response)
+
+
+@router.post("/web/dashboard/escalate")
+async def escalate(
+    request: Request,
+    csrf_token: Text,
+    enterprise_id: Annotated[int, Form()],
+    kind: Text,
+    evidence_kind: Text,
+    evidence_ref: Text,
+    minutes: Annotated[str, Form()] = "",
+) -> Response:
+    staff = await form_staff(request, "regulator", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    body: dict[str, Any] = {
+        "enterprise_id": enterprise_id,
+        "kind": kind,
+        "evidence": [{"kind": evidence_kind, "ref": evidence_ref}],
+    }
+    if minutes.strip():
+        body["minutes"] = minutes
+    answer = await api_for(request, staff).post("/v1/regulator/enforcement/actions", body)
+    if not answer.ok:
+        return await _dashboard(request, staff, 422, error=refusal(request, answer))
+    return await _dashboard(request, staff, 201, escalated=answer.body)

@@ -1,0 +1,234 @@
+"""The pages' words in zh-CN (the default) and English, and the locale's dates and numbers.
+
+A message table rather than gettext catalogs: the pages have a few dozen short strings, both
+languages live side by side in one place a reviewer reads at once, there is no compile step
+between a fresh clone and a served page, and `tests/web/test_i18n.py` fails on a key missing
+either language. Dates, numbers and percentages are formatted by Babel (CLDR) for the locale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
+
+LOCALES = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+_BABEL = {"zh-CN": "zh_Hans_CN", "en": "en_GB"}
+
+# key: (zh-CN, en)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app.name": ("实名登记平台", "RealName"),
+    "nav.skip": ("跳到正文", "Skip to content"),
+    "nav.desk": ("营业厅前台", "Front desk"),
+    "nav.console": ("企业控制台", "Enterprise console"),
+    "nav.dashboard": ("监管看板", "Regulator dashboard"),
+    "nav.logout": ("退出登录", "Sign out"),
+    "nav.language": ("语言", "Language"),
+    "nav.signed_in_as": ("当前用户", "Signed in as"),
+    "lang.switch": ("English", "中文"),
+    "login.title": ("工作人员登录", "Staff sign-in"),
+    "login.username": ("用户名", "User name"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Sign in"),
+    "login.failed": (
+        "用户名或密码不正确，或账号已停用。请重新输入，或联系管理员。",
+        "The user name or password is wrong, or the account is disabled. Try again, or ask "
+        "your administrator.",
+    ),
+    "login.locked": (
+        "登录失败次数过多，已暂时锁定。请稍后再试，或联系管理员。",
+        "Too many failed sign-ins: locked for a while. Try again later, or ask your administrator.",
+    ),
+    "login.expired": (
+        "长时间未操作，会话已结束。请重新登录。",
+        "Your session ended after a period without activity. Please sign in again.",
+    ),
+    "error.csrf": (
+        "表单已过期（安全校验未通过）。请刷新页面后重新提交。",
+        "The form has expired (security check failed). Reload the page and submit again.",
+    ),
+    "error.forbidden": (
+        "此页面不对您的角色开放。请使用与您角色对应的页面。",
+        "This page is not open to your role. Use the page for your role.",
+    ),
+    "error.title": ("无法完成", "Could not be done"),
+    "error.card": (
+        "读卡数据无法识别。请重新放置身份证并读卡。",
+        "The card reader's data could not be read. Place the ID card on the reader again.",
+    ),
+    "error.number": ("请输入有效的数字。", "Enter a valid number."),
+    "done": ("已完成", "Done"),
+    "role.clerk": ("营业员", "Clerk"),
+    "role.enterprise_admin": ("企业管理员", "Enterprise administrator"),
+    "role.regulator": ("监管人员", "Regulator"),
+    # front desk
+    "desk.title": ("营业厅前台", "Front desk"),
+    "desk.channel": ("渠道", "Channel"),
+    "desk.register": ("新用户登记入网", "Register a customer"),
+    "desk.card": ("身份证读卡数据 (JSON)", "ID card reader data (JSON)"),
+    "desk.card_help": (
+        "由读卡器软件填写；营业厅不允许手工录入证件号码。",
+        "Filled in by the card reader software; typing an ID number by hand is not allowed "
+        "at a counter.",
+    ),
+    "desk.face": ("人脸比对分数 (0–1)", "Live face score (0–1)"),
+    "desk.kit": ("选择本渠道库存号卡", "Choose a kit from this channel's stock"),
+    "desk.no_stock": ("本渠道没有可售号卡。", "This channel has no kit in stock."),
+    "desk.submit": ("登记并开通", "Register and activate"),
+    "desk.registered": ("已登记开通：", "Registered and activated:"),
+    "desk.refused": ("登记被拒绝：", "Registration refused:"),
+    "desk.stock": ("本渠道库存", "This channel's stock"),
+    "lookup.title": ("查询号码", "Look up a line"),
+    "lookup.msisdn": ("手机号码", "Phone number"),
+    "lookup.submit": ("查询", "Look up"),
+    # a line
+    "line.title": ("号码详情", "Line"),
+    "line.msisdn": ("号码", "Number"),
+    "line.state": ("状态", "State"),
+    "line.owner": ("机主（已脱敏）", "Owner (masked)"),
+    "line.document": ("证件", "Document"),
+    "line.name": ("姓名", "Name"),
+    "line.activated": ("开通时间", "Activated"),
+    "line.barring": ("限制原因", "Barring"),
+    "line.reverify": ("二次实名截止", "Re-verification due"),
+    "line.history": ("历史", "History"),
+    "line.after_sale": ("售后业务（机主本人在场）", "After-sale (owner present)"),
+    "line.report_lost": ("挂失", "Report lost"),
+    "line.replace_sim": ("补换卡", "Replace the SIM"),
+    "line.iccid": ("新卡 ICCID", "New SIM's ICCID"),
+    "line.imsi": ("新卡 IMSI", "New SIM's IMSI"),
+    "line.owner_card": ("机主身份证读卡数据 (JSON)", "Owner's ID card reader data (JSON)"),
+    "line.transfer": ("过户", "Transfer"),
+    "line.receiver_card": ("新机主身份证读卡数据 (JSON)", "New owner's ID card reader data (JSON)"),
+    "line.cancel": ("销户", "Cancel the line"),
+    "line.cancel_reason": ("销户原因", "Reason"),
+    "line.reverify_answer": ("二次实名核验（机主在场）", "Re-verify the owner (present)"),
+    "line.operation": ("业务", "Operation"),
+    "line.backfill": ("老用户补登记（须证明持有号码）", "Back-fill (proof of holding the line)"),
+    "line.send_code": ("向该号码发送验证码", "Send a one-time code to the line"),
+    "line.code_sent": ("验证码已发送，有效期至", "Code sent; valid until"),
+    "line.code": ("客户收到的 6 位验证码", "The 6-digit code the customer received"),
+    "line.suspend": ("停机", "Suspend"),
+    "line.resume": ("复机", "Resume"),
+    "line.reveal": ("查看机主明文（记入审计）", "Reveal the owner (audited)"),
+    "line.purpose": ("查看事由", "Purpose"),
+    "line.revealed": ("机主明文（仅本次显示，已记入审计）", "Owner in clear (shown once, audited)"),
+    # console
+    "console.title": ("企业控制台", "Enterprise console"),
+    "console.stock": ("各渠道库存与库龄", "Stock by channel, with ageing"),
+    "console.unsold": ("未售", "Unsold"),
+    "console.oldest": ("最早入库", "Oldest stocked"),
+    "console.older_than": ("库龄超过（天）", "Older than (days)"),
+    "console.backfill": ("补登记进度", "Back-fill progress"),
+    "console.deadline": ("截止日期", "Deadline"),
+    "console.registered_share": ("已补登记比例", "Registered"),
+    "console.projected": ("预计完成", "Projected completion"),
+    "console.on_track": ("按期", "On track"),
+    "console.behind": ("落后", "Behind"),
+    "console.milestones": ("里程碑", "Milestones"),
+    "console.risk": ("渠道风险", "Channel risk"),
+    "console.score": ("风险分", "Score"),
+    "console.signals": ("触发信号", "Signals tripped"),
+    "console.suspend_reason": ("停止原因", "Reason"),
+    "console.suspend": ("暂停渠道", "Suspend channel"),
+    "console.resume": ("恢复渠道", "Resume channel"),
+    "console.reverify": ("二次实名待办", "Re-verification queue"),
+    "console.complaints": ("投诉", "Complaints"),
+    "console.actions": ("未结监管措施", "Open enforcement actions"),
+    "console.none": ("无", "None"),
+    "console.flags": (
+        "被投诉标记的号码（待二次实名核查）",
+        "Lines flagged by complaints (to re-verify)",
+    ),
+    "dash.lifted": ("已解除", "lifted"),
+    # dashboard
+    "dash.title": ("监管看板", "Regulator dashboard"),
+    "dash.period": ("统计期", "Period"),
+    "dash.enterprises": (
+        "各企业合规情况（基础运营商与转售企业对照）",
+        "Enterprises (MNOs and MVNOs side by side)",
+    ),
+    "dash.kind": ("类型", "Kind"),
+    "dash.lines": ("在网号码", "Lines"),
+    "dash.real_name_rate": ("实名率", "Real-name rate"),
+    "dash.violation_rate": ("违规率", "Violation rate"),
+    "dash.interval": ("95% 区间", "95 % interval"),
+    "dash.inspected": ("暗访网点", "Outlets inspected"),
+    "dash.complaints_10k": ("每万户投诉", "Complaints per 10k"),
+    "dash.backfill": ("补登记", "Back-fill"),
+    "dash.licence": ("许可状态", "Licence"),
+    "dash.chart": ("违规率及 95% 置信区间", "Violation rate with 95 % interval"),
+    "dash.ladder": ("执法阶梯", "Enforcement ladder"),
+    "dash.action": ("措施", "Action"),
+    "dash.status": ("状态", "Status"),
+    "dash.decided": ("决定时间", "Decided"),
+    "dash.deadline": ("期限", "Deadline"),
+    "dash.consequences": ("后果", "Consequences"),
+    "dash.escalate": ("升级执法措施", "Escalate"),
+    "dash.enterprise": ("企业", "Enterprise"),
+    "dash.rung": ("措施等级", "Rung"),
+    "dash.evidence_kind": ("证据类型", "Evidence kind"),
+    "dash.evidence_ref": ("证据编号", "Evidence reference"),
+    "dash.minutes": ("约谈纪要（约谈时必填）", "Interview minutes (for an interview)"),
+    "dash.escalated": ("已采取措施：", "Action taken:"),
+    "dash.complaints": ("投诉统计", "Complaints"),
+    "dash.export": ("导出 CSV", "Export CSV"),
+    "kind.mno": ("基础运营商", "MNO"),
+    "kind.mvno": ("转售企业", "MVNO"),
+    "rung.notice": ("通报批评", "Notice of criticism"),
+    "rung.interview": ("约谈", "Interview"),
+    "rung.rectification": ("责令整改", "Rectification order"),
+    "rung.yellow_1": ("黄牌 I", "Yellow card I"),
+    "rung.yellow_2": ("黄牌 II", "Yellow card II"),
+    "rung.yellow_3": ("黄牌 III", "Yellow card III"),
+    "rung.red": ("红牌", "Red card"),
+}
+
+
+@dataclass(frozen=True)
+class Translator:
+    """One request's locale: words, dates and numbers."""
+
+    locale: str
+
+    @property
+    def babel(self) -> str:
+        return _BABEL[self.locale]
+
+    @property
+    def html_lang(self) -> str:
+        return "zh-CN" if self.locale == "zh-CN" else "en"
+
+    def __call__(self, key: str) -> str:
+        zh, en = MESSAGES[key]
+        return zh if self.locale == "zh-CN" else en
+
+    def number(self, value: float | int | None) -> str:
+        return "—" if value is None else format_decimal(value, locale=self.babel)
+
+    def decimal(self, value: float | None) -> str:
+        return "—" if value is None else format_decimal(value, format="#,##0.0", locale=self.babel)
+
+    def percent(self, value: float | None) -> str:
+        if value is None:
+            return "—"
+        return format_percent(value, format="#,##0.0%", locale=self.babel)
+
+    def day(self, value: str | date | None) -> str:
+        if value is None or value == "":
+            return "—"
+        parsed = date.fromisoformat(value[:10]) if isinstance(value, str) else value
+        return format_date(parsed, format="medium", locale=self.babel)
+
+    def instant(self, value: str | datetime | None) -> str:
+        if value is None or value == "":
+            return "—"
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return format_datetime(parsed, format="medium", locale=self.babel, tzinfo=parsed.tzinfo)
+
+
+def chosen_locale(cookie: str | None) -> str:
+    return cookie if cookie in LOCALES else DEFAULT_LOCALE

@@ -1,0 +1,147 @@
+"""The pages' routes: sign-in, sign-out and the language here; the front desk and a line's page
+in `desk.py`; the enterprise console and the regulator's dashboard in `boards.py`. Each page
+checks only which role it is for (a clerk is not shown the regulator's dashboard); every read
+and every action goes through the JSON API (`calls.Api`), which authorises, masks, audits and
+refuses as it does for any client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from realname.http.deps import Runtime, runtime
+from realname.security.staff import StaffService
+from realname.security.throttle import LoginThrottler, ThrottlePolicy
+from realname.web import boards, desk
+from realname.web.base import HERE, HOME, Text, problem, redirect, render, translator
+from realname.web.i18n import LOCALES
+from realname.web.sessions import (
+    CSRF_COOKIE,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    csrf_ok,
+    current_staff,
+    set_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI) -> None:
+    """The pages and their static files on the app (called by the app factory)."""
+    app.include_router(router)
+    app.include_router(desk.router)
+    app.include_router(boards.router)
+    app.mount("/web/static", StaticFiles(directory=HERE / "static"), name="web-static")
+
+
+# ---- sign-in, sign-out, language ------------------------------------------------------
+
+
+@router.get("/")
+async def root() -> Response:
+    return redirect("/web/")
+
+
+@router.get("/web/")
+async def home(request: Request) -> Response:
+    staff = await current_staff(request)
+    if staff is None:
+        return redirect("/web/login")
+    return redirect(HOME.get(staff.role, "/web/login"))
+
+
+@router.get("/web/login")
+async def login_page(request: Request, expired: int = 0) -> Response:
+    t = translator(request)
+    return render(request, "login.html", None, notice=t("login.expired") if expired else None)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    token: str | None  # the session's cookie value; None: refused
+    retry_after: int | None = None  # locked out for this many seconds
+
+
+def _sign_in(rt: Runtime, username: str, password: str, source: str) -> SignIn:
+    """Throttled as the API's token endpoint is (security.throttle: failures per user name and
+    per source address, counted before the password is checked), then one scrypt."""
+    settings, now = rt.settings, rt.clock.now()
+    throttle = LoginThrottler(
+        ThrottlePolicy(
+            max_failures_per_client=settings.login_max_failures,
+            max_failures_per_source=settings.login_max_failures_per_source,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+    )
+    subject = f"staff:{username}"
+    with rt.transaction() as session:
+        retry_after = throttle.claim_attempt(session, subject, source, now)
+    if retry_after is not None:
+        return SignIn(None, retry_after)
+    with rt.transaction() as session:
+        staff = StaffService(session, rt.keyring)
+        account = staff.authenticate(username, password)
+        if account is None:
+            return SignIn(None)
+        opened = staff.open(account, now)
+        throttle.record_success(session, subject, source)
+        return SignIn(opened.token)
+
+
+@router.post("/web/login")
+async def login(request: Request, username: Text, password: Text, csrf_token: Text) -> Response:
+    t = translator(request)
+    if not csrf_ok(request, csrf_token, None):
+        return render(request, "login.html", None, status=403, error=t("error.csrf"))
+    source = request.client.host if request.client else ""
+    outcome = await run_in_threadpool(
+        _sign_in, runtime(request), username[:64], password[:200], source
+    )
+    if outcome.retry_after is not None:
+        response = render(request, "login.html", None, status=429, error=t("login.locked"))
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if outcome.token is None:
+        return render(request, "login.html", None, status=401, error=t("login.failed"))
+    response = redirect("/web/")
+    set_cookie(response, SESSION_COOKIE, outcome.token)
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+def _sign_out(rt: Runtime, cookie: str) -> None:
+    with rt.transaction() as session:
+        StaffService(session, rt.keyring).end(cookie, rt.clock.now())
+
+
+@router.post("/web/logout")
+async def logout(request: Request, csrf_token: Text) -> Response:
+    staff = await current_staff(request)
+    if staff is not None and not csrf_ok(request, csrf_token, staff):
+        return problem(request, staff, 403, translator(request)("error.csrf"))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await run_in_threadpool(_sign_out, runtime(request), cookie[:128])
+    response = redirect("/web/login")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/web/locale")
+async def switch_locale(
+    request: Request, lang: Text, csrf_token: Text, next_page: Annotated[str, Form()] = "/web/"
+) -> Response:
+    staff = await current_staff(request)
+    if not csrf_ok(request, csrf_token, staff):
+        return problem(request, staff, 403, translator(request)("error.csrf"))
+    target = next_page if next_page.startswith("/web/") and "//" not in next_page else "/web/"
+    response = redirect(target)
+    set_cookie(response, LANG_COOKIE, lang if lang in LOCALES else "zh-CN", http_only=False)
+    return response

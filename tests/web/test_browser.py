@@ -1,0 +1,229 @@
+"""The pages in a real browser (Playwright driving Debian's chromium, no browser download) on
+a served demo world: register a customer at the front desk and see the line in the console;
+escalate the enterprise on the dashboard and see its next registration refused at its front
+desk. Every page passes axe-core (injected from the npm lock file's copy) and loads nothing
+from anywhere but the app. With REALNAME_SCREENSHOTS=DIR (`make screenshots`), each page is
+saved in zh-CN and English."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from realname.api.app import create_app
+from realname.config import Settings
+from realname.db.engine import create_engine_from_settings
+from realname.db.uow import UnitOfWork
+from realname.registry.models import Line
+from realname.security.keys import keyring_from_settings
+from realname.sim.demo import prepare_demo
+from realname.web.demo import DemoDesk, create_demo_accounts, walk_in_customer
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "assets" / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = os.environ.get("REALNAME_SCREENSHOTS")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and AXE.exists()) and not os.environ.get("CI"),
+    reason="needs Debian's chromium and `make env` (CI installs both)",
+)
+
+
+@dataclass
+class Served:
+    url: str
+    desk: DemoDesk
+    customers: list[dict[str, Any]]
+
+    def password(self, username: str) -> str:
+        return next(a.password for a in self.desk.accounts if a.username == username)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'demo.db'}"
+    base = Settings(
+        database_url=url,
+        key_file=str(tmp / "keys.json"),
+        evidence_dir=str(tmp / "evidence"),
+        sms_file=str(tmp / "sms.jsonl"),
+    )
+    with prepare_demo(base, lines=1500, seed=7, operations=100, database_url=url) as run:
+        run.finish(run.build())
+    settings = base.model_copy(update={"sms_file": str(tmp / "sms.jsonl")})
+    engine = create_engine_from_settings(settings)
+    keyring = keyring_from_settings(settings)
+    now = settings.clock().now()
+    with UnitOfWork(sessionmaker(engine, expire_on_commit=False)).transaction() as session:
+        desk = create_demo_accounts(session, keyring, now)
+        customers = [walk_in_customer(session, keyring, now, n) for n in ("王小明", "李小红")]
+        kits = session.scalar(
+            select(func.count()).where(Line.channel_id == desk.channel_id, Line.state == "stocked")
+        )
+    engine.dispose()
+    assert kits is not None and kits >= 2, "the desk needs a kit for each registration"
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield Served(f"http://127.0.0.1:{port}", desk, customers)
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """One browser context (its own cookies) with the checks every page gets."""
+
+    def __init__(self, browser: Any, served: Served) -> None:
+        self.served = served
+        self.context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(60_000)  # a loaded 2-core CI machine
+        self.requests: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+
+    def close(self) -> None:
+        self.context.close()
+        foreign = [u for u in self.requests if not u.startswith(self.served.url)]
+        assert not foreign, f"requests that left the app: {foreign}"
+
+    def sign_in(self, username: str) -> None:
+        page = self.page
+        page.goto(self.served.url + "/web/login")
+        page.fill("#username", username)
+        page.fill("#password", self.served.password(username))
+        page.press("#password", "Enter")  # keyboard first
+        page.wait_for_load_state()
+
+    def check(self, name: str) -> None:
+        """axe-core finds nothing serious; with REALNAME_SCREENSHOTS, the page in both
+        languages."""
+        page = self.page
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+        result = page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        )
+        serious = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in result
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not serious, f"{name}: {serious}"
+        if SHOTS:
+            folder = Path(SHOTS)
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{name}.zh-CN.png"), full_page=True)
+            page.click("#lang-switch")
+            page.wait_for_load_state()
+            page.screenshot(path=str(folder / f"{name}.en.png"), full_page=True)
+            page.click("#lang-switch")
+            page.wait_for_load_state()
+
+    def sign_out(self) -> None:
+        self.page.click("#logout")
+        self.page.wait_for_load_state()
+
+
+def _register(visit: Visit, card: dict[str, Any]) -> str:
+    page = visit.page
+    page.goto(visit.served.url + "/web/desk")
+    page.fill("#card", json.dumps(card, ensure_ascii=False))
+    page.fill("#face_score", "0.95")
+    msisdn = str(page.eval_on_selector("#msisdn", "e => e.value"))
+    page.click("#register")
+    page.wait_for_load_state()
+    return msisdn
+
+
+def test_a_customer_registered_at_the_front_desk_shows_in_the_console(
+    served: Served, browser: Any
+) -> None:
+    visit = Visit(browser, served)
+    visit.page.goto(served.url + "/web/login")
+    visit.check("login")
+    visit.sign_in("clerk")
+    assert visit.page.url.endswith("/web/desk")
+    visit.check("front-desk")
+    msisdn = _register(visit, served.customers[0])
+    assert msisdn in visit.page.inner_text("#registered")
+    visit.sign_out()
+    visit.sign_in("admin")
+    assert visit.page.url.endswith("/web/console")
+    visit.check("enterprise-console")
+    visit.page.fill("#lookup-msisdn", msisdn)
+    visit.page.press("#lookup-msisdn", "Enter")
+    visit.page.wait_for_load_state()
+    assert visit.page.inner_text("#line-msisdn") == msisdn
+    assert visit.page.inner_text("#line-state") == "active"
+    owner = visit.page.inner_text("#line-owner")
+    assert served.customers[0]["document"]["number"] not in owner and "*" in owner  # masked
+    visit.check("line")
+    visit.close()
+
+
+def test_an_enterprise_escalated_on_the_dashboard_is_refused_at_its_front_desk(
+    served: Served, browser: Any
+) -> None:
+    visit = Visit(browser, served)
+    visit.sign_in("regulator")
+    assert visit.page.url.endswith("/web/dashboard")
+    visit.page.wait_for_selector("#rates-chart svg, #rates-chart:empty", state="attached")
+    visit.check("regulator-dashboard")
+    page = visit.page
+    page.select_option("#enterprise_id", str(served.desk.enterprise_id))
+    page.select_option("#kind", "red")
+    page.select_option("#evidence_kind", "document")
+    page.fill("#evidence_ref", "MIIT-2026-WEB-1")
+    page.click("#escalate")
+    page.wait_for_load_state()
+    assert served.desk.enterprise_code in page.inner_text("#escalated")
+    visit.sign_out()
+    visit.sign_in("clerk")
+    _register(visit, served.customers[1])
+    assert visit.page.locator("#refused").count() == 1, visit.page.inner_text("main")[:1500]
+    refused = visit.page.inner_text("#refused")
+    assert "暂停受理新用户入网" in refused and "\n" not in refused.strip()
+    visit.close()
+
+
+def test_chromium_is_debians_not_a_download() -> None:
+    assert CHROMIUM.exists() or shutil.which("chromium")

@@ -1,0 +1,329 @@
+"""The pages through a browser-like client (FastAPI TestClient on https), on both engines:
+sign-in, CSRF, idle timeout, sign-out, role refusals, masking and the audited reveal, the
+locale switch, and a registration refused in one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from realname.web.sessions import CSRF_COOKIE, IDLE_TIMEOUT, LANG_COOKIE, SESSION_COOKIE
+from tests.web.conftest import PASSWORD, Web, csrf_of
+
+
+def _card(web: Web, index: int) -> str:
+    person = web.api.people[index]
+    return json.dumps(
+        {"document": {"type": "resident_id", "number": person.document_number}, "name": person.name}
+    )
+
+
+def test_a_page_without_a_session_sends_to_the_login(web: Web) -> None:
+    browser = web.browser()
+    assert browser.get("/web/desk").headers["location"] == "/web/login"
+    assert browser.get("/").headers["location"] == "/web/"
+
+
+def test_login_sets_a_secure_httponly_strict_cookie_and_a_wrong_password_is_refused(
+    web: Web,
+) -> None:
+    browser = web.browser()
+    page = browser.get("/web/login")
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    csrf = csrf_of(page.text)
+    wrong = browser.post(
+        "/web/login", data={"username": "clerk", "password": "nope-nope-nope", "csrf_token": csrf}
+    )
+    assert wrong.status_code == 401 and "用户名或密码不正确" in wrong.text
+    right = browser.post(
+        "/web/login", data={"username": "clerk", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert right.status_code == 303
+    cookie = next(
+        h for h in right.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "=")
+    )
+    assert "Secure" in cookie and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert browser.get("/web/").headers["location"] == "/web/desk"
+    assert browser.get("/web/desk").status_code == 200
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(web: Web) -> None:
+    login = web.browser()
+    login.get("/web/login")
+    refused = login.post(
+        "/web/login", data={"username": "clerk", "password": PASSWORD, "csrf_token": "forged"}
+    )
+    assert refused.status_code == 403 and SESSION_COOKIE not in refused.cookies
+    clerk = web.signed_in("clerk")
+    number = web.api.number()
+    response = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": "forged",
+            "card": _card(web, 0),
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert response.status_code == 403 and "安全校验" in response.text
+    looked = web.api.client.post(
+        "/v1/lines/lookup", json={"msisdn": number}, headers=web.api.headers("admin")
+    )
+    assert looked.json()["state"] == "stocked"  # not registered
+    web.api.free_numbers.append(number)
+
+
+def test_an_idle_session_ends_and_logout_ends_it_too(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    assert clerk.get("/web/desk").status_code == 200
+    web.api.clock.advance(IDLE_TIMEOUT + timedelta(seconds=1))
+    try:
+        gone = clerk.get("/web/desk")
+        assert gone.status_code == 303 and gone.headers["location"] == "/web/login?expired=1"
+        # once ended it stays ended, even if used again at once
+        web.api.clock.advance(-IDLE_TIMEOUT)
+        assert clerk.get("/web/desk").status_code == 303
+    finally:
+        web.api.clock.advance(timedelta(seconds=-1))
+    admin = web.signed_in("admin")
+    csrf = csrf_of(admin.get("/web/console").text)
+    assert admin.post("/web/logout", data={"csrf_token": csrf}).status_code == 303
+    assert admin.get("/web/console").status_code == 303
+
+
+def test_each_page_refuses_the_other_roles(web: Web) -> None:
+    clerk, admin, regulator = (web.signed_in(w) for w in ("clerk", "admin", "regulator"))
+    assert clerk.get("/web/dashboard").status_code == 403
+    assert clerk.get("/web/console").status_code == 403
+    assert admin.get("/web/dashboard").status_code == 403
+    assert admin.get("/web/desk").status_code == 403
+    assert regulator.get("/web/desk").status_code == 403
+    assert regulator.get("/web/dashboard").status_code == 200
+    assert admin.get("/web/console").status_code == 200
+    # an inspector has no page: refused everywhere, and the API refuses the escalation too
+    inspector = web.signed_in("regulator_inspector")
+    page = inspector.get("/web/dashboard")
+    assert page.status_code == 403
+    csrf = csrf_of(page.text)
+    escalation = inspector.post(
+        "/web/dashboard/escalate",
+        data={
+            "csrf_token": csrf,
+            "enterprise_id": str(web.api.enterprise_id),
+            "kind": "notice",
+            "evidence_kind": "document",
+            "evidence_ref": "DOC-1",
+        },
+    )
+    assert escalation.status_code == 403
+
+
+def test_registration_at_the_desk_then_masked_in_the_console_and_revealed_with_a_purpose(
+    web: Web,
+) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk")
+    number = web.api.number()
+    assert number in desk.text  # the kit is offered from this channel's stock
+    person = web.api.people[1]
+    done = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk.text),
+            "card": _card(web, 1),
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert done.status_code == 201, done.text
+    assert person.document_number not in done.text and person.name not in done.text
+    admin = web.signed_in("admin")
+    console = admin.get("/web/console")
+    found = admin.post(
+        "/web/lines/lookup", data={"csrf_token": csrf_of(console.text), "msisdn": number}
+    )
+    assert found.status_code == 303
+    line = admin.get(found.headers["location"])
+    assert "active" in line.text
+    assert person.document_number not in line.text and person.name not in line.text
+    assert person.document_number[:6] in line.text  # masked: 110105********002X
+    revealed = admin.post(
+        found.headers["location"] + "/reveal",
+        data={"csrf_token": csrf_of(line.text), "purpose": "fraud case 12"},
+    )
+    assert revealed.status_code == 200 and person.document_number in revealed.text
+    audit = web.api.client.post(
+        found.headers["location"].replace("/web", "/v1") + "/owner",
+        json={"purpose": "x"},
+        headers=web.api.headers("clerk"),
+    )
+    assert audit.status_code == 403  # a clerk may not reveal, through the API or a page
+    clerk_line = clerk.get(found.headers["location"])
+    assert "reveal" not in clerk_line.text.split('id="history-h"')[0].split("after-sale")[0] or (
+        'action="' + found.headers["location"] + '/reveal"' not in clerk_line.text
+    )
+
+
+def test_a_refused_registration_says_why_in_one_line_in_the_clerks_language(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk")
+    number = web.api.number()
+    form = {
+        "csrf_token": csrf_of(desk.text),
+        "card": _card(web, 2),
+        "face_score": "0.10",
+        "msisdn": number,
+    }
+    refused = clerk.post("/web/desk/register", data=form)
+    assert refused.status_code == 422
+    line = re.search(r'<p class="refusal" role="alert" id="refused">([^<]+)</p>', refused.text)
+    assert line and "人脸比对分数低于阈值" in line.group(1) and "\n" not in line.group(1)
+    english = clerk.post(
+        "/web/locale",
+        data={"csrf_token": form["csrf_token"], "lang": "en", "next_page": "/web/desk"},
+    )
+    assert english.status_code == 303 and english.headers["location"] == "/web/desk"
+    assert clerk.cookies.get(LANG_COOKIE) == "en"
+    again = clerk.post("/web/desk/register", data=form)
+    assert "The face score is below the threshold" in again.text and 'lang="en"' in again.text
+    web.api.free_numbers.append(number)
+
+
+def test_the_locale_formats_dates_and_numbers(web: Web) -> None:
+    regulator = web.signed_in("regulator")
+    chinese = regulator.get("/web/dashboard").text
+    assert "监管看板" in chinese
+    regulator.post(
+        "/web/locale",
+        data={"csrf_token": csrf_of(chinese), "lang": "en", "next_page": "/web/dashboard"},
+    )
+    english = regulator.get("/web/dashboard").text
+    assert "Regulator dashboard" in english and "监管看板" not in english
+
+
+def test_the_dashboard_exports_csv_and_escalates_an_enterprise(web: Web) -> None:
+    regulator = web.signed_in("regulator")
+    exported = regulator.get("/web/dashboard/export.csv")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert exported.content.decode("utf-8-sig").startswith("enterprise,name,kind,lines")
+    page = regulator.get("/web/dashboard")
+    done = regulator.post(
+        "/web/dashboard/escalate",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "enterprise_id": str(web.api.other_enterprise_id),
+            "kind": "notice",
+            "evidence_kind": "document",
+            "evidence_ref": "MIIT-2026-17",
+        },
+    )
+    assert done.status_code == 201, done.text
+    assert "通报批评" in done.text
+    other = web.signed_in("other_admin")
+    assert "通报批评" in other.get("/web/console").text  # the enterprise sees its action
+
+
+def test_pages_load_only_local_resources_and_forbid_others(web: Web) -> None:
+    for who, page in (
+        ("clerk", "/web/desk"),
+        ("admin", "/web/console"),
+        ("regulator", "/web/dashboard"),
+    ):
+        browser = web.signed_in(who)
+        response = browser.get(page)
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        for url in re.findall(r'(?:src|href)="([^"]+)"', response.text):
+            assert url.startswith(("/", "#")), url
+            if url.startswith("/web/static/"):
+                assert browser.get(url).status_code == 200, url
+    login = web.browser().get("/web/login")
+    assert CSRF_COOKIE in login.cookies
+
+
+def test_absurd_ids_in_a_page_path_are_refused_not_a_server_error(web: Web) -> None:
+    admin = web.signed_in("admin")
+    for value in ("1" * 4301, str(2**63), "-1", "x"):
+        page = admin.get(f"/web/lines/{value}")
+        assert page.status_code in (400, 404, 422), (value, page.status_code)
+        assert "Traceback" not in page.text
+
+
+def test_failed_sign_ins_are_throttled_like_the_token_endpoint(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    statuses = [
+        browser.post(
+            "/web/login",
+            data={"username": "other_admin", "password": "wrong-password", "csrf_token": csrf},
+        ).status_code
+        for _ in range(6)
+    ]
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+    locked = browser.post(
+        "/web/login", data={"username": "other_admin", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    web.api.clock.advance(timedelta(minutes=6))
+    try:
+        assert web.signed_in("other_admin").get("/web/console").status_code == 200
+    finally:
+        web.api.clock.advance(-timedelta(minutes=6))
+
+
+def test_a_revoked_client_shuts_its_staff_account_out(web: Web) -> None:
+    from realname.security.clients import ClientService
+
+    inspector = web.signed_in("regulator_inspector")
+    assert inspector.get("/web/").status_code == 303
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:
+        ClientService(session, rt.keyring).revoke(
+            web.api.secrets["regulator_inspector"][0], rt.clock.now()
+        )
+    assert inspector.get("/web/").headers["location"].startswith("/web/login")
+
+
+def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads_out(
+    web: Web,
+) -> None:
+    from tests.api.test_possession import legacy_line, sms_code
+
+    line_id, _msisdn = legacy_line(web.api)
+    clerk = web.signed_in("clerk")
+    page = clerk.get(f"/web/lines/{line_id}")
+    assert page.status_code == 200 and 'id="send-code"' in page.text
+    sent = clerk.post(
+        f"/web/lines/{line_id}/backfill-code", data={"csrf_token": csrf_of(page.text)}
+    )
+    assert sent.status_code == 200 and 'id="code-sent"' in sent.text
+    challenge = re.search(r'name="challenge_id" value="([^"]+)"', sent.text)
+    assert challenge is not None
+    form = {
+        "csrf_token": csrf_of(sent.text),
+        "card": _card(web, 3),
+        "face_score": "0.95",
+        "challenge_id": challenge.group(1),
+    }
+    code = sms_code(web.api, line_id)
+    wrong = clerk.post(
+        f"/web/lines/{line_id}/backfill", data=form | {"code": f"{(int(code) + 1) % 10**6:06d}"}
+    )
+    assert wrong.status_code == 422 and "证明持有该号码" in wrong.text
+    done = clerk.post(f"/web/lines/{line_id}/backfill", data=form | {"code": code})
+    assert done.status_code == 200, done.text
+    assert '<dd id="line-state">active</dd>' in done.text
+
+
+def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    number = web.api.number()
+    form = {
+        "csrf_token": csrf_of(clerk.get("/web/desk").text),
+        "card": _card(web, 4),
+        "face_score": "0.95",
+        "msisdn": number,
+    }
+    first, second = (clerk.post("/web/desk/register", data=form) for _ in range(2))
+    assert first.status_code == second.status_code == 201, second.text
+    assert number in second.text
