@@ -14,6 +14,7 @@ from realname.cli import options
 from realname.cli.options import At, EnterpriseCode
 from realname.cli.session import cli_unit
 from realname.config import get_settings
+from realname.identity.regions import lookup_region
 
 if TYPE_CHECKING:
     from realname.backfill.service import CampaignProgress, CampaignSchedule
@@ -253,8 +254,9 @@ def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int
         ):
             table.add_column(column, justify="left" if column == title else "right")
         for row in [*groups[:rows], overall]:
+            region = lookup_region(row.group) if title == "region" else None
             table.add_row(
-                row.group,
+                region.name if region is not None else row.group,  # names, not codes
                 f"{row.total:,}",
                 f"{row.registered:,}",
                 f"{row.share_registered:.1%}",

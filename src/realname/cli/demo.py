@@ -13,6 +13,7 @@ from realname.cli.backfill import print_progress, print_schedule
 from realname.cli.channels import print_risk
 from realname.cli.check import print_integrity_report
 from realname.config import get_settings
+from realname.sim.resale import DEMO_LINES
 
 if TYPE_CHECKING:
     from realname.sim.compliance import ComplianceDemo
@@ -22,7 +23,14 @@ console = Console()
 
 
 def demo(
-    lines: Annotated[int, typer.Option(min=100, help="Lines in the synthetic world.")] = 20_000,
+    lines: Annotated[
+        int,
+        typer.Option(
+            min=100,
+            help="Lines in the synthetic world; at 40,000 its resale sector is seed 002's "
+            "at 1:1,000 (42 pilots, 20,590 lines).",
+        ),
+    ] = DEMO_LINES,
     seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 7,
     operations: Annotated[
         int | None, typer.Option(help="Operations streamed through the registry service.")
