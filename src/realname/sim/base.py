@@ -94,7 +94,9 @@ def create_enterprises(
     codes: dict[str, int] = {}
     resale = pilots(rng, resale_lines(lines))
     mno_lines = apportion(lines - sum(p.lines for p in resale), [s for _, _, s, _ in MNOS])
-    specs = [(c, n, count, None, p) for (c, n, _, p), count in zip(MNOS, mno_lines, strict=True)]
+    specs: list[tuple[str, str, int, str | None, tuple[str, ...]]] = [
+        (c, n, count, None, p) for (c, n, _, p), count in zip(MNOS, mno_lines, strict=True)
+    ]
     specs += [(p.code, p.name, p.lines, p.host, (p.prefix,)) for p in resale]
     for code, name, count, host, prefixes in specs:
         kind = "mno" if host is None else "mvno"
