@@ -80,7 +80,8 @@ def test_report_compliance_json_has_one_object_per_enterprise(demo_database: str
     result = runner.invoke(app, ["report", "compliance", "--format", "json"])
     assert result.exit_code == 0, result.stdout
     rows = json.loads(result.stdout)
-    assert len(rows) == 6 and {r["kind"] for r in rows} == {"mno", "mvno"}
+    # The demo's three MNOs and seed 002's 42 resale pilots.
+    assert len(rows) == 45 and {r["kind"] for r in rows} == {"mno", "mvno"}
     for row in rows:
         for key in (
             "enterprise",
@@ -96,11 +97,11 @@ def test_report_compliance_json_has_one_object_per_enterprise(demo_database: str
         ):
             assert key in row, key
         assert row["cap_breaches"] == 0
-    # Every round of the period counts: the demo's own and this test's DEMO-1 (3 visits, 1
-    # violating), as the inspections report totals them.
+    # Every round of the period counts: the demo's own two and this test's DEMO-1 (3 visits,
+    # 1 violating), as the inspections report totals them.
     rounds = json.loads(runner.invoke(app, ["report", "inspections", "--format", "json"]).stdout)
     overall = [r for r in rounds if r["by"] == "round"]
-    assert {r["round"] for r in overall} >= {"DEMO-1"} and len(overall) == 2
+    assert {r["round"] for r in overall} >= {"DEMO-1"} and len(overall) == 3
     assert sum(r["inspected"] for r in rows) == sum(r["inspected"] for r in overall)
     assert sum(r["violations"] for r in rows) == sum(r["violations"] for r in overall)
     assert sum(r["lines"] for r in rows) > 0
