@@ -1,4 +1,5 @@
-"""`realname report …`: the regulator's reports, printed as Markdown, CSV or JSON.
+"""`realname report …`: the regulator's reports, as Markdown, CSV, JSON or an xlsx workbook
+(the CSV's rows; written to `--output FILE` or a redirected stdout, never to a terminal).
 
 Read-only, national unless `--province` narrows it: the operator's CLI reads as the ministry
 does (a provincial administration reads its province over /v1/regulator/figures).
@@ -6,9 +7,12 @@ does (a provincial administration reads its province over /v1/regulator/figures)
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 
 report_app = typer.Typer(
     help="The regulator's reports (compliance, inspections, segments, enforcement, "
-    "complaints), as md, csv or json.",
+    "complaints), as md, csv, json or xlsx.",
     no_args_is_help=True,
 )
 err = Console(stderr=True)
@@ -31,9 +35,58 @@ class Format(StrEnum):
     MD = "md"
     CSV = "csv"
     JSON = "json"
+    XLSX = "xlsx"
 
 
-FormatOption = Annotated[Format, typer.Option("--format", help="md, csv or json.")]
+FormatOption = Annotated[
+    Format, typer.Option("--format", help="md, csv, json or xlsx (xlsx needs --output).")
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", help="Write the report to FILE instead of standard output."),
+]
+Table = tuple[list[str], list[dict[str, Any]]]
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _refuse_xlsx_to_terminal(fmt: Format, output: Path | None) -> None:
+    """Before any work: a workbook is binary, and a terminal shows it as garbage."""
+    if fmt is Format.XLSX and output is None and _stdout_is_terminal():
+        err.print(
+            "[red]--format xlsx:[/red] a workbook cannot be shown on a terminal; "
+            "name a file with --output FILE (or redirect standard output)"
+        )
+        raise typer.Exit(2)
+
+
+def _emit(
+    fmt: Format,
+    output: Path | None,
+    text: Callable[[], str],
+    table: Callable[[], Table],
+    sheet: str,
+) -> None:
+    """The report in its format, to --output or standard output."""
+    from realname.compliance.figures.render import xlsx_bytes
+
+    data = xlsx_bytes(*table(), sheet) if fmt is Format.XLSX else text().encode("utf-8")
+    if output is None:
+        if fmt is Format.XLSX:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            typer.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as error:
+        err.print(f"[red]--output:[/red] cannot write {output}: {error.strerror}")
+        raise typer.Exit(2) from None
+
+
 PeriodOption = Annotated[
     str | None,
     typer.Option(
@@ -70,19 +123,27 @@ def report_compliance(
     fmt: FormatOption = Format.MD,
     period: PeriodOption = None,
     province: ProvinceOption = None,
+    output: OutputOption = None,
 ) -> None:
     """Per enterprise, MNOs and MVNOs side by side: lines, real-name rate, back-fill progress,
     refusals, cap breaches, re-verifications, the inspections' violation rate with its Wilson
     95 % interval and complaints per 10,000 lines; then by kind, province, channel kind, month."""
-    from realname.compliance.figures.render import compliance_text
+    from realname.compliance.figures.render import compliance_table, compliance_text
     from realname.compliance.figures.service import FiguresService
 
+    _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
     with cli_unit(settings, write=False) as (process, session):
         today = process.clock.now().date()
         chosen, where = _period_and_province(period, province, today)
         figures = FiguresService(session, process.policy).figures(chosen, where, today)
-        typer.echo(compliance_text(figures, str(fmt)), nl=False)
+    _emit(
+        fmt,
+        output,
+        lambda: compliance_text(figures, str(fmt)),
+        lambda: compliance_table(figures),
+        "compliance",
+    )
 
 
 @report_app.command("inspections")
@@ -90,16 +151,18 @@ def report_inspections(
     fmt: FormatOption = Format.MD,
     period: PeriodOption = None,
     province: ProvinceOption = None,
+    output: OutputOption = None,
 ) -> None:
     """The secret-inspection rounds that started in the period, side by side: each round's
     violation rate with its Wilson 95 % interval, per enterprise, channel kind and province.
     `--province` reads that province's outlets of every round."""
-    from realname.compliance.figures.render import inspections_text
+    from realname.compliance.figures.render import inspections_table, inspections_text
     from realname.compliance.inspections.evidence import EvidenceStore
     from realname.compliance.inspections.places import province_name
     from realname.compliance.inspections.service import Acting, InspectionService
     from realname.registry.commands import Actor, Context
 
+    _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
     with cli_unit(settings, write=False) as (process, session):
         chosen, where = _period_and_province(period, province, process.clock.now().date())
@@ -107,7 +170,13 @@ def report_inspections(
         acting = Acting(Context(Actor("operator", "cli"), process.clock.now()))
         rounds = service.report(acting, chosen.first, chosen.end, where)
         title = chosen.label + ("" if where is None else f", {province_name(where)}")
-        typer.echo(inspections_text(rounds, str(fmt), title), nl=False)
+    _emit(
+        fmt,
+        output,
+        lambda: inspections_text(rounds, str(fmt), title),
+        lambda: inspections_table(rounds),
+        "inspections",
+    )
 
 
 @report_app.command("segments")
@@ -119,13 +188,15 @@ def report_segments(
     ] = "enterprise,province,age,sex",
     k: Annotated[int, typer.Option("--k", help="Smallest count published (at least 10).")] = 10,
     province: ProvinceOption = None,
+    output: OutputOption = None,
 ) -> None:
     """Active lines by enterprise, province (names), age band and sex, for planning, with every
     total: counts below k withheld, and a second count wherever a total would give one away."""
     from realname.compliance.segments.errors import SegmentError
-    from realname.compliance.segments.render import segments_text
+    from realname.compliance.segments.render import segments_table, segments_text
     from realname.compliance.segments.service import segments
 
+    _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
     with cli_unit(settings, write=False) as (process, session):
         today = process.clock.now().date()
@@ -135,7 +206,13 @@ def report_segments(
         except SegmentError as error:
             err.print(f"[red]{error.message}[/red]")
             raise typer.Exit(2) from None
-        typer.echo(segments_text(table, str(fmt)), nl=False)
+    _emit(
+        fmt,
+        output,
+        lambda: segments_text(table, str(fmt)),
+        lambda: segments_table(table),
+        "segments",
+    )
 
 
 ENFORCEMENT_COLUMNS = [
@@ -167,15 +244,22 @@ COMPLAINT_COLUMNS = [
 
 
 @report_app.command("enforcement")
-def enforcement_report(fmt: FormatOption = Format.MD) -> None:
+def enforcement_report(fmt: FormatOption = Format.MD, output: OutputOption = None) -> None:
     """Per enterprise: actions by rung, how many are open, the highest open rung, the
     measures in force (no new blocks, no settlement) and the licence."""
     from realname.compliance.figures.render import rows_text
     from realname.wiring import enforcement_service
 
+    _refuse_xlsx_to_terminal(fmt, output)
     with cli_unit(get_settings(), write=False) as (process, session):
         rows = enforcement_service(process.services(session)).report()
-    typer.echo(rows_text(rows, ENFORCEMENT_COLUMNS, str(fmt)), nl=False)
+    _emit(
+        fmt,
+        output,
+        lambda: rows_text(rows, ENFORCEMENT_COLUMNS, str(fmt)),
+        lambda: (ENFORCEMENT_COLUMNS, rows),
+        "enforcement",
+    )
 
 
 @report_app.command("complaints")
@@ -185,6 +269,7 @@ def complaints_report(
         datetime | None, typer.Option(help="Received at or after (UTC); default all.")
     ] = None,
     until: Annotated[datetime | None, typer.Option(help="Received before (UTC).")] = None,
+    output: OutputOption = None,
 ) -> None:
     """Traced complaints per enterprise and the channel that sold the line, by category."""
     from datetime import UTC
@@ -192,8 +277,15 @@ def complaints_report(
     from realname.compliance.figures.render import rows_text
     from realname.wiring import complaint_service
 
+    _refuse_xlsx_to_terminal(fmt, output)
     since = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     until = until.replace(tzinfo=until.tzinfo or UTC) if until else None
     with cli_unit(get_settings(), write=False) as (process, session):
         rows = complaint_service(process.services(session)).report(since, until)
-    typer.echo(rows_text(rows, COMPLAINT_COLUMNS, str(fmt)), nl=False)
+    _emit(
+        fmt,
+        output,
+        lambda: rows_text(rows, COMPLAINT_COLUMNS, str(fmt)),
+        lambda: (COMPLAINT_COLUMNS, rows),
+        "complaints",
+    )

@@ -4,6 +4,7 @@ one object per enterprise, and refusals of a bad period or province (exit 2)."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -126,3 +127,71 @@ def test_report_inspections_and_the_other_formats(demo_database: str) -> None:
     assert runner.invoke(app, ["report", "compliance", "--province", "99"]).exit_code == 2
     old = runner.invoke(app, ["report", "inspections", "--format", "json", "--period", "2016-07"])
     assert old.exit_code == 0 and json.loads(old.stdout) == []
+
+
+REPORTS = ["compliance", "inspections", "enforcement", "complaints", "segments"]
+
+
+def _csv_form(value: object) -> str:
+    """A workbook cell as csv.DictWriter writes the same value."""
+    from datetime import datetime
+
+    if value is None:
+        return ""
+    if isinstance(value, datetime):  # openpyxl reads a date cell back as a datetime
+        return value.date().isoformat()
+    return str(value)
+
+
+def _same(cell: str, text: str) -> bool:
+    """Equal, a number to Excel's 15 significant digits."""
+    if cell == text:
+        return True
+    try:
+        return math.isclose(float(cell), float(text), rel_tol=1e-14)
+    except ValueError:
+        return False
+
+
+def test_xlsx_holds_the_rows_of_the_csv(demo_database: str, tmp_path: Path) -> None:
+    """Every report (one demo database for all five: it takes seconds to build)."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    for report in REPORTS:
+        as_csv = runner.invoke(app, ["report", report, "--format", "csv"])
+        assert as_csv.exit_code == 0, as_csv.stdout
+        expected = list(csv.reader(io.StringIO(as_csv.stdout)))
+        workbook = tmp_path / f"{report}.xlsx"
+        argv = ["report", report, "--format", "xlsx", "--output", str(workbook)]
+        written = runner.invoke(app, argv)
+        assert written.exit_code == 0 and written.stdout == "", written.stdout
+        sheet = load_workbook(workbook, read_only=True)[report]
+        got = [[_csv_form(cell) for cell in row] for row in sheet.iter_rows(values_only=True)]
+        assert len(got) == len(expected) > 1, report  # the header and at least one row
+        for row, want in zip(got, expected, strict=True):
+            row = row + [""] * (len(want) - len(row))  # read-only sheets drop trailing blanks
+            assert all(map(_same, row, want)), (report, row, want)
+        # Redirected standard output gets the same workbook.
+        piped = runner.invoke(app, ["report", report, "--format", "xlsx"])
+        assert piped.exit_code == 0 and piped.stdout_bytes[:2] == b"PK", report  # a zip
+
+
+def test_xlsx_to_a_terminal_is_refused_before_any_work(
+    demo_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("realname.cli.report._stdout_is_terminal", lambda: True)
+    for report in REPORTS:
+        refused = runner.invoke(app, ["report", report, "--format", "xlsx"])
+        assert refused.exit_code == 2 and "--output FILE" in refused.stderr, report
+    # --output is fine at a terminal; a file that cannot be written is a clear error.
+    missing = tmp_path / "no-such-dir" / "x.xlsx"
+    bad = runner.invoke(
+        app, ["report", "enforcement", "--format", "xlsx", "--output", str(missing)]
+    )
+    assert bad.exit_code == 2 and "cannot write" in bad.stderr
+    markdown = tmp_path / "enforcement.md"
+    done = runner.invoke(app, ["report", "enforcement", "--output", str(markdown)])
+    assert done.exit_code == 0 and markdown.read_text().startswith("| enterprise")
