@@ -187,9 +187,10 @@ def run(
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="Lines per transaction.")] = 2000,
 ) -> None:
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
-    enforce re-verification. Idempotent; safe from cron and side by side."""
+    enforce re-verification, then run the enforcement sweep (its proposals wait for a person).
+    Idempotent; safe from cron and side by side."""
     from realname.jobs import run_backfill
-    from realname.wiring import Process
+    from realname.wiring import Process, enforcement_service
 
     instant = options.instant(at)
     with Process(get_settings()) as process, console.status("back-fill") as status:
@@ -199,6 +200,7 @@ def run(
             instant,
             batch_size=batch,
             progress=lambda what, n: status.update(f"back-fill: {what}: {n:,} lines"),
+            enforcement=lambda session: enforcement_service(process.services(session)),
         )
     table = Table(title=f"realname backfill run at {instant:%Y-%m-%d %H:%M} UTC")
     for column in ("enterprise", "phase", "lines swept", "moves", "reminders", "refunds"):
@@ -219,6 +221,10 @@ def run(
         f"lines), {report.reverification_expired:,} suspended past their deadline; "
         f"{report.numbers_released:,} cooled numbers back in the pool; "
         f"{report.counters_purged:,} expired quota counters purged"
+    )
+    console.print(
+        f"enforcement sweep: {report.enforcement_proposed:,} new proposals wait for a decision "
+        "(realname report enforcement, column proposed)"
     )
 
 

@@ -223,6 +223,7 @@ ENFORCEMENT_COLUMNS = [
     "open",
     "highest_open",
     "measures",
+    "proposed",
     "notice",
     "interview",
     "rectification",
@@ -246,7 +247,8 @@ COMPLAINT_COLUMNS = [
 @report_app.command("enforcement")
 def enforcement_report(fmt: FormatOption = Format.MD, output: OutputOption = None) -> None:
     """Per enterprise: actions by rung, how many are open, the highest open rung, the
-    measures in force (no new blocks, no settlement) and the licence."""
+    measures in force (no new blocks, no settlement), the licence, and the rungs the
+    enforcement sweep proposed that wait for a decision."""
     from realname.compliance.figures.render import rows_text
     from realname.wiring import enforcement_service
 

@@ -300,6 +300,38 @@ def test_the_report_shows_each_enterprise(world: World, enforcement: Enforcement
     assert rows["MVNO1"]["actions"] == 0
 
 
+def test_the_report_reads_set_based_whatever_the_number_of_enterprises(
+    world: World, enforcement: EnforcementService
+) -> None:
+    """It read the open rungs and the measures once per enterprise (N+1); now a fixed
+    number of queries, and a lifted card's measure is gone from it."""
+    from sqlalchemy import event
+
+    action = enforcement.take(regulator(), world.enterprise_id, card(ActionKind.YELLOW_2))
+
+    def statements() -> int:
+        seen: list[str] = []
+        engine = world.session.get_bind()
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            enforcement.report()
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    before = statements()
+    for n in range(5):
+        world.service.admin.create_enterprise(
+            regulator(), code=f"EXTRA{n}", name=f"extra {n}", kind="mvno", licence_no=f"L-{n}"
+        )
+    world.session.flush()
+    assert statements() == before
+    enforcement.lift(regulator(), action.id, "rectified")
+    rows = {r["enterprise"]: r for r in enforcement.report()}
+    assert rows["CMCC"]["measures"] == "" and rows["CMCC"]["highest_open"] == ""
+
+
 def test_the_ministrys_block_files_are_refused_too_while_allocation_is_suspended(
     world: World, enforcement: EnforcementService
 ) -> None:

@@ -17,7 +17,7 @@ from realname.compliance.enforcement.models import (
 )
 from realname.compliance.inspections.repository import InspectionRepository
 from realname.registry.lifecycle import HELD_STATES
-from realname.registry.models import Channel, Enterprise, Line
+from realname.registry.models import Channel, Enterprise, EnterpriseSanction, Line
 
 
 class EnforcementRepository:
@@ -181,3 +181,27 @@ class EnforcementRepository:
             )
         )
         return [(int(e), str(k), str(s), int(n)) for e, k, s, n in rows]
+
+    def measures_in_force(self) -> dict[int, set[str]]:
+        """Every enterprise's measures not yet lifted, in one query (the report)."""
+        rows = self.session.execute(
+            select(EnterpriseSanction.enterprise_id, EnterpriseSanction.measure)
+            .where(EnterpriseSanction.lifted_at.is_(None))
+            .distinct()
+        )
+        found: dict[int, set[str]] = {}
+        for enterprise_id, measure in rows:
+            found.setdefault(int(enterprise_id), set()).add(str(measure))
+        return found
+
+    def pending_by_enterprise(self) -> dict[int, list[str]]:
+        """The rungs proposed and waiting for a decision, per enterprise, in one query."""
+        rows = self.session.execute(
+            select(EnforcementProposal.enterprise_id, EnforcementProposal.kind)
+            .where(EnforcementProposal.status == "pending")
+            .order_by(EnforcementProposal.enterprise_id, EnforcementProposal.id)
+        )
+        found: dict[int, list[str]] = {}
+        for enterprise_id, kind in rows:
+            found.setdefault(int(enterprise_id), []).append(str(kind))
+        return found

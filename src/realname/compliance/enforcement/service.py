@@ -506,13 +506,18 @@ class EnforcementService:
 
     def report(self) -> list[dict[str, Any]]:
         """Per enterprise: actions by rung, open ones, the highest open rung, measures in
-        force (what `realname report enforcement` prints)."""
-        counts = self.repo.counts_by_enterprise()
+        force and the rungs proposed and waiting for a decision (what `realname report
+        enforcement` prints). Four queries whatever the number of enterprises."""
+        counts: dict[int, list[tuple[str, str, int]]] = {}
+        for enterprise_id, kind, status, n in self.repo.counts_by_enterprise():
+            counts.setdefault(enterprise_id, []).append((kind, status, n))
+        measures = self.repo.measures_in_force()
+        pending = self.repo.pending_by_enterprise()
         rows = []
         for enterprise in self.repo.enterprises():
-            mine = [(k, s, n) for e, k, s, n in counts if e == enterprise.id]
-            highest = self._highest_open(enterprise.id)
-            sanctions = sorted({s.measure for s in self.registry.sanctions.in_force(enterprise.id)})
+            mine = counts.get(enterprise.id, [])
+            open_kinds = [ActionKind(k) for k, s, n in mine if s == "open" and n]
+            highest = max(open_kinds, key=ladder.rank) if open_kinds else None
             row: dict[str, Any] = {
                 "enterprise": enterprise.code,
                 "kind": enterprise.kind,
@@ -520,7 +525,8 @@ class EnforcementService:
                 "actions": sum(n for _, _, n in mine),
                 "open": sum(n for _, s, n in mine if s == "open"),
                 "highest_open": str(highest) if highest else "",
-                "measures": ",".join(sanctions),
+                "measures": ",".join(sorted(measures.get(enterprise.id, ()))),
+                "proposed": ",".join(pending.get(enterprise.id, [])),
             }
             for kind in ladder.LADDER:
                 row[str(kind)] = sum(n for k, _, n in mine if k == kind)
