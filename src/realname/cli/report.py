@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from realname.cli.options import EnterpriseCode
 from realname.cli.session import cli_unit
 from realname.config import get_settings
 
@@ -290,4 +291,47 @@ def complaints_report(
         lambda: rows_text(rows, COMPLAINT_COLUMNS, str(fmt)),
         lambda: (COMPLAINT_COLUMNS, rows),
         "complaints",
+    )
+
+
+SETTLEMENT_COLUMNS = ["month", "channel", "kind", "registered", "backfilled", "total"]
+
+
+@report_app.command("settlement")
+def settlement_report(
+    enterprise: EnterpriseCode,
+    fmt: FormatOption = Format.MD,
+    period: PeriodOption = None,
+    output: OutputOption = None,
+) -> None:
+    """The monthly channel-commission statement of one enterprise: lines registered and
+    back-filled at each channel, month by month. Refused (REALNAME.SETTLEMENT_SUSPENDED)
+    while a yellow III card suspends its settlement; lifting the card restores every month."""
+    from dataclasses import asdict
+
+    from realname.compliance.figures.render import rows_text
+    from realname.compliance.settlement.service import SettlementService
+    from realname.errors import CodedError
+    from realname.registry.repository import RegistryRepository
+
+    _refuse_xlsx_to_terminal(fmt, output)
+    with cli_unit(get_settings(), write=False) as (process, session):
+        chosen, _ = _period_and_province(period, None, process.clock.now().date())
+        found = RegistryRepository(session).enterprise_by_code(enterprise)
+        if found is None:
+            err.print(f"[red]no enterprise with code {enterprise!r}[/red]")
+            raise typer.Exit(1)
+        sanctions = process.services(session).registry.sanctions
+        try:
+            lines = SettlementService(session, sanctions).statement(found, chosen)
+        except CodedError as refused:
+            err.print(f"[red]REALNAME.{refused.code}[/red] {refused.message}")
+            raise typer.Exit(1) from None
+    rows = [asdict(line) for line in lines]
+    _emit(
+        fmt,
+        output,
+        lambda: rows_text(rows, SETTLEMENT_COLUMNS, str(fmt)),
+        lambda: (SETTLEMENT_COLUMNS, rows),
+        "settlement",
     )

@@ -195,3 +195,20 @@ def test_xlsx_to_a_terminal_is_refused_before_any_work(
     markdown = tmp_path / "enforcement.md"
     done = runner.invoke(app, ["report", "enforcement", "--output", str(markdown)])
     assert done.exit_code == 0 and markdown.read_text().startswith("| enterprise")
+
+
+def test_settlement_is_refused_where_the_demos_card_suspends_it(demo_database: str) -> None:
+    """The demo's yellow III suspends its enterprise's settlement: that statement is refused
+    with the stable code; another enterprise's statement lists its channels."""
+    report = runner.invoke(app, ["report", "enforcement", "--format", "json"])
+    enforcement = json.loads(report.stdout)
+    (carded,) = [r["enterprise"] for r in enforcement if "settlement" in r["measures"]]
+    refused = runner.invoke(app, ["report", "settlement", "--enterprise", carded])
+    assert refused.exit_code == 1 and "REALNAME.SETTLEMENT_SUSPENDED" in refused.stderr
+    other = next(r["enterprise"] for r in enforcement if r["enterprise"] != carded)
+    shown = runner.invoke(app, ["report", "settlement", "--enterprise", other, "--format", "json"])
+    assert shown.exit_code == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert rows and all(r["channel"].startswith(other + "-") for r in rows)
+    unknown = runner.invoke(app, ["report", "settlement", "--enterprise", "NOPE"])
+    assert unknown.exit_code == 1 and "NOPE" in unknown.stderr
