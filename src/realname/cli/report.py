@@ -22,7 +22,10 @@ from realname.cli.session import cli_unit
 from realname.config import get_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from realname.compliance.figures.periods import Period
+    from realname.wiring import Process
 
 report_app = typer.Typer(
     help="The regulator's reports (compliance, inspections, segments, enforcement, "
@@ -99,6 +102,22 @@ ProvinceOption = Annotated[
 ]
 
 
+def _audited(
+    process: Process,
+    session: Session,
+    figure: str,
+    province: str | None = None,
+    **detail: str | None,
+) -> None:
+    """The read goes on the audit trail, as the API's figure reads do (who: the operator at
+    the command line)."""
+    from realname.compliance.reads import audit_figure_read
+    from realname.registry.commands import Actor, Context
+
+    ctx = Context(Actor("operator", "cli"), process.clock.now())
+    audit_figure_read(session, process.keyring, ctx, figure, province, **detail)
+
+
 def _period_and_province(
     period: str | None, province: str | None, today: date
 ) -> tuple[Period, str | None]:
@@ -134,10 +153,11 @@ def report_compliance(
 
     _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
-    with cli_unit(settings, write=False) as (process, session):
+    with cli_unit(settings, write=True) as (process, session):
         today = process.clock.now().date()
         chosen, where = _period_and_province(period, province, today)
         figures = FiguresService(session, process.policy).figures(chosen, where, today)
+        _audited(process, session, "compliance", where, period=chosen.label)
     _emit(
         fmt,
         output,
@@ -165,11 +185,12 @@ def report_inspections(
 
     _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
-    with cli_unit(settings, write=False) as (process, session):
+    with cli_unit(settings, write=True) as (process, session):
         chosen, where = _period_and_province(period, province, process.clock.now().date())
         service = InspectionService(session, process.keyring, EvidenceStore(settings.evidence_dir))
         acting = Acting(Context(Actor("operator", "cli"), process.clock.now()))
         rounds = service.report(acting, chosen.first, chosen.end, where)
+        _audited(process, session, "inspections", where, period=chosen.label)
         title = chosen.label + ("" if where is None else f", {province_name(where)}")
     _emit(
         fmt,
@@ -199,7 +220,7 @@ def report_segments(
 
     _refuse_xlsx_to_terminal(fmt, output)
     settings = get_settings()
-    with cli_unit(settings, write=False) as (process, session):
+    with cli_unit(settings, write=True) as (process, session):
         today = process.clock.now().date()
         _, where = _period_and_province(None, province, today)
         try:
@@ -207,6 +228,7 @@ def report_segments(
         except SegmentError as error:
             err.print(f"[red]{error.message}[/red]")
             raise typer.Exit(2) from None
+        _audited(process, session, "segments", where, by=by, k=str(k))
     _emit(
         fmt,
         output,
@@ -254,8 +276,9 @@ def enforcement_report(fmt: FormatOption = Format.MD, output: OutputOption = Non
     from realname.wiring import enforcement_service
 
     _refuse_xlsx_to_terminal(fmt, output)
-    with cli_unit(get_settings(), write=False) as (process, session):
+    with cli_unit(get_settings(), write=True) as (process, session):
         rows = enforcement_service(process.services(session)).report()
+        _audited(process, session, "enforcement")
     _emit(
         fmt,
         output,
@@ -283,8 +306,15 @@ def complaints_report(
     _refuse_xlsx_to_terminal(fmt, output)
     since = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     until = until.replace(tzinfo=until.tzinfo or UTC) if until else None
-    with cli_unit(get_settings(), write=False) as (process, session):
+    with cli_unit(get_settings(), write=True) as (process, session):
         rows = complaint_service(process.services(session)).report(since, until)
+        _audited(
+            process,
+            session,
+            "complaint_counts",
+            since=since.isoformat() if since else None,
+            until=until.isoformat() if until else None,
+        )
     _emit(
         fmt,
         output,
@@ -315,7 +345,7 @@ def settlement_report(
     from realname.registry.repository import RegistryRepository
 
     _refuse_xlsx_to_terminal(fmt, output)
-    with cli_unit(get_settings(), write=False) as (process, session):
+    with cli_unit(get_settings(), write=True) as (process, session):
         chosen, _ = _period_and_province(period, None, process.clock.now().date())
         found = RegistryRepository(session).enterprise_by_code(enterprise)
         if found is None:
@@ -327,6 +357,7 @@ def settlement_report(
         except CodedError as refused:
             err.print(f"[red]REALNAME.{refused.code}[/red] {refused.message}")
             raise typer.Exit(1) from None
+        _audited(process, session, "settlement", enterprise=found.code, period=chosen.label)
     rows = [asdict(line) for line in lines]
     _emit(
         fmt,
