@@ -396,12 +396,15 @@ class ComplaintService:
         return self.repo.flags(enterprise_id)
 
     def report(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        enterprise_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Per enterprise and channel: complaints by category (what the figures and
-        `realname report complaints` show)."""
+        `realname report complaints` show); one enterprise's only, if named (in the query)."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for enterprise, channel, category, count in self.repo.counts(since, until):
+        for enterprise, channel, category, count in self.repo.counts(since, until, enterprise_id):
             key = (enterprise, channel or "")
             row = rows.setdefault(
                 key,
