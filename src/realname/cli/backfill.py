@@ -245,6 +245,21 @@ def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     print_progress(console, enterprise, report, rows)
 
 
+MUNICIPALITIES = frozenset({"11", "12", "31", "50"})  # their city is the province
+
+
+def _place(code: str) -> str:
+    """A region by its name, not its code, short enough for 80 columns: the city and district
+    (武汉市江岸区), a municipality's district with it (北京市朝阳区); the code if unknown."""
+    region = lookup_region(code)
+    if region is None:
+        return code
+    province = lookup_region(code[:2] + "0000")
+    if province and code[:2] not in MUNICIPALITIES and region.name.startswith(province.name):
+        return region.name[len(province.name) :] or region.name
+    return region.name
+
+
 def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int = 10) -> None:
     overall = p.overall
     for title, groups in (("region", p.by_region), ("channel", p.by_channel)):
@@ -258,11 +273,14 @@ def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int
             "barred both",
             "terminated",
         ):
-            table.add_column(column, justify="left" if column == title else "right")
+            if column == title:  # a region's name whole (6 characters, 12 columns)
+                table.add_column(column, min_width=12 if title == "region" else None)
+            else:  # the two "barred" headers wrap, so the table fits 80 columns
+                narrow = 7 if column.startswith("barred") else None
+                table.add_column(column, justify="right", max_width=narrow)
         for row in [*groups[:rows], overall]:
-            region = lookup_region(row.group) if title == "region" else None
             table.add_row(
-                region.name if region is not None else row.group,  # names, not codes
+                _place(row.group) if title == "region" else row.group,
                 f"{row.total:,}",
                 f"{row.registered:,}",
                 f"{row.share_registered:.1%}",
