@@ -212,3 +212,20 @@ def test_settlement_is_refused_where_the_demos_card_suspends_it(demo_database: s
     assert rows and all(r["channel"].startswith(other + "-") for r in rows)
     unknown = runner.invoke(app, ["report", "settlement", "--enterprise", "NOPE"])
     assert unknown.exit_code == 1 and "NOPE" in unknown.stderr
+    # The reads that answered are on the audit trail (the refused one is not).
+    from sqlalchemy import create_engine, select
+
+    from realname.compliance.reads import FIGURE_READ
+    from realname.security.models import AuditLog
+
+    engine = create_engine(demo_database)
+    with Session(engine) as session:
+        read = session.scalars(
+            select(AuditLog).where(AuditLog.action == FIGURE_READ).order_by(AuditLog.id)
+        ).all()
+    engine.dispose()
+    assert [(e.actor, e.object_id) for e in read] == [
+        ("operator:cli", "enforcement"),
+        ("operator:cli", "settlement"),
+    ]
+    assert read[1].detail["enterprise"] == other and read[1].detail["scope"] == "national"
