@@ -6,18 +6,25 @@ quota counters), which must not reach each other. Each campaign is swept batch b
 each batch its own transaction with the campaign row locked (runners take turns; a killed
 runner loses one uncommitted batch, which the next run does again). Then the
 re-verification rules that are states rather than events are swept, and overdue
-re-verifications are suspended: the 24-hour deadline is enforced here too. Housekeeping
-last: numbers whose cooling is over go back to the pool, and relying parties' expired quota
-counters are purged.
+re-verifications are suspended: the 24-hour deadline is enforced here too. Housekeeping:
+numbers whose cooling is over go back to the pool, and relying parties' expired quota
+counters are purged. Last, when the caller hands it the ladder, the enforcement sweep: the
+standing escalation rules (violation rates over the inspection rounds, overdue or failed
+rectification orders, complaint rates) propose steps, which wait for a person at the
+regulator (`realname report enforcement`, `GET /v1/regulator/enforcement/proposals`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from realname.backfill.jobs import CampaignRun, Progress, ServicesFactory, run_campaigns
 from realname.backfill.service import SWEEP_BATCH
+from realname.compliance.enforcement.service import EnforcementService
 from realname.db.uow import UnitOfWork
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
@@ -25,6 +32,7 @@ from realname.registry.reverification import MANY_LINES
 from realname.verification.repository import VerificationRepository
 
 REVERIFY_BATCH = 200  # "many lines" asks per transaction
+EnforcementFactory = Callable[[Session], EnforcementService]
 
 
 @dataclass
@@ -34,6 +42,7 @@ class RunReport:
     reverification_expired: int = 0
     numbers_released: int = 0  # cooled down, back in the pool
     counters_purged: int = 0  # expired relying-party quota counters
+    enforcement_proposed: int = 0  # new proposals, waiting for a person
 
 
 def run_backfill(
@@ -43,6 +52,7 @@ def run_backfill(
     *,
     batch_size: int = SWEEP_BATCH,
     progress: Progress | None = None,
+    enforcement: EnforcementFactory | None = None,
 ) -> RunReport:
     report = RunReport()
     report.campaigns = run_campaigns(uow, services, at, batch_size=batch_size, progress=progress)
@@ -65,4 +75,15 @@ def run_backfill(
     report.numbers_released = release_cooled(uow, registry, at)
     with uow.transaction() as session:
         report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
+    if enforcement is not None:
+        report.enforcement_proposed = sweep_enforcement(uow, enforcement, at)
     return report
+
+
+def sweep_enforcement(uow: UnitOfWork, enforcement: EnforcementFactory, at: datetime) -> int:
+    """The enforcement ladder's standing rules, once, in one transaction: the new proposals
+    (each fact is proposed once, so a second run the same day adds none). Nothing is decided
+    here: a person accepts or dismisses each."""
+    with uow.transaction() as session:
+        made = enforcement(session).sweep(Context(Actor("system", "enforcement-sweep"), at))
+        return len(made)

@@ -51,3 +51,38 @@ def test_what_each_compliance_role_may_do() -> None:
     assert provincial.can(Permission.PLAN_INSPECTIONS) and not provincial.can(Permission.READ_LINES)
     assert not provincial.can(Permission.READ_PII) and provincial.province == "44"
     assert regulator.province is None
+
+
+@pytest.mark.parametrize(
+    ("role", "old_scopes", "carried"),
+    [
+        (
+            Role.REGULATOR,
+            ["registry:read", "registry:reveal", "licensing:write"],
+            {"compliance:read", "compliance:write", "enforcement:write"},
+        ),
+        (Role.REGULATOR_INSPECTOR, ["registry:read"], {"compliance:read", "compliance:write"}),
+    ],
+)
+def test_clients_made_before_the_compliance_scopes_get_them_from_their_role(
+    db_session: Session, keyring: KeyRing, role: Role, old_scopes: list[str], carried: set[str]
+) -> None:
+    """A regulator or inspector client whose row predates the compliance scopes (the row is
+    what the audit chain says; it is not rewritten): its tokens carry them from its role."""
+    client, _ = ClientService(db_session, keyring).create(role=role, at=NOW, scopes=old_scopes)
+    keys = TokenKeys({"t1": generate_key()}, "t1")
+    token = issue_token(client, keys, 900, None, now=NOW)
+    caller = principal_from_token(token.access_token, keys, NOW + timedelta(seconds=1))
+    assert carried <= set(caller.scopes) and set(old_scopes) <= set(caller.scopes)
+    # A narrower token is still narrower.
+    narrow = issue_token(client, keys, 900, ["compliance:read"], now=NOW)
+    assert principal_from_token(narrow.access_token, keys, NOW).scopes == frozenset(
+        {"compliance:read"}
+    )
+
+
+def test_the_province_scope_has_one_parser() -> None:
+    from realname.security.principals import province_scope, provinces_named
+
+    assert province_scope("44") == "province:44"
+    assert provinces_named(["compliance:read", "province:44", "province:11"]) == ["44", "11"]

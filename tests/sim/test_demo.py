@@ -46,8 +46,23 @@ def test_the_demo_report_holds_what_the_cli_prints(
     ]
     assert compliance.outcomes["line_disputed"] == 1
     assert compliance.outcomes["reverification_requested"] >= 1
-    assert [rung for rung, _ in compliance.steps][-1] == "yellow_3"
+    # The sweep proposes from the demo's own two rounds; the regulator takes one enterprise
+    # up the ladder to the card that shuts its violating outlets, and a sale there is refused.
+    assert [rung for rung, _ in compliance.steps] == [
+        "sweep",
+        "notice",
+        "interview",
+        "rectification",
+        "follow-up",
+        "yellow_1",
+        "yellow_3",
+    ]
     assert compliance.refusal == "CHANNEL_NOT_AUTHORISED"
+    assert len(compliance.inspection_rounds) == 2
+    latest = {code: rate for code, _, visited, _, rate, *_ in compliance.inspection_rates}
+    assert latest[compliance.enterprise] > 0.10
+    assert compliance.previous_rates[compliance.enterprise] > 0.10
+    assert all(code != compliance.enterprise for code, *_ in compliance.pending)
     # One national secret-inspection round, measured per enterprise, MNOs first, each rate
     # inside its Wilson interval; the round's own visits, not the propensity the demo drew.
     rates = compliance.inspection_rates

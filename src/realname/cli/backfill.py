@@ -14,6 +14,7 @@ from realname.cli import options
 from realname.cli.options import At, EnterpriseCode
 from realname.cli.session import cli_unit
 from realname.config import get_settings
+from realname.identity.regions import lookup_region
 
 if TYPE_CHECKING:
     from realname.backfill.service import CampaignProgress, CampaignSchedule
@@ -186,9 +187,10 @@ def run(
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="Lines per transaction.")] = 2000,
 ) -> None:
     """Move every legacy line to the phase its date calls for, queue reminders, ask for and
-    enforce re-verification. Idempotent; safe from cron and side by side."""
+    enforce re-verification, then run the enforcement sweep (its proposals wait for a person).
+    Idempotent; safe from cron and side by side."""
     from realname.jobs import run_backfill
-    from realname.wiring import Process
+    from realname.wiring import Process, enforcement_service
 
     instant = options.instant(at)
     with Process(get_settings()) as process, console.status("back-fill") as status:
@@ -198,6 +200,7 @@ def run(
             instant,
             batch_size=batch,
             progress=lambda what, n: status.update(f"back-fill: {what}: {n:,} lines"),
+            enforcement=lambda session: enforcement_service(process.services(session)),
         )
     table = Table(title=f"realname backfill run at {instant:%Y-%m-%d %H:%M} UTC")
     for column in ("enterprise", "phase", "lines swept", "moves", "reminders", "refunds"):
@@ -219,6 +222,10 @@ def run(
         f"{report.numbers_released:,} cooled numbers back in the pool; "
         f"{report.counters_purged:,} expired quota counters purged"
     )
+    console.print(
+        f"enforcement sweep: {report.enforcement_proposed:,} new proposals wait for a decision "
+        "(realname report enforcement, column proposed)"
+    )
 
 
 @backfill_app.command("progress")
@@ -238,6 +245,21 @@ def progress(enterprise: EnterpriseCode, at: At = None, rows: int = 10) -> None:
     print_progress(console, enterprise, report, rows)
 
 
+MUNICIPALITIES = frozenset({"11", "12", "31", "50"})  # their city is the province
+
+
+def _place(code: str) -> str:
+    """A region by its name, not its code, short enough for 80 columns: the city and district
+    (武汉市江岸区), a municipality's district with it (北京市朝阳区); the code if unknown."""
+    region = lookup_region(code)
+    if region is None:
+        return code
+    province = lookup_region(code[:2] + "0000")
+    if province and code[:2] not in MUNICIPALITIES and region.name.startswith(province.name):
+        return region.name[len(province.name) :] or region.name
+    return region.name
+
+
 def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int = 10) -> None:
     overall = p.overall
     for title, groups in (("region", p.by_region), ("channel", p.by_channel)):
@@ -251,10 +273,14 @@ def print_progress(out: Console, enterprise: str, p: CampaignProgress, rows: int
             "barred both",
             "terminated",
         ):
-            table.add_column(column, justify="left" if column == title else "right")
+            if column == title:  # a region's name whole (6 characters, 12 columns)
+                table.add_column(column, min_width=12 if title == "region" else None)
+            else:  # the two "barred" headers wrap, so the table fits 80 columns
+                narrow = 7 if column.startswith("barred") else None
+                table.add_column(column, justify="right", max_width=narrow)
         for row in [*groups[:rows], overall]:
             table.add_row(
-                row.group,
+                _place(row.group) if title == "region" else row.group,
                 f"{row.total:,}",
                 f"{row.registered:,}",
                 f"{row.share_registered:.1%}",

@@ -34,7 +34,7 @@ def clients_add(
     """Create a client; its secret is printed once and stored only as a hash."""
     from realname.registry.repository import RegistryRepository
     from realname.security.clients import DEFAULT_SCOPES, ClientService
-    from realname.security.principals import PROVINCE_SCOPE
+    from realname.security.principals import province_scope
 
     settings = get_settings()
     with cli_unit(settings, write=True) as (process, session):
@@ -56,7 +56,7 @@ def clients_add(
                 clerk_id=clerk_id,
                 scopes=None
                 if province is None
-                else [*DEFAULT_SCOPES[role], PROVINCE_SCOPE + province],
+                else [*DEFAULT_SCOPES[role], province_scope(province)],
                 description=description,
             )
         except ValueError as error:

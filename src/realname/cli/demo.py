@@ -14,6 +14,7 @@ from realname.cli.backfill import print_progress, print_schedule
 from realname.cli.channels import print_risk
 from realname.cli.check import print_integrity_report
 from realname.config import get_settings
+from realname.sim.resale import DEMO_LINES
 
 if TYPE_CHECKING:
     from realname.sim.compliance import ComplianceDemo
@@ -23,7 +24,14 @@ console = Console()
 
 
 def demo(
-    lines: Annotated[int, typer.Option(min=100, help="Lines in the synthetic world.")] = 20_000,
+    lines: Annotated[
+        int,
+        typer.Option(
+            min=100,
+            help="Lines in the synthetic world; at 40,000 its resale sector is seed 002's "
+            "at 1:1,000 (42 pilots, 20,590 lines).",
+        ),
+    ] = DEMO_LINES,
     seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 7,
     operations: Annotated[
         int | None, typer.Option(help="Operations streamed through the registry service.")
@@ -148,22 +156,35 @@ def print_compliance(demo: ComplianceDemo) -> None:
     outcomes = ", ".join(f"{name} {n}" for name, n in sorted(demo.outcomes.items()))
     console.print(f"  outcomes: {outcomes}")
     if demo.inspection_rates:
+        before = demo.inspection_rounds[0] if len(demo.inspection_rounds) > 1 else "before"
         rates = Table(title=f"secret inspection {demo.inspection_round}: violation rates")
         for name in ("enterprise", "kind", "visited", "violating", "rate", "95 % interval"):
             rates.add_column(name, justify="right" if name in ("visited", "violating") else "left")
+        rates.add_column(before, justify="right")
         for code, kind, visited, violating, rate, low, high in demo.inspection_rates:
+            previous = demo.previous_rates.get(code)
             rates.add_row(
-                code, kind, f"{visited}", f"{violating}", f"{rate:.1%}", f"{low:.1%}–{high:.1%}"
+                code,
+                kind,
+                f"{visited}",
+                f"{violating}",
+                f"{rate:.1%}",
+                f"{low:.1%}–{high:.1%}",
+                "-" if previous is None else f"{previous:.1%}",
             )
         console.print(rates)
-    if demo.enterprise:
-        table = Table(title=f"enforcement ladder: {demo.enterprise}")
-        table.add_column("step")
-        table.add_column("what followed")
-        for step, what in demo.steps:
-            table.add_row(step, what)
-        console.print(table)
-        console.print(f"  a sale at the suspended channel: refused REALNAME.{demo.refusal}")
+    table = Table(title=f"enforcement ladder: {demo.enterprise or 'nobody taken up'}")
+    table.add_column("step")
+    table.add_column("what followed")
+    for step, what in demo.steps:
+        table.add_row(step, what)
+    console.print(table)
+    if demo.refusal:
+        console.print(f"  a sale at a shut outlet: refused REALNAME.{demo.refusal}")
+    if demo.pending:
+        console.print(f"  {len(demo.pending)} proposals wait for a decision:")
+        for code, rung, rule, basis in demo.pending:
+            console.print(f"    {code}: {rung} ({rule}: {basis})")
 
 
 def _shown(url: str) -> str:

@@ -25,6 +25,19 @@ def lift_barring(line: Line, before: LineState, after: LineState) -> LineState:
     return after
 
 
+def set_barring(
+    line: Line, operation: Operation, before: LineState, after: LineState, reason: BarringReason
+) -> None:
+    """Put `reason` on the line as `operation` bars it: a reason the operation may record
+    (BARS), and a restriction's reason kept aside when a suspension goes on top of it. Every
+    barring operation (`Barring.bar`, the registry's `dispute_owner`) sets it here."""
+    if reason not in BARS[operation]:
+        raise RegistryError(E.ILLEGAL_TRANSITION, f"{reason} is not a reason to {operation}")
+    if before is S.RESTRICTED and after is S.SUSPENDED:
+        line.restriction_reason = line.barring_reason
+    line.barring_reason = str(reason)
+
+
 class Barring:
     def __init__(self, repo: RegistryRepository, recorder: LineRecorder) -> None:
         self.repo = repo
@@ -44,11 +57,7 @@ class Barring:
         line = locked_line(self.repo, enterprise_id, msisdn)
         before = LineState(line.state)
         after = allowed(operation, before, line.barring_reason)
-        if reason not in BARS[operation]:
-            raise RegistryError(E.ILLEGAL_TRANSITION, f"{reason} is not a reason to {operation}")
-        if before is S.RESTRICTED and after is S.SUSPENDED:
-            line.restriction_reason = line.barring_reason
-        line.barring_reason = str(reason)
+        set_barring(line, operation, before, after, reason)
         self.recorder.record(
             ctx,
             line,

@@ -20,7 +20,7 @@ from realname.identity.authority import IdentityAuthority
 from realname.policy import checks
 from realname.policy.schema import ChannelKind, Policy
 from realname.registry.administration import Administration
-from realname.registry.barring import Barring, lift_barring
+from realname.registry.barring import Barring, lift_barring, set_barring
 from realname.registry.commands import Context, Desk, Person, PossessionProof
 from realname.registry.errors import RegistryError
 from realname.registry.guards import (
@@ -443,11 +443,9 @@ class RegistryService:
         owner = line.owner_identity_id
         if owner is None:
             raise RegistryError(E.ILLEGAL_TRANSITION, "the line has no owner to dispute")
+        set_barring(line, O.DISPUTE_OWNER, before, after, BarringReason.DISPUTED)
         self.identities.unhold(owner, line.enterprise_id)
-        if before is S.RESTRICTED:
-            line.restriction_reason = line.barring_reason
         line.owner_identity_id = None
-        line.barring_reason = str(BarringReason.DISPUTED)
         line.reverify_deadline = None
         self.recorder.record(
             ctx,

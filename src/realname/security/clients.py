@@ -32,7 +32,7 @@ from realname.identity.regions import province_prefixes
 from realname.security.audit import append_audit
 from realname.security.keys import TokenKeys
 from realname.security.models import ApiClient
-from realname.security.principals import PROVINCE_SCOPE, Principal, Role
+from realname.security.principals import Principal, Role, is_province_scope, provinces_named
 from realname.security.vault import KeyRing
 
 CLIENT_OBJECT = "api_client"  # the audit chain's object type for client changes
@@ -65,6 +65,14 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     ),
     Role.MONITOR: ("metrics:read",),
     Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
+}
+# Scopes a role carries whatever its client row says: the compliance scopes came after the
+# first regulator and inspector clients were made (their rows lack them, and a row is what
+# the audit chain says it is, so it is not rewritten); every token of the role gets them.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.REGULATOR: frozenset({"compliance:read", "compliance:write", "enforcement:write"}),
+    Role.REGULATOR_INSPECTOR: frozenset({"compliance:read", "compliance:write"}),
+    Role.PROVINCIAL_REGULATOR: frozenset({"compliance:read", "compliance:write"}),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -211,9 +219,9 @@ class ClientService:
             raise ValueError(f"a {role} client acts for no enterprise")
         self._check_tenant(enterprise_id, channel_id, clerk_id)
         chosen = list(scopes if scopes is not None else DEFAULT_SCOPES[role])
-        provinces = [s for s in chosen if s.startswith(PROVINCE_SCOPE)]
+        provinces = provinces_named(chosen)
         if role is Role.PROVINCIAL_REGULATOR and (
-            len(provinces) != 1 or provinces[0][len(PROVINCE_SCOPE) :] not in province_prefixes()
+            len(provinces) != 1 or provinces[0] not in province_prefixes()
         ):
             raise ValueError("a provincial_regulator client needs one province (e.g. 44)")
         if role is not Role.PROVINCIAL_REGULATOR and provinces:
@@ -289,10 +297,10 @@ def issue_token(
     *,
     now: datetime,
 ) -> IssuedToken:
-    granted = set(client.scopes.split())
+    granted = set(client.scopes.split()) | ROLE_SCOPES.get(Role(client.role), frozenset())
     scopes = sorted(granted & set(requested)) if requested else sorted(granted)
     # A province is who the client is, not a right it may leave out of a narrower token.
-    scopes = sorted(set(scopes) | {s for s in granted if s.startswith(PROVINCE_SCOPE)})
+    scopes = sorted(set(scopes) | {s for s in granted if is_province_scope(s)})
     issued_at = int(now.timestamp())
     claims: dict[str, object] = {
         "iss": ISSUER,

@@ -4,6 +4,7 @@ principals directly."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,6 +25,21 @@ class Role(StrEnum):
 
 
 PROVINCE_SCOPE = "province:"  # + a GB/T 2260 two-digit prefix: a provincial client's province
+
+
+def province_scope(province: str) -> str:
+    """The scope naming a provincial client's province (44 -> "province:44")."""
+    return PROVINCE_SCOPE + province
+
+
+def is_province_scope(scope: str) -> bool:
+    return scope.startswith(PROVINCE_SCOPE)
+
+
+def provinces_named(scopes: Iterable[str]) -> list[str]:
+    """The provinces `province:NN` scopes name: the one parser of that scope (the client
+    service checks a new client's, tokens carry them, a principal reads its own)."""
+    return [s[len(PROVINCE_SCOPE) :] for s in scopes if is_province_scope(s)]
 
 
 class Permission(StrEnum):
@@ -125,7 +141,7 @@ class Principal:
         """The province a provincial administration is confined to (its one `province:NN`
         scope); None for anyone else, and for a provincial client without exactly one, which
         the compliance domain then refuses rather than widening to the nation."""
-        named = [s.split(":", 1)[1] for s in self.scopes if s.startswith(PROVINCE_SCOPE)]
+        named = provinces_named(self.scopes)
         return named[0] if len(named) == 1 else None
 
     def can(self, permission: Permission) -> bool:

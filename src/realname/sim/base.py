@@ -37,24 +37,28 @@ from realname.registry.service import RegistryService
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 from realname.sim.people import Citizen
+from realname.sim.resale import DEMO_LINES, SECTOR_LINES, apportion, pilots
 from realname.sim.state import Progress, SimEnterprise, WorldState, kit_numbers
 
-# (code, name, share of lines, number prefixes); MVNOs name their host.
+# (code, name, share of the MNOs' lines, number prefixes). The resale sector (MVNOs) is
+# seed 002's at 1 : 1,000 (resale.py), beside them.
 MNOS = (
     ("CMCC", "中国移动", 0.55, ("+86138", "+86139", "+86135", "+86136", "+86150", "+86188")),
     ("CUCC", "中国联通", 0.22, ("+86130", "+86131", "+86132", "+86156", "+86186")),
     ("CTCC", "中国电信", 0.15, ("+86133", "+86153", "+86180", "+86189")),
-)
-MVNOS = (
-    ("SNAIL", "蜗牛移动", 0.03, "CUCC", ("+861709",)),
-    ("YUANTE", "远特通信", 0.03, "CTCC", ("+861700",)),
-    ("XIAOMI", "小米移动", 0.02, "CUCC", ("+861704",)),
 )
 CHANNELS_PER_KIND = {
     ChannelKind.OWN_HALL: 3,
     ChannelKind.PARTNER_HALL: 3,
     ChannelKind.SOCIAL: 4,
     ChannelKind.ONLINE: 1,
+}
+# Channel codes fit a table at 80 columns: CMCC-SO3, SNAIL-PH1 (clerks CMCC-SO3-K1).
+KIND_ABBREVIATION = {
+    ChannelKind.OWN_HALL: "OH",
+    ChannelKind.PARTNER_HALL: "PH",
+    ChannelKind.SOCIAL: "SO",
+    ChannelKind.ONLINE: "ON",
 }
 HOME_REGIONS = ("110105", "310101", "440305", "510104", "330106", "420102")
 LEGACY_SHARE = 0.15
@@ -88,8 +92,13 @@ def create_enterprises(
     ctx = Context(Actor("system", "sim"), now - timedelta(days=1200))
     made: list[SimEnterprise] = []
     codes: dict[str, int] = {}
-    specs = [(c, n, s, None, p) for c, n, s, p in MNOS] + list(MVNOS)
-    for code, name, share, host, prefixes in specs:
+    resale = pilots(rng, resale_lines(lines))
+    mno_lines = apportion(lines - sum(p.lines for p in resale), [s for _, _, s, _ in MNOS])
+    specs: list[tuple[str, str, int, str | None, tuple[str, ...]]] = [
+        (c, n, count, None, p) for (c, n, _, p), count in zip(MNOS, mno_lines, strict=True)
+    ]
+    specs += [(p.code, p.name, p.lines, p.host, (p.prefix,)) for p in resale]
+    for code, name, count, host, prefixes in specs:
         kind = "mno" if host is None else "mvno"
         enterprise = service.admin.create_enterprise(
             ctx,
@@ -100,17 +109,19 @@ def create_enterprises(
             licence_no=f"A2.B1-{rng.randrange(10**6):06d}",
         )
         # Licences as MIIT issued them: MNOs nationwide; resale operators on pilot licences
-        # since 2013, the first official ones in 2018 (seed 002), serving a few provinces.
-        pilot = code == "XIAOMI"
-        enterprise.licence_status = "pilot" if pilot else "official"
-        enterprise.licence_status_since = (
-            date(2009, 1, 7) if host is None else date(2013, 12, 26) if pilot else date(2018, 7, 1)
-        )
+        # since 2013 (seed 002 is the end of 2015), serving a few provinces.
+        enterprise.licence_status = "official" if host is None else "pilot"
+        enterprise.licence_status_since = date(2009, 1, 7) if host is None else date(2013, 12, 26)
         enterprise.provinces = sorted(
             {r[:2] for r in HOME_REGIONS} if host else {p for p in province_prefixes() if p < "70"}
         )
         codes[code] = enterprise.id
-        needed = int(lines * share * 1.2) + 1000  # room for the stream's new kits
+        if host is not None and not count:
+            # A pilot not issuing numbers yet: licensed, no numbers, no outlets.
+            made.append(SimEnterprise(enterprise.id, code, 0, [], [], resale=True))
+            continue
+        # Room for the stream's new kits (the resale sector sells from its stock).
+        needed = int(count * 1.2) + 1000
         blocks: list[NumberBlock] = []
         for prefix in prefixes:
             for second in range(10):
@@ -124,27 +135,46 @@ def create_enterprises(
                 service.admin.allocate_block(ctx, enterprise.id, block)
                 blocks.append(block)
         channels = []
-        for channel_kind, count in CHANNELS_PER_KIND.items():
-            for i in range(count):
+        per_kind = CHANNELS_PER_KIND if host is None else _resale_outlets(count)
+        for channel_kind, outlets in per_kind.items():
+            for i in range(outlets):
                 region = rng.choice(HOME_REGIONS)
+                channel_code = f"{code}-{KIND_ABBREVIATION[channel_kind]}{i + 1}"
                 channel = service.admin.create_channel(
                     ctx,
                     enterprise.id,
-                    code=f"{code}-{channel_kind}-{i + 1}",
+                    code=channel_code,
                     name=f"{name}{_KIND_ZH[channel_kind]}{i + 1}",
                     kind=channel_kind,
                     region_code=region,
                 )
                 clerk = service.admin.create_clerk(
-                    ctx,
-                    enterprise.id,
-                    channel.id,
-                    code=f"{code}-{channel_kind}-{i + 1}-K1",
-                    name="营业员",
+                    ctx, enterprise.id, channel.id, code=f"{channel_code}-K1", name="营业员"
                 )
                 channels.append((channel.id, channel_kind, clerk.id))
-        made.append(SimEnterprise(enterprise.id, code, share, blocks, channels))
+        share = count / max(lines, 1)
+        made.append(
+            SimEnterprise(
+                enterprise.id, code, share, blocks, channels, lines=count, resale=host is not None
+            )
+        )
     return made
+
+
+def resale_lines(lines: int) -> int:
+    """The resale sector's part of a world of `lines`: seed 002's 20,590 in the default demo
+    world (resale.DEMO_LINES), the same proportion in any other."""
+    return round(lines * SECTOR_LINES / DEMO_LINES)
+
+
+def _resale_outlets(lines: int) -> dict[ChannelKind, int]:
+    """A resale operator's outlets: one of each kind, more halls and social outlets with size."""
+    return {
+        ChannelKind.OWN_HALL: 1,
+        ChannelKind.PARTNER_HALL: 1 + lines // 1_500,
+        ChannelKind.SOCIAL: 1 + lines // 1_000,
+        ChannelKind.ONLINE: 1,
+    }
 
 
 @contextmanager
@@ -334,13 +364,12 @@ def _plan(
     cap = policy.cap(CapScope.ENTERPRISE) or 10**9
     national_cap = policy.cap(CapScope.NATIONAL) or 10**9
     national = state.national
-    weights = [e.share for e in state.enterprises]
     line_rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     jobs: list[_Seal] = []
     keys = keyring.audit
     for _ in range(size):
-        enterprise = rng.choices(state.enterprises, weights)[0]
+        enterprise = state.base_order.pop()
         msisdn = enterprise.next_msisdn()
         channel_id, _kind, _clerk = rng.choice(enterprise.channels)
         at = now - timedelta(days=3 + rng.random() * 1100)

@@ -216,7 +216,7 @@ def prepare_demo(
             now=settings.clock().now(),
             lines=lines,
             seed=seed,
-            operations=operations if operations is not None else min(3000, max(300, lines // 10)),
+            operations=operations if operations is not None else min(2000, max(300, lines // 20)),
             revision=migrate.current_revision(engine),
             started=started,
         )

@@ -34,6 +34,8 @@ class SimEnterprise:
     blocks: list[NumberBlock]
     channels: list[tuple[int, ChannelKind, int]]  # (channel id, kind, clerk id)
     next_index: int = 0
+    lines: int = 0  # in the base, exactly
+    resale: bool = False  # an MVNO: its new sales come from its stock (its count stays)
 
     def next_msisdn(self) -> str:
         index = self.next_index
@@ -84,6 +86,8 @@ class WorldState:
     suspect: list[tuple[str, int]] = field(default_factory=list)
     # Lines each citizen holds across enterprises (the base's national cap).
     national: Counter[int] = field(default_factory=Counter)
+    # The base's lines, one enterprise per line (popped from the end): exact counts each.
+    base_order: list[SimEnterprise] = field(default_factory=list)
 
 
 Progress = Callable[[str, int, int], None]

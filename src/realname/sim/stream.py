@@ -149,6 +149,13 @@ def _next_operation(
     channel_id, kind, clerk_id = rng.choices(enterprise.channels, busy)[0]
     ctx = Context(Actor("clerk", str(clerk_id)), at)
     if roll < 0.45 or not state.active:
+        if enterprise.resale and not state.stocked.get(channel_id):
+            # The resale sector keeps seed 002's counts: it sells only kits it has in stock.
+            mnos = [e for e in state.enterprises if not e.resale]
+            enterprise = rng.choices(mnos, [e.share for e in mnos])[0]
+            busy = [3 if c[0] in state.bad_channels else 1 for c in enterprise.channels]
+            channel_id, kind, clerk_id = rng.choices(enterprise.channels, busy)[0]
+            ctx = Context(Actor("clerk", str(clerk_id)), at)
         return _registration(service, state, rng, enterprise, channel_id, kind, clerk_id, ctx)
     if roll < 0.47 and state.suspect:
         msisdn, enterprise_id = state.suspect.pop(rng.randrange(len(state.suspect)))
@@ -304,14 +311,18 @@ def _registration(
     clerk_id: int,
     ctx: Context,
 ) -> tuple[str, Callable[[], object]]:
-    """A kit stocked at the channel, then a registration; bad channels cheat, at night."""
+    """A kit stocked at the channel (a resale outlet sells one it has), then a registration;
+    bad channels cheat, at night."""
     if channel_id in state.bad_channels:
         night = ctx.at.replace(hour=18 + rng.randrange(3), minute=rng.randrange(60))
         ctx = Context(ctx.actor, night - timedelta(days=1))  # 02:00-05:00 local
-    msisdn = enterprise.next_msisdn()
-    state.kit_serial += 1
-    iccid, imsi = kit_numbers(state.kit_serial)
-    service.stock.stock_kits(ctx, enterprise.id, channel_id, [Kit(msisdn, iccid, imsi)])
+    if enterprise.resale:  # a kit from the outlet's stock (_next_operation made sure)
+        msisdn = state.stocked[channel_id].pop()
+    else:
+        msisdn = enterprise.next_msisdn()
+        state.kit_serial += 1
+        iccid, imsi = kit_numbers(state.kit_serial)
+        service.stock.stock_kits(ctx, enterprise.id, channel_id, [Kit(msisdn, iccid, imsi)])
     owner = _fresh_owner(rng, state, enterprise.id)
     person = _person(state.citizens[owner], rng)
     label = "registered"

@@ -47,6 +47,8 @@ def build_world(
     citizen_count = max(50, lines * 2 // 5)
     citizens = [random_citizen(rng, now.date()) for _ in range(citizen_count)]
     state = WorldState(enterprises, citizens, {}, Holdings(), [], [], {}, set())
+    state.base_order = [e for e in enterprises for _ in range(e.lines)]
+    rng.shuffle(state.base_order)
     with bulk_loading(engine) as uow:
         load_citizens(uow, keyring, state, report, now)
         load_lines(uow, policy, keyring, state, lines, rng, report, now)

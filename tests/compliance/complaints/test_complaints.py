@@ -240,6 +240,9 @@ def test_closing_a_case_and_the_counts_per_enterprise_and_channel(
     (row,) = complaints.report()
     assert row["enterprise"] == "CMCC" and row["channel"] == f"C-{ChannelKind.SOCIAL}"
     assert (row["total"], row["spam_sms"], row["harassment_call"]) == (2, 1, 1)
+    # One enterprise's rows come from the query itself (they were filtered in Python).
+    assert complaints.report(enterprise_id=world.enterprise_id) == [row]
+    assert complaints.report(enterprise_id=world.other_enterprise_id) == []
 
 
 def test_complaints_are_evidence_for_an_action_against_their_enterprise_only(

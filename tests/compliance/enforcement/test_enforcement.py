@@ -300,6 +300,38 @@ def test_the_report_shows_each_enterprise(world: World, enforcement: Enforcement
     assert rows["MVNO1"]["actions"] == 0
 
 
+def test_the_report_reads_set_based_whatever_the_number_of_enterprises(
+    world: World, enforcement: EnforcementService
+) -> None:
+    """It read the open rungs and the measures once per enterprise (N+1); now a fixed
+    number of queries, and a lifted card's measure is gone from it."""
+    from sqlalchemy import event
+
+    action = enforcement.take(regulator(), world.enterprise_id, card(ActionKind.YELLOW_2))
+
+    def statements() -> int:
+        seen: list[str] = []
+        engine = world.session.get_bind()
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            enforcement.report()
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    before = statements()
+    for n in range(5):
+        world.service.admin.create_enterprise(
+            regulator(), code=f"EXTRA{n}", name=f"extra {n}", kind="mvno", licence_no=f"L-{n}"
+        )
+    world.session.flush()
+    assert statements() == before
+    enforcement.lift(regulator(), action.id, "rectified")
+    rows = {r["enterprise"]: r for r in enforcement.report()}
+    assert rows["CMCC"]["measures"] == "" and rows["CMCC"]["highest_open"] == ""
+
+
 def test_the_ministrys_block_files_are_refused_too_while_allocation_is_suspended(
     world: World, enforcement: EnforcementService
 ) -> None:
@@ -339,3 +371,35 @@ def test_a_complaint_rate_above_the_policys_proposes_a_step_once(world: World) -
     ]
     assert enforcement.sweep(regulator(NOW + timedelta(hours=2))) == []
     assert enforcement.sweep(regulator(NOW + timedelta(days=1))) == []  # one still pending
+
+
+def test_the_sweep_reads_set_based_whatever_the_number_of_enterprises(world: World) -> None:
+    """The complaint-rate rule read pending proposals, complaints, lines and open actions
+    once per enterprise (N+1); now the same statements for 2 enterprises or 7."""
+    from sqlalchemy import event
+
+    from tests.compliance.conftest import enforcement_of
+
+    policy = world.service.policy.with_changes(
+        enforcement={**world.service.policy.enforcement.model_dump(), "complaints_per_10k": 5000}
+    )
+    enforcement = enforcement_of(world, policy)
+    engine = world.session.get_bind()
+
+    def statements(at_hours: int) -> int:
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert enforcement.sweep(regulator(NOW + timedelta(hours=at_hours))) == []
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    before = statements(1)
+    for n in range(5):
+        world.service.admin.create_enterprise(
+            regulator(), code=f"EXTRA{n}", name=f"extra {n}", kind="mvno", licence_no=f"L-{n}"
+        )
+    world.session.flush()
+    assert statements(2) == before

@@ -4,7 +4,10 @@ proposal of the next rung, citing both rounds, once (both engines)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -67,3 +70,34 @@ def test_compliant_rounds_propose_nothing(
     _round(inspections, who, "R-1", 9, Outcome.COMPLIANT)
     _round(inspections, who, "R-2", 8, Outcome.REGISTRATION_REFUSED_CORRECTLY)
     assert enforcement_of(sector).sweep(regulator(NOW + timedelta(hours=4))) == []
+
+
+class _SameSession:
+    """A unit of work over the test's (rolled-back) session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @contextmanager
+    def transaction(self, **_: object) -> Iterator[Session]:
+        yield self.session
+
+
+def test_the_daily_job_sweeps_and_the_report_shows_what_waits(
+    sector: World, inspections: InspectionService, db_session: Session, keyring: KeyRing
+) -> None:
+    """`realname backfill run` (the daily job) ends with the enforcement sweep: it proposes,
+    nothing is decided, and `realname report enforcement` shows the rung waiting."""
+    from realname.jobs import sweep_enforcement
+
+    who = new_inspector(db_session, keyring)
+    _round(inspections, who, "R-1", 9, Outcome.SOLD_WITHOUT_ID)
+    _round(inspections, who, "R-2", 8, Outcome.ID_NOT_CHECKED)
+    enforcement = enforcement_of(sector)
+    uow: Any = _SameSession(db_session)
+    at = NOW + timedelta(hours=4)
+    assert sweep_enforcement(uow, lambda _session: enforcement, at) == 1
+    assert sweep_enforcement(uow, lambda _session: enforcement, at + timedelta(days=1)) == 0
+    rows = {r["enterprise"]: r for r in enforcement.report()}
+    assert rows["CMCC"]["proposed"] == "notice" and rows["CMCC"]["actions"] == 0
+    assert all(r["proposed"] == "" for code, r in rows.items() if code != "CMCC")

@@ -359,3 +359,39 @@ def test_rounds_compare_over_time(
         report = inspections.report(national(), date(2016, 1, 1), date(2017, 1, 1))
     assert [(r.code, r.overall.hits, r.overall.n) for r in report] == [("H1", 3, 6), ("H2", 1, 6)]
     assert {g for g, _, _ in report[0].groups["province"]} == {"广东省"}
+
+
+def test_assigning_named_outlets_reads_them_in_one_query(
+    sector: World, inspections: InspectionService, db_session: Session, keyring: KeyRing
+) -> None:
+    """It read each named outlet on its own (N+1); an unknown one among them is still named
+    and nothing is assigned."""
+    from sqlalchemy import event
+
+    who = new_inspector(db_session, keyring)
+    row = inspections.create_round(national(), spec("R-AS", 42))
+    ids = [t.id for t in inspections.plan(national(), row.id)]
+    assert len(ids) >= 10
+    engine = db_session.get_bind()
+
+    def statements(chosen: list[int]) -> int:
+        """The reads of outlets (the writes are batched by the ORM as it sees fit)."""
+        seen: list[str] = []
+
+        def listener(*args: object) -> None:
+            text = str(args[2]).lstrip().upper()
+            if text.startswith("SELECT") and "INSPECTION_TARGET" in text:
+                seen.append(text)
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            inspections.assign(national(), row.id, who, chosen)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    with pytest.raises(InspectionError) as refused:
+        inspections.assign(national(), row.id, who, [ids[0], 10**6])
+    assert refused.value.code is E.TARGET_NOT_FOUND and str(10**6) in str(refused.value)
+    assert all(t[0].inspector is None for t in inspections.repo.targets(row.id))
+    assert statements(ids[:2]) == statements(ids[2:10])

@@ -24,6 +24,7 @@ from realname.compliance.complaints.schemas import (
     RefusedRow,
 )
 from realname.compliance.complaints.service import ComplaintService, Intake
+from realname.compliance.reads import audit_figure_read
 from realname.http.deps import RuntimeDep
 from realname.http.errors import refusals
 from realname.http.idempotency import run_once
@@ -163,21 +164,22 @@ def list_complaints(
     summary="Complaints per enterprise and channel",
 )
 def complaint_counts(
+    request: Request,
     rt: RuntimeDep,
     principal: CaseReader,
     since: Annotated[str | None, Query(pattern=DAY, description="From this day (UTC)")] = None,
     until: Annotated[str | None, Query(pattern=DAY, description="Before this day (UTC)")] = None,
 ) -> list[ComplaintCountOut]:
     """Traced complaints received from `since` to before `until` (days, UTC), by category,
-    per enterprise and the channel that sold the line (an enterprise sees its own rows)."""
+    per enterprise and the channel that sold the line (an enterprise sees its own rows).
+    Each read is audited."""
     start, end = _day(since), _day(until)
-    with rt.transaction(readonly=True) as session:
+    with rt.transaction() as session:
         service = rt.service(ComplaintService, session)
-        rows = service.report(start, end)
         own = _scope(principal)
-        if own is not None:
-            code = service.registry.repo.enterprise(own)
-            rows = [r for r in rows if code is not None and r["enterprise"] == code.code]
+        rows = service.report(start, end, own)  # an enterprise's own rows, in the query
+        ctx = context_of(principal, request)
+        audit_figure_read(session, rt.keyring, ctx, "complaint_counts", since=since, until=until)
         return [ComplaintCountOut(**r) for r in rows]
 
 

@@ -23,6 +23,7 @@ class ComplaintErrorCode(StrEnum):
     OUTCOME_INVALID = "OUTCOME_INVALID"
     FILE_INVALID = "FILE_INVALID"
     FILE_ALREADY_IMPORTED = "FILE_ALREADY_IMPORTED"
+    FILE_TOO_MANY_ROWS = "FILE_TOO_MANY_ROWS"
     DAY_INVALID = "DAY_INVALID"
 
 
@@ -60,6 +61,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "This file was imported before; its complaints are already taken.",
         "该文件此前已导入，其中的投诉均已受理。",
     ),
+    C.FILE_TOO_MANY_ROWS: (
+        "A complaints file holds at most 20,000 rows (one transaction); split it and send each "
+        "part.",
+        "单个投诉文件最多 20,000 行（一个事务）；请拆分后分别发送。",
+    ),
     C.COMPLAINT_NOT_FOUND: ("No such complaint for this caller.", "无此投诉。"),
     C.COMPLAINT_CLOSED: ("The complaint is already closed.", "该投诉已结案。"),
     C.OUTCOME_INVALID: (
@@ -79,6 +85,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.DUPLICATE_COMPLAINT: 409,
     C.FILE_ALREADY_IMPORTED: 409,
     C.COMPLAINT_CLOSED: 409,
+    C.FILE_TOO_MANY_ROWS: 413,
 }
 
 

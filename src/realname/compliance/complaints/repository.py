@@ -104,15 +104,21 @@ class ComplaintRepository:
         return self.session.scalars(query.order_by(ComplaintFlag.id)).all()
 
     def counts(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        enterprise_id: int | None = None,
     ) -> list[tuple[str, str | None, str, int]]:
         """(enterprise code, channel code or None, category, count) of traced complaints
-        received in [since, until): what the figures divide by lines."""
+        received in [since, until), of one enterprise if named: what the figures divide by
+        lines."""
         query = (
             select(Enterprise.code, Channel.code, Complaint.category, func.count())
             .join(Enterprise, Enterprise.id == Complaint.enterprise_id)
             .outerjoin(Channel, Channel.id == Complaint.channel_id)
         )
+        if enterprise_id is not None:
+            query = query.where(Complaint.enterprise_id == enterprise_id)
         if since is not None:
             query = query.where(Complaint.received_at >= since)
         if until is not None:

@@ -17,7 +17,7 @@ from realname.compliance.enforcement.models import (
 )
 from realname.compliance.inspections.repository import InspectionRepository
 from realname.registry.lifecycle import HELD_STATES
-from realname.registry.models import Channel, Enterprise, Line
+from realname.registry.models import Channel, Enterprise, EnterpriseSanction, Line
 
 
 class EnforcementRepository:
@@ -144,29 +144,44 @@ class EnforcementRepository:
         )
         return bool(found)
 
-    def complaints_and_lines(
-        self, enterprise_id: int, since: datetime, until: datetime
-    ) -> tuple[int, int]:
-        """(complaints traced to the enterprise received in [since, until), its lines held
-        today): the complaint-rate rule's numerator and denominator."""
-        complaints = self.session.scalar(
-            select(func.count())
-            .select_from(Complaint)
-            .where(
-                Complaint.enterprise_id == enterprise_id,
-                Complaint.received_at >= since,
-                Complaint.received_at < until,
+    def open_kinds_by_enterprise(self) -> dict[int, list[str]]:
+        """Every enterprise's open action kinds, in one query (the sweep)."""
+        found: dict[int, list[str]] = {}
+        rows = self.session.execute(
+            select(EnforcementAction.enterprise_id, EnforcementAction.kind).where(
+                EnforcementAction.status == "open"
             )
         )
-        lines = self.session.scalar(
-            select(func.count())
-            .select_from(Line)
-            .where(
-                Line.enterprise_id == enterprise_id,
-                Line.state.in_([str(s) for s in HELD_STATES]),
+        for enterprise_id, kind in rows:
+            found.setdefault(int(enterprise_id), []).append(str(kind))
+        return found
+
+    def complaints_and_lines_by_enterprise(
+        self, since: datetime, until: datetime
+    ) -> dict[int, tuple[int, int]]:
+        """`complaints_and_lines` of every enterprise, in two grouped queries (the sweep)."""
+        complaints: dict[int, int] = {
+            int(e): int(n)
+            for e, n in self.session.execute(
+                select(Complaint.enterprise_id, func.count())
+                .where(
+                    Complaint.enterprise_id.is_not(None),
+                    Complaint.received_at >= since,
+                    Complaint.received_at < until,
+                )
+                .group_by(Complaint.enterprise_id)
             )
-        )
-        return int(complaints or 0), int(lines or 0)
+            if e is not None
+        }
+        lines: dict[int, int] = {
+            int(e): int(n)
+            for e, n in self.session.execute(
+                select(Line.enterprise_id, func.count())
+                .where(Line.state.in_([str(s) for s in HELD_STATES]))
+                .group_by(Line.enterprise_id)
+            )
+        }
+        return {e: (complaints.get(e, 0), lines.get(e, 0)) for e in set(complaints) | set(lines)}
 
     def counts_by_enterprise(self) -> list[tuple[int, str, str, int]]:
         """(enterprise, kind, status, count) of every action: the enforcement report."""
@@ -181,3 +196,27 @@ class EnforcementRepository:
             )
         )
         return [(int(e), str(k), str(s), int(n)) for e, k, s, n in rows]
+
+    def measures_in_force(self) -> dict[int, set[str]]:
+        """Every enterprise's measures not yet lifted, in one query (the report)."""
+        rows = self.session.execute(
+            select(EnterpriseSanction.enterprise_id, EnterpriseSanction.measure)
+            .where(EnterpriseSanction.lifted_at.is_(None))
+            .distinct()
+        )
+        found: dict[int, set[str]] = {}
+        for enterprise_id, measure in rows:
+            found.setdefault(int(enterprise_id), set()).add(str(measure))
+        return found
+
+    def pending_by_enterprise(self) -> dict[int, list[str]]:
+        """The rungs proposed and waiting for a decision, per enterprise, in one query."""
+        rows = self.session.execute(
+            select(EnforcementProposal.enterprise_id, EnforcementProposal.kind)
+            .where(EnforcementProposal.status == "pending")
+            .order_by(EnforcementProposal.enterprise_id, EnforcementProposal.id)
+        )
+        found: dict[int, list[str]] = {}
+        for enterprise_id, kind in rows:
+            found.setdefault(int(enterprise_id), []).append(str(kind))
+        return found

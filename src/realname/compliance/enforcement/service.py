@@ -372,16 +372,25 @@ class EnforcementService:
         when the policy sets a complaint rate, an enterprise above it over the policy's
         window gets one (not while one waits for a decision). Each fact is proposed once."""
         made = []
+        # Read once for every enterprise (a sweep does not change what is open).
+        open_kinds = self.repo.open_kinds_by_enterprise()
+
+        def highest(enterprise_id: int) -> ActionKind | None:
+            kinds = [ActionKind(k) for k in open_kinds.get(enterprise_id, [])]
+            return max(kinds, key=ladder.rank) if kinds else None
+
         for enterprise_id, rounds in self.repo.national_round_results().items():
-            proposal = self.propose_on_rounds(ctx, enterprise_id, rounds)
+            drafted = ladder.propose_on_rounds(self.rules, highest(enterprise_id), rounds)
+            if drafted is None:
+                continue
+            basis = ",".join(ref for _, ref in drafted.evidence)
+            proposal = self._propose(ctx, enterprise_id, drafted, basis)
             if proposal is not None:
                 made.append(proposal)
         for order in self.repo.overdue_orders(ctx.at):
             if order.follow_up_outcome == "failed":
                 continue  # its follow-up already proposed
-            draft = ladder.propose_on_overdue(
-                self._highest_open(order.enterprise_id), order.id, failed=False
-            )
+            draft = ladder.propose_on_overdue(highest(order.enterprise_id), order.id, failed=False)
             proposal = self._propose(ctx, order.enterprise_id, draft, f"action:{order.id}")
             if proposal is not None:
                 made.append(proposal)
@@ -390,13 +399,18 @@ class EnforcementService:
             # The basis names the window, so the same day's rerun proposes nothing new.
             start = ctx.at - window
             period = f"complaints:{start.date().isoformat()}/{ctx.at.date().isoformat()}"
+            waiting = {
+                p.enterprise_id
+                for p in self.repo.proposals(None, "pending")
+                if p.rule == ladder.COMPLAINT_RATE
+            }
+            counts = self.repo.complaints_and_lines_by_enterprise(start, ctx.at)
             for enterprise in self.repo.enterprises():
-                pending = self.repo.proposals(enterprise.id, "pending")
-                if any(p.rule == ladder.COMPLAINT_RATE for p in pending):
+                if enterprise.id in waiting:
                     continue  # one waiting for a decision is enough
-                complaints, lines = self.repo.complaints_and_lines(enterprise.id, start, ctx.at)
+                complaints, lines = counts.get(enterprise.id, (0, 0))
                 rated = ladder.propose_on_complaints(
-                    self.rules, self._highest_open(enterprise.id), complaints, lines, period
+                    self.rules, highest(enterprise.id), complaints, lines, period
                 )
                 if rated is None:
                     continue
@@ -506,13 +520,18 @@ class EnforcementService:
 
     def report(self) -> list[dict[str, Any]]:
         """Per enterprise: actions by rung, open ones, the highest open rung, measures in
-        force (what `realname report enforcement` prints)."""
-        counts = self.repo.counts_by_enterprise()
+        force and the rungs proposed and waiting for a decision (what `realname report
+        enforcement` prints). Four queries whatever the number of enterprises."""
+        counts: dict[int, list[tuple[str, str, int]]] = {}
+        for enterprise_id, kind, status, n in self.repo.counts_by_enterprise():
+            counts.setdefault(enterprise_id, []).append((kind, status, n))
+        measures = self.repo.measures_in_force()
+        pending = self.repo.pending_by_enterprise()
         rows = []
         for enterprise in self.repo.enterprises():
-            mine = [(k, s, n) for e, k, s, n in counts if e == enterprise.id]
-            highest = self._highest_open(enterprise.id)
-            sanctions = sorted({s.measure for s in self.registry.sanctions.in_force(enterprise.id)})
+            mine = counts.get(enterprise.id, [])
+            open_kinds = [ActionKind(k) for k, s, n in mine if s == "open" and n]
+            highest = max(open_kinds, key=ladder.rank) if open_kinds else None
             row: dict[str, Any] = {
                 "enterprise": enterprise.code,
                 "kind": enterprise.kind,
@@ -520,7 +539,8 @@ class EnforcementService:
                 "actions": sum(n for _, _, n in mine),
                 "open": sum(n for _, s, n in mine if s == "open"),
                 "highest_open": str(highest) if highest else "",
-                "measures": ",".join(sanctions),
+                "measures": ",".join(sorted(measures.get(enterprise.id, ()))),
+                "proposed": ",".join(pending.get(enterprise.id, [])),
             }
             for kind in ladder.LADDER:
                 row[str(kind)] = sum(n for k, _, n in mine if k == kind)

@@ -20,8 +20,10 @@ from realname.compliance.figures.service import (
 )
 from realname.compliance.inspections.access import FiguresReader, confined_to
 from realname.compliance.inspections.places import province_name
+from realname.compliance.reads import audit_figure_read
 from realname.http.deps import RuntimeDep
 from realname.http.errors import refusals
+from realname.http.principals import context_of
 
 router = APIRouter(
     prefix="/v1/regulator",
@@ -71,9 +73,13 @@ def figures(
     progress, refused registrations by reason, cap breaches (must be zero), re-verifications
     asked, answered and suspended, the inspections' violation rate with its Wilson 95 %
     interval and complaints per 10,000 lines; then the same by enterprise kind, province,
-    channel kind and month. A provincial administration sees its province only."""
+    channel kind and month. A provincial administration sees its province only. Each read is
+    audited (who, the figure, its scope and period)."""
     today = rt.clock.now().date()
     chosen = period_of(period, last_months(today))
     where = checked_province(province, confined_to(who))
-    with rt.transaction(readonly=True) as session:
-        return figures_out(FiguresService(session, rt.policy).figures(chosen, where, today))
+    with rt.transaction() as session:
+        found = FiguresService(session, rt.policy).figures(chosen, where, today)
+        ctx = context_of(who, request)
+        audit_figure_read(session, rt.keyring, ctx, "compliance", where, period=chosen.label)
+        return figures_out(found)

@@ -1,6 +1,7 @@
-"""The compliance and inspections reports as Markdown, CSV or JSON text. Pure: rows in, text
-out (`realname report …` prints it). Rates print as percentages with one decimal; an interval
-as its Wilson bounds; a region by its name."""
+"""The compliance and inspections reports as Markdown, CSV or JSON text, or an xlsx workbook
+holding the CSV's rows. Pure: rows in, text or bytes out (`realname report …` writes it).
+Rates print as percentages with one decimal; an interval as its Wilson bounds; a region by
+its name."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from realname.compliance.figures.service import Figures, GroupFigures
@@ -182,13 +184,21 @@ def compliance_markdown(figures: Figures) -> str:
     return "\n".join(out) + "\n"
 
 
-def compliance_text(figures: Figures, fmt: str) -> str:
+# A report as a table: its header and its rows (what CSV and xlsx both write).
+Tabular = tuple[list[str], list[dict[str, Any]]]
+
+
+def compliance_table(figures: Figures) -> Tabular:
     rows = compliance_rows(figures)
+    flat = [{**r, "refusals": json.dumps(r["refusals"], sort_keys=True)} for r in rows]
+    return (list(flat[0]) if flat else ["enterprise"], flat)
+
+
+def compliance_text(figures: Figures, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(compliance_rows(figures), ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        flat = [{**r, "refusals": json.dumps(r["refusals"], sort_keys=True)} for r in rows]
-        return csv_text(list(flat[0]) if flat else ["enterprise"], flat)
+        return csv_text(*compliance_table(figures))
     return compliance_markdown(figures)
 
 
@@ -259,12 +269,16 @@ def inspections_markdown(rounds: Sequence[RoundRates], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def inspections_text(rounds: Sequence[RoundRates], fmt: str, title: str) -> str:
+def inspections_table(rounds: Sequence[RoundRates]) -> Tabular:
     rows = inspections_rows(rounds)
+    return (list(rows[0]) if rows else ["round"], rows)
+
+
+def inspections_text(rounds: Sequence[RoundRates], fmt: str, title: str) -> str:
     if fmt == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(inspections_rows(rounds), ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        return csv_text(list(rows[0]) if rows else ["round"], rows)
+        return csv_text(*inspections_table(rounds))
     return inspections_markdown(rounds, title)
 
 
@@ -286,3 +300,24 @@ def csv_text(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return buffer.getvalue()
+
+
+def xlsx_bytes(header: list[str], rows: Sequence[dict[str, Any]], sheet: str) -> bytes:
+    """The rows CSV writes, as one sheet of an xlsx workbook: the header, then a row per row
+    (numbers and dates as Excel numbers and dates, a missing value as an empty cell)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    page = book.create_sheet(title=sheet[:31])  # Excel's limit on a sheet's name
+    page.append(header)
+    for row in rows:
+        page.append([_cell(row.get(column)) for column in header])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None or isinstance(value, (int, float, str, date)):
+        return value
+    return str(value)

@@ -40,6 +40,7 @@ from realname.compliance.inspections.service import (
     RoundSpec,
     VisitSpec,
 )
+from realname.compliance.reads import audit_figure_read
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
 from realname.http.idempotency import run_once
@@ -358,10 +359,15 @@ def rates(
     by: Annotated[Literal["enterprise", "kind", "province"], Query()] = "enterprise",
 ) -> list[RateOut]:
     """Violation rates per round and enterprise, channel kind or province, each with its
-    Wilson 95 % interval: rounds side by side compare over time."""
+    Wilson 95 % interval: rounds side by side compare over time. Each read is audited."""
     who_acts = acting(who, request)
-    with rt.transaction(readonly=True) as session:
+    with rt.transaction() as session:
         rows = service(rt, session).rates(who_acts, round_id, by)
+        rounds = ",".join(str(r) for r in round_id)
+        audit_figure_read(
+            session, rt.keyring, who_acts.ctx, "inspection_rates", who_acts.province,
+            rounds=rounds, by=by,
+        )  # fmt: skip
     return [
         RateOut(
             round_id=r.round_id,

@@ -143,6 +143,17 @@ class InspectionRepository:
             )
         ).first()
 
+    def targets_by_id(self, round_id: int, target_ids: list[int]) -> dict[int, InspectionTarget]:
+        """The round's outlets among `target_ids`, in one query (the others are not its)."""
+        if not target_ids:
+            return {}
+        rows = self.session.scalars(
+            select(InspectionTarget).where(
+                InspectionTarget.round_id == round_id, InspectionTarget.id.in_(target_ids)
+            )
+        )
+        return {row.id: row for row in rows}
+
     def has_plan(self, round_id: int) -> bool:
         found = self.session.scalar(
             select(InspectionTarget.id).where(InspectionTarget.round_id == round_id).limit(1)

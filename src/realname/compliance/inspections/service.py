@@ -251,13 +251,13 @@ class InspectionService:
             raise InspectionError(E.INSPECTOR_NOT_FOUND)
         if target_ids is None:
             chosen = [row[0] for row in self.repo.targets(found.id) if row[0].inspector is None]
-        else:
-            chosen = []
-            for target_id in dict.fromkeys(target_ids):
-                target = self.repo.target(found.id, target_id)
-                if target is None:
-                    raise InspectionError(E.TARGET_NOT_FOUND, f"outlet {target_id}")
-                chosen.append(target)
+        else:  # one query for the outlets named (it was one per outlet)
+            wanted = list(dict.fromkeys(target_ids))
+            known = self.repo.targets_by_id(found.id, wanted)
+            missing = [t for t in wanted if t not in known]
+            if missing:
+                raise InspectionError(E.TARGET_NOT_FOUND, f"outlet {missing[0]}")
+            chosen = [known[t] for t in wanted]
         for target in chosen:
             target.inspector, target.assigned_at = inspector, acting.ctx.at
         self.session.flush()

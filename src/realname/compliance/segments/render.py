@@ -1,12 +1,17 @@
-"""The segments table as Markdown, CSV or JSON: a withheld count prints as "x" with why
+"""The segments table as Markdown, CSV or JSON (xlsx: `segments_table` through
+`figures.render.xlsx_bytes`): a withheld count prints as "x" with why
 (JSON and CSV: null / empty)."""
 
 from __future__ import annotations
 
 import json
 
-from realname.compliance.figures.render import csv_text, markdown_table
+from realname.compliance.figures.render import Tabular, csv_text, markdown_table
 from realname.compliance.segments.service import SegmentTable
+
+
+def segments_table(table: SegmentTable) -> Tabular:
+    return ([*table.by, "lines", "withheld"], table.rows())
 
 
 def segments_text(table: SegmentTable, fmt: str) -> str:
