@@ -83,7 +83,7 @@ class FeedRepository:
             .where(Enterprise.id.in_(keyed.union(fed)))
             .order_by(Enterprise.code)
         )
-        return [(e, f) for e, f in rows.tuples()]
+        return [(e, f) for e, f in rows]
 
     def refusals(self, limit: int = 50) -> Sequence[NationalFeedRefusal]:
         return self.session.scalars(
@@ -199,7 +199,7 @@ class FeedRepository:
                 Channel.enterprise_id == enterprise_id
             )
         )
-        return {int(i): (kind, region[:2]) for i, kind, region in rows.tuples()}
+        return {int(i): (kind, region[:2]) for i, kind, region in rows}
 
     def identities(self, ids: Sequence[int]) -> Sequence[Identity]:
         if not ids:

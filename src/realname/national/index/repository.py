@@ -60,7 +60,7 @@ class IndexRepository:
             .where(NationalLine.identity_id == identity_id, NationalLine.state.in_(HELD))
             .order_by(Enterprise.code, NationalLine.msisdn)
         )
-        return [(line, enterprise) for line, enterprise in rows.tuples()]
+        return [(line, enterprise) for line, enterprise in rows]
 
     def holds(self, identity_id: int, msisdn: str) -> NationalLine | None:
         return self.session.scalars(
@@ -90,7 +90,7 @@ class IndexRepository:
             .order_by(held.desc(), NationalLine.identity_id)
             .limit(limit)
         )
-        return [(int(i), int(n), int(e)) for i, n, e in rows.tuples() if i is not None]
+        return [(int(i), int(n), int(e)) for i, n, e in rows if i is not None]
 
     def picture(self) -> Sequence[tuple[str, str, str, int, int, int]]:
         """Per enterprise: (code, kind, name, lines in service, with a registered owner, lines
@@ -113,7 +113,7 @@ class IndexRepository:
         )
         return [
             (code, kind, name, int(s or 0), int(r or 0), int(t))
-            for code, kind, name, s, r, t in rows.tuples()
+            for code, kind, name, s, r, t in rows
         ]
 
     def all_lines(self, batch: int = 50_000) -> Any:
