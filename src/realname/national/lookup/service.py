@@ -318,7 +318,7 @@ class LookupService:
         ).first()
         if row is None:
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
-        dispute, line, enterprise = row.tuple()
+        dispute, line, enterprise = row
         complaint = (
             self.session.get(Complaint, dispute.complaint_id) if dispute.complaint_id else None
         )
