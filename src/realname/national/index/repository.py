@@ -133,4 +133,4 @@ class IndexRepository:
             .outerjoin(NationalIdentity, NationalIdentity.id == NationalLine.identity_id)
             .order_by(NationalLine.id)
             .execution_options(yield_per=batch)
-        ).tuples()
+        )

@@ -41,15 +41,7 @@ Reference = Annotated[str, Path(min_length=1, max_length=24, pattern="^[A-Za-z]+
 
 
 def limits_of(rt: Runtime) -> LookupLimits:
-    s = rt.settings
-    return LookupLimits(
-        code_ttl_seconds=s.national_lookup_code_ttl_seconds,
-        max_attempts=s.national_lookup_max_attempts,
-        per_identity_per_day=s.national_lookup_per_identity_per_day,
-        per_source_per_hour=s.national_lookup_per_source_per_hour,
-        answer_seconds=s.national_lookup_answer_seconds,
-        dispute_days=rt.policy.risk.dispute_answer_days,
-    )
+    return LookupLimits.from_settings(rt.settings, rt.policy)
 
 
 def _service(rt: Runtime, request: Request, session: Session) -> LookupService:

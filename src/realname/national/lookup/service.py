@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from realname.compliance.complaints.models import Complaint
+from realname.config import Settings
 from realname.messaging.service import enqueue, seal_body
 from realname.national.feeds.keys import PlatformKeys
 from realname.national.index.models import NationalLine
@@ -38,6 +39,7 @@ from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalDispute, NationalLookupChallenge
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
+from realname.policy.schema import Policy
 from realname.registry.models import Enterprise
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
@@ -58,6 +60,17 @@ class LookupLimits:
     per_source_per_hour: int = 10
     answer_seconds: int = 900
     dispute_days: int = 15
+
+    @classmethod
+    def from_settings(cls, settings: Settings, policy: Policy) -> LookupLimits:
+        return cls(
+            code_ttl_seconds=settings.national_lookup_code_ttl_seconds,
+            max_attempts=settings.national_lookup_max_attempts,
+            per_identity_per_day=settings.national_lookup_per_identity_per_day,
+            per_source_per_hour=settings.national_lookup_per_source_per_hour,
+            answer_seconds=settings.national_lookup_answer_seconds,
+            dispute_days=policy.risk.dispute_answer_days,
+        )
 
 
 @dataclass(frozen=True)
