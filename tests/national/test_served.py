@@ -88,7 +88,9 @@ def sites(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sites]:
             key_file=str(tmp_path / "enterprise-keys.json"),
             national_feed_batch_size=3,
         )
-        platform = Settings(database_url=platform_url, key_file=str(tmp_path / "platform-keys.json"))
+        platform = Settings(
+            database_url=platform_url, key_file=str(tmp_path / "platform-keys.json")
+        )
         e_engine = create_engine_from_settings(enterprise)
         p_engine = create_engine_from_settings(platform)
         migrate.upgrade(e_engine)
@@ -148,7 +150,9 @@ def _assert_whole_and_counted_once(sites: Sites) -> None:
     assert len(expected) == 10 * LINES_PER_PERSON
     assert _platform_lines(sites) == expected  # no loss, the latest change of each line
     with Session(sites.platform_engine) as session:
-        numbers = session.scalars(select(NationalFeedBatch.number).order_by(NationalFeedBatch.number)).all()
+        numbers = session.scalars(
+            select(NationalFeedBatch.number).order_by(NationalFeedBatch.number)
+        ).all()
         items = session.scalar(select(func.sum(NationalFeedBatch.items)))
         feed = session.scalars(
             select(NationalFeed).where(NationalFeed.enterprise_id == _cmcc(session))

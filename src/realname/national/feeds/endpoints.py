@@ -18,19 +18,14 @@ from realname.national.feeds.jobs import take_batch
 from realname.national.feeds.keys import PlatformKeys, b64
 from realname.national.feeds.schemas import FeedStateOut, SealingKeyOut, TakenOut
 from realname.national.feeds.service import feed_status
-from realname.security.principals import Permission, Principal, Role
+from realname.security.principals import Permission, Principal
 
 FEED = "national:feed"
-FeedClient = Annotated[
-    Principal,
-    Security(Allowed(Permission.PUBLISH_FEED, only=frozenset({Role.FEED_CLIENT})), scopes=[FEED]),
-]
+# Only the feed client is granted PUBLISH_FEED.
+FeedClient = Annotated[Principal, Security(Allowed(Permission.PUBLISH_FEED), scopes=[FEED])]
+# The ministry that licenses the enterprises docks their feeds: the national regulator.
 FeedWatcher = Annotated[
-    Principal,
-    Security(
-        Allowed(Permission.READ_COMPLIANCE, only=frozenset({Role.REGULATOR})),
-        scopes=["compliance:read"],
-    ),
+    Principal, Security(Allowed(Permission.LICENSE), scopes=["compliance:read"])
 ]
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 
