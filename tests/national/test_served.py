@@ -9,9 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest

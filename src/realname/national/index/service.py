@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from realname.national.feeds.envelope import well_formed_item
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.keys import PlatformKeys, unb64
-from realname.national.index.models import NationalIdentity, NationalLine
+from realname.national.index.models import NationalIdentity
 from realname.national.index.repository import IndexRepository
 from realname.policy.schema import CapScope, Policy
 from realname.registry.lifecycle import LineState
@@ -62,20 +62,29 @@ class NationalIndex:
         """Apply a batch's items; how many changed a line. A malformed item, or an owner that
         does not open, refuses the whole batch (FEED_ITEM_INVALID): nothing of it is kept."""
         owners: dict[int, _Owner] = {}
+        opened: dict[str, _Owner] = {}  # a batch seals each owner once: open each blob once
         for position, item in enumerate(items):
             if not well_formed_item(item) or item["state"] not in STATES:
                 raise FeedError(FeedErrorCode.FEED_ITEM_INVALID, f"item {position}")
-            if item["owner"] is not None:
-                owners[position] = self._open_owner(sealed_to, item["owner"], position)
+            owner = item["owner"]
+            if owner is not None:
+                known = opened.get(owner["sealed"])
+                if known is None or known.doc_type != owner["doc_type"][:32]:
+                    known = opened[owner["sealed"]] = self._open_owner(sealed_to, owner, position)
+                owners[position] = known
         identities = self._identities(owners.values(), at)
         lines = self.repo.lines(enterprise_id, {item["msisdn"] for item in items})
-        applied = 0
+        latest: dict[str, dict[str, Any]] = {}  # per line, the newest item of the batch
         for position, item in enumerate(items):
             line = lines.get(item["msisdn"])
             if line is not None and line.seq >= item["seq"]:
                 continue  # this change, or a later one, is already in
+            newer = latest.get(item["msisdn"])
+            if newer is not None and newer["seq"] >= item["seq"]:
+                continue
             owner = owners.get(position)
-            values = {
+            latest[item["msisdn"]] = {
+                "msisdn": item["msisdn"],
                 "seq": item["seq"],
                 "state": item["state"],
                 "identity_id": identities[owner.identity_key].id if owner else None,
@@ -88,16 +97,21 @@ class NationalIndex:
                 "changed_at": _instant(item["at"]) or at,
                 "batch": batch,
             }
-            if line is None:
-                line = NationalLine(enterprise_id=enterprise_id, msisdn=item["msisdn"], **values)
-                self.repo.add(line)
-                lines[line.msisdn] = line
-            else:
-                for name, value in values.items():
-                    setattr(line, name, value)
-            applied += 1
-        self.session.flush()
-        return applied
+        new = [
+            {"enterprise_id": enterprise_id, **values}
+            for msisdn, values in latest.items()
+            if msisdn not in lines
+        ]
+        changed = [
+            {"id": lines[msisdn].id, **values}
+            for msisdn, values in latest.items()
+            if msisdn in lines
+        ]
+        self.repo.insert_lines(new)
+        self.repo.update_lines(changed)
+        for msisdn in latest.keys() & lines.keys():
+            self.session.expire(lines[msisdn])  # written around the ORM: read afresh
+        return len(latest)
 
     def _open_owner(self, sealed_to: str, owner: dict[str, Any], position: int) -> _Owner:
         try:
@@ -122,15 +136,17 @@ class NationalIndex:
         wanted = {owner.identity_key: owner for owner in owners}
         found = self.repo.identities(wanted.keys())
         missing = [owner for key, owner in wanted.items() if key not in found]
-        for owner in missing:
-            self.repo.create_identity(
+        self.repo.create_identities(
+            [
                 {
                     "identity_key": owner.identity_key,
                     "doc_type": owner.doc_type,
                     "name_key": owner.name_key,
                     "first_seen_at": at,
                 }
-            )
+                for owner in missing
+            ]
+        )
         if missing:
             found = self.repo.identities(wanted.keys())
         for key, owner in wanted.items():
