@@ -129,16 +129,16 @@ def _expected(sites: Sites) -> dict[str, int]:
     with Session(sites.enterprise_engine) as session:
         rows = session.execute(
             select(Line.msisdn, Line.event_count)
-            .join(Line.__table__.metadata.tables["enterprise"])
-            .where(Line.state.not_in(("pooled", "stocked")))
-            .where(Line.__table__.metadata.tables["enterprise"].c.code == "CMCC")
+            .join(Enterprise, Enterprise.id == Line.enterprise_id)
+            .where(Line.state.not_in(("pooled", "stocked")), Enterprise.code == "CMCC")
         ).all()
-    return {m: n for m, n in rows}
+    return {str(m): int(n) for m, n in rows}
 
 
 def _platform_lines(sites: Sites) -> dict[str, int]:
     with Session(sites.platform_engine) as session:
-        return {m: s for m, s in session.execute(select(NationalLine.msisdn, NationalLine.seq))}
+        rows = session.execute(select(NationalLine.msisdn, NationalLine.seq)).all()
+    return {str(m): int(s) for m, s in rows}
 
 
 def _cmcc(session: Session) -> int:
