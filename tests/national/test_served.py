@@ -5,6 +5,7 @@ CLI, and a platform killed (SIGKILL) while batches are pushed: no loss, no doubl
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -243,3 +244,68 @@ def test_a_file_drop_is_taken_by_the_platform(sites: Sites) -> None:
         )  # fmt: skip
         assert again.returncode == 0 and "already there" in again.stdout
     _assert_whole_and_counted_once(sites)
+
+
+def test_lookup_over_http_answers_alike_for_strangers_and_wrong_codes(sites: Sites) -> None:
+    """一证通查 on the served platform: a code to the held number (read off the outbox, as the
+    phone would), the answer; a stranger and a wrong code get the same refusal."""
+    import httpx
+
+    from realname.messaging.models import OutboxMessage
+    from realname.messaging.service import open_body
+
+    with Session(sites.enterprise_engine) as session:
+        msisdn = session.scalars(
+            select(Line.msisdn).where(Line.state == "active").order_by(Line.id).limit(1)
+        ).one()
+    with sites.server() as server, Process(sites.publisher(server.base_url)) as process:
+        publish_feed(process, "CMCC")
+        with Session(sites.enterprise_engine) as session:
+            owner = session.scalars(select(Line).where(Line.msisdn == msisdn)).one()
+            from realname.registry.identities import opened
+            from realname.registry.models import Identity
+
+            identity = session.get(Identity, owner.owner_identity_id)
+            assert identity is not None
+            clear = opened(keyring_from_settings(sites.enterprise), identity)
+        ask = {
+            "document_type": identity.doc_type,
+            "document_number": clear.document_number,
+            "name": clear.name,
+            "msisdn": msisdn,
+        }
+        url = server.base_url + "/v1/national/lookup"
+        asked = httpx.post(f"{url}/codes", json=ask, timeout=10)
+        stranger = httpx.post(
+            f"{url}/codes", json={**ask, "document_number": "11010519491231002X"}, timeout=10
+        )
+        assert asked.status_code == stranger.status_code == 202
+        assert set(asked.json()) == set(stranger.json()) == {"challenge_id", "expires_at"}
+        with Session(sites.platform_engine) as session:
+            message = session.scalars(select(OutboxMessage)).one()  # the stranger got none
+        text = open_body(keyring_from_settings(sites.platform), message.body)
+        found = re.search(r"[0-9]{6}", text)
+        assert found is not None
+        code = found.group()
+        refusals = [
+            httpx.post(f"{url}/answers", json={"challenge_id": c, "code": code}, timeout=10)
+            for c in (stranger.json()["challenge_id"],)
+        ] + [
+            httpx.post(
+                f"{url}/answers",
+                json={"challenge_id": asked.json()["challenge_id"], "code": "000000"
+                      if code != "000000" else "111111"},
+                timeout=10,
+            )
+        ]  # fmt: skip
+        assert [r.status_code for r in refusals] == [403, 403]
+        assert {r.json()["code"] for r in refusals} == {"REALNAME.LOOKUP_NOT_PROVED"}
+        answer = httpx.post(
+            f"{url}/answers",
+            json={"challenge_id": asked.json()["challenge_id"], "code": code},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["total"] == LINES_PER_PERSON and body["enterprises"][0]["enterprise"] == "CMCC"
+        assert msisdn not in answer.text
