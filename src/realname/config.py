@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="realname serve: address to bind")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    tls_cert_file: str | None = Field(
+        default=None,
+        description="realname serve: serve HTTPS with this certificate chain (PEM); with "
+        "tls_key_file (the national platform's feeds arrive over TLS)",
+    )
+    tls_key_file: str | None = Field(default=None, description="realname serve: its key (PEM)")
     key_file: str = Field(
         default="./var/keys.json",
         description="where development keys (PII and token keys) are created when the key "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import subprocess
 import sys
 import threading
@@ -309,3 +310,79 @@ def test_lookup_over_http_answers_alike_for_strangers_and_wrong_codes(sites: Sit
         body = answer.json()
         assert body["total"] == LINES_PER_PERSON and body["enterprises"][0]["enterprise"] == "CMCC"
         assert msisdn not in answer.text
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, its own CA (the publisher's REALNAME_NATIONAL_CA_FILE)."""
+    import ipaddress
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "national platform test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "platform.pem", folder / "platform.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_the_feed_is_pushed_over_tls(sites: Sites) -> None:
+    """`realname serve` with REALNAME_TLS_CERT_FILE/_KEY_FILE; the publisher trusts the
+    platform's CA (REALNAME_NATIONAL_CA_FILE) and refuses a platform it cannot verify."""
+    import httpx
+
+    cert, key = _self_signed(sites.tmp)
+    server = sites.server()
+    server.env |= {"REALNAME_TLS_CERT_FILE": str(cert), "REALNAME_TLS_KEY_FILE": str(key)}
+    base = f"https://127.0.0.1:{server.port}"
+    server.base_url = base
+    command = [sys.executable, "-m", "realname", "serve", "--host", "127.0.0.1",
+               "--port", str(server.port), "--workers", "1"]  # fmt: skip
+    server.process = subprocess.Popen(  # noqa: S603 (our own CLI)
+        command, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                trust = ssl.create_default_context(cafile=str(cert))
+                if httpx.get(f"{base}/readyz", verify=trust, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        untrusted = Process(sites.publisher(base))
+        with untrusted as process:
+            assert publish_feed(process, "CMCC").refused == "FEED_PLATFORM_UNREACHABLE"
+        with Process(sites.publisher(base, national_ca_file=str(cert))) as process:
+            report = publish_feed(process, "CMCC")
+        assert report.refused is None and report.sent == report.built
+    finally:
+        server.stop()
+    _assert_whole_and_counted_once(sites)

@@ -104,7 +104,11 @@ def publish(
     gets them again from there; one that expects a later one has them already, and answers
     each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it."""
     report = PublishReport(signing.enterprise)
-    sealing = transport.sealing_key()
+    try:
+        sealing = transport.sealing_key()
+    except FeedError as error:  # the platform unreachable, or refusing this client
+        report.refused = str(error.code)
+        return report
     with uow.transaction() as session:
         high = FeedRepository(session).high_water_mark()  # commits at once: the lock is brief
     with uow.transaction() as session:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,7 +121,9 @@ class HttpPush:
         cert: str | tuple[str, str] | None = None
         if config.client_cert:
             cert = (config.client_cert, config.client_key or config.client_cert)
-        verify: str | bool = config.ca_file if config.ca_file else True
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+        )
         self.config = config
         self.client = httpx.Client(
             base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
