@@ -59,7 +59,13 @@ def take_batch(
             )
     except FeedError as error:
         with uow.transaction() as session:
-            FeedIngest(session, keys).record_refusal(envelope, error, at=at, transport=transport)
+            FeedIngest(session, keys).record_refusal(
+                envelope,
+                error,
+                at=at,
+                transport=transport,
+                client_enterprise_id=client_enterprise_id,
+            )
         raise
 
 

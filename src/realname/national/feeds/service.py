@@ -164,11 +164,23 @@ class FeedIngest:
         return Taken(enterprise.code, number, digest, len(items), applied, False, feed.next_batch)
 
     def record_refusal(
-        self, envelope: Envelope | None, error: FeedError, *, at: datetime, transport: str
+        self,
+        envelope: Envelope | None,
+        error: FeedError,
+        *,
+        at: datetime,
+        transport: str,
+        client_enterprise_id: int | None = None,
     ) -> None:
-        """Report a refused batch: codes and numbers only, never its content."""
+        """Report a refused batch: codes and numbers only, never its content. It counts against
+        the authenticated client's enterprise when there is one (a client cannot mark another
+        enterprise's feed broken by sending batches in its name), else the one it names."""
         code = envelope.enterprise[:32] if envelope is not None else ""
-        enterprise = self.repo.enterprise_by_code(code) if code else None
+        if client_enterprise_id is not None:
+            enterprise = self.repo.enterprise(client_enterprise_id)
+            code = enterprise.code if enterprise is not None else code
+        else:
+            enterprise = self.repo.enterprise_by_code(code) if code else None
         self.repo.add(
             NationalFeedRefusal(
                 enterprise_code=code or "?",
