@@ -390,3 +390,48 @@ def test_the_feed_is_pushed_over_tls(sites: Sites) -> None:
     finally:
         server.stop()
     _assert_whole_and_counted_once(sites)
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "REALNAME_DATABASE_URL": settings.database_url,
+        "REALNAME_KEY_FILE": settings.key_file,
+        "REALNAME_CLOCK_START": NOW.isoformat(),
+    }
+    return subprocess.run(  # noqa: S603 (our own CLI)
+        [sys.executable, "-m", "realname", "national", *args],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
+    """REALNAME_NATIONAL_PLATFORM_URL unset: the enterprise's own instance is the platform.
+    keys show -> keys register -> publish -> feeds -> cap -> export."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    settings = sites.enterprise
+    shown = _cli(settings, "keys", "show", "--enterprise", "CMCC")
+    assert shown.returncode == 0, shown.stderr
+    key = json.loads(shown.stdout)
+    unregistered = _cli(settings, "publish", "--enterprise", "CMCC")
+    assert unregistered.returncode == 1 and "FEED_KEY_UNKNOWN" in unregistered.stdout
+    registered = _cli(
+        settings, "keys", "register", "--enterprise", "CMCC",
+        "--key-id", key["key_id"], "--public-key", key["public_key"],
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    published = _cli(settings, "publish", "--enterprise", "CMCC", "--json")
+    assert published.returncode == 0, published.stdout + published.stderr
+    report = json.loads(published.stdout)
+    assert report["refused"] is None and report["sent"] > 0
+    feeds = json.loads(_cli(settings, "feeds", "--json").stdout)
+    # The refused first attempt was batch 1 (kept, then sent again once the key was known).
+    assert [(f["enterprise"], f["status"], f["refusals"]) for f in feeds] == [("CMCC", "ok", 1)]
+    assert "no national cap" in _cli(settings, "cap").stdout  # China: caps per enterprise
+    out = sites.tmp / "export"
+    assert _cli(settings, "export", "--to", str(out)).returncode == 0
+    lines = pq.read_table(out / "national_lines" / "part-0.parquet")
+    assert lines.num_rows == 10 * LINES_PER_PERSON
