@@ -163,15 +163,18 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
     assert complaint.enterprise_id == fed.world.other_enterprise_id
     later = service.dispute_state(state.reference, NOW + timedelta(days=16))
     assert later.status == complaint.status and later.overdue is (complaint.status != "closed")
-    # A line that is not in the proved identity's answer cannot be disputed.
-    other_line = fed.session.execute(
-        select(func.max(Complaint.id))
-    ).scalar()  # any id that is not one of theirs
-    with pytest.raises(NationalLookupError):
-        service.dispute(
-            challenge_id="NoSuchChallengeAtAllXX",
-            line_ref=int(other_line or 1),
-            at=NOW,
-            open_complaint=open_complaint,
-        )
+    # Without a proved answer, or for a line of someone else, nothing is opened.
+    cmcc_of_person_1 = mvno.lines[0].line_ref + 100  # no such line in the index
+    for challenge, line_ref in (
+        ("NoSuchChallengeAtAllXX", mvno.lines[0].line_ref),
+        (issued.challenge_id, cmcc_of_person_1),  # type: ignore[attr-defined]
+    ):
+        with pytest.raises(NationalLookupError) as refused:
+            service.dispute(
+                challenge_id=challenge,
+                line_ref=line_ref,
+                at=NOW + timedelta(minutes=2),
+                open_complaint=open_complaint,
+            )
+        assert refused.value.code is L.LOOKUP_NOT_PROVED
     assert len(opened) == 1
