@@ -35,6 +35,7 @@ router = APIRouter(
     responses=refusals(
         {
             401: "Unsigned, or a signature that does not verify (REALNAME.FEED_*): reported",
+            404: "No such enterprise at the platform (REALNAME.FEED_ENTERPRISE_UNKNOWN)",
             409: "A conflicting replay, or a gap: the X-Expected-Batch header names the batch "
             "expected",
             422: "An item is malformed, or sealed to a key the platform does not hold",

@@ -33,6 +33,9 @@ router = APIRouter(
     responses=refusals(
         {
             403: "LOOKUP_NOT_PROVED: the code, document or name does not match, or it expired",
+            404: "No such dispute",
+            409: "The line's case cannot be opened now (REALNAME.* code)",
+            422: "Not a mobile number or document (REALNAME.LOOKUP_INPUT_INVALID)",
             429: "Too many lookups for this identity or from this address",
         }
     ),

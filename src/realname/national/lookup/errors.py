@@ -35,7 +35,7 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
 HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LOOKUP_NOT_PROVED: 403,
     C.LOOKUP_RATE_LIMITED: 429,
-    C.LOOKUP_INPUT_INVALID: 400,
+    C.LOOKUP_INPUT_INVALID: 422,
     C.DISPUTE_NOT_FOUND: 404,
 }
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from realname.registry.schemas import RequestModel
+from realname.registry.schemas import JsonInt, RequestModel
 
 
 class CodeIn(RequestModel):
@@ -49,7 +49,7 @@ class AnswerOut(BaseModel):
 
 class DisputeIn(RequestModel):
     challenge_id: str = Field(min_length=1, max_length=24, description="a proved challenge")
-    line_ref: int = Field(ge=1, le=2**62)
+    line_ref: JsonInt = Field(ge=1, le=2**53 - 1)  # a JSON-safe integer
 
 
 class DisputeOut(BaseModel):
