@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -319,7 +319,6 @@ def test_lookup_over_http_answers_alike_for_strangers_and_wrong_codes(sites: Sit
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1, its own CA (the publisher's REALNAME_NATIONAL_CA_FILE)."""
     import ipaddress
-    from datetime import UTC, datetime
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -392,12 +391,18 @@ def test_the_feed_is_pushed_over_tls(sites: Sites) -> None:
     _assert_whole_and_counted_once(sites)
 
 
+# Every CLI process of a test reads one clock: NOW at this instant of the machine's, running
+# (a refusal and the batch after it are ordered by their times).
+ANCHOR = datetime.now(UTC)
+
+
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "REALNAME_DATABASE_URL": settings.database_url,
         "REALNAME_KEY_FILE": settings.key_file,
         "REALNAME_CLOCK_START": NOW.isoformat(),
+        "REALNAME_CLOCK_ANCHOR": ANCHOR.isoformat(),
     }
     return subprocess.run(  # noqa: S603 (our own CLI)
         [sys.executable, "-m", "realname", "national", *args],
