@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="realname serve: address to bind")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    tls_cert_file: str | None = Field(
+        default=None,
+        description="realname serve: serve HTTPS with this certificate chain (PEM); with "
+        "tls_key_file (the national platform's feeds arrive over TLS)",
+    )
+    tls_key_file: str | None = Field(default=None, description="realname serve: its key (PEM)")
     key_file: str = Field(
         default="./var/keys.json",
         description="where development keys (PII and token keys) are created when the key "
@@ -240,6 +246,71 @@ class Settings(BaseSettings):
         default=False,
         description="serve /metrics without a token (only where the port is reachable from the "
         "monitoring network alone); false: a bearer token with the metrics:read scope",
+    )
+
+    # The national platform (docs/national.md): enterprise feeds, the national index, 一证通查.
+    national_platform_url: str | None = Field(
+        default=None,
+        description="where this enterprise instance pushes its feed: the platform's base URL "
+        "(https://…; plain http only to loopback); unset = the platform runs in this instance "
+        "(small deployments, the demo): batches are taken in-process, same checks",
+    )
+    national_feed_client_id: str | None = Field(
+        default=None, description="the platform's feed_client credentials of this enterprise"
+    )
+    national_feed_client_secret: str | None = Field(default=None)
+    national_ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the platform's certificate"
+    )
+    national_client_cert: str | None = Field(
+        default=None, description="client certificate (PEM) for mutual TLS to the platform"
+    )
+    national_client_key: str | None = Field(default=None)
+    national_allow_plain_http: bool = Field(
+        default=False,
+        description="push to a plain-http platform that is not loopback (test networks only)",
+    )
+    national_sealing_public_key: str | None = Field(
+        default=None,
+        description="the platform's X25519 sealing key as 'key-id:<base64>', pinned; unset = "
+        "asked of the platform (over TLS) before each push",
+    )
+    national_feed_keys: str | None = Field(
+        default=None,
+        description="Ed25519 feed signing keys per enterprise code, JSON "
+        '{"CODE": {"key-id": "<base64 32-byte seed>"}} (the last id is the active one); '
+        "unset = the key file's, created on first use",
+    )
+    national_sealing_keys: str | None = Field(
+        default=None,
+        description="platform: X25519 private keys that open sealed document numbers, JSON "
+        '{"key-id": "<base64 32 bytes>"} (the last is the one enterprises seal to); with '
+        "national_index_key; unset = the key file's",
+    )
+    national_index_key: str | None = Field(
+        default=None, description="platform: base64 HMAC key of the national blind index"
+    )
+    national_feed_batch_size: int = Field(
+        default=2000, ge=1, le=100_000, description="line changes per feed batch"
+    )
+    national_feed_late_seconds: int = Field(
+        default=3600, ge=1, description="platform: a feed silent this long is reported late"
+    )
+    national_drop_dir: str = Field(
+        default="./var/national/drop", description="Parquet file drop of feed batches"
+    )
+    national_lookup_code_ttl_seconds: int = Field(default=300, ge=30, le=1800)
+    national_lookup_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="wrong codes before a 一证通查 challenge is void"
+    )
+    national_lookup_per_identity_per_day: int = Field(
+        default=3, ge=1, description="一证通查 codes sent per identity per day"
+    )
+    national_lookup_per_source_per_hour: int = Field(
+        default=10, ge=1, description="一证通查 requests per source address per hour"
+    )
+    national_lookup_answer_seconds: int = Field(
+        default=900, ge=60, le=3600, description="how long a proved answer may open disputes"
     )
 
     def clock(self) -> Clock:

@@ -22,6 +22,9 @@ from realname.compliance.enforcement import models as enforcement_models
 from realname.compliance.inspections import models as inspections_models
 from realname.db.base import Base
 from realname.messaging import models as messaging_models
+from realname.national.feeds import models as national_feeds_models
+from realname.national.index import models as national_index_models
+from realname.national.lookup import models as national_lookup_models
 from realname.possession import models as possession_models
 from realname.provisioning import models as provisioning_models
 from realname.registry import models as registry_models
@@ -40,6 +43,9 @@ __all__ = [
     "inspections_models",
     "load_all_models",
     "messaging_models",
+    "national_feeds_models",
+    "national_index_models",
+    "national_lookup_models",
     "possession_models",
     "provisioning_models",
     "registry_models",

@@ -42,6 +42,7 @@ from realname.identity.authority import IdentityAuthority
 from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.notices import reverification_sms
 from realname.messaging.sender import Sender
+from realname.national.feeds.keys import PlatformKeys, platform_keys
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
@@ -194,6 +195,12 @@ class Process:
     @cached_property
     def token_keys(self) -> TokenKeys:
         return token_keys_from_settings(self.settings)
+
+    @cached_property
+    def national_keys(self) -> PlatformKeys:
+        """The national platform's sealing and index keys (when this instance is the
+        platform, or hosts it: REALNAME_NATIONAL_PLATFORM_URL unset)."""
+        return platform_keys(self.settings)
 
     @cached_property
     def authority(self) -> AuthoritySource:

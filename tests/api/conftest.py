@@ -173,6 +173,7 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
             "relying_party": {"role": Role.RELYING_PARTY},
             "monitor": {"role": Role.MONITOR},
             "complaint_centre": {"role": Role.COMPLAINT_CENTRE},
+            "feed_client": {"role": Role.FEED_CLIENT, "enterprise_id": world.enterprise_id},
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]

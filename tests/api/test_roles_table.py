@@ -66,7 +66,13 @@ def route_table(
     return table
 
 
-TABLE = route_table() | route_table("### Who may call what: compliance", COMPLIANCE_CLIENT)
+# The national platform's table adds the enterprise feeds' client.
+NATIONAL_CLIENT = {**COMPLIANCE_CLIENT, "feed_client": "feed_client"}
+TABLE = (
+    route_table()
+    | route_table("### Who may call what: compliance", COMPLIANCE_CLIENT)
+    | route_table("### Who may call what: national", NATIONAL_CLIENT)
+)
 
 
 def test_the_roles_table_states_the_default_scopes() -> None:
@@ -89,11 +95,19 @@ def test_the_table_names_every_v1_route(api: Api) -> None:
         if path.startswith("/v1/")
         for method in operations
     }
-    assert set(TABLE) == live
+    assert set(TABLE) == live - LOOKUP
 
 
 # The operations anyone may call: liveness, readiness, and the token endpoint itself.
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/oauth/token")}
+# 一证通查 answers anyone: what protects a person is the code sent to a number they hold, the
+# limits and the one refusal for every failure (docs/national.md), not a token.
+LOOKUP = {
+    ("POST", "/v1/national/lookup/codes"),
+    ("POST", "/v1/national/lookup/answers"),
+    ("POST", "/v1/national/lookup/disputes"),
+    ("GET", "/v1/national/lookup/disputes/{reference}"),
+}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/oauth/token"), *LOOKUP}
 
 
 def _operations() -> dict[tuple[str, str], dict[str, Any]]:
@@ -433,6 +447,10 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         "/v1/complaints/999999/close",
         {"outcome": "resolved"},
     ),
+    # A body that is no feed batch: refused FEED_MALFORMED, past authorisation.
+    "/v1/national/feeds/batches": lambda w: ("/v1/national/feeds/batches", {"batch": 1}),
+    "/v1/national/feeds/sealing-key": lambda w: ("/v1/national/feeds/sealing-key", None),
+    "/v1/national/feeds": lambda w: ("/v1/national/feeds", None),
 }
 
 
@@ -458,7 +476,7 @@ def test_each_cell_of_the_table_holds(api: Api, method: str, path: str) -> None:
     for role, cell in TABLE[(method, path)].items():
         allowed = cell.startswith("yes")
         assert allowed or cell == "—", f"{role}: unknown cell {cell!r}"
-        who = COMPLIANCE_CLIENT[role]
+        who = NATIONAL_CLIENT[role]
         headers = (
             api.device_headers(who, world.line_id)
             if allowed and "own line" in cell

@@ -72,6 +72,23 @@ def test_the_demo_report_holds_what_the_cli_prints(
     for _, _, visited, violating, rate, low, high in rates:
         assert visited > 0 and 0 <= violating <= visited
         assert rate == violating / visited and low <= rate <= high
+    # Every enterprise fed the platform; its picture is the registry's, enterprise by enterprise.
+    national = report.national
+    assert {f.enterprise for f in national.feeds} == set(totals)
+    assert all(f.status == "ok" for f in national.feeds)
+    in_service = {
+        code: sum(n for (c, state), n in report.lines_by_state.items()
+                  if c == code and state in ("active", "restricted", "suspended", "legacy"))
+        for code in totals
+    }  # fmt: skip
+    assert {p.code: p.in_service for p in national.picture} == {
+        code: n for code, n in in_service.items() if n
+    }
+    assert set(national.by_kind()) == {"mno", "mvno"}
+    answer = national.answer
+    assert answer is not None and national.citizen_enterprises >= 2
+    assert len(answer.enterprises) == national.citizen_enterprises
+    assert answer.total == sum(e.active_lines for e in answer.enterprises)
 
 
 def test_the_check_finds_the_same_in_worker_processes(

@@ -29,6 +29,8 @@ from realname.db.engine import create_engine_from_settings
 from realname.http.deps import Runtime, ServiceFactory
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
+from realname.national.feeds import endpoints as national_feeds_endpoints
+from realname.national.lookup import endpoints as national_lookup_endpoints
 from realname.possession import endpoints as possession_endpoints
 from realname.possession.service import PossessionService
 from realname.provisioning import endpoints as provisioning_endpoints
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
     )
     app.state.runtime = runtime
+    app.state.national_keys = lambda: process.national_keys
     app.state.verification_counters = counters
     app.state.verification_audit = writer
     app.state.verification_reads = reads
@@ -180,6 +183,8 @@ def _assemble(
     app.include_router(segments_endpoints.router)
     app.include_router(enforcement_endpoints.router)
     app.include_router(complaints_endpoints.router)
+    app.include_router(national_feeds_endpoints.router)
+    app.include_router(national_lookup_endpoints.router)
     web_pages.install(app)  # the staff's pages: not in the OpenAPI document
     _document_access(app)
     return app

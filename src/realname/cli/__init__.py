@@ -25,6 +25,7 @@ from realname.cli.id import id_app
 from realname.cli.imports import import_app
 from realname.cli.keys import keys_app
 from realname.cli.messages import messages_app
+from realname.cli.national import national_app
 from realname.cli.provisioning import (
     blocks_app,
     clerks_app,
@@ -66,6 +67,7 @@ app.add_typer(clerks_app, name="clerks")
 app.add_typer(stock_app, name="stock")
 app.add_typer(report_app, name="report")
 app.add_typer(complaints_app, name="complaints")
+app.add_typer(national_app, name="national")
 app.command("provision")(provision)
 app.command("check")(check_command)
 app.command()(serve)

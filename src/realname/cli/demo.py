@@ -19,6 +19,7 @@ from realname.sim.resale import DEMO_LINES
 if TYPE_CHECKING:
     from realname.sim.compliance import ComplianceDemo
     from realname.sim.demo import DemoReport
+    from realname.sim.national import NationalDemo
 
 console = Console()
 
@@ -144,6 +145,7 @@ def print_demo_report(report: DemoReport) -> None:
     print_progress(console, largest, report.progress, rows=6)
     print_risk(console, largest, report.risk, limit=5)
     print_compliance(report.compliance)
+    print_national(report.national)
     print_integrity_report(report.integrity)
 
 
@@ -185,6 +187,36 @@ def print_compliance(demo: ComplianceDemo) -> None:
         console.print(f"  {len(demo.pending)} proposals wait for a decision:")
         for code, rung, rule, basis in demo.pending:
             console.print(f"    {code}: {rung} ({rule}: {basis})")
+
+
+def print_national(demo: NationalDemo) -> None:
+    from realname.cli.national import print_answer
+
+    console.print(
+        f"national platform: {len(demo.feeds)} enterprise feeds, {demo.batches} signed batches, "
+        f"{demo.items:,} line records taken in {demo.seconds:.1f} s; feeds "
+        + ", ".join(f"{f.enterprise} {f.status}" for f in demo.feeds)
+    )
+    table = Table(title="the national picture: lines in service and real-name rate")
+    for name in ("enterprise", "kind", "lines", "real-name", "rate"):
+        table.add_column(
+            name, justify="right" if name in ("lines", "real-name", "rate") else "left"
+        )
+    for row in demo.picture:
+        table.add_row(
+            f"{row.code} {row.name}", row.kind, f"{row.in_service:,}", f"{row.real_name:,}",
+            f"{row.rate:.1%}",
+        )  # fmt: skip
+    for kind, (lines, named) in sorted(demo.by_kind().items()):
+        rate = named / lines if lines else 0.0
+        table.add_row(f"all {kind.upper()}s", kind, f"{lines:,}", f"{named:,}", f"{rate:.1%}")
+    console.print(table)
+    if demo.answer is not None:
+        console.print(
+            f"一证通查 for a demo citizen with lines at {demo.citizen_enterprises} enterprises "
+            "(code sent to one of their numbers, answered at once):"
+        )
+        print_answer(demo.answer)
 
 
 def _shown(url: str) -> str:

@@ -36,6 +36,11 @@ def serve(
     _ = keyring_from_settings(settings).audit
     token_keys_from_settings(settings)
     _check_authority(settings)
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        console.print(
+            "[red]TLS:[/red] REALNAME_TLS_CERT_FILE and REALNAME_TLS_KEY_FILE go together"
+        )
+        raise typer.Exit(1)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -50,6 +55,8 @@ def serve(
         access_log=False,  # our middleware logs route templates, never raw paths
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),  # applied in each worker too
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
 
 

@@ -61,6 +61,7 @@ NUMBER_COLUMNS = {
     ("number_block", "last"),
     ("outbox_message", "destination"),
     ("complaint", "msisdn"),  # the number complained about, as the line row keeps it
+    ("national_line", "msisdn"),  # the national index's copy of each enterprise's line
     ("idempotent_request", "response"),
     ("api_client", "secret_hash"),
 }

@@ -36,7 +36,7 @@ from realname.security.principals import Principal, Role, is_province_scope, pro
 from realname.security.vault import KeyRing
 
 CLIENT_OBJECT = "api_client"  # the audit chain's object type for client changes
-ENTERPRISE_ROLES = frozenset({Role.CLERK, Role.ENTERPRISE_ADMIN, Role.SUBSCRIBER})
+ENTERPRISE_ROLES = frozenset({Role.CLERK, Role.ENTERPRISE_ADMIN, Role.SUBSCRIBER, Role.FEED_CLIENT})
 
 ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
@@ -65,6 +65,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     ),
     Role.MONITOR: ("metrics:read",),
     Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
+    Role.FEED_CLIENT: ("national:feed",),
 }
 # Scopes a role carries whatever its client row says: the compliance scopes came after the
 # first regulator and inspector clients were made (their rows lack them, and a row is what
@@ -209,7 +210,7 @@ class ClientService:
         description: str = "",
     ) -> tuple[ApiClient, str]:
         """A new client and its secret (returned once, never stored in clear)."""
-        if role in (Role.CLERK, Role.ENTERPRISE_ADMIN) and enterprise_id is None:
+        if role in (Role.CLERK, Role.ENTERPRISE_ADMIN, Role.FEED_CLIENT) and enterprise_id is None:
             raise ValueError(f"a {role} client needs an enterprise")
         if role is Role.CLERK and (channel_id is None or clerk_id is None):
             raise ValueError("a clerk client needs a channel and a clerk")

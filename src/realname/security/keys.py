@@ -173,6 +173,25 @@ def add_key_to_file(path: str | os.PathLike[str]) -> str:
     return new_id
 
 
+def key_file_section(
+    path: str | os.PathLike[str], name: str, fill: Callable[[dict[str, Any]], bool]
+) -> Any:
+    """One section of the key file (the national platform's and feeds' keys), read under the
+    file lock; `fill(section)` may add to it (a key created on first use) and says whether it
+    did, and the file is then rewritten. The key file is created first when missing."""
+    key_path = Path(path)
+    if not key_path.is_file():
+        _create_key_file(key_path)
+    with _exclusive_lock(key_path):
+        document = _load_document(key_path)
+        section = document.setdefault(name, {})
+        if not isinstance(section, dict):
+            raise VaultError(f"key file {key_path} '{name}' must be a JSON object")
+        if fill(section):
+            _replace_document(key_path, document)
+        return section
+
+
 # --- explicit settings -------------------------------------------------------------------
 
 

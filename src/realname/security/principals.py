@@ -22,6 +22,8 @@ class Role(StrEnum):
     SUBSCRIBER = "subscriber"
     MONITOR = "monitor"  # a metrics scraper (Prometheus): /metrics and nothing else
     COMPLAINT_CENTRE = "complaint_centre"  # 12321-style: takes complaints, reads its cases
+    # An enterprise instance's feed to the national platform: pushes its signed batches.
+    FEED_CLIENT = "feed_client"
 
 
 PROVINCE_SCOPE = "province:"  # + a GB/T 2260 two-digit prefix: a provincial client's province
@@ -60,6 +62,7 @@ class Permission(StrEnum):
     INSPECT = "inspect"  # record visits and test purchases of the rounds assigned to it
     ENFORCE = "enforce"  # the enforcement ladder: actions, consequences, appeals decided
     TAKE_COMPLAINTS = "take_complaints"  # complaint intake (one by one and CSV), case status
+    PUBLISH_FEED = "publish_feed"  # push its enterprise's signed feed batches to the platform
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -97,6 +100,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     # Complaints name numbers, never who holds them: the centre sees its cases' status and
     # outcome, not owners or lines.
     Role.COMPLAINT_CENTRE: frozenset({Permission.TAKE_COMPLAINTS}),
+    # Its batches carry sealed document numbers it cannot open, for its own enterprise only.
+    Role.FEED_CLIENT: frozenset({Permission.PUBLISH_FEED}),
 }
 
 

@@ -37,6 +37,7 @@ from realname.registry.repository import RegistryRepository
 from realname.security.keys import keyring_from_settings
 from realname.security.vault import KeyRing
 from realname.sim.compliance import ComplianceDemo, run_compliance
+from realname.sim.national import NationalDemo, run_national
 from realname.sim.state import Progress, WorldSummary, unit_of
 from realname.sim.world import build_world
 from realname.wiring import build_sender, services
@@ -68,6 +69,7 @@ class DemoReport:
     risk: list[AssessedChannel]
     integrity: IntegrityReport
     compliance: ComplianceDemo
+    national: NationalDemo
     built_seconds: float
     checked_seconds: float
 
@@ -107,6 +109,8 @@ class Demo:
         compliance = run_compliance(
             self.engine, self.settings, self.keyring, self.policy, self.now, self.seed
         )
+        say("the national platform: every enterprise's feed, 一证通查")
+        national = run_national(self.engine, self.settings, self.keyring, self.policy, self.now)
         built = time.perf_counter() - self.started
         with Session(readonly(self.engine)) as session:
             by_state = lines_by_state_and_enterprise(session)
@@ -136,6 +140,7 @@ class Demo:
             risk=risk,
             integrity=integrity,
             compliance=compliance,
+            national=national,
             built_seconds=built,
             checked_seconds=time.perf_counter() - self.started - built,
         )

@@ -1,0 +1,324 @@
+"""`realname national …`: the national platform from the command line.
+
+At an enterprise instance: `keys show` (the public key to register at the platform), `publish`
+(build and push its feed: to the platform's API, into this instance's platform, or as Parquet
+files). At the platform: `keys register`, `sealing-key`, `take-drop`, `feeds` (whose feed is
+late or broken), `cap`, `export`, and `lookup` (一证通查 by hand: a code to a held number, then
+the answer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from realname.cli.session import cli_process, cli_unit
+from realname.config import get_settings
+
+if TYPE_CHECKING:
+    from realname.national.feeds.jobs import PublishReport, Transport
+    from realname.wiring import Process
+
+national_app = typer.Typer(
+    help="The national platform: enterprise feeds, the national index, 一证通查.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="Feed signing keys.", no_args_is_help=True)
+lookup_app = typer.Typer(help="一证通查 by hand (a code to a held number, then the answer).")
+national_app.add_typer(keys_app, name="keys")
+national_app.add_typer(lookup_app, name="lookup")
+console = Console()
+
+EnterpriseOption = Annotated[str, typer.Option("--enterprise", help="Enterprise code.")]
+
+
+@keys_app.command("show")
+def keys_show(enterprise: EnterpriseOption) -> None:
+    """This instance's feed signing key of ENTERPRISE (created in the key file on first use):
+    give its id and public key to the platform (`realname national keys register`)."""
+    from realname.national.feeds.keys import feed_signing_key
+
+    key = feed_signing_key(get_settings(), enterprise)
+    typer.echo(
+        json.dumps({"enterprise": enterprise, "key_id": key.key_id, "public_key": key.public_b64})
+    )
+
+
+@keys_app.command("register")
+def keys_register(
+    enterprise: EnterpriseOption,
+    key_id: Annotated[str, typer.Option("--key-id")],
+    public_key: Annotated[str, typer.Option("--public-key", help="Ed25519, base64.")],
+) -> None:
+    """Platform: register an enterprise's feed signing key; its batches are refused without."""
+    from realname.national.feeds.errors import FeedError
+    from realname.national.feeds.service import FeedIngest, decode_public_key
+
+    settings = get_settings()
+    try:
+        with cli_unit(settings, write=True) as (process, session):
+            FeedIngest(session, process.national_keys).register_key(
+                enterprise, key_id, decode_public_key(public_key), process.clock.now()
+            )
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message}")
+        raise typer.Exit(2) from None
+    console.print(f"registered {enterprise} feed key {key_id}")
+
+
+@national_app.command("sealing-key")
+def sealing_key() -> None:
+    """Platform: the public key enterprises seal document numbers to, as
+    REALNAME_NATIONAL_SEALING_PUBLIC_KEY takes it (to pin it at an enterprise)."""
+    from realname.national.feeds.keys import platform_keys
+
+    typer.echo(platform_keys(get_settings()).public.as_setting())
+
+
+def feed_transport(process: Process, drop: Path | None) -> Transport:
+    """The transport the settings choose: a file drop when asked, else the platform's API when
+    REALNAME_NATIONAL_PLATFORM_URL is set, else the platform in this instance."""
+    from realname.national.feeds.keys import SealingKey
+    from realname.national.feeds.transport import FileDrop, HttpConfig, HttpPush, InProcess
+
+    settings = process.settings
+    if drop is not None:
+        if settings.national_sealing_public_key:
+            sealing = SealingKey.parse(settings.national_sealing_public_key)
+        elif settings.national_platform_url:
+            pusher = HttpPush(HttpConfig.from_settings(settings))
+            try:
+                sealing = pusher.sealing_key()
+            finally:
+                pusher.close()
+        else:
+            sealing = process.national_keys.public
+        return FileDrop(drop, sealing)
+    if settings.national_platform_url:
+        return HttpPush(HttpConfig.from_settings(settings))
+    return InProcess(process.uow, process.national_keys, process.clock.now)
+
+
+def publish_feed(
+    process: Process, enterprise: str, *, drop: Path | None = None, snapshot: bool = False
+) -> PublishReport:
+    from realname.national.feeds.jobs import publish
+    from realname.national.feeds.keys import feed_signing_key
+
+    transport = feed_transport(process, drop)
+    try:
+        return publish(
+            process.uow,
+            keyring=process.keyring,
+            signing=feed_signing_key(process.settings, enterprise),
+            transport=transport,
+            batch_size=process.settings.national_feed_batch_size,
+            now=process.clock.now,
+            snapshot=snapshot,
+        )
+    finally:
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
+
+
+@national_app.command("publish")
+def publish_command(
+    enterprise: EnterpriseOption,
+    snapshot: Annotated[
+        bool, typer.Option(help="First publication only: the lines as they are, then events.")
+    ] = False,
+    drop: Annotated[
+        Path | None, typer.Option("--drop", help="Write Parquet files here instead of pushing.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Build ENTERPRISE's batches since its cursor and send every unacknowledged one.
+    Exit 0 when the platform has them all, 1 when it refused one or could not be reached."""
+    from realname.national.feeds.errors import FeedError
+
+    try:
+        with cli_process(get_settings()) as process:
+            report = publish_feed(process, enterprise, drop=drop, snapshot=snapshot)
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message} {error.detail or ''}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.__dict__))
+    else:
+        console.print(
+            f"{enterprise}: {report.built} batches built, {report.sent} sent "
+            f"({report.duplicates} already there), {report.items:,} items"
+        )
+        if report.refused:
+            expected = f" (expected batch {report.expected})" if report.expected else ""
+            console.print(f"[red]stopped: {report.refused}{expected}[/]")
+    raise typer.Exit(1 if report.refused else 0)
+
+
+@national_app.command("take-drop")
+def take_drop_command(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Default: REALNAME_NATIONAL_DROP_DIR.")
+    ] = None,
+) -> None:
+    """Platform: take every dropped batch file in order (taken ones move to done/, refused
+    ones to refused/; one ahead of its feed waits)."""
+    from realname.national.feeds.jobs import take_drop
+
+    settings = get_settings()
+    with cli_process(settings) as process:
+        report = take_drop(
+            process.uow,
+            process.national_keys,
+            directory or Path(settings.national_drop_dir),
+            now=process.clock.now,
+        )
+    console.print(
+        f"{report.taken} batches taken ({report.duplicates} already there), "
+        f"{report.waiting} waiting, {len(report.refused)} refused"
+    )
+    for name, code in report.refused:
+        console.print(f"  {name}: {code}")
+    raise typer.Exit(1 if report.refused else 0)
+
+
+@national_app.command("feeds")
+def feeds_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Platform: every enterprise's feed, and whether it is late or broken."""
+    from datetime import timedelta
+
+    from realname.national.feeds.service import feed_status
+
+    settings = get_settings()
+    with cli_unit(settings, write=False) as (process, session):
+        states = feed_status(
+            session, process.clock.now(), timedelta(seconds=settings.national_feed_late_seconds)
+        )
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in states], default=str))
+        return
+    table = Table(title="enterprise feeds")
+    for name in ("enterprise", "kind", "status", "next batch", "items", "last batch", "refusals"):
+        table.add_column(name)
+    for s in states:
+        table.add_row(
+            s.enterprise,
+            s.kind,
+            s.status,
+            str(s.next_batch),
+            f"{s.items:,}",
+            f"{s.last_batch_at:%Y-%m-%d %H:%M}" if s.last_batch_at else "—",
+            f"{s.refusals} ({s.last_refusal_code})" if s.refusals else "0",
+        )
+    console.print(table)
+
+
+@national_app.command("cap")
+def cap_command() -> None:
+    """Platform: identities over the policy's national cap (Pakistan, India: across all
+    operators); none for a policy without one."""
+    from realname.national.index.service import NationalIndex
+
+    with cli_unit(get_settings(), write=False) as (process, session):
+        report = NationalIndex(session, process.national_keys).cap_report(process.policy)
+    if report.cap is None:
+        console.print(f"policy {process.policy.code} has no national cap")
+        return
+    console.print(f"national cap {report.cap}: {len(report.over)} identities over it")
+    for over in report.over:
+        console.print(
+            f"  identity {over.identity_id}: {over.lines} lines at {over.enterprises} enterprises"
+        )
+
+
+@national_app.command("export")
+def export_command(
+    to: Annotated[Path, typer.Option("--to", help="Directory of the Parquet datasets.")],
+) -> None:
+    """Platform: the national index as the analytics' Parquet datasets (national_lines)."""
+    from realname.national.index.export import export_lines
+
+    with cli_unit(get_settings(), write=False) as (_process, session):
+        exported = export_lines(session, to)
+    console.print(f"{exported.rows:,} lines written to {exported.path}")
+
+
+@lookup_app.command("ask")
+def lookup_ask(
+    document_type: Annotated[str, typer.Option("--document-type")] = "resident_id",
+    msisdn: Annotated[str, typer.Option("--msisdn", prompt=True)] = "",
+    document_number: Annotated[str, typer.Option(prompt=True, hide_input=True)] = "",
+    name: Annotated[str, typer.Option(prompt=True)] = "",
+) -> None:
+    """Send a code to one of the numbers the identity holds (nothing is sent when they do not
+    match, and the answer is the same)."""
+    from realname.national.lookup.errors import NationalLookupError
+    from realname.national.lookup.service import LookupLimits, LookupService
+
+    settings = get_settings()
+    try:
+        with cli_unit(settings, write=True) as (process, session):
+            issued = LookupService(
+                session, keys=process.national_keys, keyring=process.keyring,
+                limits=LookupLimits.from_settings(process.settings, process.policy),
+            ).issue(
+                doc_type=document_type, doc_number=document_number, name=name, msisdn=msisdn,
+                source="cli", at=process.clock.now(),
+            )  # fmt: skip
+    except NationalLookupError as error:
+        console.print(f"[red]{error.code}[/]: {error.message}")
+        raise typer.Exit(2) from None
+    typer.echo(
+        json.dumps({"challenge_id": issued.challenge_id, "expires_at": str(issued.expires_at)})
+    )
+
+
+@lookup_app.command("answer")
+def lookup_answer(
+    challenge: Annotated[str, typer.Option("--challenge")],
+    code: Annotated[str, typer.Option("--code", prompt=True)],
+) -> None:
+    """The lines per enterprise, numbers masked."""
+    from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+    from realname.national.lookup.service import LookupLimits, LookupService
+
+    settings = get_settings()
+    try:
+        with (
+            cli_process(settings) as process,
+            process.uow.transaction(
+                keep_on=lambda e: (
+                    isinstance(e, NationalLookupError)
+                    and e.code is LookupErrorCode.LOOKUP_NOT_PROVED
+                )
+            ) as session,
+        ):
+            answer = LookupService(
+                session, keys=process.national_keys, keyring=process.keyring,
+                limits=LookupLimits.from_settings(process.settings, process.policy),
+            ).answer(challenge_id=challenge, code=code, at=process.clock.now())  # fmt: skip
+    except NationalLookupError as error:
+        console.print(f"[red]{error.code}[/]: {error.message}")
+        raise typer.Exit(2) from None
+    print_answer(answer)
+
+
+def print_answer(answer: object) -> None:
+    from realname.national.lookup.service import Answer
+
+    assert isinstance(answer, Answer)
+    table = Table(title=f"一证通查: {answer.total} lines in service under this ID")
+    for name in ("enterprise", "kind", "lines", "numbers"):
+        table.add_column(name)
+    for e in answer.enterprises:
+        table.add_row(
+            f"{e.enterprise} {e.name}", e.kind, str(e.active_lines),
+            ", ".join(line.msisdn_masked for line in e.lines),
+        )  # fmt: skip
+    console.print(table)

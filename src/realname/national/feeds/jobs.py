@@ -1,0 +1,198 @@
+"""The feeds' units of work: taking one batch at the platform (each in its own transaction, and
+a refusal reported in another), publishing an enterprise's batches through a transport until
+the platform has them all, and taking a directory of dropped files.
+
+These own their transactions (through the unit of work handed in), as the registry's and the
+back-fill's jobs do: the CLI, the API route and the demo call them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from realname.db.uow import UnitOfWork
+from realname.national.feeds.drop import pending_files, read_batch
+from realname.national.feeds.envelope import Envelope
+from realname.national.feeds.errors import FeedError, FeedErrorCode
+from realname.national.feeds.keys import FeedSigningKey, PlatformKeys, SealingKey
+from realname.national.feeds.models import NationalPublication
+from realname.national.feeds.repository import FeedRepository
+from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken, envelope_of
+from realname.security.vault import KeyRing
+
+F = FeedErrorCode
+# Refusals that a resend of the same batch cannot cure: the file is set aside.
+FINAL = frozenset(
+    {
+        F.FEED_MALFORMED,
+        F.FEED_ENTERPRISE_UNKNOWN,
+        F.FEED_UNSIGNED,
+        F.FEED_KEY_UNKNOWN,
+        F.FEED_SIGNATURE_INVALID,
+        F.FEED_BATCH_CONFLICT,
+        F.FEED_SEALED_TO_UNKNOWN_KEY,
+        F.FEED_ITEM_INVALID,
+    }
+)
+
+
+def take_batch(
+    uow: UnitOfWork,
+    keys: PlatformKeys,
+    envelope: Envelope | None,
+    *,
+    at: datetime,
+    transport: str,
+    client_enterprise_id: int | None = None,
+) -> Taken:
+    """Take one batch in one transaction; a refusal is rolled back, reported in a transaction
+    of its own, and raised."""
+    try:
+        with uow.transaction() as session:
+            return FeedIngest(session, keys).take(
+                envelope, at=at, transport=transport, client_enterprise_id=client_enterprise_id
+            )
+    except FeedError as error:
+        with uow.transaction() as session:
+            FeedIngest(session, keys).record_refusal(
+                envelope,
+                error,
+                at=at,
+                transport=transport,
+                client_enterprise_id=client_enterprise_id,
+            )
+        raise
+
+
+class Transport(Protocol):
+    """How batches reach the platform: in this process, over HTTP, or as dropped files."""
+
+    name: str
+
+    def sealing_key(self) -> SealingKey: ...
+
+    def push(self, envelope: Envelope) -> Taken | None:
+        """The platform's acknowledgement (None: a file drop, acknowledged by its writing);
+        FeedError when refused or unreachable."""
+        ...
+
+
+@dataclass
+class PublishReport:
+    enterprise: str
+    built: int = 0
+    sent: int = 0
+    duplicates: int = 0
+    items: int = 0
+    refused: str | None = None  # the code that stopped the feed
+    expected: int | None = None
+    numbers: list[int] = field(default_factory=list)
+
+
+def publish(
+    uow: UnitOfWork,
+    *,
+    keyring: KeyRing,
+    signing: FeedSigningKey,
+    transport: Transport,
+    batch_size: int,
+    now: Callable[[], datetime],
+    snapshot: bool = False,
+) -> PublishReport:
+    """Build every batch since the cursor, then send every unacknowledged batch in order.
+
+    A platform that says it expects an earlier batch (it lost some: restored from a backup)
+    gets them again from there; one that expects a later one has them already, and answers
+    each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it."""
+    report = PublishReport(signing.enterprise)
+    try:
+        sealing = transport.sealing_key()
+    except FeedError as error:  # the platform unreachable, or refusing this client
+        report.refused = str(error.code)
+        return report
+    with uow.transaction() as session:
+        high = FeedRepository(session).high_water_mark()  # commits at once: the lock is brief
+    with uow.transaction() as session:
+        publisher = FeedPublisher(
+            session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
+        )
+        enterprise_id = publisher.enterprise_id()
+        report.built = len(publisher.prepare(high, now(), snapshot=snapshot))
+    rewinds = 0
+    while True:
+        with uow.transaction(readonly=True) as session:
+            pending = [
+                (p.id, p.number, envelope_of(p))
+                for p in FeedRepository(session).pending(enterprise_id)
+            ]
+        if not pending:
+            return report
+        for publication_id, number, envelope in pending:
+            try:
+                taken = transport.push(envelope)
+            except FeedError as error:
+                if (
+                    error.code is F.FEED_BATCH_GAP
+                    and error.expected is not None
+                    and error.expected < number
+                    and rewinds < 3
+                ):
+                    rewinds += 1
+                    with uow.transaction() as session:
+                        FeedRepository(session).unack_from(enterprise_id, error.expected)
+                    break  # resend from the number the platform expects
+                report.refused, report.expected = str(error.code), error.expected
+                return report
+            with uow.transaction() as session:
+                row = session.get(NationalPublication, publication_id)
+                if row is not None:
+                    row.acked_at = now()
+            report.sent += 1
+            report.numbers.append(number)
+            report.items += len(envelope.items)
+            if taken is not None and taken.duplicate:
+                report.duplicates += 1
+        else:
+            return report
+
+
+@dataclass
+class DropReport:
+    taken: int = 0
+    duplicates: int = 0
+    waiting: int = 0  # ahead of the expected batch: left for a later run
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, code)
+
+
+def take_drop(
+    uow: UnitOfWork, keys: PlatformKeys, directory: str | Path, *, now: Callable[[], datetime]
+) -> DropReport:
+    """Take every dropped file in order: taken ones move to `done/`, refused ones (beyond a
+    gap) to `refused/`; a file ahead of its feed waits for the next run."""
+    report = DropReport()
+    folder = Path(directory)
+    for path in pending_files(folder):
+        envelope = read_batch(path)
+        try:
+            taken = take_batch(uow, keys, envelope, at=now(), transport="file")
+        except FeedError as error:
+            if error.code in FINAL:
+                report.refused.append((path.name, str(error.code)))
+                _move(path, folder / "refused")
+            else:
+                report.waiting += 1
+            continue
+        report.taken += 1
+        report.duplicates += int(taken.duplicate)
+        _move(path, folder / "done")
+    return report
+
+
+def _move(path: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(path), folder / path.name)

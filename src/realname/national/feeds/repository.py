@@ -1,0 +1,207 @@
+"""Every query of the feeds, at the platform and at the publishing enterprise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.orm import Session
+
+from realname.db.dialect import insert_ignoring_conflicts
+from realname.national.feeds.models import (
+    NationalFeed,
+    NationalFeedBatch,
+    NationalFeedKey,
+    NationalFeedRefusal,
+    NationalPublication,
+)
+from realname.registry.models import Channel, Enterprise, Identity, Line, LineEvent
+
+# Inventory moves are not the platform's business: a kit in stock is nobody's line yet.
+UNPUBLISHED_STATES = ("pooled", "stocked")
+
+
+class FeedRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    # --- platform ---------------------------------------------------------------------------
+
+    def enterprise_by_code(self, code: str) -> Enterprise | None:
+        return self.session.scalars(select(Enterprise).where(Enterprise.code == code)).first()
+
+    def enterprise(self, enterprise_id: int) -> Enterprise | None:
+        return self.session.get(Enterprise, enterprise_id)
+
+    def feed_key(self, enterprise_id: int, key_id: str) -> NationalFeedKey | None:
+        return self.session.scalars(
+            select(NationalFeedKey).where(
+                NationalFeedKey.enterprise_id == enterprise_id, NationalFeedKey.key_id == key_id
+            )
+        ).first()
+
+    def feed_keys(self) -> Sequence[NationalFeedKey]:
+        return self.session.scalars(select(NationalFeedKey).order_by(NationalFeedKey.id)).all()
+
+    def feed_for_update(self, enterprise_id: int) -> NationalFeed:
+        """The feed's row, created when missing, locked: one batch of a feed lands at a time."""
+        table = NationalFeed.__table__
+        assert isinstance(table, Table)
+        insert_ignoring_conflicts(
+            self.session,
+            table,
+            {"enterprise_id": enterprise_id, "next_batch": 1, "cursor": 0, "items": 0,
+             "refusals": 0},
+            ["enterprise_id"],
+        )  # fmt: skip
+        return self.session.scalars(
+            select(NationalFeed)
+            .where(NationalFeed.enterprise_id == enterprise_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
+    def batch(self, enterprise_id: int, number: int) -> NationalFeedBatch | None:
+        return self.session.scalars(
+            select(NationalFeedBatch).where(
+                NationalFeedBatch.enterprise_id == enterprise_id,
+                NationalFeedBatch.number == number,
+            )
+        ).first()
+
+    def feeds(self) -> Sequence[tuple[Enterprise, NationalFeed | None]]:
+        """Every enterprise with a registered key or a feed, with its feed (if any)."""
+        keyed = select(NationalFeedKey.enterprise_id)
+        fed = select(NationalFeed.enterprise_id)
+        rows = self.session.execute(
+            select(Enterprise, NationalFeed)
+            .outerjoin(NationalFeed, NationalFeed.enterprise_id == Enterprise.id)
+            .where(Enterprise.id.in_(keyed.union(fed)))
+            .order_by(Enterprise.code)
+        )
+        return [(e, f) for e, f in rows]
+
+    def refusals(self, limit: int = 50) -> Sequence[NationalFeedRefusal]:
+        return self.session.scalars(
+            select(NationalFeedRefusal).order_by(NationalFeedRefusal.id.desc()).limit(limit)
+        ).all()
+
+    # --- publishing enterprise ----------------------------------------------------------------
+
+    def high_water_mark(self) -> int:
+        """The highest line event id below which every event is committed.
+
+        Event ids come from a sequence in insert order, but transactions commit in any order:
+        a cursor past id 90 while id 88 is still uncommitted would skip 88 for ever. On
+        PostgreSQL a SHARE lock on `line_event` waits until every transaction that inserted
+        into it has ended (it conflicts with their ROW EXCLUSIVE lock), so the highest id read
+        then has nothing uncommitted below it; the caller commits at once, releasing the lock
+        (writers wait for that instant only). SQLite has one writer at a time: nothing to do."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("LOCK TABLE line_event IN SHARE MODE"))
+        return int(self.session.scalar(select(func.coalesce(func.max(LineEvent.id), 0))) or 0)
+
+    def last_publication(self, enterprise_id: int) -> NationalPublication | None:
+        return self.session.scalars(
+            select(NationalPublication)
+            .where(NationalPublication.enterprise_id == enterprise_id)
+            .order_by(NationalPublication.number.desc())
+            .limit(1)
+        ).first()
+
+    def pending(self, enterprise_id: int) -> Sequence[NationalPublication]:
+        return self.session.scalars(
+            select(NationalPublication)
+            .where(
+                NationalPublication.enterprise_id == enterprise_id,
+                NationalPublication.acked_at.is_(None),
+            )
+            .order_by(NationalPublication.number)
+        ).all()
+
+    def publications(self, enterprise_id: int) -> Sequence[NationalPublication]:
+        return self.session.scalars(
+            select(NationalPublication)
+            .where(NationalPublication.enterprise_id == enterprise_id)
+            .order_by(NationalPublication.number)
+        ).all()
+
+    def unack_from(self, enterprise_id: int, number: int) -> int:
+        result = self.session.execute(
+            update(NationalPublication)
+            .where(
+                NationalPublication.enterprise_id == enterprise_id,
+                NationalPublication.number >= number,
+            )
+            .values(acked_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def events_after(self, enterprise_id: int, cursor: int, high: int, limit: int) -> Sequence[Any]:
+        """(event id, seq, operation, to_state, owner_after_id, channel_id, occurred_at,
+        msisdn, line's channel, activated_at, line's owner, owner_since) in id order."""
+        return self.session.execute(
+            select(
+                LineEvent.id,
+                LineEvent.seq,
+                LineEvent.operation,
+                LineEvent.to_state,
+                LineEvent.owner_after_id,
+                LineEvent.channel_id,
+                LineEvent.occurred_at,
+                Line.msisdn,
+                Line.channel_id,
+                Line.activated_at,
+                Line.owner_identity_id,
+                Line.owner_since,
+            )
+            .join(Line, Line.id == LineEvent.line_id)
+            .where(
+                Line.enterprise_id == enterprise_id,
+                LineEvent.id > cursor,
+                LineEvent.id <= high,
+            )
+            .order_by(LineEvent.id)
+            .limit(limit)
+        ).all()
+
+    def lines_after(self, enterprise_id: int, after_id: int, limit: int) -> Sequence[Any]:
+        """(line id, msisdn, event_count, state, owner, channel, activated_at, owner_since,
+        state_changed_at) of lines in service or past it, keyset by id."""
+        return self.session.execute(
+            select(
+                Line.id,
+                Line.msisdn,
+                Line.event_count,
+                Line.state,
+                Line.owner_identity_id,
+                Line.channel_id,
+                Line.activated_at,
+                Line.owner_since,
+                Line.state_changed_at,
+            )
+            .where(
+                Line.enterprise_id == enterprise_id,
+                Line.id > after_id,
+                Line.state.not_in(UNPUBLISHED_STATES),
+            )
+            .order_by(Line.id)
+            .limit(limit)
+        ).all()
+
+    def channels(self, enterprise_id: int) -> dict[int, tuple[str, str]]:
+        rows = self.session.execute(
+            select(Channel.id, Channel.kind, Channel.region_code).where(
+                Channel.enterprise_id == enterprise_id
+            )
+        )
+        return {int(i): (kind, region[:2]) for i, kind, region in rows}
+
+    def identities(self, ids: Sequence[int]) -> Sequence[Identity]:
+        if not ids:
+            return []
+        return self.session.scalars(select(Identity).where(Identity.id.in_(list(ids)))).all()

@@ -1,0 +1,478 @@
+"""The feeds' use cases: an enterprise builds and signs batches (`FeedPublisher`), the platform
+takes them (`FeedIngest`) and says whose feed is late or broken (`feed_status`).
+
+**At the platform**, a batch is taken whole or not at all, in one transaction, under a lock on
+its feed's row: its signature is checked against the key the enterprise registered, its number
+against the one expected (a batch seen before with the same digest is a no-op; with another
+digest a conflict; a batch ahead of the expected one a gap, refused with the number expected),
+then its items go into the national index (`index/service.py`) and the feed moves on by one.
+A platform killed half-way has committed nothing of the batch, and the publisher sends it
+again: no loss, no double count. Every refusal is reported (`record_refusal`, in a transaction
+of its own, after the entry point rolled the refused batch back).
+
+**At the enterprise**, a batch is built from the registry's append-only `line_event` past the
+cursor (the last batch's end), each owner's document number and name sealed to the platform's
+public key, signed, numbered and stored as sent; it is sent until acknowledged. Sealed boxes
+are randomised, so a batch is never rebuilt: the stored bytes are what a retry sends.
+
+Services only flush; entry points own the transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from realname.national.feeds.envelope import Envelope, build_body, sign
+from realname.national.feeds.errors import FeedError, FeedErrorCode
+from realname.national.feeds.keys import FeedSigningKey, PlatformKeys, SealingKey, b64, unb64
+from realname.national.feeds.models import (
+    NationalFeedBatch,
+    NationalFeedKey,
+    NationalFeedRefusal,
+    NationalPublication,
+)
+from realname.national.feeds.repository import UNPUBLISHED_STATES, FeedRepository
+from realname.national.index.service import NationalIndex
+from realname.registry.identities import opened_fields
+from realname.registry.models import Identity
+from realname.security.vault import KeyRing, VaultError
+
+F = FeedErrorCode
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A batch the platform took (or had taken before: `duplicate`)."""
+
+    enterprise: str
+    number: int
+    digest: str
+    items: int
+    applied: int
+    duplicate: bool
+    next_batch: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "enterprise": self.enterprise,
+            "batch": self.number,
+            "digest": self.digest,
+            "items": self.items,
+            "applied": self.applied,
+            "duplicate": self.duplicate,
+            "next_batch": self.next_batch,
+        }
+
+
+class FeedIngest:
+    def __init__(self, session: Session, keys: PlatformKeys) -> None:
+        self.session = session
+        self.keys = keys
+        self.repo = FeedRepository(session)
+
+    def register_key(
+        self, enterprise_code: str, key_id: str, public_key: bytes, at: datetime
+    ) -> NationalFeedKey:
+        """Register an enterprise's feed signing key (idempotent for the same key)."""
+        enterprise = self.repo.enterprise_by_code(enterprise_code)
+        if enterprise is None:
+            raise FeedError(F.FEED_ENTERPRISE_UNKNOWN)
+        if len(public_key) != 32:
+            raise FeedError(F.FEED_MALFORMED, "an Ed25519 public key is 32 bytes")
+        existing = self.repo.feed_key(enterprise.id, key_id)
+        if existing is not None:
+            if existing.public_key != public_key:
+                raise FeedError(F.FEED_KEY_EXISTS)
+            return existing
+        row = NationalFeedKey(
+            enterprise_id=enterprise.id, key_id=key_id, public_key=public_key, registered_at=at
+        )
+        self.repo.add(row)
+        self.session.flush()
+        return row
+
+    def take(
+        self,
+        envelope: Envelope | None,
+        *,
+        at: datetime,
+        transport: str,
+        client_enterprise_id: int | None = None,
+    ) -> Taken:
+        """Check and apply one batch (see the module's docstring); raises FeedError."""
+        if envelope is None:
+            raise FeedError(F.FEED_MALFORMED)
+        body = envelope.body
+        number = body.get("batch")
+        if body.get("version") != 1 or not isinstance(number, int) or number < 1:
+            raise FeedError(F.FEED_MALFORMED)
+        enterprise = self.repo.enterprise_by_code(envelope.enterprise)
+        if enterprise is None:
+            raise FeedError(F.FEED_ENTERPRISE_UNKNOWN)
+        if client_enterprise_id is not None and client_enterprise_id != enterprise.id:
+            raise FeedError(F.FEED_NOT_YOURS)
+        if not envelope.signature:
+            raise FeedError(F.FEED_UNSIGNED)
+        key = self.repo.feed_key(enterprise.id, envelope.key_id)
+        if key is None or key.retired_at is not None:
+            raise FeedError(F.FEED_KEY_UNKNOWN)
+        if not envelope.verify(key.public_key):
+            raise FeedError(F.FEED_SIGNATURE_INVALID)
+        digest = envelope.digest
+        feed = self.repo.feed_for_update(enterprise.id)
+        if number < feed.next_batch:
+            seen = self.repo.batch(enterprise.id, number)
+            if seen is not None and seen.digest == digest:
+                return Taken(enterprise.code, number, digest, seen.items, 0, True, feed.next_batch)
+            raise FeedError(F.FEED_BATCH_CONFLICT, number=number)
+        if number > feed.next_batch:
+            raise FeedError(F.FEED_BATCH_GAP, expected=feed.next_batch, number=number)
+        sealed_to = body.get("sealed_to")
+        if not isinstance(sealed_to, str) or sealed_to not in self.keys.sealing:
+            raise FeedError(F.FEED_SEALED_TO_UNKNOWN_KEY)
+        items = envelope.items
+        applied = NationalIndex(self.session, self.keys).apply(
+            enterprise.id, number, sealed_to, items, at
+        )
+        cursor = body.get("cursor")
+        cursor_to = cursor.get("to") if isinstance(cursor, dict) else None
+        self.repo.add(
+            NationalFeedBatch(
+                enterprise_id=enterprise.id,
+                number=number,
+                digest=digest,
+                key_id=envelope.key_id,
+                items=len(items),
+                applied=applied,
+                snapshot=bool(body.get("snapshot")),
+                transport=transport,
+                received_at=at,
+            )
+        )
+        feed.next_batch = number + 1
+        feed.items = (feed.items or 0) + len(items)
+        if isinstance(cursor_to, int):
+            feed.cursor = max(feed.cursor or 0, cursor_to)
+        feed.last_batch_at = at
+        self.session.flush()
+        return Taken(enterprise.code, number, digest, len(items), applied, False, feed.next_batch)
+
+    def record_refusal(
+        self,
+        envelope: Envelope | None,
+        error: FeedError,
+        *,
+        at: datetime,
+        transport: str,
+        client_enterprise_id: int | None = None,
+    ) -> None:
+        """Report a refused batch: codes and numbers only, never its content. It counts against
+        the authenticated client's enterprise when there is one (a client cannot mark another
+        enterprise's feed broken by sending batches in its name), else the one it names."""
+        code = envelope.enterprise[:32] if envelope is not None else ""
+        if client_enterprise_id is not None:
+            enterprise = self.repo.enterprise(client_enterprise_id)
+            code = enterprise.code if enterprise is not None else code
+        else:
+            enterprise = self.repo.enterprise_by_code(code) if code else None
+        self.repo.add(
+            NationalFeedRefusal(
+                enterprise_code=code or "?",
+                enterprise_id=enterprise.id if enterprise is not None else None,
+                number=envelope.number if envelope is not None and envelope.number else None,
+                digest=envelope.digest if envelope is not None else None,
+                code=str(error.code),
+                expected=error.expected,
+                transport=transport,
+                received_at=at,
+            )
+        )
+        if enterprise is not None:
+            feed = self.repo.feed_for_update(enterprise.id)
+            feed.refusals = (feed.refusals or 0) + 1
+            feed.last_refusal_code = str(error.code)
+            feed.last_refusal_at = at
+        self.session.flush()
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    enterprise: str
+    kind: str
+    status: str  # ok | late | broken | never
+    next_batch: int
+    items: int
+    last_batch_at: datetime | None
+    refusals: int
+    last_refusal_code: str | None
+    last_refusal_at: datetime | None
+
+
+def feed_status(session: Session, at: datetime, late_after: timedelta) -> list[FeedState]:
+    """Every enterprise with a feed key or a feed: `broken` when its last word was a refusal,
+    `late` when it has sent nothing for `late_after`, `never` when it has sent nothing."""
+    states = []
+    for enterprise, feed in FeedRepository(session).feeds():
+        last = feed.last_batch_at if feed is not None else None
+        refused = feed.last_refusal_at if feed is not None else None
+        if refused is not None and (last is None or refused > last):
+            status = "broken"
+        elif last is None:
+            status = "never"
+        elif last < at - late_after:
+            status = "late"
+        else:
+            status = "ok"
+        states.append(
+            FeedState(
+                enterprise.code,
+                enterprise.kind,
+                status,
+                feed.next_batch if feed is not None else 1,
+                int(feed.items or 0) if feed is not None else 0,
+                last,
+                int(feed.refusals or 0) if feed is not None else 0,
+                feed.last_refusal_code if feed is not None else None,
+                refused,
+            )
+        )
+    return states
+
+
+# --- the publishing enterprise ------------------------------------------------------------------
+
+
+class FeedPublisher:
+    """Builds an enterprise's batches (see the module's docstring)."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        keyring: KeyRing,
+        signing: FeedSigningKey,
+        sealing: SealingKey,
+        batch_size: int,
+    ) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.signing = signing
+        self.sealing = sealing
+        self.batch_size = batch_size
+        self.repo = FeedRepository(session)
+        self._channels: dict[int, tuple[str, str]] | None = None
+
+    def enterprise_id(self) -> int:
+        enterprise = self.repo.enterprise_by_code(self.signing.enterprise)
+        if enterprise is None:
+            raise FeedError(F.FEED_ENTERPRISE_UNKNOWN)
+        return enterprise.id
+
+    def prepare(
+        self, high: int, at: datetime, *, snapshot: bool = False, max_batches: int | None = None
+    ) -> list[NationalPublication]:
+        """Build the batches of every change up to event `high` (`high_water_mark`) since the
+        last batch. `snapshot` (the first publication only): the lines as they are now, then
+        the events after `high`: a bulk back-load that needs no event history (legacy lines
+        imported without events are in it)."""
+        enterprise_id = self.enterprise_id()
+        last = self.repo.last_publication(enterprise_id)
+        number = (last.number if last is not None else 0) + 1
+        cursor = last.cursor_to if last is not None else 0
+        built: list[NationalPublication] = []
+        if snapshot and last is None:
+            after = 0
+            while max_batches is None or len(built) < max_batches:
+                rows = self.repo.lines_after(enterprise_id, after, self.batch_size)
+                if not rows:
+                    break
+                after = int(rows[-1][0])
+                items = self._snapshot_items(enterprise_id, rows)
+                built.append(self._store(enterprise_id, number, 0, high, items, at, True))
+                number += 1
+            return built
+        while max_batches is None or len(built) < max_batches:
+            rows = self.repo.events_after(enterprise_id, cursor, high, self.batch_size)
+            if not rows:
+                break
+            end = int(rows[-1][0])
+            items = self._event_items(enterprise_id, rows)
+            built.append(self._store(enterprise_id, number, cursor, end, items, at, False))
+            number, cursor = number + 1, end
+        return built
+
+    def _store(
+        self,
+        enterprise_id: int,
+        number: int,
+        cursor_from: int,
+        cursor_to: int,
+        items: list[dict[str, Any]],
+        at: datetime,
+        snapshot: bool,
+    ) -> NationalPublication:
+        body = build_body(
+            self.signing.enterprise,
+            number,
+            cursor_from,
+            cursor_to,
+            self.sealing.key_id,
+            items,
+            snapshot=snapshot,
+        )
+        envelope = sign(body, self.signing.key_id, self.signing)
+        publication = NationalPublication(
+            enterprise_id=enterprise_id,
+            number=number,
+            cursor_from=cursor_from,
+            cursor_to=cursor_to,
+            digest=envelope.digest,
+            items=len(items),
+            snapshot=snapshot,
+            envelope=envelope.to_bytes(),
+            built_at=at,
+        )
+        self.repo.add(publication)
+        self.session.flush()
+        return publication
+
+    def _event_items(self, enterprise_id: int, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        owners = self._sealed_owners(enterprise_id, [r[4] for r in rows if r[4] is not None])
+        items = []
+        for (
+            _id,
+            seq,
+            operation,
+            to_state,
+            owner_after,
+            channel,
+            occurred,
+            msisdn,
+            line_channel,
+            activated,
+            line_owner,
+            owner_since,
+        ) in rows:
+            if to_state in UNPUBLISHED_STATES:
+                continue
+            since = owner_since if owner_after == line_owner else occurred
+            items.append(
+                self._item(
+                    msisdn,
+                    seq,
+                    operation,
+                    to_state,
+                    occurred,
+                    activated,
+                    since if owner_after is not None else None,
+                    channel if channel is not None else line_channel,
+                    owners.get(owner_after) if owner_after is not None else None,
+                    enterprise_id,
+                )
+            )
+        return items
+
+    def _snapshot_items(self, enterprise_id: int, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        owners = self._sealed_owners(enterprise_id, [r[4] for r in rows if r[4] is not None])
+        return [
+            self._item(
+                msisdn,
+                seq,
+                "snapshot",
+                state,
+                changed,
+                activated,
+                since if owner is not None else None,
+                channel,
+                owners.get(owner) if owner is not None else None,
+                enterprise_id,
+            )
+            for _id, msisdn, seq, state, owner, channel, activated, since, changed in rows
+        ]
+
+    def _item(
+        self,
+        msisdn: str,
+        seq: int,
+        operation: str,
+        state: str,
+        at: datetime,
+        activated: datetime | None,
+        owner_since: datetime | None,
+        channel_id: int | None,
+        owner: dict[str, str] | None,
+        enterprise_id: int,
+    ) -> dict[str, Any]:
+        kind, province = (None, None)
+        if channel_id is not None:
+            kind, province = self._channel_map(enterprise_id).get(channel_id, (None, None))
+        return {
+            "msisdn": msisdn,
+            "seq": int(seq or 0),
+            "op": operation,
+            "state": state,
+            "at": _iso(at),
+            "activated_at": _iso(activated),
+            "owner_since": _iso(owner_since),
+            "channel_kind": kind,
+            "province": province,
+            "owner": owner,
+        }
+
+    def _channel_map(self, enterprise_id: int) -> dict[int, tuple[str, str]]:
+        if self._channels is None:
+            self._channels = self.repo.channels(enterprise_id)
+        return self._channels
+
+    def _sealed_owners(self, _enterprise_id: int, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        """Each owner's document number and name, opened with the enterprise's key ring and
+        sealed at once to the platform's key: one sealed box per owner per batch."""
+        sealed: dict[int, dict[str, str]] = {}
+        for identity in self.repo.identities(sorted(set(ids))):
+            clear = _open_identity(self.keyring, identity)
+            if clear is None:
+                continue  # purged: the platform keeps the line without an owner
+            number, name = clear
+            blob = self.sealing.seal(orjson.dumps({"number": number, "name": name}))
+            sealed[identity.id] = {"doc_type": identity.doc_type, "sealed": b64(blob)}
+        return sealed
+
+
+def _open_identity(keyring: KeyRing, identity: Identity) -> tuple[str, str] | None:
+    if identity.number_sealed is None or identity.name_sealed is None:
+        return None
+    try:
+        opened = opened_fields(
+            keyring, identity.key_id, identity.number_sealed, identity.name_sealed
+        )
+    except VaultError:
+        return None
+    if opened.document_number is None or opened.name is None:
+        return None
+    return opened.document_number, opened.name
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def envelope_of(publication: NationalPublication) -> Envelope:
+    envelope = Envelope.from_bytes(publication.envelope)
+    assert envelope is not None  # we wrote it
+    return envelope
+
+
+def decode_public_key(text: str) -> bytes:
+    raw = unb64(text, "the public key")
+    if len(raw) != 32:
+        raise VaultError("an Ed25519 public key is 32 bytes")
+    return raw

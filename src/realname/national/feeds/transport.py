@@ -1,0 +1,212 @@
+"""The three ways a feed reaches the platform, behind one `Transport` (jobs.py):
+
+- `InProcess`: the platform runs in this instance (REALNAME_NATIONAL_PLATFORM_URL unset):
+  the very checks of the HTTP route, without a network.
+- `HttpPush`: `POST /v1/national/feeds/batches` on the platform's API as its `feed_client`
+  (OAuth2 client credentials, as every client of the API), over TLS (a CA bundle and a client
+  certificate are settings; plain http only to loopback unless allowed).
+- `FileDrop`: each batch written as a Parquet file into a directory the platform reads
+  (`realname national take-drop`), for bulk back-loads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from realname.config import Settings
+from realname.db.uow import UnitOfWork
+from realname.national.feeds.drop import write_batch
+from realname.national.feeds.envelope import Envelope
+from realname.national.feeds.errors import EXPECTED_HEADER, FeedError, FeedErrorCode
+from realname.national.feeds.jobs import take_batch
+from realname.national.feeds.keys import PlatformKeys, SealingKey
+from realname.national.feeds.service import Taken
+
+F = FeedErrorCode
+BATCHES = "/v1/national/feeds/batches"
+SEALING_KEY = "/v1/national/feeds/sealing-key"
+
+
+class InProcess:
+    name = "local"
+
+    def __init__(self, uow: UnitOfWork, keys: PlatformKeys, now: Callable[[], datetime]) -> None:
+        self.uow, self.keys, self.now = uow, keys, now
+
+    def sealing_key(self) -> SealingKey:
+        return self.keys.public
+
+    def push(self, envelope: Envelope) -> Taken:
+        return take_batch(self.uow, self.keys, envelope, at=self.now(), transport=self.name)
+
+
+class FileDrop:
+    name = "file"
+
+    def __init__(self, directory: str | Path, sealing: SealingKey) -> None:
+        self.directory, self.sealing = Path(directory), sealing
+
+    def sealing_key(self) -> SealingKey:
+        return self.sealing
+
+    def push(self, envelope: Envelope) -> None:
+        write_batch(envelope, self.directory)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    url: str
+    client_id: str
+    client_secret: str
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    allow_plain_http: bool = False
+    pinned_key: str | None = None
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpConfig:
+        if not settings.national_platform_url:
+            raise FeedError(F.FEED_PLATFORM_UNREACHABLE, "REALNAME_NATIONAL_PLATFORM_URL is unset")
+        if not settings.national_feed_client_id or not settings.national_feed_client_secret:
+            raise FeedError(
+                F.FEED_PLATFORM_UNREACHABLE,
+                "REALNAME_NATIONAL_FEED_CLIENT_ID and _SECRET are needed to push",
+            )
+        return cls(
+            url=settings.national_platform_url.rstrip("/"),
+            client_id=settings.national_feed_client_id,
+            client_secret=settings.national_feed_client_secret,
+            ca_file=settings.national_ca_file,
+            client_cert=settings.national_client_cert,
+            client_key=settings.national_client_key,
+            allow_plain_http=settings.national_allow_plain_http,
+            pinned_key=settings.national_sealing_public_key,
+        )
+
+
+def _loopback(host: str | None) -> bool:
+    if host in (None, ""):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpPush:
+    name = "http"
+
+    def __init__(self, config: HttpConfig) -> None:
+        parts = urlsplit(config.url)
+        if parts.scheme not in ("http", "https"):
+            raise FeedError(F.FEED_PLATFORM_UNREACHABLE, "the platform URL is not http(s)")
+        if parts.scheme == "http" and not (_loopback(parts.hostname) or config.allow_plain_http):
+            raise FeedError(
+                F.FEED_PLATFORM_UNREACHABLE,
+                "plain http to a platform that is not loopback: use https "
+                "(or REALNAME_NATIONAL_ALLOW_PLAIN_HTTP on a test network)",
+            )
+        cert: str | tuple[str, str] | None = None
+        if config.client_cert:
+            cert = (config.client_cert, config.client_key or config.client_cert)
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+        )
+        self.config = config
+        self.client = httpx.Client(
+            base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
+        )
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        for attempt in range(2):
+            if self._token is None:
+                self._token = self._fetch_token()
+            try:
+                response = self.client.request(
+                    method,
+                    path,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                    **kwargs,  # type: ignore[arg-type]
+                )
+            except httpx.HTTPError:
+                raise FeedError(F.FEED_PLATFORM_UNREACHABLE) from None
+            if response.status_code == 401 and attempt == 0 and not _is_feed_refusal(response):
+                self._token = None  # expired: one new token, one more try
+                continue
+            return response
+        raise FeedError(F.FEED_PLATFORM_UNREACHABLE)
+
+    def _fetch_token(self) -> str:
+        try:
+            response = self.client.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(self.config.client_id, self.config.client_secret),
+            )
+        except httpx.HTTPError:
+            raise FeedError(F.FEED_PLATFORM_UNREACHABLE) from None
+        if response.status_code != 200:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"token: HTTP {response.status_code}")
+        return str(response.json()["access_token"])
+
+    def sealing_key(self) -> SealingKey:
+        if self.config.pinned_key:
+            return SealingKey.parse(self.config.pinned_key)
+        response = self._request("GET", SEALING_KEY)
+        if response.status_code != 200:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"sealing key: HTTP {response.status_code}")
+        document = response.json()
+        return SealingKey.parse(f"{document['key_id']}:{document['public_key']}")
+
+    def push(self, envelope: Envelope) -> Taken:
+        response = self._request("POST", BATCHES, content=envelope.to_bytes())
+        if response.status_code >= 500:
+            raise FeedError(F.FEED_PLATFORM_UNREACHABLE, f"HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"HTTP {response.status_code}") from None
+        if response.status_code == 200:
+            return Taken(
+                document["enterprise"],
+                document["batch"],
+                document["digest"],
+                document["items"],
+                document["applied"],
+                document["duplicate"],
+                document["next_batch"],
+            )
+        code = str(document.get("code", "")).removeprefix("REALNAME.")
+        expected = response.headers.get(EXPECTED_HEADER)
+        try:
+            refusal = FeedErrorCode(code)
+        except ValueError:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"HTTP {response.status_code}") from None
+        raise FeedError(
+            refusal,
+            expected=int(expected) if expected and expected.isdigit() else None,
+            number=envelope.number,
+        )
+
+
+def _is_feed_refusal(response: httpx.Response) -> bool:
+    try:
+        return str(response.json().get("code", "")).startswith("REALNAME.FEED_")
+    except ValueError:
+        return False

@@ -1,0 +1,153 @@
+"""Every query of the national index."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Table, and_, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from realname.national.index.models import NationalIdentity, NationalLine
+from realname.registry.lifecycle import HELD_STATES
+from realname.registry.models import Enterprise
+
+HELD = sorted(str(s) for s in HELD_STATES)
+
+
+class IndexRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    def identities(self, keys: Collection[bytes]) -> dict[bytes, NationalIdentity]:
+        if not keys:
+            return {}
+        rows = self.session.scalars(
+            select(NationalIdentity).where(NationalIdentity.identity_key.in_(list(keys)))
+        )
+        return {row.identity_key: row for row in rows}
+
+    def identity(self, identity_key: bytes) -> NationalIdentity | None:
+        return self.session.scalars(
+            select(NationalIdentity).where(NationalIdentity.identity_key == identity_key)
+        ).one_or_none()
+
+    def create_identities(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Create-if-missing, one statement: two enterprises' batches may bring one person at
+        once (INSERT … ON CONFLICT DO NOTHING)."""
+        if not rows:
+            return
+        table = NationalIdentity.__table__
+        assert isinstance(table, Table)
+        module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = module.insert(table).on_conflict_do_nothing(index_elements=["identity_key"])
+        self.session.execute(statement, list(rows))
+
+    def insert_lines(self, rows: Sequence[dict[str, Any]]) -> None:
+        """New lines, as one executemany (the ORM's unit of work cost 5x per row here)."""
+        table = NationalLine.__table__
+        assert isinstance(table, Table)
+        if rows:
+            self.session.execute(insert(table), list(rows))
+
+    def update_lines(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Changed lines by primary key (`id` in each row), as one executemany."""
+        if rows:
+            self.session.execute(update(NationalLine), list(rows))
+
+    def lines(self, enterprise_id: int, msisdns: Collection[str]) -> dict[str, NationalLine]:
+        if not msisdns:
+            return {}
+        rows = self.session.scalars(
+            select(NationalLine).where(
+                NationalLine.enterprise_id == enterprise_id,
+                NationalLine.msisdn.in_(list(msisdns)),
+            )
+        )
+        return {row.msisdn: row for row in rows}
+
+    def held_lines(self, identity_id: int) -> Sequence[tuple[NationalLine, Enterprise]]:
+        rows = self.session.execute(
+            select(NationalLine, Enterprise)
+            .join(Enterprise, Enterprise.id == NationalLine.enterprise_id)
+            .where(NationalLine.identity_id == identity_id, NationalLine.state.in_(HELD))
+            .order_by(Enterprise.code, NationalLine.msisdn)
+        )
+        return [(line, enterprise) for line, enterprise in rows]
+
+    def holds(self, identity_id: int, msisdn: str) -> NationalLine | None:
+        return self.session.scalars(
+            select(NationalLine).where(
+                NationalLine.identity_id == identity_id,
+                NationalLine.msisdn == msisdn,
+                NationalLine.state.in_(HELD),
+            )
+        ).first()
+
+    def line(self, line_id: int) -> NationalLine | None:
+        return self.session.get(NationalLine, line_id)
+
+    def over_cap(self, cap: int, limit: int) -> Sequence[tuple[int, int, int]]:
+        """(identity id, held lines, enterprises) of identities holding more than `cap` lines
+        across every enterprise, most first."""
+        held = func.count(NationalLine.id)
+        rows = self.session.execute(
+            select(
+                NationalLine.identity_id,
+                held,
+                func.count(func.distinct(NationalLine.enterprise_id)),
+            )
+            .where(NationalLine.identity_id.is_not(None), NationalLine.state.in_(HELD))
+            .group_by(NationalLine.identity_id)
+            .having(held > cap)
+            .order_by(held.desc(), NationalLine.identity_id)
+            .limit(limit)
+        )
+        return [(int(i), int(n), int(e)) for i, n, e in rows if i is not None]
+
+    def picture(self) -> Sequence[tuple[str, str, str, int, int, int]]:
+        """Per enterprise: (code, kind, name, lines in service, with a registered owner, lines
+        known at all)."""
+        in_service = and_(NationalLine.state.in_([*HELD, "legacy"]))
+        rows = self.session.execute(
+            select(
+                Enterprise.code,
+                Enterprise.kind,
+                Enterprise.name,
+                func.sum(case((in_service, 1), else_=0)),
+                func.sum(
+                    case((and_(in_service, NationalLine.identity_id.is_not(None)), 1), else_=0)
+                ),
+                func.count(NationalLine.id),
+            )
+            .join(NationalLine, NationalLine.enterprise_id == Enterprise.id)
+            .group_by(Enterprise.code, Enterprise.kind, Enterprise.name)
+            .order_by(Enterprise.kind, Enterprise.code)
+        )
+        return [
+            (code, kind, name, int(s or 0), int(r or 0), int(t))
+            for code, kind, name, s, r, t in rows
+        ]
+
+    def all_lines(self, batch: int = 50_000) -> Any:
+        """Every line with its enterprise (the export): streamed."""
+        return self.session.execute(
+            select(
+                Enterprise.code,
+                Enterprise.kind,
+                NationalLine.province,
+                NationalLine.channel_kind,
+                NationalLine.state,
+                NationalIdentity.identity_key,
+                NationalLine.owner_since,
+                NationalLine.activated_at,
+            )
+            .join(Enterprise, Enterprise.id == NationalLine.enterprise_id)
+            .outerjoin(NationalIdentity, NationalIdentity.id == NationalLine.identity_id)
+            .order_by(NationalLine.id)
+            .execution_options(yield_per=batch)
+        )

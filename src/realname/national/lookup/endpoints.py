@@ -1,0 +1,126 @@
+"""`/v1/national/lookup`: 一证通查 for anyone, without a token. What protects a person is the
+code sent to a number their identity holds, the limits per identity and per source address,
+and one answer for every failure (docs/national.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from sqlalchemy.orm import Session
+
+from realname.compliance.complaints.service import ComplaintService, Intake
+from realname.http.deps import Runtime, RuntimeDep
+from realname.http.errors import refusals
+from realname.national.feeds.endpoints import platform_keys_of
+from realname.national.index.models import NationalLine
+from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+from realname.national.lookup.schemas import (
+    AnswerIn,
+    AnswerOut,
+    CodeIn,
+    CodeOut,
+    DisputeIn,
+    DisputeOut,
+)
+from realname.national.lookup.service import LookupLimits, LookupService
+from realname.registry.commands import Actor, Context
+
+router = APIRouter(
+    prefix="/v1/national/lookup",
+    tags=["一证通查"],
+    responses=refusals(
+        {
+            403: "LOOKUP_NOT_PROVED: the code, document or name does not match, or it expired",
+            404: "No such dispute",
+            409: "The line's case cannot be opened now (REALNAME.* code)",
+            422: "Not a mobile number or document (REALNAME.LOOKUP_INPUT_INVALID)",
+            429: "Too many lookups for this identity or from this address",
+        }
+    ),
+)
+Reference = Annotated[str, Path(min_length=1, max_length=24, pattern="^[A-Za-z]+$")]
+
+
+def limits_of(rt: Runtime) -> LookupLimits:
+    return LookupLimits.from_settings(rt.settings, rt.policy)
+
+
+def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
+    return LookupService(
+        session, keys=platform_keys_of(request), keyring=rt.keyring, limits=limits_of(rt)
+    )
+
+
+def _kept_on_not_proved(error: BaseException) -> bool:
+    return (
+        isinstance(error, NationalLookupError) and error.code is LookupErrorCode.LOOKUP_NOT_PROVED
+    )
+
+
+@router.post("/codes", response_model=CodeOut, status_code=202, summary="Ask for a code")
+def ask_code(body: CodeIn, request: Request, rt: RuntimeDep) -> CodeOut:
+    """Document, name and one of your mobile numbers: when they match the national index, a
+    one-time code is sent by SMS to that number. The answer is the same either way."""
+    source = request.client.host if request.client else "unknown"
+    with rt.transaction() as session:
+        issued = _service(rt, request, session).issue(
+            doc_type=body.document_type,
+            doc_number=body.document_number,
+            name=body.name,
+            msisdn=body.msisdn,
+            source=source,
+            at=rt.clock.now(),
+        )
+    return CodeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)
+
+
+@router.post("/answers", response_model=AnswerOut, summary="Your lines at every enterprise")
+def answer(body: AnswerIn, request: Request, rt: RuntimeDep) -> AnswerOut:
+    """The code from the SMS: the count of your lines in service at every enterprise, numbers
+    masked. Every failure answers `LOOKUP_NOT_PROVED` and counts as a try."""
+    with rt.transaction(keep_on=_kept_on_not_proved) as session:
+        result = _service(rt, request, session).answer(
+            challenge_id=body.challenge_id, code=body.code, at=rt.clock.now()
+        )
+    return AnswerOut.model_validate(asdict(result))
+
+
+def complaint_opener(rt: Runtime, session: Session, correlator: str | None) -> object:
+    """How a dispute opens its case at the enterprise: a `not_mine` complaint through the
+    compliance domain (the platform in this instance holds the enterprises' registry)."""
+
+    def open_complaint(line: NationalLine, reference: str) -> int | None:
+        at = rt.clock.now()
+        ctx = Context(Actor("national", "lookup"), at, correlator)
+        intake = Intake("not_mine", line.msisdn, at, centre_ref=reference)
+        with session.begin_nested():
+            complaint = rt.service(ComplaintService, session).take(ctx, intake)
+        return complaint.id
+
+    return open_complaint
+
+
+@router.post("/disputes", response_model=DisputeOut, status_code=201, summary="Not mine")
+def dispute(body: DisputeIn, request: Request, rt: RuntimeDep) -> DisputeOut:
+    """Within REALNAME_NATIONAL_LOOKUP_ANSWER_SECONDS of a proved answer: a line of it is not
+    yours. A complaint case opens at the enterprise with the policy's answer deadline; follow
+    it by its reference."""
+    with rt.transaction() as session:
+        state = _service(rt, request, session).dispute(
+            challenge_id=body.challenge_id,
+            line_ref=body.line_ref,
+            at=rt.clock.now(),
+            open_complaint=complaint_opener(rt, session, request.state.correlator),  # type: ignore[arg-type]
+        )
+    return DisputeOut(**asdict(state))
+
+
+@router.get("/disputes/{reference}", response_model=DisputeOut, summary="A dispute's state")
+def dispute_state(reference: Reference, request: Request, rt: RuntimeDep) -> DisputeOut:
+    """The case the reference names: the enterprise's handling, its outcome and whether it is
+    overdue. The reference is the only key (random, given only to who opened the case)."""
+    with rt.transaction(readonly=True) as session:
+        state = _service(rt, request, session).dispute_state(reference, rt.clock.now())
+    return DisputeOut(**asdict(state))

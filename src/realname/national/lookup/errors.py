@@ -1,0 +1,51 @@
+"""Why a 一证通查 request was refused. One code answers "no such person", "wrong name", "wrong
+code", "expired" and "used up" alike, so the answer teaches a caller nothing about a person
+they have not proved to be. Codes are stable; the API prefixes `REALNAME.`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from realname.errors import CodedError
+
+
+class LookupErrorCode(StrEnum):
+    LOOKUP_NOT_PROVED = "LOOKUP_NOT_PROVED"
+    LOOKUP_RATE_LIMITED = "LOOKUP_RATE_LIMITED"
+    LOOKUP_INPUT_INVALID = "LOOKUP_INPUT_INVALID"
+    DISPUTE_NOT_FOUND = "DISPUTE_NOT_FOUND"
+
+
+C = LookupErrorCode
+
+_MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
+    C.LOOKUP_NOT_PROVED: (
+        "The code, the document or the name does not match, or the code has expired.",
+        "验证码、证件或姓名不符，或验证码已过期。",
+    ),
+    C.LOOKUP_RATE_LIMITED: ("Too many lookups; try again later.", "查询过于频繁，请稍后再试。"),
+    C.LOOKUP_INPUT_INVALID: (
+        "Give a document type, a document number, a name and a mobile number.",
+        "请填写证件类型、证件号码、姓名和手机号码。",
+    ),
+    C.DISPUTE_NOT_FOUND: ("No such case.", "没有该申诉。"),
+}
+
+HTTP_STATUS: Mapping[StrEnum, int] = {
+    C.LOOKUP_NOT_PROVED: 403,
+    C.LOOKUP_RATE_LIMITED: 429,
+    C.LOOKUP_INPUT_INVALID: 422,
+    C.DISPUTE_NOT_FOUND: 404,
+}
+
+
+class NationalLookupError(CodedError):
+    messages = _MESSAGES
+    statuses = HTTP_STATUS
+    code: LookupErrorCode
+
+    def __init__(
+        self, code: LookupErrorCode, detail: str | None = None, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(code, detail, retry_after=retry_after)

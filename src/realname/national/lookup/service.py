@@ -1,0 +1,361 @@
+"""一证通查: a subscriber learns, at once, how many lines every enterprise holds under their
+document, and disputes one that is not theirs.
+
+1. **Ask for a code** with a document type and number, a name and one of their mobile numbers.
+   When the national index holds that document, the name matches (by the platform's keyed
+   name index) and the identity holds that number, a six-digit code is queued in the outbox
+   (body sealed) to that number. Whatever the case, the answer is the same: a challenge id.
+   The per-identity limit counts requests by the index of what was typed, known or not; the
+   per-source limit by the caller's address (keyed too).
+2. **Answer with the code**: the lines in service per enterprise, numbers masked. A wrong
+   code, an expired or used-up challenge and a challenge for nobody answer the one refusal,
+   `LOOKUP_NOT_PROVED`, and each try counts.
+3. **Dispute** a line of the answer as "not mine" while the answer is fresh: a complaint case
+   (category `not_mine`) is opened at the enterprise with the policy's answer deadline; the
+   subscriber follows it by the case reference.
+
+Every step is audited (keys and counts only). Services flush; entry points commit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from realname.compliance.complaints.models import Complaint
+from realname.config import Settings
+from realname.messaging.service import enqueue, seal_body
+from realname.national.feeds.keys import PlatformKeys
+from realname.national.index.models import NationalLine
+from realname.national.index.repository import IndexRepository
+from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+from realname.national.lookup.models import NationalDispute, NationalLookupChallenge
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import mask_msisdn, parse_msisdn
+from realname.policy.schema import Policy
+from realname.registry.models import Enterprise
+from realname.security.audit import append_audit
+from realname.security.vault import KeyRing
+
+L = LookupErrorCode
+OBJECT = "national_lookup"
+CODE_CONTEXT = b"national.lookup.code\x00"
+SOURCE_CONTEXT = b"national.lookup.source\x00"
+_LETTERS = string.ascii_letters
+_DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LookupLimits:
+    code_ttl_seconds: int = 300
+    max_attempts: int = 3
+    per_identity_per_day: int = 3
+    per_source_per_hour: int = 10
+    answer_seconds: int = 900
+    dispute_days: int = 15
+
+    @classmethod
+    def from_settings(cls, settings: Settings, policy: Policy) -> LookupLimits:
+        return cls(
+            code_ttl_seconds=settings.national_lookup_code_ttl_seconds,
+            max_attempts=settings.national_lookup_max_attempts,
+            per_identity_per_day=settings.national_lookup_per_identity_per_day,
+            per_source_per_hour=settings.national_lookup_per_source_per_hour,
+            answer_seconds=settings.national_lookup_answer_seconds,
+            dispute_days=policy.risk.dispute_answer_days,
+        )
+
+
+@dataclass(frozen=True)
+class Issued:
+    challenge_id: str
+    expires_at: datetime
+    code: str | None = field(default=None, repr=False)  # for the SMS only (and the demo)
+
+
+@dataclass(frozen=True)
+class LineShown:
+    line_ref: int
+    msisdn_masked: str
+    state: str
+
+
+@dataclass(frozen=True)
+class EnterpriseLines:
+    enterprise: str
+    name: str
+    kind: str
+    active_lines: int
+    lines: list[LineShown]
+
+
+@dataclass(frozen=True)
+class Answer:
+    total: int
+    enterprises: list[EnterpriseLines]
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
+class DisputeState:
+    reference: str
+    enterprise: str
+    msisdn_masked: str
+    opened_at: datetime
+    due_at: datetime
+    status: str
+    outcome: str | None
+    overdue: bool
+
+
+def _random_letters(n: int) -> str:
+    return "".join(secrets.choice(_LETTERS) for _ in range(n))
+
+
+class LookupService:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        keys: PlatformKeys,
+        keyring: KeyRing,
+        limits: LookupLimits,
+    ) -> None:
+        self.session = session
+        self.keys = keys
+        self.keyring = keyring
+        self.limits = limits
+        self.index = IndexRepository(session)
+
+    def _mac(self, context: bytes, value: str) -> bytes:
+        return hmac.digest(self.keys.index_key, context + value.encode(), "sha256")
+
+    def issue(
+        self,
+        *,
+        doc_type: str,
+        doc_number: str,
+        name: str,
+        msisdn: str,
+        source: str,
+        at: datetime,
+    ) -> Issued:
+        doc_type, doc_number, name = doc_type.strip(), doc_number.strip(), name.strip()
+        if not doc_type or not doc_number or not name:
+            raise NationalLookupError(L.LOOKUP_INPUT_INVALID)
+        try:
+            e164 = parse_msisdn(msisdn).e164
+        except NumberError:
+            raise NationalLookupError(L.LOOKUP_INPUT_INVALID) from None
+        requested = self.keys.identity_key(doc_type, doc_number)
+        source_key = self._mac(SOURCE_CONTEXT, source)
+        if self._count(NationalLookupChallenge.source_key, source_key, at - _HOUR) >= (
+            self.limits.per_source_per_hour
+        ) or self._count(NationalLookupChallenge.requested_key, requested, at - _DAY) >= (
+            self.limits.per_identity_per_day
+        ):
+            raise NationalLookupError(L.LOOKUP_RATE_LIMITED, retry_after=3600)
+        identity = self.index.identity(requested)
+        line = None
+        if identity is not None and hmac.compare_digest(
+            identity.name_key, self.keys.name_key(name)
+        ):
+            line = self.index.holds(identity.id, e164)
+        public_id = _random_letters(24)
+        code = f"{secrets.randbelow(10**6):06d}" if line is not None else None
+        expires = at + timedelta(seconds=self.limits.code_ttl_seconds)
+        self.session.add(
+            NationalLookupChallenge(
+                public_id=public_id,
+                requested_key=requested,
+                identity_id=identity.id if line is not None and identity is not None else None,
+                source_key=source_key,
+                code_digest=self._mac(CODE_CONTEXT, f"{public_id}:{code}") if code else None,
+                sent=line is not None,
+                issued_at=at,
+                expires_at=expires,
+                attempts=0,
+            )
+        )
+        if line is not None and code is not None:
+            minutes = max(1, self.limits.code_ttl_seconds // 60)
+            text = (
+                f"【一证通查】验证码 {code}，{minutes} 分钟内有效，用于查询您名下的电话号码。"
+                f"如非本人操作，请勿告诉他人。 Code {code}: a lookup of the numbers under "
+                "your ID. If that is not you, tell no one."
+            )
+            enqueue(
+                self.session,
+                dedupe_key=f"national-lookup:{public_id}",
+                enterprise_id=line.enterprise_id,
+                line_id=None,
+                destination=e164,
+                kind="national_lookup",
+                body=seal_body(self.keyring, text),
+                at=at,
+            )
+        self.session.flush()
+        self._audit("national.lookup.code", public_id, at, {"sent": line is not None})
+        return Issued(public_id, expires, code)
+
+    def _count(self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(NationalLookupChallenge)
+                .where(column == key, NationalLookupChallenge.issued_at >= since)
+            )
+            or 0
+        )
+
+    def _challenge(self, public_id: str) -> NationalLookupChallenge | None:
+        return self.session.scalars(
+            select(NationalLookupChallenge)
+            .where(NationalLookupChallenge.public_id == public_id)
+            .with_for_update()
+        ).first()
+
+    def answer(self, *, challenge_id: str, code: str, at: datetime) -> Answer:
+        """The lines, or LOOKUP_NOT_PROVED for every kind of failure (the try is counted:
+        the entry point keeps this transaction on that refusal)."""
+        challenge = self._challenge(challenge_id)
+        if challenge is None:
+            raise NationalLookupError(L.LOOKUP_NOT_PROVED)
+        challenge.attempts += 1
+        self.session.flush()
+        right = challenge.code_digest is not None and hmac.compare_digest(
+            challenge.code_digest, self._mac(CODE_CONTEXT, f"{challenge.public_id}:{code}")
+        )
+        if (
+            not right
+            or challenge.identity_id is None
+            or challenge.proved_at is not None
+            or challenge.expires_at <= at
+            or challenge.attempts > self.limits.max_attempts
+        ):
+            self._audit("national.lookup.refused", challenge.public_id, at, {})
+            raise NationalLookupError(L.LOOKUP_NOT_PROVED)
+        challenge.proved_at = at
+        answer = self._lines(challenge.identity_id, at)
+        self._audit(
+            "national.lookup.answer",
+            challenge.public_id,
+            at,
+            {"lines": answer.total, "enterprises": len(answer.enterprises)},
+        )
+        return answer
+
+    def _lines(self, identity_id: int, at: datetime) -> Answer:
+        grouped: dict[str, EnterpriseLines] = {}
+        for line, enterprise in self.index.held_lines(identity_id):
+            entry = grouped.get(enterprise.code)
+            if entry is None:
+                entry = grouped[enterprise.code] = EnterpriseLines(
+                    enterprise.code, enterprise.name, enterprise.kind, 0, []
+                )
+            entry.lines.append(LineShown(line.id, mask_msisdn(line.msisdn), line.state))
+        enterprises = [
+            EnterpriseLines(e.enterprise, e.name, e.kind, len(e.lines), e.lines)
+            for e in grouped.values()
+        ]
+        return Answer(sum(e.active_lines for e in enterprises), enterprises, at)
+
+    def proved_identity(self, challenge_id: str, at: datetime) -> int:
+        challenge = self._challenge(challenge_id)
+        window = timedelta(seconds=self.limits.answer_seconds)
+        if (
+            challenge is None
+            or challenge.proved_at is None
+            or challenge.identity_id is None
+            or challenge.proved_at + window <= at
+        ):
+            raise NationalLookupError(L.LOOKUP_NOT_PROVED)
+        return challenge.identity_id
+
+    def dispute(
+        self,
+        *,
+        challenge_id: str,
+        line_ref: int,
+        at: datetime,
+        open_complaint: Callable[[NationalLine, str], int | None],
+    ) -> DisputeState:
+        """Open a "not mine" case on a line of a fresh answer; `open_complaint(line,
+        reference)` opens the complaint at the enterprise (the entry point composes it)."""
+        identity_id = self.proved_identity(challenge_id, at)
+        line = self.index.line(line_ref)
+        if (
+            line is None
+            or line.identity_id != identity_id
+            or self.index.holds(identity_id, line.msisdn) is None
+        ):
+            raise NationalLookupError(L.LOOKUP_NOT_PROVED)
+        existing = self.session.scalars(
+            select(NationalDispute).where(
+                NationalDispute.line_id == line.id,
+                NationalDispute.identity_id == identity_id,
+                NationalDispute.due_at > at,
+            )
+        ).first()
+        if existing is not None:
+            return self.dispute_state(existing.reference, at)
+        reference = "ND" + _random_letters(22)
+        complaint_id = open_complaint(line, reference)
+        dispute = NationalDispute(
+            reference=reference,
+            line_id=line.id,
+            identity_id=identity_id,
+            enterprise_id=line.enterprise_id,
+            opened_at=at,
+            due_at=at + timedelta(days=self.limits.dispute_days),
+            complaint_id=complaint_id,
+        )
+        self.session.add(dispute)
+        self.session.flush()
+        self._audit("national.lookup.dispute", reference, at, {"line": line.id})
+        return self.dispute_state(reference, at)
+
+    def dispute_state(self, reference: str, at: datetime) -> DisputeState:
+        row = self.session.execute(
+            select(NationalDispute, NationalLine, Enterprise)
+            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
+            .join(Enterprise, Enterprise.id == NationalDispute.enterprise_id)
+            .where(NationalDispute.reference == reference)
+        ).first()
+        if row is None:
+            raise NationalLookupError(L.DISPUTE_NOT_FOUND)
+        dispute, line, enterprise = row
+        complaint = (
+            self.session.get(Complaint, dispute.complaint_id) if dispute.complaint_id else None
+        )
+        status = complaint.status if complaint is not None else "forwarded"
+        closed = complaint is not None and complaint.status == "closed"
+        return DisputeState(
+            dispute.reference,
+            enterprise.code,
+            mask_msisdn(line.msisdn),
+            dispute.opened_at,
+            dispute.due_at,
+            status,
+            complaint.outcome if complaint is not None else None,
+            not closed and dispute.due_at <= at,
+        )
+
+    def _audit(self, action: str, object_id: str, at: datetime, detail: dict[str, object]) -> None:
+        append_audit(
+            self.session,
+            self.keyring,
+            actor="public:national_lookup",
+            action=action,
+            object_type=OBJECT,
+            object_id=object_id,
+            at=at,
+            detail=detail,
+        )

@@ -1,0 +1,98 @@
+"""The national tests' world: the registry tests' two enterprises (CMCC, an MNO; MVNO1) with
+lines registered to citizens at both, and the keys of a platform and of the enterprises."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.public import PrivateKey
+from sqlalchemy.orm import Session
+
+from realname.national.feeds.envelope import Envelope
+from realname.national.feeds.keys import FeedSigningKey, PlatformKeys
+from realname.national.feeds.repository import FeedRepository
+from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken, envelope_of
+from realname.policy.schema import Policy
+from realname.registry.commands import Desk, Kit
+from realname.security.vault import KeyRing
+from tests.registry.conftest import NOW, World, build_world, china, keyring
+
+__all__ = ["NOW", "china", "keyring"]
+
+
+def platform() -> PlatformKeys:
+    return PlatformKeys({"n1": PrivateKey.generate()}, "n1", secrets.token_bytes(32))
+
+
+def signing(enterprise: str) -> FeedSigningKey:
+    return FeedSigningKey(enterprise, "f1", Ed25519PrivateKey.generate())
+
+
+def register_at_mvno(world: World, person_index: int, n: int) -> str:
+    msisdn = f"+86170001{n:05d}"
+    kit = Kit(msisdn, f"89860077{n:012d}", f"46077{n:010d}")
+    world.service.stock.stock_kits(
+        world.ctx(), world.other_enterprise_id, world.other_channel_id, [kit]
+    )
+    world.service.register(
+        world.ctx(),
+        desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
+        msisdn=msisdn,
+        person=world.people[person_index],
+    )
+    return msisdn
+
+
+@dataclass
+class Nation:
+    """A registry world, the platform's keys, each enterprise's signing key, registered."""
+
+    world: World
+    keyring: KeyRing
+    keys: PlatformKeys
+    cmcc: FeedSigningKey
+    mvno: FeedSigningKey
+    cmcc_lines: list[str]
+    mvno_lines: list[str]
+
+    @property
+    def session(self) -> Session:
+        return self.world.session
+
+    def build(
+        self, signer: FeedSigningKey, *, batch_size: int = 1000, snapshot: bool = False
+    ) -> list[Envelope]:
+        high = FeedRepository(self.session).high_water_mark()
+        publisher = FeedPublisher(
+            self.session,
+            keyring=self.keyring,
+            signing=signer,
+            sealing=self.keys.public,
+            batch_size=batch_size,
+        )
+        return [envelope_of(p) for p in publisher.prepare(high, NOW, snapshot=snapshot)]
+
+    def take(self, envelope: Envelope | None) -> Taken:
+        return FeedIngest(self.session, self.keys).take(envelope, at=NOW, transport="local")
+
+
+def build_nation(session: Session, keyring: KeyRing, policy: Policy) -> Nation:
+    world = build_world(session, keyring, policy)
+    cmcc_lines = [world.register(world.people[0]), world.register(world.people[0])]
+    cmcc_lines.append(world.register(world.people[1]))
+    mvno_lines = [register_at_mvno(world, 0, 1), register_at_mvno(world, 2, 2)]
+    keys = platform()
+    nation = Nation(world, keyring, keys, signing("CMCC"), signing("MVNO1"), cmcc_lines, mvno_lines)
+    ingest = FeedIngest(session, keys)
+    for signer in (nation.cmcc, nation.mvno):
+        ingest.register_key(signer.enterprise, signer.key_id, signer.public_raw, NOW)
+    session.flush()
+    return nation
+
+
+@pytest.fixture
+def nation(db_session: Session, keyring: KeyRing, china: Policy) -> Nation:
+    return build_nation(db_session, keyring, china)

@@ -1,0 +1,180 @@
+"""一证通查 on both engines: the answer after a code sent to a held number, one refusal for
+every failure, the per-identity and per-source limits, the audit, and "not mine" disputes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from realname.compliance.complaints.models import Complaint
+from realname.messaging.models import OutboxMessage
+from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+from realname.national.lookup.service import LookupLimits, LookupService
+from realname.registry.commands import Actor, Context
+from realname.security.models import AuditLog
+from tests.compliance.conftest import complaints_of
+from tests.national.conftest import NOW, Nation
+
+L = LookupErrorCode
+
+
+@pytest.fixture
+def fed(nation: Nation) -> Nation:
+    for signer in (nation.cmcc, nation.mvno):
+        for envelope in nation.build(signer):
+            nation.take(envelope)
+    return nation
+
+
+def _service(nation: Nation, **limits: int) -> LookupService:
+    return LookupService(
+        nation.session, keys=nation.keys, keyring=nation.keyring, limits=LookupLimits(**limits)
+    )
+
+
+def _ask(service: LookupService, nation: Nation, person: int = 0, **over: str) -> object:
+    who = nation.world.people[person]
+    values = {
+        "doc_type": "resident_id",
+        "doc_number": who.document_number,
+        "name": who.name,
+        "msisdn": nation.cmcc_lines[0],
+        "source": "203.0.113.7",
+    }
+    values.update(over)
+    return service.issue(at=NOW, **values)  # type: ignore[arg-type]
+
+
+def test_a_proved_subscriber_sees_their_lines_per_enterprise_masked(fed: Nation) -> None:
+    service = _service(fed)
+    issued = _ask(service, fed)
+    assert issued.code is not None  # type: ignore[attr-defined]
+    message = fed.session.scalars(select(OutboxMessage)).one()
+    assert message.destination == fed.cmcc_lines[0] and message.kind == "national_lookup"
+    assert issued.code not in message.body  # type: ignore[attr-defined]  # sealed body
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW + timedelta(seconds=30),
+    )
+    assert answer.total == 3
+    counts = {e.enterprise: e.active_lines for e in answer.enterprises}
+    assert counts == {"CMCC": 2, "MVNO1": 1}
+    shown = [line.msisdn_masked for e in answer.enterprises for line in e.lines]
+    assert all("*" in m for m in shown)
+    assert not set(shown) & {*fed.cmcc_lines, *fed.mvno_lines}
+    actions = fed.session.scalars(select(AuditLog.action)).all()
+    assert "national.lookup.code" in actions and "national.lookup.answer" in actions
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong_code", "unknown_person", "wrong_name", "not_their_number", "expired", "reused"]
+)
+def test_every_failure_gives_the_one_answer(fed: Nation, case: str) -> None:
+    service = _service(fed)
+    over: dict[str, str] = {}
+    if case == "unknown_person":
+        over["doc_number"] = "11010519491231002X"
+    elif case == "wrong_name":
+        over["name"] = "王二"
+    elif case == "not_their_number":
+        over["msisdn"] = fed.mvno_lines[1]  # people[2]'s line
+    issued = _ask(service, fed, **over)
+    code = issued.code or "123456"  # type: ignore[attr-defined]
+    at = NOW + timedelta(seconds=10)
+    if case == "wrong_code":
+        code = f"{(int(code) + 1) % 10**6:06d}"
+    if case == "expired":
+        at = NOW + timedelta(hours=1)
+    if case == "reused":
+        service.answer(challenge_id=issued.challenge_id, code=code, at=at)  # type: ignore[attr-defined]
+    if case in ("unknown_person", "wrong_name", "not_their_number"):
+        assert issued.code is None  # type: ignore[attr-defined]
+        assert fed.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer(challenge_id=issued.challenge_id, code=code, at=at)  # type: ignore[attr-defined]
+    assert refused.value.code is L.LOOKUP_NOT_PROVED
+    assert refused.value.http_status == 403
+
+
+def test_tries_are_limited_per_challenge(fed: Nation) -> None:
+    service = _service(fed, max_attempts=2)
+    issued = _ask(service, fed)
+    right = issued.code  # type: ignore[attr-defined]
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    for _ in range(2):
+        with pytest.raises(NationalLookupError):
+            service.answer(challenge_id=issued.challenge_id, code=wrong, at=NOW)  # type: ignore[attr-defined]
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer(challenge_id=issued.challenge_id, code=right, at=NOW)  # type: ignore[attr-defined]
+    assert refused.value.code is L.LOOKUP_NOT_PROVED
+
+
+def test_requests_are_limited_per_identity_known_or_not(fed: Nation) -> None:
+    service = _service(fed, per_identity_per_day=2, per_source_per_hour=100)
+    for over in ({}, {"doc_number": "11010519491231002X"}):
+        for n in range(2):
+            _ask(service, fed, source=f"198.51.100.{n}", **over)
+        with pytest.raises(NationalLookupError) as refused:
+            _ask(service, fed, source="198.51.100.9", **over)
+        assert refused.value.code is L.LOOKUP_RATE_LIMITED
+
+
+def test_requests_are_limited_per_source(fed: Nation) -> None:
+    service = _service(fed, per_identity_per_day=100, per_source_per_hour=3)
+    for person in range(3):
+        _ask(service, fed, person=person)
+    with pytest.raises(NationalLookupError) as refused:
+        _ask(service, fed, person=4)
+    assert refused.value.code is L.LOOKUP_RATE_LIMITED
+    _ask(service, fed, person=4, source="192.0.2.1")  # another address is not held back
+
+
+def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None:
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    mvno = next(e for e in answer.enterprises if e.enterprise == "MVNO1")
+    complaints = complaints_of(fed.world)
+    opened: list[str] = []
+
+    def open_complaint(line: object, reference: str) -> int:
+        from realname.compliance.complaints.service import Intake
+
+        opened.append(reference)
+        ctx = Context(Actor("national", "lookup"), NOW, None)
+        return complaints.take(ctx, Intake("not_mine", line.msisdn, NOW, centre_ref=reference)).id  # type: ignore[attr-defined]
+
+    state = service.dispute(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        line_ref=mvno.lines[0].line_ref,
+        at=NOW + timedelta(minutes=1),
+        open_complaint=open_complaint,
+    )
+    assert state.enterprise == "MVNO1" and state.due_at == NOW + timedelta(days=15, minutes=1)
+    complaint = fed.session.scalars(select(Complaint)).one()
+    assert complaint.category == "not_mine" and complaint.centre_ref == state.reference
+    assert complaint.enterprise_id == fed.world.other_enterprise_id
+    later = service.dispute_state(state.reference, NOW + timedelta(days=16))
+    assert later.status == complaint.status and later.overdue is (complaint.status != "closed")
+    # Without a proved answer, or for a line of someone else, nothing is opened.
+    cmcc_of_person_1 = mvno.lines[0].line_ref + 100  # no such line in the index
+    for challenge, line_ref in (
+        ("NoSuchChallengeAtAllXX", mvno.lines[0].line_ref),
+        (issued.challenge_id, cmcc_of_person_1),  # type: ignore[attr-defined]
+    ):
+        with pytest.raises(NationalLookupError) as refused:
+            service.dispute(
+                challenge_id=challenge,
+                line_ref=line_ref,
+                at=NOW + timedelta(minutes=2),
+                open_complaint=open_complaint,
+            )
+        assert refused.value.code is L.LOOKUP_NOT_PROVED
+    assert len(opened) == 1
