@@ -3,8 +3,8 @@
 An account acts as one API client (its role and tenant), so the pages are authorised as the
 API is; a session stores the SHA-256 of its cookie token and its CSRF token.
 
-Revision ID: 0022_web_sessions
-Revises: 0019_sweep_writes
+Revision ID: 0021_web_sessions
+Revises: 0020_national_feeds
 Create Date: 2026-11-30 23:40:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0022_web_sessions"
-down_revision: str | None = "0019_sweep_writes"
+revision: str = "0021_web_sessions"
+down_revision: str | None = "0020_national_feeds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
