@@ -219,7 +219,7 @@ class ServerProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         command = [
             sys.executable, "-m", "realname", "serve",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
