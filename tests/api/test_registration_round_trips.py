@@ -49,14 +49,14 @@ def test_the_hot_statements_stay_within_psycopgs_query_cache() -> None:
     every call (2.2 ms of Python a registration when the audit entry first joined the write).
     """
     from psycopg import _queries
-    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
     from realname.registry.registration_repository import (
         COUNTER_AND_LINE,
         REGISTRATION_IN_ONE,
     )
 
-    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    dialect = PGDialect_psycopg()
     for statement in (COUNTER_AND_LINE, *REGISTRATION_IN_ONE.values()):
         compiled = statement.compile(dialect=dialect)
         assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS

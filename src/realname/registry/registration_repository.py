@@ -289,7 +289,7 @@ def _registration_in_one(capped: bool, audited: bool) -> Any:
         capped,
     ).cte("h")
     taken = _found(holding)
-    writes = (
+    writes: tuple[Any, ...] = (
         update(IDENTITY)
         .where(IDENTITY.c.id == bindparam("i_where_id"), taken)
         .values({name: _param(IDENTITY, name, "i_") for name in IDENTITY_WRITES})
