@@ -3,21 +3,31 @@
 Before issue 14 a registration over HTTP sent 21 statements on PostgreSQL (24 on SQLite):
 a plain read of the line for the proof of possession, the channel, the clerk, the line
 again, the licence, the line locked, ORM flushes, a re-read of the owner for the answer.
-Now: the counter and line (a plain read), the authority, the identity, and the locks and
-writes, which PostgreSQL takes as one statement; no savepoint when the transaction holds
-nothing a refusal must keep. The audit append is counted by its own module
-(`security.audit`) and left out here.
+Now: the counter, line and identity (a plain read), the authority, a new person's insert,
+and the locks and writes, which PostgreSQL takes as one statement with the audit entry
+(pending); no savepoint when the transaction holds nothing a refusal must keep. An inline
+audit append (SQLite) is counted by its own module (`security.audit`) and left out here.
+Round trips on the wire (BEGIN and COMMIT too): `test_registration_round_trips`.
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlalchemy import event
 
 from tests.api.conftest import Api, person_json
 
-AUDIT_TABLES = ("audit_log", "audit_chain_head", "sealed_note")
+# A statement whose own target is the audit trail (an inline append's head lock, entry and
+# head move; a deferred append on its own): the registration's single write on PostgreSQL also
+# carries its pending entry, and it is counted.
+AUDIT_STATEMENT = re.compile(
+    r"\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT\b.*?\bFROM)\s+"
+    r"(audit_log|audit_chain_head|sealed_note)\b",
+    re.DOTALL,
+)
 # (new person, known person); SQLite also sends its BEGIN IMMEDIATE as a statement.
-MOST = {"postgresql": (5, 4), "sqlite": (9, 8)}
+MOST = {"postgresql": (4, 3), "sqlite": (8, 7)}
 
 
 def test_a_registration_over_http_sends_at_most_the_counted_statements(api: Api) -> None:
@@ -28,7 +38,7 @@ def test_a_registration_over_http_sends_at_most_the_counted_statements(api: Api)
     statements: list[str] = []
 
     def count(_c: object, _cursor: object, statement: str, *_: object) -> None:
-        if not any(table in statement for table in AUDIT_TABLES):
+        if not AUDIT_STATEMENT.match(statement):
             statements.append(statement)
 
     for who in ("new", "known"):  # a new identity, then the same person again

@@ -26,7 +26,6 @@ from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.guards import O
 from realname.registry.models import Holding, Identity, Line, LineEvent
 from realname.registry.registration_repository import RegistrationRepository
-from realname.registry.repository import RegistryRepository
 from realname.registry.service import RegistryService
 from realname.security.vault import KeyRing
 from tests.backfill.test_campaign import add_legacy
@@ -175,31 +174,24 @@ def test_a_legacy_line_barred_meanwhile_is_registered_and_the_bar_lifted(
 
 
 def test_the_same_person_registered_elsewhere_meanwhile(
-    postgres: Engine, keyring: KeyRing, relocked: list[str], monkeypatch: pytest.MonkeyPatch
+    postgres: Engine, keyring: KeyRing, relocked: list[str]
 ) -> None:
     """The identity row changed (verified again, its MAC with it) between the registration's
-    read of it and its write: the write finds another MAC, locks the row, reads it again."""
+    read of it (with the counter and line) and its write: the write finds another MAC, locks
+    the row, reads it again."""
     with Session(postgres) as session, session.begin():
         world = build_world(session, keyring, CHINA)
         person: Person = world.people[0]
         world.register(person)
         first, second = world.stock(2)
     desk = at_counter(world)
-    look_up = RegistryRepository.identity_by_index
 
-    def look_up_then_register_elsewhere(self: RegistryRepository, *args: object) -> object:
-        found = look_up(self, *args)  # type: ignore[arg-type]
-        if not relocked and found is not None:
-            monkeypatch.setattr(RegistryRepository, "identity_by_index", look_up)
-            with Session(postgres) as other, other.begin():
-                service(other, keyring).register(
-                    ctx(hours=1), desk=desk, msisdn=second, person=person
-                )
-        return found
+    def register_elsewhere(other: Session) -> None:
+        service(other, keyring).register(ctx(hours=1), desk=desk, msisdn=second, person=person)
 
-    monkeypatch.setattr(RegistryRepository, "identity_by_index", look_up_then_register_elsewhere)
     with Session(postgres) as session, session.begin():
-        service(session, keyring).register(ctx(hours=2), desk=desk, msisdn=first, person=person)
+        racing = service(session, keyring, Meanwhile(session, keyring, register_elsewhere))
+        racing.register(ctx(hours=2), desk=desk, msisdn=first, person=person)
     assert relocked == ["identity"]
     with Session(postgres) as session:
         owners = session.scalars(

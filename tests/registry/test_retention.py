@@ -18,7 +18,6 @@ from realname.policy.schema import ChannelKind, Policy
 from realname.registry.check import run_integrity_check
 from realname.registry.commands import Actor, Context, Desk
 from realname.registry.models import Identity, Line
-from realname.registry.repository import RegistryRepository
 from realname.registry.retention import purge_batch, run_retention
 from realname.registry.service import RegistryService
 from realname.security.audit_keys import AuditKeys
@@ -180,8 +179,9 @@ def test_the_job_runs_in_batches_and_a_rerun_does_nothing(fresh_engine: Engine) 
 def test_a_registration_racing_the_purge_gets_a_new_record(
     fresh_engine: Engine, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The purge commits between a registration's look-up of the identity and its use of it:
-    the registration re-reads the row under a lock and makes a new record, never a line held by
+    """The purge commits between a registration's look-up of the identity (its first read,
+    with the counter and line) and its use of it, while the authority is asked: the
+    registration re-reads the row under a lock and makes a new record, never a line held by
     a purged identity. (SQLite serialises writers from BEGIN, so only PostgreSQL can interleave.)"""
     if fresh_engine.dialect.name == "sqlite":
         pytest.skip("SQLite serialises writers: nothing can commit between the two steps")
@@ -194,17 +194,16 @@ def test_a_registration_racing_the_purge_gets_a_new_record(
         ids = (world.enterprise_id, world.channels, world.clerks, world.people[0])
     enterprise_id, channels, clerks, person = ids
     at = NOW + timedelta(days=2) + RETENTION
-    original = RegistryRepository.identity_by_index
+    original = SimulatedAuthority.verify
     fired: list[int] = []
 
-    def look_up_then_purge(self: RegistryRepository, doc_type: str, index: bytes) -> Any:
-        found = original(self, doc_type, index)
-        if found is not None and not fired:
+    def purge_then_verify(self: SimulatedAuthority, *args: Any) -> Any:
+        if not fired:
             with sessions() as other, other.begin():
                 fired.extend(purge_batch(other, keyring, china, at, 10))
-        return found
+        return original(self, *args)
 
-    monkeypatch.setattr(RegistryRepository, "identity_by_index", look_up_then_purge)
+    monkeypatch.setattr(SimulatedAuthority, "verify", purge_then_verify)
     with sessions() as session, session.begin():
         service = RegistryService(
             session, policy=china, keyring=keyring, authority=SimulatedAuthority(session, keyring)

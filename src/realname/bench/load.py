@@ -219,7 +219,7 @@ class ServerProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         command = [
             sys.executable, "-m", "realname", "serve",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
@@ -419,6 +419,30 @@ def drive(
 
 
 Progress = Callable[[str], object]
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its living descendants (the
+    server's Uvicorn supervisor and workers), from Linux's /proc; 0.0 where there is none.
+    The server's CPU per request is a figure that a busy machine disturbs much less than
+    the rate: a neighbour's load slows the requests, it does not add to their CPU time."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (command) "
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
+    total, wanted = 0.0, [pid]
+    while wanted:
+        current = wanted.pop()
+        total += stats.get(current, (0, 0.0))[1]
+        wanted += [child for child, (parent, _) in stats.items() if parent == current]
+    return total
 
 
 def serve_and_drive(
@@ -434,10 +458,10 @@ def serve_and_drive(
     path: str,
     progress: Progress | None = None,
     server_env: dict[str, str] | None = None,
-) -> tuple[float, list[Outcome]]:
+) -> tuple[float, list[Outcome], float]:
     """Start `realname serve` (with `server_env` added to its environment), get a token per
     client, warm up, then time `jobs` driven from a separate (spawned) process: (seconds,
-    outcomes)."""
+    outcomes, the server's CPU seconds over the timed run)."""
     say = progress or (lambda _text: None)
     spawn = multiprocessing.get_context("spawn")
     say(f"starting the server ({workers} workers)")
@@ -458,9 +482,12 @@ def serve_and_drive(
         say("warming up")
         load_process.submit(drive, server.base_url, tokens, warmup, **options).result()
         say(f"{len(jobs):,} requests over HTTP ({concurrency} clients, at most {time_limit:.0f} s)")
+        assert server.process is not None
+        cpu_before = process_tree_cpu_seconds(server.process.pid)
         started = time.perf_counter()
         outcomes = load_process.submit(drive, server.base_url, tokens, jobs, **options).result()
-        return time.perf_counter() - started, outcomes
+        seconds = time.perf_counter() - started
+        return seconds, outcomes, process_tree_cpu_seconds(server.process.pid) - cpu_before
 
 
 @dataclass(frozen=True)
@@ -477,6 +504,7 @@ class HttpBenchResult:
     bare_sql: Run  # the baseline the ratio is against
     others: tuple[Run, ...] = ()  # more rows for the table (and `extra`)
     extra: dict[str, Any] = field(default_factory=dict)
+    server_cpu_seconds: float | None = None  # the server's CPU over the timed run
 
     @property
     def statuses(self) -> dict[int, int]:
@@ -500,6 +528,11 @@ class HttpBenchResult:
             extra.update(run.as_extra())
         del extra["bare_sql_rate_per_s"]  # a headline key of its own
         extra.update(self.extra)
+        if self.server_cpu_seconds is not None and self.outcomes:
+            # CPU ms of the server's processes (supervisor and workers) per request sent
+            extra["server_cpu_ms_per_request"] = round(
+                self.server_cpu_seconds * 1000 / len(self.outcomes), 3
+            )
         return Figures.from_latencies(
             self.path,
             self.ok,

@@ -445,7 +445,7 @@ def run_register_bench(
                 settings, world, service_jobs, concurrency=concurrency, time_limit=time_limit
             )
         )
-    seconds, outcomes = serve_and_drive(
+    seconds, outcomes, server_cpu = serve_and_drive(
         database_url,
         work_dir,
         [(c.client_id, c.secret) for c in world.counters],
@@ -463,6 +463,7 @@ def run_register_bench(
         concurrency=concurrency,
         workers=workers,
         http_seconds=seconds,
+        server_cpu_seconds=server_cpu,
         outcomes=outcomes,
         bare_sql=bare,
         others=tuple(others),

@@ -286,7 +286,7 @@ def run_verify_bench(
                 settings, client_id, asked, concurrency=concurrency, time_limit=time_limit
             )
         )
-    seconds, outcomes = serve_and_drive(
+    seconds, outcomes, server_cpu = serve_and_drive(
         database_url,
         work_dir,
         [(client_id, secret)],
@@ -312,6 +312,7 @@ def run_verify_bench(
         concurrency=concurrency,
         workers=workers,
         http_seconds=seconds,
+        server_cpu_seconds=server_cpu,
         outcomes=outcomes,
         bare_sql=bare,
         others=tuple(others),

@@ -284,8 +284,30 @@ class IdentityBook:
             "created_at": at,
         }
 
+    def document_key(self, person: Person, today: date) -> tuple[str, bytes] | None:
+        """(doc_type, blind index of the number) of the person's document, as `hold` looks
+        the identity up, so a caller can read the row along with its own first read; None
+        when the document does not parse (`verify` refuses it, in its turn)."""
+        try:
+            document = parse_document(
+                person.document_number,
+                person.document_type,
+                nationality=person.nationality,
+                expires_on=person.document_expires_on,
+                today=today,
+            )
+        except DocumentError:
+            return None
+        return str(document.type), self.keyring.blind_index(document.number, NUMBER_CONTEXT)
+
     def hold(
-        self, verified: VerifiedPerson, person: Person, at: datetime, *, locked: bool = False
+        self,
+        verified: VerifiedPerson,
+        person: Person,
+        at: datetime,
+        *,
+        locked: bool = False,
+        read: tuple[tuple[str, bytes], IdentityRow | None] | None = None,
     ) -> HeldIdentity:
         """The registration's identity: the person's row found by blind index, or a new one;
         with what the registration writes on it (verification time, MAC, a change of name
@@ -293,14 +315,21 @@ class IdentityBook:
         and goes through only if the row still carries that MAC and was not purged
         (`RegistrationRepository.write_registration`); if it changed, the registration asks
         again with `locked` (the row read FOR NO KEY UPDATE). A row the retention job purged
-        is gone for good: the person gets a new one."""
+        is gone for good: the person gets a new one.
+
+        `read`: (document_key, the row it found or None) from the caller's own plain read,
+        used instead of a look-up of its own when the key is this person's (not `locked`)."""
         document = verified.document
         doc_type = str(document.type)
         number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
         rows = RegistrationRepository(self.session)
         for _ in range(3):  # a twin may insert the same new person between look-up and insert
-            row = self.repo.identity_by_index(doc_type, number_index)
+            if read is not None and not locked and read[0] == (doc_type, number_index):
+                row = read[1]
+            else:
+                row = self.repo.identity_by_index(doc_type, number_index)
+            read = None  # a second turn (a twin inserted first) reads again
             if row is not None and locked:
                 row = rows.lock_identity_row(row.id)
             if row is not None and row.purged_at is None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from realname.numbering.msisdn import mask_msisdn
-from realname.registry.auditing import audit_operation
+from realname.registry.auditing import audit_operation, deferred_operation_entry
 from realname.registry.commands import Context
 from realname.registry.errors import RegistryError
 from realname.registry.guards import E
@@ -27,7 +27,7 @@ from realname.registry.lifecycle import (
 )
 from realname.registry.models import Line, LineEvent
 from realname.registry.rows import LineRow
-from realname.security.audit import seal_note
+from realname.security.audit import noted_append, seal_note
 from realname.security.vault import KeyRing
 
 
@@ -109,12 +109,16 @@ class LineRecorder:
         owner_after: int | None,
         channel_id: int | None,
         detail: dict[str, Any],
-        write: Callable[[dict[str, Any]], bool],
+        write: Callable[[dict[str, Any], dict[str, Any] | None], bool],
     ) -> bool:
         """`record` for an operation on Core rows (the registration): the line's new state
         set on `line`, its event (MAC'd) handed to `write`, which writes the line and the
         event in one go, then, if it did (True), the audit entry. Coded detail only: no
-        note to seal."""
+        note to seal.
+
+        When the session appends deferred (PostgreSQL), `write` also gets the audit entry,
+        pending, and writes it in the same statement (no round trip of its own); otherwise
+        it gets None and the entry is appended inline after it."""
         owner_before = line.owner_identity_id if before in HELD_STATES else None
         line.state = str(after)
         line.state_changed_at = ctx.at
@@ -137,15 +141,22 @@ class LineRecorder:
                 "correlation_id": ctx.correlation_id,
             },
         )
-        if not write(event):
-            return False
-        self.audit(
+        audit_detail = {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)}
+        entry = deferred_operation_entry(
+            self.session,
+            self.keyring,
             ctx,
-            f"line.{operation}",
-            "line",
-            line.id,
-            {"msisdn": mask_msisdn(line.msisdn), "from": before, "to": str(after)},
+            action=f"line.{operation}",
+            object_type="line",
+            object_id=line.id,
+            detail=audit_detail,
         )
+        if not write(event, None if entry is None else entry.columns()):
+            return False
+        if entry is not None:
+            noted_append(self.session)
+        else:
+            self.audit(ctx, f"line.{operation}", "line", line.id, audit_detail)
         return True
 
     def audit(

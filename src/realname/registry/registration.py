@@ -5,16 +5,20 @@ and clerk, the number, the line and the move the lifecycle allows, the licence, 
 possession a back-fill needs, then the person (document, policy, the identity authority),
 then the caps. What changed is how many times the database is asked (issue 14):
 
-1. the channel, its clerk, the enterprise's licence and the line: one plain read
+1. the channel, its clerk, the enterprise's licence, the line and the person's identity (by
+   the blind index of the document, computed before anything is read): one plain read
    (`RegistrationRepository.counter_and_line`) instead of a read of the line, a locked
-   re-read and three ORM look-ups. Nothing is locked yet: the identity authority is asked
-   without any lock held (twin registrations of one kit each ask it), and the write below
-   re-checks the line and identity it read, locking and deciding again if either changed.
+   re-read, three ORM look-ups and the identity's own look-up. Nothing is locked yet: the
+   identity authority is asked without any lock held (twin registrations of one kit each ask
+   it), and the write below re-checks the line and identity it read, locking and deciding
+   again if either changed.
 2. the identity authority (the simulated one reads its table; the real one is a network call);
-3. the person's identity by blind index, then locked and read whole (or inserted);
-4. the holding under the cap, the identity's verification and MAC, the line and its event:
-   one statement on PostgreSQL (`write_registration`);
-5. the audit entry (`security.audit.append_audit`, through the recorder).
+3. the person's identity as read in 1 (locked and read again under a national cap), or
+   inserted;
+4. the holding under the cap, the identity's verification and MAC, the line and its event,
+   and (deferred audit, PostgreSQL) the audit entry, pending: one statement on PostgreSQL
+   (`write_registration`);
+5. inline (SQLite): the audit entry (`security.audit.append_audit`, through the recorder).
 
 No ORM object is loaded or flushed on the way, and the answer is built from what the path
 already holds (`LineRow`, with the owner masked from the verified person), never re-read.
@@ -99,7 +103,10 @@ class Registrar:
             number_error = None
         except NumberError as error:
             e164, number_error = None, str(error.code)
-        counter, found = self.rows.counter_and_line(desk.channel_id, desk.clerk_id, e164)
+        key = self.identities.document_key(person, ctx.at.date())
+        counter, found, known = self.rows.counter_and_line(
+            desk.channel_id, desk.clerk_id, e164, key
+        )
         if prove is not None:
             possession = prove(found)
         kind = open_counter(counter, desk)
@@ -117,7 +124,13 @@ class Registrar:
             # the line is locked first, so locks still go line, identity, holding.
             line = self.rows.lock_line(line.id)
             self._registrable(line, counter, desk, possession)
-        identity = self.identities.hold(verified, person, ctx.at, locked=national_cap)
+        identity = self.identities.hold(
+            verified,
+            person,
+            ctx.at,
+            locked=national_cap,
+            read=None if key is None else (key, known),
+        )
         try:
             for _ in range(3):  # as read; then the line locked; then the identity locked
                 registered = self._write(
@@ -212,7 +225,7 @@ class Registrar:
         )
         written = Written(False, False, None)
 
-        def write(event: dict[str, Any]) -> bool:
+        def write(event: dict[str, Any], audit: dict[str, Any] | None) -> bool:
             nonlocal written
             after_write.owner_identity_id = identity.id
             written = self.rows.write_registration(
@@ -224,6 +237,7 @@ class Registrar:
                 cap=enterprise_cap,
                 identity=identity.writes,
                 event=event,
+                audit=audit,
             )
             return written.held is not None
 

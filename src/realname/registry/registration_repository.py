@@ -1,12 +1,14 @@
 """The registration's queries, on Core rows: as few round trips as the guarantees allow.
 
-- `counter_and_line`: the channel, its clerk, the enterprise's licence and the line, one plain
-  read (no row lock: the identity authority is asked after it, before any lock is taken).
+- `counter_and_line`: the channel, its clerk, the enterprise's licence, the line and the
+  person's identity (by blind index), one plain read (no row lock: the identity authority is
+  asked after it, before any lock is taken).
 - `lock_line`, `lock_identity_row`: the slow path's locked re-reads (below).
 - `insert_identity`: a new identity, INSERT … ON CONFLICT DO NOTHING RETURNING id.
 - `write_registration`: the holding taken under the cap (INSERT … ON CONFLICT DO UPDATE …
   WHERE count < cap RETURNING: it locks, checks and counts in one statement), the identity's
-  verification and MAC, the line's new state and its event.
+  verification and MAC, the line's new state and its event, and the audit entry when the
+  session appends deferred (pending: the sequencer chains it).
 
 On PostgreSQL the write is ONE statement of data-modifying CTEs, and it takes the row locks
 the checks were made without: the line, FOR UPDATE, only if it still is as read (its event
@@ -33,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    false,
     literal,
     literal_column,
     select,
@@ -51,6 +54,7 @@ from realname.registry.rows import (
     LineRow,
     Written,
 )
+from realname.security.models import AuditLog
 
 LINE: Table = Line.__table__  # type: ignore[assignment]
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -59,6 +63,7 @@ ENTERPRISE: Table = Enterprise.__table__  # type: ignore[assignment]
 IDENTITY: Table = Identity.__table__  # type: ignore[assignment]
 HOLDING: Table = Holding.__table__  # type: ignore[assignment]
 EVENT: Table = LineEvent.__table__  # type: ignore[assignment]
+AUDIT: Table = AuditLog.__table__  # type: ignore[assignment]
 
 LINE_COLUMNS = (
     "id",
@@ -107,6 +112,20 @@ LINE_WRITES = (
 # The line's columns the registration decides on: the write checks they are still as read.
 LINE_DECIDED = ("event_count", "state", "owner_identity_id", "channel_id", "barring_reason")
 EVENT_WRITES = (*EVENT_COLUMNS, "mac_key_id", "mac")
+# A pending audit entry (deferred mode) as `security.audit.PendingEntry.columns` gives it.
+AUDIT_WRITES = (
+    "chain",
+    "key_id",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "correlation_id",
+    "detail",
+    "nonce",
+    "content_mac",
+)
 
 
 def _param(table: Table, column: str, prefix: str) -> Any:
@@ -128,12 +147,23 @@ COUNTER_AND_LINE = select(
     CLERK.c.status.label("clerk_status"),
     ENTERPRISE.c.licence_status,
     *(LINE.c[name].label(f"line_{name}") for name in LINE_COLUMNS),
+    *(IDENTITY.c[name].label(f"identity_{name}") for name in IDENTITY_ROW_COLUMNS),
 ).select_from(
     _ONE.outerjoin(CHANNEL, CHANNEL.c.id == bindparam("channel_id"))
     .outerjoin(CLERK, CLERK.c.id == bindparam("clerk_id"))
     .outerjoin(ENTERPRISE, ENTERPRISE.c.id == CHANNEL.c.enterprise_id)
     .outerjoin(LINE, LINE.c.msisdn == bindparam("msisdn"))
+    # the person's identity by blind index (unique), read with the rest: no round trip of
+    # its own. NULL keys (a document that does not parse) find nothing.
+    .outerjoin(
+        IDENTITY,
+        (IDENTITY.c.doc_type == bindparam("doc_type", type_=IDENTITY.c.doc_type.type))
+        & (
+            IDENTITY.c.number_index == bindparam("number_index", type_=IDENTITY.c.number_index.type)
+        ),
+    )
 )
+_LINE_END = 8 + len(LINE_COLUMNS)
 LOCK_LINE = (
     select(*(LINE.c[name] for name in LINE_COLUMNS))
     .where(LINE.c.id == bindparam("line_id"))
@@ -167,7 +197,7 @@ def _take_holding(insert: Any, capped: bool) -> Any:
     """One more line held by (identity, enterprise): created at 1, or counted up while under
     the cap. The conflicting row is locked by ON CONFLICT DO UPDATE whether or not its WHERE
     holds, so concurrent registrations of one person queue on it; no row back is a refusal."""
-    counted = HOLDING.c.active_count + 1
+    counted = HOLDING.c.active_count + literal_column("1")  # a literal, not a parameter
     where = HOLDING.c.active_count < bindparam("h_cap") if capped else None
     return insert.on_conflict_do_update(
         index_elements=["identity_id", "enterprise_id"],
@@ -201,10 +231,32 @@ def _found(cte: Any) -> Any:
     return exists(select(literal_column("1")).select_from(cte))
 
 
-def _registration_in_one(capped: bool) -> Any:
+# Values the registration writes twice, bound once in the single statement (the write checks
+# they are equal), and literals that are not parameters: psycopg keeps a query's converted
+# form only for at most 50 parameters and 4,096 bytes (`psycopg._queries`), and converts it
+# again, with a regular expression, on every call beyond that: 58 parameters once the audit
+# entry joined the statement cost 2.2 ms of Python a registration (cProfile, third pass).
+# `test_registration_round_trips` keeps the statement under both limits.
+EVENT_SHARED = {"line_id": "l_where_id", "seq": "l_event_count", "channel_id": "l_channel_id"}
+AUDIT_SHARED = {
+    "occurred_at": "e_occurred_at",
+    "actor": "e_actor",
+    "correlation_id": "e_correlation_id",
+}
+
+
+def _shared(table: Table, column: str, prefix: str, shared: Mapping[str, str]) -> Any:
+    name = shared.get(column)
+    if name is None:
+        return _param(table, column, prefix)
+    return bindparam(name, type_=table.c[column].type)
+
+
+def _registration_in_one(capped: bool, audited: bool) -> Any:
     """PostgreSQL: the locks, checks and writes in one statement (module docstring). Each
     step reads the one before it (EXISTS), which fixes their order: line, identity, holding,
-    then the writes; the answer says how far it got."""
+    then the writes; the answer says how far it got. `audited`: the audit entry (pending,
+    deferred mode) is one more of the writes."""
     line = (
         select(LINE.c.id)
         .where(
@@ -229,13 +281,15 @@ def _registration_in_one(capped: bool) -> Any:
         postgresql.insert(HOLDING).from_select(
             ["identity_id", "enterprise_id", "active_count"],
             select(
-                _HOLDING_VALUES["identity_id"], _HOLDING_VALUES["enterprise_id"], literal(1)
+                bindparam("i_where_id", type_=HOLDING.c.identity_id.type),
+                _HOLDING_VALUES["enterprise_id"],
+                literal_column("1"),
             ).where(_found(identity)),
         ),
         capped,
     ).cte("h")
     taken = _found(holding)
-    writes = (
+    writes: tuple[Any, ...] = (
         update(IDENTITY)
         .where(IDENTITY.c.id == bindparam("i_where_id"), taken)
         .values({name: _param(IDENTITY, name, "i_") for name in IDENTITY_WRITES})
@@ -249,11 +303,25 @@ def _registration_in_one(capped: bool) -> Any:
         EVENT.insert()
         .from_select(
             list(EVENT_WRITES),
-            select(*(_param(EVENT, name, "e_") for name in EVENT_WRITES)).where(taken),
+            select(*(_shared(EVENT, name, "e_", EVENT_SHARED) for name in EVENT_WRITES)).where(
+                taken
+            ),
         )
         .returning(EVENT.c.id)
         .cte("we"),
     )
+    if audited:
+        writes += (
+            AUDIT.insert()
+            .from_select(
+                [*AUDIT_WRITES, "refused"],
+                select(
+                    *(_shared(AUDIT, name, "a_", AUDIT_SHARED) for name in AUDIT_WRITES), false()
+                ).where(taken),
+            )
+            .returning(AUDIT.c.id)
+            .cte("wa"),
+        )
     return select(
         _found(line).label("line_unchanged"),
         _found(identity).label("identity_unchanged"),
@@ -261,7 +329,14 @@ def _registration_in_one(capped: bool) -> Any:
     ).add_cte(*writes)
 
 
-REGISTRATION_IN_ONE = {capped: _registration_in_one(capped) for capped in (True, False)}
+REGISTRATION_IN_ONE = {
+    (capped, audited): _registration_in_one(capped, audited)
+    for capped in (True, False)
+    for audited in (True, False)
+}
+INSERT_AUDIT = AUDIT.insert().values(
+    {**{name: _param(AUDIT, name, "a_") for name in AUDIT_WRITES}, "refused": False}
+)
 
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,20 +351,35 @@ class RegistrationRepository:
         return self.session.connection()
 
     def counter_and_line(
-        self, channel_id: int, clerk_id: int, msisdn: str | None
-    ) -> tuple[CounterRow, LineRow | None]:
-        """The desk's channel, clerk and licence, and the line with this number (None: no
-        such line; `msisdn` None reads the desk alone). A plain read: no row is locked."""
+        self,
+        channel_id: int,
+        clerk_id: int,
+        msisdn: str | None,
+        person: tuple[str, bytes] | None = None,
+    ) -> tuple[CounterRow, LineRow | None, IdentityRow | None]:
+        """The desk's channel, clerk and licence, the line with this number (None: no such
+        line; `msisdn` None reads the desk alone) and the identity with the document
+        `person` = (doc_type, number_index) (None: none, or no `person`). A plain read: no
+        row is locked."""
+        doc_type, number_index = person if person is not None else (None, None)
         row = (
             self._connection()
             .execute(
                 COUNTER_AND_LINE,
-                {"channel_id": channel_id, "clerk_id": clerk_id, "msisdn": msisdn},
+                {
+                    "channel_id": channel_id,
+                    "clerk_id": clerk_id,
+                    "msisdn": msisdn,
+                    "doc_type": doc_type,
+                    "number_index": number_index,
+                },
             )
             .one()
         )
         counter = CounterRow(*row[:8])
-        return counter, (None if row[8] is None else LineRow(*row[8:]))
+        line = None if row[8] is None else LineRow(*row[8:_LINE_END])
+        identity = None if row[_LINE_END] is None else IdentityRow(*row[_LINE_END:])
+        return counter, line, identity
 
     def lock_line(self, line_id: int) -> LineRow:
         """The line, locked FOR UPDATE (the slow path, after a write found it changed)."""
@@ -323,10 +413,12 @@ class RegistrationRepository:
         cap: int | None,
         identity: Mapping[str, Any],
         event: Mapping[str, Any],
+        audit: Mapping[str, Any] | None = None,
     ) -> Written:
         """Take the holding (identity, enterprise) under `cap` and write the identity's, the
-        line's and the event's values, provided the line still holds the `seen` values
-        (LINE_DECIDED) and the identity the MAC `seen_mac` (module docstring)."""
+        line's and the event's values, and the pending audit entry `audit` (deferred mode),
+        provided the line still holds the `seen` values (LINE_DECIDED) and the identity the
+        MAC `seen_mac` (module docstring)."""
         params: dict[str, Any] = {
             "h_identity_id": identity_id,
             "h_enterprise_id": enterprise_id,
@@ -339,10 +431,18 @@ class RegistrationRepository:
             **_prefixed("l_", {name: getattr(line, name) for name in LINE_WRITES}),
             **_prefixed("e_", {name: event[name] for name in EVENT_WRITES}),
         }
+        if audit is not None:
+            params.update(_prefixed("a_", {name: audit[name] for name in AUDIT_WRITES}))
+        # what the single statement binds once (EVENT_SHARED, AUDIT_SHARED) is one value
+        shared = [(f"e_{c}", p) for c, p in EVENT_SHARED.items()]
+        shared += [(f"a_{c}", p) for c, p in AUDIT_SHARED.items()] if audit is not None else []
+        if any(params[own] != params[bound] for own, bound in shared):
+            raise ValueError("the event or audit entry disagrees with the line it records")
         connection = self._connection()
         capped = cap is not None
         if connection.dialect.name == "postgresql":
-            found = connection.execute(REGISTRATION_IN_ONE[capped], params).one()
+            statement = REGISTRATION_IN_ONE[capped, audit is not None]
+            found = connection.execute(statement, params).one()
             held = None if found.held is None else int(found.held)
             return Written(bool(found.line_unchanged), bool(found.identity_unchanged), held)
         count = connection.execute(TAKE_HOLDING[capped], params).scalar_one_or_none()
@@ -351,6 +451,8 @@ class RegistrationRepository:
         connection.execute(UPDATE_IDENTITY, params)
         connection.execute(UPDATE_LINE, params)
         connection.execute(INSERT_EVENT, params)
+        if audit is not None:
+            connection.execute(INSERT_AUDIT, params)
         return Written(True, True, int(count))
 
     def forget_loaded(self, line_id: int, identity_id: int, enterprise_id: int) -> None:

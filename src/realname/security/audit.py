@@ -327,6 +327,44 @@ def append_pending(session: Session, entries: Sequence[PendingEntry]) -> None:
         deferral.note_append()
 
 
+def deferred_entry(
+    session: Session,
+    keyring: KeyRing,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    at: datetime,
+    detail: Mapping[str, Any] | None = None,
+    correlation_id: str | None = None,
+) -> PendingEntry | None:
+    """The pending entry `append_audit` would append on this session, for a caller that
+    writes it itself, inside one of its own statements (the registration's single write: its
+    entry costs no round trip of its own); then `noted_append(session)`. None when the session
+    appends inline: the caller then calls `append_audit`, which chains under the head lock."""
+    if deferral_of(session) is None:
+        return None
+    return pending_entry(
+        keyring,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        at=at,
+        detail=detail,
+        correlation_id=correlation_id,
+    )
+
+
+def noted_append(session: Session) -> None:
+    """The caller wrote a `deferred_entry` in its own statement: wake the sequencer."""
+    deferral = deferral_of(session)
+    if deferral is None:
+        raise ValueError("pending entries need a session that appends deferred")
+    deferral.note_append()
+
+
 def append_audit(
     session: Session,
     keyring: KeyRing,
