@@ -664,6 +664,11 @@ def chain_compliance(cli: Cli) -> None:
     listed = cli.run("report", "complaints", "--format", "json", expect=0)
     assert json.loads(listed.stdout) == []  # a number nobody has is traced to no enterprise
     cli.run("report", "complaints", "--format", "md", expect=0, says="| enterprise | channel |")
+    cli.run("report", "complaints", "--period", "2016-07", "--province", "44", "--format",
+            "csv", expect=0, says="enterprise,channel")  # fmt: skip
+    cli.run("report", "complaints", "--period", "2016-07", "--since", "2016-07-01", expect=2,
+            says="not both")  # fmt: skip
+    cli.run("report", "complaints", "--province", "4", expect=2, says="--province")
     cli.run("report", "enforcement", "--format", "xml", expect=2)
 
 

@@ -434,3 +434,13 @@ def test_an_entry_under_a_key_the_sequencer_lacks_waits_for_one_that_holds_it(
     assert (done.chained, len(done.skipped), done.refused) == (1, 1, [])
     assert sequence_all(deferred, rotated).chained == 1
     assert _scan(deferred, newer).problems == []  # type: ignore[attr-defined]
+
+
+def test_a_pending_entry_s_fields_are_the_columns_every_writer_inserts() -> None:
+    """The registration's one write statement and the sequencer name the entry's columns
+    through `ENTRY_CONTENT_COLUMNS`; an entry field added without it would not be written."""
+    from realname.security.audit import PendingEntry
+    from realname.security.repository import ENTRY_CONTENT_COLUMNS, PENDING_COLUMNS
+
+    assert tuple(PendingEntry.__dataclass_fields__) == ENTRY_CONTENT_COLUMNS
+    assert ("id", *ENTRY_CONTENT_COLUMNS) == PENDING_COLUMNS

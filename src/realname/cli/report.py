@@ -295,25 +295,42 @@ def complaints_report(
         datetime | None, typer.Option(help="Received at or after (UTC); default all.")
     ] = None,
     until: Annotated[datetime | None, typer.Option(help="Received before (UTC).")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="Received in a month (2016-07) or a range (2016-07..2016-12), instead of "
+            "--since/--until; default: all.",
+        ),
+    ] = None,
+    province: ProvinceOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Traced complaints per enterprise and the channel that sold the line, by category."""
+    """Traced complaints per enterprise and the channel that sold the line, by category;
+    of one province's channels with --province."""
     from datetime import UTC
 
     from realname.compliance.figures.render import rows_text
     from realname.wiring import complaint_service
 
     _refuse_xlsx_to_terminal(fmt, output)
+    if period is not None and (since is not None or until is not None):
+        err.print("[red]--period:[/red] give either --period or --since/--until, not both")
+        raise typer.Exit(2)
     since = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     until = until.replace(tzinfo=until.tzinfo or UTC) if until else None
     with cli_unit(get_settings(), write=True) as (process, session):
-        rows = complaint_service(process.services(session)).report(since, until)
+        chosen, province = _period_and_province(period, province, process.clock.now().date())
+        if period is not None:
+            since, until = chosen.since, chosen.until
+        rows = complaint_service(process.services(session)).report(since, until, province=province)
         _audited(
             process,
             session,
             "complaint_counts",
             since=since.isoformat() if since else None,
             until=until.isoformat() if until else None,
+            province=province,
         )
     _emit(
         fmt,

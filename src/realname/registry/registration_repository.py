@@ -55,6 +55,7 @@ from realname.registry.rows import (
     Written,
 )
 from realname.security.models import AuditLog
+from realname.security.repository import ENTRY_CONTENT_COLUMNS
 
 LINE: Table = Line.__table__  # type: ignore[assignment]
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -113,19 +114,7 @@ LINE_WRITES = (
 LINE_DECIDED = ("event_count", "state", "owner_identity_id", "channel_id", "barring_reason")
 EVENT_WRITES = (*EVENT_COLUMNS, "mac_key_id", "mac")
 # A pending audit entry (deferred mode) as `security.audit.PendingEntry.columns` gives it.
-AUDIT_WRITES = (
-    "chain",
-    "key_id",
-    "occurred_at",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "correlation_id",
-    "detail",
-    "nonce",
-    "content_mac",
-)
+AUDIT_WRITES = ENTRY_CONTENT_COLUMNS
 
 
 def _param(table: Table, column: str, prefix: str) -> Any:

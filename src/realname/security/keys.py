@@ -222,7 +222,7 @@ def _parse_key_map(
             raise VaultError(
                 f"{source} has a key id that is not 1-32 letters, digits, '.', '_' or '-'"
             )
-        key = _decode_b64(encoded, f"{source} key {key_id!r}")
+        key = decode_b64(encoded, f"{source} key {key_id!r}")
         if exact and len(key) != min_bytes:
             raise VaultError(f"{source} key {key_id!r} must decode to exactly {min_bytes} bytes")
         if len(key) < min_bytes:
@@ -245,13 +245,14 @@ def _token_keys_from_values(token_keys: str, active: str | None) -> TokenKeys:
 
 
 def _parse_index_key(value: object, source: str) -> bytes:
-    key = _decode_b64(value, source)
+    key = decode_b64(value, source)
     if len(key) < MIN_INDEX_KEY_BYTES:
         raise VaultError(f"{source} must decode to at least {MIN_INDEX_KEY_BYTES} bytes")
     return key
 
 
-def _decode_b64(value: object, what: str) -> bytes:
+def decode_b64(value: object, what: str) -> bytes:
+    """A key or public value from its base64 text; what is wrong with it, never the value."""
     if not isinstance(value, str):
         raise VaultError(f"{what} must be a base64 string")
     try:

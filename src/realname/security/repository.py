@@ -16,9 +16,9 @@ GENESIS = b"\x00" * 32
 
 _LOG: Table = AuditLog.__table__  # type: ignore[assignment]
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[assignment]
-# What the sequencer reads of a pending entry: its content, nonce and content MAC.
-PENDING_COLUMNS = (
-    "id",
+# A pending entry's content, nonce and content MAC: what `audit.PendingEntry` holds, what a
+# write that appends one inserts, and (with its id) what the sequencer reads back.
+ENTRY_CONTENT_COLUMNS = (
     "chain",
     "key_id",
     "occurred_at",
@@ -31,6 +31,7 @@ PENDING_COLUMNS = (
     "nonce",
     "content_mac",
 )
+PENDING_COLUMNS = ("id", *ENTRY_CONTENT_COLUMNS)
 # The advisory lock the background sequencers take turns on ("realname.audit.sequencer").
 _SEQUENCER_LOCK = 0x7265616C_6E616D65 & 0x7FFFFFFF_FFFFFFFF
 _CHAIN_POSTGRES = text(

@@ -243,6 +243,9 @@ def test_closing_a_case_and_the_counts_per_enterprise_and_channel(
     # One enterprise's rows come from the query itself (they were filtered in Python).
     assert complaints.report(enterprise_id=world.enterprise_id) == [row]
     assert complaints.report(enterprise_id=world.other_enterprise_id) == []
+    # By the selling channel's province: the registry world's CMCC channels are in Beijing.
+    assert complaints.report(province="11") == [row]
+    assert complaints.report(province="44") == []
 
 
 def test_complaints_are_evidence_for_an_action_against_their_enterprise_only(

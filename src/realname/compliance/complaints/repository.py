@@ -108,10 +108,11 @@ class ComplaintRepository:
         since: datetime | None = None,
         until: datetime | None = None,
         enterprise_id: int | None = None,
+        province: str | None = None,
     ) -> list[tuple[str, str | None, str, int]]:
         """(enterprise code, channel code or None, category, count) of traced complaints
-        received in [since, until), of one enterprise if named: what the figures divide by
-        lines."""
+        received in [since, until), of one enterprise if named, of the channels in one
+        province (GB/T 2260, two digits) if named: what the figures divide by lines."""
         query = (
             select(Enterprise.code, Channel.code, Complaint.category, func.count())
             .join(Enterprise, Enterprise.id == Complaint.enterprise_id)
@@ -119,6 +120,8 @@ class ComplaintRepository:
         )
         if enterprise_id is not None:
             query = query.where(Complaint.enterprise_id == enterprise_id)
+        if province is not None:  # the selling channel's province, as the figures count it
+            query = query.where(func.substr(Channel.region_code, 1, 2) == province)
         if since is not None:
             query = query.where(Complaint.received_at >= since)
         if until is not None:

@@ -400,11 +400,14 @@ class ComplaintService:
         since: datetime | None = None,
         until: datetime | None = None,
         enterprise_id: int | None = None,
+        province: str | None = None,
     ) -> list[dict[str, Any]]:
         """Per enterprise and channel: complaints by category (what the figures and
-        `realname report complaints` show); one enterprise's only, if named (in the query)."""
+        `realname report complaints` show); one enterprise's only, or one province's
+        channels only, if named (in the query)."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for enterprise, channel, category, count in self.repo.counts(since, until, enterprise_id):
+        counted = self.repo.counts(since, until, enterprise_id, province)
+        for enterprise, channel, category, count in counted:
             key = (enterprise, channel or "")
             row = rows.setdefault(
                 key,

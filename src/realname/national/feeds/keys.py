@@ -17,7 +17,6 @@ audited construction (libsodium's `crypto_box_seal`), with nothing for us to get
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 import secrets
@@ -31,7 +30,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from realname.config import Settings
 from realname.identity.names import normalize_name
-from realname.security.keys import key_file_section
+from realname.security.keys import decode_b64, key_file_section
 from realname.security.vault import VaultError, is_valid_key_id
 
 FEED_KEYS_SETTING = "REALNAME_NATIONAL_FEED_KEYS"
@@ -48,13 +47,7 @@ def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def unb64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise VaultError(f"{what} must be a base64 string")
-    try:
-        return base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise VaultError(f"{what} is not valid base64") from None
+unb64 = decode_b64  # the project's one base64 reader of keys (security.keys)
 
 
 @dataclass(frozen=True)
