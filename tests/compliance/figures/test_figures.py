@@ -167,8 +167,11 @@ def test_a_cap_breach_shows(populated: World, db_session: Session, china: Policy
     """The registry never lets one through; written behind its back, the figure shows it."""
     cap = china.cap(CapScope.ENTERPRISE)
     assert cap is not None
-    owner = db_session.scalar(
-        select(Line.owner_identity_id).where(Line.owner_identity_id.is_not(None))
+    owner = db_session.scalar(  # an owner of this world's enterprise (the database is shared)
+        select(Line.owner_identity_id)
+        .where(Line.owner_identity_id.is_not(None), Line.enterprise_id == populated.enterprise_id)
+        .order_by(Line.id)
+        .limit(1)
     )
     kits = populated.stock(cap)
     db_session.execute(
