@@ -187,6 +187,11 @@ def test_a_refused_registration_says_why_in_one_line_in_the_clerks_language(web:
     assert clerk.cookies.get(LANG_COOKIE) == "en"
     again = clerk.post("/web/desk/register", data=form)
     assert "The face score is below the threshold" in again.text and 'lang="en"' in again.text
+    # A score no camera gives (nan, inf, too large for a float) is the clerk's typing error,
+    # not a server error (it was a 500: no JSON body can carry it to the API).
+    for score in ("nan", "inf", "1e400"):
+        odd = clerk.post("/web/desk/register", data=form | {"face_score": score})
+        assert odd.status_code == 422 and 'id="refused"' in odd.text, score
     web.api.free_numbers.append(number)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -131,7 +130,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         enterprises=data["enterprises"],
         actions=data["actions"],
         counts=data["counts"][:20],
-        chart=json.dumps(chart),
+        chart=chart,
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,
         **context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -71,9 +72,8 @@ async def register(
     person = _card(card)
     if person is None:
         return await _desk(request, staff, 422, refused=t("error.card"))
-    try:
-        score = float(face_score)
-    except ValueError:
+    score = _score(face_score)
+    if score is None:
         return await _desk(request, staff, 422, refused=t("error.number"))
     person |= {"entry_method": "chip_read", "face_score": score}
     body = {"msisdn": msisdn, "customer": person}
@@ -140,12 +140,22 @@ def _present(card: str, face_score: str) -> dict[str, Any] | None:
     if person is None:
         return None
     person["entry_method"] = "chip_read"
+    if face_score.strip():
+        score = _score(face_score)
+        if score is None:
+            return None
+        person["face_score"] = score
+    return person
+
+
+def _score(text: str) -> float | None:
+    """A face score as typed or sent by the camera software; None unless a finite number
+    (`nan`, `inf` and `1e400` parse as floats, and no JSON body can carry them)."""
     try:
-        if face_score.strip():
-            person["face_score"] = float(face_score)
+        score = float(text)
     except ValueError:
         return None
-    return person
+    return score if math.isfinite(score) else None
 
 
 async def _unreadable(request: Request, line_id: int, csrf_token: str) -> Response:
