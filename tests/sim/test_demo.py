@@ -77,9 +77,9 @@ def test_the_demo_report_holds_what_the_cli_prints(
     # (the pilots that issue no numbers feed too: an empty feed, and no line in the picture)
     fed = {f.enterprise for f in national.feeds}
     assert set(totals) <= fed and {p.code for p in national.picture} <= set(totals)
-    assert {f.enterprise: f.status for f in national.feeds if f.enterprise in totals} == {
-        code: "ok" for code in totals
-    }
+    assert {
+        f.enterprise: f.status for f in national.feeds if f.enterprise in totals
+    } == dict.fromkeys(totals, "ok")
     in_service = {
         code: sum(n for (c, state), n in report.lines_by_state.items()
                   if c == code and state in ("active", "restricted", "suspended", "legacy"))
