@@ -202,3 +202,49 @@ def test_the_national_cap_reports_identities_over_it(nation: Nation) -> None:
     report = index.cap_report(load_policy("pakistan"))
     assert report.cap == 5
     assert [(o.lines, o.enterprises) for o in report.over] == [(6, 2)]
+
+
+@pytest.mark.parametrize("batch", [2**31, 2**70, True, 0, "1"])
+def test_a_batch_number_no_column_holds_is_malformed_and_reported(
+    nation: Nation, batch: object
+) -> None:
+    """It was a TypeError (2**70) or a DataError (2**31 on PostgreSQL) before any refusal was
+    recorded: a 500 over HTTP, and a dropped file that stopped every later one."""
+    envelope = nation.build(nation.cmcc)[0]
+    body = copy.deepcopy(envelope.body) | {"batch": batch}
+    unsigned = Envelope.from_json({"body": body, "key_id": "f1"})
+    with pytest.raises(FeedError) as refused:
+        nation.take(unsigned)
+    assert refused.value.code is F.FEED_MALFORMED
+    ingest = FeedIngest(nation.session, nation.keys)
+    ingest.record_refusal(unsigned, refused.value, at=NOW, transport="local")
+    nation.session.flush()
+    (row,) = nation.session.execute(
+        select(NationalFeedRefusal.code, NationalFeedRefusal.number)
+    ).all()
+    assert tuple(row) == ("FEED_MALFORMED", None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("msisdn", "not-a-number<script>"),
+        ("msisdn", "13800138000"),  # not E.164 as the registry keeps it
+        ("seq", True),
+        ("seq", 2**31),
+        ("seq", -1),
+        ("province", 11),
+        ("op", ["register"]),
+    ],
+)
+def test_an_item_whose_values_no_column_holds_refuses_the_whole_batch(
+    nation: Nation, field: str, value: object
+) -> None:
+    envelope = nation.build(nation.cmcc)[0]
+    body = copy.deepcopy(envelope.body)
+    body["items"][0][field] = value
+    resigned = sign(body, nation.cmcc.key_id, nation.cmcc)
+    with pytest.raises(FeedError) as refused:
+        nation.take(resigned)
+    assert refused.value.code is F.FEED_ITEM_INVALID
+    assert _lines(nation) == {}

@@ -24,13 +24,22 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeGuard
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from realname.numbering.errors import NumberError
+from realname.numbering.msisdn import parse_msisdn
+
 VERSION = 1
+# Batch and event numbers are INTEGER columns, cursors BIGINT, on both engines: a value past
+# them is a malformed batch (a refusal the feed's status shows), not a database error (a 500,
+# no refusal recorded, and a publisher that resends it for ever).
+MAX_NUMBER = 2**31 - 1
+MAX_CURSOR = 2**63 - 1
 SIGNING_DOMAIN = b"realname.national.feed.v1\x00"
 ITEM_FIELDS = (
     "msisdn",
@@ -66,8 +75,9 @@ class Envelope:
     key_id: str
     signature: bytes
 
-    @property
+    @cached_property
     def digest(self) -> str:
+        """Computed once: the check, the batch record and a refusal's report all name it."""
         return digest_of(self.body)
 
     @property
@@ -76,8 +86,15 @@ class Envelope:
 
     @property
     def number(self) -> int:
+        """The batch number; 0 when it is not one (missing, not an integer, out of range)."""
         number = self.body.get("batch")
-        return number if isinstance(number, int) else 0
+        return number if counted(number, 1, MAX_NUMBER) else 0
+
+    @property
+    def cursor_to(self) -> int | None:
+        cursor = self.body.get("cursor")
+        to = cursor.get("to") if isinstance(cursor, dict) else None
+        return to if counted(to, 0, MAX_CURSOR) else None
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -121,7 +138,12 @@ class Envelope:
                 raw = base64.b64decode(signature, validate=True)
             except (binascii.Error, ValueError):
                 raw = b""
-        return cls(body, key_id if isinstance(key_id, str) else "", raw)
+        envelope = cls(body, key_id if isinstance(key_id, str) else "", raw)
+        try:
+            envelope.digest  # noqa: B018 (a body with no canonical bytes, e.g. an integer past 64 bits, is no batch)
+        except TypeError:
+            return None
+        return envelope
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope | None:
@@ -160,16 +182,34 @@ def sign(body: dict[str, Any], key_id: str, signer: Any) -> Envelope:
     return Envelope(body, key_id, signature)
 
 
+def counted(value: object, low: int, high: int) -> TypeGuard[int]:
+    """An integer in [low, high] (a JSON `true` is not one, though Python's bool is an int)."""
+    return type(value) is int and low <= value <= high
+
+
+def _e164(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return parse_msisdn(value).e164 == value
+    except NumberError:
+        return False
+
+
 def well_formed_item(item: object) -> bool:
-    """The shape the index needs; the values are checked where they are used."""
+    """The shape and the value types the index needs: a number in E.164 as the registry keeps
+    it, an event number its column holds, text or null where the index reads text (an
+    unknown state, channel kind or province is checked, or dropped, where it is used)."""
     if not isinstance(item, dict) or set(item) != set(ITEM_FIELDS):
         return False
     owner = item["owner"]
+    optional_text = ("op", "activated_at", "owner_since", "channel_kind", "province")
     return (
-        isinstance(item["msisdn"], str)
-        and isinstance(item["seq"], int)
+        _e164(item["msisdn"])
+        and counted(item["seq"], 0, MAX_NUMBER)
         and isinstance(item["state"], str)
         and isinstance(item["at"], str)
+        and all(item[name] is None or isinstance(item[name], str) for name in optional_text)
         and (
             owner is None
             or (

@@ -109,8 +109,8 @@ class FeedIngest:
         if envelope is None:
             raise FeedError(F.FEED_MALFORMED)
         body = envelope.body
-        number = body.get("batch")
-        if body.get("version") != 1 or not isinstance(number, int) or number < 1:
+        number = envelope.number
+        if body.get("version") != 1 or not number:
             raise FeedError(F.FEED_MALFORMED)
         enterprise = self.repo.enterprise_by_code(envelope.enterprise)
         if enterprise is None:
@@ -140,8 +140,7 @@ class FeedIngest:
         applied = NationalIndex(self.session, self.keys).apply(
             enterprise.id, number, sealed_to, items, at
         )
-        cursor = body.get("cursor")
-        cursor_to = cursor.get("to") if isinstance(cursor, dict) else None
+        cursor_to = envelope.cursor_to
         self.repo.add(
             NationalFeedBatch(
                 enterprise_id=enterprise.id,
@@ -157,7 +156,7 @@ class FeedIngest:
         )
         feed.next_batch = number + 1
         feed.items = (feed.items or 0) + len(items)
-        if isinstance(cursor_to, int):
+        if cursor_to is not None:
             feed.cursor = max(feed.cursor or 0, cursor_to)
         feed.last_batch_at = at
         self.session.flush()
@@ -185,7 +184,7 @@ class FeedIngest:
             NationalFeedRefusal(
                 enterprise_code=code or "?",
                 enterprise_id=enterprise.id if enterprise is not None else None,
-                number=envelope.number if envelope is not None and envelope.number else None,
+                number=(envelope.number or None) if envelope is not None else None,
                 digest=envelope.digest if envelope is not None else None,
                 code=str(error.code),
                 expected=error.expected,
