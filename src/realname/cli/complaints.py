@@ -26,8 +26,9 @@ def import_file(
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
 ) -> None:
     """Header: category,msisdn,occurred_at,content_sha256,centre_ref (occurred_at in ISO 8601
-    with its offset); at most 20,000 rows. Exit 0 when the file was read (bad rows are
-    listed), 1 when nothing in it could be taken, 2 when it is not such a file (or too big)."""
+    with its offset); a file past the row limit is refused whole, with the limit in its
+    message. Exit 0 when the file was read (bad rows are listed), 1 when nothing in it could be
+    taken, 2 when it is not such a file (or too big)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from realname.compliance.complaints.errors import ComplaintError

@@ -50,3 +50,14 @@ def test_the_import_reports_its_progress(
         progress=lambda done, total: heard.append((done, total)),
     )
     assert heard == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_a_field_past_the_csv_modules_limit_is_a_bad_file_not_a_crash(
+    world: World, complaints: ComplaintService
+) -> None:
+    """csv.Error escaped the importer: a 500 over HTTP, a traceback at the command line."""
+    huge = b'category,msisdn,occurred_at,content_sha256,centre_ref\n"' + b"x" * 140_000 + b'"\n'
+    with pytest.raises(ComplaintError) as refused:
+        complaints.import_csv(centre(NOW + timedelta(hours=2)), huge)
+    assert refused.value.code == "FILE_INVALID" and "line" in str(refused.value.detail or "")
+    assert world.session.scalar(select(func.count()).select_from(ComplaintImport)) == 0

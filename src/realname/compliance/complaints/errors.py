@@ -8,6 +8,9 @@ from enum import StrEnum
 
 from realname.errors import CodedError
 
+# Rows in one complaints file: it is taken in one transaction (each row in a savepoint).
+MAX_IMPORT_ROWS = 20_000
+
 
 class ComplaintErrorCode(StrEnum):
     CATEGORY_INVALID = "CATEGORY_INVALID"
@@ -62,9 +65,9 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "该文件此前已导入，其中的投诉均已受理。",
     ),
     C.FILE_TOO_MANY_ROWS: (
-        "A complaints file holds at most 20,000 rows (one transaction); split it and send each "
-        "part.",
-        "单个投诉文件最多 20,000 行（一个事务）；请拆分后分别发送。",
+        f"A complaints file holds at most {MAX_IMPORT_ROWS:,} rows (one transaction); split it "
+        "and send each part.",
+        f"单个投诉文件最多 {MAX_IMPORT_ROWS:,} 行（一个事务）；请拆分后分别发送。",
     ),
     C.COMPLAINT_NOT_FOUND: ("No such complaint for this caller.", "无此投诉。"),
     C.COMPLAINT_CLOSED: ("The complaint is already closed.", "该投诉已结案。"),
