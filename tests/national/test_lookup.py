@@ -69,6 +69,23 @@ def test_a_proved_subscriber_sees_their_lines_per_enterprise_masked(fed: Nation)
     assert "national.lookup.code" in actions and "national.lookup.answer" in actions
 
 
+def _as_typed(number: str, how: str) -> str:
+    if how == "spaced":
+        return f"{number[:6]} {number[6:14]} {number[14:]}"
+    if how == "dashed":
+        return f"{number[:6]}-{number[6:14]}-{number[14:]}".lower()
+    return "".join(chr(ord(c) + 0xFEE0) for c in number)  # full-width, as Chinese IMEs type
+
+
+@pytest.mark.parametrize("how", ["spaced", "dashed", "full_width"])
+def test_a_number_typed_as_people_type_it_is_the_same_document(fed: Nation, how: str) -> None:
+    """The platform keyed the typed text itself: no code was sent, and the person got the
+    stranger's answer."""
+    number = fed.world.people[0].document_number
+    issued = _ask(_service(fed), fed, doc_number=_as_typed(number, how))
+    assert issued.code is not None  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "case", ["wrong_code", "unknown_person", "wrong_name", "not_their_number", "expired", "reused"]
 )

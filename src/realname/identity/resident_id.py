@@ -72,6 +72,14 @@ def normalize_document_number(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).translate(_SEPARATORS).upper()
 
 
+def stored_document_number(number: str) -> str:
+    """As the registry stores it: NFKC, no separators, upper case, and a legacy 15-digit
+    resident ID upgraded to its 18-character form (the same card, printed before 1999). What
+    a number typed by a person is compared in (KYC Match, the national 一证通查 index)."""
+    folded = "".join(c for c in normalize_document_number(number) if c.isalnum())
+    return upgrade_15_to_18(folded) if len(folded) == 15 and folded.isdigit() else folded
+
+
 # Lookup sets built on first use by _load_tables(): ~7,400 region codes and every calendar
 # date from 1850 to LATEST_TABLE_DATE as YYYYMMDD. Module globals, not attributes, because the
 # hot path reads them per call. The table does not depend on today: "not in the future" is a

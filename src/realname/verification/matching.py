@@ -25,7 +25,7 @@ from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz.distance import JaroWinkler
 
 from realname.identity.names import is_han, normalize_name
-from realname.identity.resident_id import normalize_document_number, upgrade_15_to_18
+from realname.identity.resident_id import stored_document_number
 
 
 class Match(StrEnum):
@@ -133,13 +133,6 @@ def compare_exact(claimed: str, recorded: str | None) -> Match:
     return Match.TRUE if claimed == recorded else Match.FALSE
 
 
-def normalise_document_number(number: str) -> str:
-    """As the registry stores it: NFKC, no separators, upper case, and a legacy 15-digit
-    resident ID upgraded to its 18-character form (the same card, printed before 1999)."""
-    folded = "".join(c for c in normalize_document_number(number) if c.isalnum())
-    return upgrade_15_to_18(folded) if len(folded) == 15 and folded.isdigit() else folded
-
-
 # Attributes with a score when false (free text); all others are exact and never scored.
 SCORED = frozenset(
     {"name", "givenName", "familyName", "middleNames", "familyNameAtBirth", "address"}
@@ -158,7 +151,7 @@ def match_attributes(record: SubjectRecord, claims: Mapping[str, object]) -> dic
         score: int | None = None
         if field == "idDocument":
             result = compare_exact(
-                normalise_document_number(text), normalise_document_number(record.document_number)
+                stored_document_number(text), stored_document_number(record.document_number)
             )
         elif field == "idDocumentType":
             result = compare_exact(text, CAMARA_DOCUMENT_TYPES.get(record.document_type))

@@ -30,6 +30,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from realname.config import Settings
 from realname.identity.names import normalize_name
+from realname.identity.resident_id import stored_document_number
 from realname.security.keys import decode_b64, key_file_section
 from realname.security.vault import VaultError, is_valid_key_id
 
@@ -123,8 +124,10 @@ class PlatformKeys:
             return None
 
     def identity_key(self, doc_type: str, number: str) -> bytes:
-        """The national blind index of one document: HMAC-SHA256 under the platform's key."""
-        message = INDEX_CONTEXT + f"{doc_type}:{number.strip().upper()}".encode()
+        """The national blind index of one document: HMAC-SHA256 under the platform's key, of
+        the number as the registry stores it (a number typed with spaces, dashes or full-width
+        digits at the lookup is the same document as the one the feed sealed)."""
+        message = INDEX_CONTEXT + f"{doc_type}:{stored_document_number(number)}".encode()
         return hmac.digest(self.index_key, message, "sha256")
 
     def name_key(self, name: str) -> bytes:
