@@ -306,10 +306,17 @@ def jvm_cpu_seconds(session: Any) -> float | None:
         return None
 
 
+class BenchDirectoryError(Exception):
+    """`--dir` cannot hold the bench's dataset; the message says why (no path contents)."""
+
+
 @contextmanager
 def _workdir(given: Path | None) -> Iterator[Path]:
     if given is not None:
-        given.mkdir(parents=True, exist_ok=True)
+        try:
+            given.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BenchDirectoryError(f"cannot use {given}: {error.strerror}") from None
         yield given
         return
     made = Path(tempfile.mkdtemp(prefix="realname-bench-national-"))
@@ -333,7 +340,15 @@ def run_national_bench(
     with _workdir(directory) as root:
         generate_seconds = None
         if not _generated(root, lines, seed):
-            for name in (LINES, COMPLAINTS, INSPECTIONS):
+            # Only a dataset this bench wrote (its marker is there) is replaced: the same
+            # folder names hold a real `realname national export`.
+            found = [name for name in (LINES, COMPLAINTS, INSPECTIONS) if (root / name).exists()]
+            if found and not (root / MARKER).exists():
+                raise BenchDirectoryError(
+                    f"{root} holds {', '.join(found)} that this bench did not write (a national "
+                    "export?); give an empty or new directory"
+                )
+            for name in found:
                 shutil.rmtree(root / name, ignore_errors=True)
             started = perf_counter()
             generate(root, lines, seed, progress=progress)

@@ -353,8 +353,10 @@ def bench_national(
         Path | None,
         typer.Option(
             "--dir",
+            file_okay=False,
             help="Where to write the Parquet dataset (kept, and reused by a later run of the "
-            "same size and seed); default: a temporary directory, removed after.",
+            "same size and seed); default: a temporary directory, removed after. A directory "
+            "holding a dataset this bench did not write is refused, never overwritten.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same dataset.")] = 7,
@@ -366,7 +368,7 @@ def bench_national(
     """Generate N lines of national feed data (Parquet, the analytics' schema), compute the
     national figures on DuckDB or Spark, print lines/s and each figure's seconds. Target:
     100 M lines' figures in under 60 s on DuckDB (docs/benchmarks.md, "National figures")."""
-    from realname.bench.national import run_national_bench
+    from realname.bench.national import BenchDirectoryError, run_national_bench
     from realname.national.analytics.engines import ENGINES
     from realname.national.analytics.errors import NationalAnalyticsError
 
@@ -385,6 +387,9 @@ def bench_national(
             )
     except NationalAnalyticsError as error:
         console.print(f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}")
+        raise typer.Exit(2) from None
+    except BenchDirectoryError as error:
+        console.print(f"[red]--dir:[/red] {error}")
         raise typer.Exit(2) from None
     figures = result.as_dict()
     table = Table(

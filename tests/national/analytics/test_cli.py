@@ -106,3 +106,26 @@ def test_bench_national_json_is_the_last_line(tmp_path: Path) -> None:
 def test_bench_national_refuses_an_unknown_engine() -> None:
     result = runner.invoke(app, ["bench", "national", "--lines", "5000", "--engine", "oracle"])
     assert result.exit_code == 2
+
+
+def test_bench_national_never_deletes_a_dataset_it_did_not_write(tmp_path: Path) -> None:
+    """`--dir` at a real `realname national export` removed it (the same folder names)."""
+    export = tmp_path / "national_lines"
+    export.mkdir()
+    (export / "real-export.parquet").write_bytes(b"PAR1")
+    result = runner.invoke(app, ["bench", "national", "--lines", "5000", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "did not write" in result.output
+    assert "Traceback" not in result.output
+    assert (export / "real-export.parquet").read_bytes() == b"PAR1"
+
+
+def test_bench_national_dir_that_is_a_file_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    inside = runner.invoke(
+        app, ["bench", "national", "--lines", "5000", "--dir", str(a_file / "below")]
+    )
+    assert inside.exit_code == 2 and "--dir" in inside.output, inside.output
+    assert not isinstance(inside.exception, OSError)
+    itself = runner.invoke(app, ["bench", "national", "--lines", "5000", "--dir", str(a_file)])
+    assert itself.exit_code == 2
