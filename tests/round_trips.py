@@ -11,7 +11,9 @@ it chains entries whenever it wakes, not as part of the request.
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -70,15 +72,19 @@ def round_trips(engine: Engine) -> Iterator[RoundTrips]:
     if engine.dialect.name != "postgresql":
         raise ValueError("round trips are counted on PostgreSQL")
     counted = RoundTrips()
+    # libpq's trace holds the statements' bound values (phone numbers among them): the folder
+    # is removed with the block.
     folder = tempfile.mkdtemp(prefix="realname-trace-")
     traced: dict[int, tuple[psycopg.Connection[Any], str, int]] = {}
     lock = threading.Lock()
+    checkouts = itertools.count()  # one file per checkout: a connection checked out again
+    # in the block must not append to, and have counted again, the file of its last checkout
 
     def checkout(dbapi_connection: Any, _record: object, _proxy: object) -> None:
         if threading.current_thread().name == SEQUENCER_THREAD:
             return
         driver = dbapi_connection  # pool events hand over the DBAPI (psycopg) connection
-        path = os.path.join(folder, f"{id(driver)}-{len(traced)}.trace")
+        path = os.path.join(folder, f"{next(checkouts)}.trace")
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         driver.pgconn.trace(handle)
         driver.pgconn.set_trace_flags(
@@ -116,3 +122,4 @@ def round_trips(engine: Engine) -> Iterator[RoundTrips]:
             traced.clear()
         for found in left:
             _stop(found)
+        shutil.rmtree(folder, ignore_errors=True)
