@@ -44,6 +44,13 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def form_id_of(html: str) -> str:
+    """The rendering's form id: what makes a form sent again one request to the API."""
+    found = re.search(r'name="form_id" value="([^"]+)"', html)
+    assert found, html[:2000]
+    return found.group(1)
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )

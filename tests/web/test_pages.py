@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 from realname.web.sessions import CSRF_COOKIE, IDLE_TIMEOUT, LANG_COOKIE, SESSION_COOKIE
-from tests.web.conftest import PASSWORD, Web, csrf_of
+from tests.web.conftest import PASSWORD, Web, csrf_of, form_id_of
 
 
 def _card(web: Web, index: int) -> str:
@@ -225,6 +225,19 @@ def test_the_dashboard_exports_csv_and_escalates_an_enterprise(web: Web) -> None
     )
     assert done.status_code == 201, done.text
     assert "通报批评" in done.text
+    # The form sent again (a reload of the answer, a double click) is not a second notice.
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "form_id": form_id_of(page.text),
+        "enterprise_id": str(web.api.other_enterprise_id),
+        "kind": "notice",
+        "evidence_kind": "document",
+        "evidence_ref": "MIIT-2026-18",
+    }
+    first, again = (regulator.post("/web/dashboard/escalate", data=form) for _ in range(2))
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.text.count("MIIT-2026-18") == first.text.count("MIIT-2026-18")
+    assert done.text.count("通报批评") + 1 == again.text.count("通报批评")
     other = web.signed_in("other_admin")
     assert "通报批评" in other.get("/web/console").text  # the enterprise sees its action
 
@@ -323,8 +336,10 @@ def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads
 def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
     clerk = web.signed_in("clerk")
     number = web.api.number()
+    desk = clerk.get("/web/desk").text
     form = {
-        "csrf_token": csrf_of(clerk.get("/web/desk").text),
+        "csrf_token": csrf_of(desk),
+        "form_id": form_id_of(desk),
         "card": _card(web, 4),
         "face_score": "0.95",
         "msisdn": number,

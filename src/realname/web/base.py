@@ -3,6 +3,7 @@ caller's language, and the staff a page or form is for."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +60,17 @@ def render(
     response = templates.TemplateResponse(
         request,
         name,
-        {"t": t, "staff": staff, "csrf": csrf, "home": HOME, "path": request.url.path, **context},
+        {
+            "t": t,
+            "staff": staff,
+            "csrf": csrf,
+            # every form of this rendering carries it: a form sent again (a reload, a double
+            # click) is the same request to the API, which answers it once (calls.Api.post)
+            "form_id": secrets.token_urlsafe(16),
+            "home": HOME,
+            "path": request.url.path,
+            **context,
+        },
         status_code=status,
     )
     if staff is None and request.cookies.get(CSRF_COOKIE) != csrf:

@@ -4,6 +4,7 @@ page refuses, with the same code; what it masks stays masked; what it audits is 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class Api:
     """The app's own API as this caller: `await api.get("/v1/enterprises")`."""
 
     def __init__(self, request: Request, token: str, locale: str) -> None:
+        self._request = request
         self._transport = httpx.ASGITransport(app=request.app)
         self._headers = {
             "Authorization": f"Bearer {token}",
@@ -56,8 +58,13 @@ class Api:
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Answer:
         return await self._call("GET", path, params=params)
 
-    async def post(
-        self, path: str, body: dict[str, Any] | None = None, idempotency_key: str | None = None
-    ) -> Answer:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> Answer:
+        """A write on behalf of the page's form: keyed by the form's random id and the API
+        path (one page holds several forms), so the form sent again is answered once by the
+        API's Idempotency-Key store. Nothing of what the form holds goes into the key."""
+        form_id = (await self._request.form()).get("form_id")
+        headers = None
+        if isinstance(form_id, str) and form_id:
+            key = hashlib.sha256(f"{form_id}\x00{path}".encode()).hexdigest()
+            headers = {"Idempotency-Key": f"web-{key}"}
         return await self._call("POST", path, json=body, extra_headers=headers)
