@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from realname.security.staff import StaffService
+from realname.security.clients import hash_secret
+from realname.security.staff import StaffAccount, StaffService
 from tests.api.conftest import Api, _api
 from tests.conftest import _postgres_database
 
@@ -64,6 +65,17 @@ def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             rt = api.client.app.state.runtime  # type: ignore[attr-defined]
             with rt.transaction() as session:
                 staff = StaffService(session, rt.keyring)
-                for name in ACCOUNTS:
+                for name in ACCOUNTS[:-1]:
                     staff.create_account(name, PASSWORD, api.secrets[name][0], rt.clock.now())
+                # A role with no pages cannot be given an account any more; one written by
+                # hand (or before that check) must still be refused by every page and the API.
+                session.add(
+                    StaffAccount(
+                        username="regulator_inspector",
+                        password_hash=hash_secret(PASSWORD),
+                        client_id=api.secrets["regulator_inspector"][0],
+                        status="active",
+                        created_at=rt.clock.now(),
+                    )
+                )
             yield Web(api)

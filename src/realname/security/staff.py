@@ -22,7 +22,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from realname.db.base import Base
 from realname.db.types import UtcDateTime
 from realname.security.audit import append_audit
-from realname.security.clients import hash_secret, verify_secret
+from realname.security.clients import (
+    ClientRepository,
+    client_is_active,
+    hash_secret,
+    timing_equaliser,
+    verify_secret,
+)
 from realname.security.models import ApiClient
 from realname.security.vault import KeyRing
 
@@ -52,7 +58,10 @@ class StaffSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
-_EQUALISER = hash_secret("staff-timing-equaliser")
+# The roles that have pages (web/base.py HOME sends each to its own): an account of another
+# role could sign in to nothing.
+STAFF_ROLES = frozenset({"clerk", "enterprise_admin", "regulator"})
+MAX_USERNAME_LENGTH = 64  # the column, and what the sign-in form takes
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -101,11 +110,21 @@ class StaffService:
     def create_account(
         self, username: str, password: str, client_id: str, at: datetime
     ) -> StaffAccount:
+        """ValueError, with what to fix, for an account that could never sign in."""
+        if not username.strip() or len(username) > MAX_USERNAME_LENGTH:
+            raise ValueError(f"a user name has 1 to {MAX_USERNAME_LENGTH} characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        client = self.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-        if client is None:
-            raise ValueError("no such API client")
+        client = ClientRepository(self.session).by_client_id(client_id)
+        if client is None or client.status != "active":
+            raise ValueError("no such active API client")
+        if client.role not in STAFF_ROLES:
+            raise ValueError(
+                f"a {client.role} client has no pages; staff act as one of "
+                f"{', '.join(sorted(STAFF_ROLES))}"
+            )
+        if self._account(username) is not None:
+            raise ValueError("that user name is taken")
         account = StaffAccount(
             username=username,
             password_hash=hash_secret(password),
@@ -120,7 +139,7 @@ class StaffService:
 
     def disable(self, username: str, at: datetime) -> bool:
         """No more sign-ins, and its open sessions end at their next request."""
-        account = self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        account = self._account(username)
         if account is None or account.status != "active":
             return False
         account.status = "disabled"
@@ -128,22 +147,22 @@ class StaffService:
         self._audit("staff.disable", account, at, self.actor)
         return True
 
+    def _account(self, username: str) -> StaffAccount | None:
+        return self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+
     def accounts(self) -> list[StaffAccount]:
         return list(self.session.scalars(select(StaffAccount).order_by(StaffAccount.id)))
 
     def authenticate(self, username: str, password: str) -> StaffAccount | None:
         """The account, if the password is right and it and its client are active; one scrypt
         either way, so the time taken does not tell which user names exist."""
-        account = self.session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        account = self._account(username)
         if account is None or account.status != "active":
-            verify_secret(password, _EQUALISER)
+            verify_secret(password, timing_equaliser())
             return None
         if not verify_secret(password, account.password_hash):
             return None
-        client = self.session.scalar(
-            select(ApiClient).where(ApiClient.client_id == account.client_id)
-        )
-        return account if client is not None and client.status == "active" else None
+        return account if client_is_active(self.session, account.client_id) else None
 
     def open(self, account: StaffAccount, at: datetime) -> OpenedSession:
         self._audit("staff.sign_in", account, at, f"staff:{account.id}")
@@ -173,9 +192,7 @@ class StaffService:
         account = self.session.get(StaffAccount, row.account_id)
         if account is None or account.status != "active":
             return None
-        client = self.session.scalar(
-            select(ApiClient).where(ApiClient.client_id == account.client_id)
-        )
+        client = ClientRepository(self.session).by_client_id(account.client_id)
         if client is None or client.status != "active":
             return None
         row.last_seen_at = at
