@@ -41,6 +41,13 @@ def test_each_figure_read_leaves_an_entry_with_its_scope(api: Api) -> None:
         assert entry.detail["scope"].startswith(scope), entry.detail
     (figures,) = _reads(api, "read-compliance-regulator")
     assert figures.detail["period"] == "2026-11"
+    # An enterprise reads its own rows only, and the entry says so (it said "national").
+    own = api.client.get(
+        "/v1/complaints/counts", headers=api.headers("admin", **{"x-correlator": "read-own"})
+    )
+    assert own.status_code == 200, own.text
+    (entry,) = _reads(api, "read-own")
+    assert entry.detail["scope"] == f"enterprise:{api.enterprise_id}", entry.detail
 
 
 def test_a_refused_read_leaves_none(api: Api) -> None:

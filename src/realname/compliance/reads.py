@@ -21,9 +21,12 @@ def audit_figure_read(
     ctx: Context,
     figure: str,
     province: str | None = None,
+    *,
+    enterprise_id: int | None = None,
     **detail: str | None,
 ) -> None:
-    """One entry: the figure read (object id), its scope and what narrowed it."""
+    """One entry: the figure read (object id), its scope (one enterprise's own rows, one
+    province, or national) and what narrowed it."""
     audit_operation(
         session,
         keyring,
@@ -31,5 +34,11 @@ def audit_figure_read(
         action=FIGURE_READ,
         object_type="figure",
         object_id=figure,
-        detail={"scope": f"province:{province}" if province else "national", **detail},
+        detail={"scope": _scope(province, enterprise_id), **detail},
     )
+
+
+def _scope(province: str | None, enterprise_id: int | None) -> str:
+    if enterprise_id is not None:
+        return f"enterprise:{enterprise_id}"
+    return f"province:{province}" if province else "national"

@@ -179,7 +179,15 @@ def complaint_counts(
         own = _scope(principal)
         rows = service.report(start, end, own)  # an enterprise's own rows, in the query
         ctx = context_of(principal, request)
-        audit_figure_read(session, rt.keyring, ctx, "complaint_counts", since=since, until=until)
+        audit_figure_read(
+            session,
+            rt.keyring,
+            ctx,
+            "complaint_counts",
+            enterprise_id=own,
+            since=since,
+            until=until,
+        )
         return [ComplaintCountOut(**r) for r in rows]
 
 
