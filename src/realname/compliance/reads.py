@@ -21,8 +21,8 @@ def audit_figure_read(
     ctx: Context,
     figure: str,
     province: str | None = None,
-    *,
     enterprise_id: int | None = None,
+    /,
     **detail: str | None,
 ) -> None:
     """One entry: the figure read (object id), its scope (one enterprise's own rows, one

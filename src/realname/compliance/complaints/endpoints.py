@@ -184,7 +184,8 @@ def complaint_counts(
             rt.keyring,
             ctx,
             "complaint_counts",
-            enterprise_id=own,
+            None,  # all provinces
+            own,  # an enterprise's own rows: the scope the entry names
             since=since,
             until=until,
         )
