@@ -15,8 +15,6 @@ from dataclasses import dataclass
 PILOTS = 42
 ISSUING = 39
 SECTOR_LINES = 20_590  # 20.59 M users at 1 : 1,000
-# (threshold, how many operators above it), seed 002's counts at 1 : 1,000.
-ABOVE = ((1_000, 7), (2_000, 3), (4_000, 1))
 # The world `realname demo` builds by default: the resale sector at full scale beside the
 # three MNOs (which are not to scale: 1.3 billion lines at 1 : 1,000 would be 1.3 M).
 DEMO_LINES = 40_000
@@ -100,8 +98,3 @@ def apportion(total: int, weights: list[float]) -> list[int]:
     for i in by_remainder[: total - sum(out)]:
         out[i] += 1
     return out
-
-
-def above(sizes: list[int]) -> dict[int, int]:
-    """How many sizes exceed each of seed 002's thresholds."""
-    return {threshold: sum(s > threshold for s in sizes) for threshold, _ in ABOVE}
