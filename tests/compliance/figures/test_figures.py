@@ -249,3 +249,18 @@ def test_backfill_progress_against_the_campaigns_milestones(
     assert mno.backfill_deadline == NOW.date() + timedelta(days=30)
     assert mno.backfill_milestones_missed == 1  # yesterday's 50 %; next month's not yet due
     assert (mvno.backfill_deadline, mvno.backfill_milestones_missed) == (None, 0)
+
+
+def test_a_workbook_takes_an_instant_as_utc() -> None:
+    """openpyxl refuses an aware datetime (TypeError): RealName keeps every instant aware."""
+    from datetime import datetime, timedelta, timezone
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from realname.compliance.figures.render import xlsx_bytes
+
+    at = datetime(2026, 11, 30, 18, 0, tzinfo=timezone(timedelta(hours=8)))
+    data = xlsx_bytes(["enterprise", "at"], [{"enterprise": "CMCC", "at": at}], "complaints")
+    (row,) = load_workbook(BytesIO(data)).active.iter_rows(min_row=2, values_only=True)
+    assert row == ("CMCC", datetime(2026, 11, 30, 10, 0))

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from realname.compliance.figures.service import Figures, GroupFigures
@@ -318,6 +318,10 @@ def xlsx_bytes(header: list[str], rows: Sequence[dict[str, Any]], sheet: str) ->
 
 
 def _cell(value: object) -> object:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        # Excel has no time zones (openpyxl refuses an aware datetime): UTC, as every
+        # instant in RealName is kept
+        return value.astimezone(UTC).replace(tzinfo=None)
     if value is None or isinstance(value, (int, float, str, date)):
         return value
     return str(value)
