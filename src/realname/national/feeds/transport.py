@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -94,6 +95,21 @@ class HttpConfig:
         )
 
 
+TAKEN_FIELDS = ("enterprise", "batch", "digest", "items", "applied", "duplicate", "next_batch")
+
+
+def _fields(response: httpx.Response, *names: str) -> list[Any]:
+    """The named fields of a JSON answer; an answer without them (a proxy's page, another
+    service on the port) is the platform refusing, not a traceback in the publisher."""
+    try:
+        document = response.json()
+        return [document[name] for name in names]
+    except (ValueError, KeyError, TypeError):
+        raise FeedError(
+            F.FEED_PLATFORM_REFUSED, f"HTTP {response.status_code}: not the platform's answer"
+        ) from None
+
+
 def _loopback(host: str | None) -> bool:
     if host in (None, ""):
         return False
@@ -121,13 +137,18 @@ class HttpPush:
         cert: str | tuple[str, str] | None = None
         if config.client_cert:
             cert = (config.client_cert, config.client_key or config.client_cert)
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
-        )
+        try:
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+            )
+            self.client = httpx.Client(
+                base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
+            )
+        except (OSError, ssl.SSLError) as error:  # a CA file or client certificate unreadable
+            raise FeedError(
+                F.FEED_PLATFORM_UNREACHABLE, f"TLS files: {error.strerror or error}"
+            ) from None
         self.config = config
-        self.client = httpx.Client(
-            base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
-        )
         self._token: str | None = None
 
     def close(self) -> None:
@@ -163,7 +184,8 @@ class HttpPush:
             raise FeedError(F.FEED_PLATFORM_UNREACHABLE) from None
         if response.status_code != 200:
             raise FeedError(F.FEED_PLATFORM_REFUSED, f"token: HTTP {response.status_code}")
-        return str(response.json()["access_token"])
+        (token,) = _fields(response, "access_token")
+        return str(token)
 
     def sealing_key(self) -> SealingKey:
         if self.config.pinned_key:
@@ -171,28 +193,17 @@ class HttpPush:
         response = self._request("GET", SEALING_KEY)
         if response.status_code != 200:
             raise FeedError(F.FEED_PLATFORM_REFUSED, f"sealing key: HTTP {response.status_code}")
-        document = response.json()
-        return SealingKey.parse(f"{document['key_id']}:{document['public_key']}")
+        key_id, public_key = _fields(response, "key_id", "public_key")
+        return SealingKey.parse(f"{key_id}:{public_key}")
 
     def push(self, envelope: Envelope) -> Taken:
         response = self._request("POST", BATCHES, content=envelope.to_bytes())
         if response.status_code >= 500:
             raise FeedError(F.FEED_PLATFORM_UNREACHABLE, f"HTTP {response.status_code}")
-        try:
-            document = response.json()
-        except ValueError:
-            raise FeedError(F.FEED_PLATFORM_REFUSED, f"HTTP {response.status_code}") from None
         if response.status_code == 200:
-            return Taken(
-                document["enterprise"],
-                document["batch"],
-                document["digest"],
-                document["items"],
-                document["applied"],
-                document["duplicate"],
-                document["next_batch"],
-            )
-        code = str(document.get("code", "")).removeprefix("REALNAME.")
+            return Taken(*_fields(response, *TAKEN_FIELDS))
+        (answered,) = _fields(response, "code")
+        code = str(answered).removeprefix("REALNAME.")
         expected = response.headers.get(EXPECTED_HEADER)
         try:
             refusal = FeedErrorCode(code)
@@ -207,6 +218,7 @@ class HttpPush:
 
 def _is_feed_refusal(response: httpx.Response) -> bool:
     try:
-        return str(response.json().get("code", "")).startswith("REALNAME.FEED_")
-    except ValueError:
+        (code,) = _fields(response, "code")
+    except FeedError:
         return False
+    return str(code).startswith("REALNAME.FEED_")

@@ -1,0 +1,63 @@
+"""The publisher's HTTP push against answers that are not the platform's: each is a feed
+error the command reports, not a traceback (a proxy's page, another service on the port, a
+CA file that is not there all were: JSONDecodeError, KeyError, FileNotFoundError)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from realname.national.feeds.errors import FeedError, FeedErrorCode
+from realname.national.feeds.transport import HttpConfig, HttpPush
+from tests.national.conftest import Nation
+
+F = FeedErrorCode
+CONFIG = HttpConfig(url="http://127.0.0.1:9", client_id="feed", client_secret="s")
+
+
+def _push_answering(handler: httpx.MockTransport) -> HttpPush:
+    push = HttpPush(CONFIG)
+    push.client = httpx.Client(base_url=CONFIG.url, transport=handler)
+    return push
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (httpx.Response(200, text="<html>proxy</html>"), F.FEED_PLATFORM_REFUSED),
+        (httpx.Response(200, json={"hello": "world"}), F.FEED_PLATFORM_REFUSED),
+        (httpx.Response(409, json=["not", "an", "object"]), F.FEED_PLATFORM_REFUSED),
+        (httpx.Response(409, json={"code": "REALNAME.FEED_BATCH_CONFLICT"}), F.FEED_BATCH_CONFLICT),
+    ],
+)
+def test_an_answer_that_is_not_the_platforms_is_a_feed_error(
+    nation: Nation, answer: httpx.Response, code: FeedErrorCode
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        return answer
+
+    push = _push_answering(httpx.MockTransport(handler))
+    with pytest.raises(FeedError) as refused:
+        push.push(nation.build(nation.cmcc)[0])
+    assert refused.value.code is code
+
+
+def test_a_token_answer_without_a_token_is_a_feed_error() -> None:
+    push = _push_answering(httpx.MockTransport(lambda _: httpx.Response(200, text="ok")))
+    with pytest.raises(FeedError) as refused:
+        push.sealing_key()
+    assert refused.value.code is F.FEED_PLATFORM_REFUSED
+
+
+def test_a_ca_file_that_is_not_there_is_a_feed_error(tmp_path: Path) -> None:
+    config = HttpConfig(
+        url="https://platform.example", client_id="f", client_secret="s",
+        ca_file=str(tmp_path / "none.pem"),
+    )  # fmt: skip
+    with pytest.raises(FeedError) as refused:
+        HttpPush(config)
+    assert refused.value.code is F.FEED_PLATFORM_UNREACHABLE
