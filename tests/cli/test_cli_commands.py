@@ -272,6 +272,9 @@ def chain_serve(cli: Cli) -> None:
             REALNAME_TOKEN_KEYS=json.dumps({"t1": "D" * 43 + "="}))  # fmt: skip
     remote = {"REALNAME_AUTHORITY": "http", "REALNAME_AUTHORITY_URL": "http://authority.example"}
     cli.run("serve", "--port", port, expect=1, says="authority error", **remote)
+    cli.run("serve", "--port", port, expect=1, says="cannot load the certificate",
+            REALNAME_TLS_CERT_FILE=str(cli.tmp / "none.pem"),
+            REALNAME_TLS_KEY_FILE=str(cli.tmp / "none.key"))  # fmt: skip
     server = cli.popen("serve", "--port", port)
     try:
         ready, deadline = False, time.monotonic() + 90

@@ -41,6 +41,7 @@ def serve(
             "[red]TLS:[/red] REALNAME_TLS_CERT_FILE and REALNAME_TLS_KEY_FILE go together"
         )
         raise typer.Exit(1)
+    _check_tls(settings.tls_cert_file, settings.tls_key_file)
     configure_logging(settings.log_level)
     workers = workers if workers is not None else settings.workers
     # Each worker builds its app from the environment: it must know how many share the
@@ -58,6 +59,20 @@ def serve(
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
     )
+
+
+def _check_tls(cert_file: str | None, key_file: str | None) -> None:
+    """An unreadable or mismatched certificate and key: a message at start (uvicorn raised
+    FileNotFoundError or SSLError with a traceback)."""
+    if cert_file is None or key_file is None:
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as error:
+        console.print(f"[red]TLS:[/red] cannot load the certificate and key: {error}")
+        raise typer.Exit(1) from None
 
 
 def _check_authority(settings: Any) -> None:
