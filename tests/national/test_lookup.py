@@ -137,6 +137,8 @@ def test_requests_are_limited_per_identity_known_or_not(fed: Nation) -> None:
         with pytest.raises(NationalLookupError) as refused:
             _ask(service, fed, source="198.51.100.9", **over)
         assert refused.value.code is L.LOOKUP_RATE_LIMITED
+        # a day from the oldest counted request (it said an hour, and an hour later: 429)
+        assert refused.value.retry_after == 24 * 3600
 
 
 def test_requests_are_limited_per_source(fed: Nation) -> None:
@@ -145,7 +147,7 @@ def test_requests_are_limited_per_source(fed: Nation) -> None:
         _ask(service, fed, person=person)
     with pytest.raises(NationalLookupError) as refused:
         _ask(service, fed, person=4)
-    assert refused.value.code is L.LOOKUP_RATE_LIMITED
+    assert refused.value.code is L.LOOKUP_RATE_LIMITED and refused.value.retry_after == 3600
     _ask(service, fed, person=4, source="192.0.2.1")  # another address is not held back
 
 

@@ -25,6 +25,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from math import ceil
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -156,12 +157,26 @@ class LookupService:
             raise NationalLookupError(L.LOOKUP_INPUT_INVALID) from None
         requested = self.keys.identity_key(doc_type, doc_number)
         source_key = self._mac(SOURCE_CONTEXT, source)
-        if self._count(NationalLookupChallenge.source_key, source_key, at - _HOUR) >= (
-            self.limits.per_source_per_hour
-        ) or self._count(NationalLookupChallenge.requested_key, requested, at - _DAY) >= (
-            self.limits.per_identity_per_day
+        for column, key, window, limit in (
+            (
+                NationalLookupChallenge.source_key,
+                source_key,
+                _HOUR,
+                self.limits.per_source_per_hour,
+            ),
+            (
+                NationalLookupChallenge.requested_key,
+                requested,
+                _DAY,
+                self.limits.per_identity_per_day,
+            ),
         ):
-            raise NationalLookupError(L.LOOKUP_RATE_LIMITED, retry_after=3600)
+            count, oldest = self._window(column, key, at - window)
+            if count >= limit:
+                # when the oldest counted request leaves the window (the per-identity window
+                # is a day: "an hour" sent the caller back to another 429)
+                wait = (oldest + window - at).total_seconds() if oldest else window.total_seconds()
+                raise NationalLookupError(L.LOOKUP_RATE_LIMITED, retry_after=max(1, ceil(wait)))
         identity = self.index.identity(requested)
         line = None
         if identity is not None and hmac.compare_digest(
@@ -205,15 +220,16 @@ class LookupService:
         self._audit("national.lookup.code", public_id, at, {"sent": line is not None})
         return Issued(public_id, expires, code)
 
-    def _count(self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime) -> int:
-        return int(
-            self.session.scalar(
-                select(func.count())
-                .select_from(NationalLookupChallenge)
-                .where(column == key, NationalLookupChallenge.issued_at >= since)
+    def _window(
+        self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """Requests under `key` since `since`: how many, and the oldest."""
+        count, oldest = self.session.execute(
+            select(func.count(), func.min(NationalLookupChallenge.issued_at)).where(
+                column == key, NationalLookupChallenge.issued_at >= since
             )
-            or 0
-        )
+        ).one()
+        return int(count or 0), oldest
 
     def _challenge(self, public_id: str) -> NationalLookupChallenge | None:
         return self.session.scalars(
