@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from realname.bench.load import process_tree_cpu_seconds
 from realname.national.analytics.dataset import (
     COMPLAINTS,
     INSPECTIONS,
@@ -299,11 +300,10 @@ def jvm_cpu_seconds(session: Any) -> float | None:
     Spark's work is counted like DuckDB's in-process threads. The gateway's process handle is
     pyspark's, not a public API: a bench may read it, the product does not."""
     try:
-        pid = session.sparkContext._gateway.proc.pid
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (AttributeError, OSError, ValueError, IndexError):
+        pid = int(session.sparkContext._gateway.proc.pid)
+    except (AttributeError, TypeError, ValueError):
         return None
+    return process_tree_cpu_seconds(pid)  # the JVM and any process it started
 
 
 class BenchDirectoryError(Exception):

@@ -419,7 +419,7 @@ def bench_national(
     )
     console.print(
         f"{generated}; {engine} started in {result.engine_start_seconds:.1f} s; "
-        f"CPU {result.cpu_seconds:.1f} s in this process; load average "
+        f"CPU {result.cpu_seconds:.1f} s in this process and Spark's JVM; load average "
         f"{result.load_before:.2f} before, {result.load_after:.2f} after "
         f"({figures['cpus']} CPUs); target for 100 M lines on DuckDB: under 60 s"
     )
