@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from realname.national.index.export import export_lines, lines_schema
+from realname.national.analytics.dataset import NATIONAL_LINES_SCHEMA
+from realname.national.index.export import export_lines
 from tests.national.conftest import Nation
 
 AGREED = [
@@ -29,7 +30,7 @@ def test_the_export_has_the_agreed_columns_and_every_line(nation: Nation, tmp_pa
             nation.take(envelope)
     exported = export_lines(nation.session, tmp_path, chunk=2)
     table = pq.read_table(exported.path)
-    assert table.schema.names == AGREED == lines_schema().names
+    assert table.schema.names == AGREED == NATIONAL_LINES_SCHEMA.names
     assert exported.rows == table.num_rows == len(nation.cmcc_lines) + len(nation.mvno_lines)
     rows = table.to_pylist()
     assert {r["enterprise"] for r in rows} == {"CMCC", "MVNO1"}
