@@ -13,7 +13,6 @@ from realname.national.feeds.models import (
     NationalFeed,
     NationalFeedBatch,
     NationalFeedKey,
-    NationalFeedRefusal,
     NationalPublication,
 )
 from realname.registry.models import Channel, Enterprise, Identity, Line, LineEvent
@@ -43,9 +42,6 @@ class FeedRepository:
                 NationalFeedKey.enterprise_id == enterprise_id, NationalFeedKey.key_id == key_id
             )
         ).first()
-
-    def feed_keys(self) -> Sequence[NationalFeedKey]:
-        return self.session.scalars(select(NationalFeedKey).order_by(NationalFeedKey.id)).all()
 
     def feed_for_update(self, enterprise_id: int) -> NationalFeed:
         """The feed's row, created when missing, locked: one batch of a feed lands at a time."""
@@ -85,11 +81,6 @@ class FeedRepository:
         )
         return [(e, f) for e, f in rows]
 
-    def refusals(self, limit: int = 50) -> Sequence[NationalFeedRefusal]:
-        return self.session.scalars(
-            select(NationalFeedRefusal).order_by(NationalFeedRefusal.id.desc()).limit(limit)
-        ).all()
-
     # --- publishing enterprise ----------------------------------------------------------------
 
     def high_water_mark(self) -> int:
@@ -120,13 +111,6 @@ class FeedRepository:
                 NationalPublication.enterprise_id == enterprise_id,
                 NationalPublication.acked_at.is_(None),
             )
-            .order_by(NationalPublication.number)
-        ).all()
-
-    def publications(self, enterprise_id: int) -> Sequence[NationalPublication]:
-        return self.session.scalars(
-            select(NationalPublication)
-            .where(NationalPublication.enterprise_id == enterprise_id)
             .order_by(NationalPublication.number)
         ).all()
 

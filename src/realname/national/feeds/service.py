@@ -277,7 +277,7 @@ class FeedPublisher:
         return enterprise.id
 
     def prepare(
-        self, high: int, at: datetime, *, snapshot: bool = False, max_batches: int | None = None
+        self, high: int, at: datetime, *, snapshot: bool = False
     ) -> list[NationalPublication]:
         """Build the batches of every change up to event `high` (`high_water_mark`) since the
         last batch. `snapshot` (the first publication only): the lines as they are now, then
@@ -290,7 +290,7 @@ class FeedPublisher:
         built: list[NationalPublication] = []
         if snapshot and last is None:
             after = 0
-            while max_batches is None or len(built) < max_batches:
+            while True:
                 rows = self.repo.lines_after(enterprise_id, after, self.batch_size)
                 if not rows:
                     break
@@ -299,7 +299,7 @@ class FeedPublisher:
                 built.append(self._store(enterprise_id, number, 0, high, items, at, True))
                 number += 1
             return built
-        while max_batches is None or len(built) < max_batches:
+        while True:
             rows = self.repo.events_after(enterprise_id, cursor, high, self.batch_size)
             if not rows:
                 break

@@ -20,9 +20,6 @@ class IndexRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, row: object) -> None:
-        self.session.add(row)
-
     def identities(self, keys: Collection[bytes]) -> dict[bytes, NationalIdentity]:
         if not keys:
             return {}
