@@ -6,7 +6,7 @@ next rung. It only proposes: a person at the regulator decides (`EnforcementServ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -57,6 +57,12 @@ def consequences_of(kind: ActionKind) -> frozenset[Consequence]:
 
 def rank(kind: ActionKind) -> int:
     return LADDER.index(kind)
+
+
+def highest(kinds: Iterable[str]) -> ActionKind | None:
+    """The highest rung among an enterprise's open actions (None: nothing open)."""
+    rungs = [ActionKind(kind) for kind in kinds]
+    return max(rungs, key=rank) if rungs else None
 
 
 def next_rung(highest_open: ActionKind | None, at_least: ActionKind | None = None) -> ActionKind:

@@ -376,8 +376,7 @@ class EnforcementService:
         open_kinds = self.repo.open_kinds_by_enterprise()
 
         def highest(enterprise_id: int) -> ActionKind | None:
-            kinds = [ActionKind(k) for k in open_kinds.get(enterprise_id, [])]
-            return max(kinds, key=ladder.rank) if kinds else None
+            return ladder.highest(open_kinds.get(enterprise_id, []))
 
         for enterprise_id, rounds in self.repo.national_round_results().items():
             drafted = ladder.propose_on_rounds(self.rules, highest(enterprise_id), rounds)
@@ -530,8 +529,7 @@ class EnforcementService:
         rows = []
         for enterprise in self.repo.enterprises():
             mine = counts.get(enterprise.id, [])
-            open_kinds = [ActionKind(k) for k, s, n in mine if s == "open" and n]
-            highest = max(open_kinds, key=ladder.rank) if open_kinds else None
+            highest = ladder.highest(k for k, s, n in mine if s == "open" and n)
             row: dict[str, Any] = {
                 "enterprise": enterprise.code,
                 "kind": enterprise.kind,
@@ -550,8 +548,7 @@ class EnforcementService:
     # --- internals --------------------------------------------------------------------------
 
     def _highest_open(self, enterprise_id: int) -> ActionKind | None:
-        kinds = [ActionKind(k) for k in self.repo.open_kinds(enterprise_id)]
-        return max(kinds, key=ladder.rank) if kinds else None
+        return ladder.highest(self.repo.open_kinds(enterprise_id))
 
     def _evidence(
         self, enterprise_id: int, evidence: Sequence[tuple[str, str]]
