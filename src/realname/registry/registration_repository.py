@@ -55,7 +55,7 @@ from realname.registry.rows import (
     Written,
 )
 from realname.security.models import AuditLog
-from realname.security.repository import ENTRY_CONTENT_COLUMNS
+from realname.security.repository import ENTRY_CONTENT_COLUMNS, AuditRepository
 
 LINE: Table = Line.__table__  # type: ignore[assignment]
 CHANNEL: Table = Channel.__table__  # type: ignore[assignment]
@@ -323,9 +323,6 @@ REGISTRATION_IN_ONE = {
     for capped in (True, False)
     for audited in (True, False)
 }
-INSERT_AUDIT = AUDIT.insert().values(
-    {**{name: _param(AUDIT, name, "a_") for name in AUDIT_WRITES}, "refused": False}
-)
 
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -441,7 +438,7 @@ class RegistrationRepository:
         connection.execute(UPDATE_LINE, params)
         connection.execute(INSERT_EVENT, params)
         if audit is not None:
-            connection.execute(INSERT_AUDIT, params)
+            AuditRepository(self.session).insert_pending([dict(audit)])
         return Written(True, True, int(count))
 
     def forget_loaded(self, line_id: int, identity_id: int, enterprise_id: int) -> None:
