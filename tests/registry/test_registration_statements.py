@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from realname.policy.schema import ChannelKind
+from realname.policy.schema import CapScope, ChannelKind, Policy
 from realname.registry.commands import Desk
 from realname.security.models import AuditLog
-from tests.registry.conftest import World
+from realname.security.vault import KeyRing
+from tests.registry.conftest import World, build_world
 
 # A statement whose own target is the audit trail (an inline append's head lock, entry and
 # head move; a deferred append on its own): the registration's single write on PostgreSQL also
@@ -80,3 +81,19 @@ def test_a_registration_sends_at_most_the_counted_statements(world: World) -> No
     assert len(new_person) <= most_new, "\n".join(new_person)
     assert len(known_person) <= most_known, "\n".join(known_person)
     assert audit_entries(world.session) == entries + 2
+
+
+def test_under_a_national_cap_the_identity_is_not_looked_up_twice(
+    db_session: Session, keyring: KeyRing, china: Policy
+) -> None:
+    """The plain read already found the person's row; the national cap locks it by id (it
+    was looked up again by blind index first: one statement more on every registration)."""
+    national = china.with_changes(line_caps=[{"scope": CapScope.NATIONAL, "max_active_lines": 5}])
+    world = build_world(db_session, keyring, national)
+    first, second = world.stock(2)
+    world.session.flush()
+    register(world, 0, first)
+    with counted(world.session) as known_person:
+        register(world, 0, second)
+    by_index = [s for s in known_person if re.search(r"FROM identity\b.*number_index", s, re.S)]
+    assert by_index == [], "\n\n".join(known_person)  # the first read joins it; no second

@@ -318,14 +318,15 @@ class IdentityBook:
         is gone for good: the person gets a new one.
 
         `read`: (document_key, the row it found or None) from the caller's own plain read,
-        used instead of a look-up of its own when the key is this person's (not `locked`)."""
+        used instead of a look-up of its own when the key is this person's (with `locked`,
+        the row it found is then locked by id and read again under the lock)."""
         document = verified.document
         doc_type = str(document.type)
         number_index = self.keyring.blind_index(document.number, NUMBER_CONTEXT)
         name_index = self.keyring.blind_index(verified.name, NAME_CONTEXT)
         rows = RegistrationRepository(self.session)
         for _ in range(3):  # a twin may insert the same new person between look-up and insert
-            if read is not None and not locked and read[0] == (doc_type, number_index):
+            if read is not None and read[0] == (doc_type, number_index):
                 row = read[1]
             else:
                 row = self.repo.identity_by_index(doc_type, number_index)
