@@ -191,7 +191,7 @@ def chain_demo(cli: Cli) -> None:
     staff = {"REALNAME_DATABASE_URL": demo, "REALNAME_STAFF_PASSWORD": "a long password"}
     client_id = json.loads(made.stdout)["client_id"]
     cli.run("staff", "add", "desk1", "--client", client_id, expect=0, says="acts as", **staff)
-    cli.run("staff", "add", "desk2", "--client", "nope", expect=2, says="no such API client",
+    cli.run("staff", "add", "desk2", "--client", "nope", expect=2, says="no such active API client",
             **staff)  # fmt: skip
     cli.run("staff", "list", expect=0, says="desk1", REALNAME_DATABASE_URL=demo)
     cli.run("staff", "disable", "desk1", expect=0, says="disabled", REALNAME_DATABASE_URL=demo)
