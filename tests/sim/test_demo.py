@@ -4,6 +4,7 @@ returns, so it can be asserted on directly (the CLI test checks the printed form
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,3 +140,25 @@ def test_the_check_finds_the_same_in_worker_processes(
         f"line event {last} was altered (MAC mismatch)",
     ]
     assert found["identities carry their keyed MAC"] == ["identity 2 was altered (MAC mismatch)"]
+
+
+def test_the_demo_escalates_under_a_policy_that_also_rates_complaints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a complaint-rate rule the sweep also proposes a card for the enterprise the demo
+    takes up the ladder (seed 1: CTCC); the demo picks the failed follow-up's card (it crashed
+    on two)."""
+    monkeypatch.chdir(tmp_path)
+    base = Settings(
+        key_file=str(tmp_path / "keys.json"),
+        clock_start=datetime(2026, 11, 30, 10, tzinfo=UTC),
+    )
+    url = f"sqlite:///{tmp_path}/demo.db"
+    with prepare_demo(base, lines=400, seed=1, operations=120, database_url=url) as demo:
+        rules = demo.policy.enforcement.model_copy(update={"complaints_per_10k": 0.01})
+        demo = replace(demo, policy=demo.policy.model_copy(update={"enforcement": rules}))
+        report = demo.finish(demo.build())
+    compliance = report.compliance
+    assert [rung for rung, _ in compliance.steps][-2:] == ["yellow_1", "yellow_3"]
+    assert compliance.refusal == "CHANNEL_NOT_AUTHORISED"
+    assert any(rule == "complaint_rate" for _, _, rule, _ in compliance.pending)

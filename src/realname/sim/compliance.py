@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from realname.compliance.enforcement.ladder import ActionKind
+from realname.compliance.enforcement.ladder import RECTIFICATION_FAILED, ActionKind
 from realname.compliance.enforcement.models import EnforcementProposal
 from realname.compliance.enforcement.service import EnforcementService, NewAction
 from realname.compliance.inspections.evidence import EvidenceStore
@@ -331,7 +331,11 @@ def _escalate(
     )
     result.steps.append(("rectification", "ordered, deadline in 30 days"))
     ladder.follow_up(regulator, order.id, False, rounds[-1:])
-    (card,) = ladder.proposals(enterprise_id, "pending")
+    # The failed follow-up's card; with a complaint-rate rule in the policy the sweep may
+    # have proposed a card for the same enterprise too (it waits, like the others).
+    card = next(
+        p for p in ladder.proposals(enterprise_id, "pending") if p.rule == RECTIFICATION_FAILED
+    )
     result.steps.append(("follow-up", f"failed: the system proposes {card.kind}"))
     ladder.accept(regulator, card.id)
     result.steps.append((card.kind, "accepted by the regulator"))

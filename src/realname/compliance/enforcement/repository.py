@@ -166,8 +166,9 @@ class EnforcementRepository:
                 select(Complaint.enterprise_id, func.count())
                 .where(
                     Complaint.enterprise_id.is_not(None),
-                    Complaint.received_at >= since,
-                    Complaint.received_at < until,
+                    # (since, until]: a complaint taken at the sweep's own instant counts
+                    Complaint.received_at > since,
+                    Complaint.received_at <= until,
                 )
                 .group_by(Complaint.enterprise_id)
             )
