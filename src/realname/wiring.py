@@ -35,6 +35,7 @@ from realname.channels.service import ChannelService
 from realname.clock import Clock
 from realname.compliance.complaints.service import ComplaintService
 from realname.compliance.enforcement.service import EnforcementService
+from realname.compliance.settlement.service import SettlementService
 from realname.config import Settings
 from realname.db.engine import create_engine_from_settings, create_session_factory
 from realname.db.uow import UnitOfWork
@@ -161,6 +162,11 @@ def complaint_service(built: Services) -> ComplaintService:
         registry=registry,
         reverification=built.reverification,
     )
+
+
+def settlement_service(built: Services) -> SettlementService:
+    """The settlement statement, refused under the registry's sanctions (a yellow III)."""
+    return SettlementService(built.registry.session, built.registry.sanctions)
 
 
 class Process:

@@ -423,6 +423,11 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         {"text": "not this time"},
     ),
     "/v1/enforcement/actions": lambda w: ("/v1/enforcement/actions", None),
+    "/v1/settlement": lambda w: ("/v1/settlement", None),
+    "/v1/regulator/settlement": lambda w: (
+        f"/v1/regulator/settlement?enterprise_id={w.api.enterprise_id}",
+        None,
+    ),
     "/v1/enforcement/actions/{action_id}": lambda w: ("/v1/enforcement/actions/999999", None),
     "/v1/enforcement/actions/{action_id}/appeal": lambda w: (
         "/v1/enforcement/actions/999999/appeal",

@@ -35,6 +35,7 @@ from realname.registry.models import Enterprise, Line
 from realname.registry.service import RegistryService
 from realname.security.clients import ClientService
 from realname.security.keys import keyring_from_settings
+from realname.security.models import AuditLog
 from realname.security.principals import Role
 from realname.wiring import Process
 from tests.conftest import _postgres_database
@@ -440,3 +441,12 @@ def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
     assert _cli(settings, "export", "--to", str(out)).returncode == 0
     lines = pq.read_table(out / "national_lines" / "part-0.parquet")
     assert lines.num_rows == 10 * LINES_PER_PERSON
+    engine = create_engine_from_settings(settings)  # the export is on the audit trail
+    with Session(engine) as session:
+        exports = session.scalars(
+            select(AuditLog).where(AuditLog.action == "national.export")
+        ).all()
+    engine.dispose()
+    assert [(e.object_id, e.detail) for e in exports] == [
+        ("national_lines", {"rows": str(10 * LINES_PER_PERSON)})
+    ]

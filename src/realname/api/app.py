@@ -24,6 +24,8 @@ from realname.compliance.enforcement.service import EnforcementService
 from realname.compliance.figures import endpoints as figures_endpoints
 from realname.compliance.inspections import endpoints as inspections_endpoints
 from realname.compliance.segments import endpoints as segments_endpoints
+from realname.compliance.settlement import endpoints as settlement_endpoints
+from realname.compliance.settlement.service import SettlementService
 from realname.config import Settings, get_settings
 from realname.db.engine import create_engine_from_settings
 from realname.http.deps import Runtime, ServiceFactory
@@ -51,6 +53,7 @@ from realname.wiring import (
     complaint_service,
     enforcement_service,
     services,
+    settlement_service,
 )
 
 DESCRIPTION = """
@@ -180,6 +183,7 @@ def _assemble(
     app.include_router(verification_endpoints.consents)
     app.include_router(inspections_endpoints.router)
     app.include_router(figures_endpoints.router)
+    app.include_router(settlement_endpoints.router)
     app.include_router(segments_endpoints.router)
     app.include_router(enforcement_endpoints.router)
     app.include_router(complaints_endpoints.router)
@@ -238,4 +242,5 @@ def http_factories() -> dict[type[Any], ServiceFactory]:
         PossessionService: lambda rt, session: bundle(rt, session).possession,
         EnforcementService: lambda rt, session: enforcement_service(bundle(rt, session)),
         ComplaintService: lambda rt, session: complaint_service(bundle(rt, session)),
+        SettlementService: lambda rt, session: settlement_service(bundle(rt, session)),
     }

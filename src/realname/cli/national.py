@@ -243,9 +243,22 @@ def export_command(
 ) -> None:
     """Platform: the national index as the analytics' Parquet datasets (national_lines)."""
     from realname.national.index.export import export_lines
+    from realname.registry.auditing import audit_operation
+    from realname.registry.commands import Actor, Context
 
-    with cli_unit(get_settings(), write=False) as (_process, session):
+    with cli_unit(get_settings(), write=True) as (process, session):
         exported = export_lines(session, to)
+        # The dataset holds every identity's national key: who took it, and how much, is on
+        # the trail (counts only; the path is the operator's own and may name a person).
+        audit_operation(
+            session,
+            process.keyring,
+            Context(Actor("operator", "cli"), process.clock.now()),
+            action="national.export",
+            object_type="dataset",
+            object_id="national_lines",
+            detail={"rows": exported.rows},
+        )
     console.print(f"{exported.rows:,} lines written to {exported.path}")
 
 

@@ -357,9 +357,9 @@ def settlement_report(
     from dataclasses import asdict
 
     from realname.compliance.figures.render import rows_text
-    from realname.compliance.settlement.service import SettlementService
     from realname.errors import CodedError
     from realname.registry.repository import RegistryRepository
+    from realname.wiring import settlement_service
 
     _refuse_xlsx_to_terminal(fmt, output)
     with cli_unit(get_settings(), write=True) as (process, session):
@@ -368,9 +368,8 @@ def settlement_report(
         if found is None:
             err.print(f"[red]no enterprise with code {enterprise!r}[/red]")
             raise typer.Exit(1)
-        sanctions = process.services(session).registry.sanctions
         try:
-            lines = SettlementService(session, sanctions).statement(found, chosen)
+            lines = settlement_service(process.services(session)).statement(found, chosen)
         except CodedError as refused:
             err.print(f"[red]REALNAME.{refused.code}[/red] {refused.message}")
             raise typer.Exit(1) from None

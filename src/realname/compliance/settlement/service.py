@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from realname.compliance.figures.periods import Period
 from realname.compliance.settlement.repository import SettlementRepository
+from realname.registry.guards import get_enterprise
 from realname.registry.models import Enterprise
+from realname.registry.repository import RegistryRepository
 from realname.registry.sanctions import Measure, Sanctions
 
 
@@ -38,13 +40,16 @@ class SettlementService:
         self.repo = SettlementRepository(session)
         self.sanctions = sanctions
 
+    def enterprise(self, enterprise_id: int) -> Enterprise:
+        """The enterprise, or ENTERPRISE_NOT_FOUND."""
+        return get_enterprise(RegistryRepository(self.session), enterprise_id)
+
     def statement(self, enterprise: Enterprise, period: Period) -> list[StatementLine]:
         """Month by month, channel by channel; refused while settlement is suspended."""
         self.sanctions.refuse_if_in_force(enterprise.id, Measure.SETTLEMENT)
-        lines = []
-        for label, since, until in period.months():
-            for code, kind, new, backfilled in self.repo.registrations_by_channel(
-                enterprise.id, since, until
-            ):
-                lines.append(StatementLine(label, code, kind, new, backfilled, new + backfilled))
-        return lines
+        return [
+            StatementLine(month, code, kind, new, backfilled, new + backfilled)
+            for month, code, kind, new, backfilled in self.repo.registrations_by_month_and_channel(
+                enterprise.id, period
+            )
+        ]
