@@ -45,6 +45,8 @@ def main() -> None:
         "--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     args = parser.parse_args()
+    if args.registrations < 2:
+        parser.error("--registrations needs at least 2: half are timed, the other half profiled")
     total = args.registrations + WARM_UP
     with scratch_postgres(args.admin_url) as url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=url, key_file=str(Path(tmp) / "keys.json"))

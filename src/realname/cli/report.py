@@ -408,6 +408,12 @@ def national_report(
         int | None,
         typer.Option(min=1, help="Lines one identity may hold nationally; default: the policy's."),
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="DuckDB's memory limit, e.g. 8GB (default: 80 % of the machine's memory).",
+        ),
+    ] = None,
 ) -> None:
     """National figures over every enterprise's lines: per enterprise (MNOs and MVNOs side by
     side), province, channel kind and month: lines, real-name rate, active lines, complaints
@@ -426,7 +432,7 @@ def national_report(
 
         national_cap = load_policy(get_settings().policy).cap(CapScope.NATIONAL)
     try:
-        figures = figures_of_directory(source, str(engine), national_cap)
+        figures = figures_of_directory(source, str(engine), national_cap, memory_limit)
     except NationalAnalyticsError as error:
         err.print(
             f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}", markup=True

@@ -129,3 +129,19 @@ def test_bench_national_dir_that_is_a_file_is_a_message_not_a_traceback(tmp_path
     assert not isinstance(inside.exception, OSError)
     itself = runner.invoke(app, ["bench", "national", "--lines", "5000", "--dir", str(a_file)])
     assert itself.exit_code == 2
+
+
+def test_running_out_of_memory_says_what_to_change_not_that_the_dataset_is_bad(
+    tmp_path: Path,
+) -> None:
+    """DuckDB's out-of-memory was reported as NATIONAL_DATASET_UNREADABLE: the operator went
+    looking for a broken file. It is its own code, with the limit to raise."""
+    from realname.bench.national import generate
+
+    generate(tmp_path, 200_000, threads=1)
+    args = ["report", "national", "--from", str(tmp_path), "--format", "json"]
+    starved = runner.invoke(app, [*args, "--memory-limit", "2MB"])
+    assert starved.exit_code == 2
+    assert "REALNAME.NATIONAL_ENGINE_OUT_OF_MEMORY" in starved.output
+    assert "--memory-limit" in starved.output and "Traceback" not in starved.output
+    assert runner.invoke(app, [*args, "--memory-limit", "1GB"]).exit_code == 0

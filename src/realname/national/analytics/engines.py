@@ -59,6 +59,7 @@ class DuckDBEngine:
         import duckdb
 
         self._error: type[Exception] = duckdb.Error
+        self._out_of_memory: type[Exception] = duckdb.OutOfMemoryException
         self.connection = duckdb.connect()
         settings = {
             "TimeZone": "'UTC'",
@@ -88,6 +89,8 @@ class DuckDBEngine:
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         try:
             return [tuple(row) for row in self.connection.execute(sql).fetchall()]
+        except self._out_of_memory as error:  # not the dataset's fault: say what to change
+            raise NationalAnalyticsError(Code.ENGINE_OUT_OF_MEMORY, "duckdb") from error
         except self._error as error:
             raise NationalAnalyticsError(
                 Code.DATASET_UNREADABLE, f"duckdb: {type(error).__name__}"

@@ -14,6 +14,7 @@ class NationalAnalyticsErrorCode(StrEnum):
     DATASET_SCHEMA = "NATIONAL_DATASET_SCHEMA"
     DATASET_UNREADABLE = "NATIONAL_DATASET_UNREADABLE"
     ENGINE_UNAVAILABLE = "NATIONAL_ENGINE_UNAVAILABLE"
+    ENGINE_OUT_OF_MEMORY = "NATIONAL_ENGINE_OUT_OF_MEMORY"
 
 
 C = NationalAnalyticsErrorCode
@@ -35,6 +36,12 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The analytics engine cannot start here.",
         "分析引擎无法在此启动。",
     ),
+    C.ENGINE_OUT_OF_MEMORY: (
+        "The analytics engine ran out of memory: give it more (--memory-limit, e.g. 8GB), "
+        "fewer threads, or free memory on this machine; the dataset itself is fine.",
+        "分析引擎内存不足：请调高内存上限（--memory-limit，如 8GB）、减少线程或释放本机内存；"
+        "数据集本身无误。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -42,6 +49,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.DATASET_SCHEMA: 422,
     C.DATASET_UNREADABLE: 422,
     C.ENGINE_UNAVAILABLE: 503,
+    C.ENGINE_OUT_OF_MEMORY: 503,
 }
 
 

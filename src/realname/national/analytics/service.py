@@ -77,7 +77,10 @@ def national_figures(
 
 
 def figures_of_directory(
-    root: Path, engine: str = "duckdb", national_cap: int | None = None
+    root: Path,
+    engine: str = "duckdb",
+    national_cap: int | None = None,
+    memory_limit: str | None = None,
 ) -> NationalFigures:
     """The figures of the dataset under `root` on a fresh engine (Spark: the running session,
     else one started for the call and stopped after it)."""
@@ -89,7 +92,7 @@ def figures_of_directory(
                 return national_figures(runner, dataset, national_cap)
             finally:
                 runner.close()
-    duck = DuckDBEngine()
+    duck = DuckDBEngine(memory_limit=memory_limit)
     try:
         return national_figures(duck, dataset, national_cap)
     finally:
