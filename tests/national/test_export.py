@@ -3,13 +3,29 @@ with the columns the feeds and the analytics agreed on (both engines)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from realname.national.analytics.dataset import NATIONAL_LINES_SCHEMA
-from realname.national.index.export import export_lines
+from realname.compliance.complaints.service import Intake
+from realname.national.analytics.dataset import (
+    NATIONAL_COMPLAINTS_SCHEMA,
+    NATIONAL_LINES_SCHEMA,
+    open_dataset,
+)
+from realname.national.analytics.engines import DuckDBEngine
+from realname.national.analytics.service import national_figures
+from realname.national.index.export import export_all, export_lines
+from realname.registry.models import Line
+from tests.compliance.conftest import centre, complaints_of, inspections, sector, store
+from tests.compliance.figures.test_figures import populated
 from tests.national.conftest import Nation
+from tests.registry.conftest import NOW, World
+
+__all__ = ["inspections", "populated", "sector", "store"]
 
 AGREED = [
     "enterprise",
@@ -42,3 +58,52 @@ def test_the_export_has_the_agreed_columns_and_every_line(nation: Nation, tmp_pa
     person = nation.world.people[0]
     national = nation.keys.identity_key("resident_id", person.document_number)
     assert national in {r["identity_key"] for r in rows}
+
+
+def test_complaints_and_inspections_are_exported_for_the_analytics(
+    populated: World, db_session: Session, tmp_path: Path
+) -> None:
+    """The regulator's own datasets beside the lines: each traced complaint (the seller's
+    province and channel kind, the category, the month) and each visit of a round; the
+    national report reads all three (complaints per 10,000 lines, violation rates)."""
+    mvno_line = db_session.scalars(
+        select(Line).where(Line.enterprise_id == populated.other_enterprise_id).order_by(Line.id)
+    ).first()
+    assert mvno_line is not None
+    complaints_of(populated).take(centre(), Intake("fraud_call", mvno_line.msisdn, NOW))
+    complaints_of(populated).take(centre(), Intake("spam_sms", "+8613912345678", NOW))
+    db_session.flush()
+    exported = export_all(db_session, tmp_path)
+    assert [e.path.parent.name for e in exported] == [
+        "national_lines",
+        "national_complaints",
+        "national_inspections",
+    ]
+    complaints = pq.read_table(tmp_path / "national_complaints" / "part-0.parquet")
+    assert complaints.schema.names == NATIONAL_COMPLAINTS_SCHEMA.names
+    # The unknown number traced to no enterprise: not in the dataset.
+    assert complaints.to_pylist() == [
+        {
+            "enterprise": "MVNO1",
+            "province": "31",
+            "channel_kind": "own_hall",
+            "category": "fraud_call",
+            "month": date(2026, 11, 1),
+        }
+    ]
+    visits = pq.read_table(tmp_path / "national_inspections" / "part-0.parquet").to_pylist()
+    # The outlet not found is no inspection (as in the regulator's own rates).
+    assert sorted((v["enterprise"], v["round"], v["violated"]) for v in visits) == [
+        ("MVNO1", "MVNO-GD", False),
+        ("MVNO1", "MVNO-GD", True),
+    ]
+    assert {v["province"] for v in visits} == {"44"}
+    # What `realname report national` computes from them.
+    engine = DuckDBEngine(threads=1)
+    try:
+        figures = national_figures(engine, open_dataset(tmp_path), None)
+    finally:
+        engine.close()
+    (mvno,) = [g for g in figures.breakdowns["enterprise"] if g.group == "MVNO1"]
+    assert mvno.complaints == 1  # (no feed was taken here: the index has no lines)
+    assert mvno.inspection is not None and (mvno.inspection.hits, mvno.inspection.n) == (1, 2)

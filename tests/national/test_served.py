@@ -448,5 +448,12 @@ def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
         ).all()
     engine.dispose()
     assert [(e.object_id, e.detail) for e in exports] == [
-        ("national_lines", {"rows": str(10 * LINES_PER_PERSON)})
+        (
+            "national",
+            {
+                "national_lines": str(10 * LINES_PER_PERSON),
+                "national_complaints": "0",
+                "national_inspections": "0",
+            },
+        )
     ]

@@ -241,25 +241,28 @@ def cap_command() -> None:
 def export_command(
     to: Annotated[Path, typer.Option("--to", help="Directory of the Parquet datasets.")],
 ) -> None:
-    """Platform: the national index as the analytics' Parquet datasets (national_lines)."""
-    from realname.national.index.export import export_lines
+    """Platform: the national index, the traced complaints and the inspection visits as the
+    analytics' Parquet datasets (national_lines, national_complaints, national_inspections),
+    ready for `realname report national --from DIR`."""
+    from realname.national.index.export import export_all
     from realname.registry.auditing import audit_operation
     from realname.registry.commands import Actor, Context
 
     with cli_unit(get_settings(), write=True) as (process, session):
-        exported = export_lines(session, to)
-        # The dataset holds every identity's national key: who took it, and how much, is on
-        # the trail (counts only; the path is the operator's own and may name a person).
+        exported = export_all(session, to)
+        # The lines hold every identity's national key: who took the datasets, and how much,
+        # is on the trail (counts only; the path is the operator's own and may name a person).
         audit_operation(
             session,
             process.keyring,
             Context(Actor("operator", "cli"), process.clock.now()),
             action="national.export",
             object_type="dataset",
-            object_id="national_lines",
-            detail={"rows": exported.rows},
+            object_id="national",
+            detail={e.path.parent.name: e.rows for e in exported},
         )
-    console.print(f"{exported.rows:,} lines written to {exported.path}")
+    for each in exported:
+        console.print(f"{each.rows:,} rows written to {each.path}")
 
 
 @lookup_app.command("ask")

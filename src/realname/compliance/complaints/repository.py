@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -138,3 +139,21 @@ class ComplaintRepository:
         if since is not None:
             query = query.where(Complaint.received_at >= since)
         return int(self.session.scalar(query) or 0)
+
+    def traced_for_export(self, batch: int = 50_000) -> Any:
+        """(enterprise code, channel region, channel kind, category, received at) of every
+        complaint traced to an enterprise's line, oldest first, streamed (the national
+        dataset `national_complaints`): no number, no person."""
+        return self.session.execute(
+            select(
+                Enterprise.code,
+                Channel.region_code,
+                Channel.kind,
+                Complaint.category,
+                Complaint.received_at,
+            )
+            .join(Enterprise, Enterprise.id == Complaint.enterprise_id)
+            .outerjoin(Channel, Channel.id == Complaint.channel_id)
+            .order_by(Complaint.id)
+            .execution_options(yield_per=batch)
+        )

@@ -312,5 +312,27 @@ class InspectionRepository:
             query = query.where(and_(*conditions))
         return {g: (int(n), int(v or 0)) for g, n, v in self.session.execute(query)}
 
+    def visits_for_export(self, batch: int = 50_000) -> Any:
+        """(enterprise code, kind, province, channel kind, round code, violated) of every
+        visit that inspected an outlet, by round then visit, streamed (the national dataset
+        `national_inspections`)."""
+        return self.session.execute(
+            select(
+                Enterprise.code,
+                Enterprise.kind,
+                InspectionTarget.province,
+                InspectionTarget.channel_kind,
+                InspectionRound.code,
+                InspectionVisit.violation,
+            )
+            .join(InspectionTarget, InspectionTarget.id == InspectionVisit.target_id)
+            .join(InspectionRound, InspectionRound.id == InspectionTarget.round_id)
+            .join(Enterprise, Enterprise.id == InspectionTarget.enterprise_id)
+            # an outlet not found is no inspection (as in the rates)
+            .where(InspectionVisit.outcome != str(Outcome.NOT_VISITED))
+            .order_by(InspectionRound.id, InspectionVisit.id)
+            .execution_options(yield_per=batch)
+        )
+
 
 __all__ = ["InspectionRepository", "OutletRow", "Owning", "province_of"]

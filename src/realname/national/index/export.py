@@ -1,12 +1,18 @@
-"""`realname national export`: the national index as the Parquet datasets national analytics
-read (issue 16 §3; the contract between the feeds and the analytics).
+"""`realname national export`: the platform's data as the Parquet datasets national analytics
+read (issue 16 §3; the contract between the platform and the analytics).
 
-`national_lines`: one row per line the feeds told, in the analytics' `NATIONAL_LINES_SCHEMA`
-(realname/national/analytics/dataset.py), the one schema both sides use.
+- `national_lines`: one row per line the feeds told (the national index), keys only.
+- `national_complaints`: one row per complaint the complaint centre traced to a line (the
+  enterprise, the selling channel's province and kind, the category, the month received).
+- `national_inspections`: one row per outlet visited in a secret-inspection round.
+
+Each in its schema from realname/national/analytics/dataset.py, the one both sides use; no
+number, name or document leaves in any of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,7 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from realname.national.analytics.dataset import LINES, NATIONAL_LINES_SCHEMA
+from realname.compliance.complaints.repository import ComplaintRepository
+from realname.compliance.inspections.repository import InspectionRepository
+from realname.national.analytics.dataset import (
+    COMPLAINTS,
+    INSPECTIONS,
+    LINES,
+    NATIONAL_COMPLAINTS_SCHEMA,
+    NATIONAL_INSPECTIONS_SCHEMA,
+    NATIONAL_LINES_SCHEMA,
+)
 from realname.national.index.repository import IndexRepository
 
 
@@ -28,43 +43,96 @@ class Exported:
 
 def export_lines(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
     """Write `DIR/national_lines/part-0.parquet` (streamed in row groups of `chunk`)."""
-    schema = NATIONAL_LINES_SCHEMA
-    folder = Path(directory) / LINES
+
+    def record(row: Any) -> Mapping[str, Any]:
+        code, kind, province, channel_kind, state, key, owner_since, activated = row
+        return {
+            "enterprise": code,
+            "enterprise_kind": kind,
+            "province": province,
+            "channel_kind": channel_kind,
+            "state": state,
+            "real_name": key is not None,
+            "identity_key": key,
+            "registered_month": _month(owner_since) if key is not None else None,
+            "activated_at": activated.astimezone(UTC) if activated else None,
+        }
+
+    rows = IndexRepository(session).all_lines()
+    return _write(directory, LINES, NATIONAL_LINES_SCHEMA, rows, record, chunk)
+
+
+def export_complaints(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+    """Write `DIR/national_complaints/part-0.parquet`: the traced complaints."""
+
+    def record(row: Any) -> Mapping[str, Any]:
+        code, region, channel_kind, category, received_at = row
+        return {
+            "enterprise": code,
+            "province": region[:2] if region else None,
+            "channel_kind": channel_kind,
+            "category": category,
+            "month": _month(received_at),
+        }
+
+    rows = ComplaintRepository(session).traced_for_export()
+    return _write(directory, COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA, rows, record, chunk)
+
+
+def export_inspections(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+    """Write `DIR/national_inspections/part-0.parquet`: every recorded visit."""
+
+    def record(row: Any) -> Mapping[str, Any]:
+        code, kind, province, channel_kind, round_code, violated = row
+        return {
+            "enterprise": code,
+            "enterprise_kind": kind,
+            "province": province,
+            "channel_kind": channel_kind,
+            "round": round_code,
+            "violated": bool(violated),
+        }
+
+    rows = InspectionRepository(session).visits_for_export()
+    return _write(directory, INSPECTIONS, NATIONAL_INSPECTIONS_SCHEMA, rows, record, chunk)
+
+
+def export_all(session: Session, directory: str | Path) -> list[Exported]:
+    """The three datasets under `directory` (what `realname report national --from` reads)."""
+    return [
+        export_lines(session, directory),
+        export_complaints(session, directory),
+        export_inspections(session, directory),
+    ]
+
+
+def _write(
+    directory: str | Path,
+    name: str,
+    schema: pa.Schema,
+    rows: Iterable[Any],
+    record: Callable[[Any], Mapping[str, Any]],
+    chunk: int,
+) -> Exported:
+    """Stream `rows`, as `record` makes them, to `DIR/name/part-0.parquet` in row groups of
+    `chunk` (an empty dataset is one empty row group: the file still states the schema)."""
+    folder = Path(directory) / name
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "part-0.parquet"
-    rows = 0
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    written = 0
+    columns: dict[str, list[Any]] = {field: [] for field in schema.names}
     with pq.ParquetWriter(target, schema) as writer:
-        for (
-            code,
-            kind,
-            province,
-            channel_kind,
-            state,
-            key,
-            owner_since,
-            activated,
-        ) in IndexRepository(session).all_lines():
-            record = {
-                "enterprise": code,
-                "enterprise_kind": kind,
-                "province": province,
-                "channel_kind": channel_kind,
-                "state": state,
-                "real_name": key is not None,
-                "identity_key": key,
-                "registered_month": _month(owner_since) if key is not None else None,
-                "activated_at": activated.astimezone(UTC) if activated else None,
-            }
-            for name in schema.names:
-                columns[name].append(record.get(name))
-            rows += 1
+        for row in rows:
+            values = record(row)
+            for field in schema.names:
+                columns[field].append(values.get(field))
+            written += 1
             if len(columns[schema.names[0]]) >= chunk:
                 writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-                columns = {name: [] for name in schema.names}
-        if columns[schema.names[0]] or rows == 0:
+                columns = {field: [] for field in schema.names}
+        if columns[schema.names[0]] or written == 0:
             writer.write_table(pa.Table.from_pydict(columns, schema=schema))
-    return Exported(target, rows)
+    return Exported(target, written)
 
 
 def _month(value: datetime | None) -> date | None:
