@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
@@ -197,3 +198,49 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
             )
         assert refused.value.code is L.LOOKUP_NOT_PROVED
     assert len(opened) == 1
+
+
+def _hostile_batch(nation: Nation, msisdn: str, seq: int, name: str) -> None:
+    """MVNO1 sends, signed with its own key, an item for `msisdn` naming people[0]'s document
+    under another name."""
+    from realname.national.feeds.envelope import build_body, sign
+    from realname.national.feeds.keys import b64
+    from realname.national.feeds.repository import FeedRepository
+
+    person = nation.world.people[0]
+    sealed = nation.keys.public.seal(orjson.dumps({"number": person.document_number, "name": name}))
+    item = {
+        "msisdn": msisdn,
+        "seq": seq,
+        "op": "register",
+        "state": "active",
+        "at": NOW.isoformat(),
+        "activated_at": NOW.isoformat(),
+        "owner_since": NOW.isoformat(),
+        "channel_kind": "own_hall",
+        "province": "11",
+        "owner": {"doc_type": "resident_id", "sealed": b64(sealed)},
+    }
+    feed = FeedRepository(nation.session).feed_for_update(nation.world.other_enterprise_id)
+    body = build_body("MVNO1", feed.next_batch, 0, 0, nation.keys.active, [item])
+    nation.take(sign(body, nation.mvno.key_id, nation.mvno))
+
+
+def test_another_enterprises_batch_cannot_change_the_name_a_line_answers_to(fed: Nation) -> None:
+    """The identity kept one name, "the latest registration's": any enterprise's batch, even
+    a stale item that was not applied, rewrote it, and the person's lookup failed at every
+    enterprise (or answered to the name the batch chose)."""
+    person = fed.world.people[0]
+    stale_line = fed.mvno_lines[0]  # people[0]'s line at MVNO1, already at a higher seq
+    _hostile_batch(fed, stale_line, 0, "王二")  # stale: not applied
+    # An applied item: MVNO1 says a new line of its own is people[0]'s under another name.
+    _hostile_batch(fed, "+8617000199999", 5, "王二")
+    service = _service(fed, per_identity_per_day=100, per_source_per_hour=100)
+    for msisdn in (fed.cmcc_lines[0], fed.cmcc_lines[1], stale_line):
+        assert _ask(service, fed, msisdn=msisdn).code is not None, msisdn  # type: ignore[attr-defined]
+    # The name the hostile batch chose opens neither CMCC's lines nor the stale one...
+    for msisdn in (fed.cmcc_lines[0], stale_line):
+        assert _ask(service, fed, msisdn=msisdn, name="王二").code is None  # type: ignore[attr-defined]
+    # ...only the line that enterprise registered under it; the true name does not open that.
+    assert _ask(service, fed, msisdn="+8617000199999", name="王二").code is not None  # type: ignore[attr-defined]
+    assert _ask(service, fed, msisdn="+8617000199999", name=person.name).code is None  # type: ignore[attr-defined]

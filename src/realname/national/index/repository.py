@@ -85,6 +85,19 @@ class IndexRepository:
             )
         ).first()
 
+    def held_numbers(self, identity_id: int, msisdn: str) -> Sequence[NationalLine]:
+        """Every line in service of this identity under this number (one per enterprise the
+        feeds say holds it: a stale enterprise and the current one may both)."""
+        return self.session.scalars(
+            select(NationalLine)
+            .where(
+                NationalLine.identity_id == identity_id,
+                NationalLine.msisdn == msisdn,
+                NationalLine.state.in_(HELD),
+            )
+            .order_by(NationalLine.id)
+        ).all()
+
     def line(self, line_id: int) -> NationalLine | None:
         return self.session.get(NationalLine, line_id)
 

@@ -50,3 +50,15 @@ class NationalDispute(Base):
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
 
     __table_args__ = (Index("ix_national_dispute_identity", "identity_id", "opened_at"),)
+
+
+class NationalLookupLock(Base):
+    """One row per limit key (a caller's address, a document typed: both keyed), locked
+    before that key's requests are counted: concurrent requests under one key are counted
+    one after another, so a limit is exact (counting, then inserting, let them all pass)."""
+
+    __tablename__ = "national_lookup_lock"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    touched_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -179,10 +179,19 @@ class LookupService:
                 raise NationalLookupError(L.LOOKUP_RATE_LIMITED, retry_after=max(1, ceil(wait)))
         identity = self.index.identity(requested)
         line = None
-        if identity is not None and hmac.compare_digest(
-            identity.name_key, self.keys.name_key(name)
-        ):
-            line = self.index.holds(identity.id, e164)
+        if identity is not None:
+            # document + name + number, on the line that holds the number: the name is the one
+            # that line's enterprise registered it under (another enterprise's feed cannot
+            # change it)
+            typed = self.keys.name_key(name)
+            line = next(
+                (
+                    held
+                    for held in self.index.held_numbers(identity.id, e164)
+                    if held.name_key is not None and hmac.compare_digest(held.name_key, typed)
+                ),
+                None,
+            )
         public_id = _random_letters(24)
         code = f"{secrets.randbelow(10**6):06d}" if line is not None else None
         expires = at + timedelta(seconds=self.limits.code_ttl_seconds)
