@@ -244,3 +244,48 @@ def test_another_enterprises_batch_cannot_change_the_name_a_line_answers_to(fed:
     # ...only the line that enterprise registered under it; the true name does not open that.
     assert _ask(service, fed, msisdn="+8617000199999", name="王二").code is not None  # type: ignore[attr-defined]
     assert _ask(service, fed, msisdn="+8617000199999", name=person.name).code is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("change", ["transferred", "moved"])
+def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
+    fed: Nation, change: str
+) -> None:
+    """The complaint traced the number to whoever held it at that instant: a stale index
+    made the dispute act on the new owner's line (or on another enterprise's)."""
+    from realname.national.lookup.models import NationalDispute
+    from realname.registry.commands import Desk
+    from realname.registry.models import Line
+
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    mvno = next(e for e in answer.enterprises if e.enterprise == "MVNO1")
+    world = fed.world
+    if change == "transferred":
+        world.service.transfer(
+            world.ctx(at=NOW + timedelta(seconds=5)),
+            desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
+            msisdn=fed.mvno_lines[0],
+            owner=world.people[0],
+            receiver=world.people[3],
+        )
+    else:  # ported to CMCC (as the registry would record it), the index not told yet
+        line = fed.session.scalars(select(Line).where(Line.msisdn == fed.mvno_lines[0])).one()
+        line.enterprise_id = world.enterprise_id
+    fed.session.flush()
+    opened: list[str] = []
+    with pytest.raises(NationalLookupError) as refused:
+        service.dispute(
+            challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+            line_ref=mvno.lines[0].line_ref,
+            at=NOW + timedelta(minutes=1),
+            open_complaint=lambda line, reference: opened.append(reference) or None,  # type: ignore[func-returns-value]
+        )
+    assert refused.value.code is L.LOOKUP_LINE_CHANGED and refused.value.http_status == 409
+    assert opened == []
+    assert fed.session.scalar(select(func.count()).select_from(NationalDispute)) == 0
+    assert fed.session.scalar(select(func.count()).select_from(Complaint)) == 0

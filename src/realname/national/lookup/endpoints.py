@@ -34,7 +34,8 @@ router = APIRouter(
         {
             403: "LOOKUP_NOT_PROVED: the code, document or name does not match, or it expired",
             404: "No such dispute",
-            409: "The line's case cannot be opened now (REALNAME.* code)",
+            409: "LOOKUP_LINE_CHANGED: the line moved or has another owner since the index "
+            "was told (ask for a new answer); or its case cannot be opened now",
             422: "Not a mobile number or document (REALNAME.LOOKUP_INPUT_INVALID)",
             429: "Too many lookups for this identity or from this address",
         }

@@ -15,6 +15,7 @@ class LookupErrorCode(StrEnum):
     LOOKUP_RATE_LIMITED = "LOOKUP_RATE_LIMITED"
     LOOKUP_INPUT_INVALID = "LOOKUP_INPUT_INVALID"
     DISPUTE_NOT_FOUND = "DISPUTE_NOT_FOUND"
+    LOOKUP_LINE_CHANGED = "LOOKUP_LINE_CHANGED"
 
 
 C = LookupErrorCode
@@ -30,6 +31,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "请填写证件类型、证件号码、姓名和手机号码。",
     ),
     C.DISPUTE_NOT_FOUND: ("No such case.", "没有该申诉。"),
+    C.LOOKUP_LINE_CHANGED: (
+        "This line has changed at its enterprise since the national index was told: it moved "
+        "or has another owner now. Ask for a new answer.",
+        "该号码在运营企业处已有变更（已转移或已过户），请重新查询。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -37,6 +43,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LOOKUP_RATE_LIMITED: 429,
     C.LOOKUP_INPUT_INVALID: 422,
     C.DISPUTE_NOT_FOUND: 404,
+    C.LOOKUP_LINE_CHANGED: 409,
 }
 
 

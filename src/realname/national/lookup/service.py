@@ -38,6 +38,7 @@ from realname.national.index.models import NationalLine
 from realname.national.index.repository import IndexRepository
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalDispute, NationalLookupChallenge
+from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
@@ -134,6 +135,7 @@ class LookupService:
         self.keyring = keyring
         self.limits = limits
         self.index = IndexRepository(session)
+        self.repo = LookupRepository(session)
 
     def _mac(self, context: bytes, value: str) -> bytes:
         return hmac.digest(self.keys.index_key, context + value.encode(), "sha256")
@@ -322,6 +324,7 @@ class LookupService:
             or self.index.holds(identity_id, line.msisdn) is None
         ):
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
+        self._still_the_same(line)
         existing = self.session.scalars(
             select(NationalDispute).where(
                 NationalDispute.line_id == line.id,
@@ -346,6 +349,26 @@ class LookupService:
         self.session.flush()
         self._audit("national.lookup.dispute", reference, at, {"line": line.id})
         return self.dispute_state(reference, at)
+
+    def _still_the_same(self, line: NationalLine) -> None:
+        """A dispute acts on the registry's line: refuse when that is no longer the line the
+        national index names (the number moved to another enterprise, or the line has another
+        owner since the event the index was fed from), rather than dispute whoever holds the
+        number now. A number not in this instance's registry (a separate enterprise) is the
+        enterprise's to trace."""
+        current = self.repo.registry_line(line.msisdn, line.seq)
+        if current is None:
+            return
+        if current.has_event_at_seq:
+            same_owner = current.owner_at_seq == current.owner_identity_id
+        else:  # fed from a snapshot of a line without events (a legacy import)
+            same_owner = current.owner_since == line.owner_since
+        if (
+            current.enterprise_id != line.enterprise_id
+            or current.owner_identity_id is None
+            or not same_owner
+        ):
+            raise NationalLookupError(L.LOOKUP_LINE_CHANGED)
 
     def dispute_state(self, reference: str, at: datetime) -> DisputeState:
         row = self.session.execute(
