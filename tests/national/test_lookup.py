@@ -3,18 +3,23 @@ every failure, the per-identity and per-source limits, the audit, and "not mine"
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from realname.compliance.complaints.models import Complaint
 from realname.messaging.models import OutboxMessage
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+from realname.national.lookup.models import NationalLookupChallenge
 from realname.national.lookup.service import LookupLimits, LookupService
+from realname.policy.schema import Policy
 from realname.registry.commands import Actor, Context
 from realname.security.models import AuditLog
+from realname.security.vault import KeyRing
 from tests.compliance.conftest import complaints_of
 from tests.national.conftest import NOW, Nation
 
@@ -289,3 +294,58 @@ def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
     assert opened == []
     assert fed.session.scalar(select(func.count()).select_from(NationalDispute)) == 0
     assert fed.session.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+def test_the_limits_are_exact_when_requests_come_at_once(
+    fresh_engine: Engine, keyring: KeyRing, china: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Count-then-insert: on PostgreSQL (READ COMMITTED) every concurrent request counted the
+    same committed total, below the limit, and all of them got a code."""
+    from sqlalchemy.orm import Session
+
+    from realname.national.lookup.repository import LookupRepository
+    from tests.national.conftest import build_nation
+
+    with Session(fresh_engine) as session, session.begin():
+        nation = build_nation(session, keyring, china)
+        for signer in (nation.cmcc, nation.mvno):
+            for envelope in nation.build(signer):
+                nation.take(envelope)
+        person, msisdn = nation.world.people[0], nation.cmcc_lines[0]
+    counted = LookupRepository.window
+
+    def slow_window(self: LookupRepository, *args: object) -> tuple[int, object]:
+        result = counted(self, *args)  # type: ignore[arg-type]
+        time.sleep(0.05)  # widen the gap between counting and inserting
+        return result  # type: ignore[return-value]
+
+    monkeypatch.setattr(LookupRepository, "window", slow_window)
+    limits = LookupLimits(per_identity_per_day=2, per_source_per_hour=100)
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def ask(n: int) -> None:
+        start.wait(timeout=10)
+        try:
+            with Session(fresh_engine) as session, session.begin():
+                LookupService(session, keys=nation.keys, keyring=keyring, limits=limits).issue(
+                    doc_type="resident_id",
+                    doc_number=person.document_number,
+                    name=person.name,
+                    msisdn=msisdn,
+                    source=f"198.51.100.{n}",
+                    at=NOW,
+                )
+            outcomes.append("issued")
+        except NationalLookupError as error:
+            outcomes.append(str(error.code))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["LOOKUP_RATE_LIMITED"] * 4 + ["issued"] * 2
+    with fresh_engine.connect() as connection:
+        issued = connection.scalar(select(func.count()).select_from(NationalLookupChallenge))
+    assert issued == 2

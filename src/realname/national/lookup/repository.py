@@ -3,13 +3,23 @@ view of a disputed line (when the enterprise's registry is in this instance)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from realname.registry.models import Line, LineEvent
+from realname.compliance.complaints.models import Complaint
+from realname.db.dialect import insert_ignoring_conflicts
+from realname.national.index.models import NationalLine
+from realname.national.lookup.models import (
+    NationalDispute,
+    NationalLookupChallenge,
+    NationalLookupLock,
+)
+from realname.registry.models import Enterprise, Line, LineEvent
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,74 @@ class RegistryLine:
 class LookupRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+
+    # --- limits and challenges ------------------------------------------------------------
+
+    def lock_keys(self, keys: Sequence[tuple[str, bytes]], at: datetime) -> None:
+        """Lock the row of each limit key (created when missing), in key order so that two
+        requests never deadlock: a request under one of these keys waits here until this
+        transaction ends, then counts what it committed (count-then-insert without it let
+        every concurrent request see the count below the limit)."""
+        table = cast(Table, NationalLookupLock.__table__)
+        for kind, key in sorted(keys, key=lambda k: k[1]):
+            insert_ignoring_conflicts(
+                self.session, table, {"key": key, "kind": kind, "touched_at": at}, ["key"]
+            )
+            row = self.session.scalars(
+                select(NationalLookupLock)
+                .where(NationalLookupLock.key == key)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            row.touched_at = at
+
+    def window(
+        self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """Requests under `key` since `since`: how many, and the oldest."""
+        count, oldest = self.session.execute(
+            select(func.count(), func.min(NationalLookupChallenge.issued_at)).where(
+                column == key, NationalLookupChallenge.issued_at >= since
+            )
+        ).one()
+        return int(count or 0), oldest
+
+    def challenge(self, public_id: str) -> NationalLookupChallenge | None:
+        return self.session.scalars(
+            select(NationalLookupChallenge)
+            .where(NationalLookupChallenge.public_id == public_id)
+            .with_for_update()
+        ).first()
+
+    # --- disputes --------------------------------------------------------------------------
+
+    def open_dispute(self, line_id: int, identity_id: int, at: datetime) -> NationalDispute | None:
+        """The dispute of this identity on this line still within its deadline, if any."""
+        return self.session.scalars(
+            select(NationalDispute).where(
+                NationalDispute.line_id == line_id,
+                NationalDispute.identity_id == identity_id,
+                NationalDispute.due_at > at,
+            )
+        ).first()
+
+    def dispute(
+        self, reference: str
+    ) -> tuple[NationalDispute, NationalLine, Enterprise, Complaint | None] | None:
+        row = self.session.execute(
+            select(NationalDispute, NationalLine, Enterprise, Complaint)
+            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
+            .join(Enterprise, Enterprise.id == NationalDispute.enterprise_id)
+            .outerjoin(Complaint, Complaint.id == NationalDispute.complaint_id)
+            .where(NationalDispute.reference == reference)
+        ).first()
+        if row is None:
+            return None
+        dispute, line, enterprise, complaint = row
+        return dispute, line, enterprise, complaint
 
     def registry_line(self, msisdn: str, seq: int) -> RegistryLine | None:
         """The registry's line with this number (None: not in this instance's registry), and

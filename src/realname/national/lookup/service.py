@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import ceil
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
-from realname.compliance.complaints.models import Complaint
 from realname.config import Settings
 from realname.messaging.service import enqueue, seal_body
 from realname.national.feeds.keys import PlatformKeys
@@ -42,7 +40,6 @@ from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
-from realname.registry.models import Enterprise
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 
@@ -159,6 +156,9 @@ class LookupService:
             raise NationalLookupError(L.LOOKUP_INPUT_INVALID) from None
         requested = self.keys.identity_key(doc_type, doc_number)
         source_key = self._mac(SOURCE_CONTEXT, source)
+        # Counted under each key's lock: exact when requests come at once (PostgreSQL's READ
+        # COMMITTED let every concurrent request count the same total below the limit).
+        self.repo.lock_keys([("source", source_key), ("identity", requested)], at)
         for column, key, window, limit in (
             (
                 NationalLookupChallenge.source_key,
@@ -173,7 +173,7 @@ class LookupService:
                 self.limits.per_identity_per_day,
             ),
         ):
-            count, oldest = self._window(column, key, at - window)
+            count, oldest = self.repo.window(column, key, at - window)
             if count >= limit:
                 # when the oldest counted request leaves the window (the per-identity window
                 # is a day: "an hour" sent the caller back to another 429)
@@ -197,7 +197,7 @@ class LookupService:
         public_id = _random_letters(24)
         code = f"{secrets.randbelow(10**6):06d}" if line is not None else None
         expires = at + timedelta(seconds=self.limits.code_ttl_seconds)
-        self.session.add(
+        self.repo.add(
             NationalLookupChallenge(
                 public_id=public_id,
                 requested_key=requested,
@@ -231,28 +231,10 @@ class LookupService:
         self._audit("national.lookup.code", public_id, at, {"sent": line is not None})
         return Issued(public_id, expires, code)
 
-    def _window(
-        self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime
-    ) -> tuple[int, datetime | None]:
-        """Requests under `key` since `since`: how many, and the oldest."""
-        count, oldest = self.session.execute(
-            select(func.count(), func.min(NationalLookupChallenge.issued_at)).where(
-                column == key, NationalLookupChallenge.issued_at >= since
-            )
-        ).one()
-        return int(count or 0), oldest
-
-    def _challenge(self, public_id: str) -> NationalLookupChallenge | None:
-        return self.session.scalars(
-            select(NationalLookupChallenge)
-            .where(NationalLookupChallenge.public_id == public_id)
-            .with_for_update()
-        ).first()
-
     def answer(self, *, challenge_id: str, code: str, at: datetime) -> Answer:
         """The lines, or LOOKUP_NOT_PROVED for every kind of failure (the try is counted:
         the entry point keeps this transaction on that refusal)."""
-        challenge = self._challenge(challenge_id)
+        challenge = self.repo.challenge(challenge_id)
         if challenge is None:
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
         challenge.attempts += 1
@@ -295,7 +277,7 @@ class LookupService:
         return Answer(sum(e.active_lines for e in enterprises), enterprises, at)
 
     def proved_identity(self, challenge_id: str, at: datetime) -> int:
-        challenge = self._challenge(challenge_id)
+        challenge = self.repo.challenge(challenge_id)
         window = timedelta(seconds=self.limits.answer_seconds)
         if (
             challenge is None
@@ -325,13 +307,7 @@ class LookupService:
         ):
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
         self._still_the_same(line)
-        existing = self.session.scalars(
-            select(NationalDispute).where(
-                NationalDispute.line_id == line.id,
-                NationalDispute.identity_id == identity_id,
-                NationalDispute.due_at > at,
-            )
-        ).first()
+        existing = self.repo.open_dispute(line.id, identity_id, at)
         if existing is not None:
             return self.dispute_state(existing.reference, at)
         reference = "ND" + _random_letters(22)
@@ -345,7 +321,7 @@ class LookupService:
             due_at=at + timedelta(days=self.limits.dispute_days),
             complaint_id=complaint_id,
         )
-        self.session.add(dispute)
+        self.repo.add(dispute)
         self.session.flush()
         self._audit("national.lookup.dispute", reference, at, {"line": line.id})
         return self.dispute_state(reference, at)
@@ -371,18 +347,10 @@ class LookupService:
             raise NationalLookupError(L.LOOKUP_LINE_CHANGED)
 
     def dispute_state(self, reference: str, at: datetime) -> DisputeState:
-        row = self.session.execute(
-            select(NationalDispute, NationalLine, Enterprise)
-            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
-            .join(Enterprise, Enterprise.id == NationalDispute.enterprise_id)
-            .where(NationalDispute.reference == reference)
-        ).first()
-        if row is None:
+        found = self.repo.dispute(reference)
+        if found is None:
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
-        dispute, line, enterprise = row
-        complaint = (
-            self.session.get(Complaint, dispute.complaint_id) if dispute.complaint_id else None
-        )
+        dispute, line, enterprise, complaint = found
         status = complaint.status if complaint is not None else "forwarded"
         closed = complaint is not None and complaint.status == "closed"
         return DisputeState(
