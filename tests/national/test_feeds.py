@@ -250,3 +250,42 @@ def test_an_item_whose_values_no_column_holds_refuses_the_whole_batch(
         nation.take(resigned)
     assert refused.value.code is F.FEED_ITEM_INVALID
     assert _lines(nation) == {}
+
+
+def test_a_retired_key_signs_nothing_new_and_what_it_signed_before_stays(nation: Nation) -> None:
+    """A feed signing key could not be retired: a leaked or rotated key stayed valid for
+    ever."""
+    from datetime import timedelta
+
+    from realname.security.models import AuditLog
+
+    first, second = nation.build(nation.cmcc, batch_size=3)
+    nation.take(first)
+    ingest = FeedIngest(nation.session, nation.keys)
+    later = NOW + timedelta(hours=1)
+    key = ingest.retire_key("CMCC", "f1", later, keyring=nation.keyring, actor="operator:test")
+    assert key.retired_at == later
+    again = ingest.retire_key("CMCC", "f1", later + timedelta(hours=1), keyring=nation.keyring,
+                              actor="operator:test")  # fmt: skip
+    assert again.retired_at == later  # the first retirement stands
+    audited = nation.session.scalars(
+        select(AuditLog).where(AuditLog.action == "national.feed_key.retire")
+    ).all()
+    assert [a.object_id for a in audited] == ["CMCC:f1"]
+    # Before its retirement the key still signs; after it, a stored batch still verifies...
+    assert ingest.take(second, at=NOW, transport="local").number == 2
+    replay = ingest.take(first, at=later, transport="local")
+    assert replay.duplicate and replay.number == 1
+    # ...and nothing new it signs is taken, not even a conflicting replay.
+    for body in (copy.deepcopy(second.body) | {"batch": 3}, first.body | {"items": []}):
+        with pytest.raises(FeedError) as refused:
+            ingest.take(sign(body, "f1", nation.cmcc), at=later, transport="local")
+        assert refused.value.code is F.FEED_KEY_RETIRED and refused.value.http_status == 401
+    # The enterprise's new key carries on.
+    rotated = signing("CMCC")
+    ingest.register_key("CMCC", "f2", rotated.public_raw, later)
+    body = copy.deepcopy(second.body) | {"batch": 3}
+    assert ingest.take(sign(body, "f2", rotated), at=later, transport="local").number == 3
+    with pytest.raises(FeedError) as unknown:
+        ingest.retire_key("CMCC", "f9", later, keyring=nation.keyring, actor="operator:test")
+    assert unknown.value.code is F.FEED_KEY_UNKNOWN

@@ -412,7 +412,7 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
     """REALNAME_NATIONAL_PLATFORM_URL unset: the enterprise's own instance is the platform.
-    keys show -> keys register -> publish -> feeds -> cap -> export."""
+    keys show -> keys register -> publish -> feeds -> cap -> export -> keys retire."""
     import json
 
     import pyarrow.parquet as pq
@@ -440,3 +440,6 @@ def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
     assert _cli(settings, "export", "--to", str(out)).returncode == 0
     lines = pq.read_table(out / "national_lines" / "part-0.parquet")
     assert lines.num_rows == 10 * LINES_PER_PERSON
+    # Retiring the key (a rotation): the platform refuses what it signs from now on.
+    retired = _cli(settings, "keys", "retire", "--enterprise", "CMCC", "--key-id", key["key_id"])
+    assert retired.returncode == 0 and "retired" in retired.stdout, retired.stderr

@@ -71,6 +71,33 @@ def keys_register(
     console.print(f"registered {enterprise} feed key {key_id}")
 
 
+@keys_app.command("retire")
+def keys_retire(
+    enterprise: EnterpriseOption,
+    key_id: Annotated[str, typer.Option("--key-id")],
+) -> None:
+    """Platform: retire an enterprise's feed signing key (after a rotation, or a leak): its
+    batches are refused from now on (FEED_KEY_RETIRED); those already taken stay. Audited."""
+    from realname.national.feeds.errors import FeedError
+    from realname.national.feeds.service import FeedIngest
+
+    settings = get_settings()
+    try:
+        with cli_unit(settings, write=True) as (process, session):
+            key = FeedIngest(session, process.national_keys).retire_key(
+                enterprise,
+                key_id,
+                process.clock.now(),
+                keyring=process.keyring,
+                actor="operator:cli",
+            )
+            retired_at = key.retired_at
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message}")
+        raise typer.Exit(2) from None
+    console.print(f"{enterprise} feed key {key_id} retired at {retired_at:%Y-%m-%d %H:%M:%S}")
+
+
 @national_app.command("sealing-key")
 def sealing_key() -> None:
     """Platform: the public key enterprises seal document numbers to, as

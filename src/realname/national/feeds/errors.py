@@ -25,6 +25,7 @@ class FeedErrorCode(StrEnum):
     FEED_PLATFORM_UNREACHABLE = "FEED_PLATFORM_UNREACHABLE"
     FEED_PLATFORM_REFUSED = "FEED_PLATFORM_REFUSED"
     FEED_KEY_EXISTS = "FEED_KEY_EXISTS"
+    FEED_KEY_RETIRED = "FEED_KEY_RETIRED"
 
 
 C = FeedErrorCode
@@ -76,6 +77,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "This key id is already registered for the enterprise with another key.",
         "该企业已登记同名的不同密钥。",
     ),
+    C.FEED_KEY_RETIRED: (
+        "The batch is signed with a key the enterprise retired; sign with its current key.",
+        "数据批次的签名密钥已停用，请使用现行密钥签名。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -92,6 +97,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.FEED_PLATFORM_UNREACHABLE: 503,
     C.FEED_PLATFORM_REFUSED: 502,
     C.FEED_KEY_EXISTS: 409,
+    C.FEED_KEY_RETIRED: 401,
 }
 
 
