@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from realname.national.feeds.envelope import Envelope, sign
 from realname.national.feeds.errors import FeedError, FeedErrorCode
@@ -289,3 +289,27 @@ def test_a_retired_key_signs_nothing_new_and_what_it_signed_before_stays(nation:
     with pytest.raises(FeedError) as unknown:
         ingest.retire_key("CMCC", "f9", later, keyring=nation.keyring, actor="operator:test")
     assert unknown.value.code is F.FEED_KEY_UNKNOWN
+
+
+def test_the_high_water_mark_gives_up_behind_a_long_writer(fresh_engine: Engine) -> None:
+    """`LOCK TABLE line_event IN SHARE MODE` waited without end behind a long transaction
+    that wrote events (and every registration queued behind the publisher's request)."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from realname.national.feeds.repository import FeedRepository
+
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the mark takes no lock")
+    with fresh_engine.connect() as writer:
+        writer.execute(text("LOCK TABLE line_event IN ROW EXCLUSIVE MODE"))  # as an INSERT does
+        with Session(fresh_engine) as session, session.begin():
+            # without the fix this statement would wait for ever; give up after 5 s instead
+            session.execute(text("SET LOCAL statement_timeout = '5s'"))
+            with pytest.raises(FeedError) as busy:
+                FeedRepository(session).high_water_mark(lock_timeout_ms=200)
+        writer.rollback()
+    assert busy.value.code is F.FEED_BUSY and busy.value.transient
+    assert busy.value.http_status == 503 and busy.value.retry_after == 1
+    with Session(fresh_engine) as session, session.begin():  # the writer gone: it is taken
+        assert FeedRepository(session).high_water_mark(lock_timeout_ms=200) == 0
