@@ -313,3 +313,26 @@ def test_the_high_water_mark_gives_up_behind_a_long_writer(fresh_engine: Engine)
     assert busy.value.http_status == 503 and busy.value.retry_after == 1
     with Session(fresh_engine) as session, session.begin():  # the writer gone: it is taken
         assert FeedRepository(session).high_water_mark(lock_timeout_ms=200) == 0
+
+
+def test_a_batch_past_the_engines_bind_parameter_limit_is_taken(nation: Nation) -> None:
+    """REALNAME_NATIONAL_FEED_BATCH_SIZE goes to 100,000, but one IN list of a batch's numbers
+    (or owners) past 65,535 values is refused by PostgreSQL (32,766 by SQLite): every such
+    batch was a 503, sent again for ever. The queries a batch runs, with 66,000 values (the
+    whole apply of such a batch takes 15 s here: the index's writes are executemany, not IN)."""
+    from realname.national.feeds.repository import FeedRepository
+    from realname.national.index.repository import IndexRepository
+
+    for envelope in nation.build(nation.cmcc):
+        nation.take(envelope)
+    size = 66_000
+    numbers = [f"+861390{n:07d}" for n in range(size)] + nation.cmcc_lines
+    lines = IndexRepository(nation.session).lines(nation.world.enterprise_id, numbers)
+    assert set(lines) == set(nation.cmcc_lines)
+    known = nation.keys.identity_key("resident_id", nation.world.people[0].document_number)
+    keys = [n.to_bytes(32, "big") for n in range(size)] + [known]
+    assert list(IndexRepository(nation.session).identities(keys)) == [known]
+    held = set(nation.session.scalars(select(Identity.id)))
+    absent = [-n for n in range(1, size + 1)]
+    people = FeedRepository(nation.session).identities([*absent, *held])
+    assert {person.id for person in people} == held and len(held) == 3

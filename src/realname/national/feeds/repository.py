@@ -9,7 +9,7 @@ from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import insert_ignoring_conflicts
+from realname.db.dialect import in_chunks, insert_ignoring_conflicts
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.models import (
     NationalFeed,
@@ -205,6 +205,8 @@ class FeedRepository:
         return {int(i): (kind, region[:2]) for i, kind, region in rows}
 
     def identities(self, ids: Sequence[int]) -> Sequence[Identity]:
-        if not ids:
-            return []
-        return self.session.scalars(select(Identity).where(Identity.id.in_(list(ids)))).all()
+        return [
+            row
+            for chunk in in_chunks(ids)
+            for row in self.session.scalars(select(Identity).where(Identity.id.in_(chunk)))
+        ]

@@ -9,6 +9,7 @@ from sqlalchemy import Table, and_, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from realname.db.dialect import in_chunks
 from realname.national.index.models import NationalIdentity, NationalLine
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Enterprise
@@ -21,12 +22,13 @@ class IndexRepository:
         self.session = session
 
     def identities(self, keys: Collection[bytes]) -> dict[bytes, NationalIdentity]:
-        if not keys:
-            return {}
-        rows = self.session.scalars(
-            select(NationalIdentity).where(NationalIdentity.identity_key.in_(list(keys)))
-        )
-        return {row.identity_key: row for row in rows}
+        found: dict[bytes, NationalIdentity] = {}
+        for chunk in in_chunks(keys):
+            rows = self.session.scalars(
+                select(NationalIdentity).where(NationalIdentity.identity_key.in_(chunk))
+            )
+            found.update((row.identity_key, row) for row in rows)
+        return found
 
     def identity(self, identity_key: bytes) -> NationalIdentity | None:
         return self.session.scalars(
@@ -57,15 +59,15 @@ class IndexRepository:
             self.session.execute(update(NationalLine), list(rows))
 
     def lines(self, enterprise_id: int, msisdns: Collection[str]) -> dict[str, NationalLine]:
-        if not msisdns:
-            return {}
-        rows = self.session.scalars(
-            select(NationalLine).where(
-                NationalLine.enterprise_id == enterprise_id,
-                NationalLine.msisdn.in_(list(msisdns)),
+        found: dict[str, NationalLine] = {}
+        for chunk in in_chunks(msisdns):
+            rows = self.session.scalars(
+                select(NationalLine).where(
+                    NationalLine.enterprise_id == enterprise_id, NationalLine.msisdn.in_(chunk)
+                )
             )
-        )
-        return {row.msisdn: row for row in rows}
+            found.update((row.msisdn, row) for row in rows)
+        return found
 
     def held_lines(self, identity_id: int) -> Sequence[tuple[NationalLine, Enterprise]]:
         rows = self.session.execute(
