@@ -349,3 +349,24 @@ def test_the_limits_are_exact_when_requests_come_at_once(
     with fresh_engine.connect() as connection:
         issued = connection.scalar(select(func.count()).select_from(NationalLookupChallenge))
     assert issued == 2
+
+
+def test_every_entry_point_builds_the_service_with_the_configured_limits(
+    fed: Nation, china: Policy, tmp_path: object
+) -> None:
+    from realname.config import Settings
+    from realname.wiring import Process
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/p.db",
+        national_lookup_per_identity_per_day=7,
+        national_lookup_max_attempts=2,
+    )
+    built = LookupService.configured(
+        fed.session, keys=fed.keys, keyring=fed.keyring, settings=settings, policy=china
+    )
+    assert built.limits == LookupLimits.from_settings(settings, china)
+    assert built.limits.per_identity_per_day == 7 and built.limits.max_attempts == 2
+    with Process(settings) as process:
+        process.__dict__.update(national_keys=fed.keys, keyring=fed.keyring, policy=china)
+        assert process.lookup(fed.session).limits == built.limits

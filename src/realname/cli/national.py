@@ -286,15 +286,11 @@ def lookup_ask(
     """Send a code to one of the numbers the identity holds (nothing is sent when they do not
     match, and the answer is the same)."""
     from realname.national.lookup.errors import NationalLookupError
-    from realname.national.lookup.service import LookupLimits, LookupService
 
     settings = get_settings()
     try:
         with cli_unit(settings, write=True) as (process, session):
-            issued = LookupService(
-                session, keys=process.national_keys, keyring=process.keyring,
-                limits=LookupLimits.from_settings(process.settings, process.policy),
-            ).issue(
+            issued = process.lookup(session).issue(
                 doc_type=document_type, doc_number=document_number, name=name, msisdn=msisdn,
                 source="cli", at=process.clock.now(),
             )  # fmt: skip
@@ -313,7 +309,6 @@ def lookup_answer(
 ) -> None:
     """The lines per enterprise, numbers masked."""
     from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
-    from realname.national.lookup.service import LookupLimits, LookupService
 
     settings = get_settings()
     try:
@@ -326,10 +321,9 @@ def lookup_answer(
                 )
             ) as session,
         ):
-            answer = LookupService(
-                session, keys=process.national_keys, keyring=process.keyring,
-                limits=LookupLimits.from_settings(process.settings, process.policy),
-            ).answer(challenge_id=challenge, code=code, at=process.clock.now())  # fmt: skip
+            answer = process.lookup(session).answer(
+                challenge_id=challenge, code=code, at=process.clock.now()
+            )
     except NationalLookupError as error:
         console.print(f"[red]{error.code}[/]: {error.message}")
         raise typer.Exit(2) from None

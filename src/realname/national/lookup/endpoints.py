@@ -24,7 +24,7 @@ from realname.national.lookup.schemas import (
     DisputeIn,
     DisputeOut,
 )
-from realname.national.lookup.service import LookupLimits, LookupService
+from realname.national.lookup.service import LookupService
 from realname.registry.commands import Actor, Context
 
 router = APIRouter(
@@ -44,13 +44,13 @@ router = APIRouter(
 Reference = Annotated[str, Path(min_length=1, max_length=24, pattern="^[A-Za-z]+$")]
 
 
-def limits_of(rt: Runtime) -> LookupLimits:
-    return LookupLimits.from_settings(rt.settings, rt.policy)
-
-
 def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
-    return LookupService(
-        session, keys=platform_keys_of(request), keyring=rt.keyring, limits=limits_of(rt)
+    return LookupService.configured(
+        session,
+        keys=platform_keys_of(request),
+        keyring=rt.keyring,
+        settings=rt.settings,
+        policy=rt.policy,
     )
 
 

@@ -134,6 +134,25 @@ class LookupService:
         self.index = IndexRepository(session)
         self.repo = LookupRepository(session)
 
+    @classmethod
+    def configured(
+        cls,
+        session: Session,
+        *,
+        keys: PlatformKeys,
+        keyring: KeyRing,
+        settings: Settings,
+        policy: Policy,
+    ) -> LookupService:
+        """The one way every entry point (the API, the CLI, the demo) builds it: the limits
+        from the settings, the dispute deadline from the policy."""
+        return cls(
+            session,
+            keys=keys,
+            keyring=keyring,
+            limits=LookupLimits.from_settings(settings, policy),
+        )
+
     def _mac(self, context: bytes, value: str) -> bytes:
         return hmac.digest(self.keys.index_key, context + value.encode(), "sha256")
 
