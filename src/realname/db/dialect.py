@@ -36,13 +36,20 @@ from realname.db.types import UtcDateTime
 
 
 def insert_ignoring_conflicts(
-    session: Session, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    session: Session,
+    table: Table,
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: create-if-missing that two writers can race safely."""
+    """INSERT … ON CONFLICT DO NOTHING: create-if-missing that two writers can race safely.
+    `values`: one row, or many (one executemany)."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).values(**values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=list(conflict_columns)))
+    statement = module.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    if isinstance(values, Mapping):
+        session.execute(statement.values(**values))
+    elif values:
+        session.execute(statement, [dict(row) for row in values])
 
 
 T = TypeVar("T")

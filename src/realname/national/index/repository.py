@@ -6,10 +6,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Table, and_, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import in_chunks
+from realname.db.dialect import in_chunks, insert_ignoring_conflicts
 from realname.national.index.models import NationalIdentity, NationalLine
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Enterprise
@@ -38,13 +37,9 @@ class IndexRepository:
     def create_identities(self, rows: Sequence[dict[str, Any]]) -> None:
         """Create-if-missing, one statement: two enterprises' batches may bring one person at
         once (INSERT … ON CONFLICT DO NOTHING)."""
-        if not rows:
-            return
         table = NationalIdentity.__table__
         assert isinstance(table, Table)
-        module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = module.insert(table).on_conflict_do_nothing(index_elements=["identity_key"])
-        self.session.execute(statement, list(rows))
+        insert_ignoring_conflicts(self.session, table, rows, ["identity_key"])
 
     def insert_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         """New lines, as one executemany (the ORM's unit of work cost 5x per row here)."""

@@ -20,8 +20,6 @@ Every step is audited (keys and counts only). Services flush; entry points commi
 from __future__ import annotations
 
 import hmac
-import secrets
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +38,7 @@ from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
+from realname.possession.service import new_code, new_public_id
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 
@@ -47,7 +46,6 @@ L = LookupErrorCode
 OBJECT = "national_lookup"
 CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
-_LETTERS = string.ascii_letters
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
 
 
@@ -112,10 +110,6 @@ class DisputeState:
     status: str
     outcome: str | None
     overdue: bool
-
-
-def _random_letters(n: int) -> str:
-    return "".join(secrets.choice(_LETTERS) for _ in range(n))
 
 
 class LookupService:
@@ -213,8 +207,8 @@ class LookupService:
                 ),
                 None,
             )
-        public_id = _random_letters(24)
-        code = f"{secrets.randbelow(10**6):06d}" if line is not None else None
+        public_id = new_public_id()
+        code = new_code() if line is not None else None
         expires = at + timedelta(seconds=self.limits.code_ttl_seconds)
         self.repo.add(
             NationalLookupChallenge(
@@ -329,7 +323,7 @@ class LookupService:
         existing = self.repo.open_dispute(line.id, identity_id, at)
         if existing is not None:
             return self.dispute_state(existing.reference, at)
-        reference = "ND" + _random_letters(22)
+        reference = "ND" + new_public_id(22)
         complaint_id = open_complaint(line, reference)
         dispute = NationalDispute(
             reference=reference,
