@@ -195,17 +195,16 @@ def take_drop_command(
     ] = None,
 ) -> None:
     """Platform: take every dropped batch file in order (taken ones move to done/, refused
-    ones to refused/; one ahead of its feed waits)."""
+    ones to refused/; one ahead of its feed waits). Exit 2 when the directory is missing."""
     from realname.national.feeds.jobs import take_drop
 
     settings = get_settings()
+    folder = directory or Path(settings.national_drop_dir)
+    if not folder.is_dir():  # it said "0 batches taken", as if the drop were empty
+        console.print(f"[red]no drop directory at {folder}[/] (nothing taken)")
+        raise typer.Exit(2)
     with cli_process(settings) as process:
-        report = take_drop(
-            process.uow,
-            process.national_keys,
-            directory or Path(settings.national_drop_dir),
-            now=process.clock.now,
-        )
+        report = take_drop(process.uow, process.national_keys, folder, now=process.clock.now)
     console.print(
         f"{report.taken} batches taken ({report.duplicates} already there), "
         f"{report.waiting} waiting, {len(report.refused)} refused"
