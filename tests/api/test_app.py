@@ -20,6 +20,7 @@ PLATFORM_PATHS = {
     "/v1/national/lookup/codes",
     "/v1/national/lookup/answers",
     "/v1/national/lookup/disputes",
+    "/v1/national/feeds/disputes",
 }
 
 

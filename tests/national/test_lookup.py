@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from realname.compliance.complaints.models import Complaint
 from realname.messaging.models import OutboxMessage
+from realname.national.feeds.keys import FeedSigningKey
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalLookupChallenge
 from realname.national.lookup.service import LookupLimits, LookupService
@@ -21,7 +22,7 @@ from realname.registry.commands import Actor, Context
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing
 from tests.compliance.conftest import complaints_of
-from tests.national.conftest import NOW, Nation
+from tests.national.conftest import NOW, Nation, signing
 
 L = LookupErrorCode
 
@@ -205,9 +206,17 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
     assert len(opened) == 1
 
 
-def _hostile_batch(nation: Nation, msisdn: str, seq: int, name: str) -> None:
-    """MVNO1 sends, signed with its own key, an item for `msisdn` naming people[0]'s document
-    under another name."""
+def _hostile_batch(
+    nation: Nation,
+    msisdn: str,
+    seq: int,
+    name: str,
+    *,
+    enterprise: str = "MVNO1",
+    signer: FeedSigningKey | None = None,
+) -> None:
+    """`enterprise` (MVNO1 by default) sends, signed with its own key, an item for `msisdn`
+    naming people[0]'s document under `name`."""
     from realname.national.feeds.envelope import build_body, sign
     from realname.national.feeds.keys import b64
     from realname.national.feeds.repository import FeedRepository
@@ -226,9 +235,13 @@ def _hostile_batch(nation: Nation, msisdn: str, seq: int, name: str) -> None:
         "province": "11",
         "owner": {"doc_type": "resident_id", "sealed": b64(sealed)},
     }
-    feed = FeedRepository(nation.session).feed_for_update(nation.world.other_enterprise_id)
-    body = build_body("MVNO1", feed.next_batch, 0, 0, nation.keys.active, [item])
-    nation.take(sign(body, nation.mvno.key_id, nation.mvno))
+    repo = FeedRepository(nation.session)
+    found = repo.enterprise_by_code(enterprise)
+    assert found is not None
+    feed = repo.feed_for_update(found.id)
+    body = build_body(enterprise, feed.next_batch, 0, 0, nation.keys.active, [item])
+    signer = signer or nation.mvno
+    nation.take(sign(body, signer.key_id, signer))
 
 
 def test_another_enterprises_batch_cannot_change_the_name_a_line_answers_to(fed: Nation) -> None:
@@ -370,3 +383,83 @@ def test_every_entry_point_builds_the_service_with_the_configured_limits(
     with Process(settings) as process:
         process.__dict__.update(national_keys=fed.keys, keyring=fed.keyring, policy=china)
         assert process.lookup(fed.session).limits == built.limits
+
+
+def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: Nation) -> None:
+    """This instance's registry does not hold the enterprise's lines (it runs its own
+    instance and feeds the platform): the complaint closed at once as `number_unknown`. It
+    stays open as `forwarded`; the enterprise pulls it, posts its handling, and the subscriber
+    sees it by the reference."""
+    from realname.national.feeds.service import FeedIngest
+    from realname.national.lookup.models import NationalDispute
+    from realname.registry.models import Enterprise
+
+    remote = Enterprise(code="MVNO9", name="远程转售", kind="mvno", status="active", created_at=NOW)
+    fed.session.add(remote)
+    fed.session.flush()
+    remote_key = signing("MVNO9")
+    FeedIngest(fed.session, fed.keys).register_key("MVNO9", "f1", remote_key.public_raw, NOW)
+    person = fed.world.people[0]
+    _hostile_batch(fed, "+8617100000001", 1, person.name, enterprise="MVNO9", signer=remote_key)
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    line = next(e for e in answer.enterprises if e.enterprise == "MVNO9").lines[0]
+    opened: list[str] = []
+    state = service.dispute(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        line_ref=line.line_ref,
+        at=NOW + timedelta(minutes=1),
+        open_complaint=lambda _line, reference: opened.append(reference) or 1,  # type: ignore[func-returns-value]
+    )
+    assert opened == [] and fed.session.scalar(select(func.count()).select_from(Complaint)) == 0
+    assert (state.status, state.outcome, state.enterprise) == ("forwarded", None, "MVNO9")
+    assert fed.session.scalars(select(NationalDispute.status)).one() == "forwarded"
+    # The enterprise pulls it (its own line, in full, to trace in its registry)...
+    later = NOW + timedelta(days=1)
+    (pulled,) = service.forwarded(remote.id, later)
+    assert pulled.reference == state.reference and pulled.msisdn == "+8617100000001"
+    assert pulled.line_seq == 1 and not pulled.overdue
+    assert service.forwarded(fed.world.other_enterprise_id, later) == []
+    # ...another enterprise cannot answer it; a handling is a status and an outcome code...
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer_forwarded(
+            enterprise_id=fed.world.other_enterprise_id, reference=state.reference,
+            status="closed", outcome="resolved", at=later, actor="feed_client:x",
+        )  # fmt: skip
+    assert refused.value.code is L.DISPUTE_NOT_FOUND
+    for status, outcome in (("closed", None), ("done", "x"), ("closed", "王小明 139")):
+        with pytest.raises(NationalLookupError) as refused:
+            service.answer_forwarded(
+                enterprise_id=remote.id, reference=state.reference, status=status,
+                outcome=outcome, at=later, actor="feed_client:x",
+            )  # fmt: skip
+        assert refused.value.code is L.DISPUTE_ANSWER_INVALID
+    traced = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="traced", outcome=None,
+        at=later, actor="feed_client:x",
+    )  # fmt: skip
+    assert traced.status == "traced"
+    closed = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="closed",
+        outcome="line_cancelled", at=later, actor="feed_client:x",
+    )  # fmt: skip
+    assert (closed.status, closed.outcome) == ("closed", "line_cancelled")
+    # ...the subscriber sees it, never overdue once closed; it is answered once.
+    seen = service.dispute_state(state.reference, NOW + timedelta(days=30))
+    assert (seen.status, seen.outcome, seen.overdue) == ("closed", "line_cancelled", False)
+    assert service.forwarded(remote.id, later) == []
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer_forwarded(
+            enterprise_id=remote.id, reference=state.reference, status="acted",
+            outcome=None, at=later, actor="feed_client:x",
+        )  # fmt: skip
+    assert refused.value.code is L.DISPUTE_CLOSED and refused.value.http_status == 409
+    actions = fed.session.scalars(
+        select(AuditLog.action).where(AuditLog.action == "national.lookup.dispute_answer")
+    ).all()
+    assert len(actions) == 2

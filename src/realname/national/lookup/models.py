@@ -48,8 +48,17 @@ class NationalDispute(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
+    # A dispute at an enterprise whose registry is not in this instance has no complaint case
+    # here: it is `forwarded`, the enterprise pulls it (GET /v1/national/feeds/disputes) and
+    # posts its handling (a status of the complaints' vocabulary and an outcome code).
+    status: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (Index("ix_national_dispute_identity", "identity_id", "opened_at"),)
+    __table_args__ = (
+        Index("ix_national_dispute_identity", "identity_id", "opened_at"),
+        Index("ix_national_dispute_enterprise", "enterprise_id", "status"),
+    )
 
 
 class NationalLookupLock(Base):

@@ -90,6 +90,34 @@ class LookupRepository:
             )
         ).first()
 
+    def enterprise_is_here(self, enterprise_id: int) -> bool:
+        """Whether this instance's registry holds any line of the enterprise (the platform in
+        the enterprise's own instance) or none (a separate enterprise instance feeds it)."""
+        found = self.session.execute(
+            select(Line.id).where(Line.enterprise_id == enterprise_id).limit(1)
+        ).first()
+        return found is not None
+
+    def forwarded(self, enterprise_id: int) -> Sequence[tuple[NationalDispute, NationalLine]]:
+        """The enterprise's forwarded disputes not closed yet, oldest first."""
+        rows = self.session.execute(
+            select(NationalDispute, NationalLine)
+            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
+            .where(
+                NationalDispute.enterprise_id == enterprise_id,
+                NationalDispute.complaint_id.is_(None),
+                NationalDispute.status.is_not(None),
+                NationalDispute.status != "closed",
+            )
+            .order_by(NationalDispute.opened_at, NationalDispute.id)
+        )
+        return [(dispute, line) for dispute, line in rows]
+
+    def dispute_for_update(self, reference: str) -> NationalDispute | None:
+        return self.session.scalars(
+            select(NationalDispute).where(NationalDispute.reference == reference).with_for_update()
+        ).first()
+
     def dispute(
         self, reference: str
     ) -> tuple[NationalDispute, NationalLine, Enterprise, Complaint | None] | None:

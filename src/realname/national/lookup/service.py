@@ -20,6 +20,7 @@ Every step is audited (keys and counts only). Services flush; entry points commi
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,9 @@ OBJECT = "national_lookup"
 CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
+FORWARDED = "forwarded"
+ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
+OUTCOME_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # a code, as a complaint's: never free text
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ class Answer:
     total: int
     enterprises: list[EnterpriseLines]
     answered_at: datetime
+
+
+@dataclass(frozen=True)
+class ForwardedDispute:
+    reference: str
+    msisdn: str
+    line_seq: int
+    owner_since: datetime | None
+    opened_at: datetime
+    due_at: datetime
+    status: str
+    outcome: str | None
+    overdue: bool
 
 
 @dataclass(frozen=True)
@@ -324,7 +341,11 @@ class LookupService:
         if existing is not None:
             return self.dispute_state(existing.reference, at)
         reference = "ND" + new_public_id(22)
-        complaint_id = open_complaint(line, reference)
+        # The enterprise's registry in this instance: its complaint case opens here. Else (a
+        # separate enterprise instance feeds the platform) the dispute is forwarded: the
+        # enterprise pulls it and posts its handling (`forwarded`, `answer_forwarded`).
+        here = self.repo.enterprise_is_here(line.enterprise_id)
+        complaint_id = open_complaint(line, reference) if here else None
         dispute = NationalDispute(
             reference=reference,
             line_id=line.id,
@@ -333,10 +354,13 @@ class LookupService:
             opened_at=at,
             due_at=at + timedelta(days=self.limits.dispute_days),
             complaint_id=complaint_id,
+            status=None if here else FORWARDED,
         )
         self.repo.add(dispute)
         self.session.flush()
-        self._audit("national.lookup.dispute", reference, at, {"line": line.id})
+        self._audit(
+            "national.lookup.dispute", reference, at, {"line": line.id, "forwarded": not here}
+        )
         return self.dispute_state(reference, at)
 
     def _still_the_same(self, line: NationalLine) -> None:
@@ -364,8 +388,10 @@ class LookupService:
         if found is None:
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
         dispute, line, enterprise, complaint = found
-        status = complaint.status if complaint is not None else "forwarded"
-        closed = complaint is not None and complaint.status == "closed"
+        if complaint is not None:
+            status, outcome = complaint.status, complaint.outcome
+        else:  # forwarded to a separate enterprise: what it posted, if anything
+            status, outcome = dispute.status or FORWARDED, dispute.outcome
         return DisputeState(
             dispute.reference,
             enterprise.code,
@@ -373,9 +399,73 @@ class LookupService:
             dispute.opened_at,
             dispute.due_at,
             status,
-            complaint.outcome if complaint is not None else None,
-            not closed and dispute.due_at <= at,
+            outcome,
+            status != "closed" and dispute.due_at <= at,
         )
+
+    # --- the enterprise's side of forwarded disputes ----------------------------------------
+
+    def forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
+        """The enterprise's forwarded disputes not closed yet: what it needs to trace the line
+        in its own registry (its number, and the change of it the index was fed from)."""
+        return [
+            ForwardedDispute(
+                dispute.reference,
+                line.msisdn,
+                line.seq,
+                line.owner_since,
+                dispute.opened_at,
+                dispute.due_at,
+                dispute.status or FORWARDED,
+                dispute.outcome,
+                dispute.due_at <= at,
+            )
+            for dispute, line in self.repo.forwarded(enterprise_id)
+        ]
+
+    def answer_forwarded(
+        self,
+        *,
+        enterprise_id: int,
+        reference: str,
+        status: str,
+        outcome: str | None,
+        at: datetime,
+        actor: str,
+    ) -> DisputeState:
+        """The enterprise's handling of a forwarded dispute: `traced`, `acted` or `closed`,
+        with an outcome code (required to close). Only its own, only until closed."""
+        if status not in ANSWER_STATUSES or (
+            outcome is not None and not OUTCOME_CODE.fullmatch(outcome)
+        ):
+            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID)
+        if status == "closed" and outcome is None:
+            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID, "closing needs an outcome")
+        dispute = self.repo.dispute_for_update(reference)
+        if (
+            dispute is None
+            or dispute.enterprise_id != enterprise_id
+            or dispute.complaint_id is not None
+            or dispute.status is None
+        ):
+            raise NationalLookupError(L.DISPUTE_NOT_FOUND)
+        if dispute.status == "closed":
+            raise NationalLookupError(L.DISPUTE_CLOSED)
+        dispute.status, dispute.answered_at = status, at
+        if outcome is not None:
+            dispute.outcome = outcome
+        self.session.flush()
+        append_audit(
+            self.session,
+            self.keyring,
+            actor=actor,
+            action="national.lookup.dispute_answer",
+            object_type=OBJECT,
+            object_id=reference,
+            at=at,
+            detail={"enterprise_id": enterprise_id, "status": status, "outcome": outcome},
+        )
+        return self.dispute_state(reference, at)
 
     def _audit(self, action: str, object_id: str, at: datetime, detail: dict[str, object]) -> None:
         append_audit(

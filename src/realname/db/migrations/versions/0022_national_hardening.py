@@ -7,6 +7,9 @@
   name key; the identity's column goes.
 - `national_lookup_lock`: one row per limit key (a caller's address, a document typed),
   locked before the limit is counted, so concurrent requests are counted one after another.
+- A "not mine" dispute at an enterprise whose registry is not in this instance stays open as
+  `forwarded` (it closed as `number_unknown`): its status, outcome and answer time, set by the
+  enterprise that pulls it.
 
 Revision ID: 0022_national_hardening
 Revises: 0021_web_sessions
@@ -46,9 +49,21 @@ def upgrade() -> None:
         sa.Column("touched_at", AT, nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_national_lookup_lock")),
     )
+    with op.batch_alter_table("national_dispute", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("status", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("outcome", sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column("answered_at", AT, nullable=True))
+        batch_op.create_index(
+            "ix_national_dispute_enterprise", ["enterprise_id", "status"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("national_dispute", schema=None) as batch_op:
+        batch_op.drop_index("ix_national_dispute_enterprise")
+        batch_op.drop_column("answered_at")
+        batch_op.drop_column("outcome")
+        batch_op.drop_column("status")
     op.drop_table("national_lookup_lock")
     with op.batch_alter_table("national_identity", schema=None) as batch_op:
         batch_op.add_column(sa.Column("name_key", sa.LargeBinary(length=32), nullable=True))
