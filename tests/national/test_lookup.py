@@ -400,7 +400,10 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     remote_key = signing("MVNO9")
     FeedIngest(fed.session, fed.keys).register_key("MVNO9", "f1", remote_key.public_raw, NOW)
     person = fed.world.people[0]
-    _hostile_batch(fed, "+8617100000001", 1, person.name, enterprise="MVNO9", signer=remote_key)
+    # A number CMCC (here) held before it was ported to MVNO9: this registry's line of that
+    # number is CMCC's, not the one disputed (it was refused LOOKUP_LINE_CHANGED).
+    ported = fed.cmcc_lines[2]
+    _hostile_batch(fed, ported, 1, person.name, enterprise="MVNO9", signer=remote_key)
     service = _service(fed)
     issued = _ask(service, fed)
     answer = service.answer(
@@ -422,7 +425,7 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     # The enterprise pulls it (its own line, in full, to trace in its registry)...
     later = NOW + timedelta(days=1)
     (pulled,) = service.forwarded(remote.id, later)
-    assert pulled.reference == state.reference and pulled.msisdn == "+8617100000001"
+    assert pulled.reference == state.reference and pulled.msisdn == ported
     assert pulled.line_seq == 1 and not pulled.overdue
     assert service.forwarded(fed.world.other_enterprise_id, later) == []
     # ...another enterprise cannot answer it; a handling is a status and an outcome code...

@@ -336,15 +336,18 @@ class LookupService:
             or self.index.holds(identity_id, line.msisdn) is None
         ):
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
-        self._still_the_same(line)
+        # The enterprise's registry in this instance: its complaint case opens here, on the
+        # registry's line, which must still be the one the index names. Else (a separate
+        # enterprise instance feeds the platform; a line of the same number here is another
+        # enterprise's, before a port) the dispute is forwarded: the enterprise pulls it and
+        # posts its handling (`forwarded`, `answer_forwarded`).
+        here = self.repo.enterprise_is_here(line.enterprise_id)
+        if here:
+            self._still_the_same(line)
         existing = self.repo.open_dispute(line.id, identity_id, at)
         if existing is not None:
             return self.dispute_state(existing.reference, at)
         reference = "ND" + new_public_id(22)
-        # The enterprise's registry in this instance: its complaint case opens here. Else (a
-        # separate enterprise instance feeds the platform) the dispute is forwarded: the
-        # enterprise pulls it and posts its handling (`forwarded`, `answer_forwarded`).
-        here = self.repo.enterprise_is_here(line.enterprise_id)
         complaint_id = open_complaint(line, reference) if here else None
         dispute = NationalDispute(
             reference=reference,
@@ -367,8 +370,8 @@ class LookupService:
         """A dispute acts on the registry's line: refuse when that is no longer the line the
         national index names (the number moved to another enterprise, or the line has another
         owner since the event the index was fed from), rather than dispute whoever holds the
-        number now. A number not in this instance's registry (a separate enterprise) is the
-        enterprise's to trace."""
+        number now. Only for an enterprise whose registry is here; a number that registry
+        does not know at all is left to the complaint's trace (`number_unknown`)."""
         current = self.repo.registry_line(line.msisdn, line.seq)
         if current is None:
             return
