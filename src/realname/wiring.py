@@ -44,6 +44,7 @@ from realname.messaging.gateways import Gateway, gateway_from_settings
 from realname.messaging.notices import reverification_sms
 from realname.messaging.sender import Sender
 from realname.national.feeds.keys import PlatformKeys, platform_keys
+from realname.national.lookup.service import LookupService
 from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.possession.service import PossessionService
@@ -207,6 +208,16 @@ class Process:
         """The national platform's sealing and index keys (when this instance is the
         platform, or hosts it: REALNAME_NATIONAL_PLATFORM_URL unset)."""
         return platform_keys(self.settings)
+
+    def lookup(self, session: Session) -> LookupService:
+        """一证通查 in one unit of work, with this process's platform keys and limits."""
+        return LookupService.configured(
+            session,
+            keys=self.national_keys,
+            keyring=self.keyring,
+            settings=self.settings,
+            policy=self.policy,
+        )
 
     @cached_property
     def authority(self) -> AuthoritySource:

@@ -456,6 +456,12 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
     "/v1/national/feeds/batches": lambda w: ("/v1/national/feeds/batches", {"batch": 1}),
     "/v1/national/feeds/sealing-key": lambda w: ("/v1/national/feeds/sealing-key", None),
     "/v1/national/feeds": lambda w: ("/v1/national/feeds", None),
+    "/v1/national/feeds/disputes": lambda w: ("/v1/national/feeds/disputes", None),
+    # no such case: DISPUTE_NOT_FOUND, past authorisation
+    "/v1/national/feeds/disputes/{reference}": lambda w: (
+        "/v1/national/feeds/disputes/NDnosuchcase",
+        {"status": "traced"},
+    ),
 }
 
 

@@ -203,3 +203,49 @@ def test_campaigns_started_before_0011_keep_their_notice(fresh_engine: Engine) -
             text("SELECT notice_days, version FROM backfill_campaign")
         ).one()
     assert (notice, version) == (60, 0)
+
+
+def test_0022_gives_each_national_line_its_identitys_name_key(fresh_engine: Engine) -> None:
+    """The name 一证通查 checks moved from the identity to its lines: lines fed before keep
+    answering to the name their identity had, and the way down gives it back."""
+    migrate.downgrade(fresh_engine, "0021_web_sessions")
+    name_key, at = b"n" * 32, "2026-01-01 00:00:00+00:00"
+    with fresh_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO enterprise (code, name, kind, status, created_at) "
+                "VALUES ('OLD', 'old', 'mno', 'active', :at)"
+            ),
+            {"at": at},
+        )
+        enterprise_id = connection.execute(text("SELECT id FROM enterprise")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO national_identity (identity_key, doc_type, name_key, first_seen_at) "
+                "VALUES (:k, 'resident_id', :n, :at)"
+            ),
+            {"k": b"i" * 32, "n": name_key, "at": at},
+        )
+        identity_id = connection.execute(text("SELECT id FROM national_identity")).scalar_one()
+        for msisdn, owner in (("+8613800000001", identity_id), ("+8613800000002", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO national_line (enterprise_id, msisdn, seq, state, identity_id,"
+                    " changed_at, batch) VALUES (:e, :m, 1, 'active', :i, :at, 1)"
+                ),
+                {"e": enterprise_id, "m": msisdn, "i": owner, "at": at},
+            )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT msisdn, name_key FROM national_line ORDER BY msisdn")
+        ).all()
+    assert [(m, bytes(k) if k is not None else None) for m, k in rows] == [
+        ("+8613800000001", name_key),
+        ("+8613800000002", None),
+    ]
+    migrate.downgrade(fresh_engine, "0021_web_sessions")
+    with fresh_engine.connect() as connection:
+        back = connection.execute(text("SELECT name_key FROM national_identity")).scalar_one()
+    assert bytes(back) == name_key
+    migrate.upgrade(fresh_engine)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from realname.national.feeds.envelope import Envelope, sign
 from realname.national.feeds.errors import FeedError, FeedErrorCode
@@ -58,8 +58,10 @@ def test_the_platform_keeps_no_clear_number_and_its_index_is_its_own(nation: Nat
     assert national
     for row in national:
         assert row.identity_key not in registry_index
-        for value in (row.identity_key, row.name_key, row.doc_type.encode()):
+        for value in (row.identity_key, row.doc_type.encode()):
             assert number.encode() not in value
+    for name_key in nation.session.scalars(select(NationalLine.name_key)):
+        assert name_key is not None and person.name.encode() not in name_key
     expected = nation.keys.identity_key("resident_id", number)
     assert expected in {row.identity_key for row in national}
     # The enterprise's key ring cannot compute it: its blind index differs.
@@ -248,3 +250,89 @@ def test_an_item_whose_values_no_column_holds_refuses_the_whole_batch(
         nation.take(resigned)
     assert refused.value.code is F.FEED_ITEM_INVALID
     assert _lines(nation) == {}
+
+
+def test_a_retired_key_signs_nothing_new_and_what_it_signed_before_stays(nation: Nation) -> None:
+    """A feed signing key could not be retired: a leaked or rotated key stayed valid for
+    ever."""
+    from datetime import timedelta
+
+    from realname.security.models import AuditLog
+
+    first, second = nation.build(nation.cmcc, batch_size=3)
+    nation.take(first)
+    ingest = FeedIngest(nation.session, nation.keys)
+    later = NOW + timedelta(hours=1)
+    key = ingest.retire_key("CMCC", "f1", later, keyring=nation.keyring, actor="operator:test")
+    assert key.retired_at == later
+    again = ingest.retire_key("CMCC", "f1", later + timedelta(hours=1), keyring=nation.keyring,
+                              actor="operator:test")  # fmt: skip
+    assert again.retired_at == later  # the first retirement stands
+    audited = nation.session.scalars(
+        select(AuditLog).where(AuditLog.action == "national.feed_key.retire")
+    ).all()
+    assert [a.object_id for a in audited] == ["CMCC:f1"]
+    # Before its retirement the key still signs; after it, a stored batch still verifies...
+    assert ingest.take(second, at=NOW, transport="local").number == 2
+    replay = ingest.take(first, at=later, transport="local")
+    assert replay.duplicate and replay.number == 1
+    # ...and nothing new it signs is taken, not even a conflicting replay.
+    for body in (copy.deepcopy(second.body) | {"batch": 3}, first.body | {"items": []}):
+        with pytest.raises(FeedError) as refused:
+            ingest.take(sign(body, "f1", nation.cmcc), at=later, transport="local")
+        assert refused.value.code is F.FEED_KEY_RETIRED and refused.value.http_status == 401
+    # The enterprise's new key carries on.
+    rotated = signing("CMCC")
+    ingest.register_key("CMCC", "f2", rotated.public_raw, later)
+    body = copy.deepcopy(second.body) | {"batch": 3}
+    assert ingest.take(sign(body, "f2", rotated), at=later, transport="local").number == 3
+    with pytest.raises(FeedError) as unknown:
+        ingest.retire_key("CMCC", "f9", later, keyring=nation.keyring, actor="operator:test")
+    assert unknown.value.code is F.FEED_KEY_UNKNOWN
+
+
+def test_the_high_water_mark_gives_up_behind_a_long_writer(fresh_engine: Engine) -> None:
+    """`LOCK TABLE line_event IN SHARE MODE` waited without end behind a long transaction
+    that wrote events (and every registration queued behind the publisher's request)."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from realname.national.feeds.repository import FeedRepository
+
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the mark takes no lock")
+    with fresh_engine.connect() as writer:
+        writer.execute(text("LOCK TABLE line_event IN ROW EXCLUSIVE MODE"))  # as an INSERT does
+        with Session(fresh_engine) as session, session.begin():
+            # without the fix this statement would wait for ever; give up after 5 s instead
+            session.execute(text("SET LOCAL statement_timeout = '5s'"))
+            with pytest.raises(FeedError) as busy:
+                FeedRepository(session).high_water_mark(lock_timeout_ms=200)
+        writer.rollback()
+    assert busy.value.code is F.FEED_BUSY and busy.value.transient
+    assert busy.value.http_status == 503 and busy.value.retry_after == 1
+    with Session(fresh_engine) as session, session.begin():  # the writer gone: it is taken
+        assert FeedRepository(session).high_water_mark(lock_timeout_ms=200) == 0
+
+
+def test_a_batch_past_the_engines_bind_parameter_limit_is_taken(nation: Nation) -> None:
+    """REALNAME_NATIONAL_FEED_BATCH_SIZE goes to 100,000, but one IN list of a batch's numbers
+    (or owners) past 65,535 values is refused by PostgreSQL (32,766 by SQLite): every such
+    batch was a 503, sent again for ever. The queries a batch runs, with 66,000 values (the
+    whole apply of such a batch takes 15 s here: the index's writes are executemany, not IN)."""
+    from realname.national.feeds.repository import FeedRepository
+    from realname.national.index.repository import IndexRepository
+
+    for envelope in nation.build(nation.cmcc):
+        nation.take(envelope)
+    size = 66_000
+    numbers = [f"+861390{n:07d}" for n in range(size)] + nation.cmcc_lines
+    lines = IndexRepository(nation.session).lines(nation.world.enterprise_id, numbers)
+    assert set(lines) == set(nation.cmcc_lines)
+    known = nation.keys.identity_key("resident_id", nation.world.people[0].document_number)
+    keys = [n.to_bytes(32, "big") for n in range(size)] + [known]
+    assert list(IndexRepository(nation.session).identities(keys)) == [known]
+    held = set(nation.session.scalars(select(Identity.id)))
+    absent = [-n for n in range(1, size + 1)]
+    people = FeedRepository(nation.session).identities([*absent, *held])
+    assert {person.id for person in people} == held and len(held) == 3

@@ -3,19 +3,26 @@ every failure, the per-identity and per-source limits, the audit, and "not mine"
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
+import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from realname.compliance.complaints.models import Complaint
 from realname.messaging.models import OutboxMessage
+from realname.national.feeds.keys import FeedSigningKey
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
+from realname.national.lookup.models import NationalLookupChallenge
 from realname.national.lookup.service import LookupLimits, LookupService
+from realname.policy.schema import Policy
 from realname.registry.commands import Actor, Context
 from realname.security.models import AuditLog
+from realname.security.vault import KeyRing
 from tests.compliance.conftest import complaints_of
-from tests.national.conftest import NOW, Nation
+from tests.national.conftest import NOW, Nation, signing
 
 L = LookupErrorCode
 
@@ -197,3 +204,265 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
             )
         assert refused.value.code is L.LOOKUP_NOT_PROVED
     assert len(opened) == 1
+
+
+def _hostile_batch(
+    nation: Nation,
+    msisdn: str,
+    seq: int,
+    name: str,
+    *,
+    enterprise: str = "MVNO1",
+    signer: FeedSigningKey | None = None,
+) -> None:
+    """`enterprise` (MVNO1 by default) sends, signed with its own key, an item for `msisdn`
+    naming people[0]'s document under `name`."""
+    from realname.national.feeds.envelope import build_body, sign
+    from realname.national.feeds.keys import b64
+    from realname.national.feeds.repository import FeedRepository
+
+    person = nation.world.people[0]
+    sealed = nation.keys.public.seal(orjson.dumps({"number": person.document_number, "name": name}))
+    item = {
+        "msisdn": msisdn,
+        "seq": seq,
+        "op": "register",
+        "state": "active",
+        "at": NOW.isoformat(),
+        "activated_at": NOW.isoformat(),
+        "owner_since": NOW.isoformat(),
+        "channel_kind": "own_hall",
+        "province": "11",
+        "owner": {"doc_type": "resident_id", "sealed": b64(sealed)},
+    }
+    repo = FeedRepository(nation.session)
+    found = repo.enterprise_by_code(enterprise)
+    assert found is not None
+    feed = repo.feed_for_update(found.id)
+    body = build_body(enterprise, feed.next_batch, 0, 0, nation.keys.active, [item])
+    signer = signer or nation.mvno
+    nation.take(sign(body, signer.key_id, signer))
+
+
+def test_another_enterprises_batch_cannot_change_the_name_a_line_answers_to(fed: Nation) -> None:
+    """The identity kept one name, "the latest registration's": any enterprise's batch, even
+    a stale item that was not applied, rewrote it, and the person's lookup failed at every
+    enterprise (or answered to the name the batch chose)."""
+    person = fed.world.people[0]
+    stale_line = fed.mvno_lines[0]  # people[0]'s line at MVNO1, already at a higher seq
+    _hostile_batch(fed, stale_line, 0, "王二")  # stale: not applied
+    # An applied item: MVNO1 says a new line of its own is people[0]'s under another name.
+    _hostile_batch(fed, "+8617000199999", 5, "王二")
+    service = _service(fed, per_identity_per_day=100, per_source_per_hour=100)
+    for msisdn in (fed.cmcc_lines[0], fed.cmcc_lines[1], stale_line):
+        assert _ask(service, fed, msisdn=msisdn).code is not None, msisdn  # type: ignore[attr-defined]
+    # The name the hostile batch chose opens neither CMCC's lines nor the stale one...
+    for msisdn in (fed.cmcc_lines[0], stale_line):
+        assert _ask(service, fed, msisdn=msisdn, name="王二").code is None  # type: ignore[attr-defined]
+    # ...only the line that enterprise registered under it; the true name does not open that.
+    assert _ask(service, fed, msisdn="+8617000199999", name="王二").code is not None  # type: ignore[attr-defined]
+    assert _ask(service, fed, msisdn="+8617000199999", name=person.name).code is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("change", ["transferred", "moved"])
+def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
+    fed: Nation, change: str
+) -> None:
+    """The complaint traced the number to whoever held it at that instant: a stale index
+    made the dispute act on the new owner's line (or on another enterprise's)."""
+    from realname.national.lookup.models import NationalDispute
+    from realname.registry.commands import Desk
+    from realname.registry.models import Line
+
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    mvno = next(e for e in answer.enterprises if e.enterprise == "MVNO1")
+    world = fed.world
+    if change == "transferred":
+        world.service.transfer(
+            world.ctx(at=NOW + timedelta(seconds=5)),
+            desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
+            msisdn=fed.mvno_lines[0],
+            owner=world.people[0],
+            receiver=world.people[3],
+        )
+    else:  # ported to CMCC (as the registry would record it), the index not told yet
+        line = fed.session.scalars(select(Line).where(Line.msisdn == fed.mvno_lines[0])).one()
+        line.enterprise_id = world.enterprise_id
+    fed.session.flush()
+    opened: list[str] = []
+    with pytest.raises(NationalLookupError) as refused:
+        service.dispute(
+            challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+            line_ref=mvno.lines[0].line_ref,
+            at=NOW + timedelta(minutes=1),
+            open_complaint=lambda line, reference: opened.append(reference) or None,  # type: ignore[func-returns-value]
+        )
+    assert refused.value.code is L.LOOKUP_LINE_CHANGED and refused.value.http_status == 409
+    assert opened == []
+    assert fed.session.scalar(select(func.count()).select_from(NationalDispute)) == 0
+    assert fed.session.scalar(select(func.count()).select_from(Complaint)) == 0
+
+
+def test_the_limits_are_exact_when_requests_come_at_once(
+    fresh_engine: Engine, keyring: KeyRing, china: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Count-then-insert: on PostgreSQL (READ COMMITTED) every concurrent request counted the
+    same committed total, below the limit, and all of them got a code."""
+    from sqlalchemy.orm import Session
+
+    from realname.national.lookup.repository import LookupRepository
+    from tests.national.conftest import build_nation
+
+    with Session(fresh_engine) as session, session.begin():
+        nation = build_nation(session, keyring, china)
+        for signer in (nation.cmcc, nation.mvno):
+            for envelope in nation.build(signer):
+                nation.take(envelope)
+        person, msisdn = nation.world.people[0], nation.cmcc_lines[0]
+    counted = LookupRepository.window
+
+    def slow_window(self: LookupRepository, *args: object) -> tuple[int, object]:
+        result = counted(self, *args)  # type: ignore[arg-type]
+        time.sleep(0.05)  # widen the gap between counting and inserting
+        return result  # type: ignore[return-value]
+
+    monkeypatch.setattr(LookupRepository, "window", slow_window)
+    limits = LookupLimits(per_identity_per_day=2, per_source_per_hour=100)
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def ask(n: int) -> None:
+        start.wait(timeout=10)
+        try:
+            with Session(fresh_engine) as session, session.begin():
+                LookupService(session, keys=nation.keys, keyring=keyring, limits=limits).issue(
+                    doc_type="resident_id",
+                    doc_number=person.document_number,
+                    name=person.name,
+                    msisdn=msisdn,
+                    source=f"198.51.100.{n}",
+                    at=NOW,
+                )
+            outcomes.append("issued")
+        except NationalLookupError as error:
+            outcomes.append(str(error.code))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["LOOKUP_RATE_LIMITED"] * 4 + ["issued"] * 2
+    with fresh_engine.connect() as connection:
+        issued = connection.scalar(select(func.count()).select_from(NationalLookupChallenge))
+    assert issued == 2
+
+
+def test_every_entry_point_builds_the_service_with_the_configured_limits(
+    fed: Nation, china: Policy, tmp_path: object
+) -> None:
+    from realname.config import Settings
+    from realname.wiring import Process
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/p.db",
+        national_lookup_per_identity_per_day=7,
+        national_lookup_max_attempts=2,
+    )
+    built = LookupService.configured(
+        fed.session, keys=fed.keys, keyring=fed.keyring, settings=settings, policy=china
+    )
+    assert built.limits == LookupLimits.from_settings(settings, china)
+    assert built.limits.per_identity_per_day == 7 and built.limits.max_attempts == 2
+    with Process(settings) as process:
+        process.__dict__.update(national_keys=fed.keys, keyring=fed.keyring, policy=china)
+        assert process.lookup(fed.session).limits == built.limits
+
+
+def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: Nation) -> None:
+    """This instance's registry does not hold the enterprise's lines (it runs its own
+    instance and feeds the platform): the complaint closed at once as `number_unknown`. It
+    stays open as `forwarded`; the enterprise pulls it, posts its handling, and the subscriber
+    sees it by the reference."""
+    from realname.national.feeds.service import FeedIngest
+    from realname.national.lookup.models import NationalDispute
+    from realname.registry.models import Enterprise
+
+    remote = Enterprise(code="MVNO9", name="远程转售", kind="mvno", status="active", created_at=NOW)
+    fed.session.add(remote)
+    fed.session.flush()
+    remote_key = signing("MVNO9")
+    FeedIngest(fed.session, fed.keys).register_key("MVNO9", "f1", remote_key.public_raw, NOW)
+    person = fed.world.people[0]
+    # A number CMCC (here) held before it was ported to MVNO9: this registry's line of that
+    # number is CMCC's, not the one disputed (it was refused LOOKUP_LINE_CHANGED).
+    ported = fed.cmcc_lines[2]
+    _hostile_batch(fed, ported, 1, person.name, enterprise="MVNO9", signer=remote_key)
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    line = next(e for e in answer.enterprises if e.enterprise == "MVNO9").lines[0]
+    opened: list[str] = []
+    state = service.dispute(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        line_ref=line.line_ref,
+        at=NOW + timedelta(minutes=1),
+        open_complaint=lambda _line, reference: opened.append(reference) or 1,  # type: ignore[func-returns-value]
+    )
+    assert opened == [] and fed.session.scalar(select(func.count()).select_from(Complaint)) == 0
+    assert (state.status, state.outcome, state.enterprise) == ("forwarded", None, "MVNO9")
+    assert fed.session.scalars(select(NationalDispute.status)).one() == "forwarded"
+    # The enterprise pulls it (its own line, in full, to trace in its registry)...
+    later = NOW + timedelta(days=1)
+    (pulled,) = service.forwarded(remote.id, later)
+    assert pulled.reference == state.reference and pulled.msisdn == ported
+    assert pulled.line_seq == 1 and not pulled.overdue
+    assert service.forwarded(fed.world.other_enterprise_id, later) == []
+    # ...another enterprise cannot answer it; a handling is a status and an outcome code...
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer_forwarded(
+            enterprise_id=fed.world.other_enterprise_id, reference=state.reference,
+            status="closed", outcome="resolved", at=later, actor="feed_client:x",
+        )  # fmt: skip
+    assert refused.value.code is L.DISPUTE_NOT_FOUND
+    for status, outcome in (("closed", None), ("done", "x"), ("closed", "王小明 139")):
+        with pytest.raises(NationalLookupError) as refused:
+            service.answer_forwarded(
+                enterprise_id=remote.id, reference=state.reference, status=status,
+                outcome=outcome, at=later, actor="feed_client:x",
+            )  # fmt: skip
+        assert refused.value.code is L.DISPUTE_ANSWER_INVALID
+    traced = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="traced", outcome=None,
+        at=later, actor="feed_client:x",
+    )  # fmt: skip
+    assert traced.status == "traced"
+    closed = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="closed",
+        outcome="line_cancelled", at=later, actor="feed_client:x",
+    )  # fmt: skip
+    assert (closed.status, closed.outcome) == ("closed", "line_cancelled")
+    # ...the subscriber sees it, never overdue once closed; it is answered once.
+    seen = service.dispute_state(state.reference, NOW + timedelta(days=30))
+    assert (seen.status, seen.outcome, seen.overdue) == ("closed", "line_cancelled", False)
+    assert service.forwarded(remote.id, later) == []
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer_forwarded(
+            enterprise_id=remote.id, reference=state.reference, status="acted",
+            outcome=None, at=later, actor="feed_client:x",
+        )  # fmt: skip
+    assert refused.value.code is L.DISPUTE_CLOSED and refused.value.http_status == 409
+    actions = fed.session.scalars(
+        select(AuditLog.action).where(AuditLog.action == "national.lookup.dispute_answer")
+    ).all()
+    assert len(actions) == 2

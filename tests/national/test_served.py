@@ -413,7 +413,7 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
     """REALNAME_NATIONAL_PLATFORM_URL unset: the enterprise's own instance is the platform.
-    keys show -> keys register -> publish -> feeds -> cap -> export."""
+    keys show -> keys register -> publish -> feeds -> cap -> export -> keys retire."""
     import json
 
     import pyarrow.parquet as pq
@@ -457,3 +457,6 @@ def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
             },
         )
     ]
+    # Retiring the key (a rotation): the platform refuses what it signs from now on.
+    retired = _cli(settings, "keys", "retire", "--enterprise", "CMCC", "--key-id", key["key_id"])
+    assert retired.returncode == 0 and "retired" in retired.stdout, retired.stderr

@@ -126,7 +126,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         process.close()
 
     app = _assemble(
-        lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
+        lifespan,
+        public_docs=settings.public_docs,
+        public_metrics=settings.public_metrics,
+        national_platform=not settings.national_platform_url,
     )
     app.state.runtime = runtime
     app.state.national_keys = lambda: process.national_keys
@@ -142,11 +145,14 @@ def _assemble(
     *,
     public_docs: bool = True,
     public_metrics: bool = False,
+    national_platform: bool = True,
 ) -> FastAPI:
     """The routes, error model and middleware, without a database: also what /openapi.json
     describes, so the document can be produced offline. `public_docs=False` serves neither
     /docs, /redoc nor /openapi.json; /metrics needs the `metrics:read` scope unless
-    `public_metrics`."""
+    `public_metrics`. `national_platform`: this instance runs the national platform (no
+    REALNAME_NATIONAL_PLATFORM_URL): it takes feeds and answers 一证通查; an enterprise
+    instance that pushes to a remote platform serves neither."""
     app = FastAPI(
         docs_url="/docs" if public_docs else None,
         redoc_url="/redoc" if public_docs else None,
@@ -187,8 +193,10 @@ def _assemble(
     app.include_router(segments_endpoints.router)
     app.include_router(enforcement_endpoints.router)
     app.include_router(complaints_endpoints.router)
-    app.include_router(national_feeds_endpoints.router)
-    app.include_router(national_lookup_endpoints.router)
+    if national_platform:
+        app.include_router(national_feeds_endpoints.router)
+        app.include_router(national_lookup_endpoints.router)
+        app.include_router(national_lookup_endpoints.enterprise_router)
     web_pages.install(app)  # the staff's pages: not in the OpenAPI document
     _document_access(app)
     return app

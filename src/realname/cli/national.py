@@ -71,6 +71,33 @@ def keys_register(
     console.print(f"registered {enterprise} feed key {key_id}")
 
 
+@keys_app.command("retire")
+def keys_retire(
+    enterprise: EnterpriseOption,
+    key_id: Annotated[str, typer.Option("--key-id")],
+) -> None:
+    """Platform: retire an enterprise's feed signing key (after a rotation, or a leak): its
+    batches are refused from now on (FEED_KEY_RETIRED); those already taken stay. Audited."""
+    from realname.national.feeds.errors import FeedError
+    from realname.national.feeds.service import FeedIngest
+
+    settings = get_settings()
+    try:
+        with cli_unit(settings, write=True) as (process, session):
+            key = FeedIngest(session, process.national_keys).retire_key(
+                enterprise,
+                key_id,
+                process.clock.now(),
+                keyring=process.keyring,
+                actor="operator:cli",
+            )
+            retired_at = key.retired_at
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message}")
+        raise typer.Exit(2) from None
+    console.print(f"{enterprise} feed key {key_id} retired at {retired_at:%Y-%m-%d %H:%M:%S}")
+
+
 @national_app.command("sealing-key")
 def sealing_key() -> None:
     """Platform: the public key enterprises seal document numbers to, as
@@ -168,17 +195,16 @@ def take_drop_command(
     ] = None,
 ) -> None:
     """Platform: take every dropped batch file in order (taken ones move to done/, refused
-    ones to refused/; one ahead of its feed waits)."""
+    ones to refused/; one ahead of its feed waits). Exit 2 when the directory is missing."""
     from realname.national.feeds.jobs import take_drop
 
     settings = get_settings()
+    folder = directory or Path(settings.national_drop_dir)
+    if not folder.is_dir():  # it said "0 batches taken", as if the drop were empty
+        console.print(f"[red]no drop directory at {folder}[/] (nothing taken)")
+        raise typer.Exit(2)
     with cli_process(settings) as process:
-        report = take_drop(
-            process.uow,
-            process.national_keys,
-            directory or Path(settings.national_drop_dir),
-            now=process.clock.now,
-        )
+        report = take_drop(process.uow, process.national_keys, folder, now=process.clock.now)
     console.print(
         f"{report.taken} batches taken ({report.duplicates} already there), "
         f"{report.waiting} waiting, {len(report.refused)} refused"
@@ -275,15 +301,11 @@ def lookup_ask(
     """Send a code to one of the numbers the identity holds (nothing is sent when they do not
     match, and the answer is the same)."""
     from realname.national.lookup.errors import NationalLookupError
-    from realname.national.lookup.service import LookupLimits, LookupService
 
     settings = get_settings()
     try:
         with cli_unit(settings, write=True) as (process, session):
-            issued = LookupService(
-                session, keys=process.national_keys, keyring=process.keyring,
-                limits=LookupLimits.from_settings(process.settings, process.policy),
-            ).issue(
+            issued = process.lookup(session).issue(
                 doc_type=document_type, doc_number=document_number, name=name, msisdn=msisdn,
                 source="cli", at=process.clock.now(),
             )  # fmt: skip
@@ -302,7 +324,6 @@ def lookup_answer(
 ) -> None:
     """The lines per enterprise, numbers masked."""
     from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
-    from realname.national.lookup.service import LookupLimits, LookupService
 
     settings = get_settings()
     try:
@@ -315,10 +336,9 @@ def lookup_answer(
                 )
             ) as session,
         ):
-            answer = LookupService(
-                session, keys=process.national_keys, keyring=process.keyring,
-                limits=LookupLimits.from_settings(process.settings, process.policy),
-            ).answer(challenge_id=challenge, code=code, at=process.clock.now())  # fmt: skip
+            answer = process.lookup(session).answer(
+                challenge_id=challenge, code=code, at=process.clock.now()
+            )
     except NationalLookupError as error:
         console.print(f"[red]{error.code}[/]: {error.message}")
         raise typer.Exit(2) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from operator import itemgetter
@@ -36,13 +36,39 @@ from realname.db.types import UtcDateTime
 
 
 def insert_ignoring_conflicts(
-    session: Session, table: Table, values: Mapping[str, Any], conflict_columns: Sequence[str]
+    session: Session,
+    table: Table,
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: create-if-missing that two writers can race safely."""
+    """INSERT … ON CONFLICT DO NOTHING: create-if-missing that two writers can race safely.
+    `values`: one row, or many (one executemany)."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).values(**values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=list(conflict_columns)))
+    statement = module.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    if isinstance(values, Mapping):
+        session.execute(statement.values(**values))
+    elif values:
+        session.execute(statement, [dict(row) for row in values])
+
+
+T = TypeVar("T")
+# Values of one IN list, at most: PostgreSQL takes 65,535 bind parameters a statement, SQLite
+# 32,766 (the national feeds' batches may carry 100,000 items).
+IN_CHUNK = 10_000
+
+
+def in_chunks(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """`values` in lists of at most `size`: one IN statement each, within every engine's limit
+    of bind parameters."""
+    chunk: list[T] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def increment_counter(
@@ -170,9 +196,6 @@ def _json_text(value: Any) -> str:
             text_ = _JSON_MEMO[key] = json.dumps(value, ensure_ascii=False)
         return text_
     return json.dumps(value, ensure_ascii=False)
-
-
-T = TypeVar("T")
 
 
 def unindexed(session: Session, column: ColumnElement[T]) -> ColumnElement[T]:

@@ -107,8 +107,10 @@ def new_code() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
-def _public_id() -> str:
-    return "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(24))
+def new_public_id(length: int = 24) -> str:
+    """A random id a caller holds (a challenge's, a case's): letters only, never a digit run
+    in a text column."""
+    return "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(length))
 
 
 class PossessionService:
@@ -192,7 +194,7 @@ class PossessionService:
         source: bytes | None,
         text: str,
     ) -> IssuedCode:
-        public_id, code = _public_id(), new_code()
+        public_id, code = new_public_id(), new_code()
         expires_at = ctx.at + timedelta(seconds=self.rules.otp_ttl_seconds)
         challenge = PossessionChallenge(
             public_id=public_id,

@@ -201,7 +201,7 @@ def _keyring_from_values(pii_keys: str, active: str | None, index_key: str) -> K
     except ValueError:
         # Not chained: JSONDecodeError carries the whole document, key bytes included.
         raise VaultError(f"{PII_KEYS_SETTING} is not valid JSON") from None
-    keys = _parse_key_map(parsed, PII_KEYS_SETTING)
+    keys = parse_key_map(parsed, PII_KEYS_SETTING)
     if active is None:
         active = next(reversed(keys))
     elif active not in keys:
@@ -209,10 +209,12 @@ def _keyring_from_values(pii_keys: str, active: str | None, index_key: str) -> K
     return KeyRing(keys, active, _parse_index_key(index_key, INDEX_KEY_SETTING))
 
 
-def _parse_key_map(
+def parse_key_map(
     value: object, source: str, *, min_bytes: int = KEY_BYTES, exact: bool = True
 ) -> dict[str, bytes]:
-    """`{key id: base64 key}`; AES keys are exactly KEY_BYTES, HMAC keys at least `min_bytes`."""
+    """`{key id: base64 key}`; AES keys are exactly KEY_BYTES, HMAC keys at least `min_bytes`.
+    Every key map of the project is read by it (the national feeds' too): no message quotes a
+    key, nor an id before it is known to be one."""
     if not isinstance(value, dict) or not value:
         raise VaultError(f"{source} must be a non-empty JSON object of key id to base64 key")
     keys: dict[str, bytes] = {}
@@ -236,7 +238,7 @@ def _token_keys_from_values(token_keys: str, active: str | None) -> TokenKeys:
         parsed = json.loads(token_keys)
     except ValueError:
         raise VaultError(f"{TOKEN_KEYS_SETTING} is not valid JSON") from None
-    keys = _parse_key_map(parsed, TOKEN_KEYS_SETTING, min_bytes=MIN_TOKEN_KEY_BYTES, exact=False)
+    keys = parse_key_map(parsed, TOKEN_KEYS_SETTING, min_bytes=MIN_TOKEN_KEY_BYTES, exact=False)
     if active is None:
         active = next(reversed(keys))
     elif active not in keys:
@@ -293,7 +295,7 @@ def _load_document(path: Path) -> dict[str, Any]:
 
 def _keyring_from_document(document: dict[str, Any], path: Path) -> KeyRing:
     source = f"key file {path}"
-    keys = _parse_key_map(document.get("pii_keys"), f"{source} 'pii_keys'")
+    keys = parse_key_map(document.get("pii_keys"), f"{source} 'pii_keys'")
     active = document.get("active")
     if not isinstance(active, str) or active not in keys:
         raise VaultError(f"{source} 'active' must name one of its 'pii_keys'")
@@ -303,7 +305,7 @@ def _keyring_from_document(document: dict[str, Any], path: Path) -> KeyRing:
 
 def _token_keys_from_document(document: dict[str, Any], path: Path) -> TokenKeys:
     source = f"key file {path}"
-    keys = _parse_key_map(
+    keys = parse_key_map(
         document.get("token_keys"),
         f"{source} 'token_keys'",
         min_bytes=MIN_TOKEN_KEY_BYTES,

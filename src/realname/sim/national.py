@@ -24,7 +24,7 @@ from realname.national.feeds.keys import PlatformKeys, feed_signing_key, platfor
 from realname.national.feeds.service import FeedIngest, FeedState, feed_status
 from realname.national.feeds.transport import InProcess
 from realname.national.index.repository import IndexRepository
-from realname.national.lookup.service import Answer, LookupLimits, LookupService
+from realname.national.lookup.service import Answer, LookupService
 from realname.policy.schema import Policy
 from realname.registry.identities import opened_fields
 from realname.registry.lifecycle import HELD_STATES
@@ -133,7 +133,6 @@ def _lookup(
 ) -> Answer:
     """The citizen's own steps: ID, name and one of their numbers; the code read off the
     phone (the outbox holds it sealed); the answer."""
-    limits = LookupLimits.from_settings(settings, policy)
     with uow.transaction() as session:
         identity = session.get(Identity, identity_id)
         assert identity is not None
@@ -146,7 +145,10 @@ def _lookup(
             .order_by(Line.id)
             .limit(1)
         ).one()
-        issued = LookupService(session, keys=keys, keyring=keyring, limits=limits).issue(
+        service = LookupService.configured(
+            session, keys=keys, keyring=keyring, settings=settings, policy=policy
+        )
+        issued = service.issue(
             doc_type=identity.doc_type,
             doc_number=clear.document_number or "",
             name=clear.name or "",
@@ -155,6 +157,7 @@ def _lookup(
             at=now,
         )
     with uow.transaction() as session:
-        return LookupService(session, keys=keys, keyring=keyring, limits=limits).answer(
-            challenge_id=issued.challenge_id, code=issued.code or "", at=now
+        service = LookupService.configured(
+            session, keys=keys, keyring=keyring, settings=settings, policy=policy
         )
+        return service.answer(challenge_id=issued.challenge_id, code=issued.code or "", at=now)

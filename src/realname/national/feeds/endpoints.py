@@ -34,7 +34,8 @@ router = APIRouter(
     tags=["national feeds"],
     responses=refusals(
         {
-            401: "Unsigned, or a signature that does not verify (REALNAME.FEED_*): reported",
+            401: "Unsigned, a signature that does not verify, or a retired key "
+            "(REALNAME.FEED_*): reported",
             404: "No such enterprise at the platform (REALNAME.FEED_ENTERPRISE_UNKNOWN)",
             409: "A conflicting replay, or a gap: the X-Expected-Batch header names the batch "
             "expected",

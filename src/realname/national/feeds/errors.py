@@ -25,6 +25,8 @@ class FeedErrorCode(StrEnum):
     FEED_PLATFORM_UNREACHABLE = "FEED_PLATFORM_UNREACHABLE"
     FEED_PLATFORM_REFUSED = "FEED_PLATFORM_REFUSED"
     FEED_KEY_EXISTS = "FEED_KEY_EXISTS"
+    FEED_KEY_RETIRED = "FEED_KEY_RETIRED"
+    FEED_BUSY = "FEED_BUSY"
 
 
 C = FeedErrorCode
@@ -76,6 +78,14 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "This key id is already registered for the enterprise with another key.",
         "该企业已登记同名的不同密钥。",
     ),
+    C.FEED_KEY_RETIRED: (
+        "The batch is signed with a key the enterprise retired; sign with its current key.",
+        "数据批次的签名密钥已停用，请使用现行密钥签名。",
+    ),
+    C.FEED_BUSY: (
+        "The registry is busy with a long write; the feed was not built. Try again shortly.",
+        "登记库正在进行大批量写入，本次未生成数据批次，请稍后重试。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -92,12 +102,15 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.FEED_PLATFORM_UNREACHABLE: 503,
     C.FEED_PLATFORM_REFUSED: 502,
     C.FEED_KEY_EXISTS: 409,
+    C.FEED_KEY_RETIRED: 401,
+    C.FEED_BUSY: 503,
 }
 
 
 class FeedError(CodedError):
     messages = _MESSAGES
     statuses = HTTP_STATUS
+    transient_codes = frozenset({C.FEED_BUSY})
     code: FeedErrorCode
 
     def __init__(
@@ -107,11 +120,14 @@ class FeedError(CodedError):
         *,
         expected: int | None = None,
         number: int | None = None,
+        retry_after: int | None = None,
     ) -> None:
-        super().__init__(code, detail)
+        super().__init__(code, detail, retry_after=retry_after)
         self.expected = expected  # a gap: the batch number the platform expects
         self.number = number
 
     def response_headers(self) -> dict[str, str]:
         """A gap names the batch the platform expects, for the publisher to resend from."""
-        return {EXPECTED_HEADER: str(self.expected)} if self.expected is not None else {}
+        if self.expected is not None:
+            return {EXPECTED_HEADER: str(self.expected)}
+        return super().response_headers()

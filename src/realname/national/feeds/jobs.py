@@ -115,8 +115,12 @@ def publish(
     except FeedError as error:  # the platform unreachable, or refusing this client
         report.refused = str(error.code)
         return report
-    with uow.transaction() as session:
-        high = FeedRepository(session).high_water_mark()  # commits at once: the lock is brief
+    try:
+        with uow.transaction() as session:
+            high = FeedRepository(session).high_water_mark()  # commits at once: brief lock
+    except FeedError as error:  # FEED_BUSY: a long writer; nothing built, run again later
+        report.refused = str(error.code)
+        return report
     with uow.transaction() as session:
         publisher = FeedPublisher(
             session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size

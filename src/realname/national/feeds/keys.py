@@ -31,7 +31,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from realname.config import Settings
 from realname.identity.names import normalize_name
 from realname.identity.resident_id import stored_document_number
-from realname.security.keys import decode_b64, key_file_section
+from realname.security.keys import decode_b64, key_file_section, parse_key_map
 from realname.security.vault import VaultError, is_valid_key_id
 
 FEED_KEYS_SETTING = "REALNAME_NATIONAL_FEED_KEYS"
@@ -202,14 +202,12 @@ def platform_keys(settings: Settings) -> PlatformKeys:
 
 
 def _platform_from(sealing: object, active: object, index_key: object, source: str) -> PlatformKeys:
-    if not isinstance(sealing, dict) or not sealing:
-        raise VaultError(f"{source}: no sealing keys")
-    keys: dict[str, PrivateKey] = {}
-    for key_id, encoded in sealing.items():
-        raw = unb64(encoded, f"{source} key {key_id!r}")
-        if not is_valid_key_id(key_id) or len(raw) != KEY_BYTES:
-            raise VaultError(f"{source}: key {key_id!r} must be a 32-byte X25519 key")
-        keys[key_id] = PrivateKey(raw)
+    # The project's one reader of key maps: a private key pasted where an id belongs (or an id
+    # that is not one) is never quoted back.
+    keys = {
+        key_id: PrivateKey(raw)
+        for key_id, raw in parse_key_map(sealing, f"{source} (sealing keys)").items()
+    }
     chosen = active if isinstance(active, str) else next(reversed(keys))
     if chosen not in keys:
         raise VaultError(f"{source}: the active sealing key is not among the keys")

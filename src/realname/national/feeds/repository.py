@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import insert_ignoring_conflicts
+from realname.db.dialect import in_chunks, insert_ignoring_conflicts
+from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.models import (
     NationalFeed,
     NationalFeedBatch,
@@ -17,6 +19,9 @@ from realname.national.feeds.models import (
 )
 from realname.registry.models import Channel, Enterprise, Identity, Line, LineEvent
 
+# How long the publisher waits for the writers of `line_event` before giving up (retryable).
+HIGH_WATER_LOCK_TIMEOUT_MS = 2000
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 # Inventory moves are not the platform's business: a kit in stock is nobody's line yet.
 UNPUBLISHED_STATES = ("pooled", "stocked")
 
@@ -83,7 +88,7 @@ class FeedRepository:
 
     # --- publishing enterprise ----------------------------------------------------------------
 
-    def high_water_mark(self) -> int:
+    def high_water_mark(self, lock_timeout_ms: int = HIGH_WATER_LOCK_TIMEOUT_MS) -> int:
         """The highest line event id below which every event is committed.
 
         Event ids come from a sequence in insert order, but transactions commit in any order:
@@ -91,9 +96,23 @@ class FeedRepository:
         PostgreSQL a SHARE lock on `line_event` waits until every transaction that inserted
         into it has ended (it conflicts with their ROW EXCLUSIVE lock), so the highest id read
         then has nothing uncommitted below it; the caller commits at once, releasing the lock
-        (writers wait for that instant only). SQLite has one writer at a time: nothing to do."""
+        (writers wait for that instant only). SQLite has one writer at a time: nothing to do.
+
+        The lock waits at most `lock_timeout_ms` (`SET LOCAL lock_timeout`): behind a long
+        writer (a bulk import holds its transaction for minutes) the publisher gives up with
+        the retryable FEED_BUSY, instead of waiting without end while every registration
+        queues behind its request (a SHARE request ahead of them in the lock queue blocks
+        them too)."""
         if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(text("LOCK TABLE line_event IN SHARE MODE"))
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'"))
+            try:
+                self.session.execute(text("LOCK TABLE line_event IN SHARE MODE"))
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                    raise
+                raise FeedError(
+                    FeedErrorCode.FEED_BUSY, retry_after=max(1, lock_timeout_ms // 1000)
+                ) from None
         return int(self.session.scalar(select(func.coalesce(func.max(LineEvent.id), 0))) or 0)
 
     def last_publication(self, enterprise_id: int) -> NationalPublication | None:
@@ -186,6 +205,8 @@ class FeedRepository:
         return {int(i): (kind, region[:2]) for i, kind, region in rows}
 
     def identities(self, ids: Sequence[int]) -> Sequence[Identity]:
-        if not ids:
-            return []
-        return self.session.scalars(select(Identity).where(Identity.id.in_(list(ids)))).all()
+        return [
+            row
+            for chunk in in_chunks(ids)
+            for row in self.session.scalars(select(Identity).where(Identity.id.in_(chunk)))
+        ]

@@ -41,6 +41,7 @@ from realname.national.feeds.repository import UNPUBLISHED_STATES, FeedRepositor
 from realname.national.index.service import NationalIndex
 from realname.registry.identities import opened_fields
 from realname.registry.models import Identity
+from realname.security.audit import append_audit
 from realname.security.vault import KeyRing, VaultError
 
 F = FeedErrorCode
@@ -97,6 +98,35 @@ class FeedIngest:
         self.session.flush()
         return row
 
+    def retire_key(
+        self, enterprise_code: str, key_id: str, at: datetime, *, keyring: KeyRing, actor: str
+    ) -> NationalFeedKey:
+        """Retire an enterprise's feed signing key (a rotation, a leak): every batch signed
+        with it that arrives from `at` on is refused FEED_KEY_RETIRED; the batches taken
+        before stay (a replay of one still answers `duplicate`). Audited; retiring a retired
+        key keeps its first retirement."""
+        enterprise = self.repo.enterprise_by_code(enterprise_code)
+        if enterprise is None:
+            raise FeedError(F.FEED_ENTERPRISE_UNKNOWN)
+        key = self.repo.feed_key(enterprise.id, key_id)
+        if key is None:
+            raise FeedError(F.FEED_KEY_UNKNOWN)
+        if key.retired_at is not None:
+            return key
+        key.retired_at = at
+        self.session.flush()
+        append_audit(
+            self.session,
+            keyring,
+            actor=actor,
+            action="national.feed_key.retire",
+            object_type="national_feed_key",
+            object_id=f"{enterprise.code}:{key.key_id}",
+            at=at,
+            detail={"enterprise_id": enterprise.id, "key_id": key.key_id},
+        )
+        return key
+
     def take(
         self,
         envelope: Envelope | None,
@@ -120,17 +150,25 @@ class FeedIngest:
         if not envelope.signature:
             raise FeedError(F.FEED_UNSIGNED)
         key = self.repo.feed_key(enterprise.id, envelope.key_id)
-        if key is None or key.retired_at is not None:
+        if key is None:
             raise FeedError(F.FEED_KEY_UNKNOWN)
         if not envelope.verify(key.public_key):
             raise FeedError(F.FEED_SIGNATURE_INVALID)
+        retired = key.retired_at is not None and key.retired_at <= at
         digest = envelope.digest
         feed = self.repo.feed_for_update(enterprise.id)
         if number < feed.next_batch:
             seen = self.repo.batch(enterprise.id, number)
             if seen is not None and seen.digest == digest:
+                # taken before (under this very signature): still valid after a retirement
                 return Taken(enterprise.code, number, digest, seen.items, 0, True, feed.next_batch)
+            if retired:
+                raise FeedError(F.FEED_KEY_RETIRED, number=number)
             raise FeedError(F.FEED_BATCH_CONFLICT, number=number)
+        if retired:
+            # A batch arriving after the key's retirement: the platform cannot tell when it
+            # was signed (a leaked key signs any date), so it is refused.
+            raise FeedError(F.FEED_KEY_RETIRED, number=number)
         if number > feed.next_batch:
             raise FeedError(F.FEED_BATCH_GAP, expected=feed.next_batch, number=number)
         sealed_to = body.get("sealed_to")

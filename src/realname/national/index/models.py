@@ -20,8 +20,6 @@ class NationalIdentity(Base):
     # HMAC-SHA256 under the platform's index key of "doc_type:number" (feeds/keys.py).
     identity_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     doc_type: Mapped[str] = mapped_column(String(32))
-    # HMAC of the normalised name: 一证通查 checks the name typed, never stores it.
-    name_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -36,6 +34,11 @@ class NationalLine(Base):
     seq: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("national_identity.id"))
+    # HMAC of the normalised name under which THIS enterprise registered THIS line (from an
+    # item that was applied, never a stale one): 一证通查 checks the name typed against the
+    # line holding the number typed, so one enterprise's batch cannot change (or break) the
+    # name another enterprise's lines answer to. Never the name itself.
+    name_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     channel_kind: Mapped[str | None] = mapped_column(String(16))
     province: Mapped[str | None] = mapped_column(String(2))
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -6,9 +6,9 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Table, and_, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from realname.db.dialect import in_chunks, insert_ignoring_conflicts
 from realname.national.index.models import NationalIdentity, NationalLine
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Enterprise
@@ -21,12 +21,13 @@ class IndexRepository:
         self.session = session
 
     def identities(self, keys: Collection[bytes]) -> dict[bytes, NationalIdentity]:
-        if not keys:
-            return {}
-        rows = self.session.scalars(
-            select(NationalIdentity).where(NationalIdentity.identity_key.in_(list(keys)))
-        )
-        return {row.identity_key: row for row in rows}
+        found: dict[bytes, NationalIdentity] = {}
+        for chunk in in_chunks(keys):
+            rows = self.session.scalars(
+                select(NationalIdentity).where(NationalIdentity.identity_key.in_(chunk))
+            )
+            found.update((row.identity_key, row) for row in rows)
+        return found
 
     def identity(self, identity_key: bytes) -> NationalIdentity | None:
         return self.session.scalars(
@@ -36,13 +37,9 @@ class IndexRepository:
     def create_identities(self, rows: Sequence[dict[str, Any]]) -> None:
         """Create-if-missing, one statement: two enterprises' batches may bring one person at
         once (INSERT … ON CONFLICT DO NOTHING)."""
-        if not rows:
-            return
         table = NationalIdentity.__table__
         assert isinstance(table, Table)
-        module = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = module.insert(table).on_conflict_do_nothing(index_elements=["identity_key"])
-        self.session.execute(statement, list(rows))
+        insert_ignoring_conflicts(self.session, table, rows, ["identity_key"])
 
     def insert_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         """New lines, as one executemany (the ORM's unit of work cost 5x per row here)."""
@@ -57,15 +54,15 @@ class IndexRepository:
             self.session.execute(update(NationalLine), list(rows))
 
     def lines(self, enterprise_id: int, msisdns: Collection[str]) -> dict[str, NationalLine]:
-        if not msisdns:
-            return {}
-        rows = self.session.scalars(
-            select(NationalLine).where(
-                NationalLine.enterprise_id == enterprise_id,
-                NationalLine.msisdn.in_(list(msisdns)),
+        found: dict[str, NationalLine] = {}
+        for chunk in in_chunks(msisdns):
+            rows = self.session.scalars(
+                select(NationalLine).where(
+                    NationalLine.enterprise_id == enterprise_id, NationalLine.msisdn.in_(chunk)
+                )
             )
-        )
-        return {row.msisdn: row for row in rows}
+            found.update((row.msisdn, row) for row in rows)
+        return found
 
     def held_lines(self, identity_id: int) -> Sequence[tuple[NationalLine, Enterprise]]:
         rows = self.session.execute(
@@ -84,6 +81,19 @@ class IndexRepository:
                 NationalLine.state.in_(HELD),
             )
         ).first()
+
+    def held_numbers(self, identity_id: int, msisdn: str) -> Sequence[NationalLine]:
+        """Every line in service of this identity under this number (one per enterprise the
+        feeds say holds it: a stale enterprise and the current one may both)."""
+        return self.session.scalars(
+            select(NationalLine)
+            .where(
+                NationalLine.identity_id == identity_id,
+                NationalLine.msisdn == msisdn,
+                NationalLine.state.in_(HELD),
+            )
+            .order_by(NationalLine.id)
+        ).all()
 
     def line(self, line_id: int) -> NationalLine | None:
         return self.session.get(NationalLine, line_id)

@@ -88,6 +88,7 @@ class NationalIndex:
                 "seq": item["seq"],
                 "state": item["state"],
                 "identity_id": identities[owner.identity_key].id if owner else None,
+                "name_key": owner.name_key if owner else None,
                 "channel_kind": item["channel_kind"]
                 if item["channel_kind"] in CHANNEL_KINDS
                 else None,
@@ -141,7 +142,6 @@ class NationalIndex:
                 {
                     "identity_key": owner.identity_key,
                     "doc_type": owner.doc_type,
-                    "name_key": owner.name_key,
                     "first_seen_at": at,
                 }
                 for owner in missing
@@ -149,9 +149,8 @@ class NationalIndex:
         )
         if missing:
             found = self.repo.identities(wanted.keys())
-        for key, owner in wanted.items():
-            if found[key].name_key != owner.name_key:
-                found[key].name_key = owner.name_key  # the latest registration's name
+        # The name is the line's (written with the line, from an applied item only): an
+        # enterprise's batch, stale or not, never touches what another's lines answer to.
         return found
 
     # --- reading -------------------------------------------------------------------------

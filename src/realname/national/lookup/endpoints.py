@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from realname.compliance.complaints.service import ComplaintService, Intake
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
-from realname.national.feeds.endpoints import platform_keys_of
+from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.schemas import (
@@ -21,10 +21,12 @@ from realname.national.lookup.schemas import (
     AnswerOut,
     CodeIn,
     CodeOut,
+    DisputeAnswerIn,
     DisputeIn,
     DisputeOut,
+    ForwardedDisputeOut,
 )
-from realname.national.lookup.service import LookupLimits, LookupService
+from realname.national.lookup.service import LookupService
 from realname.registry.commands import Actor, Context
 
 router = APIRouter(
@@ -34,7 +36,8 @@ router = APIRouter(
         {
             403: "LOOKUP_NOT_PROVED: the code, document or name does not match, or it expired",
             404: "No such dispute",
-            409: "The line's case cannot be opened now (REALNAME.* code)",
+            409: "LOOKUP_LINE_CHANGED: the line moved or has another owner since the index "
+            "was told (ask for a new answer); or its case cannot be opened now",
             422: "Not a mobile number or document (REALNAME.LOOKUP_INPUT_INVALID)",
             429: "Too many lookups for this identity or from this address",
         }
@@ -43,13 +46,13 @@ router = APIRouter(
 Reference = Annotated[str, Path(min_length=1, max_length=24, pattern="^[A-Za-z]+$")]
 
 
-def limits_of(rt: Runtime) -> LookupLimits:
-    return LookupLimits.from_settings(rt.settings, rt.policy)
-
-
 def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
-    return LookupService(
-        session, keys=platform_keys_of(request), keyring=rt.keyring, limits=limits_of(rt)
+    return LookupService.configured(
+        session,
+        keys=platform_keys_of(request),
+        keyring=rt.keyring,
+        settings=rt.settings,
+        policy=rt.policy,
     )
 
 
@@ -123,4 +126,59 @@ def dispute_state(reference: Reference, request: Request, rt: RuntimeDep) -> Dis
     overdue. The reference is the only key (random, given only to who opened the case)."""
     with rt.transaction(readonly=True) as session:
         state = _service(rt, request, session).dispute_state(reference, rt.clock.now())
+    return DisputeOut(**asdict(state))
+
+
+# --- a separate enterprise's side: the disputes of its lines, forwarded to it ------------------
+
+enterprise_router = APIRouter(
+    prefix="/v1/national/feeds/disputes",
+    tags=["national feeds"],
+    responses=refusals(
+        {
+            404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
+            409: "The case is closed already (REALNAME.DISPUTE_CLOSED)",
+            422: "Not a handling: traced, acted or closed with an outcome code",
+        }
+    ),
+)
+
+
+@enterprise_router.get(
+    "", response_model=list[ForwardedDisputeOut], summary="Disputes of our lines, to trace"
+)
+def forwarded_disputes(
+    request: Request, rt: RuntimeDep, principal: FeedClient
+) -> list[ForwardedDisputeOut]:
+    """The "not mine" disputes of the caller's enterprise's lines that this platform could not
+    open as complaint cases (the enterprise's registry is its own instance), not closed yet,
+    oldest first: trace each in the registry, then post the handling."""
+    with rt.transaction(readonly=True) as session:
+        rows = _service(rt, request, session).forwarded(
+            principal.enterprise_id or 0, rt.clock.now()
+        )
+    return [ForwardedDisputeOut(**asdict(row)) for row in rows]
+
+
+@enterprise_router.post(
+    "/{reference}", response_model=DisputeOut, summary="Post a dispute's handling"
+)
+def answer_forwarded_dispute(
+    reference: Reference,
+    body: DisputeAnswerIn,
+    request: Request,
+    rt: RuntimeDep,
+    principal: FeedClient,
+) -> DisputeOut:
+    """`traced`, `acted` or `closed` (with an outcome code): the subscriber sees it through
+    the case's reference. Only a dispute of the caller's enterprise, only until closed."""
+    with rt.transaction() as session:
+        state = _service(rt, request, session).answer_forwarded(
+            enterprise_id=principal.enterprise_id or 0,
+            reference=reference,
+            status=body.status,
+            outcome=body.outcome,
+            at=rt.clock.now(),
+            actor=f"feed_client:{principal.client_id}",
+        )
     return DisputeOut(**asdict(state))

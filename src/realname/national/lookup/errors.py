@@ -15,6 +15,9 @@ class LookupErrorCode(StrEnum):
     LOOKUP_RATE_LIMITED = "LOOKUP_RATE_LIMITED"
     LOOKUP_INPUT_INVALID = "LOOKUP_INPUT_INVALID"
     DISPUTE_NOT_FOUND = "DISPUTE_NOT_FOUND"
+    LOOKUP_LINE_CHANGED = "LOOKUP_LINE_CHANGED"
+    DISPUTE_ANSWER_INVALID = "DISPUTE_ANSWER_INVALID"
+    DISPUTE_CLOSED = "DISPUTE_CLOSED"
 
 
 C = LookupErrorCode
@@ -30,6 +33,17 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "请填写证件类型、证件号码、姓名和手机号码。",
     ),
     C.DISPUTE_NOT_FOUND: ("No such case.", "没有该申诉。"),
+    C.LOOKUP_LINE_CHANGED: (
+        "This line has changed at its enterprise since the national index was told: it moved "
+        "or has another owner now. Ask for a new answer.",
+        "该号码在运营企业处已有变更（已转移或已过户），请重新查询。",
+    ),
+    C.DISPUTE_ANSWER_INVALID: (
+        "A dispute's handling is 'traced', 'acted' or 'closed', with an outcome code "
+        "(lower-case letters and '_'; required to close).",
+        "处理状态须为 traced、acted 或 closed，并附结果代码（关闭时必填）。",
+    ),
+    C.DISPUTE_CLOSED: ("This case is closed already.", "该申诉已结案。"),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -37,6 +51,9 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LOOKUP_RATE_LIMITED: 429,
     C.LOOKUP_INPUT_INVALID: 422,
     C.DISPUTE_NOT_FOUND: 404,
+    C.LOOKUP_LINE_CHANGED: 409,
+    C.DISPUTE_ANSWER_INVALID: 422,
+    C.DISPUTE_CLOSED: 409,
 }
 
 

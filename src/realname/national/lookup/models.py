@@ -48,5 +48,26 @@ class NationalDispute(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
+    # A dispute at an enterprise whose registry is not in this instance has no complaint case
+    # here: it is `forwarded`, the enterprise pulls it (GET /v1/national/feeds/disputes) and
+    # posts its handling (a status of the complaints' vocabulary and an outcome code).
+    status: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (Index("ix_national_dispute_identity", "identity_id", "opened_at"),)
+    __table_args__ = (
+        Index("ix_national_dispute_identity", "identity_id", "opened_at"),
+        Index("ix_national_dispute_enterprise", "enterprise_id", "status"),
+    )
+
+
+class NationalLookupLock(Base):
+    """One row per limit key (a caller's address, a document typed: both keyed), locked
+    before that key's requests are counted: concurrent requests under one key are counted
+    one after another, so a limit is exact (counting, then inserting, let them all pass)."""
+
+    __tablename__ = "national_lookup_lock"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    touched_at: Mapped[datetime] = mapped_column(UtcDateTime())

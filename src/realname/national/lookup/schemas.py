@@ -4,6 +4,7 @@ request bodies; answers carry masked numbers only."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -58,6 +59,33 @@ class DisputeOut(BaseModel):
     msisdn_masked: str
     opened_at: datetime
     due_at: datetime
-    status: str = Field(description="open | traced | acted | closed (the enterprise's case)")
+    status: str = Field(
+        description="open | traced | acted | closed (the enterprise's case); forwarded: at a "
+        "separate enterprise instance, which has not posted its handling yet"
+    )
     outcome: str | None
     overdue: bool
+
+
+class ForwardedDisputeOut(BaseModel):
+    """A dispute of one of the enterprise's lines, for its own registry to trace."""
+
+    reference: str
+    msisdn: str = Field(description="the enterprise's own line, E.164")
+    line_seq: int = Field(description="the line's event number the national index was fed")
+    owner_since: datetime | None
+    opened_at: datetime
+    due_at: datetime
+    status: str = Field(description="forwarded | traced | acted")
+    outcome: str | None
+    overdue: bool
+
+
+class DisputeAnswerIn(RequestModel):
+    status: Literal["traced", "acted", "closed"]
+    outcome: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z_]{0,39}$",
+        description="a code (required to close)",
+        examples=["line_cancelled", "owner_reverified"],
+    )

@@ -20,17 +20,14 @@ Every step is audited (keys and counts only). Services flush; entry points commi
 from __future__ import annotations
 
 import hmac
-import secrets
-import string
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import ceil
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
-from realname.compliance.complaints.models import Complaint
 from realname.config import Settings
 from realname.messaging.service import enqueue, seal_body
 from realname.national.feeds.keys import PlatformKeys
@@ -38,10 +35,11 @@ from realname.national.index.models import NationalLine
 from realname.national.index.repository import IndexRepository
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalDispute, NationalLookupChallenge
+from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
-from realname.registry.models import Enterprise
+from realname.possession.service import new_code, new_public_id
 from realname.security.audit import append_audit
 from realname.security.vault import KeyRing
 
@@ -49,8 +47,10 @@ L = LookupErrorCode
 OBJECT = "national_lookup"
 CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
-_LETTERS = string.ascii_letters
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
+FORWARDED = "forwarded"
+ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
+OUTCOME_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # a code, as a complaint's: never free text
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,19 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class ForwardedDispute:
+    reference: str
+    msisdn: str
+    line_seq: int
+    owner_since: datetime | None
+    opened_at: datetime
+    due_at: datetime
+    status: str
+    outcome: str | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
 class DisputeState:
     reference: str
     enterprise: str
@@ -114,10 +127,6 @@ class DisputeState:
     status: str
     outcome: str | None
     overdue: bool
-
-
-def _random_letters(n: int) -> str:
-    return "".join(secrets.choice(_LETTERS) for _ in range(n))
 
 
 class LookupService:
@@ -134,6 +143,26 @@ class LookupService:
         self.keyring = keyring
         self.limits = limits
         self.index = IndexRepository(session)
+        self.repo = LookupRepository(session)
+
+    @classmethod
+    def configured(
+        cls,
+        session: Session,
+        *,
+        keys: PlatformKeys,
+        keyring: KeyRing,
+        settings: Settings,
+        policy: Policy,
+    ) -> LookupService:
+        """The one way every entry point (the API, the CLI, the demo) builds it: the limits
+        from the settings, the dispute deadline from the policy."""
+        return cls(
+            session,
+            keys=keys,
+            keyring=keyring,
+            limits=LookupLimits.from_settings(settings, policy),
+        )
 
     def _mac(self, context: bytes, value: str) -> bytes:
         return hmac.digest(self.keys.index_key, context + value.encode(), "sha256")
@@ -157,6 +186,9 @@ class LookupService:
             raise NationalLookupError(L.LOOKUP_INPUT_INVALID) from None
         requested = self.keys.identity_key(doc_type, doc_number)
         source_key = self._mac(SOURCE_CONTEXT, source)
+        # Counted under each key's lock: exact when requests come at once (PostgreSQL's READ
+        # COMMITTED let every concurrent request count the same total below the limit).
+        self.repo.lock_keys([("source", source_key), ("identity", requested)], at)
         for column, key, window, limit in (
             (
                 NationalLookupChallenge.source_key,
@@ -171,7 +203,7 @@ class LookupService:
                 self.limits.per_identity_per_day,
             ),
         ):
-            count, oldest = self._window(column, key, at - window)
+            count, oldest = self.repo.window(column, key, at - window)
             if count >= limit:
                 # when the oldest counted request leaves the window (the per-identity window
                 # is a day: "an hour" sent the caller back to another 429)
@@ -179,14 +211,23 @@ class LookupService:
                 raise NationalLookupError(L.LOOKUP_RATE_LIMITED, retry_after=max(1, ceil(wait)))
         identity = self.index.identity(requested)
         line = None
-        if identity is not None and hmac.compare_digest(
-            identity.name_key, self.keys.name_key(name)
-        ):
-            line = self.index.holds(identity.id, e164)
-        public_id = _random_letters(24)
-        code = f"{secrets.randbelow(10**6):06d}" if line is not None else None
+        if identity is not None:
+            # document + name + number, on the line that holds the number: the name is the one
+            # that line's enterprise registered it under (another enterprise's feed cannot
+            # change it)
+            typed = self.keys.name_key(name)
+            line = next(
+                (
+                    held
+                    for held in self.index.held_numbers(identity.id, e164)
+                    if held.name_key is not None and hmac.compare_digest(held.name_key, typed)
+                ),
+                None,
+            )
+        public_id = new_public_id()
+        code = new_code() if line is not None else None
         expires = at + timedelta(seconds=self.limits.code_ttl_seconds)
-        self.session.add(
+        self.repo.add(
             NationalLookupChallenge(
                 public_id=public_id,
                 requested_key=requested,
@@ -220,28 +261,10 @@ class LookupService:
         self._audit("national.lookup.code", public_id, at, {"sent": line is not None})
         return Issued(public_id, expires, code)
 
-    def _window(
-        self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime
-    ) -> tuple[int, datetime | None]:
-        """Requests under `key` since `since`: how many, and the oldest."""
-        count, oldest = self.session.execute(
-            select(func.count(), func.min(NationalLookupChallenge.issued_at)).where(
-                column == key, NationalLookupChallenge.issued_at >= since
-            )
-        ).one()
-        return int(count or 0), oldest
-
-    def _challenge(self, public_id: str) -> NationalLookupChallenge | None:
-        return self.session.scalars(
-            select(NationalLookupChallenge)
-            .where(NationalLookupChallenge.public_id == public_id)
-            .with_for_update()
-        ).first()
-
     def answer(self, *, challenge_id: str, code: str, at: datetime) -> Answer:
         """The lines, or LOOKUP_NOT_PROVED for every kind of failure (the try is counted:
         the entry point keeps this transaction on that refusal)."""
-        challenge = self._challenge(challenge_id)
+        challenge = self.repo.challenge(challenge_id)
         if challenge is None:
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
         challenge.attempts += 1
@@ -284,7 +307,7 @@ class LookupService:
         return Answer(sum(e.active_lines for e in enterprises), enterprises, at)
 
     def proved_identity(self, challenge_id: str, at: datetime) -> int:
-        challenge = self._challenge(challenge_id)
+        challenge = self.repo.challenge(challenge_id)
         window = timedelta(seconds=self.limits.answer_seconds)
         if (
             challenge is None
@@ -313,17 +336,19 @@ class LookupService:
             or self.index.holds(identity_id, line.msisdn) is None
         ):
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
-        existing = self.session.scalars(
-            select(NationalDispute).where(
-                NationalDispute.line_id == line.id,
-                NationalDispute.identity_id == identity_id,
-                NationalDispute.due_at > at,
-            )
-        ).first()
+        # The enterprise's registry in this instance: its complaint case opens here, on the
+        # registry's line, which must still be the one the index names. Else (a separate
+        # enterprise instance feeds the platform; a line of the same number here is another
+        # enterprise's, before a port) the dispute is forwarded: the enterprise pulls it and
+        # posts its handling (`forwarded`, `answer_forwarded`).
+        here = self.repo.enterprise_is_here(line.enterprise_id)
+        if here:
+            self._still_the_same(line)
+        existing = self.repo.open_dispute(line.id, identity_id, at)
         if existing is not None:
             return self.dispute_state(existing.reference, at)
-        reference = "ND" + _random_letters(22)
-        complaint_id = open_complaint(line, reference)
+        reference = "ND" + new_public_id(22)
+        complaint_id = open_complaint(line, reference) if here else None
         dispute = NationalDispute(
             reference=reference,
             line_id=line.id,
@@ -332,27 +357,44 @@ class LookupService:
             opened_at=at,
             due_at=at + timedelta(days=self.limits.dispute_days),
             complaint_id=complaint_id,
+            status=None if here else FORWARDED,
         )
-        self.session.add(dispute)
+        self.repo.add(dispute)
         self.session.flush()
-        self._audit("national.lookup.dispute", reference, at, {"line": line.id})
+        self._audit(
+            "national.lookup.dispute", reference, at, {"line": line.id, "forwarded": not here}
+        )
         return self.dispute_state(reference, at)
 
+    def _still_the_same(self, line: NationalLine) -> None:
+        """A dispute acts on the registry's line: refuse when that is no longer the line the
+        national index names (the number moved to another enterprise, or the line has another
+        owner since the event the index was fed from), rather than dispute whoever holds the
+        number now. Only for an enterprise whose registry is here; a number that registry
+        does not know at all is left to the complaint's trace (`number_unknown`)."""
+        current = self.repo.registry_line(line.msisdn, line.seq)
+        if current is None:
+            return
+        if current.has_event_at_seq:
+            same_owner = current.owner_at_seq == current.owner_identity_id
+        else:  # fed from a snapshot of a line without events (a legacy import)
+            same_owner = current.owner_since == line.owner_since
+        if (
+            current.enterprise_id != line.enterprise_id
+            or current.owner_identity_id is None
+            or not same_owner
+        ):
+            raise NationalLookupError(L.LOOKUP_LINE_CHANGED)
+
     def dispute_state(self, reference: str, at: datetime) -> DisputeState:
-        row = self.session.execute(
-            select(NationalDispute, NationalLine, Enterprise)
-            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
-            .join(Enterprise, Enterprise.id == NationalDispute.enterprise_id)
-            .where(NationalDispute.reference == reference)
-        ).first()
-        if row is None:
+        found = self.repo.dispute(reference)
+        if found is None:
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
-        dispute, line, enterprise = row
-        complaint = (
-            self.session.get(Complaint, dispute.complaint_id) if dispute.complaint_id else None
-        )
-        status = complaint.status if complaint is not None else "forwarded"
-        closed = complaint is not None and complaint.status == "closed"
+        dispute, line, enterprise, complaint = found
+        if complaint is not None:
+            status, outcome = complaint.status, complaint.outcome
+        else:  # forwarded to a separate enterprise: what it posted, if anything
+            status, outcome = dispute.status or FORWARDED, dispute.outcome
         return DisputeState(
             dispute.reference,
             enterprise.code,
@@ -360,9 +402,73 @@ class LookupService:
             dispute.opened_at,
             dispute.due_at,
             status,
-            complaint.outcome if complaint is not None else None,
-            not closed and dispute.due_at <= at,
+            outcome,
+            status != "closed" and dispute.due_at <= at,
         )
+
+    # --- the enterprise's side of forwarded disputes ----------------------------------------
+
+    def forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
+        """The enterprise's forwarded disputes not closed yet: what it needs to trace the line
+        in its own registry (its number, and the change of it the index was fed from)."""
+        return [
+            ForwardedDispute(
+                dispute.reference,
+                line.msisdn,
+                line.seq,
+                line.owner_since,
+                dispute.opened_at,
+                dispute.due_at,
+                dispute.status or FORWARDED,
+                dispute.outcome,
+                dispute.due_at <= at,
+            )
+            for dispute, line in self.repo.forwarded(enterprise_id)
+        ]
+
+    def answer_forwarded(
+        self,
+        *,
+        enterprise_id: int,
+        reference: str,
+        status: str,
+        outcome: str | None,
+        at: datetime,
+        actor: str,
+    ) -> DisputeState:
+        """The enterprise's handling of a forwarded dispute: `traced`, `acted` or `closed`,
+        with an outcome code (required to close). Only its own, only until closed."""
+        if status not in ANSWER_STATUSES or (
+            outcome is not None and not OUTCOME_CODE.fullmatch(outcome)
+        ):
+            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID)
+        if status == "closed" and outcome is None:
+            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID, "closing needs an outcome")
+        dispute = self.repo.dispute_for_update(reference)
+        if (
+            dispute is None
+            or dispute.enterprise_id != enterprise_id
+            or dispute.complaint_id is not None
+            or dispute.status is None
+        ):
+            raise NationalLookupError(L.DISPUTE_NOT_FOUND)
+        if dispute.status == "closed":
+            raise NationalLookupError(L.DISPUTE_CLOSED)
+        dispute.status, dispute.answered_at = status, at
+        if outcome is not None:
+            dispute.outcome = outcome
+        self.session.flush()
+        append_audit(
+            self.session,
+            self.keyring,
+            actor=actor,
+            action="national.lookup.dispute_answer",
+            object_type=OBJECT,
+            object_id=reference,
+            at=at,
+            detail={"enterprise_id": enterprise_id, "status": status, "outcome": outcome},
+        )
+        return self.dispute_state(reference, at)
 
     def _audit(self, action: str, object_id: str, at: datetime, detail: dict[str, object]) -> None:
         append_audit(
