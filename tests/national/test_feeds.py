@@ -331,7 +331,7 @@ def test_a_batch_past_the_engines_bind_parameter_limit_is_taken(nation: Nation) 
     assert set(lines) == set(nation.cmcc_lines)
     known = nation.keys.identity_key("resident_id", nation.world.people[0].document_number)
     keys = [n.to_bytes(32, "big") for n in range(size)] + [known]
-    assert list(IndexRepository(nation.session).identities(keys)) == [known]
+    assert list(IndexRepository(nation.session).identity_ids(keys)) == [known]
     held = set(nation.session.scalars(select(Identity.id)))
     absent = [-n for n in range(1, size + 1)]
     people = FeedRepository(nation.session).identities([*absent, *held])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeGuard
@@ -30,9 +31,6 @@ from typing import Any, TypeGuard
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from realname.numbering.errors import NumberError
-from realname.numbering.msisdn import parse_msisdn
 
 VERSION = 1
 # Batch and event numbers are INTEGER columns, cursors BIGINT, on both engines: a value past
@@ -187,13 +185,14 @@ def counted(value: object, low: int, high: int) -> TypeGuard[int]:
     return type(value) is int and low <= value <= high
 
 
+# E.164 as the registry keeps every number (it parsed and validated it at registration): a
+# plus, no leading zero, at most 15 digits. The shape is what the index needs; re-parsing
+# each item with the numbering plan cost a tenth of a 1 M-line feed's CPU.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def _e164(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return parse_msisdn(value).e164 == value
-    except NumberError:
-        return False
+    return isinstance(value, str) and _E164.fullmatch(value) is not None
 
 
 def well_formed_item(item: object) -> bool:

@@ -20,13 +20,17 @@ class IndexRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def identities(self, keys: Collection[bytes]) -> dict[bytes, NationalIdentity]:
-        found: dict[bytes, NationalIdentity] = {}
+    def identity_ids(self, keys: Collection[bytes]) -> dict[bytes, int]:
+        """The id of each known identity key (plain rows: a batch of thousands loaded as ORM
+        objects cost a seventh of a feed's CPU)."""
+        found: dict[bytes, int] = {}
         for chunk in in_chunks(keys):
-            rows = self.session.scalars(
-                select(NationalIdentity).where(NationalIdentity.identity_key.in_(chunk))
+            rows = self.session.execute(
+                select(NationalIdentity.identity_key, NationalIdentity.id).where(
+                    NationalIdentity.identity_key.in_(chunk)
+                )
             )
-            found.update((row.identity_key, row) for row in rows)
+            found.update((bytes(key), int(id_)) for key, id_ in rows)
         return found
 
     def identity(self, identity_key: bytes) -> NationalIdentity | None:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from realname.national.feeds.envelope import well_formed_item
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.keys import PlatformKeys, unb64
-from realname.national.index.models import NationalIdentity
 from realname.national.index.repository import IndexRepository
 from realname.policy.schema import CapScope, Policy
 from realname.registry.lifecycle import LineState
@@ -87,7 +86,7 @@ class NationalIndex:
                 "msisdn": item["msisdn"],
                 "seq": item["seq"],
                 "state": item["state"],
-                "identity_id": identities[owner.identity_key].id if owner else None,
+                "identity_id": identities[owner.identity_key] if owner else None,
                 "name_key": owner.name_key if owner else None,
                 "channel_kind": item["channel_kind"]
                 if item["channel_kind"] in CHANNEL_KINDS
@@ -133,9 +132,10 @@ class NationalIndex:
         # The clear number and name go no further than this line.
         return _Owner(self.keys.identity_key(doc_type, number), self.keys.name_key(name), doc_type)
 
-    def _identities(self, owners: Any, at: datetime) -> dict[bytes, NationalIdentity]:
+    def _identities(self, owners: Any, at: datetime) -> dict[bytes, int]:
+        """The national identity id of each owner, created when first seen."""
         wanted = {owner.identity_key: owner for owner in owners}
-        found = self.repo.identities(wanted.keys())
+        found = self.repo.identity_ids(wanted.keys())
         missing = [owner for key, owner in wanted.items() if key not in found]
         self.repo.create_identities(
             [
@@ -148,7 +148,7 @@ class NationalIndex:
             ]
         )
         if missing:
-            found = self.repo.identities(wanted.keys())
+            found = self.repo.identity_ids(wanted.keys())
         # The name is the line's (written with the line, from an applied item only): an
         # enterprise's batch, stale or not, never touches what another's lines answer to.
         return found
