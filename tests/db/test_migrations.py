@@ -249,3 +249,31 @@ def test_0022_gives_each_national_line_its_identitys_name_key(fresh_engine: Engi
         back = connection.execute(text("SELECT name_key FROM national_identity")).scalar_one()
     assert bytes(back) == name_key
     migrate.upgrade(fresh_engine)
+
+
+def test_0025_marks_only_the_regulator_clients_that_existed(fresh_engine: Engine) -> None:
+    """Regulator-side clients made before 0025 keep the compliance scopes their rows lack
+    (marked `implied_role_scopes`); other roles, and clients made afterwards, are not marked."""
+    migrate.downgrade(fresh_engine, "0022_national_hardening")
+    at = "2026-01-01 00:00:00+00:00"
+    with fresh_engine.begin() as connection:
+        for client_id, role in (
+            ("reg", "regulator"),
+            ("ins", "regulator_inspector"),
+            ("rp", "relying_party"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO api_client (client_id, secret_hash, role, scopes, description,"
+                    " status, created_at) VALUES (:c, 'x', :r, 'registry:read', '', 'active', :at)"
+                ),
+                {"c": client_id, "r": role, "at": at},
+            )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as connection:
+        marked = connection.execute(
+            text("SELECT client_id, implied_role_scopes FROM api_client ORDER BY client_id")
+        ).all()
+    assert [(c, bool(m)) for c, m in marked] == [("ins", True), ("reg", True), ("rp", False)]
+    migrate.downgrade(fresh_engine, "0022_national_hardening")
+    migrate.upgrade(fresh_engine)

@@ -289,3 +289,26 @@ def test_failed_logins_lock_the_client_and_the_source_out(fresh_engine: Engine) 
     assert throttle_key("client", "victim") not in keys
     assert all(len(k) == 64 for k in keys) and "guess-0" not in str(keys)  # only hashes
     assert kinds <= {"client", "source"}
+
+
+def test_a_regulator_client_made_narrow_stays_narrow(db_session: Session) -> None:
+    """Its tokens carry the scopes it was made with: every regulator token was given the
+    compliance and enforcement scopes whatever its row said, so a client made to read
+    figures could take enforcement actions. Only rows marked by migration 0025 (made before
+    those scopes existed) still get them."""
+    reader, _ = ClientService(db_session, KEYRING).create(
+        role=Role.REGULATOR, at=NOW, scopes=["compliance:read"]
+    )
+    assert issue_token(reader, KEYS, 900, now=NOW).scope == "compliance:read"
+    asked = issue_token(reader, KEYS, 900, ["compliance:read", "enforcement:write"], now=NOW)
+    assert asked.scope == "compliance:read"
+    old, _ = ClientService(db_session, KEYRING).create(
+        role=Role.REGULATOR, at=NOW, scopes=["registry:read"]
+    )
+    old.implied_role_scopes = True  # as 0025 marks a client made before compliance existed
+    assert set(issue_token(old, KEYS, 900, now=NOW).scope.split()) == {
+        "registry:read",
+        "compliance:read",
+        "compliance:write",
+        "enforcement:write",
+    }

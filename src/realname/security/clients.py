@@ -67,9 +67,11 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
     Role.FEED_CLIENT: ("national:feed",),
 }
-# Scopes a role carries whatever its client row says: the compliance scopes came after the
-# first regulator and inspector clients were made (their rows lack them, and a row is what
-# the audit chain says it is, so it is not rewritten); every token of the role gets them.
+# The compliance scopes came after the first regulator and inspector clients were made: their
+# rows lack them, and a row is what the audit chain says it is, so it is not rewritten. Those
+# rows (marked `implied_role_scopes` by migration 0025) get them with every token; a client
+# made since has exactly the scopes it was made with (a regulator client made with only
+# compliance:read cannot take enforcement:write).
 ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.REGULATOR: frozenset({"compliance:read", "compliance:write", "enforcement:write"}),
     Role.REGULATOR_INSPECTOR: frozenset({"compliance:read", "compliance:write"}),
@@ -298,7 +300,9 @@ def issue_token(
     *,
     now: datetime,
 ) -> IssuedToken:
-    granted = set(client.scopes.split()) | ROLE_SCOPES.get(Role(client.role), frozenset())
+    granted = set(client.scopes.split())
+    if client.implied_role_scopes:
+        granted |= ROLE_SCOPES.get(Role(client.role), frozenset())
     scopes = sorted(granted & set(requested)) if requested else sorted(granted)
     # A province is who the client is, not a right it may leave out of a narrower token.
     scopes = sorted(set(scopes) | {s for s in granted if is_province_scope(s)})

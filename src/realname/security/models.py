@@ -105,6 +105,11 @@ class ApiClient(Base):
     channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id"))
     clerk_id: Mapped[int | None] = mapped_column(ForeignKey("clerk.id"))
     scopes: Mapped[str] = mapped_column(String(500), default="")
+    # Set by migration 0025 on the regulator-side clients made before the compliance scopes
+    # existed: their tokens also carry ROLE_SCOPES. Never set on a client made since.
+    implied_role_scopes: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     description: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
