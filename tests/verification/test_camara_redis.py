@@ -12,8 +12,9 @@ import redis
 from sqlalchemy import func, select, update
 
 from realname.security.models import AuditLog
-from realname.verification.counters import RedisCounters
+from realname.verification.counters import AsyncRedisCounters, RedisCounters
 from realname.verification.models import Consent, QuotaCounter
+from realname.verification.service import AsyncKycMatch
 from tests.api.conftest import Api, _api
 from tests.conftest import _postgres_database
 from tests.verification.conftest import REDIS_URL, Camara, redis_prefix
@@ -38,7 +39,15 @@ PREFIX: list[str] = []
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        # KYC Match on the event loop (async psycopg, redis.asyncio): the default here.
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        # The same tests through the service in the thread pool (REALNAME_VERIFICATION_ASYNC
+        # false): both paths give the same answers, refusals and counts.
+        pytest.param("postgresql-sync", marks=pytest.mark.postgres),
+    ],
 )
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     tmp = tmp_path_factory.mktemp("api-redis")
@@ -50,7 +59,23 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             else _postgres_database()
         )
         for url in urls:
-            yield from _api(url, tmp, redis_url=REDIS_URL, redis_key_prefix=prefix)
+            yield from _api(
+                url,
+                tmp,
+                redis_url=REDIS_URL,
+                redis_key_prefix=prefix,
+                verification_async=request.param != "postgresql-sync",
+            )
+
+
+def test_kyc_match_is_async_exactly_on_postgresql_with_redis(
+    camara: Camara, request: pytest.FixtureRequest
+) -> None:
+    """The parametrisation above runs what it says: the async read on PostgreSQL unless
+    turned off, the service everywhere else."""
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    expected = request.node.callspec.params["api"] == "postgresql"
+    assert isinstance(state.verification_kyc, AsyncKycMatch) is expected
 
 
 def test_the_counts_are_in_redis_not_in_the_database(camara: Camara) -> None:
@@ -74,11 +99,17 @@ def test_with_redis_down_nothing_is_answered(camara: Camara) -> None:
     state = camara.api.client.app.state  # type: ignore[attr-defined]
     working = state.verification_counters
     state.verification_counters = RedisCounters.from_url("redis://127.0.0.1:1/15", PREFIX[0])
+    kyc = state.verification_kyc
+    if kyc is not None:  # the async read has its own client
+        working_async = kyc.counters
+        kyc.counters = AsyncRedisCounters.from_url("redis://127.0.0.1:1/15", PREFIX[0])
     try:
         response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
     finally:
         state.verification_counters.close()
         state.verification_counters = working
+        if kyc is not None:
+            kyc.counters = working_async
     assert (response.status_code, response.json()["code"]) == (503, "UNAVAILABLE")
     assert response.headers["Retry-After"] == "1"
 

@@ -7,9 +7,11 @@ Two stores, one behaviour to a caller:
   increment). A refusal that must count commits its transaction before it is answered (the
   service marks it `keep_changes`); the daily job purges expired rows. For SQLite-only
   deployments, and the default.
-- `RedisCounters` (`REALNAME_REDIS_URL`): one Lua script per call does the gate's counting
-  atomically in one round trip (the unanswered budget read, then the per-number calls
-  incremented, or the unanswered count when the call is refused, and the mismatches read).
+- `RedisCounters` (`REALNAME_REDIS_URL`), and `AsyncRedisCounters` for the async KYC Match
+  route (the same scripts and keys on `redis.asyncio`): one Lua script per call does the
+  gate's counting atomically in one round trip (the unanswered budget read, then the
+  per-number calls incremented, or the unanswered count when the call is refused, and the
+  mismatches read).
   An increment is applied by Redis before the service answers, so no answer goes out without
   its count; a key expires when its window ends, so nothing needs purging. The time to live
   is reckoned by the process clock (`expires_at - at`), not by Redis's: a drill clock
@@ -117,6 +119,25 @@ return n
 """
 
 
+def redis_key(prefix: str, key: str) -> str:
+    """`kind:client:rest` -> `<prefix>q:{client}:kind:rest` (the client as hash tag)."""
+    kind, _, rest = key.partition(":")
+    client, _, tail = rest.partition(":")
+    return f"{prefix}q:{{{client}}}:{kind}:{tail}"
+
+
+def _gate_call(prefix: str, keys: GateKeys) -> tuple[list[str], list[int]]:
+    """The gate script's KEYS and ARGV for one call."""
+    unanswered = redis_key(prefix, keys.unanswered)
+    names = [
+        unanswered,
+        redis_key(prefix, keys.calls) if keys.calls else unanswered,
+        redis_key(prefix, keys.mismatches) if keys.mismatches else unanswered,
+    ]
+    flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
+    return names, [keys.budget, ttl_seconds(keys.at, keys.expires_at), *flags]
+
+
 class RedisCounters:
     """The same counts in Redis: one script call (one round trip) per operation. Thread-safe
     (redis-py's connection pool), one per worker process."""
@@ -134,22 +155,11 @@ class RedisCounters:
         return cls(redis.Redis.from_url(url, socket_timeout=2.0), prefix)
 
     def key(self, key: str) -> str:
-        """`kind:client:rest` -> `<prefix>q:{client}:kind:rest` (the client as hash tag)."""
-        kind, _, rest = key.partition(":")
-        client, _, tail = rest.partition(":")
-        return f"{self.prefix}q:{{{client}}}:{kind}:{tail}"
+        return redis_key(self.prefix, key)
 
     def spend(self, keys: GateKeys) -> Spent:
-        unanswered = self.key(keys.unanswered)
-        names = [
-            unanswered,
-            self.key(keys.calls) if keys.calls else unanswered,
-            self.key(keys.mismatches) if keys.mismatches else unanswered,
-        ]
-        flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
-        spent, calls, mismatches = self._gate(
-            keys=names, args=[keys.budget, ttl_seconds(keys.at, keys.expires_at), *flags]
-        )
+        names, args = _gate_call(self.prefix, keys)
+        spent, calls, mismatches = self._gate(keys=names, args=args)
         return Spent(bool(spent), int(calls), int(mismatches))
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
@@ -162,3 +172,33 @@ class RedisCounters:
 
     def close(self) -> None:
         self.client.close()
+
+
+class AsyncRedisCounters:
+    """`RedisCounters` for the async KYC Match route (`redis.asyncio`, one per worker, used
+    from its event loop): the same scripts, keys and counts, so the two paths share one
+    quota. One script call per gate, one more per mismatch."""
+
+    def __init__(self, client: Any, prefix: str = "realname:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._gate = client.register_script(GATE_SCRIPT)
+        self._increment = client.register_script(INCREMENT_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "realname:") -> AsyncRedisCounters:
+        import redis.asyncio
+
+        return cls(redis.asyncio.Redis.from_url(url, socket_timeout=2.0), prefix)
+
+    async def spend(self, keys: GateKeys) -> Spent:
+        names, args = _gate_call(self.prefix, keys)
+        spent, calls, mismatches = await self._gate(keys=names, args=args)
+        return Spent(bool(spent), int(calls), int(mismatches))
+
+    async def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        name = redis_key(self.prefix, key)
+        return int(await self._increment(keys=[name], args=[ttl_seconds(at, expires_at)]))
+
+    async def close(self) -> None:
+        await self.client.aclose()

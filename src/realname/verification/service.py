@@ -34,7 +34,7 @@ from realname.security.clients import ClientService
 from realname.security.principals import Principal, Role
 from realname.security.vault import KeyRing
 from realname.verification import gate as gate_rules
-from realname.verification.counters import Counters, DatabaseCounters
+from realname.verification.counters import AsyncRedisCounters, Counters, DatabaseCounters
 from realname.verification.errors import VerificationError
 from realname.verification.errors import VerificationErrorCode as E
 from realname.verification.gate import Gate
@@ -42,6 +42,7 @@ from realname.verification.matching import Match
 from realname.verification.models import Consent, RelyingParty
 from realname.verification.parties import PartyCache
 from realname.verification.repository import (
+    AsyncVerificationReads,
     PartyRow,
     SubjectLine,
     VerificationRepository,
@@ -379,3 +380,78 @@ class VerificationService:
             self.deferred_audit.append(entry)
         else:
             append_audit(self.session, self.keyring, **entry)
+
+
+class AsyncKycMatch:
+    """KYC Match as an async read, for a worker whose counters are in Redis on PostgreSQL.
+
+    The same gate as `VerificationService.kyc_match` (every rule from `gate`, in the same
+    order), with the I/O on the event loop: the relying party from the worker's cache (read on
+    a miss), the line, its owner and the party's live consents in one prepared statement on
+    the async psycopg pool (`AsyncVerificationReads`), the gate's counting in one Redis script
+    (`AsyncRedisCounters`, the same keys and scripts as the service's, so both paths share one
+    quota), a mismatch one more. The audit entry is appended to `entries`, for the entry point
+    to have committed (the worker's audit writer) before it answers or refuses."""
+
+    API = "kyc-match"
+
+    def __init__(
+        self,
+        reads: AsyncVerificationReads,
+        counters: AsyncRedisCounters,
+        *,
+        keyring: KeyRing,
+        parties: PartyCache | None = None,
+    ) -> None:
+        self.reads = reads
+        self.counters = counters
+        self.keyring = keyring
+        self.parties = parties
+
+    async def __call__(
+        self,
+        principal: Principal,
+        at: datetime,
+        phone_number: str | None,
+        claims: dict[str, Any],
+        *,
+        policy: Policy,
+        limiter: gate_rules.RateLimiter | None,
+        entries: list[dict[str, Any]],
+    ) -> dict[str, object]:
+        """`policy`: the runtime's, read per call as the service does."""
+        rules = policy.verification
+        client_id = principal.client_id
+        party = self.parties.cached(client_id, at) if self.parties is not None else None
+        if party is None:
+            party = await self.reads.party(client_id)
+            if party is not None and self.parties is not None:
+                self.parties.remember(party, at)
+        party = gate_rules.admit_party(party, self.API)
+        gate_rules.admit_rate(limiter, client_id, at)
+        sent = gate_rules.kyc_claims(claims)
+        query = gate_rules.subject_query(principal, phone_number, may_repeat=True)
+        subject = await self.reads.subject(
+            msisdn=query.msisdn, line_id=query.line_id, party_id=party.id, at=at
+        )
+        gate_rules.token_subject(principal, phone_number, subject)
+        refused = gate_rules.refusal(subject, self.API, self.API in rules.consent_required)
+        keys = gate_rules.gate_keys(
+            self.keyring, rules, client_id, at, subject, refused, mismatches=True
+        )
+        spent = await self.counters.spend(keys)
+        gate = gate_rules.admit(rules, at, party, subject, refused, spent)
+        record = gate_rules.subject_record(self.keyring, gate.identity)
+        decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
+        if decision.count_mismatch:
+            key = gate_rules.quota_key(self.keyring, "mismatch", client_id, gate.line.msisdn, at)
+            await self.counters.increment(key, at, gate_rules.midnight_after(at))
+        entries.append(
+            gate_rules.gate_audit_entry(
+                principal, at, gate, self.API, decision.fields, decision.outcome
+            )
+        )
+        if decision.error is not None:
+            raise decision.error
+        assert decision.answer is not None
+        return decision.answer
