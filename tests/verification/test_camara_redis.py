@@ -5,11 +5,14 @@ the counts land in Redis, never in the database; with Redis down nothing is answ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from realname.security.models import AuditLog
 from realname.verification.counters import AsyncRedisCounters, RedisCounters
@@ -26,8 +29,12 @@ from tests.verification.test_camara_api import (  # noqa: F401
     TENURE,
     _customer,
     test_guessing_birth_dates_or_documents_is_cut_off,
+    test_consent_scope_and_registration_gate_every_call,
     test_guessing_document_numbers_is_cut_off,
+    test_identifier_rules,
     test_kyc_match_answers_each_attribute_sent,
+    test_kyc_match_needs_at_least_one_property,
+    test_kyc_match_scores_a_wrong_name_but_never_a_wrong_date,
     test_probes_spend_the_clients_budget_until_429,
     test_revoked_consent_stops_the_checks,
     test_sim_swap_sees_the_registration_as_the_latest_change,
@@ -157,3 +164,88 @@ def test_every_answer_is_audited_through_the_writer_without_pii(camara: Camara) 
     }
     text = " ".join(str(e.detail) for e in entries)
     assert msisdn not in text and document not in text and name not in text
+
+
+def _fresh_counts() -> None:
+    """Today's counts of this module's app forgotten (its lines and people are few: the
+    tests below ask about the consented customer again from zero)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{PREFIX[0]}q:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _concurrently(camara: Camara, bodies: list[dict[str, object]]) -> list[tuple[int, str]]:
+    """POST every body to KYC Match at once, on the app's own event loop (the test client's
+    portal), through ASGI: (status, code) of each answer."""
+    client = camara.api.client
+    headers = {"Authorization": f"Bearer {camara.tokens['bank']}"}
+
+    async def fire() -> list[tuple[int, str]]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            responses = await asyncio.gather(
+                *(http.post(MATCH, json=body, headers=headers) for body in bodies)
+            )
+        return [(r.status_code, r.json().get("code", "")) for r in responses]
+
+    return client.portal.call(fire)  # type: ignore[union-attr]
+
+
+def test_the_per_number_quota_is_exact_under_concurrency(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many calls about one number at once: exactly the quota is answered, the rest 429."""
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.verification.model_copy(update={"calls_per_number_per_day": 7})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"verification": rules}))
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    answers = _concurrently(camara, [{"phoneNumber": msisdn, "idDocument": document}] * 40)
+    assert answers.count((200, "")) == 7, answers
+    assert answers.count((429, "QUOTA_EXCEEDED")) == 33, answers
+
+
+def test_the_mismatch_budget_is_exact_under_concurrency(camara: Camara) -> None:
+    """Wrong documents at once: each is counted before it is answered, so no more than the
+    budget (3) are refused as mismatches; every later call is 429."""
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    wrong = [{"phoneNumber": msisdn, "idDocument": f"{document[:-4]}{n:03d}X"} for n in range(12)]
+    answers = _concurrently(camara, wrong)
+    mismatches = answers.count((403, "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH"))
+    assert 3 <= mismatches, answers  # the gate reads the budget before the mismatch counts
+    assert answers.count((429, "QUOTA_EXCEEDED")) == 12 - mismatches, answers
+    after = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
+    assert (after.status_code, after.json()["code"]) == (429, "QUOTA_EXCEEDED")
+
+
+def test_no_answer_without_its_committed_audit_entry(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer waits for its audit entry's commit: a batch that fails answers nothing
+    (and the answer that would have gone out is not in the body)."""
+    _fresh_counts()
+    msisdn, document, name = _customer(camara)
+    writer = camara.api.client.app.state.verification_audit  # type: ignore[attr-defined]
+
+    def broken(_batch: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("the disk is full"))
+
+    original = writer._write
+
+    def failing(batch: object) -> None:
+        try:
+            broken(batch)
+        except OperationalError as error:
+            batch.done.set_exception(error)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(writer, "_write", failing)
+    response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document, "name": name})
+    assert (response.status_code, response.json()["code"]) == (503, "UNAVAILABLE")
+    assert "Match" not in response.text
+    monkeypatch.setattr(writer, "_write", original)
+    assert camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document}).status_code == 200
