@@ -41,7 +41,7 @@ from realname.security.audit import DEFERRED_AUDIT
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
-from realname.verification.audit_batch import AuditBatcher
+from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
 from realname.verification.counters import AsyncRedisCounters, RedisCounters
 from realname.verification.parties import PartyCache
 from realname.verification.repository import AsyncVerificationReads
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Redis, a CAMARA call is a read and its audit entry goes to the worker's audit writer
     # (group commit, verification/audit_batch.py).
     counters = writer = reads = read_engine = async_pool = async_counters = kyc_match = None
+    async_writer = None
     parties = PartyCache(settings.verification_cache_seconds)
     if settings.redis_url:
         counters = RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
@@ -125,6 +126,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 keyring=process.keyring,
                 parties=parties,
             )
+            if process.audit_deferral is not None:
+                # Its audit entries group-committed on the event loop, on the same pool.
+                async_writer = AsyncAuditBatcher(
+                    async_pool, process.keyring, process.audit_deferral
+                )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +160,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.verification_reads = reads
     app.state.verification_parties = parties
     app.state.verification_kyc = kyc_match  # None: KYC Match goes through the service
+    app.state.verification_audit_async = async_writer  # None: the async route uses `writer`
     return app
 
 

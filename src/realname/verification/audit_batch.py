@@ -21,6 +21,7 @@ writer wakes once per batch and resolves every call of it at once.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -28,10 +29,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.orm import Session
 
 from realname.db.uow import UnitOfWork
 from realname.security.audit import (
+    AuditDeferral,
     PendingEntry,
     append_audit,
     append_pending,
@@ -39,6 +42,7 @@ from realname.security.audit import (
     deferral_of,
     pending_entry,
 )
+from realname.security.repository import insert_pending_async
 from realname.security.vault import KeyRing
 
 
@@ -164,3 +168,65 @@ class AuditBatcher:
             return
         self.batches += 1
         batch.done.set_result(None)
+
+
+class AsyncAuditBatcher:
+    """The same group commit on the event loop, for the async KYC Match route (PostgreSQL,
+    audit appends deferred): calls gather their entries in the batch that is filling; one task
+    of the loop inserts it (one multi-row INSERT of pending entries on the async pool, its own
+    transaction) while the next one fills, and resolves the batch's future. No thread: a call
+    costs the loop no hand-off, and the writer never waits for the GIL the loop holds.
+
+    `append(entries)` returns once they are committed, or raises what the insert raised (every
+    call of that batch fails; none is answered)."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        keyring: KeyRing,
+        deferral: AuditDeferral,
+        *,
+        max_entries: int = 500,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.keyring = keyring
+        self.deferral = deferral
+        self.max_entries = max_entries
+        self.timeout_seconds = timeout_seconds
+        self._filling: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # committed batches (tests, metrics)
+
+    async def append(self, entries: Sequence[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        if any("notes" in entry for entry in entries):
+            raise ValueError("the audit writer takes coded details only, no sealed notes")
+        loop = asyncio.get_running_loop()
+        if not self._filling or len(self._filling[-1][0]) >= self.max_entries:
+            self._filling.append(([], loop.create_future()))
+        batch, done = self._filling[-1]
+        batch.extend(entries)
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._run())
+        # Shielded: a call that gives up (its client gone) does not cancel its batch's future.
+        await asyncio.wait_for(asyncio.shield(done), self.timeout_seconds)
+
+    async def _run(self) -> None:
+        while self._filling:
+            batch, done = self._filling.pop(0)
+            try:
+                await self._write(batch)
+            except Exception as error:  # every call of the batch fails; none is answered
+                done.set_exception(error)
+            else:
+                self.batches += 1
+                done.set_result(None)
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        entries = sorted(batch, key=lambda e: chain_for(e["object_type"], e["object_id"]))
+        rows = [pending_entry(self.keyring, **entry).columns() for entry in entries]
+        async with self.pool.connection() as connection:
+            await insert_pending_async(connection, rows)
+        self.deferral.note_append()

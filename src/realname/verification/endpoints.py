@@ -20,7 +20,7 @@ from realname.http.principals import LineOperator, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Principal
-from realname.verification.audit_batch import AuditBatcher
+from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
 from realname.verification.counters import Counters
 from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
@@ -199,7 +199,10 @@ async def kyc_match(
             lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims()),
         )
     # The async read (Redis counters on PostgreSQL): no thread hop per call.
-    writer: AuditBatcher = request.app.state.verification_audit
+    state = request.app.state
+    writer: AsyncAuditBatcher | AuditBatcher = state.verification_audit_async or (
+        state.verification_audit
+    )
     entries: list[dict[str, Any]] = []
     try:
         result = await match(
@@ -219,11 +222,19 @@ async def kyc_match(
     return result
 
 
-async def _committed(writer: AuditBatcher, entries: list[dict[str, Any]]) -> None:
-    """Once the batch holding these entries is committed (what its commit raised, else)."""
-    if entries:
-        batch = asyncio.wrap_future(writer.submit(entries))
-        await asyncio.wait_for(batch, writer.timeout_seconds)
+async def _committed(
+    writer: AsyncAuditBatcher | AuditBatcher, entries: list[dict[str, Any]]
+) -> None:
+    """Once the batch holding these entries is committed (what its commit raised, else): on
+    the event loop's own writer, or awaiting the writer thread's batch (inline audit mode)."""
+    if not entries:
+        return
+    if isinstance(writer, AsyncAuditBatcher):
+        await writer.append(entries)
+        return
+    # The thread's batch future is running from the start: giving up cannot cancel it.
+    batch = asyncio.wrap_future(writer.submit(entries))
+    await asyncio.wait_for(batch, writer.timeout_seconds)
 
 
 @router.post(
