@@ -80,7 +80,7 @@ def async_pool_from_settings(settings: Settings, **kwargs: Any) -> AsyncConnecti
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     return AsyncConnectionPool(
         conninfo,
-        min_size=1,
+        min_size=settings.database_pool_size,  # a hot path: no growing under load
         max_size=settings.database_pool_size,
         open=False,
         kwargs={"autocommit": True},

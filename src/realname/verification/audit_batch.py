@@ -171,11 +171,14 @@ class AuditBatcher:
 
 
 class AsyncAuditBatcher:
-    """The same group commit on the event loop, for the async KYC Match route (PostgreSQL,
-    audit appends deferred): calls gather their entries in the batch that is filling; one task
-    of the loop inserts it (one multi-row INSERT of pending entries on the async pool, its own
-    transaction) while the next one fills, and resolves the batch's future. No thread: a call
-    costs the loop no hand-off, and the writer never waits for the GIL the loop holds.
+    """Group commit on the event loop, for the async KYC Match route (PostgreSQL, audit
+    appends deferred): a call's entries join the batch that is filling; a task of the loop
+    inserts it (one multi-row INSERT of pending entries on the async pool, its own
+    transaction) and resolves the batch's future. Up to `max_in_flight` batches are written at
+    once (PostgreSQL flushes their commits together), so a call waits for about one commit,
+    not for the one before it as well; past that, the filling batch waits for the first
+    insert to end. No thread: a call costs the loop no hand-off, and the writer never waits
+    for the GIL the loop holds.
 
     `append(entries)` returns once they are committed, or raises what the insert raised (every
     call of that batch fails; none is answered)."""
@@ -187,15 +190,17 @@ class AsyncAuditBatcher:
         deferral: AuditDeferral,
         *,
         max_entries: int = 500,
+        max_in_flight: int = 4,
         timeout_seconds: float = 30.0,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
         self.deferral = deferral
         self.max_entries = max_entries
+        self.max_in_flight = max_in_flight
         self.timeout_seconds = timeout_seconds
-        self._filling: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._filling: tuple[list[dict[str, Any]], asyncio.Future[None]] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.batches = 0  # committed batches (tests, metrics)
 
     async def append(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -204,25 +209,39 @@ class AsyncAuditBatcher:
         if any("notes" in entry for entry in entries):
             raise ValueError("the audit writer takes coded details only, no sealed notes")
         loop = asyncio.get_running_loop()
-        if not self._filling or len(self._filling[-1][0]) >= self.max_entries:
-            self._filling.append(([], loop.create_future()))
-        batch, done = self._filling[-1]
+        if self._filling is None or len(self._filling[0]) >= self.max_entries:
+            if self._filling is not None:  # full: it goes as soon as a writer is free
+                self._start(loop, force=True)
+            self._filling = ([], loop.create_future())
+        batch, done = self._filling
         batch.extend(entries)
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._run())
+        self._start(loop)
         # Shielded: a call that gives up (its client gone) does not cancel its batch's future.
         await asyncio.wait_for(asyncio.shield(done), self.timeout_seconds)
 
-    async def _run(self) -> None:
-        while self._filling:
-            batch, done = self._filling.pop(0)
-            try:
-                await self._write(batch)
-            except Exception as error:  # every call of the batch fails; none is answered
-                done.set_exception(error)
-            else:
-                self.batches += 1
-                done.set_result(None)
+    def _start(self, loop: asyncio.AbstractEventLoop, force: bool = False) -> None:
+        """Write the filling batch now if a writer is free (or `force`)."""
+        if self._filling is None or not (force or len(self._in_flight) < self.max_in_flight):
+            return
+        batch, done = self._filling
+        self._filling = None
+        task = loop.create_task(self._run(batch, done))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._filling is not None:
+            self._start(asyncio.get_running_loop())
+
+    async def _run(self, batch: list[dict[str, Any]], done: asyncio.Future[None]) -> None:
+        try:
+            await self._write(batch)
+        except Exception as error:  # every call of the batch fails; none is answered
+            done.set_exception(error)
+        else:
+            self.batches += 1
+            done.set_result(None)
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         entries = sorted(batch, key=lambda e: chain_for(e["object_type"], e["object_id"]))
