@@ -42,12 +42,17 @@ class RateLimiter(Protocol):
         """None when admitted, else the seconds to wait."""
 
 
+NOTHING_HELD = Spent(budget_spent=False)
+
+
 @dataclass(frozen=True)
 class Gate:
     relying_party: PartyRow
     line: SubjectLine
     identity: SubjectOwner
     mismatches: int = 0  # this number's mismatches today (KYC Match asks for them)
+    keys: GateKeys | None = None  # what was counted, for `Counters.settle`
+    spent: Spent = NOTHING_HELD
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ def gate_keys(
         budget=rules.unanswered_per_client_per_day,
         at=at,
         expires_at=midnight_after(at),
+        mismatch_budget=rules.mismatches_per_number_per_day if answered and mismatches else None,
     )
 
 
@@ -182,6 +188,7 @@ def admit(
     party: PartyRow,
     subject: Subject,
     refused: tuple[E, str | None] | None,
+    keys: GateKeys,
     spent: Spent,
 ) -> Gate:
     """What the counting allows. A spent budget refuses everything (429 until midnight UTC);
@@ -197,13 +204,17 @@ def admit(
     if refused is not None or line is None or owner is None:
         code, detail = refused or (E.IDENTIFIER_NOT_FOUND, None)
         raise VerificationError(code, detail, keep_changes=True)
+    if spent.busy:  # the places left under the mismatch budget are all in flight (uncounted)
+        raise VerificationError(
+            E.TOO_MANY_REQUESTS, "Too many checks of this phone number at once.", retry_after=1
+        )
     if spent.calls > rules.calls_per_number_per_day:
         raise VerificationError(
             E.QUOTA_EXCEEDED,
             "Too many checks of this phone number today.",
             retry_after=seconds_to_midnight(at),
         )
-    return Gate(party, line, owner, spent.mismatches)
+    return Gate(party, line, owner, spent.mismatches, keys, spent)
 
 
 # --- KYC Match ------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ from realname.verification.parties import PartyCache
 from realname.verification.repository import (
     AsyncVerificationReads,
     PartyRow,
-    SubjectLine,
     VerificationRepository,
 )
 
@@ -166,10 +165,16 @@ class VerificationService:
             may_repeat_subject=True,
             mismatches=True,
         )
-        record = gate_rules.subject_record(self.keyring, gate.identity)
-        decision = gate_rules.kyc_decision(self.rules, at, gate, sent, record)
-        if decision.count_mismatch:
-            self._count_mismatch(principal, gate.line, at)
+        assert gate.keys is not None
+        settled = False
+        try:
+            record = gate_rules.subject_record(self.keyring, gate.identity)
+            decision = gate_rules.kyc_decision(self.rules, at, gate, sent, record)
+            self.counters.settle(gate.keys, gate.spent, decision.count_mismatch)
+            settled = True
+        finally:
+            if not settled and gate.spent.reserved:  # no answer: the held place goes back
+                self.counters.settle(gate.keys, gate.spent, mismatch=False)
         self._audit(principal, at, gate, "kyc-match", decision.fields, decision.outcome)
         if decision.error is not None:
             raise decision.error
@@ -329,7 +334,12 @@ class VerificationService:
             self.keyring, self.rules, principal.client_id, at, subject, refused, mismatches
         )
         spent = self.counters.spend(keys)
-        return gate_rules.admit(self.rules, at, party, subject, refused, spent)
+        try:
+            return gate_rules.admit(self.rules, at, party, subject, refused, keys, spent)
+        except VerificationError:
+            if spent.reserved:  # refused (the quota): its held place goes back
+                self.counters.settle(keys, spent, mismatch=False)
+            raise
 
     def _relying_party(self, principal: Principal, at: datetime, api: str) -> PartyRow:
         """The caller's registration for this API (the endpoint's `relying_party` dependency
@@ -354,10 +364,6 @@ class VerificationService:
         return line
 
     # --- quotas and audit ----------------------------------------------------------------
-
-    def _count_mismatch(self, principal: Principal, line: SubjectLine, at: datetime) -> None:
-        key = gate_rules.quota_key(self.keyring, "mismatch", principal.client_id, line.msisdn, at)
-        self.counters.increment(key, at, gate_rules.midnight_after(at))
 
     def _audit(
         self,
@@ -440,12 +446,21 @@ class AsyncKycMatch:
             self.keyring, rules, client_id, at, subject, refused, mismatches=True
         )
         spent = await self.counters.spend(keys)
-        gate = gate_rules.admit(rules, at, party, subject, refused, spent)
-        record = gate_rules.subject_record(self.keyring, gate.identity)
-        decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
-        if decision.count_mismatch:
-            key = gate_rules.quota_key(self.keyring, "mismatch", client_id, gate.line.msisdn, at)
-            await self.counters.increment(key, at, gate_rules.midnight_after(at))
+        try:
+            gate = gate_rules.admit(rules, at, party, subject, refused, keys, spent)
+        except VerificationError:
+            if spent.reserved:  # refused (the quota): its held place goes back
+                await self.counters.settle(keys, spent, mismatch=False)
+            raise
+        settled = False
+        try:
+            record = gate_rules.subject_record(self.keyring, gate.identity)
+            decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
+            await self.counters.settle(keys, spent, decision.count_mismatch)
+            settled = True
+        finally:
+            if not settled and spent.reserved:  # no answer: the held place goes back
+                await self.counters.settle(keys, spent, mismatch=False)
         entries.append(
             gate_rules.gate_audit_entry(
                 principal, at, gate, self.API, decision.fields, decision.outcome
