@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="realname:", description="prefix of every Redis key this deployment writes"
     )
+    verification_async: bool = Field(
+        default=True,
+        description="with REALNAME_REDIS_URL on PostgreSQL, answer KYC Match on the event loop "
+        "(async psycopg pool, redis.asyncio, the audit batch awaited) instead of in the thread "
+        "pool through the service; the same answers, refusals and counts either way",
+    )
     verification_cache_seconds: float = Field(
         default=5.0,
         ge=0,

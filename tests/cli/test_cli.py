@@ -233,3 +233,26 @@ def test_a_malformed_database_url_is_a_message_not_a_traceback(
     get_settings.cache_clear()
     out = capsys.readouterr().out
     assert exited.value.code == 1 and "not a valid SQLAlchemy URL" in out and "secret" not in out
+
+
+def test_serve_workers_each_bind_the_port_with_so_reuseport() -> None:
+    """`realname serve --workers N` on Linux: every worker listens on the port itself, so the
+    kernel deals connections out among them (one shared socket let one worker take all)."""
+    import socket
+
+    from realname.cli.serve import reuseport_balances, reuseport_socket
+
+    if not reuseport_balances():
+        pytest.skip("SO_REUSEPORT balances connections on Linux only")
+    first = reuseport_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = reuseport_socket("127.0.0.1", port)  # a plain socket would fail: in use
+    try:
+        for sock in (first, second):
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            sock.listen()
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+    finally:
+        first.close()
+        second.close()

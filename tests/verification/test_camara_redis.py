@@ -5,15 +5,21 @@ the counts land in Redis, never in the database; with Redis down nothing is answ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
+import psycopg
 import pytest
 import redis
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
+from realname.security.audit_sequencer import sequence_all
 from realname.security.models import AuditLog
-from realname.verification.counters import RedisCounters
+from realname.verification.counters import AsyncRedisCounters, RedisCounters
 from realname.verification.models import Consent, QuotaCounter
+from realname.verification.service import AsyncKycMatch
 from tests.api.conftest import Api, _api
 from tests.conftest import _postgres_database
 from tests.verification.conftest import REDIS_URL, Camara, redis_prefix
@@ -24,9 +30,13 @@ from tests.verification.test_camara_api import (  # noqa: F401
     SWAP_CHECK,
     TENURE,
     _customer,
+    test_consent_scope_and_registration_gate_every_call,
     test_guessing_birth_dates_or_documents_is_cut_off,
     test_guessing_document_numbers_is_cut_off,
+    test_identifier_rules,
     test_kyc_match_answers_each_attribute_sent,
+    test_kyc_match_needs_at_least_one_property,
+    test_kyc_match_scores_a_wrong_name_but_never_a_wrong_date,
     test_probes_spend_the_clients_budget_until_429,
     test_revoked_consent_stops_the_checks,
     test_sim_swap_sees_the_registration_as_the_latest_change,
@@ -38,7 +48,15 @@ PREFIX: list[str] = []
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        # KYC Match on the event loop (async psycopg, redis.asyncio): the default here.
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        # The same tests through the service in the thread pool (REALNAME_VERIFICATION_ASYNC
+        # false): both paths give the same answers, refusals and counts.
+        pytest.param("postgresql-sync", marks=pytest.mark.postgres),
+    ],
 )
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     tmp = tmp_path_factory.mktemp("api-redis")
@@ -50,7 +68,23 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             else _postgres_database()
         )
         for url in urls:
-            yield from _api(url, tmp, redis_url=REDIS_URL, redis_key_prefix=prefix)
+            yield from _api(
+                url,
+                tmp,
+                redis_url=REDIS_URL,
+                redis_key_prefix=prefix,
+                verification_async=request.param != "postgresql-sync",
+            )
+
+
+def test_kyc_match_is_async_exactly_on_postgresql_with_redis(
+    camara: Camara, request: pytest.FixtureRequest
+) -> None:
+    """The parametrisation above runs what it says: the async read on PostgreSQL unless
+    turned off, the service everywhere else."""
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    expected = request.node.callspec.params["api"] == "postgresql"
+    assert isinstance(state.verification_kyc, AsyncKycMatch) is expected
 
 
 def test_the_counts_are_in_redis_not_in_the_database(camara: Camara) -> None:
@@ -74,11 +108,17 @@ def test_with_redis_down_nothing_is_answered(camara: Camara) -> None:
     state = camara.api.client.app.state  # type: ignore[attr-defined]
     working = state.verification_counters
     state.verification_counters = RedisCounters.from_url("redis://127.0.0.1:1/15", PREFIX[0])
+    kyc = state.verification_kyc
+    if kyc is not None:  # the async read has its own client
+        working_async = kyc.counters
+        kyc.counters = AsyncRedisCounters.from_url("redis://127.0.0.1:1/15", PREFIX[0])
     try:
         response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
     finally:
         state.verification_counters.close()
         state.verification_counters = working
+        if kyc is not None:
+            kyc.counters = working_async
     assert (response.status_code, response.json()["code"]) == (503, "UNAVAILABLE")
     assert response.headers["Retry-After"] == "1"
 
@@ -126,3 +166,130 @@ def test_every_answer_is_audited_through_the_writer_without_pii(camara: Camara) 
     }
     text = " ".join(str(e.detail) for e in entries)
     assert msisdn not in text and document not in text and name not in text
+    # Whichever writer inserted them, the sequencer accepts their content MACs.
+    sequence_all(rt.uow, rt.keyring.audit)
+    with rt.transaction() as session:
+        kyc = session.scalars(select(AuditLog).where(AuditLog.action == "verify.kyc-match")).all()
+    assert kyc and all(e.position is not None and not e.refused for e in kyc)
+
+
+def _fresh_counts() -> None:
+    """Today's counts of this module's app forgotten (its lines and people are few: the
+    tests below ask about the consented customer again from zero)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{PREFIX[0]}q:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _concurrently(camara: Camara, bodies: list[dict[str, object]]) -> list[tuple[int, str]]:
+    """POST every body to KYC Match at once, on the app's own event loop (the test client's
+    portal), through ASGI: (status, code) of each answer."""
+    client = camara.api.client
+    headers = {"Authorization": f"Bearer {camara.tokens['bank']}"}
+
+    async def fire() -> list[tuple[int, str]]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            responses = await asyncio.gather(
+                *(http.post(MATCH, json=body, headers=headers) for body in bodies)
+            )
+        return [(r.status_code, r.json().get("code", "")) for r in responses]
+
+    return client.portal.call(fire)  # type: ignore[union-attr]
+
+
+def test_the_per_number_quota_is_exact_under_concurrency(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many calls about one number at once: never more than the quota is answered, the rest
+    429 (a call that finds the places under the mismatch budget all in flight is told to retry
+    and not counted); asked again one at a time, exactly the quota has been answered."""
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.verification.model_copy(update={"calls_per_number_per_day": 7})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"verification": rules}))
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    body = {"phoneNumber": msisdn, "idDocument": document}
+    answers = _concurrently(camara, [body] * 40)
+    assert set(answers) <= {(200, ""), (429, "QUOTA_EXCEEDED"), (429, "TOO_MANY_REQUESTS")}
+    answered = answers.count((200, ""))
+    assert 3 <= answered <= 7, answers
+    for _ in range(7):
+        response = camara.post(MATCH, body)
+        if response.status_code != 200:
+            assert response.json()["code"] == "QUOTA_EXCEEDED", response.text
+            break
+        answered += 1
+    assert answered == 7, answers
+
+
+def test_the_mismatch_budget_is_exact_under_concurrency(camara: Camara) -> None:
+    """Wrong documents at once: each call holds a place under the number's mismatch budget
+    while it is matched (Redis), so exactly the budget (3) get a mismatch answer; every other
+    call is 429 (TOO_MANY_REQUESTS while the places are held, then QUOTA_EXCEEDED), and so is
+    the right question afterwards. (Without the held places the gate read the mismatches
+    before the calls in flight had counted theirs: 4-5 of 12 got a mismatch answer.)"""
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    wrong = [{"phoneNumber": msisdn, "idDocument": f"{document[:-4]}{n:03d}X"} for n in range(12)]
+    answers = _concurrently(camara, wrong)
+    assert answers.count((403, "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH")) == 3, answers
+    refused = [a for a in answers if a in {(429, "QUOTA_EXCEEDED"), (429, "TOO_MANY_REQUESTS")}]
+    assert len(refused) == 9, answers
+    after = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
+    assert (after.status_code, after.json()["code"]) == (429, "QUOTA_EXCEEDED")
+
+
+def test_a_right_answer_gives_its_held_place_back(camara: Camara) -> None:
+    """Places held under the mismatch budget are given back when the call ends: right answers
+    never fill the budget (a burst past the places left waits a second: 429
+    TOO_MANY_REQUESTS), and no held place is left behind."""
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    answers = _concurrently(camara, [{"phoneNumber": msisdn, "idDocument": document}] * 10)
+    assert set(answers) <= {(200, ""), (429, "TOO_MANY_REQUESTS")}, answers
+    assert answers.count((200, "")) >= 3, answers
+    for _ in range(5):  # one at a time: each gives its place back
+        assert (
+            camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document}).status_code == 200
+        )
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert not list(client.scan_iter(match=f"{PREFIX[0]}q:*:held:*"))
+    finally:
+        client.close()
+
+
+def test_no_answer_without_its_committed_audit_entry(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer waits for its audit entry's commit: a batch that fails answers nothing
+    (and the answer that would have gone out is not in the body)."""
+    _fresh_counts()
+    msisdn, document, name = _customer(camara)
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    if state.verification_audit_async is not None:  # the async read's writer, on the loop
+        writer = state.verification_audit_async
+
+        async def failing_async(_batch: object) -> None:
+            raise psycopg.OperationalError("the disk is full")
+
+        failing: object = failing_async
+    else:  # the writer thread: its batch fails as a failed commit would
+
+        def failing_sync(batch: object) -> None:
+            error = OperationalError("INSERT", {}, Exception("the disk is full"))
+            batch.done.set_exception(error)  # type: ignore[attr-defined]
+
+        writer, failing = state.verification_audit, failing_sync
+    original = writer._write
+    monkeypatch.setattr(writer, "_write", failing)
+    response = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document, "name": name})
+    assert (response.status_code, response.json()["code"]) == (503, "UNAVAILABLE")
+    assert "Match" not in response.text
+    monkeypatch.setattr(writer, "_write", original)
+    assert camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document}).status_code == 200

@@ -171,3 +171,30 @@ def test_the_party_cache_keeps_a_party_for_its_ttl_and_forgets_on_demand() -> No
     uncached.get("bank", AT, lookup)
     uncached.get("bank", AT, lookup)
     assert len(looked) == 7
+
+
+def test_redis_holds_places_under_the_mismatch_budget() -> None:
+    """KYC Match's keys name the mismatch budget: each call in flight holds a place under it;
+    with every place left held the next call is `busy` (and not counted); settling gives the
+    place back and counts the mismatch."""
+    for prefix in redis_prefix():
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        try:
+            held = GateKeys(**{**keys().__dict__, "mismatch_budget": 2})
+            first, second = store.spend(held), store.spend(held)
+            assert first.reserved and second.reserved and not first.busy
+            third = store.spend(held)
+            assert third.busy and not third.reserved and third.calls == 2  # not counted
+            store.settle(held, first, mismatch=True)  # one mismatch: 1 counted, 1 held
+            assert store.spend(held).busy
+            store.settle(held, second, mismatch=False)  # a right answer: its place is free
+            fourth = store.spend(held)
+            assert fourth.reserved and fourth.mismatches == 1
+            store.settle(held, fourth, mismatch=True)  # the budget is spent: nothing held
+            last = store.spend(held)
+            assert (last.reserved, last.busy, last.mismatches) == (False, False, 2)
+            client = redis.Redis.from_url(REDIS_URL)
+            assert not list(client.scan_iter(match=f"{prefix}*held*"))
+            client.close()
+        finally:
+            store.close()

@@ -27,7 +27,7 @@ from realname.compliance.segments import endpoints as segments_endpoints
 from realname.compliance.settlement import endpoints as settlement_endpoints
 from realname.compliance.settlement.service import SettlementService
 from realname.config import Settings, get_settings
-from realname.db.engine import create_engine_from_settings
+from realname.db.engine import async_pool_from_settings, create_engine_from_settings
 from realname.http.deps import Runtime, ServiceFactory
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
@@ -43,9 +43,11 @@ from realname.security.audit import DEFERRED_AUDIT
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
-from realname.verification.audit_batch import AuditBatcher
-from realname.verification.counters import RedisCounters
+from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
+from realname.verification.counters import AsyncRedisCounters, RedisCounters
 from realname.verification.parties import PartyCache
+from realname.verification.repository import AsyncVerificationReads
+from realname.verification.service import AsyncKycMatch
 from realname.web import pages as web_pages
 from realname.wiring import (
     Process,
@@ -93,7 +95,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # connection pool), else the database's counters in each request's transaction. With
     # Redis, a CAMARA call is a read and its audit entry goes to the worker's audit writer
     # (group commit, verification/audit_batch.py).
-    counters = writer = reads = read_engine = None
+    counters = writer = reads = read_engine = async_pool = async_counters = kyc_match = None
+    async_writer = None
+    parties = PartyCache(settings.verification_cache_seconds)
     if settings.redis_url:
         counters = RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
         one_statement = None
@@ -112,11 +116,35 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     bind=read_engine, info={DEFERRED_AUDIT: process.audit_deferral}
                 )
         writer = AuditBatcher(process.uow, process.keyring, one_statement=one_statement)
+        if read_engine is not None and settings.verification_async:
+            # KYC Match on the event loop: async psycopg (one prepared statement per call)
+            # and redis.asyncio; the pool opens and closes with the app (lifespan).
+            async_pool = async_pool_from_settings(settings)
+            async_counters = AsyncRedisCounters.from_url(
+                settings.redis_url, settings.redis_key_prefix
+            )
+            kyc_match = AsyncKycMatch(
+                AsyncVerificationReads(async_pool),
+                async_counters,
+                keyring=process.keyring,
+                parties=parties,
+            )
+            if process.audit_deferral is not None:
+                # Its audit entries group-committed on the event loop, on the same pool.
+                async_writer = AsyncAuditBatcher(
+                    async_pool, process.keyring, process.audit_deferral
+                )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         process.start_audit_sequencer()  # deferred audit mode only; close() stops and drains
+        if async_pool is not None:
+            await async_pool.open()
         yield
+        if async_pool is not None:
+            await async_pool.close()
+        if async_counters is not None:
+            await async_counters.close()
         if writer is not None:
             writer.close()
         if counters is not None:
@@ -136,7 +164,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.verification_counters = counters
     app.state.verification_audit = writer
     app.state.verification_reads = reads
-    app.state.verification_parties = PartyCache(settings.verification_cache_seconds)
+    app.state.verification_parties = parties
+    app.state.verification_kyc = kyc_match  # None: KYC Match goes through the service
+    app.state.verification_audit_async = async_writer  # None: the async route uses `writer`
     return app
 
 

@@ -47,18 +47,102 @@ def serve(
     # Each worker builds its app from the environment: it must know how many share the
     # per-client rate limit (the limit is divided among them).
     os.environ["REALNAME_WORKERS"] = str(workers)
-    uvicorn.run(
-        "realname.api.app:create_app",
-        factory=True,
-        host=host if host is not None else settings.host,
-        port=port if port is not None else settings.port,
-        workers=workers,
-        access_log=False,  # our middleware logs route templates, never raw paths
-        log_level=settings.log_level.lower(),
-        log_config=logging_config(settings.log_level),  # applied in each worker too
-        ssl_certfile=settings.tls_cert_file,
-        ssl_keyfile=settings.tls_key_file,
-    )
+    options: dict[str, Any] = {
+        "access_log": False,  # our middleware logs route templates, never raw paths
+        "log_level": settings.log_level.lower(),
+        "log_config": logging_config(settings.log_level),  # applied in each worker too
+        "ssl_certfile": settings.tls_cert_file,
+        "ssl_keyfile": settings.tls_key_file,
+    }
+    host = host if host is not None else settings.host
+    port = port if port is not None else settings.port
+    if workers > 1 and reuseport_balances():
+        serve_reuseport(host, port, workers, options)
+        return
+    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, **options)
+
+
+APP = "realname.api.app:create_app"
+
+
+def reuseport_balances() -> bool:
+    """Linux spreads the connections of one port over the sockets bound to it with
+    SO_REUSEPORT (by a hash of each connection); elsewhere the option does not balance."""
+    import socket
+    import sys
+
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def reuseport_socket(host: str, port: int) -> Any:
+    """A socket bound to (host, port) beside the other workers' (SO_REUSEPORT), not yet
+    listening: it listens once its worker has started (uvicorn's `create_server`), so no
+    connection is handed to a worker that cannot answer yet."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    import uvicorn
+
+    sock = reuseport_socket(host, port)
+    config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+    """Each worker its own listening socket on the port (SO_REUSEPORT): the kernel deals the
+    connections out among them. Behind one shared socket (uvicorn's `--workers`), the worker
+    whose event loop wakes first accepts every connection waiting (asyncio accepts up to the
+    backlog at once): a keep-alive client's 16 connections all landed on one worker in some
+    runs, which then did all the work (docs/benchmarks.md). This process supervises: it
+    restarts a worker that dies and, on SIGTERM or SIGINT, stops them all (each drains)."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    context = multiprocessing.get_context("spawn")
+    stopping = failed = False
+
+    started: dict[int, float] = {}
+
+    def start() -> Any:
+        process = context.Process(target=_worker, args=(host, port, options), daemon=False)
+        process.start()
+        started[id(process)] = time.monotonic()
+        return process
+
+    def stop(_signal: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = [start() for _ in range(workers)]
+    while not stopping:
+        time.sleep(0.25)
+        for i, process in enumerate(processes):
+            if not process.is_alive() and not stopping:
+                if time.monotonic() - started[id(process)] < 10:  # it could not start
+                    console.print(f"[red]a worker failed to start ({process.exitcode})[/red]")
+                    stopping, failed = True, True
+                    break
+                console.print(f"worker {process.pid} ended ({process.exitcode}); restarting")
+                processes[i] = start()
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join(timeout=60)
+    if failed:
+        raise SystemExit(1)
 
 
 def _check_tls(cert_file: str | None, key_file: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,3 +68,21 @@ def readonly(engine: Engine) -> Engine:
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def async_pool_from_settings(settings: Settings, **kwargs: Any) -> AsyncConnectionPool[Any]:
+    """An async psycopg pool on the settings' PostgreSQL database, not yet open (open it in
+    the event loop that will use it: `await pool.open()`), its connections in autocommit:
+    for the reads that go without SQLAlchemy (the async KYC Match route)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("an async pool needs PostgreSQL")
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=settings.database_pool_size,  # a hot path: no growing under load
+        max_size=settings.database_pool_size,
+        open=False,
+        kwargs={"autocommit": True},
+        **kwargs,
+    )

@@ -12,9 +12,11 @@ import re
 from enum import StrEnum
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -232,5 +234,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _on_conflict)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(RedisError, _on_database_unavailable)  # the hot counters' store
+    # The async KYC Match read's own pool (psycopg without SQLAlchemy): down or exhausted.
+    app.add_exception_handler(psycopg.OperationalError, _on_database_unavailable)
+    app.add_exception_handler(PoolTimeout, _on_database_unavailable)
     app.add_exception_handler(DataError, _on_out_of_range)
     app.add_exception_handler(Exception, _on_unexpected)

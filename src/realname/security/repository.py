@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Json
 from sqlalchemy import Row, Table, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -40,6 +42,29 @@ _CHAIN_POSTGRES = text(
     "CAST(:prevs AS bytea[]), CAST(:hashes AS bytea[])) AS v(id, position, prev_hash, hash) "
     "WHERE a.id = v.id AND a.position IS NULL"
 )
+
+
+async def insert_pending_async(
+    connection: AsyncConnection[Any], rows: Sequence[dict[str, Any]]
+) -> None:
+    """`AuditRepository.insert_pending` on an async psycopg connection (PostgreSQL, in
+    autocommit): one multi-row INSERT, so a batch commits whole or not at all."""
+    if not rows:
+        return
+    names = [*ENTRY_CONTENT_COLUMNS, "refused"]
+    row = sql.SQL("({})").format(sql.SQL(", ").join([sql.Placeholder()] * len(names)))
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
+        sql.Identifier(_LOG.name),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(", ").join([row] * len(rows)),
+    )
+    params: list[Any] = []
+    for entry in rows:
+        for column in ENTRY_CONTENT_COLUMNS:
+            value = entry[column]
+            params.append(Json(value) if column == "detail" else value)
+        params.append(False)
+    await connection.execute(statement, params)
 
 
 class AuditRepository:

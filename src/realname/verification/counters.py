@@ -7,9 +7,11 @@ Two stores, one behaviour to a caller:
   increment). A refusal that must count commits its transaction before it is answered (the
   service marks it `keep_changes`); the daily job purges expired rows. For SQLite-only
   deployments, and the default.
-- `RedisCounters` (`REALNAME_REDIS_URL`): one Lua script per call does the gate's counting
-  atomically in one round trip (the unanswered budget read, then the per-number calls
-  incremented, or the unanswered count when the call is refused, and the mismatches read).
+- `RedisCounters` (`REALNAME_REDIS_URL`), and `AsyncRedisCounters` for the async KYC Match
+  route (the same scripts and keys on `redis.asyncio`): one Lua script per call does the
+  gate's counting atomically in one round trip (the unanswered budget read, then the
+  per-number calls incremented, or the unanswered count when the call is refused, and the
+  mismatches read).
   An increment is applied by Redis before the service answers, so no answer goes out without
   its count; a key expires when its window ends, so nothing needs purging. The time to live
   is reckoned by the process clock (`expires_at - at`), not by Redis's: a drill clock
@@ -39,6 +41,12 @@ class Spent:
     budget_spent: bool
     calls: int = 0  # this number's calls today, this one included (0 when refused)
     mismatches: int = 0  # this number's mismatches today (when asked for)
+    # A place held under the mismatch budget for this call (Redis, `mismatch_budget` given):
+    # `settle` gives it back, counting the mismatch if there was one.
+    reserved: bool = False
+    # Every place left under the budget is held by calls in flight: this one may not be
+    # matched now (429, retry in a second), or together they could pass the budget.
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,11 @@ class GateKeys:
     budget: int  # unanswered calls allowed per client per window
     at: datetime  # the call's time, by the process clock
     expires_at: datetime  # the window's end
+    # With it (KYC Match), Redis holds a place under the number's mismatch budget for each call
+    # in flight, so concurrent calls cannot together get more mismatch answers than the budget
+    # (none is held once the mismatches reach it; a call that finds every place left held is
+    # `busy`).
+    mismatch_budget: int | None = None
 
 
 def ttl_seconds(at: datetime, expires_at: datetime) -> int:
@@ -67,6 +80,10 @@ class Counters(Protocol):
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         """Count one more (a mismatch) and return the new count."""
+
+    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
+        """After the match: the call's mismatch counted (if it was one) and its held place,
+        if any, given back."""
 
 
 class DatabaseCounters:
@@ -87,34 +104,101 @@ class DatabaseCounters:
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return self.repo.increment(key, expires_at)
 
+    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
+        if mismatch and keys.mismatches:
+            self.repo.increment(keys.mismatches, keys.expires_at)
 
-# KEYS: unanswered, calls, mismatches (the unanswered key again where there is none: one slot).
-# ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0.
-# Returns {budget spent 0/1, calls (or the unanswered count), mismatches}.
+
+# KEYS: unanswered, calls, mismatches, held (the unanswered key again where there is none: one
+# slot). ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0, mismatch
+# budget ('' for none), held places' time to live.
+# Returns {budget spent 0/1, calls (or the unanswered count), mismatches, a place held 1/0,
+# busy 1/0: every place left under the mismatch budget is held by calls in flight}.
 GATE_SCRIPT = """
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 if spent >= tonumber(ARGV[1]) then
-  return {1, 0, 0}
+  return {1, 0, 0, 0, 0}
 end
 if ARGV[3] == '0' then
   local n = redis.call('INCR', KEYS[1])
   if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-  return {0, n, 0}
+  return {0, n, 0, 0, 0}
 end
 local calls = redis.call('INCR', KEYS[2])
 if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 local mismatches = 0
 if ARGV[4] == '1' then
   mismatches = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if ARGV[5] ~= '' then
+    local held = tonumber(redis.call('GET', KEYS[4]) or '0')
+    if mismatches < tonumber(ARGV[5]) and mismatches + held >= tonumber(ARGV[5]) then
+      redis.call('DECR', KEYS[2])  -- not matched now: not counted against the quota either
+      return {0, calls - 1, mismatches, 0, 1}
+    end
+    if mismatches < tonumber(ARGV[5]) then
+      redis.call('INCR', KEYS[4])
+      redis.call('EXPIRE', KEYS[4], ARGV[6])
+      return {0, calls, mismatches, 1, 0}
+    end
+  end
 end
-return {0, calls, mismatches}
+return {0, calls, mismatches, 0, 0}
 """
+
+# KEYS: held, mismatches. ARGV: mismatch 1/0, time to live of the mismatches (seconds).
+SETTLE_SCRIPT = """
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+if ARGV[1] == '1' then
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+  return n
+end
+return 0
+"""
+# How long a held place outlives a call that never settled (its process died mid-call): the
+# budget is then smaller for that long, never larger.
+HELD_SECONDS = 60
 
 INCREMENT_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
+
+
+def redis_key(prefix: str, key: str) -> str:
+    """`kind:client:rest` -> `<prefix>q:{client}:kind:rest` (the client as hash tag)."""
+    kind, _, rest = key.partition(":")
+    client, _, tail = rest.partition(":")
+    return f"{prefix}q:{{{client}}}:{kind}:{tail}"
+
+
+def _held_key(prefix: str, keys: GateKeys) -> str | None:
+    if keys.mismatches is None or keys.mismatch_budget is None:
+        return None
+    return redis_key(prefix, "held:" + keys.mismatches.partition(":")[2])
+
+
+def _gate_call(prefix: str, keys: GateKeys) -> tuple[list[str], list[int | str]]:
+    """The gate script's KEYS and ARGV for one call."""
+    unanswered = redis_key(prefix, keys.unanswered)
+    names = [
+        unanswered,
+        redis_key(prefix, keys.calls) if keys.calls else unanswered,
+        redis_key(prefix, keys.mismatches) if keys.mismatches else unanswered,
+        _held_key(prefix, keys) or unanswered,
+    ]
+    flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
+    budget = "" if keys.mismatch_budget is None else str(keys.mismatch_budget)
+    ttl = ttl_seconds(keys.at, keys.expires_at)
+    return names, [keys.budget, ttl, *flags, budget, HELD_SECONDS]
+
+
+def _settle_call(prefix: str, keys: GateKeys, mismatch: bool) -> tuple[list[str], list[int]]:
+    held = _held_key(prefix, keys)
+    assert held is not None and keys.mismatches is not None
+    names = [held, redis_key(prefix, keys.mismatches)]
+    return names, [int(mismatch), ttl_seconds(keys.at, keys.expires_at)]
 
 
 class RedisCounters:
@@ -126,6 +210,7 @@ class RedisCounters:
         self.prefix = prefix
         self._gate = client.register_script(GATE_SCRIPT)
         self._increment = client.register_script(INCREMENT_SCRIPT)
+        self._settle = client.register_script(SETTLE_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "realname:") -> RedisCounters:
@@ -134,26 +219,22 @@ class RedisCounters:
         return cls(redis.Redis.from_url(url, socket_timeout=2.0), prefix)
 
     def key(self, key: str) -> str:
-        """`kind:client:rest` -> `<prefix>q:{client}:kind:rest` (the client as hash tag)."""
-        kind, _, rest = key.partition(":")
-        client, _, tail = rest.partition(":")
-        return f"{self.prefix}q:{{{client}}}:{kind}:{tail}"
+        return redis_key(self.prefix, key)
 
     def spend(self, keys: GateKeys) -> Spent:
-        unanswered = self.key(keys.unanswered)
-        names = [
-            unanswered,
-            self.key(keys.calls) if keys.calls else unanswered,
-            self.key(keys.mismatches) if keys.mismatches else unanswered,
-        ]
-        flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
-        spent, calls, mismatches = self._gate(
-            keys=names, args=[keys.budget, ttl_seconds(keys.at, keys.expires_at), *flags]
-        )
-        return Spent(bool(spent), int(calls), int(mismatches))
+        names, args = _gate_call(self.prefix, keys)
+        spent, calls, mismatches, held, busy = self._gate(keys=names, args=args)
+        return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
+
+    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
+        if spent.reserved:
+            names, args = _settle_call(self.prefix, keys, mismatch)
+            self._settle(keys=names, args=args)
+        elif mismatch and keys.mismatches:
+            self.increment(keys.mismatches, keys.at, keys.expires_at)
 
     def count(self, key: str) -> int:
         """The current count (tests and operators; the gate reads through `spend`)."""
@@ -162,3 +243,41 @@ class RedisCounters:
 
     def close(self) -> None:
         self.client.close()
+
+
+class AsyncRedisCounters:
+    """`RedisCounters` for the async KYC Match route (`redis.asyncio`, one per worker, used
+    from its event loop): the same scripts, keys and counts, so the two paths share one
+    quota. One script call per gate, one more per mismatch."""
+
+    def __init__(self, client: Any, prefix: str = "realname:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._gate = client.register_script(GATE_SCRIPT)
+        self._increment = client.register_script(INCREMENT_SCRIPT)
+        self._settle = client.register_script(SETTLE_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "realname:") -> AsyncRedisCounters:
+        import redis.asyncio
+
+        return cls(redis.asyncio.Redis.from_url(url, socket_timeout=2.0), prefix)
+
+    async def spend(self, keys: GateKeys) -> Spent:
+        names, args = _gate_call(self.prefix, keys)
+        spent, calls, mismatches, held, busy = await self._gate(keys=names, args=args)
+        return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
+
+    async def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
+        if spent.reserved:
+            names, args = _settle_call(self.prefix, keys, mismatch)
+            await self._settle(keys=names, args=args)
+        elif mismatch and keys.mismatches:
+            await self.increment(keys.mismatches, keys.at, keys.expires_at)
+
+    async def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
+        name = redis_key(self.prefix, key)
+        return int(await self._increment(keys=[name], args=[ttl_seconds(at, expires_at)]))
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, time
@@ -19,7 +20,7 @@ from realname.http.principals import LineOperator, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Principal
-from realname.verification.audit_batch import AuditBatcher
+from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
 from realname.verification.counters import Counters
 from realname.verification.errors import VerificationError, VerificationErrorCode
 from realname.verification.models import Consent
@@ -42,7 +43,11 @@ from realname.verification.schemas import (
     TenureInfo,
     TenureRequest,
 )
-from realname.verification.service import ClientRateLimiter, VerificationService
+from realname.verification.service import (
+    AsyncKycMatch,
+    ClientRateLimiter,
+    VerificationService,
+)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorInfo, "description": "Not allowed, or no consent from the subscriber"},
@@ -185,12 +190,51 @@ async def kyc_match(
 ) -> dict[str, object]:
     """ "true", "false" or "not_available" per attribute sent; a 0–99 score only for a false
     name or address, never for documents or dates. Needs the subscriber's consent."""
-    return await run_in_threadpool(
-        answer,
-        request,
-        rt,
-        lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims()),
+    match: AsyncKycMatch | None = getattr(request.app.state, "verification_kyc", None)
+    if match is None:
+        return await run_in_threadpool(
+            answer,
+            request,
+            rt,
+            lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims()),
+        )
+    # The async read (Redis counters on PostgreSQL): no thread hop per call.
+    state = request.app.state
+    writer: AsyncAuditBatcher | AuditBatcher = state.verification_audit_async or (
+        state.verification_audit
     )
+    entries: list[dict[str, Any]] = []
+    try:
+        result = await match(
+            principal,
+            rt.clock.now(),
+            body.phoneNumber,
+            body.claims(),
+            policy=rt.policy,
+            limiter=limiter_of(request, rt),
+            entries=entries,
+        )
+    except VerificationError as error:
+        if error.keep_changes:  # the refusal's audit entry is committed before it is answered
+            await _committed(writer, entries)
+        raise
+    await _committed(writer, entries)
+    return result
+
+
+async def _committed(
+    writer: AsyncAuditBatcher | AuditBatcher, entries: list[dict[str, Any]]
+) -> None:
+    """Once the batch holding these entries is committed (what its commit raised, else): on
+    the event loop's own writer, or awaiting the writer thread's batch (inline audit mode)."""
+    if not entries:
+        return
+    if isinstance(writer, AsyncAuditBatcher):
+        await writer.append(entries)
+        return
+    # The thread's batch future is running from the start: giving up cannot cancel it.
+    batch = asyncio.wrap_future(writer.submit(entries))
+    await asyncio.wait_for(batch, writer.timeout_seconds)
 
 
 @router.post(

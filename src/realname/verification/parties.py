@@ -29,18 +29,29 @@ class PartyCache:
     def get(
         self, client_id: str, now: datetime, lookup: Callable[[str], PartyRow | None]
     ) -> PartyRow | None:
+        party = self.cached(client_id, now)
+        if party is None:
+            party = lookup(client_id)
+            if party is not None:
+                self.remember(party, now)
+        return party
+
+    def cached(self, client_id: str, now: datetime) -> PartyRow | None:
+        """The party if this worker looked at it less than `ttl_seconds` ago (the async
+        KYC Match route looks it up itself on a miss, then `remember`s it)."""
         entry = self._entries.get(client_id)  # a dict read is atomic; writes take the lock
         if entry is not None:
             cached, seen_at = entry
             if 0 <= (now - seen_at).total_seconds() < self.ttl_seconds:
                 return cached
-        party = lookup(client_id)
-        if party is not None and self.ttl_seconds > 0:
+        return None
+
+    def remember(self, party: PartyRow, now: datetime) -> None:
+        if self.ttl_seconds > 0:
             with self._lock:
                 if len(self._entries) >= self.MAX_ENTRIES:
                     self._entries.clear()
-                self._entries[client_id] = (party, now)
-        return party
+                self._entries[party.client_id] = (party, now)
 
     def forget(self, client_id: str | None = None) -> None:
         """Drop one party (or all): the next call reads the database."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Select, Table, and_, bindparam, delete, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from realname.db.dialect import increment_counter
+from realname.db.types import UtcDateTime
 from realname.registry.models import Identity, Line, LineEvent
 from realname.verification.models import Consent, QuotaCounter, RelyingParty
 
@@ -72,6 +75,16 @@ def _subject_statement(by_number: bool, with_consents: bool) -> Select[Any]:
 
 # (by number, with consents) -> the gate's statement, built once.
 _SUBJECT = {(n, c): _subject_statement(n, c) for n in (True, False) for c in (True, False)}
+_PARTY = select(PARTY.c.id, PARTY.c.status, PARTY.c.apis).where(
+    PARTY.c.client_id == bindparam("client_id")
+)
+
+
+def _psycopg_text(statement: Select[Any]) -> str:
+    """The statement as PostgreSQL text with psycopg's named placeholders: the async read
+    runs the very statements the service runs, without SQLAlchemy per call."""
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    return str(statement.compile(dialect=dialect))
 
 
 @dataclass(frozen=True)
@@ -131,9 +144,7 @@ class VerificationRepository:
 
     def party(self, client_id: str) -> PartyRow | None:
         """The relying party registered for this client, as a row (the gate's read)."""
-        row = self.session.execute(
-            select(PARTY.c.id, PARTY.c.status, PARTY.c.apis).where(PARTY.c.client_id == client_id)
-        ).first()
+        row = self.session.execute(_PARTY, {"client_id": client_id}).first()
         if row is None:
             return None
         return PartyRow(row.id, client_id, row.status, frozenset(row.apis or ()))
@@ -156,21 +167,7 @@ class VerificationRepository:
         if with_consents:
             params.update(party_id=party_id, at=at)
         rows = self.session.connection().execute(statement, params).all()
-        if not rows:
-            return Subject(None, None, ())
-        first = rows[0]
-        line = SubjectLine(*first[: len(LINE_COLUMNS)])
-        owner = (
-            SubjectOwner(*first[len(LINE_COLUMNS) : len(LINE_COLUMNS) + len(OWNER_COLUMNS)])
-            if first.owner_id is not None
-            else None
-        )
-        consents = (
-            tuple(tuple(row.consent_apis or ()) for row in rows if row.consent_id is not None)
-            if with_consents
-            else ()
-        )
-        return Subject(line, owner, consents)
+        return _subject_of([tuple(row) for row in rows], with_consents)
 
     def add(self, row: RelyingParty | Consent) -> None:
         self.session.add(row)
@@ -215,3 +212,74 @@ class VerificationRepository:
     def purge_expired_counters(self, at: datetime) -> int:
         result = self.session.execute(delete(QuotaCounter).where(QuotaCounter.expires_at <= at))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+_OWNER_AT = len(LINE_COLUMNS)
+_CONSENT_AT = len(LINE_COLUMNS) + len(OWNER_COLUMNS)
+
+
+def _subject_of(rows: list[tuple[Any, ...]], with_consents: bool) -> Subject:
+    """The subject statement's rows (one per live consent, at least one per line)."""
+    if not rows:
+        return Subject(None, None, ())
+    first = rows[0]
+    line = SubjectLine(*first[:_OWNER_AT])
+    owner = SubjectOwner(*first[_OWNER_AT:_CONSENT_AT]) if first[_OWNER_AT] is not None else None
+    consents = (
+        tuple(tuple(row[_CONSENT_AT + 1] or ()) for row in rows if row[_CONSENT_AT] is not None)
+        if with_consents
+        else ()
+    )
+    return Subject(line, owner, consents)
+
+
+def _utc(value: Any) -> Any:
+    """What `UtcDateTime` makes of a timestamp read without SQLAlchemy: aware, in UTC."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+# The columns of the subject's rows that hold timestamps (UtcDateTime on the ORM's side).
+_TIMESTAMPS = tuple(
+    i
+    for i, column in enumerate([*LINE_COLUMNS, *OWNER_COLUMNS])
+    if isinstance(column.type, UtcDateTime)
+)
+
+
+class AsyncVerificationReads:
+    """The gate's two reads for the async KYC Match route, on an async psycopg pool
+    (PostgreSQL, autocommit): the relying party (on a cache miss) and the subject (line,
+    owner and the party's live consents) in ONE statement, the same text the service runs
+    (compiled from the Core statements above), prepared on each connection (psycopg
+    prepares a statement on its first use with `prepare=True`): one round trip per call."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+        self._party = _psycopg_text(_PARTY)
+        self._subject = {key: _psycopg_text(s) for key, s in _SUBJECT.items() if key[1]}
+
+    async def party(self, client_id: str) -> PartyRow | None:
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(self._party, {"client_id": client_id}, prepare=True)
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return PartyRow(row[0], client_id, row[1], frozenset(row[2] or ()))
+
+    async def subject(
+        self, *, msisdn: str | None = None, line_id: int | None = None, party_id: int, at: datetime
+    ) -> Subject:
+        """As `VerificationRepository.subject(..., with_consents=True)`."""
+        params = {"key": msisdn if line_id is None else line_id, "party_id": party_id, "at": at}
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(
+                self._subject[(line_id is None, True)], params, prepare=True
+            )
+            rows = await cursor.fetchall()
+        fixed = []
+        for row in rows:
+            values = list(row)
+            for i in _TIMESTAMPS:
+                values[i] = _utc(values[i])
+            fixed.append(tuple(values))
+        return _subject_of(fixed, with_consents=True)

@@ -21,34 +21,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pycountry
 from sqlalchemy.orm import Session
 
-from realname.numbering.errors import NumberError
-from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
-from realname.registry.identities import opened_fields
 from realname.registry.lifecycle import LineState, Operation
 from realname.registry.models import Line
 from realname.security.audit import append_audit
 from realname.security.clients import ClientService
 from realname.security.principals import Principal, Role
 from realname.security.vault import KeyRing
-from realname.verification.counters import Counters, DatabaseCounters, GateKeys
+from realname.verification import gate as gate_rules
+from realname.verification.counters import AsyncRedisCounters, Counters, DatabaseCounters
 from realname.verification.errors import VerificationError
 from realname.verification.errors import VerificationErrorCode as E
-from realname.verification.matching import Match, SubjectRecord, match_attributes
+from realname.verification.gate import Gate
+from realname.verification.matching import Match
 from realname.verification.models import Consent, RelyingParty
 from realname.verification.parties import PartyCache
 from realname.verification.repository import (
+    AsyncVerificationReads,
     PartyRow,
-    Subject,
-    SubjectLine,
-    SubjectOwner,
     VerificationRepository,
 )
 
@@ -60,8 +55,6 @@ SIM_CHANGES = (
     Operation.REPLACE_SIM,
     Operation.TRANSFER,
 )
-QUOTA_CONTEXT = "verification-quota"
-NO_CONSENT = "The subscriber has not consented to this check by this relying party."
 SCOPES = {
     "kyc-match": ("kyc-match:match",),
     "sim-swap": ("sim-swap:retrieve-date", "sim-swap:check"),
@@ -131,14 +124,6 @@ class ClientRateLimiter:
         return None
 
 
-@dataclass(frozen=True)
-class Gate:
-    relying_party: PartyRow
-    line: SubjectLine
-    identity: SubjectOwner
-    mismatches: int = 0  # this number's mismatches today (KYC Match asks for them)
-
-
 class VerificationService:
     def __init__(
         self,
@@ -170,9 +155,7 @@ class VerificationService:
         self, principal: Principal, at: datetime, phone_number: str | None, claims: dict[str, Any]
     ) -> dict[str, object]:
         party = self._relying_party(principal, at, "kyc-match")
-        sent = {k: v for k, v in claims.items() if v is not None}
-        if not sent:
-            raise VerificationError(E.INVALID_PARAM_COMBINATION)
+        sent = gate_rules.kyc_claims(claims)
         gate = self._gate(
             principal,
             at,
@@ -182,27 +165,21 @@ class VerificationService:
             may_repeat_subject=True,
             mismatches=True,
         )
-        if gate.mismatches >= self.rules.mismatches_per_number_per_day:
-            self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: mismatches")
-            raise VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many mismatches for this phone number today.",
-                retry_after=_seconds_to_midnight(at),
-                keep_changes=True,  # the refusal's audit entry must stay
-            )
-        if self.rules.id_document_required_for_match and "idDocument" not in sent:
-            self._audit(principal, at, gate, "kyc-match", sorted(sent), "refused: no idDocument")
-            raise VerificationError(E.ID_DOCUMENT_REQUIRED, keep_changes=True)
-        answer = match_attributes(self._record(gate.identity), sent)
-        if self.rules.id_document_required_for_match and answer["idDocumentMatch"] != Match.TRUE:
-            self._count_mismatch(principal, gate.line, at)
-            self._audit(principal, at, gate, "kyc-match", sorted(sent), "idDocument mismatch")
-            raise VerificationError(E.ID_DOCUMENT_MISMATCH, keep_changes=True)
-        if any(value == Match.FALSE for value in answer.values()):
-            self._count_mismatch(principal, gate.line, at)
-        outcome = ",".join(f"{k}={v}" for k, v in answer.items() if k.endswith("Match"))
-        self._audit(principal, at, gate, "kyc-match", sorted(sent), outcome)
-        return answer
+        assert gate.keys is not None
+        settled = False
+        try:
+            record = gate_rules.subject_record(self.keyring, gate.identity)
+            decision = gate_rules.kyc_decision(self.rules, at, gate, sent, record)
+            self.counters.settle(gate.keys, gate.spent, decision.count_mismatch)
+            settled = True
+        finally:
+            if not settled and gate.spent.reserved:  # no answer: the held place goes back
+                self.counters.settle(gate.keys, gate.spent, mismatch=False)
+        self._audit(principal, at, gate, "kyc-match", decision.fields, decision.outcome)
+        if decision.error is not None:
+            raise decision.error
+        assert decision.answer is not None
+        return decision.answer
 
     def sim_swap_date(
         self, principal: Principal, at: datetime, phone_number: str | None
@@ -248,7 +225,7 @@ class VerificationService:
         if birth is None:
             check = Match.NOT_AVAILABLE
         else:
-            check = Match.TRUE if _age_on(birth, at.date()) >= threshold else Match.FALSE
+            check = Match.TRUE if gate_rules.age_on(birth, at.date()) >= threshold else Match.FALSE
         self._audit(
             principal, at, gate, "kyc-age-verification", ["ageThreshold"], f"ageCheck={check}"
         )
@@ -337,63 +314,32 @@ class VerificationService:
         may_repeat_subject: bool = False,
         mismatches: bool = False,
     ) -> Gate:
-        """Subject, consent and per-number quota, for a party already admitted.
-
-        Where the API needs consent, a number nobody holds, a line without an owner and a
-        registered line whose owner did not consent all answer alike: 403 PERMISSION_DENIED,
-        one message, after the same statements (one read, the same counting). A 404 for one
-        and a 403 for the other would tell a prober which numbers are registered. Those
-        refusals, and the 404 / 422 answers of the APIs that rest on a legal basis instead,
-        spend the client's daily budget of unanswered calls (counted before the answer);
-        once it is spent, every call of the client is 429 until midnight UTC."""
+        """Subject, consent and per-number quota, for a party already admitted (the rules:
+        `gate`). The refusals that hide whether a number is registered, and the 404 / 422
+        answers of the APIs that rest on a legal basis instead, spend the client's daily
+        budget of unanswered calls (counted before the answer); once it is spent, every call
+        of the client is 429 until midnight UTC."""
         needs_consent = api in self.rules.consent_required
-        subject = self._subject(
-            principal, phone_number, may_repeat_subject, party, at, needs_consent
+        query = gate_rules.subject_query(principal, phone_number, may_repeat_subject)
+        subject = self.repo.subject(
+            msisdn=query.msisdn,
+            line_id=query.line_id,
+            party_id=party.id,
+            at=at,
+            with_consents=needs_consent,
         )
-        line, owner = subject.line, subject.owner
-        refusal: tuple[E, str | None] | None = None
-        if needs_consent and (
-            line is None
-            or owner is None
-            or not any(api in apis or not apis for apis in subject.consents)
-        ):
-            refusal = (E.PERMISSION_DENIED, NO_CONSENT)
-        elif line is None or owner is None:
-            refusal = (E.IDENTIFIER_NOT_FOUND, None)
-        elif line.state != LineState.ACTIVE:
-            refusal = (E.SERVICE_NOT_APPLICABLE, None)
-        answered = line.msisdn if refusal is None and line is not None else None
-        spent = self.counters.spend(
-            GateKeys(
-                unanswered=self._unanswered_key(principal, at),
-                calls=self._key("calls", principal, answered, at) if answered else None,
-                mismatches=(
-                    self._key("mismatch", principal, answered, at)
-                    if answered and mismatches
-                    else None
-                ),
-                budget=self.rules.unanswered_per_client_per_day,
-                at=at,
-                expires_at=_midnight_after(at),
-            )
+        gate_rules.token_subject(principal, phone_number, subject)
+        refused = gate_rules.refusal(subject, api, needs_consent)
+        keys = gate_rules.gate_keys(
+            self.keyring, self.rules, principal.client_id, at, subject, refused, mismatches
         )
-        if spent.budget_spent:
-            raise VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many calls about numbers this client may not ask about today.",
-                retry_after=_seconds_to_midnight(at),
-            )
-        if refusal is not None or line is None or owner is None:
-            code, detail = refusal or (E.IDENTIFIER_NOT_FOUND, None)
-            # The count stays (committed before the answer), or probing would be free.
-            raise VerificationError(code, detail, keep_changes=True)
-        if spent.calls > self.rules.calls_per_number_per_day:
-            raise VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many checks of this phone number today.",
-                retry_after=_seconds_to_midnight(at),
-            )
-        return Gate(party, line, owner, spent.mismatches)
+        spent = self.counters.spend(keys)
+        try:
+            return gate_rules.admit(self.rules, at, party, subject, refused, keys, spent)
+        except VerificationError:
+            if spent.reserved:  # refused (the quota): its held place goes back
+                self.counters.settle(keys, spent, mismatch=False)
+            raise
 
     def _relying_party(self, principal: Principal, at: datetime, api: str) -> PartyRow:
         """The caller's registration for this API (the endpoint's `relying_party` dependency
@@ -402,46 +348,9 @@ class VerificationService:
             party = self.parties.get(principal.client_id, at, self.repo.party)
         else:
             party = self.repo.party(principal.client_id)
-        if party is None or party.status != "active" or api not in party.apis:
-            raise VerificationError(
-                E.PERMISSION_DENIED, "This relying party is not registered for this API."
-            )
-        if self.limiter is not None:
-            wait = self.limiter.admit(principal.client_id, at)
-            if wait is not None:
-                raise VerificationError(E.TOO_MANY_REQUESTS, retry_after=wait)
-        return party
-
-    def _subject(
-        self,
-        principal: Principal,
-        phone_number: str | None,
-        may_repeat: bool,
-        party: PartyRow,
-        at: datetime,
-        with_consents: bool,
-    ) -> Subject:
-        """The line asked about (None when no line has that number), its owner and the
-        party's live consents, in one statement; the gate decides what a caller may learn."""
-        if principal.line_id is not None:  # three-legged: the token names the line
-            subject = self.repo.subject(
-                line_id=principal.line_id, party_id=party.id, at=at, with_consents=with_consents
-            )
-            if phone_number is not None:
-                if not may_repeat:
-                    raise VerificationError(E.UNNECESSARY_IDENTIFIER)
-                if subject.line is None or subject.line.msisdn != phone_number:
-                    raise VerificationError(E.INVALID_TOKEN_CONTEXT)
-            return subject
-        if phone_number is None:
-            raise VerificationError(E.MISSING_IDENTIFIER)
-        try:
-            msisdn = parse_msisdn(phone_number).e164
-        except NumberError:
-            msisdn = ""  # no line has it; asked anyway, so the refusal costs the same
-        return self.repo.subject(
-            msisdn=msisdn, party_id=party.id, at=at, with_consents=with_consents
-        )
+        admitted = gate_rules.admit_party(party, api)
+        gate_rules.admit_rate(self.limiter, principal.client_id, at)
+        return admitted
 
     def _device_line(self, principal: Principal, at: datetime) -> Line:
         self._relying_party(principal, at, "number-verification")
@@ -454,39 +363,7 @@ class VerificationService:
             raise VerificationError(E.NOT_AUTHENTICATED_BY_NETWORK)
         return line
 
-    # --- quotas ---------------------------------------------------------------------------
-
-    def _key(self, kind: str, principal: Principal, msisdn: str, at: datetime) -> str:
-        number = self.keyring.blind_index(msisdn, QUOTA_CONTEXT).hex()[:32]
-        return f"{kind}:{principal.client_id}:{number}:{at.astimezone(UTC):%Y%m%d}"
-
-    def _unanswered_key(self, principal: Principal, at: datetime) -> str:
-        return f"unanswered:{principal.client_id}:{at.astimezone(UTC):%Y%m%d}"
-
-    def _count_mismatch(self, principal: Principal, line: SubjectLine, at: datetime) -> None:
-        self.counters.increment(
-            self._key("mismatch", principal, line.msisdn, at), at, _midnight_after(at)
-        )
-
-    # --- records and audit ----------------------------------------------------------------
-
-    def _record(self, identity: SubjectOwner) -> SubjectRecord:
-        clear = opened_fields(
-            self.keyring,
-            identity.key_id,
-            identity.number_sealed,
-            identity.name_sealed,
-            identity.address_sealed,
-        )
-        return SubjectRecord(
-            document_type=identity.doc_type,
-            document_number=clear.document_number or "",
-            name=clear.name or "",
-            birth_date=identity.birth_date,
-            sex=identity.sex,
-            nationality=_alpha2(identity),
-            address=clear.address,
-        )
+    # --- quotas and audit ----------------------------------------------------------------
 
     def _audit(
         self,
@@ -497,59 +374,99 @@ class VerificationService:
         fields: list[str],
         outcome: str,
     ) -> None:
-        self._audit_line(
-            principal,
-            at,
-            gate.line.id,
-            gate.line.msisdn,
-            api,
-            outcome,
-            relying_party=str(gate.relying_party.id),
-            fields=",".join(fields),
-        )
+        self._write_audit(gate_rules.gate_audit_entry(principal, at, gate, api, fields, outcome))
 
     def _audit_line(
-        self,
-        principal: Principal,
-        at: datetime,
-        line_id: int,
-        msisdn: str,
-        api: str,
-        outcome: str,
-        **extra: str,
+        self, principal: Principal, at: datetime, line_id: int, msisdn: str, api: str, outcome: str
     ) -> None:
-        """Who asked what about which line, and the outcome; never the values asked about."""
-        entry: dict[str, Any] = {
-            "actor": principal.actor,
-            "action": f"verify.{api}",
-            "object_type": "line",
-            "object_id": str(line_id),
-            "at": at,
-            "detail": {"msisdn": mask_msisdn(msisdn), "outcome": outcome, **extra},
-        }
+        self._write_audit(gate_rules.audit_entry(principal, at, line_id, msisdn, api, outcome))
+
+    def _write_audit(self, entry: dict[str, Any]) -> None:
         if self.deferred_audit is not None:
             self.deferred_audit.append(entry)
         else:
             append_audit(self.session, self.keyring, **entry)
 
 
-def _alpha2(identity: SubjectOwner) -> str | None:
-    if identity.doc_type in ("resident_id", "military"):
-        return "CN"
-    if identity.nationality:
-        country = pycountry.countries.get(alpha_3=identity.nationality)
-        return country.alpha_2 if country else None
-    return None
+class AsyncKycMatch:
+    """KYC Match as an async read, for a worker whose counters are in Redis on PostgreSQL.
 
+    The same gate as `VerificationService.kyc_match` (every rule from `gate`, in the same
+    order), with the I/O on the event loop: the relying party from the worker's cache (read on
+    a miss), the line, its owner and the party's live consents in one prepared statement on
+    the async psycopg pool (`AsyncVerificationReads`), the gate's counting in one Redis script
+    (`AsyncRedisCounters`, the same keys and scripts as the service's, so both paths share one
+    quota), a mismatch one more. The audit entry is appended to `entries`, for the entry point
+    to have committed (the worker's audit writer) before it answers or refuses."""
 
-def _age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+    API = "kyc-match"
 
+    def __init__(
+        self,
+        reads: AsyncVerificationReads,
+        counters: AsyncRedisCounters,
+        *,
+        keyring: KeyRing,
+        parties: PartyCache | None = None,
+    ) -> None:
+        self.reads = reads
+        self.counters = counters
+        self.keyring = keyring
+        self.parties = parties
 
-def _midnight_after(at: datetime) -> datetime:
-    day = at.astimezone(UTC).date() + timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _seconds_to_midnight(at: datetime) -> int:
-    return max(1, int((_midnight_after(at) - at).total_seconds()))
+    async def __call__(
+        self,
+        principal: Principal,
+        at: datetime,
+        phone_number: str | None,
+        claims: dict[str, Any],
+        *,
+        policy: Policy,
+        limiter: gate_rules.RateLimiter | None,
+        entries: list[dict[str, Any]],
+    ) -> dict[str, object]:
+        """`policy`: the runtime's, read per call as the service does."""
+        rules = policy.verification
+        client_id = principal.client_id
+        party = self.parties.cached(client_id, at) if self.parties is not None else None
+        if party is None:
+            party = await self.reads.party(client_id)
+            if party is not None and self.parties is not None:
+                self.parties.remember(party, at)
+        party = gate_rules.admit_party(party, self.API)
+        gate_rules.admit_rate(limiter, client_id, at)
+        sent = gate_rules.kyc_claims(claims)
+        query = gate_rules.subject_query(principal, phone_number, may_repeat=True)
+        subject = await self.reads.subject(
+            msisdn=query.msisdn, line_id=query.line_id, party_id=party.id, at=at
+        )
+        gate_rules.token_subject(principal, phone_number, subject)
+        refused = gate_rules.refusal(subject, self.API, self.API in rules.consent_required)
+        keys = gate_rules.gate_keys(
+            self.keyring, rules, client_id, at, subject, refused, mismatches=True
+        )
+        spent = await self.counters.spend(keys)
+        try:
+            gate = gate_rules.admit(rules, at, party, subject, refused, keys, spent)
+        except VerificationError:
+            if spent.reserved:  # refused (the quota): its held place goes back
+                await self.counters.settle(keys, spent, mismatch=False)
+            raise
+        settled = False
+        try:
+            record = gate_rules.subject_record(self.keyring, gate.identity)
+            decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
+            await self.counters.settle(keys, spent, decision.count_mismatch)
+            settled = True
+        finally:
+            if not settled and spent.reserved:  # no answer: the held place goes back
+                await self.counters.settle(keys, spent, mismatch=False)
+        entries.append(
+            gate_rules.gate_audit_entry(
+                principal, at, gate, self.API, decision.fields, decision.outcome
+            )
+        )
+        if decision.error is not None:
+            raise decision.error
+        assert decision.answer is not None
+        return decision.answer
