@@ -221,7 +221,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(api: Api) -> None:
             "INVALID_ARGUMENT",
         ),
         ("POST", f"{ROUNDS}/999999/plan", None, 404, "REALNAME.ROUND_NOT_FOUND"),
-        ("GET", "/v1/regulator/figures?period=2026-13", None, 400, "REALNAME.PERIOD_INVALID"),
+        ("GET", "/v1/regulator/figures?period=2026-13", None, 422, "REALNAME.PERIOD_INVALID"),
         ("GET", "/v1/regulator/figures?province=99", None, 400, "REALNAME.PROVINCE_INVALID"),
         (
             "GET",

@@ -82,7 +82,7 @@ def test_a_red_card_suspends_it_until_lifted(api: Api) -> None:  # noqa: F811
 
 def test_bad_input_is_a_clear_refusal(api: Api) -> None:  # noqa: F811
     bad = api.client.get("/v1/settlement?period=2026-13", headers=api.headers("admin"))
-    assert (bad.status_code, bad.json()["code"]) == (400, "REALNAME.PERIOD_INVALID")
+    assert (bad.status_code, bad.json()["code"]) == (422, "REALNAME.PERIOD_INVALID")
     missing = api.client.get(
         "/v1/regulator/settlement?enterprise_id=999999", headers=api.headers("regulator")
     )

@@ -28,7 +28,12 @@ from realname.http.principals import context_of
 router = APIRouter(
     prefix="/v1/regulator",
     tags=["compliance"],
-    responses=refusals({400: "A period or province that cannot be read"}),
+    responses=refusals(
+        {
+            400: "A province that cannot be read",
+            422: "A period that cannot be read (REALNAME.PERIOD_INVALID)",
+        }
+    ),
 )
 
 

@@ -31,8 +31,10 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
     ),
 }
 
+# A period the query string's schema admits but the calendar does not (2026-13, a range past
+# ten years) is refused by the rules, as the API's other such refusals are: 422, not 400.
 HTTP_STATUS: Mapping[StrEnum, int] = {
-    C.PERIOD_INVALID: 400,
+    C.PERIOD_INVALID: 422,
     C.PROVINCE_INVALID: 400,
     C.OUTSIDE_PROVINCE: 403,
 }

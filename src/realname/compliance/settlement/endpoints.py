@@ -32,7 +32,7 @@ router = APIRouter(
     tags=["settlement"],
     responses=refusals(
         {
-            400: "A period that cannot be read",
+            422: "A period that cannot be read (REALNAME.PERIOD_INVALID)",
             404: "No such enterprise",
             403: "REALNAME.SETTLEMENT_SUSPENDED: a yellow III card suspends settlement",
         }
