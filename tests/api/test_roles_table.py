@@ -68,10 +68,13 @@ def route_table(
 
 # The national platform's table adds the enterprise feeds' client.
 NATIONAL_CLIENT = {**COMPLIANCE_CLIENT, "feed_client": "feed_client"}
+# The card reads' table adds the counter's card reader.
+CARD_CLIENT = {**NATIONAL_CLIENT, "card_reader": "card_reader"}
 TABLE = (
     route_table()
     | route_table("### Who may call what: compliance", COMPLIANCE_CLIENT)
     | route_table("### Who may call what: national", NATIONAL_CLIENT)
+    | route_table("### Who may call what: card reads", CARD_CLIENT)
 )
 
 
@@ -451,6 +454,11 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
     "/v1/national/feeds/batches": lambda w: ("/v1/national/feeds/batches", {"batch": 1}),
     "/v1/national/feeds/sealing-key": lambda w: ("/v1/national/feeds/sealing-key", None),
     "/v1/national/feeds": lambda w: ("/v1/national/feeds", None),
+    "/v1/card-reads": lambda w: (
+        "/v1/card-reads",
+        {"document": w.stranger["document"], "name": w.stranger["name"]},
+    ),
+    "/v1/card-reads/latest": lambda w: ("/v1/card-reads/latest", None),
 }
 
 
@@ -476,7 +484,7 @@ def test_each_cell_of_the_table_holds(api: Api, method: str, path: str) -> None:
     for role, cell in TABLE[(method, path)].items():
         allowed = cell.startswith("yes")
         assert allowed or cell == "—", f"{role}: unknown cell {cell!r}"
-        who = NATIONAL_CLIENT[role]
+        who = CARD_CLIENT[role]
         headers = (
             api.device_headers(who, world.line_id)
             if allowed and "own line" in cell

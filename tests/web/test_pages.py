@@ -4,19 +4,36 @@ locale switch, and a registration refused in one line."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
-from realname.web.sessions import CSRF_COOKIE, IDLE_TIMEOUT, LANG_COOKIE, SESSION_COOKIE
+import pytest
+from fastapi.testclient import TestClient
+
+from realname.web.sessions import (
+    CSRF_COOKIE,
+    IDLE_TIMEOUT,
+    LANG_COOKIE,
+    LIFETIME,
+    PURGE_AFTER,
+    SESSION_COOKIE,
+)
 from tests.web.conftest import PASSWORD, Web, csrf_of, form_id_of
 
 
 def _card(web: Web, index: int) -> str:
+    """The own hall's card reader reads person `index`'s card: the read's id, for the form."""
     person = web.api.people[index]
-    return json.dumps(
-        {"document": {"type": "resident_id", "number": person.document_number}, "name": person.name}
+    response = web.api.client.post(
+        "/v1/card-reads",
+        json={
+            "document": {"type": "resident_id", "number": person.document_number},
+            "name": person.name,
+        },
+        headers=web.api.headers("card_reader"),
     )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 def test_a_page_without_a_session_sends_to_the_login(web: Web) -> None:
@@ -61,7 +78,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(web: Web) 
         "/web/desk/register",
         data={
             "csrf_token": "forged",
-            "card": _card(web, 0),
+            "card_read_id": _card(web, 0),
             "face_score": "0.95",
             "msisdn": number,
         },
@@ -123,15 +140,15 @@ def test_registration_at_the_desk_then_masked_in_the_console_and_revealed_with_a
     web: Web,
 ) -> None:
     clerk = web.signed_in("clerk")
-    desk = clerk.get("/web/desk")
     number = web.api.number()
+    desk = clerk.get("/web/desk", params={"ending": number[-4:]})
     assert number in desk.text  # the kit is offered from this channel's stock
     person = web.api.people[1]
     done = clerk.post(
         "/web/desk/register",
         data={
             "csrf_token": csrf_of(desk.text),
-            "card": _card(web, 1),
+            "card_read_id": _card(web, 1),
             "face_score": "0.95",
             "msisdn": number,
         },
@@ -171,7 +188,7 @@ def test_a_refused_registration_says_why_in_one_line_in_the_clerks_language(web:
     number = web.api.number()
     form = {
         "csrf_token": csrf_of(desk.text),
-        "card": _card(web, 2),
+        "card_read_id": _card(web, 2),
         "face_score": "0.10",
         "msisdn": number,
     }
@@ -319,7 +336,7 @@ def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads
     assert challenge is not None
     form = {
         "csrf_token": csrf_of(sent.text),
-        "card": _card(web, 3),
+        "card_read_id": _card(web, 3),
         "face_score": "0.95",
         "challenge_id": challenge.group(1),
     }
@@ -340,10 +357,206 @@ def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
     form = {
         "csrf_token": csrf_of(desk),
         "form_id": form_id_of(desk),
-        "card": _card(web, 4),
+        "card_read_id": _card(web, 4),
         "face_score": "0.95",
         "msisdn": number,
     }
     first, second = (clerk.post("/web/desk/register", data=form) for _ in range(2))
     assert first.status_code == second.status_code == 201, second.text
     assert number in second.text
+
+
+def test_the_desk_picks_up_the_card_its_reader_just_read(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    read_id = _card(web, 5)
+    fragment = clerk.get("/web/card-read")
+    assert fragment.status_code == 200
+    assert f'name="card_read_id" value="{read_id}"' in fragment.text
+    person = web.api.people[5]
+    assert person.document_number not in fragment.text and person.name not in fragment.text
+    receiver = clerk.get("/web/card-read", params={"field": "receiver_card_read_id"})
+    assert f'name="receiver_card_read_id" value="{read_id}"' in receiver.text
+    odd = clerk.get("/web/card-read", params={"field": '"><script>'})
+    assert "<script>" not in odd.text and 'name="card_read_id"' in odd.text
+    # Another channel's clerk sees no read of this one.
+    assert (
+        web.api.client.get(
+            "/v1/card-reads/latest", headers=web.api.headers("partner_clerk")
+        ).status_code
+        == 404
+    )
+    desk = clerk.get("/web/desk").text
+    number = web.api.number()
+    registered = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "form_id": form_id_of(desk),
+            "card_read_id": read_id,
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    assert read_id not in clerk.get("/web/card-read").text  # spent: never offered again
+    web.api.clock.advance(timedelta(seconds=301))  # every read waiting here has expired
+    try:
+        clerk.get("/web/desk")  # the session's idle clock is not in the way
+        none = clerk.get("/web/card-read")
+        assert 'id="card-read-missing"' in none.text and "重新读卡" in none.text, none.text
+    finally:
+        web.api.clock.advance(timedelta(seconds=-301))
+
+
+def test_a_typed_document_is_manual_entry_and_refused_where_the_policy_says(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk").text
+    person = web.api.people[6]
+    number = web.api.number()
+    form = {
+        "csrf_token": csrf_of(desk),
+        "doc_type": "resident_id",
+        "doc_number": person.document_number,
+        "name": person.name,
+        "face_score": "0.95",
+        "msisdn": number,
+    }
+    refused = clerk.post("/web/desk/register", data=form)
+    # The own hall refuses manual entry (china): the page sent the typed card as manual,
+    # never as a chip read, and says what to do instead.
+    assert refused.status_code == 422
+    line = re.search(r'<p class="refusal" role="alert" id="refused">([^<]+)</p>', refused.text)
+    assert line and "不允许手工录入" in line.group(1) and "读取身份证" in line.group(1)
+    nothing = clerk.post("/web/desk/register", data=form | {"doc_number": "", "name": ""})
+    assert nothing.status_code == 422 and "请先读取身份证" in nothing.text
+    web.api.free_numbers.append(number)
+
+
+def test_the_desk_counts_its_whole_stock_and_finds_kits_by_their_last_digits(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    page = clerk.get("/web/desk").text
+    summary = web.api.client.get("/v1/stock/summary", headers=web.api.headers("clerk")).json()
+    unsold = next(r["unsold"] for r in summary if r["channel"]["id"] == web.api.own_channel_id)
+    shown = re.search(r'<span id="in-stock">([^<]+)</span>', page)
+    assert shown and shown.group(1).replace(",", "") == str(unsold) and unsold > 50
+    assert page.count('<option value="+') == 50  # a bounded list, not the whole stock
+    wanted = web.api.free_numbers[0]
+    found = clerk.get("/web/desk", params={"ending": wanted[-4:]}).text
+    options = re.findall(r'<option value="(\+[^"]+)"', found)
+    assert wanted in options and all(o.endswith(wanted[-4:]) for o in options)
+    ignored = clerk.get("/web/desk", params={"ending": "12345x"})
+    assert ignored.status_code == 200 and ignored.text.count('<option value="+') == 50
+
+
+def test_an_error_inside_the_api_a_page_calls_is_an_error_page(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realname.registry.cardreads.service import CardReadService
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the reader's store is broken")
+
+    clerk = web.signed_in("clerk")
+    quiet = TestClient(
+        web.api.client.app, base_url="https://testserver", raise_server_exceptions=False
+    )
+    quiet.cookies = clerk.cookies
+    monkeypatch.setattr(CardReadService, "latest", broken)
+    failed = quiet.get("/web/card-read")
+    assert failed.status_code == 500
+    assert failed.headers["content-type"].startswith("text/html")
+    assert "系统内部错误" in failed.text and "broken" not in failed.text
+    assert failed.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    # The API's own callers still get its JSON.
+    api = web.api.client.get("/v1/card-reads/latest", headers=web.api.headers("clerk"))
+    assert api.status_code == 500 and api.json()["code"] == "INTERNAL"
+
+
+def test_a_form_missing_a_field_is_a_page_that_says_which(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk").text
+    missing = clerk.post(
+        "/web/desk/register", data={"csrf_token": csrf_of(desk), "face_score": "0.9"}
+    )
+    assert missing.status_code == 422
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "表单缺少必填项" in missing.text and "msisdn" in missing.text
+    # The API's 400 for a body it cannot take is unchanged.
+    api = web.api.client.post("/v1/registrations", json={}, headers=web.api.headers("clerk"))
+    assert api.status_code == 400 and api.json()["code"] == "INVALID_ARGUMENT"
+
+
+def _session_rows(web: Web) -> int:
+    from sqlalchemy import func, select
+
+    from realname.security.staff import StaffSession
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        return int(session.scalar(select(func.count()).select_from(StaffSession)) or 0)
+
+
+def test_signing_in_again_in_a_browser_ends_its_previous_session(web: Web) -> None:
+    browser = web.signed_in("clerk")
+    first = browser.cookies.get(SESSION_COOKIE)
+    csrf = csrf_of(browser.get("/web/login").text)
+    again = browser.post(
+        "/web/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert again.status_code == 303
+    assert browser.cookies.get(SESSION_COOKIE) != first
+    stale = web.browser()
+    stale.cookies.set(SESSION_COOKIE, str(first))
+    assert stale.get("/web/desk").status_code == 303  # the clerk's session is over
+
+
+def test_the_session_cookie_is_host_only_and_a_session_has_a_lifetime(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    right = browser.post(
+        "/web/login", data={"username": "clerk", "password": PASSWORD, "csrf_token": csrf}
+    )
+    cookie = next(h for h in right.headers.get_list("set-cookie") if h.startswith("__Host-"))
+    assert SESSION_COOKIE.startswith("__Host-") and cookie.startswith(SESSION_COOKIE + "=")
+    assert "Path=/" in cookie and "Domain" not in cookie and "Secure" in cookie
+    moved = timedelta()
+    try:
+        # Busy all day (a request every 14 minutes), the session still ends after LIFETIME.
+        while moved <= LIFETIME:
+            assert browser.get("/web/desk").status_code == 200, moved
+            web.api.clock.advance(timedelta(minutes=14))
+            moved += timedelta(minutes=14)
+        assert browser.get("/web/desk").status_code == 303
+    finally:
+        web.api.clock.advance(-moved)
+
+
+def test_sessions_over_for_a_day_are_deleted_at_the_next_sign_in(web: Web) -> None:
+    old = web.signed_in("regulator")
+    csrf = csrf_of(old.get("/web/dashboard").text)
+    assert old.post("/web/logout", data={"csrf_token": csrf}).status_code == 303
+    before = _session_rows(web)
+    web.api.clock.advance(PURGE_AFTER + timedelta(minutes=1))
+    try:
+        web.signed_in("regulator")
+        assert _session_rows(web) < before  # the ended ones (and the idle ones) are gone
+    finally:
+        web.api.clock.advance(-(PURGE_AFTER + timedelta(minutes=1)))
+
+
+def test_a_password_too_long_is_refused_as_such_not_cut(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    long = browser.post(
+        "/web/login",
+        data={"username": "clerk", "password": PASSWORD + "x" * 200, "csrf_token": csrf},
+    )
+    assert long.status_code == 422 and "密码最多 200 个字符" in long.text
+    assert SESSION_COOKIE not in long.cookies
+    from realname.security.staff import StaffService
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session, pytest.raises(ValueError, match="at most 200"):
+        StaffService(session, rt.keyring).create_account(
+            "long", "y" * 201, web.api.secrets["clerk"][0], rt.clock.now()
+        )

@@ -35,6 +35,7 @@ from realname.possession import endpoints as possession_endpoints
 from realname.possession.service import PossessionService
 from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
+from realname.registry.cardreads import endpoints as card_reads_endpoints
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.audit import DEFERRED_AUDIT
@@ -171,6 +172,7 @@ def _assemble(
     app.include_router(health.metrics_router(public_metrics))
     app.include_router(oauth.router)
     app.include_router(counter.router)
+    app.include_router(card_reads_endpoints.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
     app.include_router(selfservice_endpoints.router)

@@ -42,6 +42,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "登录失败次数过多，已暂时锁定。请稍后再试，或联系管理员。",
         "Too many failed sign-ins: locked for a while. Try again later, or ask your administrator.",
     ),
+    "login.too_long": (
+        "用户名最多 64 个字符，密码最多 200 个字符：请检查后重新输入。",
+        "A user name has at most 64 characters and a password at most 200: check them and "
+        "try again.",
+    ),
     "login.expired": (
         "长时间未操作，会话已结束。请重新登录。",
         "Your session ended after a period without activity. Please sign in again.",
@@ -55,9 +60,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This page is not open to your role. Use the page for your role.",
     ),
     "error.title": ("无法完成", "Could not be done"),
+    "error.form": (
+        "表单缺少必填项或填写有误：请返回上一页检查后重新提交。",
+        "The form is missing a field or has one filled in wrongly: go back, check it and "
+        "submit again.",
+    ),
+    "error.unexpected": (
+        "系统内部错误，本次操作未完成。请稍后重试；如仍失败，请联系管理员。",
+        "Something went wrong inside the system and this was not done. Try again shortly; "
+        "if it fails again, tell your administrator.",
+    ),
     "error.card": (
-        "读卡数据无法识别。请重新放置身份证并读卡。",
-        "The card reader's data could not be read. Place the ID card on the reader again.",
+        "缺少身份证信息：请先读取身份证（或在允许处手工录入证件号码和姓名）。",
+        "No ID card: read the card first (or, where allowed, type the number and the name).",
     ),
     "error.number": ("请输入有效的数字。", "Enter a valid number."),
     "done": ("已完成", "Done"),
@@ -68,12 +83,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "desk.title": ("营业厅前台", "Front desk"),
     "desk.channel": ("渠道", "Channel"),
     "desk.register": ("新用户登记入网", "Register a customer"),
-    "desk.card": ("身份证读卡数据 (JSON)", "ID card reader data (JSON)"),
-    "desk.card_help": (
-        "由读卡器软件填写；营业厅不允许手工录入证件号码。",
-        "Filled in by the card reader software; typing an ID number by hand is not allowed "
-        "at a counter.",
+    "desk.card": ("客户身份证", "The customer's ID card"),
+    "desk.ending": ("按尾号查找号卡", "Find kits by the number's last digits"),
+    "desk.search": ("查找", "Find"),
+    "desk.shown": ("仅显示前", "Showing only the first"),
+    # the card reader
+    "card.read": ("读取身份证", "Read the card"),
+    "card.read_help": (
+        "将身份证放在本柜台的读卡器上，再点击“读取身份证”。",
+        "Put the ID card on this counter's reader, then press “Read the card”.",
     ),
+    "card.none_yet": ("尚未读卡。", "No card read yet."),
+    "card.none": (
+        "读卡器尚未读到身份证：请将身份证放在读卡器上后重试。",
+        "The reader has not read a card: put the ID card on the reader and try again.",
+    ),
+    "card.read_done": ("已读卡：", "Card read:"),
+    "card.until": ("有效至", "valid until"),
+    "card.typed": ("手工录入（仅限允许手工录入的渠道）", "Type it in (only where allowed)"),
+    "card.typed_help": (
+        "手工录入按“手工录入”登记；营业厅等渠道不受理手工录入。",
+        "Typed entry is registered as manual; halls and most channels refuse it.",
+    ),
+    "card.doc_type": ("证件类型", "Document type"),
+    "card.doc_number": ("证件号码", "Document number"),
+    "card.name": ("姓名", "Name"),
+    "doc.resident_id": ("居民身份证", "Resident ID card"),
+    "doc.residence_permit": ("港澳台居民居住证", "HK/Macao/Taiwan residence permit"),
+    "doc.home_return_permit": ("港澳居民来往内地通行证", "Home-return permit"),
+    "doc.taiwan_permit": ("台湾居民来往大陆通行证", "Taiwan compatriot permit"),
+    "doc.passport": ("护照", "Passport"),
+    "doc.permanent_residence": ("外国人永久居留身份证", "Permanent residence card"),
+    "doc.military": ("军官证/士兵证", "Military ID"),
+    "doc.organisation": ("统一社会信用代码", "Organisation code"),
     "desk.face": ("人脸比对分数 (0–1)", "Live face score (0–1)"),
     "desk.kit": ("选择本渠道库存号卡", "Choose a kit from this channel's stock"),
     "desk.no_stock": ("本渠道没有可售号卡。", "This channel has no kit in stock."),
@@ -100,9 +142,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "line.replace_sim": ("补换卡", "Replace the SIM"),
     "line.iccid": ("新卡 ICCID", "New SIM's ICCID"),
     "line.imsi": ("新卡 IMSI", "New SIM's IMSI"),
-    "line.owner_card": ("机主身份证读卡数据 (JSON)", "Owner's ID card reader data (JSON)"),
+    "line.owner_card": ("机主身份证", "The owner's ID card"),
     "line.transfer": ("过户", "Transfer"),
-    "line.receiver_card": ("新机主身份证读卡数据 (JSON)", "New owner's ID card reader data (JSON)"),
+    "line.receiver_card": ("新机主身份证", "The new owner's ID card"),
     "line.cancel": ("销户", "Cancel the line"),
     "line.cancel_reason": ("销户原因", "Reason"),
     "line.reverify_answer": ("二次实名核验（机主在场）", "Re-verify the owner (present)"),
