@@ -560,3 +560,98 @@ def test_a_password_too_long_is_refused_as_such_not_cut(web: Web) -> None:
         StaffService(session, rt.keyring).create_account(
             "long", "y" * 201, web.api.secrets["clerk"][0], rt.clock.now()
         )
+
+
+def test_a_formula_in_an_exported_cell_is_text_not_a_formula(web: Web) -> None:
+    created = web.api.client.post(
+        "/v1/enterprises",
+        json={"code": "EVIL1", "name": '=HYPERLINK("http://x","点我")', "kind": "mno"},
+        headers=web.api.headers("regulator"),
+    )
+    assert created.status_code == 201, created.text
+    regulator = web.signed_in("regulator")
+    exported = regulator.get("/web/dashboard/export.csv").content.decode("utf-8-sig")
+    assert "EVIL1" in exported, exported[:500]
+    assert "'=HYPERLINK(" in exported
+    assert not any(
+        cell.startswith(("=", "+", "@"))
+        for line in exported.splitlines()
+        for cell in line.split(",")
+    )
+
+
+def test_pages_and_static_files_send_hsts_and_the_security_headers(web: Web) -> None:
+    browser = web.browser()
+    for response in (
+        browser.get("/web/login"),
+        browser.get("/web/static/app.css"),
+        browser.get("/web/static/vendor/htmx.min.js"),
+    ):
+        assert response.status_code == 200
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    page = browser.get("/web/login")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    static = browser.get("/web/static/app.css")
+    assert static.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+def test_another_enterprises_staff_can_neither_see_nor_touch_a_line_through_any_page(
+    web: Web,
+) -> None:
+    """Enterprise A's line and B's kits, through B's and A's pages: every page answers as if
+    they did not exist, and nothing changes (the API's tenant check, proved through the web)."""
+    clerk = web.signed_in("clerk")  # enterprise A's own hall
+    desk = clerk.get("/web/desk").text
+    number = web.api.number()
+    registered = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "card_read_id": _card(web, 7),
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    line_id = int(re.search(r'href="/web/lines/(\d+)"', registered.text).group(1))  # type: ignore[union-attr]
+
+    other = web.signed_in("other_admin")  # enterprise B's administrator
+    csrf = csrf_of(other.get("/web/console").text)
+    assert number not in other.get("/web/console").text
+    seen = other.get(f"/web/lines/{line_id}")
+    assert seen.status_code == 404 and number not in seen.text
+    looked = other.post("/web/lines/lookup", data={"csrf_token": csrf, "msisdn": number})
+    assert looked.status_code == 404 and number not in looked.text
+    for action, form in (
+        ("report-lost", {}),
+        ("cancel", {"reason": "not theirs"}),
+        ("reveal", {"purpose": "curiosity"}),
+        ("sim-replacement", {"iccid": "89860000000000000001", "imsi": "460000000000001"}),
+    ):
+        tried = other.post(f"/web/lines/{line_id}/{action}", data={"csrf_token": csrf, **form})
+        assert tried.status_code in (403, 404, 422), (action, tried.status_code)
+        assert number not in tried.text and web.api.people[7].name not in tried.text, action
+    line = web.api.client.get(f"/v1/lines/{line_id}", headers=web.api.headers("admin")).json()
+    assert line["state"] == "active"  # nothing B tried changed it
+    history = web.api.client.get(
+        f"/v1/lines/{line_id}/history", headers=web.api.headers("admin")
+    ).json()
+    assert [e["operation"] for e in history][-1] == "register"
+
+    # A's clerk and B's kits: not offered, not registrable, not visible.
+    b_kit = web.api.other_enterprise_numbers[0]
+    assert b_kit not in clerk.get("/web/desk", params={"ending": b_kit[-4:]}).text
+    taken = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "card_read_id": _card(web, 8),
+            "face_score": "0.95",
+            "msisdn": b_kit,
+        },
+    )
+    assert taken.status_code == 422 and 'id="refused"' in taken.text
+    csrf_a = csrf_of(clerk.get("/web/desk").text)
+    found = clerk.post("/web/lines/lookup", data={"csrf_token": csrf_a, "msisdn": b_kit})
+    assert found.status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from realname.compliance.figures.render import spreadsheet_safe
 from realname.web.base import (
     Text,
     api_for,
@@ -35,12 +37,15 @@ EVIDENCE_KINDS = ("inspection_round", "figure", "complaint", "action", "document
 
 async def _console(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
     api = api_for(request, staff)
-    stock = await api.get("/v1/stock/summary")
-    progress = await api.get("/v1/backfill/progress")
-    risk = await api.get("/v1/channels/risk", {"limit": 10})
-    complaints = await api.get("/v1/complaints", {"limit": 20})
-    actions = await api.get("/v1/enforcement/actions", {"open_only": "true"})
-    flags = await api.get("/v1/complaints/flags")
+    # Independent reads, side by side (each its own in-process call and transaction).
+    stock, progress, risk, complaints, actions, flags = await asyncio.gather(
+        api.get("/v1/stock/summary"),
+        api.get("/v1/backfill/progress"),
+        api.get("/v1/channels/risk", {"limit": 10}),
+        api.get("/v1/complaints", {"limit": 20}),
+        api.get("/v1/enforcement/actions", {"open_only": "true"}),
+        api.get("/v1/complaints/flags"),
+    )
     return render(
         request,
         "console.html",
@@ -88,10 +93,12 @@ async def channel_status(
 
 
 async def _dashboard_data(api: Api) -> dict[str, Any]:
-    enterprises = await api.get("/v1/enterprises")
-    figures = await api.get("/v1/regulator/figures")
-    actions = await api.get("/v1/regulator/enforcement/actions")
-    counts = await api.get("/v1/complaints/counts")
+    enterprises, figures, actions, counts = await asyncio.gather(
+        api.get("/v1/enterprises"),
+        api.get("/v1/regulator/figures"),
+        api.get("/v1/regulator/enforcement/actions"),
+        api.get("/v1/complaints/counts"),
+    )
     return {
         "enterprises": enterprises.body if enterprises.ok else [],
         "figures": figures.body if figures.ok else None,
@@ -179,7 +186,7 @@ async def export_csv(request: Request) -> Response:
     if figures.ok:
         period = str(figures.body["period"])
         for row in figures.body["enterprises"]:
-            writer.writerow([row.get(column, "") for column in EXPORT_COLUMNS])
+            writer.writerow([spreadsheet_safe(row.get(column, "")) for column in EXPORT_COLUMNS])
     name = quote(f"realname-figures-{period or 'now'}.csv")
     response = Response(
         out.getvalue().encode("utf-8-sig"),  # with a BOM, so Excel reads the Chinese names

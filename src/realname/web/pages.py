@@ -17,12 +17,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
 from realname.security.staff import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, StaffService
 from realname.security.throttle import LoginThrottler, ThrottlePolicy
 from realname.web import boards, desk
-from realname.web.base import HERE, HOME, Text, problem, redirect, render, translator
+from realname.web.base import (
+    HERE,
+    HOME,
+    STATIC_HEADERS,
+    Text,
+    problem,
+    redirect,
+    render,
+    translator,
+)
 from realname.web.i18n import LOCALES
 from realname.web.sessions import (
     CSRF_COOKIE,
@@ -46,8 +56,17 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(desk.router)
     app.include_router(boards.router)
-    app.mount("/web/static", StaticFiles(directory=HERE / "static"), name="web-static")
+    app.mount("/web/static", SecureStatic(directory=HERE / "static"), name="web-static")
     _page_errors(app)
+
+
+class SecureStatic(StaticFiles):
+    """The pages' scripts and styles, with the security headers every response carries."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(STATIC_HEADERS)
+        return response
 
 
 def _is_page(request: Request) -> bool:
