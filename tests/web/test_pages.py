@@ -655,3 +655,14 @@ def test_another_enterprises_staff_can_neither_see_nor_touch_a_line_through_any_
     csrf_a = csrf_of(clerk.get("/web/desk").text)
     found = clerk.post("/web/lines/lookup", data={"csrf_token": csrf_a, "msisdn": b_kit})
     assert found.status_code == 404
+
+
+def test_a_page_that_does_not_exist_is_a_page_and_the_api_keeps_its_json(web: Web) -> None:
+    browser = web.signed_in("clerk")
+    missing = browser.get("/web/no-such-page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "没有这个页面" in missing.text
+    wrong_method = browser.get("/web/desk/register")
+    assert wrong_method.status_code == 405 and "没有这个页面" in wrong_method.text
+    api = web.api.client.get("/v1/no-such-route", headers=web.api.headers("clerk"))
+    assert api.status_code == 404 and api.json()["code"] == "NOT_FOUND"

@@ -103,6 +103,11 @@ def api_for(request: Request, staff: Staff) -> Api:
     return Api(request, staff.token, translator(request).locale)
 
 
+def public_api(request: Request) -> Api:
+    """The API's public routes (一证通查), with no token: as any browser would call them."""
+    return Api(request, None, translator(request).locale)
+
+
 def refusal(request: Request, answer: Answer) -> str:
     return explain(answer.code, answer.message, translator(request).locale)
 

@@ -65,6 +65,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The form is missing a field or has one filled in wrongly: go back, check it and "
         "submit again.",
     ),
+    "error.not_found": (
+        "没有这个页面。请从首页进入。",
+        "There is no such page. Start from the home page.",
+    ),
     "error.unexpected": (
         "系统内部错误，本次操作未完成。请稍后重试；如仍失败，请联系管理员。",
         "Something went wrong inside the system and this was not done. Try again shortly; "
@@ -158,6 +162,53 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "line.reveal": ("查看机主明文（记入审计）", "Reveal the owner (audited)"),
     "line.purpose": ("查看事由", "Purpose"),
     "line.revealed": ("机主明文（仅本次显示，已记入审计）", "Owner in clear (shown once, audited)"),
+    # 一证通查 (public)
+    "national.title": ("一证通查", "Lines in your name (一证通查)"),
+    "national.intro": (
+        "查询您的证件在各电信企业名下登记的手机号码。如有不是您办理的号码，可在线申诉。",
+        "See the mobile lines registered to your ID at every operator, and dispute one "
+        "that is not yours.",
+    ),
+    "national.ask": (
+        "第一步：证件、姓名和您的一个手机号码",
+        "Step 1: your ID, name and one of your numbers",
+    ),
+    "national.msisdn": ("您的手机号码", "One of your mobile numbers"),
+    "national.msisdn_help": (
+        "验证码将以短信发送到该号码：须为您本人名下、正在使用的号码。",
+        "The code goes to this number by SMS: it must be one in your name that you use.",
+    ),
+    "national.send_code": ("获取验证码", "Send me a code"),
+    "national.enter_code": ("第二步：输入短信验证码", "Step 2: the code from the SMS"),
+    "national.code_sent": (
+        "如信息无误，验证码已发送，有效期至",
+        "If the details match, a code was sent; valid until",
+    ),
+    "national.code": ("验证码", "Code"),
+    "national.show": ("查看名下号码", "Show my lines"),
+    "national.your_lines": ("您名下的号码", "Lines in your name"),
+    "national.answered_at": ("查询时间", "As of"),
+    "national.active": ("在用", "in service"),
+    "national.not_mine": ("不是我办理的？", "Not yours?"),
+    "national.dispute": ("申诉", "Dispute"),
+    "national.case": ("申诉进度", "Your dispute"),
+    "national.case_opened": (
+        "申诉已提交，请记下申诉编号，用于查询进度。",
+        "Your dispute is open: keep its reference to follow it.",
+    ),
+    "national.reference": ("申诉编号", "Reference"),
+    "national.enterprise": ("电信企业", "Operator"),
+    "national.status": ("状态", "Status"),
+    "national.status_open": ("已受理", "Open"),
+    "national.status_traced": ("已核查", "Traced"),
+    "national.status_acted": ("已处理", "Acted on"),
+    "national.status_closed": ("已办结", "Closed"),
+    "national.due": ("答复期限", "Answer due"),
+    "national.overdue": ("已超期", "Overdue"),
+    "national.follow": ("查询申诉进度", "Follow a dispute"),
+    "national.follow_submit": ("查询", "Follow"),
+    "national.no_case": ("没有该申诉编号。", "No dispute has that reference."),
+    "national.again": ("重新查询", "Look up again"),
     # console
     "console.title": ("企业控制台", "Enterprise console"),
     "console.stock": ("各渠道库存与库龄", "Stock by channel, with ageing"),

@@ -17,12 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
 from realname.security.staff import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, StaffService
 from realname.security.throttle import LoginThrottler, ThrottlePolicy
-from realname.web import boards, desk
+from realname.web import boards, desk, lookup
 from realname.web.base import (
     HERE,
     HOME,
@@ -56,6 +57,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(desk.router)
     app.include_router(boards.router)
+    app.include_router(lookup.router)
     app.mount("/web/static", SecureStatic(directory=HERE / "static"), name="web-static")
     _page_errors(app)
 
@@ -81,6 +83,7 @@ def _page_errors(app: FastAPI) -> None:
     API it calls (`calls.ApiFailedError`) answer a page, not the API's JSON."""
     api_invalid = cast(ErrorHandler, app.exception_handlers[RequestValidationError])
     api_unexpected = cast(ErrorHandler, app.exception_handlers[Exception])
+    api_http = cast(ErrorHandler, app.exception_handlers[StarletteHTTPException])
 
     async def on_invalid(request: Request, error: Exception) -> Response:
         if not _is_page(request):
@@ -102,7 +105,17 @@ def _page_errors(app: FastAPI) -> None:
         staff = await _staff_or_none(request)
         return problem(request, staff, 500, translator(request)("error.unexpected"))
 
+    async def on_http(request: Request, error: Exception) -> Response:
+        if not _is_page(request):
+            return await api_http(request, error)
+        assert isinstance(error, StarletteHTTPException)
+        t = translator(request)
+        message = t("error.not_found") if error.status_code in (404, 405) else t("error.form")
+        staff = await _staff_or_none(request)
+        return problem(request, staff, error.status_code, message)
+
     app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
 
 
