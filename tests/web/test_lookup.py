@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from realname.messaging.models import OutboxMessage
 from realname.messaging.service import open_body
+from realname.national.feeds.keys import PlatformKeys
 from realname.national.feeds.repository import FeedRepository
 from realname.national.feeds.service import FeedIngest, FeedPublisher, envelope_of
 from realname.web.sessions import LANG_COOKIE
@@ -32,7 +33,7 @@ def _registered_and_fed(web: Web, person: int) -> str:
     assert done.status_code == 201, done.text
     app = api.client.app
     rt = app.state.runtime  # type: ignore[attr-defined]
-    keys = app.state.national_keys()  # type: ignore[attr-defined]
+    keys = rt.provided(PlatformKeys)
     signer = signing("CMCC")
     now = rt.clock.now()
     with rt.transaction() as session:

@@ -30,6 +30,7 @@ from realname.http.deps import Runtime, ServiceFactory
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
 from realname.national.feeds import endpoints as national_feeds_endpoints
+from realname.national.feeds.keys import PlatformKeys
 from realname.national.lookup import endpoints as national_lookup_endpoints
 from realname.possession import endpoints as possession_endpoints
 from realname.possession.service import PossessionService
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
         authority=process.authority,
         factories=http_factories(),
+        providers={PlatformKeys: lambda: process.national_keys},
     )
 
     # The relying parties' hot counters: Redis when configured (one per worker, its own
@@ -127,7 +129,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan, public_docs=settings.public_docs, public_metrics=settings.public_metrics
     )
     app.state.runtime = runtime
-    app.state.national_keys = lambda: process.national_keys
     app.state.verification_counters = counters
     app.state.verification_audit = writer
     app.state.verification_reads = reads

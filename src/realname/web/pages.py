@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, cast
 
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -22,7 +21,7 @@ from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
 from realname.security.staff import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, StaffService
-from realname.security.throttle import LoginThrottler, ThrottlePolicy
+from realname.security.throttle import login_throttler
 from realname.web import boards, desk, lookup
 from realname.web.base import (
     HERE,
@@ -162,14 +161,8 @@ def _sign_in(
     per source address, counted before the password is checked), then one scrypt. A session
     the browser still holds (`previous`) ends: one browser, one session; sessions over for a
     day are deleted."""
-    settings, now = rt.settings, rt.clock.now()
-    throttle = LoginThrottler(
-        ThrottlePolicy(
-            max_failures_per_client=settings.login_max_failures,
-            max_failures_per_source=settings.login_max_failures_per_source,
-            window=timedelta(seconds=settings.login_failure_window_seconds),
-        )
-    )
+    now = rt.clock.now()
+    throttle = login_throttler(rt.settings)
     subject = f"staff:{username}"
     with rt.transaction() as session:
         retry_after = throttle.claim_attempt(session, subject, source, now)

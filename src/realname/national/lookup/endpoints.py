@@ -49,7 +49,7 @@ def limits_of(rt: Runtime) -> LookupLimits:
 
 def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
     return LookupService(
-        session, keys=platform_keys_of(request), keyring=rt.keyring, limits=limits_of(rt)
+        session, keys=platform_keys_of(rt), keyring=rt.keyring, limits=limits_of(rt)
     )
 
 
