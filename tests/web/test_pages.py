@@ -666,3 +666,29 @@ def test_a_page_that_does_not_exist_is_a_page_and_the_api_keeps_its_json(web: We
     assert wrong_method.status_code == 405 and "没有这个页面" in wrong_method.text
     api = web.api.client.get("/v1/no-such-route", headers=web.api.headers("clerk"))
     assert api.status_code == 404 and api.json()["code"] == "NOT_FOUND"
+
+
+def test_the_console_finds_where_a_kit_is_and_the_dashboard_exports_xlsx(web: Web) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    admin = web.signed_in("admin")
+    page = admin.get("/web/console").text
+    kit = web.api.partner_numbers[-1]
+    found = admin.post("/web/console/where", data={"csrf_token": csrf_of(page), "msisdn": kit})
+    assert found.status_code == 200 and 'id="where-found"' in found.text
+    assert "stocked" in found.text
+    other = web.signed_in("other_admin")  # another enterprise's kit reads as no kit at all
+    page_b = other.get("/web/console").text
+    hidden = other.post("/web/console/where", data={"csrf_token": csrf_of(page_b), "msisdn": kit})
+    assert hidden.status_code == 404 and 'id="where-error"' in hidden.text
+    regulator = web.signed_in("regulator")
+    book = regulator.get("/web/dashboard/export.xlsx")
+    assert book.status_code == 200 and book.headers["content-type"].startswith(
+        "application/vnd.openxmlformats"
+    )
+    sheet = load_workbook(io.BytesIO(book.content)).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:3] == ["enterprise", "name", "kind"]
+    assert sheet.max_row >= 3  # CMCC and MVNO1 (and any added by other tests)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from realname.compliance.figures.render import spreadsheet_safe
+from realname.compliance.figures.render import spreadsheet_safe, xlsx_bytes
 from realname.web.base import (
     Text,
     api_for,
@@ -87,6 +87,18 @@ async def channel_status(
     if not answer.ok:
         return await _console(request, staff, 422, error=refusal(request, answer))
     return await _console(request, staff, done=translator(request)("done"))
+
+
+@router.post("/web/console/where")
+async def where_is(request: Request, csrf_token: Text, msisdn: Text) -> Response:
+    """Where a kit is now (which channel), and how it got there (`POST /v1/stock/where`)."""
+    staff = await form_staff(request, "enterprise_admin", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    answer = await api_for(request, staff).post("/v1/stock/where", {"msisdn": msisdn.strip()})
+    if not answer.ok:
+        return await _console(request, staff, 404, where_error=refusal(request, answer))
+    return await _console(request, staff, where=answer.body, where_msisdn=msisdn.strip())
 
 
 # ---- the regulator's dashboard -----------------------------------------------------------
@@ -171,6 +183,25 @@ EXPORT_COLUMNS = (
     "refused",
     "cap_breaches",
 )
+
+
+@router.get("/web/dashboard/export.xlsx")
+async def export_xlsx(request: Request) -> Response:
+    """The same figures as the CSV, as a workbook (numbers as numbers; text that a
+    spreadsheet would run as a formula stays text)."""
+    staff = await page_staff(request, "regulator")
+    if not isinstance(staff, Staff):
+        return staff
+    figures = await api_for(request, staff).get("/v1/regulator/figures")
+    rows = figures.body["enterprises"] if figures.ok else []
+    period = str(figures.body["period"]) if figures.ok else ""
+    name = quote(f"realname-figures-{period or 'now'}.xlsx")
+    response = Response(
+        xlsx_bytes(list(EXPORT_COLUMNS), rows, f"figures {period}".strip()),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
+    return secure(response)
 
 
 @router.get("/web/dashboard/export.csv")

@@ -210,6 +210,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "national.no_case": ("没有该申诉编号。", "No dispute has that reference."),
     "national.again": ("重新查询", "Look up again"),
     # console
+    "console.where": ("号卡在哪里", "Where is a kit"),
+    "console.where_submit": ("查找", "Find"),
+    "console.no_channel": ("不在任何渠道（已售出或已回收）", "In no channel (sold or returned)"),
     "console.title": ("企业控制台", "Enterprise console"),
     "console.stock": ("各渠道库存与库龄", "Stock by channel, with ageing"),
     "console.unsold": ("未售", "Unsold"),
@@ -269,6 +272,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.escalated": ("已采取措施：", "Action taken:"),
     "dash.complaints": ("投诉统计", "Complaints"),
     "dash.export": ("导出 CSV", "Export CSV"),
+    "dash.export_xlsx": ("导出 Excel (XLSX)", "Export Excel (XLSX)"),
     "kind.mno": ("基础运营商", "MNO"),
     "kind.mvno": ("转售企业", "MVNO"),
     "rung.notice": ("通报批评", "Notice of criticism"),
