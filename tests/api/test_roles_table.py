@@ -187,6 +187,10 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         "/v1/identities/lines",
         {"document": w.owner["document"]},
     ),
+    "/v1/lines/reverification-queue": lambda w: (
+        f"/v1/lines/reverification-queue?enterprise_id={w.api.enterprise_id}",
+        None,
+    ),
     "/v1/channels/{channel_id}/stock": lambda w: (
         f"/v1/channels/{w.api.own_channel_id}/stock",
         None,

@@ -692,3 +692,25 @@ def test_the_console_finds_where_a_kit_is_and_the_dashboard_exports_xlsx(web: We
     header = [c.value for c in next(sheet.iter_rows(max_row=1))]
     assert header[:3] == ["enterprise", "name", "kind"]
     assert sheet.max_row >= 3  # CMCC and MVNO1 (and any added by other tests)
+
+
+def test_the_console_lists_the_lines_waiting_for_re_verification(web: Web) -> None:
+    from tests.api.conftest import person_json
+
+    number = web.api.number()
+    made = web.api.client.post(
+        "/v1/registrations",
+        json={"msisdn": number, "customer": person_json(web.api.people[2])},
+        headers=web.api.headers("clerk"),
+    )
+    assert made.status_code == 201, made.text
+    asked = web.api.client.post(
+        f"/v1/lines/{made.json()['id']}/reverification-requests",
+        json={"reason": "fraud complaint"},
+        headers=web.api.headers("admin"),
+    )
+    assert asked.status_code == 200, asked.text
+    console = web.signed_in("admin").get("/web/console").text
+    queue = console.split('id="reverify-queue"', 1)[1].split("</table>", 1)[0]
+    assert number in queue
+    assert number not in web.signed_in("other_admin").get("/web/console").text

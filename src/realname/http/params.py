@@ -14,7 +14,7 @@ from starlette.convertors import IntegerConvertor, register_url_convertor
 
 LineId = Annotated[int, Path(ge=1, le=2**62, description="The line's id (never the MSISDN)")]
 ChannelId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-KitLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many kits")]
+ListLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many")]
 # The last digits a customer chooses a number by (尾号): never a whole number in a URL.
 NumberEnding = Annotated[
     str | None, Query(pattern=r"^[0-9]{1,4}$", description="Only numbers ending in these digits")

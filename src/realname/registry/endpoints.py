@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, refusals
 from realname.http.idempotency import run_once
-from realname.http.params import ChannelId, KitLimit, LineId, NumberEnding
+from realname.http.params import ChannelId, LineId, ListLimit, NumberEnding
 from realname.http.principals import (
     WRITE,
     AtCounter,
     ClerkAtCounter,
     Counter,
     EnterpriseOperator,
+    EnterpriseQuery,
     LineCanceller,
     LineOperator,
     LineReader,
@@ -36,6 +37,7 @@ from realname.http.principals import (
     clerk_of,
     context_of,
     enterprise_of,
+    enterprise_to_read,
 )
 from realname.registry.cardreads.endpoints import person_at
 from realname.registry.commands import Context, Kit, TypedText
@@ -246,7 +248,7 @@ def channel_stock(
     channel_id: ChannelId,
     rt: RuntimeDep,
     principal: LineReader,
-    limit: KitLimit = 1000,
+    limit: ListLimit = 1000,
     ending: NumberEnding = None,
 ) -> list[LineOut]:
     """SIM kits in stock at the channel, in number order, at most `limit` (a clerk sees only
@@ -261,6 +263,25 @@ def channel_stock(
             line_out(rt, session, line)
             for line in RegistryRepository(session).stock_of(channel_id, limit, ending)
         ]
+
+
+@router.get(
+    "/lines/reverification-queue",
+    response_model=list[LineOut],
+    summary="Lines whose owner must re-verify (二次实名)",
+)
+def reverification_queue(
+    rt: RuntimeDep,
+    principal: LineReader,
+    limit: ListLimit = 100,
+    enterprise_id: EnterpriseQuery = None,
+) -> list[LineOut]:
+    """The enterprise's lines with a re-verification pending, soonest deadline first (at most
+    `limit`), owners masked; a regulator names the enterprise."""
+    enterprise = enterprise_to_read(principal, enterprise_id)
+    with rt.transaction(readonly=True) as session:
+        lines = RegistryRepository(session).reverification_queue(enterprise, limit)
+        return [line_out(rt, session, line) for line in lines]
 
 
 # --- lifecycle operations --------------------------------------------------------------------

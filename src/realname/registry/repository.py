@@ -95,6 +95,15 @@ class RegistryRepository:
     def line(self, msisdn: str) -> Line | None:
         return self.session.scalars(select(Line).where(Line.msisdn == msisdn)).first()
 
+    def reverification_queue(self, enterprise_id: int, limit: int) -> Sequence[Line]:
+        """The enterprise's lines whose owner must re-verify (二次实名), soonest due first."""
+        return self.session.scalars(
+            select(Line)
+            .where(Line.enterprise_id == enterprise_id, Line.reverify_deadline.is_not(None))
+            .order_by(Line.reverify_deadline, Line.id)
+            .limit(limit)
+        ).all()
+
     def stock_of(
         self, channel_id: int, limit: int = 1000, ending: str | None = None
     ) -> Sequence[Line]:

@@ -38,13 +38,14 @@ EVIDENCE_KINDS = ("inspection_round", "figure", "complaint", "action", "document
 async def _console(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
     api = api_for(request, staff)
     # Independent reads, side by side (each its own in-process call and transaction).
-    stock, progress, risk, complaints, actions, flags = await asyncio.gather(
+    stock, progress, risk, complaints, actions, flags, queue = await asyncio.gather(
         api.get("/v1/stock/summary"),
         api.get("/v1/backfill/progress"),
         api.get("/v1/channels/risk", {"limit": 10}),
         api.get("/v1/complaints", {"limit": 20}),
         api.get("/v1/enforcement/actions", {"open_only": "true"}),
         api.get("/v1/complaints/flags"),
+        api.get("/v1/lines/reverification-queue", {"limit": 20}),
     )
     return render(
         request,
@@ -57,6 +58,7 @@ async def _console(request: Request, staff: Staff, status: int = 200, **context:
         complaints=complaints.body if complaints.ok else [],
         actions=actions.body if actions.ok else [],
         flags=flags.body[:20] if flags.ok else [],
+        queue=queue.body if queue.ok else [],
         **context,
     )
 
