@@ -714,3 +714,24 @@ def test_the_console_lists_the_lines_waiting_for_re_verification(web: Web) -> No
     queue = console.split('id="reverify-queue"', 1)[1].split("</table>", 1)[0]
     assert number in queue
     assert number not in web.signed_in("other_admin").get("/web/console").text
+
+
+def test_the_dashboard_shows_the_months_trend_as_a_chart_and_a_table(web: Web) -> None:
+    import json
+
+    from tests.api.conftest import person_json
+
+    made = web.api.client.post(
+        "/v1/registrations",
+        json={"msisdn": web.api.number(), "customer": person_json(web.api.people[1])},
+        headers=web.api.headers("clerk"),
+    )
+    assert made.status_code == 201, made.text
+    page = web.signed_in("regulator").get("/web/dashboard").text
+    block = re.search(r'<script type="application/json" id="trend-data">(.*?)</script>', page)
+    assert block is not None
+    months = json.loads(block.group(1))
+    assert months and [m["month"] for m in months] == sorted(m["month"] for m in months)
+    assert sum(m["registrations"] for m in months) > 0
+    table = page.split('id="trend"', 1)[1].split("</table>", 1)[0]
+    assert months[-1]["month"] in table

@@ -137,6 +137,20 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         for r in rows
         if r["violation_rate"] is not None
     ]
+    # The trend: the figures' months, oldest first (registrations, refusals, complaints and
+    # the violation rate), as a chart with the same numbers in a table beside it.
+    trend = [
+        {
+            "month": m["group"],
+            "registrations": m["registrations"],
+            "refused": m["refused"],
+            "complaints": m["complaints"],
+            "violation_rate": m["violation_rate"],
+        }
+        for m in sorted(
+            data["figures"]["by_month"] if data["figures"] else [], key=lambda m: m["group"]
+        )
+    ]
     licences = {e["code"]: e["licence_status"] for e in data["enterprises"]}
     ids = {e["id"]: e["code"] for e in data["enterprises"]}
     return render(
@@ -152,6 +166,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         actions=data["actions"],
         counts=data["counts"][:20],
         chart=chart,
+        trend=trend,
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,
         **context,
