@@ -98,7 +98,7 @@ def test_a_read_belongs_to_its_channel_and_expires(api: Api) -> None:
     try:
         late = _register(api, {"card_read_id": read["id"], "face_score": 0.95})
         assert late.status_code == 404 and late.json()["code"] == "REALNAME.CARD_READ_NOT_FOUND"
-        # The channel's next read deletes the expired one: nothing lingers.
+        # The next read (at any channel) deletes the expired one: nothing lingers.
         _read(api, api.people[3])
         assert _rows(api, read["id"]) == []
     finally:

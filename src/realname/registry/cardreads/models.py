@@ -14,7 +14,7 @@ from realname.db.types import BigId, UtcDateTime
 class CardRead(Base):
     """What the reader sent: the document and the name, AES-GCM sealed as one JSON value
     (context `card_read.data`). A used read loses its data at once; expired and used rows
-    are deleted by the channel's next read. Nothing in clear: a copy of the table holds no
+    are deleted by the next read at any channel. Nothing in clear: a copy of the table holds no
     PII it can read."""
 
     __tablename__ = "card_read"

@@ -42,14 +42,12 @@ class CardReadRepository:
             .limit(1)
         ).first()
 
-    def purge(self, channel_id: int, now: datetime) -> int:
-        """Delete the channel's used and expired reads; how many."""
+    def purge(self, now: datetime) -> int:
+        """Delete every used and expired read, whichever channel took it (the table holds
+        only reads in flight, so this is a handful of rows); how many."""
         result = self.session.execute(
             delete(CardRead)
-            .where(
-                CardRead.channel_id == channel_id,
-                or_(CardRead.used_at.is_not(None), CardRead.expires_at <= now),
-            )
+            .where(or_(CardRead.used_at.is_not(None), CardRead.expires_at <= now))
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)

@@ -2,8 +2,8 @@
 
 - `record`: the channel's reader posts the chip's data; it is sealed (AES-GCM, context
   `card_read.data`) and waits `policy.card_reads.ttl_seconds` for a clerk of that channel.
-  The channel's used and expired reads are deleted first, so the table holds only reads in
-  flight.
+  Every used and expired read (any channel's) is deleted first, so the table holds only
+  reads in flight.
 - `latest`: what the desk shows (masked) when the clerk asks for the card just read.
 - `take`: the registration (or an owner-present operation) names the read; it becomes the
   person, `chip_read`, and the read is spent: its data is wiped in the same transaction
@@ -104,7 +104,7 @@ class CardReadService:
     def record(
         self, ctx: Context, *, enterprise_id: int, channel_id: int, reader: str, card: Card
     ) -> CardRead:
-        self.repo.purge(channel_id, ctx.at)
+        self.repo.purge(ctx.at)
         sealed = self.keyring.seal(card.dump().decode("utf-8"), DATA_CONTEXT)
         row = CardRead(
             public_id=secrets.token_hex(16),
