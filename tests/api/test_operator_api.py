@@ -409,14 +409,17 @@ def test_the_reverification_queue_lists_the_enterprises_pending_lines_soonest_fi
     api: Api,
 ) -> None:
     ids = []
-    for person in (3, 4):
+    for person in api.people:  # the module's other tests fill some people's caps
         made = api.client.post(
             "/v1/registrations",
-            json={"msisdn": api.number(), "customer": person_json(api.people[person])},
+            json={"msisdn": api.number(), "customer": person_json(person)},
             headers=api.headers("clerk"),
         )
-        assert made.status_code == 201, made.text
-        ids.append(made.json()["id"])
+        if made.status_code == 201:
+            ids.append(made.json()["id"])
+        if len(ids) == 2:
+            break
+    assert len(ids) == 2
     for line_id in ids:
         asked = api.client.post(
             f"/v1/lines/{line_id}/reverification-requests",
@@ -440,3 +443,7 @@ def test_the_reverification_queue_lists_the_enterprises_pending_lines_soonest_fi
     assert regulator.status_code == 200 and len(regulator.json()) == 1
     unnamed = api.client.get("/v1/lines/reverification-queue", headers=api.headers("regulator"))
     assert unnamed.status_code == 400
+    for line_id in ids:  # the owners' caps are free again for the module's other tests
+        api.client.post(
+            f"/v1/lines/{line_id}/cancel", json={"reason": "done"}, headers=api.headers("admin")
+        )
