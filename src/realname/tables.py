@@ -28,6 +28,7 @@ from realname.national.lookup import models as national_lookup_models
 from realname.possession import models as possession_models
 from realname.provisioning import models as provisioning_models
 from realname.registry import models as registry_models
+from realname.registry.cardreads import models as card_reads_models
 from realname.security import models as security_models
 from realname.security import staff as staff_models
 from realname.selfservice import models as selfservice_models
@@ -37,6 +38,7 @@ __all__ = [
     "Base",
     "authority_models",
     "backfill_models",
+    "card_reads_models",
     "channels_models",
     "complaints_models",
     "enforcement_models",

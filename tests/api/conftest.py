@@ -174,6 +174,12 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
             "monitor": {"role": Role.MONITOR},
             "complaint_centre": {"role": Role.COMPLAINT_CENTRE},
             "feed_client": {"role": Role.FEED_CLIENT, "enterprise_id": world.enterprise_id},
+            # The own hall's card reader (the clerk's channel).
+            "card_reader": {
+                "role": Role.CARD_READER,
+                "enterprise_id": world.enterprise_id,
+                "channel_id": world.channels[ChannelKind.OWN_HALL],
+            },
         }
         for name, spec in specs.items():
             client, secret = clients.create(at=now, **spec)  # type: ignore[arg-type]

@@ -403,3 +403,47 @@ def test_a_typed_reason_is_sealed_however_code_like_it_looks(api: Api) -> None:
         assert "manual" in reasons and typed not in reasons, reasons
         details = session.execute(text("SELECT detail FROM audit_log")).scalars()
         assert not any(typed in str(detail) for detail in details)
+
+
+def test_the_reverification_queue_lists_the_enterprises_pending_lines_soonest_first(
+    api: Api,
+) -> None:
+    ids = []
+    for person in api.people:  # the module's other tests fill some people's caps
+        made = api.client.post(
+            "/v1/registrations",
+            json={"msisdn": api.number(), "customer": person_json(person)},
+            headers=api.headers("clerk"),
+        )
+        if made.status_code == 201:
+            ids.append(made.json()["id"])
+        if len(ids) == 2:
+            break
+    assert len(ids) == 2
+    for line_id in ids:
+        asked = api.client.post(
+            f"/v1/lines/{line_id}/reverification-requests",
+            json={"reason": "fraud complaint"},
+            headers=api.headers("admin"),
+        )
+        assert asked.status_code == 200, asked.text
+    queue = api.client.get("/v1/lines/reverification-queue", headers=api.headers("admin"))
+    assert queue.status_code == 200
+    listed = [line["id"] for line in queue.json()]
+    assert set(ids) <= set(listed)
+    deadlines = [line["reverify_deadline"] for line in queue.json()]
+    assert deadlines == sorted(deadlines)
+    assert all("*" in line["owner"]["name"] for line in queue.json())  # masked
+    other = api.client.get("/v1/lines/reverification-queue", headers=api.headers("other_admin"))
+    assert not set(ids) & {line["id"] for line in other.json()}
+    regulator = api.client.get(
+        f"/v1/lines/reverification-queue?enterprise_id={api.enterprise_id}&limit=1",
+        headers=api.headers("regulator"),
+    )
+    assert regulator.status_code == 200 and len(regulator.json()) == 1
+    unnamed = api.client.get("/v1/lines/reverification-queue", headers=api.headers("regulator"))
+    assert unnamed.status_code == 400
+    for line_id in ids:  # the owners' caps are free again for the module's other tests
+        api.client.post(
+            f"/v1/lines/{line_id}/cancel", json={"reason": "done"}, headers=api.headers("admin")
+        )

@@ -68,10 +68,13 @@ def route_table(
 
 # The national platform's table adds the enterprise feeds' client.
 NATIONAL_CLIENT = {**COMPLIANCE_CLIENT, "feed_client": "feed_client"}
+# The card reads' table adds the counter's card reader.
+CARD_CLIENT = {**NATIONAL_CLIENT, "card_reader": "card_reader"}
 TABLE = (
     route_table()
     | route_table("### Who may call what: compliance", COMPLIANCE_CLIENT)
     | route_table("### Who may call what: national", NATIONAL_CLIENT)
+    | route_table("### Who may call what: card reads", CARD_CLIENT)
 )
 
 
@@ -183,6 +186,10 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
     "/v1/identities/lines": lambda w: (
         "/v1/identities/lines",
         {"document": w.owner["document"]},
+    ),
+    "/v1/lines/reverification-queue": lambda w: (
+        f"/v1/lines/reverification-queue?enterprise_id={w.api.enterprise_id}",
+        None,
     ),
     "/v1/channels/{channel_id}/stock": lambda w: (
         f"/v1/channels/{w.api.own_channel_id}/stock",
@@ -462,6 +469,11 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
         "/v1/national/feeds/disputes/NDnosuchcase",
         {"status": "traced"},
     ),
+    "/v1/card-reads": lambda w: (
+        "/v1/card-reads",
+        {"document": w.stranger["document"], "name": w.stranger["name"]},
+    ),
+    "/v1/card-reads/latest": lambda w: ("/v1/card-reads/latest", None),
 }
 
 
@@ -487,7 +499,7 @@ def test_each_cell_of_the_table_holds(api: Api, method: str, path: str) -> None:
     for role, cell in TABLE[(method, path)].items():
         allowed = cell.startswith("yes")
         assert allowed or cell == "—", f"{role}: unknown cell {cell!r}"
-        who = NATIONAL_CLIENT[role]
+        who = CARD_CLIENT[role]
         headers = (
             api.device_headers(who, world.line_id)
             if allowed and "own line" in cell

@@ -254,7 +254,7 @@ def test_0022_gives_each_national_line_its_identitys_name_key(fresh_engine: Engi
 def test_0025_marks_only_the_regulator_clients_that_existed(fresh_engine: Engine) -> None:
     """Regulator-side clients made before 0025 keep the compliance scopes their rows lack
     (marked `implied_role_scopes`); other roles, and clients made afterwards, are not marked."""
-    migrate.downgrade(fresh_engine, "0022_national_hardening")
+    migrate.downgrade(fresh_engine, "0023_card_reads")
     at = "2026-01-01 00:00:00+00:00"
     with fresh_engine.begin() as connection:
         for client_id, role in (
@@ -275,5 +275,5 @@ def test_0025_marks_only_the_regulator_clients_that_existed(fresh_engine: Engine
             text("SELECT client_id, implied_role_scopes FROM api_client ORDER BY client_id")
         ).all()
     assert [(c, bool(m)) for c, m in marked] == [("ins", True), ("reg", True), ("rp", False)]
-    migrate.downgrade(fresh_engine, "0022_national_hardening")
+    migrate.downgrade(fresh_engine, "0023_card_reads")
     migrate.upgrade(fresh_engine)

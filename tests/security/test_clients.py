@@ -73,6 +73,35 @@ def test_a_clerk_client_must_name_a_clerk_of_its_channel(world: World) -> None:
     assert client.clerk_id == clerk_at_own
 
 
+def test_a_card_reader_is_bound_to_one_channel_of_its_enterprise(world: World) -> None:
+    service = ClientService(world.session, world.service.keyring)
+    own = world.channels[ChannelKind.OWN_HALL]
+    with pytest.raises(ValueError, match="card_reader client needs a channel"):
+        service.create(role=Role.CARD_READER, at=NOW, enterprise_id=world.enterprise_id)
+    with pytest.raises(ValueError, match="card_reader client needs a channel"):
+        service.create(
+            role=Role.CARD_READER,
+            at=NOW,
+            enterprise_id=world.enterprise_id,
+            channel_id=own,
+            clerk_id=world.clerks[ChannelKind.OWN_HALL],
+        )
+    with pytest.raises(ValueError, match="does not belong"):
+        service.create(
+            role=Role.CARD_READER,
+            at=NOW,
+            enterprise_id=world.other_enterprise_id,
+            channel_id=own,
+        )
+    reader, _ = service.create(
+        role=Role.CARD_READER, at=NOW, enterprise_id=world.enterprise_id, channel_id=own
+    )
+    principal = principal_from_token(
+        issue_token(reader, KEYS, 60, now=NOW).access_token, KEYS, now=NOW
+    )
+    assert principal.channel_id == own and principal.scopes == frozenset({"cardreads:write"})
+
+
 @pytest.mark.parametrize("case", ["other_enterprise_channel", "no_channel", "no_clerk", "no_ent"])
 def test_enterprise_channel_and_clerk_must_exist_and_belong_together(
     world: World, case: str

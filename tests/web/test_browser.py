@@ -7,8 +7,8 @@ saved in zh-CN and English."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select
@@ -27,10 +28,18 @@ from realname.api.app import create_app
 from realname.config import Settings
 from realname.db.engine import create_engine_from_settings
 from realname.db.uow import UnitOfWork
-from realname.registry.models import Line
+from realname.identity.documents import DocumentType
+from realname.messaging.models import OutboxMessage
+from realname.messaging.service import open_body
+from realname.national.feeds.jobs import publish
+from realname.national.feeds.keys import feed_signing_key
+from realname.national.feeds.transport import InProcess
+from realname.registry.commands import Actor, Context, Desk, Person
+from realname.registry.models import Channel, Clerk, Line
 from realname.security.keys import keyring_from_settings
 from realname.sim.demo import prepare_demo
-from realname.web.demo import DemoDesk, create_demo_accounts, walk_in_customer
+from realname.sim.desk import DemoDesk, create_demo_accounts, walk_in_customer
+from realname.wiring import Process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,6 +57,8 @@ class Served:
     url: str
     desk: DemoDesk
     customers: list[dict[str, Any]]
+    holder: tuple[dict[str, Any], str]  # a customer with a line in the national index, and it
+    settings: Settings
 
     def password(self, username: str) -> str:
         return next(a.password for a in self.desk.accounts if a.username == username)
@@ -57,6 +68,54 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _registered_and_published(
+    uow: UnitOfWork, settings: Settings, desk: DemoDesk, card: dict[str, Any]
+) -> str:
+    """`card`'s holder gets a line at another hall of the desk's enterprise (the desk keeps
+    its kits for the other tests), and the enterprise publishes its feed to the national
+    platform (in this instance): 一证通查 then finds it."""
+    process = Process(settings)
+    with uow.transaction() as session:
+        row = session.execute(
+            select(Line.msisdn, Channel.id, Clerk.id)
+            .join(Channel, Channel.id == Line.channel_id)
+            .join(Clerk, Clerk.channel_id == Channel.id)
+            .where(
+                Line.state == "stocked",
+                Line.enterprise_id == desk.enterprise_id,
+                Channel.id != desk.channel_id,
+                Channel.status == "active",
+                Channel.kind.in_(("own_hall", "partner_hall")),
+                Clerk.status == "active",
+            )
+            .order_by(Line.msisdn)
+            .limit(1)
+        ).first()
+        assert row is not None, "the demo enterprise has no other hall with a kit"
+        kit, channel, clerk = row
+        at = settings.clock().now()
+        process.services(session).registry.register(
+            Context(Actor("clerk", str(clerk)), at, None),
+            desk=Desk(desk.enterprise_id, channel, clerk),
+            msisdn=kit,
+            person=Person(
+                document_number=card["document"]["number"],
+                name=card["name"],
+                document_type=DocumentType.RESIDENT_ID,
+                face_score=0.95,
+            ),
+        )
+    publish(
+        uow,
+        keyring=process.keyring,
+        signing=feed_signing_key(settings, desk.enterprise_code),
+        transport=InProcess(uow, process.national_keys, settings.clock().now),
+        batch_size=settings.national_feed_batch_size,
+        now=settings.clock().now,
+    )
+    return kit
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +134,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
     now = settings.clock().now()
-    with UnitOfWork(sessionmaker(engine, expire_on_commit=False)).transaction() as session:
+    uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False))
+    with uow.transaction() as session:
         desk = create_demo_accounts(session, keyring, now)
         customers = [walk_in_customer(session, keyring, now, n) for n in ("王小明", "李小红")]
         kits = session.scalar(
             select(func.count()).where(Line.channel_id == desk.channel_id, Line.state == "stocked")
         )
+        holder = walk_in_customer(session, keyring, now, "张小华")
+    looked_up = _registered_and_published(uow, settings, desk, holder)
     engine.dispose()
     assert kits is not None and kits >= 2, "the desk needs a kit for each registration"
     port = _free_port()
@@ -93,7 +155,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         if server.started:
             break
         time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", desk, customers)
+    yield Served(f"http://127.0.0.1:{port}", desk, customers, (holder, looked_up), settings)
     server.should_exit = True
     thread.join(10)
 
@@ -134,9 +196,9 @@ class Visit:
         page.press("#password", "Enter")  # keyboard first
         page.wait_for_load_state()
 
-    def check(self, name: str) -> None:
+    def check(self, name: str, *, both_languages: bool = True) -> None:
         """axe-core finds nothing serious; with REALNAME_SCREENSHOTS, the page in both
-        languages."""
+        languages (`both_languages=False`: a POST's answer, which the switch cannot reload)."""
         page = self.page
         page.evaluate(AXE.read_text(encoding="utf-8"))
         result = page.evaluate(
@@ -152,6 +214,8 @@ class Visit:
             folder = Path(SHOTS)
             folder.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(folder / f"{name}.zh-CN.png"), full_page=True)
+            if not both_languages:
+                return
             page.click("#lang-switch")
             page.wait_for_load_state()
             page.screenshot(path=str(folder / f"{name}.en.png"), full_page=True)
@@ -163,11 +227,30 @@ class Visit:
         self.page.wait_for_load_state()
 
 
+def _reader_posts(served: Served, card: dict[str, Any]) -> None:
+    """The hall's card reader software: a token for its client, then the chip's data."""
+    with httpx.Client(base_url=served.url, timeout=30) as reader:
+        token = reader.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(served.desk.reader_client_id, served.desk.reader_secret),
+        )
+        assert token.status_code == 200, token.text
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        read = reader.post("/v1/card-reads", json=card, headers=bearer)
+        assert read.status_code == 201, read.text
+
+
 def _register(visit: Visit, card: dict[str, Any]) -> str:
+    """The customer's card goes on the reader; the clerk presses "Read the card" (the desk
+    picks the read up, masked), the face score comes in, and the kit is registered."""
     page = visit.page
     page.goto(visit.served.url + "/web/desk")
-    page.fill("#card", json.dumps(card, ensure_ascii=False))
-    page.fill("#face_score", "0.95")
+    _reader_posts(visit.served, card)
+    page.click("#customer-read-card")
+    shown = page.wait_for_selector("#card-read-shown")
+    assert card["document"]["number"] not in shown.inner_text()  # masked
+    page.fill("#customer-face", "0.95")
     msisdn = str(page.eval_on_selector("#msisdn", "e => e.value"))
     page.click("#register")
     page.wait_for_load_state()
@@ -223,6 +306,52 @@ def test_an_enterprise_escalated_on_the_dashboard_is_refused_at_its_front_desk(
     refused = visit.page.inner_text("#refused")
     assert "暂停受理新用户入网" in refused and "\n" not in refused.strip()
     visit.close()
+
+
+def test_a_person_finds_their_line_by_yi_zheng_tong_cha_and_disputes_it(
+    served: Served, browser: Any
+) -> None:
+    """The public page, no staff login: document, name and number; the SMS code; the lines
+    per enterprise, masked; a dispute, and its reference."""
+    card, msisdn = served.holder
+    visit = Visit(browser, served)
+    page = visit.page
+    page.goto(served.url + "/web/lookup")
+    visit.check("yi-zheng-tong-cha")
+    page.fill("#document_number", card["document"]["number"])
+    page.fill("#name", card["name"])
+    page.fill("#msisdn", msisdn)
+    page.click("#send-code")
+    page.wait_for_selector("#code")
+    page.fill("#code", _code_sent_to(served, msisdn))
+    page.press("#code", "Enter")
+    page.wait_for_selector("#total")
+    answer = page.inner_text("main")
+    assert msisdn not in answer and msisdn[-4:] in answer  # masked
+    visit.check("yi-zheng-tong-cha-answer", both_languages=False)
+    page.locator("button[id^=dispute-]").first.click()
+    page.wait_for_selector("#case-reference")
+    assert page.inner_text("#case-reference").isalpha()
+    visit.close()
+
+
+def _code_sent_to(served: Served, msisdn: str) -> str:
+    """What the phone shows: the sealed SMS in the outbox, opened with the instance's keys."""
+    settings = served.settings
+    engine = create_engine_from_settings(settings)
+    try:
+        with engine.connect() as connection:
+            body = connection.scalar(
+                select(OutboxMessage.body)
+                .where(OutboxMessage.destination == msisdn)
+                .order_by(OutboxMessage.id.desc())
+            )
+    finally:
+        engine.dispose()
+    assert body is not None
+    found = re.search(r"[0-9]{6}", open_body(keyring_from_settings(settings), body))
+    assert found is not None
+    return found.group()
 
 
 def test_chromium_is_debians_not_a_download() -> None:

@@ -4,19 +4,36 @@ locale switch, and a registration refused in one line."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
-from realname.web.sessions import CSRF_COOKIE, IDLE_TIMEOUT, LANG_COOKIE, SESSION_COOKIE
+import pytest
+from fastapi.testclient import TestClient
+
+from realname.web.sessions import (
+    CSRF_COOKIE,
+    IDLE_TIMEOUT,
+    LANG_COOKIE,
+    LIFETIME,
+    PURGE_AFTER,
+    SESSION_COOKIE,
+)
 from tests.web.conftest import PASSWORD, Web, csrf_of, form_id_of
 
 
 def _card(web: Web, index: int) -> str:
+    """The own hall's card reader reads person `index`'s card: the read's id, for the form."""
     person = web.api.people[index]
-    return json.dumps(
-        {"document": {"type": "resident_id", "number": person.document_number}, "name": person.name}
+    response = web.api.client.post(
+        "/v1/card-reads",
+        json={
+            "document": {"type": "resident_id", "number": person.document_number},
+            "name": person.name,
+        },
+        headers=web.api.headers("card_reader"),
     )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 def test_a_page_without_a_session_sends_to_the_login(web: Web) -> None:
@@ -61,7 +78,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(web: Web) 
         "/web/desk/register",
         data={
             "csrf_token": "forged",
-            "card": _card(web, 0),
+            "card_read_id": _card(web, 0),
             "face_score": "0.95",
             "msisdn": number,
         },
@@ -123,15 +140,15 @@ def test_registration_at_the_desk_then_masked_in_the_console_and_revealed_with_a
     web: Web,
 ) -> None:
     clerk = web.signed_in("clerk")
-    desk = clerk.get("/web/desk")
     number = web.api.number()
+    desk = clerk.get("/web/desk", params={"ending": number[-4:]})
     assert number in desk.text  # the kit is offered from this channel's stock
     person = web.api.people[1]
     done = clerk.post(
         "/web/desk/register",
         data={
             "csrf_token": csrf_of(desk.text),
-            "card": _card(web, 1),
+            "card_read_id": _card(web, 1),
             "face_score": "0.95",
             "msisdn": number,
         },
@@ -171,7 +188,7 @@ def test_a_refused_registration_says_why_in_one_line_in_the_clerks_language(web:
     number = web.api.number()
     form = {
         "csrf_token": csrf_of(desk.text),
-        "card": _card(web, 2),
+        "card_read_id": _card(web, 2),
         "face_score": "0.10",
         "msisdn": number,
     }
@@ -319,7 +336,7 @@ def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads
     assert challenge is not None
     form = {
         "csrf_token": csrf_of(sent.text),
-        "card": _card(web, 3),
+        "card_read_id": _card(web, 3),
         "face_score": "0.95",
         "challenge_id": challenge.group(1),
     }
@@ -340,10 +357,381 @@ def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
     form = {
         "csrf_token": csrf_of(desk),
         "form_id": form_id_of(desk),
-        "card": _card(web, 4),
+        "card_read_id": _card(web, 4),
         "face_score": "0.95",
         "msisdn": number,
     }
     first, second = (clerk.post("/web/desk/register", data=form) for _ in range(2))
     assert first.status_code == second.status_code == 201, second.text
     assert number in second.text
+
+
+def test_the_desk_picks_up_the_card_its_reader_just_read(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    read_id = _card(web, 5)
+    fragment = clerk.get("/web/card-read")
+    assert fragment.status_code == 200
+    assert f'name="card_read_id" value="{read_id}"' in fragment.text
+    person = web.api.people[5]
+    assert person.document_number not in fragment.text and person.name not in fragment.text
+    receiver = clerk.get("/web/card-read", params={"field": "receiver_card_read_id"})
+    assert f'name="receiver_card_read_id" value="{read_id}"' in receiver.text
+    odd = clerk.get("/web/card-read", params={"field": '"><script>'})
+    assert "<script>" not in odd.text and 'name="card_read_id"' in odd.text
+    # Another channel's clerk sees no read of this one.
+    assert (
+        web.api.client.get(
+            "/v1/card-reads/latest", headers=web.api.headers("partner_clerk")
+        ).status_code
+        == 404
+    )
+    desk = clerk.get("/web/desk").text
+    number = web.api.number()
+    registered = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "form_id": form_id_of(desk),
+            "card_read_id": read_id,
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    assert read_id not in clerk.get("/web/card-read").text  # spent: never offered again
+    web.api.clock.advance(timedelta(seconds=301))  # every read waiting here has expired
+    try:
+        clerk.get("/web/desk")  # the session's idle clock is not in the way
+        none = clerk.get("/web/card-read")
+        assert 'id="card-read-missing"' in none.text and "重新读卡" in none.text, none.text
+    finally:
+        web.api.clock.advance(timedelta(seconds=-301))
+
+
+def test_a_typed_document_is_manual_entry_and_refused_where_the_policy_says(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk").text
+    person = web.api.people[6]
+    number = web.api.number()
+    form = {
+        "csrf_token": csrf_of(desk),
+        "doc_type": "resident_id",
+        "doc_number": person.document_number,
+        "name": person.name,
+        "face_score": "0.95",
+        "msisdn": number,
+    }
+    refused = clerk.post("/web/desk/register", data=form)
+    # The own hall refuses manual entry (china): the page sent the typed card as manual,
+    # never as a chip read, and says what to do instead.
+    assert refused.status_code == 422
+    line = re.search(r'<p class="refusal" role="alert" id="refused">([^<]+)</p>', refused.text)
+    assert line and "不允许手工录入" in line.group(1) and "读取身份证" in line.group(1)
+    nothing = clerk.post("/web/desk/register", data=form | {"doc_number": "", "name": ""})
+    assert nothing.status_code == 422 and "请先读取身份证" in nothing.text
+    web.api.free_numbers.append(number)
+
+
+def test_the_desk_counts_its_whole_stock_and_finds_kits_by_their_last_digits(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    page = clerk.get("/web/desk").text
+    summary = web.api.client.get("/v1/stock/summary", headers=web.api.headers("clerk")).json()
+    unsold = next(r["unsold"] for r in summary if r["channel"]["id"] == web.api.own_channel_id)
+    shown = re.search(r'<span id="in-stock">([^<]+)</span>', page)
+    assert shown and shown.group(1).replace(",", "") == str(unsold) and unsold > 50
+    assert page.count('<option value="+') == 50  # a bounded list, not the whole stock
+    wanted = web.api.free_numbers[0]
+    found = clerk.get("/web/desk", params={"ending": wanted[-4:]}).text
+    options = re.findall(r'<option value="(\+[^"]+)"', found)
+    assert wanted in options and all(o.endswith(wanted[-4:]) for o in options)
+    ignored = clerk.get("/web/desk", params={"ending": "12345x"})
+    assert ignored.status_code == 200 and ignored.text.count('<option value="+') == 50
+
+
+def test_an_error_inside_the_api_a_page_calls_is_an_error_page(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realname.registry.cardreads.service import CardReadService
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the reader's store is broken")
+
+    clerk = web.signed_in("clerk")
+    quiet = TestClient(
+        web.api.client.app, base_url="https://testserver", raise_server_exceptions=False
+    )
+    quiet.cookies = clerk.cookies
+    monkeypatch.setattr(CardReadService, "latest", broken)
+    failed = quiet.get("/web/card-read")
+    assert failed.status_code == 500
+    assert failed.headers["content-type"].startswith("text/html")
+    assert "系统内部错误" in failed.text and "broken" not in failed.text
+    assert failed.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    # The API's own callers still get its JSON.
+    api = web.api.client.get("/v1/card-reads/latest", headers=web.api.headers("clerk"))
+    assert api.status_code == 500 and api.json()["code"] == "INTERNAL"
+
+
+def test_a_form_missing_a_field_is_a_page_that_says_which(web: Web) -> None:
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk").text
+    missing = clerk.post(
+        "/web/desk/register", data={"csrf_token": csrf_of(desk), "face_score": "0.9"}
+    )
+    assert missing.status_code == 422
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "表单缺少必填项" in missing.text and "msisdn" in missing.text
+    # The API's 400 for a body it cannot take is unchanged.
+    api = web.api.client.post("/v1/registrations", json={}, headers=web.api.headers("clerk"))
+    assert api.status_code == 400 and api.json()["code"] == "INVALID_ARGUMENT"
+
+
+def _session_rows(web: Web) -> int:
+    from sqlalchemy import func, select
+
+    from realname.security.staff import StaffSession
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        return int(session.scalar(select(func.count()).select_from(StaffSession)) or 0)
+
+
+def test_signing_in_again_in_a_browser_ends_its_previous_session(web: Web) -> None:
+    browser = web.signed_in("clerk")
+    first = browser.cookies.get(SESSION_COOKIE)
+    csrf = csrf_of(browser.get("/web/login").text)
+    again = browser.post(
+        "/web/login", data={"username": "admin", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert again.status_code == 303
+    assert browser.cookies.get(SESSION_COOKIE) != first
+    stale = web.browser()
+    stale.cookies.set(SESSION_COOKIE, str(first))
+    assert stale.get("/web/desk").status_code == 303  # the clerk's session is over
+
+
+def test_the_session_cookie_is_host_only_and_a_session_has_a_lifetime(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    right = browser.post(
+        "/web/login", data={"username": "clerk", "password": PASSWORD, "csrf_token": csrf}
+    )
+    cookie = next(h for h in right.headers.get_list("set-cookie") if h.startswith("__Host-"))
+    assert SESSION_COOKIE.startswith("__Host-") and cookie.startswith(SESSION_COOKIE + "=")
+    assert "Path=/" in cookie and "Domain" not in cookie and "Secure" in cookie
+    moved = timedelta()
+    try:
+        # Busy all day (a request every 14 minutes), the session still ends after LIFETIME.
+        while moved <= LIFETIME:
+            assert browser.get("/web/desk").status_code == 200, moved
+            web.api.clock.advance(timedelta(minutes=14))
+            moved += timedelta(minutes=14)
+        assert browser.get("/web/desk").status_code == 303
+    finally:
+        web.api.clock.advance(-moved)
+
+
+def test_sessions_over_for_a_day_are_deleted_at_the_next_sign_in(web: Web) -> None:
+    old = web.signed_in("regulator")
+    csrf = csrf_of(old.get("/web/dashboard").text)
+    assert old.post("/web/logout", data={"csrf_token": csrf}).status_code == 303
+    before = _session_rows(web)
+    web.api.clock.advance(PURGE_AFTER + timedelta(minutes=1))
+    try:
+        web.signed_in("regulator")
+        assert _session_rows(web) < before  # the ended ones (and the idle ones) are gone
+    finally:
+        web.api.clock.advance(-(PURGE_AFTER + timedelta(minutes=1)))
+
+
+def test_a_password_too_long_is_refused_as_such_not_cut(web: Web) -> None:
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/login").text)
+    long = browser.post(
+        "/web/login",
+        data={"username": "clerk", "password": PASSWORD + "x" * 200, "csrf_token": csrf},
+    )
+    assert long.status_code == 422 and "密码最多 200 个字符" in long.text
+    assert SESSION_COOKIE not in long.cookies
+    from realname.security.staff import StaffService
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session, pytest.raises(ValueError, match="at most 200"):
+        StaffService(session, rt.keyring).create_account(
+            "long", "y" * 201, web.api.secrets["clerk"][0], rt.clock.now()
+        )
+
+
+def test_a_formula_in_an_exported_cell_is_text_not_a_formula(web: Web) -> None:
+    created = web.api.client.post(
+        "/v1/enterprises",
+        json={"code": "EVIL1", "name": '=HYPERLINK("http://x","点我")', "kind": "mno"},
+        headers=web.api.headers("regulator"),
+    )
+    assert created.status_code == 201, created.text
+    regulator = web.signed_in("regulator")
+    exported = regulator.get("/web/dashboard/export.csv").content.decode("utf-8-sig")
+    assert "EVIL1" in exported, exported[:500]
+    assert "'=HYPERLINK(" in exported
+    assert not any(
+        cell.startswith(("=", "+", "@"))
+        for line in exported.splitlines()
+        for cell in line.split(",")
+    )
+
+
+def test_pages_and_static_files_send_hsts_and_the_security_headers(web: Web) -> None:
+    browser = web.browser()
+    for response in (
+        browser.get("/web/login"),
+        browser.get("/web/static/app.css"),
+        browser.get("/web/static/vendor/htmx.min.js"),
+    ):
+        assert response.status_code == 200
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    page = browser.get("/web/login")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    static = browser.get("/web/static/app.css")
+    assert static.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+def test_another_enterprises_staff_can_neither_see_nor_touch_a_line_through_any_page(
+    web: Web,
+) -> None:
+    """Enterprise A's line and B's kits, through B's and A's pages: every page answers as if
+    they did not exist, and nothing changes (the API's tenant check, proved through the web)."""
+    clerk = web.signed_in("clerk")  # enterprise A's own hall
+    desk = clerk.get("/web/desk").text
+    number = web.api.number()
+    registered = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "card_read_id": _card(web, 7),
+            "face_score": "0.95",
+            "msisdn": number,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    line_id = int(re.search(r'href="/web/lines/(\d+)"', registered.text).group(1))  # type: ignore[union-attr]
+
+    other = web.signed_in("other_admin")  # enterprise B's administrator
+    csrf = csrf_of(other.get("/web/console").text)
+    assert number not in other.get("/web/console").text
+    seen = other.get(f"/web/lines/{line_id}")
+    assert seen.status_code == 404 and number not in seen.text
+    looked = other.post("/web/lines/lookup", data={"csrf_token": csrf, "msisdn": number})
+    assert looked.status_code == 404 and number not in looked.text
+    for action, form in (
+        ("report-lost", {}),
+        ("cancel", {"reason": "not theirs"}),
+        ("reveal", {"purpose": "curiosity"}),
+        ("sim-replacement", {"iccid": "89860000000000000001", "imsi": "460000000000001"}),
+    ):
+        tried = other.post(f"/web/lines/{line_id}/{action}", data={"csrf_token": csrf, **form})
+        assert tried.status_code in (403, 404, 422), (action, tried.status_code)
+        assert number not in tried.text and web.api.people[7].name not in tried.text, action
+    line = web.api.client.get(f"/v1/lines/{line_id}", headers=web.api.headers("admin")).json()
+    assert line["state"] == "active"  # nothing B tried changed it
+    history = web.api.client.get(
+        f"/v1/lines/{line_id}/history", headers=web.api.headers("admin")
+    ).json()
+    assert [e["operation"] for e in history][-1] == "register"
+
+    # A's clerk and B's kits: not offered, not registrable, not visible.
+    b_kit = web.api.other_enterprise_numbers[0]
+    assert b_kit not in clerk.get("/web/desk", params={"ending": b_kit[-4:]}).text
+    taken = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "card_read_id": _card(web, 8),
+            "face_score": "0.95",
+            "msisdn": b_kit,
+        },
+    )
+    assert taken.status_code == 422 and 'id="refused"' in taken.text
+    csrf_a = csrf_of(clerk.get("/web/desk").text)
+    found = clerk.post("/web/lines/lookup", data={"csrf_token": csrf_a, "msisdn": b_kit})
+    assert found.status_code == 404
+
+
+def test_a_page_that_does_not_exist_is_a_page_and_the_api_keeps_its_json(web: Web) -> None:
+    browser = web.signed_in("clerk")
+    missing = browser.get("/web/no-such-page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "没有这个页面" in missing.text
+    wrong_method = browser.get("/web/desk/register")
+    assert wrong_method.status_code == 405 and "没有这个页面" in wrong_method.text
+    api = web.api.client.get("/v1/no-such-route", headers=web.api.headers("clerk"))
+    assert api.status_code == 404 and api.json()["code"] == "NOT_FOUND"
+
+
+def test_the_console_finds_where_a_kit_is_and_the_dashboard_exports_xlsx(web: Web) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    admin = web.signed_in("admin")
+    page = admin.get("/web/console").text
+    kit = web.api.partner_numbers[-1]
+    found = admin.post("/web/console/where", data={"csrf_token": csrf_of(page), "msisdn": kit})
+    assert found.status_code == 200 and 'id="where-found"' in found.text
+    assert "stocked" in found.text
+    other = web.signed_in("other_admin")  # another enterprise's kit reads as no kit at all
+    page_b = other.get("/web/console").text
+    hidden = other.post("/web/console/where", data={"csrf_token": csrf_of(page_b), "msisdn": kit})
+    assert hidden.status_code == 404 and 'id="where-error"' in hidden.text
+    regulator = web.signed_in("regulator")
+    book = regulator.get("/web/dashboard/export.xlsx")
+    assert book.status_code == 200 and book.headers["content-type"].startswith(
+        "application/vnd.openxmlformats"
+    )
+    sheet = load_workbook(io.BytesIO(book.content)).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:3] == ["enterprise", "name", "kind"]
+    assert sheet.max_row >= 3  # CMCC and MVNO1 (and any added by other tests)
+
+
+def test_the_console_lists_the_lines_waiting_for_re_verification(web: Web) -> None:
+    from tests.api.conftest import person_json
+
+    number = web.api.number()
+    made = web.api.client.post(
+        "/v1/registrations",
+        json={"msisdn": number, "customer": person_json(web.api.people[2])},
+        headers=web.api.headers("clerk"),
+    )
+    assert made.status_code == 201, made.text
+    asked = web.api.client.post(
+        f"/v1/lines/{made.json()['id']}/reverification-requests",
+        json={"reason": "fraud complaint"},
+        headers=web.api.headers("admin"),
+    )
+    assert asked.status_code == 200, asked.text
+    console = web.signed_in("admin").get("/web/console").text
+    queue = console.split('id="reverify-queue"', 1)[1].split("</table>", 1)[0]
+    assert number in queue
+    assert number not in web.signed_in("other_admin").get("/web/console").text
+
+
+def test_the_dashboard_shows_the_months_trend_as_a_chart_and_a_table(web: Web) -> None:
+    import json
+
+    from tests.api.conftest import person_json
+
+    made = web.api.client.post(
+        "/v1/registrations",
+        json={"msisdn": web.api.number(), "customer": person_json(web.api.people[1])},
+        headers=web.api.headers("clerk"),
+    )
+    assert made.status_code == 201, made.text
+    page = web.signed_in("regulator").get("/web/dashboard").text
+    block = re.search(r'<script type="application/json" id="trend-data">(.*?)</script>', page)
+    assert block is not None
+    months = json.loads(block.group(1))
+    assert months and [m["month"] for m in months] == sorted(m["month"] for m in months)
+    assert sum(m["registrations"] for m in months) > 0
+    table = page.split('id="trend"', 1)[1].split("</table>", 1)[0]
+    assert months[-1]["month"] in table

@@ -32,11 +32,13 @@ from realname.http.deps import Runtime, ServiceFactory
 from realname.http.errors import ErrorInfo, install_error_handlers
 from realname.http.principals import access_of, api_routes
 from realname.national.feeds import endpoints as national_feeds_endpoints
+from realname.national.feeds.keys import PlatformKeys
 from realname.national.lookup import endpoints as national_lookup_endpoints
 from realname.possession import endpoints as possession_endpoints
 from realname.possession.service import PossessionService
 from realname.provisioning import endpoints as provisioning_endpoints
 from realname.registry import endpoints as registry_endpoints
+from realname.registry.cardreads import endpoints as card_reads_endpoints
 from realname.registry.reverification import ReverificationTriggers
 from realname.registry.service import RegistryService
 from realname.security.audit import DEFERRED_AUDIT
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         client_status=ClientStatusCache(settings.client_status_cache_seconds),
         authority=process.authority,
         factories=http_factories(),
+        providers={PlatformKeys: lambda: process.national_keys},
     )
 
     # The relying parties' hot counters: Redis when configured (one per worker, its own
@@ -160,7 +163,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         national_platform=not settings.national_platform_url,
     )
     app.state.runtime = runtime
-    app.state.national_keys = lambda: process.national_keys
     app.state.verification_counters = counters
     app.state.verification_audit = writer
     app.state.verification_reads = reads
@@ -210,6 +212,7 @@ def _assemble(
     app.include_router(health.metrics_router(public_metrics))
     app.include_router(oauth.router)
     app.include_router(counter.router)
+    app.include_router(card_reads_endpoints.router)
     app.include_router(registry_endpoints.router)
     app.include_router(channels_endpoints.router)
     app.include_router(selfservice_endpoints.router)

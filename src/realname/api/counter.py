@@ -19,6 +19,7 @@ from realname.http.idempotency import run_once
 from realname.http.principals import ClerkAtCounter
 from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode, PossessionService
+from realname.registry.cardreads.endpoints import person_at
 from realname.registry.commands import PossessionProof
 from realname.registry.endpoints import REFUSALS
 from realname.registry.errors import RegistryError
@@ -87,11 +88,12 @@ def register(
             )
 
         try:
-            line = rt.service(RegistryService, session).register(
+            registry = rt.service(RegistryService, session)
+            line = registry.register(
                 ctx,
                 desk=desk,
                 msisdn=body.msisdn,
-                person=body.customer.to_person(),
+                person=person_at(registry, ctx, desk.channel_id, body.customer),
                 prove=prove,
             )
         except (RegistryError, PossessionError) as error:

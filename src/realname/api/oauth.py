@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from datetime import timedelta
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from realname.config import Settings
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
 from realname.security.clients import ClientService, IssuedToken, issue_token
-from realname.security.throttle import LoginThrottler, ThrottlePolicy
+from realname.security.throttle import login_throttler
 
 router = APIRouter(tags=["authentication"])
 MAX_FORM_BYTES, MAX_FORM_FIELDS = 16_384, 64
@@ -45,22 +43,12 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
     return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
 
 
-def throttler(settings: Settings) -> LoginThrottler:
-    return LoginThrottler(
-        ThrottlePolicy(
-            max_failures_per_client=settings.login_max_failures,
-            max_failures_per_source=settings.login_max_failures_per_source,
-            window=timedelta(seconds=settings.login_failure_window_seconds),
-        )
-    )
-
-
 def _exchange(
     rt: Runtime, client_id: str, secret: str, source: str, requested: Sequence[str] | None
 ) -> IssuedToken:
     """Throttle check, secret check, bookkeeping, token: blocking work, run in a thread."""
     now = rt.clock.now()
-    throttle = throttler(rt.settings)
+    throttle = login_throttler(rt.settings)
     # The attempt is counted (under the counters' row locks) before the secret is checked, so
     # simultaneous guesses cannot slip past the limit between a check and a count.
     with rt.transaction() as session:

@@ -22,7 +22,10 @@ def clients_add(
     role: Annotated[Role, typer.Option(help="What the client may do.")],
     enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
     channel: Annotated[
-        int | None, typer.Option(help="Channel id (clerks; default: the clerk's channel).")
+        int | None,
+        typer.Option(
+            help="Channel id (clerks: default the clerk's channel; card readers: required)."
+        ),
     ] = None,
     clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
     description: Annotated[str, typer.Option()] = "",

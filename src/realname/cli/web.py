@@ -93,7 +93,7 @@ def serve_demo_world(settings: Settings) -> None:
     from realname.db.engine import create_engine_from_settings
     from realname.db.uow import UnitOfWork
     from realname.security.keys import keyring_from_settings
-    from realname.web.demo import create_demo_accounts, walk_in_customer
+    from realname.sim.desk import create_demo_accounts, walk_in_customer
 
     engine = create_engine_from_settings(settings)
     keyring = keyring_from_settings(settings)
@@ -112,10 +112,20 @@ def serve_demo_world(settings: Settings) -> None:
     for account in desk.accounts:
         table.add_row(account.role, account.username, account.password, account.where)
     console.print(table)
+    base = f"http://{host}:{port}"
     console.print(
-        "a walk-in customer for the front desk: paste this as the card reader's data, "
-        "face score 0.95"
+        "the front desk's card reader (role card_reader, at the clerk's channel): its software "
+        "gets a token and posts a card's chip data; then 'Read the card' on the desk picks it "
+        "up (face score 0.95). A walk-in customer's card, as the reader would post it:"
     )
-    typer.echo(json.dumps(card, ensure_ascii=False))
+    typer.echo(f"READER={desk.reader_client_id}:{desk.reader_secret}")
+    typer.echo(
+        f'TOKEN=$(curl -s -u "$READER" -d grant_type=client_credentials {base}/oauth/token'
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    )
+    typer.echo(
+        f"curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{json.dumps(card, ensure_ascii=False)}' {base}/v1/card-reads"
+    )
     console.print("serving; Ctrl-C to stop")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)

@@ -94,7 +94,17 @@ class Runtime:
     # by its class: filled in by the app factory (realname.api.app.http_factories), so
     # this kit names no domain.
     factories: Mapping[type[Any], ServiceFactory] = field(default_factory=dict)
+    # Process-wide objects a domain's routes need but this kit cannot name (the national
+    # platform's keys), by their class: filled in by the app factory, built when first asked.
+    providers: Mapping[type[Any], Callable[[], object]] = field(default_factory=dict)
     tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+
+    def provided(self, kind: type[ServiceT]) -> ServiceT:
+        """The process's `kind` (e.g. `PlatformKeys`), as the composition root built it."""
+        built = self.providers[kind]()
+        if not isinstance(built, kind):
+            raise TypeError(f"the provider of {kind.__name__} built a {type(built).__name__}")
+        return built
 
     def service(self, kind: type[ServiceT], session: Session) -> ServiceT:
         """The `kind` service on this unit of work's session, built from this runtime as the

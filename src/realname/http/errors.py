@@ -139,7 +139,13 @@ def protocol_error(request: Request, status: int, message: str | None = None) ->
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    """The field as the caller wrote it: without where it travelled, nor the tag a union's
+    choice carries in parentheses (`registry.schemas.CounterPersonIn`)."""
+    parts = [
+        str(p)
+        for p in location
+        if p not in ("body", "query", "path", "header") and not str(p).startswith("(")
+    ]
     return ".".join(parts) or "body"
 
 

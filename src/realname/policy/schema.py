@@ -204,6 +204,19 @@ class ComplaintRules(BaseModel):
     max_age_days: int = Field(default=180, ge=1)
 
 
+class CardReadRules(BaseModel):
+    """The card reader's reads (`POST /v1/card-reads`): how long a read waits for the clerk
+    (`ttl_seconds`), and whether a registration may claim `chip_read` without naming one.
+    `chip_read_needs_reader = false` keeps an API integrator's own attestation (its reader
+    software registers directly); `true` refuses an unattested claim
+    (`REALNAME.CHIP_READ_UNATTESTED`): only a read the server holds makes an entry `chip_read`."""
+
+    model_config = _FROZEN
+
+    ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    chip_read_needs_reader: bool = False
+
+
 class Policy(BaseModel):
     model_config = _FROZEN
 
@@ -229,6 +242,7 @@ class Policy(BaseModel):
     possession: PossessionRules = PossessionRules()
     enforcement: EnforcementRules = EnforcementRules()
     complaints: ComplaintRules = ComplaintRules()
+    card_reads: CardReadRules = CardReadRules()
 
     @field_validator("face_match_threshold", mode="before")
     @classmethod

@@ -3,6 +3,9 @@
 Lines are addressed by their id in URLs; a phone number is looked up through a POST body, so
 no MSISDN or document number ever appears in a URL, an access log or a proxy's cache key.
 Every line an enterprise cannot see answers 404, exactly like a line that does not exist.
+
+Over 600 lines: one route per lifecycle operation of a line, all standing on `_operate` and
+`visible_line` (one tenant check); a file per operation would scatter that one check.
 """
 
 from __future__ import annotations
@@ -10,20 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, Security
+from fastapi import APIRouter, Body, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, refusals
 from realname.http.idempotency import run_once
-from realname.http.params import LineId
+from realname.http.params import ChannelId, LineId, ListLimit, NumberEnding
 from realname.http.principals import (
     WRITE,
     AtCounter,
     ClerkAtCounter,
     Counter,
     EnterpriseOperator,
+    EnterpriseQuery,
     LineCanceller,
     LineOperator,
     LineReader,
@@ -33,7 +37,9 @@ from realname.http.principals import (
     clerk_of,
     context_of,
     enterprise_of,
+    enterprise_to_read,
 )
+from realname.registry.cardreads.endpoints import person_at
 from realname.registry.commands import Context, Kit, TypedText
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.guards import e164_of
@@ -43,6 +49,7 @@ from realname.registry.repository import RegistryRepository
 from realname.registry.schemas import (
     BarIn,
     CancelIn,
+    CounterOwnerIn,
     EventOut,
     IdentityLineOut,
     IdentityLinesIn,
@@ -238,9 +245,14 @@ def identity_lines(
     "/channels/{channel_id}/stock", response_model=list[LineOut], summary="A channel's stock"
 )
 def channel_stock(
-    channel_id: Annotated[int, Path(ge=1, le=2**31 - 1)], rt: RuntimeDep, principal: LineReader
+    channel_id: ChannelId,
+    rt: RuntimeDep,
+    principal: LineReader,
+    limit: ListLimit = 1000,
+    ending: NumberEnding = None,
 ) -> list[LineOut]:
-    """SIM kits in stock at the channel (a clerk sees only its own channel)."""
+    """SIM kits in stock at the channel, in number order, at most `limit` (a clerk sees only
+    its own channel). How many there are in all: `GET /v1/stock/summary`."""
     if principal.role is Role.CLERK and principal.channel_id != channel_id:
         raise ApiError(403, "PERMISSION_DENIED", "A clerk sees only its own channel's stock.")
     with rt.transaction() as session:
@@ -248,8 +260,28 @@ def channel_stock(
         if channel is None or not principal.sees_enterprise(channel.enterprise_id):
             raise RegistryError(RegistryErrorCode.CHANNEL_NOT_FOUND)
         return [
-            line_out(rt, session, line) for line in RegistryRepository(session).stock_of(channel_id)
+            line_out(rt, session, line)
+            for line in RegistryRepository(session).stock_of(channel_id, limit, ending)
         ]
+
+
+@router.get(
+    "/lines/reverification-queue",
+    response_model=list[LineOut],
+    summary="Lines whose owner must re-verify (二次实名)",
+)
+def reverification_queue(
+    rt: RuntimeDep,
+    principal: LineReader,
+    limit: ListLimit = 100,
+    enterprise_id: EnterpriseQuery = None,
+) -> list[LineOut]:
+    """The enterprise's lines with a re-verification pending, soonest deadline first (at most
+    `limit`), owners masked; a regulator names the enterprise."""
+    enterprise = enterprise_to_read(principal, enterprise_id)
+    with rt.transaction(readonly=True) as session:
+        lines = RegistryRepository(session).reverification_queue(enterprise, limit)
+        return [line_out(rt, session, line) for line in lines]
 
 
 # --- lifecycle operations --------------------------------------------------------------------
@@ -357,7 +389,7 @@ def report_lost(
             "A clerk reports a line lost only with its owner present: send owner.",
             "营业员办理挂失须机主本人到场：请提供 owner。",
         )
-    owner = body.owner.to_person()
+    owner = body.owner
     return _operate(
         request,
         rt,
@@ -367,7 +399,7 @@ def report_lost(
             c,
             desk=desk,
             msisdn=m,
-            owner=owner,
+            owner=person_at(s, c, desk.channel_id, owner),
         ),
     )
 
@@ -397,7 +429,7 @@ def cancel(
             "A clerk cancels a line only with its owner present: send owner.",
             "营业员办理销户须机主本人到场：请提供 owner。",
         )
-    owner = body.owner.to_person()
+    owner = body.owner
     return _operate(
         request,
         rt,
@@ -407,7 +439,7 @@ def cancel(
             c,
             desk=desk,
             msisdn=m,
-            owner=owner,
+            owner=person_at(s, c, desk.channel_id, owner),
             reason=TypedText(body.reason),
         ),
     )
@@ -450,7 +482,7 @@ def request_reverification(
 )
 def answer_reverification(
     line_id: LineId,
-    body: OwnerProofIn,
+    body: CounterOwnerIn,
     request: Request,
     rt: RuntimeDep,
     counter: Annotated[
@@ -469,7 +501,7 @@ def answer_reverification(
             c,
             desk=desk,
             msisdn=m,
-            owner=body.owner.to_person(),
+            owner=person_at(s, c, desk.channel_id, body.owner),
         ),
     )
 
@@ -557,11 +589,12 @@ def replace_sim(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.service(RegistryService, session).replace_sim(
+        registry = rt.service(RegistryService, session)
+        registry.replace_sim(
             counter.ctx,
             desk=desk,
             msisdn=line.msisdn,
-            owner=body.owner.to_person(),
+            owner=person_at(registry, counter.ctx, desk.channel_id, body.owner),
             iccid=body.iccid,
             imsi=body.imsi,
         )
@@ -585,12 +618,13 @@ def transfer(
 
     def work(session: Session) -> LineOut:
         line = visible_line(session, principal, line_id)
-        rt.service(RegistryService, session).transfer(
+        registry = rt.service(RegistryService, session)
+        registry.transfer(
             counter.ctx,
             desk=desk,
             msisdn=line.msisdn,
-            owner=body.owner.to_person(),
-            receiver=body.receiver.to_person(),
+            owner=person_at(registry, counter.ctx, desk.channel_id, body.owner),
+            receiver=person_at(registry, counter.ctx, desk.channel_id, body.receiver),
         )
         return line_out(rt, session, line)
 

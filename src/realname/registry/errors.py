@@ -48,6 +48,8 @@ class RegistryErrorCode(StrEnum):
     POSSESSION_NOT_PROVEN = "POSSESSION_NOT_PROVEN"
     BLOCK_ALLOCATION_SUSPENDED = "BLOCK_ALLOCATION_SUSPENDED"
     SETTLEMENT_SUSPENDED = "SETTLEMENT_SUSPENDED"
+    CARD_READ_NOT_FOUND = "CARD_READ_NOT_FOUND"
+    CHIP_READ_UNATTESTED = "CHIP_READ_UNATTESTED"
 
 
 C = RegistryErrorCode
@@ -144,6 +146,16 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "in force).",
         "监管部门已暂停与该企业的结算（执法措施生效中）。",
     ),
+    C.CARD_READ_NOT_FOUND: (
+        "No card read waits at this counter under that id: it was used, it expired, or it "
+        "was read at another channel. Read the card again.",
+        "本柜台没有该读卡记录（已使用、已过期或非本渠道读取）。请重新读卡。",
+    ),
+    C.CHIP_READ_UNATTESTED: (
+        "A chip read must come from this channel's card reader: send card_read_id (or "
+        "entry_method manual, where typing a document in is allowed).",
+        "芯片读取须来自本渠道的读卡器：请提供 card_read_id（或在允许手工录入处使用 manual）。",
+    ),
     C.CHANNEL_NOT_RISKY: (
         "The channel is not over the risk threshold; give the reason for suspending it.",
         "该渠道未超过风险阈值，暂停须说明理由。",
@@ -183,6 +195,8 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.STOCK_MOVE_NOT_ALLOWED: 409,
     C.CHANNEL_NOT_RISKY: 409,
     C.AUTHORITY_UNAVAILABLE: 503,
+    C.CARD_READ_NOT_FOUND: 404,
+    C.CHIP_READ_UNATTESTED: 403,
 }
 
 # Refusals that say nothing about the request: the same request may succeed later, so they

@@ -95,13 +95,24 @@ class RegistryRepository:
     def line(self, msisdn: str) -> Line | None:
         return self.session.scalars(select(Line).where(Line.msisdn == msisdn)).first()
 
-    def stock_of(self, channel_id: int, limit: int = 1000) -> Sequence[Line]:
+    def reverification_queue(self, enterprise_id: int, limit: int) -> Sequence[Line]:
+        """The enterprise's lines whose owner must re-verify (二次实名), soonest due first."""
         return self.session.scalars(
             select(Line)
-            .where(Line.channel_id == channel_id, Line.state == "stocked")
-            .order_by(Line.msisdn)
+            .where(Line.enterprise_id == enterprise_id, Line.reverify_deadline.is_not(None))
+            .order_by(Line.reverify_deadline, Line.id)
             .limit(limit)
         ).all()
+
+    def stock_of(
+        self, channel_id: int, limit: int = 1000, ending: str | None = None
+    ) -> Sequence[Line]:
+        """The channel's kits in number order; `ending`: only numbers ending in those digits
+        (a customer choosing a number by its last digits, 尾号)."""
+        query = select(Line).where(Line.channel_id == channel_id, Line.state == "stocked")
+        if ending:
+            query = query.where(Line.msisdn.endswith(ending, autoescape=True))
+        return self.session.scalars(query.order_by(Line.msisdn).limit(limit)).all()
 
     def kit_in_use(self, enterprise_id: int, iccid: str, imsi: str) -> bool:
         """Whether one of the enterprise's own lines holds the ICCID or IMSI. Another

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+)
 
 from realname.identity.documents import DocumentType
 from realname.policy.schema import EntryMethod
@@ -19,6 +28,7 @@ from realname.registry.commands import (
     PossessionClaim,
     UsageClaim,
 )
+from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.lifecycle import BarringReason
 
 
@@ -87,6 +97,9 @@ class DocumentIn(RequestModel):
 
 
 class PersonIn(RequestModel):
+    """A person as given: the document and the name (`entry_method` says how they were
+    captured)."""
+
     document: DocumentIn
     name: str = Field(min_length=1, max_length=100, examples=["张三"])
     address: str | None = Field(default=None, max_length=300)
@@ -96,6 +109,10 @@ class PersonIn(RequestModel):
     entry_method: Annotated[EntryMethod, Lax] = Field(
         default=EntryMethod.CHIP_READ, description="How the document was captured"
     )
+
+    @property
+    def card_read_id(self) -> None:
+        return None
 
     def to_person(self) -> Person:
         return Person(
@@ -109,6 +126,40 @@ class PersonIn(RequestModel):
             face_score=self.face_score,
             entry_method=self.entry_method,
         )
+
+
+class CardPersonIn(RequestModel):
+    """The person at the counter by the card reader's read: the document and the name come
+    from it, and the entry is `chip_read` (the server's word, not the request's)."""
+
+    card_read_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="A read of this channel's card reader (POST /v1/card-reads), used once",
+    )
+    face_score: float | None = Field(
+        default=None, ge=0, le=1, examples=[0.93], description="Live face comparison score"
+    )
+
+    def to_person(self) -> Person:
+        """Only a counter takes a read (`cardreads.endpoints.person_at`); elsewhere it is
+        refused as a read that is not there."""
+        raise RegistryError(
+            RegistryErrorCode.CARD_READ_NOT_FOUND, "card reads are taken at a counter"
+        )
+
+
+def _person_kind(value: object) -> str:
+    read = isinstance(value, CardPersonIn) or (isinstance(value, dict) and "card_read_id" in value)
+    return READ_TAG if read else GIVEN_TAG
+
+
+# The union's tags are in parentheses: the HTTP layer leaves them out of the field path it
+# names in a 400 (`customer.document`, not `customer.(given).document`).
+GIVEN_TAG, READ_TAG = "(given)", "(card read)"
+CounterPersonIn = Annotated[
+    Annotated[PersonIn, Tag(GIVEN_TAG)] | Annotated[CardPersonIn, Tag(READ_TAG)],
+    Discriminator(_person_kind),
+]
 
 
 class OtpProofIn(RequestModel):
@@ -167,7 +218,7 @@ class RegistrationIn(RequestModel):
     )
 
     msisdn: str = MSISDN
-    customer: PersonIn
+    customer: CounterPersonIn
     possession: PossessionIn | None = Field(
         default=None,
         description="Proof that the customer holds the line: required to back-fill a legacy "
@@ -245,7 +296,7 @@ class CancelIn(RequestModel):
     """Why service ends; a clerk also sends the owner present at the counter."""
 
     reason: str = Field(min_length=1, max_length=200, examples=["customer request"])
-    owner: PersonIn | None = Field(
+    owner: CounterPersonIn | None = Field(
         default=None, description="The owner at the counter (required for a clerk)"
     )
 
@@ -254,24 +305,30 @@ class OwnerProofIn(RequestModel):
     owner: PersonIn
 
 
+class CounterOwnerIn(RequestModel):
+    """The owner at the counter: the card reader's read, or the document and name."""
+
+    owner: CounterPersonIn
+
+
 class ReportLostIn(RequestModel):
     """A clerk reports a loss only with the owner present: the owner's document and name, as
     at registration. The back office (an admin) sends no body."""
 
-    owner: PersonIn | None = Field(
+    owner: CounterPersonIn | None = Field(
         default=None, description="The owner at the counter (required for a clerk)"
     )
 
 
 class SimReplacementIn(RequestModel):
-    owner: PersonIn
+    owner: CounterPersonIn
     iccid: str = Field(pattern=r"^89\d{16,20}$")
     imsi: str = Field(pattern=r"^\d{14,15}$")
 
 
 class TransferIn(RequestModel):
-    owner: PersonIn
-    receiver: PersonIn
+    owner: CounterPersonIn
+    receiver: CounterPersonIn
 
 
 class IdentityLinesIn(RequestModel):

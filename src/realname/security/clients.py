@@ -36,7 +36,11 @@ from realname.security.principals import Principal, Role, is_province_scope, pro
 from realname.security.vault import KeyRing
 
 CLIENT_OBJECT = "api_client"  # the audit chain's object type for client changes
-ENTERPRISE_ROLES = frozenset({Role.CLERK, Role.ENTERPRISE_ADMIN, Role.SUBSCRIBER, Role.FEED_CLIENT})
+ENTERPRISE_ROLES = frozenset(
+    {Role.CLERK, Role.ENTERPRISE_ADMIN, Role.SUBSCRIBER, Role.FEED_CLIENT, Role.CARD_READER}
+)
+# Roles bound to one channel of their enterprise.
+CHANNEL_ROLES = frozenset({Role.CLERK, Role.CARD_READER})
 
 ISSUER = "realname"
 DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
@@ -66,6 +70,7 @@ DEFAULT_SCOPES: dict[Role, tuple[str, ...]] = {
     Role.MONITOR: ("metrics:read",),
     Role.COMPLAINT_CENTRE: ("complaints:write", "registry:read"),
     Role.FEED_CLIENT: ("national:feed",),
+    Role.CARD_READER: ("cardreads:write",),
 }
 # The compliance scopes came after the first regulator and inspector clients were made: their
 # rows lack them, and a row is what the audit chain says it is, so it is not rewritten. Those
@@ -212,11 +217,16 @@ class ClientService:
         description: str = "",
     ) -> tuple[ApiClient, str]:
         """A new client and its secret (returned once, never stored in clear)."""
-        if role in (Role.CLERK, Role.ENTERPRISE_ADMIN, Role.FEED_CLIENT) and enterprise_id is None:
+        if (
+            role in (Role.CLERK, Role.ENTERPRISE_ADMIN, Role.FEED_CLIENT, Role.CARD_READER)
+            and enterprise_id is None
+        ):
             raise ValueError(f"a {role} client needs an enterprise")
         if role is Role.CLERK and (channel_id is None or clerk_id is None):
             raise ValueError("a clerk client needs a channel and a clerk")
-        if role is not Role.CLERK and (channel_id is not None or clerk_id is not None):
+        if role is Role.CARD_READER and (channel_id is None or clerk_id is not None):
+            raise ValueError("a card_reader client needs a channel (and no clerk)")
+        if role not in CHANNEL_ROLES and (channel_id is not None or clerk_id is not None):
             raise ValueError(f"a {role} client acts for no channel or clerk")
         if enterprise_id is not None and role not in ENTERPRISE_ROLES:
             raise ValueError(f"a {role} client acts for no enterprise")

@@ -24,6 +24,9 @@ class Role(StrEnum):
     COMPLAINT_CENTRE = "complaint_centre"  # 12321-style: takes complaints, reads its cases
     # An enterprise instance's feed to the national platform: pushes its signed batches.
     FEED_CLIENT = "feed_client"
+    # A certified card-reader device at one channel's counter: posts the ID card chip's data
+    # (`POST /v1/card-reads`), which a clerk of that channel then registers with.
+    CARD_READER = "card_reader"
 
 
 PROVINCE_SCOPE = "province:"  # + a GB/T 2260 two-digit prefix: a provincial client's province
@@ -63,6 +66,7 @@ class Permission(StrEnum):
     ENFORCE = "enforce"  # the enforcement ladder: actions, consequences, appeals decided
     TAKE_COMPLAINTS = "take_complaints"  # complaint intake (one by one and CSV), case status
     PUBLISH_FEED = "publish_feed"  # push its enterprise's signed feed batches to the platform
+    READ_CARDS = "read_cards"  # post what an ID card's chip holds, as its channel's reader
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -102,6 +106,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.COMPLAINT_CENTRE: frozenset({Permission.TAKE_COMPLAINTS}),
     # Its batches carry sealed document numbers it cannot open, for its own enterprise only.
     Role.FEED_CLIENT: frozenset({Permission.PUBLISH_FEED}),
+    # A device: it reads cards at its channel and can read nothing back.
+    Role.CARD_READER: frozenset({Permission.READ_CARDS}),
 }
 
 

@@ -5,7 +5,9 @@ The account holds no role of its own: it *is* an API client (`api_client`: role,
 channel, clerk, scopes), so the pages are authorised exactly as the API would authorise that
 client, and revoking the client shuts the account out too. A session is a random token in a
 cookie; only its SHA-256 is stored, with its CSRF token, so a copy of the database opens no
-session. A session ends on logout or after `idle` without a request.
+session. A session ends on logout, on the next sign-in in the same browser, after `idle`
+without a request, or `lifetime` after it opened; rows of sessions over for a while are
+deleted at sign-in.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy import ForeignKey, Integer, String, delete, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from realname.db.base import Base
@@ -63,6 +65,9 @@ class StaffSession(Base):
 STAFF_ROLES = frozenset({"clerk", "enterprise_admin", "regulator"})
 MAX_USERNAME_LENGTH = 64  # the column, and what the sign-in form takes
 MIN_PASSWORD_LENGTH = 10
+# What the sign-in form takes: a longer one is refused as such, never cut to a prefix (which
+# would let the first 200 characters of a longer password sign in).
+MAX_PASSWORD_LENGTH = 200
 
 
 def _digest(token: str) -> str:
@@ -115,6 +120,8 @@ class StaffService:
             raise ValueError(f"a user name has 1 to {MAX_USERNAME_LENGTH} characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise ValueError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
         client = ClientRepository(self.session).by_client_id(client_id)
         if client is None or client.status != "active":
             raise ValueError("no such active API client")
@@ -179,13 +186,16 @@ class StaffService:
         self.session.flush()
         return OpenedSession(token, csrf)
 
-    def resume(self, token: str, at: datetime, idle: timedelta) -> ActiveSession | None:
-        """The session the cookie names, still open and used within `idle`; its last use
-        moves to `at`. An idle session is ended here, so it never comes back."""
+    def resume(
+        self, token: str, at: datetime, idle: timedelta, lifetime: timedelta
+    ) -> ActiveSession | None:
+        """The session the cookie names, still open, used within `idle` and opened within
+        `lifetime` (however busy: a stolen cookie does not live for ever); its last use moves
+        to `at`. A session past either is ended here, so it never comes back."""
         row = self.session.get(StaffSession, _digest(token))
         if row is None or row.ended_at is not None:
             return None
-        if at - row.last_seen_at > idle:
+        if at - row.last_seen_at > idle or at - row.created_at > lifetime:
             row.ended_at = at
             self.session.flush()
             return None
@@ -198,6 +208,21 @@ class StaffService:
         row.last_seen_at = at
         self.session.flush()
         return ActiveSession(account, client, row.csrf_token)
+
+    def purge(self, before: datetime) -> int:
+        """Delete the sessions that ended, or were last used, before `before`: no row
+        outlives its use by long (sign-in calls it). How many."""
+        result = self.session.execute(
+            delete(StaffSession)
+            .where(
+                or_(
+                    StaffSession.ended_at < before,
+                    (StaffSession.ended_at.is_(None)) & (StaffSession.last_seen_at < before),
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def end(self, token: str, at: datetime) -> None:
         row = self.session.get(StaffSession, _digest(token))

@@ -23,6 +23,7 @@ from typing import cast
 from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
+from realname.config import Settings
 from realname.db.dialect import insert_ignoring_conflicts
 from realname.security.models import LoginThrottle
 
@@ -157,3 +158,15 @@ class LoginThrottler:
             if row.failures < self.policy.limit(SOURCE):
                 row.blocked_until = None
         session.flush()
+
+
+def login_throttler(settings: Settings) -> LoginThrottler:
+    """The one throttle of every sign-in: the API's token endpoint and the staff pages alike
+    (REALNAME_LOGIN_MAX_FAILURES, …_PER_SOURCE, REALNAME_LOGIN_FAILURE_WINDOW_SECONDS)."""
+    return LoginThrottler(
+        ThrottlePolicy(
+            max_failures_per_client=settings.login_max_failures,
+            max_failures_per_source=settings.login_max_failures_per_source,
+            window=timedelta(seconds=settings.login_failure_window_seconds),
+        )
+    )

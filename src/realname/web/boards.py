@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from realname.compliance.figures.render import spreadsheet_safe, xlsx_bytes
 from realname.web.base import (
     Text,
     api_for,
@@ -35,12 +37,16 @@ EVIDENCE_KINDS = ("inspection_round", "figure", "complaint", "action", "document
 
 async def _console(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
     api = api_for(request, staff)
-    stock = await api.get("/v1/stock/summary")
-    progress = await api.get("/v1/backfill/progress")
-    risk = await api.get("/v1/channels/risk", {"limit": 10})
-    complaints = await api.get("/v1/complaints", {"limit": 20})
-    actions = await api.get("/v1/enforcement/actions", {"open_only": "true"})
-    flags = await api.get("/v1/complaints/flags")
+    # Independent reads, side by side (each its own in-process call and transaction).
+    stock, progress, risk, complaints, actions, flags, queue = await asyncio.gather(
+        api.get("/v1/stock/summary"),
+        api.get("/v1/backfill/progress"),
+        api.get("/v1/channels/risk", {"limit": 10}),
+        api.get("/v1/complaints", {"limit": 20}),
+        api.get("/v1/enforcement/actions", {"open_only": "true"}),
+        api.get("/v1/complaints/flags"),
+        api.get("/v1/lines/reverification-queue", {"limit": 20}),
+    )
     return render(
         request,
         "console.html",
@@ -52,6 +58,7 @@ async def _console(request: Request, staff: Staff, status: int = 200, **context:
         complaints=complaints.body if complaints.ok else [],
         actions=actions.body if actions.ok else [],
         flags=flags.body[:20] if flags.ok else [],
+        queue=queue.body if queue.ok else [],
         **context,
     )
 
@@ -84,14 +91,28 @@ async def channel_status(
     return await _console(request, staff, done=translator(request)("done"))
 
 
+@router.post("/web/console/where")
+async def where_is(request: Request, csrf_token: Text, msisdn: Text) -> Response:
+    """Where a kit is now (which channel), and how it got there (`POST /v1/stock/where`)."""
+    staff = await form_staff(request, "enterprise_admin", csrf_token)
+    if not isinstance(staff, Staff):
+        return staff
+    answer = await api_for(request, staff).post("/v1/stock/where", {"msisdn": msisdn.strip()})
+    if not answer.ok:
+        return await _console(request, staff, 404, where_error=refusal(request, answer))
+    return await _console(request, staff, where=answer.body, where_msisdn=msisdn.strip())
+
+
 # ---- the regulator's dashboard -----------------------------------------------------------
 
 
 async def _dashboard_data(api: Api) -> dict[str, Any]:
-    enterprises = await api.get("/v1/enterprises")
-    figures = await api.get("/v1/regulator/figures")
-    actions = await api.get("/v1/regulator/enforcement/actions")
-    counts = await api.get("/v1/complaints/counts")
+    enterprises, figures, actions, counts = await asyncio.gather(
+        api.get("/v1/enterprises"),
+        api.get("/v1/regulator/figures"),
+        api.get("/v1/regulator/enforcement/actions"),
+        api.get("/v1/complaints/counts"),
+    )
     return {
         "enterprises": enterprises.body if enterprises.ok else [],
         "figures": figures.body if figures.ok else None,
@@ -116,6 +137,20 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         for r in rows
         if r["violation_rate"] is not None
     ]
+    # The trend: the figures' months, oldest first (registrations, refusals, complaints and
+    # the violation rate), as a chart with the same numbers in a table beside it.
+    trend = [
+        {
+            "month": m["group"],
+            "registrations": m["registrations"],
+            "refused": m["refused"],
+            "complaints": m["complaints"],
+            "violation_rate": m["violation_rate"],
+        }
+        for m in sorted(
+            data["figures"]["by_month"] if data["figures"] else [], key=lambda m: m["group"]
+        )
+    ]
     licences = {e["code"]: e["licence_status"] for e in data["enterprises"]}
     ids = {e["id"]: e["code"] for e in data["enterprises"]}
     return render(
@@ -131,6 +166,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         actions=data["actions"],
         counts=data["counts"][:20],
         chart=chart,
+        trend=trend,
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,
         **context,
@@ -166,6 +202,25 @@ EXPORT_COLUMNS = (
 )
 
 
+@router.get("/web/dashboard/export.xlsx")
+async def export_xlsx(request: Request) -> Response:
+    """The same figures as the CSV, as a workbook (numbers as numbers; text that a
+    spreadsheet would run as a formula stays text)."""
+    staff = await page_staff(request, "regulator")
+    if not isinstance(staff, Staff):
+        return staff
+    figures = await api_for(request, staff).get("/v1/regulator/figures")
+    rows = figures.body["enterprises"] if figures.ok else []
+    period = str(figures.body["period"]) if figures.ok else ""
+    name = quote(f"realname-figures-{period or 'now'}.xlsx")
+    response = Response(
+        xlsx_bytes(list(EXPORT_COLUMNS), rows, f"figures {period}".strip()),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
+    return secure(response)
+
+
 @router.get("/web/dashboard/export.csv")
 async def export_csv(request: Request) -> Response:
     staff = await page_staff(request, "regulator")
@@ -179,7 +234,7 @@ async def export_csv(request: Request) -> Response:
     if figures.ok:
         period = str(figures.body["period"])
         for row in figures.body["enterprises"]:
-            writer.writerow([row.get(column, "") for column in EXPORT_COLUMNS])
+            writer.writerow([spreadsheet_safe(row.get(column, "")) for column in EXPORT_COLUMNS])
     name = quote(f"realname-figures-{period or 'now'}.csv")
     response = Response(
         out.getvalue().encode("utf-8-sig"),  # with a BOM, so Excel reads the Chinese names

@@ -30,16 +30,29 @@ class Answer:
         return str(self.body.get("message", "")) if isinstance(self.body, dict) else ""
 
 
+class ApiFailedError(Exception):
+    """The API failed inside (its 500): the page cannot go on, and shows its error page
+    (`pages.install`). Carries no request data: the API has logged what it may."""
+
+
 class Api:
     """The app's own API as this caller: `await api.get("/v1/enterprises")`."""
 
-    def __init__(self, request: Request, token: str, locale: str) -> None:
+    def __init__(self, request: Request, token: str | None, locale: str) -> None:
+        """`token`: the signed-in staff's; None for the public pages (一证通查), which call
+        only the API's public routes."""
         self._request = request
-        self._transport = httpx.ASGITransport(app=request.app)
-        self._headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept-Language": "zh-CN" if locale == "zh-CN" else "en",
-        }
+        # The API sees the browser's address, not this process's: per-address limits (the
+        # 一证通查 code requests, sign-in throttling) count the person, not the server.
+        client = (request.client.host, request.client.port) if request.client else None
+        # An exception inside the API is its own 500 answer (its handler has logged it), not
+        # an exception raised through this page: the page then shows its error page.
+        self._transport = httpx.ASGITransport(
+            app=request.app, raise_app_exceptions=False, client=client or ("127.0.0.1", 123)
+        )
+        self._headers = {"Accept-Language": "zh-CN" if locale == "zh-CN" else "en"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     async def _call(
         self, method: str, path: str, extra_headers: dict[str, str] | None = None, **kwargs: Any
@@ -49,6 +62,8 @@ class Api:
             transport=self._transport, base_url="http://realname.internal"
         ) as client:
             response = await client.request(method, path, headers=headers, **kwargs)
+        if response.status_code == 500:
+            raise ApiFailedError(f"{method} {path.split('?', 1)[0]}: 500")
         try:
             body = response.json()
         except ValueError:

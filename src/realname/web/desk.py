@@ -3,8 +3,9 @@ there is the API's answer)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,57 +25,115 @@ from realname.web.base import (
 from realname.web.sessions import Staff
 
 router = APIRouter(include_in_schema=False)
+# The kits the desk offers: the first of the channel's stock (its count comes with them).
+DESK_KITS = 50
+ENDING = re.compile(r"[0-9]{1,4}")
 
 
 # ---- the front desk ---------------------------------------------------------------------
 
+# The names of the form fields that carry a card read (the owner's; a transfer's receiver's).
+READ_FIELDS = ("card_read_id", "receiver_card_read_id")
 
-def _card(text: str) -> dict[str, Any] | None:
-    """The card reader's JSON as the API's person: document and name (and address)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    document = data.get("document")
-    if not isinstance(document, dict) or not isinstance(data.get("name"), str):
-        return None
-    person: dict[str, Any] = {"document": document, "name": data["name"]}
-    if isinstance(data.get("address"), str | dict):
-        person["address"] = data["address"]
+
+def _person(
+    read_id: str, doc_type: str, doc_number: str, name: str, face_score: str, *, face: bool
+) -> dict[str, Any] | str:
+    """The person at the counter as the API takes it, or the message key of what is missing.
+
+    The card reader's read (its id) makes the entry `chip_read` on the server; typed fields
+    are `manual`, always (the API refuses them where the policy refuses manual entry). The
+    page never claims a chip read it does not hold."""
+    person: dict[str, Any]
+    if read_id.strip():
+        person = {"card_read_id": read_id.strip()}
+    elif doc_number.strip() and name.strip():
+        document: dict[str, Any] = {"number": doc_number.strip()}
+        if doc_type.strip():
+            document["type"] = doc_type.strip()
+        person = {"document": document, "name": name.strip(), "entry_method": "manual"}
+    else:
+        return "error.card"
+    if face or face_score.strip():
+        score = _score(face_score)
+        if score is None:
+            return "error.number"
+        person["face_score"] = score
     return person
 
 
-async def _desk(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
-    stock = await api_for(request, staff).get(f"/v1/channels/{staff.channel_id}/stock")
+async def _desk(
+    request: Request, staff: Staff, status: int = 200, ending: str = "", **context: Any
+) -> Response:
+    """The desk: the first kits of the channel's stock (those ending in `ending`, 尾号) and
+    how many it holds in all, read side by side."""
+    api = api_for(request, staff)
+    params: dict[str, Any] = {"limit": DESK_KITS}
+    if ending:
+        params["ending"] = ending
+    stock, summary = await asyncio.gather(
+        api.get(f"/v1/channels/{staff.channel_id}/stock", params), api.get("/v1/stock/summary")
+    )
     kits = stock.body if stock.ok and isinstance(stock.body, list) else []
-    return render(request, "desk.html", staff, status=status, kits=kits, **context)
+    rows = summary.body if summary.ok and isinstance(summary.body, list) else []
+    in_stock = next(
+        (int(r["unsold"]) for r in rows if r.get("channel", {}).get("id") == staff.channel_id), 0
+    )
+    return render(
+        request,
+        "desk.html",
+        staff,
+        status=status,
+        kits=kits,
+        in_stock=in_stock,
+        ending=ending,
+        **context,
+    )
 
 
 @router.get("/web/desk")
-async def desk(request: Request) -> Response:
+async def desk(request: Request, ending: str = "") -> Response:
     staff = await page_staff(request, "clerk")
     if not isinstance(staff, Staff):
         return staff
-    return await _desk(request, staff)
+    ending = ending.strip() if ENDING.fullmatch(ending.strip()) else ""
+    return await _desk(request, staff, ending=ending)
+
+
+@router.get("/web/card-read")
+async def card_read(request: Request, field: str = "card_read_id") -> Response:
+    """The card just read at the clerk's channel (masked), as a fragment the desk's
+    "Read the card" button puts into its form (htmx): a hidden field with the read's id."""
+    staff = await page_staff(request, "clerk")
+    if not isinstance(staff, Staff):
+        return staff
+    if field not in READ_FIELDS:
+        field = READ_FIELDS[0]
+    answer = await api_for(request, staff).get("/v1/card-reads/latest")
+    if not answer.ok:
+        error = refusal(request, answer)
+        return render(request, "_card_read.html", staff, field=field, read=None, error=error)
+    return render(request, "_card_read.html", staff, field=field, read=answer.body)
 
 
 @router.post("/web/desk/register")
 async def register(
-    request: Request, csrf_token: Text, card: Text, face_score: Text, msisdn: Text
+    request: Request,
+    csrf_token: Text,
+    face_score: Text,
+    msisdn: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
 ) -> Response:
     staff = await form_staff(request, "clerk", csrf_token)
     if not isinstance(staff, Staff):
         return staff
     t = translator(request)
-    person = _card(card)
-    if person is None:
-        return await _desk(request, staff, 422, refused=t("error.card"))
-    score = _score(face_score)
-    if score is None:
-        return await _desk(request, staff, 422, refused=t("error.number"))
-    person |= {"entry_method": "chip_read", "face_score": score}
+    person = _person(card_read_id, doc_type, doc_number, name, face_score, face=True)
+    if isinstance(person, str):
+        return await _desk(request, staff, 422, refused=t(person))
     body = {"msisdn": msisdn, "customer": person}
     answer = await api_for(request, staff).post("/v1/registrations", body)
     if not answer.ok:
@@ -130,20 +189,6 @@ async def _line_action(
     return await _line(request, staff, line_id, done=translator(request)("done"))
 
 
-def _present(card: str, face_score: str) -> dict[str, Any] | None:
-    """The person at the counter: the card reader's data and the live face score."""
-    person = _card(card)
-    if person is None:
-        return None
-    person["entry_method"] = "chip_read"
-    if face_score.strip():
-        score = _score(face_score)
-        if score is None:
-            return None
-        person["face_score"] = score
-    return person
-
-
 def _score(text: str) -> float | None:
     """A face score as typed or sent by the camera software; None unless a finite number
     (`nan`, `inf` and `1e400` parse as floats, and no JSON body can carry them)."""
@@ -154,23 +199,30 @@ def _score(text: str) -> float | None:
     return score if math.isfinite(score) else None
 
 
-async def _unreadable(request: Request, line_id: int, csrf_token: str) -> Response:
+async def _unreadable(request: Request, line_id: int, csrf_token: str, key: str) -> Response:
     staff = await form_staff(request, None, csrf_token)
     if not isinstance(staff, Staff):
         return staff
-    return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
+    return await _line(request, staff, line_id, 422, error=translator(request)(key))
 
 
 @router.post("/web/lines/{line_id}/report-lost")
 async def report_lost(
-    request: Request, line_id: int, csrf_token: Text, card: Blank = "", face_score: Blank = ""
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
+    face_score: Blank = "",
 ) -> Response:
     """A clerk with the owner present (card read); the back office without a body."""
-    if not card.strip():
+    if not (card_read_id.strip() or doc_number.strip()):
         return await _line_action(request, line_id, csrf_token, "report-lost", None)
-    owner = _present(card, face_score)
-    if owner is None:
-        return await _unreadable(request, line_id, csrf_token)
+    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    if isinstance(owner, str):
+        return await _unreadable(request, line_id, csrf_token, owner)
     return await _line_action(request, line_id, csrf_token, "report-lost", {"owner": owner})
 
 
@@ -179,14 +231,17 @@ async def replace_sim(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card: Text,
     iccid: Text,
     imsi: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
     face_score: Blank = "",
 ) -> Response:
-    owner = _present(card, face_score)
-    if owner is None:
-        return await _unreadable(request, line_id, csrf_token)
+    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    if isinstance(owner, str):
+        return await _unreadable(request, line_id, csrf_token, owner)
     body = {"owner": owner, "iccid": iccid, "imsi": imsi}
     return await _line_action(request, line_id, csrf_token, "sim-replacements", body)
 
@@ -196,14 +251,29 @@ async def transfer(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card: Text,
-    receiver_card: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
     face_score: Blank = "",
+    receiver_card_read_id: Blank = "",
+    receiver_doc_type: Blank = "",
+    receiver_doc_number: Blank = "",
+    receiver_name: Blank = "",
     receiver_face_score: Blank = "",
 ) -> Response:
-    owner, receiver = _present(card, face_score), _present(receiver_card, receiver_face_score)
-    if owner is None or receiver is None:
-        return await _unreadable(request, line_id, csrf_token)
+    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    receiver = _person(
+        receiver_card_read_id,
+        receiver_doc_type,
+        receiver_doc_number,
+        receiver_name,
+        receiver_face_score,
+        face=False,
+    )
+    for person in (owner, receiver):
+        if isinstance(person, str):
+            return await _unreadable(request, line_id, csrf_token, person)
     body = {"owner": owner, "receiver": receiver}
     return await _line_action(request, line_id, csrf_token, "transfers", body)
 
@@ -214,26 +284,36 @@ async def cancel(
     line_id: int,
     csrf_token: Text,
     reason: Text,
-    card: Blank = "",
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
     face_score: Blank = "",
 ) -> Response:
     body: dict[str, Any] = {"reason": reason}
-    if card.strip():
-        owner = _present(card, face_score)
-        if owner is None:
-            return await _unreadable(request, line_id, csrf_token)
+    if card_read_id.strip() or doc_number.strip():
+        owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+        if isinstance(owner, str):
+            return await _unreadable(request, line_id, csrf_token, owner)
         body["owner"] = owner
     return await _line_action(request, line_id, csrf_token, "cancel", body)
 
 
 @router.post("/web/lines/{line_id}/reverification")
 async def reverify(
-    request: Request, line_id: int, csrf_token: Text, card: Text, face_score: Blank = ""
+    request: Request,
+    line_id: int,
+    csrf_token: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
+    face_score: Blank = "",
 ) -> Response:
     """The owner re-verifies at the counter (二次实名)."""
-    owner = _present(card, face_score)
-    if owner is None:
-        return await _unreadable(request, line_id, csrf_token)
+    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    if isinstance(owner, str):
+        return await _unreadable(request, line_id, csrf_token, owner)
     return await _line_action(
         request, line_id, csrf_token, "reverification-answers", {"owner": owner}
     )
@@ -256,18 +336,21 @@ async def backfill(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card: Text,
     challenge_id: Text,
     code: Text,
+    card_read_id: Blank = "",
+    doc_type: Blank = "",
+    doc_number: Blank = "",
+    name: Blank = "",
     face_score: Blank = "",
 ) -> Response:
     """Back-fill, step 2: register the legacy line to the customer, with the code as proof."""
     staff = await form_staff(request, "clerk", csrf_token)
     if not isinstance(staff, Staff):
         return staff
-    customer = _present(card, face_score)
-    if customer is None:
-        return await _line(request, staff, line_id, 422, error=translator(request)("error.card"))
+    customer = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    if isinstance(customer, str):
+        return await _line(request, staff, line_id, 422, error=translator(request)(customer))
     api = api_for(request, staff)
     line = await api.get(f"/v1/lines/{line_id}")
     if not line.ok:

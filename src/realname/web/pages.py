@@ -6,39 +6,124 @@ refuses as it does for any client."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
-from realname.security.staff import StaffService
-from realname.security.throttle import LoginThrottler, ThrottlePolicy
-from realname.web import boards, desk
-from realname.web.base import HERE, HOME, Text, problem, redirect, render, translator
+from realname.security.staff import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, StaffService
+from realname.security.throttle import login_throttler
+from realname.web import boards, desk, lookup
+from realname.web.base import (
+    HERE,
+    HOME,
+    STATIC_HEADERS,
+    Text,
+    problem,
+    redirect,
+    render,
+    translator,
+)
 from realname.web.i18n import LOCALES
 from realname.web.sessions import (
     CSRF_COOKIE,
     LANG_COOKIE,
+    LIFETIME,
+    PURGE_AFTER,
     SESSION_COOKIE,
+    Staff,
     csrf_ok,
     current_staff,
     set_cookie,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:
-    """The pages and their static files on the app (called by the app factory)."""
+    """The pages and their static files on the app (called by the app factory, after the
+    API's error handlers: a page's errors are pages, the API's stay JSON)."""
     app.include_router(router)
     app.include_router(desk.router)
     app.include_router(boards.router)
-    app.mount("/web/static", StaticFiles(directory=HERE / "static"), name="web-static")
+    app.include_router(lookup.router)
+    app.mount("/web/static", SecureStatic(directory=HERE / "static"), name="web-static")
+    _page_errors(app)
+
+
+class SecureStatic(StaticFiles):
+    """The pages' scripts and styles, with the security headers every response carries."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(STATIC_HEADERS)
+        return response
+
+
+def _is_page(request: Request) -> bool:
+    return request.url.path == "/" or request.url.path.startswith("/web/")
+
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _page_errors(app: FastAPI) -> None:
+    """A form missing a field (FastAPI's 422) and anything unexpected inside a page or the
+    API it calls (`calls.ApiFailedError`) answer a page, not the API's JSON."""
+    api_invalid = cast(ErrorHandler, app.exception_handlers[RequestValidationError])
+    api_unexpected = cast(ErrorHandler, app.exception_handlers[Exception])
+    api_http = cast(ErrorHandler, app.exception_handlers[StarletteHTTPException])
+
+    async def on_invalid(request: Request, error: Exception) -> Response:
+        if not _is_page(request):
+            return await api_invalid(request, error)
+        assert isinstance(error, RequestValidationError)
+        t = translator(request)
+        fields = sorted(
+            {str(e.get("loc", ("", ""))[-1]) for e in error.errors() if e.get("loc")}
+            - {"csrf_token", "form_id"}
+        )
+        message = t("error.form") + (f" ({', '.join(fields)})" if fields else "")
+        return problem(request, await _staff_or_none(request), 422, message)
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        if not _is_page(request):
+            return await api_unexpected(request, error)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log.error("page error", extra={"route": route, "error_type": type(error).__name__})
+        staff = await _staff_or_none(request)
+        return problem(request, staff, 500, translator(request)("error.unexpected"))
+
+    async def on_http(request: Request, error: Exception) -> Response:
+        if not _is_page(request):
+            return await api_http(request, error)
+        assert isinstance(error, StarletteHTTPException)
+        t = translator(request)
+        message = t("error.not_found") if error.status_code in (404, 405) else t("error.form")
+        staff = await _staff_or_none(request)
+        return problem(request, staff, error.status_code, message)
+
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+async def _staff_or_none(request: Request) -> Staff | None:
+    """Who is signed in, for the error page's header; nobody when even that fails."""
+    try:
+        return await current_staff(request)
+    except Exception:  # the error page must not fail in turn (the database may be down)
+        return None
 
 
 # ---- sign-in, sign-out, language ------------------------------------------------------
@@ -69,17 +154,15 @@ class SignIn:
     retry_after: int | None = None  # locked out for this many seconds
 
 
-def _sign_in(rt: Runtime, username: str, password: str, source: str) -> SignIn:
+def _sign_in(
+    rt: Runtime, username: str, password: str, source: str, previous: str | None
+) -> SignIn:
     """Throttled as the API's token endpoint is (security.throttle: failures per user name and
-    per source address, counted before the password is checked), then one scrypt."""
-    settings, now = rt.settings, rt.clock.now()
-    throttle = LoginThrottler(
-        ThrottlePolicy(
-            max_failures_per_client=settings.login_max_failures,
-            max_failures_per_source=settings.login_max_failures_per_source,
-            window=timedelta(seconds=settings.login_failure_window_seconds),
-        )
-    )
+    per source address, counted before the password is checked), then one scrypt. A session
+    the browser still holds (`previous`) ends: one browser, one session; sessions over for a
+    day are deleted."""
+    now = rt.clock.now()
+    throttle = login_throttler(rt.settings)
     subject = f"staff:{username}"
     with rt.transaction() as session:
         retry_after = throttle.claim_attempt(session, subject, source, now)
@@ -90,6 +173,9 @@ def _sign_in(rt: Runtime, username: str, password: str, source: str) -> SignIn:
         account = staff.authenticate(username, password)
         if account is None:
             return SignIn(None)
+        if previous:
+            staff.end(previous, now)
+        staff.purge(now - max(PURGE_AFTER, LIFETIME))
         opened = staff.open(account, now)
         throttle.record_success(session, subject, source)
         return SignIn(opened.token)
@@ -100,9 +186,18 @@ async def login(request: Request, username: Text, password: Text, csrf_token: Te
     t = translator(request)
     if not csrf_ok(request, csrf_token, None):
         return render(request, "login.html", None, status=403, error=t("error.csrf"))
+    if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        # Refused as too long, never cut to a prefix that could match.
+        return render(request, "login.html", None, status=422, error=t("login.too_long"))
     source = request.client.host if request.client else ""
+    previous = request.cookies.get(SESSION_COOKIE)
     outcome = await run_in_threadpool(
-        _sign_in, runtime(request), username[:64], password[:200], source
+        _sign_in,
+        runtime(request),
+        username,
+        password,
+        source,
+        previous[:128] if previous else None,
     )
     if outcome.retry_after is not None:
         response = render(request, "login.html", None, status=429, error=t("login.locked"))
@@ -112,7 +207,7 @@ async def login(request: Request, username: Text, password: Text, csrf_token: Te
         return render(request, "login.html", None, status=401, error=t("login.failed"))
     response = redirect("/web/")
     set_cookie(response, SESSION_COOKIE, outcome.token)
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
 
 

@@ -37,8 +37,17 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "No face score: run the live face comparison first.",
     ),
     "MANUAL_ENTRY_REFUSED": (
-        "营业厅不允许手工录入证件：请使用读卡器读取身份证。",
-        "Typing an ID by hand is not allowed at a counter: read the card with the reader.",
+        "本渠道不允许手工录入证件：请将身份证放在读卡器上，再点击“读取身份证”。",
+        "Typing an ID in by hand is not allowed at this channel: put the card on the reader, "
+        "then press “Read the card”.",
+    ),
+    "CARD_READ_NOT_FOUND": (
+        "读卡记录已使用、已过期或不属于本柜台：请重新读卡。",
+        "The card read was used, expired or is not this counter's: read the card again.",
+    ),
+    "CHIP_READ_UNATTESTED": (
+        "须使用本渠道读卡器读取的身份证数据：请重新读卡。",
+        "The card must come from this channel's card reader: read the card again.",
     ),
     "AUTHORITY_UNKNOWN_DOCUMENT": (
         "公安身份核验查无此证：请核对证件原件，疑似伪造请拒绝办理。",

@@ -1,9 +1,11 @@
 """Who is at the keyboard: the session cookie, the CSRF token, the locale.
 
-Cookies: `realname_session` (the session's token: Secure, HttpOnly, SameSite=Strict, no
-Max-Age, so it dies with the browser; the server ends it after `IDLE_TIMEOUT` without a
-request, and on logout), `realname_csrf` (before sign-in: the double-submit token the login and
-language forms carry), `realname_lang` (zh-CN or en).
+Cookies: `__Host-realname_session` (the session's token: Secure, HttpOnly, SameSite=Strict,
+Path=/, no Domain (the `__Host-` prefix makes the browser insist on all three, so no
+sibling subdomain can plant or shadow it), no Max-Age, so it dies with the browser; the server
+ends it after `IDLE_TIMEOUT` without a request, `LIFETIME` after sign-in however busy, on
+logout, and when the same browser signs in again), `__Host-realname_csrf` (before sign-in: the
+double-submit token the login and language forms carry), `realname_lang` (zh-CN or en).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from realname.http.deps import Runtime, runtime
 from realname.security.clients import issue_token
 from realname.security.staff import StaffService
 
-SESSION_COOKIE = "realname_session"
-CSRF_COOKIE = "realname_csrf"
+SESSION_COOKIE = "__Host-realname_session"
+CSRF_COOKIE = "__Host-realname_csrf"
 LANG_COOKIE = "realname_lang"
 IDLE_TIMEOUT = timedelta(minutes=15)
+LIFETIME = timedelta(hours=10)  # a working day: then sign in again
+PURGE_AFTER = timedelta(days=1)  # a session over this long ago is deleted at the next sign-in
 TOKEN_TTL_SECONDS = 120
 
 
@@ -43,7 +47,9 @@ class Staff:
 
 def _resume(rt: Runtime, cookie: str) -> Staff | None:
     with rt.transaction() as session:
-        active = StaffService(session, rt.keyring).resume(cookie, rt.clock.now(), IDLE_TIMEOUT)
+        active = StaffService(session, rt.keyring).resume(
+            cookie, rt.clock.now(), IDLE_TIMEOUT, LIFETIME
+        )
         if active is None:
             return None
         client = active.client

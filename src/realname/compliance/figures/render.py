@@ -293,12 +293,25 @@ def rows_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) 
     return markdown_table(columns, shown) + "\n"
 
 
+# What a spreadsheet reads as the start of a formula (or, tab and CR, a cell break that
+# exposes one): `=HYPERLINK(...)` in an enterprise's name must stay text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with `'` (OWASP's
+    CSV-injection advice): shown as typed, never evaluated. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_text(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else spreadsheet_safe(v) for k, v in row.items()})
     return buffer.getvalue()
 
 
@@ -322,6 +335,6 @@ def _cell(value: object) -> object:
         # Excel has no time zones (openpyxl refuses an aware datetime): UTC, as every
         # instant in RealName is kept
         return value.astimezone(UTC).replace(tzinfo=None)
-    if value is None or isinstance(value, (int, float, str, date)):
+    if value is None or isinstance(value, (int, float, date)):
         return value
-    return str(value)
+    return spreadsheet_safe(str(value))  # openpyxl writes "=…" text as a formula

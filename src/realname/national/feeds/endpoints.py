@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Security
 from starlette.concurrency import run_in_threadpool
 
-from realname.http.deps import RuntimeDep
+from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
 from realname.http.principals import Allowed
 from realname.national.feeds.envelope import Envelope
@@ -45,10 +45,9 @@ router = APIRouter(
 )
 
 
-def platform_keys_of(request: Request) -> PlatformKeys:
-    keys = request.app.state.national_keys()
-    assert isinstance(keys, PlatformKeys)
-    return keys
+def platform_keys_of(rt: Runtime) -> PlatformKeys:
+    """The platform's sealing and index keys, as the composition root built them."""
+    return rt.provided(PlatformKeys)
 
 
 @router.post("/batches", response_model=TakenOut, summary="Push a signed feed batch")
@@ -64,7 +63,7 @@ async def push_batch(request: Request, rt: RuntimeDep, principal: FeedClient) ->
     if len(data) > MAX_BATCH_BYTES:
         raise FeedError(FeedErrorCode.FEED_MALFORMED, "the batch is too large")
     envelope = Envelope.from_bytes(data)
-    keys = platform_keys_of(request)
+    keys = platform_keys_of(rt)
 
     def work() -> TakenOut:
         taken = take_batch(
@@ -81,9 +80,9 @@ async def push_batch(request: Request, rt: RuntimeDep, principal: FeedClient) ->
 
 
 @router.get("/sealing-key", response_model=SealingKeyOut, summary="The platform's sealing key")
-def sealing_key(request: Request, _principal: FeedClient) -> SealingKeyOut:
+def sealing_key(rt: RuntimeDep, _principal: FeedClient) -> SealingKeyOut:
     """The X25519 public key to seal document numbers to (PyNaCl / libsodium sealed box)."""
-    public = platform_keys_of(request).public
+    public = platform_keys_of(rt).public
     return SealingKeyOut(key_id=public.key_id, public_key=b64(public.public))
 
 

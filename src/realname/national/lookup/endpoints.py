@@ -49,7 +49,7 @@ Reference = Annotated[str, Path(min_length=1, max_length=24, pattern="^[A-Za-z]+
 def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
     return LookupService.configured(
         session,
-        keys=platform_keys_of(request),
+        keys=platform_keys_of(rt),
         keyring=rt.keyring,
         settings=rt.settings,
         policy=rt.policy,

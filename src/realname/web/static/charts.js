@@ -32,3 +32,32 @@
   });
   window.addEventListener("resize", function () { chart.resize(); });
 })();
+
+// The trend: registrations and refusals per month (bars), complaints (line) and the
+// violation rate (line, right axis), from the page's JSON block.
+(function () {
+  var holder = document.getElementById("trend-chart");
+  var source = document.getElementById("trend-data");
+  if (!holder || !source || typeof echarts === "undefined") return;
+  var rows = JSON.parse(source.textContent || "[]");
+  var chart = echarts.init(holder, null, { renderer: "svg" });
+  var pick = function (key) { return rows.map(function (r) { return r[key]; }); };
+  chart.setOption({
+    animation: false,
+    grid: { left: 56, right: 56, top: 32, bottom: 40 },
+    tooltip: { trigger: "axis" },
+    legend: { top: 0 },
+    xAxis: { type: "category", data: pick("month") },
+    yAxis: [
+      { type: "value", minInterval: 1 },
+      { type: "value", min: 0, max: 1, axisLabel: { formatter: function (v) { return Math.round(v * 100) + "%"; } } }
+    ],
+    series: [
+      { type: "bar", name: "registrations", data: pick("registrations"), itemStyle: { color: "#1f5fa8" } },
+      { type: "bar", name: "refused", data: pick("refused"), itemStyle: { color: "#b35c00" } },
+      { type: "line", name: "complaints", data: pick("complaints"), itemStyle: { color: "#555" } },
+      { type: "line", name: "violation rate", yAxisIndex: 1, data: pick("violation_rate"), connectNulls: true, itemStyle: { color: "#a11" } }
+    ]
+  });
+  window.addEventListener("resize", function () { chart.resize(); });
+})();

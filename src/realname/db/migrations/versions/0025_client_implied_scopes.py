@@ -9,7 +9,7 @@ take `enforcement:write`. The rows of those roles that exist when this runs are 
 `implied_role_scopes` (they keep what they had); rows made afterwards are not.
 
 Revision ID: 0025_client_implied_scopes
-Revises: 0022_national_hardening
+Revises: 0023_card_reads
 Create Date: 2026-12-01 04:50:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_client_implied_scopes"
-down_revision: str | None = "0022_national_hardening"
+down_revision: str | None = "0023_card_reads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

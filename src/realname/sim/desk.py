@@ -1,6 +1,7 @@
 """Accounts to try the pages with on the demo world: one per role, at an enterprise whose
-licence is in force, the clerk at its busiest active hall with kits in stock; and a walk-in
-customer known to the (simulated) identity authority, as the card reader would read them."""
+licence is in force, the clerk at its busiest active hall with kits in stock, and that hall's
+card reader (an API client of role `card_reader`); and a walk-in customer known to the
+(simulated) identity authority, as the card reader reads them."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class DemoDesk:
     enterprise_id: int
     enterprise_code: str
     channel_id: int
+    # The hall's card reader: the credentials its software gets a token with.
+    reader_client_id: str
+    reader_secret: str
 
 
 def _busiest_hall(session: Session) -> tuple[int, int, int] | None:
@@ -108,11 +112,21 @@ def create_demo_accounts(session: Session, keyring: KeyRing, at: datetime) -> De
         password = secrets.token_urlsafe(12)
         staff.create_account(username, password, client.client_id, at)
         accounts.append(DemoAccount(str(role), username, password, where))
-    return DemoDesk(accounts, enterprise_id, enterprise.code, channel_id)
+    reader, reader_secret = clients.create(
+        role=Role.CARD_READER,
+        at=at,
+        enterprise_id=enterprise_id,
+        channel_id=channel_id,
+        description=f"web demo card reader at {channel.code}",
+    )
+    return DemoDesk(
+        accounts, enterprise_id, enterprise.code, channel_id, reader.client_id, reader_secret
+    )
 
 
 def walk_in_customer(session: Session, keyring: KeyRing, at: datetime, name: str) -> dict[str, Any]:
-    """A new customer the identity authority knows, as the card reader's JSON. Flushes only."""
+    """A new customer the identity authority knows, as the card reader posts them
+    (`POST /v1/card-reads`). Flushes only."""
     year, month, day = (
         1970 + secrets.randbelow(30),
         1 + secrets.randbelow(9),

@@ -1,0 +1,162 @@
+"""Card reads over HTTP, on both engines: the channel's reader posts the chip's data, a clerk
+of that channel registers with it once; the server, not the request, makes it `chip_read`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from realname.policy.schema import CardReadRules
+from realname.registry.cardreads.models import CardRead
+from realname.registry.commands import Person
+from realname.registry.models import LineEvent
+from tests.api.conftest import Api, person_json
+
+
+def _read(api: Api, person: Person) -> dict[str, Any]:
+    response = api.client.post(
+        "/v1/card-reads",
+        json={
+            "document": {"type": "resident_id", "number": person.document_number},
+            "name": person.name,
+        },
+        headers=api.headers("card_reader"),
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _register(api: Api, customer: dict[str, Any], who: str = "clerk", **more: Any) -> Any:
+    return api.client.post(
+        "/v1/registrations",
+        json={"msisdn": more.pop("msisdn", None) or api.number(), "customer": customer, **more},
+        headers=api.headers(who),
+    )
+
+
+def _rows(api: Api, public_id: str) -> list[CardRead]:
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        rows = list(session.scalars(select(CardRead).where(CardRead.public_id == public_id)))
+        session.expunge_all()
+    return rows
+
+
+def test_a_registration_with_the_readers_read_is_a_chip_read_and_spends_it(api: Api) -> None:
+    person = api.people[0]
+    read = _read(api, person)
+    assert read["channel_id"] == api.own_channel_id
+    (row,) = _rows(api, read["id"])
+    assert row.data_sealed is not None and person.document_number.encode() not in row.data_sealed
+    latest = api.client.get("/v1/card-reads/latest", headers=api.headers("clerk"))
+    assert latest.status_code == 200, latest.text
+    shown = latest.json()
+    assert shown["id"] == read["id"]
+    assert shown["document_number"] != person.document_number and "*" in shown["name"]
+
+    registered = _register(api, {"card_read_id": read["id"], "face_score": 0.93})
+    assert registered.status_code == 201, registered.text
+    line = registered.json()
+    assert line["owner"]["document_number"][-4:] == person.document_number[-4:]
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        events = session.scalars(select(LineEvent).where(LineEvent.line_id == line["id"]))
+        methods = [e.detail["entry_method"] for e in events if "entry_method" in e.detail]
+        assert methods == ["chip_read"]
+    (spent,) = _rows(api, read["id"])
+    assert spent.used_at is not None and spent.data_sealed is None  # wiped when used
+
+    again = _register(api, {"card_read_id": read["id"], "face_score": 0.93})
+    assert again.status_code == 404 and again.json()["code"] == "REALNAME.CARD_READ_NOT_FOUND"
+    gone = api.client.get("/v1/card-reads/latest", headers=api.headers("clerk"))
+    assert gone.status_code == 404 and gone.json()["code"] == "REALNAME.CARD_READ_NOT_FOUND"
+
+
+def test_a_refused_registration_leaves_the_read_for_another_try(api: Api) -> None:
+    read = _read(api, api.people[1])
+    msisdn = api.number()
+    refused = _register(api, {"card_read_id": read["id"], "face_score": 0.2}, msisdn=msisdn)
+    assert refused.status_code == 422 and refused.json()["code"] == "REALNAME.FACE_MISMATCH"
+    (row,) = _rows(api, read["id"])
+    assert row.used_at is None and row.data_sealed is not None
+    registered = _register(api, {"card_read_id": read["id"], "face_score": 0.95}, msisdn=msisdn)
+    assert registered.status_code == 201, registered.text
+
+
+def test_a_read_belongs_to_its_channel_and_expires(api: Api) -> None:
+    read = _read(api, api.people[2])
+    elsewhere = _register(api, {"card_read_id": read["id"], "face_score": 0.95}, "partner_clerk")
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["code"] == "REALNAME.CARD_READ_NOT_FOUND"
+    not_here = api.client.get("/v1/card-reads/latest", headers=api.headers("partner_clerk"))
+    assert not_here.status_code == 404
+    api.clock.advance(timedelta(seconds=301))
+    try:
+        late = _register(api, {"card_read_id": read["id"], "face_score": 0.95})
+        assert late.status_code == 404 and late.json()["code"] == "REALNAME.CARD_READ_NOT_FOUND"
+        # The next read (at any channel) deletes the expired one: nothing lingers.
+        _read(api, api.people[3])
+        assert _rows(api, read["id"]) == []
+    finally:
+        api.clock.advance(timedelta(seconds=-301))
+
+
+def test_a_read_is_the_document_and_name_or_neither(api: Api) -> None:
+    read = _read(api, api.people[4])
+    both = person_json(api.people[4]) | {"card_read_id": read["id"]}
+    assert _register(api, both).status_code == 400
+    manual = {"card_read_id": read["id"], "entry_method": "manual"}
+    assert _register(api, manual).status_code == 400
+    assert _register(api, {"face_score": 0.9}).status_code == 400
+    (row,) = _rows(api, read["id"])
+    assert row.used_at is None
+
+
+def test_the_owner_present_at_the_counter_is_read_too(api: Api) -> None:
+    owner = api.people[5]
+    registered = _register(api, person_json(owner))
+    assert registered.status_code == 201, registered.text
+    read = _read(api, owner)
+    lost = api.client.post(
+        f"/v1/lines/{registered.json()['id']}/report-lost",
+        json={"owner": {"card_read_id": read["id"], "face_score": 0.95}},
+        headers=api.headers("clerk"),
+    )
+    assert lost.status_code == 200, lost.text
+    assert _rows(api, read["id"])[0].used_at is not None
+
+
+@contextmanager
+def _reader_required(api: Api) -> Iterator[None]:
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    before = rt.policy
+    rules = CardReadRules(chip_read_needs_reader=True)
+    rt.policy = before.model_copy(update={"card_reads": rules})
+    try:
+        yield
+    finally:
+        rt.policy = before
+
+
+def test_a_chip_read_claim_without_a_read_is_the_policys_call(api: Api) -> None:
+    claimed = person_json(api.people[6])  # entry_method chip_read, no read
+    with _reader_required(api):
+        refused = _register(api, claimed)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "REALNAME.CHIP_READ_UNATTESTED"
+        read = _read(api, api.people[6])
+        with_read = _register(api, {"card_read_id": read["id"], "face_score": 0.95})
+        assert with_read.status_code == 201, with_read.text
+    # By default an integrator's own attestation stands (today's behaviour).
+    assert _register(api, person_json(api.people[7])).status_code == 201
+
+
+def test_typed_entry_is_refused_where_the_policy_refuses_manual_entry(api: Api) -> None:
+    typed = person_json(api.people[8], entry_method="manual")
+    refused = _register(api, typed)  # the own hall: china refuses manual entry there
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "REALNAME.MANUAL_ENTRY_REFUSED"

@@ -1,0 +1,124 @@
+"""一证通查 as a page for the public (no staff login), on both engines: the national index is
+fed from the world's registry, a person asks for a code with their document, name and number,
+reads it from the SMS, sees their lines per enterprise masked, disputes one, and follows the
+case by its reference; in Chinese by default and in English."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from realname.messaging.models import OutboxMessage
+from realname.messaging.service import open_body
+from realname.national.feeds.keys import PlatformKeys
+from realname.national.feeds.repository import FeedRepository
+from realname.national.feeds.service import FeedIngest, FeedPublisher, envelope_of
+from realname.web.sessions import LANG_COOKIE
+from tests.api.conftest import person_json
+from tests.national.conftest import signing
+from tests.web.conftest import Web, csrf_of
+
+
+def _registered_and_fed(web: Web, person: int) -> str:
+    """Person `person` gets a line at the own hall; enterprise CMCC then publishes its feed
+    to the platform (this same instance), so the national index holds it."""
+    api = web.api
+    msisdn = api.number()
+    done = api.client.post(
+        "/v1/registrations",
+        json={"msisdn": msisdn, "customer": person_json(api.people[person])},
+        headers=api.headers("clerk"),
+    )
+    assert done.status_code == 201, done.text
+    app = api.client.app
+    rt = app.state.runtime  # type: ignore[attr-defined]
+    keys = rt.provided(PlatformKeys)
+    signer = signing("CMCC")
+    now = rt.clock.now()
+    with rt.transaction() as session:
+        FeedIngest(session, keys).register_key("CMCC", signer.key_id, signer.public_raw, now)
+    with rt.transaction() as session:
+        publisher = FeedPublisher(
+            session, keyring=rt.keyring, signing=signer, sealing=keys.public, batch_size=1000
+        )
+        high = FeedRepository(session).high_water_mark()
+        envelopes = [envelope_of(p) for p in publisher.prepare(high, now, snapshot=True)]
+    with rt.transaction() as session:
+        for envelope in envelopes:
+            FeedIngest(session, keys).take(envelope, at=now, transport="local")
+    return msisdn
+
+
+def _code_sent_to(web: Web, msisdn: str) -> str:
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        body = session.scalars(
+            select(OutboxMessage.body)
+            .where(OutboxMessage.destination == msisdn, OutboxMessage.kind == "national_lookup")
+            .order_by(OutboxMessage.id.desc())
+        ).first()
+    assert body is not None
+    found = re.search(r"[0-9]{6}", open_body(rt.keyring, body))
+    assert found is not None
+    return found.group()
+
+
+def test_a_person_sees_their_lines_masked_and_disputes_one_without_a_staff_login(
+    web: Web,
+) -> None:
+    msisdn = _registered_and_fed(web, 9)
+    person = web.api.people[9]
+    browser = web.browser()  # nobody signed in
+    page = browser.get("/web/lookup")
+    assert page.status_code == 200 and "一证通查" in page.text
+    csrf = csrf_of(page.text)
+    asked = browser.post(
+        "/web/lookup/code",
+        data={
+            "csrf_token": csrf,
+            "document_type": "resident_id",
+            "document_number": person.document_number,
+            "name": person.name,
+            "msisdn": msisdn,
+        },
+    )
+    assert asked.status_code == 202, asked.text
+    challenge = re.search(r'name="challenge_id" value="([^"]+)"', asked.text)
+    assert challenge is not None
+    code = _code_sent_to(web, msisdn)
+    wrong = browser.post(
+        "/web/lookup/answer",
+        data={"csrf_token": csrf, "challenge_id": challenge.group(1), "code": "000000"},
+    )
+    assert wrong.status_code == 422 and 'id="lookup-error"' in wrong.text
+    shown = browser.post(
+        "/web/lookup/answer",
+        data={"csrf_token": csrf, "challenge_id": challenge.group(1), "code": code},
+    )
+    assert shown.status_code == 200, shown.text
+    assert msisdn not in shown.text and person.document_number not in shown.text
+    assert msisdn[-4:] in shown.text and "中国移动" in shown.text  # masked, per enterprise
+    line_ref = re.search(r'name="line_ref" value="(\d+)"', shown.text)
+    assert line_ref is not None
+    disputed = browser.post(
+        "/web/lookup/dispute",
+        data={
+            "csrf_token": csrf,
+            "challenge_id": challenge.group(1),
+            "line_ref": line_ref.group(1),
+        },
+    )
+    assert disputed.status_code == 201, disputed.text
+    reference = re.search(r'<dd id="case-reference">([A-Za-z]+)</dd>', disputed.text)
+    assert reference is not None
+    browser.cookies.set(LANG_COOKIE, "en")
+    followed = browser.post(
+        "/web/lookup/follow", data={"csrf_token": csrf, "reference": reference.group(1)}
+    )
+    assert followed.status_code == 200 and "Your dispute" in followed.text
+    assert msisdn not in followed.text
+    unknown = browser.post("/web/lookup/follow", data={"csrf_token": csrf, "reference": "../x"})
+    assert unknown.status_code == 404 and "No dispute has that reference" in unknown.text
+    forged = browser.post("/web/lookup/follow", data={"csrf_token": "forged", "reference": "abc"})
+    assert forged.status_code == 403
