@@ -7,6 +7,7 @@ does (a provincial administration reads its province over /v1/regulator/figures)
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -389,6 +390,17 @@ class EngineChoice(StrEnum):
     SPARK = "spark"
 
 
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?\s*([KMGT]i?)?B", re.IGNORECASE)
+
+
+def _memory_limit(value: str | None) -> str | None:
+    """An amount DuckDB reads (500MB, 8GB, 1.5GiB), or a usage error (exit 2), not a traceback
+    from the engine."""
+    if value is not None and not _MEMORY.fullmatch(value.strip()):
+        raise typer.BadParameter("an amount of memory such as 500MB, 8GB or 1.5GiB")
+    return value
+
+
 @report_app.command("national")
 def national_report(
     source: Annotated[
@@ -412,6 +424,7 @@ def national_report(
         str | None,
         typer.Option(
             help="DuckDB's memory limit, e.g. 8GB (default: 80 % of the machine's memory).",
+            callback=_memory_limit,
         ),
     ] = None,
 ) -> None:
@@ -425,6 +438,11 @@ def national_report(
     from realname.national.analytics.service import figures_of_directory
 
     _refuse_xlsx_to_terminal(fmt, output)
+    if memory_limit is not None and engine is EngineChoice.SPARK:
+        raise typer.BadParameter(
+            "is DuckDB's; Spark's memory is set by its own configuration",
+            param_hint="--memory-limit",
+        )
 
     if national_cap is None:
         from realname.policy.loader import load_policy

@@ -145,3 +145,32 @@ def test_running_out_of_memory_says_what_to_change_not_that_the_dataset_is_bad(
     assert "REALNAME.NATIONAL_ENGINE_OUT_OF_MEMORY" in starved.output
     assert "--memory-limit" in starved.output and "Traceback" not in starved.output
     assert runner.invoke(app, [*args, "--memory-limit", "1GB"]).exit_code == 0
+
+
+@pytest.mark.parametrize("limit", ["lots", "8 apples", "-1GB"])
+def test_a_memory_limit_duckdb_cannot_read_is_a_usage_error(hand_dataset: Path, limit: str) -> None:
+    """It reached DuckDB's SET as written and came back as a ParserException traceback."""
+    args = ["report", "national", "--from", str(hand_dataset), "--memory-limit", limit]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--memory-limit" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_memory_limit_is_refused_for_spark(hand_dataset: Path) -> None:
+    args = ["report", "national", "--from", str(hand_dataset), "--engine", "spark"]
+    result = runner.invoke(app, [*args, "--memory-limit", "2GB"])
+    assert result.exit_code == 2 and "Spark" in result.output
+
+
+def test_the_engine_refuses_a_setting_it_cannot_read_with_a_code() -> None:
+    from realname.national.analytics.engines import DuckDBEngine
+    from realname.national.analytics.errors import (
+        NationalAnalyticsError,
+        NationalAnalyticsErrorCode,
+    )
+
+    with pytest.raises(NationalAnalyticsError) as refused:
+        DuckDBEngine(memory_limit="lots")
+    assert refused.value.code is NationalAnalyticsErrorCode.ENGINE_UNAVAILABLE
+    assert "memory_limit" in str(refused.value.detail)

@@ -74,7 +74,13 @@ class DuckDBEngine:
         if temp_directory is not None:
             settings["temp_directory"] = _quoted(temp_directory)
         for key, value in settings.items():
-            self.connection.execute(f"SET {key} = {value}")
+            try:
+                self.connection.execute(f"SET {key} = {value}")
+            except duckdb.Error as error:  # e.g. a memory limit DuckDB cannot read
+                self.connection.close()
+                raise NationalAnalyticsError(
+                    Code.ENGINE_UNAVAILABLE, f"duckdb: the setting {key} was refused"
+                ) from error
 
     def register(self, view: str, files: Sequence[Path]) -> None:
         listed = ", ".join(_quoted(f) for f in files)
