@@ -18,7 +18,12 @@ from realname.national.analytics.dataset import (
 )
 from realname.national.analytics.engines import DuckDBEngine
 from realname.national.analytics.service import national_figures
-from realname.national.index.export import export_all, export_lines
+from realname.national.index.export import (
+    export_all,
+    export_lines,
+    put_in_place,
+    staging_directory,
+)
 from realname.registry.models import Line
 from tests.compliance.conftest import centre, complaints_of, inspections, sector, store
 from tests.compliance.figures.test_figures import populated
@@ -107,3 +112,33 @@ def test_complaints_and_inspections_are_exported_for_the_analytics(
     (mvno,) = [g for g in figures.breakdowns["enterprise"] if g.group == "MVNO1"]
     assert mvno.complaints == 1  # (no feed was taken here: the index has no lines)
     assert mvno.inspection is not None and (mvno.inspection.hits, mvno.inspection.n) == (1, 2)
+
+
+def test_a_platform_without_a_registry_writes_no_complaints_dataset(
+    db_session: Session, tmp_path: Path
+) -> None:
+    """Nothing can be traced without a registry: an empty national_complaints read as 0.0
+    complaints per 10,000 lines for every enterprise; without the file they read unknown."""
+    exported = export_all(db_session, tmp_path)
+    assert [e.path.parent.name for e in exported] == ["national_lines", "national_inspections"]
+
+
+def test_an_export_replaces_the_last_one_whole(nation: Nation, tmp_path: Path) -> None:
+    """Written beside the datasets first, then put in place (a failure before that leaves the
+    last export as it was): a dataset the new export does not write is removed, so the
+    directory never mixes two exports."""
+    for envelope in nation.build(nation.cmcc):
+        nation.take(envelope)
+    stale = tmp_path / "national_complaints"
+    stale.mkdir()
+    (stale / "part-0.parquet").write_bytes(b"from an older export")
+    staging = staging_directory(tmp_path)
+    export_lines(nation.session, staging)
+    put_in_place(staging, tmp_path)
+    assert not stale.exists()
+    assert pq.read_table(tmp_path / "national_lines" / "part-0.parquet").num_rows == len(
+        nation.cmcc_lines
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".export-")) == [
+        staging.name
+    ]  # the caller removes it (the CLI does, in a finally)

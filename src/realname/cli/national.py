@@ -270,25 +270,38 @@ def export_command(
     """Platform: the national index, the traced complaints and the inspection visits as the
     analytics' Parquet datasets (national_lines, national_complaints, national_inspections),
     ready for `realname report national --from DIR`."""
-    from realname.national.index.export import export_all
+    import shutil
+
+    from realname.national.index.export import export_all, put_in_place, staging_directory
     from realname.registry.auditing import audit_operation
     from realname.registry.commands import Actor, Context
 
-    with cli_unit(get_settings(), write=True) as (process, session):
-        exported = export_all(session, to)
-        # The lines hold every identity's national key: who took the datasets, and how much,
-        # is on the trail (counts only; the path is the operator's own and may name a person).
-        audit_operation(
-            session,
-            process.keyring,
-            Context(Actor("operator", "cli"), process.clock.now()),
-            action="national.export",
-            object_type="dataset",
-            object_id="national",
-            detail={e.path.parent.name: e.rows for e in exported},
-        )
+    staging = staging_directory(to)
+    try:
+        with cli_unit(get_settings(), write=True) as (process, session):
+            exported = export_all(session, staging)
+            # The lines hold every identity's national key: who took the datasets, and how
+            # much, is on the trail (counts only; the path is the operator's and may name a
+            # person). Committed before the files are put where the analytics read them.
+            audit_operation(
+                session,
+                process.keyring,
+                Context(Actor("operator", "cli"), process.clock.now()),
+                action="national.export",
+                object_type="dataset",
+                object_id="national",
+                detail={e.path.parent.name: e.rows for e in exported},
+            )
+        put_in_place(staging, to)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     for each in exported:
-        console.print(f"{each.rows:,} rows written to {each.path}")
+        console.print(f"{each.rows:,} rows written to {to / each.path.parent.name}")
+    if not any(e.path.parent.name == "national_complaints" for e in exported):
+        console.print(
+            "national_complaints not written: this instance's registry holds no lines, so "
+            "complaints are traced at the enterprises (the report shows them as unknown)"
+        )
 
 
 @lookup_app.command("ask")

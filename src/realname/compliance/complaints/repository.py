@@ -140,6 +140,10 @@ class ComplaintRepository:
             query = query.where(Complaint.received_at >= since)
         return int(self.session.scalar(query) or 0)
 
+    def registry_holds_lines(self) -> bool:
+        """Whether this instance's registry holds any line: complaints are traced through it."""
+        return self.session.scalar(select(Line.id).limit(1)) is not None
+
     def traced_for_export(self, batch: int = 50_000) -> Any:
         """(enterprise code, channel region, channel kind, category, received at) of every
         complaint traced to an enterprise's line, oldest first, streamed (the national

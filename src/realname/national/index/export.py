@@ -12,6 +12,8 @@ number, name or document leaves in any of them.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -98,12 +100,40 @@ def export_inspections(session: Session, directory: str | Path, chunk: int = 100
 
 
 def export_all(session: Session, directory: str | Path) -> list[Exported]:
-    """The three datasets under `directory` (what `realname report national --from` reads)."""
-    return [
-        export_lines(session, directory),
-        export_complaints(session, directory),
-        export_inspections(session, directory),
-    ]
+    """The datasets under `directory` (what `realname report national --from` reads).
+
+    `national_complaints` only where this instance's registry holds lines: the complaint
+    centre traces a complaint through the registry, so a platform without one (the national
+    platform on its own, fed by separate enterprises) traces none, and an empty dataset would
+    read as "no complaints" (0.0 per 10,000 lines) for every enterprise instead of unknown."""
+    exported = [export_lines(session, directory)]
+    if ComplaintRepository(session).registry_holds_lines():
+        exported.append(export_complaints(session, directory))
+    exported.append(export_inspections(session, directory))
+    return exported
+
+
+def staging_directory(directory: str | Path) -> Path:
+    """A new directory inside `directory` to write an export into before it is put in place
+    (the same file system, so putting it in place is a rename)."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".export-", dir=target))
+
+
+def put_in_place(staging: Path, directory: str | Path) -> None:
+    """Each dataset written under `staging` replaces the one of that name in `directory`; a
+    dataset this export did not write (complaints, where none are traced here) is removed,
+    so the directory never mixes two exports."""
+    target = Path(directory)
+    for name in (LINES, COMPLAINTS, INSPECTIONS):
+        fresh, current = staging / name, target / name
+        if current.exists():
+            retired = staging / f".old-{name}"
+            current.rename(retired)
+            shutil.rmtree(retired)
+        if fresh.exists():
+            fresh.rename(current)
 
 
 def _write(
