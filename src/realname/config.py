@@ -261,6 +261,12 @@ class Settings(BaseSettings):
         "(https://…; plain http only to loopback); unset = the platform runs in this instance "
         "(small deployments, the demo): batches are taken in-process, same checks",
     )
+    national_platform: bool | None = Field(
+        default=None,
+        description="this instance runs the national platform (serves its feed and 一证通查 "
+        "routes); unset = it does when national_platform_url is unset. Set false on an "
+        "enterprise that publishes by file drop with a pinned sealing key and no URL",
+    )
     national_feed_client_id: str | None = Field(
         default=None, description="the platform's feed_client credentials of this enterprise"
     )
@@ -318,6 +324,13 @@ class Settings(BaseSettings):
     national_lookup_answer_seconds: int = Field(
         default=900, ge=60, le=3600, description="how long a proved answer may open disputes"
     )
+
+    @property
+    def runs_national_platform(self) -> bool:
+        """Whether this instance is (also) the national platform."""
+        if self.national_platform is not None:
+            return self.national_platform
+        return not self.national_platform_url
 
     def clock(self) -> Clock:
         """The process clock these settings choose (realname/clock.py)."""

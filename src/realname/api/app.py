@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan,
         public_docs=settings.public_docs,
         public_metrics=settings.public_metrics,
-        national_platform=not settings.national_platform_url,
+        national_platform=settings.runs_national_platform,
     )
     app.state.runtime = runtime
     app.state.verification_counters = counters
