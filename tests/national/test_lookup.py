@@ -309,6 +309,109 @@ def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
     assert fed.session.scalar(select(func.count()).select_from(Complaint)) == 0
 
 
+def test_a_dispute_repeated_after_the_line_changed_answers_its_case(fed: Nation) -> None:
+    """A retry of a dispute already opened gets its case, not LOOKUP_LINE_CHANGED: the
+    line-changed check ran first and hid the open case once the registry moved on."""
+    from realname.registry.commands import Desk
+
+    service = _service(fed)
+    issued = _ask(service, fed)
+    answer = service.answer(
+        challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+        code=issued.code,  # type: ignore[attr-defined]
+        at=NOW,
+    )
+    mvno = next(e for e in answer.enterprises if e.enterprise == "MVNO1")
+
+    def dispute() -> object:
+        return service.dispute(
+            challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
+            line_ref=mvno.lines[0].line_ref,
+            at=NOW + timedelta(minutes=1),
+            open_complaint=lambda line, reference: None,
+        )
+
+    first = dispute()
+    world = fed.world
+    world.service.transfer(
+        world.ctx(at=NOW + timedelta(seconds=70)),
+        desk=Desk(world.other_enterprise_id, world.other_channel_id, world.other_clerk_id),
+        msisdn=fed.mvno_lines[0],
+        owner=world.people[0],
+        receiver=world.people[3],
+    )
+    fed.session.flush()
+    assert dispute() == first
+
+
+def test_disputes_at_once_open_one_case(
+    fresh_engine: Engine, keyring: KeyRing, china: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two proved answers of one person disputing one line at once: check-then-insert opened
+    two cases on PostgreSQL (each saw none); the pair's row lock makes the second find the
+    first's."""
+    from sqlalchemy.orm import Session
+
+    from realname.national.lookup.models import NationalDispute
+    from realname.national.lookup.repository import LookupRepository
+    from tests.national.conftest import build_nation
+
+    limits = LookupLimits(per_identity_per_day=10, per_source_per_hour=100)
+    with Session(fresh_engine) as session, session.begin():
+        nation = build_nation(session, keyring, china)
+        for signer in (nation.cmcc, nation.mvno):
+            for envelope in nation.build(signer):
+                nation.take(envelope)
+        person, msisdn = nation.world.people[0], nation.cmcc_lines[0]
+        service = LookupService(session, keys=nation.keys, keyring=keyring, limits=limits)
+        challenges, line_ref = [], 0
+        for n in range(2):
+            issued = service.issue(
+                doc_type="resident_id",
+                doc_number=person.document_number,
+                name=person.name,
+                msisdn=msisdn,
+                source=f"198.51.100.{n}",
+                at=NOW,
+            )
+            assert issued.code is not None
+            answer = service.answer(challenge_id=issued.challenge_id, code=issued.code, at=NOW)
+            line_ref = answer.enterprises[0].lines[0].line_ref
+            challenges.append(issued.challenge_id)
+    looked = LookupRepository.open_dispute
+
+    def slow_open_dispute(self: LookupRepository, *args: object) -> object:
+        found = looked(self, *args)  # type: ignore[arg-type]
+        time.sleep(0.1)  # widen the gap between looking and inserting
+        return found
+
+    monkeypatch.setattr(LookupRepository, "open_dispute", slow_open_dispute)
+    start = threading.Barrier(2)
+    references: list[str] = []
+
+    def dispute(challenge: str) -> None:
+        start.wait(timeout=10)
+        with Session(fresh_engine) as session, session.begin():
+            state = LookupService(
+                session, keys=nation.keys, keyring=keyring, limits=limits
+            ).dispute(
+                challenge_id=challenge,
+                line_ref=line_ref,
+                at=NOW + timedelta(minutes=1),
+                open_complaint=lambda line, reference: None,
+            )
+        references.append(state.reference)
+
+    threads = [threading.Thread(target=dispute, args=(c,)) for c in challenges]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(references) == 2 and len(set(references)) == 1
+    with fresh_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(NationalDispute)) == 1
+
+
 def test_the_limits_are_exact_when_requests_come_at_once(
     fresh_engine: Engine, keyring: KeyRing, china: Policy, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,7 @@ L = LookupErrorCode
 OBJECT = "national_lookup"
 CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
+DISPUTE_CONTEXT = b"national.lookup.dispute\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
 FORWARDED = "forwarded"
 ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
@@ -341,12 +342,17 @@ class LookupService:
         # enterprise instance feeds the platform; a line of the same number here is another
         # enterprise's, before a port) the dispute is forwarded: the enterprise pulls it and
         # posts its handling (`forwarded`, `answer_forwarded`).
+        # One case per person and line: two proved answers disputing at once are taken one
+        # after the other (a row lock on their pair), and the second finds the first's case.
+        self.repo.lock_keys(
+            [("dispute", self._mac(DISPUTE_CONTEXT, f"{line.id}:{identity_id}"))], at
+        )
+        existing = self.repo.open_dispute(line.id, identity_id, at)
+        if existing is not None:  # a retry: its case, even if the line has changed since
+            return self.dispute_state(existing.reference, at)
         here = self.repo.enterprise_is_here(line.enterprise_id)
         if here:
             self._still_the_same(line)
-        existing = self.repo.open_dispute(line.id, identity_id, at)
-        if existing is not None:
-            return self.dispute_state(existing.reference, at)
         reference = "ND" + new_public_id(22)
         complaint_id = open_complaint(line, reference) if here else None
         dispute = NationalDispute(
