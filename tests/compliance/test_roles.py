@@ -68,9 +68,13 @@ def test_clients_made_before_the_compliance_scopes_get_them_from_their_role(
     db_session: Session, keyring: KeyRing, role: Role, old_scopes: list[str], carried: set[str]
 ) -> None:
     """A regulator or inspector client whose row predates the compliance scopes (the row is
-    what the audit chain says; it is not rewritten): its tokens carry them from its role."""
+    what the audit chain says; it is not rewritten, migration 0025 marks it): its tokens
+    carry them from its role. A client made since with the same scopes does not."""
     client, _ = ClientService(db_session, keyring).create(role=role, at=NOW, scopes=old_scopes)
     keys = TokenKeys({"t1": generate_key()}, "t1")
+    made_since = issue_token(client, keys, 900, None, now=NOW)
+    assert set(made_since.scope.split()) == set(old_scopes)
+    client.implied_role_scopes = True  # as migration 0025 marks the rows it finds
     token = issue_token(client, keys, 900, None, now=NOW)
     caller = principal_from_token(token.access_token, keys, NOW + timedelta(seconds=1))
     assert carried <= set(caller.scopes) and set(old_scopes) <= set(caller.scopes)

@@ -341,3 +341,29 @@ def test_a_regulator_client_made_narrow_stays_narrow(db_session: Session) -> Non
         "compliance:write",
         "enforcement:write",
     }
+
+
+def test_scopes_narrow_a_role_and_never_add_to_it(db_session: Session) -> None:
+    """`realname clients add --scopes` takes fewer scopes than the role's; one the role does
+    not have is refused with what the role may hold."""
+    from realname.cli.clients import _scopes
+
+    service = ClientService(db_session, KEYRING)
+    with pytest.raises(ValueError, match="may hold only") as refused:
+        service.create(
+            role=Role.MONITOR, at=NOW, scopes=_scopes(Role.MONITOR, "registry:reveal", None)
+        )
+    assert "registry:reveal" in str(refused.value)
+    with pytest.raises(ValueError, match="enforcement:write"):
+        service.create(role=Role.REGULATOR_INSPECTOR, at=NOW, scopes=["enforcement:write"])
+    reader, _ = service.create(
+        role=Role.REGULATOR,
+        at=NOW,
+        scopes=_scopes(Role.REGULATOR, "compliance:read, registry:read", None),
+    )
+    assert issue_token(reader, KEYS, 900, now=NOW).scope == "compliance:read registry:read"
+    assert _scopes(Role.PROVINCIAL_REGULATOR, None, "44") == [
+        "compliance:read",
+        "compliance:write",
+        "province:44",
+    ]

@@ -33,11 +33,17 @@ def clients_add(
         str | None,
         typer.Option(help="Two-digit GB/T 2260 province of a provincial_regulator (e.g. 44)."),
     ] = None,
+    scopes: Annotated[
+        str | None,
+        typer.Option(
+            help="Fewer scopes than the role's, space-separated (e.g. 'compliance:read'); "
+            "default: all of the role's.",
+        ),
+    ] = None,
 ) -> None:
     """Create a client; its secret is printed once and stored only as a hash."""
     from realname.registry.repository import RegistryRepository
-    from realname.security.clients import DEFAULT_SCOPES, ClientService
-    from realname.security.principals import province_scope
+    from realname.security.clients import ClientService
 
     settings = get_settings()
     with cli_unit(settings, write=True) as (process, session):
@@ -57,9 +63,7 @@ def clients_add(
                 enterprise_id=enterprise_id,
                 channel_id=channel,
                 clerk_id=clerk_id,
-                scopes=None
-                if province is None
-                else [*DEFAULT_SCOPES[role], province_scope(province)],
+                scopes=_scopes(role, scopes, province),
                 description=description,
             )
         except ValueError as error:
@@ -67,6 +71,17 @@ def clients_add(
             raise typer.Exit(2) from None
         client_id = client.client_id
     typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _scopes(role: Role, scopes: str | None, province: str | None) -> list[str] | None:
+    """The scopes asked for (the role's when none), with the province's."""
+    from realname.security.clients import DEFAULT_SCOPES
+    from realname.security.principals import province_scope
+
+    chosen = scopes.replace(",", " ").split() if scopes is not None else None
+    if province is None:
+        return chosen
+    return [*(chosen if chosen is not None else DEFAULT_SCOPES[role]), province_scope(province)]
 
 
 def _clerk_of(

@@ -232,6 +232,14 @@ class ClientService:
             raise ValueError(f"a {role} client acts for no enterprise")
         self._check_tenant(enterprise_id, channel_id, clerk_id)
         chosen = list(scopes if scopes is not None else DEFAULT_SCOPES[role])
+        beyond = sorted(
+            s for s in chosen if s not in DEFAULT_SCOPES[role] and not is_province_scope(s)
+        )
+        if beyond:  # scopes narrow a role; they never add to it
+            raise ValueError(
+                f"a {role} client may hold only {' '.join(DEFAULT_SCOPES[role])}; "
+                f"not {' '.join(beyond)}"
+            )
         provinces = provinces_named(chosen)
         if role is Role.PROVINCIAL_REGULATOR and (
             len(provinces) != 1 or provinces[0] not in province_prefixes()
