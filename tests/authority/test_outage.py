@@ -24,6 +24,7 @@ from realname.authority.stub import StubBehaviour, StubServer, stub_app
 from realname.channels.models import RegistrationRefusal
 from realname.clock import FixedClock
 from realname.config import Settings
+from realname.db.engine import readonly
 from realname.identity.authority import AuthorityVerdict
 from realname.identity.documents import ParsedDocument
 from realname.policy.loader import load_policy
@@ -237,7 +238,8 @@ def test_an_outage_in_the_middle_of_a_load(api_on_stub: Setup, stub: StubServer)
     assert stub.state.answered.get("confirmed", 0) >= statuses[201]
 
     keyring = keyring_from_settings(api_on_stub.settings)
-    with Session(api_on_stub.engine) as session:
+    # One snapshot, as `realname check` reads (the app's audit sequencer may be committing).
+    with Session(readonly(api_on_stub.engine)) as session:
         registered = session.scalar(
             select(func.count())
             .select_from(Line)

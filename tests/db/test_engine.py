@@ -32,3 +32,31 @@ def test_a_dropped_connection_fails_one_use_and_the_pool_renews(postgres_databas
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_read_only_unit_reads_one_snapshot_on_postgresql(postgres_database: str) -> None:
+    """`realname check` and the reports read in one snapshot: under READ COMMITTED a check
+    racing the audit sequencer read chain entries before its commit and heads after it, and
+    reported a broken chain that was not."""
+    from realname.db.engine import create_session_factory
+    from realname.db.uow import UnitOfWork
+
+    engine = create_engine_from_settings(Settings(database_url=postgres_database))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE snap (n int)"))
+        uow = UnitOfWork(create_session_factory(engine))
+        with uow.transaction(readonly=True) as session:
+            level = session.execute(text("SHOW transaction_isolation")).scalar_one()
+            assert level == "repeatable read"
+            assert session.execute(text("SELECT count(*) FROM snap")).scalar_one() == 0
+            with engine.begin() as other:  # the sequencer commits meanwhile
+                other.execute(text("INSERT INTO snap VALUES (1)"))
+            assert session.execute(text("SELECT count(*) FROM snap")).scalar_one() == 0
+        with uow.transaction() as session:  # a writing unit is unchanged: READ COMMITTED
+            level = session.execute(text("SHOW transaction_isolation")).scalar_one()
+            assert level == "read committed"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS snap"))
+        engine.dispose()

@@ -33,7 +33,22 @@ def create_engine_from_settings(settings: Settings, **overrides: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", settings.database_pool_size)
     kwargs.setdefault("pool_pre_ping", settings.database_pool_pre_ping)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "postgresql":
+        _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Read-only work (`realname check`, reports) reads one snapshot: under READ COMMITTED
+        # each statement saw its own, so a check racing the audit sequencer compared chain
+        # entries read before a commit with heads read after it ("head does not match the
+        # last entry", a false alarm). A read-only REPEATABLE READ transaction never fails
+        # to serialise; it only stops seeing later commits.
+        if connection.get_execution_options().get("readonly", False):
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, cache_mib: int) -> None:
