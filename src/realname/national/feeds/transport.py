@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from realname.national.feeds.errors import EXPECTED_HEADER, FeedError, FeedError
 from realname.national.feeds.jobs import take_batch
 from realname.national.feeds.keys import PlatformKeys, SealingKey
 from realname.national.feeds.service import Taken
+from realname.security.tls import client_tls_context, is_loopback
 
 F = FeedErrorCode
 BATCHES = "/v1/national/feeds/batches"
@@ -110,17 +110,6 @@ def _fields(response: httpx.Response, *names: str) -> list[Any]:
         ) from None
 
 
-def _loopback(host: str | None) -> bool:
-    if host in (None, ""):
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class HttpPush:
     name = "http"
 
@@ -128,26 +117,26 @@ class HttpPush:
         parts = urlsplit(config.url)
         if parts.scheme not in ("http", "https"):
             raise FeedError(F.FEED_PLATFORM_UNREACHABLE, "the platform URL is not http(s)")
-        if parts.scheme == "http" and not (_loopback(parts.hostname) or config.allow_plain_http):
+        if parts.scheme == "http" and not (is_loopback(parts.hostname) or config.allow_plain_http):
             raise FeedError(
                 F.FEED_PLATFORM_UNREACHABLE,
                 "plain http to a platform that is not loopback: use https "
                 "(or REALNAME_NATIONAL_ALLOW_PLAIN_HTTP on a test network)",
             )
-        cert: str | tuple[str, str] | None = None
-        if config.client_cert:
-            cert = (config.client_cert, config.client_key or config.client_cert)
         try:
-            verify: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
-            )
-            self.client = httpx.Client(
-                base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
+            # the one outbound TLS context (security/tls.py): TLS 1.2 at least, mutual TLS
+            self.tls: ssl.SSLContext | None = (
+                client_tls_context(config.ca_file, config.client_cert, config.client_key)
+                if parts.scheme == "https"
+                else None
             )
         except (OSError, ssl.SSLError) as error:  # a CA file or client certificate unreadable
             raise FeedError(
                 F.FEED_PLATFORM_UNREACHABLE, f"TLS files: {error.strerror or error}"
             ) from None
+        self.client = httpx.Client(
+            base_url=config.url, verify=self.tls or True, timeout=config.timeout_seconds
+        )
         self.config = config
         self._token: str | None = None
 
