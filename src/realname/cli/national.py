@@ -10,6 +10,8 @@ the answer).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,8 +35,40 @@ lookup_app = typer.Typer(help="一证通查 by hand (a code to a held number, th
 national_app.add_typer(keys_app, name="keys")
 national_app.add_typer(lookup_app, name="lookup")
 console = Console()
+err = Console(stderr=True)  # progress, so --json output stays clean
 
 EnterpriseOption = Annotated[str, typer.Option("--enterprise", help="Enterprise code.")]
+
+
+Shown = Callable[[str, int, int | None], None]
+
+
+@contextmanager
+def shown_progress(label: str, *, wanted: bool = True) -> Iterator[Shown]:
+    """A progress display on stderr for a long job: (phase, done, total or None). Only on a
+    terminal and when wanted (not with --json): a cron run's or a pipe's stderr stays quiet."""
+    if not wanted or not err.is_terminal:
+        yield lambda _phase, _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{label}: {phase}", total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield show
 
 
 @keys_app.command("show")
@@ -132,7 +166,12 @@ def feed_transport(process: Process, drop: Path | None) -> Transport:
 
 
 def publish_feed(
-    process: Process, enterprise: str, *, drop: Path | None = None, snapshot: bool = False
+    process: Process,
+    enterprise: str,
+    *,
+    drop: Path | None = None,
+    snapshot: bool = False,
+    progress: Shown | None = None,
 ) -> PublishReport:
     from realname.national.feeds.jobs import publish
     from realname.national.feeds.keys import feed_signing_key
@@ -147,6 +186,7 @@ def publish_feed(
             batch_size=process.settings.national_feed_batch_size,
             now=process.clock.now,
             snapshot=snapshot,
+            progress=progress,
         )
     finally:
         close = getattr(transport, "close", None)
@@ -170,8 +210,13 @@ def publish_command(
     from realname.national.feeds.errors import FeedError
 
     try:
-        with cli_process(get_settings()) as process:
-            report = publish_feed(process, enterprise, drop=drop, snapshot=snapshot)
+        with (
+            cli_process(get_settings()) as process,
+            shown_progress(f"publish {enterprise}", wanted=not as_json) as progress,
+        ):
+            report = publish_feed(
+                process, enterprise, drop=drop, snapshot=snapshot, progress=progress
+            )
     except FeedError as error:
         console.print(f"[red]{error.code}[/]: {error.message} {error.detail or ''}")
         raise typer.Exit(1) from None
@@ -203,8 +248,14 @@ def take_drop_command(
     if not folder.is_dir():  # it said "0 batches taken", as if the drop were empty
         console.print(f"[red]no drop directory at {folder}[/] (nothing taken)")
         raise typer.Exit(2)
-    with cli_process(settings) as process:
-        report = take_drop(process.uow, process.national_keys, folder, now=process.clock.now)
+    with cli_process(settings) as process, shown_progress("take-drop") as progress:
+        report = take_drop(
+            process.uow,
+            process.national_keys,
+            folder,
+            now=process.clock.now,
+            progress=progress,
+        )
     console.print(
         f"{report.taken} batches taken ({report.duplicates} already there), "
         f"{report.waiting} waiting, {len(report.refused)} refused"
@@ -274,8 +325,11 @@ def export_command(
     from realname.registry.auditing import audit_operation
     from realname.registry.commands import Actor, Context
 
-    with cli_unit(get_settings(), write=True) as (process, session):
-        exported = export_all(session, to)
+    with (
+        cli_unit(get_settings(), write=True) as (process, session),
+        shown_progress("export") as progress,
+    ):
+        exported = export_all(session, to, lambda name, rows: progress(name, rows, None))
         # The lines hold every identity's national key: who took the datasets, and how much,
         # is on the trail (counts only; the path is the operator's own and may name a person).
         audit_operation(

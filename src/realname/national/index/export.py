@@ -41,7 +41,17 @@ class Exported:
     rows: int
 
 
-def export_lines(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+# (dataset, rows written so far): called at every row group, for a progress display.
+Written = Callable[[str, int], None]
+
+
+def _silent(_name: str, _rows: int) -> None:
+    return None
+
+
+def export_lines(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_lines/part-0.parquet` (streamed in row groups of `chunk`)."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -59,10 +69,12 @@ def export_lines(session: Session, directory: str | Path, chunk: int = 100_000) 
         }
 
     rows = IndexRepository(session).all_lines()
-    return _write(directory, LINES, NATIONAL_LINES_SCHEMA, rows, record, chunk)
+    return _write(directory, LINES, NATIONAL_LINES_SCHEMA, rows, record, chunk, written)
 
 
-def export_complaints(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+def export_complaints(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_complaints/part-0.parquet`: the traced complaints."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -76,10 +88,12 @@ def export_complaints(session: Session, directory: str | Path, chunk: int = 100_
         }
 
     rows = ComplaintRepository(session).traced_for_export()
-    return _write(directory, COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA, rows, record, chunk)
+    return _write(directory, COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA, rows, record, chunk, written)
 
 
-def export_inspections(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+def export_inspections(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_inspections/part-0.parquet`: every recorded visit."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -94,15 +108,17 @@ def export_inspections(session: Session, directory: str | Path, chunk: int = 100
         }
 
     rows = InspectionRepository(session).visits_for_export()
-    return _write(directory, INSPECTIONS, NATIONAL_INSPECTIONS_SCHEMA, rows, record, chunk)
+    return _write(directory, INSPECTIONS, NATIONAL_INSPECTIONS_SCHEMA, rows, record, chunk, written)
 
 
-def export_all(session: Session, directory: str | Path) -> list[Exported]:
+def export_all(
+    session: Session, directory: str | Path, written: Written = _silent
+) -> list[Exported]:
     """The three datasets under `directory` (what `realname report national --from` reads)."""
     return [
-        export_lines(session, directory),
-        export_complaints(session, directory),
-        export_inspections(session, directory),
+        export_lines(session, directory, written=written),
+        export_complaints(session, directory, written=written),
+        export_inspections(session, directory, written=written),
     ]
 
 
@@ -113,6 +129,7 @@ def _write(
     rows: Iterable[Any],
     record: Callable[[Any], Mapping[str, Any]],
     chunk: int,
+    written_so_far: Written = _silent,
 ) -> Exported:
     """Stream `rows`, as `record` makes them, to `DIR/name/part-0.parquet` in row groups of
     `chunk` (an empty dataset is one empty row group: the file still states the schema)."""
@@ -130,8 +147,10 @@ def _write(
             if len(columns[schema.names[0]]) >= chunk:
                 writer.write_table(pa.Table.from_pydict(columns, schema=schema))
                 columns = {field: [] for field in schema.names}
+                written_so_far(name, written)
         if columns[schema.names[0]] or written == 0:
             writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+    written_so_far(name, written)
     return Exported(target, written)
 
 
