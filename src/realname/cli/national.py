@@ -2,9 +2,10 @@
 
 At an enterprise instance: `keys show` (the public key to register at the platform), `publish`
 (build and push its feed: to the platform's API, into this instance's platform, or as Parquet
-files). At the platform: `keys register`, `sealing-key`, `take-drop`, `feeds` (whose feed is
-late or broken), `cap`, `export`, and `lookup` (一证通查 by hand: a code to a held number, then
-the answer).
+files), `disputes pull` (the platform's forwarded disputes into its complaint cases). At the
+platform: `keys register`, `sealing-key`, `take-drop`, `feeds` (whose feed is late or
+broken), `cap`, `export`, and `lookup` (一证通查 by hand: a code to a held number, then the
+answer).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from realname.config import get_settings
 
 if TYPE_CHECKING:
     from realname.national.feeds.jobs import PublishReport, Transport
+    from realname.national.lookup.jobs import DisputesReport
     from realname.wiring import Process
 
 national_app = typer.Typer(
@@ -33,7 +35,12 @@ national_app = typer.Typer(
 keys_app = typer.Typer(help="Feed signing keys.", no_args_is_help=True)
 lookup_app = typer.Typer(help="一证通查 by hand (a code to a held number, then the answer).")
 national_app.add_typer(keys_app, name="keys")
+disputes_app = typer.Typer(
+    help="An enterprise instance: the platform's forwarded disputes of its lines.",
+    no_args_is_help=True,
+)
 national_app.add_typer(lookup_app, name="lookup")
+national_app.add_typer(disputes_app, name="disputes")
 console = Console()
 err = Console(stderr=True)  # progress, so --json output stays clean
 
@@ -231,6 +238,57 @@ def publish_command(
             expected = f" (expected batch {report.expected})" if report.expected else ""
             console.print(f"[red]stopped: {report.refused}{expected}[/]")
     raise typer.Exit(1 if report.refused else 0)
+
+
+def pull_disputes_of(process: Process) -> DisputesReport:
+    """Pull the platform's forwarded disputes into this registry's complaint cases and post
+    their handling back (national/lookup/jobs.py), as the enterprise's feed_client."""
+    from realname.national.feeds.transport import HttpConfig, HttpPush
+    from realname.national.lookup.jobs import pull_disputes
+    from realname.wiring import complaint_service
+
+    client = HttpPush(HttpConfig.from_settings(process.settings))
+    try:
+        return pull_disputes(
+            process.uow,
+            client,
+            lambda session: complaint_service(process.services(session)),
+            now=process.clock.now,
+        )
+    finally:
+        client.close()
+
+
+@disputes_app.command("pull")
+def disputes_pull_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Open the platform's "not mine" disputes of this enterprise's lines as complaint cases
+    here (once each) and post each case's handling back when the platform is behind. Run it on
+    a schedule. Exit 0 when done, 1 when the platform could not be reached or refused, 2 when
+    this instance is the platform (its disputes open cases directly)."""
+    from realname.national.feeds.errors import FeedError
+
+    settings = get_settings()
+    if not settings.national_platform_url:
+        console.print(
+            "[red]REALNAME_NATIONAL_PLATFORM_URL is unset[/]: this instance is the platform, "
+            "and its disputes open complaint cases directly"
+        )
+        raise typer.Exit(2)
+    try:
+        with cli_process(settings) as process:
+            report = pull_disputes_of(process)
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message} {error.detail or ''}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.__dict__))
+        return
+    console.print(
+        f"{report.pulled} disputes open at the platform: {report.opened} cases opened here, "
+        f"{report.posted} handlings posted, {len(report.refused)} not openable"
+    )
+    for reference, code in report.refused:
+        console.print(f"  {reference}: {code}")
 
 
 @national_app.command("take-drop")

@@ -34,6 +34,8 @@ from realname.security.tls import client_tls_context, is_loopback
 F = FeedErrorCode
 BATCHES = "/v1/national/feeds/batches"
 SEALING_KEY = "/v1/national/feeds/sealing-key"
+DISPUTES = "/v1/national/feeds/disputes"
+DISPUTE_FIELDS = ("reference", "msisdn", "status", "outcome")
 
 
 class InProcess:
@@ -184,6 +186,30 @@ class HttpPush:
             raise FeedError(F.FEED_PLATFORM_REFUSED, f"sealing key: HTTP {response.status_code}")
         key_id, public_key = _fields(response, "key_id", "public_key")
         return SealingKey.parse(f"{key_id}:{public_key}")
+
+    def forwarded_disputes(self) -> list[dict[str, Any]]:
+        """The platform's open "not mine" disputes of this enterprise's lines (its own
+        numbers, in the body only), oldest first."""
+        response = self._request("GET", DISPUTES)
+        if response.status_code != 200:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"disputes: HTTP {response.status_code}")
+        try:
+            rows = response.json()
+            return [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
+        except (ValueError, KeyError, TypeError):
+            raise FeedError(
+                F.FEED_PLATFORM_REFUSED, "disputes: not the platform's answer"
+            ) from None
+
+    def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None:
+        """Post the enterprise's handling of a forwarded dispute (traced | acted | closed)."""
+        response = self._request(
+            "POST", f"{DISPUTES}/{reference}", json={"status": status, "outcome": outcome}
+        )
+        if response.status_code != 200:
+            raise FeedError(
+                F.FEED_PLATFORM_REFUSED, f"dispute handling: HTTP {response.status_code}"
+            )
 
     def push(self, envelope: Envelope) -> Taken:
         response = self._request("POST", BATCHES, content=envelope.to_bytes())
