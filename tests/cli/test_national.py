@@ -55,3 +55,28 @@ def test_progress_is_shown_on_a_terminal_only_and_not_with_json(
         progress("sent", 3, 7)
     assert ("publish CMCC: sent" in out.getvalue()) is shown
     assert bool(out.getvalue()) is shown
+
+
+def test_serve_believes_forwarded_headers_from_the_trusted_proxies_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """uvicorn believed X-Forwarded-For from its FORWARDED_ALLOW_IPS (loopback by default),
+    whatever REALNAME_TRUSTED_PROXIES said: when set, the server trusts the app's proxies."""
+    import uvicorn
+
+    from realname.config import get_settings
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: seen.update(kw))
+    monkeypatch.setenv("REALNAME_DATABASE_URL", f"sqlite:///{tmp_path}/s.db")
+    monkeypatch.setenv("REALNAME_KEY_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.delenv("REALNAME_WORKERS", raising=False)  # serve sets it: restored after
+    for proxies, expected in (("10.0.0.0/8, 192.0.2.1", ["10.0.0.0/8", "192.0.2.1"]), ("", None)):
+        monkeypatch.setenv("REALNAME_TRUSTED_PROXIES", proxies)
+        get_settings.cache_clear()
+        try:
+            result = runner.invoke(app, ["serve"])
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 0, result.stdout
+        assert seen["forwarded_allow_ips"] == expected
