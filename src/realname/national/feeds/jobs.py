@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,9 +133,12 @@ def publish(
         enterprise_id = FeedPublisher(
             session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
         ).enterprise_id()
-    with uow.transaction(readonly=True) as held:  # the publisher lock, to the end of the run
-        if not FeedRepository(held).try_lock_publishing(enterprise_id):
-            raise FeedError(F.FEED_PUBLISH_RUNNING)
+        lockable = FeedRepository(session).has_publishing_lock()
+    with ExitStack() as run:
+        if lockable:  # the publisher lock, held to the end of the run
+            held = run.enter_context(uow.transaction(readonly=True))
+            if not FeedRepository(held).try_lock_publishing(enterprise_id):
+                raise FeedError(F.FEED_PUBLISH_RUNNING)
         _publish_locked(
             uow, report, enterprise_id, keyring, signing, sealing, transport, batch_size, now,
             snapshot, progress or _quiet,

@@ -137,11 +137,16 @@ class FeedRepository:
             .order_by(NationalPublication.number)
         ).all()
 
+    def has_publishing_lock(self) -> bool:
+        """PostgreSQL has one (below). SQLite needs none: one writer at a time, each build
+        runs under the write lock (and holding a connection for the run would be one more)."""
+        return self.session.get_bind().dialect.name == "postgresql"
+
     def try_lock_publishing(self, enterprise_id: int) -> bool:
         """The enterprise's publisher lock, held until this transaction ends (PostgreSQL: an
         advisory lock, released by the server if the process dies); False when another run
-        holds it. SQLite: True (one writer at a time; each build runs under the write lock)."""
-        if self.session.get_bind().dialect.name != "postgresql":
+        holds it."""
+        if not self.has_publishing_lock():
             return True
         held = self.session.scalar(
             select(func.pg_try_advisory_xact_lock(PUBLISH_LOCK_SPACE, enterprise_id))
