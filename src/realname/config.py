@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realname.clock import Clock, clock_for
@@ -324,6 +325,29 @@ class Settings(BaseSettings):
     national_lookup_answer_seconds: int = Field(
         default=900, ge=60, le=3600, description="how long a proved answer may open disputes"
     )
+    national_lookup_floor_ms: int = Field(
+        default=250,
+        ge=0,
+        le=5000,
+        description="一证通查: a code request is answered no sooner than this after it came, "
+        "so its time does not tell whether document, name and number matched",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses or networks of the reverse proxies in front of the API, "
+        "comma-separated: only from these is X-Forwarded-For believed (per-source limits)",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in (i.strip() for i in value.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {item!r}") from None
+        return value
 
     @property
     def runs_national_platform(self) -> bool:

@@ -7,8 +7,9 @@ each batch its own transaction with the campaign row locked (runners take turns;
 runner loses one uncommitted batch, which the next run does again). Then the
 re-verification rules that are states rather than events are swept, and overdue
 re-verifications are suspended: the 24-hour deadline is enforced here too. Housekeeping:
-numbers whose cooling is over go back to the pool, and relying parties' expired quota
-counters are purged. Last, when the caller hands it the ladder, the enforcement sweep: the
+numbers whose cooling is over go back to the pool, relying parties' expired quota
+counters are purged, and so are 一证通查's challenges and limit-lock rows older than its
+longest window (a day). Last, when the caller hands it the ladder, the enforcement sweep: the
 standing escalation rules (violation rates over the inspection rounds, overdue or failed
 rectification orders, complaint rates) propose steps, which wait for a person at the
 regulator (`realname report enforcement`, `GET /v1/regulator/enforcement/proposals`).
@@ -26,6 +27,7 @@ from realname.backfill.jobs import CampaignRun, Progress, ServicesFactory, run_c
 from realname.backfill.service import SWEEP_BATCH
 from realname.compliance.enforcement.service import EnforcementService
 from realname.db.uow import UnitOfWork
+from realname.national.lookup.service import purge_lookup_rows
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
 from realname.registry.reverification import MANY_LINES
@@ -42,6 +44,7 @@ class RunReport:
     reverification_expired: int = 0
     numbers_released: int = 0  # cooled down, back in the pool
     counters_purged: int = 0  # expired relying-party quota counters
+    lookup_rows_purged: int = 0  # 一证通查's challenges and limit locks past every window
     enforcement_proposed: int = 0  # new proposals, waiting for a person
 
 
@@ -75,6 +78,8 @@ def run_backfill(
     report.numbers_released = release_cooled(uow, registry, at)
     with uow.transaction() as session:
         report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
+    with uow.transaction() as session:
+        report.lookup_rows_purged = sum(purge_lookup_rows(session, at))
     if enforcement is not None:
         report.enforcement_proposed = sweep_enforcement(uow, enforcement, at)
     return report

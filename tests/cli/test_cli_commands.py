@@ -763,6 +763,7 @@ EXERCISED_ELSEWHERE: dict[tuple[str, ...], tuple[str, str]] = {
     ("audit", "rotate-key"): ("tests/cli/test_audit.py", '["audit", "rotate-key"'),
     ("bench", "national"): ("tests/national/analytics/test_cli.py", '"bench", "national"'),
     ("national", "cap"): (SERVED, '_cli(settings, "cap")'),
+    ("national", "disputes", "pull"): (SERVED, '"national", "disputes", "pull"'),
     ("national", "export"): (SERVED, '_cli(settings, "export"'),
     ("national", "feeds"): (SERVED, '_cli(settings, "feeds"'),
     ("national", "keys", "register"): (SERVED, '"keys", "register"'),

@@ -4,19 +4,32 @@ lines registered to citizens at both, and the keys of a platform and of the ente
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from nacl.public import PrivateKey
 from sqlalchemy.orm import Session
 
+from realname.api.app import create_app
+from realname.clock import FixedClock
+from realname.config import Settings
+from realname.db import migrate
+from realname.db.engine import create_engine_from_settings
 from realname.national.feeds.envelope import Envelope
 from realname.national.feeds.keys import FeedSigningKey, PlatformKeys
 from realname.national.feeds.repository import FeedRepository
 from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken, envelope_of
+from realname.policy.loader import load_policy
 from realname.policy.schema import Policy
 from realname.registry.commands import Desk, Kit
+from realname.security.clients import ClientService
+from realname.security.keys import keyring_from_settings
+from realname.security.principals import Role
 from realname.security.vault import KeyRing
 from tests.registry.conftest import NOW, World, build_world, china, keyring
 
@@ -96,3 +109,64 @@ def build_nation(session: Session, keyring: KeyRing, policy: Policy) -> Nation:
 @pytest.fixture
 def nation(db_session: Session, keyring: KeyRing, china: Policy) -> Nation:
     return build_nation(db_session, keyring, china)
+
+
+PLATFORM_FLOOR_MS = 300
+
+
+@dataclass
+class PlatformApp:
+    """The platform's API in process (SQLite, committed), fed by both enterprises; CMCC's
+    feed_client."""
+
+    app: FastAPI
+    nation: Nation
+    feed_client: tuple[str, str]
+    cmcc_batches: list[Envelope]  # taken already
+
+    def feed_headers(self, client: TestClient) -> dict[str, str]:
+        answer = client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=self.feed_client
+        )
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def ask(self, person: int = 0, **over: str) -> dict[str, str]:
+        who = self.nation.world.people[person]
+        body = {
+            "document_type": "resident_id",
+            "document_number": who.document_number,
+            "name": who.name,
+            "msisdn": self.nation.cmcc_lines[0],
+        }
+        body.update(over)
+        return body
+
+
+@pytest.fixture(scope="module")
+def platform_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformApp]:
+    tmp: Path = tmp_path_factory.mktemp("lookup")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp / 'platform.db'}",
+        key_file=str(tmp / "keys.json"),
+        evidence_dir=str(tmp / "evidence"),
+        national_lookup_floor_ms=PLATFORM_FLOOR_MS,
+        national_lookup_per_source_per_hour=2,
+        national_lookup_per_identity_per_day=50,
+        trusted_proxies="10.0.0.0/8",
+    )
+    engine = create_engine_from_settings(settings)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        nation = build_nation(session, keyring_from_settings(settings), load_policy("china"))
+        batches = {signer.enterprise: nation.build(signer) for signer in (nation.cmcc, nation.mvno)}
+        for envelope in [*batches["CMCC"], *batches["MVNO1"]]:
+            nation.take(envelope)
+        client, secret = ClientService(session, nation.keyring).create(
+            role=Role.FEED_CLIENT, at=NOW, enterprise_id=nation.world.enterprise_id
+        )
+        feed_client = (client.client_id, secret)
+    app = create_app(settings, clock=FixedClock(NOW))
+    app.state.national_keys = lambda: nation.keys
+    yield PlatformApp(app, nation, feed_client, batches["CMCC"])
+    engine.dispose()

@@ -336,3 +336,50 @@ def test_a_batch_past_the_engines_bind_parameter_limit_is_taken(nation: Nation) 
     absent = [-n for n in range(1, size + 1)]
     people = FeedRepository(nation.session).identities([*absent, *held])
     assert {person.id for person in people} == held and len(held) == 3
+
+
+@pytest.mark.parametrize(
+    "outside",
+    [
+        "+8617000100001",  # MVNO1's block: another enterprise's number
+        "+8613800200001",  # just past CMCC's block +86138001
+        "+8613800099999",  # just before it
+        "+861380010000",  # a digit short of the block's numbers
+    ],
+)
+def test_a_number_outside_the_enterprises_blocks_refuses_the_batch(
+    nation: Nation, outside: str
+) -> None:
+    """The platform accepted lines of numbers never allocated to the enterprise (a number of
+    another enterprise's block, one nobody holds): each item's number must be in one of its
+    blocks when the platform holds the allocation."""
+    envelope = nation.build(nation.cmcc)[0]
+    body = copy.deepcopy(envelope.body)
+    assert len(body["items"]) > 1
+    body["items"][1]["msisdn"] = outside
+    resigned = sign(body, nation.cmcc.key_id, nation.cmcc)
+    with pytest.raises(FeedError) as refused:
+        nation.take(resigned)
+    assert refused.value.code is F.FEED_ITEM_INVALID
+    assert refused.value.detail is not None and refused.value.detail.startswith("item 1:")
+    assert outside not in str(refused.value)
+    assert _lines(nation) == {}
+    nation.take(envelope)  # the batch as built: every number in CMCC's block
+    assert set(_lines(nation)) >= set(nation.cmcc_lines)
+
+
+def test_an_enterprise_whose_allocation_the_platform_does_not_hold_is_not_checked(
+    nation: Nation,
+) -> None:
+    from sqlalchemy import delete
+
+    from realname.registry.models import NumberBlockRow
+
+    nation.session.execute(
+        delete(NumberBlockRow).where(NumberBlockRow.enterprise_id == nation.world.enterprise_id)
+    )
+    envelope = nation.build(nation.cmcc)[0]
+    body = copy.deepcopy(envelope.body)
+    body["items"][0]["msisdn"] = "+8613900000001"
+    nation.take(sign(body, nation.cmcc.key_id, nation.cmcc))
+    assert "+8613900000001" in _lines(nation)

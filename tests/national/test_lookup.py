@@ -569,3 +569,46 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
         select(AuditLog.action).where(AuditLog.action == "national.lookup.dispute_answer")
     ).all()
     assert len(actions) == 2
+
+
+def test_housekeeping_purges_lookup_rows_past_the_longest_window_only(fed: Nation) -> None:
+    """`national_lookup_lock` kept one row per key ever counted and `national_lookup_challenge`
+    every challenge, for ever: the daily job purges those past the per-identity day, and the
+    limits count exactly as before."""
+    from realname.national.lookup.models import NationalLookupLock
+    from realname.national.lookup.service import purge_lookup_rows
+
+    def rows() -> tuple[int, int]:
+        count = lambda model: fed.session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        return count(NationalLookupChallenge), count(NationalLookupLock)
+
+    service = _service(fed, per_identity_per_day=2, per_source_per_hour=100)
+    _ask(service, fed)
+    _ask(service, fed, source="198.51.100.2")
+    before = rows()
+    assert before[0] == 2 and before[1] >= 2
+    assert purge_lookup_rows(fed.session, NOW + timedelta(hours=23)) == (0, 0)
+    assert rows() == before
+    with pytest.raises(NationalLookupError):  # still counted: the day is not over
+        service.issue(
+            at=NOW + timedelta(hours=23),
+            doc_type="resident_id",
+            doc_number=fed.world.people[0].document_number,
+            name=fed.world.people[0].name,
+            msisdn=fed.cmcc_lines[0],
+            source="198.51.100.3",
+        )
+    later = NOW + timedelta(days=2)
+    challenges, locks = purge_lookup_rows(fed.session, later)
+    assert challenges == 2 and locks >= 2
+    assert rows() == (0, 0)
+    # the purged keys' locks come back when used again
+    again = service.issue(
+        at=later,
+        doc_type="resident_id",
+        doc_number=fed.world.people[0].document_number,
+        name=fed.world.people[0].name,
+        msisdn=fed.cmcc_lines[0],
+        source="198.51.100.2",
+    )
+    assert again.code is not None  # type: ignore[attr-defined]

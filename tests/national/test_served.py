@@ -332,6 +332,76 @@ def test_lookup_over_http_answers_alike_for_strangers_and_wrong_codes(sites: Sit
         body = answer.json()
         assert body["total"] == LINES_PER_PERSON and body["enterprises"][0]["enterprise"] == "CMCC"
         assert msisdn not in answer.text
+        # "Not mine": CMCC's registry is the enterprise's own instance, so the platform
+        # forwards the dispute; the enterprise pulls it into a complaint case of its own and
+        # posts the case's handling back, which the subscriber sees by the reference.
+        line_ref = body["enterprises"][0]["lines"][0]["line_ref"]
+        disputed = httpx.post(
+            f"{url}/disputes",
+            json={"challenge_id": asked.json()["challenge_id"], "line_ref": line_ref},
+            timeout=10,
+        )
+        assert disputed.status_code == 201, disputed.text
+        reference = disputed.json()["reference"]
+        assert disputed.json()["status"] == "forwarded"
+        _pull_disputes_and_follow(sites, server.base_url, reference, url)
+
+
+def _pull(sites: Sites, base_url: str) -> dict[str, Any]:
+    """`realname national disputes pull --json` at the enterprise, in process."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from realname.cli import app
+    from realname.config import get_settings
+
+    settings = sites.publisher(base_url)
+    env = {
+        "REALNAME_DATABASE_URL": settings.database_url,
+        "REALNAME_KEY_FILE": settings.key_file,
+        "REALNAME_NATIONAL_PLATFORM_URL": base_url,
+        "REALNAME_NATIONAL_FEED_CLIENT_ID": sites.client[0],
+        "REALNAME_NATIONAL_FEED_CLIENT_SECRET": sites.client[1],
+        "REALNAME_CLOCK_START": NOW.isoformat(),
+        "REALNAME_CLOCK_ANCHOR": ANCHOR.isoformat(),
+    }
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["national", "disputes", "pull", "--json"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.stdout
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def _pull_disputes_and_follow(sites: Sites, base_url: str, reference: str, url: str) -> None:
+    import httpx
+
+    from realname.compliance.complaints.models import Complaint
+    from realname.compliance.complaints.service import ComplaintService
+    from realname.wiring import complaint_service
+
+    first = _pull(sites, base_url)
+    assert (first["pulled"], first["opened"], first["refused"]) == (1, 1, [])
+    with Session(sites.enterprise_engine) as session:
+        (case,) = session.scalars(select(Complaint).where(Complaint.centre_ref == reference))
+        assert case.category == "not_mine" and case.status != "open"  # traced to the owner
+        status = case.status
+    state = httpx.get(f"{url}/disputes/{reference}", timeout=10).json()
+    assert state["status"] == status and first["posted"] == 1
+    again = _pull(sites, base_url)  # idempotent: no second case, nothing posted again
+    assert (again["pulled"], again["opened"], again["posted"]) == (1, 0, 0)
+    with Process(sites.enterprise) as process, process.uow.transaction() as session:
+        service: ComplaintService = complaint_service(process.services(session))
+        ctx = Context(Actor("staff", "test"), process.clock.now())
+        service.close(ctx, case.id, "line_cancelled")
+    closed = _pull(sites, base_url)
+    assert (closed["opened"], closed["posted"]) == (0, 1)
+    state = httpx.get(f"{url}/disputes/{reference}", timeout=10).json()
+    assert (state["status"], state["outcome"]) == ("closed", "line_cancelled")
+    assert _pull(sites, base_url)["pulled"] == 0  # a closed dispute is not listed
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

@@ -4,6 +4,7 @@ CA file that is not there all were: JSONDecodeError, KeyError, FileNotFoundError
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import httpx
@@ -61,3 +62,20 @@ def test_a_ca_file_that_is_not_there_is_a_feed_error(tmp_path: Path) -> None:
     with pytest.raises(FeedError) as refused:
         HttpPush(config)
     assert refused.value.code is F.FEED_PLATFORM_UNREACHABLE
+
+
+def test_the_push_speaks_tls_1_2_at_least_through_the_shared_context() -> None:
+    """HttpPush built its own default context (whatever minimum the system's OpenSSL had);
+    it now takes security/tls.py's, as the identity authority's adapter does."""
+    push = HttpPush(HttpConfig(url="https://platform.example", client_id="f", client_secret="s"))
+    assert push.tls is not None
+    assert push.tls.minimum_version is ssl.TLSVersion.TLSv1_2
+    assert push.tls.verify_mode is ssl.CERT_REQUIRED and push.tls.check_hostname
+    assert HttpPush(CONFIG).tls is None  # plain http to loopback
+
+
+@pytest.mark.parametrize("host", ["[::1]", "127.0.0.2", "localhost"])
+def test_plain_http_is_allowed_to_loopback_only(host: str) -> None:
+    HttpPush(HttpConfig(url=f"http://{host}:9", client_id="f", client_secret="s"))
+    with pytest.raises(FeedError):
+        HttpPush(HttpConfig(url="http://platform.example", client_id="f", client_secret="s"))

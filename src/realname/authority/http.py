@@ -20,7 +20,6 @@ What this adapter guarantees:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -40,6 +39,7 @@ from realname.authority.breaker import BreakerOpenError, BreakerState, CircuitBr
 from realname.config import Settings
 from realname.identity.authority import AuthorityUnavailableError, AuthorityVerdict
 from realname.identity.documents import ParsedDocument
+from realname.security.tls import client_tls_context, is_loopback
 
 log = logging.getLogger("realname.authority")
 
@@ -81,11 +81,7 @@ class HttpAuthorityConfig:
                 "REALNAME_AUTHORITY_URL takes no query, fragment or credentials "
                 "(authenticate with the client certificate)"
             )
-        if (
-            parts.scheme == "http"
-            and not _is_loopback(parts.hostname)
-            and not self.allow_plain_http
-        ):
+        if parts.scheme == "http" and not is_loopback(parts.hostname) and not self.allow_plain_http:
             raise AuthorityConfigError(
                 "REALNAME_AUTHORITY_URL is plain http to a host that is not loopback: "
                 "identity documents would cross the network in clear. Use https (with "
@@ -110,22 +106,9 @@ class HttpAuthorityConfig:
         return self.base_url  # no credentials can be in it (refused above)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def tls_context(config: HttpAuthorityConfig) -> ssl.SSLContext:
     """Server verification against the system store or `ca_file`, plus our client certificate."""
-    context = ssl.create_default_context(cafile=config.ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if config.client_cert:
-        context.load_cert_chain(config.client_cert, config.client_key)
-    return context
+    return client_tls_context(config.ca_file, config.client_cert, config.client_key)
 
 
 class HttpAuthority:

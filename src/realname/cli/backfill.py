@@ -220,7 +220,8 @@ def run(
         f"re-verification: {report.reverification_requested:,} asked (one identity, many "
         f"lines), {report.reverification_expired:,} suspended past their deadline; "
         f"{report.numbers_released:,} cooled numbers back in the pool; "
-        f"{report.counters_purged:,} expired quota counters purged"
+        f"{report.counters_purged:,} expired quota counters purged; "
+        f"{report.lookup_rows_purged:,} old 一证通查 rows purged"
     )
     console.print(
         f"enforcement sweep: {report.enforcement_proposed:,} new proposals wait for a decision "

@@ -2,14 +2,17 @@
 
 At an enterprise instance: `keys show` (the public key to register at the platform), `publish`
 (build and push its feed: to the platform's API, into this instance's platform, or as Parquet
-files). At the platform: `keys register`, `sealing-key`, `take-drop`, `feeds` (whose feed is
-late or broken), `cap`, `export`, and `lookup` (一证通查 by hand: a code to a held number, then
-the answer).
+files), `disputes pull` (the platform's forwarded disputes into its complaint cases). At the
+platform: `keys register`, `sealing-key`, `take-drop`, `feeds` (whose feed is late or
+broken), `cap`, `export`, and `lookup` (一证通查 by hand: a code to a held number, then the
+answer).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +25,7 @@ from realname.config import get_settings
 
 if TYPE_CHECKING:
     from realname.national.feeds.jobs import PublishReport, Transport
+    from realname.national.lookup.jobs import DisputesReport
     from realname.wiring import Process
 
 national_app = typer.Typer(
@@ -31,10 +35,47 @@ national_app = typer.Typer(
 keys_app = typer.Typer(help="Feed signing keys.", no_args_is_help=True)
 lookup_app = typer.Typer(help="一证通查 by hand (a code to a held number, then the answer).")
 national_app.add_typer(keys_app, name="keys")
+disputes_app = typer.Typer(
+    help="An enterprise instance: the platform's forwarded disputes of its lines.",
+    no_args_is_help=True,
+)
 national_app.add_typer(lookup_app, name="lookup")
+national_app.add_typer(disputes_app, name="disputes")
 console = Console()
+err = Console(stderr=True)  # progress, so --json output stays clean
 
 EnterpriseOption = Annotated[str, typer.Option("--enterprise", help="Enterprise code.")]
+
+
+Shown = Callable[[str, int, int | None], None]
+
+
+@contextmanager
+def shown_progress(label: str, *, wanted: bool = True) -> Iterator[Shown]:
+    """A progress display on stderr for a long job: (phase, done, total or None). Only on a
+    terminal and when wanted (not with --json): a cron run's or a pipe's stderr stays quiet."""
+    if not wanted or not err.is_terminal:
+        yield lambda _phase, _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{label}: {phase}", total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield show
 
 
 @keys_app.command("show")
@@ -132,7 +173,12 @@ def feed_transport(process: Process, drop: Path | None) -> Transport:
 
 
 def publish_feed(
-    process: Process, enterprise: str, *, drop: Path | None = None, snapshot: bool = False
+    process: Process,
+    enterprise: str,
+    *,
+    drop: Path | None = None,
+    snapshot: bool = False,
+    progress: Shown | None = None,
 ) -> PublishReport:
     from realname.national.feeds.jobs import publish
     from realname.national.feeds.keys import feed_signing_key
@@ -147,6 +193,7 @@ def publish_feed(
             batch_size=process.settings.national_feed_batch_size,
             now=process.clock.now,
             snapshot=snapshot,
+            progress=progress,
         )
     finally:
         close = getattr(transport, "close", None)
@@ -170,8 +217,13 @@ def publish_command(
     from realname.national.feeds.errors import FeedError
 
     try:
-        with cli_process(get_settings()) as process:
-            report = publish_feed(process, enterprise, drop=drop, snapshot=snapshot)
+        with (
+            cli_process(get_settings()) as process,
+            shown_progress(f"publish {enterprise}", wanted=not as_json) as progress,
+        ):
+            report = publish_feed(
+                process, enterprise, drop=drop, snapshot=snapshot, progress=progress
+            )
     except FeedError as error:
         console.print(f"[red]{error.code}[/]: {error.message} {error.detail or ''}")
         raise typer.Exit(1) from None
@@ -186,6 +238,57 @@ def publish_command(
             expected = f" (expected batch {report.expected})" if report.expected else ""
             console.print(f"[red]stopped: {report.refused}{expected}[/]")
     raise typer.Exit(1 if report.refused else 0)
+
+
+def pull_disputes_of(process: Process) -> DisputesReport:
+    """Pull the platform's forwarded disputes into this registry's complaint cases and post
+    their handling back (national/lookup/jobs.py), as the enterprise's feed_client."""
+    from realname.national.feeds.transport import HttpConfig, HttpPush
+    from realname.national.lookup.jobs import pull_disputes
+    from realname.wiring import complaint_service
+
+    client = HttpPush(HttpConfig.from_settings(process.settings))
+    try:
+        return pull_disputes(
+            process.uow,
+            client,
+            lambda session: complaint_service(process.services(session)),
+            now=process.clock.now,
+        )
+    finally:
+        client.close()
+
+
+@disputes_app.command("pull")
+def disputes_pull_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Open the platform's "not mine" disputes of this enterprise's lines as complaint cases
+    here (once each) and post each case's handling back when the platform is behind. Run it on
+    a schedule. Exit 0 when done, 1 when the platform could not be reached or refused, 2 when
+    this instance is the platform (its disputes open cases directly)."""
+    from realname.national.feeds.errors import FeedError
+
+    settings = get_settings()
+    if not settings.national_platform_url:
+        console.print(
+            "[red]REALNAME_NATIONAL_PLATFORM_URL is unset[/]: this instance is the platform, "
+            "and its disputes open complaint cases directly"
+        )
+        raise typer.Exit(2)
+    try:
+        with cli_process(settings) as process:
+            report = pull_disputes_of(process)
+    except FeedError as error:
+        console.print(f"[red]{error.code}[/]: {error.message} {error.detail or ''}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.__dict__))
+        return
+    console.print(
+        f"{report.pulled} disputes open at the platform: {report.opened} cases opened here, "
+        f"{report.posted} handlings posted, {len(report.refused)} not openable"
+    )
+    for reference, code in report.refused:
+        console.print(f"  {reference}: {code}")
 
 
 @national_app.command("take-drop")
@@ -203,8 +306,14 @@ def take_drop_command(
     if not folder.is_dir():  # it said "0 batches taken", as if the drop were empty
         console.print(f"[red]no drop directory at {folder}[/] (nothing taken)")
         raise typer.Exit(2)
-    with cli_process(settings) as process:
-        report = take_drop(process.uow, process.national_keys, folder, now=process.clock.now)
+    with cli_process(settings) as process, shown_progress("take-drop") as progress:
+        report = take_drop(
+            process.uow,
+            process.national_keys,
+            folder,
+            now=process.clock.now,
+            progress=progress,
+        )
     console.print(
         f"{report.taken} batches taken ({report.duplicates} already there), "
         f"{report.waiting} waiting, {len(report.refused)} refused"
@@ -278,8 +387,11 @@ def export_command(
 
     staging = staging_directory(to)
     try:
-        with cli_unit(get_settings(), write=True) as (process, session):
-            exported = export_all(session, staging)
+        with (
+            cli_unit(get_settings(), write=True) as (process, session),
+            shown_progress("export") as progress,
+        ):
+            exported = export_all(session, staging, lambda name, rows: progress(name, rows, None))
             # The lines hold every identity's national key: who took the datasets, and how
             # much, is on the trail (counts only; the path is the operator's and may name a
             # person). Committed before the files are put where the analytics read them.

@@ -53,6 +53,10 @@ def serve(
         "log_config": logging_config(settings.log_level),  # applied in each worker too
         "ssl_certfile": settings.tls_cert_file,
         "ssl_keyfile": settings.tls_key_file,
+        # X-Forwarded-For from REALNAME_TRUSTED_PROXIES when set, so the server and the app
+        # agree on who the caller is (realname/http/sources.py); unset: uvicorn's own
+        # FORWARDED_ALLOW_IPS, or loopback
+        "forwarded_allow_ips": trusted_proxies(settings.trusted_proxies),
     }
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
@@ -143,6 +147,12 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
         process.join(timeout=60)
     if failed:
         raise SystemExit(1)
+
+
+def trusted_proxies(setting: str) -> list[str] | None:
+    """REALNAME_TRUSTED_PROXIES as uvicorn's forwarded_allow_ips (None: unset, uvicorn's
+    FORWARDED_ALLOW_IPS or its loopback default)."""
+    return [item.strip() for item in setting.split(",") if item.strip()] or None
 
 
 def _check_tls(cert_file: str | None, key_file: str | None) -> None:

@@ -381,6 +381,10 @@ class ComplaintService:
         self._audit(ctx, "complaint.close", complaint.id, {"outcome": outcome})
         return complaint
 
+    def by_reference(self, centre_ref: str) -> Complaint | None:
+        """The complaint taken under this reference (the centre's, or a national dispute's)."""
+        return self.repo.by_reference(centre_ref)
+
     def complaint(self, complaint_id: int, enterprise_id: int | None = None) -> Complaint:
         complaint = self.repo.complaint(complaint_id)
         if complaint is None or (

@@ -62,10 +62,12 @@ async def push_batch(request: Request, rt: RuntimeDep, principal: FeedClient) ->
     data = await request.body()
     if len(data) > MAX_BATCH_BYTES:
         raise FeedError(FeedErrorCode.FEED_MALFORMED, "the batch is too large")
-    envelope = Envelope.from_bytes(data)
     keys = platform_keys_of(rt)
 
     def work() -> TakenOut:
+        # parsing and verifying up to 64 MB is CPU: in a worker thread, not on the event
+        # loop, where it stalled every other request of this worker
+        envelope = Envelope.from_bytes(data)
         taken = take_batch(
             rt.uow,
             keys,

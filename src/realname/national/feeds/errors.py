@@ -27,6 +27,7 @@ class FeedErrorCode(StrEnum):
     FEED_KEY_EXISTS = "FEED_KEY_EXISTS"
     FEED_KEY_RETIRED = "FEED_KEY_RETIRED"
     FEED_BUSY = "FEED_BUSY"
+    FEED_PUBLISH_RUNNING = "FEED_PUBLISH_RUNNING"
 
 
 C = FeedErrorCode
@@ -86,6 +87,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "The registry is busy with a long write; the feed was not built. Try again shortly.",
         "登记库正在进行大批量写入，本次未生成数据批次，请稍后重试。",
     ),
+    C.FEED_PUBLISH_RUNNING: (
+        "Another publish of this enterprise's feed is running; this one did nothing. "
+        "Let it finish (or run again later).",
+        "该企业的另一次数据报送正在进行，本次未做任何处理，请待其完成后再试。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -104,6 +110,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.FEED_KEY_EXISTS: 409,
     C.FEED_KEY_RETIRED: 401,
     C.FEED_BUSY: 503,
+    C.FEED_PUBLISH_RUNNING: 409,
 }
 
 

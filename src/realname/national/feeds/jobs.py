@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +21,8 @@ from realname.national.feeds.drop import pending_files, read_batch
 from realname.national.feeds.envelope import Envelope
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.keys import FeedSigningKey, PlatformKeys, SealingKey
-from realname.national.feeds.models import NationalPublication
 from realname.national.feeds.repository import FeedRepository
-from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken, envelope_of
+from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken
 from realname.security.vault import KeyRing
 
 F = FeedErrorCode
@@ -94,6 +94,14 @@ class PublishReport:
     numbers: list[int] = field(default_factory=list)
 
 
+# What a long job tells a watcher: (phase, done, total or None when not known ahead).
+Progress = Callable[[str, int, int | None], None]
+
+
+def _quiet(_phase: str, _done: int, _total: int | None) -> None:
+    return None
+
+
 def publish(
     uow: UnitOfWork,
     *,
@@ -103,8 +111,14 @@ def publish(
     batch_size: int,
     now: Callable[[], datetime],
     snapshot: bool = False,
+    progress: Progress | None = None,
 ) -> PublishReport:
     """Build every batch since the cursor, then send every unacknowledged batch in order.
+
+    One run per enterprise at a time: a second run while one holds the enterprise's publisher
+    lock is refused FEED_PUBLISH_RUNNING (two cron runs built the same batch numbers and the
+    second ended in an IntegrityError). Memory is bounded: each batch is stored as it is built
+    and dropped, and sent and acknowledged one at a time, read back by id.
 
     A platform that says it expects an earlier batch (it lost some: restored from a backup)
     gets them again from there; one that expects a later one has them already, and answers
@@ -115,28 +129,61 @@ def publish(
     except FeedError as error:  # the platform unreachable, or refusing this client
         report.refused = str(error.code)
         return report
+    with uow.transaction(readonly=True) as session:
+        enterprise_id = FeedPublisher(
+            session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
+        ).enterprise_id()
+        lockable = FeedRepository(session).has_publishing_lock()
+    with ExitStack() as run:
+        if lockable:  # the publisher lock, held to the end of the run
+            held = run.enter_context(uow.transaction(readonly=True))
+            if not FeedRepository(held).try_lock_publishing(enterprise_id):
+                raise FeedError(F.FEED_PUBLISH_RUNNING)
+        _publish_locked(
+            uow, report, enterprise_id, keyring, signing, sealing, transport, batch_size, now,
+            snapshot, progress or _quiet,
+        )  # fmt: skip
+    return report
+
+
+def _publish_locked(
+    uow: UnitOfWork,
+    report: PublishReport,
+    enterprise_id: int,
+    keyring: KeyRing,
+    signing: FeedSigningKey,
+    sealing: SealingKey,
+    transport: Transport,
+    batch_size: int,
+    now: Callable[[], datetime],
+    snapshot: bool,
+    progress: Progress,
+) -> None:
     try:
         with uow.transaction() as session:
             high = FeedRepository(session).high_water_mark()  # commits at once: brief lock
     except FeedError as error:  # FEED_BUSY: a long writer; nothing built, run again later
         report.refused = str(error.code)
-        return report
+        return
     with uow.transaction() as session:
         publisher = FeedPublisher(
             session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
         )
-        enterprise_id = publisher.enterprise_id()
-        report.built = len(publisher.prepare(high, now(), snapshot=snapshot))
+        for publication in publisher.build(high, now(), snapshot=snapshot):
+            session.expunge(publication)  # stored: its envelope need not stay in memory
+            report.built += 1
+            progress("built", report.built, None)
     rewinds = 0
     while True:
         with uow.transaction(readonly=True) as session:
-            pending = [
-                (p.id, p.number, envelope_of(p))
-                for p in FeedRepository(session).pending(enterprise_id)
-            ]
+            pending = FeedRepository(session).pending_numbers(enterprise_id)
         if not pending:
-            return report
-        for publication_id, number, envelope in pending:
+            return
+        for done, (publication_id, number) in enumerate(pending):
+            with uow.transaction(readonly=True) as session:
+                data = FeedRepository(session).envelope_bytes(publication_id)
+            envelope = Envelope.from_bytes(data)
+            assert envelope is not None  # we built it
             try:
                 taken = transport.push(envelope)
             except FeedError as error:
@@ -151,18 +198,17 @@ def publish(
                         FeedRepository(session).unack_from(enterprise_id, error.expected)
                     break  # resend from the number the platform expects
                 report.refused, report.expected = str(error.code), error.expected
-                return report
+                return
             with uow.transaction() as session:
-                row = session.get(NationalPublication, publication_id)
-                if row is not None:
-                    row.acked_at = now()
+                FeedRepository(session).ack(publication_id, now())
             report.sent += 1
             report.numbers.append(number)
             report.items += len(envelope.items)
             if taken is not None and taken.duplicate:
                 report.duplicates += 1
+            progress("sent", done + 1, len(pending))
         else:
-            return report
+            return
 
 
 @dataclass
@@ -174,13 +220,20 @@ class DropReport:
 
 
 def take_drop(
-    uow: UnitOfWork, keys: PlatformKeys, directory: str | Path, *, now: Callable[[], datetime]
+    uow: UnitOfWork,
+    keys: PlatformKeys,
+    directory: str | Path,
+    *,
+    now: Callable[[], datetime],
+    progress: Progress | None = None,
 ) -> DropReport:
     """Take every dropped file in order: taken ones move to `done/`, refused ones (beyond a
     gap) to `refused/`; a file ahead of its feed waits for the next run."""
-    report = DropReport()
+    report, progress = DropReport(), progress or _quiet
     folder = Path(directory)
-    for path in pending_files(folder):
+    files = pending_files(folder)
+    for done, path in enumerate(files):
+        progress("taken", done, len(files))
         envelope = read_batch(path)
         try:
             taken = take_batch(uow, keys, envelope, at=now(), transport="file")
@@ -194,6 +247,7 @@ def take_drop(
         report.taken += 1
         report.duplicates += int(taken.duplicate)
         _move(path, folder / "done")
+    progress("taken", len(files), len(files))
     return report
 
 

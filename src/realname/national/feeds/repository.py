@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select, text, update
@@ -18,6 +19,9 @@ from realname.national.feeds.models import (
     NationalPublication,
 )
 from realname.registry.models import Channel, Enterprise, Identity, Line, LineEvent
+
+# pg_try_advisory_xact_lock(space, enterprise id): one publisher per enterprise (b"NP")
+PUBLISH_LOCK_SPACE = 0x4E50
 
 # How long the publisher waits for the writers of `line_event` before giving up (retryable).
 HIGH_WATER_LOCK_TIMEOUT_MS = 2000
@@ -132,6 +136,48 @@ class FeedRepository:
             )
             .order_by(NationalPublication.number)
         ).all()
+
+    def has_publishing_lock(self) -> bool:
+        """PostgreSQL has one (below). SQLite needs none: one writer at a time, each build
+        runs under the write lock (and holding a connection for the run would be one more)."""
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def try_lock_publishing(self, enterprise_id: int) -> bool:
+        """The enterprise's publisher lock, held until this transaction ends (PostgreSQL: an
+        advisory lock, released by the server if the process dies); False when another run
+        holds it."""
+        if not self.has_publishing_lock():
+            return True
+        held = self.session.scalar(
+            select(func.pg_try_advisory_xact_lock(PUBLISH_LOCK_SPACE, enterprise_id))
+        )
+        return bool(held)
+
+    def pending_numbers(self, enterprise_id: int) -> list[tuple[int, int]]:
+        """(id, number) of the batches not acknowledged yet, in order: no envelopes."""
+        rows = self.session.execute(
+            select(NationalPublication.id, NationalPublication.number)
+            .where(
+                NationalPublication.enterprise_id == enterprise_id,
+                NationalPublication.acked_at.is_(None),
+            )
+            .order_by(NationalPublication.number)
+        ).all()
+        return [(int(row[0]), int(row[1])) for row in rows]
+
+    def envelope_bytes(self, publication_id: int) -> bytes:
+        return bytes(
+            self.session.scalars(
+                select(NationalPublication.envelope).where(NationalPublication.id == publication_id)
+            ).one()
+        )
+
+    def ack(self, publication_id: int, at: datetime) -> None:
+        self.session.execute(
+            update(NationalPublication)
+            .where(NationalPublication.id == publication_id)
+            .values(acked_at=at)
+        )
 
     def unack_from(self, enterprise_id: int, number: int) -> int:
         result = self.session.execute(

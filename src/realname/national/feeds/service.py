@@ -20,7 +20,7 @@ Services only flush; entry points own the transactions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -317,15 +317,21 @@ class FeedPublisher:
     def prepare(
         self, high: int, at: datetime, *, snapshot: bool = False
     ) -> list[NationalPublication]:
+        """Every batch `build` makes, in a list (tests; the publisher streams `build`)."""
+        return list(self.build(high, at, snapshot=snapshot))
+
+    def build(
+        self, high: int, at: datetime, *, snapshot: bool = False
+    ) -> Iterator[NationalPublication]:
         """Build the batches of every change up to event `high` (`high_water_mark`) since the
-        last batch. `snapshot` (the first publication only): the lines as they are now, then
-        the events after `high`: a bulk back-load that needs no event history (legacy lines
-        imported without events are in it)."""
+        last batch, each stored (flushed) as it is yielded: a caller that drops each keeps one
+        batch in memory. `snapshot` (the first publication only): the lines as they are now,
+        then the events after `high`: a bulk back-load that needs no event history (legacy
+        lines imported without events are in it)."""
         enterprise_id = self.enterprise_id()
         last = self.repo.last_publication(enterprise_id)
         number = (last.number if last is not None else 0) + 1
         cursor = last.cursor_to if last is not None else 0
-        built: list[NationalPublication] = []
         if snapshot and last is None:
             after = 0
             while True:
@@ -334,18 +340,17 @@ class FeedPublisher:
                     break
                 after = int(rows[-1][0])
                 items = self._snapshot_items(enterprise_id, rows)
-                built.append(self._store(enterprise_id, number, 0, high, items, at, True))
+                yield self._store(enterprise_id, number, 0, high, items, at, True)
                 number += 1
-            return built
+            return
         while True:
             rows = self.repo.events_after(enterprise_id, cursor, high, self.batch_size)
             if not rows:
                 break
             end = int(rows[-1][0])
             items = self._event_items(enterprise_id, rows)
-            built.append(self._store(enterprise_id, number, cursor, end, items, at, False))
+            yield self._store(enterprise_id, number, cursor, end, items, at, False)
             number, cursor = number + 1, end
-        return built
 
     def _store(
         self,

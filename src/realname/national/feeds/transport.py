@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +29,13 @@ from realname.national.feeds.errors import EXPECTED_HEADER, FeedError, FeedError
 from realname.national.feeds.jobs import take_batch
 from realname.national.feeds.keys import PlatformKeys, SealingKey
 from realname.national.feeds.service import Taken
+from realname.security.tls import client_tls_context, is_loopback
 
 F = FeedErrorCode
 BATCHES = "/v1/national/feeds/batches"
 SEALING_KEY = "/v1/national/feeds/sealing-key"
+DISPUTES = "/v1/national/feeds/disputes"
+DISPUTE_FIELDS = ("reference", "msisdn", "status", "outcome")
 
 
 class InProcess:
@@ -110,17 +112,6 @@ def _fields(response: httpx.Response, *names: str) -> list[Any]:
         ) from None
 
 
-def _loopback(host: str | None) -> bool:
-    if host in (None, ""):
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class HttpPush:
     name = "http"
 
@@ -128,26 +119,26 @@ class HttpPush:
         parts = urlsplit(config.url)
         if parts.scheme not in ("http", "https"):
             raise FeedError(F.FEED_PLATFORM_UNREACHABLE, "the platform URL is not http(s)")
-        if parts.scheme == "http" and not (_loopback(parts.hostname) or config.allow_plain_http):
+        if parts.scheme == "http" and not (is_loopback(parts.hostname) or config.allow_plain_http):
             raise FeedError(
                 F.FEED_PLATFORM_UNREACHABLE,
                 "plain http to a platform that is not loopback: use https "
                 "(or REALNAME_NATIONAL_ALLOW_PLAIN_HTTP on a test network)",
             )
-        cert: str | tuple[str, str] | None = None
-        if config.client_cert:
-            cert = (config.client_cert, config.client_key or config.client_cert)
         try:
-            verify: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
-            )
-            self.client = httpx.Client(
-                base_url=config.url, verify=verify, cert=cert, timeout=config.timeout_seconds
+            # the one outbound TLS context (security/tls.py): TLS 1.2 at least, mutual TLS
+            self.tls: ssl.SSLContext | None = (
+                client_tls_context(config.ca_file, config.client_cert, config.client_key)
+                if parts.scheme == "https"
+                else None
             )
         except (OSError, ssl.SSLError) as error:  # a CA file or client certificate unreadable
             raise FeedError(
                 F.FEED_PLATFORM_UNREACHABLE, f"TLS files: {error.strerror or error}"
             ) from None
+        self.client = httpx.Client(
+            base_url=config.url, verify=self.tls or True, timeout=config.timeout_seconds
+        )
         self.config = config
         self._token: str | None = None
 
@@ -195,6 +186,30 @@ class HttpPush:
             raise FeedError(F.FEED_PLATFORM_REFUSED, f"sealing key: HTTP {response.status_code}")
         key_id, public_key = _fields(response, "key_id", "public_key")
         return SealingKey.parse(f"{key_id}:{public_key}")
+
+    def forwarded_disputes(self) -> list[dict[str, Any]]:
+        """The platform's open "not mine" disputes of this enterprise's lines (its own
+        numbers, in the body only), oldest first."""
+        response = self._request("GET", DISPUTES)
+        if response.status_code != 200:
+            raise FeedError(F.FEED_PLATFORM_REFUSED, f"disputes: HTTP {response.status_code}")
+        try:
+            rows = response.json()
+            return [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
+        except (ValueError, KeyError, TypeError):
+            raise FeedError(
+                F.FEED_PLATFORM_REFUSED, "disputes: not the platform's answer"
+            ) from None
+
+    def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None:
+        """Post the enterprise's handling of a forwarded dispute (traced | acted | closed)."""
+        response = self._request(
+            "POST", f"{DISPUTES}/{reference}", json={"status": status, "outcome": outcome}
+        )
+        if response.status_code != 200:
+            raise FeedError(
+                F.FEED_PLATFORM_REFUSED, f"dispute handling: HTTP {response.status_code}"
+            )
 
     def push(self, envelope: Envelope) -> Taken:
         response = self._request("POST", BATCHES, content=envelope.to_bytes())

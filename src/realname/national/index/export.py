@@ -43,7 +43,17 @@ class Exported:
     rows: int
 
 
-def export_lines(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+# (dataset, rows written so far): called at every row group, for a progress display.
+Written = Callable[[str, int], None]
+
+
+def _silent(_name: str, _rows: int) -> None:
+    return None
+
+
+def export_lines(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_lines/part-0.parquet` (streamed in row groups of `chunk`)."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -61,10 +71,12 @@ def export_lines(session: Session, directory: str | Path, chunk: int = 100_000) 
         }
 
     rows = IndexRepository(session).all_lines()
-    return _write(directory, LINES, NATIONAL_LINES_SCHEMA, rows, record, chunk)
+    return _write(directory, LINES, NATIONAL_LINES_SCHEMA, rows, record, chunk, written)
 
 
-def export_complaints(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+def export_complaints(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_complaints/part-0.parquet`: the traced complaints."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -78,10 +90,12 @@ def export_complaints(session: Session, directory: str | Path, chunk: int = 100_
         }
 
     rows = ComplaintRepository(session).traced_for_export()
-    return _write(directory, COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA, rows, record, chunk)
+    return _write(directory, COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA, rows, record, chunk, written)
 
 
-def export_inspections(session: Session, directory: str | Path, chunk: int = 100_000) -> Exported:
+def export_inspections(
+    session: Session, directory: str | Path, chunk: int = 100_000, written: Written = _silent
+) -> Exported:
     """Write `DIR/national_inspections/part-0.parquet`: every recorded visit."""
 
     def record(row: Any) -> Mapping[str, Any]:
@@ -96,20 +110,22 @@ def export_inspections(session: Session, directory: str | Path, chunk: int = 100
         }
 
     rows = InspectionRepository(session).visits_for_export()
-    return _write(directory, INSPECTIONS, NATIONAL_INSPECTIONS_SCHEMA, rows, record, chunk)
+    return _write(directory, INSPECTIONS, NATIONAL_INSPECTIONS_SCHEMA, rows, record, chunk, written)
 
 
-def export_all(session: Session, directory: str | Path) -> list[Exported]:
+def export_all(
+    session: Session, directory: str | Path, written: Written = _silent
+) -> list[Exported]:
     """The datasets under `directory` (what `realname report national --from` reads).
 
     `national_complaints` only where this instance's registry holds lines: the complaint
     centre traces a complaint through the registry, so a platform without one (the national
     platform on its own, fed by separate enterprises) traces none, and an empty dataset would
     read as "no complaints" (0.0 per 10,000 lines) for every enterprise instead of unknown."""
-    exported = [export_lines(session, directory)]
+    exported = [export_lines(session, directory, written=written)]
     if ComplaintRepository(session).registry_holds_lines():
-        exported.append(export_complaints(session, directory))
-    exported.append(export_inspections(session, directory))
+        exported.append(export_complaints(session, directory, written=written))
+    exported.append(export_inspections(session, directory, written=written))
     return exported
 
 
@@ -143,6 +159,7 @@ def _write(
     rows: Iterable[Any],
     record: Callable[[Any], Mapping[str, Any]],
     chunk: int,
+    written_so_far: Written = _silent,
 ) -> Exported:
     """Stream `rows`, as `record` makes them, to `DIR/name/part-0.parquet` in row groups of
     `chunk` (an empty dataset is one empty row group: the file still states the schema)."""
@@ -160,8 +177,10 @@ def _write(
             if len(columns[schema.names[0]]) >= chunk:
                 writer.write_table(pa.Table.from_pydict(columns, schema=schema))
                 columns = {field: [] for field in schema.names}
+                written_so_far(name, written)
         if columns[schema.names[0]] or written == 0:
             writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+    written_so_far(name, written)
     return Exported(target, written)
 
 

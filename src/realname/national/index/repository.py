@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from realname.db.dialect import in_chunks, insert_ignoring_conflicts
 from realname.national.index.models import NationalIdentity, NationalLine
 from realname.registry.lifecycle import HELD_STATES
-from realname.registry.models import Enterprise
+from realname.registry.models import Enterprise, NumberBlockRow
 
 HELD = sorted(str(s) for s in HELD_STATES)
 
@@ -56,6 +56,16 @@ class IndexRepository:
         """Changed lines by primary key (`id` in each row), as one executemany."""
         if rows:
             self.session.execute(update(NationalLine), list(rows))
+
+    def number_blocks(self, enterprise_id: int) -> list[tuple[str, str]]:
+        """(first, last) E.164 digits of the blocks allocated to the enterprise here (none:
+        the platform does not hold its allocation)."""
+        rows = self.session.execute(
+            select(NumberBlockRow.first, NumberBlockRow.last).where(
+                NumberBlockRow.enterprise_id == enterprise_id
+            )
+        ).all()
+        return [(str(first), str(last)) for first, last in rows]
 
     def lines(self, enterprise_id: int, msisdns: Collection[str]) -> dict[str, NationalLine]:
         found: dict[str, NationalLine] = {}

@@ -9,6 +9,7 @@ one, changes nothing. Only flushes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,6 +72,7 @@ class NationalIndex:
                 if known is None or known.doc_type != owner["doc_type"][:32]:
                     known = opened[owner["sealed"]] = self._open_owner(sealed_to, owner, position)
                 owners[position] = known
+        self._check_blocks(enterprise_id, items)
         identities = self._identities(owners.values(), at)
         lines = self.repo.lines(enterprise_id, {item["msisdn"] for item in items})
         latest: dict[str, dict[str, Any]] = {}  # per line, the newest item of the batch
@@ -112,6 +114,28 @@ class NationalIndex:
         for msisdn in latest.keys() & lines.keys():
             self.session.expire(lines[msisdn])  # written around the ORM: read afresh
         return len(latest)
+
+    def _check_blocks(self, enterprise_id: int, items: Sequence[Any]) -> None:
+        """Every item's number in a block allocated to the enterprise, when the platform holds
+        its allocation (registry `number_block`); else FEED_ITEM_INVALID naming the item's
+        position (never the number). Blocks do not overlap: the one starting at or before a
+        number is the only one that can hold it."""
+        blocks = sorted(
+            ((len(first), first), (len(last), last))
+            for first, last in self.repo.number_blocks(enterprise_id)
+        )
+        if not blocks:
+            return
+        starts = [first for first, _last in blocks]
+        for position, item in enumerate(items):
+            digits = item["msisdn"].removeprefix("+")
+            number = (len(digits), digits)
+            at = bisect_right(starts, number) - 1
+            if at < 0 or number > blocks[at][1]:
+                raise FeedError(
+                    FeedErrorCode.FEED_ITEM_INVALID,
+                    f"item {position}: not in a number block allocated to the enterprise",
+                )
 
     def _open_owner(self, sealed_to: str, owner: dict[str, Any], position: int) -> _Owner:
         try:

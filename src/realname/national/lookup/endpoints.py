@@ -4,15 +4,19 @@ and one answer for every failure (docs/national.md)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from realname.compliance.complaints.service import ComplaintService, Intake
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
+from realname.http.sources import client_address, parse_networks, source_key
 from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
@@ -62,21 +66,46 @@ def _kept_on_not_proved(error: BaseException) -> bool:
     )
 
 
+def lookup_source(request: Request, rt: Runtime) -> str:
+    """The per-source limit's unit: the caller's address (through a trusted proxy's
+    X-Forwarded-For, REALNAME_TRUSTED_PROXIES), an IPv6 caller's /64."""
+    trusted = parse_networks(rt.settings.trusted_proxies)
+    peer = request.client.host if request.client else None
+    address = client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+    return source_key(address)
+
+
+async def _not_before(started: float, floor_ms: int) -> None:
+    """Sleep (no thread held) until `floor_ms` after `started` (time.perf_counter)."""
+    left = floor_ms / 1000 - (time.perf_counter() - started)
+    if left > 0:
+        await asyncio.sleep(left)
+
+
 @router.post("/codes", response_model=CodeOut, status_code=202, summary="Ask for a code")
-def ask_code(body: CodeIn, request: Request, rt: RuntimeDep) -> CodeOut:
+async def ask_code(body: CodeIn, request: Request, rt: RuntimeDep) -> CodeOut:
     """Document, name and one of your mobile numbers: when they match the national index, a
-    one-time code is sent by SMS to that number. The answer is the same either way."""
-    source = request.client.host if request.client else "unknown"
-    with rt.transaction() as session:
-        issued = _service(rt, request, session).issue(
-            doc_type=body.document_type,
-            doc_number=body.document_number,
-            name=body.name,
-            msisdn=body.msisdn,
-            source=source,
-            at=rt.clock.now(),
-        )
-    return CodeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)
+    one-time code is sent by SMS to that number. The answer is the same either way, and so is
+    its time: it comes no sooner than REALNAME_NATIONAL_LOOKUP_FLOOR_MS after the request."""
+    started = time.perf_counter()
+    source = lookup_source(request, rt)
+
+    def work() -> CodeOut:
+        with rt.transaction() as session:
+            issued = _service(rt, request, session).issue(
+                doc_type=body.document_type,
+                doc_number=body.document_number,
+                name=body.name,
+                msisdn=body.msisdn,
+                source=source,
+                at=rt.clock.now(),
+            )
+        return CodeOut(challenge_id=issued.challenge_id, expires_at=issued.expires_at)
+
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        await _not_before(started, rt.settings.national_lookup_floor_ms)
 
 
 @router.post("/answers", response_model=AnswerOut, summary="Your lines at every enterprise")

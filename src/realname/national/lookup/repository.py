@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from realname.compliance.complaints.models import Complaint
@@ -52,13 +52,37 @@ class LookupRepository:
             insert_ignoring_conflicts(
                 self.session, table, {"key": key, "kind": kind, "touched_at": at}, ["key"]
             )
-            row = self.session.scalars(
-                select(NationalLookupLock)
-                .where(NationalLookupLock.key == key)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one()
+            row = self._locked(key)
+            if row is None:  # purged between the two statements (housekeeping): once more
+                insert_ignoring_conflicts(
+                    self.session, table, {"key": key, "kind": kind, "touched_at": at}, ["key"]
+                )
+                row = self._locked(key)
+            if row is None:
+                raise RuntimeError("a lookup lock row vanished twice")  # not a user's error
             row.touched_at = at
+
+    def _locked(self, key: bytes) -> NationalLookupLock | None:
+        return self.session.scalars(
+            select(NationalLookupLock)
+            .where(NationalLookupLock.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+
+    def purge_before(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete the challenges issued and the limit-lock rows last touched before `cutoff`:
+        (challenges, locks) deleted."""
+        challenges = self.session.execute(
+            delete(NationalLookupChallenge).where(NationalLookupChallenge.issued_at < cutoff)
+        )
+        locks = self.session.execute(
+            delete(NationalLookupLock).where(NationalLookupLock.touched_at < cutoff)
+        )
+        return (
+            int(getattr(challenges, "rowcount", 0) or 0),
+            int(getattr(locks, "rowcount", 0) or 0),
+        )
 
     def window(
         self, column: InstrumentedAttribute[bytes], key: bytes, since: datetime

@@ -54,6 +54,19 @@ ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vo
 OUTCOME_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # a code, as a complaint's: never free text
 
 
+# The longest window a lookup row still counts in: the per-identity day (the per-source hour,
+# a code's life, at most 30 minutes, and a proved answer's disputes, at most an hour, are
+# shorter: config.py bounds them).
+LONGEST_WINDOW = _DAY
+
+
+def purge_lookup_rows(session: Session, at: datetime) -> tuple[int, int]:
+    """Housekeeping (`realname backfill run`): the challenges issued, and the limit-lock rows
+    last used, before the longest window: no limit counts them, no answer or dispute can use
+    them. (challenges, locks) deleted. Only flushes."""
+    return LookupRepository(session).purge_before(at - LONGEST_WINDOW)
+
+
 @dataclass(frozen=True)
 class LookupLimits:
     code_ttl_seconds: int = 300
