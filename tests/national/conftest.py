@@ -167,6 +167,9 @@ def platform_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformA
         )
         feed_client = (client.client_id, secret)
     app = create_app(settings, clock=FixedClock(NOW))
-    app.state.national_keys = lambda: nation.keys
+    # The routes ask the runtime for the platform's keys: these tests' own (the key file's
+    # would be the same keys only by the fixture's choice of file).
+    runtime = app.state.runtime
+    runtime.providers = {**runtime.providers, PlatformKeys: lambda: nation.keys}
     yield PlatformApp(app, nation, feed_client, batches["CMCC"])
     engine.dispose()

@@ -264,6 +264,40 @@ def test_a_right_answer_gives_its_held_place_back(camara: Camara) -> None:
         client.close()
 
 
+def test_a_settle_that_times_out_gives_its_place_back_once(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settle that Redis ran but whose answer timed out was settled again, giving the held
+    place back twice: the count went below zero and freed another call's place under the
+    mismatch budget. It is settled once, whatever it raises."""
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    calls: list[int] = []
+    sync_settle, async_settle = RedisCounters.settle, AsyncRedisCounters.settle
+
+    def timing_out(self: RedisCounters, *args: object) -> None:
+        calls.append(1)
+        sync_settle(self, *args)  # type: ignore[arg-type]
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    async def timing_out_async(self: AsyncRedisCounters, *args: object) -> None:
+        calls.append(1)
+        await async_settle(self, *args)  # type: ignore[arg-type]
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(RedisCounters, "settle", timing_out)
+    monkeypatch.setattr(AsyncRedisCounters, "settle", timing_out_async)
+    answer = camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document})
+    assert answer.status_code >= 500 and document not in answer.text
+    assert calls == [1], calls
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        held = [int(client.get(k) or 0) for k in client.scan_iter(match=f"{PREFIX[0]}q:*:held:*")]
+    finally:
+        client.close()
+    assert all(n >= 0 for n in held), held
+
+
 def test_no_answer_without_its_committed_audit_entry(
     camara: Camara, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from realname.messaging.models import OutboxMessage
@@ -122,3 +123,17 @@ def test_a_person_sees_their_lines_masked_and_disputes_one_without_a_staff_login
     assert unknown.status_code == 404 and "No dispute has that reference" in unknown.text
     forged = browser.post("/web/lookup/follow", data={"csrf_token": "forged", "reference": "abc"})
     assert forged.status_code == 403
+
+
+@pytest.mark.parametrize("line_ref", ["²", "١٢", "12a", "9" * 16])
+def test_a_line_reference_that_is_no_number_is_the_forms_refusal_not_a_500(
+    web: Web, line_ref: str
+) -> None:
+    """'²'.isdigit() is True and int('²') raises: the page answered 500."""
+    browser = web.browser()
+    csrf = csrf_of(browser.get("/web/lookup").text)
+    answer = browser.post(
+        "/web/lookup/dispute",
+        data={"csrf_token": csrf, "challenge_id": "NoSuchChallengeAtAllXX", "line_ref": line_ref},
+    )
+    assert answer.status_code == 422 and 'id="lookup-error"' in answer.text

@@ -166,15 +166,15 @@ class VerificationService:
             mismatches=True,
         )
         assert gate.keys is not None
-        settled = False
+        decision: gate_rules.KycDecision | None = None
         try:
             record = gate_rules.subject_record(self.keyring, gate.identity)
             decision = gate_rules.kyc_decision(self.rules, at, gate, sent, record)
-            self.counters.settle(gate.keys, gate.spent, decision.count_mismatch)
-            settled = True
         finally:
-            if not settled and gate.spent.reserved:  # no answer: the held place goes back
-                self.counters.settle(gate.keys, gate.spent, mismatch=False)
+            # Settled once (see AsyncKycMatch): never a held place given back twice.
+            if decision is not None or gate.spent.reserved:
+                mismatch = decision is not None and decision.count_mismatch
+                self.counters.settle(gate.keys, gate.spent, mismatch)
         self._audit(principal, at, gate, "kyc-match", decision.fields, decision.outcome)
         if decision.error is not None:
             raise decision.error
@@ -452,15 +452,17 @@ class AsyncKycMatch:
             if spent.reserved:  # refused (the quota): its held place goes back
                 await self.counters.settle(keys, spent, mismatch=False)
             raise
-        settled = False
+        decision: gate_rules.KycDecision | None = None
         try:
             record = gate_rules.subject_record(self.keyring, gate.identity)
             decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
-            await self.counters.settle(keys, spent, decision.count_mismatch)
-            settled = True
         finally:
-            if not settled and spent.reserved:  # no answer: the held place goes back
-                await self.counters.settle(keys, spent, mismatch=False)
+            # Settled once, whatever happens: a settle that raised after Redis ran it (a
+            # timeout) and was then settled again gave a held place back twice, freeing
+            # another call's place under the mismatch budget. No answer: the place goes back.
+            if decision is not None or spent.reserved:
+                mismatch = decision is not None and decision.count_mismatch
+                await self.counters.settle(keys, spent, mismatch)
         entries.append(
             gate_rules.gate_audit_entry(
                 principal, at, gate, self.API, decision.fields, decision.outcome

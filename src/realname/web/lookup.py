@@ -99,7 +99,7 @@ async def dispute(
     """Step 3: a line that is not theirs opens a case at its enterprise."""
     if (refused := _forged(request, csrf_token)) is not None:
         return refused
-    if not line_ref.isdigit() or len(line_ref) > 15:
+    if not (line_ref.isascii() and line_ref.isdigit()) or len(line_ref) > 15:  # "²".isdigit()
         return _page(request, 422, step="ask", error=translator(request)("error.form"))
     body = {"challenge_id": challenge_id, "line_ref": int(line_ref)}
     answer = await public_api(request).post("/v1/national/lookup/disputes", body)
