@@ -5,7 +5,10 @@ that was answered 201 and leaves the database consistent.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,3 +182,28 @@ def test_a_sigkill_mid_load_loses_no_answered_registration(served: Served) -> No
         )
     assert active == len(jobs)
     served.check_is_clean()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(served: Served) -> None:
+    """`realname serve --workers 2` with its supervisor SIGKILLed: the workers (each its own
+    SO_REUSEPORT socket) went on serving, and a new `serve` bound beside them without an
+    error, old code and settings taking a share of the port. They now die with it."""
+    import httpx
+
+    if served.settings.database_url.startswith("postgresql"):
+        pytest.skip("the supervisor is the same on either engine: once is enough")
+    server = served.server(workers=2).start()
+    try:
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGKILL)  # the supervisor only, not its group
+        deadline = time.monotonic() + 15
+        answering = True
+        while answering and time.monotonic() < deadline:
+            try:
+                httpx.get(f"{server.base_url}/healthz", timeout=1.0)
+                time.sleep(0.2)
+            except httpx.TransportError:
+                answering = False
+        assert not answering, "a worker outlived its supervisor"
+    finally:
+        server.kill()

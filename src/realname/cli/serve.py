@@ -67,6 +67,7 @@ def serve(
 
 
 APP = "realname.api.app:create_app"
+DRAIN_SECONDS = 30  # how long stopping workers may finish their requests before a SIGKILL
 
 
 def reuseport_balances() -> bool:
@@ -95,9 +96,40 @@ def reuseport_socket(host: str, port: int) -> Any:
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     import uvicorn
 
+    _die_with_parent()
     sock = reuseport_socket(host, port)
     config = uvicorn.Config(APP, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _die_with_parent() -> None:
+    """A worker whose supervisor is gone (killed, crashed) stops too: with SO_REUSEPORT an
+    orphan would go on taking a share of the port's connections beside a new `serve`, with
+    old code and settings and no sign of it. Linux: SIGTERM on the parent's death (prctl);
+    elsewhere, a thread that watches the parent's pid."""
+    import ctypes
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # it died before the call took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
@@ -123,13 +155,20 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
         started[id(process)] = time.monotonic()
         return process
 
+    processes: list[Any] = []
+
     def stop(_signal: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:  # asked twice: stop now, without waiting for the workers to drain
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+            raise SystemExit(1)
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    processes = [start() for _ in range(workers)]
+    processes.extend(start() for _ in range(workers))
     while not stopping:
         time.sleep(0.25)
         for i, process in enumerate(processes):
@@ -143,8 +182,14 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
     for process in processes:
         if process.is_alive() and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + DRAIN_SECONDS
     for process in processes:
-        process.join(timeout=60)
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():  # did not drain in time: it would outlive its supervisor
+            console.print(f"[red]worker {process.pid} did not stop; killed[/red]")
+            process.kill()
+            process.join(timeout=5)
     if failed:
         raise SystemExit(1)
 
