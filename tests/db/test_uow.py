@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.config import Settings
@@ -80,8 +81,18 @@ def test_keep_on_commits_what_was_written_before_a_refusal_of_that_kind(uow: Uni
 
 
 def test_a_read_only_unit_commits_nothing(uow: UnitOfWork) -> None:
-    with uow.transaction(readonly=True) as session:
-        put(session, "never")
+    """SQLite rolls the write back; PostgreSQL refuses it outright (a READ ONLY transaction)."""
+
+    def write_in_a_read() -> None:
+        with uow.transaction(readonly=True) as session:
+            put(session, "never")
+            session.flush()
+
+    if uow.sessions().get_bind().dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            write_in_a_read()
+    else:
+        write_in_a_read()
     assert keys(uow) == set()
 
 

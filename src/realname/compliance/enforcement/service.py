@@ -500,7 +500,7 @@ class EnforcementService:
     def action(self, action_id: int, enterprise_id: int | None = None) -> EnforcementAction:
         """One action; for an enterprise's caller only its own (others are not found)."""
         if enterprise_id is not None:
-            return self._own(enterprise_id, action_id)
+            return self._own(enterprise_id, action_id, lock=False)
         return self._action(action_id)
 
     def consequences(self, action_id: int) -> Sequence[EnforcementConsequence]:
@@ -592,8 +592,10 @@ class EnforcementService:
             raise EnforcementError(C.ACTION_NOT_OPEN)
         return action
 
-    def _own(self, enterprise_id: int, action_id: int) -> EnforcementAction:
-        action = self.repo.action(action_id, lock=True)
+    def _own(self, enterprise_id: int, action_id: int, *, lock: bool = True) -> EnforcementAction:
+        """Locked to act on it (an appeal, a report); a read takes no lock (it runs in a
+        read-only transaction, where PostgreSQL refuses FOR UPDATE)."""
+        action = self.repo.action(action_id, lock=lock)
         if action is None or action.enterprise_id != enterprise_id:
             raise EnforcementError(C.ACTION_NOT_FOUND)  # never a probe of another tenant's
         return action
