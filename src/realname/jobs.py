@@ -9,10 +9,11 @@ re-verification rules that are states rather than events are swept, and overdue
 re-verifications are suspended: the 24-hour deadline is enforced here too. Housekeeping:
 numbers whose cooling is over go back to the pool, relying parties' expired quota
 counters are purged, and so are 一证通查's challenges and limit-lock rows older than its
-longest window (a day). Last, when the caller hands it the ladder, the enforcement sweep: the
-standing escalation rules (violation rates over the inspection rounds, overdue or failed
-rectification orders, complaint rates) propose steps, which wait for a person at the
-regulator (`realname report enforcement`, `GET /v1/regulator/enforcement/proposals`).
+longest window (a day), and the card readers' used and expired reads. Last, when the
+caller hands it the ladder, the enforcement sweep: the standing escalation rules (violation
+rates over the inspection rounds, overdue or failed rectification orders, complaint rates)
+propose steps, which wait for a person at the regulator (`realname report enforcement`,
+`GET /v1/regulator/enforcement/proposals`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from realname.backfill.service import SWEEP_BATCH
 from realname.compliance.enforcement.service import EnforcementService
 from realname.db.uow import UnitOfWork
 from realname.national.lookup.service import purge_lookup_rows
+from realname.registry.cardreads.repository import CardReadRepository
 from realname.registry.commands import Actor, Context
 from realname.registry.jobs import expire_reverifications, release_cooled
 from realname.registry.reverification import MANY_LINES
@@ -45,6 +47,7 @@ class RunReport:
     numbers_released: int = 0  # cooled down, back in the pool
     counters_purged: int = 0  # expired relying-party quota counters
     lookup_rows_purged: int = 0  # 一证通查's challenges and limit locks past every window
+    card_reads_purged: int = 0  # the card readers' used and expired reads (sealed PII)
     enforcement_proposed: int = 0  # new proposals, waiting for a person
 
 
@@ -80,6 +83,8 @@ def run_backfill(
         report.counters_purged = VerificationRepository(session).purge_expired_counters(at)
     with uow.transaction() as session:
         report.lookup_rows_purged = sum(purge_lookup_rows(session, at))
+    with uow.transaction() as session:
+        report.card_reads_purged = CardReadRepository(session).purge(at)
     if enforcement is not None:
         report.enforcement_proposed = sweep_enforcement(uow, enforcement, at)
     return report

@@ -98,3 +98,44 @@ def test_a_second_publish_of_the_same_enterprise_is_refused_while_one_runs(
     assert numbers == done[0].built
     # the lock goes with the run: the next one runs
     assert _publish(fresh_engine, nation).refused is None
+
+
+def test_batches_left_unsent_under_a_retired_key_are_signed_again_with_the_new_one(
+    fresh_engine: Engine, keyring: KeyRing, china: Policy
+) -> None:
+    """The platform is unreachable, the key leaks and is retired: the batches built under it
+    were refused FEED_KEY_RETIRED on every later run (the publisher resent them as stored),
+    and the feed stuck. They go again signed with the active key, the same bodies."""
+    from datetime import timedelta
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from realname.national.feeds.keys import FeedSigningKey
+    from realname.national.feeds.service import FeedIngest
+
+    nation = _nation(fresh_engine, keyring, china)
+    uow = UnitOfWork(sessionmaker(bind=fresh_engine, expire_on_commit=False))
+
+    class Unreachable(InProcess):
+        def push(self, envelope: object) -> object:
+            raise FeedError(FeedErrorCode.FEED_PLATFORM_UNREACHABLE)
+
+    down = publish(
+        uow, keyring=nation.keyring, signing=nation.cmcc,
+        transport=Unreachable(uow, nation.keys, lambda: NOW), batch_size=1, now=lambda: NOW,
+    )  # fmt: skip
+    assert down.refused == "FEED_PLATFORM_UNREACHABLE" and down.built > 1
+    rotated = FeedSigningKey("CMCC", "f2", Ed25519PrivateKey.generate())
+    later = NOW + timedelta(hours=1)
+    with uow.transaction() as session:
+        ingest = FeedIngest(session, nation.keys)
+        ingest.register_key("CMCC", "f2", rotated.public_raw, later)
+        ingest.retire_key("CMCC", "f1", later, keyring=nation.keyring, actor="operator:test")
+    resumed = publish(
+        uow, keyring=nation.keyring, signing=rotated,
+        transport=InProcess(uow, nation.keys, lambda: later), batch_size=1, now=lambda: later,
+    )  # fmt: skip
+    assert resumed.refused is None and resumed.sent == down.built
+    assert resumed.numbers == list(range(1, down.built + 1))
+    with Session(fresh_engine) as session:
+        assert FeedRepository(session).pending_numbers(nation.world.enterprise_id) == []

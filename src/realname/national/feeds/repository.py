@@ -172,6 +172,14 @@ class FeedRepository:
             ).one()
         )
 
+    def replace_envelope(self, publication_id: int, envelope: bytes) -> None:
+        """The stored batch re-signed (same body: its digest is unchanged)."""
+        self.session.execute(
+            update(NationalPublication)
+            .where(NationalPublication.id == publication_id)
+            .values(envelope=envelope)
+        )
+
     def ack(self, publication_id: int, at: datetime) -> None:
         self.session.execute(
             update(NationalPublication)

@@ -42,12 +42,14 @@ class CardReadRepository:
             .limit(1)
         ).first()
 
-    def purge(self, now: datetime) -> int:
-        """Delete every used and expired read, whichever channel took it (the table holds
-        only reads in flight, so this is a handful of rows); how many."""
-        result = self.session.execute(
-            delete(CardRead)
-            .where(or_(CardRead.used_at.is_not(None), CardRead.expires_at <= now))
-            .execution_options(synchronize_session=False)
+    def purge(self, now: datetime, channel_id: int | None = None) -> int:
+        """Delete the used and expired reads of one channel (a reader's post: the desks of
+        other channels neither wait on its delete nor it on their registrations' locks), or
+        of every channel (the daily job); how many."""
+        query = delete(CardRead).where(
+            or_(CardRead.used_at.is_not(None), CardRead.expires_at <= now)
         )
+        if channel_id is not None:
+            query = query.where(CardRead.channel_id == channel_id)
+        result = self.session.execute(query.execution_options(synchronize_session=False))
         return int(getattr(result, "rowcount", 0) or 0)

@@ -104,7 +104,7 @@ class CardReadService:
     def record(
         self, ctx: Context, *, enterprise_id: int, channel_id: int, reader: str, card: Card
     ) -> CardRead:
-        self.repo.purge(ctx.at)
+        self.repo.purge(ctx.at, channel_id)
         sealed = self.keyring.seal(card.dump().decode("utf-8"), DATA_CONTEXT)
         row = CardRead(
             public_id=secrets.token_hex(16),
