@@ -735,3 +735,43 @@ def test_the_dashboard_shows_the_months_trend_as_a_chart_and_a_table(web: Web) -
     assert sum(m["registrations"] for m in months) > 0
     table = page.split('id="trend"', 1)[1].split("</table>", 1)[0]
     assert months[-1]["month"] in table
+
+
+def test_a_line_changes_hands_at_the_counter_with_both_cards_read(web: Web) -> None:
+    """The transfer form carries two people (the owner's read, the receiver's read, its
+    fields `receiver_`-prefixed); a read missing is the form's one-line refusal, not a 422
+    from FastAPI; then the new owner re-verifies with a read of their own."""
+    clerk = web.signed_in("clerk")
+    desk = clerk.get("/web/desk").text
+    registered = clerk.post(
+        "/web/desk/register",
+        data={
+            "csrf_token": csrf_of(desk),
+            "card_read_id": _card(web, 3),
+            "face_score": "0.95",
+            "msisdn": web.api.number(),
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    line_id = int(re.search(r'href="/web/lines/(\d+)"', registered.text).group(1))  # type: ignore[union-attr]
+    csrf = csrf_of(clerk.get(f"/web/lines/{line_id}").text)
+    half = clerk.post(
+        f"/web/lines/{line_id}/transfer", data={"csrf_token": csrf, "card_read_id": _card(web, 3)}
+    )
+    assert half.status_code == 422 and half.text.lstrip().startswith("<!")  # a page, not JSON
+    owner_read, receiver_read = _card(web, 3), _card(web, 4)
+    moved = clerk.post(
+        f"/web/lines/{line_id}/transfer",
+        data={
+            "csrf_token": csrf,
+            "card_read_id": owner_read,
+            "face_score": "0.93",
+            "receiver_card_read_id": receiver_read,
+            "receiver_face_score": "0.94",
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    history = web.api.client.get(
+        f"/v1/lines/{line_id}/history", headers=web.api.headers("admin")
+    ).json()
+    assert [e["operation"] for e in history][-1] == "transfer"

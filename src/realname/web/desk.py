@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from realname.web.base import (
@@ -60,6 +60,55 @@ def _person(
             return "error.number"
         person["face_score"] = score
     return person
+
+
+class AtTheCounter:
+    """The person at the counter, as the desk's forms give them: the card reader's read (its
+    id), or a typed document and name; and the live face score."""
+
+    def __init__(
+        self,
+        card_read_id: Blank = "",
+        doc_type: Blank = "",
+        doc_number: Blank = "",
+        name: Blank = "",
+        face_score: Blank = "",
+    ) -> None:
+        self.fields = (card_read_id, doc_type, doc_number, name, face_score)
+
+    @property
+    def given(self) -> bool:
+        """A read or a typed document (a back-office action may go without the owner)."""
+        read_id, _, doc_number, _, _ = self.fields
+        return bool(read_id.strip() or doc_number.strip())
+
+    def person(self, *, face: bool = False) -> dict[str, Any] | str:
+        """`_person` of the fields: the API's person, or the message key of what is missing."""
+        return _person(*self.fields, face=face)
+
+
+class ReceiverAtTheCounter(AtTheCounter):
+    """A transfer's receiver: the same fields, `receiver_`-prefixed in the form."""
+
+    def __init__(
+        self,
+        receiver_card_read_id: Blank = "",
+        receiver_doc_type: Blank = "",
+        receiver_doc_number: Blank = "",
+        receiver_name: Blank = "",
+        receiver_face_score: Blank = "",
+    ) -> None:
+        super().__init__(
+            receiver_card_read_id,
+            receiver_doc_type,
+            receiver_doc_number,
+            receiver_name,
+            receiver_face_score,
+        )
+
+
+Counter = Annotated[AtTheCounter, Depends()]
+Receiver = Annotated[ReceiverAtTheCounter, Depends()]
 
 
 async def _desk(
@@ -211,16 +260,12 @@ async def report_lost(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
+    present: Counter,
 ) -> Response:
     """A clerk with the owner present (card read); the back office without a body."""
-    if not (card_read_id.strip() or doc_number.strip()):
+    if not present.given:
         return await _line_action(request, line_id, csrf_token, "report-lost", None)
-    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    owner = present.person()
     if isinstance(owner, str):
         return await _unreadable(request, line_id, csrf_token, owner)
     return await _line_action(request, line_id, csrf_token, "report-lost", {"owner": owner})
@@ -233,13 +278,9 @@ async def replace_sim(
     csrf_token: Text,
     iccid: Text,
     imsi: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
+    present: Counter,
 ) -> Response:
-    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    owner = present.person()
     if isinstance(owner, str):
         return await _unreadable(request, line_id, csrf_token, owner)
     body = {"owner": owner, "iccid": iccid, "imsi": imsi}
@@ -251,26 +292,10 @@ async def transfer(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
-    receiver_card_read_id: Blank = "",
-    receiver_doc_type: Blank = "",
-    receiver_doc_number: Blank = "",
-    receiver_name: Blank = "",
-    receiver_face_score: Blank = "",
+    present: Counter,
+    receiving: Receiver,
 ) -> Response:
-    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
-    receiver = _person(
-        receiver_card_read_id,
-        receiver_doc_type,
-        receiver_doc_number,
-        receiver_name,
-        receiver_face_score,
-        face=False,
-    )
+    owner, receiver = present.person(), receiving.person()
     for person in (owner, receiver):
         if isinstance(person, str):
             return await _unreadable(request, line_id, csrf_token, person)
@@ -284,15 +309,11 @@ async def cancel(
     line_id: int,
     csrf_token: Text,
     reason: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
+    present: Counter,
 ) -> Response:
     body: dict[str, Any] = {"reason": reason}
-    if card_read_id.strip() or doc_number.strip():
-        owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    if present.given:
+        owner = present.person()
         if isinstance(owner, str):
             return await _unreadable(request, line_id, csrf_token, owner)
         body["owner"] = owner
@@ -304,14 +325,10 @@ async def reverify(
     request: Request,
     line_id: int,
     csrf_token: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
+    present: Counter,
 ) -> Response:
     """The owner re-verifies at the counter (二次实名)."""
-    owner = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    owner = present.person()
     if isinstance(owner, str):
         return await _unreadable(request, line_id, csrf_token, owner)
     return await _line_action(
@@ -338,17 +355,13 @@ async def backfill(
     csrf_token: Text,
     challenge_id: Text,
     code: Text,
-    card_read_id: Blank = "",
-    doc_type: Blank = "",
-    doc_number: Blank = "",
-    name: Blank = "",
-    face_score: Blank = "",
+    present: Counter,
 ) -> Response:
     """Back-fill, step 2: register the legacy line to the customer, with the code as proof."""
     staff = await form_staff(request, "clerk", csrf_token)
     if not isinstance(staff, Staff):
         return staff
-    customer = _person(card_read_id, doc_type, doc_number, name, face_score, face=False)
+    customer = present.person()
     if isinstance(customer, str):
         return await _line(request, staff, line_id, 422, error=translator(request)(customer))
     api = api_for(request, staff)
