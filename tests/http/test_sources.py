@@ -39,3 +39,20 @@ def test_an_unreadable_peer_is_unknown_and_a_bad_proxy_list_is_refused() -> None
     assert _source(None) == _source("testclient") == "unknown"
     with pytest.raises(ValueError, match="not an address"):
         parse_networks("10.0.0.0/8, proxy.example")
+
+
+def test_every_per_source_limit_reads_the_caller_one_way() -> None:
+    """The token endpoint, login codes and the staff sign-in counted `request.client.host`
+    (every caller behind a proxy shared one limit; an IPv6 caller rotated its /64); they now
+    count what 一证通查 counts."""
+    from starlette.requests import Request
+
+    from realname.http.sources import request_source
+
+    def request(peer: str, forwarded: str | None = None) -> Request:
+        headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+        return Request({"type": "http", "client": (peer, 1234), "headers": headers})
+
+    assert request_source(request("10.0.0.5", "203.0.113.9"), "10.0.0.0/8") == "203.0.113.9"
+    assert request_source(request("198.51.100.1", "203.0.113.9"), "10.0.0.0/8") == "198.51.100.1"
+    assert request_source(request("2001:db8:1:2::7"), None) == "2001:db8:1:2::/64"

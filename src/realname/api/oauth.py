@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import ApiError, ErrorInfo
+from realname.http.sources import request_source
 from realname.security.clients import ClientService, IssuedToken, issue_token
 from realname.security.throttle import login_throttler
 
@@ -122,7 +123,7 @@ async def token(request: Request, rt: RuntimeDep) -> TokenResponse:
         raise ApiError(400, "INVALID_ARGUMENT", "grant_type must be client_credentials.")
     client_id, secret = _client_credentials(request, form)
     requested = form.get("scope", [""])[0].split() or None
-    source = request.client.host if request.client else "unknown"
+    source = request_source(request, rt.settings.trusted_proxies)
     issued = await run_in_threadpool(_exchange, rt, client_id, secret, source, requested)
     return TokenResponse(
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope

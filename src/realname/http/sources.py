@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from starlette.requests import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -72,3 +75,16 @@ def source_key(address: Address | None) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(spec: str | None) -> tuple[Network, ...]:
+    return parse_networks(spec)  # checked at start-up; parsed once, not per request
+
+
+def request_source(request: Request, trusted_proxies: str | None) -> str:
+    """What every per-source limit counts (logins, 一证通查, login codes, staff sign-in): the
+    caller behind the trusted proxies (REALNAME_TRUSTED_PROXIES), an IPv6 caller's /64."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return source_key(client_address(peer, forwarded, _trusted_networks(trusted_proxies)))

@@ -13,6 +13,7 @@ from realname.http.errors import refusals
 from realname.http.idempotency import run_once
 from realname.http.params import LineId
 from realname.http.principals import ClerkAtCounter, Subscriber, context_of
+from realname.http.sources import request_source
 from realname.possession.errors import PossessionError, PossessionErrorCode
 from realname.possession.schemas import (
     ChallengeOut,
@@ -89,7 +90,7 @@ def login_code(
     owner, active, restricted or suspended. Limited per number and per source: this app and
     the user's address (`end_user_address`, else the caller's own); 429 with `Retry-After`.
     Then `POST /v1/subscriber/otp/verify`."""
-    peer = request.client.host if request.client else "unknown"
+    peer = request_source(request, rt.settings.trusted_proxies)
     source = f"{principal.client_id} {body.end_user_address or peer}"
     with rt.transaction() as session:
         issued = rt.service(PossessionService, session).request_login_code(

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
+from realname.http.sources import request_source
 from realname.security.staff import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, StaffService
 from realname.security.throttle import login_throttler
 from realname.web import boards, desk, lookup
@@ -189,7 +190,7 @@ async def login(request: Request, username: Text, password: Text, csrf_token: Te
     if len(username) > MAX_USERNAME_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
         # Refused as too long, never cut to a prefix that could match.
         return render(request, "login.html", None, status=422, error=t("login.too_long"))
-    source = request.client.host if request.client else ""
+    source = request_source(request, runtime(request).settings.trusted_proxies)
     previous = request.cookies.get(SESSION_COOKIE)
     outcome = await run_in_threadpool(
         _sign_in,

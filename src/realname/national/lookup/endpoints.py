@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from realname.compliance.complaints.service import ComplaintService, Intake
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
-from realname.http.sources import client_address, parse_networks, source_key
+from realname.http.sources import request_source
 from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
@@ -66,15 +66,6 @@ def _kept_on_not_proved(error: BaseException) -> bool:
     )
 
 
-def lookup_source(request: Request, rt: Runtime) -> str:
-    """The per-source limit's unit: the caller's address (through a trusted proxy's
-    X-Forwarded-For, REALNAME_TRUSTED_PROXIES), an IPv6 caller's /64."""
-    trusted = parse_networks(rt.settings.trusted_proxies)
-    peer = request.client.host if request.client else None
-    address = client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
-    return source_key(address)
-
-
 async def _not_before(started: float, floor_ms: int) -> None:
     """Sleep (no thread held) until `floor_ms` after `started` (time.perf_counter)."""
     left = floor_ms / 1000 - (time.perf_counter() - started)
@@ -88,7 +79,7 @@ async def ask_code(body: CodeIn, request: Request, rt: RuntimeDep) -> CodeOut:
     one-time code is sent by SMS to that number. The answer is the same either way, and so is
     its time: it comes no sooner than REALNAME_NATIONAL_LOOKUP_FLOOR_MS after the request."""
     started = time.perf_counter()
-    source = lookup_source(request, rt)
+    source = request_source(request, rt.settings.trusted_proxies)
 
     def work() -> CodeOut:
         with rt.transaction() as session:
