@@ -26,6 +26,7 @@ Redis Cluster slot (the script's keys must).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -201,9 +202,9 @@ def _settle_call(prefix: str, keys: GateKeys, mismatch: bool) -> tuple[list[str]
     return names, [int(mismatch), ttl_seconds(keys.at, keys.expires_at)]
 
 
-class RedisCounters:
-    """The same counts in Redis: one script call (one round trip) per operation. Thread-safe
-    (redis-py's connection pool), one per worker process."""
+class _RedisScripts:
+    """A Redis client (redis-py's, sync or asyncio) with the counters' scripts registered:
+    both kinds run the same scripts on the same keys, so the two KYC paths share one quota."""
 
     def __init__(self, client: Any, prefix: str = "realname:") -> None:
         self.client = client
@@ -212,19 +213,29 @@ class RedisCounters:
         self._increment = client.register_script(INCREMENT_SCRIPT)
         self._settle = client.register_script(SETTLE_SCRIPT)
 
+    def key(self, key: str) -> str:
+        return redis_key(self.prefix, key)
+
+
+def _spent(raw: Sequence[Any]) -> Spent:
+    """The gate script's answer: {budget spent, calls, mismatches, a place held, busy}."""
+    spent, calls, mismatches, held, busy = raw
+    return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
+
+
+class RedisCounters(_RedisScripts):
+    """The same counts in Redis: one script call (one round trip) per operation. Thread-safe
+    (redis-py's connection pool), one per worker process."""
+
     @classmethod
     def from_url(cls, url: str, prefix: str = "realname:") -> RedisCounters:
         import redis
 
         return cls(redis.Redis.from_url(url, socket_timeout=2.0), prefix)
 
-    def key(self, key: str) -> str:
-        return redis_key(self.prefix, key)
-
     def spend(self, keys: GateKeys) -> Spent:
         names, args = _gate_call(self.prefix, keys)
-        spent, calls, mismatches, held, busy = self._gate(keys=names, args=args)
-        return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
+        return _spent(self._gate(keys=names, args=args))
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
@@ -245,17 +256,10 @@ class RedisCounters:
         self.client.close()
 
 
-class AsyncRedisCounters:
+class AsyncRedisCounters(_RedisScripts):
     """`RedisCounters` for the async KYC Match route (`redis.asyncio`, one per worker, used
     from its event loop): the same scripts, keys and counts, so the two paths share one
     quota. One script call per gate, one more per mismatch."""
-
-    def __init__(self, client: Any, prefix: str = "realname:") -> None:
-        self.client = client
-        self.prefix = prefix
-        self._gate = client.register_script(GATE_SCRIPT)
-        self._increment = client.register_script(INCREMENT_SCRIPT)
-        self._settle = client.register_script(SETTLE_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "realname:") -> AsyncRedisCounters:
@@ -265,8 +269,7 @@ class AsyncRedisCounters:
 
     async def spend(self, keys: GateKeys) -> Spent:
         names, args = _gate_call(self.prefix, keys)
-        spent, calls, mismatches, held, busy = await self._gate(keys=names, args=args)
-        return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
+        return _spent(await self._gate(keys=names, args=args))
 
     async def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
         if spent.reserved:
@@ -276,8 +279,7 @@ class AsyncRedisCounters:
             await self.increment(keys.mismatches, keys.at, keys.expires_at)
 
     async def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        name = redis_key(self.prefix, key)
-        return int(await self._increment(keys=[name], args=[ttl_seconds(at, expires_at)]))
+        return int(await self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
 
     async def close(self) -> None:
         await self.client.aclose()
