@@ -277,3 +277,69 @@ def test_0025_marks_only_the_regulator_clients_that_existed(fresh_engine: Engine
     assert [(c, bool(m)) for c, m in marked] == [("ins", True), ("reg", True), ("rp", False)]
     migrate.downgrade(fresh_engine, "0023_card_reads")
     migrate.upgrade(fresh_engine)
+
+
+def test_0030_keeps_each_answered_disputes_last_handling_as_its_first_step(
+    fresh_engine: Engine,
+) -> None:
+    """A forwarded dispute answered before 0030 keeps what it showed as one step of its
+    history; an unanswered one gets none (no step is invented)."""
+    migrate.downgrade(fresh_engine, "0025_client_implied_scopes")
+    at = "2026-01-01 00:00:00+00:00"
+    with fresh_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO enterprise (code, name, kind, status, created_at) "
+                "VALUES ('OLD', 'old', 'mvno', 'active', :at)"
+            ),
+            {"at": at},
+        )
+        enterprise_id = connection.execute(text("SELECT id FROM enterprise")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO national_identity (identity_key, doc_type, first_seen_at) "
+                "VALUES (:k, 'resident_id', :at)"
+            ),
+            {"k": b"i" * 32, "at": at},
+        )
+        identity_id = connection.execute(text("SELECT id FROM national_identity")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO national_line (enterprise_id, msisdn, seq, state, identity_id,"
+                " changed_at, batch) VALUES (:e, '+8617000000001', 1, 'active', :i, :at, 1)"
+            ),
+            {"e": enterprise_id, "i": identity_id, "at": at},
+        )
+        line_id = connection.execute(text("SELECT id FROM national_line")).scalar_one()
+        for reference, status, outcome, answered in (
+            ("NDA", "acted", "owner_reverified", "2026-01-03 00:00:00+00:00"),
+            ("NDB", "forwarded", None, None),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO national_dispute (reference, line_id, identity_id, "
+                    "enterprise_id, opened_at, due_at, status, outcome, answered_at) VALUES "
+                    "(:r, :l, :i, :e, :at, :at, :s, :o, :a)"
+                ),
+                {
+                    "r": reference,
+                    "l": line_id,
+                    "i": identity_id,
+                    "e": enterprise_id,
+                    "at": at,
+                    "s": status,
+                    "o": outcome,
+                    "a": answered,
+                },
+            )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as connection:
+        steps = connection.execute(
+            text(
+                "SELECT d.reference, a.status, a.outcome FROM national_dispute_answer a "
+                "JOIN national_dispute d ON d.id = a.dispute_id"
+            )
+        ).all()
+    assert [tuple(s) for s in steps] == [("NDA", "acted", "owner_reverified")]
+    migrate.downgrade(fresh_engine, "0025_client_implied_scopes")
+    migrate.upgrade(fresh_engine)

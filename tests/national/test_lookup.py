@@ -531,6 +531,8 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     assert pulled.reference == state.reference and pulled.msisdn == ported
     assert pulled.line_seq == 1 and not pulled.overdue
     assert service.forwarded(fed.world.other_enterprise_id, later) == []
+    assert service.forwarded(remote.id, later, after_id=pulled.id) == []  # the next page
+    assert service.forwarded(remote.id, later, after_id=pulled.id - 1, limit=1) == [pulled]
     # ...another enterprise cannot answer it; a handling is a status and an outcome code...
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
@@ -550,14 +552,37 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
         at=later, actor="feed_client:x",
     )  # fmt: skip
     assert traced.status == "traced"
+    acted = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="acted",
+        outcome="owner_reverified", at=later + timedelta(hours=1), actor="feed_client:x",
+    )  # fmt: skip
+    # ...never backwards (a client replaying an old state); the handling shown, posted again
+    # (its answer lost), is answered as it stands and recorded once...
+    with pytest.raises(NationalLookupError) as refused:
+        service.answer_forwarded(
+            enterprise_id=remote.id, reference=state.reference, status="traced",
+            outcome=None, at=later, actor="feed_client:x",
+        )  # fmt: skip
+    assert refused.value.code is L.DISPUTE_STATUS_BACKWARDS and refused.value.http_status == 409
+    again = service.answer_forwarded(
+        enterprise_id=remote.id, reference=state.reference, status="acted",
+        outcome="owner_reverified", at=later + timedelta(hours=2), actor="feed_client:x",
+    )  # fmt: skip
+    assert again == acted
     closed = service.answer_forwarded(
         enterprise_id=remote.id, reference=state.reference, status="closed",
-        outcome="line_cancelled", at=later, actor="feed_client:x",
+        outcome="line_cancelled", at=later + timedelta(hours=3), actor="feed_client:x",
     )  # fmt: skip
     assert (closed.status, closed.outcome) == ("closed", "line_cancelled")
     # ...the subscriber sees it, never overdue once closed; it is answered once.
     seen = service.dispute_state(state.reference, NOW + timedelta(days=30))
     assert (seen.status, seen.outcome, seen.overdue) == ("closed", "line_cancelled", False)
+    assert [(step.status, step.outcome, step.at) for step in seen.history] == [
+        ("forwarded", None, NOW + timedelta(minutes=1)),
+        ("traced", None, later),
+        ("acted", "owner_reverified", later + timedelta(hours=1)),
+        ("closed", "line_cancelled", later + timedelta(hours=3)),
+    ]
     assert service.forwarded(remote.id, later) == []
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
@@ -568,7 +593,7 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     actions = fed.session.scalars(
         select(AuditLog.action).where(AuditLog.action == "national.lookup.dispute_answer")
     ).all()
-    assert len(actions) == 2
+    assert len(actions) == 3
 
 
 def test_housekeeping_purges_lookup_rows_past_the_longest_window_only(fed: Nation) -> None:

@@ -79,3 +79,44 @@ def test_plain_http_is_allowed_to_loopback_only(host: str) -> None:
     HttpPush(HttpConfig(url=f"http://{host}:9", client_id="f", client_secret="s"))
     with pytest.raises(FeedError):
         HttpPush(HttpConfig(url="http://platform.example", client_id="f", client_secret="s"))
+
+
+def _disputes_platform(
+    disputes: list[dict[str, object]], asked: list[dict[str, str]], *, stuck: bool = False
+) -> HttpPush:
+    """A platform listing `disputes` a page at a time by `after_id` (or, `stuck`, the first
+    page whatever is asked)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "t"})
+        params = dict(request.url.params)
+        asked.append(params)
+        after, limit = int(params["after_id"]), int(params["limit"])
+        rows = [d for d in disputes if stuck or int(str(d["id"])) > after][:limit]
+        return httpx.Response(200, json=rows)
+
+    return _push_answering(httpx.MockTransport(handler))
+
+
+def _dispute(n: int) -> dict[str, object]:
+    return {"id": n, "reference": f"ND{n}", "msisdn": f"+861700000000{n}", "status": "forwarded",
+            "outcome": None}  # fmt: skip
+
+
+def test_forwarded_disputes_are_read_a_page_at_a_time_to_the_end() -> None:
+    """More open disputes than one page: every one is listed once, each page asked after the
+    last one's id (before, one unbounded list: a backlog came in one answer)."""
+    asked: list[dict[str, str]] = []
+    push = _disputes_platform([_dispute(n) for n in range(1, 6)], asked)
+    listed = list(push.forwarded_disputes(page=2))
+    assert [d["reference"] for d in listed] == ["ND1", "ND2", "ND3", "ND4", "ND5"]
+    assert [a["after_id"] for a in asked] == ["0", "2", "4"]
+
+
+def test_pages_that_do_not_advance_are_a_feed_error_not_a_loop() -> None:
+    asked: list[dict[str, str]] = []
+    push = _disputes_platform([_dispute(n) for n in range(1, 4)], asked, stuck=True)
+    with pytest.raises(FeedError) as refused:
+        list(push.forwarded_disputes(page=2))
+    assert refused.value.code is F.FEED_PLATFORM_REFUSED and len(asked) == 2

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -187,19 +187,28 @@ class HttpPush:
         key_id, public_key = _fields(response, "key_id", "public_key")
         return SealingKey.parse(f"{key_id}:{public_key}")
 
-    def forwarded_disputes(self) -> list[dict[str, Any]]:
+    def forwarded_disputes(self, page: int = 200) -> Iterator[dict[str, Any]]:
         """The platform's open "not mine" disputes of this enterprise's lines (its own
-        numbers, in the body only), oldest first."""
-        response = self._request("GET", DISPUTES)
-        if response.status_code != 200:
-            raise FeedError(F.FEED_PLATFORM_REFUSED, f"disputes: HTTP {response.status_code}")
-        try:
-            rows = response.json()
-            return [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
-        except (ValueError, KeyError, TypeError):
-            raise FeedError(
-                F.FEED_PLATFORM_REFUSED, "disputes: not the platform's answer"
-            ) from None
+        numbers, in the body only), oldest first, fetched a page at a time as they are used."""
+        after = 0
+        while True:
+            response = self._request("GET", DISPUTES, params={"after_id": after, "limit": page})
+            if response.status_code != 200:
+                raise FeedError(F.FEED_PLATFORM_REFUSED, f"disputes: HTTP {response.status_code}")
+            try:
+                rows = response.json()
+                listed = [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
+                last = max((int(row["id"]) for row in rows), default=after)
+            except (ValueError, KeyError, TypeError):
+                raise FeedError(
+                    F.FEED_PLATFORM_REFUSED, "disputes: not the platform's answer"
+                ) from None
+            if listed and last <= after:  # a page that does not move on would never end
+                raise FeedError(F.FEED_PLATFORM_REFUSED, "disputes: the pages do not advance")
+            after = last
+            yield from listed
+            if len(listed) < page:
+                return
 
     def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None:
         """Post the enterprise's handling of a forwarded dispute (traced | acted | closed)."""

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -157,7 +157,8 @@ enterprise_router = APIRouter(
     responses=refusals(
         {
             404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
-            409: "The case is closed already (REALNAME.DISPUTE_CLOSED)",
+            409: "The case is closed already (REALNAME.DISPUTE_CLOSED), or the handling is "
+            "behind the one it shows (REALNAME.DISPUTE_STATUS_BACKWARDS)",
             422: "Not a handling: traced, acted or closed with an outcome code",
         }
     ),
@@ -168,14 +169,19 @@ enterprise_router = APIRouter(
     "", response_model=list[ForwardedDisputeOut], summary="Disputes of our lines, to trace"
 )
 def forwarded_disputes(
-    request: Request, rt: RuntimeDep, principal: FeedClient
+    request: Request,
+    rt: RuntimeDep,
+    principal: FeedClient,
+    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ForwardedDisputeOut]:
     """The "not mine" disputes of the caller's enterprise's lines that this platform could not
     open as complaint cases (the enterprise's registry is its own instance), not closed yet,
-    oldest first: trace each in the registry, then post the handling."""
+    oldest first, at most `limit` (page on with the last one's id as `after_id`): trace each
+    in the registry, then post the handling."""
     with rt.transaction(readonly=True) as session:
         rows = _service(rt, request, session).forwarded(
-            principal.enterprise_id or 0, rt.clock.now()
+            principal.enterprise_id or 0, rt.clock.now(), after_id=after_id, limit=limit
         )
     return [ForwardedDisputeOut(**asdict(row)) for row in rows]
 
@@ -190,8 +196,10 @@ def answer_forwarded_dispute(
     rt: RuntimeDep,
     principal: FeedClient,
 ) -> DisputeOut:
-    """`traced`, `acted` or `closed` (with an outcome code): the subscriber sees it through
-    the case's reference. Only a dispute of the caller's enterprise, only until closed."""
+    """`traced`, `acted` or `closed` (with an outcome code): the subscriber sees it, and every
+    step before it, through the case's reference. Only a dispute of the caller's enterprise,
+    only forward, only until closed; the handling the case already shows, posted again, is
+    answered as it stands."""
     with rt.transaction() as session:
         state = _service(rt, request, session).answer_forwarded(
             enterprise_id=principal.enterprise_id or 0,

@@ -18,6 +18,7 @@ class LookupErrorCode(StrEnum):
     LOOKUP_LINE_CHANGED = "LOOKUP_LINE_CHANGED"
     DISPUTE_ANSWER_INVALID = "DISPUTE_ANSWER_INVALID"
     DISPUTE_CLOSED = "DISPUTE_CLOSED"
+    DISPUTE_STATUS_BACKWARDS = "DISPUTE_STATUS_BACKWARDS"
 
 
 C = LookupErrorCode
@@ -44,6 +45,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "处理状态须为 traced、acted 或 closed，并附结果代码（关闭时必填）。",
     ),
     C.DISPUTE_CLOSED: ("This case is closed already.", "该申诉已结案。"),
+    C.DISPUTE_STATUS_BACKWARDS: (
+        "A case only moves forward (traced, acted, closed): post a handling at or after the "
+        "one the case shows.",
+        "申诉处理状态只能向前推进（traced、acted、closed），不能回退。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -54,6 +60,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.LOOKUP_LINE_CHANGED: 409,
     C.DISPUTE_ANSWER_INVALID: 422,
     C.DISPUTE_CLOSED: 409,
+    C.DISPUTE_STATUS_BACKWARDS: 409,
 }
 
 

@@ -13,7 +13,7 @@ Owns its transactions (one per dispute), as the feeds' jobs do.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ OUTCOME = re.compile(r"[a-z][a-z_]{0,39}")  # the platform's outcome code
 class DisputeSource(Protocol):
     """The platform as the enterprise's feed_client sees it (transport.HttpPush)."""
 
-    def forwarded_disputes(self) -> list[dict[str, Any]]: ...
+    def forwarded_disputes(self) -> Iterable[dict[str, Any]]: ...
 
     def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None: ...
 

@@ -61,6 +61,22 @@ class NationalDispute(Base):
     )
 
 
+class NationalDisputeAnswer(Base):
+    """One handling a separate enterprise posted for a forwarded dispute, in the order posted:
+    the subscriber sees each step and when it was taken, not only the last (an `acted` with
+    one outcome, then a `closed` with another, both stay visible)."""
+
+    __tablename__ = "national_dispute_answer"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("national_dispute.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_national_dispute_answer_dispute", "dispute_id", "id"),)
+
+
 class NationalLookupLock(Base):
     """One row per limit key (a caller's address, a document typed: both keyed), locked
     before that key's requests are counted: concurrent requests under one key are counted

@@ -16,6 +16,7 @@ from realname.db.dialect import insert_ignoring_conflicts
 from realname.national.index.models import NationalLine
 from realname.national.lookup.models import (
     NationalDispute,
+    NationalDisputeAnswer,
     NationalLookupChallenge,
     NationalLookupLock,
 )
@@ -122,8 +123,11 @@ class LookupRepository:
         ).first()
         return found is not None
 
-    def forwarded(self, enterprise_id: int) -> Sequence[tuple[NationalDispute, NationalLine]]:
-        """The enterprise's forwarded disputes not closed yet, oldest first."""
+    def forwarded(
+        self, enterprise_id: int, after_id: int, limit: int
+    ) -> Sequence[tuple[NationalDispute, NationalLine]]:
+        """The enterprise's forwarded disputes not closed yet, in id order (oldest first) after
+        `after_id`, at most `limit` (ix_national_dispute_enterprise)."""
         rows = self.session.execute(
             select(NationalDispute, NationalLine)
             .join(NationalLine, NationalLine.id == NationalDispute.line_id)
@@ -132,10 +136,20 @@ class LookupRepository:
                 NationalDispute.complaint_id.is_(None),
                 NationalDispute.status.is_not(None),
                 NationalDispute.status != "closed",
+                NationalDispute.id > after_id,
             )
-            .order_by(NationalDispute.opened_at, NationalDispute.id)
+            .order_by(NationalDispute.id)
+            .limit(limit)
         )
         return [(dispute, line) for dispute, line in rows]
+
+    def answers(self, dispute_id: int) -> Sequence[NationalDisputeAnswer]:
+        """The handlings posted for a forwarded dispute, in the order posted."""
+        return self.session.scalars(
+            select(NationalDisputeAnswer)
+            .where(NationalDisputeAnswer.dispute_id == dispute_id)
+            .order_by(NationalDisputeAnswer.id)
+        ).all()
 
     def dispute_for_update(self, reference: str) -> NationalDispute | None:
         return self.session.scalars(

@@ -53,6 +53,12 @@ class DisputeIn(RequestModel):
     line_ref: JsonInt = Field(ge=1, le=2**53 - 1)  # a JSON-safe integer
 
 
+class DisputeStepOut(BaseModel):
+    status: str = Field(description="open | forwarded | traced | acted | closed")
+    outcome: str | None = Field(description="the enterprise's outcome code, if it gave one")
+    at: datetime
+
+
 class DisputeOut(BaseModel):
     reference: str
     enterprise: str
@@ -65,11 +71,15 @@ class DisputeOut(BaseModel):
     )
     outcome: str | None
     overdue: bool
+    history: list[DisputeStepOut] = Field(
+        description="every step of the case so far, oldest first (the last is its state)"
+    )
 
 
 class ForwardedDisputeOut(BaseModel):
     """A dispute of one of the enterprise's lines, for its own registry to trace."""
 
+    id: int = Field(description="for paging: pass the last one's as `after_id`")
     reference: str
     msisdn: str = Field(description="the enterprise's own line, E.164")
     line_seq: int = Field(description="the line's event number the national index was fed")

@@ -34,7 +34,11 @@ from realname.national.feeds.keys import PlatformKeys
 from realname.national.index.models import NationalLine
 from realname.national.index.repository import IndexRepository
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
-from realname.national.lookup.models import NationalDispute, NationalLookupChallenge
+from realname.national.lookup.models import (
+    NationalDispute,
+    NationalDisputeAnswer,
+    NationalLookupChallenge,
+)
 from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
@@ -51,6 +55,9 @@ DISPUTE_CONTEXT = b"national.lookup.dispute\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
 FORWARDED = "forwarded"
 ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
+# A case only moves forward: a handling behind the one shown (an `acted` case posted `traced`
+# again, by a client replaying an old state) would show the subscriber a case going back.
+STAGE = {FORWARDED: 0, "open": 0, "traced": 1, "acted": 2, "closed": 3}
 OUTCOME_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # a code, as a complaint's: never free text
 
 
@@ -119,7 +126,17 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class DisputeStep:
+    """One step of a case as the subscriber sees it: a status, its outcome code, when."""
+
+    status: str
+    outcome: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ForwardedDispute:
+    id: int
     reference: str
     msisdn: str
     line_seq: int
@@ -141,6 +158,7 @@ class DisputeState:
     status: str
     outcome: str | None
     overdue: bool
+    history: list[DisputeStep] = field(default_factory=list)
 
 
 class LookupService:
@@ -412,8 +430,17 @@ class LookupService:
         dispute, line, enterprise, complaint = found
         if complaint is not None:
             status, outcome = complaint.status, complaint.outcome
+            history = [DisputeStep("open", None, dispute.opened_at)]
+            if complaint.traced_at is not None:
+                history.append(DisputeStep("traced", None, complaint.traced_at))
+            if complaint.closed_at is not None:
+                history.append(DisputeStep("closed", complaint.outcome, complaint.closed_at))
         else:  # forwarded to a separate enterprise: what it posted, if anything
             status, outcome = dispute.status or FORWARDED, dispute.outcome
+            history = [DisputeStep(FORWARDED, None, dispute.opened_at)] + [
+                DisputeStep(a.status, a.outcome, a.answered_at)
+                for a in self.repo.answers(dispute.id)
+            ]
         return DisputeState(
             dispute.reference,
             enterprise.code,
@@ -423,15 +450,20 @@ class LookupService:
             status,
             outcome,
             status != "closed" and dispute.due_at <= at,
+            history,
         )
 
     # --- the enterprise's side of forwarded disputes ----------------------------------------
 
-    def forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
-        """The enterprise's forwarded disputes not closed yet: what it needs to trace the line
-        in its own registry (its number, and the change of it the index was fed from)."""
+    def forwarded(
+        self, enterprise_id: int, at: datetime, *, after_id: int = 0, limit: int = 200
+    ) -> list[ForwardedDispute]:
+        """The enterprise's forwarded disputes not closed yet, in id order from `after_id`, at
+        most `limit`: what it needs to trace the line in its own registry (its number, and the
+        change of it the index was fed from)."""
         return [
             ForwardedDispute(
+                dispute.id,
                 dispute.reference,
                 line.msisdn,
                 line.seq,
@@ -442,7 +474,7 @@ class LookupService:
                 dispute.outcome,
                 dispute.due_at <= at,
             )
-            for dispute, line in self.repo.forwarded(enterprise_id)
+            for dispute, line in self.repo.forwarded(enterprise_id, after_id, limit)
         ]
 
     def answer_forwarded(
@@ -456,7 +488,9 @@ class LookupService:
         actor: str,
     ) -> DisputeState:
         """The enterprise's handling of a forwarded dispute: `traced`, `acted` or `closed`,
-        with an outcome code (required to close). Only its own, only until closed."""
+        with an outcome code (required to close). Only its own, only until closed, never
+        backwards; the handling already shown, posted again (a retry whose answer was lost),
+        is answered as it stands and recorded once."""
         if status not in ANSWER_STATUSES or (
             outcome is not None and not OUTCOME_CODE.fullmatch(outcome)
         ):
@@ -471,11 +505,22 @@ class LookupService:
             or dispute.status is None
         ):
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
+        if status == dispute.status and outcome in (None, dispute.outcome):
+            return self.dispute_state(reference, at)
         if dispute.status == "closed":
             raise NationalLookupError(L.DISPUTE_CLOSED)
+        if STAGE[status] < STAGE[dispute.status]:
+            raise NationalLookupError(
+                L.DISPUTE_STATUS_BACKWARDS, f"the case is {dispute.status} already"
+            )
         dispute.status, dispute.answered_at = status, at
         if outcome is not None:
             dispute.outcome = outcome
+        self.repo.add(
+            NationalDisputeAnswer(
+                dispute_id=dispute.id, status=status, outcome=outcome, answered_at=at
+            )
+        )
         self.session.flush()
         append_audit(
             self.session,
