@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from realname.compliance.complaints.repository import ComplaintRepository
 from realname.compliance.complaints.service import Intake
 from realname.national.analytics.dataset import (
     NATIONAL_COMPLAINTS_SCHEMA,
@@ -24,7 +25,7 @@ from realname.national.index.export import (
     put_in_place,
     staging_directory,
 )
-from realname.registry.models import Line
+from realname.registry.models import Enterprise, Line
 from tests.compliance.conftest import centre, complaints_of, inspections, sector, store
 from tests.compliance.figures.test_figures import populated
 from tests.national.conftest import Nation
@@ -82,8 +83,21 @@ def test_complaints_and_inspections_are_exported_for_the_analytics(
     assert [e.path.parent.name for e in exported] == [
         "national_lines",
         "national_complaints",
+        "national_complaint_sources",
         "national_inspections",
     ]
+    # The enterprises whose complaints are traced here: those whose lines this registry
+    # holds (an enterprise without lines here, one that only feeds the platform, is not).
+    db_session.add(
+        Enterprise(code="FEEDONLY", name="远程", kind="mvno", status="active", created_at=NOW)
+    )
+    db_session.flush()
+    holding = set(db_session.scalars(select(Enterprise.code).join(Line).distinct()))
+    sources = pq.read_table(tmp_path / "national_complaint_sources" / "part-0.parquet")
+    assert set(sources.column("enterprise").to_pylist()) == holding
+    assert "FEEDONLY" not in holding and ComplaintRepository(
+        db_session
+    ).traced_enterprises() == sorted(holding)
     complaints = pq.read_table(tmp_path / "national_complaints" / "part-0.parquet")
     assert complaints.schema.names == NATIONAL_COMPLAINTS_SCHEMA.names
     # The unknown number traced to no enterprise: not in the dataset.

@@ -377,8 +377,10 @@ def export_command(
     to: Annotated[Path, typer.Option("--to", help="Directory of the Parquet datasets.")],
 ) -> None:
     """Platform: the national index, the traced complaints and the inspection visits as the
-    analytics' Parquet datasets (national_lines, national_complaints, national_inspections),
-    ready for `realname report national --from DIR`."""
+    analytics' Parquet datasets (national_lines, national_complaints with the enterprises it
+    covers in national_complaint_sources, national_inspections), ready for `realname report
+    national --from DIR`. Complaints are traced through this instance's registry: an
+    enterprise that runs its own instance reads as unknown, not as none."""
     import shutil
 
     from realname.national.index.export import export_all, put_in_place, staging_directory

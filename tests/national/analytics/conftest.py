@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from realname.national.analytics.dataset import (
+    NATIONAL_COMPLAINT_SOURCES_SCHEMA,
     NATIONAL_COMPLAINTS_SCHEMA,
     NATIONAL_INSPECTIONS_SCHEMA,
     NATIONAL_LINES_SCHEMA,
@@ -58,9 +59,16 @@ def table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema)
 
 
-def write_dataset(root: Path, *, complaints: bool = True, inspections: bool = True) -> Path:
+def write_dataset(
+    root: Path,
+    *,
+    complaints: bool = True,
+    inspections: bool = True,
+    sources: list[str] | None = None,
+) -> Path:
     """The hand dataset under `root`: lines in two files (one per enterprise group), the
-    complaints and the inspections one file each."""
+    complaints and the inspections one file each; `sources`, the enterprises the complaints
+    cover (none written: all)."""
     lines = [(*r, AT) for r in LINES]
     (root / "national_lines").mkdir(parents=True)
     pq.write_table(table(lines[:4], NATIONAL_LINES_SCHEMA), root / "national_lines/a.parquet")
@@ -68,6 +76,11 @@ def write_dataset(root: Path, *, complaints: bool = True, inspections: bool = Tr
     if complaints:
         pq.write_table(
             table(COMPLAINTS, NATIONAL_COMPLAINTS_SCHEMA), root / "national_complaints.parquet"
+        )
+    if sources is not None:
+        pq.write_table(
+            table([(code,) for code in sources], NATIONAL_COMPLAINT_SOURCES_SCHEMA),
+            root / "national_complaint_sources.parquet",
         )
     if inspections:
         (root / "national_inspections").mkdir()

@@ -7,15 +7,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from realname.bench.national import generate
-from realname.national.analytics.dataset import open_dataset
+from realname.national.analytics.dataset import NATIONAL_COMPLAINT_SOURCES_SCHEMA, open_dataset
 from realname.national.analytics.engines import DuckDBEngine, SparkEngine
 from realname.national.analytics.errors import NationalAnalyticsError
 from realname.national.analytics.figures import NationalFigures
 from realname.national.analytics.service import national_figures
-from tests.national.analytics.conftest import write_dataset
+from tests.national.analytics.conftest import table, write_dataset
 
 
 def _on_duckdb(root: Path, cap: int) -> NationalFigures:
@@ -50,11 +51,27 @@ def test_spark_gives_duckdbs_answers(spark: Any, tmp_path: Path) -> None:
         tmp_path / "hand/national_inspections/round.parquet",
         root / "national_inspections/hand.parquet",
     )
+    # The complaints cover some enterprises only (the others run their own instance): the
+    # covered-lines counts run too, with their IN subquery.
+    covered = [*sorted(_enterprises(root) - {"CUCC"})[::2], "CMCC", "SNAIL"]
+    pq.write_table(
+        table([(code,) for code in covered], NATIONAL_COMPLAINT_SOURCES_SCHEMA),
+        root / "national_complaint_sources.parquet",
+    )
     duck = _on_duckdb(root, 5)
+    assert any(g.complaints is None and g.lines for g in duck.breakdowns["enterprise"])
     enterprises = {g.group for g in duck.breakdowns["enterprise"]}
     assert len(enterprises) == 42 and {"CMCC", "SNAIL", "YUANTE"} <= enterprises
     assert duck.identities.over_cap
     assert _on_spark(spark, root, 5).as_json() == {**duck.as_json(), "engine": "spark"}
+
+
+def _enterprises(root: Path) -> set[str]:
+    return {
+        str(code)
+        for path in root.glob("national_lines/*.parquet")
+        for code in pq.read_table(path, columns=["enterprise"]).column(0).to_pylist()
+    }
 
 
 def _register_and_count(engine: SparkEngine, path: Path) -> None:

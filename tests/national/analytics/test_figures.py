@@ -113,3 +113,35 @@ def test_without_complaints_or_inspections_their_measures_are_left_out(tmp_path:
     )
     assert "YUANTE" not in _rows(figures, "enterprise")
     assert _rows(figures, "enterprise_kind")["mno"].complaints is None
+
+
+def test_complaints_of_an_enterprise_not_covered_are_unknown_not_zero(tmp_path: Path) -> None:
+    """The export covers the enterprises of its own registry (CMCC and SNAIL here); CUCC runs
+    its own instance and only feeds the platform. Before, CUCC read 0 complaints, 0.0 per
+    10,000 lines, and its lines diluted every province's and the MNOs' rates."""
+    figures = _figures(write_dataset(tmp_path, sources=["CMCC", "SNAIL"]))
+    by = _rows(figures, "enterprise")
+    assert (by["CUCC"].complaints, by["CUCC"].complaints_per_10k) == (None, None)
+    assert (by["CMCC"].complaints, by["CMCC"].complaint_lines) == (2, 3)
+    assert by["SNAIL"].complaints_per_10k == pytest.approx(7500.0)
+    # MNOs: CMCC's complaints over CMCC's lines, not over CMCC's and CUCC's
+    mno = _rows(figures, "enterprise_kind")["mno"]
+    assert (mno.lines, mno.complaints, mno.complaint_lines) == (4, 2, 3)
+    assert mno.complaints_per_10k == pytest.approx(2 * 10_000 / 3)
+    # Province 11: four lines in service, three of them covered (CUCC's line 10 is not)
+    eleven = _rows(figures, "province")["11"]
+    assert (eleven.lines, eleven.complaints, eleven.complaint_lines) == (4, 2, 3)
+    assert eleven.complaints_per_10k == pytest.approx(2 * 10_000 / 3)
+    # a channel kind only CUCC sells through: unknown
+    partner = _rows(figures, "channel_kind")["partner_hall"]
+    assert (partner.lines, partner.complaints, partner.complaints_per_10k) == (1, None, None)
+    # a month's complaints over the covered lines in service (7, not 8)
+    assert _rows(figures, "month")["2026-02"].complaints_per_10k == pytest.approx(3 * 10_000 / 7)
+
+
+def test_complaints_that_cover_every_enterprise_read_as_without_the_list(tmp_path: Path) -> None:
+    covered = _figures(
+        write_dataset(tmp_path / "listed", sources=["CMCC", "CUCC", "SNAIL", "YUANTE"])
+    )
+    unlisted = _figures(write_dataset(tmp_path / "unlisted"))
+    assert covered.as_json() == unlisted.as_json()

@@ -140,9 +140,14 @@ class ComplaintRepository:
             query = query.where(Complaint.received_at >= since)
         return int(self.session.scalar(query) or 0)
 
-    def registry_holds_lines(self) -> bool:
-        """Whether this instance's registry holds any line: complaints are traced through it."""
-        return self.session.scalar(select(Line.id).limit(1)) is not None
+    def traced_enterprises(self) -> list[str]:
+        """The codes of the enterprises whose complaints are traced here: those whose lines
+        this instance's registry holds (a complaint is traced through the registry), in code
+        order. An enterprise that only feeds the national platform is not one of them."""
+        holds = select(Line.id).where(Line.enterprise_id == Enterprise.id).exists()
+        return list(
+            self.session.scalars(select(Enterprise.code).where(holds).order_by(Enterprise.code))
+        )
 
     def traced_for_export(self, batch: int = 50_000) -> Any:
         """(enterprise code, channel region, channel kind, category, received at) of every

@@ -29,6 +29,7 @@ from realname.national.analytics.errors import NationalAnalyticsErrorCode as Cod
 LINES = "national_lines"
 COMPLAINTS = "national_complaints"
 INSPECTIONS = "national_inspections"
+COMPLAINT_SOURCES = "national_complaint_sources"
 
 # One row per line the platform knows, as its feeds stand (the stock, not events).
 NATIONAL_LINES_SCHEMA = pa.schema(
@@ -73,10 +74,18 @@ NATIONAL_INSPECTIONS_SCHEMA = pa.schema(
     ]
 )
 
+# One row per enterprise whose complaints `national_complaints` holds: the complaint centre
+# traces a complaint through the registry that holds the line, so an export covers the
+# enterprises of its own registry, not those that run their own instance and only feed the
+# platform. Their complaints are unknown, not zero. Absent (an older export, another writer):
+# every enterprise is covered.
+NATIONAL_COMPLAINT_SOURCES_SCHEMA = pa.schema([pa.field("enterprise", pa.string(), nullable=False)])
+
 SCHEMAS: Mapping[str, pa.Schema] = {
     LINES: NATIONAL_LINES_SCHEMA,
     COMPLAINTS: NATIONAL_COMPLAINTS_SCHEMA,
     INSPECTIONS: NATIONAL_INSPECTIONS_SCHEMA,
+    COMPLAINT_SOURCES: NATIONAL_COMPLAINT_SOURCES_SCHEMA,
 }
 
 
@@ -111,12 +120,13 @@ _COMPATIBLE: Mapping[pa.DataType, Callable[[pa.DataType], bool]] = {
 
 @dataclass(frozen=True)
 class NationalDataset:
-    """Where each dataset's files are; `complaints` and `inspections` may be absent."""
+    """Where each dataset's files are; all but `lines` may be absent."""
 
     root: Path
     lines: tuple[Path, ...]
     complaints: tuple[Path, ...] | None
     inspections: tuple[Path, ...] | None
+    complaint_sources: tuple[Path, ...] | None = None
 
     def files(self) -> dict[str, tuple[Path, ...]]:
         """dataset name -> its files, for the datasets present."""
@@ -125,6 +135,8 @@ class NationalDataset:
             out[COMPLAINTS] = self.complaints
         if self.inspections is not None:
             out[INSPECTIONS] = self.inspections
+        if self.complaints is not None and self.complaint_sources is not None:
+            out[COMPLAINT_SOURCES] = self.complaint_sources
         return out
 
     @property
@@ -188,4 +200,5 @@ def open_dataset(root: Path) -> NationalDataset:
         lines=lines,
         complaints=found[COMPLAINTS] or None,
         inspections=found[INSPECTIONS] or None,
+        complaint_sources=found[COMPLAINT_SOURCES] or None,
     )

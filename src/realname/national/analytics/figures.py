@@ -14,7 +14,10 @@ Definitions (those of the registry's compliance figures, compliance/figures/serv
 - real-name rate: of those, the share with a registered owner;
 - active lines: lines in state `active`;
 - complaints per 10,000 lines: complaints in the dataset over lines in service; for a month
-  the denominator is every line in service (the dataset is a stock, not a monthly history);
+  the denominator is every line in service (the dataset is a stock, not a monthly history).
+  Only over the enterprises the complaints cover (`national_complaint_sources`): an
+  enterprise whose complaints the export could not trace (it runs its own instance) has
+  complaints unknown, not 0.0, and a province's rate is over its covered enterprises' lines;
 - violation rate: violating outlets over outlets visited, with its Wilson 95 % interval
   (compliance/inspections/rates.py), computed from the engine's two counts;
 - identities over the national cap: identities holding more lines (active, restricted,
@@ -79,6 +82,25 @@ def lines_sql(b: Breakdown) -> str:
     )
 
 
+def covered_lines_sql(b: Breakdown) -> str:
+    """Lines in service per group of the enterprises the complaints cover: the complaint
+    rates' denominator when some enterprise is not covered."""
+    return (
+        f"SELECT {b.lines_key} AS grp, COUNT(*) AS lines "  # noqa: S608 (constant SQL)
+        f"FROM national_lines WHERE state IN {_in(IN_SERVICE)} "
+        "AND enterprise IN (SELECT enterprise FROM national_complaint_sources) "
+        f"GROUP BY {b.lines_key}"
+    )
+
+
+SOURCES_SQL = "SELECT DISTINCT enterprise FROM national_complaint_sources"
+
+
+def covered_of_enterprises(lines: Rows, sources: set[str]) -> Rows:
+    """The enterprise breakdown's covered lines, from its own line rows (no second scan)."""
+    return [(row[0], row[2]) for row in lines if row[0] is not None and str(row[0]) in sources]
+
+
 def complaints_sql(b: Breakdown) -> str | None:
     if b.complaints_key is None:
         return None
@@ -125,7 +147,9 @@ def per_10k(count: int, lines: int) -> float | None:
 @dataclass(frozen=True)
 class GroupFigures:
     """One row of a breakdown. `complaints` is None without a complaints dataset (or for a
-    breakdown complaints do not have); `inspection` likewise."""
+    breakdown complaints do not have, or a group no covered enterprise has lines in);
+    `complaint_lines` the lines its rate is over (fewer than `lines` where some enterprise's
+    complaints are not covered); `inspection` likewise."""
 
     by: str
     group: str
@@ -136,6 +160,7 @@ class GroupFigures:
     complaints: int | None
     complaints_per_10k: float | None
     inspection: Rate | None
+    complaint_lines: int | None = None
 
     @property
     def real_name_rate(self) -> float | None:
@@ -153,6 +178,7 @@ class GroupFigures:
             "active": self.active,
             "complaints": self.complaints,
             "complaints_per_10k": self.complaints_per_10k,
+            "complaint_lines": self.complaint_lines,
             "inspected": None if inspection is None else inspection.n,
             "violations": None if inspection is None else inspection.hits,
             "violation_rate": None if inspection is None else inspection.rate,
@@ -218,9 +244,16 @@ def _order(name: str) -> Callable[[GroupFigures], Any]:
 
 
 def assemble(
-    b: Breakdown, lines: Rows, complaints: Rows | None, inspections: Rows | None, total: int
+    b: Breakdown,
+    lines: Rows,
+    complaints: Rows | None,
+    inspections: Rows | None,
+    total: int,
+    covered: Rows | None = None,
 ) -> list[GroupFigures]:
-    """The rows of a breakdown from the engines' counts (any order; keys matched as labels)."""
+    """The rows of a breakdown from the engines' counts (any order; keys matched as labels).
+    `covered`: lines per group of the enterprises the complaints cover, when not all are
+    (None: all are); `total` then is the covered lines in service (the month denominator)."""
     stock: dict[str, tuple[str | None, int, int, int]] = {}
     for row in lines:
         key, rest = _label(row[0], b.name), row[1:]
@@ -236,17 +269,22 @@ def assemble(
             kind = str(rest[0]) if b.with_kind and rest[0] is not None else None
             n, hits = (int(v or 0) for v in (rest[1:] if b.with_kind else rest))
             visited[key] = (kind, n, hits)
+    within = None if covered is None else {_label(k, b.name): int(n or 0) for k, n in covered}
     keys = set(stock) | set(complained or {}) | set(visited or {})
     out = []
     for key in keys:
         kind, n, registered, active = stock.get(key, (None, 0, 0, 0))
         count = None if complained is None else complained.get(key, 0)
+        over = n if within is None else within.get(key, 0)
+        if b.name == "month":
+            over = total
+        if within is not None and b.name != "month" and over == 0 and not count:
+            count = None  # no enterprise of the group is covered: unknown, not zero
         inspection = None
         if visited is not None:
             seen_kind, seen, hits = visited.get(key, (None, 0, 0))
             kind = kind or seen_kind
             inspection = wilson(hits, seen)
-        denominator = total if b.name == "month" else n
         out.append(
             GroupFigures(
                 by=b.name,
@@ -256,8 +294,9 @@ def assemble(
                 real_name=registered,
                 active=active,
                 complaints=count,
-                complaints_per_10k=None if count is None else per_10k(count, denominator),
+                complaints_per_10k=None if count is None else per_10k(count, over),
                 inspection=inspection,
+                complaint_lines=None if count is None else over,
             )
         )
     return sorted(out, key=_order(b.name))
@@ -273,11 +312,9 @@ def by_enterprise_kind(enterprises: Iterable[GroupFigures]) -> list[GroupFigures
     ):
         mine = [r for r in rows if (r.kind or "unknown") == kind]
         n = sum(r.lines for r in mine)
-        complaints = (
-            None
-            if any(r.complaints is None for r in mine)
-            else sum(r.complaints or 0 for r in mine)
-        )
+        counted = [r for r in mine if r.complaints is not None]
+        complaints = sum(r.complaints or 0 for r in counted) if counted else None
+        complaint_lines = sum(r.complaint_lines or 0 for r in counted) if counted else None
         inspection = None
         if all(r.inspection is not None for r in mine):
             inspection = wilson(
@@ -293,8 +330,11 @@ def by_enterprise_kind(enterprises: Iterable[GroupFigures]) -> list[GroupFigures
                 real_name=sum(r.real_name for r in mine),
                 active=sum(r.active for r in mine),
                 complaints=complaints,
-                complaints_per_10k=None if complaints is None else per_10k(complaints, n),
+                complaints_per_10k=(
+                    None if complaints is None else per_10k(complaints, complaint_lines or 0)
+                ),
                 inspection=inspection,
+                complaint_lines=complaint_lines,
             )
         )
     return out

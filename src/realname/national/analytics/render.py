@@ -29,6 +29,7 @@ CSV_COLUMNS = [
     "active",
     "complaints",
     "complaints_per_10k",
+    "complaint_lines",
     "inspected",
     "violations",
     "violation_rate",

@@ -5,6 +5,8 @@ read (issue 16 §3; the contract between the platform and the analytics).
 - `national_complaints`: one row per complaint the complaint centre traced to a line (the
   enterprise, the selling channel's province and kind, the category, the month received).
 - `national_inspections`: one row per outlet visited in a secret-inspection round.
+- `national_complaint_sources`: the enterprises `national_complaints` covers (those whose
+  lines this instance's registry holds).
 
 Each in its schema from realname/national/analytics/dataset.py, the one both sides use; no
 number, name or document leaves in any of them.
@@ -27,9 +29,11 @@ from sqlalchemy.orm import Session
 from realname.compliance.complaints.repository import ComplaintRepository
 from realname.compliance.inspections.repository import InspectionRepository
 from realname.national.analytics.dataset import (
+    COMPLAINT_SOURCES,
     COMPLAINTS,
     INSPECTIONS,
     LINES,
+    NATIONAL_COMPLAINT_SOURCES_SCHEMA,
     NATIONAL_COMPLAINTS_SCHEMA,
     NATIONAL_INSPECTIONS_SCHEMA,
     NATIONAL_LINES_SCHEMA,
@@ -118,13 +122,27 @@ def export_all(
 ) -> list[Exported]:
     """The datasets under `directory` (what `realname report national --from` reads).
 
-    `national_complaints` only where this instance's registry holds lines: the complaint
-    centre traces a complaint through the registry, so a platform without one (the national
-    platform on its own, fed by separate enterprises) traces none, and an empty dataset would
-    read as "no complaints" (0.0 per 10,000 lines) for every enterprise instead of unknown."""
+    The complaint centre traces a complaint through the registry that holds the line, so the
+    complaints cover only the enterprises whose lines this instance's registry holds: they
+    are listed in `national_complaint_sources`, and the others' complaints read as unknown,
+    not 0.0 per 10,000 lines (a platform that also runs one enterprise's registry, fed by
+    the rest). With no such enterprise (the platform on its own) there is no complaints
+    dataset at all."""
     exported = [export_lines(session, directory, written=written)]
-    if ComplaintRepository(session).registry_holds_lines():
+    sources = ComplaintRepository(session).traced_enterprises()
+    if sources:
         exported.append(export_complaints(session, directory, written=written))
+        exported.append(
+            _write(
+                directory,
+                COMPLAINT_SOURCES,
+                NATIONAL_COMPLAINT_SOURCES_SCHEMA,
+                sources,
+                lambda code: {"enterprise": code},
+                100_000,
+                written,
+            )
+        )
     exported.append(export_inspections(session, directory, written=written))
     return exported
 
@@ -142,7 +160,7 @@ def put_in_place(staging: Path, directory: str | Path) -> None:
     dataset this export did not write (complaints, where none are traced here) is removed,
     so the directory never mixes two exports."""
     target = Path(directory)
-    for name in (LINES, COMPLAINTS, INSPECTIONS):
+    for name in (LINES, COMPLAINTS, COMPLAINT_SOURCES, INSPECTIONS):
         fresh, current = staging / name, target / name
         if current.exists():
             retired = staging / f".old-{name}"
