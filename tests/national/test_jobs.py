@@ -1,6 +1,7 @@
 """The publisher's run (national/feeds/jobs.py publish) on a committed database: batches
-streamed (built, stored, sent and acknowledged one at a time, progress told), and one run per
-enterprise at a time (two cron runs ended in an IntegrityError on the batch number)."""
+streamed (each built, committed, sent and acknowledged before the next; progress told), a
+snapshot stopped midway resumed where it stopped, and one run per enterprise at a time (two
+cron runs ended in an IntegrityError on the batch number)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from realname.db.uow import UnitOfWork
+from realname.national.feeds.envelope import Envelope
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.jobs import PublishReport, publish
+from realname.national.feeds.keys import SealingKey
 from realname.national.feeds.models import NationalPublication
 from realname.national.feeds.repository import FeedRepository
+from realname.national.feeds.service import Taken
 from realname.national.feeds.transport import InProcess
+from realname.national.index.models import NationalLine
 from realname.policy.schema import Policy
 from realname.security.vault import KeyRing
 from tests.national.conftest import NOW, Nation, build_nation
@@ -48,10 +53,11 @@ def test_publish_streams_each_batch_and_tells_its_progress(
     report = _publish(fresh_engine, nation, progress=lambda *a: told.append(a))
     assert report.refused is None and report.built == report.sent > 1  # one event a batch
     assert report.numbers == list(range(1, report.built + 1))
-    built = [t for t in told if t[0] == "built"]
-    sent = [t for t in told if t[0] == "sent"]
-    assert built == [("built", n, None) for n in range(1, report.built + 1)]
-    assert sent == [("sent", n, report.built) for n in range(1, report.built + 1)]
+    # Interleaved: each batch is sent as soon as it is built (before, every batch was built
+    # in one transaction first, and the platform had nothing until the last was built).
+    assert told == [
+        (phase, n, None) for n in range(1, report.built + 1) for phase in ("built", "sent")
+    ]
     with Session(fresh_engine) as session:
         assert FeedRepository(session).pending_numbers(nation.world.enterprise_id) == []
     again = _publish(fresh_engine, nation)
@@ -124,7 +130,8 @@ def test_batches_left_unsent_under_a_retired_key_are_signed_again_with_the_new_o
         uow, keyring=nation.keyring, signing=nation.cmcc,
         transport=Unreachable(uow, nation.keys, lambda: NOW), batch_size=1, now=lambda: NOW,
     )  # fmt: skip
-    assert down.refused == "FEED_PLATFORM_UNREACHABLE" and down.built > 1
+    # (each batch is sent as it is built: the first unsent one stops the run)
+    assert down.refused == "FEED_PLATFORM_UNREACHABLE" and down.built == 1
     rotated = FeedSigningKey("CMCC", "f2", Ed25519PrivateKey.generate())
     later = NOW + timedelta(hours=1)
     with uow.transaction() as session:
@@ -135,7 +142,79 @@ def test_batches_left_unsent_under_a_retired_key_are_signed_again_with_the_new_o
         uow, keyring=nation.keyring, signing=rotated,
         transport=InProcess(uow, nation.keys, lambda: later), batch_size=1, now=lambda: later,
     )  # fmt: skip
-    assert resumed.refused is None and resumed.sent == down.built
-    assert resumed.numbers == list(range(1, down.built + 1))
+    assert resumed.refused is None and resumed.sent == down.built + resumed.built
+    assert resumed.numbers == list(range(1, resumed.sent + 1)) and resumed.built > 1
     with Session(fresh_engine) as session:
         assert FeedRepository(session).pending_numbers(nation.world.enterprise_id) == []
+
+
+class _FailingAfter:
+    """The platform in this process, unreachable after `n` batches (a network cut, a kill)."""
+
+    name = "local"
+
+    def __init__(self, inner: InProcess, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    def sealing_key(self) -> SealingKey:
+        return self.inner.sealing_key()
+
+    def push(self, envelope: Envelope) -> Taken | None:
+        if self.left == 0:
+            raise FeedError(FeedErrorCode.FEED_PLATFORM_UNREACHABLE)
+        self.left -= 1
+        return self.inner.push(envelope)
+
+
+def test_a_snapshot_stopped_midway_resumes_after_its_last_line(
+    fresh_engine: Engine, keyring: KeyRing, china: Policy
+) -> None:
+    """Each snapshot batch commits on its own now: the run that lost the platform after one
+    batch leaves it sent and a second built unsent; the next run sends that one and goes on
+    after its last line, under the snapshot's own high-water mark. The platform ends with
+    every line once and no batch twice. (Before, a snapshot was built whole in one
+    transaction, and a resumed one would have been taken for finished.)"""
+    nation = _nation(fresh_engine, keyring, china)
+    uow = UnitOfWork(sessionmaker(bind=fresh_engine, expire_on_commit=False))
+    platform = InProcess(uow, nation.keys, lambda: NOW)
+
+    def run(transport: object) -> PublishReport:
+        return publish(
+            uow, keyring=nation.keyring, signing=nation.cmcc, transport=transport,  # type: ignore[arg-type]
+            batch_size=1, now=lambda: NOW, snapshot=True,
+        )  # fmt: skip
+
+    cut = run(_FailingAfter(platform, 1))
+    assert (cut.built, cut.sent, cut.refused) == (2, 1, "FEED_PLATFORM_UNREACHABLE")
+    with Session(fresh_engine) as session:
+        stored = session.scalars(
+            select(NationalPublication).order_by(NationalPublication.number)
+        ).all()
+        assert [p.snapshot for p in stored] == [True, True]
+        assert [p.acked_at is not None for p in stored] == [True, False]
+        began = stored[0].cursor_to
+        assert all(p.cursor_to == began for p in stored)
+    rest = run(platform)
+    # batch 2 sent as stored, batch 3 built after batch 2's last line (one line a batch)
+    assert (rest.refused, rest.numbers, rest.built, rest.duplicates) == (None, [2, 3], 1, 0)
+    with Session(fresh_engine) as session:
+        stored = session.scalars(
+            select(NationalPublication).order_by(NationalPublication.number)
+        ).all()
+        assert all(p.acked_at is not None for p in stored)
+        snapshots = [p for p in stored if p.snapshot]
+        assert all(p.cursor_to == began for p in snapshots)
+        after = [p.snapshot_after for p in snapshots]
+        assert after == sorted(after) and len(set(after)) == len(after)
+        # every line lines_after returns (in service or past it), each told once
+        expected = {
+            row[1]
+            for row in FeedRepository(session).lines_after(nation.world.enterprise_id, 0, 10**6)
+        }
+        told = session.scalars(
+            select(NationalLine.msisdn).where(
+                NationalLine.enterprise_id == nation.world.enterprise_id
+            )
+        ).all()
+        assert sorted(told) == sorted(expected) and len(expected) == 3
+        assert sum(p.items for p in snapshots) == len(expected)

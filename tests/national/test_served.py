@@ -540,7 +540,7 @@ def test_the_cli_runs_the_platform_in_the_same_instance(sites: Sites) -> None:
             {
                 "national_lines": str(10 * LINES_PER_PERSON),
                 "national_complaints": "0",
-                "national_complaint_sources": "1",
+                "national_complaint_sources": "2",  # the two enterprises whose lines it holds
                 "national_inspections": "0",
             },
         )

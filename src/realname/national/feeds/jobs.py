@@ -113,12 +113,15 @@ def publish(
     snapshot: bool = False,
     progress: Progress | None = None,
 ) -> PublishReport:
-    """Build every batch since the cursor, then send every unacknowledged batch in order.
+    """Send what an earlier run left unacknowledged, then build the batches since the cursor
+    one at a time, each committed and sent as soon as it is built (a 100 M-line snapshot no
+    longer holds one transaction for hours and sends nothing until its end; a run stopped
+    midway resumes from the last batch stored).
 
     One run per enterprise at a time: a second run while one holds the enterprise's publisher
     lock is refused FEED_PUBLISH_RUNNING (two cron runs built the same batch numbers and the
     second ended in an IntegrityError). Memory is bounded: each batch is stored as it is built
-    and dropped, and sent and acknowledged one at a time, read back by id.
+    and dropped, and read back by id to be sent.
 
     A platform that says it expects an earlier batch (it lost some: restored from a backup)
     gets them again from there; one that expects a later one has them already, and answers
@@ -165,57 +168,97 @@ def _publish_locked(
     except FeedError as error:  # FEED_BUSY: a long writer; nothing built, run again later
         report.refused = str(error.code)
         return
-    with uow.transaction() as session:
-        publisher = FeedPublisher(
-            session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
-        )
-        for publication in publisher.build(high, now(), snapshot=snapshot):
-            session.expunge(publication)  # stored: its envelope need not stay in memory
-            report.built += 1
-            progress("built", report.built, None)
-    rewinds = 0
-    while True:
-        with uow.transaction(readonly=True) as session:
-            pending = FeedRepository(session).pending_numbers(enterprise_id)
-        if not pending:
+    sender = _Sender(uow, report, enterprise_id, signing, transport, now, progress)
+    if not sender.send_pending():  # what an earlier run built and did not get through
+        return
+    channels: dict[int, tuple[str, str]] = {}  # read once for the run, not once per batch
+    while True:  # build one batch, commit it, send it: the platform has each at once
+        with uow.transaction() as session:
+            publisher = FeedPublisher(
+                session,
+                keyring=keyring,
+                signing=signing,
+                sealing=sealing,
+                batch_size=batch_size,
+                channels=channels,
+            )
+            built = next(publisher.build(high, now(), snapshot=snapshot), None)
+        if built is None:
             return
-        for done, (publication_id, number) in enumerate(pending):
-            with uow.transaction(readonly=True) as session:
-                data = FeedRepository(session).envelope_bytes(publication_id)
-            envelope = Envelope.from_bytes(data)
-            assert envelope is not None  # we built it
-            if envelope.key_id != signing.key_id:
-                # Built under a key since rotated or retired (a leak cannot wait for the feed
-                # to catch up): the same body, so the same digest and number, signed with the
-                # active key and stored so. The platform refused it for ever, FEED_KEY_RETIRED.
-                envelope = sign(envelope.body, signing.key_id, signing)
-                with uow.transaction() as session:
-                    FeedRepository(session).replace_envelope(publication_id, envelope.to_bytes())
-            try:
-                taken = transport.push(envelope)
-            except FeedError as error:
-                if (
-                    error.code is F.FEED_BATCH_GAP
-                    and error.expected is not None
-                    and error.expected < number
-                    and rewinds < 3
-                ):
-                    rewinds += 1
-                    with uow.transaction() as session:
-                        FeedRepository(session).unack_from(enterprise_id, error.expected)
-                    break  # resend from the number the platform expects
-                report.refused, report.expected = str(error.code), error.expected
-                return
-            with uow.transaction() as session:
-                FeedRepository(session).ack(publication_id, now())
-            report.sent += 1
-            report.numbers.append(number)
-            report.items += len(envelope.items)
-            if taken is not None and taken.duplicate:
-                report.duplicates += 1
-            progress("sent", done + 1, len(pending))
-        else:
+        report.built += 1
+        progress("built", report.built, None)
+        if not sender.send_pending():
             return
+
+
+@dataclass
+class _Sender:
+    """Sends an enterprise's unacknowledged batches in order, each read back by id."""
+
+    uow: UnitOfWork
+    report: PublishReport
+    enterprise_id: int
+    signing: FeedSigningKey
+    transport: Transport
+    now: Callable[[], datetime]
+    progress: Progress
+    rewinds: int = 0
+
+    def send_pending(self) -> bool:
+        """Every batch not acknowledged yet; False when the feed stopped on a refusal (in the
+        report). A platform expecting an earlier batch gets them again from there (3 times
+        per run at most)."""
+        while True:
+            with self.uow.transaction(readonly=True) as session:
+                pending = FeedRepository(session).pending_numbers(self.enterprise_id)
+            rewound = False
+            for publication_id, number in pending:
+                outcome = self._send(publication_id, number)
+                if outcome == "stopped":
+                    return False
+                if outcome == "rewound":
+                    rewound = True
+                    break
+            if not rewound:
+                return True
+
+    def _send(self, publication_id: int, number: int) -> str:
+        with self.uow.transaction(readonly=True) as session:
+            data = FeedRepository(session).envelope_bytes(publication_id)
+        envelope = Envelope.from_bytes(data)
+        assert envelope is not None  # we built it
+        if envelope.key_id != self.signing.key_id:
+            # Built under a key since rotated or retired (a leak cannot wait for the feed to
+            # catch up): the same body, so the same digest and number, signed with the active
+            # key and stored so. The platform refused it for ever, FEED_KEY_RETIRED.
+            envelope = sign(envelope.body, self.signing.key_id, self.signing)
+            with self.uow.transaction() as session:
+                FeedRepository(session).replace_envelope(publication_id, envelope.to_bytes())
+        try:
+            taken = self.transport.push(envelope)
+        except FeedError as error:
+            if (
+                error.code is F.FEED_BATCH_GAP
+                and error.expected is not None
+                and error.expected < number
+                and self.rewinds < 3
+            ):
+                self.rewinds += 1
+                with self.uow.transaction() as session:
+                    FeedRepository(session).unack_from(self.enterprise_id, error.expected)
+                return "rewound"  # resend from the number the platform expects
+            self.report.refused, self.report.expected = str(error.code), error.expected
+            return "stopped"
+        with self.uow.transaction() as session:
+            FeedRepository(session).ack(publication_id, self.now())
+        report = self.report
+        report.sent += 1
+        report.numbers.append(number)
+        report.items += len(envelope.items)
+        if taken is not None and taken.duplicate:
+            report.duplicates += 1
+        self.progress("sent", report.sent, None)
+        return "sent"
 
 
 @dataclass

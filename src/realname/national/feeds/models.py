@@ -106,6 +106,10 @@ class NationalPublication(Base):
     digest: Mapped[str] = mapped_column(String(64))
     items: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A snapshot batch: the last line id it covers, where the next run resumes the snapshot
+    # (each batch commits on its own, so a run killed mid-snapshot left it half sent). None
+    # on batches built before 0031, when a snapshot was built whole in one transaction.
+    snapshot_after: Mapped[int | None] = mapped_column(BigInteger)
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     built_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

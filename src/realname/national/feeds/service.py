@@ -299,14 +299,19 @@ class FeedPublisher:
         signing: FeedSigningKey,
         sealing: SealingKey,
         batch_size: int,
+        channels: dict[int, tuple[str, str]] | None = None,
     ) -> None:
+        """`channels`: the enterprise's channel map (id -> kind, province) a caller building
+        one batch per transaction keeps between them (read once, not once per batch); it
+        is filled here when empty and read again when a channel is missing from it."""
         self.session = session
         self.keyring = keyring
         self.signing = signing
         self.sealing = sealing
         self.batch_size = batch_size
         self.repo = FeedRepository(session)
-        self._channels: dict[int, tuple[str, str]] | None = None
+        self._channels = channels if channels is not None else {}
+        self._channels_read = False
 
     def enterprise_id(self) -> int:
         enterprise = self.repo.enterprise_by_code(self.signing.enterprise)
@@ -325,31 +330,37 @@ class FeedPublisher:
     ) -> Iterator[NationalPublication]:
         """Build the batches of every change up to event `high` (`high_water_mark`) since the
         last batch, each stored (flushed) as it is yielded: a caller that drops each keeps one
-        batch in memory. `snapshot` (the first publication only): the lines as they are now,
-        then the events after `high`: a bulk back-load that needs no event history (legacy
-        lines imported without events are in it)."""
+        batch in memory, and one that commits after each and stops may build the rest in a
+        later call (every batch starts from the last one stored). `snapshot` (the first
+        publication only): the lines as they are now, then the events after `high`: a bulk
+        back-load that needs no event history (legacy lines imported without events are in
+        it). A snapshot left unfinished is resumed after the last line it covered, under the
+        `high` it began with (the events after that are sent next; an item older than the
+        line's snapshot is stale at the platform)."""
         enterprise_id = self.enterprise_id()
         last = self.repo.last_publication(enterprise_id)
         number = (last.number if last is not None else 0) + 1
         cursor = last.cursor_to if last is not None else 0
-        if snapshot and last is None:
-            after = 0
+        resuming = last is not None and last.snapshot and last.snapshot_after is not None
+        if resuming or (snapshot and last is None):
+            after = int(last.snapshot_after or 0) if last is not None else 0
+            began = cursor if last is not None else high
             while True:
                 rows = self.repo.lines_after(enterprise_id, after, self.batch_size)
                 if not rows:
                     break
                 after = int(rows[-1][0])
                 items = self._snapshot_items(enterprise_id, rows)
-                yield self._store(enterprise_id, number, 0, high, items, at, True)
+                yield self._store(enterprise_id, number, 0, began, items, at, after)
                 number += 1
-            return
+            cursor = began
         while True:
             rows = self.repo.events_after(enterprise_id, cursor, high, self.batch_size)
             if not rows:
                 break
             end = int(rows[-1][0])
             items = self._event_items(enterprise_id, rows)
-            yield self._store(enterprise_id, number, cursor, end, items, at, False)
+            yield self._store(enterprise_id, number, cursor, end, items, at, None)
             number, cursor = number + 1, end
 
     def _store(
@@ -360,8 +371,9 @@ class FeedPublisher:
         cursor_to: int,
         items: list[dict[str, Any]],
         at: datetime,
-        snapshot: bool,
+        snapshot_after: int | None,
     ) -> NationalPublication:
+        snapshot = snapshot_after is not None
         body = build_body(
             self.signing.enterprise,
             number,
@@ -380,6 +392,7 @@ class FeedPublisher:
             digest=envelope.digest,
             items=len(items),
             snapshot=snapshot,
+            snapshot_after=snapshot_after,
             envelope=envelope.to_bytes(),
             built_at=at,
         )
@@ -456,7 +469,7 @@ class FeedPublisher:
     ) -> dict[str, Any]:
         kind, province = (None, None)
         if channel_id is not None:
-            kind, province = self._channel_map(enterprise_id).get(channel_id, (None, None))
+            kind, province = self._channel(enterprise_id, channel_id)
         return {
             "msisdn": msisdn,
             "seq": int(seq or 0),
@@ -470,10 +483,11 @@ class FeedPublisher:
             "owner": owner,
         }
 
-    def _channel_map(self, enterprise_id: int) -> dict[int, tuple[str, str]]:
-        if self._channels is None:
-            self._channels = self.repo.channels(enterprise_id)
-        return self._channels
+    def _channel(self, enterprise_id: int, channel_id: int) -> tuple[str | None, str | None]:
+        if channel_id not in self._channels and not self._channels_read:
+            self._channels.update(self.repo.channels(enterprise_id))  # a channel opened since
+            self._channels_read = True
+        return self._channels.get(channel_id, (None, None))
 
     def _sealed_owners(self, _enterprise_id: int, ids: Sequence[int]) -> dict[int, dict[str, str]]:
         """Each owner's document number and name, opened with the enterprise's key ring and
