@@ -158,8 +158,19 @@ def test_a_repeat_offenders_other_lines_are_flagged_at_every_enterprise(
     assert [f.line_id for f in complaints.flags(world.other_enterprise_id)] == [
         line(world, kit.msisdn).id
     ]
-    complaints.take(later(), intake(numbers[0], "spam_sms", minutes=100))
-    assert len(complaints.flags()) == 2  # flagged once
+    # Flagged once; the flags already made are read once, not once per line held (N+1).
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    engine = world.session.get_bind()
+    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        complaints.take(later(), intake(numbers[0], "spam_sms", minutes=100))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(complaints.flags()) == 2
+    assert sum("FROM complaint_flag" in sql for sql in seen) == 1
 
 
 def test_bad_complaints_are_refused_and_change_nothing(

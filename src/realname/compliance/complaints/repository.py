@@ -90,13 +90,13 @@ class ComplaintRepository:
             .order_by(Line.id)
         ).all()
 
-    def flagged(self, line_id: int, identity_id: int) -> bool:
-        found = self.session.scalar(
-            select(func.count())
-            .select_from(ComplaintFlag)
-            .where(ComplaintFlag.line_id == line_id, ComplaintFlag.identity_id == identity_id)
+    def flagged_lines(self, identity_id: int) -> set[int]:
+        """The lines already flagged for this owner (one read, not one per line held)."""
+        return set(
+            self.session.scalars(
+                select(ComplaintFlag.line_id).where(ComplaintFlag.identity_id == identity_id)
+            )
         )
-        return bool(found)
 
     def flags(self, enterprise_id: int | None = None) -> Sequence[ComplaintFlag]:
         query = select(ComplaintFlag)
