@@ -22,7 +22,7 @@ from realname.national.feeds.envelope import Envelope, sign
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.keys import FeedSigningKey, PlatformKeys, SealingKey
 from realname.national.feeds.repository import FeedRepository
-from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken
+from realname.national.feeds.service import FeedIngest, FeedPublisher, OwnerSealer, Taken
 from realname.security.vault import KeyRing
 
 F = FeedErrorCode
@@ -112,6 +112,7 @@ def publish(
     now: Callable[[], datetime],
     snapshot: bool = False,
     progress: Progress | None = None,
+    sealer: OwnerSealer | None = None,
 ) -> PublishReport:
     """Build every batch since the cursor, then send every unacknowledged batch in order.
 
@@ -122,7 +123,8 @@ def publish(
 
     A platform that says it expects an earlier batch (it lost some: restored from a backup)
     gets them again from there; one that expects a later one has them already, and answers
-    each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it."""
+    each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it.
+    `sealer`: how each batch's owners are sealed (`OwnerSealer`; default: here, one by one)."""
     report = PublishReport(signing.enterprise)
     try:
         sealing = transport.sealing_key()
@@ -141,7 +143,7 @@ def publish(
                 raise FeedError(F.FEED_PUBLISH_RUNNING)
         _publish_locked(
             uow, report, enterprise_id, keyring, signing, sealing, transport, batch_size, now,
-            snapshot, progress or _quiet,
+            snapshot, progress or _quiet, sealer,
         )  # fmt: skip
     return report
 
@@ -158,6 +160,7 @@ def _publish_locked(
     now: Callable[[], datetime],
     snapshot: bool,
     progress: Progress,
+    sealer: OwnerSealer | None = None,
 ) -> None:
     try:
         with uow.transaction() as session:
@@ -167,7 +170,12 @@ def _publish_locked(
         return
     with uow.transaction() as session:
         publisher = FeedPublisher(
-            session, keyring=keyring, signing=signing, sealing=sealing, batch_size=batch_size
+            session,
+            keyring=keyring,
+            signing=signing,
+            sealing=sealing,
+            batch_size=batch_size,
+            sealer=sealer,
         )
         for publication in publisher.build(high, now(), snapshot=snapshot):
             session.expunge(publication)  # stored: its envelope need not stay in memory
