@@ -162,3 +162,60 @@ def test_the_demo_escalates_under_a_policy_that_also_rates_complaints(
     assert [rung for rung, _ in compliance.steps][-2:] == ["yellow_1", "yellow_3"]
     assert compliance.refusal == "CHANNEL_NOT_AUTHORISED"
     assert any(rule == "complaint_rate" for _, _, rule, _ in compliance.pending)
+
+
+def test_feeds_sealed_ahead_in_another_process_give_the_platform_the_same_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo seals the feeds' owners in a forked process a few batches ahead of the
+    publisher; the platform ends with the index that sealing them inline gives."""
+    import sqlite3
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from realname.db.engine import create_engine_from_settings
+    from realname.national.index.models import NationalIdentity, NationalLine
+    from realname.sim.national import run_national
+
+    monkeypatch.chdir(tmp_path)
+    base = Settings(
+        key_file=str(tmp_path / "keys.json"),
+        clock_start=datetime(2026, 11, 30, 10, tzinfo=UTC),
+        national_feed_batch_size=37,  # many batches per enterprise
+    )
+    url = f"sqlite:///{tmp_path}/demo.db"
+    with prepare_demo(base, lines=400, seed=7, operations=60, database_url=url) as demo:
+        demo.build()
+        settings, keyring, policy, now = demo.settings, demo.keyring, demo.policy, demo.now
+    with sqlite3.connect(tmp_path / "demo.db") as source, sqlite3.connect(tmp_path / "b.db") as to:
+        source.backup(to)
+
+    def index(database: str, ahead: bool) -> tuple[int, list[tuple[object, ...]]]:
+        monkeypatch.setattr("realname.sim.national.SEAL_AHEAD_FROM", 0 if ahead else 10**9)
+        s = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/{database}"})
+        engine = create_engine_from_settings(s)
+        try:
+            national = run_national(engine, s, keyring, policy, now)
+            assert national.batches > 20 and national.items > 0
+            with Session(engine) as session:
+                rows = session.execute(
+                    select(
+                        NationalLine.enterprise_id,
+                        NationalLine.msisdn,
+                        NationalLine.state,
+                        NationalLine.batch,
+                        NationalLine.name_key,
+                        NationalIdentity.identity_key,
+                    )
+                    .outerjoin(NationalIdentity, NationalIdentity.id == NationalLine.identity_id)
+                    .order_by(NationalLine.enterprise_id, NationalLine.msisdn)
+                ).all()
+        finally:
+            engine.dispose()
+        return national.sealed_ahead, [tuple(r) for r in rows]
+
+    (inline, alone), (ahead, beside) = index("demo.db", False), index("b.db", True)
+    assert inline == 0 and ahead > 20  # every batch with owners, sealed in the other process
+    assert sum(1 for r in alone if r[-1] is not None) > 100
+    assert beside == alone

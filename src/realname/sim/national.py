@@ -10,18 +10,37 @@ as the HTTP route would.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from realname.config import Settings
+from realname.db.engine import readonly
 from realname.db.uow import UnitOfWork
 from realname.national.feeds.jobs import publish
-from realname.national.feeds.keys import PlatformKeys, feed_signing_key, platform_keys
-from realname.national.feeds.service import FeedIngest, FeedState, feed_status
+from realname.national.feeds.keys import (
+    PlatformKeys,
+    SealingKey,
+    feed_signing_key,
+    platform_keys,
+)
+from realname.national.feeds.repository import UNPUBLISHED_STATES, FeedRepository
+from realname.national.feeds.service import (
+    FeedIngest,
+    FeedState,
+    OwnerSealer,
+    feed_status,
+    seal_owners,
+)
 from realname.national.feeds.transport import InProcess
 from realname.national.index.repository import IndexRepository
 from realname.national.lookup.service import Answer, LookupService
@@ -33,6 +52,12 @@ from realname.security.vault import KeyRing
 from realname.sim.state import unit_of
 
 HELD = sorted(str(s) for s in HELD_STATES)
+# The enterprises' side of a feed (owners opened and sealed to the platform: half the feed's
+# CPU) runs in a forked process a few batches ahead of this one, which builds, signs, takes
+# and applies them: the machine the demo targets has two cores. Small worlds seal inline.
+SEAL_AHEAD_FROM = 20_000  # lines in the world
+SEAL_AHEAD = 6  # batches sealed ahead of the one being built
+_FORKED: dict[str, Any] = {}  # what the forked sealer inherits (key ring, sealing key, URL)
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class NationalDemo:
     citizen_enterprises: int = 0
     answer: Answer | None = None
     seconds: float = 0.0
+    sealed_ahead: int = 0  # batches whose owners the forked sealer sealed
 
     def by_kind(self) -> dict[str, tuple[int, int]]:
         """(lines in service, with a registered owner) per enterprise kind."""
@@ -81,18 +107,21 @@ def run_national(
         for code, signer in signers.items():
             ingest.register_key(code, signer.key_id, signer.public_raw, now)
     transport = InProcess(uow, keys, lambda: now)
-    for code in codes:
-        report = publish(
-            uow,
-            keyring=keyring,
-            signing=signers[code],
-            transport=transport,
-            batch_size=settings.national_feed_batch_size,
-            now=lambda: now,
-            snapshot=True,
-        )
-        result.batches += report.sent
-        result.items += report.items
+    batch_size = settings.national_feed_batch_size
+    with _sealed_ahead(engine, keyring, transport.sealing_key(), batch_size, result) as sealers:
+        for code in codes:
+            report = publish(
+                uow,
+                keyring=keyring,
+                signing=signers[code],
+                transport=transport,
+                batch_size=batch_size,
+                now=lambda: now,
+                snapshot=True,
+                sealer=sealers.get(code),
+            )
+            result.batches += report.sent
+            result.items += report.items
     with uow.transaction(readonly=True) as session:
         result.feeds = feed_status(session, now, late_after=now - now)
         result.picture = [
@@ -161,3 +190,96 @@ def _lookup(
             session, keys=keys, keyring=keyring, settings=settings, policy=policy
         )
         return service.answer(challenge_id=issued.challenge_id, code=issued.code or "", at=now)
+
+
+@contextmanager
+def _sealed_ahead(
+    engine: Engine, keyring: KeyRing, sealing: SealingKey, batch_size: int, result: NationalDemo
+) -> Iterator[dict[str, OwnerSealer]]:
+    """Per enterprise code, a sealer that hands the publisher each snapshot batch's owners
+    sealed by a forked process, which works through every enterprise's batches (the same
+    `seal_owners`, on its own connection) a few batches ahead. A batch whose owners are not the
+    ones sealed ahead (none is expected: the registry does not change while the feeds run) is
+    sealed here. Empty for a small world or an in-memory database."""
+    url = engine.url
+    with Session(readonly(engine)) as session:
+        lines = session.scalar(select(func.count()).select_from(Line)) or 0
+        starts = _snapshot_batches(session, batch_size) if lines >= SEAL_AHEAD_FROM else {}
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if not starts or in_memory:
+        yield {}
+        return
+    _FORKED.update(url=url, keyring=keyring, sealing=sealing)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        jobs = iter(
+            [
+                (code, enterprise_id, after)
+                for code, (enterprise_id, afters) in starts.items()
+                for after in afters
+            ]
+        )
+        ahead: deque[tuple[str, Future[tuple[list[int], dict[int, dict[str, str]]]]]] = deque()
+
+        def top_up() -> None:
+            while len(ahead) < SEAL_AHEAD:
+                job = next(jobs, None)
+                if job is None:
+                    return
+                code, enterprise_id, after = job
+                ahead.append((code, pool.submit(_seal_batch, enterprise_id, after, batch_size)))
+
+        def sealer_of(code: str) -> OwnerSealer:
+            def sealed(ids: Sequence[int]) -> dict[int, dict[str, str]]:
+                top_up()
+                if ahead and ahead[0][0] == code:
+                    sealed_ids, owners = ahead.popleft()[1].result()
+                    top_up()
+                    if sealed_ids == sorted(set(ids)):
+                        result.sealed_ahead += 1
+                        return owners
+                with Session(readonly(engine)) as session:  # not the one sealed ahead
+                    return seal_owners(FeedRepository(session), keyring, sealing, ids)
+
+            return sealed
+
+        try:
+            yield {code: sealer_of(code) for code in starts}
+        finally:
+            for _code, future in ahead:
+                future.cancel()
+
+
+def _snapshot_batches(session: Session, batch_size: int) -> dict[str, tuple[int, list[int]]]:
+    """Per enterprise code, its id and where each of its snapshot batches starts (the line id
+    before its first line), as `FeedPublisher.build` cuts them."""
+    starts: dict[str, tuple[int, list[int]]] = {}
+    for code, enterprise_id in session.execute(
+        select(Enterprise.code, Enterprise.id).order_by(Enterprise.id)
+    ):
+        ids = session.scalars(
+            select(Line.id)
+            .where(Line.enterprise_id == enterprise_id, Line.state.not_in(UNPUBLISHED_STATES))
+            .order_by(Line.id)
+        ).all()
+        afters = [0, *(int(i) for i in ids[batch_size - 1 : -1 : batch_size])] if ids else []
+        starts[code] = (int(enterprise_id), afters)
+    return starts
+
+
+def _seal_batch(
+    enterprise_id: int, after: int, limit: int
+) -> tuple[list[int], dict[int, dict[str, str]]]:
+    """In the forked sealer: one snapshot batch's owners (their ids, sorted) and their sealed
+    boxes, read on the process's own connection."""
+    engine = _FORKED.get("engine")
+    if engine is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = _FORKED["engine"] = create_engine(_FORKED["url"], poolclass=NullPool)
+    with Session(engine) as session:
+        repo = FeedRepository(session)
+        rows = repo.lines_after(enterprise_id, after, limit)
+        ids = sorted({int(r[4]) for r in rows if r[4] is not None})
+        return ids, seal_owners(repo, _FORKED["keyring"], _FORKED["sealing"], ids)

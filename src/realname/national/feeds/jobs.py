@@ -22,7 +22,7 @@ from realname.national.feeds.envelope import Envelope, sign
 from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.national.feeds.keys import FeedSigningKey, PlatformKeys, SealingKey
 from realname.national.feeds.repository import FeedRepository
-from realname.national.feeds.service import FeedIngest, FeedPublisher, Taken
+from realname.national.feeds.service import FeedIngest, FeedPublisher, OwnerSealer, Taken
 from realname.security.vault import KeyRing
 
 F = FeedErrorCode
@@ -112,6 +112,7 @@ def publish(
     now: Callable[[], datetime],
     snapshot: bool = False,
     progress: Progress | None = None,
+    sealer: OwnerSealer | None = None,
 ) -> PublishReport:
     """Send what an earlier run left unacknowledged, then build the batches since the cursor
     one at a time, each committed and sent as soon as it is built (a 100 M-line snapshot no
@@ -125,7 +126,8 @@ def publish(
 
     A platform that says it expects an earlier batch (it lost some: restored from a backup)
     gets them again from there; one that expects a later one has them already, and answers
-    each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it."""
+    each resent batch as a duplicate. Stops at the first refusal it cannot cure, reporting it.
+    `sealer`: how each batch's owners are sealed (`OwnerSealer`; default: here, one by one)."""
     report = PublishReport(signing.enterprise)
     try:
         sealing = transport.sealing_key()
@@ -144,7 +146,7 @@ def publish(
                 raise FeedError(F.FEED_PUBLISH_RUNNING)
         _publish_locked(
             uow, report, enterprise_id, keyring, signing, sealing, transport, batch_size, now,
-            snapshot, progress or _quiet,
+            snapshot, progress or _quiet, sealer,
         )  # fmt: skip
     return report
 
@@ -161,6 +163,7 @@ def _publish_locked(
     now: Callable[[], datetime],
     snapshot: bool,
     progress: Progress,
+    sealer: OwnerSealer | None = None,
 ) -> None:
     try:
         with uow.transaction() as session:
@@ -181,6 +184,7 @@ def _publish_locked(
                 sealing=sealing,
                 batch_size=batch_size,
                 channels=channels,
+                sealer=sealer,
             )
             built = next(publisher.build(high, now(), snapshot=snapshot), None)
         if built is None:

@@ -20,7 +20,7 @@ Services only flush; entry points own the transactions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +45,11 @@ from realname.security.audit import append_audit
 from realname.security.vault import KeyRing, VaultError
 
 F = FeedErrorCode
+
+# How a batch's owners are sealed to the platform: identity ids -> {id: {"doc_type", "sealed"}},
+# a purged owner left out. The default (`seal_owners`) opens and seals in this process, one
+# owner at a time; the demo hands in one that sealed the batches ahead in another process.
+OwnerSealer = Callable[[Sequence[int]], dict[int, dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,7 @@ class FeedPublisher:
         sealing: SealingKey,
         batch_size: int,
         channels: dict[int, tuple[str, str]] | None = None,
+        sealer: OwnerSealer | None = None,
     ) -> None:
         """`channels`: the enterprise's channel map (id -> kind, province) a caller building
         one batch per transaction keeps between them (read once, not once per batch); it
@@ -309,6 +315,7 @@ class FeedPublisher:
         self.signing = signing
         self.sealing = sealing
         self.batch_size = batch_size
+        self.sealer = sealer
         self.repo = FeedRepository(session)
         self._channels = channels if channels is not None else {}
         self._channels_read = False
@@ -490,17 +497,25 @@ class FeedPublisher:
         return self._channels.get(channel_id, (None, None))
 
     def _sealed_owners(self, _enterprise_id: int, ids: Sequence[int]) -> dict[int, dict[str, str]]:
-        """Each owner's document number and name, opened with the enterprise's key ring and
-        sealed at once to the platform's key: one sealed box per owner per batch."""
-        sealed: dict[int, dict[str, str]] = {}
-        for identity in self.repo.identities(sorted(set(ids))):
-            clear = _open_identity(self.keyring, identity)
-            if clear is None:
-                continue  # purged: the platform keeps the line without an owner
-            number, name = clear
-            blob = self.sealing.seal(orjson.dumps({"number": number, "name": name}))
-            sealed[identity.id] = {"doc_type": identity.doc_type, "sealed": b64(blob)}
-        return sealed
+        if self.sealer is not None:
+            return self.sealer(ids)
+        return seal_owners(self.repo, self.keyring, self.sealing, ids)
+
+
+def seal_owners(
+    repo: FeedRepository, keyring: KeyRing, sealing: SealingKey, ids: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    """Each owner's document number and name, opened with the enterprise's key ring and
+    sealed at once to the platform's key: one sealed box per owner per batch."""
+    sealed: dict[int, dict[str, str]] = {}
+    for identity in repo.identities(sorted(set(ids))):
+        clear = _open_identity(keyring, identity)
+        if clear is None:
+            continue  # purged: the platform keeps the line without an owner
+        number, name = clear
+        blob = sealing.seal(orjson.dumps({"number": number, "name": name}))
+        sealed[identity.id] = {"doc_type": identity.doc_type, "sealed": b64(blob)}
+    return sealed
 
 
 def _open_identity(keyring: KeyRing, identity: Identity) -> tuple[str, str] | None:
