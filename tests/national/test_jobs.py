@@ -23,6 +23,7 @@ from realname.national.feeds.service import Taken
 from realname.national.feeds.transport import InProcess
 from realname.national.index.models import NationalLine
 from realname.policy.schema import Policy
+from realname.registry.models import Line
 from realname.security.vault import KeyRing
 from tests.national.conftest import NOW, Nation, build_nation
 
@@ -218,3 +219,17 @@ def test_a_snapshot_stopped_midway_resumes_after_its_last_line(
         ).all()
         assert sorted(told) == sorted(expected) and len(expected) == 3
         assert sum(p.items for p in snapshots) == len(expected)
+    # Finished: a line the registry holds only since (a legacy import: no event) is not
+    # taken into the snapshot by a later run, with or without --snapshot.
+    with Session(fresh_engine) as session, session.begin():
+        session.add(
+            Line(
+                msisdn="+8613800199999",
+                enterprise_id=nation.world.enterprise_id,
+                state="legacy",
+                state_changed_at=NOW,
+                event_count=0,
+            )
+        )
+    for again in (run(platform), _publish(fresh_engine, nation)):
+        assert (again.built, again.sent, again.refused) == (0, 0, None)

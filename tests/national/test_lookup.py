@@ -189,6 +189,10 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
     assert complaint.enterprise_id == fed.world.other_enterprise_id
     later = service.dispute_state(state.reference, NOW + timedelta(days=16))
     assert later.status == complaint.status and later.overdue is (complaint.status != "closed")
+    # Its steps end with the state it shows (an acted case's history ended at `traced`).
+    assert later.status == "acted"  # the not_mine case is acted on as it is traced
+    assert [step.status for step in later.history] == ["open", "traced", "acted"]
+    assert later.history[-1].outcome == complaint.outcome
     # Without a proved answer, or for a line of someone else, nothing is opened.
     cmcc_of_person_1 = mvno.lines[0].line_ref + 100  # no such line in the index
     for challenge, line_ref in (
@@ -637,3 +641,42 @@ def test_housekeeping_purges_lookup_rows_past_the_longest_window_only(fed: Natio
         source="198.51.100.2",
     )
     assert again.code is not None  # type: ignore[attr-defined]
+
+
+def test_a_refused_handling_leaves_the_other_disputes_to_be_answered(fed: Nation) -> None:
+    """`disputes pull` at the enterprise: the platform refusing one case's handling (a 409
+    for a case it shows further on) stopped the run there, and, oldest first, every later
+    case waited behind it on every run. Now it is reported and the others are answered."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from realname.national.feeds.errors import FeedError, FeedErrorCode
+    from realname.national.lookup.jobs import pull_disputes
+
+    class SameSession:
+        @contextmanager
+        def transaction(self, **_: object) -> Iterator[object]:
+            yield fed.session
+
+    posted: list[str] = []
+
+    class Platform:
+        def forwarded_disputes(self) -> list[dict[str, object]]:
+            return [
+                {"reference": f"ND{n}", "msisdn": msisdn, "status": "forwarded", "outcome": None}
+                for n, msisdn in enumerate(fed.cmcc_lines[:2])
+            ]
+
+        def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None:
+            if reference == "ND0":
+                raise FeedError(FeedErrorCode.FEED_PLATFORM_REFUSED, "dispute handling: HTTP 409")
+            posted.append(reference)
+
+    report = pull_disputes(
+        SameSession(),  # type: ignore[arg-type]
+        Platform(),
+        lambda _session: complaints_of(fed.world),
+        now=lambda: NOW,
+    )
+    assert (report.pulled, report.opened, report.posted) == (2, 2, 1)
+    assert report.refused == [("ND0", "FEED_PLATFORM_REFUSED")] and posted == ["ND1"]

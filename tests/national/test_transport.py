@@ -84,8 +84,8 @@ def test_plain_http_is_allowed_to_loopback_only(host: str) -> None:
 def _disputes_platform(
     disputes: list[dict[str, object]], asked: list[dict[str, str]], *, stuck: bool = False
 ) -> HttpPush:
-    """A platform listing `disputes` a page at a time by `after_id` (or, `stuck`, the first
-    page whatever is asked)."""
+    """A platform listing `disputes` a page at a time by `after_id` (or, `stuck`, all of
+    them whatever is asked)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/oauth/token":
@@ -93,7 +93,7 @@ def _disputes_platform(
         params = dict(request.url.params)
         asked.append(params)
         after, limit = int(params["after_id"]), int(params["limit"])
-        rows = [d for d in disputes if stuck or int(str(d["id"])) > after][:limit]
+        rows = disputes if stuck else [d for d in disputes if int(str(d["id"])) > after][:limit]
         return httpx.Response(200, json=rows)
 
     return _push_answering(httpx.MockTransport(handler))
@@ -120,3 +120,14 @@ def test_pages_that_do_not_advance_are_a_feed_error_not_a_loop() -> None:
     with pytest.raises(FeedError) as refused:
         list(push.forwarded_disputes(page=2))
     assert refused.value.code is F.FEED_PLATFORM_REFUSED and len(asked) == 2
+
+
+def test_a_platform_from_before_paging_lists_every_dispute_in_one_answer() -> None:
+    """An enterprise upgraded before its platform: the old platform's rows have no `id` and
+    its one list is every open dispute (before, a KeyError read as not the platform's answer
+    on every pull)."""
+    asked: list[dict[str, str]] = []
+    rows = [{k: v for k, v in _dispute(n).items() if k != "id"} for n in range(1, 4)]
+    push = _disputes_platform(rows, asked, stuck=True)
+    assert [d["reference"] for d in push.forwarded_disputes(page=2)] == ["ND1", "ND2", "ND3"]
+    assert len(asked) == 1

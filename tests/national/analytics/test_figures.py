@@ -145,3 +145,11 @@ def test_complaints_that_cover_every_enterprise_read_as_without_the_list(tmp_pat
     )
     unlisted = _figures(write_dataset(tmp_path / "unlisted"))
     assert covered.as_json() == unlisted.as_json()
+
+
+def test_a_covered_enterprise_without_lines_has_no_complaints_not_unknown(tmp_path: Path) -> None:
+    """YUANTE is in the sources (its registry is here) but has no line in service: its
+    complaints are known to be 0 (no rate), unlike CUCC's, which are not covered."""
+    by = _rows(_figures(write_dataset(tmp_path, sources=["CMCC", "SNAIL", "YUANTE"])), "enterprise")
+    assert (by["YUANTE"].complaints, by["YUANTE"].complaints_per_10k) == (0, None)
+    assert by["CUCC"].complaints is None

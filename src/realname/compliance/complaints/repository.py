@@ -90,11 +90,17 @@ class ComplaintRepository:
             .order_by(Line.id)
         ).all()
 
-    def flagged_lines(self, identity_id: int) -> set[int]:
-        """The lines already flagged for this owner (one read, not one per line held)."""
+    def flagged_lines(self, identity_id: int, line_ids: Sequence[int]) -> set[int]:
+        """Which of these lines are already flagged for this owner (one read, not one per
+        line held; by ix_complaint_flag's (line_id, identity_id))."""
+        if not line_ids:
+            return set()
         return set(
             self.session.scalars(
-                select(ComplaintFlag.line_id).where(ComplaintFlag.identity_id == identity_id)
+                select(ComplaintFlag.line_id).where(
+                    ComplaintFlag.line_id.in_(list(line_ids)),
+                    ComplaintFlag.identity_id == identity_id,
+                )
             )
         )
 

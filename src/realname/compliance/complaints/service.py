@@ -334,8 +334,9 @@ class ComplaintService:
         since = complaint.occurred_at - timedelta(days=self.rules.repeat_offender_days)
         if self.repo.against_owner_since(owner, since) < self.rules.repeat_offender_count:
             return False
-        flagged, already = False, self.repo.flagged_lines(owner)
-        for line in self.repo.held_lines_anywhere(owner):
+        held = self.repo.held_lines_anywhere(owner)
+        flagged, already = False, self.repo.flagged_lines(owner, [line.id for line in held])
+        for line in held:
             if line.id == complaint.line_id or line.id in already:
                 continue
             self.repo.add(

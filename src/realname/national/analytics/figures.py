@@ -97,8 +97,10 @@ SOURCES_SQL = "SELECT DISTINCT enterprise FROM national_complaint_sources"
 
 
 def covered_of_enterprises(lines: Rows, sources: set[str]) -> Rows:
-    """The enterprise breakdown's covered lines, from its own line rows (no second scan)."""
-    return [(row[0], row[2]) for row in lines if row[0] is not None and str(row[0]) in sources]
+    """The enterprise breakdown's covered lines, from its own line rows (no second scan); a
+    covered enterprise with no line in service is there with 0 (known, no rate)."""
+    held = {str(row[0]): row[2] for row in lines if row[0] is not None}
+    return [(code, held.get(code, 0)) for code in sorted(sources)]
 
 
 def complaints_sql(b: Breakdown) -> str | None:
@@ -278,7 +280,7 @@ def assemble(
         over = n if within is None else within.get(key, 0)
         if b.name == "month":
             over = total
-        if within is not None and b.name != "month" and over == 0 and not count:
+        if within is not None and b.name != "month" and key not in within and not count:
             count = None  # no enterprise of the group is covered: unknown, not zero
         inspection = None
         if visited is not None:

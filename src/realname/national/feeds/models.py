@@ -110,6 +110,9 @@ class NationalPublication(Base):
     # (each batch commits on its own, so a run killed mid-snapshot left it half sent). None
     # on batches built before 0031, when a snapshot was built whole in one transaction.
     snapshot_after: Mapped[int | None] = mapped_column(BigInteger)
+    # ...and the enterprise's highest line id when the snapshot began: the snapshot ends
+    # there (a line made after it, or imported later, is not taken into a finished snapshot).
+    snapshot_until: Mapped[int | None] = mapped_column(BigInteger)
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     built_at: Mapped[datetime] = mapped_column(UtcDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -226,10 +226,21 @@ class FeedRepository:
             .limit(limit)
         ).all()
 
-    def lines_after(self, enterprise_id: int, after_id: int, limit: int) -> Sequence[Any]:
+    def last_line_id(self, enterprise_id: int) -> int:
+        """The enterprise's highest line id (0: none): where a snapshot begun now ends."""
+        return int(
+            self.session.scalar(
+                select(func.max(Line.id)).where(Line.enterprise_id == enterprise_id)
+            )
+            or 0
+        )
+
+    def lines_after(
+        self, enterprise_id: int, after_id: int, limit: int, until_id: int | None = None
+    ) -> Sequence[Any]:
         """(line id, msisdn, event_count, state, owner, channel, activated_at, owner_since,
-        state_changed_at) of lines in service or past it, keyset by id."""
-        return self.session.execute(
+        state_changed_at) of lines in service or past it, keyset by id, up to `until_id`."""
+        query = (
             select(
                 Line.id,
                 Line.msisdn,
@@ -248,7 +259,10 @@ class FeedRepository:
             )
             .order_by(Line.id)
             .limit(limit)
-        ).all()
+        )
+        if until_id is not None:
+            query = query.where(Line.id <= until_id)
+        return self.session.execute(query).all()
 
     def channels(self, enterprise_id: int) -> dict[int, tuple[str, str]]:
         rows = self.session.execute(

@@ -348,17 +348,26 @@ class FeedPublisher:
         last = self.repo.last_publication(enterprise_id)
         number = (last.number if last is not None else 0) + 1
         cursor = last.cursor_to if last is not None else 0
-        resuming = last is not None and last.snapshot and last.snapshot_after is not None
+        resuming = (
+            last is not None
+            and last.snapshot
+            and last.snapshot_after is not None
+            and last.snapshot_until is not None
+            and last.snapshot_after < last.snapshot_until
+        )
         if resuming or (snapshot and last is None):
-            after = int(last.snapshot_after or 0) if last is not None else 0
-            began = cursor if last is not None else high
+            if last is not None:  # resumed: where it stopped, under its own mark and end
+                after, began = int(last.snapshot_after or 0), cursor
+                until = int(last.snapshot_until or 0)
+            else:
+                after, began, until = 0, high, self.repo.last_line_id(enterprise_id)
             while True:
-                rows = self.repo.lines_after(enterprise_id, after, self.batch_size)
+                rows = self.repo.lines_after(enterprise_id, after, self.batch_size, until)
                 if not rows:
                     break
                 after = int(rows[-1][0])
                 items = self._snapshot_items(enterprise_id, rows)
-                yield self._store(enterprise_id, number, 0, began, items, at, after)
+                yield self._store(enterprise_id, number, 0, began, items, at, (after, until))
                 number += 1
             cursor = began
         while True:
@@ -378,9 +387,10 @@ class FeedPublisher:
         cursor_to: int,
         items: list[dict[str, Any]],
         at: datetime,
-        snapshot_after: int | None,
+        snapshot_span: tuple[int, int] | None,
     ) -> NationalPublication:
-        snapshot = snapshot_after is not None
+        """`snapshot_span`: a snapshot batch's last line and the snapshot's end."""
+        snapshot = snapshot_span is not None
         body = build_body(
             self.signing.enterprise,
             number,
@@ -399,7 +409,8 @@ class FeedPublisher:
             digest=envelope.digest,
             items=len(items),
             snapshot=snapshot,
-            snapshot_after=snapshot_after,
+            snapshot_after=snapshot_span[0] if snapshot_span else None,
+            snapshot_until=snapshot_span[1] if snapshot_span else None,
             envelope=envelope.to_bytes(),
             built_at=at,
         )

@@ -198,6 +198,10 @@ class HttpPush:
             try:
                 rows = response.json()
                 listed = [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
+                if rows and any("id" not in row for row in rows):
+                    # a platform from before paging: its one list is every open dispute
+                    yield from listed
+                    return
                 last = max((int(row["id"]) for row in rows), default=after)
             except (ValueError, KeyError, TypeError):
                 raise FeedError(

@@ -24,6 +24,7 @@ from realname.compliance.complaints.errors import ComplaintError
 from realname.compliance.complaints.models import Complaint
 from realname.compliance.complaints.service import ComplaintService, Intake
 from realname.db.uow import UnitOfWork
+from realname.national.feeds.errors import FeedError, FeedErrorCode
 from realname.registry.commands import Actor, Context
 
 HANDLED = ("traced", "acted", "closed")  # the case's states the platform is told of
@@ -84,6 +85,12 @@ def pull_disputes(
                 report.opened += 1
             handling = _handling(case)
         if handling is not None and handling[0] != shown:
-            source.answer_dispute(reference, *handling)
+            try:
+                source.answer_dispute(reference, *handling)
+            except FeedError as error:  # this case's answer refused: the others go on
+                if error.code is FeedErrorCode.FEED_PLATFORM_UNREACHABLE:
+                    raise
+                report.refused.append((reference, str(error.code)))
+                continue
             report.posted += 1
     return report

@@ -433,8 +433,15 @@ class LookupService:
             history = [DisputeStep("open", None, dispute.opened_at)]
             if complaint.traced_at is not None:
                 history.append(DisputeStep("traced", None, complaint.traced_at))
+            codes = (complaint.outcome or "").split(",") if complaint.outcome else []
+            acted = complaint.status == "acted" or (complaint.status == "closed" and len(codes) > 1)
+            if acted and complaint.traced_at is not None:  # acted on as it was traced
+                done = codes if complaint.status == "acted" else codes[:-1]
+                history.append(DisputeStep("acted", ",".join(done), complaint.traced_at))
             if complaint.closed_at is not None:
-                history.append(DisputeStep("closed", complaint.outcome, complaint.closed_at))
+                history.append(
+                    DisputeStep("closed", codes[-1] if codes else None, complaint.closed_at)
+                )
         else:  # forwarded to a separate enterprise: what it posted, if anything
             status, outcome = dispute.status or FORWARDED, dispute.outcome
             history = [DisputeStep(FORWARDED, None, dispute.opened_at)] + [
@@ -513,9 +520,8 @@ class LookupService:
             raise NationalLookupError(
                 L.DISPUTE_STATUS_BACKWARDS, f"the case is {dispute.status} already"
             )
-        dispute.status, dispute.answered_at = status, at
-        if outcome is not None:
-            dispute.outcome = outcome
+        # each step shows its own outcome (none: none), not the one posted with an earlier step
+        dispute.status, dispute.answered_at, dispute.outcome = status, at, outcome
         self.repo.add(
             NationalDisputeAnswer(
                 dispute_id=dispute.id, status=status, outcome=outcome, answered_at=at

@@ -1,7 +1,8 @@
-"""A snapshot batch records the last line id it covers: `publish` now commits and sends each
-batch as it is built, so a run stopped mid-snapshot resumes it from there (before, the whole
-snapshot was built in one transaction: a 100 M-line back-load held one for hours and sent
-nothing until the end).
+"""A snapshot batch records the last line id it covers and the one the snapshot ends at:
+`publish` now commits and sends each batch as it is built, so a run stopped mid-snapshot
+resumes it from there, and a finished one is never taken up again (before, the whole snapshot
+was built in one transaction: a 100 M-line back-load held one for hours and sent nothing
+until the end).
 
 Revision ID: 0031_publication_snapshot_after
 Revises: 0030_dispute_answers
@@ -22,8 +23,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("national_publication") as batch:
         batch.add_column(sa.Column("snapshot_after", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("snapshot_until", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("national_publication") as batch:
+        batch.drop_column("snapshot_until")
         batch.drop_column("snapshot_after")
