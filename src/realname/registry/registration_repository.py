@@ -380,8 +380,8 @@ class RegistrationRepository:
         registration inserted the same document first."""
         connection = self._connection()
         # The values as parameters of the statement built at import, not `.values(...)`: a
-        # new statement per call had its cache key computed over every value (py-spy: 7 % of
-        # a worker's GIL time, with a new person only one registration in four).
+        # new statement per call had its cache key computed over every value (py-spy: ~5 %
+        # of a worker's GIL time, with a new person only one registration in four).
         statement = INSERT_IDENTITY[connection.dialect.name]
         found = connection.execute(statement, dict(values)).scalar_one_or_none()
         return None if found is None else int(found)
