@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         le=10_000,
         description="deferred mode: the server's sequencer runs this often while there is work",
     )
+    audit_sequencer: str = Field(
+        default="worker",
+        pattern="^(worker|external)$",
+        description="deferred mode: where the server's background sequencer runs. 'worker': a "
+        "thread in each serving worker (they take turns); 'external': none in the workers, "
+        "one sequencer process beside them (`realname serve --workers N` on Linux runs it "
+        "and sets this for its workers; docs/audit.md)",
+    )
     audit_sequence_batch: int = Field(
         default=1000, ge=1, le=100_000, description="deferred mode: entries chained per pass"
     )

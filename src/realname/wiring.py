@@ -6,7 +6,8 @@
   REALNAME_AUTHORITY is read) and the SMS gateway (`gateway_from_settings`).
 - the audit sequencing (`audit_sequencing`, REALNAME_AUDIT_SEQUENCING): in deferred mode the
   process marks its sessions (security/audit.py `AuditDeferral`), runs a background sequencer
-  when it serves (`start_audit_sequencer`, the API's lifespan) and chains what it appended
+  when it serves (`start_audit_sequencer`: the API's lifespan, unless `realname serve`'s
+  supervisor runs one sequencer process for all its workers) and chains what it appended
   before it exits (`close`).
 - `services(session, ...)` / `registry_service(session, ...)`: the services of one unit of
   work, sharing its session. Entry points call them with the session whose transaction they
@@ -64,9 +65,15 @@ def audit_sequencing(settings: Settings, engine: Engine) -> str:
     """'inline' or 'deferred' (security/audit.py): REALNAME_AUDIT_SEQUENCING, where 'auto'
     is deferred on PostgreSQL (concurrent writers; a sequencer runs beside them) and inline
     on SQLite (one writer at a time: nothing to gain, and the file stays self-contained)."""
+    return audit_sequencing_on(settings, engine.dialect.name)
+
+
+def audit_sequencing_on(settings: Settings, dialect: str) -> str:
+    """`audit_sequencing` from the database's dialect name alone (a supervisor that opens no
+    engine: `realname serve` deciding whether to run a sequencer process)."""
     if settings.audit_sequencing != "auto":
         return settings.audit_sequencing
-    return "deferred" if engine.dialect.name == "postgresql" else "inline"
+    return "deferred" if dialect == "postgresql" else "inline"
 
 
 def authority_source(settings: Settings) -> AuthoritySource:
@@ -253,17 +260,24 @@ class Process:
             keyring=self.keyring,
         )
 
-    def start_audit_sequencer(self) -> BackgroundSequencer | None:
+    def start_audit_sequencer(self, *, standalone: bool = False) -> BackgroundSequencer | None:
         """In deferred mode, the background sequencer of a serving process (started once;
-        `close` stops it and chains what is left). None in inline mode."""
+        `close` stops it and chains what is left). None in inline mode, and in a server's
+        worker when its supervisor runs the sequencer in a process of its own
+        (REALNAME_AUDIT_SEQUENCER=external). `standalone`: that process, which appends
+        nothing itself, so nothing wakes it: it looks every interval instead."""
         if self.audit_deferral is None:
             return None
+        if not standalone and self.settings.audit_sequencer == "external":
+            return None
         if self._sequencer is None:
+            interval = self.settings.audit_sequence_interval_ms / 1000
             self._sequencer = BackgroundSequencer(
                 self.uow,
                 lambda: self.keyring.audit,
                 self.audit_deferral,
-                interval=self.settings.audit_sequence_interval_ms / 1000,
+                interval=interval,
+                idle=interval if standalone else 1.0,
                 limit=self.settings.audit_sequence_batch,
             ).start()
         return self._sequencer
@@ -278,10 +292,12 @@ class Process:
         A failure to chain is logged, never raised: the entries stay pending, intact, and the
         next sequencer chains them."""
         try:
+            drain = self.audit_deferral is not None and self.audit_deferral.used
             if self._sequencer is not None:
                 self._sequencer.stop()
                 self._sequencer = None
-            if self.audit_deferral is not None and self.audit_deferral.used:
+                drain = True  # a sequencer leaves nothing it could have chained behind it
+            if drain:
                 self.sequence_audit()
         except Exception:
             log.exception("audit entries left pending: the next sequencer run chains them")

@@ -61,13 +61,56 @@ def serve(
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
     if workers > 1 and reuseport_balances():
-        serve_reuseport(host, port, workers, options)
+        # One audit sequencer for the server, in a process of its own beside the workers
+        # (deferred mode): in each worker it was a thread taking a fifth of the worker's
+        # Python time under load (docs/benchmarks.md). A single-process serve keeps the
+        # thread: it is the server's one sequencer there.
+        sequencer = runs_sequencer_process(settings)
+        if sequencer:
+            os.environ["REALNAME_AUDIT_SEQUENCER"] = "external"
+        serve_reuseport(host, port, workers, options, sequencer=sequencer)
         return
     uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, **options)
 
 
 APP = "realname.api.app:create_app"
 DRAIN_SECONDS = 30  # how long stopping workers may finish their requests before a SIGKILL
+
+
+def runs_sequencer_process(settings: Any) -> bool:
+    """Whether `serve`'s supervisor runs the audit sequencer process: in deferred mode
+    (security/audit_sequencer.py), decided from the database URL without connecting."""
+    from sqlalchemy.engine import make_url
+
+    from realname.wiring import audit_sequencing_on
+
+    dialect = make_url(settings.database_url).get_backend_name()
+    return audit_sequencing_on(settings, dialect) == "deferred"
+
+
+def _sequencer() -> None:
+    """The server's audit sequencer process: chains what every worker appends, every
+    REALNAME_AUDIT_SEQUENCE_INTERVAL_MS while there is work, until SIGTERM (its supervisor
+    stops it after the workers have drained), then chains what is left. Ctrl-C reaches the
+    whole process group: the supervisor decides when this one stops, so SIGINT is ignored.
+    Killed half-way, its batch's transaction rolls back: the entries stay pending, intact,
+    for the next pass (the supervisor restarts it)."""
+    import signal
+    import threading
+
+    from realname.api.middleware import configure_logging
+    from realname.wiring import Process
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    with Process(settings) as process:  # close() stops the thread and drains
+        process.start_audit_sequencer(standalone=True)
+        while not stopping.wait(1.0):
+            pass
 
 
 def reuseport_balances() -> bool:
@@ -132,13 +175,18 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+def serve_reuseport(
+    host: str, port: int, workers: int, options: dict[str, Any], *, sequencer: bool = False
+) -> None:
     """Each worker its own listening socket on the port (SO_REUSEPORT): the kernel deals the
     connections out among them. Behind one shared socket (uvicorn's `--workers`), the worker
     whose event loop wakes first accepts every connection waiting (asyncio accepts up to the
     backlog at once): a keep-alive client's 16 connections all landed on one worker in some
     runs, which then did all the work (docs/benchmarks.md). This process supervises: it
-    restarts a worker that dies and, on SIGTERM or SIGINT, stops them all (each drains)."""
+    restarts a worker that dies and, on SIGTERM or SIGINT, stops them all (each drains).
+    With `sequencer` it also runs the server's one audit sequencer process (`_sequencer`),
+    restarted whenever it dies (after a pause that grows while it keeps dying at once) and
+    stopped last, once the workers have drained, so it chains their last entries too."""
     import multiprocessing
     import os
     import signal
@@ -156,18 +204,30 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
         return process
 
     processes: list[Any] = []
+    chainer: Any = None  # the sequencer process
+    chainer_started = chainer_due = 0.0
+    chainer_pause = 1.0
+
+    def start_chainer() -> None:
+        nonlocal chainer, chainer_started
+        chainer = context.Process(target=_sequencer, name="realname-audit-sequencer")
+        chainer.start()
+        chainer_started = time.monotonic()
+        console.print(f"audit sequencer {chainer.pid} started")
 
     def stop(_signal: int, _frame: object) -> None:
         nonlocal stopping
         if stopping:  # asked twice: stop now, without waiting for the workers to drain
-            for process in processes:
-                if process.is_alive():
+            for process in [*processes, chainer]:
+                if process is not None and process.is_alive():
                     process.kill()
             raise SystemExit(1)
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if sequencer:
+        start_chainer()
     processes.extend(start() for _ in range(workers))
     while not stopping:
         time.sleep(0.25)
@@ -179,6 +239,21 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
                     break
                 console.print(f"worker {process.pid} ended ({process.exitcode}); restarting")
                 processes[i] = start()
+        if chainer is not None and not chainer.is_alive() and not stopping:
+            # Its entries wait, pending and intact, meanwhile (`check` alarms after
+            # REALNAME_AUDIT_PENDING_ALARM_SECONDS); a sequencer that cannot start is retried
+            # at a slower pace, never given up on.
+            now = time.monotonic()
+            if not chainer_due:
+                quick = now - chainer_started < 10
+                chainer_pause = min(chainer_pause * 2, 30.0) if quick else 1.0
+                chainer_due = now + (chainer_pause if quick else 0.0)
+                console.print(
+                    f"audit sequencer {chainer.pid} ended ({chainer.exitcode}); restarting"
+                )
+            if now >= chainer_due:
+                chainer_due = 0.0
+                start_chainer()
     for process in processes:
         if process.is_alive() and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)
@@ -190,6 +265,13 @@ def serve_reuseport(host: str, port: int, workers: int, options: dict[str, Any])
             console.print(f"[red]worker {process.pid} did not stop; killed[/red]")
             process.kill()
             process.join(timeout=5)
+    if chainer is not None and chainer.is_alive() and chainer.pid is not None:
+        os.kill(chainer.pid, signal.SIGTERM)  # last: it chains what the workers left
+        chainer.join(timeout=DRAIN_SECONDS)
+        if chainer.is_alive():  # its batch rolls back: the entries stay pending, intact
+            console.print(f"[red]audit sequencer {chainer.pid} did not stop; killed[/red]")
+            chainer.kill()
+            chainer.join(timeout=5)
     if failed:
         raise SystemExit(1)
 

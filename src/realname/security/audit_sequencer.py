@@ -22,9 +22,10 @@ it twice and the second finds nothing to do. The entries of one chain are chaine
 the sequencer claims them (oldest id first), which is the order their transactions committed
 only roughly: as in any transparency log, the order of the log is the sequencer's.
 
-Who runs it: the API server's `BackgroundSequencer` (a thread per worker, started in the
-app's lifespan), every CLI process that appended deferred (wiring.Process, before it exits),
-`realname check` before it verifies, and `realname audit sequence` by hand.
+Who runs it: `realname serve`'s one sequencer process beside its workers (cli/serve.py), or,
+in a server without that supervisor, a `BackgroundSequencer` thread in each worker (started
+in the app's lifespan); every CLI process that appended deferred (wiring.Process, before it
+exits), `realname check` before it verifies, and `realname audit sequence` by hand.
 """
 
 from __future__ import annotations
