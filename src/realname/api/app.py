@@ -169,6 +169,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.verification_parties = parties
     app.state.verification_kyc = kyc_match  # None: KYC Match goes through the service
     app.state.verification_audit_async = async_writer  # None: the async route uses `writer`
+    # KYC Match's async path answered ahead of FastAPI (`KycMatchAhead`); false: by its route.
+    app.state.verification_kyc_ahead = kyc_match is not None
     return app
 
 
@@ -204,6 +206,9 @@ def _assemble(
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # KYC Match's async path served ahead of FastAPI's routing, inside the request context
+    # (the last middleware added is the outermost).
+    app.add_middleware(verification_endpoints.KycMatchAhead)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The CAMARA router first: FastAPI tries the routes in order, and KYC Match is the
     # busiest path (py-spy: matching through every router before it took ~8% of a call).
