@@ -446,3 +446,39 @@ def test_the_handler_ahead_answers_as_the_route_does(
         {"route": MATCH, "method": "POST", "status": "200"},
     )
     assert metrics is not None and metrics >= 2
+
+
+def test_a_call_refused_past_the_number_quota_leaves_no_place_held(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the number's daily quota a call is refused 429 QUOTA_EXCEEDED and counted; it
+    never took a place under the mismatch budget, so none is left held even when giving a
+    place back fails (here: every give-back lost, as a Redis timeout would lose it)."""
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.verification.model_copy(update={"calls_per_number_per_day": 2})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"verification": rules}))
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    body = {"phoneNumber": msisdn, "idDocument": document}
+    assert [camara.post(MATCH, body).status_code for _ in range(2)] == [200, 200]
+    lost: list[int] = []
+
+    def lost_sync(self: RedisCounters, *args: object, **kwargs: object) -> None:
+        lost.append(1)
+
+    async def lost_async(self: AsyncRedisCounters, *args: object, **kwargs: object) -> None:
+        lost.append(1)
+
+    monkeypatch.setattr(RedisCounters, "settle", lost_sync)
+    monkeypatch.setattr(AsyncRedisCounters, "settle", lost_async)
+    refused = [camara.post(MATCH, body) for _ in range(3)]
+    assert {(r.status_code, r.json()["code"]) for r in refused} == {(429, "QUOTA_EXCEEDED")}
+    assert lost == []  # nothing held: nothing to give back
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        held = [int(client.get(k) or 0) for k in client.scan_iter(match=f"{PREFIX[0]}q:*:held:*")]
+        calls = [int(client.get(k) or 0) for k in client.scan_iter(match=f"{PREFIX[0]}q:*:calls:*")]
+    finally:
+        client.close()
+    assert sum(held) == 0, held
+    assert max(calls) == 5, calls  # the refusals are counted
