@@ -482,3 +482,19 @@ def test_a_call_refused_past_the_number_quota_leaves_no_place_held(
         client.close()
     assert sum(held) == 0, held
     assert max(calls) == 5, calls  # the refusals are counted
+
+
+def test_the_async_audit_writer_has_connections_of_its_own(camara: Camara) -> None:
+    """The async read's audit writer inserts on a pool of its own, as many batches at once as
+    it has connections: a burst's full batches queue there, never ahead of the calls' reads;
+    both pools together stay within REALNAME_DATABASE_POOL_SIZE, and neither opens all of
+    its connections at start."""
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    if state.verification_audit_async is None:
+        pytest.skip("the async read only")
+    reads, audit = state.verification_kyc.reads.pool, state.verification_audit_async.pool
+    assert reads is not audit
+    assert state.verification_audit_async.max_in_flight == audit.max_size
+    size = state.runtime.settings.database_pool_size
+    assert reads.max_size + audit.max_size <= size
+    assert reads.min_size < reads.max_size and audit.min_size < audit.max_size
