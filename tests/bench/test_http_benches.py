@@ -124,3 +124,20 @@ def test_http_result_headline_is_against_the_bare_sql_row_and_keeps_the_others_i
     assert data["service_rate_per_s"] == 2.0 and data["service_errors"] == 1
     assert data["workers"] == 1 and data["concurrency"] == 2
     assert data["bare_sql_lines_active"] == 4
+
+
+@pytest.mark.parametrize("policy", ["china", "india", "philippines"])
+def test_the_verify_bench_policy_lifts_only_the_per_client_rate(policy: str, tmp_path: Any) -> None:
+    """The bench's one relying party would be refused past ~100 calls/s by the deployment's
+    per-client rate: its policy lifts that limit, and only that."""
+    from realname.bench.verify import BENCH_CALLS_PER_CLIENT_PER_MINUTE, bench_policy_file
+    from realname.policy.loader import load_policy
+
+    written = load_policy(bench_policy_file(policy, tmp_path))
+    preset = load_policy(policy)
+    rules = written.verification
+    assert rules.calls_per_client_per_minute == BENCH_CALLS_PER_CLIENT_PER_MINUTE
+    lifted = preset.verification.model_copy(
+        update={"calls_per_client_per_minute": BENCH_CALLS_PER_CLIENT_PER_MINUTE}
+    )
+    assert written == preset.model_copy(update={"verification": lifted})

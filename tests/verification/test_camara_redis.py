@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from realname.security.audit_sequencer import sequence_all
 from realname.security.models import AuditLog
 from realname.verification.counters import AsyncRedisCounters, RedisCounters
+from realname.verification.endpoints import KycMatchAhead
 from realname.verification.models import Consent, QuotaCounter
 from realname.verification.service import AsyncKycMatch
 from tests.api.conftest import Api, _api
@@ -51,8 +53,11 @@ PREFIX: list[str] = []
     scope="module",
     params=[
         "sqlite",
-        # KYC Match on the event loop (async psycopg, redis.asyncio): the default here.
+        # KYC Match on the event loop (async psycopg, redis.asyncio), answered ahead of
+        # FastAPI's routing (`endpoints.KycMatchAhead`): the default here.
         pytest.param("postgresql", marks=pytest.mark.postgres),
+        # The same async read through its FastAPI route (the handler ahead turned off).
+        pytest.param("postgresql-route", marks=pytest.mark.postgres),
         # The same tests through the service in the thread pool (REALNAME_VERIFICATION_ASYNC
         # false): both paths give the same answers, refusals and counts.
         pytest.param("postgresql-sync", marks=pytest.mark.postgres),
@@ -68,13 +73,16 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             else _postgres_database()
         )
         for url in urls:
-            yield from _api(
+            for built in _api(
                 url,
                 tmp,
                 redis_url=REDIS_URL,
                 redis_key_prefix=prefix,
                 verification_async=request.param != "postgresql-sync",
-            )
+            ):
+                state = built.client.app.state  # type: ignore[attr-defined]
+                state.verification_kyc_ahead = request.param == "postgresql"
+                yield built
 
 
 def test_kyc_match_is_async_exactly_on_postgresql_with_redis(
@@ -83,7 +91,7 @@ def test_kyc_match_is_async_exactly_on_postgresql_with_redis(
     """The parametrisation above runs what it says: the async read on PostgreSQL unless
     turned off, the service everywhere else."""
     state = camara.api.client.app.state  # type: ignore[attr-defined]
-    expected = request.node.callspec.params["api"] == "postgresql"
+    expected = request.node.callspec.params["api"] in ("postgresql", "postgresql-route")
     assert isinstance(state.verification_kyc, AsyncKycMatch) is expected
 
 
@@ -327,3 +335,166 @@ def test_no_answer_without_its_committed_audit_entry(
     assert "Match" not in response.text
     monkeypatch.setattr(writer, "_write", original)
     assert camara.post(MATCH, {"phoneNumber": msisdn, "idDocument": document}).status_code == 200
+
+
+# Requests every KYC Match path must refuse alike: (body bytes, content type, token, headers).
+_ODD_REQUESTS: list[tuple[bytes, str | None, str | None, dict[str, str]]] = [
+    (b"", "application/json", "bank", {}),
+    (b"{}", "application/json", "bank", {}),
+    (b"{not json", "application/json", "bank", {}),
+    (b"\xff\xfe{", "application/json", "bank", {}),
+    (b'{"phoneNumber": 8613800138000}', "application/json", "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "idDocument": ""}', "application/json", "bank", {}),
+    (b'{"phoneNumber": "+86", "name": "x"}', "application/json", "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "shoeSize": "44"}', "application/json", "bank", {}),
+    (
+        b'{"phoneNumber": "+8613800138000", "birthdate": "1949-13-31"}',
+        "application/json",
+        "bank",
+        {},
+    ),
+    (b'{"phoneNumber": "+8613800138000", "gender": "X"}', "application/json", "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "text/plain", "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', None, "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "application/vnd.x+json", "bank", {}),
+    (b"[1, 2]", "application/json; charset=utf-8", "bank", {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "application/json", None, {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "application/json", "bogus", {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "application/json", "wallet", {}),
+    (b"{not json", "application/json", None, {}),
+    (b"{}", "application/json", None, {}),
+    (b'{"phoneNumber": "+8613800138000", "name": "x"}', "application/json", "other_bank", {}),
+    (b"{}", "application/json", "bank", {"Accept-Language": "zh-CN"}),
+    (b"{}", "application/json", "bank", {"x-correlator": "abc-123"}),
+    (b"{}", "application/json", "bank", {"x-correlator": "bad correlator!"}),
+    (
+        b'{"phoneNumber": "+8613800138000", "name": "x"}',
+        "application/json",
+        "other_bank",
+        {"x-correlator": "c-1", "Accept-Language": "zh-CN"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type", "who", "extra"), _ODD_REQUESTS)
+def test_the_handler_ahead_refuses_as_the_route_does(
+    camara: Camara,
+    request: pytest.FixtureRequest,
+    raw: bytes,
+    content_type: str | None,
+    who: str | None,
+    extra: dict[str, str],
+) -> None:
+    """KYC Match served ahead of FastAPI answers every odd request (no body, bad JSON, a wrong
+    type or content type, no token or the wrong one, a correlator, Chinese) with the status,
+    body and headers of its FastAPI route, never a 500."""
+    if request.node.callspec.params["api"] != "postgresql":
+        pytest.skip("compares the handler ahead with the route: the async read only")
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    headers = dict(extra)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if who is not None:
+        headers["Authorization"] = f"Bearer {camara.tokens.get(who, 'not.a.token')}"
+    answers = []
+    for ahead in (True, False):
+        state.verification_kyc_ahead = ahead
+        try:
+            response = camara.api.client.post(MATCH, content=raw, headers=headers)
+        finally:
+            state.verification_kyc_ahead = True  # this test runs on the "postgresql" app only
+        kept = {k: v for k, v in response.headers.items() if k not in ("date", "content-length")}
+        answers.append((response.status_code, response.json(), kept))
+    assert answers[0] == answers[1]
+    assert 400 <= answers[0][0] < 500, answers[0]
+
+
+def test_the_handler_ahead_answers_as_the_route_does(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same answer, byte for byte apart from the order of the keys, and the same metrics
+    label (the route's template) and correlator echo; the handler ahead answered the first."""
+    msisdn, document, name = _customer(camara)
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    if not isinstance(state.verification_kyc, AsyncKycMatch):
+        pytest.skip("the async read only")
+    was = state.verification_kyc_ahead
+    served: list[int] = []
+    answer_ahead = KycMatchAhead._answer
+
+    async def counted(self: KycMatchAhead, *args: Any) -> dict[str, object]:
+        served.append(1)
+        return await answer_ahead(self, *args)
+
+    monkeypatch.setattr(KycMatchAhead, "_answer", counted)
+    body = {"phoneNumber": msisdn, "idDocument": document, "name": name + "x", "gender": "MALE"}
+    answers = []
+    for ahead in (True, False):
+        state.verification_kyc_ahead = ahead
+        try:
+            response = camara.post(MATCH, body, **{"x-correlator": "kyc-1"})
+        finally:
+            state.verification_kyc_ahead = was
+        assert served == [1], served  # the first call only, whatever this app's default
+        assert response.status_code == 200, response.text
+        assert response.headers["x-correlator"] == "kyc-1"
+        assert response.headers["content-type"] == "application/json"
+        answers.append(response.json())
+    assert answers[0] == answers[1] and "nameMatchScore" in answers[0]
+    metrics = state.metrics.registry.get_sample_value(
+        "realname_http_requests_total",
+        {"route": MATCH, "method": "POST", "status": "200"},
+    )
+    assert metrics is not None and metrics >= 2
+
+
+def test_a_call_refused_past_the_number_quota_leaves_no_place_held(
+    camara: Camara, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the number's daily quota a call is refused 429 QUOTA_EXCEEDED and counted; it
+    never took a place under the mismatch budget, so none is left held even when giving a
+    place back fails (here: every give-back lost, as a Redis timeout would lose it)."""
+    rt = camara.api.client.app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.verification.model_copy(update={"calls_per_number_per_day": 2})
+    monkeypatch.setattr(rt, "policy", rt.policy.model_copy(update={"verification": rules}))
+    _fresh_counts()
+    msisdn, document, _ = _customer(camara)
+    body = {"phoneNumber": msisdn, "idDocument": document}
+    assert [camara.post(MATCH, body).status_code for _ in range(2)] == [200, 200]
+    lost: list[int] = []
+
+    def lost_sync(self: RedisCounters, *args: object, **kwargs: object) -> None:
+        lost.append(1)
+
+    async def lost_async(self: AsyncRedisCounters, *args: object, **kwargs: object) -> None:
+        lost.append(1)
+
+    monkeypatch.setattr(RedisCounters, "settle", lost_sync)
+    monkeypatch.setattr(AsyncRedisCounters, "settle", lost_async)
+    refused = [camara.post(MATCH, body) for _ in range(3)]
+    assert {(r.status_code, r.json()["code"]) for r in refused} == {(429, "QUOTA_EXCEEDED")}
+    assert lost == []  # nothing held: nothing to give back
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        held = [int(client.get(k) or 0) for k in client.scan_iter(match=f"{PREFIX[0]}q:*:held:*")]
+        calls = [int(client.get(k) or 0) for k in client.scan_iter(match=f"{PREFIX[0]}q:*:calls:*")]
+    finally:
+        client.close()
+    assert sum(held) == 0, held
+    assert max(calls) == 5, calls  # the refusals are counted
+
+
+def test_the_async_audit_writer_has_connections_of_its_own(camara: Camara) -> None:
+    """The async read's audit writer inserts on a pool of its own, as many batches at once as
+    it has connections: a burst's full batches queue there, never ahead of the calls' reads;
+    both pools together stay within REALNAME_DATABASE_POOL_SIZE, and neither opens all of
+    its connections at start."""
+    state = camara.api.client.app.state  # type: ignore[attr-defined]
+    if state.verification_audit_async is None:
+        pytest.skip("the async read only")
+    reads, audit = state.verification_kyc.reads.pool, state.verification_audit_async.pool
+    assert reads is not audit
+    assert state.verification_audit_async.max_in_flight == audit.max_size
+    size = state.runtime.settings.database_pool_size
+    assert reads.max_size + audit.max_size <= size
+    assert reads.min_size < reads.max_size and audit.min_size < audit.max_size

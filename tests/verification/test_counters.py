@@ -198,3 +198,26 @@ def test_redis_holds_places_under_the_mismatch_budget() -> None:
             client.close()
         finally:
             store.close()
+
+
+def test_a_call_past_the_number_quota_holds_no_place() -> None:
+    """A call past the number's calls quota is refused (429 QUOTA_EXCEEDED) by the gate: it
+    is counted, and takes no place under the mismatch budget, so there is nothing to give back
+    (a place it took and failed to give back left the budget one smaller for a minute, and a
+    burst of refused calls could hold every place: right answers were told to retry)."""
+    for prefix in redis_prefix():
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        try:
+            limited = GateKeys(**{**keys().__dict__, "mismatch_budget": 3, "calls_budget": 2})
+            first, second = store.spend(limited), store.spend(limited)
+            assert first.reserved and second.reserved
+            past = store.spend(limited)
+            assert (past.calls, past.reserved, past.busy) == (3, False, False)
+            client = redis.Redis.from_url(REDIS_URL)
+            (held,) = list(client.scan_iter(match=f"{prefix}*held*"))
+            assert int(client.get(held) or 0) == 2  # the two calls within the quota only
+            client.close()
+            store.settle(limited, first, mismatch=False)
+            store.settle(limited, second, mismatch=False)
+        finally:
+            store.close()

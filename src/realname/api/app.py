@@ -71,6 +71,10 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 """
 
 
+# The async KYC route's audit writer: its own connections (and as many batches in flight).
+AUDIT_CONNECTIONS = 2
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
@@ -99,7 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Redis, a CAMARA call is a read and its audit entry goes to the worker's audit writer
     # (group commit, verification/audit_batch.py).
     counters = writer = reads = read_engine = async_pool = async_counters = kyc_match = None
-    async_writer = None
+    async_writer = audit_pool = None
     parties = PartyCache(settings.verification_cache_seconds)
     if settings.redis_url:
         counters = RedisCounters.from_url(settings.redis_url, settings.redis_key_prefix)
@@ -122,7 +126,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if read_engine is not None and settings.verification_async:
             # KYC Match on the event loop: async psycopg (one prepared statement per call)
             # and redis.asyncio; the pool opens and closes with the app (lifespan).
-            async_pool = async_pool_from_settings(settings)
+            # Two pools within REALNAME_DATABASE_POOL_SIZE per worker: the reads', and the
+            # audit writer's own (a burst's full batches queue there, never ahead of reads).
+            # Each opens a few connections and grows under load (a worker beside the two
+            # lazily-filled SQLAlchemy pools no longer opens the whole pool size at start).
+            audit_connections = min(AUDIT_CONNECTIONS, max(1, settings.database_pool_size // 2))
+            read_connections = max(1, settings.database_pool_size - audit_connections)
+            async_pool = async_pool_from_settings(
+                settings, min_size=min(2, read_connections), max_size=read_connections
+            )
             async_counters = AsyncRedisCounters.from_url(
                 settings.redis_url, settings.redis_key_prefix
             )
@@ -133,19 +145,27 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 parties=parties,
             )
             if process.audit_deferral is not None:
-                # Its audit entries group-committed on the event loop, on the same pool.
+                # Its audit entries group-committed on the event loop, on their own pool.
+                audit_pool = async_pool_from_settings(
+                    settings, min_size=1, max_size=audit_connections
+                )
                 async_writer = AsyncAuditBatcher(
-                    async_pool, process.keyring, process.audit_deferral
+                    audit_pool,
+                    process.keyring,
+                    process.audit_deferral,
+                    max_in_flight=audit_connections,
                 )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         process.start_audit_sequencer()  # deferred audit mode only; close() stops and drains
-        if async_pool is not None:
-            await async_pool.open()
+        for pool in (async_pool, audit_pool):
+            if pool is not None:
+                await pool.open()
         yield
-        if async_pool is not None:
-            await async_pool.close()
+        for pool in (async_pool, audit_pool):
+            if pool is not None:
+                await pool.close()
         if async_counters is not None:
             await async_counters.close()
         if writer is not None:
@@ -169,6 +189,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.verification_parties = parties
     app.state.verification_kyc = kyc_match  # None: KYC Match goes through the service
     app.state.verification_audit_async = async_writer  # None: the async route uses `writer`
+    # KYC Match's async path answered ahead of FastAPI (`KycMatchAhead`); false: by its route.
+    app.state.verification_kyc_ahead = kyc_match is not None
     return app
 
 
@@ -204,6 +226,9 @@ def _assemble(
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # KYC Match's async path served ahead of FastAPI's routing, inside the request context
+    # (the last middleware added is the outermost).
+    app.add_middleware(verification_endpoints.KycMatchAhead)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The CAMARA router first: FastAPI tries the routes in order, and KYC Match is the
     # busiest path (py-spy: matching through every router before it took ~8% of a call).

@@ -85,18 +85,21 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def async_pool_from_settings(settings: Settings, **kwargs: Any) -> AsyncConnectionPool[Any]:
+def async_pool_from_settings(
+    settings: Settings, *, min_size: int | None = None, max_size: int | None = None, **kwargs: Any
+) -> AsyncConnectionPool[Any]:
     """An async psycopg pool on the settings' PostgreSQL database, not yet open (open it in
     the event loop that will use it: `await pool.open()`), its connections in autocommit:
-    for the reads that go without SQLAlchemy (the async KYC Match route)."""
+    for the reads that go without SQLAlchemy (the async KYC Match route). `max_size`
+    defaults to REALNAME_DATABASE_POOL_SIZE, `min_size` (opened at once) to `max_size`."""
     url = make_url(settings.database_url)
     if url.get_backend_name() != "postgresql":
         raise ValueError("an async pool needs PostgreSQL")
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     return AsyncConnectionPool(
         conninfo,
-        min_size=settings.database_pool_size,  # a hot path: no growing under load
-        max_size=settings.database_pool_size,
+        min_size=min_size if min_size is not None else (max_size or settings.database_pool_size),
+        max_size=max_size or settings.database_pool_size,
         open=False,
         kwargs={"autocommit": True},
         **kwargs,

@@ -159,6 +159,13 @@ async def principal(
     rt: Annotated[Runtime, Depends(runtime_dependency)],
     authorization: Annotated[str | None, Security(bearer)],
 ) -> Principal:
+    return await authenticate(rt, authorization)
+
+
+async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
+    """The caller of an `Authorization` header (the `principal` dependency's check, also
+    called by routes served ahead of FastAPI's routing): a bearer token this worker verified
+    or verifies now, of a client still active."""
     header = authorization or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

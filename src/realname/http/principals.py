@@ -173,6 +173,10 @@ class RelyingPartyAccess(Access):
         self.api, self.scope = api, scope
 
     async def __call__(self, principal: PrincipalDep) -> Principal:
+        return self.admit(principal)
+
+    def admit(self, principal: Principal) -> Principal:
+        """The check itself (also for a route served ahead of FastAPI's routing)."""
         held = self.scope in principal.scopes or (
             self.api == "sim-swap" and "sim-swap" in principal.scopes
         )
@@ -184,9 +188,10 @@ class RelyingPartyAccess(Access):
         return principal
 
 
-def relying_party(api: str, scope: str) -> Any:
-    """`Annotated[Principal, relying_party("kyc-match", "kyc-match:match")]`."""
-    return Security(RelyingPartyAccess(api, scope), scopes=[scope])
+def relying_party(api: str, scope: str, access: RelyingPartyAccess | None = None) -> Any:
+    """`Annotated[Principal, relying_party("kyc-match", "kyc-match:match")]`; `access`: the
+    check object itself, when the caller also uses it outside FastAPI."""
+    return Security(access or RelyingPartyAccess(api, scope), scopes=[scope])
 
 
 LineReader = Annotated[Principal, Security(Allowed(Permission.READ_LINES), scopes=[READ])]

@@ -66,6 +66,10 @@ class GateKeys:
     # (none is held once the mismatches reach it; a call that finds every place left held is
     # `busy`).
     mismatch_budget: int | None = None
+    # The number's calls allowed per window (with `mismatch_budget`): a call past it is refused
+    # (429 QUOTA_EXCEEDED) and takes no place under the mismatch budget, so a refusal never
+    # has a place to give back (nor one to leak if giving it back fails).
+    calls_budget: int | None = None
 
 
 def ttl_seconds(at: datetime, expires_at: datetime) -> int:
@@ -112,7 +116,8 @@ class DatabaseCounters:
 
 # KEYS: unanswered, calls, mismatches, held (the unanswered key again where there is none: one
 # slot). ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0, mismatch
-# budget ('' for none), held places' time to live.
+# budget ('' for none), held places' time to live, calls budget ('' for none: past it, the
+# call is counted and refused, and holds no place).
 # Returns {budget spent 0/1, calls (or the unanswered count), mismatches, a place held 1/0,
 # busy 1/0: every place left under the mismatch budget is held by calls in flight}.
 GATE_SCRIPT = """
@@ -130,7 +135,7 @@ if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 local mismatches = 0
 if ARGV[4] == '1' then
   mismatches = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if ARGV[5] ~= '' then
+  if ARGV[5] ~= '' and (ARGV[7] == '' or calls <= tonumber(ARGV[7])) then
     local held = tonumber(redis.call('GET', KEYS[4]) or '0')
     if mismatches < tonumber(ARGV[5]) and mismatches + held >= tonumber(ARGV[5]) then
       redis.call('DECR', KEYS[2])  -- not matched now: not counted against the quota either
@@ -192,7 +197,8 @@ def _gate_call(prefix: str, keys: GateKeys) -> tuple[list[str], list[int | str]]
     flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
     budget = "" if keys.mismatch_budget is None else str(keys.mismatch_budget)
     ttl = ttl_seconds(keys.at, keys.expires_at)
-    return names, [keys.budget, ttl, *flags, budget, HELD_SECONDS]
+    calls_budget = "" if keys.calls_budget is None else str(keys.calls_budget)
+    return names, [keys.budget, ttl, *flags, budget, HELD_SECONDS, calls_budget]
 
 
 def _settle_call(prefix: str, keys: GateKeys, mismatch: bool) -> tuple[list[str], list[int]]:

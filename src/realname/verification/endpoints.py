@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import email.message
+import json
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, time
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from realname.http.deps import Runtime, RuntimeDep
+from realname.http.deps import Runtime, RuntimeDep, authenticate
 from realname.http.errors import ApiError, ErrorInfo
-from realname.http.principals import LineOperator, relying_party
+from realname.http.principals import LineOperator, RelyingPartyAccess, relying_party
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.models import Line
 from realname.security.principals import Principal
@@ -70,16 +76,22 @@ class CamaraRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as error:
-                problems = error.errors()
-                if problems and all(p.get("type") in _RANGE_ERRORS for p in problems):
-                    field = ".".join(str(p) for p in problems[0].get("loc", ())[1:]) or "body"
-                    raise VerificationError(
-                        VerificationErrorCode.OUT_OF_RANGE,
-                        f"{field} is out of range: {problems[0].get('msg', '')}.",
-                    ) from None
-                raise
+                raise camara_refusal(error) from None
 
         return route
+
+
+def camara_refusal(error: RequestValidationError) -> Exception:
+    """What an invalid CAMARA body is answered with: 400 `OUT_OF_RANGE` when every problem is
+    a value past a bound, else the validation error itself (400 `INVALID_ARGUMENT`)."""
+    problems = error.errors()
+    if problems and all(p.get("type") in _RANGE_ERRORS for p in problems):
+        field = ".".join(str(p) for p in problems[0].get("loc", ())[1:]) or "body"
+        return VerificationError(
+            VerificationErrorCode.OUT_OF_RANGE,
+            f"{field} is out of range: {problems[0].get('msg', '')}.",
+        )
+    return error
 
 
 router = APIRouter(responses=ERRORS, route_class=CamaraRoute)
@@ -90,7 +102,8 @@ consents = APIRouter(
 )
 T = TypeVar("T")
 # Each CAMARA operation's caller: a relying party holding the operation's scope.
-KycMatcher = Annotated[Principal, relying_party("kyc-match", "kyc-match:match")]
+KYC_MATCHER = RelyingPartyAccess("kyc-match", "kyc-match:match")
+KycMatcher = Annotated[Principal, relying_party("kyc-match", "kyc-match:match", KYC_MATCHER)]
 SimSwapDateReader = Annotated[Principal, relying_party("sim-swap", "sim-swap:retrieve-date")]
 SimSwapChecker = Annotated[Principal, relying_party("sim-swap", "sim-swap:check")]
 AgeVerifier = Annotated[
@@ -106,12 +119,16 @@ NumberSharer = Annotated[
 
 
 def limiter_of(request: Request, rt: Runtime) -> ClientRateLimiter:
-    limiter = getattr(request.app.state, "verification_limiter", None)
+    return _limiter(request.app.state, rt)
+
+
+def _limiter(state: Any, rt: Runtime) -> ClientRateLimiter:
+    limiter = getattr(state, "verification_limiter", None)
     if limiter is None:
         per_worker = max(
             1, rt.policy.verification.calls_per_client_per_minute // rt.settings.workers
         )
-        limiter = request.app.state.verification_limiter = ClientRateLimiter(per_worker)
+        limiter = state.verification_limiter = ClientRateLimiter(per_worker)
     assert isinstance(limiter, ClientRateLimiter)
     return limiter
 
@@ -198,8 +215,17 @@ async def kyc_match(
             rt,
             lambda s, at: s.kyc_match(principal, at, body.phoneNumber, body.claims()),
         )
-    # The async read (Redis counters on PostgreSQL): no thread hop per call.
-    state = request.app.state
+    # The async read (Redis counters on PostgreSQL): served by `KycMatchAhead` before
+    # FastAPI's routing; reached here only by an app assembled without it.
+    return await kyc_match_async(match, request.app.state, rt, principal, body)
+
+
+async def kyc_match_async(
+    match: AsyncKycMatch, state: Any, rt: Runtime, principal: Principal, body: KycMatchRequest
+) -> dict[str, object]:
+    """One KYC Match call on the event loop (the counters in Redis on PostgreSQL): the gate and
+    the match (`AsyncKycMatch`), then its audit entry committed by the worker's writer before
+    it answers, or refuses with a refusal that must be remembered (`keep_changes`)."""
     writer: AsyncAuditBatcher | AuditBatcher = state.verification_audit_async or (
         state.verification_audit
     )
@@ -211,7 +237,7 @@ async def kyc_match(
             body.phoneNumber,
             body.claims(),
             policy=rt.policy,
-            limiter=limiter_of(request, rt),
+            limiter=_limiter(state, rt),
             entries=entries,
         )
     except VerificationError as error:
@@ -443,3 +469,177 @@ def _own_line(session: Session, principal: Principal, line_id: int) -> Line:
     if line is None or line.enterprise_id != principal.enterprise_id:
         raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
     return line
+
+
+# --- KYC Match ahead of FastAPI ---------------------------------------------------------------
+
+KYC_MATCH_PATH = "/kyc-match/v0.4/match"
+# KycMatchResponse's fields in its order: the answer's keys as the route's response model
+# writes them (exclude_none).
+_ANSWER_FIELDS = tuple(KycMatchResponse.model_fields)
+
+
+class KycMatchAhead:
+    """An ASGI middleware inside the app's request context (`api.middleware`: the
+    x-correlator refused, echoed and logged, the metrics by route template) and ahead of
+    FastAPI's exception middleware, routing and dependency solving: when the app answers KYC
+    Match on the event loop (`app.state.verification_kyc`), it serves exactly
+    `POST /kyc-match/v0.4/match` itself; everything else, and KYC Match on the service path,
+    goes on to FastAPI (`app.state.verification_kyc_ahead` false: the route serves it).
+    py-spy put FastAPI's routing, dependency solving and response validation at about a
+    tenth of a call (docs/benchmarks.md).
+
+    It does what the route does, in the same order, with the same functions: the body read
+    and parsed as JSON (`json_invalid` first, as FastAPI), the bearer token
+    (`deps.authenticate`, the verified-token cache) and the relying party's scope
+    (`KYC_MATCHER`), the body validated by `KycMatchRequest` (a value past a bound `400
+    OUT_OF_RANGE`: `camara_refusal`), then `kyc_match_async`. A refusal or failure is
+    answered by the app's own exception handler for it, so every error body, status, code
+    and header is the route's. The route stays for the OpenAPI document and the service path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._route: object | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != KYC_MATCH_PATH
+            or scope["method"] != "POST"
+            or not getattr(scope["app"].state, "verification_kyc_ahead", False)
+        ):
+            await self.app(scope, receive, send)
+            return
+        fastapi_app = scope["app"]
+        scope["route"] = self._route or self._find_route(fastapi_app)
+        try:
+            raw = await _body(receive)
+            if raw is None:  # the client went away
+                return
+            answer = await self._answer(fastapi_app, scope, raw)
+        except Exception as error:  # answered as FastAPI's exception middleware would
+            await _refuse(fastapi_app, scope, receive, send, error)
+            return
+        body = orjson.dumps({k: answer[k] for k in _ANSWER_FIELDS if answer.get(k) is not None})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, fastapi_app: Any, scope: Scope, raw: bytes) -> dict[str, object]:
+        document = _json_document(raw, _header(scope, b"content-type"))
+        state = fastapi_app.state
+        rt: Runtime = state.runtime
+        principal = KYC_MATCHER.admit(
+            await authenticate(rt, _header(scope, b"authorization") or None)
+        )
+        body = _validated(document)
+        return await kyc_match_async(state.verification_kyc, state, rt, principal, body)
+
+    def _find_route(self, fastapi_app: Any) -> object:
+        """The route's own object (the metrics and logs name its path template)."""
+        for context in iter_route_contexts(fastapi_app.routes):
+            if getattr(context.route, "path", None) == KYC_MATCH_PATH:
+                self._route = context.route
+                return context.route
+        raise LookupError(KYC_MATCH_PATH)
+
+
+_NO_BODY = object()
+
+
+async def _body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _json_document(raw: bytes, content_type: str | None) -> object:
+    """The body as FastAPI reads it for a JSON body parameter: nothing sent is no body; a
+    JSON content type (strict: none given is not JSON) parsed with the standard library's
+    rules (orjson first, `json` again where it refuses, so every answer and error is the
+    standard library's); any other content type the raw bytes (refused by validation)."""
+    if not raw:
+        return _NO_BODY
+    if not _is_json(content_type):
+        return raw
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", error.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": error.msg},
+                }
+            ]
+        ) from None
+    except Exception:  # not text at all (FastAPI's answer: 400)
+        raise StarletteHTTPException(400, "There was an error parsing the body") from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    if content_type == "application/json":
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def _validated(document: object) -> KycMatchRequest:
+    if document is _NO_BODY:
+        problems: list[Any] = [
+            {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        ]
+    else:
+        try:
+            return KycMatchRequest.model_validate(document, from_attributes=True)
+        except ValidationError as error:
+            problems = [
+                {**problem, "loc": ("body", *problem.get("loc", ()))}
+                for problem in error.errors(include_url=False)
+            ]
+    raise camara_refusal(RequestValidationError(problems))
+
+
+async def _refuse(
+    fastapi_app: Any, scope: Scope, receive: Receive, send: Send, error: Exception
+) -> None:
+    """The app's exception handler for this error (the nearest class in its MRO), as
+    FastAPI's exception middleware (or, for anything unexpected, its server-error
+    middleware) would call it."""
+    handlers = fastapi_app.exception_handlers
+    handler = next(handlers[kind] for kind in type(error).__mro__ if kind in handlers)
+    response = await handler(Request(scope, receive), error)
+    await response(scope, receive, send)

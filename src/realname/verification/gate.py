@@ -179,6 +179,7 @@ def gate_keys(
         at=at,
         expires_at=midnight_after(at),
         mismatch_budget=rules.mismatches_per_number_per_day if answered and mismatches else None,
+        calls_budget=rules.calls_per_number_per_day if answered and mismatches else None,
     )
 
 
