@@ -578,6 +578,18 @@ def test_a_formula_in_an_exported_cell_is_text_not_a_formula(web: Web) -> None:
         for line in exported.splitlines()
         for cell in line.split(",")
     )
+    # The workbook shows the name as typed: a text cell styled quotePrefix, no `'` in it.
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(regulator.get("/web/dashboard/export.xlsx").content))
+    cell = next(r[1] for r in book.active.iter_rows(min_row=2) if r[0].value == "EVIL1")
+    assert (cell.value, cell.data_type, cell.quotePrefix) == (
+        '=HYPERLINK("http://x","点我")',
+        "s",
+        True,
+    )
 
 
 def test_pages_and_static_files_send_hsts_and_the_security_headers(web: Web) -> None:
