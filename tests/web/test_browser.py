@@ -198,7 +198,8 @@ class Visit:
 
     def check(self, name: str, *, both_languages: bool = True) -> None:
         """axe-core finds nothing serious; with REALNAME_SCREENSHOTS, the page in both
-        languages (`both_languages=False`: a POST's answer, which the switch cannot reload)."""
+        languages (`both_languages=False`: a POST's answer, which the switch leaves for its
+        section's page)."""
         page = self.page
         page.evaluate(AXE.read_text(encoding="utf-8"))
         result = page.evaluate(

@@ -787,3 +787,31 @@ def test_a_line_changes_hands_at_the_counter_with_both_cards_read(web: Web) -> N
         f"/v1/lines/{line_id}/history", headers=web.api.headers("admin")
     ).json()
     assert [e["operation"] for e in history][-1] == "transfer"
+
+
+def test_switching_language_on_a_page_a_post_answered_lands_on_a_page_one_can_get(
+    web: Web,
+) -> None:
+    """The switch reloads the page it was on; a form's answer (its path a POST route) has no
+    GET, so the switch goes to its section's page: it was a 405 error page."""
+    clerk = web.signed_in("clerk")
+    csrf = csrf_of(clerk.get("/web/desk").text)
+    line_id = web.api.client.post(
+        "/v1/lines/lookup", json={"msisdn": web.api.number()}, headers=web.api.headers("admin")
+    ).json()["id"]
+    for was_on, lands_on in (
+        ("/web/desk/register", "/web/desk"),  # a registration's answer
+        (f"/web/lines/{line_id}/report-lost", f"/web/lines/{line_id}"),
+        ("/web/lines/lookup", "/web/"),  # nothing to GET above it: the home page
+        ("/web/desk", "/web/desk"),
+        ("/web/lookup/answer", "/web/lookup"),
+        ("//elsewhere.example/web/", "/web/"),
+        ("/web/\\elsewhere", "/web/"),
+    ):
+        switched = clerk.post(
+            "/web/locale", data={"csrf_token": csrf, "lang": "en", "next_page": was_on}
+        )
+        assert switched.status_code == 303 and switched.headers["location"] == lands_on, was_on
+        shown = clerk.get(lands_on)
+        assert shown.status_code in (200, 303), (was_on, shown.status_code)
+    assert 'lang="en"' in clerk.get("/web/desk").text
