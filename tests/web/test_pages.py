@@ -815,3 +815,96 @@ def test_switching_language_on_a_page_a_post_answered_lands_on_a_page_one_can_ge
         shown = clerk.get(lands_on)
         assert shown.status_code in (200, 303), (was_on, shown.status_code)
     assert 'lang="en"' in clerk.get("/web/desk").text
+
+
+def _inspected_round(web: Web, code: str, outcomes: list[str]) -> None:
+    """A round of secret inspections with a visit per outcome (to the first planned outlets)."""
+    rounds = "/v1/regulator/inspections/rounds"
+    regulator = web.api.headers("regulator")
+    created = web.api.client.post(
+        rounds,
+        json={
+            "code": code,
+            "name": "web round",
+            "starts_on": "2026-11-01",
+            "ends_on": "2026-11-30",
+            "seed": 5,
+            "min_per_stratum": len(outcomes),
+        },
+        headers=regulator,
+    )
+    assert created.status_code == 201, created.text
+    round_id = created.json()["id"]
+    planned = web.api.client.post(f"{rounds}/{round_id}/plan", headers=regulator)
+    assert planned.status_code == 201, planned.text
+    targets = [t["id"] for t in planned.json()["targets"]][: len(outcomes)]
+    assert len(targets) == len(outcomes), planned.json()
+    inspector_id = web.api.secrets["regulator_inspector"][0]
+    assigned = web.api.client.post(
+        f"{rounds}/{round_id}/assignments",
+        json={"inspector": inspector_id, "target_ids": targets},
+        headers=regulator,
+    )
+    assert assigned.status_code == 200, assigned.text
+    for target, outcome in zip(targets, outcomes, strict=True):
+        visit = web.api.client.post(
+            f"{rounds}/{round_id}/visits",
+            json={
+                "target_id": target,
+                "visited_at": "2026-11-20T10:00:00Z",
+                "place_region": "110105",
+                "outcome": outcome,
+            },
+            headers=web.api.headers("regulator_inspector"),
+        )
+        assert visit.status_code == 201, visit.text
+
+
+def test_the_dashboard_charts_each_inspection_rounds_violation_rate_with_its_interval(
+    web: Web,
+) -> None:
+    import json
+
+    from realname.compliance.inspections.rates import wilson
+
+    _inspected_round(web, "WEB-R1", ["sold_without_id", "compliant"])
+    page = web.signed_in("regulator").get("/web/dashboard").text
+    block = re.search(r'<script type="application/json" id="rounds-data">(.*?)</script>', page)
+    assert block is not None
+    rounds = {r["code"]: r for r in json.loads(block.group(1))}
+    shown = rounds["WEB-R1"]
+    expected = wilson(1, 2)
+    assert (shown["inspected"], shown["violations"]) == (2, 1)
+    assert (shown["rate"], shown["low"], shown["high"]) == (
+        expected.rate,
+        expected.low,
+        expected.high,
+    )
+    table = page.split('id="rounds"', 1)[1].split("</table>", 1)[0]
+    assert 'data-round="WEB-R1"' in table and "50.0%" in table
+    assert 'id="rounds-chart"' in page and "/web/static/charts.js" in page
+
+
+def test_the_charts_series_are_named_in_the_pages_language(web: Web) -> None:
+    import json
+
+    regulator = web.signed_in("regulator")
+
+    def labels() -> dict[str, str]:
+        page = regulator.get("/web/dashboard").text
+        block = re.search(r'<script type="application/json" id="chart-labels">(.*?)</script>', page)
+        assert block is not None
+        return dict(json.loads(block.group(1)))
+
+    chinese = labels()
+    assert chinese["registrations"] == "入网登记" and chinese["violation_rate"] == "违规率"
+    csrf = csrf_of(regulator.get("/web/dashboard").text)
+    regulator.post(
+        "/web/locale", data={"csrf_token": csrf, "lang": "en", "next_page": "/web/dashboard"}
+    )
+    assert labels()["registrations"] == "Registrations"
+    # The script names no series itself: every name comes from the page's block.
+    from realname.web.base import HERE
+
+    script = (HERE / "static" / "charts.js").read_text(encoding="utf-8")
+    assert 'name: "registrations"' not in script and 'name: label("registrations")' in script
