@@ -160,3 +160,33 @@ def test_typed_entry_is_refused_where_the_policy_refuses_manual_entry(api: Api) 
     refused = _register(api, typed)  # the own hall: china refuses manual entry there
     assert refused.status_code == 422
     assert refused.json()["code"] == "REALNAME.MANUAL_ENTRY_REFUSED"
+
+
+def test_each_card_read_is_an_audit_entry_naming_the_reader_and_channel_not_the_card(
+    api: Api,
+) -> None:
+    from realname.registry.cardreads.service import audit_name
+    from realname.security.models import AuditLog
+
+    person = api.people[2]
+    read = _read(api, person)
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        entries = list(
+            session.scalars(
+                select(AuditLog).where(
+                    AuditLog.action == "card_read.record",
+                    AuditLog.object_id == audit_name(read["id"]),
+                )
+            )
+        )
+        session.expunge_all()
+    assert len(entries) == 1
+    (entry,) = entries
+    reader_id = api.secrets["card_reader"][0]
+    assert entry.actor == f"card_reader:{reader_id}" and entry.object_type == "card_read"
+    assert entry.detail["channel_id"] == str(api.own_channel_id)
+    assert entry.detail["document_type"] == "resident_id"
+    written = repr((entry.actor, entry.object_id, entry.correlation_id, entry.detail))
+    for secret in (person.document_number, person.name, read["id"]):
+        assert secret not in written
