@@ -531,6 +531,15 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     assert pulled.reference == state.reference and pulled.msisdn == ported
     assert pulled.line_seq == 1 and not pulled.overdue
     assert service.forwarded(fed.world.other_enterprise_id, later) == []
+    # ...its console lists it (masked, forwarded, with its deadline), no other's does...
+    (listed,) = service.disputes_of(remote.id, later)
+    assert (listed.reference, listed.status, listed.forwarded, listed.complaint_id) == (
+        state.reference, "forwarded", True, None,
+    )  # fmt: skip
+    assert listed.msisdn_masked != ported and listed.msisdn_masked[-4:] == ported[-4:]
+    assert listed.due_at == state.due_at and not listed.overdue
+    assert service.disputes_of(remote.id, state.due_at)[0].overdue
+    assert service.disputes_of(fed.world.other_enterprise_id, later) == []
     # ...another enterprise cannot answer it; a handling is a status and an outcome code...
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
@@ -559,6 +568,9 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     seen = service.dispute_state(state.reference, NOW + timedelta(days=30))
     assert (seen.status, seen.outcome, seen.overdue) == ("closed", "line_cancelled", False)
     assert service.forwarded(remote.id, later) == []
+    assert service.disputes_of(remote.id, later) == []  # closed: only when asked for
+    (kept,) = service.disputes_of(remote.id, later, include_closed=True)
+    assert (kept.status, kept.outcome, kept.overdue) == ("closed", "line_cancelled", False)
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
             enterprise_id=remote.id, reference=state.reference, status="acted",

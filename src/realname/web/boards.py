@@ -73,6 +73,26 @@ async def console(request: Request) -> Response:
     return await _console(request, staff)
 
 
+@router.get("/web/console/disputes")
+async def console_disputes(request: Request, closed: int = 0) -> Response:
+    """The 一证通查 disputes of the enterprise's lines: a complaint case here or forwarded to
+    its own instance, each with its deadline and status (`?closed=1`: the closed too)."""
+    staff = await page_staff(request, "enterprise_admin")
+    if not isinstance(staff, Staff):
+        return staff
+    answer = await api_for(request, staff).get(
+        "/v1/national/disputes", {"include_closed": "true" if closed else "false", "limit": 200}
+    )
+    return render(
+        request,
+        "disputes.html",
+        staff,
+        disputes=answer.body if answer.ok else [],
+        available=answer.ok,
+        closed=bool(closed),
+    )
+
+
 @router.post("/web/console/channels/{channel_id}/{action}")
 async def channel_status(
     request: Request,

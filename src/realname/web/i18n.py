@@ -239,6 +239,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "被投诉标记的号码（待二次实名核查）",
         "Lines flagged by complaints (to re-verify)",
     ),
+    "console.disputes": ("一证通查申诉", "一证通查 disputes"),
+    "console.disputes_link": (
+        "查看针对本企业号码的一证通查申诉（期限与状态）",
+        "The 一证通查 disputes of our lines (deadlines and status)",
+    ),
+    "disputes.title": ("一证通查申诉", "一证通查 disputes of our lines"),
+    "disputes.intro": (
+        "用户通过一证通查申诉“不是本人办理”的本企业号码：须在答复期限前核查并处理。",
+        "Lines of ours that a person said are not theirs (一证通查): trace and act on each "
+        "before its answer is due.",
+    ),
+    "disputes.unavailable": (
+        "本实例未接入全国一证通查平台，暂无申诉数据。",
+        "This instance is not the national platform: no disputes to show.",
+    ),
+    "disputes.with_closed": ("包括已办结的申诉", "Include closed disputes"),
+    "disputes.open_only": ("仅显示未办结的申诉", "Open disputes only"),
+    "disputes.opened": ("提交时间", "Opened"),
+    "disputes.outcome": ("处理结果", "Outcome"),
+    "disputes.where": ("处理方式", "Handled as"),
+    "disputes.complaint": ("本平台投诉工单", "Complaint case"),
+    "disputes.forwarded": (
+        "已转至本企业系统（待回复处理情况）",
+        "Forwarded to our own system (handling to post)",
+    ),
+    "disputes.status_open": ("已受理", "Open"),
+    "disputes.status_traced": ("已核查", "Traced"),
+    "disputes.status_acted": ("已处理", "Acted on"),
+    "disputes.status_closed": ("已办结", "Closed"),
+    "disputes.status_forwarded": ("已转办", "Forwarded"),
     "dash.lifted": ("已解除", "lifted"),
     # dashboard
     "dash.title": ("监管看板", "Regulator dashboard"),
