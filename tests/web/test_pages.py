@@ -18,6 +18,7 @@ from realname.web.sessions import (
     PURGE_AFTER,
     SESSION_COOKIE,
 )
+from tests.api.conftest import token_for
 from tests.web.conftest import PASSWORD, Web, csrf_of, form_id_of
 
 
@@ -839,7 +840,16 @@ def _inspected_round(web: Web, code: str, outcomes: list[str]) -> None:
     assert planned.status_code == 201, planned.text
     targets = [t["id"] for t in planned.json()["targets"]][: len(outcomes)]
     assert len(targets) == len(outcomes), planned.json()
-    inspector_id = web.api.secrets["regulator_inspector"][0]
+    from realname.security.clients import ClientService
+    from realname.security.principals import Role
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:  # the world's inspector may have been revoked by now
+        client, secret = ClientService(session, rt.keyring).create(
+            role=Role.REGULATOR_INSPECTOR, at=rt.clock.now()
+        )
+        inspector_id = client.client_id
+    inspector = {"Authorization": f"Bearer {token_for(web.api.client, inspector_id, secret)}"}
     assigned = web.api.client.post(
         f"{rounds}/{round_id}/assignments",
         json={"inspector": inspector_id, "target_ids": targets},
@@ -855,7 +865,7 @@ def _inspected_round(web: Web, code: str, outcomes: list[str]) -> None:
                 "place_region": "110105",
                 "outcome": outcome,
             },
-            headers=web.api.headers("regulator_inspector"),
+            headers=inspector,
         )
         assert visit.status_code == 201, visit.text
 
