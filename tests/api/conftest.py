@@ -82,6 +82,16 @@ def token_for(client: TestClient, client_id: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
+def attest(app: object) -> None:
+    """The test world's API clients are integrators whose own reader software attests their
+    chip reads (`person_json` claims `chip_read`): China's preset wants the channel reader's
+    read instead (`card_reads.chip_read_needs_reader`), which
+    tests/registry/cardreads/test_api.py holds it to."""
+    rt = app.state.runtime  # type: ignore[attr-defined]
+    rules = rt.policy.card_reads.model_copy(update={"chip_read_needs_reader": False})
+    rt.policy = rt.policy.model_copy(update={"card_reads": rules})
+
+
 def person_json(person: Person, **changes: object) -> dict[str, object]:
     body: dict[str, object] = {
         "document": {"number": person.document_number},
@@ -190,6 +200,7 @@ def _api(url: str, tmp: Path, **settings_extra: object) -> Iterator[Api]:
         people = world.people
     clock = FixedClock(NOW)
     app = create_app(settings, clock=clock)
+    attest(app)
     with TestClient(app, raise_server_exceptions=False) as client:
         tokens = {name: token_for(client, *pair) for name, pair in secrets.items()}
         yield Api(

@@ -464,6 +464,7 @@ BUILDERS: dict[str, Callable[[World], Request]] = {
     "/v1/national/feeds/sealing-key": lambda w: ("/v1/national/feeds/sealing-key", None),
     "/v1/national/feeds": lambda w: ("/v1/national/feeds", None),
     "/v1/national/feeds/disputes": lambda w: ("/v1/national/feeds/disputes", None),
+    "/v1/national/disputes": lambda w: ("/v1/national/disputes", None),
     # no such case: DISPUTE_NOT_FOUND, past authorisation
     "/v1/national/feeds/disputes/{reference}": lambda w: (
         "/v1/national/feeds/disputes/NDnosuchcase",

@@ -30,7 +30,7 @@ from realname.bench.load import (
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
-from realname.policy.loader import load_policy
+from realname.policy.loader import load_policy, with_attested_chip_reads
 from realname.registry.check import run_integrity_check
 from realname.registry.models import Holding, Line
 from realname.security.keys import keyring_from_settings
@@ -52,8 +52,12 @@ class Served:
             self.key_file,
             workers=workers,
             log_file=self.log,
-            # The server's calendar starts where the world's does, whatever the machine's date.
-            extra_env={"REALNAME_CLOCK_START": NOW.isoformat()},
+            # The server's calendar starts where the world's does, whatever the machine's date;
+            # its clients attest their own chip reads (the load's bodies claim chip_read).
+            extra_env={
+                "REALNAME_CLOCK_START": NOW.isoformat(),
+                "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),
+            },
         )
 
     def check_is_clean(self) -> None:

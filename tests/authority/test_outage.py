@@ -38,7 +38,7 @@ from realname.security.clients import ClientService
 from realname.security.keys import keyring_from_settings
 from realname.security.models import AuditLog
 from realname.security.principals import Role
-from tests.api.conftest import person_json, token_for
+from tests.api.conftest import attest, person_json, token_for
 from tests.authority.conftest import citizens_of, free_port, people
 from tests.registry.conftest import NOW, World, build_world
 
@@ -176,6 +176,7 @@ def api_on_stub(fresh_engine: Engine, tmp_path: Path, stub: StubServer) -> Itera
         )
         client_id = client.client_id
     app = create_app(settings, clock=FixedClock(NOW))
+    attest(app)  # its clerk's bodies claim chip_read, attested by its own reader software
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield Setup(
             test_client, token_for(test_client, client_id, secret), numbers, fresh_engine, settings

@@ -537,6 +537,15 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     assert service.forwarded(fed.world.other_enterprise_id, later) == []
     assert service.forwarded(remote.id, later, after_id=pulled.id) == []  # the next page
     assert service.forwarded(remote.id, later, after_id=pulled.id - 1, limit=1) == [pulled]
+    # ...its console lists it (masked, forwarded, with its deadline), no other's does...
+    (listed,) = service.disputes_of(remote.id, later)
+    assert (listed.reference, listed.status, listed.forwarded, listed.complaint_id) == (
+        state.reference, "forwarded", True, None,
+    )  # fmt: skip
+    assert listed.msisdn_masked != ported and listed.msisdn_masked[-4:] == ported[-4:]
+    assert listed.due_at == state.due_at and not listed.overdue
+    assert service.disputes_of(remote.id, state.due_at)[0].overdue
+    assert service.disputes_of(fed.world.other_enterprise_id, later) == []
     # ...another enterprise cannot answer it; a handling is a status and an outcome code...
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
@@ -588,6 +597,9 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
         ("closed", "line_cancelled", later + timedelta(hours=3)),
     ]
     assert service.forwarded(remote.id, later) == []
+    assert service.disputes_of(remote.id, later) == []  # closed: only when asked for
+    (kept,) = service.disputes_of(remote.id, later, include_closed=True)
+    assert (kept.status, kept.outcome, kept.overdue) == ("closed", "line_cancelled", False)
     with pytest.raises(NationalLookupError) as refused:
         service.answer_forwarded(
             enterprise_id=remote.id, reference=state.reference, status="acted",

@@ -198,7 +198,8 @@ class Visit:
 
     def check(self, name: str, *, both_languages: bool = True) -> None:
         """axe-core finds nothing serious; with REALNAME_SCREENSHOTS, the page in both
-        languages (`both_languages=False`: a POST's answer, which the switch cannot reload)."""
+        languages (`both_languages=False`: a POST's answer, which the switch leaves for its
+        section's page)."""
         page = self.page
         page.evaluate(AXE.read_text(encoding="utf-8"))
         result = page.evaluate(
@@ -290,6 +291,12 @@ def test_an_enterprise_escalated_on_the_dashboard_is_refused_at_its_front_desk(
     visit.sign_in("regulator")
     assert visit.page.url.endswith("/web/dashboard")
     visit.page.wait_for_selector("#rates-chart svg, #rates-chart:empty", state="attached")
+    # The demo's two inspection rounds are charted; every series is named in zh-CN.
+    visit.page.wait_for_selector("#rounds-chart svg")
+    assert visit.page.locator("#rounds-chart svg text", has_text="违规率").count() >= 1
+    trend = visit.page.inner_text("#trend-chart") or ""
+    legend = " ".join(visit.page.locator("#trend-chart svg text").all_text_contents())
+    assert "入网登记" in legend and "registrations" not in legend + trend, legend
     visit.check("regulator-dashboard")
     page = visit.page
     page.select_option("#enterprise_id", str(served.desk.enterprise_id))

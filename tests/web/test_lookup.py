@@ -6,6 +6,7 @@ case by its reference; in Chinese by default and in English."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from realname.web.sessions import LANG_COOKIE
 from tests.api.conftest import person_json
 from tests.national.conftest import signing
 from tests.web.conftest import Web, csrf_of
+
+_SIGNERS: dict[int, Any] = {}  # CMCC's feed key, per world (app)
 
 
 def _registered_and_fed(web: Web, person: int) -> str:
@@ -35,10 +38,12 @@ def _registered_and_fed(web: Web, person: int) -> str:
     app = api.client.app
     rt = app.state.runtime  # type: ignore[attr-defined]
     keys = rt.provided(PlatformKeys)
-    signer = signing("CMCC")
     now = rt.clock.now()
-    with rt.transaction() as session:
-        FeedIngest(session, keys).register_key("CMCC", signer.key_id, signer.public_raw, now)
+    signer = _SIGNERS.get(id(app))
+    if signer is None:  # the world's first feed: its key is registered once
+        signer = _SIGNERS[id(app)] = signing("CMCC")
+        with rt.transaction() as session:
+            FeedIngest(session, keys).register_key("CMCC", signer.key_id, signer.public_raw, now)
     with rt.transaction() as session:
         publisher = FeedPublisher(
             session, keyring=rt.keyring, signing=signer, sealing=keys.public, batch_size=1000
@@ -137,3 +142,75 @@ def test_a_line_reference_that_is_no_number_is_the_forms_refusal_not_a_500(
         data={"csrf_token": csrf, "challenge_id": "NoSuchChallengeAtAllXX", "line_ref": line_ref},
     )
     assert answer.status_code == 422 and 'id="lookup-error"' in answer.text
+
+
+def _disputed_by_api(web: Web, person: int) -> tuple[str, str]:
+    """Person `person` gets a line, finds it by 一证通查 (the public JSON routes) and disputes
+    it: its number and the case's reference."""
+    msisdn = _registered_and_fed(web, person)
+    who = web.api.people[person]
+    client = web.api.client
+    asked = client.post(
+        "/v1/national/lookup/codes",
+        json={
+            "document_type": "resident_id",
+            "document_number": who.document_number,
+            "name": who.name,
+            "msisdn": msisdn,
+        },
+    )
+    assert asked.status_code == 202, asked.text
+    challenge = asked.json()["challenge_id"]
+    answer = client.post(
+        "/v1/national/lookup/answers",
+        json={"challenge_id": challenge, "code": _code_sent_to(web, msisdn)},
+    )
+    assert answer.status_code == 200, answer.text
+    line_ref = next(
+        line["line_ref"]
+        for enterprise in answer.json()["enterprises"]
+        for line in enterprise["lines"]
+        if line["msisdn_masked"][-4:] == msisdn[-4:]
+    )
+    disputed = client.post(
+        "/v1/national/lookup/disputes", json={"challenge_id": challenge, "line_ref": line_ref}
+    )
+    assert disputed.status_code == 201, disputed.text
+    return msisdn, str(disputed.json()["reference"])
+
+
+def test_the_console_lists_the_disputes_of_its_lines_with_deadlines_and_status(web: Web) -> None:
+    msisdn, reference = _disputed_by_api(web, 5)
+    admin = web.signed_in("admin")
+    console = admin.get("/web/console")
+    assert 'href="/web/console/disputes"' in console.text  # linked from the console
+    page = admin.get("/web/console/disputes")
+    assert page.status_code == 200, page.text
+    row = page.text.split(f'data-reference="{reference}"', 1)[1].split("</tr>", 1)[0]
+    assert msisdn not in page.text and msisdn[-4:] in row  # masked
+    # a complaint case here, acted on at once ("not mine" suspends the line for a check)
+    assert "已处理" in row and "本平台投诉工单" in row and "line_disputed" in row
+    # The deadline is the dispute's: the policy's days after it was opened.
+    api = web.api.client.get("/v1/national/disputes", headers=web.api.headers("admin")).json()
+    mine = next(d for d in api if d["reference"] == reference)
+    assert mine["status"] == "acted" and not mine["forwarded"] and not mine["overdue"]
+    from realname.web.i18n import Translator
+
+    assert Translator("zh-CN").instant(mine["due_at"]) in row
+    # Another enterprise sees none of it; a clerk has no such page; the regulator sees all.
+    other = web.signed_in("other_admin").get("/web/console/disputes")
+    assert other.status_code == 200 and reference not in other.text
+    assert web.signed_in("clerk").get("/web/console/disputes").status_code == 403
+    everyone = web.api.client.get("/v1/national/disputes", headers=web.api.headers("regulator"))
+    assert reference in {d["reference"] for d in everyone.json()}
+    # Closed, it leaves the list unless asked for.
+    closed = web.api.client.post(
+        f"/v1/complaints/{mine['complaint_id']}/close",
+        json={"outcome": "line_cancelled"},
+        headers=web.api.headers("complaint_centre"),
+    )
+    assert closed.status_code == 200, closed.text
+    assert f'data-reference="{reference}"' not in admin.get("/web/console/disputes").text
+    with_closed = admin.get("/web/console/disputes", params={"closed": "1"}).text
+    row = with_closed.split(f'data-reference="{reference}"', 1)[1].split("</tr>", 1)[0]
+    assert "已办结" in row and "line_cancelled" in row

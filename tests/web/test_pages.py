@@ -18,6 +18,7 @@ from realname.web.sessions import (
     PURGE_AFTER,
     SESSION_COOKIE,
 )
+from tests.api.conftest import token_for
 from tests.web.conftest import PASSWORD, Web, csrf_of, form_id_of
 
 
@@ -578,6 +579,18 @@ def test_a_formula_in_an_exported_cell_is_text_not_a_formula(web: Web) -> None:
         for line in exported.splitlines()
         for cell in line.split(",")
     )
+    # The workbook shows the name as typed: a text cell styled quotePrefix, no `'` in it.
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(regulator.get("/web/dashboard/export.xlsx").content))
+    cell = next(r[1] for r in book.active.iter_rows(min_row=2) if r[0].value == "EVIL1")
+    assert (cell.value, cell.data_type, cell.quotePrefix) == (
+        '=HYPERLINK("http://x","点我")',
+        "s",
+        True,
+    )
 
 
 def test_pages_and_static_files_send_hsts_and_the_security_headers(web: Web) -> None:
@@ -775,3 +788,133 @@ def test_a_line_changes_hands_at_the_counter_with_both_cards_read(web: Web) -> N
         f"/v1/lines/{line_id}/history", headers=web.api.headers("admin")
     ).json()
     assert [e["operation"] for e in history][-1] == "transfer"
+
+
+def test_switching_language_on_a_page_a_post_answered_lands_on_a_page_one_can_get(
+    web: Web,
+) -> None:
+    """The switch reloads the page it was on; a form's answer (its path a POST route) has no
+    GET, so the switch goes to its section's page: it was a 405 error page."""
+    clerk = web.signed_in("clerk")
+    csrf = csrf_of(clerk.get("/web/desk").text)
+    line_id = web.api.client.post(
+        "/v1/lines/lookup", json={"msisdn": web.api.number()}, headers=web.api.headers("admin")
+    ).json()["id"]
+    for was_on, lands_on in (
+        ("/web/desk/register", "/web/desk"),  # a registration's answer
+        (f"/web/lines/{line_id}/report-lost", f"/web/lines/{line_id}"),
+        ("/web/lines/lookup", "/web/"),  # nothing to GET above it: the home page
+        ("/web/desk", "/web/desk"),
+        ("/web/lookup/answer", "/web/lookup"),
+        ("//elsewhere.example/web/", "/web/"),
+        ("/web/\\elsewhere", "/web/"),
+    ):
+        switched = clerk.post(
+            "/web/locale", data={"csrf_token": csrf, "lang": "en", "next_page": was_on}
+        )
+        assert switched.status_code == 303 and switched.headers["location"] == lands_on, was_on
+        shown = clerk.get(lands_on)
+        assert shown.status_code in (200, 303), (was_on, shown.status_code)
+    assert 'lang="en"' in clerk.get("/web/desk").text
+
+
+def _inspected_round(web: Web, code: str, outcomes: list[str]) -> None:
+    """A round of secret inspections with a visit per outcome (to the first planned outlets)."""
+    rounds = "/v1/regulator/inspections/rounds"
+    regulator = web.api.headers("regulator")
+    created = web.api.client.post(
+        rounds,
+        json={
+            "code": code,
+            "name": "web round",
+            "starts_on": "2026-11-01",
+            "ends_on": "2026-11-30",
+            "seed": 5,
+            "min_per_stratum": len(outcomes),
+        },
+        headers=regulator,
+    )
+    assert created.status_code == 201, created.text
+    round_id = created.json()["id"]
+    planned = web.api.client.post(f"{rounds}/{round_id}/plan", headers=regulator)
+    assert planned.status_code == 201, planned.text
+    targets = [t["id"] for t in planned.json()["targets"]][: len(outcomes)]
+    assert len(targets) == len(outcomes), planned.json()
+    from realname.security.clients import ClientService
+    from realname.security.principals import Role
+
+    rt = web.api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction() as session:  # the world's inspector may have been revoked by now
+        client, secret = ClientService(session, rt.keyring).create(
+            role=Role.REGULATOR_INSPECTOR, at=rt.clock.now()
+        )
+        inspector_id = client.client_id
+    inspector = {"Authorization": f"Bearer {token_for(web.api.client, inspector_id, secret)}"}
+    assigned = web.api.client.post(
+        f"{rounds}/{round_id}/assignments",
+        json={"inspector": inspector_id, "target_ids": targets},
+        headers=regulator,
+    )
+    assert assigned.status_code == 200, assigned.text
+    for target, outcome in zip(targets, outcomes, strict=True):
+        visit = web.api.client.post(
+            f"{rounds}/{round_id}/visits",
+            json={
+                "target_id": target,
+                "visited_at": "2026-11-20T10:00:00Z",
+                "place_region": "110105",
+                "outcome": outcome,
+            },
+            headers=inspector,
+        )
+        assert visit.status_code == 201, visit.text
+
+
+def test_the_dashboard_charts_each_inspection_rounds_violation_rate_with_its_interval(
+    web: Web,
+) -> None:
+    import json
+
+    from realname.compliance.inspections.rates import wilson
+
+    _inspected_round(web, "WEB-R1", ["sold_without_id", "compliant"])
+    page = web.signed_in("regulator").get("/web/dashboard").text
+    block = re.search(r'<script type="application/json" id="rounds-data">(.*?)</script>', page)
+    assert block is not None
+    rounds = {r["code"]: r for r in json.loads(block.group(1))}
+    shown = rounds["WEB-R1"]
+    expected = wilson(1, 2)
+    assert (shown["inspected"], shown["violations"]) == (2, 1)
+    assert (shown["rate"], shown["low"], shown["high"]) == (
+        expected.rate,
+        expected.low,
+        expected.high,
+    )
+    table = page.split('id="rounds"', 1)[1].split("</table>", 1)[0]
+    assert 'data-round="WEB-R1"' in table and "50.0%" in table
+    assert 'id="rounds-chart"' in page and "/web/static/charts.js" in page
+
+
+def test_the_charts_series_are_named_in_the_pages_language(web: Web) -> None:
+    import json
+
+    regulator = web.signed_in("regulator")
+
+    def labels() -> dict[str, str]:
+        page = regulator.get("/web/dashboard").text
+        block = re.search(r'<script type="application/json" id="chart-labels">(.*?)</script>', page)
+        assert block is not None
+        return dict(json.loads(block.group(1)))
+
+    chinese = labels()
+    assert chinese["registrations"] == "入网登记" and chinese["violation_rate"] == "违规率"
+    csrf = csrf_of(regulator.get("/web/dashboard").text)
+    regulator.post(
+        "/web/locale", data={"csrf_token": csrf, "lang": "en", "next_page": "/web/dashboard"}
+    )
+    assert labels()["registrations"] == "Registrations"
+    # The script names no series itself: every name comes from the page's block.
+    from realname.web.base import HERE
+
+    script = (HERE / "static" / "charts.js").read_text(encoding="utf-8")
+    assert 'name: "registrations"' not in script and 'name: label("registrations")' in script

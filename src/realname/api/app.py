@@ -255,6 +255,7 @@ def _assemble(
         app.include_router(national_feeds_endpoints.router)
         app.include_router(national_lookup_endpoints.router)
         app.include_router(national_lookup_endpoints.enterprise_router)
+        app.include_router(national_lookup_endpoints.disputes_router)
     web_pages.install(app)  # the staff's pages: not in the OpenAPI document
     _document_access(app)
     return app

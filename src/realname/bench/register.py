@@ -53,7 +53,7 @@ from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.db.uow import UnitOfWork
 from realname.identity.documents import parse_document
-from realname.policy.loader import load_policy
+from realname.policy.loader import load_policy, with_attested_chip_reads
 from realname.policy.schema import CapScope
 from realname.registry.commands import Actor, Context, Desk
 from realname.registry.schemas import RegistrationIn
@@ -456,6 +456,11 @@ def run_register_bench(
         time_limit=time_limit,
         path="/v1/registrations",
         progress=progress,
+        # The bench's counters are an integrator whose own reader software attests each
+        # chip read (its bodies claim chip_read, as the bare-SQL path records it): the
+        # preset's rule that only the channel reader's read counts (China) is not the cost
+        # measured here.
+        server_env={"REALNAME_POLICY": str(with_attested_chip_reads(settings.policy, work_dir))},
     )
     return HttpBenchResult(
         path="register+activate over HTTP",

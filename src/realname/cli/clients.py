@@ -22,9 +22,10 @@ def clients_add(
     role: Annotated[Role, typer.Option(help="What the client may do.")],
     enterprise: Annotated[str | None, typer.Option(help="Enterprise code it acts for.")] = None,
     channel: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            help="Channel id (clerks: default the clerk's channel; card readers: required)."
+            help="Channel code at the enterprise (or id) (clerks: default the clerk's "
+            "channel; card readers: required)."
         ),
     ] = None,
     clerk: Annotated[str | None, typer.Option(help="Clerk code (or id) of a clerk client.")] = None,
@@ -55,13 +56,15 @@ def clients_add(
                 console.print(f"no enterprise with code {enterprise}")
                 raise typer.Exit(2)
             enterprise_id = found.id
-        clerk_id, channel = _clerk_of(session, enterprise_id, clerk, channel)
+        clerk_id, channel_id = _clerk_of(
+            session, enterprise_id, clerk, _channel_of(session, enterprise_id, channel)
+        )
         try:
             client, secret = ClientService(session, keyring).create(
                 role=role,
                 at=settings.clock().now(),
                 enterprise_id=enterprise_id,
-                channel_id=channel,
+                channel_id=channel_id,
                 clerk_id=clerk_id,
                 scopes=_scopes(role, scopes, province),
                 description=description,
@@ -82,6 +85,22 @@ def _scopes(role: Role, scopes: str | None, province: str | None) -> list[str] |
     if province is None:
         return chosen
     return [*(chosen if chosen is not None else DEFAULT_SCOPES[role]), province_scope(province)]
+
+
+def _channel_of(session: Any, enterprise_id: int | None, channel: str | None) -> int | None:
+    """The channel id for --channel CODE (at the enterprise) or ID."""
+    from realname.provisioning.repository import ProvisioningRepository
+
+    if channel is None:
+        return None
+    repo = ProvisioningRepository(session)
+    found = repo.channel(enterprise_id, channel) if enterprise_id is not None else None
+    if found is None and channel.isdigit():
+        found = repo.channel_by_id(int(channel))
+    if found is None:
+        console.print(f"no channel {channel}" + (" at this enterprise" if enterprise_id else ""))
+        raise typer.Exit(2)
+    return found.id
 
 
 def _clerk_of(

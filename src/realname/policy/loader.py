@@ -8,6 +8,7 @@ file and the field, because the person who meets it is editing a file, not readi
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import cache
 from importlib import resources
@@ -93,3 +94,26 @@ def _describe(error: Any) -> tuple[str, str]:
     elif isinstance(value, str | int | float) and not isinstance(value, bool):
         message = f"{message} (got {value!r})"
     return field, message
+
+
+_NEEDS_READER = re.compile(r"^(chip_read_needs_reader\s*=\s*)(true|false)", re.MULTILINE)
+
+
+def with_attested_chip_reads(name_or_path: str, folder: Path) -> Path:
+    """The policy `name_or_path` as a file in `folder` that takes an API client's own
+    `chip_read` claim (`card_reads.chip_read_needs_reader = false`): for a client whose own
+    reader software attests its reads, such as the registration benchmark's, where the preset
+    (China's) wants the channel's reader's read. Everything else is the policy's own text."""
+    text = os.fspath(name_or_path)
+    if text.endswith(_SUFFIX) or os.sep in text:
+        source = Path(text).read_text(encoding="utf-8")
+    else:
+        load_policy(text)  # a known preset, or its PolicyError
+        source = (_presets_dir() / f"{text}{_SUFFIX}").read_text(encoding="utf-8")
+    changed, found = _NEEDS_READER.subn(r"\1false", source)
+    if not found:
+        changed = source + "\n[card_reads]\nchip_read_needs_reader = false\n"
+    path = folder / f"{Path(text).stem}-attested{_SUFFIX}"
+    path.write_text(changed, encoding="utf-8")
+    _parse(path.read_bytes(), str(path))  # still a valid policy
+    return path

@@ -50,6 +50,7 @@ class RegistryErrorCode(StrEnum):
     SETTLEMENT_SUSPENDED = "SETTLEMENT_SUSPENDED"
     CARD_READ_NOT_FOUND = "CARD_READ_NOT_FOUND"
     CHIP_READ_UNATTESTED = "CHIP_READ_UNATTESTED"
+    ENTRY_METHOD_REQUIRED = "ENTRY_METHOD_REQUIRED"
 
 
 C = RegistryErrorCode
@@ -152,9 +153,19 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "本柜台没有该读卡记录（已使用、已过期或非本渠道读取）。请重新读卡。",
     ),
     C.CHIP_READ_UNATTESTED: (
-        "A chip read must come from this channel's card reader: send card_read_id (or "
-        "entry_method manual, where typing a document in is allowed).",
-        "芯片读取须来自本渠道的读卡器：请提供 card_read_id（或在允许手工录入处使用 manual）。",
+        "A chip read must come from this channel's card reader: have the reader post the "
+        "card (POST /v1/card-reads) and send its id as card_read_id instead of document and "
+        "name (or entry_method manual, where typing a document in is allowed).",
+        "芯片读取须来自本渠道的读卡器：请由读卡器上传身份证信息（POST /v1/card-reads），并以 "
+        "card_read_id 代替证件和姓名提交（或在允许手工录入处使用 entry_method manual）。",
+    ),
+    C.ENTRY_METHOD_REQUIRED: (
+        "Say how the document was captured: send card_read_id (the id of this channel's "
+        "card reader's read, POST /v1/card-reads) instead of document and name, or send "
+        "entry_method (chip_read, ocr or manual) with them.",
+        "请说明证件信息的采集方式：以 card_read_id（本渠道读卡器的读卡记录，POST "
+        "/v1/card-reads）代替证件和姓名提交，或随证件和姓名提供 entry_method（chip_read、ocr "
+        "或 manual）。",
     ),
     C.CHANNEL_NOT_RISKY: (
         "The channel is not over the risk threshold; give the reason for suspending it.",
@@ -197,6 +208,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.AUTHORITY_UNAVAILABLE: 503,
     C.CARD_READ_NOT_FOUND: 404,
     C.CHIP_READ_UNATTESTED: 403,
+    C.ENTRY_METHOD_REQUIRED: 422,
 }
 
 # Refusals that say nothing about the request: the same request may succeed later, so they

@@ -106,8 +106,14 @@ class PersonIn(RequestModel):
     face_score: float | None = Field(
         default=None, ge=0, le=1, examples=[0.93], description="Live face comparison score"
     )
-    entry_method: Annotated[EntryMethod, Lax] = Field(
-        default=EntryMethod.CHIP_READ, description="How the document was captured"
+    entry_method: Annotated[EntryMethod, Lax] | None = Field(
+        default=None,
+        description="How the document was captured: chip_read (a reader your software "
+        "attests; refused where the policy wants this channel's reader's read, "
+        "card_reads.chip_read_needs_reader), ocr or manual (typed). At a counter (register, "
+        "SIM replacement, transfer, report lost, cancel, re-verification) it must be given "
+        "(422 REALNAME.ENTRY_METHOD_REQUIRED), or the person given by card_read_id instead; "
+        "elsewhere, left out, it is manual, the least trusted",
     )
 
     @property
@@ -124,7 +130,7 @@ class PersonIn(RequestModel):
             birth_date=self.document.birth_date,
             address=self.address,
             face_score=self.face_score,
-            entry_method=self.entry_method,
+            entry_method=self.entry_method or EntryMethod.MANUAL,
         )
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from realname.compliance.figures.render import spreadsheet_safe, xlsx_bytes
+from realname.compliance.inspections.rates import wilson
 from realname.web.base import (
     Text,
     api_for,
@@ -24,6 +25,7 @@ from realname.web.base import (
     translator,
 )
 from realname.web.calls import Api
+from realname.web.i18n import Translator
 from realname.web.sessions import Staff
 
 router = APIRouter(include_in_schema=False)
@@ -71,6 +73,26 @@ async def console(request: Request) -> Response:
     return await _console(request, staff)
 
 
+@router.get("/web/console/disputes")
+async def console_disputes(request: Request, closed: int = 0) -> Response:
+    """The 一证通查 disputes of the enterprise's lines: a complaint case here or forwarded to
+    its own instance, each with its deadline and status (`?closed=1`: the closed too)."""
+    staff = await page_staff(request, "enterprise_admin")
+    if not isinstance(staff, Staff):
+        return staff
+    answer = await api_for(request, staff).get(
+        "/v1/national/disputes", {"include_closed": "true" if closed else "false", "limit": 200}
+    )
+    return render(
+        request,
+        "disputes.html",
+        staff,
+        disputes=answer.body if answer.ok else [],
+        available=answer.ok,
+        closed=bool(closed),
+    )
+
+
 @router.post("/web/console/channels/{channel_id}/{action}")
 async def channel_status(
     request: Request,
@@ -106,19 +128,66 @@ async def where_is(request: Request, csrf_token: Text, msisdn: Text) -> Response
 # ---- the regulator's dashboard -----------------------------------------------------------
 
 
+ROUNDS_SHOWN = 12  # the latest inspection rounds on the chart (the API takes up to 50)
+
+
+async def _rounds(api: Api) -> list[dict[str, Any]]:
+    """The latest inspection rounds, oldest first, each with its violation rate and Wilson
+    95 % interval over every outlet visited (the sum of its enterprises' counts, as
+    `realname report inspections` reads a round's overall rate)."""
+    listed = await api.get("/v1/regulator/inspections/rounds")
+    if not listed.ok or not listed.body:
+        return []
+    rounds = sorted(listed.body, key=lambda r: (r["starts_on"], r["id"]))[-ROUNDS_SHOWN:]
+    rates = await api.get(
+        "/v1/regulator/inspections/rates",
+        {"round_id": [r["id"] for r in rounds], "by": "enterprise"},
+    )
+    counts: dict[int, tuple[int, int]] = {}
+    for row in rates.body if rates.ok else []:
+        n, hits = counts.get(row["round_id"], (0, 0))
+        counts[row["round_id"]] = (n + row["inspected"], hits + row["violations"])
+    out = []
+    for r in rounds:
+        n, hits = counts.get(r["id"], (0, 0))
+        rate = wilson(hits, n)
+        out.append(
+            {
+                "code": r["code"],
+                "name": r["name"],
+                "starts_on": r["starts_on"],
+                "ends_on": r["ends_on"],
+                "inspected": n,
+                "violations": hits,
+                "rate": rate.rate,
+                "low": rate.low,
+                "high": rate.high,
+            }
+        )
+    return out
+
+
 async def _dashboard_data(api: Api) -> dict[str, Any]:
-    enterprises, figures, actions, counts = await asyncio.gather(
+    enterprises, figures, actions, counts, rounds = await asyncio.gather(
         api.get("/v1/enterprises"),
         api.get("/v1/regulator/figures"),
         api.get("/v1/regulator/enforcement/actions"),
         api.get("/v1/complaints/counts"),
+        _rounds(api),
     )
     return {
         "enterprises": enterprises.body if enterprises.ok else [],
         "figures": figures.body if figures.ok else None,
         "actions": actions.body if actions.ok else [],
         "counts": counts.body if counts.ok else [],
+        "rounds": rounds,
     }
+
+
+def _chart_labels(t: Translator) -> dict[str, str]:
+    """The charts' series names in the page's language (charts.js reads them)."""
+    keys = ("registrations", "refused", "complaints", "violation_rate", "interval")
+    return {key: t(f"chart.{key}") for key in keys}
 
 
 async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
@@ -167,6 +236,8 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         counts=data["counts"][:20],
         chart=chart,
         trend=trend,
+        rounds=data["rounds"],
+        chart_labels=_chart_labels(translator(request)),
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,
         **context,

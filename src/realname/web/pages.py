@@ -14,9 +14,11 @@ from typing import Annotated, cast
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 from realname.http.deps import Runtime, runtime
@@ -230,6 +232,37 @@ async def logout(request: Request, csrf_token: Text) -> Response:
     return response
 
 
+def _gettable(path: str) -> bool:
+    """Whether one of the pages' routes answers GET at `path` (a page one can reload)."""
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    for pages in (router, desk.router, boards.router, lookup.router):
+        for route in pages.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            match, child = route.matches(scope)
+            # an id is a number: `/web/lines/lookup` is no line's page
+            if match is Match.FULL and all(
+                str(v).isdigit() for k, v in child["path_params"].items() if k.endswith("_id")
+            ):
+                return True
+    return False
+
+
+def _page_to_show(request: Request, next_page: str) -> str:
+    """Where the language switch sends the browser: the page it was on, when that page is a
+    GET; a page reached by a POST (a form's answer: `/web/desk/register`) has no GET to
+    reload, so its section's index (the nearest GET-able path above it: `/web/desk`,
+    `/web/lines/7`), else the home page. Only this app's pages (no `//host`)."""
+    if not next_page.startswith("/web/") or "//" in next_page or "\\" in next_page:
+        return "/web/"
+    path = next_page.split("?", 1)[0].split("#", 1)[0]
+    while path.startswith("/web/") and path != "/web/":
+        if _gettable(path):
+            return path
+        path = path.rsplit("/", 1)[0] or "/"
+    return "/web/"
+
+
 @router.post("/web/locale")
 async def switch_locale(
     request: Request, lang: Text, csrf_token: Text, next_page: Annotated[str, Form()] = "/web/"
@@ -237,7 +270,6 @@ async def switch_locale(
     staff = await current_staff(request)
     if not csrf_ok(request, csrf_token, staff):
         return problem(request, staff, 403, translator(request)("error.csrf"))
-    target = next_page if next_page.startswith("/web/") and "//" not in next_page else "/web/"
-    response = redirect(target)
+    response = redirect(_page_to_show(request, next_page))
     set_cookie(response, LANG_COOKIE, lang if lang in LOCALES else "zh-CN", http_only=False)
     return response

@@ -21,9 +21,15 @@ def test_a_cell_that_starts_a_formula_is_quoted_and_others_are_left_alone() -> N
     assert "-0.5" in text  # a number is not text to quote
 
 
-def test_the_workbook_holds_them_as_text() -> None:
+def test_the_workbook_holds_them_as_text_shown_as_typed() -> None:
+    """Text cells styled quotePrefix (what Excel does for a value typed with a leading `'`):
+    the cell's value is the original text, not `'` + text, and it is never a formula."""
     typed = EVIL[:-1]  # (the workbook keeps a CR as a line feed)
-    book = load_workbook(io.BytesIO(xlsx_bytes(["name"], [{"name": v} for v in typed], "x")))
-    values = [row[0].value for row in book.active.iter_rows(min_row=2)]
-    kinds = [row[0].data_type for row in book.active.iter_rows(min_row=2)]
-    assert values == ["'" + v for v in typed] and set(kinds) == {"s"}
+    rows = [{"name": v, "n": 3} for v in [*typed, "中国移动"]]
+    book = load_workbook(io.BytesIO(xlsx_bytes(["name", "n"], rows, "x")))
+    cells = [row[0] for row in book.active.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == [*typed, "中国移动"]
+    assert {c.data_type for c in cells} == {"s"}
+    assert [c.quotePrefix for c in cells] == [True] * len(typed) + [False]
+    numbers = [row[1] for row in book.active.iter_rows(min_row=2)]
+    assert {(c.value, c.data_type) for c in numbers} == {(3, "n")}

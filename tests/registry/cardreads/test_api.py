@@ -4,12 +4,13 @@ of that channel registers with it once; the server, not the request, makes it `c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from realname.policy.loader import load_policy
 from realname.policy.schema import CardReadRules
 from realname.registry.cardreads.models import CardRead
 from realname.registry.commands import Person
@@ -131,28 +132,60 @@ def test_the_owner_present_at_the_counter_is_read_too(api: Api) -> None:
 
 
 @contextmanager
-def _reader_required(api: Api) -> Iterator[None]:
+def _the_preset(api: Api) -> Iterator[None]:
+    """The app under China's preset as shipped (the `api` world attests its chip reads:
+    tests/api/conftest.py `attest`)."""
     rt = api.client.app.state.runtime  # type: ignore[attr-defined]
     before = rt.policy
-    rules = CardReadRules(chip_read_needs_reader=True)
-    rt.policy = before.model_copy(update={"card_reads": rules})
+    rt.policy = load_policy("china")
     try:
         yield
     finally:
         rt.policy = before
 
 
-def test_a_chip_read_claim_without_a_read_is_the_policys_call(api: Api) -> None:
+def test_a_chip_read_claim_without_the_channel_readers_read_is_refused_in_china(
+    api: Api,
+) -> None:
+    assert load_policy("china").card_reads.chip_read_needs_reader is True
     claimed = person_json(api.people[6])  # entry_method chip_read, no read
-    with _reader_required(api):
+    with _the_preset(api):
         refused = _register(api, claimed)
         assert refused.status_code == 403
-        assert refused.json()["code"] == "REALNAME.CHIP_READ_UNATTESTED"
+        body = refused.json()
+        assert body["code"] == "REALNAME.CHIP_READ_UNATTESTED"
+        assert "card_read_id" in body["message"] and "/v1/card-reads" in body["message"]
         read = _read(api, api.people[6])
         with_read = _register(api, {"card_read_id": read["id"], "face_score": 0.95})
         assert with_read.status_code == 201, with_read.text
-    # By default an integrator's own attestation stands (today's behaviour).
+    # A policy that trusts an integrator's own reader takes its claim.
+    assert CardReadRules().chip_read_needs_reader is False
     assert _register(api, person_json(api.people[7])).status_code == 201
+
+
+def test_a_person_given_without_saying_how_the_document_was_captured_is_refused(
+    api: Api,
+) -> None:
+    """entry_method defaulted to chip_read: leaving it out claimed the most trusted capture.
+    Now it must be said (or the person given by a card read), and the refusal says what to
+    send."""
+    unsaid = {k: v for k, v in person_json(api.people[8]).items() if k != "entry_method"}
+    for policy in (_the_preset(api), nullcontext()):
+        with policy:
+            refused = _register(api, unsaid)
+            assert refused.status_code == 422, refused.text
+            body = refused.json()
+            assert body["code"] == "REALNAME.ENTRY_METHOD_REQUIRED"
+            assert "card_read_id" in body["message"] and "entry_method" in body["message"]
+    line = _register(api, person_json(api.people[8]))  # said: chip_read, attested here
+    assert line.status_code == 201, line.text
+    # An owner-present operation is a counter operation too.
+    lost = api.client.post(
+        f"/v1/lines/{line.json()['id']}/report-lost",
+        json={"owner": unsaid},
+        headers=api.headers("clerk"),
+    )
+    assert lost.status_code == 422 and lost.json()["code"] == "REALNAME.ENTRY_METHOD_REQUIRED"
 
 
 def test_typed_entry_is_refused_where_the_policy_refuses_manual_entry(api: Api) -> None:
@@ -160,3 +193,33 @@ def test_typed_entry_is_refused_where_the_policy_refuses_manual_entry(api: Api) 
     refused = _register(api, typed)  # the own hall: china refuses manual entry there
     assert refused.status_code == 422
     assert refused.json()["code"] == "REALNAME.MANUAL_ENTRY_REFUSED"
+
+
+def test_each_card_read_is_an_audit_entry_naming_the_reader_and_channel_not_the_card(
+    api: Api,
+) -> None:
+    from realname.registry.cardreads.service import audit_name
+    from realname.security.models import AuditLog
+
+    person = api.people[2]
+    read = _read(api, person)
+    rt = api.client.app.state.runtime  # type: ignore[attr-defined]
+    with rt.transaction(readonly=True) as session:
+        entries = list(
+            session.scalars(
+                select(AuditLog).where(
+                    AuditLog.action == "card_read.record",
+                    AuditLog.object_id == audit_name(read["id"]),
+                )
+            )
+        )
+        session.expunge_all()
+    assert len(entries) == 1
+    (entry,) = entries
+    reader_id = api.secrets["card_reader"][0]
+    assert entry.actor == f"card_reader:{reader_id}" and entry.object_type == "card_read"
+    assert entry.detail["channel_id"] == str(api.own_channel_id)
+    assert entry.detail["document_type"] == "resident_id"
+    written = repr((entry.actor, entry.object_id, entry.correlation_id, entry.detail))
+    for secret in (person.document_number, person.name, read["id"]):
+        assert secret not in written

@@ -317,24 +317,37 @@ def csv_text(header: list[str], rows: Sequence[dict[str, Any]]) -> str:
 
 def xlsx_bytes(header: list[str], rows: Sequence[dict[str, Any]], sheet: str) -> bytes:
     """The rows CSV writes, as one sheet of an xlsx workbook: the header, then a row per row
-    (numbers and dates as Excel numbers and dates, a missing value as an empty cell)."""
+    (numbers and dates as Excel numbers and dates, a missing value as an empty cell). Text
+    that a spreadsheet would run as a formula is a text cell with the quote-prefix style:
+    it shows as typed (no leading `'` in the value, as the CSV needs) and stays text when
+    someone edits it."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     page = book.create_sheet(title=sheet[:31])  # Excel's limit on a sheet's name
-    page.append(header)
+    page.append([_cell(page, name) for name in header])
     for row in rows:
-        page.append([_cell(row.get(column)) for column in header])
+        page.append([_cell(page, row.get(column)) for column in header])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def _cell(value: object) -> object:
+def _cell(page: Any, value: object) -> object:
+    from openpyxl.cell import WriteOnlyCell
+
     if isinstance(value, datetime) and value.tzinfo is not None:
         # Excel has no time zones (openpyxl refuses an aware datetime): UTC, as every
         # instant in RealName is kept
         return value.astimezone(UTC).replace(tzinfo=None)
     if value is None or isinstance(value, (int, float, date)):
         return value
-    return spreadsheet_safe(str(value))  # openpyxl writes "=…" text as a formula
+    text = str(value)
+    if not text.startswith(FORMULA_STARTS):
+        return text
+    # openpyxl reads "=…" as a formula: the cell is made text (type s) after the value is
+    # set, and styled quotePrefix, Excel's own mark of "typed as text"
+    cell = WriteOnlyCell(page, value=text)
+    cell.data_type = "s"
+    cell.quotePrefix = True
+    return cell

@@ -9,13 +9,14 @@ import time
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Security
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from realname.compliance.complaints.service import ComplaintService, Intake
 from realname.http.deps import Runtime, RuntimeDep
 from realname.http.errors import refusals
+from realname.http.principals import READ, Allowed
 from realname.http.sources import request_source
 from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
@@ -28,10 +29,12 @@ from realname.national.lookup.schemas import (
     DisputeAnswerIn,
     DisputeIn,
     DisputeOut,
+    EnterpriseDisputeOut,
     ForwardedDisputeOut,
 )
 from realname.national.lookup.service import LookupService
 from realname.registry.commands import Actor, Context
+from realname.security.principals import Permission, Principal
 
 router = APIRouter(
     prefix="/v1/national/lookup",
@@ -210,3 +213,38 @@ def answer_forwarded_dispute(
             actor=f"feed_client:{principal.client_id}",
         )
     return DisputeOut(**asdict(state))
+
+
+# --- an enterprise's staff (and the regulator): the disputes of its lines --------------------
+
+# The enterprise's administrators (their own lines) and the regulator (every enterprise's).
+DisputeReader = Annotated[
+    Principal,
+    Security(Allowed(Permission.OPERATE, Permission.ENFORCE), scopes=[READ]),
+]
+
+disputes_router = APIRouter(prefix="/v1/national/disputes", tags=["一证通查"])
+
+
+@disputes_router.get(
+    "", response_model=list[EnterpriseDisputeOut], summary="Disputes of our lines (一证通查)"
+)
+def enterprise_disputes(
+    request: Request,
+    rt: RuntimeDep,
+    principal: DisputeReader,
+    include_closed: bool = False,
+    enterprise_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EnterpriseDisputeOut]:
+    """The "not mine" disputes 一证通查 opened against the caller's enterprise's lines, a
+    complaint case here or forwarded to its own instance: deadline, status, outcome and
+    whether overdue, open ones soonest deadline first (closed ones after them with
+    `include_closed`), numbers masked. The regulator reads every enterprise's, or one's with
+    `enterprise_id`."""
+    scope = principal.enterprise_id if principal.enterprise_id is not None else enterprise_id
+    with rt.transaction(readonly=True) as session:
+        rows = _service(rt, request, session).disputes_of(
+            scope, rt.clock.now(), include_closed=include_closed, limit=limit
+        )
+    return [EnterpriseDisputeOut(**asdict(row)) for row in rows]

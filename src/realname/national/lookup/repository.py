@@ -22,6 +22,8 @@ from realname.national.lookup.models import (
 )
 from realname.registry.models import Enterprise, Line, LineEvent
 
+FORWARDED = "forwarded"  # a dispute at a separate enterprise instance, not yet answered
+
 
 @dataclass(frozen=True)
 class RegistryLine:
@@ -150,6 +152,30 @@ class LookupRepository:
             .where(NationalDisputeAnswer.dispute_id == dispute_id)
             .order_by(NationalDisputeAnswer.id)
         ).all()
+
+    def disputes_of(
+        self, enterprise_id: int | None, include_closed: bool, limit: int
+    ) -> Sequence[tuple[NationalDispute, NationalLine, Enterprise, Complaint | None]]:
+        """The disputes of an enterprise's lines (None: every enterprise's), whether a
+        complaint case here or forwarded: open ones by their deadline, soonest first (closed
+        ones too when asked, after them)."""
+        status = func.coalesce(Complaint.status, NationalDispute.status, FORWARDED)
+        query = (
+            select(NationalDispute, NationalLine, Enterprise, Complaint)
+            .join(NationalLine, NationalLine.id == NationalDispute.line_id)
+            .join(Enterprise, Enterprise.id == NationalDispute.enterprise_id)
+            .outerjoin(Complaint, Complaint.id == NationalDispute.complaint_id)
+        )
+        if enterprise_id is not None:
+            query = query.where(NationalDispute.enterprise_id == enterprise_id)
+        if not include_closed:
+            query = query.where(status != "closed")
+        closed_last = (status == "closed").asc() if include_closed else None
+        order = [NationalDispute.due_at, NationalDispute.id]
+        rows = self.session.execute(
+            query.order_by(*([closed_last] if closed_last is not None else []), *order).limit(limit)
+        )
+        return [(d, line, enterprise, complaint) for d, line, enterprise, complaint in rows]
 
     def dispute_for_update(self, reference: str) -> NationalDispute | None:
         return self.session.scalars(

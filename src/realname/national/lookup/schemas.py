@@ -76,6 +76,24 @@ class DisputeOut(BaseModel):
     )
 
 
+class EnterpriseDisputeOut(BaseModel):
+    """A dispute of one of the enterprise's lines, as its console lists it."""
+
+    reference: str
+    enterprise: str
+    msisdn_masked: str
+    opened_at: datetime
+    due_at: datetime = Field(description="the answer the subscriber is owed, by then")
+    status: str = Field(description="open | traced | acted | closed | forwarded")
+    outcome: str | None
+    overdue: bool
+    forwarded: bool = Field(
+        description="no complaint case in this instance: the enterprise's own registry "
+        "traces it (GET /v1/national/feeds/disputes)"
+    )
+    complaint_id: int | None = Field(description="its complaint case here (GET /v1/complaints/…)")
+
+
 class ForwardedDisputeOut(BaseModel):
     """A dispute of one of the enterprise's lines, for its own registry to trace."""
 

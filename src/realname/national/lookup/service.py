@@ -39,7 +39,7 @@ from realname.national.lookup.models import (
     NationalDisputeAnswer,
     NationalLookupChallenge,
 )
-from realname.national.lookup.repository import LookupRepository
+from realname.national.lookup.repository import FORWARDED, LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
@@ -53,7 +53,6 @@ CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
 DISPUTE_CONTEXT = b"national.lookup.dispute\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
-FORWARDED = "forwarded"
 ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
 # A case only moves forward: a handling behind the one shown (an `acted` case posted `traced`
 # again, by a client replaying an old state) would show the subscriber a case going back.
@@ -146,6 +145,22 @@ class ForwardedDispute:
     status: str
     outcome: str | None
     overdue: bool
+
+
+@dataclass(frozen=True)
+class EnterpriseDispute:
+    """A dispute as the enterprise whose line it names sees it (its console)."""
+
+    reference: str
+    enterprise: str
+    msisdn_masked: str
+    opened_at: datetime
+    due_at: datetime
+    status: str
+    outcome: str | None
+    overdue: bool
+    forwarded: bool  # no complaint case here: the enterprise's own instance traces it
+    complaint_id: int | None
 
 
 @dataclass(frozen=True)
@@ -459,6 +474,43 @@ class LookupService:
             status != "closed" and dispute.due_at <= at,
             history,
         )
+
+    # --- the enterprise's side ------------------------------------------------------------
+
+    def disputes_of(
+        self,
+        enterprise_id: int | None,
+        at: datetime,
+        *,
+        include_closed: bool = False,
+        limit: int = 100,
+    ) -> list[EnterpriseDispute]:
+        """The "not mine" disputes of an enterprise's lines (None: every enterprise's), with
+        their deadline and status: the complaint case's here, what the enterprise posted when
+        forwarded. Open ones soonest deadline first; numbers masked."""
+        out = []
+        for dispute, line, enterprise, complaint in self.repo.disputes_of(
+            enterprise_id, include_closed, limit
+        ):
+            if complaint is not None:
+                status, outcome = complaint.status, complaint.outcome
+            else:
+                status, outcome = dispute.status or FORWARDED, dispute.outcome
+            out.append(
+                EnterpriseDispute(
+                    dispute.reference,
+                    enterprise.code,
+                    mask_msisdn(line.msisdn),
+                    dispute.opened_at,
+                    dispute.due_at,
+                    status,
+                    outcome,
+                    status != "closed" and dispute.due_at <= at,
+                    dispute.complaint_id is None,
+                    dispute.complaint_id,
+                )
+            )
+        return out
 
     # --- the enterprise's side of forwarded disputes ----------------------------------------
 

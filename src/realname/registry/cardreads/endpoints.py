@@ -36,10 +36,14 @@ def person_at(
     registry: RegistryService, ctx: Context, channel_id: int, person: CounterPersonIn
 ) -> Person:
     """The read it names (taken: spent in this transaction), or the person as given, whose
-    `chip_read` claim the policy judges."""
+    `entry_method` must be stated and whose `chip_read` claim the policy judges."""
     reads = card_reads(registry)
     if isinstance(person, CardPersonIn):
         return reads.take(ctx, channel_id, person.card_read_id, person.face_score)
+    if person.entry_method is None:
+        # Never assumed: it was chip_read, which let any client claim the most trusted
+        # capture by leaving it out. The refusal says what to send.
+        raise RegistryError(RegistryErrorCode.ENTRY_METHOD_REQUIRED)
     given = person.to_person()
     reads.check_claim(given)
     return given

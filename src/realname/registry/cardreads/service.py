@@ -2,6 +2,8 @@
 
 - `record`: the channel's reader posts the chip's data; it is sealed (AES-GCM, context
   `card_read.data`) and waits `policy.card_reads.ttl_seconds` for a clerk of that channel.
+  Each read is an audit entry `card_read.record` (the reader, its channel, the document's
+  type: nothing of the card in clear).
   Every used and expired read (any channel's) is deleted first, so the table holds only
   reads in flight.
 - `latest`: what the desk shows (masked) when the clerk asks for the card just read.
@@ -16,6 +18,7 @@ Every method only flushes; the entry point owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session
 from realname.identity.documents import DocumentType
 from realname.identity.names import mask_document_number, mask_name
 from realname.policy.schema import EntryMethod, Policy
+from realname.registry.auditing import audit_operation
 from realname.registry.cardreads.models import CardRead
 from realname.registry.cardreads.repository import CardReadRepository
 from realname.registry.commands import Context, Person
@@ -34,6 +38,12 @@ from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.security.vault import KeyRing, Sealed
 
 DATA_CONTEXT = "card_read.data"
+
+
+def audit_name(public_id: str) -> str:
+    """How the audit log names a read: the SHA-256 of its id (the id itself is a clerk's
+    handle on the read while it waits)."""
+    return hashlib.sha256(public_id.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,24 @@ class CardReadService:
         )
         self.repo.add(row)
         self.session.flush()
+        # Who read a card, where and when: the reader (the actor), its channel, the kind of
+        # document. Never the card's number or name, nor the read's id (a clerk registers
+        # with it): its SHA-256 names it (the row's id does not: a purged row's id comes
+        # back on SQLite).
+        audit_operation(
+            self.session,
+            self.keyring,
+            ctx,
+            action="card_read.record",
+            object_type="card_read",
+            object_id=audit_name(row.public_id),
+            detail={
+                "enterprise_id": enterprise_id,
+                "channel_id": channel_id,
+                "document_type": card.document_type,
+                "expires_at": row.expires_at.isoformat(),
+            },
+        )
         return row
 
     def latest(self, ctx: Context, channel_id: int) -> WaitingRead | None:
