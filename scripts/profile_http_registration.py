@@ -30,7 +30,7 @@ from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
 from realname.db.scratch import scratch_postgres
-from realname.policy.loader import load_policy
+from realname.policy.loader import load_policy, with_attested_chip_reads
 from realname.security.keys import keyring_from_settings
 
 
@@ -104,7 +104,15 @@ def main() -> None:
         warmup, jobs = world.registration_runs([2 * args.concurrency, args.registrations], 4)
         spawn = multiprocessing.get_context("spawn")
         with (
-            ServerProcess(url, Path(tmp) / "keys.json", workers=args.workers) as server,
+            ServerProcess(
+                url,
+                Path(tmp) / "keys.json",
+                workers=args.workers,
+                # the load claims chip_read as its own reader attests it (bench register's way)
+                extra_env={
+                    "REALNAME_POLICY": str(with_attested_chip_reads(settings.policy, Path(tmp)))
+                },
+            ) as server,
             ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load,
         ):
             tokens = [fetch_token(server.base_url, c.client_id, c.secret) for c in world.counters]

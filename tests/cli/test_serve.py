@@ -30,7 +30,7 @@ from realname.cli.serve import runs_sequencer_process
 from realname.config import Settings
 from realname.db import migrate
 from realname.db.engine import create_engine_from_settings
-from realname.policy.loader import load_policy
+from realname.policy.loader import load_policy, with_attested_chip_reads
 from realname.registry.check import run_integrity_check
 from realname.security.keys import keyring_from_settings
 from realname.security.models import AuditLog
@@ -58,6 +58,9 @@ class Served:
             extra_env={
                 "REALNAME_CLOCK_START": NOW.isoformat(),
                 "REALNAME_AUDIT_SEQUENCE_INTERVAL_MS": "50",
+                # the load's counters claim chip_read as their own readers attest it (as the
+                # registration bench's server): China's preset wants the channel's reader
+                "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),
             },
         )
 

@@ -215,7 +215,18 @@ def test_feeds_sealed_ahead_in_another_process_give_the_platform_the_same_index(
             engine.dispose()
         return national.sealed_ahead, [tuple(r) for r in rows]
 
+    with sqlite3.connect(tmp_path / "demo.db") as source, sqlite3.connect(tmp_path / "c.db") as to:
+        source.backup(to)
     (inline, alone), (ahead, beside) = index("demo.db", False), index("b.db", True)
     assert inline == 0 and ahead > 20  # every batch with owners, sealed in the other process
     assert sum(1 for r in alone if r[-1] is not None) > 100
     assert beside == alone
+    # The sealer process failing (it raised out of the demo's publish): each batch is sealed
+    # here instead, and the index is the same.
+    monkeypatch.setattr("realname.sim.national._seal_batch", _failing_seal)
+    failed, after_failure = index("c.db", True)
+    assert failed == 0 and after_failure == alone
+
+
+def _failing_seal(*_args: object) -> object:
+    raise RuntimeError("the sealer process failed")

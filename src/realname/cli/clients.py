@@ -95,12 +95,24 @@ def _channel_of(session: Any, enterprise_id: int | None, channel: str | None) ->
         return None
     repo = ProvisioningRepository(session)
     found = repo.channel(enterprise_id, channel) if enterprise_id is not None else None
-    if found is None and channel.isdigit():
-        found = repo.channel_by_id(int(channel))
+    by_id = repo.channel_by_id(int(channel)) if channel.isdigit() else None
+    if found is not None and by_id is not None and found.id != by_id.id:
+        _ambiguous("channel", channel)
+    found = found or by_id
     if found is None:
         console.print(f"no channel {channel}" + (" at this enterprise" if enterprise_id else ""))
         raise typer.Exit(2)
     return found.id
+
+
+def _ambiguous(kind: str, given: str) -> None:
+    """A number that is one's code and another's id: binding a client to the wrong one
+    would let it act at a counter it does not stand at."""
+    console.print(
+        f"{kind} {given} is both the code of one {kind} and the id of another here: "
+        f"give the code of the one you mean"
+    )
+    raise typer.Exit(2)
 
 
 def _clerk_of(
@@ -114,8 +126,10 @@ def _clerk_of(
         return None, channel
     repo = ProvisioningRepository(session)
     found = repo.clerk(enterprise_id, clerk) if enterprise_id is not None else None
-    if found is None and clerk.isdigit():
-        found = repo.clerk_by_id(int(clerk))
+    by_id = repo.clerk_by_id(int(clerk)) if clerk.isdigit() else None
+    if found is not None and by_id is not None and found.id != by_id.id:
+        _ambiguous("clerk", clerk)
+    found = found or by_id
     if found is None:
         console.print(f"no clerk {clerk}" + (" at this enterprise" if enterprise_id else ""))
         raise typer.Exit(2)

@@ -229,12 +229,23 @@ def _sealed_ahead(
                 code, enterprise_id, after = job
                 ahead.append((code, pool.submit(_seal_batch, enterprise_id, after, batch_size)))
 
+        order = {code: n for n, code in enumerate(starts)}  # the enterprises publish so
+
         def sealer_of(code: str) -> OwnerSealer:
             def sealed(ids: Sequence[int]) -> dict[int, dict[str, str]]:
                 top_up()
-                if ahead and ahead[0][0] == code:
-                    sealed_ids, owners = ahead.popleft()[1].result()
+                # an earlier enterprise's batches it did not build (its publish stopped
+                # early): dropped, or they would hold the queue for every later one
+                while ahead and order[ahead[0][0]] < order[code]:
+                    ahead.popleft()[1].cancel()
                     top_up()
+                if ahead and ahead[0][0] == code:
+                    future = ahead.popleft()[1]
+                    top_up()
+                    try:
+                        sealed_ids, owners = future.result()
+                    except Exception:  # the sealer process failed: seal here
+                        sealed_ids, owners = [], {}
                     if sealed_ids == sorted(set(ids)):
                         result.sealed_ahead += 1
                         return owners
