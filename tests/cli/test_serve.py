@@ -58,6 +58,7 @@ class Served:
             extra_env={
                 "REALNAME_CLOCK_START": NOW.isoformat(),
                 "REALNAME_AUDIT_SEQUENCE_INTERVAL_MS": "50",
+                "REALNAME_LOG_LEVEL": "INFO",  # the supervisor's "audit sequencer N started"
                 # the load's counters claim chip_read as their own readers attest it (as the
                 # registration bench's server): China's preset wants the channel's reader
                 "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),

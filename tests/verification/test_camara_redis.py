@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 from realname.security.audit_sequencer import sequence_all
 from realname.security.models import AuditLog
+from realname.verification.ahead import KycMatchAhead
 from realname.verification.counters import AsyncRedisCounters, RedisCounters
-from realname.verification.endpoints import KycMatchAhead
 from realname.verification.models import Consent, QuotaCounter
 from realname.verification.service import AsyncKycMatch
 from tests.api.conftest import Api, _api
@@ -54,7 +54,7 @@ PREFIX: list[str] = []
     params=[
         "sqlite",
         # KYC Match on the event loop (async psycopg, redis.asyncio), answered ahead of
-        # FastAPI's routing (`endpoints.KycMatchAhead`): the default here.
+        # FastAPI's routing (`ahead.KycMatchAhead`): the default here.
         pytest.param("postgresql", marks=pytest.mark.postgres),
         # The same async read through its FastAPI route (the handler ahead turned off).
         pytest.param("postgresql-route", marks=pytest.mark.postgres),

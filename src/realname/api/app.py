@@ -45,6 +45,7 @@ from realname.security.audit import DEFERRED_AUDIT
 from realname.security.clients import ClientStatusCache
 from realname.selfservice import endpoints as selfservice_endpoints
 from realname.verification import endpoints as verification_endpoints
+from realname.verification.ahead import KycMatchAhead
 from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
 from realname.verification.counters import AsyncRedisCounters, RedisCounters
 from realname.verification.parties import PartyCache
@@ -228,7 +229,7 @@ def _assemble(
     install_error_handlers(app)
     # KYC Match's async path served ahead of FastAPI's routing, inside the request context
     # (the last middleware added is the outermost).
-    app.add_middleware(verification_endpoints.KycMatchAhead)
+    app.add_middleware(KycMatchAhead)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The CAMARA router first: FastAPI tries the routes in order, and KYC Match is the
     # busiest path (py-spy: matching through every router before it took ~8% of a call).

@@ -3,6 +3,7 @@ authority settings cannot work."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -194,6 +195,9 @@ def serve_reuseport(
 
     context = multiprocessing.get_context("spawn")
     stopping = failed = False
+    # what the supervisor tells of its processes, as JSON like the workers' logs (serve has
+    # configured the `realname` logger)
+    log = logging.getLogger("realname.serve")
 
     started: dict[int, float] = {}
 
@@ -213,7 +217,7 @@ def serve_reuseport(
         chainer = context.Process(target=_sequencer, name="realname-audit-sequencer")
         chainer.start()
         chainer_started = time.monotonic()
-        console.print(f"audit sequencer {chainer.pid} started")
+        log.info("audit sequencer %s started", chainer.pid)
 
     def stop(_signal: int, _frame: object) -> None:
         nonlocal stopping
@@ -234,10 +238,10 @@ def serve_reuseport(
         for i, process in enumerate(processes):
             if not process.is_alive() and not stopping:
                 if time.monotonic() - started[id(process)] < 10:  # it could not start
-                    console.print(f"[red]a worker failed to start ({process.exitcode})[/red]")
+                    log.error("a worker failed to start (%s)", process.exitcode)
                     stopping, failed = True, True
                     break
-                console.print(f"worker {process.pid} ended ({process.exitcode}); restarting")
+                log.warning("worker %s ended (%s); restarting", process.pid, process.exitcode)
                 processes[i] = start()
         if chainer is not None and not chainer.is_alive() and not stopping:
             # Its entries wait, pending and intact, meanwhile (`check` alarms after
@@ -248,8 +252,8 @@ def serve_reuseport(
                 quick = now - chainer_started < 10
                 chainer_pause = min(chainer_pause * 2, 30.0) if quick else 1.0
                 chainer_due = now + (chainer_pause if quick else 0.0)
-                console.print(
-                    f"audit sequencer {chainer.pid} ended ({chainer.exitcode}); restarting"
+                log.warning(
+                    "audit sequencer %s ended (%s); restarting", chainer.pid, chainer.exitcode
                 )
             if now >= chainer_due:
                 chainer_due = 0.0
@@ -262,14 +266,14 @@ def serve_reuseport(
         process.join(timeout=max(0.0, deadline - time.monotonic()))
     for process in processes:
         if process.is_alive():  # did not drain in time: it would outlive its supervisor
-            console.print(f"[red]worker {process.pid} did not stop; killed[/red]")
+            log.error("worker %s did not stop; killed", process.pid)
             process.kill()
             process.join(timeout=5)
     if chainer is not None and chainer.is_alive() and chainer.pid is not None:
         os.kill(chainer.pid, signal.SIGTERM)  # last: it chains what the workers left
         chainer.join(timeout=DRAIN_SECONDS)
         if chainer.is_alive():  # its batch rolls back: the entries stay pending, intact
-            console.print(f"[red]audit sequencer {chainer.pid} did not stop; killed[/red]")
+            log.error("audit sequencer %s did not stop; killed", chainer.pid)
             chainer.kill()
             chainer.join(timeout=5)
     if failed:

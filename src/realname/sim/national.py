@@ -245,8 +245,8 @@ def _sealed_ahead(
                     try:
                         sealed_ids, owners = future.result()
                     except Exception:  # the sealer process failed: seal here
-                        sealed_ids, owners = [], {}
-                    if sealed_ids == sorted(set(ids)):
+                        sealed_ids = None
+                    if sealed_ids is not None and sealed_ids == sorted(set(ids)):
                         result.sealed_ahead += 1
                         return owners
                 with Session(readonly(engine)) as session:  # not the one sealed ahead

@@ -15,6 +15,10 @@ document, and disputes one that is not theirs.
    subscriber follows it by the case reference.
 
 Every step is audited (keys and counts only). Services flush; entry points commit.
+
+Over 600 lines: the lookup and its disputes share the proved-answer check, the platform's
+keys, the limits and the audit; the disputes (opening, their state and history, the
+enterprise's side) are the candidate to move to a `disputes.py` of their own.
 """
 
 from __future__ import annotations
