@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -94,25 +95,9 @@ def _channel_of(session: Any, enterprise_id: int | None, channel: str | None) ->
     if channel is None:
         return None
     repo = ProvisioningRepository(session)
-    found = repo.channel(enterprise_id, channel) if enterprise_id is not None else None
-    by_id = repo.channel_by_id(int(channel)) if channel.isdigit() else None
-    if found is not None and by_id is not None and found.id != by_id.id:
-        _ambiguous("channel", channel)
-    found = found or by_id
-    if found is None:
-        console.print(f"no channel {channel}" + (" at this enterprise" if enterprise_id else ""))
-        raise typer.Exit(2)
-    return found.id
-
-
-def _ambiguous(kind: str, given: str) -> None:
-    """A number that is one's code and another's id: binding a client to the wrong one
-    would let it act at a counter it does not stand at."""
-    console.print(
-        f"{kind} {given} is both the code of one {kind} and the id of another here: "
-        f"give the code of the one you mean"
+    return int(
+        _by_code_or_id("channel", channel, enterprise_id, repo.channel, repo.channel_by_id).id
     )
-    raise typer.Exit(2)
 
 
 def _clerk_of(
@@ -125,15 +110,33 @@ def _clerk_of(
     if clerk is None:
         return None, channel
     repo = ProvisioningRepository(session)
-    found = repo.clerk(enterprise_id, clerk) if enterprise_id is not None else None
-    by_id = repo.clerk_by_id(int(clerk)) if clerk.isdigit() else None
-    if found is not None and by_id is not None and found.id != by_id.id:
-        _ambiguous("clerk", clerk)
-    found = found or by_id
-    if found is None:
-        console.print(f"no clerk {clerk}" + (" at this enterprise" if enterprise_id else ""))
-        raise typer.Exit(2)
+    found = _by_code_or_id("clerk", clerk, enterprise_id, repo.clerk, repo.clerk_by_id)
     return found.id, channel if channel is not None else found.channel_id
+
+
+def _by_code_or_id(
+    kind: str,
+    given: str,
+    enterprise_id: int | None,
+    by_code: Callable[[int, str], Any],
+    by_id: Callable[[int], Any],
+) -> Any:
+    """The row `given` names: its code at the enterprise, or its id. A number that is one's
+    code and another's id is refused: binding a client to the wrong one would let it act at
+    a counter it does not stand at."""
+    coded = by_code(enterprise_id, given) if enterprise_id is not None else None
+    numbered = by_id(int(given)) if given.isdigit() else None
+    if coded is not None and numbered is not None and coded.id != numbered.id:
+        console.print(
+            f"{kind} {given} is both the code of one {kind} and the id of another here: "
+            f"give the code of the one you mean"
+        )
+        raise typer.Exit(2)
+    found = coded or numbered
+    if found is None:
+        console.print(f"no {kind} {given}" + (" at this enterprise" if enterprise_id else ""))
+        raise typer.Exit(2)
+    return found
 
 
 @clients_app.command("list")

@@ -32,6 +32,7 @@ from math import ceil
 
 from sqlalchemy.orm import Session
 
+from realname.compliance.complaints.models import Complaint
 from realname.config import Settings
 from realname.messaging.service import enqueue, seal_body
 from realname.national.feeds.keys import PlatformKeys
@@ -447,8 +448,8 @@ class LookupService:
         if found is None:
             raise NationalLookupError(L.DISPUTE_NOT_FOUND)
         dispute, line, enterprise, complaint = found
+        status, outcome = _shown(dispute, complaint)
         if complaint is not None:
-            status, outcome = complaint.status, complaint.outcome
             history = [DisputeStep("open", None, dispute.opened_at)]
             if complaint.traced_at is not None:
                 history.append(DisputeStep("traced", None, complaint.traced_at))
@@ -462,7 +463,6 @@ class LookupService:
                     DisputeStep("closed", codes[-1] if codes else None, complaint.closed_at)
                 )
         else:  # forwarded to a separate enterprise: what it posted, if anything
-            status, outcome = dispute.status or FORWARDED, dispute.outcome
             history = [DisputeStep(FORWARDED, None, dispute.opened_at)] + [
                 DisputeStep(a.status, a.outcome, a.answered_at)
                 for a in self.repo.answers(dispute.id)
@@ -496,10 +496,7 @@ class LookupService:
         for dispute, line, enterprise, complaint in self.repo.disputes_of(
             enterprise_id, include_closed, limit
         ):
-            if complaint is not None:
-                status, outcome = complaint.status, complaint.outcome
-            else:
-                status, outcome = dispute.status or FORWARDED, dispute.outcome
+            status, outcome = _shown(dispute, complaint)
             out.append(
                 EnterpriseDispute(
                     dispute.reference,
@@ -607,3 +604,11 @@ class LookupService:
             at=at,
             detail=detail,
         )
+
+
+def _shown(dispute: NationalDispute, complaint: Complaint | None) -> tuple[str, str | None]:
+    """A dispute's status and outcome: its complaint case's here; what the enterprise posted
+    when forwarded (`forwarded` until it posts)."""
+    if complaint is not None:
+        return complaint.status, complaint.outcome
+    return dispute.status or FORWARDED, dispute.outcome
