@@ -818,6 +818,25 @@ def test_switching_language_on_a_page_a_post_answered_lands_on_a_page_one_can_ge
     assert 'lang="en"' in clerk.get("/web/desk").text
 
 
+def test_switching_language_keeps_a_pages_filters(web: Web) -> None:
+    """The disputes page with `?closed=1` comes back with its closed cases still shown: the
+    switch dropped the query. A form's answer keeps none (a POST's fields are no filter)."""
+    admin = web.signed_in("admin")
+    page = admin.get("/web/console/disputes?closed=1")
+    assert page.status_code == 200
+    assert 'name="next_page" value="/web/console/disputes?closed=1"' in page.text
+    csrf = csrf_of(page.text)
+    for was_on, lands_on in (
+        ("/web/console/disputes?closed=1", "/web/console/disputes?closed=1"),
+        ("/web/console/disputes?closed=1#top", "/web/console/disputes?closed=1"),
+        ("/web/desk/register?x=1", "/web/desk"),
+    ):
+        switched = admin.post(
+            "/web/locale", data={"csrf_token": csrf, "lang": "en", "next_page": was_on}
+        )
+        assert switched.status_code == 303 and switched.headers["location"] == lands_on, was_on
+
+
 def _inspected_round(web: Web, code: str, outcomes: list[str]) -> None:
     """A round of secret inspections with a visit per outcome (to the first planned outlets)."""
     rounds = "/v1/regulator/inspections/rounds"

@@ -82,6 +82,10 @@ def render(
             "form_id": secrets.token_urlsafe(16),
             "home": HOME,
             "path": request.url.path,
+            # where the language switch comes back to: a GET page with its query (a filter
+            # such as `?closed=1`); a form's answer has none to keep
+            "here": request.url.path
+            + (f"?{request.url.query}" if request.method == "GET" and request.url.query else ""),
             **context,
         },
         status_code=status,

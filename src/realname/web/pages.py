@@ -252,14 +252,17 @@ def _page_to_show(request: Request, next_page: str) -> str:
     """Where the language switch sends the browser: the page it was on, when that page is a
     GET; a page reached by a POST (a form's answer: `/web/desk/register`) has no GET to
     reload, so its section's index (the nearest GET-able path above it: `/web/desk`,
-    `/web/lines/7`), else the home page. Only this app's pages (no `//host`)."""
+    `/web/lines/7`), else the home page. A GET page keeps its query (its filters); the page
+    above a POST does not get the POST's. Only this app's pages (no `//host`)."""
     if not next_page.startswith("/web/") or "//" in next_page or "\\" in next_page:
         return "/web/"
-    path = next_page.split("?", 1)[0].split("#", 1)[0]
+    path, _, query = next_page.split("#", 1)[0].partition("?")
+    if _gettable(path):
+        return f"{path}?{query}" if query else path  # its filters kept: `?closed=1`
     while path.startswith("/web/") and path != "/web/":
+        path = path.rsplit("/", 1)[0] or "/"
         if _gettable(path):
             return path
-        path = path.rsplit("/", 1)[0] or "/"
     return "/web/"
 
 
