@@ -319,7 +319,8 @@ def test_a_person_finds_their_line_by_yi_zheng_tong_cha_and_disputes_it(
     served: Served, browser: Any
 ) -> None:
     """The public page, no staff login: document, name and number; the SMS code; the lines
-    per enterprise, masked; a dispute, and its reference."""
+    per enterprise, masked; a dispute, and its reference; the enterprise's console lists
+    the case."""
     card, msisdn = served.holder
     visit = Visit(browser, served)
     page = visit.page
@@ -338,8 +339,21 @@ def test_a_person_finds_their_line_by_yi_zheng_tong_cha_and_disputes_it(
     visit.check("yi-zheng-tong-cha-answer", both_languages=False)
     page.locator("button[id^=dispute-]").first.click()
     page.wait_for_selector("#case-reference")
-    assert page.inner_text("#case-reference").isalpha()
+    reference = page.inner_text("#case-reference")
+    assert reference.isalpha()
     visit.close()
+    # The enterprise's compliance officer finds the case on the console's disputes page,
+    # the number masked, with its deadline.
+    console = Visit(browser, served)
+    console.sign_in("admin")
+    console.page.click("a[href='/web/console/disputes']")
+    console.page.wait_for_load_state()
+    row = console.page.locator(f"#disputes tr[data-reference='{reference}']")
+    assert row.count() == 1, console.page.inner_text("main")[:1500]
+    shown = row.inner_text()
+    assert msisdn not in shown and msisdn[-4:] in shown
+    console.check("enterprise-console-disputes")
+    console.close()
 
 
 def _code_sent_to(served: Served, msisdn: str) -> str:

@@ -189,7 +189,9 @@ def test_the_console_lists_the_disputes_of_its_lines_with_deadlines_and_status(w
     row = page.text.split(f'data-reference="{reference}"', 1)[1].split("</tr>", 1)[0]
     assert msisdn not in page.text and msisdn[-4:] in row  # masked
     # a complaint case here, acted on at once ("not mine" suspends the line for a check)
-    assert "已处理" in row and "本平台投诉工单" in row and "line_disputed" in row
+    # the outcome in the page's words, not its code
+    assert "已处理" in row and "本平台投诉工单" in row and "号码已标记为有争议" in row
+    assert "line_disputed" not in row
     # The deadline is the dispute's: the policy's days after it was opened.
     api = web.api.client.get("/v1/national/disputes", headers=web.api.headers("admin")).json()
     mine = next(d for d in api if d["reference"] == reference)
@@ -213,4 +215,8 @@ def test_the_console_lists_the_disputes_of_its_lines_with_deadlines_and_status(w
     assert f'data-reference="{reference}"' not in admin.get("/web/console/disputes").text
     with_closed = admin.get("/web/console/disputes", params={"closed": "1"}).text
     row = with_closed.split(f'data-reference="{reference}"', 1)[1].split("</tr>", 1)[0]
-    assert "已办结" in row and "line_cancelled" in row
+    assert "已办结" in row and "号码已标记为有争议；号码已注销" in row
+    # a closing code with no words here is shown as the enterprise sent it
+    from realname.web.i18n import Translator
+
+    assert Translator("en").outcome("line_disputed,refunded") == "line marked as disputed; refunded"

@@ -324,6 +324,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chart.interval": ("95% 置信区间", "95 % interval"),
     "kind.mno": ("基础运营商", "MNO"),
     "kind.mvno": ("转售企业", "MVNO"),
+    # a complaint's outcome codes (what was done; then the code the enterprise closed it with)
+    "outcome.number_unknown": ("号码不属于任何企业", "number not ours"),
+    "outcome.recorded": ("已记录", "recorded"),
+    "outcome.reverification_requested": ("已要求重新核验身份", "re-verification requested"),
+    "outcome.line_disputed": ("号码已标记为有争议", "line marked as disputed"),
+    "outcome.owner_lines_flagged": ("机主名下号码已标记", "owner's lines flagged"),
+    "outcome.line_cancelled": ("号码已注销", "line cancelled"),
+    "outcome.resolved": ("已解决", "resolved"),
     "rung.notice": ("通报批评", "Notice of criticism"),
     "rung.interview": ("约谈", "Interview"),
     "rung.rectification": ("责令整改", "Rectification order"),
@@ -351,6 +359,17 @@ class Translator:
     def __call__(self, key: str) -> str:
         zh, en = MESSAGES[key]
         return zh if self.locale == "zh-CN" else en
+
+    def outcome(self, codes: str | None) -> str:
+        """A case's outcome codes (`line_disputed,reverification_requested`) in words; a
+        closing code the enterprise chose that has no words here is shown as sent."""
+        if not codes:
+            return "—"
+        words = []
+        for code in codes.split(","):
+            known = MESSAGES.get(f"outcome.{code}")
+            words.append(code if known is None else self(f"outcome.{code}"))
+        return ("；" if self.locale == "zh-CN" else "; ").join(words)
 
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.babel)
