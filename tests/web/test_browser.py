@@ -277,7 +277,8 @@ def test_a_customer_registered_at_the_front_desk_shows_in_the_console(
     visit.page.press("#lookup-msisdn", "Enter")
     visit.page.wait_for_load_state()
     assert visit.page.inner_text("#line-msisdn") == msisdn
-    assert visit.page.inner_text("#line-state") == "active"
+    assert visit.page.get_attribute("#line-state", "data-state") == "active"
+    assert visit.page.inner_text("#line-state") == "正常在用"  # in the page's words
     owner = visit.page.inner_text("#line-owner")
     assert served.customers[0]["document"]["number"] not in owner and "*" in owner  # masked
     visit.check("line")
@@ -322,18 +323,19 @@ def test_a_person_finds_their_line_by_yi_zheng_tong_cha_and_disputes_it(
     per enterprise, masked; a dispute, and its reference; the enterprise's console lists
     the case."""
     card, msisdn = served.holder
+    if SHOTS:  # the answer is a POST's: its English screenshot needs a lookup in English
+        english = Visit(browser, served)
+        english.page.goto(served.url + "/web/lookup")
+        english.page.click("#lang-switch")
+        english.page.wait_for_load_state()
+        _prove(english, card, msisdn)
+        english.page.screenshot(path=str(Path(SHOTS) / "yi-zheng-tong-cha-answer.en.png"))
+        english.close()
     visit = Visit(browser, served)
     page = visit.page
     page.goto(served.url + "/web/lookup")
     visit.check("yi-zheng-tong-cha")
-    page.fill("#document_number", card["document"]["number"])
-    page.fill("#name", card["name"])
-    page.fill("#msisdn", msisdn)
-    page.click("#send-code")
-    page.wait_for_selector("#code")
-    page.fill("#code", _code_sent_to(served, msisdn))
-    page.press("#code", "Enter")
-    page.wait_for_selector("#total")
+    _prove(visit, card, msisdn)
     answer = page.inner_text("main")
     assert msisdn not in answer and msisdn[-4:] in answer  # masked
     visit.check("yi-zheng-tong-cha-answer", both_languages=False)
@@ -354,6 +356,19 @@ def test_a_person_finds_their_line_by_yi_zheng_tong_cha_and_disputes_it(
     assert msisdn not in shown and msisdn[-4:] in shown
     console.check("enterprise-console-disputes")
     console.close()
+
+
+def _prove(visit: Visit, card: dict[str, Any], msisdn: str) -> None:
+    """Document, name and number on the lookup page, then the code the phone got."""
+    page = visit.page
+    page.fill("#document_number", card["document"]["number"])
+    page.fill("#name", card["name"])
+    page.fill("#msisdn", msisdn)
+    page.click("#send-code")
+    page.wait_for_selector("#code")
+    page.fill("#code", _code_sent_to(visit.served, msisdn))
+    page.press("#code", "Enter")
+    page.wait_for_selector("#total")
 
 
 def _code_sent_to(served: Served, msisdn: str) -> str:

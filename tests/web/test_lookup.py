@@ -105,6 +105,7 @@ def test_a_person_sees_their_lines_masked_and_disputes_one_without_a_staff_login
     assert shown.status_code == 200, shown.text
     assert msisdn not in shown.text and person.document_number not in shown.text
     assert msisdn[-4:] in shown.text and "中国移动" in shown.text  # masked, per enterprise
+    assert 'data-state="active">正常在用</td>' in shown.text  # the state in words, not its code
     line_ref = re.search(r'name="line_ref" value="(\d+)"', shown.text)
     assert line_ref is not None
     disputed = browser.post(

@@ -163,7 +163,7 @@ def test_registration_at_the_desk_then_masked_in_the_console_and_revealed_with_a
     )
     assert found.status_code == 303
     line = admin.get(found.headers["location"])
-    assert "active" in line.text
+    assert 'data-state="active">正常在用</dd>' in line.text
     assert person.document_number not in line.text and person.name not in line.text
     assert person.document_number[:6] in line.text  # masked: 110105********002X
     revealed = admin.post(
@@ -348,7 +348,7 @@ def test_a_legacy_line_is_back_filled_at_the_desk_with_the_code_the_holder_reads
     assert wrong.status_code == 422 and "证明持有该号码" in wrong.text
     done = clerk.post(f"/web/lines/{line_id}/backfill", data=form | {"code": code})
     assert done.status_code == 200, done.text
-    assert '<dd id="line-state">active</dd>' in done.text
+    assert '<dd id="line-state" data-state="active">正常在用</dd>' in done.text
 
 
 def test_the_same_registration_form_sent_twice_registers_once(web: Web) -> None:
@@ -691,7 +691,7 @@ def test_the_console_finds_where_a_kit_is_and_the_dashboard_exports_xlsx(web: We
     kit = web.api.partner_numbers[-1]
     found = admin.post("/web/console/where", data={"csrf_token": csrf_of(page), "msisdn": kit})
     assert found.status_code == 200 and 'id="where-found"' in found.text
-    assert "stocked" in found.text
+    assert "待售" in found.text  # stocked, in the page's words
     other = web.signed_in("other_admin")  # another enterprise's kit reads as no kit at all
     page_b = other.get("/web/console").text
     hidden = other.post("/web/console/where", data={"csrf_token": csrf_of(page_b), "msisdn": kit})

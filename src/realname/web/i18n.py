@@ -324,6 +324,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chart.interval": ("95% 置信区间", "95 % interval"),
     "kind.mno": ("基础运营商", "MNO"),
     "kind.mvno": ("转售企业", "MVNO"),
+    # a line's states (registry.lifecycle.LineState)
+    "state.pooled": ("未分配", "pooled"),
+    "state.stocked": ("待售", "stocked"),
+    "state.active": ("正常在用", "active"),
+    "state.restricted": ("单向停机", "restricted"),
+    "state.suspended": ("双向停机", "suspended"),
+    "state.cancelled": ("已销号", "cancelled"),
+    "state.cooling": ("冷冻期", "cooling"),
+    "state.legacy": ("未实名（存量）", "legacy"),
     # a complaint's outcome codes (what was done; then the code the enterprise closed it with)
     "outcome.number_unknown": ("号码不属于任何企业", "number not ours"),
     "outcome.recorded": ("已记录", "recorded"),
@@ -359,6 +368,12 @@ class Translator:
     def __call__(self, key: str) -> str:
         zh, en = MESSAGES[key]
         return zh if self.locale == "zh-CN" else en
+
+    def state(self, code: str | None) -> str:
+        """A line's state in words (a state this page has no words for, as it came)."""
+        if not code:
+            return ""
+        return self(f"state.{code}") if f"state.{code}" in MESSAGES else code
 
     def outcome(self, codes: str | None) -> str:
         """A case's outcome codes (`line_disputed,reverification_requested`) in words; a
