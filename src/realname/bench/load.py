@@ -235,13 +235,28 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
-                    return self
+                ready = httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and listening_sockets(self.port) >= self._sockets_expected():
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("the server did not become ready in time")
+
+    def _sockets_expected(self) -> int:
+        """Every worker's own socket (`serve` on Linux: SO_REUSEPORT, one per worker, each
+        listening once its worker has started); elsewhere the one shared socket. /readyz
+        answers as soon as the FIRST worker listens: a load whose keep-alive connections
+        opened then stayed on that worker for the whole run, while the others, started a
+        few seconds later, got nothing (a 2-worker KYC run was one worker's)."""
+        if (
+            self.workers > 1
+            and sys.platform.startswith("linux")
+            and hasattr(socket, "SO_REUSEPORT")
+        ):
+            return self.workers
+        return 1
 
     def kill(self) -> None:
         """SIGKILL the whole group: no shutdown hooks, no flushing, like a power cut."""
@@ -263,6 +278,25 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` on this host (Linux: /proc/net/tcp and tcp6;
+    SO_REUSEPORT sockets are one line each). Elsewhere 1, taken on trust."""
+    count = 0
+    found_table = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        found_table = True
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                count += 1
+    return count if found_table else 1
 
 
 def fetch_token(base_url: str, client_id: str, secret: str) -> str:
