@@ -531,12 +531,12 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     assert fed.session.scalars(select(NationalDispute.status)).one() == "forwarded"
     # The enterprise pulls it (its own line, in full, to trace in its registry)...
     later = NOW + timedelta(days=1)
-    (pulled,) = service.forwarded(remote.id, later)
+    page = service.forwarded(remote.id, later)
+    (pulled,) = page.disputes
+    assert page.next is None  # the one page
     assert pulled.reference == state.reference and pulled.msisdn == ported
     assert pulled.line_seq == 1 and not pulled.overdue
-    assert service.forwarded(fed.world.other_enterprise_id, later) == []
-    assert service.forwarded(remote.id, later, after_id=pulled.id) == []  # the next page
-    assert service.forwarded(remote.id, later, after_id=pulled.id - 1, limit=1) == [pulled]
+    assert service.forwarded(fed.world.other_enterprise_id, later).disputes == []
     # ...its console lists it (masked, forwarded, with its deadline), no other's does...
     (listed,) = service.disputes_of(remote.id, later)
     assert (listed.reference, listed.status, listed.forwarded, listed.complaint_id) == (
@@ -596,7 +596,7 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
         ("acted", "owner_reverified", later + timedelta(hours=1)),
         ("closed", "line_cancelled", later + timedelta(hours=3)),
     ]
-    assert service.forwarded(remote.id, later) == []
+    assert service.forwarded(remote.id, later).disputes == []
     assert service.disputes_of(remote.id, later) == []  # closed: only when asked for
     (kept,) = service.disputes_of(remote.id, later, include_closed=True)
     assert (kept.status, kept.outcome, kept.overdue) == ("closed", "line_cancelled", False)

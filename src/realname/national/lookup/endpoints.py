@@ -30,7 +30,7 @@ from realname.national.lookup.schemas import (
     DisputeIn,
     DisputeOut,
     EnterpriseDisputeOut,
-    ForwardedDisputeOut,
+    ForwardedPageOut,
 )
 from realname.national.lookup.service import LookupService
 from realname.registry.commands import Actor, Context
@@ -169,24 +169,34 @@ enterprise_router = APIRouter(
 
 
 @enterprise_router.get(
-    "", response_model=list[ForwardedDisputeOut], summary="Disputes of our lines, to trace"
+    "",
+    response_model=ForwardedPageOut,
+    summary="Disputes of our lines, to trace",
+    responses=refusals(
+        {422: "`after` is not a cursor this platform gave you (REALNAME.DISPUTE_CURSOR_INVALID)"}
+    ),
 )
 def forwarded_disputes(
     request: Request,
     rt: RuntimeDep,
     principal: FeedClient,
-    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[
+        str | None,
+        Query(description="the `next` of the page before; none for the first page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[ForwardedDisputeOut]:
+) -> ForwardedPageOut:
     """The "not mine" disputes of the caller's enterprise's lines that this platform could not
     open as complaint cases (the enterprise's registry is its own instance), not closed yet,
-    oldest first, at most `limit` (page on with the last one's id as `after_id`): trace each
-    in the registry, then post the handling."""
+    oldest first, at most `limit` a page: trace each in the registry, then post the handling.
+    Page on with the page's `next` as `after` until `next` is null. The cursor is opaque and
+    holds only a position among the enterprise's own disputes; one that is garbled, altered
+    or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`."""
     with rt.transaction(readonly=True) as session:
-        rows = _service(rt, request, session).forwarded(
-            principal.enterprise_id or 0, rt.clock.now(), after_id=after_id, limit=limit
+        page = _service(rt, request, session).forwarded(
+            principal.enterprise_id or 0, rt.clock.now(), after=after, limit=limit
         )
-    return [ForwardedDisputeOut(**asdict(row)) for row in rows]
+    return ForwardedPageOut.model_validate(asdict(page))
 
 
 @enterprise_router.post(

@@ -97,8 +97,7 @@ class EnterpriseDisputeOut(BaseModel):
 class ForwardedDisputeOut(BaseModel):
     """A dispute of one of the enterprise's lines, for its own registry to trace."""
 
-    id: int = Field(description="for paging: pass the last one's as `after_id`")
-    reference: str
+    reference: str = Field(description="the case's reference: post its handling with it")
     msisdn: str = Field(description="the enterprise's own line, E.164")
     line_seq: int = Field(description="the line's event number the national index was fed")
     owner_since: datetime | None
@@ -107,6 +106,16 @@ class ForwardedDisputeOut(BaseModel):
     status: str = Field(description="forwarded | traced | acted")
     outcome: str | None
     overdue: bool
+
+
+class ForwardedPageOut(BaseModel):
+    """A page of the enterprise's forwarded disputes, oldest first."""
+
+    disputes: list[ForwardedDisputeOut]
+    next: str | None = Field(
+        description="the next page's `after` (an opaque cursor, valid for this enterprise "
+        "only); null on the last page"
+    )
 
 
 class DisputeAnswerIn(RequestModel):

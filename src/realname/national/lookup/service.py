@@ -23,11 +23,12 @@ enterprise's side) are the candidate to move to a `disputes.py` of their own.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from math import ceil
 
 from sqlalchemy.orm import Session
@@ -58,6 +59,7 @@ CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
 DISPUTE_CONTEXT = b"national.lookup.dispute\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
 # A case only moves forward: a handling behind the one shown (an `acted` case posted `traced`
 # again, by a client replaying an old state) would show the subscriber a case going back.
@@ -140,7 +142,6 @@ class DisputeStep:
 
 @dataclass(frozen=True)
 class ForwardedDispute:
-    id: int
     reference: str
     msisdn: str
     line_seq: int
@@ -150,6 +151,15 @@ class ForwardedDispute:
     status: str
     outcome: str | None
     overdue: bool
+
+
+@dataclass(frozen=True)
+class ForwardedPage:
+    """A page of an enterprise's forwarded disputes, and the cursor of the next one (None:
+    this is the last)."""
+
+    disputes: list[ForwardedDispute]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,54 @@ class DisputeState:
     history: list[DisputeStep] = field(default_factory=list)
 
 
+class DisputeCursors:
+    """The opaque `after` of an enterprise's forwarded-disputes pages (`next` in a page).
+
+    A position in the enterprise's own order, (opened_at, reference) of the last dispute
+    given, and not the platform-wide dispute id: the ids between two of an enterprise's
+    disputes counted every other enterprise's, so paging by them told each enterprise how many
+    disputes the others get. Its own dispute's time and reference tell it nothing it has not
+    been given. The position is signed (HMAC under the platform's index key, bound to the
+    enterprise) rather than encrypted, which is all it needs: there is nothing in it to hide
+    from its enterprise, and the tag makes a garbled, forged or another enterprise's cursor a
+    clear DISPUTE_CURSOR_INVALID (never a 500, never another position). It is deterministic:
+    the same page gives the same cursor, whatever else the platform holds."""
+
+    CONTEXT = b"national.lookup.cursor\x00"
+    TAG = 16  # bytes of HMAC-SHA256 kept
+    LONGEST = 128  # characters: a cursor is some 64; anything much longer is not one
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def _tag(self, enterprise_id: int, position: bytes) -> bytes:
+        bound = self.CONTEXT + enterprise_id.to_bytes(8, "big") + position
+        return hmac.digest(self.key, bound, "sha256")[: self.TAG]
+
+    def seal(self, enterprise_id: int, opened_at: datetime, reference: str) -> str:
+        micros = (opened_at - _EPOCH) // timedelta(microseconds=1)
+        position = micros.to_bytes(8, "big", signed=True) + reference.encode("ascii")
+        token = base64.urlsafe_b64encode(position + self._tag(enterprise_id, position))
+        return token.rstrip(b"=").decode("ascii")
+
+    def open(self, enterprise_id: int, cursor: str) -> tuple[datetime, str]:
+        """The position a cursor names, if this platform sealed it for this enterprise."""
+        try:
+            if len(cursor) > self.LONGEST:
+                raise ValueError("too long")
+            padded = (cursor + "=" * (-len(cursor) % 4)).encode("ascii")
+            raw = base64.b64decode(padded, altchars=b"-_", validate=True)
+            position, tag = raw[: -self.TAG], raw[-self.TAG :]
+            if len(position) <= 8 or not hmac.compare_digest(
+                tag, self._tag(enterprise_id, position)
+            ):
+                raise ValueError("not sealed here")
+            micros = int.from_bytes(position[:8], "big", signed=True)
+            return _EPOCH + timedelta(microseconds=micros), position[8:].decode("ascii")
+        except (ValueError, OverflowError):  # binascii.Error is a ValueError
+            raise NationalLookupError(L.DISPUTE_CURSOR_INVALID) from None
+
+
 class LookupService:
     def __init__(
         self,
@@ -196,6 +254,7 @@ class LookupService:
         self.limits = limits
         self.index = IndexRepository(session)
         self.repo = LookupRepository(session)
+        self.cursors = DisputeCursors(keys.index_key)
 
     @classmethod
     def configured(
@@ -516,26 +575,35 @@ class LookupService:
     # --- the enterprise's side of forwarded disputes ----------------------------------------
 
     def forwarded(
-        self, enterprise_id: int, at: datetime, *, after_id: int = 0, limit: int = 200
-    ) -> list[ForwardedDispute]:
-        """The enterprise's forwarded disputes not closed yet, in id order from `after_id`, at
-        most `limit`: what it needs to trace the line in its own registry (its number, and the
-        change of it the index was fed from)."""
-        return [
-            ForwardedDispute(
-                dispute.id,
-                dispute.reference,
-                line.msisdn,
-                line.seq,
-                line.owner_since,
-                dispute.opened_at,
-                dispute.due_at,
-                dispute.status or FORWARDED,
-                dispute.outcome,
-                dispute.due_at <= at,
-            )
-            for dispute, line in self.repo.forwarded(enterprise_id, after_id, limit)
-        ]
+        self, enterprise_id: int, at: datetime, *, after: str | None = None, limit: int = 200
+    ) -> ForwardedPage:
+        """The enterprise's forwarded disputes not closed yet, oldest first, at most `limit`
+        from the cursor `after` (the `next` of the page before; DISPUTE_CURSOR_INVALID when it
+        is not one this platform gave this enterprise): what it needs to trace the line in its
+        own registry (its number, and the change of it the index was fed from)."""
+        position = self.cursors.open(enterprise_id, after) if after is not None else None
+        rows = self.repo.forwarded(enterprise_id, position, limit + 1)
+        page = rows[:limit]
+        last = page[-1][0] if page else None
+        return ForwardedPage(
+            [
+                ForwardedDispute(
+                    dispute.reference,
+                    line.msisdn,
+                    line.seq,
+                    line.owner_since,
+                    dispute.opened_at,
+                    dispute.due_at,
+                    dispute.status or FORWARDED,
+                    dispute.outcome,
+                    dispute.due_at <= at,
+                )
+                for dispute, line in page
+            ],
+            self.cursors.seal(enterprise_id, last.opened_at, last.reference)
+            if last is not None and len(rows) > limit
+            else None,
+        )
 
     def answer_forwarded(
         self,
