@@ -28,14 +28,6 @@ L = LookupErrorCode
 LATER = NOW + timedelta(days=1)
 
 
-@pytest.fixture
-def fed(nation: Nation) -> Nation:
-    for signer in (nation.cmcc, nation.mvno):
-        for envelope in nation.build(signer):
-            nation.take(envelope)
-    return nation
-
-
 def _service(nation: Nation) -> LookupService:
     return LookupService(
         nation.session, keys=nation.keys, keyring=nation.keyring, limits=LookupLimits()

@@ -27,14 +27,6 @@ from tests.national.conftest import NOW, Nation, signing
 L = LookupErrorCode
 
 
-@pytest.fixture
-def fed(nation: Nation) -> Nation:
-    for signer in (nation.cmcc, nation.mvno):
-        for envelope in nation.build(signer):
-            nation.take(envelope)
-    return nation
-
-
 def _service(nation: Nation, **limits: int) -> LookupService:
     return LookupService(
         nation.session, keys=nation.keys, keyring=nation.keyring, limits=LookupLimits(**limits)
