@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from realname.national.feeds.transport import HttpConfig, HttpPush
 from realname.national.index.models import NationalLine
+from realname.national.lookup.disputes import DisputeService
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalDispute
 from realname.national.lookup.service import LookupLimits, LookupService
@@ -28,9 +29,11 @@ L = LookupErrorCode
 LATER = NOW + timedelta(days=1)
 
 
-def _service(nation: Nation) -> LookupService:
-    return LookupService(
-        nation.session, keys=nation.keys, keyring=nation.keyring, limits=LookupLimits()
+def _service(nation: Nation) -> DisputeService:
+    return DisputeService(
+        LookupService(
+            nation.session, keys=nation.keys, keyring=nation.keyring, limits=LookupLimits()
+        )
     )
 
 
@@ -60,7 +63,7 @@ def _forward(session: Session, enterprise_id: int, reference: str, minute: int) 
 
 
 def _pages(
-    service: LookupService, enterprise_id: int, limit: int
+    service: DisputeService, enterprise_id: int, limit: int
 ) -> Iterator[tuple[list[str], str | None]]:
     """Every page from the first: (its references, its `next`)."""
     after = None

@@ -20,6 +20,7 @@ from realname.http.principals import READ, Allowed
 from realname.http.sources import request_source
 from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
+from realname.national.lookup.disputes import DisputeService
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.schemas import (
     AnswerIn,
@@ -61,6 +62,10 @@ def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
         settings=rt.settings,
         policy=rt.policy,
     )
+
+
+def _disputes(rt: Runtime, request: Request, session: Session) -> DisputeService:
+    return DisputeService(_service(rt, request, session))
 
 
 def _kept_on_not_proved(error: BaseException) -> bool:
@@ -134,7 +139,7 @@ def dispute(body: DisputeIn, request: Request, rt: RuntimeDep) -> DisputeOut:
     yours. A complaint case opens at the enterprise with the policy's answer deadline; follow
     it by its reference."""
     with rt.transaction() as session:
-        state = _service(rt, request, session).dispute(
+        state = _disputes(rt, request, session).dispute(
             challenge_id=body.challenge_id,
             line_ref=body.line_ref,
             at=rt.clock.now(),
@@ -148,7 +153,7 @@ def dispute_state(reference: Reference, request: Request, rt: RuntimeDep) -> Dis
     """The case the reference names: the enterprise's handling, its outcome and whether it is
     overdue. The reference is the only key (random, given only to who opened the case)."""
     with rt.transaction(readonly=True) as session:
-        state = _service(rt, request, session).dispute_state(reference, rt.clock.now())
+        state = _disputes(rt, request, session).dispute_state(reference, rt.clock.now())
     return DisputeOut(**asdict(state))
 
 
@@ -193,7 +198,7 @@ def forwarded_disputes(
     holds only a position among the enterprise's own disputes; one that is garbled, altered
     or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`."""
     with rt.transaction(readonly=True) as session:
-        page = _service(rt, request, session).forwarded(
+        page = _disputes(rt, request, session).forwarded(
             principal.enterprise_id or 0, rt.clock.now(), after=after, limit=limit
         )
     return ForwardedPageOut.model_validate(asdict(page))
@@ -214,7 +219,7 @@ def answer_forwarded_dispute(
     only forward, only until closed; the handling the case already shows, posted again, is
     answered as it stands."""
     with rt.transaction() as session:
-        state = _service(rt, request, session).answer_forwarded(
+        state = _disputes(rt, request, session).answer_forwarded(
             enterprise_id=principal.enterprise_id or 0,
             reference=reference,
             status=body.status,
@@ -254,7 +259,7 @@ def enterprise_disputes(
     `enterprise_id`."""
     scope = principal.enterprise_id if principal.enterprise_id is not None else enterprise_id
     with rt.transaction(readonly=True) as session:
-        rows = _service(rt, request, session).disputes_of(
+        rows = _disputes(rt, request, session).disputes_of(
             scope, rt.clock.now(), include_closed=include_closed, limit=limit
         )
     return [EnterpriseDisputeOut(**asdict(row)) for row in rows]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from realname.registry.schemas import JsonInt, RequestModel
 
@@ -60,6 +60,12 @@ class DisputeStepOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    """A case as the subscriber who opened it follows it, by its reference."""
+
+    # Built from the one `DisputeState` the console's list is built from too: its
+    # `forwarded` and `complaint_id` are the enterprise's, and are left out here.
+    model_config = ConfigDict(extra="ignore")
+
     reference: str
     enterprise: str
     msisdn_masked: str
@@ -77,7 +83,10 @@ class DisputeOut(BaseModel):
 
 
 class EnterpriseDisputeOut(BaseModel):
-    """A dispute of one of the enterprise's lines, as its console lists it."""
+    """A dispute of one of the enterprise's lines, as its console lists it (without the
+    subscriber's `history`)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     reference: str
     enterprise: str
