@@ -159,18 +159,7 @@ def dispute_state(reference: Reference, request: Request, rt: RuntimeDep) -> Dis
 
 # --- a separate enterprise's side: the disputes of its lines, forwarded to it ------------------
 
-enterprise_router = APIRouter(
-    prefix="/v1/national/feeds/disputes",
-    tags=["national feeds"],
-    responses=refusals(
-        {
-            404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
-            409: "The case is closed already (REALNAME.DISPUTE_CLOSED), or the handling is "
-            "behind the one it shows (REALNAME.DISPUTE_STATUS_BACKWARDS)",
-            422: "Not a handling: traced, acted or closed with an outcome code",
-        }
-    ),
-)
+enterprise_router = APIRouter(prefix="/v1/national/feeds/disputes", tags=["national feeds"])
 
 
 @enterprise_router.get(
@@ -205,7 +194,18 @@ def forwarded_disputes(
 
 
 @enterprise_router.post(
-    "/{reference}", response_model=DisputeOut, summary="Post a dispute's handling"
+    "/{reference}",
+    response_model=DisputeOut,
+    summary="Post a dispute's handling",
+    responses=refusals(
+        {
+            404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
+            409: "The case is closed already (REALNAME.DISPUTE_CLOSED), or the handling is "
+            "behind the one it shows (REALNAME.DISPUTE_STATUS_BACKWARDS)",
+            422: "Not a handling: traced, acted or closed with an outcome code "
+            "(REALNAME.DISPUTE_ANSWER_INVALID)",
+        }
+    ),
 )
 def answer_forwarded_dispute(
     reference: Reference,
