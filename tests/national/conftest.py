@@ -111,6 +111,15 @@ def nation(db_session: Session, keyring: KeyRing, china: Policy) -> Nation:
     return build_nation(db_session, keyring, china)
 
 
+@pytest.fixture
+def fed(nation: Nation) -> Nation:
+    """The nation with both enterprises' feeds taken: the national index holds their lines."""
+    for signer in (nation.cmcc, nation.mvno):
+        for envelope in nation.build(signer):
+            nation.take(envelope)
+    return nation
+
+
 PLATFORM_FLOOR_MS = 300
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from realname.compliance.complaints.models import Complaint
 from realname.messaging.models import OutboxMessage
 from realname.national.feeds.keys import FeedSigningKey
+from realname.national.lookup.disputes import DisputeService
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.models import NationalLookupChallenge
 from realname.national.lookup.service import LookupLimits, LookupService
@@ -25,14 +26,6 @@ from tests.compliance.conftest import complaints_of
 from tests.national.conftest import NOW, Nation, signing
 
 L = LookupErrorCode
-
-
-@pytest.fixture
-def fed(nation: Nation) -> Nation:
-    for signer in (nation.cmcc, nation.mvno):
-        for envelope in nation.build(signer):
-            nation.take(envelope)
-    return nation
 
 
 def _service(nation: Nation, **limits: int) -> LookupService:
@@ -160,6 +153,7 @@ def test_requests_are_limited_per_source(fed: Nation) -> None:
 
 def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None:
     service = _service(fed)
+    disputes = DisputeService(service)
     issued = _ask(service, fed)
     answer = service.answer(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
@@ -177,7 +171,7 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
         ctx = Context(Actor("national", "lookup"), NOW, None)
         return complaints.take(ctx, Intake("not_mine", line.msisdn, NOW, centre_ref=reference)).id  # type: ignore[attr-defined]
 
-    state = service.dispute(
+    state = disputes.dispute(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
         line_ref=mvno.lines[0].line_ref,
         at=NOW + timedelta(minutes=1),
@@ -187,7 +181,7 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
     complaint = fed.session.scalars(select(Complaint)).one()
     assert complaint.category == "not_mine" and complaint.centre_ref == state.reference
     assert complaint.enterprise_id == fed.world.other_enterprise_id
-    later = service.dispute_state(state.reference, NOW + timedelta(days=16))
+    later = disputes.dispute_state(state.reference, NOW + timedelta(days=16))
     assert later.status == complaint.status and later.overdue is (complaint.status != "closed")
     # Its steps end with the state it shows (an acted case's history ended at `traced`).
     assert later.status == "acted"  # the not_mine case is acted on as it is traced
@@ -200,7 +194,7 @@ def test_a_line_disputed_as_not_mine_opens_a_complaint_case(fed: Nation) -> None
         (issued.challenge_id, cmcc_of_person_1),  # type: ignore[attr-defined]
     ):
         with pytest.raises(NationalLookupError) as refused:
-            service.dispute(
+            disputes.dispute(
                 challenge_id=challenge,
                 line_ref=line_ref,
                 at=NOW + timedelta(minutes=2),
@@ -279,6 +273,7 @@ def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
     from realname.registry.models import Line
 
     service = _service(fed)
+    disputes = DisputeService(service)
     issued = _ask(service, fed)
     answer = service.answer(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
@@ -301,7 +296,7 @@ def test_a_dispute_of_a_line_that_changed_since_the_index_was_told_is_refused(
     fed.session.flush()
     opened: list[str] = []
     with pytest.raises(NationalLookupError) as refused:
-        service.dispute(
+        disputes.dispute(
             challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
             line_ref=mvno.lines[0].line_ref,
             at=NOW + timedelta(minutes=1),
@@ -319,6 +314,7 @@ def test_a_dispute_repeated_after_the_line_changed_answers_its_case(fed: Nation)
     from realname.registry.commands import Desk
 
     service = _service(fed)
+    disputes = DisputeService(service)
     issued = _ask(service, fed)
     answer = service.answer(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
@@ -328,7 +324,7 @@ def test_a_dispute_repeated_after_the_line_changed_answers_its_case(fed: Nation)
     mvno = next(e for e in answer.enterprises if e.enterprise == "MVNO1")
 
     def dispute() -> object:
-        return service.dispute(
+        return disputes.dispute(
             challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
             line_ref=mvno.lines[0].line_ref,
             at=NOW + timedelta(minutes=1),
@@ -396,9 +392,8 @@ def test_disputes_at_once_open_one_case(
     def dispute(challenge: str) -> None:
         start.wait(timeout=10)
         with Session(fresh_engine) as session, session.begin():
-            state = LookupService(
-                session, keys=nation.keys, keyring=keyring, limits=limits
-            ).dispute(
+            lookup = LookupService(session, keys=nation.keys, keyring=keyring, limits=limits)
+            state = DisputeService(lookup).dispute(
                 challenge_id=challenge,
                 line_ref=line_ref,
                 at=NOW + timedelta(minutes=1),
@@ -512,6 +507,7 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     ported = fed.cmcc_lines[2]
     _hostile_batch(fed, ported, 1, person.name, enterprise="MVNO9", signer=remote_key)
     service = _service(fed)
+    disputes = DisputeService(service)
     issued = _ask(service, fed)
     answer = service.answer(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
@@ -520,7 +516,7 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     )
     line = next(e for e in answer.enterprises if e.enterprise == "MVNO9").lines[0]
     opened: list[str] = []
-    state = service.dispute(
+    state = disputes.dispute(
         challenge_id=issued.challenge_id,  # type: ignore[attr-defined]
         line_ref=line.line_ref,
         at=NOW + timedelta(minutes=1),
@@ -531,64 +527,64 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
     assert fed.session.scalars(select(NationalDispute.status)).one() == "forwarded"
     # The enterprise pulls it (its own line, in full, to trace in its registry)...
     later = NOW + timedelta(days=1)
-    (pulled,) = service.forwarded(remote.id, later)
+    page = disputes.forwarded(remote.id, later)
+    (pulled,) = page.disputes
+    assert page.next is None  # the one page
     assert pulled.reference == state.reference and pulled.msisdn == ported
     assert pulled.line_seq == 1 and not pulled.overdue
-    assert service.forwarded(fed.world.other_enterprise_id, later) == []
-    assert service.forwarded(remote.id, later, after_id=pulled.id) == []  # the next page
-    assert service.forwarded(remote.id, later, after_id=pulled.id - 1, limit=1) == [pulled]
+    assert disputes.forwarded(fed.world.other_enterprise_id, later).disputes == []
     # ...its console lists it (masked, forwarded, with its deadline), no other's does...
-    (listed,) = service.disputes_of(remote.id, later)
+    (listed,) = disputes.disputes_of(remote.id, later)
     assert (listed.reference, listed.status, listed.forwarded, listed.complaint_id) == (
         state.reference, "forwarded", True, None,
     )  # fmt: skip
     assert listed.msisdn_masked != ported and listed.msisdn_masked[-4:] == ported[-4:]
     assert listed.due_at == state.due_at and not listed.overdue
-    assert service.disputes_of(remote.id, state.due_at)[0].overdue
-    assert service.disputes_of(fed.world.other_enterprise_id, later) == []
+    assert disputes.disputes_of(remote.id, state.due_at)[0].overdue
+    assert disputes.disputes_of(fed.world.other_enterprise_id, later) == []
     # ...another enterprise cannot answer it; a handling is a status and an outcome code...
     with pytest.raises(NationalLookupError) as refused:
-        service.answer_forwarded(
+        disputes.answer_forwarded(
             enterprise_id=fed.world.other_enterprise_id, reference=state.reference,
             status="closed", outcome="resolved", at=later, actor="feed_client:x",
         )  # fmt: skip
     assert refused.value.code is L.DISPUTE_NOT_FOUND
     for status, outcome in (("closed", None), ("done", "x"), ("closed", "王小明 139")):
         with pytest.raises(NationalLookupError) as refused:
-            service.answer_forwarded(
+            disputes.answer_forwarded(
                 enterprise_id=remote.id, reference=state.reference, status=status,
                 outcome=outcome, at=later, actor="feed_client:x",
             )  # fmt: skip
         assert refused.value.code is L.DISPUTE_ANSWER_INVALID
-    traced = service.answer_forwarded(
+    traced = disputes.answer_forwarded(
         enterprise_id=remote.id, reference=state.reference, status="traced", outcome=None,
         at=later, actor="feed_client:x",
     )  # fmt: skip
     assert traced.status == "traced"
-    acted = service.answer_forwarded(
+    acted = disputes.answer_forwarded(
         enterprise_id=remote.id, reference=state.reference, status="acted",
         outcome="owner_reverified", at=later + timedelta(hours=1), actor="feed_client:x",
     )  # fmt: skip
     # ...never backwards (a client replaying an old state); the handling shown, posted again
     # (its answer lost), is answered as it stands and recorded once...
     with pytest.raises(NationalLookupError) as refused:
-        service.answer_forwarded(
+        disputes.answer_forwarded(
             enterprise_id=remote.id, reference=state.reference, status="traced",
             outcome=None, at=later, actor="feed_client:x",
         )  # fmt: skip
     assert refused.value.code is L.DISPUTE_STATUS_BACKWARDS and refused.value.http_status == 409
-    again = service.answer_forwarded(
+    again = disputes.answer_forwarded(
         enterprise_id=remote.id, reference=state.reference, status="acted",
         outcome="owner_reverified", at=later + timedelta(hours=2), actor="feed_client:x",
     )  # fmt: skip
     assert again == acted
-    closed = service.answer_forwarded(
+    closed = disputes.answer_forwarded(
         enterprise_id=remote.id, reference=state.reference, status="closed",
         outcome="line_cancelled", at=later + timedelta(hours=3), actor="feed_client:x",
     )  # fmt: skip
     assert (closed.status, closed.outcome) == ("closed", "line_cancelled")
     # ...the subscriber sees it, never overdue once closed; it is answered once.
-    seen = service.dispute_state(state.reference, NOW + timedelta(days=30))
+    seen = disputes.dispute_state(state.reference, NOW + timedelta(days=30))
     assert (seen.status, seen.outcome, seen.overdue) == ("closed", "line_cancelled", False)
     assert [(step.status, step.outcome, step.at) for step in seen.history] == [
         ("forwarded", None, NOW + timedelta(minutes=1)),
@@ -596,12 +592,12 @@ def test_a_dispute_at_an_enterprise_of_another_instance_is_forwarded_to_it(fed: 
         ("acted", "owner_reverified", later + timedelta(hours=1)),
         ("closed", "line_cancelled", later + timedelta(hours=3)),
     ]
-    assert service.forwarded(remote.id, later) == []
-    assert service.disputes_of(remote.id, later) == []  # closed: only when asked for
-    (kept,) = service.disputes_of(remote.id, later, include_closed=True)
+    assert disputes.forwarded(remote.id, later).disputes == []
+    assert disputes.disputes_of(remote.id, later) == []  # closed: only when asked for
+    (kept,) = disputes.disputes_of(remote.id, later, include_closed=True)
     assert (kept.status, kept.outcome, kept.overdue) == ("closed", "line_cancelled", False)
     with pytest.raises(NationalLookupError) as refused:
-        service.answer_forwarded(
+        disputes.answer_forwarded(
             enterprise_id=remote.id, reference=state.reference, status="acted",
             outcome=None, at=later, actor="feed_client:x",
         )  # fmt: skip

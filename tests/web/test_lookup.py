@@ -177,6 +177,8 @@ def _disputed_by_api(web: Web, person: int) -> tuple[str, str]:
         "/v1/national/lookup/disputes", json={"challenge_id": challenge, "line_ref": line_ref}
     )
     assert disputed.status_code == 201, disputed.text
+    # the case's complaint id and where it is handled are the enterprise's, not the caller's
+    assert not {"complaint_id", "forwarded"} & set(disputed.json())
     return msisdn, str(disputed.json()["reference"])
 
 
@@ -197,6 +199,7 @@ def test_the_console_lists_the_disputes_of_its_lines_with_deadlines_and_status(w
     api = web.api.client.get("/v1/national/disputes", headers=web.api.headers("admin")).json()
     mine = next(d for d in api if d["reference"] == reference)
     assert mine["status"] == "acted" and not mine["forwarded"] and not mine["overdue"]
+    assert "history" not in mine  # the subscriber's steps are followed by the reference
     from realname.web.i18n import Translator
 
     assert Translator("zh-CN").instant(mine["due_at"]) in row

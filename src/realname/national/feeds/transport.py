@@ -189,30 +189,31 @@ class HttpPush:
 
     def forwarded_disputes(self, page: int = 200) -> Iterator[dict[str, Any]]:
         """The platform's open "not mine" disputes of this enterprise's lines (its own
-        numbers, in the body only), oldest first, fetched a page at a time as they are used."""
-        after = 0
+        numbers, in the body only), oldest first, fetched a page at a time as they are used:
+        each page's opaque `next` is the following one's `after`, until it is null. A page
+        with more to come must list a dispute not listed yet (one that does not would never
+        end). Platforms from before the cursor answer a plain list: paged by the rows' `id`
+        (`after_id`), or, rows without `id`, every open dispute in one list."""
+        asked: dict[str, str | int] = {}  # the first page: no position
+        listed: set[str] = set()
         while True:
-            response = self._request("GET", DISPUTES, params={"after_id": after, "limit": page})
+            response = self._request("GET", DISPUTES, params={**asked, "limit": page})
             if response.status_code != 200:
                 raise FeedError(F.FEED_PLATFORM_REFUSED, f"disputes: HTTP {response.status_code}")
             try:
-                rows = response.json()
-                listed = [{name: row[name] for name in DISPUTE_FIELDS} for row in rows]
-                if rows and any("id" not in row for row in rows):
-                    # a platform from before paging: its one list is every open dispute
-                    yield from listed
-                    return
-                last = max((int(row["id"]) for row in rows), default=after)
+                rows, following = _disputes_page(response.json(), page)
+                fresh = [row for row in rows if str(row["reference"]) not in listed]
             except (ValueError, KeyError, TypeError):
                 raise FeedError(
                     F.FEED_PLATFORM_REFUSED, "disputes: not the platform's answer"
                 ) from None
-            if listed and last <= after:  # a page that does not move on would never end
+            if following is not None and (not fresh or following == asked):
                 raise FeedError(F.FEED_PLATFORM_REFUSED, "disputes: the pages do not advance")
-            after = last
-            yield from listed
-            if len(listed) < page:
+            listed.update(str(row["reference"]) for row in fresh)
+            yield from fresh
+            if following is None:
                 return
+            asked = following
 
     def answer_dispute(self, reference: str, status: str, outcome: str | None) -> None:
         """Post the enterprise's handling of a forwarded dispute (traced | acted | closed)."""
@@ -242,6 +243,27 @@ class HttpPush:
             expected=int(expected) if expected and expected.isdigit() else None,
             number=envelope.number,
         )
+
+
+def _disputes_page(
+    document: Any, page: int
+) -> tuple[list[dict[str, Any]], dict[str, str | int] | None]:
+    """A disputes answer's rows (the fields the pull uses) and what to ask for the next page
+    (None: this was the last). KeyError, TypeError or ValueError: not the platform's answer."""
+    if isinstance(document, dict):  # {disputes, next}: the opaque cursor
+        rows = [{name: row[name] for name in DISPUTE_FIELDS} for row in document["disputes"]]
+        following = document["next"]
+        if following is not None and not isinstance(following, str):
+            raise TypeError("a cursor is a string")
+        return rows, None if following is None else {"after": following}
+    if not isinstance(document, list):
+        raise TypeError("neither a page nor a list")
+    rows = [{name: row[name] for name in DISPUTE_FIELDS} for row in document]
+    if not document or any("id" not in row for row in document):
+        return rows, None  # from before paging: its one list is every open dispute
+    # paged by the platform-wide id (`after_id`), the last page being a short one
+    last = max(int(row["id"]) for row in document)
+    return rows, {"after_id": last} if len(document) >= page else None
 
 
 def _is_feed_refusal(response: httpx.Response) -> bool:

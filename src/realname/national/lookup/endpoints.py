@@ -20,6 +20,7 @@ from realname.http.principals import READ, Allowed
 from realname.http.sources import request_source
 from realname.national.feeds.endpoints import FeedClient, platform_keys_of
 from realname.national.index.models import NationalLine
+from realname.national.lookup.disputes import DisputeService
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
 from realname.national.lookup.schemas import (
     AnswerIn,
@@ -30,7 +31,7 @@ from realname.national.lookup.schemas import (
     DisputeIn,
     DisputeOut,
     EnterpriseDisputeOut,
-    ForwardedDisputeOut,
+    ForwardedPageOut,
 )
 from realname.national.lookup.service import LookupService
 from realname.registry.commands import Actor, Context
@@ -61,6 +62,10 @@ def _service(rt: Runtime, request: Request, session: Session) -> LookupService:
         settings=rt.settings,
         policy=rt.policy,
     )
+
+
+def _disputes(rt: Runtime, request: Request, session: Session) -> DisputeService:
+    return DisputeService(_service(rt, request, session))
 
 
 def _kept_on_not_proved(error: BaseException) -> bool:
@@ -134,7 +139,7 @@ def dispute(body: DisputeIn, request: Request, rt: RuntimeDep) -> DisputeOut:
     yours. A complaint case opens at the enterprise with the policy's answer deadline; follow
     it by its reference."""
     with rt.transaction() as session:
-        state = _service(rt, request, session).dispute(
+        state = _disputes(rt, request, session).dispute(
             challenge_id=body.challenge_id,
             line_ref=body.line_ref,
             at=rt.clock.now(),
@@ -148,49 +153,59 @@ def dispute_state(reference: Reference, request: Request, rt: RuntimeDep) -> Dis
     """The case the reference names: the enterprise's handling, its outcome and whether it is
     overdue. The reference is the only key (random, given only to who opened the case)."""
     with rt.transaction(readonly=True) as session:
-        state = _service(rt, request, session).dispute_state(reference, rt.clock.now())
+        state = _disputes(rt, request, session).dispute_state(reference, rt.clock.now())
     return DisputeOut(**asdict(state))
 
 
 # --- a separate enterprise's side: the disputes of its lines, forwarded to it ------------------
 
-enterprise_router = APIRouter(
-    prefix="/v1/national/feeds/disputes",
-    tags=["national feeds"],
-    responses=refusals(
-        {
-            404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
-            409: "The case is closed already (REALNAME.DISPUTE_CLOSED), or the handling is "
-            "behind the one it shows (REALNAME.DISPUTE_STATUS_BACKWARDS)",
-            422: "Not a handling: traced, acted or closed with an outcome code",
-        }
-    ),
-)
+enterprise_router = APIRouter(prefix="/v1/national/feeds/disputes", tags=["national feeds"])
 
 
 @enterprise_router.get(
-    "", response_model=list[ForwardedDisputeOut], summary="Disputes of our lines, to trace"
+    "",
+    response_model=ForwardedPageOut,
+    summary="Disputes of our lines, to trace",
+    responses=refusals(
+        {422: "`after` is not a cursor this platform gave you (REALNAME.DISPUTE_CURSOR_INVALID)"}
+    ),
 )
 def forwarded_disputes(
     request: Request,
     rt: RuntimeDep,
     principal: FeedClient,
-    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after: Annotated[
+        str | None,
+        Query(description="the `next` of the page before; none for the first page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[ForwardedDisputeOut]:
+) -> ForwardedPageOut:
     """The "not mine" disputes of the caller's enterprise's lines that this platform could not
     open as complaint cases (the enterprise's registry is its own instance), not closed yet,
-    oldest first, at most `limit` (page on with the last one's id as `after_id`): trace each
-    in the registry, then post the handling."""
+    oldest first, at most `limit` a page: trace each in the registry, then post the handling.
+    Page on with the page's `next` as `after` until `next` is null. The cursor is opaque and
+    holds only a position among the enterprise's own disputes; one that is garbled, altered
+    or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`."""
     with rt.transaction(readonly=True) as session:
-        rows = _service(rt, request, session).forwarded(
-            principal.enterprise_id or 0, rt.clock.now(), after_id=after_id, limit=limit
+        page = _disputes(rt, request, session).forwarded(
+            principal.enterprise_id or 0, rt.clock.now(), after=after, limit=limit
         )
-    return [ForwardedDisputeOut(**asdict(row)) for row in rows]
+    return ForwardedPageOut.model_validate(asdict(page))
 
 
 @enterprise_router.post(
-    "/{reference}", response_model=DisputeOut, summary="Post a dispute's handling"
+    "/{reference}",
+    response_model=DisputeOut,
+    summary="Post a dispute's handling",
+    responses=refusals(
+        {
+            404: "No such dispute of this enterprise (REALNAME.DISPUTE_NOT_FOUND)",
+            409: "The case is closed already (REALNAME.DISPUTE_CLOSED), or the handling is "
+            "behind the one it shows (REALNAME.DISPUTE_STATUS_BACKWARDS)",
+            422: "Not a handling: traced, acted or closed with an outcome code "
+            "(REALNAME.DISPUTE_ANSWER_INVALID)",
+        }
+    ),
 )
 def answer_forwarded_dispute(
     reference: Reference,
@@ -204,7 +219,7 @@ def answer_forwarded_dispute(
     only forward, only until closed; the handling the case already shows, posted again, is
     answered as it stands."""
     with rt.transaction() as session:
-        state = _service(rt, request, session).answer_forwarded(
+        state = _disputes(rt, request, session).answer_forwarded(
             enterprise_id=principal.enterprise_id or 0,
             reference=reference,
             status=body.status,
@@ -244,7 +259,7 @@ def enterprise_disputes(
     `enterprise_id`."""
     scope = principal.enterprise_id if principal.enterprise_id is not None else enterprise_id
     with rt.transaction(readonly=True) as session:
-        rows = _service(rt, request, session).disputes_of(
+        rows = _disputes(rt, request, session).disputes_of(
             scope, rt.clock.now(), include_closed=include_closed, limit=limit
         )
     return [EnterpriseDisputeOut(**asdict(row)) for row in rows]

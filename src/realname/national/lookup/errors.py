@@ -19,6 +19,7 @@ class LookupErrorCode(StrEnum):
     DISPUTE_ANSWER_INVALID = "DISPUTE_ANSWER_INVALID"
     DISPUTE_CLOSED = "DISPUTE_CLOSED"
     DISPUTE_STATUS_BACKWARDS = "DISPUTE_STATUS_BACKWARDS"
+    DISPUTE_CURSOR_INVALID = "DISPUTE_CURSOR_INVALID"
 
 
 C = LookupErrorCode
@@ -50,6 +51,11 @@ _MESSAGES: Mapping[StrEnum, tuple[str, str]] = {
         "one the case shows.",
         "申诉处理状态只能向前推进（traced、acted、closed），不能回退。",
     ),
+    C.DISPUTE_CURSOR_INVALID: (
+        "'after' is not a cursor this platform gave your enterprise: pass the 'next' of the "
+        "page before, or start again without it.",
+        "after 不是本平台为贵企业给出的分页游标：请使用上一页的 next，或不带 after 重新开始。",
+    ),
 }
 
 HTTP_STATUS: Mapping[StrEnum, int] = {
@@ -61,6 +67,7 @@ HTTP_STATUS: Mapping[StrEnum, int] = {
     C.DISPUTE_ANSWER_INVALID: 422,
     C.DISPUTE_CLOSED: 409,
     C.DISPUTE_STATUS_BACKWARDS: 409,
+    C.DISPUTE_CURSOR_INVALID: 422,
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from realname.compliance.complaints.models import Complaint
@@ -126,11 +126,13 @@ class LookupRepository:
         return found is not None
 
     def forwarded(
-        self, enterprise_id: int, after_id: int, limit: int
+        self, enterprise_id: int, after: tuple[datetime, str] | None, limit: int
     ) -> Sequence[tuple[NationalDispute, NationalLine]]:
-        """The enterprise's forwarded disputes not closed yet, in id order (oldest first) after
-        `after_id`, at most `limit` (ix_national_dispute_enterprise)."""
-        rows = self.session.execute(
+        """The enterprise's forwarded disputes not closed yet, oldest first: in the order of
+        (opened_at, reference), after the position `after` of that order, at most `limit`.
+        The order is made of the enterprise's own disputes alone (not the table's id), so a
+        page's position tells nothing of other enterprises' disputes."""
+        query = (
             select(NationalDispute, NationalLine)
             .join(NationalLine, NationalLine.id == NationalDispute.line_id)
             .where(
@@ -138,10 +140,21 @@ class LookupRepository:
                 NationalDispute.complaint_id.is_(None),
                 NationalDispute.status.is_not(None),
                 NationalDispute.status != "closed",
-                NationalDispute.id > after_id,
             )
-            .order_by(NationalDispute.id)
-            .limit(limit)
+        )
+        if after is not None:
+            opened_at, reference = after
+            query = query.where(
+                or_(
+                    NationalDispute.opened_at > opened_at,
+                    and_(
+                        NationalDispute.opened_at == opened_at,
+                        NationalDispute.reference > reference,
+                    ),
+                )
+            )
+        rows = self.session.execute(
+            query.order_by(NationalDispute.opened_at, NationalDispute.reference).limit(limit)
         )
         return [(dispute, line) for dispute, line in rows]
 

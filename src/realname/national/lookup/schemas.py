@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from realname.registry.schemas import JsonInt, RequestModel
 
@@ -60,6 +60,12 @@ class DisputeStepOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    """A case as the subscriber who opened it follows it, by its reference."""
+
+    # Built from the one `DisputeState` the console's list is built from too: its
+    # `forwarded` and `complaint_id` are the enterprise's, and are left out here.
+    model_config = ConfigDict(extra="ignore")
+
     reference: str
     enterprise: str
     msisdn_masked: str
@@ -77,7 +83,10 @@ class DisputeOut(BaseModel):
 
 
 class EnterpriseDisputeOut(BaseModel):
-    """A dispute of one of the enterprise's lines, as its console lists it."""
+    """A dispute of one of the enterprise's lines, as its console lists it (without the
+    subscriber's `history`)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     reference: str
     enterprise: str
@@ -97,8 +106,7 @@ class EnterpriseDisputeOut(BaseModel):
 class ForwardedDisputeOut(BaseModel):
     """A dispute of one of the enterprise's lines, for its own registry to trace."""
 
-    id: int = Field(description="for paging: pass the last one's as `after_id`")
-    reference: str
+    reference: str = Field(description="the case's reference: post its handling with it")
     msisdn: str = Field(description="the enterprise's own line, E.164")
     line_seq: int = Field(description="the line's event number the national index was fed")
     owner_since: datetime | None
@@ -107,6 +115,16 @@ class ForwardedDisputeOut(BaseModel):
     status: str = Field(description="forwarded | traced | acted")
     outcome: str | None
     overdue: bool
+
+
+class ForwardedPageOut(BaseModel):
+    """A page of the enterprise's forwarded disputes, oldest first."""
+
+    disputes: list[ForwardedDisputeOut]
+    next: str | None = Field(
+        description="the next page's `after` (an opaque cursor, valid for this enterprise "
+        "only); null on the last page"
+    )
 
 
 class DisputeAnswerIn(RequestModel):

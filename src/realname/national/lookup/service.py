@@ -10,41 +10,28 @@ document, and disputes one that is not theirs.
 2. **Answer with the code**: the lines in service per enterprise, numbers masked. A wrong
    code, an expired or used-up challenge and a challenge for nobody answer the one refusal,
    `LOOKUP_NOT_PROVED`, and each try counts.
-3. **Dispute** a line of the answer as "not mine" while the answer is fresh: a complaint case
-   (category `not_mine`) is opened at the enterprise with the policy's answer deadline; the
-   subscriber follows it by the case reference.
+3. **Dispute** a line of the answer as "not mine" while the answer is fresh: disputes.py, on
+   this service's proved-answer check (`proved_identity`), keys, limits and audit.
 
 Every step is audited (keys and counts only). Services flush; entry points commit.
-
-Over 600 lines: the lookup and its disputes share the proved-answer check, the platform's
-keys, the limits and the audit; the disputes (opening, their state and history, the
-enterprise's side) are the candidate to move to a `disputes.py` of their own.
 """
 
 from __future__ import annotations
 
 import hmac
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from math import ceil
 
 from sqlalchemy.orm import Session
 
-from realname.compliance.complaints.models import Complaint
 from realname.config import Settings
 from realname.messaging.service import enqueue, seal_body
 from realname.national.feeds.keys import PlatformKeys
-from realname.national.index.models import NationalLine
 from realname.national.index.repository import IndexRepository
 from realname.national.lookup.errors import LookupErrorCode, NationalLookupError
-from realname.national.lookup.models import (
-    NationalDispute,
-    NationalDisputeAnswer,
-    NationalLookupChallenge,
-)
-from realname.national.lookup.repository import FORWARDED, LookupRepository
+from realname.national.lookup.models import NationalLookupChallenge
+from realname.national.lookup.repository import LookupRepository
 from realname.numbering.errors import NumberError
 from realname.numbering.msisdn import mask_msisdn, parse_msisdn
 from realname.policy.schema import Policy
@@ -56,13 +43,7 @@ L = LookupErrorCode
 OBJECT = "national_lookup"
 CODE_CONTEXT = b"national.lookup.code\x00"
 SOURCE_CONTEXT = b"national.lookup.source\x00"
-DISPUTE_CONTEXT = b"national.lookup.dispute\x00"
 _DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
-ANSWER_STATUSES = frozenset({"traced", "acted", "closed"})  # the complaints' vocabulary
-# A case only moves forward: a handling behind the one shown (an `acted` case posted `traced`
-# again, by a client replaying an old state) would show the subscriber a case going back.
-STAGE = {FORWARDED: 0, "open": 0, "traced": 1, "acted": 2, "closed": 3}
-OUTCOME_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # a code, as a complaint's: never free text
 
 
 # The longest window a lookup row still counts in: the per-identity day (the per-source hour,
@@ -129,58 +110,6 @@ class Answer:
     answered_at: datetime
 
 
-@dataclass(frozen=True)
-class DisputeStep:
-    """One step of a case as the subscriber sees it: a status, its outcome code, when."""
-
-    status: str
-    outcome: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ForwardedDispute:
-    id: int
-    reference: str
-    msisdn: str
-    line_seq: int
-    owner_since: datetime | None
-    opened_at: datetime
-    due_at: datetime
-    status: str
-    outcome: str | None
-    overdue: bool
-
-
-@dataclass(frozen=True)
-class EnterpriseDispute:
-    """A dispute as the enterprise whose line it names sees it (its console)."""
-
-    reference: str
-    enterprise: str
-    msisdn_masked: str
-    opened_at: datetime
-    due_at: datetime
-    status: str
-    outcome: str | None
-    overdue: bool
-    forwarded: bool  # no complaint case here: the enterprise's own instance traces it
-    complaint_id: int | None
-
-
-@dataclass(frozen=True)
-class DisputeState:
-    reference: str
-    enterprise: str
-    msisdn_masked: str
-    opened_at: datetime
-    due_at: datetime
-    status: str
-    outcome: str | None
-    overdue: bool
-    history: list[DisputeStep] = field(default_factory=list)
-
-
 class LookupService:
     def __init__(
         self,
@@ -216,7 +145,9 @@ class LookupService:
             limits=LookupLimits.from_settings(settings, policy),
         )
 
-    def _mac(self, context: bytes, value: str) -> bytes:
+    def mac(self, context: bytes, value: str) -> bytes:
+        """The platform's keyed digest of `value` in `context` (a code, a caller, a dispute's
+        person and line): what is stored or locked on instead of the value."""
         return hmac.digest(self.keys.index_key, context + value.encode(), "sha256")
 
     def issue(
@@ -237,7 +168,7 @@ class LookupService:
         except NumberError:
             raise NationalLookupError(L.LOOKUP_INPUT_INVALID) from None
         requested = self.keys.identity_key(doc_type, doc_number)
-        source_key = self._mac(SOURCE_CONTEXT, source)
+        source_key = self.mac(SOURCE_CONTEXT, source)
         # Counted under each key's lock: exact when requests come at once (PostgreSQL's READ
         # COMMITTED let every concurrent request count the same total below the limit).
         self.repo.lock_keys([("source", source_key), ("identity", requested)], at)
@@ -285,7 +216,7 @@ class LookupService:
                 requested_key=requested,
                 identity_id=identity.id if line is not None and identity is not None else None,
                 source_key=source_key,
-                code_digest=self._mac(CODE_CONTEXT, f"{public_id}:{code}") if code else None,
+                code_digest=self.mac(CODE_CONTEXT, f"{public_id}:{code}") if code else None,
                 sent=line is not None,
                 issued_at=at,
                 expires_at=expires,
@@ -310,7 +241,7 @@ class LookupService:
                 at=at,
             )
         self.session.flush()
-        self._audit("national.lookup.code", public_id, at, {"sent": line is not None})
+        self.audit("national.lookup.code", public_id, at, {"sent": line is not None})
         return Issued(public_id, expires, code)
 
     def answer(self, *, challenge_id: str, code: str, at: datetime) -> Answer:
@@ -322,7 +253,7 @@ class LookupService:
         challenge.attempts += 1
         self.session.flush()
         right = challenge.code_digest is not None and hmac.compare_digest(
-            challenge.code_digest, self._mac(CODE_CONTEXT, f"{challenge.public_id}:{code}")
+            challenge.code_digest, self.mac(CODE_CONTEXT, f"{challenge.public_id}:{code}")
         )
         if (
             not right
@@ -331,11 +262,11 @@ class LookupService:
             or challenge.expires_at <= at
             or challenge.attempts > self.limits.max_attempts
         ):
-            self._audit("national.lookup.refused", challenge.public_id, at, {})
+            self.audit("national.lookup.refused", challenge.public_id, at, {})
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
         challenge.proved_at = at
         answer = self._lines(challenge.identity_id, at)
-        self._audit(
+        self.audit(
             "national.lookup.answer",
             challenge.public_id,
             at,
@@ -370,230 +301,9 @@ class LookupService:
             raise NationalLookupError(L.LOOKUP_NOT_PROVED)
         return challenge.identity_id
 
-    def dispute(
-        self,
-        *,
-        challenge_id: str,
-        line_ref: int,
-        at: datetime,
-        open_complaint: Callable[[NationalLine, str], int | None],
-    ) -> DisputeState:
-        """Open a "not mine" case on a line of a fresh answer; `open_complaint(line,
-        reference)` opens the complaint at the enterprise (the entry point composes it)."""
-        identity_id = self.proved_identity(challenge_id, at)
-        line = self.index.line(line_ref)
-        if (
-            line is None
-            or line.identity_id != identity_id
-            or self.index.holds(identity_id, line.msisdn) is None
-        ):
-            raise NationalLookupError(L.LOOKUP_NOT_PROVED)
-        # The enterprise's registry in this instance: its complaint case opens here, on the
-        # registry's line, which must still be the one the index names. Else (a separate
-        # enterprise instance feeds the platform; a line of the same number here is another
-        # enterprise's, before a port) the dispute is forwarded: the enterprise pulls it and
-        # posts its handling (`forwarded`, `answer_forwarded`).
-        # One case per person and line: two proved answers disputing at once are taken one
-        # after the other (a row lock on their pair), and the second finds the first's case.
-        self.repo.lock_keys(
-            [("dispute", self._mac(DISPUTE_CONTEXT, f"{line.id}:{identity_id}"))], at
-        )
-        existing = self.repo.open_dispute(line.id, identity_id, at)
-        if existing is not None:  # a retry: its case, even if the line has changed since
-            return self.dispute_state(existing.reference, at)
-        here = self.repo.enterprise_is_here(line.enterprise_id)
-        if here:
-            self._still_the_same(line)
-        reference = "ND" + new_public_id(22)
-        complaint_id = open_complaint(line, reference) if here else None
-        dispute = NationalDispute(
-            reference=reference,
-            line_id=line.id,
-            identity_id=identity_id,
-            enterprise_id=line.enterprise_id,
-            opened_at=at,
-            due_at=at + timedelta(days=self.limits.dispute_days),
-            complaint_id=complaint_id,
-            status=None if here else FORWARDED,
-        )
-        self.repo.add(dispute)
-        self.session.flush()
-        self._audit(
-            "national.lookup.dispute", reference, at, {"line": line.id, "forwarded": not here}
-        )
-        return self.dispute_state(reference, at)
-
-    def _still_the_same(self, line: NationalLine) -> None:
-        """A dispute acts on the registry's line: refuse when that is no longer the line the
-        national index names (the number moved to another enterprise, or the line has another
-        owner since the event the index was fed from), rather than dispute whoever holds the
-        number now. Only for an enterprise whose registry is here; a number that registry
-        does not know at all is left to the complaint's trace (`number_unknown`)."""
-        current = self.repo.registry_line(line.msisdn, line.seq)
-        if current is None:
-            return
-        if current.has_event_at_seq:
-            same_owner = current.owner_at_seq == current.owner_identity_id
-        else:  # fed from a snapshot of a line without events (a legacy import)
-            same_owner = current.owner_since == line.owner_since
-        if (
-            current.enterprise_id != line.enterprise_id
-            or current.owner_identity_id is None
-            or not same_owner
-        ):
-            raise NationalLookupError(L.LOOKUP_LINE_CHANGED)
-
-    def dispute_state(self, reference: str, at: datetime) -> DisputeState:
-        found = self.repo.dispute(reference)
-        if found is None:
-            raise NationalLookupError(L.DISPUTE_NOT_FOUND)
-        dispute, line, enterprise, complaint = found
-        status, outcome = _shown(dispute, complaint)
-        if complaint is not None:
-            history = [DisputeStep("open", None, dispute.opened_at)]
-            if complaint.traced_at is not None:
-                history.append(DisputeStep("traced", None, complaint.traced_at))
-            codes = (complaint.outcome or "").split(",") if complaint.outcome else []
-            acted = complaint.status == "acted" or (complaint.status == "closed" and len(codes) > 1)
-            if acted and complaint.traced_at is not None:  # acted on as it was traced
-                done = codes if complaint.status == "acted" else codes[:-1]
-                history.append(DisputeStep("acted", ",".join(done), complaint.traced_at))
-            if complaint.closed_at is not None:
-                history.append(
-                    DisputeStep("closed", codes[-1] if codes else None, complaint.closed_at)
-                )
-        else:  # forwarded to a separate enterprise: what it posted, if anything
-            history = [DisputeStep(FORWARDED, None, dispute.opened_at)] + [
-                DisputeStep(a.status, a.outcome, a.answered_at)
-                for a in self.repo.answers(dispute.id)
-            ]
-        return DisputeState(
-            dispute.reference,
-            enterprise.code,
-            mask_msisdn(line.msisdn),
-            dispute.opened_at,
-            dispute.due_at,
-            status,
-            outcome,
-            status != "closed" and dispute.due_at <= at,
-            history,
-        )
-
-    # --- the enterprise's side ------------------------------------------------------------
-
-    def disputes_of(
-        self,
-        enterprise_id: int | None,
-        at: datetime,
-        *,
-        include_closed: bool = False,
-        limit: int = 100,
-    ) -> list[EnterpriseDispute]:
-        """The "not mine" disputes of an enterprise's lines (None: every enterprise's), with
-        their deadline and status: the complaint case's here, what the enterprise posted when
-        forwarded. Open ones soonest deadline first; numbers masked."""
-        out = []
-        for dispute, line, enterprise, complaint in self.repo.disputes_of(
-            enterprise_id, include_closed, limit
-        ):
-            status, outcome = _shown(dispute, complaint)
-            out.append(
-                EnterpriseDispute(
-                    dispute.reference,
-                    enterprise.code,
-                    mask_msisdn(line.msisdn),
-                    dispute.opened_at,
-                    dispute.due_at,
-                    status,
-                    outcome,
-                    status != "closed" and dispute.due_at <= at,
-                    dispute.complaint_id is None,
-                    dispute.complaint_id,
-                )
-            )
-        return out
-
-    # --- the enterprise's side of forwarded disputes ----------------------------------------
-
-    def forwarded(
-        self, enterprise_id: int, at: datetime, *, after_id: int = 0, limit: int = 200
-    ) -> list[ForwardedDispute]:
-        """The enterprise's forwarded disputes not closed yet, in id order from `after_id`, at
-        most `limit`: what it needs to trace the line in its own registry (its number, and the
-        change of it the index was fed from)."""
-        return [
-            ForwardedDispute(
-                dispute.id,
-                dispute.reference,
-                line.msisdn,
-                line.seq,
-                line.owner_since,
-                dispute.opened_at,
-                dispute.due_at,
-                dispute.status or FORWARDED,
-                dispute.outcome,
-                dispute.due_at <= at,
-            )
-            for dispute, line in self.repo.forwarded(enterprise_id, after_id, limit)
-        ]
-
-    def answer_forwarded(
-        self,
-        *,
-        enterprise_id: int,
-        reference: str,
-        status: str,
-        outcome: str | None,
-        at: datetime,
-        actor: str,
-    ) -> DisputeState:
-        """The enterprise's handling of a forwarded dispute: `traced`, `acted` or `closed`,
-        with an outcome code (required to close). Only its own, only until closed, never
-        backwards; the handling already shown, posted again (a retry whose answer was lost),
-        is answered as it stands and recorded once."""
-        if status not in ANSWER_STATUSES or (
-            outcome is not None and not OUTCOME_CODE.fullmatch(outcome)
-        ):
-            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID)
-        if status == "closed" and outcome is None:
-            raise NationalLookupError(L.DISPUTE_ANSWER_INVALID, "closing needs an outcome")
-        dispute = self.repo.dispute_for_update(reference)
-        if (
-            dispute is None
-            or dispute.enterprise_id != enterprise_id
-            or dispute.complaint_id is not None
-            or dispute.status is None
-        ):
-            raise NationalLookupError(L.DISPUTE_NOT_FOUND)
-        if status == dispute.status and outcome in (None, dispute.outcome):
-            return self.dispute_state(reference, at)
-        if dispute.status == "closed":
-            raise NationalLookupError(L.DISPUTE_CLOSED)
-        if STAGE[status] < STAGE[dispute.status]:
-            raise NationalLookupError(
-                L.DISPUTE_STATUS_BACKWARDS, f"the case is {dispute.status} already"
-            )
-        # each step shows its own outcome (none: none), not the one posted with an earlier step
-        dispute.status, dispute.answered_at, dispute.outcome = status, at, outcome
-        self.repo.add(
-            NationalDisputeAnswer(
-                dispute_id=dispute.id, status=status, outcome=outcome, answered_at=at
-            )
-        )
-        self.session.flush()
-        append_audit(
-            self.session,
-            self.keyring,
-            actor=actor,
-            action="national.lookup.dispute_answer",
-            object_type=OBJECT,
-            object_id=reference,
-            at=at,
-            detail={"enterprise_id": enterprise_id, "status": status, "outcome": outcome},
-        )
-        return self.dispute_state(reference, at)
-
-    def _audit(self, action: str, object_id: str, at: datetime, detail: dict[str, object]) -> None:
+    def audit(self, action: str, object_id: str, at: datetime, detail: dict[str, object]) -> None:
+        """An audit record of the lookup (its disputes too), by its public caller: keys and
+        counts only."""
         append_audit(
             self.session,
             self.keyring,
@@ -604,11 +314,3 @@ class LookupService:
             at=at,
             detail=detail,
         )
-
-
-def _shown(dispute: NationalDispute, complaint: Complaint | None) -> tuple[str, str | None]:
-    """A dispute's status and outcome: its complaint case's here; what the enterprise posted
-    when forwarded (`forwarded` until it posts)."""
-    if complaint is not None:
-        return complaint.status, complaint.outcome
-    return dispute.status or FORWARDED, dispute.outcome
