@@ -261,3 +261,25 @@ def test_the_enterprises_client_reads_every_page_of_the_route(
     pages = [a for a in asked if "limit" in a]
     assert len(pages) == 3 and "after" not in pages[0]
     assert all(set(a) == {"after", "limit"} for a in pages[1:])
+
+
+def test_a_client_from_before_the_cursor_gets_every_open_dispute_in_one_list_without_ids(
+    forwarded_at_the_platform: PlatformApp,
+) -> None:
+    """An enterprise's client not yet upgraded asks `?after_id=0&limit=2`: the answer is the
+    shape a platform from before paging gave (a plain list, no id), which that client reads
+    as the whole list, so upgrading the platform first breaks no enterprise's pull and
+    leaks no platform-wide id."""
+    from realname.national.feeds.transport import DISPUTE_FIELDS
+
+    platform_app = forwarded_at_the_platform
+    client = TestClient(platform_app.app)
+    headers = platform_app.feed_headers(client)
+    old = client.get(
+        "/v1/national/feeds/disputes", params={"after_id": 0, "limit": 2}, headers=headers
+    )
+    assert old.status_code == 200, old.text
+    rows = old.json()
+    assert isinstance(rows, list)
+    assert [row["reference"] for row in rows] == ["NDCa", "NDCb", "NDCc", "NDCd", "NDCe"]
+    assert all("id" not in row and set(DISPUTE_FIELDS) <= set(row) for row in rows)

@@ -344,6 +344,18 @@ class DisputeService:
             else None,
         )
 
+    def every_forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
+        """Every open forwarded dispute of the enterprise, oldest first, in one list: the
+        answer to an enterprise client from before the cursor."""
+        every: list[ForwardedDispute] = []
+        cursor = None
+        while True:
+            page = self.forwarded(enterprise_id, at, after=cursor, limit=1000)
+            every.extend(page.disputes)
+            if page.next is None:
+                return every
+            cursor = page.next
+
     def answer_forwarded(
         self,
         *,

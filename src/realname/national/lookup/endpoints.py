@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +33,7 @@ from realname.national.lookup.schemas import (
     DisputeIn,
     DisputeOut,
     EnterpriseDisputeOut,
+    ForwardedDisputeOut,
     ForwardedPageOut,
 )
 from realname.national.lookup.service import LookupService
@@ -179,17 +182,36 @@ def forwarded_disputes(
         Query(description="the `next` of the page before; none for the first page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> ForwardedPageOut:
+    after_id: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            deprecated=True,
+            description="an enterprise client from before the cursor: answered with every "
+            "open dispute in one plain list, without ids",
+        ),
+    ] = None,
+) -> Any:
     """The "not mine" disputes of the caller's enterprise's lines that this platform could not
     open as complaint cases (the enterprise's registry is its own instance), not closed yet,
     oldest first, at most `limit` a page: trace each in the registry, then post the handling.
     Page on with the page's `next` as `after` until `next` is null. The cursor is opaque and
     holds only a position among the enterprise's own disputes; one that is garbled, altered
-    or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`."""
+    or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`.
+
+    An enterprise client from before the cursor sends `after_id`: it is answered as a
+    platform from before paging answered, every open dispute in one plain list with no id
+    (which that client reads as the whole list), so the platform can be upgraded before its
+    enterprises without a pull failing or the platform-wide ids leaking again."""
+    enterprise_id = principal.enterprise_id or 0
     with rt.transaction(readonly=True) as session:
-        page = _disputes(rt, request, session).forwarded(
-            principal.enterprise_id or 0, rt.clock.now(), after=after, limit=limit
-        )
+        disputes = _disputes(rt, request, session)
+        if after_id is not None and after is None:
+            every = disputes.every_forwarded(enterprise_id, rt.clock.now())
+            return JSONResponse(
+                jsonable_encoder([ForwardedDisputeOut.model_validate(asdict(d)) for d in every])
+            )
+        page = disputes.forwarded(enterprise_id, rt.clock.now(), after=after, limit=limit)
     return ForwardedPageOut.model_validate(asdict(page))
 
 
