@@ -39,6 +39,7 @@ from tests.conftest import _postgres_database
 from tests.registry.conftest import NOW
 
 STARTED = re.compile(r"audit sequencer (\d+) started")
+WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 
 @dataclass
@@ -68,6 +69,10 @@ class Served:
     def sequencers(self) -> list[int]:
         """The pids of every sequencer process the supervisor started, in order."""
         return [int(pid) for pid in STARTED.findall(self.log.read_text())]
+
+    def workers(self) -> list[int]:
+        """The pids of every worker started (Uvicorn's "Started server process"), in order."""
+        return [int(pid) for pid in WORKER_STARTED.findall(self.log.read_text())]
 
     def pending(self) -> int:
         with Session(self.engine) as session:
@@ -224,4 +229,39 @@ def test_sigterm_stops_the_sequencer_last_and_leaves_nothing_pending(served: Ser
     finally:
         server.kill()
     assert served.pending() == 0
+    served.check_is_clean()
+
+
+@pytest.mark.postgres
+def test_sigterm_with_the_sequencer_dead_chains_in_the_supervisor(served: Served) -> None:
+    """Workers killed (an OOM) after appending while the sequencer was stopped, then the
+    sequencer dead (crashed, not yet restarted) when the supervisor gets SIGTERM: no process
+    that is left chains at exit (the restarted workers appended nothing), so the supervisor
+    chains the entries itself; before, they waited pending for the next start."""
+    jobs = list(served.world.registrations(per_person=4))[:40]
+    began = time.monotonic()
+    server = served.server().start()
+    try:
+        _wait_for(lambda: len(served.sequencers()) == 1)
+        (pid,) = served.sequencers()
+        os.kill(pid, signal.SIGSTOP)  # nothing chained from here on
+        outcomes = _register(server, served, jobs)
+        assert [o.status for o in outcomes] == [201] * len(jobs)
+        assert served.pending() >= len(jobs)
+        # A worker dead within 10 s of its start "could not start": the supervisor gives up.
+        time.sleep(max(0.0, began + 11 - time.monotonic()))
+        for worker in served.workers():
+            os.kill(worker, signal.SIGKILL)
+        _wait_for(lambda: len(served.workers()) == 4)  # both restarted
+        assert served.pending() >= len(jobs)
+        assert server.process is not None
+        os.kill(pid, signal.SIGKILL)
+        os.kill(server.process.pid, signal.SIGTERM)  # the supervisor only
+        server.process.wait(timeout=60)
+        assert server.process.returncode == 0
+    finally:
+        server.kill()
+    assert served.sequencers() == [pid]  # not restarted: the supervisor was stopping
+    assert served.pending() == 0
+    assert "final audit chaining pass" in served.log.read_text()
     served.check_is_clean()
