@@ -9,60 +9,37 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from realname.bench.load import (
-    LoadWorld,
-    Outcome,
-    ServerProcess,
-    build_load_world,
-    drive,
-    fetch_token,
-)
+from realname.bench.load import Outcome, ServerProcess, drive, fetch_token
 from realname.cli.serve import runs_sequencer_process
 from realname.config import Settings
-from realname.db import migrate
-from realname.db.engine import create_engine_from_settings
-from realname.policy.loader import load_policy, with_attested_chip_reads
-from realname.registry.check import run_integrity_check
-from realname.security.keys import keyring_from_settings
 from realname.security.models import AuditLog
 from realname.wiring import Process
 from tests.conftest import _postgres_database
-from tests.registry.conftest import NOW
+from tests.served import Served as ServedWorld
+from tests.served import served_world
 
 STARTED = re.compile(r"audit sequencer (\d+) started")
 WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 
-@dataclass
-class Served:
-    settings: Settings
-    engine: Engine
-    world: LoadWorld
-    key_file: Path
-    log: Path
+class Served(ServedWorld):
+    """The served world with the sequencer process's test settings and its questions."""
 
-    def server(self) -> ServerProcess:
-        return ServerProcess(
-            self.settings.database_url,
-            self.key_file,
-            workers=2,
-            log_file=self.log,
-            extra_env={
-                "REALNAME_CLOCK_START": NOW.isoformat(),
+    def server(self, workers: int = 2, extra_env: Mapping[str, str] | None = None) -> ServerProcess:
+        return super().server(
+            workers,
+            {
                 "REALNAME_AUDIT_SEQUENCE_INTERVAL_MS": "50",
                 "REALNAME_LOG_LEVEL": "INFO",  # the supervisor's "audit sequencer N started"
-                # the load's counters claim chip_read as their own readers attest it (as the
-                # registration bench's server): China's preset wants the channel's reader
-                "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),
+                **(extra_env or {}),
             },
         )
 
@@ -95,32 +72,11 @@ class Served:
             time.sleep(0.1)
         assert self.pending() == 0, "entries left pending while the server runs"
 
-    def check_is_clean(self) -> None:
-        keyring = keyring_from_settings(self.settings)
-        with Session(self.engine) as session, session.begin():
-            report = run_integrity_check(session, load_policy("china"), keyring)
-        assert report.ok, [str(v) for v in report.violations][:10]
-
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     for url in _postgres_database():
-        key_file = tmp_path / "keys.json"
-        settings = Settings(database_url=url, key_file=str(key_file))
-        engine = create_engine_from_settings(settings)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            world = build_load_world(
-                session,
-                keyring_from_settings(settings),
-                load_policy("china"),
-                counters=4,
-                kits_per_counter=60,
-                people=60,
-                at=NOW,
-            )
-        yield Served(settings, engine, world, key_file, tmp_path / "server.log")
-        engine.dispose()
+        yield from served_world(url, tmp_path, Served)
 
 
 def _register(server: ServerProcess, served: Served, jobs: list[Any], **options: Any) -> list[Any]:
