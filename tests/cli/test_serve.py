@@ -185,6 +185,7 @@ def test_sigterm_stops_the_sequencer_last_and_leaves_nothing_pending(served: Ser
     finally:
         server.kill()
     assert served.pending() == 0
+    assert "final audit chaining pass" not in served.log.read_text()  # the sequencer's work
     served.check_is_clean()
 
 

@@ -289,6 +289,7 @@ def serve_reuseport(
             log.error("worker %s did not stop; killed", process.pid)
             process.kill()
             process.join(timeout=5)
+    chained_last = False  # the sequencer process chained what the workers left, and ended
     if chainer is not None and chainer.is_alive() and chainer.pid is not None:
         os.kill(chainer.pid, signal.SIGTERM)  # last: it chains what the workers left
         chainer.join(timeout=DRAIN_SECONDS)
@@ -296,7 +297,8 @@ def serve_reuseport(
             log.error("audit sequencer %s did not stop; killed", chainer.pid)
             chainer.kill()
             chainer.join(timeout=5)
-    if sequencer and (chainer is None or chainer.exitcode != 0):
+        chained_last = chainer.exitcode == 0
+    if sequencer and not chained_last:
         # No sequencer chained the workers' last entries (it had died and was not restarted
         # yet, or was killed): the supervisor does, rather than leave them until next start.
         final_chaining_pass(log)
