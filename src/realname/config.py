@@ -19,7 +19,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://… in production",
     )
     database_echo: bool = Field(default=False, description="log every SQL statement")
-    database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool size")
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections per pool, in each worker: the SQLAlchemy engines' "
+        "pools (each with its overflow), and the async KYC Match route's reads and audit "
+        "writer together (a writer's pool of its own of up to 2 from it; at 1 the two share "
+        "one connection)",
+    )
     database_pool_pre_ping: bool = Field(
         default=False,
         description="test each pooled PostgreSQL connection with a round trip before use. "

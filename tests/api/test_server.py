@@ -10,61 +10,17 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from realname.bench.load import (
-    LoadWorld,
-    Outcome,
-    ServerProcess,
-    build_load_world,
-    drive,
-    fetch_token,
-    person_body,
-)
-from realname.config import Settings
-from realname.db import migrate
-from realname.db.engine import create_engine_from_settings
-from realname.policy.loader import load_policy, with_attested_chip_reads
-from realname.registry.check import run_integrity_check
+from realname.bench.load import LoadWorld, Outcome, drive, fetch_token, person_body
 from realname.registry.models import Holding, Line
-from realname.security.keys import keyring_from_settings
 from tests.conftest import _postgres_database
-from tests.registry.conftest import NOW
-
-
-@dataclass
-class Served:
-    settings: Settings
-    engine: Engine
-    world: LoadWorld
-    key_file: Path
-    log: Path
-
-    def server(self, workers: int = 2) -> ServerProcess:
-        return ServerProcess(
-            self.settings.database_url,
-            self.key_file,
-            workers=workers,
-            log_file=self.log,
-            # The server's calendar starts where the world's does, whatever the machine's date;
-            # its clients attest their own chip reads (the load's bodies claim chip_read).
-            extra_env={
-                "REALNAME_CLOCK_START": NOW.isoformat(),
-                "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),
-            },
-        )
-
-    def check_is_clean(self) -> None:
-        keyring = keyring_from_settings(self.settings)
-        with Session(self.engine) as session, session.begin():
-            report = run_integrity_check(session, load_policy("china"), keyring)
-        assert report.ok, [str(v) for v in report.violations][:10]
+from tests.served import Served, served_world
 
 
 @pytest.fixture(
@@ -77,22 +33,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         else _postgres_database()
     )
     for url in urls:
-        key_file = tmp_path / "keys.json"
-        settings = Settings(database_url=url, key_file=str(key_file))
-        engine = create_engine_from_settings(settings)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            world = build_load_world(
-                session,
-                keyring_from_settings(settings),
-                load_policy("china"),
-                counters=4,
-                kits_per_counter=60,
-                people=60,
-                at=NOW,
-            )
-        yield Served(settings, engine, world, key_file, tmp_path / "server.log")
-        engine.dispose()
+        yield from served_world(url, tmp_path, Served)
 
 
 def _tokens(base_url: str, world: LoadWorld) -> list[str]:

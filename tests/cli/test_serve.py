@@ -9,65 +9,47 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from realname.bench.load import (
-    LoadWorld,
-    Outcome,
-    ServerProcess,
-    build_load_world,
-    drive,
-    fetch_token,
-)
+from realname.bench.load import Outcome, ServerProcess, drive, fetch_token
 from realname.cli.serve import runs_sequencer_process
 from realname.config import Settings
-from realname.db import migrate
-from realname.db.engine import create_engine_from_settings
-from realname.policy.loader import load_policy, with_attested_chip_reads
-from realname.registry.check import run_integrity_check
-from realname.security.keys import keyring_from_settings
 from realname.security.models import AuditLog
 from realname.wiring import Process
 from tests.conftest import _postgres_database
-from tests.registry.conftest import NOW
+from tests.served import Served as ServedWorld
+from tests.served import served_world
 
 STARTED = re.compile(r"audit sequencer (\d+) started")
+WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
 
 
-@dataclass
-class Served:
-    settings: Settings
-    engine: Engine
-    world: LoadWorld
-    key_file: Path
-    log: Path
+class Served(ServedWorld):
+    """The served world with the sequencer process's test settings and its questions."""
 
-    def server(self) -> ServerProcess:
-        return ServerProcess(
-            self.settings.database_url,
-            self.key_file,
-            workers=2,
-            log_file=self.log,
-            extra_env={
-                "REALNAME_CLOCK_START": NOW.isoformat(),
+    def server(self, workers: int = 2, extra_env: Mapping[str, str] | None = None) -> ServerProcess:
+        return super().server(
+            workers,
+            {
                 "REALNAME_AUDIT_SEQUENCE_INTERVAL_MS": "50",
                 "REALNAME_LOG_LEVEL": "INFO",  # the supervisor's "audit sequencer N started"
-                # the load's counters claim chip_read as their own readers attest it (as the
-                # registration bench's server): China's preset wants the channel's reader
-                "REALNAME_POLICY": str(with_attested_chip_reads("china", self.key_file.parent)),
+                **(extra_env or {}),
             },
         )
 
     def sequencers(self) -> list[int]:
         """The pids of every sequencer process the supervisor started, in order."""
         return [int(pid) for pid in STARTED.findall(self.log.read_text())]
+
+    def workers(self) -> list[int]:
+        """The pids of every worker started (Uvicorn's "Started server process"), in order."""
+        return [int(pid) for pid in WORKER_STARTED.findall(self.log.read_text())]
 
     def pending(self) -> int:
         with Session(self.engine) as session:
@@ -90,32 +72,11 @@ class Served:
             time.sleep(0.1)
         assert self.pending() == 0, "entries left pending while the server runs"
 
-    def check_is_clean(self) -> None:
-        keyring = keyring_from_settings(self.settings)
-        with Session(self.engine) as session, session.begin():
-            report = run_integrity_check(session, load_policy("china"), keyring)
-        assert report.ok, [str(v) for v in report.violations][:10]
-
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     for url in _postgres_database():
-        key_file = tmp_path / "keys.json"
-        settings = Settings(database_url=url, key_file=str(key_file))
-        engine = create_engine_from_settings(settings)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            world = build_load_world(
-                session,
-                keyring_from_settings(settings),
-                load_policy("china"),
-                counters=4,
-                kits_per_counter=60,
-                people=60,
-                at=NOW,
-            )
-        yield Served(settings, engine, world, key_file, tmp_path / "server.log")
-        engine.dispose()
+        yield from served_world(url, tmp_path, Served)
 
 
 def _register(server: ServerProcess, served: Served, jobs: list[Any], **options: Any) -> list[Any]:
@@ -224,4 +185,40 @@ def test_sigterm_stops_the_sequencer_last_and_leaves_nothing_pending(served: Ser
     finally:
         server.kill()
     assert served.pending() == 0
+    assert "final audit chaining pass" not in served.log.read_text()  # the sequencer's work
+    served.check_is_clean()
+
+
+@pytest.mark.postgres
+def test_sigterm_with_the_sequencer_dead_chains_in_the_supervisor(served: Served) -> None:
+    """Workers killed (an OOM) after appending while the sequencer was stopped, then the
+    sequencer dead (crashed, not yet restarted) when the supervisor gets SIGTERM: no process
+    that is left chains at exit (the restarted workers appended nothing), so the supervisor
+    chains the entries itself; before, they waited pending for the next start."""
+    jobs = list(served.world.registrations(per_person=4))[:40]
+    began = time.monotonic()
+    server = served.server().start()
+    try:
+        _wait_for(lambda: len(served.sequencers()) == 1)
+        (pid,) = served.sequencers()
+        os.kill(pid, signal.SIGSTOP)  # nothing chained from here on
+        outcomes = _register(server, served, jobs)
+        assert [o.status for o in outcomes] == [201] * len(jobs)
+        assert served.pending() >= len(jobs)
+        # A worker dead within 10 s of its start "could not start": the supervisor gives up.
+        time.sleep(max(0.0, began + 11 - time.monotonic()))
+        for worker in served.workers():
+            os.kill(worker, signal.SIGKILL)
+        _wait_for(lambda: len(served.workers()) == 4)  # both restarted
+        assert served.pending() >= len(jobs)
+        assert server.process is not None
+        os.kill(pid, signal.SIGKILL)
+        os.kill(server.process.pid, signal.SIGTERM)  # the supervisor only
+        server.process.wait(timeout=60)
+        assert server.process.returncode == 0
+    finally:
+        server.kill()
+    assert served.sequencers() == [pid]  # not restarted: the supervisor was stopping
+    assert served.pending() == 0
+    assert "final audit chaining pass" in served.log.read_text()
     served.check_is_clean()

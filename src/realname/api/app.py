@@ -76,6 +76,19 @@ request bodies, never in URLs. `Accept-Language: zh-CN` gives Chinese messages.
 AUDIT_CONNECTIONS = 2
 
 
+def async_connections(pool_size: int) -> tuple[int, int]:
+    """How REALNAME_DATABASE_POOL_SIZE is shared by the async KYC Match route's two pools:
+    (the reads', the audit writer's), together never more than the operator allowed. The
+    writer has a pool of its own (up to AUDIT_CONNECTIONS, at most half) so a burst's batches
+    never queue ahead of the reads; with a size of 1 there is no connection to spare for it,
+    and it is 0: the writer shares the reads' one connection (each holds it for one statement,
+    so neither waits on the other for long). Two pools of one would open 2 connections."""
+    if pool_size < 2:
+        return 1, 0
+    audit = min(AUDIT_CONNECTIONS, pool_size // 2)
+    return pool_size - audit, audit
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """`clock` defaults to the settings' one (the machine's, or REALNAME_CLOCK_START)."""
     settings = settings or get_settings()
@@ -128,11 +141,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             # KYC Match on the event loop: async psycopg (one prepared statement per call)
             # and redis.asyncio; the pool opens and closes with the app (lifespan).
             # Two pools within REALNAME_DATABASE_POOL_SIZE per worker: the reads', and the
-            # audit writer's own (a burst's full batches queue there, never ahead of reads).
-            # Each opens a few connections and grows under load (a worker beside the two
-            # lazily-filled SQLAlchemy pools no longer opens the whole pool size at start).
-            audit_connections = min(AUDIT_CONNECTIONS, max(1, settings.database_pool_size // 2))
-            read_connections = max(1, settings.database_pool_size - audit_connections)
+            # audit writer's own (a burst's full batches queue there, never ahead of reads);
+            # one shared pool when the setting is 1 (`async_connections`). Each opens a few
+            # connections and grows under load (a worker beside the two lazily-filled
+            # SQLAlchemy pools no longer opens the whole pool size at start).
+            read_connections, audit_connections = async_connections(settings.database_pool_size)
             async_pool = async_pool_from_settings(
                 settings, min_size=min(2, read_connections), max_size=read_connections
             )
@@ -146,15 +159,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 parties=parties,
             )
             if process.audit_deferral is not None:
-                # Its audit entries group-committed on the event loop, on their own pool.
-                audit_pool = async_pool_from_settings(
-                    settings, min_size=1, max_size=audit_connections
-                )
+                # Its audit entries group-committed on the event loop, on their own pool
+                # (or on the reads' when there is one connection for both).
+                if audit_connections:
+                    audit_pool = async_pool_from_settings(
+                        settings, min_size=1, max_size=audit_connections
+                    )
                 async_writer = AsyncAuditBatcher(
-                    audit_pool,
+                    audit_pool if audit_pool is not None else async_pool,
                     process.keyring,
                     process.audit_deferral,
-                    max_in_flight=audit_connections,
+                    max_in_flight=audit_connections or read_connections,
                 )
 
     @asynccontextmanager

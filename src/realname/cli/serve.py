@@ -114,6 +114,24 @@ def _sequencer() -> None:
             pass
 
 
+def final_chaining_pass(log: logging.Logger) -> None:
+    """Chain every pending audit entry once, in this process (`Process.sequence_audit`, as
+    the sequencer's own last pass does): the supervisor's, when its sequencer process did not
+    stop cleanly. A failure is logged, never raised: the entries stay pending, intact, for
+    the next sequencer (and `check` flags them after REALNAME_AUDIT_PENDING_ALARM_SECONDS)."""
+    from realname.wiring import Process
+
+    try:
+        with Process(get_settings()) as process:
+            done = process.sequence_audit()
+    except Exception:
+        log.exception("final audit chaining pass failed; entries left pending")
+        return
+    log.info(
+        "final audit chaining pass: %s entries chained, %s refused", done.chained, done.refused
+    )
+
+
 def reuseport_balances() -> bool:
     """Linux spreads the connections of one port over the sockets bound to it with
     SO_REUSEPORT (by a hash of each connection); elsewhere the option does not balance."""
@@ -187,7 +205,9 @@ def serve_reuseport(
     restarts a worker that dies and, on SIGTERM or SIGINT, stops them all (each drains).
     With `sequencer` it also runs the server's one audit sequencer process (`_sequencer`),
     restarted whenever it dies (after a pause that grows while it keeps dying at once) and
-    stopped last, once the workers have drained, so it chains their last entries too."""
+    stopped last, once the workers have drained, so it chains their last entries too; if it
+    is not running then (dead, awaiting its restart) or does not stop cleanly, the supervisor
+    chains them itself (`final_chaining_pass`)."""
     import multiprocessing
     import os
     import signal
@@ -269,6 +289,7 @@ def serve_reuseport(
             log.error("worker %s did not stop; killed", process.pid)
             process.kill()
             process.join(timeout=5)
+    chained_last = False  # the sequencer process chained what the workers left, and ended
     if chainer is not None and chainer.is_alive() and chainer.pid is not None:
         os.kill(chainer.pid, signal.SIGTERM)  # last: it chains what the workers left
         chainer.join(timeout=DRAIN_SECONDS)
@@ -276,6 +297,11 @@ def serve_reuseport(
             log.error("audit sequencer %s did not stop; killed", chainer.pid)
             chainer.kill()
             chainer.join(timeout=5)
+        chained_last = chainer.exitcode == 0
+    if sequencer and not chained_last:
+        # No sequencer chained the workers' last entries (it had died and was not restarted
+        # yet, or was killed): the supervisor does, rather than leave them until next start.
+        final_chaining_pass(log)
     if failed:
         raise SystemExit(1)
 

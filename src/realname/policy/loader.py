@@ -96,24 +96,65 @@ def _describe(error: Any) -> tuple[str, str]:
     return field, message
 
 
-_NEEDS_READER = re.compile(r"^(chip_read_needs_reader\s*=\s*)(true|false)", re.MULTILINE)
+# `chip_read_needs_reader = …` on a line of its own, and a `[card_reads]` table header (a
+# comment may follow it). Edited as text, so the operator's file keeps its comments and order
+# (tomllib only reads; no TOML writer ships with the project).
+_NEEDS_READER = re.compile(
+    r"^([ \t]*chip_read_needs_reader[ \t]*=[ \t]*)(true|false)", re.MULTILINE
+)
+_CARD_READS_TABLE = re.compile(r"^[ \t]*\[[ \t]*card_reads[ \t]*\][^\n]*(\n|\Z)", re.MULTILINE)
+_ATTESTED_KEY = "chip_read_needs_reader = false"
 
 
 def with_attested_chip_reads(name_or_path: str, folder: Path) -> Path:
     """The policy `name_or_path` as a file in `folder` that takes an API client's own
     `chip_read` claim (`card_reads.chip_read_needs_reader = false`): for a client whose own
     reader software attests its reads, such as the registration benchmark's, where the preset
-    (China's) wants the channel's reader's read. Everything else is the policy's own text."""
+    (China's) wants the channel's reader's read. Everything else is the policy's own text:
+    the key's value is changed where it is, added under an existing `[card_reads]` header (a
+    second header is invalid TOML), or added with a table of its own. A file written some
+    other way (an inline or dotted table) is refused with what to set, never guessed at."""
     text = os.fspath(name_or_path)
     if text.endswith(_SUFFIX) or os.sep in text:
         source = Path(text).read_text(encoding="utf-8")
+        origin = text
     else:
         load_policy(text)  # a known preset, or its PolicyError
         source = (_presets_dir() / f"{text}{_SUFFIX}").read_text(encoding="utf-8")
-    changed, found = _NEEDS_READER.subn(r"\1false", source)
-    if not found:
-        changed = source + "\n[card_reads]\nchip_read_needs_reader = false\n"
+        origin = f"preset {text!r}"
+    _parse(source.encode("utf-8"), origin)  # a valid policy to begin with
+    changed = _set_attested(source)
+    expected = tomllib.loads(source)
+    expected.setdefault("card_reads", {})["chip_read_needs_reader"] = False
+    try:
+        edited_as_meant = tomllib.loads(changed) == expected
+    except tomllib.TOMLDecodeError:
+        edited_as_meant = False
+    if not edited_as_meant:
+        raise PolicyError(
+            origin,
+            [
+                (
+                    "card_reads.chip_read_needs_reader",
+                    "cannot be set in this file's layout; write the key under a [card_reads] "
+                    "table header",
+                )
+            ],
+        )
     path = folder / f"{Path(text).stem}-attested{_SUFFIX}"
     path.write_text(changed, encoding="utf-8")
     _parse(path.read_bytes(), str(path))  # still a valid policy
     return path
+
+
+def _set_attested(source: str) -> str:
+    """`source` with `chip_read_needs_reader = false`, by the smallest text edit."""
+    changed, found = _NEEDS_READER.subn(r"\1false", source)
+    if found:
+        return changed
+    table = _CARD_READS_TABLE.search(source)
+    if table is not None:
+        header = table.group(0) if table.group(1) else table.group(0) + "\n"
+        return f"{source[: table.start()]}{header}{_ATTESTED_KEY}\n{source[table.end() :]}"
+    newline = "" if source.endswith("\n") or not source else "\n"
+    return f"{source}{newline}\n[card_reads]\n{_ATTESTED_KEY}\n"

@@ -1,65 +1,47 @@
-"""The operator API under /v1: one endpoint per lifecycle operation, plus reads.
-
-Lines are addressed by their id in URLs; a phone number is looked up through a POST body, so
-no MSISDN or document number ever appears in a URL, an access log or a proxy's cache key.
-Every line an enterprise cannot see answers 404, exactly like a line that does not exist.
-
-Over 600 lines: one route per lifecycle operation of a line, all standing on `_operate` and
-`visible_line` (one tenant check); a file per operation would scatter that one check.
-"""
+"""The registry's writes: stocking SIM kits, then one route per lifecycle operation of a
+line (suspend, resume, restrict, report lost, cancel, re-verify, lock, replace the SIM,
+transfer, ...). Each stands on `_operate` (a line of the caller's own enterprise, through
+`visible_line`'s one tenant check) or `_self_service` (the one line a subscriber's token is
+bound to), and answers with the line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Security
+from fastapi import Body, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from realname.http.deps import Runtime, RuntimeDep
-from realname.http.errors import ApiError, refusals
+from realname.http.errors import ApiError
 from realname.http.idempotency import run_once
-from realname.http.params import ChannelId, LineId, ListLimit, NumberEnding
+from realname.http.params import LineId
 from realname.http.principals import (
     WRITE,
     AtCounter,
     ClerkAtCounter,
     Counter,
     EnterpriseOperator,
-    EnterpriseQuery,
     LineCanceller,
     LineOperator,
-    LineReader,
     LostReporter,
-    OwnerRevealer,
     Subscriber,
     clerk_of,
     context_of,
-    enterprise_of,
-    enterprise_to_read,
 )
 from realname.registry.cardreads.endpoints import person_at
 from realname.registry.commands import Context, Kit, TypedText
+from realname.registry.endpoints.visibility import line_out, registry_router, visible_line
 from realname.registry.errors import RegistryError, RegistryErrorCode
-from realname.registry.guards import e164_of
-from realname.registry.identities import masked_owner
-from realname.registry.models import Line, LineEvent
-from realname.registry.repository import RegistryRepository
+from realname.registry.models import Line
 from realname.registry.schemas import (
     BarIn,
     CancelIn,
     CounterOwnerIn,
-    EventOut,
-    IdentityLineOut,
-    IdentityLinesIn,
-    LineLookupIn,
     LineOut,
     NoteIn,
-    OwnerOut,
     OwnerProofIn,
-    OwnerRevealedOut,
-    OwnerRevealIn,
     ReasonIn,
     ReportLostIn,
     SimReplacementIn,
@@ -70,51 +52,7 @@ from realname.registry.schemas import (
 from realname.registry.service import RegistryService
 from realname.security.principals import Permission, Principal, Role
 
-REFUSALS = refusals(
-    {
-        404: "No such line for this caller",
-        409: "Refused: state, cap or conflict",
-        422: "Refused by the rules (REALNAME.* code)",
-    }
-)
-router = APIRouter(prefix="/v1", tags=["registry"], responses=REFUSALS)
-
-
-def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
-    line = session.get(Line, line_id)
-    if line is None or not principal.sees_enterprise(line.enterprise_id):
-        raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-    return line
-
-
-def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
-    masked = masked_owner(session, rt.keyring, line)
-    owner = (
-        None
-        if masked is None
-        else OwnerOut(
-            document_type=masked.document_type,
-            document_number=masked.document_number,
-            name=masked.name,
-        )
-    )
-    return LineOut(
-        id=line.id,
-        msisdn=line.msisdn,
-        enterprise_id=line.enterprise_id,
-        state=line.state,
-        channel_id=line.channel_id,
-        barring_reason=line.barring_reason,
-        owner=owner,
-        activated_at=line.activated_at,
-        owner_since=line.owner_since,
-        sim_changed_at=line.sim_changed_at,
-        reverify_deadline=line.reverify_deadline,
-        cooling_until=line.cooling_until,
-    )
-
-
-# --- registration and stock ------------------------------------------------------------------
+router = registry_router()
 
 
 @router.post("/stock", status_code=201, response_model=StockOut, summary="Stock SIM kits")
@@ -131,157 +69,6 @@ def stock(
         return StockOut(stocked=len(lines), line_ids=[line.id for line in lines])
 
     return run_once(request, rt, staff.principal, body, 201, work)
-
-
-# --- reads -----------------------------------------------------------------------------------
-
-
-@router.post("/lines/lookup", response_model=LineOut, summary="Find a line by phone number")
-def lookup(body: LineLookupIn, rt: RuntimeDep, principal: LineReader) -> LineOut:
-    """The line with this number, owner masked (404 when it is not the caller's)."""
-    with rt.transaction() as session:
-        line = RegistryRepository(session).line(e164_of(body.msisdn))
-        if line is None or not principal.sees_enterprise(line.enterprise_id):
-            raise RegistryError(RegistryErrorCode.LINE_NOT_FOUND)
-        return line_out(rt, session, line)
-
-
-@router.get("/lines/{line_id:id}", response_model=LineOut, summary="Read a line")
-def read_line(line_id: LineId, rt: RuntimeDep, principal: LineReader) -> LineOut:
-    """A line's current state, owner masked."""
-    with rt.transaction() as session:
-        return line_out(rt, session, visible_line(session, principal, line_id))
-
-
-@router.get("/lines/{line_id}/history", response_model=list[EventOut], summary="A line's history")
-def history(line_id: LineId, rt: RuntimeDep, principal: LineReader) -> list[EventOut]:
-    """Every state change of the line, oldest first (who, where, when, why)."""
-    with rt.transaction() as session:
-        line = visible_line(session, principal, line_id)
-        return [event_out(e) for e in RegistryRepository(session).events_of(line.id)]
-
-
-def event_out(event: LineEvent) -> EventOut:
-    return EventOut(
-        seq=event.seq,
-        operation=event.operation,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        owner_changed=event.owner_before_id != event.owner_after_id,
-        channel_id=event.channel_id,
-        actor=event.actor,
-        reason=event.reason,
-        occurred_at=event.occurred_at,
-    )
-
-
-@router.post(
-    "/lines/{line_id}/owner",
-    response_model=OwnerRevealedOut,
-    summary="Reveal a line's owner in clear (audited)",
-)
-def reveal_owner(
-    line_id: LineId,
-    body: OwnerRevealIn,
-    request: Request,
-    rt: RuntimeDep,
-    principal: OwnerRevealer,
-) -> OwnerRevealedOut:
-    """The owner's full name and document number, now or at a past instant (fraud tracing).
-    Only roles that need it may ask; each read is audited with its purpose."""
-    at = body.at or rt.clock.now()
-    with rt.transaction() as session:
-        line = visible_line(session, principal, line_id)
-        owner = rt.service(RegistryService, session).identities.reveal_owner(
-            context_of(principal, request), line, at, body.purpose
-        )
-        if owner is None:
-            return OwnerRevealedOut(line_id=line.id, at=at, owned=False)
-        return OwnerRevealedOut(
-            line_id=line.id,
-            at=at,
-            owned=True,
-            identity_id=owner.identity_id,
-            document_type=owner.document_type,
-            document_number=owner.document_number,
-            name=owner.name,
-            nationality=owner.nationality,
-            birth_date=owner.birth_date,
-            sex=owner.sex,
-            purged=owner.purged,
-        )
-
-
-@router.post(
-    "/identities/lines",
-    response_model=list[IdentityLineOut],
-    summary="Lines of an identity within the caller's enterprise",
-)
-def identity_lines(
-    body: IdentityLinesIn, rt: RuntimeDep, principal: LineReader
-) -> list[IdentityLineOut]:
-    """Which of the caller's lines (all enterprises, for a regulator) this document holds."""
-    scope = None if principal.can(Permission.READ_ALL_ENTERPRISES) else enterprise_of(principal)
-    with rt.transaction() as session:
-        from realname.registry.commands import Person
-
-        person = Person(
-            document_number=body.document.number,
-            name="",
-            document_type=body.document.type,
-            nationality=body.document.nationality,
-        )
-        return [
-            IdentityLineOut(
-                line_id=line.id, msisdn=line.msisdn, enterprise_id=e.id, state=line.state
-            )
-            for line, e in rt.service(RegistryService, session).identities.lines_of(
-                person, enterprise_id=scope
-            )
-        ]
-
-
-@router.get(
-    "/channels/{channel_id}/stock", response_model=list[LineOut], summary="A channel's stock"
-)
-def channel_stock(
-    channel_id: ChannelId,
-    rt: RuntimeDep,
-    principal: LineReader,
-    limit: ListLimit = 1000,
-    ending: NumberEnding = None,
-) -> list[LineOut]:
-    """SIM kits in stock at the channel, in number order, at most `limit` (a clerk sees only
-    its own channel). How many there are in all: `GET /v1/stock/summary`."""
-    if principal.role is Role.CLERK and principal.channel_id != channel_id:
-        raise ApiError(403, "PERMISSION_DENIED", "A clerk sees only its own channel's stock.")
-    with rt.transaction() as session:
-        channel = RegistryRepository(session).channel(channel_id)
-        if channel is None or not principal.sees_enterprise(channel.enterprise_id):
-            raise RegistryError(RegistryErrorCode.CHANNEL_NOT_FOUND)
-        return [
-            line_out(rt, session, line)
-            for line in RegistryRepository(session).stock_of(channel_id, limit, ending)
-        ]
-
-
-@router.get(
-    "/lines/reverification-queue",
-    response_model=list[LineOut],
-    summary="Lines whose owner must re-verify (二次实名)",
-)
-def reverification_queue(
-    rt: RuntimeDep,
-    principal: LineReader,
-    limit: ListLimit = 100,
-    enterprise_id: EnterpriseQuery = None,
-) -> list[LineOut]:
-    """The enterprise's lines with a re-verification pending, soonest deadline first (at most
-    `limit`), owners masked; a regulator names the enterprise."""
-    enterprise = enterprise_to_read(principal, enterprise_id)
-    with rt.transaction(readonly=True) as session:
-        lines = RegistryRepository(session).reverification_queue(enterprise, limit)
-        return [line_out(rt, session, line) for line in lines]
 
 
 # --- lifecycle operations --------------------------------------------------------------------
