@@ -287,10 +287,11 @@ class Process:
         another process left pending are chained too)."""
         return sequence_all(self.uow, self.keyring.audit, limit=self.settings.audit_sequence_batch)
 
-    def close(self) -> None:
+    def close(self) -> bool:
         """Stop the sequencer, chain what this process appended deferred, dispose the engine.
         A failure to chain is logged, never raised: the entries stay pending, intact, and the
-        next sequencer chains them."""
+        next sequencer chains them. False when it could not chain them (the sequencer process
+        exits non-zero then, and its supervisor chains them itself)."""
         try:
             drain = self.audit_deferral is not None and self.audit_deferral.used
             if self._sequencer is not None:
@@ -301,8 +302,10 @@ class Process:
                 self.sequence_audit()
         except Exception:
             log.exception("audit entries left pending: the next sequencer run chains them")
+            return False
         finally:
             self.engine.dispose()
+        return True
 
     def __enter__(self) -> Process:
         return self

@@ -283,3 +283,18 @@ def test_a_client_from_before_the_cursor_gets_every_open_dispute_in_one_list_wit
     assert isinstance(rows, list)
     assert [row["reference"] for row in rows] == ["NDCa", "NDCb", "NDCc", "NDCd", "NDCe"]
     assert all("id" not in row and set(DISPUTE_FIELDS) <= set(row) for row in rows)
+
+
+def test_the_list_for_a_client_from_before_the_cursor_is_bounded(
+    forwarded_at_the_platform: PlatformApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its oldest disputes, at most LEGACY_LIST, in one read: the unbounded list walked the
+    whole backlog a page at a time on every request."""
+    from realname.national.lookup import disputes
+
+    monkeypatch.setattr(disputes, "LEGACY_LIST", 2)
+    platform_app = forwarded_at_the_platform
+    client = TestClient(platform_app.app)
+    headers = platform_app.feed_headers(client)
+    old = client.get("/v1/national/feeds/disputes", params={"after_id": 0}, headers=headers)
+    assert [row["reference"] for row in old.json()] == ["NDCa", "NDCb"]

@@ -108,10 +108,28 @@ def _sequencer() -> None:
     _die_with_parent()
     settings = get_settings()
     configure_logging(settings.log_level)
-    with Process(settings) as process:  # close() stops the thread and drains
+    process = Process(settings)
+    try:
         process.start_audit_sequencer(standalone=True)
         while not stopping.wait(1.0):
             pass
+    finally:
+        drained = process.close()  # stops the thread and chains what is left
+    if not drained:  # its supervisor then chains them itself (`final_chaining_pass`)
+        raise SystemExit(1)
+
+
+def _final_pass() -> None:
+    """The supervisor's final chaining pass, in a process of its own so the supervisor can
+    bound it (a database that hangs holds it, not the shutdown)."""
+    import signal
+
+    from realname.api.middleware import configure_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    configure_logging(get_settings().log_level)
+    final_chaining_pass(logging.getLogger("realname.serve"))
 
 
 def final_chaining_pass(log: logging.Logger) -> None:
@@ -300,8 +318,15 @@ def serve_reuseport(
         chained_last = chainer.exitcode == 0
     if sequencer and not chained_last:
         # No sequencer chained the workers' last entries (it had died and was not restarted
-        # yet, or was killed): the supervisor does, rather than leave them until next start.
-        final_chaining_pass(log)
+        # yet, was killed, or could not chain them): the supervisor has them chained, rather
+        # than leave them until next start, within DRAIN_SECONDS.
+        finisher = context.Process(target=_final_pass, name="realname-audit-final-pass")
+        finisher.start()
+        finisher.join(timeout=DRAIN_SECONDS)
+        if finisher.is_alive():  # its batch rolls back: the entries stay pending, intact
+            log.error("final audit chaining pass did not end; killed, entries left pending")
+            finisher.kill()
+            finisher.join(timeout=5)
     if failed:
         raise SystemExit(1)
 

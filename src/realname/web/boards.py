@@ -198,21 +198,35 @@ def _chart_labels(t: Translator) -> dict[str, str]:
     return {key: t(f"chart.{key}") for key in keys}
 
 
-def _province_row(group: dict[str, Any], locale: str) -> dict[str, Any]:
-    """A province's figures for the map and its table; lines of no known province
-    ("unknown") are a row of the table and no place on the map."""
-    code = province_code(group["group"])
-    return {
-        "code": code or group["group"],
-        "map": PROVINCES[code].map_name if code is not None else None,
-        "name": province_name(code, locale) if code is not None else group["group"],
-        "lines": group["lines"],
-        "real_name_rate": group["real_name_rate"],
-        "violation_rate": group["violation_rate"],
-        "low": group["violation_rate_low"],
-        "high": group["violation_rate_high"],
-        "complaints": group["complaints"],
-    }
+def _province_rows(groups: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+    """The provinces' figures for the map and its table, one row per province: two groups
+    of one province (台湾省 is both 71 and the residence permits' 83, each named 台湾省 by the
+    figures) are one row, their counts added and their rates taken again over the sums.
+    Lines of no known province ("unknown") are a row of the table and no place on the map."""
+    merged: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        code = province_code(group["group"])
+        key = code or group["group"]
+        row = merged.setdefault(
+            key,
+            {
+                "code": key,
+                "map": PROVINCES[code].map_name if code is not None else None,
+                "name": province_name(code, locale) if code is not None else group["group"],
+                "lines": 0,
+                "registered": 0,
+                "inspected": 0,
+                "violations": 0,
+                "complaints": 0,
+            },
+        )
+        for count in ("lines", "registered", "inspected", "violations", "complaints"):
+            row[count] += group[count] or 0
+    for row in merged.values():
+        row["real_name_rate"] = row["registered"] / row["lines"] if row["lines"] else None
+        rate = wilson(row["violations"], row["inspected"])
+        row["violation_rate"], row["low"], row["high"] = rate.rate, rate.low, rate.high
+    return sorted(merged.values(), key=lambda row: (row["map"] is None, str(row["code"])))
 
 
 async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
@@ -250,10 +264,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
     locale = translator(request).locale
     # The map by province: the real-name rate colours it; the table beside it has the same
     # numbers (and the violation rate with its interval) for those who read rather than look.
-    provinces = sorted(
-        (_province_row(p, locale) for p in (data["figures"] or {}).get("by_province", [])),
-        key=lambda row: (row["map"] is None, str(row["code"])),
-    )
+    provinces = _province_rows((data["figures"] or {}).get("by_province", []), locale)
     return render(
         request,
         "dashboard.html",

@@ -129,6 +129,11 @@ class ForwardedPage:
     next: str | None
 
 
+# An enterprise client from before the cursor gets its oldest open disputes in one list, at
+# most this many (the list it was answered before paging had no bound).
+LEGACY_LIST = 5000
+
+
 class DisputeCursors:
     """The opaque `after` of an enterprise's forwarded-disputes pages (`next` in a page).
 
@@ -146,8 +151,10 @@ class DisputeCursors:
     TAG = 16  # bytes of HMAC-SHA256 kept
     LONGEST = 128  # characters: a cursor is some 64; anything much longer is not one
 
-    def __init__(self, key: bytes) -> None:
-        self.key = key
+    def __init__(self, index_key: bytes) -> None:
+        # a key of its own, derived from the index key: a cursor's tag is never a value the
+        # index key makes for anything else
+        self.key = hmac.digest(index_key, b"realname national dispute cursor key v1", "sha256")
 
     def _tag(self, enterprise_id: int, position: bytes) -> bytes:
         bound = self.CONTEXT + enterprise_id.to_bytes(8, "big") + position
@@ -344,17 +351,12 @@ class DisputeService:
             else None,
         )
 
-    def every_forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
-        """Every open forwarded dispute of the enterprise, oldest first, in one list: the
-        answer to an enterprise client from before the cursor."""
-        every: list[ForwardedDispute] = []
-        cursor = None
-        while True:
-            page = self.forwarded(enterprise_id, at, after=cursor, limit=1000)
-            every.extend(page.disputes)
-            if page.next is None:
-                return every
-            cursor = page.next
+    def oldest_forwarded(self, enterprise_id: int, at: datetime) -> list[ForwardedDispute]:
+        """The answer to an enterprise client from before the cursor: its open forwarded
+        disputes in one list, oldest first, at most LEGACY_LIST of them (one read; that client
+        takes the list as every open dispute, and the ones past the limit come in a later run,
+        once the earlier ones are closed)."""
+        return self.forwarded(enterprise_id, at, limit=LEGACY_LIST).disputes
 
     def answer_forwarded(
         self,

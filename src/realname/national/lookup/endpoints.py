@@ -199,15 +199,16 @@ def forwarded_disputes(
     holds only a position among the enterprise's own disputes; one that is garbled, altered
     or another enterprise's is refused 422 `REALNAME.DISPUTE_CURSOR_INVALID`.
 
-    An enterprise client from before the cursor sends `after_id`: it is answered as a
-    platform from before paging answered, every open dispute in one plain list with no id
-    (which that client reads as the whole list), so the platform can be upgraded before its
-    enterprises without a pull failing or the platform-wide ids leaking again."""
+    An enterprise client from before the cursor sends `after_id` (deprecated): it is answered
+    as a platform from before paging answered, a plain JSON list of the disputes with no id
+    (which that client reads as the whole list), its oldest 5,000 at most, so the platform can
+    be upgraded before its enterprises without a pull failing or the platform-wide ids
+    leaking again."""
     enterprise_id = principal.enterprise_id or 0
     with rt.transaction(readonly=True) as session:
         disputes = _disputes(rt, request, session)
         if after_id is not None and after is None:
-            every = disputes.every_forwarded(enterprise_id, rt.clock.now())
+            every = disputes.oldest_forwarded(enterprise_id, rt.clock.now())
             return JSONResponse(
                 jsonable_encoder([ForwardedDisputeOut.model_validate(asdict(d)) for d in every])
             )

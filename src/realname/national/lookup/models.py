@@ -58,6 +58,8 @@ class NationalDispute(Base):
     __table_args__ = (
         Index("ix_national_dispute_identity", "identity_id", "opened_at"),
         Index("ix_national_dispute_enterprise", "enterprise_id", "status"),
+        # the enterprise's forwarded-disputes feed pages in this order (0032)
+        Index("ix_national_dispute_feed_order", "enterprise_id", "opened_at", "reference"),
     )
 
 
