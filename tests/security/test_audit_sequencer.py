@@ -243,6 +243,29 @@ def test_the_process_chooses_its_mode_and_chains_before_it_exits(
     assert _counts(_uow(fresh_engine, False)) == (1, 0)
 
 
+def test_a_process_that_could_not_chain_its_last_entries_says_so(
+    fresh_engine: Engine, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`close` logs a failed last pass and leaves the entries pending; it now also answers
+    False, so `serve`'s sequencer process exits 1 and its supervisor chains them itself (it
+    exited 0, and the supervisor took that for a clean stop)."""
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    process = Process(Settings(database_url=url, audit_sequencing="deferred"))
+    process.__dict__["keyring"] = keyring
+    with process.uow.transaction() as session:
+        _append(session, keyring, "line-1")
+
+    def unreachable() -> None:
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(process, "sequence_audit", unreachable)
+    assert process.close() is False
+    assert _counts(_uow(fresh_engine, False)) == (0, 1)  # pending, intact
+    healthy = Process(Settings(database_url=url, audit_sequencing="deferred"))
+    healthy.__dict__["keyring"] = keyring
+    assert healthy.close() is True
+
+
 def test_the_background_sequencer_chains_within_milliseconds(
     fresh_engine: Engine, keyring: KeyRing
 ) -> None:
