@@ -196,8 +196,10 @@ def test_sigterm_with_the_sequencer_dead_chains_in_the_supervisor(served: Served
     that is left chains at exit (the restarted workers appended nothing), so the supervisor
     chains the entries itself; before, they waited pending for the next start."""
     jobs = list(served.world.registrations(per_person=4))[:40]
-    began = time.monotonic()
     server = served.server().start()
+    # after every worker listens, so after the supervisor started them (taken before the
+    # start, a slow start left the kill inside their first 10 s on a loaded machine)
+    began = time.monotonic()
     try:
         _wait_for(lambda: len(served.sequencers()) == 1)
         (pid,) = served.sequencers()
