@@ -21,10 +21,10 @@ from realname.possession.errors import PossessionError
 from realname.possession.service import CheckedCode, PossessionService
 from realname.registry.cardreads.endpoints import person_at
 from realname.registry.commands import PossessionProof
-from realname.registry.endpoints import REFUSALS
+from realname.registry.endpoints import REFUSALS, line_view
 from realname.registry.errors import RegistryError
 from realname.registry.rows import LineRow
-from realname.registry.schemas import LineOut, OwnerOut, RegistrationIn
+from realname.registry.schemas import LineOut, RegistrationIn
 from realname.registry.service import RegistryService
 
 router = APIRouter(prefix="/v1", tags=["registry"], responses=REFUSALS)
@@ -119,26 +119,4 @@ def register(
 
 def registered_out(line: LineRow) -> LineOut:
     """A registration's answer, from the row it wrote and the owner it masked (not re-read)."""
-    owner = line.owner
-    return LineOut(
-        id=line.id,
-        msisdn=line.msisdn,
-        enterprise_id=line.enterprise_id,
-        state=line.state,
-        channel_id=line.channel_id,
-        barring_reason=line.barring_reason,
-        owner=(
-            None
-            if owner is None
-            else OwnerOut(
-                document_type=owner.document_type,
-                document_number=owner.document_number,
-                name=owner.name,
-            )
-        ),
-        activated_at=line.activated_at,
-        owner_since=line.owner_since,
-        sim_changed_at=line.sim_changed_at,
-        reverify_deadline=line.reverify_deadline,
-        cooling_until=line.cooling_until,
-    )
+    return line_view(line, line.owner)

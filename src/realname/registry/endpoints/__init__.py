@@ -9,9 +9,9 @@ from fastapi import APIRouter
 
 from realname.registry.endpoints import operations, reads
 from realname.registry.endpoints.reads import event_out
-from realname.registry.endpoints.visibility import REFUSALS, line_out, visible_line
+from realname.registry.endpoints.visibility import REFUSALS, line_out, line_view, visible_line
 
-__all__ = ["REFUSALS", "event_out", "line_out", "router", "visible_line"]
+__all__ = ["REFUSALS", "event_out", "line_out", "line_view", "router", "visible_line"]
 
 router = APIRouter()
 router.include_router(reads.router)

@@ -12,6 +12,7 @@ from realname.http.errors import refusals
 from realname.registry.errors import RegistryError, RegistryErrorCode
 from realname.registry.identities import masked_owner
 from realname.registry.models import Line
+from realname.registry.rows import LineRow, MaskedOwner
 from realname.registry.schemas import LineOut, OwnerOut
 from realname.security.principals import Principal
 
@@ -38,16 +39,12 @@ def visible_line(session: Session, principal: Principal, line_id: int) -> Line:
 
 
 def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
-    masked = masked_owner(session, rt.keyring, line)
-    owner = (
-        None
-        if masked is None
-        else OwnerOut(
-            document_type=masked.document_type,
-            document_number=masked.document_number,
-            name=masked.name,
-        )
-    )
+    return line_view(line, masked_owner(session, rt.keyring, line))
+
+
+def line_view(line: Line | LineRow, owner: MaskedOwner | None) -> LineOut:
+    """A line as the API shows it, with its owner masked: from the ORM row a read loaded, or
+    from the row a registration wrote (`LineRow`, its owner masked by the write, not re-read)."""
     return LineOut(
         id=line.id,
         msisdn=line.msisdn,
@@ -55,7 +52,15 @@ def line_out(rt: Runtime, session: Session, line: Line) -> LineOut:
         state=line.state,
         channel_id=line.channel_id,
         barring_reason=line.barring_reason,
-        owner=owner,
+        owner=(
+            None
+            if owner is None
+            else OwnerOut(
+                document_type=owner.document_type,
+                document_number=owner.document_number,
+                name=owner.name,
+            )
+        ),
         activated_at=line.activated_at,
         owner_since=line.owner_since,
         sim_changed_at=line.sim_changed_at,
