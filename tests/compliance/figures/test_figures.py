@@ -124,6 +124,14 @@ def test_figures_per_enterprise(populated: World, db_session: Session, china: Po
     provinces = {g.group: g.lines for g in figures.by_province}
     assert provinces == {"北京市": 3, "上海市": 2, "广东省": 0}  # Guangdong: outlets inspected
     assert [g.inspection.n for g in figures.by_province if g.group == "广东省"] == [2]
+    # each province row carries its code, which the dashboard's map joins on (it re-parsed
+    # the names back into codes)
+    assert {g.group: g.code for g in figures.by_province} == {
+        "北京市": "11",
+        "上海市": "31",
+        "广东省": "44",
+    }
+    assert all(g.code is None for g in figures.by_channel_kind)
     channel_kinds = {g.group: g for g in figures.by_channel_kind}
     assert channel_kinds["own_hall"].events["registrations"] == 4  # two CMCC, two MVNO1
     assert channel_kinds["own_hall"].refused == 1

@@ -38,6 +38,11 @@ class EnterpriseFiguresOut(BaseModel):
 
 class GroupFiguresOut(BaseModel):
     group: str
+    code: str | None = Field(
+        default=None,
+        description="by province: the GB/T 2260 two-digit code (`group` is its name); null "
+        "for lines of no known province and in the other breakdowns",
+    )
     lines: int | None
     registered: int | None
     real_name_rate: float | None

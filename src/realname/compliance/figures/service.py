@@ -118,10 +118,12 @@ class GroupFigures:
     refused: int = 0
     inspection: Rate = field(default_factory=lambda: wilson(0, 0))
     events: dict[str, int] = field(default_factory=dict)
+    code: str | None = None  # a province row's GB/T 2260 code (`group` is its name)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "group": self.group,
+            "code": self.code,
             "lines": self.lines,
             "registered": self.registered,
             "real_name_rate": self.real_name_rate,
@@ -243,6 +245,7 @@ class FiguresService:
             rows.append(
                 GroupFigures(
                     group=province_name(code),
+                    code=code or None,
                     lines=n,
                     registered=registered,
                     real_name_rate=share(registered, n),
