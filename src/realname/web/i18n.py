@@ -373,22 +373,21 @@ class Translator:
         zh, en = MESSAGES[key]
         return zh if self.locale == "zh-CN" else en
 
+    def code(self, kind: str, code: str) -> str:
+        """A code (a line's `state`, a case's `outcome`) in the page's words; one this page
+        has no words for (an outcome code the enterprise chose) as it came."""
+        key = f"{kind}.{code}"
+        return self(key) if key in MESSAGES else code
+
     def state(self, code: str | None) -> str:
-        """A line's state in words (a state this page has no words for, as it came)."""
-        if not code:
-            return ""
-        return self(f"state.{code}") if f"state.{code}" in MESSAGES else code
+        return self.code("state", code) if code else ""
 
     def outcome(self, codes: str | None) -> str:
-        """A case's outcome codes (`line_disputed,reverification_requested`) in words; a
-        closing code the enterprise chose that has no words here is shown as sent."""
+        """A case's outcome codes (`line_disputed,reverification_requested`), each in words."""
         if not codes:
             return "—"
-        words = []
-        for code in codes.split(","):
-            known = MESSAGES.get(f"outcome.{code}")
-            words.append(code if known is None else self(f"outcome.{code}"))
-        return ("；" if self.locale == "zh-CN" else "; ").join(words)
+        separator = "；" if self.locale == "zh-CN" else "; "
+        return separator.join(self.code("outcome", code) for code in codes.split(","))
 
     def number(self, value: float | int | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.babel)
