@@ -89,58 +89,59 @@ def runs_sequencer_process(settings: Any) -> bool:
     return audit_sequencing_on(settings, dialect) == "deferred"
 
 
-def _sequencer() -> None:
-    """The server's audit sequencer process: chains what every worker appends, every
-    REALNAME_AUDIT_SEQUENCE_INTERVAL_MS while there is work, until SIGTERM (its supervisor
-    stops it after the workers have drained), then chains what is left. Ctrl-C reaches the
-    whole process group: the supervisor decides when this one stops, so SIGINT is ignored.
-    Killed half-way, its batch's transaction rolls back: the entries stay pending, intact,
-    for the next pass (the supervisor restarts it)."""
+def _supervised() -> Any:
+    """A supervised child's start (the sequencer, the final pass): Ctrl-C reaches the whole
+    process group, but the supervisor decides when this one stops, so SIGINT is ignored; it
+    dies with its supervisor; it logs as the workers do. Its settings."""
     import signal
-    import threading
 
     from realname.api.middleware import configure_logging
-    from realname.wiring import Process
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signal, _frame: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     settings = get_settings()
     configure_logging(settings.log_level)
-    process = Process(settings)
+    return settings
+
+
+def _sequencer() -> None:
+    """The server's audit sequencer process: chains what every worker appends, every
+    REALNAME_AUDIT_SEQUENCE_INTERVAL_MS while there is work, until SIGTERM (its supervisor
+    stops it after the workers have drained), then chains what is left; exits 1 when it could
+    not (its supervisor then runs `final_chaining_pass`). Killed half-way, its batch's
+    transaction rolls back: the entries stay pending, intact, for the next pass (the
+    supervisor restarts it)."""
+    import signal
+    import threading
+
+    from realname.wiring import Process
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stopping.set())
+    process = Process(_supervised())
     try:
         process.start_audit_sequencer(standalone=True)
         while not stopping.wait(1.0):
             pass
     finally:
         drained = process.close()  # stops the thread and chains what is left
-    if not drained:  # its supervisor then chains them itself (`final_chaining_pass`)
+    if not drained:
         raise SystemExit(1)
 
 
-def _final_pass() -> None:
-    """The supervisor's final chaining pass, in a process of its own so the supervisor can
-    bound it (a database that hangs holds it, not the shutdown)."""
-    import signal
-
-    from realname.api.middleware import configure_logging
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-    configure_logging(get_settings().log_level)
-    final_chaining_pass(logging.getLogger("realname.serve"))
-
-
-def final_chaining_pass(log: logging.Logger) -> None:
-    """Chain every pending audit entry once, in this process (`Process.sequence_audit`, as
-    the sequencer's own last pass does): the supervisor's, when its sequencer process did not
-    stop cleanly. A failure is logged, never raised: the entries stay pending, intact, for
-    the next sequencer (and `check` flags them after REALNAME_AUDIT_PENDING_ALARM_SECONDS)."""
+def final_chaining_pass() -> None:
+    """Chain every pending audit entry once (`Process.sequence_audit`, as the sequencer's own
+    last pass does): the supervisor's, when its sequencer process did not stop cleanly, run in
+    a process of its own so the supervisor can bound it (a database that hangs holds this
+    process, not the shutdown). A failure is logged, never raised: the entries stay pending,
+    intact, for the next sequencer (and `check` flags them after
+    REALNAME_AUDIT_PENDING_ALARM_SECONDS)."""
     from realname.wiring import Process
 
+    settings = _supervised()
+    log = logging.getLogger("realname.serve")
     try:
-        with Process(get_settings()) as process:
+        with Process(settings) as process:
             done = process.sequence_audit()
     except Exception:
         log.exception("final audit chaining pass failed; entries left pending")
@@ -320,7 +321,7 @@ def serve_reuseport(
         # No sequencer chained the workers' last entries (it had died and was not restarted
         # yet, was killed, or could not chain them): the supervisor has them chained, rather
         # than leave them until next start, within DRAIN_SECONDS.
-        finisher = context.Process(target=_final_pass, name="realname-audit-final-pass")
+        finisher = context.Process(target=final_chaining_pass, name="realname-audit-final-pass")
         finisher.start()
         finisher.join(timeout=DRAIN_SECONDS)
         if finisher.is_alive():  # its batch rolls back: the entries stay pending, intact
