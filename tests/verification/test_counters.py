@@ -5,7 +5,8 @@ under concurrency; Redis keys expire at the window's end and hold no number."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from realname.verification.counters import (
     DatabaseCounters,
     GateKeys,
     RedisCounters,
+    Spent,
 )
 from realname.verification.parties import PartyCache
 from realname.verification.repository import PartyRow, VerificationRepository
@@ -103,28 +105,30 @@ def test_redis_keys_expire_at_the_windows_end_and_name_no_number() -> None:
 def test_redis_counts_are_exact_under_concurrency() -> None:
     for prefix in redis_prefix():
         store = RedisCounters.from_url(REDIS_URL, prefix)
-        seen = _spend_in_threads(store, threads=8, each=50)
+        seen = [spent.calls for spent in _spend_in_threads(store, threads=8, each=50)]
         assert sorted(seen) == list(range(1, 401))  # every call got its own count
         assert store.count("calls:bank:n1:20261130") == 400
         store.close()
 
 
-def _spend_in_threads(store: Counters, *, threads: int, each: int) -> list[int]:
-    seen: list[int] = []
+def _spend_in_threads(
+    store: Counters, *, threads: int, each: int, keyed: Callable[[], GateKeys] = keys
+) -> list[Spent]:
+    found: list[Spent] = []
     lock = threading.Lock()
 
     def worker() -> None:
         for _ in range(each):
-            calls = store.spend(keys()).calls
+            spent = store.spend(keyed())
             with lock:
-                seen.append(calls)
+                found.append(spent)
 
     running = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in running:
         thread.start()
     for thread in running:
         thread.join()
-    return seen
+    return found
 
 
 def test_database_counters_are_exact_under_concurrency(fresh_engine: Engine) -> None:
@@ -173,51 +177,61 @@ def test_the_party_cache_keeps_a_party_for_its_ttl_and_forgets_on_demand() -> No
     assert len(looked) == 7
 
 
-def test_redis_holds_places_under_the_mismatch_budget() -> None:
-    """KYC Match's keys name the mismatch budget: each call in flight holds a place under it;
-    with every place left held the next call is `busy` (and not counted); settling gives the
-    place back and counts the mismatch."""
-    for prefix in redis_prefix():
-        store = RedisCounters.from_url(REDIS_URL, prefix)
-        try:
-            held = GateKeys(**{**keys().__dict__, "mismatch_budget": 2})
-            first, second = store.spend(held), store.spend(held)
-            assert first.reserved and second.reserved and not first.busy
-            third = store.spend(held)
-            assert third.busy and not third.reserved and third.calls == 2  # not counted
-            store.settle(held, first, mismatch=True)  # one mismatch: 1 counted, 1 held
-            assert store.spend(held).busy
-            store.settle(held, second, mismatch=False)  # a right answer: its place is free
-            fourth = store.spend(held)
-            assert fourth.reserved and fourth.mismatches == 1
-            store.settle(held, fourth, mismatch=True)  # the budget is spent: nothing held
-            last = store.spend(held)
-            assert (last.reserved, last.busy, last.mismatches) == (False, False, 2)
-            client = redis.Redis.from_url(REDIS_URL)
-            assert not list(client.scan_iter(match=f"{prefix}*held*"))
-            client.close()
-        finally:
-            store.close()
+def mismatching(number: str = "n1", *, mismatch_budget: int = 2, calls_budget: int = 9) -> GateKeys:
+    """KYC Match's keys for a call whose answer is a mismatch."""
+    return replace(
+        keys(number), mismatch=True, mismatch_budget=mismatch_budget, calls_budget=calls_budget
+    )
 
 
-def test_a_call_past_the_number_quota_holds_no_place() -> None:
-    """A call past the number's calls quota is refused (429 QUOTA_EXCEEDED) by the gate: it
-    is counted, and takes no place under the mismatch budget, so there is nothing to give back
-    (a place it took and failed to give back left the budget one smaller for a minute, and a
-    burst of refused calls could hold every place: right answers were told to retry)."""
+def test_a_mismatch_is_counted_with_its_call_until_the_budget(counters: Counters) -> None:
+    """KYC Match decides its answer first and counts the call and its mismatch in one step:
+    each call sees the mismatches before it, and one found at the budget is not counted."""
+    found = [counters.spend(mismatching()) for _ in range(3)]
+    assert [(f.calls, f.mismatches) for f in found] == [(1, 0), (2, 1), (3, 2)]
+    right = counters.spend(replace(mismatching(), mismatch=False))
+    assert (right.calls, right.mismatches) == (4, 2)
+    assert counters.increment("mismatch:bank:n1:20261130", AT, MIDNIGHT) == 3  # 2 counted
+
+
+def test_a_call_past_the_number_quota_adds_no_mismatch(counters: Counters) -> None:
+    """Past the number's calls quota a call is counted and refused by the gate: its mismatch
+    is never counted (it gets no answer)."""
+    limited = mismatching(mismatch_budget=5, calls_budget=2)
+    found = [counters.spend(limited) for _ in range(4)]
+    assert [(f.calls, f.mismatches) for f in found] == [(1, 0), (2, 1), (3, 2), (4, 2)]
+
+
+def test_redis_mismatch_budget_is_exact_under_concurrency() -> None:
     for prefix in redis_prefix():
         store = RedisCounters.from_url(REDIS_URL, prefix)
-        try:
-            limited = GateKeys(**{**keys().__dict__, "mismatch_budget": 3, "calls_budget": 2})
-            first, second = store.spend(limited), store.spend(limited)
-            assert first.reserved and second.reserved
-            past = store.spend(limited)
-            assert (past.calls, past.reserved, past.busy) == (3, False, False)
-            client = redis.Redis.from_url(REDIS_URL)
-            (held,) = list(client.scan_iter(match=f"{prefix}*held*"))
-            assert int(client.get(held) or 0) == 2  # the two calls within the quota only
-            client.close()
-            store.settle(limited, first, mismatch=False)
-            store.settle(limited, second, mismatch=False)
-        finally:
-            store.close()
+        found = _spend_in_threads(store, threads=8, each=10, keyed=mismatching)
+        assert sorted(f.calls for f in found) == list(range(1, 81))
+        assert sum(f.mismatches < 2 for f in found) == 2  # exactly the budget answered
+        assert store.count("mismatch:bank:n1:20261130") == 2
+        store.close()
+
+
+def test_database_mismatch_budget_is_exact_under_concurrency(fresh_engine: Engine) -> None:
+    """The calls row's lock queues the calls about one number, so the mismatches each reads
+    are exact on PostgreSQL too (they were not when the mismatch was counted after the match,
+    in a second step)."""
+    found: list[Spent] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(5):
+            with Session(fresh_engine) as session, session.begin():
+                spent = DatabaseCounters(VerificationRepository(session)).spend(mismatching())
+            with lock:
+                found.append(spent)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(f.calls for f in found) == list(range(1, 21))
+    assert sum(f.mismatches < 2 for f in found) == 2
+    with Session(fresh_engine) as session:
+        assert VerificationRepository(session).count("mismatch:bank:n1:20261130") == 2

@@ -10,8 +10,9 @@ Two stores, one behaviour to a caller:
 - `RedisCounters` (`REALNAME_REDIS_URL`), and `AsyncRedisCounters` for the async KYC Match
   route (the same scripts and keys on `redis.asyncio`): one Lua script per call does the
   gate's counting atomically in one round trip (the unanswered budget read, then the
-  per-number calls incremented, or the unanswered count when the call is refused, and the
-  mismatches read).
+  per-number calls incremented, or the unanswered count when the call is refused, the
+  mismatches read, and KYC Match's mismatch counted: the answer is decided before the count,
+  so a call is counted whole, once).
   An increment is applied by Redis before the service answers, so no answer goes out without
   its count; a key expires when its window ends, so nothing needs purging. The time to live
   is reckoned by the process clock (`expires_at - at`), not by Redis's: a drill clock
@@ -41,13 +42,9 @@ class Spent:
 
     budget_spent: bool
     calls: int = 0  # this number's calls today, this one included (0 when refused)
-    mismatches: int = 0  # this number's mismatches today (when asked for)
-    # A place held under the mismatch budget for this call (Redis, `mismatch_budget` given):
-    # `settle` gives it back, counting the mismatch if there was one.
-    reserved: bool = False
-    # Every place left under the budget is held by calls in flight: this one may not be
-    # matched now (429, retry in a second), or together they could pass the budget.
-    busy: bool = False
+    # This number's mismatches today before this call (when asked for): the call's own
+    # mismatch, if it had one, was counted only when this is under the budget.
+    mismatches: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,15 +58,23 @@ class GateKeys:
     budget: int  # unanswered calls allowed per client per window
     at: datetime  # the call's time, by the process clock
     expires_at: datetime  # the window's end
-    # With it (KYC Match), Redis holds a place under the number's mismatch budget for each call
-    # in flight, so concurrent calls cannot together get more mismatch answers than the budget
-    # (none is held once the mismatches reach it; a call that finds every place left held is
-    # `busy`).
+    # KYC Match decides its answer before it counts: `mismatch` says the answer is one, and
+    # the count takes it (in the same atomic step as the call's) only while the number's
+    # mismatches are under `mismatch_budget` and the call is within `calls_budget`. A call
+    # refused for either never adds a mismatch, and concurrent calls can never together get
+    # more mismatch answers than the budget.
+    mismatch: bool = False
     mismatch_budget: int | None = None
-    # The number's calls allowed per window (with `mismatch_budget`): a call past it is refused
-    # (429 QUOTA_EXCEEDED) and takes no place under the mismatch budget, so a refusal never
-    # has a place to give back (nor one to leak if giving it back fails).
     calls_budget: int | None = None
+
+    def counts_mismatch(self, calls: int, mismatches: int) -> bool:
+        """Whether this call's mismatch is counted, given the counts the gate found."""
+        return (
+            self.mismatch
+            and self.mismatches is not None
+            and (self.calls_budget is None or calls <= self.calls_budget)
+            and (self.mismatch_budget is None or mismatches < self.mismatch_budget)
+        )
 
 
 def ttl_seconds(at: datetime, expires_at: datetime) -> int:
@@ -80,19 +85,19 @@ def ttl_seconds(at: datetime, expires_at: datetime) -> int:
 class Counters(Protocol):
     def spend(self, keys: GateKeys) -> Spent:
         """The client's unanswered budget checked; if not spent, the number's calls
-        incremented (or, when `keys.calls` is None, the unanswered count) and its mismatches
-        read. Counted before it returns."""
+        incremented (or, when `keys.calls` is None, the unanswered count), its mismatches
+        read, and the call's mismatch counted (`GateKeys.counts_mismatch`), all in one step.
+        Counted before it returns."""
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        """Count one more (a mismatch) and return the new count."""
-
-    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
-        """After the match: the call's mismatch counted (if it was one) and its held place,
-        if any, given back."""
+        """Count one more and return the new count."""
 
 
 class DatabaseCounters:
-    """`quota_counter` rows, written in the caller's transaction."""
+    """`quota_counter` rows, written in the caller's transaction. The number's calls row is
+    incremented first: its row lock (held to the commit) queues every other call about the
+    same number by the same client behind this one, so the mismatches read next are exact on
+    PostgreSQL too (READ COMMITTED reads each statement afresh)."""
 
     def __init__(self, repo: VerificationRepository) -> None:
         self.repo = repo
@@ -104,66 +109,43 @@ class DatabaseCounters:
             return Spent(False, self.repo.increment(keys.unanswered, keys.expires_at))
         calls = self.repo.increment(keys.calls, keys.expires_at)
         mismatches = self.repo.count(keys.mismatches) if keys.mismatches else 0
+        if keys.mismatches and keys.counts_mismatch(calls, mismatches):
+            self.repo.increment(keys.mismatches, keys.expires_at)
         return Spent(False, calls, mismatches)
 
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return self.repo.increment(key, expires_at)
 
-    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
-        if mismatch and keys.mismatches:
-            self.repo.increment(keys.mismatches, keys.expires_at)
 
-
-# KEYS: unanswered, calls, mismatches, held (the unanswered key again where there is none: one
-# slot). ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0, mismatch
-# budget ('' for none), held places' time to live, calls budget ('' for none: past it, the
-# call is counted and refused, and holds no place).
-# Returns {budget spent 0/1, calls (or the unanswered count), mismatches, a place held 1/0,
-# busy 1/0: every place left under the mismatch budget is held by calls in flight}.
+# KEYS: unanswered, calls, mismatches (the unanswered key again where there is none: one
+# slot). ARGV: budget, time to live (seconds), count calls 1/0, read mismatches 1/0, count
+# this call's mismatch 1/0, mismatch budget ('' for none), calls budget ('' for none).
+# Returns {budget spent 0/1, calls (or the unanswered count), mismatches before this call}.
+# The mismatch condition is `GateKeys.counts_mismatch`'s.
 GATE_SCRIPT = """
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 if spent >= tonumber(ARGV[1]) then
-  return {1, 0, 0, 0, 0}
+  return {1, 0, 0}
 end
 if ARGV[3] == '0' then
   local n = redis.call('INCR', KEYS[1])
   if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-  return {0, n, 0, 0, 0}
+  return {0, n, 0}
 end
 local calls = redis.call('INCR', KEYS[2])
 if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 local mismatches = 0
 if ARGV[4] == '1' then
   mismatches = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if ARGV[5] ~= '' and (ARGV[7] == '' or calls <= tonumber(ARGV[7])) then
-    local held = tonumber(redis.call('GET', KEYS[4]) or '0')
-    if mismatches < tonumber(ARGV[5]) and mismatches + held >= tonumber(ARGV[5]) then
-      redis.call('DECR', KEYS[2])  -- not matched now: not counted against the quota either
-      return {0, calls - 1, mismatches, 0, 1}
-    end
-    if mismatches < tonumber(ARGV[5]) then
-      redis.call('INCR', KEYS[4])
-      redis.call('EXPIRE', KEYS[4], ARGV[6])
-      return {0, calls, mismatches, 1, 0}
-    end
+  if ARGV[5] == '1'
+      and (ARGV[7] == '' or calls <= tonumber(ARGV[7]))
+      and (ARGV[6] == '' or mismatches < tonumber(ARGV[6])) then
+    local n = redis.call('INCR', KEYS[3])
+    if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
   end
 end
-return {0, calls, mismatches, 0, 0}
+return {0, calls, mismatches}
 """
-
-# KEYS: held, mismatches. ARGV: mismatch 1/0, time to live of the mismatches (seconds).
-SETTLE_SCRIPT = """
-if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
-if ARGV[1] == '1' then
-  local n = redis.call('INCR', KEYS[2])
-  if n == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-  return n
-end
-return 0
-"""
-# How long a held place outlives a call that never settled (its process died mid-call): the
-# budget is then smaller for that long, never larger.
-HELD_SECONDS = 60
 
 INCREMENT_SCRIPT = """
 local n = redis.call('INCR', KEYS[1])
@@ -179,12 +161,6 @@ def redis_key(prefix: str, key: str) -> str:
     return f"{prefix}q:{{{client}}}:{kind}:{tail}"
 
 
-def _held_key(prefix: str, keys: GateKeys) -> str | None:
-    if keys.mismatches is None or keys.mismatch_budget is None:
-        return None
-    return redis_key(prefix, "held:" + keys.mismatches.partition(":")[2])
-
-
 def _gate_call(prefix: str, keys: GateKeys) -> tuple[list[str], list[int | str]]:
     """The gate script's KEYS and ARGV for one call."""
     unanswered = redis_key(prefix, keys.unanswered)
@@ -192,20 +168,16 @@ def _gate_call(prefix: str, keys: GateKeys) -> tuple[list[str], list[int | str]]
         unanswered,
         redis_key(prefix, keys.calls) if keys.calls else unanswered,
         redis_key(prefix, keys.mismatches) if keys.mismatches else unanswered,
-        _held_key(prefix, keys) or unanswered,
     ]
-    flags = [int(keys.calls is not None), int(keys.mismatches is not None)]
+    flags = [
+        int(keys.calls is not None),
+        int(keys.mismatches is not None),
+        int(keys.mismatch and keys.mismatches is not None),
+    ]
     budget = "" if keys.mismatch_budget is None else str(keys.mismatch_budget)
     ttl = ttl_seconds(keys.at, keys.expires_at)
     calls_budget = "" if keys.calls_budget is None else str(keys.calls_budget)
-    return names, [keys.budget, ttl, *flags, budget, HELD_SECONDS, calls_budget]
-
-
-def _settle_call(prefix: str, keys: GateKeys, mismatch: bool) -> tuple[list[str], list[int]]:
-    held = _held_key(prefix, keys)
-    assert held is not None and keys.mismatches is not None
-    names = [held, redis_key(prefix, keys.mismatches)]
-    return names, [int(mismatch), ttl_seconds(keys.at, keys.expires_at)]
+    return names, [keys.budget, ttl, *flags, budget, calls_budget]
 
 
 class _RedisScripts:
@@ -217,16 +189,15 @@ class _RedisScripts:
         self.prefix = prefix
         self._gate = client.register_script(GATE_SCRIPT)
         self._increment = client.register_script(INCREMENT_SCRIPT)
-        self._settle = client.register_script(SETTLE_SCRIPT)
 
     def key(self, key: str) -> str:
         return redis_key(self.prefix, key)
 
 
 def _spent(raw: Sequence[Any]) -> Spent:
-    """The gate script's answer: {budget spent, calls, mismatches, a place held, busy}."""
-    spent, calls, mismatches, held, busy = raw
-    return Spent(bool(spent), int(calls), int(mismatches), bool(held), bool(busy))
+    """The gate script's answer: {budget spent, calls, mismatches before this call}."""
+    spent, calls, mismatches = raw
+    return Spent(bool(spent), int(calls), int(mismatches))
 
 
 class RedisCounters(_RedisScripts):
@@ -246,13 +217,6 @@ class RedisCounters(_RedisScripts):
     def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
 
-    def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
-        if spent.reserved:
-            names, args = _settle_call(self.prefix, keys, mismatch)
-            self._settle(keys=names, args=args)
-        elif mismatch and keys.mismatches:
-            self.increment(keys.mismatches, keys.at, keys.expires_at)
-
     def count(self, key: str) -> int:
         """The current count (tests and operators; the gate reads through `spend`)."""
         value = self.client.get(self.key(key))
@@ -265,7 +229,7 @@ class RedisCounters(_RedisScripts):
 class AsyncRedisCounters(_RedisScripts):
     """`RedisCounters` for the async KYC Match route (`redis.asyncio`, one per worker, used
     from its event loop): the same scripts, keys and counts, so the two paths share one
-    quota. One script call per gate, one more per mismatch."""
+    quota. One script call (one round trip) per call, its mismatch included."""
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "realname:") -> AsyncRedisCounters:
@@ -276,13 +240,6 @@ class AsyncRedisCounters(_RedisScripts):
     async def spend(self, keys: GateKeys) -> Spent:
         names, args = _gate_call(self.prefix, keys)
         return _spent(await self._gate(keys=names, args=args))
-
-    async def settle(self, keys: GateKeys, spent: Spent, mismatch: bool) -> None:
-        if spent.reserved:
-            names, args = _settle_call(self.prefix, keys, mismatch)
-            await self._settle(keys=names, args=args)
-        elif mismatch and keys.mismatches:
-            await self.increment(keys.mismatches, keys.at, keys.expires_at)
 
     async def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
         return int(await self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))

@@ -6,8 +6,10 @@ psycopg and `redis.asyncio`, when the counters are in Redis on PostgreSQL). Both
 their own way and ask these functions every question of policy, in the same order, so the
 two cannot drift apart: who may ask (`admit_party`, `admit_rate`), what was asked
 (`kyc_claims`, `subject_query`, `token_subject`), what may be learnt about the line
-(`refusal`), what to count (`gate_keys`), what the counting allows (`admit`), and what KYC
-Match answers, counts and audits (`kyc_decision`). None of them reads a clock or a database.
+(`refusal`), what KYC Match would answer (`kyc_assessment`, decided before anything is
+counted, so the call is counted whole in one step), what to count (`gate_keys`), what the
+counting allows (`admit`), and what KYC Match answers and audits (`kyc_decision`). None of
+them reads a clock or a database.
 """
 
 from __future__ import annotations
@@ -42,17 +44,12 @@ class RateLimiter(Protocol):
         """None when admitted, else the seconds to wait."""
 
 
-NOTHING_HELD = Spent(budget_spent=False)
-
-
 @dataclass(frozen=True)
 class Gate:
     relying_party: PartyRow
     line: SubjectLine
     identity: SubjectOwner
-    mismatches: int = 0  # this number's mismatches today (KYC Match asks for them)
-    keys: GateKeys | None = None  # what was counted, for `Counters.settle`
-    spent: Spent = NOTHING_HELD
+    mismatches: int = 0  # this number's mismatches before this call (KYC Match asks for them)
 
 
 @dataclass(frozen=True)
@@ -65,8 +62,8 @@ class SubjectQuery:
 
 @dataclass(frozen=True)
 class KycDecision:
-    """What KYC Match does once the gate let the call through: count a mismatch or not, the
-    audit entry's outcome, then answer or refuse (`error`, always `keep_changes`)."""
+    """What KYC Match does: count a mismatch or not, the audit entry's outcome, then answer
+    or refuse (`error`, always `keep_changes`)."""
 
     answer: dict[str, object] | None
     count_mismatch: bool
@@ -148,8 +145,12 @@ def refusal(subject: Subject, api: str, needs_consent: bool) -> tuple[E, str | N
     return None
 
 
-def quota_key(keyring: KeyRing, kind: str, client_id: str, msisdn: str, at: datetime) -> str:
-    number = keyring.blind_index(msisdn, QUOTA_CONTEXT).hex()[:32]
+def number_index(keyring: KeyRing, msisdn: str) -> str:
+    """The number as the counters' keys hold it: a blind index, never the number."""
+    return keyring.blind_index(msisdn, QUOTA_CONTEXT).hex()[:32]
+
+
+def quota_key(kind: str, client_id: str, number: str, at: datetime) -> str:
     return f"{kind}:{client_id}:{number}:{at.astimezone(UTC):%Y%m%d}"
 
 
@@ -165,21 +166,23 @@ def gate_keys(
     subject: Subject,
     refused: tuple[E, str | None] | None,
     mismatches: bool,
+    assessment: KycDecision | None = None,
 ) -> GateKeys:
+    """`mismatches`: the call reads the number's mismatches (KYC Match), and counts its own
+    when `assessment` (what it would answer) is one."""
     answered = subject.line.msisdn if refused is None and subject.line is not None else None
+    number = number_index(keyring, answered) if answered else None
+    budgeted = number is not None and mismatches
     return GateKeys(
         unanswered=unanswered_key(client_id, at),
-        calls=quota_key(keyring, "calls", client_id, answered, at) if answered else None,
-        mismatches=(
-            quota_key(keyring, "mismatch", client_id, answered, at)
-            if answered and mismatches
-            else None
-        ),
+        calls=quota_key("calls", client_id, number, at) if number else None,
+        mismatches=quota_key("mismatch", client_id, number, at) if number and budgeted else None,
         budget=rules.unanswered_per_client_per_day,
         at=at,
         expires_at=midnight_after(at),
-        mismatch_budget=rules.mismatches_per_number_per_day if answered and mismatches else None,
-        calls_budget=rules.calls_per_number_per_day if answered and mismatches else None,
+        mismatch=budgeted and assessment is not None and assessment.count_mismatch,
+        mismatch_budget=rules.mismatches_per_number_per_day if budgeted else None,
+        calls_budget=rules.calls_per_number_per_day if budgeted else None,
     )
 
 
@@ -189,7 +192,6 @@ def admit(
     party: PartyRow,
     subject: Subject,
     refused: tuple[E, str | None] | None,
-    keys: GateKeys,
     spent: Spent,
 ) -> Gate:
     """What the counting allows. A spent budget refuses everything (429 until midnight UTC);
@@ -205,43 +207,32 @@ def admit(
     if refused is not None or line is None or owner is None:
         code, detail = refused or (E.IDENTIFIER_NOT_FOUND, None)
         raise VerificationError(code, detail, keep_changes=True)
-    if spent.busy:  # the places left under the mismatch budget are all in flight (uncounted)
-        raise VerificationError(
-            E.TOO_MANY_REQUESTS, "Too many checks of this phone number at once.", retry_after=1
-        )
     if spent.calls > rules.calls_per_number_per_day:
         raise VerificationError(
             E.QUOTA_EXCEEDED,
             "Too many checks of this phone number today.",
             retry_after=seconds_to_midnight(at),
         )
-    return Gate(party, line, owner, spent.mismatches, keys, spent)
+    return Gate(party, line, owner, spent.mismatches)
 
 
 # --- KYC Match ------------------------------------------------------------------------------
 
 
-def kyc_decision(
+def kyc_assessment(
+    keyring: KeyRing,
     rules: VerificationRules,
-    at: datetime,
-    gate: Gate,
     sent: dict[str, Any],
-    record: SubjectRecord,
-) -> KycDecision:
+    subject: Subject,
+    refused: tuple[E, str | None] | None,
+) -> KycDecision | None:
+    """What KYC Match answers a call the gate will let through, decided before anything is
+    counted (None for a call refused before the match): whether it is a mismatch must be
+    known when the call is counted, so the count is one atomic step, with no place held under
+    the mismatch budget while the record is matched."""
+    if refused is not None or subject.owner is None:
+        return None
     fields = sorted(sent)
-    if gate.mismatches >= rules.mismatches_per_number_per_day:
-        return KycDecision(
-            None,
-            False,
-            "refused: mismatches",
-            fields,
-            VerificationError(
-                E.QUOTA_EXCEEDED,
-                "Too many mismatches for this phone number today.",
-                retry_after=seconds_to_midnight(at),
-                keep_changes=True,  # the refusal's audit entry must stay
-            ),
-        )
     if rules.id_document_required_for_match and "idDocument" not in sent:
         return KycDecision(
             None,
@@ -250,7 +241,7 @@ def kyc_decision(
             fields,
             VerificationError(E.ID_DOCUMENT_REQUIRED, keep_changes=True),
         )
-    answer = match_attributes(record, sent)
+    answer = match_attributes(subject_record(keyring, subject.owner), sent)
     if rules.id_document_required_for_match and answer["idDocumentMatch"] != Match.TRUE:
         return KycDecision(
             None,
@@ -262,6 +253,28 @@ def kyc_decision(
     mismatch = any(value == Match.FALSE for value in answer.values())
     outcome = ",".join(f"{k}={v}" for k, v in answer.items() if k.endswith("Match"))
     return KycDecision(answer, mismatch, outcome, fields)
+
+
+def kyc_decision(
+    rules: VerificationRules, at: datetime, gate: Gate, assessment: KycDecision | None
+) -> KycDecision:
+    """The answer, once the gate let the call through: none past the number's mismatch
+    budget (the count found it spent before this call, and did not count this one)."""
+    assert assessment is not None  # the gate lets through only calls that were assessed
+    if gate.mismatches >= rules.mismatches_per_number_per_day:
+        return KycDecision(
+            None,
+            False,
+            "refused: mismatches",
+            assessment.fields,
+            VerificationError(
+                E.QUOTA_EXCEEDED,
+                "Too many mismatches for this phone number today.",
+                retry_after=seconds_to_midnight(at),
+                keep_changes=True,  # the refusal's audit entry must stay
+            ),
+        )
+    return assessment
 
 
 def subject_record(keyring: KeyRing, identity: SubjectOwner) -> SubjectRecord:

@@ -156,25 +156,10 @@ class VerificationService:
     ) -> dict[str, object]:
         party = self._relying_party(principal, at, "kyc-match")
         sent = gate_rules.kyc_claims(claims)
-        gate = self._gate(
-            principal,
-            at,
-            phone_number,
-            "kyc-match",
-            party,
-            may_repeat_subject=True,
-            mismatches=True,
+        gate, assessment = self._gate(
+            principal, at, phone_number, "kyc-match", party, may_repeat_subject=True, sent=sent
         )
-        assert gate.keys is not None
-        decision: gate_rules.KycDecision | None = None
-        try:
-            record = gate_rules.subject_record(self.keyring, gate.identity)
-            decision = gate_rules.kyc_decision(self.rules, at, gate, sent, record)
-        finally:
-            # Settled once (see AsyncKycMatch): never a held place given back twice.
-            if decision is not None or gate.spent.reserved:
-                mismatch = decision is not None and decision.count_mismatch
-                self.counters.settle(gate.keys, gate.spent, mismatch)
+        decision = gate_rules.kyc_decision(self.rules, at, gate, assessment)
         self._audit(principal, at, gate, "kyc-match", decision.fields, decision.outcome)
         if decision.error is not None:
             raise decision.error
@@ -185,7 +170,7 @@ class VerificationService:
         self, principal: Principal, at: datetime, phone_number: str | None
     ) -> dict[str, object]:
         party = self._relying_party(principal, at, "sim-swap")
-        gate = self._gate(principal, at, phone_number, "sim-swap", party)
+        gate, _ = self._gate(principal, at, phone_number, "sim-swap", party)
         latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
         monitored = timedelta(hours=self.policy.sim_swap_monitored_hours)
         self._audit(principal, at, gate, "sim-swap", ["retrieve-date"], "answered")
@@ -204,7 +189,7 @@ class VerificationService:
                 f"maxAge may not exceed the monitored period of "
                 f"{self.policy.sim_swap_monitored_hours} hours.",
             )
-        gate = self._gate(principal, at, phone_number, "sim-swap", party)
+        gate, _ = self._gate(principal, at, phone_number, "sim-swap", party)
         latest = self.repo.latest_event_at(gate.line.id, [str(o) for o in SIM_CHANGES])
         swapped = latest is not None and latest >= at - timedelta(hours=max_age_hours)
         self._audit(principal, at, gate, "sim-swap", ["check"], f"swapped={swapped}")
@@ -220,7 +205,7 @@ class VerificationService:
         """identityMatchScore is optional in the spec and never returned: it would turn the
         optional identity fields into a scored guess at the record, so they are ignored."""
         party = self._relying_party(principal, at, "kyc-age-verification")
-        gate = self._gate(principal, at, phone_number, "kyc-age-verification", party)
+        gate, _ = self._gate(principal, at, phone_number, "kyc-age-verification", party)
         birth = gate.identity.birth_date
         if birth is None:
             check = Match.NOT_AVAILABLE
@@ -237,7 +222,7 @@ class VerificationService:
         party = self._relying_party(principal, at, "kyc-tenure")
         if tenure_date > at.date():
             raise VerificationError(E.OUT_OF_RANGE, "tenureDate may not be in the future.")
-        gate = self._gate(principal, at, phone_number, "kyc-tenure", party)
+        gate, _ = self._gate(principal, at, phone_number, "kyc-tenure", party)
         owner_since = gate.line.owner_since
         held = owner_since is not None and owner_since.astimezone(UTC).date() <= tenure_date
         self._audit(principal, at, gate, "kyc-tenure", ["tenureDate"], f"tenureDateCheck={held}")
@@ -312,13 +297,15 @@ class VerificationService:
         party: PartyRow,
         *,
         may_repeat_subject: bool = False,
-        mismatches: bool = False,
-    ) -> Gate:
+        sent: dict[str, Any] | None = None,
+    ) -> tuple[Gate, gate_rules.KycDecision | None]:
         """Subject, consent and per-number quota, for a party already admitted (the rules:
         `gate`). The refusals that hide whether a number is registered, and the 404 / 422
         answers of the APIs that rest on a legal basis instead, spend the client's daily
         budget of unanswered calls (counted before the answer); once it is spent, every call
-        of the client is 429 until midnight UTC."""
+        of the client is 429 until midnight UTC. With `sent` (KYC Match's claims) the answer
+        is decided first and counted with the call, mismatch included, in one step: the
+        gate and that answer."""
         needs_consent = api in self.rules.consent_required
         query = gate_rules.subject_query(principal, phone_number, may_repeat_subject)
         subject = self.repo.subject(
@@ -330,16 +317,21 @@ class VerificationService:
         )
         gate_rules.token_subject(principal, phone_number, subject)
         refused = gate_rules.refusal(subject, api, needs_consent)
+        assessment = None
+        if sent is not None:
+            assessment = gate_rules.kyc_assessment(self.keyring, self.rules, sent, subject, refused)
         keys = gate_rules.gate_keys(
-            self.keyring, self.rules, principal.client_id, at, subject, refused, mismatches
+            self.keyring,
+            self.rules,
+            principal.client_id,
+            at,
+            subject,
+            refused,
+            mismatches=sent is not None,
+            assessment=assessment,
         )
         spent = self.counters.spend(keys)
-        try:
-            return gate_rules.admit(self.rules, at, party, subject, refused, keys, spent)
-        except VerificationError:
-            if spent.reserved:  # refused (the quota): its held place goes back
-                self.counters.settle(keys, spent, mismatch=False)
-            raise
+        return gate_rules.admit(self.rules, at, party, subject, refused, spent), assessment
 
     def _relying_party(self, principal: Principal, at: datetime, api: str) -> PartyRow:
         """The caller's registration for this API (the endpoint's `relying_party` dependency
@@ -394,10 +386,11 @@ class AsyncKycMatch:
     The same gate as `VerificationService.kyc_match` (every rule from `gate`, in the same
     order), with the I/O on the event loop: the relying party from the worker's cache (read on
     a miss), the line, its owner and the party's live consents in one prepared statement on
-    the async psycopg pool (`AsyncVerificationReads`), the gate's counting in one Redis script
-    (`AsyncRedisCounters`, the same keys and scripts as the service's, so both paths share one
-    quota), a mismatch one more. The audit entry is appended to `entries`, for the entry point
-    to have committed (the worker's audit writer) before it answers or refuses."""
+    the async psycopg pool (`AsyncVerificationReads`), the answer decided, then the call and
+    its mismatch counted in one Redis script (`AsyncRedisCounters`, the same keys and scripts
+    as the service's, so both paths share one quota). The audit entry is appended to
+    `entries`, for the entry point to have committed (the worker's audit writer) before it
+    answers or refuses."""
 
     API = "kyc-match"
 
@@ -442,27 +435,13 @@ class AsyncKycMatch:
         )
         gate_rules.token_subject(principal, phone_number, subject)
         refused = gate_rules.refusal(subject, self.API, self.API in rules.consent_required)
+        assessment = gate_rules.kyc_assessment(self.keyring, rules, sent, subject, refused)
         keys = gate_rules.gate_keys(
-            self.keyring, rules, client_id, at, subject, refused, mismatches=True
+            self.keyring, rules, client_id, at, subject, refused, True, assessment
         )
         spent = await self.counters.spend(keys)
-        try:
-            gate = gate_rules.admit(rules, at, party, subject, refused, keys, spent)
-        except VerificationError:
-            if spent.reserved:  # refused (the quota): its held place goes back
-                await self.counters.settle(keys, spent, mismatch=False)
-            raise
-        decision: gate_rules.KycDecision | None = None
-        try:
-            record = gate_rules.subject_record(self.keyring, gate.identity)
-            decision = gate_rules.kyc_decision(rules, at, gate, sent, record)
-        finally:
-            # Settled once, whatever happens: a settle that raised after Redis ran it (a
-            # timeout) and was then settled again gave a held place back twice, freeing
-            # another call's place under the mismatch budget. No answer: the place goes back.
-            if decision is not None or spent.reserved:
-                mismatch = decision is not None and decision.count_mismatch
-                await self.counters.settle(keys, spent, mismatch)
+        gate = gate_rules.admit(rules, at, party, subject, refused, spent)
+        decision = gate_rules.kyc_decision(rules, at, gate, assessment)
         entries.append(
             gate_rules.gate_audit_entry(
                 principal, at, gate, self.API, decision.fields, decision.outcome
