@@ -269,6 +269,12 @@ class Settings(BaseSettings):
         description="serve /metrics without a token (only where the port is reachable from the "
         "monitoring network alone); false: a bearer token with the metrics:read scope",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs for every request, through "
+        "the process's globally configured providers (an OpenTelemetry SDK set up by the "
+        "deployment); false: none, and no request asks the providers",
+    )
 
     # The national platform (docs/national.md): enterprise feeds, the national index, 一证通查.
     national_platform_url: str | None = Field(

@@ -461,9 +461,20 @@ def test_an_entry_under_a_key_the_sequencer_lacks_waits_for_one_that_holds_it(
 
 def test_a_pending_entry_s_fields_are_the_columns_every_writer_inserts() -> None:
     """The registration's one write statement and the sequencer name the entry's columns
-    through `ENTRY_CONTENT_COLUMNS`; an entry field added without it would not be written."""
+    through `ENTRY_CONTENT_COLUMNS`; an entry field added without it would not be written. The
+    async batch's insert spells them out (one fixed text, prepared once): in that order."""
     from realname.security.audit import PendingEntry
-    from realname.security.repository import ENTRY_CONTENT_COLUMNS, PENDING_COLUMNS
+    from realname.security.repository import (
+        _INSERT_PENDING_ASYNC,
+        ENTRY_CONTENT_COLUMNS,
+        PENDING_COLUMNS,
+    )
 
     assert tuple(PendingEntry.__dataclass_fields__) == ENTRY_CONTENT_COLUMNS
     assert ("id", *ENTRY_CONTENT_COLUMNS) == PENDING_COLUMNS
+    named = ", ".join(ENTRY_CONTENT_COLUMNS)
+    assert f"INSERT INTO audit_log ({named}, refused) SELECT {named}, false " in " ".join(
+        _INSERT_PENDING_ASYNC.split()
+    )
+    assert f" AS v({named}, n) ORDER BY n" in " ".join(_INSERT_PENDING_ASYNC.split())
+    assert _INSERT_PENDING_ASYNC.count("CAST(%s AS") == len(ENTRY_CONTENT_COLUMNS)
