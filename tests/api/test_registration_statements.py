@@ -13,9 +13,11 @@ Round trips on the wire (BEGIN and COMMIT too): `test_registration_round_trips`.
 from __future__ import annotations
 
 import re
+import threading
 
 from sqlalchemy import event
 
+from realname.security.audit_sequencer import SEQUENCER_THREAD
 from tests.api.conftest import Api, person_json
 
 # A statement whose own target is the audit trail (an inline append's head lock, entry and
@@ -38,7 +40,10 @@ def test_a_registration_over_http_sends_at_most_the_counted_statements(api: Api)
     statements: list[str] = []
 
     def count(_c: object, _cursor: object, statement: str, *_: object) -> None:
-        if not AUDIT_STATEMENT.match(statement):
+        # Not the app's audit sequencer, whose thread may chain entries meanwhile (its
+        # advisory lock was once counted as the registration's, on a loaded machine).
+        sequencer = threading.current_thread().name == SEQUENCER_THREAD
+        if not AUDIT_STATEMENT.match(statement) and not sequencer:
             statements.append(statement)
 
     for who in ("new", "known"):  # a new identity, then the same person again

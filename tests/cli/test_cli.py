@@ -240,7 +240,7 @@ def test_serve_workers_each_bind_the_port_with_so_reuseport() -> None:
     kernel deals connections out among them (one shared socket let one worker take all)."""
     import socket
 
-    from realname.cli.serve import reuseport_balances, reuseport_socket
+    from realname.api.listening import reuseport_balances, reuseport_socket
 
     if not reuseport_balances():
         pytest.skip("SO_REUSEPORT balances connections on Linux only")

@@ -208,6 +208,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.verification_audit_async = async_writer  # None: the async route uses `writer`
     # KYC Match's async path answered ahead of FastAPI (`KycMatchAhead`); false: by its route.
     app.state.verification_kyc_ahead = kyc_match is not None
+    app.state.registration_ahead = True
     return app
 
 
@@ -247,9 +248,10 @@ def _assemble(
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
-    # KYC Match's async path served ahead of FastAPI's routing, inside the request context
-    # (the last middleware added is the outermost).
+    # KYC Match's async path and the registration served ahead of FastAPI's routing, inside
+    # the request context (the last middleware added is the outermost).
     app.add_middleware(KycMatchAhead)
+    app.add_middleware(counter.RegistrationAhead)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The CAMARA router first: FastAPI tries the routes in order, and KYC Match is the
     # busiest path (py-spy: matching through every router before it took ~8% of a call).

@@ -31,6 +31,7 @@ import httpx
 import orjson
 from sqlalchemy.orm import Session
 
+from realname.api.listening import listening_sockets_expected
 from realname.authority.simulated import SimulatedAuthority
 from realname.bench.baresql import Run
 from realname.bench.figures import Figures
@@ -238,25 +239,14 @@ class ServerProcess:
                 ready = httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200
             except httpx.HTTPError:
                 ready = False
-            if ready and listening_sockets(self.port) >= self._sockets_expected():
+            # Every worker's own socket too: /readyz answers as soon as the FIRST worker
+            # listens, and a load whose keep-alive connections opened then stayed on that
+            # worker for the whole run while the others, started later, got nothing.
+            if ready and listening_sockets(self.port) >= listening_sockets_expected(self.workers):
                 return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("the server did not become ready in time")
-
-    def _sockets_expected(self) -> int:
-        """Every worker's own socket (`serve` on Linux: SO_REUSEPORT, one per worker, each
-        listening once its worker has started); elsewhere the one shared socket. /readyz
-        answers as soon as the FIRST worker listens: a load whose keep-alive connections
-        opened then stayed on that worker for the whole run, while the others, started a
-        few seconds later, got nothing (a 2-worker KYC run was one worker's)."""
-        if (
-            self.workers > 1
-            and sys.platform.startswith("linux")
-            and hasattr(socket, "SO_REUSEPORT")
-        ):
-            return self.workers
-        return 1
 
     def kill(self) -> None:
         """SIGKILL the whole group: no shutdown hooks, no flushing, like a power cut."""

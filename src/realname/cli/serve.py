@@ -28,6 +28,7 @@ def serve(
 
     import uvicorn
 
+    from realname.api.listening import reuseport_balances
     from realname.api.middleware import configure_logging, logging_config
     from realname.security.keys import keyring_from_settings, token_keys_from_settings
 
@@ -151,31 +152,10 @@ def final_chaining_pass() -> None:
     )
 
 
-def reuseport_balances() -> bool:
-    """Linux spreads the connections of one port over the sockets bound to it with
-    SO_REUSEPORT (by a hash of each connection); elsewhere the option does not balance."""
-    import socket
-    import sys
-
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
-def reuseport_socket(host: str, port: int) -> Any:
-    """A socket bound to (host, port) beside the other workers' (SO_REUSEPORT), not yet
-    listening: it listens once its worker has started (uvicorn's `create_server`), so no
-    connection is handed to a worker that cannot answer yet."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     import uvicorn
+
+    from realname.api.listening import reuseport_socket
 
     _die_with_parent()
     sock = reuseport_socket(host, port)

@@ -202,7 +202,9 @@ LostReporter = Annotated[Principal, Security(Allowed(Permission.REPORT_LOST), sc
 LineCanceller = Annotated[
     Principal, Security(Allowed(Permission.OPERATE, Permission.REGISTER), scopes=[WRITE])
 ]
-ClerkAtCounter = Annotated[Counter, Security(AtCounter(Permission.REGISTER), scopes=[WRITE])]
+# The registration's check, also called by the registration served ahead of FastAPI.
+CLERK_AT_COUNTER = AtCounter(Permission.REGISTER)
+ClerkAtCounter = Annotated[Counter, Security(CLERK_AT_COUNTER, scopes=[WRITE])]
 EnterpriseOperator = Annotated[Staff, Security(EnterpriseStaff(Permission.OPERATE), scopes=[WRITE])]
 Provisioner = Annotated[Staff, Security(EnterpriseStaff(Permission.PROVISION), scopes=[WRITE])]
 ProvisioningReader = Annotated[
