@@ -248,29 +248,39 @@ def _identity_row(keyring: KeyRing, citizen: Citizen, at: datetime) -> dict[str,
 
 @dataclass
 class _Chunk:
-    """One chunk of the base, planned (rows built, ids assigned) and waiting to be written."""
+    """One chunk of the base, planned (rows built, ids assigned) and waiting to be written:
+    its events' MACs and its identities are made by the sealer meanwhile."""
 
     lines: list[dict[str, Any]]
-    events: list[dict[str, Any]]
-    identities: Callable[[], list[dict[str, Any]]]  # sealed rows, when they are ready
+    events: list[dict[str, Any]]  # without their MACs until `sealed` gives them
+    sealed: Callable[[], _Sealed]
 
 
 # Identities are sealed (three AES-GCM seals, two blind indexes and a MAC each: most of the
-# load's CPU) in worker processes while the loader plans the next chunk and writes this one.
+# load's CPU) and the events MAC'd (a quarter of the loader's CPU when it did it) in worker
+# processes while the loader plans the next chunk and writes this one.
 # Small worlds seal inline: a pool costs more to start than it saves.
 SEAL_WORKERS = 2
 SEAL_IN_POOL_FROM = 5_000  # lines
 _FORKED: dict[str, Any] = {}  # what a forked sealing worker inherits (the key ring)
 
+_Seal = tuple[int, Citizen, datetime]  # (identity id, citizen, verified at)
+# A base line's one event, as `_base_event` makes it: (line id, operation, state, owner,
+# channel, at). The loader and the sealer make the same row from it.
+_EventJob = tuple[int, str, str, int | None, int | None, datetime]
+_Sealed = tuple[list[dict[str, Any]], list[bytes]]  # (identity rows, the events' MACs)
+Sealer = Callable[[list[_Seal], list[_EventJob]], Callable[[], _Sealed]]
+
 
 @contextmanager
-def _sealer(keyring: KeyRing, lines: int) -> Iterator[Callable[[list[_Seal]], Any]]:
-    """A function that takes identities to seal and returns a callable giving their rows."""
+def _sealer(keyring: KeyRing, lines: int) -> Iterator[Sealer]:
+    """A function that takes identities to seal and events to MAC and returns a callable
+    giving their rows and MACs, in the order given."""
     if lines < SEAL_IN_POOL_FROM or SEAL_WORKERS < 1:
 
-        def inline(jobs: list[_Seal]) -> Callable[[], list[dict[str, Any]]]:
-            rows = _seal_identities(jobs, keyring)
-            return lambda: rows
+        def inline(jobs: list[_Seal], events: list[_EventJob]) -> Callable[[], _Sealed]:
+            done = _seal(jobs, events, keyring)
+            return lambda: done
 
         yield inline
         return
@@ -278,21 +288,43 @@ def _sealer(keyring: KeyRing, lines: int) -> Iterator[Callable[[list[_Seal]], An
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=SEAL_WORKERS, mp_context=context) as pool:
 
-        def pooled(jobs: list[_Seal]) -> Callable[[], list[dict[str, Any]]]:
+        def pooled(jobs: list[_Seal], events: list[_EventJob]) -> Callable[[], _Sealed]:
             size = -(-len(jobs) // SEAL_WORKERS) or 1
+            per = -(-len(events) // SEAL_WORKERS) or 1
             parts = [
-                pool.submit(_seal_in_worker, jobs[i : i + size]) for i in range(0, len(jobs), size)
+                pool.submit(
+                    _seal_in_worker,
+                    jobs[n * size : (n + 1) * size],
+                    events[n * per : (n + 1) * per],
+                )
+                for n in range(SEAL_WORKERS)
             ]
-            return lambda: [row for part in parts for row in part.result()]
+
+            def gathered() -> _Sealed:
+                done = [part.result() for part in parts]
+                return (
+                    [row for rows, _macs in done for row in rows],
+                    [mac for _rows, macs in done for mac in macs],
+                )
+
+            return gathered
 
         yield pooled
 
 
-_Seal = tuple[int, Citizen, datetime]  # (identity id, citizen, verified at)
+def _seal_in_worker(jobs: list[_Seal], events: list[_EventJob]) -> _Sealed:
+    return _seal(jobs, events, _FORKED["keyring"])
 
 
-def _seal_in_worker(jobs: list[_Seal]) -> list[dict[str, Any]]:
-    return _seal_identities(jobs, _FORKED["keyring"])
+def _seal(jobs: list[_Seal], events: list[_EventJob], keyring: KeyRing) -> _Sealed:
+    keys = keyring.audit
+    macs = [seal_event_row(keys, _base_event(job))["mac"] for job in events]
+    return _seal_identities(jobs, keyring), macs
+
+
+def _base_event(job: _EventJob) -> dict[str, Any]:
+    line_id, operation, state, owner, channel_id, at = job
+    return _event(line_id, 1, operation, None, state, owner, channel_id, _ACTOR, at)
 
 
 def _seal_identities(jobs: list[_Seal], keyring: KeyRing) -> list[dict[str, Any]]:
@@ -322,7 +354,7 @@ def load_lines(
     with _sealer(keyring, total) as seal:
         while done < total:
             size = min(CHUNK, total - done)
-            chunk = _plan(policy, keyring, state, size, rng, now, ids, seal)
+            chunk = _plan(policy, state, size, rng, now, ids, seal)
             if waiting is not None:
                 _write(uow, keyring, waiting, now)
                 report("lines loaded (base)", done, total)
@@ -353,13 +385,12 @@ _ACTOR = "system:sim-base"
 
 def _plan(
     policy: Policy,
-    keyring: KeyRing,
     state: WorldState,
     size: int,
     rng: random.Random,
     now: datetime,
     ids: _Ids,
-    seal: Callable[[list[_Seal]], Callable[[], list[dict[str, Any]]]],
+    seal: Sealer,
 ) -> _Chunk:
     cap = policy.cap(CapScope.ENTERPRISE) or 10**9
     national_cap = policy.cap(CapScope.NATIONAL) or 10**9
@@ -367,7 +398,7 @@ def _plan(
     line_rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     jobs: list[_Seal] = []
-    keys = keyring.audit
+    event_jobs: list[_EventJob] = []
     for _ in range(size):
         enterprise = state.base_order.pop()
         msisdn = enterprise.next_msisdn()
@@ -380,7 +411,7 @@ def _plan(
             row = _line_row(msisdn, enterprise.id, "legacy", None, channel_id, at, 1)
             # Prepaid balances: most a few yuan, some none at all.
             row.update(prepaid_balance_minor=int(rng.paretovariate(1.5) * 500) - 500)
-            event = _event(line_id, 1, "import_legacy", None, "legacy", None, None, _ACTOR, at)
+            event: _EventJob = (line_id, "import_legacy", "legacy", None, None, at)
             state.legacy.append((msisdn, enterprise.id))
         else:
             state.kit_serial += 1
@@ -388,7 +419,7 @@ def _plan(
             if roll < LEGACY_SHARE + STOCK_SHARE:
                 row = _line_row(msisdn, enterprise.id, "stocked", None, channel_id, at, 1)
                 row.update(iccid=iccid, imsi=imsi, stocked_at=at)
-                event = _event(line_id, 1, "stock", None, "stocked", None, channel_id, _ACTOR, at)
+                event = (line_id, "stock", "stocked", None, channel_id, at)
                 state.stocked.setdefault(channel_id, []).append(msisdn)
             else:
                 citizen = _pick_owner(rng, state, enterprise.id, cap, national_cap, national)
@@ -403,18 +434,21 @@ def _plan(
                 row.update(iccid=iccid, imsi=imsi, activated_at=at, owner_since=at)
                 # The registered base arrives as an import of what the operator already had
                 # (registered at `channel_id` on `at`), one event per line.
-                event = _event(
-                    line_id, 1, "import_registered", None, "active", owner, channel_id, _ACTOR, at
-                )
+                event = (line_id, "import_registered", "active", owner, channel_id, at)
                 state.active.append((msisdn, enterprise.id, citizen))
         row["id"] = line_id
         line_rows.append(row)
-        events.append(seal_event_row(keys, event))
-    return _Chunk(line_rows, events, seal(jobs))
+        events.append(_base_event(event))
+        event_jobs.append(event)
+    return _Chunk(line_rows, events, seal(jobs, event_jobs))
 
 
 def _write(uow: UnitOfWork, keyring: KeyRing, chunk: _Chunk, now: datetime) -> None:
-    identities = chunk.identities()
+    identities, macs = chunk.sealed()
+    key_id = keyring.audit.mac_active
+    for event, mac in zip(chunk.events, macs, strict=True):  # as `seal_event_row` adds them
+        event["mac_key_id"] = key_id
+        event["mac"] = mac
     with uow.transaction() as session:
         if identities:
             bulk_insert(session, IDENTITY, identities)

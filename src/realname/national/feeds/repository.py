@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, func, select, text, union_all, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from realname.national.feeds.models import (
     NationalFeedKey,
     NationalPublication,
 )
+from realname.registry.lifecycle import LineState
 from realname.registry.models import Channel, Enterprise, Identity, Line, LineEvent
 
 # pg_try_advisory_xact_lock(space, enterprise id): one publisher per enterprise (b"NP")
@@ -28,6 +29,7 @@ HIGH_WATER_LOCK_TIMEOUT_MS = 2000
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 # Inventory moves are not the platform's business: a kit in stock is nobody's line yet.
 UNPUBLISHED_STATES = ("pooled", "stocked")
+PUBLISHED = tuple(str(s) for s in LineState if s not in UNPUBLISHED_STATES)
 
 
 class FeedRepository:
@@ -239,29 +241,40 @@ class FeedRepository:
         self, enterprise_id: int, after_id: int, limit: int, until_id: int | None = None
     ) -> Sequence[Any]:
         """(line id, msisdn, event_count, state, owner, channel, activated_at, owner_since,
-        state_changed_at) of lines in service or past it, keyset by id, up to `until_id`."""
-        query = (
-            select(
-                Line.id,
-                Line.msisdn,
-                Line.event_count,
-                Line.state,
-                Line.owner_identity_id,
-                Line.channel_id,
-                Line.activated_at,
-                Line.owner_since,
-                Line.state_changed_at,
-            )
-            .where(
-                Line.enterprise_id == enterprise_id,
-                Line.id > after_id,
-                Line.state.not_in(UNPUBLISHED_STATES),
-            )
-            .order_by(Line.id)
-            .limit(limit)
+        state_changed_at) of lines in service or past it, keyset by id, up to `until_id`.
+
+        On SQLite the batch's ids come from one ordered walk of `ix_line_enterprise_state`
+        per published state, merged: written as one condition, SQLite read every line of the
+        enterprise through that index and sorted them all for each batch (a 290,000-line
+        enterprise's snapshot: 0.25 s a batch, quadratic in its size; its sealer read each
+        batch again). PostgreSQL plans the condition itself."""
+        columns = (
+            Line.id,
+            Line.msisdn,
+            Line.event_count,
+            Line.state,
+            Line.owner_identity_id,
+            Line.channel_id,
+            Line.activated_at,
+            Line.owner_since,
+            Line.state_changed_at,
         )
+        window = [Line.enterprise_id == enterprise_id, Line.id > after_id]
         if until_id is not None:
-            query = query.where(Line.id <= until_id)
+            window.append(Line.id <= until_id)
+        if self.session.get_bind().dialect.name == "sqlite":
+            walks = union_all(
+                *(select(Line.id).where(*window, Line.state == state) for state in PUBLISHED)
+            ).subquery()
+            first = select(walks.c.id).order_by(walks.c.id).limit(limit)
+            query = select(*columns).where(Line.id.in_(first)).order_by(Line.id)
+        else:
+            query = (
+                select(*columns)
+                .where(*window, Line.state.not_in(UNPUBLISHED_STATES))
+                .order_by(Line.id)
+                .limit(limit)
+            )
         return self.session.execute(query).all()
 
     def channels(self, enterprise_id: int) -> dict[int, tuple[str, str]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, insert, select, update
+from sqlalchemy import Table, and_, case, func, select, update
 from sqlalchemy.orm import Session
 
-from realname.db.dialect import in_chunks, insert_ignoring_conflicts
+from realname.db.dialect import bulk_insert, in_chunks, insert_ignoring_conflicts
 from realname.national.index.models import NationalIdentity, NationalLine
 from realname.registry.lifecycle import HELD_STATES
 from realname.registry.models import Enterprise, NumberBlockRow
@@ -46,11 +46,13 @@ class IndexRepository:
         insert_ignoring_conflicts(self.session, table, rows, ["identity_key"])
 
     def insert_lines(self, rows: Sequence[dict[str, Any]]) -> None:
-        """New lines, as one executemany (the ORM's unit of work cost 5x per row here)."""
+        """New lines (every row with the same columns), in bulk: the driver's executemany on
+        SQLite, COPY on PostgreSQL. The ORM's unit of work cost 5x per row here, and Core's
+        executemany still converted each row's values one by one (a seventh of the
+        platform's CPU in a 1 M-line snapshot)."""
         table = NationalLine.__table__
         assert isinstance(table, Table)
-        if rows:
-            self.session.execute(insert(table), list(rows))
+        bulk_insert(self.session, table, rows)
 
     def update_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         """Changed lines by primary key (`id` in each row), as one executemany."""
