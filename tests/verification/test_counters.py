@@ -105,21 +105,25 @@ def test_redis_keys_expire_at_the_windows_end_and_name_no_number() -> None:
 def test_redis_counts_are_exact_under_concurrency() -> None:
     for prefix in redis_prefix():
         store = RedisCounters.from_url(REDIS_URL, prefix)
-        seen = [spent.calls for spent in _spend_in_threads(store, threads=8, each=50)]
+        seen = [spent.calls for spent in _spend_in_threads(store.spend, threads=8, each=50)]
         assert sorted(seen) == list(range(1, 401))  # every call got its own count
         assert store.count("calls:bank:n1:20261130") == 400
         store.close()
 
 
 def _spend_in_threads(
-    store: Counters, *, threads: int, each: int, keyed: Callable[[], GateKeys] = keys
+    spend: Callable[[GateKeys], Spent],
+    *,
+    threads: int,
+    each: int,
+    keyed: Callable[[], GateKeys] = keys,
 ) -> list[Spent]:
     found: list[Spent] = []
     lock = threading.Lock()
 
     def worker() -> None:
         for _ in range(each):
-            spent = store.spend(keyed())
+            spent = spend(keyed())
             with lock:
                 found.append(spent)
 
@@ -132,22 +136,20 @@ def _spend_in_threads(
 
 
 def test_database_counters_are_exact_under_concurrency(fresh_engine: Engine) -> None:
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        for _ in range(10):
-            with Session(fresh_engine) as session, session.begin():
-                calls = DatabaseCounters(VerificationRepository(session)).spend(keys()).calls
-            with lock:
-                seen.append(calls)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    seen = [spent.calls for spent in _spend_in_transactions(fresh_engine, threads=4, each=10)]
     assert sorted(seen) == list(range(1, 41))
+
+
+def _spend_in_transactions(
+    engine: Engine, *, threads: int, each: int, keyed: Callable[[], GateKeys] = keys
+) -> list[Spent]:
+    """`_spend_in_threads` on the database: each call a transaction of its own."""
+
+    def spend(keys: GateKeys) -> Spent:
+        with Session(engine) as session, session.begin():
+            return DatabaseCounters(VerificationRepository(session)).spend(keys)
+
+    return _spend_in_threads(spend, threads=threads, each=each, keyed=keyed)
 
 
 def test_the_party_cache_keeps_a_party_for_its_ttl_and_forgets_on_demand() -> None:
@@ -205,7 +207,7 @@ def test_a_call_past_the_number_quota_adds_no_mismatch(counters: Counters) -> No
 def test_redis_mismatch_budget_is_exact_under_concurrency() -> None:
     for prefix in redis_prefix():
         store = RedisCounters.from_url(REDIS_URL, prefix)
-        found = _spend_in_threads(store, threads=8, each=10, keyed=mismatching)
+        found = _spend_in_threads(store.spend, threads=8, each=10, keyed=mismatching)
         assert sorted(f.calls for f in found) == list(range(1, 81))
         assert sum(f.mismatches < 2 for f in found) == 2  # exactly the budget answered
         assert store.count("mismatch:bank:n1:20261130") == 2
@@ -216,21 +218,7 @@ def test_database_mismatch_budget_is_exact_under_concurrency(fresh_engine: Engin
     """The calls row's lock queues the calls about one number, so the mismatches each reads
     are exact on PostgreSQL too (they were not when the mismatch was counted after the match,
     in a second step)."""
-    found: list[Spent] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        for _ in range(5):
-            with Session(fresh_engine) as session, session.begin():
-                spent = DatabaseCounters(VerificationRepository(session)).spend(mismatching())
-            with lock:
-                found.append(spent)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    found = _spend_in_transactions(fresh_engine, threads=4, each=5, keyed=mismatching)
     assert sorted(f.calls for f in found) == list(range(1, 21))
     assert sum(f.mismatches < 2 for f in found) == 2
     with Session(fresh_engine) as session:
