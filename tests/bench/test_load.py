@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 
-from realname.bench.load import listening_sockets
+from realname.bench import load
+from realname.bench.load import ServerProcess, listening_sockets
 
 
 @pytest.mark.skipif(
@@ -36,3 +38,21 @@ def test_each_workers_socket_counts_once_it_listens() -> None:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_a_server_whose_start_fails_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start that raises while it waits (here: a bug in the readiness probe) stops the
+    server it launched: `with ServerProcess(...)` never reaches `__exit__` then, and a test
+    run once left seven servers and their workers running for half an hour."""
+
+    def broken(*_: object, **__: object) -> object:
+        raise LookupError("a bug in the probe")
+
+    monkeypatch.setattr(load.httpx, "get", broken)
+    server = ServerProcess(f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "keys.json")
+    with pytest.raises(LookupError):
+        server.start(timeout=30)
+    assert server.process is not None
+    assert server.process.poll() is not None  # stopped, not left running

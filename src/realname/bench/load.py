@@ -231,10 +231,21 @@ class ServerProcess:
             self.process = subprocess.Popen(  # noqa: S603 (our own CLI, argv list, no shell)
                 command, env=self.env, stdout=output, stderr=output, start_new_session=True
             )
+        try:
+            self._wait_until_ready(self.process, timeout)
+        except BaseException:
+            # Whatever stopped the wait (a timeout, a bug, Ctrl-C), the server goes with it:
+            # `with ServerProcess(...)` never reaches `__exit__` when the start raises, and
+            # servers left behind kept their ports, workers and connections.
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}")
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
             try:
                 ready = httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200
             except httpx.HTTPError:
@@ -243,9 +254,8 @@ class ServerProcess:
             # listens, and a load whose keep-alive connections opened then stayed on that
             # worker for the whole run while the others, started later, got nothing.
             if ready and listening_sockets(self.port) >= listening_sockets_expected(self.workers):
-                return self
+                return
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError("the server did not become ready in time")
 
     def kill(self) -> None:
