@@ -21,6 +21,7 @@ from realname.verification.counters import (
     RedisCounters,
     Spent,
 )
+from realname.verification.models import QuotaCounter
 from realname.verification.parties import PartyCache
 from realname.verification.repository import PartyRow, VerificationRepository
 from tests.verification.conftest import REDIS_URL, redis_prefix
@@ -223,3 +224,15 @@ def test_database_mismatch_budget_is_exact_under_concurrency(fresh_engine: Engin
     assert sum(f.mismatches < 2 for f in found) == 2
     with Session(fresh_engine) as session:
         assert VerificationRepository(session).count("mismatch:bank:n1:20261130") == 2
+
+
+def test_the_database_count_is_read_afresh_not_from_the_session(db_session: Session) -> None:
+    """The increments are Core upserts: a counter row the session already held (any code in
+    the transaction that loaded it) kept its old count, and `count` read that."""
+    repo = VerificationRepository(db_session)
+    key = "mismatch:bank:fresh:20261130"
+    repo.increment(key, MIDNIGHT)
+    held = db_session.get(QuotaCounter, key)  # loaded, and kept alive, by someone else
+    assert held is not None and held.count == 1
+    repo.increment(key, MIDNIGHT)
+    assert repo.count(key) == 2

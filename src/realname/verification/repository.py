@@ -199,8 +199,10 @@ class VerificationRepository:
         )
 
     def count(self, key: str) -> int:
-        row = self.session.get(QuotaCounter, key)
-        return row.count if row is not None else 0
+        """The count as the database holds it now (a statement, never the session's identity
+        map: the increments are Core upserts, which a cached row would not see)."""
+        count = self.session.scalar(select(QuotaCounter.count).where(QuotaCounter.key == key))
+        return count or 0
 
     def increment(self, key: str, expires_at: datetime) -> int:
         table = QuotaCounter.__table__
