@@ -1,10 +1,12 @@
 """`POST /v1/registrations` served ahead of FastAPI (`counter.RegistrationAhead`, the default)
 answers exactly as its FastAPI route does: the same statuses, bodies, codes and headers for
-a registration, its refusals, a bad token, the wrong role, broken bodies and an idempotent
-replay; the metrics name the route's template. Both engines."""
+a registration, its refusals, a bad token, the wrong role, a token without the route's
+scope, broken bodies (bad JSON, not UTF-8, other content types, with and without a token, in
+Chinese) and an idempotent replay; the metrics name the route's template. Both engines."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -65,6 +67,19 @@ def _cases(api: Api) -> dict[str, Callable[[], httpx.Response]]:
         return lambda: client.post(PATH, content=content, headers=headers)
 
     json_type = {"content-type": "application/json"}
+    # The clerk's token narrowed to reading: the route's scope (registry:write) is missing.
+    client_id, secret = api.secrets["clerk"]
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    narrowed = client.post(
+        "/oauth/token",
+        content="grant_type=client_credentials&scope=registry:read",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    reader = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
     return {
         "registered": registration,
         "already registered": twice,
@@ -72,6 +87,17 @@ def _cases(api: Api) -> dict[str, Callable[[], httpx.Response]]:
         "no token": post(b"{}", json_type),
         "bad token": post(b"{}", {**json_type, "Authorization": "Bearer nope"}),
         "not a clerk": post(b"{}", {**json_type, **api.headers("admin")}),
+        "without the scope": lambda: client.post(
+            PATH,
+            json={"msisdn": api.number(), "customer": person_json(api.people[6])},
+            headers=reader,
+        ),
+        "charset and +json": post(
+            b'{"msisdn": 5}', {**clerk, "content-type": "application/vnd.x+json; charset=utf-8"}
+        ),
+        "not utf-8, in Chinese": post(
+            b'{"msisdn": "\xff"}', {**clerk, **json_type, "Accept-Language": "zh-CN"}
+        ),
         "invalid json": post(b'{"msisdn": ', {**clerk, **json_type}),
         "invalid json, no token": post(b'{"msisdn": ', json_type),
         "wrong types, no token": post(b'{"msisdn": 5}', json_type),
