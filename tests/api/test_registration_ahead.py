@@ -13,8 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from realname.api import counter
 from realname.api.counter import RegistrationAhead
+from realname.http import deps
 from tests.api.conftest import Api, person_json
 
 PATH = "/v1/registrations"
@@ -156,3 +159,30 @@ def test_the_metrics_name_the_route_served_ahead(api: Api, served: list[int]) ->
     response = api.client.post(PATH, json=body, headers=api.headers("clerk"))
     assert response.status_code == 201, response.text
     assert served and count() == before + 1
+
+
+def test_an_unexpected_error_goes_on_as_from_the_route(
+    api: Api, served: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug outside the route function (here in the token check) goes on to Starlette's
+    server-error middleware as from the route: answered 500 by the app's handler there, then
+    raised to the server, which logs it. The handler ahead answered it itself, and the server
+    never heard of it."""
+
+    async def broken(*_: object, **__: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(deps, "authenticate", broken)  # the route's dependency
+    monkeypatch.setattr(counter, "authenticate", broken)  # the handler ahead's
+    state = api.client.app.state  # type: ignore[attr-defined]
+    raising = TestClient(api.client.app)  # raises what reached the server
+    seen = []
+    for ahead in (True, False):
+        state.registration_ahead = ahead
+        body = {"msisdn": api.number(), "customer": person_json(api.people[7])}
+        headers = api.headers("clerk", **{"x-correlator": "bug-1"})
+        seen.append(_seen(api.client.post(PATH, json=body, headers=headers)))
+        with pytest.raises(RuntimeError, match="a bug"):
+            raising.post(PATH, json=body, headers=headers)
+    assert len(served) == 2  # ahead, both times
+    assert seen[0] == seen[1] and seen[0][0] == 500, seen
