@@ -67,12 +67,14 @@ class Api:
         return {"Authorization": f"Bearer {token}", **extra}
 
 
-def token_for(client: TestClient, client_id: str, secret: str) -> str:
-    """A bearer token from /oauth/token, the way a machine client gets one."""
+def token_for(client: TestClient, client_id: str, secret: str, scope: str | None = None) -> str:
+    """A bearer token from /oauth/token, the way a machine client gets one (`scope`: narrowed
+    to these scopes, space-separated)."""
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    form = "grant_type=client_credentials" + (f"&scope={scope}" if scope else "")
     response = client.post(
         "/oauth/token",
-        content="grant_type=client_credentials",
+        content=form,
         headers={
             "Authorization": f"Basic {basic}",
             "Content-Type": "application/x-www-form-urlencoded",

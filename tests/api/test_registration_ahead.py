@@ -6,7 +6,6 @@ Chinese) and an idempotent replay; the metrics name the route's template. Both e
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi.testclient import TestClient
 from realname.api import counter
 from realname.api.counter import RegistrationAhead
 from realname.http import deps
-from tests.api.conftest import Api, person_json
+from tests.api.conftest import Api, person_json, token_for
 
 PATH = "/v1/registrations"
 # Values that differ between two registrations of two numbers: ids, numbers, times.
@@ -71,18 +70,8 @@ def _cases(api: Api) -> dict[str, Callable[[], httpx.Response]]:
 
     json_type = {"content-type": "application/json"}
     # The clerk's token narrowed to reading: the route's scope (registry:write) is missing.
-    client_id, secret = api.secrets["clerk"]
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    narrowed = client.post(
-        "/oauth/token",
-        content="grant_type=client_credentials&scope=registry:read",
-        headers={
-            "Authorization": f"Basic {basic}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    assert narrowed.status_code == 200, narrowed.text
-    reader = {"Authorization": f"Bearer {narrowed.json()['access_token']}"}
+    narrowed = token_for(client, *api.secrets["clerk"], "registry:read")
+    reader = {"Authorization": f"Bearer {narrowed}"}
     return {
         "registered": registration,
         "already registered": twice,

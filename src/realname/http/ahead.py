@@ -70,12 +70,15 @@ class ServedAhead:
                 return
             await self.serve(fastapi_app, scope, receive, send, raw)
         except Exception as error:  # answered as FastAPI's exception middleware would
-            if _handler_class(fastapi_app, error) is Exception:
+            handlers = fastapi_app.exception_handlers
+            kind = next(kind for kind in type(error).__mro__ if kind in handlers)
+            if kind is Exception:
                 # Unexpected: raised on, as from the route, to Starlette's server-error
                 # middleware (it answers 500 with the app's handler, then re-raises to the
                 # server, which logs it).
                 raise
-            await refuse(fastapi_app, scope, receive, send, error)
+            response = await handlers[kind](Request(scope, receive), error)
+            await response(scope, receive, send)
 
     def _find_route(self, fastapi_app: Any) -> object:
         """The route's own object (the metrics and logs name its path template)."""
@@ -170,19 +173,3 @@ def validated(model: type[Model], document: object) -> Model:
                 for problem in error.errors(include_url=False)
             ]
     raise RequestValidationError(problems)
-
-
-def _handler_class(fastapi_app: Any, error: Exception) -> type:
-    """The class whose exception handler the app would use (the nearest in the error's MRO)."""
-    handlers = fastapi_app.exception_handlers
-    return next(kind for kind in type(error).__mro__ if kind in handlers)
-
-
-async def refuse(
-    fastapi_app: Any, scope: Scope, receive: Receive, send: Send, error: Exception
-) -> None:
-    """The app's exception handler for this error, as FastAPI's exception middleware would
-    call it."""
-    handler = fastapi_app.exception_handlers[_handler_class(fastapi_app, error)]
-    response = await handler(Request(scope, receive), error)
-    await response(scope, receive, send)

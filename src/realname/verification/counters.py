@@ -89,9 +89,6 @@ class Counters(Protocol):
         read, and the call's mismatch counted (`GateKeys.counts_mismatch`), all in one step.
         Counted before it returns."""
 
-    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        """Count one more and return the new count."""
-
 
 class DatabaseCounters:
     """`quota_counter` rows, written in the caller's transaction. The number's calls row is
@@ -112,9 +109,6 @@ class DatabaseCounters:
         if keys.mismatches and keys.counts_mismatch(calls, mismatches):
             self.repo.increment(keys.mismatches, keys.expires_at)
         return Spent(False, calls, mismatches)
-
-    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        return self.repo.increment(key, expires_at)
 
 
 # KEYS: unanswered, calls, mismatches (the unanswered key again where there is none: one
@@ -145,12 +139,6 @@ if ARGV[4] == '1' then
   end
 end
 return {0, calls, mismatches}
-"""
-
-INCREMENT_SCRIPT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
 """
 
 
@@ -188,7 +176,6 @@ class _RedisScripts:
         self.client = client
         self.prefix = prefix
         self._gate = client.register_script(GATE_SCRIPT)
-        self._increment = client.register_script(INCREMENT_SCRIPT)
 
     def key(self, key: str) -> str:
         return redis_key(self.prefix, key)
@@ -214,9 +201,6 @@ class RedisCounters(_RedisScripts):
         names, args = _gate_call(self.prefix, keys)
         return _spent(self._gate(keys=names, args=args))
 
-    def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        return int(self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
-
     def count(self, key: str) -> int:
         """The current count (tests and operators; the gate reads through `spend`)."""
         value = self.client.get(self.key(key))
@@ -240,9 +224,6 @@ class AsyncRedisCounters(_RedisScripts):
     async def spend(self, keys: GateKeys) -> Spent:
         names, args = _gate_call(self.prefix, keys)
         return _spent(await self._gate(keys=names, args=args))
-
-    async def increment(self, key: str, at: datetime, expires_at: datetime) -> int:
-        return int(await self._increment(keys=[self.key(key)], args=[ttl_seconds(at, expires_at)]))
 
     async def close(self) -> None:
         await self.client.aclose()

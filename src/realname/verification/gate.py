@@ -165,22 +165,21 @@ def gate_keys(
     at: datetime,
     subject: Subject,
     refused: tuple[E, str | None] | None,
-    mismatches: bool,
     assessment: KycDecision | None = None,
 ) -> GateKeys:
-    """`mismatches`: the call reads the number's mismatches (KYC Match), and counts its own
-    when `assessment` (what it would answer) is one."""
+    """`assessment`: what KYC Match would answer a call it may answer (`kyc_assessment`); with
+    it the call reads the number's mismatches, and counts its own when the answer is one."""
     answered = subject.line.msisdn if refused is None and subject.line is not None else None
     number = number_index(keyring, answered) if answered else None
-    budgeted = number is not None and mismatches
+    budgeted = number if assessment is not None else None  # KYC Match: a mismatch budget
     return GateKeys(
         unanswered=unanswered_key(client_id, at),
         calls=quota_key("calls", client_id, number, at) if number else None,
-        mismatches=quota_key("mismatch", client_id, number, at) if number and budgeted else None,
+        mismatches=quota_key("mismatch", client_id, budgeted, at) if budgeted else None,
         budget=rules.unanswered_per_client_per_day,
         at=at,
         expires_at=midnight_after(at),
-        mismatch=budgeted and assessment is not None and assessment.count_mismatch,
+        mismatch=bool(budgeted) and assessment is not None and assessment.count_mismatch,
         mismatch_budget=rules.mismatches_per_number_per_day if budgeted else None,
         calls_budget=rules.calls_per_number_per_day if budgeted else None,
     )

@@ -327,7 +327,6 @@ class VerificationService:
             at,
             subject,
             refused,
-            mismatches=sent is not None,
             assessment=assessment,
         )
         spent = self.counters.spend(keys)
@@ -437,7 +436,7 @@ class AsyncKycMatch:
         refused = gate_rules.refusal(subject, self.API, self.API in rules.consent_required)
         assessment = gate_rules.kyc_assessment(self.keyring, rules, sent, subject, refused)
         keys = gate_rules.gate_keys(
-            self.keyring, rules, client_id, at, subject, refused, True, assessment
+            self.keyring, rules, client_id, at, subject, refused, assessment
         )
         spent = await self.counters.spend(keys)
         gate = gate_rules.admit(rules, at, party, subject, refused, spent)
