@@ -102,7 +102,9 @@ def print_integrity_report(report: Any, limit: int = 20) -> None:
         for note in getattr(result, "notes", []):
             console.print(f"  {result.name}: {note}")
         for violation in result.violations[:limit]:
-            console.print(f"[red]✗[/] {result.name}: {violation}")
+            # One line each, never wrapped at the terminal's width: a path or an id split
+            # across lines cannot be grepped from a saved report.
+            console.print(f"[red]✗[/] {result.name}: {violation}", soft_wrap=True)
         if len(result.violations) > limit:
             console.print(f"  … and {len(result.violations) - limit:,} more")
     verdict = (
