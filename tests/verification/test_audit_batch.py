@@ -3,6 +3,7 @@ returns; a batch that fails fails every call in it; concurrent calls share batch
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from realname.config import Settings
+from realname.db.engine import async_pool_from_settings
 from realname.db.uow import UnitOfWork
 from realname.security.audit import (
     DEFERRED_AUDIT,
@@ -21,7 +24,7 @@ from realname.security.audit import (
 from realname.security.audit_sequencer import sequence_all
 from realname.security.models import AuditLog
 from realname.security.vault import KeyRing, generate_key
-from realname.verification.audit_batch import AuditBatcher
+from realname.verification.audit_batch import AsyncAuditBatcher, AuditBatcher
 
 AT = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
@@ -160,3 +163,52 @@ def test_an_entry_with_notes_is_refused_alone_before_it_joins_a_batch(
     writer.append([entry(10)])
     assert count(fresh_engine) == before + 1
     writer.close()
+
+
+def test_the_async_batch_is_one_insert_the_sequencer_chains_clean(fresh_engine: Engine) -> None:
+    """The async KYC Match route's writer (PostgreSQL): concurrent calls' entries, with
+    Chinese, nested and missing values, go as one JSON payload read back as rows; stored as
+    sent (the sequencer checks each content MAC before chaining), so the trail checks clean.
+    A batch that cannot be written fails every call in it and keeps nothing."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: the async route runs on PostgreSQL")
+    keyring = KeyRing({"k1": generate_key()}, "k1", generate_key(), audit=AuditKeys.generate())
+    deferral = AuditDeferral()
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    details = [
+        {"outcome": "nameMatch=false", "score": 87, "attributes": ["name", "address"]},
+        {"reason": "未授权", "nested": {"a": [1, 2.5, None, True]}, "empty": {}},
+        {},
+    ]
+
+    async def scenario() -> tuple[int, type[BaseException] | None]:
+        pool = async_pool_from_settings(Settings(database_url=url), min_size=1, max_size=2)
+        await pool.open()
+        try:
+            writer = AsyncAuditBatcher(pool, keyring, deferral)
+            calls = [
+                writer.append([{**entry(20 + n), "detail": detail, "correlation_id": None}])
+                for n, detail in enumerate(details)
+            ]
+            await asyncio.gather(*calls)
+            failed = None
+            try:
+                await writer.append([entry(30), {**entry(31), "detail": {"x": object()}}])
+            except TypeError as error:
+                failed = type(error)
+            return writer.batches, failed
+        finally:
+            await pool.close()
+
+    before = count(fresh_engine)
+    batches, failed = asyncio.run(scenario())
+    assert batches >= 1 and failed is not None
+    assert count(fresh_engine) == before + len(details)  # the failed batch kept nothing
+    uow = UnitOfWork(sessionmaker(bind=fresh_engine))
+    assert sequence_all(uow, keyring.audit).chained == len(details)
+    with Session(fresh_engine) as session:
+        stored = session.scalars(select(AuditLog).order_by(AuditLog.id)).all()[-len(details) :]
+        scan = verify_audit_chains(session, keyring.audit, now=AT)
+    assert not scan.problems and scan.pending == 0
+    assert sorted(map(str, (e.detail for e in stored))) == sorted(map(str, details))
+    assert all(e.correlation_id is None and len(e.nonce or b"") == 16 for e in stored)
