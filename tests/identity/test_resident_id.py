@@ -187,3 +187,17 @@ def test_never_raises_on_arbitrary_input(text: str) -> None:
 @given(st.from_regex(r"[0-9]{17}", fullmatch=True))
 def test_check_character_matches_stdnum(body: str) -> None:
     assert check_character(body) == ric.calc_check_digit(body + "0")
+
+
+def test_the_birth_date_table_holds_every_calendar_day_of_its_span_and_no_other() -> None:
+    """The table the hot path looks birth dates up in, built month by month: each day from
+    the earliest birth year to its last date exactly once (1900 was no leap year, 2000 was)."""
+    from realname.identity import resident_id
+
+    resident_id._load_tables()
+    day, every = date(resident_id.EARLIEST_BIRTH_YEAR, 1, 1), set()
+    while day <= resident_id.LATEST_TABLE_DATE:
+        every.add(day.strftime("%Y%m%d"))
+        day += timedelta(days=1)
+    assert every == resident_id._DATES
+    assert "19000229" not in every and "20000229" in every

