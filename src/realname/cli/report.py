@@ -450,7 +450,16 @@ def national_report(
 
         national_cap = load_policy(get_settings().policy).cap(CapScope.NATIONAL)
     try:
-        figures = figures_of_directory(source, str(engine), national_cap, memory_limit)
+        figures = figures_of_directory(
+            source,
+            str(engine),
+            national_cap,
+            memory_limit,
+            # On stderr, so a report sent to stdout or a file stays the report alone.
+            progress=lambda name, rows, seconds: err.print(
+                f"  {name}: {rows:,} {'row' if rows == 1 else 'rows'} in {seconds:.1f} s"
+            ),
+        )
     except NationalAnalyticsError as error:
         err.print(
             f"[red]{error.wire_code}:[/red] {error.message} {error.detail or ''}", markup=True

@@ -21,7 +21,11 @@ def test_report_national_json_md_and_csv(hand_dataset: Path) -> None:
     args = ["report", "national", "--from", str(hand_dataset), "--national-cap", "3"]
     result = runner.invoke(app, [*args, "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # the report alone: progress goes to stderr
+    # Where a long run is: each figure as it is done, on stderr.
+    said = result.stderr.splitlines()
+    assert [line.split(":")[0].strip() for line in said] == [*BREAKDOWN_NAMES, "identities"]
+    assert said[0].startswith("  enterprise: 4 rows in ") and said[0].endswith(" s")
     assert data["engine"] == "duckdb" and data["lines"] == 8
     assert data["identities"]["identities_over_cap"] == 1
     cmcc = data["enterprise"][0]
@@ -31,10 +35,10 @@ def test_report_national_json_md_and_csv(hand_dataset: Path) -> None:
 
     md = runner.invoke(app, [*args, "--format", "md"])
     assert md.exit_code == 0
-    assert "## MNOs and MVNOs" in md.output and "广东省" in md.output
-    assert "1 hold more than the national cap of 3" in md.output
+    assert "## MNOs and MVNOs" in md.stdout and "广东省" in md.stdout
+    assert "1 hold more than the national cap of 3" in md.stdout
 
-    text = runner.invoke(app, [*args, "--format", "csv"]).output
+    text = runner.invoke(app, [*args, "--format", "csv"]).stdout
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["by"] for r in rows} == {*BREAKDOWN_NAMES, "enterprise_kind"}
     assert next(r for r in rows if r["group"] == "SNAIL")["complaints"] == "3"
@@ -42,10 +46,10 @@ def test_report_national_json_md_and_csv(hand_dataset: Path) -> None:
 
 def test_report_national_on_spark_prints_duckdbs_figures(spark: Any, hand_dataset: Path) -> None:
     args = ["report", "national", "--from", str(hand_dataset), "--format", "json"]
-    on_duckdb = json.loads(runner.invoke(app, args).output)
+    on_duckdb = json.loads(runner.invoke(app, args).stdout)
     result = runner.invoke(app, [*args, "--engine", "spark"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {**on_duckdb, "engine": "spark"}
+    assert json.loads(result.stdout) == {**on_duckdb, "engine": "spark"}
     assert spark.sql("SELECT 1").collect()  # the test session's Spark is left running
 
 

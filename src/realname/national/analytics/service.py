@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter, process_time
 
@@ -35,9 +36,16 @@ from realname.national.analytics.figures import (
     lines_sql,
 )
 
+# Told after each figure: its name, how many rows it has and the seconds it took (a national
+# dataset takes minutes; the CLI says where it is).
+Progress = Callable[[str, int, float], None]
+
 
 def national_figures(
-    engine: Engine, dataset: NationalDataset, national_cap: int | None
+    engine: Engine,
+    dataset: NationalDataset,
+    national_cap: int | None,
+    progress: Progress | None = None,
 ) -> NationalFigures:
     """Every breakdown (enterprise first: its total is the month rows' denominator), the
     MNO/MVNO roll-up of the enterprise rows, then the identities over the national cap.
@@ -78,6 +86,8 @@ def national_figures(
         breakdowns[b.name] = rows
         seconds[b.name] = perf_counter() - started
         cpu[b.name] = process_time() - used
+        if progress is not None:
+            progress(b.name, len(rows), seconds[b.name])
         if b.name == "enterprise":
             total = sum(g.lines for g in rows)
             complaint_total = sum(g.complaint_lines or 0 for g in rows)
@@ -87,6 +97,8 @@ def national_figures(
     identities = identity_figures(row, national_cap)
     seconds[IDENTITIES] = perf_counter() - started
     cpu[IDENTITIES] = process_time() - used
+    if progress is not None:
+        progress(IDENTITIES, 1, seconds[IDENTITIES])
     return NationalFigures(
         engine=engine.name,
         lines_total=total,
@@ -102,6 +114,7 @@ def figures_of_directory(
     engine: str = "duckdb",
     national_cap: int | None = None,
     memory_limit: str | None = None,
+    progress: Progress | None = None,
 ) -> NationalFigures:
     """The figures of the dataset under `root` on a fresh engine (Spark: the running session,
     else one started for the call and stopped after it)."""
@@ -110,11 +123,11 @@ def figures_of_directory(
         with spark_for_one_call() as session:
             runner = SparkEngine(session)
             try:
-                return national_figures(runner, dataset, national_cap)
+                return national_figures(runner, dataset, national_cap, progress)
             finally:
                 runner.close()
     duck = DuckDBEngine(memory_limit=memory_limit)
     try:
-        return national_figures(duck, dataset, national_cap)
+        return national_figures(duck, dataset, national_cap, progress)
     finally:
         duck.close()
