@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -238,10 +239,13 @@ def rows_table(
     rows: Sequence[Mapping[str, Any]],
 ) -> FromClause:
     """Rows sent as one JSON parameter and read back as a table, for UPDATE … FROM: one
-    statement however many rows (PostgreSQL `json_to_recordset`, SQLite `json_each`)."""
-    param = bindparam(f"{name}_rows", list(rows), type_=JSON())
+    statement however many rows (PostgreSQL `json_to_recordset`, SQLite `json_each`). The
+    text is orjson's: the JSON type's encoder (the standard library's) was ~10 % of the
+    back-fill sweep's Python time (py-spy, docs/benchmarks.md)."""
+    payload = orjson.dumps(list(rows)).decode()
+    param = bindparam(f"{name}_rows", payload, type_=Text())
     if session.get_bind().dialect.name == "postgresql":
-        function = func.json_to_recordset(param)
+        function = func.json_to_recordset(cast(param, JSON))
         return function.table_valued(*(column(c, t) for c, t in columns)).render_derived(
             name=name, with_types=True
         )
