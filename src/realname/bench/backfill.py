@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from realname.backfill.models import BackfillCampaign, LegacyImport
 from realname.backfill.phases import reminder_text
 from realname.backfill.service import campaign_dates
+from realname.bench.baresql import fresh_statistics
 from realname.bench.figures import Figures, percentile
 from realname.config import Settings
 from realname.db import migrate
@@ -316,8 +317,7 @@ def run_backfill_bench(
                     admin, enterprise.id, starts_on=now.date()
                 )
                 campaigns.append((enterprise.id, campaign.id))
-        with engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
+        fresh_statistics(engine)
         remind_at = now + timedelta(minutes=1)
         remind = _sweep(uow, settings, keyring, policy, campaigns[0][1], remind_at, batch, say)
         _sweep(uow, settings, keyring, policy, campaigns[1][1], remind_at, batch, say)
@@ -327,9 +327,7 @@ def run_backfill_bench(
             dates = campaign_dates(stored)
         bar_day = dates[BackfillPhase.BAR_OUTGOING]
         bar_at = datetime.combine(bar_day, now.timetz()) + timedelta(hours=1)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("ANALYZE")
-            connection.exec_driver_sql("CHECKPOINT")
+        fresh_statistics(engine, checkpoint=True)
         ours = _sweep(uow, settings, keyring, policy, campaigns[0][1], bar_at, batch, say)
         language = "zh" if policy.jurisdiction == "CN" else "en"
         body = reminder_text(BackfillPhase.BAR_OUTGOING, dates, language)

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
 from realname.bench.figures import percentile
 from realname.security.audit import NONCE_BYTES, chain_for, content_message
@@ -40,6 +40,17 @@ def psycopg_conninfo(database_url: str) -> str:
     if url.get_backend_name() != "postgresql":
         raise ValueError("the bare-SQL baselines run on PostgreSQL")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def fresh_statistics(engine: Engine, *, checkpoint: bool = False) -> None:
+    """ANALYZE (and CHECKPOINT) before a measured run, so our run and its bare baseline get the
+    plans the loaded tables deserve: autovacuum's analyze otherwise lands during one run and
+    not another (the KYC bench's bare read ran on empty-table plans at 7.4k/s against 19k/s,
+    docs/benchmarks.md)."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        if checkpoint:
+            connection.exec_driver_sql("CHECKPOINT")
 
 
 @dataclass(frozen=True)

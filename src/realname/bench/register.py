@@ -35,6 +35,7 @@ from realname.bench.baresql import (
     AuditEntry,
     Run,
     append_audit_entry,
+    fresh_statistics,
     psycopg_conninfo,
     row_mac,
     run_concurrently,
@@ -421,10 +422,7 @@ def run_register_bench(
             people=sum(math.ceil(size / CAP_SHARE) for size in sizes),
             at=clock.now(),
         )
-    # Fresh statistics before any measured run, so each run gets the plans the loaded tables
-    # deserve (autovacuum's analyze otherwise lands during one run and not another).
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
+    fresh_statistics(engine)
     engine.dispose()
     bare_jobs, service_jobs, warmup, http_jobs = world.registration_runs(sizes, CAP_SHARE)
     say("sealing the bare run's people")

@@ -41,6 +41,7 @@ from realname.bench.baresql import (
     AuditEntry,
     Run,
     append_audit_entry,
+    fresh_statistics,
     psycopg_conninfo,
     run_concurrently,
     run_on_connections,
@@ -254,11 +255,7 @@ def run_verify_bench(
             line = lines.line(body["msisdn"])
             assert line is not None
             service.grant_consent(line, bank, [], now, None, "bench")
-    # Fresh statistics before any measured run: without them the bare read ran on the plans of
-    # the empty tables (1.7 ms a read) while autovacuum's analyze had landed before the HTTP
-    # run (0.5 ms), which put the ratio at 0.23 instead of 0.07.
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
+    fresh_statistics(engine)
     engine.dispose()
     questions = [
         {

@@ -100,10 +100,10 @@ def print_integrity_report(report: Any, limit: int = 20) -> None:
     console.print(table)
     for result in report.results:
         for note in getattr(result, "notes", []):
-            console.print(f"  {result.name}: {note}")
+            console.print(f"  {result.name}: {note}", soft_wrap=True)
         for violation in result.violations[:limit]:
-            # One line each, never wrapped at the terminal's width: a path or an id split
-            # across lines cannot be grepped from a saved report.
+            # Notes and violations one line each, never wrapped at the terminal's width: a
+            # path or an id split across lines cannot be grepped from a saved report.
             console.print(f"[red]✗[/] {result.name}: {violation}", soft_wrap=True)
         if len(result.violations) > limit:
             console.print(f"  … and {len(result.violations) - limit:,} more")
