@@ -28,6 +28,7 @@ def serve(
 
     import uvicorn
 
+    from realname.api.coalescing import CoalescingHttpToolsProtocol
     from realname.api.listening import reuseport_balances
     from realname.api.middleware import configure_logging, logging_config
     from realname.security.keys import keyring_from_settings, token_keys_from_settings
@@ -59,6 +60,8 @@ def serve(
         # agree on who the caller is (realname/http/sources.py); unset: uvicorn's own
         # FORWARDED_ALLOW_IPS, or loopback
         "forwarded_allow_ips": trusted_proxies(settings.trusted_proxies),
+        # uvicorn's httptools protocol, each answer's head and body in one write
+        "http": CoalescingHttpToolsProtocol,
     }
     host = host if host is not None else settings.host
     port = port if port is not None else settings.port
