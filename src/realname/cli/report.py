@@ -449,6 +449,9 @@ def national_report(
         from realname.policy.schema import CapScope
 
         national_cap = load_policy(get_settings().policy).cap(CapScope.NATIONAL)
+    if engine is EngineChoice.SPARK:
+        # before the first figure's line: a new Spark session takes seconds to start
+        err.print("  Spark: getting a session (a new one takes 5-10 s to start)")
     try:
         figures = figures_of_directory(
             source,

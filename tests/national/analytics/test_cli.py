@@ -50,6 +50,9 @@ def test_report_national_on_spark_prints_duckdbs_figures(spark: Any, hand_datase
     result = runner.invoke(app, [*args, "--engine", "spark"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {**on_duckdb, "engine": "spark"}
+    # said before Spark is asked for a session (seconds of silence otherwise), then each figure
+    said = result.stderr.splitlines()
+    assert said[0].startswith("  Spark: getting a session") and len(said) > 1, said
     assert spark.sql("SELECT 1").collect()  # the test session's Spark is left running
 
 
