@@ -4,6 +4,7 @@ under concurrency; Redis keys expire at the window's end and hold no number."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -15,11 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from realname.verification.counters import (
+    AsyncRedisCounters,
     Counters,
     DatabaseCounters,
     GateKeys,
     RedisCounters,
     Spent,
+    redis_key,
 )
 from realname.verification.models import QuotaCounter
 from realname.verification.parties import PartyCache
@@ -235,3 +238,61 @@ def test_the_database_count_is_read_afresh_not_from_the_session(db_session: Sess
     assert held is not None and held.count == 1
     repo.increment(key, MIDNIGHT)
     assert repo.count(key) == 2
+
+
+def _async_spends(prefix: str, calls: list[GateKeys], *, flush: bool = False) -> tuple[list, int]:
+    """The calls spent at once on one `AsyncRedisCounters` (gathered in one loop turn):
+    each call's answer (a `Spent` or the error it raised), and the pipelines sent."""
+
+    async def run() -> tuple[list, int]:
+        store = AsyncRedisCounters.from_url(REDIS_URL, prefix)
+        try:
+            if flush:  # a Redis that lost its scripts (restarted, SCRIPT FLUSH)
+                await store.client.script_flush()
+            answers = await asyncio.gather(*(store.spend(k) for k in calls), return_exceptions=True)
+            return list(answers), store.pipelines
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_async_calls_asked_together_go_in_one_pipeline_with_their_own_answers() -> None:
+    """Six calls asked in one turn of the loop: one pipeline, and each call the answer it
+    gets alone: the scripts ran in the order asked, each atomically."""
+    calls = [keys("n1"), keys("n2"), keys("n1"), keys(answered=False), keys("n1"), keys("n3")]
+    for prefix in redis_prefix():
+        answers, pipelines = _async_spends(prefix, calls)
+        assert pipelines == 1
+        assert answers == [
+            Spent(False, 1, 0),
+            Spent(False, 1, 0),
+            Spent(False, 2, 0),
+            Spent(False, 1, 0),  # the unanswered count: 1
+            Spent(False, 3, 0),
+            Spent(False, 1, 0),
+        ]
+    for prefix in redis_prefix():  # the same calls one at a time, on the sync store
+        store = RedisCounters.from_url(REDIS_URL, prefix)
+        assert [store.spend(k) for k in calls] == answers
+        store.close()
+
+
+def test_a_pipeline_survives_a_redis_that_lost_its_scripts() -> None:
+    for prefix in redis_prefix():
+        answers, pipelines = _async_spends(prefix, [keys("n1"), keys("n1")], flush=True)
+        assert answers == [Spent(False, 1, 0), Spent(False, 2, 0)] and pipelines == 1
+
+
+def test_one_calls_error_in_a_pipeline_is_its_own() -> None:
+    """A key Redis cannot count (another type under its name) fails that call alone."""
+    for prefix in redis_prefix():
+        broken = keys("broken")
+        client = redis.Redis.from_url(REDIS_URL)
+        assert broken.calls is not None
+        client.hset(redis_key(prefix, broken.calls), "x", "1")
+        client.close()
+        answers, pipelines = _async_spends(prefix, [keys("n1"), broken, keys("n1")])
+        assert pipelines == 1
+        assert answers[0] == Spent(False, 1, 0) and answers[2] == Spent(False, 2, 0)
+        assert isinstance(answers[1], redis.ResponseError), answers
