@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 import pytest
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from uvicorn.server import ServerState
 
 from realname.api.coalescing import CoalescingHttpToolsProtocol, CoalescingTransport
 
@@ -189,3 +191,48 @@ def test_a_streamed_answer_keeps_its_bytes_and_order(server: int) -> None:
     assert b"transfer-encoding: chunked" in head
     assert body == b"6\r\nalpha,\r\n5\r\nbeta,\r\n5\r\ngamma\r\n0\r\n\r\n"
     assert b"".join(Counting.writes) == received
+
+
+def test_a_held_head_reaches_a_client_that_half_closes() -> None:
+    """A HEAD answer is a head alone, held to the end of the loop's step; a client that sends
+    its FIN meanwhile (still reading) makes the loop close the socket itself: the head goes
+    out first. (Before `eof_received` flushed, the client read nothing.)"""
+
+    async def busy(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        time.sleep(0.15)  # the worker is busy: the client's FIN arrives meanwhile
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]}
+        )
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    def ask(port: int, method: str) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as client:
+            client.sendall(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            time.sleep(0.05)
+            client.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+            return received
+
+    async def scenario() -> dict[str, bytes]:
+        loop = asyncio.get_running_loop()
+        config = uvicorn.Config(busy, lifespan="off", log_level="critical")
+        config.load()
+        state = ServerState()
+        server = await loop.create_server(
+            lambda: CoalescingHttpToolsProtocol(config=config, server_state=state, app_state={}),
+            "127.0.0.1",
+            0,
+        )
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return {m: await loop.run_in_executor(None, ask, port, m) for m in ("GET", "HEAD")}
+        finally:
+            server.close()
+
+    answers = uvloop.run(scenario())
+    assert answers["GET"].startswith(b"HTTP/1.1 200 OK") and answers["GET"].endswith(b"hello")
+    assert answers["HEAD"].startswith(b"HTTP/1.1 200 OK") and b"hello" not in answers["HEAD"]

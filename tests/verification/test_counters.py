@@ -296,3 +296,61 @@ def test_one_calls_error_in_a_pipeline_is_its_own() -> None:
         assert pipelines == 1
         assert answers[0] == Spent(False, 1, 0) and answers[2] == Spent(False, 2, 0)
         assert isinstance(answers[1], redis.ResponseError), answers
+
+
+def test_a_pipeline_half_run_before_redis_lost_its_scripts_counts_each_call_once() -> None:
+    """A pipeline is not atomic: when Redis loses its scripts part-way (a flush, a failover),
+    the calls before ran and counted; only the calls answered NOSCRIPT are sent again."""
+
+    async def run(prefix: str) -> tuple[list[Spent], int]:
+        store = AsyncRedisCounters.from_url(REDIS_URL, prefix)
+        real_pipeline, first = store.client.pipeline, [True]
+
+        def pipeline(**options: object) -> object:
+            # the first pipeline's second EVALSHA meets a Redis without the script
+            pipe = real_pipeline(**options)
+            sent, execute_command, execute = [0], pipe.execute_command, pipe.execute
+
+            def command(*args: object) -> object:
+                sent[0] += 1
+                if first[0] and sent[0] == 2:
+                    args = (args[0], "0" * 40, *args[2:])
+                return execute_command(*args)
+
+            async def executed(**options: object) -> object:
+                first[0] = False
+                return await execute(**options)
+
+            pipe.execute_command, pipe.execute = command, executed
+            return pipe
+
+        store.client.pipeline = pipeline  # type: ignore[method-assign]
+        try:
+            answers = await asyncio.gather(store.spend(keys("a")), store.spend(keys("b")))
+            return list(answers), int(
+                await store.client.get(redis_key(prefix, "calls:bank:a:20261130"))
+            )
+        finally:
+            await store.close()
+
+    for prefix in redis_prefix():
+        answers, counted = asyncio.run(run(prefix))
+        assert answers == [Spent(False, 1, 0), Spent(False, 1, 0)]
+        assert counted == 1
+
+
+def test_a_call_cancelled_before_it_is_sent_is_not_counted() -> None:
+    async def run(prefix: str) -> tuple[Spent, bytes | None]:
+        store = AsyncRedisCounters.from_url(REDIS_URL, prefix)
+        try:
+            gone = asyncio.ensure_future(store.spend(keys("gone")))
+            await asyncio.sleep(0)  # it waits for the pipeline
+            gone.cancel()
+            kept = await store.spend(keys("kept"))
+            return kept, await store.client.get(redis_key(prefix, "calls:bank:gone:20261130"))
+        finally:
+            await store.close()
+
+    for prefix in redis_prefix():
+        kept, gone = asyncio.run(run(prefix))
+        assert kept == Spent(False, 1, 0) and gone is None

@@ -7,8 +7,8 @@ of a registration worker's Python time (each holds the GIL through the kernel's 
 work; docs/benchmarks.md). Here the transport holds a write while nothing else is held; the
 next write joins it and both go out at once. Whatever is still held when the event loop's
 current step ends goes out then (a streamed response's head, before its first chunk), and
-before the transport is closed or half-closed: the bytes and their order are unchanged, only
-the number of system calls differs.
+before the transport is closed or half-closed, or the client's half-close closes it: the
+bytes and their order are unchanged, only the number of system calls differs.
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ class CoalescingTransport:
         held = self._held
         if held is None:
             self._held = bytes(data)
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
             return
         self._held = None
         self._transport.write(held + data)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send what is held now."""
         held, self._held = self._held, None
         if held and not self._transport.is_closing():
             self._transport.write(held)
@@ -47,11 +48,11 @@ class CoalescingTransport:
         self.write(b"".join(chunks))
 
     def write_eof(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.write_eof()
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -66,3 +67,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing: Any = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)
+
+    def eof_received(self) -> None:
+        # A client that half-closes (sends its FIN, still reading) makes the event loop close
+        # the socket itself when this returns, not through the transport above: what is held
+        # (a HEAD answer's head, a streamed answer's last chunk) goes out first.
+        coalescing: Any = self.transport
+        coalescing.flush()
+        super().eof_received()

@@ -244,7 +244,12 @@ class AsyncRedisCounters(_RedisScripts):
         return _spent(await answer)
 
     def _send_waiting(self) -> None:
-        calls, self._waiting = self._waiting, []
+        # a request that went away before its call was sent is not counted (as before: its
+        # own round trip would not have been made)
+        calls = [call for call in self._waiting if not call[2].cancelled()]
+        self._waiting = []
+        if not calls:
+            return
         task = asyncio.ensure_future(self._send(calls))
         self._sending.add(task)  # held until done (the loop keeps only weak references)
         task.add_done_callback(self._sending.discard)
@@ -258,13 +263,15 @@ class AsyncRedisCounters(_RedisScripts):
                 answers: list[Any] = [await self._gate(keys=names, args=args)]
             else:
                 answers = await self._pipelined(calls)
-        except BaseException as error:  # every call of the pipeline fails; none is answered
+        except Exception as error:  # every call of the pipeline fails; none is answered
             for *_, answer in calls:
                 if not answer.done():
                     answer.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
             return
+        except BaseException:  # cancelled (the loop is stopping): so are the calls
+            for *_, answer in calls:
+                answer.cancel()
+            raise
         for (*_, answer), value in zip(calls, answers, strict=True):
             if answer.done():  # its request went away (cancelled); Redis counted it
                 continue
@@ -276,22 +283,28 @@ class AsyncRedisCounters(_RedisScripts):
     async def _pipelined(
         self, calls: list[tuple[list[str], list[int | str], asyncio.Future[Any]]]
     ) -> list[Any]:
-        """The calls' scripts in one pipeline, by their hash (a Redis that lost its scripts,
-        restarted, is sent the script once and the calls again)."""
+        """The calls' scripts in one pipeline, by their hash. A Redis that lost its scripts
+        (restarted, flushed) answers NOSCRIPT: it is sent the script once, and only the calls
+        it did not run are sent again (a pipeline is not atomic: the others ran, and counted)."""
         from redis.exceptions import NoScriptError
 
         self.pipelines += 1
         self.pipelined += len(calls)
-        for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for names, args, _ in calls:
-                pipe.execute_command("EVALSHA", self._gate.sha, len(names), *names, *args)
-            answers: list[Any] = await pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
-                self._gate.sha = await self.client.script_load(GATE_SCRIPT)
-                continue
-            return answers
-        raise AssertionError("unreachable")
+        answers = await self._evalsha([(names, args) for names, args, _ in calls])
+        missed = [n for n, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+        if missed:
+            self._gate.sha = await self.client.script_load(GATE_SCRIPT)
+            again = await self._evalsha([calls[n][:2] for n in missed])
+            for n, answer in zip(missed, again, strict=True):
+                answers[n] = answer
+        return answers
+
+    async def _evalsha(self, calls: list[tuple[list[str], list[int | str]]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for names, args in calls:
+            pipe.execute_command("EVALSHA", self._gate.sha, len(names), *names, *args)
+        answers: list[Any] = await pipe.execute(raise_on_error=False)
+        return answers
 
     async def close(self) -> None:
         await self.client.aclose()
