@@ -31,7 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from realname.verification.repository import VerificationRepository
 
@@ -211,6 +211,14 @@ class RedisCounters(_RedisScripts):
         self.client.close()
 
 
+class _Call(NamedTuple):
+    """One KYC Match call's script, waiting for its pipeline: its keys, arguments and answer."""
+
+    names: list[str]
+    args: list[int | str]
+    answer: asyncio.Future[Any]
+
+
 class AsyncRedisCounters(_RedisScripts):
     """`RedisCounters` for the async KYC Match route (`redis.asyncio`, one per worker, used
     from its event loop): the same scripts, keys and counts, so the two paths share one
@@ -224,9 +232,9 @@ class AsyncRedisCounters(_RedisScripts):
 
     def __init__(self, client: Any, prefix: str = "realname:") -> None:
         super().__init__(client, prefix)
-        self._waiting: list[tuple[list[str], list[int | str], asyncio.Future[Any]]] = []
+        self._waiting: list[_Call] = []
         self._sending: set[asyncio.Task[None]] = set()
-        self.pipelines = self.pipelined = 0  # pipelines sent, and the calls they carried
+        self.pipelines = 0  # sent with more than one call
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "realname:") -> AsyncRedisCounters:
@@ -237,16 +245,16 @@ class AsyncRedisCounters(_RedisScripts):
     async def spend(self, keys: GateKeys) -> Spent:
         names, args = _gate_call(self.prefix, keys)
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
+        call = _Call(names, args, loop.create_future())
         if not self._waiting:
             loop.call_soon(self._send_waiting)
-        self._waiting.append((names, args, answer))
-        return _spent(await answer)
+        self._waiting.append(call)
+        return _spent(await call.answer)
 
     def _send_waiting(self) -> None:
         # a request that went away before its call was sent is not counted (as before: its
         # own round trip would not have been made)
-        calls = [call for call in self._waiting if not call[2].cancelled()]
+        calls = [call for call in self._waiting if not call.answer.cancelled()]
         self._waiting = []
         if not calls:
             return
@@ -254,55 +262,51 @@ class AsyncRedisCounters(_RedisScripts):
         self._sending.add(task)  # held until done (the loop keeps only weak references)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(
-        self, calls: list[tuple[list[str], list[int | str], asyncio.Future[Any]]]
-    ) -> None:
+    async def _send(self, calls: list[_Call]) -> None:
         try:
             if len(calls) == 1:
-                names, args, _ = calls[0]
-                answers: list[Any] = [await self._gate(keys=names, args=args)]
+                answers: list[Any] = [await self._gate(keys=calls[0].names, args=calls[0].args)]
             else:
                 answers = await self._pipelined(calls)
         except Exception as error:  # every call of the pipeline fails; none is answered
-            for *_, answer in calls:
-                if not answer.done():
-                    answer.set_exception(error)
+            for call in calls:
+                if not call.answer.done():
+                    call.answer.set_exception(error)
             return
         except BaseException:  # cancelled (the loop is stopping): so are the calls
-            for *_, answer in calls:
-                answer.cancel()
+            for call in calls:
+                call.answer.cancel()
             raise
-        for (*_, answer), value in zip(calls, answers, strict=True):
-            if answer.done():  # its request went away (cancelled); Redis counted it
+        for call, value in zip(calls, answers, strict=True):
+            if call.answer.done():  # its request went away (cancelled); Redis counted it
                 continue
             if isinstance(value, Exception):
-                answer.set_exception(value)
+                call.answer.set_exception(value)
             else:
-                answer.set_result(value)
+                call.answer.set_result(value)
 
-    async def _pipelined(
-        self, calls: list[tuple[list[str], list[int | str], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    async def _pipelined(self, calls: list[_Call]) -> list[Any]:
         """The calls' scripts in one pipeline, by their hash. A Redis that lost its scripts
         (restarted, flushed) answers NOSCRIPT: it is sent the script once, and only the calls
         it did not run are sent again (a pipeline is not atomic: the others ran, and counted)."""
         from redis.exceptions import NoScriptError
 
         self.pipelines += 1
-        self.pipelined += len(calls)
-        answers = await self._evalsha([(names, args) for names, args, _ in calls])
+        answers = await self._evalsha(calls)
         missed = [n for n, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
         if missed:
             self._gate.sha = await self.client.script_load(GATE_SCRIPT)
-            again = await self._evalsha([calls[n][:2] for n in missed])
+            again = await self._evalsha([calls[n] for n in missed])
             for n, answer in zip(missed, again, strict=True):
                 answers[n] = answer
         return answers
 
-    async def _evalsha(self, calls: list[tuple[list[str], list[int | str]]]) -> list[Any]:
+    async def _evalsha(self, calls: list[_Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
-        for names, args in calls:
-            pipe.execute_command("EVALSHA", self._gate.sha, len(names), *names, *args)
+        for call in calls:
+            pipe.execute_command(
+                "EVALSHA", self._gate.sha, len(call.names), *call.names, *call.args
+            )
         answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
 
